@@ -1,0 +1,10 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261125000001Tenancy } from './Migration20261125000001Tenancy';
+
+/**
+ * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
+ * Docker image without globbing the file system.
+ */
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261125000001Tenancy', class: Migration20261125000001Tenancy },
+];

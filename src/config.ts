@@ -1,0 +1,160 @@
+/**
+ * The only reader of `process.env`. Every setting is validated here, typed, and frozen; a bad value
+ * stops start-up with a message naming the variable. Settings marked `secret` are redacted wherever
+ * the configuration is logged.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Deployment environment of a tenant and of its API keys. */
+export type Environment = 'sandbox' | 'live';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'must be a whole number' })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+
+/**
+ * Every environment variable Passerelle reads, with its default. The README's configuration table
+ * mirrors this list; `secret: true` entries never appear in logs.
+ */
+export const settings = {
+  PASSERELLE_ENV: { schema: z.enum(['sandbox', 'live']), default: 'sandbox', doc: 'sandbox: development and sandbox banks; live: real banks, which requires a real KMS key.' },
+  PORT: { schema: int(0, 65535), default: '4000', doc: 'HTTP port of the gateway (GraphQL, graphql-ws, callbacks, sandbox).' },
+  HOST: { schema: z.string().min(1), default: '127.0.0.1', doc: 'Interface to bind; use 0.0.0.0 in a container.' },
+  PUBLIC_URL: { schema: url(['http:', 'https:']).optional(), doc: 'URL the outside world reaches the gateway at. Default http://localhost:PORT.' },
+  DATA_DIR: { schema: z.string().min(1), default: '.data', doc: 'Directory for embedded data: PGlite files, the demo API key, the local KMS key file.' },
+  DATABASE_URL: { schema: url(['postgres:', 'postgresql:']).optional(), secret: true, doc: 'External PostgreSQL. Unset: embedded PGlite under DATA_DIR.' },
+  DB_POOL_SIZE: { schema: int(1, 200), default: '10', doc: 'Connections per gateway process.' },
+  EMBEDDED_PG_PORT: { schema: int(0, 65535), default: '54329', doc: 'Loopback port where the embedded PGlite is served (operator commands connect here while the gateway runs).' },
+  REDIS_URL: { schema: url(['redis:', 'rediss:']).optional(), secret: true, doc: 'Redis for cross-instance event fan-out and rate-limit counters. Unset: in-process.' },
+  KMS_KEY_NAME: { schema: z.string().regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, { message: 'must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>' }).optional(), doc: 'Google Cloud KMS key that wraps the vault master key. Unset: a local key file under DATA_DIR.' },
+  KMS_API_ENDPOINT: { schema: z.string().regex(/^[\w.-]+:\d+$/, { message: 'must be host:port' }).optional(), doc: 'Override of the Cloud KMS endpoint (host:port), for a KMS-compatible emulator.' },
+  ALLOW_LOCAL_KMS_IN_LIVE: { schema: bool, default: 'false', doc: 'Lets a live deployment run on the local key file. Insecure: bank tokens are then only as safe as that file.' },
+  LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level.' },
+  DEMO_TENANT: { schema: bool, default: 'true', doc: 'On first start with an empty database, create a sandbox demo tenant and print its API key.' },
+  RATE_LIMIT_PER_MINUTE: { schema: int(1, 1_000_000), default: '600', doc: 'GraphQL requests per API key per minute.' },
+  GRAPHQL_MAX_DEPTH: { schema: int(2, 100), default: '12', doc: 'Deepest selection nesting a query may have.' },
+  GRAPHQL_MAX_COST: { schema: int(10, 10_000_000), default: '20000', doc: 'Highest estimated cost of one operation (list fields multiply by their page size).' },
+  GRAPHQL_MAX_TOKENS: { schema: int(100, 1_000_000), default: '5000', doc: 'Most lexical tokens a GraphQL document may have.' },
+  HTTP_BODY_LIMIT_BYTES: { schema: int(1024, 50_000_000), default: '262144', doc: 'Largest request body accepted.' },
+  SHUTDOWN_TIMEOUT_MS: { schema: int(0, 600_000), default: '10000', doc: 'How long in-flight requests may take to finish on SIGINT/SIGTERM.' },
+} as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
+
+type Settings = typeof settings;
+type Raw = { [K in keyof Settings]: z.output<Settings[K]['schema']> };
+
+/** The validated, frozen configuration of one Passerelle process. */
+export interface Config {
+  /** Deployment environment: `live` refuses insecure defaults such as the local KMS key file. */
+  readonly environment: Environment;
+  readonly port: number;
+  readonly host: string;
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  /** External Postgres URL; undefined means embedded PGlite. */
+  readonly databaseUrl: string | undefined;
+  readonly dbPoolSize: number;
+  readonly embeddedPgPort: number;
+  /** Redis URL; undefined means in-process bus and in-memory rate limits. */
+  readonly redisUrl: string | undefined;
+  readonly logLevel: Raw['LOG_LEVEL'];
+  /** Key-management service wrapping the vault master key. */
+  readonly kms: {
+    readonly provider: 'local' | 'gcp';
+    /** Cloud KMS cryptoKey resource name (gcp provider). */
+    readonly keyName: string | undefined;
+    /** host:port override of the Cloud KMS endpoint. */
+    readonly apiEndpoint: string | undefined;
+    readonly allowLocalInLive: boolean;
+  };
+  readonly demoTenant: boolean;
+  readonly rateLimitPerMinute: number;
+  readonly graphql: { readonly maxDepth: number; readonly maxCost: number; readonly maxTokens: number };
+  readonly httpBodyLimitBytes: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Raised when the environment holds an invalid value; names every offending variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the given environment (default `process.env`). */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+  const raw: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(settings) as [keyof Settings, Settings[keyof Settings]][]) {
+    const given = env[name];
+    const value = given === undefined || given === '' ? ('default' in spec ? spec.default : undefined) : given;
+    const parsed = spec.schema.safeParse(value);
+    if (parsed.success) raw[name] = parsed.data;
+    else problems.push(`${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const r = raw as Raw;
+  if (r.PASSERELLE_ENV === 'live' && !r.KMS_KEY_NAME && !r.ALLOW_LOCAL_KMS_IN_LIVE) {
+    throw new ConfigError([
+      'KMS_KEY_NAME: required when PASSERELLE_ENV=live (the local key file is refused in live unless ALLOW_LOCAL_KMS_IN_LIVE=true)',
+    ]);
+  }
+  return Object.freeze({
+    environment: r.PASSERELLE_ENV,
+    port: r.PORT,
+    host: r.HOST,
+    publicUrl: (r.PUBLIC_URL ?? `http://localhost:${r.PORT}`).replace(/\/+$/, ''),
+    dataDir: path.resolve(r.DATA_DIR),
+    databaseUrl: r.DATABASE_URL,
+    dbPoolSize: r.DB_POOL_SIZE,
+    embeddedPgPort: r.EMBEDDED_PG_PORT,
+    redisUrl: r.REDIS_URL,
+    logLevel: r.LOG_LEVEL,
+    kms: Object.freeze({
+      provider: r.KMS_KEY_NAME ? ('gcp' as const) : ('local' as const),
+      keyName: r.KMS_KEY_NAME,
+      apiEndpoint: r.KMS_API_ENDPOINT,
+      allowLocalInLive: r.ALLOW_LOCAL_KMS_IN_LIVE,
+    }),
+    demoTenant: r.DEMO_TENANT,
+    rateLimitPerMinute: r.RATE_LIMIT_PER_MINUTE,
+    graphql: Object.freeze({ maxDepth: r.GRAPHQL_MAX_DEPTH, maxCost: r.GRAPHQL_MAX_COST, maxTokens: r.GRAPHQL_MAX_TOKENS }),
+    httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
+    shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
+  });
+}
+
+/** The configuration with secrets replaced, safe to log. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  return {
+    ...config,
+    databaseUrl: config.databaseUrl ? redactUrl(config.databaseUrl) : undefined,
+    redisUrl: config.redisUrl ? redactUrl(config.redisUrl) : undefined,
+  };
+}
+
+function redactUrl(value: string): string {
+  const u = new URL(value);
+  if (u.password) u.password = '[redacted]';
+  return u.toString();
+}

@@ -1,0 +1,130 @@
+import { MikroORM, type Options } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import pg from 'pg';
+import { migrationsList } from '../../migrations';
+import type { Config } from '../config';
+import { entities } from './entities';
+import type { Logger } from './logger';
+
+/** A running database: the ORM plus, in embedded mode, the PGlite instance serving it. */
+export interface Database {
+  readonly orm: MikroORM;
+  /** Connection URL other processes can use (the PGlite socket in embedded mode). */
+  readonly url: string;
+  readonly embedded: boolean;
+  /** Applies pending migrations under an advisory lock, so concurrent instances migrate once. */
+  migrate(): Promise<string[]>;
+  /** True when the database answers and no migration is pending. */
+  ready(): Promise<{ ok: boolean; pending: number; error?: string }>;
+  close(): Promise<void>;
+}
+
+const MIGRATION_LOCK_KEY = 4_242_001;
+
+/** Builds MikroORM's options for a connection URL; shared by the gateway, the CLI and tests. */
+export function ormOptions(clientUrl: string, poolSize: number, logger?: Logger): Options {
+  return {
+    clientUrl,
+    entities,
+    extensions: [Migrator],
+    discovery: { disableDynamicFileAccess: true, requireEntitiesArray: true },
+    migrations: {
+      migrationsList,
+      snapshot: false,
+      transactional: true,
+      allOrNothing: true,
+      snapshotName: '.snapshot-passerelle',
+    },
+    pool: { min: 0, max: poolSize },
+    // Entities are plain classes; nothing is loaded implicitly behind a resolver's back.
+    forceUndefined: false,
+    allowGlobalContext: false,
+    debug: false,
+    logger: (message: string) => logger?.debug({ orm: message }, 'orm'),
+  };
+}
+
+/**
+ * Connects to `DATABASE_URL` or, when unset, starts PGlite with its files under `DATA_DIR` and
+ * serves it on a loopback socket, so the rest of the code (and `tenant:create` from another
+ * process) always talks plain Postgres wire protocol.
+ */
+export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+  let url = config.databaseUrl;
+  let pglite: PGlite | undefined;
+  let socket: PGLiteSocketServer | undefined;
+  if (!url) {
+    const dir = path.join(config.dataDir, 'pgdata');
+    fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    pglite = await PGlite.create(dir);
+    const port = config.embeddedPgPort === 0 ? await freePort() : config.embeddedPgPort;
+    // One wire connection per pool slot (plus the migration lock and an operator CLI).
+    socket = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port, maxConnections: config.dbPoolSize + 4 });
+    try {
+      await socket.start();
+    } catch (err) {
+      await pglite.close();
+      throw new Error(
+        `Embedded Postgres could not listen on 127.0.0.1:${port} (${(err as Error).message}). ` +
+          'Is another Passerelle running with the same DATA_DIR? Set EMBEDDED_PG_PORT to another port.',
+      );
+    }
+    url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
+    fs.writeFileSync(path.join(config.dataDir, 'embedded-pg-url'), url, { mode: 0o600 });
+    logger.info({ dataDir: dir, port }, 'embedded Postgres (PGlite) serving on loopback');
+  }
+  const orm = await MikroORM.init(ormOptions(url, config.dbPoolSize, logger));
+  const clientUrl = url;
+
+  return {
+    orm,
+    url: clientUrl,
+    embedded: pglite !== undefined,
+    async migrate() {
+      const lock = new pg.Client({ connectionString: clientUrl });
+      await lock.connect();
+      try {
+        await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+        const done = await orm.getMigrator().up();
+        return done.map((m) => m.name);
+      } finally {
+        await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+        await lock.end();
+      }
+    },
+    async ready() {
+      try {
+        await orm.em.getConnection().execute('select 1');
+        const pending = await orm.getMigrator().getPendingMigrations();
+        return { ok: pending.length === 0, pending: pending.length };
+      } catch (err) {
+        return { ok: false, pending: -1, error: (err as Error).message };
+      }
+    },
+    async close() {
+      await orm.close(true);
+      if (socket) await socket.stop();
+      if (pglite) {
+        await pglite.close();
+        fs.rmSync(path.join(config.dataDir, 'embedded-pg-url'), { force: true });
+      }
+    },
+  };
+}
+
+/** Asks the kernel for a free loopback port (tests run many embedded databases side by side). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

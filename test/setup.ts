@@ -1,0 +1,2 @@
+// Decorators from type-graphql and MikroORM read metadata through this polyfill.
+import 'reflect-metadata';
