@@ -1,6 +1,9 @@
 import { ApiKey } from '../modules/tenancy/api-key.entity';
 import { EndUser } from '../modules/tenancy/end-user.entity';
 import { Tenant } from '../modules/tenancy/tenant.entity';
+import { VaultDataKey } from '../modules/vault/vault-data-key.entity';
+import { VaultMasterKey } from '../modules/vault/vault-master-key.entity';
+import { VaultRotation } from '../modules/vault/vault-rotation.entity';
 
 /** Every persistent entity. Each module adds its own here (and a migration under migrations/). */
-export const entities = [Tenant, ApiKey, EndUser];
+export const entities = [Tenant, ApiKey, EndUser, VaultMasterKey, VaultDataKey, VaultRotation];

@@ -1,10 +1,12 @@
-import { Entity, ManyToOne, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, OptionalProps, ManyToOne, PrimaryKey, Property } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import { Tenant } from './tenant.entity';
 
 /** An API key. Only its SHA-256 hash is stored; the key itself is shown once at creation. */
 @Entity({ tableName: 'api_key' })
 export class ApiKey {
+  [OptionalProps]?: 'id' | 'createdAt' | 'revokedAt';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 

@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/core';
+import { Entity, OptionalProps, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import { Tenant } from './tenant.entity';
 
@@ -6,6 +6,8 @@ import { Tenant } from './tenant.entity';
 @Entity({ tableName: 'end_user' })
 @Unique({ properties: ['tenant', 'externalRef'] })
 export class EndUser {
+  [OptionalProps]?: 'id' | 'createdAt' | 'displayName';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 

@@ -1,0 +1,20 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Environment } from '../config';
+import type { Logger } from '../platform/logger';
+import type { Services } from './services';
+
+/** Who is calling: resolved from the API key on every request and every subscribe. */
+export interface Caller {
+  readonly tenantId: string;
+  readonly environment: Environment;
+  readonly apiKeyId: string;
+}
+
+/** What every resolver receives. `em` is a fresh fork per request (and per subscription). */
+export interface GraphQLContext {
+  readonly requestId: string;
+  readonly caller: Caller;
+  readonly em: EntityManager;
+  readonly logger: Logger;
+  readonly services: Services;
+}

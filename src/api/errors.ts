@@ -1,0 +1,96 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Logger } from '../platform/logger';
+
+/**
+ * Codes of top-level GraphQL errors: authentication, limits, malformed requests and faults.
+ * Business problems are never top-level errors; they are `userErrors` in mutation payloads.
+ */
+export enum ErrorCode {
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  FORBIDDEN = 'FORBIDDEN',
+  NOT_FOUND = 'NOT_FOUND',
+  BAD_USER_INPUT = 'BAD_USER_INPUT',
+  BAD_REQUEST = 'BAD_REQUEST',
+  RATE_LIMITED = 'RATE_LIMITED',
+  QUERY_TOO_DEEP = 'QUERY_TOO_DEEP',
+  QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
+  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
+}
+
+/** HTTP status of each code when the error is the whole answer. Exhaustive by construction. */
+const httpStatus: Record<ErrorCode, number> = {
+  [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.FORBIDDEN]: 403,
+  [ErrorCode.NOT_FOUND]: 404,
+  [ErrorCode.BAD_USER_INPUT]: 400,
+  [ErrorCode.BAD_REQUEST]: 400,
+  [ErrorCode.RATE_LIMITED]: 429,
+  [ErrorCode.QUERY_TOO_DEEP]: 400,
+  [ErrorCode.QUERY_TOO_COMPLEX]: 400,
+  [ErrorCode.QUERY_TOO_LARGE]: 413,
+  [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
+};
+
+/** A coded error that is safe to show to the caller as it is. */
+export class ApiError extends GraphQLError {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    super(message, { extensions: { code, ...extra, http: { status: httpStatus[code] } } });
+    this.name = 'ApiError';
+  }
+}
+
+/** Codes that GraphQL itself and Apollo Server produce for malformed requests; shown as they are. */
+const passThroughCodes = new Set<string>([
+  ...Object.values(ErrorCode),
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
+
+/** Per-request facts every log line and masked error can refer to. */
+export interface RequestScope {
+  requestId: string;
+}
+
+export const requestScope = new AsyncLocalStorage<RequestScope>();
+
+/**
+ * The one place errors become what a caller sees. Known coded errors pass; anything else is
+ * logged in full and replaced by a masked INTERNAL_SERVER_ERROR carrying the request id.
+ */
+export function createErrorFormatter(logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
+    // Apollo tags every uncoded error INTERNAL_SERVER_ERROR: those are the ones to mask.
+    if (typeof code === 'string' && passThroughCodes.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
+      if (code === 'GRAPHQL_PARSE_FAILED' && /more than \d+ tokens/.test(formatted.message)) {
+        return { ...formatted, extensions: { code: ErrorCode.QUERY_TOO_LARGE } };
+      }
+      const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
+      return { ...formatted, extensions };
+    }
+    const requestId = requestScope.getStore()?.requestId;
+    logger.error({ err: original, requestId, path: formatted.path }, 'unexpected error in GraphQL operation');
+    return {
+      message: `Internal server error. Quote request id ${requestId ?? 'unknown'} when reporting it.`,
+      path: formatted.path,
+      locations: formatted.locations,
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId },
+    };
+  };
+}
+
+/** The JSON body of a coded error answered outside GraphQL execution (rate limit, body too large). */
+export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  return { errors: [{ message, extensions: { code, ...extra } }] };
+}
+export { httpStatus as errorHttpStatus };

@@ -1,0 +1,34 @@
+import { ApiError, ErrorCode } from '../errors';
+
+const PREFIX = 'gid://passerelle/';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Opaque global id of an object: base64url of `gid://passerelle/<Type>/<uuid>`. */
+export function toGlobalId(type: string, id: string): string {
+  return Buffer.from(`${PREFIX}${type}/${id}`, 'utf8').toString('base64url');
+}
+
+/** Decodes a global id; null when it is not one of ours (callers answer "not found", never 500). */
+export function parseGlobalId(globalId: string): { type: string; id: string } | null {
+  if (typeof globalId !== 'string' || globalId.length > 200 || !/^[A-Za-z0-9_-]+$/.test(globalId)) return null;
+  const text = Buffer.from(globalId, 'base64url').toString('utf8');
+  if (!text.startsWith(PREFIX)) return null;
+  const [type, id, ...rest] = text.slice(PREFIX.length).split('/');
+  if (!type || !id || rest.length > 0 || !/^[A-Za-z]+$/.test(type) || !UUID.test(id)) return null;
+  return { type, id };
+}
+
+/** Decodes a global id that must name an object of `type`; otherwise a coded BAD_USER_INPUT. */
+export function requireGlobalId(globalId: string, type: string, argument = 'id'): string {
+  const parsed = parseGlobalId(globalId);
+  if (!parsed || parsed.type !== type) {
+    throw new ApiError(ErrorCode.BAD_USER_INPUT, `Argument "${argument}" is not a valid ${type} id.`, { argument });
+  }
+  return parsed.id;
+}
+
+/** Like requireGlobalId, but for mutation inputs: null instead of throwing, so callers add a userError. */
+export function decodeGlobalId(globalId: string, type: string): string | null {
+  const parsed = parseGlobalId(globalId);
+  return parsed && parsed.type === type ? parsed.id : null;
+}

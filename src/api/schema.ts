@@ -1,0 +1,26 @@
+import 'reflect-metadata';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, type PubSub } from 'type-graphql';
+import { createPubSub } from '@graphql-yoga/subscription';
+import { TenancyResolver } from '../modules/tenancy/tenancy.resolver';
+import { NodeResolver } from './relay/node.resolver';
+
+/** Every resolver of the API. Modules add theirs here. */
+export const resolvers = [NodeResolver, TenancyResolver] as const;
+
+/** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
+export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers,
+    pubSub,
+    validate: false,
+    emitSchemaFile: false,
+    // Keep the SDL byte-stable so `schema:check` compares like with like.
+    scalarsMap: [],
+  });
+}
+
+/** The SDL of the schema as `schema/schema.graphql` holds it. */
+export function printApiSchema(schema: GraphQLSchema): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

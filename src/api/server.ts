@@ -1,0 +1,208 @@
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type Request, type Router } from 'express';
+import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import { Redis } from 'ioredis';
+import { GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { Server } from 'node:http';
+import { createHash, randomUUID } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Config } from '../config';
+import type { Logger } from '../platform/logger';
+import type { Caller, GraphQLContext } from './context';
+import { ApiError, ErrorCode, createErrorFormatter, errorBody, requestScope } from './errors';
+import { graphiqlAssets, graphiqlPage, wantsGraphiQL } from './graphiql';
+import { assertCost, depthLimit } from './limits';
+import type { Services } from './services';
+
+export interface GraphQLEdgeDeps {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  schema: GraphQLSchema;
+  services: Services;
+  httpServer: Server;
+  /** The sandbox demo key, pre-filled in GraphiQL for loopback visitors. */
+  demoApiKey: () => string | undefined;
+}
+
+export interface GraphQLEdge {
+  /** Express router serving `/graphql` (queries, mutations, GraphiQL) and `/graphiql/*` assets. */
+  router: Router;
+  /** Stops accepting subscriptions, closes sockets and the rate-limit store. */
+  close(): Promise<void>;
+}
+
+/** Extracts the key from `Bearer <key>`; anything else counts as no key. */
+export function bearer(header: unknown): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}
+
+/**
+ * The GraphQL edge: Apollo Server over HTTP and graphql-ws on the same `/graphql` path, sharing
+ * authentication, limits and error masking.
+ */
+export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLEdge> {
+  const { config, logger, orm, schema, services, httpServer } = deps;
+  const formatError = createErrorFormatter(logger);
+  const validationRules = [depthLimit(config.graphql.maxDepth)];
+
+  const authenticate = async (key: string | undefined): Promise<{ caller: Caller; em: GraphQLContext['em'] }> => {
+    const em = orm.em.fork();
+    const caller = await services.tenancy.authenticate(em, key);
+    if (!caller) {
+      throw new ApiError(
+        ErrorCode.UNAUTHENTICATED,
+        key ? 'The API key is invalid or revoked.' : 'Missing API key: send `Authorization: Bearer <key>`.',
+      );
+    }
+    return { caller, em };
+  };
+
+  // --- WebSocket (graphql-ws): the key is checked at connection_init and again at every subscribe.
+  const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  type WsExtra = { caller?: Caller; key?: string };
+  const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
+    {
+      schema,
+      onConnect: async (ctx) => {
+        const key = bearer(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
+        const em = orm.em.fork();
+        const caller = await services.tenancy.authenticate(em, key);
+        if (!caller) return false; // closes with 4403 Forbidden
+        Object.assign(ctx.extra, { caller, key });
+        return true;
+      },
+      onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+        const requestId = randomUUID();
+        try {
+          const { caller, em } = await authenticate((ctx.extra as WsExtra).key);
+          const document = parse(payload.query, { maxTokens: config.graphql.maxTokens });
+          const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
+          if (errors.length > 0) return errors.map((e) => toGraphQLError(formatError(e.toJSON(), e)));
+          assertCost(schema, document, payload.operationName, payload.variables, config.graphql.maxCost);
+          const contextValue: GraphQLContext = { requestId, caller, em, logger: logger.child({ requestId }), services };
+          return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
+        } catch (err) {
+          const e = err instanceof GraphQLError ? err : new GraphQLError('Internal error', { originalError: err as Error });
+          return [toGraphQLError(requestScope.run({ requestId }, () => formatError(e.toJSON(), e)))];
+        }
+      },
+      onNext: (ctx, _id, _payload, args, result) => {
+        if (!('errors' in result) || !result.errors?.length) return result;
+        const requestId = (args.contextValue as GraphQLContext | undefined)?.requestId ?? 'unknown';
+        return {
+          ...result,
+          errors: result.errors.map((e) => requestScope.run({ requestId }, () => formatError(e.toJSON(), e))),
+        };
+      },
+    },
+    wss,
+  );
+
+  // --- HTTP (Apollo Server 5)
+  const costPlugin: ApolloServerPlugin<GraphQLContext> = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, request }) {
+          assertCost(schema, document, request.operationName, request.variables, config.graphql.maxCost);
+        },
+      };
+    },
+  };
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    formatError,
+    validationRules,
+    parseOptions: { maxTokens: config.graphql.maxTokens },
+    includeStacktraceInErrorResponses: false,
+    // main.ts owns signals and shuts down in order; Apollo must not race it.
+    stopOnTerminationSignals: false,
+    introspection: true,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      costPlugin,
+      {
+        async serverWillStart() {
+          return { drainServer: async () => void (await wsServer.dispose()) };
+        },
+      },
+    ],
+  });
+  await apollo.start();
+
+  const { store, closeStore } = rateLimitStore(config, logger);
+  const limiter = rateLimit({
+    windowMs: 60_000,
+    limit: config.rateLimitPerMinute,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    store,
+    // A Redis outage must not take the API down: requests pass unlimited until it is back.
+    passOnStoreError: true,
+    // Per API key (hashed, so the key never sits in Redis), else per client address.
+    keyGenerator: (req) => {
+      const key = bearer(req.headers.authorization);
+      return key ? `key:${createHash('sha256').update(key).digest('hex')}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+    },
+    handler: (req, res) => {
+      const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      const retryAfter = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000));
+      res
+        .status(429)
+        .set('Retry-After', String(retryAfter))
+        .json(errorBody(ErrorCode.RATE_LIMITED, `Too many requests for this API key; retry in ${retryAfter} s.`, { retryAfter }));
+    },
+  });
+
+  const router = express.Router();
+  router.use('/graphiql', graphiqlAssets());
+  router.get('/graphql', (req, res, next) => {
+    if (!wantsGraphiQL(req)) return next();
+    const loopback = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
+    const key = config.environment === 'sandbox' && loopback ? deps.demoApiKey() : undefined;
+    res.type('html').set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:").send(graphiqlPage(key));
+  });
+  router.use(
+    '/graphql',
+    limiter,
+    express.json({ limit: config.httpBodyLimitBytes }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const requestId = String(res.locals.requestId ?? randomUUID());
+        const { caller, em } = await authenticate(bearer(req.headers.authorization));
+        return { requestId, caller, em, logger: logger.child({ requestId }), services };
+      },
+    }),
+  );
+
+  return {
+    router,
+    async close() {
+      await apollo.stop();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await closeStore();
+    },
+  };
+}
+
+function toGraphQLError(f: ReturnType<ReturnType<typeof createErrorFormatter>>): GraphQLError {
+  return new GraphQLError(f.message, { extensions: f.extensions });
+}
+
+function rateLimitStore(config: Config, logger: Logger): { store: Store | undefined; closeStore: () => Promise<void> } {
+  if (!config.redisUrl) return { store: undefined, closeStore: async () => undefined };
+  const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  client.on('error', (err) => logger.warn({ err: err.message }, 'redis rate-limit connection error'));
+  const store = new RedisStore({
+    prefix: 'passerelle:rl:',
+    sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply>,
+  });
+  return { store, closeStore: async () => void client.disconnect() };
+}

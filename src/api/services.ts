@@ -1,0 +1,6 @@
+import type { TenancyService } from '../modules/tenancy/tenancy.service';
+
+/** The module services resolvers may call; built once in the composition root. */
+export interface Services {
+  readonly tenancy: TenancyService;
+}

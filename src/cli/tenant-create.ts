@@ -1,0 +1,33 @@
+// Operator command: creates a tenant and prints its first API key (shown once).
+//   npm run tenant:create -- --name "Acme" [--env sandbox|live]
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config';
+import { createLogger } from '../platform/logger';
+import { TenancyService } from '../modules/tenancy/tenancy.service';
+import { connectForCli } from './connect';
+
+const usage = 'usage: npm run tenant:create -- --name <name> [--env sandbox|live]';
+let args;
+try {
+  args = parseArgs({ options: { name: { type: 'string' }, env: { type: 'string', default: 'sandbox' } } }).values;
+} catch (err) {
+  console.error(`${(err as Error).message}\n${usage}`);
+  process.exit(64);
+}
+if (!args.name?.trim() || (args.env !== 'sandbox' && args.env !== 'live')) {
+  console.error(usage);
+  process.exit(64);
+}
+const config = loadConfig();
+const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+const db = await connectForCli(config, logger);
+try {
+  const { tenant, secret } = await new TenancyService().createTenant(db.orm.em.fork(), { name: args.name, environment: args.env });
+  process.stdout.write(`Tenant "${tenant.name}" (${tenant.environment}) created.\nAPI key (shown once, store it now):\n${secret}\n`);
+} catch (err) {
+  console.error(`tenant:create failed: ${(err as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await db.close();
+}

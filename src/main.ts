@@ -1,0 +1,63 @@
+import 'reflect-metadata';
+import { ConfigError, loadConfig, redactedConfig } from './config';
+import { readDemoKey, startGateway } from './gateway';
+import { createLogger } from './platform/logger';
+
+const started = performance.now();
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(78); // EX_CONFIG
+  }
+  throw err;
+}
+const logger = createLogger(config.logLevel);
+logger.info({ config: redactedConfig(config) }, 'starting Passerelle');
+
+const gateway = await startGateway(config, logger).catch((err: Error) => {
+  logger.fatal({ err }, 'start-up failed');
+  process.exit(1);
+});
+const readyMs = Math.round(performance.now() - started);
+logger.info({ url: gateway.graphqlUrl, readyMs, database: gateway.db.embedded ? 'embedded' : 'external', bus: gateway.bus.kind }, 'ready');
+
+// The banner goes to stdout, not the log: the demo key is for the person at the terminal.
+const key = gateway.demoApiKey ?? readDemoKey(config);
+process.stdout.write(
+  [
+    '',
+    `  Passerelle is ready in ${readyMs} ms`,
+    `  GraphQL:   ${config.publicUrl}/graphql   (GraphiQL in a browser)`,
+    `  Database:  ${gateway.db.embedded ? `embedded PGlite in ${config.dataDir}` : 'external PostgreSQL'}`,
+    key ? `  Demo key:  ${key}   (sandbox; also in ${config.dataDir}/demo-api-key)` : '',
+    '',
+    '',
+  ].join('\n'),
+);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    force.unref();
+    gateway.close().then(
+      () => {
+        logger.info('stopped cleanly');
+        process.exit(0);
+      },
+      (err: Error) => {
+        logger.error({ err }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  });
+}

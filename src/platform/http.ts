@@ -1,0 +1,51 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, errorBody, requestScope } from '../api/errors';
+import type { Logger } from './logger';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * Gives every request an id (the caller's `X-Request-ID` when well-formed), echoes it, and makes
+ * it available to error masking and logs through the request scope.
+ */
+export function requestId() {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const given = req.header('x-request-id');
+    const id = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-ID', id);
+    res.locals.requestId = id;
+    requestScope.run({ requestId: id }, next);
+  };
+}
+
+/** `/healthz`: the process is up. `/readyz`: the database answers and migrations are current. */
+export function healthRoutes(ready: () => Promise<{ ok: boolean; pending: number; error?: string }>) {
+  const router = express.Router();
+  router.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  router.get('/readyz', async (_req, res) => {
+    const r = await ready();
+    res.status(r.ok ? 200 : 503).json({
+      status: r.ok ? 'ready' : 'not ready',
+      database: r.pending >= 0 ? 'up' : 'down',
+      pendingMigrations: Math.max(r.pending, 0),
+    });
+  });
+  return router;
+}
+
+/** Last error handler: body-parser failures become coded errors; anything else is masked. */
+export function finalErrorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number };
+    if (e.type === 'entity.too.large') {
+      return void res.status(413).json(errorBody(ErrorCode.QUERY_TOO_LARGE, 'Request body is too large.'));
+    }
+    if (e.type === 'entity.parse.failed') {
+      return void res.status(400).json(errorBody(ErrorCode.BAD_REQUEST, 'Request body is not valid JSON.'));
+    }
+    const requestId = res.locals.requestId as string | undefined;
+    logger.error({ err, requestId, path: req.path }, 'unhandled HTTP error');
+    res.status(500).json(errorBody(ErrorCode.INTERNAL_SERVER_ERROR, `Internal server error. Quote request id ${requestId} when reporting it.`, { requestId }));
+  };
+}

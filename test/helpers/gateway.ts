@@ -1,0 +1,93 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config';
+import { startGateway, type Gateway } from '../../src/gateway';
+import { createLogger } from '../../src/platform/logger';
+import { TenancyService } from '../../src/modules/tenancy/tenancy.service';
+import { createFreshDatabase } from './postgres';
+
+/** Settings every test inherits from the environment CI gives (DATABASE_URL, REDIS_URL). */
+export const ciConfig: Config = loadConfig();
+export const hasRedis = ciConfig.redisUrl !== undefined;
+
+export interface GqlResult<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: { data?: T; errors?: { message: string; extensions?: Record<string, unknown>; path?: string[] }[] };
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  config: Config;
+  /** Every log line the gateway wrote, for checks that nothing secret leaked. */
+  logs: string[];
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
+  createTenant(name: string, environment?: 'sandbox' | 'live'): Promise<{ tenantId: string; key: string }>;
+  close(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  /** Extra environment (e.g. RATE_LIMIT_PER_MINUTE); DATABASE_URL/REDIS_URL come from CI. */
+  env?: Record<string, string>;
+  /** An existing database URL to share (a second gateway instance on the same data). */
+  databaseUrl?: string;
+  /** Force embedded PGlite even when CI provides Postgres. */
+  embedded?: boolean;
+}
+
+/**
+ * Starts a real gateway on a free port with its own fresh database: Postgres from DATABASE_URL
+ * when given (CI), embedded PGlite otherwise.
+ */
+export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-test-'));
+  let fresh: Awaited<ReturnType<typeof createFreshDatabase>> | undefined;
+  let databaseUrl = options.databaseUrl;
+  if (!databaseUrl && !options.embedded && ciConfig.databaseUrl) {
+    fresh = await createFreshDatabase(ciConfig.databaseUrl);
+    databaseUrl = fresh.url;
+  }
+  const config = loadConfig({
+    PORT: '0',
+    EMBEDDED_PG_PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'debug',
+    DEMO_TENANT: 'false',
+    DB_POOL_SIZE: '4',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...(ciConfig.redisUrl ? { REDIS_URL: ciConfig.redisUrl } : {}),
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const gateway = await startGateway(config, createLogger(config.logLevel, sink));
+  const tenancy = new TenancyService();
+
+  return {
+    gateway,
+    config,
+    logs,
+    async gql(query, variables, key) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (key) headers.authorization = `Bearer ${key}`;
+      const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      return { status: res.status, headers: res.headers, body: (await res.json()) as GqlResult['body'] } as never;
+    },
+    async createTenant(name, environment = 'sandbox') {
+      const { tenant, secret } = await tenancy.createTenant(gateway.db.orm.em.fork(), { name, environment });
+      return { tenantId: tenant.id, key: secret };
+    },
+    async close() {
+      await gateway.close();
+      await fresh?.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
