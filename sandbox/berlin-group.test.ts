@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpecValidator } from './testing/spec-validator';
+import { authorizeWithOAuth, MiniBrowser, oauthClient, requestId, startSandbox, type Running } from './testing/harness';
+
+const spec = new SpecValidator('berlin-group-psd2-api-1.3.12.yaml');
+
+let run: Running;
+beforeAll(async () => {
+  run = await startSandbox();
+});
+afterAll(async () => {
+  await run?.close();
+});
+
+/** Calls the Berlin Group API and validates the answer against the official 1.3.12 file. */
+async function bg(bankId: string, method: string, template: string, path: string, opts: { headers?: Record<string, string>; body?: unknown; validate?: boolean } = {}) {
+  const res = await fetch(`${run.bank(bankId).aisBaseUrl}${path}`, {
+    method,
+    headers: { 'x-request-id': requestId(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    body: opts.body ? JSON.stringify(opts.body) : undefined,
+  });
+  const text = await res.text();
+  const body = text ? JSON.parse(text) : undefined;
+  if (opts.validate !== false && body !== undefined) spec.assert(method, template, res.status, body);
+  return { status: res.status, body, headers: res.headers };
+}
+
+const consentBody = (over: Record<string, unknown> = {}) => ({
+  access: { allPsd2: 'allAccounts' },
+  recurringIndicator: true,
+  validUntil: '2027-03-01',
+  frequencyPerDay: 4,
+  combinedServiceIndicator: false,
+  ...over,
+});
+
+async function oauthConsent(bankId = 'nordlicht', user = { username: 'alice', code: '123456' }) {
+  const created = await bg(bankId, 'POST', '/v1/consents', '/v1/consents', { body: consentBody() });
+  expect(created.status).toBe(201);
+  const consentId = created.body.consentId as string;
+  const config = await oauthClient(run, bankId);
+  const { tokens } = await authorizeWithOAuth(run, config, { scope: `AIS:${consentId} offline_access` }, user);
+  return { consentId, tokens, config };
+}
+
+describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
+  it('runs the OAuth SCA flow from consent to transactions over real HTTP, every answer matching the spec', async () => {
+    const created = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', { body: consentBody() });
+    expect(created.status).toBe(201);
+    expect(created.body.consentStatus).toBe('received');
+    expect(created.headers.get('aspsp-sca-approach')).toBe('OAUTH');
+    const scaOAuth = created.body._links.scaOAuth.href as string;
+    expect(scaOAuth).toBe(`${run.bank('nordlicht').issuer}/.well-known/openid-configuration`);
+    const consentId = created.body.consentId as string;
+
+    const config = await oauthClient(run, 'nordlicht');
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: `AIS:${consentId} offline_access` }, { username: 'alice', code: '123456' });
+    expect(tokens.access_token).toBeTruthy();
+    expect(tokens.refresh_token).toBeTruthy();
+
+    const auth = { 'consent-id': consentId, authorization: `Bearer ${tokens.access_token}`, 'psu-ip-address': '192.0.2.10' };
+    const status = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/status', `/v1/consents/${consentId}/status`);
+    expect(status.body.consentStatus).toBe('valid');
+    const info = await bg('nordlicht', 'GET', '/v1/consents/{consentId}', `/v1/consents/${consentId}`);
+    expect(info.body.frequencyPerDay).toBe(4);
+
+    const accounts = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts?withBalance=true', { headers: auth });
+    expect(accounts.status).toBe(200);
+    expect(accounts.body.accounts).toHaveLength(3);
+    const checking = accounts.body.accounts.find((a: { cashAccountType: string }) => a.cashAccountType === 'CACC');
+    expect(checking.iban).toMatch(/^DE\d{20}$/);
+
+    const one = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}', `/v1/accounts/${checking.resourceId}`, { headers: auth });
+    expect(one.body.account.resourceId).toBe(checking.resourceId);
+
+    const balances = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${checking.resourceId}/balances`, { headers: auth });
+    expect(balances.body.balances.map((b: { balanceType: string }) => b.balanceType)).toEqual(['closingBooked', 'expected']);
+
+    // Follow _links.next through every page of two years of history.
+    let next: string | undefined = `${run.bank('nordlicht').aisBaseUrl}/v1/accounts/${checking.resourceId}/transactions?bookingStatus=both&dateFrom=2024-11-01`;
+    const seen = new Set<string>();
+    let pending = 0;
+    let pages = 0;
+    while (next) {
+      const res: Response = await fetch(next, { headers: { 'x-request-id': requestId(), ...auth } });
+      const body = (await res.json()) as { transactions: { booked: { transactionId: string }[]; pending: { transactionId: string }[]; _links: { next?: { href: string } } } };
+      spec.assert('GET', '/v1/accounts/{account-id}/transactions', res.status, body);
+      for (const t of body.transactions.booked) seen.add(t.transactionId);
+      for (const t of body.transactions.pending) seen.add(t.transactionId);
+      pending += body.transactions.pending.length;
+      next = body.transactions._links.next?.href;
+      pages += 1;
+    }
+    expect(pages).toBeGreaterThan(2);
+    expect(seen.size).toBeGreaterThan(400);
+    expect(pending).toBeGreaterThan(0);
+  });
+
+  it('filters transactions by bookingStatus and the dateFrom/dateTo window', async () => {
+    const { consentId, tokens } = await oauthConsent();
+    const auth = { 'consent-id': consentId, authorization: `Bearer ${tokens.access_token}`, 'psu-ip-address': '192.0.2.10' };
+    const accounts = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: auth });
+    const id = accounts.body.accounts[0].resourceId;
+    const booked = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-10-01&dateTo=2026-10-31`, { headers: auth });
+    expect(booked.body.transactions.pending).toBeUndefined();
+    for (const t of booked.body.transactions.booked) {
+      expect(t.bookingDate >= '2026-10-01' && t.bookingDate <= '2026-10-31').toBe(true);
+    }
+    expect(booked.body.transactions.booked.some((t: { remittanceInformationStructured?: unknown }) => t.remittanceInformationStructured)).toBe(true);
+    const pending = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=pending&dateFrom=2026-11-01`, { headers: auth });
+    expect(pending.body.transactions.booked).toBeUndefined();
+    expect(pending.body.transactions.pending.length).toBeGreaterThan(0);
+    const missing = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=booked`, { headers: auth });
+    expect(missing.status).toBe(400);
+    expect(missing.body.tppMessages[0].code).toBe('FORMAT_ERROR');
+  });
+
+  it('runs the redirect SCA flow via _links.scaRedirect and serves data to the Consent-ID', async () => {
+    const tppRedirect = `${run.callback}?flow=redirect`;
+    const created = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', {
+      body: consentBody({ access: { balances: [] as unknown[], transactions: [] as unknown[] } }),
+      headers: { 'tpp-redirect-uri': tppRedirect, 'psu-ip-address': '192.0.2.10' },
+    });
+    // Empty lists ask for a bank-offered consent: the PSU's accounts are chosen at the bank.
+    expect(created.status).toBe(201);
+    const consentId = created.body.consentId;
+    const browser = new MiniBrowser();
+    await browser.go(created.body._links.scaRedirect.href);
+    expect(browser.html).toContain('Log in');
+    const redirect = await browser.authenticate('sme', '234567', run.callback);
+    expect(redirect).toBe(tppRedirect);
+    const accounts = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: { 'consent-id': consentId, 'psu-ip-address': '192.0.2.10' } });
+    expect(accounts.status).toBe(200);
+    expect(accounts.body.accounts).toHaveLength(3);
+    const info = await bg('nordlicht', 'GET', '/v1/consents/{consentId}', `/v1/consents/${consentId}`);
+    expect(info.body.access.balances).toHaveLength(3);
+    const scaStatus = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations/{authorisationId}', new URL(created.body._links.scaStatus.href).pathname.replace(/^.*\/api/, ''));
+    expect(scaStatus.body.scaStatus).toBe('finalised');
+  });
+
+  it('answers bad input with the standard codes: missing X-Request-ID, bad IBAN, unknown consent, wrong token', async () => {
+    const noId = await fetch(`${run.bank('nordlicht').aisBaseUrl}/v1/accounts`, { headers: { 'consent-id': 'x' } });
+    expect(noId.status).toBe(400);
+    const noIdBody = await noId.json();
+    spec.assert('GET', '/v1/accounts', 400, noIdBody);
+    expect(noIdBody.tppMessages[0].code).toBe('FORMAT_ERROR');
+
+    const badIban = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', { body: consentBody({ access: { accounts: [{ iban: 'DE00123456780000000000' }] } }) });
+    expect(badIban.status).toBe(400);
+    expect(badIban.body.tppMessages[0].code).toBe('FORMAT_ERROR');
+
+    const unknown = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: { 'consent-id': 'no-such-consent' } });
+    expect(unknown.status).toBe(403);
+    expect(unknown.body.tppMessages[0].code).toBe('CONSENT_UNKNOWN');
+
+    const { consentId } = await oauthConsent();
+    const wrong = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: { 'consent-id': consentId, authorization: 'Bearer not-a-token' } });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.tppMessages[0].code).toBe('TOKEN_INVALID');
+  });
+});

@@ -1,0 +1,249 @@
+import { timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import type { Bank } from './core/bank';
+import { parseAmount, type LedgerTransaction } from './core/ledger';
+import { TEST_USERS } from './core/users';
+
+class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const amountSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const cents = parseAmount(v);
+  if (cents === undefined || cents === 0) {
+    ctx.addIssue({ code: 'custom', message: 'amount must be a non-zero decimal with at most 2 decimals' });
+    return z.NEVER;
+  }
+  return cents;
+});
+const dateSchema = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+
+const addTransactionSchema = z.object({
+  /** Signed: negative is a debit. */
+  amount: amountSchema,
+  status: z.enum(['booked', 'pending']).default('booked'),
+  bookingDate: dateSchema.optional(),
+  valueDate: dateSchema.optional(),
+  counterpartyName: z.string().max(70).optional(),
+  counterpartyIban: z.string().max(34).optional(),
+  remittance: z.string().max(140).optional(),
+  structuredReference: z.string().max(35).optional(),
+  id: z.string().min(1).max(64).optional(),
+});
+
+const bookSchema = z.object({
+  amount: amountSchema.optional(),
+  newId: z.string().min(1).max(64).optional(),
+  bookingDate: dateSchema.optional(),
+});
+
+const faultSchema = z.object({
+  kind: z.enum(['status', 'rate-limit', 'latency', 'timeout', 'malformed-json', 'missing-ids', 'duplicates']),
+  route: z.string().max(200).optional(),
+  method: z.string().max(10).optional(),
+  status: z.number().int().min(400).max(599).optional(),
+  retryAfterSeconds: z.number().int().min(0).max(86_400).optional(),
+  latencyMs: z.number().int().min(0).max(600_000).optional(),
+  times: z.number().int().min(1).optional(),
+});
+
+const clockSchema = z
+  .object({ seconds: z.number().min(0).optional(), minutes: z.number().min(0).optional(), hours: z.number().min(0).optional(), days: z.number().min(0).optional() })
+  .refine((v) => Object.values(v).some((x) => x !== undefined), 'give seconds, minutes, hours or days');
+
+const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw new ControlError(400, 'INVALID_INPUT', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  return r.data;
+};
+
+/**
+ * The sandbox control API: lets tests and sandbox users move clocks, add and book transactions,
+ * expire or revoke consents, set quotas and inject faults. Bearer-protected by the admin token.
+ */
+export function controlRouter(banks: Map<string, Bank>, adminToken: string): Router {
+  const router = express.Router();
+  const expected = Buffer.from(`Bearer ${adminToken}`);
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    const got = Buffer.from(req.get('authorization') ?? '');
+    if (got.length !== expected.length || !timingSafeEqual(got, expected)) throw new ControlError(401, 'UNAUTHENTICATED', 'Send Authorization: Bearer <sandbox admin token>.');
+    next();
+  });
+  router.use(express.json());
+
+  const bankOf = (req: Request): Bank => {
+    const bank = banks.get(String(req.params.bankId));
+    if (!bank) throw new ControlError(404, 'BANK_NOT_FOUND', `No sandbox bank ${req.params.bankId}.`);
+    return bank;
+  };
+  const clockBody = (bank: Bank) => ({ bankId: bank.def.id, now: bank.clock.now().toISOString(), today: bank.clock.today() });
+
+  router.get('/users', (_req, res) => {
+    res.json({ users: TEST_USERS.map(({ username, password, otp, profile, behaviour, description }) => ({ username, password, otp, profile, behaviour, description })) });
+  });
+  router.get('/banks', (_req, res) => {
+    res.json({ banks: [...banks.values()].map((b) => ({ ...b.info, clock: clockBody(b) })) });
+  });
+  router.post('/reset', (_req, res) => {
+    for (const b of banks.values()) b.reset();
+    res.json({ reset: [...banks.keys()] });
+  });
+  router.post('/banks/:bankId/reset', (req, res) => {
+    const bank = bankOf(req);
+    bank.reset();
+    res.json({ reset: [bank.def.id] });
+  });
+
+  router.get('/banks/:bankId/clock', (req, res) => {
+    res.json(clockBody(bankOf(req)));
+  });
+  router.post('/banks/:bankId/clock/advance', (req, res) => {
+    const bank = bankOf(req);
+    const b = parse(clockSchema, req.body);
+    bank.clock.advance(((b.days ?? 0) * 86_400 + (b.hours ?? 0) * 3_600 + (b.minutes ?? 0) * 60 + (b.seconds ?? 0)) * 1000);
+    res.json(clockBody(bank));
+  });
+
+  router.get('/banks/:bankId/users/:username/accounts', (req, res) => {
+    const bank = bankOf(req);
+    res.json({
+      accounts: bank.accountsOf(String(req.params.username)).map((a) => ({
+        id: a.id, iban: a.iban, currency: a.currency, kind: a.kind, name: a.name, ownerName: a.ownerName,
+        transactionCount: a.transactions.length + (a.lazy?.count ?? 0),
+        ...(a.sortCode ? { sortCode: a.sortCode, accountNumber: a.accountNumber } : {}),
+      })),
+    });
+  });
+
+  const accountOf = (bank: Bank, req: Request) => {
+    const account = bank.findAccount(String(req.params.accountId));
+    if (!account) throw new ControlError(404, 'ACCOUNT_NOT_FOUND', `No account ${req.params.accountId} at ${bank.def.id}.`);
+    return account;
+  };
+  const txBody = (t: LedgerTransaction) => ({ ...t, amount: (t.amountCents / 100).toFixed(2) });
+
+  router.post('/banks/:bankId/accounts/:accountId/transactions', (req, res) => {
+    const bank = bankOf(req);
+    const account = accountOf(bank, req);
+    const b = parse(addTransactionSchema, req.body);
+    const day = b.bookingDate ?? bank.clock.today();
+    if (b.id && account.transactions.some((t) => t.id === b.id)) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${b.id} exists.`);
+    const tx: LedgerTransaction = {
+      id: b.id ?? `ctl-${bank.newId()}`,
+      accountId: account.id,
+      status: b.status,
+      bookingDate: day,
+      valueDate: b.valueDate ?? day,
+      amountCents: b.amount,
+      currency: account.currency,
+      counterpartyName: b.counterpartyName,
+      counterpartyIban: b.counterpartyIban,
+      remittance: b.remittance,
+      structuredReference: b.structuredReference,
+      bankTransactionCode: b.amount < 0 ? 'PMNT-ICDT-ESCT' : 'PMNT-RCDT-ESCT',
+    };
+    // Newest first: insert before the first entry with an earlier booking date.
+    const at = account.transactions.findIndex((t) => t.bookingDate <= day);
+    account.transactions.splice(at === -1 ? account.transactions.length : at, 0, tx);
+    res.status(201).json({ transaction: txBody(tx) });
+  });
+
+  router.post('/banks/:bankId/accounts/:accountId/transactions/:transactionId/book', (req, res) => {
+    const bank = bankOf(req);
+    const account = accountOf(bank, req);
+    const tx = account.transactions.find((t) => t.id === req.params.transactionId);
+    if (!tx) throw new ControlError(404, 'TRANSACTION_NOT_FOUND', `No transaction ${req.params.transactionId}.`);
+    if (tx.status !== 'pending') throw new ControlError(409, 'NOT_PENDING', 'Only a pending transaction can be booked.');
+    const b = parse(bookSchema, req.body);
+    tx.status = 'booked';
+    tx.bookingDate = b.bookingDate ?? bank.clock.today();
+    if (b.amount !== undefined) tx.amountCents = b.amount;
+    if (b.newId) tx.id = b.newId;
+    res.json({ transaction: txBody(tx) });
+  });
+
+  const consentOf = (bank: Bank, req: Request) => {
+    const c = bank.consents.get(String(req.params.consentId));
+    if (!c) throw new ControlError(404, 'CONSENT_NOT_FOUND', `No consent ${req.params.consentId} at ${bank.def.id}.`);
+    return bank.refreshConsent(c);
+  };
+  const consentBody = (bank: Bank, c: ReturnType<typeof consentOf>) => ({
+    id: c.id, status: c.status, userId: c.userId, validUntil: c.validUntil, frequencyPerDay: c.frequencyPerDay, approach: c.approach,
+    usage: bank.usageOf(c.id),
+  });
+  router.get('/banks/:bankId/consents', (req, res) => {
+    const bank = bankOf(req);
+    res.json({ consents: [...bank.consents.values()].map((c) => consentBody(bank, bank.refreshConsent(c))) });
+  });
+  router.get('/banks/:bankId/consents/:consentId', (req, res) => {
+    const bank = bankOf(req);
+    res.json({ consent: consentBody(bank, consentOf(bank, req)) });
+  });
+  router.post('/banks/:bankId/consents/:consentId/expire', (req, res) => {
+    const bank = bankOf(req);
+    const c = consentOf(bank, req);
+    c.status = 'expired';
+    c.validUntil = bank.clock.today() > c.validUntil ? c.validUntil : new Date(bank.clock.nowMs() - 86_400_000).toISOString().slice(0, 10);
+    c.statusUpdatedAtMs = bank.clock.nowMs();
+    res.json({ consent: consentBody(bank, c) });
+  });
+  router.post('/banks/:bankId/consents/:consentId/revoke', (req, res) => {
+    const bank = bankOf(req);
+    const c = consentOf(bank, req);
+    c.status = 'revoked';
+    c.statusUpdatedAtMs = bank.clock.nowMs();
+    res.json({ consent: consentBody(bank, c) });
+  });
+  router.put('/banks/:bankId/consents/:consentId/usage', (req, res) => {
+    const bank = bankOf(req);
+    const c = consentOf(bank, req);
+    const { used } = parse(z.object({ used: z.number().int().min(0).max(1000) }), req.body);
+    bank.setUsage(c.id, used);
+    res.json({ consent: consentBody(bank, c) });
+  });
+
+  router.get('/banks/:bankId/faults', (req, res) => {
+    res.json({ faults: bankOf(req).faults });
+  });
+  router.post('/banks/:bankId/faults', (req, res) => {
+    const bank = bankOf(req);
+    const { times, ...rule } = parse(faultSchema, req.body);
+    res.status(201).json({ fault: bank.addFault({ ...rule, remaining: times }) });
+  });
+  router.delete('/banks/:bankId/faults', (req, res) => {
+    bankOf(req).faults = [];
+    res.status(204).end();
+  });
+  router.delete('/banks/:bankId/faults/:faultId', (req, res) => {
+    const bank = bankOf(req);
+    const before = bank.faults.length;
+    bank.faults = bank.faults.filter((f) => f.id !== req.params.faultId);
+    if (bank.faults.length === before) throw new ControlError(404, 'FAULT_NOT_FOUND', `No fault ${req.params.faultId}.`);
+    res.status(204).end();
+  });
+
+  router.get('/banks/:bankId/sca-sessions', (req, res) => {
+    const bank = bankOf(req);
+    const user = typeof req.query.user === 'string' ? req.query.user : undefined;
+    res.json({
+      sessions: [...bank.scaSessions.values()]
+        .filter((s) => !user || s.expectedUser === user || s.username === user)
+        .map((s) => ({ id: s.id, mode: s.mode, stage: s.stage, outcome: s.outcome, expectedUser: s.expectedUser, target: s.target, url: `${bank.baseUrl}/sca/s/${s.id}` })),
+    });
+  });
+
+  router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ControlError) return res.status(err.status).json({ error: { code: err.code, message: err.message } });
+    const status = (err as { status?: number }).status;
+    if (status && status < 500) return res.status(400).json({ error: { code: 'INVALID_INPUT', message: 'The body is not valid JSON.' } });
+    return res.status(500).json({ error: { code: 'INTERNAL', message: 'Unexpected sandbox error.' } });
+  });
+  return router;
+}

@@ -1,0 +1,68 @@
+import express, { type Router } from 'express';
+import { pino, type Logger } from 'pino';
+import { BANK_DEFINITIONS } from './banks';
+import { Bank, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
+import { controlRouter } from './control';
+import { mountBerlinGroup } from './standards/berlin-group';
+
+export type { SandboxBankInfo, SandboxClientCredentials, BankStandard } from './core/bank';
+export { MAGIC } from './core/bank';
+export { TEST_USERS, SANDBOX_PASSWORD, type TestUser } from './core/users';
+export { CODE_VALIDITY_MS, MAX_CODE_FAILURES } from './core/sca';
+
+export interface SandboxOptions {
+  /** Where the HTTP server that mounts the router is reachable, e.g. http://127.0.0.1:4000. */
+  publicUrl: string;
+  /** Path the router is mounted at; default `/sandbox`. */
+  mountPath?: string;
+  /** Bearer token protecting `${mountPath}/control`. */
+  adminToken: string;
+  /** Seed of the generated data; default 1. */
+  seed?: number;
+  /** Start of every bank clock; default now. Fix it for byte-identical data across runs. */
+  now?: Date;
+  logger?: Logger;
+}
+
+export interface Sandbox {
+  /** Mount at `mountPath` on the server reachable at `publicUrl`. */
+  router: Router;
+  banks: SandboxBankInfo[];
+  /** OAuth client credentials per bank id. */
+  clients: Record<string, SandboxClientCredentials>;
+  close(): Promise<void>;
+}
+
+const mounts = {
+  BERLIN_GROUP: mountBerlinGroup,
+  STET: undefined,
+  UK_OPEN_BANKING: undefined,
+} as const;
+
+/** Builds the sandbox banks, their OAuth servers, SCA pages and the control API. */
+export function createSandbox(options: SandboxOptions): Sandbox {
+  if (!options.adminToken || options.adminToken.length < 8) throw new Error('createSandbox: adminToken must have at least 8 characters');
+  const publicUrl = options.publicUrl.replace(/\/+$/, '');
+  const mountPath = `/${(options.mountPath ?? '/sandbox').replace(/^\/+|\/+$/g, '')}`;
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const startMs = (options.now ?? new Date()).getTime();
+  const banks = new Map<string, Bank>();
+  for (const def of BANK_DEFINITIONS) {
+    const mount = mounts[def.standard];
+    if (!mount) continue;
+    const bank = new Bank(def, { publicUrl, mountPath, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs });
+    mount(bank);
+    banks.set(def.id, bank);
+  }
+  const router = express.Router();
+  router.use('/control', controlRouter(banks, options.adminToken));
+  for (const bank of banks.values()) router.use(`/banks/${bank.def.id}`, bank.router());
+  return {
+    router,
+    banks: [...banks.values()].map((b) => b.info),
+    clients: Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])),
+    async close() {
+      await Promise.all([...banks.values()].map((b) => b.close()));
+    },
+  };
+}
