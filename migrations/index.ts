@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125000001Tenancy } from './Migration20261125000001Tenancy';
+import { Migration20261125000002Vault } from './Migration20261125000002Vault';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -7,4 +8,5 @@ import { Migration20261125000001Tenancy } from './Migration20261125000001Tenancy
  */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000001Tenancy', class: Migration20261125000001Tenancy },
+  { name: 'Migration20261125000002Vault', class: Migration20261125000002Vault },
 ];
