@@ -4,6 +4,7 @@ import { BANK_DEFINITIONS } from './banks';
 import { Bank, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter } from './control';
 import { mountBerlinGroup } from './standards/berlin-group';
+import { mountUkObie } from './standards/uk-obie';
 
 export type { SandboxBankInfo, SandboxClientCredentials, BankStandard } from './core/bank';
 export { MAGIC } from './core/bank';
@@ -36,7 +37,7 @@ export interface Sandbox {
 const mounts = {
   BERLIN_GROUP: mountBerlinGroup,
   STET: undefined,
-  UK_OPEN_BANKING: undefined,
+  UK_OPEN_BANKING: mountUkObie,
 } as const;
 
 /** Builds the sandbox banks, their OAuth servers, SCA pages and the control API. */

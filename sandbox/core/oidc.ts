@@ -44,7 +44,8 @@ export function createProvider(bank: Bank, store: MemoryStore): Provider {
     ],
     cookies: { keys: [cookieKey] },
     scopes: ['openid', 'offline_access', ...BANK_SCOPES],
-    claims: { openid: ['sub'], openbanking_intent_id: ['openbanking_intent_id'] },
+    // UK OBIE asks for the consent through this essential claim (claims parameter or request object).
+    claims: { openid: ['sub'], openbanking_intent_id: null },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -78,7 +79,16 @@ export function createProvider(bank: Bank, store: MemoryStore): Provider {
     interactions: {
       url: (_ctx: KoaContextWithOIDC, interaction) => `${bank.basePath}/sca/interaction/${interaction.uid}`,
     },
-    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    findAccount: async (ctx, sub) => ({
+      accountId: sub,
+      claims: async () => {
+        const entities = ctx.oidc.entities as { AuthorizationCode?: { grantId?: string }; RefreshToken?: { grantId?: string }; Grant?: { jti?: string } };
+        const grantId = entities.AuthorizationCode?.grantId ?? entities.RefreshToken?.grantId ?? entities.Grant?.jti;
+        const link = grantId ? bank.grantLinks.get(grantId) : undefined;
+        const intent = link?.consentId ?? link?.paymentId;
+        return { sub, ...(intent ? { openbanking_intent_id: intent } : {}) };
+      },
+    }),
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     // Lifetimes are checked on the bank clock: remember when (in bank time) each token was issued.
     extraTokenClaims: async () => ({ bank_iat: bank.clock.nowSeconds() }),

@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { Bank } from './bank';
 import { BankError } from './errors';
 import { formatCents } from './ledger';
+import { BANK_SCOPES } from './oidc';
 import { findUser } from './users';
 
 /** A one-time code is valid for five minutes on the bank clock. */
@@ -165,10 +166,11 @@ export function scaRouter(bank: Bank): Router {
       const details = await bank.provider.interactionDetails(req, res);
       const grant = new bank.provider.Grant({ accountId: s.username!, clientId: details.params.client_id as string });
       const requested = String(details.params.scope ?? '').split(' ');
-      const oidcScopes: string[] = requested.filter((x) => x === 'openid' || x === 'offline_access');
+      // Scopes the server knows count as OIDC scopes of the grant; dynamic ones (AIS:…) only as resource scopes.
+      const oidcScopes: string[] = requested.filter((x) => x === 'openid' || x === 'offline_access' || BANK_SCOPES.includes(x));
       if (oidcScopes.length) grant.addOIDCScope(oidcScopes.join(' '));
       // Grant what was asked (BG asks for the dynamic scope AIS:<consentId>) plus the bank's scopes.
-      const resourceScopes = new Set(['accounts', 'payments', 'aisp', 'pisp', ...requested.filter((x) => x && !oidcScopes.includes(x))]);
+      const resourceScopes = new Set(['accounts', 'payments', 'aisp', 'pisp', ...requested.filter((x) => x && x !== 'openid' && x !== 'offline_access')]);
       grant.addResourceScope(bank.info.apiBaseUrl, [...resourceScopes].join(' '));
       if (details.params.claims) {
         try {

@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpecValidator } from './testing/spec-validator';
+import { authorizeWithOAuth, oauthClient, startSandbox, type Running } from './testing/harness';
+
+const aisSpec = new SpecValidator('uk-obie-3.1.11-account-info.yaml');
+const pisSpec = new SpecValidator('uk-obie-3.1.11-payment-initiation.yaml');
+
+let run: Running;
+let config: oidc.Configuration;
+beforeAll(async () => {
+  run = await startSandbox();
+  config = await oauthClient(run, 'thames');
+});
+afterAll(async () => {
+  await run?.close();
+});
+
+async function call(spec: SpecValidator | undefined, base: 'ais' | 'pis', method: string, template: string, path: string, token: string, opts: { body?: unknown; headers?: Record<string, string> } = {}) {
+  const bank = run.bank('thames');
+  const res = await fetch(`${base === 'ais' ? bank.aisBaseUrl : bank.pisBaseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': randomUUID(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    body: opts.body ? JSON.stringify(opts.body) : undefined,
+  });
+  const text = await res.text();
+  const body = text ? JSON.parse(text) : undefined;
+  if (spec && body !== undefined && res.status < 500 && res.status !== 429) spec.assert(method, template, res.status, body);
+  return { status: res.status, body, headers: res.headers };
+}
+
+const intentClaims = (id: string) => JSON.stringify({ id_token: { openbanking_intent_id: { value: id, essential: true } }, userinfo: { openbanking_intent_id: { value: id, essential: true } } });
+
+async function authorisedConsent(permissions = ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadTransactionsDebits']) {
+  const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
+  const created = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, {
+    body: { Data: { Permissions: permissions, ExpirationDateTime: '2027-01-15T00:00:00+00:00' }, Risk: {} },
+  });
+  expect(created.status).toBe(201);
+  const consentId = created.body.Data.ConsentId as string;
+  const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid accounts', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' }, { par: true });
+  return { consentId, tokens, cc };
+}
+
+describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () => {
+  it('runs client credentials, the consent, PSU authorisation code with PKCE over PAR, and reads accounts, balances and transactions', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
+    const created = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, {
+      body: { Data: { Permissions: ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadTransactionsDebits'] }, Risk: {} },
+    });
+    expect(created.body.Data.Status).toBe('AwaitingAuthorisation');
+    const consentId = created.body.Data.ConsentId as string;
+
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid accounts', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' }, { par: true });
+    expect(tokens.claims()?.openbanking_intent_id).toBe(consentId);
+    const at = tokens.access_token;
+
+    const read = await call(aisSpec, 'ais', 'GET', '/account-access-consents/{ConsentId}', `/account-access-consents/${consentId}`, cc.access_token);
+    expect(read.body.Data.Status).toBe('Authorised');
+
+    const accounts = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', at, { headers: { 'x-fapi-customer-ip-address': '192.0.2.1' } });
+    expect(accounts.status).toBe(200);
+    expect(accounts.body.Data.Account).toHaveLength(3);
+    const current = accounts.body.Data.Account.find((a: { AccountSubType: string }) => a.AccountSubType === 'CurrentAccount');
+    expect(current.Account[0].SchemeName).toBe('UK.OBIE.SortCodeAccountNumber');
+
+    await call(aisSpec, 'ais', 'GET', '/accounts/{AccountId}', `/accounts/${current.AccountId}`, at);
+    const balances = await call(aisSpec, 'ais', 'GET', '/accounts/{AccountId}/balances', `/accounts/${current.AccountId}/balances`, at);
+    expect(balances.body.Data.Balance[0].Amount.Currency).toBe('GBP');
+
+    let next: string | undefined = `${run.bank('thames').aisBaseUrl}/accounts/${current.AccountId}/transactions?fromBookingDateTime=2025-06-01T00:00:00`;
+    let count = 0;
+    let pages = 0;
+    while (next) {
+      const res: Response = await fetch(next, { headers: { authorization: `Bearer ${at}`, 'x-fapi-customer-ip-address': '192.0.2.1' } });
+      const body = (await res.json()) as { Data: { Transaction: unknown[] }; Links: { Next?: string } };
+      aisSpec.assert('GET', '/accounts/{AccountId}/transactions', res.status, body);
+      count += body.Data.Transaction.length;
+      next = body.Links.Next;
+      pages += 1;
+    }
+    expect(pages).toBeGreaterThan(1);
+    expect(count).toBeGreaterThan(200);
+  });
+
+  it('expires access tokens on the bank clock and refreshes them with the refresh token', async () => {
+    const { tokens } = await authorisedConsent();
+    expect((await call(undefined, 'ais', 'GET', '', '/accounts', tokens.access_token)).status).toBe(200);
+    await run.control('POST', '/banks/thames/clock/advance', { hours: 2 });
+    const expired = await call(undefined, 'ais', 'GET', '', '/accounts', tokens.access_token);
+    expect(expired.status).toBe(401);
+    expect(expired.headers.get('www-authenticate')).toContain('invalid_token');
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect((await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', refreshed.access_token)).status).toBe(200);
+  });
+
+  it('refuses a revoked consent (403 InvalidConsentStatus) and an expired one (403 Reauthenticate)', async () => {
+    const revoked = await authorisedConsent();
+    await run.control('POST', `/banks/thames/consents/${revoked.consentId}/revoke`);
+    const r = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', revoked.tokens.access_token);
+    expect(r.status).toBe(403);
+    expect(r.body.Errors[0].ErrorCode).toBe('UK.OBIE.Resource.InvalidConsentStatus');
+
+    const expired = await authorisedConsent();
+    await run.control('POST', `/banks/thames/consents/${expired.consentId}/expire`);
+    const e = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', expired.tokens.access_token);
+    expect(e.status).toBe(403);
+    expect(e.body.Errors[0].ErrorCode).toBe('UK.OBIE.Reauthenticate');
+  });
+
+  it('answers bad consent input with OBErrorResponse1 and a missing token with 401', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
+    const bad = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, { body: { Data: { Permissions: ['ReadEverything'] }, Risk: {} } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.Errors[0].ErrorCode).toBe('UK.OBIE.Field.Invalid');
+    const noToken = await fetch(`${run.bank('thames').aisBaseUrl}/accounts`);
+    expect(noToken.status).toBe(401);
+    const wrongKind = await call(undefined, 'ais', 'GET', '', '/accounts', cc.access_token);
+    expect(wrongKind.status).toBe(401);
+  });
+
+  it('initiates a domestic payment with x-idempotency-key that moves from Pending to AcceptedSettlementCompleted on the bank clock', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'payments' });
+    const initiation = {
+      InstructionIdentification: 'INSTR-1',
+      EndToEndIdentification: 'E2E-1',
+      InstructedAmount: { Amount: '25.50', Currency: 'GBP' },
+      CreditorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678', Name: 'Ada Lovelace' },
+      RemittanceInformation: { Reference: 'Invoice 42' },
+    };
+    const key = randomUUID();
+    const body = { Data: { Initiation: initiation }, Risk: {} };
+    const consent = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, { body, headers: { 'x-idempotency-key': key } });
+    expect(consent.status).toBe(201);
+    const again = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, { body, headers: { 'x-idempotency-key': key } });
+    expect(again.body.Data.ConsentId).toBe(consent.body.Data.ConsentId);
+    const clash = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, {
+      body: { ...body, Data: { Initiation: { ...initiation, EndToEndIdentification: 'E2E-2' } } },
+      headers: { 'x-idempotency-key': key },
+    });
+    expect(clash.status).toBe(400);
+
+    const consentId = consent.body.Data.ConsentId as string;
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid payments', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' });
+    const authorised = await call(pisSpec, 'pis', 'GET', '/domestic-payment-consents/{ConsentId}', `/domestic-payment-consents/${consentId}`, cc.access_token);
+    expect(authorised.body.Data.Status).toBe('Authorised');
+
+    const paid = await call(pisSpec, 'pis', 'POST', '/domestic-payments', '/domestic-payments', tokens.access_token, {
+      body: { Data: { ConsentId: consentId, Initiation: initiation }, Risk: {} },
+      headers: { 'x-idempotency-key': randomUUID() },
+    });
+    expect(paid.status).toBe(201);
+    expect(paid.body.Data.Status).toBe('Pending');
+    const id = paid.body.Data.DomesticPaymentId as string;
+    await run.control('POST', '/banks/thames/clock/advance', { seconds: 61 });
+    const done = await call(pisSpec, 'pis', 'GET', '/domestic-payments/{DomesticPaymentId}', `/domestic-payments/${id}`, cc.access_token);
+    expect(done.body.Data.Status).toBe('AcceptedSettlementCompleted');
+  });
+});
