@@ -68,11 +68,14 @@ export const requestScope = new AsyncLocalStorage<RequestScope>();
  */
 export function createErrorFormatter(logger: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    // Duck-typed: Apollo may build its errors with its own copy of graphql's GraphQLError class.
+    const original = (error as { originalError?: unknown } | null)?.originalError ?? error;
+    // Apollo re-codes errors raised by validation rules; ours keep the code they were given.
+    if (original instanceof ApiError) formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
     const code = formatted.extensions?.code;
-    const original = error instanceof GraphQLError ? (error.originalError ?? error) : error;
     // Apollo tags every uncoded error INTERNAL_SERVER_ERROR: those are the ones to mask.
     if (typeof code === 'string' && passThroughCodes.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
-      if (code === 'GRAPHQL_PARSE_FAILED' && /more than \d+ tokens/.test(formatted.message)) {
+      if (code === 'GRAPHQL_PARSE_FAILED' && /contains more th\w+ \d+ tokens/.test(formatted.message)) {
         return { ...formatted, extensions: { code: ErrorCode.QUERY_TOO_LARGE } };
       }
       const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};

@@ -1,14 +1,20 @@
 import {
   Kind,
+  getNamedType,
+  isInterfaceType,
+  isObjectType,
+  valueFromASTUntyped,
   type ASTVisitor,
   type DocumentNode,
   type FragmentDefinitionNode,
+  type GraphQLNamedType,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
+  type ValueNode,
 } from 'graphql';
-import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import { ApiError, ErrorCode } from './errors';
 import { DEFAULT_PAGE_SIZE } from './relay/connection';
 
@@ -53,17 +59,55 @@ export function depthLimit(max: number): ValidationRule {
   };
 }
 
-/** A list field costs its page size (`first`, or the default) times its children. */
-const pagedEstimator: ComplexityEstimator = ({ args, childComplexity }) => {
-  if (typeof args.first === 'number') return 1 + Math.max(args.first, 0) * Math.max(childComplexity, 1);
-  if (Array.isArray(args.ids)) return 1 + args.ids.length * Math.max(childComplexity, 1);
-  return undefined;
-};
-
 /**
- * Refuses an operation whose estimated cost exceeds `max`, before anything executes. Connection
- * fields without `first` count as a default page. Runs after validation (it needs the variables).
+ * Estimated cost of an operation: every field costs 1, and a list field multiplies the cost of
+ * its children by its page size (`first`, the number of `ids`, or the default page of a
+ * connection). Fragments are followed; a fragment spread twice is counted twice, as it executes.
  */
+export function operationCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | undefined | null,
+  variables: Record<string, unknown> | undefined | null,
+): number {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  let operation: OperationDefinitionNode | undefined;
+  for (const def of document.definitions) {
+    if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+    else if (def.kind === Kind.OPERATION_DEFINITION && (!operationName || def.name?.value === operationName)) operation ??= def;
+  }
+  if (!operation) return 0;
+  const root = schema.getRootType(operation.operation);
+  const argValue = (node: ValueNode): unknown => valueFromASTUntyped(node, (variables ?? undefined) as never);
+
+  const costOf = (set: SelectionSetNode | undefined, parent: GraphQLNamedType | undefined | null, seen: Set<string>): number => {
+    if (!set) return 0;
+    let total = 0;
+    for (const sel of set.selections) {
+      if (sel.kind === Kind.FIELD) {
+        const field = parent && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[sel.name.value] : undefined;
+        const type = field ? getNamedType(field.type) : undefined;
+        const children = costOf(sel.selectionSet, type, seen);
+        const args = new Map((sel.arguments ?? []).map((a) => [a.name.value, argValue(a.value)]));
+        const first = args.get('first');
+        const ids = args.get('ids');
+        const size =
+          typeof first === 'number' ? first : Array.isArray(ids) ? ids.length : type?.name.endsWith('Connection') ? DEFAULT_PAGE_SIZE : 1;
+        total += 1 + Math.max(size, 1) * children;
+      } else if (sel.kind === Kind.INLINE_FRAGMENT) {
+        total += costOf(sel.selectionSet, sel.typeCondition ? schema.getType(sel.typeCondition.name.value) : parent, seen);
+      } else {
+        const frag = fragments.get(sel.name.value);
+        if (!frag || seen.has(frag.name.value)) continue;
+        total += costOf(frag.selectionSet, schema.getType(frag.typeCondition.name.value), new Set([...seen, frag.name.value]));
+      }
+    }
+    return total;
+  };
+  return costOf(operation.selectionSet, root, new Set());
+}
+
+/** Refuses an operation whose estimated cost exceeds `max`, before anything executes. */
 export function assertCost(
   schema: GraphQLSchema,
   document: DocumentNode,
@@ -71,24 +115,7 @@ export function assertCost(
   variables: Record<string, unknown> | undefined | null,
   max: number,
 ): void {
-  let cost: number;
-  try {
-    cost = getComplexity({
-      schema,
-      query: document,
-      operationName: operationName ?? undefined,
-      variables: variables ?? {},
-      estimators: [
-        pagedEstimator,
-        ({ field, childComplexity }) =>
-          /Connection!?$/.test(String(field.type)) ? 1 + DEFAULT_PAGE_SIZE * Math.max(childComplexity, 1) : undefined,
-        simpleEstimator({ defaultComplexity: 1 }),
-      ],
-    });
-  } catch {
-    // Bad variables are reported by execution with their own coded error.
-    return;
-  }
+  const cost = operationCost(schema, document, operationName, variables);
   if (cost > max) {
     throw new ApiError(ErrorCode.QUERY_TOO_COMPLEX, `Query cost ${cost} exceeds the limit of ${max}.`, { cost, maxCost: max });
   }

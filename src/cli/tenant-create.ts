@@ -1,11 +1,6 @@
 // Operator command: creates a tenant and prints its first API key (shown once).
 //   npm run tenant:create -- --name "Acme" [--env sandbox|live]
-import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
-import { createLogger } from '../platform/logger';
-import { TenancyService } from '../modules/tenancy/tenancy.service';
-import { connectForCli } from './connect';
 
 const usage = 'usage: npm run tenant:create -- --name <name> [--env sandbox|live]';
 let args;
@@ -19,11 +14,20 @@ if (!args.name?.trim() || (args.env !== 'sandbox' && args.env !== 'live')) {
   console.error(usage);
   process.exit(64);
 }
+const environment = args.env;
+
+// Loaded after the arguments are checked, so a typo answers at once.
+await import('reflect-metadata');
+const { loadConfig } = await import('../config');
+const { createLogger } = await import('../platform/logger');
+const { TenancyService } = await import('../modules/tenancy/tenancy.service');
+const { connectForCli } = await import('./connect');
+
 const config = loadConfig();
 const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
 const db = await connectForCli(config, logger);
 try {
-  const { tenant, secret } = await new TenancyService().createTenant(db.orm.em.fork(), { name: args.name, environment: args.env });
+  const { tenant, secret } = await new TenancyService().createTenant(db.orm.em.fork(), { name: args.name, environment });
   process.stdout.write(`Tenant "${tenant.name}" (${tenant.environment}) created.\nAPI key (shown once, store it now):\n${secret}\n`);
 } catch (err) {
   console.error(`tenant:create failed: ${(err as Error).message}`);

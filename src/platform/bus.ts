@@ -4,13 +4,10 @@ import { Redis } from 'ioredis';
 import type { Logger } from './logger';
 
 /**
- * Topic → payload map of everything published on the bus. Modules add their topics here;
- * payloads must survive JSON (dates as ISO strings) because Redis carries them between instances.
+ * Topic → payload of everything published on the bus (a resource's events go on a topic named
+ * after it); payloads must survive JSON (dates as ISO strings) because Redis carries them between instances.
  */
-// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
-export type BusTopics = {
-  [topic: string]: [unknown] | [string | number, unknown];
-};
+export type BusTopics = Record<string, [payload: unknown]>;
 
 /** The event bus: in-process by default, fanned out through Redis pub/sub when REDIS_URL is set. */
 export interface EventBus {

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactedConfig, settings } from './config';
+
+describe('configuration', () => {
+  it('runs with no configuration at all, on embedded defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 4000, databaseUrl: undefined, redisUrl: undefined, environment: 'sandbox', demoTenant: true });
+    expect(c.kms.provider).toBe('local');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('stops with a message naming every invalid variable', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', RATE_LIMIT_PER_MINUTE: '0', DEMO_TENANT: 'maybe' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    for (const name of ['PORT', 'DATABASE_URL', 'RATE_LIMIT_PER_MINUTE', 'DEMO_TENANT']) expect(message).toContain(`${name}:`);
+  });
+
+  it('refuses the local KMS key file in live unless the named flag allows it', () => {
+    expect(() => loadConfig({ PASSERELLE_ENV: 'live' })).toThrow(/KMS_KEY_NAME/);
+    expect(loadConfig({ PASSERELLE_ENV: 'live', ALLOW_LOCAL_KMS_IN_LIVE: 'true' }).kms.provider).toBe('local');
+    expect(loadConfig({ PASSERELLE_ENV: 'live', KMS_KEY_NAME: 'projects/p/locations/l/keyRings/r/cryptoKeys/k' }).kms.provider).toBe('gcp');
+  });
+
+  it('redacts passwords in connection URLs when the configuration is logged', () => {
+    const c = loadConfig({ DATABASE_URL: 'postgres://app:s3cret@db:5432/pass', REDIS_URL: 'redis://:hunter2@cache:6379' });
+    const text = JSON.stringify(redactedConfig(c));
+    expect(text).not.toContain('s3cret');
+    expect(text).not.toContain('hunter2');
+    expect(text).toContain('db:5432');
+  });
+
+  it('documents every setting, and marks the connection URLs as secrets', () => {
+    for (const [name, spec] of Object.entries(settings)) expect(spec.doc.length, name).toBeGreaterThan(10);
+    expect('secret' in settings.DATABASE_URL && settings.DATABASE_URL.secret).toBe(true);
+    expect('secret' in settings.REDIS_URL && settings.REDIS_URL.secret).toBe(true);
+  });
+});
