@@ -4,6 +4,7 @@ import { BANK_DEFINITIONS } from './banks';
 import { Bank, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter } from './control';
 import { mountBerlinGroup } from './standards/berlin-group';
+import { mountStet } from './standards/stet';
 import { mountUkObie } from './standards/uk-obie';
 
 export type { SandboxBankInfo, SandboxClientCredentials, BankStandard } from './core/bank';
@@ -36,7 +37,7 @@ export interface Sandbox {
 
 const mounts = {
   BERLIN_GROUP: mountBerlinGroup,
-  STET: undefined,
+  STET: mountStet,
   UK_OPEN_BANKING: mountUkObie,
 } as const;
 

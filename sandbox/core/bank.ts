@@ -312,6 +312,8 @@ export class Bank {
     if (p.rejected && p.rejected.atMs <= this.clock.nowMs()) return 'RJCT';
     if (p.executionStartedAtMs === undefined) return p.authorisedAtMs !== undefined ? 'ACTC' : 'RCVD';
     const elapsed = (this.clock.nowMs() - p.executionStartedAtMs) / 1000;
+    // Future-dated and accepted: waits in ACTC until its execution date.
+    if (elapsed < 0) return 'ACTC';
     const { acceptAfterSeconds, settleAfterSeconds } = this.def.paymentSchedule;
     if (elapsed >= settleAfterSeconds) {
       if (p.failsAtSettlement) {
@@ -333,7 +335,13 @@ export class Bank {
       return;
     }
     if (p.creditorName.toLowerCase().includes(MAGIC.rejectCreditorWord)) p.failsAtSettlement = 'AC04';
-    if (startExecution) p.executionStartedAtMs = this.clock.nowMs();
+    if (startExecution) this.startExecution(p);
+  }
+
+  /** Starts execution now, or on the requested execution date when that is later. */
+  startExecution(p: Payment): void {
+    const requested = p.requestedExecutionDate ? Date.parse(`${p.requestedExecutionDate}T00:00:00Z`) : Number.NaN;
+    p.executionStartedAtMs = Number.isFinite(requested) ? Math.max(this.clock.nowMs(), requested) : this.clock.nowMs();
   }
 
   // ----- tokens ---------------------------------------------------------------------------

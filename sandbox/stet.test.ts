@@ -1,0 +1,119 @@
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertStet } from './testing/stet-schemas';
+import { authorizeWithOAuth, MiniBrowser, oauthClient, requestId, startSandbox, type Running } from './testing/harness';
+
+let run: Running;
+let config: oidc.Configuration;
+beforeAll(async () => {
+  run = await startSandbox();
+  config = await oauthClient(run, 'rivage');
+});
+afterAll(async () => {
+  await run?.close();
+});
+
+async function stet(method: string, path: string, token: string, opts: { body?: unknown; headers?: Record<string, string> } = {}) {
+  const res = await fetch(path.startsWith('http') ? path : `${run.bank('rivage').aisBaseUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'x-request-id': requestId(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    body: opts.body ? JSON.stringify(opts.body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+
+describe('STET bank (Banque du Rivage, STET 1.6)', () => {
+  it('runs the AISP authorisation code flow, PUT /consents and reads HAL accounts, balances and paged transactions', async () => {
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'aisp extended_transaction_history' }, { username: 'alice', code: '123456' });
+    const at = tokens.access_token;
+    const accounts = await stet('GET', '/accounts', at, { headers: { 'psu-ip-address': '192.0.2.3' } });
+    expect(accounts.status).toBe(200);
+    expect(accounts.headers.get('content-type')).toContain('application/hal+json');
+    assertStet('accounts', accounts.body);
+    expect(accounts.body.accounts).toHaveLength(3);
+    const [checking, savings] = accounts.body.accounts as { resourceId: string; accountId: { iban: string } }[];
+    expect(checking.accountId.iban).toMatch(/^FR\d{12}[A-Z0-9]{11}\d{2}$/);
+
+    const put = await stet('PUT', '/consents', at, { body: { balances: [checking.accountId], transactions: [checking.accountId], psuIdentity: true, trustedBeneficiaries: false } });
+    expect(put.status).toBe(201);
+
+    const balances = await stet('GET', `/accounts/${checking.resourceId}/balances`, at);
+    assertStet('balances', balances.body);
+    expect(balances.body.balances.map((b: { balanceType: string }) => b.balanceType)).toEqual(['CLBD', 'XPCD']);
+    const refused = await stet('GET', `/accounts/${savings.resourceId}/balances`, at);
+    expect(refused.status).toBe(403);
+    assertStet('error', refused.body);
+    expect(refused.body.error).toBe('CONSENT_INVALID');
+
+    // dateTo is exclusive in STET.
+    const october = await stet('GET', `/accounts/${checking.resourceId}/transactions?dateFrom=2026-10-01&dateTo=2026-11-01`, at);
+    assertStet('transactions', october.body);
+    for (const t of october.body.transactions) {
+      expect(t.creditDebitIndicator === 'DBIT' || t.creditDebitIndicator === 'CRDT').toBe(true);
+      if (t.bookingDate) expect(t.bookingDate < '2026-11-01' && t.bookingDate >= '2026-10-01').toBe(true);
+    }
+    let next: string | undefined = `${run.bank('rivage').aisBaseUrl}/accounts/${checking.resourceId}/transactions`;
+    const statuses = new Set<string>();
+    let pages = 0;
+    while (next) {
+      const page = await stet('GET', next, at);
+      assertStet('transactions', page.body);
+      for (const t of page.body.transactions) statuses.add(t.status);
+      next = page.body._links.next?.href;
+      pages += 1;
+    }
+    expect(pages).toBeGreaterThan(2);
+    expect([...statuses].sort()).toEqual(['BOOK', 'PDNG']);
+  });
+
+  it('initiates a payment request, sends the PSU to _links.consentApproval and settles after confirmation', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
+    const request = {
+      paymentInformationId: 'PMT-1',
+      creationDateTime: '2026-11-20T10:00:00.000+01:00',
+      numberOfTransactions: 1,
+      initiatingParty: { name: 'Passerelle' },
+      paymentTypeInformation: { serviceLevel: 'SEPA', localInstrument: 'INST', categoryPurpose: 'DVPM' },
+      beneficiary: { creditor: { name: 'Boulangerie Martin' }, creditorAccount: { iban: 'FR7630006000011234567890189' } },
+      creditTransferTransaction: [{ paymentId: { instructionId: 'I-1', endToEndId: 'E2E-1' }, instructedAmount: { currency: 'EUR', amount: '12.40' }, remittanceInformation: { unstructured: ['Croissants'] } }],
+      supplementaryData: { acceptedAuthenticationApproach: ['REDIRECT'], successfulReportUrl: `${run.callback}?pay=ok`, unsuccessfulReportUrl: `${run.callback}?pay=nok` },
+    };
+    const created = await stet('POST', '/payment-requests', cc.access_token, { body: request });
+    expect(created.status).toBe(201);
+    assertStet('paymentRequestCreated', created.body);
+    const location = created.headers.get('location')!;
+    const browser = new MiniBrowser();
+    await browser.go(created.body._links.consentApproval.href);
+    expect(browser.text('summary')).toContain('12.40 EUR');
+    expect(await browser.authenticate('alice', '123456', run.callback)).toBe(`${run.callback}?pay=ok`);
+
+    const approved = await stet('GET', location, cc.access_token);
+    assertStet('paymentRequest', approved.body);
+    expect(approved.body.paymentRequest.paymentInformationStatus).toBe('ACCP');
+    const confirmed = await stet('POST', `${location}/confirmation`, cc.access_token, { body: {} });
+    expect(confirmed.body.paymentRequest.paymentInformationStatus).toBe('ACTC');
+    await run.control('POST', '/banks/rivage/clock/advance', { minutes: 2 });
+    const settled = await stet('GET', location, cc.access_token);
+    expect(settled.body.paymentRequest.paymentInformationStatus).toBe('ACSC');
+  });
+
+  it('rejects the magic amount 666.00 with RJCT/AM04 and bad IBANs with a STET error', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
+    const body = (amount: string, iban: string) => ({
+      beneficiary: { creditor: { name: 'Someone' }, creditorAccount: { iban } },
+      creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount } }],
+      supplementaryData: { successfulReportUrl: `${run.callback}?pay=ok` },
+    });
+    const bad = await stet('POST', '/payment-requests', cc.access_token, { body: body('10.00', 'FR7630006000011234567890180') });
+    expect(bad.status).toBe(400);
+    assertStet('error', bad.body);
+    const created = await stet('POST', '/payment-requests', cc.access_token, { body: body('666.00', 'FR7630006000011234567890189') });
+    const browser = new MiniBrowser();
+    await browser.go(created.body._links.consentApproval.href);
+    await browser.authenticate('alice', '123456', run.callback);
+    const status = await stet('GET', created.headers.get('location')!, cc.access_token);
+    expect(status.body.paymentRequest.paymentInformationStatus).toBe('RJCT');
+    expect(status.body.paymentRequest.statusReasonInformation).toBe('AM04');
+  });
+});
