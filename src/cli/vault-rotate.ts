@@ -11,10 +11,6 @@
  */
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config';
-import { openVault, VaultError, VaultErrorCode } from '../modules/vault';
-import { createLogger } from '../platform/logger';
-import { connectForCli } from './connect';
 
 const usage = 'usage: vault-rotate [--batch-size N (default 500)] [--batch-delay-ms N (default 0)] [--status] [--json]';
 
@@ -45,6 +41,12 @@ if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000 || !Num
   console.error(`--batch-size must be 1–100000 and --batch-delay-ms a whole number ≥ 0\n${usage}`);
   process.exit(2);
 }
+
+// Heavy modules (ORM, PGlite, KMS client) load only once the arguments are known to be good.
+const { ConfigError, loadConfig } = await import('../config');
+const { openVault, VaultError, VaultErrorCode } = await import('../modules/vault');
+const { createLogger } = await import('../platform/logger');
+const { connectForCli } = await import('./connect');
 
 let config;
 try {

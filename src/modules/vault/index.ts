@@ -10,14 +10,13 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import path from 'node:path';
 import type { Config } from '../../config';
 import type { Logger } from '../../platform/logger';
-import { GcpKmsProvider } from './kms/gcp-kms.provider';
 import type { KmsProvider } from './kms/kms.provider';
 import { LocalKmsProvider } from './kms/local-kms.provider';
 import { VaultError, VaultErrorCode } from './vault.errors';
 import { VaultService } from './vault.service';
 
 export type { KmsProvider } from './kms/kms.provider';
-export { GcpKmsProvider, type GcpKmsOptions } from './kms/gcp-kms.provider';
+export type { GcpKmsOptions } from './kms/gcp-kms.provider';
 export { LocalKmsProvider } from './kms/local-kms.provider';
 export { isVaultError, VaultError, VaultErrorCode } from './vault.errors';
 export {
@@ -55,6 +54,8 @@ export async function openVault(deps: { config: Config; orm: MikroORM; logger: L
   if (!kms) {
     if (config.kms.provider === 'gcp') {
       if (!config.kms.keyName) throw new VaultError(VaultErrorCode.INTERNAL, 'KMS provider gcp without KMS_KEY_NAME');
+      // Loaded on demand: the Cloud KMS client (gRPC, protobufs) is heavy and local mode never needs it.
+      const { GcpKmsProvider } = await import('./kms/gcp-kms.provider');
       kms = new GcpKmsProvider({ keyName: config.kms.keyName, apiEndpoint: config.kms.apiEndpoint });
     } else {
       // The key file is created only for an empty vault: a lost file must be reported, not replaced.

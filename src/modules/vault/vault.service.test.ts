@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeKms, type FakeKmsServer } from '../../../test/fixtures/kms/fake-kms-server';
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/database';
-import { GcpKmsProvider, LocalKmsProvider, openVault, VaultErrorCode, type KmsProvider, type SealContext, type VaultService } from '.';
+import { LocalKmsProvider, openVault, VaultErrorCode, type KmsProvider, type SealContext, type VaultService } from '.';
+import { GcpKmsProvider } from './kms/gcp-kms.provider';
 import { masterKeyAad } from './vault.crypto';
 
 /** Counts KMS calls and can be shared by several vault instances (it is never closed by them). */
