@@ -194,8 +194,9 @@ export class Bank {
     this.reset();
   }
 
-  /** Back to the seeded state: ledger, consents, payments, faults, quotas and lockouts. */
+  /** Back to the seeded state: ledger, consents, payments, faults, quotas, lockouts and clock. */
   reset(): void {
+    this.clock.reset();
     this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
     this.consents.clear();
     this.payments.clear();

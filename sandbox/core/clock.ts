@@ -25,6 +25,11 @@ export class BankClock {
     return Math.floor(this.nowMs() / 1000);
   }
 
+  /** Back to the start instant's timeline (used by "reset to seed"). */
+  reset(): void {
+    this.offsetMs = 0;
+  }
+
   advance(ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError('the bank clock only moves forward');
     this.offsetMs += ms;
