@@ -40,7 +40,7 @@ export const settings = {
   PASSERELLE_ENV: { schema: z.enum(['sandbox', 'live']), default: 'sandbox', doc: 'sandbox: development and sandbox banks; live: real banks, which requires a real KMS key.' },
   PORT: { schema: int(0, 65535), default: '4000', doc: 'HTTP port of the gateway (GraphQL, graphql-ws, callbacks, sandbox).' },
   HOST: { schema: z.string().min(1), default: '127.0.0.1', doc: 'Interface to bind; use 0.0.0.0 in a container.' },
-  PUBLIC_URL: { schema: url(['http:', 'https:']).optional(), doc: 'URL the outside world reaches the gateway at. Default http://localhost:PORT.' },
+  PUBLIC_URL: { schema: url(['http:', 'https:']).optional(), doc: 'URL the outside world reaches the gateway at (bank redirects come back here). Default http://localhost:<bound port>.' },
   DATA_DIR: { schema: z.string().min(1), default: '.data', doc: 'Directory for embedded data: PGlite files, the demo API key, the local KMS key file.' },
   DATABASE_URL: { schema: url(['postgres:', 'postgresql:']).optional(), secret: true, doc: 'External PostgreSQL. Unset: embedded PGlite under DATA_DIR.' },
   DB_POOL_SIZE: { schema: int(1, 200), default: '10', doc: 'Connections per gateway process.' },
@@ -49,6 +49,8 @@ export const settings = {
   KMS_KEY_NAME: { schema: z.string().regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, { message: 'must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>' }).optional(), doc: 'Google Cloud KMS key that wraps the vault master key. Unset: a local key file under DATA_DIR.' },
   KMS_API_ENDPOINT: { schema: z.string().regex(/^[\w.-]+:\d+$/, { message: 'must be host:port' }).optional(), doc: 'Override of the Cloud KMS endpoint (host:port), for a KMS-compatible emulator.' },
   ALLOW_LOCAL_KMS_IN_LIVE: { schema: bool, default: 'false', doc: 'Lets a live deployment run on the local key file. Insecure: bank tokens are then only as safe as that file.' },
+  SANDBOX_BANKS: { schema: bool, default: 'true', doc: 'Mount the sandbox banks under /sandbox (only when PASSERELLE_ENV=sandbox).' },
+  SANDBOX_ADMIN_TOKEN: { schema: z.string().min(16, { message: 'must have at least 16 characters' }).optional(), secret: true, doc: 'Bearer token of the sandbox control API. Default: generated once and kept in DATA_DIR/sandbox-admin-token.' },
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level.' },
   DEMO_TENANT: { schema: bool, default: 'true', doc: 'On first start with an empty database, create a sandbox demo tenant and print its API key.' },
   RATE_LIMIT_PER_MINUTE: { schema: int(1, 1_000_000), default: '600', doc: 'GraphQL requests per API key per minute.' },
@@ -68,7 +70,8 @@ export interface Config {
   readonly environment: Environment;
   readonly port: number;
   readonly host: string;
-  readonly publicUrl: string;
+  /** Explicit public URL; when unset the gateway uses http://localhost:<bound port>. */
+  readonly publicUrl: string | undefined;
   readonly dataDir: string;
   /** External Postgres URL; undefined means embedded PGlite. */
   readonly databaseUrl: string | undefined;
@@ -90,6 +93,8 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   readonly graphql: { readonly maxDepth: number; readonly maxCost: number; readonly maxTokens: number };
   readonly httpBodyLimitBytes: number;
+  /** Sandbox banks mounted in-process; never in live. */
+  readonly sandbox: { readonly enabled: boolean; readonly adminToken: string | undefined };
   readonly shutdownTimeoutMs: number;
 }
 
@@ -123,7 +128,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     environment: r.PASSERELLE_ENV,
     port: r.PORT,
     host: r.HOST,
-    publicUrl: (r.PUBLIC_URL ?? `http://localhost:${r.PORT}`).replace(/\/+$/, ''),
+    publicUrl: r.PUBLIC_URL?.replace(/\/+$/, ''),
     dataDir: path.resolve(r.DATA_DIR),
     databaseUrl: r.DATABASE_URL,
     dbPoolSize: r.DB_POOL_SIZE,
@@ -140,6 +145,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: r.RATE_LIMIT_PER_MINUTE,
     graphql: Object.freeze({ maxDepth: r.GRAPHQL_MAX_DEPTH, maxCost: r.GRAPHQL_MAX_COST, maxTokens: r.GRAPHQL_MAX_TOKENS }),
     httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
+    sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, adminToken: r.SANDBOX_ADMIN_TOKEN }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
   });
 }
@@ -150,6 +156,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     ...config,
     databaseUrl: config.databaseUrl ? redactUrl(config.databaseUrl) : undefined,
     redisUrl: config.redisUrl ? redactUrl(config.redisUrl) : undefined,
+    sandbox: { ...config.sandbox, adminToken: config.sandbox.adminToken ? '[redacted]' : undefined },
   };
 }
 

@@ -28,14 +28,15 @@ logger.info({ url: gateway.graphqlUrl, readyMs, database: gateway.db.embedded ? 
 const key = gateway.demoApiKey ?? readDemoKey(config);
 process.stdout.write(
   [
-    '',
+    '\n',
     `  Passerelle is ready in ${readyMs} ms`,
-    `  GraphQL:   ${config.publicUrl}/graphql   (GraphiQL in a browser)`,
+    `  GraphQL:   ${gateway.publicUrl}/graphql   (GraphiQL in a browser)`,
+    gateway.sandbox ? `  Sandbox:   ${gateway.sandbox.banks.length} mocked banks under ${gateway.publicUrl}/sandbox (control API token in ${config.dataDir}/sandbox-admin-token unless SANDBOX_ADMIN_TOKEN is set)` : '',
     `  Database:  ${gateway.db.embedded ? `embedded PGlite in ${config.dataDir}` : 'external PostgreSQL'}`,
     key ? `  Demo key:  ${key}   (sandbox; also in ${config.dataDir}/demo-api-key)` : '',
-    '',
-    '',
-  ].join('\n'),
+  ]
+    .filter(Boolean)
+    .join('\n') + '\n\n',
 );
 
 let stopping = false;

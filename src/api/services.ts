@@ -1,6 +1,8 @@
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
+import type { VaultService } from '../modules/vault';
 
 /** The module services resolvers may call; built once in the composition root. */
 export interface Services {
   readonly tenancy: TenancyService;
+  readonly vault: VaultService;
 }

@@ -94,7 +94,7 @@ describe('rate limiting per API key', () => {
 
   it.skipIf(!hasRedis)('shares one budget across two gateway instances through Redis (needs REDIS_URL)', async () => {
     const first = await startTestGateway({ env: { RATE_LIMIT_PER_MINUTE: '4' } });
-    const second = await startTestGateway({ env: { RATE_LIMIT_PER_MINUTE: '4' }, databaseUrl: first.config.databaseUrl });
+    const second = await startTestGateway({ env: { RATE_LIMIT_PER_MINUTE: '4' }, sameDataAs: first });
     try {
       const key2 = (await first.createTenant('Shared')).key;
       const statuses = [];

@@ -31,8 +31,8 @@ export interface TestGateway {
 export interface TestGatewayOptions {
   /** Extra environment (e.g. RATE_LIMIT_PER_MINUTE); DATABASE_URL/REDIS_URL come from CI. */
   env?: Record<string, string>;
-  /** An existing database URL to share (a second gateway instance on the same data). */
-  databaseUrl?: string;
+  /** A running test gateway whose database and data directory (KMS key file) this one shares: a second instance. */
+  sameDataAs?: TestGateway;
   /** Force embedded PGlite even when CI provides Postgres. */
   embedded?: boolean;
 }
@@ -42,9 +42,9 @@ export interface TestGatewayOptions {
  * when given (CI), embedded PGlite otherwise.
  */
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-test-'));
+  const dataDir = options.sameDataAs?.config.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-test-'));
   let fresh: Awaited<ReturnType<typeof createFreshDatabase>> | undefined;
-  let databaseUrl = options.databaseUrl;
+  let databaseUrl = options.sameDataAs?.gateway.db.url;
   if (!databaseUrl && !options.embedded && ciConfig.databaseUrl) {
     fresh = await createFreshDatabase(ciConfig.databaseUrl);
     databaseUrl = fresh.url;
@@ -87,7 +87,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     async close() {
       await gateway.close();
       await fresh?.drop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      if (!options.sameDataAs) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
