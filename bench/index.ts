@@ -1,0 +1,20 @@
+// `npm run bench`: every benchmark, each printing a markdown table for the README.
+//   npm run bench [-- cold-start vault]   (default: all)
+import coldStart from './cold-start';
+import vault from './vault.bench';
+
+const benches: Record<string, () => Promise<string | void>> = {
+  'cold-start': () => coldStart(3),
+  vault: () => vault(),
+};
+const wanted = process.argv.slice(2).filter((a) => a !== '--');
+for (const name of wanted.length ? wanted : Object.keys(benches)) {
+  const run = benches[name];
+  if (!run) {
+    console.error(`unknown benchmark "${name}"; known: ${Object.keys(benches).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`\n## ${name}\n`);
+  const table = await run();
+  if (table) console.log(table);
+}
