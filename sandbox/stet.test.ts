@@ -67,6 +67,25 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     expect([...statuses].sort()).toEqual(['BOOK', 'PDNG']);
   });
 
+  it('answers ACCESS_EXCEEDED past the daily budget and CONSENT_EXPIRED after 180 days, in the STET error shape', async () => {
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'aisp' }, { username: 'sme', code: '234567' });
+    for (let i = 0; i < 4; i++) expect((await stet('GET', '/accounts', tokens.access_token)).status).toBe(200);
+    const exceeded = await stet('GET', '/accounts', tokens.access_token);
+    expect(exceeded.status).toBe(429);
+    assertStet('error', exceeded.body);
+    expect(exceeded.body.error).toBe('ACCESS_EXCEEDED');
+    expect(exceeded.headers.get('retry-after')).toBeTruthy();
+
+    await run.control('POST', '/banks/rivage/clock/advance', { days: 181 });
+    // Tokens expire too: refresh first, then the consent itself has expired.
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    const expired = await stet('GET', '/accounts', refreshed.access_token, { headers: { 'psu-ip-address': '192.0.2.3' } });
+    expect(expired.status).toBe(401);
+    assertStet('error', expired.body);
+    expect(expired.body.error).toBe('CONSENT_EXPIRED');
+    await run.control('POST', '/banks/rivage/reset');
+  });
+
   it('initiates a payment request, sends the PSU to _links.consentApproval and settles after confirmation', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
     const request = {

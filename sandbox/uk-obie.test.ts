@@ -109,6 +109,17 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     expect(e.body.Errors[0].ErrorCode).toBe('UK.OBIE.Reauthenticate');
   });
 
+  it('counts unattended reads (no x-fapi-customer-ip-address) and answers 429 with Retry-After past four a day', async () => {
+    const { tokens } = await authorisedConsent();
+    for (let i = 0; i < 4; i++) expect((await call(undefined, 'ais', 'GET', '', '/accounts', tokens.access_token)).status).toBe(200);
+    const exceeded = await call(undefined, 'ais', 'GET', '', '/accounts', tokens.access_token);
+    expect(exceeded.status).toBe(429);
+    expect(Number(exceeded.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(exceeded.body.Code).toBe('ACCESS_EXCEEDED');
+    const present = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', tokens.access_token, { headers: { 'x-fapi-customer-ip-address': '192.0.2.1' } });
+    expect(present.status).toBe(200);
+  });
+
   it('answers bad consent input with OBErrorResponse1 and a missing token with 401', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
     const bad = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, { body: { Data: { Permissions: ['ReadEverything'] }, Risk: {} } });

@@ -177,12 +177,23 @@ function push(b: Builder, tx: Omit<LedgerTransaction, 'id' | 'accountId' | 'curr
   });
 }
 
-function generateHistory(b: Builder, profile: BankProfile, endDay: string, peer?: LedgerAccount) {
+/** The calendar days of the history, oldest first (computed once per ledger). */
+function historyDays(endDay: string): string[] {
+  const days: string[] = [];
+  const d = new Date(`${endDay}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() - HISTORY_DAYS);
+  for (let i = 0; i <= HISTORY_DAYS; i++) {
+    days.push(d.toISOString().slice(0, 10));
+    d.setUTCDate(d.getUTCDate() + 1);
+  }
+  return days;
+}
+
+function generateHistory(b: Builder, profile: BankProfile, days: string[], peer?: LedgerAccount) {
   const { rng, account } = b;
   const L = LABELS[profile.locale];
-  const start = addDays(endDay, -HISTORY_DAYS);
   for (let i = 0; i <= HISTORY_DAYS; i++) {
-    const day = addDays(start, i);
+    const day = days[i];
     const dom = Number(day.slice(8, 10));
     const month = day.slice(0, 7);
     // The last three days hold pending entries, like a real account.
@@ -203,7 +214,7 @@ function generateHistory(b: Builder, profile: BankProfile, endDay: string, peer?
       }
       const groceries = rng.chance(3 / 7) ? rng.int(1, 2) : 0;
       for (let g = 0; g < groceries; g++) {
-        push(b, { bookingDate: day, valueDate: addDays(day, -1), amountCents: -rng.int(850, 14_500), counterpartyName: rng.pick(MERCHANTS[profile.locale]), remittance: `CARTE ${day.slice(8, 10)}/${day.slice(5, 7)} ${rng.pick(MERCHANTS[profile.locale])}`, merchantCategoryCode: '5411', bankTransactionCode: 'PMNT-CCRD-POSD', status });
+        push(b, { bookingDate: day, valueDate: i > 0 ? days[i - 1] : day, amountCents: -rng.int(850, 14_500), counterpartyName: rng.pick(MERCHANTS[profile.locale]), remittance: `CARTE ${day.slice(8, 10)}/${day.slice(5, 7)} ${rng.pick(MERCHANTS[profile.locale])}`, merchantCategoryCode: '5411', bankTransactionCode: 'PMNT-CCRD-POSD', status });
       }
       if (i === HISTORY_DAYS) {
         // Always at least one pending card payment today.
@@ -219,7 +230,7 @@ function generateHistory(b: Builder, profile: BankProfile, endDay: string, peer?
     } else if (account.kind === 'card') {
       if (rng.chance(0.45)) {
         const m = rng.pick(CARD_MERCHANTS);
-        push(b, { bookingDate: day, valueDate: addDays(day, -rng.int(0, 2)), amountCents: -rng.int(399, 18_000), counterpartyName: m, remittance: m, merchantCategoryCode: rng.pick(['5311', '5812', '4121', '5732', '4722']), bankTransactionCode: 'PMNT-CCRD-POSD', status });
+        push(b, { bookingDate: day, valueDate: days[Math.max(0, i - rng.int(0, 2))], amountCents: -rng.int(399, 18_000), counterpartyName: m, remittance: m, merchantCategoryCode: rng.pick(['5311', '5812', '4121', '5732', '4722']), bankTransactionCode: 'PMNT-CCRD-POSD', status });
       }
       if (dom === 5) push(b, { bookingDate: day, amountCents: rng.int(20_000, 60_000), counterpartyName: account.ownerName, remittance: `CARD SETTLEMENT ${month}`, bankTransactionCode: 'PMNT-RCDT-ESCT', status });
     } else if (account.kind === 'business') {
@@ -253,6 +264,7 @@ const accountName = (kind: AccountKind, locale: BankProfile['locale']): string =
 /** Builds the seeded ledger of one bank: the same seed and start day always give the same data. */
 export function buildLedger(profile: BankProfile, seed: number, endDay: string): Ledger {
   const accounts: LedgerAccount[] = [];
+  const days = historyDays(endDay);
   let serial = 0;
   const open = (user: TestUser, kind: AccountKind, ownerName: string, name: string): LedgerAccount => {
     serial += 1;
@@ -286,15 +298,15 @@ export function buildLedger(profile: BankProfile, seed: number, endDay: string):
       const checking = open(user, 'checking', user.displayName, accountName('checking', profile.locale));
       const savings = open(user, 'savings', user.displayName, accountName('savings', profile.locale));
       const card = open(user, 'card', user.displayName, accountName('card', profile.locale));
-      generateHistory({ rng, account: checking, seq: 0 }, profile, endDay, savings);
-      generateHistory({ rng, account: savings, seq: 0 }, profile, endDay);
-      generateHistory({ rng, account: card, seq: 0 }, profile, endDay);
+      generateHistory({ rng, account: checking, seq: 0 }, profile, days, savings);
+      generateHistory({ rng, account: savings, seq: 0 }, profile, days);
+      generateHistory({ rng, account: card, seq: 0 }, profile, days);
     } else if (user.profile === 'sme') {
       const personal = open(user, 'checking', user.displayName, accountName('checking', profile.locale));
-      generateHistory({ rng, account: personal, seq: 0 }, profile, endDay);
+      generateHistory({ rng, account: personal, seq: 0 }, profile, days);
       for (const company of ['Keller Bau GmbH', 'Keller Digital SARL']) {
         const acc = open(user, 'business', company, `${accountName('business', profile.locale)} ${company}`);
-        generateHistory({ rng, account: acc, seq: 0 }, profile, endDay);
+        generateHistory({ rng, account: acc, seq: 0 }, profile, days);
       }
     } else if (user.profile === 'heavy') {
       const acc = open(user, 'business', user.displayName, accountName('business', profile.locale));
