@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -91,10 +92,11 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
 /**
  * Creating an embedded PGlite runs initdb (about 9 s on two cores), so the first test file builds
  * a migrated template once per schema version and every later one copies it (about 1.5 s). The
- * template is keyed by the migrations' code, so a changed migration never reuses a stale schema.
+ * template (in the OS temp directory) is keyed by the migrations' code, the Node and the PGlite
+ * versions, so a changed migration never reuses a stale schema.
  */
 async function copyEmbeddedTemplate(dataDir: string): Promise<void> {
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(process.version).update(pgliteVersion());
   for (const m of migrationsList) hash.update(m.name).update(String(m.class));
   const template = path.join(os.tmpdir(), `passerelle-pglite-template-${hash.digest('hex').slice(0, 16)}`);
   if (!fs.existsSync(template)) {
@@ -113,4 +115,11 @@ async function copyEmbeddedTemplate(dataDir: string): Promise<void> {
     }
   }
   fs.cpSync(path.join(template, 'pgdata'), path.join(dataDir, 'pgdata'), { recursive: true });
+}
+
+/** The installed PGlite version: a new release may change its data directory format. */
+function pgliteVersion(): string {
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const root = entry.slice(0, entry.lastIndexOf(`${path.sep}dist${path.sep}`));
+  return (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 }

@@ -283,6 +283,20 @@ describe.each(['local', 'gcp'] as const)('the vault on the %s KMS', (kind) => {
     expect(again).toMatchObject({ resumed: false, toVersion: to + 1, rewrapped: total + 1, retiredVersions: [to] });
   });
 
+  it('keeps sealing and opening while a rotation runs in the same process', async () => {
+    const values = new Map<string, string>();
+    for (let i = 0; i < 8; i++) values.set(`busy-${i}`, await vault.seal(`token-busy-${i}`, ctx(`busy-${i}`)));
+    let rotating = true;
+    const rotation = vault.rotate({ batchSize: 1 }).finally(() => (rotating = false));
+    let rounds = 0;
+    while (rotating || rounds === 0) {
+      for (const [owner, value] of values) expect(await vault.openText(value, ctx(owner))).toBe(`token-${owner}`);
+      await vault.seal('fresh', ctx(`busy-new-${rounds}`));
+      rounds++;
+    }
+    expect((await rotation).retiredVersions).toHaveLength(1);
+  });
+
   it('refuses a second rotator while one holds the lock', async (test) => {
     // Embedded PGlite serves every connection from one session, so advisory locks cannot exclude there.
     if (!t.config.databaseUrl) test.skip();

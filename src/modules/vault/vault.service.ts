@@ -413,10 +413,18 @@ export class VaultService {
     if (row.shredded_at || !row.wrapped_key || row.master_key_version == null) {
       throw new VaultError(VaultErrorCode.KEY_SHREDDED, 'The data key of this owner was shredded');
     }
-    const master = await this.#master(row.master_key_version);
+    const version = row.master_key_version;
+    const pending = this.#master(version);
+    const master = await pending;
     try {
-      return gcmOpen(master, row.wrapped_key, dataKeyAad(row.id, row.tenant_id, row.owner_id, row.master_key_version));
+      return gcmOpen(master, row.wrapped_key, dataKeyAad(row.id, row.tenant_id, row.owner_id, version));
     } catch {
+      // Retired (and zeroed) by a rotation in this process since the row was read: not tampering,
+      // the caller re-reads the row, now re-wrapped under the new version.
+      if (this.#masters.get(version) !== pending) {
+        this.#checkOpen();
+        throw new VaultError(VaultErrorCode.KEY_VERSION_UNKNOWN, `Master key version ${version} was retired meanwhile`);
+      }
       throw new VaultError(
         VaultErrorCode.KEY_INTEGRITY,
         `Data key ${row.id} does not authenticate under master key version ${row.master_key_version}`,
