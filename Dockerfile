@@ -9,6 +9,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY tsconfig.json ./
 COPY src ./src
 COPY migrations ./migrations
+COPY data ./data
 COPY sandbox ./sandbox
 
 RUN mkdir -p /data && chown node:node /data

@@ -49,6 +49,7 @@ export const settings = {
   KMS_KEY_NAME: { schema: z.string().regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, { message: 'must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>' }).optional(), doc: 'Google Cloud KMS key that wraps the vault master key. Unset: a local key file under DATA_DIR.' },
   KMS_API_ENDPOINT: { schema: z.string().regex(/^[\w.-]+:\d+$/, { message: 'must be host:port' }).optional(), doc: 'Override of the Cloud KMS endpoint (host:port), for a KMS-compatible emulator.' },
   ALLOW_LOCAL_KMS_IN_LIVE: { schema: bool, default: 'false', doc: 'Lets a live deployment run on the local key file. Insecure: bank tokens are then only as safe as that file.' },
+  INSTITUTIONS_FILE: { schema: z.string().min(1), default: 'data/institutions.json', doc: 'JSON file listing the live banks this operator has contracts with (see README for its format).' },
   SANDBOX_BANKS: { schema: bool, default: 'true', doc: 'Mount the sandbox banks under /sandbox (only when PASSERELLE_ENV=sandbox).' },
   SANDBOX_ADMIN_TOKEN: { schema: z.string().min(16, { message: 'must have at least 16 characters' }).optional(), secret: true, doc: 'Bearer token of the sandbox control API. Default: generated once and kept in DATA_DIR/sandbox-admin-token.' },
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level.' },
@@ -93,6 +94,8 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   readonly graphql: { readonly maxDepth: number; readonly maxCost: number; readonly maxTokens: number };
   readonly httpBodyLimitBytes: number;
+  /** The live institutions registry file. */
+  readonly institutionsFile: string;
   /** Sandbox banks mounted in-process; never in live. */
   readonly sandbox: { readonly enabled: boolean; readonly adminToken: string | undefined };
   readonly shutdownTimeoutMs: number;
@@ -145,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: r.RATE_LIMIT_PER_MINUTE,
     graphql: Object.freeze({ maxDepth: r.GRAPHQL_MAX_DEPTH, maxCost: r.GRAPHQL_MAX_COST, maxTokens: r.GRAPHQL_MAX_TOKENS }),
     httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
+    institutionsFile: path.resolve(r.INSTITUTIONS_FILE),
     sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, adminToken: r.SANDBOX_ADMIN_TOKEN }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
   });

@@ -15,6 +15,9 @@ import type { Logger } from './platform/logger';
 import { TenancyService } from './modules/tenancy/tenancy.service';
 import { Tenant } from './modules/tenancy/tenant.entity';
 import { openVault } from './modules/vault';
+import { InstitutionsService } from './modules/institutions/institutions.service';
+import { InstitutionRegistry, loadInstitutionsFile } from './banking/registry';
+import { sandboxInstitutions } from './banking/sandbox-institutions';
 import { createSandbox, type Sandbox } from '../sandbox';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
@@ -40,49 +43,51 @@ export interface Gateway {
 export const DEMO_KEY_FILE = 'demo-api-key';
 export const SANDBOX_TOKEN_FILE = 'sandbox-admin-token';
 
-/** Composition root: config → database (migrated) → bus → services → HTTP + GraphQL → listen. */
+/** Composition root: config → database (migrated) → vault → bus → listen → sandbox, registry, services → HTTP + GraphQL routes. */
 export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
   const db = await openDatabase(config, logger);
+  let httpServer: http.Server | undefined;
   try {
     const applied = await db.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
     const vault = await openVault({ config, orm: db.orm, logger });
     const bus = createEventBus(config.redisUrl, logger);
-    const services: Services = { tenancy: new TenancyService(), vault };
-    const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
-    const schema = await buildApiSchema(bus.pubSub);
 
+    // Bind first: the sandbox banks' OAuth issuers and bank redirects need the real address
+    // (PORT=0 in tests). Routes are added right after; until then every path answers 404.
     const app = express();
     app.disable('x-powered-by');
     app.set('trust proxy', false);
-    const httpServer = http.createServer(app);
+    app.use(requestId());
+    const server = (httpServer = http.createServer(app));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    const port = (server.address() as { port: number }).port;
+    const baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+    const publicUrl = config.publicUrl ?? `http://localhost:${port}`;
+
+    const sandbox = config.sandbox.enabled
+      ? createSandbox({ publicUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
+      : undefined;
+    const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? [])]);
+    const services: Services = { tenancy: new TenancyService(), vault, institutions: new InstitutionsService(registry) };
+    const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
+    const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
       config,
       logger,
       orm: db.orm,
       schema,
       services,
-      httpServer,
+      httpServer: server,
       demoApiKey: () => demoApiKey ?? readDemoKey(config),
     });
-    app.use(requestId());
     app.use(healthRoutes(() => db.ready()));
     app.use(edge.router);
-    // The sandbox needs the bound address for its OAuth issuers, so it is created after listen.
-    let sandbox: Sandbox | undefined;
-    app.use('/sandbox', (req, res, next) => (sandbox ? sandbox.router(req, res, next) : next()));
+    if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
-
-    await new Promise<void>((resolve, reject) => {
-      httpServer.once('error', reject);
-      httpServer.listen(config.port, config.host, () => resolve());
-    });
-    const port = (httpServer.address() as { port: number }).port;
-    const baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-    const publicUrl = config.publicUrl ?? `http://localhost:${port}`;
-    if (config.sandbox.enabled) {
-      sandbox = createSandbox({ publicUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) });
-    }
 
     let closing: Promise<void> | undefined;
     return {
@@ -90,7 +95,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       db,
       bus,
       services,
-      httpServer,
+      httpServer: server,
       baseUrl,
       publicUrl,
       sandbox,
@@ -108,6 +113,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       },
     };
   } catch (err) {
+    httpServer?.close();
     await db.close().catch(() => undefined);
     throw err;
   }

@@ -1,3 +1,4 @@
+import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
 import type { VaultService } from '../modules/vault';
 
@@ -5,4 +6,5 @@ import type { VaultService } from '../modules/vault';
 export interface Services {
   readonly tenancy: TenancyService;
   readonly vault: VaultService;
+  readonly institutions: InstitutionsService;
 }

@@ -132,3 +132,50 @@ export function afterPosition(pos: KeysetPosition | undefined) {
   if (!pos) return {};
   return { $or: [{ createdAt: { $gt: pos.createdAt } }, { createdAt: pos.createdAt, id: { $gt: pos.id } }] };
 }
+
+/**
+ * Pages an in-memory list (already filtered and ordered) by item key: the cursor names the last
+ * item seen, so it stays valid when items are added elsewhere in the list.
+ */
+export function paginateList<T, N>(
+  scope: string,
+  items: T[],
+  keyOf: (item: T) => string,
+  args: { first?: number | null; after?: string | null },
+  toNode: (item: T) => N,
+): ConnectionShape<N> {
+  const limit = pageSize(args.first);
+  let start = 0;
+  if (args.after) {
+    const key = decodeKeyCursor(scope, args.after);
+    const index = items.findIndex((i) => keyOf(i) === key);
+    if (index < 0) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+    start = index + 1;
+  }
+  const page = items.slice(start, start + limit);
+  const edges = page.map((item) => ({ cursor: encodeKeyCursor(scope, keyOf(item)), node: toNode(item) }));
+  return {
+    edges,
+    nodes: edges.map((e) => e.node),
+    pageInfo: {
+      hasNextPage: start + limit < items.length,
+      hasPreviousPage: start > 0,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}
+
+function encodeKeyCursor(scope: string, key: string): string {
+  return Buffer.from(JSON.stringify([scope, key]), 'utf8').toString('base64url');
+}
+
+function decodeKeyCursor(scope: string, cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(parsed) && parsed.length === 2 && parsed[0] === scope && typeof parsed[1] === 'string') return parsed[1];
+  } catch {
+    // fall through to the coded error
+  }
+  throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+}

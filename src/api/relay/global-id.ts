@@ -2,6 +2,9 @@ import { ApiError, ErrorCode } from '../errors';
 
 const PREFIX = 'gid://passerelle/';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+/** Types whose internal ids are slugs rather than UUIDs (registry data, not database rows). */
+const SLUG_TYPES = new Set(['Institution']);
 
 /** Opaque global id of an object: base64url of `gid://passerelle/<Type>/<uuid>`. */
 export function toGlobalId(type: string, id: string): string {
@@ -14,7 +17,8 @@ export function parseGlobalId(globalId: string): { type: string; id: string } | 
   const text = Buffer.from(globalId, 'base64url').toString('utf8');
   if (!text.startsWith(PREFIX)) return null;
   const [type, id, ...rest] = text.slice(PREFIX.length).split('/');
-  if (!type || !id || rest.length > 0 || !/^[A-Za-z]+$/.test(type) || !UUID.test(id)) return null;
+  if (!type || !id || rest.length > 0 || !/^[A-Za-z]+$/.test(type)) return null;
+  if (!(SLUG_TYPES.has(type) ? SLUG : UUID).test(id)) return null;
   return { type, id };
 }
 

@@ -1,0 +1,113 @@
+import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { Node } from '../../api/relay/node';
+import { connectionType } from '../../api/relay/connection';
+import { toGlobalId } from '../../api/relay/global-id';
+import type { InstitutionDescriptor } from '../../banking/model';
+
+/** The PSD2 API standard a bank speaks. */
+export enum StandardKind {
+  BERLIN_GROUP = 'BERLIN_GROUP',
+  STET = 'STET',
+  UK_OPEN_BANKING = 'UK_OPEN_BANKING',
+}
+registerEnumType(StandardKind, { name: 'Standard', description: 'The PSD2 API standard a bank speaks.' });
+
+/** What a consent may grant access to. */
+export enum AccessScopeKind {
+  ACCOUNTS = 'ACCOUNTS',
+  BALANCES = 'BALANCES',
+  TRANSACTIONS = 'TRANSACTIONS',
+}
+registerEnumType(AccessScopeKind, { name: 'AccessScope', description: 'What a consent may grant access to.' });
+
+/** Payment schemes the gateway initiates. */
+export enum PaymentSchemeKind {
+  SEPA_CREDIT_TRANSFER = 'SEPA_CREDIT_TRANSFER',
+  SEPA_INSTANT = 'SEPA_INSTANT',
+  FASTER_PAYMENTS = 'FASTER_PAYMENTS',
+}
+registerEnumType(PaymentSchemeKind, { name: 'PaymentScheme', description: 'Payment schemes the gateway initiates.' });
+
+/** How the bank authenticates its customer. */
+export enum ScaApproachKind {
+  REDIRECT = 'REDIRECT',
+  OAUTH = 'OAUTH',
+  DECOUPLED = 'DECOUPLED',
+  EMBEDDED = 'EMBEDDED',
+}
+registerEnumType(ScaApproachKind, { name: 'ScaApproach', description: 'How the bank authenticates its customer (strong customer authentication).' });
+
+/** Something an institution can do: an access scope or a payment scheme. */
+export enum CapabilityKind {
+  ACCOUNTS = 'ACCOUNTS',
+  BALANCES = 'BALANCES',
+  TRANSACTIONS = 'TRANSACTIONS',
+  SEPA_CREDIT_TRANSFER = 'SEPA_CREDIT_TRANSFER',
+  SEPA_INSTANT = 'SEPA_INSTANT',
+  FASTER_PAYMENTS = 'FASTER_PAYMENTS',
+}
+registerEnumType(CapabilityKind, { name: 'Capability', description: 'Something an institution can do: an access scope or a payment scheme.' });
+
+/** A bank (ASPSP) end users can connect. */
+@ObjectType('Institution', { implements: Node, description: 'A bank (ASPSP) end users can connect.' })
+export class InstitutionType extends Node {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String)
+  bic!: string;
+
+  /** ISO 3166-1 alpha-2 country code. */
+  @Field(() => String, { description: 'ISO 3166-1 alpha-2 country code.' })
+  country!: string;
+
+  @Field(() => String, { nullable: true })
+  logoUrl!: string | null;
+
+  @Field(() => StandardKind)
+  standard!: StandardKind;
+
+  @Field(() => String, { description: 'Version of the standard the bank speaks, e.g. 1.3.12.' })
+  standardVersion!: string;
+
+  @Field(() => [AccessScopeKind])
+  scopes!: AccessScopeKind[];
+
+  @Field(() => [PaymentSchemeKind])
+  paymentSchemes!: PaymentSchemeKind[];
+
+  @Field(() => [ScaApproachKind])
+  scaApproaches!: ScaApproachKind[];
+
+  /** Longest consent validity the bank grants, in days. */
+  @Field(() => Int, { description: 'Longest consent validity the bank grants, in days.' })
+  maxConsentDays!: number;
+
+  /** How far back the bank serves transactions, in days. */
+  @Field(() => Int, { description: 'How far back the bank serves transactions, in days.' })
+  maxHistoryDays!: number;
+
+  /** Unattended (background) reads per consent and scope per day. */
+  @Field(() => Int, { description: 'Unattended (background) reads per consent and scope per day.' })
+  frequencyPerDay!: number;
+
+  static from(i: InstitutionDescriptor): InstitutionType {
+    return Object.assign(new InstitutionType(), {
+      id: toGlobalId('Institution', i.id),
+      name: i.name,
+      bic: i.bic,
+      country: i.country,
+      logoUrl: i.logoUrl,
+      standard: i.standard as StandardKind,
+      standardVersion: i.standardVersion,
+      scopes: i.scopes as AccessScopeKind[],
+      paymentSchemes: i.paymentSchemes as PaymentSchemeKind[],
+      scaApproaches: i.scaApproaches as ScaApproachKind[],
+      maxConsentDays: i.maxConsentDays,
+      maxHistoryDays: i.maxHistoryDays,
+      frequencyPerDay: i.frequencyPerDay,
+    });
+  }
+}
+
+export const InstitutionConnection = connectionType('Institution', InstitutionType);
