@@ -45,7 +45,8 @@ const mounts = {
 export function createSandbox(options: SandboxOptions): Sandbox {
   if (!options.adminToken || options.adminToken.length < 8) throw new Error('createSandbox: adminToken must have at least 8 characters');
   const publicUrl = options.publicUrl.replace(/\/+$/, '');
-  const mountPath = `/${(options.mountPath ?? '/sandbox').replace(/^\/+|\/+$/g, '')}`;
+  const trimmed = (options.mountPath ?? '/sandbox').replace(/^\/+|\/+$/g, '');
+  const mountPath = trimmed ? `/${trimmed}` : '';
   const logger = options.logger ?? pino({ level: 'silent' });
   const startMs = (options.now ?? new Date()).getTime();
   const banks = new Map<string, Bank>();
