@@ -1,0 +1,18 @@
+export {
+  BankOAuth,
+  type AuthorizationRequestContext,
+  type AuthorizationStart,
+  type BankOAuthCapabilities,
+  type BankOAuthOptions,
+  type ClientAssertionKey,
+  type ExpectedAuthorization,
+  type OAuthCallEvent,
+  type OAuthFetch,
+  type OAuthTokens,
+  type ParMode,
+  type StartAuthorizationInput,
+  type TokenEndpointAuthMethod,
+} from './bank-oauth';
+export { DiscoveryCache, DEFAULT_DISCOVERY_TTL_MS, sharedDiscoveryCache } from './discovery-cache';
+export { mtlsFetch, type MtlsCredentials } from './mtls-fetch';
+export { OAuthError, OAuthErrorCode, isOAuthError, type OAuthOperation } from './oauth.errors';
