@@ -67,7 +67,7 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     expect([...statuses].sort()).toEqual(['BOOK', 'PDNG']);
   });
 
-  it('answers ACCESS_EXCEEDED past the daily budget and CONSENT_EXPIRED after 180 days, in the STET error shape', async () => {
+  it('answers ACCESS_EXCEEDED past the daily budget and CONSENT_EXPIRED, in the STET error shape, and expires refresh tokens on the bank clock', async () => {
     const { tokens } = await authorizeWithOAuth(run, config, { scope: 'aisp' }, { username: 'sme', code: '234567' });
     for (let i = 0; i < 4; i++) expect((await stet('GET', '/accounts', tokens.access_token)).status).toBe(200);
     const exceeded = await stet('GET', '/accounts', tokens.access_token);
@@ -76,13 +76,19 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     expect(exceeded.body.error).toBe('ACCESS_EXCEEDED');
     expect(exceeded.headers.get('retry-after')).toBeTruthy();
 
-    await run.control('POST', '/banks/rivage/clock/advance', { days: 181 });
-    // Tokens expire too: refresh first, then the consent itself has expired.
-    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-    const expired = await stet('GET', '/accounts', refreshed.access_token, { headers: { 'psu-ip-address': '192.0.2.3' } });
+    const consents = await run.control<{ consents: { id: string; userId: string }[] }>('GET', '/banks/rivage/consents');
+    const consentId = consents.body.consents.find((c) => c.userId === 'sme')!.id;
+    await run.control('POST', `/banks/rivage/consents/${consentId}/expire`);
+    const expired = await stet('GET', '/accounts', tokens.access_token, { headers: { 'psu-ip-address': '192.0.2.3' } });
     expect(expired.status).toBe(401);
     assertStet('error', expired.body);
     expect(expired.body.error).toBe('CONSENT_EXPIRED');
+
+    // 181 days later on the bank clock the refresh token (180 days) has expired as well.
+    await run.control('POST', '/banks/rivage/clock/advance', { days: 181 });
+    const stale = await stet('GET', '/accounts', tokens.access_token);
+    expect(stale.body.error).toBe('EXPIRED_TOKEN');
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await run.control('POST', '/banks/rivage/reset');
   });
 

@@ -105,6 +105,18 @@ export function createProvider(bank: Bank, store: MemoryStore): Provider {
   provider.Client.prototype.redirectUriAllowed = function redirectUriAllowed(this: InstanceType<typeof provider.Client>, value: string) {
     return isLoopback(value) || allowed.call(this, value);
   };
+  // Refresh tokens also age on the bank clock: remember when (bank time) each was first saved.
+  const refreshIssued = new Map<string, number>();
+  provider.on('refresh_token.saved', (token: { jti: string }) => {
+    if (!refreshIssued.has(token.jti)) refreshIssued.set(token.jti, bank.clock.nowSeconds());
+  });
+  Object.defineProperty(provider.RefreshToken.prototype, 'isExpired', {
+    get(this: { jti: string; iat: number; exp: number }) {
+      if (this.exp <= Math.floor(Date.now() / 1000)) return true;
+      const issued = refreshIssued.get(this.jti);
+      return issued !== undefined && bank.clock.nowSeconds() >= issued + (this.exp - this.iat);
+    },
+  });
   provider.on('server_error', (_ctx, err) => bank.log.error({ err }, 'oidc server error'));
   return provider;
 }
