@@ -15,6 +15,8 @@ export enum UserErrorCode {
   NOT_FOUND = 'NOT_FOUND',
   /** The object is already in the state the mutation asks for. */
   ALREADY_REVOKED = 'ALREADY_REVOKED',
+  /** A URL is not allowed in this environment (plain http outside the sandbox's loopback). */
+  INSECURE_URL = 'INSECURE_URL',
 }
 
 registerEnumType(UserErrorCode, {
@@ -27,6 +29,7 @@ registerEnumType(UserErrorCode, {
     TAKEN: { description: 'A value must be unique within the tenant and is already used.' },
     NOT_FOUND: { description: 'The referenced object does not exist for this tenant.' },
     ALREADY_REVOKED: { description: 'The object is already revoked.' },
+    INSECURE_URL: { description: "A URL is not allowed in this environment (plain http outside the sandbox's loopback)." },
   },
 });
 

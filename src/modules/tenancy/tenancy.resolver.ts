@@ -13,6 +13,8 @@ import {
   EndUserCreateInput,
   EndUserCreatePayload,
   EndUserType,
+  RedirectUriInput,
+  RedirectUrisPayload,
   TenantType,
 } from './tenancy.types';
 
@@ -41,6 +43,25 @@ export class TenancyResolver {
     const after = args.after ? decodeCursor('ApiKey', args.after) : undefined;
     const rows = await ctx.services.tenancy.apiKeys(ctx.em, ctx.caller, limit + 1, after);
     return toConnection('ApiKey', rows, limit, !!after, ApiKeyType.from);
+  }
+
+  @FieldResolver(() => [String], {
+    description: 'URIs end users may be sent back to after their bank (sandbox tenants may also use any http://localhost or http://127.0.0.1 URI).',
+  })
+  async redirectUris(@Root() _tenant: TenantType, @Ctx() ctx: GraphQLContext): Promise<string[]> {
+    return ctx.services.tenancy.redirectUris(ctx.em, ctx.caller);
+  }
+
+  @Mutation(() => RedirectUrisPayload, { description: 'Allows a redirect URI for consents and payments. Adding one already allowed changes nothing.' })
+  async redirectUriAdd(@Arg('input', () => RedirectUriInput) input: RedirectUriInput, @Ctx() ctx: GraphQLContext): Promise<RedirectUrisPayload> {
+    const r = await ctx.services.tenancy.addRedirectUri(ctx.em, ctx.caller, input.uri);
+    return r.ok ? { redirectUris: r.value, userErrors: [] } : { redirectUris: null, userErrors: r.userErrors };
+  }
+
+  @Mutation(() => RedirectUrisPayload, { description: 'Removes a redirect URI from the allow-list.' })
+  async redirectUriRemove(@Arg('input', () => RedirectUriInput) input: RedirectUriInput, @Ctx() ctx: GraphQLContext): Promise<RedirectUrisPayload> {
+    const r = await ctx.services.tenancy.removeRedirectUri(ctx.em, ctx.caller, input.uri);
+    return r.ok ? { redirectUris: r.value, userErrors: [] } : { redirectUris: null, userErrors: r.userErrors };
   }
 
   @Query(() => EndUserConnection, { description: "The tenant's end users, oldest first." })

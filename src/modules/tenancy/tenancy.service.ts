@@ -8,6 +8,7 @@ import { UserErrorCode, userError, zodUserErrors, type UserError } from '../../a
 import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { ApiKey } from './api-key.entity';
 import { EndUser } from './end-user.entity';
+import { RedirectUri } from './redirect-uri.entity';
 import { Tenant } from './tenant.entity';
 
 /** Result of a mutation: the object, or the userErrors that explain why nothing was written. */
@@ -141,6 +142,48 @@ export class TenancyService {
     return em.findOne(EndUser, { id, tenant: caller.tenantId });
   }
 
+  /** The tenant's allowed redirect URIs, in the order they were added. */
+  async redirectUris(em: EntityManager, caller: Caller): Promise<string[]> {
+    const rows = await em.find(RedirectUri, { tenant: caller.tenantId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
+    return rows.map((r) => r.uri);
+  }
+
+  /** Adds a URI to the allow-list; adding one already there changes nothing. */
+  async addRedirectUri(em: EntityManager, caller: Caller, raw: string): Promise<Outcome<string[]>> {
+    const checked = checkRedirectUri(raw, caller.environment);
+    if (!checked.ok) return { ok: false, userErrors: [checked.error] };
+    const exists = await em.count(RedirectUri, { tenant: caller.tenantId, uri: checked.uri });
+    if (!exists) {
+      em.create(RedirectUri, { tenant: em.getReference(Tenant, caller.tenantId), uri: checked.uri });
+      try {
+        await em.flush();
+      } catch (err) {
+        if (!(err instanceof UniqueConstraintViolationException)) throw err; // a concurrent add won: same result
+        em.clear();
+      }
+    }
+    return { ok: true, value: await this.redirectUris(em, caller) };
+  }
+
+  async removeRedirectUri(em: EntityManager, caller: Caller, raw: string): Promise<Outcome<string[]>> {
+    const uri = normaliseUri(raw);
+    const row = uri ? await em.findOne(RedirectUri, { tenant: caller.tenantId, uri }) : null;
+    if (!row) return { ok: false, userErrors: [userError(['input', 'uri'], UserErrorCode.NOT_FOUND, 'This URI is not in the allow-list.')] };
+    await em.remove(row).flush();
+    return { ok: true, value: await this.redirectUris(em, caller) };
+  }
+
+  /**
+   * Whether end users may be sent back to `uri`: listed exactly by the tenant, or, for sandbox
+   * tenants, any http(s) URI on localhost / 127.0.0.1 (developers' machines).
+   */
+  async isRedirectUriAllowed(em: EntityManager, caller: Caller, raw: string): Promise<boolean> {
+    const checked = checkRedirectUri(raw, caller.environment);
+    if (!checked.ok) return false;
+    if (caller.environment === 'sandbox' && isLoopback(new URL(checked.uri))) return true;
+    return (await em.count(RedirectUri, { tenant: caller.tenantId, uri: checked.uri })) > 0;
+  }
+
   private newKey(em: EntityManager, tenant: Tenant, name: string): { apiKey: ApiKey; secret: string } {
     const secret = `pk_${tenant.environment}_${randomBytes(32).toString('base64url')}`;
     const apiKey = em.create(ApiKey, {
@@ -151,4 +194,38 @@ export class TenancyService {
     });
     return { apiKey, secret };
   }
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+const isLoopback = (u: URL) => LOOPBACK_HOSTS.has(u.hostname);
+
+function normaliseUri(raw: string): string | null {
+  try {
+    return new URL(raw.trim()).href;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Checks a redirect URI: absolute http(s), no credentials, no fragment, at most 2048 characters;
+ * https only for live tenants; plain http only to loopback for sandbox tenants.
+ */
+export function checkRedirectUri(raw: string, environment: Environment): { ok: true; uri: string } | { ok: false; error: UserError } {
+  const field = ['input', 'uri'];
+  const invalid = (message: string) => ({ ok: false as const, error: userError(field, UserErrorCode.INVALID, message) });
+  if (raw.length > 2048) return { ok: false, error: userError(field, UserErrorCode.TOO_LONG, 'must be at most 2048 characters') };
+  const href = normaliseUri(raw);
+  if (!href) return invalid('must be an absolute URL');
+  const u = new URL(href);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return invalid('must be an http(s) URL');
+  if (u.username || u.password) return invalid('must not contain credentials');
+  if (u.hash) return invalid('must not contain a fragment');
+  if (u.protocol === 'http:' && (environment === 'live' || !isLoopback(u))) {
+    return {
+      ok: false,
+      error: userError(field, UserErrorCode.INSECURE_URL, environment === 'live' ? 'live tenants accept https URIs only' : 'plain http is accepted for localhost and 127.0.0.1 only'),
+    };
+  }
+  return { ok: true, uri: href };
 }

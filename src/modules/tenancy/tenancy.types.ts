@@ -141,3 +141,19 @@ export class ApiKeyRevokePayload {
   @Field(() => [UserError])
   userErrors!: UserError[];
 }
+
+@InputType({ description: 'A URI end users may be sent back to after authenticating at their bank.' })
+export class RedirectUriInput {
+  /** Absolute https URI (sandbox tenants may also use http://localhost or http://127.0.0.1); no fragment. */
+  @Field(() => String, { description: 'Absolute https URI (sandbox tenants may also use http://localhost or http://127.0.0.1); no fragment.' })
+  uri!: string;
+}
+
+@ObjectType({ description: "The tenant's redirect URI allow-list after the change." })
+export class RedirectUrisPayload {
+  @Field(() => [String], { nullable: true })
+  redirectUris!: string[] | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
+}
