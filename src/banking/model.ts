@@ -50,3 +50,70 @@ export interface InstitutionDescriptor {
   /** Bank-specific behaviour as data (e.g. `{ "transactionIdsUnstable": true }`), never a fork. */
   quirks: Record<string, unknown>;
 }
+
+/** A decimal amount as a string ("-12.30"), never a float, with its ISO 4217 currency. */
+export interface Money {
+  amount: string;
+  currency: string;
+}
+
+/** Bank tokens of one consent. Held in memory only while a call runs; at rest they are sealed by the vault. */
+export interface BankTokens {
+  accessToken: string;
+  refreshToken: string | null;
+  /** When the access token stops working, if the bank said. */
+  expiresAt: Date | null;
+}
+
+/** Kind of account, whatever the bank calls it. */
+export type AccountKind = 'CHECKING' | 'SAVINGS' | 'CARD' | 'LOAN' | 'OTHER';
+
+/** One account as a bank reports it, in canonical form. */
+export interface CanonicalAccount {
+  /** The bank's own id of the account resource (used in its URLs). */
+  bankAccountId: string;
+  kind: AccountKind;
+  iban: string | null;
+  /** Masked card number for card accounts, e.g. `1234 56** **** 7890`. */
+  maskedPan: string | null;
+  currency: string;
+  ownerName: string | null;
+  name: string | null;
+  product: string | null;
+  /** The bank's own fields, kept for support and for quirks. Never sent to GraphQL. */
+  raw: unknown;
+}
+
+/** Balance kinds across standards; the bank's own type is kept beside it. */
+export type BalanceKind = 'BOOKED' | 'AVAILABLE' | 'EXPECTED' | 'CREDIT_LIMIT' | 'OTHER';
+
+export interface CanonicalBalance {
+  kind: BalanceKind;
+  /** The bank's own balance type, e.g. `closingBooked`, `interimAvailable`, `CLBD`, `InterimAvailable`. */
+  bankType: string;
+  amount: Money;
+  referenceDate: string | null;
+  lastChangeDateTime: Date | null;
+  creditLimitIncluded: boolean | null;
+}
+
+/** One transaction as the bank reports it, in canonical form (identity is decided by modules/transactions). */
+export interface CanonicalTransaction {
+  /** The bank's id when it gives one (its stability is an institution quirk). */
+  bankTransactionId: string | null;
+  status: 'BOOKED' | 'PENDING';
+  /** Signed: debits negative, whatever the bank's convention. */
+  amount: Money;
+  bookingDate: string | null;
+  valueDate: string | null;
+  transactionDate: string | null;
+  counterpartyName: string | null;
+  counterpartyIban: string | null;
+  remittanceInformation: string | null;
+  endToEndId: string | null;
+  bankTransactionCode: string | null;
+  raw: unknown;
+}
+
+/** PSD2 consent states as a bank reports them. */
+export type BankConsentStatus = 'RECEIVED' | 'VALID' | 'REJECTED' | 'EXPIRED' | 'REVOKED' | 'TERMINATED';

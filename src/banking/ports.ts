@@ -1,0 +1,86 @@
+/**
+ * Ports: what modules ask of a bank, in canonical terms. Each standard has one adapter that
+ * implements them (banking/adapters/<standard>/); modules never import an adapter.
+ */
+import type {
+  AccessScope,
+  BankConsentStatus,
+  BankTokens,
+  CanonicalAccount,
+  CanonicalBalance,
+  CanonicalTransaction,
+  InstitutionDescriptor,
+  ScaApproach,
+} from './model';
+
+/** Who and what a bank call is for. */
+export interface BankCallContext {
+  institution: InstitutionDescriptor;
+  /** Set when the end user is present: the bank then does not count the call against `frequencyPerDay`. */
+  psuIpAddress?: string;
+}
+
+/** What the gateway asks the bank to consent to. */
+export interface ConsentRequest {
+  scopes: AccessScope[];
+  /** Bank-clamped by the caller to `institution.maxConsentDays`. */
+  validUntil: Date;
+  frequencyPerDay: number;
+  /** The gateway's callback, where the bank sends the end user back. */
+  redirectUri: string;
+  /** Opaque value the callback must carry back (CSRF protection; also identifies the attempt). */
+  state: string;
+}
+
+/** The bank's answer to a new consent: where to send the end user, and what to keep for the callback. */
+export interface ConsentStarted {
+  bankConsentId: string | null;
+  approach: ScaApproach;
+  /** Where to send the end user; null for the decoupled approach (the bank notifies the user's app). */
+  authorizationUrl: string | null;
+  /** Values the adapter needs again at the callback (PKCE verifier, nonce…). Sealed by the vault at rest. */
+  secrets: Record<string, string>;
+}
+
+/** The outcome of the end user's visit to the bank. */
+export type ConsentCompleted =
+  | { outcome: 'AUTHORISED'; bankConsentId: string | null; tokens: BankTokens | null; validUntil: Date | null }
+  | { outcome: 'REJECTED' | 'FAILED'; reason: string };
+
+/** Consent set-up and life cycle at the bank (AIS consents; the same shape serves payment authorisation). */
+export interface ConsentAuthorisationPort {
+  start(ctx: BankCallContext, request: ConsentRequest): Promise<ConsentStarted>;
+  /** Handles the bank's redirect back to the gateway (`callbackUrl` is the full URL it called). */
+  complete(ctx: BankCallContext, input: { callbackUrl: string; bankConsentId: string | null; secrets: Record<string, string> }): Promise<ConsentCompleted>;
+  /** Decoupled approach: asks the bank whether the end user has decided yet. */
+  poll?(ctx: BankCallContext, input: { bankConsentId: string; secrets: Record<string, string> }): Promise<ConsentCompleted | { outcome: 'PENDING' }>;
+  status(ctx: BankCallContext, input: { bankConsentId: string | null; tokens: BankTokens | null }): Promise<BankConsentStatus>;
+  /** Revokes at the bank where the standard allows it; resolves when the bank has no consent left. */
+  revoke(ctx: BankCallContext, input: { bankConsentId: string | null; tokens: BankTokens | null }): Promise<void>;
+  refresh(ctx: BankCallContext, tokens: BankTokens): Promise<BankTokens>;
+}
+
+/** Credentials of one consent for data calls. */
+export interface ConsentAccess {
+  bankConsentId: string | null;
+  tokens: BankTokens | null;
+}
+
+/** Account information (AIS): reading what a consent grants. */
+export interface AccountInformationPort {
+  listAccounts(ctx: BankCallContext, access: ConsentAccess): Promise<CanonicalAccount[]>;
+  getBalances(ctx: BankCallContext, access: ConsentAccess, bankAccountId: string): Promise<CanonicalBalance[]>;
+  /** Every page of transactions in the window, following the bank's paging links. */
+  listTransactions(
+    ctx: BankCallContext,
+    access: ConsentAccess,
+    bankAccountId: string,
+    window: { dateFrom: string; dateTo: string | null; status: 'BOOKED' | 'PENDING' | 'BOTH' },
+  ): AsyncIterable<CanonicalTransaction[]>;
+}
+
+/** One adapter per standard implements the ports it supports. */
+export interface BankAdapter {
+  readonly consents: ConsentAuthorisationPort;
+  readonly accounts: AccountInformationPort;
+}
