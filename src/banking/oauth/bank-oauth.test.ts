@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, verify } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiniBrowser, startSandbox, type Running } from '../../../sandbox/testing/harness';
@@ -392,6 +392,53 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
     for (const err of errors) {
       const seen = [err.message, JSON.stringify(err), inspect(err, { depth: 10, showHidden: true }), String(err.stack)].join('\n');
       for (const secret of secrets) expect(seen).not.toContain(secret);
+    }
+  });
+});
+
+describe('BankOAuth client authentication', () => {
+  it('signs private_key_jwt client assertions with the configured key and kid', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const sent: URLSearchParams[] = [];
+    // The sandbox registers client_secret_basic clients, so the token endpoint is answered here.
+    const capture: OAuthFetch = async (url, init) => {
+      if (init.method === 'POST' && init.body instanceof URLSearchParams && init.body.get('grant_type') === 'client_credentials') {
+        sent.push(new URLSearchParams(init.body));
+        return Response.json({ access_token: 'pkjwt-token', token_type: 'Bearer', expires_in: 60 });
+      }
+      return fetch(url, init as RequestInit);
+    };
+    const oauth = await BankOAuth.discover(
+      options('thames', {
+        clientSecret: undefined,
+        tokenEndpointAuthMethod: undefined,
+        clientAssertionKey: { pem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), alg: 'ES256', kid: 'tpp-signing-1' },
+        fetch: capture,
+      }),
+    );
+    expect((await oauth.clientCredentials('accounts')).accessToken).toBe('pkjwt-token');
+    const body = sent[0];
+    expect(body.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    expect(body.get('client_secret')).toBeNull();
+    const [h, p, s] = body.get('client_assertion')!.split('.');
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as Record<string, unknown>;
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    expect(header).toMatchObject({ alg: 'ES256', kid: 'tpp-signing-1' });
+    expect(claims).toMatchObject({ iss: 'passerelle-thames', sub: 'passerelle-thames' });
+    expect(verify('sha256', Buffer.from(`${h}.${p}`), { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'))).toBe(true);
+  });
+
+  it('refuses incomplete client authentication settings before any request', async () => {
+    const cases: Partial<BankOAuthOptions>[] = [
+      { clientSecret: undefined, tokenEndpointAuthMethod: 'client_secret_basic' },
+      { clientSecret: undefined, tokenEndpointAuthMethod: 'private_key_jwt' },
+      { tokenEndpointAuthMethod: 'private_key_jwt', clientAssertionKey: { pem: 'not a key', alg: 'PS256' } },
+      { tokenEndpointAuthMethod: 'tls_client_auth' },
+      { issuer: 'ftp://bank.invalid/' },
+    ];
+    for (const over of cases) {
+      const err = await refusal(BankOAuth.discover(options('rivage', over)));
+      expect(err.code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
     }
   });
 });
