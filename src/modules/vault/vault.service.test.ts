@@ -278,9 +278,18 @@ describe.each(['local', 'gcp'] as const)('the vault on the %s KMS', (kind) => {
       await after.close();
     }
 
-    // A second rotation starts afresh and retires the previous version.
-    const again = await vault.rotate();
-    expect(again).toMatchObject({ resumed: false, toVersion: to + 1, rewrapped: total + 1, retiredVersions: [to] });
+    // A second rotation, from another process, starts afresh and retires the previous version;
+    // this instance then forgets (and zeroes) the retired keys it still held.
+    const other = await boot();
+    try {
+      const again = await other.rotate();
+      expect(again).toMatchObject({ resumed: false, toVersion: to + 1, rewrapped: total + 1, retiredVersions: [to] });
+    } finally {
+      await other.close();
+    }
+    expect(await vault.forgetRetiredKeys()).toEqual([from, to]);
+    expect(await vault.forgetRetiredKeys()).toEqual([]);
+    for (const [owner, value] of sealed) expect(await vault.openText(value, ctx(owner))).toBe(`token-${owner}`);
   });
 
   it('keeps sealing and opening while a rotation runs in the same process', async () => {

@@ -87,6 +87,7 @@ export class VaultService {
   /** Unwrapped master key versions. Only ever filled from the KMS, zeroed on close. */
   readonly #masters = new Map<number, Promise<Buffer>>();
   #closed = false;
+  #sweep: NodeJS.Timeout | undefined;
 
   private constructor(orm: MikroORM, logger: Logger, kms: KmsProvider, ownsKms: boolean) {
     this.#orm = orm;
@@ -99,8 +100,22 @@ export class VaultService {
    * Unwraps the active master key (one KMS call), creating version 1 on an empty database.
    * Older versions still being rotated away from are unwrapped on first use.
    */
-  static async start(deps: { orm: MikroORM; logger: Logger; kms: KmsProvider; ownsKms?: boolean }): Promise<VaultService> {
+  static async start(deps: {
+    orm: MikroORM;
+    logger: Logger;
+    kms: KmsProvider;
+    ownsKms?: boolean;
+    /** How often to drop (and zero) master key versions another process retired; 0 = never (default 5 min). */
+    retiredKeySweepMs?: number;
+  }): Promise<VaultService> {
     const vault = new VaultService(deps.orm, deps.logger, deps.kms, deps.ownsKms ?? false);
+    const sweepMs = deps.retiredKeySweepMs ?? 5 * 60_000;
+    if (sweepMs > 0) {
+      vault.#sweep = setInterval(() => {
+        vault.forgetRetiredKeys().catch((err: unknown) => vault.#logger.warn({ err }, 'vault: retired key sweep failed'));
+      }, sweepMs);
+      vault.#sweep.unref();
+    }
     try {
       let active = await vault.#activeVersion();
       if (active === undefined) active = await vault.#createFirstMasterKey();
@@ -263,10 +278,28 @@ export class VaultService {
     };
   }
 
+  /**
+   * Drops and zeroes the master key versions held in memory that a rotation (usually run by
+   * `vault:rotate` in another process) has retired since. Runs on a timer; returns the versions.
+   */
+  async forgetRetiredKeys(): Promise<number[]> {
+    if (this.#closed || this.#masters.size === 0) return [];
+    const held = [...this.#masters.keys()];
+    const rows = await this.#em().execute<{ version: number }[]>(
+      `select version from vault_master_key where state = 'retired' and version in (${held.map(() => '?').join(', ')})`,
+      held,
+    );
+    const versions = rows.map((r) => r.version).sort((a, b) => a - b);
+    this.#dropMasters(versions);
+    if (versions.length) this.#logger.info({ versions }, 'vault: retired master key versions zeroed in memory');
+    return versions;
+  }
+
   /** Zeroes every key held in memory and releases the KMS client. The vault refuses work after. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#sweep);
     const masters = await Promise.allSettled(this.#masters.values());
     for (const m of masters) if (m.status === 'fulfilled') m.value.fill(0);
     this.#masters.clear();
@@ -547,12 +580,20 @@ export class VaultService {
       [toVersion],
     );
     const versions = rows.map((r) => r.version).sort((a, b) => a - b);
+    this.#dropMasters(versions);
+    return versions;
+  }
+
+  /** Forgets then zeroes master keys; an unwrap that raced with this retries (see #unwrapDataKey). */
+  #dropMasters(versions: number[]): void {
     for (const v of versions) {
       const pending = this.#masters.get(v);
       this.#masters.delete(v);
-      void pending?.then((k) => k.fill(0), () => undefined);
+      void pending?.then(
+        (k) => k.fill(0),
+        () => undefined,
+      );
     }
-    return versions;
   }
 
   // ── checks ────────────────────────────────────────────────────────────────────────────────────
