@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, randomUUID, verify } from 'node:crypto
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiniBrowser, startSandbox, type Running } from '../../../sandbox/testing/harness';
-import { BankOAuth, type BankOAuthOptions, type OAuthCallEvent, type OAuthFetch } from './bank-oauth';
+import { BankOAuth, issuerFromMetadataUrl, type BankOAuthOptions, type OAuthCallEvent, type OAuthFetch } from './bank-oauth';
 import { DiscoveryCache } from './discovery-cache';
 import { OAuthError, OAuthErrorCode } from './oauth.errors';
 
@@ -440,5 +440,66 @@ describe('BankOAuth client authentication', () => {
       const err = await refusal(BankOAuth.discover(options('rivage', over)));
       expect(err.code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
     }
+  });
+});
+
+describe('BankOAuth details', () => {
+  it('keeps a redirect URI with its own query string through the code exchange', async () => {
+    const redirectUri = `${run.callback}?bank=rivage`;
+    const oauth = await BankOAuth.discover(options('rivage', { redirectUri }));
+    const start = await oauth.startAuthorization({ scope: 'aisp' });
+    const callback = await psuAt(start.url, ALICE);
+    expect(new URL(callback).searchParams.get('bank')).toBe('rivage');
+    expect((await oauth.completeAuthorization({ callbackUrl: callback, expected: start })).accessToken).toBeTruthy();
+  });
+
+  it('reports INVALID_REQUEST when the bank refuses the pushed authorization request', async () => {
+    const oauth = await BankOAuth.discover(options('thames'));
+    const err = await refusal(oauth.startAuthorization({ scope: 'openid accounts', extraParams: { claims: 'not json' } }));
+    expect(err.code).toBe(OAuthErrorCode.INVALID_REQUEST);
+    expect(err.operation).toBe('pushed_authorization_request');
+    expect(err.status).toBe(400);
+  });
+
+  it('accepts a callback without iss from a bank that does not advertise RFC 9207, but still refuses a wrong one', async () => {
+    const noIss: OAuthFetch = async (url, init) => {
+      const res = await fetch(url, init as RequestInit);
+      if (!url.includes('/.well-known/')) return res;
+      const { authorization_response_iss_parameter_supported: _dropped, ...rest } = (await res.json()) as Record<string, unknown>;
+      return Response.json(rest);
+    };
+    const oauth = await BankOAuth.discover(options('rivage', { fetch: noIss, discoveryCache: new DiscoveryCache() }));
+    expect(oauth.capabilities.issuerInAuthorizationResponse).toBe(false);
+    const { start, callback } = await rivageCallback(oauth);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'iss', 'https://evil.invalid'), expected: start }))).code).toBe(
+      OAuthErrorCode.ISSUER_MISMATCH,
+    );
+    expect((await oauth.completeAuthorization({ callbackUrl: withParam(callback, 'iss', null), expected: start })).accessToken).toBeTruthy();
+  });
+
+  it('finds the issuer behind a metadata URL, as Berlin Group scaOAuth links give it', async () => {
+    const nordlicht = run.bank('nordlicht').issuer;
+    expect(issuerFromMetadataUrl(`${nordlicht}/.well-known/openid-configuration`)).toEqual({ issuer: nordlicht, discoveryAlgorithm: 'oidc' });
+    expect(issuerFromMetadataUrl('https://bank.example/.well-known/openid-configuration')).toEqual({ issuer: 'https://bank.example', discoveryAlgorithm: 'oidc' });
+    expect(issuerFromMetadataUrl('https://bank.example/.well-known/oauth-authorization-server/psd2')).toEqual({ issuer: 'https://bank.example/psd2', discoveryAlgorithm: 'oauth2' });
+    expect(issuerFromMetadataUrl('https://bank.example/authorize')).toBeUndefined();
+    expect(issuerFromMetadataUrl('https://bank.example/.well-known/openid-configuration?x=1')).toBeUndefined();
+    expect(issuerFromMetadataUrl('not a url')).toBeUndefined();
+  });
+
+  it('discovers RFC 8414 metadata at the well-known URL before the issuer path when asked to', async () => {
+    const requested: string[] = [];
+    const real = run.bank('rivage').issuer;
+    const issuer = 'https://bank.invalid/psd2';
+    const rfc8414: OAuthFetch = async (url) => {
+      requested.push(url);
+      const meta = (await (await fetch(`${real}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+      return Response.json({ ...meta, issuer });
+    };
+    const oauth = await BankOAuth.discover(
+      options('rivage', { issuer, discoveryAlgorithm: 'oauth2', sandbox: true, fetch: rfc8414, discoveryCache: new DiscoveryCache() }),
+    );
+    expect(oauth.issuer).toBe(issuer);
+    expect(requested).toEqual(['https://bank.invalid/.well-known/oauth-authorization-server/psd2']);
   });
 });

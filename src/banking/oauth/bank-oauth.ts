@@ -65,6 +65,11 @@ export interface BankOAuthOptions {
    * `mtls`). Must not retry POSTs on its own: an authorisation code is good for one try.
    */
   fetch?: OAuthFetch;
+  /**
+   * Where the metadata lives: `oidc` (default) `<issuer>/.well-known/openid-configuration`;
+   * `oauth2` RFC 8414 `/.well-known/oauth-authorization-server<issuer path>`.
+   */
+  discoveryAlgorithm?: 'oidc' | 'oauth2';
   /** Seconds before a request to the bank is abandoned; default 15. */
   timeoutSeconds?: number;
   /** Where discovered metadata is kept; default one cache shared by the process. */
@@ -282,8 +287,10 @@ export class BankOAuth {
     const timeout = options.timeoutSeconds ?? 15;
     const cache = options.discoveryCache ?? sharedDiscoveryCache;
     try {
-      metadata = await cache.get(issuerUrl.href, async () => {
+      const algorithm = options.discoveryAlgorithm ?? 'oidc';
+      metadata = await cache.get(`${algorithm} ${issuerUrl.href}`, async () => {
         const discovered = await client.discovery(issuerUrl, options.clientId, undefined, undefined, {
+          algorithm,
           execute: options.sandbox === true ? [client.allowInsecureRequests] : [],
           [client.customFetch]: observed,
           timeout,
@@ -497,4 +504,25 @@ function operationOf(url: string, body: client.CustomFetchOptions['body'], metad
   if (is('revocation_endpoint')) return 'revocation';
   if (endpoint.includes('/.well-known/')) return 'discovery';
   return 'other';
+}
+
+/**
+ * The issuer identifier behind a metadata URL (Berlin Group `_links.scaOAuth` points at the
+ * metadata, not the issuer): `<issuer>/.well-known/openid-configuration` (OIDC) or
+ * `<origin>/.well-known/oauth-authorization-server<path>` (RFC 8414). Undefined for anything else.
+ */
+export function issuerFromMetadataUrl(metadataUrl: string): { issuer: string; discoveryAlgorithm: 'oidc' | 'oauth2' } | undefined {
+  const url = parseUrl(metadataUrl);
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash) return undefined;
+  const oidcSuffix = '/.well-known/openid-configuration';
+  if (url.pathname.endsWith(oidcSuffix)) {
+    const path = url.pathname.slice(0, -oidcSuffix.length);
+    return { issuer: `${url.origin}${path}`, discoveryAlgorithm: 'oidc' };
+  }
+  const oauthPrefix = '/.well-known/oauth-authorization-server';
+  if (url.pathname === oauthPrefix || url.pathname.startsWith(`${oauthPrefix}/`)) {
+    const path = url.pathname.slice(oauthPrefix.length);
+    return { issuer: `${url.origin}${path}`, discoveryAlgorithm: 'oauth2' };
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 export {
   BankOAuth,
+  issuerFromMetadataUrl,
   type AuthorizationRequestContext,
   type AuthorizationStart,
   type BankOAuthCapabilities,
