@@ -66,7 +66,8 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
 
     const accounts = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts?withBalance=true', { headers: auth });
     expect(accounts.status).toBe(200);
-    expect(accounts.body.accounts).toHaveLength(3);
+    // The card account is served under /v1/card-accounts.
+    expect(accounts.body.accounts).toHaveLength(2);
     const checking = accounts.body.accounts.find((a: { cashAccountType: string }) => a.cashAccountType === 'CACC');
     expect(checking.iban).toMatch(/^DE\d{20}$/);
 
@@ -136,6 +137,45 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     expect(info.body.access.balances).toHaveLength(3);
     const scaStatus = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations/{authorisationId}', new URL(created.body._links.scaStatus.href).pathname.replace(/^.*\/api/, ''));
     expect(scaStatus.body.scaStatus).toBe('finalised');
+  });
+
+  it('serves card accounts with masked PANs, their balances and card transactions', async () => {
+    const { consentId, tokens } = await oauthConsent();
+    const auth = { 'consent-id': consentId, authorization: `Bearer ${tokens.access_token}`, 'psu-ip-address': '192.0.2.10' };
+    const cards = await bg('nordlicht', 'GET', '/v1/card-accounts', '/v1/card-accounts', { headers: auth });
+    expect(cards.body.cardAccounts).toHaveLength(1);
+    const card = cards.body.cardAccounts[0];
+    expect(card.maskedPan).toMatch(/^\d{4}\*{8}\d{4}$/);
+    await bg('nordlicht', 'GET', '/v1/card-accounts/{account-id}', `/v1/card-accounts/${card.resourceId}`, { headers: auth });
+    await bg('nordlicht', 'GET', '/v1/card-accounts/{account-id}/balances', `/v1/card-accounts/${card.resourceId}/balances`, { headers: auth });
+    const txs = await bg('nordlicht', 'GET', '/v1/card-accounts/{account-id}/transactions', `/v1/card-accounts/${card.resourceId}/transactions?bookingStatus=both&dateFrom=2026-06-01`, { headers: auth });
+    expect(txs.body.cardTransactions.booked.length).toBeGreaterThan(20);
+    // A card account is not a payment account.
+    const wrong = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${card.resourceId}/balances`, { headers: auth });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('serves one transaction by id and starts a new authorisation explicitly', async () => {
+    const { consentId, tokens } = await oauthConsent();
+    const auth = { 'consent-id': consentId, authorization: `Bearer ${tokens.access_token}`, 'psu-ip-address': '192.0.2.10' };
+    const accounts = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: auth });
+    const id = accounts.body.accounts[0].resourceId;
+    const list = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-10-01`, { headers: auth });
+    const first = list.body.transactions.booked[0];
+    const one = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions/{transactionId}', `/v1/accounts/${id}/transactions/${first.transactionId}`, { headers: auth });
+    expect(one.body.transactionsDetails).toEqual(first);
+
+    const created = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', { body: consentBody(), headers: { 'tpp-redirect-uri': run.callback } });
+    const started = await bg('nordlicht', 'POST', '/v1/consents/{consentId}/authorisations', `/v1/consents/${created.body.consentId}/authorisations`, { body: {} });
+    expect(started.status).toBe(201);
+    const browser = new MiniBrowser();
+    await browser.go(started.body._links.scaRedirect.href);
+    expect(await browser.authenticate('alice', '123456', run.callback)).toBe(run.callback);
+    const sca = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations/{authorisationId}', `/v1/consents/${created.body.consentId}/authorisations/${started.body.authorisationId}`);
+    expect(sca.body.scaStatus).toBe('finalised');
+    const again = await bg('nordlicht', 'POST', '/v1/consents/{consentId}/authorisations', `/v1/consents/${created.body.consentId}/authorisations`, { body: {} });
+    expect(again.status).toBe(409);
+    expect(again.body.tppMessages[0].code).toBe('STATUS_INVALID');
   });
 
   it('answers bad input with the standard codes: missing X-Request-ID, bad IBAN, unknown consent, wrong token', async () => {

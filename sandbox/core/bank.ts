@@ -233,9 +233,9 @@ export class Bank {
     // Access to balances or transactions implies access to the account itself.
     if (service === 'accounts') {
       const wanted = new Set([...(consent.access.accounts ?? []), ...(consent.access.balances ?? []), ...(consent.access.transactions ?? [])]);
-      return all.filter((a) => wanted.has(a.iban) || wanted.has(a.id));
+      return all.filter((a) => wanted.has(a.iban) || wanted.has(a.id) || (!!a.maskedPan && wanted.has(a.maskedPan)));
     }
-    return all.filter((a) => list.includes(a.iban) || list.includes(a.id));
+    return all.filter((a) => list.includes(a.iban) || list.includes(a.id) || (!!a.maskedPan && list.includes(a.maskedPan)));
   }
 
   // ----- consents -------------------------------------------------------------------------

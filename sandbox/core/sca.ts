@@ -268,14 +268,13 @@ export function scaRouter(bank: Bank): Router {
       const target = bank.hooks.resolveOidcTarget(details.params as Record<string, unknown>);
       s = { id: details.uid, mode: 'oidc', target, clientId: details.params.client_id as string, stage: 'login', createdAtMs: bank.clock.nowMs() };
       bank.scaSessions.set(s.id, s);
-      if (target.consentId) {
-        const c = bank.consents.get(target.consentId);
-        c?.authorisations.push({ id: bank.newId(), scaStatus: 'started', sessionId: s.id });
-      }
-      if (target.paymentId) {
-        const p = bank.payments.get(target.paymentId);
-        p?.authorisations.push({ id: bank.newId(), scaStatus: 'started', sessionId: s.id });
-      }
+      const holder = target.consentId ? bank.consents.get(target.consentId) : target.paymentId ? bank.payments.get(target.paymentId) : undefined;
+      // Reuse an authorisation the TPP started explicitly (OAuth approach), else record a new one.
+      const waiting = holder?.authorisations.find((a) => a.sessionId === '');
+      if (waiting) {
+        waiting.sessionId = s.id;
+        waiting.scaStatus = 'started';
+      } else holder?.authorisations.push({ id: bank.newId(), scaStatus: 'started', sessionId: s.id });
     }
     return s;
   };

@@ -146,7 +146,9 @@ export function mountBerlinGroup(bank: Bank): void {
       if (list === undefined) return undefined;
       if (!Array.isArray(list)) throw new BankError('FORMAT_ERROR', `access.${key} must be an array.`, 400, { path: `access.${key}` });
       return list.map((ref, i) => {
-        const iban = (ref as { iban?: unknown })?.iban;
+        const { iban, maskedPan } = (ref ?? {}) as { iban?: unknown; maskedPan?: unknown };
+        // Card accounts are referenced by their masked PAN.
+        if (iban === undefined && typeof maskedPan === 'string' && /^[0-9*]{12,19}$/.test(maskedPan)) return maskedPan;
         if (!isValidIban(iban)) throw new BankError('FORMAT_ERROR', `access.${key}[${i}].iban is not a valid IBAN.`, 400, { path: `access.${key}[${i}].iban` });
         return iban.replace(/\s+/g, '').toUpperCase();
       });
@@ -197,18 +199,19 @@ export function mountBerlinGroup(bank: Bank): void {
     });
   });
 
+  const ref = (id: string) => (id.includes('*') ? { maskedPan: id } : { iban: id });
   const consentBody = (c: AisConsent) => ({
     access: c.access.allPsd2
       ? { allPsd2: 'allAccounts' }
       : c.access.bankOffered
         ? (() => {
-            const ibans = c.userId ? bank.accountsOf(c.userId).map((a) => ({ iban: a.iban })) : [];
+            const ibans = c.userId ? bank.accountsOf(c.userId).map((a) => (a.kind === 'card' ? { maskedPan: a.maskedPan! } : { iban: a.iban })) : [];
             return { accounts: ibans, balances: ibans, transactions: ibans };
           })()
         : {
-          accounts: (c.access.accounts ?? []).map((iban) => ({ iban })),
-          ...(c.access.balances ? { balances: c.access.balances.map((iban) => ({ iban })) } : {}),
-          ...(c.access.transactions ? { transactions: c.access.transactions.map((iban) => ({ iban })) } : {}),
+          accounts: (c.access.accounts ?? []).map(ref),
+          ...(c.access.balances ? { balances: c.access.balances.map(ref) } : {}),
+          ...(c.access.transactions ? { transactions: c.access.transactions.map(ref) } : {}),
         },
     recurringIndicator: c.recurringIndicator,
     validUntil: c.validUntil,
@@ -229,6 +232,33 @@ export function mountBerlinGroup(bank: Bank): void {
     c.status = 'terminatedByTpp';
     c.statusUpdatedAtMs = bank.clock.nowMs();
     res.status(204).end();
+  });
+  /** Explicit start of another authorisation (after a failed one, or when the TPP prefers it). */
+  const startAuthorisation = (req: Request, res: Response, holder: AisConsent | Payment, target: { consentId?: string; paymentId?: string }, self: string) => {
+    const open = 'validUntil' in holder ? holder.status === 'received' : holder.authorisedAtMs === undefined && !holder.rejected && holder.cancelledAtMs === undefined;
+    if (!open) throw new BankError('STATUS_INVALID', 'This resource needs no further authorisation.', 409);
+    if (holder.approach === 'OAUTH') {
+      const authorisation = { id: bank.newId(), scaStatus: 'received' as const, sessionId: '' };
+      holder.authorisations.push(authorisation);
+      return res.status(201).json({
+        scaStatus: 'received',
+        authorisationId: authorisation.id,
+        _links: { scaOAuth: { href: `${bank.info.issuer}/.well-known/openid-configuration` }, scaStatus: { href: `${self}/authorisations/${authorisation.id}` } },
+      });
+    }
+    const before = holder.authorisations.length;
+    const { links, psuMessage } = startSca(req, holder, target, self);
+    const authorisation = holder.authorisations[before];
+    res.status(201).json({
+      scaStatus: 'received',
+      authorisationId: authorisation.id,
+      _links: { ...(links.scaRedirect ? { scaRedirect: links.scaRedirect } : {}), scaStatus: links.scaStatus },
+      ...(psuMessage ? { psuMessage } : {}),
+    });
+  };
+  api.post('/v1/consents/:consentId/authorisations', (req, res) => {
+    const c = getConsent(req);
+    startAuthorisation(req, res, c, { consentId: c.id }, `${ais}/v1/consents/${c.id}`);
   });
   api.get('/v1/consents/:consentId/authorisations', (req, res) => {
     res.json({ authorisationIds: getConsent(req).authorisations.map((a) => a.id) });
@@ -254,9 +284,9 @@ export function mountBerlinGroup(bank: Bank): void {
   };
   const psuPresent = (req: Request) => !!req.get('psu-ip-address');
 
-  const accountOf = (consent: AisConsent, req: Request, service: 'accounts' | 'balances' | 'transactions'): LedgerAccount => {
+  const accountOf = (consent: AisConsent, req: Request, service: 'accounts' | 'balances' | 'transactions', card = false): LedgerAccount => {
     const id = String(req.params.accountId);
-    const account = bank.consentAccounts(consent, service).find((a) => a.id === id);
+    const account = bank.consentAccounts(consent, service).find((a) => a.id === id && (a.kind === 'card') === card);
     if (!account) {
       if (bank.findAccount(id) && bank.findAccount(id)?.owner === consent.userId) throw new BankError('CONSENT_INVALID', `The consent does not cover ${service} of this account.`, 401);
       throw new BankError('RESOURCE_UNKNOWN', 'Unknown account.', 404);
@@ -280,7 +310,7 @@ export function mountBerlinGroup(bank: Bank): void {
     name: a.name,
     product: a.product,
     ownerName: a.ownerName,
-    cashAccountType: a.kind === 'savings' ? 'SVGS' : a.kind === 'card' ? 'CARD' : 'CACC',
+    cashAccountType: a.kind === 'savings' ? 'SVGS' : 'CACC',
     status: 'enabled',
     bic: bank.info.bic,
     usage: a.kind === 'business' ? 'ORGA' : 'PRIV',
@@ -295,7 +325,8 @@ export function mountBerlinGroup(bank: Bank): void {
     const consent = await dataConsent(req);
     bank.countAccess(consent, 'accounts', psuPresent(req));
     const withBalance = queryString(req, 'withBalance') === 'true';
-    res.json({ accounts: bank.consentAccounts(consent, 'accounts').map((a) => accountDetails(a, withBalance && bank.consentAccounts(consent, 'balances').includes(a))) });
+    const list = bank.consentAccounts(consent, 'accounts').filter((a) => a.kind !== 'card');
+    res.json({ accounts: list.map((a) => accountDetails(a, withBalance && bank.consentAccounts(consent, 'balances').includes(a))) });
   });
 
   api.get('/v1/accounts/:accountId', async (req, res) => {
@@ -361,6 +392,92 @@ export function mountBerlinGroup(bank: Bank): void {
       transactions: {
         ...(bookingStatus !== 'pending' ? { booked } : {}),
         ...(bookingStatus !== 'booked' ? { pending } : {}),
+        _links: links,
+      },
+    });
+  });
+
+  api.get('/v1/accounts/:accountId/transactions/:transactionId', async (req, res) => {
+    const consent = await dataConsent(req);
+    const a = accountOf(consent, req, 'transactions');
+    const t = a.transactions.find((x) => x.id === req.params.transactionId);
+    if (!t) throw new BankError('RESOURCE_UNKNOWN', 'Unknown transaction.', 404);
+    bank.countAccess(consent, `transactions:${a.id}`, psuPresent(req));
+    res.json({ transactionsDetails: transactionBody(t) });
+  });
+
+  // ----- card accounts --------------------------------------------------------------------
+
+  const cardDetails = (a: LedgerAccount, withBalance: boolean) => ({
+    resourceId: a.id,
+    maskedPan: a.maskedPan!,
+    currency: a.currency,
+    ownerName: a.ownerName,
+    name: a.name,
+    product: a.product,
+    status: 'enabled',
+    usage: 'PRIV',
+    creditLimit: { currency: a.currency, amount: '3000.00' },
+    ...(withBalance ? { balances: balanceList(a) } : {}),
+    _links: {
+      balances: { href: `${ais}/v1/card-accounts/${a.id}/balances` },
+      transactions: { href: `${ais}/v1/card-accounts/${a.id}/transactions` },
+    },
+  });
+
+  api.get('/v1/card-accounts', async (req, res) => {
+    const consent = await dataConsent(req);
+    bank.countAccess(consent, 'card-accounts', psuPresent(req));
+    const cards = bank.consentAccounts(consent, 'accounts').filter((a) => a.kind === 'card');
+    res.json({ cardAccounts: cards.map((a) => cardDetails(a, false)) });
+  });
+  api.get('/v1/card-accounts/:accountId', async (req, res) => {
+    const consent = await dataConsent(req);
+    const a = accountOf(consent, req, 'accounts', true);
+    bank.countAccess(consent, `card-account:${a.id}`, psuPresent(req));
+    res.json({ cardAccount: cardDetails(a, queryString(req, 'withBalance') === 'true') });
+  });
+  api.get('/v1/card-accounts/:accountId/balances', async (req, res) => {
+    const consent = await dataConsent(req);
+    const a = accountOf(consent, req, 'balances', true);
+    bank.countAccess(consent, `balances:${a.id}`, psuPresent(req));
+    res.json({ cardAccount: { maskedPan: a.maskedPan }, balances: balanceList(a) });
+  });
+  api.get('/v1/card-accounts/:accountId/transactions', async (req, res) => {
+    const consent = await dataConsent(req);
+    const a = accountOf(consent, req, 'transactions', true);
+    const bookingStatus = queryString(req, 'bookingStatus');
+    if (!bookingStatus || !['booked', 'pending', 'both'].includes(bookingStatus)) {
+      throw new BankError('FORMAT_ERROR', 'bookingStatus is required (booked, pending or both).', 400, { path: 'bookingStatus' });
+    }
+    const dateFrom = dateParam(req, 'dateFrom');
+    const dateTo = dateParam(req, 'dateTo');
+    if (!dateFrom) throw new BankError('FORMAT_ERROR', 'dateFrom is required.', 400, { path: 'dateFrom' });
+    const page = pageParam(req);
+    if (page === 0) bank.countAccess(consent, `transactions:${a.id}`, psuPresent(req));
+    const result = transactionPage(bank, req, a, { dateFrom, dateTo, status: bookingStatus as 'booked' | 'pending' | 'both' }, page);
+    const card = (t: LedgerTransaction) => ({
+      ...(t.id ? { cardTransactionId: t.id } : {}),
+      transactionDate: t.valueDate,
+      ...(t.status === 'booked' ? { bookingDate: t.bookingDate } : {}),
+      transactionAmount: { currency: t.currency, amount: formatCents(t.amountCents) },
+      ...(t.merchantCategoryCode ? { merchantCategoryCode: t.merchantCategoryCode } : {}),
+      maskedPAN: a.maskedPan,
+      transactionDetails: (t.remittance ?? t.counterpartyName ?? '').slice(0, 140),
+      invoiced: t.status === 'booked',
+    });
+    const links: Record<string, { href: string }> = {
+      cardAccount: { href: `${ais}/v1/card-accounts/${a.id}` },
+      first: { href: linkWith(base, req, { page: undefined }) },
+      last: { href: linkWith(base, req, { page: result.lastPage || undefined }) },
+    };
+    if (page < result.lastPage) links.next = { href: linkWith(base, req, { page: page + 1 }) };
+    if (page > 0) links.previous = { href: linkWith(base, req, { page: page - 1 || undefined }) };
+    res.json({
+      cardAccount: { maskedPan: a.maskedPan },
+      cardTransactions: {
+        ...(bookingStatus !== 'pending' ? { booked: result.items.filter((t) => t.status === 'booked').map(card) } : {}),
+        ...(bookingStatus !== 'booked' ? { pending: result.items.filter((t) => t.status === 'pending').map(card) } : {}),
         _links: links,
       },
     });
@@ -462,6 +579,10 @@ export function mountBerlinGroup(bank: Bank): void {
       return res.status(204).end();
     }
     throw new BankError('CANCELLATION_INVALID', `A payment in status ${status} can no longer be cancelled.`, 405);
+  });
+  api.post('/v1/payments/:product/:paymentId/authorisations', async (req, res) => {
+    const p = await getPayment(req);
+    startAuthorisation(req, res, p, { paymentId: p.id }, `${bank.info.pisBaseUrl}/v1/payments/${p.product}/${p.id}`);
   });
   api.get('/v1/payments/:product/:paymentId/authorisations', async (req, res) => {
     res.json({ authorisationIds: (await getPayment(req)).authorisations.map((a) => a.id) });

@@ -51,7 +51,8 @@ export class SpecValidator {
     this.id = `spec:${file}`;
     this.doc = parse(readFileSync(path.join(specsDir, file), 'utf8')) as Json;
     draft4ExclusiveBounds(this.doc);
-    this.ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false });
+    // unicodeRegExp off: some spec patterns (\- in classes) are invalid under the u flag.
+    this.ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, unicodeRegExp: false });
     addFormats(this.ajv);
     this.ajv.addFormat('float', true);
     this.ajv.addFormat('int32', true);
