@@ -444,6 +444,14 @@ describe('BankOAuth client authentication', () => {
 });
 
 describe('BankOAuth details', () => {
+  it('shows only its institution and issuer when logged or serialised', async () => {
+    const oauth = await BankOAuth.discover(options('thames'));
+    const secret = run.sandbox.clients.thames.clientSecret;
+    expect(JSON.parse(JSON.stringify(oauth))).toEqual({ institutionId: 'thames', issuer: run.bank('thames').issuer });
+    expect(inspect(oauth, { depth: 10, showHidden: true })).not.toContain(secret);
+    expect(inspect({ client: oauth }, { depth: 10 })).toContain('thames');
+  });
+
   it('keeps a redirect URI with its own query string through the code exchange', async () => {
     const redirectUri = `${run.callback}?bank=rivage`;
     const oauth = await BankOAuth.discover(options('rivage', { redirectUri }));

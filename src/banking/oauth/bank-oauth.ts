@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, timingSafeEqual, webcrypto } from 'node:crypto';
+import { inspect } from 'node:util';
 import * as client from 'openid-client';
 import { sharedDiscoveryCache, type DiscoveryCache } from './discovery-cache';
 import { mtlsFetch, type MtlsCredentials } from './mtls-fetch';
@@ -193,11 +194,29 @@ async function importAssertionKey(key: ClientAssertionKey): Promise<client.Priva
  * reports contains a code, verifier, token or secret.
  */
 export class BankOAuth {
-  private constructor(
-    private readonly options: Readonly<BankOAuthOptions>,
-    private readonly config: client.Configuration,
-    private readonly metadata: Readonly<client.ServerMetadata>,
-  ) {}
+  // ES private fields: `inspect` and JSON never show them, so a logged client shows no secret.
+  readonly #options: Readonly<BankOAuthOptions>;
+  readonly #config: client.Configuration;
+  readonly #metadata: Readonly<client.ServerMetadata>;
+
+  private constructor(options: Readonly<BankOAuthOptions>, config: client.Configuration, metadata: Readonly<client.ServerMetadata>) {
+    this.#options = options;
+    this.#config = config;
+    this.#metadata = metadata;
+  }
+
+  /** The institution this client talks to. */
+  get institutionId(): string {
+    return this.#options.institutionId;
+  }
+
+  toJSON(): { institutionId: string; issuer: string } {
+    return { institutionId: this.institutionId, issuer: this.issuer };
+  }
+
+  [inspect.custom](): string {
+    return `BankOAuth { institutionId: ${JSON.stringify(this.institutionId)}, issuer: ${JSON.stringify(this.issuer)} }`;
+  }
 
   /**
    * Discovers the bank's authorisation server (or takes it from the cache) and returns a client
@@ -314,15 +333,15 @@ export class BankOAuth {
 
   /** The issuer the bank's metadata names (equal to the configured one: openid-client checks). */
   get issuer(): string {
-    return this.metadata.issuer;
+    return this.#metadata.issuer;
   }
 
   /** What the bank's authorisation server advertises. */
   get capabilities(): BankOAuthCapabilities {
     return {
-      pushedAuthorizationRequests: typeof this.metadata.pushed_authorization_request_endpoint === 'string',
-      issuerInAuthorizationResponse: this.metadata.authorization_response_iss_parameter_supported === true,
-      revocation: typeof this.metadata.revocation_endpoint === 'string',
+      pushedAuthorizationRequests: typeof this.#metadata.pushed_authorization_request_endpoint === 'string',
+      issuerInAuthorizationResponse: this.#metadata.authorization_response_iss_parameter_supported === true,
+      revocation: typeof this.#metadata.revocation_endpoint === 'string',
     };
   }
 
@@ -343,9 +362,9 @@ export class BankOAuth {
     const state = client.randomState();
     const nonce = scope.split(' ').includes('openid') ? client.randomNonce() : undefined;
     const context: AuthorizationRequestContext = {
-      clientId: this.options.clientId,
-      issuer: this.metadata.issuer,
-      redirectUri: this.options.redirectUri,
+      clientId: this.#options.clientId,
+      issuer: this.#metadata.issuer,
+      redirectUri: this.#options.redirectUri,
       scope,
       state,
       ...(nonce ? { nonce } : {}),
@@ -360,7 +379,7 @@ export class BankOAuth {
     const params: Record<string, string> = {
       ...extra,
       response_type: 'code',
-      redirect_uri: this.options.redirectUri,
+      redirect_uri: this.#options.redirectUri,
       scope,
       state,
       code_challenge: codeChallenge,
@@ -369,7 +388,7 @@ export class BankOAuth {
     };
     const operation: OAuthOperation = pushed ? 'pushed_authorization_request' : 'authorization_request';
     try {
-      const url = pushed ? await client.buildAuthorizationUrlWithPAR(this.config, params) : client.buildAuthorizationUrl(this.config, params);
+      const url = pushed ? await client.buildAuthorizationUrlWithPAR(this.#config, params) : client.buildAuthorizationUrl(this.#config, params);
       return { url: url.href, state, codeVerifier, ...(nonce ? { nonce } : {}), pushed };
     } catch (err) {
       throw this.wrap(err, operation, [codeVerifier]);
@@ -393,7 +412,7 @@ export class BankOAuth {
     const secrets = [code, expected.codeVerifier];
 
     const iss = params.get('iss');
-    if (iss !== null ? iss !== this.metadata.issuer : this.capabilities.issuerInAuthorizationResponse) {
+    if (iss !== null ? iss !== this.#metadata.issuer : this.capabilities.issuerInAuthorizationResponse) {
       throw this.error(
         OAuthErrorCode.ISSUER_MISMATCH,
         iss === null ? 'the callback has no iss though the bank advertises RFC 9207' : 'the callback names another issuer (mix-up attack?)',
@@ -407,16 +426,16 @@ export class BankOAuth {
     const bankError = params.get('error');
     if (bankError !== null) {
       throw callbackError(bankError, params.get('error_description') ?? undefined, {
-        institutionId: this.options.institutionId,
+        institutionId: this.#options.institutionId,
         operation: 'callback',
-        secrets: [...secrets, this.options.clientSecret],
+        secrets: [...secrets, this.#options.clientSecret],
       });
     }
     if (!code) throw this.error(OAuthErrorCode.INVALID_CALLBACK, 'the callback has neither code nor error', 'callback');
 
     // openid-client checks iss and state again, then exchanges the code.
     try {
-      const response = await client.authorizationCodeGrant(this.config, callback, {
+      const response = await client.authorizationCodeGrant(this.#config, callback, {
         pkceCodeVerifier: expected.codeVerifier,
         expectedState: state,
         ...(expected.nonce ? { expectedNonce: expected.nonce, idTokenExpected: true } : {}),
@@ -434,7 +453,7 @@ export class BankOAuth {
   async refresh(refreshToken: string, options: { scope?: string } = {}): Promise<OAuthTokens> {
     if (!refreshToken) throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'a refresh token is required', 'refresh_token');
     try {
-      const response = await client.refreshTokenGrant(this.config, refreshToken, options.scope ? { scope: options.scope } : undefined);
+      const response = await client.refreshTokenGrant(this.#config, refreshToken, options.scope ? { scope: options.scope } : undefined);
       const tokens = this.normalise(response);
       return { ...tokens, refreshToken: tokens.refreshToken ?? refreshToken };
     } catch (err) {
@@ -446,7 +465,7 @@ export class BankOAuth {
   async clientCredentials(scope: string | readonly string[]): Promise<OAuthTokens> {
     const joined = (typeof scope === 'string' ? scope.split(/\s+/) : [...scope]).filter(Boolean).join(' ');
     try {
-      const response = await client.clientCredentialsGrant(this.config, joined ? { scope: joined } : undefined);
+      const response = await client.clientCredentialsGrant(this.#config, joined ? { scope: joined } : undefined);
       return this.normalise(response);
     } catch (err) {
       throw this.wrap(err, 'client_credentials', []);
@@ -461,7 +480,7 @@ export class BankOAuth {
     if (!this.capabilities.revocation) return false;
     if (!token) throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'a token is required', 'revocation');
     try {
-      await client.tokenRevocation(this.config, token, tokenTypeHint ? { token_type_hint: tokenTypeHint } : undefined);
+      await client.tokenRevocation(this.#config, token, tokenTypeHint ? { token_type_hint: tokenTypeHint } : undefined);
       return true;
     } catch (err) {
       throw this.wrap(err, 'revocation', [token]);
@@ -476,18 +495,18 @@ export class BankOAuth {
       accessToken: response.access_token,
       tokenType: type === 'bearer' ? 'Bearer' : type === 'dpop' ? 'DPoP' : type,
       ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
-      ...(expiresIn !== undefined ? { expiresAt: new Date((this.options.now ?? Date.now)() + expiresIn * 1000) } : {}),
+      ...(expiresIn !== undefined ? { expiresAt: new Date((this.#options.now ?? Date.now)() + expiresIn * 1000) } : {}),
       ...(typeof response.scope === 'string' ? { scope: response.scope } : {}),
       ...(claims ? { idTokenClaims: Object.freeze({ ...claims }) } : {}),
     };
   }
 
   private error(code: OAuthErrorCode, message: string, operation: OAuthOperation): OAuthError {
-    return new OAuthError(code, message, { institutionId: this.options.institutionId, operation });
+    return new OAuthError(code, message, { institutionId: this.#options.institutionId, operation });
   }
 
   private wrap(err: unknown, operation: OAuthOperation, secrets: Array<string | undefined>): OAuthError {
-    return toOAuthError(err, { institutionId: this.options.institutionId, operation, secrets: [...secrets, this.options.clientSecret] });
+    return toOAuthError(err, { institutionId: this.#options.institutionId, operation, secrets: [...secrets, this.#options.clientSecret] });
   }
 }
 
