@@ -19,6 +19,12 @@ export function computeBackoff(retryIndex: number, backoff: BackoffOptions, rand
   return Math.floor(ceiling * Math.min(1, Math.max(0, random())));
 }
 
+const HTTP_DATE_FORMS: readonly RegExp[] = [
+  /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/, // IMF-fixdate
+  /^[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/, // obsolete RFC 850
+  /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/, // obsolete asctime
+];
+
 /**
  * Reads a `Retry-After` header (RFC 9110 §10.2.3): either delay-seconds or an HTTP date. Returns
  * milliseconds from `now`, never negative, or undefined when the header is absent or unreadable.
@@ -28,9 +34,10 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   const trimmed = value.trim();
   if (trimmed === '') return undefined;
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  // Only full HTTP dates (they name a weekday or a month); Date.parse accepts too much otherwise.
-  if (!/[A-Za-z]{3}/.test(trimmed)) return undefined;
-  const at = Date.parse(trimmed);
+  // Only the three HTTP-date forms; Date.parse alone accepts far too much.
+  if (!HTTP_DATE_FORMS.some((re) => re.test(trimmed))) return undefined;
+  // asctime carries no zone; HTTP dates are always GMT.
+  const at = Date.parse(HTTP_DATE_FORMS[2].test(trimmed) ? `${trimmed} GMT` : trimmed);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
