@@ -89,10 +89,8 @@ describe('npm run vault:rotate', () => {
     });
   }, 120_000); // two CLI processes; each takes seconds to start on a loaded two-core machine
 
-  it('prints the status as JSON and rejects bad arguments with exit code 2', async () => {
-    const [status, bad] = await Promise.all([runCli(['--status', '--json']).done, runCli(['--batch-size', '0']).done]);
-    expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject({ status: { masterKeys: [{ version: 1, state: 'retired' }, { version: 2, state: 'active' }] } });
+  it('rejects bad arguments with exit code 2, before loading anything heavy', async () => {
+    const bad = await runCli(['--batch-size', '0']).done;
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('usage: vault-rotate');
   }, 60_000);

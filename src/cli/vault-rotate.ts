@@ -97,7 +97,12 @@ try {
     if (args.json) console.log(JSON.stringify({ status }));
     else {
       console.log(`KMS: ${status.kms.kind} ${status.kms.keyId}`);
-      for (const m of status.masterKeys) console.log(`  master key v${m.version}  ${m.state.padEnd(8)}  ${m.dataKeys} data key(s)`);
+      // The KMS key version matters when destroying old Cloud KMS key versions: only those no longer
+      // listed here (retired masters have no wrapped material left) may go.
+      for (const m of status.masterKeys) {
+        const wrappedBy = m.state === 'retired' ? '' : `  wrapped by ${m.kmsKeyVersion}`;
+        console.log(`  master key v${m.version}  ${m.state.padEnd(8)}  ${m.dataKeys} data key(s)${wrappedBy}`);
+      }
       console.log(`  shredded data keys: ${status.shreddedDataKeys}`);
     }
   } finally {
