@@ -41,6 +41,15 @@ describe('openVault from the configuration', () => {
       fs.writeFileSync(file, saved, { mode: 0o600 });
     }
   });
+
+  it('starts in live on the local key file only with ALLOW_LOCAL_KMS_IN_LIVE, and says it is insecure', async () => {
+    const live = { ...t.config, environment: 'live' as const, kms: { ...t.config.kms, allowLocalInLive: false } };
+    await expect(openVault({ config: live, orm: t.db.orm, logger: t.logger })).rejects.toMatchObject({ code: VaultErrorCode.LOCAL_KMS_REFUSED });
+    const allowed = { ...live, kms: { ...live.kms, allowLocalInLive: true } };
+    const vault = await openVault({ config: allowed, orm: t.db.orm, logger: t.logger });
+    await vault.close();
+    expect(t.logs.some((l) => l.includes('"level":40') && l.includes('ALLOW_LOCAL_KMS_IN_LIVE'))).toBe(true);
+  });
 });
 
 describe('after a full token lifecycle', () => {
