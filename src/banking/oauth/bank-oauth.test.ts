@@ -281,6 +281,8 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
     const missing = await refusal(BankOAuth.discover(options('rivage', { issuer: `${run.url}/sandbox/banks/nobank/oauth`, discoveryCache: new DiscoveryCache() })));
     expect(missing.code).toBe(OAuthErrorCode.DISCOVERY_FAILED);
     expect(missing.operation).toBe('discovery');
+    expect(missing.status).toBe(404);
+    expect(missing.retryable).toBe(false);
     const unreachable = await refusal(BankOAuth.discover(options('rivage', { issuer: 'http://127.0.0.1:1/oauth', discoveryCache: new DiscoveryCache() })));
     expect(unreachable.code).toBe(OAuthErrorCode.DISCOVERY_FAILED);
     expect(unreachable.retryable).toBe(true);

@@ -75,6 +75,8 @@ export class OAuthError extends Error {
       oauthError?: string;
       bankDescription?: string;
       cause?: unknown;
+      /** Overrides the code's default (SERVER_ERROR and DISCOVERY_FAILED are retryable). */
+      retryable?: boolean;
     },
   ) {
     super(`${details.institutionId}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
@@ -84,7 +86,7 @@ export class OAuthError extends Error {
     if (details.status !== undefined) this.status = details.status;
     if (details.oauthError !== undefined) this.oauthError = details.oauthError;
     if (details.bankDescription !== undefined) this.bankDescription = details.bankDescription;
-    this.retryable = TRANSIENT.has(code);
+    this.retryable = details.retryable ?? TRANSIENT.has(code);
   }
 
   toJSON(): Record<string, unknown> {
@@ -199,6 +201,7 @@ export function toOAuthError(err: unknown, ctx: ErrorContext): OAuthError {
       status: err.status,
       oauthError,
       bankDescription: redact(err.error_description, ctx.secrets),
+      ...(discovery ? { retryable: err.status >= 500 || err.status === 429 } : {}),
     });
   }
   if (err instanceof client.WWWAuthenticateChallengeError) {
@@ -230,7 +233,15 @@ export function toOAuthError(err: unknown, ctx: ErrorContext): OAuthError {
   if (libCode === 'ERR_INVALID_ARG_TYPE' || libCode === 'ERR_INVALID_ARG_VALUE') {
     return new OAuthError(OAuthErrorCode.INVALID_ARGUMENT, 'invalid argument', base);
   }
-  if (discovery) return new OAuthError(OAuthErrorCode.DISCOVERY_FAILED, 'the bank\'s authorisation server metadata is unusable', base);
+  if (discovery) {
+    const status = libCode === 'OAUTH_RESPONSE_IS_NOT_CONFORM' ? (e.cause as { status?: unknown } | undefined)?.status : undefined;
+    const withStatus = typeof status === 'number' ? { status, retryable: status >= 500 || status === 429 } : { retryable: false };
+    return new OAuthError(
+      OAuthErrorCode.DISCOVERY_FAILED,
+      `the bank's authorisation server metadata is unusable${typeof status === 'number' ? ` (HTTP ${status})` : ''}`,
+      { ...base, ...withStatus },
+    );
+  }
   if (libCode === 'OAUTH_RESPONSE_IS_NOT_CONFORM') {
     const status = (e.cause as { status?: unknown } | undefined)?.status;
     if (typeof status === 'number' && status >= 500) {
