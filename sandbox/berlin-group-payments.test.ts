@@ -154,6 +154,31 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     expect(body.accounts[0].iban).toMatch(/^BE\d{14}$/);
   });
 
+  it('fails a decoupled payment when the SCA times out in the bank app', async () => {
+    const res = await fetch(`${run.bank('brabant').pisBaseUrl}/v1/payments/sepa-credit-transfers`, {
+      method: 'POST',
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-id': 'timeout', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify(transfer({ debtorAccount: undefined })),
+    });
+    const created = (await res.json()) as { paymentId: string; _links: { scaStatus: { href: string } } };
+    spec.assert('POST', '/v1/{payment-service}/{payment-product}', res.status, created);
+    const sessions = await run.control<{ sessions: { url: string; mode: string }[] }>('GET', '/banks/brabant/sca-sessions?user=timeout');
+    expect(sessions.body.sessions).toHaveLength(1);
+    expect(sessions.body.sessions[0].mode).toBe('decoupled');
+    const app = new MiniBrowser();
+    await app.go(sessions.body.sessions[0].url);
+    // Someone else cannot approve it.
+    await app.submit({ username: 'alice', password: 'sandbox', action: 'login' });
+    expect(app.text('error')).toBe('This request was made for another user.');
+    await app.authenticate('timeout', '567890', run.callback);
+    expect(app.text('outcome')).toBe('The authentication timed out.');
+    const sca = (await (await fetch(created._links.scaStatus.href, { headers: { 'x-request-id': requestId() } })).json()) as { scaStatus: string };
+    spec.assert('GET', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations/{authorisationId}', 200, sca);
+    expect(sca.scaStatus).toBe('failed');
+    const status = await fetch(`${run.bank('brabant').pisBaseUrl}/v1/payments/sepa-credit-transfers/${created.paymentId}/status`, { headers: { 'x-request-id': requestId() } });
+    expect(((await status.json()) as { transactionStatus: string }).transactionStatus).toBe('RJCT');
+  });
+
   it('requires PSU-ID for the decoupled approach', async () => {
     const res = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents`, {
       method: 'POST',

@@ -135,6 +135,8 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     expect(accounts.body.accounts).toHaveLength(3);
     const info = await bg('nordlicht', 'GET', '/v1/consents/{consentId}', `/v1/consents/${consentId}`);
     expect(info.body.access.balances).toHaveLength(3);
+    const ids = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations', `/v1/consents/${consentId}/authorisations`);
+    expect(ids.body.authorisationIds).toHaveLength(1);
     const scaStatus = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations/{authorisationId}', new URL(created.body._links.scaStatus.href).pathname.replace(/^.*\/api/, ''));
     expect(scaStatus.body.scaStatus).toBe('finalised');
   });

@@ -117,9 +117,11 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     assertStet('paymentRequest', approved.body);
     expect(approved.body.paymentRequest.paymentInformationStatus).toBe('ACCP');
     const confirmed = await stet('POST', `${location}/confirmation`, cc.access_token, { body: {} });
+    assertStet('paymentRequest', confirmed.body);
     expect(confirmed.body.paymentRequest.paymentInformationStatus).toBe('ACTC');
     await run.control('POST', '/banks/rivage/clock/advance', { minutes: 2 });
     const settled = await stet('GET', location, cc.access_token);
+    assertStet('paymentRequest', settled.body);
     expect(settled.body.paymentRequest.paymentInformationStatus).toBe('ACSC');
   });
 

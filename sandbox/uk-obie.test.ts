@@ -120,6 +120,16 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     expect(present.status).toBe(200);
   });
 
+  it('deletes an account-access consent and then no longer knows it', async () => {
+    const { consentId, tokens, cc } = await authorisedConsent();
+    const del = await fetch(`${run.bank('thames').aisBaseUrl}/account-access-consents/${consentId}`, { method: 'DELETE', headers: { authorization: `Bearer ${cc.access_token}` } });
+    expect(del.status).toBe(204);
+    const read = await call(aisSpec, 'ais', 'GET', '/account-access-consents/{ConsentId}', `/account-access-consents/${consentId}`, cc.access_token);
+    expect(read.status).toBe(400);
+    const data = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', tokens.access_token);
+    expect(data.status).toBe(403);
+  });
+
   it('answers bad consent input with OBErrorResponse1 and a missing token with 401', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
     const bad = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, { body: { Data: { Permissions: ['ReadEverything'] }, Risk: {} } });
