@@ -1,0 +1,428 @@
+/**
+ * UK Open Banking Read/Write adapter (3.1.x; 4.0 status codes tolerated). The flow the standard
+ * prescribes:
+ *
+ * 1. a client-credentials token (scope `accounts`) creates an account-access consent
+ *    (`POST /account-access-consents` with `Data.Permissions`, `ExpirationDateTime`,
+ *    `TransactionFromDateTime`);
+ * 2. the PSU authorises it at the bank: authorisation code + PKCE through {@link BankOAuth}, the
+ *    consent id travelling as the essential claim `openbanking_intent_id` in `claims`;
+ * 3. the code becomes the PSU's tokens; data calls carry them (`/accounts`, `/balances`,
+ *    `/transactions`, following `Links.Next`);
+ * 4. `DELETE /account-access-consents/{id}` revokes.
+ *
+ * Every call goes through the bank HTTP client (timeouts, retries of safe calls, schemas,
+ * `x-fapi-interaction-id`, typed errors); OAuth failures outside the PSU's callback become the same
+ * {@link BankError} family.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ZodType } from 'zod';
+import {
+  BankError,
+  BankInvalidRequest,
+  BankResponseInvalid,
+  BankUnauthorized,
+  BankUnavailable,
+  isBankError,
+} from '../../errors';
+import { createBankHttpClient, type BankCallRecord, type BankHttpClient } from '../../http';
+import type { BankTokens, InstitutionDescriptor } from '../../model';
+import { BankOAuth, isOAuthError, OAuthError, OAuthErrorCode, type OAuthCallEvent, type OAuthFetch, type OAuthTokens } from '../../oauth';
+import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, ConsentRequest, ConsentStarted } from '../../ports';
+import { consentValidUntil, mapAccount, mapBalances, mapConsentStatus, mapTransaction, permissionsFor } from './uk-obie.mapper';
+import {
+  ukAccountsResponseSchema,
+  ukBalancesResponseSchema,
+  ukConsentResponseSchema,
+  ukEmptySchema,
+  ukTransactionsResponseSchema,
+  type UkConsentData,
+} from './uk-obie.schemas';
+
+/** What the adapter needs: the institution, the operator's client registration at the bank, and where to report. */
+export interface UkObieAdapterDeps {
+  institution: InstitutionDescriptor;
+  credentials: { clientId: string; clientSecret: string };
+  /**
+   * The gateway's callback as registered at the bank. When absent, each consent uses the
+   * `redirectUri` of its {@link ConsentRequest}.
+   */
+  redirectUri?: string;
+  logger: Logger;
+  /** One record per bank call attempt, OAuth calls included (operation `oauth.<grant>`), for the audit journal. */
+  onCall?: (record: BankCallRecord) => void;
+  /** Transport for API and OAuth calls (tests). */
+  fetch?: typeof fetch;
+}
+
+/** The scope of UK account-information tokens; `openid` asks for the ID token carrying `openbanking_intent_id`. */
+const CC_SCOPE = 'accounts';
+const PSU_SCOPE = 'openid accounts';
+/** A client-credentials token is renewed this long before the bank says it expires. */
+const CC_MARGIN_MS = 30_000;
+/** Stops a bank whose `Links.Next` never ends. 100 000 transactions at 100 a page is 1 000 pages. */
+const MAX_PAGES = 5_000;
+/**
+ * BankOAuth binds a redirect URI to its client. Clients used only for client credentials, refresh
+ * and revocation never send it; this placeholder (RFC 2606 `.invalid`) fills the slot.
+ */
+const NO_REDIRECT = 'https://redirect-uri.invalid/';
+
+/** Builds the UK Open Banking adapter of one institution. */
+export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
+  const { institution, credentials, logger } = deps;
+  const institutionId = institution.id;
+  const sandbox = institution.quirks.sandbox === true;
+  const log = logger.child({ component: 'uk-obie-adapter', institutionId });
+  const financialId = typeof institution.quirks.fapiFinancialId === 'string' ? institution.quirks.fapiFinancialId : undefined;
+
+  const http: BankHttpClient = createBankHttpClient({
+    institutionId,
+    standard: 'UK_OPEN_BANKING',
+    baseUrl: institution.aisBaseUrl,
+    logger,
+    ...(deps.onCall ? { onCall: deps.onCall } : {}),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    allowInsecureRequests: sandbox,
+    // Dropped from 3.1 onwards; banks still on 3.0 want it (institution quirk `fapiFinancialId`).
+    ...(financialId ? { defaultHeaders: { 'x-fapi-financial-id': financialId } } : {}),
+  });
+
+  const oauthFetch: OAuthFetch | undefined = deps.fetch ? (url, init) => deps.fetch!(url, init as RequestInit) : undefined;
+  const onOAuthCall = (event: OAuthCallEvent): void => {
+    if (!deps.onCall) return;
+    let path = event.url;
+    try {
+      path = new URL(event.url).pathname;
+    } catch {
+      /* keep the URL as given (it has no query) */
+    }
+    deps.onCall({
+      institutionId,
+      operation: `oauth.${event.operation}`,
+      method: (event.method.toUpperCase() === 'GET' ? 'GET' : 'POST') as BankCallRecord['method'],
+      path,
+      ...(event.status ? { status: event.status } : {}),
+      latencyMs: event.latencyMs,
+      requestId: randomUUID(),
+      attempt: 1,
+      outcome: event.status >= 200 && event.status < 400 ? 'success' : 'failed',
+    });
+  };
+
+  const oauthClients = new Map<string, Promise<BankOAuth>>();
+  function oauthFor(redirectUri: string): Promise<BankOAuth> {
+    let client = oauthClients.get(redirectUri);
+    if (!client) {
+      if (!institution.issuer) throw new BankInvalidRequest(`${institutionId}: the institution has no OAuth issuer`, { institutionId, operation: 'oauth.configure' });
+      client = BankOAuth.discover({
+        institutionId,
+        issuer: institution.issuer,
+        clientId: credentials.clientId,
+        clientSecret: credentials.clientSecret,
+        redirectUri,
+        sandbox,
+        ...(oauthFetch ? { fetch: oauthFetch } : {}),
+        onCall: onOAuthCall,
+      });
+      // A failed discovery is not kept: the next call tries again.
+      client.catch(() => oauthClients.delete(redirectUri));
+      oauthClients.set(redirectUri, client);
+    }
+    return client;
+  }
+  const anyOAuth = (): Promise<BankOAuth> => oauthFor(deps.redirectUri ?? oauthClients.keys().next().value ?? NO_REDIRECT);
+
+  /** OAuth failures outside the PSU's callback, as the bank error family. */
+  async function viaOAuth<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw isOAuthError(err) ? bankErrorFromOAuth(err, institutionId, operation) : err;
+    }
+  }
+
+  // ----- client-credentials token, kept until shortly before it expires ----------------------
+
+  let ccToken: { value: string; expiresAtMs: number } | undefined;
+  async function clientToken(): Promise<string> {
+    if (ccToken && ccToken.expiresAtMs - CC_MARGIN_MS > Date.now()) return ccToken.value;
+    const tokens = await viaOAuth('oauth.client_credentials', async () => (await anyOAuth()).clientCredentials(CC_SCOPE));
+    ccToken = { value: tokens.accessToken, expiresAtMs: tokens.expiresAt?.getTime() ?? Date.now() + 5 * 60_000 };
+    return ccToken.value;
+  }
+  /** A TPP-level call; a refused client token (revoked or expired early at the bank) is renewed once. */
+  async function asClient<T>(call: (token: string) => Promise<T>): Promise<T> {
+    const token = await clientToken();
+    try {
+      return await call(token);
+    } catch (err) {
+      if (!(isBankError(err) && err instanceof BankUnauthorized)) throw err;
+      ccToken = undefined;
+      return call(await clientToken());
+    }
+  }
+
+  async function readConsent(consentId: string): Promise<UkConsentData> {
+    const res = await asClient((accessToken) =>
+      http.request({ operation: 'consent.get', method: 'GET', path: `/account-access-consents/${encodeURIComponent(consentId)}`, accessToken, schema: ukConsentResponseSchema }),
+    );
+    return res.data.Data;
+  }
+
+  function consentStatusOf(data: UkConsentData, operation: string) {
+    const status = mapConsentStatus(data, Date.now());
+    if (!status) {
+      throw new BankResponseInvalid(`${operation} at ${institutionId}: unknown consent status "${data.Status.slice(0, 20)}"`, { institutionId, operation });
+    }
+    return status;
+  }
+
+  // ----- data calls -----------------------------------------------------------------------------
+
+  function psuToken(access: ConsentAccess, operation: string): string {
+    const token = access.tokens?.accessToken;
+    if (!token) throw new BankUnauthorized(`${operation} at ${institutionId}: the consent has no access token`, { institutionId, operation });
+    return token;
+  }
+
+  /**
+   * Every page of a listing: the first from `path`, the next ones from the bank's `Links.Next`
+   * (never built here). A link seen twice ends the listing as an invalid answer.
+   */
+  async function* pages<T extends { Links?: { Next?: string } }>(
+    ctx: BankCallContext,
+    access: ConsentAccess,
+    operation: string,
+    first: { path: string; query?: Record<string, string | undefined> },
+    schema: ZodType<T>,
+  ): AsyncGenerator<T> {
+    const accessToken = psuToken(access, operation);
+    const common = { operation, method: 'GET' as const, accessToken, schema, ...(ctx.psuIpAddress ? { psuIpAddress: ctx.psuIpAddress } : {}) };
+    let res = await http.request({ ...common, path: first.path, ...(first.query ? { query: first.query } : {}) });
+    const seen = new Set<string>();
+    for (let page = 1; ; page++) {
+      yield res.data;
+      const next = res.data.Links?.Next;
+      if (!next) return;
+      const key = http.resolveUrl({ url: next }).href;
+      if (seen.has(key) || page >= MAX_PAGES) {
+        throw new BankResponseInvalid(`${operation} at ${institutionId}: Links.Next ${seen.has(key) ? 'repeats a page' : `goes past ${MAX_PAGES} pages`}`, {
+          institutionId,
+          operation,
+        });
+      }
+      seen.add(key);
+      res = await http.request({ ...common, url: next });
+    }
+  }
+
+  // ----- the ports ------------------------------------------------------------------------------
+
+  return {
+    consents: {
+      async start(_ctx: BankCallContext, request: ConsentRequest): Promise<ConsentStarted> {
+        const redirectUri = deps.redirectUri ?? request.redirectUri;
+        const oauth = await viaOAuth('oauth.configure', () => oauthFor(redirectUri));
+        const historyFrom = new Date(Date.now() - institution.maxHistoryDays * 86_400_000);
+        const created = await asClient((accessToken) =>
+          http.request({
+            operation: 'consent.create',
+            method: 'POST',
+            path: '/account-access-consents',
+            accessToken,
+            body: {
+              Data: {
+                Permissions: permissionsFor(request.scopes),
+                ExpirationDateTime: ukDateTime(request.validUntil),
+                TransactionFromDateTime: ukDateTime(historyFrom),
+              },
+              Risk: {},
+            },
+            schema: ukConsentResponseSchema,
+          }),
+        );
+        const consentId = created.data.Data.ConsentId;
+        const claims = JSON.stringify({
+          id_token: { openbanking_intent_id: { value: consentId, essential: true } },
+          userinfo: { openbanking_intent_id: { value: consentId, essential: true } },
+        });
+        const auth = await viaOAuth('oauth.authorization_request', () => oauth.startAuthorization({ scope: PSU_SCOPE, extraParams: { claims } }));
+        log.info({ consentStatus: created.data.Data.Status, pushed: auth.pushed }, 'UK account-access consent created');
+        return {
+          bankConsentId: consentId,
+          approach: 'REDIRECT',
+          authorizationUrl: auth.url,
+          secrets: {
+            state: auth.state,
+            codeVerifier: auth.codeVerifier,
+            ...(auth.nonce ? { nonce: auth.nonce } : {}),
+            redirectUri,
+          },
+        };
+      },
+
+      async complete(_ctx, input): Promise<ConsentCompleted> {
+        const { secrets } = input;
+        if (!secrets.state || !secrets.codeVerifier || !secrets.redirectUri) {
+          return { outcome: 'FAILED', reason: 'the secrets kept at start (state, PKCE verifier, redirect URI) are missing' };
+        }
+        const oauth = await viaOAuth('oauth.configure', () => oauthFor(secrets.redirectUri!));
+        let tokens: OAuthTokens;
+        try {
+          tokens = await oauth.completeAuthorization({
+            callbackUrl: input.callbackUrl,
+            expected: { state: secrets.state, codeVerifier: secrets.codeVerifier, ...(secrets.nonce ? { nonce: secrets.nonce } : {}) },
+          });
+        } catch (err) {
+          if (isOAuthError(err, OAuthErrorCode.ACCESS_DENIED)) return { outcome: 'REJECTED', reason: err.message };
+          if (isOAuthError(err)) return { outcome: 'FAILED', reason: `${err.code}: ${err.message}` };
+          throw err;
+        }
+        const intent = tokens.idTokenClaims?.openbanking_intent_id;
+        if (intent !== undefined && input.bankConsentId !== null && intent !== input.bankConsentId) {
+          return { outcome: 'FAILED', reason: 'the ID token names another consent than the one this authorisation started with' };
+        }
+        const consentId = input.bankConsentId ?? (typeof intent === 'string' ? intent : null);
+        let validUntil: Date | null = null;
+        if (consentId) {
+          // The bank may have shortened the validity; and a consent not Authorised is no success.
+          const data = await readConsent(consentId);
+          const status = consentStatusOf(data, 'consent.get');
+          if (status === 'REJECTED') return { outcome: 'REJECTED', reason: 'the bank reports the consent as rejected' };
+          if (status !== 'VALID') return { outcome: 'FAILED', reason: `the bank reports the consent as ${status} after authorisation` };
+          validUntil = consentValidUntil(data);
+        }
+        return { outcome: 'AUTHORISED', bankConsentId: consentId, tokens: toBankTokens(tokens), validUntil };
+      },
+
+      async status(_ctx, input) {
+        const consentId = requireConsentId(input.bankConsentId, 'consent.get');
+        try {
+          return consentStatusOf(await readConsent(consentId), 'consent.get');
+        } catch (err) {
+          // After DELETE a UK bank no longer knows the consent: the TPP ended it.
+          if (isNotFound(err)) return 'TERMINATED';
+          throw err;
+        }
+      },
+
+      async revoke(_ctx, input) {
+        const consentId = requireConsentId(input.bankConsentId, 'consent.delete');
+        try {
+          await asClient((accessToken) =>
+            http.request({
+              operation: 'consent.delete',
+              method: 'DELETE',
+              path: `/account-access-consents/${encodeURIComponent(consentId)}`,
+              accessToken,
+              schema: ukEmptySchema,
+              // Deleting twice leaves the same state: safe to retry.
+              idempotent: true,
+            }),
+          );
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        // Deleting the consent is the standard's revocation: the bank then refuses its tokens too.
+        // (RFC 7009 token revocation is not part of the UK profile and is not sent.)
+      },
+
+      async refresh(_ctx, tokens: BankTokens): Promise<BankTokens> {
+        if (!tokens.refreshToken) {
+          throw new BankUnauthorized(`oauth.refresh_token at ${institutionId}: no refresh token; the PSU must authorise again`, { institutionId, operation: 'oauth.refresh_token' });
+        }
+        const refreshed = await viaOAuth('oauth.refresh_token', async () => (await anyOAuth()).refresh(tokens.refreshToken!));
+        return toBankTokens(refreshed);
+      },
+    },
+
+    accounts: {
+      async listAccounts(ctx, access) {
+        const out = [];
+        for await (const page of pages(ctx, access, 'accounts.list', { path: '/accounts' }, ukAccountsResponseSchema)) {
+          for (const account of page.Data.Account ?? []) out.push(mapAccount(account));
+        }
+        return out;
+      },
+
+      async getBalances(ctx, access, bankAccountId) {
+        const balances = [];
+        const path = `/accounts/${encodeURIComponent(bankAccountId)}/balances`;
+        for await (const page of pages(ctx, access, 'balances.list', { path }, ukBalancesResponseSchema)) balances.push(...page.Data.Balance);
+        return mapBalances(balances);
+      },
+
+      async *listTransactions(ctx, access, bankAccountId, window) {
+        const path = `/accounts/${encodeURIComponent(bankAccountId)}/transactions`;
+        const query = {
+          // The spec's filters are UTC date-times without zone; the window's days are whole days.
+          fromBookingDateTime: `${window.dateFrom}T00:00:00`,
+          toBookingDateTime: window.dateTo ? `${window.dateTo}T23:59:59` : undefined,
+        };
+        // Some banks repeat a page's last entry at the top of the next one.
+        const seen = new Set<string>();
+        for await (const page of pages(ctx, access, 'transactions.list', { path, query }, ukTransactionsResponseSchema)) {
+          const out = [];
+          for (const raw of page.Data.Transaction ?? []) {
+            const t = mapTransaction(raw);
+            if (!t) continue;
+            if (window.status !== 'BOTH' && t.status !== window.status) continue;
+            if (t.bankTransactionId) {
+              if (seen.has(t.bankTransactionId)) continue;
+              seen.add(t.bankTransactionId);
+            }
+            out.push(t);
+          }
+          yield out;
+        }
+      },
+    },
+  };
+
+  function requireConsentId(consentId: string | null, operation: string): string {
+    if (!consentId) throw new BankInvalidRequest(`${operation} at ${institutionId}: a UK consent always has a bank consent id`, { institutionId, operation });
+    return consentId;
+  }
+}
+
+/** `2026-11-25T10:15:00+00:00`: seconds and an explicit offset, as the UK specification asks. */
+function ukDateTime(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, '+00:00');
+}
+
+function toBankTokens(tokens: OAuthTokens): BankTokens {
+  return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null, expiresAt: tokens.expiresAt ?? null };
+}
+
+/** The bank does not know the resource (UK: 400/404 `UK.OBIE.Resource.NotFound`, or 404 without a body). */
+function isNotFound(err: unknown): boolean {
+  return err instanceof BankInvalidRequest && (err.httpStatus === 404 || /^UK\.OBIE\.Resource\.NotFound$/i.test(err.bankCode ?? ''));
+}
+
+/** An OAuth failure outside the PSU's callback, as the bank error family (the OAuthError is the cause). */
+export function bankErrorFromOAuth(err: OAuthError, institutionId: string, operation: string): BankError {
+  const details = {
+    institutionId,
+    operation,
+    ...(err.status !== undefined ? { httpStatus: err.status } : {}),
+    ...(err.oauthError ? { bankCode: err.oauthError } : {}),
+    cause: err,
+  };
+  const message = `${operation} at ${institutionId}: ${err.message}`;
+  switch (err.code) {
+    case OAuthErrorCode.SERVER_ERROR:
+    case OAuthErrorCode.DISCOVERY_FAILED:
+      return new BankUnavailable(message, details);
+    case OAuthErrorCode.INVALID_CLIENT:
+    case OAuthErrorCode.REFRESH_TOKEN_INVALID:
+    case OAuthErrorCode.CODE_INVALID:
+    case OAuthErrorCode.ACCESS_DENIED:
+      return new BankUnauthorized(message, details);
+    case OAuthErrorCode.RESPONSE_INVALID:
+      return new BankResponseInvalid(message, details);
+    default:
+      return new BankInvalidRequest(message, details);
+  }
+}
