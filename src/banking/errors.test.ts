@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import {
   BankAccessExceeded,
@@ -23,6 +22,26 @@ import {
 const SPECS = new URL('../../../shared/specs/', import.meta.url);
 
 type Ctor = abstract new (...args: never[]) => BankError;
+
+// The specification files are large; a YAML parse of each takes seconds, so the two lists the
+// tests need are read from the text, in the files' own layout.
+
+/** `MessageCode401_AIS:` … `enum:` followed by `- "CODE"` lines, from the Berlin Group 1.3.8 file. */
+function messageCodeEnums(text: string): Array<{ name: string; status: number; codes: string[] }> {
+  const out: Array<{ name: string; status: number; codes: string[] }> = [];
+  for (const match of text.matchAll(/^ {4}(MessageCode(\d{3})_\w+):[^\n]*\n((?: {6}[^\n]*\n| *\n)+)/gm)) {
+    const codes = [...match[3].matchAll(/^ {8}- "([A-Z_]+)"/gm)].map((m) => m[1]);
+    if (codes.length > 0) out.push({ name: match[1], status: Number(match[2]), codes });
+  }
+  return out;
+}
+
+/** The `x-namespaced-enum` of `OBError1.ErrorCode` in a UK 3.1.11 file. */
+function obError1Codes(text: string): string[] {
+  const start = text.indexOf('    OBError1:');
+  const section = text.slice(start, text.indexOf('\n    OBErrorResponse1:', start));
+  return [...section.matchAll(/^ {12}- "(UK\.OBIE\.[A-Za-z.]+)"/gm)].map((m) => m[1]);
+}
 
 function fromWire(standard: BankStandard, status: number, body?: unknown, headers?: Record<string, string>): BankError {
   return bankErrorFromResponse({
@@ -122,9 +141,8 @@ describe('Berlin Group errors (tppMessages and RFC 7807 shapes)', () => {
   });
 
   it('maps every message code of the 1.3.8 specification to a kind chosen on purpose', () => {
-    const spec = parseYaml(readFileSync(new URL('berlin-group-psd2-api-1.3.8-with-message-codes.yaml', SPECS), 'utf8')) as {
-      components: { schemas: Record<string, { enum?: string[] }> };
-    };
+    const enums = messageCodeEnums(readFileSync(new URL('berlin-group-psd2-api-1.3.8-with-message-codes.yaml', SPECS), 'utf8'));
+    expect(enums.length).toBeGreaterThan(25);
     const expected: Record<string, Ctor> = {
       CONSENT_EXPIRED: BankConsentExpired,
       CONSENT_INVALID: BankConsentInvalid,
@@ -170,10 +188,8 @@ describe('Berlin Group errors (tppMessages and RFC 7807 shapes)', () => {
       REFERENCE_STATUS_INVALID: BankInvalidRequest,
     };
     let checked = 0;
-    for (const [name, schema] of Object.entries(spec.components.schemas)) {
-      const status = /^MessageCode(\d{3})_/.exec(name)?.[1];
-      if (!status || !schema.enum) continue;
-      for (const code of schema.enum) {
+    for (const { name, status, codes } of enums) {
+      for (const code of codes) {
         const ctor = expected[code];
         expect(ctor, `${code} (${name}) needs a decision`).toBeDefined();
         expect(fromWire('BERLIN_GROUP', Number(status), tpp(code)), `${code} at ${status}`).toBeInstanceOf(ctor);
@@ -263,10 +279,7 @@ describe('UK Open Banking errors (OBErrorResponse1, 3.1 and 4.0)', () => {
   it('maps every ErrorCode of the 3.1.11 specifications to a kind chosen on purpose', () => {
     const codes = new Set<string>();
     for (const file of ['uk-obie-3.1.11-account-info.yaml', 'uk-obie-3.1.11-payment-initiation.yaml']) {
-      const spec = parseYaml(readFileSync(new URL(file, SPECS), 'utf8')) as {
-        components: { schemas: { OBError1: { properties: { ErrorCode: { 'x-namespaced-enum': string[] } } } } };
-      };
-      for (const code of spec.components.schemas.OBError1.properties.ErrorCode['x-namespaced-enum']) codes.add(code);
+      for (const code of obError1Codes(readFileSync(new URL(file, SPECS), 'utf8'))) codes.add(code);
     }
     const expected = (code: string): Ctor => {
       if (code === 'UK.OBIE.Reauthenticate') return BankConsentExpired;
