@@ -1,0 +1,300 @@
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_USERS } from '../../../../sandbox';
+import { MiniBrowser, startSandbox, type Running } from '../../../../sandbox/testing/harness';
+import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid } from '../../errors';
+import type { BankCallRecord } from '../../http';
+import type { InstitutionDescriptor } from '../../model';
+import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
+import { sandboxInstitutions } from '../../sandbox-institutions';
+import { authoriseAtBank, runAdapterContract } from '../contract';
+import { createBerlinGroupAdapter, type BerlinGroupConsentRequest } from './berlin-group.adapter';
+
+const logger = pino({ level: 'silent' });
+const otpOf = (username: string) => TEST_USERS.find((u) => u.username === username)!.otp;
+
+runAdapterContract('Berlin Group, redirect approach (Nordlicht)', {
+  bankId: 'nordlicht',
+  createAdapter: (run, institution) =>
+    createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger }),
+});
+
+runAdapterContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
+  bankId: 'nordlicht',
+  createAdapter: (run, institution) =>
+    createBerlinGroupAdapter({
+      institution: { ...institution, scaApproaches: ['OAUTH', 'REDIRECT'] },
+      credentials: run.sandbox.clients.nordlicht,
+      redirectUri: run.callback,
+      logger,
+    }),
+});
+
+describe('Berlin Group adapter against the sandbox banks', () => {
+  let run: Running;
+  let institutions: InstitutionDescriptor[];
+  const calls: BankCallRecord[] = [];
+  const seen: { url: string; headers: Headers }[] = [];
+  /** Replaces the body of matching answers (a bank that breaks its schema). */
+  let rewrite: { match: RegExp; body: unknown } | undefined;
+
+  const recordingFetch: typeof fetch = async (input, init) => {
+    const url = String(input);
+    seen.push({ url, headers: new Headers(init?.headers) });
+    const res = await fetch(input, init);
+    if (rewrite && rewrite.match.test(new URL(url).pathname)) {
+      await res.arrayBuffer();
+      return new Response(JSON.stringify(rewrite.body), { status: 200, headers: { 'content-type': 'application/json' } });
+    }
+    return res;
+  };
+
+  const adapterFor = (bankId: string, overrides: Partial<InstitutionDescriptor> = {}): { adapter: BankAdapter; ctx: BankCallContext } => {
+    const institution = { ...institutions.find((i) => i.id === bankId)!, ...overrides };
+    return {
+      adapter: createBerlinGroupAdapter({
+        institution,
+        credentials: run.sandbox.clients[bankId],
+        redirectUri: run.callback,
+        logger,
+        onCall: (r) => calls.push(r),
+        fetch: recordingFetch,
+      }),
+      ctx: { institution, psuIpAddress: '203.0.113.7' },
+    };
+  };
+
+  const request = (extra: Partial<BerlinGroupConsentRequest> = {}): BerlinGroupConsentRequest => ({
+    scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+    validUntil: new Date(Date.now() + 30 * 86_400_000),
+    frequencyPerDay: 4,
+    redirectUri: run.callback,
+    state: `state-${Math.random().toString(36).slice(2)}`,
+    ...extra,
+  });
+
+  /** A consent the end user approved through the redirect approach. */
+  const authorisedConsent = async (bankId = 'nordlicht'): Promise<{ adapter: BankAdapter; ctx: BankCallContext; access: ConsentAccess }> => {
+    const { adapter, ctx } = adapterFor(bankId);
+    const started = await adapter.consents.start(ctx, request());
+    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: otpOf('alice') });
+    const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
+    if (done.outcome !== 'AUTHORISED') throw new Error(`consent not authorised: ${JSON.stringify(done)}`);
+    return { adapter, ctx, access: { bankConsentId: done.bankConsentId, tokens: done.tokens } };
+  };
+
+  const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+
+  beforeAll(async () => {
+    run = await startSandbox();
+    institutions = sandboxInstitutions(run.sandbox.banks);
+  });
+  afterAll(async () => run?.close());
+
+  it('sends the Berlin Group headers: X-Request-ID, TPP-Redirect-URI carrying the state, PSU-IP-Address, Consent-ID on data calls', async () => {
+    seen.length = 0;
+    const { adapter, ctx } = adapterFor('nordlicht');
+    const req = request();
+    const started = await adapter.consents.start(ctx, req);
+    expect(started.approach).toBe('REDIRECT');
+    expect(started.secrets.callbackState).toBe(req.state);
+    const create = seen.find((s) => s.url.endsWith('/v1/consents'))!;
+    expect(create.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new URL(create.headers.get('tpp-redirect-uri')!).searchParams.get('state')).toBe(req.state);
+    expect(create.headers.get('tpp-redirect-preferred')).toBe('true');
+    expect(create.headers.get('psu-ip-address')).toBe('203.0.113.7');
+
+    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: otpOf('alice') });
+    const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
+    expect(done.outcome).toBe('AUTHORISED');
+    if (done.outcome !== 'AUTHORISED') return;
+    // The bank-adjusted validity, read back from the consent resource.
+    expect(done.validUntil!.toISOString().slice(0, 10)).toBe(req.validUntil.toISOString().slice(0, 10));
+    seen.length = 0;
+    await adapter.accounts.listAccounts(ctx, { bankConsentId: done.bankConsentId, tokens: null });
+    expect(seen[0].headers.get('consent-id')).toBe(done.bankConsentId);
+  });
+
+  it('refuses a redirect callback whose state is not the one the consent started with', async () => {
+    const { adapter, ctx } = adapterFor('nordlicht');
+    const started = await adapter.consents.start(ctx, request());
+    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: otpOf('alice') });
+    const forged = new URL(callbackUrl);
+    forged.searchParams.set('state', 'forged');
+    expect(await adapter.consents.complete(ctx, { callbackUrl: forged.href, bankConsentId: started.bankConsentId, secrets: started.secrets })).toEqual({
+      outcome: 'FAILED',
+      reason: 'STATE_MISMATCH',
+    });
+  });
+
+  it('runs the decoupled approach at Banque Brabant: the PSU approves in the bank app while the adapter polls', async () => {
+    const { adapter, ctx } = adapterFor('brabant');
+    const started = await adapter.consents.start(ctx, request({ psuId: 'alice', preferredApproach: 'DECOUPLED' }));
+    expect(started.approach).toBe('DECOUPLED');
+    expect(started.authorizationUrl).toBeNull();
+    expect(await adapter.consents.poll!(ctx, { bankConsentId: started.bankConsentId!, secrets: started.secrets })).toEqual({ outcome: 'PENDING' });
+
+    const app = new MiniBrowser();
+    await app.go(`${run.url}/sandbox/banks/brabant/sca/app?user=alice`);
+    const link = /<a href="([^"]+)">/.exec(app.html)?.[1];
+    expect(link).toBeDefined();
+    await app.go(new URL(link!, run.url).toString());
+    await app.authenticate('alice', otpOf('alice'), run.callback);
+    expect(app.text('outcome')).toContain('approved');
+
+    const done = await adapter.consents.poll!(ctx, { bankConsentId: started.bankConsentId!, secrets: started.secrets });
+    expect(done.outcome).toBe('AUTHORISED');
+    if (done.outcome !== 'AUTHORISED') return;
+    expect(done.tokens).toBeNull();
+    expect(done.validUntil).toBeInstanceOf(Date);
+    const accounts = await adapter.accounts.listAccounts(ctx, { bankConsentId: done.bankConsentId, tokens: null });
+    expect(accounts.some((a) => a.iban?.startsWith('BE'))).toBe(true);
+  });
+
+  it('reports a decoupled refusal in the bank app as REJECTED', async () => {
+    const { adapter, ctx } = adapterFor('brabant');
+    const started = await adapter.consents.start(ctx, request({ psuId: 'rejecter', preferredApproach: 'DECOUPLED' }));
+    const app = new MiniBrowser();
+    await app.go(`${run.url}/sandbox/banks/brabant/sca/app?user=rejecter`);
+    const link = /<a href="([^"]+)">/.exec(app.html)?.[1];
+    await app.go(new URL(link!, run.url).toString());
+    await app.authenticate('rejecter', otpOf('rejecter'), run.callback);
+    expect(app.text('outcome')).toContain('declined');
+    const done = await adapter.consents.poll!(ctx, { bankConsentId: started.bankConsentId!, secrets: started.secrets });
+    expect(done.outcome).toBe('REJECTED');
+  });
+
+  it('never picks the decoupled approach without a PSU-ID: Brabant falls back to redirect', async () => {
+    const { adapter, ctx } = adapterFor('brabant');
+    const started = await adapter.consents.start(ctx, request());
+    expect(started.approach).toBe('REDIRECT');
+    expect(started.authorizationUrl).toMatch(/^http/);
+  });
+
+  it('lists card accounts beside payment accounts and reads their balances and transactions', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const accounts = await adapter.accounts.listAccounts(ctx, access);
+    const card = accounts.find((a) => a.kind === 'CARD');
+    expect(card, 'alice has a card account at Nordlicht').toBeDefined();
+    expect(card!.maskedPan).toMatch(/\*/);
+    expect(card!.iban).toBeNull();
+    const balances = await adapter.accounts.getBalances(ctx, access, card!.bankAccountId);
+    expect(balances.length).toBeGreaterThan(0);
+    const dateFrom = new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 10);
+    let count = 0;
+    for await (const page of adapter.accounts.listTransactions(ctx, access, card!.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) {
+      for (const t of page) {
+        count++;
+        expect(t.amount.amount).toMatch(/^-?\d+(\.\d+)?$/);
+        expect(t.transactionDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      }
+    }
+    expect(count).toBeGreaterThan(0);
+  });
+
+  it('lists only booked transactions when asked, within the window', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const [account] = (await adapter.accounts.listAccounts(ctx, access)).filter((a) => a.kind !== 'CARD');
+    const dateFrom = '2026-09-01';
+    const dateTo = '2026-10-31';
+    let count = 0;
+    for await (const page of adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo, status: 'BOOKED' })) {
+      for (const t of page) {
+        count++;
+        expect(t.status).toBe('BOOKED');
+        expect(t.bookingDate! >= dateFrom && t.bookingDate! <= dateTo, t.bookingDate!).toBe(true);
+      }
+    }
+    expect(count).toBeGreaterThan(0);
+  });
+
+  it('maps an expired consent to BankConsentExpired and a consent the PSU revoked at the bank to BankConsentInvalid', async () => {
+    const expired = await authorisedConsent();
+    expect((await run.control('POST', `/banks/nordlicht/consents/${expired.access.bankConsentId}/expire`)).status).toBe(200);
+    const e1 = await failure(expired.adapter.accounts.listAccounts(expired.ctx, expired.access));
+    expect(e1).toBeInstanceOf(BankConsentExpired);
+    expect((e1 as BankError).bankCode).toBe('CONSENT_EXPIRED');
+    expect(await expired.adapter.consents.status(expired.ctx, expired.access)).toBe('EXPIRED');
+
+    const revoked = await authorisedConsent();
+    await run.control('POST', `/banks/nordlicht/consents/${revoked.access.bankConsentId}/revoke`);
+    expect(await revoked.adapter.consents.status(revoked.ctx, revoked.access)).toBe('REVOKED');
+    expect(await failure(revoked.adapter.accounts.listAccounts(revoked.ctx, revoked.access))).toBeInstanceOf(BankConsentInvalid);
+    // Revoking what the bank already ended is not an error.
+    await expect(revoked.adapter.consents.revoke(revoked.ctx, revoked.access)).resolves.toBeUndefined();
+  });
+
+  it('maps a consent the bank does not know to BankConsentInvalid', async () => {
+    const { adapter, ctx } = adapterFor('nordlicht');
+    const unknown = { bankConsentId: '00000000-0000-4000-8000-000000000000', tokens: null };
+    expect(await failure(adapter.consents.status(ctx, unknown))).toBeInstanceOf(BankConsentInvalid);
+    expect(await failure(adapter.accounts.listAccounts(ctx, unknown))).toBeInstanceOf(BankConsentInvalid);
+  });
+
+  it('maps a used-up daily budget to BankAccessExceeded for unattended reads, while user-present reads still work', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    await run.control('PUT', `/banks/nordlicht/consents/${access.bankConsentId}/usage`, { used: 1000 });
+    const background = { institution: ctx.institution };
+    const err = await failure(adapter.accounts.listAccounts(background, access));
+    expect(err).toBeInstanceOf(BankAccessExceeded);
+    expect((err as BankError).bankCode).toBe('ACCESS_EXCEEDED');
+    expect((await adapter.accounts.listAccounts(ctx, access)).length).toBeGreaterThan(0);
+  });
+
+  it('retries a read after one 503 from the bank and returns its answer', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    await run.control('POST', '/banks/nordlicht/faults', { kind: 'status', status: 503, route: '/v1/accounts', method: 'GET', times: 1 });
+    calls.length = 0;
+    const accounts = await adapter.accounts.listAccounts(ctx, access);
+    expect(accounts.length).toBeGreaterThan(0);
+    const list = calls.filter((c) => c.operation === 'accounts.list');
+    expect(list.map((c) => [c.status, c.outcome])).toEqual([
+      [503, 'retry'],
+      [200, 'success'],
+    ]);
+    expect(new Set(list.map((c) => c.requestId)).size).toBe(1);
+  });
+
+  it('turns malformed JSON from the bank into BankResponseInvalid', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    await run.control('POST', '/banks/nordlicht/faults', { kind: 'malformed-json', route: '/v1/accounts', method: 'GET', times: 1 });
+    const err = await failure(adapter.accounts.listAccounts(ctx, access));
+    expect(err).toBeInstanceOf(BankResponseInvalid);
+    expect((err as BankResponseInvalid).institutionId).toBe('nordlicht');
+    expect((err as BankResponseInvalid).operation).toBe('accounts.list');
+  });
+
+  it('turns an answer that breaks the Berlin Group schema into BankResponseInvalid naming the field, not its value', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    rewrite = { match: /\/v1\/accounts\/[^/]+\/balances$/, body: { balances: [{ balanceType: 'closingBooked', balanceAmount: { currency: 'EUR', amount: 12.5 } }] } };
+    try {
+      const [account] = await adapter.accounts.listAccounts(ctx, access);
+      const err = await failure(adapter.accounts.getBalances(ctx, access, account.bankAccountId));
+      expect(err).toBeInstanceOf(BankResponseInvalid);
+      expect((err as BankResponseInvalid).issues.map((i) => i.path)).toContain('balances.0.balanceAmount.amount');
+      expect((err as BankResponseInvalid).operation).toBe('accounts.balances');
+    } finally {
+      rewrite = undefined;
+    }
+  });
+
+  it('refuses a next link that leaves the bank’s origin', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const [account] = await adapter.accounts.listAccounts(ctx, access);
+    rewrite = {
+      match: /\/transactions$/,
+      body: { transactions: { booked: [], _links: { account: { href: '/v1/accounts/x' }, next: { href: 'https://evil.example/v1/accounts/x/transactions?page=2' } } } },
+    };
+    try {
+      const pages = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' });
+      const err = await failure(
+        (async () => {
+          for await (const _ of pages) void _;
+        })(),
+      );
+      expect(err).toBeInstanceOf(BankResponseInvalid);
+    } finally {
+      rewrite = undefined;
+    }
+  });
+});
