@@ -25,6 +25,7 @@ export {
   type RotationProgress,
   type RotationReport,
   type SealContext,
+  type VaultCallOptions,
   type VaultOwner,
   type VaultStatus,
 } from './vault.service';

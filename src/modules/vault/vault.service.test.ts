@@ -215,6 +215,30 @@ describe.each(['local', 'gcp'] as const)('the vault on the %s KMS', (kind) => {
     expect(await vault.openText(keep, ctx('consent-8'))).toBe('access-token-to-keep');
   });
 
+  it('runs inside the caller’s transaction, so a rollback undoes a shred or a new key', async () => {
+    const fork = () => t.db.orm.em.fork() as SqlEntityManager;
+    const inTx = await fork().transactional(async (em) => {
+      const value = await vault.seal('sealed-in-a-transaction', ctx('tx-1'), { em });
+      expect(await vault.openText(value, ctx('tx-1'), { em })).toBe('sealed-in-a-transaction');
+      return value;
+    });
+    expect(await vault.openText(inTx, ctx('tx-1'))).toBe('sealed-in-a-transaction');
+    await expect(
+      fork().transactional(async (em) => {
+        expect(await vault.shred({ tenantId: tenantA, ownerId: 'tx-1' }, { em })).toEqual({ shredded: true });
+        throw new Error('revocation failed: roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect(await vault.openText(inTx, ctx('tx-1'))).toBe('sealed-in-a-transaction');
+    await expect(
+      fork().transactional(async (em) => {
+        await vault.createDataKey({ tenantId: tenantA, ownerId: 'tx-2' }, { em });
+        throw new Error('consent creation failed: roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect(await sql('select id from vault_data_key where owner_id = ?', ['tx-2'])).toHaveLength(0);
+  });
+
   it('refuses malformed contexts and unknown tenants', async () => {
     await expectCode(vault.seal('x', { tenantId: 'not-a-uuid', ownerId: 'c', purpose: 'p' }), VaultErrorCode.INVALID_CONTEXT);
     await expectCode(vault.seal('x', { tenantId: tenantA, ownerId: '', purpose: 'p' }), VaultErrorCode.INVALID_CONTEXT);

@@ -20,6 +20,18 @@ export interface SealContext extends VaultOwner {
   readonly purpose: string;
 }
 
+/**
+ * Per-call options of seal, open, createDataKey and shred.
+ */
+export interface VaultCallOptions {
+  /**
+   * Run the vault's queries in the caller's transaction (e.g. shred in the same transaction as
+   * the consent revocation). Required when the caller holds a transaction on embedded PGlite,
+   * which serves one transaction at a time: a query on another connection would wait for ever.
+   */
+  readonly em?: SqlEntityManager;
+}
+
 /** Options of {@link VaultService.rotate}. */
 export interface RotateOptions {
   /** Data keys re-wrapped per transaction (default 500). */
@@ -137,9 +149,9 @@ export class VaultService {
    * Creates the owner's data key, wrapped by the active master key; returns the existing one when
    * there is one. Refuses an owner whose key was shredded.
    */
-  async createDataKey(owner: VaultOwner): Promise<{ id: string; masterKeyVersion: number }> {
+  async createDataKey(owner: VaultOwner, options: VaultCallOptions = {}): Promise<{ id: string; masterKeyVersion: number }> {
     this.#checkOwner(owner);
-    const row = await this.#dataKeyOf(owner, { create: true });
+    const row = await this.#dataKeyOf(owner, { create: true, em: options.em });
     return { id: row.id, masterKeyVersion: row.master_key_version! };
   }
 
@@ -147,13 +159,13 @@ export class VaultService {
    * Encrypts `plaintext` under the owner's data key (created on first use) with a fresh nonce,
    * bound to tenant, owner and purpose. Returns a string safe to store in a text column.
    */
-  async seal(plaintext: string | Buffer, context: SealContext): Promise<string> {
+  async seal(plaintext: string | Buffer, context: SealContext, options: VaultCallOptions = {}): Promise<string> {
     this.#checkContext(context);
     const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
     for (let attempt = 0; ; attempt++) {
-      const row = await this.#dataKeyOf(context, { create: true });
+      const row = await this.#dataKeyOf(context, { create: true, em: options.em });
       try {
-        const key = await this.#unwrapDataKey(row);
+        const key = await this.#unwrapDataKey(row, options.em);
         try {
           return encodeSealed(row.id, gcmSeal(key, data, sealAad(row.id, context.tenantId, context.ownerId, context.purpose)));
         } finally {
@@ -169,19 +181,19 @@ export class VaultService {
   }
 
   /** Decrypts a sealed value; fails with a coded error, never garbage, if anything does not match. */
-  async open(sealed: string, context: SealContext): Promise<Buffer> {
+  async open(sealed: string, context: SealContext, options: VaultCallOptions = {}): Promise<Buffer> {
     this.#checkContext(context);
     const parsed = decodeSealed(sealed);
     if (!parsed) throw new VaultError(VaultErrorCode.MALFORMED_SEALED_VALUE, 'Not a sealed vault value');
     for (let attempt = 0; ; attempt++) {
-      const row = await this.#dataKeyById(parsed.dataKeyId);
+      const row = await this.#dataKeyById(parsed.dataKeyId, options.em);
       if (!row) throw new VaultError(VaultErrorCode.KEY_NOT_FOUND, 'No data key exists for this sealed value');
       // Checked before "shredded" so another tenant learns nothing about this key.
       if (row.tenant_id !== context.tenantId || row.owner_id !== context.ownerId) {
         throw new VaultError(VaultErrorCode.OPEN_FAILED, 'Sealed value does not belong to this tenant, owner and purpose');
       }
       try {
-        const key = await this.#unwrapDataKey(row);
+        const key = await this.#unwrapDataKey(row, options.em);
         try {
           return gcmOpen(key, parsed.blob, sealAad(row.id, context.tenantId, context.ownerId, context.purpose));
         } catch {
@@ -197,8 +209,8 @@ export class VaultService {
   }
 
   /** {@link open}, decoded as UTF-8. */
-  async openText(sealed: string, context: SealContext): Promise<string> {
-    const bytes = await this.open(sealed, context);
+  async openText(sealed: string, context: SealContext, options: VaultCallOptions = {}): Promise<string> {
+    const bytes = await this.open(sealed, context, options);
     try {
       return bytes.toString('utf8');
     } finally {
@@ -210,10 +222,10 @@ export class VaultService {
    * Crypto-shredding: erases the owner's data key, so every value sealed for it is unrecoverable.
    * The row stays as a tombstone (no key material). Idempotent; true when a key was erased now.
    */
-  async shred(owner: VaultOwner): Promise<{ shredded: boolean }> {
+  async shred(owner: VaultOwner, options: VaultCallOptions = {}): Promise<{ shredded: boolean }> {
     this.#checkOwner(owner);
     this.#checkOpen();
-    const rows = await this.#em().execute<DataKeyRow[]>(
+    const rows = await (options.em ?? this.#em()).execute<DataKeyRow[]>(
       `update vault_data_key set wrapped_key = null, master_key_version = null, shredded_at = now()
         where tenant_id = ? and owner_id = ? and shredded_at is null returning id`,
       [owner.tenantId, owner.ownerId],
@@ -312,8 +324,8 @@ export class VaultService {
     return this.#orm.em.fork() as SqlEntityManager;
   }
 
-  async #activeVersion(): Promise<number | undefined> {
-    const [row] = await this.#em().execute<{ version: number }[]>(`select version from vault_master_key where state = 'active'`);
+  async #activeVersion(em: SqlEntityManager = this.#em()): Promise<number | undefined> {
+    const [row] = await em.execute<{ version: number }[]>(`select version from vault_master_key where state = 'active'`);
     return row?.version;
   }
 
@@ -340,11 +352,11 @@ export class VaultService {
   }
 
   /** The unwrapped master key `version`, from memory or (once per version) from the KMS. */
-  #master(version: number): Promise<Buffer> {
+  #master(version: number, em?: SqlEntityManager): Promise<Buffer> {
     this.#checkOpen();
     let pending = this.#masters.get(version);
     if (!pending) {
-      pending = this.#loadMaster(version);
+      pending = this.#loadMaster(version, em);
       this.#masters.set(version, pending);
       // A failed unwrap (KMS outage) must not stick: the next call tries again.
       pending.catch(() => {
@@ -354,8 +366,8 @@ export class VaultService {
     return pending;
   }
 
-  async #loadMaster(version: number): Promise<Buffer> {
-    const [row] = await this.#em().execute<{ wrapped_key: Buffer | null; kms_provider: string; kms_key_id: string }[]>(
+  async #loadMaster(version: number, em: SqlEntityManager = this.#em()): Promise<Buffer> {
+    const [row] = await em.execute<{ wrapped_key: Buffer | null; kms_provider: string; kms_key_id: string }[]>(
       'select wrapped_key, kms_provider, kms_key_id from vault_master_key where version = ?',
       [version],
     );
@@ -382,19 +394,19 @@ export class VaultService {
 
   // ── data keys ─────────────────────────────────────────────────────────────────────────────────
 
-  async #dataKeyById(id: string): Promise<DataKeyRow | undefined> {
+  async #dataKeyById(id: string, em: SqlEntityManager = this.#em()): Promise<DataKeyRow | undefined> {
     this.#checkOpen();
-    const [row] = await this.#em().execute<DataKeyRow[]>(
+    const [row] = await em.execute<DataKeyRow[]>(
       'select id, tenant_id, owner_id, master_key_version, wrapped_key, shredded_at from vault_data_key where id = ?',
       [id],
     );
     return row;
   }
 
-  async #dataKeyOf(owner: VaultOwner, options: { create: boolean }): Promise<DataKeyRow> {
+  async #dataKeyOf(owner: VaultOwner, options: { create: boolean; em?: SqlEntityManager }): Promise<DataKeyRow> {
     this.#checkOpen();
     const select = () =>
-      this.#em().execute<DataKeyRow[]>(
+      (options.em ?? this.#em()).execute<DataKeyRow[]>(
         'select id, tenant_id, owner_id, master_key_version, wrapped_key, shredded_at from vault_data_key where tenant_id = ? and owner_id = ?',
         [owner.tenantId, owner.ownerId],
       );
@@ -405,7 +417,7 @@ export class VaultService {
         return row;
       }
       if (!options.create) throw new VaultError(VaultErrorCode.KEY_NOT_FOUND, 'This owner has no data key');
-      await this.#insertDataKey(owner);
+      await this.#insertDataKey(owner, options.em);
     }
     throw new VaultError(VaultErrorCode.INTERNAL, 'Could not create a data key (master key changing under us)');
   }
@@ -415,15 +427,16 @@ export class VaultService {
    * same transaction, so a rotation that demotes it waits for us and then sees our key; if it was
    * demoted first, nothing is inserted and the caller retries with the new version.
    */
-  async #insertDataKey(owner: VaultOwner): Promise<void> {
-    const version = await this.#activeVersion();
+  async #insertDataKey(owner: VaultOwner, outer?: SqlEntityManager): Promise<void> {
+    const version = await this.#activeVersion(outer);
     if (version === undefined) throw new VaultError(VaultErrorCode.KEY_VERSION_UNKNOWN, 'No active master key');
-    const master = await this.#master(version);
+    const master = await this.#master(version, outer);
     const id = randomUUID();
     const key = randomBytes(32);
     try {
       const wrapped = gcmSeal(master, key, dataKeyAad(id, owner.tenantId, owner.ownerId, version));
-      await this.#em().transactional(async (em) => {
+      // Nested in the caller's transaction (a savepoint) when one is given.
+      await (outer ?? this.#em()).transactional(async (em) => {
         const active = await em.execute(`select version from vault_master_key where version = ? and state = 'active' for share`, [version]);
         if (active.length === 0) return;
         await em.execute(
@@ -442,12 +455,12 @@ export class VaultService {
     }
   }
 
-  async #unwrapDataKey(row: DataKeyRow): Promise<Buffer> {
+  async #unwrapDataKey(row: DataKeyRow, em?: SqlEntityManager): Promise<Buffer> {
     if (row.shredded_at || !row.wrapped_key || row.master_key_version == null) {
       throw new VaultError(VaultErrorCode.KEY_SHREDDED, 'The data key of this owner was shredded');
     }
     const version = row.master_key_version;
-    const pending = this.#master(version);
+    const pending = this.#master(version, em);
     const master = await pending;
     try {
       return gcmOpen(master, row.wrapped_key, dataKeyAad(row.id, row.tenant_id, row.owner_id, version));
