@@ -270,6 +270,38 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bank�
     expect((err as OAuthError).code).toBe(OAuthErrorCode.STATE_MISMATCH);
   });
 
+  it('reports FAILED and revokes the fresh tokens when the bank refuses PUT /consents after the code exchange', async () => {
+    await run.control('POST', '/banks/rivage/faults', { kind: 'status', status: 500, route: '/consents', method: 'PUT' });
+    const started = await adapter.consents.start(present, {
+      scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+      validUntil: new Date(Date.now() + 86_400_000),
+      frequencyPerDay: 4,
+      redirectUri: run.callback,
+      state: 'gateway-state',
+    });
+    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
+    forms.length = 0;
+    const done = await adapter.consents.complete(present, { callbackUrl, bankConsentId: null, secrets: started.secrets });
+    expect(done).toEqual({ outcome: 'FAILED', reason: expect.stringContaining(BankErrorCode.UNAVAILABLE) });
+    // The idempotent PUT was retried before giving up.
+    expect(calls.filter((c) => c.operation === 'consent.put').length).toBeGreaterThan(1);
+    expect(forms.map((f) => f.form.get('grant_type') ?? f.form.get('token_type_hint'))).toEqual(['authorization_code', 'refresh_token', 'access_token']);
+  });
+
+  it('refuses a next link that loops back or leaves the bank’s origin', async () => {
+    const { access } = await connect();
+    const [account] = await adapter.accounts.listAccounts(present, access);
+    const window = { dateFrom: '2026-11-01', dateTo: null, status: 'BOTH' as const };
+    rewrite = { match: /\/transactions$/, body: (json) => ({ ...json, _links: { ...(json._links as object), next: (json._links as { self: unknown }).self } }) };
+    const loop = await failure(collect(adapter.accounts.listTransactions(present, access, account!.bankAccountId, window)));
+    expect(loop).toBeInstanceOf(BankResponseInvalid);
+    expect((loop as BankResponseInvalid).message).toContain('loops');
+    rewrite = { match: /\/transactions$/, body: (json) => ({ ...json, _links: { next: { href: 'https://evil.example/steal' } } }) };
+    const foreign = await failure(collect(adapter.accounts.listTransactions(present, access, account!.bankAccountId, window)));
+    expect(foreign).toBeInstanceOf(BankResponseInvalid);
+    expect(urls.some((u) => u.includes('evil.example'))).toBe(false);
+  });
+
   it('revokes both tokens at the bank’s revocation endpoint: data calls then get BankUnauthorized and refresh is refused', async () => {
     const { access } = await connect();
     forms.length = 0;

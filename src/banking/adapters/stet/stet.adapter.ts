@@ -60,6 +60,9 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
   const { institution, credentials, logger } = deps;
   const sandbox = isSandbox(institution);
   const oauthScope = typeof institution.quirks.stetOAuthScope === 'string' ? institution.quirks.stetOAuthScope : 'aisp';
+  // Path-relative links resolve against the API root unless the bank's own base is configured.
+  const linkBase = typeof institution.quirks.stetRelativeLinkBase === 'string' ? institution.quirks.stetRelativeLinkBase : institution.aisBaseUrl;
+  const link = (l: Parameters<typeof linkHref>[0]) => linkHref(l, linkBase);
   const log = logger.child({ component: 'stet-adapter', institutionId: institution.id });
   const issuer = institution.issuer;
   if (!issuer) throw new BankClientConfigError(institution.id, 'a STET institution needs an OAuth issuer (AISP access is an authorisation code)');
@@ -128,9 +131,9 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
       const { data } = await http.request({ operation, method: 'GET', ...target, schema: stetAccountsResponse, accessToken, psuIpAddress: ctx.psuIpAddress });
       for (const account of data.accounts) {
         accounts.push(account);
-        accountLinks.set(account.resourceId, { balances: linkHref(account._links?.balances), transactions: linkHref(account._links?.transactions) });
+        accountLinks.set(account.resourceId, { balances: link(account._links?.balances), transactions: link(account._links?.transactions) });
       }
-      const next = linkHref(data._links?.next);
+      const next = link(data._links?.next);
       if (!next) return accounts;
       const key = http.resolveUrl({ url: next }).href;
       if (seen.has(key)) throw new BankResponseInvalid(`${operation} at ${institution.id}: the bank's next link loops`, { institutionId: institution.id, operation });
@@ -266,11 +269,11 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
 
     async getBalances(ctx, access, bankAccountId) {
       const accessToken = bearer(access, 'balances.get');
-      const link = accountLinks.get(bankAccountId)?.balances;
+      const known = accountLinks.get(bankAccountId)?.balances;
       const { data } = await http.request({
         operation: 'balances.get',
         method: 'GET',
-        ...(link ? { url: link } : { path: `/accounts/${encodeURIComponent(bankAccountId)}/balances` }),
+        ...(known ? { url: known } : { path: `/accounts/${encodeURIComponent(bankAccountId)}/balances` }),
         schema: stetBalancesResponse,
         accessToken,
         psuIpAddress: ctx.psuIpAddress,
@@ -287,10 +290,10 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
     async *listTransactions(ctx, access, bankAccountId, window): AsyncIterable<CanonicalTransaction[]> {
       const operation = 'transactions.list';
       const accessToken = bearer(access, operation);
-      const link = accountLinks.get(bankAccountId)?.transactions;
+      const known = accountLinks.get(bankAccountId)?.transactions;
       const query = { dateFrom: window.dateFrom, dateTo: window.dateTo ? nextDay(window.dateTo) : undefined };
-      let target: { path?: string; url?: string; query?: typeof query } = link
-        ? { url: link, query }
+      let target: { path?: string; url?: string; query?: typeof query } = known
+        ? { url: known, query }
         : { path: `/accounts/${encodeURIComponent(bankAccountId)}/transactions`, query };
       const visited = new Set<string>();
       const seenIds = new Set<string>();
@@ -309,7 +312,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
           page.push(t);
         }
         yield page;
-        const next = linkHref(data._links?.next);
+        const next = link(data._links?.next);
         if (!next) return;
         // The next link carries the bank's own query (dates, page): follow it as given.
         target = { url: next };

@@ -45,6 +45,13 @@ describe('STET accounts → canonical', () => {
     expect(linkHref(payload.accounts[1]!._links?.transactions)).toBe('/v1/accounts/Card-7/transactions');
   });
 
+  it('resolves path-relative links, as STET’s examples write them, against the API root', () => {
+    const root = 'https://api.bank.example/stet/psd2';
+    expect(linkHref(payload.accounts[0]!._links?.balances, root)).toBe('https://api.bank.example/stet/psd2/v1/accounts/Alias1/balances-report');
+    expect(linkHref({ href: '/v1/accounts?page=2' }, root)).toBe('/v1/accounts?page=2');
+    expect(linkHref({ href: 'https://other.example/x' }, root)).toBe('https://other.example/x');
+  });
+
   it('maps account types outside STET’s list, and unknown ones to OTHER', () => {
     expect(mapAccount(payload.accounts[2]!)).toMatchObject({ kind: 'LOAN', product: 'Prêt immobilier', name: null });
     expect(mapAccount(payload.accounts[3]!)).toMatchObject({ kind: 'OTHER', currency: 'CHF' });

@@ -122,8 +122,14 @@ export function mapTransaction(t: StetTransaction): CanonicalTransaction {
   };
 }
 
-/** A HAL link's target, with an RFC 6570 template (`{?dateFrom,dateTo}`) removed. */
-export function linkHref(link: StetLink | undefined): string | undefined {
+/**
+ * A HAL link's target, with an RFC 6570 template (`{?dateFrom,dateTo}`) removed. Absolute and
+ * origin-relative hrefs are returned as given; a path-relative one (STET's examples write
+ * `v1/accounts/Alias1/balances-report`) is resolved against `relativeBase`, the API root.
+ */
+export function linkHref(link: StetLink | undefined, relativeBase?: string): string | undefined {
   if (!link) return undefined;
-  return link.templated ? link.href.replace(/\{[^}]*\}/g, '') : link.href;
+  const href = link.templated ? link.href.replace(/\{[^}]*\}/g, '') : link.href;
+  if (!relativeBase || /^[a-z][a-z0-9+.-]*:/i.test(href) || href.startsWith('/')) return href;
+  return new URL(href, relativeBase.endsWith('/') ? relativeBase : `${relativeBase}/`).href;
 }
