@@ -463,6 +463,23 @@ describe('BankOAuth details', () => {
     expect((await oauth.completeAuthorization({ callbackUrl: callback, expected: start })).accessToken).toBeTruthy();
   });
 
+  it('takes the redirect URI per authorisation when the client has none, and needs one to start', async () => {
+    const oauth = await BankOAuth.discover(options('rivage', { redirectUri: undefined }));
+    expect((await refusal(oauth.startAuthorization({ scope: 'aisp' }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
+    const redirectUri = `${run.callback}/rivage?attempt=2`;
+    const start = await oauth.startAuthorization({ scope: 'aisp', redirectUri });
+    expect(start.redirectUri).toBe(redirectUri);
+    const callback = await psuAt(start.url, ALICE);
+    expect(callback.startsWith(`${redirectUri}&`)).toBe(true);
+    // The exchange must name the same redirect URI: without it there is none to name.
+    const { redirectUri: _omitted, ...withoutRedirect } = start;
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: callback, expected: withoutRedirect }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
+    const tokens = await oauth.completeAuthorization({ callbackUrl: callback, expected: start });
+    expect((await oauth.refresh(tokens.refreshToken!)).accessToken).toBeTruthy();
+    const insecure = await BankOAuth.discover(options('rivage', { redirectUri: undefined, sandbox: true }));
+    expect((await refusal(insecure.startAuthorization({ scope: 'aisp', redirectUri: 'ftp://gateway.invalid/cb' }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
+  });
+
   it('reports INVALID_REQUEST when the bank refuses the pushed authorization request', async () => {
     const oauth = await BankOAuth.discover(options('thames'));
     const err = await refusal(oauth.startAuthorization({ scope: 'openid accounts', extraParams: { claims: 'not json' } }));

@@ -52,8 +52,12 @@ export interface BankOAuthOptions {
    */
   tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
   clientAssertionKey?: ClientAssertionKey;
-  /** The gateway's callback, exactly as registered at the bank. */
-  redirectUri: string;
+  /**
+   * The gateway's callback, exactly as registered at the bank. Optional: a client that only
+   * refreshes, revokes or gets client-credentials tokens needs none, and each authorisation may
+   * name its own (`startAuthorization({ redirectUri })`).
+   */
+  redirectUri?: string;
   /**
    * True only for sandbox institutions: allows plain `http://` issuers, endpoints and redirect
    * URIs. Anything else refuses them with INSECURE_ISSUER before sending a request.
@@ -107,6 +111,8 @@ export interface StartAuthorizationInput {
   extraParams?: Record<string, string> | ((ctx: AuthorizationRequestContext) => Record<string, string> | Promise<Record<string, string>>);
   /** `auto` (default): PAR when the bank advertises it; `never`; `required`: fail without PAR. */
   usePar?: ParMode;
+  /** Callback for this authorisation; default the client's `redirectUri`. */
+  redirectUri?: string;
 }
 
 /** Keep all of it server-side, bound to the consent; only `url` goes to the browser. */
@@ -120,6 +126,8 @@ export interface AuthorizationStart {
   nonce?: string;
   /** True when the request was pushed (the URL carries only `client_id` and `request_uri`). */
   pushed: boolean;
+  /** The callback the bank will redirect to; the code exchange must name the same. */
+  redirectUri: string;
 }
 
 /** What `completeAuthorization` checks the callback against. */
@@ -127,6 +135,8 @@ export interface ExpectedAuthorization {
   state: string;
   codeVerifier: string;
   nonce?: string;
+  /** The redirect URI the authorisation started with; default the client's `redirectUri`. */
+  redirectUri?: string;
 }
 
 /** Tokens in one shape, whatever the bank sent. Secrets: seal them, never log them. */
@@ -176,6 +186,18 @@ function parseUrl(value: string): URL | undefined {
   }
 }
 
+/** Why a redirect URI cannot be used, if it cannot: not http(s), or plain http outside the sandbox. */
+function redirectUriProblem(value: string, sandbox: boolean): { code: OAuthErrorCode; message: string } | undefined {
+  const url = parseUrl(value);
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash) {
+    return { code: OAuthErrorCode.INVALID_ARGUMENT, message: 'the redirect URI is not an http(s) URL without fragment' };
+  }
+  if (url.protocol === 'http:' && !sandbox) {
+    return { code: OAuthErrorCode.INSECURE_ISSUER, message: 'the redirect URI is plain http and this institution is not a sandbox' };
+  }
+  return undefined;
+}
+
 async function importAssertionKey(key: ClientAssertionKey): Promise<client.PrivateKey> {
   const der = createPrivateKey(key.pem).export({ format: 'der', type: 'pkcs8' });
   const algorithm =
@@ -198,11 +220,19 @@ export class BankOAuth {
   readonly #options: Readonly<BankOAuthOptions>;
   readonly #config: client.Configuration;
   readonly #metadata: Readonly<client.ServerMetadata>;
+  /** Code → redirect URI of the exchange in flight, read by the transport (see `discover`). */
+  readonly #redirectUriByCode: Map<string, string>;
 
-  private constructor(options: Readonly<BankOAuthOptions>, config: client.Configuration, metadata: Readonly<client.ServerMetadata>) {
+  private constructor(
+    options: Readonly<BankOAuthOptions>,
+    config: client.Configuration,
+    metadata: Readonly<client.ServerMetadata>,
+    redirectUriByCode: Map<string, string>,
+  ) {
     this.#options = options;
     this.#config = config;
     this.#metadata = metadata;
+    this.#redirectUriByCode = redirectUriByCode;
   }
 
   /** The institution this client talks to. */
@@ -233,12 +263,9 @@ export class BankOAuth {
     if (issuerUrl.protocol === 'http:' && options.sandbox !== true) {
       throw fail(OAuthErrorCode.INSECURE_ISSUER, 'the issuer is plain http and this institution is not a sandbox');
     }
-    const redirect = parseUrl(options.redirectUri);
-    if (!redirect || (redirect.protocol !== 'https:' && redirect.protocol !== 'http:')) {
-      throw fail(OAuthErrorCode.INVALID_ARGUMENT, 'the redirect URI is not an http(s) URL');
-    }
-    if (redirect.protocol === 'http:' && options.sandbox !== true) {
-      throw fail(OAuthErrorCode.INSECURE_ISSUER, 'the redirect URI is plain http and this institution is not a sandbox');
+    if (options.redirectUri !== undefined) {
+      const problem = redirectUriProblem(options.redirectUri, options.sandbox === true);
+      if (problem) throw fail(problem.code, problem.message);
     }
     if (!options.clientId) throw fail(OAuthErrorCode.INVALID_ARGUMENT, 'clientId is required');
     const method =
@@ -274,11 +301,13 @@ export class BankOAuth {
     const transport: OAuthFetch = options.fetch ?? (options.mtls ? mtlsFetch(options.mtls) : (url, init) => fetch(url, init as RequestInit));
     const now = options.now ?? Date.now;
     let metadata: client.ServerMetadata | undefined;
+    const redirectUriByCode = new Map<string, string>();
     const observed: OAuthFetch = async (url, init) => {
       // openid-client derives redirect_uri from the callback URL by dropping its query; send the
-      // registered one instead, so a redirect URI with its own query string still matches.
+      // one the authorisation started with, so a redirect URI with its own query still matches.
       if (init.body instanceof URLSearchParams && init.body.get('grant_type') === 'authorization_code') {
-        init.body.set('redirect_uri', options.redirectUri);
+        const redirectUri = redirectUriByCode.get(init.body.get('code') ?? '');
+        if (redirectUri) init.body.set('redirect_uri', redirectUri);
       }
       const started = now();
       let status = 0;
@@ -328,7 +357,7 @@ export class BankOAuth {
     if (options.sandbox === true) client.allowInsecureRequests(config);
     config[client.customFetch] = observed;
     config.timeout = timeout;
-    return new BankOAuth(Object.freeze({ ...options }), config, metadata);
+    return new BankOAuth(Object.freeze({ ...options }), config, metadata, redirectUriByCode);
   }
 
   /** The issuer the bank's metadata names (equal to the configured one: openid-client checks). */
@@ -352,6 +381,7 @@ export class BankOAuth {
   async startAuthorization(input: StartAuthorizationInput): Promise<AuthorizationStart> {
     const scope = (typeof input.scope === 'string' ? input.scope.split(/\s+/) : [...input.scope]).filter(Boolean).join(' ');
     if (!scope) throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'a scope is required', 'authorization_request');
+    const redirectUri = this.redirectUriFor(input.redirectUri, 'authorization_request');
     const mode: ParMode = input.usePar ?? 'auto';
     const pushed = mode !== 'never' && this.capabilities.pushedAuthorizationRequests;
     if (mode === 'required' && !pushed) {
@@ -364,7 +394,7 @@ export class BankOAuth {
     const context: AuthorizationRequestContext = {
       clientId: this.#options.clientId,
       issuer: this.#metadata.issuer,
-      redirectUri: this.#options.redirectUri,
+      redirectUri,
       scope,
       state,
       ...(nonce ? { nonce } : {}),
@@ -379,7 +409,7 @@ export class BankOAuth {
     const params: Record<string, string> = {
       ...extra,
       response_type: 'code',
-      redirect_uri: this.#options.redirectUri,
+      redirect_uri: redirectUri,
       scope,
       state,
       code_challenge: codeChallenge,
@@ -389,7 +419,7 @@ export class BankOAuth {
     const operation: OAuthOperation = pushed ? 'pushed_authorization_request' : 'authorization_request';
     try {
       const url = pushed ? await client.buildAuthorizationUrlWithPAR(this.#config, params) : client.buildAuthorizationUrl(this.#config, params);
-      return { url: url.href, state, codeVerifier, ...(nonce ? { nonce } : {}), pushed };
+      return { url: url.href, state, codeVerifier, ...(nonce ? { nonce } : {}), pushed, redirectUri };
     } catch (err) {
       throw this.wrap(err, operation, [codeVerifier]);
     }
@@ -405,6 +435,7 @@ export class BankOAuth {
     if (!expected || !expected.state || !expected.codeVerifier) {
       throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'the expected state and PKCE code verifier are required', 'callback');
     }
+    const redirectUri = this.redirectUriFor(expected.redirectUri, 'callback');
     const callback = input.callbackUrl instanceof URL ? new URL(input.callbackUrl.href) : parseUrl(String(input.callbackUrl));
     if (!callback) throw this.error(OAuthErrorCode.INVALID_CALLBACK, 'the callback is not a URL', 'callback');
     const params = callback.searchParams;
@@ -434,6 +465,7 @@ export class BankOAuth {
     if (!code) throw this.error(OAuthErrorCode.INVALID_CALLBACK, 'the callback has neither code nor error', 'callback');
 
     // openid-client checks iss and state again, then exchanges the code.
+    this.#redirectUriByCode.set(code, redirectUri);
     try {
       const response = await client.authorizationCodeGrant(this.#config, callback, {
         pkceCodeVerifier: expected.codeVerifier,
@@ -443,6 +475,8 @@ export class BankOAuth {
       return this.normalise(response);
     } catch (err) {
       throw this.wrap(err, 'authorization_code', secrets);
+    } finally {
+      this.#redirectUriByCode.delete(code);
     }
   }
 
@@ -499,6 +533,14 @@ export class BankOAuth {
       ...(typeof response.scope === 'string' ? { scope: response.scope } : {}),
       ...(claims ? { idTokenClaims: Object.freeze({ ...claims }) } : {}),
     };
+  }
+
+  private redirectUriFor(given: string | undefined, operation: OAuthOperation): string {
+    const redirectUri = given ?? this.#options.redirectUri;
+    if (!redirectUri) throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'a redirect URI is required (client option or per authorisation)', operation);
+    const problem = redirectUriProblem(redirectUri, this.#options.sandbox === true);
+    if (problem) throw this.error(problem.code, problem.message, operation);
+    return redirectUri;
   }
 
   private error(code: OAuthErrorCode, message: string, operation: OAuthOperation): OAuthError {
