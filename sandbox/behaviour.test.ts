@@ -135,7 +135,7 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     expect((await get('/v1/accounts', h)).status).toBe(200);
   });
 
-  it('drops transaction ids and repeats entries across pages when told to', async () => {
+  it('drops transaction ids, churns them and repeats entries across pages when told to', async () => {
     const id = await consent();
     const h = { 'consent-id': id, 'psu-ip-address': '192.0.2.5' };
     const accountId = (await get('/v1/accounts', h)).body.accounts[0].resourceId;
@@ -152,6 +152,12 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     await run.control('POST', '/banks/nordlicht/faults', { kind: 'missing-ids', route: '/transactions', times: 1 });
     const noIds = await get(path, h, '/v1/accounts/{account-id}/transactions');
     expect(noIds.body.transactions.booked.every((t: { transactionId?: string }) => t.transactionId === undefined)).toBe(true);
+
+    await run.control('POST', '/banks/nordlicht/faults', { kind: 'churn-ids', route: '/transactions', times: 2 });
+    const churn1 = await get(path, h, '/v1/accounts/{account-id}/transactions');
+    const churn2 = await get(path, h);
+    expect(churn1.body.transactions.booked[0].transactionId).not.toBe(churn2.body.transactions.booked[0].transactionId);
+    expect(churn1.body.transactions.booked[0].transactionAmount).toEqual(churn2.body.transactions.booked[0].transactionAmount);
   });
 
   it('adds a pending transaction and books it with a new amount and bank id through the control API', async () => {
@@ -175,6 +181,34 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
 
     const invalid = await run.control('POST', `/banks/nordlicht/accounts/${accountId}/transactions`, { amount: 'lots' });
     expect(invalid.status).toBe(400);
+  });
+
+  it('settles payments on the schedule the control API sets', async () => {
+    const set = await run.control('PUT', '/banks/nordlicht/payment-schedule', { acceptAfterSeconds: 10, settleAfterSeconds: 3600 });
+    expect(set.body).toEqual({ acceptAfterSeconds: 10, settleAfterSeconds: 3600 });
+    expect((await run.control('PUT', '/banks/nordlicht/payment-schedule', { acceptAfterSeconds: 10, settleAfterSeconds: 5 })).status).toBe(400);
+    const res = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/sepa-credit-transfers`, {
+      method: 'POST',
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-redirect-uri': run.callback },
+      body: JSON.stringify({ instructedAmount: { currency: 'EUR', amount: '5.00' }, creditorAccount: { iban: 'DE89370400440532013000' }, creditorName: 'Kiosk' }),
+    });
+    const created = (await res.json()) as { paymentId: string; _links: { scaRedirect: { href: string } } };
+    const browser = new MiniBrowser();
+    await browser.go(created._links.scaRedirect.href);
+    await browser.authenticate('alice', '123456', run.callback);
+    const status = async () => (await get(`/v1/payments/sepa-credit-transfers/${created.paymentId}/status`, {})).body.transactionStatus;
+    expect(await status()).toBe('RCVD');
+    await run.control('POST', '/banks/nordlicht/clock/advance', { seconds: 11 });
+    expect(await status()).toBe('ACTC');
+    await run.control('POST', '/banks/nordlicht/clock/advance', { hours: 1 });
+    expect(await status()).toBe('ACSC');
+  });
+
+  it('lists the banks and the documented test users on a public index without secrets', async () => {
+    const index = (await (await fetch(`${run.url}/sandbox`)).json()) as { banks: { id: string }[]; users: { username: string; otp: string }[] };
+    expect(index.banks.map((b) => b.id)).toEqual(['nordlicht', 'brabant', 'rivage', 'thames']);
+    expect(index.users.find((u) => u.username === 'alice')?.otp).toBe('123456');
+    expect(JSON.stringify(index)).not.toContain(run.sandbox.clients.nordlicht.clientSecret);
   });
 
   it('protects the control API with the admin token', async () => {

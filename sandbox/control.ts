@@ -45,7 +45,7 @@ const bookSchema = z.object({
 });
 
 const faultSchema = z.object({
-  kind: z.enum(['status', 'rate-limit', 'latency', 'timeout', 'malformed-json', 'missing-ids', 'duplicates']),
+  kind: z.enum(['status', 'rate-limit', 'latency', 'timeout', 'malformed-json', 'missing-ids', 'churn-ids', 'duplicates']),
   route: z.string().max(200).optional(),
   method: z.string().max(10).optional(),
   status: z.number().int().min(400).max(599).optional(),
@@ -227,6 +227,19 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     bank.faults = bank.faults.filter((f) => f.id !== req.params.faultId);
     if (bank.faults.length === before) throw new ControlError(404, 'FAULT_NOT_FOUND', `No fault ${req.params.faultId}.`);
     res.status(204).end();
+  });
+
+  router.get('/banks/:bankId/payment-schedule', (req, res) => {
+    res.json(bankOf(req).paymentSchedule);
+  });
+  router.put('/banks/:bankId/payment-schedule', (req, res) => {
+    const bank = bankOf(req);
+    const b = parse(
+      z.object({ acceptAfterSeconds: z.number().int().min(0).max(864_000), settleAfterSeconds: z.number().int().min(0).max(864_000) }).refine((v) => v.settleAfterSeconds >= v.acceptAfterSeconds, 'settleAfterSeconds must not be before acceptAfterSeconds'),
+      req.body,
+    );
+    bank.paymentSchedule = b;
+    res.json(bank.paymentSchedule);
   });
 
   router.get('/banks/:bankId/sca-sessions', (req, res) => {

@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { BANK_DEFINITIONS } from './banks';
 import { Bank, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter } from './control';
+import { TEST_USERS } from './core/users';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import { mountUkObie } from './standards/uk-obie';
@@ -58,6 +59,14 @@ export function createSandbox(options: SandboxOptions): Sandbox {
     banks.set(def.id, bank);
   }
   const router = express.Router();
+  // A public index for sandbox users: the banks and the documented test users (no secrets).
+  router.get('/', (_req, res) => {
+    res.json({
+      banks: [...banks.values()].map((b) => b.info),
+      users: TEST_USERS.map(({ username, password, otp, behaviour, description }) => ({ username, password, otp, behaviour, description })),
+      control: `${publicUrl}${mountPath}/control (Authorization: Bearer <admin token>)`,
+    });
+  });
   router.use('/control', controlRouter(banks, options.adminToken));
   for (const bank of banks.values()) router.use(`/banks/${bank.def.id}`, bank.router());
   return {

@@ -145,6 +145,8 @@ export class Bank {
   grantLinks = new Map<string, GrantLink>();
   scaSessions = new Map<string, ScaSession>();
   faults: FaultRule[] = [];
+  /** Seconds from execution start to ACTC and to ACSC; the control API may change it. */
+  paymentSchedule = { acceptAfterSeconds: 0, settleAfterSeconds: 60 };
   /** username → { day, failures } for the three-wrong-codes lock. */
   lockouts = new Map<string, { day: string; failures: number }>();
   private usage = new Map<string, Usage>();
@@ -197,6 +199,7 @@ export class Bank {
   /** Back to the seeded state: ledger, consents, payments, faults, quotas, lockouts and clock. */
   reset(): void {
     this.clock.reset();
+    this.paymentSchedule = { ...this.def.paymentSchedule };
     this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
     this.consents.clear();
     this.payments.clear();
@@ -315,7 +318,7 @@ export class Bank {
     const elapsed = (this.clock.nowMs() - p.executionStartedAtMs) / 1000;
     // Future-dated and accepted: waits in ACTC until its execution date.
     if (elapsed < 0) return 'ACTC';
-    const { acceptAfterSeconds, settleAfterSeconds } = this.def.paymentSchedule;
+    const { acceptAfterSeconds, settleAfterSeconds } = this.paymentSchedule;
     if (elapsed >= settleAfterSeconds) {
       if (p.failsAtSettlement) {
         p.rejected = { atMs: p.executionStartedAtMs + settleAfterSeconds * 1000, reason: p.failsAtSettlement };
@@ -420,7 +423,9 @@ export class Bank {
         switch (fault.kind) {
           case 'status': {
             const status = fault.status ?? 500;
-            return this.dialect.sendError(req, res, status, status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_SERVER_ERROR', 'Injected fault.');
+            return this.dialect.sendError(req, res, status, status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL_SERVER_ERROR', 'Injected fault.', {
+              retryAfterSeconds: fault.retryAfterSeconds,
+            });
           }
           case 'rate-limit':
             return this.dialect.sendError(req, res, 429, 'RATE_LIMITED', 'Too many requests (injected).', {

@@ -91,6 +91,7 @@ export type FaultKind =
   | 'timeout'
   | 'malformed-json'
   | 'missing-ids'
+  | 'churn-ids'
   | 'duplicates';
 
 export interface FaultRule {

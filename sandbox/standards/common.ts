@@ -47,6 +47,12 @@ export function transactionPage(bank: Bank, req: Request, account: LedgerAccount
   }
   const missing = bank.takeFault(req, ['missing-ids']);
   if (missing) items = items.map((t) => ({ ...t, id: '' }));
+  const churn = bank.takeFault(req, ['churn-ids']);
+  if (churn) {
+    // Some banks hand out new ids for the same entries on every call.
+    const salt = bank.newId().slice(0, 8);
+    items = items.map((t) => (t.id ? { ...t, id: `${t.id.slice(0, 24)}-${salt}` } : t));
+  }
   return { items, page, lastPage, total };
 }
 
