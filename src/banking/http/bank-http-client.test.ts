@@ -255,7 +255,8 @@ describe('timeouts', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.write('{"accounts":');
     });
-    const c = client({ timeoutMs: 50, maxRetries: 0 });
+    // Long enough for the headers to arrive on a busy machine, so the stall is in the body.
+    const c = client({ timeoutMs: 500, maxRetries: 0 });
     const err = await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }));
     expect(err).toBeInstanceOf(BankUnavailable);
     expect((err as BankUnavailable).timedOut).toBe(true);
