@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../sandbox';
 import { MiniBrowser, startSandbox, type Running } from '../../../sandbox/testing/harness';
-import { BankError } from '../errors';
+import { BankError, BankErrorCode } from '../errors';
 import type { InstitutionDescriptor } from '../model';
 import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted } from '../ports';
 import { sandboxInstitutions } from '../sandbox-institutions';
@@ -129,7 +129,7 @@ export function runAdapterContract(name: string, subject: AdapterContractSubject
         (e: unknown) => e,
       );
       expect(after).toBeInstanceOf(BankError);
-      expect(['CONSENT_INVALID', 'CONSENT_EXPIRED', 'UNAUTHORIZED']).toContain((after as BankError).code);
+      expect([BankErrorCode.CONSENT_INVALID, BankErrorCode.CONSENT_EXPIRED, BankErrorCode.UNAUTHORIZED]).toContain((after as BankError).code);
     });
   });
 }
