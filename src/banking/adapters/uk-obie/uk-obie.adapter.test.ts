@@ -193,6 +193,20 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
     expect(rent?.counterpartyName).toBeTruthy();
   });
 
+  it('asks for the window’s whole days: nothing booked before dateFrom or after dateTo', async () => {
+    const access = await authorised();
+    const [checking] = (await adapter.accounts.listAccounts(present, access)).filter((a) => a.kind === 'CHECKING');
+    const edge = await run.control('POST', `/banks/thames/accounts/${checking.bankAccountId}/transactions`, { amount: '-1.23', bookingDate: '2026-09-30', id: 'edge-0930' });
+    expect(edge.status).toBe(201);
+    const txs = [];
+    for await (const page of adapter.accounts.listTransactions(present, access, checking.bankAccountId, { dateFrom: '2026-09-01', dateTo: '2026-09-30', status: 'BOTH' })) {
+      txs.push(...page);
+    }
+    expect(txs.length).toBeGreaterThan(0);
+    expect(txs.every((t) => t.bookingDate! >= '2026-09-01' && t.bookingDate! <= '2026-09-30')).toBe(true);
+    expect(txs.find((t) => t.bankTransactionId === 'edge-0930')?.amount.amount).toBe('-1.23');
+  });
+
   it('yields an entry a bank repeats at the top of the next page only once', async () => {
     const access = await authorised();
     const [checking] = await adapter.accounts.listAccounts(present, access);

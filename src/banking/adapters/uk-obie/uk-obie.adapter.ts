@@ -64,8 +64,9 @@ const CC_MARGIN_MS = 30_000;
 /** Stops a bank whose `Links.Next` never ends. 100 000 transactions at 100 a page is 1 000 pages. */
 const MAX_PAGES = 5_000;
 /**
- * BankOAuth binds a redirect URI to its client. Clients used only for client credentials, refresh
- * and revocation never send it; this placeholder (RFC 2606 `.invalid`) fills the slot.
+ * BankOAuth binds a redirect URI to its client. A client used only for client credentials and
+ * refresh never sends it; this placeholder (RFC 2606 `.invalid`) fills the slot when the adapter
+ * has no redirect URI of its own and has not started a consent yet.
  */
 const NO_REDIRECT = 'https://redirect-uri.invalid/';
 
