@@ -2,9 +2,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
 import { MiniBrowser, startSandbox, type Running } from '../../../../sandbox/testing/harness';
-import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid } from '../../errors';
+import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid, BankUnavailable } from '../../errors';
 import type { BankCallRecord } from '../../http';
-import type { InstitutionDescriptor } from '../../model';
+import type { CanonicalTransaction, InstitutionDescriptor } from '../../model';
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
 import { authoriseAtBank, runAdapterContract } from '../contract';
@@ -36,15 +36,19 @@ describe('Berlin Group adapter against the sandbox banks', () => {
   const calls: BankCallRecord[] = [];
   const seen: { url: string; headers: Headers }[] = [];
   /** Replaces the body of matching answers (a bank that breaks its schema). */
-  let rewrite: { match: RegExp; body: unknown } | undefined;
+  let rewrite: { match: RegExp; body: unknown; status?: number } | undefined;
+  /** Answers matching requests itself, without asking the sandbox (a bank feature the sandbox lacks). */
+  let intercept: ((url: URL, init: RequestInit | undefined) => Response | undefined | Promise<Response | undefined>) | undefined;
 
   const recordingFetch: typeof fetch = async (input, init) => {
     const url = String(input);
     seen.push({ url, headers: new Headers(init?.headers) });
+    const own = await intercept?.(new URL(url), init);
+    if (own) return own;
     const res = await fetch(input, init);
-    if (rewrite && rewrite.match.test(new URL(url).pathname)) {
+    if (rewrite && rewrite.match.test(new URL(url).pathname + new URL(url).search)) {
       await res.arrayBuffer();
-      return new Response(JSON.stringify(rewrite.body), { status: 200, headers: { 'content-type': 'application/json' } });
+      return new Response(JSON.stringify(rewrite.body), { status: rewrite.status ?? 200, headers: { 'content-type': 'application/json' } });
     }
     return res;
   };
@@ -81,6 +85,23 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
     if (done.outcome !== 'AUTHORISED') throw new Error(`consent not authorised: ${JSON.stringify(done)}`);
     return { adapter, ctx, access: { bankConsentId: done.bankConsentId, tokens: done.tokens } };
+  };
+
+  /** A consent the end user approved through the OAuth SCA approach (scaOAuth link, code + PKCE). */
+  const oauthConsent = async () => {
+    const { adapter, ctx } = adapterFor('nordlicht', { scaApproaches: ['OAUTH', 'REDIRECT'] });
+    const started = await adapter.consents.start(ctx, request());
+    expect(started.approach).toBe('OAUTH');
+    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: otpOf('alice') });
+    const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
+    if (done.outcome !== 'AUTHORISED') throw new Error(`consent not authorised: ${JSON.stringify(done)}`);
+    return { adapter, ctx, started, callbackUrl, access: { bankConsentId: done.bankConsentId, tokens: done.tokens } };
+  };
+
+  const drain = async (pages: AsyncIterable<CanonicalTransaction[]>): Promise<CanonicalTransaction[][]> => {
+    const out: CanonicalTransaction[][] = [];
+    for await (const page of pages) out.push(page);
+    return out;
   };
 
   const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
@@ -282,7 +303,7 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     const { adapter, ctx, access } = await authorisedConsent();
     const [account] = await adapter.accounts.listAccounts(ctx, access);
     rewrite = {
-      match: /\/transactions$/,
+      match: /\/transactions(\?|$)/,
       body: { transactions: { booked: [], _links: { account: { href: '/v1/accounts/x' }, next: { href: 'https://evil.example/v1/accounts/x/transactions?page=2' } } } },
     };
     try {
@@ -295,6 +316,128 @@ describe('Berlin Group adapter against the sandbox banks', () => {
       expect(err).toBeInstanceOf(BankResponseInvalid);
     } finally {
       rewrite = undefined;
+    }
+  });
+  it('completes the OAuth SCA approach with a bearer token bound to the consent, refreshes it, and reports OAuth calls to onCall', async () => {
+    calls.length = 0;
+    const { adapter, ctx, access } = await oauthConsent();
+    expect(access.tokens?.accessToken).toBeTruthy();
+    expect(access.tokens?.refreshToken).toBeTruthy();
+    expect(calls.some((c) => c.operation === 'oauth.authorization_code' && c.outcome === 'success')).toBe(true);
+    // The consent id alone is not enough at this bank once OAuth was used.
+    expect(await failure(adapter.accounts.listAccounts(ctx, { bankConsentId: access.bankConsentId, tokens: null }))).toBeInstanceOf(BankError);
+    const refreshed = await adapter.consents.refresh(ctx, access.tokens!);
+    expect(refreshed.accessToken).toBeTruthy();
+    expect(refreshed.accessToken).not.toBe(access.tokens!.accessToken);
+    expect((await adapter.accounts.listAccounts(ctx, { bankConsentId: access.bankConsentId, tokens: refreshed })).length).toBeGreaterThan(0);
+  });
+
+  it('reports a replayed OAuth callback (code already used) as FAILED, not as a new authorisation', async () => {
+    const { adapter, ctx, started, callbackUrl } = await oauthConsent();
+    const again = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
+    expect(again).toEqual({ outcome: 'FAILED', reason: 'CODE_INVALID' });
+  });
+
+  it('yields an entry the bank repeats at the top of the next page only once', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const [account] = (await adapter.accounts.listAccounts(ctx, access)).filter((a) => a.kind !== 'CARD');
+    const window = { dateFrom: '2026-01-01', dateTo: null, status: 'BOOKED' as const };
+    const clean = (await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, window))).flat();
+    await run.control('POST', '/banks/nordlicht/faults', { kind: 'duplicates', route: '/transactions', times: 1 });
+    const pages = await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, window));
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.flat().map((t) => t.bankTransactionId)).toEqual(clean.map((t) => t.bankTransactionId));
+  });
+
+  it('keeps transactions the bank sends without ids, with a null bank id for modules to fingerprint', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const [account] = (await adapter.accounts.listAccounts(ctx, access)).filter((a) => a.kind !== 'CARD');
+    await run.control('POST', '/banks/nordlicht/faults', { kind: 'missing-ids', route: '/transactions', times: 1 });
+    const pages = await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' }));
+    expect(pages[0].length).toBeGreaterThan(0);
+    expect(pages[0].every((t) => t.bankTransactionId === null)).toBe(true);
+    expect(pages[1].every((t) => t.bankTransactionId !== null)).toBe(true);
+  });
+
+  it('falls back to separate booked and pending listings when the bank does not support bookingStatus=both', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const [account] = (await adapter.accounts.listAccounts(ctx, access)).filter((a) => a.kind !== 'CARD');
+    rewrite = {
+      match: /\/transactions\?(.*&)?bookingStatus=both/,
+      status: 400,
+      body: { tppMessages: [{ category: 'ERROR', code: 'PARAMETER_NOT_SUPPORTED', text: 'bookingStatus both', path: 'bookingStatus' }] },
+    };
+    try {
+      const all = (await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' }))).flat();
+      expect(all.some((t) => t.status === 'BOOKED')).toBe(true);
+      expect(all.some((t) => t.status === 'PENDING')).toBe(true);
+      const booked = all.findIndex((t) => t.status === 'BOOKED');
+      expect(all.slice(booked).findIndex((t) => t.status === 'PENDING')).toBeGreaterThan(0);
+    } finally {
+      rewrite = undefined;
+    }
+  });
+
+  it('stops with BankResponseInvalid when the next link points back to a page already read', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const [account] = await adapter.accounts.listAccounts(ctx, access);
+    rewrite = {
+      match: /\/transactions/,
+      body: { transactions: { booked: [], _links: { account: { href: '/v1/accounts/x' }, next: { href: `${ctx.institution.aisBaseUrl}/v1/accounts/x/transactions?page=1` } } } },
+    };
+    try {
+      expect(await failure(drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' })))).toBeInstanceOf(
+        BankResponseInvalid,
+      );
+    } finally {
+      rewrite = undefined;
+    }
+  });
+
+  it('treats a 429 with ACCESS_EXCEEDED as the used-up daily budget (Berlin Group has no separate throttle code) and keeps Retry-After', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    await run.control('POST', '/banks/nordlicht/faults', { kind: 'rate-limit', route: '/v1/accounts', retryAfterSeconds: 120, times: 1 });
+    const err = await failure(adapter.accounts.listAccounts(ctx, access));
+    expect(err).toBeInstanceOf(BankAccessExceeded);
+    expect((err as BankError).retryAfterMs).toBe(120_000);
+  });
+
+  it('maps a persistent outage on revocation to BankUnavailable without repeating the DELETE', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    await run.control('POST', '/banks/nordlicht/faults', { kind: 'status', status: 503, route: '/v1/consents', method: 'DELETE', times: 5 });
+    calls.length = 0;
+    const err = await failure(adapter.consents.revoke(ctx, access));
+    expect(err).toBeInstanceOf(BankUnavailable);
+    expect(calls.filter((c) => c.operation === 'consent.delete')).toHaveLength(1);
+    await run.control('DELETE', '/banks/nordlicht/faults');
+  });
+  it('sends the confirmation code back when the bank asks for authorisation confirmation (confirmation link)', async () => {
+    const { adapter, ctx } = adapterFor('nordlicht');
+    const confirmations: unknown[] = [];
+    intercept = async (url, init) => {
+      if (url.pathname.endsWith('/v1/consents') && init?.method === 'POST') {
+        const res = await fetch(url, init);
+        const body = (await res.json()) as { consentId: string; _links: Record<string, { href: string }> };
+        body._links.confirmation = { href: `${ctx.institution.aisBaseUrl}/v1/consents/${body.consentId}/authorisations/confirm-1` };
+        return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } });
+      }
+      if (url.pathname.endsWith('/authorisations/confirm-1') && init?.method === 'PUT') {
+        confirmations.push(JSON.parse(String(init.body)));
+        return new Response(JSON.stringify({ scaStatus: 'finalised', _links: {} }), { status: 200, headers: { 'content-type': 'application/json' } });
+      }
+      return undefined;
+    };
+    try {
+      const started = await adapter.consents.start(ctx, request());
+      expect(started.secrets.confirmationHref).toMatch(/confirm-1$/);
+      const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: otpOf('alice') });
+      const withCode = new URL(callbackUrl);
+      withCode.searchParams.set('code', '2256ffgh');
+      const done = await adapter.consents.complete(ctx, { callbackUrl: withCode.href, bankConsentId: started.bankConsentId, secrets: started.secrets });
+      expect(done.outcome).toBe('AUTHORISED');
+      expect(confirmations).toEqual([{ confirmationCode: '2256ffgh' }]);
+    } finally {
+      intercept = undefined;
     }
   });
 });

@@ -33,6 +33,7 @@ import {
 } from './berlin-group.mapper';
 import {
   bgAccountList,
+  bgAuthorisationConfirmed,
   bgAuthorisationStarted,
   bgBalancesResponse,
   bgCardAccountList,
@@ -82,6 +83,7 @@ export type BerlinGroupSecretKey =
   | 'callbackState'
   | 'statusHref'
   | 'scaStatusHref'
+  | 'confirmationHref'
   | 'codeVerifier'
   | 'nonce'
   | 'issuer'
@@ -271,6 +273,9 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     const scaStatusHref = hrefOf(links.scaStatus);
     if (statusHref) secrets.statusHref = statusHref;
     if (scaStatusHref) secrets.scaStatusHref = scaStatusHref;
+    // Authorisation confirmation (1.3.9+): the bank wants the code from the redirect back before it activates the consent.
+    const confirmationHref = hrefOf(links.confirmation);
+    if (confirmationHref) secrets.confirmationHref = confirmationHref;
 
     const scaOAuth = hrefOf(links.scaOAuth);
     if (scaOAuth) {
@@ -422,6 +427,22 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       }
       const state = callback.searchParams.get('state');
       if (!secrets.callbackState || state === null || !sameSecret(state, secrets.callbackState)) return { outcome: 'FAILED', reason: 'STATE_MISMATCH' };
+      const confirmationCode = callback.searchParams.get('confirmationCode') ?? callback.searchParams.get('code');
+      if (secrets.confirmationHref && confirmationCode && !callback.searchParams.get('error')) {
+        try {
+          await http.request({
+            operation: 'consent.authorisation.confirm',
+            method: 'PUT',
+            url: secrets.confirmationHref,
+            body: { confirmationCode },
+            psuIpAddress: ctx.psuIpAddress,
+            schema: bgAuthorisationConfirmed,
+          });
+        } catch (err) {
+          if (err instanceof BankInvalidRequest || err instanceof BankConsentInvalid) return { outcome: 'FAILED', reason: 'CONFIRMATION_REFUSED' };
+          throw err;
+        }
+      }
       // The bank's word decides, not the URL: a redirect can be replayed or edited.
       const outcome = await outcomeOf(ctx, consentId, null, secrets.statusHref);
       if (outcome.outcome !== 'PENDING') return outcome;
