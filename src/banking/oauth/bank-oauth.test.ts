@@ -328,6 +328,18 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
     expect(err.operation).toBe('refresh_token');
   });
 
+  it('reports a token endpoint that does not answer in time as a retryable SERVER_ERROR', async () => {
+    const hangsAtToken: OAuthFetch = (url, init) => {
+      if (init.method !== 'POST') return fetch(url, init as RequestInit);
+      return new Promise((_resolve, reject) => init.signal?.addEventListener('abort', () => reject(init.signal!.reason), { once: true }));
+    };
+    const oauth = await BankOAuth.discover(options('thames', { fetch: hangsAtToken, timeoutSeconds: 0.2 }));
+    const err = await refusal(oauth.clientCredentials('accounts'));
+    expect(err.code).toBe(OAuthErrorCode.SERVER_ERROR);
+    expect(err.message).toContain('in time');
+    expect(err.retryable).toBe(true);
+  });
+
   it('reports INVALID_CLIENT when the bank refuses the client secret', async () => {
     const oauth = await BankOAuth.discover(options('thames', { clientSecret: 'wrong-secret-value' }));
     const err = await refusal(oauth.clientCredentials('accounts'));
@@ -404,8 +416,9 @@ describe('BankOAuth client authentication', () => {
     const sent: URLSearchParams[] = [];
     // The sandbox registers client_secret_basic clients, so the token endpoint is answered here.
     const capture: OAuthFetch = async (url, init) => {
-      if (init.method === 'POST' && init.body instanceof URLSearchParams && init.body.get('grant_type') === 'client_credentials') {
-        sent.push(new URLSearchParams(init.body));
+      const form = new URLSearchParams(typeof init.body === 'string' ? init.body : '');
+      if (init.method === 'POST' && form.get('grant_type') === 'client_credentials') {
+        sent.push(form);
         return Response.json({ access_token: 'pkjwt-token', token_type: 'Bearer', expires_in: 60 });
       }
       return fetch(url, init as RequestInit);

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, timingSafeEqual, webcrypto } from 'node:c
 import { inspect } from 'node:util';
 import * as client from 'openid-client';
 import { sharedDiscoveryCache, type DiscoveryCache } from './discovery-cache';
-import { mtlsFetch, type MtlsCredentials } from './mtls-fetch';
+import { createMtlsTransport, type MtlsOptions } from '../http/mtls';
 import { callbackError, OAuthError, OAuthErrorCode, toOAuthError, type OAuthOperation } from './oauth.errors';
 
 /** How the gateway authenticates to the bank's token endpoint. */
@@ -63,8 +63,11 @@ export interface BankOAuthOptions {
    * URIs. Anything else refuses them with INSECURE_ISSUER before sending a request.
    */
   sandbox: boolean;
-  /** Client certificate presented on every request to the bank (ignored when `fetch` is given). */
-  mtls?: MtlsCredentials;
+  /**
+   * Client certificate (QWAC) presented on every https request to the authorisation server, through
+   * the bank HTTP layer's mTLS transport. Ignored when `fetch` is given. Call `close()` when done.
+   */
+  mtls?: MtlsOptions;
   /**
    * Transport for every request (default: global fetch, or a certificate-presenting one with
    * `mtls`). Must not retry POSTs on its own: an authorisation code is good for one try.
@@ -222,17 +225,25 @@ export class BankOAuth {
   readonly #metadata: Readonly<client.ServerMetadata>;
   /** Code → redirect URI of the exchange in flight, read by the transport (see `discover`). */
   readonly #redirectUriByCode: Map<string, string>;
+  readonly #close: () => void;
 
   private constructor(
     options: Readonly<BankOAuthOptions>,
     config: client.Configuration,
     metadata: Readonly<client.ServerMetadata>,
     redirectUriByCode: Map<string, string>,
+    close: () => void,
   ) {
     this.#options = options;
     this.#config = config;
     this.#metadata = metadata;
     this.#redirectUriByCode = redirectUriByCode;
+    this.#close = close;
+  }
+
+  /** Releases the sockets of the mTLS transport this client made (none otherwise). */
+  close(): void {
+    this.#close();
   }
 
   /** The institution this client talks to. */
@@ -298,7 +309,12 @@ export class BankOAuth {
         throw fail(OAuthErrorCode.INVALID_ARGUMENT, 'unknown tokenEndpointAuthMethod');
     }
 
-    const transport: OAuthFetch = options.fetch ?? (options.mtls ? mtlsFetch(options.mtls) : (url, init) => fetch(url, init as RequestInit));
+    const mtls = !options.fetch && options.mtls ? createMtlsTransport(options.mtls) : undefined;
+    const transport: OAuthFetch =
+      options.fetch ??
+      ((url, init) =>
+        // Plain http reaches only sandbox banks (openid-client refuses it otherwise): no certificate there.
+        mtls && url.startsWith('https:') ? mtls.fetch(url, init as RequestInit) : fetch(url, init as RequestInit));
     const now = options.now ?? Date.now;
     let metadata: client.ServerMetadata | undefined;
     const redirectUriByCode = new Map<string, string>();
@@ -309,10 +325,13 @@ export class BankOAuth {
         const redirectUri = redirectUriByCode.get(init.body.get('code') ?? '');
         if (redirectUri) init.body.set('redirect_uri', redirectUri);
       }
+      const operation = operationOf(url, init.body, metadata);
+      // Any fetch-like transport takes a string body; openid-client already set the form content type.
+      const request = init.body instanceof URLSearchParams ? { ...init, body: init.body.toString() } : init;
       const started = now();
       let status = 0;
       try {
-        const res = await transport(url, init);
+        const res = await transport(url, request);
         status = res.status;
         return res;
       } finally {
@@ -320,7 +339,7 @@ export class BankOAuth {
           try {
             options.onCall({
               institutionId,
-              operation: operationOf(url, init.body, metadata),
+              operation,
               method: init.method,
               url: url.split('?')[0],
               status,
@@ -346,6 +365,7 @@ export class BankOAuth {
         return discovered.serverMetadata();
       });
     } catch (err) {
+      mtls?.close();
       throw toOAuthError(err, { institutionId, operation: 'discovery', secrets: [options.clientSecret] });
     }
 
@@ -357,7 +377,7 @@ export class BankOAuth {
     if (options.sandbox === true) client.allowInsecureRequests(config);
     config[client.customFetch] = observed;
     config.timeout = timeout;
-    return new BankOAuth(Object.freeze({ ...options }), config, metadata, redirectUriByCode);
+    return new BankOAuth(Object.freeze({ ...options }), config, metadata, redirectUriByCode, () => mtls?.close());
   }
 
   /** The issuer the bank's metadata names (equal to the configured one: openid-client checks). */

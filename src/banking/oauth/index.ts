@@ -15,5 +15,4 @@ export {
   type TokenEndpointAuthMethod,
 } from './bank-oauth';
 export { DiscoveryCache, DEFAULT_DISCOVERY_TTL_MS, sharedDiscoveryCache } from './discovery-cache';
-export { mtlsFetch, type MtlsCredentials } from './mtls-fetch';
 export { OAuthError, OAuthErrorCode, isOAuthError, type OAuthOperation } from './oauth.errors';

@@ -117,6 +117,11 @@ export interface ErrorContext {
   secrets: ReadonlyArray<string | undefined>;
 }
 
+/** Socket, DNS and TLS error codes of Node and undici. */
+const NETWORK_CODE = /^(E[A-Z0-9_]{2,}|UND_ERR_[A-Z_]+|ERR_SSL_[A-Z0-9_]+|ERR_TLS_[A-Z0-9_]+|[A-Z_]*CERT[A-Z_]*|UNABLE_TO_[A-Z_]+)$/;
+/** Of those, the ones that retrying will not fix. */
+const CERTIFICATE_CODE = /CERT|UNABLE_TO_|SELF_SIGNED|ERR_SSL_/;
+
 /** OAuth `error` values are ASCII without quotes or backslashes (RFC 6749 §5.2); anything else is dropped. */
 const OAUTH_ERROR_VALUE = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
 
@@ -223,12 +228,23 @@ export function toOAuthError(err: unknown, ctx: ErrorContext): OAuthError {
   if (libCode === 'OAUTH_HTTP_REQUEST_FORBIDDEN' || libCode === 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN') {
     return new OAuthError(OAuthErrorCode.INSECURE_ISSUER, 'an endpoint of the bank is not https and this institution is not a sandbox', base);
   }
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') {
+  if (libCode === 'OAUTH_TIMEOUT' || libCode === 'OAUTH_ABORT' || e?.name === 'TimeoutError' || e?.name === 'AbortError') {
     return new OAuthError(discovery ? OAuthErrorCode.DISCOVERY_FAILED : OAuthErrorCode.SERVER_ERROR, 'the bank did not answer in time', base);
   }
-  // undici reports network failures as `TypeError: fetch failed` with the socket error as cause.
-  if (err instanceof TypeError && !libCode) {
-    return new OAuthError(discovery ? OAuthErrorCode.DISCOVERY_FAILED : OAuthErrorCode.SERVER_ERROR, 'the bank could not be reached', base);
+  // Global fetch reports network failures as `TypeError: fetch failed` with the socket error as
+  // cause; node:https transports (mTLS) throw the socket error itself, which openid-client wraps
+  // in a code-less ClientError ("something went wrong").
+  const fetchFailed = err instanceof TypeError && !libCode;
+  const wrapped = err instanceof client.ClientError && !libCode;
+  const socketError = (fetchFailed || wrapped ? e.cause : err) as { code?: unknown; cause?: unknown } | undefined;
+  const netCode = socketError?.code ?? (socketError?.cause as { code?: unknown } | undefined)?.code;
+  if (fetchFailed || (typeof netCode === 'string' && NETWORK_CODE.test(netCode))) {
+    const certificate = typeof netCode === 'string' && CERTIFICATE_CODE.test(netCode);
+    return new OAuthError(
+      discovery ? OAuthErrorCode.DISCOVERY_FAILED : OAuthErrorCode.SERVER_ERROR,
+      certificate ? 'the TLS connection to the bank failed its certificate checks' : 'the bank could not be reached',
+      { ...base, retryable: !certificate },
+    );
   }
   if (libCode === 'ERR_INVALID_ARG_TYPE' || libCode === 'ERR_INVALID_ARG_VALUE') {
     return new OAuthError(OAuthErrorCode.INVALID_ARGUMENT, 'invalid argument', base);
