@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
+import { BigIntType, Entity, ManyToOne, type Opt, PrimaryKey, Property } from '@mikro-orm/core';
 import { VaultMasterKey } from './vault-master-key.entity';
 
 /**
@@ -16,7 +16,7 @@ export class VaultRotation {
   @Property({ type: 'string', length: 16 })
   state!: 'running' | 'done';
 
-  @Property({ type: 'bigint', default: 0 })
+  @Property({ type: new BigIntType('number'), default: 0 })
   rewrapped: number & Opt = 0;
 
   @Property({ type: 'integer', default: 0 })

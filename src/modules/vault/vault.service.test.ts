@@ -6,6 +6,9 @@ import { startFakeKms, type FakeKmsServer } from '../../../test/fixtures/kms/fak
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/database';
 import { LocalKmsProvider, openVault, VaultErrorCode, type KmsProvider, type SealContext, type VaultService } from '.';
 import { GcpKmsProvider } from './kms/gcp-kms.provider';
+import { VaultDataKey } from './vault-data-key.entity';
+import { VaultMasterKey } from './vault-master-key.entity';
+import { VaultRotation } from './vault-rotation.entity';
 import { masterKeyAad } from './vault.crypto';
 
 /** Counts KMS calls and can be shared by several vault instances (it is never closed by them). */
@@ -328,6 +331,19 @@ describe.each(['local', 'gcp'] as const)('the vault on the %s KMS', (kind) => {
       rounds++;
     }
     expect((await rotation).retiredVersions).toHaveLength(1);
+  });
+
+  it('maps its tables to the ORM entities', async () => {
+    const em = t.db.orm.em.fork();
+    const masters = await em.find(VaultMasterKey, {}, { orderBy: { version: 'asc' } });
+    expect(masters.filter((m) => m.state === 'active')).toHaveLength(1);
+    expect(masters.every((m) => (m.state === 'retired') === (m.wrappedKey === null))).toBe(true);
+    const key = await em.findOneOrFail(VaultDataKey, { ownerId: 'consent-1' }, { populate: ['tenant', 'masterKey'] });
+    expect(key.tenant.id).toBe(tenantA);
+    expect(key.masterKey?.state).toBe('active');
+    expect(Buffer.isBuffer(key.wrappedKey)).toBe(true);
+    const [rotation] = await em.find(VaultRotation, {}, { orderBy: { id: 'desc' }, limit: 1 });
+    expect(rotation).toMatchObject({ state: 'done', rewrapped: expect.any(Number) });
   });
 
   it('refuses a second rotator while one holds the lock', async (test) => {
