@@ -248,6 +248,31 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
     expect((await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets })).outcome).toBe('REJECTED');
     expect(await adapter.consents.status(present, { bankConsentId: started.bankConsentId, tokens: null })).toBe('REJECTED');
   });
+
+  it('sends x-fapi-interaction-id on every API call, the PSU’s IP only when present, and x-fapi-financial-id when the institution’s quirk names one', async () => {
+    const seen: { path: string; headers: Headers }[] = [];
+    const capture: typeof fetch = async (input, init) => {
+      const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+      if (url.pathname.includes('/aisp/')) seen.push({ path: url.pathname, headers: new Headers(init?.headers) });
+      return fetch(input, init);
+    };
+    const quirky = createUkObieAdapter({
+      institution: { ...institution, quirks: { ...institution.quirks, fapiFinancialId: '0015800001041RHAAY' } },
+      credentials: run.sandbox.clients.thames,
+      logger: silent,
+      fetch: capture,
+    });
+    const access = await authorised(quirky);
+    await quirky.accounts.listAccounts(present, access);
+    await quirky.accounts.listAccounts(unattended, access);
+    const lists = seen.filter((s) => s.path.endsWith('/accounts'));
+    expect(lists.map((s) => s.headers.get('x-fapi-customer-ip-address'))).toEqual(['198.51.100.4', null]);
+    for (const s of seen) {
+      expect(s.headers.get('x-fapi-interaction-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(s.headers.get('x-fapi-financial-id')).toBe('0015800001041RHAAY');
+    }
+    expect(seen.map((s) => s.path.split('/').at(-2))).toContain('account-access-consents');
+  });
 });
 
 describe('UK Open Banking adapter: the bank’s error answers as typed errors', () => {
