@@ -324,6 +324,14 @@ describe('STET errors (Spring-style error model and OAuth errors)', () => {
   it('keeps the bank code as the bank spelled it', () => {
     expect(fromWire('STET', 429, stet(429, 'Too Many Requests')).bankCode).toBe('Too Many Requests');
   });
+
+  it('cleans and shortens free text that a bank puts where the code belongs', () => {
+    const err = fromWire('STET', 400, stet(400, `Account FR7630006000011234567890189 is unknown ${'x'.repeat(200)}`));
+    expect(err).toBeInstanceOf(BankInvalidRequest);
+    expect(err.bankCode!.length).toBeLessThanOrEqual(80);
+    expect(err.bankCode).toContain('FR76***0189');
+    expect(err.message).not.toContain('FR7630006000011234567890189');
+  });
 });
 
 describe('answers no standard describes', () => {

@@ -5,7 +5,7 @@
  * bank said: never a token, an IBAN in full or a person's name.
  */
 import type { ZodError } from 'zod';
-import { redactedExcerpt } from './http/redact';
+import { redactedExcerpt, redactText } from './http/redact';
 import { parseRetryAfter } from './http/retry';
 
 /** The API standard an institution speaks. */
@@ -494,7 +494,8 @@ export function bankErrorFromResponse(response: BankErrorResponse): BankError {
     institutionId,
     operation,
     httpStatus: status,
-    bankCode,
+    // Some banks put free text where a code belongs: keep it short and clean.
+    bankCode: bankCode === undefined ? undefined : redactText(bankCode).slice(0, 80),
     requestId,
     retryAfterMs,
     bodyExcerpt: redactedExcerpt(parsed),
@@ -507,7 +508,7 @@ export function bankErrorFromResponse(response: BankErrorResponse): BankError {
   }
   const Ctor = CONSTRUCTORS[kind];
   return new Ctor(
-    `${operation} at ${institutionId}: ${DESCRIPTIONS[kind]} (HTTP ${status}${bankCode ? ` ${bankCode}` : ''})`,
+    `${operation} at ${institutionId}: ${DESCRIPTIONS[kind]} (HTTP ${status}${details.bankCode ? ` ${details.bankCode}` : ''})`,
     details,
   );
 }

@@ -210,8 +210,10 @@ const ID_SEGMENT = [
   /^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/i, // IBAN
   /^\d{4,}$/, // numeric ids, account numbers
   /^(?=.*\d)[A-Za-z0-9._~+=-]{12,}$/, // opaque ids with digits
-  /^[A-Za-z0-9_-]{24,}$/, // long opaque ids
+  /^(?=.*[a-z])(?=.*[A-Z])[A-Za-z0-9_~+=-]{16,}$/, // long mixed-case opaque ids
 ];
+// Route words such as `domestic-payment-consents` or `sepa-credit-transfers` stay as they are.
+const ROUTE_WORDS = /^[a-z]+(?:[-_][a-z]+)*$/;
 
 /**
  * Turns a concrete path into a template that names no resource: `/v1/accounts/3f2a…/balances` →
@@ -227,6 +229,7 @@ export function pathTemplate(pathname: string): string {
       } catch {
         /* keep as is */
       }
+      if (ROUTE_WORDS.test(decoded)) return segment;
       return ID_SEGMENT.some((re) => re.test(decoded)) ? '{id}' : segment;
     })
     .join('/');
