@@ -150,8 +150,9 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   };
 
   const oauthClients = new Map<string, Promise<BankOAuth>>();
-  const oauthClient = (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2', redirectUri: string): Promise<BankOAuth> => {
-    const key = `${discoveryAlgorithm} ${issuer} ${redirectUri}`;
+  /** One OAuth client per authorisation server; each authorisation names its own redirect URI. */
+  const oauthClient = (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2'): Promise<BankOAuth> => {
+    const key = `${discoveryAlgorithm} ${issuer}`;
     let client = oauthClients.get(key);
     if (!client) {
       client = BankOAuth.discover({
@@ -160,7 +161,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
         discoveryAlgorithm,
         clientId: credentials.clientId,
         clientSecret: credentials.clientSecret,
-        redirectUri,
+        ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
         onCall: onOAuthCall,
         ...(deps.fetch ? { fetch: (url, init) => deps.fetch!(url, init as RequestInit) } : {}),
@@ -282,15 +283,15 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       const target = issuerFromMetadataUrl(new URL(scaOAuth, institution.aisBaseUrl).href);
       if (!target) throw new BankResponseInvalid(`${operation} at ${institutionId}: scaOAuth is not an authorisation server metadata URL`, details(operation));
       const redirectUri = deps.redirectUri ?? request.redirectUri;
-      const oauth = await oauthClient(target.issuer, target.discoveryAlgorithm, redirectUri);
-      const auth = await oauth.startAuthorization({ scope: `AIS:${consentId}` });
+      const oauth = await oauthClient(target.issuer, target.discoveryAlgorithm);
+      const auth = await oauth.startAuthorization({ scope: `AIS:${consentId}`, redirectUri });
       Object.assign(secrets, {
         approach: 'OAUTH',
         callbackState: auth.state,
         codeVerifier: auth.codeVerifier,
         issuer: target.issuer,
         discoveryAlgorithm: target.discoveryAlgorithm,
-        redirectUri,
+        redirectUri: auth.redirectUri,
         ...(auth.nonce ? { nonce: auth.nonce } : {}),
       } satisfies Secrets);
       return { bankConsentId: consentId, approach: 'OAUTH', authorizationUrl: auth.url, secrets: secrets as Record<string, string> };
@@ -399,12 +400,17 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       if (!secrets.issuer || !secrets.callbackState || !secrets.codeVerifier || !secrets.redirectUri) {
         return { outcome: 'FAILED', reason: 'the OAuth secrets of this attempt are incomplete' };
       }
-      const oauth = await oauthClient(secrets.issuer, secrets.discoveryAlgorithm === 'oauth2' ? 'oauth2' : 'oidc', secrets.redirectUri);
+      const oauth = await oauthClient(secrets.issuer, secrets.discoveryAlgorithm === 'oauth2' ? 'oauth2' : 'oidc');
       let tokens: BankTokens;
       try {
         const granted = await oauth.completeAuthorization({
           callbackUrl: input.callbackUrl,
-          expected: { state: secrets.callbackState, codeVerifier: secrets.codeVerifier, ...(secrets.nonce ? { nonce: secrets.nonce } : {}) },
+          expected: {
+            state: secrets.callbackState,
+            codeVerifier: secrets.codeVerifier,
+            redirectUri: secrets.redirectUri,
+            ...(secrets.nonce ? { nonce: secrets.nonce } : {}),
+          },
         });
         tokens = toBankTokens(granted);
       } catch (err) {
@@ -497,11 +503,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       if (!institution.issuer) {
         throw new BankUnauthorized(`token.refresh at ${institutionId}: the registry names no authorisation server`, details('token.refresh'));
       }
-      const redirectUri = deps.redirectUri;
-      if (!redirectUri) {
-        throw new BankUnauthorized(`token.refresh at ${institutionId}: the adapter was built without the registered redirectUri`, details('token.refresh'));
-      }
-      const oauth = await oauthClient(institution.issuer, 'oidc', redirectUri);
+      const oauth = await oauthClient(institution.issuer, 'oidc');
       return toBankTokens(await oauth.refresh(tokens.refreshToken));
     },
   };
