@@ -347,11 +347,13 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
     expect(err.status).toBe(401);
   });
 
-  it('reports INVALID_CALLBACK for a callback without code or error, and INVALID_ARGUMENT without the PKCE verifier', async () => {
+  it('reports INVALID_CALLBACK for a callback without code or error or with a repeated parameter, and INVALID_ARGUMENT without the PKCE verifier', async () => {
     const oauth = await BankOAuth.discover(options('rivage'));
     const { start, callback } = await rivageCallback(oauth);
     expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'code', null), expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
     expect((await refusal(oauth.completeAuthorization({ callbackUrl: 'not a url', expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: `${callback}&state=${start.state}`, expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: `${callback}&code=other`, expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
     expect((await refusal(oauth.completeAuthorization({ callbackUrl: callback, expected: { state: start.state, codeVerifier: '' } }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
   });
 

@@ -459,6 +459,9 @@ export class BankOAuth {
     const callback = input.callbackUrl instanceof URL ? new URL(input.callbackUrl.href) : parseUrl(String(input.callbackUrl));
     if (!callback) throw this.error(OAuthErrorCode.INVALID_CALLBACK, 'the callback is not a URL', 'callback');
     const params = callback.searchParams;
+    for (const name of ['code', 'state', 'iss', 'error']) {
+      if (params.getAll(name).length > 1) throw this.error(OAuthErrorCode.INVALID_CALLBACK, `the callback repeats "${name}"`, 'callback');
+    }
     const code = params.get('code') ?? undefined;
     const secrets = [code, expected.codeVerifier];
 

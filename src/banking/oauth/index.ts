@@ -1,3 +1,20 @@
+/**
+ * OAuth 2.0 / OpenID Connect towards the banks' authorisation servers, on openid-client v6.
+ *
+ * ```ts
+ * const oauth = await BankOAuth.discover({
+ *   institutionId: 'thames', issuer, clientId, clientSecret,
+ *   redirectUri: 'https://gateway.example/callback',
+ *   sandbox: institution.environment === 'sandbox', // the only way to allow http:// issuers
+ * });
+ * const start = await oauth.startAuthorization({ scope: 'openid accounts', extraParams: { claims } });
+ * // keep start.state, start.codeVerifier (secret: seal it), start.nonce, start.redirectUri; send the PSU to start.url
+ * const tokens = await oauth.completeAuthorization({ callbackUrl, expected: start });
+ * const later = await oauth.refresh(tokens.refreshToken!);
+ * ```
+ *
+ * Every failure is an {@link OAuthError}; branch on its `code` ({@link OAuthErrorCode}).
+ */
 export {
   BankOAuth,
   issuerFromMetadataUrl,
