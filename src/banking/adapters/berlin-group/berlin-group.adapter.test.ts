@@ -330,6 +330,12 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     expect(refreshed.accessToken).toBeTruthy();
     expect(refreshed.accessToken).not.toBe(access.tokens!.accessToken);
     expect((await adapter.accounts.listAccounts(ctx, { bankConsentId: access.bankConsentId, tokens: refreshed })).length).toBeGreaterThan(0);
+
+    // Revocation ends the consent and the refresh token at the bank's authorisation server.
+    await adapter.consents.revoke(ctx, { bankConsentId: access.bankConsentId, tokens: refreshed });
+    expect(await adapter.consents.status(ctx, access)).toBe('TERMINATED');
+    const refusal = await failure(adapter.consents.refresh(ctx, refreshed));
+    expect((refusal as { code?: string }).code).toBe('REFRESH_TOKEN_INVALID');
   });
 
   it('reports a replayed OAuth callback (code already used) as FAILED, not as a new authorisation', async () => {

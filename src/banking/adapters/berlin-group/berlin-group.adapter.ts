@@ -494,6 +494,16 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
         if (!gone) throw err;
         log.info({ bankCode: (err as BankError).bankCode }, 'consent already gone at the bank');
       }
+      // After OAuth SCA the bank's authorisation server also holds a refresh token: revoke it too.
+      // The consent is already gone, so a failure here is logged, not thrown.
+      if (input.tokens?.refreshToken && institution.issuer) {
+        try {
+          const oauth = await oauthClient(institution.issuer, 'oidc');
+          await oauth.revoke(input.tokens.refreshToken, 'refresh_token');
+        } catch (err) {
+          log.warn({ err: err instanceof OAuthError ? err.code : 'error' }, 'refresh token revocation at the bank failed');
+        }
+      }
     },
 
     async refresh(_ctx, tokens) {
