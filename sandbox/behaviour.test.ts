@@ -259,8 +259,10 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     await again.browser.submit({ username: 'alice', password: 'sandbox', action: 'login' });
     expect(again.browser.text('error')).toContain('locked for the rest of the day');
     await run.control('POST', '/banks/nordlicht/clock/advance', { days: 1 });
-    await again.browser.submit({ username: 'alice', password: 'sandbox', action: 'login' });
-    expect(again.browser.html).toContain('the code for alice is <code>123456</code>');
+    // The next day (in a new SCA session: the old one has timed out) alice may log in again.
+    const tomorrow = await start();
+    await tomorrow.browser.submit({ username: 'alice', password: 'sandbox', action: 'login' });
+    expect(tomorrow.browser.html).toContain('the code for alice is <code>123456</code>');
   });
 
   it('expires the one-time code after five minutes on the bank clock and sends a new one', async () => {

@@ -179,6 +179,25 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     expect(((await status.json()) as { transactionStatus: string }).transactionStatus).toBe('RJCT');
   });
 
+  it('fails a decoupled consent nobody approves within 15 minutes on the bank clock', async () => {
+    const base = run.bank('brabant').aisBaseUrl;
+    const res = await fetch(`${base}/v1/consents`, {
+      method: 'POST',
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+    });
+    const created = (await res.json()) as { consentId: string; _links: { scaStatus: { href: string } } };
+    await run.control('POST', '/banks/brabant/clock/advance', { minutes: 16 });
+    const status = await fetch(`${base}/v1/consents/${created.consentId}/status`, { headers: { 'x-request-id': requestId() } });
+    expect(((await status.json()) as { consentStatus: string }).consentStatus).toBe('rejected');
+    const sca = await fetch(created._links.scaStatus.href, { headers: { 'x-request-id': requestId() } });
+    expect(((await sca.json()) as { scaStatus: string }).scaStatus).toBe('failed');
+    const sessions = await run.control<{ sessions: { url: string }[] }>('GET', '/banks/brabant/sca-sessions?user=sme');
+    const app = new MiniBrowser();
+    await app.go(sessions.body.sessions[0].url);
+    expect(app.text('outcome')).toBe('This authentication request has expired or failed.');
+  });
+
   it('requires PSU-ID for the decoupled approach', async () => {
     const res = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents`, {
       method: 'POST',

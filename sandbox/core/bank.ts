@@ -16,7 +16,7 @@ import type {
   PaymentStatus,
   ScaApproach,
 } from './state';
-import { scaRouter, type ScaSession, type ScaTarget } from './sca';
+import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';
 
 /** Standard-specific decisions the shared OAuth and SCA code asks the bank for. */
 export interface BankHooks {
@@ -472,6 +472,10 @@ export class Bank {
     router.use('/sca', scaRouter(this));
     const api = express.Router();
     api.use(this.faultMiddleware());
+    api.use((_req: Request, _res: Response, next: NextFunction) => {
+      sweepScaSessions(this);
+      next();
+    });
     api.use(express.json({ type: ['application/json', 'application/*+json'] }));
     api.use(this.api);
     api.use((req: Request, res: Response) => this.dialect.sendError(req, res, 404, 'RESOURCE_UNKNOWN', `No such endpoint: ${req.method} ${req.path}`));

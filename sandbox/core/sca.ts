@@ -7,6 +7,8 @@ import { findUser } from './users';
 
 /** A one-time code is valid for five minutes on the bank clock. */
 export const CODE_VALIDITY_MS = 5 * 60 * 1000;
+/** An SCA session not finished within 15 minutes (bank clock) fails, like a real bank's. */
+export const SCA_SESSION_TIMEOUT_MS = 15 * 60 * 1000;
 /** Wrong codes before the user is locked for the rest of the (bank) day. */
 export const MAX_CODE_FAILURES = 3;
 
@@ -33,6 +35,48 @@ export interface ScaSession {
   okRedirect?: string;
   nokRedirect?: string;
   createdAtMs: number;
+}
+
+function markAuthorisations(bank: Bank, s: ScaSession, scaStatus: 'psuAuthenticated' | 'finalised' | 'failed'): void {
+  const holder = s.target.consentId ? bank.consents.get(s.target.consentId) : s.target.paymentId ? bank.payments.get(s.target.paymentId) : undefined;
+  for (const a of holder?.authorisations ?? []) if (a.sessionId === s.id) a.scaStatus = scaStatus;
+}
+
+/** Applies an SCA outcome to the consent or payment; returns the consent id (created for an implicit one). */
+export function applyOutcome(bank: Bank, s: ScaSession, outcome: 'approved' | 'rejected' | 'failed'): string | undefined {
+  s.stage = 'done';
+  s.outcome = outcome;
+  const now = bank.clock.nowMs();
+  markAuthorisations(bank, s, outcome === 'approved' ? 'finalised' : 'failed');
+  if (s.target.consentId) {
+    const c = bank.consents.get(s.target.consentId);
+    if (c) {
+      if (outcome === 'approved') {
+        c.status = 'valid';
+        c.userId = s.username;
+      } else c.status = 'rejected';
+      c.statusUpdatedAtMs = now;
+    }
+    return s.target.consentId;
+  }
+  if (s.target.paymentId) {
+    const p = bank.payments.get(s.target.paymentId);
+    if (p) {
+      if (outcome === 'approved') bank.authorisePayment(p, s.username!, bank.hooks.executeOnAuthorisation);
+      else p.rejected = { atMs: now, reason: outcome === 'failed' ? 'AB05' : 'DS02' };
+    }
+    return undefined;
+  }
+  if (s.target.implicitAis && outcome === 'approved') return bank.hooks.implicitConsent(s.username!, s.clientId);
+  return undefined;
+}
+
+/** Fails every SCA session left unfinished for longer than SCA_SESSION_TIMEOUT_MS on the bank clock. */
+export function sweepScaSessions(bank: Bank): void {
+  const now = bank.clock.nowMs();
+  for (const s of bank.scaSessions.values()) {
+    if (s.stage !== 'done' && now - s.createdAtMs > SCA_SESSION_TIMEOUT_MS) applyOutcome(bank, s, 'failed');
+  }
 }
 
 const esc = (s: string) =>
@@ -122,43 +166,9 @@ export function scaRouter(bank: Bank): Router {
     return !!l && l.day === bank.clock.today() && l.failures >= MAX_CODE_FAILURES;
   };
 
-  const markAuthorisations = (s: ScaSession, scaStatus: 'psuAuthenticated' | 'finalised' | 'failed') => {
-    const holder = s.target.consentId ? bank.consents.get(s.target.consentId) : s.target.paymentId ? bank.payments.get(s.target.paymentId) : undefined;
-    for (const a of holder?.authorisations ?? []) if (a.sessionId === s.id) a.scaStatus = scaStatus;
-  };
-
-  /** Applies the outcome to the consent or payment; returns the consent id for an implicit one. */
-  const apply = (s: ScaSession, outcome: 'approved' | 'rejected' | 'failed'): string | undefined => {
-    s.stage = 'done';
-    s.outcome = outcome;
-    const now = bank.clock.nowMs();
-    markAuthorisations(s, outcome === 'approved' ? 'finalised' : 'failed');
-    if (s.target.consentId) {
-      const c = bank.consents.get(s.target.consentId);
-      if (c) {
-        if (outcome === 'approved') {
-          c.status = 'valid';
-          c.userId = s.username;
-        } else c.status = 'rejected';
-        c.statusUpdatedAtMs = now;
-      }
-      return s.target.consentId;
-    }
-    if (s.target.paymentId) {
-      const p = bank.payments.get(s.target.paymentId);
-      if (p) {
-        if (outcome === 'approved') bank.authorisePayment(p, s.username!, bank.hooks.executeOnAuthorisation);
-        else p.rejected = { atMs: now, reason: outcome === 'failed' ? 'AB05' : 'DS02' };
-      }
-      return undefined;
-    }
-    if (s.target.implicitAis && outcome === 'approved') return bank.hooks.implicitConsent(s.username!, s.clientId);
-    return undefined;
-  };
-
   /** Where the browser goes once the session ends (undefined: stay on the outcome page). */
   const finish = async (req: Request, res: Response, s: ScaSession, outcome: 'approved' | 'rejected' | 'failed', text: string): Promise<string | undefined> => {
-    const consentId = apply(s, outcome);
+    const consentId = applyOutcome(bank, s, outcome);
     if (s.mode === 'oidc') {
       if (outcome !== 'approved') {
         return bank.provider.interactionResult(req, res, { error: 'access_denied', error_description: text }, { mergeWithLastSubmission: false });
@@ -198,7 +208,17 @@ export function scaRouter(bank: Bank): Router {
     return render(res, endPage(bank, title, message, to));
   };
 
+  /** A session that already ended: a timed-out one ends the flow with an error, others show their outcome. */
+  const ended = async (req: Request, res: Response, s: ScaSession, action: string) => {
+    sweepScaSessions(bank);
+    if (s.stage !== 'done') return false;
+    if (s.outcome === 'failed') await showEnd(req, res, s, 'failed', 'Timed out', 'The authentication timed out.');
+    else view(res, s, action);
+    return true;
+  };
+
   const handleLogin = async (req: Request, res: Response, s: ScaSession, action: string) => {
+    if (await ended(req, res, s, action)) return;
     const body = (req.body ?? {}) as Record<string, string>;
     if (body.action === 'cancel') return showEnd(req, res, s, 'rejected', 'Cancelled', 'You cancelled the request.');
     const user = findUser(String(body.username ?? ''));
@@ -215,11 +235,12 @@ export function scaRouter(bank: Bank): Router {
     s.username = user.username;
     s.stage = 'code';
     s.codeSentAtMs = bank.clock.nowMs();
-    markAuthorisations(s, 'psuAuthenticated');
+    markAuthorisations(bank, s, 'psuAuthenticated');
     return res.redirect(303, action);
   };
 
   const handleCode = async (req: Request, res: Response, s: ScaSession, action: string) => {
+    if (await ended(req, res, s, action)) return;
     const body = (req.body ?? {}) as Record<string, string>;
     const user = findUser(s.username ?? '')!;
     if (body.action === 'cancel') return showEnd(req, res, s, 'rejected', 'Cancelled', 'You cancelled the request.');
@@ -247,6 +268,8 @@ export function scaRouter(bank: Bank): Router {
   };
 
   const view = (res: Response, s: ScaSession, action: string) => {
+    sweepScaSessions(bank);
+    if (s.stage === 'done' && s.outcome === 'failed') return render(res, endPage(bank, 'Timed out', 'This authentication request has expired or failed.'));
     if (s.stage === 'done') return render(res, endPage(bank, 'Done', `This request is already ${s.outcome}.`));
     if (s.stage === 'code') return render(res, codePage(bank, s, action));
     return render(res, loginPage(bank, s, action));
