@@ -92,6 +92,23 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     await run.control('POST', '/banks/rivage/reset');
   });
 
+  it('answers missing X-Request-ID, a wrong token and a bad date with STET errors', async () => {
+    const noId = await fetch(`${run.bank('rivage').aisBaseUrl}/accounts`, { headers: { authorization: 'Bearer x' } });
+    expect(noId.status).toBe(400);
+    const noIdBody = await noId.json();
+    assertStet('error', noIdBody);
+    expect((noIdBody as { error: string }).error).toBe('FORMAT_ERROR');
+    const wrong = await stet('GET', '/accounts', 'not-a-token');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error).toBe('INVALID_TOKEN');
+    expect(wrong.headers.get('www-authenticate')).toContain('invalid_token');
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'aisp' }, { username: 'alice', code: '123456' });
+    const accounts = await stet('GET', '/accounts', tokens.access_token, { headers: { 'psu-ip-address': '192.0.2.3' } });
+    const badDate = await stet('GET', `/accounts/${accounts.body.accounts[0].resourceId}/transactions?dateFrom=2026-02-30`, tokens.access_token, { headers: { 'psu-ip-address': '192.0.2.3' } });
+    expect(badDate.status).toBe(400);
+    assertStet('error', badDate.body);
+  });
+
   it('initiates a payment request, sends the PSU to _links.consentApproval and settles after confirmation', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
     const request = {

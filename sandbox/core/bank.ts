@@ -471,6 +471,12 @@ export class Bank {
     router.use('/oauth', this.provider.callback());
     router.use('/sca', scaRouter(this));
     const api = express.Router();
+    // One debug line per API call (never headers or bodies: tokens and PSU data stay out of logs).
+    api.use((req: Request, res: Response, next: NextFunction) => {
+      const started = Date.now();
+      res.on('finish', () => this.log.debug({ method: req.method, path: req.path, status: res.statusCode, ms: Date.now() - started }, 'bank api call'));
+      next();
+    });
     api.use(this.faultMiddleware());
     api.use((_req: Request, _res: Response, next: NextFunction) => {
       sweepScaSessions(this);
