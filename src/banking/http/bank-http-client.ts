@@ -18,7 +18,7 @@ import {
   summariseZodIssues,
   type BankStandard,
 } from '../errors';
-import { createMtlsTransport, type BankFetch, type MtlsOptions } from './mtls';
+import { createMtlsTransport, ResponseTooLarge, type BankFetch, type MtlsOptions } from './mtls';
 import { createQSealSigner, type QSealOptions, type QSealSigner } from './qseal';
 import { describeUrl, redactedExcerpt } from './redact';
 import { computeBackoff, DEFAULT_BACKOFF, sleep as defaultSleep, type BackoffOptions } from './retry';
@@ -241,7 +241,7 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
   let mtls: ReturnType<typeof createMtlsTransport> | undefined;
   if (options.mtls) {
     try {
-      mtls = createMtlsTransport(options.mtls);
+      mtls = createMtlsTransport(options.mtls, maxResponseBytes);
     } catch {
       throw new BankClientConfigError(institutionId, 'the mTLS certificate or key is not usable');
     }
@@ -318,7 +318,7 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
         total += value.byteLength;
         if (total > maxResponseBytes) {
           await reader.cancel().catch(() => undefined);
-          throw new TooLarge();
+          throw new ResponseTooLarge(maxResponseBytes);
         }
         chunks.push(value);
       }
@@ -397,7 +397,7 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
           report({ institutionId, operation, method, path, status, latencyMs: now() - started, requestId, attempt, outcome: 'aborted' });
           throw req.signal.reason;
         }
-        if (err instanceof TooLarge) {
+        if (err instanceof ResponseTooLarge) {
           error = new BankResponseInvalid(`${operation} at ${institutionId}: response larger than ${maxResponseBytes} bytes`, {
             ...details,
             httpStatus: status,
@@ -479,5 +479,3 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
     close: () => mtls?.close(),
   };
 }
-
-class TooLarge extends Error {}

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { BankClientConfigError, BankUnavailable } from '../errors';
+import { BankClientConfigError, BankResponseInvalid, BankUnavailable } from '../errors';
 import { createBankHttpClient } from './bank-http-client';
 import { createTestPki, opensslAvailable, type TestPki } from './test-certs';
 
@@ -58,6 +58,23 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
     }
   });
 
+  it('refuses an answer larger than maxResponseBytes with BankResponseInvalid', async () => {
+    const client = createBankHttpClient({
+      institutionId: 'bank-mtls',
+      standard: 'BERLIN_GROUP',
+      baseUrl,
+      maxResponseBytes: 10,
+      mtls: { certPem: pki.clientCertPem, keyPem: pki.clientKeyPem, caPem: pki.caPem },
+    });
+    try {
+      const err = await client.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: whoami }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BankResponseInvalid);
+      expect((err as BankResponseInvalid).message).toContain('larger than 10 bytes');
+    } finally {
+      client.close();
+    }
+  });
+
   it('fails with BankUnavailable when the bank refuses a certificate it does not trust', async () => {
     const client = createBankHttpClient({
       institutionId: 'bank-mtls',
@@ -88,16 +105,23 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
     }
   });
 
-  it('times out through the mTLS transport too', async () => {
-    const slow = createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true }, () => {
-      /* never answers */
-    });
+  it.each([
+    ['gets no answer', (): void => undefined],
+    [
+      'gets a body that stalls',
+      (_req: unknown, res: import('node:http').ServerResponse): void => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"cn":');
+      },
+    ],
+  ])('times out through the mTLS transport when it %s', async (_label, handler) => {
+    const slow = createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true }, handler);
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     const client = createBankHttpClient({
       institutionId: 'bank-mtls',
       standard: 'STET',
       baseUrl: `https://127.0.0.1:${(slow.address() as AddressInfo).port}`,
-      timeoutMs: 100,
+      timeoutMs: 500,
       maxRetries: 0,
       mtls: { certPem: pki.clientCertPem, keyPem: pki.clientKeyPem, caPem: pki.caPem },
     });

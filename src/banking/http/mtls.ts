@@ -26,6 +26,14 @@ export interface MtlsTransport {
   close(): void;
 }
 
+/** An answer exceeded the size limit; the bank client turns it into `BankResponseInvalid`. */
+export class ResponseTooLarge extends Error {
+  constructor(readonly limitBytes: number) {
+    super(`the response is larger than ${limitBytes} bytes`);
+    this.name = 'ResponseTooLarge';
+  }
+}
+
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 function toHeaderRecord(headers: RequestInit['headers']): Record<string, string> {
@@ -43,8 +51,11 @@ function toRequestBody(body: RequestInit['body']): string | Uint8Array | undefin
   throw new TypeError('The mTLS transport sends string or byte bodies only');
 }
 
-/** Creates the mTLS transport. The key never leaves the Agent; nothing here logs. */
-export function createMtlsTransport(options: MtlsOptions): MtlsTransport {
+/**
+ * Creates the mTLS transport. The key never leaves the Agent; nothing here logs. Bodies are
+ * buffered, so `maxBodyBytes` (default 10 MiB) bounds what one answer may hold.
+ */
+export function createMtlsTransport(options: MtlsOptions, maxBodyBytes = 10 * 1024 * 1024): MtlsTransport {
   const agent = new Agent({
     cert: options.certPem,
     key: options.keyPem,
@@ -75,8 +86,21 @@ export function createMtlsTransport(options: MtlsOptions): MtlsTransport {
       const method = (init.method ?? 'GET').toUpperCase();
       const req = httpsRequest(target, { method, headers: toHeaderRecord(init.headers), agent }, (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let total = 0;
+        res.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > maxBodyBytes) {
+            reject(new ResponseTooLarge(maxBodyBytes));
+            req.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
         res.on('error', reject);
+        // A body cut off (abort, reset) may end without 'error' on some Node versions.
+        res.on('close', () => {
+          if (!res.complete) reject(signal?.aborted ? signal.reason : new Error('the response was cut off'));
+        });
         res.on('end', () => {
           const headers = new Headers();
           for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) headers.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
