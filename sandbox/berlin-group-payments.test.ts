@@ -92,6 +92,19 @@ describe('Berlin Group payments (sepa-credit-transfers, instant-sepa-credit-tran
     expect(s4.body.transactionStatus).toBe('RJCT');
   });
 
+  it('starts a payment authorisation explicitly while the payment waits for one, and refuses once it is authorised', async () => {
+    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer(), headers: { 'tpp-redirect-uri': run.callback } });
+    const id = created.body.paymentId as string;
+    const started = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations', `/v1/payments/sepa-credit-transfers/${id}/authorisations`, { body: {} });
+    expect(started.status).toBe(201);
+    expect(started.body.scaStatus).toBe('received');
+    const browser = new MiniBrowser();
+    await browser.go(started.body._links.scaRedirect.href);
+    expect(await browser.authenticate('alice', '123456', run.callback)).toBe(run.callback);
+    const again = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations', `/v1/payments/sepa-credit-transfers/${id}/authorisations`, { body: {} });
+    expect(again.status).toBe(409);
+  });
+
   it('cancels an unauthorised payment and refuses to cancel a settled one', async () => {
     const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer(), headers: { 'tpp-redirect-uri': run.callback } });
     const del = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/sepa-credit-transfers/${created.body.paymentId}`, { method: 'DELETE', headers: { 'x-request-id': requestId() } });
