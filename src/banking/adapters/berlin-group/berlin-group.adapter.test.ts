@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
 import { MiniBrowser, startSandbox, type Running } from '../../../../sandbox/testing/harness';
-import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid, BankUnavailable } from '../../errors';
+import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnavailable } from '../../errors';
 import type { BankCallRecord } from '../../http';
 import type { CanonicalTransaction, InstitutionDescriptor } from '../../model';
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
@@ -445,5 +445,75 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     } finally {
       intercept = undefined;
     }
+  });
+  /** Rewrites the bank's answer to POST /v1/consents (a bank that asks for another start of SCA). */
+  const reshapeConsentAnswer = (change: (body: { consentId: string; _links: Record<string, { href: string } | undefined> }) => void) => {
+    intercept = async (url, init) => {
+      if (!(url.pathname.endsWith('/v1/consents') && init?.method === 'POST')) return undefined;
+      const res = await fetch(url, init);
+      const body = (await res.json()) as { consentId: string; _links: Record<string, { href: string } | undefined> };
+      change(body);
+      return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } });
+    };
+  };
+
+  it('follows a startAuthorisation link when the bank wants an explicit start, then sends the end user to the scaRedirect it returns', async () => {
+    const { adapter, ctx } = adapterFor('nordlicht');
+    reshapeConsentAnswer((body) => {
+      body._links = { startAuthorisation: { href: `${ctx.institution.aisBaseUrl}/v1/consents/${body.consentId}/authorisations` }, status: body._links.status };
+    });
+    try {
+      seen.length = 0;
+      const started = await adapter.consents.start(ctx, request());
+      expect(started.approach).toBe('REDIRECT');
+      expect(seen.some((s) => s.url.endsWith(`/v1/consents/${started.bankConsentId}/authorisations`))).toBe(true);
+      const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: otpOf('alice') });
+      const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
+      expect(done.outcome).toBe('AUTHORISED');
+    } finally {
+      intercept = undefined;
+    }
+  });
+
+  it('refuses the embedded approach with a BankInvalidRequest naming the links the bank offered', async () => {
+    const { adapter, ctx } = adapterFor('nordlicht');
+    reshapeConsentAnswer((body) => {
+      body._links = { startAuthorisationWithPsuAuthentication: { href: `/v1/consents/${body.consentId}/authorisations` } };
+    });
+    try {
+      const err = await failure(adapter.consents.start(ctx, request()));
+      expect(err).toBeInstanceOf(BankInvalidRequest);
+      expect((err as Error).message).toContain('startAuthorisationWithPsuAuthentication');
+    } finally {
+      intercept = undefined;
+    }
+  });
+
+  it('turns a consent status the bank invented into BankResponseInvalid instead of guessing', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    rewrite = { match: /\/v1\/consents\/[^/]+\/status$/, body: { consentStatus: 'suspendedByBank' } };
+    try {
+      const err = await failure(adapter.consents.status(ctx, access));
+      expect(err).toBeInstanceOf(BankResponseInvalid);
+      expect((err as Error).message).toContain('suspendedByBank');
+    } finally {
+      rewrite = undefined;
+    }
+  });
+
+  it('lists the payment accounts of a bank without card accounts (405), and skips the card call when the registry says so', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    rewrite = { match: /\/v1\/card-accounts$/, status: 405, body: { tppMessages: [{ category: 'ERROR', code: 'SERVICE_INVALID' }] } };
+    try {
+      const accounts = await adapter.accounts.listAccounts(ctx, access);
+      expect(accounts.length).toBeGreaterThan(0);
+      expect(accounts.every((a) => a.kind !== 'CARD')).toBe(true);
+    } finally {
+      rewrite = undefined;
+    }
+    const noCards = adapterFor('nordlicht', { quirks: { sandbox: true, cardAccounts: false } });
+    seen.length = 0;
+    await noCards.adapter.accounts.listAccounts(noCards.ctx, access);
+    expect(seen.map((s) => new URL(s.url).pathname.replace(/^.*\/v1/, '/v1'))).toEqual(['/v1/accounts']);
   });
 });
