@@ -30,7 +30,9 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
   const fetchSpy: typeof fetch = async (input, init) => {
     const url = String(input);
     urls.push(url);
+    const type = new Headers(init?.headers).get('content-type') ?? '';
     if (init?.body instanceof URLSearchParams) forms.push({ url, form: new URLSearchParams(init.body) });
+    else if (typeof init?.body === 'string' && type.startsWith('application/x-www-form-urlencoded')) forms.push({ url, form: new URLSearchParams(init.body) });
     const res = await fetch(input, init);
     if (!rewrite || !rewrite.match.test(new URL(url).pathname)) return res;
     const text = await res.text();
@@ -39,13 +41,16 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
   };
 
   /** Consents as alice and returns the access and the bank's consent id (from the control API). */
-  const connect = async (scopes: AccessScope[] = ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS']): Promise<{ access: ConsentAccess; consentId: string }> => {
+  const connect = async (
+    scopes: AccessScope[] = ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+    redirectUri = run.callback,
+  ): Promise<{ access: ConsentAccess; consentId: string }> => {
     const before = await run.control<{ consents: { id: string }[] }>('GET', '/banks/rivage/consents');
     const started = await adapter.consents.start(present, {
       scopes,
       validUntil: new Date(Date.now() + 30 * 86_400_000),
       frequencyPerDay: 4,
-      redirectUri: run.callback,
+      redirectUri,
       state: 'gateway-state',
     });
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
@@ -124,6 +129,13 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
       adapter.accounts.listTransactions(present, access, account!.bankAccountId, { dateFrom: '2026-11-01', dateTo: null, status: 'BOTH' }),
     );
     expect(items.length).toBeGreaterThan(0);
+  });
+
+  it('completes a consent whose redirect URI is another one than the adapterâ€™s default, with its own query', async () => {
+    const { access } = await connect(['ACCOUNTS'], `${run.callback}?tenant=t-42`);
+    const exchange = forms.find((f) => f.form.get('grant_type') === 'authorization_code');
+    expect(exchange?.form.get('redirect_uri')).toBe(`${run.callback}?tenant=t-42`);
+    expect((await adapter.accounts.listAccounts(present, access)).length).toBeGreaterThan(0);
   });
 
   it('follows the accountâ€™s links and the bankâ€™s next links, sends dateTo as the exclusive day after, and filters by status', async () => {

@@ -31,7 +31,7 @@ export interface StetAdapterDeps {
   institution: InstitutionDescriptor;
   /** The gateway's OAuth client at this bank. */
   credentials: { clientId: string; clientSecret: string };
-  /** Default redirect URI, used where no consent request names one (refresh, revocation). */
+  /** The gateway's registered callback; each consent request names its own redirect URI anyway. */
   redirectUri?: string;
   logger: Logger;
   /** One record per bank API attempt (the audit journal). */
@@ -49,9 +49,6 @@ interface StetSecrets {
   /** The canonical scopes asked for, space-separated: `PUT /consents` grants them. */
   scopes: string;
 }
-
-/** Used only to build an OAuth client for refresh and revocation, which send no redirect URI. */
-const NO_REDIRECT = 'https://redirect.invalid/unused';
 
 const isSandbox = (institution: InstitutionDescriptor): boolean => institution.quirks.sandbox === true;
 
@@ -84,25 +81,26 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
     additionalOrigins,
   });
 
-  // One OAuth client per redirect URI (BankOAuth binds it); discovery itself is cached per issuer.
-  const oauthClients = new Map<string, Promise<BankOAuth>>();
-  const oauth = (redirectUri: string): Promise<BankOAuth> => {
-    let client = oauthClients.get(redirectUri);
-    if (!client) {
-      client = BankOAuth.discover({
+  // One OAuth client for the institution: each authorisation names its own redirect URI.
+  let oauthClient: Promise<BankOAuth> | undefined;
+  const oauth = (): Promise<BankOAuth> => {
+    if (!oauthClient) {
+      const discovering = BankOAuth.discover({
         institutionId: institution.id,
         issuer,
         clientId: credentials.clientId,
         clientSecret: credentials.clientSecret,
-        redirectUri,
+        ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
         ...(oauthFetch ? { fetch: oauthFetch } : {}),
       });
-      // A failed discovery is not cached: the next call tries again.
-      client.catch(() => oauthClients.delete(redirectUri));
-      oauthClients.set(redirectUri, client);
+      // A failed discovery is not kept: the next call tries again.
+      discovering.catch(() => {
+        if (oauthClient === discovering) oauthClient = undefined;
+      });
+      oauthClient = discovering;
     }
-    return client;
+    return oauthClient;
   };
 
   // Links the bank gave for each account (`_links.balances`, `_links.transactions`), so later calls
@@ -143,7 +141,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
   }
 
   async function revokeTokens(tokens: BankTokens): Promise<boolean> {
-    const client = await oauth(deps.redirectUri ?? NO_REDIRECT);
+    const client = await oauth();
     if (!client.capabilities.revocation) return false;
     // The refresh token first: with it gone no new access token can be minted.
     if (tokens.refreshToken) await client.revoke(tokens.refreshToken, 'refresh_token');
@@ -169,12 +167,12 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
   const consents: ConsentAuthorisationPort = {
     async start(_ctx, request) {
       // STET has no consent resource: validity and frequency are the bank's, set at its pages.
-      const client = await oauth(request.redirectUri);
-      const started = await client.startAuthorization({ scope: oauthScope });
+      const client = await oauth();
+      const started = await client.startAuthorization({ scope: oauthScope, redirectUri: request.redirectUri });
       const secrets: StetSecrets = {
         oauthState: started.state,
         codeVerifier: started.codeVerifier,
-        redirectUri: request.redirectUri,
+        redirectUri: started.redirectUri,
         scopes: request.scopes.join(' '),
       };
       return { bankConsentId: null, approach: 'REDIRECT', authorizationUrl: started.url, secrets: { ...secrets } };
@@ -188,11 +186,14 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
           operation: 'callback',
         });
       }
-      const client = await oauth(secrets.redirectUri);
+      const client = await oauth();
       let tokens: BankTokens;
       try {
         tokens = toBankTokens(
-          await client.completeAuthorization({ callbackUrl: input.callbackUrl, expected: { state: secrets.oauthState, codeVerifier: secrets.codeVerifier } }),
+          await client.completeAuthorization({
+            callbackUrl: input.callbackUrl,
+            expected: { state: secrets.oauthState, codeVerifier: secrets.codeVerifier, redirectUri: secrets.redirectUri },
+          }),
         );
       } catch (err) {
         // The PSU said no: an outcome, not a failure. Forged or replayed callbacks (state, iss,
@@ -256,7 +257,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
           operation: 'refresh_token',
         });
       }
-      const client = await oauth(deps.redirectUri ?? NO_REDIRECT);
+      const client = await oauth();
       return toBankTokens(await client.refresh(tokens.refreshToken));
     },
   };
