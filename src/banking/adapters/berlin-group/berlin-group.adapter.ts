@@ -92,7 +92,7 @@ export type BerlinGroupSecretKey =
 
 type Secrets = Partial<Record<BerlinGroupSecretKey, string>>;
 
-/** Bank codes that mean "this resource does not exist here": no card accounts, nothing to revoke. */
+/** Bank codes that mean "this bank has no such service" (e.g. no card accounts). */
 const NOT_OFFERED_CODES = new Set(['SERVICE_INVALID', 'PARAMETER_NOT_SUPPORTED', 'RESOURCE_UNKNOWN', 'SERVICE_BLOCKED']);
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
@@ -104,7 +104,21 @@ function withQuery(uri: string, params: Record<string, string>): string {
   return url.href;
 }
 
-/** Builds the adapter of one Berlin Group institution. */
+/**
+ * Builds the adapter of one Berlin Group institution.
+ *
+ * SCA approach: the caller's `preferredApproach`, else the first of `institution.scaApproaches`
+ * that can be used (DECOUPLED only with a `psuId`; EMBEDDED is not supported); the bank's answer
+ * (`scaRedirect`, `scaOAuth`, `startAuthorisation` links, `ASPSP-SCA-Approach`) decides in the end.
+ *
+ * Quirks read from `institution.quirks`:
+ * - `sandbox: true` — allows plain http for the API and the OAuth server (sandbox banks only);
+ * - `consentAccess: 'allPsd2' | 'bankOffered'` — how `access` is asked for (default: `allPsd2`
+ *   when all three scopes are wanted, else a bank-offered consent with empty account lists);
+ * - `cardAccounts: false` — the bank has no `/v1/card-accounts`: `listAccounts` does not ask.
+ *
+ * Card accounts get the `bankAccountId` `card:<resourceId>` so later calls reach `/v1/card-accounts`.
+ */
 export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdapter {
   const { institution, credentials, logger } = deps;
   const institutionId = institution.id;
@@ -112,10 +126,18 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   const sandbox = institution.quirks.sandbox === true;
   const log = logger.child({ component: 'berlin-group', institutionId });
   const transport: BankFetch | undefined = deps.fetch ? (url, init) => deps.fetch!(url, init) : undefined;
+  const originOf = (u: string): string | undefined => {
+    try {
+      return new URL(u).origin;
+    } catch {
+      return undefined;
+    }
+  };
+  // Links may lead to the payments host; the HTTP client refuses any other origin.
   const additionalOrigins = [institution.pisBaseUrl]
     .filter(Boolean)
-    .map((u) => new URL(u).origin)
-    .filter((o) => o !== new URL(institution.aisBaseUrl).origin);
+    .map(originOf)
+    .filter((o): o is string => !!o && o !== originOf(institution.aisBaseUrl));
 
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
