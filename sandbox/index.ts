@@ -25,6 +25,11 @@ export interface SandboxOptions {
   /** Start of every bank clock; default now. Fix it for byte-identical data across runs. */
   now?: Date;
   logger?: Logger;
+  /**
+   * Public JWKs of the gateway's OAuth client. When given, every bank accepts authorisation
+   * requests as signed request objects (JAR, the UK OBIE way) verified with these keys.
+   */
+  clientJwks?: { keys: Record<string, unknown>[] };
 }
 
 export interface Sandbox {
@@ -54,7 +59,7 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   for (const def of BANK_DEFINITIONS) {
     const mount = mounts[def.standard];
     if (!mount) continue;
-    const bank = new Bank(def, { publicUrl, mountPath, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs });
+    const bank = new Bank(def, { publicUrl, mountPath, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clientJwks: options.clientJwks });
     mount(bank);
     banks.set(def.id, bank);
   }

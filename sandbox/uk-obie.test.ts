@@ -9,8 +9,13 @@ const pisSpec = new SpecValidator('uk-obie-3.1.11-payment-initiation.yaml');
 
 let run: Running;
 let config: oidc.Configuration;
+let signingKey: CryptoKey;
 beforeAll(async () => {
-  run = await startSandbox();
+  // The gateway's request-object signing key; the banks know its public half.
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  signingKey = pair.privateKey;
+  const publicJwk = { ...(await crypto.subtle.exportKey('jwk', pair.publicKey)), kid: 'gateway-1', use: 'sig', alg: 'ES256' };
+  run = await startSandbox({ clientJwks: { keys: [publicJwk as Record<string, unknown>] } });
   config = await oauthClient(run, 'thames');
 });
 afterAll(async () => {
@@ -82,6 +87,20 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     }
     expect(pages).toBeGreaterThan(1);
     expect(count).toBeGreaterThan(200);
+  });
+
+  it('accepts the authorisation request as a signed request object (JAR) pushed with PAR', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
+    const created = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, {
+      body: { Data: { Permissions: ['ReadAccountsBasic', 'ReadBalances'] }, Risk: {} },
+    });
+    const consentId = created.body.Data.ConsentId as string;
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid accounts', claims: intentClaims(consentId) }, { username: 'sme', code: '234567' }, { jar: signingKey });
+    expect(tokens.claims()?.openbanking_intent_id).toBe(consentId);
+    const accounts = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', tokens.access_token);
+    expect(accounts.body.Data.Account).toHaveLength(3);
+    // ReadAccountsBasic: no account identifiers.
+    expect(accounts.body.Data.Account[0].Account).toBeUndefined();
   });
 
   it('expires access tokens on the bank clock and refreshes them with the refresh token', async () => {

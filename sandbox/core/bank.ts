@@ -95,6 +95,8 @@ export interface BankContext {
   logger: Logger;
   /** Bank clocks start here (ms since epoch). */
   startMs: number;
+  /** Public keys of the gateway, for signed request objects (JAR), e.g. UK OBIE style. */
+  clientJwks?: { keys: Record<string, unknown>[] };
 }
 
 /** Magic payment values (documented in sandbox/README.md). */

@@ -40,6 +40,7 @@ export function createProvider(bank: Bank, store: MemoryStore): Provider {
         response_types: ['code'],
         token_endpoint_auth_method: bank.client.tokenEndpointAuthMethod,
         id_token_signed_response_alg: 'ES256',
+        ...(bank.ctx.clientJwks ? { jwks: bank.ctx.clientJwks as never } : {}),
       },
     ],
     cookies: { keys: [cookieKey] },
@@ -51,6 +52,8 @@ export function createProvider(bank: Bank, store: MemoryStore): Provider {
       clientCredentials: { enabled: true },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       claimsParameter: { enabled: true },
+      // Signed request objects (the `request` parameter, also through PAR), verified with the client's jwks.
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
       introspection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {

@@ -19,13 +19,13 @@ export interface Running {
 }
 
 /** Starts the sandbox mounted at /sandbox on a real server on 127.0.0.1, port 0. */
-export async function startSandbox(opts: { seed?: number; now?: Date } = {}): Promise<Running> {
+export async function startSandbox(opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] } } = {}): Promise<Running> {
   const app = express();
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sandbox = createSandbox({ publicUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW });
+  const sandbox = createSandbox({ publicUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks });
   app.use('/sandbox', sandbox.router);
   return {
     url,
@@ -157,7 +157,7 @@ export async function authorizeWithOAuth(
   config: oidc.Configuration,
   params: Record<string, string>,
   user: { username: string; code: string },
-  opts: { par?: boolean } = {},
+  opts: { par?: boolean; jar?: CryptoKey } = {},
 ) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
@@ -168,7 +168,12 @@ export async function authorizeWithOAuth(
     state,
     ...params,
   };
-  const url = opts.par ? await oidc.buildAuthorizationUrlWithPAR(config, authParams) : oidc.buildAuthorizationUrl(config, authParams);
+  let url: URL;
+  if (opts.jar) {
+    // Signed request object, pushed with PAR (the UK OBIE / FAPI way).
+    const jar = await oidc.buildAuthorizationUrlWithJAR(config, authParams, opts.jar);
+    url = await oidc.buildAuthorizationUrlWithPAR(config, jar.searchParams);
+  } else url = opts.par ? await oidc.buildAuthorizationUrlWithPAR(config, authParams) : oidc.buildAuthorizationUrl(config, authParams);
   const browser = new MiniBrowser();
   const early = await browser.go(url.toString(), {}, run.callback);
   if (early) throw new Error(`unexpected early redirect ${early}`);
