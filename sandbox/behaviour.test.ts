@@ -211,6 +211,23 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     expect(JSON.stringify(index)).not.toContain(run.sandbox.clients.nordlicht.clientSecret);
   });
 
+  it('approves a decoupled request through the control API, for the user the TPP named', async () => {
+    const res = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents`, {
+      method: 'POST',
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+    });
+    const { consentId } = (await res.json()) as { consentId: string };
+    const sessions = await run.control<{ sessions: { id: string }[] }>('GET', '/banks/brabant/sca-sessions?user=sme');
+    const sid = sessions.body.sessions[0].id;
+    expect((await run.control('POST', `/banks/brabant/sca-sessions/${sid}/approve`, { username: 'alice' })).status).toBe(409);
+    const approved = await run.control<{ session: { outcome: string } }>('POST', `/banks/brabant/sca-sessions/${sid}/approve`, {});
+    expect(approved.body.session.outcome).toBe('approved');
+    expect((await run.control('POST', `/banks/brabant/sca-sessions/${sid}/reject`, {})).status).toBe(409);
+    const status = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents/${consentId}/status`, { headers: { 'x-request-id': requestId() } });
+    expect(((await status.json()) as { consentStatus: string }).consentStatus).toBe('valid');
+  });
+
   it('protects the control API with the admin token', async () => {
     const res = await fetch(`${run.url}/sandbox/control/banks`, { headers: { authorization: 'Bearer wrong' } });
     expect(res.status).toBe(401);

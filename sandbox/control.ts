@@ -3,7 +3,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import type { Bank } from './core/bank';
 import { parseAmount, type LedgerTransaction } from './core/ledger';
-import { TEST_USERS } from './core/users';
+import { applyOutcome } from './core/sca';
+import { findUser, TEST_USERS } from './core/users';
 
 class ControlError extends Error {
   constructor(
@@ -250,6 +251,26 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
         .filter((s) => !user || s.expectedUser === user || s.username === user)
         .map((s) => ({ id: s.id, mode: s.mode, stage: s.stage, outcome: s.outcome, expectedUser: s.expectedUser, target: s.target, url: `${bank.baseUrl}/sca/s/${s.id}` })),
     });
+  });
+
+  // Completes a redirect or decoupled SCA session without a browser (OAuth sessions need the browser's cookies).
+  router.post('/banks/:bankId/sca-sessions/:sessionId/:decision', (req, res) => {
+    const bank = bankOf(req);
+    const s = bank.scaSessions.get(String(req.params.sessionId));
+    if (!s) throw new ControlError(404, 'SESSION_NOT_FOUND', `No SCA session ${req.params.sessionId}.`);
+    if (s.mode === 'oidc') throw new ControlError(409, 'BROWSER_REQUIRED', 'OAuth sessions are completed in the browser.');
+    if (s.stage === 'done') throw new ControlError(409, 'SESSION_FINISHED', `The session already ended (${s.outcome}).`);
+    const decision = String(req.params.decision);
+    if (decision !== 'approve' && decision !== 'reject') throw new ControlError(404, 'NOT_FOUND', 'Use /approve or /reject.');
+    const { username } = parse(z.object({ username: z.string().min(1).optional() }), req.body);
+    const user = findUser(username ?? s.expectedUser ?? '');
+    if (decision === 'approve') {
+      if (!user || user.profile === 'none') throw new ControlError(400, 'INVALID_INPUT', 'username: give a test user (or create the request with PSU-ID).');
+      if (s.expectedUser && s.expectedUser !== user.username) throw new ControlError(409, 'WRONG_USER', 'This request was made for another user.');
+      s.username = user.username;
+    }
+    applyOutcome(bank, s, decision === 'approve' ? 'approved' : 'rejected');
+    res.json({ session: { id: s.id, mode: s.mode, stage: s.stage, outcome: s.outcome, target: s.target } });
   });
 
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -50,6 +50,13 @@ const mounts = {
 /** Builds the sandbox banks, their OAuth servers, SCA pages and the control API. */
 export function createSandbox(options: SandboxOptions): Sandbox {
   if (!options.adminToken || options.adminToken.length < 8) throw new Error('createSandbox: adminToken must have at least 8 characters');
+  let parsed: URL;
+  try {
+    parsed = new URL(options.publicUrl);
+  } catch {
+    throw new Error(`createSandbox: publicUrl is not a URL: ${options.publicUrl}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('createSandbox: publicUrl must be http(s)');
   const publicUrl = options.publicUrl.replace(/\/+$/, '');
   const trimmed = (options.mountPath ?? '/sandbox').replace(/^\/+|\/+$/g, '');
   const mountPath = trimmed ? `/${trimmed}` : '';

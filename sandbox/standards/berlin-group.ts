@@ -4,7 +4,7 @@ import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
 import { isValidIban } from '../core/iban';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import { startScaSession } from '../core/sca';
-import type { AisConsent, Payment, PaymentStatus, ScaApproach } from '../core/state';
+import type { AisConsent, Payment, ScaApproach } from '../core/state';
 import { dateParam, linkWith, pageParam, queryString, transactionPage, UUID_RE } from './common';
 
 /** Berlin Group NextGenPSD2 1.3.12 error codes (tppMessages[].code). */
@@ -550,8 +550,6 @@ export function mountBerlinGroup(bank: Bank): void {
     });
   });
 
-  const bgStatus = (s: PaymentStatus) => s;
-
   api.get('/v1/payments/:product/:paymentId', async (req, res) => {
     const p = await getPayment(req);
     res.json({
@@ -562,13 +560,13 @@ export function mountBerlinGroup(bank: Bank): void {
       creditorName: p.creditorName,
       ...(p.remittance ? { remittanceInformationUnstructured: p.remittance } : {}),
       ...(p.requestedExecutionDate ? { requestedExecutionDate: p.requestedExecutionDate } : {}),
-      transactionStatus: bgStatus(bank.paymentStatus(p)),
+      transactionStatus: bank.paymentStatus(p),
     });
   });
   api.get('/v1/payments/:product/:paymentId/status', async (req, res) => {
     const p = await getPayment(req);
     const status = bank.paymentStatus(p);
-    res.json({ transactionStatus: bgStatus(status), ...(status === 'ACSC' ? { fundsAvailable: true } : {}) });
+    res.json({ transactionStatus: status, ...(status === 'ACSC' ? { fundsAvailable: true } : {}) });
   });
   api.delete('/v1/payments/:product/:paymentId', async (req, res) => {
     const p = await getPayment(req);

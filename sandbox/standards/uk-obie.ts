@@ -275,8 +275,7 @@ export function mountUkObie(bank: Bank): void {
 
   const transactionBody = (c: AisConsent, t: LedgerTransaction) => {
     const detail = has(c, 'ReadTransactionsDetail');
-    const [domain, family, sub] = t.bankTransactionCode.split('-');
-    void domain;
+    const [, family, sub] = t.bankTransactionCode.split('-');
     const other = t.counterpartyIban ? { SchemeName: 'UK.OBIE.IBAN', Identification: t.counterpartyIban, ...(t.counterpartyName ? { Name: t.counterpartyName } : {}) } : undefined;
     return {
       AccountId: t.accountId,
