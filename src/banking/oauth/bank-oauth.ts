@@ -116,6 +116,11 @@ export interface StartAuthorizationInput {
   usePar?: ParMode;
   /** Callback for this authorisation; default the client's `redirectUri`. */
   redirectUri?: string;
+  /**
+   * The `state` to send, when the caller finds its attempt by it on the way back (the gateway's
+   * consent flow does, with at least 128 bits of randomness); 8–200 URL-safe characters. Default: a fresh random value.
+   */
+  state?: string;
 }
 
 /** Keep all of it server-side, bound to the consent; only `url` goes to the browser. */
@@ -409,7 +414,10 @@ export class BankOAuth {
     }
     const codeVerifier = client.randomPKCECodeVerifier();
     const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
-    const state = client.randomState();
+    if (input.state !== undefined && !/^[A-Za-z0-9._~-]{8,200}$/.test(input.state)) {
+      throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'state must be 8–200 URL-safe characters', 'authorization_request');
+    }
+    const state = input.state ?? client.randomState();
     const nonce = scope.split(' ').includes('openid') ? client.randomNonce() : undefined;
     const context: AuthorizationRequestContext = {
       clientId: this.#options.clientId,

@@ -168,7 +168,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
     async start(_ctx, request) {
       // STET has no consent resource: validity and frequency are the bank's, set at its pages.
       const client = await oauth();
-      const started = await client.startAuthorization({ scope: oauthScope, redirectUri: request.redirectUri });
+      const started = await client.startAuthorization({ scope: oauthScope, redirectUri: request.redirectUri, state: request.state });
       const secrets: StetSecrets = {
         oauthState: started.state,
         codeVerifier: started.codeVerifier,

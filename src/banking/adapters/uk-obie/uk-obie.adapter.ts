@@ -63,12 +63,6 @@ const PSU_SCOPE = 'openid accounts';
 const CC_MARGIN_MS = 30_000;
 /** Stops a bank whose `Links.Next` never ends. 100 000 transactions at 100 a page is 1 000 pages. */
 const MAX_PAGES = 5_000;
-/**
- * BankOAuth binds a redirect URI to its client. A client used only for client credentials and
- * refresh never sends it; this placeholder (RFC 2606 `.invalid`) fills the slot when the adapter
- * has no redirect URI of its own and has not started a consent yet.
- */
-const NO_REDIRECT = 'https://redirect-uri.invalid/';
 
 /** Builds the UK Open Banking adapter of one institution. */
 export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
@@ -112,28 +106,31 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
     });
   };
 
-  const oauthClients = new Map<string, Promise<BankOAuth>>();
-  function oauthFor(redirectUri: string): Promise<BankOAuth> {
-    let client = oauthClients.get(redirectUri);
-    if (!client) {
-      if (!institution.issuer) throw new BankInvalidRequest(`${institutionId}: the institution has no OAuth issuer`, { institutionId, operation: 'oauth.configure' });
-      client = BankOAuth.discover({
+  // One OAuth client per institution; each authorisation names its redirect URI.
+  let oauthClient: Promise<BankOAuth> | undefined;
+  function oauth(): Promise<BankOAuth> {
+    if (!oauthClient) {
+      if (!institution.issuer) {
+        return Promise.reject(new BankInvalidRequest(`${institutionId}: the institution has no OAuth issuer`, { institutionId, operation: 'oauth.configure' }));
+      }
+      const client = BankOAuth.discover({
         institutionId,
         issuer: institution.issuer,
         clientId: credentials.clientId,
         clientSecret: credentials.clientSecret,
-        redirectUri,
+        ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
         ...(oauthFetch ? { fetch: oauthFetch } : {}),
         onCall: onOAuthCall,
       });
       // A failed discovery is not kept: the next call tries again.
-      client.catch(() => oauthClients.delete(redirectUri));
-      oauthClients.set(redirectUri, client);
+      client.catch(() => {
+        if (oauthClient === client) oauthClient = undefined;
+      });
+      oauthClient = client;
     }
-    return client;
+    return oauthClient;
   }
-  const anyOAuth = (): Promise<BankOAuth> => oauthFor(deps.redirectUri ?? oauthClients.keys().next().value ?? NO_REDIRECT);
 
   /** OAuth failures outside the PSU's callback, as the bank error family. */
   async function viaOAuth<T>(operation: string, call: () => Promise<T>): Promise<T> {
@@ -149,7 +146,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
   let ccToken: { value: string; expiresAtMs: number } | undefined;
   async function clientToken(): Promise<string> {
     if (ccToken && ccToken.expiresAtMs - CC_MARGIN_MS > Date.now()) return ccToken.value;
-    const tokens = await viaOAuth('oauth.client_credentials', async () => (await anyOAuth()).clientCredentials(CC_SCOPE));
+    const tokens = await viaOAuth('oauth.client_credentials', async () => (await oauth()).clientCredentials(CC_SCOPE));
     ccToken = { value: tokens.accessToken, expiresAtMs: tokens.expiresAt?.getTime() ?? Date.now() + 5 * 60_000 };
     return ccToken.value;
   }
@@ -225,7 +222,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
     consents: {
       async start(_ctx: BankCallContext, request: ConsentRequest): Promise<ConsentStarted> {
         const redirectUri = deps.redirectUri ?? request.redirectUri;
-        const oauth = await viaOAuth('oauth.configure', () => oauthFor(redirectUri));
+        const client = await viaOAuth('oauth.configure', oauth);
         const historyFrom = new Date(Date.now() - institution.maxHistoryDays * 86_400_000);
         const created = await asClient((accessToken) =>
           http.request({
@@ -249,7 +246,10 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
           id_token: { openbanking_intent_id: { value: consentId, essential: true } },
           userinfo: { openbanking_intent_id: { value: consentId, essential: true } },
         });
-        const auth = await viaOAuth('oauth.authorization_request', () => oauth.startAuthorization({ scope: PSU_SCOPE, extraParams: { claims } }));
+        // The gateway's own state goes to the bank, so the callback leads back to this attempt.
+        const auth = await viaOAuth('oauth.authorization_request', () =>
+          client.startAuthorization({ scope: PSU_SCOPE, extraParams: { claims }, redirectUri, state: request.state }),
+        );
         log.info({ consentStatus: created.data.Data.Status, pushed: auth.pushed }, 'UK account-access consent created');
         return {
           bankConsentId: consentId,
@@ -259,7 +259,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
             state: auth.state,
             codeVerifier: auth.codeVerifier,
             ...(auth.nonce ? { nonce: auth.nonce } : {}),
-            redirectUri,
+            redirectUri: auth.redirectUri,
           },
         };
       },
@@ -269,12 +269,17 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
         if (!secrets.state || !secrets.codeVerifier || !secrets.redirectUri) {
           return { outcome: 'FAILED', reason: 'the secrets kept at start (state, PKCE verifier, redirect URI) are missing' };
         }
-        const oauth = await viaOAuth('oauth.configure', () => oauthFor(secrets.redirectUri!));
+        const client = await viaOAuth('oauth.configure', oauth);
         let tokens: OAuthTokens;
         try {
-          tokens = await oauth.completeAuthorization({
+          tokens = await client.completeAuthorization({
             callbackUrl: input.callbackUrl,
-            expected: { state: secrets.state, codeVerifier: secrets.codeVerifier, ...(secrets.nonce ? { nonce: secrets.nonce } : {}) },
+            expected: {
+              state: secrets.state,
+              codeVerifier: secrets.codeVerifier,
+              redirectUri: secrets.redirectUri,
+              ...(secrets.nonce ? { nonce: secrets.nonce } : {}),
+            },
           });
         } catch (err) {
           if (isOAuthError(err, OAuthErrorCode.ACCESS_DENIED)) return { outcome: 'REJECTED', reason: err.message };
@@ -334,7 +339,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
         if (!tokens.refreshToken) {
           throw new BankUnauthorized(`oauth.refresh_token at ${institutionId}: no refresh token; the PSU must authorise again`, { institutionId, operation: 'oauth.refresh_token' });
         }
-        const refreshed = await viaOAuth('oauth.refresh_token', async () => (await anyOAuth()).refresh(tokens.refreshToken!));
+        const refreshed = await viaOAuth('oauth.refresh_token', async () => (await oauth()).refresh(tokens.refreshToken!));
         return toBankTokens(refreshed);
       },
     },
