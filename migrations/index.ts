@@ -2,6 +2,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125000001Tenancy } from './Migration20261125000001Tenancy';
 import { Migration20261125000002Vault } from './Migration20261125000002Vault';
 import { Migration20261125000003RedirectUris } from './Migration20261125000003RedirectUris';
+import { Migration20261125000004Consents } from './Migration20261125000004Consents';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -11,4 +12,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000001Tenancy', class: Migration20261125000001Tenancy },
   { name: 'Migration20261125000002Vault', class: Migration20261125000002Vault },
   { name: 'Migration20261125000003RedirectUris', class: Migration20261125000003RedirectUris },
+  { name: 'Migration20261125000004Consents', class: Migration20261125000004Consents },
 ];

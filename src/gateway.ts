@@ -18,6 +18,9 @@ import { openVault } from './modules/vault';
 import { InstitutionsService } from './modules/institutions/institutions.service';
 import { InstitutionRegistry, loadInstitutionsFile } from './banking/registry';
 import { sandboxInstitutions } from './banking/sandbox-institutions';
+import { createAdapterRegistry } from './banking/adapters/registry';
+import { ConsentsService } from './modules/consents/consents.service';
+import { consentRoutes } from './modules/consents/consent.routes';
 import { createSandbox, type Sandbox } from '../sandbox';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
@@ -72,7 +75,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       ? createSandbox({ publicUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
       : undefined;
     const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? [])]);
-    const services: Services = { tenancy: new TenancyService(), vault, institutions: new InstitutionsService(registry) };
+    const tenancy = new TenancyService();
+    const institutions = new InstitutionsService(registry);
+    const consents = new ConsentsService({
+      institutions,
+      tenancy,
+      vault,
+      adapters: createAdapterRegistry({ credentials: (id) => sandbox?.clients[id], logger, callbackUrl: `${publicUrl}/callback` }),
+      logger: logger.child({ module: 'consents' }),
+      publicUrl,
+    });
+    const services: Services = { tenancy, vault, institutions, consents };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -86,6 +99,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     app.use(healthRoutes(() => db.ready()));
     app.use(edge.router);
+    app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
 

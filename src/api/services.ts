@@ -1,3 +1,4 @@
+import type { ConsentsService } from '../modules/consents/consents.service';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
 import type { VaultService } from '../modules/vault';
@@ -7,4 +8,5 @@ export interface Services {
   readonly tenancy: TenancyService;
   readonly vault: VaultService;
   readonly institutions: InstitutionsService;
+  readonly consents: ConsentsService;
 }

@@ -17,6 +17,16 @@ export enum UserErrorCode {
   ALREADY_REVOKED = 'ALREADY_REVOKED',
   /** A URL is not allowed in this environment (plain http outside the sandbox's loopback). */
   INSECURE_URL = 'INSECURE_URL',
+  /** A number is outside what is allowed (e.g. above the bank's maximum). */
+  OUT_OF_RANGE = 'OUT_OF_RANGE',
+  /** The institution does not offer what was asked (a scope, a payment scheme). */
+  NOT_SUPPORTED = 'NOT_SUPPORTED',
+  /** The tenant has not allowed this value (e.g. a redirect URI missing from its allow-list). */
+  NOT_ALLOWED = 'NOT_ALLOWED',
+  /** The object's current status does not allow this mutation. */
+  INVALID_STATE = 'INVALID_STATE',
+  /** The bank could not be reached or refused the request; nothing was kept. */
+  BANK_ERROR = 'BANK_ERROR',
 }
 
 registerEnumType(UserErrorCode, {
@@ -29,6 +39,11 @@ registerEnumType(UserErrorCode, {
     TAKEN: { description: 'A value must be unique within the tenant and is already used.' },
     NOT_FOUND: { description: 'The referenced object does not exist for this tenant.' },
     ALREADY_REVOKED: { description: 'The object is already revoked.' },
+    OUT_OF_RANGE: { description: "A number is outside what is allowed (e.g. above the bank's maximum)." },
+    NOT_SUPPORTED: { description: 'The institution does not offer what was asked (a scope, a payment scheme).' },
+    NOT_ALLOWED: { description: "The tenant has not allowed this value (e.g. a redirect URI missing from its allow-list)." },
+    INVALID_STATE: { description: "The object's current status does not allow this mutation." },
+    BANK_ERROR: { description: 'The bank could not be reached or refused the request; nothing was kept.' },
     INSECURE_URL: { description: "A URL is not allowed in this environment (plain http outside the sandbox's loopback)." },
   },
 });

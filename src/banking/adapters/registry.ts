@@ -1,0 +1,53 @@
+import type { Logger } from '../../platform/logger';
+import type { InstitutionDescriptor } from '../model';
+import type { BankAdapter } from '../ports';
+import { createBerlinGroupAdapter } from './berlin-group/berlin-group.adapter';
+import type { AdapterRegistry, BankClientCredentials } from './index';
+import { createStetAdapter } from './stet/stet.adapter';
+import { createUkObieAdapter } from './uk-obie/uk-obie.adapter';
+
+const factories = {
+  BERLIN_GROUP: createBerlinGroupAdapter,
+  STET: createStetAdapter,
+  UK_OPEN_BANKING: createUkObieAdapter,
+} as const satisfies Record<InstitutionDescriptor['standard'], unknown>;
+
+/** Thrown when the operator holds no client credentials for a bank: a configuration fault, not a user error. */
+export class MissingBankCredentialsError extends Error {
+  readonly code = 'BANK_CREDENTIALS_MISSING';
+  constructor(readonly institutionId: string) {
+    super(`No OAuth client credentials are configured for institution ${institutionId}`);
+    this.name = 'MissingBankCredentialsError';
+  }
+}
+
+/**
+ * One adapter per institution, built on first use from the institution's standard and the
+ * operator's credentials for it, then reused (adapters cache OAuth discovery and hold no
+ * per-consent state).
+ */
+export function createAdapterRegistry(deps: {
+  credentials: (institutionId: string) => BankClientCredentials | undefined;
+  logger: Logger;
+  callbackUrl: string;
+  onCall?: Parameters<typeof createBerlinGroupAdapter>[0]['onCall'];
+}): AdapterRegistry {
+  const cache = new Map<string, BankAdapter>();
+  return {
+    for(institution) {
+      const cached = cache.get(institution.id);
+      if (cached) return cached;
+      const credentials = deps.credentials(institution.id);
+      if (!credentials) throw new MissingBankCredentialsError(institution.id);
+      const adapter = factories[institution.standard]({
+        institution,
+        credentials,
+        redirectUri: deps.callbackUrl,
+        logger: deps.logger,
+        onCall: deps.onCall,
+      });
+      cache.set(institution.id, adapter);
+      return adapter;
+    },
+  };
+}

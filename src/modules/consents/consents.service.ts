@@ -1,0 +1,394 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { createHash, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Caller } from '../../api/context';
+import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
+import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
+import { toGlobalId } from '../../api/relay/global-id';
+import type { AdapterRegistry } from '../../banking/adapters';
+import type { AccessScope, BankTokens, CanonicalAccount, InstitutionDescriptor } from '../../banking/model';
+import type { BankCallContext } from '../../banking/ports';
+import type { Logger } from '../../platform/logger';
+import { Account } from '../accounts/account.entity';
+import type { InstitutionsService } from '../institutions/institutions.service';
+import { EndUser } from '../tenancy/end-user.entity';
+import { Tenant } from '../tenancy/tenant.entity';
+import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
+import type { VaultService } from '../vault';
+import { Consent } from './consent.entity';
+import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses } from './consent.state';
+
+/** How long an authorisation link (bank or hosted connect page) stays usable. */
+export const CONSENT_ATTEMPT_TTL_MS = 30 * 60_000;
+const DEFAULT_VALID_DAYS = 90;
+
+const sha256 = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex');
+const token = () => randomBytes(32).toString('base64url');
+
+const createInput = z.object({
+  scopes: z.array(z.enum(['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'])).min(1, { message: 'BLANK:choose at least one scope' }),
+  validForDays: z.number().int().min(1, { message: 'OUT_OF_RANGE:must be at least 1' }).nullish(),
+  historyDays: z.number().int().min(1, { message: 'OUT_OF_RANGE:must be at least 1' }).nullish(),
+});
+
+export interface ConsentCreateInput {
+  endUserId: string | null;
+  institutionId: string | null;
+  scopes: AccessScope[];
+  validForDays?: number | null;
+  historyDays?: number | null;
+  redirectUri: string;
+}
+
+/** Where the end user goes next, and the consent it is for. */
+export interface ConsentLink {
+  consent: Consent;
+  authorizationUrl: string | null;
+}
+
+/** What the gateway's callback answers the end user's browser. */
+export type CallbackResult = { kind: 'redirect'; location: string } | { kind: 'page'; status: number; title: string; message: string };
+
+export interface ConsentsDeps {
+  institutions: InstitutionsService;
+  tenancy: TenancyService;
+  vault: VaultService;
+  adapters: AdapterRegistry;
+  logger: Logger;
+  /** Public URL of the gateway (callback and connect page live under it). */
+  publicUrl: string;
+}
+
+/**
+ * Consents end to end: creation (at the bank, or through the hosted connect page), the bank's
+ * redirect back, renewal and revocation. Every status change goes through the state machine;
+ * bank tokens only ever exist sealed by the vault.
+ */
+export class ConsentsService {
+  constructor(private readonly deps: ConsentsDeps) {}
+
+  get callbackUrl(): string {
+    return `${this.deps.publicUrl}/callback`;
+  }
+
+  async create(em: EntityManager, caller: Caller, input: ConsentCreateInput): Promise<Outcome<ConsentLink>> {
+    const errors: UserError[] = [];
+    const parsed = createInput.safeParse(input);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const [code, ...rest] = issue.message.split(':');
+        const known = code in UserErrorCode && rest.length > 0;
+        errors.push(userError(['input', ...issue.path.map(String)], known ? (code as UserErrorCode) : UserErrorCode.INVALID, known ? rest.join(':') : issue.message));
+      }
+    }
+    const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
+    if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'No end user with this id.'));
+    let institution: InstitutionDescriptor | undefined;
+    if (input.institutionId !== null) {
+      institution = input.institutionId ? this.deps.institutions.get(caller, input.institutionId) : undefined;
+      if (!institution) errors.push(userError(['input', 'institutionId'], UserErrorCode.NOT_FOUND, 'No institution with this id for this environment.'));
+    }
+    if (institution && parsed.success) errors.push(...this.checkAgainstInstitution(institution, parsed.data));
+    if (!(await this.deps.tenancy.isRedirectUriAllowed(em, caller, input.redirectUri))) {
+      errors.push(
+        userError(
+          ['input', 'redirectUri'],
+          UserErrorCode.NOT_ALLOWED,
+          caller.environment === 'sandbox'
+            ? 'Add this URI with redirectUriAdd first (sandbox tenants may also use http://localhost or http://127.0.0.1).'
+            : 'Add this https URI with redirectUriAdd first.',
+        ),
+      );
+    }
+    if (errors.length > 0 || !endUser || !parsed.success) return { ok: false, userErrors: errors };
+
+    const consent = em.create(Consent, {
+      tenant: em.getReference(Tenant, caller.tenantId),
+      endUser,
+      institutionId: institution?.id ?? null,
+      scopes: [...new Set(parsed.data.scopes)],
+      validForDays: parsed.data.validForDays ?? Math.min(DEFAULT_VALID_DAYS, institution?.maxConsentDays ?? DEFAULT_VALID_DAYS),
+      historyDays: parsed.data.historyDays ?? Math.min(DEFAULT_VALID_DAYS, institution?.maxHistoryDays ?? DEFAULT_VALID_DAYS),
+      frequencyPerDay: institution?.frequencyPerDay ?? 4,
+      redirectUri: new URL(input.redirectUri).href,
+    });
+    if (!institution) {
+      // The hosted connect page lets the end user pick the bank; it starts the bank flow then.
+      const connectToken = token();
+      consent.connectTokenHash = sha256(connectToken);
+      consent.attemptExpiresAt = new Date(Date.now() + CONSENT_ATTEMPT_TTL_MS);
+      await em.flush();
+      return { ok: true, value: { consent, authorizationUrl: `${this.deps.publicUrl}/connect/${connectToken}` } };
+    }
+    await em.flush();
+    const started = await this.startAtBank(em, consent, institution);
+    if (!started.ok) {
+      // No half-made consent: the row and its data key go.
+      await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: consent.id });
+      await em.remove(consent).flush();
+      return started;
+    }
+    return { ok: true, value: { consent, authorizationUrl: started.value } };
+  }
+
+  /** Starts a new authorisation with the consent's (possibly renewed) parameters; clamps to the bank. */
+  async renew(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<ConsentLink>> {
+    const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }) : null;
+    if (!consent) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No consent with this id.')] };
+    const institution = consent.institutionId ? this.deps.institutions.get(caller, consent.institutionId) : undefined;
+    if (!renewableConsentStatuses.has(consent.status) || !institution) {
+      return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} cannot be renewed; create a new one.`)] };
+    }
+    consent.validForDays = Math.min(consent.validForDays, institution.maxConsentDays);
+    consent.historyDays = Math.min(consent.historyDays, institution.maxHistoryDays);
+    const started = await this.startAtBank(em, consent, institution);
+    return started.ok ? { ok: true, value: { consent, authorizationUrl: started.value } } : started;
+  }
+
+  /** Revokes at the bank where possible, crypto-shreds the tokens, and marks the consent REVOKED. */
+  async revoke(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<Consent>> {
+    const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }, { populate: ['tokens'] }) : null;
+    if (!consent) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No consent with this id.')] };
+    let next: ConsentStatus;
+    try {
+      next = nextConsentStatus(consent.status, ConsentEvent.REVOKED);
+    } catch {
+      return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} cannot be revoked.`)] };
+    }
+    const institution = consent.institutionId ? this.deps.institutions.get(caller, consent.institutionId) : undefined;
+    if (institution && (consent.bankConsentId || consent.tokens)) {
+      try {
+        const tokens = consent.tokens ? await this.openTokens(consent) : null;
+        await this.deps.adapters.for(institution).consents.revoke(this.ctx(institution), { bankConsentId: consent.bankConsentId, tokens });
+      } catch (err) {
+        // The bank may already have dropped it; the gateway's side is what protects the end user.
+        this.deps.logger.warn({ consentId: consent.id, err: (err as Error).name }, 'revocation at the bank failed; revoking locally');
+      }
+    }
+    // Shredding the data key and marking the consent REVOKED happen in one transaction.
+    await em.transactional(async (tx) => {
+      await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: consent.id }, { em: tx });
+      const c = await tx.findOneOrFail(Consent, consent.id);
+      Object.assign(c, {
+        status: next,
+        tokens: null,
+        attemptSecrets: null,
+        attemptStateHash: null,
+        connectTokenHash: null,
+        statusReason: 'Revoked through the API.',
+      });
+    });
+    await em.refresh(consent);
+    return { ok: true, value: consent };
+  }
+
+  async list(em: EntityManager, caller: Caller, status: ConsentStatus | null | undefined, limit: number, after?: KeysetPosition): Promise<Consent[]> {
+    return em.find(
+      Consent,
+      { tenant: caller.tenantId, ...(status ? { status } : {}), ...afterPosition(after) },
+      { orderBy: { createdAt: 'asc', id: 'asc' }, limit },
+    );
+  }
+
+  async get(em: EntityManager, caller: Caller, id: string): Promise<Consent | null> {
+    return em.findOne(Consent, { id, tenant: caller.tenantId });
+  }
+
+  async accounts(em: EntityManager, caller: Caller, consentId: string): Promise<Account[]> {
+    return em.find(Account, { tenant: caller.tenantId, consent: consentId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
+  }
+
+  // --- hosted connect page -------------------------------------------------------------------
+
+  /** The consent behind a connect-page token, if the link is still usable. */
+  async byConnectToken(em: EntityManager, connectToken: string): Promise<{ consent: Consent; caller: Caller } | null> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(connectToken)) return null;
+    const consent = await em.findOne(Consent, { connectTokenHash: sha256(connectToken) }, { populate: ['tenant'] });
+    if (!consent || consent.status !== ConsentStatus.PENDING_AUTHORIZATION || !consent.attemptExpiresAt || consent.attemptExpiresAt < new Date()) {
+      return null;
+    }
+    return { consent, caller: { tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'connect-page' } };
+  }
+
+  /** The end user picked a bank on the connect page: start the bank's authorisation. */
+  async chooseInstitution(em: EntityManager, connectToken: string, institutionId: string): Promise<CallbackResult> {
+    const found = await this.byConnectToken(em, connectToken);
+    if (!found) return expiredLinkPage();
+    const { consent, caller } = found;
+    const institution = this.deps.institutions.get(caller, institutionId);
+    const problems = institution ? this.checkAgainstInstitution(institution, consent) : [];
+    if (!institution || problems.length > 0) {
+      return { kind: 'page', status: 400, title: 'This bank can’t be used here', message: 'Please go back and choose another bank.' };
+    }
+    consent.institutionId = institution.id;
+    consent.frequencyPerDay = institution.frequencyPerDay;
+    consent.connectTokenHash = null;
+    const started = await this.startAtBank(em, consent, institution);
+    if (!started.ok || !started.value) {
+      return { kind: 'page', status: 502, title: 'Your bank is not answering', message: 'Please try again in a few minutes.' };
+    }
+    return { kind: 'redirect', location: started.value };
+  }
+
+  // --- the bank's redirect back ----------------------------------------------------------------
+
+  /**
+   * Handles `GET /callback?state=…`: finds the attempt by its state, lets the adapter finish it,
+   * seals the tokens, records the accounts and sends the end user to the developer's redirect URI
+   * with the outcome. A forged, replayed or expired callback gets an error page and changes nothing.
+   */
+  async completeCallback(em: EntityManager, callbackUrl: string): Promise<CallbackResult> {
+    const state = new URL(callbackUrl).searchParams.get('state');
+    if (!state || state.length > 200) return invalidLinkPage();
+    const consent = await em.findOne(Consent, { attemptStateHash: sha256(state) }, { populate: ['tenant', 'attemptSecrets', 'tokens'] });
+    if (!consent || !consent.institutionId) return invalidLinkPage();
+    const caller: Caller = { tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'callback' };
+    const institution = this.deps.institutions.get(caller, consent.institutionId);
+    // One use only: clear the attempt before anything else, so a replay finds nothing.
+    const sealedSecrets = consent.attemptSecrets;
+    const expired = !consent.attemptExpiresAt || consent.attemptExpiresAt < new Date();
+    Object.assign(consent, { attemptStateHash: null, attemptSecrets: null, attemptExpiresAt: null });
+    await em.flush();
+    if (!institution || !sealedSecrets) return invalidLinkPage();
+    const renewing = consent.status !== ConsentStatus.PENDING_AUTHORIZATION;
+    if (expired) {
+      if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_ABANDONED, 'The authorisation link expired.');
+      await em.flush();
+      return this.backToDeveloper(consent, 'expired');
+    }
+    try {
+      const secrets = JSON.parse(await this.deps.vault.openText(sealedSecrets, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
+      const adapter = this.deps.adapters.for(institution);
+      const done = await adapter.consents.complete(this.ctx(institution), { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
+      if (done.outcome !== 'AUTHORISED') {
+        if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, done.reason);
+        await em.flush();
+        return this.backToDeveloper(consent, done.outcome === 'REJECTED' ? 'rejected' : 'error');
+      }
+      const tokens = done.tokens;
+      const bankConsentId = done.bankConsentId ?? consent.bankConsentId;
+      const accounts = await adapter.accounts.listAccounts(this.ctx(institution), { bankConsentId, tokens });
+      const sealed = tokens ? await this.deps.vault.seal(JSON.stringify(tokens), this.sealContext(consent, 'bank-tokens')) : null;
+      Object.assign(consent, {
+        bankConsentId,
+        tokens: sealed,
+        validUntil: done.validUntil ?? new Date(Date.now() + consent.validForDays * 86_400_000),
+        authorizedAt: new Date(),
+      });
+      this.apply(consent, renewing ? ConsentEvent.RENEWAL_AUTHORISED : ConsentEvent.AUTHORISED, null);
+      await this.upsertAccounts(em, consent, accounts);
+      await em.flush(); // one transaction: status, sealed tokens and accounts land together
+      return this.backToDeveloper(consent, 'success');
+    } catch (err) {
+      this.deps.logger.warn({ consentId: consent.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent callback failed');
+      if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, 'The bank’s answer could not be completed.');
+      await em.flush();
+      return this.backToDeveloper(consent, 'error');
+    }
+  }
+
+  // --- internals --------------------------------------------------------------------------------
+
+  private checkAgainstInstitution(
+    institution: InstitutionDescriptor,
+    input: { scopes: AccessScope[]; validForDays?: number | null; historyDays?: number | null },
+  ): UserError[] {
+    const errors: UserError[] = [];
+    const unsupported = input.scopes.filter((s) => !institution.scopes.includes(s));
+    if (unsupported.length) {
+      errors.push(userError(['input', 'scopes'], UserErrorCode.NOT_SUPPORTED, `${institution.name} does not offer ${unsupported.join(', ')}.`));
+    }
+    if (input.validForDays != null && input.validForDays > institution.maxConsentDays) {
+      errors.push(userError(['input', 'validForDays'], UserErrorCode.OUT_OF_RANGE, `${institution.name} grants consents for at most ${institution.maxConsentDays} days.`));
+    }
+    if (input.historyDays != null && input.historyDays > institution.maxHistoryDays) {
+      errors.push(userError(['input', 'historyDays'], UserErrorCode.OUT_OF_RANGE, `${institution.name} serves at most ${institution.maxHistoryDays} days of history.`));
+    }
+    return errors;
+  }
+
+  /** Asks the bank for a new authorisation and records the attempt; the URL to send the end user to. */
+  private async startAtBank(em: EntityManager, consent: Consent, institution: InstitutionDescriptor): Promise<Outcome<string | null>> {
+    const state = token();
+    try {
+      const started = await this.deps.adapters.for(institution).consents.start(this.ctx(institution), {
+        scopes: consent.scopes,
+        validUntil: new Date(Date.now() + consent.validForDays * 86_400_000),
+        frequencyPerDay: consent.frequencyPerDay,
+        redirectUri: this.callbackUrl,
+        state,
+      });
+      consent.bankConsentId = started.bankConsentId ?? consent.bankConsentId;
+      consent.scaApproach = started.approach;
+      consent.attemptStateHash = sha256(state);
+      consent.attemptExpiresAt = new Date(Date.now() + CONSENT_ATTEMPT_TTL_MS);
+      consent.attemptSecrets = await this.deps.vault.seal(JSON.stringify(started.secrets), this.sealContext(consent, 'consent-attempt'));
+      await em.flush();
+      return { ok: true, value: started.authorizationUrl };
+    } catch (err) {
+      this.deps.logger.warn({ institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent start at the bank failed');
+      return {
+        ok: false,
+        userErrors: [userError(['input', 'institutionId'], UserErrorCode.BANK_ERROR, `${institution.name} did not accept the consent request; nothing was kept. Try again later.`)],
+      };
+    }
+  }
+
+  private async upsertAccounts(em: EntityManager, consent: Consent, accounts: CanonicalAccount[]): Promise<void> {
+    const existing = await em.find(Account, { consent });
+    for (const a of accounts) {
+      // Renewal keeps gateway ids: match by the bank's id, else by IBAN.
+      const match = existing.find((e) => e.bankAccountId === a.bankAccountId) ?? (a.iban ? existing.find((e) => e.iban === a.iban) : undefined);
+      const data = {
+        bankAccountId: a.bankAccountId,
+        kind: a.kind,
+        iban: a.iban,
+        maskedPan: a.maskedPan,
+        currency: a.currency,
+        name: a.name,
+        ownerName: a.ownerName,
+        product: a.product,
+      };
+      if (match) Object.assign(match, data);
+      else em.create(Account, { tenant: consent.tenant, consent, ...data });
+    }
+  }
+
+  private apply(consent: Consent, event: ConsentEvent, reason: string | null): void {
+    consent.status = nextConsentStatus(consent.status, event);
+    consent.statusReason = reason;
+  }
+
+  private backToDeveloper(consent: Consent, outcome: 'success' | 'rejected' | 'error' | 'expired'): CallbackResult {
+    const url = new URL(consent.redirectUri);
+    url.searchParams.set('consent_id', toGlobalId('Consent', consent.id));
+    url.searchParams.set('outcome', outcome);
+    return { kind: 'redirect', location: url.href };
+  }
+
+  private ctx(institution: InstitutionDescriptor): BankCallContext {
+    return { institution };
+  }
+
+  private sealContext(consent: Consent, purpose: string) {
+    return { tenantId: consent.tenant.id, ownerId: consent.id, purpose };
+  }
+
+  private async openTokens(consent: Consent): Promise<BankTokens | null> {
+    if (!consent.tokens) return null;
+    const raw = JSON.parse(await this.deps.vault.openText(consent.tokens, this.sealContext(consent, 'bank-tokens'))) as {
+      accessToken: string;
+      refreshToken: string | null;
+      expiresAt: string | null;
+    };
+    return { ...raw, expiresAt: raw.expiresAt ? new Date(raw.expiresAt) : null };
+  }
+}
+
+function invalidLinkPage(): CallbackResult {
+  return { kind: 'page', status: 400, title: 'This link is not valid', message: 'It may have been used already. Please start again from the app that sent you.' };
+}
+
+function expiredLinkPage(): CallbackResult {
+  return { kind: 'page', status: 410, title: 'This link has expired', message: 'Please start again from the app that sent you.' };
+}
