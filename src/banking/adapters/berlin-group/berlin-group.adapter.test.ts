@@ -516,4 +516,18 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     await noCards.adapter.accounts.listAccounts(noCards.ctx, access);
     expect(seen.map((s) => new URL(s.url).pathname.replace(/^.*\/v1/, '/v1'))).toEqual(['/v1/accounts']);
   });
+  it('takes the link of the approach it asked for when the bank offers both scaRedirect and scaOAuth', async () => {
+    const { adapter, ctx } = adapterFor('nordlicht');
+    reshapeConsentAnswer((body) => {
+      body._links.scaOAuth = { href: `${ctx.institution.issuer}/.well-known/openid-configuration` };
+    });
+    try {
+      expect((await adapter.consents.start(ctx, request())).approach).toBe('REDIRECT');
+      const oauthFirst = await adapter.consents.start(ctx, request({ preferredApproach: 'OAUTH' }));
+      expect(oauthFirst.approach).toBe('OAUTH');
+      expect(oauthFirst.secrets.issuer).toBe(ctx.institution.issuer);
+    } finally {
+      intercept = undefined;
+    }
+  });
 });

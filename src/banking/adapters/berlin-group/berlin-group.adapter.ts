@@ -300,8 +300,10 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     const confirmationHref = hrefOf(links.confirmation);
     if (confirmationHref) secrets.confirmationHref = confirmationHref;
 
+    const scaRedirect = hrefOf(links.scaRedirect);
     const scaOAuth = hrefOf(links.scaOAuth);
-    if (scaOAuth) {
+    // A bank offering both links: the one we asked for.
+    if (scaOAuth && !(scaRedirect && wanted === 'REDIRECT')) {
       const target = issuerFromMetadataUrl(new URL(scaOAuth, institution.aisBaseUrl).href);
       if (!target) throw new BankResponseInvalid(`${operation} at ${institutionId}: scaOAuth is not an authorisation server metadata URL`, details(operation));
       const redirectUri = deps.redirectUri ?? request.redirectUri;
@@ -319,7 +321,6 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       return { bankConsentId: consentId, approach: 'OAUTH', authorizationUrl: auth.url, secrets: secrets as Record<string, string> };
     }
 
-    const scaRedirect = hrefOf(links.scaRedirect);
     if (scaRedirect) {
       const url = new URL(scaRedirect, institution.aisBaseUrl);
       if (url.protocol !== 'https:' && !(sandbox && url.protocol === 'http:')) {
