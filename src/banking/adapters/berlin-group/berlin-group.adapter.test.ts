@@ -8,7 +8,7 @@ import type { CanonicalTransaction, InstitutionDescriptor } from '../../model';
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
 import { authoriseAtBank, runAdapterContract } from '../contract';
-import { createBerlinGroupAdapter, type BerlinGroupConsentRequest } from './berlin-group.adapter';
+import { createBerlinGroupAdapter, resolveBankLink, type BerlinGroupConsentRequest } from './berlin-group.adapter';
 
 const logger = pino({ level: 'silent' });
 const otpOf = (username: string) => TEST_USERS.find((u) => u.username === username)!.otp;
@@ -529,5 +529,39 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     } finally {
       intercept = undefined;
     }
+  });
+  it('follows next links given relative to the API root, as in the spec’s examples', async () => {
+    const { adapter, ctx, access } = await authorisedConsent();
+    const [account] = (await adapter.accounts.listAccounts(ctx, access)).filter((a) => a.kind !== 'CARD');
+    const window = { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' as const };
+    const absolute = (await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, window))).map((p) => p.length);
+    const root = ctx.institution.aisBaseUrl.replace(/\/+$/, '');
+    intercept = async (url, init) => {
+      if (!url.pathname.endsWith('/transactions')) return undefined;
+      const res = await fetch(url, init);
+      const body = (await res.json()) as { transactions: { _links: Record<string, { href: string }> } };
+      for (const link of Object.values(body.transactions._links)) link.href = link.href.replace(root, '');
+      return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } });
+    };
+    try {
+      const relative = (await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, window))).map((p) => p.length);
+      expect(relative.length).toBeGreaterThan(1);
+      expect(relative).toEqual(absolute);
+    } finally {
+      intercept = undefined;
+    }
+  });
+});
+
+describe('resolveBankLink', () => {
+  it('resolves absolute, origin-relative and API-root-relative links against the bank’s API root', () => {
+    const base = 'https://api.bank.example/psd2/';
+    expect(resolveBankLink(base, 'https://other.example/sca?x=1')).toBe('https://other.example/sca?x=1');
+    expect(resolveBankLink(base, '/psd2/v1/accounts/1/transactions?page=2')).toBe('https://api.bank.example/psd2/v1/accounts/1/transactions?page=2');
+    expect(resolveBankLink(base, '/v1/accounts/1/transactions?page=2')).toBe('https://api.bank.example/psd2/v1/accounts/1/transactions?page=2');
+    expect(resolveBankLink(base, 'v1/consents/c-1/status')).toBe('https://api.bank.example/psd2/v1/consents/c-1/status');
+    expect(resolveBankLink('https://api.bank.example', '/v1/accounts')).toBe('https://api.bank.example/v1/accounts');
+    expect(resolveBankLink(base, undefined)).toBeUndefined();
+    expect(resolveBankLink(base, '  ')).toBeUndefined();
   });
 });

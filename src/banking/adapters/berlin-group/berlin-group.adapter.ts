@@ -105,6 +105,22 @@ function withQuery(uri: string, params: Record<string, string>): string {
 }
 
 /**
+ * An absolute URL for a Berlin Group link. Banks send absolute URLs, or paths that are either
+ * origin-relative including the API root (`/psd2/v1/accounts/1`) or relative to the API root
+ * (`/v1/accounts/1`, as in the spec's examples); the API root is added when the path lacks it.
+ */
+export function resolveBankLink(apiBaseUrl: string, href: string | undefined): string | undefined {
+  if (href === undefined || href.trim() === '') return undefined;
+  const value = href.trim();
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value) || value.startsWith('//')) return value;
+  const base = new URL(apiBaseUrl);
+  const root = base.pathname.replace(/\/+$/, '');
+  const path = value.startsWith('/') ? value : `/${value}`;
+  const rooted = root && path !== root && !path.startsWith(`${root}/`) && !path.startsWith(`${root}?`) ? `${root}${path}` : path;
+  return new URL(rooted, base.origin).href;
+}
+
+/**
  * Builds the adapter of one Berlin Group institution.
  *
  * SCA approach: the caller's `preferredApproach`, else the first of `institution.scaApproaches`
@@ -196,6 +212,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   };
 
   const details = (operation: string) => ({ institutionId, operation });
+  const linkOf = (link: Parameters<typeof hrefOf>[0]): string | undefined => resolveBankLink(institution.aisBaseUrl, hrefOf(link));
 
   const requireConsentId = (access: { bankConsentId: string | null }, operation: string): string => {
     if (!access.bankConsentId) throw new BankConsentInvalid(`${operation} at ${institutionId}: no Berlin Group consent id`, details(operation));
@@ -281,7 +298,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       const started = await http.request({
         operation: 'consent.authorisation.start',
         method: 'POST',
-        url: hrefOf(links.startAuthorisation)!,
+        url: linkOf(links.startAuthorisation)!,
         headers,
         psuIpAddress: ctx.psuIpAddress,
         body: {},
@@ -292,19 +309,19 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     }
 
     const secrets: Secrets = { consentId };
-    const statusHref = hrefOf(links.status);
-    const scaStatusHref = hrefOf(links.scaStatus);
+    const statusHref = linkOf(links.status);
+    const scaStatusHref = linkOf(links.scaStatus);
     if (statusHref) secrets.statusHref = statusHref;
     if (scaStatusHref) secrets.scaStatusHref = scaStatusHref;
     // Authorisation confirmation (1.3.9+): the bank wants the code from the redirect back before it activates the consent.
-    const confirmationHref = hrefOf(links.confirmation);
+    const confirmationHref = linkOf(links.confirmation);
     if (confirmationHref) secrets.confirmationHref = confirmationHref;
 
-    const scaRedirect = hrefOf(links.scaRedirect);
-    const scaOAuth = hrefOf(links.scaOAuth);
+    const scaRedirect = linkOf(links.scaRedirect);
+    const scaOAuth = linkOf(links.scaOAuth);
     // A bank offering both links: the one we asked for.
     if (scaOAuth && !(scaRedirect && wanted === 'REDIRECT')) {
-      const target = issuerFromMetadataUrl(new URL(scaOAuth, institution.aisBaseUrl).href);
+      const target = issuerFromMetadataUrl(scaOAuth);
       if (!target) throw new BankResponseInvalid(`${operation} at ${institutionId}: scaOAuth is not an authorisation server metadata URL`, details(operation));
       const redirectUri = deps.redirectUri ?? request.redirectUri;
       const oauth = await oauthClient(target.issuer, target.discoveryAlgorithm);
@@ -322,7 +339,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     }
 
     if (scaRedirect) {
-      const url = new URL(scaRedirect, institution.aisBaseUrl);
+      const url = new URL(scaRedirect);
       if (url.protocol !== 'https:' && !(sandbox && url.protocol === 'http:')) {
         throw new BankResponseInvalid(`${operation} at ${institutionId}: scaRedirect is not an https URL`, details(operation));
       }
@@ -610,7 +627,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
       return {
         items: [...(report?.booked ?? []).map((t) => mapCardTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapCardTransaction(t, 'PENDING'))],
-        next: hrefOf(report?._links?.next) ?? hrefOf(res.data._links?.next),
+        next: linkOf(report?._links?.next) ?? linkOf(res.data._links?.next),
       };
     }
     const res = await http.request({ ...common, schema: bgTransactionsResponse });
@@ -618,7 +635,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
     return {
       items: [...(report?.booked ?? []).map((t) => mapTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapTransaction(t, 'PENDING'))],
-      next: hrefOf(report?._links?.next) ?? hrefOf(res.data._links?.next),
+      next: linkOf(report?._links?.next) ?? linkOf(res.data._links?.next),
     };
   }
 
