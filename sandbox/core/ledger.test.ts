@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isValidIban, makeIban, bbanFor } from './iban';
-import { buildLedger, formatCents, lazyIndexRange, lazyTransaction, parseAmount, TransactionView, type LazyHistory } from './ledger';
+import { balancesOf, buildLedger, formatCents, lazyIndexRange, lazyTransaction, parseAmount, TransactionView, type LazyHistory } from './ledger';
 
 describe('the lazily generated history', () => {
   const h: LazyHistory = { count: 1000, firstDay: '2026-01-01', lastDay: '2026-01-31', days: 31, seed: 3, currency: 'EUR', accountId: 'acc-heavy-test', locale: 'de' };
@@ -12,6 +12,14 @@ describe('the lazily generated history', () => {
       const expected = all.filter((t) => (!from || t.bookingDate >= from) && (!to || t.bookingDate <= to)).map((t) => t.index);
       expect(Array.from({ length: end - start }, (_, i) => start + i)).toEqual(expected);
     }
+  });
+
+  it('keeps the heavy balance equal to the sum of its lazy entries', () => {
+    const ledger = buildLedger({ id: 'x', country: 'DE', currency: 'EUR', bankCode: '50010517', locale: 'de' }, 1, '2026-11-20');
+    const heavy = ledger.accounts.find((a) => a.owner === 'heavy')!;
+    let sum = heavy.openingBalanceCents;
+    for (let i = 0; i < heavy.lazy!.count; i += 1) sum += lazyTransaction(heavy.lazy!, i).amountCents;
+    expect(balancesOf(heavy).bookedCents).toBe(sum);
   });
 
   it('gives the same entry for the same index every time, newest first', () => {
