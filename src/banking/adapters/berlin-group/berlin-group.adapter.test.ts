@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
@@ -73,7 +74,7 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     validUntil: new Date(Date.now() + 30 * 86_400_000),
     frequencyPerDay: 4,
     redirectUri: run.callback,
-    state: `state-${Math.random().toString(36).slice(2)}`,
+    state: randomBytes(24).toString('base64url'),
     ...extra,
   });
 
@@ -90,9 +91,13 @@ describe('Berlin Group adapter against the sandbox banks', () => {
   /** A consent the end user approved through the OAuth SCA approach (scaOAuth link, code + PKCE). */
   const oauthConsent = async () => {
     const { adapter, ctx } = adapterFor('nordlicht', { scaApproaches: ['OAUTH', 'REDIRECT'] });
-    const started = await adapter.consents.start(ctx, request());
+    const req = request();
+    const started = await adapter.consents.start(ctx, req);
     expect(started.approach).toBe('OAUTH');
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: otpOf('alice') });
+    // The gateway finds its attempt by the state it gave: the bank's redirect carries it back.
+    expect(new URL(callbackUrl).searchParams.get('state')).toBe(req.state);
+    expect(started.secrets.callbackState).toBe(req.state);
     const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
     if (done.outcome !== 'AUTHORISED') throw new Error(`consent not authorised: ${JSON.stringify(done)}`);
     return { adapter, ctx, started, callbackUrl, access: { bankConsentId: done.bankConsentId, tokens: done.tokens } };
