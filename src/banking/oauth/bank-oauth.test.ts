@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomUUID, verify } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, verify } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiniBrowser, startSandbox, type Running } from '../../../sandbox/testing/harness';
@@ -493,6 +493,19 @@ describe('BankOAuth details', () => {
     expect((await oauth.refresh(tokens.refreshToken!)).accessToken).toBeTruthy();
     const insecure = await BankOAuth.discover(options('rivage', { redirectUri: undefined, sandbox: true }));
     expect((await refusal(insecure.startAuthorization({ scope: 'aisp', redirectUri: 'ftp://gateway.invalid/cb' }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
+  });
+
+  it('sends a state the caller chose, so the gateway finds its attempt on the way back, and refuses a malformed one', async () => {
+    const oauth = await BankOAuth.discover(options('rivage'));
+    const chosen = randomBytes(32).toString('base64url');
+    const start = await oauth.startAuthorization({ scope: 'aisp', state: chosen });
+    expect(start.state).toBe(chosen);
+    const callback = await psuAt(start.url, ALICE);
+    expect(new URL(callback).searchParams.get('state')).toBe(chosen);
+    expect((await oauth.completeAuthorization({ callbackUrl: callback, expected: start })).accessToken).toBeTruthy();
+    for (const bad of ['short', 'has spaces but is long enough', 'a&b=c;long-enough', 'a'.repeat(201)]) {
+      expect((await refusal(oauth.startAuthorization({ scope: 'aisp', state: bad }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
+    }
   });
 
   it('reports INVALID_REQUEST when the bank refuses the pushed authorization request', async () => {

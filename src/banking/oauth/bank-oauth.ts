@@ -118,7 +118,8 @@ export interface StartAuthorizationInput {
   redirectUri?: string;
   /**
    * The `state` to send, when the caller finds its attempt by it on the way back (the gateway's
-   * consent flow does, with at least 128 bits of randomness); 8–200 URL-safe characters. Default: a fresh random value.
+   * consent flow does). It must be unguessable: at least 128 bits from a CSPRNG (22 base64url
+   * characters); only 8–200 URL-safe characters are checked here. Default: a fresh random value.
    */
   state?: string;
 }
