@@ -73,6 +73,8 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     await call(aisSpec, 'ais', 'GET', '/accounts/{AccountId}', `/accounts/${current.AccountId}`, at);
     const balances = await call(aisSpec, 'ais', 'GET', '/accounts/{AccountId}/balances', `/accounts/${current.AccountId}/balances`, at);
     expect(balances.body.Data.Balance[0].Amount.Currency).toBe('GBP');
+    const all = await call(aisSpec, 'ais', 'GET', '/balances', '/balances', at, { headers: { 'x-fapi-customer-ip-address': '192.0.2.1' } });
+    expect(all.body.Data.Balance).toHaveLength(6);
 
     let next: string | undefined = `${run.bank('thames').aisBaseUrl}/accounts/${current.AccountId}/transactions?fromBookingDateTime=2025-06-01T00:00:00`;
     let count = 0;

@@ -266,6 +266,13 @@ export function mountUkObie(bank: Bank): void {
     res.json(wrap({ Balance: ukBalances(a) }, `${ais}/accounts/${a.id}/balances`, { TotalPages: 1 }));
   });
 
+  api.get(`${aisPath}/balances`, async (req, res) => {
+    const c = await dataConsent(req);
+    if (!has(c, 'ReadBalances')) throw new BankError('CONSENT_INVALID', 'The consent lacks ReadBalances.', 403);
+    bank.countAccess(c, 'balances:*', psuPresent(req));
+    res.json(wrap({ Balance: bank.consentAccounts(c, 'accounts').flatMap(ukBalances) }, `${ais}/balances`, { TotalPages: 1 }));
+  });
+
   const dateTimeParam = (req: Request, name: string): string | undefined => {
     const v = queryString(req, name);
     if (v === undefined) return undefined;
