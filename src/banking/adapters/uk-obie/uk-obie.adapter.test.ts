@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
@@ -19,6 +20,8 @@ import { sandboxInstitutions } from '../../sandbox-institutions';
 import { authoriseAtBank } from '../contract';
 import { createUkObieAdapter } from './uk-obie.adapter';
 
+/** The gateway's state for one attempt (BankOAuth takes 8–200 URL-safe characters). */
+const newState = () => `attempt-${randomUUID()}`;
 const alice = TEST_USERS.find((u) => u.username === 'alice')!;
 const silent = pino({ level: 'silent' });
 
@@ -60,7 +63,7 @@ async function authorised(using = adapter): Promise<ConsentAccess & { bankConsen
     validUntil: new Date(Date.now() + 30 * 86_400_000),
     frequencyPerDay: 4,
     redirectUri: run.callback,
-    state: 'gateway-state',
+    state: newState(),
   });
   const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
   const done = await using.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
@@ -102,13 +105,14 @@ async function allTransactions(using: BankAdapter, access: ConsentAccess, accoun
 describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
   it('creates the consent with a client-credentials token, reads the bank-adjusted validity back and records every call without tokens', async () => {
     records.length = 0;
+    const state = newState();
     const started = await adapter.consents.start(present, {
       scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
       // More than the bank's 90 days: the bank shortens it and complete() reports its date.
       validUntil: new Date(Date.now() + 200 * 86_400_000),
       frequencyPerDay: 4,
       redirectUri: run.callback,
-      state: 'gateway-state',
+      state,
     });
     expect(started.approach).toBe('REDIRECT');
     expect(started.bankConsentId).toMatch(/^aac-/);
@@ -118,6 +122,9 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
     expect(await adapter.consents.status(present, { bankConsentId: started.bankConsentId, tokens: null })).toBe('RECEIVED');
 
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
+    // The gateway finds its attempt by the state the bank sends back.
+    expect(new URL(callbackUrl).searchParams.get('state')).toBe(state);
+    expect(started.secrets.state).toBe(state);
     const done = await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
     expect(done.outcome).toBe('AUTHORISED');
     if (done.outcome !== 'AUTHORISED') return;
@@ -142,7 +149,7 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
       validUntil: new Date(Date.now() + 10 * 86_400_000),
       frequencyPerDay: 4,
       redirectUri: run.callback,
-      state: 's',
+      state: newState(),
     });
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
     const forged = new URL(callbackUrl);
@@ -241,7 +248,7 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
       validUntil: new Date(Date.now() + 10 * 86_400_000),
       frequencyPerDay: 4,
       redirectUri: run.callback,
-      state: 's',
+      state: newState(),
     });
     const rejecter = TEST_USERS.find((u) => u.behaviour === 'rejects')!;
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, rejecter);
