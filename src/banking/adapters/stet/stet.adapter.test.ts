@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
@@ -13,6 +14,8 @@ import { createStetAdapter } from './stet.adapter';
 
 const silent = pino({ level: 'silent' });
 const alice = TEST_USERS.find((u) => u.username === 'alice')!;
+/** The gateway's own opaque state, shaped as the consents module makes it. */
+const gatewayState = (): string => randomBytes(24).toString('base64url');
 
 describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ€™s errors', () => {
   let run: Running;
@@ -51,7 +54,7 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
       validUntil: new Date(Date.now() + 30 * 86_400_000),
       frequencyPerDay: 4,
       redirectUri,
-      state: 'gateway-state',
+      state: gatewayState(),
     });
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
     const done = await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
@@ -98,13 +101,14 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
   });
   afterAll(async () => run?.close());
 
-  it('asks for the aisp scope with PKCE S256 and keeps the verifier out of the authorisation URL', async () => {
+  it('asks for the aisp scope with PKCE S256 and the gatewayâ€™s state, and keeps the verifier out of the authorisation URL', async () => {
+    const state = gatewayState();
     const started = await adapter.consents.start(present, {
       scopes: ['ACCOUNTS'],
       validUntil: new Date(Date.now() + 86_400_000),
       frequencyPerDay: 4,
       redirectUri: run.callback,
-      state: 'gateway-state',
+      state,
     });
     expect(started.approach).toBe('REDIRECT');
     expect(started.bankConsentId).toBeNull();
@@ -114,6 +118,8 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
     const params = pushed?.form ?? url.searchParams;
     expect(params.get('scope')).toBe('aisp');
     expect(params.get('code_challenge_method')).toBe('S256');
+    // The consents module finds the attempt by its own state when the bank sends the user back.
+    expect(params.get('state')).toBe(state);
     expect(started.secrets.codeVerifier).toBeTruthy();
     expect(params.get('code_challenge')).not.toBe(started.secrets.codeVerifier);
     expect(started.authorizationUrl).not.toContain(started.secrets.codeVerifier);
@@ -272,7 +278,7 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
       validUntil: new Date(Date.now() + 86_400_000),
       frequencyPerDay: 4,
       redirectUri: run.callback,
-      state: 'gateway-state',
+      state: gatewayState(),
     });
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
     const forged = new URL(callbackUrl);
@@ -289,7 +295,7 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
       validUntil: new Date(Date.now() + 86_400_000),
       frequencyPerDay: 4,
       redirectUri: run.callback,
-      state: 'gateway-state',
+      state: gatewayState(),
     });
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, alice);
     forms.length = 0;
