@@ -180,6 +180,32 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     expect(again.body.tppMessages[0].code).toBe('STATUS_INVALID');
   });
 
+  it('grants exactly the services a consent lists: account details only, or the account list only', async () => {
+    const config = await oauthClient(run, 'nordlicht');
+    const grant = async (access: unknown) => {
+      const created = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', { body: consentBody({ access }) });
+      const { tokens } = await authorizeWithOAuth(run, config, { scope: `AIS:${created.body.consentId}` }, { username: 'alice', code: '123456' });
+      return { 'consent-id': created.body.consentId as string, authorization: `Bearer ${tokens.access_token}`, 'psu-ip-address': '192.0.2.10' };
+    };
+    const users = await run.control<{ accounts: { id: string; iban: string; kind: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts');
+    const checking = users.body.accounts.find((a) => a.kind === 'checking')!;
+    const savings = users.body.accounts.find((a) => a.kind === 'savings')!;
+
+    const detailsOnly = await grant({ accounts: [{ iban: checking.iban }], balances: [{ iban: savings.iban }] });
+    const listed = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: detailsOnly });
+    expect(listed.body.accounts.map((a: { iban: string }) => a.iban).sort()).toEqual([checking.iban, savings.iban].sort());
+    expect((await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${checking.id}/balances`, { headers: detailsOnly })).status).toBe(401);
+    expect((await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${savings.id}/balances`, { headers: detailsOnly })).status).toBe(200);
+
+    const listOnly = await grant({ availableAccounts: 'allAccounts' });
+    expect((await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: listOnly })).body.accounts).toHaveLength(2);
+    const refused = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${checking.id}/transactions?bookingStatus=booked&dateFrom=2026-11-01`, { headers: listOnly });
+    expect(refused.status).toBe(401);
+    expect(refused.body.tppMessages[0].code).toBe('CONSENT_INVALID');
+    const info = await bg('nordlicht', 'GET', '/v1/consents/{consentId}', `/v1/consents/${listOnly['consent-id']}`);
+    expect(info.body.access).toEqual({ availableAccounts: 'allAccounts' });
+  });
+
   it('answers bad input with the standard codes: missing X-Request-ID, bad IBAN, unknown consent, wrong token', async () => {
     const noId = await fetch(`${run.bank('nordlicht').aisBaseUrl}/v1/accounts`, { headers: { 'consent-id': 'x' } });
     expect(noId.status).toBe(400);

@@ -233,7 +233,9 @@ export class Bank {
   consentAccounts(consent: AisConsent, service: 'accounts' | 'balances' | 'transactions'): LedgerAccount[] {
     if (!consent.userId) return [];
     const all = this.accountsOf(consent.userId);
-    const list = consent.access[service] ?? (service === 'accounts' ? undefined : consent.access.accounts);
+    const { listOnly } = consent.access;
+    if (listOnly) return service === 'accounts' || (service === 'balances' && listOnly === 'withBalance') ? all : [];
+    const list = consent.access[service];
     if (!list) return all;
     // Access to balances or transactions implies access to the account itself.
     if (service === 'accounts') {

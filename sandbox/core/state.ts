@@ -23,7 +23,15 @@ export interface AisConsent {
   /** PSU-ID the TPP sent, if any (decoupled needs it). */
   psuId?: string;
   /** IBANs per service; `undefined` means every account of the PSU. */
-  access: { accounts?: string[]; balances?: string[]; transactions?: string[]; allPsd2?: boolean; bankOffered?: boolean };
+  access: {
+    accounts?: string[];
+    balances?: string[];
+    transactions?: string[];
+    allPsd2?: boolean;
+    bankOffered?: boolean;
+    /** BG availableAccounts(WithBalance): the account list (and balances) only, no transactions. */
+    listOnly?: 'accounts' | 'withBalance';
+  };
   /** UK permissions, kept as sent. */
   permissions?: string[];
   recurringIndicator: boolean;

@@ -156,8 +156,9 @@ export function mountBerlinGroup(bank: Bank): void {
     const accounts = ibans('accounts');
     const balances = ibans('balances');
     const transactions = ibans('transactions');
-    const allPsd2 = access.allPsd2 === 'allAccounts' || access.availableAccounts === 'allAccounts' || access.availableAccountsWithBalance === 'allAccounts';
-    if (!accounts && !balances && !transactions && !allPsd2) {
+    const allPsd2 = access.allPsd2 === 'allAccounts';
+    const listOnly = access.availableAccountsWithBalance === 'allAccounts' ? 'withBalance' : access.availableAccounts === 'allAccounts' ? 'accounts' : undefined;
+    if (!accounts && !balances && !transactions && !allPsd2 && !listOnly) {
       throw new BankError('FORMAT_ERROR', 'access must list accounts, balances or transactions, or ask for allPsd2.', 400, { path: 'access' });
     }
     if (typeof body.recurringIndicator !== 'boolean') throw new BankError('FORMAT_ERROR', 'recurringIndicator is required.', 400, { path: 'recurringIndicator' });
@@ -171,12 +172,15 @@ export function mountBerlinGroup(bank: Bank): void {
       status: 'received',
       psuId: req.get('psu-id')?.toLowerCase(),
       // Empty lists ask for a bank-offered consent: the PSU picks at the bank (here: all accounts).
+      // `accounts` alone grants account details only: balances and transactions need their own lists.
       access:
         allPsd2 && !accounts && !balances && !transactions
           ? { allPsd2: true }
-          : [accounts, balances, transactions].every((l) => !l || l.length === 0)
-            ? { bankOffered: true }
-            : { accounts: accounts ?? [...(balances ?? []), ...(transactions ?? [])], balances, transactions },
+          : listOnly && !accounts && !balances && !transactions
+            ? { listOnly }
+            : [accounts, balances, transactions].every((l) => !l || l.length === 0)
+              ? { bankOffered: true }
+              : { accounts: accounts ?? [], balances: balances ?? [], transactions: transactions ?? [] },
       recurringIndicator: body.recurringIndicator,
       frequencyPerDay: body.recurringIndicator ? Math.min(freq, bank.def.frequencyPerDay) : 1,
       validUntil: bank.clampValidUntil(body.validUntil),
@@ -203,6 +207,8 @@ export function mountBerlinGroup(bank: Bank): void {
   const consentBody = (c: AisConsent) => ({
     access: c.access.allPsd2
       ? { allPsd2: 'allAccounts' }
+      : c.access.listOnly
+        ? c.access.listOnly === 'withBalance' ? { availableAccountsWithBalance: 'allAccounts' } : { availableAccounts: 'allAccounts' }
       : c.access.bankOffered
         ? (() => {
             const ibans = c.userId ? bank.accountsOf(c.userId).map((a) => (a.kind === 'card' ? { maskedPan: a.maskedPan! } : { iban: a.iban })) : [];
