@@ -10,8 +10,12 @@ const ALICE = { username: 'alice', code: '123456' };
 const REJECTER = { username: 'rejecter', code: '456789' };
 
 let run: Running;
+/** The gateway's request-object signing key; the sandbox banks know its public half. */
+const requestSigning = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const requestObjectKey = { pem: requestSigning.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), alg: 'ES256' as const, kid: 'gateway-jar-1' };
 beforeAll(async () => {
-  run = await startSandbox();
+  const publicJwk = { ...requestSigning.publicKey.export({ format: 'jwk' }), kid: requestObjectKey.kid, use: 'sig', alg: 'ES256' };
+  run = await startSandbox({ clientJwks: { keys: [publicJwk] } });
 });
 afterAll(async () => {
   await run?.close();
@@ -506,6 +510,53 @@ describe('BankOAuth details', () => {
     for (const bad of ['short', 'has spaces but is long enough', 'a&b=c;long-enough', 'a'.repeat(201)]) {
       expect((await refusal(oauth.startAuthorization({ scope: 'aisp', state: bad }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
     }
+  });
+
+  it('signs the authorisation request as a request object (JAR) and pushes it, the UK OBIE way', async () => {
+    const pushedBodies: URLSearchParams[] = [];
+    const capture: OAuthFetch = (url, init) => {
+      if (url.endsWith('/request') && typeof init.body === 'string') pushedBodies.push(new URLSearchParams(init.body));
+      return fetch(url, init as RequestInit);
+    };
+    const oauth = await BankOAuth.discover(options('thames', { requestObjectKey, fetch: capture }));
+    const consentId = await createUkConsent(oauth);
+    const start = await oauth.startAuthorization({ scope: 'openid accounts', extraParams: { claims: ukClaims(consentId) } });
+    expect(start).toMatchObject({ signed: true, pushed: true });
+    const pushed = pushedBodies.at(-1)!;
+    expect(pushed.has('state')).toBe(false);
+    expect(pushed.has('code_challenge')).toBe(false);
+    const [h, p, sig] = pushed.get('request')!.split('.');
+    expect(JSON.parse(Buffer.from(h, 'base64url').toString())).toMatchObject({ alg: 'ES256', kid: 'gateway-jar-1' });
+    expect(verify('sha256', Buffer.from(`${h}.${p}`), { key: requestSigning.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(sig, 'base64url'))).toBe(true);
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    expect(claims).toMatchObject({
+      iss: 'passerelle-thames',
+      aud: run.bank('thames').issuer,
+      client_id: 'passerelle-thames',
+      state: start.state,
+      nonce: start.nonce,
+      code_challenge: createHash('sha256').update(start.codeVerifier).digest('base64url'),
+      code_challenge_method: 'S256',
+      redirect_uri: run.callback,
+      scope: 'openid accounts',
+    });
+    expect(claims.exp).toEqual(expect.any(Number));
+    const tokens = await oauth.completeAuthorization({ callbackUrl: await psuAt(start.url, ALICE), expected: start });
+    expect(tokens.idTokenClaims?.openbanking_intent_id).toBe(consentId);
+
+    // Without PAR the signed request travels in the URL.
+    const inUrl = await oauth.startAuthorization({ scope: 'openid accounts', extraParams: { claims: ukClaims(await createUkConsent(oauth)) }, usePar: 'never' });
+    expect([...new URL(inUrl.url).searchParams.keys()].sort()).toEqual(['client_id', 'request']);
+    expect((await oauth.completeAuthorization({ callbackUrl: await psuAt(inUrl.url, ALICE), expected: inUrl })).accessToken).toBeTruthy();
+
+    const plain = await BankOAuth.discover(options('thames'));
+    expect((await refusal(plain.startAuthorization({ scope: 'openid accounts', signedRequest: true }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
+
+    // Signed with a key the bank does not know: refused at the push.
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const forged = await BankOAuth.discover(options('thames', { requestObjectKey: { pem: stranger, alg: 'ES256', kid: requestObjectKey.kid } }));
+    const refused = await refusal(forged.startAuthorization({ scope: 'openid accounts', extraParams: { claims: ukClaims(consentId) } }));
+    expect(refused).toMatchObject({ code: OAuthErrorCode.INVALID_REQUEST, operation: 'pushed_authorization_request' });
   });
 
   it('reports INVALID_REQUEST when the bank refuses the pushed authorization request', async () => {

@@ -53,6 +53,11 @@ export interface BankOAuthOptions {
   tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
   clientAssertionKey?: ClientAssertionKey;
   /**
+   * Key that signs authorisation requests as request objects (JAR, RFC 9101; UK OBIE / FAPI). With
+   * it, every authorisation request is signed unless `startAuthorization({ signedRequest: false })`.
+   */
+  requestObjectKey?: ClientAssertionKey;
+  /**
    * The gateway's callback, exactly as registered at the bank. Optional: a client that only
    * refreshes, revokes or gets client-credentials tokens needs none, and each authorisation may
    * name its own (`startAuthorization({ redirectUri })`).
@@ -116,6 +121,8 @@ export interface StartAuthorizationInput {
   usePar?: ParMode;
   /** Callback for this authorisation; default the client's `redirectUri`. */
   redirectUri?: string;
+  /** Send the request as a signed request object; default true when the client has a `requestObjectKey`. */
+  signedRequest?: boolean;
   /**
    * The `state` to send, when the caller finds its attempt by it on the way back (the gateway's
    * consent flow does). It must be unguessable: at least 128 bits from a CSPRNG (22 base64url
@@ -135,6 +142,8 @@ export interface AuthorizationStart {
   nonce?: string;
   /** True when the request was pushed (the URL carries only `client_id` and `request_uri`). */
   pushed: boolean;
+  /** True when the request was sent as a signed request object (JAR). */
+  signed: boolean;
   /** The callback the bank will redirect to; the code exchange must name the same. */
   redirectUri: string;
 }
@@ -232,6 +241,7 @@ export class BankOAuth {
   /** Code → redirect URI of the exchange in flight, read by the transport (see `discover`). */
   readonly #redirectUriByCode: Map<string, string>;
   readonly #close: () => void;
+  readonly #requestObjectKey: client.PrivateKey | undefined;
 
   private constructor(
     options: Readonly<BankOAuthOptions>,
@@ -239,12 +249,14 @@ export class BankOAuth {
     metadata: Readonly<client.ServerMetadata>,
     redirectUriByCode: Map<string, string>,
     close: () => void,
+    requestObjectKey: client.PrivateKey | undefined,
   ) {
     this.#options = options;
     this.#config = config;
     this.#metadata = metadata;
     this.#redirectUriByCode = redirectUriByCode;
     this.#close = close;
+    this.#requestObjectKey = requestObjectKey;
   }
 
   /** Releases the sockets of the mTLS transport this client made (none otherwise). */
@@ -313,6 +325,14 @@ export class BankOAuth {
         break;
       default:
         throw fail(OAuthErrorCode.INVALID_ARGUMENT, 'unknown tokenEndpointAuthMethod');
+    }
+    let requestObjectKey: client.PrivateKey | undefined;
+    if (options.requestObjectKey) {
+      try {
+        requestObjectKey = await importAssertionKey(options.requestObjectKey);
+      } catch {
+        throw fail(OAuthErrorCode.INVALID_ARGUMENT, `requestObjectKey is not a usable ${options.requestObjectKey.alg} private key`);
+      }
     }
 
     const mtls = !options.fetch && options.mtls ? createMtlsTransport(options.mtls) : undefined;
@@ -383,7 +403,7 @@ export class BankOAuth {
     if (options.sandbox === true) client.allowInsecureRequests(config);
     config[client.customFetch] = observed;
     config.timeout = timeout;
-    return new BankOAuth(Object.freeze({ ...options }), config, metadata, redirectUriByCode, () => mtls?.close());
+    return new BankOAuth(Object.freeze({ ...options }), config, metadata, redirectUriByCode, () => mtls?.close(), requestObjectKey);
   }
 
   /** The issuer the bank's metadata names (equal to the configured one: openid-client checks). */
@@ -445,10 +465,18 @@ export class BankOAuth {
       code_challenge_method: 'S256',
       ...(nonce ? { nonce } : {}),
     };
-    const operation: OAuthOperation = pushed ? 'pushed_authorization_request' : 'authorization_request';
+    const signed = input.signedRequest ?? this.#requestObjectKey !== undefined;
+    if (signed && !this.#requestObjectKey) {
+      throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'a signed request needs the client option requestObjectKey', 'authorization_request');
+    }
+    let operation: OAuthOperation = 'authorization_request';
     try {
-      const url = pushed ? await client.buildAuthorizationUrlWithPAR(this.#config, params) : client.buildAuthorizationUrl(this.#config, params);
-      return { url: url.href, state, codeVerifier, ...(nonce ? { nonce } : {}), pushed, redirectUri };
+      // The request object carries every parameter; the URL (or the push) only client_id and request.
+      let request: Record<string, string> | URLSearchParams = params;
+      if (signed) request = (await client.buildAuthorizationUrlWithJAR(this.#config, params, this.#requestObjectKey!)).searchParams;
+      operation = pushed ? 'pushed_authorization_request' : 'authorization_request';
+      const url = pushed ? await client.buildAuthorizationUrlWithPAR(this.#config, request) : client.buildAuthorizationUrl(this.#config, request);
+      return { url: url.href, state, codeVerifier, ...(nonce ? { nonce } : {}), pushed, signed, redirectUri };
     } catch (err) {
       throw this.wrap(err, operation, [codeVerifier]);
     }
