@@ -11,7 +11,8 @@ import { mountUkObie } from './standards/uk-obie';
 export type { SandboxBankInfo, SandboxClientCredentials, BankStandard } from './core/bank';
 export { MAGIC } from './core/bank';
 export { TEST_USERS, SANDBOX_PASSWORD, type TestUser } from './core/users';
-export { CODE_VALIDITY_MS, MAX_CODE_FAILURES } from './core/sca';
+export { CODE_VALIDITY_MS, MAX_CODE_FAILURES, SCA_SESSION_TIMEOUT_MS } from './core/sca';
+export type { ScaApproach } from './core/state';
 
 export interface SandboxOptions {
   /** Where the HTTP server that mounts the router is reachable, e.g. http://127.0.0.1:4000. */
