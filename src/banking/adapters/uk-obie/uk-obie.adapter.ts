@@ -28,7 +28,16 @@ import {
 } from '../../errors';
 import { createBankHttpClient, type BankCallRecord, type BankHttpClient } from '../../http';
 import type { BankTokens, InstitutionDescriptor } from '../../model';
-import { BankOAuth, isOAuthError, OAuthError, OAuthErrorCode, type OAuthCallEvent, type OAuthFetch, type OAuthTokens } from '../../oauth';
+import {
+  BankOAuth,
+  isOAuthError,
+  OAuthError,
+  OAuthErrorCode,
+  type ClientAssertionKey,
+  type OAuthCallEvent,
+  type OAuthFetch,
+  type OAuthTokens,
+} from '../../oauth';
 import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, ConsentRequest, ConsentStarted } from '../../ports';
 import { consentValidUntil, mapAccount, mapBalances, mapConsentStatus, mapTransaction, permissionsFor } from './uk-obie.mapper';
 import {
@@ -39,6 +48,7 @@ import {
   ukTransactionsResponseSchema,
   type UkConsentData,
 } from './uk-obie.schemas';
+import { requestObjectSigner } from './uk-obie.request-object';
 
 /** What the adapter needs: the institution, the operator's client registration at the bank, and where to report. */
 export interface UkObieAdapterDeps {
@@ -54,6 +64,11 @@ export interface UkObieAdapterDeps {
   onCall?: (record: BankCallRecord) => void;
   /** Transport for API and OAuth calls (tests). */
   fetch?: typeof fetch;
+  /**
+   * The TPP's signing key for request objects (JAR). When given, the authorisation request travels
+   * as a signed `request` JWT, as UK banks under FAPI require; without it, as plain parameters.
+   */
+  requestObjectKey?: ClientAssertionKey;
 }
 
 /** The scope of UK account-information tokens; `openid` asks for the ID token carrying `openbanking_intent_id`. */
@@ -70,6 +85,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
   const institutionId = institution.id;
   const sandbox = institution.quirks.sandbox === true;
   const log = logger.child({ component: 'uk-obie-adapter', institutionId });
+  const signRequestObject = deps.requestObjectKey ? requestObjectSigner(institutionId, deps.requestObjectKey) : undefined;
   const financialId = typeof institution.quirks.fapiFinancialId === 'string' ? institution.quirks.fapiFinancialId : undefined;
 
   const http: BankHttpClient = createBankHttpClient({
@@ -242,13 +258,18 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
           }),
         );
         const consentId = created.data.Data.ConsentId;
-        const claims = JSON.stringify({
+        const claims = {
           id_token: { openbanking_intent_id: { value: consentId, essential: true } },
           userinfo: { openbanking_intent_id: { value: consentId, essential: true } },
-        });
+        };
         // The gateway's own state goes to the bank, so the callback leads back to this attempt.
         const auth = await viaOAuth('oauth.authorization_request', () =>
-          client.startAuthorization({ scope: PSU_SCOPE, extraParams: { claims }, redirectUri, state: request.state }),
+          client.startAuthorization({
+            scope: PSU_SCOPE,
+            extraParams: signRequestObject ? (ctx) => ({ request: signRequestObject(ctx, claims) }) : { claims: JSON.stringify(claims) },
+            redirectUri,
+            state: request.state,
+          }),
         );
         log.info({ consentStatus: created.data.Data.Status, pushed: auth.pushed }, 'UK account-access consent created');
         return {
