@@ -14,7 +14,10 @@ export type TokenEndpointAuthMethod =
   | 'self_signed_tls_client_auth'
   | 'none';
 
-/** The transport openid-client calls for every request (a `fetch` with the same arguments). */
+/**
+ * The transport for every request to the authorisation server: `fetch`'s arguments, with form
+ * bodies already serialised to strings (so any fetch-like client, mTLS included, can send them).
+ */
 export type OAuthFetch = client.CustomFetch;
 
 /** One HTTP exchange with the bank's authorisation server, for the audit journal and metrics. No secrets. */

@@ -13,6 +13,10 @@
  * const later = await oauth.refresh(tokens.refreshToken!);
  * ```
  *
+ * Options worth knowing: `usePar` (auto/never/required), a caller-chosen `state`, a per-call
+ * `redirectUri`, `requestObjectKey` (signed request objects, UK/FAPI), `clientAssertionKey`
+ * (private_key_jwt), `mtls` (QWAC), `onCall` (audit events without secrets).
+ *
  * Every failure is an {@link OAuthError}; branch on its `code` ({@link OAuthErrorCode}).
  */
 export {
