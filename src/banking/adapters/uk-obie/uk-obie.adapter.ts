@@ -5,8 +5,9 @@
  * 1. a client-credentials token (scope `accounts`) creates an account-access consent
  *    (`POST /account-access-consents` with `Data.Permissions`, `ExpirationDateTime`,
  *    `TransactionFromDateTime`);
- * 2. the PSU authorises it at the bank: authorisation code + PKCE through {@link BankOAuth}, the
- *    consent id travelling as the essential claim `openbanking_intent_id` in `claims`;
+ * 2. the PSU authorises it at the bank: authorisation code + PKCE through {@link BankOAuth} (PAR
+ *    when offered), the consent id travelling as the essential claim `openbanking_intent_id` in
+ *    `claims`, or inside a signed request object when the operator gave a `requestObjectKey`;
  * 3. the code becomes the PSU's tokens; data calls carry them (`/accounts`, `/balances`,
  *    `/transactions`, following `Links.Next`);
  * 4. `DELETE /account-access-consents/{id}` revokes.
@@ -79,7 +80,12 @@ const CC_MARGIN_MS = 30_000;
 /** Stops a bank whose `Links.Next` never ends. 100 000 transactions at 100 a page is 1 000 pages. */
 const MAX_PAGES = 5_000;
 
-/** Builds the UK Open Banking adapter of one institution. */
+/**
+ * Builds the UK Open Banking adapter of one institution. Quirks it reads: `sandbox` (true allows
+ * the sandbox's plain-http issuer and API) and `fapiFinancialId` (sent as `x-fapi-financial-id`
+ * to banks still on 3.0). `secrets` of a started consent: `state` (the request's), `codeVerifier`,
+ * `nonce`, `redirectUri`; `complete` needs them back.
+ */
 export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
   const { institution, credentials, logger } = deps;
   const institutionId = institution.id;
