@@ -3,6 +3,7 @@ import { Migration20261125000001Tenancy } from './Migration20261125000001Tenancy
 import { Migration20261125000002Vault } from './Migration20261125000002Vault';
 import { Migration20261125000003RedirectUris } from './Migration20261125000003RedirectUris';
 import { Migration20261125000004Consents } from './Migration20261125000004Consents';
+import { Migration20261125000005Audit } from './Migration20261125000005Audit';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -13,4 +14,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000002Vault', class: Migration20261125000002Vault },
   { name: 'Migration20261125000003RedirectUris', class: Migration20261125000003RedirectUris },
   { name: 'Migration20261125000004Consents', class: Migration20261125000004Consents },
+  { name: 'Migration20261125000005Audit', class: Migration20261125000005Audit },
 ];

@@ -20,6 +20,7 @@ import { InstitutionRegistry, loadInstitutionsFile } from './banking/registry';
 import { sandboxInstitutions } from './banking/sandbox-institutions';
 import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
+import { AuditService } from './modules/audit/audit.service';
 import { consentRoutes } from './modules/consents/consent.routes';
 import { createSandbox, type Sandbox } from '../sandbox';
 
@@ -75,17 +76,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       ? createSandbox({ publicUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
       : undefined;
     const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? [])]);
-    const tenancy = new TenancyService();
+    const audit = new AuditService(db.orm, logger.child({ module: 'audit' }));
+    const tenancy = new TenancyService(audit);
     const institutions = new InstitutionsService(registry);
     const consents = new ConsentsService({
       institutions,
       tenancy,
       vault,
-      adapters: createAdapterRegistry({ credentials: (id) => sandbox?.clients[id], logger, callbackUrl: `${publicUrl}/callback` }),
+      adapters: createAdapterRegistry({ credentials: (id) => sandbox?.clients[id], logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall }),
+      audit,
       logger: logger.child({ module: 'consents' }),
       publicUrl,
     });
-    const services: Services = { tenancy, vault, institutions, consents };
+    const services: Services = { tenancy, vault, institutions, consents, audit };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({

@@ -1,3 +1,4 @@
+import type { AuditService } from '../modules/audit/audit.service';
 import type { ConsentsService } from '../modules/consents/consents.service';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
@@ -9,4 +10,5 @@ export interface Services {
   readonly vault: VaultService;
   readonly institutions: InstitutionsService;
   readonly consents: ConsentsService;
+  readonly audit: AuditService;
 }

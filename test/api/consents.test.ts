@@ -178,3 +178,52 @@ describe('consentCreate with bad input', () => {
     expect(await count()).toBe(before);
   });
 });
+
+describe('the audit journal', () => {
+  type Events = { auditEvents: { nodes: { action: string; actor: string; resourceId: string | null; details: Record<string, unknown> }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };
+  const all = async (k: string, action?: string) => {
+    const out: Events['auditEvents']['nodes'] = [];
+    let after: string | null = null;
+    for (;;) {
+      const r: { body: { data?: Events } } = await t.gql<Events>(
+        'query($after: String, $action: AuditAction) { auditEvents(first: 100, after: $after, action: $action) { nodes { action actor resourceId details } pageInfo { hasNextPage endCursor } } }',
+        { after, action },
+        k,
+      );
+      const page: Events['auditEvents'] = r.body.data!.auditEvents;
+      out.push(...page.nodes);
+      if (!page.pageInfo.hasNextPage) return out;
+      after = page.pageInfo.endCursor;
+    }
+  };
+
+  it('records consent changes and every bank call with institution, operation, status, latency and request id', async () => {
+    const created = await create({ institutionId: institutions['Thames & Harbour Bank'] });
+    await authorise(created.authorizationUrl!, alice);
+    await t.gql('mutation($id: ID!) { consentRevoke(id: $id) { userErrors { code } } }', { id: created.consent!.id }, key);
+    const mine = (await all(key)).filter((e) => e.resourceId === created.consent!.id);
+    const actions = mine.map((e) => e.action);
+    expect(actions[0]).toBe('CONSENT_CREATED');
+    expect(actions).toContain('CONSENT_AUTHORISED');
+    expect(actions.at(-1)).toBe('CONSENT_REVOKED');
+    const calls = mine.filter((e) => e.action === 'BANK_CALL');
+    expect(calls.length).toBeGreaterThanOrEqual(3);
+    for (const c of calls) {
+      expect(c.details).toMatchObject({ institutionId: 'thames', operation: expect.any(String), latencyMs: expect.any(Number), outcome: expect.any(String) });
+    }
+    expect(calls.some((c) => c.details.status === 201 || c.details.status === 200)).toBe(true);
+    expect(calls.some((c) => typeof c.details.requestId === 'string' && (c.details.requestId as string).length > 0)).toBe(true);
+    expect(mine.find((e) => e.action === 'CONSENT_CREATED')!.actor).toMatch(/^apiKey:/);
+    expect(mine.find((e) => e.action === 'CONSENT_AUTHORISED')!.actor).toBe('endUser');
+    // Never a token, a code or an authorization header in the journal.
+    expect(JSON.stringify(mine)).not.toMatch(/Bearer|access_token|refresh_token|code_verifier/i);
+  });
+
+  it('filters by action and shows a tenant only its own entries', async () => {
+    const revoked = await all(key, 'CONSENT_REVOKED');
+    expect(revoked.length).toBeGreaterThan(0);
+    expect(new Set(revoked.map((e) => e.action))).toEqual(new Set(['CONSENT_REVOKED']));
+    const other = (await t.createTenant('Someone else')).key;
+    expect(await all(other)).toEqual([]);
+  });
+});

@@ -47,7 +47,7 @@ describe('npm run tenant:create', { timeout: 60_000 }, () => {
 });
 
 // Each of these spawns real processes that boot PGlite: generous timeouts for a loaded 2-core machine.
-describe('npm start (src/main.ts)', { timeout: 120_000 }, () => {
+describe('npm start (src/main.ts)', { timeout: 200_000 }, () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-main-'));
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
@@ -61,7 +61,7 @@ describe('npm start (src/main.ts)', { timeout: 120_000 }, () => {
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    const deadline = Date.now() + 90_000;
+    const deadline = Date.now() + 150_000;
     while (!out.includes('Passerelle is ready')) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start:\n${out}`);
       await new Promise((r) => setTimeout(r, 100));

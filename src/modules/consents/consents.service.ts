@@ -15,6 +15,7 @@ import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
 import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
 import type { VaultService } from '../vault';
+import { AuditAction, type AuditService } from '../audit/audit.service';
 import { Consent } from './consent.entity';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses } from './consent.state';
 
@@ -50,6 +51,7 @@ export interface ConsentLink {
 export type CallbackResult = { kind: 'redirect'; location: string } | { kind: 'page'; status: number; title: string; message: string };
 
 export interface ConsentsDeps {
+  audit: AuditService;
   institutions: InstitutionsService;
   tenancy: TenancyService;
   vault: VaultService;
@@ -112,6 +114,7 @@ export class ConsentsService {
       frequencyPerDay: institution?.frequencyPerDay ?? 4,
       redirectUri: new URL(input.redirectUri).href,
     });
+    this.journal(em, consent, AuditAction.CONSENT_CREATED, `apiKey:${caller.apiKeyId}`, { institutionId: institution?.id ?? null, scopes: consent.scopes.join(' ') });
     if (!institution) {
       // The hosted connect page lets the end user pick the bank; it starts the bank flow then.
       const connectToken = token();
@@ -121,7 +124,7 @@ export class ConsentsService {
       return { ok: true, value: { consent, authorizationUrl: `${this.deps.publicUrl}/connect/${connectToken}` } };
     }
     await em.flush();
-    const started = await this.startAtBank(em, consent, institution);
+    const started = await this.startAtBank(em, consent, institution, `apiKey:${caller.apiKeyId}`);
     if (!started.ok) {
       // No half-made consent: the row and its data key go.
       await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: consent.id });
@@ -141,7 +144,8 @@ export class ConsentsService {
     }
     consent.validForDays = Math.min(consent.validForDays, institution.maxConsentDays);
     consent.historyDays = Math.min(consent.historyDays, institution.maxHistoryDays);
-    const started = await this.startAtBank(em, consent, institution);
+    this.journal(em, consent, AuditAction.CONSENT_RENEWAL_STARTED, `apiKey:${caller.apiKeyId}`, { institutionId: institution.id });
+    const started = await this.startAtBank(em, consent, institution, `apiKey:${caller.apiKeyId}`);
     return started.ok ? { ok: true, value: { consent, authorizationUrl: started.value } } : started;
   }
 
@@ -159,7 +163,9 @@ export class ConsentsService {
     if (institution && (consent.bankConsentId || consent.tokens)) {
       try {
         const tokens = consent.tokens ? await this.openTokens(consent) : null;
-        await this.deps.adapters.for(institution).consents.revoke(this.ctx(institution), { bankConsentId: consent.bankConsentId, tokens });
+        await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: `apiKey:${caller.apiKeyId}` }, () =>
+          this.deps.adapters.for(institution).consents.revoke(this.ctx(institution), { bankConsentId: consent.bankConsentId, tokens }),
+        );
       } catch (err) {
         // The bank may already have dropped it; the gateway's side is what protects the end user.
         this.deps.logger.warn({ consentId: consent.id, err: (err as Error).name }, 'revocation at the bank failed; revoking locally');
@@ -177,6 +183,7 @@ export class ConsentsService {
         connectTokenHash: null,
         statusReason: 'Revoked through the API.',
       });
+      this.journal(tx, c, AuditAction.CONSENT_REVOKED, `apiKey:${caller.apiKeyId}`, {});
     });
     await em.refresh(consent);
     return { ok: true, value: consent };
@@ -223,7 +230,7 @@ export class ConsentsService {
     consent.institutionId = institution.id;
     consent.frequencyPerDay = institution.frequencyPerDay;
     consent.connectTokenHash = null;
-    const started = await this.startAtBank(em, consent, institution);
+    const started = await this.startAtBank(em, consent, institution, 'endUser');
     if (!started.ok || !started.value) {
       return { kind: 'page', status: 502, title: 'Your bank is not answering', message: 'Please try again in a few minutes.' };
     }
@@ -256,12 +263,26 @@ export class ConsentsService {
       await em.flush();
       return this.backToDeveloper(consent, 'expired');
     }
+    return this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: 'endUser' }, () =>
+      this.finishAtBank(em, consent, institution, sealedSecrets, callbackUrl, renewing),
+    );
+  }
+
+  private async finishAtBank(
+    em: EntityManager,
+    consent: Consent,
+    institution: InstitutionDescriptor,
+    sealedSecrets: string,
+    callbackUrl: string,
+    renewing: boolean,
+  ): Promise<CallbackResult> {
     try {
       const secrets = JSON.parse(await this.deps.vault.openText(sealedSecrets, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
       const adapter = this.deps.adapters.for(institution);
       const done = await adapter.consents.complete(this.ctx(institution), { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
       if (done.outcome !== 'AUTHORISED') {
         if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, done.reason);
+        this.journal(em, consent, AuditAction.CONSENT_REJECTED, 'endUser', { outcome: done.outcome, renewal: renewing });
         await em.flush();
         return this.backToDeveloper(consent, done.outcome === 'REJECTED' ? 'rejected' : 'error');
       }
@@ -277,11 +298,17 @@ export class ConsentsService {
       });
       this.apply(consent, renewing ? ConsentEvent.RENEWAL_AUTHORISED : ConsentEvent.AUTHORISED, null);
       await this.upsertAccounts(em, consent, accounts);
+      this.journal(em, consent, renewing ? AuditAction.CONSENT_RENEWED : AuditAction.CONSENT_AUTHORISED, 'endUser', {
+        institutionId: institution.id,
+        accounts: accounts.length,
+        validUntil: consent.validUntil!.toISOString(),
+      });
       await em.flush(); // one transaction: status, sealed tokens and accounts land together
       return this.backToDeveloper(consent, 'success');
     } catch (err) {
       this.deps.logger.warn({ consentId: consent.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent callback failed');
       if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, 'The bank’s answer could not be completed.');
+      this.journal(em, consent, AuditAction.CONSENT_REJECTED, 'endUser', { outcome: 'ERROR', renewal: renewing });
       await em.flush();
       return this.backToDeveloper(consent, 'error');
     }
@@ -308,16 +335,18 @@ export class ConsentsService {
   }
 
   /** Asks the bank for a new authorisation and records the attempt; the URL to send the end user to. */
-  private async startAtBank(em: EntityManager, consent: Consent, institution: InstitutionDescriptor): Promise<Outcome<string | null>> {
+  private async startAtBank(em: EntityManager, consent: Consent, institution: InstitutionDescriptor, actor: string): Promise<Outcome<string | null>> {
     const state = token();
     try {
-      const started = await this.deps.adapters.for(institution).consents.start(this.ctx(institution), {
-        scopes: consent.scopes,
-        validUntil: new Date(Date.now() + consent.validForDays * 86_400_000),
-        frequencyPerDay: consent.frequencyPerDay,
-        redirectUri: this.callbackUrl,
-        state,
-      });
+      const started = await this.deps.audit.withBankCallScope({ tenantId: consent.tenant.id, consentId: consent.id, actor }, () =>
+        this.deps.adapters.for(institution).consents.start(this.ctx(institution), {
+          scopes: consent.scopes,
+          validUntil: new Date(Date.now() + consent.validForDays * 86_400_000),
+          frequencyPerDay: consent.frequencyPerDay,
+          redirectUri: this.callbackUrl,
+          state,
+        }),
+      );
       consent.bankConsentId = started.bankConsentId ?? consent.bankConsentId;
       consent.scaApproach = started.approach;
       consent.attemptStateHash = sha256(state);
@@ -352,6 +381,10 @@ export class ConsentsService {
       if (match) Object.assign(match, data);
       else em.create(Account, { tenant: consent.tenant, consent, ...data });
     }
+  }
+
+  private journal(em: EntityManager, consent: Consent, action: AuditAction, actor: string, details: Record<string, string | number | boolean | null>): void {
+    this.deps.audit.add(em, { tenantId: consent.tenant.id, action, actor, resourceType: 'Consent', resourceId: consent.id, details });
   }
 
   private apply(consent: Consent, event: ConsentEvent, reason: string | null): void {

@@ -8,6 +8,7 @@ import { UserErrorCode, userError, zodUserErrors, type UserError } from '../../a
 import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { ApiKey } from './api-key.entity';
 import { EndUser } from './end-user.entity';
+import { AuditAction, type AuditService } from '../audit/audit.service';
 import { RedirectUri } from './redirect-uri.entity';
 import { Tenant } from './tenant.entity';
 
@@ -41,6 +42,9 @@ const apiKeyInput = z.object({ name: printable(200) });
 
 /** Tenants, their API keys and their end users. Every read and write is scoped to one tenant. */
 export class TenancyService {
+  /** `audit` journals key management; operator tools may do without it. */
+  constructor(private readonly audit?: AuditService) {}
+
   /** Creates a tenant with its first API key; used by the operator CLI and the demo bootstrap. */
   async createTenant(
     em: EntityManager,
@@ -73,6 +77,7 @@ export class TenancyService {
     if (!input.success) return { ok: false, userErrors: zodUserErrors(input.error) };
     const tenant = em.getReference(Tenant, caller.tenantId);
     const created = this.newKey(em, tenant, input.data.name);
+    this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.API_KEY_CREATED, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'ApiKey', resourceId: created.apiKey.id, details: { prefix: created.apiKey.prefix } });
     await em.flush();
     return { ok: true, value: created };
   }
@@ -84,6 +89,7 @@ export class TenancyService {
       return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This API key is already revoked.')] };
     }
     apiKey.revokedAt = new Date();
+    this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.API_KEY_REVOKED, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'ApiKey', resourceId: apiKey.id, details: { prefix: apiKey.prefix } });
     await em.flush();
     return { ok: true, value: apiKey };
   }

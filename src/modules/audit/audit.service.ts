@@ -1,0 +1,103 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Caller } from '../../api/context';
+import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
+import type { BankCallRecord } from '../../banking/http';
+import type { Logger } from '../../platform/logger';
+import { Tenant } from '../tenancy/tenant.entity';
+import { AuditEvent } from './audit-event.entity';
+
+/** What the journal records. */
+export enum AuditAction {
+  API_KEY_CREATED = 'API_KEY_CREATED',
+  API_KEY_REVOKED = 'API_KEY_REVOKED',
+  CONSENT_CREATED = 'CONSENT_CREATED',
+  CONSENT_AUTHORISED = 'CONSENT_AUTHORISED',
+  CONSENT_RENEWAL_STARTED = 'CONSENT_RENEWAL_STARTED',
+  CONSENT_RENEWED = 'CONSENT_RENEWED',
+  CONSENT_REJECTED = 'CONSENT_REJECTED',
+  CONSENT_REVOKED = 'CONSENT_REVOKED',
+  BANK_CALL = 'BANK_CALL',
+}
+
+export interface AuditEntry {
+  tenantId: string;
+  action: AuditAction;
+  actor: string;
+  resourceType?: string;
+  resourceId?: string;
+  details?: Record<string, string | number | boolean | null>;
+}
+
+/** Whose work a bank call is: set around adapter calls so the call's audit line lands in the right tenant. */
+export interface BankCallScope {
+  tenantId: string;
+  consentId?: string;
+  actor: string;
+}
+
+const bankCallScope = new AsyncLocalStorage<BankCallScope>();
+
+/**
+ * The audit journal: consent changes, bank calls (institution, operation, status, latency, request
+ * id) and key management, per tenant. Entries carry identifiers and outcomes, never payloads,
+ * tokens or personal data.
+ */
+export class AuditService {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Adds an entry within the caller's unit of work (flushed with the change it describes). */
+  add(em: EntityManager, entry: AuditEntry): void {
+    em.create(AuditEvent, {
+      tenant: em.getReference(Tenant, entry.tenantId),
+      action: entry.action,
+      actor: entry.actor,
+      resourceType: entry.resourceType ?? null,
+      resourceId: entry.resourceId ?? null,
+      details: entry.details ?? {},
+    });
+  }
+
+  /** Runs `fn` with bank calls attributed to `scope`. */
+  withBankCallScope<T>(scope: BankCallScope, fn: () => Promise<T>): Promise<T> {
+    return bankCallScope.run(scope, fn);
+  }
+
+  /** The adapters' `onCall` hook: one journal line per bank call attempt, outside any request transaction. */
+  recordBankCall = (record: BankCallRecord): void => {
+    const scope = bankCallScope.getStore();
+    if (!scope) return; // calls outside a tenant's work (discovery at start-up) belong to no journal
+    const em = this.orm.em.fork();
+    this.add(em, {
+      tenantId: scope.tenantId,
+      action: AuditAction.BANK_CALL,
+      actor: scope.actor,
+      resourceType: scope.consentId ? 'Consent' : undefined,
+      resourceId: scope.consentId,
+      details: {
+        institutionId: record.institutionId,
+        operation: record.operation,
+        method: record.method,
+        path: record.path,
+        status: record.status ?? null,
+        latencyMs: Math.round(record.latencyMs),
+        requestId: record.requestId || null,
+        attempt: record.attempt,
+        outcome: record.outcome,
+        errorCode: record.errorCode ?? null,
+      },
+    });
+    em.flush().catch((err: Error) => this.logger.warn({ err: err.message }, 'audit: bank call not recorded'));
+  };
+
+  async list(em: EntityManager, caller: Caller, action: AuditAction | null | undefined, limit: number, after?: KeysetPosition): Promise<AuditEvent[]> {
+    return em.find(
+      AuditEvent,
+      { tenant: caller.tenantId, ...(action ? { action } : {}), ...afterPosition(after) },
+      { orderBy: { createdAt: 'asc', id: 'asc' }, limit },
+    );
+  }
+}
