@@ -257,6 +257,9 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
       return { browser, consentId: body.consentId };
     };
     const { browser } = await start();
+    // A code posted before logging in only shows the login page again.
+    await browser.go(`${browser.url}/code`, { method: 'POST', form: { code: '123456', action: 'approve' } });
+    expect(browser.html).toContain('id="password"');
     await browser.submit({ username: 'alice', password: 'nope', action: 'login' });
     expect(browser.text('error')).toBe('Wrong username or password.');
     await browser.submit({ username: 'wrong-password', password: 'sandbox', action: 'login' });

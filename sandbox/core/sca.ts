@@ -241,8 +241,10 @@ export function scaRouter(bank: Bank): Router {
 
   const handleCode = async (req: Request, res: Response, s: ScaSession, action: string) => {
     if (await ended(req, res, s, action)) return;
+    // A code posted before logging in (or replayed) just shows the current step again.
+    if (s.stage !== 'code' || !s.username) return view(res, s, action);
     const body = (req.body ?? {}) as Record<string, string>;
-    const user = findUser(s.username ?? '')!;
+    const user = findUser(s.username)!;
     if (body.action === 'cancel') return showEnd(req, res, s, 'rejected', 'Cancelled', 'You cancelled the request.');
     if (lockedToday(user.username)) {
       return showEnd(req, res, s, 'failed', 'Locked', 'Three wrong codes were entered: this user is locked for the rest of the day.', true);
