@@ -163,10 +163,15 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     if (!tx) throw new ControlError(404, 'TRANSACTION_NOT_FOUND', `No transaction ${req.params.transactionId}.`);
     if (tx.status !== 'pending') throw new ControlError(409, 'NOT_PENDING', 'Only a pending transaction can be booked.');
     const b = parse(bookSchema, req.body);
+    if (b.newId && account.transactions.some((t) => t.id === b.newId)) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${b.newId} exists.`);
     tx.status = 'booked';
     tx.bookingDate = b.bookingDate ?? bank.clock.today();
     if (b.amount !== undefined) tx.amountCents = b.amount;
     if (b.newId) tx.id = b.newId;
+    // Keep newest-first order by booking date.
+    account.transactions.splice(account.transactions.indexOf(tx), 1);
+    const at = account.transactions.findIndex((t) => t.bookingDate <= tx.bookingDate);
+    account.transactions.splice(at === -1 ? account.transactions.length : at, 0, tx);
     res.json({ transaction: txBody(tx) });
   });
 
