@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Caller } from '../../api/context';
-import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
+import { UserErrorCode, userError, zodUserErrors, type UserError } from '../../api/user-errors';
 import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import type { AdapterRegistry } from '../../banking/adapters';
@@ -74,15 +74,8 @@ export class ConsentsService {
   }
 
   async create(em: EntityManager, caller: Caller, input: ConsentCreateInput): Promise<Outcome<ConsentLink>> {
-    const errors: UserError[] = [];
     const parsed = createInput.safeParse(input);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        const [code, ...rest] = issue.message.split(':');
-        const known = code in UserErrorCode && rest.length > 0;
-        errors.push(userError(['input', ...issue.path.map(String)], known ? (code as UserErrorCode) : UserErrorCode.INVALID, known ? rest.join(':') : issue.message));
-      }
-    }
+    const errors: UserError[] = parsed.success ? [] : zodUserErrors(parsed.error);
     const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
     if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'No end user with this id.'));
     let institution: InstitutionDescriptor | undefined;
