@@ -135,6 +135,19 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     expect((await get('/v1/accounts', h)).status).toBe(200);
   });
 
+  it('cuts STET (HAL) answers short too when told to send malformed JSON', async () => {
+    const url = `${run.bank('rivage').aisBaseUrl}/accounts`;
+    const headers = { 'x-request-id': requestId() };
+    const whole = await fetch(url, { headers });
+    const wholeText = await whole.text();
+    expect(() => JSON.parse(wholeText)).not.toThrow();
+    await run.control('POST', '/banks/rivage/faults', { kind: 'malformed-json', times: 1 });
+    const broken = await fetch(url, { headers: { 'x-request-id': requestId() } });
+    expect(broken.headers.get('content-type')).toContain('hal+json');
+    const text = await broken.text();
+    expect(() => JSON.parse(text)).toThrow();
+  });
+
   it('drops transaction ids, churns them and repeats entries across pages when told to', async () => {
     const id = await consent();
     const h = { 'consent-id': id, 'psu-ip-address': '192.0.2.5' };

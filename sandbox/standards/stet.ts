@@ -39,7 +39,7 @@ export const stetDialect: Dialect = {
     res
       .status(status)
       .type(HAL)
-      .send(JSON.stringify({ timestamp: new Date().toISOString(), status, error: STET_CODES[code], message: text.slice(0, 500), path: req.originalUrl.split('?')[0] }));
+      .json({ timestamp: new Date().toISOString(), status, error: STET_CODES[code], message: text.slice(0, 500), path: req.originalUrl.split('?')[0] });
   },
 };
 
@@ -89,7 +89,8 @@ export function mountStet(bank: Bank): void {
   const root = bank.def.aisPath;
   const ais = bank.info.aisBaseUrl;
   const base = bank.info.apiBaseUrl;
-  const hal = (res: Response, status: number, body: unknown) => res.status(status).type(HAL).send(JSON.stringify(body));
+  // Through res.json (which keeps the HAL content type) so transport faults such as malformed-json apply.
+  const hal = (res: Response, status: number, body: unknown) => res.status(status).type(HAL).json(body);
 
   api.use((req, res, next) => {
     const id = req.get('x-request-id');
