@@ -2,7 +2,7 @@ import type { Logger } from '../../platform/logger';
 import type { InstitutionDescriptor } from '../model';
 import type { BankAdapter } from '../ports';
 import { createBerlinGroupAdapter } from './berlin-group/berlin-group.adapter';
-import type { AdapterRegistry, BankClientCredentials } from './index';
+import type { AdapterRegistry, BankAdapterDeps, BankClientCredentials } from './index';
 import { createStetAdapter } from './stet/stet.adapter';
 import { createUkObieAdapter } from './uk-obie/uk-obie.adapter';
 
@@ -30,7 +30,7 @@ export function createAdapterRegistry(deps: {
   credentials: (institutionId: string) => BankClientCredentials | undefined;
   logger: Logger;
   callbackUrl: string;
-  onCall?: Parameters<typeof createBerlinGroupAdapter>[0]['onCall'];
+  onCall?: BankAdapterDeps['onCall'];
 }): AdapterRegistry {
   const cache = new Map<string, BankAdapter>();
   return {

@@ -6,10 +6,10 @@
  * `next`) are followed rather than rebuilt.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Logger } from 'pino';
+import type { BankAdapterDeps } from '../index';
 import { BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnauthorized } from '../../errors';
 import { createBankHttpClient, describeUrl, type BankCallRecord, type BankFetch, type BankHttpClient } from '../../http';
-import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalTransaction, InstitutionDescriptor, ScaApproach } from '../../model';
+import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalTransaction, ScaApproach } from '../../model';
 import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthCallEvent, type OAuthTokens } from '../../oauth';
 import type {
   AccountInformationPort,
@@ -49,18 +49,7 @@ import {
 } from './berlin-group.schemas';
 
 /** What the adapter needs: the institution, the gateway's client registration at the bank, and where to report. */
-export interface BerlinGroupAdapterDeps {
-  institution: InstitutionDescriptor;
-  /** OAuth client registration (used by the OAuth SCA approach and token refresh). */
-  credentials: { clientId: string; clientSecret: string };
-  /** The callback registered at the bank's authorisation server; default: each consent's `redirectUri`. */
-  redirectUri?: string;
-  logger: Logger;
-  /** One record per bank call attempt (resource API and OAuth server), for the audit journal. */
-  onCall?: (record: BankCallRecord) => void;
-  /** Transport for every call (tests); default the global fetch. */
-  fetch?: typeof fetch;
-}
+export type BerlinGroupAdapterDeps = BankAdapterDeps;
 
 /**
  * Berlin Group extras a caller may add to a {@link ConsentRequest}. The decoupled approach needs

@@ -4,9 +4,9 @@
  * exchange the adapter lists the accounts and tells the bank, with `PUT /consents`, which accounts'
  * balances and transactions the PSU consented to. Data calls follow the bank's HAL `_links`.
  */
-import type { Logger } from 'pino';
+import type { BankAdapterDeps } from '../index';
 import { BankClientConfigError, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid } from '../../errors';
-import { createBankHttpClient, type BankCallRecord, type BankHttpClient } from '../../http';
+import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { AccessScope, BankConsentStatus, BankTokens, CanonicalAccount, CanonicalTransaction, InstitutionDescriptor } from '../../model';
 import { BankOAuth, OAuthError, OAuthErrorCode, type OAuthFetch, type OAuthTokens } from '../../oauth';
 import type {
@@ -27,18 +27,7 @@ import {
 } from './stet.schemas';
 
 /** What the STET adapter needs. */
-export interface StetAdapterDeps {
-  institution: InstitutionDescriptor;
-  /** The gateway's OAuth client at this bank. */
-  credentials: { clientId: string; clientSecret: string };
-  /** The gateway's registered callback; each consent request names its own redirect URI anyway. */
-  redirectUri?: string;
-  logger: Logger;
-  /** One record per bank API attempt (the audit journal). */
-  onCall?: (record: BankCallRecord) => void;
-  /** Transport for the bank's API and its authorisation server. */
-  fetch?: typeof fetch;
-}
+export type StetAdapterDeps = BankAdapterDeps;
 
 /** Keys of `ConsentStarted.secrets` (kept sealed between `start` and `complete`). */
 interface StetSecrets {

@@ -17,7 +17,6 @@
  * {@link BankError} family.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
 import {
   BankError,
@@ -28,7 +27,7 @@ import {
   isBankError,
 } from '../../errors';
 import { createBankHttpClient, type BankCallRecord, type BankHttpClient } from '../../http';
-import type { BankTokens, InstitutionDescriptor } from '../../model';
+import type { BankTokens } from '../../model';
 import {
   BankOAuth,
   isOAuthError,
@@ -39,6 +38,7 @@ import {
   type OAuthFetch,
   type OAuthTokens,
 } from '../../oauth';
+import type { BankAdapterDeps } from '../index';
 import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, ConsentRequest, ConsentStarted } from '../../ports';
 import { consentValidUntil, mapAccount, mapBalances, mapConsentStatus, mapTransaction, permissionsFor } from './uk-obie.mapper';
 import {
@@ -52,19 +52,7 @@ import {
 import { requestObjectSigner } from './uk-obie.request-object';
 
 /** What the adapter needs: the institution, the operator's client registration at the bank, and where to report. */
-export interface UkObieAdapterDeps {
-  institution: InstitutionDescriptor;
-  credentials: { clientId: string; clientSecret: string };
-  /**
-   * The gateway's callback as registered at the bank. When absent, each consent uses the
-   * `redirectUri` of its {@link ConsentRequest}.
-   */
-  redirectUri?: string;
-  logger: Logger;
-  /** One record per bank call attempt, OAuth calls included (operation `oauth.<grant>`), for the audit journal. */
-  onCall?: (record: BankCallRecord) => void;
-  /** Transport for API and OAuth calls (tests). */
-  fetch?: typeof fetch;
+export interface UkObieAdapterDeps extends BankAdapterDeps {
   /**
    * The TPP's signing key for request objects (JAR). When given, the authorisation request travels
    * as a signed `request` JWT, as UK banks under FAPI require; without it, as plain parameters.
