@@ -1,25 +1,17 @@
-import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpecValidator } from './testing/spec-validator';
 import { oauthClient, startSandbox, type Running } from './testing/harness';
-
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
+import { CHROMIUM, hasChromium, launchChromium } from '../test/helpers/chromium';
 const spec = new SpecValidator('uk-obie-3.1.11-account-info.yaml');
 
 let run: Running;
 let browser: Browser | undefined;
 beforeAll(async () => {
   run = await startSandbox();
-  if (hasChromium) {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-  }
+  if (hasChromium) browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

@@ -1,13 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/chromium';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-
-// Debian's Chromium, never a downloaded browser (.ci/run installs it).
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
 
 let t: TestGateway;
 let browser: Browser | undefined;
@@ -20,12 +16,7 @@ beforeAll(async () => {
   app = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<h1 id="done">Back in the app</h1><p>${req.url}</p>`));
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}/bank-return`;
-  if (hasChromium) {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-  }
+  if (hasChromium) browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
