@@ -96,4 +96,3 @@ export function createErrorFormatter(logger: Logger) {
 export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { errors: [{ message, extensions: { code, ...extra } }] };
 }
-export { httpStatus as errorHttpStatus };
