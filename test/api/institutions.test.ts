@@ -99,3 +99,35 @@ describe('the live institutions file', () => {
     expect(() => loadInstitutionsFile(bad)).toThrow(/institutions\.0\.aisBaseUrl: live institutions must use https.*institutions\.0\.frequencyPerDay/);
   });
 });
+
+describe('consentCreate against what a live institution offers', () => {
+  it('refuses a scope the bank does not offer before any bank call, and keeps no consent', async () => {
+    const narrow = path.join(dir, 'narrow.json');
+    fs.writeFileSync(narrow, JSON.stringify({ institutions: [{ ...liveBank, id: 'accounts-only', name: 'Accounts Only Bank', scopes: ['ACCOUNTS'] }] }));
+    const g = await startTestGateway({ env: { INSTITUTIONS_FILE: narrow } });
+    try {
+      const { key } = await g.createTenant('Live app', 'live');
+      await g.gql('mutation { redirectUriAdd(input: { uri: "https://app.example.com/back" }) { userErrors { code } } }', {}, key);
+      const user = await g.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "u1" }) { endUser { id } } }', {}, key);
+      const inst = await g.gql<{ institutions: { nodes: { id: string }[] } }>('{ institutions { nodes { id } } }', {}, key);
+      const r = await g.gql<{ consentCreate: { consent: null; userErrors: { field: string[]; code: string }[] } }>(
+        'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } userErrors { field code } } }',
+        {
+          input: {
+            endUserId: user.body.data!.endUserCreate.endUser.id,
+            institutionId: inst.body.data!.institutions.nodes[0]!.id,
+            scopes: ['ACCOUNTS', 'TRANSACTIONS'],
+            redirectUri: 'https://app.example.com/back',
+          },
+        },
+        key,
+      );
+      expect(r.body.data!.consentCreate).toEqual({ consent: null, userErrors: [{ field: ['input', 'scopes'], code: 'NOT_SUPPORTED' }] });
+      expect((await g.gql<{ consents: { nodes: unknown[] } }>('{ consents { nodes { id } } }', {}, key)).body.data!.consents.nodes).toEqual([]);
+      // No bank was called: the audit journal has no BANK_CALL.
+      expect((await g.gql<{ auditEvents: { nodes: unknown[] } }>('{ auditEvents(action: BANK_CALL) { nodes { id } } }', {}, key)).body.data!.auditEvents.nodes).toEqual([]);
+    } finally {
+      await g.close();
+    }
+  });
+});
