@@ -28,7 +28,10 @@ export interface ConsentRequest {
   frequencyPerDay: number;
   /** The gateway's callback, where the bank sends the end user back. */
   redirectUri: string;
-  /** Opaque value the callback must carry back (CSRF protection; also identifies the attempt). */
+  /**
+   * Opaque value the callback must carry back (CSRF protection; also identifies the attempt):
+   * 22–200 URL-safe characters with at least 128 random bits. Adapters send it as it is.
+   */
   state: string;
 }
 

@@ -3,6 +3,7 @@
  * test file against its sandbox bank over real HTTP. An adapter that needs a different test is a
  * sign the ports leak a standard.
  */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../sandbox';
 import { MiniBrowser, startSandbox, type Running } from '../../../sandbox/testing/harness';
@@ -46,7 +47,7 @@ export function runAdapterContract(name: string, subject: AdapterContractSubject
         validUntil: new Date(Date.now() + 30 * 86_400_000),
         frequencyPerDay: 4,
         redirectUri: run.callback,
-        state: `state-${Math.random().toString(36).slice(2)}`,
+        state: randomBytes(16).toString('base64url'),
       });
       expect(started.authorizationUrl).toMatch(/^http/);
       const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, user);

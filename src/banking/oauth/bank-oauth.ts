@@ -129,7 +129,7 @@ export interface StartAuthorizationInput {
   /**
    * The `state` to send, when the caller finds its attempt by it on the way back (the gateway's
    * consent flow does). It must be unguessable: at least 128 bits from a CSPRNG (22 base64url
-   * characters); only 8–200 URL-safe characters are checked here. Default: a fresh random value.
+   * characters); 22–200 URL-safe characters are required. Default: a fresh random value.
    */
   state?: string;
 }
@@ -438,8 +438,8 @@ export class BankOAuth {
     }
     const codeVerifier = client.randomPKCECodeVerifier();
     const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
-    if (input.state !== undefined && !/^[A-Za-z0-9._~-]{8,200}$/.test(input.state)) {
-      throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'state must be 8–200 URL-safe characters', 'authorization_request');
+    if (input.state !== undefined && !/^[A-Za-z0-9._~-]{22,200}$/.test(input.state)) {
+      throw this.error(OAuthErrorCode.INVALID_ARGUMENT, 'state must be 22–200 URL-safe characters (at least 128 random bits)', 'authorization_request');
     }
     const state = input.state ?? client.randomState();
     const nonce = scope.split(' ').includes('openid') ? client.randomNonce() : undefined;

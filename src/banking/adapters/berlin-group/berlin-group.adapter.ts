@@ -64,7 +64,7 @@ export interface BerlinGroupConsentRequest extends ConsentRequest {
 
 /**
  * Keys of {@link ConsentStarted.secrets}. `callbackState` is the `state` the bank's redirect will
- * carry back (our own for the redirect approach, BankOAuth's for the OAuth approach).
+ * carry back: the consent request's state, whatever the approach.
  */
 export type BerlinGroupSecretKey =
   | 'approach'
@@ -84,8 +84,6 @@ type Secrets = Partial<Record<BerlinGroupSecretKey, string>>;
 /** Bank codes that mean "this bank has no such service" (e.g. no card accounts). */
 const NOT_OFFERED_CODES = new Set(['SERVICE_INVALID', 'PARAMETER_NOT_SUPPORTED', 'RESOURCE_UNKNOWN', 'SERVICE_BLOCKED']);
 
-/** What BankOAuth accepts as a caller's `state` (22–200 URL-safe characters). */
-const OAUTH_STATE = /^[A-Za-z0-9._~-]{22,200}$/;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 const sameSecret = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
@@ -317,11 +315,8 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       if (!target) throw new BankResponseInvalid(`${operation} at ${institutionId}: scaOAuth is not an authorisation server metadata URL`, details(operation));
       const redirectUri = deps.redirectUri ?? request.redirectUri;
       const oauth = await oauthClient(target.issuer, target.discoveryAlgorithm);
-      // The callback must carry the caller's state back (the gateway finds its attempt by it);
-      // BankOAuth accepts only unguessable states, so a shorter one is replaced, and said so.
-      const ownState = OAUTH_STATE.test(request.state);
-      if (!ownState) log.warn('the consent request state is too short for OAuth; the bank gets a generated one (secrets.callbackState)');
-      const auth = await oauth.startAuthorization({ scope: `AIS:${consentId}`, redirectUri, ...(ownState ? { state: request.state } : {}) });
+      // The callback carries the caller's state back: the gateway finds its attempt by it.
+      const auth = await oauth.startAuthorization({ scope: `AIS:${consentId}`, redirectUri, state: request.state });
       Object.assign(secrets, {
         approach: 'OAUTH',
         callbackState: auth.state,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
@@ -23,7 +24,7 @@ describe('UK adapter on a large account', () => {
       validUntil: new Date(Date.now() + 30 * 86_400_000),
       frequencyPerDay: 4,
       redirectUri: run.callback,
-      state: `heavy-${Date.now()}`,
+      state: randomBytes(16).toString('base64url'),
     });
     const heavy = TEST_USERS.find((u) => u.username === 'heavy')!;
     const done = await adapter.consents.complete(ctx, {
