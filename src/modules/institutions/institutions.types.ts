@@ -37,15 +37,9 @@ export enum ScaApproachKind {
 }
 registerEnumType(ScaApproachKind, { name: 'ScaApproach', description: 'How the bank authenticates its customer (strong customer authentication).' });
 
-/** Something an institution can do: an access scope or a payment scheme. */
-export enum CapabilityKind {
-  ACCOUNTS = 'ACCOUNTS',
-  BALANCES = 'BALANCES',
-  TRANSACTIONS = 'TRANSACTIONS',
-  SEPA_CREDIT_TRANSFER = 'SEPA_CREDIT_TRANSFER',
-  SEPA_INSTANT = 'SEPA_INSTANT',
-  FASTER_PAYMENTS = 'FASTER_PAYMENTS',
-}
+/** Something an institution can do: an access scope or a payment scheme (the union of both enums). */
+export const CapabilityKind = { ...AccessScopeKind, ...PaymentSchemeKind } as const;
+export type CapabilityKind = AccessScopeKind | PaymentSchemeKind;
 registerEnumType(CapabilityKind, { name: 'Capability', description: 'Something an institution can do: an access scope or a payment scheme.' });
 
 /** A bank (ASPSP) end users can connect. */
