@@ -174,6 +174,18 @@ describe.each([
     await survivor.stop();
   });
 
+  it.skipIf(skip)('a schedule is stored once per queue (a second call replaces it) and a bad cron is refused', async () => {
+    const j = await jobs();
+    const q = queueName('cron');
+    await j.define(q);
+    await j.schedule(q, '*/5 * * * *', { sweep: 'payments' });
+    await j.schedule(q, '0 * * * *', { sweep: 'payments' });
+    const { rows } = await sql.query('select cron, timezone, data from pgboss.schedule where name = $1', [q]);
+    expect(rows).toEqual([{ cron: '0 * * * *', timezone: 'UTC', data: { sweep: 'payments' } }]);
+    await expect(j.schedule(q, 'not a cron')).rejects.toThrow();
+    await j.stop();
+  });
+
   it.skipIf(skip)('stop waits for a running handler, and is safe to call twice', async () => {
     const j = await jobs();
     const q = queueName('stop');
