@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { absDecimal, compareDecimal, DecimalError, isNegative, normaliseDecimal, parseDecimal, ratioBasisPoints, subtractDecimal } from './decimal';
+import { absDecimal, compareDecimal, DecimalError, isNegative, normaliseDecimal, parseDecimal, subtractDecimal } from './decimal';
 
 describe('decimal strings', () => {
   it.each([
@@ -45,12 +45,6 @@ describe('decimal strings', () => {
     expect(isNegative('-0.01')).toBe(true);
     expect(isNegative('-0.00')).toBe(false);
     expect(isNegative('3')).toBe(false);
-  });
-
-  it('gives ratios in basis points without floats, and refuses a zero divisor', () => {
-    expect(ratioBasisPoints('2.5', '-10')).toBe(2_500n);
-    expect(ratioBasisPoints('1', '3')).toBe(3_333n);
-    expect(() => ratioBasisPoints('1', '0.00')).toThrow(DecimalError);
   });
 
   it('keeps units and scale exact', () => {

@@ -78,13 +78,3 @@ export function absDecimal(a: string): string {
 export function isNegative(a: string): boolean {
   return parseDecimal(a).units < 0n;
 }
-
-/**
- * `|a| / |b|` in basis points (1/100 of a percent), rounded down, exact: for relative comparisons
- * of amounts without floats. Throws DecimalError when `b` is zero.
- */
-export function ratioBasisPoints(a: string, b: string): bigint {
-  const [x, y] = align(parseDecimal(absDecimal(a)), parseDecimal(absDecimal(b)));
-  if (y === 0n) throw new DecimalError(b);
-  return (x * 10_000n) / y;
-}

@@ -6,7 +6,7 @@
  */
 import { hash } from 'node:crypto';
 import type { CanonicalTransaction } from '../../banking/model';
-import { absDecimal, compareDecimal, isNegative, normaliseDecimal, parseDecimal, ratioBasisPoints, subtractDecimal } from './decimal';
+import { normaliseDecimal, parseDecimal, type ScaledDecimal } from './decimal';
 import { cleanDescription } from './description';
 
 /** A transaction as stored, in the covered window (not removed). */
@@ -83,7 +83,10 @@ export interface ReconcileInput {
 /** What to write. Inserts follow the bank's order; updates and removals follow the stored rows' order. */
 export interface ReconcileResult {
   inserts: TransactionRow[];
-  /** Stored rows whose content changed; `pendingOrigin` is set when a stored PENDING row became booked. */
+  /**
+   * Stored rows whose content changed. `pendingOrigin` is set when a stored PENDING row became
+   * booked; null means "no new lineage": keep whatever the row already records.
+   */
   updates: { id: string; row: TransactionRow; pendingOrigin: PendingOrigin | null }[];
   /** Ids of stored rows the bank no longer reports. */
   removals: string[];
@@ -315,9 +318,11 @@ const SCORE = { endToEnd: 1_000_000, exactAmount: 10_000, nameEqual: 5_000, perD
 const MAX_DIFF_BP = 2_500n; // 25 % of the pending amount
 const DAYS_BEFORE = 1; // a booking may carry a date one day before the pending's
 const DAYS_AFTER = 14;
+const MAX_CANDIDATES = 16; // per booked entry
 
 interface PendingCandidate {
   stored: StoredTransaction;
+  amount: ScaledDecimal;
   day: number;
   name: string;
   tokens: Set<string>;
@@ -331,35 +336,39 @@ function pairPendings(pendings: StoredTransaction[], bookeds: Entry[]): { stored
   for (const p of pendings) {
     const day = dayNumber(p.transactionDate ?? p.valueDate ?? p.bookingDate);
     if (day == null) continue;
-    const key = `${p.currency.toUpperCase()}|${isNegative(p.amount)}`;
+    const amount = parseDecimal(p.amount);
+    const key = `${p.currency.toUpperCase()}|${amount.units < 0n}`;
     let bucket = buckets.get(key);
     if (!bucket) buckets.set(key, (bucket = []));
-    bucket.push({ stored: p, day, name: collapse(p.counterpartyName), tokens: tokens(p.counterpartyName, p.remittanceInformation) });
+    bucket.push({ stored: p, amount, day, name: collapse(p.counterpartyName), tokens: tokens(p.counterpartyName, p.remittanceInformation) });
   }
   for (const bucket of buckets.values()) bucket.sort((a, b) => a.day - b.day);
 
-  const pairs: { score: number; candidate: PendingCandidate; entry: Entry }[] = [];
+  type Pair = { score: number; candidate: PendingCandidate; entry: Entry };
+  const byScore = (a: Pair, b: Pair) =>
+    b.score - a.score ||
+    (a.candidate.stored.id < b.candidate.stored.id ? -1 : a.candidate.stored.id > b.candidate.stored.id ? 1 : 0) ||
+    a.entry.index - b.entry.index;
+  const pairs: Pair[] = [];
   for (const e of bookeds) {
+    const mine: Pair[] = [];
     const day = dayNumber(dateOf(e.t));
     if (day == null) continue;
-    const amount = e.amount;
-    const bucket = buckets.get(`${e.t.amount.currency.trim().toUpperCase()}|${isNegative(amount)}`);
+    const amount = parseDecimal(e.amount);
+    const bucket = buckets.get(`${e.t.amount.currency.trim().toUpperCase()}|${amount.units < 0n}`);
     if (!bucket) continue;
     const name = collapse(e.t.counterpartyName);
-    const words = tokens(e.t.counterpartyName, e.t.remittanceInformation);
+    let words: Set<string> | null = null; // only for candidates that pass the amount test
     const e2e = e.t.endToEndId?.trim() || null;
     // Pending day p qualifies when p − 1 ≤ day ≤ p + 14, i.e. day − 14 ≤ p ≤ day + 1.
     for (let i = lowerBound(bucket, day - DAYS_AFTER); i < bucket.length && bucket[i].day <= day + DAYS_BEFORE; i++) {
       const c = bucket[i];
-      const exact = compareDecimal(amount, c.stored.amount) === 0;
-      let diffBp = 0n;
-      if (!exact) {
-        if (parseDecimal(c.stored.amount).units === 0n) continue;
-        diffBp = ratioBasisPoints(subtractDecimal(amount, c.stored.amount), absDecimal(c.stored.amount));
-        if (diffBp > MAX_DIFF_BP) continue;
-      }
+      const diffBp = relativeDifferenceBp(amount, c.amount);
+      if (diffBp == null || diffBp > MAX_DIFF_BP) continue;
+      const exact = diffBp === 0n && compareScaled(amount, c.amount) === 0;
       const sameE2e = e2e != null && e2e === (c.stored.endToEndId?.trim() || null);
       const sameName = name !== '' && name === c.name;
+      words ??= tokens(e.t.counterpartyName, e.t.remittanceInformation);
       const overlap = jaccardPermille(words, c.tokens);
       if (!sameE2e && !exact && !sameName && overlap < 300) continue;
       const score =
@@ -369,15 +378,18 @@ function pairPendings(pendings: StoredTransaction[], bookeds: Entry[]): { stored
         overlap -
         Math.abs(day - c.day) * SCORE.perDay -
         Number(diffBp / 100n) * SCORE.perPercent;
-      pairs.push({ score, candidate: c, entry: e });
+      // Many look-alike pendings in the window (a busy card account): keep only this entry's best
+      // few, in order, so the final sort is not over every pending × booked pair.
+      const pair = { score, candidate: c, entry: e };
+      if (mine.length === MAX_CANDIDATES && byScore(pair, mine[MAX_CANDIDATES - 1]) >= 0) continue;
+      let at = mine.length;
+      while (at > 0 && byScore(pair, mine[at - 1]) < 0) at--;
+      mine.splice(at, 0, pair);
+      if (mine.length > MAX_CANDIDATES) mine.pop();
     }
+    for (const p of mine) pairs.push(p);
   }
-  pairs.sort(
-    (a, b) =>
-      b.score - a.score ||
-      (a.candidate.stored.id < b.candidate.stored.id ? -1 : a.candidate.stored.id > b.candidate.stored.id ? 1 : 0) ||
-      a.entry.index - b.entry.index,
-  );
+  pairs.sort(byScore);
   const usedStored = new Set<string>();
   const usedEntries = new Set<number>();
   const chosen: { stored: StoredTransaction; entry: Entry }[] = [];
@@ -388,6 +400,23 @@ function pairPendings(pendings: StoredTransaction[], bookeds: Entry[]): { stored
     chosen.push({ stored: p.candidate.stored, entry: p.entry });
   }
   return chosen;
+}
+
+/** |a − b| / |b| in basis points, rounded down; null when b is zero and a is not. */
+function relativeDifferenceBp(a: ScaledDecimal, b: ScaledDecimal): bigint | null {
+  const scale = Math.max(a.scale, b.scale);
+  const x = a.units * 10n ** BigInt(scale - a.scale);
+  const y = b.units * 10n ** BigInt(scale - b.scale);
+  const diff = x > y ? x - y : y - x;
+  if (y === 0n) return diff === 0n ? 0n : null;
+  return (diff * 10_000n) / (y < 0n ? -y : y);
+}
+
+function compareScaled(a: ScaledDecimal, b: ScaledDecimal): number {
+  const scale = Math.max(a.scale, b.scale);
+  const x = a.units * 10n ** BigInt(scale - a.scale);
+  const y = b.units * 10n ** BigInt(scale - b.scale);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function lowerBound(bucket: PendingCandidate[], day: number): number {
@@ -487,9 +516,11 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     if (match.kind === 'fingerprint') result.stats.matchedByFingerprint++;
     const becameBooked = s.status === 'PENDING' && e.t.status === 'BOOKED';
     if (becameBooked) result.stats.pendingBooked++;
-    // Keep the id users' data was stored under when the bank's ids churn; fill it in when there was none.
+    // Keep the id the row was stored under when the bank's ids churn; fill it in when there was none.
+    // A booking paired with a pending entry takes the booking's id: the pending's is in pendingOrigin.
     const keepStoredId = s.bankTransactionId != null && (!trustBankIds || match.kind === 'fingerprint');
-    const content = contentOf(e, keepStoredId ? s.bankTransactionId : e.t.bankTransactionId ?? s.bankTransactionId);
+    const bankId = keepStoredId ? s.bankTransactionId : match.kind === 'pending' ? e.t.bankTransactionId : (e.t.bankTransactionId ?? s.bankTransactionId);
+    const content = contentOf(e, bankId);
     const contentHash = hashContent(content);
     const idUnchanged = s.bankTransactionId != null || e.t.bankTransactionId == null;
     if (match.kind !== 'pending' && contentHash === s.contentHash && idUnchanged) {
@@ -499,7 +530,7 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     updatesByStored.set(s.id, {
       id: s.id,
       row: toRow(e, content, contentHash, today, describe),
-      pendingOrigin: becameBooked ? { bankTransactionId: s.bankTransactionId, amount: s.amount, date: s.transactionDate ?? s.valueDate ?? s.bookingDate } : null,
+      pendingOrigin: becameBooked ? { bankTransactionId: s.bankTransactionId, amount: normaliseDecimal(s.amount), date: s.transactionDate ?? s.valueDate ?? s.bookingDate } : null,
     });
   }
   for (const s of stored) {
