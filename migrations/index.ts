@@ -4,6 +4,7 @@ import { Migration20261125000002Vault } from './Migration20261125000002Vault';
 import { Migration20261125000003RedirectUris } from './Migration20261125000003RedirectUris';
 import { Migration20261125000004Consents } from './Migration20261125000004Consents';
 import { Migration20261125000005Audit } from './Migration20261125000005Audit';
+import { Migration20261125000006AccountData } from './Migration20261125000006AccountData';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -15,4 +16,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000003RedirectUris', class: Migration20261125000003RedirectUris },
   { name: 'Migration20261125000004Consents', class: Migration20261125000004Consents },
   { name: 'Migration20261125000005Audit', class: Migration20261125000005Audit },
+  { name: 'Migration20261125000006AccountData', class: Migration20261125000006AccountData },
 ];

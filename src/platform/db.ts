@@ -9,11 +9,18 @@ import pg from 'pg';
 import { migrationsList } from '../../migrations';
 import type { Config } from '../config';
 import { entities } from './entities';
+import { serialiseExtendedProtocol } from './pglite-serial';
 import type { Logger } from './logger';
 
 /** A running database: the ORM plus, in embedded mode, the PGlite instance serving it. */
 export interface Database {
   readonly orm: MikroORM;
+  /**
+   * A plain `pg` pool on the same database, for the hot paths that must not hydrate entities
+   * (transaction pages, set-based sync writes) and for the job queue. Dates (`date` columns)
+   * come back as 'YYYY-MM-DD' strings and numerics as strings, never as JS numbers.
+   */
+  readonly sql: pg.Pool;
   /** Connection URL other processes can use (the PGlite socket in embedded mode). */
   readonly url: string;
   readonly embedded: boolean;
@@ -64,7 +71,9 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     pglite = await PGlite.create(dir);
     const port = config.embeddedPgPort === 0 ? await freePort() : config.embeddedPgPort;
     // One wire connection per pool slot (plus the migration lock and an operator CLI).
-    socket = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port, maxConnections: config.dbPoolSize + 4 });
+    // One wire connection per slot of both pools, plus the job queue, the migration lock and an operator CLI.
+    socket = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port, maxConnections: config.dbPoolSize * 2 + 8 });
+    serialiseExtendedProtocol(socket);
     try {
       await socket.start();
     } catch (err) {
@@ -80,9 +89,12 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
   }
   const orm = await MikroORM.init(ormOptions(url, config.dbPoolSize, logger));
   const clientUrl = url;
+  const sql = createSqlPool(url, config.dbPoolSize);
+  sql.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection failed'));
 
   return {
     orm,
+    sql,
     url: clientUrl,
     embedded: pglite !== undefined,
     async migrate() {
@@ -107,6 +119,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       }
     },
     async close() {
+      await sql.end().catch(() => undefined);
       await orm.close(true);
       if (socket) await socket.stop();
       if (pglite) {
@@ -115,6 +128,20 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       }
     },
   };
+}
+
+const DATE_OID = 1082;
+
+/** A `pg` pool whose `date` values stay calendar strings (a booking date is not an instant). */
+export function createSqlPool(url: string, max: number): pg.Pool {
+  return new pg.Pool({
+    connectionString: url,
+    max,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === DATE_OID ? (v: string) => v : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
 }
 
 /** Asks the kernel for a free loopback port (tests run many embedded databases side by side). */
