@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { Bank } from './core/bank';
-import { parseAmount, type LedgerTransaction } from './core/ledger';
+import { formatCents, parseAmount, TransactionView, type LedgerTransaction } from './core/ledger';
 import { applyOutcome } from './core/sca';
 import { findUser, TEST_USERS } from './core/users';
 
@@ -128,7 +128,17 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     if (!account) throw new ControlError(404, 'ACCOUNT_NOT_FOUND', `No account ${req.params.accountId} at ${bank.def.id}.`);
     return account;
   };
-  const txBody = (t: LedgerTransaction) => ({ ...t, amount: (t.amountCents / 100).toFixed(2) });
+  const txBody = (t: LedgerTransaction) => ({ ...t, amount: formatCents(t.amountCents) });
+
+  // The bank's whole ledger of one account (booked and pending, newest first), for reconciliation
+  // tests: what a gateway stored must equal this exactly.
+  router.get('/banks/:bankId/accounts/:accountId/ledger', (req, res) => {
+    const bank = bankOf(req);
+    const account = accountOf(bank, req);
+    const dateFrom = req.query.dateFrom === undefined ? undefined : parse(dateSchema, req.query.dateFrom);
+    const view = new TransactionView(account, { dateFrom, status: 'both' });
+    res.json({ accountId: account.id, currency: account.currency, transactions: view.slice(0, view.total).map(txBody) });
+  });
 
   router.post('/banks/:bankId/accounts/:accountId/transactions', (req, res) => {
     const bank = bankOf(req);

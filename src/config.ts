@@ -60,6 +60,7 @@ export const settings = {
   GRAPHQL_MAX_TOKENS: { schema: int(100, 1_000_000), default: '5000', doc: 'Most lexical tokens a GraphQL document may have.' },
   HTTP_BODY_LIMIT_BYTES: { schema: int(1024, 50_000_000), default: '262144', doc: 'Largest request body accepted.' },
   SHUTDOWN_TIMEOUT_MS: { schema: int(0, 600_000), default: '10000', doc: 'How long in-flight requests may take to finish on SIGINT/SIGTERM.' },
+  SYNC_CONCURRENCY: { schema: int(0, 64), default: '2', doc: 'Account syncs this process runs at once; 0 runs none here (an API-only instance: other processes do the work).' },
 } as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
 
 type Settings = typeof settings;
@@ -99,6 +100,8 @@ export interface Config {
   /** Sandbox banks mounted in-process; never in live. */
   readonly sandbox: { readonly enabled: boolean; readonly adminToken: string | undefined };
   readonly shutdownTimeoutMs: number;
+  /** Account syncs this process runs at once (0: none, it only queues them). */
+  readonly syncConcurrency: number;
 }
 
 /** Raised when the environment holds an invalid value; names every offending variable. */
@@ -151,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     institutionsFile: path.resolve(r.INSTITUTIONS_FILE),
     sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, adminToken: r.SANDBOX_ADMIN_TOKEN }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
+    syncConcurrency: r.SYNC_CONCURRENCY,
   });
 }
 

@@ -23,12 +23,16 @@ import { ConsentsService } from './modules/consents/consents.service';
 import { AuditService } from './modules/audit/audit.service';
 import { consentRoutes } from './modules/consents/consent.routes';
 import { createSandbox, type Sandbox } from '../sandbox';
+import { startJobs, type Jobs } from './platform/jobs';
+import { AccountsService } from './modules/accounts/accounts.service';
+import { SyncService } from './modules/sync/sync.service';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
   readonly config: Config;
   readonly db: Database;
   readonly bus: EventBus;
+  readonly jobs: Jobs;
   readonly services: Services;
   readonly httpServer: http.Server;
   /** The URL of the GraphQL endpoint as bound (real port when PORT=0). */
@@ -51,11 +55,13 @@ export const SANDBOX_TOKEN_FILE = 'sandbox-admin-token';
 export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
   const db = await openDatabase(config, logger);
   let httpServer: http.Server | undefined;
+  let jobs: Jobs | undefined;
   try {
     const applied = await db.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
     const vault = await openVault({ config, orm: db.orm, logger });
     const bus = createEventBus(config.redisUrl, logger);
+    jobs = await startJobs({ url: db.url, logger });
 
     // Bind first: the sandbox banks' OAuth issuers and bank redirects need the real address
     // (PORT=0 in tests). Routes are added right after; until then every path answers 404.
@@ -88,7 +94,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger: logger.child({ module: 'consents' }),
       publicUrl,
     });
-    const services: Services = { tenancy, vault, institutions, consents, audit };
+    const adapters = createAdapterRegistry({ credentials: (id) => sandbox?.clients[id], logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall });
+    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs });
+    consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql), sync };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -105,12 +114,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
+    await sync.start({ concurrency: config.syncConcurrency });
+    const startedJobs = jobs;
 
     let closing: Promise<void> | undefined;
     return {
       config,
       db,
       bus,
+      jobs: startedJobs,
       services,
       httpServer: server,
       baseUrl,
@@ -121,6 +133,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       close() {
         closing ??= (async () => {
           await edge.close(); // drains HTTP (in-flight requests finish) and closes WebSockets
+          await startedJobs.stop(config.shutdownTimeoutMs); // running syncs finish or go back to the queue
           await sandbox?.close();
           await bus.close();
           await vault.close(); // zeroes the master key held in memory
@@ -131,6 +144,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     };
   } catch (err) {
     httpServer?.close();
+    await jobs?.stop(0).catch(() => undefined);
     await db.close().catch(() => undefined);
     throw err;
   }

@@ -1,6 +1,8 @@
+import type { AccountsService } from '../modules/accounts/accounts.service';
 import type { AuditService } from '../modules/audit/audit.service';
 import type { ConsentsService } from '../modules/consents/consents.service';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
+import type { SyncService } from '../modules/sync/sync.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
 import type { VaultService } from '../modules/vault';
 
@@ -11,4 +13,6 @@ export interface Services {
   readonly institutions: InstitutionsService;
   readonly consents: ConsentsService;
   readonly audit: AuditService;
+  readonly accounts: AccountsService;
+  readonly sync: SyncService;
 }

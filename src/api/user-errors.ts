@@ -27,6 +27,8 @@ export enum UserErrorCode {
   INVALID_STATE = 'INVALID_STATE',
   /** The bank could not be reached or refused the request; nothing was kept. */
   BANK_ERROR = 'BANK_ERROR',
+  /** Today's unattended reads of this consent are used up (PSD2 `frequencyPerDay`). */
+  BUDGET_EXHAUSTED = 'BUDGET_EXHAUSTED',
 }
 
 registerEnumType(UserErrorCode, {
@@ -45,6 +47,7 @@ registerEnumType(UserErrorCode, {
     INVALID_STATE: { description: "The object's current status does not allow this mutation." },
     BANK_ERROR: { description: 'The bank could not be reached or refused the request; nothing was kept.' },
     INSECURE_URL: { description: "A URL is not allowed in this environment (plain http outside the sandbox's loopback)." },
+    BUDGET_EXHAUSTED: { description: "Today's unattended reads of this consent are used up (PSD2 `frequencyPerDay`)." },
   },
 });
 

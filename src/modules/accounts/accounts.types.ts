@@ -1,7 +1,11 @@
-import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { LocalDateResolver } from 'graphql-scalars';
+import { DecimalScalar, MoneyType } from '../../api/money';
 import { Node } from '../../api/relay/node';
 import { toGlobalId } from '../../api/relay/global-id';
+import { connectionType } from '../../api/relay/connection';
 import type { Account } from './account.entity';
+import type { BalanceRecord } from './accounts.service';
 
 /** Kind of account, whatever the bank calls it. */
 export enum AccountKindEnum {
@@ -13,9 +17,104 @@ export enum AccountKindEnum {
 }
 registerEnumType(AccountKindEnum, { name: 'AccountKind', description: 'Kind of account, whatever the bank calls it.' });
 
+/** Where an account's data synchronisation stands. */
+export enum SyncStatusEnum {
+  NEVER_SYNCED = 'NEVER_SYNCED',
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  SUCCEEDED = 'SUCCEEDED',
+  FAILED = 'FAILED',
+  WAITING_FOR_QUOTA = 'WAITING_FOR_QUOTA',
+  CONSENT_INVALID = 'CONSENT_INVALID',
+}
+registerEnumType(SyncStatusEnum, {
+  name: 'SyncStatus',
+  description: "Where an account's data synchronisation stands.",
+  valuesConfig: {
+    NEVER_SYNCED: { description: 'No sync has finished yet.' },
+    QUEUED: { description: 'A sync is waiting for a worker.' },
+    RUNNING: { description: 'A worker is reading the bank now.' },
+    SUCCEEDED: { description: 'The last sync stored everything the bank reported.' },
+    FAILED: { description: 'The last sync failed (see syncError); it is retried with backoff.' },
+    WAITING_FOR_QUOTA: { description: "The daily unattended-access limit is used up; the next sync waits for its reset." },
+    CONSENT_INVALID: { description: 'The consent no longer works at the bank; renew it (consentRenew).' },
+  },
+});
+
+/** Balance kinds across standards; `bankType` keeps the bank's own name. */
+export enum BalanceKindEnum {
+  BOOKED = 'BOOKED',
+  AVAILABLE = 'AVAILABLE',
+  EXPECTED = 'EXPECTED',
+  CREDIT_LIMIT = 'CREDIT_LIMIT',
+  OTHER = 'OTHER',
+}
+registerEnumType(BalanceKindEnum, { name: 'BalanceKind', description: "Balance kinds across standards; `bankType` keeps the bank's own name." });
+
+/** How a sync reads the bank. */
+export enum SyncModeEnum {
+  USER_PRESENT = 'USER_PRESENT',
+  BACKGROUND = 'BACKGROUND',
+}
+registerEnumType(SyncModeEnum, {
+  name: 'SyncMode',
+  description: 'How a sync reads the bank.',
+  valuesConfig: {
+    USER_PRESENT: { description: "The end user is at the screen: their IP goes to the bank as PSU-IP-Address and the read does not count against frequencyPerDay." },
+    BACKGROUND: { description: 'Unattended: counts against the consent’s frequencyPerDay (at most 4 a day).' },
+  },
+});
+
+/** One balance of an account, as of the last sync. */
+@ObjectType('Balance', { description: 'One balance of an account, as of the last sync.' })
+export class BalanceType {
+  @Field(() => BalanceKindEnum)
+  kind!: BalanceKindEnum;
+
+  /** The bank's own balance type, e.g. closingBooked, interimAvailable, CLBD, InterimAvailable. */
+  @Field(() => String, { description: "The bank's own balance type, e.g. closingBooked, interimAvailable, CLBD, InterimAvailable." })
+  bankType!: string;
+
+  @Field(() => MoneyType)
+  amount!: MoneyType;
+
+  @Field(() => LocalDateResolver, { nullable: true })
+  referenceDate!: string | null;
+
+  @Field(() => Date, { nullable: true })
+  lastChangeDateTime!: Date | null;
+
+  @Field(() => Boolean, { nullable: true })
+  creditLimitIncluded!: boolean | null;
+
+  static from(b: BalanceRecord): BalanceType {
+    return Object.assign(new BalanceType(), {
+      kind: b.kind as BalanceKindEnum,
+      bankType: b.bankType,
+      amount: { amount: b.amount, currency: b.currency },
+      referenceDate: b.referenceDate,
+      lastChangeDateTime: b.lastChangeDateTime,
+      creditLimitIncluded: b.creditLimitIncluded,
+    });
+  }
+}
+
+/** Unattended reads left today for an account, and when the counter resets. */
+@ObjectType('SyncBudget', { description: 'Unattended reads left today for an account (PSD2 frequencyPerDay), and when the counter resets.' })
+export class SyncBudgetType {
+  @Field(() => Int)
+  remaining!: number;
+
+  @Field(() => Date)
+  resetsAt!: Date;
+}
+
 /** A bank account a consent grants access to. */
-@ObjectType('Account', { implements: Node, description: 'A bank account a consent grants access to.' })
+@ObjectType('Account', { implements: Node, description: 'A bank account of an end user. Its id stays the same across syncs, renewals and new consents at the same bank.' })
 export class AccountType extends Node {
+  internalId!: string;
+  consentId!: string;
+
   @Field(() => AccountKindEnum)
   kind!: AccountKindEnum;
 
@@ -39,9 +138,26 @@ export class AccountType extends Node {
   @Field(() => String, { nullable: true })
   product!: string | null;
 
+  @Field(() => SyncStatusEnum)
+  syncStatus!: SyncStatusEnum;
+
+  /** Why the last sync failed, when it did. */
+  @Field(() => String, { nullable: true, description: 'Why the last sync failed, when it did.' })
+  syncError!: string | null;
+
+  /** When a sync last stored this account's data. */
+  @Field(() => Date, { nullable: true, description: "When a sync last stored this account's data." })
+  lastSyncedAt!: Date | null;
+
+  /** When the next background sync is planned. */
+  @Field(() => Date, { nullable: true, description: 'When the next background sync is planned.' })
+  nextSyncAt!: Date | null;
+
   static from(a: Account): AccountType {
     return Object.assign(new AccountType(), {
       id: toGlobalId('Account', a.id),
+      internalId: a.id,
+      consentId: a.consent.id,
       kind: a.kind as AccountKindEnum,
       iban: a.iban,
       maskedPan: a.maskedPan,
@@ -49,6 +165,56 @@ export class AccountType extends Node {
       name: a.name,
       ownerName: a.ownerName,
       product: a.product,
+      syncStatus: a.syncStatus as SyncStatusEnum,
+      syncError: a.syncError,
+      lastSyncedAt: a.lastSyncedAt,
+      nextSyncAt: a.nextSyncAt,
     });
   }
+}
+
+export const AccountConnection = connectionType('Account', AccountType);
+
+/** BOOKED or PENDING. */
+export enum TransactionStatusEnum {
+  BOOKED = 'BOOKED',
+  PENDING = 'PENDING',
+}
+registerEnumType(TransactionStatusEnum, { name: 'TransactionStatus', description: 'BOOKED (final) or PENDING (may still change, book or disappear).' });
+
+/** Filters of `Account.transactions`; all optional, combined with AND. */
+@InputType('TransactionFilter', { description: 'Filters of Account.transactions; all optional, combined with AND.' })
+export class TransactionFilterInput {
+  /** Earliest date (booking date, or the pending entry's date), inclusive. */
+  @Field(() => LocalDateResolver, { nullable: true, description: "Earliest date (booking date, or the pending entry's date), inclusive." })
+  from?: string | null;
+
+  /** Latest date, inclusive. */
+  @Field(() => LocalDateResolver, { nullable: true, description: 'Latest date, inclusive.' })
+  to?: string | null;
+
+  @Field(() => TransactionStatusEnum, { nullable: true })
+  status?: 'BOOKED' | 'PENDING' | null;
+
+  /** Smallest signed amount (debits are negative). */
+  @Field(() => DecimalScalar, { nullable: true, description: 'Smallest signed amount (debits are negative).' })
+  minAmount?: string | null;
+
+  @Field(() => DecimalScalar, { nullable: true, description: 'Largest signed amount.' })
+  maxAmount?: string | null;
+
+  /** Case-insensitive text in the description, counterparty or remittance information (1–100 characters). */
+  @Field(() => String, { nullable: true, description: 'Case-insensitive text in the description, counterparty or remittance information (1–100 characters).' })
+  search?: string | null;
+}
+
+/** What `accountSync` takes. */
+@InputType('AccountSyncInput', { description: 'What accountSync takes.' })
+export class AccountSyncInput {
+  @Field(() => SyncModeEnum)
+  mode!: SyncModeEnum;
+
+  /** The end user's IP address; required for USER_PRESENT (sent to the bank as PSU-IP-Address). */
+  @Field(() => String, { nullable: true, description: "The end user's IP address; required for USER_PRESENT (sent to the bank as PSU-IP-Address)." })
+  psuIpAddress?: string | null;
 }

@@ -17,6 +17,10 @@ export enum AuditAction {
   CONSENT_RENEWED = 'CONSENT_RENEWED',
   CONSENT_REJECTED = 'CONSENT_REJECTED',
   CONSENT_REVOKED = 'CONSENT_REVOKED',
+  /** The bank refused the consent during a data call; it moved to REAUTH_REQUIRED or EXPIRED. */
+  CONSENT_REAUTH_REQUIRED = 'CONSENT_REAUTH_REQUIRED',
+  /** A sync of an account's data ran (mode, outcome, counts). */
+  ACCOUNT_SYNCED = 'ACCOUNT_SYNCED',
   BANK_CALL = 'BANK_CALL',
 }
 

@@ -32,7 +32,7 @@ export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; 
   router.get('/callback', async (req, res) => {
     try {
       const url = new URL(req.originalUrl, deps.publicUrl);
-      answer(res, await deps.consents.completeCallback(deps.orm.em.fork(), url.href));
+      answer(res, await deps.consents.completeCallback(deps.orm.em.fork(), url.href, req.socket.remoteAddress ?? null));
     } catch {
       fail(res);
     }

@@ -7,7 +7,7 @@ import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import type { AdapterRegistry } from '../../banking/adapters';
 import type { AccessScope, BankTokens, CanonicalAccount, InstitutionDescriptor } from '../../banking/model';
-import type { BankCallContext } from '../../banking/ports';
+import type { BankCallContext, ConsentAccess } from '../../banking/ports';
 import type { Logger } from '../../platform/logger';
 import { Account } from '../accounts/account.entity';
 import type { InstitutionsService } from '../institutions/institutions.service';
@@ -17,7 +17,7 @@ import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
 import type { VaultService } from '../vault';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { Consent } from './consent.entity';
-import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses } from './consent.state';
+import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';
 
 /** How long an authorisation link (bank or hosted connect page) stays usable. */
 export const CONSENT_ATTEMPT_TTL_MS = 30 * 60_000;
@@ -67,7 +67,14 @@ export interface ConsentsDeps {
  * bank tokens only ever exist sealed by the vault.
  */
 export class ConsentsService {
+  private readonly activationListeners: ((consentId: string, psuIpAddress: string | null) => Promise<void>)[] = [];
+
   constructor(private readonly deps: ConsentsDeps) {}
+
+  /** Called after a consent becomes ACTIVE (first authorisation or renewal), once its accounts are stored. */
+  onActivated(listener: (consentId: string, psuIpAddress: string | null) => Promise<void>): void {
+    this.activationListeners.push(listener);
+  }
 
   get callbackUrl(): string {
     return `${this.deps.publicUrl}/callback`;
@@ -237,7 +244,7 @@ export class ConsentsService {
    * seals the tokens, records the accounts and sends the end user to the developer's redirect URI
    * with the outcome. A forged, replayed or expired callback gets an error page and changes nothing.
    */
-  async completeCallback(em: EntityManager, callbackUrl: string): Promise<CallbackResult> {
+  async completeCallback(em: EntityManager, callbackUrl: string, psuIpAddress: string | null = null): Promise<CallbackResult> {
     const state = new URL(callbackUrl).searchParams.get('state');
     if (!state || state.length > 200) return invalidLinkPage();
     const consent = await em.findOne(Consent, { attemptStateHash: sha256(state) }, { populate: ['tenant', 'attemptSecrets', 'tokens'] });
@@ -257,7 +264,7 @@ export class ConsentsService {
       return this.backToDeveloper(consent, 'expired');
     }
     return this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: 'endUser' }, () =>
-      this.finishAtBank(em, consent, institution, sealedSecrets, callbackUrl, renewing),
+      this.finishAtBank(em, consent, institution, sealedSecrets, callbackUrl, renewing, psuIpAddress),
     );
   }
 
@@ -268,6 +275,7 @@ export class ConsentsService {
     sealedSecrets: string,
     callbackUrl: string,
     renewing: boolean,
+    psuIpAddress: string | null,
   ): Promise<CallbackResult> {
     try {
       const secrets = JSON.parse(await this.deps.vault.openText(sealedSecrets, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
@@ -297,6 +305,11 @@ export class ConsentsService {
         validUntil: consent.validUntil!.toISOString(),
       });
       await em.flush(); // one transaction: status, sealed tokens and accounts land together
+      for (const listener of this.activationListeners) {
+        await listener(consent.id, psuIpAddress).catch((err: Error) =>
+          this.deps.logger.warn({ consentId: consent.id, err: err.name }, 'consent activation listener failed'),
+        );
+      }
       return this.backToDeveloper(consent, 'success');
     } catch (err) {
       this.deps.logger.warn({ consentId: consent.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent callback failed');
@@ -305,6 +318,42 @@ export class ConsentsService {
       await em.flush();
       return this.backToDeveloper(consent, 'error');
     }
+  }
+
+  // --- data access for other modules ------------------------------------------------------------
+
+  /**
+   * What a data call needs for a consent: the institution and the bank credentials, with the
+   * access token refreshed (and sealed again) when it is about to expire. Null when the consent
+   * may not be used for data.
+   */
+  async dataAccess(em: EntityManager, consentId: string, options: { forceRefresh?: boolean } = {}): Promise<{ consent: Consent; institution: InstitutionDescriptor; access: ConsentAccess } | null> {
+    const consent = await em.findOne(Consent, { id: consentId }, { populate: ['tenant', 'tokens'], refresh: true });
+    if (!consent || !usableConsentStatuses.has(consent.status) || !consent.institutionId) return null;
+    const institution = this.deps.institutions.get({ tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'sync' }, consent.institutionId);
+    if (!institution) return null;
+    let tokens = await this.openTokens(consent);
+    const stale = tokens?.expiresAt && tokens.expiresAt.getTime() < Date.now() + 60_000;
+    if (tokens?.refreshToken && (stale || options.forceRefresh)) {
+      tokens = await this.deps.adapters.for(institution).consents.refresh(this.ctx(institution), tokens);
+      consent.tokens = await this.deps.vault.seal(JSON.stringify(tokens), this.sealContext(consent, 'bank-tokens'));
+      await em.flush();
+    }
+    return { consent, institution, access: { bankConsentId: consent.bankConsentId, tokens } };
+  }
+
+  /**
+   * The bank said the consent no longer works: EXPIRED when its validity has ended, otherwise
+   * REAUTH_REQUIRED (the end user must authenticate again). Never silent: the status says why.
+   */
+  async reportBankRefusal(em: EntityManager, consentId: string, reason: string): Promise<ConsentStatus | null> {
+    const consent = await em.findOne(Consent, { id: consentId }, { populate: ['tenant'], refresh: true });
+    if (!consent || !usableConsentStatuses.has(consent.status)) return consent?.status ?? null;
+    const ended = consent.validUntil !== null && consent.validUntil.getTime() <= Date.now();
+    this.apply(consent, ended ? ConsentEvent.VALIDITY_ENDED : ConsentEvent.BANK_REPORTED_INVALID, reason);
+    this.journal(em, consent, AuditAction.CONSENT_REAUTH_REQUIRED, 'bank', { status: consent.status });
+    await em.flush();
+    return consent.status;
   }
 
   // --- internals --------------------------------------------------------------------------------
@@ -356,12 +405,23 @@ export class ConsentsService {
     }
   }
 
+  /**
+   * Records the accounts the bank listed. Accounts belong to the end user at the institution, not
+   * to one consent: a renewal or a new consent takes over the same rows (matched by the bank's id,
+   * then IBAN, then masked PAN), so account and transaction ids never change.
+   */
   private async upsertAccounts(em: EntityManager, consent: Consent, accounts: CanonicalAccount[]): Promise<void> {
-    const existing = await em.find(Account, { consent });
+    const existing = await em.find(Account, { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId! }, { orderBy: { createdAt: 'asc' } });
+    const taken = new Set<Account>();
+    const free = (pred: (e: Account) => boolean) => existing.find((e) => !taken.has(e) && pred(e));
     for (const a of accounts) {
-      // Renewal keeps gateway ids: match by the bank's id, else by IBAN.
-      const match = existing.find((e) => e.bankAccountId === a.bankAccountId) ?? (a.iban ? existing.find((e) => e.iban === a.iban) : undefined);
+      const match =
+        free((e) => e.consent.id === consent.id && e.bankAccountId === a.bankAccountId) ??
+        (a.iban ? free((e) => e.iban === a.iban) : undefined) ??
+        (a.maskedPan ? free((e) => e.maskedPan === a.maskedPan) : undefined) ??
+        free((e) => e.bankAccountId === a.bankAccountId && !e.iban && !e.maskedPan);
       const data = {
+        consent,
         bankAccountId: a.bankAccountId,
         kind: a.kind,
         iban: a.iban,
@@ -371,8 +431,12 @@ export class ConsentsService {
         ownerName: a.ownerName,
         product: a.product,
       };
-      if (match) Object.assign(match, data);
-      else em.create(Account, { tenant: consent.tenant, consent, ...data });
+      if (match) {
+        taken.add(match);
+        Object.assign(match, data);
+      } else {
+        taken.add(em.create(Account, { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId!, ...data }));
+      }
     }
   }
 

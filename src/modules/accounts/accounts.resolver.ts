@@ -1,0 +1,79 @@
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLContext } from '../../api/context';
+import { ApiError, ErrorCode } from '../../api/errors';
+import { ConnectionArgs, decodeCursor, pageSize, toConnection, type ConnectionShape } from '../../api/relay/connection';
+import { decodeGlobalId } from '../../api/relay/global-id';
+import { registerNodeType } from '../../api/relay/node';
+import { ConsentType } from '../consents/consents.types';
+import { TransactionConnection, TransactionType } from '../transactions/transactions.types';
+import { MAX_TRANSACTION_PAGE, encodeTransactionCursor } from './accounts.service';
+import { AccountConnection, AccountType, BalanceType, SyncBudgetType, TransactionFilterInput } from './accounts.types';
+
+registerNodeType('Account', async (ctx, id) => {
+  const a = await ctx.services.accounts.get(ctx.em, ctx.caller, id);
+  return a && AccountType.from(a);
+});
+
+@ArgsType()
+class TransactionsArgs {
+  @Field(() => Int, { nullable: true, description: `How many transactions to return (1–${MAX_TRANSACTION_PAGE}, default 50).` })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'Return transactions after this cursor (an `endCursor` or edge `cursor`).' })
+  after?: string | null;
+
+  @Field(() => TransactionFilterInput, { nullable: true })
+  filter?: TransactionFilterInput | null;
+}
+
+@Resolver(() => AccountType)
+export class AccountsResolver {
+  @Query(() => AccountConnection, { description: "The tenant's accounts, oldest first." })
+  async accounts(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext) {
+    const limit = pageSize(args.first);
+    const after = args.after ? decodeCursor('Account', args.after) : undefined;
+    const rows = await ctx.services.accounts.list(ctx.em, ctx.caller, limit + 1, after);
+    return toConnection('Account', rows, limit, !!after, AccountType.from);
+  }
+
+  @Query(() => AccountType, { nullable: true, description: 'One account of the tenant; null when the id names none.' })
+  async account(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<AccountType | null> {
+    const internal = decodeGlobalId(id, 'Account');
+    const a = internal ? await ctx.services.accounts.get(ctx.em, ctx.caller, internal) : null;
+    return a && AccountType.from(a);
+  }
+
+  @FieldResolver(() => ConsentType, { description: 'The consent that currently grants access to this account.' })
+  async consent(@Root() account: AccountType, @Ctx() ctx: GraphQLContext): Promise<ConsentType> {
+    const c = await ctx.services.consents.get(ctx.em, ctx.caller, account.consentId);
+    return ConsentType.from(c!);
+  }
+
+  @FieldResolver(() => [BalanceType], { description: 'Balances as of the last sync (empty before the first one, or without the BALANCES scope).' })
+  async balances(@Root() account: AccountType, @Ctx() ctx: GraphQLContext): Promise<BalanceType[]> {
+    return (await ctx.services.accounts.balances(ctx.caller, account.internalId)).map(BalanceType.from);
+  }
+
+  @FieldResolver(() => SyncBudgetType, { description: 'Unattended (background) reads left today and when the counter resets. User-present syncs do not count.' })
+  async syncBudget(@Root() account: AccountType, @Ctx() ctx: GraphQLContext): Promise<SyncBudgetType> {
+    const a = await ctx.services.accounts.get(ctx.em, ctx.caller, account.internalId);
+    if (!a) throw new ApiError(ErrorCode.NOT_FOUND, 'No account with this id.');
+    return ctx.services.sync.budget(a);
+  }
+
+  @FieldResolver(() => TransactionConnection, { description: 'Transactions, newest first (booking date, then id), as of the last sync.' })
+  async transactions(@Root() account: AccountType, @Args(() => TransactionsArgs) args: TransactionsArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<TransactionType>> {
+    const first = args.first ?? 50;
+    if (!Number.isInteger(first) || first < 1 || first > MAX_TRANSACTION_PAGE) {
+      throw new ApiError(ErrorCode.BAD_USER_INPUT, `Argument "first" must be between 1 and ${MAX_TRANSACTION_PAGE}.`, { argument: 'first' });
+    }
+    const rows = await ctx.services.accounts.transactions(ctx.caller, account.internalId, first, args.after, args.filter);
+    const page = rows.length > first ? rows.slice(0, first) : rows;
+    const edges = page.map((r) => ({ cursor: encodeTransactionCursor(r.accountId, r.sortDate, r.id), node: TransactionType.from(r) }));
+    return {
+      edges,
+      nodes: edges.map((e) => e.node),
+      pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: !!args.after, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+    };
+  }
+}

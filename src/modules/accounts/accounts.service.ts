@@ -1,0 +1,155 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type pg from 'pg';
+import type { Caller } from '../../api/context';
+import { ApiError, ErrorCode } from '../../api/errors';
+import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
+import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionRecord } from '../transactions/transactions.store';
+import { Account } from './account.entity';
+
+/** A balance as stored after the last sync. */
+export interface BalanceRecord {
+  kind: string;
+  bankType: string;
+  amount: string;
+  currency: string;
+  referenceDate: string | null;
+  lastChangeDateTime: Date | null;
+  creditLimitIncluded: boolean | null;
+}
+
+/** What `transactionsSync` answers: changes after a cursor, and the cursor after them. */
+export interface ChangePage {
+  added: TransactionRecord[];
+  modified: TransactionRecord[];
+  removed: string[];
+  nextCursor: string;
+  hasMore: boolean;
+}
+
+export const MAX_SYNC_COUNT = 500;
+export const DEFAULT_SYNC_COUNT = 100;
+export const MAX_TRANSACTION_PAGE = 500;
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DECIMAL = /^-?\d{1,18}(\.\d{1,8})?$/;
+const badInput = (message: string, argument: string) => new ApiError(ErrorCode.BAD_USER_INPUT, message, { argument });
+
+/**
+ * Accounts and their data as the API reads them, always within the caller's tenant. Pages and the
+ * change feed go straight to SQL (see transactions.store): no entity is hydrated per row.
+ */
+export class AccountsService {
+  constructor(private readonly sql: pg.Pool) {}
+
+  async list(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<Account[]> {
+    return em.find(Account, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit, populate: ['consent'] });
+  }
+
+  async get(em: EntityManager, caller: Caller, id: string): Promise<Account | null> {
+    return em.findOne(Account, { id, tenant: caller.tenantId }, { populate: ['consent'] });
+  }
+
+  async balances(caller: Caller, accountId: string): Promise<BalanceRecord[]> {
+    const { rows } = await this.sql.query<BalanceRecord>(
+      `select kind, bank_type as "bankType", amount::text as amount, currency, reference_date as "referenceDate",
+         last_change_date_time as "lastChangeDateTime", credit_limit_included as "creditLimitIncluded"
+       from balance where tenant_id = $1 and account_id = $2 order by kind, bank_type`,
+      [caller.tenantId, accountId],
+    );
+    return rows;
+  }
+
+  /** A page of transactions, newest first; `limit + 1` rows (the extra one says whether more follow). */
+  async transactions(caller: Caller, accountId: string, limit: number, after: string | null | undefined, filter: TransactionFilter | null | undefined): Promise<TransactionRecord[]> {
+    const f = checkFilter(filter ?? {});
+    const position = after ? decodeTransactionCursor(accountId, after) : null;
+    return transactionPage(this.sql, caller.tenantId, accountId, limit, position, f);
+  }
+
+  async transactionsByIds(caller: Caller, ids: string[]): Promise<TransactionRecord[]> {
+    return transactionsByIds(this.sql, caller.tenantId, ids);
+  }
+
+  async rawPayloads(caller: Caller, ids: string[]): Promise<Map<string, unknown>> {
+    return rawPayloads(this.sql, caller.tenantId, ids);
+  }
+
+  /**
+   * The change feed of one account: every insert, change and removal after `cursor`, each
+   * transaction once in its latest state. A cursor names a version of this account, so it stays
+   * valid while syncs land and never skips or repeats a change.
+   */
+  async changes(em: EntityManager, caller: Caller, accountId: string | null, cursor: string | null | undefined, count: number | null | undefined): Promise<ChangePage> {
+    const limit = count ?? DEFAULT_SYNC_COUNT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SYNC_COUNT) throw badInput(`Argument "count" must be between 1 and ${MAX_SYNC_COUNT}.`, 'count');
+    const account = accountId ? await em.findOne(Account, { id: accountId, tenant: caller.tenantId }) : null;
+    if (!account) throw new ApiError(ErrorCode.NOT_FOUND, 'No account with this id.', { argument: 'accountId' });
+    const from = cursor ? decodeFeedCursor(account.id, cursor) : '0';
+    const entries = await feedAfter(this.sql, caller.tenantId, account.id, from, limit);
+    const page = entries.slice(0, limit);
+    const out: ChangePage = { added: [], modified: [], removed: [], nextCursor: encodeFeedCursor(account.id, page.at(-1)?.version ?? from), hasMore: entries.length > limit };
+    for (const e of page) {
+      if (e.kind === 'ADDED') out.added.push((e as FeedEntry).record);
+      else if (e.kind === 'MODIFIED') out.modified.push((e as FeedEntry).record);
+      else if (e.kind === 'REMOVED') out.removed.push((e as FeedEntry).record.id);
+    }
+    return out;
+  }
+}
+
+function checkFilter(f: TransactionFilter): TransactionFilter {
+  for (const k of ['from', 'to'] as const) {
+    const v = f[k];
+    if (v != null && (!DATE.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`)))) throw badInput(`filter.${k} must be a date (YYYY-MM-DD).`, `filter.${k}`);
+  }
+  if (f.from && f.to && f.from > f.to) throw badInput('filter.from is after filter.to.', 'filter.from');
+  for (const k of ['minAmount', 'maxAmount'] as const) {
+    const v = f[k];
+    if (v != null && !DECIMAL.test(v)) throw badInput(`filter.${k} must be a decimal string such as "-12.30".`, `filter.${k}`);
+  }
+  if (f.minAmount != null && f.maxAmount != null && compareNumeric(f.minAmount, f.maxAmount) > 0) throw badInput('filter.minAmount is above filter.maxAmount.', 'filter.minAmount');
+  if (f.search != null && (f.search.trim().length === 0 || f.search.length > 100)) throw badInput('filter.search must be 1–100 characters.', 'filter.search');
+  return { ...f, search: f.search?.trim() ?? null };
+}
+
+/** Compares two decimal strings exactly (scaled BigInt, never a float). */
+function compareNumeric(a: string, b: string): number {
+  const scale = (s: string) => {
+    const [w, f = ''] = s.replace('-', '').split('.');
+    const v = BigInt(w + f.padEnd(8, '0'));
+    return s.startsWith('-') ? -v : v;
+  };
+  const d = scale(a) - scale(b);
+  return d === 0n ? 0 : d > 0n ? 1 : -1;
+}
+
+/** Cursor of a transaction in an account's page order. */
+export function encodeTransactionCursor(accountId: string, sortDate: string, id: string): string {
+  return Buffer.from(`t1|${accountId}|${sortDate}|${id}`, 'utf8').toString('base64url');
+}
+
+function decodeTransactionCursor(accountId: string, cursor: string): { sortDate: string; id: string } {
+  const parts = decodeParts(cursor, 'after');
+  if (parts.length !== 4 || parts[0] !== 't1' || parts[1] !== accountId || !DATE.test(parts[2]!) || !UUID.test(parts[3]!)) {
+    throw badInput('Argument "after" is not a valid cursor for this account’s transactions.', 'after');
+  }
+  return { sortDate: parts[2]!, id: parts[3]! };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function encodeFeedCursor(accountId: string, version: string): string {
+  return Buffer.from(`f1|${accountId}|${version}`, 'utf8').toString('base64url');
+}
+
+function decodeFeedCursor(accountId: string, cursor: string): string {
+  const parts = decodeParts(cursor, 'cursor');
+  if (parts.length !== 3 || parts[0] !== 'f1' || !/^\d{1,18}$/.test(parts[2]!)) throw badInput('Argument "cursor" is not a transactionsSync cursor.', 'cursor');
+  if (parts[1] !== accountId) throw badInput('Argument "cursor" belongs to another account.', 'cursor');
+  return parts[2]!;
+}
+
+function decodeParts(cursor: string, argument: string): string[] {
+  if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw badInput(`Argument "${argument}" is not a valid cursor.`, argument);
+  return Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+}

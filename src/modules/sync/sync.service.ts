@@ -1,0 +1,434 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { isIP } from 'node:net';
+import type pg from 'pg';
+import type { Caller } from '../../api/context';
+import { UserErrorCode, userError } from '../../api/user-errors';
+import type { AdapterRegistry } from '../../banking/adapters';
+import { BankError, BankErrorCode, isBankError } from '../../banking/errors';
+import type { CanonicalBalance, CanonicalTransaction, InstitutionDescriptor } from '../../banking/model';
+import type { BankCallContext, ConsentAccess } from '../../banking/ports';
+import type { Jobs } from '../../platform/jobs';
+import type { Logger } from '../../platform/logger';
+import { Account, type SyncStatus } from '../accounts/account.entity';
+import { AuditAction, type AuditService } from '../audit/audit.service';
+import { usableConsentStatuses } from '../consents/consent.state';
+import type { ConsentsService } from '../consents/consents.service';
+import type { Outcome } from '../tenancy/tenancy.service';
+import { reconcile } from '../transactions/reconcile';
+import { applyChanges, loadWindow, type AppliedChanges } from '../transactions/transactions.store';
+import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
+
+/** Whether the end user is at the screen (the bank does not count the read) or not (it counts). */
+export type SyncMode = 'USER_PRESENT' | 'BACKGROUND';
+
+/** One sync of one account, as a job carries it. */
+export interface SyncRequest {
+  accountId: string;
+  mode: SyncMode;
+  /** The end user's IP address, sent to the bank as `PSU-IP-Address` (USER_PRESENT only). */
+  psuIpAddress?: string | null;
+  reason: 'INITIAL' | 'SCHEDULED' | 'REQUESTED' | 'RECOVERY' | 'RATE_LIMITED';
+}
+
+/** What a sync did. */
+export interface SyncOutcome {
+  status: SyncStatus | 'BUSY';
+  added: number;
+  modified: number;
+  removed: number;
+  bankCalls: number;
+}
+
+/** Remaining unattended reads of an account today, and when the counter starts again. */
+export interface SyncBudget {
+  remaining: number;
+  resetsAt: Date;
+}
+
+/** Data scopes a sync reads, each with its own daily counter at the bank. */
+type DataScope = 'BALANCES' | 'TRANSACTIONS';
+
+/** Days re-read before the last booked date: late bookings and corrections land there. */
+export const SYNC_OVERLAP_DAYS = 3;
+export const SYNC_QUEUE = 'account-sync';
+export const SYNC_TICK_QUEUE = 'account-sync-tick';
+const SYNC_LOCK_CLASS = 4_242_002;
+
+export interface SyncDeps {
+  orm: MikroORM;
+  sql: pg.Pool;
+  consents: ConsentsService;
+  adapters: AdapterRegistry;
+  audit: AuditService;
+  logger: Logger;
+  /** Durable jobs; null runs syncs in-process only (tools, some tests). */
+  jobs: Jobs | null;
+  /** Called after a sync committed changes (the event log hooks in here). */
+  onChanges?: (change: { tenantId: string; accountId: string; applied: AppliedChanges }) => Promise<void>;
+}
+
+/**
+ * The sync engine: reads an account's balances and transactions from its bank and stores them
+ * with stable identity, in one database transaction per sync, under a per-account lock (two
+ * workers never sync one account at once). Background reads never exceed the consent's
+ * `frequencyPerDay`; the bank's own limits and consent refusals are handled, not hammered.
+ */
+export class SyncService {
+  /** Accounts syncing in this process (PGlite shares one session, so advisory locks alone can't tell). */
+  private readonly running = new Set<string>();
+
+  constructor(private readonly deps: SyncDeps) {}
+
+  /** Declares the queues and, with `concurrency` > 0, starts this process's workers and the minute tick. */
+  async start(options: { concurrency: number }): Promise<void> {
+    const jobs = this.deps.jobs;
+    if (!jobs) return;
+    await jobs.define(SYNC_QUEUE, { retryLimit: 6, retryDelay: 30, retryBackoff: true, expireInSeconds: 30 * 60 });
+    await jobs.define(SYNC_TICK_QUEUE, { retryLimit: 0, expireInSeconds: 120 });
+    if (options.concurrency <= 0) return;
+    await jobs.work<SyncRequest>(SYNC_QUEUE, { concurrency: options.concurrency, pollingIntervalSeconds: 0.5 }, async (job) => {
+      await this.run(job.data);
+    });
+    await jobs.work<Record<string, never>>(SYNC_TICK_QUEUE, { concurrency: 1, pollingIntervalSeconds: 2 }, async () => {
+      await this.tick();
+    });
+    await jobs.schedule(SYNC_TICK_QUEUE, '* * * * *');
+    await this.recover();
+  }
+
+  /** Queues a sync; returns false when it could not be queued (no job runner). */
+  async enqueue(request: SyncRequest, startAfter?: Date): Promise<boolean> {
+    if (!this.deps.jobs) return false;
+    await this.deps.jobs.send(SYNC_QUEUE, request, startAfter ? { startAfter } : {});
+    return true;
+  }
+
+  /** After a consent becomes ACTIVE: the first (full-history) sync of each of its accounts, the end user being present. */
+  async syncConsentAccounts(consentId: string, psuIpAddress: string | null): Promise<void> {
+    const em = this.deps.orm.em.fork();
+    const accounts = await em.find(Account, { consent: consentId });
+    const ip = normaliseIp(psuIpAddress);
+    for (const a of accounts) {
+      a.syncStatus = 'QUEUED';
+      await em.flush();
+      await this.enqueue({ accountId: a.id, mode: ip ? 'USER_PRESENT' : 'BACKGROUND', psuIpAddress: ip, reason: 'INITIAL' });
+    }
+  }
+
+  /** `accountSync`: checks what the caller asks, then queues the sync. */
+  async request(em: EntityManager, caller: Caller, accountId: string | null, mode: SyncMode, psuIpAddress: string | null | undefined): Promise<Outcome<Account>> {
+    const account = accountId ? await em.findOne(Account, { id: accountId, tenant: caller.tenantId }, { populate: ['consent'] }) : null;
+    if (!account) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No account with this id.')] };
+    if (mode === 'USER_PRESENT' && !psuIpAddress) {
+      return { ok: false, userErrors: [userError(['input', 'psuIpAddress'], UserErrorCode.BLANK, 'A user-present sync needs the end user’s IP address.')] };
+    }
+    if (psuIpAddress && !isIP(psuIpAddress)) {
+      return { ok: false, userErrors: [userError(['input', 'psuIpAddress'], UserErrorCode.INVALID, 'Not an IPv4 or IPv6 address.')] };
+    }
+    if (!usableConsentStatuses.has(account.consent.status)) {
+      return {
+        ok: false,
+        userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `The account’s consent is ${account.consent.status}; renew it (consentRenew) before syncing.`)],
+      };
+    }
+    if (mode === 'BACKGROUND') {
+      const budget = await this.budget(account);
+      if (budget.remaining <= 0) {
+        return {
+          ok: false,
+          userErrors: [
+            userError(['input', 'mode'], UserErrorCode.BUDGET_EXHAUSTED, `No unattended reads left today; the budget resets at ${budget.resetsAt.toISOString()}. A USER_PRESENT sync does not count.`),
+          ],
+        };
+      }
+    }
+    if (!this.deps.jobs) return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, 'This gateway runs no sync workers.')] };
+    account.syncStatus = 'QUEUED';
+    await em.flush();
+    await this.enqueue({ accountId: account.id, mode, psuIpAddress: mode === 'USER_PRESENT' ? psuIpAddress : null, reason: 'REQUESTED' });
+    return { ok: true, value: account };
+  }
+
+  /** Today's remaining unattended reads: the smallest remainder over the scopes a sync reads. */
+  async budget(account: Account): Promise<SyncBudget> {
+    const now = new Date();
+    const consent = account.consent;
+    const scopes = dataScopes(consent.scopes);
+    const used = await this.usage(consent.id, account.id, utcDay(now));
+    const remaining = scopes.length === 0 ? 0 : Math.min(...scopes.map((s) => Math.max(0, consent.frequencyPerDay - (used.get(s) ?? 0))));
+    return { remaining, resetsAt: budgetResetsAt(now) };
+  }
+
+  /** Every minute (one process runs it): queue the background syncs that are due. */
+  async tick(now = new Date()): Promise<number> {
+    const { rows } = await this.deps.sql.query<{ id: string }>(
+      // Pushing next_sync_at a little ahead is the claim: a lost job is queued again after it.
+      `update account a set next_sync_at = $1::timestamptz + interval '15 minutes'
+       from consent c where c.id = a.consent_id and c.status in ('ACTIVE', 'EXPIRING')
+         and a.next_sync_at is not null and a.next_sync_at <= $1::timestamptz and a.sync_status not in ('RUNNING', 'QUEUED')
+       returning a.id`,
+      [now.toISOString()],
+    );
+    for (const r of rows) await this.enqueue({ accountId: r.id, mode: 'BACKGROUND', reason: 'SCHEDULED' });
+    return rows.length;
+  }
+
+  /** At start: syncs a crash interrupted (RUNNING with nobody holding them) are queued again. */
+  async recover(): Promise<number> {
+    const { rows } = await this.deps.sql.query<{ id: string; status: string }>(`select id, sync_status as status from account where sync_status in ('RUNNING', 'QUEUED')`);
+    let queued = 0;
+    for (const r of rows) {
+      if (this.running.has(r.id)) continue;
+      await this.enqueue({ accountId: r.id, mode: 'BACKGROUND', reason: 'RECOVERY' });
+      queued++;
+    }
+    return queued;
+  }
+
+  /**
+   * Runs one sync now (the job handler; tests call it directly). Bank errors that retrying cannot
+   * fix end the sync with a status; transient ones are rethrown for the queue to retry with backoff.
+   */
+  async run(request: SyncRequest): Promise<SyncOutcome> {
+    const none = (status: SyncOutcome['status'], bankCalls = 0): SyncOutcome => ({ status, added: 0, modified: 0, removed: 0, bankCalls });
+    if (this.running.has(request.accountId)) return none('BUSY');
+    this.running.add(request.accountId);
+    const client = await this.deps.sql.connect();
+    let locked = false;
+    try {
+      locked = (await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [SYNC_LOCK_CLASS, request.accountId])).rows[0]!.ok;
+      if (!locked) return none('BUSY');
+      return await this.runLocked(client, request);
+    } finally {
+      if (locked) await client.query('select pg_advisory_unlock($1, hashtext($2))', [SYNC_LOCK_CLASS, request.accountId]).catch(() => undefined);
+      client.release();
+      this.running.delete(request.accountId);
+    }
+  }
+
+  private async runLocked(client: pg.PoolClient, request: SyncRequest): Promise<SyncOutcome> {
+    const em = this.deps.orm.em.fork();
+    const account = await em.findOne(Account, { id: request.accountId }, { populate: ['consent', 'tenant'] });
+    if (!account) return { status: 'BUSY', added: 0, modified: 0, removed: 0, bankCalls: 0 };
+    const consent = account.consent;
+    const frequency = consent.frequencyPerDay;
+    const finish = async (status: SyncStatus, error: string | null, nextSyncAt: Date | null) => {
+      await client.query('update account set sync_status = $2, sync_error = $3, next_sync_at = $4 where id = $1', [account.id, status, error, nextSyncAt]);
+      return { status, added: 0, modified: 0, removed: 0, bankCalls };
+    };
+    let bankCalls = 0;
+
+    const data = await this.deps.consents.dataAccess(em, consent.id).catch((err: unknown) => {
+      if (isBankError(err)) return err;
+      throw err;
+    });
+    if (data instanceof BankError) return this.onBankError(client, account, request, data, bankCalls, finish);
+    if (!data) return finish('CONSENT_INVALID', `The consent is ${consent.status}; renew it to sync again.`, null);
+
+    let scopes = dataScopes(consent.scopes);
+    const today = utcDay(new Date());
+    if (request.mode === 'BACKGROUND') {
+      const used = await this.usage(consent.id, account.id, today, client);
+      scopes = scopes.filter((s) => (used.get(s) ?? 0) < frequency);
+      if (scopes.length === 0) {
+        const resetsAt = budgetResetsAt(new Date());
+        return finish('WAITING_FOR_QUOTA', 'Today’s unattended reads are used up.', nextBackgroundSlot(account.id, frequency, resetsAt));
+      }
+    }
+    await client.query(`update account set sync_status = 'RUNNING' where id = $1`, [account.id]);
+
+    const ctx: BankCallContext = { institution: data.institution, ...(request.mode === 'USER_PRESENT' && request.psuIpAddress ? { psuIpAddress: request.psuIpAddress } : {}) };
+    const initial = account.lastSyncedAt === null;
+    const dateFrom = initial ? addDays(today, -Math.min(consent.historyDays, data.institution.maxHistoryDays)) : await this.incrementalFrom(client, account, today);
+    const adapter = this.deps.adapters.for(data.institution);
+    let balances: CanonicalBalance[] | null = null;
+    let pages: CanonicalTransaction[][] | null = null;
+    let access: ConsentAccess = data.access;
+    const count = async (scope: DataScope) => {
+      bankCalls++;
+      if (request.mode === 'BACKGROUND') await this.countUse(client, consent.id, account.id, scope, today);
+    };
+    const read = async () => {
+      if (scopes.includes('BALANCES') && balances === null) {
+        await count('BALANCES');
+        balances = await adapter.accounts.getBalances(ctx, access, account.bankAccountId);
+      }
+      if (scopes.includes('TRANSACTIONS') && pages === null) {
+        await count('TRANSACTIONS');
+        const collected: CanonicalTransaction[][] = [];
+        for await (const page of adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) {
+          collected.push(page);
+        }
+        pages = collected;
+      }
+    };
+    try {
+      await this.deps.audit.withBankCallScope({ tenantId: account.tenant.id, consentId: consent.id, actor: `sync:${request.mode}` }, async () => {
+        try {
+          await read();
+        } catch (err) {
+          // An expired access token: refresh once and read again.
+          if (!isBankError(err, BankErrorCode.UNAUTHORIZED) || !access.tokens?.refreshToken) throw err;
+          const refreshed = await this.deps.consents.dataAccess(em, consent.id, { forceRefresh: true });
+          if (!refreshed) throw err;
+          access = refreshed.access;
+          await read();
+        }
+      });
+    } catch (err) {
+      if (isBankError(err)) return this.onBankError(client, account, request, err, bankCalls, finish);
+      await finish('FAILED', 'The sync failed unexpectedly; it will be retried.', null);
+      throw err;
+    }
+
+    const applied = await this.write(client, account, data.institution, dateFrom, balances, pages, today);
+    this.deps.audit.add(em, {
+      tenantId: account.tenant.id,
+      action: AuditAction.ACCOUNT_SYNCED,
+      actor: `sync:${request.mode}`,
+      resourceType: 'Account',
+      resourceId: account.id,
+      details: { reason: request.reason, dateFrom, added: applied.added.length, modified: applied.modified.length, removed: applied.removed.length, bankCalls },
+    });
+    await em.flush();
+    if (this.deps.onChanges) await this.deps.onChanges({ tenantId: account.tenant.id, accountId: account.id, applied });
+    return { status: 'SUCCEEDED', added: applied.added.length, modified: applied.modified.length, removed: applied.removed.length, bankCalls };
+  }
+
+  /** From the last booked date minus the overlap, and never after the oldest pending entry still open. */
+  private async incrementalFrom(client: pg.PoolClient, account: Account, today: string): Promise<string> {
+    const { rows } = await client.query<{ pending: string | null }>(
+      `select min(sort_date) as pending from bank_transaction where account_id = $1 and removed_at is null and status = 'PENDING'`,
+      [account.id],
+    );
+    let from = addDays(account.lastBookedDate ?? today, -SYNC_OVERLAP_DAYS);
+    const pending = rows[0]?.pending;
+    if (pending && pending < from) from = pending;
+    return from;
+  }
+
+  /** Reconciles and stores in one transaction holding the account row: all of the sync lands, or none. */
+  private async write(
+    client: pg.PoolClient,
+    account: Account,
+    institution: InstitutionDescriptor,
+    dateFrom: string,
+    balances: CanonicalBalance[] | null,
+    pages: CanonicalTransaction[][] | null,
+    today: string,
+  ): Promise<AppliedChanges> {
+    await client.query('begin');
+    try {
+      const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1 for update', [account.id]);
+      let applied: AppliedChanges = { version: rows[0]!.version, added: [], modified: [], removed: [] };
+      if (pages) {
+        const stored = await loadWindow(client, account.id, dateFrom);
+        const result = reconcile({ stored, pages, trustBankIds: institution.quirks.transactionIdsUnstable !== true, today });
+        applied = await applyChanges(client, { tenantId: account.tenant.id, accountId: account.id, version: applied.version }, result);
+        this.deps.logger.info({ accountId: account.id, dateFrom, stored: stored.length, ...result.stats }, 'sync: transactions reconciled');
+      }
+      if (balances) {
+        await client.query('delete from balance where account_id = $1', [account.id]);
+        const list: CanonicalBalance[] = balances;
+        if (list.length > 0) {
+          await client.query(
+            `insert into balance (id, tenant_id, account_id, kind, bank_type, amount, currency, reference_date, last_change_date_time, credit_limit_included, fetched_at)
+             select gen_random_uuid(), $1, $2, u.kind, u.bank_type, u.amount, u.currency, u.reference_date, u.last_change, u.cli, now()
+             from unnest($3::text[], $4::text[], $5::numeric[], $6::text[], $7::date[], $8::timestamptz[], $9::boolean[])
+               as u(kind, bank_type, amount, currency, reference_date, last_change, cli)`,
+            [
+              account.tenant.id,
+              account.id,
+              list.map((b) => b.kind),
+              list.map((b) => b.bankType.slice(0, 64)),
+              list.map((b) => b.amount.amount),
+              list.map((b) => b.amount.currency),
+              list.map((b) => b.referenceDate),
+              list.map((b) => b.lastChangeDateTime),
+              list.map((b) => b.creditLimitIncluded),
+            ],
+          );
+        }
+      }
+      await client.query(
+        `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
+           last_booked_date = coalesce((select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED'), least(last_booked_date, $4::date))
+         where id = $1`,
+        [account.id, applied.version, nextBackgroundSlot(account.id, account.consent.frequencyPerDay, new Date()), today],
+      );
+      await client.query('commit');
+      return applied;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async onBankError(
+    client: pg.PoolClient,
+    account: Account,
+    request: SyncRequest,
+    err: BankError,
+    bankCalls: number,
+    finish: (status: SyncStatus, error: string | null, nextSyncAt: Date | null) => Promise<SyncOutcome>,
+  ): Promise<SyncOutcome> {
+    this.deps.logger.warn({ accountId: account.id, code: err.code, operation: err.operation, httpStatus: err.httpStatus }, 'sync: the bank refused');
+    const consent = account.consent;
+    switch (err.code) {
+      case BankErrorCode.CONSENT_EXPIRED:
+      case BankErrorCode.CONSENT_INVALID:
+      case BankErrorCode.UNAUTHORIZED: {
+        const em = this.deps.orm.em.fork();
+        const status = await this.deps.consents.reportBankRefusal(em, consent.id, `The bank refused the consent (${err.code}) during a sync.`);
+        return { ...(await finish('CONSENT_INVALID', `The bank no longer accepts this consent (now ${status}); renew it.`, null)), bankCalls };
+      }
+      case BankErrorCode.ACCESS_EXCEEDED: {
+        // The bank's day is used up: mark ours used up too and come back after its reset.
+        const today = utcDay(new Date());
+        for (const scope of dataScopes(consent.scopes)) await this.setUse(client, consent.id, account.id, scope, today, consent.frequencyPerDay);
+        const at = err.retryAfterMs ? new Date(Date.now() + err.retryAfterMs) : budgetResetsAt(new Date());
+        return { ...(await finish('WAITING_FOR_QUOTA', 'The bank’s daily access limit is reached.', at)), bankCalls };
+      }
+      case BankErrorCode.RATE_LIMITED: {
+        const at = new Date(Date.now() + (err.retryAfterMs ?? 60_000));
+        await this.enqueue({ ...request, reason: 'RATE_LIMITED' }, at);
+        return { ...(await finish('WAITING_FOR_QUOTA', 'The bank asked us to slow down; the sync will resume.', at)), bankCalls };
+      }
+      default:
+        await finish('FAILED', `The bank could not be read (${err.code}); the sync will be retried.`, nextBackgroundSlot(account.id, consent.frequencyPerDay, new Date()));
+        throw err;
+    }
+  }
+
+  private async usage(consentId: string, accountId: string, day: string, db: Pick<pg.Pool, 'query'> = this.deps.sql): Promise<Map<string, number>> {
+    const { rows } = await db.query<{ scope: string; used: number }>('select scope, used from sync_usage where consent_id = $1 and account_id = $2 and day = $3', [consentId, accountId, day]);
+    return new Map(rows.map((r) => [r.scope, r.used]));
+  }
+
+  private async countUse(client: pg.PoolClient, consentId: string, accountId: string, scope: DataScope, day: string): Promise<void> {
+    await client.query(
+      `insert into sync_usage (consent_id, account_id, scope, day, used) values ($1, $2, $3, $4, 1)
+       on conflict (consent_id, account_id, scope, day) do update set used = sync_usage.used + 1`,
+      [consentId, accountId, scope, day],
+    );
+  }
+
+  private async setUse(client: pg.PoolClient, consentId: string, accountId: string, scope: DataScope, day: string, used: number): Promise<void> {
+    await client.query(
+      `insert into sync_usage (consent_id, account_id, scope, day, used) values ($1, $2, $3, $4, $5)
+       on conflict (consent_id, account_id, scope, day) do update set used = greatest(sync_usage.used, excluded.used)`,
+      [consentId, accountId, scope, day, used],
+    );
+  }
+}
+
+function dataScopes(scopes: readonly string[]): DataScope[] {
+  return (['BALANCES', 'TRANSACTIONS'] as const).filter((s) => scopes.includes(s));
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1`; anything that is not an address → null. */
+export function normaliseIp(ip: string | null | undefined): string | null {
+  if (!ip) return null;
+  const v = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+  return isIP(v) ? v : null;
+}

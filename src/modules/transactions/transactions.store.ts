@@ -1,0 +1,232 @@
+import type pg from 'pg';
+import { randomUUID } from 'node:crypto';
+import { atCurrencyScale } from '../../api/money';
+import type { PendingOrigin, ReconcileResult, StoredTransaction, TransactionRow } from './reconcile';
+
+/**
+ * Storage of transactions in plain SQL: pages and the change feed are the hot read paths (no
+ * entity hydration), and syncs write set-based (one `INSERT … SELECT FROM unnest(…)` per chunk)
+ * rather than row by row.
+ */
+
+/** A transaction as pages and the change feed read it: already in the shape the API answers. */
+export interface TransactionRecord {
+  id: string;
+  accountId: string;
+  status: 'BOOKED' | 'PENDING';
+  amount: string;
+  currency: string;
+  bookingDate: string | null;
+  valueDate: string | null;
+  transactionDate: string | null;
+  sortDate: string;
+  counterpartyName: string | null;
+  counterpartyIban: string | null;
+  remittanceInformation: string | null;
+  description: string | null;
+  endToEndId: string | null;
+  bankTransactionCode: string | null;
+  bankTransactionId: string | null;
+  pendingOrigin: PendingOrigin | null;
+}
+
+export interface TransactionFilter {
+  from?: string | null;
+  to?: string | null;
+  status?: 'BOOKED' | 'PENDING' | null;
+  minAmount?: string | null;
+  maxAmount?: string | null;
+  search?: string | null;
+}
+
+const RECORD_COLUMNS = `id, account_id as "accountId", status, amount::text as amount, currency,
+  booking_date as "bookingDate", value_date as "valueDate", transaction_date as "transactionDate", sort_date as "sortDate",
+  counterparty_name as "counterpartyName", counterparty_iban as "counterpartyIban", remittance as "remittanceInformation",
+  description, end_to_end_id as "endToEndId", bank_transaction_code as "bankTransactionCode",
+  bank_transaction_id as "bankTransactionId", pending_origin as "pendingOrigin"`;
+
+type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+/**
+ * One page of an account's transactions, newest booking date first, then id: `limit + 1` rows
+ * so the caller can tell whether another page follows. `after` is the last row's (sortDate, id).
+ */
+export async function transactionPage(
+  db: Queryable,
+  tenantId: string,
+  accountId: string,
+  limit: number,
+  after: { sortDate: string; id: string } | null,
+  filter: TransactionFilter,
+): Promise<TransactionRecord[]> {
+  const params: unknown[] = [tenantId, accountId];
+  const where = ['tenant_id = $1', 'account_id = $2', 'removed_at is null'];
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (after) where.push(`(sort_date, id) < (${p(after.sortDate)}::date, ${p(after.id)}::uuid)`);
+  if (filter.from) where.push(`sort_date >= ${p(filter.from)}::date`);
+  if (filter.to) where.push(`sort_date <= ${p(filter.to)}::date`);
+  if (filter.status) where.push(`status = ${p(filter.status)}`);
+  if (filter.minAmount) where.push(`amount >= ${p(filter.minAmount)}::numeric`);
+  if (filter.maxAmount) where.push(`amount <= ${p(filter.maxAmount)}::numeric`);
+  if (filter.search) {
+    const pattern = p(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    where.push(`(description ilike ${pattern} or counterparty_name ilike ${pattern} or remittance ilike ${pattern})`);
+  }
+  const { rows } = await db.query<TransactionRecord>({
+    text: `select ${RECORD_COLUMNS} from bank_transaction where ${where.join(' and ')} order by sort_date desc, id desc limit ${p(limit + 1)}`,
+    values: params,
+  });
+  return rows;
+}
+
+/** Transactions by id within a tenant (removed ones included: the change feed names them). */
+export async function transactionsByIds(db: Queryable, tenantId: string, ids: string[]): Promise<TransactionRecord[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<TransactionRecord>(`select ${RECORD_COLUMNS} from bank_transaction where tenant_id = $1 and id = any($2::uuid[])`, [tenantId, ids]);
+  return rows;
+}
+
+/** The raw bank payloads of some transactions (asked for rarely; never on the page's hot path). */
+export async function rawPayloads(db: Queryable, tenantId: string, ids: string[]): Promise<Map<string, unknown>> {
+  const { rows } = await db.query<{ id: string; raw: unknown }>('select id, raw from bank_transaction where tenant_id = $1 and id = any($2::uuid[])', [tenantId, ids]);
+  return new Map(rows.map((r) => [r.id, r.raw]));
+}
+
+/** One entry of the change feed: the row's latest state, and whether the reader already knew it. */
+export interface FeedEntry {
+  version: string;
+  kind: 'ADDED' | 'MODIFIED' | 'REMOVED';
+  /** Null only for a row both added and removed after the reader's position (it is skipped). */
+  record: TransactionRecord;
+}
+
+/**
+ * Changes after `afterVersion`, in version order, at most `limit + 1` rows. Each row appears once
+ * with its latest state: added when it was created after the position, else modified or removed.
+ */
+export async function feedAfter(db: Queryable, tenantId: string, accountId: string, afterVersion: string, limit: number): Promise<(FeedEntry | { version: string; kind: 'SKIP' })[]> {
+  const { rows } = await db.query<TransactionRecord & { version: string; createdVersion: string; removed: boolean }>({
+    text: `select ${RECORD_COLUMNS}, version::text as version, created_version::text as "createdVersion", removed_at is not null as removed
+      from bank_transaction where tenant_id = $1 and account_id = $2 and version > $3::bigint order by bank_transaction.version limit $4`,
+    values: [tenantId, accountId, afterVersion, limit + 1],
+  });
+  return rows.map(({ version, createdVersion, removed, ...record }) => {
+    const isNew = BigInt(createdVersion) > BigInt(afterVersion);
+    if (removed) return isNew ? { version, kind: 'SKIP' as const } : { version, kind: 'REMOVED' as const, record };
+    return { version, kind: isNew ? ('ADDED' as const) : ('MODIFIED' as const), record };
+  });
+}
+
+/** The stored rows a sync over `dateFrom…` covers: every live row dated from then, and every pending one. */
+export async function loadWindow(client: pg.PoolClient, accountId: string, dateFrom: string): Promise<StoredTransaction[]> {
+  const { rows } = await client.query<StoredTransaction>(
+    `select id, bank_transaction_id as "bankTransactionId", status, fingerprint, occurrence, content_hash as "contentHash",
+       amount::text as amount, currency, booking_date as "bookingDate", value_date as "valueDate", transaction_date as "transactionDate",
+       counterparty_name as "counterpartyName", counterparty_iban as "counterpartyIban", remittance as "remittanceInformation",
+       end_to_end_id as "endToEndId"
+     from bank_transaction where account_id = $1 and removed_at is null and (sort_date >= $2::date or status = 'PENDING')`,
+    [accountId, dateFrom],
+  );
+  return rows;
+}
+
+const INSERT_CHUNK = 5_000;
+
+/** What a write changed: ids of inserted, updated and removed rows, and the account's new version. */
+export interface AppliedChanges {
+  version: string;
+  added: string[];
+  modified: string[];
+  removed: string[];
+}
+
+/**
+ * Writes a reconciliation inside the caller's transaction (which holds the account row lock):
+ * every insert, update and removal takes the next account version, in that order.
+ */
+export async function applyChanges(
+  client: pg.PoolClient,
+  account: { tenantId: string; accountId: string; version: string },
+  result: ReconcileResult,
+): Promise<AppliedChanges> {
+  let version = BigInt(account.version);
+  const next = () => String(++version);
+  const added: string[] = [];
+  for (let i = 0; i < result.inserts.length; i += INSERT_CHUNK) {
+    const chunk = result.inserts.slice(i, i + INSERT_CHUNK);
+    const ids = chunk.map(() => randomUUID());
+    const versions = chunk.map(() => next());
+    added.push(...ids);
+    await client.query(
+      `insert into bank_transaction (id, tenant_id, account_id, status, amount, currency, booking_date, value_date, transaction_date, sort_date,
+         counterparty_name, counterparty_iban, remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id,
+         fingerprint, occurrence, content_hash, raw, created_version, version)
+       select u.id, $1, $2, u.status, u.amount, u.currency, u.booking_date, u.value_date, u.transaction_date, u.sort_date,
+         u.counterparty_name, u.counterparty_iban, u.remittance, u.description, u.end_to_end_id, u.bank_transaction_code, u.bank_transaction_id,
+         u.fingerprint, u.occurrence, u.content_hash, u.raw, u.version, u.version
+       from unnest($3::uuid[], $4::text[], $5::numeric[], $6::text[], $7::date[], $8::date[], $9::date[], $10::date[], $11::text[], $12::text[],
+         $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::int[], $20::text[], $21::jsonb[], $22::bigint[])
+         as u(id, status, amount, currency, booking_date, value_date, transaction_date, sort_date, counterparty_name, counterparty_iban,
+              remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id, fingerprint, occurrence, content_hash, raw, version)`,
+      [account.tenantId, account.accountId, ids, ...columns(chunk), versions],
+    );
+  }
+  const modified: string[] = [];
+  for (let i = 0; i < result.updates.length; i += INSERT_CHUNK) {
+    const chunk = result.updates.slice(i, i + INSERT_CHUNK);
+    const versions = chunk.map(() => next());
+    modified.push(...chunk.map((u) => u.id));
+    await client.query(
+      `update bank_transaction t set status = u.status, amount = u.amount, currency = u.currency, booking_date = u.booking_date,
+         value_date = u.value_date, transaction_date = u.transaction_date, sort_date = u.sort_date, counterparty_name = u.counterparty_name,
+         counterparty_iban = u.counterparty_iban, remittance = u.remittance, description = u.description, end_to_end_id = u.end_to_end_id,
+         bank_transaction_code = u.bank_transaction_code, bank_transaction_id = u.bank_transaction_id, fingerprint = u.fingerprint,
+         occurrence = u.occurrence, content_hash = u.content_hash, raw = u.raw, version = u.version,
+         pending_origin = coalesce(u.pending_origin, t.pending_origin), updated_at = now()
+       from unnest($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::date[], $6::date[], $7::date[], $8::date[], $9::text[], $10::text[],
+         $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::int[], $18::text[], $19::jsonb[], $20::bigint[], $21::jsonb[])
+         as u(id, status, amount, currency, booking_date, value_date, transaction_date, sort_date, counterparty_name, counterparty_iban,
+              remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id, fingerprint, occurrence, content_hash, raw, version, pending_origin)
+       where t.id = u.id and t.account_id = $22`,
+      [chunk.map((u) => u.id), ...columns(chunk.map((u) => u.row)), versions, chunk.map((u) => (u.pendingOrigin ? JSON.stringify(u.pendingOrigin) : null)), account.accountId],
+    );
+  }
+  const removed = result.removals;
+  if (removed.length > 0) {
+    const versions = removed.map(() => next());
+    await client.query(
+      `update bank_transaction t set removed_at = now(), version = u.version, updated_at = now()
+       from unnest($1::uuid[], $2::bigint[]) as u(id, version) where t.id = u.id and t.account_id = $3`,
+      [removed, versions, account.accountId],
+    );
+  }
+  return { version: String(version), added, modified, removed };
+}
+
+function columns(rows: TransactionRow[]): unknown[][] {
+  return [
+    rows.map((r) => r.status),
+    rows.map((r) => atCurrencyScale(r.amount, r.currency)),
+    rows.map((r) => r.currency),
+    rows.map((r) => r.bookingDate),
+    rows.map((r) => r.valueDate),
+    rows.map((r) => r.transactionDate),
+    rows.map((r) => r.sortDate),
+    rows.map((r) => clip(r.counterpartyName, 300)),
+    rows.map((r) => clip(r.counterpartyIban, 34)),
+    rows.map((r) => r.remittanceInformation),
+    rows.map((r) => clip(r.description, 300)),
+    rows.map((r) => clip(r.endToEndId, 100)),
+    rows.map((r) => clip(r.bankTransactionCode, 100)),
+    rows.map((r) => clip(r.bankTransactionId, 200)),
+    rows.map((r) => r.fingerprint),
+    rows.map((r) => r.occurrence),
+    rows.map((r) => r.contentHash),
+    rows.map((r) => (r.raw === undefined ? null : JSON.stringify(r.raw))),
+  ];
+}
+
+const clip = (v: string | null, max: number) => (v !== null && v.length > max ? v.slice(0, max) : v);
