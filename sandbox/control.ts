@@ -92,6 +92,10 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
   router.get('/banks', (_req, res) => {
     res.json({ banks: [...banks.values()].map((b) => ({ ...b.info, clock: clockBody(b) })) });
   });
+  // OAuth client registrations, so a gateway in another process can use these banks (SANDBOX_URL).
+  router.get('/clients', (_req, res) => {
+    res.json({ clients: Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])) });
+  });
   router.post('/reset', (_req, res) => {
     for (const b of banks.values()) b.reset();
     res.json({ reset: [...banks.keys()] });

@@ -51,6 +51,7 @@ export const settings = {
   ALLOW_LOCAL_KMS_IN_LIVE: { schema: bool, default: 'false', doc: 'Lets a live deployment run on the local key file. Insecure: bank tokens are then only as safe as that file.' },
   INSTITUTIONS_FILE: { schema: z.string().min(1), default: 'data/institutions.json', doc: 'JSON file listing the live banks this operator has contracts with (see README for its format).' },
   SANDBOX_BANKS: { schema: bool, default: 'true', doc: 'Mount the sandbox banks under /sandbox (only when PASSERELLE_ENV=sandbox).' },
+  SANDBOX_URL: { schema: url(['http:', 'https:']).optional(), doc: 'Use a standalone sandbox (`npm run sandbox`, e.g. http://127.0.0.1:4010/sandbox) instead of mounting one in this process; needs SANDBOX_ADMIN_TOKEN. The banks then survive gateway restarts.' },
   SANDBOX_ADMIN_TOKEN: { schema: z.string().min(16, { message: 'must have at least 16 characters' }).optional(), secret: true, doc: 'Bearer token of the sandbox control API. Default: generated once and kept in DATA_DIR/sandbox-admin-token.' },
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level.' },
   DEMO_TENANT: { schema: bool, default: 'true', doc: 'On first start with an empty database, create a sandbox demo tenant and print its API key.' },
@@ -98,7 +99,8 @@ export interface Config {
   /** The live institutions registry file. */
   readonly institutionsFile: string;
   /** Sandbox banks mounted in-process; never in live. */
-  readonly sandbox: { readonly enabled: boolean; readonly adminToken: string | undefined };
+  /** `enabled`: sandbox banks are offered; `url`: they run in a standalone sandbox there instead of in this process. */
+  readonly sandbox: { readonly enabled: boolean; readonly url: string | undefined; readonly adminToken: string | undefined };
   readonly shutdownTimeoutMs: number;
   /** Account syncs this process runs at once (0: none, it only queues them). */
   readonly syncConcurrency: number;
@@ -125,6 +127,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const r = raw as Raw;
+  if (r.SANDBOX_URL && !r.SANDBOX_ADMIN_TOKEN) {
+    throw new ConfigError(['SANDBOX_ADMIN_TOKEN: required with SANDBOX_URL (the gateway reads the standalone sandbox\'s banks and OAuth clients through its control API)']);
+  }
   if (r.PASSERELLE_ENV === 'live' && !r.KMS_KEY_NAME && !r.ALLOW_LOCAL_KMS_IN_LIVE) {
     throw new ConfigError([
       'KMS_KEY_NAME: required when PASSERELLE_ENV=live (the local key file is refused in live unless ALLOW_LOCAL_KMS_IN_LIVE=true)',
@@ -152,7 +157,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     graphql: Object.freeze({ maxDepth: r.GRAPHQL_MAX_DEPTH, maxCost: r.GRAPHQL_MAX_COST, maxTokens: r.GRAPHQL_MAX_TOKENS }),
     httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
     institutionsFile: path.resolve(r.INSTITUTIONS_FILE),
-    sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, adminToken: r.SANDBOX_ADMIN_TOKEN }),
+    sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
     syncConcurrency: r.SYNC_CONCURRENCY,
   });

@@ -17,7 +17,7 @@ import { Tenant } from './modules/tenancy/tenant.entity';
 import { openVault } from './modules/vault';
 import { InstitutionsService } from './modules/institutions/institutions.service';
 import { InstitutionRegistry, loadInstitutionsFile } from './banking/registry';
-import { sandboxInstitutions } from './banking/sandbox-institutions';
+import { loadRemoteSandbox, sandboxInstitutions } from './banking/sandbox-institutions';
 import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
 import { AuditService } from './modules/audit/audit.service';
@@ -78,23 +78,25 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
     const publicUrl = config.publicUrl ?? `http://localhost:${port}`;
 
-    const sandbox = config.sandbox.enabled
+    const remote = config.sandbox.enabled && config.sandbox.url ? await loadRemoteSandbox(config.sandbox.url, config.sandbox.adminToken!) : undefined;
+    const sandbox = config.sandbox.enabled && !remote
       ? createSandbox({ publicUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
       : undefined;
-    const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? [])]);
+    const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
+    const credentials = (id: string) => sandbox?.clients[id] ?? remote?.clients[id];
     const audit = new AuditService(db.orm, logger.child({ module: 'audit' }));
+    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall });
     const tenancy = new TenancyService(audit);
     const institutions = new InstitutionsService(registry);
     const consents = new ConsentsService({
       institutions,
       tenancy,
       vault,
-      adapters: createAdapterRegistry({ credentials: (id) => sandbox?.clients[id], logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall }),
+      adapters,
       audit,
       logger: logger.child({ module: 'consents' }),
       publicUrl,
     });
-    const adapters = createAdapterRegistry({ credentials: (id) => sandbox?.clients[id], logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall });
     const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
     const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql), sync };

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import type { SandboxBankInfo } from '../../sandbox';
+import type { BankClientCredentials } from './adapters';
 import type { InstitutionDescriptor } from './model';
 import { schemesFromProducts } from './registry';
 
@@ -28,4 +30,40 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     frequencyPerDay: b.frequencyPerDay,
     quirks: { sandbox: true },
   }));
+}
+
+const remoteBanks = z.object({
+  banks: z.array(
+    z.object({
+      id: z.string().min(1),
+      name: z.string(),
+      bic: z.string(),
+      country: z.string().length(2),
+      standard: z.enum(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING']),
+      standardVersion: z.string(),
+      aisBaseUrl: z.string().url(),
+      pisBaseUrl: z.string().url(),
+      issuer: z.string().url(),
+      paymentProducts: z.array(z.string()),
+      scaApproaches: z.array(z.enum(['REDIRECT', 'OAUTH', 'DECOUPLED', 'EMBEDDED'])),
+      maxConsentDays: z.number().int().positive(),
+      frequencyPerDay: z.number().int().positive(),
+    }).passthrough(),
+  ),
+});
+const remoteClients = z.object({ clients: z.record(z.string(), z.object({ clientId: z.string(), clientSecret: z.string() }).passthrough()) });
+
+/**
+ * The banks and OAuth clients of a standalone sandbox (`SANDBOX_URL`), read once at start through
+ * its control API, so the gateway talks to banks that outlive its own process.
+ */
+export async function loadRemoteSandbox(url: string, adminToken: string): Promise<{ banks: SandboxBankInfo[]; clients: Record<string, BankClientCredentials> }> {
+  const get = async (path: string) => {
+    const res = await fetch(`${url}/control${path}`, { headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`SANDBOX_URL: GET ${url}/control${path} answered ${res.status}`);
+    return res.json() as Promise<unknown>;
+  };
+  const banks = remoteBanks.parse(await get('/banks')).banks as unknown as SandboxBankInfo[];
+  const clients = remoteClients.parse(await get('/clients')).clients;
+  return { banks, clients };
 }

@@ -173,15 +173,28 @@ export class SyncService {
     return rows.length;
   }
 
-  /** At start: syncs a crash interrupted (RUNNING with nobody holding them) are queued again. */
+  /**
+   * At start: syncs a crash interrupted are queued again. An account still RUNNING whose lock
+   * nobody holds was being synced by a process that died (another live instance would hold it).
+   */
   async recover(): Promise<number> {
-    const { rows } = await this.deps.sql.query<{ id: string; status: string }>(`select id, sync_status as status from account where sync_status in ('RUNNING', 'QUEUED')`);
+    const { rows } = await this.deps.sql.query<{ id: string }>(`select id from account where sync_status = 'RUNNING'`);
     let queued = 0;
     for (const r of rows) {
       if (this.running.has(r.id)) continue;
+      const client = await this.deps.sql.connect();
+      try {
+        const free = (await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [SYNC_LOCK_CLASS, r.id])).rows[0]!.ok;
+        if (!free) continue;
+        await client.query('select pg_advisory_unlock($1, hashtext($2))', [SYNC_LOCK_CLASS, r.id]);
+      } finally {
+        client.release();
+      }
+      await this.deps.sql.query(`update account set sync_status = 'QUEUED' where id = $1 and sync_status = 'RUNNING'`, [r.id]);
       await this.enqueue({ accountId: r.id, mode: 'BACKGROUND', reason: 'RECOVERY' });
       queued++;
     }
+    if (queued > 0) this.deps.logger.info({ queued }, 'sync: interrupted syncs queued again');
     return queued;
   }
 

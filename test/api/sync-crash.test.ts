@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ADMIN_TOKEN, MiniBrowser, startSandbox, type Running } from '../../sandbox/testing/harness';
+import { freePort } from '../../src/platform/db';
+import { ciConfig } from '../helpers/gateway';
+import { createFreshDatabase } from '../helpers/postgres';
+import { institutionGid, RETURN_URL, user } from '../helpers/banking';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+/**
+ * A real crash: the gateway runs as its own process against a standalone sandbox (SANDBOX_URL), so
+ * the bank outlives it; it is killed with SIGKILL in the middle of a sync and started again on the
+ * same database.
+ */
+describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () => {
+  let sb: Running;
+  let dataDir: string;
+  let env: Record<string, string>;
+  let port: number;
+  let fresh: { url: string; drop(): Promise<void> } | undefined;
+  let child: ChildProcess | undefined;
+
+  beforeAll(async () => {
+    sb = await startSandbox({ now: new Date() });
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-crash-'));
+    if (ciConfig.databaseUrl) fresh = await createFreshDatabase(ciConfig.databaseUrl);
+    port = await freePort();
+    env = {
+      ...(process.env as Record<string, string>),
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      DATABASE_URL: fresh?.url ?? '',
+      EMBEDDED_PG_PORT: String(await freePort()),
+      REDIS_URL: '',
+      SANDBOX_URL: `${sb.url}/sandbox`,
+      SANDBOX_ADMIN_TOKEN: ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      DEMO_TENANT: 'true',
+    };
+  });
+  afterAll(async () => {
+    child?.kill('SIGKILL');
+    await sb?.close();
+    await fresh?.drop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  /** Node itself (not the tsx wrapper), so SIGKILL kills the gateway and nothing survives it. */
+  async function start(): Promise<ChildProcess> {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += String(d)));
+    p.stderr!.on('data', (d) => (out += String(d)));
+    const deadline = Date.now() + 90_000;
+    while (!out.includes('Passerelle is ready')) {
+      if (p.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start: ${out.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return p;
+  }
+
+  const base = () => `http://127.0.0.1:${port}`;
+  async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const key = fs.readFileSync(path.join(dataDir, 'demo-api-key'), 'utf8').trim();
+    const res = await fetch(`${base()}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
+    const body = (await res.json()) as { data?: T; errors?: unknown };
+    if (!body.data) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  }
+  const status = async (id: string) => (await gql<{ account: { syncStatus: string } }>('query($id: ID!) { account(id: $id) { syncStatus } }', { id })).account.syncStatus;
+  async function until(id: string, wanted: string[], timeoutMs = 60_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = await status(id);
+      if (wanted.includes(s)) return s;
+      if (Date.now() > deadline) throw new Error(`account stayed ${s}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it('ends with exactly the bank’s ledger after a restart, without anyone asking again', async () => {
+    child = await start();
+    const u = await gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "crash" }) { endUser { id } } }');
+    const created = await gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string } }>(
+      'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl } }',
+      { input: { endUserId: u.endUserCreate.endUser.id, institutionId: institutionGid('nordlicht'), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
+    );
+    // The bank answers transaction lists very slowly: the first sync is stuck reading when we kill.
+    await sb.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 120_000 });
+    const browser = new MiniBrowser();
+    const callback = `http://localhost:${port}/callback`;
+    let back = await browser.go(created.consentCreate.authorizationUrl, {}, callback);
+    back ??= await browser.authenticate('alice', user('alice').otp, callback);
+    expect(await browser.go(back!.replace('localhost', '127.0.0.1'), {}, RETURN_URL)).toContain('outcome=success');
+
+    const consent = await gql<{ node: { accounts: { id: string; iban: string | null }[] } }>('query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }', {
+      id: created.consentCreate.consent.id,
+    });
+    const account = consent.node.accounts.find((a) => a.iban)!;
+    await until(account.id, ['RUNNING']);
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+
+    // While the gateway is down the bank books something new.
+    await sb.control('DELETE', '/banks/nordlicht/faults');
+    const bankAccounts = await sb.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts');
+    const bankAccount = bankAccounts.body.accounts.find((a) => a.iban === account.iban)!;
+    await sb.control('POST', `/banks/nordlicht/accounts/${bankAccount.id}/transactions`, { amount: '-7.77', counterpartyName: 'Kiosk am Eck' });
+
+    child = await start();
+    expect(await until(account.id, ['SUCCEEDED', 'FAILED', 'CONSENT_INVALID'])).toBe('SUCCEEDED');
+
+    const mine: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page: { account: { transactions: { nodes: { status: string; amount: { amount: string }; bookingDate: string | null }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } } } = await gql(
+        'query($id: ID!, $after: String) { account(id: $id) { transactions(first: 500, after: $after) { nodes { status amount { amount } bookingDate } pageInfo { hasNextPage endCursor } } } }',
+        { id: account.id, after },
+      );
+      mine.push(...page.account.transactions.nodes.map((n) => (n.status === 'BOOKED' ? `BOOKED|${n.amount.amount}|${n.bookingDate}` : `PENDING|${n.amount.amount}`)));
+      if (!page.account.transactions.pageInfo.hasNextPage) break;
+      after = page.account.transactions.pageInfo.endCursor;
+    }
+    const from = new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 10);
+    const ledger = await sb.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>('GET', `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`);
+    const theirs = ledger.body.transactions.map((x) => (x.status === 'booked' ? `BOOKED|${x.amount}|${x.bookingDate}` : `PENDING|${x.amount}`));
+    expect(mine.sort()).toEqual(theirs.sort());
+    expect(theirs).toContain(`BOOKED|-7.77|${ledger.body.transactions.find((x) => x.amount === '-7.77')!.bookingDate}`);
+    child.kill('SIGTERM');
+    await new Promise((r) => child!.once('exit', r));
+    child = undefined;
+  });
+});
