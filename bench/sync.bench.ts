@@ -1,0 +1,224 @@
+/**
+ * Initial sync of the 100,000-transaction sandbox account (`heavy` at nordlicht, historyDays 730),
+ * against a plain `COPY … FROM STDIN` of the same rows into the same table in the same run.
+ *
+ *   DATABASE_URL=postgres://… npx tsx bench/sync.bench.ts     (alone)
+ *   DATABASE_URL=postgres://… npm run bench -- sync
+ *
+ * 1. The real thing: consent + authorisation through the gateway; the pg-boss job syncs the account
+ *    (wall time from the job's start to its completion, and as seen by a client polling the API).
+ * 2. The phases, timed here because SyncService does not report them: the adapter's pages read
+ *    again from the sandbox (bank fetch), then `loadWindow` + `reconcile` + `applyChanges` of those
+ *    pages into a second, fresh account row in one transaction (store).
+ * 3. `COPY` of the very rows `reconcile` produced (same columns, same table) into a third account.
+ * 4. An incremental BACKGROUND sync right after (SyncService.run): rows, time, bank calls.
+ */
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import { from as copyFrom } from 'pg-copy-streams';
+import { atCurrencyScale } from '../src/api/money';
+import { parseGlobalId } from '../src/api/relay/global-id';
+import { createAdapterRegistry } from '../src/banking/adapters/registry';
+import type { CanonicalTransaction } from '../src/banking/model';
+import { createLogger } from '../src/platform/logger';
+import { addDays, utcDay } from '../src/modules/sync/budget';
+import { reconcile, type TransactionRow } from '../src/modules/transactions/reconcile';
+import { applyChanges, loadWindow } from '../src/modules/transactions/transactions.store';
+import { connect, settled } from '../test/helpers/banking';
+import { benchDatabase, cloneAccount, createEndUser, gatewayOn, machineLoad, ms, num, ratio } from './common';
+
+const BANK = 'nordlicht';
+const USER = 'heavy';
+const HISTORY_DAYS = 730;
+const PSU_IP = '198.51.100.7';
+
+const COPY_COLUMNS = `id, tenant_id, account_id, status, amount, currency, booking_date, value_date, transaction_date, sort_date,
+  counterparty_name, counterparty_iban, remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id,
+  fingerprint, occurrence, content_hash, raw, created_version, version`;
+
+/** One value in COPY text format. */
+function copyText(v: string | number | null): string {
+  if (v === null) return '\\N';
+  const s = String(v);
+  return /[\\\t\n\r]/.test(s) ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r') : s;
+}
+
+const clip = (v: string | null, max: number) => (v !== null && v.length > max ? v.slice(0, max) : v);
+
+/** The rows as COPY text lines, the same values `applyChanges` binds (clipped, amounts at currency scale). */
+function* copyLines(tenantId: string, accountId: string, rows: TransactionRow[]): Generator<string> {
+  const BATCH = 1_000;
+  for (let i = 0; i < rows.length; i += BATCH) {
+    let out = '';
+    for (let j = i; j < Math.min(rows.length, i + BATCH); j++) {
+      const r = rows[j]!;
+      const version = j + 1;
+      out +=
+        [
+          randomUUID(),
+          tenantId,
+          accountId,
+          r.status,
+          atCurrencyScale(r.amount, r.currency),
+          r.currency,
+          r.bookingDate,
+          r.valueDate,
+          r.transactionDate,
+          r.sortDate,
+          clip(r.counterpartyName, 300),
+          clip(r.counterpartyIban, 34),
+          r.remittanceInformation,
+          clip(r.description, 300),
+          clip(r.endToEndId, 100),
+          clip(r.bankTransactionCode, 100),
+          clip(r.bankTransactionId, 200),
+          r.fingerprint,
+          r.occurrence,
+          r.contentHash,
+          r.raw === undefined ? null : JSON.stringify(r.raw),
+          version,
+          version,
+        ]
+          .map(copyText)
+          .join('\t') + '\n';
+    }
+    yield out;
+  }
+}
+
+export default async function syncBench(): Promise<string> {
+  const loadBefore = machineLoad();
+  const db = await benchDatabase('syncbench');
+  const t = await gatewayOn(db);
+  const sql = t.gateway.db.sql;
+  const rows: [string, string, string][] = [];
+  let summary = '';
+  try {
+    const { key, tenantId } = await t.createTenant('Sync bench');
+    const endUserId = await createEndUser(t, key, 'sync-bench');
+
+    // 1. The initial sync as production runs it: queued on authorisation, run by a pg-boss worker.
+    const c = await connect(t, key, endUserId, BANK, USER, { historyDays: HISTORY_DAYS });
+    const authorised = performance.now();
+    const account = c.accounts[0]!;
+    const state = await settled(t, key, account.id, null, 30 * 60_000);
+    const observedMs = performance.now() - authorised;
+    if (state.syncStatus !== 'SUCCEEDED') throw new Error(`initial sync: ${JSON.stringify(state)}`);
+    const { rows: stored } = await sql.query<{ n: number }>('select count(*)::int as n from bank_transaction where account_id = $1', [account.internalId]);
+    const n = stored[0]!.n;
+    const { rows: jobs } = await sql.query<{ queued_ms: number; run_ms: number }>(
+      `select extract(epoch from (started_on - created_on)) * 1000 as queued_ms, extract(epoch from (completed_on - started_on)) * 1000 as run_ms
+       from pgboss.job where name = 'account-sync' and data->>'accountId' = $1 and data->>'reason' = 'INITIAL' and state = 'completed'`,
+      [account.internalId],
+    );
+    const job = jobs[0];
+    const { rows: calls } = await sql.query<{ n: number }>(
+      `select count(*)::int as n from audit_event where action = 'BANK_CALL' and actor like 'sync:%' and (details->>'path') like '%/transactions%'`,
+    );
+    const syncMs = job ? Number(job.run_ms) : observedMs;
+    rows.push([
+      'initial sync, whole (pg-boss job start → completion)',
+      `${ms(syncMs)} ms`,
+      `${num((n / syncMs) * 1000)} rows/s; ${n.toLocaleString('en-US')} rows; ${calls[0]!.n} transaction page calls; queued ${job ? ms(Number(job.queued_ms)) : '?'} ms before it started; client saw it settled ${ms(observedMs)} ms after authorisation`,
+    ]);
+
+    // 2. The same work in phases, on the same data: bank fetch, then store into a fresh account row.
+    const em = t.gateway.db.orm.em.fork();
+    const data = await t.gateway.services.consents.dataAccess(em, parseGlobalId(c.consentId)!.id);
+    if (!data) throw new Error('consent gives no data access');
+    const adapters = createAdapterRegistry({
+      credentials: (id) => t.gateway.sandbox?.clients[id],
+      logger: createLogger('warn'),
+      callbackUrl: `${t.gateway.publicUrl}/callback`,
+    });
+    const adapter = adapters.for(data.institution);
+    const today = utcDay(new Date());
+    const dateFrom = addDays(today, -Math.min(HISTORY_DAYS, data.institution.maxHistoryDays));
+    const ctx = { institution: data.institution, psuIpAddress: PSU_IP };
+    const f0 = performance.now();
+    const pages: CanonicalTransaction[][] = [];
+    for await (const page of adapter.accounts.listTransactions(ctx, data.access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) pages.push(page);
+    const fetchMs = performance.now() - f0;
+    const fetched = pages.reduce((s, p) => s + p.length, 0);
+    rows.push(['bank fetch (adapter → in-process sandbox, all pages)', `${ms(fetchMs)} ms`, `${num((fetched / fetchMs) * 1000)} rows/s; ${fetched.toLocaleString('en-US')} rows in ${pages.length} pages`]);
+
+    const [target, copyTarget] = await cloneAccount(sql, account.internalId, 2, 'syncbench');
+    const client = await sql.connect();
+    let inserts: TransactionRow[] = [];
+    try {
+      await client.query('begin');
+      const s0 = performance.now();
+      const window = await loadWindow(client, target!, dateFrom);
+      const s1 = performance.now();
+      const result = reconcile({ stored: window, pages, trustBankIds: data.institution.quirks.transactionIdsUnstable !== true, today });
+      const s2 = performance.now();
+      const applied = await applyChanges(client, { tenantId, accountId: target!, version: '0' }, result);
+      const s3 = performance.now();
+      await client.query('commit');
+      const s4 = performance.now();
+      inserts = result.inserts;
+      const storeMs = s4 - s0;
+      const m = applied.added.length;
+      rows.push(['store: loadWindow (empty account)', `${ms(s1 - s0)} ms`, '']);
+      rows.push(['store: reconcile (CPU, pairing and hashing)', `${ms(s2 - s1)} ms`, `${num((m / (s2 - s1)) * 1000)} rows/s`]);
+      rows.push(['store: applyChanges (INSERT … SELECT FROM unnest, 5,000 per statement) + commit', `${ms(s4 - s2)} ms`, `${num((m / (s4 - s2)) * 1000)} rows/s`]);
+      rows.push(['store, whole (loadWindow + reconcile + applyChanges + commit)', `${ms(storeMs)} ms`, `${num((m / storeMs) * 1000)} rows/s; ${m.toLocaleString('en-US')} rows`]);
+
+      // 3. COPY of the same rows, same columns, same table, another fresh account.
+      await client.query('begin');
+      const k0 = performance.now();
+      await pipeline(Readable.from(copyLines(tenantId, copyTarget!, inserts)), client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`)));
+      await client.query('commit');
+      const copyMs = performance.now() - k0;
+      rows.push(['COPY … FROM STDIN of the same rows (pg-copy-streams, text format, incl. serialising) + commit', `${ms(copyMs)} ms`, `${num((inserts.length / copyMs) * 1000)} rows/s`]);
+      const storeRate = m / storeMs;
+      const copyRate = inserts.length / copyMs;
+      const writeRate = m / (s4 - s2);
+      const wholeRate = n / syncMs;
+      summary = [
+        `| initial sync (whole) / COPY | ${ratio(wholeRate, copyRate)} |`,
+        `| store (reconcile + write) / COPY | ${ratio(storeRate, copyRate)} |`,
+        `| write only (applyChanges) / COPY | ${ratio(writeRate, copyRate)} |`,
+      ].join('\n');
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+
+    // 4. An incremental background sync right after, as the scheduler would run it.
+    const i0 = performance.now();
+    const outcome = await t.gateway.services.sync.run({ accountId: account.internalId, mode: 'BACKGROUND', reason: 'SCHEDULED' });
+    const incMs = performance.now() - i0;
+    await new Promise((r) => setTimeout(r, 500)); // bank-call journal lines are written after the call
+    const { rows: bg } = await sql.query<{ n: number }>(`select count(*)::int as n from audit_event where action = 'BANK_CALL' and actor = 'sync:BACKGROUND'`);
+    rows.push([
+      'incremental BACKGROUND sync right after (SyncService.run)',
+      `${ms(incMs)} ms`,
+      `${outcome.status}; +${outcome.added} ~${outcome.modified} -${outcome.removed}; bankCalls ${outcome.bankCalls} (counted reads); ${bg[0]!.n} HTTP requests to the bank`,
+    ]);
+  } finally {
+    await t.close();
+    await db.drop();
+  }
+  return [
+    `Initial sync of \`${USER}\` at ${BANK} (historyDays ${HISTORY_DAYS}), PostgreSQL, Node ${process.versions.node}; ${loadBefore} before, ${machineLoad()} after`,
+    '',
+    '| step | time | throughput / notes |',
+    '|---|---:|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    '| ratio (rows/s) | |',
+    '|---|---:|',
+    summary,
+  ].join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  console.log(await syncBench());
+  process.exit(0);
+}
