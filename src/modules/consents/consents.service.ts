@@ -15,6 +15,7 @@ import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
 import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
 import type { VaultService } from '../vault';
+import { normaliseIp } from '../../platform/ip';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { Consent } from './consent.entity';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';
@@ -289,7 +290,9 @@ export class ConsentsService {
       }
       const tokens = done.tokens;
       const bankConsentId = done.bankConsentId ?? consent.bankConsentId;
-      const accounts = await adapter.accounts.listAccounts(this.ctx(institution), { bankConsentId, tokens });
+      // The end user is at the screen: the bank must not count this read against the daily limit.
+      const ip = normaliseIp(psuIpAddress);
+      const accounts = await adapter.accounts.listAccounts({ ...this.ctx(institution), ...(ip ? { psuIpAddress: ip } : {}) }, { bankConsentId, tokens });
       const sealed = tokens ? await this.deps.vault.seal(JSON.stringify(tokens), this.sealContext(consent, 'bank-tokens')) : null;
       Object.assign(consent, {
         bankConsentId,

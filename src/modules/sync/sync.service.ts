@@ -17,6 +17,7 @@ import type { Outcome } from '../tenancy/tenancy.service';
 import { reconcile } from '../transactions/reconcile';
 import { applyChanges, loadWindow, type AppliedChanges } from '../transactions/transactions.store';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
+import { normaliseIp } from '../../platform/ip';
 
 /** Whether the end user is at the screen (the bank does not count the read) or not (it counts). */
 export type SyncMode = 'USER_PRESENT' | 'BACKGROUND';
@@ -437,11 +438,4 @@ export class SyncService {
 
 function dataScopes(scopes: readonly string[]): DataScope[] {
   return (['BALANCES', 'TRANSACTIONS'] as const).filter((s) => scopes.includes(s));
-}
-
-/** `::ffff:10.0.0.1` → `10.0.0.1`; anything that is not an address → null. */
-export function normaliseIp(ip: string | null | undefined): string | null {
-  if (!ip) return null;
-  const v = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-  return isIP(v) ? v : null;
 }
