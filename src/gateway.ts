@@ -89,6 +89,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const tenancy = new TenancyService(audit);
     const institutions = new InstitutionsService(registry);
     const consents = new ConsentsService({
+      orm: db.orm,
+      jobs,
       institutions,
       tenancy,
       vault,
@@ -116,6 +118,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
+    await consents.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
     const startedJobs = jobs;
 

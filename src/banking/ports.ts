@@ -33,6 +33,11 @@ export interface ConsentRequest {
    * 22–200 URL-safe characters with at least 128 random bits. Adapters send it as it is.
    */
   state: string;
+  /**
+   * The end user's login at the bank (`PSU-ID`), when the developer knows it. Banks need it for
+   * the decoupled approach (the end user approves in the bank's app, with no redirect).
+   */
+  psuId?: string;
 }
 
 /** The bank's answer to a new consent: where to send the end user, and what to keep for the callback. */

@@ -59,6 +59,7 @@ export class ConsentsResolver {
       validForDays: input.validForDays,
       historyDays: input.historyDays,
       redirectUri: input.redirectUri,
+      psuId: input.psuId,
     });
     return r.ok
       ? { consent: ConsentType.from(r.value.consent), authorizationUrl: r.value.authorizationUrl, userErrors: [] }

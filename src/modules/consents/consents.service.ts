@@ -1,4 +1,5 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import type { Jobs } from '../../platform/jobs';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Caller } from '../../api/context';
@@ -7,7 +8,7 @@ import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import type { AdapterRegistry } from '../../banking/adapters';
 import type { AccessScope, BankTokens, CanonicalAccount, InstitutionDescriptor } from '../../banking/model';
-import type { BankCallContext, ConsentAccess } from '../../banking/ports';
+import type { BankCallContext, ConsentAccess, ConsentCompleted } from '../../banking/ports';
 import type { Logger } from '../../platform/logger';
 import { Account } from '../accounts/account.entity';
 import type { InstitutionsService } from '../institutions/institutions.service';
@@ -20,6 +21,11 @@ import { AuditAction, type AuditService } from '../audit/audit.service';
 import { Consent } from './consent.entity';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';
 
+/** Queue of the jobs that ask the bank whether a decoupled authorisation is decided yet. */
+export const DECOUPLED_POLL_QUEUE = 'consent-decoupled-poll';
+const POLL_FIRST_S = 2;
+const POLL_MAX_S = 30;
+
 /** How long an authorisation link (bank or hosted connect page) stays usable. */
 export const CONSENT_ATTEMPT_TTL_MS = 30 * 60_000;
 const DEFAULT_VALID_DAYS = 90;
@@ -31,6 +37,13 @@ const createInput = z.object({
   scopes: z.array(z.enum(['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'])).min(1, { message: 'BLANK:choose at least one scope' }),
   validForDays: z.number().int().min(1, { message: 'OUT_OF_RANGE:must be at least 1' }).nullish(),
   historyDays: z.number().int().min(1, { message: 'OUT_OF_RANGE:must be at least 1' }).nullish(),
+  psuId: z
+    .string()
+    .trim()
+    .min(1, { message: 'BLANK:must not be blank' })
+    .max(100, { message: 'TOO_LONG:at most 100 characters' })
+    .regex(/^[^\p{C}]+$/u, { message: 'INVALID:must not contain control characters' })
+    .nullish(),
 });
 
 export interface ConsentCreateInput {
@@ -40,6 +53,8 @@ export interface ConsentCreateInput {
   validForDays?: number | null;
   historyDays?: number | null;
   redirectUri: string;
+  /** The end user's login at the bank; lets a bank that offers it use decoupled SCA. */
+  psuId?: string | null;
 }
 
 /** Where the end user goes next, and the consent it is for. */
@@ -52,6 +67,9 @@ export interface ConsentLink {
 export type CallbackResult = { kind: 'redirect'; location: string } | { kind: 'page'; status: number; title: string; message: string };
 
 export interface ConsentsDeps {
+  orm: MikroORM;
+  /** Durable jobs (decoupled SCA is followed by polling the bank); null: decoupled SCA is not offered. */
+  jobs: Jobs | null;
   audit: AuditService;
   institutions: InstitutionsService;
   tenancy: TenancyService;
@@ -125,7 +143,7 @@ export class ConsentsService {
       return { ok: true, value: { consent, authorizationUrl: `${this.deps.publicUrl}/connect/${connectToken}` } };
     }
     await em.flush();
-    const started = await this.startAtBank(em, consent, institution, `apiKey:${caller.apiKeyId}`);
+    const started = await this.startAtBank(em, consent, institution, `apiKey:${caller.apiKeyId}`, parsed.data.psuId ?? undefined);
     if (!started.ok) {
       // No half-made consent: the row and its data key go.
       await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: consent.id });
@@ -265,23 +283,25 @@ export class ConsentsService {
       return this.backToDeveloper(consent, 'expired');
     }
     return this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: 'endUser' }, () =>
-      this.finishAtBank(em, consent, institution, sealedSecrets, callbackUrl, renewing, psuIpAddress),
+      this.finishAtBank(em, consent, institution, renewing, psuIpAddress, async () => {
+        const secrets = JSON.parse(await this.deps.vault.openText(sealedSecrets, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
+        return this.deps.adapters.for(institution).consents.complete(this.ctx(institution), { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
+      }),
     );
   }
 
+  /** Records the bank's verdict on an authorisation (redirect callback or decoupled poll): tokens, accounts, status. */
   private async finishAtBank(
     em: EntityManager,
     consent: Consent,
     institution: InstitutionDescriptor,
-    sealedSecrets: string,
-    callbackUrl: string,
     renewing: boolean,
     psuIpAddress: string | null,
+    verdict: () => Promise<ConsentCompleted>,
   ): Promise<CallbackResult> {
     try {
-      const secrets = JSON.parse(await this.deps.vault.openText(sealedSecrets, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
       const adapter = this.deps.adapters.for(institution);
-      const done = await adapter.consents.complete(this.ctx(institution), { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
+      const done = await verdict();
       if (done.outcome !== 'AUTHORISED') {
         if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, done.reason);
         this.journal(em, consent, AuditAction.CONSENT_REJECTED, 'endUser', { outcome: done.outcome, renewal: renewing });
@@ -321,6 +341,58 @@ export class ConsentsService {
       await em.flush();
       return this.backToDeveloper(consent, 'error');
     }
+  }
+
+  // --- decoupled SCA ---------------------------------------------------------------------------
+
+  /** Declares the decoupled-SCA polling queue and, with `work`, polls in this process. */
+  async start(options: { work: boolean }): Promise<void> {
+    const jobs = this.deps.jobs;
+    if (!jobs) return;
+    await jobs.define(DECOUPLED_POLL_QUEUE, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 });
+    if (options.work) {
+      await jobs.work<{ consentId: string; attempt: number }>(DECOUPLED_POLL_QUEUE, { concurrency: 2, pollingIntervalSeconds: 1 }, async (job) => {
+        await this.pollDecoupled(job.data.consentId, job.data.attempt);
+      });
+    }
+  }
+
+  /**
+   * One look at a decoupled authorisation: still pending → look again later (backing off to 30 s);
+   * decided → the same ending as a redirect callback; past the attempt's lifetime → abandoned.
+   */
+  async pollDecoupled(consentId: string, attempt: number): Promise<'PENDING' | 'DONE' | 'GONE'> {
+    const em = this.deps.orm.em.fork();
+    const consent = await em.findOne(Consent, { id: consentId }, { populate: ['tenant', 'attemptSecrets', 'tokens'] });
+    if (!consent || !consent.attemptSecrets || !consent.institutionId || consent.scaApproach !== 'DECOUPLED') return 'GONE';
+    const caller: Caller = { tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'decoupled' };
+    const institution = this.deps.institutions.get(caller, consent.institutionId);
+    const adapter = institution && this.deps.adapters.for(institution);
+    const renewing = consent.status !== ConsentStatus.PENDING_AUTHORIZATION;
+    const sealed = consent.attemptSecrets;
+    const clearAttempt = () => Object.assign(consent, { attemptStateHash: null, attemptSecrets: null, attemptExpiresAt: null });
+    if (!institution || !adapter?.consents.poll || !consent.attemptExpiresAt || consent.attemptExpiresAt < new Date()) {
+      clearAttempt();
+      if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_ABANDONED, 'The end user did not approve in time.');
+      await em.flush();
+      return 'GONE';
+    }
+    const secrets = JSON.parse(await this.deps.vault.openText(sealed, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
+    const bankConsentId = consent.bankConsentId!;
+    const result = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: 'decoupled' }, () =>
+      adapter.consents.poll!(this.ctx(institution), { bankConsentId, secrets }),
+    );
+    if (result.outcome === 'PENDING') {
+      const delay = Math.min(POLL_MAX_S, Math.round(POLL_FIRST_S * 1.5 ** (attempt + 1)));
+      await this.deps.jobs!.send(DECOUPLED_POLL_QUEUE, { consentId, attempt: attempt + 1 }, { startAfter: delay });
+      return 'PENDING';
+    }
+    clearAttempt();
+    await em.flush();
+    await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: 'endUser' }, () =>
+      this.finishAtBank(em, consent, institution, renewing, null, async () => result),
+    );
+    return 'DONE';
   }
 
   // --- data access for other modules ------------------------------------------------------------
@@ -380,7 +452,7 @@ export class ConsentsService {
   }
 
   /** Asks the bank for a new authorisation and records the attempt; the URL to send the end user to. */
-  private async startAtBank(em: EntityManager, consent: Consent, institution: InstitutionDescriptor, actor: string): Promise<Outcome<string | null>> {
+  private async startAtBank(em: EntityManager, consent: Consent, institution: InstitutionDescriptor, actor: string, psuId?: string): Promise<Outcome<string | null>> {
     const state = token();
     try {
       const started = await this.deps.audit.withBankCallScope({ tenantId: consent.tenant.id, consentId: consent.id, actor }, () =>
@@ -390,6 +462,7 @@ export class ConsentsService {
           frequencyPerDay: consent.frequencyPerDay,
           redirectUri: this.callbackUrl,
           state,
+          ...(psuId && this.deps.jobs ? { psuId } : {}),
         }),
       );
       consent.bankConsentId = started.bankConsentId ?? consent.bankConsentId;
@@ -398,6 +471,10 @@ export class ConsentsService {
       consent.attemptExpiresAt = new Date(Date.now() + CONSENT_ATTEMPT_TTL_MS);
       consent.attemptSecrets = await this.deps.vault.seal(JSON.stringify(started.secrets), this.sealContext(consent, 'consent-attempt'));
       await em.flush();
+      if (started.approach === 'DECOUPLED') {
+        // No redirect will come back: the gateway asks the bank until the end user has decided.
+        await this.deps.jobs!.send(DECOUPLED_POLL_QUEUE, { consentId: consent.id, attempt: 0 }, { startAfter: POLL_FIRST_S });
+      }
       return { ok: true, value: started.authorizationUrl };
     } catch (err) {
       this.deps.logger.warn({ institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent start at the bank failed');

@@ -103,6 +103,18 @@ export class ConsentCreateInput {
   @Field(() => Int, { nullable: true, description: "Days of transaction history, at most the bank's maximum (default 90)." })
   historyDays?: number | null;
 
+  /**
+   * The end user's login at the bank. With a bank that offers decoupled SCA, the end user then
+   * approves in the bank's app: `authorizationUrl` is null and the consent becomes ACTIVE (or
+   * REJECTED) by itself — follow its status.
+   */
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "The end user's login at the bank. With a bank that offers decoupled SCA, the end user then approves in the bank's app: authorizationUrl is null and the consent becomes ACTIVE (or REJECTED) by itself — follow its status.",
+  })
+  psuId?: string | null;
+
   /** Where the end user returns; must be in the tenant's allow-list (redirectUriAdd). */
   @Field(() => String, { description: "Where the end user returns; must be in the tenant's allow-list (redirectUriAdd)." })
   redirectUri!: string;

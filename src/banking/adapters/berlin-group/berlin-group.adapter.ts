@@ -56,8 +56,6 @@ export type BerlinGroupAdapterDeps = BankAdapterDeps;
  * the PSU's login at the bank (`PSU-ID`); without one it is never chosen.
  */
 export interface BerlinGroupConsentRequest extends ConsentRequest {
-  /** The PSU's identifier at the bank (`PSU-ID`). */
-  psuId?: string;
   /** Overrides the order of `institution.scaApproaches` for this consent. */
   preferredApproach?: ScaApproach;
 }
