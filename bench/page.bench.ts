@@ -79,7 +79,7 @@ async function generate(db: pg.Pool, tenantId: string, ids: string[], counts: nu
 }
 
 /** Tenant, end user, consent and one real account (alice at nordlicht) through the gateway; then the rows by SQL. */
-async function prepare(db: BenchDatabase, o: Required<PageBenchOptions>, log: (s: string) => void) {
+export async function prepare(db: BenchDatabase, o: Required<PageBenchOptions>, log: (s: string) => void) {
   const t = await gatewayOn(db);
   let key: string, tenantId: string, template: string;
   try {

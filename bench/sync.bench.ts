@@ -143,7 +143,21 @@ export default async function syncBench(): Promise<string> {
     for await (const page of adapter.accounts.listTransactions(ctx, data.access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) pages.push(page);
     const fetchMs = performance.now() - f0;
     const fetched = pages.reduce((s, p) => s + p.length, 0);
-    rows.push(['bank fetch (adapter → in-process sandbox, all pages)', `${ms(fetchMs)} ms`, `${num((fetched / fetchMs) * 1000)} rows/s; ${fetched.toLocaleString('en-US')} rows in ${pages.length} pages`]);
+    rows.push(['bank fetch (adapter → in-process sandbox, all pages), no journal', `${ms(fetchMs)} ms`, `${num((fetched / fetchMs) * 1000)} rows/s; ${fetched.toLocaleString('en-US')} rows in ${pages.length} pages`]);
+    // The same read with the audit journal hooked in as the gateway's adapters have it (one BANK_CALL row per HTTP request).
+    const journaled = createAdapterRegistry({
+      credentials: (id) => t.gateway.sandbox?.clients[id],
+      logger: createLogger('warn'),
+      callbackUrl: `${t.gateway.publicUrl}/callback`,
+      onCall: t.gateway.services.audit.recordBankCall,
+    }).for(data.institution);
+    const j0 = performance.now();
+    let again = 0;
+    await t.gateway.services.audit.withBankCallScope({ tenantId, consentId: data.consent.id, actor: 'bench:fetch' }, async () => {
+      for await (const page of journaled.accounts.listTransactions(ctx, data.access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) again += page.length;
+    });
+    const journalMs = performance.now() - j0;
+    rows.push(['bank fetch again, with the BANK_CALL audit journal (as the sync job reads)', `${ms(journalMs)} ms`, `${num((again / journalMs) * 1000)} rows/s`]);
 
     const [target, copyTarget] = await cloneAccount(sql, account.internalId, 2, 'syncbench');
     const client = await sql.connect();
