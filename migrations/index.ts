@@ -5,6 +5,7 @@ import { Migration20261125000003RedirectUris } from './Migration20261125000003Re
 import { Migration20261125000004Consents } from './Migration20261125000004Consents';
 import { Migration20261125000005Audit } from './Migration20261125000005Audit';
 import { Migration20261125000006AccountData } from './Migration20261125000006AccountData';
+import { Migration20261125000007KeyUse } from './Migration20261125000007KeyUse';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -17,4 +18,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000004Consents', class: Migration20261125000004Consents },
   { name: 'Migration20261125000005Audit', class: Migration20261125000005Audit },
   { name: 'Migration20261125000006AccountData', class: Migration20261125000006AccountData },
+  { name: 'Migration20261125000007KeyUse', class: Migration20261125000007KeyUse },
 ];

@@ -249,3 +249,26 @@ describe('bad input to account data', () => {
     dates = [];
   });
 });
+
+describe('the audit journal of account data', () => {
+  it('records each use of a consent’s bank tokens and each sync, without any token or payload', async () => {
+    const r = await t.gql<{ auditEvents: { nodes: { action: string; actor: string; details: Record<string, unknown> }[] } }>(
+      '{ auditEvents(first: 100, action: BANK_TOKENS_USED) { nodes { action actor details } } }',
+      {},
+      key,
+    );
+    const uses = r.body.data!.auditEvents.nodes;
+    expect(uses.length).toBeGreaterThan(0);
+    expect(uses.every((u) => u.details.purpose === 'sync' || u.details.purpose === 'revoke')).toBe(true);
+    const syncs = await t.gql<{ auditEvents: { nodes: { details: Record<string, unknown> }[] } }>('{ auditEvents(first: 100, action: ACCOUNT_SYNCED) { nodes { details } } }', {}, key);
+    for (const s of syncs.body.data!.auditEvents.nodes) expect(Object.keys(s.details).sort()).toEqual(['added', 'bankCalls', 'dateFrom', 'modified', 'reason', 'removed']);
+    expect(JSON.stringify(uses)).not.toMatch(/access_?token|refresh_?token|Bearer/i);
+  });
+
+  it('shows when each API key was last used', async () => {
+    const r = await t.gql<{ viewer: { apiKeys: { nodes: { lastUsedAt: string | null }[] } } }>('{ viewer { apiKeys { nodes { lastUsedAt } } } }', {}, key);
+    const last = r.body.data!.viewer.apiKeys.nodes[0]!.lastUsedAt;
+    expect(last).not.toBeNull();
+    expect(Date.now() - new Date(last!).getTime()).toBeLessThan(30 * 60_000);
+  });
+});

@@ -19,6 +19,8 @@ export enum AuditAction {
   CONSENT_REVOKED = 'CONSENT_REVOKED',
   /** The bank refused the consent during a data call; it moved to REAUTH_REQUIRED or EXPIRED. */
   CONSENT_REAUTH_REQUIRED = 'CONSENT_REAUTH_REQUIRED',
+  /** A consent's sealed bank tokens were opened for a bank call (purpose: sync, revoke). */
+  BANK_TOKENS_USED = 'BANK_TOKENS_USED',
   /** A sync of an account's data ran (mode, outcome, counts). */
   ACCOUNT_SYNCED = 'ACCOUNT_SYNCED',
   BANK_CALL = 'BANK_CALL',

@@ -181,7 +181,7 @@ export class ConsentsService {
     const institution = consent.institutionId ? this.deps.institutions.get(caller, consent.institutionId) : undefined;
     if (institution && (consent.bankConsentId || consent.tokens)) {
       try {
-        const tokens = consent.tokens ? await this.openTokens(consent) : null;
+        const tokens = consent.tokens ? await this.openTokens(em, consent, 'revoke') : null;
         await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: `apiKey:${caller.apiKeyId}` }, () =>
           this.deps.adapters.for(institution).consents.revoke(this.ctx(institution), { bankConsentId: consent.bankConsentId, tokens }),
         );
@@ -407,7 +407,7 @@ export class ConsentsService {
     if (!consent || !usableConsentStatuses.has(consent.status) || !consent.institutionId) return null;
     const institution = this.deps.institutions.get({ tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'sync' }, consent.institutionId);
     if (!institution) return null;
-    let tokens = await this.openTokens(consent);
+    let tokens = await this.openTokens(em, consent, 'sync');
     const stale = tokens?.expiresAt && tokens.expiresAt.getTime() < Date.now() + 60_000;
     if (tokens?.refreshToken && (stale || options.forceRefresh)) {
       tokens = await this.deps.adapters.for(institution).consents.refresh(this.ctx(institution), tokens);
@@ -544,8 +544,11 @@ export class ConsentsService {
     return { tenantId: consent.tenant.id, ownerId: consent.id, purpose };
   }
 
-  private async openTokens(consent: Consent): Promise<BankTokens | null> {
+  /** Opens a consent's sealed bank tokens; every use is journaled (who, what for), never the tokens. */
+  private async openTokens(em: EntityManager, consent: Consent, purpose: 'sync' | 'revoke'): Promise<BankTokens | null> {
     if (!consent.tokens) return null;
+    this.journal(em, consent, AuditAction.BANK_TOKENS_USED, purpose === 'sync' ? 'sync' : 'apiKey', { purpose });
+    await em.flush();
     const raw = JSON.parse(await this.deps.vault.openText(consent.tokens, this.sealContext(consent, 'bank-tokens'))) as {
       accessToken: string;
       refreshToken: string | null;

@@ -5,7 +5,7 @@ import { Tenant } from './tenant.entity';
 /** An API key. Only its SHA-256 hash is stored; the key itself is shown once at creation. */
 @Entity({ tableName: 'api_key' })
 export class ApiKey {
-  [OptionalProps]?: 'id' | 'createdAt' | 'revokedAt';
+  [OptionalProps]?: 'id' | 'createdAt' | 'revokedAt' | 'lastUsedAt';
 
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
@@ -28,4 +28,8 @@ export class ApiKey {
 
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true })
   revokedAt: Date | null = null;
+
+  /** Last authenticated use, to the minute. */
+  @Property({ type: 'Date', columnType: 'timestamptz', nullable: true })
+  lastUsedAt: Date | null = null;
 }

@@ -65,6 +65,13 @@ export class TenancyService {
     if (!key || !KEY_PATTERN.test(key)) return null;
     const apiKey = await em.findOne(ApiKey, { hash: hashApiKey(key), revokedAt: null }, { populate: ['tenant'] });
     if (!apiKey) return null;
+    if (!apiKey.lastUsedAt || apiKey.lastUsedAt.getTime() < Date.now() - 60_000) {
+      // At most one write per key and minute; a lost update only makes the timestamp a minute older.
+      await em
+        .getConnection()
+        .execute(`update api_key set last_used_at = now() where id = ? and (last_used_at is null or last_used_at < now() - interval '1 minute')`, [apiKey.id])
+        .catch(() => undefined);
+    }
     return { tenantId: apiKey.tenant.id, environment: apiKey.tenant.environment, apiKeyId: apiKey.id };
   }
 

@@ -58,6 +58,10 @@ export class ApiKeyType extends Node {
   @Field(() => Date, { nullable: true })
   revokedAt!: Date | null;
 
+  /** Last time the key authenticated a request (to the minute); null if never. */
+  @Field(() => Date, { nullable: true, description: 'Last time the key authenticated a request (to the minute); null if never.' })
+  lastUsedAt!: Date | null;
+
   static from(k: ApiKeyEntity): ApiKeyType {
     return Object.assign(new ApiKeyType(), {
       id: toGlobalId('ApiKey', k.id),
@@ -65,6 +69,7 @@ export class ApiKeyType extends Node {
       prefix: k.prefix,
       createdAt: k.createdAt,
       revokedAt: k.revokedAt,
+      lastUsedAt: k.lastUsedAt,
     });
   }
 }
