@@ -272,3 +272,25 @@ describe('the audit journal of account data', () => {
     expect(Date.now() - new Date(last!).getTime()).toBeLessThan(30 * 60_000);
   });
 });
+
+describe('a new consent for the same end user at the same bank', () => {
+  it('takes over the same accounts and transactions, keeping every id', async () => {
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "returning-user" }) { endUser { id } } }', {}, key);
+    const who = u.body.data!.endUserCreate.endUser.id;
+    const first = await connect(t, key, who, 'brabant');
+    const acct = first.accounts.find((a) => a.iban)!;
+    await settled(t, key, acct.id, null);
+    const before = await drain(acct.id, null);
+    const syncedBefore = (await accountState(t, key, acct.id)).lastSyncedAt;
+    const second = await connect(t, key, who, 'brabant');
+    expect(second.consentId).not.toBe(first.consentId);
+    expect(second.accounts.map((a) => a.id).sort()).toEqual(first.accounts.map((a) => a.id).sort());
+    const s = await settled(t, key, acct.id, syncedBefore);
+    expect(s.syncStatus).toBe('SUCCEEDED');
+    const after = await drain(acct.id, before.cursor);
+    expect(after.added).toEqual([]);
+    expect(after.removed).toEqual([]);
+    const r = await t.gql<{ account: { consent: { id: string } } }>('query($id: ID!) { account(id: $id) { consent { id } } }', { id: acct.id }, key);
+    expect(r.body.data!.account.consent.id).toBe(second.consentId);
+  });
+});
