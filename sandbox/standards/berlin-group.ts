@@ -393,6 +393,8 @@ export function mountBerlinGroup(bank: Bank): void {
     };
     if (page < result.lastPage) links.next = { href: linkWith(base, req, { page: page + 1 }) };
     if (page > 0) links.previous = { href: linkWith(base, req, { page: page - 1 || undefined }) };
+    // withBalance=true: the balances come with the list (when the consent grants them), in the same call.
+    const withBalance = queryString(req, 'withBalance') === 'true' && bank.consentAccounts(consent, 'balances').includes(a);
     res.json({
       account: { iban: a.iban, currency: a.currency },
       transactions: {
@@ -400,6 +402,7 @@ export function mountBerlinGroup(bank: Bank): void {
         ...(bookingStatus !== 'booked' ? { pending } : {}),
         _links: links,
       },
+      ...(withBalance ? { balances: balanceList(a) } : {}),
     });
   });
 

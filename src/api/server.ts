@@ -1,5 +1,7 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import { jitExecutor } from './jit';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Request, type Router } from 'express';
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
@@ -117,7 +119,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     },
   };
   const apollo = new ApolloServer<GraphQLContext>({
-    schema,
+    gateway: jitExecutor(schema),
     formatError,
     validationRules,
     parseOptions: { maxTokens: config.graphql.maxTokens },
@@ -127,6 +129,8 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     introspection: true,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      // We send no cache hints; the default plugin would still wrap every field resolver.
+      ApolloServerPluginCacheControlDisabled(),
       costPlugin,
       {
         async serverWillStart() {

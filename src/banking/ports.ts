@@ -78,12 +78,16 @@ export interface ConsentAccess {
 export interface AccountInformationPort {
   listAccounts(ctx: BankCallContext, access: ConsentAccess): Promise<CanonicalAccount[]>;
   getBalances(ctx: BankCallContext, access: ConsentAccess, bankAccountId: string): Promise<CanonicalBalance[]>;
-  /** Every page of transactions in the window, following the bank's paging links. */
+  /**
+   * Every page of transactions in the window, following the bank's paging links. With
+   * `onBalances`, a bank that can return the account's balances in the same answer (Berlin Group
+   * `withBalance=true`) is asked to, saving a call; adapters that can't never call it.
+   */
   listTransactions(
     ctx: BankCallContext,
     access: ConsentAccess,
     bankAccountId: string,
-    window: { dateFrom: string; dateTo: string | null; status: 'BOOKED' | 'PENDING' | 'BOTH' },
+    window: { dateFrom: string; dateTo: string | null; status: 'BOOKED' | 'PENDING' | 'BOTH'; onBalances?: (balances: CanonicalBalance[]) => void },
   ): AsyncIterable<CanonicalTransaction[]>;
 }
 

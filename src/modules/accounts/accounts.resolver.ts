@@ -10,8 +10,8 @@ import { MAX_TRANSACTION_PAGE, encodeTransactionCursor } from './accounts.servic
 import { AccountConnection, AccountType, BalanceType, SyncBudgetType, TransactionFilterInput } from './accounts.types';
 
 registerNodeType('Account', async (ctx, id) => {
-  const a = await ctx.services.accounts.get(ctx.em, ctx.caller, id);
-  return a && AccountType.from(a);
+  const a = await ctx.services.accounts.record(ctx.caller, id);
+  return a && AccountType.fromRecord(a);
 });
 
 @ArgsType()
@@ -39,8 +39,8 @@ export class AccountsResolver {
   @Query(() => AccountType, { nullable: true, description: 'One account of the tenant; null when the id names none.' })
   async account(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<AccountType | null> {
     const internal = decodeGlobalId(id, 'Account');
-    const a = internal ? await ctx.services.accounts.get(ctx.em, ctx.caller, internal) : null;
-    return a && AccountType.from(a);
+    const a = internal ? await ctx.services.accounts.record(ctx.caller, internal) : null;
+    return a && AccountType.fromRecord(a);
   }
 
   @FieldResolver(() => ConsentType, { description: 'The consent that currently grants access to this account.' })

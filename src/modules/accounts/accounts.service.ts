@@ -17,6 +17,23 @@ export interface BalanceRecord {
   creditLimitIncluded: boolean | null;
 }
 
+/** An account as the API reads it. */
+export interface AccountRecord {
+  id: string;
+  consentId: string;
+  kind: string;
+  iban: string | null;
+  maskedPan: string | null;
+  currency: string;
+  name: string | null;
+  ownerName: string | null;
+  product: string | null;
+  syncStatus: string;
+  syncError: string | null;
+  lastSyncedAt: Date | null;
+  nextSyncAt: Date | null;
+}
+
 /** What `transactionsSync` answers: changes after a cursor, and the cursor after them. */
 export interface ChangePage {
   added: TransactionRecord[];
@@ -43,6 +60,17 @@ export class AccountsService {
 
   async list(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<Account[]> {
     return em.find(Account, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit, populate: ['consent'] });
+  }
+
+  /** One account as the API shows it, read with plain SQL (no entity): the hot path of every page. */
+  async record(caller: Caller, id: string): Promise<AccountRecord | null> {
+    const { rows } = await this.sql.query<AccountRecord>(
+      `select id, consent_id as "consentId", kind, iban, masked_pan as "maskedPan", currency, name, owner_name as "ownerName", product,
+         sync_status as "syncStatus", sync_error as "syncError", last_synced_at as "lastSyncedAt", next_sync_at as "nextSyncAt"
+       from account where id = $1 and tenant_id = $2`,
+      [id, caller.tenantId],
+    );
+    return rows[0] ?? null;
   }
 
   async get(em: EntityManager, caller: Caller, id: string): Promise<Account | null> {

@@ -5,7 +5,7 @@ import { Node } from '../../api/relay/node';
 import { toGlobalId } from '../../api/relay/global-id';
 import { connectionType } from '../../api/relay/connection';
 import type { Account } from './account.entity';
-import type { BalanceRecord } from './accounts.service';
+import type { AccountRecord, BalanceRecord } from './accounts.service';
 
 /** Kind of account, whatever the bank calls it. */
 export enum AccountKindEnum {
@@ -154,10 +154,14 @@ export class AccountType extends Node {
   nextSyncAt!: Date | null;
 
   static from(a: Account): AccountType {
+    return AccountType.fromRecord({ ...a, consentId: a.consent.id });
+  }
+
+  static fromRecord(a: AccountRecord): AccountType {
     return Object.assign(new AccountType(), {
       id: toGlobalId('Account', a.id),
       internalId: a.id,
-      consentId: a.consent.id,
+      consentId: a.consentId,
       kind: a.kind as AccountKindEnum,
       iban: a.iban,
       maskedPan: a.maskedPan,

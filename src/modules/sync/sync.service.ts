@@ -263,17 +263,19 @@ export class SyncService {
       if (request.mode === 'BACKGROUND') await this.countUse(client, consent.id, account.id, scope, today);
     };
     const read = async () => {
-      if (scopes.includes('BALANCES') && balances === null) {
-        await count('BALANCES');
-        balances = await adapter.accounts.getBalances(ctx, access, account.bankAccountId);
-      }
+      // Transactions first: a bank that can return the balances with them saves the balances call.
       if (scopes.includes('TRANSACTIONS') && pages === null) {
         await count('TRANSACTIONS');
         const collected: CanonicalTransaction[][] = [];
-        for await (const page of adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) {
+        const onBalances = scopes.includes('BALANCES') ? (b: CanonicalBalance[]) => void (balances = b) : undefined;
+        for await (const page of adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH', onBalances })) {
           collected.push(page);
         }
         pages = collected;
+      }
+      if (scopes.includes('BALANCES') && balances === null) {
+        await count('BALANCES');
+        balances = await adapter.accounts.getBalances(ctx, access, account.bankAccountId);
       }
     };
     try {

@@ -57,8 +57,8 @@ export class TransactionsResolver {
 
   @FieldResolver(() => AccountType)
   async account(@Root() t: TransactionType, @Ctx() ctx: GraphQLContext): Promise<AccountType> {
-    const a = await ctx.services.accounts.get(ctx.em, ctx.caller, t.accountInternalId);
-    return AccountType.from(a!);
+    const a = await ctx.services.accounts.record(ctx.caller, t.accountInternalId);
+    return AccountType.fromRecord(a!);
   }
 
   @FieldResolver(() => GraphQLJSONObject, { nullable: true, description: "The bank's own payload of the entry, as last received (for support and reconciliation)." })

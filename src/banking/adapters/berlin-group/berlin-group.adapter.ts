@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { BankAdapterDeps } from '../index';
 import { BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnauthorized } from '../../errors';
 import { createBankHttpClient, describeUrl, type BankCallRecord, type BankFetch, type BankHttpClient } from '../../http';
-import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalTransaction, ScaApproach } from '../../model';
+import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalBalance, CanonicalTransaction, ScaApproach } from '../../model';
 import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthCallEvent, type OAuthTokens } from '../../oauth';
 import type {
   AccountInformationPort,
@@ -607,7 +607,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     access: ConsentAccess,
     card: boolean,
     target: { path: string; query: Record<string, string | undefined> } | { url: string },
-  ): Promise<{ items: CanonicalTransaction[]; next: string | undefined }> {
+  ): Promise<{ items: CanonicalTransaction[]; next: string | undefined; balances?: CanonicalBalance[] }> {
     const operation = card ? 'card-accounts.transactions' : 'accounts.transactions';
     const common = { operation, method: 'GET' as const, ...target, ...dataAccess(ctx, access, operation) };
     if (card) {
@@ -625,6 +625,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     return {
       items: [...(report?.booked ?? []).map((t) => mapTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapTransaction(t, 'PENDING'))],
       next: linkOf(report?._links?.next) ?? linkOf(res.data._links?.next),
+      ...(res.data.balances?.length ? { balances: res.data.balances.map(mapBalance) } : {}),
     };
   }
 
@@ -637,12 +638,14 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     ctx: BankCallContext,
     access: ConsentAccess,
     bankAccountId: string,
-    window: { dateFrom: string; dateTo: string | null; status: 'BOOKED' | 'PENDING' | 'BOTH' },
+    window: { dateFrom: string; dateTo: string | null; status: 'BOOKED' | 'PENDING' | 'BOTH'; onBalances?: (balances: CanonicalBalance[]) => void },
   ): AsyncGenerator<CanonicalTransaction[]> {
     const { collection, resourceId } = accountPath(bankAccountId);
     const card = collection === '/v1/card-accounts';
     const path = `${collection}/${encodeURIComponent(resourceId)}/transactions`;
-    const query = (bookingStatus: string) => ({ bookingStatus, dateFrom: window.dateFrom, dateTo: window.dateTo ?? undefined });
+    // Balances ride along with the first listing when asked (one call instead of two); card accounts don't offer it.
+    const withBalance = window.onBalances && !card ? 'true' : undefined;
+    const query = (bookingStatus: string) => ({ bookingStatus, dateFrom: window.dateFrom, dateTo: window.dateTo ?? undefined, withBalance });
 
     const listings: string[] = [window.status.toLowerCase()];
     const seen = new Set<string>();
@@ -651,6 +654,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       let current: Awaited<ReturnType<typeof page>>;
       try {
         current = await page(ctx, access, card, { path, query: query(listings[l]) });
+        if (current.balances && window.onBalances) window.onBalances(current.balances);
       } catch (err) {
         // Some banks serve booked and pending only separately.
         if (listings[l] === 'both' && err instanceof BankInvalidRequest && err.bankCode === 'PARAMETER_NOT_SUPPORTED') {
