@@ -84,7 +84,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       : undefined;
     const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
     const credentials = (id: string) => sandbox?.clients[id] ?? remote?.clients[id];
-    const audit = new AuditService(db.orm, logger.child({ module: 'audit' }));
+    const audit = new AuditService(db.orm, logger.child({ module: 'audit' }), db.sql);
     const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall });
     const tenancy = new TenancyService(audit);
     const institutions = new InstitutionsService(registry);
@@ -99,7 +99,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger: logger.child({ module: 'consents' }),
       publicUrl,
     });
-    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs });
+    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
     const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql), sync };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;

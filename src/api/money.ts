@@ -23,7 +23,7 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
 });
 
 /** An amount of money: a signed decimal string and its ISO 4217 currency. */
-@ObjectType('Money', { description: 'An amount of money: a signed decimal string and its ISO 4217 currency.' })
+@ObjectType('Money', { simpleResolvers: true, description: 'An amount of money: a signed decimal string and its ISO 4217 currency.' })
 export class MoneyType {
   @Field(() => DecimalScalar)
   amount!: string;

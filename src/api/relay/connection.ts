@@ -2,7 +2,7 @@ import { ArgsType, Field, Int, ObjectType, type ClassType } from 'type-graphql';
 import { ApiError, ErrorCode } from '../errors';
 
 /** Paging state of a connection, as in the Relay cursor connections specification. */
-@ObjectType({ description: 'Paging state of a connection (Relay cursor connections).' })
+@ObjectType({ simpleResolvers: true, description: 'Paging state of a connection (Relay cursor connections).' })
 export class PageInfo {
   @Field(() => Boolean)
   hasNextPage!: boolean;
@@ -43,7 +43,7 @@ export interface ConnectionShape<T> {
 
 /** Builds `<Name>Connection` and `<Name>Edge` object types for a node type. */
 export function connectionType<T extends object>(name: string, nodeType: ClassType<T>, description?: string) {
-  @ObjectType(`${name}Edge`, { description: `An edge in a ${name} connection.` })
+  @ObjectType(`${name}Edge`, { simpleResolvers: true, description: `An edge in a ${name} connection.` })
   class EdgeType {
     @Field(() => String, { description: 'Cursor of this edge, for `after`.' })
     cursor!: string;
@@ -52,7 +52,7 @@ export function connectionType<T extends object>(name: string, nodeType: ClassTy
     node!: T;
   }
 
-  @ObjectType(`${name}Connection`, { description: description ?? `A page of ${name} objects.` })
+  @ObjectType(`${name}Connection`, { simpleResolvers: true, description: description ?? `A page of ${name} objects.` })
   class ConnectionType implements ConnectionShape<T> {
     @Field(() => [EdgeType])
     edges!: Edge<T>[];

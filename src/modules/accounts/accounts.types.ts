@@ -1,5 +1,5 @@
 import { Field, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { LocalDateResolver } from 'graphql-scalars';
+import { LocalDateScalar } from '../../api/local-date';
 import { DecimalScalar, MoneyType } from '../../api/money';
 import { Node } from '../../api/relay/node';
 import { toGlobalId } from '../../api/relay/global-id';
@@ -78,7 +78,7 @@ export class BalanceType {
   @Field(() => MoneyType)
   amount!: MoneyType;
 
-  @Field(() => LocalDateResolver, { nullable: true })
+  @Field(() => LocalDateScalar, { nullable: true })
   referenceDate!: string | null;
 
   @Field(() => Date, { nullable: true })
@@ -190,11 +190,11 @@ registerEnumType(TransactionStatusEnum, { name: 'TransactionStatus', description
 @InputType('TransactionFilter', { description: 'Filters of Account.transactions; all optional, combined with AND.' })
 export class TransactionFilterInput {
   /** Earliest date (booking date, or the pending entry's date), inclusive. */
-  @Field(() => LocalDateResolver, { nullable: true, description: "Earliest date (booking date, or the pending entry's date), inclusive." })
+  @Field(() => LocalDateScalar, { nullable: true, description: "Earliest date (booking date, or the pending entry's date), inclusive." })
   from?: string | null;
 
   /** Latest date, inclusive. */
-  @Field(() => LocalDateResolver, { nullable: true, description: 'Latest date, inclusive.' })
+  @Field(() => LocalDateScalar, { nullable: true, description: 'Latest date, inclusive.' })
   to?: string | null;
 
   @Field(() => TransactionStatusEnum, { nullable: true })

@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type pg from 'pg';
 import type { Caller } from '../../api/context';
 import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import type { BankCallRecord } from '../../banking/http';
@@ -53,6 +54,8 @@ export class AuditService {
   constructor(
     private readonly orm: MikroORM,
     private readonly logger: Logger,
+    /** When given, bank-call lines are written with one plain INSERT each (a sync makes one call per page). */
+    private readonly sql?: Pick<pg.Pool, 'query'>,
   ) {}
 
   /** Adds an entry within the caller's unit of work (flushed with the change it describes). */
@@ -76,8 +79,7 @@ export class AuditService {
   recordBankCall = (record: BankCallRecord): void => {
     const scope = bankCallScope.getStore();
     if (!scope) return; // calls outside a tenant's work (discovery at start-up) belong to no journal
-    const em = this.orm.em.fork();
-    this.add(em, {
+    const entry: AuditEntry = {
       tenantId: scope.tenantId,
       action: AuditAction.BANK_CALL,
       actor: scope.actor,
@@ -95,8 +97,20 @@ export class AuditService {
         outcome: record.outcome,
         errorCode: record.errorCode ?? null,
       },
-    });
-    em.flush().catch((err: Error) => this.logger.warn({ err: err.message }, 'audit: bank call not recorded'));
+    };
+    const failed = (err: Error) => this.logger.warn({ err: err.message }, 'audit: bank call not recorded');
+    if (this.sql) {
+      this.sql
+        .query(
+          `insert into audit_event (id, tenant_id, created_at, action, actor, resource_type, resource_id, details) values (gen_random_uuid(), $1, now(), $2, $3, $4, $5, $6)`,
+          [entry.tenantId, entry.action, entry.actor, entry.resourceType ?? null, entry.resourceId ?? null, JSON.stringify(entry.details)],
+        )
+        .catch(failed);
+      return;
+    }
+    const em = this.orm.em.fork();
+    this.add(em, entry);
+    em.flush().catch(failed);
   };
 
   async list(em: EntityManager, caller: Caller, action: AuditAction | null | undefined, limit: number, after?: KeysetPosition): Promise<AuditEvent[]> {

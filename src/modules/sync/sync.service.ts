@@ -64,6 +64,8 @@ export interface SyncDeps {
   logger: Logger;
   /** Durable jobs; null runs syncs in-process only (tools, some tests). */
   jobs: Jobs | null;
+  /** Large first syncs load with COPY (PostgreSQL; embedded PGlite uses batched INSERTs). */
+  bulkCopy?: boolean;
   /** Called after a sync committed changes (the event log hooks in here). */
   onChanges?: (change: { tenantId: string; accountId: string; applied: AppliedChanges }) => Promise<void>;
 }
@@ -340,7 +342,7 @@ export class SyncService {
       if (pages) {
         const stored = await loadWindow(client, account.id, dateFrom);
         const result = reconcile({ stored, pages, trustBankIds: institution.quirks.transactionIdsUnstable !== true, today });
-        applied = await applyChanges(client, { tenantId: account.tenant.id, accountId: account.id, version: applied.version }, result);
+        applied = await applyChanges(client, { tenantId: account.tenant.id, accountId: account.id, version: applied.version }, result, { copy: this.deps.bulkCopy === true });
         this.deps.logger.info({ accountId: account.id, dateFrom, stored: stored.length, ...result.stats }, 'sync: transactions reconciled');
       }
       if (balances) {

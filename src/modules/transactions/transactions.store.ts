@@ -1,6 +1,9 @@
 import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { atCurrencyScale } from '../../api/money';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { PendingOrigin, ReconcileResult, StoredTransaction, TransactionRow } from './reconcile';
 
 /**
@@ -151,11 +154,20 @@ export async function applyChanges(
   client: pg.PoolClient,
   account: { tenantId: string; accountId: string; version: string },
   result: ReconcileResult,
+  options: { copy?: boolean } = {},
 ): Promise<AppliedChanges> {
   let version = BigInt(account.version);
   const next = () => String(++version);
   const added: string[] = [];
-  for (let i = 0; i < result.inserts.length; i += INSERT_CHUNK) {
+  const copied = options.copy === true && result.inserts.length >= COPY_THRESHOLD;
+  if (copied) {
+    // Large first syncs: COPY streams the rows at the server's bulk-load speed.
+    const ids = result.inserts.map(() => randomUUID());
+    const versions = result.inserts.map(() => next());
+    await copyInserts(client, account, result.inserts, ids, versions);
+    added.push(...ids);
+  }
+  for (let i = 0; !copied && i < result.inserts.length; i += INSERT_CHUNK) {
     const chunk = result.inserts.slice(i, i + INSERT_CHUNK);
     const ids = chunk.map(() => randomUUID());
     const versions = chunk.map(() => next());
@@ -204,6 +216,34 @@ export async function applyChanges(
     );
   }
   return { version: String(version), added, modified, removed };
+}
+
+const COPY_THRESHOLD = 2_000;
+const COPY_COLUMNS =
+  'id, tenant_id, account_id, status, amount, currency, booking_date, value_date, transaction_date, sort_date, counterparty_name, counterparty_iban, ' +
+  'remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id, fingerprint, occurrence, content_hash, raw, created_version, version';
+
+/** One COPY text-format field: backslash escapes, `\N` for null. */
+function field(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  return String(v).replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t'));
+}
+
+async function copyInserts(client: pg.PoolClient, account: { tenantId: string; accountId: string }, rows: TransactionRow[], ids: string[], versions: string[]): Promise<void> {
+  const cols = columns(rows);
+  const stream = client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`));
+  async function* lines() {
+    let chunk = '';
+    for (let i = 0; i < rows.length; i++) {
+      chunk += `${[ids[i], account.tenantId, account.accountId, ...cols.map((c) => c[i]), versions[i], versions[i]].map(field).join('\t')}\n`;
+      if (chunk.length > 256 * 1024) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    if (chunk) yield chunk;
+  }
+  await pipeline(Readable.from(lines()), stream);
 }
 
 function columns(rows: TransactionRow[]): unknown[][] {

@@ -1,5 +1,5 @@
 import { Field, ID, ObjectType } from 'type-graphql';
-import { LocalDateResolver } from 'graphql-scalars';
+import { LocalDateScalar } from '../../api/local-date';
 import { atCurrencyScale, MoneyType } from '../../api/money';
 import { connectionType } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
@@ -8,7 +8,7 @@ import { TransactionStatusEnum } from '../accounts/accounts.types';
 import type { TransactionRecord } from './transactions.store';
 
 /** The other party of a transaction. */
-@ObjectType('Counterparty', { description: 'The other party of a transaction.' })
+@ObjectType('Counterparty', { simpleResolvers: true, description: 'The other party of a transaction.' })
 export class CounterpartyType {
   @Field(() => String, { nullable: true })
   name!: string | null;
@@ -18,7 +18,7 @@ export class CounterpartyType {
 }
 
 /** What a booked transaction looked like while it was pending. */
-@ObjectType('PendingOrigin', { description: 'What a booked transaction looked like while it was pending (the bank may have changed its id or amount when booking).' })
+@ObjectType('PendingOrigin', { simpleResolvers: true, description: 'What a booked transaction looked like while it was pending (the bank may have changed its id or amount when booking).' })
 export class PendingOriginType {
   @Field(() => String, { nullable: true, description: "The pending entry's id at the bank." })
   bankTransactionId!: string | null;
@@ -26,7 +26,7 @@ export class PendingOriginType {
   @Field(() => MoneyType)
   amount!: MoneyType;
 
-  @Field(() => LocalDateResolver, { nullable: true })
+  @Field(() => LocalDateScalar, { nullable: true })
   date!: string | null;
 }
 
@@ -36,6 +36,8 @@ export class PendingOriginType {
  */
 @ObjectType('Transaction', {
   implements: Node,
+  // Plain properties: no per-field middleware wrapper (a page resolves 100 × 15 of them).
+  simpleResolvers: true,
   description: "A transaction. Its id is stable across syncs, re-consents and the pending→booked step; amounts are signed (debits negative) whatever the bank's convention.",
 })
 export class TransactionType extends Node {
@@ -49,14 +51,14 @@ export class TransactionType extends Node {
   @Field(() => MoneyType, { description: 'Signed: debits negative.' })
   amount!: MoneyType;
 
-  @Field(() => LocalDateResolver, { nullable: true })
+  @Field(() => LocalDateScalar, { nullable: true })
   bookingDate!: string | null;
 
-  @Field(() => LocalDateResolver, { nullable: true })
+  @Field(() => LocalDateScalar, { nullable: true })
   valueDate!: string | null;
 
   /** When the end user made it (card payments), if the bank says. */
-  @Field(() => LocalDateResolver, { nullable: true, description: 'When the end user made it (card payments), if the bank says.' })
+  @Field(() => LocalDateScalar, { nullable: true, description: 'When the end user made it (card payments), if the bank says.' })
   transactionDate!: string | null;
 
   @Field(() => CounterpartyType, { nullable: true })

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { startTestGateway, type TestGateway } from '../../../test/helpers/gateway';
+import type { CanonicalTransaction } from '../../banking/model';
+import { reconcile } from './reconcile';
+import { applyChanges, feedAfter, loadWindow } from './transactions.store';
+
+let t: TestGateway;
+let tenantId: string;
+
+beforeAll(async () => {
+  t = await startTestGateway();
+  ({ tenantId } = await t.createTenant('Store'));
+});
+afterAll(async () => t?.close());
+
+/** A bare account row to write into (the store needs nothing else). */
+async function newAccount(): Promise<string> {
+  const sql = t.gateway.db.sql;
+  const endUser = randomUUID();
+  const consent = randomUUID();
+  const account = randomUUID();
+  await sql.query(`insert into end_user (id, tenant_id, external_ref, created_at) values ($1, $2, $3, now())`, [endUser, tenantId, `ref-${endUser}`]);
+  await sql.query(
+    `insert into consent (id, tenant_id, end_user_id, institution_id, scopes, status, valid_for_days, history_days, frequency_per_day, redirect_uri, created_at, updated_at)
+     values ($1, $2, $3, 'nordlicht', '["TRANSACTIONS"]', 'ACTIVE', 90, 90, 4, 'http://localhost/x', now(), now())`,
+    [consent, tenantId, endUser],
+  );
+  await sql.query(
+    `insert into account (id, tenant_id, consent_id, end_user_id, institution_id, bank_account_id, kind, currency, created_at) values ($1, $2, $3, $4, 'nordlicht', $5, 'CHECKING', 'EUR', now())`,
+    [account, tenantId, consent, endUser, `bank-${account}`],
+  );
+  return account;
+}
+
+const entries = (n: number): CanonicalTransaction[] =>
+  Array.from({ length: n }, (_, i) => ({
+    bankTransactionId: `tx-${i}`,
+    status: 'BOOKED',
+    amount: { amount: `-${(i % 500) + 1}.${String(i % 100).padStart(2, '0')}`, currency: 'EUR' },
+    bookingDate: `2026-0${(i % 9) + 1}-1${i % 10}`,
+    valueDate: null,
+    transactionDate: null,
+    counterpartyName: `Shop\t${i % 37}\nline`,
+    counterpartyIban: null,
+    remittanceInformation: i % 3 ? `Ref \\ ${i}` : null,
+    endToEndId: null,
+    bankTransactionCode: 'PMNT-ICDT-ESCT',
+    raw: { id: `tx-${i}`, note: 'tab\there' },
+  }));
+
+describe('the transaction store', () => {
+  it.each([
+    ['batched INSERTs', false],
+    ['COPY', true],
+  ])('stores every row of a large first sync with %s, each with its own consecutive version', async (_label, copy) => {
+    if (copy && t.gateway.db.embedded) {
+      console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');
+      return;
+    }
+    const account = await newAccount();
+    const client = await t.gateway.db.sql.connect();
+    try {
+      await client.query('begin');
+      const result = reconcile({ stored: await loadWindow(client, account, '2026-01-01'), pages: [entries(12_345)], trustBankIds: true, today: '2026-11-25' });
+      const applied = await applyChanges(client, { tenantId, accountId: account, version: '0' }, result, { copy });
+      await client.query('commit');
+      expect(applied.added).toHaveLength(12_345);
+      expect(applied.version).toBe('12345');
+    } finally {
+      client.release();
+    }
+    const { rows } = await t.gateway.db.sql.query<{ n: number; min: string; max: string; distinct: number; name: string }>(
+      `select count(*)::int as n, min(version)::text as min, max(version)::text as max, count(distinct version)::int as distinct,
+         (select counterparty_name from bank_transaction where account_id = $1 and bank_transaction_id = 'tx-1') as name
+       from bank_transaction where account_id = $1`,
+      [account],
+    );
+    expect(rows[0]).toEqual({ n: 12_345, min: '1', max: '12345', distinct: 12_345, name: 'Shop\t1\nline' });
+    const feed = await feedAfter(t.gateway.db.sql, tenantId, account, '12340', 10);
+    expect(feed.map((e) => e.version)).toEqual(['12341', '12342', '12343', '12344', '12345']);
+  });
+});
