@@ -165,3 +165,61 @@ describe('the change feed under concurrent syncs', () => {
     expect(await gatewayLedger(t, account.internalId)).toEqual(await bankLedger(t, BANK, account.bankAccountId, from));
   });
 });
+
+describe('a consent that expires in the middle of a sync', () => {
+  it('stores nothing half-read, moves the consent to REAUTH_REQUIRED, and after renewal equals the bank exactly', async () => {
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "expiring" }) { endUser { id } } }', {}, key);
+    // Every transaction page takes 400 ms: two years of history is several pages.
+    await control(t, 'POST', `/banks/${BANK}/faults`, { kind: 'latency', route: 'transactions', latencyMs: 400 });
+    const { authorise, institutionGid, RETURN_URL, accountsOf } = await import('../helpers/banking');
+    const created = await t.gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string } }>(
+      'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl } }',
+      { input: { endUserId: u.body.data!.endUserCreate.endUser.id, institutionId: institutionGid(BANK), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], historyDays: 730, redirectUri: RETURN_URL } },
+      key,
+    );
+    const transactionPages = async () => {
+      const r = await t.gql<{ auditEvents: { nodes: { details: { operation: string; status: number | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } }>(
+        'query($after: String) { auditEvents(action: BANK_CALL, first: 100, after: $after) { nodes { details } pageInfo { hasNextPage endCursor } } }',
+        {},
+        key,
+      );
+      let n = 0;
+      let page = r.body.data!.auditEvents;
+      for (;;) {
+        n += page.nodes.filter((e) => e.details.operation === 'accounts.transactions' && e.details.status === 200).length;
+        if (!page.pageInfo.hasNextPage) return n;
+        page = (
+          await t.gql<{ auditEvents: typeof page }>(
+            'query($after: String) { auditEvents(action: BANK_CALL, first: 100, after: $after) { nodes { details } pageInfo { hasNextPage endCursor } } }',
+            { after: page.pageInfo.endCursor },
+            key,
+          )
+        ).body.data!.auditEvents;
+      }
+    };
+    const before = await transactionPages();
+    await authorise(t, created.body.data!.consentCreate.authorizationUrl, 'alice');
+    const accounts = await accountsOf(t, key, created.body.data!.consentCreate.consent.id);
+    const checking = accounts.find((a) => a.iban)!;
+    // Wait until the bank has served a first transaction page of this consent, then expire it.
+    const deadline = Date.now() + 20_000;
+    while ((await transactionPages()) <= before) {
+      if (Date.now() > deadline) throw new Error('no transaction page was read');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    // (This file's last test: every consent at the bank expires, whichever is this one.)
+    const all = await control<{ consents: { id: string }[] }>(t, 'GET', `/banks/${BANK}/consents`);
+    for (const bc of all.consents) await control(t, 'POST', `/banks/${BANK}/consents/${encodeURIComponent(bc.id)}/expire`).catch(() => undefined);
+    const s = await settled(t, key, checking.id);
+    expect(s.syncStatus).toBe('CONSENT_INVALID');
+    expect(await gatewayLedger(t, checking.internalId)).toEqual([]);
+    const consent = await t.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status } } }', { id: created.body.data!.consentCreate.consent.id }, key);
+    expect(consent.body.data!.node.status).toBe('REAUTH_REQUIRED');
+
+    await control(t, 'DELETE', `/banks/${BANK}/faults`);
+    const renewed = await t.gql<{ consentRenew: { authorizationUrl: string } }>('mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl } }', { id: created.body.data!.consentCreate.consent.id }, key);
+    await authorise(t, renewed.body.data!.consentRenew.authorizationUrl, 'alice');
+    expect((await settled(t, key, checking.id, null)).syncStatus).toBe('SUCCEEDED');
+    expect(await gatewayLedger(t, checking.internalId)).toEqual(await bankLedger(t, BANK, checking.bankAccountId, addDays(utcDay(new Date()), -730)));
+  });
+});
