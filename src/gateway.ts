@@ -86,7 +86,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const credentials = (id: string) => sandbox?.clients[id] ?? remote?.clients[id];
     const audit = new AuditService(db.orm, logger.child({ module: 'audit' }), db.sql);
     const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall });
-    const tenancy = new TenancyService(audit);
+    const tenancy = new TenancyService(audit, db.sql, !db.embedded);
     const institutions = new InstitutionsService(registry);
     const consents = new ConsentsService({
       orm: db.orm,
@@ -101,7 +101,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql), sync };
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({

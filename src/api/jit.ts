@@ -29,11 +29,20 @@ export function jitExecutor(schema: GraphQLSchema): GatewayInterface {
       return execute({ schema, document: rc.document, operationName: rc.operationName, variableValues: rc.request.variables, contextValue: rc.context });
     }
     const result = await query.query(undefined, rc.context, rc.request.variables ?? {});
+    if (!result.errors) return result;
     // No `data` at all means the variables were refused before execution: the caller's mistake.
-    if (!('data' in result) && result.errors) {
-      return { errors: result.errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { ...e.extensions, code: 'BAD_USER_INPUT' } })) };
-    }
-    return result;
+    const refused = !('data' in result);
+    // graphql-jit's errors may lack `extensions`; Apollo and our formatter expect graphql's shape.
+    const errors = result.errors.map(
+      (e) =>
+        new GraphQLError(e.message, {
+          nodes: e.nodes,
+          path: e.path,
+          originalError: e.originalError ?? undefined,
+          extensions: refused ? { ...e.extensions, code: 'BAD_USER_INPUT' } : { ...e.extensions },
+        }),
+    );
+    return refused ? { errors } : { ...result, errors };
   };
 
   return {

@@ -2,6 +2,7 @@ import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { jitExecutor } from './jit';
+import { fastQueryPath } from './fast-path';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Request, type Router } from 'express';
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
@@ -177,6 +178,19 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     '/graphql',
     limiter,
     express.json({ limit: config.httpBodyLimitBytes }),
+    fastQueryPath({
+      schema,
+      validationRules,
+      maxTokens: config.graphql.maxTokens,
+      maxCost: config.graphql.maxCost,
+      context: async (req, res) => {
+        const em = orm.em.fork();
+        const caller = await services.tenancy.authenticate(em, bearer(req.headers.authorization));
+        if (!caller) return null;
+        const requestId = String(res.locals.requestId ?? randomUUID());
+        return { requestId, caller, em, logger: logger.child({ requestId }), services };
+      },
+    }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId ?? randomUUID());

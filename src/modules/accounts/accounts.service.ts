@@ -56,7 +56,11 @@ const badInput = (message: string, argument: string) => new ApiError(ErrorCode.B
  * change feed go straight to SQL (see transactions.store): no entity is hydrated per row.
  */
 export class AccountsService {
-  constructor(private readonly sql: pg.Pool) {}
+  constructor(
+    private readonly sql: pg.Pool,
+    /** Hot reads use named prepared statements (PostgreSQL; not PGlite, whose connections share one session). */
+    private readonly prepared = false,
+  ) {}
 
   async list(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<Account[]> {
     return em.find(Account, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit, populate: ['consent'] });
@@ -64,12 +68,13 @@ export class AccountsService {
 
   /** One account as the API shows it, read with plain SQL (no entity): the hot path of every page. */
   async record(caller: Caller, id: string): Promise<AccountRecord | null> {
-    const { rows } = await this.sql.query<AccountRecord>(
-      `select id, consent_id as "consentId", kind, iban, masked_pan as "maskedPan", currency, name, owner_name as "ownerName", product,
+    const { rows } = await this.sql.query<AccountRecord>({
+      ...(this.prepared ? { name: 'account-record' } : {}),
+      text: `select id, consent_id as "consentId", kind, iban, masked_pan as "maskedPan", currency, name, owner_name as "ownerName", product,
          sync_status as "syncStatus", sync_error as "syncError", last_synced_at as "lastSyncedAt", next_sync_at as "nextSyncAt"
        from account where id = $1 and tenant_id = $2`,
-      [id, caller.tenantId],
-    );
+      values: [id, caller.tenantId],
+    });
     return rows[0] ?? null;
   }
 
@@ -91,6 +96,7 @@ export class AccountsService {
   async transactions(caller: Caller, accountId: string, limit: number, after: string | null | undefined, filter: TransactionFilter | null | undefined): Promise<TransactionRecord[]> {
     const f = checkFilter(filter ?? {});
     const position = after ? decodeTransactionCursor(accountId, after) : null;
+    // Not prepared: a generic plan for the page (any account, any limit) is worse than planning each one.
     return transactionPage(this.sql, caller.tenantId, accountId, limit, position, f);
   }
 

@@ -51,6 +51,9 @@ const bankCallScope = new AsyncLocalStorage<BankCallScope>();
  * tokens or personal data.
  */
 export class AuditService {
+  /** Bank-call lines still being written (they are not awaited by the call that made them). */
+  private readonly pending = new Set<Promise<void>>();
+
   constructor(
     private readonly orm: MikroORM,
     private readonly logger: Logger,
@@ -100,12 +103,15 @@ export class AuditService {
     };
     const failed = (err: Error) => this.logger.warn({ err: err.message }, 'audit: bank call not recorded');
     if (this.sql) {
-      this.sql
+      const write = this.sql
         .query(
-          `insert into audit_event (id, tenant_id, created_at, action, actor, resource_type, resource_id, details) values (gen_random_uuid(), $1, now(), $2, $3, $4, $5, $6)`,
-          [entry.tenantId, entry.action, entry.actor, entry.resourceType ?? null, entry.resourceId ?? null, JSON.stringify(entry.details)],
+          // The time of the call, not of the insert: the journal's order is the order things happened.
+          `insert into audit_event (id, tenant_id, created_at, action, actor, resource_type, resource_id, details) values (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7)`,
+          [entry.tenantId, new Date(), entry.action, entry.actor, entry.resourceType ?? null, entry.resourceId ?? null, JSON.stringify(entry.details)],
         )
-        .catch(failed);
+        .then(() => undefined, failed)
+        .finally(() => this.pending.delete(write));
+      this.pending.add(write);
       return;
     }
     const em = this.orm.em.fork();
@@ -114,6 +120,7 @@ export class AuditService {
   };
 
   async list(em: EntityManager, caller: Caller, action: AuditAction | null | undefined, limit: number, after?: KeysetPosition): Promise<AuditEvent[]> {
+    await Promise.all(this.pending); // this process's journal lines are readable as soon as their call returned
     return em.find(
       AuditEvent,
       { tenant: caller.tenantId, ...(action ? { action } : {}), ...afterPosition(after) },

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type pg from 'pg';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -16,6 +17,8 @@ import { Tenant } from './tenant.entity';
 export type Outcome<T> = { ok: true; value: T } | { ok: false; userErrors: UserError[] };
 
 const KEY_PATTERN = /^pk_(sandbox|live)_[A-Za-z0-9_-]{43}$/;
+/** How long an authenticated key is remembered by one process (see `authenticate`). */
+export const KEY_MEMORY_MS = 2_000;
 
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
@@ -43,7 +46,15 @@ const apiKeyInput = z.object({ name: printable(200) });
 /** Tenants, their API keys and their end users. Every read and write is scoped to one tenant. */
 export class TenancyService {
   /** `audit` journals key management; operator tools may do without it. */
-  constructor(private readonly audit?: AuditService) {}
+  /** Authenticated keys for a moment: most requests then cost no key lookup. Revocation clears it here at once. */
+  private readonly recentKeys = new Map<string, { caller: Caller; until: number }>();
+
+  constructor(
+    private readonly audit?: AuditService,
+    /** When given, keys are looked up with one plain (prepared) SQL statement on this pool. */
+    private readonly sql?: Pick<pg.Pool, 'query'>,
+    private readonly prepared = false,
+  ) {}
 
   /** Creates a tenant with its first API key; used by the operator CLI and the demo bootstrap. */
   async createTenant(
@@ -62,24 +73,36 @@ export class TenancyService {
 
   /**
    * Resolves a bearer key to its caller; null for a missing, malformed, unknown or revoked key.
-   * One plain SQL join per request (this runs on every request and every subscribe), no cache: a
-   * revoked key stops working at once, on every instance.
+   * A key that authenticated is remembered for {@link KEY_MEMORY_MS}: revoking it clears that
+   * memory in this process at once; another instance may accept it for at most that long.
    */
   async authenticate(em: EntityManager, key: string | undefined): Promise<Caller | null> {
     if (!key || !KEY_PATTERN.test(key)) return null;
-    const rows: { id: string; tenant_id: string; environment: Environment; last_used_at: Date | null }[] = await em
-      .getConnection()
-      .execute('select k.id, k.tenant_id, t.environment, k.last_used_at from api_key k join tenant t on t.id = k.tenant_id where k.hash = ? and k.revoked_at is null', [hashApiKey(key)]);
+    const hash = hashApiKey(key);
+    const now = Date.now();
+    const remembered = this.recentKeys.get(hash);
+    if (remembered && remembered.until > now) return remembered.caller;
+    const text = 'select k.id, k.tenant_id, t.environment, k.last_used_at from api_key k join tenant t on t.id = k.tenant_id where k.hash = $1 and k.revoked_at is null';
+    type Row = { id: string; tenant_id: string; environment: Environment; last_used_at: Date | null };
+    const rows: Row[] = this.sql
+      ? (await this.sql.query<Row>({ ...(this.prepared ? { name: 'api-key-auth' } : {}), text, values: [hash] })).rows
+      : await em.getConnection().execute(text.replace('$1', '?'), [hash]);
     const apiKey = rows[0];
-    if (!apiKey) return null;
-    if (!apiKey.last_used_at || new Date(apiKey.last_used_at).getTime() < Date.now() - 60_000) {
+    if (!apiKey) {
+      this.recentKeys.delete(hash);
+      return null;
+    }
+    if (!apiKey.last_used_at || new Date(apiKey.last_used_at).getTime() < now - 60_000) {
       // At most one write per key and minute; a lost update only makes the timestamp a minute older.
       await em
         .getConnection()
         .execute(`update api_key set last_used_at = now() where id = ? and (last_used_at is null or last_used_at < now() - interval '1 minute')`, [apiKey.id])
         .catch(() => undefined);
     }
-    return { tenantId: apiKey.tenant_id, environment: apiKey.environment, apiKeyId: apiKey.id };
+    const caller: Caller = { tenantId: apiKey.tenant_id, environment: apiKey.environment, apiKeyId: apiKey.id };
+    if (this.recentKeys.size >= 10_000) this.recentKeys.clear();
+    this.recentKeys.set(hash, { caller, until: now + KEY_MEMORY_MS });
+    return caller;
   }
 
   async tenant(em: EntityManager, caller: Caller): Promise<Tenant> {
@@ -103,6 +126,7 @@ export class TenancyService {
       return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This API key is already revoked.')] };
     }
     apiKey.revokedAt = new Date();
+    for (const [hash, entry] of this.recentKeys) if (entry.caller.apiKeyId === apiKey.id) this.recentKeys.delete(hash);
     this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.API_KEY_REVOKED, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'ApiKey', resourceId: apiKey.id, details: { prefix: apiKey.prefix } });
     await em.flush();
     return { ok: true, value: apiKey };

@@ -78,10 +78,8 @@ export async function transactionPage(
     const pattern = p(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(`(description ilike ${pattern} or counterparty_name ilike ${pattern} or remittance ilike ${pattern})`);
   }
-  const { rows } = await db.query<TransactionRecord>({
-    text: `select ${RECORD_COLUMNS} from bank_transaction where ${where.join(' and ')} order by sort_date desc, id desc limit ${p(limit + 1)}`,
-    values: params,
-  });
+  const text = `select ${RECORD_COLUMNS} from bank_transaction where ${where.join(' and ')} order by sort_date desc, id desc limit ${p(limit + 1)}`;
+  const { rows } = await db.query<TransactionRecord>({ text, values: params });
   return rows;
 }
 
