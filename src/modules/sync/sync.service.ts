@@ -33,7 +33,8 @@ export interface SyncRequest {
 
 /** What a sync did. */
 export interface SyncOutcome {
-  status: SyncStatus | 'BUSY';
+  /** BUSY: another worker is syncing the account; GONE: the account no longer exists. */
+  status: SyncStatus | 'BUSY' | 'GONE';
   added: number;
   modified: number;
   removed: number;
@@ -225,7 +226,7 @@ export class SyncService {
   private async runLocked(client: pg.PoolClient, request: SyncRequest): Promise<SyncOutcome> {
     const em = this.deps.orm.em.fork();
     const account = await em.findOne(Account, { id: request.accountId }, { populate: ['consent', 'tenant'] });
-    if (!account) return { status: 'BUSY', added: 0, modified: 0, removed: 0, bankCalls: 0 };
+    if (!account) return { status: 'GONE', added: 0, modified: 0, removed: 0, bankCalls: 0 };
     const consent = account.consent;
     const frequency = consent.frequencyPerDay;
     const finish = async (status: SyncStatus, error: string | null, nextSyncAt: Date | null) => {
