@@ -6,6 +6,7 @@ import { Migration20261125000004Consents } from './Migration20261125000004Consen
 import { Migration20261125000005Audit } from './Migration20261125000005Audit';
 import { Migration20261125000006AccountData } from './Migration20261125000006AccountData';
 import { Migration20261125000007KeyUse } from './Migration20261125000007KeyUse';
+import { Migration20261125000008Events } from './Migration20261125000008Events';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -19,4 +20,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000005Audit', class: Migration20261125000005Audit },
   { name: 'Migration20261125000006AccountData', class: Migration20261125000006AccountData },
   { name: 'Migration20261125000007KeyUse', class: Migration20261125000007KeyUse },
+  { name: 'Migration20261125000008Events', class: Migration20261125000008Events },
 ];

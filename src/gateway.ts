@@ -26,6 +26,7 @@ import { createSandbox, type Sandbox } from '../sandbox';
 import { startJobs, type Jobs } from './platform/jobs';
 import { AccountsService } from './modules/accounts/accounts.service';
 import { SyncService } from './modules/sync/sync.service';
+import { EventsService } from './modules/events/events.service';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -101,7 +102,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync };
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events: new EventsService(db.sql) };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({

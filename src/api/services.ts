@@ -1,6 +1,7 @@
 import type { AccountsService } from '../modules/accounts/accounts.service';
 import type { AuditService } from '../modules/audit/audit.service';
 import type { ConsentsService } from '../modules/consents/consents.service';
+import type { EventsService } from '../modules/events/events.service';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { SyncService } from '../modules/sync/sync.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
@@ -15,4 +16,5 @@ export interface Services {
   readonly audit: AuditService;
   readonly accounts: AccountsService;
   readonly sync: SyncService;
+  readonly events: EventsService;
 }

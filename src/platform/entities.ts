@@ -5,9 +5,10 @@ import { RedirectUri } from '../modules/tenancy/redirect-uri.entity';
 import { Consent } from '../modules/consents/consent.entity';
 import { Account } from '../modules/accounts/account.entity';
 import { AuditEvent } from '../modules/audit/audit-event.entity';
+import { EventRecord } from '../modules/events/event.entity';
 import { VaultDataKey } from '../modules/vault/vault-data-key.entity';
 import { VaultMasterKey } from '../modules/vault/vault-master-key.entity';
 import { VaultRotation } from '../modules/vault/vault-rotation.entity';
 
 /** Every persistent entity. Each module adds its own here (and a migration under migrations/). */
-export const entities = [Tenant, ApiKey, EndUser, RedirectUri, Consent, Account, AuditEvent, VaultMasterKey, VaultDataKey, VaultRotation];
+export const entities = [Tenant, ApiKey, EndUser, RedirectUri, Consent, Account, AuditEvent, EventRecord, VaultMasterKey, VaultDataKey, VaultRotation];

@@ -19,6 +19,7 @@ import type { VaultService } from '../vault';
 import { normaliseIp } from '../../platform/ip';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { Consent } from './consent.entity';
+import { addEvents, EventType } from '../events/events';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';
 
 /** Queue of the jobs that ask the bank whether a decoupled authorisation is decided yet. */
@@ -203,6 +204,7 @@ export class ConsentsService {
         statusReason: 'Revoked through the API.',
       });
       this.journal(tx, c, AuditAction.CONSENT_REVOKED, `apiKey:${caller.apiKeyId}`, {});
+      this.emit(tx, c, EventType.CONSENT_REVOKED);
     });
     await em.refresh(consent);
     return { ok: true, value: consent };
@@ -278,7 +280,10 @@ export class ConsentsService {
     if (!institution || !sealedSecrets) return invalidLinkPage();
     const renewing = consent.status !== ConsentStatus.PENDING_AUTHORIZATION;
     if (expired) {
-      if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_ABANDONED, 'The authorisation link expired.');
+      if (!renewing) {
+        this.apply(consent, ConsentEvent.AUTHORISATION_ABANDONED, 'The authorisation link expired.');
+        this.emit(em, consent, EventType.CONSENT_EXPIRED);
+      }
       await em.flush();
       return this.backToDeveloper(consent, 'expired');
     }
@@ -303,7 +308,10 @@ export class ConsentsService {
       const adapter = this.deps.adapters.for(institution);
       const done = await verdict();
       if (done.outcome !== 'AUTHORISED') {
-        if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, done.reason);
+        if (!renewing) {
+          this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, done.reason);
+          this.emit(em, consent, EventType.CONSENT_REJECTED);
+        }
         this.journal(em, consent, AuditAction.CONSENT_REJECTED, 'endUser', { outcome: done.outcome, renewal: renewing });
         await em.flush();
         return this.backToDeveloper(consent, done.outcome === 'REJECTED' ? 'rejected' : 'error');
@@ -321,6 +329,7 @@ export class ConsentsService {
         authorizedAt: new Date(),
       });
       this.apply(consent, renewing ? ConsentEvent.RENEWAL_AUTHORISED : ConsentEvent.AUTHORISED, null);
+      this.emit(em, consent, EventType.CONSENT_ACTIVATED);
       await this.upsertAccounts(em, consent, accounts);
       this.journal(em, consent, renewing ? AuditAction.CONSENT_RENEWED : AuditAction.CONSENT_AUTHORISED, 'endUser', {
         institutionId: institution.id,
@@ -336,7 +345,10 @@ export class ConsentsService {
       return this.backToDeveloper(consent, 'success');
     } catch (err) {
       this.deps.logger.warn({ consentId: consent.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent callback failed');
-      if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, 'The bank’s answer could not be completed.');
+      if (!renewing) {
+        this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, 'The bank’s answer could not be completed.');
+        this.emit(em, consent, EventType.CONSENT_REJECTED);
+      }
       this.journal(em, consent, AuditAction.CONSENT_REJECTED, 'endUser', { outcome: 'ERROR', renewal: renewing });
       await em.flush();
       return this.backToDeveloper(consent, 'error');
@@ -373,7 +385,10 @@ export class ConsentsService {
     const clearAttempt = () => Object.assign(consent, { attemptStateHash: null, attemptSecrets: null, attemptExpiresAt: null });
     if (!institution || !adapter?.consents.poll || !consent.attemptExpiresAt || consent.attemptExpiresAt < new Date()) {
       clearAttempt();
-      if (!renewing) this.apply(consent, ConsentEvent.AUTHORISATION_ABANDONED, 'The end user did not approve in time.');
+      if (!renewing) {
+        this.apply(consent, ConsentEvent.AUTHORISATION_ABANDONED, 'The end user did not approve in time.');
+        this.emit(em, consent, EventType.CONSENT_EXPIRED);
+      }
       await em.flush();
       return 'GONE';
     }
@@ -427,6 +442,7 @@ export class ConsentsService {
     const ended = consent.validUntil !== null && consent.validUntil.getTime() <= Date.now();
     this.apply(consent, ended ? ConsentEvent.VALIDITY_ENDED : ConsentEvent.BANK_REPORTED_INVALID, reason);
     this.journal(em, consent, AuditAction.CONSENT_REAUTH_REQUIRED, 'bank', { status: consent.status });
+    this.emit(em, consent, ended ? EventType.CONSENT_EXPIRED : EventType.CONSENT_REAUTH_REQUIRED);
     await em.flush();
     return consent.status;
   }
@@ -515,7 +531,17 @@ export class ConsentsService {
         taken.add(match);
         Object.assign(match, data);
       } else {
-        taken.add(em.create(Account, { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId!, ...data }));
+        const created = em.create(Account, { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId!, ...data });
+        taken.add(created);
+        addEvents(em, [
+          {
+            tenantId: consent.tenant.id,
+            type: EventType.ACCOUNT_DISCOVERED,
+            resourceType: 'Account',
+            resourceId: created.id,
+            payload: { accountId: toGlobalId('Account', created.id), consentId: toGlobalId('Consent', consent.id), kind: created.kind, currency: created.currency },
+          },
+        ]);
       }
     }
   }
@@ -527,6 +553,19 @@ export class ConsentsService {
   private apply(consent: Consent, event: ConsentEvent, reason: string | null): void {
     consent.status = nextConsentStatus(consent.status, event);
     consent.statusReason = reason;
+  }
+
+  /** Adds the consent's event to the same unit of work as its change (the outbox). */
+  private emit(em: EntityManager, consent: Consent, type: EventType): void {
+    addEvents(em, [
+      {
+        tenantId: consent.tenant.id,
+        type,
+        resourceType: 'Consent',
+        resourceId: consent.id,
+        payload: { consentId: toGlobalId('Consent', consent.id), status: consent.status, reason: consent.statusReason, validUntil: consent.validUntil?.toISOString() ?? null },
+      },
+    ]);
   }
 
   private backToDeveloper(consent: Consent, outcome: 'success' | 'rejected' | 'error' | 'expired'): CallbackResult {

@@ -17,6 +17,8 @@ import type { Outcome } from '../tenancy/tenancy.service';
 import { reconcile } from '../transactions/reconcile';
 import { applyChanges, loadWindow, type AppliedChanges } from '../transactions/transactions.store';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
+import { appendEvents, chunked, EventType, type NewEvent } from '../events/events';
+import { toGlobalId } from '../../api/relay/global-id';
 import { normaliseIp } from '../../platform/ip';
 
 /** Whether the end user is at the screen (the bank does not count the read) or not (it counts). */
@@ -369,6 +371,7 @@ export class SyncService {
           );
         }
       }
+      await appendEvents(client, syncEvents(account.tenant.id, account.id, applied, balances));
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
            last_booked_date = coalesce((select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED'), least(last_booked_date, $4::date))
@@ -413,9 +416,22 @@ export class SyncService {
         await this.enqueue({ ...request, reason: 'RATE_LIMITED' }, at);
         return { ...(await finish('WAITING_FOR_QUOTA', 'The bank asked us to slow down; the sync will resume.', at)), bankCalls };
       }
-      default:
-        await finish('FAILED', `The bank could not be read (${err.code}); the sync will be retried.`, nextBackgroundSlot(account.id, consent.frequencyPerDay, new Date()));
+      default: {
+        const reason = `The bank could not be read (${err.code}); the sync will be retried.`;
+        // The status and its event land together.
+        await client.query('begin');
+        try {
+          await finish('FAILED', reason, nextBackgroundSlot(account.id, consent.frequencyPerDay, new Date()));
+          await appendEvents(client, [
+            { tenantId: account.tenant.id, type: EventType.SYNC_FAILED, resourceType: 'Account', resourceId: account.id, payload: { accountId: toGlobalId('Account', account.id), error: reason, code: err.code } },
+          ]);
+          await client.query('commit');
+        } catch (writeErr) {
+          await client.query('rollback').catch(() => undefined);
+          throw writeErr;
+        }
         throw err;
+      }
     }
   }
 
@@ -443,4 +459,30 @@ export class SyncService {
 
 function dataScopes(scopes: readonly string[]): DataScope[] {
   return (['BALANCES', 'TRANSACTIONS'] as const).filter((s) => scopes.includes(s));
+}
+
+/** The events a stored sync announces: its transaction changes (in chunks of ids) and new balances. */
+function syncEvents(tenantId: string, accountId: string, applied: AppliedChanges, balances: CanonicalBalance[] | null): NewEvent[] {
+  const account = toGlobalId('Account', accountId);
+  const events: NewEvent[] = [];
+  const changes: [EventType, string[]][] = [
+    [EventType.TRANSACTIONS_ADDED, applied.added],
+    [EventType.TRANSACTIONS_MODIFIED, applied.modified],
+    [EventType.TRANSACTIONS_REMOVED, applied.removed],
+  ];
+  for (const [type, ids] of changes) {
+    for (const chunk of chunked(ids)) {
+      events.push({ tenantId, type, resourceType: 'Account', resourceId: accountId, payload: { accountId: account, transactionIds: chunk.map((id) => toGlobalId('Transaction', id)), version: applied.version } });
+    }
+  }
+  if (balances) {
+    events.push({
+      tenantId,
+      type: EventType.BALANCE_UPDATED,
+      resourceType: 'Account',
+      resourceId: accountId,
+      payload: { accountId: account, balances: balances.map((b) => ({ kind: b.kind, bankType: b.bankType, amount: b.amount, referenceDate: b.referenceDate })) },
+    });
+  }
+  return events;
 }

@@ -1,0 +1,59 @@
+import type pg from 'pg';
+import type { Caller } from '../../api/context';
+import { ApiError, ErrorCode } from '../../api/errors';
+import type { EventType } from './events';
+
+/** An event as the log answers it. */
+export interface EventEntry {
+  id: string;
+  type: EventType;
+  resourceType: string;
+  resourceId: string;
+  resourceSequence: string;
+  createdAt: Date;
+  payload: Record<string, unknown>;
+  cursor: string;
+}
+
+export const MAX_EVENTS_PAGE = 500;
+const bad = (message: string, argument: string) => new ApiError(ErrorCode.BAD_USER_INPUT, message, { argument });
+
+/**
+ * The replayable event log of a tenant. Order is (transaction id, sequence), and only events of
+ * transactions older than every one still running are read: an event that commits late can
+ * never fall behind a cursor already handed out.
+ */
+export class EventsService {
+  constructor(private readonly sql: Pick<pg.Pool, 'query'>) {}
+
+  /** Events after `after` (from the start when absent), at most `first`, optionally of some types; `limit + 1` rows. */
+  async list(caller: Caller, after: string | null | undefined, types: EventType[] | null | undefined, first: number | null | undefined): Promise<{ events: EventEntry[]; hasMore: boolean }> {
+    const limit = first ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PAGE) throw bad(`Argument "first" must be between 1 and ${MAX_EVENTS_PAGE}.`, 'first');
+    const position = after ? decodeEventCursor(after) : { txid: '0', seq: '0' };
+    const { rows } = await this.sql.query<Omit<EventEntry, 'cursor'> & { txid: string; seq: string }>(
+      `select id, type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
+         created_at as "createdAt", payload, txid::text as txid, seq::text as seq
+       from event
+       where tenant_id = $1 and (txid, seq) > ($2::xid8, $3::bigint) and txid < pg_snapshot_xmin(pg_current_snapshot())
+         and ($4::text[] is null or type = any($4::text[]))
+       order by event.txid, event.seq limit $5`,
+      [caller.tenantId, position.txid, position.seq, types?.length ? types : null, limit + 1],
+    );
+    const events = rows.slice(0, limit).map(({ txid, seq, ...e }) => ({ ...e, cursor: encodeEventCursor(txid, seq) }));
+    return { events, hasMore: rows.length > limit };
+  }
+}
+
+export function encodeEventCursor(txid: string, seq: string): string {
+  return Buffer.from(`e1|${txid}|${seq}`, 'utf8').toString('base64url');
+}
+
+function decodeEventCursor(cursor: string): { txid: string; seq: string } {
+  if (cursor.length > 120 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad('Argument "after" is not an event cursor.', 'after');
+  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (parts.length !== 3 || parts[0] !== 'e1' || !/^\d{1,19}$/.test(parts[1]!) || !/^\d{1,19}$/.test(parts[2]!)) {
+    throw bad('Argument "after" is not an event cursor.', 'after');
+  }
+  return { txid: parts[1]!, seq: parts[2]! };
+}

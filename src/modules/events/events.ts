@@ -1,0 +1,62 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { EventRecord } from './event.entity';
+
+/** What the event log records. Payloads carry ids (global ids) and facts, never secrets. */
+export enum EventType {
+  CONSENT_ACTIVATED = 'CONSENT_ACTIVATED',
+  CONSENT_REJECTED = 'CONSENT_REJECTED',
+  CONSENT_EXPIRED = 'CONSENT_EXPIRED',
+  CONSENT_REVOKED = 'CONSENT_REVOKED',
+  CONSENT_REAUTH_REQUIRED = 'CONSENT_REAUTH_REQUIRED',
+  ACCOUNT_DISCOVERED = 'ACCOUNT_DISCOVERED',
+  TRANSACTIONS_ADDED = 'TRANSACTIONS_ADDED',
+  TRANSACTIONS_MODIFIED = 'TRANSACTIONS_MODIFIED',
+  TRANSACTIONS_REMOVED = 'TRANSACTIONS_REMOVED',
+  BALANCE_UPDATED = 'BALANCE_UPDATED',
+  SYNC_FAILED = 'SYNC_FAILED',
+}
+
+/** One event to append. */
+export interface NewEvent {
+  tenantId: string;
+  type: EventType;
+  resourceType: 'Consent' | 'Account';
+  resourceId: string;
+  payload: Record<string, unknown>;
+}
+
+/** Transaction ids per TRANSACTIONS_* event: a first sync of 100,000 rows is 1,000 events, each small. */
+export const IDS_PER_EVENT = 100;
+
+/** Appends within the unit of work of `em`: the events land in the same flush (transaction) as the change. */
+export function addEvents(em: EntityManager, events: NewEvent[]): void {
+  for (const e of events) em.create(EventRecord, { id: randomUUID(), ...e });
+}
+
+/** Appends with a plain client inside the caller's open transaction (the sync's write). */
+export async function appendEvents(client: Pick<pg.PoolClient, 'query'>, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await client.query(
+    `insert into event (id, tenant_id, type, resource_type, resource_id, payload)
+     select u.id, u.tenant_id, u.type, u.resource_type, u.resource_id, u.payload
+     from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::jsonb[]) with ordinality as u(id, tenant_id, type, resource_type, resource_id, payload, n)
+     order by u.n`,
+    [
+      events.map(() => randomUUID()),
+      events.map((e) => e.tenantId),
+      events.map((e) => e.type),
+      events.map((e) => e.resourceType),
+      events.map((e) => e.resourceId),
+      events.map((e) => JSON.stringify(e.payload)),
+    ],
+  );
+}
+
+/** Splits ids into TRANSACTIONS_* events of at most {@link IDS_PER_EVENT}. */
+export function chunked<T>(items: T[], size = IDS_PER_EVENT): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

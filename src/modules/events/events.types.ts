@@ -1,0 +1,67 @@
+import { GraphQLJSONObject } from 'graphql-scalars';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { PageInfo } from '../../api/relay/connection';
+import { EventType } from './events';
+import type { EventEntry } from './events.service';
+
+registerEnumType(EventType, {
+  name: 'EventType',
+  description: 'What the event log records.',
+  valuesConfig: {
+    CONSENT_ACTIVATED: { description: 'A consent became ACTIVE (first authorisation or renewal).' },
+    CONSENT_REJECTED: { description: 'The end user refused, or the bank’s authentication failed.' },
+    CONSENT_EXPIRED: { description: 'A consent’s validity ended, or its authorisation was abandoned.' },
+    CONSENT_REVOKED: { description: 'A consent was revoked; its bank tokens are destroyed.' },
+    CONSENT_REAUTH_REQUIRED: { description: 'The bank no longer accepts a consent before its end date: renew it.' },
+    ACCOUNT_DISCOVERED: { description: 'A consent granted an account the gateway did not know yet.' },
+    TRANSACTIONS_ADDED: { description: 'New transactions (up to 100 ids per event).' },
+    TRANSACTIONS_MODIFIED: { description: 'Transactions that changed, e.g. a pending one that booked (up to 100 ids per event).' },
+    TRANSACTIONS_REMOVED: { description: 'Transactions the bank no longer reports (up to 100 ids per event).' },
+    BALANCE_UPDATED: { description: 'An account’s balances as of a sync.' },
+    SYNC_FAILED: { description: 'A sync failed; it will be retried.' },
+  },
+});
+
+/** One entry of the event log. */
+@ObjectType('Event', { description: 'One entry of the event log: written in the same transaction as the change it describes.' })
+export class EventObject {
+  /** Unique id of the event (use it to drop duplicates: delivery is at least once). */
+  @Field(() => ID, { description: 'Unique id of the event (use it to drop duplicates: delivery is at least once).' })
+  id!: string;
+
+  @Field(() => EventType)
+  type!: EventType;
+
+  /** Global id of the consent or account the event is about. */
+  @Field(() => ID, { description: 'Global id of the consent or account the event is about.' })
+  resourceId!: string;
+
+  /** 1, 2, 3… per resource, in commit order. */
+  @Field(() => String, { description: '1, 2, 3… per resource, in commit order.' })
+  resourceSequence!: string;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => GraphQLJSONObject)
+  payload!: Record<string, unknown>;
+
+  /** Pass it as `after` to continue after this event. */
+  @Field(() => String, { description: 'Pass it as `after` to continue after this event.' })
+  cursor!: string;
+
+  static from(e: EventEntry): EventObject {
+    const resource = e.payload[e.resourceType === 'Consent' ? 'consentId' : 'accountId'];
+    return Object.assign(new EventObject(), { ...e, resourceId: typeof resource === 'string' ? resource : e.resourceId });
+  }
+}
+
+/** A page of the event log. */
+@ObjectType('EventConnection', { description: 'A page of the event log, oldest first.' })
+export class EventConnection {
+  @Field(() => [EventObject])
+  nodes!: EventObject[];
+
+  @Field(() => PageInfo)
+  pageInfo!: PageInfo;
+}
