@@ -27,6 +27,8 @@ import { startJobs, type Jobs } from './platform/jobs';
 import { AccountsService } from './modules/accounts/accounts.service';
 import { SyncService } from './modules/sync/sync.service';
 import { EventsService } from './modules/events/events.service';
+import { EventStream } from './modules/events/event-stream';
+import { EventRecord } from './modules/events/event.entity';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -100,9 +102,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger: logger.child({ module: 'consents' }),
       publicUrl,
     });
-    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded });
+    const events = new EventsService(db.sql);
+    const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }));
+    // Any flush that wrote events (consents, accounts) and every sync wake the readers of the log.
+    db.orm.em.getEventManager().registerSubscriber({ afterFlush: (args) => void (args.uow.getChangeSets().some((c) => c.entity instanceof EventRecord) && eventStream.notify()) });
+    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify() });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events: new EventsService(db.sql) };
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events, eventStream };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -119,6 +125,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
+    await eventStream.start();
     await consents.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
     const startedJobs = jobs;
@@ -138,6 +145,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       demoApiKey,
       close() {
         closing ??= (async () => {
+          await eventStream.close(); // live subscriptions end; the log keeps everything for their resume
           await edge.close(); // drains HTTP (in-flight requests finish) and closes WebSockets
           await startedJobs.stop(config.shutdownTimeoutMs); // running syncs finish or go back to the queue
           await sandbox?.close();

@@ -4,7 +4,7 @@ import { buildSchema, type PubSub } from 'type-graphql';
 import { createPubSub } from '@graphql-yoga/subscription';
 import { AccountsResolver } from '../modules/accounts/accounts.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
-import { EventsResolver } from '../modules/events/events.resolver';
+import { EventSubscriptionsResolver, EventsResolver } from '../modules/events/events.resolver';
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
 import { InstitutionsResolver } from '../modules/institutions/institutions.resolver';
 import { SyncResolver } from '../modules/sync/sync.resolver';
@@ -13,7 +13,7 @@ import { TransactionsResolver } from '../modules/transactions/transactions.resol
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, AuditResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, AuditResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

@@ -2,6 +2,7 @@ import type { AccountsService } from '../modules/accounts/accounts.service';
 import type { AuditService } from '../modules/audit/audit.service';
 import type { ConsentsService } from '../modules/consents/consents.service';
 import type { EventsService } from '../modules/events/events.service';
+import type { EventStream } from '../modules/events/event-stream';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { SyncService } from '../modules/sync/sync.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
@@ -17,4 +18,5 @@ export interface Services {
   readonly accounts: AccountsService;
   readonly sync: SyncService;
   readonly events: EventsService;
+  readonly eventStream: EventStream;
 }

@@ -1,7 +1,11 @@
-import { Arg, Ctx, Int, Query, Resolver } from 'type-graphql';
+import { Arg, Ctx, ID, Int, Query, Resolver, Root, Subscription } from 'type-graphql';
 import type { GraphQLContext } from '../../api/context';
+import { ApiError, ErrorCode } from '../../api/errors';
+import { decodeGlobalId } from '../../api/relay/global-id';
+import { ConsentType } from '../consents/consents.types';
+import { TransactionType } from '../transactions/transactions.types';
 import { EventType } from './events';
-import { MAX_EVENTS_PAGE } from './events.service';
+import { MAX_EVENTS_PAGE, type EventEntry } from './events.service';
 import { EventConnection, EventObject } from './events.types';
 
 @Resolver()
@@ -21,5 +25,57 @@ export class EventsResolver {
       nodes,
       pageInfo: { hasNextPage: page.hasMore, hasPreviousPage: !!after, startCursor: nodes[0]?.cursor ?? null, endCursor: nodes.at(-1)?.cursor ?? after ?? null },
     };
+  }
+}
+
+/** Live events over graphql-ws (the API key is checked at connect and at every subscribe). */
+@Resolver()
+export class EventSubscriptionsResolver {
+  @Subscription(() => EventObject, {
+    name: 'events',
+    description:
+      'The event log, live: with `after`, first every event after that cursor, then new ones as they commit — no gap and no duplicate at the seam; without it, new events only. Delivery is at least once across reconnects: keep the last cursor and drop ids already seen.',
+    subscribe: ({ args, context }) => (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, args.after as string | null, args.types as EventType[] | null),
+  })
+  eventsLive(
+    @Root() e: EventEntry,
+    @Arg('after', () => String, { nullable: true }) _after: string | null,
+    @Arg('types', () => [EventType], { nullable: true }) _types: EventType[] | null,
+  ): EventObject {
+    return EventObject.from(e);
+  }
+
+  @Subscription(() => [TransactionType], {
+    description: 'New transactions of one account as they are stored (each TRANSACTIONS_ADDED event, up to 100 transactions).',
+    subscribe: async function* ({ args, context }) {
+      const ctx = context as GraphQLContext;
+      const id = decodeGlobalId(args.accountId as string, 'Account');
+      const account = id ? await ctx.services.accounts.record(ctx.caller, id) : null;
+      if (!account) throw new ApiError(ErrorCode.NOT_FOUND, 'No account with this id.', { argument: 'accountId' });
+      for await (const e of ctx.services.eventStream.follow(ctx.caller, null, [EventType.TRANSACTIONS_ADDED])) {
+        if (e.resourceId === account.id) yield e;
+      }
+    },
+  })
+  async transactionsAdded(@Root() e: EventEntry, @Arg('accountId', () => ID) _accountId: string, @Ctx() ctx: GraphQLContext): Promise<TransactionType[]> {
+    const ids = ((e.payload.transactionIds as string[] | undefined) ?? []).map((g) => decodeGlobalId(g, 'Transaction')).filter((x): x is string => !!x);
+    return (await ctx.services.accounts.transactionsByIds(ctx.caller, ids)).map(TransactionType.from);
+  }
+
+  @Subscription(() => ConsentType, {
+    description: 'Consents of the tenant whose status changed (activated, rejected, expired, revoked, re-authentication required).',
+    subscribe: ({ context }) =>
+      (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [
+        EventType.CONSENT_ACTIVATED,
+        EventType.CONSENT_REJECTED,
+        EventType.CONSENT_EXPIRED,
+        EventType.CONSENT_REVOKED,
+        EventType.CONSENT_REAUTH_REQUIRED,
+      ]),
+  })
+  async consentStatusChanged(@Root() e: EventEntry, @Ctx() ctx: GraphQLContext): Promise<ConsentType> {
+    const c = await ctx.services.consents.get(ctx.em.fork(), ctx.caller, e.resourceId);
+    if (!c) throw new ApiError(ErrorCode.NOT_FOUND, 'The consent no longer exists.');
+    return ConsentType.from(c);
   }
 }

@@ -12,6 +12,9 @@ export interface EventEntry {
   resourceSequence: string;
   createdAt: Date;
   payload: Record<string, unknown>;
+  /** Position in the log (transaction id, sequence) and the same as an opaque cursor. */
+  txid: string;
+  seq: string;
   cursor: string;
 }
 
@@ -31,7 +34,7 @@ export class EventsService {
     const limit = first ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PAGE) throw bad(`Argument "first" must be between 1 and ${MAX_EVENTS_PAGE}.`, 'first');
     const position = after ? decodeEventCursor(after) : { txid: '0', seq: '0' };
-    const { rows } = await this.sql.query<Omit<EventEntry, 'cursor'> & { txid: string; seq: string }>(
+    const { rows } = await this.sql.query<Omit<EventEntry, 'cursor'>>(
       `select id, type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
          created_at as "createdAt", payload, txid::text as txid, seq::text as seq
        from event
@@ -40,7 +43,7 @@ export class EventsService {
        order by event.txid, event.seq limit $5`,
       [caller.tenantId, position.txid, position.seq, types?.length ? types : null, limit + 1],
     );
-    const events = rows.slice(0, limit).map(({ txid, seq, ...e }) => ({ ...e, cursor: encodeEventCursor(txid, seq) }));
+    const events = rows.slice(0, limit).map((e) => ({ ...e, cursor: encodeEventCursor(e.txid, e.seq) }));
     return { events, hasMore: rows.length > limit };
   }
 }

@@ -69,6 +69,8 @@ export interface SyncDeps {
   jobs: Jobs | null;
   /** Large first syncs load with COPY (PostgreSQL; embedded PGlite uses batched INSERTs). */
   bulkCopy?: boolean;
+  /** Called after a commit that wrote events, so live subscribers read them at once. */
+  notifyEvents?: () => void;
   /** Called after a sync committed changes (the event log hooks in here). */
   onChanges?: (change: { tenantId: string; accountId: string; applied: AppliedChanges }) => Promise<void>;
 }
@@ -379,6 +381,7 @@ export class SyncService {
         [account.id, applied.version, nextBackgroundSlot(account.id, account.consent.frequencyPerDay, new Date()), today],
       );
       await client.query('commit');
+      this.deps.notifyEvents?.();
       return applied;
     } catch (err) {
       await client.query('rollback').catch(() => undefined);
@@ -426,6 +429,7 @@ export class SyncService {
             { tenantId: account.tenant.id, type: EventType.SYNC_FAILED, resourceType: 'Account', resourceId: account.id, payload: { accountId: toGlobalId('Account', account.id), error: reason, code: err.code } },
           ]);
           await client.query('commit');
+          this.deps.notifyEvents?.();
         } catch (writeErr) {
           await client.query('rollback').catch(() => undefined);
           throw writeErr;

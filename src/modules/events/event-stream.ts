@@ -1,0 +1,173 @@
+import type pg from 'pg';
+import type { EventBus } from '../../platform/bus';
+import type { Logger } from '../../platform/logger';
+import type { Caller } from '../../api/context';
+import type { EventType } from './events';
+import { encodeEventCursor, type EventEntry, type EventsService } from './events.service';
+
+/** Where an event sits in the log: (transaction id, sequence). */
+export interface LogPosition {
+  txid: bigint;
+  seq: bigint;
+}
+
+const WAKE_TOPIC = 'events:wake';
+const POLL_MS = 1_000;
+const BATCH = 1_000;
+
+export const positionOf = (e: { txid: string; seq: string }): LogPosition => ({ txid: BigInt(e.txid), seq: BigInt(e.seq) });
+const after = (a: LogPosition, b: LogPosition) => a.txid > b.txid || (a.txid === b.txid && a.seq > b.seq);
+
+/**
+ * Live delivery of the event log inside one process. The log in Postgres is the truth; the bus
+ * only says "look now" (through Redis across instances), and a one-second poll covers a lost
+ * word — so losing Redis delays events but never loses one. One reader per process follows the
+ * tail of the whole log in (txid, seq) order and hands each event to the subscribers of its tenant.
+ */
+export class EventStream {
+  private tail: LogPosition = { txid: 0n, seq: 0n };
+  private readonly listeners = new Map<string, Set<(e: EventEntry) => void>>();
+  private pumping: Promise<void> | null = null;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly sql: Pick<pg.Pool, 'query'>,
+    private readonly bus: EventBus,
+    private readonly events: EventsService,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts at the current end of the log (subscribers replay older events from the log themselves). */
+  async start(): Promise<void> {
+    this.tail = await this.end();
+    const iterator = this.bus.pubSub.subscribe(WAKE_TOPIC)[Symbol.asyncIterator]();
+    this.unsubscribe = () => void iterator.return?.();
+    void (async () => {
+      for (;;) {
+        const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
+        if (next.done || this.closed) return;
+        this.wake();
+      }
+    })();
+    this.timer = setInterval(() => this.wake(), POLL_MS);
+    this.timer.unref();
+  }
+
+  /** The position of the newest event every reader can see now. */
+  private async end(): Promise<LogPosition> {
+    const { rows } = await this.sql.query<{ txid: string; seq: string }>(
+      `select txid::text as txid, seq::text as seq from event where txid < pg_snapshot_xmin(pg_current_snapshot()) order by event.txid desc, event.seq desc limit 1`,
+    );
+    return rows[0] ? positionOf(rows[0]) : { txid: 0n, seq: 0n };
+  }
+
+  /** After a commit that wrote events: every instance looks at the log now. */
+  notify(): void {
+    this.bus.pubSub.publish(WAKE_TOPIC, {});
+  }
+
+  /** Calls `fn` with each new event of the tenant, in log order; returns the unsubscribe function. */
+  listen(tenantId: string, fn: (e: EventEntry) => void): () => void {
+    let set = this.listeners.get(tenantId);
+    if (!set) this.listeners.set(tenantId, (set = new Set()));
+    set.add(fn);
+    this.wake();
+    return () => {
+      set!.delete(fn);
+      if (set!.size === 0) this.listeners.delete(tenantId);
+    };
+  }
+
+  /**
+   * A subscriber's view: the log after `from` (replayed in pages), then live events, with no gap
+   * and no duplicate at the seam (anything at or before the last delivered position is dropped).
+   */
+  async *follow(caller: Caller, from: string | null | undefined, types: EventType[] | null | undefined): AsyncGenerator<EventEntry> {
+    const queue: EventEntry[] = [];
+    let wakeUp: (() => void) | undefined;
+    const stop = this.listen(caller.tenantId, (e) => {
+      queue.push(e);
+      wakeUp?.();
+    });
+    try {
+      // Without a cursor the subscription is live only: from whatever the log receives next.
+      let last: LogPosition = from ? { txid: -1n, seq: -1n } : await this.end();
+      let cursor = from ?? null;
+      while (cursor) {
+        const page = await this.events.list(caller, cursor, types, 500);
+        for (const e of page.events) {
+          last = positionOf(e);
+          yield e;
+        }
+        cursor = page.events.at(-1)?.cursor ?? cursor;
+        last = maxPosition(last, cursor);
+        if (!page.hasMore) break;
+      }
+      for (;;) {
+        while (queue.length > 0) {
+          const e = queue.shift()!;
+          const at = positionOf(e);
+          if (!after(at, last)) continue;
+          last = at;
+          if (!types?.length || types.includes(e.type)) yield e;
+        }
+        if (this.closed) return;
+        await new Promise<void>((resolve) => (wakeUp = resolve));
+        wakeUp = undefined;
+      }
+    } finally {
+      stop();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.unsubscribe?.();
+    await this.pumping;
+  }
+
+  private wake(): void {
+    if (this.closed || this.listeners.size === 0) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = this.pump()
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'events: reading the log failed; retrying on the next tick'))
+      .finally(() => {
+        this.pumping = null;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      const { rows } = await this.sql.query<Omit<EventEntry, 'cursor'> & { tenantId: string }>(
+        `select id, tenant_id as "tenantId", type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
+           created_at as "createdAt", payload, txid::text as txid, seq::text as seq
+         from event where (txid, seq) > ($1::xid8, $2::bigint) and txid < pg_snapshot_xmin(pg_current_snapshot())
+         order by event.txid, event.seq limit $3`,
+        [String(this.tail.txid), String(this.tail.seq), BATCH],
+      );
+      for (const { tenantId, ...row } of rows) {
+        const entry: EventEntry = { ...row, cursor: encodeEventCursor(row.txid, row.seq) };
+        this.tail = positionOf(row);
+        for (const fn of this.listeners.get(tenantId) ?? []) fn(entry);
+      }
+      if (rows.length < BATCH) return;
+    }
+  }
+}
+
+function maxPosition(a: LogPosition, cursor: string): LogPosition {
+  const [, txid, seq] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const b = { txid: BigInt(txid!), seq: BigInt(seq!) };
+  return after(b, a) ? b : a;
+}
