@@ -3,7 +3,7 @@ import type { EventBus } from '../../platform/bus';
 import type { Logger } from '../../platform/logger';
 import type { Caller } from '../../api/context';
 import type { EventType } from './events';
-import { encodeEventCursor, type EventEntry, type EventsService } from './events.service';
+import { EVENT_COLUMNS, SETTLED, encodeEventCursor, type EventEntry, type EventsService } from './events.service';
 
 /** Where an event sits in the log: (transaction id, sequence). */
 export interface LogPosition {
@@ -59,7 +59,7 @@ export class EventStream {
   /** The position of the newest event every reader can see now. */
   private async end(): Promise<LogPosition> {
     const { rows } = await this.sql.query<{ txid: string; seq: string }>(
-      `select txid::text as txid, seq::text as seq from event where txid < pg_snapshot_xmin(pg_current_snapshot()) order by event.txid desc, event.seq desc limit 1`,
+      `select txid::text as txid, seq::text as seq from event where ${SETTLED} order by event.txid desc, event.seq desc limit 1`,
     );
     return rows[0] ? positionOf(rows[0]) : { txid: 0n, seq: 0n };
   }
@@ -150,9 +150,8 @@ export class EventStream {
   private async pump(): Promise<void> {
     for (;;) {
       const { rows } = await this.sql.query<Omit<EventEntry, 'cursor'> & { tenantId: string }>(
-        `select id, tenant_id as "tenantId", type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
-           created_at as "createdAt", payload, txid::text as txid, seq::text as seq
-         from event where (txid, seq) > ($1::xid8, $2::bigint) and txid < pg_snapshot_xmin(pg_current_snapshot())
+        `select tenant_id as "tenantId", ${EVENT_COLUMNS}
+         from event where (txid, seq) > ($1::xid8, $2::bigint) and ${SETTLED}
          order by event.txid, event.seq limit $3`,
         [String(this.tail.txid), String(this.tail.seq), BATCH],
       );

@@ -19,6 +19,13 @@ export interface EventEntry {
 }
 
 export const MAX_EVENTS_PAGE = 500;
+
+/** The columns of an {@link EventEntry} (without its cursor), as every reader of the log selects them. */
+export const EVENT_COLUMNS = `id, type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
+  created_at as "createdAt", payload, txid::text as txid, seq::text as seq`;
+
+/** Only events of transactions older than every transaction still running: none can commit behind them. */
+export const SETTLED = 'txid < pg_snapshot_xmin(pg_current_snapshot())';
 const bad = (message: string, argument: string) => new ApiError(ErrorCode.BAD_USER_INPUT, message, { argument });
 
 /**
@@ -35,10 +42,9 @@ export class EventsService {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PAGE) throw bad(`Argument "first" must be between 1 and ${MAX_EVENTS_PAGE}.`, 'first');
     const position = after ? decodeEventCursor(after) : { txid: '0', seq: '0' };
     const { rows } = await this.sql.query<Omit<EventEntry, 'cursor'>>(
-      `select id, type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
-         created_at as "createdAt", payload, txid::text as txid, seq::text as seq
+      `select ${EVENT_COLUMNS}
        from event
-       where tenant_id = $1 and (txid, seq) > ($2::xid8, $3::bigint) and txid < pg_snapshot_xmin(pg_current_snapshot())
+       where tenant_id = $1 and (txid, seq) > ($2::xid8, $3::bigint) and ${SETTLED}
          and ($4::text[] is null or type = any($4::text[]))
        order by event.txid, event.seq limit $5`,
       [caller.tenantId, position.txid, position.seq, types?.length ? types : null, limit + 1],
