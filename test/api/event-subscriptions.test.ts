@@ -98,3 +98,14 @@ describe('event subscriptions over graphql-ws', () => {
     expect(JSON.stringify(errors)).toContain('NOT_FOUND');
   });
 });
+
+describe('shutdown with subscribers', () => {
+  it('ends open subscriptions and stops promptly', async () => {
+    const sub = subscribe<Ev>(second, 'subscription { events { id } }');
+    await new Promise((r) => setTimeout(r, 300));
+    const started = Date.now();
+    await second.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(sub.received).toEqual([]);
+  });
+});

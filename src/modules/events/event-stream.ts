@@ -32,6 +32,8 @@ export class EventStream {
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
+  /** Wakes every subscriber waiting for events (used at close, so shutdown never waits on them). */
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
     private readonly sql: Pick<pg.Pool, 'query'>,
@@ -115,7 +117,11 @@ export class EventStream {
           if (!types?.length || types.includes(e.type)) yield e;
         }
         if (this.closed) return;
-        await new Promise<void>((resolve) => (wakeUp = resolve));
+        await new Promise<void>((resolve) => {
+          wakeUp = resolve;
+          this.sleepers.add(resolve);
+        });
+        if (wakeUp) this.sleepers.delete(wakeUp);
         wakeUp = undefined;
       }
     } finally {
@@ -125,6 +131,8 @@ export class EventStream {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const wake of this.sleepers) wake();
+    this.sleepers.clear();
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
     await this.pumping;
