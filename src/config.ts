@@ -61,6 +61,7 @@ export const settings = {
   GRAPHQL_MAX_TOKENS: { schema: int(100, 1_000_000), default: '5000', doc: 'Most lexical tokens a GraphQL document may have.' },
   HTTP_BODY_LIMIT_BYTES: { schema: int(1024, 50_000_000), default: '262144', doc: 'Largest request body accepted.' },
   SHUTDOWN_TIMEOUT_MS: { schema: int(0, 600_000), default: '10000', doc: 'How long in-flight requests may take to finish on SIGINT/SIGTERM.' },
+  CONSENT_EXPIRY_WARNING_DAYS: { schema: int(1, 90), default: '7', doc: 'How many days before a consent ends it turns EXPIRING (and CONSENT_EXPIRING is emitted), so the end user can renew in time.' },
   SYNC_CONCURRENCY: { schema: int(0, 64), default: '2', doc: 'Account syncs this process runs at once; 0 runs none here (an API-only instance: other processes do the work).' },
 } as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
 
@@ -104,6 +105,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** Account syncs this process runs at once (0: none, it only queues them). */
   readonly syncConcurrency: number;
+  /** Days before a consent's end at which it turns EXPIRING. */
+  readonly consentExpiryWarningDays: number;
 }
 
 /** Raised when the environment holds an invalid value; names every offending variable. */
@@ -160,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
     syncConcurrency: r.SYNC_CONCURRENCY,
+    consentExpiryWarningDays: r.CONSENT_EXPIRY_WARNING_DAYS,
   });
 }
 

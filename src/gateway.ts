@@ -101,6 +101,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       audit,
       logger: logger.child({ module: 'consents' }),
       publicUrl,
+      expiryWarningDays: config.consentExpiryWarningDays,
     });
     const events = new EventsService(db.sql);
     const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }));

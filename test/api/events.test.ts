@@ -96,3 +96,30 @@ describe('the event log', () => {
     expect(badFirst.body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'first' });
   });
 });
+
+describe('consent validity', () => {
+  it('turns a consent EXPIRING within the warning days and EXPIRED at its end, each with its event, never silently', async () => {
+    const id = c.consentId;
+    const internal = Buffer.from(id, 'base64url').toString().split('/').at(-1)!;
+    const end = (await readAll()).cursor;
+    await t.gateway.db.sql.query(`update consent set valid_until = now() + interval '3 days' where id = $1`, [internal]);
+    expect(await t.gateway.services.consents.checkExpiry()).toEqual({ expiring: 1, expired: 0 });
+    expect(await t.gateway.services.consents.checkExpiry()).toEqual({ expiring: 0, expired: 0 });
+    const status = async () => (await t.gql<{ node: { status: string; statusReason: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status statusReason } } }', { id }, key)).body.data!.node;
+    expect((await status()).status).toBe('EXPIRING');
+    await t.gateway.db.sql.query(`update consent set valid_until = now() - interval '1 minute' where id = $1`, [internal]);
+    expect(await t.gateway.services.consents.checkExpiry()).toEqual({ expiring: 0, expired: 1 });
+    expect(await status()).toMatchObject({ status: 'EXPIRED' });
+    const after = await readAll(end);
+    expect(after.events.map((e) => [e.type, e.resourceId])).toEqual([
+      ['CONSENT_EXPIRING', id],
+      ['CONSENT_EXPIRED', id],
+    ]);
+    const refused = await t.gql<{ accountSync: { userErrors: { code: string }[] } }>(
+      'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.1" }) { userErrors { code } } }',
+      { id: account.id },
+      key,
+    );
+    expect(refused.body.data!.accountSync.userErrors[0]!.code).toBe('INVALID_STATE');
+  });
+});

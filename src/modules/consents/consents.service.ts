@@ -24,6 +24,8 @@ import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuse
 
 /** Queue of the jobs that ask the bank whether a decoupled authorisation is decided yet. */
 export const DECOUPLED_POLL_QUEUE = 'consent-decoupled-poll';
+/** Queue of the minute tick that moves consents to EXPIRING and EXPIRED. */
+export const EXPIRY_QUEUE = 'consent-expiry-tick';
 const POLL_FIRST_S = 2;
 const POLL_MAX_S = 30;
 
@@ -79,6 +81,8 @@ export interface ConsentsDeps {
   logger: Logger;
   /** Public URL of the gateway (callback and connect page live under it). */
   publicUrl: string;
+  /** Days before a consent's end at which it turns EXPIRING. */
+  expiryWarningDays?: number;
 }
 
 /**
@@ -357,12 +361,17 @@ export class ConsentsService {
 
   // --- decoupled SCA ---------------------------------------------------------------------------
 
-  /** Declares the decoupled-SCA polling queue and, with `work`, polls in this process. */
+  /** Declares the decoupled-SCA polling and expiry queues and, with `work`, runs them in this process. */
   async start(options: { work: boolean }): Promise<void> {
     const jobs = this.deps.jobs;
     if (!jobs) return;
     await jobs.define(DECOUPLED_POLL_QUEUE, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 });
+    await jobs.define(EXPIRY_QUEUE, { retryLimit: 0, expireInSeconds: 120 });
     if (options.work) {
+      await jobs.work(EXPIRY_QUEUE, { concurrency: 1, pollingIntervalSeconds: 5 }, async () => {
+        await this.checkExpiry();
+      });
+      await jobs.schedule(EXPIRY_QUEUE, '* * * * *');
       await jobs.work<{ consentId: string; attempt: number }>(DECOUPLED_POLL_QUEUE, { concurrency: 2, pollingIntervalSeconds: 1 }, async (job) => {
         await this.pollDecoupled(job.data.consentId, job.data.attempt);
       });
@@ -408,6 +417,42 @@ export class ConsentsService {
       this.finishAtBank(em, consent, institution, renewing, null, async () => result),
     );
     return 'DONE';
+  }
+
+  // --- validity ----------------------------------------------------------------------------------
+
+  /**
+   * Every minute (one process): consents within the warning lead time of their end turn EXPIRING,
+   * consents past it EXPIRED — each with its event, so nobody learns of an expiry from a failed read.
+   */
+  async checkExpiry(now = new Date()): Promise<{ expiring: number; expired: number }> {
+    const em = this.deps.orm.em.fork();
+    const lead = new Date(now.getTime() + (this.deps.expiryWarningDays ?? 7) * 86_400_000);
+    const due = await em.find(
+      Consent,
+      {
+        $or: [
+          { status: ConsentStatus.ACTIVE, validUntil: { $lte: lead } },
+          { status: { $in: [ConsentStatus.EXPIRING, ConsentStatus.REAUTH_REQUIRED] }, validUntil: { $lte: now } },
+        ],
+      },
+      { populate: ['tenant'], limit: 500 },
+    );
+    let expiring = 0;
+    let expired = 0;
+    for (const consent of due) {
+      if (consent.validUntil! <= now) {
+        this.apply(consent, ConsentEvent.VALIDITY_ENDED, 'Its validity ended; renew it to read data again.');
+        this.emit(em, consent, EventType.CONSENT_EXPIRED);
+        expired++;
+      } else {
+        this.apply(consent, ConsentEvent.EXPIRY_APPROACHING, `It ends on ${consent.validUntil!.toISOString().slice(0, 10)}; renew it before then.`);
+        this.emit(em, consent, EventType.CONSENT_EXPIRING);
+        expiring++;
+      }
+    }
+    await em.flush();
+    return { expiring, expired };
   }
 
   // --- data access for other modules ------------------------------------------------------------

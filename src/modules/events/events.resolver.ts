@@ -63,11 +63,12 @@ export class EventSubscriptionsResolver {
   }
 
   @Subscription(() => ConsentType, {
-    description: 'Consents of the tenant whose status changed (activated, rejected, expired, revoked, re-authentication required).',
+    description: 'Consents of the tenant whose status changed (activated, rejected, expiring, expired, revoked, re-authentication required).',
     subscribe: ({ context }) =>
       (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [
         EventType.CONSENT_ACTIVATED,
         EventType.CONSENT_REJECTED,
+        EventType.CONSENT_EXPIRING,
         EventType.CONSENT_EXPIRED,
         EventType.CONSENT_REVOKED,
         EventType.CONSENT_REAUTH_REQUIRED,

@@ -10,6 +10,7 @@ registerEnumType(EventType, {
   valuesConfig: {
     CONSENT_ACTIVATED: { description: 'A consent became ACTIVE (first authorisation or renewal).' },
     CONSENT_REJECTED: { description: 'The end user refused, or the bank’s authentication failed.' },
+    CONSENT_EXPIRING: { description: 'A consent ends within the warning lead time (CONSENT_EXPIRY_WARNING_DAYS): ask the end user to renew.' },
     CONSENT_EXPIRED: { description: 'A consent’s validity ended, or its authorisation was abandoned.' },
     CONSENT_REVOKED: { description: 'A consent was revoked; its bank tokens are destroyed.' },
     CONSENT_REAUTH_REQUIRED: { description: 'The bank no longer accepts a consent before its end date: renew it.' },
