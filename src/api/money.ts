@@ -1,10 +1,11 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { Field, ObjectType } from 'type-graphql';
 
-const DECIMAL = /^-?\d{1,18}(\.\d{1,8})?$/;
+/** What a Decimal accepts: an optional minus, up to 18 digits, up to 8 decimals. */
+export const DECIMAL_PATTERN = /^-?\d{1,18}(\.\d{1,8})?$/;
 
 function parseDecimalInput(value: unknown): string {
-  if (typeof value !== 'string' || !DECIMAL.test(value)) {
+  if (typeof value !== 'string' || !DECIMAL_PATTERN.test(value)) {
     throw new GraphQLError('A Decimal is a string such as "-12.30": digits, an optional sign and at most 8 decimals.', { extensions: { code: 'BAD_USER_INPUT' } });
   }
   return value;

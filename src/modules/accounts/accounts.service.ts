@@ -2,6 +2,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type pg from 'pg';
 import type { Caller } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
+import { DECIMAL_PATTERN } from '../../api/money';
+import { compareDecimal } from '../transactions/decimal';
 import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionRecord } from '../transactions/transactions.store';
 import { Account } from './account.entity';
@@ -48,7 +50,6 @@ export const DEFAULT_SYNC_COUNT = 100;
 export const MAX_TRANSACTION_PAGE = 500;
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const DECIMAL = /^-?\d{1,18}(\.\d{1,8})?$/;
 const badInput = (message: string, argument: string) => new ApiError(ErrorCode.BAD_USER_INPUT, message, { argument });
 
 /**
@@ -139,22 +140,11 @@ function checkFilter(f: TransactionFilter): TransactionFilter {
   if (f.from && f.to && f.from > f.to) throw badInput('filter.from is after filter.to.', 'filter.from');
   for (const k of ['minAmount', 'maxAmount'] as const) {
     const v = f[k];
-    if (v != null && !DECIMAL.test(v)) throw badInput(`filter.${k} must be a decimal string such as "-12.30".`, `filter.${k}`);
+    if (v != null && !DECIMAL_PATTERN.test(v)) throw badInput(`filter.${k} must be a decimal string such as "-12.30".`, `filter.${k}`);
   }
-  if (f.minAmount != null && f.maxAmount != null && compareNumeric(f.minAmount, f.maxAmount) > 0) throw badInput('filter.minAmount is above filter.maxAmount.', 'filter.minAmount');
+  if (f.minAmount != null && f.maxAmount != null && compareDecimal(f.minAmount, f.maxAmount) > 0) throw badInput('filter.minAmount is above filter.maxAmount.', 'filter.minAmount');
   if (f.search != null && (f.search.trim().length === 0 || f.search.length > 100)) throw badInput('filter.search must be 1–100 characters.', 'filter.search');
   return { ...f, search: f.search?.trim() ?? null };
-}
-
-/** Compares two decimal strings exactly (scaled BigInt, never a float). */
-function compareNumeric(a: string, b: string): number {
-  const scale = (s: string) => {
-    const [w, f = ''] = s.replace('-', '').split('.');
-    const v = BigInt(w + f.padEnd(8, '0'));
-    return s.startsWith('-') ? -v : v;
-  };
-  const d = scale(a) - scale(b);
-  return d === 0n ? 0 : d > 0n ? 1 : -1;
 }
 
 /** Cursor of a transaction in an account's page order. */
