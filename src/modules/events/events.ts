@@ -17,13 +17,14 @@ export enum EventType {
   TRANSACTIONS_REMOVED = 'TRANSACTIONS_REMOVED',
   BALANCE_UPDATED = 'BALANCE_UPDATED',
   SYNC_FAILED = 'SYNC_FAILED',
+  PAYMENT_STATUS_CHANGED = 'PAYMENT_STATUS_CHANGED',
 }
 
 /** One event to append. */
 export interface NewEvent {
   tenantId: string;
   type: EventType;
-  resourceType: 'Consent' | 'Account';
+  resourceType: 'Consent' | 'Account' | 'Payment';
   resourceId: string;
   payload: Record<string, unknown>;
 }

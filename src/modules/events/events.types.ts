@@ -20,8 +20,12 @@ registerEnumType(EventType, {
     TRANSACTIONS_REMOVED: { description: 'Transactions the bank no longer reports (up to 100 ids per event).' },
     BALANCE_UPDATED: { description: 'An account’s balances as of a sync.' },
     SYNC_FAILED: { description: 'A sync failed; it will be retried.' },
+    PAYMENT_STATUS_CHANGED: { description: 'A payment’s status changed (normalised status, the bank’s raw code, and whether it is final).' },
   },
 });
+
+/** The payload field holding the global id of each kind of resource. */
+const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId' };
 
 /** One entry of the event log. */
 @ObjectType('Event', { description: 'One entry of the event log: written in the same transaction as the change it describes.' })
@@ -33,8 +37,8 @@ export class EventObject {
   @Field(() => EventType)
   type!: EventType;
 
-  /** Global id of the consent or account the event is about. */
-  @Field(() => ID, { description: 'Global id of the consent or account the event is about.' })
+  /** Global id of the consent, account or payment the event is about. */
+  @Field(() => ID, { description: 'Global id of the consent, account or payment the event is about.' })
   resourceId!: string;
 
   /** 1, 2, 3… per resource, in commit order. */
@@ -52,7 +56,7 @@ export class EventObject {
   cursor!: string;
 
   static from(e: EventEntry): EventObject {
-    const resource = e.payload[e.resourceType === 'Consent' ? 'consentId' : 'accountId'];
+    const resource = e.payload[RESOURCE_ID_FIELD[e.resourceType] ?? 'accountId'];
     return Object.assign(new EventObject(), { ...e, resourceId: typeof resource === 'string' ? resource : e.resourceId });
   }
 }
