@@ -16,13 +16,37 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
+/**
+ * Creates the bus. With Redis, publishing is best effort: while Redis is away a message is
+ * dropped, not queued — the bus carries "look now" hints, the database holds the truth (its
+ * readers also poll it, see EventStream).
+ */
 export function createEventBus(redisUrl: string | undefined, logger: Logger): EventBus {
   if (!redisUrl) return { pubSub: createPubSub<BusTopics>(), kind: 'memory', close: async () => undefined };
   // Publishing and subscribing need separate connections: a subscribed Redis client can't publish.
-  const publishClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: null });
+  // The publisher has no offline queue: queued hints would pile up for as long as Redis is away
+  // and then arrive all at once, stale. The subscriber keeps ioredis' reconnect and re-subscribe.
+  const publishClient = new Redis(redisUrl, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   const subscribeClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: null });
-  for (const c of [publishClient, subscribeClient]) c.on('error', (err) => logger.warn({ err: err.message }, 'redis bus connection error'));
-  const eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
+  // ioredis reports every failed reconnect (every ≤ 2 s, forever): say it once per outage and once when back.
+  for (const [name, c] of [['publish', publishClient], ['subscribe', subscribeClient]] as const) {
+    let down = false;
+    c.on('error', (err: Error) => {
+      if (down) return;
+      down = true;
+      logger.warn({ err: err.message, connection: name }, 'redis bus connection lost; reconnecting (events still reach subscribers through the log poll)');
+    });
+    c.on('ready', () => {
+      if (!down) return;
+      down = false;
+      logger.info({ connection: name }, 'redis bus connection back');
+    });
+  }
+  // The event target calls publish without awaiting it: a refused publish must not become an unhandled rejection.
+  const publisher = {
+    publish: (channel: string, message: string) => (publishClient.status === 'ready' ? publishClient.publish(channel, message).catch(() => 0) : Promise.resolve(0)),
+  } as unknown as Redis;
+  const eventTarget = createRedisEventTarget({ publishClient: publisher, subscribeClient });
   return {
     pubSub: createPubSub<BusTopics>({ eventTarget }),
     kind: 'redis',
