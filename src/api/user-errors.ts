@@ -29,6 +29,24 @@ export enum UserErrorCode {
   BANK_ERROR = 'BANK_ERROR',
   /** Today's unattended reads of this consent are used up (PSD2 `frequencyPerDay`). */
   BUDGET_EXHAUSTED = 'BUDGET_EXHAUSTED',
+  /** An IBAN fails its check digits (mod-97) or its country's format. */
+  INVALID_IBAN = 'INVALID_IBAN',
+  /** A BIC is not 8 or 11 characters of bank, country, location and branch code. */
+  INVALID_BIC = 'INVALID_BIC',
+  /** The payment scheme does not accept this currency (SEPA: EUR; Faster Payments: GBP). */
+  UNSUPPORTED_CURRENCY = 'UNSUPPORTED_CURRENCY',
+  /** An amount is not a positive decimal string. */
+  INVALID_AMOUNT = 'INVALID_AMOUNT',
+  /** An amount has more decimals than its currency allows. */
+  AMOUNT_PRECISION = 'AMOUNT_PRECISION',
+  /** A requested execution date is before today. */
+  EXECUTION_DATE_IN_PAST = 'EXECUTION_DATE_IN_PAST',
+  /** The creditor account is the debtor account. */
+  SAME_ACCOUNT = 'SAME_ACCOUNT',
+  /** The idempotency key was used before with a different request. */
+  IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
+  /** The payment can no longer be cancelled, or its bank's standard offers no cancellation. */
+  NOT_CANCELLABLE = 'NOT_CANCELLABLE',
 }
 
 registerEnumType(UserErrorCode, {
@@ -48,6 +66,15 @@ registerEnumType(UserErrorCode, {
     BANK_ERROR: { description: 'The bank could not be reached or refused the request; nothing was kept.' },
     INSECURE_URL: { description: "A URL is not allowed in this environment (plain http outside the sandbox's loopback)." },
     BUDGET_EXHAUSTED: { description: "Today's unattended reads of this consent are used up (PSD2 `frequencyPerDay`)." },
+    INVALID_IBAN: { description: "An IBAN fails its check digits (mod-97) or its country's format." },
+    INVALID_BIC: { description: 'A BIC is not 8 or 11 characters of bank, country, location and branch code.' },
+    UNSUPPORTED_CURRENCY: { description: 'The payment scheme does not accept this currency (SEPA: EUR; Faster Payments: GBP).' },
+    INVALID_AMOUNT: { description: 'An amount is not a positive decimal string.' },
+    AMOUNT_PRECISION: { description: 'An amount has more decimals than its currency allows.' },
+    EXECUTION_DATE_IN_PAST: { description: 'A requested execution date is before today.' },
+    SAME_ACCOUNT: { description: 'The creditor account is the debtor account.' },
+    IDEMPOTENCY_KEY_REUSED: { description: 'The idempotency key was used before with a different request; use a new key for a new payment.' },
+    NOT_CANCELLABLE: { description: "The payment can no longer be cancelled, or its bank's standard offers no cancellation." },
   },
 });
 
