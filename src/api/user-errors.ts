@@ -29,6 +29,10 @@ export enum UserErrorCode {
   BANK_ERROR = 'BANK_ERROR',
   /** Today's unattended reads of this consent are used up (PSD2 `frequencyPerDay`). */
   BUDGET_EXHAUSTED = 'BUDGET_EXHAUSTED',
+  /** A URL reaches a private, loopback or link-local address (refused in live: no SSRF). */
+  PRIVATE_ADDRESS = 'PRIVATE_ADDRESS',
+  /** The tenant already has as many of these as allowed. */
+  LIMIT_REACHED = 'LIMIT_REACHED',
   /** An IBAN fails its check digits (mod-97) or its country's format. */
   INVALID_IBAN = 'INVALID_IBAN',
   /** A BIC is not 8 or 11 characters of bank, country, location and branch code. */
@@ -66,6 +70,8 @@ registerEnumType(UserErrorCode, {
     BANK_ERROR: { description: 'The bank could not be reached or refused the request; nothing was kept.' },
     INSECURE_URL: { description: "A URL is not allowed in this environment (plain http outside the sandbox's loopback)." },
     BUDGET_EXHAUSTED: { description: "Today's unattended reads of this consent are used up (PSD2 `frequencyPerDay`)." },
+    PRIVATE_ADDRESS: { description: 'A URL reaches a private, loopback or link-local address (refused in live: no SSRF).' },
+    LIMIT_REACHED: { description: 'The tenant already has as many of these as allowed.' },
     INVALID_IBAN: { description: "An IBAN fails its check digits (mod-97) or its country's format." },
     INVALID_BIC: { description: 'A BIC is not 8 or 11 characters of bank, country, location and branch code.' },
     UNSUPPORTED_CURRENCY: { description: 'The payment scheme does not accept this currency (SEPA: EUR; Faster Payments: GBP).' },
