@@ -11,7 +11,8 @@ export interface LogPosition {
   seq: bigint;
 }
 
-const WAKE_TOPIC = 'events:wake';
+/** Bus topic that says "the log has new events" (every instance, through Redis when set). */
+export const WAKE_TOPIC = 'events:wake';
 const POLL_MS = 1_000;
 const BATCH = 1_000;
 
