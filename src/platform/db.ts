@@ -23,6 +23,7 @@ export interface Database {
   readonly sql: pg.Pool;
   /** Connection URL other processes can use (the PGlite socket in embedded mode). */
   readonly url: string;
+  /** The server is PGlite (started here, or by the instance whose embedded database this one shares). */
   readonly embedded: boolean;
   /** Applies pending migrations under an advisory lock, so concurrent instances migrate once. */
   migrate(): Promise<string[]>;
@@ -91,12 +92,15 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
   const clientUrl = url;
   const sql = createSqlPool(url, config.dbPoolSize);
   sql.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection failed'));
+  // A second instance on another process's embedded database (tests, a local scale-out) talks to
+  // PGlite too: its socket connections share one session, so no named prepared statements or COPY.
+  const pgliteServer = pglite !== undefined || (await sql.query<{ v: string }>('select version() as v')).rows[0]!.v.includes('PGlite');
 
   return {
     orm,
     sql,
     url: clientUrl,
-    embedded: pglite !== undefined,
+    embedded: pgliteServer,
     async migrate() {
       const lock = new pg.Client({ connectionString: clientUrl });
       await lock.connect();
