@@ -1,10 +1,11 @@
 // `npm run bench`: every benchmark, each printing a markdown table for the README.
-//   npm run bench [-- cold-start vault sync page bank-calls]   (default: all; sync, page and bank-calls need DATABASE_URL)
+//   npm run bench [-- cold-start vault sync page bank-calls events]   (default: all; sync, page and bank-calls need DATABASE_URL; events also REDIS_URL)
 import coldStart from './cold-start';
 import vault from './vault.bench';
 import sync from './sync.bench';
 import page from './page.bench';
 import bankCalls from './bank-calls.bench';
+import events from './events.bench';
 
 const benches: Record<string, () => Promise<string | void>> = {
   'cold-start': () => coldStart(3),
@@ -12,6 +13,7 @@ const benches: Record<string, () => Promise<string | void>> = {
   sync: () => sync(),
   page: () => page(),
   'bank-calls': () => bankCalls(),
+  events: () => events(),
 };
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
