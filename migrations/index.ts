@@ -7,6 +7,7 @@ import { Migration20261125000005Audit } from './Migration20261125000005Audit';
 import { Migration20261125000006AccountData } from './Migration20261125000006AccountData';
 import { Migration20261125000007KeyUse } from './Migration20261125000007KeyUse';
 import { Migration20261125000008Events } from './Migration20261125000008Events';
+import { Migration20261125000010Payments } from './Migration20261125000010Payments';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -21,4 +22,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000006AccountData', class: Migration20261125000006AccountData },
   { name: 'Migration20261125000007KeyUse', class: Migration20261125000007KeyUse },
   { name: 'Migration20261125000008Events', class: Migration20261125000008Events },
+  { name: 'Migration20261125000010Payments', class: Migration20261125000010Payments },
 ];

@@ -29,6 +29,7 @@ import { SyncService } from './modules/sync/sync.service';
 import { EventsService } from './modules/events/events.service';
 import { EventStream } from './modules/events/event-stream';
 import { EventRecord } from './modules/events/event.entity';
+import { PaymentsService } from './modules/payments/payments.service';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -109,7 +110,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     db.orm.em.getEventManager().registerSubscriber({ afterFlush: (args) => void (args.uow.getChangeSets().some((c) => c.entity instanceof EventRecord) && eventStream.notify()) });
     const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify() });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events, eventStream };
+    const payments = new PaymentsService({
+      orm: db.orm,
+      jobs,
+      audit,
+      institutions,
+      tenancy,
+      vault,
+      adapters,
+      logger: logger.child({ module: 'payments' }),
+      publicUrl,
+      lockUrl: db.embedded ? null : db.url,
+    });
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events, eventStream, payments };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -123,11 +136,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     app.use(healthRoutes(() => db.ready()));
     app.use(edge.router);
-    app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl }));
+    app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
     await eventStream.start();
     await consents.start({ work: config.syncConcurrency > 0 });
+    await payments.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
     const startedJobs = jobs;
 

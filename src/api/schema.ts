@@ -7,13 +7,14 @@ import { AuditResolver } from '../modules/audit/audit.resolver';
 import { EventSubscriptionsResolver, EventsResolver } from '../modules/events/events.resolver';
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
 import { InstitutionsResolver } from '../modules/institutions/institutions.resolver';
+import { PaymentsResolver } from '../modules/payments/payments.resolver';
 import { SyncResolver } from '../modules/sync/sync.resolver';
 import { TenancyResolver } from '../modules/tenancy/tenancy.resolver';
 import { TransactionsResolver } from '../modules/transactions/transactions.resolver';
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, AuditResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, AuditResolver, PaymentsResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

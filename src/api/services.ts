@@ -4,6 +4,7 @@ import type { ConsentsService } from '../modules/consents/consents.service';
 import type { EventsService } from '../modules/events/events.service';
 import type { EventStream } from '../modules/events/event-stream';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
+import type { PaymentsService } from '../modules/payments/payments.service';
 import type { SyncService } from '../modules/sync/sync.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
 import type { VaultService } from '../modules/vault';
@@ -19,4 +20,5 @@ export interface Services {
   readonly sync: SyncService;
   readonly events: EventsService;
   readonly eventStream: EventStream;
+  readonly payments: PaymentsService;
 }

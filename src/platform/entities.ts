@@ -9,6 +9,7 @@ import { EventRecord } from '../modules/events/event.entity';
 import { VaultDataKey } from '../modules/vault/vault-data-key.entity';
 import { VaultMasterKey } from '../modules/vault/vault-master-key.entity';
 import { VaultRotation } from '../modules/vault/vault-rotation.entity';
+import { Payment } from '../modules/payments/payment.entity';
 
 /** Every persistent entity. Each module adds its own here (and a migration under migrations/). */
-export const entities = [Tenant, ApiKey, EndUser, RedirectUri, Consent, Account, AuditEvent, EventRecord, VaultMasterKey, VaultDataKey, VaultRotation];
+export const entities = [Tenant, ApiKey, EndUser, RedirectUri, Consent, Account, AuditEvent, EventRecord, VaultMasterKey, VaultDataKey, VaultRotation, Payment];

@@ -25,6 +25,14 @@ export enum AuditAction {
   /** A sync of an account's data ran (mode, outcome, counts). */
   ACCOUNT_SYNCED = 'ACCOUNT_SYNCED',
   BANK_CALL = 'BANK_CALL',
+  /** A payment was sent to the bank (institution, scheme, amount). */
+  PAYMENT_INITIATED = 'PAYMENT_INITIATED',
+  /** The end user came back from the bank's authentication of a payment. */
+  PAYMENT_AUTHORISED = 'PAYMENT_AUTHORISED',
+  /** A payment's status changed (from, to, the bank's raw status and reason). */
+  PAYMENT_STATUS_CHANGED = 'PAYMENT_STATUS_CHANGED',
+  /** A payment was cancelled at the bank through the API. */
+  PAYMENT_CANCELLED = 'PAYMENT_CANCELLED',
 }
 
 export interface AuditEntry {

@@ -2,6 +2,7 @@ import express, { type Response, type Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import type { CallbackResult, ConsentsService } from './consents.service';
+import { isPaymentState, type PaymentsService } from '../payments/payments.service';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -24,7 +25,7 @@ function answer(res: Response, r: CallbackResult): void {
  * `/connect/<token>`. Plain server-rendered HTML that works without JavaScript; no page ever
  * shows a stack trace.
  */
-export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; institutions: InstitutionsService; publicUrl: string }): Router {
+export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; institutions: InstitutionsService; publicUrl: string; payments?: PaymentsService }): Router {
   const router = express.Router();
   const fail = (res: Response) =>
     answer(res, { kind: 'page', status: 500, title: 'Something went wrong', message: 'Please try again from the app that sent you.' });
@@ -32,6 +33,8 @@ export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; 
   router.get('/callback', async (req, res) => {
     try {
       const url = new URL(req.originalUrl, deps.publicUrl);
+      // Banks return to this one URL (the only one their OAuth clients register): a payment's state says it is one.
+      if (deps.payments && isPaymentState(url.searchParams.get('state'))) return answer(res, await deps.payments.completeCallback(deps.orm.em.fork(), url.href));
       answer(res, await deps.consents.completeCallback(deps.orm.em.fork(), url.href, req.socket.remoteAddress ?? null));
     } catch {
       fail(res);

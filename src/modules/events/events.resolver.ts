@@ -3,6 +3,7 @@ import type { GraphQLContext } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
 import { decodeGlobalId } from '../../api/relay/global-id';
 import { ConsentType } from '../consents/consents.types';
+import { PaymentType } from '../payments/payments.types';
 import { TransactionType } from '../transactions/transactions.types';
 import { EventType } from './events';
 import { MAX_EVENTS_PAGE, type EventEntry } from './events.service';
@@ -78,5 +79,15 @@ export class EventSubscriptionsResolver {
     const c = await ctx.services.consents.get(ctx.em.fork(), ctx.caller, e.resourceId);
     if (!c) throw new ApiError(ErrorCode.NOT_FOUND, 'The consent no longer exists.');
     return ConsentType.from(c);
+  }
+
+  @Subscription(() => PaymentType, {
+    description: 'Payments of the tenant whose status changed (each PAYMENT_STATUS_CHANGED event), with the payment as it stands now.',
+    subscribe: ({ context }) => (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [EventType.PAYMENT_STATUS_CHANGED]),
+  })
+  async paymentStatusChanged(@Root() e: EventEntry, @Ctx() ctx: GraphQLContext): Promise<PaymentType> {
+    const p = await ctx.services.payments.get(ctx.em.fork(), ctx.caller, e.resourceId);
+    if (!p) throw new ApiError(ErrorCode.NOT_FOUND, 'The payment no longer exists.');
+    return PaymentType.from(p);
   }
 }

@@ -1,0 +1,564 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Caller } from '../../api/context';
+import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
+import { toGlobalId } from '../../api/relay/global-id';
+import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
+import type { AdapterRegistry } from '../../banking/adapters';
+import { BankErrorCode, isBankError } from '../../banking/errors';
+import type { BankPaymentStatus, InstitutionDescriptor, PaymentStatus } from '../../banking/model';
+import type { BankCallContext, PaymentRequest } from '../../banking/ports';
+import type { Jobs } from '../../platform/jobs';
+import type { Logger } from '../../platform/logger';
+import { AuditAction, type AuditService } from '../audit/audit.service';
+import type { CallbackResult } from '../consents/consents.service';
+import { addEvents, EventType } from '../events/events';
+import type { InstitutionsService } from '../institutions/institutions.service';
+import { EndUser } from '../tenancy/end-user.entity';
+import { Tenant } from '../tenancy/tenant.entity';
+import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
+import type { VaultService } from '../vault';
+import { Payment } from './payment.entity';
+import { checkIdempotencyKey, validatePayment, type PaymentDraft, type ValidPayment } from './validation';
+
+/** Queue of the durable jobs that follow a payment's status at the bank until it is final. */
+export const PAYMENT_POLL_QUEUE = 'payment-status-poll';
+/** How long the end user has to finish the bank's authentication before the payment fails. */
+export const PAYMENT_SCA_TIMEOUT_MS = 30 * 60_000;
+/** Status polling backs off from 2 s, doubling, to at most 5 minutes between looks. */
+export const POLL_FIRST_S = 2;
+export const POLL_MAX_S = 300;
+/** Every payment callback's `state` starts with this, so the shared `/callback` route can tell it from a consent's. */
+export const PAYMENT_STATE_PREFIX = 'pay_';
+const LOCK_NAMESPACE = 4_242_010;
+
+export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['EXECUTED', 'REJECTED', 'CANCELLED', 'FAILED']);
+
+const sha256 = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex');
+const todayUtc = () => new Date().toISOString().slice(0, 10);
+
+/** Whether a callback `state` belongs to a payment. */
+export function isPaymentState(state: string | null): boolean {
+  return !!state && state.startsWith(PAYMENT_STATE_PREFIX);
+}
+
+export interface PaymentInitiateInput extends PaymentDraft {
+  /** Decoded internal ids; null when the global id did not decode. */
+  institutionId: string | null;
+  endUserId: string | null;
+  redirectUri: string;
+}
+
+/** A payment and where to send the end user to approve it. */
+export interface PaymentLink {
+  payment: Payment;
+  authorizationUrl: string | null;
+}
+
+/** A payload that may carry the payment together with userErrors (a bank refusal keeps its FAILED payment). */
+export type PaymentOutcome = { payment: Payment | null; authorizationUrl: string | null; userErrors: UserError[] };
+
+export interface PaymentsDeps {
+  orm: MikroORM;
+  jobs: Jobs | null;
+  audit: AuditService;
+  institutions: InstitutionsService;
+  tenancy: TenancyService;
+  vault: VaultService;
+  adapters: AdapterRegistry;
+  logger: Logger;
+  publicUrl: string;
+  /**
+   * PostgreSQL URL for cross-process idempotency locks (advisory locks on a connection of their
+   * own). Null on embedded PGlite, where every connection is one session and advisory locks
+   * exclude nothing: there one process serves the database, and the in-process lock, the unique
+   * key row and the bank's own deduplication of the gateway's key do the work.
+   */
+  lockUrl: string | null;
+}
+
+/**
+ * Payments end to end: checked input, idempotent initiation at the bank, the end user's return
+ * through the shared callback, durable status polling until final, and cancellation. Every
+ * status change is stored in one transaction with its PAYMENT_STATUS_CHANGED event and its audit
+ * line.
+ */
+export class PaymentsService {
+  private readonly keyLocks = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: PaymentsDeps) {}
+
+  get callbackUrl(): string {
+    return `${this.deps.publicUrl}/callback`;
+  }
+
+  // --- initiation ------------------------------------------------------------------------------
+
+  async initiate(em: EntityManager, caller: Caller, input: PaymentInitiateInput, idempotencyKey: string): Promise<PaymentOutcome> {
+    const errors: UserError[] = checkIdempotencyKey(idempotencyKey);
+    const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
+    if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'No end user with this id.'));
+    const institution = input.institutionId ? this.deps.institutions.get(caller, input.institutionId) : undefined;
+    if (!institution) errors.push(userError(['input', 'institutionId'], UserErrorCode.NOT_FOUND, 'No institution with this id for this environment.'));
+    const checked = validatePayment(input, { today: todayUtc(), institution: institution ?? null });
+    if (!checked.ok) errors.push(...checked.userErrors);
+    if (!(await this.deps.tenancy.isRedirectUriAllowed(em, caller, input.redirectUri))) {
+      errors.push(
+        userError(
+          ['input', 'redirectUri'],
+          UserErrorCode.NOT_ALLOWED,
+          caller.environment === 'sandbox'
+            ? 'Add this URI with redirectUriAdd first (sandbox tenants may also use http://localhost or http://127.0.0.1).'
+            : 'Add this https URI with redirectUriAdd first.',
+        ),
+      );
+    }
+    if (errors.length > 0 || !endUser || !institution || !checked.ok) return { payment: null, authorizationUrl: null, userErrors: errors };
+
+    const redirectUri = new URL(input.redirectUri).href;
+    const requestHash = sha256(canonicalRequest(institution.id, endUser.id, checked.value, redirectUri));
+    return this.withKeyLock(caller.tenantId, idempotencyKey, async () => {
+      const db = this.deps.orm.em.fork();
+      let payment = await this.byKey(db, caller, idempotencyKey, requestHash);
+      if (payment === 'REUSED') return reused();
+      if (!payment) {
+        payment = await this.createRow(db, caller, endUser.id, institution, checked.value, redirectUri, idempotencyKey, requestHash);
+        if (payment === 'REUSED') return reused();
+      }
+      if (payment.initiation === 'PENDING') return this.startAtBank(db, payment, institution, `apiKey:${caller.apiKeyId}`);
+      return this.answer(payment);
+    });
+  }
+
+  /** The payment an idempotency key already names, 'REUSED' when it was for another request. */
+  private async byKey(em: EntityManager, caller: Caller, key: string, requestHash: string): Promise<Payment | 'REUSED' | null> {
+    const rows = await em.execute<{ payment_id: string; request_hash: string }[]>(
+      'select payment_id, request_hash from payment_idempotency where tenant_id = ? and key = ?',
+      [caller.tenantId, key],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    if (row.request_hash !== requestHash) return 'REUSED';
+    return em.findOneOrFail(Payment, { id: row.payment_id }, { populate: ['tenant', 'sealedState', 'secrets'], refresh: true });
+  }
+
+  /**
+   * Stores the payment and its key before any bank call: the gateway's idempotency key for the
+   * bank and the callback state are fixed from here on, so every later try sends the same.
+   */
+  private async createRow(
+    em: EntityManager,
+    caller: Caller,
+    endUserId: string,
+    institution: InstitutionDescriptor,
+    p: ValidPayment,
+    redirectUri: string,
+    key: string,
+    requestHash: string,
+  ): Promise<Payment | 'REUSED'> {
+    const id = randomUUID();
+    const state = `${PAYMENT_STATE_PREFIX}${randomBytes(32).toString('base64url')}`;
+    const sealedState = await this.deps.vault.seal(state, { tenantId: caller.tenantId, ownerId: id, purpose: 'payment-state' });
+    try {
+      await em.transactional(async (tx) => {
+        const payment = tx.create(Payment, {
+          id,
+          tenant: tx.getReference(Tenant, caller.tenantId),
+          endUser: tx.getReference(EndUser, endUserId),
+          institutionId: institution.id,
+          scheme: p.scheme,
+          debtorIban: p.debtorAccount?.iban ?? null,
+          creditorName: p.creditor.name,
+          creditorIban: p.creditor.iban,
+          creditorBic: p.creditor.bic,
+          amount: p.amount.amount,
+          currency: p.amount.currency,
+          remittanceInformation: p.remittanceInformation,
+          endToEndId: p.endToEndId,
+          requestedExecutionDate: p.requestedExecutionDate,
+          redirectUri,
+          status: 'AUTHORIZATION_REQUIRED',
+          initiation: 'PENDING',
+          gatewayIdempotencyKey: randomUUID(),
+          stateHash: sha256(state),
+          sealedState,
+          attemptExpiresAt: new Date(Date.now() + PAYMENT_SCA_TIMEOUT_MS),
+        });
+        await tx.flush();
+        await tx.execute('insert into payment_idempotency (tenant_id, key, request_hash, payment_id, created_at) values (?, ?, ?, ?, ?)', [
+          caller.tenantId,
+          key,
+          requestHash,
+          payment.id,
+          new Date(),
+        ]);
+      });
+    } catch (err) {
+      // Another process took the key first (only possible where advisory locks exclude nothing).
+      await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: id }).catch(() => undefined);
+      if (!(err instanceof UniqueConstraintViolationException)) throw err;
+      const existing = await this.byKey(em.fork(), caller, key, requestHash);
+      if (!existing) throw err;
+      return existing;
+    }
+    return em.findOneOrFail(Payment, { id }, { populate: ['tenant', 'sealedState', 'secrets'], refresh: true });
+  }
+
+  /** The first bank call (or its retry with the same gateway key after an unknown outcome). */
+  private async startAtBank(em: EntityManager, payment: Payment, institution: InstitutionDescriptor, actor: string): Promise<PaymentOutcome> {
+    const request = await this.bankRequest(payment);
+    try {
+      const started = await this.deps.audit.withBankCallScope({ tenantId: payment.tenant.id, actor }, () =>
+        this.deps.adapters.for(institution).payments.initiate(this.ctx(institution), request),
+      );
+      payment.bankPaymentId = started.bankPaymentId;
+      payment.authorizationUrl = started.authorizationUrl;
+      payment.secrets = await this.deps.vault.seal(JSON.stringify(started.secrets), this.sealContext(payment, 'payment-secrets'));
+      payment.initiation = 'STARTED';
+      this.journal(em, payment, AuditAction.PAYMENT_INITIATED, actor, {
+        institutionId: institution.id,
+        scheme: payment.scheme,
+        amount: payment.amount,
+        currency: payment.currency,
+      });
+      this.change(em, payment, started.status, null, actor, { journal: false, force: true });
+      await em.flush(); // one transaction: the bank's answer, its event and the journal line
+      await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, expiry: true }, { startAfter: payment.attemptExpiresAt });
+      return this.answer(payment);
+    } catch (err) {
+      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment initiation at the bank failed');
+      if (isBankError(err, BankErrorCode.INVALID_REQUEST)) {
+        // A definite refusal: the payment is over, and the key keeps answering it.
+        payment.initiation = 'REFUSED';
+        this.change(em, payment, { status: 'FAILED', rawStatus: 'RJCT', reasonCode: null }, `${institution.name} refused the payment.`, actor, { force: true });
+        await em.flush();
+        return {
+          payment,
+          authorizationUrl: null,
+          userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, `${institution.name} refused the payment; it is FAILED. Check the details and initiate a new one with a new idempotency key.`)],
+        };
+      }
+      // Unknown outcome (timeout, 5xx): nothing is decided. A retry sends the same gateway key, so the bank never pays twice.
+      return {
+        payment,
+        authorizationUrl: null,
+        userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, `${institution.name} did not answer. Retry with the same idempotencyKey: the bank then sees the same request and never pays twice.`)],
+      };
+    }
+  }
+
+  private answer(payment: Payment): PaymentOutcome {
+    if (payment.initiation === 'REFUSED') {
+      return { payment, authorizationUrl: null, userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, 'The bank refused this payment; it is FAILED.')] };
+    }
+    // The link is only worth giving while the end user can still use it.
+    const usable = !payment.terminal && !payment.authorisedAt && payment.attemptExpiresAt > new Date();
+    return { payment, authorizationUrl: usable ? payment.authorizationUrl : null, userErrors: [] };
+  }
+
+  /**
+   * Serialises work on one idempotency key: in this process with a promise chain (so 50
+   * concurrent requests hold no database connections while they wait), across processes with a
+   * PostgreSQL advisory lock on a connection of its own, held across the bank call.
+   */
+  private async withKeyLock<T>(tenantId: string, key: string, fn: () => Promise<T>): Promise<T> {
+    const id = `${tenantId}\u0000${key}`;
+    const previous = this.keyLocks.get(id) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.withAdvisoryLock(id, fn));
+    this.keyLocks.set(id, run);
+    try {
+      return await run;
+    } finally {
+      if (this.keyLocks.get(id) === run) this.keyLocks.delete(id);
+    }
+  }
+
+  private async withAdvisoryLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.deps.lockUrl) return fn();
+    const client = new pg.Client({ connectionString: this.deps.lockUrl });
+    await client.connect();
+    try {
+      await client.query('select pg_advisory_lock($1, hashtext($2))', [LOCK_NAMESPACE, id]);
+      return await fn();
+    } finally {
+      // Ending the session releases the lock whatever happened.
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  // --- the end user's return -------------------------------------------------------------------
+
+  /**
+   * Handles `GET /callback?state=pay_…`: lets the adapter finish the payment at the bank, stores
+   * the status and sends the end user to the developer's redirect URI with `paymentId` and
+   * `outcome` (success, rejected, failed). A refused or abandoned authentication is a status and
+   * a redirect, never an error page; only an unknown state gets one.
+   */
+  async completeCallback(em: EntityManager, callbackUrl: string): Promise<CallbackResult> {
+    const state = new URL(callbackUrl).searchParams.get('state');
+    if (!state || state.length > 200 || !isPaymentState(state)) return invalidLinkPage();
+    const payment = await em.findOne(Payment, { stateHash: sha256(state) }, { populate: ['tenant', 'secrets'] });
+    if (!payment) return invalidLinkPage();
+    const caller: Caller = { tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'callback' };
+    const institution = this.deps.institutions.get(caller, payment.institutionId);
+    // A second visit (reload, back button) changes nothing: it is told how the payment stands.
+    if (payment.authorisedAt || payment.terminal || payment.initiation !== 'STARTED' || !institution || !payment.bankPaymentId) {
+      return this.backToDeveloper(payment, outcomeOf(payment));
+    }
+    if (payment.attemptExpiresAt < new Date()) {
+      this.change(em, payment, { status: 'FAILED', rawStatus: payment.rawStatus ?? 'RJCT', reasonCode: null }, 'The end user did not finish the bank’s authentication in time.', 'endUser');
+      await em.flush();
+      return this.backToDeveloper(payment, 'failed');
+    }
+    try {
+      const secrets = await this.openSecrets(payment);
+      const done = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, actor: 'endUser' }, async () =>
+        this.deps.adapters.for(institution).payments.complete(this.ctx(institution), {
+          callbackUrl,
+          bankPaymentId: payment.bankPaymentId!,
+          secrets,
+          idempotencyKey: payment.gatewayIdempotencyKey,
+          request: await this.bankRequest(payment),
+        }),
+      );
+      if (done.outcome === 'AUTHORISED') {
+        payment.bankPaymentId = done.bankPaymentId;
+        payment.secrets = await this.deps.vault.seal(JSON.stringify({ ...secrets, ...done.secrets }), this.sealContext(payment, 'payment-secrets'));
+        payment.authorisedAt = new Date();
+        this.journal(em, payment, AuditAction.PAYMENT_AUTHORISED, 'endUser', { institutionId: institution.id });
+        this.change(em, payment, done.status, null, 'endUser');
+        await em.flush();
+        if (!payment.terminal) await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0 }, { startAfter: POLL_FIRST_S });
+        return this.backToDeveloper(payment, payment.status === 'REJECTED' ? 'rejected' : payment.status === 'FAILED' ? 'failed' : 'success');
+      }
+      const status: BankPaymentStatus = done.status ?? { status: done.outcome === 'REJECTED' ? 'REJECTED' : 'FAILED', rawStatus: 'RJCT', reasonCode: null };
+      this.change(em, payment, { ...status, status: TERMINAL_STATUSES.has(status.status) ? status.status : done.outcome }, done.reason, 'endUser');
+      await em.flush();
+      return this.backToDeveloper(payment, done.outcome === 'REJECTED' ? 'rejected' : 'failed');
+    } catch (err) {
+      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment callback failed');
+      // The bank's verdict is unknown: follow the status at the bank rather than guess.
+      payment.authorisedAt = new Date();
+      this.journal(em, payment, AuditAction.PAYMENT_AUTHORISED, 'endUser', { institutionId: institution.id, outcome: 'UNCONFIRMED' });
+      await em.flush();
+      await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0 }, { startAfter: POLL_FIRST_S });
+      return this.backToDeveloper(payment, 'failed');
+    }
+  }
+
+  // --- status ----------------------------------------------------------------------------------
+
+  /** Declares the status queue and, with `work`, follows payments in this process. */
+  async start(options: { work: boolean }): Promise<void> {
+    const jobs = this.deps.jobs;
+    if (!jobs) return;
+    await jobs.define(PAYMENT_POLL_QUEUE, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 });
+    if (options.work) {
+      await jobs.work<{ paymentId: string; attempt: number; expiry?: boolean }>(PAYMENT_POLL_QUEUE, { concurrency: 2, pollingIntervalSeconds: 1 }, async (job) => {
+        await this.pollStatus(job.data.paymentId, job.data.attempt, { expiryCheck: job.data.expiry === true });
+      });
+    }
+  }
+
+  /**
+   * One look at a payment: final → nothing more; never authorised and past the attempt's
+   * lifetime → FAILED; authorised → ask the bank, store a change, and look again later (2 s
+   * doubling to 5 min) until final. Safe to run twice (jobs are at least once).
+   */
+  async pollStatus(paymentId: string, attempt: number, options: { expiryCheck?: boolean } = {}): Promise<'DONE' | 'AGAIN' | 'WAITING'> {
+    const em = this.deps.orm.em.fork();
+    const payment = await em.findOne(Payment, { id: paymentId }, { populate: ['tenant', 'secrets'] });
+    if (!payment || payment.terminal) return 'DONE';
+    // The check sent at initiation only fails an abandoned authorisation; the callback started the polling.
+    if (options.expiryCheck && payment.authorisedAt) return 'DONE';
+    if (!payment.authorisedAt) {
+      if (payment.attemptExpiresAt > new Date()) return 'WAITING'; // the job sent at initiation comes back at expiry
+      this.change(em, payment, { status: 'FAILED', rawStatus: payment.rawStatus ?? 'RJCT', reasonCode: null }, 'The end user did not finish the bank’s authentication in time.', 'system');
+      await em.flush();
+      return 'DONE';
+    }
+    const institution = this.deps.institutions.get({ tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'poll' }, payment.institutionId);
+    if (!institution || !payment.bankPaymentId) return 'DONE';
+    const status = await this.deps.audit.withBankCallScope({ tenantId: payment.tenant.id, actor: 'system' }, async () =>
+      this.deps.adapters.for(institution).payments.status(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment) }),
+    );
+    this.change(em, payment, status, null, 'system');
+    await em.flush();
+    if (payment.terminal) return 'DONE';
+    const delay = Math.min(POLL_MAX_S, POLL_FIRST_S * 2 ** (attempt + 1));
+    await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId, attempt: attempt + 1 }, { startAfter: delay });
+    return 'AGAIN';
+  }
+
+  // --- cancellation ----------------------------------------------------------------------------
+
+  /** Cancels at the bank where its standard allows it and the payment is not final yet. */
+  async cancel(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<Payment>> {
+    const payment = id ? await em.findOne(Payment, { id, tenant: caller.tenantId }, { populate: ['tenant', 'secrets'] }) : null;
+    if (!payment) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No payment with this id.')] };
+    const institution = this.deps.institutions.get(caller, payment.institutionId);
+    const adapter = institution && this.deps.adapters.for(institution);
+    if (payment.terminal) {
+      return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, `The payment is ${payment.status}: final, it can no longer be cancelled.`)] };
+    }
+    if (!institution || !adapter?.payments.cancel || !payment.bankPaymentId) {
+      return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, `${institution?.name ?? 'This bank'} offers no cancellation of payments through its API.`)] };
+    }
+    try {
+      const status = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, actor: `apiKey:${caller.apiKeyId}` }, async () =>
+        adapter.payments.cancel!(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment) }),
+      );
+      this.journal(em, payment, AuditAction.PAYMENT_CANCELLED, `apiKey:${caller.apiKeyId}`, { status: status.status, rawStatus: status.rawStatus });
+      this.change(em, payment, status, status.status === 'CANCELLED' ? 'Cancelled through the API.' : null, `apiKey:${caller.apiKeyId}`);
+      await em.flush();
+      return { ok: true, value: payment };
+    } catch (err) {
+      this.deps.logger.warn({ paymentId: payment.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment cancellation at the bank failed');
+      const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
+      return {
+        ok: false,
+        userErrors: [
+          userError(
+            ['id'],
+            refused ? UserErrorCode.NOT_CANCELLABLE : UserErrorCode.BANK_ERROR,
+            refused ? `${institution.name} refused to cancel this payment (${(err as Error).message.slice(0, 200)}).` : `${institution.name} did not answer; try again later.`,
+          ),
+        ],
+      };
+    }
+  }
+
+  // --- reads -----------------------------------------------------------------------------------
+
+  async list(em: EntityManager, caller: Caller, status: PaymentStatus | null | undefined, limit: number, after?: KeysetPosition): Promise<Payment[]> {
+    return em.find(
+      Payment,
+      { tenant: caller.tenantId, ...(status ? { status } : {}), ...afterPosition(after) },
+      { orderBy: { createdAt: 'asc', id: 'asc' }, limit },
+    );
+  }
+
+  async get(em: EntityManager, caller: Caller, id: string): Promise<Payment | null> {
+    return em.findOne(Payment, { id, tenant: caller.tenantId });
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  /**
+   * Applies the bank's status: a change (status, raw status or reason) is stored with its
+   * PAYMENT_STATUS_CHANGED event and audit line in the caller's unit of work. A final payment
+   * never changes again.
+   */
+  private change(
+    em: EntityManager,
+    payment: Payment,
+    s: BankPaymentStatus,
+    reason: string | null,
+    actor: string,
+    options: { journal?: boolean; force?: boolean } = {},
+  ): boolean {
+    if (payment.terminal) return false;
+    const same = payment.status === s.status && payment.rawStatus === s.rawStatus && payment.reasonCode === s.reasonCode;
+    if (same && !options.force) return false;
+    const from = payment.status;
+    Object.assign(payment, {
+      status: s.status,
+      rawStatus: s.rawStatus,
+      reasonCode: s.reasonCode,
+      terminal: TERMINAL_STATUSES.has(s.status),
+      statusReason: reason ?? (same ? payment.statusReason : null),
+    });
+    if (options.journal !== false) {
+      this.journal(em, payment, AuditAction.PAYMENT_STATUS_CHANGED, actor, { from, to: s.status, rawStatus: s.rawStatus, reasonCode: s.reasonCode });
+    }
+    addEvents(em, [
+      {
+        tenantId: payment.tenant.id,
+        type: EventType.PAYMENT_STATUS_CHANGED,
+        resourceType: 'Payment',
+        resourceId: payment.id,
+        payload: { paymentId: toGlobalId('Payment', payment.id), status: payment.status, rawStatus: payment.rawStatus, reasonCode: payment.reasonCode, terminal: payment.terminal },
+      },
+    ]);
+    return true;
+  }
+
+  private journal(em: EntityManager, payment: Payment, action: AuditAction, actor: string, details: Record<string, string | number | boolean | null>): void {
+    this.deps.audit.add(em, { tenantId: payment.tenant.id, action, actor, resourceType: 'Payment', resourceId: payment.id, details });
+  }
+
+  private async bankRequest(payment: Payment): Promise<PaymentRequest> {
+    const state = await this.deps.vault.openText(payment.sealedState, this.sealContext(payment, 'payment-state'));
+    return {
+      scheme: payment.scheme,
+      debtorAccount: payment.debtorIban ? { iban: payment.debtorIban } : null,
+      creditor: { name: payment.creditorName, iban: payment.creditorIban, bic: payment.creditorBic },
+      amount: { amount: payment.amount, currency: payment.currency },
+      remittanceInformation: payment.remittanceInformation,
+      endToEndId: payment.endToEndId,
+      requestedExecutionDate: payment.requestedExecutionDate,
+      redirectUri: this.callbackUrl,
+      state,
+      idempotencyKey: payment.gatewayIdempotencyKey,
+    };
+  }
+
+  private async openSecrets(payment: Payment): Promise<Record<string, string>> {
+    if (!payment.secrets) return {};
+    return JSON.parse(await this.deps.vault.openText(payment.secrets, this.sealContext(payment, 'payment-secrets'))) as Record<string, string>;
+  }
+
+  private backToDeveloper(payment: Payment, outcome: 'success' | 'rejected' | 'failed'): CallbackResult {
+    const url = new URL(payment.redirectUri);
+    url.searchParams.set('paymentId', toGlobalId('Payment', payment.id));
+    url.searchParams.set('outcome', outcome);
+    return { kind: 'redirect', location: url.href };
+  }
+
+  private ctx(institution: InstitutionDescriptor): BankCallContext {
+    return { institution };
+  }
+
+  private sealContext(payment: Payment, purpose: string) {
+    return { tenantId: payment.tenant.id, ownerId: payment.id, purpose };
+  }
+}
+
+/** The request's canonical form: the same payment however it was spelt (IBAN spaces, "12.3" vs "12.30"). */
+function canonicalRequest(institutionId: string, endUserId: string, p: ValidPayment, redirectUri: string): string {
+  return JSON.stringify([
+    institutionId,
+    endUserId,
+    p.scheme,
+    p.debtorAccount?.iban ?? null,
+    p.creditor.name,
+    p.creditor.iban,
+    p.creditor.bic,
+    p.amount.amount,
+    p.amount.currency,
+    p.remittanceInformation,
+    p.endToEndId,
+    p.requestedExecutionDate,
+    redirectUri,
+  ]);
+}
+
+function outcomeOf(payment: Payment): 'success' | 'rejected' | 'failed' {
+  if (payment.status === 'REJECTED' || payment.status === 'CANCELLED') return 'rejected';
+  if (payment.status === 'FAILED' || payment.initiation !== 'STARTED') return 'failed';
+  return 'success';
+}
+
+function reused(): PaymentOutcome {
+  return {
+    payment: null,
+    authorizationUrl: null,
+    userErrors: [userError(['idempotencyKey'], UserErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was used for another payment request; use a new key for a new payment.')],
+  };
+}
+
+function invalidLinkPage(): CallbackResult {
+  return { kind: 'page', status: 400, title: 'This link is not valid', message: 'Please start again from the app that sent you.' };
+}

@@ -1,0 +1,212 @@
+import { Field, ID, InputType, ObjectType, registerEnumType } from 'type-graphql';
+import { DecimalScalar, MoneyType } from '../../api/money';
+import { LocalDateScalar } from '../../api/local-date';
+import { connectionType } from '../../api/relay/connection';
+import { toGlobalId } from '../../api/relay/global-id';
+import { Node } from '../../api/relay/node';
+import { UserError } from '../../api/user-errors';
+import { PaymentSchemeKind } from '../institutions/institutions.types';
+import type { Payment } from './payment.entity';
+
+/** Normalised payment status, the same whatever the bank's standard. */
+export enum PaymentStatusKind {
+  AUTHORIZATION_REQUIRED = 'AUTHORIZATION_REQUIRED',
+  PENDING = 'PENDING',
+  ACCEPTED = 'ACCEPTED',
+  EXECUTED = 'EXECUTED',
+  REJECTED = 'REJECTED',
+  CANCELLED = 'CANCELLED',
+  FAILED = 'FAILED',
+}
+
+registerEnumType(PaymentStatusKind, {
+  name: 'PaymentStatus',
+  description: 'Where a payment stands, whatever the bank’s standard; `rawStatus` keeps the bank’s own code.',
+  valuesConfig: {
+    AUTHORIZATION_REQUIRED: { description: 'Waiting for the end user to approve it at their bank (authorizationUrl).' },
+    PENDING: { description: 'Received by the bank, not yet accepted (RCVD, PDNG, PATC).' },
+    ACCEPTED: { description: 'Accepted by the bank, on its way (ACTC, ACCP, ACSP…); future-dated payments wait here.' },
+    EXECUTED: { description: 'Settled (ACSC, ACCC; UK AcceptedSettlementCompleted). Final.' },
+    REJECTED: { description: 'The end user or the bank refused it (RJCT; reasonCode says why, e.g. AM04 insufficient funds, DS02). Final.' },
+    CANCELLED: { description: 'Cancelled before execution (paymentCancel). Final.' },
+    FAILED: { description: 'It could not be made: the bank refused the request, or the end user never finished the authentication (30 minutes). Final.' },
+  },
+});
+
+@ObjectType('PaymentCreditor', { simpleResolvers: true, description: 'Who is paid.' })
+export class PaymentCreditorType {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String, { description: 'IBAN in electronic form (no spaces, capitals).' })
+  iban!: string;
+
+  @Field(() => String, { nullable: true })
+  bic!: string | null;
+}
+
+@ObjectType('PaymentAccount', { simpleResolvers: true, description: 'An account a payment is made from.' })
+export class PaymentAccountType {
+  @Field(() => String)
+  iban!: string;
+}
+
+/** A payment initiated through the gateway. */
+@ObjectType('Payment', { implements: Node, description: 'A payment initiated through the gateway, and where it stands at the bank.' })
+export class PaymentType extends Node {
+  @Field(() => PaymentStatusKind)
+  status!: PaymentStatusKind;
+
+  @Field(() => String, { nullable: true, description: 'The bank’s own status: ISO 20022 (RCVD, ACTC, ACSC, RJCT, CANC…) or, at UK banks, the OBIE status. Null before the bank answered.' })
+  rawStatus!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'ISO 20022 status reason when the bank gave one (AM04, AC04, DS02, AB05…).' })
+  reasonCode!: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Why the payment is in its status, when that needs explaining.' })
+  statusReason!: string | null;
+
+  @Field(() => Boolean, { description: 'True once the status is final (EXECUTED, REJECTED, CANCELLED, FAILED): it never changes again.' })
+  terminal!: boolean;
+
+  @Field(() => MoneyType)
+  amount!: MoneyType;
+
+  @Field(() => PaymentCreditorType)
+  creditor!: PaymentCreditorType;
+
+  @Field(() => PaymentAccountType, { nullable: true, description: 'The account paid from; null when the end user chooses it at the bank.' })
+  debtorAccount!: PaymentAccountType | null;
+
+  @Field(() => PaymentSchemeKind)
+  scheme!: PaymentSchemeKind;
+
+  @Field(() => String, { nullable: true })
+  remittanceInformation!: string | null;
+
+  @Field(() => String, { nullable: true })
+  endToEndId!: string | null;
+
+  @Field(() => LocalDateScalar, { nullable: true, description: 'The date asked for; null = immediate.' })
+  requestedExecutionDate!: string | null;
+
+  @Field(() => String, { description: 'Where the end user is sent back, with `paymentId` and `outcome` (success, rejected, failed).' })
+  redirectUri!: string;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date)
+  updatedAt!: Date;
+
+  internalId!: string;
+  endUserId!: string;
+  institutionSlug!: string;
+
+  static from(p: Payment): PaymentType {
+    return Object.assign(new PaymentType(), {
+      id: toGlobalId('Payment', p.id),
+      internalId: p.id,
+      endUserId: p.endUser.id,
+      institutionSlug: p.institutionId,
+      status: p.status as PaymentStatusKind,
+      rawStatus: p.rawStatus,
+      reasonCode: p.reasonCode,
+      statusReason: p.statusReason,
+      terminal: p.terminal,
+      amount: Object.assign(new MoneyType(), { amount: p.amount, currency: p.currency }),
+      creditor: Object.assign(new PaymentCreditorType(), { name: p.creditorName, iban: p.creditorIban, bic: p.creditorBic }),
+      debtorAccount: p.debtorIban ? Object.assign(new PaymentAccountType(), { iban: p.debtorIban }) : null,
+      scheme: p.scheme as PaymentSchemeKind,
+      remittanceInformation: p.remittanceInformation,
+      endToEndId: p.endToEndId,
+      requestedExecutionDate: p.requestedExecutionDate,
+      redirectUri: p.redirectUri,
+      createdAt: p.createdAt,
+      updatedAt: p.updatedAt,
+    });
+  }
+}
+
+export const PaymentConnection = connectionType('Payment', PaymentType);
+
+@InputType('PaymentAccountInput', { description: 'An account given by IBAN.' })
+export class PaymentAccountInput {
+  @Field(() => String, { description: 'IBAN; spaces and lower case are accepted.' })
+  iban!: string;
+}
+
+@InputType('PaymentCreditorInput', { description: 'Who is paid.' })
+export class PaymentCreditorInput {
+  @Field(() => String, { description: '1–70 characters.' })
+  name!: string;
+
+  @Field(() => String, { description: 'IBAN; checked (mod-97, country format) before anything is sent.' })
+  iban!: string;
+
+  @Field(() => String, { nullable: true })
+  bic?: string | null;
+}
+
+@InputType('MoneyInput', { description: 'An amount: a positive decimal string and its ISO 4217 currency.' })
+export class MoneyInput {
+  @Field(() => DecimalScalar)
+  amount!: string;
+
+  @Field(() => String)
+  currency!: string;
+}
+
+@InputType('PaymentInitiateInput', { description: 'A payment to initiate. Everything is checked before the bank is called.' })
+export class PaymentInitiateInput {
+  @Field(() => ID)
+  institutionId!: string;
+
+  @Field(() => ID)
+  endUserId!: string;
+
+  @Field(() => PaymentSchemeKind)
+  scheme!: PaymentSchemeKind;
+
+  @Field(() => PaymentAccountInput, { nullable: true, description: 'The account to pay from; leave it out to let the end user choose at the bank.' })
+  debtorAccount?: PaymentAccountInput | null;
+
+  @Field(() => PaymentCreditorInput)
+  creditor!: PaymentCreditorInput;
+
+  @Field(() => MoneyInput, { description: 'More than zero, at most the currency’s decimals; EUR for SEPA schemes, GBP for Faster Payments.' })
+  amount!: MoneyInput;
+
+  @Field(() => String, { nullable: true, description: 'SEPA: up to 140 characters; Faster Payments: the payment reference, up to 18.' })
+  remittanceInformation?: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Your end-to-end reference, up to 35 characters.' })
+  endToEndId?: string | null;
+
+  @Field(() => LocalDateScalar, { nullable: true, description: 'SEPA_CREDIT_TRANSFER only: today or later (up to a year ahead); leave out for immediate.' })
+  requestedExecutionDate?: string | null;
+
+  @Field(() => String, { description: "Where the end user returns after the bank; must be in the tenant's allow-list (redirectUriAdd)." })
+  redirectUri!: string;
+}
+
+@ObjectType()
+export class PaymentInitiatePayload {
+  @Field(() => PaymentType, { nullable: true })
+  payment!: PaymentType | null;
+
+  @Field(() => String, { nullable: true, description: 'Send the end user here to approve the payment at their bank; null once it can no longer be used.' })
+  authorizationUrl!: string | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
+}
+
+@ObjectType()
+export class PaymentCancelPayload {
+  @Field(() => PaymentType, { nullable: true })
+  payment!: PaymentType | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
+}
