@@ -65,6 +65,40 @@ describe('Berlin Group payments (sepa-credit-transfers, instant-sepa-credit-tran
     expect(sca.body.scaStatus).toBe('finalised');
   });
 
+  it('answers the same payment to the same X-Request-ID and body, refuses that id with another body, and lists payments on the control API', async () => {
+    const count = async () => (await run.control<{ payments: unknown[] }>('GET', '/banks/brabant/payments')).body.payments.length;
+    const before = await count();
+    const id = requestId();
+    const headers = { 'x-request-id': id, 'tpp-redirect-uri': run.callback };
+    const path = '/v1/payments/sepa-credit-transfers';
+    const first = await bg('brabant', 'POST', '/v1/{payment-service}/{payment-product}', path, { body: transfer({ creditorName: 'Once Only' }), headers });
+    const again = await bg('brabant', 'POST', '/v1/{payment-service}/{payment-product}', path, { body: transfer({ creditorName: 'Once Only' }), headers });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.body).toEqual(first.body);
+    const other = await bg('brabant', 'POST', '/v1/{payment-service}/{payment-product}', path, { body: transfer({ creditorName: 'Someone Else' }), headers });
+    expect(other.status).toBe(400);
+    expect(other.body.tppMessages[0].code).toBe('FORMAT_ERROR');
+    expect(await count()).toBe(before + 1);
+    const listed = await run.control<{ payments: Record<string, unknown>[] }>('GET', '/banks/brabant/payments');
+    expect(listed.body.payments.at(-1)).toMatchObject({
+      id: first.body.paymentId,
+      product: 'sepa-credit-transfers',
+      status: 'RCVD',
+      amount: { amount: '123.45', currency: 'EUR' },
+      creditor: { name: 'Once Only', iban: 'FR7630006000011234567890189' },
+    });
+    expect(Date.parse(String(listed.body.payments.at(-1)!.created))).not.toBeNaN();
+  });
+
+  it('gives the ISO reason of a rejection as a tppMessages warning on the status', async () => {
+    const rejected = await redirectPayment('sepa-credit-transfers', transfer(), { username: 'rejecter', code: '456789' });
+    const status = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${rejected.id}/status`);
+    expect(status.body).toMatchObject({ transactionStatus: 'RJCT', tppMessages: [{ category: 'WARNING', code: 'DS02' }] });
+    const listed = await run.control<{ payments: Record<string, unknown>[] }>('GET', '/banks/nordlicht/payments');
+    expect(listed.body.payments.find((p) => p.id === rejected.id)).toMatchObject({ status: 'RJCT', reasonCode: 'DS02' });
+  });
+
   it('authorises an instant transfer through OAuth SCA with the PIS:<paymentId> scope', async () => {
     const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/instant-sepa-credit-transfers', { body: transfer() });
     expect(created.body._links.scaOAuth).toBeDefined();

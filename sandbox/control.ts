@@ -249,6 +249,24 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     res.status(204).end();
   });
 
+  // Every payment the bank holds, oldest first, so tests can count what a TPP created (idempotency).
+  router.get('/banks/:bankId/payments', (req, res) => {
+    const bank = bankOf(req);
+    const payments = [...bank.payments.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
+    res.json({
+      payments: payments.map((p) => ({
+        id: p.id,
+        product: p.product,
+        status: bank.paymentStatus(p),
+        ...(p.rejected && bank.paymentStatus(p) === 'RJCT' ? { reasonCode: p.rejected.reason } : {}),
+        amount: { amount: formatCents(p.amountCents), currency: p.currency },
+        creditor: { name: p.creditorName, ...(p.creditorIban ? { iban: p.creditorIban } : {}), ...(p.creditorAccount ? { account: p.creditorAccount } : {}) },
+        ...(p.userId ? { userId: p.userId } : {}),
+        created: new Date(p.createdAtMs).toISOString(),
+      })),
+    });
+  });
+
   router.get('/banks/:bankId/payment-schedule', (req, res) => {
     res.json(bankOf(req).paymentSchedule);
   });

@@ -142,6 +142,29 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     expect(settled.body.paymentRequest.paymentInformationStatus).toBe('ACSC');
   });
 
+  it('answers the same payment request to the same X-Request-ID and body, and refuses that id with another body', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
+    const body = (name: string) => ({
+      beneficiary: { creditor: { name }, creditorAccount: { iban: 'FR7630006000011234567890189' } },
+      creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount: '12.00' } }],
+      supplementaryData: { successfulReportUrl: `${run.callback}?pay=ok` },
+    });
+    const count = async () => (await run.control<{ payments: unknown[] }>('GET', '/banks/rivage/payments')).body.payments.length;
+    const before = await count();
+    const headers = { 'x-request-id': requestId() };
+    const first = await stet('POST', '/payment-requests', cc.access_token, { body: body('Once Only'), headers });
+    const again = await stet('POST', '/payment-requests', cc.access_token, { body: body('Once Only'), headers });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(201);
+    expect(again.headers.get('location')).toBe(first.headers.get('location'));
+    expect(again.body).toEqual(first.body);
+    const other = await stet('POST', '/payment-requests', cc.access_token, { body: body('Someone Else'), headers });
+    expect(other.status).toBe(400);
+    assertStet('error', other.body);
+    expect(other.body.error).toBe('DUPLICATE_REQUEST');
+    expect(await count()).toBe(before + 1);
+  });
+
   it('rejects the magic amount 666.00 with RJCT/AM04 and bad IBANs with a STET error', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
     const body = (amount: string, iban: string) => ({

@@ -162,7 +162,7 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     expect(wrongKind.status).toBe(401);
   });
 
-  it('initiates a domestic payment with x-idempotency-key that moves from Pending to AcceptedSettlementCompleted on the bank clock', async () => {
+  it('initiates a domestic payment with x-idempotency-key that is AcceptedSettlementInProcess at once and AcceptedSettlementCompleted on the bank clock', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'payments' });
     const initiation = {
       InstructionIdentification: 'INSTR-1',
@@ -193,10 +193,40 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
       headers: { 'x-idempotency-key': randomUUID() },
     });
     expect(paid.status).toBe(201);
-    expect(paid.body.Data.Status).toBe('Pending');
+    expect(paid.body.Data.Status).toBe('AcceptedSettlementInProcess');
     const id = paid.body.Data.DomesticPaymentId as string;
     await run.control('POST', '/banks/thames/clock/advance', { seconds: 61 });
     const done = await call(pisSpec, 'pis', 'GET', '/domestic-payments/{DomesticPaymentId}', `/domestic-payments/${id}`, cc.access_token);
     expect(done.body.Data.Status).toBe('AcceptedSettlementCompleted');
+    const listed = await run.control<{ payments: { id: string; status: string }[] }>('GET', '/banks/thames/payments');
+    expect(listed.body.payments.filter((p) => p.id === consentId)).toEqual([expect.objectContaining({ status: 'ACSC' })]);
+  });
+
+  it('keeps the consent of the magic amount 666.00 Authorised and rejects the payment, with AM04 in its payment details', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'payments' });
+    const initiation = {
+      InstructionIdentification: 'INSTR-666',
+      EndToEndIdentification: 'E2E-666',
+      InstructedAmount: { Amount: '666.00', Currency: 'GBP' },
+      CreditorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678', Name: 'Ada Lovelace' },
+    };
+    const consent = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, {
+      body: { Data: { Initiation: initiation }, Risk: {} },
+      headers: { 'x-idempotency-key': randomUUID() },
+    });
+    const consentId = consent.body.Data.ConsentId as string;
+    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid payments', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' });
+    const read = await call(pisSpec, 'pis', 'GET', '/domestic-payment-consents/{ConsentId}', `/domestic-payment-consents/${consentId}`, cc.access_token);
+    expect(read.body.Data.Status).toBe('Authorised');
+    const paid = await call(pisSpec, 'pis', 'POST', '/domestic-payments', '/domestic-payments', tokens.access_token, {
+      body: { Data: { ConsentId: consentId, Initiation: initiation }, Risk: {} },
+      headers: { 'x-idempotency-key': randomUUID() },
+    });
+    expect(paid.body.Data.Status).toBe('Rejected');
+    const id = paid.body.Data.DomesticPaymentId as string;
+    const details = await call(pisSpec, 'pis', 'GET', '/domestic-payments/{DomesticPaymentId}/payment-details', `/domestic-payments/${id}/payment-details`, cc.access_token);
+    expect(details.status).toBe(200);
+    expect(details.body.Data.PaymentStatus[0]).toMatchObject({ Status: 'Rejected', StatusDetail: { Status: 'RJCT', StatusReason: 'ProprietaryRejection' } });
+    expect(details.body.Data.PaymentStatus[0].StatusDetail.StatusReasonDescription).toMatch(/^AM04\b/);
   });
 });

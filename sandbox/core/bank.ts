@@ -107,6 +107,13 @@ export const MAGIC = {
   rejectCreditorWord: 'reject',
 } as const;
 
+/** What a payment creation answered (kept to answer a repeated request the same way). */
+export interface CreationAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
 interface HeldResponse {
   res: Response;
   timer: NodeJS.Timeout;
@@ -144,6 +151,11 @@ export class Bank {
   ledger!: Ledger;
   consents = new Map<string, AisConsent>();
   payments = new Map<string, Payment>();
+  /**
+   * Payment creations by the TPP's request id (BG and STET `X-Request-ID`): the same id with the
+   * same body answers what the first call answered (no second payment); another body is refused.
+   */
+  paymentCreations = new Map<string, { hash: string; answer: CreationAnswer }>();
   grantLinks = new Map<string, GrantLink>();
   scaSessions = new Map<string, ScaSession>();
   faults: FaultRule[] = [];
@@ -205,6 +217,7 @@ export class Bank {
     this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
     this.consents.clear();
     this.payments.clear();
+    this.paymentCreations.clear();
     this.grantLinks.clear();
     this.oauthStore.clear();
     this.scaSessions.clear();
@@ -332,6 +345,24 @@ export class Bank {
     }
     if (elapsed >= acceptAfterSeconds) return 'ACTC';
     return 'RCVD';
+  }
+
+  /**
+   * Creates a payment once per request id: `create` runs for a new (scope, request id); a repeat
+   * with the same body gets the first answer back; a repeat with another body is a
+   * DUPLICATE_REQUEST error. `scope` separates clients and products.
+   */
+  createPaymentOnce(scope: string, requestId: string, body: unknown, create: () => CreationAnswer): CreationAnswer {
+    const key = `${scope}|${requestId}`;
+    const hash = createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+    const seen = this.paymentCreations.get(key);
+    if (seen) {
+      if (seen.hash !== hash) throw new BankError('DUPLICATE_REQUEST', 'This X-Request-ID was already used for another payment.', 400, { path: 'X-Request-ID' });
+      return seen.answer;
+    }
+    const answer = create();
+    this.paymentCreations.set(key, { hash, answer });
+    return answer;
   }
 
   /** Applies the magic values when a payment is authorised (and starts execution unless told not to). */

@@ -507,6 +507,15 @@ export function mountBerlinGroup(bank: Bank): void {
     return p;
   };
 
+  /**
+   * The ISO 20022 reason of a rejection. NextGenPSD2 has no field for it, so it travels as a
+   * `tppMessages` WARNING whose code is the reason (`AM04`, `AC04`, `DS02`, `AB05`).
+   */
+  const rejection = (p: Payment, status: string) =>
+    status === 'RJCT' && p.rejected
+      ? { tppMessages: [{ category: 'WARNING', code: p.rejected.reason, text: `The payment was rejected (${p.rejected.reason}).` }] }
+      : {};
+
   api.post('/v1/payments/:product', (req, res) => {
     const prod = product(req);
     const body = req.body as Record<string, unknown> | undefined;
@@ -527,36 +536,40 @@ export function mountBerlinGroup(bank: Bank): void {
       throw new BankError('FORMAT_ERROR', 'remittanceInformationUnstructured is at most 140 characters.', 400, { path: 'remittanceInformationUnstructured' });
     }
     const requestedExecutionDate = typeof body.requestedExecutionDate === 'string' ? body.requestedExecutionDate : undefined;
-    const now = bank.clock.nowMs();
-    const payment: Payment = {
-      id: bank.newId(),
-      product: prod,
-      psuId: req.get('psu-id')?.toLowerCase(),
-      amountCents: cents,
-      currency: 'EUR',
-      debtorIban: typeof debtor === 'string' ? debtor : undefined,
-      creditorName: body.creditorName,
-      creditorIban: creditor,
-      remittance: remittance as string | undefined,
-      endToEndId: typeof body.endToEndIdentification === 'string' ? body.endToEndIdentification : undefined,
-      requestedExecutionDate,
-      createdAtMs: now,
-      approach: approachFor(req),
-      tppRedirectUri: req.get('tpp-redirect-uri'),
-      tppNokRedirectUri: req.get('tpp-nok-redirect-uri'),
-      authorisations: [],
-      request: body,
-      extra: {},
-    };
-    bank.payments.set(payment.id, payment);
-    const self = `${bank.info.pisBaseUrl}/v1/payments/${prod}/${payment.id}`;
-    const { links, psuMessage } = startSca(req, payment, { paymentId: payment.id }, self);
-    res.status(201).set({ Location: self, 'ASPSP-SCA-Approach': payment.approach }).json({
-      transactionStatus: 'RCVD',
-      paymentId: payment.id,
-      _links: links,
-      ...(psuMessage ? { psuMessage } : {}),
+    const creditorName = body.creditorName;
+    // The same X-Request-ID and body again (a TPP retrying after a timeout) answers the same payment.
+    const answer = bank.createPaymentOnce(`bg|${prod}`, req.get('x-request-id')!, body, () => {
+      const now = bank.clock.nowMs();
+      const payment: Payment = {
+        id: bank.newId(),
+        product: prod,
+        psuId: req.get('psu-id')?.toLowerCase(),
+        amountCents: cents,
+        currency: 'EUR',
+        debtorIban: typeof debtor === 'string' ? debtor : undefined,
+        creditorName,
+        creditorIban: creditor,
+        remittance: remittance as string | undefined,
+        endToEndId: typeof body.endToEndIdentification === 'string' ? body.endToEndIdentification : undefined,
+        requestedExecutionDate,
+        createdAtMs: now,
+        approach: approachFor(req),
+        tppRedirectUri: req.get('tpp-redirect-uri'),
+        tppNokRedirectUri: req.get('tpp-nok-redirect-uri'),
+        authorisations: [],
+        request: body,
+        extra: {},
+      };
+      bank.payments.set(payment.id, payment);
+      const self = `${bank.info.pisBaseUrl}/v1/payments/${prod}/${payment.id}`;
+      const { links, psuMessage } = startSca(req, payment, { paymentId: payment.id }, self);
+      return {
+        status: 201,
+        headers: { Location: self, 'ASPSP-SCA-Approach': payment.approach },
+        body: { transactionStatus: 'RCVD', paymentId: payment.id, _links: links, ...(psuMessage ? { psuMessage } : {}) },
+      };
     });
+    res.status(answer.status).set(answer.headers).json(answer.body);
   });
 
   api.get('/v1/payments/:product/:paymentId', async (req, res) => {
@@ -570,12 +583,13 @@ export function mountBerlinGroup(bank: Bank): void {
       ...(p.remittance ? { remittanceInformationUnstructured: p.remittance } : {}),
       ...(p.requestedExecutionDate ? { requestedExecutionDate: p.requestedExecutionDate } : {}),
       transactionStatus: bank.paymentStatus(p),
+      ...rejection(p, bank.paymentStatus(p)),
     });
   });
   api.get('/v1/payments/:product/:paymentId/status', async (req, res) => {
     const p = await getPayment(req);
     const status = bank.paymentStatus(p);
-    res.json({ transactionStatus: status, ...(status === 'ACSC' ? { fundsAvailable: true } : {}) });
+    res.json({ transactionStatus: status, ...(status === 'ACSC' ? { fundsAvailable: true } : {}), ...rejection(p, status) });
   });
   api.delete('/v1/payments/:product/:paymentId', async (req, res) => {
     const p = await getPayment(req);

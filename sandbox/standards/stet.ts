@@ -279,32 +279,41 @@ export function mountStet(bank: Bank): void {
     if (debtorIban !== undefined && !isValidIban(debtorIban)) throw new BankError('FORMAT_ERROR', 'debtorAccount.iban is not a valid IBAN.', 400, { path: 'debtorAccount.iban' });
     const supplementary = body.supplementaryData as { successfulReportUrl?: unknown; unsuccessfulReportUrl?: unknown } | undefined;
     if (typeof supplementary?.successfulReportUrl !== 'string') throw new BankError('FORMAT_ERROR', 'supplementaryData.successfulReportUrl is required for the REDIRECT approach.', 400, { path: 'supplementaryData.successfulReportUrl' });
-    const unstructured = tx.remittanceInformation?.unstructured;
-    const p: Payment = {
-      id: bank.newId(),
-      product: String((body.paymentTypeInformation as { localInstrument?: unknown } | undefined)?.localInstrument ?? 'SCT'),
-      clientId: token.clientId,
-      amountCents: cents,
-      currency: 'EUR',
-      debtorIban: debtorIban as string | undefined,
-      creditorName: beneficiary.creditor.name,
-      creditorIban: beneficiary.creditorAccount!.iban as string,
-      remittance: Array.isArray(unstructured) ? String(unstructured[0]) : undefined,
-      endToEndId: typeof tx.paymentId?.endToEndId === 'string' ? tx.paymentId.endToEndId : undefined,
-      requestedExecutionDate: typeof body.requestedExecutionDate === 'string' ? body.requestedExecutionDate.slice(0, 10) : undefined,
-      createdAtMs: bank.clock.nowMs(),
-      approach: 'REDIRECT',
-      tppRedirectUri: supplementary.successfulReportUrl,
-      tppNokRedirectUri: typeof supplementary.unsuccessfulReportUrl === 'string' ? supplementary.unsuccessfulReportUrl : undefined,
-      authorisations: [],
-      request: body,
-      extra: {},
-    };
-    bank.payments.set(p.id, p);
-    const { session, url } = startScaSession(bank, { mode: 'redirect', target: { paymentId: p.id }, clientId: token.clientId, okRedirect: p.tppRedirectUri, nokRedirect: p.tppNokRedirectUri });
-    p.authorisations.push({ id: bank.newId(), scaStatus: 'received', sessionId: session.id });
-    res.set('Location', `${bank.info.pisBaseUrl}/payment-requests/${p.id}`);
-    hal(res, 201, { appliedAuthenticationApproach: 'REDIRECT', _links: { consentApproval: { href: url } } });
+    const creditorName = beneficiary.creditor.name;
+    const successfulReportUrl = supplementary.successfulReportUrl;
+    // The same X-Request-ID and body again (a PISP retrying after a timeout) answers the same payment request.
+    const answer = bank.createPaymentOnce(`stet|${token.clientId}`, req.get('x-request-id')!, body, () => {
+      const unstructured = tx.remittanceInformation?.unstructured;
+      const p: Payment = {
+        id: bank.newId(),
+        product: String((body.paymentTypeInformation as { localInstrument?: unknown } | undefined)?.localInstrument ?? 'SCT'),
+        clientId: token.clientId,
+        amountCents: cents,
+        currency: 'EUR',
+        debtorIban: debtorIban as string | undefined,
+        creditorName,
+        creditorIban: beneficiary.creditorAccount!.iban as string,
+        remittance: Array.isArray(unstructured) ? String(unstructured[0]) : undefined,
+        endToEndId: typeof tx.paymentId?.endToEndId === 'string' ? tx.paymentId.endToEndId : undefined,
+        requestedExecutionDate: typeof body.requestedExecutionDate === 'string' ? body.requestedExecutionDate.slice(0, 10) : undefined,
+        createdAtMs: bank.clock.nowMs(),
+        approach: 'REDIRECT',
+        tppRedirectUri: successfulReportUrl,
+        tppNokRedirectUri: typeof supplementary.unsuccessfulReportUrl === 'string' ? supplementary.unsuccessfulReportUrl : undefined,
+        authorisations: [],
+        request: body,
+        extra: {},
+      };
+      bank.payments.set(p.id, p);
+      const { session, url } = startScaSession(bank, { mode: 'redirect', target: { paymentId: p.id }, clientId: token.clientId, okRedirect: p.tppRedirectUri, nokRedirect: p.tppNokRedirectUri });
+      p.authorisations.push({ id: bank.newId(), scaStatus: 'received', sessionId: session.id });
+      return {
+        status: 201,
+        headers: { Location: `${bank.info.pisBaseUrl}/payment-requests/${p.id}` },
+        body: { appliedAuthenticationApproach: 'REDIRECT', _links: { consentApproval: { href: url } } },
+      };
+    });
+    hal(res.set(answer.headers), answer.status, answer.body);
   });
 
   const ownPayment = async (req: Request) => {

@@ -71,7 +71,8 @@ const dt = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:
 const UK_PAYMENT_STATUS: Record<PaymentStatus, string> = {
   RCVD: 'Pending',
   PATC: 'Pending',
-  ACTC: 'Pending',
+  // Accepted for execution: what UK banks answer once the payment passed their checks.
+  ACTC: 'AcceptedSettlementInProcess',
   ACSP: 'AcceptedSettlementInProcess',
   ACSC: 'AcceptedSettlementCompleted',
   RJCT: 'Rejected',
@@ -374,7 +375,9 @@ export function mountUkObie(bank: Bank): void {
   const paymentConsentData = (p: Payment) => ({
     ConsentId: p.id,
     CreationDateTime: dt(p.createdAtMs),
-    Status: p.rejected && p.extra.domesticPaymentId === undefined ? 'Rejected' : p.extra.domesticPaymentId ? 'Consumed' : p.authorisedAtMs !== undefined ? 'Authorised' : 'AwaitingAuthorisation',
+    // A consent the PSU approved stays Authorised even when the payment will fail its funds check
+    // (AM04): the rejection shows on the domestic payment, as at a UK bank.
+    Status: p.extra.domesticPaymentId ? 'Consumed' : p.authorisedAtMs !== undefined ? 'Authorised' : p.rejected ? 'Rejected' : 'AwaitingAuthorisation',
     StatusUpdateDateTime: dt(p.authorisedAtMs ?? p.createdAtMs),
     Initiation: (p.request as { Data: { Initiation: unknown } }).Data.Initiation,
   });
@@ -445,6 +448,37 @@ export function mountUkObie(bank: Bank): void {
     });
     const payment = bank.payments.get(id)!;
     res.status(201).json(wrap(domesticData(payment), `${pis}/domestic-payments/${String(payment.extra.domesticPaymentId)}`));
+  });
+
+  /**
+   * Payment details (3.1.4+): the status as the payment rail reports it. A rejection's ISO 20022
+   * reason (`AM04`, `AC04`…) leads `StatusReasonDescription`, the only free field the standard has.
+   */
+  api.get(`${pisPath}/domestic-payments/:paymentId/payment-details`, async (req: Request, res: Response) => {
+    const token = await bank.bearer(req);
+    if (!token) throw new BankError('TOKEN_INVALID', 'An access token is required.', 401);
+    const p = [...bank.payments.values()].find((x) => x.extra.domesticPaymentId === req.params.paymentId);
+    if (!p || p.clientId !== token.clientId) throw new BankError('RESOURCE_UNKNOWN', 'Unknown payment.', 400, { path: 'DomesticPaymentId' });
+    const status = bank.paymentStatus(p);
+    const rejected = status === 'RJCT' && p.rejected;
+    res.json({
+      Data: {
+        PaymentStatus: [
+          {
+            PaymentTransactionId: String(p.extra.domesticPaymentId),
+            Status: UK_PAYMENT_STATUS[status],
+            StatusUpdateDateTime: dt(p.rejected?.atMs ?? bank.clock.nowMs()),
+            StatusDetail: {
+              LocalInstrument: 'UK.OBIE.FPS',
+              Status: status,
+              ...(rejected ? { StatusReason: 'ProprietaryRejection', StatusReasonDescription: `${p.rejected!.reason}: rejected by the bank` } : {}),
+            },
+          },
+        ],
+      },
+      Links: { Self: `${pis}/domestic-payments/${String(p.extra.domesticPaymentId)}/payment-details` },
+      Meta: {},
+    });
   });
 
   api.get(`${pisPath}/domestic-payments/:paymentId`, async (req: Request, res: Response) => {

@@ -144,6 +144,13 @@ export class BankInvalidRequest extends BankError {
   readonly transient = false;
 }
 
+/**
+ * The bank accepts a payment's cancellation only after the end user authorises it (Berlin Group
+ * `202` with a `startAuthorisation` link): the gateway does not run that flow, so the payment is
+ * NOT cancelled. A {@link BankInvalidRequest}, typed so callers can tell the user why.
+ */
+export class BankCancellationAuthorisationRequired extends BankInvalidRequest {}
+
 /** See {@link BankErrorCode.UNAUTHORIZED}. */
 export class BankUnauthorized extends BankError {
   override readonly name = 'BankUnauthorized';

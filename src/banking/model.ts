@@ -117,3 +117,15 @@ export interface CanonicalTransaction {
 
 /** PSD2 consent states as a bank reports them. */
 export type BankConsentStatus = 'RECEIVED' | 'VALID' | 'REJECTED' | 'EXPIRED' | 'REVOKED' | 'TERMINATED';
+
+/** Normalised payment status (DESIGN §5): the same words whatever the bank's standard. */
+export type PaymentStatus = 'AUTHORIZATION_REQUIRED' | 'PENDING' | 'ACCEPTED' | 'EXECUTED' | 'REJECTED' | 'CANCELLED' | 'FAILED';
+
+/** A payment's status as the bank reported it: normalised, plus the bank's own words. */
+export interface BankPaymentStatus {
+  status: PaymentStatus;
+  /** The bank's own status: ISO 20022 (`RCVD`, `ACTC`, `ACSC`, `RJCT`, `CANC`…) or, at UK banks, the OBIE status (`AcceptedSettlementCompleted`…). */
+  rawStatus: string;
+  /** ISO 20022 status reason when the bank gave one (`AM04`, `AC04`, `DS02`…). */
+  reasonCode: string | null;
+}

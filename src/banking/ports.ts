@@ -5,11 +5,14 @@
 import type {
   AccessScope,
   BankConsentStatus,
+  BankPaymentStatus,
   BankTokens,
   CanonicalAccount,
   CanonicalBalance,
   CanonicalTransaction,
   InstitutionDescriptor,
+  Money,
+  PaymentScheme,
   ScaApproach,
 } from './model';
 
@@ -91,8 +94,76 @@ export interface AccountInformationPort {
   ): AsyncIterable<CanonicalTransaction[]>;
 }
 
+/** One payment the gateway asks a bank to make. Every field was validated by modules/payments before it gets here. */
+export interface PaymentRequest {
+  scheme: PaymentScheme;
+  /** Null where the bank lets the end user choose the account at SCA. */
+  debtorAccount: { iban: string } | null;
+  creditor: { name: string; iban: string; bic: string | null };
+  /** Positive, at most the currency's decimals. */
+  amount: Money;
+  remittanceInformation: string | null;
+  endToEndId: string | null;
+  /** `YYYY-MM-DD`; null = immediate. */
+  requestedExecutionDate: string | null;
+  /** The gateway's payment callback, where the bank sends the end user back. */
+  redirectUri: string;
+  /** Opaque value the callback carries back (same rules as `ConsentRequest.state`). */
+  state: string;
+  /**
+   * The gateway's own idempotency key for this payment, persisted before the first call. Adapters
+   * send it where their standard lets a bank recognise a repeated request (`X-Request-ID`,
+   * `x-idempotency-key`, the STET `resourceId`), so a call retried after a timeout never pays twice.
+   */
+  idempotencyKey: string;
+  /**
+   * When the gateway recorded the payment (persisted with it, before the first call). Standards
+   * that date the instruction in its body (STET `creationDateTime`) send this, so a repeated call
+   * carries the very same body and the bank recognises it. Default: now (a retry is then a new body).
+   */
+  createdAt?: Date;
+}
+
+/** The bank's answer to a new payment: where to send the end user, and what to keep for the callback. */
+export interface PaymentStarted {
+  /** The bank's id of the payment resource (UK: the payment consent, until `complete` answers the payment's id). */
+  bankPaymentId: string;
+  authorizationUrl: string;
+  status: BankPaymentStatus;
+  /** Values the adapter needs again (PKCE verifier…). Sealed by the vault at rest. */
+  secrets: Record<string, string>;
+}
+
+/**
+ * The outcome of the end user's visit to the bank for a payment. On AUTHORISED, `bankPaymentId`
+ * and `secrets` replace those kept from `initiate` (UK: the domestic payment's id, and the PSU's
+ * token so that a repeated `complete` re-submits with the same idempotency key instead of
+ * exchanging the spent code again); pass them to `status`, `cancel` and any later `complete`.
+ */
+export type PaymentCompleted =
+  | { outcome: 'AUTHORISED'; bankPaymentId: string; status: BankPaymentStatus; secrets: Record<string, string> }
+  | { outcome: 'REJECTED' | 'FAILED'; reason: string; status: BankPaymentStatus | null };
+
+/** Payment initiation (PIS). */
+export interface PaymentInitiationPort {
+  initiate(ctx: BankCallContext, request: PaymentRequest): Promise<PaymentStarted>;
+  /**
+   * Handles the bank's redirect back (`callbackUrl` is the full URL it called) and does what the
+   * standard needs to set the payment off (UK: exchange the code, then `POST /domestic-payments`
+   * with `idempotencyKey`; STET: the confirmation). Safe to call again with the same input.
+   */
+  complete(
+    ctx: BankCallContext,
+    input: { callbackUrl: string; bankPaymentId: string; secrets: Record<string, string>; idempotencyKey: string; request: PaymentRequest },
+  ): Promise<PaymentCompleted>;
+  status(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<BankPaymentStatus>;
+  /** Present only where the standard lets the TPP cancel (Berlin Group, STET); resolves with the new status. */
+  cancel?(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<BankPaymentStatus>;
+}
+
 /** One adapter per standard implements the ports it supports. */
 export interface BankAdapter {
   readonly consents: ConsentAuthorisationPort;
   readonly accounts: AccountInformationPort;
+  readonly payments: PaymentInitiationPort;
 }

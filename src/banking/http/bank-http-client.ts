@@ -120,6 +120,12 @@ export interface BankRequestOptions<T> {
   body?: unknown;
   /** Parses the answer; a failure becomes `BankResponseInvalid`. Empty bodies parse as `undefined`. */
   schema: ZodType<T>;
+  /**
+   * Our `X-Request-ID` for this call instead of a fresh UUID: a payment creation sends the same id
+   * on every try (derived from the gateway's idempotency key) so a bank that dedups on it never
+   * creates a second payment. Must be a UUID.
+   */
+  requestId?: string;
   /** Mark a non-GET call safe to repeat (e.g. it carries an idempotency key). Default false. */
   idempotent?: boolean;
   /** The PSU's IP address for user-present calls (`PSU-IP-Address`, UK `x-fapi-customer-ip-address`). */
@@ -342,7 +348,7 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
 
   async function request<T>(req: BankRequestOptions<T>): Promise<BankHttpResponse<T>> {
     const { operation, method } = req;
-    const requestId = randomUUID();
+    const requestId = req.requestId ?? randomUUID();
     const url = resolveUrl(req, operation);
     const path = describeUrl(url);
     const bodyText = req.body === undefined ? undefined : JSON.stringify(req.body);

@@ -1,6 +1,7 @@
 /**
  * Berlin Group NextGenPSD2 1.3.x adapter: AIS consents (redirect, OAuth SCA and decoupled
- * approaches), accounts, card accounts, balances and paged transactions, behind the banking ports.
+ * approaches), accounts, card accounts, balances and paged transactions, and payment initiation
+ * (berlin-group.payments.ts), behind the banking ports.
  * Every call goes through the bank HTTP client (schemas, retries, redaction); OAuth goes through
  * BankOAuth. Links the bank sends (`scaRedirect`, `scaOAuth`, `startAuthorisation`, `status`,
  * `next`) are followed rather than rebuilt.
@@ -21,6 +22,7 @@ import type {
   ConsentRequest,
   ConsentStarted,
 } from '../../ports';
+import { createBerlinGroupPayments } from './berlin-group.payments';
 import {
   accountPath,
   mapAccount,
@@ -683,5 +685,6 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     }
   }
 
-  return { consents, accounts: accountInformation };
+  const payments = createBerlinGroupPayments({ deps, institution, sandbox, log, transport, resolveLink: resolveBankLink, oauthClient });
+  return { consents, accounts: accountInformation, payments };
 }

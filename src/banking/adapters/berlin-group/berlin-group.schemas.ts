@@ -213,7 +213,7 @@ export const bgCardTransactionsResponse = z.looseObject({
 });
 export type BgCardTransactionsResponse = z.infer<typeof bgCardTransactionsResponse>;
 
-const scaLinks = links({
+export const scaLinks = links({
   scaRedirect: optLink,
   scaOAuth: optLink,
   confirmation: optLink,

@@ -3,6 +3,7 @@
  * PKCE) obtained at the bank's pages: there is no consent resource to create first. After the code
  * exchange the adapter lists the accounts and tells the bank, with `PUT /consents`, which accounts'
  * balances and transactions the PSU consented to. Data calls follow the bank's HAL `_links`.
+ * Payment initiation (PISP) lives in stet.payments.ts.
  */
 import type { BankAdapterDeps } from '../index';
 import { BankClientConfigError, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid } from '../../errors';
@@ -18,6 +19,7 @@ import type {
   ConsentCompleted,
 } from '../../ports';
 import { linkHref, mapAccount, mapBalance, mapTransaction } from './stet.mapper';
+import { createStetPayments } from './stet.payments';
 import {
   stetAccountsResponse,
   stetBalancesResponse,
@@ -313,7 +315,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
     },
   };
 
-  return { consents, accounts };
+  return { consents, accounts, payments: createStetPayments({ deps, institution, sandbox, log, oauth }) };
 }
 
 /** `2026-01-31` → `2026-02-01`. */

@@ -12,6 +12,9 @@
  *    `/transactions`, following `Links.Next`);
  * 4. `DELETE /account-access-consents/{id}` revokes.
  *
+ * Payments (uk-obie.payments.ts) take the same path with a `payments` client token, a
+ * domestic-payment consent as the intent, and `POST /domestic-payments` after the PSU's approval.
+ *
  * Every call goes through the bank HTTP client (timeouts, retries of safe calls, schemas,
  * `x-fapi-interaction-id`, typed errors); OAuth failures outside the PSU's callback become the same
  * {@link BankError} family.
@@ -49,6 +52,7 @@ import {
   ukTransactionsResponseSchema,
   type UkConsentData,
 } from './uk-obie.schemas';
+import { createUkObiePayments } from './uk-obie.payments';
 import { requestObjectSigner } from './uk-obie.request-object';
 
 /** What the adapter needs: the institution, the operator's client registration at the bank, and where to report. */
@@ -153,23 +157,48 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
 
   // ----- client-credentials token, kept until shortly before it expires ----------------------
 
-  let ccToken: { value: string; expiresAtMs: number } | undefined;
-  async function clientToken(): Promise<string> {
-    if (ccToken && ccToken.expiresAtMs - CC_MARGIN_MS > Date.now()) return ccToken.value;
-    const tokens = await viaOAuth('oauth.client_credentials', async () => (await oauth()).clientCredentials(CC_SCOPE));
-    ccToken = { value: tokens.accessToken, expiresAtMs: tokens.expiresAt?.getTime() ?? Date.now() + 5 * 60_000 };
-    return ccToken.value;
+  // One token per scope: `accounts` for account-access consents, `payments` for payment consents.
+  const ccTokens = new Map<string, { value: string; expiresAtMs: number }>();
+  async function clientToken(scope: string): Promise<string> {
+    const kept = ccTokens.get(scope);
+    if (kept && kept.expiresAtMs - CC_MARGIN_MS > Date.now()) return kept.value;
+    const tokens = await viaOAuth('oauth.client_credentials', async () => (await oauth()).clientCredentials(scope));
+    const fresh = { value: tokens.accessToken, expiresAtMs: tokens.expiresAt?.getTime() ?? Date.now() + 5 * 60_000 };
+    ccTokens.set(scope, fresh);
+    return fresh.value;
   }
   /** A TPP-level call; a refused client token (revoked or expired early at the bank) is renewed once. */
-  async function asClient<T>(call: (token: string) => Promise<T>): Promise<T> {
-    const token = await clientToken();
+  async function asClient<T>(call: (token: string) => Promise<T>, scope: string = CC_SCOPE): Promise<T> {
+    const token = await clientToken(scope);
     try {
       return await call(token);
     } catch (err) {
       if (!(isBankError(err) && err instanceof BankUnauthorized)) throw err;
-      ccToken = undefined;
-      return call(await clientToken());
+      ccTokens.delete(scope);
+      return call(await clientToken(scope));
     }
+  }
+
+  /**
+   * Sends the PSU to authorise an intent (an account-access or payment consent): authorisation
+   * code with PKCE (PAR when offered), the intent as the essential claim `openbanking_intent_id`,
+   * in a signed request object when the operator gave a key. The gateway's own `state` goes to the
+   * bank, so the callback leads back to the attempt.
+   */
+  async function authoriseIntent(intentId: string, scope: string, redirectUri: string, state: string) {
+    const client = await viaOAuth('oauth.configure', oauth);
+    const claims = {
+      id_token: { openbanking_intent_id: { value: intentId, essential: true } },
+      userinfo: { openbanking_intent_id: { value: intentId, essential: true } },
+    };
+    return viaOAuth('oauth.authorization_request', () =>
+      client.startAuthorization({
+        scope,
+        extraParams: signRequestObject ? (ctx) => ({ request: signRequestObject(ctx, claims) }) : { claims: JSON.stringify(claims) },
+        redirectUri,
+        state,
+      }),
+    );
   }
 
   async function readConsent(consentId: string): Promise<UkConsentData> {
@@ -228,11 +257,15 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
 
   // ----- the ports ------------------------------------------------------------------------------
 
+  const payments = createUkObiePayments({ deps, institution, sandbox, log, asClient, authoriseIntent, oauth: () => viaOAuth('oauth.configure', oauth) });
+
   return {
+    payments,
     consents: {
       async start(_ctx: BankCallContext, request: ConsentRequest): Promise<ConsentStarted> {
         const redirectUri = deps.redirectUri ?? request.redirectUri;
-        const client = await viaOAuth('oauth.configure', oauth);
+        // Discovery first: a bank whose authorisation server is down gets no orphan consent.
+        await viaOAuth('oauth.configure', oauth);
         const historyFrom = new Date(Date.now() - institution.maxHistoryDays * 86_400_000);
         const created = await asClient((accessToken) =>
           http.request({
@@ -252,19 +285,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
           }),
         );
         const consentId = created.data.Data.ConsentId;
-        const claims = {
-          id_token: { openbanking_intent_id: { value: consentId, essential: true } },
-          userinfo: { openbanking_intent_id: { value: consentId, essential: true } },
-        };
-        // The gateway's own state goes to the bank, so the callback leads back to this attempt.
-        const auth = await viaOAuth('oauth.authorization_request', () =>
-          client.startAuthorization({
-            scope: PSU_SCOPE,
-            extraParams: signRequestObject ? (ctx) => ({ request: signRequestObject(ctx, claims) }) : { claims: JSON.stringify(claims) },
-            redirectUri,
-            state: request.state,
-          }),
-        );
+        const auth = await authoriseIntent(consentId, PSU_SCOPE, redirectUri, request.state);
         log.info({ consentStatus: created.data.Data.Status, pushed: auth.pushed }, 'UK account-access consent created');
         return {
           bankConsentId: consentId,

@@ -1,0 +1,306 @@
+/**
+ * Berlin Group NextGenPSD2 1.3.x payment initiation: `POST /v1/payments/{product}` for SEPA credit
+ * transfers and SEPA Instant, SCA by redirect (`_links.scaRedirect`) or OAuth (`_links.scaOAuth`,
+ * scope `PIS:<paymentId>`), the status from `_links.status`, cancellation by `DELETE` on
+ * `_links.self`. Links the bank sends are followed; paths are only the fallback when a bank omits
+ * one. The payment's `X-Request-ID` is derived from the gateway's idempotency key, so every try of
+ * the same payment carries the same one.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid } from '../../errors';
+import { createBankHttpClient, type BankFetch, type BankHttpClient } from '../../http';
+import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '../../model';
+import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
+import { paymentRequestId, withQuery } from '../../payment-ids';
+import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
+import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
+import type { BankAdapterDeps } from '../index';
+import { bgPaymentCancelResponse, bgPaymentCreated, bgPaymentStatusResponse, type BgPaymentStatusResponse } from './berlin-group.payment-schemas';
+import { bgAuthorisationStarted, hrefOf, type BgLink } from './berlin-group.schemas';
+
+/** Berlin Group payment products per scheme (the path segment of `/v1/payments/{product}`). */
+export const BG_PAYMENT_PRODUCTS: Partial<Record<PaymentScheme, string>> = {
+  SEPA_CREDIT_TRANSFER: 'sepa-credit-transfers',
+  SEPA_INSTANT: 'instant-sepa-credit-transfers',
+};
+
+/** Keys of the payment's secrets (kept sealed by the gateway between calls). */
+type PaymentSecretKey =
+  | 'product'
+  | 'paymentId'
+  | 'selfHref'
+  | 'statusHref'
+  | 'approach'
+  | 'callbackState'
+  | 'codeVerifier'
+  | 'nonce'
+  | 'issuer'
+  | 'discoveryAlgorithm'
+  | 'redirectUri'
+  /** `'1'` once the end user passed SCA: a RCVD/PDNG after it is PENDING, not AUTHORIZATION_REQUIRED. */
+  | 'authorised';
+type Secrets = Partial<Record<PaymentSecretKey, string>>;
+
+/** Marks the not-OK redirect, for banks that send the end user back without saying what happened. */
+const NOK_MARKER = 'sca_not_completed';
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest();
+const sameSecret = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
+
+/** What the payment part needs from the adapter it belongs to. */
+export interface BerlinGroupPaymentsEnv {
+  deps: BankAdapterDeps;
+  institution: InstitutionDescriptor;
+  sandbox: boolean;
+  log: Logger;
+  transport: BankFetch | undefined;
+  resolveLink: (apiBaseUrl: string, href: string | undefined) => string | undefined;
+  oauthClient: (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2') => Promise<BankOAuth>;
+}
+
+export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentInitiationPort {
+  const { institution, sandbox, deps } = env;
+  const institutionId = institution.id;
+  const pisBase = institution.pisBaseUrl || institution.aisBaseUrl;
+  const originOf = (u: string) => new URL(u).origin;
+  const http: BankHttpClient = createBankHttpClient({
+    institutionId,
+    standard: 'BERLIN_GROUP',
+    baseUrl: pisBase,
+    logger: deps.logger,
+    onCall: deps.onCall,
+    fetch: env.transport,
+    allowInsecureRequests: sandbox,
+    additionalOrigins: originOf(institution.aisBaseUrl) === originOf(pisBase) ? [] : [institution.aisBaseUrl],
+  });
+  const linkOf = (link: BgLink | null | undefined) => env.resolveLink(pisBase, hrefOf(link));
+  const details = (operation: string) => ({ institutionId, operation });
+
+  function productFor(scheme: PaymentScheme): string {
+    const product = BG_PAYMENT_PRODUCTS[scheme];
+    if (!product || (institution.paymentProducts.length > 0 && !institution.paymentProducts.includes(product))) {
+      throw new BankInvalidRequest(`payment.create at ${institutionId}: the bank offers no payment product for ${scheme}`, details('payment.create'));
+    }
+    return product;
+  }
+
+  /** The payment's resource path, for banks that give no link. */
+  const paymentPath = (secrets: Secrets, bankPaymentId: string) => {
+    if (!secrets.product) throw new BankInvalidRequest(`payment at ${institutionId}: the payment product was not kept`, details('payment'));
+    return `/v1/payments/${encodeURIComponent(secrets.product)}/${encodeURIComponent(bankPaymentId)}`;
+  };
+
+  /** The ISO reason of a rejection: NextGenPSD2 has no field for it; banks put it in `tppMessages`. */
+  const reasonOf = (body: Pick<BgPaymentStatusResponse, 'tppMessages'>): string | null => {
+    for (const m of body.tppMessages ?? []) {
+      const code = normaliseReasonCode(m.code);
+      if (code) return code;
+    }
+    return null;
+  };
+
+  async function readStatus(ctx: BankCallContext, bankPaymentId: string, secrets: Secrets): Promise<BankPaymentStatus> {
+    const res = await http.request({
+      operation: 'payment.status',
+      method: 'GET',
+      ...(secrets.statusHref ? { url: secrets.statusHref } : { path: `${paymentPath(secrets, bankPaymentId)}/status` }),
+      psuIpAddress: ctx.psuIpAddress,
+      schema: bgPaymentStatusResponse,
+    });
+    return isoPaymentStatus(res.data.transactionStatus, { authorised: secrets.authorised === '1', reasonCode: reasonOf(res.data) });
+  }
+
+  /** The approach to ask for: redirect or OAuth, in the registry's order (decoupled needs a PSU-ID the payment request has not). */
+  function chooseApproach(): 'REDIRECT' | 'OAUTH' {
+    const first = institution.scaApproaches.find((a): a is 'REDIRECT' | 'OAUTH' => a === 'REDIRECT' || a === 'OAUTH');
+    if (!first) {
+      throw new BankInvalidRequest(
+        `payment.create at ${institutionId}: none of the bank's SCA approaches (${institution.scaApproaches.join(', ') || 'none'}) can be used for payments`,
+        details('payment.create'),
+      );
+    }
+    return first;
+  }
+
+  async function initiate(ctx: BankCallContext, request: PaymentRequest): Promise<PaymentStarted> {
+    const operation = 'payment.create';
+    const product = productFor(request.scheme);
+    const wanted = chooseApproach();
+    const headers = {
+      'TPP-Redirect-URI': withQuery(request.redirectUri, { state: request.state }),
+      'TPP-Nok-Redirect-URI': withQuery(request.redirectUri, { state: request.state, error: NOK_MARKER }),
+      'TPP-Redirect-Preferred': wanted === 'REDIRECT' ? 'true' : 'false',
+      'TPP-Explicit-Authorisation-Preferred': 'false',
+    };
+    const created = await http.request({
+      operation,
+      method: 'POST',
+      path: `/v1/payments/${product}`,
+      requestId: paymentRequestId(request.idempotencyKey),
+      headers,
+      psuIpAddress: ctx.psuIpAddress,
+      body: {
+        ...(request.endToEndId ? { endToEndIdentification: request.endToEndId } : {}),
+        ...(request.debtorAccount ? { debtorAccount: { iban: request.debtorAccount.iban } } : {}),
+        instructedAmount: { currency: request.amount.currency, amount: request.amount.amount },
+        creditorAccount: { iban: request.creditor.iban },
+        ...(request.creditor.bic ? { creditorAgent: request.creditor.bic } : {}),
+        creditorName: request.creditor.name,
+        ...(request.remittanceInformation ? { remittanceInformationUnstructured: request.remittanceInformation } : {}),
+        ...(request.requestedExecutionDate ? { requestedExecutionDate: request.requestedExecutionDate } : {}),
+      },
+      schema: bgPaymentCreated,
+    });
+    const paymentId = created.data.paymentId;
+    let links = created.data._links ?? {};
+    // An explicit start of the authorisation, when the bank asks for it and needs nothing more from us.
+    if (!hrefOf(links.scaRedirect) && !hrefOf(links.scaOAuth) && hrefOf(links.startAuthorisation)) {
+      const started = await http.request({
+        operation: 'payment.authorisation.start',
+        method: 'POST',
+        url: linkOf(links.startAuthorisation)!,
+        headers,
+        psuIpAddress: ctx.psuIpAddress,
+        body: {},
+        schema: bgAuthorisationStarted,
+      });
+      links = { ...links, ...(started.data._links ?? {}) };
+    }
+
+    const secrets: Secrets = { product, paymentId, callbackState: request.state };
+    const selfHref = linkOf(links.self);
+    const statusHref = linkOf(links.status);
+    if (selfHref) secrets.selfHref = selfHref;
+    if (statusHref) secrets.statusHref = statusHref;
+    const status = isoPaymentStatus(created.data.transactionStatus, { authorised: false, reasonCode: reasonOf(created.data) });
+
+    const scaRedirect = linkOf(links.scaRedirect);
+    const scaOAuth = linkOf(links.scaOAuth);
+    if (scaOAuth && !(scaRedirect && wanted === 'REDIRECT')) {
+      const target = issuerFromMetadataUrl(scaOAuth);
+      if (!target) throw new BankResponseInvalid(`${operation} at ${institutionId}: scaOAuth is not an authorisation server metadata URL`, details(operation));
+      const oauth = await env.oauthClient(target.issuer, target.discoveryAlgorithm);
+      const auth = await oauth.startAuthorization({ scope: `PIS:${paymentId}`, redirectUri: deps.redirectUri ?? request.redirectUri, state: request.state });
+      Object.assign(secrets, {
+        approach: 'OAUTH',
+        callbackState: auth.state,
+        codeVerifier: auth.codeVerifier,
+        issuer: target.issuer,
+        discoveryAlgorithm: target.discoveryAlgorithm,
+        redirectUri: auth.redirectUri,
+        ...(auth.nonce ? { nonce: auth.nonce } : {}),
+      } satisfies Secrets);
+      return { bankPaymentId: paymentId, authorizationUrl: auth.url, status, secrets: secrets as Record<string, string> };
+    }
+    if (scaRedirect) {
+      const url = new URL(scaRedirect);
+      if (url.protocol !== 'https:' && !(sandbox && url.protocol === 'http:')) {
+        throw new BankResponseInvalid(`${operation} at ${institutionId}: scaRedirect is not an https URL`, details(operation));
+      }
+      secrets.approach = 'REDIRECT';
+      return { bankPaymentId: paymentId, authorizationUrl: url.href, status, secrets: secrets as Record<string, string> };
+    }
+    throw new BankInvalidRequest(
+      `${operation} at ${institutionId}: the bank offers no redirect or OAuth SCA for this payment (${Object.keys(links).join(', ') || 'no links'})`,
+      details(operation),
+    );
+  }
+
+  /** The outcome once the bank's status is read: its word decides, not the callback URL. */
+  function outcomeOf(status: BankPaymentStatus, secrets: Secrets, bankPaymentId: string, callbackSaysNok: boolean): PaymentCompleted {
+    switch (status.status) {
+      case 'REJECTED':
+      case 'CANCELLED':
+        return { outcome: 'REJECTED', reason: `the bank reports the payment as ${status.rawStatus}${status.reasonCode ? ` (${status.reasonCode})` : ''}`, status };
+      case 'FAILED':
+        return { outcome: 'FAILED', reason: `the bank reports the payment as ${status.rawStatus}`, status };
+      case 'AUTHORIZATION_REQUIRED':
+        return callbackSaysNok
+          ? { outcome: 'REJECTED', reason: 'the end user did not complete the authorisation at the bank', status }
+          : { outcome: 'FAILED', reason: 'the bank has not confirmed the authorisation yet', status };
+      default: {
+        const after = { ...secrets, authorised: '1' };
+        // RCVD/PDNG read before we knew SCA had passed: the same word, now PENDING.
+        const settled = isoPaymentStatus(status.rawStatus, { authorised: true, reasonCode: status.reasonCode });
+        return { outcome: 'AUTHORISED', bankPaymentId, status: settled, secrets: after as Record<string, string> };
+      }
+    }
+  }
+
+  async function complete(
+    ctx: BankCallContext,
+    input: { callbackUrl: string; bankPaymentId: string; secrets: Record<string, string> },
+  ): Promise<PaymentCompleted> {
+    const secrets = input.secrets as Secrets;
+    let callback: URL;
+    try {
+      callback = new URL(input.callbackUrl);
+    } catch {
+      return { outcome: 'FAILED', reason: 'INVALID_CALLBACK', status: null };
+    }
+    const state = callback.searchParams.get('state');
+    if (!secrets.callbackState || state === null || !sameSecret(state, secrets.callbackState)) return { outcome: 'FAILED', reason: 'STATE_MISMATCH', status: null };
+    let nok = callback.searchParams.has('error');
+
+    if (secrets.approach === 'OAUTH') {
+      if (!secrets.issuer || !secrets.codeVerifier || !secrets.redirectUri) return { outcome: 'FAILED', reason: 'the OAuth secrets of this payment are incomplete', status: null };
+      const oauth = await env.oauthClient(secrets.issuer, secrets.discoveryAlgorithm === 'oauth2' ? 'oauth2' : 'oidc');
+      try {
+        // The code exchange finishes the authorisation; the payment's status then tells the outcome.
+        await oauth.completeAuthorization({
+          callbackUrl: input.callbackUrl,
+          expected: { state: secrets.callbackState, codeVerifier: secrets.codeVerifier, redirectUri: secrets.redirectUri, ...(secrets.nonce ? { nonce: secrets.nonce } : {}) },
+        });
+      } catch (err) {
+        if (!(err instanceof OAuthError)) throw err;
+        if (err.code === OAuthErrorCode.ACCESS_DENIED) nok = true;
+        // A spent code (a repeated complete) is no failure: the status below tells what happened.
+        else if (err.code !== OAuthErrorCode.CODE_INVALID) return { outcome: 'FAILED', reason: err.code, status: null };
+      }
+    } else if (secrets.approach !== 'REDIRECT') {
+      return { outcome: 'FAILED', reason: 'unknown SCA approach in the kept secrets', status: null };
+    }
+    const status = await readStatus(ctx, input.bankPaymentId, secrets);
+    return outcomeOf(status, secrets, input.bankPaymentId, nok);
+  }
+
+  async function cancel(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<BankPaymentStatus> {
+    const operation = 'payment.cancel';
+    const secrets = input.secrets as Secrets;
+    const res = await http.request({
+      operation,
+      method: 'DELETE',
+      ...(secrets.selfHref ? { url: secrets.selfHref } : { path: paymentPath(secrets, input.bankPaymentId) }),
+      psuIpAddress: ctx.psuIpAddress,
+      schema: bgPaymentCancelResponse,
+    });
+    const body = res.data;
+    if (body) {
+      const l = body._links ?? {};
+      const authorisation = [
+        l.startAuthorisation,
+        l.startAuthorisationWithPsuIdentification,
+        l.startAuthorisationWithPsuAuthentication,
+        l.startAuthorisationWithEncryptedPsuAuthentication,
+        l.startAuthorisationWithAuthenticationMethodSelection,
+      ].some((link) => hrefOf(link));
+      if (authorisation) {
+        throw new BankCancellationAuthorisationRequired(
+          `${operation} at ${institutionId}: the bank cancels this payment only after the end user authorises the cancellation; it is not cancelled`,
+          { ...details(operation), httpStatus: res.status, requestId: res.requestId },
+        );
+      }
+      return isoPaymentStatus(body.transactionStatus, { authorised: secrets.authorised === '1', reasonCode: reasonOf(body) });
+    }
+    // 204: cancelled without more ado; the status resource says what it is now.
+    return readStatus(ctx, input.bankPaymentId, secrets);
+  }
+
+  return {
+    initiate,
+    complete,
+    status: (ctx, input) => readStatus(ctx, input.bankPaymentId, input.secrets as Secrets),
+    cancel,
+  };
+}
