@@ -299,7 +299,7 @@ export class PaymentsService {
   async completeCallback(em: EntityManager, callbackUrl: string): Promise<CallbackResult> {
     const state = new URL(callbackUrl).searchParams.get('state');
     if (!state || state.length > 200 || !isPaymentState(state)) return invalidLinkPage();
-    const payment = await em.findOne(Payment, { stateHash: sha256(state) }, { populate: ['tenant', 'secrets'] });
+    const payment = await em.findOne(Payment, { stateHash: sha256(state) }, { populate: ['tenant', 'secrets', 'sealedState'] });
     if (!payment) return invalidLinkPage();
     const caller: Caller = { tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'callback' };
     const institution = this.deps.institutions.get(caller, payment.institutionId);
