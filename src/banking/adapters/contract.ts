@@ -3,13 +3,13 @@
  * test file against its sandbox bank over real HTTP. An adapter that needs a different test is a
  * sign the ports leak a standard.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../sandbox';
 import { MiniBrowser, startSandbox, type Running } from '../../../sandbox/testing/harness';
 import { BankError, BankErrorCode } from '../errors';
-import type { InstitutionDescriptor } from '../model';
-import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted } from '../ports';
+import type { InstitutionDescriptor, PaymentScheme } from '../model';
+import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, PaymentCompleted, PaymentRequest, PaymentStarted } from '../ports';
 import { sandboxInstitutions } from '../sandbox-institutions';
 
 /** What an adapter's test file provides to the contract. */
@@ -131,6 +131,150 @@ export function runAdapterContract(name: string, subject: AdapterContractSubject
       );
       expect(after).toBeInstanceOf(BankError);
       expect([BankErrorCode.CONSENT_INVALID, BankErrorCode.CONSENT_EXPIRED, BankErrorCode.UNAUTHORIZED]).toContain((after as BankError).code);
+    });
+  });
+}
+
+/** What an adapter's test file provides to the payment contract. */
+export interface PaymentContractSubject extends AdapterContractSubject {
+  scheme: PaymentScheme;
+  currency: string;
+  /** A creditor account the bank accepts for the scheme (a GB IBAN for Faster Payments). */
+  creditorIban: string;
+  /**
+   * The reason code the adapter reports when the end user declines at the bank: `DS02` where the
+   * standard carries it to the TPP, null where it has no field for it (UK 3.1 rejects the consent
+   * without a reason).
+   */
+  refusalReason: string | null;
+}
+
+/** A payment the bank has, as its control API lists it. */
+interface BankPayment {
+  id: string;
+  status: string;
+  reasonCode?: string;
+  amount: { amount: string; currency: string };
+  creditor: { name: string };
+}
+
+/** Walks the bank's login page and presses Cancel; returns where the bank sent the end user. */
+export async function cancelAtBank(run: Running, authorizationUrl: string): Promise<string> {
+  const browser = new MiniBrowser();
+  const early = await browser.go(authorizationUrl, {}, run.callback);
+  if (early) return early;
+  const back = await browser.submit({ action: 'cancel' }, run.callback);
+  if (!back) throw new Error(`the bank did not redirect back after Cancel; its page says: ${browser.html.slice(0, 300)}`);
+  return back;
+}
+
+/**
+ * The payment half of the contract: every adapter initiates, sends the end user to SCA, completes,
+ * and reports the bank's status through the same normalised words, with the magic values of the
+ * sandbox (README "Magic payment values") and the idempotency the gateway relies on.
+ */
+export function runPaymentContract(name: string, subject: PaymentContractSubject): void {
+  describe(`${name} payment contract`, () => {
+    let run: Running;
+    let adapter: BankAdapter;
+    let ctx: BankCallContext;
+
+    const paymentRequest = (over: { amount?: string; creditorName?: string; idempotencyKey?: string } = {}): PaymentRequest => ({
+      scheme: subject.scheme,
+      debtorAccount: null,
+      creditor: { name: over.creditorName ?? 'Ada Lovelace', iban: subject.creditorIban, bic: null },
+      amount: { amount: over.amount ?? '42.50', currency: subject.currency },
+      remittanceInformation: 'Invoice 2026-7',
+      endToEndId: null,
+      requestedExecutionDate: null,
+      redirectUri: run.callback,
+      state: randomBytes(24).toString('base64url'),
+      idempotencyKey: over.idempotencyKey ?? randomUUID(),
+      createdAt: new Date('2026-11-20T09:30:00Z'),
+    });
+    const bankPayments = async (): Promise<BankPayment[]> => (await run.control<{ payments: BankPayment[] }>('GET', `/banks/${subject.bankId}/payments`)).body.payments;
+    const completeAfter = (request: PaymentRequest, started: PaymentStarted, callbackUrl: string): Promise<PaymentCompleted> =>
+      adapter.payments.complete(ctx, { callbackUrl, bankPaymentId: started.bankPaymentId, secrets: started.secrets, idempotencyKey: request.idempotencyKey, request });
+    const pay = async (user: { username: string; otp: string }, over: Parameters<typeof paymentRequest>[0] = {}) => {
+      const request = paymentRequest(over);
+      const started = await adapter.payments.initiate(ctx, request);
+      const callbackUrl = await authoriseAtBank(run, started.authorizationUrl, user);
+      return { request, started, callbackUrl, done: await completeAfter(request, started, callbackUrl) };
+    };
+
+    beforeAll(async () => {
+      run = await startSandbox();
+      const institution = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === subject.bankId)!;
+      ctx = { institution, psuIpAddress: '203.0.113.7' };
+      adapter = await subject.createAdapter(run, institution);
+    });
+    afterAll(async () => run?.close());
+
+    it('initiates, sends the end user to SCA, completes as ACCEPTED and reads EXECUTED once the bank settles', async () => {
+      const request = paymentRequest();
+      const started = await adapter.payments.initiate(ctx, request);
+      expect(started.authorizationUrl).toMatch(/^http/);
+      expect(started.bankPaymentId).toBeTruthy();
+      expect(started.status.status).toBe('AUTHORIZATION_REQUIRED');
+      expect(await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).toMatchObject({ status: 'AUTHORIZATION_REQUIRED' });
+      const done = await completeAfter(request, started, await authoriseAtBank(run, started.authorizationUrl, alice));
+      expect(done.outcome).toBe('AUTHORISED');
+      if (done.outcome !== 'AUTHORISED') return;
+      expect(done.status).toMatchObject({ status: 'ACCEPTED', reasonCode: null });
+      const input = { bankPaymentId: done.bankPaymentId, secrets: done.secrets };
+      expect((await adapter.payments.status(ctx, input)).status).toBe('ACCEPTED');
+      await run.control('POST', `/banks/${subject.bankId}/clock/advance`, { seconds: 61 });
+      const settled = await adapter.payments.status(ctx, input);
+      expect(settled.status).toBe('EXECUTED');
+      expect(settled.rawStatus).toBeTruthy();
+      const atBank = (await bankPayments()).filter((p) => p.creditor.name === 'Ada Lovelace' && p.status === 'ACSC');
+      expect(atBank.length).toBeGreaterThan(0);
+      expect(atBank.at(-1)!.amount).toEqual({ amount: '42.50', currency: subject.currency });
+    });
+
+    it('reports the end user pressing Cancel at the bank as REJECTED, not as an error', async () => {
+      const request = paymentRequest();
+      const started = await adapter.payments.initiate(ctx, request);
+      const done = await completeAfter(request, started, await cancelAtBank(run, started.authorizationUrl));
+      expect(done.outcome).toBe('REJECTED');
+      expect(done.outcome === 'REJECTED' && done.status?.status).toBe('REJECTED');
+    });
+
+    it('reports an end user who declines after SCA as REJECTED with the bank’s reason', async () => {
+      const { done, started } = await pay(rejecter);
+      expect(done.outcome).toBe('REJECTED');
+      if (done.outcome !== 'REJECTED') return;
+      expect(done.status).toMatchObject({ status: 'REJECTED', reasonCode: subject.refusalReason });
+      expect(await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).toMatchObject({ status: 'REJECTED' });
+    });
+
+    it('reports the magic amount 666.00 as REJECTED with AM04 (insufficient funds)', async () => {
+      const { done } = await pay(alice, { amount: '666.00' });
+      expect(done.outcome).toBe('REJECTED');
+      expect(done.outcome === 'REJECTED' && done.status).toMatchObject({ status: 'REJECTED', reasonCode: 'AM04' });
+    });
+
+    it('creates one payment at the bank when initiate is called twice with the same idempotency key and body', async () => {
+      const before = (await bankPayments()).length;
+      const request = paymentRequest({ creditorName: 'Twice Sent' });
+      const first = await adapter.payments.initiate(ctx, request);
+      const second = await adapter.payments.initiate(ctx, { ...request });
+      expect(second.bankPaymentId).toBe(first.bankPaymentId);
+      const after = await bankPayments();
+      expect(after.length).toBe(before + 1);
+      // The second answer is as usable as the first: the end user can authorise through it.
+      const done = await completeAfter(request, second, await authoriseAtBank(run, second.authorizationUrl, alice));
+      expect(done.outcome).toBe('AUTHORISED');
+    });
+
+    it('answers the same payment when complete is called again with what the first complete returned', async () => {
+      const { request, done, callbackUrl } = await pay(alice, { creditorName: 'Completed Twice' });
+      expect(done.outcome).toBe('AUTHORISED');
+      if (done.outcome !== 'AUTHORISED') return;
+      const again = await adapter.payments.complete(ctx, { callbackUrl, bankPaymentId: done.bankPaymentId, secrets: done.secrets, idempotencyKey: request.idempotencyKey, request });
+      expect(again.outcome).toBe('AUTHORISED');
+      expect(again.outcome === 'AUTHORISED' && again.bankPaymentId).toBe(done.bankPaymentId);
+      expect((await bankPayments()).filter((p) => p.creditor.name === 'Completed Twice')).toHaveLength(1);
     });
   });
 }
