@@ -264,7 +264,7 @@ export class PaymentsService {
    * PostgreSQL advisory lock on a connection of its own, held across the bank call.
    */
   private async withKeyLock<T>(tenantId: string, key: string, fn: () => Promise<T>): Promise<T> {
-    const id = `${tenantId}\u0000${key}`;
+    const id = `${tenantId}:${key}`; // a uuid never holds ":", so this names one tenant’s key
     const previous = this.keyLocks.get(id) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(() => this.withAdvisoryLock(id, fn));
     this.keyLocks.set(id, run);

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Browser } from 'playwright-core';
+import { CHROMIUM, hasChromium, launchChromium } from '../helpers/chromium';
+import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { control, institutionGid } from '../helpers/banking';
+
+let t: TestGateway;
+let browser: Browser | undefined;
+let app: http.Server;
+let appUrl: string;
+
+beforeAll(async () => {
+  t = await startTestGateway();
+  // The developer's app the end user returns to.
+  app = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<h1 id="done">Back in the app</h1><p>${req.url}</p>`));
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
+  appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}/payment-return`;
+  if (hasChromium) browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => app?.close(r));
+  await t?.close();
+});
+
+describe('approving a payment in a real browser', () => {
+  if (!hasChromium) console.warn(`skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+
+  it.skipIf(!hasChromium)('takes the end user through the bank’s login and code pages back to the app with outcome=success, and the payment reaches EXECUTED', async () => {
+    const { key } = await t.createTenant('Browser payer');
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "browser-payer" }) { endUser { id } } }', {}, key);
+    const accounts = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', '/banks/rivage/users/alice/accounts');
+    const started = await t.gql<{ paymentInitiate: { payment: { id: string }; authorizationUrl: string; userErrors: unknown[] } }>(
+      `mutation($input: PaymentInitiateInput!) { paymentInitiate(input: $input, idempotencyKey: "browser-1") { payment { id } authorizationUrl userErrors { code } } }`,
+      {
+        input: {
+          institutionId: institutionGid('rivage'),
+          endUserId: u.body.data!.endUserCreate.endUser.id,
+          scheme: 'SEPA_CREDIT_TRANSFER',
+          debtorAccount: { iban: accounts.accounts.find((a) => a.iban && a.kind !== 'CARD')!.iban },
+          creditor: { name: 'Keller Bau GmbH', iban: 'FR1420041010050500013M02606' },
+          amount: { amount: '42.00', currency: 'EUR' },
+          remittanceInformation: 'Invoice 77',
+          redirectUri: appUrl,
+        },
+      },
+      key,
+    );
+    const { payment, authorizationUrl, userErrors } = started.body.data!.paymentInitiate;
+    expect(userErrors).toEqual([]);
+
+    const page = await browser!.newPage();
+    try {
+      await page.goto(authorizationUrl);
+      await page.waitForSelector('#username');
+      await page.fill('#username', 'alice');
+      await page.fill('#password', 'sandbox');
+      await page.click('#submit');
+      await page.waitForSelector('#code');
+      const code = (await page.textContent('#sandbox-code code'))!.trim();
+      await page.fill('#code', code);
+      await Promise.all([page.waitForURL((url) => url.href.startsWith(appUrl)), page.click('#submit')]);
+      const back = new URL(page.url());
+      expect(back.searchParams.get('outcome')).toBe('success');
+      expect(back.searchParams.get('paymentId')).toBe(payment.id);
+      expect(await page.textContent('#done')).toBe('Back in the app');
+    } finally {
+      await page.close();
+    }
+    await control(t, 'POST', '/banks/rivage/clock/advance', { seconds: 61 });
+    const deadline = Date.now() + 45_000;
+    let status = '';
+    while (status !== 'EXECUTED' && Date.now() < deadline) {
+      const r = await t.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { status } } }', { id: payment.id }, key);
+      status = r.body.data!.node.status;
+      if (status !== 'EXECUTED') await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(status).toBe('EXECUTED');
+  }, 90_000);
+});
