@@ -1,5 +1,10 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
-import { runPaymentContract } from '../contract';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
+import type { BankAdapter, BankCallContext, PaymentRequest } from '../../ports';
+import { sandboxInstitutions } from '../../sandbox-institutions';
+import { authoriseAtBank, runPaymentContract } from '../contract';
 import { createStetAdapter } from './stet.adapter';
 
 runPaymentContract('STET (Banque du Rivage)', {
@@ -10,4 +15,70 @@ runPaymentContract('STET (Banque du Rivage)', {
   refusalReason: 'DS02',
   createAdapter: (run, institution) =>
     createStetAdapter({ institution, credentials: run.sandbox.clients.rivage!, redirectUri: run.callback, logger: pino({ level: 'silent' }) }),
+});
+
+describe('STET payments against the sandbox bank', () => {
+  let run: Running;
+  let ctx: BankCallContext;
+  let adapter: BankAdapter;
+  const sent: { url: string; method: string; headers: Headers; body: string | undefined }[] = [];
+  const recordingFetch: typeof fetch = async (input, init) => {
+    sent.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? init.body : undefined });
+    return fetch(input, init);
+  };
+  const request = (over: Partial<PaymentRequest> = {}): PaymentRequest => ({
+    scheme: 'SEPA_INSTANT',
+    debtorAccount: null,
+    creditor: { name: 'Boulangerie Martin', iban: 'FR7630006000011234567890189', bic: 'BNPAFRPP' },
+    amount: { amount: '7.80', currency: 'EUR' },
+    remittanceInformation: 'Croissants',
+    endToEndId: 'E2E-CROISSANTS',
+    requestedExecutionDate: null,
+    redirectUri: run.callback,
+    state: randomBytes(24).toString('base64url'),
+    idempotencyKey: randomUUID(),
+    createdAt: new Date('2026-11-20T09:30:00Z'),
+    ...over,
+  });
+
+  beforeAll(async () => {
+    run = await startSandbox();
+    const institution = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === 'rivage')!;
+    ctx = { institution, psuIpAddress: '203.0.113.7' };
+    adapter = createStetAdapter({ institution, credentials: run.sandbox.clients.rivage!, redirectUri: run.callback, logger: pino({ level: 'silent' }), fetch: recordingFetch });
+  });
+  afterAll(async () => run?.close());
+
+  it('initiates SEPA Instant as localInstrument INST with report URLs carrying the state, and confirms once after approval', async () => {
+    const req = request();
+    sent.length = 0;
+    const started = await adapter.payments.initiate(ctx, req);
+    const post = sent.find((s) => s.method === 'POST' && s.url.endsWith('/payment-requests'))!;
+    expect(post.headers.get('x-request-id')).toBe(req.idempotencyKey);
+    const body = JSON.parse(post.body!);
+    expect(body.paymentTypeInformation).toMatchObject({ serviceLevel: 'SEPA', localInstrument: 'INST' });
+    expect(body.creationDateTime).toBe('2026-11-20T09:30:00.000Z');
+    expect(new URL(body.supplementaryData.successfulReportUrl).searchParams.get('state')).toBe(req.state);
+    expect(new URL(body.supplementaryData.unsuccessfulReportUrl).searchParams.get('state')).toBe(req.state);
+    expect(body.creditTransferTransaction[0]).toMatchObject({ instructedAmount: { amount: '7.80', currency: 'EUR' }, paymentId: { endToEndId: 'E2E-CROISSANTS' } });
+    const input = {
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      bankPaymentId: started.bankPaymentId,
+      secrets: started.secrets,
+      idempotencyKey: req.idempotencyKey,
+      request: req,
+    };
+    const first = await adapter.payments.complete(ctx, input);
+    expect(first).toMatchObject({ outcome: 'AUTHORISED', status: { status: 'ACCEPTED', rawStatus: 'ACTC' } });
+    // Again with the secrets of initiate: the payment is confirmed already, so only its status is read.
+    const again = await adapter.payments.complete(ctx, input);
+    expect(again).toMatchObject({ outcome: 'AUTHORISED', bankPaymentId: started.bankPaymentId });
+    expect(sent.filter((s) => s.method === 'POST' && s.url.endsWith('/confirmation'))).toHaveLength(1);
+    const atBank = (await run.control<{ payments: { id: string; product: string }[] }>('GET', '/banks/rivage/payments')).body.payments.find((p) => p.id === started.bankPaymentId);
+    expect(atBank?.product).toBe('INST');
+  });
+
+  it('offers no cancellation (not supported by the adapter for STET)', () => {
+    expect(adapter.payments.cancel).toBeUndefined();
+  });
 });
