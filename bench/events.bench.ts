@@ -191,7 +191,7 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
   const db = await benchDatabase('eventsbench');
   const rows: string[] = [];
   const loads: string[] = [];
-  let rss = { idle: 0, subscribed: 0 };
+  const rss = { idle: 0, subscribed: 0, after: 0 };
   try {
     const p = await prepareEventsBench(db);
     const port = await freePort();
@@ -244,6 +244,8 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
         clients.push(...batch);
       }
       log(`${o.subscribers} graphql-ws subscribers connected in ${ms(performance.now() - c0)} ms`);
+      await new Promise((r) => setTimeout(r, 2_000));
+      rss.subscribed = rssMiB(gateway.pid!);
 
       // Warm-up commits until every subscriber has heard one (subscriptions are live), then the measured ones.
       let missed = 0;
@@ -263,7 +265,7 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
         round++;
       }
       if (errors.length) throw new Error(`subscription errors: ${JSON.stringify(errors[0])}`);
-      rss.subscribed = rssMiB(gateway.pid!);
+      rss.after = rssMiB(gateway.pid!);
       const gatewayLatency = summarise(measured, missed);
       loads.push(machineLoad());
 
@@ -288,7 +290,7 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
     await db.drop();
   }
   return [
-    `Live events: one gateway process (PostgreSQL, Redis, Node ${process.versions.node}), ${o.subscribers.toLocaleString('en-US')} graphql-ws connections with one subscription each on one tenant's account, ${o.commits} commits (one TRANSACTIONS_ADDED event each, the next after every subscriber had the last); the same number of ioredis subscribers and publishes for (b). Gateway RSS: ${rss.idle.toFixed(0)} MiB idle, ${rss.subscribed.toFixed(0)} MiB with the subscribers (${(((rss.subscribed - rss.idle) * 1024) / o.subscribers).toFixed(0)} KiB each). Machine: ${loads.join('; ')}`,
+    `Live events: one gateway process (PostgreSQL, Redis, Node ${process.versions.node}), ${o.subscribers.toLocaleString('en-US')} graphql-ws connections with one subscription each on one tenant's account, ${o.commits} commits (one TRANSACTIONS_ADDED event each, the next after every subscriber had the last); the same number of ioredis subscribers and publishes for (b). Gateway RSS: ${rss.idle.toFixed(0)} MiB idle, ${rss.subscribed.toFixed(0)} MiB with the subscribers connected (${(((rss.subscribed - rss.idle) * 1024) / o.subscribers).toFixed(0)} KiB each), ${rss.after.toFixed(0)} MiB after the commits. Machine: ${loads.join('; ')}`,
     '',
     '| path | p50 ms | p99 ms | max ms | deliveries | missed |',
     '|---|---:|---:|---:|---:|---:|',
