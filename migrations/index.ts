@@ -8,6 +8,7 @@ import { Migration20261125000006AccountData } from './Migration20261125000006Acc
 import { Migration20261125000007KeyUse } from './Migration20261125000007KeyUse';
 import { Migration20261125000008Events } from './Migration20261125000008Events';
 import { Migration20261125000010Payments } from './Migration20261125000010Payments';
+import { Migration20261125000009Webhooks } from './Migration20261125000009Webhooks';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -23,4 +24,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000007KeyUse', class: Migration20261125000007KeyUse },
   { name: 'Migration20261125000008Events', class: Migration20261125000008Events },
   { name: 'Migration20261125000010Payments', class: Migration20261125000010Payments },
+  { name: 'Migration20261125000009Webhooks', class: Migration20261125000009Webhooks },
 ];

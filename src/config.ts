@@ -63,6 +63,10 @@ export const settings = {
   SHUTDOWN_TIMEOUT_MS: { schema: int(0, 600_000), default: '10000', doc: 'How long in-flight requests may take to finish on SIGINT/SIGTERM.' },
   CONSENT_EXPIRY_WARNING_DAYS: { schema: int(1, 90), default: '7', doc: 'How many days before a consent ends it turns EXPIRING (and CONSENT_EXPIRING is emitted), so the end user can renew in time.' },
   SYNC_CONCURRENCY: { schema: int(0, 64), default: '2', doc: 'Account syncs this process runs at once; 0 runs none here (an API-only instance: other processes do the work).' },
+  WEBHOOK_CONCURRENCY: { schema: int(0, 256), default: '8', doc: 'Webhook requests this process sends at once; 0 sends none here (other processes deliver).' },
+  WEBHOOK_TIMEOUT_MS: { schema: int(100, 60_000), default: '10000', doc: 'How long a webhook receiver has to answer 2xx before the attempt counts as failed.' },
+  WEBHOOK_RETRY_BASE_MS: { schema: int(10, 3_600_000), default: '5000', doc: 'First retry delay of a failed webhook delivery; each next one doubles (with jitter), up to 6 hours.' },
+  WEBHOOK_RETRY_WINDOW_SECONDS: { schema: int(1, 2_592_000), default: '259200', doc: 'How long a failing delivery is retried before it is dead-lettered (default 72 hours; at least that in live).' },
 } as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
 
 type Settings = typeof settings;
@@ -107,6 +111,8 @@ export interface Config {
   readonly syncConcurrency: number;
   /** Days before a consent's end at which it turns EXPIRING. */
   readonly consentExpiryWarningDays: number;
+  /** Webhook delivery: concurrency of this process (0: none), receiver timeout, retry schedule. */
+  readonly webhooks: { readonly concurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
 }
 
 /** Raised when the environment holds an invalid value; names every offending variable. */
@@ -138,6 +144,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'KMS_KEY_NAME: required when PASSERELLE_ENV=live (the local key file is refused in live unless ALLOW_LOCAL_KMS_IN_LIVE=true)',
     ]);
   }
+  if (r.PASSERELLE_ENV === 'live' && r.WEBHOOK_RETRY_WINDOW_SECONDS < 259_200) {
+    throw new ConfigError(['WEBHOOK_RETRY_WINDOW_SECONDS: must be at least 259200 (72 hours) when PASSERELLE_ENV=live']);
+  }
   return Object.freeze({
     environment: r.PASSERELLE_ENV,
     port: r.PORT,
@@ -164,6 +173,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
     syncConcurrency: r.SYNC_CONCURRENCY,
     consentExpiryWarningDays: r.CONSENT_EXPIRY_WARNING_DAYS,
+    webhooks: Object.freeze({
+      concurrency: r.WEBHOOK_CONCURRENCY,
+      timeoutMs: r.WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: r.WEBHOOK_RETRY_BASE_MS,
+      retryWindowSeconds: r.WEBHOOK_RETRY_WINDOW_SECONDS,
+    }),
   });
 }
 

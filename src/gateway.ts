@@ -30,6 +30,8 @@ import { EventsService } from './modules/events/events.service';
 import { EventStream } from './modules/events/event-stream';
 import { EventRecord } from './modules/events/event.entity';
 import { PaymentsService } from './modules/payments/payments.service';
+import { WebhooksService } from './modules/webhooks/webhooks.service';
+import { WebhookDispatcher } from './modules/webhooks/webhook-dispatcher';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -122,7 +124,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       publicUrl,
       lockUrl: db.embedded ? null : db.url,
     });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events, eventStream, payments };
+    const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks });
+    const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events, eventStream, payments, webhooks };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -143,6 +147,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     await consents.start({ work: config.syncConcurrency > 0 });
     await payments.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
+    webhookDispatcher.start();
     const startedJobs = jobs;
 
     let closing: Promise<void> | undefined;
@@ -161,6 +166,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       close() {
         closing ??= (async () => {
           await eventStream.close(); // live subscriptions end; the log keeps everything for their resume
+          await webhookDispatcher.close(); // requests in flight are cut short; their deliveries stay pending for another process
           await edge.close(); // drains HTTP (in-flight requests finish) and closes WebSockets
           await startedJobs.stop(config.shutdownTimeoutMs); // running syncs finish or go back to the queue
           await sandbox?.close();

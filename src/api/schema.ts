@@ -11,10 +11,11 @@ import { PaymentsResolver } from '../modules/payments/payments.resolver';
 import { SyncResolver } from '../modules/sync/sync.resolver';
 import { TenancyResolver } from '../modules/tenancy/tenancy.resolver';
 import { TransactionsResolver } from '../modules/transactions/transactions.resolver';
+import { WebhookDeliveryResolver, WebhooksResolver } from '../modules/webhooks/webhooks.resolver';
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, AuditResolver, PaymentsResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

@@ -8,6 +8,7 @@ import type { PaymentsService } from '../modules/payments/payments.service';
 import type { SyncService } from '../modules/sync/sync.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
 import type { VaultService } from '../modules/vault';
+import type { WebhooksService } from '../modules/webhooks/webhooks.service';
 
 /** The module services resolvers may call; built once in the composition root. */
 export interface Services {
@@ -21,4 +22,5 @@ export interface Services {
   readonly events: EventsService;
   readonly eventStream: EventStream;
   readonly payments: PaymentsService;
+  readonly webhooks: WebhooksService;
 }

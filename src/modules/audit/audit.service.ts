@@ -33,6 +33,12 @@ export enum AuditAction {
   PAYMENT_STATUS_CHANGED = 'PAYMENT_STATUS_CHANGED',
   /** A payment was cancelled at the bank through the API. */
   PAYMENT_CANCELLED = 'PAYMENT_CANCELLED',
+  WEBHOOK_ENDPOINT_CREATED = 'WEBHOOK_ENDPOINT_CREATED',
+  WEBHOOK_ENDPOINT_DELETED = 'WEBHOOK_ENDPOINT_DELETED',
+  /** A webhook endpoint got a new signing secret; the old one signs too until it expires. */
+  WEBHOOK_SECRET_ROTATED = 'WEBHOOK_SECRET_ROTATED',
+  /** A delivery was sent again on request. */
+  WEBHOOK_DELIVERY_REPLAYED = 'WEBHOOK_DELIVERY_REPLAYED',
 }
 
 export interface AuditEntry {
@@ -79,6 +85,14 @@ export class AuditService {
       resourceId: entry.resourceId ?? null,
       details: entry.details ?? {},
     });
+  }
+
+  /** Writes an entry with a plain client inside the caller's open transaction (modules that write with SQL). */
+  async append(client: Pick<pg.PoolClient, 'query'>, entry: AuditEntry): Promise<void> {
+    await client.query(
+      `insert into audit_event (id, tenant_id, created_at, action, actor, resource_type, resource_id, details) values (gen_random_uuid(), $1, now(), $2, $3, $4, $5, $6)`,
+      [entry.tenantId, entry.action, entry.actor, entry.resourceType ?? null, entry.resourceId ?? null, JSON.stringify(entry.details ?? {})],
+    );
   }
 
   /** Runs `fn` with bank calls attributed to `scope`. */
