@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,8 +8,7 @@ import { freePort } from '../../src/platform/db';
 import { ciConfig } from '../helpers/gateway';
 import { createFreshDatabase } from '../helpers/postgres';
 import { institutionGid, RETURN_URL, user } from '../helpers/banking';
-
-const root = path.resolve(import.meta.dirname, '../..');
+import { gqlWithDemoKey, startGatewayProcess } from '../helpers/process';
 
 /**
  * A real crash: the gateway runs as its own process against a standalone sandbox (SANDBOX_URL), so
@@ -49,28 +48,9 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  /** Node itself (not the tsx wrapper), so SIGKILL kills the gateway and nothing survives it. */
-  async function start(): Promise<ChildProcess> {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout!.on('data', (d) => (out += String(d)));
-    p.stderr!.on('data', (d) => (out += String(d)));
-    const deadline = Date.now() + 90_000;
-    while (!out.includes('Passerelle is ready')) {
-      if (p.exitCode !== null || Date.now() > deadline) throw new Error(`gateway did not start: ${out.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return p;
-  }
-
+  const start = () => startGatewayProcess(env);
   const base = () => `http://127.0.0.1:${port}`;
-  async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-    const key = fs.readFileSync(path.join(dataDir, 'demo-api-key'), 'utf8').trim();
-    const res = await fetch(`${base()}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
-    const body = (await res.json()) as { data?: T; errors?: unknown };
-    if (!body.data) throw new Error(JSON.stringify(body.errors));
-    return body.data;
-  }
+  const gql = <T>(query: string, variables: Record<string, unknown> = {}) => gqlWithDemoKey<T>(base(), dataDir, query, variables);
   const status = async (id: string) => (await gql<{ account: { syncStatus: string } }>('query($id: ID!) { account(id: $id) { syncStatus } }', { id })).account.syncStatus;
   async function until(id: string, wanted: string[], timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
