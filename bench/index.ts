@@ -6,6 +6,7 @@ import sync from './sync.bench';
 import page from './page.bench';
 import bankCalls from './bank-calls.bench';
 import events from './events.bench';
+import { webhookDeliveries } from './webhooks.bench';
 
 const benches: Record<string, () => Promise<string | void>> = {
   'cold-start': () => coldStart(3),
@@ -13,7 +14,7 @@ const benches: Record<string, () => Promise<string | void>> = {
   sync: () => sync(),
   page: () => page(),
   'bank-calls': () => bankCalls(),
-  events: () => events(),
+  events: () => events({ extra: (ctx) => webhookDeliveries(ctx) }),
 };
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
 for (const name of wanted.length ? wanted : Object.keys(benches)) {
