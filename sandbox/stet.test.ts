@@ -165,6 +165,39 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     expect(await count()).toBe(before + 1);
   });
 
+  it('cancels a payment request sent back with RJCT/DS02 (PUT), and refuses other modifications and late cancellations', async () => {
+    const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
+    const body = {
+      beneficiary: { creditor: { name: 'Cancel Me' }, creditorAccount: { iban: 'FR7630006000011234567890189' } },
+      creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount: '3.00' } }],
+      supplementaryData: { successfulReportUrl: `${run.callback}?pay=ok` },
+    };
+    const created = await stet('POST', '/payment-requests', cc.access_token, { body });
+    const location = created.headers.get('location')!;
+    const read = await stet('GET', location, cc.access_token);
+    const other = await stet('PUT', location, cc.access_token, { body: { ...read.body.paymentRequest, creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount: '4.00' } }] } });
+    expect(other.status).toBe(400);
+    assertStet('error', other.body);
+    const cancelled = await stet('PUT', location, cc.access_token, { body: { ...read.body.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' } });
+    expect(cancelled.status).toBe(200);
+    assertStet('paymentRequest', cancelled.body);
+    expect(cancelled.body.paymentRequest).toMatchObject({ paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' });
+    const confirm = await stet('POST', `${location}/confirmation`, cc.access_token, { body: {} });
+    expect(confirm.status).toBe(409);
+
+    const late = await stet('POST', '/payment-requests', cc.access_token, { body });
+    const lateLocation = late.headers.get('location')!;
+    const browser = new MiniBrowser();
+    await browser.go(late.body._links.consentApproval.href);
+    await browser.authenticate('alice', '123456', run.callback);
+    await stet('POST', `${lateLocation}/confirmation`, cc.access_token, { body: {} });
+    const lateRead = await stet('GET', lateLocation, cc.access_token);
+    const refused = await stet('PUT', lateLocation, cc.access_token, { body: { ...lateRead.body.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' } });
+    expect(refused.status).toBe(409);
+    assertStet('error', refused.body);
+    expect(refused.body.error).toBe('STATUS_INVALID');
+  });
+
   it('rejects the magic amount 666.00 with RJCT/AM04 and bad IBANs with a STET error', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
     const body = (amount: string, iban: string) => ({

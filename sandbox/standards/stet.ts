@@ -50,7 +50,7 @@ const STET_PAYMENT_STATUS: Record<PaymentStatus, string> = {
   ACSP: 'ACSP',
   ACSC: 'ACSC',
   RJCT: 'RJCT',
-  CANC: 'CANC',
+  CANC: 'RJCT',
 };
 
 /** Mounts a STET 1.6 bank (AISP with OAuth2 authorisation code, PISP with consentApproval). */
@@ -246,13 +246,15 @@ export function mountStet(bank: Bank): void {
     const request = p.request as Record<string, unknown>;
     const status = STET_PAYMENT_STATUS[bank.paymentStatus(p)];
     const shown = status === 'ACTC' && p.executionStartedAtMs === undefined ? 'ACCP' : status;
+    // STET has no CANC: a payment request the PISP cancelled reads RJCT with reason DS02.
+    const reason = p.cancelledAtMs !== undefined ? 'DS02' : p.rejected && shown === 'RJCT' ? p.rejected.reason : undefined;
     const txs = (request.creditTransferTransaction as Record<string, unknown>[]).map((t) => ({ ...t, transactionStatus: shown }));
     return {
       paymentRequest: {
         ...request,
         resourceId: p.id,
         paymentInformationStatus: shown,
-        ...(p.rejected && shown === 'RJCT' ? { statusReasonInformation: p.rejected.reason } : {}),
+        ...(reason ? { statusReasonInformation: reason } : {}),
         creditTransferTransaction: txs,
       },
       _links: {
@@ -325,6 +327,32 @@ export function mountStet(bank: Bank): void {
 
   api.get(`${root}/payment-requests/:paymentId`, async (req, res) => {
     hal(res, 200, paymentView(await ownPayment(req)));
+  });
+
+  /**
+   * Payment request modification (STET 1.4.2+), used for cancellation only: the PISP sends the
+   * payment request back with `paymentInformationStatus: RJCT` and `statusReasonInformation: DS02`.
+   * Possible until execution starts (or, future-dated, until its date); no PSU authentication asked.
+   */
+  api.put(`${root}/payment-requests/:paymentId`, async (req, res) => {
+    const p = await ownPayment(req);
+    const body = req.body as Record<string, unknown> | undefined;
+    if (!body || typeof body !== 'object') throw new BankError('FORMAT_ERROR', 'A JSON body is required.');
+    if (body.paymentInformationStatus !== 'RJCT' || body.statusReasonInformation !== 'DS02') {
+      throw new BankError('FORMAT_ERROR', 'Only cancellation is supported: paymentInformationStatus RJCT with statusReasonInformation DS02.', 400, { path: 'paymentInformationStatus' });
+    }
+    const status = bank.paymentStatus(p);
+    const futureDated = !!p.requestedExecutionDate && p.requestedExecutionDate > bank.clock.today();
+    const cancellable = status === 'RCVD' || (status === 'ACTC' && (p.executionStartedAtMs === undefined || futureDated));
+    if (p.cancelledAtMs === undefined) {
+      if (!cancellable) throw new BankError('STATUS_INVALID', `A payment request in status ${status} can no longer be cancelled.`, 409);
+      p.cancelledAtMs = bank.clock.nowMs();
+      // An SCA page still open for it can no longer approve it.
+      for (const s of bank.scaSessions.values()) {
+        if (s.target.paymentId === p.id && s.stage !== 'done') Object.assign(s, { stage: 'done', outcome: 'rejected' });
+      }
+    }
+    hal(res, 200, paymentView(p));
   });
 
   api.post(`${root}/payment-requests/:paymentId/confirmation`, async (req, res) => {

@@ -26,3 +26,16 @@ export const stetPaymentRequestResponse = z.looseObject({
   _links: z.looseObject({ self: stetLink.optional(), confirmation: stetLink.optional() }).nullish(),
 });
 export type StetPaymentRequestResponse = z.infer<typeof stetPaymentRequestResponse>;
+
+/**
+ * PUT /payment-requests/{id} (cancellation) → 200: the payment request as it now is, or, where the
+ * bank wants the end user to confirm the cancellation, the approach and a `consentApproval` link.
+ */
+export const stetPaymentRequestModified = z.union([
+  stetPaymentRequestResponse,
+  z.looseObject({
+    appliedAuthenticationApproach: z.string().nullish(),
+    _links: z.looseObject({ consentApproval: stetLink.optional() }).nullish(),
+  }),
+  z.undefined(),
+]);

@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
+import { MiniBrowser, startSandbox, type Running } from '../../../../sandbox/testing/harness';
+import { BankInvalidRequest } from '../../errors';
 import type { BankAdapter, BankCallContext, PaymentRequest } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
 import { authoriseAtBank, runPaymentContract } from '../contract';
@@ -78,7 +79,39 @@ describe('STET payments against the sandbox bank', () => {
     expect(atBank?.product).toBe('INST');
   });
 
-  it('offers no cancellation (not supported by the adapter for STET)', () => {
-    expect(adapter.payments.cancel).toBeUndefined();
+  it('cancels a payment request before the end user approves it: CANCELLED, read back by STET as RJCT/DS02, and the approval page no longer approves it', async () => {
+    const started = await adapter.payments.initiate(ctx, request());
+    const input = { bankPaymentId: started.bankPaymentId, secrets: started.secrets };
+    expect(await adapter.payments.cancel!(ctx, input)).toEqual({ status: 'CANCELLED', rawStatus: 'RJCT', reasonCode: 'DS02' });
+    const put = sent.find((s) => s.method === 'PUT')!;
+    expect(JSON.parse(put.body!)).toMatchObject({ paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' });
+    // STET cannot tell a cancellation from a refusal afterwards.
+    expect(await adapter.payments.status(ctx, input)).toEqual({ status: 'REJECTED', rawStatus: 'RJCT', reasonCode: 'DS02' });
+    const browser = new MiniBrowser();
+    expect(await browser.go(started.authorizationUrl, {}, run.callback)).toBeUndefined();
+    expect(browser.text('outcome')).toMatch(/already rejected/);
+  });
+
+  it('cancels an approved payment request not yet confirmed, and refuses with a typed error once it executes', async () => {
+    const req = request();
+    const started = await adapter.payments.initiate(ctx, req);
+    await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' });
+    expect((await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).rawStatus).toBe('ACCP');
+    expect((await adapter.payments.cancel!(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).status).toBe('CANCELLED');
+
+    const other = request();
+    const begun = await adapter.payments.initiate(ctx, other);
+    const done = await adapter.payments.complete(ctx, {
+      callbackUrl: await authoriseAtBank(run, begun.authorizationUrl, { username: 'alice', otp: '123456' }),
+      bankPaymentId: begun.bankPaymentId,
+      secrets: begun.secrets,
+      idempotencyKey: other.idempotencyKey,
+      request: other,
+    });
+    if (done.outcome !== 'AUTHORISED') throw new Error(`not authorised: ${done.outcome}`);
+    const err = await adapter.payments.cancel!(ctx, done).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BankInvalidRequest);
+    expect((err as BankInvalidRequest).bankCode).toBe('STATUS_INVALID');
+    expect((await adapter.payments.status(ctx, done)).status).toBe('ACCEPTED');
   });
 });

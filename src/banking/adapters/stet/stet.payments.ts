@@ -5,13 +5,16 @@
  * `_links.consentApproval`, then `POST /payment-requests/{id}/confirmation` to set the payment off.
  * The resource is followed from the `Location` the bank answers and its `_links`.
  *
- * No `cancel`: STET's cancellation (`PUT /payment-requests/{id}` with status RJCT, reason DS02)
- * reads back exactly like an end user's refusal, and the sandbox bank does not offer it, so the
- * adapter does not pretend to support it.
+ * Cancellation (STET 1.4.2+ payment request modification): the payment request is sent back with
+ * `paymentInformationStatus: RJCT` and `statusReasonInformation: DS02`. STET has no CANC, so a
+ * cancelled payment reads RJCT/DS02 afterwards, as an end user's refusal does: `cancel` answers
+ * CANCELLED (the gateway asked for it), a later `status` can only say REJECTED (DS02). Banks that
+ * want the end user to confirm a cancellation (`_links.consentApproval`) get a typed error: the
+ * payment is then not cancelled. Quirk `stetCancellation: false` removes `cancel` (banks on 1.4.0/1.4.1).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BankInvalidRequest, BankResponseInvalid, BankUnauthorized, isBankError } from '../../errors';
+import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid, BankUnauthorized, isBankError } from '../../errors';
 import { createBankHttpClient, type BankFetch, type BankHttpClient } from '../../http';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '../../model';
 import { isOAuthError, type BankOAuth } from '../../oauth';
@@ -21,7 +24,7 @@ import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentR
 import type { BankAdapterDeps } from '../index';
 import { bankErrorFromOAuth } from '../uk-obie/uk-obie.adapter';
 import { linkHref } from './stet.mapper';
-import { stetPaymentRequestCreated, stetPaymentRequestResponse, type StetPaymentRequestResponse } from './stet.payment-schemas';
+import { stetPaymentRequestCreated, stetPaymentRequestModified, stetPaymentRequestResponse, type StetPaymentRequestResponse } from './stet.payment-schemas';
 
 /** STET local instruments per scheme (`paymentTypeInformation.localInstrument`; SCT has none). */
 const STET_PRODUCTS: Partial<Record<PaymentScheme, string>> = { SEPA_CREDIT_TRANSFER: 'SCT', SEPA_INSTANT: 'INST' };
@@ -217,6 +220,42 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
     return { outcome: 'AUTHORISED', bankPaymentId: input.bankPaymentId, status, secrets: after as Record<string, string> };
   }
 
+  async function cancel(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<BankPaymentStatus> {
+    const operation = 'payment.cancel';
+    const secrets = input.secrets as Secrets;
+    const current = await read(ctx, secrets);
+    const txs = (current.paymentRequest.creditTransferTransaction ?? []).map((t) => ({ ...t, transactionStatus: 'RJCT' }));
+    const res = await asPisp((accessToken) =>
+      http.request({
+        operation,
+        method: 'PUT',
+        url: selfOf(secrets),
+        accessToken,
+        psuIpAddress: ctx.psuIpAddress,
+        // The bank's own representation back, with the cancellation asked for.
+        body: { ...current.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02', ...(txs.length ? { creditTransferTransaction: txs } : {}) },
+        // Asking twice leaves the same state.
+        idempotent: true,
+        schema: stetPaymentRequestModified,
+      }),
+    );
+    const data = res.data;
+    if (data && !('paymentRequest' in data) && linkHref(data._links?.consentApproval, pisBase)) {
+      throw new BankCancellationAuthorisationRequired(
+        `${operation} at ${institutionId}: the bank cancels this payment only after the end user approves the cancellation; it is not cancelled`,
+        { ...details(operation), httpStatus: res.status, requestId: res.requestId },
+      );
+    }
+    const after = data && 'paymentRequest' in data ? statusOf(data as StetPaymentRequestResponse, secrets) : statusOf(await read(ctx, secrets), secrets);
+    // RJCT/DS02 right after our cancellation is the cancellation (STET has no CANC).
+    if (after.status === 'REJECTED' && after.reasonCode === 'DS02') return { ...after, status: 'CANCELLED' };
+    throw new BankResponseInvalid(`${operation} at ${institutionId}: the bank accepted the cancellation but reports the payment as ${after.rawStatus}`, {
+      ...details(operation),
+      httpStatus: res.status,
+      requestId: res.requestId,
+    });
+  }
+
   return {
     initiate,
     complete,
@@ -224,5 +263,6 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
       const secrets = input.secrets as Secrets;
       return statusOf(await read(ctx, secrets), secrets);
     },
+    ...(institution.quirks.stetCancellation === false ? {} : { cancel }),
   };
 }
