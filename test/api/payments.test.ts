@@ -113,7 +113,7 @@ describe.each([
   ['nordlicht', 'Berlin Group'],
   ['rivage', 'STET'],
   ['thames', 'UK Open Banking'],
-] as const)('a payment at %s (%s)', (bank) => {
+] as const)('a payment at %s (%s)', (bank, _standard) => {
   it('is initiated over GraphQL, approved at the bank’s pages, sends the end user back with success, and reaches EXECUTED with its events and journal', async () => {
     const before = (await bankPayments(bank)).length;
     const started = await initiate(bank);

@@ -7,7 +7,7 @@ import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
 import type { AdapterRegistry } from '../../banking/adapters';
-import { BankErrorCode, isBankError } from '../../banking/errors';
+import { BankCancellationAuthorisationRequired, BankErrorCode, isBankError } from '../../banking/errors';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentStatus } from '../../banking/model';
 import type { BankCallContext, PaymentRequest } from '../../banking/ports';
 import type { Jobs } from '../../platform/jobs';
@@ -325,7 +325,8 @@ export class PaymentsService {
       );
       if (done.outcome === 'AUTHORISED') {
         payment.bankPaymentId = done.bankPaymentId;
-        payment.secrets = await this.deps.vault.seal(JSON.stringify({ ...secrets, ...done.secrets }), this.sealContext(payment, 'payment-secrets'));
+        // The adapter's secrets after completion replace the initiation's (UK: what a repeated complete needs).
+        payment.secrets = await this.deps.vault.seal(JSON.stringify(done.secrets), this.sealContext(payment, 'payment-secrets'));
         payment.authorisedAt = new Date();
         this.journal(em, payment, AuditAction.PAYMENT_AUTHORISED, 'endUser', { institutionId: institution.id });
         this.change(em, payment, done.status, null, 'endUser');
@@ -416,17 +417,14 @@ export class PaymentsService {
       return { ok: true, value: payment };
     } catch (err) {
       this.deps.logger.warn({ paymentId: payment.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment cancellation at the bank failed');
+      // The bank's own wording is never passed on; the typed error says enough.
       const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
-      return {
-        ok: false,
-        userErrors: [
-          userError(
-            ['id'],
-            refused ? UserErrorCode.NOT_CANCELLABLE : UserErrorCode.BANK_ERROR,
-            refused ? `${institution.name} refused to cancel this payment (${(err as Error).message.slice(0, 200)}).` : `${institution.name} did not answer; try again later.`,
-          ),
-        ],
-      };
+      const message = !refused
+        ? `${institution.name} did not answer; try again later.`
+        : err instanceof BankCancellationAuthorisationRequired
+          ? `${institution.name} wants the end user to authorise the cancellation, which the gateway does not offer: the payment is not cancelled.`
+          : `${institution.name} refused to cancel this payment (it may already be executing).`;
+      return { ok: false, userErrors: [userError(['id'], refused ? UserErrorCode.NOT_CANCELLABLE : UserErrorCode.BANK_ERROR, message)] };
     }
   }
 
@@ -502,6 +500,8 @@ export class PaymentsService {
       redirectUri: this.callbackUrl,
       state,
       idempotencyKey: payment.gatewayIdempotencyKey,
+      // Stored before the first call: a retried initiation sends the bank the identical body (STET dates it).
+      createdAt: payment.createdAt,
     };
   }
 
