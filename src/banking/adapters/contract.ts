@@ -23,6 +23,7 @@ export interface AdapterContractSubject {
 const DECIMAL = /^-?\d+(\.\d{1,5})?$/;
 const alice = TEST_USERS.find((u) => u.username === 'alice')!;
 const rejecter = TEST_USERS.find((u) => u.behaviour === 'rejects')!;
+const timeoutUser = TEST_USERS.find((u) => u.behaviour === 'sca-timeout')!;
 
 /** Walks the bank's login and code pages as the end user; returns the URL the bank sent them back to. */
 export async function authoriseAtBank(run: Running, authorizationUrl: string, user: { username: string; otp: string }): Promise<string> {
@@ -142,11 +143,11 @@ export interface PaymentContractSubject extends AdapterContractSubject {
   /** A creditor account the bank accepts for the scheme (a GB IBAN for Faster Payments). */
   creditorIban: string;
   /**
-   * The reason code the adapter reports when the end user declines at the bank: `DS02` where the
-   * standard carries it to the TPP, null where it has no field for it (UK 3.1 rejects the consent
-   * without a reason).
+   * Whether the bank's reason for an SCA that ended badly reaches the TPP: the end user declining
+   * (`DS02`) and SCA timing out (`AB05`). False where the standard has no field for it (UK 3.1
+   * rejects the consent without a reason): the reason is then null.
    */
-  refusalReason: string | null;
+  scaReasonsReported: boolean;
 }
 
 /** A payment the bank has, as its control API lists it. */
@@ -244,8 +245,14 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
       const { done, started } = await pay(rejecter);
       expect(done.outcome).toBe('REJECTED');
       if (done.outcome !== 'REJECTED') return;
-      expect(done.status).toMatchObject({ status: 'REJECTED', reasonCode: subject.refusalReason });
+      expect(done.status).toMatchObject({ status: 'REJECTED', reasonCode: subject.scaReasonsReported ? 'DS02' : null });
       expect(await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).toMatchObject({ status: 'REJECTED' });
+    });
+
+    it('reports SCA that times out at the bank as REJECTED (AB05), not as an error', async () => {
+      const { done } = await pay(timeoutUser);
+      expect(done.outcome).toBe('REJECTED');
+      expect(done.outcome === 'REJECTED' && done.status).toMatchObject({ status: 'REJECTED', reasonCode: subject.scaReasonsReported ? 'AB05' : null });
     });
 
     it('reports the magic amount 666.00 as REJECTED with AM04 (insufficient funds)', async () => {

@@ -17,7 +17,7 @@ runPaymentContract('Berlin Group, redirect approach (Nordlicht)', {
   scheme: 'SEPA_CREDIT_TRANSFER',
   currency: 'EUR',
   creditorIban: 'FR7630006000011234567890189',
-  refusalReason: 'DS02',
+  scaReasonsReported: true,
   createAdapter: (run, institution) => createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger }),
 });
 
@@ -26,7 +26,7 @@ runPaymentContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
   scheme: 'SEPA_INSTANT',
   currency: 'EUR',
   creditorIban: 'FR7630006000011234567890189',
-  refusalReason: 'DS02',
+  scaReasonsReported: true,
   createAdapter: (run, institution) =>
     createBerlinGroupAdapter({ institution: { ...institution, scaApproaches: ['OAUTH', 'REDIRECT'] }, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger }),
 });

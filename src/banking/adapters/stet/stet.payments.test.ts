@@ -13,7 +13,7 @@ runPaymentContract('STET (Banque du Rivage)', {
   scheme: 'SEPA_CREDIT_TRANSFER',
   currency: 'EUR',
   creditorIban: 'FR7630006000011234567890189',
-  refusalReason: 'DS02',
+  scaReasonsReported: true,
   createAdapter: (run, institution) =>
     createStetAdapter({ institution, credentials: run.sandbox.clients.rivage!, redirectUri: run.callback, logger: pino({ level: 'silent' }) }),
 });

@@ -13,8 +13,8 @@ runPaymentContract('UK Open Banking (Thames & Harbour Bank, 3.1.11)', {
   scheme: 'FASTER_PAYMENTS',
   currency: 'GBP',
   creditorIban: 'GB33BUKB20201555555555',
-  // UK 3.1 rejects the consent of a PSU who declines without any reason field.
-  refusalReason: null,
+  // UK 3.1 rejects the consent of a PSU who declines (or whose SCA times out) without any reason field.
+  scaReasonsReported: false,
   createAdapter: (run, institution) =>
     createUkObieAdapter({ institution, credentials: run.sandbox.clients.thames, redirectUri: run.callback, logger: pino({ level: 'silent' }) }),
 });
