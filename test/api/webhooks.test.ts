@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { accountState, connect, control, settled, type Connected } from '../helpers/banking';
+import { accountState, authorise, connect, control, institutionGid, RETURN_URL, settled, type Connected } from '../helpers/banking';
 import { parseGlobalId } from '../../src/api/relay/global-id';
 
 /** What a receiver saw: the raw body and the Standard Webhooks headers. */
@@ -229,6 +229,44 @@ describe('webhook deliveries', () => {
     expect(await deliveries(endpointId)).toEqual([]);
     const { rows: left } = await t.gateway.db.sql.query('select 1 from webhook_delivery where endpoint_id = $1', [parseGlobalId(endpointId)!.id]);
     expect(left).toEqual([]);
+  });
+});
+
+describe('payment webhooks', () => {
+  it('sends each status change of a payment, signed, in order, up to EXECUTED', { timeout: 90_000 }, async () => {
+    const rx = await receiver();
+    try {
+      const { secret } = await createEndpoint(rx.url, ['PAYMENT_STATUS_CHANGED']);
+      const accounts = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', '/banks/nordlicht/users/alice/accounts');
+      const r = await t.gql<{ paymentInitiate: { payment: { id: string }; authorizationUrl: string; userErrors: unknown[] } }>(
+        `mutation($input: PaymentInitiateInput!) { paymentInitiate(input: $input, idempotencyKey: "hook-pay-1") { payment { id } authorizationUrl userErrors { field code } } }`,
+        {
+          input: {
+            institutionId: institutionGid('nordlicht'),
+            endUserId,
+            scheme: 'SEPA_CREDIT_TRANSFER',
+            debtorAccount: { iban: accounts.accounts.find((a) => a.iban && a.kind !== 'CARD')!.iban },
+            creditor: { name: 'Keller Bau GmbH', iban: 'FR1420041010050500013M02606' },
+            amount: { amount: '42.00', currency: 'EUR' },
+            remittanceInformation: 'Invoice 77',
+            redirectUri: RETURN_URL,
+          },
+        },
+        key,
+      );
+      const started = r.body.data!.paymentInitiate;
+      expect(started.userErrors).toEqual([]);
+      expect((await authorise(t, started.authorizationUrl, 'alice')).searchParams.get('outcome')).toBe('success');
+      await control(t, 'POST', '/banks/nordlicht/clock/advance', { seconds: 61 });
+      const statuses = () => delivered(rx).map((x) => (verified(secret!, x) as unknown as { data: { payload: { paymentId: string; status: string } } }).data.payload);
+      await until(() => statuses().some((p) => p.status === 'EXECUTED'), 'the EXECUTED webhook', 45_000);
+      expect(statuses().every((p) => p.paymentId === started.payment.id)).toBe(true);
+      expect(statuses().at(-1)!.status).toBe('EXECUTED');
+      const seqs = delivered(rx).map((x) => Number(verified(secret!, x).data.resourceSequence));
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    } finally {
+      await rx.close();
+    }
   });
 });
 
