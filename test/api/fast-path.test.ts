@@ -11,8 +11,10 @@ beforeAll(async () => {
   ({ key } = await t.createTenant('Fast'));
   const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "fast" }) { endUser { id } } }', {}, key);
   const c = await connect(t, key, u.body.data!.endUserCreate.endUser.id, 'rivage');
-  accountId = c.accounts[0]!.id;
-  await settled(t, key, accountId, null);
+  for (const a of c.accounts) await settled(t, key, a.id, null);
+  // The account with the longest history, so a page of 50 is full whatever order the bank lists accounts in.
+  const { rows } = await t.gateway.db.sql.query<{ account_id: string }>('select account_id from bank_transaction group by account_id order by count(*) desc limit 1');
+  accountId = c.accounts.find((a) => a.internalId === rows[0]!.account_id)!.id;
 });
 afterAll(async () => t?.close());
 
