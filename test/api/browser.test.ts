@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, hasChromium, launchChromium } from '../helpers/chromium';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { control, institutionGid } from '../helpers/banking';
@@ -16,7 +16,7 @@ beforeAll(async () => {
   // The developer's app the end user returns to.
   app = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<h1 id="done">Back in the app</h1><p>${req.url}</p>`));
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
-  appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}/payment-return`;
+  appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}/back-in-app`;
   if (hasChromium) browser = await launchChromium();
 });
 afterAll(async () => {
@@ -25,8 +25,49 @@ afterAll(async () => {
   await t?.close();
 });
 
-describe('approving a payment in a real browser', () => {
+/** Alice at the bank's login and one-time-code pages (the code shown in sandbox mode), until the bank and the gateway send her back to the app. */
+async function signInAtBank(page: Page): Promise<URL> {
+  await page.waitForSelector('#username');
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'sandbox');
+  await page.click('#submit');
+  await page.waitForSelector('#code');
+  await page.fill('#code', (await page.textContent('#sandbox-code code'))!.trim());
+  await Promise.all([page.waitForURL((url) => url.href.startsWith(appUrl)), page.click('#submit')]);
+  return new URL(page.url());
+}
+
+describe('the end user in a real browser', () => {
   if (!hasChromium) console.warn(`skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+
+  it.skipIf(!hasChromium)('takes the end user from the hosted connect page through the bank’s login and code pages back to the app, with an ACTIVE consent', async () => {
+    const { key } = await t.createTenant('Browser app');
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "browser-psu" }) { endUser { id } } }', {}, key);
+    const created = await t.gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string; userErrors: unknown[] } }>(
+      `mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl userErrors { code } } }`,
+      { input: { endUserId: u.body.data!.endUserCreate.endUser.id, scopes: ['ACCOUNTS', 'TRANSACTIONS'], redirectUri: appUrl } },
+      key,
+    );
+    const { consent, authorizationUrl, userErrors } = created.body.data!.consentCreate;
+    expect(userErrors).toEqual([]);
+
+    const page = await browser!.newPage();
+    try {
+      await page.goto(authorizationUrl);
+      await page.fill('input[name=search]', 'Thames');
+      await Promise.all([page.waitForURL(/search=Thames/), page.click('form.search button')]);
+      await page.click('button:has-text("Thames & Harbour Bank")');
+      const back = await signInAtBank(page);
+      expect(back.searchParams.get('outcome')).toBe('success');
+      expect(back.searchParams.get('consent_id')).toBe(consent.id);
+      expect(await page.textContent('#done')).toBe('Back in the app');
+    } finally {
+      await page.close();
+    }
+    const c = await t.gql<{ node: { status: string; accounts: unknown[] } }>('query($id: ID!) { node(id: $id) { ... on Consent { status accounts { id } } } }', { id: consent.id }, key);
+    expect(c.body.data!.node.status).toBe('ACTIVE');
+    expect(c.body.data!.node.accounts.length).toBeGreaterThan(0);
+  });
 
   it.skipIf(!hasChromium)('takes the end user through the bank’s login and code pages back to the app with outcome=success, and the payment reaches EXECUTED', async () => {
     const { key } = await t.createTenant('Browser payer');
@@ -54,15 +95,7 @@ describe('approving a payment in a real browser', () => {
     const page = await browser!.newPage();
     try {
       await page.goto(authorizationUrl);
-      await page.waitForSelector('#username');
-      await page.fill('#username', 'alice');
-      await page.fill('#password', 'sandbox');
-      await page.click('#submit');
-      await page.waitForSelector('#code');
-      const code = (await page.textContent('#sandbox-code code'))!.trim();
-      await page.fill('#code', code);
-      await Promise.all([page.waitForURL((url) => url.href.startsWith(appUrl)), page.click('#submit')]);
-      const back = new URL(page.url());
+      const back = await signInAtBank(page);
       expect(back.searchParams.get('outcome')).toBe('success');
       expect(back.searchParams.get('paymentId')).toBe(payment.id);
       expect(await page.textContent('#done')).toBe('Back in the app');
