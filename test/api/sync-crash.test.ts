@@ -1,14 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ADMIN_TOKEN, MiniBrowser, startSandbox, type Running } from '../../sandbox/testing/harness';
-import { freePort } from '../../src/platform/db';
-import { ciConfig } from '../helpers/gateway';
-import { createFreshDatabase } from '../helpers/postgres';
+import { MiniBrowser } from '../../sandbox/testing/harness';
 import { institutionGid, RETURN_URL, user } from '../helpers/banking';
-import { gqlWithDemoKey, startGatewayProcess } from '../helpers/process';
+import { processGatewaySetup, startGatewayProcess, type ProcessGatewaySetup } from '../helpers/process';
 
 /**
  * A real crash: the gateway runs as its own process against a standalone sandbox (SANDBOX_URL), so
@@ -16,41 +10,19 @@ import { gqlWithDemoKey, startGatewayProcess } from '../helpers/process';
  * same database.
  */
 describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () => {
-  let sb: Running;
-  let dataDir: string;
-  let env: Record<string, string>;
-  let port: number;
-  let fresh: { url: string; drop(): Promise<void> } | undefined;
+  let setup: ProcessGatewaySetup;
   let child: ChildProcess | undefined;
 
   beforeAll(async () => {
-    sb = await startSandbox({ now: new Date() });
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-crash-'));
-    if (ciConfig.databaseUrl) fresh = await createFreshDatabase(ciConfig.databaseUrl);
-    port = await freePort();
-    env = {
-      ...(process.env as Record<string, string>),
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      DATABASE_URL: fresh?.url ?? '',
-      EMBEDDED_PG_PORT: String(await freePort()),
-      REDIS_URL: '',
-      SANDBOX_URL: `${sb.url}/sandbox`,
-      SANDBOX_ADMIN_TOKEN: ADMIN_TOKEN,
-      LOG_LEVEL: 'info',
-      DEMO_TENANT: 'true',
-    };
+    setup = await processGatewaySetup('crash');
   });
   afterAll(async () => {
     child?.kill('SIGKILL');
-    await sb?.close();
-    await fresh?.drop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await setup?.cleanup();
   });
 
-  const start = () => startGatewayProcess(env);
-  const base = () => `http://127.0.0.1:${port}`;
-  const gql = <T>(query: string, variables: Record<string, unknown> = {}) => gqlWithDemoKey<T>(base(), dataDir, query, variables);
+  const start = () => startGatewayProcess(setup.env);
+  const gql = <T>(query: string, variables: Record<string, unknown> = {}) => setup.gql<T>(query, variables);
   const status = async (id: string) => (await gql<{ account: { syncStatus: string } }>('query($id: ID!) { account(id: $id) { syncStatus } }', { id })).account.syncStatus;
   async function until(id: string, wanted: string[], timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
@@ -70,9 +42,9 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
       { input: { endUserId: u.endUserCreate.endUser.id, institutionId: institutionGid('nordlicht'), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
     );
     // The bank answers transaction lists very slowly: the first sync is stuck reading when we kill.
-    await sb.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 120_000 });
+    await setup.sandbox.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 120_000 });
     const browser = new MiniBrowser();
-    const callback = `http://localhost:${port}/callback`;
+    const callback = `http://localhost:${setup.port}/callback`;
     let back = await browser.go(created.consentCreate.authorizationUrl, {}, callback);
     back ??= await browser.authenticate('alice', user('alice').otp, callback);
     expect(await browser.go(back!.replace('localhost', '127.0.0.1'), {}, RETURN_URL)).toContain('outcome=success');
@@ -86,10 +58,10 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     await new Promise((r) => child!.once('exit', r));
 
     // While the gateway is down the bank books something new.
-    await sb.control('DELETE', '/banks/nordlicht/faults');
-    const bankAccounts = await sb.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts');
+    await setup.sandbox.control('DELETE', '/banks/nordlicht/faults');
+    const bankAccounts = await setup.sandbox.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts');
     const bankAccount = bankAccounts.body.accounts.find((a) => a.iban === account.iban)!;
-    await sb.control('POST', `/banks/nordlicht/accounts/${bankAccount.id}/transactions`, { amount: '-7.77', counterpartyName: 'Kiosk am Eck' });
+    await setup.sandbox.control('POST', `/banks/nordlicht/accounts/${bankAccount.id}/transactions`, { amount: '-7.77', counterpartyName: 'Kiosk am Eck' });
 
     child = await start();
     expect(await until(account.id, ['SUCCEEDED', 'FAILED', 'CONSENT_INVALID'])).toBe('SUCCEEDED');
@@ -106,7 +78,7 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
       after = page.account.transactions.pageInfo.endCursor;
     }
     const from = new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 10);
-    const ledger = await sb.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>('GET', `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`);
+    const ledger = await setup.sandbox.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>('GET', `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`);
     const theirs = ledger.body.transactions.map((x) => (x.status === 'booked' ? `BOOKED|${x.amount}|${x.bookingDate}` : `PENDING|${x.amount}`));
     expect(mine.sort()).toEqual(theirs.sort());
     expect(theirs).toContain(`BOOKED|-7.77|${ledger.body.transactions.find((x) => x.amount === '-7.77')!.bookingDate}`);

@@ -1,50 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { ADMIN_TOKEN, MiniBrowser, startSandbox, type Running } from '../../sandbox/testing/harness';
-import { freePort } from '../../src/platform/db';
-import { ciConfig } from '../helpers/gateway';
-import { createFreshDatabase } from '../helpers/postgres';
+import { MiniBrowser } from '../../sandbox/testing/harness';
 import { institutionGid, RETURN_URL, user } from '../helpers/banking';
-import { gqlWithDemoKey, kill, startGatewayProcess } from '../helpers/process';
+import { kill, processGatewaySetup, startGatewayProcess, type ProcessGatewaySetup } from '../helpers/process';
 
 /**
  * A real crash between commit and delivery: the gateway process is SIGKILLed while the receiver
  * holds its first webhook request open; a new process on the same database sends everything.
  */
 describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () => {
-  let sb: Running;
-  let dataDir: string;
-  let env: Record<string, string>;
-  let port: number;
-  let fresh: { url: string; drop(): Promise<void> } | undefined;
+  let setup: ProcessGatewaySetup;
   let child: ChildProcess | undefined;
   let receiver: http.Server;
   const received: { id: string; body: string; headers: Record<string, string>; answered: boolean }[] = [];
 
   beforeAll(async () => {
-    sb = await startSandbox({ now: new Date() });
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-hook-crash-'));
-    if (ciConfig.databaseUrl) fresh = await createFreshDatabase(ciConfig.databaseUrl);
-    port = await freePort();
-    env = {
-      ...(process.env as Record<string, string>),
-      PORT: String(port),
-      DATA_DIR: dataDir,
-      DATABASE_URL: fresh?.url ?? '',
-      EMBEDDED_PG_PORT: String(await freePort()),
-      REDIS_URL: '',
-      SANDBOX_URL: `${sb.url}/sandbox`,
-      SANDBOX_ADMIN_TOKEN: ADMIN_TOKEN,
-      LOG_LEVEL: 'info',
-      DEMO_TENANT: 'true',
-      WEBHOOK_TIMEOUT_MS: '1000',
-    };
+    setup = await processGatewaySetup('hook-crash', { WEBHOOK_TIMEOUT_MS: '1000' });
     // Holds the very first request open for ever (the process dies before it can time out); answers 204 after.
     receiver = http.createServer((req, res) => {
       let body = '';
@@ -62,12 +36,10 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
     if (child) await kill(child);
     receiver?.closeAllConnections();
     receiver?.close();
-    await sb?.close();
-    await fresh?.drop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await setup?.cleanup();
   });
 
-  const gql = <T>(query: string, variables: Record<string, unknown> = {}) => gqlWithDemoKey<T>(`http://127.0.0.1:${port}`, dataDir, query, variables);
+  const gql = <T>(query: string, variables: Record<string, unknown> = {}) => setup.gql<T>(query, variables);
   async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000) {
     const deadline = Date.now() + timeoutMs;
     while (!(await check())) {
@@ -77,7 +49,7 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
   }
 
   it('loses nothing: every event is acknowledged once, the interrupted one included, and verifies', async () => {
-    child = await startGatewayProcess(env);
+    child = await startGatewayProcess(setup.env);
     const hook = await gql<{ webhookEndpointCreate: { secret: string } }>(
       'mutation($url: String!) { webhookEndpointCreate(input: { url: $url, eventTypes: [CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED] }) { secret } }',
       { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks` },
@@ -88,14 +60,14 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
       { input: { endUserId: u.endUserCreate.endUser.id, institutionId: institutionGid('nordlicht'), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
     );
     const browser = new MiniBrowser();
-    const callback = `http://localhost:${port}/callback`;
+    const callback = `http://localhost:${setup.port}/callback`;
     let back = await browser.go(created.consentCreate.authorizationUrl, {}, callback);
     back ??= await browser.authenticate('alice', user('alice').otp, callback);
     expect(await browser.go(back!.replace('localhost', '127.0.0.1'), {}, RETURN_URL)).toContain('outcome=success');
 
     await until(() => received.length > 0, 'the first webhook request');
     await kill(child); // committed events, one request in flight, the rest not sent
-    child = await startGatewayProcess(env);
+    child = await startGatewayProcess(setup.env);
 
     const types = '[CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED]';
     const expected = async () => (await gql<{ events: { nodes: { id: string }[] } }>(`{ events(first: 500, types: ${types}) { nodes { id } } }`)).events.nodes.map((e) => e.id);

@@ -1,6 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { ADMIN_TOKEN, startSandbox, type Running } from '../../sandbox/testing/harness';
+import { freePort } from '../../src/platform/db';
+import { ciConfig } from './gateway';
+import { createFreshDatabase } from './postgres';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -33,4 +38,51 @@ export async function gqlWithDemoKey<T>(baseUrl: string, dataDir: string, query:
   const body = (await res.json()) as { data?: T; errors?: unknown };
   if (!body.data) throw new Error(JSON.stringify(body.errors));
   return body.data;
+}
+
+/** What a crash test needs around a gateway process: a standalone sandbox that outlives it, its own data directory and database, a port. */
+export interface ProcessGatewaySetup {
+  sandbox: Running;
+  dataDir: string;
+  port: number;
+  baseUrl: string;
+  /** The gateway's environment (embedded PGlite in `dataDir`, or a fresh database on CI's PostgreSQL). */
+  env: Record<string, string>;
+  gql<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  /** Stops the sandbox, drops the database, removes the data directory. */
+  cleanup(): Promise<void>;
+}
+
+export async function processGatewaySetup(label: string, extraEnv: Record<string, string> = {}): Promise<ProcessGatewaySetup> {
+  const sandbox = await startSandbox({ now: new Date() });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `passerelle-${label}-`));
+  const fresh = ciConfig.databaseUrl ? await createFreshDatabase(ciConfig.databaseUrl) : undefined;
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ...(process.env as Record<string, string>),
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    DATABASE_URL: fresh?.url ?? '',
+    EMBEDDED_PG_PORT: String(await freePort()),
+    REDIS_URL: '',
+    SANDBOX_URL: `${sandbox.url}/sandbox`,
+    SANDBOX_ADMIN_TOKEN: ADMIN_TOKEN,
+    LOG_LEVEL: 'info',
+    DEMO_TENANT: 'true',
+    ...extraEnv,
+  };
+  return {
+    sandbox,
+    dataDir,
+    port,
+    baseUrl,
+    env,
+    gql: (query, variables = {}) => gqlWithDemoKey(baseUrl, dataDir, query, variables),
+    async cleanup() {
+      await sandbox.close();
+      await fresh?.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
