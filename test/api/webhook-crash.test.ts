@@ -48,7 +48,7 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
     }
   }
 
-  it('loses nothing: every event is acknowledged once, the interrupted one included, and verifies', async () => {
+  it('loses nothing: every event is acknowledged (repeats share their webhook-id), the interrupted one included, and all verify', async () => {
     child = await startGatewayProcess(setup.env);
     const hook = await gql<{ webhookEndpointCreate: { secret: string } }>(
       'mutation($url: String!) { webhookEndpointCreate(input: { url: $url, eventTypes: [CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED] }) { secret } }',
@@ -79,9 +79,10 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
       await new Promise((r) => setTimeout(r, 2000)); // quiet for a while: the syncs are done too
       return (await expected()).length === n && (await pending()) === 0;
     }, 'every delivery settled', 90_000);
-    const acknowledged = received.filter((r) => r.answered).map((r) => r.id);
+    // At least once: a request the receiver answered just before the kill, but whose answer the dead
+    // process never recorded, is sent again — a receiver that drops repeated webhook-ids sees each event once.
+    const acknowledged = new Set(received.filter((r) => r.answered).map((r) => r.id));
     expect([...acknowledged].sort()).toEqual((await expected()).sort());
-    expect(new Set(acknowledged).size).toBe(acknowledged.length);
     expect(acknowledged).toContain(received[0]!.id); // the request cut by the crash was sent again
     for (const r of received) new Webhook(hook.webhookEndpointCreate.secret).verify(r.body, r.headers);
   });
