@@ -35,6 +35,17 @@ describe('configuration', () => {
     expect(text).toContain('db:5432');
   });
 
+  it('takes a metrics token of 16 or more printable characters, marks it secret and redacts it', () => {
+    expect(loadConfig({}).metrics.token).toBeUndefined();
+    const token = 'scrape-me-9f2c41d7e8';
+    const c = loadConfig({ METRICS_TOKEN: token });
+    expect(c.metrics.token).toBe(token);
+    expect(JSON.stringify(redactedConfig(c))).not.toContain(token);
+    expect(settings.METRICS_TOKEN.secret).toBe(true);
+    expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN: must have at least 16/);
+    expect(() => loadConfig({ METRICS_TOKEN: 'has a space in the middle' })).toThrow(/METRICS_TOKEN/);
+  });
+
   it('documents every setting, and marks the connection URLs as secrets', () => {
     for (const [name, spec] of Object.entries(settings)) expect(spec.doc.length, name).toBeGreaterThan(10);
     expect('secret' in settings.DATABASE_URL && settings.DATABASE_URL.secret).toBe(true);

@@ -67,6 +67,7 @@ export const settings = {
   WEBHOOK_TIMEOUT_MS: { schema: int(100, 60_000), default: '10000', doc: 'How long a webhook receiver has to answer 2xx before the attempt counts as failed.' },
   WEBHOOK_RETRY_BASE_MS: { schema: int(10, 3_600_000), default: '5000', doc: 'First retry delay of a failed webhook delivery; each next one doubles (with jitter), up to 6 hours.' },
   WEBHOOK_RETRY_WINDOW_SECONDS: { schema: int(1, 2_592_000), default: '259200', doc: 'How long a failing delivery is retried before it is dead-lettered (default 72 hours; at least that in live).' },
+  METRICS_TOKEN: { schema: z.string().regex(/^[\x21-\x7e]{16,512}$/, { message: 'must have at least 16 printable characters and no spaces' }).optional(), secret: true, doc: 'Bearer token Prometheus must send to read GET /metrics. Unset: /metrics is open in sandbox and refused (403) in live.' },
 } as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
 
 type Settings = typeof settings;
@@ -113,6 +114,8 @@ export interface Config {
   readonly consentExpiryWarningDays: number;
   /** Webhook delivery: concurrency of this process (0: none), receiver timeout, retry schedule. */
   readonly webhooks: { readonly concurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
+  /** `GET /metrics`: the scrapers' bearer token (unset: open in sandbox, refused in live). */
+  readonly metrics: { readonly token: string | undefined };
 }
 
 /** Raised when the environment holds an invalid value; names every offending variable. */
@@ -179,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryBaseMs: r.WEBHOOK_RETRY_BASE_MS,
       retryWindowSeconds: r.WEBHOOK_RETRY_WINDOW_SECONDS,
     }),
+    metrics: Object.freeze({ token: r.METRICS_TOKEN }),
   });
 }
 
@@ -189,6 +193,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     databaseUrl: config.databaseUrl ? redactUrl(config.databaseUrl) : undefined,
     redisUrl: config.redisUrl ? redactUrl(config.redisUrl) : undefined,
     sandbox: { ...config.sandbox, adminToken: config.sandbox.adminToken ? '[redacted]' : undefined },
+    metrics: { token: config.metrics.token ? '[redacted]' : undefined },
   };
 }
 
