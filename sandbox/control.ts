@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import type { Bank } from './core/bank';
 import { formatCents, parseAmount, TransactionView, type LedgerTransaction } from './core/ledger';
+import { completeScaHeadless, HeadlessScaError } from './core/headless';
 import { applyOutcome } from './core/sca';
 import { findUser, TEST_USERS } from './core/users';
 
@@ -65,11 +66,24 @@ const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
   return r.data;
 };
 
+const scaCompleteSchema = z.object({
+  url: z.string().url().max(8_000),
+  username: z.string().min(1).max(100),
+  decision: z.enum(['approve', 'reject']).default('approve'),
+});
+
+/** Where the sandbox is: `publicBase` as browsers see it, `selfBase` as this process reaches it (both include the mount path). */
+export interface ControlAddresses {
+  publicBase: string;
+  selfBase: string;
+}
+
 /**
  * The sandbox control API: lets tests and sandbox users move clocks, add and book transactions,
- * expire or revoke consents, set quotas and inject faults. Bearer-protected by the admin token.
+ * expire or revoke consents, set quotas, inject faults and complete SCA without a browser.
+ * Bearer-protected by the admin token.
  */
-export function controlRouter(banks: Map<string, Bank>, adminToken: string): Router {
+export function controlRouter(banks: Map<string, Bank>, adminToken: string, addresses: ControlAddresses): Router {
   const router = express.Router();
   const expected = Buffer.from(`Bearer ${adminToken}`);
   router.use((req: Request, _res: Response, next: NextFunction) => {
@@ -144,13 +158,15 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     res.json({ accountId: account.id, currency: account.currency, transactions: view.slice(0, view.total).map(txBody) });
   });
 
-  router.post('/banks/:bankId/accounts/:accountId/transactions', (req, res) => {
-    const bank = bankOf(req);
-    const account = accountOf(bank, req);
-    const b = parse(addTransactionSchema, req.body);
+  type Account = ReturnType<typeof accountOf>;
+  const insertNewestFirst = (account: Account, tx: LedgerTransaction) => {
+    // Newest first: insert before the first entry with an earlier (or the same) booking date.
+    const at = account.transactions.findIndex((t) => t.bookingDate <= tx.bookingDate);
+    account.transactions.splice(at === -1 ? account.transactions.length : at, 0, tx);
+  };
+  const newTransaction = (bank: Bank, account: Account, b: z.infer<typeof addTransactionSchema>): LedgerTransaction => {
     const day = b.bookingDate ?? bank.clock.today();
-    if (b.id && account.transactions.some((t) => t.id === b.id)) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${b.id} exists.`);
-    const tx: LedgerTransaction = {
+    return {
       id: b.id ?? `ctl-${bank.newId()}`,
       accountId: account.id,
       status: b.status,
@@ -164,10 +180,29 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
       structuredReference: b.structuredReference,
       bankTransactionCode: b.amount < 0 ? 'PMNT-ICDT-ESCT' : 'PMNT-RCDT-ESCT',
     };
-    // Newest first: insert before the first entry with an earlier booking date.
-    const at = account.transactions.findIndex((t) => t.bookingDate <= day);
-    account.transactions.splice(at === -1 ? account.transactions.length : at, 0, tx);
+  };
+
+  router.post('/banks/:bankId/accounts/:accountId/transactions', (req, res) => {
+    const bank = bankOf(req);
+    const account = accountOf(bank, req);
+    const b = parse(addTransactionSchema, req.body);
+    if (b.id && account.transactions.some((t) => t.id === b.id)) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${b.id} exists.`);
+    const tx = newTransaction(bank, account, b);
+    insertNewestFirst(account, tx);
     res.status(201).json({ transaction: txBody(tx) });
+  });
+
+  // 1–100 transactions at once, all or none (a bad entry or a taken id adds nothing).
+  router.post('/banks/:bankId/accounts/:accountId/transactions/batch', (req, res) => {
+    const bank = bankOf(req);
+    const account = accountOf(bank, req);
+    const { transactions } = parse(z.object({ transactions: z.array(addTransactionSchema).min(1).max(100) }), req.body);
+    const ids = transactions.flatMap((t) => (t.id ? [t.id] : []));
+    const taken = ids.find((id, i) => ids.indexOf(id) !== i || account.transactions.some((t) => t.id === id));
+    if (taken) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${taken} exists (or is given twice).`);
+    const added = transactions.map((b) => newTransaction(bank, account, b));
+    for (const tx of added) insertNewestFirst(account, tx);
+    res.status(201).json({ transactions: added.map(txBody) });
   });
 
   router.post('/banks/:bankId/accounts/:accountId/transactions/:transactionId/book', (req, res) => {
@@ -184,8 +219,7 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     if (b.newId) tx.id = b.newId;
     // Keep newest-first order by booking date.
     account.transactions.splice(account.transactions.indexOf(tx), 1);
-    const at = account.transactions.findIndex((t) => t.bookingDate <= tx.bookingDate);
-    account.transactions.splice(at === -1 ? account.transactions.length : at, 0, tx);
+    insertNewestFirst(account, tx);
     res.json({ transaction: txBody(tx) });
   });
 
@@ -236,6 +270,13 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     const bank = bankOf(req);
     const { times, ...rule } = parse(faultSchema, req.body);
     res.status(201).json({ fault: bank.addFault({ ...rule, remaining: times }) });
+  });
+  // Replaces the whole fault list at once (an empty list clears it); nothing changes when one rule is invalid.
+  router.put('/banks/:bankId/faults', (req, res) => {
+    const bank = bankOf(req);
+    const { faults } = parse(z.object({ faults: z.array(faultSchema).max(50) }), req.body);
+    bank.faults = [];
+    res.json({ faults: faults.map(({ times, ...rule }) => bank.addFault({ ...rule, remaining: times })) });
   });
   router.delete('/banks/:bankId/faults', (req, res) => {
     bankOf(req).faults = [];
@@ -308,6 +349,25 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string): Rou
     }
     applyOutcome(bank, s, decision === 'approve' ? 'approved' : 'rejected');
     res.json({ session: { id: s.id, mode: s.mode, stage: s.stage, outcome: s.outcome, target: s.target } });
+  });
+
+  // Completes an authorisation without a browser: walks the bank's own login and code pages as the
+  // test user (over HTTP at selfBase) and answers where the bank then sends the browser.
+  const isOwn = (url: string) => url === addresses.publicBase || url.startsWith(`${addresses.publicBase}/`);
+  router.post('/sca/complete', async (req, res) => {
+    const b = parse(scaCompleteSchema, req.body);
+    if (!isOwn(b.url)) throw new ControlError(400, 'INVALID_INPUT', `url: must be a page of this sandbox (${addresses.publicBase}/…).`);
+    try {
+      const redirectTo = await completeScaHeadless({
+        ...b,
+        isOwn,
+        rewrite: (u) => (isOwn(u.href) ? new URL(`${addresses.selfBase}${u.href.slice(addresses.publicBase.length)}`) : u),
+      });
+      res.json({ redirectTo });
+    } catch (err) {
+      if (err instanceof HeadlessScaError) throw new ControlError(err.code === 'UNKNOWN_USER' ? 400 : 409, err.code, err.message);
+      throw err;
+    }
   });
 
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -17,6 +17,12 @@ export type { ScaApproach } from './core/state';
 export interface SandboxOptions {
   /** Where the HTTP server that mounts the router is reachable, e.g. http://127.0.0.1:4000. */
   publicUrl: string;
+  /**
+   * Where this process itself reaches that server (default `publicUrl`), for the control API's
+   * headless SCA (`POST /control/sca/complete`), which walks the banks' own pages over HTTP: e.g.
+   * `http://127.0.0.1:4000` when `publicUrl` is a name only browsers resolve.
+   */
+  selfUrl?: string;
   /** Path the router is mounted at; default `/sandbox`. */
   mountPath?: string;
   /** Bearer token protecting `${mountPath}/control`. */
@@ -59,6 +65,8 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('createSandbox: publicUrl must be http(s)');
   const publicUrl = options.publicUrl.replace(/\/+$/, '');
+  const selfUrl = (options.selfUrl ?? publicUrl).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/?#]+/.test(selfUrl)) throw new Error(`createSandbox: selfUrl must be an http(s) URL, got ${options.selfUrl}`);
   const trimmed = (options.mountPath ?? '/sandbox').replace(/^\/+|\/+$/g, '');
   const mountPath = trimmed ? `/${trimmed}` : '';
   const logger = options.logger ?? pino({ level: 'silent' });
@@ -80,7 +88,7 @@ export function createSandbox(options: SandboxOptions): Sandbox {
       control: `${publicUrl}${mountPath}/control (Authorization: Bearer <admin token>)`,
     });
   });
-  router.use('/control', controlRouter(banks, options.adminToken));
+  router.use('/control', controlRouter(banks, options.adminToken, { publicBase: `${publicUrl}${mountPath}`, selfBase: `${selfUrl}${mountPath}` }));
   for (const bank of banks.values()) router.use(`/banks/${bank.def.id}`, bank.router());
   return {
     router,

@@ -44,7 +44,9 @@ export async function startStandalone(argv: string[], print: (text: string) => v
   });
   const actualPort = (server.address() as AddressInfo).port;
   const publicUrl = (values['public-url'] ?? `http://${values.host}:${actualPort}`).replace(/\/+$/, '');
-  const sandbox = createSandbox({ publicUrl, mountPath, adminToken, seed, logger });
+  // Headless SCA calls this server at its listen address, whatever name the public URL uses.
+  const selfUrl = `http://${values.host === '0.0.0.0' ? '127.0.0.1' : values.host === '::' ? '[::1]' : values.host!.includes(':') ? `[${values.host}]` : values.host}:${actualPort}`;
+  const sandbox = createSandbox({ publicUrl, selfUrl, mountPath, adminToken, seed, logger });
   app.use(mountPath, sandbox.router);
   const lines = [
     `Passerelle sandbox banks on ${publicUrl}${mountPath}`,

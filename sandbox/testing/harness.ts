@@ -3,7 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import * as oidc from 'openid-client';
+import { MiniBrowser } from '../core/headless';
 import { createSandbox, type Sandbox, type SandboxBankInfo } from '../index';
+
+// The cookie-keeping browser is production code (the control API's headless SCA uses it); tests import it from here.
+export { MiniBrowser };
 
 export const ADMIN_TOKEN = 'test-admin-token';
 /** A fixed start for every bank clock so data is identical across runs. */
@@ -25,7 +29,7 @@ export async function startSandbox(opts: { seed?: number; now?: Date; clientJwks
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sandbox = createSandbox({ publicUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks });
+  const sandbox = createSandbox({ publicUrl: url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks });
   app.use('/sandbox', sandbox.router);
   return {
     url,
@@ -51,95 +55,6 @@ export async function startSandbox(opts: { seed?: number; now?: Date; clientJwks
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-interface Cookie {
-  name: string;
-  value: string;
-  path: string;
-}
-
-/** A tiny browser: a cookie jar, manual redirects, HTML forms posted as a user would. */
-export class MiniBrowser {
-  private cookies: Cookie[] = [];
-  /** The last page's HTML and URL. */
-  html = '';
-  url = '';
-  status = 0;
-
-  private cookieHeader(url: URL): string {
-    return this.cookies
-      .filter((c) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`) || c.path === '/')
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
-  }
-
-  private store(res: Response, url: URL) {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const pathAttr = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='));
-      const path = pathAttr ? pathAttr.slice(5) : url.pathname.replace(/\/[^/]*$/, '') || '/';
-      const expired = attrs.some((a) => /expires=Thu, 01 Jan 1970/i.test(a));
-      this.cookies = this.cookies.filter((c) => !(c.name === name && c.path === path));
-      if (!expired) this.cookies.push({ name, value, path });
-    }
-  }
-
-  /**
-   * Requests a URL and follows redirects until a page is shown or the location starts with
-   * `stopAt` (the TPP's redirect URI); returns that final location if it was reached.
-   */
-  async go(start: string, init: { method?: string; form?: Record<string, string> } = {}, stopAt?: string): Promise<string | undefined> {
-    let url = new URL(start);
-    let method = init.method ?? 'GET';
-    let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    for (let hop = 0; hop < 20; hop++) {
-      if (stopAt && url.toString().startsWith(stopAt)) return url.toString();
-      const res = await fetch(url, {
-        method,
-        redirect: 'manual',
-        headers: { cookie: this.cookieHeader(url), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-        body,
-      });
-      this.store(res, url);
-      this.status = res.status;
-      const location = res.headers.get('location');
-      if (res.status >= 300 && res.status < 400 && location) {
-        await res.arrayBuffer();
-        url = new URL(location, url);
-        method = 'GET';
-        body = undefined;
-        continue;
-      }
-      this.html = await res.text();
-      this.url = url.toString();
-      return undefined;
-    }
-    throw new Error('too many redirects');
-  }
-
-  /** Submits the page's form (the first one) with these fields. */
-  async submit(fields: Record<string, string>, stopAt?: string): Promise<string | undefined> {
-    const m = /<form method="post" action="([^"]+)"/.exec(this.html);
-    if (!m) throw new Error(`no form on page ${this.url}:\n${this.html.slice(0, 500)}`);
-    const action = m[1].replace(/&amp;/g, '&');
-    return this.go(new URL(action, this.url).toString(), { method: 'POST', form: fields }, stopAt);
-  }
-
-  /** Logs in and enters the code; returns the redirect the bank sent the browser to. */
-  async authenticate(username: string, code: string, stopAt: string, password = 'sandbox'): Promise<string | undefined> {
-    const afterLogin = await this.submit({ username, password, action: 'login' }, stopAt);
-    if (afterLogin) return afterLogin;
-    return this.submit({ code, action: 'approve' }, stopAt);
-  }
-
-  text(selectorId: string): string | undefined {
-    const m = new RegExp(`id="${selectorId}"[^>]*>([^<]*)<`).exec(this.html);
-    return m?.[1];
-  }
 }
 
 /** openid-client configuration for a sandbox bank (http issuer: allowInsecureRequests, sandbox only). */
