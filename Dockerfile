@@ -1,4 +1,7 @@
 # Production-like image of the gateway. Node 24 is the current LTS; the code also runs on 20.19+.
+# One image, several roles (docker-compose.yml): an API instance or the worker (src/main.ts, told
+# apart by SYNC_CONCURRENCY / WEBHOOK_CONCURRENCY) and the standalone sandbox (sandbox/main.ts).
+# tsx is a runtime dependency, so `npm ci --omit=dev` keeps it.
 FROM node:24-slim
 
 WORKDIR /app
@@ -12,6 +15,7 @@ COPY migrations ./migrations
 COPY data ./data
 COPY sandbox ./sandbox
 
+# A named volume mounted here starts as a copy of this directory, owned by the user below.
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV HOST=0.0.0.0 \
