@@ -353,6 +353,12 @@ describe('deploy/nginx.conf', () => {
     expect(one(nginx, 'resolver').args[0]).toBe('127.0.0.11');
   });
 
+  it('does not balance /metrics, which describe one process each', () => {
+    const metrics = location('= /metrics');
+    expect(all(metrics, 'proxy_pass')).toEqual([]);
+    expect(one(metrics, 'return').args).toEqual(['404']);
+  });
+
   it('upgrades graphql-ws WebSockets on /graphql and keeps them open long enough', () => {
     const graphql = location('/graphql');
     const http = [...all(graphql, 'proxy_http_version'), ...all(server, 'proxy_http_version')][0]!;
