@@ -8,11 +8,11 @@
 // against the same gateway proves the collection can be run again and again.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import newman, { type NewmanRunSummary } from 'newman';
+import { freePort } from '../src/platform/db';
 
 const root = path.resolve(import.meta.dirname, '..');
 const collection = path.join(root, 'postman/passerelle.postman_collection.json');
@@ -50,17 +50,6 @@ function runCollection(label: string, baseUrl: string, apiKey: string): Promise<
         resolve({ ok, line });
       },
     );
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
   });
 }
 
