@@ -12,6 +12,7 @@ import { createEventBus, type EventBus } from './platform/bus';
 import { openDatabase, type Database } from './platform/db';
 import { finalErrorHandler, healthRoutes, requestId } from './platform/http';
 import type { Logger } from './platform/logger';
+import { Metrics, metricsRoute } from './platform/metrics';
 import { TenancyService } from './modules/tenancy/tenancy.service';
 import { Tenant } from './modules/tenancy/tenant.entity';
 import { openVault } from './modules/vault';
@@ -65,7 +66,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   try {
     const applied = await db.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
-    const vault = await openVault({ config, orm: db.orm, logger });
+    const metrics = new Metrics();
+    metrics.observePool(db.sql);
+    const vault = await openVault({ config, orm: db.orm, logger, metrics });
     const bus = createEventBus(config.redisUrl, logger);
     jobs = await startJobs({ url: db.url, logger });
 
@@ -75,6 +78,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.disable('x-powered-by');
     app.set('trust proxy', false);
     app.use(requestId());
+    app.use(metrics.httpMiddleware());
     const server = (httpServer = http.createServer(app));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -91,7 +95,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
     const credentials = (id: string) => sandbox?.clients[id] ?? remote?.clients[id];
     const audit = new AuditService(db.orm, logger.child({ module: 'audit' }), db.sql);
-    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall: audit.recordBankCall });
+    // Each bank call attempt goes to the tenant's audit journal and to the metrics.
+    const onCall: typeof audit.recordBankCall = (call) => {
+      audit.recordBankCall(call);
+      metrics.bankCall(call);
+    };
+    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall });
     const tenancy = new TenancyService(audit, db.sql, !db.embedded);
     const institutions = new InstitutionsService(registry);
     const consents = new ConsentsService({
@@ -107,10 +116,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       expiryWarningDays: config.consentExpiryWarningDays,
     });
     const events = new EventsService(db.sql);
-    const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }));
+    const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }), metrics);
     // Any flush that wrote events (consents, accounts) and every sync wake the readers of the log.
     db.orm.em.getEventManager().registerSubscriber({ afterFlush: (args) => void (args.uow.getChangeSets().some((c) => c.entity instanceof EventRecord) && eventStream.notify()) });
-    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify() });
+    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify(), metrics });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
     const payments = new PaymentsService({
       orm: db.orm,
@@ -124,7 +133,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       publicUrl,
       lockUrl: db.embedded ? null : db.url,
     });
-    const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks });
+    const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
     const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events, eventStream, payments, webhooks };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
@@ -137,8 +146,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       services,
       httpServer: server,
       demoApiKey: () => demoApiKey ?? readDemoKey(config),
+      metrics,
     });
     app.use(healthRoutes(() => db.ready()));
+    app.use(metricsRoute(metrics, { token: config.metrics.token, environment: config.environment }));
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
     if (sandbox) app.use('/sandbox', sandbox.router);

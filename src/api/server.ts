@@ -16,6 +16,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config';
 import type { Logger } from '../platform/logger';
+import { graphqlOutcome, type Metrics } from '../platform/metrics';
 import type { Caller, GraphQLContext } from './context';
 import { ApiError, ErrorCode, createErrorFormatter, errorBody, requestScope } from './errors';
 import { graphiqlAssets, graphiqlPage, wantsGraphiQL } from './graphiql';
@@ -31,6 +32,8 @@ export interface GraphQLEdgeDeps {
   httpServer: Server;
   /** The sandbox demo key, pre-filled in GraphiQL for loopback visitors. */
   demoApiKey: () => string | undefined;
+  /** Times operations (Apollo and the fast read path) and counts open subscriptions. */
+  metrics?: Pick<Metrics, 'graphqlOperation' | 'subscriptionOpened' | 'subscriptionClosed'>;
 }
 
 export interface GraphQLEdge {
@@ -52,7 +55,7 @@ export function bearer(header: unknown): string | undefined {
  * authentication, limits and error masking.
  */
 export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLEdge> {
-  const { config, logger, orm, schema, services, httpServer } = deps;
+  const { config, logger, orm, schema, services, httpServer, metrics } = deps;
   const formatError = createErrorFormatter(logger);
   const validationRules = [depthLimit(config.graphql.maxDepth)];
 
@@ -97,6 +100,8 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
           return [toGraphQLError(requestScope.run({ requestId }, () => formatError(e.toJSON(), e)))];
         }
       },
+      // A subscription's stream is wrapped so that however it ends (complete, error, socket closed), the gauge goes down.
+      onOperation: (_ctx, _id, _payload, _args, result) => (metrics && isAsyncIterable(result) ? countedSubscription(result, metrics) : undefined),
       onNext: (ctx, _id, _payload, args, result) => {
         if (!('errors' in result) || !result.errors?.length) return result;
         const requestId = (args.contextValue as GraphQLContext | undefined)?.requestId ?? 'unknown';
@@ -132,6 +137,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // We send no cache hints; the default plugin would still wrap every field resolver.
       ApolloServerPluginCacheControlDisabled(),
+      ...(metrics ? [metricsPlugin(metrics)] : []),
       costPlugin,
       {
         async serverWillStart() {
@@ -183,6 +189,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       validationRules,
       maxTokens: config.graphql.maxTokens,
       maxCost: config.graphql.maxCost,
+      onServed: metrics && ((name, seconds) => metrics.graphqlOperation({ name, type: 'query', outcome: 'ok', seconds })),
       context: async (req, res) => {
         const em = orm.em.fork();
         const caller = await services.tenancy.authenticate(em, bearer(req.headers.authorization));
@@ -206,6 +213,69 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       await apollo.stop();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await closeStore();
+    },
+  };
+}
+
+/** Times each operation Apollo answers, named after the operation it resolved (none: `invalid`). */
+function metricsPlugin(metrics: Pick<Metrics, 'graphqlOperation'>): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      const started = performance.now();
+      let name: string | null | undefined;
+      let type: string | undefined;
+      return {
+        async didResolveOperation({ operation }) {
+          if (!operation) return;
+          name = operation.name?.value ?? null;
+          type = operation.operation;
+        },
+        async willSendResponse({ response }) {
+          const result = response.body.kind === 'single' ? response.body.singleResult : response.body.initialResult;
+          metrics.graphqlOperation({ name, type, outcome: graphqlOutcome(result), seconds: (performance.now() - started) / 1000 });
+        },
+      };
+    },
+  };
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> => typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+
+/**
+ * The subscription's stream, counted while open. A plain iterator, not an async generator: a
+ * generator's `return()` would queue behind its pending `next()` (which waits for the next event),
+ * so a closed socket would hold the stream, and the count, until that event came.
+ */
+function countedSubscription<T>(source: AsyncIterable<T>, metrics: Pick<Metrics, 'subscriptionOpened' | 'subscriptionClosed'>): AsyncIterableIterator<T> {
+  const inner = source[Symbol.asyncIterator]();
+  let open = true;
+  const closed = () => {
+    if (open) metrics.subscriptionClosed();
+    open = false;
+  };
+  metrics.subscriptionOpened();
+  return {
+    async next() {
+      try {
+        const r = await inner.next();
+        if (r.done) closed();
+        return r;
+      } catch (err) {
+        closed();
+        throw err;
+      }
+    },
+    async return(value?: unknown) {
+      closed();
+      return inner.return ? inner.return(value) : { done: true, value: undefined };
+    },
+    async throw(err?: unknown) {
+      closed();
+      if (inner.throw) return inner.throw(err);
+      throw err;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
     },
   };
 }

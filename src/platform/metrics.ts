@@ -68,6 +68,27 @@ export function bankStatusLabel(record: Pick<BankCallRecord, 'status' | 'errorCo
   return record.errorCode ? String(record.errorCode).toLowerCase() : 'no_response';
 }
 
+/**
+ * The outcome of a GraphQL result as sent: `error` when any error is an internal fault (masked as
+ * INTERNAL_SERVER_ERROR, or uncoded), `rejected` when all errors are coded ones (authentication,
+ * limits, bad input), `user_error` when a top-level payload holds userErrors, else `ok`.
+ */
+export function graphqlOutcome(result: { data?: unknown; errors?: readonly { extensions?: Record<string, unknown> }[] } | undefined): GraphQLOutcome {
+  const errors = result?.errors ?? [];
+  if (errors.length > 0) {
+    const internal = errors.some((e) => typeof e.extensions?.code !== 'string' || e.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR);
+    return internal ? 'error' : 'rejected';
+  }
+  const data = result?.data;
+  if (data && typeof data === 'object') {
+    for (const payload of Object.values(data)) {
+      const userErrors = (payload as { userErrors?: unknown } | null)?.userErrors;
+      if (Array.isArray(userErrors) && userErrors.length > 0) return 'user_error';
+    }
+  }
+  return 'ok';
+}
+
 const seconds = (startedMs: number) => (performance.now() - startedMs) / 1000;
 
 // Buckets in seconds, each fitted to what it measures.

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { EventBus } from '../../platform/bus';
 import type { Logger } from '../../platform/logger';
+import type { Metrics } from '../../platform/metrics';
 import type { Caller } from '../../api/context';
 import type { EventType } from './events';
 import { EVENT_COLUMNS, SETTLED, encodeEventCursor, type EventEntry, type EventsService } from './events.service';
@@ -41,6 +42,8 @@ export class EventStream {
     private readonly bus: EventBus,
     private readonly events: EventsService,
     private readonly logger: Logger,
+    /** Observes each live event's lag (log write → hand-over to a subscriber). */
+    private readonly metrics?: Pick<Metrics, 'eventLag'>,
   ) {}
 
   /** Starts at the current end of the log (subscribers replay older events from the log themselves). */
@@ -115,7 +118,10 @@ export class EventStream {
           const at = positionOf(e);
           if (!after(at, last)) continue;
           last = at;
-          if (!types?.length || types.includes(e.type)) yield e;
+          if (!types?.length || types.includes(e.type)) {
+            this.metrics?.eventLag('subscription', e.createdAt);
+            yield e;
+          }
         }
         if (this.closed) return;
         await new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@ import type { CanonicalBalance, CanonicalTransaction, InstitutionDescriptor } fr
 import type { BankCallContext, ConsentAccess } from '../../banking/ports';
 import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
+import type { Metrics } from '../../platform/metrics';
 import { Account, type SyncStatus } from '../accounts/account.entity';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { usableConsentStatuses } from '../consents/consent.state';
@@ -71,6 +72,8 @@ export interface SyncDeps {
   bulkCopy?: boolean;
   /** Called after a commit that wrote events, so live subscribers read them at once. */
   notifyEvents?: () => void;
+  /** Counts and times each sync by outcome and mode. */
+  metrics?: Pick<Metrics, 'syncJob'>;
   /** Called after a sync committed changes (the event log hooks in here). */
   onChanges?: (change: { tenantId: string; accountId: string; applied: AppliedChanges }) => Promise<void>;
 }
@@ -210,7 +213,12 @@ export class SyncService {
    * Runs one sync now (the job handler; tests call it directly). Bank errors that retrying cannot
    * fix end the sync with a status; transient ones are rethrown for the queue to retry with backoff.
    */
-  async run(request: SyncRequest): Promise<SyncOutcome> {
+  run(request: SyncRequest): Promise<SyncOutcome> {
+    const metrics = this.deps.metrics;
+    return metrics ? metrics.syncJob(request.mode, () => this.runOnce(request)) : this.runOnce(request);
+  }
+
+  private async runOnce(request: SyncRequest): Promise<SyncOutcome> {
     const none = (status: SyncOutcome['status'], bankCalls = 0): SyncOutcome => ({ status, added: 0, modified: 0, removed: 0, bankCalls });
     if (this.running.has(request.accountId)) return none('BUSY');
     this.running.add(request.accountId);

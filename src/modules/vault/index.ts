@@ -10,6 +10,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import path from 'node:path';
 import type { Config } from '../../config';
 import type { Logger } from '../../platform/logger';
+import type { Metrics } from '../../platform/metrics';
 import type { KmsProvider } from './kms/kms.provider';
 import { LocalKmsProvider } from './kms/local-kms.provider';
 import { VaultError, VaultErrorCode } from './vault.errors';
@@ -39,7 +40,7 @@ export const LOCAL_KMS_KEY_FILE = 'kms-local.key';
  * in memory only. Refuses the local key file in `live` unless ALLOW_LOCAL_KMS_IN_LIVE is set.
  * Requires the vault migration to have run.
  */
-export async function openVault(deps: { config: Config; orm: MikroORM; logger: Logger; kms?: KmsProvider }): Promise<VaultService> {
+export async function openVault(deps: { config: Config; orm: MikroORM; logger: Logger; kms?: KmsProvider; metrics?: Pick<Metrics, 'vault'> }): Promise<VaultService> {
   const { config, orm, logger } = deps;
   const kind = deps.kms?.kind ?? config.kms.provider;
   if (kind === 'local' && config.environment === 'live') {
@@ -65,5 +66,5 @@ export async function openVault(deps: { config: Config; orm: MikroORM; logger: L
     }
   }
   // On failure, start() zeroes what it unwrapped and closes a provider it owns.
-  return VaultService.start({ orm, logger, kms, ownsKms: deps.kms === undefined });
+  return VaultService.start({ orm, logger, kms, ownsKms: deps.kms === undefined, metrics: deps.metrics });
 }

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from '../../platform/logger';
+import type { Metrics, VaultOperation } from '../../platform/metrics';
 import type { KmsProvider } from './kms/kms.provider';
 import { dataKeyAad, decodeSealed, encodeSealed, gcmOpen, gcmSeal, masterKeyAad, sealAad } from './vault.crypto';
 import { VaultError, VaultErrorCode } from './vault.errors';
@@ -96,13 +97,15 @@ export class VaultService {
   readonly #logger: Logger;
   readonly #kms: KmsProvider;
   readonly #ownsKms: boolean;
+  readonly #metrics: Pick<Metrics, 'vault'> | undefined;
   /** Unwrapped master key versions. Only ever filled from the KMS, zeroed on close. */
   readonly #masters = new Map<number, Promise<Buffer>>();
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
 
-  private constructor(orm: MikroORM, logger: Logger, kms: KmsProvider, ownsKms: boolean) {
+  private constructor(orm: MikroORM, logger: Logger, kms: KmsProvider, ownsKms: boolean, metrics: Pick<Metrics, 'vault'> | undefined) {
     this.#orm = orm;
+    this.#metrics = metrics;
     this.#logger = logger.child({ module: 'vault' });
     this.#kms = kms;
     this.#ownsKms = ownsKms;
@@ -119,8 +122,10 @@ export class VaultService {
     ownsKms?: boolean;
     /** How often to drop (and zero) master key versions another process retired; 0 = never (default 5 min). */
     retiredKeySweepMs?: number;
+    /** Counts and times seal, open, shred, rotate and data key creation (never their inputs). */
+    metrics?: Pick<Metrics, 'vault'>;
   }): Promise<VaultService> {
-    const vault = new VaultService(deps.orm, deps.logger, deps.kms, deps.ownsKms ?? false);
+    const vault = new VaultService(deps.orm, deps.logger, deps.kms, deps.ownsKms ?? false, deps.metrics);
     const sweepMs = deps.retiredKeySweepMs ?? 5 * 60_000;
     if (sweepMs > 0) {
       vault.#sweep = setInterval(() => {
@@ -149,7 +154,11 @@ export class VaultService {
    * Creates the owner's data key, wrapped by the active master key; returns the existing one when
    * there is one. Refuses an owner whose key was shredded.
    */
-  async createDataKey(owner: VaultOwner, options: VaultCallOptions = {}): Promise<{ id: string; masterKeyVersion: number }> {
+  createDataKey(owner: VaultOwner, options: VaultCallOptions = {}): Promise<{ id: string; masterKeyVersion: number }> {
+    return this.#measured('create_data_key', () => this.#createDataKey(owner, options));
+  }
+
+  async #createDataKey(owner: VaultOwner, options: VaultCallOptions): Promise<{ id: string; masterKeyVersion: number }> {
     this.#checkOwner(owner);
     const row = await this.#dataKeyOf(owner, { create: true, em: options.em });
     return { id: row.id, masterKeyVersion: row.master_key_version! };
@@ -159,7 +168,11 @@ export class VaultService {
    * Encrypts `plaintext` under the owner's data key (created on first use) with a fresh nonce,
    * bound to tenant, owner and purpose. Returns a string safe to store in a text column.
    */
-  async seal(plaintext: string | Buffer, context: SealContext, options: VaultCallOptions = {}): Promise<string> {
+  seal(plaintext: string | Buffer, context: SealContext, options: VaultCallOptions = {}): Promise<string> {
+    return this.#measured('seal', () => this.#seal(plaintext, context, options));
+  }
+
+  async #seal(plaintext: string | Buffer, context: SealContext, options: VaultCallOptions): Promise<string> {
     this.#checkContext(context);
     const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
     for (let attempt = 0; ; attempt++) {
@@ -181,7 +194,11 @@ export class VaultService {
   }
 
   /** Decrypts a sealed value; fails with a coded error, never garbage, if anything does not match. */
-  async open(sealed: string, context: SealContext, options: VaultCallOptions = {}): Promise<Buffer> {
+  open(sealed: string, context: SealContext, options: VaultCallOptions = {}): Promise<Buffer> {
+    return this.#measured('open', () => this.#open(sealed, context, options));
+  }
+
+  async #open(sealed: string, context: SealContext, options: VaultCallOptions): Promise<Buffer> {
     this.#checkContext(context);
     const parsed = decodeSealed(sealed);
     if (!parsed) throw new VaultError(VaultErrorCode.MALFORMED_SEALED_VALUE, 'Not a sealed vault value');
@@ -222,7 +239,11 @@ export class VaultService {
    * Crypto-shredding: erases the owner's data key, so every value sealed for it is unrecoverable.
    * The row stays as a tombstone (no key material). Idempotent; true when a key was erased now.
    */
-  async shred(owner: VaultOwner, options: VaultCallOptions = {}): Promise<{ shredded: boolean }> {
+  shred(owner: VaultOwner, options: VaultCallOptions = {}): Promise<{ shredded: boolean }> {
+    return this.#measured('shred', () => this.#shred(owner, options));
+  }
+
+  async #shred(owner: VaultOwner, options: VaultCallOptions): Promise<{ shredded: boolean }> {
     this.#checkOwner(owner);
     this.#checkOpen();
     const rows = await (options.em ?? this.#em()).execute<DataKeyRow[]>(
@@ -241,7 +262,11 @@ export class VaultService {
    * then retires the old versions and erases their wrapped material. If a rotation is unfinished
    * (crash, abort), this resumes it instead of starting another. One rotator at a time.
    */
-  async rotate(options: RotateOptions = {}): Promise<RotationReport> {
+  rotate(options: RotateOptions = {}): Promise<RotationReport> {
+    return this.#measured('rotate', () => this.#rotate(options));
+  }
+
+  async #rotate(options: RotateOptions): Promise<RotationReport> {
     this.#checkOpen();
     const batchSize = options.batchSize ?? 500;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
@@ -316,6 +341,11 @@ export class VaultService {
     for (const m of masters) if (m.status === 'fulfilled') m.value.fill(0);
     this.#masters.clear();
     if (this.#ownsKms) await this.#kms.close();
+  }
+
+  /** Runs a public operation, counted and timed when metrics are wired (errors are counted by their vault code). */
+  #measured<T>(operation: VaultOperation, run: () => Promise<T>): Promise<T> {
+    return this.#metrics ? this.#metrics.vault(operation, run) : run();
   }
 
   // ── master keys ───────────────────────────────────────────────────────────────────────────────

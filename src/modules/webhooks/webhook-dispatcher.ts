@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { EventBus } from '../../platform/bus';
 import { isPublicAddress } from '../../platform/ip';
 import type { Logger } from '../../platform/logger';
+import type { Metrics } from '../../platform/metrics';
 import { WAKE_TOPIC } from '../events/event-stream';
 import { EVENT_COLUMNS, encodeEventCursor, type EventEntry } from '../events/events.service';
 import { EventObject } from '../events/events.types';
@@ -94,7 +95,15 @@ export class WebhookDispatcher {
   };
 
   constructor(
-    private readonly deps: { sql: pg.Pool; vault: VaultService; bus: EventBus; logger: Logger; settings: DispatcherSettings },
+    private readonly deps: {
+      sql: pg.Pool;
+      vault: VaultService;
+      bus: EventBus;
+      logger: Logger;
+      settings: DispatcherSettings;
+      /** Counts attempts by outcome and observes the lag of delivered events. */
+      metrics?: Pick<Metrics, 'webhookAttempt' | 'eventLag'>;
+    },
   ) {}
 
   private get leaseSeconds(): number {
@@ -255,6 +264,7 @@ export class WebhookDispatcher {
         if (!next) this.deps.logger.warn({ deliveryId: head.deliveryId, attempts: n }, 'webhooks: delivery dead-lettered after its retry window');
       }
       await client.query('commit');
+      this.observe(head, r, retryAt);
       return retryAt;
     } catch (err) {
       await client.query('rollback').catch(() => undefined);
@@ -262,6 +272,14 @@ export class WebhookDispatcher {
     } finally {
       client.release();
     }
+  }
+
+  /** Metrics of a recorded attempt (after its commit, so a rolled-back record counts nothing). */
+  private observe(head: Head, r: AttemptResult, retryAt: Date | null): void {
+    const metrics = this.deps.metrics;
+    if (!metrics) return;
+    metrics.webhookAttempt(r.ok ? 'delivered' : retryAt ? 'failed_attempt' : 'dead', r.durationMs);
+    if (r.ok) metrics.eventLag('webhook', head.createdAt);
   }
 
   /** One signed POST; null when cut short by shutdown. */
