@@ -1,5 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
+import type { BankClientCredentials } from './adapters';
+import { credentialProblems, credentialsEntry, CredentialsLoadError, loadCredentials } from './credentials';
 import type { InstitutionDescriptor, PaymentScheme } from './model';
 
 const httpsUrl = z.string().url().refine((u) => u.startsWith('https://'), { message: 'live institutions must use https' });
@@ -24,9 +27,21 @@ export const institutionFileEntry = z
     maxConsentDays: z.number().int().min(1).max(180),
     maxHistoryDays: z.number().int().min(1).max(3650),
     frequencyPerDay: z.number().int().min(1).max(4),
-    quirks: z.record(z.string(), z.unknown()).default({}),
+    // `sandbox: true` would let the adapters accept plain http and insecure OAuth: never for a live bank.
+    quirks: z
+      .record(z.string(), z.unknown())
+      .refine((q) => !('sandbox' in q), { message: 'the sandbox quirk (plain http, insecure OAuth) is not allowed for live institutions' })
+      .default({}),
+    /** The operator's registration and certificates at this bank, as file references (src/banking/credentials.ts). */
+    credentials: credentialsEntry.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((entry, ctx) => {
+    if (!entry.credentials) return;
+    for (const p of credentialProblems(entry.standard, entry.credentials)) {
+      ctx.addIssue({ code: 'custom', path: ['credentials', ...p.path], message: p.message });
+    }
+  });
 
 /** The institutions Passerelle can connect to: live ones from a file, sandbox ones from the sandbox. */
 export class InstitutionRegistry {
@@ -52,15 +67,62 @@ export class InstitutionRegistry {
   }
 }
 
-/** Reads and validates the live institutions file; a bad entry stops start-up naming the entry and field. */
-export function loadInstitutionsFile(file: string): InstitutionDescriptor[] {
-  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+/** A live institutions file that cannot be used: start-up stops with this message (no secret in it). */
+export class InstitutionsFileError extends Error {
+  override readonly name = 'InstitutionsFileError';
+}
+
+/** The live institutions and the operator's credentials for those that have them. */
+export interface LiveInstitutions {
+  institutions: InstitutionDescriptor[];
+  credentials: ReadonlyMap<string, BankClientCredentials>;
+}
+
+/**
+ * Reads and validates the live institutions file and loads the credential files each entry
+ * references (relative paths from the file's directory). A bad entry stops start-up naming the
+ * entry and field; a file that cannot be read is named by path, its contents never shown.
+ */
+export function loadLiveInstitutions(file: string): LiveInstitutions {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  } catch (err) {
+    const why = err instanceof SyntaxError ? 'not valid JSON' : `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+    throw new InstitutionsFileError(`Invalid institutions file ${file}: ${why}`);
+  }
   const parsed = z.object({ institutions: z.array(institutionFileEntry) }).safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`Invalid institutions file ${file}: ${problems}`);
+    const idOf = (index: unknown): string | undefined => {
+      const entry = typeof index === 'number' ? (raw as { institutions?: { id?: unknown }[] }).institutions?.[index] : undefined;
+      return typeof entry?.id === 'string' ? entry.id : undefined;
+    };
+    const problems = parsed.error.issues.map((i) => {
+      const id = i.path[0] === 'institutions' ? idOf(i.path[1]) : undefined;
+      return `${i.path.join('.')}: ${i.message}${id ? ` (institution ${JSON.stringify(id)})` : ''}`;
+    });
+    throw new InstitutionsFileError(`Invalid institutions file ${file}: ${problems.join('; ')}`);
   }
-  return parsed.data.institutions.map((i) => ({ ...i, environment: 'live' as const }));
+  const baseDir = path.dirname(path.resolve(file));
+  const credentials = new Map<string, BankClientCredentials>();
+  const problems: string[] = [];
+  for (const entry of parsed.data.institutions) {
+    if (!entry.credentials) continue;
+    try {
+      credentials.set(entry.id, loadCredentials(entry.id, entry.standard, entry.credentials, baseDir));
+    } catch (err) {
+      if (!(err instanceof CredentialsLoadError)) throw err;
+      problems.push(...err.problems);
+    }
+  }
+  if (problems.length > 0) throw new InstitutionsFileError(`Invalid institutions file ${file}: ${problems.join('; ')}`);
+  const institutions = parsed.data.institutions.map(({ credentials: _credentials, ...i }) => ({ ...i, environment: 'live' as const }));
+  return { institutions, credentials };
+}
+
+/** The live institutions of a file, without their credentials. */
+export function loadInstitutionsFile(file: string): InstitutionDescriptor[] {
+  return loadLiveInstitutions(file).institutions;
 }
 
 /** Payment schemes implied by a bank's product names. */

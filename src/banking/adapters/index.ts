@@ -1,12 +1,31 @@
 import type { Logger } from '../../platform/logger';
-import type { BankCallRecord } from '../http';
+import type { BankCallRecord, BankHttpClientOptions } from '../http';
+import type { MtlsOptions } from '../http/mtls';
+import type { QSealOptions } from '../http/qseal';
 import type { InstitutionDescriptor } from '../model';
+import type { BankOAuthOptions, ClientAssertionKey, TokenEndpointAuthMethod } from '../oauth/bank-oauth';
 import type { BankAdapter } from '../ports';
 
-/** OAuth client credentials the operator holds for one bank. */
+/**
+ * What the operator holds for one bank: the OAuth client registration and, for live banks, the
+ * eIDAS certificates. Sandbox banks give a client id and secret only (`client_secret_basic`, no
+ * mTLS); live ones are loaded from the institutions file (src/banking/credentials.ts). Secrets:
+ * never log, print or return any of it.
+ */
 export interface BankClientCredentials {
   clientId: string;
-  clientSecret: string;
+  /** For `client_secret_basic` / `client_secret_post`. */
+  clientSecret?: string;
+  /** Default: `client_secret_basic` with a secret (the sandbox), else as BankOAuth decides. */
+  tokenEndpointAuthMethod?: TokenEndpointAuthMethod;
+  /** Signs `private_key_jwt` client assertions. */
+  clientAssertionKey?: ClientAssertionKey;
+  /** Signs authorisation request objects (UK Open Banking). */
+  requestObjectKey?: ClientAssertionKey;
+  /** The QWAC, presented on every call to the bank: resource API and authorisation server. */
+  mtls?: MtlsOptions;
+  /** QSeal signatures on resource API calls. */
+  qseal?: QSealOptions;
 }
 
 /** Gives modules the adapter for an institution; modules never pick an adapter themselves. */
@@ -17,13 +36,40 @@ export interface AdapterRegistry {
 /** What every adapter factory needs; a standard may add its own options on top. */
 export interface BankAdapterDeps {
   institution: InstitutionDescriptor;
-  /** The operator's OAuth client registration at this bank. */
+  /** The operator's client registration at this bank, and its certificates where the bank asks for them. */
   credentials: BankClientCredentials;
   /** The gateway's callback as registered at the bank; default each consent request's `redirectUri`. */
   redirectUri?: string;
   logger: Logger;
   /** One record per bank call attempt (resource API and OAuth server), for the audit journal; never tokens or bodies. */
   onCall?: (record: BankCallRecord) => void;
-  /** Transport for every call (tests); default the global fetch. */
+  /** Transport for every call (tests); default the global fetch, or mTLS with the credentials' QWAC. */
   fetch?: typeof fetch;
+}
+
+/** The transport part of a bank HTTP client's options: the test transport, or the QWAC and QSeal of the credentials. */
+export function httpTransportOptions(deps: BankAdapterDeps): Pick<BankHttpClientOptions, 'fetch' | 'mtls' | 'qseal'> {
+  const { mtls, qseal } = deps.credentials;
+  const custom = deps.fetch;
+  return {
+    ...(custom ? { fetch: (url: string, init: RequestInit) => custom(url, init) } : {}),
+    ...(mtls ? { mtls } : {}),
+    ...(qseal ? { qseal } : {}),
+  };
+}
+
+/** How an adapter's OAuth client authenticates and reaches the bank's authorisation server. */
+export function oauthClientOptions(
+  deps: BankAdapterDeps,
+): Pick<BankOAuthOptions, 'clientId' | 'clientSecret' | 'tokenEndpointAuthMethod' | 'clientAssertionKey' | 'mtls' | 'fetch'> {
+  const c = deps.credentials;
+  const custom = deps.fetch;
+  return {
+    clientId: c.clientId,
+    ...(c.clientSecret ? { clientSecret: c.clientSecret } : {}),
+    ...(c.tokenEndpointAuthMethod ? { tokenEndpointAuthMethod: c.tokenEndpointAuthMethod } : {}),
+    ...(c.clientAssertionKey ? { clientAssertionKey: c.clientAssertionKey } : {}),
+    ...(c.mtls ? { mtls: c.mtls } : {}),
+    ...(custom ? { fetch: (url, init) => custom(url, init as RequestInit) } : {}),
+  };
 }

@@ -7,9 +7,9 @@
  * `next`) are followed rather than rebuilt.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, type BankAdapterDeps } from '../index';
 import { BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnauthorized } from '../../errors';
-import { createBankHttpClient, describeUrl, type BankCallRecord, type BankFetch, type BankHttpClient } from '../../http';
+import { createBankHttpClient, describeUrl, type BankCallRecord, type BankHttpClient } from '../../http';
 import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalBalance, CanonicalTransaction, ScaApproach } from '../../model';
 import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthCallEvent, type OAuthTokens } from '../../oauth';
 import type {
@@ -126,12 +126,11 @@ export function resolveBankLink(apiBaseUrl: string, href: string | undefined): s
  * Card accounts get the `bankAccountId` `card:<resourceId>` so later calls reach `/v1/card-accounts`.
  */
 export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdapter {
-  const { institution, credentials, logger } = deps;
+  const { institution, logger } = deps;
   const institutionId = institution.id;
   // Plain http and insecure OAuth only for sandbox banks, and only because the registry says so.
   const sandbox = institution.quirks.sandbox === true;
   const log = logger.child({ component: 'berlin-group', institutionId });
-  const transport: BankFetch | undefined = deps.fetch ? (url, init) => deps.fetch!(url, init) : undefined;
   const originOf = (u: string): string | undefined => {
     try {
       return new URL(u).origin;
@@ -151,7 +150,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     baseUrl: institution.aisBaseUrl,
     logger,
     onCall: deps.onCall,
-    fetch: transport,
+    ...httpTransportOptions(deps),
     allowInsecureRequests: sandbox,
     additionalOrigins,
   });
@@ -187,12 +186,10 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
         institutionId,
         issuer,
         discoveryAlgorithm,
-        clientId: credentials.clientId,
-        clientSecret: credentials.clientSecret,
+        ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
         onCall: onOAuthCall,
-        ...(deps.fetch ? { fetch: (url, init) => deps.fetch!(url, init as RequestInit) } : {}),
       });
       // A failed discovery is not cached: the next consent tries again.
       client.catch(() => oauthClients.delete(key));
@@ -685,6 +682,6 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     }
   }
 
-  const payments = createBerlinGroupPayments({ deps, institution, sandbox, log, transport, resolveLink: resolveBankLink, oauthClient });
+  const payments = createBerlinGroupPayments({ deps, institution, sandbox, log, resolveLink: resolveBankLink, oauthClient });
   return { consents, accounts: accountInformation, payments };
 }

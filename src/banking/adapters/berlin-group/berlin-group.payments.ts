@@ -9,13 +9,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid } from '../../errors';
-import { createBankHttpClient, type BankFetch, type BankHttpClient } from '../../http';
+import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '../../model';
 import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
 import { paymentRequestId, withQuery } from '../../payment-ids';
 import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
 import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
-import type { BankAdapterDeps } from '../index';
+import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { bgPaymentCancelResponse, bgPaymentCreated, bgPaymentStatusResponse, type BgPaymentStatusResponse } from './berlin-group.payment-schemas';
 import { bgAuthorisationStarted, hrefOf, type BgLink } from './berlin-group.schemas';
 
@@ -54,7 +54,6 @@ export interface BerlinGroupPaymentsEnv {
   institution: InstitutionDescriptor;
   sandbox: boolean;
   log: Logger;
-  transport: BankFetch | undefined;
   resolveLink: (apiBaseUrl: string, href: string | undefined) => string | undefined;
   oauthClient: (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2') => Promise<BankOAuth>;
 }
@@ -70,7 +69,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
     baseUrl: pisBase,
     logger: deps.logger,
     onCall: deps.onCall,
-    fetch: env.transport,
+    ...httpTransportOptions(deps),
     allowInsecureRequests: sandbox,
     additionalOrigins: originOf(institution.aisBaseUrl) === originOf(pisBase) ? [] : [institution.aisBaseUrl],
   });

@@ -5,11 +5,11 @@
  * balances and transactions the PSU consented to. Data calls follow the bank's HAL `_links`.
  * Payment initiation (PISP) lives in stet.payments.ts.
  */
-import type { BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, type BankAdapterDeps } from '../index';
 import { BankClientConfigError, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { AccessScope, BankConsentStatus, BankTokens, CanonicalAccount, CanonicalTransaction, InstitutionDescriptor } from '../../model';
-import { BankOAuth, OAuthError, OAuthErrorCode, type OAuthFetch, type OAuthTokens } from '../../oauth';
+import { BankOAuth, OAuthError, OAuthErrorCode, type OAuthTokens } from '../../oauth';
 import type {
   AccountInformationPort,
   BankAdapter,
@@ -45,7 +45,7 @@ const isSandbox = (institution: InstitutionDescriptor): boolean => institution.q
 
 /** Creates the STET adapter of one institution. */
 export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
-  const { institution, credentials, logger } = deps;
+  const { institution, logger } = deps;
   const sandbox = isSandbox(institution);
   const oauthScope = typeof institution.quirks.stetOAuthScope === 'string' ? institution.quirks.stetOAuthScope : 'aisp';
   // Path-relative links resolve against the API root unless the bank's own base is configured.
@@ -54,8 +54,6 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
   const log = logger.child({ component: 'stet-adapter', institutionId: institution.id });
   const issuer = institution.issuer;
   if (!issuer) throw new BankClientConfigError(institution.id, 'a STET institution needs an OAuth issuer (AISP access is an authorisation code)');
-  const customFetch = deps.fetch;
-  const oauthFetch: OAuthFetch | undefined = customFetch && ((url, init) => customFetch(url, init as RequestInit));
 
   const additionalOrigins = [institution.pisBaseUrl]
     .filter(Boolean)
@@ -67,7 +65,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
     baseUrl: institution.aisBaseUrl,
     logger,
     onCall: deps.onCall,
-    ...(customFetch ? { fetch: (url: string, init: RequestInit) => customFetch(url, init) } : {}),
+    ...httpTransportOptions(deps),
     allowInsecureRequests: sandbox,
     additionalOrigins,
   });
@@ -79,11 +77,9 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
       const discovering = BankOAuth.discover({
         institutionId: institution.id,
         issuer,
-        clientId: credentials.clientId,
-        clientSecret: credentials.clientSecret,
+        ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
-        ...(oauthFetch ? { fetch: oauthFetch } : {}),
       });
       // A failed discovery is not kept: the next call tries again.
       discovering.catch(() => {

@@ -15,13 +15,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid, BankUnauthorized, isBankError } from '../../errors';
-import { createBankHttpClient, type BankFetch, type BankHttpClient } from '../../http';
+import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '../../model';
 import { isOAuthError, type BankOAuth } from '../../oauth';
 import { paymentInstructionId, paymentRequestId, withQuery } from '../../payment-ids';
 import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
 import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
-import type { BankAdapterDeps } from '../index';
+import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { bankErrorFromOAuth } from '../uk-obie/uk-obie.adapter';
 import { linkHref } from './stet.mapper';
 import { stetPaymentRequestCreated, stetPaymentRequestModified, stetPaymentRequestResponse, type StetPaymentRequestResponse } from './stet.payment-schemas';
@@ -49,14 +49,13 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
   const { institution, deps, sandbox } = env;
   const institutionId = institution.id;
   const pisBase = institution.pisBaseUrl || institution.aisBaseUrl;
-  const transport: BankFetch | undefined = deps.fetch ? (url, init) => deps.fetch!(url, init) : undefined;
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
     standard: 'STET',
     baseUrl: pisBase,
     logger: deps.logger,
     onCall: deps.onCall,
-    fetch: transport,
+    ...httpTransportOptions(deps),
     allowInsecureRequests: sandbox,
   });
   const details = (operation: string) => ({ institutionId, operation });

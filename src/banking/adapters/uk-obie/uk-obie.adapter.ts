@@ -38,10 +38,9 @@ import {
   OAuthErrorCode,
   type ClientAssertionKey,
   type OAuthCallEvent,
-  type OAuthFetch,
   type OAuthTokens,
 } from '../../oauth';
-import type { BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, type BankAdapterDeps } from '../index';
 import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, ConsentRequest, ConsentStarted } from '../../ports';
 import { consentValidUntil, mapAccount, mapBalances, mapConsentStatus, mapTransaction, permissionsFor } from './uk-obie.mapper';
 import {
@@ -79,11 +78,12 @@ const MAX_PAGES = 5_000;
  * `nonce`, `redirectUri`; `complete` needs them back.
  */
 export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
-  const { institution, credentials, logger } = deps;
+  const { institution, logger } = deps;
   const institutionId = institution.id;
   const sandbox = institution.quirks.sandbox === true;
   const log = logger.child({ component: 'uk-obie-adapter', institutionId });
-  const signRequestObject = deps.requestObjectKey ? requestObjectSigner(institutionId, deps.requestObjectKey) : undefined;
+  const requestObjectKey = deps.requestObjectKey ?? deps.credentials.requestObjectKey;
+  const signRequestObject = requestObjectKey ? requestObjectSigner(institutionId, requestObjectKey) : undefined;
   const financialId = typeof institution.quirks.fapiFinancialId === 'string' ? institution.quirks.fapiFinancialId : undefined;
 
   const http: BankHttpClient = createBankHttpClient({
@@ -92,13 +92,12 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
     baseUrl: institution.aisBaseUrl,
     logger,
     ...(deps.onCall ? { onCall: deps.onCall } : {}),
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...httpTransportOptions(deps),
     allowInsecureRequests: sandbox,
     // Dropped from 3.1 onwards; banks still on 3.0 want it (institution quirk `fapiFinancialId`).
     ...(financialId ? { defaultHeaders: { 'x-fapi-financial-id': financialId } } : {}),
   });
 
-  const oauthFetch: OAuthFetch | undefined = deps.fetch ? (url, init) => deps.fetch!(url, init as RequestInit) : undefined;
   const onOAuthCall = (event: OAuthCallEvent): void => {
     if (!deps.onCall) return;
     let path = event.url;
@@ -130,11 +129,9 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
       const client = BankOAuth.discover({
         institutionId,
         issuer: institution.issuer,
-        clientId: credentials.clientId,
-        clientSecret: credentials.clientSecret,
+        ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
-        ...(oauthFetch ? { fetch: oauthFetch } : {}),
         onCall: onOAuthCall,
       });
       // A failed discovery is not kept: the next call tries again.

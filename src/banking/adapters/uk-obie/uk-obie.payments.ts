@@ -21,7 +21,7 @@ import { isOAuthError, OAuthErrorCode, type AuthorizationStart, type BankOAuth }
 import { paymentInstructionId, ukIdempotencyKey } from '../../payment-ids';
 import { reasonCodeInText, ukPaymentStatus } from '../../payment-status';
 import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
-import type { BankAdapterDeps } from '../index';
+import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { ukDomesticPaymentResponse, ukPaymentConsentResponse, ukPaymentDetailsResponse } from './uk-obie.payment-schemas';
 
 const CC_SCOPE = 'payments';
@@ -79,7 +79,7 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
     baseUrl: institution.pisBaseUrl,
     logger: deps.logger,
     ...(deps.onCall ? { onCall: deps.onCall } : {}),
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...httpTransportOptions(deps),
     allowInsecureRequests: sandbox,
     ...(financialId ? { defaultHeaders: { 'x-fapi-financial-id': financialId } } : {}),
   });
