@@ -17,7 +17,7 @@ import { TenancyService } from './modules/tenancy/tenancy.service';
 import { Tenant } from './modules/tenancy/tenant.entity';
 import { openVault } from './modules/vault';
 import { InstitutionsService } from './modules/institutions/institutions.service';
-import { InstitutionRegistry, loadInstitutionsFile } from './banking/registry';
+import { InstitutionRegistry, loadLiveInstitutions } from './banking/registry';
 import { loadRemoteSandbox, sandboxInstitutions } from './banking/sandbox-institutions';
 import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
@@ -60,6 +60,7 @@ export const SANDBOX_TOKEN_FILE = 'sandbox-admin-token';
 
 /** Composition root: config → database (migrated) → vault → bus → listen → sandbox, registry, services → HTTP + GraphQL routes. */
 export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+  const live = loadLiveInstitutions(config.institutionsFile); // first: a bad entry or credential file stops start-up before anything opens
   const db = await openDatabase(config, logger);
   let httpServer: http.Server | undefined;
   let jobs: Jobs | undefined;
@@ -92,8 +93,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const sandbox = config.sandbox.enabled && !remote
       ? createSandbox({ publicUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
       : undefined;
-    const registry = new InstitutionRegistry([...loadInstitutionsFile(config.institutionsFile), ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
-    const credentials = (id: string) => sandbox?.clients[id] ?? remote?.clients[id];
+    const registry = new InstitutionRegistry([...live.institutions, ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
+    const credentials = (id: string) => live.credentials.get(id) ?? sandbox?.clients[id] ?? remote?.clients[id];
     const audit = new AuditService(db.orm, logger.child({ module: 'audit' }), db.sql);
     // Each bank call attempt goes to the tenant's audit journal and to the metrics.
     const onCall: typeof audit.recordBankCall = (call) => {
