@@ -353,7 +353,9 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
 
   // Completes an authorisation without a browser: walks the bank's own login and code pages as the
   // test user (over HTTP at selfBase) and answers where the bank then sends the browser.
-  const isOwn = (url: string) => url === addresses.publicBase || url.startsWith(`${addresses.publicBase}/`);
+  const under = (base: string, url: string) => url === base || url.startsWith(`${base}/`);
+  // The OAuth servers build some links from the Host they were called at: selfBase counts as the sandbox too.
+  const isOwn = (url: string) => under(addresses.publicBase, url) || under(addresses.selfBase, url);
   router.post('/sca/complete', async (req, res) => {
     const b = parse(scaCompleteSchema, req.body);
     if (!isOwn(b.url)) throw new ControlError(400, 'INVALID_INPUT', `url: must be a page of this sandbox (${addresses.publicBase}/…).`);
@@ -361,7 +363,7 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
       const redirectTo = await completeScaHeadless({
         ...b,
         isOwn,
-        rewrite: (u) => (isOwn(u.href) ? new URL(`${addresses.selfBase}${u.href.slice(addresses.publicBase.length)}`) : u),
+        rewrite: (u) => (under(addresses.publicBase, u.href) ? new URL(`${addresses.selfBase}${u.href.slice(addresses.publicBase.length)}`) : u),
       });
       res.json({ redirectTo });
     } catch (err) {

@@ -33,6 +33,8 @@ import { EventRecord } from './modules/events/event.entity';
 import { PaymentsService } from './modules/payments/payments.service';
 import { WebhooksService } from './modules/webhooks/webhooks.service';
 import { WebhookDispatcher } from './modules/webhooks/webhook-dispatcher';
+import { SandboxService } from './modules/sandbox/sandbox.service';
+import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -91,7 +93,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
     const remote = config.sandbox.enabled && config.sandbox.url ? await loadRemoteSandbox(config.sandbox.url, config.sandbox.adminToken!) : undefined;
     const sandbox = config.sandbox.enabled && !remote
-      ? createSandbox({ publicUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
+      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
       : undefined;
     const registry = new InstitutionRegistry([...live.institutions, ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
     const credentials = (id: string) => live.credentials.get(id) ?? sandbox?.clients[id] ?? remote?.clients[id];
@@ -136,7 +138,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     });
     const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts: new AccountsService(db.sql, !db.embedded), sync, events, eventStream, payments, webhooks };
+    const accounts = new AccountsService(db.sql, !db.embedded);
+    // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
+    const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
+    const sandboxControls = new SandboxService({ client: control, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }) });
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, sandbox: sandboxControls };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({

@@ -16,6 +16,8 @@ export enum ErrorCode {
   QUERY_TOO_DEEP = 'QUERY_TOO_DEEP',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
+  /** A sandbox* mutation called with a live key, or on a gateway without sandbox banks. */
+  SANDBOX_ONLY = 'SANDBOX_ONLY',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -30,6 +32,7 @@ const httpStatus: Record<ErrorCode, number> = {
   [ErrorCode.QUERY_TOO_DEEP]: 400,
   [ErrorCode.QUERY_TOO_COMPLEX]: 400,
   [ErrorCode.QUERY_TOO_LARGE]: 413,
+  [ErrorCode.SANDBOX_ONLY]: 403,
   [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
 };
 

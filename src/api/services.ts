@@ -5,6 +5,7 @@ import type { EventsService } from '../modules/events/events.service';
 import type { EventStream } from '../modules/events/event-stream';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { PaymentsService } from '../modules/payments/payments.service';
+import type { SandboxService } from '../modules/sandbox/sandbox.service';
 import type { SyncService } from '../modules/sync/sync.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
 import type { VaultService } from '../modules/vault';
@@ -23,4 +24,6 @@ export interface Services {
   readonly eventStream: EventStream;
   readonly payments: PaymentsService;
   readonly webhooks: WebhooksService;
+  /** The sandbox* mutations (refused with SANDBOX_ONLY for live keys and on a gateway without sandbox). */
+  readonly sandbox: SandboxService;
 }

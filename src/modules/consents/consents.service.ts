@@ -214,6 +214,36 @@ export class ConsentsService {
     return { ok: true, value: consent };
   }
 
+  /**
+   * Sandbox only: completes a consent that waits for SCA (a new one, or a renewal in progress)
+   * without the end user's browser. Starts a fresh redirect attempt at the bank — no psuId, so a
+   * consent that waited for decoupled approval is authorised this way too and its decoupled request
+   * is no longer polled — lets `walk` pass the bank's pages (it answers where the bank sent the
+   * browser), and ends through the browser callback's own path: same checks, tokens, accounts,
+   * events and initial sync (with no end-user IP).
+   */
+  async authorizeInSandbox(em: EntityManager, caller: Caller, id: string | null, walk: (authorizationUrl: string) => Promise<Outcome<string>>): Promise<Outcome<Consent>> {
+    const fail = (code: UserErrorCode, message: string): Outcome<Consent> => ({ ok: false, userErrors: [userError(['input', 'consentId'], code, message)] });
+    const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }) : null;
+    if (!consent) return fail(UserErrorCode.NOT_FOUND, 'No consent with this id.');
+    if (!consent.institutionId) return fail(UserErrorCode.INVALID_STATE, 'This consent waits for the end user to pick a bank on the hosted connect page; there is no bank authentication to complete yet.');
+    const institution = this.deps.institutions.get(caller, consent.institutionId);
+    if (!institution?.quirks.sandbox) return fail(UserErrorCode.NOT_SUPPORTED, 'This consent is not at a sandbox bank.');
+    const renewalInProgress = renewableConsentStatuses.has(consent.status) && consent.attemptStateHash !== null;
+    if (consent.status !== ConsentStatus.PENDING_AUTHORIZATION && !renewalInProgress) {
+      return fail(UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} is not waiting for the bank's authentication (consentRenew starts a new one).`);
+    }
+    const started = await this.startAtBank(em, consent, institution, `apiKey:${caller.apiKeyId}`);
+    if (!started.ok) return fail(UserErrorCode.BANK_ERROR, `${institution.name} did not accept a new authorisation request.`);
+    if (!started.value) return fail(UserErrorCode.BANK_ERROR, `${institution.name} offered no authorisation page.`);
+    const walked = await walk(started.value);
+    if (!walked.ok) return walked;
+    if (!walked.value.startsWith(`${this.callbackUrl}?`)) return fail(UserErrorCode.BANK_ERROR, `${institution.name} did not send the browser back to the gateway.`);
+    const result = await this.completeCallback(em, walked.value, null);
+    if (result.kind === 'page') return fail(UserErrorCode.BANK_ERROR, result.message);
+    return { ok: true, value: consent };
+  }
+
   async list(em: EntityManager, caller: Caller, status: ConsentStatus | null | undefined, limit: number, after?: KeysetPosition): Promise<Consent[]> {
     return em.find(
       Consent,
