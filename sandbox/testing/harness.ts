@@ -22,14 +22,20 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** Starts the sandbox mounted at /sandbox on a real server on 127.0.0.1, port 0. */
-export async function startSandbox(opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] } } = {}): Promise<Running> {
+/**
+ * Starts the sandbox mounted at /sandbox on a real server on 127.0.0.1, port 0. `publicUrl`: where
+ * clients reach it instead (e.g. an HTTPS proxy in front), which its OAuth issuers, links and
+ * registered callback then name; `url` and `control` stay on the server itself.
+ */
+export async function startSandbox(
+  opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] }; publicUrl?: string } = {},
+): Promise<Running> {
   const app = express();
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sandbox = createSandbox({ publicUrl: url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks });
+  const sandbox = createSandbox({ publicUrl: opts.publicUrl ?? url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks });
   app.use('/sandbox', sandbox.router);
   return {
     url,
