@@ -107,94 +107,54 @@ export class Metrics {
   private readonly institutions = new BoundedLabel(BANK_LABEL_LIMIT, /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
   private readonly bankOperations = new BoundedLabel(BANK_LABEL_LIMIT, /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/);
 
-  private readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
-  private readonly graphqlDuration: Histogram<'operation' | 'type' | 'outcome'>;
-  private readonly subscriptions: Gauge;
-  private readonly bankDuration: Histogram<'institution' | 'operation' | 'status'>;
-  private readonly bankCalls: Counter<'institution' | 'operation' | 'status'>;
-  private readonly syncJobs: Counter<'outcome' | 'mode'>;
-  private readonly syncDuration: Histogram<'outcome' | 'mode'>;
-  private readonly syncRunning: Gauge;
-  private readonly eventLagSeconds: Histogram<'channel'>;
-  private readonly webhookDeliveries: Counter<'outcome'>;
-  private readonly webhookDuration: Histogram<'outcome'>;
-  private readonly vaultOperations: Counter<'operation' | 'outcome'>;
-  private readonly vaultDuration: Histogram<'operation' | 'outcome'>;
+  private readonly httpDuration = this.histogram(
+    'passerelle_http_request_duration_seconds',
+    'HTTP requests by method, route (a fixed set; other paths are "other") and status code.',
+    ['method', 'route', 'status'],
+    API_BUCKETS,
+  );
+  private readonly graphqlDuration = this.histogram(
+    'passerelle_graphql_operation_duration_seconds',
+    'GraphQL operations over HTTP by operation name ("anonymous" when unnamed, "invalid" when none was resolved, "other" past 200 names), type and outcome (ok, user_error, rejected, error).',
+    ['operation', 'type', 'outcome'],
+    API_BUCKETS,
+  );
+  private readonly subscriptions = new Gauge({ name: 'passerelle_graphql_subscriptions_active', help: 'GraphQL subscriptions open over graphql-ws in this process.', registers: [this.registry] });
+  private readonly bankCalls = this.counter(
+    'passerelle_bank_calls_total',
+    'Bank API call attempts (resource API and OAuth server) by institution, operation and HTTP status (or the error when no answer came).',
+    ['institution', 'operation', 'status'],
+  );
+  private readonly bankDuration = this.histogram('passerelle_bank_call_duration_seconds', 'Duration of bank API call attempts, labelled as passerelle_bank_calls_total.', ['institution', 'operation', 'status'], BANK_BUCKETS);
+  private readonly syncJobs = this.counter('passerelle_sync_jobs_total', 'Account syncs run by this process, by outcome and mode.', ['outcome', 'mode']);
+  private readonly syncDuration = this.histogram('passerelle_sync_job_duration_seconds', 'Duration of account syncs by outcome and mode.', ['outcome', 'mode'], SYNC_BUCKETS);
+  private readonly syncRunning = new Gauge({ name: 'passerelle_sync_running', help: 'Account syncs running in this process now.', registers: [this.registry] });
+  private readonly eventLagSeconds = this.histogram(
+    'passerelle_event_lag_seconds',
+    'Time from an event being written to the log to its hand-over: to a live subscriber (channel="subscription") or to a webhook receiver that answered 2xx (channel="webhook", retries included).',
+    ['channel'],
+    LAG_BUCKETS,
+  );
+  private readonly webhookDeliveries = this.counter(
+    'passerelle_webhook_deliveries_total',
+    'Webhook delivery attempts by outcome: delivered, failed_attempt (will be retried) or dead (retry window over).',
+    ['outcome'],
+  );
+  private readonly webhookDuration = this.histogram('passerelle_webhook_attempt_duration_seconds', 'Duration of webhook requests by outcome.', ['outcome'], WEBHOOK_BUCKETS);
+  private readonly vaultOperations = this.counter('passerelle_vault_operations_total', 'Vault operations by operation and outcome ("ok" or the vault error code).', ['operation', 'outcome']);
+  private readonly vaultDuration = this.histogram('passerelle_vault_operation_duration_seconds', 'Duration of vault operations by operation and outcome.', ['operation', 'outcome'], VAULT_BUCKETS);
 
   /** `defaultMetrics`: Node process metrics (CPU, memory, event loop, GC) under their usual unprefixed names. */
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    const registers = [this.registry];
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    this.httpDuration = new Histogram({
-      name: 'passerelle_http_request_duration_seconds',
-      help: 'HTTP requests by method, route (a fixed set; other paths are "other") and status code.',
-      labelNames: ['method', 'route', 'status'],
-      buckets: API_BUCKETS,
-      registers,
-    });
-    this.graphqlDuration = new Histogram({
-      name: 'passerelle_graphql_operation_duration_seconds',
-      help: 'GraphQL operations over HTTP by operation name ("anonymous" when unnamed, "invalid" when none was resolved, "other" past 200 names), type and outcome (ok, user_error, rejected, error).',
-      labelNames: ['operation', 'type', 'outcome'],
-      buckets: API_BUCKETS,
-      registers,
-    });
-    this.subscriptions = new Gauge({ name: 'passerelle_graphql_subscriptions_active', help: 'GraphQL subscriptions open over graphql-ws in this process.', registers });
-    this.bankDuration = new Histogram({
-      name: 'passerelle_bank_call_duration_seconds',
-      help: 'Bank API call attempts (resource API and OAuth server) by institution, operation and HTTP status (or the error when no answer came).',
-      labelNames: ['institution', 'operation', 'status'],
-      buckets: BANK_BUCKETS,
-      registers,
-    });
-    this.bankCalls = new Counter({
-      name: 'passerelle_bank_calls_total',
-      help: 'Bank API call attempts by institution, operation and HTTP status (or the error when no answer came).',
-      labelNames: ['institution', 'operation', 'status'],
-      registers,
-    });
-    this.syncJobs = new Counter({ name: 'passerelle_sync_jobs_total', help: 'Account syncs run by this process, by outcome and mode.', labelNames: ['outcome', 'mode'], registers });
-    this.syncDuration = new Histogram({
-      name: 'passerelle_sync_job_duration_seconds',
-      help: 'Duration of account syncs by outcome and mode.',
-      labelNames: ['outcome', 'mode'],
-      buckets: SYNC_BUCKETS,
-      registers,
-    });
-    this.syncRunning = new Gauge({ name: 'passerelle_sync_running', help: 'Account syncs running in this process now.', registers });
-    this.eventLagSeconds = new Histogram({
-      name: 'passerelle_event_lag_seconds',
-      help: 'Time from an event being written to the log to its hand-over: to a live subscriber (channel="subscription") or to a webhook receiver that answered 2xx (channel="webhook", retries included).',
-      labelNames: ['channel'],
-      buckets: LAG_BUCKETS,
-      registers,
-    });
-    this.webhookDeliveries = new Counter({
-      name: 'passerelle_webhook_deliveries_total',
-      help: 'Webhook delivery attempts by outcome: delivered, failed_attempt (will be retried) or dead (retry window over).',
-      labelNames: ['outcome'],
-      registers,
-    });
-    this.webhookDuration = new Histogram({
-      name: 'passerelle_webhook_attempt_duration_seconds',
-      help: 'Duration of webhook requests by outcome.',
-      labelNames: ['outcome'],
-      buckets: WEBHOOK_BUCKETS,
-      registers,
-    });
-    this.vaultOperations = new Counter({
-      name: 'passerelle_vault_operations_total',
-      help: 'Vault operations by operation and outcome ("ok" or the vault error code).',
-      labelNames: ['operation', 'outcome'],
-      registers,
-    });
-    this.vaultDuration = new Histogram({
-      name: 'passerelle_vault_operation_duration_seconds',
-      help: 'Duration of vault operations by operation and outcome.',
-      labelNames: ['operation', 'outcome'],
-      buckets: VAULT_BUCKETS,
-      registers,
-    });
+  }
+
+  private histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+    return new Histogram<L>({ name, help, labelNames, buckets, registers: [this.registry] });
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter<L>({ name, help, labelNames, registers: [this.registry] });
   }
 
   /** The exposition in Prometheus text format, and its content type. */
