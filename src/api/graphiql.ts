@@ -1,4 +1,5 @@
 import express, { type Request, type Response, type Router } from 'express';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -30,9 +31,39 @@ export function wantsGraphiQL(req: Request): boolean {
   return req.method === 'GET' && req.query.query === undefined && (req.headers.accept ?? '').includes('text/html');
 }
 
-/** The GraphiQL page; `apiKey` pre-fills the Authorization header (sandbox demo key, loopback only). */
-export function graphiqlPage(apiKey: string | undefined): string {
+/** One GraphiQL tab: a document of example operations and its variables (JSON text). */
+export interface ExampleTab {
+  query: string;
+  variables: string;
+}
+
+/** Where the example operations live: the same files the README's walkthrough points to. */
+export const EXAMPLES_DIR = path.resolve(import.meta.dirname, '../../docs/examples');
+
+/**
+ * Reads `NN-name.graphql` (+ optional `NN-name.json` variables) from `dir`, in file-name order.
+ * Read once at start; a missing directory (a trimmed image) just means no example tabs.
+ */
+export function loadExampleTabs(dir = EXAMPLES_DIR): ExampleTab[] {
+  let files: string[];
+  try {
+    files = fs.readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort();
+  } catch {
+    return [];
+  }
+  return files.map((f) => {
+    const vars = path.join(dir, f.replace(/\.graphql$/, '.json'));
+    return { query: fs.readFileSync(path.join(dir, f), 'utf8'), variables: fs.existsSync(vars) ? fs.readFileSync(vars, 'utf8').trim() : '' };
+  });
+}
+
+/**
+ * The GraphiQL page. `apiKey` pre-fills the Authorization header (sandbox demo key, loopback
+ * only); `tabs` open as the first visit's tabs (GraphiQL keeps the user's own tabs afterwards).
+ */
+export function graphiqlPage(apiKey: string | undefined, tabs: ExampleTab[] = []): string {
   const headers = apiKey ? JSON.stringify({ Authorization: `Bearer ${apiKey}` }, null, 2) : '{\n  "Authorization": "Bearer pk_sandbox_…"\n}';
+  const defaultTabs = tabs.length ? tabs.map((t) => ({ query: t.query, variables: t.variables, headers })) : undefined;
   // JSON.stringify then escaping "<" keeps the values inert inside the inline script.
   const json = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
   return `<!doctype html>
@@ -59,7 +90,7 @@ export function graphiqlPage(apiKey: string | undefined): string {
     wsClient: graphqlWs.createClient({ url: wsUrl, lazy: true, connectionParams: () => ({ authorization: authorization() }) }),
   });
   ReactDOM.createRoot(document.getElementById('graphiql')).render(
-    React.createElement(GraphiQL, { fetcher, defaultHeaders: initialHeaders, shouldPersistHeaders: true, defaultQuery: ${json('query Viewer {\n  viewer { id name environment }\n  endUsers(first: 10) { nodes { id externalRef displayName } }\n}\n')} }),
+    React.createElement(GraphiQL, { fetcher, defaultHeaders: initialHeaders, shouldPersistHeaders: true, defaultTabs: ${json(defaultTabs ?? null)} ?? undefined, defaultQuery: ${json('query Viewer {\n  viewer { id name environment }\n  endUsers(first: 10) { nodes { id externalRef displayName } }\n}\n')} }),
   );
 </script>
 </body>

@@ -19,7 +19,7 @@ import type { Logger } from '../platform/logger';
 import { graphqlOutcome, type Metrics } from '../platform/metrics';
 import type { Caller, GraphQLContext } from './context';
 import { ApiError, ErrorCode, createErrorFormatter, errorBody, requestScope } from './errors';
-import { graphiqlAssets, graphiqlPage, wantsGraphiQL } from './graphiql';
+import { graphiqlAssets, graphiqlPage, loadExampleTabs, wantsGraphiQL } from './graphiql';
 import { assertCost, depthLimit } from './limits';
 import type { Services } from './services';
 
@@ -172,13 +172,15 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     },
   });
 
+  // The walkthrough's operations as GraphiQL tabs, in sandbox only (they use sandbox banks and controls).
+  const exampleTabs = config.environment === 'sandbox' ? loadExampleTabs() : [];
   const router = express.Router();
   router.use('/graphiql', graphiqlAssets());
   router.get('/graphql', (req, res, next) => {
     if (!wantsGraphiQL(req)) return next();
     const loopback = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
     const key = config.environment === 'sandbox' && loopback ? deps.demoApiKey() : undefined;
-    res.type('html').set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:").send(graphiqlPage(key));
+    res.type('html').set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:").send(graphiqlPage(key, exampleTabs));
   });
   router.use(
     '/graphql',

@@ -113,3 +113,30 @@ describe('the end user in a real browser', () => {
     expect(status).toBe('EXECUTED');
   }, 90_000);
 });
+
+describe('GraphiQL in a real browser', () => {
+  it.skipIf(!hasChromium)('opens with the walkthrough’s example operations as tabs, and runs one of them against this gateway', async () => {
+    const { key } = await t.createTenant('GraphiQL visitor');
+    const page = await browser!.newPage();
+    try {
+      await page.goto(t.gateway.graphqlUrl);
+      await page.waitForSelector('.graphiql-tab');
+      const titles = (await page.locator('.graphiql-tab .graphiql-tab-button').allTextContents()).map((s) => s.trim());
+      expect(titles).toEqual(['Viewer', 'Accounts', 'CreateWebhookEndpoint', 'InitiatePayment', 'FollowEvents']);
+      // The second tab's operations, with a real key typed into the headers, as a developer would.
+      await page.locator('.graphiql-tab').nth(1).click();
+      await page.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('TransactionsSync'));
+      await page.click('button:has-text("Headers")');
+      const headers = page.locator('.graphiql-editor-tool .CodeMirror').last();
+      await headers.click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.type(JSON.stringify({ Authorization: `Bearer ${key}` }));
+      await page.click('.graphiql-execute-button');
+      await page.getByRole('menuitem', { name: 'Accounts', exact: true }).click(); // the tab holds several operations: pick one
+      await page.waitForFunction(() => document.querySelector('.graphiql-response')?.textContent?.includes('"nodes"'));
+      expect(await page.textContent('.graphiql-response')).toContain('"accounts"');
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+});

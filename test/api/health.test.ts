@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphiqlPage } from '../../src/api/graphiql';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 
 let t: TestGateway;
@@ -33,6 +34,19 @@ describe('health, readiness and the GraphiQL page', () => {
       expect(asset.status, src).toBe(200);
       expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
     }
+  });
+
+  it('opens GraphiQL in sandbox with the walkthrough’s example operations as tabs, each carrying the Authorization header', async () => {
+    const html = await (await fetch(t.gateway.graphqlUrl, { headers: { accept: 'text/html' } })).text();
+    const tabs = JSON.parse(/defaultTabs: (\[.*?\]) \?\? undefined/s.exec(html)![1]!) as { query: string; variables: string; headers: string }[];
+    expect(tabs.map((tab) => /(?:query|mutation|subscription) (\w+)/.exec(tab.query)![1])).toEqual(['Viewer', 'Accounts', 'CreateWebhookEndpoint', 'InitiatePayment', 'FollowEvents']);
+    for (const tab of tabs) expect(JSON.parse(tab.headers)).toHaveProperty('Authorization');
+  });
+
+  it('keeps example text inert inside the page script', () => {
+    const html = graphiqlPage(undefined, [{ query: '# </script><script>alert(1)</script>\nquery A { viewer { id } }', variables: '' }]);
+    expect(html).not.toContain('<script>alert(1)');
+    expect(graphiqlPage(undefined, [])).toContain('defaultTabs: null ?? undefined');
   });
 
   it('echoes a well-formed X-Request-ID and invents one otherwise', async () => {
