@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { settings } from '../src/config';
+import { EventType } from '../src/modules/events/events';
+import { eventCatalogue } from './helpers/readme';
 
 const root = path.resolve(import.meta.dirname, '..');
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -20,5 +22,9 @@ describe('README', () => {
 
   it('only shows npm scripts that exist', () => {
     for (const [, script] of readme.matchAll(/npm run ([\w:-]+)/g)) expect(Object.keys(pkg.scripts), script).toContain(script);
+  });
+
+  it('has an event catalogue entry with a sample payload for every event type', () => {
+    expect([...eventCatalogue(readme).keys()].sort()).toEqual(Object.values(EventType).sort());
   });
 });
