@@ -311,6 +311,14 @@ describe('consent and clock controls', () => {
     expect(r).toEqual({ consent: { id: c.id, status: 'ACTIVE' }, userErrors: [] }); // the gateway is not told
     expect((await syncNow(active.accounts[0]!.id)).syncStatus).toBe('CONSENT_INVALID');
     expect(['REAUTH_REQUIRED', 'EXPIRED']).toContain(await statusOf(c.id));
+
+    // The CI way back: consentRenew, then authorise the renewal headlessly — same consent, same accounts.
+    const renewed = await t.gql<{ consentRenew: { userErrors: UserErrors } }>('mutation($id: ID!) { consentRenew(id: $id) { userErrors { field code message } } }', { id: c.id }, key);
+    expect(renewed.body.data!.consentRenew.userErrors).toEqual([]);
+    const back = await authorize(c.id);
+    expect(back.userErrors).toEqual([]);
+    expect(back.consent!.status).toBe('ACTIVE');
+    expect(back.consent!.accounts.map((a) => a.id).sort()).toEqual(active.accounts.map((a) => a.id).sort());
   });
 
   it('refuses to expire a consent that is not authorised, is at a STET bank, belongs to another tenant or is garbage', async () => {
@@ -376,6 +384,16 @@ describe('refusals', () => {
   it('refuses every sandbox mutation with SANDBOX_ONLY on a gateway without sandbox banks', async () => {
     const k = (await bare.createTenant('No sandbox')).key;
     for (const [, query, input] of calls) expectSandboxOnly(await bare.gql(query, { input }, k), /no sandbox banks/);
+  });
+
+  it('lets the control API walk only pages of its own sandbox', async () => {
+    const res = await fetch(`${t.gateway.baseUrl}/sandbox/control/sca/complete`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sandboxAdminToken(t.config)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: 'http://169.254.169.254/latest/meta-data/', username: 'alice' }),
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INVALID_INPUT');
   });
 
   it('never writes the sandbox admin token to the logs', () => {
