@@ -245,6 +245,15 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
     const consentPost = api.find((s) => s.method === 'POST' && s.path === `${base}/v1/consents`)!;
     expect(JSON.parse(consentPost.body)).toHaveProperty('access');
 
+    // The tenant's audit journal has the bank calls, OAuth exchanges included, and nothing secret (checked below).
+    const audit = await t.gql<{ auditEvents: { nodes: { details: { institutionId: string; operation: string; status?: number } }[] } }>(
+      '{ auditEvents(action: BANK_CALL, first: 100) { nodes { details } } }',
+      {},
+      key,
+    );
+    const operations = audit.body.data!.auditEvents.nodes.filter((n) => n.details.institutionId === LIVE_ID).map((n) => `${n.details.operation} ${n.details.status}`);
+    expect(operations).toEqual(expect.arrayContaining(['consent.create 201', 'oauth.authorization_code 200', 'accounts.list 200']));
+
     // Neither the client secret nor a private key reached the logs or any table (audit journal included).
     const keyBodies = [pki.clientKeyPem, qsealKeyPem].map((pem) => pem.split('\n').filter((l) => l && !l.startsWith('-----')).join(''));
     const logs = t.logs.join('');

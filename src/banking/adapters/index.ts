@@ -1,9 +1,9 @@
 import type { Logger } from '../../platform/logger';
-import type { BankCallRecord, BankHttpClientOptions } from '../http';
+import { describeUrl, type BankCallRecord, type BankHttpClientOptions } from '../http';
 import type { MtlsOptions } from '../http/mtls';
 import type { QSealOptions } from '../http/qseal';
 import type { InstitutionDescriptor } from '../model';
-import type { BankOAuthOptions, ClientAssertionKey, TokenEndpointAuthMethod } from '../oauth/bank-oauth';
+import type { BankOAuthOptions, ClientAssertionKey, OAuthCallEvent, TokenEndpointAuthMethod } from '../oauth/bank-oauth';
 import type { BankAdapter } from '../ports';
 
 /**
@@ -71,5 +71,34 @@ export function oauthClientOptions(
     ...(c.clientAssertionKey ? { clientAssertionKey: c.clientAssertionKey } : {}),
     ...(c.mtls ? { mtls: c.mtls } : {}),
     ...(custom ? { fetch: (url, init) => custom(url, init as RequestInit) } : {}),
+  };
+}
+
+/**
+ * The audit record of one exchange with the bank's authorisation server, in the shape of the
+ * resource API's records: a path template (no code, token or personal value), no request id (OAuth
+ * calls carry none).
+ */
+export function recordOAuthCall(deps: BankAdapterDeps): ((event: OAuthCallEvent) => void) | undefined {
+  const onCall = deps.onCall;
+  if (!onCall) return undefined;
+  return (event) => {
+    let path = event.url;
+    try {
+      path = describeUrl(new URL(event.url));
+    } catch {
+      /* keep the endpoint as given (it has no query) */
+    }
+    onCall({
+      institutionId: deps.institution.id,
+      operation: `oauth.${event.operation}`,
+      method: (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(event.method.toUpperCase()) ? event.method.toUpperCase() : 'POST') as BankCallRecord['method'],
+      path,
+      ...(event.status ? { status: event.status } : {}),
+      latencyMs: event.latencyMs,
+      requestId: '',
+      attempt: 1,
+      outcome: event.status >= 200 && event.status < 400 ? 'success' : 'failed',
+    });
   };
 }

@@ -7,11 +7,11 @@
  * `next`) are followed rather than rebuilt.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { httpTransportOptions, oauthClientOptions, type BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
 import { BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnauthorized } from '../../errors';
-import { createBankHttpClient, describeUrl, type BankCallRecord, type BankHttpClient } from '../../http';
+import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalBalance, CanonicalTransaction, ScaApproach } from '../../model';
-import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthCallEvent, type OAuthTokens } from '../../oauth';
+import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthTokens } from '../../oauth';
 import type {
   AccountInformationPort,
   BankAdapter,
@@ -155,27 +155,6 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     additionalOrigins,
   });
 
-  const onOAuthCall = (event: OAuthCallEvent): void => {
-    if (!deps.onCall) return;
-    let path = event.url;
-    try {
-      path = describeUrl(new URL(event.url));
-    } catch {
-      /* keep the raw endpoint */
-    }
-    deps.onCall({
-      institutionId,
-      operation: `oauth.${event.operation}`,
-      method: event.method.toUpperCase() as BankCallRecord['method'],
-      path,
-      ...(event.status ? { status: event.status } : {}),
-      latencyMs: event.latencyMs,
-      requestId: '',
-      attempt: 1,
-      outcome: event.status >= 200 && event.status < 400 ? 'success' : 'failed',
-    });
-  };
-
   const oauthClients = new Map<string, Promise<BankOAuth>>();
   /** One OAuth client per authorisation server; each authorisation names its own redirect URI. */
   const oauthClient = (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2'): Promise<BankOAuth> => {
@@ -189,7 +168,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
         ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
-        onCall: onOAuthCall,
+        onCall: recordOAuthCall(deps),
       });
       // A failed discovery is not cached: the next consent tries again.
       client.catch(() => oauthClients.delete(key));

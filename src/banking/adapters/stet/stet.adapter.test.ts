@@ -125,6 +125,14 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
     expect(started.authorizationUrl).not.toContain(started.secrets.codeVerifier);
   });
 
+  it('reports its exchanges with the bankâ€™s authorisation server for the audit journal, with no code or token in them', async () => {
+    calls.length = 0;
+    await connect();
+    const oauth = calls.filter((c) => c.operation.startsWith('oauth.'));
+    expect(oauth.map((c) => `${c.operation} ${c.method} ${c.status}`)).toEqual(expect.arrayContaining(['oauth.authorization_code POST 200']));
+    for (const c of oauth) expect(c.path).not.toMatch(/code=|token=/);
+  });
+
   it('tells the bank with PUT /consents which accounts it may read, so balances outside the scopes are refused', async () => {
     const { access } = await connect(['ACCOUNTS', 'TRANSACTIONS']);
     expect(calls.some((c) => c.operation === 'consent.put' && c.method === 'PUT' && c.status === 201)).toBe(true);

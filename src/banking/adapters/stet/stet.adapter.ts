@@ -5,7 +5,7 @@
  * balances and transactions the PSU consented to. Data calls follow the bank's HAL `_links`.
  * Payment initiation (PISP) lives in stet.payments.ts.
  */
-import { httpTransportOptions, oauthClientOptions, type BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
 import { BankClientConfigError, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { AccessScope, BankConsentStatus, BankTokens, CanonicalAccount, CanonicalTransaction, InstitutionDescriptor } from '../../model';
@@ -80,6 +80,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
         ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
+        onCall: recordOAuthCall(deps),
       });
       // A failed discovery is not kept: the next call tries again.
       discovering.catch(() => {

@@ -19,7 +19,6 @@
  * `x-fapi-interaction-id`, typed errors); OAuth failures outside the PSU's callback become the same
  * {@link BankError} family.
  */
-import { randomUUID } from 'node:crypto';
 import type { ZodType } from 'zod';
 import {
   BankError,
@@ -29,7 +28,7 @@ import {
   BankUnavailable,
   isBankError,
 } from '../../errors';
-import { createBankHttpClient, type BankCallRecord, type BankHttpClient } from '../../http';
+import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankTokens } from '../../model';
 import {
   BankOAuth,
@@ -37,10 +36,9 @@ import {
   OAuthError,
   OAuthErrorCode,
   type ClientAssertionKey,
-  type OAuthCallEvent,
   type OAuthTokens,
 } from '../../oauth';
-import { httpTransportOptions, oauthClientOptions, type BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
 import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, ConsentRequest, ConsentStarted } from '../../ports';
 import { consentValidUntil, mapAccount, mapBalances, mapConsentStatus, mapTransaction, permissionsFor } from './uk-obie.mapper';
 import {
@@ -98,27 +96,6 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
     ...(financialId ? { defaultHeaders: { 'x-fapi-financial-id': financialId } } : {}),
   });
 
-  const onOAuthCall = (event: OAuthCallEvent): void => {
-    if (!deps.onCall) return;
-    let path = event.url;
-    try {
-      path = new URL(event.url).pathname;
-    } catch {
-      /* keep the URL as given (it has no query) */
-    }
-    deps.onCall({
-      institutionId,
-      operation: `oauth.${event.operation}`,
-      method: (event.method.toUpperCase() === 'GET' ? 'GET' : 'POST') as BankCallRecord['method'],
-      path,
-      ...(event.status ? { status: event.status } : {}),
-      latencyMs: event.latencyMs,
-      requestId: randomUUID(),
-      attempt: 1,
-      outcome: event.status >= 200 && event.status < 400 ? 'success' : 'failed',
-    });
-  };
-
   // One OAuth client per institution; each authorisation names its redirect URI.
   let oauthClient: Promise<BankOAuth> | undefined;
   function oauth(): Promise<BankOAuth> {
@@ -132,7 +109,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
         ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
-        onCall: onOAuthCall,
+        onCall: recordOAuthCall(deps),
       });
       // A failed discovery is not kept: the next call tries again.
       client.catch(() => {
