@@ -14,6 +14,8 @@ COPY src ./src
 COPY migrations ./migrations
 COPY data ./data
 COPY sandbox ./sandbox
+# The example operations GraphiQL opens as tabs in sandbox.
+COPY docs/examples ./docs/examples
 
 # A named volume mounted here starts as a copy of this directory, owned by the user below.
 RUN mkdir -p /data && chown node:node /data

@@ -35,6 +35,15 @@ describe('configuration', () => {
     expect(text).toContain('db:5432');
   });
 
+  it('believes no proxy by default, and takes a hop count or proxy addresses, subnets and presets for TRUST_PROXY', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: 'uniquelocal, 203.0.113.9, 2001:db8::/32' }).trustProxy).toEqual(['uniquelocal', '203.0.113.9', '2001:db8::/32']);
+    expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY: .*not everyone/);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY/);
+    expect(() => loadConfig({ TRUST_PROXY: '99' })).toThrow(/TRUST_PROXY: a hop count must be at most 10/);
+  });
+
   it('takes a metrics token of 16 or more printable characters, marks it secret and redacts it', () => {
     expect(loadConfig({}).metrics.token).toBeUndefined();
     const token = 'scrape-me-9f2c41d7e8';

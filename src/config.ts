@@ -3,6 +3,7 @@
  * stops start-up with a message naming the variable. Settings marked `secret` are redacted wherever
  * the configuration is logged.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -31,6 +32,33 @@ const url = (protocols: string[]) =>
     },
     { message: `must be a URL (${protocols.join(' or ')})` },
   );
+
+/** Express's named address ranges for `trust proxy`. */
+const proxyPresets = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const isProxyAddress = (v: string) => {
+  if (proxyPresets.has(v)) return true;
+  const [ip, bits, ...rest] = v.split('/');
+  const family = isIP(ip ?? '');
+  if (!family || rest.length) return false;
+  return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+};
+/** `false`, a hop count, or addresses/subnets/presets of the proxies whose X-Forwarded-For is believed. */
+const trustProxy = z.string().transform((v, ctx): false | number | string[] => {
+  const t = v.trim();
+  if (t === 'false' || t === '0' || t === '') return false;
+  if (/^\d+$/.test(t)) {
+    if (Number(t) <= 10) return Number(t);
+    ctx.addIssue({ code: 'custom', message: 'a hop count must be at most 10' });
+    return z.NEVER;
+  }
+  const list = t.split(',').map((x) => x.trim());
+  const bad = list.filter((x) => !isProxyAddress(x));
+  if (bad.length) {
+    ctx.addIssue({ code: 'custom', message: `must be false, a hop count, or proxy addresses/subnets (or loopback, linklocal, uniquelocal); not ${bad.join(', ')}` });
+    return z.NEVER;
+  }
+  return list;
+});
 
 /**
  * Every environment variable Passerelle reads, with its default. The README's configuration table
@@ -67,6 +95,11 @@ export const settings = {
   WEBHOOK_TIMEOUT_MS: { schema: int(100, 60_000), default: '10000', doc: 'How long a webhook receiver has to answer 2xx before the attempt counts as failed.' },
   WEBHOOK_RETRY_BASE_MS: { schema: int(10, 3_600_000), default: '5000', doc: 'First retry delay of a failed webhook delivery; each next one doubles (with jitter), up to 6 hours.' },
   WEBHOOK_RETRY_WINDOW_SECONDS: { schema: int(1, 2_592_000), default: '259200', doc: 'How long a failing delivery is retried before it is dead-lettered (default 72 hours; at least that in live).' },
+  TRUST_PROXY: {
+    schema: trustProxy,
+    default: 'false',
+    doc: 'Reverse proxies whose X-Forwarded-For names the client: false (default: the socket address is the client), a hop count, or addresses/subnets (e.g. 10.0.0.0/8, uniquelocal). The client address becomes the PSU IP sent to banks at the callback and the rate-limit key of requests without an API key.',
+  },
   METRICS_TOKEN: { schema: z.string().regex(/^[\x21-\x7e]{16,512}$/, { message: 'must have at least 16 printable characters and no spaces' }).optional(), secret: true, doc: 'Bearer token Prometheus must send to read GET /metrics. Unset: /metrics is open in sandbox and refused (403) in live.' },
 } as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
 
@@ -102,6 +135,8 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   readonly graphql: { readonly maxDepth: number; readonly maxCost: number; readonly maxTokens: number };
   readonly httpBodyLimitBytes: number;
+  /** Express `trust proxy`: which hops' X-Forwarded-For to believe (false: none). */
+  readonly trustProxy: false | number | readonly string[];
   /** The live institutions registry file. */
   readonly institutionsFile: string;
   /** Sandbox banks mounted in-process; never in live. */
@@ -171,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: r.RATE_LIMIT_PER_MINUTE,
     graphql: Object.freeze({ maxDepth: r.GRAPHQL_MAX_DEPTH, maxCost: r.GRAPHQL_MAX_COST, maxTokens: r.GRAPHQL_MAX_TOKENS }),
     httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
+    trustProxy: Array.isArray(r.TRUST_PROXY) ? Object.freeze([...r.TRUST_PROXY]) : r.TRUST_PROXY,
     institutionsFile: path.resolve(r.INSTITUTIONS_FILE),
     sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,

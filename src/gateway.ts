@@ -79,7 +79,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // (PORT=0 in tests). Routes are added right after; until then every path answers 404.
     const app = express();
     app.disable('x-powered-by');
-    app.set('trust proxy', false);
+    // Behind a proxy (TRUST_PROXY) req.ip is the client from X-Forwarded-For; otherwise the socket's address.
+    app.set('trust proxy', config.trustProxy === false ? false : typeof config.trustProxy === 'number' ? config.trustProxy : [...config.trustProxy]);
     app.use(requestId());
     app.use(metrics.httpMiddleware());
     const server = (httpServer = http.createServer(app));

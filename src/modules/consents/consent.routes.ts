@@ -35,7 +35,7 @@ export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; 
       const url = new URL(req.originalUrl, deps.publicUrl);
       // Banks return to this one URL (the only one their OAuth clients register): a payment's state says it is one.
       if (deps.payments && isPaymentState(url.searchParams.get('state'))) return answer(res, await deps.payments.completeCallback(deps.orm.em.fork(), url.href));
-      answer(res, await deps.consents.completeCallback(deps.orm.em.fork(), url.href, req.socket.remoteAddress ?? null));
+      answer(res, await deps.consents.completeCallback(deps.orm.em.fork(), url.href, req.ip ?? null));
     } catch {
       fail(res);
     }
