@@ -59,7 +59,7 @@ describe('the end user in a real browser', () => {
       await page.click('button:has-text("Thames & Harbour Bank")');
       const back = await signInAtBank(page);
       expect(back.searchParams.get('outcome')).toBe('success');
-      expect(back.searchParams.get('consent_id')).toBe(consent.id);
+      expect(back.searchParams.get('consentId')).toBe(consent.id);
       expect(await page.textContent('#done')).toBe('Back in the app');
     } finally {
       await page.close();

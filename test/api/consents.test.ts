@@ -60,6 +60,7 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
     consentId = created.consent!.id;
     const back = await authorise(created.authorizationUrl!, alice);
     expect(back.searchParams.get('outcome')).toBe('success');
+    expect(back.searchParams.get('consentId')).toBe(consentId);
     expect(back.searchParams.get('consent_id')).toBe(consentId);
     const c = await consentById(consentId);
     expect(c.status).toBe('ACTIVE');

@@ -645,6 +645,8 @@ export class ConsentsService {
 
   private backToDeveloper(consent: Consent, outcome: 'success' | 'rejected' | 'error' | 'expired'): CallbackResult {
     const url = new URL(consent.redirectUri);
+    // consentId matches the payment return's paymentId; consent_id stays for apps written against it.
+    url.searchParams.set('consentId', toGlobalId('Consent', consent.id));
     url.searchParams.set('consent_id', toGlobalId('Consent', consent.id));
     url.searchParams.set('outcome', outcome);
     return { kind: 'redirect', location: url.href };

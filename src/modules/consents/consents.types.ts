@@ -48,7 +48,7 @@ export class ConsentType extends Node {
   @Field(() => Int, { description: 'Unattended reads per day and scope the bank allows.' })
   frequencyPerDay!: number;
 
-  @Field(() => String, { description: 'Where the end user is sent back, with `consent_id` and `outcome` (success, rejected, error, expired).' })
+  @Field(() => String, { description: 'Where the end user is sent back, with `consentId` and `outcome` (success, rejected, error, expired); `consent_id` repeats the id for apps written before `consentId`.' })
   redirectUri!: string;
 
   @Field(() => Date)
