@@ -328,7 +328,15 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
     ['a UK bank with HTTP signatures', 'UK_OPEN_BANKING', (c) => ({ ...c, tokenEndpointAuthMethod: 'tls_client_auth', clientSecretFile: undefined }), /credentials\.qseal: UK Open Banking does not use HTTP signatures/],
     ['private_key_jwt without its key', 'BERLIN_GROUP', (c) => ({ ...c, tokenEndpointAuthMethod: 'private_key_jwt', clientSecretFile: undefined }), /credentials\.clientAssertion: private_key_jwt needs clientAssertion/],
     ['a Berlin Group bank without a QWAC', 'BERLIN_GROUP', ({ qwac: _q, ...c }) => c, /credentials\.qwac: live BERLIN_GROUP banks identify the TPP by its QWAC/],
+    [
+      'a client assertion key that does not suit its algorithm',
+      'UK_OPEN_BANKING',
+      ({ qseal: _q, clientSecretFile: _s, ...c }) => ({ ...c, tokenEndpointAuthMethod: 'private_key_jwt', clientAssertion: { keyFile: 'secrets/qseal.key', alg: 'PS256' } }),
+      /nordlicht-live: credentials\.clientAssertion\.alg: PS256 needs a rsa or rsa-pss key, the key file holds ec/,
+    ],
+    ['an empty client secret file', 'BERLIN_GROUP', (c) => ({ ...c, clientSecretFile: 'secrets/empty' }), /nordlicht-live: credentials\.clientSecretFile: the file is empty/],
   ])('checks what the standard asks for: refuses %s', (_label, standard, change, message) => {
+    fs.writeFileSync(path.join(dir, 'secrets', 'empty'), '\n');
     const file = writeFile('standard.json', (e) => ({ ...e, standard, credentials: change(credentials(e)) }));
     expect(() => loadLiveInstitutions(file)).toThrow(message);
   });
