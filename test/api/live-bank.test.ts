@@ -17,7 +17,8 @@ import { Writable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { inspect } from 'node:util';
 import { startSandbox, type Running } from '../../sandbox/testing/harness';
-import { loadLiveInstitutions } from '../../src/banking/registry';
+import { credentialProblems, credentialsEntry } from '../../src/banking/credentials';
+import { institutionFileEntry, loadLiveInstitutions } from '../../src/banking/registry';
 import { createTestPki, opensslAvailable, selfSigned, type TestPki } from '../../src/banking/http/test-certs';
 import { loadConfig } from '../../src/config';
 import { startGateway } from '../../src/gateway';
@@ -348,5 +349,18 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
     const printed = [JSON.stringify(loaded), JSON.stringify({ loaded }), inspect(loaded, { depth: 5 })].join(' ');
     expect(printed).not.toContain(clientSecret);
     expect(printed).not.toContain('PRIVATE KEY');
+  });
+});
+
+describe('the README section on real banks', () => {
+  it('shows an institutions file entry and a UK credentials block that pass the start-up checks', () => {
+    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Running against real banks'));
+    const blocks = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    const file = JSON.parse(blocks[0]!.replace(/…/g, '')) as { institutions: unknown[] };
+    for (const entry of file.institutions) expect(institutionFileEntry.safeParse(entry).error?.issues ?? []).toEqual([]);
+    const uk = credentialsEntry.parse((JSON.parse(`{${blocks[1]!}}`) as { credentials: unknown }).credentials);
+    expect(credentialProblems('UK_OPEN_BANKING', uk)).toEqual([]);
   });
 });
