@@ -100,13 +100,22 @@ async function cancelAtBank(authorizationUrl: string): Promise<URL> {
   return new URL(final);
 }
 
-async function eventsOf(paymentId: string) {
-  const r = await t.gql<{ events: { nodes: { type: string; payload: { paymentId: string; status: string; rawStatus: string | null; reasonCode: string | null; terminal: boolean } }[] } }>(
-    '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { type payload } } }',
-    {},
-    key,
-  );
-  return r.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload);
+/**
+ * The payment's status events in log order. With `waitForTerminal`, asks again for a while until
+ * the terminal one is readable: it commits with the status, but an event becomes readable only once
+ * older transactions on the database server have ended, which a busy CI server can delay.
+ */
+async function eventsOf(paymentId: string, waitForTerminal = false) {
+  for (const deadline = Date.now() + 15_000; ; ) {
+    const r = await t.gql<{ events: { nodes: { type: string; payload: { paymentId: string; status: string; rawStatus: string | null; reasonCode: string | null; terminal: boolean } }[] } }>(
+      '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { type payload } } }',
+      {},
+      key,
+    );
+    const events = r.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload);
+    if (!waitForTerminal || events.at(-1)?.terminal || Date.now() > deadline) return events;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 describe.each([
@@ -137,7 +146,7 @@ describe.each([
     expect(executed.terminal).toBe(true);
     expect(executed.rawStatus).toBeTruthy();
 
-    const events = await eventsOf(payment.id);
+    const events = await eventsOf(payment.id, true);
     expect(events[0]).toMatchObject({ status: 'AUTHORIZATION_REQUIRED', terminal: false });
     expect(events.at(-1)).toMatchObject({ status: 'EXECUTED', terminal: true });
     expect(events.filter((e) => e.terminal)).toHaveLength(1);
@@ -194,7 +203,7 @@ describe('payments the end user or the bank refuses', () => {
     const p = await paymentById(started.payment!.id);
     expect(p).toMatchObject({ status: 'FAILED', terminal: true });
     expect(p.statusReason).toMatch(/in time/);
-    expect((await eventsOf(started.payment!.id)).at(-1)).toMatchObject({ status: 'FAILED', terminal: true });
+    expect((await eventsOf(started.payment!.id, true)).at(-1)).toMatchObject({ status: 'FAILED', terminal: true });
     const late = await authorise(t, started.authorizationUrl!, 'alice');
     expect(late.searchParams.get('outcome')).toBe('failed');
     expect((await paymentById(started.payment!.id)).status).toBe('FAILED');
@@ -214,7 +223,7 @@ describe('cancelling a payment', () => {
     expect(r.body.data!.paymentCancel.payment).toMatchObject({ status: 'CANCELLED', rawStatus: 'CANC', terminal: true });
     const again = await t.gql<{ paymentCancel: { userErrors: { code: string }[] } }>(CANCEL, { id: started.payment!.id }, key);
     expect(again.body.data!.paymentCancel.userErrors.map((e) => e.code)).toEqual(['NOT_CANCELLABLE']);
-    expect((await eventsOf(started.payment!.id)).at(-1)).toMatchObject({ status: 'CANCELLED', terminal: true });
+    expect((await eventsOf(started.payment!.id, true)).at(-1)).toMatchObject({ status: 'CANCELLED', terminal: true });
   });
 
   it('answers NOT_CANCELLABLE at a UK bank, whose standard has no cancellation, and NOT_FOUND for an unknown id', async () => {
