@@ -23,8 +23,18 @@ describe('configuration', () => {
 
   it('refuses the local KMS key file in live unless the named flag allows it', () => {
     expect(() => loadConfig({ PASSERELLE_ENV: 'live' })).toThrow(/KMS_KEY_NAME/);
-    expect(loadConfig({ PASSERELLE_ENV: 'live', ALLOW_LOCAL_KMS_IN_LIVE: 'true' }).kms.provider).toBe('local');
-    expect(loadConfig({ PASSERELLE_ENV: 'live', KMS_KEY_NAME: 'projects/p/locations/l/keyRings/r/cryptoKeys/k' }).kms.provider).toBe('gcp');
+    const https = { PUBLIC_URL: 'https://passerelle.example.com' };
+    expect(loadConfig({ PASSERELLE_ENV: 'live', ALLOW_LOCAL_KMS_IN_LIVE: 'true', ...https }).kms.provider).toBe('local');
+    expect(loadConfig({ PASSERELLE_ENV: 'live', KMS_KEY_NAME: 'projects/p/locations/l/keyRings/r/cryptoKeys/k', ...https }).kms.provider).toBe('gcp');
+  });
+
+  it('requires an https PUBLIC_URL in live unless the named flag allows http', () => {
+    const live = { PASSERELLE_ENV: 'live', KMS_KEY_NAME: 'projects/p/locations/l/keyRings/r/cryptoKeys/k' };
+    expect(() => loadConfig(live)).toThrow(/PUBLIC_URL: an https URL is required/);
+    expect(() => loadConfig({ ...live, PUBLIC_URL: 'http://passerelle.example.com' })).toThrow(/PUBLIC_URL/);
+    expect(loadConfig({ ...live, PUBLIC_URL: 'https://passerelle.example.com/' }).publicUrl).toBe('https://passerelle.example.com');
+    expect(loadConfig({ ...live, ALLOW_HTTP_PUBLIC_URL_IN_LIVE: 'true' }).publicUrl).toBeUndefined();
+    expect(loadConfig({}).environment).toBe('sandbox'); // sandbox keeps http://localhost
   });
 
   it('redacts passwords in connection URLs when the configuration is logged', () => {

@@ -77,6 +77,11 @@ export const settings = {
   KMS_KEY_NAME: { schema: z.string().regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, { message: 'must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>' }).optional(), doc: 'Google Cloud KMS key that wraps the vault master key. Unset: a local key file under DATA_DIR.' },
   KMS_API_ENDPOINT: { schema: z.string().regex(/^[\w.-]+:\d+$/, { message: 'must be host:port' }).optional(), doc: 'Override of the Cloud KMS endpoint (host:port), for a KMS-compatible emulator.' },
   ALLOW_LOCAL_KMS_IN_LIVE: { schema: bool, default: 'false', doc: 'Lets a live deployment run on the local key file. Insecure: bank tokens are then only as safe as that file.' },
+  ALLOW_HTTP_PUBLIC_URL_IN_LIVE: {
+    schema: bool,
+    default: 'false',
+    doc: 'Lets a live deployment run without an https PUBLIC_URL. Insecure: bank redirects and end users would come back over plain http (tests and local trials only).',
+  },
   INSTITUTIONS_FILE: { schema: z.string().min(1), default: 'data/institutions.json', doc: 'JSON file listing the live banks this operator has contracts with (see README for its format).' },
   SANDBOX_BANKS: { schema: bool, default: 'true', doc: 'Mount the sandbox banks under /sandbox (only when PASSERELLE_ENV=sandbox).' },
   SANDBOX_URL: { schema: url(['http:', 'https:']).optional(), doc: 'Use a standalone sandbox (`npm run sandbox`, e.g. http://127.0.0.1:4010/sandbox) instead of mounting one in this process; needs SANDBOX_ADMIN_TOKEN. The banks then survive gateway restarts.' },
@@ -180,6 +185,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (r.PASSERELLE_ENV === 'live' && !r.KMS_KEY_NAME && !r.ALLOW_LOCAL_KMS_IN_LIVE) {
     throw new ConfigError([
       'KMS_KEY_NAME: required when PASSERELLE_ENV=live (the local key file is refused in live unless ALLOW_LOCAL_KMS_IN_LIVE=true)',
+    ]);
+  }
+  // Banks send end users (with authorisation codes) back to PUBLIC_URL/callback: in live that must be https.
+  if (r.PASSERELLE_ENV === 'live' && !r.ALLOW_HTTP_PUBLIC_URL_IN_LIVE && !r.PUBLIC_URL?.startsWith('https:')) {
+    throw new ConfigError([
+      'PUBLIC_URL: an https URL is required when PASSERELLE_ENV=live (banks redirect end users to PUBLIC_URL/callback; ALLOW_HTTP_PUBLIC_URL_IN_LIVE=true allows http, insecurely)',
     ]);
   }
   if (r.PASSERELLE_ENV === 'live' && r.WEBHOOK_RETRY_WINDOW_SECONDS < 259_200) {

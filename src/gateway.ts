@@ -63,6 +63,9 @@ export const SANDBOX_TOKEN_FILE = 'sandbox-admin-token';
 /** Composition root: config → database (migrated) → vault → bus → listen → sandbox, registry, services → HTTP + GraphQL routes. */
 export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
   const live = loadLiveInstitutions(config.institutionsFile); // first: a bad entry or credential file stops start-up before anything opens
+  const unusable = live.institutions.filter((i) => !live.credentials.has(i.id)).map((i) => i.id);
+  // Listed to live tenants but unable to connect until the operator adds its credentials: say so now, not at the first consent.
+  if (unusable.length) logger.warn({ institutions: unusable }, 'live institutions without credentials: consents and payments there will fail');
   const db = await openDatabase(config, logger);
   let httpServer: http.Server | undefined;
   let jobs: Jobs | undefined;

@@ -273,6 +273,7 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
       const config = loadConfig({
         PASSERELLE_ENV: 'live',
         ALLOW_LOCAL_KMS_IN_LIVE: 'true',
+        PUBLIC_URL: 'https://passerelle.example.com',
         INSTITUTIONS_FILE: file,
         PORT: '0',
         EMBEDDED_PG_PORT: '0',

@@ -228,7 +228,7 @@ describe('GET /metrics access', () => {
 
   beforeAll(async () => {
     // A live gateway with a token (and a rate limit of 1 a minute, which /metrics must ignore), and one without.
-    const liveEnv = { PASSERELLE_ENV: 'live', ALLOW_LOCAL_KMS_IN_LIVE: 'true' };
+    const liveEnv = { PASSERELLE_ENV: 'live', ALLOW_LOCAL_KMS_IN_LIVE: 'true', ALLOW_HTTP_PUBLIC_URL_IN_LIVE: 'true' };
     [guarded, live] = await Promise.all([
       startTestGateway({ env: { ...liveEnv, METRICS_TOKEN: token, RATE_LIMIT_PER_MINUTE: '1' } }),
       startTestGateway({ env: liveEnv }),
