@@ -6,7 +6,10 @@ import { pino } from 'pino';
 import { createSandbox, TEST_USERS, type Sandbox } from './index';
 
 export interface Standalone {
+  /** The public URL (`--public-url`, else the listen address). */
   url: string;
+  /** Where the server listens, reachable from this machine whatever the public URL says. */
+  listenUrl: string;
   adminToken: string;
   sandbox: Sandbox;
   close(): Promise<void>;
@@ -65,6 +68,7 @@ export async function startStandalone(argv: string[], print: (text: string) => v
   print(`${lines.join('\n')}\n`);
   return {
     url: publicUrl,
+    listenUrl: selfUrl,
     adminToken,
     sandbox,
     async close() {
