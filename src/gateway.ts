@@ -159,7 +159,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       demoApiKey: () => demoApiKey ?? readDemoKey(config),
       metrics,
     });
-    app.use(healthRoutes(() => db.ready()));
+    app.use(healthRoutes(() => db.ready(), bus.redisUp));
     app.use(metricsRoute(metrics, { token: config.metrics.token, environment: config.environment }));
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));

@@ -16,6 +16,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config';
 import type { Logger } from '../platform/logger';
+import { watchRedis } from '../platform/redis';
 import { graphqlOutcome, type Metrics } from '../platform/metrics';
 import type { Caller, GraphQLContext } from './context';
 import { ApiError, ErrorCode, createErrorFormatter, errorBody, requestScope } from './errors';
@@ -148,7 +149,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
   });
   await apollo.start();
 
-  const { store, closeStore } = rateLimitStore(config, logger);
+  const { store, storeLogger, closeStore } = rateLimitStore(config, logger);
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: config.rateLimitPerMinute,
@@ -157,6 +158,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     store,
     // A Redis outage must not take the API down: requests pass unlimited until it is back.
     passOnStoreError: true,
+    logger: storeLogger,
     // Per API key (hashed, so the key never sits in Redis), else per client address.
     keyGenerator: (req) => {
       const key = bearer(req.headers.authorization);
@@ -287,13 +289,27 @@ function toGraphQLError(f: ReturnType<ReturnType<typeof createErrorFormatter>>):
   return new GraphQLError(f.message, { extensions: f.extensions });
 }
 
-function rateLimitStore(config: Config, logger: Logger): { store: Store | undefined; closeStore: () => Promise<void> } {
-  if (!config.redisUrl) return { store: undefined, closeStore: async () => undefined };
+function rateLimitStore(config: Config, logger: Logger): { store: Store | undefined; storeLogger: { error(...args: unknown[]): void; warn(...args: unknown[]): void }; closeStore: () => Promise<void> } {
+  const storeLogger = { error: (err: unknown) => logger.warn({ err }, 'rate-limit store error; request allowed'), warn: (msg: unknown) => logger.warn({ msg }, 'rate limiter warning') };
+  if (!config.redisUrl) return { store: undefined, storeLogger, closeStore: async () => undefined };
   const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
-  client.on('error', (err) => logger.warn({ err: err.message }, 'redis rate-limit connection error'));
+  const health = watchRedis(client, logger, 'rate-limit', {
+    lost: 'redis rate-limit connection lost; requests pass without a limit until it is back',
+    back: 'redis rate-limit connection back',
+  });
+  // The offline queue covers start-up (the store loads its script at once); once connected, a
+  // request never waits for a Redis that went away: it fails at once and passes unlimited.
+  let connectedOnce = false;
+  client.once('ready', () => (connectedOnce = true));
   const store = new RedisStore({
     prefix: 'passerelle:rl:',
-    sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply>,
+    sendCommand: (command: string, ...args: string[]) =>
+      (connectedOnce && !health.up() ? Promise.reject(new Error('Redis is not connected')) : client.call(command, ...args)) as Promise<RedisReply>,
   });
-  return { store, closeStore: async () => void client.disconnect() };
+  return {
+    store,
+    // The outage is logged once by the watcher; a store error while Redis is up is worth a line each.
+    storeLogger: { ...storeLogger, error: (err: unknown) => void (health.up() && storeLogger.error(err)) },
+    closeStore: async () => void client.disconnect(),
+  };
 }

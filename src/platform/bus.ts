@@ -2,6 +2,7 @@ import { createPubSub, type PubSub } from '@graphql-yoga/subscription';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis } from 'ioredis';
 import type { Logger } from './logger';
+import { watchRedis } from './redis';
 
 /**
  * Topic → payload of everything published on the bus (a resource's events go on a topic named
@@ -13,6 +14,8 @@ export type BusTopics = Record<string, [payload: unknown]>;
 export interface EventBus {
   readonly pubSub: PubSub<BusTopics>;
   readonly kind: 'memory' | 'redis';
+  /** With Redis: whether the connection that receives other instances' announcements is up now. */
+  redisUp?(): boolean;
   close(): Promise<void>;
 }
 
@@ -28,20 +31,12 @@ export function createEventBus(redisUrl: string | undefined, logger: Logger): Ev
   // and then arrive all at once, stale. The subscriber keeps ioredis' reconnect and re-subscribe.
   const publishClient = new Redis(redisUrl, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   const subscribeClient = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: null });
-  // ioredis reports every failed reconnect (every ≤ 2 s, forever): say it once per outage and once when back.
-  for (const [name, c] of [['publish', publishClient], ['subscribe', subscribeClient]] as const) {
-    let down = false;
-    c.on('error', (err: Error) => {
-      if (down) return;
-      down = true;
-      logger.warn({ err: err.message, connection: name }, 'redis bus connection lost; reconnecting (events still reach subscribers through the log poll)');
-    });
-    c.on('ready', () => {
-      if (!down) return;
-      down = false;
-      logger.info({ connection: name }, 'redis bus connection back');
-    });
-  }
+  const lines = {
+    lost: 'redis bus connection lost; reconnecting (events still reach subscribers through the log poll)',
+    back: 'redis bus connection back',
+  };
+  watchRedis(publishClient, logger, 'publish', lines);
+  const subscriber = watchRedis(subscribeClient, logger, 'subscribe', lines);
   // The event target calls publish without awaiting it: a refused publish must not become an unhandled rejection.
   const publisher = {
     publish: (channel: string, message: string) => (publishClient.status === 'ready' ? publishClient.publish(channel, message).catch(() => 0) : Promise.resolve(0)),
@@ -50,6 +45,7 @@ export function createEventBus(redisUrl: string | undefined, logger: Logger): Ev
   return {
     pubSub: createPubSub<BusTopics>({ eventTarget }),
     kind: 'redis',
+    redisUp: subscriber.up,
     async close() {
       publishClient.disconnect();
       subscribeClient.disconnect();

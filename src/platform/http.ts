@@ -19,8 +19,8 @@ export function requestId() {
   };
 }
 
-/** `/healthz`: the process is up. `/readyz`: the database answers and migrations are current. */
-export function healthRoutes(ready: () => Promise<{ ok: boolean; pending: number; error?: string }>) {
+/** `/healthz`: the process is up. `/readyz`: the database answers and migrations are current (and, with Redis configured, whether it is up). */
+export function healthRoutes(ready: () => Promise<{ ok: boolean; pending: number; error?: string }>, redisUp?: () => boolean) {
   const router = express.Router();
   router.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
   router.get('/readyz', async (_req, res) => {
@@ -29,6 +29,8 @@ export function healthRoutes(ready: () => Promise<{ ok: boolean; pending: number
       status: r.ok ? 'ready' : 'not ready',
       database: r.pending >= 0 ? 'up' : 'down',
       pendingMigrations: Math.max(r.pending, 0),
+      // Reported, not required: without Redis events still arrive (log poll) and requests pass unlimited.
+      ...(redisUp ? { redis: redisUp() ? 'up' : 'down' } : {}),
     });
   });
   return router;

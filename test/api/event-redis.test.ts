@@ -100,9 +100,9 @@ function subscribe<T>(gw: TestGateway, query: string, variables: Record<string, 
 
 const EVENTS = 'subscription($after: String) { events(after: $after) { id type cursor } }';
 
-async function until(check: () => boolean, what: string, timeoutMs = 20_000) {
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -147,8 +147,13 @@ describe('event subscriptions across a Redis restart', () => {
     // Redis killed while a sync is running, and more changes while it is away.
     await addAndSync('-2.01', killRedis);
     await addAndSync('-2.02');
-    // The gateway keeps serving without Redis.
-    expect((await fetch(`${second.gateway.baseUrl}/readyz`)).status).toBe(200);
+    // The gateway keeps serving without Redis, and says Redis is down.
+    const readyz = async (gw: TestGateway) => {
+      const res = await fetch(`${gw.gateway.baseUrl}/readyz`);
+      return { status: res.status, redis: ((await res.json()) as { redis?: string }).redis };
+    };
+    await until(async () => (await readyz(second)).redis === 'down', 'readyz reporting Redis down');
+    expect((await readyz(second)).status).toBe(200);
     // The subscriber resumes from its last cursor while Redis is still down.
     const resumed = subscribe<{ events: Ev }>(second, EVENTS, { after: kept.at(-1)!.cursor });
     const phase2 = await logAfter(start);
@@ -157,6 +162,7 @@ describe('event subscriptions across a Redis restart', () => {
     // Redis back on the same port, and more changes.
     await startRedis();
     await until(() => busLines(t, 'redis bus connection back') >= 2 && busLines(second, 'redis bus connection back') >= 2, 'the bus reconnecting', 30_000);
+    await until(async () => (await readyz(second)).redis === 'up', 'readyz reporting Redis up again');
     await addAndSync('-3.01');
     await addAndSync('-3.02');
 
@@ -176,5 +182,9 @@ describe('event subscriptions across a Redis restart', () => {
       expect(busLines(gw, 'redis bus connection lost')).toBe(2);
       expect(busLines(gw, 'redis bus connection back')).toBe(2);
     }
+    // The rate limiter's connection too; the requests it let through meanwhile don't log one line each.
+    expect(busLines(t, 'redis rate-limit connection lost')).toBe(1);
+    await until(() => busLines(t, 'redis rate-limit connection back') === 1, 'the rate-limit connection back');
+    expect(busLines(t, 'rate-limit store error')).toBeLessThanOrEqual(1);
   }, 180_000);
 });

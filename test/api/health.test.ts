@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphiqlPage } from '../../src/api/graphiql';
-import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { hasRedis, startTestGateway, type TestGateway } from '../helpers/gateway';
 
 let t: TestGateway;
 beforeAll(async () => {
@@ -18,7 +18,7 @@ describe('health, readiness and the GraphiQL page', () => {
   it('answers /readyz with 200 when the database is reachable and migrations are current', async () => {
     const res = await fetch(`${t.gateway.baseUrl}/readyz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ready', database: 'up', pendingMigrations: 0 });
+    expect(await res.json()).toEqual({ status: 'ready', database: 'up', pendingMigrations: 0, ...(hasRedis ? { redis: 'up' } : {}) });
   });
 
   it('serves GraphiQL to a browser at GET /graphql, with every asset from this server', async () => {
