@@ -69,6 +69,13 @@ export interface ConsentLink {
 /** What the gateway's callback answers the end user's browser. */
 export type CallbackResult = { kind: 'redirect'; location: string } | { kind: 'page'; status: number; title: string; message: string };
 
+/** Sends the end user back to the developer's `redirectUri` with the resource's id and the outcome as query parameters. */
+export function redirectBack(redirectUri: string, params: Record<string, string>): CallbackResult {
+  const url = new URL(redirectUri);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  return { kind: 'redirect', location: url.href };
+}
+
 export interface ConsentsDeps {
   orm: MikroORM;
   /** Durable jobs (decoupled SCA is followed by polling the bank); null: decoupled SCA is not offered. */
@@ -644,12 +651,9 @@ export class ConsentsService {
   }
 
   private backToDeveloper(consent: Consent, outcome: 'success' | 'rejected' | 'error' | 'expired'): CallbackResult {
-    const url = new URL(consent.redirectUri);
+    const id = toGlobalId('Consent', consent.id);
     // consentId matches the payment return's paymentId; consent_id stays for apps written against it.
-    url.searchParams.set('consentId', toGlobalId('Consent', consent.id));
-    url.searchParams.set('consent_id', toGlobalId('Consent', consent.id));
-    url.searchParams.set('outcome', outcome);
-    return { kind: 'redirect', location: url.href };
+    return redirectBack(consent.redirectUri, { consentId: id, consent_id: id, outcome });
   }
 
   private ctx(institution: InstitutionDescriptor): BankCallContext {

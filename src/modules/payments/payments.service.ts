@@ -13,7 +13,7 @@ import type { BankCallContext, PaymentRequest } from '../../banking/ports';
 import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
 import { AuditAction, type AuditService } from '../audit/audit.service';
-import type { CallbackResult } from '../consents/consents.service';
+import { redirectBack, type CallbackResult } from '../consents/consents.service';
 import { addEvents, EventType } from '../events/events';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import { EndUser } from '../tenancy/end-user.entity';
@@ -511,10 +511,7 @@ export class PaymentsService {
   }
 
   private backToDeveloper(payment: Payment, outcome: 'success' | 'rejected' | 'failed'): CallbackResult {
-    const url = new URL(payment.redirectUri);
-    url.searchParams.set('paymentId', toGlobalId('Payment', payment.id));
-    url.searchParams.set('outcome', outcome);
-    return { kind: 'redirect', location: url.href };
+    return redirectBack(payment.redirectUri, { paymentId: toGlobalId('Payment', payment.id), outcome });
   }
 
   private ctx(institution: InstitutionDescriptor): BankCallContext {

@@ -16,7 +16,9 @@
  *   characters of the SEPA Latin set, without a leading or trailing `/` or a `//`.
  */
 import { electronicFormatIBAN, isSEPACountry, validateBIC, validateIBAN, ValidationErrorsIBAN } from 'ibantools';
+import { currencyDigits } from '../../api/money';
 import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
+import { compareDecimal } from '../transactions/decimal';
 import type { PaymentScheme } from '../../banking/model';
 
 /** How far ahead a SEPA credit transfer may be dated. */
@@ -60,21 +62,6 @@ const SEPA_LATIN = /^[A-Za-z0-9/\-?:().,'+ ]+$/;
 const POSITIVE_DECIMAL = /^(\d{1,18})(?:\.(\d{1,18}))?$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
-
-/** Digits after the decimal point an ISO 4217 currency allows (EUR 2, JPY 0, BHD 3). */
-export function minorDigits(currency: string): number {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-}
-
-/** Compares two non-negative decimal strings of at most 18+18 digits exactly (no floats). */
-function compareUnsigned(a: string, b: string): number {
-  const [ai, af = ''] = a.split('.');
-  const [bi, bf = ''] = b.split('.');
-  const scale = Math.max(af.length, bf.length);
-  const x = BigInt(ai! + af.padEnd(scale, '0'));
-  const y = BigInt(bi! + bf.padEnd(scale, '0'));
-  return x < y ? -1 : x > y ? 1 : 0;
-}
 
 /** The IBAN in electronic form when it passes ibantools' checksum and country-format checks; otherwise why not. */
 export function checkIban(raw: string): { ok: true; iban: string } | { ok: false; message: string } {
@@ -167,12 +154,12 @@ export function validatePayment(
   } else {
     const int = m[1]!.replace(/^0+(?=\d)/, '');
     const frac = (m[2] ?? '').replace(/0+$/, '');
-    const digits = CURRENCIES.has(currency) ? minorDigits(currency) : 2;
+    const digits = CURRENCIES.has(currency) ? currencyDigits(currency) : 2;
     if (/^0+$/.test(int) && frac === '') err(['amount', 'amount'], UserErrorCode.INVALID_AMOUNT, 'The amount must be more than zero.');
     else if (frac.length > digits) err(['amount', 'amount'], UserErrorCode.AMOUNT_PRECISION, `${currency || 'This currency'} amounts have at most ${digits} decimals.`);
     else {
       amount = digits > 0 ? `${int}.${frac.padEnd(digits, '0')}` : int;
-      if (compareUnsigned(amount, rules.maxAmount) > 0) {
+      if (compareDecimal(amount, rules.maxAmount) > 0) {
         err(['amount', 'amount'], UserErrorCode.OUT_OF_RANGE, `${draft.scheme} payments are at most ${rules.maxAmount} ${rules.currency}.`);
       }
     }
