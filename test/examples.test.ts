@@ -4,11 +4,11 @@ import path from 'node:path';
 import { Kind, parse, validate, type OperationDefinitionNode } from 'graphql';
 import { buildApiSchema } from '../src/api/schema';
 import { EXAMPLES_DIR, loadExampleTabs } from '../src/api/graphiql';
+import { README } from './helpers/readme';
 
 // The example operations open as GraphiQL's tabs and the README walks through them: a schema
 // change that breaks one must fail here, not in front of a new user.
 const schema = await buildApiSchema();
-const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../README.md'), 'utf8');
 
 describe('the example operations (GraphiQL tabs)', () => {
   const tabs = loadExampleTabs();
@@ -38,7 +38,7 @@ describe('the example operations (GraphiQL tabs)', () => {
 });
 
 describe('the GraphQL shown in the README', () => {
-  const blocks = [...readme.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const blocks = [...README.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
 
   it.each(blocks.map((b, i) => [i + 1, b] as const))('block %i is valid against the current schema', (_n, block) => {
     expect(validate(schema, parse(block)).map((e) => e.message)).toEqual([]);

@@ -10,8 +10,7 @@ import { eventCatalogue, README } from './helpers/readme';
 // (embedded, npm start), the "app" of terminal 2, then every shell block of terminal 3 in one bash
 // session. Only the ports and the data directory differ, so it can run beside other tests.
 const root = path.resolve(import.meta.dirname, '..');
-const readme = README;
-const section = /^## Ten minutes[^\n]*\n([\s\S]*?)(?=^## )/m.exec(readme)?.[1] ?? '';
+const section = /^## Ten minutes[^\n]*\n([\s\S]*?)(?=^## )/m.exec(README)?.[1] ?? '';
 const blocks = [...section.matchAll(/^ *```sh( terminal-\d)?\n([\s\S]*?)^ *```/gm)].map((m) => ({
   terminal: m[1]?.trim() ?? 'terminal-3',
   // List items indent their code blocks; the shell doesn't care, but keep the text as written.

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { settings } from '../src/config';
 import { EventType } from '../src/modules/events/events';
-import { eventCatalogue } from './helpers/readme';
+import { eventCatalogue, README } from './helpers/readme';
 
 const root = path.resolve(import.meta.dirname, '..');
-const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+const readme = README;
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
 describe('README', () => {
