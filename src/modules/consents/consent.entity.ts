@@ -69,6 +69,10 @@ export class Consent {
   @Property({ type: 'string', length: 64, nullable: true, unique: true })
   connectTokenHash: string | null = null;
 
+  /** Until when a sandbox authorisation holds this consent's authentication (taken by one statement). */
+  @Property({ type: 'Date', columnType: 'timestamptz', nullable: true })
+  scaLeaseUntil: Date | null = null;
+
   @Property({ type: 'text', nullable: true, lazy: true })
   tokens: string | null = null;
 

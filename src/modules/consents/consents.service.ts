@@ -240,6 +240,28 @@ export class ConsentsService {
     if (consent.status !== ConsentStatus.PENDING_AUTHORIZATION && !renewalInProgress) {
       return fail(UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} is not waiting for the bank's authentication (consentRenew starts a new one).`);
     }
+    // A lease taken by one statement before the bank is asked: of simultaneous calls, one authorises.
+    const [leased] = await em.execute<{ id: string }[]>(
+      `update consent set sca_lease_until = now() + interval '2 minutes'
+         where id = ? and attempt_state_hash = ? and (sca_lease_until is null or sca_lease_until < now()) returning id`,
+      [consent.id, consent.attemptStateHash],
+    );
+    if (!leased) return fail(UserErrorCode.INVALID_STATE, 'This consent’s authentication is already being completed.');
+    try {
+      return await this.authorizeLeased(em, consent, institution, caller, walk, fail);
+    } finally {
+      await em.execute('update consent set sca_lease_until = null where id = ?', [consent.id]);
+    }
+  }
+
+  private async authorizeLeased(
+    em: EntityManager,
+    consent: Consent,
+    institution: InstitutionDescriptor,
+    caller: Caller,
+    walk: (authorizationUrl: string) => Promise<Outcome<string>>,
+    fail: (code: UserErrorCode, message: string) => Outcome<Consent>,
+  ): Promise<Outcome<Consent>> {
     const started = await this.startAtBank(em, consent, institution, `apiKey:${caller.apiKeyId}`);
     if (!started.ok) return fail(UserErrorCode.BANK_ERROR, `${institution.name} did not accept a new authorisation request.`);
     if (!started.value) return fail(UserErrorCode.BANK_ERROR, `${institution.name} offered no authorisation page.`);
@@ -289,6 +311,12 @@ export class ConsentsService {
     if (!institution || problems.length > 0) {
       return { kind: 'page', status: 400, title: 'This bank can’t be used here', message: 'Please go back and choose another bank.' };
     }
+    // The link is spent by one statement before the bank is asked: a double submit starts one authorisation.
+    const [claimed] = await em.execute<{ id: string }[]>(
+      `update consent set connect_token_hash = null where id = ? and connect_token_hash = ? and status = ? and attempt_expires_at > now() returning id`,
+      [consent.id, sha256(connectToken), ConsentStatus.PENDING_AUTHORIZATION],
+    );
+    if (!claimed) return expiredLinkPage();
     consent.institutionId = institution.id;
     consent.frequencyPerDay = institution.frequencyPerDay;
     consent.connectTokenHash = null;
@@ -309,15 +337,16 @@ export class ConsentsService {
   async completeCallback(em: EntityManager, callbackUrl: string, psuIpAddress: string | null = null): Promise<CallbackResult> {
     const state = new URL(callbackUrl).searchParams.get('state');
     if (!state || state.length > 200) return invalidLinkPage();
-    const consent = await em.findOne(Consent, { attemptStateHash: sha256(state) }, { populate: ['tenant', 'attemptSecrets', 'tokens'] });
+    // One use only: one statement clears the attempt and hands it to exactly one request, before
+    // any bank call; a replay, even a simultaneous one, finds nothing.
+    const claimed = await this.claimAttempt(em, { attempt_state_hash: sha256(state) });
+    if (!claimed) return invalidLinkPage();
+    const consent = await em.findOne(Consent, { id: claimed.id }, { populate: ['tenant', 'tokens'], refresh: true });
     if (!consent || !consent.institutionId) return invalidLinkPage();
     const caller: Caller = { tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'callback' };
     const institution = this.deps.institutions.get(caller, consent.institutionId);
-    // One use only: clear the attempt before anything else, so a replay finds nothing.
-    const sealedSecrets = consent.attemptSecrets;
-    const expired = !consent.attemptExpiresAt || consent.attemptExpiresAt < new Date();
-    Object.assign(consent, { attemptStateHash: null, attemptSecrets: null, attemptExpiresAt: null });
-    await em.flush();
+    const sealedSecrets = claimed.secrets;
+    const expired = !claimed.expiresAt || claimed.expiresAt < new Date();
     if (!institution || !sealedSecrets) return invalidLinkPage();
     const renewing = consent.status !== ConsentStatus.PENDING_AUTHORIZATION;
     if (expired) {
@@ -334,6 +363,26 @@ export class ConsentsService {
         return this.deps.adapters.for(institution).consents.complete(this.ctx(institution), { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
       }),
     );
+  }
+
+  /**
+   * Takes the consent's current authorisation attempt for this request alone: clears it in one
+   * `UPDATE … RETURNING` and answers what it held, or null when another request took it first.
+   */
+  private async claimAttempt(
+    em: EntityManager,
+    where: { attempt_state_hash: string } | { id: string; attempt_state_hash: string },
+  ): Promise<{ id: string; secrets: string | null; expiresAt: Date | null } | null> {
+    const cols = Object.keys(where);
+    const rows = await em.execute<{ id: string; attempt_secrets: string | null; attempt_expires_at: Date | string | null }[]>(
+      `update consent c set attempt_state_hash = null, attempt_secrets = null, attempt_expires_at = null
+         from consent old where old.id = c.id and ${cols.map((c) => `c.${c} = ?`).join(' and ')}
+         returning c.id, old.attempt_secrets, old.attempt_expires_at`,
+      Object.values(where),
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return { id: row.id, secrets: row.attempt_secrets, expiresAt: row.attempt_expires_at === null ? null : new Date(row.attempt_expires_at) };
   }
 
   /** Records the bank's verdict on an authorisation (redirect callback or decoupled poll): tokens, accounts, status. */
@@ -428,9 +477,14 @@ export class ConsentsService {
     const adapter = institution && this.deps.adapters.for(institution);
     const renewing = consent.status !== ConsentStatus.PENDING_AUTHORIZATION;
     const sealed = consent.attemptSecrets;
-    const clearAttempt = () => Object.assign(consent, { attemptStateHash: null, attemptSecrets: null, attemptExpiresAt: null });
+    // A decided attempt is taken by one statement, so a duplicate job (or a sandbox authorisation racing it) ends it once.
+    const claim = async () => {
+      const claimed = consent.attemptStateHash ? await this.claimAttempt(em, { id: consent.id, attempt_state_hash: consent.attemptStateHash }) : null;
+      if (claimed) Object.assign(consent, { attemptStateHash: null, attemptSecrets: null, attemptExpiresAt: null });
+      return claimed !== null;
+    };
     if (!institution || !adapter?.consents.poll || !consent.attemptExpiresAt || consent.attemptExpiresAt < new Date()) {
-      clearAttempt();
+      if (!(await claim())) return 'GONE';
       if (!renewing) {
         this.apply(consent, ConsentEvent.AUTHORISATION_ABANDONED, 'The end user did not approve in time.');
         this.emit(em, consent, EventType.CONSENT_EXPIRED);
@@ -448,8 +502,7 @@ export class ConsentsService {
       await this.deps.jobs!.send(DECOUPLED_POLL_QUEUE, { consentId, attempt: attempt + 1 }, { startAfter: delay });
       return 'PENDING';
     }
-    clearAttempt();
-    await em.flush();
+    if (!(await claim())) return 'GONE';
     await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: 'endUser' }, () =>
       this.finishAtBank(em, consent, institution, renewing, null, async () => result),
     );

@@ -307,6 +307,17 @@ export class PaymentsService {
     if (payment.authorisedAt || payment.terminal || payment.initiation !== 'STARTED' || !institution || !payment.bankPaymentId) {
       return this.backToDeveloper(payment, outcomeOf(payment));
     }
+    // One use only: one statement marks the return as handled before any bank call, so of simultaneous
+    // visits exactly one completes at the bank; the others are told how the payment stands.
+    const [claimed] = await em.execute<{ id: string }[]>(
+      `update payment set authorised_at = now() where id = ? and authorised_at is null and terminal = false and initiation = 'STARTED' returning id`,
+      [payment.id],
+    );
+    if (!claimed) {
+      await em.refresh(payment);
+      return this.backToDeveloper(payment, outcomeOf(payment));
+    }
+    payment.authorisedAt = new Date();
     if (payment.attemptExpiresAt < new Date()) {
       this.change(em, payment, { status: 'FAILED', rawStatus: payment.rawStatus ?? 'RJCT', reasonCode: null }, 'The end user did not finish the bank’s authentication in time.', 'endUser');
       await em.flush();
