@@ -16,6 +16,8 @@ export enum ErrorCode {
   QUERY_TOO_DEEP = 'QUERY_TOO_DEEP',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
   QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
+  /** The body's Content-Type, charset or Content-Encoding is not one the gateway reads (JSON in UTF-8). */
+  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   /** A sandbox* mutation called with a live key, or on a gateway without sandbox banks. */
   SANDBOX_ONLY = 'SANDBOX_ONLY',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
@@ -32,6 +34,7 @@ const httpStatus: Record<ErrorCode, number> = {
   [ErrorCode.QUERY_TOO_DEEP]: 400,
   [ErrorCode.QUERY_TOO_COMPLEX]: 400,
   [ErrorCode.QUERY_TOO_LARGE]: 413,
+  [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
   [ErrorCode.SANDBOX_ONLY]: 403,
   [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
 };
@@ -75,7 +78,13 @@ export function createErrorFormatter(logger: Logger) {
     const original = (error as { originalError?: unknown } | null)?.originalError ?? error;
     // Apollo re-codes errors raised by validation rules; ours keep the code they were given.
     if (original instanceof ApiError) formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
-    const code = formatted.extensions?.code;
+    let code = formatted.extensions?.code;
+    // Apollo's own refusals of a malformed request (a persisted-query hash that does not match…) carry a 4xx but no code.
+    const status = (error as { extensions?: { http?: { status?: unknown } } } | null)?.extensions?.http?.status;
+    if (original === error && typeof status === 'number' && status >= 400 && status < 500 && code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      code = ErrorCode.BAD_REQUEST;
+      formatted = { ...formatted, extensions: { ...formatted.extensions, code } };
+    }
     // Apollo tags every uncoded error INTERNAL_SERVER_ERROR: those are the ones to mask.
     if (typeof code === 'string' && passThroughCodes.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {
       if (code === 'GRAPHQL_PARSE_FAILED' && /contains more th\w+ \d+ tokens/.test(formatted.message)) {
@@ -98,4 +107,28 @@ export function createErrorFormatter(logger: Logger) {
 /** The JSON body of a coded error answered outside GraphQL execution (rate limit, body too large). */
 export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { errors: [{ message, extensions: { code, ...extra } }] };
+}
+
+/**
+ * What a failure of the HTTP layer before GraphQL (body parsing, the client's own request) answers:
+ * a coded error with its status, or null when it is not the client's doing (the caller masks it).
+ */
+export function httpRequestError(err: unknown): { status: number; body: ReturnType<typeof errorBody> } | null {
+  const e = err as { type?: string; status?: number; expose?: boolean } | null;
+  const coded = (code: ErrorCode, message: string) => ({ status: httpStatus[code], body: errorBody(code, message) });
+  switch (e?.type) {
+    case 'entity.too.large':
+      return coded(ErrorCode.QUERY_TOO_LARGE, 'Request body is too large.');
+    case 'entity.parse.failed':
+      return coded(ErrorCode.BAD_REQUEST, 'Request body is not valid JSON.');
+    case 'charset.unsupported':
+      return coded(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Unsupported charset: send JSON in UTF-8 (Content-Type: application/json; charset=utf-8).');
+    case 'encoding.unsupported':
+      return coded(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Content-Encoding: send the body uncompressed, gzip, deflate or br.');
+  }
+  // Any other error http-errors marks as the client's (4xx, expose): a malformed request, never a fault.
+  if (e?.expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return { status: e.status, body: errorBody(e.status === 415 ? ErrorCode.UNSUPPORTED_MEDIA_TYPE : ErrorCode.BAD_REQUEST, 'The request could not be read.') };
+  }
+  return null;
 }

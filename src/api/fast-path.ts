@@ -3,6 +3,7 @@ import { getOperationAST, parse, specifiedRules, validate, type DocumentNode, ty
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { GraphQLContext } from './context';
 import { operationCost } from './limits';
+import { hasUnstorableString } from './input-guard';
 
 /** Documents kept prepared per process. */
 const MAX_PREPARED = 500;
@@ -72,7 +73,7 @@ export function fastQueryPath(options: FastPathOptions) {
       const variables = body.variables ?? {};
       if (typeof variables !== 'object' || Array.isArray(variables) || variables === null) return next();
       const p = prepare(body.query, operationName);
-      if (!p || operationCost(options.schema, p.document, operationName, variables as Record<string, unknown>) > options.maxCost) return next();
+      if (!p || hasUnstorableString(p.document, variables) || operationCost(options.schema, p.document, operationName, variables as Record<string, unknown>) > options.maxCost) return next();
       const context = await options.context(req, res);
       if (!context) return next();
       const result = await p.compiled.query(undefined, context, variables as Record<string, unknown>);

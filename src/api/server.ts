@@ -8,7 +8,7 @@ import express, { type Request, type Router } from 'express';
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { Redis } from 'ioredis';
-import { GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Server } from 'node:http';
@@ -22,6 +22,7 @@ import type { Caller, GraphQLContext } from './context';
 import { ApiError, ErrorCode, createErrorFormatter, errorBody, requestScope } from './errors';
 import { graphiqlAssets, graphiqlPage, loadExampleTabs, wantsGraphiQL } from './graphiql';
 import { assertCost, depthLimit } from './limits';
+import { assertStorableInput } from './input-guard';
 import type { Services } from './services';
 
 export interface GraphQLEdgeDeps {
@@ -93,6 +94,8 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
           const document = parse(payload.query, { maxTokens: config.graphql.maxTokens });
           const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
           if (errors.length > 0) return errors.map((e) => toGraphQLError(formatError(e.toJSON(), e)));
+          assertOperation(getOperationAST(document, payload.operationName), payload.operationName);
+          assertStorableInput(document, payload.variables);
           assertCost(schema, document, payload.operationName, payload.variables, config.graphql.maxCost);
           const contextValue: GraphQLContext = { requestId, caller, em, logger: logger.child({ requestId }), services };
           return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
@@ -119,7 +122,12 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
   const costPlugin: ApolloServerPlugin<GraphQLContext> = {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, request }) {
+        async didResolveOperation({ document, request, operation }) {
+          assertOperation(operation, request.operationName);
+          if (operation.operation === 'subscription') {
+            throw new ApiError(ErrorCode.BAD_REQUEST, 'Subscriptions are served over graphql-ws (WebSocket) at /graphql, not over HTTP.');
+          }
+          assertStorableInput(document, request.variables);
           assertCost(schema, document, request.operationName, request.variables, config.graphql.maxCost);
         },
       };
@@ -220,6 +228,15 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       await closeStore();
     },
   };
+}
+
+/** A document whose operation cannot be picked (operationName names none, or several and no name) is the caller's mistake. */
+function assertOperation(operation: OperationDefinitionNode | null | undefined, operationName: string | null | undefined): asserts operation is OperationDefinitionNode {
+  if (operation) return;
+  throw new ApiError(
+    ErrorCode.BAD_REQUEST,
+    typeof operationName === 'string' ? 'The document has no operation named by operationName.' : 'The document has several operations: name the one to run with operationName.',
+  );
 }
 
 /** Times each operation Apollo answers, named after the operation it resolved (none: `invalid`). */

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, errorBody, requestScope } from '../api/errors';
+import { ErrorCode, errorBody, httpRequestError, requestScope } from '../api/errors';
 import type { Logger } from './logger';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -39,13 +39,8 @@ export function healthRoutes(ready: () => Promise<{ ok: boolean; pending: number
 /** Last error handler: body-parser failures become coded errors; anything else is masked. */
 export function finalErrorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number };
-    if (e.type === 'entity.too.large') {
-      return void res.status(413).json(errorBody(ErrorCode.QUERY_TOO_LARGE, 'Request body is too large.'));
-    }
-    if (e.type === 'entity.parse.failed') {
-      return void res.status(400).json(errorBody(ErrorCode.BAD_REQUEST, 'Request body is not valid JSON.'));
-    }
+    const coded = httpRequestError(err);
+    if (coded) return void res.status(coded.status).json(coded.body);
     const requestId = res.locals.requestId as string | undefined;
     logger.error({ err, requestId, path: req.path }, 'unhandled HTTP error');
     res.status(500).json(errorBody(ErrorCode.INTERNAL_SERVER_ERROR, `Internal server error. Quote request id ${requestId} when reporting it.`, { requestId }));
