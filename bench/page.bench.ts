@@ -106,8 +106,9 @@ export async function prepare(db: BenchDatabase, o: Required<PageBenchOptions>, 
     log(`generated ${o.rows.toLocaleString('en-US')} rows in ${ms(performance.now() - g0)} ms`);
     await pool.query('vacuum analyze bank_transaction');
     await pool.query('analyze account');
-    const { rows: deep } = await pool.query<{ sortDate: string; id: string }>(
-      `select sort_date::text as "sortDate", id from bank_transaction where account_id = $1 and removed_at is null order by sort_date desc, id desc offset $2 limit 1`,
+    const { rows: deep } = await pool.query<{ sortDate: string; id: string; pending: boolean; createdVersion: string }>(
+      `select sort_date::text as "sortDate", id, status = 'PENDING' as pending, created_version::text as "createdVersion" from bank_transaction
+        where account_id = $1 and removed_at is null order by status = 'PENDING' desc, sort_date desc, created_version desc, id desc offset $2 limit 1`,
       [bench, Math.floor(o.benchRows / 2)],
     );
     const { rows: size } = await pool.query<{ total: string; n: number }>(
@@ -145,7 +146,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
   try {
     const p = await prepare(db, o, log);
     const gid = Buffer.from(`gid://passerelle/Account/${p.accountId}`, 'utf8').toString('base64url');
-    const deepCursor = Buffer.from(`t1|${p.accountId}|${p.deep.sortDate}|${p.deep.id}`, 'utf8').toString('base64url');
+    const deepCursor = Buffer.from(`t2|${p.accountId}|${p.deep.pending ? 'P' : 'B'}|${p.deep.sortDate}|${p.deep.createdVersion}|${p.deep.id}`, 'utf8').toString('base64url');
     const cases = [
       { label: 'first page', gql: { query: FIRST_PAGE, variables: { id: gid } }, bare: { tenantId: p.tenantId, accountId: p.accountId, first: 100, after: null } },
       ...(o.deep

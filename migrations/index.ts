@@ -10,6 +10,7 @@ import { Migration20261125000008Events } from './Migration20261125000008Events';
 import { Migration20261125000010Payments } from './Migration20261125000010Payments';
 import { Migration20261125000009Webhooks } from './Migration20261125000009Webhooks';
 import { Migration20261206110001ScaLease } from './Migration20261206110001ScaLease';
+import { Migration20261206110002TransactionOrder } from './Migration20261206110002TransactionOrder';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -27,4 +28,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000010Payments', class: Migration20261125000010Payments },
   { name: 'Migration20261125000009Webhooks', class: Migration20261125000009Webhooks },
   { name: 'Migration20261206110001ScaLease', class: Migration20261206110001ScaLease },
+  { name: 'Migration20261206110002TransactionOrder', class: Migration20261206110002TransactionOrder },
 ];

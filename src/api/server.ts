@@ -191,7 +191,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     // The socket, not req.ip: a browser behind a trusted proxy is not on this machine.
     const loopback = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
     const key = config.environment === 'sandbox' && loopback ? deps.demoApiKey() : undefined;
-    res.type('html').set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:").send(graphiqlPage(key, exampleTabs));
+    res.type('html').set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; font-src 'self' data:").send(graphiqlPage(key, exampleTabs));
   });
   router.use(
     '/graphql',

@@ -237,12 +237,13 @@ describe('bad input to account data', () => {
       const r: { body: { data?: Page } } = await t.gql<Page>(q, { id: accountId, after }, key);
       const conn = r.body.data!.account.transactions;
       seen.push(...conn.edges.map((e) => e.node.id));
-      dates.push(...conn.edges.map((e) => e.node.bookingDate ?? e.node.valueDate!));
+      dates.push(...conn.edges.map((e) => `${(e.node as { status?: string }).status === 'PENDING' ? 'P' : 'B'}${e.node.bookingDate ?? e.node.valueDate!}`));
       if (!conn.pageInfo.hasNextPage) break;
       after = conn.pageInfo.endCursor;
     }
     expect(new Set(seen).size).toBe(seen.length);
     expect(seen.length).toBe((await gatewayLedger(t, parseGlobalId(accountId)!.id)).length);
+    // Pending ones on top, then newest first.
     expect([...dates].sort().reverse()).toEqual(dates);
     const debits = await t.gql<Page>(q, { id: accountId, f: { maxAmount: '-100.00', status: 'BOOKED' } }, key);
     for (const e of debits.body.data!.account.transactions.edges) expect(Number(e.node.amount.amount)).toBeLessThanOrEqual(-100);

@@ -115,6 +115,22 @@ describe('the end user in a real browser', () => {
 });
 
 describe('GraphiQL in a real browser', () => {
+  it.skipIf(!hasChromium)('loads under its content security policy with no CSP violation in the console (its fonts are data: URLs)', async () => {
+    const page = await browser!.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => void (/Content Security Policy|Refused to/i.test(m.text()) && problems.push(m.text())));
+    page.on('pageerror', (e) => void problems.push(e.message));
+    try {
+      await page.goto(t.gateway.graphqlUrl);
+      await page.waitForSelector('.graphiql-tab');
+      await page.evaluate(() => document.fonts.ready.then(() => undefined));
+      await page.waitForTimeout(500);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
   it.skipIf(!hasChromium)('opens with the walkthrough’s example operations as tabs, and runs one of them against this gateway', async () => {
     const { key } = await t.createTenant('GraphiQL visitor');
     const page = await browser!.newPage();

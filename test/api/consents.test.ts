@@ -112,7 +112,7 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
     );
     expect(r.body.data!.consentRevoke).toEqual({ consent: { status: 'REVOKED' }, userErrors: [] });
     const again = await t.gql<{ consentRevoke: { userErrors: { code: string }[] } }>('mutation($id: ID!) { consentRevoke(id: $id) { userErrors { code } } }', { id: consentId }, key);
-    expect(again.body.data!.consentRevoke.userErrors[0]!.code).toBe('INVALID_STATE');
+    expect(again.body.data!.consentRevoke.userErrors[0]!.code).toBe('ALREADY_REVOKED');
   });
 });
 

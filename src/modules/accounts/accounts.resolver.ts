@@ -61,7 +61,7 @@ export class AccountsResolver {
     return ctx.services.sync.budget(a);
   }
 
-  @FieldResolver(() => TransactionConnection, { description: 'Transactions, newest first (booking date, then id), as of the last sync.' })
+  @FieldResolver(() => TransactionConnection, { description: 'Transactions as of the last sync: pending ones on top, then newest date first, then the order the gateway learnt them (latest first) — the same order on every read.' })
   async transactions(@Root() account: AccountType, @Args(() => TransactionsArgs) args: TransactionsArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<TransactionType>> {
     const first = args.first ?? 50;
     if (!Number.isInteger(first) || first < 1 || first > MAX_TRANSACTION_PAGE) {
@@ -69,7 +69,7 @@ export class AccountsResolver {
     }
     const rows = await ctx.services.accounts.transactions(ctx.caller, account.internalId, first, args.after, args.filter);
     const page = rows.length > first ? rows.slice(0, first) : rows;
-    const edges = page.map((r) => ({ cursor: encodeTransactionCursor(r.accountId, r.sortDate, r.id), node: TransactionType.from(r) }));
+    const edges = page.map((r) => ({ cursor: encodeTransactionCursor(r.accountId, { pending: r.status === 'PENDING', sortDate: r.sortDate, createdVersion: r.createdVersion, id: r.id }), node: TransactionType.from(r) }));
     return {
       edges,
       nodes: edges.map((e) => e.node),

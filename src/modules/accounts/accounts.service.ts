@@ -5,7 +5,7 @@ import { ApiError, ErrorCode } from '../../api/errors';
 import { DECIMAL_PATTERN } from '../../api/money';
 import { compareDecimal } from '../transactions/decimal';
 import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
-import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionRecord } from '../transactions/transactions.store';
+import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions/transactions.store';
 import { Account } from './account.entity';
 
 /** A balance as stored after the last sync. */
@@ -94,7 +94,7 @@ export class AccountsService {
   }
 
   /** A page of transactions, newest first; `limit + 1` rows (the extra one says whether more follow). */
-  async transactions(caller: Caller, accountId: string, limit: number, after: string | null | undefined, filter: TransactionFilter | null | undefined): Promise<TransactionRecord[]> {
+  async transactions(caller: Caller, accountId: string, limit: number, after: string | null | undefined, filter: TransactionFilter | null | undefined): Promise<(TransactionRecord & { createdVersion: string })[]> {
     const f = checkFilter(filter ?? {});
     const position = after ? decodeTransactionCursor(accountId, after) : null;
     // Not prepared: a generic plan for the page (any account, any limit) is worse than planning each one.
@@ -147,17 +147,18 @@ function checkFilter(f: TransactionFilter): TransactionFilter {
   return { ...f, search: f.search?.trim() ?? null };
 }
 
-/** Cursor of a transaction in an account's page order. */
-export function encodeTransactionCursor(accountId: string, sortDate: string, id: string): string {
-  return Buffer.from(`t1|${accountId}|${sortDate}|${id}`, 'utf8').toString('base64url');
+/** Cursor of a transaction in an account's page order (pending first, date, per-account sequence, id). */
+export function encodeTransactionCursor(accountId: string, position: TransactionPosition): string {
+  return Buffer.from(`t2|${accountId}|${position.pending ? 'P' : 'B'}|${position.sortDate}|${position.createdVersion}|${position.id}`, 'utf8').toString('base64url');
 }
 
-function decodeTransactionCursor(accountId: string, cursor: string): { sortDate: string; id: string } {
+function decodeTransactionCursor(accountId: string, cursor: string): TransactionPosition {
   const parts = decodeParts(cursor, 'after');
-  if (parts.length !== 4 || parts[0] !== 't1' || parts[1] !== accountId || !DATE.test(parts[2]!) || !UUID.test(parts[3]!)) {
+  const [tag, account, pending, sortDate, createdVersion, id] = parts;
+  if (parts.length !== 6 || tag !== 't2' || account !== accountId || (pending !== 'P' && pending !== 'B') || !DATE.test(sortDate!) || !/^\d{1,18}$/.test(createdVersion!) || !UUID.test(id!)) {
     throw badInput('Argument "after" is not a valid cursor for this account’s transactions.', 'after');
   }
-  return { sortDate: parts[2]!, id: parts[3]! };
+  return { pending: pending === 'P', sortDate: sortDate!, createdVersion: createdVersion!, id: id! };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -29,6 +29,9 @@ export const EXPIRY_QUEUE = 'consent-expiry-tick';
 const POLL_FIRST_S = 2;
 const POLL_MAX_S = 30;
 
+/** The address `sandboxConsentAuthorize` gives its simulated end user (TEST-NET-2, RFC 5737): present, like a browser's. */
+export const SANDBOX_PSU_IP = '198.51.100.7';
+
 /** How long an authorisation link (bank or hosted connect page) stays usable. */
 export const CONSENT_ATTEMPT_TTL_MS = 30 * 60_000;
 const DEFAULT_VALID_DAYS = 90;
@@ -171,7 +174,7 @@ export class ConsentsService {
     if (!consent) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No consent with this id.')] };
     const institution = consent.institutionId ? this.deps.institutions.get(caller, consent.institutionId) : undefined;
     if (!renewableConsentStatuses.has(consent.status) || !institution) {
-      return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} cannot be renewed; create a new one.`)] };
+      return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} cannot be renewed; create a new consent (consentCreate).`)] };
     }
     consent.validForDays = Math.min(consent.validForDays, institution.maxConsentDays);
     consent.historyDays = Math.min(consent.historyDays, institution.maxHistoryDays);
@@ -184,6 +187,9 @@ export class ConsentsService {
   async revoke(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<Consent>> {
     const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }, { populate: ['tokens'] }) : null;
     if (!consent) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No consent with this id.')] };
+    if (consent.status === ConsentStatus.REVOKED) {
+      return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This consent is already revoked.')] };
+    }
     let next: ConsentStatus;
     try {
       next = nextConsentStatus(consent.status, ConsentEvent.REVOKED);
@@ -268,7 +274,8 @@ export class ConsentsService {
     const walked = await walk(started.value);
     if (!walked.ok) return walked;
     if (!walked.value.startsWith(`${this.callbackUrl}?`)) return fail(UserErrorCode.BANK_ERROR, `${institution.name} did not send the browser back to the gateway.`);
-    const result = await this.completeCallback(em, walked.value, null);
+    // The test user approving here stands for an end user at the screen, as in the browser flow: no unattended read is spent.
+    const result = await this.completeCallback(em, walked.value, SANDBOX_PSU_IP);
     if (result.kind === 'page') return fail(UserErrorCode.BANK_ERROR, result.message);
     return { ok: true, value: consent };
   }
@@ -360,7 +367,9 @@ export class ConsentsService {
     return this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, consentId: consent.id, actor: 'endUser' }, () =>
       this.finishAtBank(em, consent, institution, renewing, psuIpAddress, async () => {
         const secrets = JSON.parse(await this.deps.vault.openText(sealedSecrets, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
-        return this.deps.adapters.for(institution).consents.complete(this.ctx(institution), { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
+        // A bank that reads during completion (STET lists the accounts) is told the end user is present.
+        const ip = normaliseIp(psuIpAddress);
+        return this.deps.adapters.for(institution).consents.complete({ ...this.ctx(institution), ...(ip ? { psuIpAddress: ip } : {}) }, { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
       }),
     );
   }

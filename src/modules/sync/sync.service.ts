@@ -12,7 +12,7 @@ import type { Logger } from '../../platform/logger';
 import type { Metrics } from '../../platform/metrics';
 import { Account, type SyncStatus } from '../accounts/account.entity';
 import { AuditAction, type AuditService } from '../audit/audit.service';
-import { usableConsentStatuses } from '../consents/consent.state';
+import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } from '../consents/consent.state';
 import type { ConsentsService } from '../consents/consents.service';
 import type { Outcome } from '../tenancy/tenancy.service';
 import { reconcile } from '../transactions/reconcile';
@@ -139,7 +139,7 @@ export class SyncService {
     if (!usableConsentStatuses.has(account.consent.status)) {
       return {
         ok: false,
-        userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `The account’s consent is ${account.consent.status}; renew it (consentRenew) before syncing.`)],
+        userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `The account’s consent is ${account.consent.status}; ${consentRemedy(account.consent.status)} before syncing.`)],
       };
     }
     if (mode === 'BACKGROUND') {
@@ -252,7 +252,7 @@ export class SyncService {
       throw err;
     });
     if (data instanceof BankError) return this.onBankError(client, account, request, data, bankCalls, finish);
-    if (!data) return finish('CONSENT_INVALID', `The consent is ${consent.status}; renew it to sync again.`, null);
+    if (!data) return finish('CONSENT_INVALID', `The consent is ${consent.status}; ${consentRemedy(consent.status)} to sync again.`, null);
 
     let scopes = dataScopes(consent.scopes);
     const today = utcDay(new Date());
@@ -497,4 +497,9 @@ function syncEvents(tenantId: string, accountId: string, applied: AppliedChanges
     });
   }
   return events;
+}
+
+/** What the developer can do about a consent that cannot be used: the same advice as consentRenew gives. */
+function consentRemedy(status: ConsentStatus): string {
+  return renewableConsentStatuses.has(status) ? 'renew it (consentRenew)' : 'create a new consent (consentCreate)';
 }

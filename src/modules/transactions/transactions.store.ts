@@ -50,25 +50,37 @@ const RECORD_COLUMNS = `id, account_id as "accountId", status, amount::text as a
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
+/** Where a transaction stands in its account's page order (a cursor names one). */
+export interface TransactionPosition {
+  pending: boolean;
+  sortDate: string;
+  /** The account version at which the gateway first stored it: a per-account sequence, so ties never follow a random id. */
+  createdVersion: string;
+  id: string;
+}
+
 /**
- * One page of an account's transactions, newest booking date first, then id: `limit + 1` rows
- * so the caller can tell whether another page follows. `after` is the last row's (sortDate, id).
+ * One page of an account's transactions: pending ones on top, then newest date first, then the
+ * per-account sequence (latest stored first): `limit + 1` rows so the caller can tell whether
+ * another page follows. `after` is the last row's position.
  */
 export async function transactionPage(
   db: Queryable,
   tenantId: string,
   accountId: string,
   limit: number,
-  after: { sortDate: string; id: string } | null,
+  after: TransactionPosition | null,
   filter: TransactionFilter,
-): Promise<TransactionRecord[]> {
+): Promise<(TransactionRecord & { createdVersion: string })[]> {
   const params: unknown[] = [tenantId, accountId];
   const where = ['tenant_id = $1', 'account_id = $2', 'removed_at is null'];
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;
   };
-  if (after) where.push(`(sort_date, id) < (${p(after.sortDate)}::date, ${p(after.id)}::uuid)`);
+  if (after) {
+    where.push(`(status = 'PENDING', sort_date, created_version, id) < (${p(after.pending)}::boolean, ${p(after.sortDate)}::date, ${p(after.createdVersion)}::bigint, ${p(after.id)}::uuid)`);
+  }
   if (filter.from) where.push(`sort_date >= ${p(filter.from)}::date`);
   if (filter.to) where.push(`sort_date <= ${p(filter.to)}::date`);
   if (filter.status) where.push(`status = ${p(filter.status)}`);
@@ -78,8 +90,9 @@ export async function transactionPage(
     const pattern = p(`%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(`(description ilike ${pattern} or counterparty_name ilike ${pattern} or remittance ilike ${pattern})`);
   }
-  const text = `select ${RECORD_COLUMNS} from bank_transaction where ${where.join(' and ')} order by sort_date desc, id desc limit ${p(limit + 1)}`;
-  const { rows } = await db.query<TransactionRecord>({ text, values: params });
+  const text = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where ${where.join(' and ')}
+    order by status = 'PENDING' desc, sort_date desc, created_version desc, id desc limit ${p(limit + 1)}`;
+  const { rows } = await db.query<TransactionRecord & { createdVersion: string }>({ text, values: params });
   return rows;
 }
 
