@@ -11,6 +11,7 @@ import { Migration20261125000010Payments } from './Migration20261125000010Paymen
 import { Migration20261125000009Webhooks } from './Migration20261125000009Webhooks';
 import { Migration20261206110001ScaLease } from './Migration20261206110001ScaLease';
 import { Migration20261206110002TransactionOrder } from './Migration20261206110002TransactionOrder';
+import { Migration20261206110003SyncResume } from './Migration20261206110003SyncResume';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -29,4 +30,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000009Webhooks', class: Migration20261125000009Webhooks },
   { name: 'Migration20261206110001ScaLease', class: Migration20261206110001ScaLease },
   { name: 'Migration20261206110002TransactionOrder', class: Migration20261206110002TransactionOrder },
+  { name: 'Migration20261206110003SyncResume', class: Migration20261206110003SyncResume },
 ];

@@ -65,6 +65,12 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
 
     child = await start();
     expect(await until(account.id, ['SUCCEEDED', 'FAILED', 'CONSENT_INVALID'])).toBe('SUCCEEDED');
+    // It resumed as what it was, a user-present sync: none of the day's unattended reads is spent.
+    const budget = await gql<{ account: { syncBudget: { remaining: number } } }>('query($id: ID!) { account(id: $id) { syncBudget { remaining } } }', { id: account.id });
+    expect(budget.account.syncBudget.remaining).toBe(4);
+    const synced = await gql<{ auditEvents: { nodes: { actor: string; resourceId: string; details: { reason: string } }[] } }>('{ auditEvents(action: ACCOUNT_SYNCED, first: 100) { nodes { actor resourceId details } } }');
+    const resumed = synced.auditEvents.nodes.filter((e) => e.resourceId === account.id && e.details.reason === 'RECOVERY');
+    expect(resumed.map((e) => e.actor)).toEqual(['sync:USER_PRESENT']);
 
     const mine: string[] = [];
     let after: string | null = null;

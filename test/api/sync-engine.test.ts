@@ -75,6 +75,23 @@ describe('the sync engine', () => {
     await t.gateway.db.sql.query(`update account set next_sync_at = null, sync_status = 'SUCCEEDED' where id = $1`, [account.internalId]);
   });
 
+  it('retries a 429 with a short Retry-After inside the same sync, counting one unattended read, not the day', async () => {
+    await control(t, 'DELETE', '/banks/nordlicht/faults');
+    const usage = async () => {
+      const { rows } = await t.gateway.db.sql.query<{ used: number }>('select coalesce(sum(used), 0)::int as used from sync_usage where account_id = $1', [account.internalId]);
+      return rows[0]!.used;
+    };
+    // The day starts afresh (the long Retry-After above was Berlin Group's ACCESS_EXCEEDED: the day's quota).
+    await t.gateway.db.sql.query('delete from sync_usage where account_id = $1', [account.internalId]);
+    const before = await usage();
+    await control(t, 'POST', '/banks/nordlicht/faults', { kind: 'rate-limit', route: 'transactions', retryAfterSeconds: 1, times: 1 });
+    const out = await sync().run({ accountId: account.internalId, mode: 'BACKGROUND', reason: 'REQUESTED' });
+    expect(out.status).toBe('SUCCEEDED');
+    expect(await usage()).toBe(before + 1);
+    expect((await accountState(t, key, account.id)).syncStatus).toBe('SUCCEEDED');
+    await t.gateway.db.sql.query('delete from sync_usage where account_id = $1', [account.internalId]);
+  });
+
   it('fails a sync the bank cannot serve (5xx) so the queue retries it, and stores nothing half-done', async () => {
     await control(t, 'DELETE', '/banks/nordlicht/faults');
     const ledgerBefore = await gatewayLedger(t, account.internalId);

@@ -189,7 +189,9 @@ export class SyncService {
    * nobody holds was being synced by a process that died (another live instance would hold it).
    */
   async recover(): Promise<number> {
-    const { rows } = await this.deps.sql.query<{ id: string }>(`select id from account where sync_status = 'RUNNING'`);
+    const { rows } = await this.deps.sql.query<{ id: string; mode: SyncMode | null; ip: string | null }>(
+      `select id, running_sync_mode as mode, running_sync_psu_ip as ip from account where sync_status = 'RUNNING'`,
+    );
     let queued = 0;
     for (const r of rows) {
       if (this.running.has(r.id)) continue;
@@ -202,7 +204,9 @@ export class SyncService {
         client.release();
       }
       await this.deps.sql.query(`update account set sync_status = 'QUEUED' where id = $1 and sync_status = 'RUNNING'`, [r.id]);
-      await this.enqueue({ accountId: r.id, mode: 'BACKGROUND', reason: 'RECOVERY' });
+      // Resumed as it was: a user-present sync stays user-present (uncounted, with the end user's IP).
+      const present = r.mode === 'USER_PRESENT' && r.ip !== null;
+      await this.enqueue({ accountId: r.id, mode: present ? 'USER_PRESENT' : 'BACKGROUND', psuIpAddress: present ? r.ip : null, reason: 'RECOVERY' });
       queued++;
     }
     if (queued > 0) this.deps.logger.info({ queued }, 'sync: interrupted syncs queued again');
@@ -229,7 +233,11 @@ export class SyncService {
       if (!locked) return none('BUSY');
       return await this.runLocked(client, request);
     } finally {
-      if (locked) await client.query('select pg_advisory_unlock($1, hashtext($2))', [SYNC_LOCK_CLASS, request.accountId]).catch(() => undefined);
+      if (locked) {
+        // Finished one way or another: the end user's IP is not kept beyond the sync.
+        await client.query('update account set running_sync_mode = null, running_sync_psu_ip = null where id = $1 and running_sync_mode is not null', [request.accountId]).catch(() => undefined);
+        await client.query('select pg_advisory_unlock($1, hashtext($2))', [SYNC_LOCK_CLASS, request.accountId]).catch(() => undefined);
+      }
       client.release();
       this.running.delete(request.accountId);
     }
@@ -264,7 +272,12 @@ export class SyncService {
         return finish('WAITING_FOR_QUOTA', 'Today’s unattended reads are used up.', nextBackgroundSlot(account.id, frequency, resetsAt));
       }
     }
-    await client.query(`update account set sync_status = 'RUNNING' where id = $1`, [account.id]);
+    // Kept while it runs, so a sync a crash interrupts resumes as what it was (see recover).
+    await client.query(`update account set sync_status = 'RUNNING', running_sync_mode = $2, running_sync_psu_ip = $3 where id = $1`, [
+      account.id,
+      request.mode,
+      request.mode === 'USER_PRESENT' ? (request.psuIpAddress ?? null) : null,
+    ]);
 
     const ctx: BankCallContext = { institution: data.institution, ...(request.mode === 'USER_PRESENT' && request.psuIpAddress ? { psuIpAddress: request.psuIpAddress } : {}) };
     const initial = account.lastSyncedAt === null;
@@ -273,8 +286,14 @@ export class SyncService {
     let balances: CanonicalBalance[] | null = null;
     let pages: CanonicalTransaction[][] | null = null;
     let access: ConsentAccess = data.access;
+    // Each scope read counts once per sync, however often it is asked again (token refresh, a throttled retry).
+    const counted = new Set<DataScope>();
+    let inFlight: DataScope | null = null;
     const count = async (scope: DataScope) => {
       bankCalls++;
+      inFlight = scope;
+      if (counted.has(scope)) return;
+      counted.add(scope);
       if (request.mode === 'BACKGROUND') await this.countUse(client, consent.id, account.id, scope, today);
     };
     const read = async () => {
@@ -287,26 +306,44 @@ export class SyncService {
           collected.push(page);
         }
         pages = collected;
+        inFlight = null;
       }
       if (scopes.includes('BALANCES') && balances === null) {
         await count('BALANCES');
         balances = await adapter.accounts.getBalances(ctx, access, account.bankAccountId);
+        inFlight = null;
+      }
+    };
+    // A throttle whose wait fits is waited out inside this sync (Berlin Group answers every 429
+    // ACCESS_EXCEEDED; a short Retry-After says it is a throttle, not the day's quota).
+    const readThrottled = async () => {
+      for (let retries = 0; ; retries++) {
+        try {
+          return await read();
+        } catch (err) {
+          const wait = isShortThrottle(err) ? err.retryAfterMs : undefined;
+          if (wait === undefined || retries >= INLINE_RETRIES) throw err;
+          this.deps.logger.info({ accountId: account.id, waitMs: wait }, 'sync: the bank throttles; waiting inside the sync');
+          await new Promise((r) => setTimeout(r, wait));
+        }
       }
     };
     try {
       await this.deps.audit.withBankCallScope({ tenantId: account.tenant.id, consentId: consent.id, actor: `sync:${request.mode}` }, async () => {
         try {
-          await read();
+          await readThrottled();
         } catch (err) {
           // An expired access token: refresh once and read again.
           if (!isBankError(err, BankErrorCode.UNAUTHORIZED) || !access.tokens?.refreshToken) throw err;
           const refreshed = await this.deps.consents.dataAccess(em, consent.id, { forceRefresh: true });
           if (!refreshed) throw err;
           access = refreshed.access;
-          await read();
+          await readThrottled();
         }
       });
     } catch (err) {
+      // A throttled read the bank did not serve is no read of the day: only ACCESS_EXCEEDED (below) spends the quota.
+      if (isBankError(err, BankErrorCode.RATE_LIMITED) && inFlight && request.mode === 'BACKGROUND') await this.refundUse(client, consent.id, account.id, inFlight, today);
       if (isBankError(err)) return this.onBankError(client, account, request, err, bankCalls, finish);
       await finish('FAILED', 'The sync failed unexpectedly; it will be retried.', null);
       throw err;
@@ -452,6 +489,10 @@ export class SyncService {
     return new Map(rows.map((r) => [r.scope, r.used]));
   }
 
+  private async refundUse(client: pg.PoolClient, consentId: string, accountId: string, scope: DataScope, day: string): Promise<void> {
+    await client.query('update sync_usage set used = greatest(used - 1, 0) where consent_id = $1 and account_id = $2 and scope = $3 and day = $4', [consentId, accountId, scope, day]);
+  }
+
   private async countUse(client: pg.PoolClient, consentId: string, accountId: string, scope: DataScope, day: string): Promise<void> {
     await client.query(
       `insert into sync_usage (consent_id, account_id, scope, day, used) values ($1, $2, $3, $4, 1)
@@ -502,4 +543,14 @@ function syncEvents(tenantId: string, accountId: string, applied: AppliedChanges
 /** What the developer can do about a consent that cannot be used: the same advice as consentRenew gives. */
 function consentRemedy(status: ConsentStatus): string {
   return renewableConsentStatuses.has(status) ? 'renew it (consentRenew)' : 'create a new consent (consentCreate)';
+}
+
+/** A throttled bank call waited out inside a sync: at most this many times, each wait at most INLINE_WAIT_MAX_MS. */
+const INLINE_RETRIES = 2;
+const INLINE_WAIT_MAX_MS = 15_000;
+
+/** A 429 (RATE_LIMITED, or a Berlin Group ACCESS_EXCEEDED) whose Retry-After is short enough to wait for now. */
+function isShortThrottle(err: unknown): err is BankError & { retryAfterMs: number } {
+  if (!isBankError(err, BankErrorCode.RATE_LIMITED) && !isBankError(err, BankErrorCode.ACCESS_EXCEEDED)) return false;
+  return err.retryAfterMs !== undefined && err.retryAfterMs <= INLINE_WAIT_MAX_MS;
 }
