@@ -5,7 +5,7 @@ import { jitExecutor } from './jit';
 import { fastQueryPath } from './fast-path';
 import { expressMiddleware } from '@as-integrations/express5';
 import express, { type Request, type Router } from 'express';
-import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
+import { rateLimit, ipKeyGenerator, MemoryStore, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { Redis } from 'ioredis';
 import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
@@ -73,9 +73,22 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     return { caller, em };
   };
 
+  const { store, storeLogger, closeStore } = rateLimitStore(config, logger);
+  const limitKey = (key: string) => `key:${createHash('sha256').update(key).digest('hex')}`;
+
   // --- WebSocket (graphql-ws): the key is checked at connection_init and again at every subscribe.
+  // Per key: open connections and active subscriptions are capped, and every subscribe counts
+  // against the same per-minute limit as HTTP requests.
   const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  type WsExtra = { caller?: Caller; key?: string };
+  type WsExtra = { caller?: Caller; key?: string; limitKey?: string; subscriptions?: Set<string> };
+  const connectionsByKey = new Map<string, number>();
+  const subscriptionsByKey = new Map<string, number>();
+  const bump = (m: Map<string, number>, k: string, by: number) => {
+    const n = (m.get(k) ?? 0) + by;
+    if (n > 0) m.set(k, n);
+    else m.delete(k);
+  };
+  const wsRefusal = (message: string, extra: Record<string, unknown> = {}) => [new ApiError(ErrorCode.RATE_LIMITED, message, extra)].map((e) => toGraphQLError(formatError(e.toJSON(), e)));
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       schema,
@@ -84,13 +97,43 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
         const em = orm.em.fork();
         const caller = await services.tenancy.authenticate(em, key);
         if (!caller) return false; // closes with 4403 Forbidden
-        Object.assign(ctx.extra, { caller, key });
+        const lk = limitKey(key!);
+        if ((connectionsByKey.get(lk) ?? 0) >= config.ws.maxConnectionsPerKey) {
+          // 4429 (graphql-ws' own range, like its 4403): the reason carries the code.
+          ctx.extra.socket.close(4429, `${ErrorCode.RATE_LIMITED}: at most ${config.ws.maxConnectionsPerKey} open connections per API key`);
+          return false;
+        }
+        bump(connectionsByKey, lk, 1);
+        Object.assign(ctx.extra, { caller, key, limitKey: lk, subscriptions: new Set<string>() });
         return true;
       },
-      onSubscribe: async (ctx, _id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
+      onDisconnect: (ctx) => {
+        const extra = ctx.extra as WsExtra;
+        if (!extra.limitKey) return;
+        bump(connectionsByKey, extra.limitKey, -1);
+        bump(subscriptionsByKey, extra.limitKey, -(extra.subscriptions?.size ?? 0));
+        extra.subscriptions?.clear();
+      },
+      onComplete: (ctx, id) => {
+        const extra = ctx.extra as WsExtra;
+        if (extra.limitKey && extra.subscriptions?.delete(id)) bump(subscriptionsByKey, extra.limitKey, -1);
+      },
+      onSubscribe: async (ctx, id, payload): Promise<ExecutionArgs | readonly GraphQLError[]> => {
         const requestId = randomUUID();
         try {
-          const { caller, em } = await authenticate((ctx.extra as WsExtra).key);
+          const extra = ctx.extra as WsExtra;
+          const { caller, em } = await authenticate(extra.key);
+          const lk = extra.limitKey!;
+          const hits = await Promise.resolve()
+            .then(() => store.increment(lk))
+            .catch(() => null); // the store away: pass, as HTTP does
+          if (hits && hits.totalHits > config.rateLimitPerMinute) {
+            const retryAfter = Math.max(1, Math.ceil(((hits.resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000));
+            return requestScope.run({ requestId }, () => wsRefusal(`Too many requests for this API key; retry in ${retryAfter} s.`, { retryAfter }));
+          }
+          if ((subscriptionsByKey.get(lk) ?? 0) >= config.ws.maxSubscriptionsPerKey) {
+            return requestScope.run({ requestId }, () => wsRefusal(`At most ${config.ws.maxSubscriptionsPerKey} active subscriptions per API key; complete one first.`));
+          }
           const document = parse(payload.query, { maxTokens: config.graphql.maxTokens });
           const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
           if (errors.length > 0) return errors.map((e) => toGraphQLError(formatError(e.toJSON(), e)));
@@ -98,6 +141,10 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
           assertStorableInput(document, payload.variables);
           assertCost(schema, document, payload.operationName, payload.variables, config.graphql.maxCost);
           const contextValue: GraphQLContext = { requestId, caller, em, logger: logger.child({ requestId }), services };
+          if (extra.subscriptions && !extra.subscriptions.has(id)) {
+            extra.subscriptions.add(id);
+            bump(subscriptionsByKey, lk, 1);
+          }
           return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
         } catch (err) {
           const e = err instanceof GraphQLError ? err : new GraphQLError('Internal error', { originalError: err as Error });
@@ -105,7 +152,18 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
         }
       },
       // A subscription's stream is wrapped so that however it ends (complete, error, socket closed), the gauge goes down.
-      onOperation: (_ctx, _id, _payload, _args, result) => (metrics && isAsyncIterable(result) ? countedSubscription(result, metrics) : undefined),
+      // It also frees the key's subscription place the moment the client completes it or the socket closes.
+      onOperation: (ctx, id, _payload, _args, result) => {
+        if (!isAsyncIterable(result)) return undefined;
+        const extra = ctx.extra as WsExtra;
+        return countedSubscription(result, {
+          subscriptionOpened: () => metrics?.subscriptionOpened(),
+          subscriptionClosed: () => {
+            metrics?.subscriptionClosed();
+            if (extra.limitKey && extra.subscriptions?.delete(id)) bump(subscriptionsByKey, extra.limitKey, -1);
+          },
+        });
+      },
       onNext: (ctx, _id, _payload, args, result) => {
         if (!('errors' in result) || !result.errors?.length) return result;
         const requestId = (args.contextValue as GraphQLContext | undefined)?.requestId ?? 'unknown';
@@ -157,7 +215,6 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
   });
   await apollo.start();
 
-  const { store, storeLogger, closeStore } = rateLimitStore(config, logger);
   const limiter = rateLimit({
     windowMs: 60_000,
     limit: config.rateLimitPerMinute,
@@ -170,7 +227,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     // Per API key (hashed, so the key never sits in Redis), else per client address.
     keyGenerator: (req) => {
       const key = bearer(req.headers.authorization);
-      return key ? `key:${createHash('sha256').update(key).digest('hex')}` : `ip:${ipKeyGenerator(req.ip ?? '')}`;
+      return key ? limitKey(key) : `ip:${ipKeyGenerator(req.ip ?? '')}`;
     },
     handler: (req, res) => {
       const resetTime = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
@@ -306,9 +363,10 @@ function toGraphQLError(f: ReturnType<ReturnType<typeof createErrorFormatter>>):
   return new GraphQLError(f.message, { extensions: f.extensions });
 }
 
-function rateLimitStore(config: Config, logger: Logger): { store: Store | undefined; storeLogger: { error(...args: unknown[]): void; warn(...args: unknown[]): void }; closeStore: () => Promise<void> } {
+function rateLimitStore(config: Config, logger: Logger): { store: Store; storeLogger: { error(...args: unknown[]): void; warn(...args: unknown[]): void }; closeStore: () => Promise<void> } {
   const storeLogger = { error: (err: unknown) => logger.warn({ err }, 'rate-limit store error; request allowed'), warn: (msg: unknown) => logger.warn({ msg }, 'rate limiter warning') };
-  if (!config.redisUrl) return { store: undefined, storeLogger, closeStore: async () => undefined };
+  // Explicit even without Redis: graphql-ws subscribes count in the same store as HTTP requests.
+  if (!config.redisUrl) return { store: new MemoryStore(), storeLogger, closeStore: async () => undefined };
   const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
   const health = watchRedis(client, logger, 'rate-limit', {
     lost: 'redis rate-limit connection lost; requests pass without a limit until it is back',
