@@ -57,7 +57,7 @@ describe('end users', () => {
   it.each([
     ['a blank externalRef', { externalRef: '   ' }, ['input', 'externalRef'], 'BLANK'],
     ['an externalRef over 128 characters', { externalRef: 'x'.repeat(129) }, ['input', 'externalRef'], 'TOO_LONG'],
-    ['a control character in externalRef', { externalRef: 'a\u0000b' }, ['input', 'externalRef'], 'INVALID'],
+    ['a control character in externalRef', { externalRef: 'a\u0007b' }, ['input', 'externalRef'], 'INVALID'],
     ['a displayName over 200 characters', { externalRef: 'ok-ref', displayName: 'y'.repeat(201) }, ['input', 'displayName'], 'TOO_LONG'],
   ])('answers %s with a userError and writes nothing', async (_label, input, field, code) => {
     const before = await count(a);
