@@ -610,6 +610,14 @@ export function createGoCardlessUpstream(opts: {
       }
       res.json(requisitionJson(r));
     });
+    /** What the upstream holds for an account (its own id), in the keys tests compare: booked with date, pending by amount. */
+    control.get('/accounts/:id/ledger', (req, res) => {
+      const found = accountById.get(String(req.params.id));
+      if (!found) return res.status(404).json({ error: 'no such account' });
+      const dateFrom = typeof req.query.dateFrom === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(req.query.dateFrom) ? req.query.dateFrom : undefined;
+      const view = new TransactionView(found.account, { dateFrom, status: 'both' });
+      res.json({ transactions: view.slice(0, view.total).map((t) => ({ status: t.status, amount: formatCents(t.amountCents), bookingDate: t.bookingDate })) });
+    });
     control.get('/requisitions', (_req, res) => res.json({ requisitions: [...state.requisitions.values()].map(requisitionJson) }));
     return control;
   }
