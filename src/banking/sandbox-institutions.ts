@@ -29,7 +29,7 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     maxHistoryDays: SANDBOX_HISTORY_DAYS,
     frequencyPerDay: b.frequencyPerDay,
     // Reached through an upstream aggregator: its own id of the institution, kept for every call.
-    quirks: { sandbox: true, ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true } : {}) },
+    quirks: { sandbox: true, ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}) },
   }));
 }
 

@@ -122,7 +122,10 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
     expect(c.accounts.length).toBe(3);
     for (const a of c.accounts) await settled(t, key, a.id, null);
     const checking = c.accounts.find((a) => a.iban)!;
-    expect((await accountState(t, key, checking.id)).syncStatus).toBe('SUCCEEDED');
+    const state = await accountState(t, key, checking.id);
+    expect(state.syncStatus).toBe('SUCCEEDED');
+    // The upstream counts the end user's first read too: syncBudget shows what the bank has left today.
+    expect(state.syncBudget.remaining).toBe(3);
     const ours = await gatewayLedger(t, checking.internalId);
     expect(ours.length).toBeGreaterThan(300);
     expect(ours).toEqual(await upstreamLedger(checking.bankAccountId, dayAgo(730)));
@@ -140,6 +143,7 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
       expect(await gatewayLedger(t, a.internalId)).toEqual(ledgerBefore);
     }
     await upstream('POST', '/behaviour', { reissueIds: false });
+    expect((await accountState(t, key, c.accounts[0]!.id)).syncBudget.remaining).toBe(2);
   });
 
   it('follows the agreement to EXPIRING, and renewal makes a new agreement and requisition keeping the accounts and transaction ids', async () => {

@@ -79,8 +79,8 @@ describe('GoCardless adapter against the sandbox upstream', () => {
     const pending = first.filter((t) => t.status === 'PENDING');
     expect(pending.length).toBeGreaterThan(0);
     expect(pending.every((t) => t.bankTransactionId === null)).toBe(true);
-    // The registry marks the upstream's ids as untrustworthy: identity is ours.
-    expect(institution.quirks.transactionIdsUnstable).toBe(true);
+    // The registry marks the upstream's ids as untrustworthy (identity is ours), and its reads as always counted.
+    expect(institution.quirks).toMatchObject({ transactionIdsUnstable: true, userPresentReadsCounted: true });
   });
 
   it('refuses the daily-limit 429 as ACCESS_EXCEEDED until the reset, then never calls again for that scope that day', async () => {

@@ -59,7 +59,8 @@ export function institutionFromUpstream(i: GcInstitution, country: string, baseU
     maxConsentDays: positive(i.max_access_valid_for_days, 90, 180),
     maxHistoryDays: positive(i.transaction_total_days, 90, UPSTREAM_MAX_HISTORY_DAYS),
     frequencyPerDay: UPSTREAM_FREQUENCY_PER_DAY,
-    quirks: { upstreamInstitutionId: i.id, transactionIdsUnstable: true },
+    // The upstream reissues transaction ids, and counts every read (end user present or not) against the bank's 4 a day.
+    quirks: { upstreamInstitutionId: i.id, transactionIdsUnstable: true, userPresentReadsCounted: true },
   };
 }
 
