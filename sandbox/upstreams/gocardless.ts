@@ -38,7 +38,7 @@ type RequisitionStatus = 'CR' | 'GC' | 'UA' | 'RJ' | 'SA' | 'GA' | 'LN' | 'EX' |
 interface Institution {
   id: string;
   def: BankDefinition;
-  accounts: LedgerAccount[];
+  readonly accounts: LedgerAccount[];
 }
 
 interface Agreement {
@@ -107,13 +107,28 @@ export function createGoCardlessUpstream(opts: {
   const secret = { secretId: secretRng.uuid(), secretKey: secretRng.hex(64) };
   const endDay = new Date(opts.startMs).toISOString().slice(0, 10);
 
+  // Ledgers are built on first use: most sandboxes never call the upstream.
   const institutions = new Map<string, Institution>();
-  const accountById = new Map<string, { account: LedgerAccount; institution: Institution }>();
   for (const def of BANK_DEFINITIONS) {
-    const inst: Institution = { id: upstreamInstitutionId(def), def, accounts: buildLedger(def, opts.seed, endDay).accounts };
-    institutions.set(inst.id, inst);
-    for (const a of inst.accounts) accountById.set(derivedUuid(`${inst.id}/${a.id}`), { account: a, institution: inst });
+    let accounts: LedgerAccount[] | undefined;
+    institutions.set(upstreamInstitutionId(def), {
+      id: upstreamInstitutionId(def),
+      def,
+      get accounts() {
+        return (accounts ??= buildLedger(def, opts.seed, endDay).accounts);
+      },
+    });
   }
+  let accountIndex: Map<string, { account: LedgerAccount; institution: Institution }> | undefined;
+  const accountById = {
+    get(id: string) {
+      if (!accountIndex) {
+        accountIndex = new Map();
+        for (const inst of institutions.values()) for (const a of inst.accounts) accountIndex.set(derivedUuid(`${inst.id}/${a.id}`), { account: a, institution: inst });
+      }
+      return accountIndex.get(id);
+    },
+  };
   const upstreamIdOf = (inst: Institution, a: LedgerAccount) => derivedUuid(`${inst.id}/${a.id}`);
 
   const state = {
@@ -144,7 +159,7 @@ export function createGoCardlessUpstream(opts: {
       return ajv;
     },
   });
-  const ready = api.init();
+  let ready: Promise<unknown> | undefined;
 
   const error = (res: Response, status: number, summary: string, detail: string, type?: string) => {
     res.locals.operationStatus = status;
@@ -175,7 +190,8 @@ export function createGoCardlessUpstream(opts: {
 
   // Every /api/v2 request is matched to its operation and validated before any handler runs.
   router.use('/api/v2', (req: Request, res: Response, next: NextFunction) => {
-    void ready.then(() => {
+    // Compiled on the first request: a sandbox that never calls the upstream pays nothing for it.
+    void (ready ??= api.init()).then(() => {
       const path = `/api/v2${req.path}`;
       const request = { method: req.method.toLowerCase(), path, query: req.query as Record<string, string>, headers: req.headers as Record<string, string>, body: req.body as unknown };
       const operation = api.router.matchOperation(request);
