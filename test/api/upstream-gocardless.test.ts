@@ -210,6 +210,27 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
     expect(r.body.data?.paymentInitiate ?? r.body).toMatchObject({ payment: null, userErrors: [{ field: ['input', 'scheme'], code: 'NOT_SUPPORTED' }] });
   });
 
+  it('lets sandboxConsentAuthorize walk the upstream’s link as a test user, and a rejecting user ends REJECTED (RJ)', async () => {
+    const create = async () => {
+      const r = await t.gql<{ consentCreate: { consent: { id: string } } }>(
+        'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } } }',
+        { input: { endUserId, institutionId: institutionGid('gc-thames'), scopes: ['ACCOUNTS', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
+        key,
+      );
+      return r.body.data!.consentCreate.consent.id;
+    };
+    const authorize = async (consentId: string, username: string) =>
+      (
+        await t.gql<{ sandboxConsentAuthorize: { consent: { status: string } | null; userErrors: unknown[] } }>(
+          'mutation($input: SandboxConsentAuthorizeInput!) { sandboxConsentAuthorize(input: $input) { consent { status } userErrors { code message } } }',
+          { input: { consentId, username } },
+          key,
+        )
+      ).body.data!.sandboxConsentAuthorize;
+    expect(await authorize(await create(), 'sme')).toEqual({ consent: { status: 'ACTIVE' }, userErrors: [] });
+    expect(await authorize(await create(), 'rejecter')).toEqual({ consent: { status: 'REJECTED' }, userErrors: [] });
+  });
+
   it('changes nothing when the end user comes back with an unknown or replayed reference', async () => {
     const callback = `${t.gateway.baseUrl}/callback`;
     const before = await consentNode(c.consentId);
