@@ -131,6 +131,17 @@ describe('GoCardless adapter against the sandbox upstream', () => {
     expect((await failure(adapter.accounts.listAccounts(ctx, other)))?.code).toBe(BankErrorCode.CONSENT_INVALID);
   });
 
+  it('refuses reads of an account whose requisition was deleted as a consent error, not a request to retry', async () => {
+    const access = await consent('sme');
+    const [account] = await adapter.accounts.listAccounts(ctx, access);
+    await adapter.consents.revoke(ctx, access);
+    // sme's other requisitions of this file (limit test) still hold her accounts: delete them too.
+    const held = (await upstream('GET', '/requisitions')) as unknown as { requisitions: { id: string; accounts: string[] }[] };
+    for (const r of held.requisitions.filter((x) => x.accounts.includes(account!.bankAccountId))) await adapter.consents.revoke(ctx, { bankConsentId: r.id, tokens: null });
+    const err = await failure(collect(adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' })));
+    expect(err).toMatchObject({ code: BankErrorCode.CONSENT_INVALID, httpStatus: 404 });
+  });
+
   it('refuses an upstream answer that breaks its OpenAPI file as BANK_RESPONSE_INVALID, with the request id in the call record', async () => {
     const access = await consent();
     const [account] = await adapter.accounts.listAccounts(ctx, access);

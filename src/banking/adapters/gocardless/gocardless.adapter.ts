@@ -154,6 +154,8 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
       budget.record(accountId, scope, res.headers);
       return res;
     } catch (err) {
+      // The upstream forgets an account with its last requisition (revoked, deleted): a consent problem, not a retryable request.
+      if (notFound(err)) throw new BankConsentInvalid(`${req.operation} at ${institutionId}: the upstream no longer knows the account`, { ...details(req.operation), httpStatus: 404, cause: err });
       if (err instanceof BankError && err.code === BankErrorCode.ACCESS_EXCEEDED) {
         const midnight = Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS;
         const resetsAt = err.retryAfterMs ? Date.now() + err.retryAfterMs : midnight;
