@@ -614,6 +614,15 @@ export function createGoCardlessUpstream(opts: {
       state.usage.set(`${clock.today()} ${String(req.params.id)} ${scope}`, state.dailyLimit);
       res.json({ ok: true });
     });
+    /** The bank books the account's newest pending entry: it now has a booking date and, at the upstream, ids. */
+    control.post('/accounts/:id/book-pending', (req, res) => {
+      const found = accountById.get(String(req.params.id));
+      const entry = found?.account.transactions.find((t) => t.status === 'pending');
+      if (!found || !entry) return res.status(404).json({ error: 'no such account, or no pending entry' });
+      entry.status = 'booked';
+      entry.bookingDate = clock.today();
+      res.json({ amount: formatCents(entry.amountCents), bookingDate: entry.bookingDate });
+    });
     control.post('/requisitions/:id/status', (req, res) => {
       const r = state.requisitions.get(String(req.params.id));
       const status = (req.body as { status?: unknown }).status;

@@ -146,6 +146,25 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
     expect((await accountState(t, key, c.accounts[0]!.id)).syncBudget.remaining).toBe(2);
   });
 
+  it('books a pending entry (no id at the upstream) in place: same gateway id, now BOOKED, nothing added or removed', async () => {
+    // From here the checking account goes past the bank's 4 reads a day (booking, renewal): the upstream's limit is raised
+    // until the end of the renewal test; the limit itself is tested in gocardless.adapter.test.ts.
+    await upstream('POST', '/behaviour', { dailyLimit: 10 });
+    const a = c.accounts.find((x) => x.iban)!;
+    const pending = async () =>
+      (await t.gateway.db.sql.query<{ id: string; amount: string }>(`select id, amount::text as amount from bank_transaction where account_id = $1 and status = 'PENDING' and removed_at is null`, [a.internalId])).rows;
+    const before = await pending();
+    expect(before.length).toBeGreaterThan(0);
+    const ids = await transactionIds(a.internalId);
+    const booked = await upstream<{ amount: string }>('POST', `/accounts/${a.bankAccountId}/book-pending`, {});
+    const row = before.find((p) => Number(p.amount) === Number(booked.amount))!;
+    expect((await syncNow(a.id)).syncStatus).toBe('SUCCEEDED');
+    expect(await transactionIds(a.internalId)).toEqual(ids);
+    const { rows } = await t.gateway.db.sql.query<{ status: string }>('select status from bank_transaction where id = $1', [row.id]);
+    expect(rows[0]!.status).toBe('BOOKED');
+    expect((await pending()).length).toBe(before.length - 1);
+  });
+
   it('follows the agreement to EXPIRING, and renewal makes a new agreement and requisition keeping the accounts and transaction ids', async () => {
     const before = await consentNode(c.consentId);
     expect(before.status).toBe('ACTIVE');
@@ -176,6 +195,7 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
       expect((await syncNow(a.id)).syncStatus).toBe('SUCCEEDED');
       expect(await transactionIds(a.internalId)).toEqual(idsBefore[i]);
     }
+    await upstream('POST', '/behaviour', { dailyLimit: 4 });
   });
 
   it('delivered every event of the journey as verified Standard Webhooks', async () => {
