@@ -195,6 +195,21 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
       expect((await syncNow(a.id)).syncStatus).toBe('SUCCEEDED');
       expect(await transactionIds(a.internalId)).toEqual(idsBefore[i]);
     }
+  });
+
+  it('refuses an upstream answer that breaks its OpenAPI file as BANK_RESPONSE_INVALID, changes no transaction, and journals the call with its request id', async () => {
+    const a = c.accounts.find((x) => x.iban)!;
+    const ids = await transactionIds(a.internalId);
+    await upstream('POST', '/behaviour', { breakNextResponse: true });
+    const s = await syncNow(a.id);
+    expect(s.syncStatus).toBe('FAILED');
+    expect(s.syncError).toContain('BANK_RESPONSE_INVALID');
+    expect(await transactionIds(a.internalId)).toEqual(ids);
+    const journal = await t.gql<{ auditEvents: { nodes: { details: Record<string, unknown> }[] } }>('{ auditEvents(action: BANK_CALL, first: 100) { nodes { details } } }', {}, key);
+    const refused = journal.body.data!.auditEvents.nodes.map((n) => n.details).filter((d) => d.errorCode === 'BANK_RESPONSE_INVALID');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]).toMatchObject({ institutionId: 'gc-nordlicht', operation: 'accounts.transactions', requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(JSON.stringify(journal.body)).not.toContain(t.gateway.sandbox!.clients['gc-nordlicht']!.clientSecret!);
     await upstream('POST', '/behaviour', { dailyLimit: 4 });
   });
 
