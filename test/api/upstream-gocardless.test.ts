@@ -209,7 +209,10 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
     const refused = journal.body.data!.auditEvents.nodes.map((n) => n.details).filter((d) => d.errorCode === 'BANK_RESPONSE_INVALID');
     expect(refused.length).toBeGreaterThan(0);
     expect(refused[0]).toMatchObject({ institutionId: 'gc-nordlicht', operation: 'accounts.transactions', requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
-    expect(JSON.stringify(journal.body)).not.toContain(t.gateway.sandbox!.clients['gc-nordlicht']!.clientSecret!);
+    // The operator's secret key reaches neither the journal nor any log line.
+    const secretKey = t.gateway.sandbox!.clients['gc-nordlicht']!.clientSecret!;
+    expect(JSON.stringify(journal.body)).not.toContain(secretKey);
+    expect(t.logs.join('\n')).not.toContain(secretKey);
     await upstream('POST', '/behaviour', { dailyLimit: 4 });
   });
 
