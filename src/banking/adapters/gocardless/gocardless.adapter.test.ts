@@ -186,6 +186,19 @@ describe('GoCardless adapter against the sandbox upstream', () => {
   });
 });
 
+describe('revoked operator credentials at run time', () => {
+  it('make the upstream unavailable (naming the settings), never a consent problem', async () => {
+    // A fresh adapter of another upstream account, so no token is cached for it.
+    const other = { ...run.sandbox.clients['gc-thames']!, clientSecret: 'wrong-secret-key-0000' };
+    const thames = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === 'gc-thames')!;
+    const refused = createGoCardlessAdapter({ institution: thames, credentials: other, logger: silent });
+    const err = await failure(refused.accounts.getBalances({ institution: thames }, { bankConsentId: null, tokens: null }, '00000000-0000-4000-8000-000000000000'));
+    expect(err?.code).toBe(BankErrorCode.UNAVAILABLE);
+    expect(err?.message).toContain('GOCARDLESS_SECRET_ID / GOCARDLESS_SECRET_KEY');
+    expect(err?.message).not.toContain('wrong-secret-key-0000');
+  });
+});
+
 describe('the sandbox upstream is strict', () => {
   it('refuses a request that breaks the OpenAPI file in the upstream’s own error shape', async () => {
     const base = `${run.url}/sandbox/upstreams/gocardless/api/v2`;

@@ -13,7 +13,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
-import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankErrorCode, BankInvalidRequest, BankUnauthorized } from '../../errors';
+import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankErrorCode, BankInvalidRequest, BankUnauthorized, BankUnavailable } from '../../errors';
 import { createBankHttpClient, type BankHttpClient, type BankRequestOptions, type BankHttpResponse } from '../../http';
 import type { AccessScope, CanonicalAccount, CanonicalTransaction } from '../../model';
 import type { AccountInformationPort, BankAdapter, ConsentAuthorisationPort, ConsentCompleted, PaymentInitiationPort } from '../../ports';
@@ -53,7 +53,7 @@ interface TokenState {
 }
 
 /**
- * One token per upstream account (base URL + secret id), shared by every institution's adapter in
+ * One token per upstream account (base URL + secret, hashed), shared by every institution's adapter in
  * the process: the upstream limits `/token/new/` to 100 calls an hour.
  */
 const tokenStates = new Map<string, Promise<TokenState>>();
@@ -79,11 +79,25 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
   const details = (operation: string) => ({ institutionId, operation });
   const budget = new UpstreamBudget();
   const accountCache = new Map<string, { account: CanonicalAccount; at: number }>();
-  const tokenKey = `${institution.aisBaseUrl} ${createHash('sha256').update(secretId).digest('hex')}`;
+  const tokenKey = `${institution.aisBaseUrl} ${createHash('sha256').update(`${secretId}\0${secretKey}`).digest('hex')}`;
 
   async function newToken(): Promise<TokenState> {
     const now = Date.now();
-    const res = await http.request({ operation: 'token.new', method: 'POST', path: '/api/v2/token/new/', body: { secret_id: secretId, secret_key: secretKey }, schema: gcTokenPair });
+    let res;
+    try {
+      res = await http.request({ operation: 'token.new', method: 'POST', path: '/api/v2/token/new/', body: { secret_id: secretId, secret_key: secretKey }, schema: gcTokenPair });
+    } catch (err) {
+      // The operator's secret, not the end user's consent, was refused: the upstream is unavailable until the operator
+      // fixes it. Never an UNAUTHORIZED, which would send every consent through it to REAUTH_REQUIRED.
+      if (err instanceof BankUnauthorized || (err instanceof BankInvalidRequest && (err.httpStatus === 401 || err.httpStatus === 403))) {
+        throw new BankUnavailable(`token.new at ${institutionId}: the upstream refused the operator's credentials (GOCARDLESS_SECRET_ID / GOCARDLESS_SECRET_KEY)`, {
+          ...details('token.new'),
+          httpStatus: err.httpStatus,
+          requestId: err.requestId,
+        });
+      }
+      throw err;
+    }
     return { access: res.data.access, accessUntil: now + res.data.access_expires * 1000, refresh: res.data.refresh, refreshUntil: now + res.data.refresh_expires * 1000 };
   }
 
