@@ -7,6 +7,7 @@ import { TEST_USERS } from './core/users';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import { mountUkObie } from './standards/uk-obie';
+import { createGoCardlessUpstream } from './upstreams/gocardless';
 
 export type { SandboxBankInfo, SandboxClientCredentials, BankStandard } from './core/bank';
 export { MAGIC } from './core/bank';
@@ -90,10 +91,13 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   });
   router.use('/control', controlRouter(banks, options.adminToken, { publicBase: `${publicUrl}${mountPath}`, selfBase: `${selfUrl}${mountPath}` }));
   for (const bank of banks.values()) router.use(`/banks/${bank.def.id}`, bank.router());
+  // The upstream aggregator (GoCardless Bank Account Data) reaching the same banks' data: its institutions are listed beside the banks.
+  const upstream = createGoCardlessUpstream({ publicUrl, mountPath, seed: options.seed ?? 1, startMs, adminToken: options.adminToken, logger });
+  router.use('/upstreams/gocardless', upstream.router);
   return {
     router,
-    banks: [...banks.values()].map((b) => b.info),
-    clients: Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])),
+    banks: [...[...banks.values()].map((b) => b.info), ...upstream.banks],
+    clients: { ...Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])), ...upstream.clients },
     async close() {
       await Promise.all([...banks.values()].map((b) => b.close()));
     },

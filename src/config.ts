@@ -83,6 +83,10 @@ export const settings = {
     doc: 'Lets a live deployment run without an https PUBLIC_URL. Insecure: bank redirects and end users would come back over plain http (tests and local trials only).',
   },
   INSTITUTIONS_FILE: { schema: z.string().min(1), default: 'data/institutions.json', doc: 'JSON file listing the live banks this operator has contracts with (see README for its format).' },
+  GOCARDLESS_SECRET_ID: { schema: z.string().regex(/^[\x21-\x7e]{8,200}$/, { message: 'must be the secret id from the GoCardless Bank Account Data portal' }).optional(), secret: true, doc: 'Secret id of the operator\'s GoCardless Bank Account Data account: its institutions are then offered to live tenants beside the direct banks (see docs/upstream-aggregators.md). Needs GOCARDLESS_SECRET_KEY.' },
+  GOCARDLESS_SECRET_KEY: { schema: z.string().regex(/^[\x21-\x7e]{8,500}$/, { message: 'must be the secret key from the GoCardless Bank Account Data portal' }).optional(), secret: true, doc: 'Secret key going with GOCARDLESS_SECRET_ID.' },
+  GOCARDLESS_BASE_URL: { schema: url(['https:']), default: 'https://bankaccountdata.gocardless.com', doc: 'Root of the GoCardless Bank Account Data API.' },
+  GOCARDLESS_COUNTRIES: { schema: z.string().regex(/^([A-Za-z]{2}(,[A-Za-z]{2})*)?$/, { message: 'must be comma-separated ISO 3166-1 alpha-2 codes, e.g. DE,FR' }).transform((v) => (v ? v.toUpperCase().split(',') : [])), default: '', doc: 'Countries whose GoCardless institutions are listed (comma-separated, e.g. DE,FR,GB). Empty: all.' },
   SANDBOX_BANKS: { schema: bool, default: 'true', doc: 'Mount the sandbox banks under /sandbox (only when PASSERELLE_ENV=sandbox).' },
   SANDBOX_URL: { schema: url(['http:', 'https:']).optional(), doc: 'Use a standalone sandbox (`npm run sandbox`, e.g. http://127.0.0.1:4010/sandbox) instead of mounting one in this process; needs SANDBOX_ADMIN_TOKEN. The banks then survive gateway restarts.' },
   SANDBOX_ADMIN_TOKEN: { schema: z.string().min(16, { message: 'must have at least 16 characters' }).optional(), secret: true, doc: 'Bearer token of the sandbox control API. Default: generated once and kept in DATA_DIR/sandbox-admin-token.' },
@@ -144,6 +148,10 @@ export interface Config {
   readonly trustProxy: false | number | readonly string[];
   /** The live institutions registry file. */
   readonly institutionsFile: string;
+  /** Upstream aggregators reaching banks under their licence (GoCardless Bank Account Data); undefined when not configured. */
+  readonly upstreams: {
+    readonly gocardless: { readonly baseUrl: string; readonly secretId: string; readonly secretKey: string; readonly countries: readonly string[] } | undefined;
+  };
   /** Sandbox banks mounted in-process; never in live. */
   /** `enabled`: sandbox banks are offered; `url`: they run in a standalone sandbox there instead of in this process. */
   readonly sandbox: { readonly enabled: boolean; readonly url: string | undefined; readonly adminToken: string | undefined };
@@ -182,6 +190,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (r.SANDBOX_URL && !r.SANDBOX_ADMIN_TOKEN) {
     throw new ConfigError(['SANDBOX_ADMIN_TOKEN: required with SANDBOX_URL (the gateway reads the standalone sandbox\'s banks and OAuth clients through its control API)']);
   }
+  if (!r.GOCARDLESS_SECRET_ID !== !r.GOCARDLESS_SECRET_KEY) {
+    throw new ConfigError([`${r.GOCARDLESS_SECRET_ID ? 'GOCARDLESS_SECRET_KEY' : 'GOCARDLESS_SECRET_ID'}: required with ${r.GOCARDLESS_SECRET_ID ? 'GOCARDLESS_SECRET_ID' : 'GOCARDLESS_SECRET_KEY'} (the pair is the operator's GoCardless Bank Account Data secret)`]);
+  }
   if (r.PASSERELLE_ENV === 'live' && !r.KMS_KEY_NAME && !r.ALLOW_LOCAL_KMS_IN_LIVE) {
     throw new ConfigError([
       'KMS_KEY_NAME: required when PASSERELLE_ENV=live (the local key file is refused in live unless ALLOW_LOCAL_KMS_IN_LIVE=true)',
@@ -219,6 +230,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
     trustProxy: Array.isArray(r.TRUST_PROXY) ? Object.freeze([...r.TRUST_PROXY]) : r.TRUST_PROXY,
     institutionsFile: path.resolve(r.INSTITUTIONS_FILE),
+    upstreams: Object.freeze({
+      gocardless:
+        r.GOCARDLESS_SECRET_ID && r.GOCARDLESS_SECRET_KEY
+          ? Object.freeze({ baseUrl: r.GOCARDLESS_BASE_URL.replace(/\/+$/, ''), secretId: r.GOCARDLESS_SECRET_ID, secretKey: r.GOCARDLESS_SECRET_KEY, countries: Object.freeze([...r.GOCARDLESS_COUNTRIES]) })
+          : undefined,
+    }),
     sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
     syncConcurrency: r.SYNC_CONCURRENCY,
@@ -241,6 +258,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     redisUrl: config.redisUrl ? redactUrl(config.redisUrl) : undefined,
     sandbox: { ...config.sandbox, adminToken: config.sandbox.adminToken ? '[redacted]' : undefined },
     metrics: { token: config.metrics.token ? '[redacted]' : undefined },
+    upstreams: { gocardless: config.upstreams.gocardless ? { ...config.upstreams.gocardless, secretId: '[redacted]', secretKey: '[redacted]' } : undefined },
   };
 }
 

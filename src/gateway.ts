@@ -18,6 +18,8 @@ import { Tenant } from './modules/tenancy/tenant.entity';
 import { openVault } from './modules/vault';
 import { InstitutionsService } from './modules/institutions/institutions.service';
 import { InstitutionRegistry, loadLiveInstitutions } from './banking/registry';
+import type { BankClientCredentials } from './banking/adapters';
+import { loadGoCardlessInstitutions } from './banking/adapters/gocardless/gocardless.institutions';
 import { loadRemoteSandbox, sandboxInstitutions } from './banking/sandbox-institutions';
 import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
@@ -99,8 +101,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const sandbox = config.sandbox.enabled && !remote
       ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
       : undefined;
-    const registry = new InstitutionRegistry([...live.institutions, ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
-    const credentials = (id: string) => live.credentials.get(id) ?? sandbox?.clients[id] ?? remote?.clients[id];
+    // An upstream aggregator's institutions (GoCardless Bank Account Data), read with the operator's secret: refused credentials stop start-up.
+    const upstream = config.upstreams.gocardless
+      ? await loadGoCardlessInstitutions(config.upstreams.gocardless, { logger: logger.child({ component: 'gocardless' }) })
+      : { institutions: [], credentials: new Map<string, BankClientCredentials>() };
+    const registry = new InstitutionRegistry([...live.institutions, ...upstream.institutions, ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
+    const credentials = (id: string) => live.credentials.get(id) ?? upstream.credentials.get(id) ?? sandbox?.clients[id] ?? remote?.clients[id];
     const audit = new AuditService(db.orm, logger.child({ module: 'audit' }), db.sql);
     // Each bank call attempt goes to the tenant's audit journal and to the metrics.
     const onCall: typeof audit.recordBankCall = (call) => {

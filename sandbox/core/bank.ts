@@ -34,7 +34,8 @@ export type BankStandard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING';
 export interface SandboxBankInfo {
   id: string;
   name: string;
-  standard: BankStandard;
+  /** `GOCARDLESS`: an institution of the sandbox upstream aggregator (sandbox/upstreams/gocardless.ts). */
+  standard: BankStandard | 'GOCARDLESS';
   /** Version of the standard spoken, e.g. "1.3.12", "1.6", "3.1.11". */
   standardVersion: string;
   country: string;
@@ -56,6 +57,8 @@ export interface SandboxBankInfo {
   paymentProducts: string[];
   /** Page size of transaction lists. */
   pageSize: number;
+  /** The upstream aggregator's own id of the institution, for institutions reached through one. */
+  upstreamInstitutionId?: string;
 }
 
 /** OAuth client credentials the gateway registers with for one bank. */

@@ -4,8 +4,8 @@
  * field.
  */
 
-/** PSD2 API standards Passerelle speaks. */
-export type Standard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING';
+/** PSD2 API standards Passerelle speaks; `GOCARDLESS` is an upstream aggregator (GoCardless Bank Account Data) reaching banks for us. */
+export type Standard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING' | 'GOCARDLESS';
 
 /** What a consent may grant access to. */
 export type AccessScope = 'ACCOUNTS' | 'BALANCES' | 'TRANSACTIONS';

@@ -28,7 +28,8 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     maxConsentDays: b.maxConsentDays,
     maxHistoryDays: SANDBOX_HISTORY_DAYS,
     frequencyPerDay: b.frequencyPerDay,
-    quirks: { sandbox: true },
+    // Reached through an upstream aggregator: its own id of the institution, kept for every call.
+    quirks: { sandbox: true, ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}) },
   }));
 }
 
@@ -39,7 +40,7 @@ const remoteBanks = z.object({
       name: z.string(),
       bic: z.string(),
       country: z.string().length(2),
-      standard: z.enum(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING']),
+      standard: z.enum(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING', 'GOCARDLESS']),
       standardVersion: z.string(),
       aisBaseUrl: z.string().url(),
       pisBaseUrl: z.string().url(),

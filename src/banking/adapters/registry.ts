@@ -2,6 +2,7 @@ import type { Logger } from '../../platform/logger';
 import type { InstitutionDescriptor } from '../model';
 import type { BankAdapter } from '../ports';
 import { createBerlinGroupAdapter } from './berlin-group/berlin-group.adapter';
+import { createGoCardlessAdapter } from './gocardless/gocardless.adapter';
 import type { AdapterRegistry, BankAdapterDeps, BankClientCredentials } from './index';
 import { createStetAdapter } from './stet/stet.adapter';
 import { createUkObieAdapter } from './uk-obie/uk-obie.adapter';
@@ -10,6 +11,7 @@ const factories = {
   BERLIN_GROUP: createBerlinGroupAdapter,
   STET: createStetAdapter,
   UK_OPEN_BANKING: createUkObieAdapter,
+  GOCARDLESS: createGoCardlessAdapter,
 } as const satisfies Record<InstitutionDescriptor['standard'], unknown>;
 
 /** Thrown when the operator holds no client credentials for a bank: a configuration fault, not a user error. */

@@ -275,7 +275,8 @@ export class SyncService {
     let access: ConsentAccess = data.access;
     const count = async (scope: DataScope) => {
       bankCalls++;
-      if (request.mode === 'BACKGROUND') await this.countUse(client, consent.id, account.id, scope, today);
+      // An upstream aggregator counts every read against the bank's daily limit, present end user or not (quirk `userPresentReadsCounted`).
+      if (request.mode === 'BACKGROUND' || data.institution.quirks.userPresentReadsCounted === true) await this.countUse(client, consent.id, account.id, scope, today);
     };
     const read = async () => {
       // Transactions first: a bank that can return the balances with them saves the balances call.
