@@ -27,7 +27,6 @@ export const WINDOW_DAYS_AFTER = 60;
 const MIN_TRUNCATED = 8;
 /** Shortest invoice reference searched as text (shorter ones hit too much by chance). */
 const MIN_TEXT_REFERENCE = 5;
-const ANCHOR = 6;
 /** Name similarity (Dice on bigrams) an AMOUNT_NAME match needs. */
 const NAME_SIMILARITY = 0.75;
 
@@ -104,20 +103,44 @@ interface Found {
   structured: boolean;
 }
 
+interface Keyed {
+  key: string;
+  item: OpenItem;
+  structured: boolean;
+}
+
+/** Buckets larger than this say nothing (a prefix every invoice shares): they are skipped. */
+const MAX_BUCKET = 32;
+
 /** Indexes of the open items, built once per batch. */
 export class MatchIndex {
-  private readonly byAnchor = new Map<string, { key: string; item: OpenItem; structured: boolean }[]>();
+  private readonly exact = new Map<string, Keyed[]>();
+  private readonly lengths: number[];
+  /** `${length}|${half}|${text}`: a key with one slip still has one half intact. */
+  private readonly halves = new Map<string, Keyed[]>();
+  /** Prefixes of 8+ characters (shorter than the key): what a bank's truncation leaves. */
+  private readonly prefixes = new Map<string, Keyed[]>();
   private readonly byAmount = new Map<string, OpenItem[]>();
   private maxTolerance = 0n;
 
   constructor(readonly items: OpenItem[]) {
+    const push = (m: Map<string, Keyed[]>, k: string, v: Keyed) => {
+      const list = m.get(k);
+      if (list) list.push(v);
+      else m.set(k, [v]);
+    };
+    const lengths = new Set<number>();
     for (const item of items) {
       for (const [key, structured] of [[item.creditorReference, true], [item.reference, false]] as const) {
         if (!key || key.length < (structured ? 1 : MIN_TEXT_REFERENCE)) continue;
-        for (const anchor of new Set([key.slice(0, ANCHOR), key.slice(-ANCHOR)])) {
-          let list = this.byAnchor.get(anchor);
-          if (!list) this.byAnchor.set(anchor, (list = []));
-          list.push({ key, item, structured });
+        const entry = { key, item, structured };
+        push(this.exact, key, entry);
+        lengths.add(key.length);
+        if (key.length >= MIN_TRUNCATED) {
+          const h = key.length >> 1;
+          push(this.halves, `${key.length}|0|${key.slice(0, h)}`, entry);
+          push(this.halves, `${key.length}|1|${key.slice(h)}`, entry);
+          for (let k = MIN_TRUNCATED; k < key.length; k++) push(this.prefixes, key.slice(0, k), entry);
         }
       }
       const k = `${item.direction}|${item.currency}`;
@@ -126,37 +149,50 @@ export class MatchIndex {
       list.push(item);
       if (item.toleranceAmount > this.maxTolerance) this.maxTolerance = item.toleranceAmount;
     }
+    this.lengths = [...lengths].sort((x, y) => y - x);
     for (const list of this.byAmount.values()) list.sort((a, b) => (a.amount < b.amount ? -1 : a.amount > b.amount ? 1 : 0));
   }
 
-  /** References found in a text: whole (exact), cut short at its end, or with one slip. */
+  /**
+   * References found in a text: whole (exact) first; only when none is, references cut short at
+   * the end of a field or with one slip — and only where exactly one eligible item fits.
+   */
   findReferences(text: string, eligible: (item: OpenItem) => boolean): Found[] {
     const found = new Map<string, Found>();
-    const keep = (f: Found) => {
-      const had = found.get(f.item.id);
-      if (!had || (f.exact && !had.exact) || (f.structured && !had.structured)) found.set(f.item.id, f);
-    };
-    for (let i = 0; i + Math.min(ANCHOR, text.length) <= text.length && i < text.length; i++) {
-      const candidates = this.byAnchor.get(text.slice(i, i + ANCHOR));
-      if (!candidates) continue;
-      for (const c of candidates) {
-        if (!eligible(c.item)) continue;
-        const { key } = c;
-        // Anchored at the key's start (i is where the key would begin) or at its end.
-        for (const start of [i, i + ANCHOR - key.length]) {
-          if (start < 0) continue;
-          const raw = text.slice(start, start + key.length);
-          const bar = raw.indexOf('|');
-          const window = bar < 0 ? raw : raw.slice(0, bar);
-          const fieldEnd = start + window.length === text.length || text[start + window.length] === '|';
-          if (window === key) {
-            if (bounded(text, start, key.length) || c.structured) keep({ item: c.item, exact: true, structured: c.structured });
-          } else if (window.length === key.length && oneSlip(window, key) && bounded(text, start, key.length)) {
-            keep({ item: c.item, exact: false, structured: false });
-          } else if (start === i && window.length < key.length && fieldEnd && window.length >= MIN_TRUNCATED && key.startsWith(window)) {
-            keep({ item: c.item, exact: false, structured: false });
-          }
+    for (let i = 0; i < text.length; i++) {
+      for (const L of this.lengths) {
+        if (i + L > text.length) continue;
+        const hits = this.exact.get(text.slice(i, i + L));
+        if (!hits) continue;
+        for (const c of hits) {
+          if (!eligible(c.item) || !(c.structured || bounded(text, i, L))) continue;
+          const had = found.get(c.item.id);
+          if (!had || (c.structured && !had.structured)) found.set(c.item.id, { item: c.item, exact: true, structured: c.structured });
         }
+      }
+    }
+    if (found.size > 0) return [...found.values()];
+    for (let i = 0; i < text.length; i++) {
+      const candidates = new Map<string, OpenItem>();
+      const consider = (list: Keyed[] | undefined, ok: (c: Keyed) => boolean) => {
+        if (!list || list.length > MAX_BUCKET) return;
+        for (const c of list) if (eligible(c.item) && ok(c)) candidates.set(c.item.id, c.item);
+      };
+      for (const L of this.lengths) {
+        if (L < MIN_TRUNCATED || i + L > text.length) continue;
+        const w = text.slice(i, i + L);
+        if (w.includes('|') || !bounded(text, i, L)) continue;
+        const h = L >> 1;
+        const slip = (c: Keyed) => oneSlip(w, c.key);
+        consider(this.halves.get(`${L}|0|${w.slice(0, h)}`), slip);
+        consider(this.halves.get(`${L}|1|${w.slice(h)}`), slip);
+      }
+      let end = text.indexOf('|', i);
+      if (end < 0) end = text.length;
+      if (end - i >= MIN_TRUNCATED && (i === 0 || !isDigit(text[i - 1]) || !isDigit(text[i]))) consider(this.prefixes.get(text.slice(i, end)), () => true);
+      if (candidates.size === 1) {
+        const item = [...candidates.values()][0]!;
+        if (!found.has(item.id)) found.set(item.id, { item, exact: false, structured: false });
       }
     }
     return [...found.values()];
@@ -181,14 +217,15 @@ export class MatchIndex {
   }
 }
 
+const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
+
 /** Whether a match of a reference at `start` is not the middle of a longer number or word. */
 function bounded(text: string, start: number, length: number): boolean {
   const before = text[start - 1];
   const after = text[start + length];
   const first = text[start]!;
   const last = text[start + length - 1]!;
-  const digit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
-  return !(digit(before) && digit(first)) && !(digit(after) && digit(last));
+  return !(isDigit(before) && isDigit(first)) && !(isDigit(after) && isDigit(last));
 }
 
 /** One character different, or two adjacent ones swapped. */
