@@ -4,7 +4,8 @@ import { Migration } from '@mikro-orm/migrations';
  * Reconciliation (DESIGN.md D10): expected payments (invoices to collect, bills to pay) and the
  * matches that tie bank transactions to them. A transaction is never counted twice: at most one
  * live (SUGGESTED or CONFIRMED) match per transaction, enforced by a partial unique index; the
- * amounts a match allocates are its allocations.
+ * amounts a match allocates are its allocations. Creation times are kept to the millisecond, the
+ * precision of the keyset cursors that page them (a microsecond left over would repeat rows).
  */
 export class Migration20261206190001Reconciliation extends Migration {
   override async up(): Promise<void> {
@@ -31,8 +32,8 @@ export class Migration20261206190001Reconciliation extends Migration {
         tolerance_days int not null default 0 check (tolerance_days >= 0),
         status varchar(16) not null,
         overdue_notified_at timestamptz null,
-        created_at timestamptz not null,
-        updated_at timestamptz not null
+        created_at timestamptz(3) not null,
+        updated_at timestamptz(3) not null
       );`);
     this.addSql(`create unique index expected_payment_external_id_uniq on expected_payment (tenant_id, external_id) where external_id is not null;`);
     this.addSql(`create unique index expected_payment_creditor_reference_uniq on expected_payment (tenant_id, creditor_reference) where creditor_reference is not null;`);
@@ -52,7 +53,7 @@ export class Migration20261206190001Reconciliation extends Migration {
         agreeing_fields text[] not null default '{}',
         decided_by varchar(200) null,
         decided_at timestamptz null,
-        created_at timestamptz not null
+        created_at timestamptz(3) not null
       );`);
     // The database's guarantee that no transaction is counted twice.
     this.addSql(`create unique index reconciliation_match_live_uniq on reconciliation_match (transaction_id) where status in ('SUGGESTED', 'CONFIRMED');`);

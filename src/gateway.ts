@@ -150,7 +150,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
-    const sandboxControls = new SandboxService({ client: control, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }) });
+    const sandboxControls = new SandboxService({ client: control, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
     const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);

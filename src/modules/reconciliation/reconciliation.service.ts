@@ -171,6 +171,13 @@ export class ReconciliationService {
     return rows[0] ?? null;
   }
 
+  /** Expected payments by id, within the tenant (unknown ids are left out). */
+  async getMany(caller: Caller, ids: string[]): Promise<ExpectedPaymentRecord[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.deps.sql.query<ExpectedPaymentRecord>(`select ${EP_COLUMNS} from expected_payment where tenant_id = $1 and id = any($2::uuid[]) order by created_at, id`, [caller.tenantId, ids]);
+    return rows;
+  }
+
   /** A page of the tenant's expected payments, oldest first (`limit + 1` rows). */
   async list(caller: Caller, filter: ExpectedPaymentFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<ExpectedPaymentRecord[]> {
     const params: unknown[] = [caller.tenantId];
