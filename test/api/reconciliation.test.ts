@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validate } from 'node-iso11649';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { parseGlobalId } from '../../src/api/relay/global-id';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { connect, settled } from '../helpers/banking';
 
@@ -238,5 +241,69 @@ describe('matching during a sync, and review', () => {
     const after = await gql<EP>(`query($id: ID!) { node(id: $id) { ... on ExpectedPayment { ${EP_FIELDS} } } }`, { id: ep.id });
     expect(after.status).toBe('PARTIALLY_PAID');
     expect(after.paidAmount.amount).toBe(won[0]!.match!.allocations[0]!.amount.amount);
+  });
+});
+
+describe('changes over time', () => {
+  it("streams an end user's reconciliation changes over graphql-ws, and not another end user's", async () => {
+    const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+    const received: { type: string; expectedPayment: { id: string; status: string } | null }[] = [];
+    const forBob: unknown[] = [];
+    const sub = (endUserId: string, into: unknown[]) =>
+      client.subscribe<{ reconciliationChanged: { type: string; expectedPayment: { id: string; status: string } | null } }>(
+        { query: 'subscription($u: ID!) { reconciliationChanged(endUserId: $u) { type expectedPayment { id status } match { id } } }', variables: { u: endUserId } },
+        { next: (r) => void into.push(r.data?.reconciliationChanged ?? r.errors), error: (e) => void into.push(e), complete: () => undefined },
+      );
+    const stopA = sub(alice, received);
+    const stopB = sub(bob, forBob);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const ep = (await create({ amount: { amount: '33.30', currency: 'EUR' } })).expectedPayment!;
+      await bankPays([{ amount: '33.30', remittanceInformation: ep.creditorReference }]);
+      await syncNow(account);
+      const deadline = Date.now() + 15_000;
+      while (!received.some((r) => r.expectedPayment?.id === ep.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(received.find((r) => r.expectedPayment?.id === ep.id)).toEqual({ type: 'EXPECTED_PAYMENT_PAID', expectedPayment: { id: ep.id, status: 'PAID' }, match: null });
+      expect(forBob).toEqual([]);
+    } finally {
+      stopA();
+      stopB();
+      await client.dispose();
+    }
+  });
+
+  it('announces an unpaid expected payment once when the daily tick finds it past its due date plus tolerance days', async () => {
+    const ep = (await create({ dueDate: '2026-01-10', toleranceDays: 5, externalId: 'late-1' })).expectedPayment!;
+    const rec = t.gateway.services.reconciliation;
+    await rec.overdueTick('2026-01-15');
+    const overdue = async () => (await gql<{ nodes: { payload: { expectedPaymentId: string } }[] }>('query { events(types: [EXPECTED_PAYMENT_OVERDUE], first: 500) { nodes { payload } } }', {})).nodes.filter((e) => e.payload.expectedPaymentId === ep.id);
+    expect(await overdue()).toHaveLength(0);
+    await rec.overdueTick('2026-01-16');
+    await rec.overdueTick('2026-01-17');
+    expect(await overdue()).toHaveLength(1);
+  });
+
+  it('reopens an expected payment when the bank no longer reports the transaction that paid it', async () => {
+    const ep = (await create({ amount: { amount: '44.40', currency: 'EUR' } })).expectedPayment!;
+    await bankPays([{ amount: '44.40', remittanceInformation: ep.creditorReference }]);
+    await syncNow(account);
+    const [m] = (await gql<{ nodes: Match[] }>(MATCHES, { ep: ep.id })).nodes;
+    expect(m!.status).toBe('CONFIRMED');
+    // What a sync does when the bank stops listing a transaction: mark it removed, then the hook, in one transaction.
+    const txId = parseGlobalId(m!.transactionId)!.id;
+    const accountId = parseGlobalId(account)!.id;
+    const client = await t.gateway.db.sql.connect();
+    try {
+      await client.query('begin');
+      await client.query('update bank_transaction set removed_at = now() where id = $1', [txId]);
+      const { rows } = await client.query<{ tenant_id: string }>('select tenant_id from bank_transaction where id = $1', [txId]);
+      const events = await t.gateway.services.reconciliation.onSyncWrite(client, { tenantId: rows[0]!.tenant_id, accountId, added: [], modified: [], removed: [txId] });
+      await client.query('commit');
+      expect(events).toEqual([]);
+    } finally {
+      client.release();
+    }
+    expect((await gql<EP>(`query($id: ID!) { node(id: $id) { ... on ExpectedPayment { ${EP_FIELDS} } } }`, { id: ep.id })).status).toBe('OPEN');
+    expect((await gql<Match>(`query($id: ID!) { node(id: $id) { ... on ReconciliationMatch { ${MATCH_FIELDS} } } }`, { id: m!.id })).status).toBe('REVERSED');
   });
 });
