@@ -57,6 +57,8 @@ export class Migration20261206190001Reconciliation extends Migration {
       );`);
     // The database's guarantee that no transaction is counted twice.
     this.addSql(`create unique index reconciliation_match_live_uniq on reconciliation_match (transaction_id) where status in ('SUGGESTED', 'CONFIRMED');`);
+    // "Never matched nor rejected" looks a transaction up among every match it ever had.
+    this.addSql(`create index reconciliation_match_transaction_idx on reconciliation_match (transaction_id);`);
     this.addSql(`create index reconciliation_match_page_idx on reconciliation_match (tenant_id, created_at, id);`);
     this.addSql(`create index reconciliation_match_payment_idx on reconciliation_match (payment_id) where payment_id is not null;`);
     this.addSql(`
@@ -68,9 +70,12 @@ export class Migration20261206190001Reconciliation extends Migration {
         primary key (match_id, expected_payment_id)
       );`);
     this.addSql(`create index reconciliation_allocation_expected_idx on reconciliation_allocation (expected_payment_id);`);
+    // Debits of payments initiated through the gateway are found by their end-to-end id.
+    this.addSql(`create index payment_tenant_end_to_end_idx on payment (tenant_id, end_to_end_id) where end_to_end_id is not null;`);
   }
 
   override async down(): Promise<void> {
+    this.addSql('drop index if exists payment_tenant_end_to_end_idx;');
     this.addSql('drop table if exists reconciliation_allocation;');
     this.addSql('drop table if exists reconciliation_match;');
     this.addSql('drop table if exists expected_payment;');
