@@ -149,7 +149,9 @@ export function planCustomerPayments(expected: ExpectedForSandbox[], options: Cu
   const book = (ep: ExpectedForSandbox | null, cents: number, remittance: string | null, kind: TruthEntry['kind'], ids: string[], date: string, payer?: { name: string | null; iban: string | null }) => {
     const id = `CP-${options.seed}-${++n}`;
     const sign = ep && ep.direction === 'OUTGOING' ? -1 : 1;
-    entries.push({ id, amount: fmt(sign * cents), bookingDate: clamp(date), counterpartyName: payer ? payer.name : (ep?.counterpartyName ?? null), counterpartyIban: payer ? payer.iban : (ep?.counterpartyIban ?? null), remittance });
+    const name = payer ? payer.name : (ep?.counterpartyName ?? null);
+    // What a bank carries: 70 characters of name, 140 of remittance information.
+    entries.push({ id, amount: fmt(sign * cents), bookingDate: clamp(date), counterpartyName: name && name.slice(0, 70), counterpartyIban: payer ? payer.iban : (ep?.counterpartyIban ?? null), remittance: remittance && remittance.slice(0, 140) });
     truth.push({ transactionId: id, expectedPaymentIds: ids, kind });
   };
   const ref = (ep: ExpectedForSandbox) => ep.creditorReference ?? ep.invoiceReference ?? '';
