@@ -3,6 +3,9 @@ import { validate } from 'node-iso11649';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { parseGlobalId } from '../../src/api/relay/global-id';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { connect, settled } from '../helpers/banking';
 
@@ -305,5 +308,47 @@ describe('changes over time', () => {
     }
     expect((await gql<EP>(`query($id: ID!) { node(id: $id) { ... on ExpectedPayment { ${EP_FIELDS} } } }`, { id: ep.id })).status).toBe('OPEN');
     expect((await gql<Match>(`query($id: ID!) { node(id: $id) { ... on ReconciliationMatch { ${MATCH_FIELDS} } } }`, { id: m!.id })).status).toBe('REVERSED');
+  });
+});
+
+describe('the walkthrough: an invoice paid end to end', () => {
+  it('expected payment → RF reference → the customer’s transfer at the sandbox bank → a signed EXPECTED_PAYMENT_PAID webhook', async () => {
+    const bodies: { body: string; headers: Record<string, string> }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        bodies.push({ body, headers: { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) } });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const hook = await gql<{ secret: string; userErrors: UserErrors }>(
+        'mutation($input: WebhookEndpointCreateInput!) { webhookEndpointCreate(input: $input) { secret userErrors { field code message } } }',
+        { input: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, eventTypes: ['EXPECTED_PAYMENT_PAID'] } },
+      );
+      expect(hook.userErrors).toEqual([]);
+      const ep = (await create({ amount: { amount: '120.00', currency: 'EUR' }, invoiceReference: 'INV-2026-0042', externalId: 'walkthrough-42' })).expectedPayment!;
+      await bankPays([{ amount: '120.00', counterpartyName: 'Café Lumière', remittanceInformation: `Facture ${ep.creditorReference}` }]);
+      await syncNow(account);
+      const deadline = Date.now() + 20_000;
+      const mine = () => bodies.map((b) => ({ ...b, event: new Webhook(hook.secret).verify(b.body, b.headers) as { type: string; data: { payload: { expectedPaymentId: string; status: string; externalId: string } } } })).find((b) => b.event.data.payload.expectedPaymentId === ep.id);
+      while (!mine() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(mine()?.event).toMatchObject({ type: 'EXPECTED_PAYMENT_PAID', data: { payload: { expectedPaymentId: ep.id, status: 'PAID', externalId: 'walkthrough-42' } } });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('refuses sandboxCustomerPaymentsBook for unknown expected payments and another tenant’s account', async () => {
+    const BOOK = 'mutation($input: SandboxCustomerPaymentsBookInput!) { sandboxCustomerPaymentsBook(input: $input) { truth { kind } userErrors { field code message } } }';
+    const ep = (await create({})).expectedPayment!;
+    const unknown = await gql<{ truth: unknown; userErrors: UserErrors }>(BOOK, { input: { accountId: account, expectedPaymentIds: [ep.id, 'bm9wZQ'], seed: 7 } });
+    expect(unknown.userErrors).toEqual([expect.objectContaining({ field: ['input', 'expectedPaymentIds'], code: 'NOT_FOUND' })]);
+    const foreign = await gql<{ truth: unknown; userErrors: UserErrors }>(BOOK, { input: { accountId: account, expectedPaymentIds: [ep.id], seed: 7 } }, otherKey);
+    expect(foreign.userErrors).toEqual([expect.objectContaining({ field: ['input', 'accountId'], code: 'NOT_FOUND' })]);
   });
 });
