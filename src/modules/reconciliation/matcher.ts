@@ -244,8 +244,16 @@ function oneSlip(a: string, b: string): boolean {
 
 const within = (a: bigint, b: bigint, tolerance: bigint) => (a > b ? a - b : b - a) <= tolerance;
 
+const days = new Map<string, number>();
+
+/** Days since the epoch of a YYYY-MM-DD date (memoised: the same few hundred dates recur). */
 function dayNumber(date: string): number {
-  return Math.floor(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+  let d = days.get(date);
+  if (d === undefined) {
+    d = Math.floor(Date.parse(`${date}T00:00:00Z`) / 86_400_000);
+    if (days.size < 100_000) days.set(date, d);
+  }
+  return d;
 }
 
 function inWindow(item: OpenItem, date: string): boolean {
@@ -329,7 +337,7 @@ function matchOne(tx: TxForMatch, index: MatchIndex, byE2e: Map<string, GatewayP
   const hits = found.filter((f) => f.item.direction === direction);
   if (hits.length > 0) return byReference(tx, magnitude, hits);
 
-  const near = index.byAmountNear(direction, tx.currency, magnitude).filter((i) => eligible(i) && i.open > 0n && within(i.open, magnitude, i.toleranceAmount) && inWindow(i, tx.date));
+  const near = index.byAmountNear(direction, tx.currency, magnitude).filter((i) => i.open > 0n && within(i.open, magnitude, i.toleranceAmount) && eligible(i) && inWindow(i, tx.date));
   if (near.length === 0) return null;
 
   if (tx.counterpartyIban) {
