@@ -286,6 +286,38 @@ describe('changes over time', () => {
     expect(await overdue()).toHaveLength(1);
   });
 
+  it('keeps the match when the pending transaction books (same gateway id), and matches again when the booked amount no longer covers it', async () => {
+    const ep = (await create({ amount: { amount: '55.00', currency: 'EUR' } })).expectedPayment!;
+    const bankId = `pending-${Date.now()}`;
+    await bankPays([{ amount: '55.00', status: 'PENDING', bankTransactionId: bankId, remittanceInformation: ep.creditorReference }]);
+    await syncNow(account);
+    const [first] = (await gql<{ nodes: Match[] }>(MATCHES, { ep: ep.id })).nodes;
+    expect(first).toMatchObject({ status: 'CONFIRMED', rule: 'STRUCTURED_REFERENCE' });
+    const BOOK = 'mutation($input: SandboxTransactionBookInput!) { sandboxTransactionBook(input: $input) { userErrors { field code message } } }';
+
+    expect((await gql<{ userErrors: UserErrors }>(BOOK, { input: { accountId: account, bankTransactionId: bankId } })).userErrors).toEqual([]);
+    await syncNow(account);
+    const afterBooking = (await gql<{ nodes: Match[] }>(MATCHES, { ep: ep.id })).nodes;
+    expect(afterBooking.map((m) => [m.id, m.status, m.transactionId])).toEqual([[first!.id, 'CONFIRMED', first!.transactionId]]);
+    expect((await gql<EP>(`query($id: ID!) { node(id: $id) { ... on ExpectedPayment { ${EP_FIELDS} } } }`, { id: ep.id })).status).toBe('PAID');
+
+    // A card-style correction: booked for less than the pending amount the match allocated.
+    const ep2 = (await create({ amount: { amount: '80.00', currency: 'EUR' } })).expectedPayment!;
+    const bankId2 = `pending2-${Date.now()}`;
+    await bankPays([{ amount: '80.00', status: 'PENDING', bankTransactionId: bankId2, remittanceInformation: ep2.creditorReference }]);
+    await syncNow(account);
+    expect((await gql<EP>(`query($id: ID!) { node(id: $id) { ... on ExpectedPayment { ${EP_FIELDS} } } }`, { id: ep2.id })).status).toBe('PAID');
+    expect((await gql<{ userErrors: UserErrors }>(BOOK, { input: { accountId: account, bankTransactionId: bankId2, amount: '50.00' } })).userErrors).toEqual([]);
+    await syncNow(account);
+    const rematched = (await gql<{ nodes: Match[] }>(MATCHES, { ep: ep2.id })).nodes;
+    expect(rematched.map((m) => [m.status, m.decidedBy === 'sync' ? 'sync' : m.decidedBy, m.allocations[0]!.amount.amount])).toEqual([
+      ['UNDONE', 'sync', '80.00'],
+      ['CONFIRMED', 'matcher', '50.00'],
+    ]);
+    const after = await gql<EP>(`query($id: ID!) { node(id: $id) { ... on ExpectedPayment { ${EP_FIELDS} } } }`, { id: ep2.id });
+    expect([after.status, after.paidAmount.amount]).toEqual(['PARTIALLY_PAID', '50.00']);
+  });
+
   it('reopens an expected payment when the bank no longer reports the transaction that paid it', async () => {
     const ep = (await create({ amount: { amount: '44.40', currency: 'EUR' } })).expectedPayment!;
     await bankPays([{ amount: '44.40', remittanceInformation: ep.creditorReference }]);
