@@ -6,6 +6,7 @@ import { formatCents, parseAmount, TransactionView, type LedgerTransaction } fro
 import { completeScaHeadless, HeadlessScaError } from './core/headless';
 import { applyOutcome } from './core/sca';
 import { findUser, TEST_USERS } from './core/users';
+import { NOISE_KINDS, planCustomerPayments } from './customer-payments';
 
 class ControlError extends Error {
   constructor(
@@ -38,6 +39,28 @@ const addTransactionSchema = z.object({
   remittance: z.string().max(140).optional(),
   structuredReference: z.string().max(35).optional(),
   id: z.string().min(1).max(64).optional(),
+});
+
+const customerPaymentsSchema = z.object({
+  seed: z.number().int().min(0).max(2 ** 31),
+  expectedPayments: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(100),
+        direction: z.enum(['INCOMING', 'OUTGOING']),
+        amount: z.string().regex(/^\d{1,12}(\.\d{1,2})?$/),
+        dueDate: dateSchema,
+        creditorReference: z.string().max(35).nullable(),
+        invoiceReference: z.string().max(140).nullable(),
+        counterpartyName: z.string().max(70).nullable(),
+        counterpartyIban: z.string().max(34).nullable(),
+      }),
+    )
+    .min(1)
+    .max(1_000),
+  bookFrom: dateSchema.optional(),
+  distractorRatio: z.number().min(0).max(5).optional(),
+  mix: z.partialRecord(z.enum(NOISE_KINDS), z.number().min(0).max(1_000)).optional(),
 });
 
 const bookSchema = z.object({
@@ -203,6 +226,22 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     const added = transactions.map((b) => newTransaction(bank, account, b));
     for (const tx of added) insertNewestFirst(account, tx);
     res.status(201).json({ transactions: added.map(txBody) });
+  });
+
+  // Customers paying a set of expected payments with realistic noise (see customer-payments.ts): books
+  // the entries in the account's ledger and answers the truth, so a matcher can be scored.
+  router.post('/banks/:bankId/accounts/:accountId/customer-payments', (req, res) => {
+    const bank = bankOf(req);
+    const account = accountOf(bank, req);
+    const b = parse(customerPaymentsSchema, req.body);
+    const plan = planCustomerPayments(b.expectedPayments, { seed: b.seed, today: bank.clock.today(), bookFrom: b.bookFrom, distractorRatio: b.distractorRatio, mix: b.mix });
+    const taken = plan.entries.find((e) => account.transactions.some((t) => t.id === e.id));
+    if (taken) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${taken.id} exists: use another seed.`);
+    const added = plan.entries.map((e) =>
+      newTransaction(bank, account, { id: e.id, amount: parseAmount(e.amount)!, status: 'booked', bookingDate: e.bookingDate, counterpartyName: e.counterpartyName ?? undefined, counterpartyIban: e.counterpartyIban ?? undefined, remittance: e.remittance ?? undefined }),
+    );
+    for (const tx of added) insertNewestFirst(account, tx);
+    res.status(201).json({ transactions: added.map(txBody), truth: plan.truth, unpaid: plan.unpaid });
   });
 
   router.post('/banks/:bankId/accounts/:accountId/transactions/:transactionId/book', (req, res) => {

@@ -36,6 +36,7 @@ import { PaymentsService } from './modules/payments/payments.service';
 import { WebhooksService } from './modules/webhooks/webhooks.service';
 import { WebhookDispatcher } from './modules/webhooks/webhook-dispatcher';
 import { SandboxService } from './modules/sandbox/sandbox.service';
+import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
@@ -132,7 +133,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }), metrics);
     // Any flush that wrote events (consents, accounts) and every sync wake the readers of the log.
     db.orm.em.getEventManager().registerSubscriber({ afterFlush: (args) => void (args.uow.getChangeSets().some((c) => c.entity instanceof EventRecord) && eventStream.notify()) });
-    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify(), metrics });
+    const reconciliation = new ReconciliationService({ sql: db.sql, audit, logger: logger.child({ module: 'reconciliation' }), jobs, notifyEvents: () => eventStream.notify() });
+    const sync = new SyncService({
+      orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify(), metrics,
+      onWrite: (client, change) => reconciliation.onSyncWrite(client, change),
+    });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
     const payments = new PaymentsService({
       orm: db.orm,
@@ -151,8 +156,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
-    const sandboxControls = new SandboxService({ client: control, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }) });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, sandbox: sandboxControls };
+    const sandboxControls = new SandboxService({ client: control, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -174,6 +179,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     await eventStream.start();
     await consents.start({ work: config.syncConcurrency > 0 });
     await payments.start({ work: config.syncConcurrency > 0 });
+    await reconciliation.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
     webhookDispatcher.start();
     const startedJobs = jobs;

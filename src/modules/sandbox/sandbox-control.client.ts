@@ -62,6 +62,29 @@ export interface SandboxFaultDraft {
   times?: number;
 }
 
+const customerPayments = z.object({
+  transactions: z.array(transaction),
+  truth: z.array(z.object({ transactionId: z.string(), expectedPaymentIds: z.array(z.string()), kind: z.string() })),
+  unpaid: z.array(z.string()),
+});
+
+/** What the customer-payments control takes (see sandbox/customer-payments.ts). */
+export interface SandboxCustomerPaymentsDraft {
+  seed: number;
+  bookFrom?: string;
+  distractorRatio?: number;
+  expectedPayments: {
+    id: string;
+    direction: 'INCOMING' | 'OUTGOING';
+    amount: string;
+    dueDate: string;
+    creditorReference: string | null;
+    invoiceReference: string | null;
+    counterpartyName: string | null;
+    counterpartyIban: string | null;
+  }[];
+}
+
 const seg = encodeURIComponent;
 
 /**
@@ -111,6 +134,11 @@ export class SandboxControlClient {
 
   async advanceClock(bankId: string, by: { seconds?: number; minutes?: number; hours?: number; days?: number }): Promise<z.infer<typeof clock>> {
     return this.call('POST', `/banks/${seg(bankId)}/clock/advance`, clock, by);
+  }
+
+  /** Customers pay these expected payments with noise; the booked entries and the truth. */
+  async bookCustomerPayments(bankId: string, accountId: string, body: SandboxCustomerPaymentsDraft): Promise<z.infer<typeof customerPayments>> {
+    return this.call('POST', `/banks/${seg(bankId)}/accounts/${seg(accountId)}/customer-payments`, customerPayments, body);
   }
 
   /** Resets one bank, or every bank of the sandbox; the ids reset. */

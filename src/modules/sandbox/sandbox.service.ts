@@ -13,6 +13,7 @@ import type { ConsentsService } from '../consents/consents.service';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import { checkIban } from '../payments/validation';
 import type { Outcome } from '../tenancy/tenancy.service';
+import type { ReconciliationService } from '../reconciliation/reconciliation.service';
 import { absDecimal, compareDecimal, normaliseDecimal, parseDecimal } from '../transactions/decimal';
 import {
   SandboxControlError,
@@ -64,6 +65,8 @@ export interface SandboxDeps {
   accounts: AccountsService;
   institutions: InstitutionsService;
   logger: Logger;
+  /** Reads the expected payments the sandbox's customers pay (sandboxCustomerPaymentsBook). */
+  reconciliation?: ReconciliationService;
 }
 
 type Checked = UserError[];
@@ -247,6 +250,40 @@ export class SandboxService {
   }
 
   /** A sandbox institution by its slug (decoded from the global id), or a userError at input.institutionId. */
+  /**
+   * sandboxCustomerPaymentsBook: the sandbox bank's customers pay these expected payments of the
+   * tenant with realistic noise; answers the booked entries and the truth (which entry pays which).
+   */
+  async bookCustomerPayments(
+    em: EntityManager,
+    caller: Caller,
+    input: { accountId: string | null; expectedPaymentIds: (string | null)[]; seed: number; distractorRatio: number | null; bookFrom: string | null },
+  ): Promise<Outcome<{ transactions: SandboxBankTransaction[]; truth: { transactionId: string; expectedPaymentIds: string[]; kind: string }[]; unpaid: string[] }>> {
+    const client = this.control(caller);
+    if (input.expectedPaymentIds.length < 1 || input.expectedPaymentIds.length > 1_000) return fail(['input', 'expectedPaymentIds'], UserErrorCode.OUT_OF_RANGE, 'Give 1–1,000 expected payments.');
+    if (!Number.isInteger(input.seed) || input.seed < 0) return fail(['input', 'seed'], UserErrorCode.OUT_OF_RANGE, 'The seed is a non-negative integer.');
+    if (input.distractorRatio !== null && !(input.distractorRatio >= 0 && input.distractorRatio <= 5)) return fail(['input', 'distractorRatio'], UserErrorCode.OUT_OF_RANGE, 'Between 0 and 5.');
+    const found = await this.account(em, caller, input.accountId);
+    if (!found.ok) return found;
+    const records = await this.deps.reconciliation!.getMany(caller, input.expectedPaymentIds.filter((x): x is string => !!x));
+    if (records.length !== input.expectedPaymentIds.length) return fail(['input', 'expectedPaymentIds'], UserErrorCode.NOT_FOUND, 'Some of these expected payments do not exist.');
+    if (records.some((r) => r.currency !== found.value.account.currency)) return fail(['input', 'expectedPaymentIds'], UserErrorCode.INVALID, `The account is in ${found.value.account.currency}; every expected payment must be too.`);
+    const { bankId, account } = found.value;
+    const r = await this.run(
+      () =>
+        client.bookCustomerPayments(bankId, account.bankAccountId, {
+          seed: input.seed,
+          ...optional({ distractorRatio: input.distractorRatio, bookFrom: input.bookFrom }),
+          expectedPayments: records.map((e) => ({
+            id: e.id, direction: e.direction, amount: e.amount, dueDate: e.dueDate, creditorReference: e.creditorReference, invoiceReference: e.invoiceReference,
+            counterpartyName: e.counterpartyName && e.counterpartyName.slice(0, 70), counterpartyIban: e.counterpartyIban,
+          })),
+        }),
+      { DUPLICATE_ID: (e) => [userError(['input', 'seed'], UserErrorCode.TAKEN, e.message)] },
+    );
+    return r.ok ? { ok: true, value: { transactions: r.value.transactions.map(bankTransaction), truth: r.value.truth, unpaid: r.value.unpaid } } : r;
+  }
+
   private institution(caller: Caller, slug: string | null, errors: UserError[]): InstitutionDescriptor | undefined {
     const i = slug ? this.sandboxBank(caller, slug) : undefined;
     if (!i) errors.push(userError(['input', 'institutionId'], UserErrorCode.NOT_FOUND, 'No sandbox institution with this id.'));

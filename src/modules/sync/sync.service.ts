@@ -76,6 +76,8 @@ export interface SyncDeps {
   metrics?: Pick<Metrics, 'syncJob'>;
   /** Called after a sync committed changes (the event log hooks in here). */
   onChanges?: (change: { tenantId: string; accountId: string; applied: AppliedChanges }) => Promise<void>;
+  /** Called inside the sync's transaction once its transactions are stored; returns events to append with the sync's (reconciliation hooks in here). */
+  onWrite?: (client: pg.PoolClient, change: { tenantId: string; accountId: string; added: string[]; modified: string[]; removed: string[] }) => Promise<NewEvent[]>;
 }
 
 /**
@@ -382,7 +384,8 @@ export class SyncService {
           );
         }
       }
-      await appendEvents(client, syncEvents(account.tenant.id, account.id, applied, balances));
+      const more = pages && this.deps.onWrite ? await this.deps.onWrite(client, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
+      await appendEvents(client, [...syncEvents(account.tenant.id, account.id, applied, balances), ...more]);
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
            last_booked_date = coalesce((select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED'), least(last_booked_date, $4::date))
