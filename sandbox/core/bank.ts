@@ -56,6 +56,8 @@ export interface SandboxBankInfo {
   paymentProducts: string[];
   /** Page size of transaction lists. */
   pageSize: number;
+  /** UK banks: where the bank publishes the keys of its `x-jws-signature`, and the claims it signs with. */
+  jws?: { jwksUrl: string; issuer: string; trustAnchor: string };
 }
 
 /** OAuth client credentials the gateway registers with for one bank. */
@@ -66,6 +68,8 @@ export interface SandboxClientCredentials {
   /** Registered redirect URIs; any http://127.0.0.1 or http://localhost URI is accepted too. */
   redirectUris: string[];
   tokenEndpointAuthMethod: 'client_secret_basic';
+  /** UK banks: the TPP's message-signing key the bank knows (as if registered at the directory). */
+  jwsSigningKey?: { pem: string; kid: string; iss: string; tan: string };
 }
 
 export interface BankDefinition extends BankProfile {
@@ -516,7 +520,8 @@ export class Bank {
       sweepScaSessions(this);
       next();
     });
-    api.use(express.json({ type: ['application/json', 'application/*+json'] }));
+    // The exact bytes stay with the request: UK message signatures are over them, not over parsed JSON.
+    api.use(express.json({ type: ['application/json', 'application/*+json'], verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
     api.use(this.api);
     api.use((req: Request, res: Response) => this.dialect.sendError(req, res, 404, 'RESOURCE_UNKNOWN', `No such endpoint: ${req.method} ${req.path}`));
     api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

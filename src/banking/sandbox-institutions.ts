@@ -28,7 +28,11 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     maxConsentDays: b.maxConsentDays,
     maxHistoryDays: SANDBOX_HISTORY_DAYS,
     frequencyPerDay: b.frequencyPerDay,
-    quirks: { sandbox: true },
+    quirks: {
+      sandbox: true,
+      // UK: where the bank publishes the keys of its x-jws-signature, and what it signs as.
+      ...(b.jws ? { jwsJwksUrl: b.jws.jwksUrl, jwsIssuer: b.jws.issuer, jwsTrustAnchor: b.jws.trustAnchor } : {}),
+    },
   }));
 }
 
