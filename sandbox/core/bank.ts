@@ -143,6 +143,11 @@ export class Bank {
   readonly log: Logger;
   /** Router of the bank's resource API (mounted at `${basePath}/api`). */
   readonly api: Router = express.Router();
+  /**
+   * Routes a standard adds beside its API, at the bank's root: published keys (UK JWKS), report
+   * files behind download links. Not operations of the official file, so not under `/api`.
+   */
+  readonly published: Router = express.Router();
   dialect!: Dialect;
   hooks: BankHooks = {
     resolveOidcTarget: () => ({ implicitAis: true }),
@@ -165,6 +170,11 @@ export class Bank {
   faults: FaultRule[] = [];
   /** Seconds from execution start to ACTC and to ACSC; the control API may change it. */
   paymentSchedule = { acceptAfterSeconds: 0, settleAfterSeconds: 60 };
+  /**
+   * How a Berlin Group bank serves transaction reports: `list` (paged JSON), or only as a download
+   * behind `_links.download` — of the JSON report (`download`) or of a camt.052 file (`camt`).
+   */
+  transactionReports: 'list' | 'download' | 'camt' = 'list';
   /** username → { day, failures } for the three-wrong-codes lock. */
   lockouts = new Map<string, { day: string; failures: number }>();
   private usage = new Map<string, Usage>();
@@ -218,6 +228,7 @@ export class Bank {
   reset(): void {
     this.clock.reset();
     this.paymentSchedule = { ...this.def.paymentSchedule };
+    this.transactionReports = 'list';
     this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
     this.consents.clear();
     this.payments.clear();
@@ -508,6 +519,7 @@ export class Bank {
     const router = express.Router();
     router.use('/oauth', this.provider.callback());
     router.use('/sca', scaRouter(this));
+    router.use(this.published);
     const api = express.Router();
     // One debug line per API call (never headers or bodies: tokens and PSU data stay out of logs).
     api.use((req: Request, res: Response, next: NextFunction) => {

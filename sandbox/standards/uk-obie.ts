@@ -126,12 +126,7 @@ export function mountUkObie(bank: Bank): void {
   const tppIss = `sandbox-tpp/${bank.client.clientId}`;
   bank.client.jwsSigningKey = { pem: tppKey.privatePem, kid: tppKey.kid, iss: tppIss, tan: SANDBOX_TAN };
   bank.info.jws = { jwksUrl: `${bank.baseUrl}/jwks`, issuer: bankIss, trustAnchor: SANDBOX_TAN };
-  bank.router = ((original) =>
-    function (this: Bank) {
-      const router = original.call(this);
-      router.get('/jwks', (_req, res, next) => void publicJwk(bankKey).then((jwk) => res.json({ keys: [jwk] }), next));
-      return router;
-    })(bank.router);
+  bank.published.get('/jwks', (_req, res, next) => void publicJwk(bankKey).then((jwk) => res.json({ keys: [jwk] }), next));
 
   const signedPaths = new RegExp(`^${pisPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/domestic-payment`);
   api.use((req, res, next) => {
