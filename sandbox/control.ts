@@ -360,6 +360,17 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     res.json(bank.paymentSchedule);
   });
 
+  // Berlin Group: transaction reports as a paged list (default) or only as a download (JSON or camt.052).
+  router.get('/banks/:bankId/transaction-reports', (req, res) => {
+    res.json({ mode: bankOf(req).transactionReports });
+  });
+  router.put('/banks/:bankId/transaction-reports', (req, res) => {
+    const bank = bankOf(req);
+    if (bank.def.standard !== 'BERLIN_GROUP') throw new ControlError(400, 'NOT_SUPPORTED', 'Only Berlin Group banks offer transaction reports as downloads.');
+    bank.transactionReports = parse(z.object({ mode: z.enum(['list', 'download', 'camt']) }), req.body).mode;
+    res.json({ mode: bank.transactionReports });
+  });
+
   router.get('/banks/:bankId/sca-sessions', (req, res) => {
     const bank = bankOf(req);
     const user = typeof req.query.user === 'string' ? req.query.user : undefined;

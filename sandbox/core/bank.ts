@@ -59,6 +59,8 @@ export interface SandboxBankInfo {
   pageSize: number;
   /** The upstream aggregator's own id of the institution, for institutions reached through one. */
   upstreamInstitutionId?: string;
+  /** UK banks: where the bank publishes the keys of its `x-jws-signature`, and the claims it signs with. */
+  jws?: { jwksUrl: string; issuer: string; trustAnchor: string };
 }
 
 /** OAuth client credentials the gateway registers with for one bank. */
@@ -69,6 +71,8 @@ export interface SandboxClientCredentials {
   /** Registered redirect URIs; any http://127.0.0.1 or http://localhost URI is accepted too. */
   redirectUris: string[];
   tokenEndpointAuthMethod: 'client_secret_basic';
+  /** UK banks: the TPP's message-signing key the bank knows (as if registered at the directory). */
+  jwsSigningKey?: { pem: string; kid: string; iss: string; tan: string };
 }
 
 export interface BankDefinition extends BankProfile {
@@ -142,6 +146,11 @@ export class Bank {
   readonly log: Logger;
   /** Router of the bank's resource API (mounted at `${basePath}/api`). */
   readonly api: Router = express.Router();
+  /**
+   * Routes a standard adds beside its API, at the bank's root: published keys (UK JWKS), report
+   * files behind download links. Not operations of the official file, so not under `/api`.
+   */
+  readonly published: Router = express.Router();
   dialect!: Dialect;
   hooks: BankHooks = {
     resolveOidcTarget: () => ({ implicitAis: true }),
@@ -164,6 +173,11 @@ export class Bank {
   faults: FaultRule[] = [];
   /** Seconds from execution start to ACTC and to ACSC; the control API may change it. */
   paymentSchedule = { acceptAfterSeconds: 0, settleAfterSeconds: 60 };
+  /**
+   * How a Berlin Group bank serves transaction reports: `list` (paged JSON), or only as a download
+   * behind `_links.download` — of the JSON report (`download`) or of a camt.052 file (`camt`).
+   */
+  transactionReports: 'list' | 'download' | 'camt' = 'list';
   /** username → { day, failures } for the three-wrong-codes lock. */
   lockouts = new Map<string, { day: string; failures: number }>();
   private usage = new Map<string, Usage>();
@@ -217,6 +231,7 @@ export class Bank {
   reset(): void {
     this.clock.reset();
     this.paymentSchedule = { ...this.def.paymentSchedule };
+    this.transactionReports = 'list';
     this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
     this.consents.clear();
     this.payments.clear();
@@ -507,6 +522,7 @@ export class Bank {
     const router = express.Router();
     router.use('/oauth', this.provider.callback());
     router.use('/sca', scaRouter(this));
+    router.use(this.published);
     const api = express.Router();
     // One debug line per API call (never headers or bodies: tokens and PSU data stay out of logs).
     api.use((req: Request, res: Response, next: NextFunction) => {
@@ -519,7 +535,8 @@ export class Bank {
       sweepScaSessions(this);
       next();
     });
-    api.use(express.json({ type: ['application/json', 'application/*+json'] }));
+    // The exact bytes stay with the request: UK message signatures are over them, not over parsed JSON.
+    api.use(express.json({ type: ['application/json', 'application/*+json'], verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
     api.use(this.api);
     api.use((req: Request, res: Response) => this.dialect.sendError(req, res, 404, 'RESOURCE_UNKNOWN', `No such endpoint: ${req.method} ${req.path}`));
     api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

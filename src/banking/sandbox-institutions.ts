@@ -28,8 +28,13 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     maxConsentDays: b.maxConsentDays,
     maxHistoryDays: SANDBOX_HISTORY_DAYS,
     frequencyPerDay: b.frequencyPerDay,
-    // Reached through an upstream aggregator: its own id of the institution, kept for every call.
-    quirks: { sandbox: true, ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}) },
+    quirks: {
+      sandbox: true,
+      // Reached through an upstream aggregator: its own id of the institution, kept for every call.
+      ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}),
+      // UK: where the bank publishes the keys of its x-jws-signature, and what it signs as.
+      ...(b.jws ? { jwsJwksUrl: b.jws.jwksUrl, jwsIssuer: b.jws.issuer, jwsTrustAnchor: b.jws.trustAnchor } : {}),
+    },
   }));
 }
 

@@ -6,6 +6,18 @@ import type { InstitutionDescriptor } from '../model';
 import type { BankOAuthOptions, ClientAssertionKey, OAuthCallEvent, TokenEndpointAuthMethod } from '../oauth/bank-oauth';
 import type { BankAdapter } from '../ports';
 
+/** The operator's UK message-signing key (`x-jws-signature`). Never logged. */
+export interface UkJwsSigningKey {
+  /** PEM RSA private key (PKCS#8 or PKCS#1); signs with PS256. */
+  pem: string;
+  /** The key's id in the trust anchor's JWKS (the directory's signing key id). */
+  kid: string;
+  /** `http://openbanking.org.uk/iss`: `{org-id}/{software-statement-id}`. */
+  iss: string;
+  /** `http://openbanking.org.uk/tan`; default `openbanking.org.uk`. */
+  tan?: string;
+}
+
 /**
  * What the operator holds for one bank: the OAuth client registration and, for live banks, the
  * eIDAS certificates. Sandbox banks give a client id and secret only (`client_secret_basic`, no
@@ -22,6 +34,8 @@ export interface BankClientCredentials {
   clientAssertionKey?: ClientAssertionKey;
   /** Signs authorisation request objects (UK Open Banking). */
   requestObjectKey?: ClientAssertionKey;
+  /** Signs UK payment requests (`x-jws-signature`, detached JWS). */
+  jwsSigningKey?: UkJwsSigningKey;
   /** The QWAC, presented on every call to the bank: resource API and authorisation server. */
   mtls?: MtlsOptions;
   /** QSeal signatures on resource API calls. */

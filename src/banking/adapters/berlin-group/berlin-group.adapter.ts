@@ -7,6 +7,7 @@
  * `next`) are followed rather than rebuilt.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ZodType } from 'zod';
 import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
 import { BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnauthorized } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
@@ -590,16 +591,14 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     const common = { operation, method: 'GET' as const, ...target, ...dataAccess(ctx, access, operation) };
     if (card) {
       const res = await http.request({ ...common, schema: bgCardTransactionsResponse });
-      const report = res.data.cardTransactions;
-      if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
+      const report = res.data.cardTransactions ?? (await download(ctx, access, operation, res.data._links?.download, bgCardTransactionsResponse))?.cardTransactions;
       return {
         items: [...(report?.booked ?? []).map((t) => mapCardTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapCardTransaction(t, 'PENDING'))],
         next: linkOf(report?._links?.next) ?? linkOf(res.data._links?.next),
       };
     }
     const res = await http.request({ ...common, schema: bgTransactionsResponse });
-    const report = res.data.transactions;
-    if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
+    const report = res.data.transactions ?? (await download(ctx, access, operation, res.data._links?.download, bgTransactionsResponse))?.transactions;
     return {
       items: [...(report?.booked ?? []).map((t) => mapTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapTransaction(t, 'PENDING'))],
       next: linkOf(report?._links?.next) ?? linkOf(res.data._links?.next),
@@ -607,8 +606,33 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     };
   }
 
-  const downloadOnly = (operation: string) =>
-    new BankResponseInvalid(`${operation} at ${institutionId}: the bank offers this report only as a download, which is not supported`, details(operation));
+  /**
+   * A report the bank offers only as a file (`_links.download`, for large reports): fetched from
+   * the link (same bank, same consent) and read when it is the JSON report. A camt or MT940 file is
+   * refused with a message naming that limit: the gateway reads JSON reports only.
+   */
+  async function download<T>(
+    ctx: BankCallContext,
+    access: ConsentAccess,
+    operation: string,
+    link: Parameters<typeof hrefOf>[0],
+    schema: ZodType<T>,
+  ): Promise<T | undefined> {
+    const href = linkOf(link);
+    if (!href) return undefined;
+    try {
+      const file = await http.request({ operation: `${operation}.download`, method: 'GET', url: href, ...dataAccess(ctx, access, operation), schema });
+      return file.data;
+    } catch (err) {
+      if (err instanceof BankResponseInvalid && /is not JSON/.test(err.message)) {
+        throw new BankResponseInvalid(
+          `${operation} at ${institutionId}: the bank offers this transaction report only as a download in a format other than JSON (camt or MT940), which the gateway does not read`,
+          { ...details(operation), ...(err.httpStatus !== undefined ? { httpStatus: err.httpStatus } : {}), ...(err.requestId ? { requestId: err.requestId } : {}) },
+        );
+      }
+      throw err;
+    }
+  }
 
   const MAX_PAGES = 10_000;
 

@@ -93,7 +93,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request({ scheme: 'SEPA_INSTANT' });
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -115,7 +115,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request({ requestedExecutionDate: '2026-12-15' });
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -134,7 +134,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request();
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -193,7 +193,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request({ creditor: { name: 'Please Reject Me', iban: 'FR7630006000011234567890189', bic: null } });
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,

@@ -261,7 +261,8 @@ export const bgConsentStatusResponse = z.looseObject({ consentStatus: z.string()
 /** GET /v1/consents/{id} */
 export const bgConsentInformation = z.looseObject({
   access: z.looseObject({}),
-  recurringIndicator: z.boolean(),
+  // The file's own example sends "true" (a string); the adapter does not read it, so either passes.
+  recurringIndicator: z.union([z.boolean(), z.enum(['true', 'false'])]),
   validUntil: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'not an ISO date'),
   frequencyPerDay: z.number().int(),
   lastActionDate: optText,
