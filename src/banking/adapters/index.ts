@@ -45,6 +45,11 @@ export interface BankAdapterDeps {
   onCall?: (record: BankCallRecord) => void;
   /** Transport for every call (tests); default the global fetch, or mTLS with the credentials' QWAC. */
   fetch?: typeof fetch;
+  /**
+   * The gateway's own IPv4 address as banks see it (`TPP_IP_ADDRESS`): sent as `PSU-IP-Address`
+   * where a standard requires one and the end user's is unknown.
+   */
+  tppIpAddress?: string;
 }
 
 /** The transport part of a bank HTTP client's options: the test transport, or the QWAC and QSeal of the credentials. */

@@ -31,6 +31,7 @@ export function createAdapterRegistry(deps: {
   logger: Logger;
   callbackUrl: string;
   onCall?: BankAdapterDeps['onCall'];
+  tppIpAddress?: string;
 }): AdapterRegistry {
   const cache = new Map<string, BankAdapter>();
   return {
@@ -45,6 +46,7 @@ export function createAdapterRegistry(deps: {
         redirectUri: deps.callbackUrl,
         logger: deps.logger,
         onCall: deps.onCall,
+        ...(deps.tppIpAddress ? { tppIpAddress: deps.tppIpAddress } : {}),
       });
       cache.set(institution.id, adapter);
       return adapter;

@@ -48,7 +48,7 @@ async function psuAt(url: string, user: { username: string; code: string }): Pro
 async function createBerlinGroupConsent(bankId: string, headers: Record<string, string> = {}): Promise<string> {
   const res = await fetch(`${run.bank(bankId).aisBaseUrl}/v1/consents`, {
     method: 'POST',
-    headers: { 'x-request-id': randomUUID(), 'content-type': 'application/json', ...headers },
+    headers: { 'x-request-id': randomUUID(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', ...headers },
     body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-03-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
   });
   expect(res.status).toBe(201);

@@ -11,7 +11,7 @@ import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAda
 import { BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnauthorized } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalBalance, CanonicalTransaction, ScaApproach } from '../../model';
-import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthTokens } from '../../oauth';
+import { BankOAuth, discoveryFormOf, type DiscoveryForm, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthTokens } from '../../oauth';
 import type {
   AccountInformationPort,
   BankAdapter,
@@ -23,6 +23,7 @@ import type {
   ConsentStarted,
 } from '../../ports';
 import { createBerlinGroupPayments } from './berlin-group.payments';
+import { optionalPsuIp, requiredPsuIp } from './berlin-group.psu-ip';
 import {
   accountPath,
   mapAccount,
@@ -157,7 +158,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
 
   const oauthClients = new Map<string, Promise<BankOAuth>>();
   /** One OAuth client per authorisation server; each authorisation names its own redirect URI. */
-  const oauthClient = (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2'): Promise<BankOAuth> => {
+  const oauthClient = (issuer: string, discoveryAlgorithm: DiscoveryForm): Promise<BankOAuth> => {
     const key = `${discoveryAlgorithm} ${issuer}`;
     let client = oauthClients.get(key);
     if (!client) {
@@ -189,7 +190,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   const dataAccess = (ctx: BankCallContext, access: ConsentAccess, operation: string) => ({
     headers: { 'Consent-ID': requireConsentId(access, operation) },
     accessToken: access.tokens?.accessToken,
-    psuIpAddress: ctx.psuIpAddress,
+    psuIpAddress: optionalPsuIp(ctx),
   });
 
   // ---------------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       method: 'POST',
       path: '/v1/consents',
       headers,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: requiredPsuIp(institution, ctx, deps.tppIpAddress, operation),
       body: {
         access: accessFor(request),
         recurringIndicator: true,
@@ -266,7 +267,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
         method: 'POST',
         url: linkOf(links.startAuthorisation)!,
         headers,
-        psuIpAddress: ctx.psuIpAddress,
+        psuIpAddress: optionalPsuIp(ctx),
         body: {},
         schema: bgAuthorisationStarted,
       });
@@ -334,7 +335,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       method: 'GET',
       ...(statusHref ? { url: statusHref } : { path: `/v1/consents/${encodeURIComponent(consentId)}/status` }),
       accessToken,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgConsentStatusResponse,
     });
     const status = mapConsentStatus(res.data.consentStatus);
@@ -355,7 +356,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       method: 'GET',
       path: `/v1/consents/${encodeURIComponent(consentId)}`,
       accessToken,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgConsentInformation,
     });
     return validUntilDate(res.data.validUntil);
@@ -407,7 +408,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       if (!secrets.issuer || !secrets.callbackState || !secrets.codeVerifier || !secrets.redirectUri) {
         return { outcome: 'FAILED', reason: 'the OAuth secrets of this attempt are incomplete' };
       }
-      const oauth = await oauthClient(secrets.issuer, secrets.discoveryAlgorithm === 'oauth2' ? 'oauth2' : 'oidc');
+      const oauth = await oauthClient(secrets.issuer, discoveryFormOf(secrets.discoveryAlgorithm));
       let tokens: BankTokens;
       try {
         const granted = await oauth.completeAuthorization({
@@ -448,7 +449,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
             method: 'PUT',
             url: secrets.confirmationHref,
             body: { confirmationCode },
-            psuIpAddress: ctx.psuIpAddress,
+            psuIpAddress: optionalPsuIp(ctx),
             schema: bgAuthorisationConfirmed,
           });
         } catch (err) {
@@ -492,7 +493,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
           method: 'DELETE',
           path: `/v1/consents/${encodeURIComponent(consentId)}`,
           accessToken: input.tokens?.accessToken,
-          psuIpAddress: ctx.psuIpAddress,
+          psuIpAddress: optionalPsuIp(ctx),
           schema: bgEmpty,
         });
       } catch (err) {

@@ -374,8 +374,9 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
         const path = `/accounts/${encodeURIComponent(bankAccountId)}/transactions`;
         const query = {
           // The spec's filters are UTC date-times without zone; the window's days are whole days.
-          fromBookingDateTime: `${window.dateFrom}T00:00:00`,
-          toBookingDateTime: window.dateTo ? `${window.dateTo}T23:59:59` : undefined,
+          // With an offset: the 3.1.11 file types these `format: date-time` (RFC 3339), which needs one.
+          fromBookingDateTime: `${window.dateFrom}T00:00:00+00:00`,
+          toBookingDateTime: window.dateTo ? `${window.dateTo}T23:59:59+00:00` : undefined,
         };
         // Some banks repeat a page's last entry at the top of the next one.
         const seen = new Set<string>();
