@@ -43,6 +43,29 @@ export interface SpecIssue {
   /** True when the parameter, header or property is required and absent. */
   missing: boolean;
   message: string;
+  /**
+   * Set on a failure inside one alternative of a `oneOf`/`anyOf` (e.g. the schema path
+   * `…/oneOf/0`): the request is good when every issue of one alternative is excused.
+   */
+  branch?: string;
+  /** True on the summary a `oneOf`/`anyOf` adds when no alternative matched. */
+  summary?: boolean;
+}
+
+/**
+ * The issues that still stand once `excused` ones are set aside: every issue outside
+ * alternatives, plus those of the alternative that comes closest (fewest standing issues); none of
+ * an alternative when one of them is fully excused (then its combinator's summary goes too).
+ */
+export function standingIssues(issues: SpecIssue[], excused: (issue: SpecIssue) => boolean = () => false): SpecIssue[] {
+  const plain = issues.filter((i) => !i.branch && !i.summary && !excused(i));
+  const branches = new Map<string, SpecIssue[]>();
+  for (const i of issues) if (i.branch) branches.set(i.branch, [...(branches.get(i.branch) ?? []), i]);
+  if (branches.size === 0) return [...plain, ...issues.filter((i) => i.summary)];
+  const standing = [...branches.values()].map((list) => list.filter((i) => !excused(i)));
+  const closest = standing.reduce((best, list) => (list.length < best.length ? list : best));
+  const seen = new Set(plain.map((i) => `${i.in}:${i.name}`));
+  return [...plain, ...closest.filter((i) => !seen.has(`${i.in}:${i.name}`))];
 }
 
 /** The operation a request matched. */
@@ -194,10 +217,12 @@ export class OpenApiSpec {
       } else {
         name = (side === 'request' && segments[0] === 'requestBody' ? segments.slice(1) : segments).join('.') || '(body)';
       }
-      const key = `${kind}:${name}`;
+      const branch = /^(.*?\/(?:oneOf|anyOf)\/\d+)/.exec(e.schemaPath)?.[1];
+      const summary = ['oneOf', 'anyOf'].includes(e.keyword) || undefined;
+      const key = `${kind}:${name}:${branch ?? ''}:${summary ? 's' : ''}`;
       if (out.has(key)) continue;
       const message = e.keyword === 'additionalProperties' ? 'is not allowed here' : e.keyword === 'required' ? 'is required' : (e.message ?? 'is invalid');
-      out.set(key, { in: kind, name, missing: e.keyword === 'required', message });
+      out.set(key, { in: kind, name, missing: e.keyword === 'required', message, ...(branch ? { branch } : {}), ...(summary ? { summary } : {}) });
     }
     return [...out.values()];
   }

@@ -1,4 +1,4 @@
-import { OpenApiSpec, SANDBOX_SPECS_DIR, describeIssue } from '../core/openapi';
+import { OpenApiSpec, SANDBOX_SPECS_DIR, describeIssue, standingIssues } from '../core/openapi';
 
 /** Directory holding the official OpenAPI files the sandbox uses (vendored in sandbox/specs). */
 export const specsDir = SANDBOX_SPECS_DIR;
@@ -24,7 +24,7 @@ export class SpecValidator {
 
   /** Returns the list of validation errors (empty when the body conforms). */
   validate(method: string, pathTemplate: string, status: number, body: unknown): string[] {
-    return this.spec.checkResponse({ method, path: pathTemplate }, status, body).map(describeIssue);
+    return standingIssues(this.spec.checkResponse({ method, path: pathTemplate }, status, body)).map(describeIssue);
   }
 
   /** Throws with readable details when the body does not conform. */

@@ -1,0 +1,110 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
+import { BankInvalidRequest } from '../../errors';
+import type { InstitutionDescriptor } from '../../model';
+import type { BankCallContext, PaymentRequest } from '../../ports';
+import type { InstitutionQuirks } from '../../quirks';
+import { sandboxInstitutions } from '../../sandbox-institutions';
+import { createBerlinGroupAdapter, type BerlinGroupConsentRequest } from './berlin-group.adapter';
+
+const logger = pino({ level: 'silent' });
+
+/**
+ * The gateway's Berlin Group requests against strict sandbox banks (every request held to the
+ * 1.3.12 file), and the registry quirks that let a real bank's documented leniency through.
+ */
+describe('Berlin Group requests that pass a strict bank', () => {
+  let strict: Running;
+  // Reproduces banks that document "the PSU chooses the debtor account at the bank" and take no PSU address.
+  let lenient: Running;
+  const sent: { url: string; method: string; headers: Headers; body: string | undefined }[] = [];
+  const recordingFetch: typeof fetch = async (input, init) => {
+    sent.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? init.body : undefined });
+    return fetch(input, init);
+  };
+
+  beforeAll(async () => {
+    strict = await startSandbox();
+    lenient = await startSandbox({ lenient: { nordlicht: { accept: ['debtorAccount', 'PSU-IP-Address'], why: 'test: banks documenting account choice at SCA' } } });
+  });
+  afterAll(async () => {
+    await strict?.close();
+    await lenient?.close();
+  });
+
+  const setup = (run: Running, quirks: InstitutionQuirks = {}, tppIpAddress: string | null = '192.0.2.200') => {
+    const base = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === 'nordlicht')!;
+    const institution: InstitutionDescriptor = { ...base, quirks: { ...base.quirks, ...quirks } };
+    const adapter = createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht!, redirectUri: run.callback, logger, fetch: recordingFetch, ...(tppIpAddress ? { tppIpAddress } : {}) });
+    return { adapter, institution };
+  };
+  const consent = (run: Running): BerlinGroupConsentRequest => ({
+    scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+    validUntil: new Date(Date.now() + 30 * 86_400_000),
+    frequencyPerDay: 4,
+    redirectUri: run.callback,
+    state: randomBytes(24).toString('base64url'),
+  });
+  const payment = (run: Running, over: Partial<PaymentRequest> = {}): PaymentRequest => ({
+    scheme: 'SEPA_CREDIT_TRANSFER',
+    debtorAccount: { iban: 'DE89370400440532013000' },
+    creditor: { name: 'Boulangerie Martin', iban: 'FR7630006000011234567890189', bic: null },
+    amount: { amount: '19.99', currency: 'EUR' },
+    remittanceInformation: null,
+    endToEndId: null,
+    requestedExecutionDate: null,
+    redirectUri: run.callback,
+    state: randomBytes(24).toString('base64url'),
+    idempotencyKey: randomUUID(),
+    ...over,
+  });
+  const lastPost = () => [...sent].reverse().find((s) => s.method === 'POST')!;
+
+  it("sends the end user's IPv4 address as PSU-IP-Address, else the gateway's own (IPv6 users included), and the strict bank accepts both", async () => {
+    const { adapter, institution } = setup(strict);
+    const withUser: BankCallContext = { institution, psuIpAddress: '::ffff:203.0.113.7' };
+    await adapter.consents.start(withUser, consent(strict));
+    expect(lastPost().headers.get('psu-ip-address')).toBe('203.0.113.7');
+    for (const ctx of [{ institution }, { institution, psuIpAddress: '2001:db8::7' }] satisfies BankCallContext[]) {
+      const started = await adapter.consents.start(ctx, consent(strict));
+      expect(started.bankConsentId).toBeTruthy();
+      expect(lastPost().headers.get('psu-ip-address')).toBe('192.0.2.200');
+    }
+  });
+
+  it('fails before the call, naming PSU-IP-Address, when the file requires it and no address is known', async () => {
+    const { adapter, institution } = setup(strict, {}, null);
+    const before = sent.length;
+    const err = await adapter.consents.start({ institution }, consent(strict)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BankInvalidRequest);
+    expect((err as BankInvalidRequest).message).toContain('PSU-IP-Address');
+    expect((err as BankInvalidRequest).bankCode).toBe('PSU-IP-Address');
+    expect(sent.length).toBe(before);
+  });
+
+  it('sends no address of its own to a bank whose registry entry sets psuIpAddressOptional', async () => {
+    const { adapter, institution } = setup(lenient, { psuIpAddressOptional: true });
+    await adapter.consents.start({ institution }, consent(lenient));
+    expect(lastPost().headers.get('psu-ip-address')).toBeNull();
+  });
+
+  it('sends debtorAccount; without one it fails before the call naming the field, unless the registry sets debtorAccountOptional', async () => {
+    const { adapter, institution } = setup(strict);
+    const ctx: BankCallContext = { institution };
+    await adapter.payments.initiate(ctx, payment(strict));
+    expect(JSON.parse(lastPost().body!).debtorAccount).toEqual({ iban: 'DE89370400440532013000' });
+
+    const before = sent.length;
+    const err = await adapter.payments.initiate(ctx, payment(strict, { debtorAccount: null })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BankInvalidRequest);
+    expect((err as BankInvalidRequest).message).toContain('debtorAccount');
+    expect(sent.length).toBe(before);
+
+    const chooser = setup(lenient, { debtorAccountOptional: true });
+    const started = await chooser.adapter.payments.initiate({ institution: chooser.institution }, payment(lenient, { debtorAccount: null }));
+    expect(started.bankPaymentId).toBeTruthy();
+    expect(JSON.parse(lastPost().body!).debtorAccount).toBeUndefined();
+  });
+});
