@@ -35,9 +35,8 @@ export const institutionQuirks = z
      */
     oauthMetadataForm: z.enum(['oidc', 'oauth2', 'oauth2-suffix']).optional(),
     /**
-     * The most entries the bank sends per transaction page (its documented cap). A page with more is
-     * a protocol breach (BANK_RESPONSE_INVALID); a cap is also the page size asked for where the
-     * standard lets the client ask.
+     * Berlin Group: the most entries the bank documents per transaction page. A page with more is
+     * not an answer its own rules allow and is refused (BANK_RESPONSE_INVALID), not stored.
      */
     maxPageSize: z.number().int().min(1).max(10_000).optional(),
     /** Transaction ids change between calls: transactions are matched by content, not by id. */

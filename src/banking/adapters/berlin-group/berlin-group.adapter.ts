@@ -122,7 +122,9 @@ export function resolveBankLink(apiBaseUrl: string, href: string | undefined): s
  * - `sandbox: true` — allows plain http for the API and the OAuth server (sandbox banks only);
  * - `consentAccess: 'allPsd2' | 'bankOffered'` — how `access` is asked for (default: `allPsd2`
  *   when all three scopes are wanted, else a bank-offered consent with empty account lists);
- * - `cardAccounts: false` — the bank has no `/v1/card-accounts`: `listAccounts` does not ask.
+ * - `cardAccounts: false` — the bank has no `/v1/card-accounts`: `listAccounts` does not ask;
+ * - `consentPerAccount`, `bookingStatusBothUnsupported`, `maxPageSize`, `debtorAccountOptional`,
+ *   `psuIpAddressOptional` — see src/banking/quirks.ts.
  *
  * Card accounts get the `bankAccountId` `card:<resourceId>` so later calls reach `/v1/card-accounts`.
  */
@@ -216,7 +218,8 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   /** `access` of the consent body: all PSD2 data, or a bank-offered consent for the services asked. */
   function accessFor(request: ConsentRequest): Record<string, unknown> {
     const wants = new Set(request.scopes);
-    const style = institution.quirks.consentAccess;
+    // A bank granting one account per consent has no allPsd2: the end user picks that account at the bank.
+    const style = institution.quirks.consentPerAccount === true ? 'bankOffered' : institution.quirks.consentAccess;
     if (style !== 'bankOffered' && wants.has('ACCOUNTS') && wants.has('BALANCES') && wants.has('TRANSACTIONS')) return { allPsd2: 'allAccounts' };
     if (style === 'allPsd2') return { allPsd2: 'allAccounts' };
     // Empty lists: the PSU picks the accounts at the bank.
@@ -600,6 +603,15 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     }
     const res = await http.request({ ...common, schema: bgTransactionsResponse });
     const report = res.data.transactions;
+    const cap = institution.quirks.maxPageSize;
+    const entries = (report?.booked?.length ?? 0) + (report?.pending?.length ?? 0);
+    if (cap !== undefined && entries > cap) {
+      // More than the bank documents per page: not an answer its own rules allow.
+      throw new BankResponseInvalid(`${operation} at ${institutionId}: a page of ${entries} entries exceeds the bank's documented cap of ${cap}`, {
+        ...details(operation),
+        requestId: res.requestId,
+      });
+    }
     if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
     return {
       items: [...(report?.booked ?? []).map((t) => mapTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapTransaction(t, 'PENDING'))],
@@ -626,7 +638,9 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     const withBalance = window.onBalances && !card ? 'true' : undefined;
     const query = (bookingStatus: string) => ({ bookingStatus, dateFrom: window.dateFrom, dateTo: window.dateTo ?? undefined, withBalance });
 
-    const listings: string[] = [window.status.toLowerCase()];
+    // A bank known to refuse bookingStatus=both (registry quirk) is asked for booked and pending apart at once.
+    const listings: string[] =
+      window.status === 'BOTH' && institution.quirks.bookingStatusBothUnsupported === true ? ['booked', 'pending'] : [window.status.toLowerCase()];
     const seen = new Set<string>();
     for (let l = 0; l < listings.length; l++) {
       const visited = new Set<string>();

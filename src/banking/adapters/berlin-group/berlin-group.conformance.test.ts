@@ -2,11 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
-import { BankInvalidRequest } from '../../errors';
+import { BankInvalidRequest, BankResponseInvalid } from '../../errors';
 import type { InstitutionDescriptor } from '../../model';
 import type { BankCallContext, PaymentRequest } from '../../ports';
 import type { InstitutionQuirks } from '../../quirks';
 import { sandboxInstitutions } from '../../sandbox-institutions';
+import { authoriseAtBank } from '../contract';
 import { createBerlinGroupAdapter, type BerlinGroupConsentRequest } from './berlin-group.adapter';
 
 const logger = pino({ level: 'silent' });
@@ -106,5 +107,49 @@ describe('Berlin Group requests that pass a strict bank', () => {
     const started = await chooser.adapter.payments.initiate({ institution: chooser.institution }, payment(lenient, { debtorAccount: null }));
     expect(started.bankPaymentId).toBeTruthy();
     expect(JSON.parse(lastPost().body!).debtorAccount).toBeUndefined();
+  });
+
+  describe('quirks as registry data', () => {
+    const authorised = async (quirks: InstitutionQuirks) => {
+      const { adapter, institution } = setup(strict, quirks);
+      const ctx: BankCallContext = { institution, psuIpAddress: '203.0.113.7' };
+      const started = await adapter.consents.start(ctx, consent(strict));
+      const callbackUrl = await authoriseAtBank(strict, started.authorizationUrl!, { username: 'alice', otp: '123456' });
+      const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
+      if (done.outcome !== 'AUTHORISED') throw new Error(`consent not authorised: ${JSON.stringify(done)}`);
+      const access = { bankConsentId: done.bankConsentId, tokens: done.tokens };
+      const [account] = await adapter.accounts.listAccounts(ctx, access);
+      return { adapter, ctx, access, accountId: account!.bankAccountId };
+    };
+    const window = { dateFrom: '2025-06-01', dateTo: '2026-11-20', status: 'BOTH' as const };
+
+    it('consentPerAccount: asks for a bank-offered consent (the end user picks the account), never allPsd2', async () => {
+      const { adapter, institution } = setup(strict, { consentPerAccount: true });
+      await adapter.consents.start({ institution }, consent(strict));
+      const access = JSON.parse(lastPost().body!).access as Record<string, unknown>;
+      expect(access.allPsd2).toBeUndefined();
+      expect(access.accounts).toEqual([]);
+    });
+
+    it('bookingStatusBothUnsupported: reads booked and pending with two listings and never sends bookingStatus=both', async () => {
+      const { adapter, ctx, access, accountId } = await authorised({ bookingStatusBothUnsupported: true });
+      sent.length = 0;
+      let count = 0;
+      for await (const page of adapter.accounts.listTransactions(ctx, access, accountId, window)) count += page.length;
+      const statuses = sent.filter((s) => s.url.includes('/transactions')).map((s) => new URL(s.url).searchParams.get('bookingStatus')).filter(Boolean);
+      expect(statuses).toContain('booked');
+      expect(statuses).toContain('pending');
+      expect(statuses).not.toContain('both');
+      expect(count).toBeGreaterThan(0);
+    });
+
+    it('maxPageSize: refuses a page with more entries than the bank documents, naming the cap', async () => {
+      const { adapter, ctx, access, accountId } = await authorised({ maxPageSize: 5 });
+      const err = await (async () => {
+        for await (const _ of adapter.accounts.listTransactions(ctx, access, accountId, window)) void _;
+      })().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BankResponseInvalid);
+      expect((err as Error).message).toContain('cap of 5');
+    });
   });
 });

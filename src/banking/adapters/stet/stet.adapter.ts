@@ -77,6 +77,8 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
       const discovering = BankOAuth.discover({
         institutionId: institution.id,
         issuer,
+        // Where the bank publishes its metadata, as its registry entry says (default OIDC).
+        ...(institution.quirks.oauthMetadataForm ? { discoveryAlgorithm: institution.quirks.oauthMetadataForm } : {}),
         ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,

@@ -106,6 +106,8 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
       const client = BankOAuth.discover({
         institutionId,
         issuer: institution.issuer,
+        // Where the bank publishes its metadata, as its registry entry says (default OIDC).
+        ...(institution.quirks.oauthMetadataForm ? { discoveryAlgorithm: institution.quirks.oauthMetadataForm } : {}),
         ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
