@@ -32,6 +32,7 @@ export function createAdapterRegistry(deps: {
   callbackUrl: string;
   onCall?: BankAdapterDeps['onCall'];
   tppIpAddress?: string;
+  onSkippedEntries?: BankAdapterDeps['onSkippedEntries'];
 }): AdapterRegistry {
   const cache = new Map<string, BankAdapter>();
   return {
@@ -47,6 +48,7 @@ export function createAdapterRegistry(deps: {
         logger: deps.logger,
         onCall: deps.onCall,
         ...(deps.tppIpAddress ? { tppIpAddress: deps.tppIpAddress } : {}),
+        ...(deps.onSkippedEntries ? { onSkippedEntries: deps.onSkippedEntries } : {}),
       });
       cache.set(institution.id, adapter);
       return adapter;

@@ -22,6 +22,7 @@ import type {
   ConsentRequest,
   ConsentStarted,
 } from '../../ports';
+import { skippedEntriesOf } from '../../entries';
 import { createBerlinGroupPayments } from './berlin-group.payments';
 import { optionalPsuIp, requiredPsuIp } from './berlin-group.psu-ip';
 import {
@@ -181,6 +182,20 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   };
 
   const details = (operation: string) => ({ institutionId, operation });
+
+  /**
+   * Malformed entries set aside in an otherwise good answer: logged with our request id and the
+   * bank's, and counted; never their values.
+   */
+  const reportSkipped = (operation: string, kind: 'balance' | 'transaction', res: { requestId: string; headers: Headers }, ...lists: (readonly unknown[] | null | undefined)[]) => {
+    const skipped = lists.flatMap((l) => skippedEntriesOf(l));
+    if (skipped.length === 0) return;
+    log.warn(
+      { operation, kind, requestId: res.requestId, bankRequestId: res.headers.get('x-request-id') ?? undefined, skipped: skipped.length, issues: skipped.slice(0, 5) },
+      'bank answer: malformed entries skipped',
+    );
+    deps.onSkippedEntries?.({ institutionId, operation, kind, count: skipped.length });
+  };
   const linkOf = (link: Parameters<typeof hrefOf>[0]): string | undefined => resolveBankLink(institution.aisBaseUrl, hrefOf(link));
 
   const requireConsentId = (access: { bankConsentId: string | null }, operation: string): string => {
@@ -575,6 +590,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       const res = card
         ? await http.request({ operation, method: 'GET', path, ...dataAccess(ctx, access, operation), schema: bgCardBalancesResponse })
         : await http.request({ operation, method: 'GET', path, ...dataAccess(ctx, access, operation), schema: bgBalancesResponse });
+      reportSkipped(operation, 'balance', res, res.data.balances);
       return res.data.balances.map(mapBalance);
     },
 
@@ -595,6 +611,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     if (card) {
       const res = await http.request({ ...common, schema: bgCardTransactionsResponse });
       const report = res.data.cardTransactions;
+      reportSkipped(operation, 'transaction', res, report?.booked, report?.pending);
       if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
       return {
         items: [...(report?.booked ?? []).map((t) => mapCardTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapCardTransaction(t, 'PENDING'))],
@@ -603,6 +620,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     }
     const res = await http.request({ ...common, schema: bgTransactionsResponse });
     const report = res.data.transactions;
+    reportSkipped(operation, 'transaction', res, report?.booked, report?.pending);
     const cap = institution.quirks.maxPageSize;
     const entries = (report?.booked?.length ?? 0) + (report?.pending?.length ?? 0);
     if (cap !== undefined && entries > cap) {

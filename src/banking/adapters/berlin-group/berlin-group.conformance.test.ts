@@ -7,7 +7,9 @@ import type { InstitutionDescriptor } from '../../model';
 import type { BankCallContext, PaymentRequest } from '../../ports';
 import type { InstitutionQuirks } from '../../quirks';
 import { sandboxInstitutions } from '../../sandbox-institutions';
+import { Metrics } from '../../../platform/metrics';
 import { authoriseAtBank } from '../contract';
+import type { SkippedEntriesReport } from '../index';
 import { createBerlinGroupAdapter, type BerlinGroupConsentRequest } from './berlin-group.adapter';
 
 const logger = pino({ level: 'silent' });
@@ -21,9 +23,14 @@ describe('Berlin Group requests that pass a strict bank', () => {
   // Reproduces banks that document "the PSU chooses the debtor account at the bank" and take no PSU address.
   let lenient: Running;
   const sent: { url: string; method: string; headers: Headers; body: string | undefined }[] = [];
+  /** Rewrites the bank's JSON answers (a bank behaviour the sandbox lacks: malformed entries). */
+  let mutate: ((url: URL, body: Record<string, unknown>) => Record<string, unknown> | undefined) | undefined;
   const recordingFetch: typeof fetch = async (input, init) => {
     sent.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? init.body : undefined });
-    return fetch(input, init);
+    const res = await fetch(input, init);
+    if (!mutate || !res.headers.get('content-type')?.includes('json')) return res;
+    const changed = mutate(new URL(String(input)), (await res.clone().json()) as Record<string, unknown>);
+    return changed ? new Response(JSON.stringify(changed), { status: res.status, headers: res.headers }) : res;
   };
 
   beforeAll(async () => {
@@ -35,10 +42,24 @@ describe('Berlin Group requests that pass a strict bank', () => {
     await lenient?.close();
   });
 
+  const skippedReports: SkippedEntriesReport[] = [];
+  const metrics = new Metrics({ defaultMetrics: false });
   const setup = (run: Running, quirks: InstitutionQuirks = {}, tppIpAddress: string | null = '192.0.2.200') => {
     const base = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === 'nordlicht')!;
     const institution: InstitutionDescriptor = { ...base, quirks: { ...base.quirks, ...quirks } };
-    const adapter = createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht!, redirectUri: run.callback, logger, fetch: recordingFetch, ...(tppIpAddress ? { tppIpAddress } : {}) });
+    const onSkippedEntries = (r: SkippedEntriesReport) => {
+      skippedReports.push(r);
+      metrics.bankEntriesSkipped(r);
+    };
+    const adapter = createBerlinGroupAdapter({
+      institution,
+      credentials: run.sandbox.clients.nordlicht!,
+      redirectUri: run.callback,
+      logger,
+      fetch: recordingFetch,
+      onSkippedEntries,
+      ...(tppIpAddress ? { tppIpAddress } : {}),
+    });
     return { adapter, institution };
   };
   const consent = (run: Running): BerlinGroupConsentRequest => ({
@@ -150,6 +171,56 @@ describe('Berlin Group requests that pass a strict bank', () => {
       })().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BankResponseInvalid);
       expect((err as Error).message).toContain('cap of 5');
+    });
+  });
+
+  describe('bank answers that break the file', () => {
+    afterAll(() => {
+      mutate = undefined;
+    });
+
+    it('skips one malformed balance in an otherwise good answer, counts it in the metrics and keeps the rest', async () => {
+      const { adapter, institution } = setup(strict);
+      const ctx: BankCallContext = { institution, psuIpAddress: '203.0.113.7' };
+      const started = await adapter.consents.start(ctx, consent(strict));
+      const callbackUrl = await authoriseAtBank(strict, started.authorizationUrl!, { username: 'alice', otp: '123456' });
+      const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
+      if (done.outcome !== 'AUTHORISED') throw new Error('consent not authorised');
+      const access = { bankConsentId: done.bankConsentId, tokens: done.tokens };
+      const [account] = await adapter.accounts.listAccounts(ctx, access);
+      const good = await adapter.accounts.getBalances(ctx, access, account!.bankAccountId);
+      expect(good.length).toBeGreaterThan(1);
+
+      skippedReports.length = 0;
+      mutate = (url, body) => {
+        if (!url.pathname.endsWith('/balances')) return undefined;
+        const balances = body.balances as Record<string, unknown>[];
+        return { ...body, balances: [{ ...balances[0], balanceAmount: { currency: 'EUR', amount: 12.5 } }, ...balances.slice(1)] };
+      };
+      const kept = await adapter.accounts.getBalances(ctx, access, account!.bankAccountId);
+      expect(kept).toHaveLength(good.length - 1);
+      expect(skippedReports).toEqual([{ institutionId: 'nordlicht', operation: 'accounts.balances', kind: 'balance', count: 1 }]);
+      expect((await metrics.exposition()).body).toMatch(/passerelle_bank_entries_skipped_total\{institution="nordlicht",operation="accounts.balances",kind="balance"\} 1/);
+
+      // Every entry malformed is not an otherwise good answer: refused as a protocol breach.
+      mutate = (url, body) =>
+        url.pathname.endsWith('/balances') ? { ...body, balances: (body.balances as Record<string, unknown>[]).map((b) => ({ ...b, balanceType: 7 })) } : undefined;
+      const err = await adapter.accounts.getBalances(ctx, access, account!.bankAccountId).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BankResponseInvalid);
+      expect((err as BankResponseInvalid).code).toBe('BANK_RESPONSE_INVALID');
+
+      // One malformed booked transaction: skipped, the page's others kept.
+      skippedReports.length = 0;
+      mutate = (url, body) => {
+        if (!url.pathname.endsWith('/transactions')) return undefined;
+        const report = body.transactions as { booked: Record<string, unknown>[] };
+        return { ...body, transactions: { ...report, booked: [{ ...report.booked[0], transactionAmount: null }, ...report.booked.slice(1)] } };
+      };
+      let count = 0;
+      for await (const page of adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, { dateFrom: '2026-10-01', dateTo: '2026-11-20', status: 'BOOKED' })) count += page.length;
+      expect(count).toBeGreaterThan(0);
+      expect(skippedReports[0]).toMatchObject({ operation: 'accounts.transactions', kind: 'transaction', count: 1 });
+      mutate = undefined;
     });
   });
 });
