@@ -371,11 +371,11 @@ describe('UK Open Banking adapter: answers that break the standard', () => {
     expect(err.issues.map((i) => i.path)).toContain('Data.Account.0.AccountId');
   });
 
-  it('a transaction amount with its own minus sign becomes BankResponseInvalid', async () => {
+  it('an answer whose every transaction amount has its own minus sign becomes BankResponseInvalid (one alone is skipped, see below)', async () => {
     const broken = makeAdapter(
       rewriting(/\/transactions$/, (body) => {
         const data = body.Data as { Transaction: { Amount: { Amount: string } }[] };
-        data.Transaction[0].Amount.Amount = `-${data.Transaction[0].Amount.Amount}`;
+        for (const t of data.Transaction) t.Amount.Amount = `-${t.Amount.Amount}`;
         return body;
       }),
     );
