@@ -8,6 +8,9 @@ import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import { mountUkObie } from './standards/uk-obie';
 import { createGoCardlessUpstream } from './upstreams/gocardless';
+import type { Lenience } from './standards/strict';
+
+export type { Lenience } from './standards/strict';
 
 export type { SandboxBankInfo, SandboxClientCredentials, BankStandard } from './core/bank';
 export { MAGIC } from './core/bank';
@@ -38,6 +41,11 @@ export interface SandboxOptions {
    * requests as signed request objects (JAR, the UK OBIE way) verified with these keys.
    */
   clientJwks?: { keys: Record<string, unknown>[] };
+  /**
+   * Per bank id, a real bank's known leniency to reproduce: fields that bank accepts although the
+   * official file forbids them. Without it every bank refuses any request the file forbids.
+   */
+  lenient?: Record<string, Lenience>;
 }
 
 export interface Sandbox {
@@ -76,7 +84,8 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   for (const def of BANK_DEFINITIONS) {
     const mount = mounts[def.standard];
     if (!mount) continue;
-    const bank = new Bank(def, { publicUrl, mountPath, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clientJwks: options.clientJwks });
+    const lenient = options.lenient?.[def.id] ?? def.lenient;
+    const bank = new Bank(lenient ? { ...def, lenient } : def, { publicUrl, mountPath, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clientJwks: options.clientJwks });
     mount(bank);
     banks.set(def.id, bank);
   }

@@ -89,7 +89,7 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     const all = await call(aisSpec, 'ais', 'GET', '/balances', '/balances', at, { headers: { 'x-fapi-customer-ip-address': '192.0.2.1' } });
     expect(all.body.Data.Balance).toHaveLength(6);
 
-    let next: string | undefined = `${run.bank('thames').aisBaseUrl}/accounts/${current.AccountId}/transactions?fromBookingDateTime=2025-06-01T00:00:00`;
+    let next: string | undefined = `${run.bank('thames').aisBaseUrl}/accounts/${current.AccountId}/transactions?fromBookingDateTime=2025-06-01T00:00:00Z`;
     let count = 0;
     let pages = 0;
     while (next) {

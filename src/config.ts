@@ -109,6 +109,10 @@ export const settings = {
     default: 'false',
     doc: 'Reverse proxies whose X-Forwarded-For names the client: false (default: the socket address is the client), a hop count, or addresses/subnets (e.g. 10.0.0.0/8, uniquelocal). The client address becomes the PSU IP sent to banks at the callback and the rate-limit key of requests without an API key.',
   },
+  TPP_IP_ADDRESS: {
+    schema: z.string().refine((v) => isIP(v) === 4, { message: 'must be an IPv4 address' }).optional(),
+    doc: 'The gateway\'s own public IPv4 address as banks see it: sent as PSU-IP-Address where the Berlin Group file requires one and the end user\'s is unknown. Default 127.0.0.1 in sandbox; unset in live, such calls fail before they are sent unless the bank\'s registry entry sets psuIpAddressOptional.',
+  },
   METRICS_TOKEN: { schema: z.string().regex(/^[\x21-\x7e]{16,512}$/, { message: 'must have at least 16 printable characters and no spaces' }).optional(), secret: true, doc: 'Bearer token Prometheus must send to read GET /metrics. Unset: /metrics is open in sandbox and refused (403) in live.' },
 } as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
 
@@ -164,6 +168,8 @@ export interface Config {
   readonly webhooks: { readonly concurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
   /** `GET /metrics`: the scrapers' bearer token (unset: open in sandbox, refused in live). */
   readonly metrics: { readonly token: string | undefined };
+  /** The gateway's own IPv4 address, sent as PSU-IP-Address where required and the end user's is unknown. */
+  readonly tppIpAddress: string | undefined;
 }
 
 /** Raised when the environment holds an invalid value; names every offending variable. */
@@ -247,6 +253,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryWindowSeconds: r.WEBHOOK_RETRY_WINDOW_SECONDS,
     }),
     metrics: Object.freeze({ token: r.METRICS_TOKEN }),
+    tppIpAddress: r.TPP_IP_ADDRESS ?? (r.PASSERELLE_ENV === 'sandbox' ? '127.0.0.1' : undefined),
   });
 }
 

@@ -114,7 +114,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       audit.recordBankCall(call);
       metrics.bankCall(call);
     };
-    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall });
+    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall, tppIpAddress: config.tppIpAddress, onSkippedEntries: metrics.bankEntriesSkipped });
     const tenancy = new TenancyService(audit, db.sql, !db.embedded);
     const institutions = new InstitutionsService(registry);
     const consents = new ConsentsService({

@@ -16,6 +16,7 @@ import type {
   PaymentStatus,
   ScaApproach,
 } from './state';
+import type { Lenience } from '../standards/strict';
 import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';
 
 /** Standard-specific decisions the shared OAuth and SCA code asks the bank for. */
@@ -92,6 +93,11 @@ export interface BankDefinition extends BankProfile {
   /** Path of the account-information API below the bank's API root. */
   aisPath: string;
   pisPath: string;
+  /**
+   * A real bank's known leniency to reproduce (fields it accepts in breach of the official file).
+   * Absent: the bank is strict, as every sandbox bank is by default.
+   */
+  lenient?: Lenience;
 }
 
 export interface BankContext {

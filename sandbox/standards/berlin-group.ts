@@ -5,11 +5,14 @@ import { isValidIban } from '../core/iban';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import { startScaSession } from '../core/sca';
 import type { AisConsent, Payment, ScaApproach } from '../core/state';
+import { OpenApiSpec } from '../core/openapi';
+import { strictRequests } from './strict';
 import { dateParam, linkWith, pageParam, queryString, transactionPage, UUID_RE } from './common';
 
 /** Berlin Group NextGenPSD2 1.3.12 error codes (tppMessages[].code). */
 const BG_CODES: Record<BankErrorCode, string> = {
   FORMAT_ERROR: 'FORMAT_ERROR',
+  HEADER_MISSING: 'FORMAT_ERROR',
   PARAMETER_NOT_SUPPORTED: 'PARAMETER_NOT_SUPPORTED',
   CONSENT_UNKNOWN: 'CONSENT_UNKNOWN',
   CONSENT_INVALID: 'CONSENT_INVALID',
@@ -86,6 +89,8 @@ export function mountBerlinGroup(bank: Bank): void {
     res.set('X-Request-ID', id);
     next();
   });
+  // Strict: anything else the official file forbids is refused before any route sees it.
+  api.use(strictRequests(bank, [OpenApiSpec.load('berlin-group-psd2-api-1.3.12.yaml')]));
 
   /** Picks the SCA approach from the TPP's headers and the bank's capabilities. */
   const approachFor = (req: Request): ScaApproach => {

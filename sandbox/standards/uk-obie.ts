@@ -6,11 +6,14 @@ import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import type { AisConsent, Payment, PaymentStatus } from '../core/state';
 import { checkDetached, publicJwk, SANDBOX_TAN, signDetached, signingKeyPair } from '../core/jws';
+import { OpenApiSpec } from '../core/openapi';
+import { strictRequests } from './strict';
 import { linkWith, pageParam, queryString, transactionPage } from './common';
 
 /** UK OBIE 3.1.11 ErrorCode per canonical code (banks may add their own namespaced codes). */
 const UK_CODES: Record<BankErrorCode, string> = {
   FORMAT_ERROR: 'UK.OBIE.Field.Invalid',
+  HEADER_MISSING: 'UK.OBIE.Header.Missing',
   PARAMETER_NOT_SUPPORTED: 'UK.OBIE.Field.Unexpected',
   CONSENT_UNKNOWN: 'UK.OBIE.Resource.NotFound',
   CONSENT_INVALID: 'UK.OBIE.Resource.InvalidConsentStatus',
@@ -116,6 +119,13 @@ export function mountUkObie(bank: Bank): void {
     res.set('x-fapi-interaction-id', req.get('x-fapi-interaction-id') ?? randomUUID());
     next();
   });
+  // Strict: anything the official files forbid is refused before any route sees it.
+  api.use(
+    strictRequests(bank, [
+      OpenApiSpec.load('uk-obie-3.1.11-account-info.yaml', { apiRoot: aisPath }),
+      OpenApiSpec.load('uk-obie-3.1.11-payment-initiation.yaml', { apiRoot: pisPath }),
+    ]),
+  );
 
   // ----- message signing (x-jws-signature) ------------------------------------------------------
   // The bank signs its domestic payment answers and checks the TPP's signature on the two POSTs.

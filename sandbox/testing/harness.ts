@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import * as oidc from 'openid-client';
 import { MiniBrowser } from '../core/headless';
-import { createSandbox, type Sandbox, type SandboxBankInfo } from '../index';
+import { createSandbox, type Lenience, type Sandbox, type SandboxBankInfo } from '../index';
 
 // The cookie-keeping browser is production code (the control API's headless SCA uses it); tests import it from here.
 export { MiniBrowser };
@@ -28,14 +28,14 @@ export interface Running {
  * registered callback then name; `url` and `control` stay on the server itself.
  */
 export async function startSandbox(
-  opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] }; publicUrl?: string } = {},
+  opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] }; publicUrl?: string; lenient?: Record<string, Lenience> } = {},
 ): Promise<Running> {
   const app = express();
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sandbox = createSandbox({ publicUrl: opts.publicUrl ?? url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks });
+  const sandbox = createSandbox({ publicUrl: opts.publicUrl ?? url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks, lenient: opts.lenient });
   app.use('/sandbox', sandbox.router);
   return {
     url,

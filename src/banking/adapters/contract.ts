@@ -148,6 +148,8 @@ export interface PaymentContractSubject extends AdapterContractSubject {
    * rejects the consent without a reason): the reason is then null.
    */
   scaReasonsReported: boolean;
+  /** The debtor account to send, where the standard's file requires one (Berlin Group 1.3.12). */
+  debtorIban?: string;
 }
 
 /** A payment the bank has, as its control API lists it. */
@@ -182,7 +184,7 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
 
     const paymentRequest = (over: { amount?: string; creditorName?: string; idempotencyKey?: string } = {}): PaymentRequest => ({
       scheme: subject.scheme,
-      debtorAccount: null,
+      debtorAccount: subject.debtorIban ? { iban: subject.debtorIban } : null,
       creditor: { name: over.creditorName ?? 'Ada Lovelace', iban: subject.creditorIban, bic: null },
       amount: { amount: over.amount ?? '42.50', currency: subject.currency },
       remittanceInformation: 'Invoice 2026-7',

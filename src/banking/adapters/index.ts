@@ -59,6 +59,25 @@ export interface BankAdapterDeps {
   onCall?: (record: BankCallRecord) => void;
   /** Transport for every call (tests); default the global fetch, or mTLS with the credentials' QWAC. */
   fetch?: typeof fetch;
+  /**
+   * The gateway's own IPv4 address as banks see it (`TPP_IP_ADDRESS`): sent as `PSU-IP-Address`
+   * where a standard requires one and the end user's is unknown.
+   */
+  tppIpAddress?: string;
+  /**
+   * Entries of an otherwise good answer that broke the standard's schema and were skipped (a
+   * malformed balance or transaction), once per answer; for the metrics. Never values.
+   */
+  onSkippedEntries?: (report: SkippedEntriesReport) => void;
+}
+
+/** Malformed entries skipped in one bank answer. */
+export interface SkippedEntriesReport {
+  institutionId: string;
+  /** Our name of the call, e.g. `accounts.balances`. */
+  operation: string;
+  kind: 'balance' | 'transaction';
+  count: number;
 }
 
 /** The transport part of a bank HTTP client's options: the test transport, or the QWAC and QSeal of the credentials. */

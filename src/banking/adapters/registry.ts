@@ -33,6 +33,8 @@ export function createAdapterRegistry(deps: {
   logger: Logger;
   callbackUrl: string;
   onCall?: BankAdapterDeps['onCall'];
+  tppIpAddress?: string;
+  onSkippedEntries?: BankAdapterDeps['onSkippedEntries'];
 }): AdapterRegistry {
   const cache = new Map<string, BankAdapter>();
   return {
@@ -47,6 +49,8 @@ export function createAdapterRegistry(deps: {
         redirectUri: deps.callbackUrl,
         logger: deps.logger,
         onCall: deps.onCall,
+        ...(deps.tppIpAddress ? { tppIpAddress: deps.tppIpAddress } : {}),
+        ...(deps.onSkippedEntries ? { onSkippedEntries: deps.onSkippedEntries } : {}),
       });
       cache.set(institution.id, adapter);
       return adapter;

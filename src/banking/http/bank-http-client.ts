@@ -277,7 +277,8 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
       }
       url = new URL(base.href);
       const [pathname, search] = target.path.split('?', 2) as [string, string | undefined];
-      url.pathname = `${base.pathname}/${pathname.replace(/^\/+/, '')}`;
+      // A base at the domain root has pathname `/`: joined as is it would give `//v1/…`.
+      url.pathname = `${base.pathname.replace(/\/+$/, '')}/${pathname.replace(/^\/+/, '')}`;
       if (search) url.search = `?${search}`;
     } else {
       try {

@@ -9,9 +9,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid } from '../../errors';
+import { optionalPsuIp, requiredPsuIp } from './berlin-group.psu-ip';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '../../model';
-import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
+import { BankOAuth, discoveryFormOf, type DiscoveryForm, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
 import { paymentRequestId, withQuery } from '../../payment-ids';
 import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
 import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
@@ -61,7 +62,7 @@ export interface BerlinGroupPaymentsEnv {
   sandbox: boolean;
   log: Logger;
   resolveLink: (apiBaseUrl: string, href: string | undefined) => string | undefined;
-  oauthClient: (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2') => Promise<BankOAuth>;
+  oauthClient: (issuer: string, discoveryAlgorithm: DiscoveryForm) => Promise<BankOAuth>;
 }
 
 export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentInitiationPort {
@@ -110,7 +111,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       operation: 'payment.status',
       method: 'GET',
       ...(secrets.statusHref ? { url: secrets.statusHref } : { path: `${paymentPath(secrets, bankPaymentId)}/status` }),
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgPaymentStatusResponse,
     });
     return isoPaymentStatus(res.data.transactionStatus, { authorised: secrets.authorised === '1', reasonCode: reasonOf(res.data) });
@@ -136,6 +137,14 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
   async function initiate(ctx: BankCallContext, request: PaymentRequest): Promise<PaymentStarted> {
     const operation = 'payment.create';
     const product = productFor(request.scheme);
+    // The 1.3.12 file requires debtorAccount; leaving it out ("the end user picks the account at
+    // the bank") is only for banks whose registry entry says they allow it.
+    if (!request.debtorAccount && institution.quirks.debtorAccountOptional !== true) {
+      throw new BankInvalidRequest(
+        `${operation} at ${institutionId}: debtorAccount is required by the Berlin Group file (this bank's registry entry does not set quirks.debtorAccountOptional)`,
+        { ...details(operation), bankCode: 'debtorAccount' },
+      );
+    }
     const wanted = chooseApproach(request.psuId);
     const decoupled = wanted === 'DECOUPLED';
     const headers = {
@@ -152,7 +161,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       path: `/v1/payments/${product}`,
       requestId: paymentRequestId(request.idempotencyKey),
       headers,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: requiredPsuIp(institution, ctx, deps.tppIpAddress, operation),
       body: {
         ...(request.endToEndId ? { endToEndIdentification: request.endToEndId } : {}),
         ...(request.debtorAccount ? { debtorAccount: { iban: request.debtorAccount.iban } } : {}),
@@ -177,7 +186,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
         method: 'POST',
         url: linkOf(explicitStart)!,
         headers,
-        psuIpAddress: ctx.psuIpAddress,
+        psuIpAddress: optionalPsuIp(ctx),
         body: {},
         schema: bgAuthorisationStarted,
       });
@@ -268,7 +277,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
 
     if (secrets.approach === 'OAUTH') {
       if (!secrets.issuer || !secrets.codeVerifier || !secrets.redirectUri) return { outcome: 'FAILED', reason: 'the OAuth secrets of this payment are incomplete', status: null };
-      const oauth = await env.oauthClient(secrets.issuer, secrets.discoveryAlgorithm === 'oauth2' ? 'oauth2' : 'oidc');
+      const oauth = await env.oauthClient(secrets.issuer, discoveryFormOf(secrets.discoveryAlgorithm));
       try {
         // The code exchange finishes the authorisation; the payment's status then tells the outcome.
         await oauth.completeAuthorization({
@@ -295,7 +304,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       operation,
       method: 'DELETE',
       ...(secrets.selfHref ? { url: secrets.selfHref } : { path: paymentPath(secrets, input.bankPaymentId) }),
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgPaymentCancelResponse,
     });
     const body = res.data;

@@ -89,7 +89,7 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
   // Message signing (x-jws-signature): ours on the two POSTs, the bank's on every domestic
   // payment answer, checked against the JWKS the registry names (quirk `jwsJwksUrl`).
   const signer = deps.credentials.jwsSigningKey ? ukJwsSigner(institutionId, deps.credentials.jwsSigningKey) : undefined;
-  const quirk = (name: string) => (typeof institution.quirks[name] === 'string' ? (institution.quirks[name] as string) : undefined);
+  const quirk = (name: 'jwsJwksUrl' | 'jwsIssuer' | 'jwsTrustAnchor') => institution.quirks[name];
   const jwksUrl = quirk('jwsJwksUrl');
   if (jwksUrl && !/^https:\/\//.test(jwksUrl) && !(sandbox && /^http:\/\//.test(jwksUrl))) throw new BankClientConfigError(institutionId, 'quirks.jwsJwksUrl must be an https URL');
   const custom = deps.fetch;
