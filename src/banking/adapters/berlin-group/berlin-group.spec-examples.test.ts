@@ -267,7 +267,7 @@ describe('the Berlin Group 1.3.12 file’s examples', () => {
           validUntil: new Date(Date.now() + 86_400_000),
           frequencyPerDay: 4,
           redirectUri: 'https://gateway.example/callback',
-          state: 'state-1',
+          state: 'state-of-the-spec-example-0001',
           psuId: 'PSU-1234',
           ...(/decoupled/i.test(name) ? { preferredApproach: 'DECOUPLED' } : {}),
         } as Parameters<BankAdapter['consents']['start']>[1]);
@@ -300,7 +300,7 @@ describe('the Berlin Group 1.3.12 file’s examples', () => {
         validUntil: new Date(Date.now() + 86_400_000),
         frequencyPerDay: 4,
         redirectUri: 'https://gateway.example/callback',
-        state: 'state-1',
+        state: 'state-of-the-spec-example-0001',
         psuId: 'PSU-1234',
         preferredApproach: 'DECOUPLED',
       } as Parameters<BankAdapter['consents']['start']>[1]);
@@ -320,7 +320,7 @@ describe('the Berlin Group 1.3.12 file’s examples', () => {
           debtorAccount: { iban: 'DE40100100103307118608' },
           remittanceInformation: 'Ref Number Merchant',
           redirectUri: 'https://gateway.example/callback',
-          state: 'state-1',
+          state: 'state-of-the-spec-example-0001',
           idempotencyKey: `key-${name}`,
         } as Parameters<NonNullable<BankAdapter['payments']>['initiate']>[1]);
       if (/embedded|decoupled/i.test(name)) {
