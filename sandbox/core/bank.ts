@@ -16,6 +16,7 @@ import type {
   PaymentStatus,
   ScaApproach,
 } from './state';
+import { routeMatches } from './route-pattern';
 import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';
 
 /** Standard-specific decisions the shared OAuth and SCA code asks the bank for. */
@@ -440,11 +441,7 @@ export class Bank {
   private matches(rule: FaultRule, req: Request): boolean {
     if (rule.method && rule.method.toUpperCase() !== req.method) return false;
     if (!rule.route) return true;
-    const path = req.path;
-    if (rule.route.length > 2 && rule.route.startsWith('/') && rule.route.endsWith('/')) {
-      return new RegExp(rule.route.slice(1, -1)).test(path);
-    }
-    return path.includes(rule.route);
+    return routeMatches(rule.route, req.path);
   }
 
   /** Express middleware applying transport faults (status, 429, latency, timeout, malformed JSON). */

@@ -10,6 +10,28 @@ const SANDBOX_HISTORY_DAYS = 730;
 /** Registry entries for the in-process sandbox banks: reached over HTTP like any bank. */
 export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescriptor[] {
   return banks.map((b) => ({
+    ...sandboxInstitution(b),
+    // Where the sandbox is mounted: the issuer is `${root}/banks/<id>/oauth` (see sandboxPartitionOf).
+    quirks: { sandbox: true, ...(b.issuer.endsWith(`/banks/${b.id}/oauth`) ? { sandboxRoot: b.issuer.slice(0, -`/banks/${b.id}/oauth`.length) } : {}) },
+  }));
+}
+
+/**
+ * The same sandbox institution in one partition of the sandbox (`${root}/t/<partition>/banks/<id>`):
+ * a full copy of the bank that only one tenant's calls reach, so its data, consents, faults, clock
+ * and quotas are that tenant's alone. Anything else comes back unchanged.
+ */
+export function sandboxPartitionOf(i: InstitutionDescriptor, partition: string): InstitutionDescriptor {
+  const root = i.quirks.sandboxRoot;
+  if (i.quirks.sandbox !== true || typeof root !== 'string') return i;
+  const from = `${root}/banks/${i.id}`;
+  const to = `${root}/t/${encodeURIComponent(partition)}/banks/${i.id}`;
+  const move = (url: string) => (url.startsWith(from) ? `${to}${url.slice(from.length)}` : url);
+  return { ...i, aisBaseUrl: move(i.aisBaseUrl), pisBaseUrl: move(i.pisBaseUrl), issuer: i.issuer && move(i.issuer) };
+}
+
+function sandboxInstitution(b: SandboxBankInfo): Omit<InstitutionDescriptor, 'quirks'> {
+  return {
     id: b.id,
     name: b.name,
     bic: b.bic,
@@ -28,8 +50,7 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     maxConsentDays: b.maxConsentDays,
     maxHistoryDays: SANDBOX_HISTORY_DAYS,
     frequencyPerDay: b.frequencyPerDay,
-    quirks: { sandbox: true },
-  }));
+  };
 }
 
 const remoteBanks = z.object({

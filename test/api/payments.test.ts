@@ -289,7 +289,7 @@ describe('idempotency', () => {
       const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? onSecond() : initiate('nordlicht', {}, k))));
       expect(new Set(answers.map((a) => a.payment?.id)).size).toBe(1);
       // The second instance's in-process sandbox is another bank: a payment made there would show up in its count.
-      const secondCount = (await (await fetch(`${second.gateway.baseUrl}/sandbox/control/banks/nordlicht/payments`, { headers: { authorization: `Bearer ${(await import('../../src/gateway')).sandboxAdminToken(second.config)}` } })).json()) as { payments: unknown[] };
+      const secondCount = await control<{ payments: unknown[] }>(second, 'GET', '/banks/nordlicht/payments', undefined, t.sandboxTenants[0]);
       expect((await bankPayments('nordlicht')).length - before + secondCount.payments.length).toBe(1);
     } finally {
       await second.close();
