@@ -112,16 +112,13 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     res.json({ clients: Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])) });
   });
   router.post('/reset', async (_req, res) => {
-    // One bank per turn of the event loop: rebuilding a seeded ledger takes milliseconds each.
-    for (const b of banks.values()) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      b.reset();
-    }
+    // A little at a time: rebuilding the seeded ledgers takes a while, other requests go on meanwhile.
+    for (const b of banks.values()) await b.resetAsync();
     res.json({ reset: [...banks.keys()] });
   });
-  router.post('/banks/:bankId/reset', (req, res) => {
+  router.post('/banks/:bankId/reset', async (req, res) => {
     const bank = bankOf(req);
-    bank.reset();
+    await bank.resetAsync();
     res.json({ reset: [bank.def.id] });
   });
 

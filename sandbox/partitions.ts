@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { BANK_DEFINITIONS } from './banks';
 import { Bank, type BankContext, type BankDefinition } from './core/bank';
 import { controlRouter, type ControlAddresses } from './control';
+import { buildLedgerAsync, type Ledger } from './core/ledger';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import { mountUkObie } from './standards/uk-obie';
@@ -60,22 +61,23 @@ export class Partition {
   }
 
   /**
-   * Builds the banks one per turn of the event loop (a seeded ledger takes milliseconds), so a
-   * partition created on a tenant's request does not stall the process that serves everyone.
+   * Builds the banks a little at a time (seeded ledgers one test user per turn of the event loop,
+   * then each bank), so a partition created on a tenant's request does not stall the process.
    */
   static async create(ctx: Omit<BankContext, 'mountPath'>, base: string, addresses: ControlAddresses): Promise<Partition> {
     const p = new Partition();
     for (const def of BANK_DEFINITIONS) {
+      const ledger = await buildLedgerAsync(def, ctx.seed, new Date(ctx.startMs).toISOString().slice(0, 10));
       await yieldToEventLoop();
-      p.add(def, ctx, base);
+      p.add(def, ctx, base, ledger);
     }
     return p.finish(ctx.adminToken, addresses);
   }
 
-  private add(def: BankDefinition, ctx: Omit<BankContext, 'mountPath'>, base: string): void {
+  private add(def: BankDefinition, ctx: Omit<BankContext, 'mountPath'>, base: string, ledger?: Ledger): void {
     const mount = mounts[def.standard];
     if (!mount) return;
-    const bank = new Bank(def, { ...ctx, mountPath: base });
+    const bank = new Bank(def, { ...ctx, mountPath: base }, ledger);
     mount(bank);
     this.banks.set(def.id, bank);
   }

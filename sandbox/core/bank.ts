@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type Provider from 'oidc-provider';
 import { addDays, BankClock } from './clock';
 import { BankError, type Dialect } from './errors';
-import { buildLedger, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
+import { buildLedger, buildLedgerAsync, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
 import { createProvider } from './oidc';
 import { MemoryStore } from './oidc-store';
 import { Prng } from './prng';
@@ -170,9 +170,11 @@ export class Bank {
   private held = new Set<HeldResponse>();
   private faultSeq = 0;
 
+  /** @param ledger the seeded ledger, when built ahead (buildLedgerAsync); built here otherwise. */
   constructor(
     readonly def: BankDefinition,
     readonly ctx: BankContext,
+    ledger?: Ledger,
   ) {
     this.basePath = `${ctx.mountPath}/banks/${def.id}`;
     this.baseUrl = `${ctx.publicUrl}${this.basePath}`;
@@ -208,14 +210,19 @@ export class Bank {
       tokenEndpointAuthMethod: 'client_secret_basic',
     };
     this.provider = createProvider(this, this.oauthStore);
-    this.reset();
+    this.reset(ledger);
+  }
+
+  /** The day the seeded history ends. */
+  get seedDay(): string {
+    return new Date(this.ctx.startMs).toISOString().slice(0, 10);
   }
 
   /** Back to the seeded state: ledger, consents, payments, faults, quotas, lockouts and clock. */
-  reset(): void {
+  reset(ledger?: Ledger): void {
     this.clock.reset();
     this.paymentSchedule = { ...this.def.paymentSchedule };
-    this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
+    this.ledger = ledger ?? buildLedger(this.def, this.ctx.seed, this.seedDay);
     this.consents.clear();
     this.payments.clear();
     this.paymentCreations.clear();
@@ -226,6 +233,11 @@ export class Bank {
     this.lockouts.clear();
     this.usage.clear();
     this.ids = Prng.from(this.ctx.seed, `${this.def.id}/ids`);
+  }
+
+  /** reset(), the seeded ledger built a little at a time first (the bank keeps serving its old state meanwhile). */
+  async resetAsync(): Promise<void> {
+    this.reset(await buildLedgerAsync(this.def, this.ctx.seed, this.seedDay));
   }
 
   /** A fresh resource id (deterministic for a given seed and call order). */
