@@ -97,7 +97,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
     const remote = config.sandbox.enabled && config.sandbox.url ? await loadRemoteSandbox(config.sandbox.url, config.sandbox.adminToken!) : undefined;
     const sandbox = config.sandbox.enabled && !remote
-      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
+      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), maxPartitions: config.sandbox.partitions, logger: logger.child({ component: 'sandbox' }) })
       : undefined;
     const registry = new InstitutionRegistry([...live.institutions, ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
     const credentials = (id: string) => live.credentials.get(id) ?? sandbox?.clients[id] ?? remote?.clients[id];
