@@ -70,7 +70,8 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   const mountPath = trimmed ? `/${trimmed}` : '';
   const logger = options.logger ?? pino({ level: 'silent' });
   const startMs = (options.now ?? new Date()).getTime();
-  const ctx = { publicUrl, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clientJwks: options.clientJwks };
+  // Every copy of the banks runs on one timeline: a partition made later is not in the past.
+  const ctx = { publicUrl, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clockOrigin: Date.now(), clientJwks: options.clientJwks };
   const addressesOf = (base: string) => ({ publicBase: `${publicUrl}${base}`, selfBase: `${selfUrl}${base}` });
   // The default partition, at the mount path itself, for direct users of the sandbox.
   const root = Partition.createNow(ctx, mountPath, addressesOf(mountPath));

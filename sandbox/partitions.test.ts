@@ -47,6 +47,13 @@ describe('sandbox partitions', () => {
     expect((await control(null, 'GET', `/banks/nordlicht/consents/${created.consentId}`)).status).toBe(404);
   });
 
+  it('runs a partition made later on the same timeline as the default banks', async () => {
+    const [root, fresh] = await Promise.all([clockOf(null), clockOf(name('late-comer'))]);
+    expect(Math.abs(Date.parse(root) - Date.parse(fresh))).toBeLessThan(5_000);
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(Date.parse(await clockOf(null)) - TEST_NOW.getTime()).toBeGreaterThan(1_000);
+  });
+
   it('keeps faults, clocks and resets of one partition away from the others and from the default banks', async () => {
     const a = name('tenant-a');
     const b = name('tenant-b');

@@ -96,6 +96,8 @@ export interface BankContext {
   logger: Logger;
   /** Bank clocks start here (ms since epoch). */
   startMs: number;
+  /** The real instant (ms) at which bank clocks showed `startMs`, so a bank built later (a partition) runs on the same timeline; default: when built. */
+  clockOrigin?: number;
   /** Public keys of the gateway, for signed request objects (JAR), e.g. UK OBIE style. */
   clientJwks?: { keys: Record<string, unknown>[] };
 }
@@ -179,7 +181,7 @@ export class Bank {
     this.basePath = `${ctx.mountPath}/banks/${def.id}`;
     this.baseUrl = `${ctx.publicUrl}${this.basePath}`;
     this.log = ctx.logger.child({ bank: def.id });
-    this.clock = new BankClock(ctx.startMs);
+    this.clock = new BankClock(ctx.startMs, ctx.clockOrigin);
     const apiBaseUrl = `${this.baseUrl}/api`;
     this.info = {
       id: def.id,
