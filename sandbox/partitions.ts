@@ -49,7 +49,6 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 export class Partition {
   readonly banks = new Map<string, Bank>();
   readonly router: Router = express.Router();
-  lastUsedMs = Date.now();
 
   private constructor() {}
 
@@ -126,9 +125,7 @@ export class Partitions {
         void evicted.then((e) => e.close()).catch(() => undefined);
       }
     }
-    const partition = await p;
-    partition.lastUsedMs = Date.now();
-    return partition;
+    return p;
   }
 
   /** Routes `/:partition/…` to that partition's banks and control API. */
