@@ -52,8 +52,9 @@ const consentById = async (id: string) => (await t.gql<ConsentNode>(CONSENT, { i
 
 /**
  * Waits for the syncs an authorisation queued. Each tenant's sandbox banks answer as soon as its
- * own copy is ready, so these syncs now run while a test goes on; a revocation in the middle of one
- * is a race of its own (the sync may report the consent REAUTH_REQUIRED after it was revoked).
+ * own copy is ready, so these syncs now run while a test goes on; a renewal or revocation in the
+ * middle of one is a race of its own (the sync's refusal may turn the consent REAUTH_REQUIRED after
+ * it was renewed or revoked).
  */
 async function settleSyncs(id: string): Promise<void> {
   for (const a of (await consentById(id)).accounts) await settled(t, key, a.id);
@@ -101,6 +102,7 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
   });
 
   it('is renewed through a new authorisation, keeping its account ids', async () => {
+    await settleSyncs(consentId);
     const r = await t.gql<{ consentRenew: { authorizationUrl: string; userErrors: unknown[] } }>(
       'mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl userErrors { code } } }',
       { id: consentId },
