@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Bank } from './core/bank';
 import { formatCents, parseAmount, TransactionView, type LedgerTransaction } from './core/ledger';
 import { completeScaHeadless, HeadlessScaError } from './core/headless';
+import { MAX_ROUTE_LENGTH, ROUTE_CHARS } from './core/route-pattern';
 import { applyOutcome } from './core/sca';
 import { findUser, TEST_USERS } from './core/users';
 import { NOISE_KINDS, planCustomerPayments } from './customer-payments';
@@ -71,7 +72,7 @@ const bookSchema = z.object({
 
 const faultSchema = z.object({
   kind: z.enum(['status', 'rate-limit', 'latency', 'timeout', 'malformed-json', 'missing-ids', 'churn-ids', 'duplicates']),
-  route: z.string().max(200).optional(),
+  route: z.string().max(MAX_ROUTE_LENGTH).regex(ROUTE_CHARS, 'a path pattern: URL path characters, `*` for any run of them').optional(),
   method: z.string().max(10).optional(),
   status: z.number().int().min(400).max(599).optional(),
   retryAfterSeconds: z.number().int().min(0).max(86_400).optional(),
@@ -133,13 +134,14 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
   router.get('/clients', (_req, res) => {
     res.json({ clients: Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])) });
   });
-  router.post('/reset', (_req, res) => {
-    for (const b of banks.values()) b.reset();
+  router.post('/reset', async (_req, res) => {
+    // A little at a time: rebuilding the seeded ledgers takes a while, other requests go on meanwhile.
+    for (const b of banks.values()) await b.resetAsync();
     res.json({ reset: [...banks.keys()] });
   });
-  router.post('/banks/:bankId/reset', (req, res) => {
+  router.post('/banks/:bankId/reset', async (req, res) => {
     const bank = bankOf(req);
-    bank.reset();
+    await bank.resetAsync();
     res.json({ reset: [bank.def.id] });
   });
 

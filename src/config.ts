@@ -89,6 +89,7 @@ export const settings = {
   GOCARDLESS_COUNTRIES: { schema: z.string().regex(/^([A-Za-z]{2}(,[A-Za-z]{2})*)?$/, { message: 'must be comma-separated ISO 3166-1 alpha-2 codes, e.g. DE,FR' }).transform((v) => (v ? v.toUpperCase().split(',') : [])), default: '', doc: 'Countries whose GoCardless institutions are listed (comma-separated, e.g. DE,FR,GB). Empty: all.' },
   SANDBOX_BANKS: { schema: bool, default: 'true', doc: 'Mount the sandbox banks under /sandbox (only when PASSERELLE_ENV=sandbox).' },
   SANDBOX_URL: { schema: url(['http:', 'https:']).optional(), doc: 'Use a standalone sandbox (`npm run sandbox`, e.g. http://127.0.0.1:4010/sandbox) instead of mounting one in this process; needs SANDBOX_ADMIN_TOKEN. The banks then survive gateway restarts.' },
+  SANDBOX_PARTITIONS: { schema: int(1, 1000), default: '16', doc: 'How many sandbox tenants have their own copy of the in-process sandbox banks at once (a few MB each); past it the least recently used copy is dropped and comes back seeded.' },
   SANDBOX_ADMIN_TOKEN: { schema: z.string().min(16, { message: 'must have at least 16 characters' }).optional(), secret: true, doc: 'Bearer token of the sandbox control API. Default: generated once and kept in DATA_DIR/sandbox-admin-token.' },
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level.' },
   DEMO_TENANT: { schema: bool, default: 'true', doc: 'On first start with an empty database, create a sandbox demo tenant and print its API key.' },
@@ -158,7 +159,7 @@ export interface Config {
   };
   /** Sandbox banks mounted in-process; never in live. */
   /** `enabled`: sandbox banks are offered; `url`: they run in a standalone sandbox there instead of in this process. */
-  readonly sandbox: { readonly enabled: boolean; readonly url: string | undefined; readonly adminToken: string | undefined };
+  readonly sandbox: { readonly enabled: boolean; readonly url: string | undefined; readonly adminToken: string | undefined; readonly partitions: number };
   readonly shutdownTimeoutMs: number;
   /** Account syncs this process runs at once (0: none, it only queues them). */
   readonly syncConcurrency: number;
@@ -242,7 +243,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           ? Object.freeze({ baseUrl: r.GOCARDLESS_BASE_URL.replace(/\/+$/, ''), secretId: r.GOCARDLESS_SECRET_ID, secretKey: r.GOCARDLESS_SECRET_KEY, countries: Object.freeze([...r.GOCARDLESS_COUNTRIES]) })
           : undefined,
     }),
-    sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN }),
+    sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN, partitions: r.SANDBOX_PARTITIONS }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
     syncConcurrency: r.SYNC_CONCURRENCY,
     consentExpiryWarningDays: r.CONSENT_EXPIRY_WARNING_DAYS,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import express from 'express';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -25,7 +25,7 @@ import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
 import { AuditService } from './modules/audit/audit.service';
 import { consentRoutes } from './modules/consents/consent.routes';
-import { createSandbox, type Sandbox } from '../sandbox';
+import { createSandbox, partitionName, type Sandbox } from '../sandbox';
 import { startJobs, type Jobs } from './platform/jobs';
 import { AccountsService } from './modules/accounts/accounts.service';
 import { SyncService } from './modules/sync/sync.service';
@@ -100,7 +100,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
     const remote = config.sandbox.enabled && config.sandbox.url ? await loadRemoteSandbox(config.sandbox.url, config.sandbox.adminToken!) : undefined;
     const sandbox = config.sandbox.enabled && !remote
-      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
+      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), maxPartitions: config.sandbox.partitions, logger: logger.child({ component: 'sandbox' }) })
       : undefined;
     // An upstream aggregator's institutions (GoCardless Bank Account Data), read with the operator's secret: refused credentials stop start-up.
     const upstream = config.upstreams.gocardless
@@ -116,7 +116,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     };
     const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall, tppIpAddress: config.tppIpAddress, onSkippedEntries: metrics.bankEntriesSkipped });
     const tenancy = new TenancyService(audit, db.sql, !db.embedded);
-    const institutions = new InstitutionsService(registry);
+    // Read once (a file under DATA_DIR unless SANDBOX_ADMIN_TOKEN is set), and only with sandbox banks.
+    const partitionToken = config.sandbox.enabled ? sandboxAdminToken(config) : '';
+    const partitionOf = (tenantId: string) => sandboxPartition(partitionToken, tenantId);
+    const institutions = new InstitutionsService(registry, partitionOf);
     const consents = new ConsentsService({
       orm: db.orm,
       jobs,
@@ -156,7 +159,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
-    const sandboxControls = new SandboxService({ client: control, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
+    const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
     const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
@@ -244,6 +247,15 @@ export function sandboxAdminToken(config: Config): string {
     fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
     return token;
   }
+}
+
+/**
+ * The tenant's partition of the sandbox: its own copy of every sandbox bank (data, consents,
+ * faults, clock, quotas), named with the admin token so only this gateway can open one; the label
+ * is a digest, so bank URLs do not carry tenant ids.
+ */
+export function sandboxPartition(adminToken: string, tenantId: string): string {
+  return partitionName(adminToken, createHash('sha256').update(`tenant/${tenantId}`).digest('base64url').slice(0, 16));
 }
 
 export function readDemoKey(config: Config): string | undefined {

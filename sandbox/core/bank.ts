@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type Provider from 'oidc-provider';
 import { addDays, BankClock } from './clock';
 import { BankError, type Dialect } from './errors';
-import { buildLedger, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
+import { buildLedger, buildLedgerAsync, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
 import { createProvider } from './oidc';
 import { MemoryStore } from './oidc-store';
 import { Prng } from './prng';
@@ -17,6 +17,7 @@ import type {
   ScaApproach,
 } from './state';
 import type { Lenience } from '../standards/strict';
+import { routeMatches } from './route-pattern';
 import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';
 
 /** Standard-specific decisions the shared OAuth and SCA code asks the bank for. */
@@ -108,6 +109,8 @@ export interface BankContext {
   logger: Logger;
   /** Bank clocks start here (ms since epoch). */
   startMs: number;
+  /** The real instant (ms) at which bank clocks showed `startMs`, so a bank built later (a partition) runs on the same timeline; default: when built. */
+  clockOrigin?: number;
   /** Public keys of the gateway, for signed request objects (JAR), e.g. UK OBIE style. */
   clientJwks?: { keys: Record<string, unknown>[] };
 }
@@ -192,14 +195,16 @@ export class Bank {
   private held = new Set<HeldResponse>();
   private faultSeq = 0;
 
+  /** @param ledger the seeded ledger, when built ahead (buildLedgerAsync); built here otherwise. */
   constructor(
     readonly def: BankDefinition,
     readonly ctx: BankContext,
+    ledger?: Ledger,
   ) {
     this.basePath = `${ctx.mountPath}/banks/${def.id}`;
     this.baseUrl = `${ctx.publicUrl}${this.basePath}`;
     this.log = ctx.logger.child({ bank: def.id });
-    this.clock = new BankClock(ctx.startMs);
+    this.clock = new BankClock(ctx.startMs, ctx.clockOrigin);
     const apiBaseUrl = `${this.baseUrl}/api`;
     this.info = {
       id: def.id,
@@ -230,15 +235,20 @@ export class Bank {
       tokenEndpointAuthMethod: 'client_secret_basic',
     };
     this.provider = createProvider(this, this.oauthStore);
-    this.reset();
+    this.reset(ledger);
+  }
+
+  /** The day the seeded history ends. */
+  get seedDay(): string {
+    return new Date(this.ctx.startMs).toISOString().slice(0, 10);
   }
 
   /** Back to the seeded state: ledger, consents, payments, faults, quotas, lockouts and clock. */
-  reset(): void {
+  reset(ledger?: Ledger): void {
     this.clock.reset();
     this.paymentSchedule = { ...this.def.paymentSchedule };
     this.transactionReports = 'list';
-    this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
+    this.ledger = ledger ?? buildLedger(this.def, this.ctx.seed, this.seedDay);
     this.consents.clear();
     this.payments.clear();
     this.paymentCreations.clear();
@@ -249,6 +259,11 @@ export class Bank {
     this.lockouts.clear();
     this.usage.clear();
     this.ids = Prng.from(this.ctx.seed, `${this.def.id}/ids`);
+  }
+
+  /** reset(), the seeded ledger built a little at a time first (the bank keeps serving its old state meanwhile). */
+  async resetAsync(): Promise<void> {
+    this.reset(await buildLedgerAsync(this.def, this.ctx.seed, this.seedDay));
   }
 
   /** A fresh resource id (deterministic for a given seed and call order). */
@@ -464,11 +479,7 @@ export class Bank {
   private matches(rule: FaultRule, req: Request): boolean {
     if (rule.method && rule.method.toUpperCase() !== req.method) return false;
     if (!rule.route) return true;
-    const path = req.path;
-    if (rule.route.length > 2 && rule.route.startsWith('/') && rule.route.endsWith('/')) {
-      return new RegExp(rule.route.slice(1, -1)).test(path);
-    }
-    return path.includes(rule.route);
+    return routeMatches(rule.route, req.path);
   }
 
   /** Express middleware applying transport faults (status, 429, latency, timeout, malformed JSON). */

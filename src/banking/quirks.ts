@@ -10,6 +10,8 @@ export const institutionQuirks = z
   .object({
     /** Plain http and insecure OAuth: set by the sandbox on its own banks only, refused in the live file. */
     sandbox: z.boolean().optional(),
+    /** Sandbox only: where the sandbox is mounted, so each tenant's calls can be moved into its own copy of the bank. */
+    sandboxRoot: z.string().url().optional(),
     /**
      * Berlin Group: the bank lets the end user choose the debtor account during SCA, so a payment
      * may be sent without `debtorAccount` (which the 1.3.12 file requires). Without it, a payment

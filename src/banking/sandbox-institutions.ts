@@ -10,6 +10,42 @@ const SANDBOX_HISTORY_DAYS = 730;
 /** Registry entries for the in-process sandbox banks: reached over HTTP like any bank. */
 export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescriptor[] {
   return banks.map((b) => ({
+    ...sandboxInstitution(b),
+    // Where the sandbox is mounted: the issuer is `${root}/banks/<id>/oauth` (see sandboxPartitionOf).
+    quirks: {
+      sandbox: true,
+      ...(b.issuer.endsWith(`/banks/${b.id}/oauth`) ? { sandboxRoot: b.issuer.slice(0, -`/banks/${b.id}/oauth`.length) } : {}),
+      // Reached through an upstream aggregator: its own id of the institution, kept for every call.
+      ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}),
+      // UK: where the bank publishes the keys of its x-jws-signature, and what it signs as.
+      ...(b.jws ? { jwsJwksUrl: b.jws.jwksUrl, jwsIssuer: b.jws.issuer, jwsTrustAnchor: b.jws.trustAnchor } : {}),
+    },
+  }));
+}
+
+/**
+ * The same sandbox institution in one partition of the sandbox (`${root}/t/<partition>/banks/<id>`):
+ * a full copy of the bank that only one tenant's calls reach, so its data, consents, faults, clock
+ * and quotas are that tenant's alone. Anything else comes back unchanged.
+ */
+export function sandboxPartitionOf(i: InstitutionDescriptor, partition: string): InstitutionDescriptor {
+  const root = i.quirks.sandboxRoot;
+  if (i.quirks.sandbox !== true || typeof root !== 'string') return i;
+  const from = `${root}/banks/${i.id}`;
+  const to = `${root}/t/${encodeURIComponent(partition)}/banks/${i.id}`;
+  const move = (url: string) => (url.startsWith(from) ? `${to}${url.slice(from.length)}` : url);
+  const jwks = i.quirks.jwsJwksUrl;
+  return {
+    ...i,
+    aisBaseUrl: move(i.aisBaseUrl),
+    pisBaseUrl: move(i.pisBaseUrl),
+    issuer: i.issuer && move(i.issuer),
+    quirks: jwks ? { ...i.quirks, jwsJwksUrl: move(jwks) } : i.quirks,
+  };
+}
+
+function sandboxInstitution(b: SandboxBankInfo): Omit<InstitutionDescriptor, 'quirks'> {
+  return {
     id: b.id,
     name: b.name,
     bic: b.bic,
@@ -28,14 +64,7 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     maxConsentDays: b.maxConsentDays,
     maxHistoryDays: SANDBOX_HISTORY_DAYS,
     frequencyPerDay: b.frequencyPerDay,
-    quirks: {
-      sandbox: true,
-      // Reached through an upstream aggregator: its own id of the institution, kept for every call.
-      ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}),
-      // UK: where the bank publishes the keys of its x-jws-signature, and what it signs as.
-      ...(b.jws ? { jwsJwksUrl: b.jws.jwksUrl, jwsIssuer: b.jws.issuer, jwsTrustAnchor: b.jws.trustAnchor } : {}),
-    },
-  }));
+  };
 }
 
 const remoteBanks = z.object({

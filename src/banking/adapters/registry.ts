@@ -23,8 +23,10 @@ export class MissingBankCredentialsError extends Error {
   }
 }
 
+const MAX_CACHED_ADAPTERS = 1_000;
+
 /**
- * One adapter per institution, built on first use from the institution's standard and the
+ * One adapter per institution (and address), built on first use from the institution's standard and the
  * operator's credentials for it, then reused (adapters cache OAuth discovery and hold no
  * per-consent state).
  */
@@ -39,7 +41,9 @@ export function createAdapterRegistry(deps: {
   const cache = new Map<string, BankAdapter>();
   return {
     for(institution) {
-      const cached = cache.get(institution.id);
+      // The same institution may come at other addresses (each tenant's partition of a sandbox bank).
+      const key = [institution.id, institution.issuer, institution.aisBaseUrl, institution.pisBaseUrl].join(' ');
+      const cached = cache.get(key);
       if (cached) return cached;
       const credentials = deps.credentials(institution.id);
       if (!credentials) throw new MissingBankCredentialsError(institution.id);
@@ -52,7 +56,9 @@ export function createAdapterRegistry(deps: {
         ...(deps.tppIpAddress ? { tppIpAddress: deps.tppIpAddress } : {}),
         ...(deps.onSkippedEntries ? { onSkippedEntries: deps.onSkippedEntries } : {}),
       });
-      cache.set(institution.id, adapter);
+      cache.set(key, adapter);
+      // Bounded: the oldest adapter goes (and is built again if its bank comes back).
+      if (cache.size > MAX_CACHED_ADAPTERS) cache.delete(cache.keys().next().value!);
       return adapter;
     },
   };

@@ -105,6 +105,11 @@ export class SandboxControlClient {
     this.#token = adminToken;
   }
 
+  /** The same control API for one partition of the sandbox (`…/t/<partition>/control`): one tenant's copy of the banks. */
+  partition(name: string): SandboxControlClient {
+    return new SandboxControlClient(`${this.controlUrl.replace(/\/control$/, '')}/t/${seg(name)}/control`, this.#token, this.timeoutMs);
+  }
+
   async users(): Promise<string[]> {
     const r = await this.call('GET', '/users', z.object({ users: z.array(z.object({ username: z.string() })) }));
     return r.users.map((u) => u.username);
@@ -141,7 +146,7 @@ export class SandboxControlClient {
     return this.call('POST', `/banks/${seg(bankId)}/accounts/${seg(accountId)}/customer-payments`, customerPayments, body);
   }
 
-  /** Resets one bank, or every bank of the sandbox; the ids reset. */
+  /** Resets one bank, or every bank of the sandbox (or of the partition); the ids reset. */
   async reset(bankId?: string): Promise<string[]> {
     return (await this.call('POST', bankId ? `/banks/${seg(bankId)}/reset` : '/reset', z.object({ reset: z.array(z.string()) }))).reset;
   }

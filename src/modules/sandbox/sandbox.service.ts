@@ -28,6 +28,8 @@ import {
 const MAX_AMOUNT = '999999999.99';
 const MAX_CLOCK_SECONDS = 3650 * 86_400;
 const CONTROL = /\p{C}/u;
+/** A fault route: URL path characters (RFC 3986 pchar and `/`), `*` among them; the banks match it without regular expressions. */
+const ROUTE_PATTERN = /^[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*$/;
 
 export interface SandboxTransactionRequest {
   amount: string;
@@ -61,6 +63,8 @@ export interface SandboxBankTransaction {
 export interface SandboxDeps {
   /** The control API of the sandbox this gateway uses; null when it has none (live, or SANDBOX_BANKS=false). */
   client: SandboxControlClient | null;
+  /** The tenant's partition of the sandbox (its own copy of every bank); the one InstitutionsService gives its institutions. */
+  partitionOf: (tenantId: string) => string;
   consents: ConsentsService;
   accounts: AccountsService;
   institutions: InstitutionsService;
@@ -74,7 +78,8 @@ type Checked = UserError[];
 /**
  * The sandbox* mutations: drive the sandbox banks through their control API, for sandbox keys only.
  * Consents and accounts are the caller's own (another tenant's id is NOT_FOUND); bank-wide controls
- * (faults, clock, reset) act on the sandbox bank every sandbox tenant of this gateway shares.
+ * (faults, clock, reset) act on the caller's own partition of the sandbox: its copy of the banks,
+ * which no other tenant's calls reach.
  */
 export class SandboxService {
   constructor(private readonly deps: SandboxDeps) {}
@@ -89,7 +94,7 @@ export class SandboxService {
           : 'The sandbox* mutations exist for sandbox keys only, and this gateway runs no sandbox banks (SANDBOX_BANKS=false).',
       );
     }
-    return this.deps.client;
+    return this.deps.client.partition(this.deps.partitionOf(caller.tenantId));
   }
 
   async authorizeConsent(em: EntityManager, caller: Caller, input: { consentId: string | null; username: string; decision: 'APPROVE' | 'REJECT' }): Promise<Outcome<Consent>> {
@@ -208,6 +213,9 @@ export class SandboxService {
         ...checkRange(f.latencyMs, 0, 600_000, at('latencyMs')),
         ...checkRange(f.times, 1, 1_000_000, at('times')),
       );
+      if (f.route != null && f.route.length <= 200 && !ROUTE_PATTERN.test(f.route)) {
+        errors.push(userError(at('route'), UserErrorCode.INVALID, 'A path pattern: URL path characters, `*` for any run of them (not a regular expression).'));
+      }
       if (f.method != null && !/^[A-Za-z]{1,10}$/.test(f.method)) errors.push(userError(at('method'), UserErrorCode.INVALID, 'An HTTP method such as GET or POST.'));
       return { kind: f.kind, ...optional({ route: f.route, method: f.method?.toUpperCase(), status: f.status, retryAfterSeconds: f.retryAfterSeconds, latencyMs: f.latencyMs, times: f.times }) };
     });
