@@ -4,7 +4,6 @@ import type { SandboxBankInfo, SandboxClientCredentials } from './core/bank';
 import { TEST_USERS } from './core/users';
 import { Partition, Partitions } from './partitions';
 import type { Lenience } from './standards/strict';
-import { createGoCardlessUpstream } from './upstreams/gocardless';
 
 export type { Lenience } from './standards/strict';
 
@@ -85,6 +84,8 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   // The default partition, at the mount path itself, for direct users of the sandbox.
   const root = Partition.createNow(ctx, mountPath, addressesOf(mountPath));
   const banks = root.banks;
+  // The upstream aggregator (GoCardless Bank Account Data) reaching the same banks' data: its institutions are listed beside the banks.
+  const upstream = root.upstream;
   // Every other partition is a full copy of the banks under /t/<name>, made on first use (a
   // gateway gives each tenant its own: faults, clocks, resets and data of one never reach another).
   const partitions = new Partitions(options.adminToken, options.maxPartitions ?? DEFAULT_MAX_PARTITIONS, (name) => {
@@ -101,9 +102,6 @@ export function createSandbox(options: SandboxOptions): Sandbox {
     });
   });
   router.use('/t', partitions.router());
-  // The upstream aggregator (GoCardless Bank Account Data) reaching the same banks' data: its institutions are listed beside the banks.
-  const upstream = createGoCardlessUpstream({ publicUrl, mountPath, seed: options.seed ?? 1, startMs, adminToken: options.adminToken, logger });
-  router.use('/upstreams/gocardless', upstream.router);
   router.use(root.router);
   return {
     router,

@@ -8,6 +8,7 @@ import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import type { Lenience } from './standards/strict';
 import { mountUkObie } from './standards/uk-obie';
+import { createGoCardlessUpstream, type SandboxUpstream } from './upstreams/gocardless';
 
 /** What every bank of a partition is built with; `lenient`: per bank id, a real bank's known leniency to reproduce. */
 type PartitionContext = Omit<BankContext, 'mountPath'> & { lenient?: Record<string, Lenience> };
@@ -53,6 +54,8 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 export class Partition {
   readonly banks = new Map<string, Bank>();
   readonly router: Router = express.Router();
+  /** The upstream aggregator (GoCardless Bank Account Data) of this copy: its own requisitions, tokens and switches. */
+  upstream!: SandboxUpstream;
 
   private constructor() {}
 
@@ -60,7 +63,7 @@ export class Partition {
   static createNow(ctx: PartitionContext, base: string, addresses: ControlAddresses): Partition {
     const p = new Partition();
     for (const def of BANK_DEFINITIONS) p.add(def, ctx, base);
-    return p.finish(ctx.adminToken, addresses);
+    return p.finish(ctx, base, addresses);
   }
 
   /**
@@ -74,7 +77,7 @@ export class Partition {
       await yieldToEventLoop();
       p.add(def, ctx, base, ledger);
     }
-    return p.finish(ctx.adminToken, addresses);
+    return p.finish(ctx, base, addresses);
   }
 
   private add(def: BankDefinition, ctx: PartitionContext, base: string, ledger?: Ledger): void {
@@ -87,9 +90,12 @@ export class Partition {
     this.banks.set(def.id, bank);
   }
 
-  private finish(adminToken: string, addresses: ControlAddresses): Partition {
-    this.router.use('/control', controlRouter(this.banks, adminToken, addresses));
+  private finish(ctx: PartitionContext, base: string, addresses: ControlAddresses): Partition {
+    this.router.use('/control', controlRouter(this.banks, ctx.adminToken, addresses));
     for (const bank of this.banks.values()) this.router.use(`/banks/${bank.def.id}`, bank.router());
+    // Its ledgers and OpenAPI validator are built on first use: a copy that never calls it pays nothing.
+    this.upstream = createGoCardlessUpstream({ publicUrl: ctx.publicUrl, mountPath: base, seed: ctx.seed, startMs: ctx.startMs, adminToken: ctx.adminToken, logger: ctx.logger });
+    this.router.use('/upstreams/gocardless', this.upstream.router);
     return this;
   }
 

@@ -14,7 +14,7 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     // Where the sandbox is mounted: the issuer is `${root}/banks/<id>/oauth` (see sandboxPartitionOf).
     quirks: {
       sandbox: true,
-      ...(b.issuer.endsWith(`/banks/${b.id}/oauth`) ? { sandboxRoot: b.issuer.slice(0, -`/banks/${b.id}/oauth`.length) } : {}),
+      ...sandboxRootOf(b),
       // Reached through an upstream aggregator: its own id of the institution, kept for every call.
       ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}),
       // UK: where the bank publishes the keys of its x-jws-signature, and what it signs as.
@@ -31,9 +31,9 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
 export function sandboxPartitionOf(i: InstitutionDescriptor, partition: string): InstitutionDescriptor {
   const root = i.quirks.sandboxRoot;
   if (i.quirks.sandbox !== true || typeof root !== 'string') return i;
-  const from = `${root}/banks/${i.id}`;
-  const to = `${root}/t/${encodeURIComponent(partition)}/banks/${i.id}`;
-  const move = (url: string) => (url.startsWith(from) ? `${to}${url.slice(from.length)}` : url);
+  // Everything of the sandbox lives under its root: the bank, its OAuth server, its keys, and the upstream aggregator.
+  const to = `${root}/t/${encodeURIComponent(partition)}`;
+  const move = (url: string) => (url.startsWith(`${root}/`) ? `${to}${url.slice(root.length)}` : url);
   const jwks = i.quirks.jwsJwksUrl;
   return {
     ...i,
@@ -42,6 +42,13 @@ export function sandboxPartitionOf(i: InstitutionDescriptor, partition: string):
     issuer: i.issuer && move(i.issuer),
     quirks: jwks ? { ...i.quirks, jwsJwksUrl: move(jwks) } : i.quirks,
   };
+}
+
+/** Where the sandbox is mounted, read off a bank's issuer (`${root}/banks/<id>/oauth`) or the upstream's base (`${root}/upstreams/<name>`). */
+function sandboxRootOf(b: SandboxBankInfo): { sandboxRoot?: string } {
+  if (b.issuer.endsWith(`/banks/${b.id}/oauth`)) return { sandboxRoot: b.issuer.slice(0, -`/banks/${b.id}/oauth`.length) };
+  const upstream = /^(.*)\/upstreams\/[a-z0-9-]+\/?$/.exec(b.aisBaseUrl);
+  return upstream ? { sandboxRoot: upstream[1] } : {};
 }
 
 function sandboxInstitution(b: SandboxBankInfo): Omit<InstitutionDescriptor, 'quirks'> {

@@ -10,7 +10,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { accountState, authorise, connect, gatewayLedger, institutionGid, RETURN_URL, settled, type Connected } from '../helpers/banking';
-import { sandboxAdminToken } from '../../src/gateway';
+import { sandboxAdminToken, sandboxPartition } from '../../src/gateway';
 
 interface Received {
   id: string;
@@ -25,10 +25,12 @@ let endUserId: string;
 let rx: { url: string; received: Received[]; close(): Promise<void> };
 let secret: string;
 let c: Connected;
+let tenantId: string;
 
-/** The sandbox upstream's control API. */
+/** The sandbox upstream's control API, in this tenant's own copy of the sandbox. */
 async function upstream<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${t.gateway.baseUrl}/sandbox/upstreams/gocardless/control${path}`, {
+  const partition = sandboxPartition(sandboxAdminToken(t.config), tenantId);
+  const res = await fetch(`${t.gateway.baseUrl}/sandbox/t/${partition}/upstreams/gocardless/control${path}`, {
     method,
     headers: { authorization: `Bearer ${sandboxAdminToken(t.config)}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -66,7 +68,7 @@ const consentNode = async (id: string) =>
 
 beforeAll(async () => {
   t = await startTestGateway({ env: { WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_TIMEOUT_MS: '2000' } });
-  ({ key } = await t.createTenant('Upstream'));
+  ({ key, tenantId } = await t.createTenant('Upstream'));
   const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "upstream-alice" }) { endUser { id } } }', {}, key);
   endUserId = u.body.data!.endUserCreate.endUser.id;
   const received: Received[] = [];
