@@ -1,5 +1,5 @@
 // `npm run bench`: every benchmark, each printing a markdown table for the README.
-//   npm run bench [-- cold-start vault sync page bank-calls events]   (default: all; sync, page and bank-calls need DATABASE_URL; events also REDIS_URL)
+//   npm run bench [-- cold-start vault sync page bank-calls events reconciliation]   (default: all; sync, page, bank-calls and reconciliation need DATABASE_URL; events also REDIS_URL)
 import coldStart from './cold-start';
 import vault from './vault.bench';
 import sync from './sync.bench';
@@ -7,6 +7,7 @@ import page from './page.bench';
 import bankCalls from './bank-calls.bench';
 import events from './events.bench';
 import { webhookDeliveries } from './webhooks.bench';
+import reconciliation from './reconciliation.bench';
 
 const benches: Record<string, () => Promise<string | void>> = {
   'cold-start': () => coldStart(3),
@@ -15,6 +16,7 @@ const benches: Record<string, () => Promise<string | void>> = {
   page: () => page(),
   'bank-calls': () => bankCalls(),
   events: () => events({ extra: (ctx) => webhookDeliveries(ctx) }),
+  reconciliation: () => reconciliation(),
 };
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
 for (const name of wanted.length ? wanted : Object.keys(benches)) {

@@ -12,6 +12,7 @@ import { Migration20261125000009Webhooks } from './Migration20261125000009Webhoo
 import { Migration20261206110001ScaLease } from './Migration20261206110001ScaLease';
 import { Migration20261206110002TransactionOrder } from './Migration20261206110002TransactionOrder';
 import { Migration20261206110003SyncResume } from './Migration20261206110003SyncResume';
+import { Migration20261206190001Reconciliation } from './Migration20261206190001Reconciliation';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -31,4 +32,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206110001ScaLease', class: Migration20261206110001ScaLease },
   { name: 'Migration20261206110002TransactionOrder', class: Migration20261206110002TransactionOrder },
   { name: 'Migration20261206110003SyncResume', class: Migration20261206110003SyncResume },
+  { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
 ];

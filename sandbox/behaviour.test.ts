@@ -35,8 +35,8 @@ async function get(path: string, headers: Record<string, string>, template?: str
 async function consent(over: Record<string, unknown> = {}) {
   const res = await fetch(`${base()}/v1/consents`, {
     method: 'POST',
-    headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-redirect-uri': run.callback },
-    body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-05-01', frequencyPerDay: 4, ...over }),
+    headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
+    body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-05-01', frequencyPerDay: 4, combinedServiceIndicator: false, ...over }),
   });
   const created = (await res.json()) as { consentId: string; _links: { scaRedirect: { href: string } } };
   const browser = new MiniBrowser();
@@ -202,8 +202,8 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     expect((await run.control('PUT', '/banks/nordlicht/payment-schedule', { acceptAfterSeconds: 10, settleAfterSeconds: 5 })).status).toBe(400);
     const res = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/sepa-credit-transfers`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-redirect-uri': run.callback },
-      body: JSON.stringify({ instructedAmount: { currency: 'EUR', amount: '5.00' }, creditorAccount: { iban: 'DE89370400440532013000' }, creditorName: 'Kiosk' }),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
+      body: JSON.stringify({ debtorAccount: { iban: 'FR7630006000011234567890189' }, instructedAmount: { currency: 'EUR', amount: '5.00' }, creditorAccount: { iban: 'DE89370400440532013000' }, creditorName: 'Kiosk' }),
     });
     const created = (await res.json()) as { paymentId: string; _links: { scaRedirect: { href: string } } };
     const browser = new MiniBrowser();
@@ -227,8 +227,8 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
   it('approves a decoupled request through the control API, for the user the TPP named', async () => {
     const res = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
     });
     const { consentId } = (await res.json()) as { consentId: string };
     const sessions = await run.control<{ sessions: { id: string }[] }>('GET', '/banks/brabant/sca-sessions?user=sme');
@@ -261,8 +261,8 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     const start = async () => {
       const res = await fetch(`${base()}/v1/consents`, {
         method: 'POST',
-        headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-redirect-uri': run.callback },
-        body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: false, validUntil: '2027-01-01', frequencyPerDay: 1 }),
+        headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
+        body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: false, validUntil: '2027-01-01', frequencyPerDay: 1, combinedServiceIndicator: false }),
       });
       const body = (await res.json()) as { consentId: string; _links: { scaRedirect: { href: string } } };
       const browser = new MiniBrowser();
@@ -301,8 +301,8 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
   it('expires the one-time code after five minutes on the bank clock and sends a new one', async () => {
     const res = await fetch(`${base()}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-redirect-uri': run.callback },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: false, validUntil: '2027-01-01', frequencyPerDay: 1 }),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: false, validUntil: '2027-01-01', frequencyPerDay: 1, combinedServiceIndicator: false }),
     });
     const body = (await res.json()) as { _links: { scaRedirect: { href: string } } };
     const browser = new MiniBrowser();
@@ -319,8 +319,8 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     for (const [username, code, status] of [['rejecter', '456789', 'rejected'], ['timeout', '567890', 'rejected']] as const) {
       const created = await fetch(`${base()}/v1/consents`, {
         method: 'POST',
-        headers: { 'x-request-id': requestId(), 'content-type': 'application/json' },
-        body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+        headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' },
+        body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
       });
       const { consentId } = (await created.json()) as { consentId: string };
       await expect(authorizeWithOAuth(run, config, { scope: `AIS:${consentId}` }, { username, code })).rejects.toThrow(/access_denied/);

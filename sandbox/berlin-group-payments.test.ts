@@ -15,7 +15,7 @@ afterAll(async () => {
 async function bg(bankId: string, method: string, template: string, path: string, opts: { headers?: Record<string, string>; body?: unknown } = {}) {
   const res = await fetch(`${run.bank(bankId).pisBaseUrl}${path}`, {
     method,
-    headers: { 'x-request-id': requestId(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    headers: { 'x-request-id': requestId(), ...(opts.body ? { 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' } : {}), ...opts.headers },
     body: opts.body ? JSON.stringify(opts.body) : undefined,
   });
   const text = await res.text();
@@ -159,7 +159,7 @@ describe('Berlin Group payments (sepa-credit-transfers, instant-sepa-credit-tran
     expect(badIban.body.tppMessages[0]).toMatchObject({ code: 'FORMAT_ERROR', path: 'creditorAccount.iban' });
     const badAmount = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer({ instructedAmount: { currency: 'EUR', amount: '1.234' } }) });
     expect(badAmount.status).toBe(400);
-    const product = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/cross-border-credit-transfers`, { method: 'POST', headers: { 'x-request-id': requestId(), 'content-type': 'application/json' }, body: JSON.stringify(transfer()) });
+    const product = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/cross-border-credit-transfers`, { method: 'POST', headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' }, body: JSON.stringify(transfer()) });
     expect(product.status).toBe(404);
   });
 });
@@ -169,8 +169,8 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     const base = run.bank('brabant').aisBaseUrl;
     const res = await fetch(`${base}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-id': 'alice', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'alice', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
     });
     const created = await res.json();
     spec.assert('POST', '/v1/consents', res.status, created);
@@ -204,8 +204,8 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
   it('fails a decoupled payment when the SCA times out in the bank app', async () => {
     const res = await fetch(`${run.bank('brabant').pisBaseUrl}/v1/payments/sepa-credit-transfers`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-id': 'timeout', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify(transfer({ debtorAccount: undefined })),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'timeout', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify(transfer()),
     });
     const created = (await res.json()) as { paymentId: string; _links: { scaStatus: { href: string } } };
     spec.assert('POST', '/v1/{payment-service}/{payment-product}', res.status, created);
@@ -230,8 +230,8 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     const base = run.bank('brabant').aisBaseUrl;
     const res = await fetch(`${base}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
     });
     const created = (await res.json()) as { consentId: string; _links: { scaStatus: { href: string } } };
     await run.control('POST', '/banks/brabant/clock/advance', { minutes: 16 });
@@ -248,8 +248,8 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
   it('requires PSU-ID for the decoupled approach', async () => {
     const res = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-decoupled-preferred': 'true' },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { tppMessages: { code: string; path: string }[] }).tppMessages[0]).toMatchObject({ code: 'FORMAT_ERROR', path: 'PSU-ID' });

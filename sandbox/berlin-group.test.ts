@@ -16,7 +16,7 @@ afterAll(async () => {
 async function bg(bankId: string, method: string, template: string, path: string, opts: { headers?: Record<string, string>; body?: unknown; validate?: boolean } = {}) {
   const res = await fetch(`${run.bank(bankId).aisBaseUrl}${path}`, {
     method,
-    headers: { 'x-request-id': requestId(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+    headers: { 'x-request-id': requestId(), ...(opts.body ? { 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' } : {}), ...opts.headers },
     body: opts.body ? JSON.stringify(opts.body) : undefined,
   });
   const text = await res.text();

@@ -4,8 +4,10 @@ import { z } from 'zod';
 import type { Bank } from './core/bank';
 import { formatCents, parseAmount, TransactionView, type LedgerTransaction } from './core/ledger';
 import { completeScaHeadless, HeadlessScaError } from './core/headless';
+import { MAX_ROUTE_LENGTH, ROUTE_CHARS } from './core/route-pattern';
 import { applyOutcome } from './core/sca';
 import { findUser, TEST_USERS } from './core/users';
+import { NOISE_KINDS, planCustomerPayments } from './customer-payments';
 
 class ControlError extends Error {
   constructor(
@@ -40,6 +42,28 @@ const addTransactionSchema = z.object({
   id: z.string().min(1).max(64).optional(),
 });
 
+const customerPaymentsSchema = z.object({
+  seed: z.number().int().min(0).max(2 ** 31),
+  expectedPayments: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(100),
+        direction: z.enum(['INCOMING', 'OUTGOING']),
+        amount: z.string().regex(/^\d{1,12}(\.\d{1,2})?$/),
+        dueDate: dateSchema,
+        creditorReference: z.string().max(35).nullable(),
+        invoiceReference: z.string().max(140).nullable(),
+        counterpartyName: z.string().max(70).nullable(),
+        counterpartyIban: z.string().max(34).nullable(),
+      }),
+    )
+    .min(1)
+    .max(1_000),
+  bookFrom: dateSchema.optional(),
+  distractorRatio: z.number().min(0).max(5).optional(),
+  mix: z.partialRecord(z.enum(NOISE_KINDS), z.number().min(0).max(1_000)).optional(),
+});
+
 const bookSchema = z.object({
   amount: amountSchema.optional(),
   newId: z.string().min(1).max(64).optional(),
@@ -48,7 +72,7 @@ const bookSchema = z.object({
 
 const faultSchema = z.object({
   kind: z.enum(['status', 'rate-limit', 'latency', 'timeout', 'malformed-json', 'missing-ids', 'churn-ids', 'duplicates']),
-  route: z.string().max(200).optional(),
+  route: z.string().max(MAX_ROUTE_LENGTH).regex(ROUTE_CHARS, 'a path pattern: URL path characters, `*` for any run of them').optional(),
   method: z.string().max(10).optional(),
   status: z.number().int().min(400).max(599).optional(),
   retryAfterSeconds: z.number().int().min(0).max(86_400).optional(),
@@ -110,13 +134,14 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
   router.get('/clients', (_req, res) => {
     res.json({ clients: Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])) });
   });
-  router.post('/reset', (_req, res) => {
-    for (const b of banks.values()) b.reset();
+  router.post('/reset', async (_req, res) => {
+    // A little at a time: rebuilding the seeded ledgers takes a while, other requests go on meanwhile.
+    for (const b of banks.values()) await b.resetAsync();
     res.json({ reset: [...banks.keys()] });
   });
-  router.post('/banks/:bankId/reset', (req, res) => {
+  router.post('/banks/:bankId/reset', async (req, res) => {
     const bank = bankOf(req);
-    bank.reset();
+    await bank.resetAsync();
     res.json({ reset: [bank.def.id] });
   });
 
@@ -203,6 +228,22 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     const added = transactions.map((b) => newTransaction(bank, account, b));
     for (const tx of added) insertNewestFirst(account, tx);
     res.status(201).json({ transactions: added.map(txBody) });
+  });
+
+  // Customers paying a set of expected payments with realistic noise (see customer-payments.ts): books
+  // the entries in the account's ledger and answers the truth, so a matcher can be scored.
+  router.post('/banks/:bankId/accounts/:accountId/customer-payments', (req, res) => {
+    const bank = bankOf(req);
+    const account = accountOf(bank, req);
+    const b = parse(customerPaymentsSchema, req.body);
+    const plan = planCustomerPayments(b.expectedPayments, { seed: b.seed, today: bank.clock.today(), bookFrom: b.bookFrom, distractorRatio: b.distractorRatio, mix: b.mix });
+    const taken = plan.entries.find((e) => account.transactions.some((t) => t.id === e.id));
+    if (taken) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${taken.id} exists: use another seed.`);
+    const added = plan.entries.map((e) =>
+      newTransaction(bank, account, { id: e.id, amount: parseAmount(e.amount)!, status: 'booked', bookingDate: e.bookingDate, counterpartyName: e.counterpartyName ?? undefined, counterpartyIban: e.counterpartyIban ?? undefined, remittance: e.remittance ?? undefined }),
+    );
+    for (const tx of added) insertNewestFirst(account, tx);
+    res.status(201).json({ transactions: added.map(txBody), truth: plan.truth, unpaid: plan.unpaid });
   });
 
   router.post('/banks/:bankId/accounts/:accountId/transactions/:transactionId/book', (req, res) => {
@@ -319,6 +360,17 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     );
     bank.paymentSchedule = b;
     res.json(bank.paymentSchedule);
+  });
+
+  // Berlin Group: transaction reports as a paged list (default) or only as a download (JSON or camt.052).
+  router.get('/banks/:bankId/transaction-reports', (req, res) => {
+    res.json({ mode: bankOf(req).transactionReports });
+  });
+  router.put('/banks/:bankId/transaction-reports', (req, res) => {
+    const bank = bankOf(req);
+    if (bank.def.standard !== 'BERLIN_GROUP') throw new ControlError(400, 'NOT_SUPPORTED', 'Only Berlin Group banks offer transaction reports as downloads.');
+    bank.transactionReports = parse(z.object({ mode: z.enum(['list', 'download', 'camt']) }), req.body).mode;
+    res.json({ mode: bank.transactionReports });
   });
 
   router.get('/banks/:bankId/sca-sessions', (req, res) => {

@@ -17,8 +17,8 @@ describe('the heavy account (100,000 transactions)', () => {
     const base = run.bank('nordlicht').aisBaseUrl;
     const res = await fetch(`${base}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-redirect-uri': run.callback },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4 }),
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
+      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
     });
     const created = (await res.json()) as { consentId: string; _links: { scaRedirect: { href: string } } };
     const browser = new MiniBrowser();

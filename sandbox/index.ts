@@ -1,15 +1,15 @@
 import express, { type Router } from 'express';
 import { pino, type Logger } from 'pino';
-import { BANK_DEFINITIONS } from './banks';
-import { Bank, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
-import { controlRouter } from './control';
+import type { SandboxBankInfo, SandboxClientCredentials } from './core/bank';
 import { TEST_USERS } from './core/users';
-import { mountBerlinGroup } from './standards/berlin-group';
-import { mountStet } from './standards/stet';
-import { mountUkObie } from './standards/uk-obie';
+import { Partition, Partitions } from './partitions';
+import type { Lenience } from './standards/strict';
+
+export type { Lenience } from './standards/strict';
 
 export type { SandboxBankInfo, SandboxClientCredentials, BankStandard } from './core/bank';
 export { MAGIC } from './core/bank';
+export { partitionName } from './partitions';
 export { TEST_USERS, SANDBOX_PASSWORD, type TestUser } from './core/users';
 export { CODE_VALIDITY_MS, MAX_CODE_FAILURES, SCA_SESSION_TIMEOUT_MS } from './core/sca';
 export type { ScaApproach } from './core/state';
@@ -37,7 +37,20 @@ export interface SandboxOptions {
    * requests as signed request objects (JAR, the UK OBIE way) verified with these keys.
    */
   clientJwks?: { keys: Record<string, unknown>[] };
+  /**
+   * Per bank id, a real bank's known leniency to reproduce: fields that bank accepts although the
+   * official file forbids them. Without it every bank refuses any request the file forbids.
+   */
+  lenient?: Record<string, Lenience>;
+  /**
+   * How many partitions (`/t/<name>/…`, a full copy of every bank each, a few MB of seeded data)
+   * live at once; past it the least recently used one is dropped. Default 16.
+   */
+  maxPartitions?: number;
 }
+
+/** Default bound on live partitions. */
+export const DEFAULT_MAX_PARTITIONS = 16;
 
 export interface Sandbox {
   /** Mount at `mountPath` on the server reachable at `publicUrl`. */
@@ -47,12 +60,6 @@ export interface Sandbox {
   clients: Record<string, SandboxClientCredentials>;
   close(): Promise<void>;
 }
-
-const mounts = {
-  BERLIN_GROUP: mountBerlinGroup,
-  STET: mountStet,
-  UK_OPEN_BANKING: mountUkObie,
-} as const;
 
 /** Builds the sandbox banks, their OAuth servers, SCA pages and the control API. */
 export function createSandbox(options: SandboxOptions): Sandbox {
@@ -71,14 +78,20 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   const mountPath = trimmed ? `/${trimmed}` : '';
   const logger = options.logger ?? pino({ level: 'silent' });
   const startMs = (options.now ?? new Date()).getTime();
-  const banks = new Map<string, Bank>();
-  for (const def of BANK_DEFINITIONS) {
-    const mount = mounts[def.standard];
-    if (!mount) continue;
-    const bank = new Bank(def, { publicUrl, mountPath, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clientJwks: options.clientJwks });
-    mount(bank);
-    banks.set(def.id, bank);
-  }
+  // Every copy of the banks runs on one timeline: a partition made later is not in the past.
+  const ctx = { lenient: options.lenient, publicUrl, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clockOrigin: Date.now(), clientJwks: options.clientJwks };
+  const addressesOf = (base: string) => ({ publicBase: `${publicUrl}${base}`, selfBase: `${selfUrl}${base}` });
+  // The default partition, at the mount path itself, for direct users of the sandbox.
+  const root = Partition.createNow(ctx, mountPath, addressesOf(mountPath));
+  const banks = root.banks;
+  // The upstream aggregator (GoCardless Bank Account Data) reaching the same banks' data: its institutions are listed beside the banks.
+  const upstream = root.upstream;
+  // Every other partition is a full copy of the banks under /t/<name>, made on first use (a
+  // gateway gives each tenant its own: faults, clocks, resets and data of one never reach another).
+  const partitions = new Partitions(options.adminToken, options.maxPartitions ?? DEFAULT_MAX_PARTITIONS, (name) => {
+    const base = `${mountPath}/t/${name}`;
+    return Partition.create({ ...ctx, logger: logger.child({ partition: name }) }, base, addressesOf(base));
+  });
   const router = express.Router();
   // A public index for sandbox users: the banks and the documented test users (no secrets).
   router.get('/', (_req, res) => {
@@ -88,14 +101,14 @@ export function createSandbox(options: SandboxOptions): Sandbox {
       control: `${publicUrl}${mountPath}/control (Authorization: Bearer <admin token>)`,
     });
   });
-  router.use('/control', controlRouter(banks, options.adminToken, { publicBase: `${publicUrl}${mountPath}`, selfBase: `${selfUrl}${mountPath}` }));
-  for (const bank of banks.values()) router.use(`/banks/${bank.def.id}`, bank.router());
+  router.use('/t', partitions.router());
+  router.use(root.router);
   return {
     router,
-    banks: [...banks.values()].map((b) => b.info),
-    clients: Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])),
+    banks: [...[...banks.values()].map((b) => b.info), ...upstream.banks],
+    clients: { ...Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])), ...upstream.clients },
     async close() {
-      await Promise.all([...banks.values()].map((b) => b.close()));
+      await Promise.all([root.close(), partitions.close()]);
     },
   };
 }

@@ -17,7 +17,7 @@ export interface Standalone {
 
 /**
  * Runs the sandbox on its own HTTP server from command-line arguments:
- * `--port 4010 --host 127.0.0.1 --public-url URL --mount-path /sandbox --admin-token T --seed 1 --log-level info`.
+ * `--port 4010 --host 127.0.0.1 --public-url URL --mount-path /sandbox --admin-token T --seed 1 --log-level info --partitions 16`.
  * Writes the banks, OAuth clients, admin token and test users through `print`.
  */
 export async function startStandalone(argv: string[], print: (text: string) => void): Promise<Standalone> {
@@ -31,12 +31,15 @@ export async function startStandalone(argv: string[], print: (text: string) => v
       'admin-token': { type: 'string' },
       seed: { type: 'string', default: '1' },
       'log-level': { type: 'string', default: 'info' },
+      partitions: { type: 'string', default: '16' },
     },
   });
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port!) || port > 65_535) throw new Error(`--port must be a port number, got ${values.port}`);
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got ${values.seed}`);
+  const maxPartitions = Number(values.partitions);
+  if (!/^\d+$/.test(values.partitions!) || maxPartitions < 1) throw new Error(`--partitions must be a positive integer, got ${values.partitions}`);
   const mountPath = values['mount-path']!;
   const adminToken = values['admin-token'] ?? randomBytes(24).toString('base64url');
   const logger = pino({ level: values['log-level'] });
@@ -49,7 +52,7 @@ export async function startStandalone(argv: string[], print: (text: string) => v
   const publicUrl = (values['public-url'] ?? `http://${values.host}:${actualPort}`).replace(/\/+$/, '');
   // Headless SCA calls this server at its listen address, whatever name the public URL uses.
   const selfUrl = `http://${values.host === '0.0.0.0' ? '127.0.0.1' : values.host === '::' ? '[::1]' : values.host!.includes(':') ? `[${values.host}]` : values.host}:${actualPort}`;
-  const sandbox = createSandbox({ publicUrl, selfUrl, mountPath, adminToken, seed, logger });
+  const sandbox = createSandbox({ publicUrl, selfUrl, mountPath, adminToken, seed, logger, maxPartitions });
   app.use(mountPath, sandbox.router);
   const lines = [
     `Passerelle sandbox banks on ${publicUrl}${mountPath}`,

@@ -23,6 +23,15 @@ async function stet(method: string, path: string, token: string, opts: { body?: 
   return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
 }
 
+/** The pain.001-like fields STET 1.6 requires of every payment request. */
+const pain001 = {
+  paymentInformationId: 'PMT-T',
+  creationDateTime: '2026-11-20T10:00:00.000+01:00',
+  numberOfTransactions: 1,
+  initiatingParty: { name: 'Passerelle' },
+  paymentTypeInformation: { serviceLevel: 'SEPA' },
+};
+
 describe('STET bank (Banque du Rivage, STET 1.6)', () => {
   it('runs the AISP authorisation code flow, PUT /consents and reads HAL accounts, balances and paged transactions', async () => {
     const { tokens } = await authorizeWithOAuth(run, config, { scope: 'aisp extended_transaction_history' }, { username: 'alice', code: '123456' });
@@ -146,7 +155,8 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
     const body = (name: string) => ({
       beneficiary: { creditor: { name }, creditorAccount: { iban: 'FR7630006000011234567890189' } },
-      creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount: '12.00' } }],
+      ...pain001,
+      creditTransferTransaction: [{ paymentId: { instructionId: 'I-2', endToEndId: 'E2E-2' }, instructedAmount: { currency: 'EUR', amount: '12.00' } }],
       supplementaryData: { successfulReportUrl: `${run.callback}?pay=ok` },
     });
     const count = async () => (await run.control<{ payments: unknown[] }>('GET', '/banks/rivage/payments')).body.payments.length;
@@ -169,13 +179,14 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
     const body = {
       beneficiary: { creditor: { name: 'Cancel Me' }, creditorAccount: { iban: 'FR7630006000011234567890189' } },
-      creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount: '3.00' } }],
+      ...pain001,
+      creditTransferTransaction: [{ paymentId: { instructionId: 'I-3', endToEndId: 'E2E-3' }, instructedAmount: { currency: 'EUR', amount: '3.00' } }],
       supplementaryData: { successfulReportUrl: `${run.callback}?pay=ok` },
     };
     const created = await stet('POST', '/payment-requests', cc.access_token, { body });
     const location = created.headers.get('location')!;
     const read = await stet('GET', location, cc.access_token);
-    const other = await stet('PUT', location, cc.access_token, { body: { ...read.body.paymentRequest, creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount: '4.00' } }] } });
+    const other = await stet('PUT', location, cc.access_token, { body: { ...read.body.paymentRequest, creditTransferTransaction: [{ paymentId: { instructionId: 'I-4', endToEndId: 'E2E-4' }, instructedAmount: { currency: 'EUR', amount: '4.00' } }] } });
     expect(other.status).toBe(400);
     assertStet('error', other.body);
     const cancelled = await stet('PUT', location, cc.access_token, { body: { ...read.body.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' } });
@@ -202,7 +213,8 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'pisp' });
     const body = (amount: string, iban: string) => ({
       beneficiary: { creditor: { name: 'Someone' }, creditorAccount: { iban } },
-      creditTransferTransaction: [{ instructedAmount: { currency: 'EUR', amount } }],
+      ...pain001,
+      creditTransferTransaction: [{ paymentId: { instructionId: 'I-5', endToEndId: 'E2E-5' }, instructedAmount: { currency: 'EUR', amount } }],
       supplementaryData: { successfulReportUrl: `${run.callback}?pay=ok` },
     });
     const bad = await stet('POST', '/payment-requests', cc.access_token, { body: body('10.00', 'FR7630006000011234567890180') });

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalJWKSet, flattenedVerify } from 'jose';
+import { signAsClient } from './core/jws';
 import { SpecValidator } from './testing/spec-validator';
 import { authorizeWithOAuth, oauthClient, startSandbox, type Running } from './testing/harness';
 
@@ -22,17 +24,28 @@ afterAll(async () => {
   await run?.close();
 });
 
-async function call(spec: SpecValidator | undefined, base: 'ais' | 'pis', method: string, template: string, path: string, token: string, opts: { body?: unknown; headers?: Record<string, string> } = {}) {
+async function call(
+  spec: SpecValidator | undefined,
+  base: 'ais' | 'pis',
+  method: string,
+  template: string,
+  path: string,
+  token: string,
+  opts: { body?: unknown; headers?: Record<string, string>; unsigned?: boolean } = {},
+) {
   const bank = run.bank('thames');
+  const text = opts.body ? JSON.stringify(opts.body) : undefined;
+  // Payment requests carry the TPP's x-jws-signature (3.1.11), made with the key the sandbox gave the client.
+  const signature: Record<string, string> = base === 'pis' && text && !opts.unsigned ? { 'x-jws-signature': await signAsClient(run.sandbox.clients.thames!.jwsSigningKey!, text) } : {};
   const res = await fetch(`${base === 'ais' ? bank.aisBaseUrl : bank.pisBaseUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': randomUUID(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
-    body: opts.body ? JSON.stringify(opts.body) : undefined,
+    headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': randomUUID(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...signature, ...opts.headers },
+    body: text,
   });
-  const text = await res.text();
-  const body = text ? JSON.parse(text) : undefined;
+  const answer = await res.text();
+  const body = answer ? JSON.parse(answer) : undefined;
   if (spec && body !== undefined && res.status < 500 && res.status !== 429) spec.assert(method, template, res.status, body);
-  return { status: res.status, body, headers: res.headers };
+  return { status: res.status, body, headers: res.headers, text: answer };
 }
 
 const intentClaims = (id: string) => JSON.stringify({ id_token: { openbanking_intent_id: { value: id, essential: true } }, userinfo: { openbanking_intent_id: { value: id, essential: true } } });
@@ -76,7 +89,7 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     const all = await call(aisSpec, 'ais', 'GET', '/balances', '/balances', at, { headers: { 'x-fapi-customer-ip-address': '192.0.2.1' } });
     expect(all.body.Data.Balance).toHaveLength(6);
 
-    let next: string | undefined = `${run.bank('thames').aisBaseUrl}/accounts/${current.AccountId}/transactions?fromBookingDateTime=2025-06-01T00:00:00`;
+    let next: string | undefined = `${run.bank('thames').aisBaseUrl}/accounts/${current.AccountId}/transactions?fromBookingDateTime=2025-06-01T00:00:00Z`;
     let count = 0;
     let pages = 0;
     while (next) {
@@ -160,6 +173,62 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     expect(noToken.status).toBe(401);
     const wrongKind = await call(undefined, 'ais', 'GET', '', '/accounts', cc.access_token);
     expect(wrongKind.status).toBe(401);
+  });
+
+  describe('x-jws-signature (detached JWS, PS256, Read/Write 3.1.4+)', () => {
+    const initiation = {
+      InstructionIdentification: 'INSTR-JWS',
+      EndToEndIdentification: 'E2E-JWS',
+      InstructedAmount: { Amount: '10.00', Currency: 'GBP' },
+      CreditorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678', Name: 'Ada Lovelace' },
+    };
+    const body = { Data: { Initiation: initiation }, Risk: {} };
+    const post = async (headers: Record<string, string>, raw = JSON.stringify(body)) => {
+      const cc = await oidc.clientCredentialsGrant(config, { scope: 'payments' });
+      const res = await fetch(`${run.bank('thames').pisBaseUrl}/domestic-payment-consents`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${cc.access_token}`, 'content-type': 'application/json', 'x-idempotency-key': randomUUID(), ...headers },
+        body: raw,
+      });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    };
+    const client = () => run.sandbox.clients.thames!.jwsSigningKey!;
+
+    it('accepts a payment consent signed over its exact body, and signs its answer with a key its JWKS publishes', async () => {
+      const raw = JSON.stringify(body);
+      const res = await post({ 'x-jws-signature': await signAsClient(client(), raw) }, raw);
+      expect(res.status).toBe(201);
+      const [protectedHeader, detached, signature] = res.headers.get('x-jws-signature')!.split('.');
+      expect(detached).toBe('');
+      const jwks = (await (await fetch(run.bank('thames').jws!.jwksUrl)).json()) as { keys: Record<string, unknown>[] };
+      const verified = await flattenedVerify({ protected: protectedHeader!, payload: Buffer.from(res.text).toString('base64url'), signature: signature! }, createLocalJWKSet(jwks as never), {
+        algorithms: ['PS256'],
+        crit: { 'http://openbanking.org.uk/iat': true, 'http://openbanking.org.uk/iss': true, 'http://openbanking.org.uk/tan': true },
+      });
+      expect(verified.protectedHeader).toMatchObject({ alg: 'PS256', 'http://openbanking.org.uk/iss': run.bank('thames').jws!.issuer, crit: expect.arrayContaining(['http://openbanking.org.uk/tan']) });
+      // A changed answer no longer verifies against it.
+      await expect(
+        flattenedVerify({ protected: protectedHeader!, payload: Buffer.from(res.text.replace('10.00', '99.00')).toString('base64url'), signature: signature! }, createLocalJWKSet(jwks as never), {
+          algorithms: ['PS256'],
+          crit: { 'http://openbanking.org.uk/iat': true, 'http://openbanking.org.uk/iss': true, 'http://openbanking.org.uk/tan': true },
+        }),
+      ).rejects.toThrow(/signature verification failed/);
+    });
+
+    it.each([
+      ['without x-jws-signature', async () => ({}), 'UK.OBIE.Signature.Missing'],
+      ['whose body was changed after signing', async () => ({ 'x-jws-signature': await signAsClient(client(), JSON.stringify(body)) }), 'UK.OBIE.Signature.Invalid'],
+      ['with an attached (not detached) JWS', async () => ({ 'x-jws-signature': (await signAsClient(client(), JSON.stringify(body))).replace('..', '.e30.') }), 'UK.OBIE.Signature.Malformed'],
+      ['signed an hour and more ago', async () => ({ 'x-jws-signature': await signAsClient(client(), JSON.stringify(body), Date.now() - 2 * 3600_000) }), 'UK.OBIE.Signature.InvalidClaim'],
+    ])('refuses a payment consent %s with 400 and the UK error shape', async (_name, headers, code) => {
+      const raw = JSON.stringify(body);
+      const sent = _name.includes('changed') ? raw.replace('10.00', '99.00') : raw;
+      const res = await post(await headers(), sent);
+      expect(res.status).toBe(400);
+      const error = JSON.parse(res.text) as { Code: string; Errors: { ErrorCode: string; Path?: string }[] };
+      pisSpec.assert('POST', '/domestic-payment-consents', 400, error);
+      expect(error.Errors[0]).toMatchObject({ ErrorCode: code, Path: 'x-jws-signature' });
+    });
   });
 
   it('initiates a domestic payment with x-idempotency-key that is AcceptedSettlementInProcess at once and AcceptedSettlementCompleted on the bank clock', async () => {

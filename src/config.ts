@@ -83,8 +83,13 @@ export const settings = {
     doc: 'Lets a live deployment run without an https PUBLIC_URL. Insecure: bank redirects and end users would come back over plain http (tests and local trials only).',
   },
   INSTITUTIONS_FILE: { schema: z.string().min(1), default: 'data/institutions.json', doc: 'JSON file listing the live banks this operator has contracts with (see README for its format).' },
+  GOCARDLESS_SECRET_ID: { schema: z.string().regex(/^[\x21-\x7e]{8,200}$/, { message: 'must be the secret id from the GoCardless Bank Account Data portal' }).optional(), secret: true, doc: 'Secret id of the operator\'s GoCardless Bank Account Data account: its institutions are then offered to live tenants beside the direct banks (see docs/upstream-aggregators.md). Needs GOCARDLESS_SECRET_KEY.' },
+  GOCARDLESS_SECRET_KEY: { schema: z.string().regex(/^[\x21-\x7e]{8,500}$/, { message: 'must be the secret key from the GoCardless Bank Account Data portal' }).optional(), secret: true, doc: 'Secret key going with GOCARDLESS_SECRET_ID.' },
+  GOCARDLESS_BASE_URL: { schema: url(['https:']), default: 'https://bankaccountdata.gocardless.com', doc: 'Root of the GoCardless Bank Account Data API.' },
+  GOCARDLESS_COUNTRIES: { schema: z.string().regex(/^([A-Za-z]{2}(,[A-Za-z]{2})*)?$/, { message: 'must be comma-separated ISO 3166-1 alpha-2 codes, e.g. DE,FR' }).transform((v) => (v ? v.toUpperCase().split(',') : [])), default: '', doc: 'Countries whose GoCardless institutions are listed (comma-separated, e.g. DE,FR,GB). Empty: all.' },
   SANDBOX_BANKS: { schema: bool, default: 'true', doc: 'Mount the sandbox banks under /sandbox (only when PASSERELLE_ENV=sandbox).' },
   SANDBOX_URL: { schema: url(['http:', 'https:']).optional(), doc: 'Use a standalone sandbox (`npm run sandbox`, e.g. http://127.0.0.1:4010/sandbox) instead of mounting one in this process; needs SANDBOX_ADMIN_TOKEN. The banks then survive gateway restarts.' },
+  SANDBOX_PARTITIONS: { schema: int(1, 1000), default: '16', doc: 'How many sandbox tenants have their own copy of the in-process sandbox banks at once (a few MB each); past it the least recently used copy is dropped and comes back seeded.' },
   SANDBOX_ADMIN_TOKEN: { schema: z.string().min(16, { message: 'must have at least 16 characters' }).optional(), secret: true, doc: 'Bearer token of the sandbox control API. Default: generated once and kept in DATA_DIR/sandbox-admin-token.' },
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level.' },
   DEMO_TENANT: { schema: bool, default: 'true', doc: 'On first start with an empty database, create a sandbox demo tenant and print its API key.' },
@@ -106,6 +111,10 @@ export const settings = {
     schema: trustProxy,
     default: 'false',
     doc: 'Reverse proxies whose X-Forwarded-For names the client: false (default: the socket address is the client), a hop count, or addresses/subnets (e.g. 10.0.0.0/8, uniquelocal). The client address becomes the PSU IP sent to banks at the callback and the rate-limit key of requests without an API key.',
+  },
+  TPP_IP_ADDRESS: {
+    schema: z.string().refine((v) => isIP(v) === 4, { message: 'must be an IPv4 address' }).optional(),
+    doc: 'The gateway\'s own public IPv4 address as banks see it: sent as PSU-IP-Address where the Berlin Group file requires one and the end user\'s is unknown. Default 127.0.0.1 in sandbox; unset in live, such calls fail before they are sent unless the bank\'s registry entry sets psuIpAddressOptional.',
   },
   METRICS_TOKEN: { schema: z.string().regex(/^[\x21-\x7e]{16,512}$/, { message: 'must have at least 16 printable characters and no spaces' }).optional(), secret: true, doc: 'Bearer token Prometheus must send to read GET /metrics. Unset: /metrics is open in sandbox and refused (403) in live.' },
 } as const satisfies Record<string, { schema: z.ZodType; default?: string; secret?: boolean; doc: string }>;
@@ -148,9 +157,13 @@ export interface Config {
   readonly trustProxy: false | number | readonly string[];
   /** The live institutions registry file. */
   readonly institutionsFile: string;
+  /** Upstream aggregators reaching banks under their licence (GoCardless Bank Account Data); undefined when not configured. */
+  readonly upstreams: {
+    readonly gocardless: { readonly baseUrl: string; readonly secretId: string; readonly secretKey: string; readonly countries: readonly string[] } | undefined;
+  };
   /** Sandbox banks mounted in-process; never in live. */
   /** `enabled`: sandbox banks are offered; `url`: they run in a standalone sandbox there instead of in this process. */
-  readonly sandbox: { readonly enabled: boolean; readonly url: string | undefined; readonly adminToken: string | undefined };
+  readonly sandbox: { readonly enabled: boolean; readonly url: string | undefined; readonly adminToken: string | undefined; readonly partitions: number };
   readonly shutdownTimeoutMs: number;
   /** Account syncs this process runs at once (0: none, it only queues them). */
   readonly syncConcurrency: number;
@@ -160,6 +173,8 @@ export interface Config {
   readonly webhooks: { readonly concurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
   /** `GET /metrics`: the scrapers' bearer token (unset: open in sandbox, refused in live). */
   readonly metrics: { readonly token: string | undefined };
+  /** The gateway's own IPv4 address, sent as PSU-IP-Address where required and the end user's is unknown. */
+  readonly tppIpAddress: string | undefined;
 }
 
 /** Raised when the environment holds an invalid value; names every offending variable. */
@@ -185,6 +200,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const r = raw as Raw;
   if (r.SANDBOX_URL && !r.SANDBOX_ADMIN_TOKEN) {
     throw new ConfigError(['SANDBOX_ADMIN_TOKEN: required with SANDBOX_URL (the gateway reads the standalone sandbox\'s banks and OAuth clients through its control API)']);
+  }
+  if (!r.GOCARDLESS_SECRET_ID !== !r.GOCARDLESS_SECRET_KEY) {
+    throw new ConfigError([`${r.GOCARDLESS_SECRET_ID ? 'GOCARDLESS_SECRET_KEY' : 'GOCARDLESS_SECRET_ID'}: required with ${r.GOCARDLESS_SECRET_ID ? 'GOCARDLESS_SECRET_ID' : 'GOCARDLESS_SECRET_KEY'} (the pair is the operator's GoCardless Bank Account Data secret)`]);
   }
   if (r.PASSERELLE_ENV === 'live' && !r.KMS_KEY_NAME && !r.ALLOW_LOCAL_KMS_IN_LIVE) {
     throw new ConfigError([
@@ -224,7 +242,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
     trustProxy: Array.isArray(r.TRUST_PROXY) ? Object.freeze([...r.TRUST_PROXY]) : r.TRUST_PROXY,
     institutionsFile: path.resolve(r.INSTITUTIONS_FILE),
-    sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN }),
+    upstreams: Object.freeze({
+      gocardless:
+        r.GOCARDLESS_SECRET_ID && r.GOCARDLESS_SECRET_KEY
+          ? Object.freeze({ baseUrl: r.GOCARDLESS_BASE_URL.replace(/\/+$/, ''), secretId: r.GOCARDLESS_SECRET_ID, secretKey: r.GOCARDLESS_SECRET_KEY, countries: Object.freeze([...r.GOCARDLESS_COUNTRIES]) })
+          : undefined,
+    }),
+    sandbox: Object.freeze({ enabled: r.PASSERELLE_ENV === 'sandbox' && r.SANDBOX_BANKS, url: r.SANDBOX_URL?.replace(/\/+$/, ''), adminToken: r.SANDBOX_ADMIN_TOKEN, partitions: r.SANDBOX_PARTITIONS }),
     shutdownTimeoutMs: r.SHUTDOWN_TIMEOUT_MS,
     syncConcurrency: r.SYNC_CONCURRENCY,
     consentExpiryWarningDays: r.CONSENT_EXPIRY_WARNING_DAYS,
@@ -235,6 +259,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryWindowSeconds: r.WEBHOOK_RETRY_WINDOW_SECONDS,
     }),
     metrics: Object.freeze({ token: r.METRICS_TOKEN }),
+    tppIpAddress: r.TPP_IP_ADDRESS ?? (r.PASSERELLE_ENV === 'sandbox' ? '127.0.0.1' : undefined),
   });
 }
 
@@ -246,6 +271,7 @@ export function redactedConfig(config: Config): Record<string, unknown> {
     redisUrl: config.redisUrl ? redactUrl(config.redisUrl) : undefined,
     sandbox: { ...config.sandbox, adminToken: config.sandbox.adminToken ? '[redacted]' : undefined },
     metrics: { token: config.metrics.token ? '[redacted]' : undefined },
+    upstreams: { gocardless: config.upstreams.gocardless ? { ...config.upstreams.gocardless, secretId: '[redacted]', secretKey: '[redacted]' } : undefined },
   };
 }
 

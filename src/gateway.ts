@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import express from 'express';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -18,12 +18,14 @@ import { Tenant } from './modules/tenancy/tenant.entity';
 import { openVault } from './modules/vault';
 import { InstitutionsService } from './modules/institutions/institutions.service';
 import { InstitutionRegistry, loadLiveInstitutions } from './banking/registry';
+import type { BankClientCredentials } from './banking/adapters';
+import { loadGoCardlessInstitutions } from './banking/adapters/gocardless/gocardless.institutions';
 import { loadRemoteSandbox, sandboxInstitutions } from './banking/sandbox-institutions';
 import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
 import { AuditService } from './modules/audit/audit.service';
 import { consentRoutes } from './modules/consents/consent.routes';
-import { createSandbox, type Sandbox } from '../sandbox';
+import { createSandbox, partitionName, type Sandbox } from '../sandbox';
 import { startJobs, type Jobs } from './platform/jobs';
 import { AccountsService } from './modules/accounts/accounts.service';
 import { SyncService } from './modules/sync/sync.service';
@@ -34,6 +36,7 @@ import { PaymentsService } from './modules/payments/payments.service';
 import { WebhooksService } from './modules/webhooks/webhooks.service';
 import { WebhookDispatcher } from './modules/webhooks/webhook-dispatcher';
 import { SandboxService } from './modules/sandbox/sandbox.service';
+import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
@@ -97,19 +100,26 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
     const remote = config.sandbox.enabled && config.sandbox.url ? await loadRemoteSandbox(config.sandbox.url, config.sandbox.adminToken!) : undefined;
     const sandbox = config.sandbox.enabled && !remote
-      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), logger: logger.child({ component: 'sandbox' }) })
+      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), maxPartitions: config.sandbox.partitions, logger: logger.child({ component: 'sandbox' }) })
       : undefined;
-    const registry = new InstitutionRegistry([...live.institutions, ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
-    const credentials = (id: string) => live.credentials.get(id) ?? sandbox?.clients[id] ?? remote?.clients[id];
+    // An upstream aggregator's institutions (GoCardless Bank Account Data), read with the operator's secret: refused credentials stop start-up.
+    const upstream = config.upstreams.gocardless
+      ? await loadGoCardlessInstitutions(config.upstreams.gocardless, { logger: logger.child({ component: 'gocardless' }) })
+      : { institutions: [], credentials: new Map<string, BankClientCredentials>() };
+    const registry = new InstitutionRegistry([...live.institutions, ...upstream.institutions, ...sandboxInstitutions(sandbox?.banks ?? remote?.banks ?? [])]);
+    const credentials = (id: string) => live.credentials.get(id) ?? upstream.credentials.get(id) ?? sandbox?.clients[id] ?? remote?.clients[id];
     const audit = new AuditService(db.orm, logger.child({ module: 'audit' }), db.sql);
     // Each bank call attempt goes to the tenant's audit journal and to the metrics.
     const onCall: typeof audit.recordBankCall = (call) => {
       audit.recordBankCall(call);
       metrics.bankCall(call);
     };
-    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall });
+    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall, tppIpAddress: config.tppIpAddress, onSkippedEntries: metrics.bankEntriesSkipped });
     const tenancy = new TenancyService(audit, db.sql, !db.embedded);
-    const institutions = new InstitutionsService(registry);
+    // Read once (a file under DATA_DIR unless SANDBOX_ADMIN_TOKEN is set), and only with sandbox banks.
+    const partitionToken = config.sandbox.enabled ? sandboxAdminToken(config) : '';
+    const partitionOf = (tenantId: string) => sandboxPartition(partitionToken, tenantId);
+    const institutions = new InstitutionsService(registry, partitionOf);
     const consents = new ConsentsService({
       orm: db.orm,
       jobs,
@@ -126,7 +136,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }), metrics);
     // Any flush that wrote events (consents, accounts) and every sync wake the readers of the log.
     db.orm.em.getEventManager().registerSubscriber({ afterFlush: (args) => void (args.uow.getChangeSets().some((c) => c.entity instanceof EventRecord) && eventStream.notify()) });
-    const sync = new SyncService({ orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify(), metrics });
+    const reconciliation = new ReconciliationService({ sql: db.sql, audit, logger: logger.child({ module: 'reconciliation' }), jobs, notifyEvents: () => eventStream.notify() });
+    const sync = new SyncService({
+      orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify(), metrics,
+      onWrite: (client, change) => reconciliation.onSyncWrite(client, change),
+    });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
     const payments = new PaymentsService({
       orm: db.orm,
@@ -145,8 +159,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
-    const sandboxControls = new SandboxService({ client: control, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }) });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, sandbox: sandboxControls };
+    const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -168,6 +182,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     await eventStream.start();
     await consents.start({ work: config.syncConcurrency > 0 });
     await payments.start({ work: config.syncConcurrency > 0 });
+    await reconciliation.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
     webhookDispatcher.start();
     const startedJobs = jobs;
@@ -232,6 +247,15 @@ export function sandboxAdminToken(config: Config): string {
     fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
     return token;
   }
+}
+
+/**
+ * The tenant's partition of the sandbox: its own copy of every sandbox bank (data, consents,
+ * faults, clock, quotas), named with the admin token so only this gateway can open one; the label
+ * is a digest, so bank URLs do not carry tenant ids.
+ */
+export function sandboxPartition(adminToken: string, tenantId: string): string {
+  return partitionName(adminToken, createHash('sha256').update(`tenant/${tenantId}`).digest('base64url').slice(0, 16));
 }
 
 export function readDemoKey(config: Config): string | undefined {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type Provider from 'oidc-provider';
 import { addDays, BankClock } from './clock';
 import { BankError, type Dialect } from './errors';
-import { buildLedger, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
+import { buildLedger, buildLedgerAsync, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
 import { createProvider } from './oidc';
 import { MemoryStore } from './oidc-store';
 import { Prng } from './prng';
@@ -16,6 +16,8 @@ import type {
   PaymentStatus,
   ScaApproach,
 } from './state';
+import type { Lenience } from '../standards/strict';
+import { routeMatches } from './route-pattern';
 import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';
 
 /** Standard-specific decisions the shared OAuth and SCA code asks the bank for. */
@@ -34,7 +36,8 @@ export type BankStandard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING';
 export interface SandboxBankInfo {
   id: string;
   name: string;
-  standard: BankStandard;
+  /** `GOCARDLESS`: an institution of the sandbox upstream aggregator (sandbox/upstreams/gocardless.ts). */
+  standard: BankStandard | 'GOCARDLESS';
   /** Version of the standard spoken, e.g. "1.3.12", "1.6", "3.1.11". */
   standardVersion: string;
   country: string;
@@ -56,6 +59,10 @@ export interface SandboxBankInfo {
   paymentProducts: string[];
   /** Page size of transaction lists. */
   pageSize: number;
+  /** The upstream aggregator's own id of the institution, for institutions reached through one. */
+  upstreamInstitutionId?: string;
+  /** UK banks: where the bank publishes the keys of its `x-jws-signature`, and the claims it signs with. */
+  jws?: { jwksUrl: string; issuer: string; trustAnchor: string };
 }
 
 /** OAuth client credentials the gateway registers with for one bank. */
@@ -66,6 +73,8 @@ export interface SandboxClientCredentials {
   /** Registered redirect URIs; any http://127.0.0.1 or http://localhost URI is accepted too. */
   redirectUris: string[];
   tokenEndpointAuthMethod: 'client_secret_basic';
+  /** UK banks: the TPP's message-signing key the bank knows (as if registered at the directory). */
+  jwsSigningKey?: { pem: string; kid: string; iss: string; tan: string };
 }
 
 export interface BankDefinition extends BankProfile {
@@ -85,6 +94,11 @@ export interface BankDefinition extends BankProfile {
   /** Path of the account-information API below the bank's API root. */
   aisPath: string;
   pisPath: string;
+  /**
+   * A real bank's known leniency to reproduce (fields it accepts in breach of the official file).
+   * Absent: the bank is strict, as every sandbox bank is by default.
+   */
+  lenient?: Lenience;
 }
 
 export interface BankContext {
@@ -95,6 +109,8 @@ export interface BankContext {
   logger: Logger;
   /** Bank clocks start here (ms since epoch). */
   startMs: number;
+  /** The real instant (ms) at which bank clocks showed `startMs`, so a bank built later (a partition) runs on the same timeline; default: when built. */
+  clockOrigin?: number;
   /** Public keys of the gateway, for signed request objects (JAR), e.g. UK OBIE style. */
   clientJwks?: { keys: Record<string, unknown>[] };
 }
@@ -139,6 +155,11 @@ export class Bank {
   readonly log: Logger;
   /** Router of the bank's resource API (mounted at `${basePath}/api`). */
   readonly api: Router = express.Router();
+  /**
+   * Routes a standard adds beside its API, at the bank's root: published keys (UK JWKS), report
+   * files behind download links. Not operations of the official file, so not under `/api`.
+   */
+  readonly published: Router = express.Router();
   dialect!: Dialect;
   hooks: BankHooks = {
     resolveOidcTarget: () => ({ implicitAis: true }),
@@ -161,6 +182,11 @@ export class Bank {
   faults: FaultRule[] = [];
   /** Seconds from execution start to ACTC and to ACSC; the control API may change it. */
   paymentSchedule = { acceptAfterSeconds: 0, settleAfterSeconds: 60 };
+  /**
+   * How a Berlin Group bank serves transaction reports: `list` (paged JSON), or only as a download
+   * behind `_links.download` — of the JSON report (`download`) or of a camt.052 file (`camt`).
+   */
+  transactionReports: 'list' | 'download' | 'camt' = 'list';
   /** username → { day, failures } for the three-wrong-codes lock. */
   lockouts = new Map<string, { day: string; failures: number }>();
   private usage = new Map<string, Usage>();
@@ -169,14 +195,16 @@ export class Bank {
   private held = new Set<HeldResponse>();
   private faultSeq = 0;
 
+  /** @param ledger the seeded ledger, when built ahead (buildLedgerAsync); built here otherwise. */
   constructor(
     readonly def: BankDefinition,
     readonly ctx: BankContext,
+    ledger?: Ledger,
   ) {
     this.basePath = `${ctx.mountPath}/banks/${def.id}`;
     this.baseUrl = `${ctx.publicUrl}${this.basePath}`;
     this.log = ctx.logger.child({ bank: def.id });
-    this.clock = new BankClock(ctx.startMs);
+    this.clock = new BankClock(ctx.startMs, ctx.clockOrigin);
     const apiBaseUrl = `${this.baseUrl}/api`;
     this.info = {
       id: def.id,
@@ -207,14 +235,20 @@ export class Bank {
       tokenEndpointAuthMethod: 'client_secret_basic',
     };
     this.provider = createProvider(this, this.oauthStore);
-    this.reset();
+    this.reset(ledger);
+  }
+
+  /** The day the seeded history ends. */
+  get seedDay(): string {
+    return new Date(this.ctx.startMs).toISOString().slice(0, 10);
   }
 
   /** Back to the seeded state: ledger, consents, payments, faults, quotas, lockouts and clock. */
-  reset(): void {
+  reset(ledger?: Ledger): void {
     this.clock.reset();
     this.paymentSchedule = { ...this.def.paymentSchedule };
-    this.ledger = buildLedger(this.def, this.ctx.seed, new Date(this.ctx.startMs).toISOString().slice(0, 10));
+    this.transactionReports = 'list';
+    this.ledger = ledger ?? buildLedger(this.def, this.ctx.seed, this.seedDay);
     this.consents.clear();
     this.payments.clear();
     this.paymentCreations.clear();
@@ -225,6 +259,11 @@ export class Bank {
     this.lockouts.clear();
     this.usage.clear();
     this.ids = Prng.from(this.ctx.seed, `${this.def.id}/ids`);
+  }
+
+  /** reset(), the seeded ledger built a little at a time first (the bank keeps serving its old state meanwhile). */
+  async resetAsync(): Promise<void> {
+    this.reset(await buildLedgerAsync(this.def, this.ctx.seed, this.seedDay));
   }
 
   /** A fresh resource id (deterministic for a given seed and call order). */
@@ -440,11 +479,7 @@ export class Bank {
   private matches(rule: FaultRule, req: Request): boolean {
     if (rule.method && rule.method.toUpperCase() !== req.method) return false;
     if (!rule.route) return true;
-    const path = req.path;
-    if (rule.route.length > 2 && rule.route.startsWith('/') && rule.route.endsWith('/')) {
-      return new RegExp(rule.route.slice(1, -1)).test(path);
-    }
-    return path.includes(rule.route);
+    return routeMatches(rule.route, req.path);
   }
 
   /** Express middleware applying transport faults (status, 429, latency, timeout, malformed JSON). */
@@ -504,6 +539,7 @@ export class Bank {
     const router = express.Router();
     router.use('/oauth', this.provider.callback());
     router.use('/sca', scaRouter(this));
+    router.use(this.published);
     const api = express.Router();
     // One debug line per API call (never headers or bodies: tokens and PSU data stay out of logs).
     api.use((req: Request, res: Response, next: NextFunction) => {
@@ -516,7 +552,8 @@ export class Bank {
       sweepScaSessions(this);
       next();
     });
-    api.use(express.json({ type: ['application/json', 'application/*+json'] }));
+    // The exact bytes stay with the request: UK message signatures are over them, not over parsed JSON.
+    api.use(express.json({ type: ['application/json', 'application/*+json'], verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
     api.use(this.api);
     api.use((req: Request, res: Response) => this.dialect.sendError(req, res, 404, 'RESOURCE_UNKNOWN', `No such endpoint: ${req.method} ${req.path}`));
     api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

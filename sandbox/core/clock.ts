@@ -4,9 +4,12 @@
  */
 export class BankClock {
   private offsetMs = 0;
-  private readonly realStart = Date.now();
 
-  constructor(private readonly start: number) {}
+  /** @param realStart the real instant at which the clock shows `start` (default now): copies of a bank share one timeline. */
+  constructor(
+    private readonly start: number,
+    private readonly realStart = Date.now(),
+  ) {}
 
   nowMs(): number {
     return this.start + (Date.now() - this.realStart) + this.offsetMs;

@@ -6,6 +6,8 @@ import type { Request, Response } from 'express';
  */
 export type BankErrorCode =
   | 'FORMAT_ERROR'
+  /** A header the official file requires is absent (UK `UK.OBIE.Header.Missing`; BG and STET: FORMAT_ERROR). */
+  | 'HEADER_MISSING'
   | 'PARAMETER_NOT_SUPPORTED'
   | 'CONSENT_UNKNOWN'
   | 'CONSENT_INVALID'
@@ -36,6 +38,7 @@ export interface Dialect {
 /** Default HTTP status per code, following the Berlin Group implementation guide. */
 export const defaultStatus: Record<BankErrorCode, number> = {
   FORMAT_ERROR: 400,
+  HEADER_MISSING: 400,
   PARAMETER_NOT_SUPPORTED: 400,
   CONSENT_UNKNOWN: 403,
   CONSENT_INVALID: 401,

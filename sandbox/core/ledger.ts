@@ -281,6 +281,24 @@ const accountName = (kind: AccountKind, locale: BankProfile['locale']): string =
 
 /** Builds the seeded ledger of one bank: the same seed and start day always give the same data. */
 export function buildLedger(profile: BankProfile, seed: number, endDay: string): Ledger {
+  const steps = ledgerSteps(profile, seed, endDay);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** The same ledger, one account's history per turn of the event loop, so building it never holds a server for long. */
+export async function buildLedgerAsync(profile: BankProfile, seed: number, endDay: string): Promise<Ledger> {
+  const steps = ledgerSteps(profile, seed, endDay);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+function* ledgerSteps(profile: BankProfile, seed: number, endDay: string): Generator<void, Ledger> {
   const accounts: LedgerAccount[] = [];
   const days = historyDays(endDay);
   let serial = 0;
@@ -317,14 +335,19 @@ export function buildLedger(profile: BankProfile, seed: number, endDay: string):
       const savings = open(user, 'savings', user.displayName, accountName('savings', profile.locale));
       const card = open(user, 'card', user.displayName, accountName('card', profile.locale));
       generateHistory({ rng, account: checking, seq: 0 }, profile, days, savings);
+      yield;
       generateHistory({ rng, account: savings, seq: 0 }, profile, days);
+      yield;
       generateHistory({ rng, account: card, seq: 0 }, profile, days);
+      yield;
     } else if (user.profile === 'sme') {
       const personal = open(user, 'checking', user.displayName, accountName('checking', profile.locale));
       generateHistory({ rng, account: personal, seq: 0 }, profile, days);
+      yield;
       for (const company of ['Keller Bau GmbH', 'Keller Digital SARL']) {
         const acc = open(user, 'business', company, `${accountName('business', profile.locale)} ${company}`);
         generateHistory({ rng, account: acc, seq: 0 }, profile, days);
+        yield;
       }
     } else if (user.profile === 'heavy') {
       const acc = open(user, 'business', user.displayName, accountName('business', profile.locale));

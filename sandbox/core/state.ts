@@ -105,7 +105,7 @@ export type FaultKind =
 export interface FaultRule {
   id: string;
   kind: FaultKind;
-  /** Substring or /regex/ matched against the request path below the bank's API root; all routes if absent. */
+  /** Path pattern found anywhere in the request path below the bank's API root, `*` for any characters (never a regular expression); all routes if absent. */
   route?: string;
   method?: string;
   /** HTTP status for `status` (500, 503…) and `rate-limit` (429). */

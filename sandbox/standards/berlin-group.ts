@@ -5,11 +5,14 @@ import { isValidIban } from '../core/iban';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import { startScaSession } from '../core/sca';
 import type { AisConsent, Payment, ScaApproach } from '../core/state';
+import { OpenApiSpec } from '../core/openapi';
+import { strictRequests } from './strict';
 import { dateParam, linkWith, pageParam, queryString, transactionPage, UUID_RE } from './common';
 
 /** Berlin Group NextGenPSD2 1.3.12 error codes (tppMessages[].code). */
 const BG_CODES: Record<BankErrorCode, string> = {
   FORMAT_ERROR: 'FORMAT_ERROR',
+  HEADER_MISSING: 'FORMAT_ERROR',
   PARAMETER_NOT_SUPPORTED: 'PARAMETER_NOT_SUPPORTED',
   CONSENT_UNKNOWN: 'CONSENT_UNKNOWN',
   CONSENT_INVALID: 'CONSENT_INVALID',
@@ -86,6 +89,8 @@ export function mountBerlinGroup(bank: Bank): void {
     res.set('X-Request-ID', id);
     next();
   });
+  // Strict: anything else the official file forbids is refused before any route sees it.
+  api.use(strictRequests(bank, [OpenApiSpec.load('berlin-group-psd2-api-1.3.12.yaml')]));
 
   /** Picks the SCA approach from the TPP's headers and the bank's capabilities. */
   const approachFor = (req: Request): ScaApproach => {
@@ -383,6 +388,13 @@ export function mountBerlinGroup(bank: Bank): void {
     const page = pageParam(req);
     // Only the first page of a listing counts against the daily budget.
     if (page === 0) bank.countAccess(consent, `transactions:${a.id}`, psuPresent(req));
+    if (bank.transactionReports !== 'list') {
+      // A bank that offers the report only as a file: a link to it, and no list (1.3.12 `_linksDownload`).
+      const id = bank.newId();
+      downloads.set(id, { consentId: consent.id, accountId: a.id, query: { dateFrom, dateTo, status: bookingStatus as 'booked' | 'pending' | 'both' }, format: bank.transactionReports });
+      res.json({ account: { iban: a.iban, currency: a.currency }, _links: { download: { href: `${bank.baseUrl}/report-files/${a.id}/${id}` } } });
+      return;
+    }
     const result = transactionPage(bank, req, a, { dateFrom, dateTo, status: bookingStatus as 'booked' | 'pending' | 'both' }, page);
     const booked = result.items.filter((t) => t.status === 'booked').map(transactionBody);
     const pending = result.items.filter((t) => t.status === 'pending').map(transactionBody);
@@ -405,6 +417,40 @@ export function mountBerlinGroup(bank: Bank): void {
       ...(withBalance ? { balances: balanceList(a) } : {}),
     });
   });
+
+  /** Report files a download link names: the listing asked for, whole, in the format of the moment. */
+  const downloads = new Map<string, { consentId: string; accountId: string; query: { dateFrom: string; dateTo: string | undefined; status: 'booked' | 'pending' | 'both' }; format: 'download' | 'camt' }>();
+
+  // Beside the API (the file declares no operation for it), like a bank's file server; the same consent and token apply.
+  bank.published.get('/report-files/:accountId/:downloadId', (req, res) => void serveDownload(req, res).catch((err: unknown) => {
+    if (err instanceof BankError) return bank.dialect.sendError(req, res, err.status, err.code, err.message, err.detail);
+    bank.log.error({ err }, 'sandbox bank error');
+    bank.dialect.sendError(req, res, 500, 'INTERNAL_SERVER_ERROR', 'Unexpected error in the sandbox bank.');
+  }));
+  const serveDownload = async (req: Request, res: Response) => {
+    const consent = await dataConsent(req);
+    const a = accountOf(consent, req, 'transactions');
+    const file = downloads.get(String(req.params.downloadId));
+    if (!file || file.consentId !== consent.id || file.accountId !== a.id) throw new BankError('RESOURCE_UNKNOWN', 'Unknown download.', 404);
+    const all = transactionPage(bank, req, a, file.query, 0);
+    const items = all.total > all.items.length ? [...Array(all.lastPage + 1).keys()].flatMap((p) => transactionPage(bank, req, a, file.query, p).items) : all.items;
+    if (file.format === 'camt') {
+      // What most banks put behind the link: an ISO 20022 camt.052 account report.
+      res.type('application/xml').send(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08"><BkToCstmrAcctRpt><GrpHdr><MsgId>${req.params.downloadId}</MsgId></GrpHdr><Rpt><Acct><Id><IBAN>${a.iban}</IBAN></Id></Acct>${items
+          .map((t) => `<Ntry><Amt Ccy="${a.currency}">${formatCents(Math.abs(t.amountCents))}</Amt><CdtDbtInd>${t.amountCents < 0 ? 'DBIT' : 'CRDT'}</CdtDbtInd></Ntry>`)
+          .join('')}</Rpt></BkToCstmrAcctRpt></Document>`,
+      );
+      return;
+    }
+    res.json({
+      account: { iban: a.iban, currency: a.currency },
+      transactions: {
+        ...(file.query.status !== 'pending' ? { booked: items.filter((t) => t.status === 'booked').map(transactionBody) } : {}),
+        ...(file.query.status !== 'booked' ? { pending: items.filter((t) => t.status === 'pending').map(transactionBody) } : {}),
+      },
+    });
+  };
 
   api.get('/v1/accounts/:accountId/transactions/:transactionId', async (req, res) => {
     const consent = await dataConsent(req);

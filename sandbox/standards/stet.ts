@@ -5,6 +5,8 @@ import { isValidIban } from '../core/iban';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import { startScaSession } from '../core/sca';
 import type { AisConsent, Payment, PaymentStatus } from '../core/state';
+import { stetSpec } from './stet-openapi';
+import { strictRequests } from './strict';
 import { dateParam, linkWith, pageParam, transactionPage, UUID_RE } from './common';
 
 const HAL = 'application/hal+json; charset=utf-8';
@@ -12,6 +14,7 @@ const HAL = 'application/hal+json; charset=utf-8';
 /** STET error `error` codes (STET 1.6 error model: timestamp, status, error, message, path). */
 const STET_CODES: Record<BankErrorCode, string> = {
   FORMAT_ERROR: 'FORMAT_ERROR',
+  HEADER_MISSING: 'FORMAT_ERROR',
   PARAMETER_NOT_SUPPORTED: 'PARAMETER_NOT_SUPPORTED',
   CONSENT_UNKNOWN: 'CONSENT_UNKNOWN',
   CONSENT_INVALID: 'CONSENT_INVALID',
@@ -98,6 +101,8 @@ export function mountStet(bank: Bank): void {
     res.set('X-Request-ID', id);
     next();
   });
+  // Strict: anything else the STET 1.6 shapes forbid is refused before any route sees it.
+  api.use(strictRequests(bank, [stetSpec(root)]));
 
   const psuPresent = (req: Request) => !!req.get('psu-ip-address');
 

@@ -5,11 +5,15 @@ import { addDays } from '../core/clock';
 import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import type { AisConsent, Payment, PaymentStatus } from '../core/state';
+import { checkDetached, publicJwk, SANDBOX_TAN, signDetached, signingKeyPair } from '../core/jws';
+import { OpenApiSpec } from '../core/openapi';
+import { strictRequests } from './strict';
 import { linkWith, pageParam, queryString, transactionPage } from './common';
 
 /** UK OBIE 3.1.11 ErrorCode per canonical code (banks may add their own namespaced codes). */
 const UK_CODES: Record<BankErrorCode, string> = {
   FORMAT_ERROR: 'UK.OBIE.Field.Invalid',
+  HEADER_MISSING: 'UK.OBIE.Header.Missing',
   PARAMETER_NOT_SUPPORTED: 'UK.OBIE.Field.Unexpected',
   CONSENT_UNKNOWN: 'UK.OBIE.Resource.NotFound',
   CONSENT_INVALID: 'UK.OBIE.Resource.InvalidConsentStatus',
@@ -115,6 +119,54 @@ export function mountUkObie(bank: Bank): void {
     res.set('x-fapi-interaction-id', req.get('x-fapi-interaction-id') ?? randomUUID());
     next();
   });
+  // Strict: anything the official files forbid is refused before any route sees it.
+  api.use(
+    strictRequests(bank, [
+      OpenApiSpec.load('uk-obie-3.1.11-account-info.yaml', { apiRoot: aisPath }),
+      OpenApiSpec.load('uk-obie-3.1.11-payment-initiation.yaml', { apiRoot: pisPath }),
+    ]),
+  );
+
+  // ----- message signing (x-jws-signature) ------------------------------------------------------
+  // The bank signs its domestic payment answers and checks the TPP's signature on the two POSTs.
+  // The sandbox stands in for the directory: it makes both keys and hands the TPP's to the client.
+  const bankKey = signingKeyPair(`${bank.def.id}-bank-signing`);
+  const tppKey = signingKeyPair(`${bank.def.id}-tpp-signing`);
+  const bankIss = `sandbox-${bank.def.id}`;
+  const tppIss = `sandbox-tpp/${bank.client.clientId}`;
+  bank.client.jwsSigningKey = { pem: tppKey.privatePem, kid: tppKey.kid, iss: tppIss, tan: SANDBOX_TAN };
+  bank.info.jws = { jwksUrl: `${bank.baseUrl}/jwks`, issuer: bankIss, trustAnchor: SANDBOX_TAN };
+  bank.published.get('/jwks', (_req, res, next) => void publicJwk(bankKey).then((jwk) => res.json({ keys: [jwk] }), next));
+
+  const signedPaths = new RegExp(`^${pisPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/domestic-payment`);
+  api.use((req, res, next) => {
+    if (!signedPaths.test(req.path)) return next();
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => {
+      if (res.statusCode < 200 || res.statusCode >= 300) return json(body);
+      const text = JSON.stringify(body);
+      void signDetached(bankKey, bankIss, text, Date.now()).then(
+        (signature) => res.set('x-jws-signature', signature).type('application/json').send(text),
+        next,
+      );
+      return res;
+    };
+    next();
+  });
+
+  /** The TPP's signature over the exact body; refused as a UK bank does (400, UK.OBIE.Signature.*). */
+  const requireSignature = async (req: Request, res: Response): Promise<boolean> => {
+    const raw = (req as Request & { rawBody?: Buffer }).rawBody?.toString('utf8') ?? '';
+    const problem = await checkDetached(req.get('x-jws-signature'), raw, { publicKey: tppKey.publicKey, kid: tppKey.kid, iss: tppIss, nowMs: Date.now() });
+    if (!problem) return true;
+    res.status(400).json({
+      Code: 'SIGNATURE_INVALID',
+      Id: req.get('x-fapi-interaction-id') ?? randomUUID(),
+      Message: problem.message,
+      Errors: [{ ErrorCode: problem.code, Message: problem.message, Path: 'x-jws-signature' }],
+    });
+    return false;
+  };
 
   const clientToken = async (req: Request, scope: string) => {
     const token = await bank.bearer(req);
@@ -384,6 +436,7 @@ export function mountUkObie(bank: Bank): void {
 
   api.post(`${pisPath}/domestic-payment-consents`, async (req, res) => {
     const token = await clientToken(req, 'payments');
+    if (!(await requireSignature(req, res))) return;
     const { id } = idempotent(req, token.clientId, () => {
       const data = (req.body as { Data?: Record<string, unknown> } | undefined)?.Data;
       const { cents, creditor, remittance, i } = readInitiation(data?.Initiation);
@@ -431,6 +484,7 @@ export function mountUkObie(bank: Bank): void {
 
   api.post(`${pisPath}/domestic-payments`, async (req, res) => {
     const token = await userToken(req);
+    if (!(await requireSignature(req, res))) return;
     const data = (req.body as { Data?: Record<string, unknown> } | undefined)?.Data;
     const consentId = data?.ConsentId;
     if (typeof consentId !== 'string') throw new BankError('FORMAT_ERROR', 'Data.ConsentId is required.', 400, { path: 'Data.ConsentId' });

@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import * as oidc from 'openid-client';
 import { MiniBrowser } from '../core/headless';
-import { createSandbox, type Sandbox, type SandboxBankInfo } from '../index';
+import { createSandbox, type Lenience, type Sandbox, type SandboxBankInfo } from '../index';
 
 // The cookie-keeping browser is production code (the control API's headless SCA uses it); tests import it from here.
 export { MiniBrowser };
@@ -18,7 +18,8 @@ export interface Running {
   sandbox: Sandbox;
   bank(id: string): SandboxBankInfo;
   callback: string;
-  control<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** The control API of the default banks, or of one partition of them (`partitionName`). */
+  control<T = Record<string, unknown>>(method: string, path: string, body?: unknown, partition?: string): Promise<{ status: number; body: T }>;
   close(): Promise<void>;
 }
 
@@ -28,14 +29,14 @@ export interface Running {
  * registered callback then name; `url` and `control` stay on the server itself.
  */
 export async function startSandbox(
-  opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] }; publicUrl?: string } = {},
+  opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] }; publicUrl?: string; lenient?: Record<string, Lenience>; maxPartitions?: number } = {},
 ): Promise<Running> {
   const app = express();
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sandbox = createSandbox({ publicUrl: opts.publicUrl ?? url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks });
+  const sandbox = createSandbox({ publicUrl: opts.publicUrl ?? url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks, lenient: opts.lenient, maxPartitions: opts.maxPartitions });
   app.use('/sandbox', sandbox.router);
   return {
     url,
@@ -46,8 +47,8 @@ export async function startSandbox(
       if (!b) throw new Error(`no bank ${id}`);
       return b;
     },
-    async control(method, path, body) {
-      const res = await fetch(`${url}/sandbox/control${path}`, {
+    async control(method, path, body, partition) {
+      const res = await fetch(`${url}/sandbox${partition ? `/t/${partition}` : ''}/control${path}`, {
         method,
         headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),

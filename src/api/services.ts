@@ -5,6 +5,7 @@ import type { EventsService } from '../modules/events/events.service';
 import type { EventStream } from '../modules/events/event-stream';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { PaymentsService } from '../modules/payments/payments.service';
+import type { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import type { SandboxService } from '../modules/sandbox/sandbox.service';
 import type { SyncService } from '../modules/sync/sync.service';
 import type { TenancyService } from '../modules/tenancy/tenancy.service';
@@ -24,6 +25,8 @@ export interface Services {
   readonly eventStream: EventStream;
   readonly payments: PaymentsService;
   readonly webhooks: WebhooksService;
+  /** Expected payments, the matcher and its review. */
+  readonly reconciliation: ReconciliationService;
   /** The sandbox* mutations (refused with SANDBOX_ONLY for live keys and on a gateway without sandbox). */
   readonly sandbox: SandboxService;
 }

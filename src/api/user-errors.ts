@@ -51,6 +51,18 @@ export enum UserErrorCode {
   IDEMPOTENCY_KEY_REUSED = 'IDEMPOTENCY_KEY_REUSED',
   /** The payment can no longer be cancelled, or its bank's standard offers no cancellation. */
   NOT_CANCELLABLE = 'NOT_CANCELLABLE',
+  /** A currency is not an ISO 4217 code. */
+  UNKNOWN_CURRENCY = 'UNKNOWN_CURRENCY',
+  /** A date is not a calendar date written YYYY-MM-DD. */
+  INVALID_DATE = 'INVALID_DATE',
+  /** An external id was used before with a different request. */
+  EXTERNAL_ID_REUSED = 'EXTERNAL_ID_REUSED',
+  /** An amount would exceed what the transaction or the expected payment has left. */
+  AMOUNT_EXCEEDED = 'AMOUNT_EXCEEDED',
+  /** The transaction is already part of a live (suggested or confirmed) match. */
+  ALREADY_MATCHED = 'ALREADY_MATCHED',
+  /** The objects belong to different end users. */
+  END_USER_MISMATCH = 'END_USER_MISMATCH',
 }
 
 registerEnumType(UserErrorCode, {
@@ -81,6 +93,12 @@ registerEnumType(UserErrorCode, {
     SAME_ACCOUNT: { description: 'The creditor account is the debtor account.' },
     IDEMPOTENCY_KEY_REUSED: { description: 'The idempotency key was used before with a different request; use a new key for a new payment.' },
     NOT_CANCELLABLE: { description: "The payment can no longer be cancelled, or its bank's standard offers no cancellation." },
+    UNKNOWN_CURRENCY: { description: 'A currency is not an ISO 4217 code.' },
+    INVALID_DATE: { description: 'A date is not a calendar date written YYYY-MM-DD.' },
+    EXTERNAL_ID_REUSED: { description: 'An external id was used before with a different request; the first one is kept.' },
+    AMOUNT_EXCEEDED: { description: 'An amount would exceed what the transaction or the expected payment has left.' },
+    ALREADY_MATCHED: { description: 'The transaction is already part of a live (suggested or confirmed) match.' },
+    END_USER_MISMATCH: { description: 'The objects belong to different end users.' },
   },
 });
 

@@ -60,6 +60,22 @@ export const credentialsEntry = z
       })
       .strict()
       .optional(),
+    /**
+     * UK Open Banking message signing (`x-jws-signature` on payment requests): the RSA key
+     * registered at the trust anchor (the Open Banking Directory), signing with PS256.
+     */
+    jws: z
+      .object({
+        keyFile: fileRef,
+        /** The signing key's id in the directory's JWKS. */
+        kid: z.string().min(1).max(200),
+        /** `http://openbanking.org.uk/iss`: `{org-id}/{software-statement-id}`. */
+        issuer: z.string().min(1).max(200),
+        /** `http://openbanking.org.uk/tan`: the trust anchor's domain. */
+        trustAnchor: z.string().min(1).max(253).default('openbanking.org.uk'),
+      })
+      .strict()
+      .optional(),
     /** QSeal HTTP signatures on resource API calls; present = every request is signed. */
     qseal: z
       .object({
@@ -111,6 +127,7 @@ export function credentialProblems(standard: Standard, c: CredentialsEntry): Cre
   } else if (c.requestObject) {
     add(['requestObject'], 'signed request objects are sent to UK Open Banking banks only');
   }
+  if (standard !== 'UK_OPEN_BANKING' && c.jws) add(['jws'], 'x-jws-signature is sent to UK Open Banking banks only');
   return problems;
 }
 
@@ -197,6 +214,14 @@ export function loadCredentials(institutionId: string, standard: Standard, entry
   const clientAssertionKey = entry.clientAssertion ? signingKey('clientAssertion', entry.clientAssertion) : undefined;
   const requestObjectKey = entry.requestObject ? signingKey('requestObject', entry.requestObject) : undefined;
 
+  let jwsSigningKey: BankClientCredentials['jwsSigningKey'];
+  if (entry.jws) {
+    const k = key('jws.keyFile', entry.jws.keyFile);
+    const type = k?.key.asymmetricKeyType;
+    if (k && type !== 'rsa' && type !== 'rsa-pss') fail('jws.keyFile', `PS256 needs an RSA key, the key file holds ${type ?? 'unknown'}`);
+    else if (k) jwsSigningKey = { pem: k.pem, kid: entry.jws.kid, iss: entry.jws.issuer, tan: entry.jws.trustAnchor };
+  }
+
   let mtls: BankClientCredentials['mtls'];
   if (entry.qwac) {
     const cert = certificate('qwac.certFile', entry.qwac.certFile);
@@ -237,9 +262,10 @@ export function loadCredentials(institutionId: string, standard: Standard, entry
       ...(clientSecret ? { clientSecret } : {}),
       ...(clientAssertionKey ? { clientAssertionKey } : {}),
       ...(requestObjectKey ? { requestObjectKey } : {}),
+      ...(jwsSigningKey ? { jwsSigningKey } : {}),
       ...(mtls ? { mtls } : {}),
       ...(qseal ? { qseal } : {}),
     },
-    { clientId: entry.clientId, tokenEndpointAuthMethod: entry.tokenEndpointAuthMethod, mtls: !!mtls, qseal: !!qseal },
+    { clientId: entry.clientId, tokenEndpointAuthMethod: entry.tokenEndpointAuthMethod, mtls: !!mtls, qseal: !!qseal, jws: !!jwsSigningKey },
   );
 }

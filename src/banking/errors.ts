@@ -9,7 +9,7 @@ import { redactedExcerpt, redactText } from './http/redact';
 import { parseRetryAfter } from './http/retry';
 
 /** The API standard an institution speaks. */
-export type BankStandard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING';
+export type BankStandard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING' | 'GOCARDLESS';
 
 /** Stable codes of the bank error family, one per subclass. */
 export enum BankErrorCode {
@@ -297,6 +297,11 @@ const KIND_BY_CODE: Record<string, Kind> = {
   'UK.OBIE.RESOURCE.CONSENTMISMATCH': 'INVALID_REQUEST',
   'UK.OBIE.RESOURCE.INVALIDFORMAT': 'INVALID_REQUEST',
   'UK.OBIE.UNEXPECTEDERROR': 'UNAVAILABLE',
+  // GoCardless Bank Account Data (`type` of its ErrorResponse): the bank's daily limit, a lapsed agreement.
+  RATELIMITERROR: 'ACCESS_EXCEEDED',
+  ACCESSEXPIREDERROR: 'CONSENT_EXPIRED',
+  SUSPENDED: 'CONSENT_INVALID',
+  AUTHENTICATIONFAILED: 'UNAUTHORIZED',
 };
 
 /** UK codes namespaced by a bank (`UK.<BANK>.Rules.AccessExceeded`) are read by their last word. */
@@ -444,7 +449,13 @@ export function extractBankCodes(standard: BankStandard, body: unknown): string[
     if (error) out.push(error);
     return out;
   };
-  const order = standard === 'BERLIN_GROUP' ? [berlin, uk, stet] : standard === 'UK_OPEN_BANKING' ? [uk, berlin, stet] : [stet, berlin, uk];
+  // GoCardless Bank Account Data: `{ summary, detail, type, status_code }`; its `type` is the code.
+  const gocardless = (): string[] => {
+    const type = str(parsed.type);
+    return type ? [type] : [];
+  };
+  const order =
+    standard === 'GOCARDLESS' ? [gocardless] : standard === 'BERLIN_GROUP' ? [berlin, uk, stet] : standard === 'UK_OPEN_BANKING' ? [uk, berlin, stet] : [stet, berlin, uk];
   const codes: string[] = [];
   for (const read of order) for (const code of read()) if (!codes.includes(code)) codes.push(code);
   return codes;

@@ -3,9 +3,10 @@
  * Adapters translate each standard to and from these shapes; nothing here names a standard's
  * field.
  */
+import type { InstitutionQuirks } from './quirks';
 
-/** PSD2 API standards Passerelle speaks. */
-export type Standard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING';
+/** PSD2 API standards Passerelle speaks; `GOCARDLESS` is an upstream aggregator (GoCardless Bank Account Data) reaching banks for us. */
+export type Standard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING' | 'GOCARDLESS';
 
 /** What a consent may grant access to. */
 export type AccessScope = 'ACCOUNTS' | 'BALANCES' | 'TRANSACTIONS';
@@ -47,8 +48,8 @@ export interface InstitutionDescriptor {
   maxHistoryDays: number;
   /** Unattended reads per consent and scope per day (PSD2: at most 4). */
   frequencyPerDay: number;
-  /** Bank-specific behaviour as data (e.g. `{ "transactionIdsUnstable": true }`), never a fork. */
-  quirks: Record<string, unknown>;
+  /** Bank-specific behaviour as typed data (e.g. `{ "transactionIdsUnstable": true }`), never a fork. */
+  quirks: InstitutionQuirks;
 }
 
 /** A decimal amount as a string ("-12.30"), never a float, with its ISO 4217 currency. */

@@ -122,13 +122,19 @@ export interface PaymentRequest {
    * carries the very same body and the bank recognises it. Default: now (a retry is then a new body).
    */
   createdAt?: Date;
+  /**
+   * The end user's login at the bank (`PSU-ID`), when the developer knows it: a bank that offers
+   * decoupled SCA then asks the end user in its app, with no redirect.
+   */
+  psuId?: string;
 }
 
 /** The bank's answer to a new payment: where to send the end user, and what to keep for the callback. */
 export interface PaymentStarted {
   /** The bank's id of the payment resource (UK: the payment consent, until `complete` answers the payment's id). */
   bankPaymentId: string;
-  authorizationUrl: string;
+  /** Null for the decoupled approach: the bank asks the end user in its app; follow it with `poll`. */
+  authorizationUrl: string | null;
   status: BankPaymentStatus;
   /** Values the adapter needs again (PKCE verifier…). Sealed by the vault at rest. */
   secrets: Record<string, string>;
@@ -157,6 +163,8 @@ export interface PaymentInitiationPort {
     input: { callbackUrl: string; bankPaymentId: string; secrets: Record<string, string>; idempotencyKey: string; request: PaymentRequest },
   ): Promise<PaymentCompleted>;
   status(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<BankPaymentStatus>;
+  /** Decoupled SCA (no callback): the end user's decision once the bank has it, else PENDING. */
+  poll?(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<PaymentCompleted | { outcome: 'PENDING' }>;
   /** Present only where the standard lets the TPP cancel (Berlin Group, STET); resolves with the new status. */
   cancel?(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<BankPaymentStatus>;
 }

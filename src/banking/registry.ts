@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { BankClientCredentials } from './adapters';
 import { credentialProblems, credentialsEntry, CredentialsLoadError, loadCredentials } from './credentials';
 import type { InstitutionDescriptor, PaymentScheme } from './model';
+import { institutionQuirks } from './quirks';
 
 const httpsUrl = z.string().url().refine((u) => u.startsWith('https://'), { message: 'live institutions must use https' });
 
@@ -28,8 +29,8 @@ export const institutionFileEntry = z
     maxHistoryDays: z.number().int().min(1).max(3650),
     frequencyPerDay: z.number().int().min(1).max(4),
     // `sandbox: true` would let the adapters accept plain http and insecure OAuth: never for a live bank.
-    quirks: z
-      .record(z.string(), z.unknown())
+    /** What this bank does differently from its standard, as typed data (src/banking/quirks.ts). */
+    quirks: institutionQuirks
       .refine((q) => !('sandbox' in q), { message: 'the sandbox quirk (plain http, insecure OAuth) is not allowed for live institutions' })
       .default({}),
     /** The operator's registration and certificates at this bank, as file references (src/banking/credentials.ts). */

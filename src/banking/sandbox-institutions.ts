@@ -10,6 +10,49 @@ const SANDBOX_HISTORY_DAYS = 730;
 /** Registry entries for the in-process sandbox banks: reached over HTTP like any bank. */
 export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescriptor[] {
   return banks.map((b) => ({
+    ...sandboxInstitution(b),
+    // Where the sandbox is mounted: the issuer is `${root}/banks/<id>/oauth` (see sandboxPartitionOf).
+    quirks: {
+      sandbox: true,
+      ...sandboxRootOf(b),
+      // Reached through an upstream aggregator: its own id of the institution, kept for every call.
+      ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}),
+      // UK: where the bank publishes the keys of its x-jws-signature, and what it signs as.
+      ...(b.jws ? { jwsJwksUrl: b.jws.jwksUrl, jwsIssuer: b.jws.issuer, jwsTrustAnchor: b.jws.trustAnchor } : {}),
+    },
+  }));
+}
+
+/**
+ * The same sandbox institution in one partition of the sandbox (`${root}/t/<partition>/banks/<id>`):
+ * a full copy of the bank that only one tenant's calls reach, so its data, consents, faults, clock
+ * and quotas are that tenant's alone. Anything else comes back unchanged.
+ */
+export function sandboxPartitionOf(i: InstitutionDescriptor, partition: string): InstitutionDescriptor {
+  const root = i.quirks.sandboxRoot;
+  if (i.quirks.sandbox !== true || typeof root !== 'string') return i;
+  // Everything of the sandbox lives under its root: the bank, its OAuth server, its keys, and the upstream aggregator.
+  const to = `${root}/t/${encodeURIComponent(partition)}`;
+  const move = (url: string) => (url.startsWith(`${root}/`) ? `${to}${url.slice(root.length)}` : url);
+  const jwks = i.quirks.jwsJwksUrl;
+  return {
+    ...i,
+    aisBaseUrl: move(i.aisBaseUrl),
+    pisBaseUrl: move(i.pisBaseUrl),
+    issuer: i.issuer && move(i.issuer),
+    quirks: jwks ? { ...i.quirks, jwsJwksUrl: move(jwks) } : i.quirks,
+  };
+}
+
+/** Where the sandbox is mounted, read off a bank's issuer (`${root}/banks/<id>/oauth`) or the upstream's base (`${root}/upstreams/<name>`). */
+function sandboxRootOf(b: SandboxBankInfo): { sandboxRoot?: string } {
+  if (b.issuer.endsWith(`/banks/${b.id}/oauth`)) return { sandboxRoot: b.issuer.slice(0, -`/banks/${b.id}/oauth`.length) };
+  const upstream = /^(.*)\/upstreams\/[a-z0-9-]+\/?$/.exec(b.aisBaseUrl);
+  return upstream ? { sandboxRoot: upstream[1] } : {};
+}
+
+function sandboxInstitution(b: SandboxBankInfo): Omit<InstitutionDescriptor, 'quirks'> {
+  return {
     id: b.id,
     name: b.name,
     bic: b.bic,
@@ -28,8 +71,7 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
     maxConsentDays: b.maxConsentDays,
     maxHistoryDays: SANDBOX_HISTORY_DAYS,
     frequencyPerDay: b.frequencyPerDay,
-    quirks: { sandbox: true },
-  }));
+  };
 }
 
 const remoteBanks = z.object({
@@ -39,7 +81,7 @@ const remoteBanks = z.object({
       name: z.string(),
       bic: z.string(),
       country: z.string().length(2),
-      standard: z.enum(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING']),
+      standard: z.enum(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING', 'GOCARDLESS']),
       standardVersion: z.string(),
       aisBaseUrl: z.string().url(),
       pisBaseUrl: z.string().url(),

@@ -14,6 +14,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ErrorCode, errorBody } from '../api/errors';
+import type { SkippedEntriesReport } from '../banking/adapters';
 import type { BankCallRecord } from '../banking/http';
 import type { Environment } from '../config';
 
@@ -126,6 +127,11 @@ export class Metrics {
     ['institution', 'operation', 'status'],
   );
   private readonly bankDuration = this.histogram('passerelle_bank_call_duration_seconds', 'Duration of bank API call attempts, labelled as passerelle_bank_calls_total.', ['institution', 'operation', 'status'], BANK_BUCKETS);
+  private readonly bankEntriesSkippedTotal = this.counter(
+    'passerelle_bank_entries_skipped_total',
+    'Malformed entries (a balance, a transaction) skipped in otherwise good bank answers, by institution, operation and kind; each is logged with the request id.',
+    ['institution', 'operation', 'kind'],
+  );
   private readonly syncJobs = this.counter('passerelle_sync_jobs_total', 'Account syncs run by this process, by outcome and mode.', ['outcome', 'mode']);
   private readonly syncDuration = this.histogram('passerelle_sync_job_duration_seconds', 'Duration of account syncs by outcome and mode.', ['outcome', 'mode'], SYNC_BUCKETS);
   private readonly syncRunning = new Gauge({ name: 'passerelle_sync_running', help: 'Account syncs running in this process now.', registers: [this.registry] });
@@ -197,6 +203,11 @@ export class Metrics {
     const labels = { institution: this.institutions.of(record.institutionId), operation: this.bankOperations.of(record.operation), status: bankStatusLabel(record) };
     this.bankCalls.inc(labels);
     this.bankDuration.observe(labels, Math.max(0, record.latencyMs) / 1000);
+  };
+
+  /** The adapters' `onSkippedEntries` hook: malformed entries set aside in one answer. */
+  readonly bankEntriesSkipped = (report: SkippedEntriesReport): void => {
+    this.bankEntriesSkippedTotal.inc({ institution: this.institutions.of(report.institutionId), operation: this.bankOperations.of(report.operation), kind: report.kind }, report.count);
   };
 
   /** Runs one sync and counts it: `outcome` is the sync's status in lower case, `error` when it threw (the queue retries it). */

@@ -70,9 +70,9 @@ describe('the end user in a real browser', () => {
   });
 
   it.skipIf(!hasChromium)('takes the end user through the bank’s login and code pages back to the app with outcome=success, and the payment reaches EXECUTED', async () => {
-    const { key } = await t.createTenant('Browser payer');
+    const { key, tenantId } = await t.createTenant('Browser payer');
     const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "browser-payer" }) { endUser { id } } }', {}, key);
-    const accounts = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', '/banks/rivage/users/alice/accounts');
+    const accounts = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', '/banks/rivage/users/alice/accounts', undefined, tenantId);
     const started = await t.gql<{ paymentInitiate: { payment: { id: string }; authorizationUrl: string; userErrors: unknown[] } }>(
       `mutation($input: PaymentInitiateInput!) { paymentInitiate(input: $input, idempotencyKey: "browser-1") { payment { id } authorizationUrl userErrors { code } } }`,
       {
@@ -102,7 +102,7 @@ describe('the end user in a real browser', () => {
     } finally {
       await page.close();
     }
-    await control(t, 'POST', '/banks/rivage/clock/advance', { seconds: 61 });
+    await control(t, 'POST', '/banks/rivage/clock/advance', { seconds: 61 }, tenantId);
     const deadline = Date.now() + 45_000;
     let status = '';
     while (status !== 'EXECUTED' && Date.now() < deadline) {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../sandbox';
 import { MiniBrowser } from '../../sandbox/testing/harness';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { settled } from '../helpers/banking';
 import { findSecretsInDatabase, secretForms } from '../helpers/secret-scan';
 import { parseGlobalId } from '../../src/api/relay/global-id';
 import { Consent } from '../../src/modules/consents/consent.entity';
@@ -49,6 +50,16 @@ async function authorise(authorizationUrl: string, user: { username: string; otp
 
 const consentById = async (id: string) => (await t.gql<ConsentNode>(CONSENT, { id }, key)).body.data!.node;
 
+/**
+ * Waits for the syncs an authorisation queued. Each tenant's sandbox banks answer as soon as its
+ * own copy is ready, so these syncs now run while a test goes on; a renewal or revocation in the
+ * middle of one is a race of its own (the sync's refusal may turn the consent REAUTH_REQUIRED after
+ * it was renewed or revoked).
+ */
+async function settleSyncs(id: string): Promise<void> {
+  for (const a of (await consentById(id)).accounts) await settled(t, key, a.id);
+}
+
 describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('a consent at %s', (bank) => {
   let consentId: string;
   let firstAccounts: string[];
@@ -91,6 +102,7 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
   });
 
   it('is renewed through a new authorisation, keeping its account ids', async () => {
+    await settleSyncs(consentId);
     const r = await t.gql<{ consentRenew: { authorizationUrl: string; userErrors: unknown[] } }>(
       'mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl userErrors { code } } }',
       { id: consentId },
@@ -105,6 +117,8 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
   });
 
   it('is revoked: REVOKED, and its sealed tokens can no longer be opened', async () => {
+    // After the renewal's syncs: a revocation racing a running sync is another matter (see settleSyncs).
+    await settleSyncs(consentId);
     const r = await t.gql<{ consentRevoke: { consent: { status: string }; userErrors: unknown[] } }>(
       'mutation($id: ID!) { consentRevoke(id: $id) { consent { status } userErrors { code } } }',
       { id: consentId },
@@ -201,6 +215,7 @@ describe('the audit journal', () => {
   it('records consent changes and every bank call with institution, operation, status, latency and request id', async () => {
     const created = await create({ institutionId: institutions['Thames & Harbour Bank'] });
     await authorise(created.authorizationUrl!, alice);
+    await settleSyncs(created.consent!.id);
     await t.gql('mutation($id: ID!) { consentRevoke(id: $id) { userErrors { code } } }', { id: created.consent!.id }, key);
     const mine = (await all(key)).filter((e) => e.resourceId === created.consent!.id);
     const actions = mine.map((e) => e.action);

@@ -53,7 +53,8 @@ describe('institutions', () => {
     const r = await t.gql<List>(LIST, {}, sandboxKey);
     const nodes = r.body.data!.institutions.nodes;
     expect(nodes.map((n) => n.name)).toEqual([...nodes.map((n) => n.name)].sort((a, b) => a.localeCompare(b, 'en')));
-    expect(new Set(nodes.map((n) => n.standard))).toEqual(new Set(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING']));
+    // The same banks reached through the sandbox upstream aggregator are listed beside them (docs/upstream-aggregators.md).
+    expect(new Set(nodes.map((n) => n.standard))).toEqual(new Set(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING', 'GOCARDLESS']));
     expect(nodes.map((n) => n.name)).not.toContain(liveBank.name);
   });
 
@@ -62,10 +63,10 @@ describe('institutions', () => {
   });
 
   it('filters by country, by name without caring for accents or case, by BIC and by capability', async () => {
-    expect(await names({ country: 'gb' })).toEqual(['Thames & Harbour Bank']);
-    expect(await names({ search: 'RIVAGE' })).toEqual(['Banque du Rivage']);
+    expect(await names({ country: 'gb' })).toEqual(['Thames & Harbour Bank', 'Thames & Harbour Bank (via GoCardless)']);
+    expect(await names({ search: 'RIVAGE' })).toEqual(['Banque du Rivage', 'Banque du Rivage (via GoCardless)']);
     expect(await names({ search: 'EXAMPLE live' }, liveKey)).toEqual([liveBank.name]);
-    expect(await names({ search: 'nrdl' })).toEqual(['Nordlicht Bank']);
+    expect(await names({ search: 'nrdl' })).toEqual(['Nordlicht Bank', 'Nordlicht Bank (via GoCardless)']);
     expect(await names({ capability: 'FASTER_PAYMENTS' })).toEqual(['Thames & Harbour Bank']);
     expect(await names({ country: 'FR', capability: 'FASTER_PAYMENTS' })).toEqual([]);
   });

@@ -158,6 +158,8 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
         PASSERELLE_ENV: 'live',
         ALLOW_LOCAL_KMS_IN_LIVE: 'true',
         INSTITUTIONS_FILE: writeFile('institutions.json'),
+        // Sent as PSU-IP-Address on consent creation, which the Berlin Group file requires (no end user's address there).
+        TPP_IP_ADDRESS: '192.0.2.44',
         // The callback registered at the bank is PUBLIC_URL/callback; the sandbox registers its own public URL's.
         PUBLIC_URL: proxy.url,
       },

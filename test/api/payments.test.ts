@@ -85,8 +85,9 @@ async function untilStatus(id: string, wanted: string[], timeoutMs = 45_000) {
   }
 }
 
-const bankPayments = async (bank: string) => (await control<{ payments: { id: string; status: string }[] }>(t, 'GET', `/banks/${bank}/payments`)).payments;
-const allBankPayments = async () => (await Promise.all(BANKS.map(bankPayments))).reduce((n, l) => n + l.length, 0);
+/** The payments the bank holds in a tenant's partition (default: the first tenant's). */
+const bankPayments = async (bank: string, tenantId?: string) => (await control<{ payments: { id: string; status: string }[] }>(t, 'GET', `/banks/${bank}/payments`, undefined, tenantId)).payments;
+const allBankPayments = async (tenantId?: string) => (await Promise.all(BANKS.map((b) => bankPayments(b, tenantId)))).reduce((n, l) => n + l.length, 0);
 
 /** The end user cancels on the bank's first page; the bank sends them back through the gateway. */
 async function cancelAtBank(authorizationUrl: string): Promise<URL> {
@@ -258,11 +259,13 @@ describe('idempotency', () => {
     expect(other.userErrors).toEqual([expect.objectContaining({ field: ['idempotencyKey'], code: 'IDEMPOTENCY_KEY_REUSED' })]);
     expect(await allBankPayments()).toBe(before);
 
-    const { key: otherKey } = await t.createTenant('Other payer');
+    const { key: otherKey, tenantId: otherTenant } = await t.createTenant('Other payer');
     const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "payer-x" }) { endUser { id } } }', {}, otherKey);
     const theirs = await t.gql<InitiatePayload>(INITIATE, { input: { ...input('nordlicht'), endUserId: u.body.data!.endUserCreate.endUser.id }, key: k }, otherKey);
     expect(theirs.body.data!.paymentInitiate.userErrors).toEqual([]);
-    expect(await allBankPayments()).toBe(before + 1);
+    // Made at the other tenant's own copy of the bank.
+    expect(await allBankPayments()).toBe(before);
+    expect(await allBankPayments(otherTenant)).toBe(1);
   });
 
   it('makes one payment at the bank for 50 concurrent requests with one key, and answers all of them with it', async () => {
@@ -289,7 +292,7 @@ describe('idempotency', () => {
       const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? onSecond() : initiate('nordlicht', {}, k))));
       expect(new Set(answers.map((a) => a.payment?.id)).size).toBe(1);
       // The second instance's in-process sandbox is another bank: a payment made there would show up in its count.
-      const secondCount = (await (await fetch(`${second.gateway.baseUrl}/sandbox/control/banks/nordlicht/payments`, { headers: { authorization: `Bearer ${(await import('../../src/gateway')).sandboxAdminToken(second.config)}` } })).json()) as { payments: unknown[] };
+      const secondCount = await control<{ payments: unknown[] }>(second, 'GET', '/banks/nordlicht/payments', undefined, t.sandboxTenants[0]);
       expect((await bankPayments('nordlicht')).length - before + secondCount.payments.length).toBe(1);
     } finally {
       await second.close();

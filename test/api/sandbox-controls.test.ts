@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startSandbox, type Running } from '../../sandbox/testing/harness';
 import { toGlobalId } from '../../src/api/relay/global-id';
-import { sandboxAdminToken } from '../../src/gateway';
+import { sandboxAdminToken, sandboxPartition } from '../../src/gateway';
 import { startTestGateway, type GqlResult, type TestGateway } from '../helpers/gateway';
 import { accountState, accountsOf, control, institutionGid, RETURN_URL, settled } from '../helpers/banking';
 
@@ -257,7 +257,9 @@ describe('bank data controls', () => {
 
   it('answers NOT_FOUND for another tenant’s account and for garbage ids', async () => {
     const theirConsent = await pending(otherKey, await endUser(otherKey, 'their-ledger'), 'nordlicht');
-    const theirs = (await authorize(theirConsent.id, {}, otherKey)).consent!.accounts[0]!.id;
+    const their = await authorize(theirConsent.id, {}, otherKey);
+    expect(their.userErrors).toEqual([]);
+    const theirs = their.consent!.accounts[0]!.id;
     for (const id of [theirs, 'garbage', consentId]) {
       const r = await call<{ userErrors: UserErrors }>(CREATE_TX, { accountId: id, transactions: [{ amount: '-1.00' }] });
       expect(r.userErrors).toMatchObject([{ field: ['input', 'accountId'], code: 'NOT_FOUND' }]);
@@ -420,7 +422,9 @@ describe('sandboxReset', () => {
 
 describe('with a standalone sandbox (SANDBOX_URL)', () => {
   it('authorises a consent and adds a transaction through the standalone sandbox’s control API', async () => {
-    const k = (await remote.createTenant('Remote CI')).key;
+    const { key: k, tenantId } = await remote.createTenant('Remote CI');
+    // The tenant's calls reach its own partition of the standalone sandbox.
+    const partition = sandboxPartition(remote.config.sandbox.adminToken!, tenantId);
     const c = await pending(k, await endUser(k, 'remote-alice', remote), 'nordlicht', {}, remote);
     const r = await authorize(c.id, {}, k, remote);
     expect(r.consent!.status).toBe('ACTIVE');
@@ -431,9 +435,12 @@ describe('with a standalone sandbox (SANDBOX_URL)', () => {
       remote,
     );
     expect(added.userErrors).toEqual([]);
-    const bankAccounts = await standalone.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts');
+    const bankAccounts = await standalone.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts', undefined, partition);
     const iban = r.consent!.accounts.find((a) => a.iban)!.iban;
-    const ledger = await standalone.control<{ transactions: { id: string }[] }>('GET', `/banks/nordlicht/accounts/${bankAccounts.body.accounts.find((a) => a.iban === iban)!.id}/ledger`);
+    const ledgerPath = `/banks/nordlicht/accounts/${bankAccounts.body.accounts.find((a) => a.iban === iban)!.id}/ledger`;
+    const ledger = await standalone.control<{ transactions: { id: string }[] }>('GET', ledgerPath, undefined, partition);
     expect(ledger.body.transactions.map((x) => x.id)).toContain('remote-1');
+    // The standalone sandbox's default banks saw nothing of it.
+    expect((await standalone.control<{ transactions: { id: string }[] }>('GET', ledgerPath)).body.transactions.map((x) => x.id)).not.toContain('remote-1');
   });
 });

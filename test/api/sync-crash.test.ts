@@ -42,7 +42,7 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
       { input: { endUserId: u.endUserCreate.endUser.id, institutionId: institutionGid('nordlicht'), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
     );
     // The bank answers transaction lists very slowly: the first sync is stuck reading when we kill.
-    await setup.sandbox.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 120_000 });
+    await setup.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 120_000 });
     const browser = new MiniBrowser();
     const callback = `http://localhost:${setup.port}/callback`;
     let back = await browser.go(created.consentCreate.authorizationUrl, {}, callback);
@@ -58,10 +58,10 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     await new Promise((r) => child!.once('exit', r));
 
     // While the gateway is down the bank books something new.
-    await setup.sandbox.control('DELETE', '/banks/nordlicht/faults');
-    const bankAccounts = await setup.sandbox.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts');
+    await setup.control('DELETE', '/banks/nordlicht/faults');
+    const bankAccounts = await setup.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts');
     const bankAccount = bankAccounts.body.accounts.find((a) => a.iban === account.iban)!;
-    await setup.sandbox.control('POST', `/banks/nordlicht/accounts/${bankAccount.id}/transactions`, { amount: '-7.77', counterpartyName: 'Kiosk am Eck' });
+    await setup.control('POST', `/banks/nordlicht/accounts/${bankAccount.id}/transactions`, { amount: '-7.77', counterpartyName: 'Kiosk am Eck' });
 
     child = await start();
     expect(await until(account.id, ['SUCCEEDED', 'FAILED', 'CONSENT_INVALID'])).toBe('SUCCEEDED');
@@ -84,7 +84,7 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
       after = page.account.transactions.pageInfo.endCursor;
     }
     const from = new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 10);
-    const ledger = await setup.sandbox.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>('GET', `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`);
+    const ledger = await setup.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>('GET', `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`);
     const theirs = ledger.body.transactions.map((x) => (x.status === 'booked' ? `BOOKED|${x.amount}|${x.bookingDate}` : `PENDING|${x.amount}`));
     expect(mine.sort()).toEqual(theirs.sort());
     expect(theirs).toContain(`BOOKED|-7.77|${ledger.body.transactions.find((x) => x.amount === '-7.77')!.bookingDate}`);

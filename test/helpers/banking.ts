@@ -1,16 +1,21 @@
 import { TEST_USERS } from '../../sandbox';
 import { MiniBrowser } from '../../sandbox/testing/harness';
 import { parseGlobalId } from '../../src/api/relay/global-id';
-import { sandboxAdminToken } from '../../src/gateway';
+import { sandboxAdminToken, sandboxPartition } from '../../src/gateway';
 import type { TestGateway } from './gateway';
 
 /** Where the developer's app receives the end user back (allowed for sandbox tenants). */
 export const RETURN_URL = 'http://localhost:3999/bank-return';
 export const user = (username: string) => TEST_USERS.find((u) => u.username === username)!;
 
-/** Calls the in-process sandbox's control API of a test gateway. */
-export async function control<T = Record<string, unknown>>(t: TestGateway, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${t.gateway.baseUrl}/sandbox/control${path}`, {
+/**
+ * Calls the in-process sandbox's control API of a test gateway, in the partition of `tenantId`
+ * (the banks that tenant's calls reach); by default the first sandbox tenant the test created.
+ */
+export async function control<T = Record<string, unknown>>(t: TestGateway, method: string, path: string, body?: unknown, tenantId?: string): Promise<T> {
+  if (!tenantId && t.sandboxTenants.length === 0) throw new Error('control: no sandbox tenant created yet; give one');
+  const partition = sandboxPartition(sandboxAdminToken(t.config), tenantId ?? t.sandboxTenants[0]);
+  const res = await fetch(`${t.gateway.baseUrl}/sandbox/t/${partition}/control${path}`, {
     method,
     headers: { authorization: `Bearer ${sandboxAdminToken(t.config)}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -25,6 +25,8 @@ export interface TestGateway {
   logs: string[];
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
   createTenant(name: string, environment?: 'sandbox' | 'live'): Promise<{ tenantId: string; key: string }>;
+  /** Ids of the sandbox tenants createTenant made, oldest first (each has its own partition of the sandbox banks). */
+  sandboxTenants: string[];
   close(): Promise<void>;
 }
 
@@ -69,11 +71,13 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   });
   const gateway = await startGateway(config, createLogger(config.logLevel, sink));
   const tenancy = new TenancyService();
+  const sandboxTenants: string[] = [];
 
   return {
     gateway,
     config,
     logs,
+    sandboxTenants,
     async gql(query, variables, key) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (key) headers.authorization = `Bearer ${key}`;
@@ -82,6 +86,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
     async createTenant(name, environment = 'sandbox') {
       const { tenant, secret } = await tenancy.createTenant(gateway.db.orm.em.fork(), { name, environment });
+      if (environment === 'sandbox') sandboxTenants.push(tenant.id);
       return { tenantId: tenant.id, key: secret };
     },
     async close() {

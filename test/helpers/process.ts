@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ADMIN_TOKEN, startSandbox, type Running } from '../../sandbox/testing/harness';
 import { freePort } from '../../src/platform/db';
+import { parseGlobalId } from '../../src/api/relay/global-id';
+import { sandboxPartition } from '../../src/gateway';
 import { ciConfig } from './gateway';
 import { createFreshDatabase } from './postgres';
 
@@ -49,6 +51,8 @@ export interface ProcessGatewaySetup {
   /** The gateway's environment (embedded PGlite in `dataDir`, or a fresh database on CI's PostgreSQL). */
   env: Record<string, string>;
   gql<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  /** The standalone sandbox's control API in the demo tenant's partition (the banks that tenant's calls reach); needs the gateway up once. */
+  control<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** Stops the sandbox, drops the database, removes the data directory. */
   cleanup(): Promise<void>;
 }
@@ -72,6 +76,7 @@ export async function processGatewaySetup(label: string, extraEnv: Record<string
     DEMO_TENANT: 'true',
     ...extraEnv,
   };
+  let partition: string | undefined;
   return {
     sandbox,
     dataDir,
@@ -79,6 +84,19 @@ export async function processGatewaySetup(label: string, extraEnv: Record<string
     baseUrl,
     env,
     gql: (query, variables = {}) => gqlWithDemoKey(baseUrl, dataDir, query, variables),
+    async control(method, path, body) {
+      partition ??= await (async () => {
+        const { viewer } = await gqlWithDemoKey<{ viewer: { id: string } }>(baseUrl, dataDir, '{ viewer { id } }', {});
+        return sandboxPartition(ADMIN_TOKEN, parseGlobalId(viewer.id)!.id);
+      })();
+      const res = await fetch(`${sandbox.url}/sandbox/t/${partition}/control${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : {} };
+    },
     async cleanup() {
       await sandbox.close();
       await fresh?.drop();

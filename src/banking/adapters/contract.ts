@@ -148,6 +148,8 @@ export interface PaymentContractSubject extends AdapterContractSubject {
    * rejects the consent without a reason): the reason is then null.
    */
   scaReasonsReported: boolean;
+  /** The debtor account to send, where the standard's file requires one (Berlin Group 1.3.12). */
+  debtorIban?: string;
 }
 
 /** A payment the bank has, as its control API lists it. */
@@ -182,7 +184,7 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
 
     const paymentRequest = (over: { amount?: string; creditorName?: string; idempotencyKey?: string } = {}): PaymentRequest => ({
       scheme: subject.scheme,
-      debtorAccount: null,
+      debtorAccount: subject.debtorIban ? { iban: subject.debtorIban } : null,
       creditor: { name: over.creditorName ?? 'Ada Lovelace', iban: subject.creditorIban, bic: null },
       amount: { amount: over.amount ?? '42.50', currency: subject.currency },
       remittanceInformation: 'Invoice 2026-7',
@@ -199,7 +201,7 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
     const pay = async (user: { username: string; otp: string }, over: Parameters<typeof paymentRequest>[0] = {}) => {
       const request = paymentRequest(over);
       const started = await adapter.payments.initiate(ctx, request);
-      const callbackUrl = await authoriseAtBank(run, started.authorizationUrl, user);
+      const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, user);
       return { request, started, callbackUrl, done: await completeAfter(request, started, callbackUrl) };
     };
 
@@ -218,7 +220,7 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
       expect(started.bankPaymentId).toBeTruthy();
       expect(started.status.status).toBe('AUTHORIZATION_REQUIRED');
       expect(await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).toMatchObject({ status: 'AUTHORIZATION_REQUIRED' });
-      const done = await completeAfter(request, started, await authoriseAtBank(run, started.authorizationUrl, alice));
+      const done = await completeAfter(request, started, await authoriseAtBank(run, started.authorizationUrl!, alice));
       expect(done.outcome).toBe('AUTHORISED');
       if (done.outcome !== 'AUTHORISED') return;
       expect(done.status).toMatchObject({ status: 'ACCEPTED', reasonCode: null });
@@ -236,7 +238,7 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
     it('reports the end user pressing Cancel at the bank as REJECTED, not as an error', async () => {
       const request = paymentRequest();
       const started = await adapter.payments.initiate(ctx, request);
-      const done = await completeAfter(request, started, await cancelAtBank(run, started.authorizationUrl));
+      const done = await completeAfter(request, started, await cancelAtBank(run, started.authorizationUrl!));
       expect(done.outcome).toBe('REJECTED');
       expect(done.outcome === 'REJECTED' && done.status?.status).toBe('REJECTED');
     });
@@ -270,7 +272,7 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
       const after = await bankPayments();
       expect(after.length).toBe(before + 1);
       // The second answer is as usable as the first: the end user can authorise through it.
-      const done = await completeAfter(request, second, await authoriseAtBank(run, second.authorizationUrl, alice));
+      const done = await completeAfter(request, second, await authoriseAtBank(run, second.authorizationUrl!, alice));
       expect(done.outcome).toBe('AUTHORISED');
     });
 

@@ -6,6 +6,18 @@ import type { InstitutionDescriptor } from '../model';
 import type { BankOAuthOptions, ClientAssertionKey, OAuthCallEvent, TokenEndpointAuthMethod } from '../oauth/bank-oauth';
 import type { BankAdapter } from '../ports';
 
+/** The operator's UK message-signing key (`x-jws-signature`). Never logged. */
+export interface UkJwsSigningKey {
+  /** PEM RSA private key (PKCS#8 or PKCS#1); signs with PS256. */
+  pem: string;
+  /** The key's id in the trust anchor's JWKS (the directory's signing key id). */
+  kid: string;
+  /** `http://openbanking.org.uk/iss`: `{org-id}/{software-statement-id}`. */
+  iss: string;
+  /** `http://openbanking.org.uk/tan`; default `openbanking.org.uk`. */
+  tan?: string;
+}
+
 /**
  * What the operator holds for one bank: the OAuth client registration and, for live banks, the
  * eIDAS certificates. Sandbox banks give a client id and secret only (`client_secret_basic`, no
@@ -22,6 +34,8 @@ export interface BankClientCredentials {
   clientAssertionKey?: ClientAssertionKey;
   /** Signs authorisation request objects (UK Open Banking). */
   requestObjectKey?: ClientAssertionKey;
+  /** Signs UK payment requests (`x-jws-signature`, detached JWS). */
+  jwsSigningKey?: UkJwsSigningKey;
   /** The QWAC, presented on every call to the bank: resource API and authorisation server. */
   mtls?: MtlsOptions;
   /** QSeal signatures on resource API calls. */
@@ -45,6 +59,25 @@ export interface BankAdapterDeps {
   onCall?: (record: BankCallRecord) => void;
   /** Transport for every call (tests); default the global fetch, or mTLS with the credentials' QWAC. */
   fetch?: typeof fetch;
+  /**
+   * The gateway's own IPv4 address as banks see it (`TPP_IP_ADDRESS`): sent as `PSU-IP-Address`
+   * where a standard requires one and the end user's is unknown.
+   */
+  tppIpAddress?: string;
+  /**
+   * Entries of an otherwise good answer that broke the standard's schema and were skipped (a
+   * malformed balance or transaction), once per answer; for the metrics. Never values.
+   */
+  onSkippedEntries?: (report: SkippedEntriesReport) => void;
+}
+
+/** Malformed entries skipped in one bank answer. */
+export interface SkippedEntriesReport {
+  institutionId: string;
+  /** Our name of the call, e.g. `accounts.balances`. */
+  operation: string;
+  kind: 'balance' | 'transaction';
+  count: number;
 }
 
 /** The transport part of a bank HTTP client's options: the test transport, or the QWAC and QSeal of the credentials. */

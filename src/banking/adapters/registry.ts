@@ -2,6 +2,7 @@ import type { Logger } from '../../platform/logger';
 import type { InstitutionDescriptor } from '../model';
 import type { BankAdapter } from '../ports';
 import { createBerlinGroupAdapter } from './berlin-group/berlin-group.adapter';
+import { createGoCardlessAdapter } from './gocardless/gocardless.adapter';
 import type { AdapterRegistry, BankAdapterDeps, BankClientCredentials } from './index';
 import { createStetAdapter } from './stet/stet.adapter';
 import { createUkObieAdapter } from './uk-obie/uk-obie.adapter';
@@ -10,6 +11,7 @@ const factories = {
   BERLIN_GROUP: createBerlinGroupAdapter,
   STET: createStetAdapter,
   UK_OPEN_BANKING: createUkObieAdapter,
+  GOCARDLESS: createGoCardlessAdapter,
 } as const satisfies Record<InstitutionDescriptor['standard'], unknown>;
 
 /** Thrown when the operator holds no client credentials for a bank: a configuration fault, not a user error. */
@@ -21,8 +23,10 @@ export class MissingBankCredentialsError extends Error {
   }
 }
 
+const MAX_CACHED_ADAPTERS = 1_000;
+
 /**
- * One adapter per institution, built on first use from the institution's standard and the
+ * One adapter per institution (and address), built on first use from the institution's standard and the
  * operator's credentials for it, then reused (adapters cache OAuth discovery and hold no
  * per-consent state).
  */
@@ -31,11 +35,15 @@ export function createAdapterRegistry(deps: {
   logger: Logger;
   callbackUrl: string;
   onCall?: BankAdapterDeps['onCall'];
+  tppIpAddress?: string;
+  onSkippedEntries?: BankAdapterDeps['onSkippedEntries'];
 }): AdapterRegistry {
   const cache = new Map<string, BankAdapter>();
   return {
     for(institution) {
-      const cached = cache.get(institution.id);
+      // The same institution may come at other addresses (each tenant's partition of a sandbox bank).
+      const key = [institution.id, institution.issuer, institution.aisBaseUrl, institution.pisBaseUrl].join(' ');
+      const cached = cache.get(key);
       if (cached) return cached;
       const credentials = deps.credentials(institution.id);
       if (!credentials) throw new MissingBankCredentialsError(institution.id);
@@ -45,8 +53,12 @@ export function createAdapterRegistry(deps: {
         redirectUri: deps.callbackUrl,
         logger: deps.logger,
         onCall: deps.onCall,
+        ...(deps.tppIpAddress ? { tppIpAddress: deps.tppIpAddress } : {}),
+        ...(deps.onSkippedEntries ? { onSkippedEntries: deps.onSkippedEntries } : {}),
       });
-      cache.set(institution.id, adapter);
+      cache.set(key, adapter);
+      // Bounded: the oldest adapter goes (and is built again if its bank comes back).
+      if (cache.size > MAX_CACHED_ADAPTERS) cache.delete(cache.keys().next().value!);
       return adapter;
     },
   };

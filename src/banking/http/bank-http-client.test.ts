@@ -279,6 +279,15 @@ describe('timeouts', () => {
 });
 
 describe('URLs', () => {
+  it('joins paths to a base URL at the domain root without a double slash (no //v1/…)', async () => {
+    server.script(ok);
+    const c = client({ baseUrl: server.origin });
+    expect(c.resolveUrl({ path: '/v1/accounts' }).href).toBe(`${server.origin}/v1/accounts`);
+    expect(client({ baseUrl: `${server.origin}/` }).resolveUrl({ path: 'v1/accounts' }).href).toBe(`${server.origin}/v1/accounts`);
+    await c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema });
+    expect(server.received.map((r) => r.url)).toEqual(['/v1/accounts']);
+  });
+
   it('follows a same-origin _links href, absolute or origin-relative, and keeps its query', async () => {
     server.script(ok);
     const c = client();

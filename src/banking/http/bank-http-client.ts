@@ -136,6 +136,16 @@ export interface BankRequestOptions<T> {
   signal?: AbortSignal;
   /** Overrides the client's `timeoutMs` for this call. */
   timeoutMs?: number;
+  /**
+   * Headers computed from the exact body text, once per call (every retry sends the same), e.g.
+   * UK `x-jws-signature`.
+   */
+  signBody?: (body: string) => Promise<Record<string, string>>;
+  /**
+   * Checks a 2xx answer's exact body text and headers before it is parsed (e.g. the bank's UK
+   * `x-jws-signature`): the error it resolves with ends the call, unretried.
+   */
+  verifyResponse?: (body: string, headers: Headers) => Promise<BankError | undefined>;
 }
 
 /** A successful, schema-checked answer. */
@@ -267,7 +277,8 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
       }
       url = new URL(base.href);
       const [pathname, search] = target.path.split('?', 2) as [string, string | undefined];
-      url.pathname = `${base.pathname}/${pathname.replace(/^\/+/, '')}`;
+      // A base at the domain root has pathname `/`: joined as is it would give `//v1/…`.
+      url.pathname = `${base.pathname.replace(/\/+$/, '')}/${pathname.replace(/^\/+/, '')}`;
       if (search) url.search = `?${search}`;
     } else {
       try {
@@ -355,10 +366,12 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
     const safe = SAFE_METHODS.has(method) || req.idempotent === true;
     const attemptTimeout = req.timeoutMs ?? timeoutMs;
     const details = { institutionId, operation, requestId };
+    const bodyHeaders = bodyText !== undefined && req.signBody ? await req.signBody(bodyText) : undefined;
 
     for (let attempt = 1; ; attempt++) {
       if (req.signal?.aborted) throw req.signal.reason;
       const headers = buildHeaders(req, requestId, bodyText !== undefined);
+      for (const [name, value] of Object.entries(bodyHeaders ?? {})) headers.set(name, value);
       signer?.sign({ method, url, headers, body: bodyText });
 
       const started = now();
@@ -386,7 +399,11 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
           req.signal?.removeEventListener('abort', onCallerAbort);
         }
 
-        if (status >= 200 && status < 300) {
+        const refused = status >= 200 && status < 300 && req.verifyResponse ? await req.verifyResponse(text, response.headers) : undefined;
+        if (refused) {
+          error = refused;
+          retryable = false;
+        } else if (status >= 200 && status < 300) {
           const result = parseSuccess(req, text, status, details);
           if (!(result instanceof BankError)) {
             report({ institutionId, operation, method, path, status, latencyMs: now() - started, requestId, attempt, outcome: 'success' });

@@ -48,7 +48,7 @@ async function psuAt(url: string, user: { username: string; code: string }): Pro
 async function createBerlinGroupConsent(bankId: string, headers: Record<string, string> = {}): Promise<string> {
   const res = await fetch(`${run.bank(bankId).aisBaseUrl}/v1/consents`, {
     method: 'POST',
-    headers: { 'x-request-id': randomUUID(), 'content-type': 'application/json', ...headers },
+    headers: { 'x-request-id': randomUUID(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', ...headers },
     body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-03-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
   });
   expect(res.status).toBe(201);
@@ -583,11 +583,31 @@ describe('BankOAuth details', () => {
     expect((await oauth.completeAuthorization({ callbackUrl: withParam(callback, 'iss', null), expected: start })).accessToken).toBeTruthy();
   });
 
+  it('discovers an authorisation server that publishes its metadata in the suffix form, and refuses metadata naming another issuer', async () => {
+    const issuer = run.bank('nordlicht').issuer;
+    const asked: string[] = [];
+    // The sandbox publishes OIDC metadata only: this transport serves it at the suffix path, as such a bank would.
+    const suffixBank = (served: (body: Record<string, unknown>) => Record<string, unknown>): OAuthFetch => async (url, init) => {
+      asked.push(url);
+      if (!url.endsWith('/.well-known/oauth-authorization-server')) return fetch(url, init as RequestInit);
+      const body = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+      return new Response(JSON.stringify(served(body)), { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const oauth = await BankOAuth.discover(options('nordlicht', { discoveryAlgorithm: 'oauth2-suffix', fetch: suffixBank((b) => b), discoveryCache: new DiscoveryCache() }));
+    expect(asked[0]).toBe(`${issuer}/.well-known/oauth-authorization-server`);
+    expect(oauth).toBeInstanceOf(BankOAuth);
+    await expect(
+      BankOAuth.discover(options('nordlicht', { discoveryAlgorithm: 'oauth2-suffix', fetch: suffixBank((b) => ({ ...b, issuer: 'http://127.0.0.1:1/other' })), discoveryCache: new DiscoveryCache() })),
+    ).rejects.toMatchObject({ code: 'DISCOVERY_FAILED' });
+  });
+
   it('finds the issuer behind a metadata URL, as Berlin Group scaOAuth links give it', async () => {
     const nordlicht = run.bank('nordlicht').issuer;
     expect(issuerFromMetadataUrl(`${nordlicht}/.well-known/openid-configuration`)).toEqual({ issuer: nordlicht, discoveryAlgorithm: 'oidc' });
     expect(issuerFromMetadataUrl('https://bank.example/.well-known/openid-configuration')).toEqual({ issuer: 'https://bank.example', discoveryAlgorithm: 'oidc' });
     expect(issuerFromMetadataUrl('https://bank.example/.well-known/oauth-authorization-server/psd2')).toEqual({ issuer: 'https://bank.example/psd2', discoveryAlgorithm: 'oauth2' });
+    // The suffix form of the Berlin Group's own OAuth examples: the metadata sits below the issuer.
+    expect(issuerFromMetadataUrl('https://bank.example/psd2/.well-known/oauth-authorization-server')).toEqual({ issuer: 'https://bank.example/psd2', discoveryAlgorithm: 'oauth2-suffix' });
     expect(issuerFromMetadataUrl('https://bank.example/authorize')).toBeUndefined();
     expect(issuerFromMetadataUrl('https://bank.example/.well-known/openid-configuration?x=1')).toBeUndefined();
     expect(issuerFromMetadataUrl('not a url')).toBeUndefined();

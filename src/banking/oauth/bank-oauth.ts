@@ -83,9 +83,11 @@ export interface BankOAuthOptions {
   fetch?: OAuthFetch;
   /**
    * Where the metadata lives: `oidc` (default) `<issuer>/.well-known/openid-configuration`;
-   * `oauth2` RFC 8414 `/.well-known/oauth-authorization-server<issuer path>`.
+   * `oauth2` RFC 8414 `/.well-known/oauth-authorization-server<issuer path>`; `oauth2-suffix`
+   * `<issuer>/.well-known/oauth-authorization-server` (the form of the Berlin Group's own OAuth
+   * examples). In every form the metadata's `issuer` must equal the issuer.
    */
-  discoveryAlgorithm?: 'oidc' | 'oauth2';
+  discoveryAlgorithm?: DiscoveryForm;
   /** Seconds before a request to the bank is abandoned; default 15. */
   timeoutSeconds?: number;
   /** Where discovered metadata is kept; default one cache shared by the process. */
@@ -385,13 +387,23 @@ export class BankOAuth {
     try {
       const algorithm = options.discoveryAlgorithm ?? 'oidc';
       metadata = await cache.get(`${algorithm} ${issuerUrl.href}`, async () => {
-        const discovered = await client.discovery(issuerUrl, options.clientId, undefined, undefined, {
-          algorithm,
+        // openid-client fetches a URL holding /.well-known/ as it is and skips its issuer check: done below.
+        const suffix = algorithm === 'oauth2-suffix';
+        const target = suffix ? new URL(`${issuerUrl.href.replace(/\/+$/, '')}/.well-known/oauth-authorization-server`) : issuerUrl;
+        const discovered = await client.discovery(target, options.clientId, undefined, undefined, {
+          algorithm: algorithm === 'oidc' ? 'oidc' : 'oauth2',
           execute: options.sandbox === true ? [client.allowInsecureRequests] : [],
           [client.customFetch]: observed,
           timeout,
         });
-        return discovered.serverMetadata();
+        const found = discovered.serverMetadata();
+        if (suffix && found.issuer.replace(/\/+$/, '') !== issuerUrl.href.replace(/\/+$/, '')) {
+          throw new OAuthError(OAuthErrorCode.DISCOVERY_FAILED, 'the metadata names another issuer than the one it was published for', {
+            institutionId,
+            operation: 'discovery',
+          });
+        }
+        return found;
       });
     } catch (err) {
       mtls?.close();
@@ -630,12 +642,20 @@ function operationOf(url: string, body: client.CustomFetchOptions['body'], metad
   return 'other';
 }
 
+/** Where an authorisation server's metadata lives relative to its issuer (see `discoveryAlgorithm`). */
+export type DiscoveryForm = 'oidc' | 'oauth2' | 'oauth2-suffix';
+
+/** A stored discovery form read back (anything unknown is the OIDC default). */
+export const discoveryFormOf = (value: unknown): DiscoveryForm => (value === 'oauth2' || value === 'oauth2-suffix' ? value : 'oidc');
+
 /**
  * The issuer identifier behind a metadata URL (Berlin Group `_links.scaOAuth` points at the
- * metadata, not the issuer): `<issuer>/.well-known/openid-configuration` (OIDC) or
- * `<origin>/.well-known/oauth-authorization-server<path>` (RFC 8414). Undefined for anything else.
+ * metadata, not the issuer): `<issuer>/.well-known/openid-configuration` (OIDC),
+ * `<origin>/.well-known/oauth-authorization-server<path>` (RFC 8414) or
+ * `<issuer>/.well-known/oauth-authorization-server` (the suffix form of the Berlin Group's OAuth
+ * examples). Undefined for anything else.
  */
-export function issuerFromMetadataUrl(metadataUrl: string): { issuer: string; discoveryAlgorithm: 'oidc' | 'oauth2' } | undefined {
+export function issuerFromMetadataUrl(metadataUrl: string): { issuer: string; discoveryAlgorithm: DiscoveryForm } | undefined {
   const url = parseUrl(metadataUrl);
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash) return undefined;
   const oidcSuffix = '/.well-known/openid-configuration';
@@ -647,6 +667,10 @@ export function issuerFromMetadataUrl(metadataUrl: string): { issuer: string; di
   if (url.pathname === oauthPrefix || url.pathname.startsWith(`${oauthPrefix}/`)) {
     const path = url.pathname.slice(oauthPrefix.length);
     return { issuer: `${url.origin}${path}`, discoveryAlgorithm: 'oauth2' };
+  }
+  if (url.pathname.endsWith(oauthPrefix)) {
+    const path = url.pathname.slice(0, -oauthPrefix.length);
+    return { issuer: `${url.origin}${path}`, discoveryAlgorithm: 'oauth2-suffix' };
   }
   return undefined;
 }

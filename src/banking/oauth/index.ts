@@ -21,12 +21,14 @@
  */
 export {
   BankOAuth,
+  discoveryFormOf,
   issuerFromMetadataUrl,
   type AuthorizationRequestContext,
   type AuthorizationStart,
   type BankOAuthCapabilities,
   type BankOAuthOptions,
   type ClientAssertionKey,
+  type DiscoveryForm,
   type ExpectedAuthorization,
   type OAuthCallEvent,
   type OAuthFetch,

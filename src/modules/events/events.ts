@@ -18,13 +18,17 @@ export enum EventType {
   BALANCE_UPDATED = 'BALANCE_UPDATED',
   SYNC_FAILED = 'SYNC_FAILED',
   PAYMENT_STATUS_CHANGED = 'PAYMENT_STATUS_CHANGED',
+  EXPECTED_PAYMENT_PAID = 'EXPECTED_PAYMENT_PAID',
+  EXPECTED_PAYMENT_PARTIALLY_PAID = 'EXPECTED_PAYMENT_PARTIALLY_PAID',
+  EXPECTED_PAYMENT_OVERDUE = 'EXPECTED_PAYMENT_OVERDUE',
+  RECONCILIATION_SUGGESTED = 'RECONCILIATION_SUGGESTED',
 }
 
 /** One event to append. */
 export interface NewEvent {
   tenantId: string;
   type: EventType;
-  resourceType: 'Consent' | 'Account' | 'Payment';
+  resourceType: 'Consent' | 'Account' | 'Payment' | 'ExpectedPayment' | 'ReconciliationMatch';
   resourceId: string;
   payload: Record<string, unknown>;
 }

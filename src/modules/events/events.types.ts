@@ -21,11 +21,15 @@ registerEnumType(EventType, {
     BALANCE_UPDATED: { description: 'An account’s balances as of a sync.' },
     SYNC_FAILED: { description: 'A sync failed; it will be retried.' },
     PAYMENT_STATUS_CHANGED: { description: 'A payment’s status changed (normalised status, the bank’s raw code, and whether it is final).' },
+    EXPECTED_PAYMENT_PAID: { description: 'An expected payment became PAID or OVERPAID through confirmed matches.' },
+    EXPECTED_PAYMENT_PARTIALLY_PAID: { description: 'An expected payment received part of its amount (an instalment, or a short payment outside tolerance).' },
+    EXPECTED_PAYMENT_OVERDUE: { description: 'An expected payment passed its due date (plus its tolerance days) without being paid (the daily tick).' },
+    RECONCILIATION_SUGGESTED: { description: 'The matcher proposed a match it was not sure enough to confirm: review it (reconciliationConfirm or reconciliationReject).' },
   },
 });
 
 /** The payload field holding the global id of each kind of resource. */
-const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId' };
+const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId' };
 
 /** One entry of the event log. */
 @ObjectType('Event', { description: 'One entry of the event log: written in the same transaction as the change it describes.' })

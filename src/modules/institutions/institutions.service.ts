@@ -1,6 +1,7 @@
 import type { Caller } from '../../api/context';
 import type { AccessScope, InstitutionDescriptor, PaymentScheme } from '../../banking/model';
 import type { InstitutionRegistry } from '../../banking/registry';
+import { sandboxPartitionOf } from '../../banking/sandbox-institutions';
 
 /** What a caller may ask an institution to do. */
 export type Capability = AccessScope | PaymentScheme;
@@ -17,7 +18,14 @@ const fold = (s: string) => s.normalize('NFD').replace(/\p{M}/gu, '').toLowerCas
 
 /** The institutions a tenant may connect to: sandbox banks for sandbox keys, live banks for live keys. */
 export class InstitutionsService {
-  constructor(private readonly registry: InstitutionRegistry) {}
+  /**
+   * @param sandboxPartition the sandbox partition of a tenant: every sandbox institution a tenant
+   * gets is that tenant's own copy of the bank (absent: all tenants share the sandbox banks).
+   */
+  constructor(
+    private readonly registry: InstitutionRegistry,
+    private readonly sandboxPartition?: (tenantId: string) => string,
+  ) {}
 
   list(caller: Caller, filter: InstitutionFilter): InstitutionDescriptor[] {
     const country = filter.country?.trim().toUpperCase();
@@ -33,6 +41,7 @@ export class InstitutionsService {
   /** One institution, if it exists in the caller's environment. */
   get(caller: Caller, id: string): InstitutionDescriptor | undefined {
     const i = this.registry.get(id);
-    return i && i.environment === caller.environment ? i : undefined;
+    if (!i || i.environment !== caller.environment) return undefined;
+    return this.sandboxPartition && i.quirks.sandbox === true ? sandboxPartitionOf(i, this.sandboxPartition(caller.tenantId)) : i;
   }
 }

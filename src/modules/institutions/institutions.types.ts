@@ -9,8 +9,32 @@ export enum StandardKind {
   BERLIN_GROUP = 'BERLIN_GROUP',
   STET = 'STET',
   UK_OPEN_BANKING = 'UK_OPEN_BANKING',
+  /** Reached through the GoCardless Bank Account Data upstream aggregator (account information only). */
+  GOCARDLESS = 'GOCARDLESS',
 }
-registerEnumType(StandardKind, { name: 'Standard', description: 'The PSD2 API standard a bank speaks.' });
+registerEnumType(StandardKind, {
+  name: 'Standard',
+  description: 'The PSD2 API standard a bank speaks, or GOCARDLESS for a bank reached through that upstream aggregator.',
+});
+
+/** How Passerelle reaches an institution. */
+export enum ReachKind {
+  /** Passerelle calls the bank's own PSD2 API under the operator's licence. */
+  DIRECT = 'DIRECT',
+  /** Through GoCardless Bank Account Data, under the aggregator's licence (account information only). */
+  GOCARDLESS = 'GOCARDLESS',
+}
+registerEnumType(ReachKind, { name: 'Reach', description: 'How Passerelle reaches an institution: directly, or through an upstream aggregator.' });
+
+/** An institution reached through an upstream aggregator: which one, and its id there. */
+@ObjectType('UpstreamInstitution', { description: 'An institution as an upstream aggregator knows it.' })
+export class UpstreamInstitutionType {
+  @Field(() => ReachKind, { description: 'The upstream aggregator.' })
+  provider!: ReachKind;
+
+  @Field(() => String, { description: 'The upstream’s own id of the institution, e.g. SANDBOXFINANCE_SFIN0000.' })
+  institutionId!: string;
+}
 
 /** What a consent may grant access to. */
 export enum AccessScopeKind {
@@ -85,7 +109,16 @@ export class InstitutionType extends Node {
   @Field(() => Int, { description: 'Unattended (background) reads per consent and scope per day.' })
   frequencyPerDay!: number;
 
+  /** DIRECT, or the upstream aggregator the institution is reached through. */
+  @Field(() => ReachKind, { description: 'DIRECT, or the upstream aggregator the institution is reached through (account information only: no payments).' })
+  reachedThrough!: ReachKind;
+
+  /** The upstream's own id of the institution; null for direct banks. */
+  @Field(() => UpstreamInstitutionType, { nullable: true, description: 'The upstream’s own id of the institution; null for direct banks.' })
+  upstream!: UpstreamInstitutionType | null;
+
   static from(i: InstitutionDescriptor): InstitutionType {
+    const upstreamId = typeof i.quirks.upstreamInstitutionId === 'string' ? i.quirks.upstreamInstitutionId : null;
     return Object.assign(new InstitutionType(), {
       id: toGlobalId('Institution', i.id),
       name: i.name,
@@ -100,6 +133,8 @@ export class InstitutionType extends Node {
       maxConsentDays: i.maxConsentDays,
       maxHistoryDays: i.maxHistoryDays,
       frequencyPerDay: i.frequencyPerDay,
+      reachedThrough: i.standard === 'GOCARDLESS' ? ReachKind.GOCARDLESS : ReachKind.DIRECT,
+      upstream: i.standard === 'GOCARDLESS' && upstreamId ? Object.assign(new UpstreamInstitutionType(), { provider: ReachKind.GOCARDLESS, institutionId: upstreamId }) : null,
     });
   }
 }

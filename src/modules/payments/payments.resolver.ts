@@ -63,6 +63,7 @@ export class PaymentsResolver {
         endToEndId: input.endToEndId ?? null,
         requestedExecutionDate: input.requestedExecutionDate ?? null,
         redirectUri: input.redirectUri,
+        psuId: input.psuId ?? null,
       },
       idempotencyKey,
     );

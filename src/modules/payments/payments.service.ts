@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
@@ -49,7 +50,17 @@ export interface PaymentInitiateInput extends PaymentDraft {
   institutionId: string | null;
   endUserId: string | null;
   redirectUri: string;
+  /** The end user's login at the bank, for decoupled SCA; sent on the first call only, never stored. */
+  psuId?: string | null;
 }
+
+/** A PSU-ID as banks take it: no blanks, no control characters, bounded. */
+const psuIdRule = z
+  .string()
+  .trim()
+  .min(1, { message: 'must not be blank' })
+  .max(100, { message: 'at most 100 characters' })
+  .regex(/^[^\p{C}]+$/u, { message: 'must not contain control characters' });
 
 /** A payment and where to send the end user to approve it. */
 export interface PaymentLink {
@@ -104,6 +115,8 @@ export class PaymentsService {
     if (!institution) errors.push(userError(['input', 'institutionId'], UserErrorCode.NOT_FOUND, 'No institution with this id for this environment.'));
     const checked = validatePayment(input, { today: todayUtc(), institution: institution ?? null });
     if (!checked.ok) errors.push(...checked.userErrors);
+    const psuId = input.psuId === undefined || input.psuId === null ? undefined : psuIdRule.safeParse(input.psuId);
+    if (psuId && !psuId.success) errors.push(userError(['input', 'psuId'], UserErrorCode.INVALID, `psuId ${psuId.error.issues[0]?.message ?? 'is invalid'}.`));
     if (!(await this.deps.tenancy.isRedirectUriAllowed(em, caller, input.redirectUri))) {
       errors.push(
         userError(
@@ -127,7 +140,7 @@ export class PaymentsService {
         payment = await this.createRow(db, caller, endUser.id, institution, checked.value, redirectUri, idempotencyKey, requestHash);
         if (payment === 'REUSED') return reused();
       }
-      if (payment.initiation === 'PENDING') return this.startAtBank(db, payment, institution, `apiKey:${caller.apiKeyId}`);
+      if (payment.initiation === 'PENDING') return this.startAtBank(db, payment, institution, `apiKey:${caller.apiKeyId}`, psuId?.success ? psuId.data : undefined);
       return this.answer(payment);
     });
   }
@@ -207,8 +220,8 @@ export class PaymentsService {
   }
 
   /** The first bank call (or its retry with the same gateway key after an unknown outcome). */
-  private async startAtBank(em: EntityManager, payment: Payment, institution: InstitutionDescriptor, actor: string): Promise<PaymentOutcome> {
-    const request = await this.bankRequest(payment);
+  private async startAtBank(em: EntityManager, payment: Payment, institution: InstitutionDescriptor, actor: string, psuId?: string): Promise<PaymentOutcome> {
+    const request = { ...(await this.bankRequest(payment)), ...(psuId ? { psuId } : {}) };
     try {
       const started = await this.deps.audit.withBankCallScope({ tenantId: payment.tenant.id, actor }, () =>
         this.deps.adapters.for(institution).payments.initiate(this.ctx(institution), request),
@@ -226,6 +239,8 @@ export class PaymentsService {
       this.change(em, payment, started.status, null, actor, { journal: false, force: true });
       await em.flush(); // one transaction: the bank's answer, its event and the journal line
       await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, expiry: true }, { startAfter: payment.attemptExpiresAt });
+      // Decoupled SCA: no callback will come; ask the bank until the end user has decided in its app.
+      if (started.authorizationUrl === null) await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, decoupled: true }, { startAfter: POLL_FIRST_S });
       return this.answer(payment);
     } catch (err) {
       this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment initiation at the bank failed');
@@ -368,8 +383,8 @@ export class PaymentsService {
     if (!jobs) return;
     await jobs.define(PAYMENT_POLL_QUEUE, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 });
     if (options.work) {
-      await jobs.work<{ paymentId: string; attempt: number; expiry?: boolean }>(PAYMENT_POLL_QUEUE, { concurrency: 2, pollingIntervalSeconds: 1 }, async (job) => {
-        await this.pollStatus(job.data.paymentId, job.data.attempt, { expiryCheck: job.data.expiry === true });
+      await jobs.work<{ paymentId: string; attempt: number; expiry?: boolean; decoupled?: boolean }>(PAYMENT_POLL_QUEUE, { concurrency: 2, pollingIntervalSeconds: 1 }, async (job) => {
+        await this.pollStatus(job.data.paymentId, job.data.attempt, { expiryCheck: job.data.expiry === true, decoupled: job.data.decoupled === true });
       });
     }
   }
@@ -379,10 +394,11 @@ export class PaymentsService {
    * lifetime → FAILED; authorised → ask the bank, store a change, and look again later (2 s
    * doubling to 5 min) until final. Safe to run twice (jobs are at least once).
    */
-  async pollStatus(paymentId: string, attempt: number, options: { expiryCheck?: boolean } = {}): Promise<'DONE' | 'AGAIN' | 'WAITING'> {
+  async pollStatus(paymentId: string, attempt: number, options: { expiryCheck?: boolean; decoupled?: boolean } = {}): Promise<'DONE' | 'AGAIN' | 'WAITING'> {
     const em = this.deps.orm.em.fork();
     const payment = await em.findOne(Payment, { id: paymentId }, { populate: ['tenant', 'secrets'] });
     if (!payment || payment.terminal) return 'DONE';
+    if (options.decoupled && !payment.authorisedAt && payment.attemptExpiresAt > new Date()) return this.pollDecoupled(em, payment, attempt);
     // The check sent at initiation only fails an abandoned authorisation; the callback started the polling.
     if (options.expiryCheck && payment.authorisedAt) return 'DONE';
     if (!payment.authorisedAt) {
@@ -402,6 +418,39 @@ export class PaymentsService {
     const delay = Math.min(POLL_MAX_S, POLL_FIRST_S * 2 ** (attempt + 1));
     await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId, attempt: attempt + 1 }, { startAfter: delay });
     return 'AGAIN';
+  }
+
+  /**
+   * One look at a decoupled authorisation: the end user's decision in the bank's app, taken as
+   * the callback takes a redirect's; undecided → look again (2 s doubling, at most 30 s) until the
+   * attempt expires, when the expiry check fails it.
+   */
+  private async pollDecoupled(em: EntityManager, payment: Payment, attempt: number): Promise<'DONE' | 'AGAIN'> {
+    const caller: Caller = { tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'poll' };
+    const institution = this.deps.institutions.get(caller, payment.institutionId);
+    const adapter = institution && this.deps.adapters.for(institution);
+    if (!institution || !adapter?.payments.poll || !payment.bankPaymentId) return 'DONE';
+    const done = await this.deps.audit.withBankCallScope({ tenantId: payment.tenant.id, actor: 'system' }, async () =>
+      adapter.payments.poll!(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment) }),
+    );
+    if (done.outcome === 'PENDING') {
+      await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: attempt + 1, decoupled: true }, { startAfter: Math.min(30, POLL_FIRST_S * 2 ** attempt) });
+      return 'AGAIN';
+    }
+    if (done.outcome === 'AUTHORISED') {
+      payment.bankPaymentId = done.bankPaymentId;
+      payment.secrets = await this.deps.vault.seal(JSON.stringify(done.secrets), this.sealContext(payment, 'payment-secrets'));
+      payment.authorisedAt = new Date();
+      this.journal(em, payment, AuditAction.PAYMENT_AUTHORISED, 'endUser', { institutionId: institution.id, approach: 'DECOUPLED' });
+      this.change(em, payment, done.status, null, 'endUser');
+      await em.flush();
+      if (!payment.terminal) await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0 }, { startAfter: POLL_FIRST_S });
+      return 'DONE';
+    }
+    const status: BankPaymentStatus = done.status ?? { status: done.outcome === 'REJECTED' ? 'REJECTED' : 'FAILED', rawStatus: 'RJCT', reasonCode: null };
+    this.change(em, payment, { ...status, status: TERMINAL_STATUSES.has(status.status) ? status.status : done.outcome }, done.reason, 'endUser');
+    await em.flush();
+    return 'DONE';
   }
 
   // --- cancellation ----------------------------------------------------------------------------

@@ -188,6 +188,13 @@ export class PaymentInitiateInput {
 
   @Field(() => String, { description: "Where the end user returns after the bank; must be in the tenant's allow-list (redirectUriAdd)." })
   redirectUri!: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "The end user's login at the bank (PSU-ID), up to 100 characters. At a bank that offers decoupled SCA the end user then approves in the bank's app: authorizationUrl is null and the payment moves on by itself. Used for the first call only, never stored.",
+  })
+  psuId?: string | null;
 }
 
 @ObjectType()

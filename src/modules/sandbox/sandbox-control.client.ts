@@ -62,6 +62,29 @@ export interface SandboxFaultDraft {
   times?: number;
 }
 
+const customerPayments = z.object({
+  transactions: z.array(transaction),
+  truth: z.array(z.object({ transactionId: z.string(), expectedPaymentIds: z.array(z.string()), kind: z.string() })),
+  unpaid: z.array(z.string()),
+});
+
+/** What the customer-payments control takes (see sandbox/customer-payments.ts). */
+export interface SandboxCustomerPaymentsDraft {
+  seed: number;
+  bookFrom?: string;
+  distractorRatio?: number;
+  expectedPayments: {
+    id: string;
+    direction: 'INCOMING' | 'OUTGOING';
+    amount: string;
+    dueDate: string;
+    creditorReference: string | null;
+    invoiceReference: string | null;
+    counterpartyName: string | null;
+    counterpartyIban: string | null;
+  }[];
+}
+
 const seg = encodeURIComponent;
 
 /**
@@ -80,6 +103,11 @@ export class SandboxControlClient {
     private readonly timeoutMs = 30_000,
   ) {
     this.#token = adminToken;
+  }
+
+  /** The same control API for one partition of the sandbox (`…/t/<partition>/control`): one tenant's copy of the banks. */
+  partition(name: string): SandboxControlClient {
+    return new SandboxControlClient(`${this.controlUrl.replace(/\/control$/, '')}/t/${seg(name)}/control`, this.#token, this.timeoutMs);
   }
 
   async users(): Promise<string[]> {
@@ -113,7 +141,12 @@ export class SandboxControlClient {
     return this.call('POST', `/banks/${seg(bankId)}/clock/advance`, clock, by);
   }
 
-  /** Resets one bank, or every bank of the sandbox; the ids reset. */
+  /** Customers pay these expected payments with noise; the booked entries and the truth. */
+  async bookCustomerPayments(bankId: string, accountId: string, body: SandboxCustomerPaymentsDraft): Promise<z.infer<typeof customerPayments>> {
+    return this.call('POST', `/banks/${seg(bankId)}/accounts/${seg(accountId)}/customer-payments`, customerPayments, body);
+  }
+
+  /** Resets one bank, or every bank of the sandbox (or of the partition); the ids reset. */
   async reset(bankId?: string): Promise<string[]> {
     return (await this.call('POST', bankId ? `/banks/${seg(bankId)}/reset` : '/reset', z.object({ reset: z.array(z.string()) }))).reset;
   }

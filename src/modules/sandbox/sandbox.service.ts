@@ -13,6 +13,7 @@ import type { ConsentsService } from '../consents/consents.service';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import { checkIban } from '../payments/validation';
 import type { Outcome } from '../tenancy/tenancy.service';
+import type { ReconciliationService } from '../reconciliation/reconciliation.service';
 import { absDecimal, compareDecimal, normaliseDecimal, parseDecimal } from '../transactions/decimal';
 import {
   SandboxControlError,
@@ -27,6 +28,8 @@ import {
 const MAX_AMOUNT = '999999999.99';
 const MAX_CLOCK_SECONDS = 3650 * 86_400;
 const CONTROL = /\p{C}/u;
+/** A fault route: URL path characters (RFC 3986 pchar and `/`), `*` among them; the banks match it without regular expressions. */
+const ROUTE_PATTERN = /^[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*$/;
 
 export interface SandboxTransactionRequest {
   amount: string;
@@ -60,10 +63,14 @@ export interface SandboxBankTransaction {
 export interface SandboxDeps {
   /** The control API of the sandbox this gateway uses; null when it has none (live, or SANDBOX_BANKS=false). */
   client: SandboxControlClient | null;
+  /** The tenant's partition of the sandbox (its own copy of every bank); the one InstitutionsService gives its institutions. */
+  partitionOf: (tenantId: string) => string;
   consents: ConsentsService;
   accounts: AccountsService;
   institutions: InstitutionsService;
   logger: Logger;
+  /** Reads the expected payments the sandbox's customers pay (sandboxCustomerPaymentsBook). */
+  reconciliation?: ReconciliationService;
 }
 
 type Checked = UserError[];
@@ -71,7 +78,8 @@ type Checked = UserError[];
 /**
  * The sandbox* mutations: drive the sandbox banks through their control API, for sandbox keys only.
  * Consents and accounts are the caller's own (another tenant's id is NOT_FOUND); bank-wide controls
- * (faults, clock, reset) act on the sandbox bank every sandbox tenant of this gateway shares.
+ * (faults, clock, reset) act on the caller's own partition of the sandbox: its copy of the banks,
+ * which no other tenant's calls reach.
  */
 export class SandboxService {
   constructor(private readonly deps: SandboxDeps) {}
@@ -86,7 +94,7 @@ export class SandboxService {
           : 'The sandbox* mutations exist for sandbox keys only, and this gateway runs no sandbox banks (SANDBOX_BANKS=false).',
       );
     }
-    return this.deps.client;
+    return this.deps.client.partition(this.deps.partitionOf(caller.tenantId));
   }
 
   async authorizeConsent(em: EntityManager, caller: Caller, input: { consentId: string | null; username: string; decision: 'APPROVE' | 'REJECT' }): Promise<Outcome<Consent>> {
@@ -205,6 +213,9 @@ export class SandboxService {
         ...checkRange(f.latencyMs, 0, 600_000, at('latencyMs')),
         ...checkRange(f.times, 1, 1_000_000, at('times')),
       );
+      if (f.route != null && f.route.length <= 200 && !ROUTE_PATTERN.test(f.route)) {
+        errors.push(userError(at('route'), UserErrorCode.INVALID, 'A path pattern: URL path characters, `*` for any run of them (not a regular expression).'));
+      }
       if (f.method != null && !/^[A-Za-z]{1,10}$/.test(f.method)) errors.push(userError(at('method'), UserErrorCode.INVALID, 'An HTTP method such as GET or POST.'));
       return { kind: f.kind, ...optional({ route: f.route, method: f.method?.toUpperCase(), status: f.status, retryAfterSeconds: f.retryAfterSeconds, latencyMs: f.latencyMs, times: f.times }) };
     });
@@ -247,6 +258,40 @@ export class SandboxService {
   }
 
   /** A sandbox institution by its slug (decoded from the global id), or a userError at input.institutionId. */
+  /**
+   * sandboxCustomerPaymentsBook: the sandbox bank's customers pay these expected payments of the
+   * tenant with realistic noise; answers the booked entries and the truth (which entry pays which).
+   */
+  async bookCustomerPayments(
+    em: EntityManager,
+    caller: Caller,
+    input: { accountId: string | null; expectedPaymentIds: (string | null)[]; seed: number; distractorRatio: number | null; bookFrom: string | null },
+  ): Promise<Outcome<{ transactions: SandboxBankTransaction[]; truth: { transactionId: string; expectedPaymentIds: string[]; kind: string }[]; unpaid: string[] }>> {
+    const client = this.control(caller);
+    if (input.expectedPaymentIds.length < 1 || input.expectedPaymentIds.length > 1_000) return fail(['input', 'expectedPaymentIds'], UserErrorCode.OUT_OF_RANGE, 'Give 1–1,000 expected payments.');
+    if (!Number.isInteger(input.seed) || input.seed < 0) return fail(['input', 'seed'], UserErrorCode.OUT_OF_RANGE, 'The seed is a non-negative integer.');
+    if (input.distractorRatio !== null && !(input.distractorRatio >= 0 && input.distractorRatio <= 5)) return fail(['input', 'distractorRatio'], UserErrorCode.OUT_OF_RANGE, 'Between 0 and 5.');
+    const found = await this.account(em, caller, input.accountId);
+    if (!found.ok) return found;
+    const records = await this.deps.reconciliation!.getMany(caller, input.expectedPaymentIds.filter((x): x is string => !!x));
+    if (records.length !== input.expectedPaymentIds.length) return fail(['input', 'expectedPaymentIds'], UserErrorCode.NOT_FOUND, 'Some of these expected payments do not exist.');
+    if (records.some((r) => r.currency !== found.value.account.currency)) return fail(['input', 'expectedPaymentIds'], UserErrorCode.INVALID, `The account is in ${found.value.account.currency}; every expected payment must be too.`);
+    const { bankId, account } = found.value;
+    const r = await this.run(
+      () =>
+        client.bookCustomerPayments(bankId, account.bankAccountId, {
+          seed: input.seed,
+          ...optional({ distractorRatio: input.distractorRatio, bookFrom: input.bookFrom }),
+          expectedPayments: records.map((e) => ({
+            id: e.id, direction: e.direction, amount: e.amount, dueDate: e.dueDate, creditorReference: e.creditorReference, invoiceReference: e.invoiceReference,
+            counterpartyName: e.counterpartyName && e.counterpartyName.slice(0, 70), counterpartyIban: e.counterpartyIban,
+          })),
+        }),
+      { DUPLICATE_ID: (e) => [userError(['input', 'seed'], UserErrorCode.TAKEN, e.message)] },
+    );
+    return r.ok ? { ok: true, value: { transactions: r.value.transactions.map(bankTransaction), truth: r.value.truth, unpaid: r.value.unpaid } } : r;
+  }
+
   private institution(caller: Caller, slug: string | null, errors: UserError[]): InstitutionDescriptor | undefined {
     const i = slug ? this.sandboxBank(caller, slug) : undefined;
     if (!i) errors.push(userError(['input', 'institutionId'], UserErrorCode.NOT_FOUND, 'No sandbox institution with this id.'));

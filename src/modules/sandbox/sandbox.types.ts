@@ -173,7 +173,7 @@ export class SandboxFaultInput {
   @Field(() => SandboxFaultKind)
   kind!: SandboxFaultKind;
 
-  @Field(() => String, { nullable: true, description: "A substring (or /regex/) of the request path below the bank's API root; every route when absent." })
+  @Field(() => String, { nullable: true, description: "A path pattern found anywhere in the request path below the bank's API root, `*` standing for any characters (e.g. `accounts/*/transactions`); URL path characters only, never a regular expression. Every route when absent." })
   route?: string | null;
 
   @Field(() => String, { nullable: true, description: 'Only requests with this HTTP method (GET, POST…).' })

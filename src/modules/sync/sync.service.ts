@@ -76,6 +76,8 @@ export interface SyncDeps {
   metrics?: Pick<Metrics, 'syncJob'>;
   /** Called after a sync committed changes (the event log hooks in here). */
   onChanges?: (change: { tenantId: string; accountId: string; applied: AppliedChanges }) => Promise<void>;
+  /** Called inside the sync's transaction once its transactions are stored; returns events to append with the sync's (reconciliation hooks in here). */
+  onWrite?: (client: pg.PoolClient, change: { tenantId: string; accountId: string; added: string[]; modified: string[]; removed: string[] }) => Promise<NewEvent[]>;
 }
 
 /**
@@ -289,12 +291,14 @@ export class SyncService {
     // Each scope read counts once per sync, however often it is asked again (token refresh, a throttled retry).
     const counted = new Set<DataScope>();
     let inFlight: DataScope | null = null;
+    // An upstream aggregator counts every read against the bank's daily limit, present end user or not (quirk `userPresentReadsCounted`).
+    const metered = request.mode === 'BACKGROUND' || data.institution.quirks.userPresentReadsCounted === true;
     const count = async (scope: DataScope) => {
       bankCalls++;
       inFlight = scope;
       if (counted.has(scope)) return;
       counted.add(scope);
-      if (request.mode === 'BACKGROUND') await this.countUse(client, consent.id, account.id, scope, today);
+      if (metered) await this.countUse(client, consent.id, account.id, scope, today);
     };
     const read = async () => {
       // Transactions first: a bank that can return the balances with them saves the balances call.
@@ -343,7 +347,7 @@ export class SyncService {
       });
     } catch (err) {
       // A throttled read the bank did not serve is no read of the day: only ACCESS_EXCEEDED (below) spends the quota.
-      if (isBankError(err, BankErrorCode.RATE_LIMITED) && inFlight && request.mode === 'BACKGROUND') await this.refundUse(client, consent.id, account.id, inFlight, today);
+      if (isBankError(err, BankErrorCode.RATE_LIMITED) && inFlight && metered) await this.refundUse(client, consent.id, account.id, inFlight, today);
       if (isBankError(err)) return this.onBankError(client, account, request, err, bankCalls, finish);
       await finish('FAILED', 'The sync failed unexpectedly; it will be retried.', null);
       throw err;
@@ -418,7 +422,8 @@ export class SyncService {
           );
         }
       }
-      await appendEvents(client, syncEvents(account.tenant.id, account.id, applied, balances));
+      const more = pages && this.deps.onWrite ? await this.deps.onWrite(client, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
+      await appendEvents(client, [...syncEvents(account.tenant.id, account.id, applied, balances), ...more]);
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
            last_booked_date = coalesce((select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED'), least(last_booked_date, $4::date))

@@ -17,7 +17,7 @@ const otpOf = (username: string) => TEST_USERS.find((u) => u.username === userna
 runAdapterContract('Berlin Group, redirect approach (Nordlicht)', {
   bankId: 'nordlicht',
   createAdapter: (run, institution) =>
-    createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger }),
+    createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200' }),
 });
 
 runAdapterContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
@@ -28,6 +28,7 @@ runAdapterContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
       credentials: run.sandbox.clients.nordlicht,
       redirectUri: run.callback,
       logger,
+      tppIpAddress: '192.0.2.200',
     }),
 });
 
@@ -64,6 +65,7 @@ describe('Berlin Group adapter against the sandbox banks', () => {
         logger,
         onCall: (r) => calls.push(r),
         fetch: recordingFetch,
+        tppIpAddress: '192.0.2.200',
       }),
       ctx: { institution, psuIpAddress: '203.0.113.7' },
     };

@@ -7,11 +7,12 @@
  * `next`) are followed rather than rebuilt.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ZodType } from 'zod';
 import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
 import { BankConsentInvalid, BankError, BankInvalidRequest, BankResponseInvalid, BankUnauthorized } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankConsentStatus, BankTokens, CanonicalAccount, CanonicalBalance, CanonicalTransaction, ScaApproach } from '../../model';
-import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthTokens } from '../../oauth';
+import { BankOAuth, discoveryFormOf, type DiscoveryForm, issuerFromMetadataUrl, OAuthError, OAuthErrorCode, type OAuthTokens } from '../../oauth';
 import type {
   AccountInformationPort,
   BankAdapter,
@@ -22,7 +23,9 @@ import type {
   ConsentRequest,
   ConsentStarted,
 } from '../../ports';
+import { skippedEntriesOf } from '../../entries';
 import { createBerlinGroupPayments } from './berlin-group.payments';
+import { optionalPsuIp, requiredPsuIp } from './berlin-group.psu-ip';
 import {
   accountPath,
   mapAccount,
@@ -121,7 +124,9 @@ export function resolveBankLink(apiBaseUrl: string, href: string | undefined): s
  * - `sandbox: true` — allows plain http for the API and the OAuth server (sandbox banks only);
  * - `consentAccess: 'allPsd2' | 'bankOffered'` — how `access` is asked for (default: `allPsd2`
  *   when all three scopes are wanted, else a bank-offered consent with empty account lists);
- * - `cardAccounts: false` — the bank has no `/v1/card-accounts`: `listAccounts` does not ask.
+ * - `cardAccounts: false` — the bank has no `/v1/card-accounts`: `listAccounts` does not ask;
+ * - `consentPerAccount`, `bookingStatusBothUnsupported`, `maxPageSize`, `debtorAccountOptional`,
+ *   `psuIpAddressOptional` — see src/banking/quirks.ts.
  *
  * Card accounts get the `bankAccountId` `card:<resourceId>` so later calls reach `/v1/card-accounts`.
  */
@@ -157,7 +162,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
 
   const oauthClients = new Map<string, Promise<BankOAuth>>();
   /** One OAuth client per authorisation server; each authorisation names its own redirect URI. */
-  const oauthClient = (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2'): Promise<BankOAuth> => {
+  const oauthClient = (issuer: string, discoveryAlgorithm: DiscoveryForm): Promise<BankOAuth> => {
     const key = `${discoveryAlgorithm} ${issuer}`;
     let client = oauthClients.get(key);
     if (!client) {
@@ -178,6 +183,20 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   };
 
   const details = (operation: string) => ({ institutionId, operation });
+
+  /**
+   * Malformed entries set aside in an otherwise good answer: logged with our request id and the
+   * bank's, and counted; never their values.
+   */
+  const reportSkipped = (operation: string, kind: 'balance' | 'transaction', res: { requestId: string; headers: Headers }, ...lists: (readonly unknown[] | null | undefined)[]) => {
+    const skipped = lists.flatMap((l) => skippedEntriesOf(l));
+    if (skipped.length === 0) return;
+    log.warn(
+      { operation, kind, requestId: res.requestId, bankRequestId: res.headers.get('x-request-id') ?? undefined, skipped: skipped.length, issues: skipped.slice(0, 5) },
+      'bank answer: malformed entries skipped',
+    );
+    deps.onSkippedEntries?.({ institutionId, operation, kind, count: skipped.length });
+  };
   const linkOf = (link: Parameters<typeof hrefOf>[0]): string | undefined => resolveBankLink(institution.aisBaseUrl, hrefOf(link));
 
   const requireConsentId = (access: { bankConsentId: string | null }, operation: string): string => {
@@ -189,7 +208,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   const dataAccess = (ctx: BankCallContext, access: ConsentAccess, operation: string) => ({
     headers: { 'Consent-ID': requireConsentId(access, operation) },
     accessToken: access.tokens?.accessToken,
-    psuIpAddress: ctx.psuIpAddress,
+    psuIpAddress: optionalPsuIp(ctx),
   });
 
   // ---------------------------------------------------------------------------------------------
@@ -215,7 +234,8 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
   /** `access` of the consent body: all PSD2 data, or a bank-offered consent for the services asked. */
   function accessFor(request: ConsentRequest): Record<string, unknown> {
     const wants = new Set(request.scopes);
-    const style = institution.quirks.consentAccess;
+    // A bank granting one account per consent has no allPsd2: the end user picks that account at the bank.
+    const style = institution.quirks.consentPerAccount === true ? 'bankOffered' : institution.quirks.consentAccess;
     if (style !== 'bankOffered' && wants.has('ACCOUNTS') && wants.has('BALANCES') && wants.has('TRANSACTIONS')) return { allPsd2: 'allAccounts' };
     if (style === 'allPsd2') return { allPsd2: 'allAccounts' };
     // Empty lists: the PSU picks the accounts at the bank.
@@ -245,7 +265,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       method: 'POST',
       path: '/v1/consents',
       headers,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: requiredPsuIp(institution, ctx, deps.tppIpAddress, operation),
       body: {
         access: accessFor(request),
         recurringIndicator: true,
@@ -266,7 +286,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
         method: 'POST',
         url: linkOf(links.startAuthorisation)!,
         headers,
-        psuIpAddress: ctx.psuIpAddress,
+        psuIpAddress: optionalPsuIp(ctx),
         body: {},
         schema: bgAuthorisationStarted,
       });
@@ -334,7 +354,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       method: 'GET',
       ...(statusHref ? { url: statusHref } : { path: `/v1/consents/${encodeURIComponent(consentId)}/status` }),
       accessToken,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgConsentStatusResponse,
     });
     const status = mapConsentStatus(res.data.consentStatus);
@@ -355,7 +375,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       method: 'GET',
       path: `/v1/consents/${encodeURIComponent(consentId)}`,
       accessToken,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgConsentInformation,
     });
     return validUntilDate(res.data.validUntil);
@@ -407,7 +427,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       if (!secrets.issuer || !secrets.callbackState || !secrets.codeVerifier || !secrets.redirectUri) {
         return { outcome: 'FAILED', reason: 'the OAuth secrets of this attempt are incomplete' };
       }
-      const oauth = await oauthClient(secrets.issuer, secrets.discoveryAlgorithm === 'oauth2' ? 'oauth2' : 'oidc');
+      const oauth = await oauthClient(secrets.issuer, discoveryFormOf(secrets.discoveryAlgorithm));
       let tokens: BankTokens;
       try {
         const granted = await oauth.completeAuthorization({
@@ -448,7 +468,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
             method: 'PUT',
             url: secrets.confirmationHref,
             body: { confirmationCode },
-            psuIpAddress: ctx.psuIpAddress,
+            psuIpAddress: optionalPsuIp(ctx),
             schema: bgAuthorisationConfirmed,
           });
         } catch (err) {
@@ -492,7 +512,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
           method: 'DELETE',
           path: `/v1/consents/${encodeURIComponent(consentId)}`,
           accessToken: input.tokens?.accessToken,
-          psuIpAddress: ctx.psuIpAddress,
+          psuIpAddress: optionalPsuIp(ctx),
           schema: bgEmpty,
         });
       } catch (err) {
@@ -571,6 +591,7 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       const res = card
         ? await http.request({ operation, method: 'GET', path, ...dataAccess(ctx, access, operation), schema: bgCardBalancesResponse })
         : await http.request({ operation, method: 'GET', path, ...dataAccess(ctx, access, operation), schema: bgBalancesResponse });
+      reportSkipped(operation, 'balance', res, res.data.balances);
       return res.data.balances.map(mapBalance);
     },
 
@@ -590,16 +611,26 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     const common = { operation, method: 'GET' as const, ...target, ...dataAccess(ctx, access, operation) };
     if (card) {
       const res = await http.request({ ...common, schema: bgCardTransactionsResponse });
-      const report = res.data.cardTransactions;
-      if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
+      const report = res.data.cardTransactions ?? (await download(ctx, access, operation, res.data._links?.download, bgCardTransactionsResponse))?.cardTransactions;
+      reportSkipped(operation, 'transaction', res, report?.booked, report?.pending);
       return {
         items: [...(report?.booked ?? []).map((t) => mapCardTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapCardTransaction(t, 'PENDING'))],
         next: linkOf(report?._links?.next) ?? linkOf(res.data._links?.next),
       };
     }
     const res = await http.request({ ...common, schema: bgTransactionsResponse });
-    const report = res.data.transactions;
-    if (!report && hrefOf(res.data._links?.download)) throw downloadOnly(operation);
+    const report = res.data.transactions ?? (await download(ctx, access, operation, res.data._links?.download, bgTransactionsResponse))?.transactions;
+    reportSkipped(operation, 'transaction', res, report?.booked, report?.pending);
+    const cap = institution.quirks.maxPageSize;
+    const entries = (report?.booked?.length ?? 0) + (report?.pending?.length ?? 0);
+    // The cap is per page of a list; a downloaded report is the whole period at once.
+    if (cap !== undefined && res.data.transactions && entries > cap) {
+      // More than the bank documents per page: not an answer its own rules allow.
+      throw new BankResponseInvalid(`${operation} at ${institutionId}: a page of ${entries} entries exceeds the bank's documented cap of ${cap}`, {
+        ...details(operation),
+        requestId: res.requestId,
+      });
+    }
     return {
       items: [...(report?.booked ?? []).map((t) => mapTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapTransaction(t, 'PENDING'))],
       next: linkOf(report?._links?.next) ?? linkOf(res.data._links?.next),
@@ -607,8 +638,33 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     };
   }
 
-  const downloadOnly = (operation: string) =>
-    new BankResponseInvalid(`${operation} at ${institutionId}: the bank offers this report only as a download, which is not supported`, details(operation));
+  /**
+   * A report the bank offers only as a file (`_links.download`, for large reports): fetched from
+   * the link (same bank, same consent) and read when it is the JSON report. A camt or MT940 file is
+   * refused with a message naming that limit: the gateway reads JSON reports only.
+   */
+  async function download<T>(
+    ctx: BankCallContext,
+    access: ConsentAccess,
+    operation: string,
+    link: Parameters<typeof hrefOf>[0],
+    schema: ZodType<T>,
+  ): Promise<T | undefined> {
+    const href = linkOf(link);
+    if (!href) return undefined;
+    try {
+      const file = await http.request({ operation: `${operation}.download`, method: 'GET', url: href, ...dataAccess(ctx, access, operation), schema });
+      return file.data;
+    } catch (err) {
+      if (err instanceof BankResponseInvalid && /is not JSON/.test(err.message)) {
+        throw new BankResponseInvalid(
+          `${operation} at ${institutionId}: the bank offers this transaction report only as a download in a format other than JSON (camt or MT940), which the gateway does not read`,
+          { ...details(operation), ...(err.httpStatus !== undefined ? { httpStatus: err.httpStatus } : {}), ...(err.requestId ? { requestId: err.requestId } : {}) },
+        );
+      }
+      throw err;
+    }
+  }
 
   const MAX_PAGES = 10_000;
 
@@ -625,7 +681,9 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     const withBalance = window.onBalances && !card ? 'true' : undefined;
     const query = (bookingStatus: string) => ({ bookingStatus, dateFrom: window.dateFrom, dateTo: window.dateTo ?? undefined, withBalance });
 
-    const listings: string[] = [window.status.toLowerCase()];
+    // A bank known to refuse bookingStatus=both (registry quirk) is asked for booked and pending apart at once.
+    const listings: string[] =
+      window.status === 'BOTH' && institution.quirks.bookingStatusBothUnsupported === true ? ['booked', 'pending'] : [window.status.toLowerCase()];
     const seen = new Set<string>();
     for (let l = 0; l < listings.length; l++) {
       const visited = new Set<string>();

@@ -17,8 +17,9 @@ runPaymentContract('Berlin Group, redirect approach (Nordlicht)', {
   scheme: 'SEPA_CREDIT_TRANSFER',
   currency: 'EUR',
   creditorIban: 'FR7630006000011234567890189',
+  debtorIban: 'DE89370400440532013000',
   scaReasonsReported: true,
-  createAdapter: (run, institution) => createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger }),
+  createAdapter: (run, institution) => createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200' }),
 });
 
 runPaymentContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
@@ -26,9 +27,10 @@ runPaymentContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
   scheme: 'SEPA_INSTANT',
   currency: 'EUR',
   creditorIban: 'FR7630006000011234567890189',
+  debtorIban: 'DE89370400440532013000',
   scaReasonsReported: true,
   createAdapter: (run, institution) =>
-    createBerlinGroupAdapter({ institution: { ...institution, scaApproaches: ['OAUTH', 'REDIRECT'] }, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger }),
+    createBerlinGroupAdapter({ institution: { ...institution, scaApproaches: ['OAUTH', 'REDIRECT'] }, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200' }),
 });
 
 describe('Berlin Group payments against the sandbox banks', () => {
@@ -45,7 +47,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
 
   const setup = (bankId: string) => {
     const institution = institutions.find((i) => i.id === bankId)!;
-    const adapter = createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients[bankId]!, redirectUri: run.callback, logger, onCall: (r) => calls.push(r), fetch: recordingFetch });
+    const adapter = createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients[bankId]!, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200', onCall: (r) => calls.push(r), fetch: recordingFetch });
     return { adapter, ctx: { institution, psuIpAddress: '203.0.113.7' } satisfies BankCallContext };
   };
   const request = (over: Partial<PaymentRequest> = {}): PaymentRequest => ({
@@ -93,7 +95,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request({ scheme: 'SEPA_INSTANT' });
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -115,7 +117,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request({ requestedExecutionDate: '2026-12-15' });
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -134,7 +136,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request();
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -193,7 +195,7 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const req = request({ creditor: { name: 'Please Reject Me', iban: 'FR7630006000011234567890189', bic: null } });
     const started = await adapter.payments.initiate(ctx, req);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,

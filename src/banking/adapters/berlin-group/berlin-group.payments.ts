@@ -9,15 +9,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid } from '../../errors';
+import { optionalPsuIp, requiredPsuIp } from './berlin-group.psu-ip';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '../../model';
-import { BankOAuth, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
+import { BankOAuth, discoveryFormOf, type DiscoveryForm, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
 import { paymentRequestId, withQuery } from '../../payment-ids';
 import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
 import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { bgPaymentCancelResponse, bgPaymentCreated, bgPaymentStatusResponse, type BgPaymentStatusResponse } from './berlin-group.payment-schemas';
 import { bgAuthorisationStarted, hrefOf, type BgLink } from './berlin-group.schemas';
+import { z } from 'zod';
+
+/** GET {scaStatus} → 200 (`scaStatusResponse`). */
+const bgScaStatusResponse = z.looseObject({ scaStatus: z.string().min(1) });
 
 /** Berlin Group payment products per scheme (the path segment of `/v1/payments/{product}`). */
 export const BG_PAYMENT_PRODUCTS: Partial<Record<PaymentScheme, string>> = {
@@ -39,7 +44,9 @@ type PaymentSecretKey =
   | 'discoveryAlgorithm'
   | 'redirectUri'
   /** `'1'` once the end user passed SCA: a RCVD/PDNG after it is PENDING, not AUTHORIZATION_REQUIRED. */
-  | 'authorised';
+  | 'authorised'
+  /** Decoupled: the authorisation's `scaStatus` link, followed until the end user has decided. */
+  | 'scaStatusHref';
 type Secrets = Partial<Record<PaymentSecretKey, string>>;
 
 /** Marks the not-OK redirect, for banks that send the end user back without saying what happened. */
@@ -55,7 +62,7 @@ export interface BerlinGroupPaymentsEnv {
   sandbox: boolean;
   log: Logger;
   resolveLink: (apiBaseUrl: string, href: string | undefined) => string | undefined;
-  oauthClient: (issuer: string, discoveryAlgorithm: 'oidc' | 'oauth2') => Promise<BankOAuth>;
+  oauthClient: (issuer: string, discoveryAlgorithm: DiscoveryForm) => Promise<BankOAuth>;
 }
 
 export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentInitiationPort {
@@ -104,18 +111,23 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       operation: 'payment.status',
       method: 'GET',
       ...(secrets.statusHref ? { url: secrets.statusHref } : { path: `${paymentPath(secrets, bankPaymentId)}/status` }),
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgPaymentStatusResponse,
     });
     return isoPaymentStatus(res.data.transactionStatus, { authorised: secrets.authorised === '1', reasonCode: reasonOf(res.data) });
   }
 
-  /** The approach to ask for: redirect or OAuth, in the registry's order (decoupled needs a PSU-ID the payment request has not). */
-  function chooseApproach(): 'REDIRECT' | 'OAUTH' {
-    const first = institution.scaApproaches.find((a): a is 'REDIRECT' | 'OAUTH' => a === 'REDIRECT' || a === 'OAUTH');
+  /**
+   * The approach to ask for, in the registry's order: decoupled only with the end user's PSU-ID
+   * (the bank then asks them in its app), else redirect or OAuth.
+   */
+  function chooseApproach(psuId: string | undefined): 'REDIRECT' | 'OAUTH' | 'DECOUPLED' {
+    const first = institution.scaApproaches.find((a): a is 'REDIRECT' | 'OAUTH' | 'DECOUPLED' => a === 'REDIRECT' || a === 'OAUTH' || (a === 'DECOUPLED' && !!psuId));
     if (!first) {
       throw new BankInvalidRequest(
-        `payment.create at ${institutionId}: none of the bank's SCA approaches (${institution.scaApproaches.join(', ') || 'none'}) can be used for payments`,
+        `payment.create at ${institutionId}: none of the bank's SCA approaches (${institution.scaApproaches.join(', ') || 'none'}) can be used for payments${
+          institution.scaApproaches.includes('DECOUPLED') ? ' (decoupled needs a PSU-ID)' : ''
+        }`,
         details('payment.create'),
       );
     }
@@ -125,12 +137,23 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
   async function initiate(ctx: BankCallContext, request: PaymentRequest): Promise<PaymentStarted> {
     const operation = 'payment.create';
     const product = productFor(request.scheme);
-    const wanted = chooseApproach();
+    // The 1.3.12 file requires debtorAccount; leaving it out ("the end user picks the account at
+    // the bank") is only for banks whose registry entry says they allow it.
+    if (!request.debtorAccount && institution.quirks.debtorAccountOptional !== true) {
+      throw new BankInvalidRequest(
+        `${operation} at ${institutionId}: debtorAccount is required by the Berlin Group file (this bank's registry entry does not set quirks.debtorAccountOptional)`,
+        { ...details(operation), bankCode: 'debtorAccount' },
+      );
+    }
+    const wanted = chooseApproach(request.psuId);
+    const decoupled = wanted === 'DECOUPLED';
     const headers = {
-      'TPP-Redirect-URI': withQuery(request.redirectUri, { state: request.state }),
-      'TPP-Nok-Redirect-URI': withQuery(request.redirectUri, { state: request.state, error: NOK_MARKER }),
+      'TPP-Redirect-URI': decoupled ? undefined : withQuery(request.redirectUri, { state: request.state }),
+      'TPP-Nok-Redirect-URI': decoupled ? undefined : withQuery(request.redirectUri, { state: request.state, error: NOK_MARKER }),
       'TPP-Redirect-Preferred': wanted === 'REDIRECT' ? 'true' : 'false',
+      'TPP-Decoupled-Preferred': decoupled ? 'true' : undefined,
       'TPP-Explicit-Authorisation-Preferred': 'false',
+      'PSU-ID': decoupled ? request.psuId : undefined,
     };
     const created = await http.request({
       operation,
@@ -138,7 +161,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       path: `/v1/payments/${product}`,
       requestId: paymentRequestId(request.idempotencyKey),
       headers,
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: requiredPsuIp(institution, ctx, deps.tppIpAddress, operation),
       body: {
         ...(request.endToEndId ? { endToEndIdentification: request.endToEndId } : {}),
         ...(request.debtorAccount ? { debtorAccount: { iban: request.debtorAccount.iban } } : {}),
@@ -153,18 +176,22 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
     });
     const paymentId = created.data.paymentId;
     let links = created.data._links ?? {};
-    // An explicit start of the authorisation, when the bank asks for it and needs nothing more from us.
-    if (!hrefOf(links.scaRedirect) && !hrefOf(links.scaOAuth) && hrefOf(links.startAuthorisation)) {
+    // An explicit start of the authorisation, when the bank asks for it and needs nothing more from us
+    // (decoupled: the PSU-ID we send in the header identifies the end user).
+    const explicitStart = hrefOf(links.startAuthorisation) ? links.startAuthorisation : decoupled ? links.startAuthorisationWithPsuIdentification : undefined;
+    let header = created.headers.get('ASPSP-SCA-Approach')?.toUpperCase();
+    if (!hrefOf(links.scaRedirect) && !hrefOf(links.scaOAuth) && hrefOf(explicitStart)) {
       const started = await http.request({
         operation: 'payment.authorisation.start',
         method: 'POST',
-        url: linkOf(links.startAuthorisation)!,
+        url: linkOf(explicitStart)!,
         headers,
-        psuIpAddress: ctx.psuIpAddress,
+        psuIpAddress: optionalPsuIp(ctx),
         body: {},
         schema: bgAuthorisationStarted,
       });
       links = { ...links, ...(started.data._links ?? {}) };
+      header = started.headers.get('ASPSP-SCA-Approach')?.toUpperCase() ?? header;
     }
 
     const secrets: Secrets = { product, paymentId, callbackState: request.state };
@@ -199,6 +226,12 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       }
       secrets.approach = 'REDIRECT';
       return { bankPaymentId: paymentId, authorizationUrl: url.href, status, secrets: secrets as Record<string, string> };
+    }
+    if (header === 'DECOUPLED' || (decoupled && !header)) {
+      const scaStatusHref = linkOf(links.scaStatus);
+      if (scaStatusHref) secrets.scaStatusHref = scaStatusHref;
+      secrets.approach = 'DECOUPLED';
+      return { bankPaymentId: paymentId, authorizationUrl: null, status, secrets: secrets as Record<string, string> };
     }
     throw new BankInvalidRequest(
       `${operation} at ${institutionId}: the bank offers no redirect or OAuth SCA for this payment (${Object.keys(links).join(', ') || 'no links'})`,
@@ -244,7 +277,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
 
     if (secrets.approach === 'OAUTH') {
       if (!secrets.issuer || !secrets.codeVerifier || !secrets.redirectUri) return { outcome: 'FAILED', reason: 'the OAuth secrets of this payment are incomplete', status: null };
-      const oauth = await env.oauthClient(secrets.issuer, secrets.discoveryAlgorithm === 'oauth2' ? 'oauth2' : 'oidc');
+      const oauth = await env.oauthClient(secrets.issuer, discoveryFormOf(secrets.discoveryAlgorithm));
       try {
         // The code exchange finishes the authorisation; the payment's status then tells the outcome.
         await oauth.completeAuthorization({
@@ -271,7 +304,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       operation,
       method: 'DELETE',
       ...(secrets.selfHref ? { url: secrets.selfHref } : { path: paymentPath(secrets, input.bankPaymentId) }),
-      psuIpAddress: ctx.psuIpAddress,
+      psuIpAddress: optionalPsuIp(ctx),
       schema: bgPaymentCancelResponse,
     });
     const body = res.data;
@@ -296,9 +329,34 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
     return readStatus(ctx, input.bankPaymentId, secrets);
   }
 
+  /**
+   * Decoupled SCA: the end user decides in the bank's app. The authorisation's scaStatus tells
+   * when (`finalised`, `failed`); the payment's status then decides, as after a redirect.
+   */
+  async function poll(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<PaymentCompleted | { outcome: 'PENDING' }> {
+    const secrets = input.secrets as Secrets;
+    if (secrets.approach !== 'DECOUPLED') return { outcome: 'FAILED', reason: 'this payment is not authorised in the decoupled way', status: null };
+    if (secrets.scaStatusHref) {
+      const sca = await http.request({ operation: 'payment.authorisation.status', method: 'GET', url: secrets.scaStatusHref, psuIpAddress: ctx.psuIpAddress, schema: bgScaStatusResponse });
+      const word = sca.data.scaStatus.toLowerCase();
+      if (word === 'failed') {
+        const status = await readStatus(ctx, input.bankPaymentId, secrets);
+        return { outcome: 'REJECTED', reason: 'the end user did not approve the payment in the bank’s app', status: status.status === 'AUTHORIZATION_REQUIRED' ? { ...status, status: 'REJECTED' } : status };
+      }
+      if (word !== 'finalised' && word !== 'exempted') return { outcome: 'PENDING' };
+      // SCA passed: a RCVD/PDNG now is PENDING, not AUTHORIZATION_REQUIRED.
+      const status = await readStatus(ctx, input.bankPaymentId, { ...secrets, authorised: '1' });
+      return outcomeOf(status, secrets, input.bankPaymentId, false);
+    }
+    const status = await readStatus(ctx, input.bankPaymentId, secrets);
+    if (status.status === 'AUTHORIZATION_REQUIRED' && !secrets.scaStatusHref) return { outcome: 'PENDING' };
+    return outcomeOf(status, secrets, input.bankPaymentId, false);
+  }
+
   return {
     initiate,
     complete,
+    poll,
     status: (ctx, input) => readStatus(ctx, input.bankPaymentId, input.secrets as Secrets),
     cancel,
   };

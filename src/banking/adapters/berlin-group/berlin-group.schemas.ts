@@ -6,6 +6,7 @@
  * banks add codes. Optional fields also accept `null`, which some banks send for "absent".
  */
 import { z } from 'zod';
+import { skippableEntries } from '../../entries';
 
 const text = z.string();
 const optText = text.nullish();
@@ -106,9 +107,9 @@ export const bgAccountList = z.looseObject({ accounts: z.array(bgAccountDetails)
 export const bgCardAccountList = z.looseObject({ cardAccounts: z.array(bgCardAccountDetails) });
 
 /** GET /v1/accounts/{id}/balances */
-export const bgBalancesResponse = z.looseObject({ account: bgAccountReference.nullish(), balances: z.array(bgBalance) });
+export const bgBalancesResponse = z.looseObject({ account: bgAccountReference.nullish(), balances: skippableEntries(bgBalance) });
 /** GET /v1/card-accounts/{id}/balances */
-export const bgCardBalancesResponse = z.looseObject({ cardAccount: bgAccountReference.nullish(), balances: z.array(bgBalance) });
+export const bgCardBalancesResponse = z.looseObject({ cardAccount: bgAccountReference.nullish(), balances: skippableEntries(bgBalance) });
 
 /** 1.3.12 has an object with `reference`; 1.3.8 and earlier a Max140Text string. */
 const structuredRemittance = z.union([z.string(), z.looseObject({ reference: z.string(), referenceType: optText, referenceIssuer: optText })]);
@@ -181,8 +182,8 @@ const reportLinks = links({ account: optLink, cardAccount: optLink, first: optLi
  * bank that omits it on the last page still sent every transaction we asked for.
  */
 export const bgAccountReport = z.looseObject({
-  booked: z.array(bgTransaction).nullish(),
-  pending: z.array(bgTransaction).nullish(),
+  booked: skippableEntries(bgTransaction).nullish(),
+  pending: skippableEntries(bgTransaction).nullish(),
   information: z.array(z.looseObject({})).nullish(),
   _links: reportLinks,
 });
@@ -203,8 +204,8 @@ export const bgCardTransactionsResponse = z.looseObject({
   debitAccounting: z.boolean().nullish(),
   cardTransactions: z
     .looseObject({
-      booked: z.array(bgCardTransaction).nullish(),
-      pending: z.array(bgCardTransaction).nullish(),
+      booked: skippableEntries(bgCardTransaction).nullish(),
+      pending: skippableEntries(bgCardTransaction).nullish(),
       _links: reportLinks,
     })
     .nullish(),
@@ -261,7 +262,8 @@ export const bgConsentStatusResponse = z.looseObject({ consentStatus: z.string()
 /** GET /v1/consents/{id} */
 export const bgConsentInformation = z.looseObject({
   access: z.looseObject({}),
-  recurringIndicator: z.boolean(),
+  // The file's own example sends "true" (a string); the adapter does not read it, so either passes.
+  recurringIndicator: z.union([z.boolean(), z.enum(['true', 'false'])]),
   validUntil: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'not an ISO date'),
   frequencyPerDay: z.number().int(),
   lastActionDate: optText,

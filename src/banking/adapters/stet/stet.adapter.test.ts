@@ -259,16 +259,15 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
     expect((err as BankResponseInvalid).message).toContain('not JSON');
   });
 
-  it('turns a transaction with a signed amount and no creditDebitIndicator into BankResponseInvalid with the paths at fault', async () => {
+  it('turns an answer whose every transaction has a signed amount and no creditDebitIndicator into BankResponseInvalid with the paths at fault', async () => {
     const { access } = await connect();
     const [account] = await adapter.accounts.listAccounts(present, access);
     rewrite = {
       match: /\/transactions/,
-      body: (json) => {
-        const [first, ...rest] = json.transactions as Record<string, unknown>[];
-        const { creditDebitIndicator: _dropped, ...broken } = first!;
-        return { ...json, transactions: [{ ...broken, transactionAmount: { currency: 'EUR', amount: '-12.30' } }, ...rest] };
-      },
+      body: (json) => ({
+        ...json,
+        transactions: (json.transactions as Record<string, unknown>[]).map(({ creditDebitIndicator: _dropped, ...broken }) => ({ ...broken, transactionAmount: { currency: 'EUR', amount: '-12.30' } })),
+      }),
     };
     const err = await failure(
       collect(adapter.accounts.listTransactions(present, access, account!.bankAccountId, { dateFrom: '2026-11-01', dateTo: null, status: 'BOTH' })),
@@ -278,6 +277,30 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
     expect(paths).toContain('transactions.0.creditDebitIndicator');
     expect(paths).toContain('transactions.0.transactionAmount.amount');
     expect(JSON.stringify((err as BankResponseInvalid).toJSON())).not.toContain(access.tokens!.accessToken);
+  });
+
+  it('skips the one malformed transaction and balance of otherwise good answers, logs and reports them, and keeps the rest', async () => {
+    const reports: { operation: string; kind: string; count: number }[] = [];
+    const skipping = createStetAdapter({ institution, credentials: run.sandbox.clients.rivage!, redirectUri: run.callback, logger: silent, fetch: fetchSpy, onSkippedEntries: (r) => reports.push(r) });
+    const { access } = await connect();
+    const [account] = await skipping.accounts.listAccounts(present, access);
+    const window = { dateFrom: '2026-11-01', dateTo: null, status: 'BOTH' } as const;
+    const clean = await collect(skipping.accounts.listTransactions(present, access, account!.bankAccountId, window));
+    rewrite = {
+      match: /\/(transactions|balances)/,
+      body: (json) => {
+        const key = 'transactions' in json ? 'transactions' : 'balances';
+        const [first, ...rest] = json[key] as Record<string, unknown>[];
+        return { ...json, [key]: [{ ...first, [key === 'transactions' ? 'transactionAmount' : 'balanceAmount']: { currency: 'EUR', amount: 7 } }, ...rest] };
+      },
+    };
+    const kept = await collect(skipping.accounts.listTransactions(present, access, account!.bankAccountId, window));
+    expect(kept.items.length).toBe(clean.items.length - 1);
+    expect((await skipping.accounts.getBalances(present, access, account!.bankAccountId)).length).toBeGreaterThan(0);
+    expect(reports).toEqual([
+      { institutionId: 'rivage', operation: 'transactions.list', kind: 'transaction', count: 1 },
+      { institutionId: 'rivage', operation: 'balances.get', kind: 'balance', count: 1 },
+    ]);
   });
 
   it('refuses a callback whose state is not the one it started with, instead of reporting an outcome', async () => {

@@ -5,6 +5,7 @@
  * balances and transactions the PSU consented to. Data calls follow the bank's HAL `_links`.
  * Payment initiation (PISP) lives in stet.payments.ts.
  */
+import { skippedEntriesOf } from '../../entries';
 import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
 import { BankClientConfigError, BankConsentExpired, BankConsentInvalid, BankError, BankResponseInvalid } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
@@ -52,6 +53,14 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
   const linkBase = typeof institution.quirks.stetRelativeLinkBase === 'string' ? institution.quirks.stetRelativeLinkBase : institution.aisBaseUrl;
   const link = (l: Parameters<typeof linkHref>[0]) => linkHref(l, linkBase);
   const log = logger.child({ component: 'stet-adapter', institutionId: institution.id });
+
+  /** Malformed entries set aside in an otherwise good answer: logged with the request ids and counted, never their values. */
+  const reportSkipped = (operation: string, kind: 'balance' | 'transaction', res: { requestId: string; headers: Headers }, list: readonly unknown[]) => {
+    const skipped = skippedEntriesOf(list);
+    if (skipped.length === 0) return;
+    log.warn({ operation, kind, requestId: res.requestId, bankRequestId: res.headers.get('x-request-id') ?? undefined, skipped: skipped.length, issues: skipped.slice(0, 5) }, 'bank answer: malformed entries skipped');
+    deps.onSkippedEntries?.({ institutionId: institution.id, operation, kind, count: skipped.length });
+  };
   const issuer = institution.issuer;
   if (!issuer) throw new BankClientConfigError(institution.id, 'a STET institution needs an OAuth issuer (AISP access is an authorisation code)');
 
@@ -77,6 +86,8 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
       const discovering = BankOAuth.discover({
         institutionId: institution.id,
         issuer,
+        // Where the bank publishes its metadata, as its registry entry says (default OIDC).
+        ...(institution.quirks.oauthMetadataForm ? { discoveryAlgorithm: institution.quirks.oauthMetadataForm } : {}),
         ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
@@ -259,7 +270,7 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
     async getBalances(ctx, access, bankAccountId) {
       const accessToken = bearer(access, 'balances.get');
       const known = accountLinks.get(bankAccountId)?.balances;
-      const { data } = await http.request({
+      const res = await http.request({
         operation: 'balances.get',
         method: 'GET',
         ...(known ? { url: known } : { path: `/accounts/${encodeURIComponent(bankAccountId)}/balances` }),
@@ -267,7 +278,8 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
         accessToken,
         psuIpAddress: ctx.psuIpAddress,
       });
-      return data.balances.map(mapBalance);
+      reportSkipped('balances.get', 'balance', res, res.data.balances);
+      return res.data.balances.map(mapBalance);
     },
 
     /**
@@ -288,7 +300,9 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
       const seenIds = new Set<string>();
       for (;;) {
         visited.add(http.resolveUrl(target).href);
-        const { data } = await http.request({ operation, method: 'GET', ...target, schema: stetTransactionsResponse, accessToken, psuIpAddress: ctx.psuIpAddress });
+        const res = await http.request({ operation, method: 'GET', ...target, schema: stetTransactionsResponse, accessToken, psuIpAddress: ctx.psuIpAddress });
+        const data = res.data;
+        reportSkipped(operation, 'transaction', res, data.transactions);
         const page: CanonicalTransaction[] = [];
         for (const raw of data.transactions) {
           const t = mapTransaction(raw);

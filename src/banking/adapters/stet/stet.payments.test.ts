@@ -63,7 +63,7 @@ describe('STET payments against the sandbox bank', () => {
     expect(new URL(body.supplementaryData.unsuccessfulReportUrl).searchParams.get('state')).toBe(req.state);
     expect(body.creditTransferTransaction[0]).toMatchObject({ instructedAmount: { amount: '7.80', currency: 'EUR' }, paymentId: { endToEndId: 'E2E-CROISSANTS' } });
     const input = {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -88,21 +88,21 @@ describe('STET payments against the sandbox bank', () => {
     // STET cannot tell a cancellation from a refusal afterwards.
     expect(await adapter.payments.status(ctx, input)).toEqual({ status: 'REJECTED', rawStatus: 'RJCT', reasonCode: 'DS02' });
     const browser = new MiniBrowser();
-    expect(await browser.go(started.authorizationUrl, {}, run.callback)).toBeUndefined();
+    expect(await browser.go(started.authorizationUrl!, {}, run.callback)).toBeUndefined();
     expect(browser.text('outcome')).toMatch(/already rejected/);
   });
 
   it('cancels an approved payment request not yet confirmed, and refuses with a typed error once it executes', async () => {
     const req = request();
     const started = await adapter.payments.initiate(ctx, req);
-    await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' });
+    await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' });
     expect((await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).rawStatus).toBe('ACCP');
     expect((await adapter.payments.cancel!(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).status).toBe('CANCELLED');
 
     const other = request();
     const begun = await adapter.payments.initiate(ctx, other);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, begun.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, begun.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: begun.bankPaymentId,
       secrets: begun.secrets,
       idempotencyKey: other.idempotencyKey,

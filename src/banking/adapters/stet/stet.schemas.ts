@@ -9,6 +9,7 @@
  * that forgets one should not hide a whole account list.
  */
 import { z } from 'zod';
+import { skippableEntries } from '../../entries';
 
 /** A HAL link. `templated` links carry an RFC 6570 template the adapter strips before use. */
 export const stetLink = z.looseObject({ href: z.string().min(1), templated: z.boolean().optional() });
@@ -97,7 +98,7 @@ export type StetAccountsResponse = z.infer<typeof stetAccountsResponse>;
 
 /** `GET /accounts/{id}/balances`. */
 export const stetBalancesResponse = z.looseObject({
-  balances: z.array(stetBalance),
+  balances: skippableEntries(stetBalance),
   _links: stetLinks.optional(),
 });
 export type StetBalancesResponse = z.infer<typeof stetBalancesResponse>;
@@ -169,7 +170,7 @@ export type StetTransaction = z.infer<typeof stetTransaction>;
 
 /** `GET /accounts/{id}/transactions` (one page; `_links.next` leads to the following one). */
 export const stetTransactionsResponse = z.looseObject({
-  transactions: z.array(stetTransaction),
+  transactions: skippableEntries(stetTransaction),
   _links: stetLinks.optional(),
 });
 export type StetTransactionsResponse = z.infer<typeof stetTransactionsResponse>;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
-import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
+import { startSandbox, TEST_NOW, type Running } from '../../../../sandbox/testing/harness';
 import {
   BankAccessExceeded,
   BankConsentExpired,
@@ -131,9 +131,10 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
     expect(done.bankConsentId).toBe(started.bankConsentId);
     expect(done.tokens?.refreshToken).toBeTruthy();
     expect(done.tokens?.expiresAt?.getTime()).toBeGreaterThan(Date.now());
-    const days = (done.validUntil!.getTime() - Date.now()) / 86_400_000;
-    expect(days).toBeGreaterThan(80);
-    expect(days).toBeLessThanOrEqual(90);
+    // The bank caps validity at 90 days of its own clock, which starts at TEST_NOW, not today.
+    const days = (done.validUntil!.getTime() - TEST_NOW.getTime()) / 86_400_000;
+    expect(days).toBeGreaterThanOrEqual(90);
+    expect(days).toBeLessThan(91);
 
     const operations = records.map((r) => r.operation);
     expect(operations).toEqual(expect.arrayContaining(['oauth.client_credentials', 'consent.create', 'oauth.pushed_authorization_request', 'oauth.authorization_code', 'consent.get']));
@@ -371,11 +372,11 @@ describe('UK Open Banking adapter: answers that break the standard', () => {
     expect(err.issues.map((i) => i.path)).toContain('Data.Account.0.AccountId');
   });
 
-  it('a transaction amount with its own minus sign becomes BankResponseInvalid', async () => {
+  it('an answer whose every transaction amount has its own minus sign becomes BankResponseInvalid (one alone is skipped, see below)', async () => {
     const broken = makeAdapter(
       rewriting(/\/transactions$/, (body) => {
         const data = body.Data as { Transaction: { Amount: { Amount: string } }[] };
-        data.Transaction[0].Amount.Amount = `-${data.Transaction[0].Amount.Amount}`;
+        for (const t of data.Transaction) t.Amount.Amount = `-${t.Amount.Amount}`;
         return body;
       }),
     );
@@ -441,5 +442,27 @@ describe('UK Open Banking adapter: answers that break the standard', () => {
     const err = await failure(odd.consents.status(present, access));
     expect(err).toBeInstanceOf(BankResponseInvalid);
     expect(err.message).toMatch(/Suspended/);
+  });
+
+  it('skips one malformed transaction and one malformed balance of otherwise good answers, reporting each with its count', async () => {
+    const reports: { operation: string; kind: string; count: number }[] = [];
+    const corrupting: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const path = new URL(String(input)).pathname;
+      if (!/\/(transactions|balances)$/.test(path) || res.status !== 200) return res;
+      const body = (await res.json()) as { Data: { Transaction?: Record<string, unknown>[]; Balance?: Record<string, unknown>[] } };
+      const list = body.Data.Transaction ?? body.Data.Balance!;
+      list[0] = { ...list[0], Amount: { Amount: 12.5, Currency: 'GBP' } };
+      return new Response(JSON.stringify(body), { status: 200, headers: res.headers });
+    };
+    const skipping = createUkObieAdapter({ institution, credentials: run.sandbox.clients.thames, logger: silent, fetch: corrupting, onSkippedEntries: (r) => reports.push(r) });
+    const access = await authorised(skipping);
+    const [account] = await skipping.accounts.listAccounts(present, access);
+    const balances = await skipping.accounts.getBalances(present, access, account!.bankAccountId);
+    expect(balances.length).toBeGreaterThan(0);
+    let count = 0;
+    for await (const page of skipping.accounts.listTransactions(present, access, account!.bankAccountId, { dateFrom: '2026-09-01', dateTo: '2026-09-30', status: 'BOTH' })) count += page.length;
+    expect(count).toBeGreaterThan(0);
+    expect(reports).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'balance', count: 1 }), expect.objectContaining({ kind: 'transaction', count: 1 })]));
   });
 });

@@ -19,6 +19,7 @@
  * `x-fapi-interaction-id`, typed errors); OAuth failures outside the PSU's callback become the same
  * {@link BankError} family.
  */
+import { skippedEntriesOf } from '../../entries';
 import type { ZodType } from 'zod';
 import {
   BankError,
@@ -106,6 +107,8 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
       const client = BankOAuth.discover({
         institutionId,
         issuer: institution.issuer,
+        // Where the bank publishes its metadata, as its registry entry says (default OIDC).
+        ...(institution.quirks.oauthMetadataForm ? { discoveryAlgorithm: institution.quirks.oauthMetadataForm } : {}),
         ...oauthClientOptions(deps),
         ...(deps.redirectUri ? { redirectUri: deps.redirectUri } : {}),
         sandbox,
@@ -208,12 +211,24 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
     operation: string,
     first: { path: string; query?: Record<string, string | undefined> },
     schema: ZodType<T>,
+    /** Lists of independent entries whose malformed members were skipped: reported per answer. */
+    entries?: { kind: 'balance' | 'transaction'; of: (data: T) => readonly unknown[] | undefined },
   ): AsyncGenerator<T> {
     const accessToken = psuToken(access, operation);
+    const report = (r: { data: T; requestId: string; headers: Headers }) => {
+      const skipped = entries ? skippedEntriesOf(entries.of(r.data)) : [];
+      if (!entries || skipped.length === 0) return;
+      log.warn(
+        { operation, kind: entries.kind, requestId: r.requestId, bankRequestId: r.headers.get('x-fapi-interaction-id') ?? undefined, skipped: skipped.length, issues: skipped.slice(0, 5) },
+        'bank answer: malformed entries skipped',
+      );
+      deps.onSkippedEntries?.({ institutionId, operation, kind: entries.kind, count: skipped.length });
+    };
     const common = { operation, method: 'GET' as const, accessToken, schema, ...(ctx.psuIpAddress ? { psuIpAddress: ctx.psuIpAddress } : {}) };
     let res = await http.request({ ...common, path: first.path, ...(first.query ? { query: first.query } : {}) });
     const seen = new Set<string>();
     for (let page = 1; ; page++) {
+      report(res);
       yield res.data;
       const next = res.data.Links?.Next;
       if (!next) return;
@@ -366,7 +381,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
       async getBalances(ctx, access, bankAccountId) {
         const balances = [];
         const path = `/accounts/${encodeURIComponent(bankAccountId)}/balances`;
-        for await (const page of pages(ctx, access, 'balances.list', { path }, ukBalancesResponseSchema)) balances.push(...page.Data.Balance);
+        for await (const page of pages(ctx, access, 'balances.list', { path }, ukBalancesResponseSchema, { kind: 'balance', of: (d) => d.Data.Balance })) balances.push(...page.Data.Balance);
         return mapBalances(balances);
       },
 
@@ -374,12 +389,13 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
         const path = `/accounts/${encodeURIComponent(bankAccountId)}/transactions`;
         const query = {
           // The spec's filters are UTC date-times without zone; the window's days are whole days.
-          fromBookingDateTime: `${window.dateFrom}T00:00:00`,
-          toBookingDateTime: window.dateTo ? `${window.dateTo}T23:59:59` : undefined,
+          // With an offset: the 3.1.11 file types these `format: date-time` (RFC 3339), which needs one.
+          fromBookingDateTime: `${window.dateFrom}T00:00:00+00:00`,
+          toBookingDateTime: window.dateTo ? `${window.dateTo}T23:59:59+00:00` : undefined,
         };
         // Some banks repeat a page's last entry at the top of the next one.
         const seen = new Set<string>();
-        for await (const page of pages(ctx, access, 'transactions.list', { path, query }, ukTransactionsResponseSchema)) {
+        for await (const page of pages(ctx, access, 'transactions.list', { path, query }, ukTransactionsResponseSchema, { kind: 'transaction', of: (d) => d.Data.Transaction })) {
           const out = [];
           for (const raw of page.Data.Transaction ?? []) {
             const t = mapTransaction(raw);

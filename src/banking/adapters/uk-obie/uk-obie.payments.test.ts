@@ -58,10 +58,10 @@ describe('UK Open Banking payments against the sandbox bank', () => {
     expect(consent.headers.get('x-idempotency-key')).toBe(req.idempotencyKey);
     expect(JSON.parse(consent.body!).Data.Initiation.CreditorAccount).toEqual({ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '20201555555555', Name: 'Ada Lovelace' });
     // The PSU authorises the payment consent as the intent, with PKCE.
-    const authorize = new URL(started.authorizationUrl);
+    const authorize = new URL(started.authorizationUrl!);
     expect(authorize.pathname).toMatch(/\/oauth\//);
     const done = await adapter.payments.complete(ctx, {
-      callbackUrl: await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' }),
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
       secrets: started.secrets,
       idempotencyKey: req.idempotencyKey,
@@ -79,7 +79,7 @@ describe('UK Open Banking payments against the sandbox bank', () => {
   it('fails a repeated complete that only has the spent authorisation code, with a reason that says what to do', async () => {
     const req = request();
     const started = await adapter.payments.initiate(ctx, req);
-    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl, { username: 'alice', otp: '123456' });
+    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' });
     const input = { callbackUrl, bankPaymentId: started.bankPaymentId, secrets: started.secrets, idempotencyKey: req.idempotencyKey, request: req };
     expect((await adapter.payments.complete(ctx, input)).outcome).toBe('AUTHORISED');
     const again = await adapter.payments.complete(ctx, input);

@@ -14,7 +14,7 @@
  * payment details (`StatusReasonDescription`) where the bank offers them.
  */
 import type { Logger } from 'pino';
-import { BankInvalidRequest, BankResponseInvalid, isBankError } from '../../errors';
+import { BankClientConfigError, BankInvalidRequest, BankResponseInvalid, isBankError } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankPaymentStatus, InstitutionDescriptor } from '../../model';
 import { isOAuthError, OAuthErrorCode, type AuthorizationStart, type BankOAuth } from '../../oauth';
@@ -22,6 +22,7 @@ import { paymentInstructionId, ukIdempotencyKey } from '../../payment-ids';
 import { reasonCodeInText, ukPaymentStatus } from '../../payment-status';
 import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
+import { ukJwsSigner, ukJwsVerifier } from './uk-obie.jws';
 import { ukDomesticPaymentResponse, ukPaymentConsentResponse, ukPaymentDetailsResponse } from './uk-obie.payment-schemas';
 
 const CC_SCOPE = 'payments';
@@ -85,6 +86,37 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
   });
   const details = (operation: string) => ({ institutionId, operation });
 
+  // Message signing (x-jws-signature): ours on the two POSTs, the bank's on every domestic
+  // payment answer, checked against the JWKS the registry names (quirk `jwsJwksUrl`).
+  const signer = deps.credentials.jwsSigningKey ? ukJwsSigner(institutionId, deps.credentials.jwsSigningKey) : undefined;
+  const quirk = (name: 'jwsJwksUrl' | 'jwsIssuer' | 'jwsTrustAnchor') => institution.quirks[name];
+  const jwksUrl = quirk('jwsJwksUrl');
+  if (jwksUrl && !/^https:\/\//.test(jwksUrl) && !(sandbox && /^http:\/\//.test(jwksUrl))) throw new BankClientConfigError(institutionId, 'quirks.jwsJwksUrl must be an https URL');
+  const custom = deps.fetch;
+  const verifier = jwksUrl
+    ? ukJwsVerifier({
+        institutionId,
+        jwksUrl,
+        ...(quirk('jwsIssuer') ? { iss: quirk('jwsIssuer') } : {}),
+        ...(quirk('jwsTrustAnchor') ? { tan: quirk('jwsTrustAnchor') } : {}),
+        ...(custom ? { fetch: (url: RequestInfo | URL, init?: RequestInit) => custom(url, init) } : {}),
+      })
+    : undefined;
+  /** Our signature on a request body; a payment is never sent unsigned (the spec requires the header). */
+  const signed = (operation: string) => {
+    if (!signer) {
+      throw new BankInvalidRequest(`${operation} at ${institutionId}: UK payments need the operator's message-signing key (credentials.jws) for x-jws-signature`, details(operation));
+    }
+    return { signBody: async (body: string) => ({ 'x-jws-signature': await signer(body) }) };
+  };
+  /** The check of the bank's signature on an answer; without the bank's keys no payment answer is trusted. */
+  const verified = (operation: string) => {
+    if (!verifier) {
+      throw new BankInvalidRequest(`${operation} at ${institutionId}: the registry names no JWKS (quirks.jwsJwksUrl) to check the bank's x-jws-signature`, details(operation));
+    }
+    return { verifyResponse: (body: string, headers: Headers) => verifier(operation, body, headers) };
+  };
+
   /** The `Initiation` of both the consent and the payment: the bank checks they are the same. */
   function initiationOf(request: PaymentRequest): Record<string, unknown> {
     if (request.scheme !== 'FASTER_PAYMENTS') {
@@ -113,6 +145,7 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
         http.request({
           operation: 'payment-consent.get',
           method: 'GET',
+          ...verified('payment-consent.get'),
           ...(secrets.consentHref ? { url: secrets.consentHref } : { path: `/domestic-payment-consents/${encodeURIComponent(consentId)}` }),
           accessToken,
           psuIpAddress: ctx.psuIpAddress,
@@ -131,6 +164,7 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
           http.request({
             operation: 'payment.details',
             method: 'GET',
+            ...verified('payment.details'),
             path: `/domestic-payments/${encodeURIComponent(paymentId)}/payment-details`,
             accessToken,
             psuIpAddress: ctx.psuIpAddress,
@@ -162,6 +196,7 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
         http.request({
           operation: 'payment.get',
           method: 'GET',
+          ...verified('payment.get'),
           ...(href ? { url: href } : { path: `/domestic-payments/${encodeURIComponent(paymentId)}` }),
           accessToken,
           psuIpAddress: ctx.psuIpAddress,
@@ -181,6 +216,8 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
         http.request({
           operation: 'payment-consent.create',
           method: 'POST',
+          ...signed('payment-consent.create'),
+          ...verified('payment-consent.create'),
           path: '/domestic-payment-consents',
           accessToken,
           headers: { 'x-idempotency-key': ukIdempotencyKey(request.idempotencyKey) },
@@ -254,6 +291,8 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
     const submitted = await http.request({
       operation: 'payment.submit',
       method: 'POST',
+      ...signed('payment.submit'),
+      ...verified('payment.submit'),
       path: '/domestic-payments',
       accessToken: psuToken,
       headers: { 'x-idempotency-key': ukIdempotencyKey(input.idempotencyKey) },

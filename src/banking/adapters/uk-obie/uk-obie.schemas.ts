@@ -7,6 +7,7 @@
  * what a code means.
  */
 import { z } from 'zod';
+import { skippableEntries } from '../../entries';
 
 /** `OBActiveCurrencyAndAmount_SimpleType`: unsigned, up to 13 integer digits and 5 decimals. */
 export const UK_AMOUNT = /^\d{1,13}$|^\d{1,13}\.\d{1,5}$/;
@@ -140,7 +141,7 @@ export type UkBalance = z.infer<typeof ukBalanceSchema>;
 
 export const ukBalancesResponseSchema = z.looseObject({
   Data: z.looseObject({
-    Balance: z.array(ukBalanceSchema).min(1),
+    Balance: skippableEntries(ukBalanceSchema).refine((l) => l.length >= 1, { message: 'at least one balance' }),
     TotalValue: ukAmountSchema.optional(),
   }),
   ...envelope,
@@ -222,7 +223,7 @@ export const ukTransactionSchema = z.looseObject({
 export type UkTransaction = z.infer<typeof ukTransactionSchema>;
 
 export const ukTransactionsResponseSchema = z.looseObject({
-  Data: z.looseObject({ Transaction: z.array(ukTransactionSchema).optional() }),
+  Data: z.looseObject({ Transaction: skippableEntries(ukTransactionSchema).optional() }),
   ...envelope,
 });
 export type UkTransactionsResponse = z.infer<typeof ukTransactionsResponseSchema>;
