@@ -10,6 +10,7 @@ import { Migration20261125000008Events } from './Migration20261125000008Events';
 import { Migration20261125000010Payments } from './Migration20261125000010Payments';
 import { Migration20261125000009Webhooks } from './Migration20261125000009Webhooks';
 import { Migration20261206190001Reconciliation } from './Migration20261206190001Reconciliation';
+import { Migration20261206150001PaymentCancellationAuthorisation } from './Migration20261206150001PaymentCancellationAuthorisation';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -27,4 +28,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125000010Payments', class: Migration20261125000010Payments },
   { name: 'Migration20261125000009Webhooks', class: Migration20261125000009Webhooks },
   { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
+  { name: 'Migration20261206150001PaymentCancellationAuthorisation', class: Migration20261206150001PaymentCancellationAuthorisation },
 ];
