@@ -13,6 +13,7 @@ import { Migration20261206110001ScaLease } from './Migration20261206110001ScaLea
 import { Migration20261206110002TransactionOrder } from './Migration20261206110002TransactionOrder';
 import { Migration20261206110003SyncResume } from './Migration20261206110003SyncResume';
 import { Migration20261206190001Reconciliation } from './Migration20261206190001Reconciliation';
+import { Migration20261206150001PaymentCancellationAuthorisation } from './Migration20261206150001PaymentCancellationAuthorisation';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -33,4 +34,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206110002TransactionOrder', class: Migration20261206110002TransactionOrder },
   { name: 'Migration20261206110003SyncResume', class: Migration20261206110003SyncResume },
   { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
+  { name: 'Migration20261206150001PaymentCancellationAuthorisation', class: Migration20261206150001PaymentCancellationAuthorisation },
 ];

@@ -153,6 +153,44 @@ describe('Berlin Group payments (sepa-credit-transfers, instant-sepa-credit-tran
     expect(refused.body.tppMessages[0].code).toBe('CANCELLATION_INVALID');
   });
 
+  it('asks the PSU to authorise the cancellation of a "cancel-sca" payment (202), cancels it once approved and leaves it when declined', async () => {
+    const future = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+    const base = '/v1/{payment-service}/{payment-product}/{paymentId}';
+    for (const decision of ['approve', 'decline'] as const) {
+      const { id } = await redirectPayment('sepa-credit-transfers', transfer({ creditorName: 'Studio cancel-sca', requestedExecutionDate: future }));
+      const path = `/v1/payments/sepa-credit-transfers/${id}`;
+      const del = await bg('nordlicht', 'DELETE', base, path);
+      expect(del.status).toBe(202);
+      expect(del.body._links.startAuthorisation.href).toBe(`${run.bank('nordlicht').pisBaseUrl}${path}/cancellation-authorisations`);
+      // The redirect needs somewhere to send the PSU back to.
+      const bare = await bg('nordlicht', 'POST', `${base}/cancellation-authorisations`, `${path}/cancellation-authorisations`, { body: {} });
+      expect(bare.status).toBe(400);
+      expect(bare.body.tppMessages[0]).toMatchObject({ code: 'FORMAT_ERROR', path: 'TPP-Redirect-URI' });
+      const started = await bg('nordlicht', 'POST', `${base}/cancellation-authorisations`, `${path}/cancellation-authorisations`, {
+        body: {},
+        headers: { 'tpp-redirect-uri': `${run.callback}?ok=1`, 'tpp-nok-redirect-uri': `${run.callback}?nok=1` },
+      });
+      expect(started.status).toBe(201);
+      expect(started.body.scaStatus).toBe('received');
+      const statusPath = `${path}/cancellation-authorisations/${started.body.authorisationId}`;
+      expect(started.body._links.scaStatus.href).toBe(`${run.bank('nordlicht').pisBaseUrl}${statusPath}`);
+      const listed = await bg('nordlicht', 'GET', `${base}/cancellation-authorisations`, `${path}/cancellation-authorisations`);
+      expect(listed.body.authorisationIds).toContain(started.body.authorisationId);
+
+      const browser = new MiniBrowser();
+      await browser.go(started.body._links.scaRedirect.href);
+      expect(browser.text('summary')).toBe('Cancel the payment of 123.45 EUR to Studio cancel-sca.');
+      const back = decision === 'approve' ? await browser.authenticate('alice', '123456', run.callback) : await browser.submit({ action: 'cancel' }, run.callback);
+      expect(new URL(back!).searchParams.has(decision === 'approve' ? 'ok' : 'nok')).toBe(true);
+      const sca = await bg('nordlicht', 'GET', `${base}/cancellation-authorisations/{authorisationId}`, statusPath);
+      expect(sca.body.scaStatus).toBe(decision === 'approve' ? 'finalised' : 'failed');
+      const status = await bg('nordlicht', 'GET', `${base}/status`, `${path}/status`);
+      expect(status.body.transactionStatus).toBe(decision === 'approve' ? 'CANC' : 'ACTC');
+    }
+    const unknown = await bg('nordlicht', 'GET', `${base}/cancellation-authorisations/{authorisationId}`, `/v1/payments/sepa-credit-transfers/${(await redirectPayment('sepa-credit-transfers', transfer())).id}/cancellation-authorisations/nope`);
+    expect(unknown.status).toBe(403);
+  });
+
   it('refuses a bad creditor IBAN, an unknown product and a missing amount with FORMAT_ERROR-family codes', async () => {
     const badIban = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer({ creditorAccount: { iban: 'FR7630006000011234567890180' } }) });
     expect(badIban.status).toBe(400);

@@ -121,6 +121,8 @@ export const MAGIC = {
   rejectAmountCents: 66_600,
   /** A creditor name containing this word is accepted, then rejected at settlement (AC04, closed account). */
   rejectCreditorWord: 'reject',
+  /** Berlin Group: a payment whose creditor name contains this is cancelled only after the PSU authorises the cancellation (DELETE → 202). */
+  cancelScaCreditorWord: 'cancel-sca',
 } as const;
 
 /** What a payment creation answered (kept to answer a repeated request the same way). */

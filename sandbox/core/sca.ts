@@ -16,6 +16,8 @@ export const MAX_CODE_FAILURES = 3;
 export interface ScaTarget {
   consentId?: string;
   paymentId?: string;
+  /** Berlin Group: the PSU authorises the cancellation of this payment (approved: CANC; declined: unchanged). */
+  cancellationOf?: string;
   implicitAis?: boolean;
 }
 
@@ -38,6 +40,10 @@ export interface ScaSession {
 }
 
 function markAuthorisations(bank: Bank, s: ScaSession, scaStatus: 'psuAuthenticated' | 'finalised' | 'failed'): void {
+  if (s.target.cancellationOf) {
+    for (const a of bank.payments.get(s.target.cancellationOf)?.cancellationAuthorisations ?? []) if (a.sessionId === s.id) a.scaStatus = scaStatus;
+    return;
+  }
   const holder = s.target.consentId ? bank.consents.get(s.target.consentId) : s.target.paymentId ? bank.payments.get(s.target.paymentId) : undefined;
   for (const a of holder?.authorisations ?? []) if (a.sessionId === s.id) a.scaStatus = scaStatus;
 }
@@ -48,6 +54,12 @@ export function applyOutcome(bank: Bank, s: ScaSession, outcome: 'approved' | 'r
   s.outcome = outcome;
   const now = bank.clock.nowMs();
   markAuthorisations(bank, s, outcome === 'approved' ? 'finalised' : 'failed');
+  if (s.target.cancellationOf) {
+    const p = bank.payments.get(s.target.cancellationOf);
+    // Declined or failed: the payment goes on as before.
+    if (p && outcome === 'approved' && p.cancelledAtMs === undefined) p.cancelledAtMs = now;
+    return undefined;
+  }
   if (s.target.consentId) {
     const c = bank.consents.get(s.target.consentId);
     if (c) {
@@ -95,6 +107,10 @@ button{margin-top:1rem;margin-right:.5rem;font-size:1rem;padding:.45rem 1rem}</s
 
 /** Human summary of what the PSU is asked to approve. */
 function describe(bank: Bank, target: ScaTarget): string {
+  if (target.cancellationOf) {
+    const p = bank.payments.get(target.cancellationOf);
+    return p ? `Cancel the payment of ${formatCents(p.amountCents)} ${p.currency} to ${p.creditorName}.` : 'Unknown payment.';
+  }
   if (target.consentId) {
     const c = bank.consents.get(target.consentId);
     return c ? `Give access to your account information until ${c.validUntil} (up to ${c.frequencyPerDay} automatic reads a day).` : 'Unknown consent.';

@@ -79,6 +79,8 @@ export interface Payment {
   tppRedirectUri?: string;
   tppNokRedirectUri?: string;
   authorisations: Authorisation[];
+  /** Berlin Group: the PSU's authorisations of this payment's cancellation (DELETE answered 202). */
+  cancellationAuthorisations?: Authorisation[];
   idempotencyKey?: string;
   /** The request body as the TPP sent it (UK echoes it back). */
   request: unknown;

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Bank } from '../core/bank';
+import { MAGIC, type Bank } from '../core/bank';
 import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
 import { isValidIban } from '../core/iban';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
@@ -642,10 +642,40 @@ export function mountBerlinGroup(bank: Bank): void {
     const status = bank.paymentStatus(p);
     const futureDated = !!p.requestedExecutionDate && p.requestedExecutionDate > bank.clock.today();
     if (status === 'RCVD' || (futureDated && status !== 'RJCT' && status !== 'CANC')) {
+      if (p.creditorName.toLowerCase().includes(MAGIC.cancelScaCreditorWord)) {
+        // The PSU must authorise the cancellation: nothing changes until they do (BG 1.3.12 §5.3).
+        return res.status(202).json({
+          transactionStatus: status,
+          _links: { startAuthorisation: { href: `${bank.info.pisBaseUrl}/v1/payments/${p.product}/${p.id}/cancellation-authorisations` } },
+        });
+      }
       p.cancelledAtMs = bank.clock.nowMs();
       return res.status(204).end();
     }
     throw new BankError('CANCELLATION_INVALID', `A payment in status ${status} can no longer be cancelled.`, 405);
+  });
+  // Cancellation authorisations: the PSU approves the cancellation on the bank's SCA page (redirect).
+  api.post('/v1/payments/:product/:paymentId/cancellation-authorisations', async (req, res) => {
+    const p = await getPayment(req);
+    const status = bank.paymentStatus(p);
+    if (!p.creditorName.toLowerCase().includes(MAGIC.cancelScaCreditorWord) || status === 'RJCT' || status === 'CANC' || status === 'ACSC') {
+      throw new BankError('CANCELLATION_INVALID', `A payment in status ${status} has no cancellation to authorise.`, 405);
+    }
+    const okRedirect = req.get('tpp-redirect-uri');
+    if (!okRedirect) throw new BankError('FORMAT_ERROR', 'TPP-Redirect-URI is required by this bank.', 400, { path: 'TPP-Redirect-URI' });
+    const { session, url } = startScaSession(bank, { mode: 'redirect', target: { cancellationOf: p.id }, expectedUser: p.userId, okRedirect, nokRedirect: req.get('tpp-nok-redirect-uri') });
+    const authorisation = { id: bank.newId(), scaStatus: 'received' as const, sessionId: session.id };
+    (p.cancellationAuthorisations ??= []).push(authorisation);
+    const self = `${bank.info.pisBaseUrl}/v1/payments/${p.product}/${p.id}/cancellation-authorisations/${authorisation.id}`;
+    res.status(201).set('ASPSP-SCA-Approach', 'REDIRECT').json({ scaStatus: 'received', authorisationId: authorisation.id, _links: { scaRedirect: { href: url }, scaStatus: { href: self } } });
+  });
+  api.get('/v1/payments/:product/:paymentId/cancellation-authorisations', async (req, res) => {
+    res.json({ authorisationIds: ((await getPayment(req)).cancellationAuthorisations ?? []).map((a) => a.id) });
+  });
+  api.get('/v1/payments/:product/:paymentId/cancellation-authorisations/:authorisationId', async (req, res) => {
+    const a = ((await getPayment(req)).cancellationAuthorisations ?? []).find((x) => x.id === req.params.authorisationId);
+    if (!a) throw new BankError('RESOURCE_UNKNOWN', 'Unknown cancellation authorisation.', 403);
+    res.json({ scaStatus: a.scaStatus });
   });
   api.post('/v1/payments/:product/:paymentId/authorisations', async (req, res) => {
     const p = await getPayment(req);

@@ -146,10 +146,18 @@ export class BankInvalidRequest extends BankError {
 
 /**
  * The bank accepts a payment's cancellation only after the end user authorises it (Berlin Group
- * `202` with a `startAuthorisation` link): the gateway does not run that flow, so the payment is
- * NOT cancelled. A {@link BankInvalidRequest}, typed so callers can tell the user why.
+ * `202` with a `startAuthorisation` link): the payment is NOT cancelled yet. Where the adapter
+ * can run that authorisation (`startCancellationAuthorisation`), `startHref` is the link the bank
+ * sent to start it. A {@link BankInvalidRequest}, typed so callers can tell the user why.
  */
-export class BankCancellationAuthorisationRequired extends BankInvalidRequest {}
+export class BankCancellationAuthorisationRequired extends BankInvalidRequest {
+  readonly startHref: string | null;
+  constructor(message: string, details: BankErrorDetails & { startHref?: string | null }) {
+    const { startHref, ...rest } = details;
+    super(message, rest);
+    this.startHref = startHref ?? null;
+  }
+}
 
 /** See {@link BankErrorCode.UNAUTHORIZED}. */
 export class BankUnauthorized extends BankError {

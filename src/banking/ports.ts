@@ -167,6 +167,40 @@ export interface PaymentInitiationPort {
   poll?(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<PaymentCompleted | { outcome: 'PENDING' }>;
   /** Present only where the standard lets the TPP cancel (Berlin Group, STET); resolves with the new status. */
   cancel?(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<BankPaymentStatus>;
+  /**
+   * Berlin Group: after `cancel` threw `BankCancellationAuthorisationRequired`, starts the end
+   * user's authorisation of the cancellation (`POST …/cancellation-authorisations`, redirect SCA).
+   * `startHref` is the bank's `startAuthorisation` link; the end user comes back to `redirectUri`
+   * carrying `state`. Resolves with where to send them and the secrets `finishCancellationAuthorisation` needs.
+   */
+  startCancellationAuthorisation?(
+    ctx: BankCallContext,
+    input: { bankPaymentId: string; secrets: Record<string, string>; startHref: string | null; redirectUri: string; state: string },
+  ): Promise<CancellationAuthorisationStarted>;
+  /**
+   * After the end user's return (`callbackUrl`, the full URL the bank called): reads the
+   * authorisation's `scaStatus` and then the payment's status, which says whether it is cancelled.
+   */
+  finishCancellationAuthorisation?(
+    ctx: BankCallContext,
+    input: { bankPaymentId: string; secrets: Record<string, string>; cancellationSecrets: Record<string, string>; callbackUrl: string },
+  ): Promise<CancellationAuthorisationFinished>;
+}
+
+/** A started cancellation authorisation: where the end user approves it, and what finishing it needs (kept sealed). */
+export interface CancellationAuthorisationStarted {
+  authorizationUrl: string;
+  secrets: Record<string, string>;
+}
+
+/**
+ * How a cancellation authorisation ended: `APPROVED` (the end user authorised it; `status` is the
+ * bank's, normally CANCELLED), `DECLINED` (they refused or it failed; the payment goes on as
+ * `status` says), `UNDECIDED` (the bank has no verdict yet), or `STATE_MISMATCH`.
+ */
+export interface CancellationAuthorisationFinished {
+  outcome: 'APPROVED' | 'DECLINED' | 'UNDECIDED' | 'STATE_MISMATCH';
+  status: BankPaymentStatus | null;
 }
 
 /** One adapter per standard implements the ports it supports. */

@@ -17,7 +17,7 @@ export type PaymentInitiation = 'PENDING' | 'STARTED' | 'REFUSED';
  */
 @Entity({ tableName: 'payment' })
 export class Payment {
-  [OptionalProps]?: 'id' | 'createdAt' | 'updatedAt' | 'terminal' | 'rawStatus' | 'reasonCode' | 'statusReason' | 'bankPaymentId' | 'authorizationUrl' | 'secrets' | 'authorisedAt';
+  [OptionalProps]?: 'id' | 'createdAt' | 'updatedAt' | 'terminal' | 'rawStatus' | 'reasonCode' | 'statusReason' | 'bankPaymentId' | 'authorizationUrl' | 'secrets' | 'authorisedAt' | 'cancelStateHash' | 'cancelClaimedAt' | 'cancelAuthorizationUrl' | 'cancelSecrets';
 
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
@@ -108,6 +108,22 @@ export class Payment {
 
   @Property({ type: 'Date', columnType: 'timestamptz', nullable: true })
   authorisedAt: Date | null = null;
+
+  /** Cancellation authorisation (Berlin Group 202): the hash of its one-use callback state. */
+  @Property({ type: 'string', length: 64, columnType: 'char(64)', nullable: true })
+  cancelStateHash: string | null = null;
+
+  /** When the end user's return claimed that state (one atomic update); a later return changes nothing. */
+  @Property({ type: 'Date', columnType: 'timestamptz', nullable: true })
+  cancelClaimedAt: Date | null = null;
+
+  /** Where the end user approves the cancellation at the bank. */
+  @Property({ type: 'string', length: 4096, nullable: true })
+  cancelAuthorizationUrl: string | null = null;
+
+  /** Vault-sealed: what finishing the cancellation authorisation needs. */
+  @Property({ type: 'text', nullable: true, lazy: true })
+  cancelSecrets: string | null = null;
 
   @Property({ type: 'Date', columnType: 'timestamptz' })
   createdAt: Date = new Date();

@@ -314,6 +314,8 @@ export class PaymentsService {
   async completeCallback(em: EntityManager, callbackUrl: string): Promise<CallbackResult> {
     const state = new URL(callbackUrl).searchParams.get('state');
     if (!state || state.length > 200 || !isPaymentState(state)) return invalidLinkPage();
+    const cancellation = await this.claimCancellation(em, state, callbackUrl);
+    if (cancellation) return cancellation;
     const payment = await em.findOne(Payment, { stateHash: sha256(state) }, { populate: ['tenant', 'secrets', 'sealedState'] });
     if (!payment) return invalidLinkPage();
     const caller: Caller = { tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'callback' };
@@ -456,7 +458,7 @@ export class PaymentsService {
   // --- cancellation ----------------------------------------------------------------------------
 
   /** Cancels at the bank where its standard allows it and the payment is not final yet. */
-  async cancel(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<Payment>> {
+  async cancel(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<PaymentLink>> {
     const payment = id ? await em.findOne(Payment, { id, tenant: caller.tenantId }, { populate: ['tenant', 'secrets'] }) : null;
     if (!payment) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No payment with this id.')] };
     const institution = this.deps.institutions.get(caller, payment.institutionId);
@@ -474,8 +476,11 @@ export class PaymentsService {
       this.journal(em, payment, AuditAction.PAYMENT_CANCELLED, `apiKey:${caller.apiKeyId}`, { status: status.status, rawStatus: status.rawStatus });
       this.change(em, payment, status, status.status === 'CANCELLED' ? 'Cancelled through the API.' : null, `apiKey:${caller.apiKeyId}`);
       await em.flush();
-      return { ok: true, value: payment };
+      return { ok: true, value: { payment, authorizationUrl: null } };
     } catch (err) {
+      if (err instanceof BankCancellationAuthorisationRequired && adapter.payments.startCancellationAuthorisation) {
+        return this.startCancellationAuthorisation(em, caller, payment, institution, err.startHref);
+      }
       this.deps.logger.warn({ paymentId: payment.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment cancellation at the bank failed');
       // The bank's own wording is never passed on; the typed error says enough.
       const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
@@ -486,6 +491,86 @@ export class PaymentsService {
           : `${institution.name} refused to cancel this payment (it may already be executing).`;
       return { ok: false, userErrors: [userError(['id'], refused ? UserErrorCode.NOT_CANCELLABLE : UserErrorCode.BANK_ERROR, message)] };
     }
+  }
+
+  /**
+   * The bank cancels only once the end user authorises it (Berlin Group 202): starts that
+   * authorisation with a one-use callback state of its own (a new one replaces an unused one)
+   * and answers where to send the end user. The payment is unchanged until they come back.
+   */
+  private async startCancellationAuthorisation(
+    em: EntityManager,
+    caller: Caller,
+    payment: Payment,
+    institution: InstitutionDescriptor,
+    startHref: string | null,
+  ): Promise<Outcome<PaymentLink>> {
+    const actor = `apiKey:${caller.apiKeyId}`;
+    const state = `${PAYMENT_STATE_PREFIX}${randomBytes(32).toString('base64url')}`;
+    const port = this.deps.adapters.for(institution).payments;
+    let started: Awaited<ReturnType<NonNullable<typeof port.startCancellationAuthorisation>>>;
+    try {
+      started = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, actor }, async () =>
+        port.startCancellationAuthorisation!(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment), startHref, redirectUri: this.callbackUrl, state }),
+      );
+    } catch (err) {
+      if (!isBankError(err)) throw err;
+      this.deps.logger.warn({ paymentId: payment.id, err: err.name, code: err.code }, 'payment cancellation authorisation could not be started at the bank');
+      const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
+      const message = refused ? `${institution.name} refused to start the cancellation’s authorisation: the payment is not cancelled.` : `${institution.name} did not answer; try again later.`;
+      return { ok: false, userErrors: [userError(['id'], refused ? UserErrorCode.NOT_CANCELLABLE : UserErrorCode.BANK_ERROR, message)] };
+    }
+    payment.cancelStateHash = sha256(state);
+    payment.cancelClaimedAt = null;
+    payment.cancelAuthorizationUrl = started.authorizationUrl;
+    payment.cancelSecrets = await this.deps.vault.seal(JSON.stringify(started.secrets), this.sealContext(payment, 'payment-cancel-secrets'));
+    this.journal(em, payment, AuditAction.PAYMENT_CANCELLED, actor, { status: payment.status, cancellation: 'AUTHORISATION_REQUIRED' });
+    await em.flush();
+    return { ok: true, value: { payment, authorizationUrl: started.authorizationUrl } };
+  }
+
+  /**
+   * A return from a cancellation authorisation: its state is claimed by one atomic update before
+   * anything else, so of any number of (replayed, concurrent) returns exactly one finishes it at
+   * the bank; the others are told how the payment stands. Null: not a cancellation's state.
+   */
+  private async claimCancellation(em: EntityManager, state: string, callbackUrl: string): Promise<CallbackResult | null> {
+    const hash = sha256(state);
+    const claimed = await em.execute<{ id: string }[]>('update payment set cancel_claimed_at = now() where cancel_state_hash = ? and cancel_claimed_at is null returning id', [hash]);
+    if (claimed[0]) return this.finishCancellation(em, claimed[0].id, callbackUrl);
+    const spent = await em.findOne(Payment, { cancelStateHash: hash });
+    return spent ? this.backFromCancellation(spent, 'pending') : null;
+  }
+
+  private async finishCancellation(em: EntityManager, id: string, callbackUrl: string): Promise<CallbackResult> {
+    const payment = await em.findOneOrFail(Payment, { id }, { populate: ['tenant', 'secrets', 'cancelSecrets'] });
+    const caller: Caller = { tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'callback' };
+    const institution = this.deps.institutions.get(caller, payment.institutionId);
+    const port = institution && this.deps.adapters.for(institution).payments;
+    if (payment.terminal || !institution || !port?.finishCancellationAuthorisation || !payment.bankPaymentId || !payment.cancelSecrets) return this.backFromCancellation(payment, 'pending');
+    const cancellationSecrets = JSON.parse(await this.deps.vault.openText(payment.cancelSecrets, this.sealContext(payment, 'payment-cancel-secrets'))) as Record<string, string>;
+    const secrets = await this.openSecrets(payment);
+    let done: Awaited<ReturnType<NonNullable<typeof port.finishCancellationAuthorisation>>>;
+    try {
+      done = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, actor: 'endUser' }, () =>
+        port.finishCancellationAuthorisation!(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets, cancellationSecrets, callbackUrl }),
+      );
+    } catch (err) {
+      if (!isBankError(err)) throw err;
+      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: err.name, code: err.code }, 'payment cancellation authorisation could not be finished at the bank');
+      // The verdict is unknown: the status polling of an authorised payment finds out what the bank did.
+      return this.backFromCancellation(payment, 'pending');
+    }
+    if (done.outcome === 'STATE_MISMATCH') return invalidLinkPage();
+    if (done.status) this.change(em, payment, done.status, done.status.status === 'CANCELLED' ? 'Cancelled through the API after the end user authorised it.' : null, 'endUser');
+    this.journal(em, payment, AuditAction.PAYMENT_CANCELLED, 'endUser', { status: payment.status, cancellation: done.outcome });
+    await em.flush();
+    return this.backFromCancellation(payment, done.outcome === 'DECLINED' ? 'declined' : 'pending');
+  }
+
+  /** Back to the developer: `cancellation=cancelled` once CANCELLED, else `declined` or `pending` (the bank has not cancelled it yet). */
+  private backFromCancellation(payment: Payment, otherwise: 'declined' | 'pending'): CallbackResult {
+    return redirectBack(payment.redirectUri, { paymentId: toGlobalId('Payment', payment.id), cancellation: payment.status === 'CANCELLED' ? 'cancelled' : otherwise });
   }
 
   // --- reads -----------------------------------------------------------------------------------

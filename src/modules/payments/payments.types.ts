@@ -214,6 +214,13 @@ export class PaymentCancelPayload {
   @Field(() => PaymentType, { nullable: true })
   payment!: PaymentType | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Set when the bank cancels only after the end user authorises it (Berlin Group): send them here. The payment stays as it is until they approve; then it is CANCELLED (PAYMENT_STATUS_CHANGED). Null when no authorisation is needed.',
+  })
+  authorizationUrl!: string | null;
+
   @Field(() => [UserError])
   userErrors!: UserError[];
 }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
-import { BankCancellationAuthorisationRequired, BankInvalidRequest } from '../../errors';
+import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid } from '../../errors';
 import type { BankCallRecord } from '../../http';
 import type { InstitutionDescriptor } from '../../model';
 import type { BankCallContext, PaymentRequest } from '../../ports';
@@ -164,6 +164,63 @@ describe('Berlin Group payments against the sandbox banks', () => {
       const err = await adapter.payments.cancel!(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets }).then(() => null, (e: unknown) => e);
       expect(err).toBeInstanceOf(BankCancellationAuthorisationRequired);
       expect((err as Error).message).toMatch(/not cancelled/);
+    } finally {
+      intercept = undefined;
+    }
+  });
+
+  it('runs a cancellation authorisation at the sandbox: 202 with its start link, the redirect SCA, then APPROVED and CANCELLED', async () => {
+    const { adapter, ctx } = setup('nordlicht');
+    const future = new Date(Date.now() + 5 * 86_400_000).toISOString().slice(0, 10);
+    const req = request({ creditor: { name: 'Atelier cancel-sca', iban: 'FR7630006000011234567890189', bic: null }, requestedExecutionDate: future });
+    const started = await adapter.payments.initiate(ctx, req);
+    const done = await adapter.payments.complete(ctx, {
+      callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
+      bankPaymentId: started.bankPaymentId,
+      secrets: started.secrets,
+      idempotencyKey: req.idempotencyKey,
+      request: req,
+    });
+    if (done.outcome !== 'AUTHORISED') throw new Error(`not authorised: ${done.outcome}`);
+    const err = await adapter.payments.cancel!(ctx, done).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BankCancellationAuthorisationRequired);
+    const startHref = (err as BankCancellationAuthorisationRequired).startHref;
+    expect(startHref).toMatch(new RegExp(`/v1/payments/sepa-credit-transfers/${done.bankPaymentId}/cancellation-authorisations$`));
+
+    const state = randomBytes(24).toString('base64url');
+    sent.length = 0;
+    const cancellation = await adapter.payments.startCancellationAuthorisation!(ctx, { bankPaymentId: done.bankPaymentId, secrets: done.secrets, startHref, redirectUri: run.callback, state });
+    expect(sent[0]).toMatchObject({ method: 'POST', url: startHref });
+    expect(new URL(sent[0]!.headers.get('tpp-redirect-uri')!).searchParams.get('state')).toBe(state);
+    expect((await adapter.payments.status(ctx, done)).status).toBe('ACCEPTED');
+
+    const callbackUrl = await authoriseAtBank(run, cancellation.authorizationUrl, { username: 'alice', otp: '123456' });
+    // A return carrying another state is refused before any bank call.
+    sent.length = 0;
+    const forged = new URL(callbackUrl);
+    forged.searchParams.set('state', 'forged');
+    expect(await adapter.payments.finishCancellationAuthorisation!(ctx, { bankPaymentId: done.bankPaymentId, secrets: done.secrets, cancellationSecrets: cancellation.secrets, callbackUrl: forged.href })).toEqual({
+      outcome: 'STATE_MISMATCH',
+      status: null,
+    });
+    expect(sent).toHaveLength(0);
+
+    const finished = await adapter.payments.finishCancellationAuthorisation!(ctx, { bankPaymentId: done.bankPaymentId, secrets: done.secrets, cancellationSecrets: cancellation.secrets, callbackUrl });
+    expect(finished).toMatchObject({ outcome: 'APPROVED', status: { status: 'CANCELLED', rawStatus: 'CANC' } });
+  });
+
+  it('refuses a cancellation authorisation answer without an scaRedirect link as an invalid bank response', async () => {
+    const { adapter, ctx } = setup('nordlicht');
+    const started = await adapter.payments.initiate(ctx, request());
+    intercept = (url, init) =>
+      init?.method === 'POST' && url.pathname.endsWith('/cancellation-authorisations')
+        ? new Response(JSON.stringify({ scaStatus: 'received', authorisationId: 'a1', _links: {} }), { status: 201, headers: { 'content-type': 'application/json' } })
+        : undefined;
+    try {
+      const err = await adapter.payments
+        .startCancellationAuthorisation!(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets, startHref: null, redirectUri: run.callback, state: 's' })
+        .then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(BankResponseInvalid);
     } finally {
       intercept = undefined;
     }

@@ -15,7 +15,7 @@ import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '..
 import { BankOAuth, discoveryFormOf, type DiscoveryForm, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
 import { paymentRequestId, withQuery } from '../../payment-ids';
 import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
-import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
+import type { BankCallContext, CancellationAuthorisationFinished, CancellationAuthorisationStarted, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { bgPaymentCancelResponse, bgPaymentCreated, bgPaymentStatusResponse, type BgPaymentStatusResponse } from './berlin-group.payment-schemas';
 import { bgAuthorisationStarted, hrefOf, type BgLink } from './berlin-group.schemas';
@@ -320,7 +320,7 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       if (authorisation) {
         throw new BankCancellationAuthorisationRequired(
           `${operation} at ${institutionId}: the bank cancels this payment only after the end user authorises the cancellation; it is not cancelled`,
-          { ...details(operation), httpStatus: res.status, requestId: res.requestId },
+          { ...details(operation), httpStatus: res.status, requestId: res.requestId, startHref: linkOf(l.startAuthorisation) ?? null },
         );
       }
       return isoPaymentStatus(body.transactionStatus, { authorised: secrets.authorised === '1', reasonCode: reasonOf(body) });
@@ -353,10 +353,73 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
     return outcomeOf(status, secrets, input.bankPaymentId, false);
   }
 
+  /**
+   * `POST …/cancellation-authorisations` (the bank's `startAuthorisation` link, else the path
+   * under the payment) with the gateway's callback as TPP-Redirect-URI; the answer's `scaRedirect`
+   * is where the end user approves, its `scaStatus` link what finishing reads.
+   */
+  async function startCancellationAuthorisation(
+    ctx: BankCallContext,
+    input: { bankPaymentId: string; secrets: Record<string, string>; startHref: string | null; redirectUri: string; state: string },
+  ): Promise<CancellationAuthorisationStarted> {
+    const operation = 'payment.cancellation.authorisation.start';
+    const secrets = input.secrets as Secrets;
+    const started = await http.request({
+      operation,
+      method: 'POST',
+      ...(input.startHref ? { url: input.startHref } : { path: `${paymentPath(secrets, input.bankPaymentId)}/cancellation-authorisations` }),
+      headers: {
+        'TPP-Redirect-URI': withQuery(input.redirectUri, { state: input.state }),
+        'TPP-Nok-Redirect-URI': withQuery(input.redirectUri, { state: input.state, error: NOK_MARKER }),
+        'TPP-Redirect-Preferred': 'true',
+      },
+      psuIpAddress: ctx.psuIpAddress,
+      body: {},
+      schema: bgAuthorisationStarted,
+    });
+    const links = started.data._links ?? {};
+    const scaRedirect = linkOf(links.scaRedirect);
+    if (!scaRedirect) throw new BankResponseInvalid(`${operation} at ${institutionId}: the bank gave no scaRedirect link (only redirect SCA is supported for cancellations)`, details(operation));
+    const scaStatus = linkOf(links.scaStatus);
+    const authorisationId = started.data.authorisationId;
+    const out: Record<string, string> = { state: input.state };
+    if (scaStatus) out.scaStatusHref = scaStatus;
+    else if (authorisationId) out.scaStatusHref = `${pisBase.replace(/\/+$/, '')}${paymentPath(secrets, input.bankPaymentId)}/cancellation-authorisations/${encodeURIComponent(authorisationId)}`;
+    return { authorizationUrl: scaRedirect, secrets: out };
+  }
+
+  /** The end user is back: their verdict from the authorisation's scaStatus, the payment's from its status. */
+  async function finishCancellationAuthorisation(
+    ctx: BankCallContext,
+    input: { bankPaymentId: string; secrets: Record<string, string>; cancellationSecrets: Record<string, string>; callbackUrl: string },
+  ): Promise<CancellationAuthorisationFinished> {
+    const secrets = input.secrets as Secrets;
+    let callback: URL;
+    try {
+      callback = new URL(input.callbackUrl);
+    } catch {
+      return { outcome: 'STATE_MISMATCH', status: null };
+    }
+    const state = callback.searchParams.get('state');
+    const kept = input.cancellationSecrets.state;
+    if (!kept || state === null || !sameSecret(state, kept)) return { outcome: 'STATE_MISMATCH', status: null };
+    let word = callback.searchParams.has('error') ? 'failed' : 'finalised';
+    if (input.cancellationSecrets.scaStatusHref) {
+      const sca = await http.request({ operation: 'payment.cancellation.authorisation.status', method: 'GET', url: input.cancellationSecrets.scaStatusHref, psuIpAddress: ctx.psuIpAddress, schema: bgScaStatusResponse });
+      word = sca.data.scaStatus.toLowerCase();
+    }
+    const status = await readStatus(ctx, input.bankPaymentId, secrets);
+    if (word === 'failed') return { outcome: 'DECLINED', status };
+    if (word === 'finalised' || word === 'exempted') return { outcome: 'APPROVED', status };
+    return { outcome: 'UNDECIDED', status };
+  }
+
   return {
     initiate,
     complete,
     poll,
+    startCancellationAuthorisation,
+    finishCancellationAuthorisation,
     status: (ctx, input) => readStatus(ctx, input.bankPaymentId, input.secrets as Secrets),
     cancel,
   };
