@@ -33,6 +33,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206110001ScaLease', class: Migration20261206110001ScaLease },
   { name: 'Migration20261206110002TransactionOrder', class: Migration20261206110002TransactionOrder },
   { name: 'Migration20261206110003SyncResume', class: Migration20261206110003SyncResume },
-  { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
   { name: 'Migration20261206150001PaymentCancellationAuthorisation', class: Migration20261206150001PaymentCancellationAuthorisation },
+  { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
 ];
