@@ -100,7 +100,9 @@ describe.each([
     expect(calls.filter((op) => op === 'oauth.authorization_code' || op === 'consent.status')).toHaveLength(1);
     const again = await fireAtOnce(callback);
     expect(again.every((a) => a.status === 400)).toBe(true);
-    expect((await bankCalls(created.consent.id)).length).toBe(callsBefore + calls.length);
+    // The replays reach no bank: still the one completing call (the first sync's reads may still be arriving).
+    const completing = (ops: string[]) => ops.filter((op) => op === 'oauth.authorization_code' || op === 'consent.status');
+    expect(completing((await bankCalls(created.consent.id)).slice(callsBefore))).toEqual(completing(calls));
   }, 60_000);
 });
 

@@ -135,7 +135,7 @@ describe('a Berlin Group cancellation that the bank answers 202', () => {
 
     const asked = await cancel(id);
     expect(asked.userErrors).toEqual([]);
-    expect(asked.authorizationUrl).toMatch(/^http:\/\/localhost:\d+\/sandbox\/banks\/nordlicht\/sca\/s\//);
+    expect(asked.authorizationUrl).toMatch(/^http:\/\/localhost:\d+\/sandbox\/t\/[^/]+\/banks\/nordlicht\/sca\/s\//);
     expect(asked.payment).toMatchObject({ id, terminal: false });
     expect(['ACCEPTED', 'PENDING']).toContain(asked.payment!.status);
     // Nothing is cancelled before the end user has decided.

@@ -92,7 +92,8 @@ describe('decoupled SCA for payments through the gateway', () => {
   it('keeps the redirect at a bank without decoupled SCA, and refuses a blank or oversized psuId', async () => {
     const redirect = await initiate('alice', 'nordlicht');
     expect(redirect.authorizationUrl).toMatch(/^http/);
-    for (const psuId of ['   ', 'x'.repeat(101), 'ali\u0000ce']) {
+    // (A NUL is refused before any resolver, as a top-level BAD_USER_INPUT: test/api/fuzz.test.ts.)
+    for (const psuId of ['   ', 'x'.repeat(101)]) {
       const r = await initiate(psuId);
       expect(r.payment).toBeNull();
       expect(r.userErrors[0]).toMatchObject({ field: ['input', 'psuId'], code: 'INVALID' });
