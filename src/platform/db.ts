@@ -148,6 +148,22 @@ export function createSqlPool(url: string, max: number): pg.Pool {
   });
 }
 
+/** Runs `fn` in one transaction on one pooled connection: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const out = await fn(client);
+    await client.query('commit');
+    return out;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** Asks the kernel for a free loopback port (tests run many embedded databases side by side). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

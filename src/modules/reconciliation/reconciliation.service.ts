@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Caller } from '../../api/context';
 import { currencyDigits } from '../../api/money';
 import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
+import { inTransaction } from '../../platform/db';
 import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
 import { AuditAction, type AuditService } from '../audit/audit.service';
@@ -441,19 +442,8 @@ export class ReconciliationService {
     return n;
   }
 
-  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.deps.sql.connect();
-    try {
-      await client.query('begin');
-      const out = await fn(client);
-      await client.query('commit');
-      return out;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+  private transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.deps.sql, fn);
   }
 }
 

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Caller } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
 import { userError, UserErrorCode, type UserError } from '../../api/user-errors';
+import { inTransaction } from '../../platform/db';
 import type { AuditService } from '../audit/audit.service';
 import { AuditAction } from '../audit/audit.service';
 import type { EventType } from '../events/events';
@@ -253,18 +254,7 @@ export class WebhooksService {
     return { ok: true, value: replayed };
   }
 
-  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.deps.sql.connect();
-    try {
-      await client.query('begin');
-      const out = await fn(client);
-      await client.query('commit');
-      return out;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+  private transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.deps.sql, fn);
   }
 }
