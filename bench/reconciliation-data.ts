@@ -1,18 +1,9 @@
 // Generated reconciliation data with known truth, shared by the benchmark and the scoring test.
-import { planCustomerPayments, randomIban, randomName, type CustomerPaymentsPlan, type ExpectedForSandbox } from '../sandbox/customer-payments';
+import { planCustomerPayments, prng, randomIban, randomName, type CustomerPaymentsPlan, type ExpectedForSandbox } from '../sandbox/customer-payments';
 import { newCreditorReference } from '../src/modules/reconciliation/reference';
 
-/** mulberry32, as the sandbox uses. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The sandbox's seeded PRNG, so generated data is the same run after run. */
+export const seeded = prng;
 
 const addDays = (d: string, n: number) => new Date(Date.parse(`${d}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
 

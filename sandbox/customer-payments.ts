@@ -7,6 +7,7 @@
  * score a matcher. Deterministic for a seed. Amounts are integer cents, never floats.
  */
 import { composeIBAN } from 'ibantools';
+import { Prng } from './core/prng';
 
 /** What the sandbox is told about an expected payment (as a developer would export it). */
 export interface ExpectedForSandbox {
@@ -87,16 +88,10 @@ export interface CustomerPaymentsPlan {
   unpaid: string[];
 }
 
-/** mulberry32: small, fast, good enough for test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The sandbox's seeded PRNG as a plain function. */
+export function prng(seed: number): () => number {
+  const p = new Prng(seed);
+  return () => p.next();
 }
 
 const toCents = (s: string): number => {

@@ -78,9 +78,13 @@ export interface SpecOperation {
 
 type Json = Record<string, unknown>;
 
-function normalise(node: unknown): void {
+/**
+ * Rewrites, in place, what the official files say in a way Ajv reads differently: OpenAPI 3.0's
+ * draft-4 boolean `exclusiveMinimum`/`exclusiveMaximum`, and JSON media types with parameters.
+ */
+export function normaliseSpec(node: unknown): void {
   if (Array.isArray(node)) {
-    node.forEach(normalise);
+    node.forEach(normaliseSpec);
     return;
   }
   if (!node || typeof node !== 'object') return;
@@ -98,7 +102,7 @@ function normalise(node: unknown): void {
     const json = Object.keys(content).find((m) => /^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(m));
     if (json) content['application/json'] = content[json];
   }
-  Object.values(o).forEach(normalise);
+  Object.values(o).forEach(normaliseSpec);
 }
 
 const loaded = new Map<string, Promise<OpenApiSpec>>();
@@ -132,7 +136,7 @@ export class OpenApiSpec {
   /** Builds a validator from a document object (copied; the caller's object is not changed). */
   static async fromDocument(id: string, document: Json, options: { apiRoot?: string } = {}): Promise<OpenApiSpec> {
     const doc = structuredClone(document);
-    normalise(doc);
+    normaliseSpec(doc);
     const api = new OpenAPIBackend({
       definition: doc as unknown as Document,
       apiRoot: options.apiRoot ?? '/',

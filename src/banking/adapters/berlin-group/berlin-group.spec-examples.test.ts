@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid } from '../../errors';
 import type { CanonicalTransaction, InstitutionDescriptor } from '../../model';
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
+import { normaliseSpec } from '../../../../sandbox/core/openapi';
 import { createBerlinGroupAdapter } from './berlin-group.adapter';
 import { mapAccount, mapCardAccount, mapTransaction } from './berlin-group.mapper';
 import { bgAccountDetails, bgCardAccountDetails, bgTransaction } from './berlin-group.schemas';
@@ -33,23 +34,9 @@ if (!SPEC) throw new Error('the Berlin Group 1.3.12 file is neither in sandbox/s
 type Json = Record<string, unknown>;
 const doc = parse(readFileSync(SPEC, 'utf8')) as { components: { responses: Record<string, Json>; examples: Record<string, { value: unknown }> } };
 
-/** OpenAPI 3.0's draft-4 boolean exclusiveMinimum/Maximum, rewritten for Ajv (as the sandbox's validator does). */
-function draft4Bounds(node: unknown): void {
-  if (Array.isArray(node)) return node.forEach(draft4Bounds);
-  if (!node || typeof node !== 'object') return;
-  const o = node as Json;
-  for (const [flag, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
-    if (typeof o[flag] === 'boolean') {
-      if (o[flag] === true && typeof o[bound] === 'number') {
-        o[flag] = o[bound];
-        delete o[bound];
-      } else delete o[flag];
-    }
-  }
-  Object.values(o).forEach(draft4Bounds);
-}
 const schemaDoc = structuredClone(doc) as unknown as Json;
-draft4Bounds(schemaDoc);
+// The file's draft-4 bounds, rewritten for Ajv as the sandbox's validator does.
+normaliseSpec(schemaDoc);
 const ajv = new Ajv({ strict: false, allErrors: true, validateSchema: false, unicodeRegExp: false });
 addFormats(ajv);
 for (const f of ['float', 'int32', 'int64', 'byte', 'url']) ajv.addFormat(f, true);
