@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiniBrowser } from '../../sandbox/testing/harness';
 import { parseGlobalId } from '../../src/api/relay/global-id';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { control, institutionGid, RETURN_URL, user } from '../helpers/banking';
+import { control, debtorIbanAt, institutionGid, RETURN_URL, user } from '../helpers/banking';
 
 // Every one-use thing (callback state, connect link, sandbox authorisation) is taken by one
 // statement: 20 simultaneous uses give one success, one bank exchange and one event.
@@ -108,8 +108,7 @@ describe.each([
 
 describe('one genuine payment callback fired 20 times at once', () => {
   it('completes the payment at the bank once, with one status change after AUTHORIZATION_REQUIRED, and tells every visit the same outcome', async () => {
-    const { accounts } = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', '/banks/nordlicht/users/alice/accounts');
-    const iban = accounts.find((a) => a.iban && a.kind !== 'CARD')!.iban!;
+    const iban = await debtorIbanAt(t, 'nordlicht');
     const r = await t.gql<{ paymentInitiate: { payment: { id: string }; authorizationUrl: string; userErrors: unknown[] } }>(
       `mutation($input: PaymentInitiateInput!, $key: String!) { paymentInitiate(input: $input, idempotencyKey: $key) { payment { id } authorizationUrl userErrors { code message } } }`,
       {

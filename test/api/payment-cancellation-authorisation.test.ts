@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiniBrowser } from '../../sandbox/testing/harness';
 import { parseGlobalId } from '../../src/api/relay/global-id';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { authorise, control, institutionGid, RETURN_URL, user } from '../helpers/banking';
+import { authorise, debtorIbanAt, institutionGid, RETURN_URL, user } from '../helpers/banking';
 
 /**
  * Berlin Group cancellation authorisation: the sandbox bank nordlicht answers a cancel with 202
@@ -19,8 +19,7 @@ beforeAll(async () => {
   ({ key } = await t.createTenant('Cancelling'));
   const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "payer-c" }) { endUser { id } } }', {}, key);
   endUserId = u.body.data!.endUserCreate.endUser.id;
-  const r = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', `/banks/nordlicht/users/alice/accounts`);
-  debtorIban = r.accounts.find((a) => a.iban && a.kind !== 'CARD')!.iban!;
+  debtorIban = await debtorIbanAt(t, 'nordlicht');
 });
 afterAll(async () => {
   await t?.close();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { control, institutionGid, RETURN_URL } from '../helpers/banking';
+import { control, debtorIbanAt, institutionGid, RETURN_URL } from '../helpers/banking';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 
 /**
@@ -17,8 +17,7 @@ beforeAll(async () => {
   ({ key } = await t.createTenant('Decoupled payments'));
   const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "app-payer" }) { endUser { id } } }', {}, key);
   endUserId = u.body.data!.endUserCreate.endUser.id;
-  const r = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', '/banks/brabant/users/alice/accounts');
-  debtorIban = r.accounts.find((a) => a.iban && a.kind !== 'CARD')!.iban!;
+  debtorIban = await debtorIbanAt(t, 'brabant');
 });
 afterAll(async () => t?.close());
 

@@ -5,7 +5,7 @@ import { MiniBrowser } from '../../sandbox/testing/harness';
 import { parseGlobalId } from '../../src/api/relay/global-id';
 import { PAYMENT_POLL_QUEUE } from '../../src/modules/payments/payments.service';
 import { ciConfig, startTestGateway, type TestGateway } from '../helpers/gateway';
-import { authorise, control, institutionGid, RETURN_URL } from '../helpers/banking';
+import { authorise, control, debtorIbanAt, institutionGid, RETURN_URL } from '../helpers/banking';
 
 let t: TestGateway;
 let key: string;
@@ -23,8 +23,7 @@ beforeAll(async () => {
   const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "payer-1" }) { endUser { id } } }', {}, key);
   endUserId = u.body.data!.endUserCreate.endUser.id;
   for (const bank of BANKS) {
-    const r = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', `/banks/${bank}/users/alice/accounts`);
-    debtor[bank] = r.accounts.find((a) => a.iban && a.kind !== 'CARD')!.iban!;
+    debtor[bank] = await debtorIbanAt(t, bank);
   }
 });
 afterAll(async () => {

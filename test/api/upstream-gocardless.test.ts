@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { accountState, authorise, connect, gatewayLedger, institutionGid, RETURN_URL, settled, type Connected } from '../helpers/banking';
-import { sandboxAdminToken, sandboxPartition } from '../../src/gateway';
+import { accountState, authorise, connect, gatewayLedger, institutionGid, RETURN_URL, sandboxCopyUrl, settled, type Connected } from '../helpers/banking';
+import { sandboxAdminToken } from '../../src/gateway';
 
 interface Received {
   id: string;
@@ -29,8 +29,7 @@ let tenantId: string;
 
 /** The sandbox upstream's control API, in this tenant's own copy of the sandbox. */
 async function upstream<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-  const partition = sandboxPartition(sandboxAdminToken(t.config), tenantId);
-  const res = await fetch(`${t.gateway.baseUrl}/sandbox/t/${partition}/upstreams/gocardless/control${path}`, {
+  const res = await fetch(`${sandboxCopyUrl(t, tenantId)}/upstreams/gocardless/control${path}`, {
     method,
     headers: { authorization: `Bearer ${sandboxAdminToken(t.config)}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),

@@ -13,9 +13,7 @@ export const user = (username: string) => TEST_USERS.find((u) => u.username === 
  * (the banks that tenant's calls reach); by default the first sandbox tenant the test created.
  */
 export async function control<T = Record<string, unknown>>(t: TestGateway, method: string, path: string, body?: unknown, tenantId?: string): Promise<T> {
-  if (!tenantId && t.sandboxTenants.length === 0) throw new Error('control: no sandbox tenant created yet; give one');
-  const partition = sandboxPartition(sandboxAdminToken(t.config), tenantId ?? t.sandboxTenants[0]);
-  const res = await fetch(`${t.gateway.baseUrl}/sandbox/t/${partition}/control${path}`, {
+  const res = await fetch(`${sandboxCopyUrl(t, tenantId)}/control${path}`, {
     method,
     headers: { authorization: `Bearer ${sandboxAdminToken(t.config)}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -23,6 +21,18 @@ export async function control<T = Record<string, unknown>>(t: TestGateway, metho
   const text = await res.text();
   if (res.status >= 400) throw new Error(`control ${method} ${path}: ${res.status} ${text}`);
   return (text ? JSON.parse(text) : {}) as T;
+}
+
+/** The root of a sandbox tenant's own copy of the sandbox (default: the first sandbox tenant made). */
+export function sandboxCopyUrl(t: TestGateway, tenantId?: string): string {
+  if (!tenantId && t.sandboxTenants.length === 0) throw new Error('control: no sandbox tenant created yet; give one');
+  return `${t.gateway.baseUrl}/sandbox/t/${sandboxPartition(sandboxAdminToken(t.config), tenantId ?? t.sandboxTenants[0])}`;
+}
+
+/** The IBAN of a test user's first non-card account at a sandbox bank: a debtor account for payments. */
+export async function debtorIbanAt(t: TestGateway, bankId: string, username = 'alice', tenantId?: string): Promise<string> {
+  const r = await control<{ accounts: { iban: string | null; kind: string }[] }>(t, 'GET', `/banks/${bankId}/users/${username}/accounts`, undefined, tenantId);
+  return r.accounts.find((a) => a.iban && a.kind !== 'CARD')!.iban!;
 }
 
 /** The end user at the bank's pages, then through the gateway's callback back to the developer. */
