@@ -38,6 +38,7 @@ import { WebhookDispatcher } from './modules/webhooks/webhook-dispatcher';
 import { SandboxService } from './modules/sandbox/sandbox.service';
 import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
+import { asSystem, enforceTenantScopes } from './platform/tenant-scope';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -75,6 +76,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   try {
     const applied = await db.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+    if (!enforceTenantScopes(db)) logger.info('embedded PGlite: row-level security is not enforced (one shared session); queries keep their tenant filters');
     const metrics = new Metrics();
     metrics.observePool(db.sql);
     const vault = await openVault({ config, orm: db.orm, logger, metrics });
@@ -161,7 +163,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
     const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
     const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls };
-    const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
+    const demoApiKey = config.demoTenant ? await asSystem('demo tenant set-up', () => ensureDemoTenant(config, db, services)) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
       config,
@@ -179,12 +181,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
-    await eventStream.start();
-    await consents.start({ work: config.syncConcurrency > 0 });
-    await payments.start({ work: config.syncConcurrency > 0 });
-    await reconciliation.start({ work: config.syncConcurrency > 0 });
-    await sync.start({ concurrency: config.syncConcurrency });
-    webhookDispatcher.start();
+    // Background workers have no caller tenant; their timers and loops keep this scope.
+    await asSystem('background workers', async () => {
+      await eventStream.start();
+      await consents.start({ work: config.syncConcurrency > 0 });
+      await payments.start({ work: config.syncConcurrency > 0 });
+      await reconciliation.start({ work: config.syncConcurrency > 0 });
+      await sync.start({ concurrency: config.syncConcurrency });
+      webhookDispatcher.start();
+    });
     const startedJobs = jobs;
 
     let closing: Promise<void> | undefined;

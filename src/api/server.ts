@@ -8,7 +8,7 @@ import express, { type Request, type Router } from 'express';
 import { rateLimit, ipKeyGenerator, MemoryStore, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { Redis } from 'ioredis';
-import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { execute, getOperationAST, GraphQLError, parse, specifiedRules, subscribe, validate, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Server } from 'node:http';
@@ -17,6 +17,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Config } from '../config';
 import type { Logger } from '../platform/logger';
 import { watchRedis } from '../platform/redis';
+import { bindTenant, tenantRequestScope, withTenant } from '../platform/tenant-scope';
 import { graphqlOutcome, type Metrics } from '../platform/metrics';
 import type { Caller, GraphQLContext } from './context';
 import { ApiError, ErrorCode, createErrorFormatter, errorBody, requestScope } from './errors';
@@ -153,10 +154,13 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       },
       // A subscription's stream is wrapped so that however it ends (complete, error, socket closed), the gauge goes down.
       // It also frees the key's subscription place the moment the client completes it or the socket closes.
-      onOperation: (ctx, id, _payload, _args, result) => {
+      // Operations run seeing only the caller's tenant; a subscription's every step (next event, its resolvers) too.
+      execute: (args) => withTenant(tenantOf(args), () => execute(args)),
+      subscribe: (args) => withTenant(tenantOf(args), () => subscribe(args)),
+      onOperation: (ctx, id, _payload, args, result) => {
         if (!isAsyncIterable(result)) return undefined;
         const extra = ctx.extra as WsExtra;
-        return countedSubscription(result, {
+        return countedSubscription(result, tenantOf(args), {
           subscriptionOpened: () => metrics?.subscriptionOpened(),
           subscriptionClosed: () => {
             metrics?.subscriptionClosed();
@@ -254,6 +258,8 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     '/graphql',
     limiter,
     express.json({ limit: config.httpBodyLimitBytes }),
+    // After the body is read (its stream events would lose the scope): the context below binds the caller's tenant.
+    (_req, _res, next) => tenantRequestScope(next),
     fastQueryPath({
       schema,
       validationRules,
@@ -264,6 +270,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
         const em = orm.em.fork();
         const caller = await services.tenancy.authenticate(em, bearer(req.headers.authorization));
         if (!caller) return null;
+        bindTenant(caller.tenantId);
         const requestId = String(res.locals.requestId ?? randomUUID());
         return { requestId, caller, em, logger: logger.child({ requestId }), services };
       },
@@ -272,6 +279,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       context: async ({ req, res }) => {
         const requestId = String(res.locals.requestId ?? randomUUID());
         const { caller, em } = await authenticate(bearer(req.headers.authorization));
+        bindTenant(caller.tenantId);
         return { requestId, caller, em, logger: logger.child({ requestId }), services };
       },
     }),
@@ -318,6 +326,8 @@ function metricsPlugin(metrics: Pick<Metrics, 'graphqlOperation'>): ApolloServer
   };
 }
 
+const tenantOf = (args: ExecutionArgs) => (args.contextValue as GraphQLContext).caller.tenantId;
+
 const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> => typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
 /**
@@ -325,7 +335,7 @@ const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> => typ
  * generator's `return()` would queue behind its pending `next()` (which waits for the next event),
  * so a closed socket would hold the stream, and the count, until that event came.
  */
-function countedSubscription<T>(source: AsyncIterable<T>, metrics: Pick<Metrics, 'subscriptionOpened' | 'subscriptionClosed'>): AsyncIterableIterator<T> {
+function countedSubscription<T>(source: AsyncIterable<T>, tenantId: string, metrics: Pick<Metrics, 'subscriptionOpened' | 'subscriptionClosed'>): AsyncIterableIterator<T> {
   const inner = source[Symbol.asyncIterator]();
   let open = true;
   const closed = () => {
@@ -336,7 +346,7 @@ function countedSubscription<T>(source: AsyncIterable<T>, metrics: Pick<Metrics,
   return {
     async next() {
       try {
-        const r = await inner.next();
+        const r = await withTenant(tenantId, () => inner.next());
         if (r.done) closed();
         return r;
       } catch (err) {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config';
 import { openDatabase, ormOptions } from '../platform/db';
+import { scopeOrm } from '../platform/tenant-scope';
 import type { Logger } from '../platform/logger';
 
 /**
@@ -21,6 +22,9 @@ export async function connectForCli(config: Config, logger: Logger): Promise<{ o
       await orm.close(true);
       throw new Error(`The database has ${pending.length} pending migration(s): start the gateway once to apply them.`);
     }
+    // On Postgres the command works under row-level security like the gateway (its writes go through asSystem).
+    const [server] = await orm.em.getConnection().execute<{ v: string }[]>('select version() as v');
+    if (!server!.v.includes('PGlite')) scopeOrm(orm);
     return { orm, close: () => orm.close(true) };
   }
   const db = await openDatabase(config, logger);

@@ -47,6 +47,7 @@ const { ConfigError, loadConfig } = await import('../config');
 const { openVault, VaultError, VaultErrorCode } = await import('../modules/vault');
 const { createLogger } = await import('../platform/logger');
 const { connectForCli } = await import('./connect');
+const { asSystem } = await import('../platform/tenant-scope');
 
 let config;
 try {
@@ -72,17 +73,18 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 const db = await connectForCli(config, logger);
 let code = 0;
 try {
-  const vault = await openVault({ config, orm: db.orm, logger });
+  // An operator command: it re-wraps every tenant's data keys.
+  const vault = await asSystem('operator: vault:rotate', () => openVault({ config, orm: db.orm, logger }));
   try {
     if (!args.status) {
-      const report = await vault.rotate({
+      const report = await asSystem('operator: vault:rotate', () => vault.rotate({
         batchSize,
         batchDelayMs,
         signal: abort.signal,
         onBatch: (p) => {
           if (!args.json) console.error(`  re-wrapped ${p.rewrapped} data key(s) under master key v${p.toVersion}`);
         },
-      });
+      }));
       if (args.json) console.log(JSON.stringify({ rotation: report }));
       else {
         console.log(
@@ -93,7 +95,7 @@ try {
         );
       }
     }
-    const status = await vault.status();
+    const status = await asSystem('operator: vault:rotate', () => vault.status());
     if (args.json) console.log(JSON.stringify({ status }));
     else {
       console.log(`KMS: ${status.kms.kind} ${status.kms.keyId}`);

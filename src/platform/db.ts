@@ -10,6 +10,7 @@ import { migrationsList } from '../../migrations';
 import type { Config } from '../config';
 import { entities } from './entities';
 import { serialiseExtendedProtocol } from './pglite-serial';
+import { asSchemaOwner } from './tenant-scope';
 import type { Logger } from './logger';
 
 /** A running database: the ORM plus, in embedded mode, the PGlite instance serving it. */
@@ -106,7 +107,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       await lock.connect();
       try {
         await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-        const done = await orm.getMigrator().up();
+        const done = await asSchemaOwner('migrations', () => orm.getMigrator().up());
         return done.map((m) => m.name);
       } finally {
         await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);

@@ -8,6 +8,7 @@
  */
 import PgBoss from 'pg-boss';
 import type { Logger } from './logger';
+import { asSystem } from './tenant-scope';
 
 /** How a queue stores and retries its jobs. Stored in the database; every process shares it. */
 export interface QueueOptions {
@@ -157,7 +158,8 @@ export async function startJobs(opts: StartJobsOptions): Promise<Jobs> {
       };
       const run = async ([job]: PgBoss.JobWithMetadata<T>[]) => {
         try {
-          await handler({ id: job.id, data: job.data, retryCount: job.retryCount });
+          // A job has no caller: its handler reads and writes across tenants, by the job's own ids.
+          await asSystem(`job ${name}`, () => handler({ id: job.id, data: job.data, retryCount: job.retryCount }));
         } catch (err) {
           const final = job.retryCount >= job.retryLimit;
           log.warn({ err, queue: name, jobId: job.id, retryCount: job.retryCount, retryLimit: job.retryLimit, final }, 'jobs: handler failed');

@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
 import { createLogger } from '../../src/platform/logger';
 import { TenancyService } from '../../src/modules/tenancy/tenancy.service';
+import { asSystem } from '../../src/platform/tenant-scope';
 import { createFreshDatabase } from './postgres';
 
 /** Settings every test inherits from the environment CI gives (DATABASE_URL, REDIS_URL). */
@@ -70,6 +71,17 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
   });
   const gateway = await startGateway(config, createLogger(config.logLevel, sink));
+  // Tests read and arrange rows of any tenant through the gateway's own pool: on the named system path.
+  const sql = gateway.db.sql;
+  const inspect = new Proxy(sql, {
+    get(target, prop) {
+      if (prop === 'query') return (...args: Parameters<typeof sql.query>) => asSystem('test inspection', () => (target.query as (...a: unknown[]) => unknown)(...args));
+      if (prop === 'connect') return () => asSystem('test inspection', () => target.connect());
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  (gateway as { db: Gateway['db'] }).db = { ...gateway.db, sql: inspect };
   const tenancy = new TenancyService();
   const sandboxTenants: string[] = [];
 

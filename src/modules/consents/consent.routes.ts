@@ -3,6 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import type { CallbackResult, ConsentsService } from './consents.service';
 import { isPaymentState, type PaymentsService } from '../payments/payments.service';
+import { asSystem } from '../../platform/tenant-scope';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -34,8 +35,10 @@ export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; 
     try {
       const url = new URL(req.originalUrl, deps.publicUrl);
       // Banks return to this one URL (the only one their OAuth clients register): a payment's state says it is one.
-      if (deps.payments && isPaymentState(url.searchParams.get('state'))) return answer(res, await deps.payments.completeCallback(deps.orm.em.fork(), url.href));
-      answer(res, await deps.consents.completeCallback(deps.orm.em.fork(), url.href, req.ip ?? null));
+      // The bank's redirect names no tenant: the state it carries finds the consent (or payment) first.
+      const payments = deps.payments;
+      if (payments && isPaymentState(url.searchParams.get('state'))) return answer(res, await asSystem('bank callback', () => payments.completeCallback(deps.orm.em.fork(), url.href)));
+      answer(res, await asSystem('bank callback', () => deps.consents.completeCallback(deps.orm.em.fork(), url.href, req.ip ?? null)));
     } catch {
       fail(res);
     }
@@ -43,7 +46,8 @@ export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; 
 
   router.get('/connect/:token', async (req, res) => {
     try {
-      const found = await deps.consents.byConnectToken(deps.orm.em.fork(), String(req.params.token));
+      // The end user's link names no tenant: its token finds the consent.
+      const found = await asSystem('connect page', () => deps.consents.byConnectToken(deps.orm.em.fork(), String(req.params.token)));
       if (!found) return answer(res, { kind: 'page', status: 410, title: 'This link has expired', message: 'Please start again from the app that sent you.' });
       const search = typeof req.query.search === 'string' ? req.query.search.slice(0, 100) : '';
       const country = typeof req.query.country === 'string' && /^[A-Za-z]{2}$/.test(req.query.country) ? req.query.country.toUpperCase() : '';
@@ -78,7 +82,7 @@ ${shown.length === 0 ? '<p>No bank matches.</p>' : ''}
   router.post('/connect/:token', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
     try {
       const institution = typeof req.body?.institution === 'string' ? req.body.institution : '';
-      answer(res, await deps.consents.chooseInstitution(deps.orm.em.fork(), String(req.params.token), institution));
+      answer(res, await asSystem('connect page', () => deps.consents.chooseInstitution(deps.orm.em.fork(), String(req.params.token), institution)));
     } catch {
       fail(res);
     }

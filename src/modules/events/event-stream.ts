@@ -5,6 +5,7 @@ import type { Metrics } from '../../platform/metrics';
 import type { Caller } from '../../api/context';
 import type { EventType } from './events';
 import { EVENT_COLUMNS, SETTLED, encodeEventCursor, type EventEntry, type EventsService } from './events.service';
+import { asSystem } from '../../platform/tenant-scope';
 
 /** Where an event sits in the log: (transaction id, sequence). */
 export interface LogPosition {
@@ -64,8 +65,8 @@ export class EventStream {
 
   /** The position of the newest event every reader can see now. */
   private async end(): Promise<LogPosition> {
-    const { rows } = await this.sql.query<{ txid: string; seq: string }>(
-      `select txid::text as txid, seq::text as seq from event where ${SETTLED} order by event.txid desc, event.seq desc limit 1`,
+    const { rows } = await asSystem('event stream: end of the log', () =>
+      this.sql.query<{ txid: string; seq: string }>(`select txid::text as txid, seq::text as seq from event where ${SETTLED} order by event.txid desc, event.seq desc limit 1`),
     );
     return rows[0] ? positionOf(rows[0]) : { txid: 0n, seq: 0n };
   }
@@ -151,7 +152,8 @@ export class EventStream {
       this.again = true;
       return;
     }
-    this.pumping = this.pump()
+    // One reader for every tenant's live subscribers: it hands each event to its own tenant's listeners.
+    this.pumping = asSystem('event stream: reads the log for all tenants', () => this.pump())
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'events: reading the log failed; retrying on the next tick'))
       .finally(() => {
         this.pumping = null;

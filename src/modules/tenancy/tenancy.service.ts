@@ -12,6 +12,7 @@ import { EndUser } from './end-user.entity';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { RedirectUri } from './redirect-uri.entity';
 import { Tenant } from './tenant.entity';
+import { asSystem } from '../../platform/tenant-scope';
 
 /** Result of a mutation: the object, or the userErrors that explain why nothing was written. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; userErrors: UserError[] };
@@ -63,12 +64,13 @@ export class TenancyService {
   ): Promise<{ tenant: Tenant; apiKey: ApiKey; secret: string }> {
     const name = printable(200).safeParse(input.name);
     if (!name.success) throw new Error(`Tenant name ${name.error.issues[0]?.message.split(':').pop()}`);
-    return em.transactional(async (tx) => {
+    // Operators and the demo set-up create tenants: no caller tenant exists yet.
+    return asSystem('create tenant', () => em.transactional(async (tx) => {
       const tenant = tx.create(Tenant, { name: name.data, environment: input.environment, isDemo: input.isDemo ?? false });
       const { apiKey, secret } = this.newKey(tx, tenant, 'Initial key');
       await tx.flush();
       return { tenant, apiKey, secret };
-    });
+    }));
   }
 
   /**
@@ -77,6 +79,11 @@ export class TenancyService {
    * memory in this process at once; another instance may accept it for at most that long.
    */
   async authenticate(em: EntityManager, key: string | undefined): Promise<Caller | null> {
+    // The key decides the tenant, so its lookup cannot be scoped to one yet.
+    return asSystem('API key authentication', () => this.#authenticate(em, key));
+  }
+
+  async #authenticate(em: EntityManager, key: string | undefined): Promise<Caller | null> {
     if (!key || !KEY_PATTERN.test(key)) return null;
     const hash = hashApiKey(key);
     const now = Date.now();

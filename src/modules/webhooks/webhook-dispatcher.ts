@@ -13,6 +13,7 @@ import { EventObject } from '../events/events.types';
 import type { VaultService } from '../vault';
 import { signatureHeader } from './signing';
 import { SECRET_PURPOSE } from './webhooks.service';
+import { asSystem } from '../../platform/tenant-scope';
 
 /** Delivery settings (config `WEBHOOK_*`). */
 export interface DispatcherSettings {
@@ -137,7 +138,7 @@ export class WebhookDispatcher {
     this.sweeping = (async () => {
       do {
         this.again = false;
-        await this.sweep().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'webhooks: sweep failed'));
+        await asSystem('webhook dispatcher: due lanes of all tenants', () => this.sweep()).catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'webhooks: sweep failed'));
       } while (this.again && !this.closed);
     })().finally(() => (this.sweeping = null));
   }
