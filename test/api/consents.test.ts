@@ -6,6 +6,7 @@ import { settled } from '../helpers/banking';
 import { findSecretsInDatabase, secretForms } from '../helpers/secret-scan';
 import { parseGlobalId } from '../../src/api/relay/global-id';
 import { Consent } from '../../src/modules/consents/consent.entity';
+import { asSystem } from '../../src/platform/tenant-scope';
 
 let t: TestGateway;
 let key: string;
@@ -81,25 +82,27 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
     firstAccounts = c.accounts.map((a) => a.id);
   });
 
-  it('keeps its bank tokens only sealed: no plaintext token in any database cell or log line', async () => {
-    const em = t.gateway.db.orm.em.fork();
-    const row = await em.findOneOrFail(Consent, { id: parseGlobalId(consentId)!.id }, { populate: ['tokens'] });
-    expect(row.status).toBe('ACTIVE');
-    if (bank === 'Nordlicht Bank' && !row.tokens) {
-      // Berlin Group redirect SCA issues no token: the consent id is the credential.
-      expect(row.scaApproach).toBe('REDIRECT');
-      return;
-    }
-    expect(row.tokens).toBeTruthy();
-    const opened = JSON.parse(await t.gateway.services.vault.openText(row.tokens!, { tenantId: row.tenant.id, ownerId: row.id, purpose: 'bank-tokens' })) as { accessToken: string; refreshToken: string | null };
-    const secrets = [opened.accessToken, ...(opened.refreshToken ? [opened.refreshToken] : [])];
-    expect(secrets[0]!.length).toBeGreaterThanOrEqual(16);
-    const { hits, cells } = await findSecretsInDatabase(em, secrets);
-    expect(cells).toBeGreaterThan(10);
-    expect(hits).toEqual([]);
-    const logs = t.logs.join('\n');
-    for (const s of secrets.flatMap(secretForms)) expect(logs.includes(s)).toBe(false);
-  });
+  it('keeps its bank tokens only sealed: no plaintext token in any database cell or log line', async () =>
+    // Reads every cell of every tenant: on the named system path.
+    asSystem('test inspection', async () => {
+      const em = t.gateway.db.orm.em.fork();
+      const row = await em.findOneOrFail(Consent, { id: parseGlobalId(consentId)!.id }, { populate: ['tokens'] });
+      expect(row.status).toBe('ACTIVE');
+      if (bank === 'Nordlicht Bank' && !row.tokens) {
+        // Berlin Group redirect SCA issues no token: the consent id is the credential.
+        expect(row.scaApproach).toBe('REDIRECT');
+        return;
+      }
+      expect(row.tokens).toBeTruthy();
+      const opened = JSON.parse(await t.gateway.services.vault.openText(row.tokens!, { tenantId: row.tenant.id, ownerId: row.id, purpose: 'bank-tokens' })) as { accessToken: string; refreshToken: string | null };
+      const secrets = [opened.accessToken, ...(opened.refreshToken ? [opened.refreshToken] : [])];
+      expect(secrets[0]!.length).toBeGreaterThanOrEqual(16);
+      const { hits, cells } = await findSecretsInDatabase(em, secrets);
+      expect(cells).toBeGreaterThan(10);
+      expect(hits).toEqual([]);
+      const logs = t.logs.join('\n');
+      for (const s of secrets.flatMap(secretForms)) expect(logs.includes(s)).toBe(false);
+    }));
 
   it('is renewed through a new authorisation, keeping its account ids', async () => {
     await settleSyncs(consentId);

@@ -26,6 +26,7 @@ import { createLogger } from '../../src/platform/logger';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { accountsOf, institutionGid, settled } from '../helpers/banking';
 import { findSecretsInDatabase } from '../helpers/secret-scan';
+import { asSystem } from '../../src/platform/tenant-scope';
 
 const BANK = 'nordlicht';
 const LIVE_ID = 'nordlicht-live';
@@ -264,7 +265,7 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
     for (const line of [pki.clientKeyPem, qsealKeyPem].flatMap((pem) => pem.split('\n').filter((l) => l.length > 40 && !l.startsWith('-----')))) {
       expect(logs.includes(line)).toBe(false);
     }
-    const scan = await findSecretsInDatabase(t.gateway.db.orm.em.fork(), [clientSecret, ...keyBodies]);
+    const scan = await asSystem('test inspection', () => findSecretsInDatabase(t.gateway.db.orm.em.fork(), [clientSecret, ...keyBodies]));
     expect(scan.cells).toBeGreaterThan(0);
     expect(scan.hits).toEqual([]);
   });

@@ -82,6 +82,19 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
   });
   (gateway as { db: Gateway['db'] }).db = { ...gateway.db, sql: inspect };
+  // Tests call services directly in place of the jobs and workers that run them, so on the same path.
+  const services = Object.fromEntries(
+    Object.entries(gateway.services).map(([name, service]) => [
+      name,
+      new Proxy(service as object, {
+        get(target, prop) {
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (...args: unknown[]) => asSystem('test: direct service call', () => (value as (...a: unknown[]) => unknown).apply(target, args)) : value;
+        },
+      }),
+    ]),
+  ) as unknown as Gateway['services'];
+  (gateway as { services: Gateway['services'] }).services = services;
   const tenancy = new TenancyService();
   const sandboxTenants: string[] = [];
 

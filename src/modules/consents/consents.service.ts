@@ -1,4 +1,4 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import type { Jobs } from '../../platform/jobs';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
@@ -208,10 +208,12 @@ export class ConsentsService {
         this.deps.logger.warn({ consentId: consent.id, err: (err as Error).name }, 'revocation at the bank failed; revoking locally');
       }
     }
-    // Shredding the data key and marking the consent REVOKED happen in one transaction.
-    await em.transactional(async (tx) => {
+    // Shredding the data key and marking the consent REVOKED happen in one transaction, on the
+    // locked row: of two concurrent revocations only the first finds it unrevoked (one event).
+    const revoked = await em.transactional(async (tx) => {
+      const c = await tx.findOneOrFail(Consent, consent.id, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (c.status === ConsentStatus.REVOKED) return false;
       await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: consent.id }, { em: tx });
-      const c = await tx.findOneOrFail(Consent, consent.id);
       Object.assign(c, {
         status: next,
         tokens: null,
@@ -222,7 +224,9 @@ export class ConsentsService {
       });
       this.journal(tx, c, AuditAction.CONSENT_REVOKED, `apiKey:${caller.apiKeyId}`, {});
       this.emit(tx, c, EventType.CONSENT_REVOKED);
+      return true;
     });
+    if (!revoked) return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This consent is already revoked.')] };
     await em.refresh(consent);
     return { ok: true, value: consent };
   }
@@ -581,14 +585,16 @@ export class ConsentsService {
    * REAUTH_REQUIRED (the end user must authenticate again). Never silent: the status says why.
    */
   async reportBankRefusal(em: EntityManager, consentId: string, reason: string): Promise<ConsentStatus | null> {
-    const consent = await em.findOne(Consent, { id: consentId }, { populate: ['tenant'], refresh: true });
-    if (!consent || !usableConsentStatuses.has(consent.status)) return consent?.status ?? null;
-    const ended = consent.validUntil !== null && consent.validUntil.getTime() <= Date.now();
-    this.apply(consent, ended ? ConsentEvent.VALIDITY_ENDED : ConsentEvent.BANK_REPORTED_INVALID, reason);
-    this.journal(em, consent, AuditAction.CONSENT_REAUTH_REQUIRED, 'bank', { status: consent.status });
-    this.emit(em, consent, ended ? EventType.CONSENT_EXPIRED : EventType.CONSENT_REAUTH_REQUIRED);
-    await em.flush();
-    return consent.status;
+    // Read and changed under the row's lock: a revocation committed meanwhile is seen, never overwritten.
+    return em.transactional(async (tx) => {
+      const consent = await tx.findOne(Consent, { id: consentId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
+      if (!consent || !usableConsentStatuses.has(consent.status)) return consent?.status ?? null;
+      const ended = consent.validUntil !== null && consent.validUntil.getTime() <= Date.now();
+      this.apply(consent, ended ? ConsentEvent.VALIDITY_ENDED : ConsentEvent.BANK_REPORTED_INVALID, reason);
+      this.journal(tx, consent, AuditAction.CONSENT_REAUTH_REQUIRED, 'bank', { status: consent.status });
+      this.emit(tx, consent, ended ? EventType.CONSENT_EXPIRED : EventType.CONSENT_REAUTH_REQUIRED);
+      return consent.status;
+    });
   }
 
   // --- internals --------------------------------------------------------------------------------
