@@ -44,7 +44,7 @@ export function asSystem<T>(reason: string, fn: () => T): T {
   return storage.run({ scope: { kind: 'system', reason } }, fn);
 }
 
-/** Runs `fn` as the login role (the tables' owner): schema migrations only. */
+/** Runs `fn` as the login role (the tables' owner): schema migrations (and tests inspecting the database) only. */
 export function asSchemaOwner<T>(reason: string, fn: () => T): T {
   return storage.run({ scope: { kind: 'owner', reason } }, fn);
 }

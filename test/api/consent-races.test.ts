@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGlobalId } from '../../src/api/relay/global-id';
-import { asSystem } from '../../src/platform/tenant-scope';
 import { connect } from '../helpers/banking';
 import { ciConfig, startTestGateway, type TestGateway } from '../helpers/gateway';
 
@@ -64,9 +63,7 @@ describe.skipIf(!ciConfig.databaseUrl)('a bank refusal reported by a sync while 
 async function waitForLockWaiter(): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const { rows } = await asSystem('test inspection', () =>
-      t.gateway.db.sql.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`),
-    );
+    const { rows } = await t.gateway.db.sql.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
     if (rows[0]!.n > 0) return;
     if (Date.now() > deadline) throw new Error('the refusal report never waited for the consent row');
     await new Promise((r) => setTimeout(r, 20));

@@ -6,7 +6,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { startGateway, type Gateway } from '../../src/gateway';
 import { createLogger } from '../../src/platform/logger';
 import { TenancyService } from '../../src/modules/tenancy/tenancy.service';
-import { asSystem } from '../../src/platform/tenant-scope';
+import { asSchemaOwner, asSystem } from '../../src/platform/tenant-scope';
 import { createFreshDatabase } from './postgres';
 
 /** Settings every test inherits from the environment CI gives (DATABASE_URL, REDIS_URL). */
@@ -71,12 +71,13 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     },
   });
   const gateway = await startGateway(config, createLogger(config.logLevel, sink));
-  // Tests read and arrange rows of any tenant through the gateway's own pool: on the named system path.
+  // Tests read and arrange rows of any tenant (and the job queue's tables) through the gateway's own
+  // pool, as the login role the tests connect with, as migrations do.
   const sql = gateway.db.sql;
   const inspect = new Proxy(sql, {
     get(target, prop) {
-      if (prop === 'query') return (...args: Parameters<typeof sql.query>) => asSystem('test inspection', () => (target.query as (...a: unknown[]) => unknown)(...args));
-      if (prop === 'connect') return () => asSystem('test inspection', () => target.connect());
+      if (prop === 'query') return (...args: Parameters<typeof sql.query>) => asSchemaOwner('test inspection', () => (target.query as (...a: unknown[]) => unknown)(...args));
+      if (prop === 'connect') return () => asSchemaOwner('test inspection', () => target.connect());
       const value = Reflect.get(target, prop, target) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },
