@@ -87,6 +87,10 @@ export async function build() {
     packages: 'external', // dependencies load from node_modules as they are: nothing is downloaded or vendored
     platform: 'node',
     format: 'esm',
+    // Code a module imports dynamically (the GCP KMS client, with its gRPC stack) stays in its own
+    // chunk, loaded only when used, as under tsx; code two entries share goes to a chunk too.
+    splitting: true,
+    chunkNames: '[name]-[hash]', // beside the entries: source locations below are relative to dist/
     target: 'node20.19',
     // MikroORM entities and type-graphql types are known by their class names: a bundle must not rename them.
     keepNames: true,
@@ -105,9 +109,18 @@ export async function build() {
     logLevel: 'warning',
   });
   fs.mkdirSync(outdir, { recursive: true });
+  let previous = [];
+  try {
+    previous = JSON.parse(fs.readFileSync(metaFile, 'utf8')).outputs ?? [];
+  } catch {
+    // first build
+  }
   for (const file of result.outputFiles) writeAtomically(file.path, file.contents);
+  const outputs = result.outputFiles.map((f) => path.relative(outdir, f.path));
   // Last: its mtime is the build's time, and its presence says every output is complete.
-  writeAtomically(metaFile, JSON.stringify({ inputs: result.metafile.inputs }));
+  writeAtomically(metaFile, JSON.stringify({ inputs: result.metafile.inputs, outputs }));
+  // Chunks of the previous build that this one no longer writes (their names carry a hash).
+  for (const old of previous) if (!outputs.includes(old)) fs.rmSync(path.join(outdir, old), { force: true });
   return Math.round(performance.now() - started);
 }
 
