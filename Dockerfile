@@ -1,7 +1,8 @@
 # Production-like image of the gateway. Node 24 is the current LTS; the code also runs on 20.19+.
 # One image, several roles (docker-compose.yml): an API instance or the worker (src/main.ts, told
 # apart by SYNC_CONCURRENCY / WEBHOOK_CONCURRENCY) and the standalone sandbox (sandbox/main.ts).
-# tsx is a runtime dependency, so `npm ci --omit=dev` keeps it.
+# Both run as JavaScript compiled at build time (scripts/build.mjs, esbuild: a dependency, so
+# `npm ci --omit=dev` keeps it): nothing is transpiled when a container starts.
 FROM node:24-slim
 
 WORKDIR /app
@@ -16,6 +17,8 @@ COPY data ./data
 COPY sandbox ./sandbox
 # The example operations GraphiQL opens as tabs in sandbox.
 COPY docs/examples ./docs/examples
+COPY scripts/build.mjs ./scripts/build.mjs
+RUN node scripts/build.mjs
 
 # A named volume mounted here starts as a copy of this directory, owned by the user below.
 RUN mkdir -p /data && chown node:node /data
@@ -27,5 +30,5 @@ EXPOSE 4000
 VOLUME ["/data"]
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:4000/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# tsx runs the TypeScript sources as they are; SIGTERM reaches main.ts, which drains and exits.
-CMD ["node", "node_modules/tsx/dist/cli.mjs", "src/main.ts"]
+# SIGTERM reaches main.ts (compiled into dist/main.js), which drains and exits.
+CMD ["node", "dist/main.js"]

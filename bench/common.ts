@@ -1,6 +1,6 @@
 // Shared pieces of the account-data benchmarks (sync, page, bank-calls): a gateway on a fresh
 // PostgreSQL database, account rows cloned by SQL, child processes, and number formatting.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { loadConfig } from '../src/config';
 import { startTestGateway, type TestGateway } from '../test/helpers/gateway';
 import { createFreshDatabase } from '../test/helpers/postgres';
+import { build, isStale } from '../scripts/build.mjs';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -97,6 +98,42 @@ export function spawnTsx(script: string, args: string[], env: Record<string, str
     env: { ...process.env, ...env },
     stdio: ['ignore', stdio, 'inherit'],
   });
+}
+
+/**
+ * The Node binary the production benchmarks (cold-start, page) run servers on: BENCH_NODE, else
+ * this one. The Docker image runs Node 24; `npx node@24 …` or a path to its binary measures that.
+ */
+export const benchNode = process.env.BENCH_NODE || process.execPath;
+
+/** The version of `benchNode` (v24.…). */
+export function benchNodeVersion(): string {
+  return execFileSync(benchNode, ['--version'], { encoding: 'utf8' }).trim();
+}
+
+/** Runs the production build when dist/ is stale (as `npm start` does), so benchmarks measure current code. */
+export async function ensureBuilt(): Promise<void> {
+  if (isStale()) await build();
+}
+
+/** Spawns the compiled gateway (`node dist/main.js`, as the Docker image runs it) on `benchNode`. */
+export function spawnGateway(env: Record<string, string | undefined> = {}, stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
+  return spawn(benchNode, ['dist/main.js'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', stdio, 'inherit'] });
+}
+
+/** Spawns a TypeScript script on `benchNode` through tsx's loader (start-up cost only; same runtime as the gateway). */
+export function spawnOnBenchNode(script: string, args: string[], env: Record<string, string | undefined> = {}, stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
+  return spawn(benchNode, ['--import', 'tsx', script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', stdio, 'inherit'] });
+}
+
+/** Resident set size of a running process in MiB (Linux /proc), or NaN elsewhere. */
+export function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Stops a child we started and waits for it to exit. */

@@ -81,11 +81,18 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   // Every copy of the banks runs on one timeline: a partition made later is not in the past.
   const ctx = { lenient: options.lenient, publicUrl, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clockOrigin: Date.now(), clientJwks: options.clientJwks };
   const addressesOf = (base: string) => ({ publicBase: `${publicUrl}${base}`, selfBase: `${selfUrl}${base}` });
-  // The default partition, at the mount path itself, for direct users of the sandbox.
-  const root = Partition.createNow(ctx, mountPath, addressesOf(mountPath));
-  const banks = root.banks;
+  // The default partition, at the mount path itself, for direct users of the sandbox. Its banks
+  // (ledgers, OAuth servers, validators) are built on its first request: a gateway sends each
+  // tenant to its own partition, so a gateway's process often never needs this one.
+  const described = Partition.describe(ctx, mountPath);
   // The upstream aggregator (GoCardless Bank Account Data) reaching the same banks' data: its institutions are listed beside the banks.
-  const upstream = root.upstream;
+  const upstream = Partition.upstream(ctx, mountPath);
+  let root: Promise<Partition> | undefined;
+  const rootPartition = () =>
+    (root ??= Partition.create(ctx, mountPath, addressesOf(mountPath), upstream).catch((err: unknown) => {
+      root = undefined;
+      throw err;
+    }));
   // Every other partition is a full copy of the banks under /t/<name>, made on first use (a
   // gateway gives each tenant its own: faults, clocks, resets and data of one never reach another).
   const partitions = new Partitions(options.adminToken, options.maxPartitions ?? DEFAULT_MAX_PARTITIONS, (name) => {
@@ -96,19 +103,19 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   // A public index for sandbox users: the banks and the documented test users (no secrets).
   router.get('/', (_req, res) => {
     res.json({
-      banks: [...banks.values()].map((b) => b.info),
+      banks: described.banks,
       users: TEST_USERS.map(({ username, password, otp, behaviour, description }) => ({ username, password, otp, behaviour, description })),
       control: `${publicUrl}${mountPath}/control (Authorization: Bearer <admin token>)`,
     });
   });
   router.use('/t', partitions.router());
-  router.use(root.router);
+  router.use(async (req, res, next) => (await rootPartition()).router(req, res, next));
   return {
     router,
-    banks: [...[...banks.values()].map((b) => b.info), ...upstream.banks],
-    clients: { ...Object.fromEntries([...banks.values()].map((b) => [b.def.id, { ...b.client }])), ...upstream.clients },
+    banks: [...described.banks, ...upstream.banks],
+    clients: { ...described.clients, ...upstream.clients },
     async close() {
-      await Promise.all([root.close(), partitions.close()]);
+      await Promise.all([root?.then((p) => p.close()).catch(() => undefined), partitions.close()]);
     },
   };
 }

@@ -1,8 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { BANK_DEFINITIONS } from './banks';
-import { Bank, type BankContext, type BankDefinition } from './core/bank';
+import { Bank, bankIdentity, type BankContext, type BankDefinition, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter, type ControlAddresses } from './control';
+import { loadOidcProvider } from './core/oidc';
 import { buildLedgerAsync, type Ledger } from './core/ledger';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
@@ -59,25 +60,25 @@ export class Partition {
 
   private constructor() {}
 
-  /** Builds every bank at once: for the default partition, at start. */
-  static createNow(ctx: PartitionContext, base: string, addresses: ControlAddresses): Partition {
-    const p = new Partition();
-    for (const def of BANK_DEFINITIONS) p.add(def, ctx, base);
-    return p.finish(ctx, base, addresses);
+  /** The banks a partition at `base` serves and the OAuth clients it knows, without building any bank. */
+  static describe(ctx: PartitionContext, base: string): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
+    const ids = BANK_DEFINITIONS.filter((def) => mounts[def.standard]).map((def) => bankIdentity(def, { ...ctx, mountPath: base }));
+    return { banks: ids.map((i) => i.info), clients: Object.fromEntries(ids.map((i) => [i.info.id, i.client])) };
   }
 
   /**
    * Builds the banks a little at a time (seeded ledgers one test user per turn of the event loop,
    * then each bank), so a partition created on a tenant's request does not stall the process.
    */
-  static async create(ctx: PartitionContext, base: string, addresses: ControlAddresses): Promise<Partition> {
+  static async create(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Promise<Partition> {
     const p = new Partition();
+    await loadOidcProvider();
     for (const def of BANK_DEFINITIONS) {
       const ledger = await buildLedgerAsync(def, ctx.seed, new Date(ctx.startMs).toISOString().slice(0, 10));
       await yieldToEventLoop();
       p.add(def, ctx, base, ledger);
     }
-    return p.finish(ctx, base, addresses);
+    return p.finish(ctx, base, addresses, upstream);
   }
 
   private add(def: BankDefinition, ctx: PartitionContext, base: string, ledger?: Ledger): void {
@@ -90,11 +91,15 @@ export class Partition {
     this.banks.set(def.id, bank);
   }
 
-  private finish(ctx: PartitionContext, base: string, addresses: ControlAddresses): Partition {
+  /** The upstream aggregator of the partition at `base`. Its ledgers and OpenAPI validator are built on first use: a copy that never calls it pays nothing. */
+  static upstream(ctx: PartitionContext, base: string): SandboxUpstream {
+    return createGoCardlessUpstream({ publicUrl: ctx.publicUrl, mountPath: base, seed: ctx.seed, startMs: ctx.startMs, adminToken: ctx.adminToken, logger: ctx.logger });
+  }
+
+  private finish(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Partition {
     this.router.use('/control', controlRouter(this.banks, ctx.adminToken, addresses));
     for (const bank of this.banks.values()) this.router.use(`/banks/${bank.def.id}`, bank.router());
-    // Its ledgers and OpenAPI validator are built on first use: a copy that never calls it pays nothing.
-    this.upstream = createGoCardlessUpstream({ publicUrl: ctx.publicUrl, mountPath: base, seed: ctx.seed, startMs: ctx.startMs, adminToken: ctx.adminToken, logger: ctx.logger });
+    this.upstream = upstream ?? Partition.upstream(ctx, base);
     this.router.use('/upstreams/gocardless', this.upstream.router);
     return this;
   }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 import { ConfigError, loadConfig, settings } from '../src/config';
+import { entries as buildEntries } from '../scripts/build.mjs';
 
 // No Docker engine runs on these machines: the checks read what `docker compose up` and
 // `docker build` would read, and fail where those would fail or the stack would misbehave.
@@ -161,6 +162,9 @@ const workdir = instructions('WORKDIR').at(-1)?.args ?? '/';
 const imageCmd = execForm(instructions('CMD').at(-1)!.args);
 const dockerignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
 
+/** The TypeScript entry point the production build (scripts/build.mjs) compiles to a dist/ file. */
+const builtFrom = (file: string) => (/^dist\/([\w-]+)\.js$/.test(file) ? buildEntries[file.slice('dist/'.length, -'.js'.length)] : undefined);
+
 /** The argv a service's container runs: its command, else the image's CMD. */
 const argvOf = (name: string) => services[name]!.command ?? imageCmd;
 /** What a gateway process sees: the image's ENV overlaid by the service's environment. */
@@ -303,7 +307,8 @@ describe('docker-compose.yml', () => {
 
   it('runs one standalone sandbox that every gateway process uses, reachable at one public URL from the host and from the containers', () => {
     const argv = argvOf('sandbox');
-    expect(argv.slice(0, 3)).toEqual(['node', 'node_modules/tsx/dist/cli.mjs', 'sandbox/main.ts']);
+    expect(argv.slice(0, 2)).toEqual(['node', 'dist/sandbox.js']);
+    expect(builtFrom(argv[1]!)).toBe('sandbox/main.ts');
     const env = services.worker!.environment!;
     expect(flag(argv, '--host')).toBe('0.0.0.0');
     expect(flag(argv, '--admin-token')).toBe(env.SANDBOX_ADMIN_TOKEN);
@@ -423,7 +428,7 @@ describe('Dockerfile and .dockerignore', () => {
   });
 
   it('keeps node_modules, local data, the git history and .env files out of the build context', () => {
-    for (const p of ['node_modules', '.data', '.git', '.env']) expect(dockerignore, p).toContain(p);
+    for (const p of ['node_modules', '.data', '.git', '.env', 'dist']) expect(dockerignore, p).toContain(p);
   });
 
   it('runs as a non-root user with a health check and a CMD that exists in the image', () => {
@@ -435,7 +440,8 @@ describe('Dockerfile and .dockerignore', () => {
     const health = instructions('HEALTHCHECK').at(-1)!.args;
     expect(execForm(health.slice(health.indexOf('CMD') + 3).trim())[0]).toBe('node');
     expect(health).toContain(`http://127.0.0.1:${imageEnv.PORT}/readyz`);
-    expect(imageCmd.slice(0, 3)).toEqual(['node', 'node_modules/tsx/dist/cli.mjs', 'src/main.ts']);
+    expect(imageCmd).toEqual(['node', 'dist/main.js']);
+    expect(builtFrom(imageCmd[1]!)).toBe('src/main.ts');
     expect(imageEnv).toMatchObject({ HOST: '0.0.0.0', DATA_DIR: '/data' });
     expect(workdir).toBe('/app');
   });
@@ -446,16 +452,20 @@ describe('Dockerfile and .dockerignore', () => {
     const runtimePackage = (spec: string) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
     const builtins = new Set(builtinModules);
     const entries = new Set<string>();
+    // Each service runs a file the image's build writes (dist/<name>.js), compiled from a source in the image.
+    const build = instructions('RUN').findIndex((r) => r.args === 'node scripts/build.mjs');
+    expect(build, 'the image runs the production build').toBeGreaterThan(-1);
+    expect(inImage('scripts/build.mjs')).toBe(true);
+    expect(Object.keys(pkg.dependencies)).toContain('esbuild');
     for (const name of Object.keys(services).filter((n) => services[n]!.build !== undefined)) {
       const argv = argvOf(name);
       expect(argv[0], name).toBe('node');
-      expect(argv[1], name).toMatch(/^node_modules\//);
-      expect(fs.existsSync(path.join(root, argv[1]!)), argv[1]).toBe(true);
-      expect(Object.keys(pkg.dependencies), name).toContain(runtimePackage(argv[1]!.slice('node_modules/'.length)));
-      entries.add(argv[2]!);
+      const source = builtFrom(argv[1]!);
+      expect(source, `${name} runs ${argv[1]}, which the build does not write`).toBeDefined();
+      entries.add(source!);
     }
     for (const f of fs.readdirSync(path.join(root, 'src/cli'))) if (f.endsWith('.ts') && !f.endsWith('.test.ts')) entries.add(`src/cli/${f}`);
-    // Walk the import graph from the entry points (type-only imports are erased by tsx).
+    // Walk the import graph from the entry points (type-only imports are erased by esbuild and tsx).
     const seen = new Set<string>();
     const packages = new Set<string>();
     const queue = [...entries];

@@ -144,6 +144,45 @@ interface Usage {
 }
 
 /**
+ * What a gateway knows of a bank before any call: its public description and the OAuth client the
+ * gateway is registered as (secret derived from the admin token). Pure, so a sandbox can list its
+ * banks without building them.
+ */
+export function bankIdentity(def: BankDefinition, ctx: Pick<BankContext, 'publicUrl' | 'mountPath' | 'adminToken'>): { info: SandboxBankInfo; client: SandboxClientCredentials } {
+  const baseUrl = `${ctx.publicUrl}${ctx.mountPath}/banks/${def.id}`;
+  const apiBaseUrl = `${baseUrl}/api`;
+  const info: SandboxBankInfo = {
+    id: def.id,
+    name: def.name,
+    standard: def.standard,
+    standardVersion: def.standardVersion,
+    country: def.country,
+    bic: def.bic,
+    currency: def.currency,
+    apiBaseUrl,
+    aisBaseUrl: `${apiBaseUrl}${def.aisPath}`,
+    pisBaseUrl: `${apiBaseUrl}${def.pisPath}`,
+    issuer: `${baseUrl}/oauth`,
+    scaApproaches: [...def.scaApproaches],
+    frequencyPerDay: def.frequencyPerDay,
+    maxConsentDays: def.maxConsentDays,
+    accessTokenTtlSeconds: def.accessTokenTtlSeconds,
+    refreshTokenTtlSeconds: def.refreshTokenTtlSeconds,
+    paymentProducts: [...def.paymentProducts],
+    pageSize: def.pageSize,
+  };
+  const secret = createHash('sha256').update(`${ctx.adminToken}/${def.id}/client`).digest('base64url');
+  const client: SandboxClientCredentials = {
+    bankId: def.id,
+    clientId: `passerelle-${def.id}`,
+    clientSecret: secret,
+    redirectUris: [`${ctx.publicUrl}/callback`],
+    tokenEndpointAuthMethod: 'client_secret_basic',
+  };
+  return { info, client };
+}
+
+/**
  * One sandbox bank: its clock, seeded ledger, consents, payments, OAuth server, faults and quota.
  * Standards add their routes through `api`; the SCA pages and OAuth server are shared code.
  */
@@ -207,35 +246,7 @@ export class Bank {
     this.baseUrl = `${ctx.publicUrl}${this.basePath}`;
     this.log = ctx.logger.child({ bank: def.id });
     this.clock = new BankClock(ctx.startMs, ctx.clockOrigin);
-    const apiBaseUrl = `${this.baseUrl}/api`;
-    this.info = {
-      id: def.id,
-      name: def.name,
-      standard: def.standard,
-      standardVersion: def.standardVersion,
-      country: def.country,
-      bic: def.bic,
-      currency: def.currency,
-      apiBaseUrl,
-      aisBaseUrl: `${apiBaseUrl}${def.aisPath}`,
-      pisBaseUrl: `${apiBaseUrl}${def.pisPath}`,
-      issuer: `${this.baseUrl}/oauth`,
-      scaApproaches: [...def.scaApproaches],
-      frequencyPerDay: def.frequencyPerDay,
-      maxConsentDays: def.maxConsentDays,
-      accessTokenTtlSeconds: def.accessTokenTtlSeconds,
-      refreshTokenTtlSeconds: def.refreshTokenTtlSeconds,
-      paymentProducts: [...def.paymentProducts],
-      pageSize: def.pageSize,
-    };
-    const secret = createHash('sha256').update(`${ctx.adminToken}/${def.id}/client`).digest('base64url');
-    this.client = {
-      bankId: def.id,
-      clientId: `passerelle-${def.id}`,
-      clientSecret: secret,
-      redirectUris: [`${ctx.publicUrl}/callback`],
-      tokenEndpointAuthMethod: 'client_secret_basic',
-    };
+    ({ info: this.info, client: this.client } = bankIdentity(def, ctx));
     this.provider = createProvider(this, this.oauthStore);
     this.reset(ledger);
   }

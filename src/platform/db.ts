@@ -103,6 +103,8 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     url: clientUrl,
     embedded: pgliteServer,
     async migrate() {
+      // The usual start: nothing pending, one query, no lock, no migrator.
+      if ((await pendingMigrations(sql)).length === 0) return [];
       const lock = new pg.Client({ connectionString: clientUrl });
       await lock.connect();
       try {
@@ -117,7 +119,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     async ready() {
       try {
         await orm.em.getConnection().execute('select 1');
-        const pending = await orm.getMigrator().getPendingMigrations();
+        const pending = await pendingMigrations(sql);
         return { ok: pending.length === 0, pending: pending.length };
       } catch (err) {
         return { ok: false, pending: -1, error: (err as Error).message };
@@ -133,6 +135,26 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
       }
     },
   };
+}
+
+/** Where MikroORM's migrator records what it applied (its default table). */
+const MIGRATIONS_TABLE = 'mikro_orm_migrations';
+const UNDEFINED_TABLE = '42P01';
+
+/**
+ * Names of the listed migrations the database has not recorded, in one query (the migrator
+ * itself would create its table, list the executed ones and diff them on every call).
+ */
+export async function pendingMigrations(sql: Pick<pg.Pool, 'query'>): Promise<string[]> {
+  let applied: Set<string>;
+  try {
+    const { rows } = await sql.query<{ name: string }>(`select name from ${MIGRATIONS_TABLE}`);
+    applied = new Set(rows.map((r) => r.name));
+  } catch (err) {
+    if ((err as { code?: string }).code !== UNDEFINED_TABLE) throw err;
+    applied = new Set(); // a new database: everything is pending
+  }
+  return migrationsList.map((m) => m.name).filter((name) => !applied.has(name));
 }
 
 const DATE_OID = 1082;

@@ -47,13 +47,13 @@ describe('npm run tenant:create', { timeout: 60_000 }, () => {
 });
 
 // Each of these spawns real processes that boot PGlite: generous timeouts for a loaded 2-core machine.
-describe('npm start (src/main.ts)', { timeout: 200_000 }, () => {
+describe('npm start (scripts/start.mjs: the compiled src/main.ts)', { timeout: 200_000 }, () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-main-'));
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
   async function start(port: number): Promise<{ child: ChildProcess; output: () => string }> {
     // Embedded on purpose: this is what a fresh clone runs.
-    const child = spawn(tsx, ['src/main.ts'], {
+    const child = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: root,
       env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), DATABASE_URL: '', REDIS_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -106,8 +106,24 @@ describe('npm start (src/main.ts)', { timeout: 200_000 }, () => {
   });
 
   it('refuses to start on an invalid setting, naming the variable', async () => {
-    const r = await exec(tsx, ['src/main.ts'], { cwd: root, env: { ...process.env, PORT: 'not-a-port' } }).catch((e) => e);
+    const r = await exec(process.execPath, ['scripts/start.mjs'], { cwd: root, env: { ...process.env, PORT: 'not-a-port' } }).catch((e) => e);
     expect(r.code).toBe(78);
     expect(r.stderr).toContain('PORT:');
+  });
+
+  it('compiles dist/ again when a source is newer than the last build, and not when nothing changed', async () => {
+    const meta = path.join(root, 'dist/meta.json');
+    await exec(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: root });
+    const source = path.join(root, 'src/config.ts');
+    const builtAt = fs.statSync(meta).mtimeMs;
+    // A save in an editor: same content, newer mtime (never in the future: that would stay stale).
+    await new Promise((r) => setTimeout(r, 20));
+    const now = new Date();
+    fs.utimesSync(source, now, now);
+    const rebuilt = await exec(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: root });
+    expect(rebuilt.stderr).toMatch(/built dist\/ in \d+ ms/);
+    expect(fs.statSync(meta).mtimeMs).toBeGreaterThan(builtAt);
+    const again = await exec(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: root });
+    expect(again.stderr).toBe('');
   });
 });
