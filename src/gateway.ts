@@ -79,6 +79,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     metrics.observePool(db.sql);
     const vault = await openVault({ config, orm: db.orm, logger, metrics });
     const bus = createEventBus(config.redisUrl, logger);
+    const vaultOffBus = vault.useBus(bus);
     jobs = await startJobs({ url: db.url, logger });
 
     // Bind first: the sandbox banks' OAuth issuers and bank redirects need the real address
@@ -207,6 +208,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
           await edge.close(); // drains HTTP (in-flight requests finish) and closes WebSockets
           await startedJobs.stop(config.shutdownTimeoutMs); // running syncs finish or go back to the queue
           await sandbox?.close();
+          vaultOffBus();
           await bus.close();
           await vault.close(); // zeroes the master key held in memory
           await db.close();

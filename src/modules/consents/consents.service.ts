@@ -223,6 +223,8 @@ export class ConsentsService {
       this.journal(tx, c, AuditAction.CONSENT_REVOKED, `apiKey:${caller.apiKeyId}`, {});
       this.emit(tx, c, EventType.CONSENT_REVOKED);
     });
+    // Committed: every instance drops the key before this returns.
+    await this.deps.vault.shredCommitted();
     await em.refresh(consent);
     return { ok: true, value: consent };
   }
