@@ -203,12 +203,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       demoApiKey,
       close() {
         closing ??= (async () => {
+          vaultOffBus(); // first: its Redis unsubscribe must complete before the bus closes
           await eventStream.close(); // live subscriptions end; the log keeps everything for their resume
           await webhookDispatcher.close(); // requests in flight are cut short; their deliveries stay pending for another process
           await edge.close(); // drains HTTP (in-flight requests finish) and closes WebSockets
           await startedJobs.stop(config.shutdownTimeoutMs); // running syncs finish or go back to the queue
           await sandbox?.close();
-          vaultOffBus();
           await bus.close();
           await vault.close(); // zeroes the master key held in memory
           await db.close();
