@@ -251,7 +251,8 @@ export class VaultService {
     this.#checkContext(context);
     const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
     try {
-      if (await this.#cacheReady(options.em)) {
+      const ready = this.#cacheReady(options.em);
+      if (ready === true || (ready !== false && (await ready))) {
         // No await between the lookup and the use: an eviction zeroes the key in place.
         const cached = this.#cache.getByOwner(context.tenantId, context.ownerId);
         if (cached) return encodeSealed(cached.id, gcmSeal(cached.key, data, sealAad(cached.id, context.tenantId, context.ownerId, context.purpose)));
@@ -287,7 +288,8 @@ export class VaultService {
     this.#checkContext(context);
     const parsed = decodeSealed(sealed);
     if (!parsed) throw new VaultError(VaultErrorCode.MALFORMED_SEALED_VALUE, 'Not a sealed vault value');
-    if (await this.#cacheReady(options.em)) {
+    const ready = this.#cacheReady(options.em);
+    if (ready === true || (ready !== false && (await ready))) {
       // No await between the lookup and the use: an eviction zeroes the key in place.
       const cached = this.#cache.get(parsed.dataKeyId);
       if (cached) {
@@ -545,16 +547,24 @@ export class VaultService {
    * Whether cached keys may be used now: the change counter was read under `checkMs` ago (it is
    * re-read when not). Never inside a caller's transaction: those paths read the row.
    */
-  async #cacheReady(em?: SqlEntityManager): Promise<boolean> {
+  #cacheReady(em?: SqlEntityManager): boolean | Promise<boolean> {
     if (em || !this.#cache.enabled) return false;
     this.#checkOpen();
-    if (performance.now() - this.#epochReadAt >= this.#checkMs) {
-      this.#epochCheck ??= this.#checkEpoch().finally(() => {
-        this.#epochCheck = undefined;
-      });
-      await this.#epochCheck;
+    const age = performance.now() - this.#epochReadAt;
+    if (age < this.#checkMs) {
+      // Past half its age the counter is re-read in the background, so a busy process never waits for it.
+      if (age >= this.#checkMs / 2) void this.#refreshEpoch().catch((err: unknown) => this.#logger.warn({ err }, 'vault: change counter read failed'));
+      return true;
     }
-    return performance.now() - this.#epochReadAt < this.#checkMs;
+    return this.#refreshEpoch().then(() => performance.now() - this.#epochReadAt < this.#checkMs);
+  }
+
+  /** One counter read at a time, shared by every caller waiting for it. */
+  #refreshEpoch(): Promise<void> {
+    this.#epochCheck ??= this.#checkEpoch().finally(() => {
+      this.#epochCheck = undefined;
+    });
+    return this.#epochCheck;
   }
 
   /** Re-reads the change counter; when it moved, drops every cached key that was shredded or re-wrapped. */
