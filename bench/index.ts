@@ -11,7 +11,7 @@ import reconciliation from './reconciliation.bench';
 
 const benches: Record<string, () => Promise<string | void>> = {
   'cold-start': () => coldStart(3),
-  vault: () => vault(),
+  vault: () => vault({ log: () => undefined }), // printed below, once
   sync: () => sync(),
   page: () => page(),
   'bank-calls': () => bankCalls(),

@@ -77,6 +77,9 @@ export const settings = {
   KMS_KEY_NAME: { schema: z.string().regex(/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/, { message: 'must be projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>' }).optional(), doc: 'Google Cloud KMS key that wraps the vault master key. Unset: a local key file under DATA_DIR.' },
   KMS_API_ENDPOINT: { schema: z.string().regex(/^[\w.-]+:\d+$/, { message: 'must be host:port' }).optional(), doc: 'Override of the Cloud KMS endpoint (host:port), for a KMS-compatible emulator.' },
   ALLOW_LOCAL_KMS_IN_LIVE: { schema: bool, default: 'false', doc: 'Lets a live deployment run on the local key file. Insecure: bank tokens are then only as safe as that file.' },
+  VAULT_KEY_CACHE_MAX: { schema: int(0, 100_000), default: '1000', doc: 'Unwrapped vault data keys kept in memory per process (least recently used dropped first, zeroed when dropped); 0 reads and unwraps the key from the database on every seal and open.' },
+  VAULT_KEY_CACHE_TTL_MS: { schema: int(1000, 86_400_000), default: '300000', doc: 'How long an unwrapped data key stays in memory after it was read, however often it is used.' },
+  VAULT_KEY_CACHE_CHECK_MS: { schema: int(10, 60_000), default: '200', doc: 'Longest time a process uses cached data keys without re-reading the vault\'s change counter; a shred waits this long before it returns, so that afterwards no process opens with the shredded key (even one that missed the bus message). Same value on every instance.' },
   ALLOW_HTTP_PUBLIC_URL_IN_LIVE: {
     schema: bool,
     default: 'false',
@@ -147,6 +150,8 @@ export interface Config {
     readonly apiEndpoint: string | undefined;
     readonly allowLocalInLive: boolean;
   };
+  /** Unwrapped data keys kept in memory: how many, for how long, and how stale the shred/rotation check may be. */
+  readonly vaultKeyCache: { readonly max: number; readonly ttlMs: number; readonly checkMs: number };
   readonly demoTenant: boolean;
   readonly rateLimitPerMinute: number;
   /** graphql-ws caps per API key: open connections and active subscriptions (each subscribe also counts against the rate limit). */
@@ -235,6 +240,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiEndpoint: r.KMS_API_ENDPOINT,
       allowLocalInLive: r.ALLOW_LOCAL_KMS_IN_LIVE,
     }),
+    vaultKeyCache: Object.freeze({ max: r.VAULT_KEY_CACHE_MAX, ttlMs: r.VAULT_KEY_CACHE_TTL_MS, checkMs: r.VAULT_KEY_CACHE_CHECK_MS }),
     demoTenant: r.DEMO_TENANT,
     rateLimitPerMinute: r.RATE_LIMIT_PER_MINUTE,
     ws: Object.freeze({ maxConnectionsPerKey: r.WS_MAX_CONNECTIONS_PER_KEY, maxSubscriptionsPerKey: r.WS_MAX_SUBSCRIPTIONS_PER_KEY }),

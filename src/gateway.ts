@@ -81,6 +81,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     metrics.observePool(db.sql);
     const vault = await openVault({ config, orm: db.orm, logger, metrics });
     const bus = createEventBus(config.redisUrl, logger);
+    const vaultOffBus = vault.useBus(bus);
     jobs = await startJobs({ url: db.url, logger });
 
     // Bind first: the sandbox banks' OAuth issuers and bank redirects need the real address
@@ -207,6 +208,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       demoApiKey,
       close() {
         closing ??= (async () => {
+          vaultOffBus(); // first: its Redis unsubscribe must complete before the bus closes
           await eventStream.close(); // live subscriptions end; the log keeps everything for their resume
           await webhookDispatcher.close(); // requests in flight are cut short; their deliveries stay pending for another process
           await edge.close(); // drains HTTP (in-flight requests finish) and closes WebSockets

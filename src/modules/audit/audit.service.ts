@@ -78,6 +78,9 @@ const bankCallScope = new AsyncLocalStorage<BankCallScope>();
 export class AuditService {
   /** Bank-call lines still being written (they are not awaited by the call that made them). */
   private readonly pending = new Set<Promise<void>>();
+  /** Bank-call lines waiting for the insert in flight: written together by the next one (a sync makes one call per page). */
+  private queued: unknown[][] = [];
+  private writing: Promise<void> | null = null;
 
   constructor(
     private readonly orm: MikroORM,
@@ -134,23 +137,44 @@ export class AuditService {
         errorCode: record.errorCode ?? null,
       },
     };
-    const failed = (err: Error) => this.logger.warn({ err: err.message }, 'audit: bank call not recorded');
     if (this.sql) {
-      const write = this.sql
-        .query(
-          // The time of the call, not of the insert: the journal's order is the order things happened.
-          `insert into audit_event (id, tenant_id, created_at, action, actor, resource_type, resource_id, details) values (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7)`,
-          [entry.tenantId, new Date(), entry.action, entry.actor, entry.resourceType ?? null, entry.resourceId ?? null, JSON.stringify(entry.details)],
-        )
-        .then(() => undefined, failed)
-        .finally(() => this.pending.delete(write));
-      this.pending.add(write);
+      // The time of the call, not of the insert: the journal's order is the order things happened.
+      this.queued.push([entry.tenantId, new Date(), entry.action, entry.actor, entry.resourceType ?? null, entry.resourceId ?? null, JSON.stringify(entry.details)]);
+      if (!this.writing) {
+        const write = (this.writing = this.writeQueued(this.sql).finally(() => {
+          this.writing = null;
+          this.pending.delete(write);
+        }));
+        this.pending.add(write);
+      }
       return;
     }
     const em = this.orm.em.fork();
     this.add(em, entry);
-    em.flush().catch(failed);
+    em.flush().catch((err: Error) => this.logger.warn({ err: err.message }, 'audit: bank call not recorded'));
   };
+
+  /** One INSERT for every line queued so far, again until none is left: a busy sync's lines go in batches, a lone call's at once. */
+  private async writeQueued(sql: Pick<pg.Pool, 'query'>): Promise<void> {
+    while (this.queued.length > 0) {
+      const batch = this.queued.splice(0, 1_000);
+      const insert = (rows: unknown[][]) =>
+        sql.query(
+          `insert into audit_event (id, tenant_id, created_at, action, actor, resource_type, resource_id, details)
+           select gen_random_uuid(), u.tenant_id, u.created_at, u.action, u.actor, u.resource_type, u.resource_id, u.details
+           from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::jsonb[])
+             as u(tenant_id, created_at, action, actor, resource_type, resource_id, details)`,
+          [0, 1, 2, 3, 4, 5, 6].map((i) => rows.map((row) => row[i])),
+        );
+      try {
+        await insert(batch);
+      } catch (err) {
+        // One bad line (its tenant just deleted) must not take the others with it: each alone then.
+        if (batch.length === 1) this.logger.warn({ err: (err as Error).message }, 'audit: bank call not recorded');
+        else for (const row of batch) await insert([row]).catch((e: Error) => this.logger.warn({ err: e.message }, 'audit: bank call not recorded'));
+      }
+    }
+  }
 
   async list(em: EntityManager, caller: Caller, action: AuditAction | null | undefined, limit: number, after?: KeysetPosition): Promise<AuditEvent[]> {
     await Promise.all(this.pending); // this process's journal lines are readable as soon as their call returned

@@ -227,6 +227,8 @@ export class ConsentsService {
       return true;
     });
     if (!revoked) return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This consent is already revoked.')] };
+    // Committed: every instance drops the key before this returns.
+    await this.deps.vault.shredCommitted();
     await em.refresh(consent);
     return { ok: true, value: consent };
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CanonicalTransaction } from '../../banking/model';
-import { contentHashOf, fingerprintOf, reconcile, type ReconcileInput, type ReconcileResult, type StoredTransaction, type TransactionRow } from './reconcile';
+import { contentHashOf, FirstSyncReconciler, fingerprintOf, reconcile, type ReconcileInput, type ReconcileResult, type StoredTransaction, type TransactionRow } from './reconcile';
 
 const TODAY = '2026-03-31';
 
@@ -362,5 +362,24 @@ describe('reconcile', () => {
     const second = sync(first.stored, [page('b')]);
     expect(changes(second.result)).toEqual(nothing);
     expect(second.result.stats.unchanged).toBe(100_000);
+  });
+});
+
+describe('FirstSyncReconciler', () => {
+  it('gives, page by page, exactly the inserts and counts reconcile gives a first sync of the same pages', () => {
+    const b = tx({ amount: '-2', counterpartyName: 'B' });
+    const pages: CanonicalTransaction[][] = [
+      [tx({ bankTransactionId: 'id-1', amount: '-1' }), tx({ bankTransactionId: 'id-1', amount: '-1' }), b, b],
+      [{ ...b, raw: { page: 2 } }, tx({ status: 'PENDING', bookingDate: null, valueDate: null, transactionDate: null, amount: '-3' })],
+      [],
+      [tx({ bankTransactionId: 'id-2', amount: '7.50', currency: 'eur', counterpartyIban: 'de89 3704 0044 0532 0130 00' }), tx({ amount: '-2', counterpartyName: 'B' })],
+    ];
+    for (const trustBankIds of [true, false]) {
+      const whole = reconcile({ stored: [], pages, trustBankIds, today: TODAY });
+      const streamed = new FirstSyncReconciler(trustBankIds, TODAY);
+      const inserts = pages.flatMap((p) => streamed.page(p));
+      expect(inserts).toEqual(whole.inserts);
+      expect(streamed.stats).toEqual({ received: whole.stats.received, duplicatesDropped: whole.stats.duplicatesDropped });
+    }
   });
 });

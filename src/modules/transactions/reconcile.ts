@@ -256,22 +256,34 @@ function sameEntry(a: CanonicalTransaction, b: CanonicalTransaction, withId: boo
 
 /** Step 1 and 2: drop duplicates, then fingerprint and number the rest. */
 function prepare(pages: CanonicalTransaction[][], trustBankIds: boolean): { entries: Entry[]; received: number; dropped: number } {
-  const seenIds = { BOOKED: new Set<string>(), PENDING: new Set<string>() };
-  const occurrences = { BOOKED: new Map<string, number>(), PENDING: new Map<string, number>() };
+  const preparer = new Preparer(trustBankIds);
   const entries: Entry[] = [];
-  let previous: CanonicalTransaction | null = null;
-  let received = 0;
-  let dropped = 0;
-  for (const page of pages) {
+  for (const page of pages) preparer.add(page, entries);
+  return { entries, received: preparer.received, dropped: preparer.dropped };
+}
+
+/** prepare(), one page at a time: what it drops and how it numbers depends only on the pages before. */
+class Preparer {
+  readonly #seenIds = { BOOKED: new Set<string>(), PENDING: new Set<string>() };
+  readonly #occurrences = { BOOKED: new Map<string, number>(), PENDING: new Map<string, number>() };
+  #previous: CanonicalTransaction | null = null;
+  #index = 0;
+  received = 0;
+  dropped = 0;
+
+  constructor(private readonly trustBankIds: boolean) {}
+
+  add(page: CanonicalTransaction[], entries: Entry[]): void {
+    const trustBankIds = this.trustBankIds;
     for (let i = 0; i < page.length; i++) {
       const t = page[i];
-      received++;
-      const last = previous;
-      previous = t;
+      this.received++;
+      const last = this.#previous;
+      this.#previous = t;
       if (t.bankTransactionId != null) {
-        const seen = seenIds[t.status];
+        const seen = this.#seenIds[t.status];
         if (seen.has(t.bankTransactionId)) {
-          dropped++;
+          this.dropped++;
           continue;
         }
         seen.add(t.bankTransactionId);
@@ -280,17 +292,48 @@ function prepare(pages: CanonicalTransaction[][], trustBankIds: boolean): { entr
       // With untrusted ids the repeated entry may carry a fresh id, so ids are left out of the comparison.
       const idless = t.bankTransactionId == null || !trustBankIds;
       if (i === 0 && idless && last && sameEntry(t, last, trustBankIds)) {
-        dropped++;
+        this.dropped++;
         continue;
       }
       const amount = normaliseDecimal(t.amount.amount);
       const fingerprint = fingerprintOfNormalised(t, amount);
-      const occurrence = occurrences[t.status].get(fingerprint) ?? 0;
-      occurrences[t.status].set(fingerprint, occurrence + 1);
-      entries.push({ index: entries.length, t, amount, fingerprint, occurrence, id: trustBankIds ? t.bankTransactionId : null });
+      const occurrence = this.#occurrences[t.status].get(fingerprint) ?? 0;
+      this.#occurrences[t.status].set(fingerprint, occurrence + 1);
+      entries.push({ index: this.#index++, t, amount, fingerprint, occurrence, id: trustBankIds ? t.bankTransactionId : null });
     }
   }
-  return { entries, received, dropped };
+}
+
+/**
+ * reconcile() against a window that stores nothing (a first sync), fed page by page as the bank
+ * answers: with no stored row nothing matches, so every entry left after duplicates is an insert,
+ * in order, with exactly the values reconcile() gives it. Lets a first sync store page n while page
+ * n+1 is being fetched.
+ */
+export class FirstSyncReconciler {
+  readonly #preparer: Preparer;
+  readonly #describe = describer();
+
+  constructor(
+    trustBankIds: boolean,
+    private readonly today: string,
+  ) {
+    this.#preparer = new Preparer(trustBankIds);
+  }
+
+  /** The inserts this page adds. Throws DecimalError when an amount is not a decimal string. */
+  page(page: CanonicalTransaction[]): TransactionRow[] {
+    const entries: Entry[] = [];
+    this.#preparer.add(page, entries);
+    return entries.map((e) => {
+      const content = contentOf(e, e.t.bankTransactionId);
+      return toRow(e, content, hashContent(content), this.today, this.#describe);
+    });
+  }
+
+  get stats(): Pick<ReconcileResult['stats'], 'received' | 'duplicatesDropped'> {
+    return { received: this.#preparer.received, duplicatesDropped: this.#preparer.dropped };
+  }
 }
 
 const DAY_MS = 86_400_000;

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { atCurrencyScale } from '../../api/money';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable, type Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PendingOrigin, ReconcileResult, StoredTransaction, TransactionRow } from './reconcile';
 
@@ -241,20 +241,78 @@ function field(v: unknown): string {
 }
 
 async function copyInserts(client: pg.PoolClient, account: { tenantId: string; accountId: string }, rows: TransactionRow[], ids: string[], versions: string[]): Promise<void> {
-  const cols = columns(rows);
   const stream = client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`));
-  async function* lines() {
-    let chunk = '';
-    for (let i = 0; i < rows.length; i++) {
-      chunk += `${[ids[i], account.tenantId, account.accountId, ...cols.map((c) => c[i]), versions[i], versions[i]].map(field).join('\t')}\n`;
-      if (chunk.length > 256 * 1024) {
-        yield chunk;
-        chunk = '';
-      }
-    }
-    if (chunk) yield chunk;
+  function* lines() {
+    for (let i = 0; i < rows.length; i += 2_000) yield copyText(account, rows.slice(i, i + 2_000), ids.slice(i, i + 2_000), versions.slice(i, i + 2_000));
   }
   await pipeline(Readable.from(lines()), stream);
+}
+
+/** Rows as COPY text lines, in COPY_COLUMNS order. */
+function copyText(account: { tenantId: string; accountId: string }, rows: TransactionRow[], ids: string[], versions: string[]): string {
+  const cols = columns(rows);
+  let out = '';
+  for (let i = 0; i < rows.length; i++) {
+    out += `${[ids[i], account.tenantId, account.accountId, ...cols.map((c) => c[i]), versions[i], versions[i]].map(field).join('\t')}\n`;
+  }
+  return out;
+}
+
+/**
+ * A first sync's inserts streamed into `bank_transaction` with one COPY while the pages are still
+ * being fetched, inside the caller's open transaction (nothing is visible before its commit; a
+ * rollback or a dead connection leaves nothing). Each row takes the next account version, as
+ * applyChanges would number them.
+ */
+export class TransactionCopyStream {
+  readonly #stream: Writable;
+  #failed: Error | undefined;
+  #version: bigint;
+  readonly added: string[] = [];
+
+  constructor(
+    client: pg.PoolClient,
+    private readonly account: { tenantId: string; accountId: string; version: string },
+  ) {
+    this.#version = BigInt(account.version);
+    this.#stream = client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`));
+    this.#stream.on('error', (err: Error) => (this.#failed ??= err));
+  }
+
+  /** Queues these rows; waits only when the server is behind (backpressure). */
+  async write(rows: TransactionRow[]): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    if (rows.length === 0) return;
+    const ids = rows.map(() => randomUUID());
+    const versions = rows.map(() => String(++this.#version));
+    this.added.push(...ids);
+    if (!this.#stream.write(copyText(this.account, rows, ids, versions))) {
+      await new Promise<void>((resolve, reject) => {
+        const done = () => {
+          this.#stream.off('drain', done);
+          this.#stream.off('error', done);
+          if (this.#failed) reject(this.#failed);
+          else resolve();
+        };
+        this.#stream.on('drain', done);
+        this.#stream.on('error', done);
+      });
+    }
+  }
+
+  /** Cancels the COPY (the server is sent CopyFail); the caller then rolls its transaction back. */
+  async abort(): Promise<void> {
+    this.#stream.destroy(new Error('the sync stopped before its last page'));
+    await finished(this.#stream).catch(() => undefined);
+  }
+
+  /** Ends the COPY (the rows are then in the caller's transaction); the account version after them. */
+  async end(): Promise<string> {
+    if (this.#failed) throw this.#failed;
+    this.#stream.end();
+    await finished(this.#stream);
+    return String(this.#version);
+  }
 }
 
 function columns(rows: TransactionRow[]): unknown[][] {

@@ -28,7 +28,9 @@ export {
   type SealContext,
   type VaultCallOptions,
   type VaultOwner,
+  type VaultKeyCacheSettings,
   type VaultStatus,
+  VAULT_KEYS_TOPIC,
 } from './vault.service';
 
 /** File name of the local KMS key under DATA_DIR. */
@@ -66,5 +68,5 @@ export async function openVault(deps: { config: Config; orm: MikroORM; logger: L
     }
   }
   // On failure, start() zeroes what it unwrapped and closes a provider it owns.
-  return VaultService.start({ orm, logger, kms, ownsKms: deps.kms === undefined, metrics: deps.metrics });
+  return VaultService.start({ orm, logger, kms, ownsKms: deps.kms === undefined, metrics: deps.metrics, keyCache: config.vaultKeyCache });
 }

@@ -2,11 +2,13 @@ import type { MikroORM, SqlEntityManager } from '@mikro-orm/postgresql';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import type { EventBus } from '../../platform/bus';
 import type { Logger } from '../../platform/logger';
 import type { Metrics, VaultOperation } from '../../platform/metrics';
 import type { KmsProvider } from './kms/kms.provider';
 import { dataKeyAad, decodeSealed, encodeSealed, gcmOpen, gcmSeal, masterKeyAad, sealAad } from './vault.crypto';
 import { VaultError, VaultErrorCode } from './vault.errors';
+import { DataKeyCache } from './vault.key-cache';
 
 /** Whose data key: a consent or a payment authorisation of a tenant. */
 export interface VaultOwner {
@@ -81,6 +83,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const OWNER_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;
 const ROTATION_LOCK_KEY = 4_242_004;
+/** Bus topic naming data keys shredded or re-wrapped: every instance drops them and re-reads the change counter. */
+export const VAULT_KEYS_TOPIC = 'vault.keys';
+
+/** The in-memory data key cache: how many keys, for how long, and the longest a process trusts it unchecked. */
+export interface VaultKeyCacheSettings {
+  /** Entries (0: no cache). */
+  readonly max: number;
+  /** Lifetime of an entry after its database read. */
+  readonly ttlMs: number;
+  /** Longest time cached keys are used without re-reading `vault_key_epoch`; a shred waits this long. */
+  readonly checkMs: number;
+}
+
+const DEFAULT_KEY_CACHE: VaultKeyCacheSettings = { max: 1000, ttlMs: 300_000, checkMs: 200 };
 
 /**
  * Envelope encryption for bank tokens (DESIGN D4).
@@ -89,8 +105,11 @@ const ROTATION_LOCK_KEY = 4_242_004;
  *          ─wraps→ data key per consent/payment (row in `vault_data_key`)
  *          ─seals→ tokens, bound by AAD to tenant/owner/purpose.
  *
- * Every method reads the data key row, so a key shredded by another instance is gone everywhere
- * at once; the only state kept in memory is the master key versions.
+ * In memory: the master key versions, and up to `keyCache.max` unwrapped data keys for
+ * `keyCache.ttlMs` (docs/vault-key-cache.md). Every shred and rotation batch bumps the counter in
+ * `vault_key_epoch` in its own transaction and announces the keys on the bus; a process uses its
+ * cached keys only while its last read of that counter is under `keyCache.checkMs` old, and a shred
+ * waits that long before returning: once it returns, no process opens or seals with the key.
  */
 export class VaultService {
   readonly #orm: MikroORM;
@@ -102,9 +121,28 @@ export class VaultService {
   readonly #masters = new Map<number, Promise<Buffer>>();
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
+  readonly #cache: DataKeyCache;
+  readonly #checkMs: number;
+  /** Last value read from vault_key_epoch, and when (monotonic ms, taken before the read was sent). */
+  #epoch: string | undefined;
+  #epochReadAt = -Infinity;
+  #epochCheck: Promise<void> | undefined;
+  /** Bumped whenever cached keys may have gone stale: a key read under an older generation is not cached. */
+  #generation = 0;
+  #bus: EventBus | undefined;
+  #unsubscribe: (() => void) | undefined;
 
-  private constructor(orm: MikroORM, logger: Logger, kms: KmsProvider, ownsKms: boolean, metrics: Pick<Metrics, 'vault'> | undefined) {
+  private constructor(
+    orm: MikroORM,
+    logger: Logger,
+    kms: KmsProvider,
+    ownsKms: boolean,
+    metrics: Pick<Metrics, 'vault'> | undefined,
+    keyCache: VaultKeyCacheSettings,
+  ) {
     this.#orm = orm;
+    this.#cache = new DataKeyCache(keyCache.max, keyCache.ttlMs);
+    this.#checkMs = keyCache.checkMs;
     this.#metrics = metrics;
     this.#logger = logger.child({ module: 'vault' });
     this.#kms = kms;
@@ -124,8 +162,10 @@ export class VaultService {
     retiredKeySweepMs?: number;
     /** Counts and times seal, open, shred, rotate and data key creation (never their inputs). */
     metrics?: Pick<Metrics, 'vault'>;
+    /** Unwrapped data keys kept in memory (default 1000 keys, 5 min, checked every 200 ms). */
+    keyCache?: VaultKeyCacheSettings;
   }): Promise<VaultService> {
-    const vault = new VaultService(deps.orm, deps.logger, deps.kms, deps.ownsKms ?? false, deps.metrics);
+    const vault = new VaultService(deps.orm, deps.logger, deps.kms, deps.ownsKms ?? false, deps.metrics, deps.keyCache ?? DEFAULT_KEY_CACHE);
     const sweepMs = deps.retiredKeySweepMs ?? 5 * 60_000;
     if (sweepMs > 0) {
       vault.#sweep = setInterval(() => {
@@ -143,6 +183,41 @@ export class VaultService {
       throw err;
     }
     return vault;
+  }
+
+  /**
+   * Joins the other instances: data keys they shred or re-wrap are dropped from this process's
+   * cache as soon as their message arrives (the change counter catches a missed one), and ours
+   * reach them. Call once, after start; returns the function that leaves the bus (before it closes).
+   */
+  useBus(bus: EventBus): () => void {
+    this.#bus = bus;
+    const iterator = bus.pubSub.subscribe(VAULT_KEYS_TOPIC)[Symbol.asyncIterator]();
+    this.#unsubscribe = () => void iterator.return?.();
+    void (async () => {
+      for (;;) {
+        const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
+        if (next.done || this.#closed) return;
+        const ids = (next.value as { ids?: unknown } | undefined)?.ids;
+        this.#invalidate(Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string' && UUID.test(id)) : []);
+      }
+    })();
+    return () => {
+      this.#bus = undefined;
+      this.#unsubscribe?.();
+      this.#unsubscribe = undefined;
+    };
+  }
+
+  /**
+   * After a transaction that shredded keys (`shred(…, { em })`) commits: tells every instance to
+   * re-check now, and waits until every instance's cache has been checked since, so that
+   * afterwards no process opens a value sealed with those keys.
+   */
+  async shredCommitted(): Promise<void> {
+    this.#invalidate([]);
+    this.#announce([]);
+    if (this.#cache.enabled) await sleep(this.#checkMs);
   }
 
   /** The KMS in use (kind and key id; no secret). */
@@ -175,21 +250,32 @@ export class VaultService {
   async #seal(plaintext: string | Buffer, context: SealContext, options: VaultCallOptions): Promise<string> {
     this.#checkContext(context);
     const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
-    for (let attempt = 0; ; attempt++) {
-      const row = await this.#dataKeyOf(context, { create: true, em: options.em });
-      try {
-        const key = await this.#unwrapDataKey(row, options.em);
-        try {
-          return encodeSealed(row.id, gcmSeal(key, data, sealAad(row.id, context.tenantId, context.ownerId, context.purpose)));
-        } finally {
-          key.fill(0);
-          if (typeof plaintext === 'string') data.fill(0);
-        }
-      } catch (err) {
-        // A rotation may have re-wrapped the key and retired its version since we read the row.
-        if (attempt === 0 && err instanceof VaultError && err.code === VaultErrorCode.KEY_VERSION_UNKNOWN) continue;
-        throw err;
+    try {
+      const ready = this.#cacheReady(options.em);
+      if (ready === true || (ready !== false && (await ready))) {
+        // No await between the lookup and the use: an eviction zeroes the key in place.
+        const cached = this.#cache.getByOwner(context.tenantId, context.ownerId);
+        if (cached) return encodeSealed(cached.id, gcmSeal(cached.key, data, sealAad(cached.id, context.tenantId, context.ownerId, context.purpose)));
       }
+      for (let attempt = 0; ; attempt++) {
+        const generation = this.#generation;
+        const row = await this.#dataKeyOf(context, { create: true, em: options.em });
+        try {
+          const key = await this.#unwrapDataKey(row, options.em);
+          try {
+            if (!options.em) this.#remember(row, key, generation);
+            return encodeSealed(row.id, gcmSeal(key, data, sealAad(row.id, context.tenantId, context.ownerId, context.purpose)));
+          } finally {
+            key.fill(0);
+          }
+        } catch (err) {
+          // A rotation may have re-wrapped the key and retired its version since we read the row.
+          if (attempt === 0 && err instanceof VaultError && err.code === VaultErrorCode.KEY_VERSION_UNKNOWN) continue;
+          throw err;
+        }
+      }
+    } finally {
+      if (typeof plaintext === 'string') data.fill(0);
     }
   }
 
@@ -202,7 +288,23 @@ export class VaultService {
     this.#checkContext(context);
     const parsed = decodeSealed(sealed);
     if (!parsed) throw new VaultError(VaultErrorCode.MALFORMED_SEALED_VALUE, 'Not a sealed vault value');
+    const ready = this.#cacheReady(options.em);
+    if (ready === true || (ready !== false && (await ready))) {
+      // No await between the lookup and the use: an eviction zeroes the key in place.
+      const cached = this.#cache.get(parsed.dataKeyId);
+      if (cached) {
+        if (cached.tenantId !== context.tenantId || cached.ownerId !== context.ownerId) {
+          throw new VaultError(VaultErrorCode.OPEN_FAILED, 'Sealed value does not belong to this tenant, owner and purpose');
+        }
+        try {
+          return gcmOpen(cached.key, parsed.blob, sealAad(cached.id, context.tenantId, context.ownerId, context.purpose));
+        } catch {
+          throw new VaultError(VaultErrorCode.OPEN_FAILED, 'Sealed value does not authenticate (other purpose, or altered)');
+        }
+      }
+    }
     for (let attempt = 0; ; attempt++) {
+      const generation = this.#generation;
       const row = await this.#dataKeyById(parsed.dataKeyId, options.em);
       if (!row) throw new VaultError(VaultErrorCode.KEY_NOT_FOUND, 'No data key exists for this sealed value');
       // Checked before "shredded" so another tenant learns nothing about this key.
@@ -211,6 +313,7 @@ export class VaultService {
       }
       try {
         const key = await this.#unwrapDataKey(row, options.em);
+        if (!options.em) this.#remember(row, key, generation);
         try {
           return gcmOpen(key, parsed.blob, sealAad(row.id, context.tenantId, context.ownerId, context.purpose));
         } catch {
@@ -246,13 +349,27 @@ export class VaultService {
   async #shred(owner: VaultOwner, options: VaultCallOptions): Promise<{ shredded: boolean }> {
     this.#checkOwner(owner);
     this.#checkOpen();
+    this.#cache.deleteOwner(owner.tenantId, owner.ownerId);
+    // The counter moves in the same statement (so in the caller's transaction): no process can miss both it and the bus.
     const rows = await (options.em ?? this.#em()).execute<DataKeyRow[]>(
-      `update vault_data_key set wrapped_key = null, master_key_version = null, shredded_at = now()
-        where tenant_id = ? and owner_id = ? and shredded_at is null returning id`,
+      `with shredded as (
+         update vault_data_key set wrapped_key = null, master_key_version = null, shredded_at = now()
+          where tenant_id = ? and owner_id = ? and shredded_at is null returning id),
+       bumped as (update vault_key_epoch set epoch = epoch + 1 where id = 1 and exists (select 1 from shredded) returning epoch)
+       select s.id from shredded s left join bumped on true`,
       [owner.tenantId, owner.ownerId],
     );
     const shredded = rows.length > 0;
-    if (shredded) this.#logger.info({ tenantId: owner.tenantId, ownerId: owner.ownerId, dataKeyId: rows[0].id }, 'vault data key shredded');
+    const ids = rows.map((r) => r.id);
+    this.#invalidate(ids);
+    if (shredded) {
+      this.#logger.info({ tenantId: owner.tenantId, ownerId: owner.ownerId, dataKeyId: rows[0].id }, 'vault data key shredded');
+      this.#announce(ids);
+      // Every process re-reads the counter at least this often before using a cached key: once
+      // this returns, none can still use this one. Inside a caller's transaction the counter only
+      // moves at its commit: the caller calls shredCommitted() then.
+      if (!options.em && this.#cache.enabled) await sleep(this.#checkMs);
+    }
     return { shredded };
   }
 
@@ -337,6 +454,8 @@ export class VaultService {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweep);
+    this.#unsubscribe?.();
+    this.#cache.clear();
     const masters = await Promise.allSettled(this.#masters.values());
     for (const m of masters) if (m.status === 'fulfilled') m.value.fill(0);
     this.#masters.clear();
@@ -420,6 +539,72 @@ export class VaultService {
       throw new VaultError(VaultErrorCode.CLOSED, 'Vault is closed');
     }
     return key;
+  }
+
+  // ── data key cache ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Whether cached keys may be used now: the change counter was read under `checkMs` ago (it is
+   * re-read when not). Never inside a caller's transaction: those paths read the row.
+   */
+  #cacheReady(em?: SqlEntityManager): boolean | Promise<boolean> {
+    if (em || !this.#cache.enabled) return false;
+    this.#checkOpen();
+    const age = performance.now() - this.#epochReadAt;
+    if (age < this.#checkMs) {
+      // Past half its age the counter is re-read in the background, so a busy process never waits for it.
+      if (age >= this.#checkMs / 2) void this.#refreshEpoch().catch((err: unknown) => this.#logger.warn({ err }, 'vault: change counter read failed'));
+      return true;
+    }
+    return this.#refreshEpoch().then(() => performance.now() - this.#epochReadAt < this.#checkMs);
+  }
+
+  /** One counter read at a time, shared by every caller waiting for it. */
+  #refreshEpoch(): Promise<void> {
+    this.#epochCheck ??= this.#checkEpoch().finally(() => {
+      this.#epochCheck = undefined;
+    });
+    return this.#epochCheck;
+  }
+
+  /** Re-reads the change counter; when it moved, drops every cached key that was shredded or re-wrapped. */
+  async #checkEpoch(): Promise<void> {
+    const started = performance.now();
+    const em = this.#em();
+    const [row] = await em.execute<{ epoch: string }[]>('select epoch::text as epoch from vault_key_epoch where id = 1');
+    const epoch = row?.epoch ?? '0';
+    if (epoch !== this.#epoch) {
+      this.#generation++;
+      const held = this.#cache.entries();
+      if (held.length > 0) {
+        const rows = await em.execute<{ id: string; master_key_version: number | null }[]>(
+          `select id, master_key_version from vault_data_key where shredded_at is null and id in (${held.map(() => '?').join(', ')})`,
+          held.map((e) => e.id),
+        );
+        const current = new Map(rows.map((r) => [r.id, r.master_key_version]));
+        for (const e of held) if (current.get(e.id) !== e.masterVersion) this.#cache.delete(e.id);
+      }
+      this.#epoch = epoch;
+    }
+    this.#epochReadAt = started;
+  }
+
+  /** Caches an unwrapped key unless something may have changed since its row was read (`generation` taken before the read). */
+  #remember(row: DataKeyRow, key: Buffer, generation: number): void {
+    if (generation !== this.#generation || this.#closed || !this.#cache.enabled) return;
+    this.#cache.set({ id: row.id, tenantId: row.tenant_id, ownerId: row.owner_id, masterVersion: row.master_key_version! }, key);
+  }
+
+  /** Drops these keys and makes the next use re-read the change counter first. */
+  #invalidate(ids: string[]): void {
+    for (const id of ids) this.#cache.delete(id);
+    this.#generation++;
+    this.#epochReadAt = -Infinity;
+  }
+
+  /** Tells the other instances (best effort: the change counter is the guarantee). Ids only, never key material. */
+  #announce(ids: string[]): void {
+    this.#bus?.pubSub.publish(VAULT_KEYS_TOPIC, { ids });
   }
 
   // ── data keys ─────────────────────────────────────────────────────────────────────────────────
@@ -556,13 +741,19 @@ export class VaultService {
             key.fill(0);
           }
         }
+        if (rows.length > 0) await em.execute('update vault_key_epoch set epoch = epoch + 1 where id = 1');
         const [counts] = await em.execute<{ rewrapped: string; batches: number }[]>(
           `update vault_rotation set rewrapped = rewrapped + ?, batches = batches + 1, updated_at = now()
             where id = ? returning rewrapped, batches`,
           [rows.length, rotation.id],
         );
-        return { n: rows.length, rewrapped: Number(counts.rewrapped), batches: counts.batches };
+        return { n: rows.length, ids: rows.map((r) => r.id), rewrapped: Number(counts.rewrapped), batches: counts.batches };
       });
+      // Cached copies of the re-wrapped keys are dropped here now and elsewhere at the message (or the counter).
+      if (moved.n > 0) {
+        this.#invalidate(moved.ids);
+        this.#announce(moved.ids);
+      }
       progress = { rotationId: rotation.id, toVersion, rewrapped: moved.rewrapped, batches: moved.batches };
       if (moved.n > 0) {
         this.#logger.info(progress, 'vault rotation batch re-wrapped');
