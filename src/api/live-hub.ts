@@ -49,6 +49,8 @@ interface Subscriber {
   /** While its replay runs: live payloads held back, with their log positions. */
   pending: { body: string; at: LogPosition | null }[] | null;
   pendingBytes: number;
+  /** After its replay: the last position it got; the group's feed may still be behind it, and those frames are skipped. */
+  floor: LogPosition | null;
   /** Ends the subscription: complete (no error) or error. */
   end(error?: GraphQLError): void;
 }
@@ -64,8 +66,8 @@ interface Subscriber {
  *
  * `events(after:)` joins the group without its cursor: the member replays the log after its
  * cursor by itself while the group's frames for it are held back, then gets the held frames after
- * the replay's last position — no gap (the group's feed was registered before the replay began)
- * and no duplicate (positions only grow). A socket with more than `maxBufferedBytes` waiting is
+ * the replay's last position, and later ones only — no gap (the group's feed was registered before
+ * the replay began) and no duplicate (positions only grow, and the feed may lag behind the replay). A socket with more than `maxBufferedBytes` waiting is
  * closed with 1013 instead of being waited for.
  */
 export class LiveHub {
@@ -184,6 +186,7 @@ class Group {
       prefix: `{"id":${JSON.stringify(target.id)},"type":"next","payload":`,
       pending: replay ? [] : null,
       pendingBytes: 0,
+      floor: null,
       end: (error) => {
         this.leave(member);
         if (error) fail(error);
@@ -215,6 +218,10 @@ class Group {
       m.pendingBytes += body.length;
       if (m.pendingBytes > this.options.maxBufferedBytes) this.tooSlow(m.socket);
       return false;
+    }
+    if (m.floor && at) {
+      if (!after(at, m.floor)) return false;
+      m.floor = null;
     }
     return this.write(m, body);
   }
@@ -262,6 +269,7 @@ class Group {
       sent += this.write(m, p.body) ? 1 : 0;
     }
     this.options.metrics?.liveFramesSent(sent);
+    m.floor = last;
   }
 
   /** Waits (a replay is paced by its reader) until the member's socket has room; false when it is gone or stalled. */
