@@ -99,6 +99,7 @@ export const settings = {
   RATE_LIMIT_PER_MINUTE: { schema: int(1, 1_000_000), default: '600', doc: 'GraphQL requests per API key per minute.' },
   WS_MAX_CONNECTIONS_PER_KEY: { schema: int(1, 100_000), default: '10', doc: 'Open graphql-ws connections one API key may hold (per gateway process).' },
   WS_MAX_SUBSCRIPTIONS_PER_KEY: { schema: int(1, 1_000_000), default: '50', doc: 'Active graphql-ws subscriptions one API key may hold across its connections (per gateway process).' },
+  WS_MAX_BUFFERED_BYTES: { schema: int(16_384, 1_073_741_824), default: '4194304', doc: 'Bytes a graphql-ws connection may have waiting to be sent; a subscriber that falls further behind is closed with 1013 (Try Again Later) and resumes from its last cursor, so it never slows the others.' },
   GRAPHQL_MAX_DEPTH: { schema: int(2, 100), default: '12', doc: 'Deepest selection nesting a query may have.' },
   GRAPHQL_MAX_COST: { schema: int(10, 10_000_000), default: '20000', doc: 'Highest estimated cost of one operation (list fields multiply by their page size).' },
   GRAPHQL_MAX_TOKENS: { schema: int(100, 1_000_000), default: '5000', doc: 'Most lexical tokens a GraphQL document may have.' },
@@ -155,7 +156,7 @@ export interface Config {
   readonly demoTenant: boolean;
   readonly rateLimitPerMinute: number;
   /** graphql-ws caps per API key: open connections and active subscriptions (each subscribe also counts against the rate limit). */
-  readonly ws: { readonly maxConnectionsPerKey: number; readonly maxSubscriptionsPerKey: number };
+  readonly ws: { readonly maxConnectionsPerKey: number; readonly maxSubscriptionsPerKey: number; readonly maxBufferedBytes: number };
   readonly graphql: { readonly maxDepth: number; readonly maxCost: number; readonly maxTokens: number };
   readonly httpBodyLimitBytes: number;
   /** Express `trust proxy`: which hops' X-Forwarded-For to believe (false: none). */
@@ -243,7 +244,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     vaultKeyCache: Object.freeze({ max: r.VAULT_KEY_CACHE_MAX, ttlMs: r.VAULT_KEY_CACHE_TTL_MS, checkMs: r.VAULT_KEY_CACHE_CHECK_MS }),
     demoTenant: r.DEMO_TENANT,
     rateLimitPerMinute: r.RATE_LIMIT_PER_MINUTE,
-    ws: Object.freeze({ maxConnectionsPerKey: r.WS_MAX_CONNECTIONS_PER_KEY, maxSubscriptionsPerKey: r.WS_MAX_SUBSCRIPTIONS_PER_KEY }),
+    ws: Object.freeze({ maxConnectionsPerKey: r.WS_MAX_CONNECTIONS_PER_KEY, maxSubscriptionsPerKey: r.WS_MAX_SUBSCRIPTIONS_PER_KEY, maxBufferedBytes: r.WS_MAX_BUFFERED_BYTES }),
     graphql: Object.freeze({ maxDepth: r.GRAPHQL_MAX_DEPTH, maxCost: r.GRAPHQL_MAX_COST, maxTokens: r.GRAPHQL_MAX_TOKENS }),
     httpBodyLimitBytes: r.HTTP_BODY_LIMIT_BYTES,
     trustProxy: Array.isArray(r.TRUST_PROXY) ? Object.freeze([...r.TRUST_PROXY]) : r.TRUST_PROXY,

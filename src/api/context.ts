@@ -17,4 +17,6 @@ export interface GraphQLContext {
   readonly em: EntityManager;
   readonly logger: Logger;
   readonly services: Services;
+  /** Set on a live subscription's context: aborted when its last subscriber leaves, it ends the event stream at once. */
+  readonly signal?: AbortSignal;
 }

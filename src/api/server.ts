@@ -8,7 +8,7 @@ import express, { type Request, type Router } from 'express';
 import { rateLimit, ipKeyGenerator, MemoryStore, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { Redis } from 'ioredis';
-import { execute, getOperationAST, GraphQLError, parse, specifiedRules, subscribe, validate, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { execute, getOperationAST, GraphQLError, parse, specifiedRules, subscribe, validate, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Server } from 'node:http';
@@ -24,6 +24,7 @@ import { ApiError, ErrorCode, createErrorFormatter, errorBody, requestScope } fr
 import { graphiqlAssets, graphiqlPage, loadExampleTabs, wantsGraphiQL } from './graphiql';
 import { assertCost, depthLimit } from './limits';
 import { assertStorableInput } from './input-guard';
+import { LiveHub, type LiveTarget } from './live-hub';
 import type { Services } from './services';
 
 export interface GraphQLEdgeDeps {
@@ -35,8 +36,8 @@ export interface GraphQLEdgeDeps {
   httpServer: Server;
   /** The sandbox demo key, pre-filled in GraphiQL for loopback visitors. */
   demoApiKey: () => string | undefined;
-  /** Times operations (Apollo and the fast read path) and counts open subscriptions. */
-  metrics?: Pick<Metrics, 'graphqlOperation' | 'subscriptionOpened' | 'subscriptionClosed'>;
+  /** Times operations (Apollo and the fast read path), counts open subscriptions and live fan-out. */
+  metrics?: Pick<Metrics, 'graphqlOperation' | 'subscriptionOpened' | 'subscriptionClosed' | 'liveExecuted' | 'liveFramesSent' | 'slowConsumerClosed'>;
 }
 
 export interface GraphQLEdge {
@@ -90,9 +91,26 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     else m.delete(k);
   };
   const wsRefusal = (message: string, extra: Record<string, unknown> = {}) => [new ApiError(ErrorCode.RATE_LIMITED, message, extra)].map((e) => toGraphQLError(formatError(e.toJSON(), e)));
+  const maskResult = (result: ExecutionResult, requestId: string) =>
+    result.errors?.length ? { ...result, errors: result.errors.map((e) => requestScope.run({ requestId }, () => formatError(e.toJSON(), e))) } : result;
+  // Live subscriptions: one execution per event for every subscriber that shares it, frames written here (see live-hub.ts).
+  const liveHub = new LiveHub({
+    maxBufferedBytes: config.ws.maxBufferedBytes,
+    formatResult: maskResult,
+    formatError: (err, requestId) => {
+      const e = err instanceof GraphQLError ? err : new GraphQLError('Internal error', { originalError: err as Error });
+      return toGraphQLError(requestScope.run({ requestId }, () => formatError(e.toJSON(), e)));
+    },
+    metrics,
+  });
+  const liveTargets = new WeakMap<ExecutionArgs, LiveTarget>();
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       schema,
+      subscribe: async (args) => {
+        const target = liveTargets.get(args);
+        return (target && (await liveHub.subscribe(args, target))) ?? subscribe(args);
+      },
       onConnect: async (ctx) => {
         const key = bearer(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
         const em = orm.em.fork();
@@ -146,7 +164,9 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
             extra.subscriptions.add(id);
             bump(subscriptionsByKey, lk, 1);
           }
-          return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
+          const args: ExecutionArgs = { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
+          liveTargets.set(args, { id, socket: ctx.extra.socket });
+          return args;
         } catch (err) {
           const e = err instanceof GraphQLError ? err : new GraphQLError('Internal error', { originalError: err as Error });
           return [toGraphQLError(requestScope.run({ requestId }, () => formatError(e.toJSON(), e)))];
@@ -168,14 +188,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
           },
         });
       },
-      onNext: (ctx, _id, _payload, args, result) => {
-        if (!('errors' in result) || !result.errors?.length) return result;
-        const requestId = (args.contextValue as GraphQLContext | undefined)?.requestId ?? 'unknown';
-        return {
-          ...result,
-          errors: result.errors.map((e) => requestScope.run({ requestId }, () => formatError(e.toJSON(), e))),
-        };
-      },
+      onNext: (_ctx, _id, _payload, args, result) => maskResult(result, (args.contextValue as GraphQLContext | undefined)?.requestId ?? 'unknown'),
     },
     wss,
   );

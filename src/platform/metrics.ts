@@ -121,6 +121,13 @@ export class Metrics {
     API_BUCKETS,
   );
   private readonly subscriptions = new Gauge({ name: 'passerelle_graphql_subscriptions_active', help: 'GraphQL subscriptions open over graphql-ws in this process.', registers: [this.registry] });
+  private readonly liveExecutions = this.counter(
+    'passerelle_live_executions_total',
+    'Subscription operations executed for live events: one per event and distinct (tenant, operation, variables), however many subscribers share the result.',
+    [],
+  );
+  private readonly liveFrames = this.counter('passerelle_live_frames_total', 'graphql-ws `next` frames written to live subscribers.', []);
+  private readonly slowConsumers = this.counter('passerelle_ws_slow_consumer_closes_total', 'graphql-ws connections closed with 1013 because more than WS_MAX_BUFFERED_BYTES waited to be sent to them.', []);
   private readonly bankCalls = this.counter(
     'passerelle_bank_calls_total',
     'Bank API call attempts (resource API and OAuth server) by institution, operation and HTTP status (or the error when no answer came).',
@@ -196,6 +203,19 @@ export class Metrics {
 
   subscriptionClosed(): void {
     this.subscriptions.dec();
+  }
+
+  /** One execution of a live subscription's operation for one event (its frame goes to every subscriber sharing it). */
+  liveExecuted(): void {
+    this.liveExecutions.inc();
+  }
+
+  liveFramesSent(count: number): void {
+    if (count > 0) this.liveFrames.inc(count);
+  }
+
+  slowConsumerClosed(): void {
+    this.slowConsumers.inc();
   }
 
   /** The adapters' `onCall` hook: one observation per bank call attempt. */

@@ -19,13 +19,16 @@ const POLL_MS = 1_000;
 const BATCH = 1_000;
 
 export const positionOf = (e: { txid: string; seq: string }): LogPosition => ({ txid: BigInt(e.txid), seq: BigInt(e.seq) });
-const after = (a: LogPosition, b: LogPosition) => a.txid > b.txid || (a.txid === b.txid && a.seq > b.seq);
+export const after = (a: LogPosition, b: LogPosition) => a.txid > b.txid || (a.txid === b.txid && a.seq > b.seq);
 
 /**
  * Live delivery of the event log inside one process. The log in Postgres is the truth; the bus
  * only says "look now" (through Redis across instances), and a one-second poll covers a lost
  * word — so losing Redis delays events but never loses one. One reader per process follows the
  * tail of the whole log in (txid, seq) order and hands each event to the subscribers of its tenant.
+ * It follows the tail even with nobody listening (one indexed read per wake-up or second), so a
+ * new listener hears exactly what the log receives after it registered: that is what lets a
+ * replay join a live feed that is already running without a gap.
  */
 export class EventStream {
   private tail: LogPosition = { txid: 0n, seq: 0n };
@@ -91,30 +94,33 @@ export class EventStream {
   /**
    * A subscriber's view: the log after `from` (replayed in pages), then live events, with no gap
    * and no duplicate at the seam (anything at or before the last delivered position is dropped).
+   * Without `from`, live only: every event the log receives after this call. `signal` ends the
+   * stream at once (a generator's own `return()` would wait for its pending event).
    */
-  async *follow(caller: Caller, from: string | null | undefined, types: EventType[] | null | undefined): AsyncGenerator<EventEntry> {
+  async *follow(caller: Caller, from: string | null | undefined, types: EventType[] | null | undefined, signal?: AbortSignal): AsyncGenerator<EventEntry> {
     const queue: EventEntry[] = [];
     let wakeUp: (() => void) | undefined;
     const stop = this.listen(caller.tenantId, (e) => {
       queue.push(e);
       wakeUp?.();
     });
+    const abort = () => wakeUp?.();
+    signal?.addEventListener('abort', abort);
     try {
-      // Without a cursor the subscription is live only: from whatever the log receives next.
-      let last: LogPosition = from ? { txid: -1n, seq: -1n } : await this.end();
-      let cursor = from ?? null;
-      while (cursor) {
-        const page = await this.events.list(caller, cursor, types, 500);
-        for (const e of page.events) {
-          last = positionOf(e);
-          yield e;
+      // The listener is registered: everything handed out from now on is queued, everything handed
+      // out before was settled before and is in the replay.
+      let last: LogPosition = { txid: -1n, seq: -1n };
+      if (from) {
+        for await (const e of this.replay(caller, from, types)) {
+          if ('seam' in e) last = maxPosition(last, e.seam);
+          else {
+            last = positionOf(e);
+            yield e;
+          }
         }
-        cursor = page.events.at(-1)?.cursor ?? cursor;
-        last = maxPosition(last, cursor);
-        if (!page.hasMore) break;
       }
       for (;;) {
-        while (queue.length > 0) {
+        while (queue.length > 0 && !signal?.aborted) {
           const e = queue.shift()!;
           const at = positionOf(e);
           if (!after(at, last)) continue;
@@ -124,7 +130,7 @@ export class EventStream {
             yield e;
           }
         }
-        if (this.closed) return;
+        if (this.closed || signal?.aborted) return;
         await new Promise<void>((resolve) => {
           wakeUp = resolve;
           this.sleepers.add(resolve);
@@ -133,8 +139,24 @@ export class EventStream {
         wakeUp = undefined;
       }
     } finally {
+      signal?.removeEventListener('abort', abort);
       stop();
     }
+  }
+
+  /**
+   * The tenant's log after `from`, in pages, then `{ seam }`: the cursor up to which the log was
+   * read (a live feed registered before this call continues after it without a gap).
+   */
+  async *replay(caller: Caller, from: string, types: EventType[] | null | undefined): AsyncGenerator<EventEntry | { seam: string }> {
+    let cursor = from;
+    for (;;) {
+      const page = await this.events.list(caller, cursor, types, 500);
+      for (const e of page.events) yield e;
+      cursor = page.events.at(-1)?.cursor ?? cursor;
+      if (!page.hasMore) break;
+    }
+    yield { seam: cursor };
   }
 
   async close(): Promise<void> {
@@ -147,7 +169,7 @@ export class EventStream {
   }
 
   private wake(): void {
-    if (this.closed || this.listeners.size === 0) return;
+    if (this.closed) return;
     if (this.pumping) {
       this.again = true;
       return;
@@ -182,7 +204,8 @@ export class EventStream {
   }
 }
 
-function maxPosition(a: LogPosition, cursor: string): LogPosition {
+/** The later of a position and a cursor's position. */
+export function maxPosition(a: LogPosition, cursor: string): LogPosition {
   const [, txid, seq] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const b = { txid: BigInt(txid!), seq: BigInt(seq!) };
   return after(b, a) ? b : a;

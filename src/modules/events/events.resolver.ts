@@ -36,7 +36,10 @@ export class EventSubscriptionsResolver {
     name: 'events',
     description:
       'The event log, live: with `after`, first every event after that cursor, then new ones as they commit — no gap and no duplicate at the seam; without it, new events only. Delivery is at least once across reconnects: keep the last cursor and drop ids already seen.',
-    subscribe: ({ args, context }) => (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, args.after as string | null, args.types as EventType[] | null),
+    subscribe: ({ args, context }) => {
+      const ctx = context as GraphQLContext;
+      return ctx.services.eventStream.follow(ctx.caller, args.after as string | null, args.types as EventType[] | null, ctx.signal);
+    },
   })
   eventsLive(
     @Root() e: EventEntry,
@@ -53,7 +56,7 @@ export class EventSubscriptionsResolver {
       const id = decodeGlobalId(args.accountId as string, 'Account');
       const account = id ? await ctx.services.accounts.record(ctx.caller, id) : null;
       if (!account) throw new ApiError(ErrorCode.NOT_FOUND, 'No account with this id.', { argument: 'accountId' });
-      for await (const e of ctx.services.eventStream.follow(ctx.caller, null, [EventType.TRANSACTIONS_ADDED])) {
+      for await (const e of ctx.services.eventStream.follow(ctx.caller, null, [EventType.TRANSACTIONS_ADDED], ctx.signal)) {
         if (e.resourceId === account.id) yield e;
       }
     },
@@ -66,14 +69,19 @@ export class EventSubscriptionsResolver {
   @Subscription(() => ConsentType, {
     description: 'Consents of the tenant whose status changed (activated, rejected, expiring, expired, revoked, re-authentication required).',
     subscribe: ({ context }) =>
-      (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [
-        EventType.CONSENT_ACTIVATED,
-        EventType.CONSENT_REJECTED,
-        EventType.CONSENT_EXPIRING,
-        EventType.CONSENT_EXPIRED,
-        EventType.CONSENT_REVOKED,
-        EventType.CONSENT_REAUTH_REQUIRED,
-      ]),
+      (context as GraphQLContext).services.eventStream.follow(
+        (context as GraphQLContext).caller,
+        null,
+        [
+          EventType.CONSENT_ACTIVATED,
+          EventType.CONSENT_REJECTED,
+          EventType.CONSENT_EXPIRING,
+          EventType.CONSENT_EXPIRED,
+          EventType.CONSENT_REVOKED,
+          EventType.CONSENT_REAUTH_REQUIRED,
+        ],
+        (context as GraphQLContext).signal,
+      ),
   })
   async consentStatusChanged(@Root() e: EventEntry, @Ctx() ctx: GraphQLContext): Promise<ConsentType> {
     const c = await ctx.services.consents.get(ctx.em.fork(), ctx.caller, e.resourceId);
@@ -83,7 +91,7 @@ export class EventSubscriptionsResolver {
 
   @Subscription(() => PaymentType, {
     description: 'Payments of the tenant whose status changed (each PAYMENT_STATUS_CHANGED event), with the payment as it stands now.',
-    subscribe: ({ context }) => (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [EventType.PAYMENT_STATUS_CHANGED]),
+    subscribe: ({ context }) => (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [EventType.PAYMENT_STATUS_CHANGED], (context as GraphQLContext).signal),
   })
   async paymentStatusChanged(@Root() e: EventEntry, @Ctx() ctx: GraphQLContext): Promise<PaymentType> {
     const p = await ctx.services.payments.get(ctx.em.fork(), ctx.caller, e.resourceId);
