@@ -1,12 +1,12 @@
 // `npm run bench`: every benchmark, each printing a markdown table for the README.
-//   npm run bench [-- cold-start vault sync page bank-calls events reconciliation]   (default: all; sync, page, bank-calls and reconciliation need DATABASE_URL; events also REDIS_URL)
+//   npm run bench [-- cold-start vault sync page bank-calls events webhooks reconciliation]   (default: all; sync, page, bank-calls and reconciliation need DATABASE_URL; events and webhooks also REDIS_URL)
 import coldStart from './cold-start';
 import vault from './vault.bench';
 import sync from './sync.bench';
 import page from './page.bench';
 import bankCalls from './bank-calls.bench';
 import events from './events.bench';
-import { webhookDeliveries } from './webhooks.bench';
+import webhooks from './webhooks.bench';
 import reconciliation from './reconciliation.bench';
 
 const benches: Record<string, () => Promise<string | void>> = {
@@ -15,7 +15,8 @@ const benches: Record<string, () => Promise<string | void>> = {
   sync: () => sync(),
   page: () => page(),
   'bank-calls': () => bankCalls(),
-  events: () => events({ extra: (ctx) => webhookDeliveries(ctx) }),
+  events: () => events(),
+  webhooks: () => webhooks(),
   reconciliation: () => reconciliation(),
 };
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -1,90 +1,277 @@
 /**
- * Webhook deliveries per second, run as an extension of the events benchmark on its gateway
- * (PostgreSQL, Redis, `WEBHOOK_CONCURRENCY` default 8): one endpoint on a local receiver that
- * answers 204 at once; N events committed in transactions of 100, as a sync writes them; the
- * clock runs from the first commit to the last request received. Two shapes: every event on one
- * resource (one lane: strictly in order, one request at a time) and events spread over many
- * resources (lanes in parallel). Each request is signed, so the rate includes HMAC signing.
+ * Webhook deliveries per second, against the limit measured in the same run.
+ *
+ *   DATABASE_URL=postgres://… REDIS_URL=redis://… npm run bench -- webhooks
+ *   DATABASE_URL=postgres://… REDIS_URL=redis://… npx tsx bench/webhooks.bench.ts [--events 4000] [--lanes 200]
+ *
+ * One gateway process (`tsx src/main.ts`, the default `WEBHOOK_*` settings, no sync) with one
+ * endpoint on a local receiver (this process) that answers 204 at once. A backlog of events is
+ * committed in one transaction (the trigger writes the deliveries in it, as a sync's commit
+ * does); the clock runs from that COMMIT to the last request received, and every delivery must be
+ * recorded DELIVERED too. Two shapes: events spread over many resources (lanes in parallel) and
+ * every event on one resource (one lane: strictly in order, the next request only after the
+ * previous answer).
+ *
+ * The limit, in the same run: a child process (so it does not share the receiver's event loop,
+ * as the gateway does not) sends the same kind of signed POSTs — same body shape, HMAC-SHA256
+ * Standard Webhooks headers from the same signing code, node:http with a keep-alive agent — to
+ * the same receiver, one in flight and eight in flight, with no database at all. The 200-lane
+ * rate is compared to the eight-in-flight limit, the one-lane rate to the one-in-flight limit.
  */
+import 'reflect-metadata';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../src/config';
+import { freePort } from '../src/platform/db';
 import { createEventBus } from '../src/platform/bus';
 import { createLogger } from '../src/platform/logger';
 import { WAKE_TOPIC } from '../src/modules/events/event-stream';
 import { appendEvents, EventType } from '../src/modules/events/events';
-import { ms, num, percentile } from './common';
-import type { EventsBenchContext } from './events.bench';
+import { newSigningSecret, signatureHeader } from '../src/modules/webhooks/signing';
+import { BENCH_ENV, benchDatabase, gatewayOn, machineLoad, ms, num, output, percentile, ratio, spawnTsx, stop, waitReady } from './common';
 
 const now = () => performance.timeOrigin + performance.now();
 
-export async function webhookDeliveries(ctx: EventsBenchContext, events = 2_000, spread = 200): Promise<string[]> {
-  const received = new Map<string, number>();
-  let total = 0;
+/** What a delivery of the bench carries as payload (the size of a small balance event). */
+function payload(run: string, n: number, resource: string) {
+  return { accountId: resource, run, n, balances: [{ type: 'CLOSING_BOOKED', amount: { amount: '1234.56', currency: 'EUR' }, referenceDate: '2026-12-07' }] };
+}
+
+/** The receiver: answers 204 once the body is read; remembers each (run, n) first seen and per-resource order. */
+function receiver() {
+  const first = new Map<string, number>();
+  const lastSeq = new Map<string, number>();
+  let requests = 0;
+  let outOfOrder = 0;
   const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += String(c)));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const at = now();
-      const run = (JSON.parse(body) as { data: { payload: { run: string; n: number } } }).data.payload;
-      received.set(`${run.run}/${run.n}`, at);
-      total++;
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data: { resourceId: string; resourceSequence: string; payload: { run: string; n: number } } };
+      requests++;
+      const key = `${body.data.payload.run}/${body.data.payload.n}`;
+      if (!first.has(key)) {
+        first.set(key, at);
+        // The limit's POSTs (eight in flight on one made-up resource) have no order to keep.
+        if (body.data.payload.run === 'limit') return void res.writeHead(204).end();
+        const seq = Number(body.data.resourceSequence);
+        const lane = `${body.data.payload.run}/${body.data.resourceId}`;
+        if (seq < (lastSeq.get(lane) ?? 0)) outOfOrder++;
+        lastSeq.set(lane, seq);
+      }
       res.writeHead(204).end();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const pool = new pg.Pool({ connectionString: ctx.db.url, max: 2 });
-  const bus = createEventBus(ctx.redisUrl, createLogger('warn'));
+  return { server, first, requests: () => requests, outOfOrder: () => outOfOrder };
+}
+
+/** Child process: `count` signed POSTs to `url`, `inflight` at a time on a keep-alive agent; prints { rate }. */
+async function limitChild(url: string, count: number, inflight: number): Promise<void> {
+  const secret = newSigningSecret();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: inflight });
+  const target = new URL(url);
+  const run = 'limit'; // the receiver checks no order for these
+  const base = Math.floor(Math.random() * 1e9);
+  const resource = randomUUID();
+  const post = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const id = randomUUID();
+      const createdAt = new Date();
+      const body = JSON.stringify({
+        type: 'BALANCE_UPDATED',
+        timestamp: createdAt.toISOString(),
+        data: { id, type: 'BALANCE_UPDATED', resourceType: 'Account', resourceId: resource, resourceSequence: String(n + 1), createdAt, cursor: Buffer.from(`e1|${n}|1`).toString('base64url'), payload: payload(run, base + n, resource) },
+      });
+      const timestamp = Math.floor(Date.now() / 1000);
+      const req = http.request(
+        target,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            'user-agent': 'Passerelle-Webhooks/1',
+            'webhook-id': id,
+            'webhook-timestamp': String(timestamp),
+            'webhook-signature': signatureHeader([secret], id, timestamp, body),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 204 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await post(next++);
+  };
+  // Warm-up (connections open, JIT), then the measured run.
+  for (let i = 0; i < 200; i++) await post(count + i);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: inflight }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  agent.destroy();
+  console.log(JSON.stringify({ rate: count / seconds }));
+}
+
+async function limit(url: string, count: number, inflight: number): Promise<number> {
+  const child = spawnTsx('bench/webhooks.bench.ts', ['--limit-url', url, '--count', String(count), '--inflight', String(inflight)]);
+  return (JSON.parse((await output(child)).trim().split('\n').at(-1)!) as { rate: number }).rate;
+}
+
+export interface WebhooksBenchOptions {
+  /** Events of the spread shape (over `lanes` resources). */
+  events?: number;
+  lanes?: number;
+  /** Events of the one-lane shape. */
+  oneLaneEvents?: number;
+}
+
+export default async function webhooksBench(options: WebhooksBenchOptions = {}, log: (s: string) => void = (s) => console.error(s)): Promise<string> {
+  const o = { events: 4_000, lanes: 200, oneLaneEvents: 3_000, ...options };
+  const redisUrl = loadConfig().redisUrl;
+  if (!redisUrl) throw new Error('the webhooks benchmark needs REDIS_URL (the gateway hears of new events through it)');
+  const db = await benchDatabase('hooksbench');
+  const rx = receiver();
+  await new Promise<void>((r) => rx.server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(rx.server.address() as AddressInfo).port}/hooks`;
   const rows: string[] = [];
   try {
-    const res = await fetch(ctx.graphqlUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.key}` },
-      body: JSON.stringify({
-        query: 'mutation($url: String!) { webhookEndpointCreate(input: { url: $url, eventTypes: [BALANCE_UPDATED] }) { userErrors { code message } } }',
-        variables: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks` },
-      }),
-    });
-    const created = (await res.json()) as { data?: { webhookEndpointCreate: { userErrors: unknown[] } } };
-    if (!created.data || created.data.webhookEndpointCreate.userErrors.length) throw new Error(`webhookEndpointCreate: ${JSON.stringify(created)}`);
+    const t = await gatewayOn(db);
+    const { key, tenantId } = await t.createTenant('Webhooks bench');
+    await t.close();
+    const port = await freePort();
+    const gateway = spawnTsx(
+      'src/main.ts',
+      [],
+      { ...BENCH_ENV, DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), SYNC_CONCURRENCY: '0' },
+      'ignore',
+    );
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const bus = createEventBus(redisUrl, createLogger('warn'));
+    try {
+      await waitReady(`http://127.0.0.1:${port}/readyz`, gateway);
+      const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({
+          query: 'mutation($url: String!) { webhookEndpointCreate(input: { url: $url, eventTypes: [BALANCE_UPDATED] }) { userErrors { code message } } }',
+          variables: { url },
+        }),
+      });
+      const created = (await res.json()) as { data?: { webhookEndpointCreate: { userErrors: unknown[] } } };
+      if (!created.data || created.data.webhookEndpointCreate.userErrors.length) throw new Error(`webhookEndpointCreate: ${JSON.stringify(created)}`);
 
-    for (const resources of [1, spread]) {
-      const run = randomUUID();
-      const ids = Array.from({ length: resources }, () => randomUUID());
-      const committedAt = new Map<string, number>();
-      const first = now();
-      for (let from = 0; from < events; from += 100) {
+      /** Commits `events` over `resources` in one transaction, then waits for every one to be received and recorded. */
+      const deliver = async (events: number, resources: number) => {
+        const run = randomUUID();
+        const ids = Array.from({ length: resources }, () => randomUUID());
+        const before = rx.requests();
         const client = await pool.connect();
+        let committed: number;
         try {
           await client.query('begin');
-          const batch = Array.from({ length: Math.min(100, events - from) }, (_, i) => from + i);
-          await appendEvents(client, batch.map((n) => ({ tenantId: ctx.tenantId, type: EventType.BALANCE_UPDATED, resourceType: 'Account' as const, resourceId: ids[n % resources]!, payload: { run, n } })));
+          await appendEvents(
+            client,
+            Array.from({ length: events }, (_, n) => ({ tenantId, type: EventType.BALANCE_UPDATED, resourceType: 'Account' as const, resourceId: ids[n % resources]!, payload: payload(run, n, ids[n % resources]!) })),
+          );
           await client.query('commit');
-          const at = now();
-          for (const n of batch) committedAt.set(`${run}/${n}`, at);
+          committed = now();
         } finally {
           client.release();
         }
         bus.pubSub.publish(WAKE_TOPIC, {});
-      }
-      const deadline = Date.now() + 300_000;
-      while ([...committedAt.keys()].some((k) => !received.has(k)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      const got = [...committedAt.keys()].filter((k) => received.has(k));
-      const latencies = got.map((k) => received.get(k)! - committedAt.get(k)!).sort((a, b) => a - b);
-      const last = Math.max(...got.map((k) => received.get(k)!));
-      const rate = got.length / ((last - first) / 1000);
-      const shape = resources === 1 ? 'one resource (one ordered lane)' : `${resources} resources (lanes in parallel)`;
+        const keys = Array.from({ length: events }, (_, n) => `${run}/${n}`);
+        const deadline = Date.now() + 600_000;
+        while (keys.some((k) => !rx.first.has(k)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        const got = keys.filter((k) => rx.first.has(k));
+        const last = Math.max(...got.map((k) => rx.first.get(k)!));
+        const latencies = got.map((k) => rx.first.get(k)! - committed).sort((a, b) => a - b);
+        // Received is not enough: each delivery must be recorded too (or it would be sent again).
+        let pending = Infinity;
+        while (pending > 0 && Date.now() < deadline) {
+          const { rows: left } = await pool.query<{ n: string }>(`select count(*)::text as n from webhook_delivery d join event e on e.id = d.event_id where e.payload->>'run' = $1 and d.status <> 'DELIVERED'`, [run]);
+          pending = Number(left[0]!.n);
+          if (pending > 0) await new Promise((r) => setTimeout(r, 20));
+        }
+        const settled = now();
+        return {
+          rate: got.length / ((last - committed) / 1000),
+          recordedRate: events / ((settled - committed) / 1000),
+          p50: percentile(latencies, 50),
+          lost: events - got.length,
+          notRecorded: pending,
+          repeats: rx.requests() - before - got.length,
+        };
+      };
+
+      // Warm-up: connections, JIT and plans of both the gateway and the receiver.
+      await deliver(400, 20);
+      const loads: string[] = [];
+      const limit1 = await limit(url, 3_000, 1);
+      const limit8 = await limit(url, 6_000, 8);
+      loads.push(machineLoad());
+      log(`limit: ${num(limit1)}/s one in flight, ${num(limit8)}/s eight in flight`);
+      const spread = await deliver(o.events, o.lanes);
+      loads.push(machineLoad());
+      log(`${o.lanes} lanes: ${num(spread.rate)}/s`);
+      const one = await deliver(o.oneLaneEvents, 1);
+      loads.push(machineLoad());
+      log(`one lane: ${num(one.rate)}/s`);
+      const limit1b = await limit(url, 3_000, 1);
+      const limit8b = await limit(url, 6_000, 8);
+      loads.push(machineLoad());
+      const l1 = Math.max(limit1, limit1b);
+      const l8 = Math.max(limit8, limit8b);
+      const row = (what: string, r: Awaited<ReturnType<typeof deliver>>, lim: number, limWhat: string) =>
+        `| ${what} | **${num(r.rate)}** | ${num(r.recordedRate)} | ${num(lim)} (${limWhat}) | **${ratio(r.rate, lim)}** | ${ms(r.p50)} | ${r.lost} | ${r.notRecorded} | ${r.repeats} |`;
       rows.push(
-        `| webhooks: ${events.toLocaleString('en-US')} events on ${shape} → local receiver, **${num(rate)} deliveries/s** (commit → request received) | ${ms(percentile(latencies, 50))} | ${ms(percentile(latencies, 99))} | ${ms(latencies.at(-1) ?? NaN)} | ${got.length.toLocaleString('en-US')} | ${events - got.length} |`,
+        `Webhooks: one gateway process (PostgreSQL, Redis, Node ${process.versions.node}, default \`WEBHOOK_*\` settings), one endpoint on a local receiver answering 204; the backlog committed in one transaction, clock from its COMMIT to the last request received (and to the last delivery recorded). Limit: the same signed POSTs over keep-alive from a child process without a database, the better of two runs (${num(limit1)} and ${num(limit1b)}/s one in flight, ${num(limit8)} and ${num(limit8b)}/s eight in flight). Machine: ${loads.join('; ')}.`,
+        '',
+        '| shape | deliveries/s received | recorded | limit/s | ratio | commit → received p50 ms | lost | not recorded | repeats |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+        row(`${o.events.toLocaleString('en-US')} events over ${o.lanes} resources (lanes in parallel)`, spread, l8, 'eight in flight'),
+        row(`${o.oneLaneEvents.toLocaleString('en-US')} events on one resource (one ordered lane)`, one, l1, 'one in flight'),
+        '',
+        `Out-of-order first receipts within a resource: ${rx.outOfOrder()}.`,
       );
+    } finally {
+      await bus.close();
+      await pool.end();
+      await stop(gateway);
     }
-    if (total < events * 2) rows.push(`| (receiver saw ${total} requests) | | | | | |`);
   } finally {
-    await bus.close();
-    await pool.end();
-    server.closeAllConnections();
-    server.close();
+    rx.server.closeAllConnections();
+    rx.server.close();
+    await db.drop();
   }
-  return rows;
+  return rows.join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    options: {
+      'limit-url': { type: 'string' },
+      count: { type: 'string', default: '3000' },
+      inflight: { type: 'string', default: '1' },
+      events: { type: 'string', default: '4000' },
+      lanes: { type: 'string', default: '200' },
+      'one-lane-events': { type: 'string', default: '3000' },
+    },
+  });
+  if (values['limit-url']) {
+    await limitChild(values['limit-url'], Number(values.count), Number(values.inflight));
+  } else {
+    console.log(await webhooksBench({ events: Number(values.events), lanes: Number(values.lanes), oneLaneEvents: Number(values['one-lane-events']) }));
+  }
+  process.exit(0);
 }
