@@ -39,6 +39,7 @@ import { SandboxService } from './modules/sandbox/sandbox.service';
 import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 import { ProofsService } from './modules/proofs/proofs.service';
+import { proofRoutes } from './modules/proofs/proof.routes';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -121,7 +122,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const partitionToken = config.sandbox.enabled ? sandboxAdminToken(config) : '';
     const partitionOf = (tenantId: string) => sandboxPartition(partitionToken, tenantId);
     const institutions = new InstitutionsService(registry, partitionOf);
-    const proofs = new ProofsService({ sql: db.sql, retentionYears: config.proofRetentionYears });
+    const proofs = new ProofsService({ sql: db.sql, retentionYears: config.proofRetentionYears, vault, publicUrl, jobs, logger: logger.child({ module: 'proofs' }) });
     const consents = new ConsentsService({
       orm: db.orm,
       jobs,
@@ -181,12 +182,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(metricsRoute(metrics, { token: config.metrics.token, environment: config.environment }));
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
+    app.use(proofRoutes(proofs));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
     await eventStream.start();
     await consents.start({ work: config.syncConcurrency > 0 });
     await payments.start({ work: config.syncConcurrency > 0 });
     await reconciliation.start({ work: config.syncConcurrency > 0 });
+    await proofs.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
     webhookDispatcher.start();
     const startedJobs = jobs;
