@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { CompactSign, importPKCS8 } from 'jose';
+import forge from 'node-forge';
 import { parseGlobalId, toGlobalId } from '../../src/api/relay/global-id';
 import type { ProofInput } from '../../src/modules/proofs/proof';
 import { canonicalJson, linkText, sha256Hex, GENESIS_SHA256 } from '../../src/modules/proofs/proof';
@@ -316,6 +318,47 @@ describe('signed approvals', () => {
     expect(broken.code).toBe(1);
     expect(broken.out).toBe(`BROKEN at seq ${forged.seq} (record ${forged.id}): the actor's signature fails: its challenge is not the document hash\n`);
   });
+});
+
+/** A self-signed signing certificate (RSA) and its private key, as a qualified certificate would be used. */
+function signingCertificate(serial: string) {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ format: 'pem', type: 'spki' }).toString());
+  cert.serialNumber = serial;
+  cert.validity.notBefore = new Date(Date.now() - 86_400_000);
+  cert.validity.notAfter = new Date(Date.now() + 365 * 86_400_000);
+  const name = [{ name: 'commonName', value: 'Ada Approver' }, { name: 'organizationName', value: 'Proving GmbH' }];
+  cert.setSubject(name);
+  cert.setIssuer(name);
+  cert.sign(forge.pki.privateKeyFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()), forge.md.sha256.create());
+  const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary').toString('base64');
+  return { der, privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
+}
+
+describe('certificate-signed approvals', () => {
+  it('verifies a JWS by the approver’s certificate (x5c) over the document offline, attached or detached, and refuses one recorded under another certificate serial', async () => {
+    const document = { type: 'PaymentApproval', paymentId: '00000000-0000-4000-8000-0000000000bb', amount: '2500.00', currency: 'EUR' };
+    const { der, privateKeyPem } = signingCertificate('0a1b2c3d');
+    const key = await importPKCS8(privateKeyPem, 'RS256');
+    const header = { alg: 'RS256', x5c: [der] };
+    const attached = await new CompactSign(new TextEncoder().encode(canonicalJson(document))).setProtectedHeader(header).sign(key);
+    const [h, , sig] = attached.split('.');
+    const detached = `${h}..${sig}`;
+    const byCertificate = (serial: string) => ({ kind: 'CERTIFICATE' as const, subject: 'CN=Ada Approver,O=Proving GmbH', serial, issuer: 'CN=Ada Approver,O=Proving GmbH' });
+    const first = await t.gateway.services.proofs.append({ ...approval(600), document, authMethod: byCertificate('0A:1B:2C:3D'), signature: { format: 'JWS', value: attached } });
+    await t.gateway.services.proofs.append({ ...approval(601), document, authMethod: byCertificate('0a1b2c3d'), signature: { format: 'JWS', value: detached } });
+    await exportOf(toGlobalId('ProofRecord', first.id), 'certificate.json');
+    const ok = await proofVerify(path.join(dir, 'certificate.json'));
+    expect(ok.out).toContain('actor signatures: 2 verified, 0 not checkable offline.');
+    expect(ok.code).toBe(0);
+
+    const other = await t.gateway.services.proofs.append({ ...approval(602), document, authMethod: byCertificate('0a1b2c3e'), signature: { format: 'JWS', value: attached } });
+    await exportOf(toGlobalId('ProofRecord', first.id), 'certificate-other.json');
+    const broken = await proofVerify(path.join(dir, 'certificate-other.json'));
+    expect(broken.code).toBe(1);
+    expect(broken.out).toBe(`BROKEN at seq ${other.seq} (record ${other.id}): the actor's signature fails: it is by another certificate than the one recorded (serial)\n`);
+  }, 60_000);
 });
 
 describe('retention', () => {
