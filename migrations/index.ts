@@ -16,6 +16,7 @@ import { Migration20261206190001Reconciliation } from './Migration20261206190001
 import { Migration20261206150001PaymentCancellationAuthorisation } from './Migration20261206150001PaymentCancellationAuthorisation';
 import { Migration20261207160001RowLevelSecurity } from './Migration20261207160001RowLevelSecurity';
 import { Migration20261207181001VaultKeyEpoch } from './Migration20261207181001VaultKeyEpoch';
+import { Migration20261207220001ProofRecords } from './Migration20261207220001ProofRecords';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -39,4 +40,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
   { name: 'Migration20261207160001RowLevelSecurity', class: Migration20261207160001RowLevelSecurity },
   { name: 'Migration20261207181001VaultKeyEpoch', class: Migration20261207181001VaultKeyEpoch },
+  { name: 'Migration20261207220001ProofRecords', class: Migration20261207220001ProofRecords },
 ];

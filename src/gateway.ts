@@ -39,6 +39,8 @@ import { SandboxService } from './modules/sandbox/sandbox.service';
 import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 import { asSystem, enforceTenantScopes } from './platform/tenant-scope';
+import { ProofsService } from './modules/proofs/proofs.service';
+import { proofRoutes } from './modules/proofs/proof.routes';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -123,6 +125,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const partitionToken = config.sandbox.enabled ? sandboxAdminToken(config) : '';
     const partitionOf = (tenantId: string) => sandboxPartition(partitionToken, tenantId);
     const institutions = new InstitutionsService(registry, partitionOf);
+    const proofs = new ProofsService({ sql: db.sql, retentionYears: config.proofRetentionYears, vault, publicUrl, jobs, logger: logger.child({ module: 'proofs' }) });
     const consents = new ConsentsService({
       orm: db.orm,
       jobs,
@@ -134,6 +137,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger: logger.child({ module: 'consents' }),
       publicUrl,
       expiryWarningDays: config.consentExpiryWarningDays,
+      proofs,
     });
     const events = new EventsService(db.sql);
     const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }), metrics);
@@ -156,6 +160,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger: logger.child({ module: 'payments' }),
       publicUrl,
       lockUrl: db.embedded ? null : db.url,
+      proofs,
     });
     const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
@@ -163,7 +168,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
     const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls };
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs };
     const demoApiKey = config.demoTenant ? await asSystem('demo tenant set-up', () => ensureDemoTenant(config, db, services)) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -180,6 +185,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(metricsRoute(metrics, { token: config.metrics.token, environment: config.environment }));
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
+    app.use(proofRoutes(proofs));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
     // Background workers have no caller tenant; their timers and loops keep this scope.
@@ -188,6 +194,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       await consents.start({ work: config.syncConcurrency > 0 });
       await payments.start({ work: config.syncConcurrency > 0 });
       await reconciliation.start({ work: config.syncConcurrency > 0 });
+      await proofs.start({ work: config.syncConcurrency > 0 });
       await sync.start({ concurrency: config.syncConcurrency });
       webhookDispatcher.start();
     });
