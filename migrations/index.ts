@@ -15,6 +15,7 @@ import { Migration20261206110003SyncResume } from './Migration20261206110003Sync
 import { Migration20261206190001Reconciliation } from './Migration20261206190001Reconciliation';
 import { Migration20261206150001PaymentCancellationAuthorisation } from './Migration20261206150001PaymentCancellationAuthorisation';
 import { Migration20261207160001RowLevelSecurity } from './Migration20261207160001RowLevelSecurity';
+import { Migration20261207180001WebhookLaneLeaseToken } from './Migration20261207180001WebhookLaneLeaseToken';
 import { Migration20261207181001VaultKeyEpoch } from './Migration20261207181001VaultKeyEpoch';
 import { Migration20261207220001ProofRecords } from './Migration20261207220001ProofRecords';
 
@@ -39,6 +40,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206150001PaymentCancellationAuthorisation', class: Migration20261206150001PaymentCancellationAuthorisation },
   { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
   { name: 'Migration20261207160001RowLevelSecurity', class: Migration20261207160001RowLevelSecurity },
+  { name: 'Migration20261207180001WebhookLaneLeaseToken', class: Migration20261207180001WebhookLaneLeaseToken },
   { name: 'Migration20261207181001VaultKeyEpoch', class: Migration20261207181001VaultKeyEpoch },
   { name: 'Migration20261207220001ProofRecords', class: Migration20261207220001ProofRecords },
 ];

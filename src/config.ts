@@ -108,7 +108,8 @@ export const settings = {
   CONSENT_EXPIRY_WARNING_DAYS: { schema: int(1, 90), default: '7', doc: 'How many days before a consent ends it turns EXPIRING (and CONSENT_EXPIRING is emitted), so the end user can renew in time.' },
   PROOF_RETENTION_YEARS: { schema: int(1, 100), default: '10', doc: 'How many years proof records (who authorised or approved what, and every payment status change) are kept; the daily purge deletes only records older than this was when they were written.' },
   SYNC_CONCURRENCY: { schema: int(0, 64), default: '2', doc: 'Account syncs this process runs at once; 0 runs none here (an API-only instance: other processes do the work).' },
-  WEBHOOK_CONCURRENCY: { schema: int(0, 256), default: '8', doc: 'Webhook requests this process sends at once; 0 sends none here (other processes deliver).' },
+  WEBHOOK_CONCURRENCY: { schema: int(0, 256), default: '32', doc: 'Webhook requests this process sends at once (one per lane: a resource\'s deliveries to an endpoint go one after the other); 0 sends none here (other processes deliver).' },
+  WEBHOOK_ENDPOINT_CONCURRENCY: { schema: int(1, 256), default: '8', doc: 'Webhook requests this process sends to one endpoint at once, over that many kept-alive connections at most.' },
   WEBHOOK_TIMEOUT_MS: { schema: int(100, 60_000), default: '10000', doc: 'How long a webhook receiver has to answer 2xx before the attempt counts as failed.' },
   WEBHOOK_RETRY_BASE_MS: { schema: int(10, 3_600_000), default: '5000', doc: 'First retry delay of a failed webhook delivery; each next one doubles (with jitter), up to 6 hours.' },
   WEBHOOK_RETRY_WINDOW_SECONDS: { schema: int(1, 2_592_000), default: '259200', doc: 'How long a failing delivery is retried before it is dead-lettered (default 72 hours; at least that in live).' },
@@ -179,7 +180,7 @@ export interface Config {
   /** Years a proof record is kept (its `retainUntil` is fixed when it is written). */
   readonly proofRetentionYears: number;
   /** Webhook delivery: concurrency of this process (0: none), receiver timeout, retry schedule. */
-  readonly webhooks: { readonly concurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
+  readonly webhooks: { readonly concurrency: number; readonly endpointConcurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
   /** `GET /metrics`: the scrapers' bearer token (unset: open in sandbox, refused in live). */
   readonly metrics: { readonly token: string | undefined };
   /** The gateway's own IPv4 address, sent as PSU-IP-Address where required and the end user's is unknown. */
@@ -265,6 +266,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     proofRetentionYears: r.PROOF_RETENTION_YEARS,
     webhooks: Object.freeze({
       concurrency: r.WEBHOOK_CONCURRENCY,
+      endpointConcurrency: r.WEBHOOK_ENDPOINT_CONCURRENCY,
       timeoutMs: r.WEBHOOK_TIMEOUT_MS,
       retryBaseMs: r.WEBHOOK_RETRY_BASE_MS,
       retryWindowSeconds: r.WEBHOOK_RETRY_WINDOW_SECONDS,

@@ -1,23 +1,18 @@
-import http from 'node:http';
-import https from 'node:https';
-import dns from 'node:dns';
-import type { LookupFunction } from 'node:net';
 import type pg from 'pg';
 import type { EventBus } from '../../platform/bus';
-import { isPublicAddress } from '../../platform/ip';
 import type { Logger } from '../../platform/logger';
 import type { Metrics } from '../../platform/metrics';
 import { WAKE_TOPIC } from '../events/event-stream';
-import { EVENT_COLUMNS, encodeEventCursor, type EventEntry } from '../events/events.service';
-import { EventObject } from '../events/events.types';
 import type { VaultService } from '../vault';
-import { signatureHeader } from './signing';
+import { DeliveryStore, type AttemptOutcome, type LaneEndpoint, type LaneHead, type LaneRelease, type LaneStep, type LeasedLane } from './delivery.store';
+import { WebhookSender, type AttemptResult } from './webhook-sender';
 import { SECRET_PURPOSE } from './webhooks.service';
 import { asSystem } from '../../platform/tenant-scope';
 
 /** Delivery settings (config `WEBHOOK_*`). */
 export interface DispatcherSettings {
   concurrency: number;
+  endpointConcurrency: number;
   timeoutMs: number;
   retryBaseMs: number;
   retryWindowSeconds: number;
@@ -25,10 +20,17 @@ export interface DispatcherSettings {
 
 /** Longest wait between two attempts of one delivery. */
 const MAX_BACKOFF_MS = 6 * 3600_000;
-/** Deliveries one lane sends before it lets other lanes have the worker. */
-const LANE_BATCH = 100;
+/** Deliveries of one lane read (and sent back to back) at a time. */
+const RUN_LENGTH = 100;
+/** Runs one lane may send in a row before it goes back behind the lanes waiting longer. */
+const RUNS_PER_HOLD = 10;
 const SWEEP_MS = 1_000;
-const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Lanes of an endpoint a process holds, per request it may have in flight there: the next ones start without waiting for a lease. */
+const WAITING_PER_RUNNING = 3;
+/** Time kept between the last request a lease allows and its end, for recording the run. */
+const RECORD_MARGIN_MS = 5_000;
+/** How soon a lane whose row a writer holds locked is tried again. */
+const LOCKED_RETRY_MS = 50;
 
 /**
  * Exponential backoff with "equal jitter": half the doubled delay fixed, half random — retries of
@@ -39,61 +41,46 @@ export function retryDelayMs(attempt: number, baseMs: number, random = Math.rand
   return Math.round(delay / 2 + random() * (delay / 2));
 }
 
-interface LaneEndpoint {
-  url: string;
-  tenantId: string;
-  environment: 'sandbox' | 'live';
-  secretSealed: string;
-  previousSecretSealed: string | null;
-  previousValid: boolean;
+interface Queued {
+  lane: LeasedLane;
+  secrets: Promise<string[]>;
 }
 
-interface Head extends Omit<EventEntry, 'cursor'> {
-  deliveryId: string;
-  attempts: number;
-  notYet: boolean;
-  nextAttemptAt: Date;
-  windowEnds: Date | null;
+interface Recorded {
+  outcome: AttemptOutcome;
+  createdAt: Date;
 }
-
-interface AttemptResult {
-  ok: boolean;
-  status: number | null;
-  error: string | null;
-  durationMs: number;
-}
-
-/** Refuses to connect anywhere but the public internet (live tenants): checked on the address actually dialled. */
-const publicOnly: LookupFunction = (hostname, options, callback) => {
-  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, '', 0);
-    const list = addresses as dns.LookupAddress[];
-    const bad = list.find((a) => !isPublicAddress(a.address));
-    if (bad || list.length === 0) return callback(Object.assign(new Error('the receiver resolves to an address that is not public'), { code: 'EADDRNOTALLOWED' }), '', 0);
-    if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
-    callback(null, list[0]!.address, list[0]!.family);
-  });
-};
 
 /**
  * Sends webhook deliveries. Deliveries of one resource to one endpoint form a lane and go out
- * strictly in the resource's sequence: a lane is claimed with a lease in `webhook_lane` (so any
- * number of processes share the work, and a crashed one's lanes come back when the lease ends),
- * its head is sent, and a failure parks the lane until the head's next attempt. pg-boss is not
- * used here: its 10.x queues cannot hold back a key's successors while one is retrying.
+ * strictly in the resource's sequence, the next only once the previous one is answered 2xx (or
+ * dead). Lanes are leased in batches in `webhook_lane` (any number of processes share the work;
+ * a crashed one's lanes come back when their leases end), each with a run of its pending
+ * deliveries; different lanes are sent at once, at most `concurrency` per process and
+ * `endpointConcurrency` per endpoint over the endpoint's keep-alive connections; one lane's run is
+ * sent back to back (a long lane reads its next run while sending this one); the attempts of all
+ * lanes are recorded together, one statement per batch, which also moves the lanes on.
+ *
+ * At least once: a run sent but not recorded (crash, lost database) is sent again from its first
+ * unrecorded delivery once the lease ends — receivers drop repeats by `webhook-id`. A retryable
+ * failure stops its lane's run and parks the lane until the retry. pg-boss is not used here: its
+ * 10.x queues cannot hold back a key's successors while one is retrying.
  */
 export class WebhookDispatcher {
-  private readonly active = new Set<Promise<void>>();
-  private readonly aborts = new Set<AbortController>();
+  private readonly store: DeliveryStore;
+  private readonly sender: WebhookSender;
+  private readonly queue: Queued[] = [];
+  /** Lanes of each endpoint this process holds (running or queued). */
+  private readonly held = new Map<string, number>();
+  private readonly runs = new Set<Promise<void>>();
+  private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private sweeping: Promise<void> | null = null;
   private again = false;
   private closed = false;
-  private readonly agents = {
-    sandbox: { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) },
-    live: { http: new http.Agent({ keepAlive: true, lookup: publicOnly }), https: new https.Agent({ keepAlive: true, lookup: publicOnly }) },
-  };
+  private pending: { recorded: Recorded[]; lanes: LaneRelease[] } = { recorded: [], lanes: [] };
+  private flushing: Promise<void> | null = null;
 
   constructor(
     private readonly deps: {
@@ -105,15 +92,22 @@ export class WebhookDispatcher {
       /** Counts attempts by outcome and observes the lag of delivered events. */
       metrics?: Pick<Metrics, 'webhookAttempt' | 'eventLag'>;
     },
-  ) {}
+  ) {
+    this.store = new DeliveryStore(deps.sql);
+    this.sender = new WebhookSender({ timeoutMs: deps.settings.timeoutMs, endpointConcurrency: deps.settings.endpointConcurrency });
+  }
+
+  private get settings(): DispatcherSettings {
+    return this.deps.settings;
+  }
 
   private get leaseSeconds(): number {
-    return Math.ceil((this.deps.settings.timeoutMs * 2) / 1000) + 10;
+    return Math.ceil((this.settings.timeoutMs * 2 + RECORD_MARGIN_MS) / 1000) + 5;
   }
 
   /** Starts delivering in this process (nothing when `concurrency` is 0). */
   start(): void {
-    if (this.deps.settings.concurrency === 0) return;
+    if (this.settings.concurrency === 0) return;
     const iterator = this.deps.bus.pubSub.subscribe(WAKE_TOPIC)[Symbol.asyncIterator]();
     this.unsubscribe = () => void iterator.return?.();
     void (async () => {
@@ -130,7 +124,7 @@ export class WebhookDispatcher {
 
   /** Looks for due lanes now. */
   wake(): void {
-    if (this.closed || this.deps.settings.concurrency === 0) return;
+    if (this.closed || this.settings.concurrency === 0) return;
     if (this.sweeping) {
       this.again = true;
       return;
@@ -143,233 +137,210 @@ export class WebhookDispatcher {
     })().finally(() => (this.sweeping = null));
   }
 
+  /** Leases due lanes for the room this process has, one statement for all of them. */
   private async sweep(): Promise<void> {
-    const free = this.deps.settings.concurrency - this.active.size;
-    if (free <= 0) return;
-    const { rows } = await this.deps.sql.query<{ endpointId: string; resourceId: string }>(
-      `update webhook_lane l set leased_until = now() + make_interval(secs => $2)
-       from (select endpoint_id, resource_id from webhook_lane
-             where due_at <= now() and (leased_until is null or leased_until < now())
-             order by due_at limit $1 for update skip locked) d
-       where l.endpoint_id = d.endpoint_id and l.resource_id = d.resource_id
-       returning l.endpoint_id as "endpointId", l.resource_id as "resourceId"`,
-      [free, this.leaseSeconds],
-    );
-    for (const lane of rows) {
-      const run: Promise<void> = this.runLane(lane.endpointId, lane.resourceId)
-        .catch(async (err: Error) => {
-          this.deps.logger.error({ err: err.message, endpointId: lane.endpointId }, 'webhooks: lane failed; it is retried when its lease ends');
-        })
-        .finally(() => {
-          this.active.delete(run);
-          this.wake();
-        });
-      this.active.add(run);
-    }
-  }
-
-  private async runLane(endpointId: string, resourceId: string): Promise<void> {
-    const sql = this.deps.sql;
-    const lane = [endpointId, resourceId];
-    const { rows: found } = await sql.query<LaneEndpoint>(
-      `select e.url, e.tenant_id as "tenantId", t.environment, e.secret_sealed as "secretSealed", e.previous_secret_sealed as "previousSecretSealed",
-              coalesce(e.previous_secret_expires_at > now(), false) as "previousValid"
-       from webhook_endpoint e join tenant t on t.id = e.tenant_id where e.id = $1`,
-      [endpointId],
-    );
-    const endpoint = found[0];
-    if (!endpoint) return; // deleted: its lanes went with it
-    const context = { tenantId: endpoint.tenantId, ownerId: endpointId, purpose: SECRET_PURPOSE };
-    const secrets = [await this.deps.vault.openText(endpoint.secretSealed, context)];
-    if (endpoint.previousSecretSealed && endpoint.previousValid) secrets.push(await this.deps.vault.openText(endpoint.previousSecretSealed, context));
-
-    for (let sent = 0; sent < LANE_BATCH && !this.closed; sent++) {
-      const { rows: versions } = await sql.query<{ version: string }>('select version::text as version from webhook_lane where endpoint_id = $1 and resource_id = $2', lane);
-      if (!versions[0]) return;
-      // The event's columns come from a lateral subquery, where they resolve to `event` alone.
-      const { rows: heads } = await sql.query<Head>(
-        `select h."deliveryId", h.attempts, h."notYet", h."nextAttemptAt", h."windowEnds", ev.*
-         from (select d.id as "deliveryId", d.event_id, d.attempts, d.next_attempt_at > now() as "notYet", d.next_attempt_at as "nextAttemptAt",
-                      d.first_attempt_at + make_interval(secs => $3) as "windowEnds"
-               from webhook_delivery d
-               where d.endpoint_id = $1 and d.resource_id = $2 and d.status = 'PENDING'
-               order by d.resource_seq limit 1) h,
-              lateral (select ${EVENT_COLUMNS} from event where event.id = h.event_id) ev`,
-        [...lane, this.deps.settings.retryWindowSeconds],
-      );
-      const head = heads[0];
-      if (!head) {
-        // Park the lane, unless a delivery arrived since the version was read (then go round again).
-        const parked = await sql.query(
-          'update webhook_lane set due_at = null, leased_until = null where endpoint_id = $1 and resource_id = $2 and version = $3',
-          [...lane, versions[0].version],
-        );
-        if (parked.rowCount) return;
+    this.sender.dropIdle();
+    const perEndpoint = WAITING_PER_RUNNING * this.settings.endpointConcurrency; // running, and more waiting to follow at once
+    const room = Math.min(2 * this.settings.concurrency - this.running - this.queue.length, perEndpoint);
+    if (room <= 0) return;
+    const endpointRoom = new Map([...this.held].map(([id, n]) => [id, perEndpoint - n]));
+    const lanes = await this.store.lease({ lanes: room, leaseSeconds: this.leaseSeconds, runLength: RUN_LENGTH, windowSeconds: this.settings.retryWindowSeconds, endpointRoom, perEndpoint });
+    const secrets = new Map<string, Promise<string[]>>();
+    const excess: LaneRelease[] = [];
+    for (const lane of lanes) {
+      const held = this.held.get(lane.endpointId) ?? 0;
+      if (held >= perEndpoint || this.closed) {
+        excess.push({ ...lane, step: { kind: 'release' } });
         continue;
       }
-      if (head.notYet) {
-        await sql.query('update webhook_lane set due_at = $3, leased_until = null where endpoint_id = $1 and resource_id = $2', [...lane, head.nextAttemptAt]);
-        return;
+      this.held.set(lane.endpointId, held + 1);
+      let s = secrets.get(lane.endpointId);
+      if (!s) {
+        s = this.openSecrets(lane.endpoint);
+        s.catch(() => undefined); // reported by the lane that awaits it
+        secrets.set(lane.endpointId, s);
       }
-      await sql.query('update webhook_lane set leased_until = now() + make_interval(secs => $3) where endpoint_id = $1 and resource_id = $2', [...lane, this.leaseSeconds]);
-      const result = await this.send(endpoint, secrets, { ...head, cursor: encodeEventCursor(head.txid, head.seq) });
-      if (!result) {
-        // Shutting down mid-request: nothing is recorded and the lane is free for the next process.
-        await sql.query('update webhook_lane set leased_until = null where endpoint_id = $1 and resource_id = $2', lane);
-        return;
-      }
-      const retryAt = await this.record(head, result);
-      if (retryAt) {
-        await sql.query('update webhook_lane set due_at = $3, leased_until = null where endpoint_id = $1 and resource_id = $2', [...lane, retryAt]);
-        // Short retries should not wait for the next one-second sweep.
-        const wait = retryAt.getTime() - Date.now();
-        if (wait < SWEEP_MS) setTimeout(() => this.wake(), Math.max(0, wait) + 5).unref();
-        return;
-      }
+      this.queue.push({ lane, secrets: s });
     }
-    // Batch done (or closing): the lane stays due for the next sweep.
-    await sql.query('update webhook_lane set leased_until = null where endpoint_id = $1 and resource_id = $2', lane);
+    if (excess.length) this.submit([], excess);
+    this.pump();
   }
 
-  /** Records an attempt; returns when to try again, or null when the delivery is settled (delivered or dead). */
-  private async record(head: Head, r: AttemptResult): Promise<Date | null> {
-    const client = await this.deps.sql.connect();
-    try {
-      await client.query('begin');
-      const n = head.attempts + 1;
-      await client.query('insert into webhook_attempt (delivery_id, n, at, duration_ms, response_status, error) values ($1, $2, now(), $3, $4, $5)', [
-        head.deliveryId,
-        n,
-        r.durationMs,
-        r.status,
-        r.error?.slice(0, 300) ?? null,
-      ]);
-      let retryAt: Date | null = null;
-      if (r.ok) {
-        await client.query(
-          `update webhook_delivery set status = 'DELIVERED', attempts = $2, first_attempt_at = coalesce(first_attempt_at, now()), last_attempt_at = now(),
-             delivered_at = now(), last_response_status = $3, last_error = null where id = $1`,
-          [head.deliveryId, n, r.status],
-        );
-      } else {
-        const now = Date.now();
-        const windowEnds = head.windowEnds?.getTime() ?? now + this.deps.settings.retryWindowSeconds * 1000;
-        // The last attempt is made at the end of the window, so retries span all of it.
-        const next = now >= windowEnds ? null : new Date(Math.min(now + retryDelayMs(n, this.deps.settings.retryBaseMs), windowEnds));
-        await client.query(
-          `update webhook_delivery set status = $2, attempts = $3, first_attempt_at = coalesce(first_attempt_at, now()), last_attempt_at = now(),
-             next_attempt_at = coalesce($4, next_attempt_at), last_response_status = $5, last_error = $6 where id = $1`,
-          [head.deliveryId, next ? 'PENDING' : 'DEAD', n, next, r.status, r.error?.slice(0, 300) ?? null],
-        );
-        retryAt = next;
-        if (!next) this.deps.logger.warn({ deliveryId: head.deliveryId, attempts: n }, 'webhooks: delivery dead-lettered after its retry window');
-      }
-      await client.query('commit');
-      this.observe(head, r, retryAt);
-      return retryAt;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
+  /** Starts lane runs while this process and their endpoints have room. */
+  private pump(): void {
+    while (!this.closed && this.running < this.settings.concurrency) {
+      const i = this.queue.findIndex((q) => this.sender.channel(q.lane.endpoint).running < this.settings.endpointConcurrency);
+      if (i < 0) return;
+      const [q] = this.queue.splice(i, 1);
+      const channel = this.sender.channel(q!.lane.endpoint);
+      channel.running++;
+      this.running++;
+      const run: Promise<void> = this.runLane(q!)
+        .catch((err: Error) => this.deps.logger.error({ err: err.message, endpointId: q!.lane.endpointId }, 'webhooks: lane failed; it is retried when its lease ends'))
+        .finally(() => {
+          channel.running--;
+          this.running--;
+          this.releaseHold(q!.lane.endpointId);
+          this.runs.delete(run);
+          this.pump();
+          // More lanes of this endpoint once half of those waiting have started (one lease for several).
+          if ((this.held.get(q!.lane.endpointId) ?? 0) - channel.running <= ((WAITING_PER_RUNNING - 1) * this.settings.endpointConcurrency) / 2) this.wake();
+        });
+      this.runs.add(run);
     }
   }
 
-  /** Metrics of a recorded attempt (after its commit, so a rolled-back record counts nothing). */
-  private observe(head: Head, r: AttemptResult, retryAt: Date | null): void {
-    const metrics = this.deps.metrics;
-    if (!metrics) return;
-    metrics.webhookAttempt(r.ok ? 'delivered' : retryAt ? 'failed_attempt' : 'dead', r.durationMs);
-    if (r.ok) metrics.eventLag('webhook', head.createdAt);
+  private releaseHold(endpointId: string): void {
+    const n = (this.held.get(endpointId) ?? 1) - 1;
+    if (n > 0) this.held.set(endpointId, n);
+    else this.held.delete(endpointId);
   }
 
-  /** One signed POST; null when cut short by shutdown. */
-  private async send(endpoint: LaneEndpoint, secrets: string[], event: EventEntry): Promise<AttemptResult | null> {
-    const e = EventObject.from(event);
-    const body = JSON.stringify({
-      type: e.type,
-      timestamp: e.createdAt.toISOString(),
-      data: { id: e.id, type: e.type, resourceType: event.resourceType, resourceId: e.resourceId, resourceSequence: e.resourceSequence, createdAt: e.createdAt, cursor: e.cursor, payload: e.payload },
+  private async openSecrets(endpoint: LaneEndpoint): Promise<string[]> {
+    const context = { tenantId: endpoint.tenantId, ownerId: endpoint.id, purpose: SECRET_PURPOSE };
+    const secrets = [await this.deps.vault.openText(endpoint.secretSealed, context)];
+    if (endpoint.previousSecretSealed && endpoint.previousValid) secrets.push(await this.deps.vault.openText(endpoint.previousSecretSealed, context));
+    return secrets;
+  }
+
+  /**
+   * Sends a lane's runs, each back to back: stops at a failure to be retried (the lane waits for
+   * it), at a delivery not due yet, at shutdown, or when the lease would end before another
+   * request could be answered and recorded. A full run fetches the next one while it is sent.
+   */
+  private async runLane({ lane, secrets: opening }: Queued): Promise<void> {
+    const channel = this.sender.channel(lane.endpoint);
+    // Unopenable secrets (a vault fault): the lease is left to run out, so the lane is tried again later.
+    const secrets = await opening;
+    let { heads, version, leasedUntil } = lane;
+    for (let hold = 1; ; hold++) {
+      const full = heads.length === RUN_LENGTH;
+      const prefetch = full && hold < RUNS_PER_HOLD && !this.closed ? this.store.next(lane, heads.at(-1)!.event.resourceSequence, { leaseSeconds: this.leaseSeconds, runLength: RUN_LENGTH, windowSeconds: this.settings.retryWindowSeconds }) : null;
+      prefetch?.catch(() => undefined); // awaited below, unless the run stops first
+      const recorded: Recorded[] = [];
+      let step: LaneStep | null = null;
+      for (const head of heads) {
+        if (this.closed || Date.now() + this.settings.timeoutMs + RECORD_MARGIN_MS > leasedUntil) {
+          step = { kind: 'release' };
+          break;
+        }
+        if (head.notYet) {
+          step = { kind: 'retry', at: head.nextAttemptAt };
+          break;
+        }
+        const result = await this.sender.send(channel, secrets, head.event);
+        if (!result) {
+          step = { kind: 'release' }; // shutting down mid-request: sent again by the next process
+          break;
+        }
+        const outcome = this.outcome(head, result);
+        recorded.push({ outcome, createdAt: head.event.createdAt });
+        if (outcome.kind === 'retry') {
+          step = { kind: 'retry', at: outcome.nextAt! };
+          break;
+        }
+      }
+      if (!step && !full) step = { kind: 'park', version };
+      if (!step && !prefetch) step = { kind: 'requeue' };
+      if (step) {
+        this.submit(recorded, [{ endpointId: lane.endpointId, resourceId: lane.resourceId, token: lane.token, step }]);
+        return;
+      }
+      // The whole run went out and more is pending: carry on under the renewed lease.
+      let next: Awaited<ReturnType<DeliveryStore['next']>>;
+      try {
+        next = await prefetch!;
+      } catch (err) {
+        this.deps.logger.warn({ err: (err as Error).message }, 'webhooks: reading the next run of a lane failed');
+        this.submit(recorded, [{ endpointId: lane.endpointId, resourceId: lane.resourceId, token: lane.token, step: { kind: 'release' } }]);
+        return;
+      }
+      this.submit(recorded, []);
+      if (!next.held) return; // the lease ran out and another worker has the lane: it is theirs now
+      ({ heads, version, leasedUntil } = next);
+    }
+  }
+
+  /** What an attempt means for its delivery: delivered, tried again at some time, or dead. */
+  private outcome(head: LaneHead, r: AttemptResult): AttemptOutcome {
+    const base = { deliveryId: head.deliveryId, status: r.status, error: r.error, durationMs: r.durationMs, at: r.at };
+    if (r.ok) return { ...base, kind: 'delivered', nextAt: null };
+    const now = Date.now();
+    const windowEnds = head.windowEnds ?? now + this.settings.retryWindowSeconds * 1000;
+    // The last attempt is made at the end of the window, so retries span all of it.
+    if (now >= windowEnds) return { ...base, kind: 'dead', nextAt: null };
+    return { ...base, kind: 'retry', nextAt: Math.min(now + retryDelayMs(head.attempts + 1, this.settings.retryBaseMs), windowEnds) };
+  }
+
+  /** Queues attempts and lane steps for the next recording statement (one at a time; what arrives meanwhile goes in the next). */
+  private submit(recorded: Recorded[], lanes: LaneRelease[]): void {
+    if (recorded.length === 0 && lanes.length === 0) return;
+    this.pending.recorded.push(...recorded);
+    this.pending.lanes.push(...lanes);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.flushing || (this.pending.recorded.length === 0 && this.pending.lanes.length === 0)) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = null;
+      this.kick(); // anything submitted while the last statement was finishing
     });
-    const timestamp = Math.floor(Date.now() / 1000);
-    const url = new URL(endpoint.url);
-    const agents = this.agents[endpoint.environment];
-    const abort = new AbortController();
-    const timeout = setTimeout(() => abort.abort(new Error('timeout')), this.deps.settings.timeoutMs);
-    this.aborts.add(abort);
-    const started = performance.now();
-    try {
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = (url.protocol === 'https:' ? https : http).request(
-          url,
-          {
-            method: 'POST',
-            agent: url.protocol === 'https:' ? agents.https : agents.http,
-            signal: abort.signal,
-            headers: {
-              'content-type': 'application/json',
-              'content-length': Buffer.byteLength(body),
-              'user-agent': 'Passerelle-Webhooks/1',
-              'webhook-id': e.id,
-              'webhook-timestamp': String(timestamp),
-              'webhook-signature': signatureHeader(secrets, e.id, timestamp, body),
-            },
-          },
-          (res) => {
-            let read = 0;
-            res.on('data', (chunk: Buffer) => {
-              read += chunk.length;
-              if (read > MAX_RESPONSE_BYTES) res.destroy();
-            });
-            res.on('end', () => resolve(res.statusCode ?? 0));
-            res.on('close', () => resolve(res.statusCode ?? 0));
-            res.on('error', reject);
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
-      const ok = status >= 200 && status < 300;
-      return { ok, status, error: ok ? null : `the receiver answered HTTP ${status}`, durationMs: Math.round(performance.now() - started) };
-    } catch (err) {
-      if (this.closed) return null;
-      return { ok: false, status: null, error: describe(err, this.deps.settings.timeoutMs), durationMs: Math.round(performance.now() - started) };
-    } finally {
-      clearTimeout(timeout);
-      this.aborts.delete(abort);
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.recorded.length || this.pending.lanes.length) {
+      const batch = this.pending;
+      this.pending = { recorded: [], lanes: [] };
+      const outcomes = batch.recorded.map((r) => r.outcome);
+      let states;
+      try {
+        states = await this.store.record(outcomes, batch.lanes).catch((err: Error & { code?: string }) => {
+          // A deadlock with a writer (an endpoint being deleted) rolls the statement back: once more.
+          if (err.code === '40P01') return this.store.record(outcomes, batch.lanes);
+          throw err;
+        });
+      } catch (err) {
+        this.deps.logger.error({ err: (err as Error).message, attempts: outcomes.length }, 'webhooks: recording attempts failed; their deliveries are sent again when the lanes’ leases end');
+        continue;
+      }
+      this.observe(batch.recorded);
+      const locked = batch.lanes.filter((_, i) => states[i]!.state === 'locked');
+      // After shutdown such a lane keeps its lease until it runs out, and another process takes it then.
+      if (locked.length && !this.closed) setTimeout(() => this.submit([], locked), LOCKED_RETRY_MS).unref();
+      for (const [i, lane] of batch.lanes.entries()) {
+        // Short retries should not wait for the next one-second sweep.
+        if (states[i]!.state === 'done' && lane.step.kind === 'retry' && lane.step.at - Date.now() < SWEEP_MS) setTimeout(() => this.wake(), Math.max(0, lane.step.at - Date.now()) + 5).unref();
+      }
+      if (states.some((s) => s.due)) this.wake();
     }
   }
 
-  /** Stops sweeping, cuts in-flight requests short (they are retried elsewhere) and waits for the lanes to let go. */
+  /** Metrics and logs of recorded attempts (after their commit, so a rolled-back record counts nothing). */
+  private observe(recorded: Recorded[]): void {
+    const metrics = this.deps.metrics;
+    for (const { outcome, createdAt } of recorded) {
+      if (outcome.kind === 'dead') this.deps.logger.warn({ deliveryId: outcome.deliveryId }, 'webhooks: delivery dead-lettered after its retry window');
+      if (!metrics) continue;
+      metrics.webhookAttempt(outcome.kind === 'delivered' ? 'delivered' : outcome.kind === 'retry' ? 'failed_attempt' : 'dead', outcome.durationMs);
+      if (outcome.kind === 'delivered') metrics.eventLag('webhook', createdAt);
+    }
+  }
+
+  /** Stops sweeping, cuts in-flight requests short (they are retried elsewhere), records what was answered and lets the lanes go. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.unsubscribe?.();
-    for (const a of this.aborts) a.abort(new Error('shutdown'));
+    this.sender.abortAll();
     await this.sweeping;
-    await Promise.all(this.active);
-    for (const group of Object.values(this.agents)) {
-      group.http.destroy();
-      group.https.destroy();
-    }
-  }
-}
-
-/** A failure in words for the delivery log: what happened, never a secret or the URL. */
-function describe(err: unknown, timeoutMs: number): string {
-  const e = err as { code?: string; name?: string; message?: string; cause?: { message?: string } };
-  if (e.name === 'AbortError' || e.cause?.message === 'timeout' || e.message === 'timeout') return `no answer within ${timeoutMs} ms`;
-  switch (e.code) {
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'ECONNRESET':
-      return 'connection reset by the receiver';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'the host name does not resolve';
-    case 'EADDRNOTALLOWED':
-      return 'the receiver resolves to an address that is not public (refused in live)';
-    default:
-      return e.code ? `network error ${e.code}` : 'the request failed';
+    const waiting = this.queue.splice(0);
+    this.submit(
+      [],
+      waiting.map(({ lane }) => ({ endpointId: lane.endpointId, resourceId: lane.resourceId, token: lane.token, step: { kind: 'release' } })),
+    );
+    await Promise.all(this.runs);
+    while (this.flushing) await this.flushing;
+    this.sender.destroy();
   }
 }
