@@ -8,6 +8,7 @@ import {
   GraphQLError,
   Kind,
   print,
+  type ArgumentNode,
   visit,
   type DocumentNode,
   type ExecutionArgs,
@@ -17,7 +18,7 @@ import {
 import type WebSocket from 'ws';
 import type { Metrics } from '../platform/metrics';
 import { after, maxPosition, positionOf, type LogPosition } from '../modules/events/event-stream';
-import type { EventEntry } from '../modules/events/events.service';
+import { encodeEventCursor, type EventEntry } from '../modules/events/events.service';
 import type { EventType } from '../modules/events/events';
 import type { GraphQLContext } from './context';
 
@@ -64,10 +65,12 @@ interface Subscriber {
  * ping/pong, subscribe/complete, the final complete or error frame); only `next` frames are
  * written here, straight onto the socket.
  *
- * `events(after:)` joins the group without its cursor: the member replays the log after its
- * cursor by itself while the group's frames for it are held back, then gets the held frames after
- * the replay's last position, and later ones only — no gap (the group's feed was registered before
- * the replay began) and no duplicate (positions only grow, and the feed may lag behind the replay). A socket with more than `maxBufferedBytes` waiting is
+ * Every member starts with the group's frames held back while it finds its starting point: for
+ * `events(after:)` its own replay of the log after its cursor, otherwise the end of the log when it
+ * subscribed (live only, as before). Then it gets the held frames after that point, and later ones
+ * only. An `events` group's feed itself follows the log from a cursor taken before any member
+ * replays, so there is no gap at the seam; and no duplicate, as positions only grow (the feed may
+ * lag behind a replay: its frames up to the member's point are skipped). A socket with more than `maxBufferedBytes` waiting is
  * closed with 1013 instead of being waited for.
  */
 export class LiveHub {
@@ -89,7 +92,7 @@ export class LiveHub {
     for (;;) {
       let group = this.groups.get(key);
       if (!group) {
-        const created: Group = new Group(this.options, { ...args, document: shape.document }, () => {
+        const created: Group = new Group(this.options, args, shape.feed, () => {
           if (this.groups.get(key) === created) this.groups.delete(key);
         });
         this.groups.set(key, (group = created));
@@ -112,7 +115,7 @@ class Group {
   private readonly members = new Set<Subscriber>();
   private readonly abort = new AbortController();
   private readonly context: GraphQLContext;
-  private readonly args: ExecutionArgs;
+  private args: ExecutionArgs;
   private source: AsyncIterator<unknown> | undefined;
   /** The feed stopped: no member may join any more. */
   ended = false;
@@ -120,6 +123,8 @@ class Group {
   constructor(
     private readonly options: LiveHubOptions,
     args: ExecutionArgs,
+    /** The group's document; for `events`, given the cursor its feed starts after. */
+    private readonly feed: (cursor: string) => DocumentNode,
     private readonly forget: () => void,
   ) {
     const first = args.contextValue as GraphQLContext;
@@ -133,6 +138,9 @@ class Group {
   private async start(): Promise<ExecutionResult | null> {
     let stream: Awaited<ReturnType<typeof createSourceEventStream>>;
     try {
+      // Taken before any member replays: the feed misses nothing a replay could end before.
+      const from = await this.context.services.eventStream.end();
+      this.args = { ...this.args, document: this.feed(encodeEventCursor(String(from.txid), String(from.seq))) };
       stream = await createSourceEventStream(this.args);
     } catch (err) {
       this.close();
@@ -184,7 +192,7 @@ class Group {
     const member: Subscriber = {
       socket: target.socket,
       prefix: `{"id":${JSON.stringify(target.id)},"type":"next","payload":`,
-      pending: replay ? [] : null,
+      pending: [],
       pendingBytes: 0,
       floor: null,
       end: (error) => {
@@ -194,7 +202,7 @@ class Group {
       },
     };
     this.members.add(member);
-    if (replay) void this.replay(member, replay).catch((err: unknown) => member.end(this.options.formatError(err, this.context.requestId)));
+    void this.catchUp(member, replay).catch((err: unknown) => member.end(this.options.formatError(err, this.context.requestId)));
     return {
       next: () => done,
       return: async () => {
@@ -244,20 +252,23 @@ class Group {
     socket.close(SLOW_CONSUMER_CLOSE_CODE, `SLOW_CONSUMER: more than ${this.options.maxBufferedBytes} bytes waiting; resume from your last cursor`);
   }
 
-  /** The member's own replay, then the frames held back for it after the replay's last position. */
-  private async replay(m: Subscriber, replay: Replay): Promise<void> {
+  /** The member's starting point (its replay, or the end of the log now), then the frames held back for it after that point. */
+  private async catchUp(m: Subscriber, replay: Replay | null): Promise<void> {
     let last: LogPosition = { txid: -1n, seq: -1n };
-    for await (const e of this.context.services.eventStream.replay(this.context.caller, replay.after, replay.types)) {
-      if (!this.members.has(m)) return;
-      if ('seam' in e) {
-        last = maxPosition(last, e.seam);
-        continue;
+    if (!replay) last = await this.context.services.eventStream.end();
+    else {
+      for await (const e of this.context.services.eventStream.replay(this.context.caller, replay.after, replay.types)) {
+        if (!this.members.has(m)) return;
+        if ('seam' in e) {
+          last = maxPosition(last, e.seam);
+          continue;
+        }
+        const body = await this.render(e);
+        if (!(await this.room(m))) return;
+        this.write(m, body);
+        this.options.metrics?.liveFramesSent(1);
+        last = positionOf(e);
       }
-      const body = await this.render(e);
-      if (!(await this.room(m))) return;
-      this.write(m, body);
-      this.options.metrics?.liveFramesSent(1);
-      last = positionOf(e);
     }
     const held = m.pending ?? [];
     m.pending = null;
@@ -305,8 +316,11 @@ interface Replay {
   types: EventType[] | null;
 }
 
-/** What decides a subscription's answer (document without the replay cursor, variables) and its replay, if any. */
-function liveShape(args: ExecutionArgs): { document: DocumentNode; printed: string; variables: Record<string, unknown>; replay: Replay | null } | null {
+/**
+ * What decides a subscription's answer (the printed document without a replay cursor, the
+ * variables), the member's replay if any, and the group's document given its feed's cursor.
+ */
+function liveShape(args: ExecutionArgs): { printed: string; variables: Record<string, unknown>; replay: Replay | null; feed: (cursor: string) => DocumentNode } | null {
   const operation = getOperationAST(args.document, args.operationName);
   if (operation?.operation !== 'subscription') return null;
   const root = operation.selectionSet.selections[0];
@@ -316,17 +330,23 @@ function liveShape(args: ExecutionArgs): { document: DocumentNode; printed: stri
   const coerced = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
   if (coerced.errors) return null;
   const variables = { ...(args.variableValues ?? {}) };
-  if (root.name.value !== 'events') return { document: args.document, printed: print(args.document), variables, replay: null };
+  if (root.name.value !== 'events') return { printed: print(args.document), variables, replay: null, feed: () => args.document };
 
-  // `events(after:)`: the cursor is the member's own replay, not part of the shared answer.
+  // `events(after:)`: the cursor is the member's own replay, not part of the shared answer; the
+  // group's feed gets a cursor of its own.
   const values = getArgumentValues(field, root, coerced.coerced) as { after?: string | null; types?: EventType[] | null };
   const cursorNode = root.arguments?.find((a) => a.name.value === 'after');
-  if (!cursorNode) return { document: args.document, printed: print(args.document), variables, replay: null };
-  if (cursorNode.value.kind === Kind.VARIABLE && countVariable(args.document, cursorNode.value.name.value) === 1) delete variables[cursorNode.value.name.value];
-  const document = visit(args.document, {
-    Field: (node: FieldNode) => (node === root ? { ...node, arguments: node.arguments?.filter((a) => a !== cursorNode) } : undefined),
-  });
-  return { document, printed: print(document), variables, replay: values.after ? { after: values.after, types: values.types ?? null } : null };
+  if (cursorNode?.value.kind === Kind.VARIABLE && countVariable(args.document, cursorNode.value.name.value) === 1) delete variables[cursorNode.value.name.value];
+  const withCursor = (cursor: string | null) =>
+    visit(args.document, {
+      Field: (node: FieldNode) => {
+        if (node !== root) return undefined;
+        const rest = (node.arguments ?? []).filter((a) => a !== cursorNode);
+        const arg: ArgumentNode = { kind: Kind.ARGUMENT, name: { kind: Kind.NAME, value: 'after' }, value: { kind: Kind.STRING, value: cursor ?? '' } };
+        return { ...node, arguments: cursor === null ? rest : [...rest, arg] };
+      },
+    });
+  return { printed: print(withCursor(null)), variables, replay: values.after ? { after: values.after, types: values.types ?? null } : null, feed: (cursor) => withCursor(cursor) };
 }
 
 /** How often `$name` is used (not declared) in the document. */

@@ -153,11 +153,15 @@ describe('live fan-out over graphql-ws', () => {
     await new Promise((r) => slow.once('message', r));
     slow.send(JSON.stringify({ id: 'slow', type: 'subscribe', payload: { query: BALANCES } }));
     await registered();
+    // Both hear a first event (so both are live), then the slow one stops reading.
+    const heard = new Promise((r) => slow.once('message', r));
+    const marks = await writeEvents(b.tenantId, 1);
+    await heard;
+    await until(() => fast.received.length >= 1, 'the first event');
     (slow as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
 
     const drops = await counter('passerelle_ws_slow_consumer_closes_total');
     // 64 KiB events until the kernel's socket buffers and the gateway's 64 KiB budget are full.
-    const marks: string[] = [];
     for (let i = 0; i < 40 && (await counter('passerelle_ws_slow_consumer_closes_total')) === drops; i++) {
       marks.push(...(await writeEvents(b.tenantId, 20, 64 * 1024)));
       await until(() => fast.received.length >= marks.length, 'the fast subscriber keeping up');

@@ -26,9 +26,6 @@ export const after = (a: LogPosition, b: LogPosition) => a.txid > b.txid || (a.t
  * only says "look now" (through Redis across instances), and a one-second poll covers a lost
  * word — so losing Redis delays events but never loses one. One reader per process follows the
  * tail of the whole log in (txid, seq) order and hands each event to the subscribers of its tenant.
- * It follows the tail even with nobody listening (one indexed read per wake-up or second), so a
- * new listener hears exactly what the log receives after it registered: that is what lets a
- * replay join a live feed that is already running without a gap.
  */
 export class EventStream {
   private tail: LogPosition = { txid: 0n, seq: 0n };
@@ -67,7 +64,7 @@ export class EventStream {
   }
 
   /** The position of the newest event every reader can see now. */
-  private async end(): Promise<LogPosition> {
+  async end(): Promise<LogPosition> {
     const { rows } = await asSystem('event stream: end of the log', () =>
       this.sql.query<{ txid: string; seq: string }>(`select txid::text as txid, seq::text as seq from event where ${SETTLED} order by event.txid desc, event.seq desc limit 1`),
     );
@@ -94,8 +91,7 @@ export class EventStream {
   /**
    * A subscriber's view: the log after `from` (replayed in pages), then live events, with no gap
    * and no duplicate at the seam (anything at or before the last delivered position is dropped).
-   * Without `from`, live only: every event the log receives after this call. `signal` ends the
-   * stream at once (a generator's own `return()` would wait for its pending event).
+   * `signal` ends the stream at once (a generator's own `return()` would wait for its pending event).
    */
   async *follow(caller: Caller, from: string | null | undefined, types: EventType[] | null | undefined, signal?: AbortSignal): AsyncGenerator<EventEntry> {
     const queue: EventEntry[] = [];
@@ -107,9 +103,8 @@ export class EventStream {
     const abort = () => wakeUp?.();
     signal?.addEventListener('abort', abort);
     try {
-      // The listener is registered: everything handed out from now on is queued, everything handed
-      // out before was settled before and is in the replay.
-      let last: LogPosition = { txid: -1n, seq: -1n };
+      // Without a cursor the subscription is live only: from whatever the log receives next.
+      let last: LogPosition = from ? { txid: -1n, seq: -1n } : await this.end();
       if (from) {
         for await (const e of this.replay(caller, from, types)) {
           if ('seam' in e) last = maxPosition(last, e.seam);
@@ -145,8 +140,7 @@ export class EventStream {
   }
 
   /**
-   * The tenant's log after `from`, in pages, then `{ seam }`: the cursor up to which the log was
-   * read (a live feed registered before this call continues after it without a gap).
+   * The tenant's log after `from`, in pages, then `{ seam }`: the cursor up to which it was read.
    */
   async *replay(caller: Caller, from: string, types: EventType[] | null | undefined): AsyncGenerator<EventEntry | { seam: string }> {
     let cursor = from;
@@ -169,7 +163,7 @@ export class EventStream {
   }
 
   private wake(): void {
-    if (this.closed) return;
+    if (this.closed || this.listeners.size === 0) return;
     if (this.pumping) {
       this.again = true;
       return;
