@@ -1,5 +1,5 @@
 // The baseline of the page benchmark: node:http + pg and nothing else. POST a JSON body
-// { tenantId, accountId, first, after?: { sortDate, id } } and get the same page the gateway
+// { tenantId, accountId, first, after?: { pending, sortDate, createdVersion, id } } and get the same page the gateway
 // serves (same SQL text as transactionPage without filters: same columns, order, LIMIT first + 1)
 // in the same response shape as the GraphQL query (edges with cursor and node, pageInfo).
 //   DATABASE_URL=… PORT=0 POOL_SIZE=10 npx tsx bench/bare-server.ts   → prints "listening <port>"
@@ -11,8 +11,10 @@ const RECORD_COLUMNS = `id, account_id as "accountId", status, amount::text as a
   counterparty_name as "counterpartyName", counterparty_iban as "counterpartyIban", remittance as "remittanceInformation",
   description, end_to_end_id as "endToEndId", bank_transaction_code as "bankTransactionCode",
   bank_transaction_id as "bankTransactionId", pending_origin as "pendingOrigin"`;
-const FIRST = `select ${RECORD_COLUMNS} from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null order by sort_date desc, id desc limit $3`;
-const AFTER = `select ${RECORD_COLUMNS} from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null and (sort_date, id) < ($3::date, $4::uuid) order by sort_date desc, id desc limit $5`;
+const ORDER = `order by status = 'PENDING' desc, sort_date desc, created_version desc, id desc`;
+const FIRST = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null ${ORDER} limit $3`;
+const AFTER = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null
+  and (status = 'PENDING', sort_date, created_version, id) < ($3::boolean, $4::date, $5::bigint, $6::uuid) ${ORDER} limit $7`;
 
 // Dates as the gateway's pool returns them: 'YYYY-MM-DD' strings, not Date objects.
 pg.types.setTypeParser(1082, (v) => v);
@@ -28,6 +30,7 @@ interface Row {
   bookingDate: string | null;
   valueDate: string | null;
   sortDate: string;
+  createdVersion: string;
   counterpartyName: string | null;
   counterpartyIban: string | null;
   remittanceInformation: string | null;
@@ -35,7 +38,7 @@ interface Row {
 }
 
 const gid = (type: string, id: string) => Buffer.from(`gid://passerelle/${type}/${id}`, 'utf8').toString('base64url');
-const cursor = (r: Row) => Buffer.from(`t1|${r.accountId}|${r.sortDate}|${r.id}`, 'utf8').toString('base64url');
+const cursor = (r: Row) => Buffer.from(`t2|${r.accountId}|${r.status === 'PENDING' ? 'P' : 'B'}|${r.sortDate}|${r.createdVersion}|${r.id}`, 'utf8').toString('base64url');
 
 const server = http.createServer((req, res) => {
   let body = '';
@@ -44,9 +47,9 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     void (async () => {
       try {
-        const q = JSON.parse(body) as { tenantId: string; accountId: string; first: number; after?: { sortDate: string; id: string } | null };
+        const q = JSON.parse(body) as { tenantId: string; accountId: string; first: number; after?: { pending: boolean; sortDate: string; createdVersion: string; id: string } | null };
         const { rows } = q.after
-          ? await pool.query<Row>({ text: AFTER, values: [q.tenantId, q.accountId, q.after.sortDate, q.after.id, q.first + 1] })
+          ? await pool.query<Row>({ text: AFTER, values: [q.tenantId, q.accountId, q.after.pending, q.after.sortDate, q.after.createdVersion, q.after.id, q.first + 1] })
           : await pool.query<Row>({ text: FIRST, values: [q.tenantId, q.accountId, q.first + 1] });
         const page = rows.slice(0, q.first);
         const edges = page.map((r) => ({

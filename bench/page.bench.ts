@@ -193,7 +193,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
       for (const [i, c] of cases.entries()) {
         const r = await post(url, c.bare);
         const got = r.data.account.transactions.edges.map((e) => `${e.cursor} ${e.node.id}`);
-        if (got.length !== 100 || JSON.stringify(got) !== JSON.stringify(answers[i])) throw new Error(`${c.label}: the bare server's page differs from the gateway's`);
+        if (got.length !== 100 || JSON.stringify(got) !== JSON.stringify(answers[i])) throw new Error(`${c.label}: the bare server's page differs from the gateway's: ${got.length} rows, first ${got[0]} against ${answers[i]?.[0]} (${answers[i]?.length} rows)`);
         loads.push(machineLoad());
         bareResults.push(await load(url, c.bare, [], o));
       }
