@@ -86,6 +86,25 @@ describe('the proof chain', () => {
     expect((await chainOf(tenantId))[0]).toEqual(first);
   });
 
+  it('holds appends of the tenant while a transaction holds its chain lock, and lets them through once it commits', async () => {
+    const client = await t.gateway.db.sql.connect();
+    let appended = false;
+    try {
+      await client.query('begin');
+      await t.gateway.services.proofs.lockChain(tenantId, client);
+      const waiting = t.gateway.services.proofs.append(approval(50)).then((a) => ((appended = true), a));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(appended).toBe(false);
+      const mine = await t.gateway.services.proofs.append(approval(51), client);
+      await client.query('commit');
+      const theirs = await waiting;
+      expect(Number(theirs.seq)).toBe(Number(mine.seq) + 1);
+      expect(theirs.prevSha256).toBe(mine.recordSha256);
+    } finally {
+      client.release();
+    }
+  });
+
   it('commits a record with the transaction it is appended in, and leaves no gap in the chain when that transaction rolls back', async () => {
     const before = (await chainOf(tenantId)).length;
     const client = await t.gateway.db.sql.connect();
