@@ -355,6 +355,21 @@ function signingCertificate(serial: string) {
   return { der, privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
 }
 
+describe('npm run proof:verify on bad input', () => {
+  it('answers usage for no file, an unreadable file and a non-JSON file with exit 64, and names a JSON file that is no export', async () => {
+    const none = await proofVerify();
+    expect(none).toMatchObject({ code: 64 });
+    expect(none.out).toContain('usage: npm run proof:verify -- FILE');
+    expect((await proofVerify(path.join(dir, 'missing.json'))).code).toBe(64);
+    fs.writeFileSync(path.join(dir, 'garbage.json'), 'not json');
+    expect((await proofVerify(path.join(dir, 'garbage.json'))).code).toBe(64);
+    fs.writeFileSync(path.join(dir, 'other.json'), JSON.stringify({ format: 'something-else', path: [] }));
+    const other = await proofVerify(path.join(dir, 'other.json'));
+    expect(other.code).toBe(1);
+    expect(other.out).toMatch(/^BROKEN at the file: not a proof export: format /);
+  }, 60_000);
+});
+
 describe('certificate-signed approvals', () => {
   it('verifies a JWS by the approver’s certificate (x5c) over the document offline, attached or detached, and refuses one recorded under another certificate serial', async () => {
     const document = { type: 'PaymentApproval', paymentId: '00000000-0000-4000-8000-0000000000bb', amount: '2500.00', currency: 'EUR' };
