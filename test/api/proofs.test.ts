@@ -86,6 +86,25 @@ describe('the proof chain', () => {
     expect((await chainOf(tenantId))[0]).toEqual(first);
   });
 
+  it('holds appends of the tenant while a transaction holds its chain lock, and lets them through once it commits', async () => {
+    const client = await t.gateway.db.sql.connect();
+    let appended = false;
+    try {
+      await client.query('begin');
+      await t.gateway.services.proofs.lockChain(tenantId, client);
+      const waiting = t.gateway.services.proofs.append(approval(50)).then((a) => ((appended = true), a));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(appended).toBe(false);
+      const mine = await t.gateway.services.proofs.append(approval(51), client);
+      await client.query('commit');
+      const theirs = await waiting;
+      expect(Number(theirs.seq)).toBe(Number(mine.seq) + 1);
+      expect(theirs.prevSha256).toBe(mine.recordSha256);
+    } finally {
+      client.release();
+    }
+  });
+
   it('commits a record with the transaction it is appended in, and leaves no gap in the chain when that transaction rolls back', async () => {
     const before = (await chainOf(tenantId)).length;
     const client = await t.gateway.db.sql.connect();
@@ -335,6 +354,21 @@ function signingCertificate(serial: string) {
   const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary').toString('base64');
   return { der, privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() };
 }
+
+describe('npm run proof:verify on bad input', () => {
+  it('answers usage for no file, an unreadable file and a non-JSON file with exit 64, and names a JSON file that is no export', async () => {
+    const none = await proofVerify();
+    expect(none).toMatchObject({ code: 64 });
+    expect(none.out).toContain('usage: npm run proof:verify -- FILE');
+    expect((await proofVerify(path.join(dir, 'missing.json'))).code).toBe(64);
+    fs.writeFileSync(path.join(dir, 'garbage.json'), 'not json');
+    expect((await proofVerify(path.join(dir, 'garbage.json'))).code).toBe(64);
+    fs.writeFileSync(path.join(dir, 'other.json'), JSON.stringify({ format: 'something-else', path: [] }));
+    const other = await proofVerify(path.join(dir, 'other.json'));
+    expect(other.code).toBe(1);
+    expect(other.out).toMatch(/^BROKEN at the file: not a proof export: format /);
+  }, 60_000);
+});
 
 describe('certificate-signed approvals', () => {
   it('verifies a JWS by the approver’s certificate (x5c) over the document offline, attached or detached, and refuses one recorded under another certificate serial', async () => {

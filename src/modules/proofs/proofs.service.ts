@@ -233,6 +233,23 @@ export class ProofsService {
     return rows[0]!;
   }
 
+  /**
+   * Takes the tenant's chain-head lock now, inside the caller's transaction (held until it ends).
+   * A flush that writes a proof takes it before its updates (MikroORM inserts before it updates),
+   * so a raw transaction that will update a payment or consent and append its proof should call
+   * this first: one lock order everywhere, no deadlock between the two.
+   */
+  async lockChain(tenantId: string, tx: ProofSql | EntityManager): Promise<void> {
+    const sql = [
+      `insert into proof_chain (tenant_id, head_seq, head_sha256) values ($1, 0, repeat('0', 64)) on conflict (tenant_id) do nothing`,
+      'select 1 from proof_chain where tenant_id = $1 for update',
+    ];
+    for (const q of sql) {
+      if ('getConnection' in tx) await tx.execute(q.replace('$1', '?'), [tenantId]);
+      else await tx.query(q, [tenantId]);
+    }
+  }
+
   /** The record as stored: canonical body, and the indexed columns the trigger checks against it. */
   protected row(input: ProofInput) {
     const id = randomUUID();
