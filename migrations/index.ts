@@ -15,6 +15,7 @@ import { Migration20261206110003SyncResume } from './Migration20261206110003Sync
 import { Migration20261206190001Reconciliation } from './Migration20261206190001Reconciliation';
 import { Migration20261206150001PaymentCancellationAuthorisation } from './Migration20261206150001PaymentCancellationAuthorisation';
 import { Migration20261207200001Approvals } from './Migration20261207200001Approvals';
+import { Migration20261207220001ProofRecords } from './Migration20261207220001ProofRecords';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -37,4 +38,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206150001PaymentCancellationAuthorisation', class: Migration20261206150001PaymentCancellationAuthorisation },
   { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
   { name: 'Migration20261207200001Approvals', class: Migration20261207200001Approvals },
+  { name: 'Migration20261207220001ProofRecords', class: Migration20261207220001ProofRecords },
 ];

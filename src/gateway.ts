@@ -38,6 +38,7 @@ import { WebhookDispatcher } from './modules/webhooks/webhook-dispatcher';
 import { SandboxService } from './modules/sandbox/sandbox.service';
 import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
+import { ProofsService } from './modules/proofs/proofs.service';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -120,6 +121,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const partitionToken = config.sandbox.enabled ? sandboxAdminToken(config) : '';
     const partitionOf = (tenantId: string) => sandboxPartition(partitionToken, tenantId);
     const institutions = new InstitutionsService(registry, partitionOf);
+    const proofs = new ProofsService({ sql: db.sql, retentionYears: config.proofRetentionYears });
     const consents = new ConsentsService({
       orm: db.orm,
       jobs,
@@ -131,6 +133,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger: logger.child({ module: 'consents' }),
       publicUrl,
       expiryWarningDays: config.consentExpiryWarningDays,
+      proofs,
     });
     const events = new EventsService(db.sql);
     const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }), metrics);
@@ -153,6 +156,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       logger: logger.child({ module: 'payments' }),
       publicUrl,
       lockUrl: db.embedded ? null : db.url,
+      proofs,
     });
     const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
@@ -160,7 +164,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
     const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls };
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({

@@ -5,6 +5,7 @@ import type { EventsService } from '../modules/events/events.service';
 import type { EventStream } from '../modules/events/event-stream';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { PaymentsService } from '../modules/payments/payments.service';
+import type { ProofsService } from '../modules/proofs/proofs.service';
 import type { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
 import type { SandboxService } from '../modules/sandbox/sandbox.service';
 import type { SyncService } from '../modules/sync/sync.service';
@@ -29,4 +30,6 @@ export interface Services {
   readonly reconciliation: ReconciliationService;
   /** The sandbox* mutations (refused with SANDBOX_ONLY for live keys and on a gateway without sandbox). */
   readonly sandbox: SandboxService;
+  /** Proof records: append (by the modules that change what they prove), read, export. */
+  readonly proofs: ProofsService;
 }

@@ -19,6 +19,8 @@ import type { VaultService } from '../vault';
 import { normaliseIp } from '../../platform/ip';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { Consent } from './consent.entity';
+import { consentAuthorisedProof } from '../proofs/proof-documents';
+import type { ProofsService } from '../proofs/proofs.service';
 import { addEvents, EventType } from '../events/events';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';
 
@@ -93,6 +95,8 @@ export interface ConsentsDeps {
   publicUrl: string;
   /** Days before a consent's end at which it turns EXPIRING. */
   expiryWarningDays?: number;
+  /** Each authorisation at the bank appends its proof record in the same flush. */
+  proofs: ProofsService;
 }
 
 /**
@@ -430,6 +434,7 @@ export class ConsentsService {
       this.apply(consent, renewing ? ConsentEvent.RENEWAL_AUTHORISED : ConsentEvent.AUTHORISED, null);
       this.emit(em, consent, EventType.CONSENT_ACTIVATED);
       await this.upsertAccounts(em, consent, accounts);
+      this.deps.proofs.add(em, consentAuthorisedProof(consent, institution, { renewal: renewing, accounts: accounts.length }));
       this.journal(em, consent, renewing ? AuditAction.CONSENT_RENEWED : AuditAction.CONSENT_AUTHORISED, 'endUser', {
         institutionId: institution.id,
         accounts: accounts.length,

@@ -15,6 +15,8 @@ import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { redirectBack, type CallbackResult } from '../consents/consents.service';
+import { paymentStatusChangedProof } from '../proofs/proof-documents';
+import type { ProofsService } from '../proofs/proofs.service';
 import { addEvents, EventType } from '../events/events';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import { EndUser } from '../tenancy/end-user.entity';
@@ -113,6 +115,8 @@ export interface PaymentsDeps {
   lockUrl: string | null;
   /** Approval policies: a payment they hold waits AWAITING_APPROVAL, with no bank call, until released. */
   approvalGate?: ApprovalGate | null;
+  /** Every status change appends its proof record in the same flush. */
+  proofs: ProofsService;
 }
 
 /**
@@ -692,6 +696,7 @@ export class PaymentsService {
     if (options.journal !== false) {
       this.journal(em, payment, AuditAction.PAYMENT_STATUS_CHANGED, actor, { from, to: s.status, rawStatus: s.rawStatus, reasonCode: s.reasonCode });
     }
+    this.deps.proofs.add(em, paymentStatusChangedProof(payment, from, actor, payment.statusReason));
     addEvents(em, [
       {
         tenantId: payment.tenant.id,
