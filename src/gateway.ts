@@ -39,6 +39,9 @@ import { SandboxService } from './modules/sandbox/sandbox.service';
 import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 import { ProofsService } from './modules/proofs/proofs.service';
+import { ApprovalsService } from './modules/approvals/approvals.service';
+import { PolicyGate } from './modules/approvals/policy-gate';
+import { approvalRoutes } from './modules/approvals/approval.routes';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -145,6 +148,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       onWrite: (client, change) => reconciliation.onSyncWrite(client, change),
     });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
+    const approvalGate = new PolicyGate(audit);
     const payments = new PaymentsService({
       orm: db.orm,
       jobs,
@@ -157,14 +161,16 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       publicUrl,
       lockUrl: db.embedded ? null : db.url,
       proofs,
+      approvalGate,
     });
+    const approvals = new ApprovalsService({ orm: db.orm, audit, payments, institutions, proofs, gate: approvalGate, logger: logger.child({ module: 'approvals' }), publicUrl, linkTtlMs: config.approvalLinkTtlMinutes * 60_000 });
     const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
     const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
     const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs };
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs, approvals };
     const demoApiKey = config.demoTenant ? await ensureDemoTenant(config, db, services) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -181,6 +187,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(metricsRoute(metrics, { token: config.metrics.token, environment: config.environment }));
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
+    app.use(approvalRoutes({ orm: db.orm, approvals, publicUrl }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
     await eventStream.start();

@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import { Tenant } from '../tenancy/tenant.entity';
 import { ApprovalMember } from './member.entity';
@@ -6,6 +6,8 @@ import { ApprovalMember } from './member.entity';
 /** A CA certificate the tenant trusts for its approvers' certificates (a root or an intermediate). */
 @Entity({ tableName: 'approval_ca_certificate' })
 export class ApprovalCaCertificate {
+  [OptionalProps]?: 'id' | 'createdAt';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 
@@ -33,6 +35,8 @@ export class ApprovalCaCertificate {
 /** An approver's signing certificate (as a smart card holds), checked against the tenant's CAs when added and at every use. */
 @Entity({ tableName: 'approver_certificate' })
 export class ApproverCertificate {
+  [OptionalProps]?: 'id' | 'createdAt' | 'revokedAt' | 'revocationReason';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 
@@ -76,6 +80,8 @@ export class ApproverCertificate {
 /** An approver's WebAuthn passkey, registered on the gateway's hosted page. */
 @Entity({ tableName: 'approver_passkey' })
 export class ApproverPasskey {
+  [OptionalProps]?: 'id' | 'createdAt' | 'counter' | 'transports' | 'revokedAt';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 

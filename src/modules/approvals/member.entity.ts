@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
@@ -10,6 +10,8 @@ export const MEMBER_ROLES: readonly MemberRole[] = ['REQUESTER', 'APPROVER', 'AC
 /** A person of an end user (an SME): who asks for payments, who signs them off, who watches. */
 @Entity({ tableName: 'approval_member' })
 export class ApprovalMember {
+  [OptionalProps]?: 'id' | 'createdAt' | 'email';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 

@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
 import { Payment } from '../payments/payment.entity';
 import { Tenant } from '../tenancy/tenant.entity';
@@ -10,6 +10,8 @@ export type ApprovalMethod = 'CERTIFICATE' | 'PASSKEY';
 /** A member's signed decision on one revision of a payment's approval document. */
 @Entity({ tableName: 'payment_approval' })
 export class PaymentApproval {
+  [OptionalProps]?: 'id' | 'createdAt' | 'reason';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 
@@ -56,6 +58,8 @@ export type ApprovalLinkPurpose = 'PASSKEY_REGISTRATION' | 'PAYMENT_APPROVAL';
 /** A one-use link to a hosted page (passkey registration, passkey approval of one payment). */
 @Entity({ tableName: 'approval_link' })
 export class ApprovalLink {
+  [OptionalProps]?: 'id' | 'createdAt' | 'payment' | 'challenge' | 'decision' | 'claimedAt';
+
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 

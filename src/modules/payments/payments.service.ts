@@ -311,9 +311,14 @@ export class PaymentsService {
     if (payment.initiation === 'REFUSED') {
       return { payment, authorizationUrl: null, userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, 'The bank refused this payment; it is FAILED.')] };
     }
+    return { payment, authorizationUrl: this.usableAuthorizationUrl(payment), userErrors: [] };
+  }
+
+  /** Where to send the end user to authorise the payment at the bank, while they still can. */
+  usableAuthorizationUrl(payment: Payment): string | null {
     // The link is only worth giving while the end user can still use it.
-    const usable = !payment.terminal && !payment.authorisedAt && payment.attemptExpiresAt > new Date();
-    return { payment, authorizationUrl: usable ? payment.authorizationUrl : null, userErrors: [] };
+    const usable = payment.initiation === 'STARTED' && !payment.terminal && !payment.authorisedAt && payment.attemptExpiresAt > new Date();
+    return usable ? payment.authorizationUrl : null;
   }
 
   /**
