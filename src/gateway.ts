@@ -42,6 +42,7 @@ import { ProofsService } from './modules/proofs/proofs.service';
 import { ApprovalsService } from './modules/approvals/approvals.service';
 import { PolicyGate } from './modules/approvals/policy-gate';
 import { approvalRoutes } from './modules/approvals/approval.routes';
+import { PasskeysService } from './modules/approvals/passkeys.service';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -187,7 +188,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(metricsRoute(metrics, { token: config.metrics.token, environment: config.environment }));
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
-    app.use(approvalRoutes({ orm: db.orm, approvals, publicUrl }));
+    app.use(approvalRoutes({ orm: db.orm, passkeys: new PasskeysService({ orm: db.orm, approvals, audit, publicUrl }) }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
     await eventStream.start();

@@ -372,7 +372,7 @@ export class ApprovalsService {
   }
 
   /** A refused decision: nothing is recorded but its journal line. */
-  private async refuse(em: EntityManager, payment: Payment, actor: string, memberId: string | null, decision: ApprovalDecision, field: string[], code: UserErrorCode, message: string): Promise<Outcome<Payment>> {
+  async refuse(em: EntityManager, payment: Payment, actor: string, memberId: string | null, decision: ApprovalDecision, field: string[], code: UserErrorCode, message: string): Promise<Outcome<Payment>> {
     this.journal(em, payment.tenant.id, AuditAction.PAYMENT_APPROVAL_REFUSED, actor, 'Payment', payment.id, { code, decision, memberId });
     await em.flush();
     return { ok: false, userErrors: [userError(field, code, message)] };
