@@ -17,6 +17,7 @@ import { Migration20261206150001PaymentCancellationAuthorisation } from './Migra
 import { Migration20261207160001RowLevelSecurity } from './Migration20261207160001RowLevelSecurity';
 import { Migration20261207180001WebhookLaneLeaseToken } from './Migration20261207180001WebhookLaneLeaseToken';
 import { Migration20261207181001VaultKeyEpoch } from './Migration20261207181001VaultKeyEpoch';
+import { Migration20261207200001Approvals } from './Migration20261207200001Approvals';
 import { Migration20261207220001ProofRecords } from './Migration20261207220001ProofRecords';
 
 /**
@@ -42,5 +43,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207160001RowLevelSecurity', class: Migration20261207160001RowLevelSecurity },
   { name: 'Migration20261207180001WebhookLaneLeaseToken', class: Migration20261207180001WebhookLaneLeaseToken },
   { name: 'Migration20261207181001VaultKeyEpoch', class: Migration20261207181001VaultKeyEpoch },
+  { name: 'Migration20261207200001Approvals', class: Migration20261207200001Approvals },
   { name: 'Migration20261207220001ProofRecords', class: Migration20261207220001ProofRecords },
 ];

@@ -107,6 +107,7 @@ export const settings = {
   SHUTDOWN_TIMEOUT_MS: { schema: int(0, 600_000), default: '10000', doc: 'How long in-flight requests may take to finish on SIGINT/SIGTERM.' },
   CONSENT_EXPIRY_WARNING_DAYS: { schema: int(1, 90), default: '7', doc: 'How many days before a consent ends it turns EXPIRING (and CONSENT_EXPIRING is emitted), so the end user can renew in time.' },
   PROOF_RETENTION_YEARS: { schema: int(1, 100), default: '10', doc: 'How many years proof records (who authorised or approved what, and every payment status change) are kept; the daily purge deletes only records older than this was when they were written.' },
+  APPROVAL_LINK_TTL_MINUTES: { schema: int(5, 10_080), default: '1440', doc: 'How long a hosted approvals page link (passkey registration, passkey approval of a payment) stays usable; each is also one-use.' },
   SYNC_CONCURRENCY: { schema: int(0, 64), default: '2', doc: 'Account syncs this process runs at once; 0 runs none here (an API-only instance: other processes do the work).' },
   WEBHOOK_CONCURRENCY: { schema: int(0, 256), default: '32', doc: 'Webhook requests this process sends at once (one per lane: a resource\'s deliveries to an endpoint go one after the other); 0 sends none here (other processes deliver).' },
   WEBHOOK_ENDPOINT_CONCURRENCY: { schema: int(1, 256), default: '8', doc: 'Webhook requests this process sends to one endpoint at once, over that many kept-alive connections at most.' },
@@ -179,6 +180,8 @@ export interface Config {
   readonly consentExpiryWarningDays: number;
   /** Years a proof record is kept (its `retainUntil` is fixed when it is written). */
   readonly proofRetentionYears: number;
+  /** Minutes a hosted approvals page link (passkey registration or approval) stays usable. */
+  readonly approvalLinkTtlMinutes: number;
   /** Webhook delivery: concurrency of this process (0: none), receiver timeout, retry schedule. */
   readonly webhooks: { readonly concurrency: number; readonly endpointConcurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
   /** `GET /metrics`: the scrapers' bearer token (unset: open in sandbox, refused in live). */
@@ -264,6 +267,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     syncConcurrency: r.SYNC_CONCURRENCY,
     consentExpiryWarningDays: r.CONSENT_EXPIRY_WARNING_DAYS,
     proofRetentionYears: r.PROOF_RETENTION_YEARS,
+    approvalLinkTtlMinutes: r.APPROVAL_LINK_TTL_MINUTES,
     webhooks: Object.freeze({
       concurrency: r.WEBHOOK_CONCURRENCY,
       endpointConcurrency: r.WEBHOOK_ENDPOINT_CONCURRENCY,

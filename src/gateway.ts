@@ -41,6 +41,10 @@ import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 import { asSystem, enforceTenantScopes } from './platform/tenant-scope';
 import { ProofsService } from './modules/proofs/proofs.service';
 import { proofRoutes } from './modules/proofs/proof.routes';
+import { ApprovalsService } from './modules/approvals/approvals.service';
+import { PolicyGate } from './modules/approvals/policy-gate';
+import { approvalRoutes } from './modules/approvals/approval.routes';
+import { PasskeysService } from './modules/approvals/passkeys.service';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -149,6 +153,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       onWrite: (client, change) => reconciliation.onSyncWrite(client, change),
     });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
+    const approvalGate = new PolicyGate(audit);
     const payments = new PaymentsService({
       orm: db.orm,
       jobs,
@@ -161,14 +166,16 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       publicUrl,
       lockUrl: db.embedded ? null : db.url,
       proofs,
+      approvalGate,
     });
+    const approvals = new ApprovalsService({ orm: db.orm, audit, payments, institutions, proofs, gate: approvalGate, logger: logger.child({ module: 'approvals' }), publicUrl, linkTtlMs: config.approvalLinkTtlMinutes * 60_000 });
     const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
     const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
     const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs };
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs, approvals };
     const demoApiKey = config.demoTenant ? await asSystem('demo tenant set-up', () => ensureDemoTenant(config, db, services)) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({
@@ -186,6 +193,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
     app.use(proofRoutes(proofs));
+    app.use(approvalRoutes({ orm: db.orm, passkeys: new PasskeysService({ orm: db.orm, approvals, audit, publicUrl }) }));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
     // Background workers have no caller tenant; their timers and loops keep this scope.

@@ -3,6 +3,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { buildSchema, type PubSub } from 'type-graphql';
 import { createPubSub } from '@graphql-yoga/subscription';
 import { AccountsResolver } from '../modules/accounts/accounts.resolver';
+import { ApprovalMembersResolver, PaymentApprovalDocumentResolver, PaymentApprovalResolver } from '../modules/approvals/approvals.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
 import { EventSubscriptionsResolver, EventsResolver } from '../modules/events/events.resolver';
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
@@ -19,7 +20,7 @@ import { WebhookDeliveryResolver, WebhooksResolver } from '../modules/webhooks/w
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ProofsResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ProofsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

@@ -1,4 +1,5 @@
 import type { AccountsService } from '../modules/accounts/accounts.service';
+import type { ApprovalsService } from '../modules/approvals/approvals.service';
 import type { AuditService } from '../modules/audit/audit.service';
 import type { ConsentsService } from '../modules/consents/consents.service';
 import type { EventsService } from '../modules/events/events.service';
@@ -30,6 +31,8 @@ export interface Services {
   readonly reconciliation: ReconciliationService;
   /** The sandbox* mutations (refused with SANDBOX_ONLY for live keys and on a gateway without sandbox). */
   readonly sandbox: SandboxService;
+  /** Members, credentials, approval policies and signed decisions on payments. */
+  readonly approvals: ApprovalsService;
   /** Proof records: append (by the modules that change what they prove), read, export. */
   readonly proofs: ProofsService;
 }

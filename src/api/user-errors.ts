@@ -63,6 +63,34 @@ export enum UserErrorCode {
   ALREADY_MATCHED = 'ALREADY_MATCHED',
   /** The objects belong to different end users. */
   END_USER_MISMATCH = 'END_USER_MISMATCH',
+  /** The text is not an X.509 certificate (PEM or base64 DER), or not the kind asked for (a CA certificate, a signing certificate). */
+  CERTIFICATE_INVALID = 'CERTIFICATE_INVALID',
+  /** The certificate (or the CA certificate that issued it) is past its validity period. */
+  CERTIFICATE_EXPIRED = 'CERTIFICATE_EXPIRED',
+  /** The certificate’s validity period has not started. */
+  CERTIFICATE_NOT_YET_VALID = 'CERTIFICATE_NOT_YET_VALID',
+  /** The certificate’s key usage does not allow signatures (digitalSignature or nonRepudiation), or it is a CA certificate. */
+  CERTIFICATE_KEY_USAGE = 'CERTIFICATE_KEY_USAGE',
+  /** The certificate is not issued by a CA certificate the tenant registered (approvalCaCertificateAdd). */
+  CERTIFICATE_UNTRUSTED = 'CERTIFICATE_UNTRUSTED',
+  /** The tenant revoked this certificate (approverCertificateRevoke). */
+  CERTIFICATE_REVOKED = 'CERTIFICATE_REVOKED',
+  /** The signature does not verify with the credential’s key over the payment’s approval document. */
+  SIGNATURE_INVALID = 'SIGNATURE_INVALID',
+  /** The signed payload is not the approval document the gateway computes for the payment now (another payment, revision or decision). */
+  SIGNATURE_DOCUMENT_MISMATCH = 'SIGNATURE_DOCUMENT_MISMATCH',
+  /** This member already approved or rejected this revision of the payment. */
+  ALREADY_DECIDED = 'ALREADY_DECIDED',
+  /** The policy forbids the member who requested the payment to approve it. */
+  SELF_APPROVAL_FORBIDDEN = 'SELF_APPROVAL_FORBIDDEN',
+  /** The member is not an APPROVER of the payment’s end user. */
+  NOT_AN_APPROVER = 'NOT_AN_APPROVER',
+  /** The passkey response does not verify (unknown credential, wrong challenge, bad signature). */
+  PASSKEY_INVALID = 'PASSKEY_INVALID',
+  /** The passkey response was made for another origin than the gateway’s page. */
+  PASSKEY_ORIGIN_MISMATCH = 'PASSKEY_ORIGIN_MISMATCH',
+  /** The passkey response was already used, or its signature counter did not grow. */
+  PASSKEY_REPLAYED = 'PASSKEY_REPLAYED',
 }
 
 registerEnumType(UserErrorCode, {
@@ -99,6 +127,20 @@ registerEnumType(UserErrorCode, {
     AMOUNT_EXCEEDED: { description: 'An amount would exceed what the transaction or the expected payment has left.' },
     ALREADY_MATCHED: { description: 'The transaction is already part of a live (suggested or confirmed) match.' },
     END_USER_MISMATCH: { description: 'The objects belong to different end users.' },
+    CERTIFICATE_INVALID: { description: 'The text is not an X.509 certificate (PEM or base64 DER), or not the kind asked for (a CA certificate, a signing certificate).' },
+    CERTIFICATE_EXPIRED: { description: 'The certificate (or the CA certificate that issued it) is past its validity period.' },
+    CERTIFICATE_NOT_YET_VALID: { description: 'The certificate’s validity period has not started.' },
+    CERTIFICATE_KEY_USAGE: { description: 'The certificate’s key usage does not allow signatures (digitalSignature or nonRepudiation), or it is a CA certificate.' },
+    CERTIFICATE_UNTRUSTED: { description: 'The certificate is not issued by a CA certificate the tenant registered (approvalCaCertificateAdd).' },
+    CERTIFICATE_REVOKED: { description: 'The tenant revoked this certificate (approverCertificateRevoke).' },
+    SIGNATURE_INVALID: { description: 'The signature does not verify with the credential’s key over the payment’s approval document.' },
+    SIGNATURE_DOCUMENT_MISMATCH: { description: 'The signed payload is not the approval document the gateway computes for the payment now (another payment, revision or decision).' },
+    ALREADY_DECIDED: { description: 'This member already approved or rejected this revision of the payment.' },
+    SELF_APPROVAL_FORBIDDEN: { description: 'The policy forbids the member who requested the payment to approve it.' },
+    NOT_AN_APPROVER: { description: 'The member is not an APPROVER of the payment’s end user.' },
+    PASSKEY_INVALID: { description: 'The passkey response does not verify (unknown credential, wrong challenge, bad signature).' },
+    PASSKEY_ORIGIN_MISMATCH: { description: 'The passkey response was made for another origin than the gateway’s page.' },
+    PASSKEY_REPLAYED: { description: 'The passkey response was already used, or its signature counter did not grow.' },
   },
 });
 

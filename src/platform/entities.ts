@@ -10,7 +10,12 @@ import { VaultDataKey } from '../modules/vault/vault-data-key.entity';
 import { VaultMasterKey } from '../modules/vault/vault-master-key.entity';
 import { VaultRotation } from '../modules/vault/vault-rotation.entity';
 import { Payment } from '../modules/payments/payment.entity';
+import { ApprovalMember } from '../modules/approvals/member.entity';
+import { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from '../modules/approvals/credential.entity';
+import { ApprovalPolicy } from '../modules/approvals/policy.entity';
+import { ApprovalLink, PaymentApproval } from '../modules/approvals/payment-approval.entity';
 import { ProofRecordEntity } from '../modules/proofs/proof-record.entity';
 
 /** Every persistent entity. Each module adds its own here (and a migration under migrations/). */
-export const entities = [Tenant, ApiKey, EndUser, RedirectUri, Consent, Account, AuditEvent, EventRecord, VaultMasterKey, VaultDataKey, VaultRotation, Payment, ProofRecordEntity];
+export const entities = [Tenant, ApiKey, EndUser, RedirectUri, Consent, Account, AuditEvent, EventRecord, VaultMasterKey, VaultDataKey, VaultRotation, Payment, ProofRecordEntity,
+  ApprovalMember, ApprovalCaCertificate, ApproverCertificate, ApproverPasskey, ApprovalPolicy, PaymentApproval, ApprovalLink];

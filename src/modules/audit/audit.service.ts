@@ -50,6 +50,21 @@ export enum AuditAction {
   /** A match made by hand (reconciliationMatch). */
   RECONCILIATION_MATCHED = 'RECONCILIATION_MATCHED',
   RECONCILIATION_UNDONE = 'RECONCILIATION_UNDONE',
+  /** Approvals: a member, a CA certificate, a certificate or passkey of a member, or a policy version was added. */
+  APPROVAL_MEMBER_CREATED = 'APPROVAL_MEMBER_CREATED',
+  APPROVAL_CA_CERTIFICATE_ADDED = 'APPROVAL_CA_CERTIFICATE_ADDED',
+  APPROVER_CERTIFICATE_ADDED = 'APPROVER_CERTIFICATE_ADDED',
+  APPROVER_CERTIFICATE_REVOKED = 'APPROVER_CERTIFICATE_REVOKED',
+  APPROVER_PASSKEY_REGISTERED = 'APPROVER_PASSKEY_REGISTERED',
+  APPROVAL_POLICY_SET = 'APPROVAL_POLICY_SET',
+  /** A payment was held for approval under a policy version (or its amendment asked for approvals again). */
+  PAYMENT_APPROVAL_REQUESTED = 'PAYMENT_APPROVAL_REQUESTED',
+  PAYMENT_APPROVED = 'PAYMENT_APPROVED',
+  PAYMENT_APPROVAL_REJECTED = 'PAYMENT_APPROVAL_REJECTED',
+  /** An approval or rejection was refused (code says why); nothing was approved. */
+  PAYMENT_APPROVAL_REFUSED = 'PAYMENT_APPROVAL_REFUSED',
+  /** A payment awaiting approval was changed; earlier approvals no longer count. */
+  PAYMENT_AMENDED = 'PAYMENT_AMENDED',
 }
 
 export interface AuditEntry {

@@ -25,6 +25,9 @@ registerEnumType(EventType, {
     EXPECTED_PAYMENT_PARTIALLY_PAID: { description: 'An expected payment received part of its amount (an instalment, or a short payment outside tolerance).' },
     EXPECTED_PAYMENT_OVERDUE: { description: 'An expected payment passed its due date (plus its tolerance days) without being paid (the daily tick).' },
     RECONCILIATION_SUGGESTED: { description: 'The matcher proposed a match it was not sure enough to confirm: review it (reconciliationConfirm or reconciliationReject).' },
+    PAYMENT_APPROVAL_REQUESTED: { description: 'A payment waits AWAITING_APPROVAL under its end user’s approval policy (again after paymentAmend): approvers are asked to sign it.' },
+    PAYMENT_APPROVED: { description: 'An approver signed a payment’s approval document; `complete` tells whether the policy is now met (the payment then goes to the bank).' },
+    PAYMENT_APPROVAL_REJECTED: { description: 'An approver rejected a payment: it is REJECTED_BY_APPROVER and never reaches the bank.' },
   },
 });
 

@@ -17,7 +17,7 @@ export type PaymentInitiation = 'PENDING' | 'STARTED' | 'REFUSED';
  */
 @Entity({ tableName: 'payment' })
 export class Payment {
-  [OptionalProps]?: 'id' | 'createdAt' | 'updatedAt' | 'terminal' | 'rawStatus' | 'reasonCode' | 'statusReason' | 'bankPaymentId' | 'authorizationUrl' | 'secrets' | 'authorisedAt' | 'cancelStateHash' | 'cancelClaimedAt' | 'cancelAuthorizationUrl' | 'cancelSecrets';
+  [OptionalProps]?: 'id' | 'createdAt' | 'updatedAt' | 'terminal' | 'rawStatus' | 'reasonCode' | 'statusReason' | 'bankPaymentId' | 'authorizationUrl' | 'secrets' | 'authorisedAt' | 'cancelStateHash' | 'cancelClaimedAt' | 'cancelAuthorizationUrl' | 'cancelSecrets' | 'approvalPolicyId' | 'approvalRevision' | 'approvalsRequired' | 'requesterMemberId';
 
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
@@ -124,6 +124,22 @@ export class Payment {
   /** Vault-sealed: what finishing the cancellation authorisation needs. */
   @Property({ type: 'text', nullable: true, lazy: true })
   cancelSecrets: string | null = null;
+
+  /** The approval policy version the payment was created under (null: no policy applied); it keeps it for good. */
+  @Property({ type: 'uuid', nullable: true })
+  approvalPolicyId: string | null = null;
+
+  /** Bumped by every amendment while AWAITING_APPROVAL: approvals count only for the revision they signed. */
+  @Property({ type: 'integer' })
+  approvalRevision: number = 0;
+
+  /** How many distinct approvers the policy asks for at the current revision. */
+  @Property({ type: 'integer' })
+  approvalsRequired: number = 0;
+
+  /** The member who asked for the payment (`requestedBy`), when given. */
+  @Property({ type: 'uuid', nullable: true })
+  requesterMemberId: string | null = null;
 
   @Property({ type: 'Date', columnType: 'timestamptz' })
   createdAt: Date = new Date();

@@ -42,7 +42,7 @@ export class PaymentsResolver {
 
   @Mutation(() => PaymentInitiatePayload, {
     description:
-      'Initiates a payment and returns where to send the end user to approve it. `idempotencyKey` (1–200 printable characters, per tenant) is required: the same key with the same input answers the same payment without a second bank call, even while the first is still running; the same key with another input is IDEMPOTENCY_KEY_REUSED. Everything is checked before the bank is called.',
+      'Initiates a payment and returns where to send the end user to approve it; under the end user’s approval policy it is AWAITING_APPROVAL instead, and goes to the bank once approved (docs/approvals.md). `idempotencyKey` (1–200 printable characters, per tenant) is required: the same key with the same input answers the same payment without a second bank call, even while the first is still running; the same key with another input is IDEMPOTENCY_KEY_REUSED. Everything is checked before the bank is called.',
   })
   async paymentInitiate(
     @Arg('input', () => PaymentInitiateInput) input: PaymentInitiateInput,
@@ -64,6 +64,7 @@ export class PaymentsResolver {
         requestedExecutionDate: input.requestedExecutionDate ?? null,
         redirectUri: input.redirectUri,
         psuId: input.psuId ?? null,
+        ...(input.requestedBy != null ? { requestedBy: decodeGlobalId(input.requestedBy, 'ApprovalMember') } : {}),
       },
       idempotencyKey,
     );

@@ -37,7 +37,7 @@ export const POLL_MAX_S = 300;
 export const PAYMENT_STATE_PREFIX = 'pay_';
 const LOCK_NAMESPACE = 4_242_010;
 
-export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['EXECUTED', 'REJECTED', 'CANCELLED', 'FAILED']);
+export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['EXECUTED', 'REJECTED', 'CANCELLED', 'FAILED', 'REJECTED_BY_APPROVER']);
 
 const sha256 = (v: string) => createHash('sha256').update(v, 'utf8').digest('hex');
 const todayUtc = () => new Date().toISOString().slice(0, 10);
@@ -54,6 +54,29 @@ export interface PaymentInitiateInput extends PaymentDraft {
   redirectUri: string;
   /** The end user's login at the bank, for decoupled SCA; sent on the first call only, never stored. */
   psuId?: string | null;
+  /** The member (of the end user's approval setup) asking for the payment; undefined when not given, null when the id did not decode. */
+  requestedBy?: string | null;
+}
+
+/** What an end user's approval policy asks of a new payment. */
+export interface ApprovalHold {
+  policyId: string;
+  policyVersion: number;
+  /** Distinct approvers needed; 0: the policy lets this payment through. */
+  required: number;
+}
+
+/**
+ * The port through which an end user's approval policy holds a payment back before any bank
+ * call (implemented by the approvals module).
+ */
+export interface ApprovalGate {
+  /** The policy version in force for the end user and what it asks of this payment; null: no policy. */
+  assess(em: EntityManager, tenantId: string, endUserId: string, payment: ValidPayment): Promise<ApprovalHold | null>;
+  /** Whether a member of this end user may request payments (role REQUESTER or APPROVER). */
+  mayRequest(em: EntityManager, tenantId: string, endUserId: string, memberId: string): Promise<boolean>;
+  /** Writes what a held payment's creation tells (PAYMENT_APPROVAL_REQUESTED, its journal line) in the creation's unit of work. */
+  held(em: EntityManager, payment: Payment, hold: ApprovalHold, actor: string): void;
 }
 
 /** A PSU-ID as banks take it: no blanks, no control characters, bounded. */
@@ -90,6 +113,8 @@ export interface PaymentsDeps {
    * key row and the bank's own deduplication of the gateway's key do the work.
    */
   lockUrl: string | null;
+  /** Approval policies: a payment they hold waits AWAITING_APPROVAL, with no bank call, until released. */
+  approvalGate?: ApprovalGate | null;
   /** Every status change appends its proof record in the same flush. */
   proofs: ProofsService;
 }
@@ -121,6 +146,10 @@ export class PaymentsService {
     if (!checked.ok) errors.push(...checked.userErrors);
     const psuId = input.psuId === undefined || input.psuId === null ? undefined : psuIdRule.safeParse(input.psuId);
     if (psuId && !psuId.success) errors.push(userError(['input', 'psuId'], UserErrorCode.INVALID, `psuId ${psuId.error.issues[0]?.message ?? 'is invalid'}.`));
+    const requester = input.requestedBy;
+    if (requester !== undefined && (!requester || !endUser || !this.deps.approvalGate || !(await this.deps.approvalGate.mayRequest(em, caller.tenantId, endUser.id, requester)))) {
+      errors.push(userError(['input', 'requestedBy'], UserErrorCode.NOT_FOUND, 'No member of this end user who may request payments (role REQUESTER or APPROVER) has this id.'));
+    }
     if (!(await this.deps.tenancy.isRedirectUriAllowed(em, caller, input.redirectUri))) {
       errors.push(
         userError(
@@ -135,15 +164,18 @@ export class PaymentsService {
     if (errors.length > 0 || !endUser || !institution || !checked.ok) return { payment: null, authorizationUrl: null, userErrors: errors };
 
     const redirectUri = new URL(input.redirectUri).href;
-    const requestHash = sha256(canonicalRequest(institution.id, endUser.id, checked.value, redirectUri));
+    const requestHash = sha256(canonicalRequest(institution.id, endUser.id, checked.value, redirectUri, requester ?? null));
     return this.withKeyLock(caller.tenantId, idempotencyKey, async () => {
       const db = this.deps.orm.em.fork();
       let payment = await this.byKey(db, caller, idempotencyKey, requestHash);
       if (payment === 'REUSED') return reused();
       if (!payment) {
-        payment = await this.createRow(db, caller, endUser.id, institution, checked.value, redirectUri, idempotencyKey, requestHash);
+        const hold = (await this.deps.approvalGate?.assess(db, caller.tenantId, endUser.id, checked.value)) ?? null;
+        payment = await this.createRow(db, caller, endUser.id, institution, checked.value, redirectUri, idempotencyKey, requestHash, hold, requester ?? null);
         if (payment === 'REUSED') return reused();
       }
+      // Held by an approval policy (or rejected by an approver): nothing goes to the bank.
+      if (payment.status === 'AWAITING_APPROVAL' || payment.status === 'REJECTED_BY_APPROVER') return { payment, authorizationUrl: null, userErrors: [] };
       if (payment.initiation === 'PENDING') return this.startAtBank(db, payment, institution, `apiKey:${caller.apiKeyId}`, psuId?.success ? psuId.data : undefined);
       return this.answer(payment);
     });
@@ -174,7 +206,10 @@ export class PaymentsService {
     redirectUri: string,
     key: string,
     requestHash: string,
+    hold: ApprovalHold | null = null,
+    requesterMemberId: string | null = null,
   ): Promise<Payment | 'REUSED'> {
+    const held = hold !== null && hold.required > 0;
     const id = randomUUID();
     const state = `${PAYMENT_STATE_PREFIX}${randomBytes(32).toString('base64url')}`;
     const sealedState = await this.deps.vault.seal(state, { tenantId: caller.tenantId, ownerId: id, purpose: 'payment-state' });
@@ -196,13 +231,17 @@ export class PaymentsService {
           endToEndId: p.endToEndId,
           requestedExecutionDate: p.requestedExecutionDate,
           redirectUri,
-          status: 'AUTHORIZATION_REQUIRED',
+          status: held ? 'AWAITING_APPROVAL' : 'AUTHORIZATION_REQUIRED',
           initiation: 'PENDING',
+          approvalPolicyId: hold?.policyId ?? null,
+          approvalsRequired: held ? hold.required : 0,
+          requesterMemberId,
           gatewayIdempotencyKey: randomUUID(),
           stateHash: sha256(state),
           sealedState,
           attemptExpiresAt: new Date(Date.now() + PAYMENT_SCA_TIMEOUT_MS),
         });
+        if (held) this.deps.approvalGate!.held(tx, payment, hold, `apiKey:${caller.apiKeyId}`);
         await tx.flush();
         await tx.execute('insert into payment_idempotency (tenant_id, key, request_hash, payment_id, created_at) values (?, ?, ?, ?, ?)', [
           caller.tenantId,
@@ -272,9 +311,14 @@ export class PaymentsService {
     if (payment.initiation === 'REFUSED') {
       return { payment, authorizationUrl: null, userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, 'The bank refused this payment; it is FAILED.')] };
     }
+    return { payment, authorizationUrl: this.usableAuthorizationUrl(payment), userErrors: [] };
+  }
+
+  /** Where to send the end user to authorise the payment at the bank, while they still can. */
+  usableAuthorizationUrl(payment: Payment): string | null {
     // The link is only worth giving while the end user can still use it.
-    const usable = !payment.terminal && !payment.authorisedAt && payment.attemptExpiresAt > new Date();
-    return { payment, authorizationUrl: usable ? payment.authorizationUrl : null, userErrors: [] };
+    const usable = payment.initiation === 'STARTED' && !payment.terminal && !payment.authorisedAt && payment.attemptExpiresAt > new Date();
+    return usable ? payment.authorizationUrl : null;
   }
 
   /**
@@ -470,6 +514,14 @@ export class PaymentsService {
     if (payment.terminal) {
       return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, `The payment is ${payment.status}: final, it can no longer be cancelled.`)] };
     }
+    if (payment.status === 'AWAITING_APPROVAL') {
+      // Never sent to the bank: cancelled here, with one atomic update against a concurrent release.
+      const [won] = await em.execute<{ id: string }[]>(`update payment set status = 'CANCELLED', terminal = true where id = ? and status = 'AWAITING_APPROVAL' returning id`, [payment.id]);
+      if (!won) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, 'The payment was approved or rejected meanwhile; try again.')] };
+      this.change(em, payment, { status: 'CANCELLED', rawStatus: null, reasonCode: null }, 'Cancelled through the API before it was approved.', `apiKey:${caller.apiKeyId}`);
+      await em.flush();
+      return { ok: true, value: { payment, authorizationUrl: null } };
+    }
     if (!institution || !adapter?.payments.cancel || !payment.bankPaymentId) {
       return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, `${institution?.name ?? 'This bank'} offers no cancellation of payments through its API.`)] };
     }
@@ -577,6 +629,35 @@ export class PaymentsService {
     return redirectBack(payment.redirectUri, { paymentId: toGlobalId('Payment', payment.id), cancellation: payment.status === 'CANCELLED' ? 'cancelled' : otherwise });
   }
 
+  // --- approvals -------------------------------------------------------------------------------
+
+  /**
+   * Applies an approval outcome to a payment AWAITING_APPROVAL in the caller's unit of work:
+   * AUTHORIZATION_REQUIRED once its policy is met (then `releaseApproved` sends it to the bank),
+   * REJECTED_BY_APPROVER when an approver rejects it. The caller holds the payment's row lock.
+   */
+  applyApproval(em: EntityManager, payment: Payment, status: 'AUTHORIZATION_REQUIRED' | 'REJECTED_BY_APPROVER', reason: string | null, actor: string): void {
+    if (status === 'AUTHORIZATION_REQUIRED') payment.attemptExpiresAt = new Date(Date.now() + PAYMENT_SCA_TIMEOUT_MS);
+    this.change(em, payment, { status, rawStatus: null, reasonCode: null }, reason, actor);
+  }
+
+  /**
+   * Sends an approved payment to the bank, under its idempotency key's lock: of a release and a
+   * concurrent `paymentInitiate` retry with the same key, one calls the bank, and a bank call with
+   * an unknown outcome is retried by `paymentInitiate` with the same key.
+   */
+  async releaseApproved(tenantId: string, paymentId: string, actor: string): Promise<PaymentOutcome> {
+    const rows = await this.deps.orm.em.fork().execute<{ key: string }[]>('select key from payment_idempotency where tenant_id = ? and payment_id = ?', [tenantId, paymentId]);
+    const key = rows[0]?.key ?? `payment:${paymentId}`;
+    return this.withKeyLock(tenantId, key, async () => {
+      const em = this.deps.orm.em.fork();
+      const payment = await em.findOneOrFail(Payment, { id: paymentId, tenant: tenantId }, { populate: ['tenant', 'sealedState', 'secrets'] });
+      const institution = this.deps.institutions.get({ tenantId, environment: payment.tenant.environment, apiKeyId: 'approval' }, payment.institutionId);
+      if (payment.initiation !== 'PENDING' || payment.status !== 'AUTHORIZATION_REQUIRED' || !institution) return this.answer(payment);
+      return this.startAtBank(em, payment, institution, actor);
+    });
+  }
+
   // --- reads -----------------------------------------------------------------------------------
 
   async list(em: EntityManager, caller: Caller, status: PaymentStatus | null | undefined, limit: number, after?: KeysetPosition): Promise<Payment[]> {
@@ -601,7 +682,7 @@ export class PaymentsService {
   private change(
     em: EntityManager,
     payment: Payment,
-    s: BankPaymentStatus,
+    s: Omit<BankPaymentStatus, 'rawStatus'> & { rawStatus: string | null },
     reason: string | null,
     actor: string,
     options: { journal?: boolean; force?: boolean } = {},
@@ -674,8 +755,8 @@ export class PaymentsService {
 }
 
 /** The request's canonical form: the same payment however it was spelt (IBAN spaces, "12.3" vs "12.30"). */
-function canonicalRequest(institutionId: string, endUserId: string, p: ValidPayment, redirectUri: string): string {
-  return JSON.stringify([
+function canonicalRequest(institutionId: string, endUserId: string, p: ValidPayment, redirectUri: string, requestedBy: string | null): string {
+  const fields = [
     institutionId,
     endUserId,
     p.scheme,
@@ -689,7 +770,9 @@ function canonicalRequest(institutionId: string, endUserId: string, p: ValidPaym
     p.endToEndId,
     p.requestedExecutionDate,
     redirectUri,
-  ]);
+  ];
+  // Appended only when given, so the hashes of requests without a requester stay as they were.
+  return JSON.stringify(requestedBy ? [...fields, requestedBy] : fields);
 }
 
 function outcomeOf(payment: Payment): 'success' | 'rejected' | 'failed' {

@@ -10,6 +10,8 @@ import type { Payment } from './payment.entity';
 
 /** Normalised payment status, the same whatever the bank's standard. */
 export enum PaymentStatusKind {
+  AWAITING_APPROVAL = 'AWAITING_APPROVAL',
+  REJECTED_BY_APPROVER = 'REJECTED_BY_APPROVER',
   AUTHORIZATION_REQUIRED = 'AUTHORIZATION_REQUIRED',
   PENDING = 'PENDING',
   ACCEPTED = 'ACCEPTED',
@@ -23,6 +25,8 @@ registerEnumType(PaymentStatusKind, {
   name: 'PaymentStatus',
   description: 'Where a payment stands, whatever the bank’s standard; `rawStatus` keeps the bank’s own code.',
   valuesConfig: {
+    AWAITING_APPROVAL: { description: 'Held by the end user’s approval policy: nothing has gone to the bank; `approval` says who still has to sign (docs/approvals.md).' },
+    REJECTED_BY_APPROVER: { description: 'An approver rejected it before it went to the bank. Final.' },
     AUTHORIZATION_REQUIRED: { description: 'Waiting for the end user to approve it at their bank (authorizationUrl).' },
     PENDING: { description: 'Received by the bank, not yet accepted (RCVD, PDNG, PATC).' },
     ACCEPTED: { description: 'Accepted by the bank, on its way (ACTC, ACCP, ACSP…); future-dated payments wait here.' },
@@ -195,6 +199,9 @@ export class PaymentInitiateInput {
       "The end user's login at the bank (PSU-ID), up to 100 characters. At a bank that offers decoupled SCA the end user then approves in the bank's app: authorizationUrl is null and the payment moves on by itself. Used for the first call only, never stored.",
   })
   psuId?: string | null;
+
+  @Field(() => ID, { nullable: true, description: 'The member (REQUESTER or APPROVER of this end user) asking for the payment; under a policy that forbids self-approval they cannot approve it.' })
+  requestedBy?: string | null;
 }
 
 @ObjectType()
