@@ -14,6 +14,7 @@ import { Migration20261206110002TransactionOrder } from './Migration202612061100
 import { Migration20261206110003SyncResume } from './Migration20261206110003SyncResume';
 import { Migration20261206190001Reconciliation } from './Migration20261206190001Reconciliation';
 import { Migration20261206150001PaymentCancellationAuthorisation } from './Migration20261206150001PaymentCancellationAuthorisation';
+import { Migration20261207210001AccessGrants } from './Migration20261207210001AccessGrants';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -35,4 +36,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261206110003SyncResume', class: Migration20261206110003SyncResume },
   { name: 'Migration20261206150001PaymentCancellationAuthorisation', class: Migration20261206150001PaymentCancellationAuthorisation },
   { name: 'Migration20261206190001Reconciliation', class: Migration20261206190001Reconciliation },
+  { name: 'Migration20261207210001AccessGrants', class: Migration20261207210001AccessGrants },
 ];

@@ -6,6 +6,7 @@ import { AccountsResolver } from '../modules/accounts/accounts.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
 import { EventSubscriptionsResolver, EventsResolver } from '../modules/events/events.resolver';
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
+import { AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver } from '../modules/grants/grants.resolver';
 import { InstitutionsResolver } from '../modules/institutions/institutions.resolver';
 import { PaymentsResolver } from '../modules/payments/payments.resolver';
 import { ReconciliationResolver } from '../modules/reconciliation/reconciliation.resolver';
@@ -18,7 +19,7 @@ import { WebhookDeliveryResolver, WebhooksResolver } from '../modules/webhooks/w
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

@@ -3,6 +3,7 @@ import type { AuditService } from '../modules/audit/audit.service';
 import type { ConsentsService } from '../modules/consents/consents.service';
 import type { EventsService } from '../modules/events/events.service';
 import type { EventStream } from '../modules/events/event-stream';
+import type { GrantsService } from '../modules/grants/grants.service';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { PaymentsService } from '../modules/payments/payments.service';
 import type { ReconciliationService } from '../modules/reconciliation/reconciliation.service';
@@ -29,4 +30,6 @@ export interface Services {
   readonly reconciliation: ReconciliationService;
   /** The sandbox* mutations (refused with SANDBOX_ONLY for live keys and on a gateway without sandbox). */
   readonly sandbox: SandboxService;
+  /** Access grants to other tenants and the grantees' reads through them. */
+  readonly grants: GrantsService;
 }

@@ -63,6 +63,12 @@ export enum UserErrorCode {
   ALREADY_MATCHED = 'ALREADY_MATCHED',
   /** The objects belong to different end users. */
   END_USER_MISMATCH = 'END_USER_MISMATCH',
+  /** No tenant of this gateway (and environment) has this public handle. */
+  UNKNOWN_TENANT = 'UNKNOWN_TENANT',
+  /** An access-grant scope that does not exist (initiation is never grantable). */
+  UNKNOWN_SCOPE = 'UNKNOWN_SCOPE',
+  /** A tenant cannot grant access to itself. */
+  SELF_GRANT = 'SELF_GRANT',
 }
 
 registerEnumType(UserErrorCode, {
@@ -99,6 +105,9 @@ registerEnumType(UserErrorCode, {
     AMOUNT_EXCEEDED: { description: 'An amount would exceed what the transaction or the expected payment has left.' },
     ALREADY_MATCHED: { description: 'The transaction is already part of a live (suggested or confirmed) match.' },
     END_USER_MISMATCH: { description: 'The objects belong to different end users.' },
+    UNKNOWN_TENANT: { description: 'No tenant of this gateway (and environment) has this public handle.' },
+    UNKNOWN_SCOPE: { description: 'An access-grant scope that does not exist (initiation is never grantable).' },
+    SELF_GRANT: { description: 'A tenant cannot grant access to itself.' },
   },
 });
 

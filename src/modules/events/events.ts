@@ -22,13 +22,17 @@ export enum EventType {
   EXPECTED_PAYMENT_PARTIALLY_PAID = 'EXPECTED_PAYMENT_PARTIALLY_PAID',
   EXPECTED_PAYMENT_OVERDUE = 'EXPECTED_PAYMENT_OVERDUE',
   RECONCILIATION_SUGGESTED = 'RECONCILIATION_SUGGESTED',
+  ACCESS_GRANT_INVITED = 'ACCESS_GRANT_INVITED',
+  ACCESS_GRANT_ACCEPTED = 'ACCESS_GRANT_ACCEPTED',
+  ACCESS_GRANT_DECLINED = 'ACCESS_GRANT_DECLINED',
+  ACCESS_GRANT_REVOKED = 'ACCESS_GRANT_REVOKED',
 }
 
 /** One event to append. */
 export interface NewEvent {
   tenantId: string;
   type: EventType;
-  resourceType: 'Consent' | 'Account' | 'Payment' | 'ExpectedPayment' | 'ReconciliationMatch';
+  resourceType: 'Consent' | 'Account' | 'Payment' | 'ExpectedPayment' | 'ReconciliationMatch' | 'AccessGrant';
   resourceId: string;
   payload: Record<string, unknown>;
 }

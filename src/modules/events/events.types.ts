@@ -25,11 +25,15 @@ registerEnumType(EventType, {
     EXPECTED_PAYMENT_PARTIALLY_PAID: { description: 'An expected payment received part of its amount (an instalment, or a short payment outside tolerance).' },
     EXPECTED_PAYMENT_OVERDUE: { description: 'An expected payment passed its due date (plus its tolerance days) without being paid (the daily tick).' },
     RECONCILIATION_SUGGESTED: { description: 'The matcher proposed a match it was not sure enough to confirm: review it (reconciliationConfirm or reconciliationReject).' },
+    ACCESS_GRANT_INVITED: { description: 'Another tenant invited this one to read some accounts of its end user (grantee side): accept or decline it.' },
+    ACCESS_GRANT_ACCEPTED: { description: 'The invited tenant accepted an access grant (owner side): it reads the granted accounts from now on.' },
+    ACCESS_GRANT_DECLINED: { description: 'The invited tenant declined an access grant (owner side).' },
+    ACCESS_GRANT_REVOKED: { description: 'An access grant was revoked by either side (both sides get it): the grantee’s reads and events of it stop at once.' },
   },
 });
 
 /** The payload field holding the global id of each kind of resource. */
-const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId' };
+const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId' };
 
 /** One entry of the event log. */
 @ObjectType('Event', { description: 'One entry of the event log: written in the same transaction as the change it describes.' })
