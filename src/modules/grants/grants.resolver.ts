@@ -26,10 +26,11 @@ registerNodeType('AccessGrant', async (ctx, id) => {
   const g = await ctx.services.grants.get(ctx.caller, id);
   return g && AccessGrantType.from(ctx.caller, g);
 });
-// A shared account's id stops resolving the moment its grant is no longer usable.
+// A shared account's id stops resolving the moment its grant is no longer usable: its grantee
+// gets ACCESS_GRANT_INACTIVE (it knew the id), anyone else null.
 registerNodeType('SharedAccount', async (ctx, id) => {
   const share = await ctx.services.grants.share(ctx.caller, id);
-  return share?.usable ? SharedAccountType.from(share, await ctx.services.grants.account(ctx.caller, id)) : null;
+  return share && SharedAccountType.from(share, await ctx.services.grants.account(ctx.caller, id));
 });
 
 @ArgsType()

@@ -87,6 +87,8 @@ const GRANT_COLUMNS = `g.id, g.owner_tenant_id as "ownerTenantId", g.grantee_ten
 const GRANT_FROM = `access_grant g join tenant o on o.id = g.owner_tenant_id join tenant t on t.id = g.grantee_tenant_id`;
 
 const actor = (caller: Caller) => `apiKey:${caller.apiKeyId}`;
+/** Who acted, as the other side's journal names it: the calling tenant (shown as its opaque global id), never its key. */
+const otherSide = (caller: Caller) => `tenant:${caller.tenantId}`;
 const SCOPES = new Set<string>(Object.values(AccessGrantScope));
 
 /**
@@ -248,16 +250,34 @@ export class GrantsService {
   private async usable(caller: Caller, sharedId: string, scope: AccessGrantScope): Promise<Share> {
     const share = await this.share(caller, sharedId);
     if (!share) throw new ApiError(ErrorCode.NOT_FOUND, 'No shared account with this id.');
-    if (!share.usable) throw new ApiError(ErrorCode.ACCESS_GRANT_INACTIVE, 'The access grant behind this account is revoked, declined, expired or not accepted yet.');
-    if (!share.scopes.includes(scope)) throw new ApiError(ErrorCode.FORBIDDEN, `The access grant does not include ${scope}.`, { scope });
+    if (!share.usable) {
+      await this.refusedRead(caller, share, scope, ErrorCode.ACCESS_GRANT_INACTIVE);
+      throw new ApiError(ErrorCode.ACCESS_GRANT_INACTIVE, 'The access grant behind this account is revoked, declined, expired or not accepted yet.');
+    }
+    if (!share.scopes.includes(scope)) {
+      await this.refusedRead(caller, share, scope, ErrorCode.FORBIDDEN);
+      throw new ApiError(ErrorCode.FORBIDDEN, `The access grant does not include ${scope}.`, { scope });
+    }
     return share;
+  }
+
+  /** A read refused through a grant: a line in the reader's journal (the owner's data was not touched). */
+  private async refusedRead(caller: Caller, share: Share, scope: AccessGrantScope, code: ErrorCode): Promise<void> {
+    await this.deps.audit.append(this.deps.sql, {
+      tenantId: caller.tenantId,
+      action: AuditAction.ACCESS_GRANT_REFUSED,
+      actor: actor(caller),
+      resourceType: 'AccessGrant',
+      resourceId: share.grantId,
+      details: { read: scope, codes: code },
+    });
   }
 
   private async readJournal(caller: Caller, share: Share, what: string, details: Record<string, string | number>): Promise<void> {
     await this.deps.audit.append(this.deps.sql, {
       tenantId: share.ownerTenantId,
       action: AuditAction.SHARED_DATA_READ,
-      actor: `tenant:${caller.tenantId}/${actor(caller)}`,
+      actor: otherSide(caller),
       resourceType: 'Account',
       resourceId: share.accountId,
       details: { accessGrantId: share.grantId, read: what, ...details },
@@ -307,7 +327,7 @@ export class GrantsService {
 
   private async journal(client: Pick<pg.PoolClient, 'query'>, caller: Caller, tenants: string[], action: AuditAction, grantId: string, details: AuditEntry['details']): Promise<void> {
     for (const tenantId of tenants) {
-      await this.deps.audit.append(client, { tenantId, action, actor: `tenant:${caller.tenantId}/${actor(caller)}`, resourceType: 'AccessGrant', resourceId: grantId, details });
+      await this.deps.audit.append(client, { tenantId, action, actor: tenantId === caller.tenantId ? actor(caller) : otherSide(caller), resourceType: 'AccessGrant', resourceId: grantId, details });
     }
   }
 
