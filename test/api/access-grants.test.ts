@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { accountState, connect, control, settled, type Connected } from '../helpers/banking';
 import { parseGlobalId } from '../../src/api/relay/global-id';
+import { appendEvents, EventType } from '../../src/modules/events/events';
 
 // Delegated access (docs/delegated-access.md): an SME app (the owner) shares some accounts of its
 // end user with the accountant's app (another tenant), which reads them with its own ids, gets
@@ -327,6 +328,34 @@ describe('access grants', () => {
     expect(log.body.data!.events.nodes).toHaveLength(1);
   }, 90_000);
 
+  it('makes a revocation wait for a sync that is copying an event, so no copy commits after it', async () => {
+    const grantId = await activeGrant();
+    const [shared] = await sharedAccountsOf(grantId);
+    const seen = async () =>
+      (await t.gql<{ events: { nodes: { type: string; resourceId: string }[] } }>('{ events(first: 500, types: [TRANSACTIONS_MODIFIED, ACCESS_GRANT_REVOKED]) { nodes { type resourceId } } }', {}, grantee)).body.data!.events.nodes;
+    const before = (await seen()).length;
+    // A sync's write, as the sync service makes it: events appended inside its open transaction.
+    const client = await t.gateway.db.sql.connect();
+    try {
+      await client.query('begin');
+      await appendEvents(client, [
+        { tenantId: (await t.gateway.db.sql.query<{ tenant_id: string }>('select tenant_id from account where id = $1', [granted.internalId])).rows[0]!.tenant_id, type: EventType.TRANSACTIONS_MODIFIED, resourceType: 'Account', resourceId: granted.internalId, payload: { accountId: granted.id, transactionIds: [], version: '0' } },
+      ]);
+      let answered = false;
+      const revoke = act('accessGrantRevoke', grantId, owner).then((r) => ((answered = true), r));
+      await new Promise((r) => setTimeout(r, 700));
+      expect(answered).toBe(false); // waiting for the writer that holds the grant
+      await client.query('commit');
+      expect((await revoke).accessGrant!.status).toBe('REVOKED');
+    } finally {
+      client.release();
+    }
+    await until(async () => (await seen()).length >= before + 2, 'the copy and the revocation');
+    const after = (await seen()).slice(before);
+    expect(after.map((e) => e.type)).toEqual(['TRANSACTIONS_MODIFIED', 'ACCESS_GRANT_REVOKED']);
+    expect(after[0]!.resourceId).toBe(shared!.id);
+  });
+
   it('lets the grantee revoke too, at once, and tells the owner', async () => {
     const grantId = await activeGrant();
     const [shared] = await sharedAccountsOf(grantId);
@@ -335,8 +364,9 @@ describe('access grants', () => {
     expect((await transactionsThrough(shared!.id)).body.errors?.[0]?.extensions?.code).toBe('ACCESS_GRANT_INACTIVE');
     expect((await audit(grantee, 'ACCESS_GRANT_REFUSED')).some((l) => l.resourceId === grantId && l.details.codes === 'ACCESS_GRANT_INACTIVE')).toBe(true);
     expect((await act('accessGrantRevoke', grantId, owner)).userErrors.map((e) => e.code)).toEqual(['ALREADY_REVOKED']);
-    const events = await t.gql<{ events: { nodes: { type: string; resourceId: string }[] } }>('{ events(first: 500, types: [ACCESS_GRANT_REVOKED]) { nodes { type resourceId } } }', {}, owner);
-    expect(events.body.data!.events.nodes.map((e) => e.resourceId)).toContain(grantId);
+    // An event is readable once every older transaction on the server has ended: wait for it.
+    const revokedOf = async () => (await t.gql<{ events: { nodes: { resourceId: string }[] } }>('{ events(first: 500, types: [ACCESS_GRANT_REVOKED]) { nodes { resourceId } } }', {}, owner)).body.data!.events.nodes;
+    await until(async () => (await revokedOf()).some((e) => e.resourceId === grantId), 'ACCESS_GRANT_REVOKED in the owner’s log');
   });
 
   it('lets the grantee decline an invitation, which then reads nothing', async () => {
