@@ -18,7 +18,9 @@ import { Migration20261207160001RowLevelSecurity } from './Migration202612071600
 import { Migration20261207180001WebhookLaneLeaseToken } from './Migration20261207180001WebhookLaneLeaseToken';
 import { Migration20261207181001VaultKeyEpoch } from './Migration20261207181001VaultKeyEpoch';
 import { Migration20261207200001Approvals } from './Migration20261207200001Approvals';
+import { Migration20261207210001AccessGrants } from './Migration20261207210001AccessGrants';
 import { Migration20261207220001ProofRecords } from './Migration20261207220001ProofRecords';
+import { Migration20261207230001IsolateLaterTenantTables } from './Migration20261207230001IsolateLaterTenantTables';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -44,5 +46,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207180001WebhookLaneLeaseToken', class: Migration20261207180001WebhookLaneLeaseToken },
   { name: 'Migration20261207181001VaultKeyEpoch', class: Migration20261207181001VaultKeyEpoch },
   { name: 'Migration20261207200001Approvals', class: Migration20261207200001Approvals },
+  { name: 'Migration20261207210001AccessGrants', class: Migration20261207210001AccessGrants },
   { name: 'Migration20261207220001ProofRecords', class: Migration20261207220001ProofRecords },
+  { name: 'Migration20261207230001IsolateLaterTenantTables', class: Migration20261207230001IsolateLaterTenantTables },
 ];

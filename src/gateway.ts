@@ -37,6 +37,7 @@ import { WebhooksService } from './modules/webhooks/webhooks.service';
 import { WebhookDispatcher } from './modules/webhooks/webhook-dispatcher';
 import { SandboxService } from './modules/sandbox/sandbox.service';
 import { ReconciliationService } from './modules/reconciliation/reconciliation.service';
+import { GrantsService } from './modules/grants/grants.service';
 import { SandboxControlClient } from './modules/sandbox/sandbox-control.client';
 import { asSystem, enforceTenantScopes } from './platform/tenant-scope';
 import { ProofsService } from './modules/proofs/proofs.service';
@@ -175,7 +176,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
     const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs, approvals };
+    const grants = new GrantsService({ sql: db.sql, audit, accounts, notifyEvents: () => eventStream.notify() });
+    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs, approvals, grants };
     const demoApiKey = config.demoTenant ? await asSystem('demo tenant set-up', () => ensureDemoTenant(config, db, services)) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({

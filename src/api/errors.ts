@@ -20,6 +20,8 @@ export enum ErrorCode {
   UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
   /** A sandbox* mutation called with a live key, or on a gateway without sandbox banks. */
   SANDBOX_ONLY = 'SANDBOX_ONLY',
+  /** A grantee read through an access grant that is revoked, declined, expired or not accepted yet. */
+  ACCESS_GRANT_INACTIVE = 'ACCESS_GRANT_INACTIVE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -36,6 +38,7 @@ const httpStatus: Record<ErrorCode, number> = {
   [ErrorCode.QUERY_TOO_LARGE]: 413,
   [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
   [ErrorCode.SANDBOX_ONLY]: 403,
+  [ErrorCode.ACCESS_GRANT_INACTIVE]: 403,
   [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
 };
 

@@ -107,10 +107,12 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
   const wsServer = useServer<Record<string, unknown> | undefined, WsExtra>(
     {
       schema,
-      subscribe: async (args) => {
-        const target = liveTargets.get(args);
-        return (target && (await liveHub.subscribe(args, target))) ?? subscribe(args);
-      },
+      // Operations run seeing only the caller's tenant; a shared live group executes in the tenant it is keyed by.
+      subscribe: (args) =>
+        withTenant(tenantOf(args), async () => {
+          const target = liveTargets.get(args);
+          return (target && (await liveHub.subscribe(args, target))) ?? subscribe(args);
+        }),
       onConnect: async (ctx) => {
         const key = bearer(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization);
         const em = orm.em.fork();
@@ -176,7 +178,6 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       // It also frees the key's subscription place the moment the client completes it or the socket closes.
       // Operations run seeing only the caller's tenant; a subscription's every step (next event, its resolvers) too.
       execute: (args) => withTenant(tenantOf(args), () => execute(args)),
-      subscribe: (args) => withTenant(tenantOf(args), () => subscribe(args)),
       onOperation: (ctx, id, _payload, args, result) => {
         if (!isAsyncIterable(result)) return undefined;
         const extra = ctx.extra as WsExtra;

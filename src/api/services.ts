@@ -4,6 +4,7 @@ import type { AuditService } from '../modules/audit/audit.service';
 import type { ConsentsService } from '../modules/consents/consents.service';
 import type { EventsService } from '../modules/events/events.service';
 import type { EventStream } from '../modules/events/event-stream';
+import type { GrantsService } from '../modules/grants/grants.service';
 import type { InstitutionsService } from '../modules/institutions/institutions.service';
 import type { PaymentsService } from '../modules/payments/payments.service';
 import type { ProofsService } from '../modules/proofs/proofs.service';
@@ -35,4 +36,6 @@ export interface Services {
   readonly approvals: ApprovalsService;
   /** Proof records: append (by the modules that change what they prove), read, export. */
   readonly proofs: ProofsService;
+  /** Access grants to other tenants and the grantees' reads through them. */
+  readonly grants: GrantsService;
 }

@@ -91,6 +91,12 @@ export enum UserErrorCode {
   PASSKEY_ORIGIN_MISMATCH = 'PASSKEY_ORIGIN_MISMATCH',
   /** The passkey response was already used, or its signature counter did not grow. */
   PASSKEY_REPLAYED = 'PASSKEY_REPLAYED',
+  /** No tenant of this gateway (and environment) has this public handle. */
+  UNKNOWN_TENANT = 'UNKNOWN_TENANT',
+  /** An access-grant scope that does not exist (initiation is never grantable). */
+  UNKNOWN_SCOPE = 'UNKNOWN_SCOPE',
+  /** A tenant cannot grant access to itself. */
+  SELF_GRANT = 'SELF_GRANT',
 }
 
 registerEnumType(UserErrorCode, {
@@ -141,6 +147,9 @@ registerEnumType(UserErrorCode, {
     PASSKEY_INVALID: { description: 'The passkey response does not verify (unknown credential, wrong challenge, bad signature).' },
     PASSKEY_ORIGIN_MISMATCH: { description: 'The passkey response was made for another origin than the gateway’s page.' },
     PASSKEY_REPLAYED: { description: 'The passkey response was already used, or its signature counter did not grow.' },
+    UNKNOWN_TENANT: { description: 'No tenant of this gateway (and environment) has this public handle.' },
+    UNKNOWN_SCOPE: { description: 'An access-grant scope that does not exist (initiation is never grantable).' },
+    SELF_GRANT: { description: 'A tenant cannot grant access to itself.' },
   },
 });
 

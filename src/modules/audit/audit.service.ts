@@ -65,6 +65,16 @@ export enum AuditAction {
   PAYMENT_APPROVAL_REFUSED = 'PAYMENT_APPROVAL_REFUSED',
   /** A payment awaiting approval was changed; earlier approvals no longer count. */
   PAYMENT_AMENDED = 'PAYMENT_AMENDED',
+  /** The operator or the tenant set its public handle. */
+  TENANT_HANDLE_SET = 'TENANT_HANDLE_SET',
+  ACCESS_GRANT_INVITED = 'ACCESS_GRANT_INVITED',
+  ACCESS_GRANT_ACCEPTED = 'ACCESS_GRANT_ACCEPTED',
+  ACCESS_GRANT_DECLINED = 'ACCESS_GRANT_DECLINED',
+  ACCESS_GRANT_REVOKED = 'ACCESS_GRANT_REVOKED',
+  /** An access-grant mutation was refused (unknown tenant, unknown scope, …): the code and the field. */
+  ACCESS_GRANT_REFUSED = 'ACCESS_GRANT_REFUSED',
+  /** A grantee read the owner's data (in the OWNER's journal: which grant, which account, what). */
+  SHARED_DATA_READ = 'SHARED_DATA_READ',
 }
 
 export interface AuditEntry {

@@ -17,8 +17,8 @@ export class AuditEventType extends Node {
   @Field(() => AuditAction)
   action!: AuditAction;
 
-  /** `apiKey:<global id>`, `endUser` (their browser at a bank redirect), or `system`. */
-  @Field(() => String, { description: '`apiKey:<global id>`, `endUser` (their browser at a bank redirect), or `system`.' })
+  /** `apiKey:<global id>`, `tenant:<global id>` (another tenant, through an access grant), `endUser` (their browser at a bank redirect), or `system`. */
+  @Field(() => String, { description: '`apiKey:<global id>`, `tenant:<global id>` (another tenant, through an access grant), `endUser` (their browser at a bank redirect), or `system`.' })
   actor!: string;
 
   /** Global id of the resource concerned, when there is one. */
@@ -36,7 +36,7 @@ export class AuditEventType extends Node {
       id: toGlobalId('AuditEvent', e.id),
       createdAt: e.createdAt,
       action: e.action as AuditAction,
-      actor: e.actor.startsWith('apiKey:') ? `apiKey:${toGlobalId('ApiKey', e.actor.slice(7))}` : e.actor,
+      actor: e.actor.startsWith('apiKey:') ? `apiKey:${toGlobalId('ApiKey', e.actor.slice(7))}` : e.actor.startsWith('tenant:') ? `tenant:${toGlobalId('Tenant', e.actor.slice(7))}` : e.actor,
       resourceId: e.resourceType && e.resourceId ? toGlobalId(e.resourceType, e.resourceId) : null,
       details: e.details,
     });

@@ -25,13 +25,17 @@ export enum EventType {
   PAYMENT_APPROVAL_REQUESTED = 'PAYMENT_APPROVAL_REQUESTED',
   PAYMENT_APPROVED = 'PAYMENT_APPROVED',
   PAYMENT_APPROVAL_REJECTED = 'PAYMENT_APPROVAL_REJECTED',
+  ACCESS_GRANT_INVITED = 'ACCESS_GRANT_INVITED',
+  ACCESS_GRANT_ACCEPTED = 'ACCESS_GRANT_ACCEPTED',
+  ACCESS_GRANT_DECLINED = 'ACCESS_GRANT_DECLINED',
+  ACCESS_GRANT_REVOKED = 'ACCESS_GRANT_REVOKED',
 }
 
 /** One event to append. */
 export interface NewEvent {
   tenantId: string;
   type: EventType;
-  resourceType: 'Consent' | 'Account' | 'Payment' | 'ExpectedPayment' | 'ReconciliationMatch';
+  resourceType: 'Consent' | 'Account' | 'Payment' | 'ExpectedPayment' | 'ReconciliationMatch' | 'AccessGrant';
   resourceId: string;
   payload: Record<string, unknown>;
 }

@@ -28,11 +28,15 @@ registerEnumType(EventType, {
     PAYMENT_APPROVAL_REQUESTED: { description: 'A payment waits AWAITING_APPROVAL under its end user’s approval policy (again after paymentAmend): approvers are asked to sign it.' },
     PAYMENT_APPROVED: { description: 'An approver signed a payment’s approval document; `complete` tells whether the policy is now met (the payment then goes to the bank).' },
     PAYMENT_APPROVAL_REJECTED: { description: 'An approver rejected a payment: it is REJECTED_BY_APPROVER and never reaches the bank.' },
+    ACCESS_GRANT_INVITED: { description: 'Another tenant invited this one to read some accounts of its end user (grantee side): accept or decline it.' },
+    ACCESS_GRANT_ACCEPTED: { description: 'The invited tenant accepted an access grant (owner side): it reads the granted accounts from now on.' },
+    ACCESS_GRANT_DECLINED: { description: 'The invited tenant declined an access grant (owner side).' },
+    ACCESS_GRANT_REVOKED: { description: 'An access grant was revoked by either side (both sides get it): the grantee’s reads and events of it stop at once.' },
   },
 });
 
 /** The payload field holding the global id of each kind of resource. */
-const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId' };
+const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId' };
 
 /** One entry of the event log. */
 @ObjectType('Event', { description: 'One entry of the event log: written in the same transaction as the change it describes.' })

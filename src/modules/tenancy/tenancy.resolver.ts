@@ -15,6 +15,8 @@ import {
   EndUserType,
   RedirectUriInput,
   RedirectUrisPayload,
+  TenantHandleSetInput,
+  TenantHandleSetPayload,
   TenantType,
 } from './tenancy.types';
 
@@ -62,6 +64,12 @@ export class TenancyResolver {
   async redirectUriRemove(@Arg('input', () => RedirectUriInput) input: RedirectUriInput, @Ctx() ctx: GraphQLContext): Promise<RedirectUrisPayload> {
     const r = await ctx.services.tenancy.removeRedirectUri(ctx.em, ctx.caller, input.uri);
     return r.ok ? { redirectUris: r.value, userErrors: [] } : { redirectUris: null, userErrors: r.userErrors };
+  }
+
+  @Mutation(() => TenantHandleSetPayload, { description: "Sets the tenant's public handle, by which other tenants of this gateway invite it to access grants (docs/delegated-access.md)." })
+  async tenantHandleSet(@Arg('input', () => TenantHandleSetInput) input: TenantHandleSetInput, @Ctx() ctx: GraphQLContext): Promise<TenantHandleSetPayload> {
+    const r = await ctx.services.tenancy.setHandle(ctx.em, ctx.caller, input.handle);
+    return r.ok ? { tenant: TenantType.from(r.value), userErrors: [] } : { tenant: null, userErrors: r.userErrors };
   }
 
   @Query(() => EndUserConnection, { description: "The tenant's end users, oldest first." })

@@ -17,6 +17,9 @@ import { asSystem } from '../../platform/tenant-scope';
 /** Result of a mutation: the object, or the userErrors that explain why nothing was written. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; userErrors: UserError[] };
 
+/** A tenant's public handle: 3–40 lowercase letters, digits and single hyphens, starting with a letter. */
+export const TENANT_HANDLE = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,39}$/;
+
 const KEY_PATTERN = /^pk_(sandbox|live)_[A-Za-z0-9_-]{43}$/;
 /** How long an authenticated key is remembered by one process (see `authenticate`). */
 export const KEY_MEMORY_MS = 2_000;
@@ -60,13 +63,14 @@ export class TenancyService {
   /** Creates a tenant with its first API key; used by the operator CLI and the demo bootstrap. */
   async createTenant(
     em: EntityManager,
-    input: { name: string; environment: Environment; isDemo?: boolean },
+    input: { name: string; environment: Environment; isDemo?: boolean; handle?: string },
   ): Promise<{ tenant: Tenant; apiKey: ApiKey; secret: string }> {
     const name = printable(200).safeParse(input.name);
     if (!name.success) throw new Error(`Tenant name ${name.error.issues[0]?.message.split(':').pop()}`);
+    if (input.handle !== undefined && !TENANT_HANDLE.test(input.handle)) throw new Error('Tenant handle must be 3–40 lowercase letters, digits and single hyphens, starting with a letter');
     // Operators and the demo set-up create tenants: no caller tenant exists yet.
     return asSystem('create tenant', () => em.transactional(async (tx) => {
-      const tenant = tx.create(Tenant, { name: name.data, environment: input.environment, isDemo: input.isDemo ?? false });
+      const tenant = tx.create(Tenant, { name: name.data, environment: input.environment, isDemo: input.isDemo ?? false, handle: input.handle ?? null });
       const { apiKey, secret } = this.newKey(tx, tenant, 'Initial key');
       await tx.flush();
       return { tenant, apiKey, secret };
@@ -114,6 +118,26 @@ export class TenancyService {
 
   async tenant(em: EntityManager, caller: Caller): Promise<Tenant> {
     return em.findOneOrFail(Tenant, { id: caller.tenantId });
+  }
+
+  /** Sets the tenant's public handle, by which other tenants invite it to access grants. */
+  async setHandle(em: EntityManager, caller: Caller, raw: string): Promise<Outcome<Tenant>> {
+    const field = ['input', 'handle'];
+    if (typeof raw !== 'string' || !TENANT_HANDLE.test(raw)) {
+      return { ok: false, userErrors: [userError(field, UserErrorCode.INVALID, 'must be 3–40 lowercase letters, digits and single hyphens, starting with a letter')] };
+    }
+    const tenant = await this.tenant(em, caller);
+    const before = tenant.handle;
+    tenant.handle = raw;
+    this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.TENANT_HANDLE_SET, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'Tenant', resourceId: caller.tenantId, details: { handle: raw, previous: before } });
+    try {
+      await em.flush();
+    } catch (err) {
+      if (!(err instanceof UniqueConstraintViolationException)) throw err;
+      em.clear();
+      return { ok: false, userErrors: [userError(field, UserErrorCode.TAKEN, 'another tenant has this handle')] };
+    }
+    return { ok: true, value: tenant };
   }
 
   async createApiKey(em: EntityManager, caller: Caller, raw: { name: string }): Promise<Outcome<{ apiKey: ApiKey; secret: string }>> {

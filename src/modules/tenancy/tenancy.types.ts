@@ -29,6 +29,10 @@ export class TenantType extends Node {
   @Field(() => Date)
   createdAt!: Date;
 
+  /** Public handle other tenants of this gateway invite it by (access grants); null until set. */
+  @Field(() => String, { nullable: true, description: 'Public handle other tenants of this gateway invite it by (access grants); null until set.' })
+  handle!: string | null;
+
   internalId!: string;
 
   static from(t: TenantEntity): TenantType {
@@ -36,6 +40,7 @@ export class TenantType extends Node {
       id: toGlobalId('Tenant', t.id),
       internalId: t.id,
       name: t.name,
+      handle: t.handle,
       environment: t.environment as EnvironmentKind,
       createdAt: t.createdAt,
     });
@@ -152,6 +157,23 @@ export class RedirectUriInput {
   /** Absolute https URI (sandbox tenants may also use http://localhost or http://127.0.0.1); no fragment. */
   @Field(() => String, { description: 'Absolute https URI (sandbox tenants may also use http://localhost or http://127.0.0.1); no fragment.' })
   uri!: string;
+}
+
+/** What `tenantHandleSet` takes. */
+@InputType('TenantHandleSetInput', { description: 'What tenantHandleSet takes.' })
+export class TenantHandleSetInput {
+  /** 3–40 lowercase letters, digits and single hyphens, starting with a letter; unique on the gateway. */
+  @Field(() => String, { description: '3–40 lowercase letters, digits and single hyphens, starting with a letter; unique on the gateway.' })
+  handle!: string;
+}
+
+@ObjectType({ description: 'The tenant after its handle changed.' })
+export class TenantHandleSetPayload {
+  @Field(() => TenantType, { nullable: true })
+  tenant!: TenantType | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
 }
 
 @ObjectType({ description: "The tenant's redirect URI allow-list after the change." })

@@ -4,7 +4,7 @@ import type { Environment } from '../../config';
 
 @Entity({ tableName: 'tenant' })
 export class Tenant {
-  [OptionalProps]?: 'id' | 'isDemo' | 'createdAt';
+  [OptionalProps]?: 'id' | 'isDemo' | 'createdAt' | 'handle';
 
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
@@ -17,6 +17,10 @@ export class Tenant {
 
   @Property({ type: 'boolean', default: false })
   isDemo: boolean = false;
+
+  /** Public handle other tenants name it by (delegated access); unique, set by the operator or `tenantHandleSet`. */
+  @Property({ type: 'string', length: 40, nullable: true })
+  handle: string | null = null;
 
   @Property({ type: 'Date', columnType: 'timestamptz' })
   createdAt: Date = new Date();

@@ -31,16 +31,11 @@ export class PendingOriginType {
 }
 
 /**
- * A transaction. Its id is stable across syncs, re-consents and the pending→booked step; amounts
- * are signed (debits negative) whatever the bank's convention.
+ * The fields of a transaction, shared by the tenant's own `Transaction` and the `SharedTransaction`
+ * a grantee reads (modules/grants), which has none of Transaction's field resolvers.
  */
-@ObjectType('Transaction', {
-  implements: Node,
-  // Plain properties: no per-field middleware wrapper (a page resolves 100 × 15 of them).
-  simpleResolvers: true,
-  description: "A transaction. Its id is stable across syncs, re-consents and the pending→booked step; amounts are signed (debits negative) whatever the bank's convention.",
-})
-export class TransactionType extends Node {
+@ObjectType({ simpleResolvers: true })
+export abstract class TransactionFields extends Node {
   internalId!: string;
   accountInternalId!: string;
 
@@ -87,9 +82,8 @@ export class TransactionType extends Node {
   @Field(() => PendingOriginType, { nullable: true, description: 'Set on a booked transaction that was first seen pending.' })
   pendingOf!: PendingOriginType | null;
 
-  static from(r: TransactionRecord): TransactionType {
-    const t = new TransactionType();
-    t.id = toGlobalId('Transaction', r.id);
+  /** Fills `t` from a stored record; the id is the caller's to set. */
+  protected static fill<T extends TransactionFields>(t: T, r: TransactionRecord): T {
     t.internalId = r.id;
     t.accountInternalId = r.accountId;
     t.status = r.status as TransactionStatusEnum;
@@ -106,6 +100,24 @@ export class TransactionType extends Node {
     t.pendingOf = r.pendingOrigin
       ? { bankTransactionId: r.pendingOrigin.bankTransactionId, amount: { amount: atCurrencyScale(r.pendingOrigin.amount, r.currency), currency: r.currency }, date: r.pendingOrigin.date }
       : null;
+    return t;
+  }
+}
+
+/**
+ * A transaction. Its id is stable across syncs, re-consents and the pending→booked step; amounts
+ * are signed (debits negative) whatever the bank's convention.
+ */
+@ObjectType('Transaction', {
+  implements: Node,
+  // Plain properties: no per-field middleware wrapper (a page resolves 100 × 15 of them).
+  simpleResolvers: true,
+  description: "A transaction. Its id is stable across syncs, re-consents and the pending→booked step; amounts are signed (debits negative) whatever the bank's convention.",
+})
+export class TransactionType extends TransactionFields {
+  static from(r: TransactionRecord): TransactionType {
+    const t = TransactionFields.fill(new TransactionType(), r);
+    t.id = toGlobalId('Transaction', r.id);
     return t;
   }
 }
