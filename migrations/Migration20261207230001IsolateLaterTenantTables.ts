@@ -5,10 +5,11 @@ import { Migration } from '@mikro-orm/migrations';
  * (approvals, proof records, access grants), with the same tenant and system policies.
  *
  * Access grants belong to two tenants: the owner and the grantee each see the grants they are a
- * side of. An owner's event for a granted account is copied into the grantee's log by a trigger
- * running in the owner's scope, so the owner may append to the log of a tenant it has an ACTIVE
- * grant to, and to nothing else (the trigger runs as the invoker: a definer would be bound by
- * FORCE ROW LEVEL SECURITY as the tables' owner, or bypass it entirely as a superuser).
+ * side of, the other side's tenant row, and may append to the other side's journal and event log
+ * (and to no other tenant's). An owner's event for a granted account is copied into the grantee's
+ * log by a trigger; the log's triggers run as the system role, since a copy lands in another
+ * tenant's log (a definer owned by the tables' owner would be bound by FORCE ROW LEVEL SECURITY,
+ * or bypass it entirely as a superuser).
  * `vault_key_epoch` is one counter for the whole gateway and holds no tenant's data.
  */
 export class Migration20261207230001IsolateLaterTenantTables extends Migration {
@@ -25,16 +26,32 @@ export class Migration20261207230001IsolateLaterTenantTables extends Migration {
     const owned = `exists (select 1 from access_grant g where g.id = access_grant_account.grant_id)`;
     this.addSql(`create policy tenant_isolation on access_grant_account to passerelle_app using (${owned}) with check (${owned});`);
     this.addSql(`create policy system_access on access_grant_account to passerelle_system using (true) with check (true);`);
-    this.addSql(`
-      create policy access_grant_copy on event as permissive for insert to passerelle_app with check (
-        exists (select 1 from access_grant g
-                where g.owner_tenant_id = ${current} and g.grantee_tenant_id = event.tenant_id and g.status = 'ACTIVE'));`);
-    this.addSql(`alter function access_grant_share_event() security invoker;`);
+    // The two sides of a grant: each may see the other's tenant row (name and handle), and write
+    // to the other's journal and log about it (invitations, answers, revocations, journalled
+    // reads, and the owner's event copies, which the trigger sends only while the grant is ACTIVE).
+    const otherSide = (col: string) =>
+      `exists (select 1 from access_grant g where (g.owner_tenant_id = ${current} and g.grantee_tenant_id = ${col}) or (g.grantee_tenant_id = ${current} and g.owner_tenant_id = ${col}))`;
+    this.addSql(`create policy access_grant_sides on tenant as permissive for select to passerelle_app using (${otherSide('tenant.id')});`);
+    for (const table of ['event', 'audit_event']) {
+      this.addSql(`create policy access_grant_sides on ${table} as permissive for insert to passerelle_app with check (${otherSide(`${table}.tenant_id`)});`);
+    }
+    // The log's own triggers act for the row they write, whoever's scope wrote it: the owner's
+    // event copied into a grantee's log takes the grantee's next resource sequence number and fans
+    // out to the grantee's webhook endpoints. They run as the system role (definers owned by it);
+    // the role may create in the schema only for the moment of the change of owner.
+    this.addSql(`grant create on schema public to passerelle_system;`);
+    for (const fn of LOG_TRIGGERS) {
+      this.addSql(`alter function ${fn}() owner to passerelle_system;`);
+      this.addSql(`alter function ${fn}() security definer set search_path = public;`);
+    }
+    this.addSql(`revoke create on schema public from passerelle_system;`);
   }
 
   override async down(): Promise<void> {
-    this.addSql(`alter function access_grant_share_event() security definer;`);
-    this.addSql(`drop policy if exists access_grant_copy on event;`);
+    for (const fn of LOG_TRIGGERS) this.addSql(`alter function ${fn}() owner to current_user;`);
+    this.addSql(`alter function event_resource_seq() security invoker;`);
+    this.addSql(`alter function webhook_fan_out() security invoker;`);
+    for (const table of ['tenant', 'event', 'audit_event']) this.addSql(`drop policy if exists access_grant_sides on ${table};`);
     for (const table of [...TENANT_TABLES, 'access_grant', 'access_grant_account']) {
       this.addSql(`drop policy if exists tenant_isolation on ${table};`);
       this.addSql(`drop policy if exists system_access on ${table};`);
@@ -43,6 +60,8 @@ export class Migration20261207230001IsolateLaterTenantTables extends Migration {
     }
   }
 }
+
+const LOG_TRIGGERS = ['event_resource_seq', 'webhook_fan_out', 'access_grant_share_event'];
 
 const TENANT_TABLES = [
   'approval_member', 'approval_ca_certificate', 'approver_certificate', 'approver_passkey', 'approval_policy',

@@ -1,3 +1,4 @@
+import { withTenant } from '../../src/platform/tenant-scope';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
@@ -107,17 +108,20 @@ describe('the proof chain', () => {
 
   it('commits a record with the transaction it is appended in, and leaves no gap in the chain when that transaction rolls back', async () => {
     const before = (await chainOf(tenantId)).length;
-    const client = await t.gateway.db.sql.connect();
-    try {
-      await client.query('begin');
-      await t.gateway.services.proofs.append(approval(99), client);
-      await client.query('rollback');
-    } finally {
-      client.release();
-    }
-    const em = t.gateway.db.orm.em.fork();
-    await em.transactional(async (tx) => {
-      await t.gateway.services.proofs.append(approval(100), tx);
+    // As the gateway's own callers do: inside the tenant's database scope (row-level security).
+    await withTenant(tenantId, async () => {
+      const client = await t.gateway.db.sql.connect();
+      try {
+        await client.query('begin');
+        await t.gateway.services.proofs.append(approval(99), client);
+        await client.query('rollback');
+      } finally {
+        client.release();
+      }
+      const em = t.gateway.db.orm.em.fork();
+      await em.transactional(async (tx) => {
+        await t.gateway.services.proofs.append(approval(100), tx);
+      });
     });
     const rows = await chainOf(tenantId);
     expect(rows.length).toBe(before + 1);
@@ -203,8 +207,13 @@ describe('proofs of what the end user authorised at the bank', () => {
     await untilStatus(paymentId, 'EXECUTED');
 
     const proofs = await proofsOf(paymentId);
-    const events = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }', {}, key);
-    const statuses = events.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload.status);
+    // The log shows an event once every older transaction has ended: wait for the last status there too.
+    let statuses: string[] = [];
+    for (let i = 0; i < 50 && statuses.at(-1) !== 'EXECUTED'; i++) {
+      if (i) await new Promise((r) => setTimeout(r, 200));
+      const events = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }', {}, key);
+      statuses = events.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload.status);
+    }
     expect(proofs.map((p) => p.document.to)).toEqual(statuses);
     expect(proofs.at(-1)!.document).toMatchObject({ type: 'PaymentStatusChange', to: 'EXECUTED', terminal: true, payment: { amount: '12.30', currency: 'EUR', creditorIban: 'FR1420041010050500013M02606' } });
     expect(proofs.every((p) => p.event === 'PAYMENT_STATUS_CHANGED' && p.subjectId === paymentId && p.endUserId === endUserId)).toBe(true);

@@ -46,9 +46,19 @@ describe.skipIf(!ciConfig.databaseUrl)('row-level security', { timeout: 120_000 
         table: r.table,
         enabled: true,
         forced: true,
-        policies: [`system_access:${SYSTEM_ROLE}`, `tenant_isolation:${APP_ROLE}`],
+        // The one extra policy: the two sides of an access grant append to each other's log and journal (docs/delegated-access.md).
+        policies: [...(['event', 'audit_event'].includes(r.table) ? [`access_grant_sides:${APP_ROLE}`] : []), `system_access:${SYSTEM_ROLE}`, `tenant_isolation:${APP_ROLE}`],
       });
     }
+    // Tables of two tenants (an access grant's owner and grantee) hold no tenant_id column but are guarded alike.
+    const shared = await t.gateway.db.sql.query<{ table: string; enabled: boolean; forced: boolean }>(
+      `select relname as table, relrowsecurity as enabled, relforcerowsecurity as forced from pg_class
+       where relnamespace = 'public'::regnamespace and relname in ('access_grant', 'access_grant_account') order by 1`,
+    );
+    expect(shared.rows).toEqual([
+      { table: 'access_grant', enabled: true, forced: true },
+      { table: 'access_grant_account', enabled: true, forced: true },
+    ]);
   });
 
   it('runs the gateway as roles that own no table', async () => {

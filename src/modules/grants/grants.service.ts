@@ -6,6 +6,7 @@ import type { KeysetPosition } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import { userError, UserErrorCode, type UserError } from '../../api/user-errors';
 import { inTransaction } from '../../platform/db';
+import { asSystem, withTenant } from '../../platform/tenant-scope';
 import type { AccountRecord, AccountsService, BalanceRecord } from '../accounts/accounts.service';
 import { AuditAction, type AuditEntry, type AuditService } from '../audit/audit.service';
 import { appendEvents, EventType, type NewEvent } from '../events/events';
@@ -98,7 +99,8 @@ const SCOPES = new Set<string>(Object.values(AccessGrantScope));
  * (a grantee never causes a bank call), and writes a line to the OWNER's audit journal.
  *
  * Reads of the owner's data go through the accounts service with the owner's tenant as the
- * caller ({@link ownerScope}), after the grant was checked in the grantee's.
+ * caller ({@link ownerScope}) and in the owner's database scope (row-level security), after the
+ * grant was checked in the grantee's.
  */
 export class GrantsService {
   constructor(
@@ -217,7 +219,7 @@ export class GrantsService {
   /** The account's details (ACCOUNTS_READ), journalled in the owner's audit. */
   async account(caller: Caller, sharedId: string): Promise<AccountRecord> {
     const share = await this.usable(caller, sharedId, AccessGrantScope.ACCOUNTS_READ);
-    const record = await this.deps.accounts.record(ownerScope(share, caller), share.accountId);
+    const record = await withTenant(share.ownerTenantId, () => this.deps.accounts.record(ownerScope(share, caller), share.accountId));
     if (!record) throw new ApiError(ErrorCode.NOT_FOUND, 'The shared account no longer exists.');
     await this.readJournal(caller, share, 'account', {});
     return record;
@@ -226,7 +228,7 @@ export class GrantsService {
   /** Balances as stored by the owner's last sync (BALANCES_READ). */
   async balances(caller: Caller, sharedId: string): Promise<BalanceRecord[]> {
     const share = await this.usable(caller, sharedId, AccessGrantScope.BALANCES_READ);
-    const rows = await this.deps.accounts.balances(ownerScope(share, caller), share.accountId);
+    const rows = await withTenant(share.ownerTenantId, () => this.deps.accounts.balances(ownerScope(share, caller), share.accountId));
     await this.readJournal(caller, share, 'balances', { count: rows.length });
     return rows;
   }
@@ -241,7 +243,7 @@ export class GrantsService {
   ): Promise<{ share: Share; rows: (TransactionRecord & { createdVersion: string })[] }> {
     const share = await this.usable(caller, sharedId, AccessGrantScope.TRANSACTIONS_READ);
     const inner = after ? unwrapCursor(sharedId, after) : null;
-    const rows = await this.deps.accounts.transactions(ownerScope(share, caller), share.accountId, limit, inner, filter);
+    const rows = await withTenant(share.ownerTenantId, () => this.deps.accounts.transactions(ownerScope(share, caller), share.accountId, limit, inner, filter));
     await this.readJournal(caller, share, 'transactions', { count: Math.min(rows.length, limit) });
     return { share, rows };
   }
@@ -334,7 +336,10 @@ export class GrantsService {
   private async tenantByHandle(caller: Caller, handle: string): Promise<string | null> {
     if (typeof handle !== 'string' || !TENANT_HANDLE.test(handle)) return null;
     // Another environment's tenant is as unknown as a missing one: sandbox data never meets live data.
-    const { rows } = await this.deps.sql.query<{ id: string }>(`select id from tenant where handle = $1 and environment = $2`, [handle, caller.environment]);
+    // The handle directory is the one read across tenants: it answers an id, nothing of the tenant's data.
+    const { rows } = await asSystem('tenant handle lookup', () =>
+      this.deps.sql.query<{ id: string }>(`select id from tenant where handle = $1 and environment = $2`, [handle, caller.environment]),
+    );
     return rows[0]?.id ?? null;
   }
 

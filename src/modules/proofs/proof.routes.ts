@@ -1,5 +1,6 @@
 import express, { type Router } from 'express';
 import type { ProofsService } from './proofs.service';
+import { asSystem } from '../../platform/tenant-scope';
 
 /**
  * `GET /proofs/keys/<kid>`: a tenant's proof-signing public key as a JWKS, so an export's anchor
@@ -10,7 +11,8 @@ export function proofRoutes(proofs: ProofsService): Router {
   const router = express.Router();
   router.get('/proofs/keys/:kid', async (req, res, next) => {
     try {
-      const jwks = await proofs.publicKey(req.params.kid);
+      // No caller: the kid alone names the key (a thumbprint), whichever tenant holds it.
+      const jwks = await asSystem('proof key lookup', () => proofs.publicKey(req.params.kid));
       if (!jwks) return void res.status(404).json({ error: 'NOT_FOUND', message: 'No proof-signing key with this id.' });
       res.set('cache-control', 'public, max-age=3600').type('application/jwk-set+json').send(JSON.stringify(jwks));
     } catch (err) {
