@@ -29,9 +29,15 @@ export class Migration20261207160001RowLevelSecurity extends Migration {
             exception when duplicate_object or unique_violation then null;
             end;
           end if;
-          -- The migrating role enters both with SET ROLE (a superuser may already).
+          -- The migrating role enters both with SET ROLE (a superuser may already). It does not
+          -- inherit their policies where the server allows saying so (PostgreSQL 16+), so FORCE
+          -- binds it too; on older servers make the login role NOINHERIT for that.
           if not pg_has_role(current_user, r, 'member') then
-            execute format('grant %I to %I', r, current_user);
+            if current_setting('server_version_num')::int >= 160000 then
+              execute format('grant %I to %I with inherit false', r, current_user);
+            else
+              execute format('grant %I to %I', r, current_user);
+            end if;
           end if;
         end loop;
       end $$;`);
