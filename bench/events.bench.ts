@@ -27,7 +27,6 @@ import { Redis } from 'ioredis';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config';
-import { freePort } from '../src/platform/db';
 import { createEventBus, type EventBus } from '../src/platform/bus';
 import { createLogger } from '../src/platform/logger';
 import { toGlobalId } from '../src/api/relay/global-id';
@@ -35,7 +34,7 @@ import { EventStream } from '../src/modules/events/event-stream';
 import { EventsService } from '../src/modules/events/events.service';
 import { appendEvents, EventType } from '../src/modules/events/events';
 import { connect, settled } from '../test/helpers/banking';
-import { BENCH_ENV, benchDatabase, createEndUser, gatewayOn, machineLoad, ms, percentile, spawnTsx, stop, waitReady, type BenchDatabase } from './common';
+import { benchDatabase, createEndUser, gatewayOn, gatewayProcess, machineLoad, ms, percentile, stop, waitReady, type BenchDatabase } from './common';
 
 export interface EventsBenchOptions {
   subscribers?: number;
@@ -194,13 +193,7 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
   const rss = { idle: 0, subscribed: 0, after: 0 };
   try {
     const p = await prepareEventsBench(db);
-    const port = await freePort();
-    const gateway = spawnTsx(
-      'src/main.ts',
-      [],
-      { ...BENCH_ENV, DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), SYNC_CONCURRENCY: '0' },
-      'ignore',
-    );
+    const { child: gateway, port } = await gatewayProcess(db, redisUrl);
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const bus = createEventBus(redisUrl, createLogger('warn'));
     const clients: Client[] = [];

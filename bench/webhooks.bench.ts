@@ -28,13 +28,12 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
-import { freePort } from '../src/platform/db';
 import { createEventBus } from '../src/platform/bus';
 import { createLogger } from '../src/platform/logger';
 import { WAKE_TOPIC } from '../src/modules/events/event-stream';
 import { appendEvents, EventType } from '../src/modules/events/events';
 import { newSigningSecret, signatureHeader } from '../src/modules/webhooks/signing';
-import { BENCH_ENV, benchDatabase, gatewayOn, machineLoad, num, output, percentile, ratio, spawnTsx, stop, waitReady } from './common';
+import { benchDatabase, gatewayOn, gatewayProcess, machineLoad, num, output, percentile, ratio, spawnTsx, stop, waitReady } from './common';
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -153,13 +152,7 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
     const t = await gatewayOn(db);
     const { key, tenantId } = await t.createTenant('Webhooks bench');
     await t.close();
-    const port = await freePort();
-    const gateway = spawnTsx(
-      'src/main.ts',
-      [],
-      { ...BENCH_ENV, DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), SYNC_CONCURRENCY: '0' },
-      'ignore',
-    );
+    const { child: gateway, port } = await gatewayProcess(db, redisUrl);
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const bus = createEventBus(redisUrl, createLogger('warn'));
     try {
