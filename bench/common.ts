@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { loadConfig } from '../src/config';
+import { freePort } from '../src/platform/db';
 import { startTestGateway, type TestGateway } from '../test/helpers/gateway';
 import { createFreshDatabase } from '../test/helpers/postgres';
 import { build, isStale } from '../scripts/build.mjs';
@@ -134,6 +135,18 @@ export function rssMiB(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** A gateway process (`tsx src/main.ts`, as in production) on the bench database, with no sync running; its port. */
+export async function gatewayProcess(db: BenchDatabase, redisUrl: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = spawnTsx(
+    'src/main.ts',
+    [],
+    { ...BENCH_ENV, DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), SYNC_CONCURRENCY: '0', ...env },
+    'ignore',
+  );
+  return { child, port };
 }
 
 /** Stops a child we started and waits for it to exit. */

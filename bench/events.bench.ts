@@ -27,7 +27,6 @@ import { Redis } from 'ioredis';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config';
-import { freePort } from '../src/platform/db';
 import { createEventBus, type EventBus } from '../src/platform/bus';
 import { createLogger } from '../src/platform/logger';
 import { toGlobalId } from '../src/api/relay/global-id';
@@ -35,7 +34,7 @@ import { EventStream } from '../src/modules/events/event-stream';
 import { EventsService } from '../src/modules/events/events.service';
 import { appendEvents, EventType } from '../src/modules/events/events';
 import { connect, settled } from '../test/helpers/banking';
-import { BENCH_ENV, benchDatabase, createEndUser, gatewayOn, machineLoad, ms, percentile, ratio, spawnTsx, stop, waitReady, type BenchDatabase } from './common';
+import { benchDatabase, createEndUser, gatewayOn, gatewayProcess, machineLoad, ms, percentile, ratio, stop, waitReady, type BenchDatabase } from './common';
 
 export interface EventsBenchOptions {
   subscribers?: number;
@@ -275,24 +274,11 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
   let bare: Latencies | undefined;
   try {
     const p = await prepareEventsBench(db);
-    const port = await freePort();
-    const gateway = spawnTsx(
-      'src/main.ts',
-      [],
-      {
-        ...BENCH_ENV,
-        DATABASE_URL: db.url,
-        REDIS_URL: redisUrl,
-        DATA_DIR: db.dataDir,
-        PORT: String(port),
-        EMBEDDED_PG_PORT: String(await freePort()),
-        SYNC_CONCURRENCY: '0',
-        // One key holds every subscriber here.
-        WS_MAX_CONNECTIONS_PER_KEY: String(o.subscribers + 10),
-        WS_MAX_SUBSCRIPTIONS_PER_KEY: String(o.subscribers + 10),
-      },
-      'ignore',
-    );
+    // One key holds every subscriber here.
+    const { child: gateway, port } = await gatewayProcess(db, redisUrl, {
+      WS_MAX_CONNECTIONS_PER_KEY: String(o.subscribers + 10),
+      WS_MAX_SUBSCRIPTIONS_PER_KEY: String(o.subscribers + 10),
+    });
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const bus = createEventBus(redisUrl, createLogger('warn'));
     try {

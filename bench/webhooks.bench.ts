@@ -2,7 +2,7 @@
  * Webhook deliveries per second, against the limit measured in the same run.
  *
  *   DATABASE_URL=postgres://… REDIS_URL=redis://… npm run bench -- webhooks
- *   DATABASE_URL=postgres://… REDIS_URL=redis://… npx tsx bench/webhooks.bench.ts [--events 4000] [--lanes 200]
+ *   DATABASE_URL=postgres://… REDIS_URL=redis://… npx tsx bench/webhooks.bench.ts [--events 4000] [--lanes 200] [--one-lane-events 3000] [--rounds 3]
  *
  * One gateway process (`tsx src/main.ts`, the default `WEBHOOK_*` settings, no sync) with one
  * endpoint on a local receiver (this process) that answers 204 at once. A backlog of events is
@@ -16,7 +16,9 @@
  * as the gateway does not) sends the same kind of signed POSTs — same body shape, HMAC-SHA256
  * Standard Webhooks headers from the same signing code, node:http with a keep-alive agent — to
  * the same receiver, one in flight and eight in flight, with no database at all. The 200-lane
- * rate is compared to the eight-in-flight limit, the one-lane rate to the one-in-flight limit.
+ * rate is compared to the eight-in-flight limit (the gateway sends at most eight at once to one
+ * endpoint: `WEBHOOK_ENDPOINT_CONCURRENCY`), the one-lane rate to the one-in-flight limit, each
+ * limit measured just before its gateway run, over a few rounds (the medians are reported).
  */
 import 'reflect-metadata';
 import http from 'node:http';
@@ -26,13 +28,12 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
-import { freePort } from '../src/platform/db';
 import { createEventBus } from '../src/platform/bus';
 import { createLogger } from '../src/platform/logger';
 import { WAKE_TOPIC } from '../src/modules/events/event-stream';
 import { appendEvents, EventType } from '../src/modules/events/events';
 import { newSigningSecret, signatureHeader } from '../src/modules/webhooks/signing';
-import { BENCH_ENV, benchDatabase, gatewayOn, machineLoad, ms, num, output, percentile, ratio, spawnTsx, stop, waitReady } from './common';
+import { benchDatabase, gatewayOn, gatewayProcess, machineLoad, num, output, percentile, ratio, spawnTsx, stop, waitReady } from './common';
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -134,10 +135,12 @@ export interface WebhooksBenchOptions {
   lanes?: number;
   /** Events of the one-lane shape. */
   oneLaneEvents?: number;
+  /** Rounds of (limit, gateway) pairs; the table gives their medians. */
+  rounds?: number;
 }
 
 export default async function webhooksBench(options: WebhooksBenchOptions = {}, log: (s: string) => void = (s) => console.error(s)): Promise<string> {
-  const o = { events: 4_000, lanes: 200, oneLaneEvents: 3_000, ...options };
+  const o = { events: 4_000, lanes: 200, oneLaneEvents: 3_000, rounds: 3, ...options };
   const redisUrl = loadConfig().redisUrl;
   if (!redisUrl) throw new Error('the webhooks benchmark needs REDIS_URL (the gateway hears of new events through it)');
   const db = await benchDatabase('hooksbench');
@@ -149,13 +152,7 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
     const t = await gatewayOn(db);
     const { key, tenantId } = await t.createTenant('Webhooks bench');
     await t.close();
-    const port = await freePort();
-    const gateway = spawnTsx(
-      'src/main.ts',
-      [],
-      { ...BENCH_ENV, DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), SYNC_CONCURRENCY: '0' },
-      'ignore',
-    );
+    const { child: gateway, port } = await gatewayProcess(db, redisUrl);
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     const bus = createEventBus(redisUrl, createLogger('warn'));
     try {
@@ -216,31 +213,28 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
 
       // Warm-up: connections, JIT and plans of both the gateway and the receiver.
       await deliver(400, 20);
-      const loads: string[] = [];
-      const limit1 = await limit(url, 3_000, 1);
-      const limit8 = await limit(url, 6_000, 8);
-      loads.push(machineLoad());
-      log(`limit: ${num(limit1)}/s one in flight, ${num(limit8)}/s eight in flight`);
-      const spread = await deliver(o.events, o.lanes);
-      loads.push(machineLoad());
-      log(`${o.lanes} lanes: ${num(spread.rate)}/s`);
-      const one = await deliver(o.oneLaneEvents, 1);
-      loads.push(machineLoad());
-      log(`one lane: ${num(one.rate)}/s`);
-      const limit1b = await limit(url, 3_000, 1);
-      const limit8b = await limit(url, 6_000, 8);
-      loads.push(machineLoad());
-      const l1 = Math.max(limit1, limit1b);
-      const l8 = Math.max(limit8, limit8b);
-      const row = (what: string, r: Awaited<ReturnType<typeof deliver>>, lim: number, limWhat: string) =>
-        `| ${what} | **${num(r.rate)}** | ${num(r.recordedRate)} | ${num(lim)} (${limWhat}) | **${ratio(r.rate, lim)}** | ${ms(r.p50)} | ${r.lost} | ${r.notRecorded} | ${r.repeats} |`;
+      // The machine's load moves within seconds, so each gateway run is paired with the limit measured just before it, over several rounds.
+      type Round = { limit8: number; spread: Awaited<ReturnType<typeof deliver>>; limit1: number; one: Awaited<ReturnType<typeof deliver>>; load: string };
+      const rounds: Round[] = [];
+      for (let i = 0; i < o.rounds; i++) {
+        const limit8 = await limit(url, 6_000, 8);
+        const spread = await deliver(o.events, o.lanes);
+        const limit1 = await limit(url, 3_000, 1);
+        const one = await deliver(o.oneLaneEvents, 1);
+        rounds.push({ limit8, spread, limit1, one, load: machineLoad() });
+        log(`round ${i + 1}: ${o.lanes} lanes ${num(spread.rate)}/s (limit ${num(limit8)}/s), one lane ${num(one.rate)}/s (limit ${num(limit1)}/s); ${rounds.at(-1)!.load}`);
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const list = (xs: number[]) => xs.map(num).join(', ');
+      const row = (what: string, runs: Awaited<ReturnType<typeof deliver>>[], limits: number[], limWhat: string) =>
+        `| ${what} | **${num(median(runs.map((r) => r.rate)))}** (${list(runs.map((r) => r.rate))}) | ${list(runs.map((r) => r.recordedRate))} | ${list(limits)} (${limWhat}) | **${median(runs.map((r, i) => r.rate / limits[i]!)).toFixed(2)}×** (${runs.map((r, i) => ratio(r.rate, limits[i]!)).join(', ')}) | ${list(runs.map((r) => r.p50))} | ${runs.reduce((n, r) => n + r.lost, 0)} | ${runs.reduce((n, r) => n + r.notRecorded, 0)} | ${runs.reduce((n, r) => n + r.repeats, 0)} |`;
       rows.push(
-        `Webhooks: one gateway process (PostgreSQL, Redis, Node ${process.versions.node}, default \`WEBHOOK_*\` settings), one endpoint on a local receiver answering 204; the backlog committed in one transaction, clock from its COMMIT to the last request received (and to the last delivery recorded). Limit: the same signed POSTs over keep-alive from a child process without a database, the better of two runs (${num(limit1)} and ${num(limit1b)}/s one in flight, ${num(limit8)} and ${num(limit8b)}/s eight in flight). Machine: ${loads.join('; ')}.`,
+        `Webhooks: one gateway process (PostgreSQL, Redis, Node ${process.versions.node}, default \`WEBHOOK_*\` settings), one endpoint on a local receiver answering 204; each backlog committed in one transaction, clock from its COMMIT to the last request received ("recorded": to the last delivery recorded DELIVERED). Limit: the same signed POSTs over keep-alive from a child process without a database, measured just before each gateway run. ${o.rounds} rounds; medians in bold, every round in brackets. Machine after each round: ${rounds.map((r) => r.load).join('; ')}.`,
         '',
-        '| shape | deliveries/s received | recorded | limit/s | ratio | commit → received p50 ms | lost | not recorded | repeats |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-        row(`${o.events.toLocaleString('en-US')} events over ${o.lanes} resources (lanes in parallel)`, spread, l8, 'eight in flight'),
-        row(`${o.oneLaneEvents.toLocaleString('en-US')} events on one resource (one ordered lane)`, one, l1, 'one in flight'),
+        '| shape | deliveries/s received | recorded/s | limit/s | ratio | commit → received p50 ms | lost | not recorded | repeats |',
+        '|---|---|---|---|---|---|---:|---:|---:|',
+        row(`${o.events.toLocaleString('en-US')} events over ${o.lanes} resources (lanes in parallel)`, rounds.map((r) => r.spread), rounds.map((r) => r.limit8), 'eight in flight'),
+        row(`${o.oneLaneEvents.toLocaleString('en-US')} events on one resource (one ordered lane)`, rounds.map((r) => r.one), rounds.map((r) => r.limit1), 'one in flight'),
         '',
         `Out-of-order first receipts within a resource: ${rx.outOfOrder()}.`,
       );
@@ -266,12 +260,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       events: { type: 'string', default: '4000' },
       lanes: { type: 'string', default: '200' },
       'one-lane-events': { type: 'string', default: '3000' },
+      rounds: { type: 'string', default: '3' },
     },
   });
   if (values['limit-url']) {
     await limitChild(values['limit-url'], Number(values.count), Number(values.inflight));
   } else {
-    console.log(await webhooksBench({ events: Number(values.events), lanes: Number(values.lanes), oneLaneEvents: Number(values['one-lane-events']) }));
+    console.log(await webhooksBench({ events: Number(values.events), lanes: Number(values.lanes), oneLaneEvents: Number(values['one-lane-events']), rounds: Number(values.rounds) }));
   }
   process.exit(0);
 }
