@@ -16,6 +16,9 @@ export interface LogPosition {
 /** Bus topic that says "the log has new events" (every instance, through Redis when set). */
 export const WAKE_TOPIC = 'events:wake';
 const POLL_MS = 1_000;
+/** First and last delay of the quick re-checks after a wake-up that found nothing settled yet. */
+const RECHECK_FIRST_MS = 5;
+const RECHECK_LAST_MS = 320;
 const BATCH = 1_000;
 
 export const positionOf = (e: { txid: string; seq: string }): LogPosition => ({ txid: BigInt(e.txid), seq: BigInt(e.seq) });
@@ -32,6 +35,10 @@ export class EventStream {
   private readonly listeners = new Map<string, Set<(e: EventEntry) => void>>();
   private pumping: Promise<void> | null = null;
   private again = false;
+  private againFromBus = false;
+  /** Delay of the next quick re-check (0: none running) and its timer. */
+  private recheckMs = 0;
+  private recheckTimer: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
@@ -56,7 +63,7 @@ export class EventStream {
       for (;;) {
         const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
         if (next.done || this.closed) return;
-        this.wake();
+        this.wake(true);
       }
     })();
     this.timer = setInterval(() => this.wake(), POLL_MS);
@@ -158,29 +165,56 @@ export class EventStream {
     for (const wake of this.sleepers) wake();
     this.sleepers.clear();
     if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.recheckTimer);
     this.unsubscribe?.();
     await this.pumping;
   }
 
-  private wake(): void {
+  /**
+   * Reads the log now. A wake-up from the bus that finds nothing new means the event's transaction
+   * committed while an older one (anywhere in the cluster) still runs, so it is not settled yet:
+   * look again after 5, 10, 20 … 320 ms rather than leaving it to the next one-second poll.
+   */
+  private wake(fromBus = false): void {
     if (this.closed || this.listeners.size === 0) return;
     if (this.pumping) {
       this.again = true;
+      this.againFromBus ||= fromBus;
       return;
     }
     // One reader for every tenant's live subscribers: it hands each event to its own tenant's listeners.
     this.pumping = asSystem('event stream: reads the log for all tenants', () => this.pump())
+      .then((read) => this.recheck(read, fromBus))
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'events: reading the log failed; retrying on the next tick'))
       .finally(() => {
         this.pumping = null;
         if (this.again) {
+          const bus = this.againFromBus;
           this.again = false;
-          this.wake();
+          this.againFromBus = false;
+          this.wake(bus);
         }
       });
   }
 
-  private async pump(): Promise<void> {
+  private recheck(read: number, fromBus: boolean): void {
+    if (read > 0 || (!fromBus && this.recheckMs === 0)) {
+      if (read > 0) this.recheckMs = 0;
+      return;
+    }
+    this.recheckMs = fromBus || this.recheckMs === 0 ? RECHECK_FIRST_MS : this.recheckMs * 2;
+    if (this.recheckMs > RECHECK_LAST_MS) {
+      this.recheckMs = 0;
+      return;
+    }
+    clearTimeout(this.recheckTimer);
+    this.recheckTimer = setTimeout(() => this.wake(), this.recheckMs);
+    this.recheckTimer.unref();
+  }
+
+  /** Hands every newly settled event to its tenant's listeners; how many it read. */
+  private async pump(): Promise<number> {
+    let read = 0;
     for (;;) {
       const { rows } = await this.sql.query<Omit<EventEntry, 'cursor'> & { tenantId: string }>(
         `select tenant_id as "tenantId", ${EVENT_COLUMNS}
@@ -193,7 +227,8 @@ export class EventStream {
         this.tail = positionOf(row);
         for (const fn of this.listeners.get(tenantId) ?? []) fn(entry);
       }
-      if (rows.length < BATCH) return;
+      read += rows.length;
+      if (rows.length < BATCH) return read;
     }
   }
 }
