@@ -16,7 +16,7 @@ import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } f
 import type { ConsentsService } from '../consents/consents.service';
 import type { Outcome } from '../tenancy/tenancy.service';
 import { FirstSyncReconciler, reconcile } from '../transactions/reconcile';
-import { applyChanges, loadWindow, TransactionCopyStream, type AppliedChanges } from '../transactions/transactions.store';
+import { applyChanges, loadWindow, TransactionCopyBuffer, type AppliedChanges } from '../transactions/transactions.store';
 import { prefetched } from './prefetch';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
 import { appendEvents, chunked, EventType, type NewEvent } from '../events/events';
@@ -90,8 +90,6 @@ export interface SyncDeps {
 export class SyncService {
   /** Accounts syncing in this process (PGlite shares one session, so advisory locks alone can't tell). */
   private readonly running = new Set<string>();
-  /** Syncs this process runs at once (set by start): each streamed first sync takes a second connection. */
-  private concurrency = 1;
 
   constructor(private readonly deps: SyncDeps) {}
 
@@ -101,7 +99,6 @@ export class SyncService {
     if (!jobs) return;
     await jobs.define(SYNC_QUEUE, { retryLimit: 6, retryDelay: 30, retryBackoff: true, expireInSeconds: 30 * 60 });
     await jobs.define(SYNC_TICK_QUEUE, { retryLimit: 0, expireInSeconds: 120 });
-    this.concurrency = Math.max(1, options.concurrency);
     if (options.concurrency <= 0) return;
     await jobs.work<SyncRequest>(SYNC_QUEUE, { concurrency: options.concurrency, pollingIntervalSeconds: 0.5 }, async (job) => {
       await this.run(job.data);
@@ -293,7 +290,7 @@ export class SyncService {
     const adapter = this.deps.adapters.for(data.institution);
     let balances: CanonicalBalance[] | null = null;
     let pages: CanonicalTransaction[][] | null = null;
-    /** A first sync on PostgreSQL: its pages go into the database as they arrive (see FirstSyncWrite). */
+    /** A first sync on PostgreSQL: its pages are reconciled and serialised as they arrive (see FirstSyncWrite). */
     let streamed: FirstSyncWrite | null = null;
     let access: ConsentAccess = data.access;
     // Each scope read counts once per sync, however often it is asked again (token refresh, a throttled retry).
@@ -315,17 +312,11 @@ export class SyncService {
         const collected: CanonicalTransaction[][] = [];
         const onBalances = scopes.includes('BALANCES') ? (b: CanonicalBalance[]) => void (balances = b) : undefined;
         // Each attempt (a throttled retry, a token refresh) starts again from the first page, and from an empty write.
-        const first = initial && this.deps.bulkCopy === true && this.poolHasRoom() ? await FirstSyncWrite.open(this.deps.sql, account, data.institution, dateFrom, today) : null;
-        try {
-          const source = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH', onBalances });
-          for await (const page of prefetched(source, SYNC_PREFETCH_PAGES)) {
-            if (first) await first.add(page);
-            else collected.push(page);
-          }
-          if (first) await first.end();
-        } catch (err) {
-          await first?.abort();
-          throw err;
+        const first = initial && this.deps.bulkCopy === true ? await FirstSyncWrite.open(client, account, data.institution, dateFrom, today) : null;
+        const source = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH', onBalances });
+        for await (const page of prefetched(source, SYNC_PREFETCH_PAGES)) {
+          if (first) first.add(page);
+          else collected.push(page);
         }
         if (first) streamed = first;
         else pages = collected;
@@ -365,7 +356,6 @@ export class SyncService {
         }
       });
     } catch (err) {
-      await (streamed as FirstSyncWrite | null)?.abort();
       // A throttled read the bank did not serve is no read of the day: only ACCESS_EXCEEDED (below) spends the quota.
       if (isBankError(err, BankErrorCode.RATE_LIMITED) && inFlight && metered) await this.refundUse(client, consent.id, account.id, inFlight, today);
       if (isBankError(err)) return this.onBankError(client, account, request, err, bankCalls, finish);
@@ -385,11 +375,6 @@ export class SyncService {
     await em.flush();
     if (this.deps.onChanges) await this.deps.onChanges({ tenantId: account.tenant.id, accountId: account.id, applied });
     return { status: 'SUCCEEDED', added: applied.added.length, modified: applied.modified.length, removed: applied.removed.length, bankCalls };
-  }
-
-  /** Whether every sync of this process can hold a second connection (a streamed first sync's) and leave one for the rest. */
-  private poolHasRoom(): boolean {
-    return (this.deps.sql.options.max ?? 10) > 2 * this.concurrency;
   }
 
   /** From the last booked date minus the overlap, and never after the oldest pending entry still open. */
@@ -415,28 +400,27 @@ export class SyncService {
     today: string,
     streamed: FirstSyncWrite | null,
   ): Promise<AppliedChanges> {
-    // A streamed first sync's transaction is open since its first page, on its own connection.
-    const db = streamed ? streamed.client : client;
-    if (!streamed) await db.query('begin');
+    await client.query('begin');
     try {
-      const { rows } = await db.query<{ version: string }>('select version::text as version from account where id = $1 for update', [account.id]);
+      const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1 for update', [account.id]);
       let applied: AppliedChanges = { version: rows[0]!.version, added: [], modified: [], removed: [] };
       if (streamed) {
         // Only a sync writes the account's version, and this one holds the account's sync lock.
         if (rows[0]!.version !== streamed.fromVersion) throw new Error(`account ${account.id}: version moved during a first sync`);
-        applied = { version: streamed.version, added: streamed.added, modified: [], removed: [] };
-        this.deps.logger.info({ accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: streamed.added.length }, 'sync: transactions stored as they arrived');
+        await streamed.copy.copyInto(client);
+        applied = { version: streamed.copy.version, added: streamed.copy.added, modified: [], removed: [] };
+        this.deps.logger.info({ accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length }, 'sync: transactions reconciled as they arrived');
       } else if (pages) {
-        const stored = await loadWindow(db, account.id, dateFrom);
+        const stored = await loadWindow(client, account.id, dateFrom);
         const result = reconcile({ stored, pages, trustBankIds: institution.quirks.transactionIdsUnstable !== true, today });
-        applied = await applyChanges(db, { tenantId: account.tenant.id, accountId: account.id, version: applied.version }, result, { copy: this.deps.bulkCopy === true });
+        applied = await applyChanges(client, { tenantId: account.tenant.id, accountId: account.id, version: applied.version }, result, { copy: this.deps.bulkCopy === true });
         this.deps.logger.info({ accountId: account.id, dateFrom, stored: stored.length, ...result.stats }, 'sync: transactions reconciled');
       }
       if (balances) {
-        await db.query('delete from balance where account_id = $1', [account.id]);
+        await client.query('delete from balance where account_id = $1', [account.id]);
         const list: CanonicalBalance[] = balances;
         if (list.length > 0) {
-          await db.query(
+          await client.query(
             `insert into balance (id, tenant_id, account_id, kind, bank_type, amount, currency, reference_date, last_change_date_time, credit_limit_included, fetched_at)
              select gen_random_uuid(), $1, $2, u.kind, u.bank_type, u.amount, u.currency, u.reference_date, u.last_change, u.cli, now()
              from unnest($3::text[], $4::text[], $5::numeric[], $6::text[], $7::date[], $8::timestamptz[], $9::boolean[])
@@ -455,22 +439,20 @@ export class SyncService {
           );
         }
       }
-      const more = (pages || streamed) && this.deps.onWrite ? await this.deps.onWrite(db, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
-      await appendEvents(db, [...syncEvents(account.tenant.id, account.id, applied, balances), ...more]);
-      await db.query(
+      const more = (pages || streamed) && this.deps.onWrite ? await this.deps.onWrite(client, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
+      await appendEvents(client, [...syncEvents(account.tenant.id, account.id, applied, balances), ...more]);
+      await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
            last_booked_date = coalesce((select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED'), least(last_booked_date, $4::date))
          where id = $1`,
         [account.id, applied.version, nextBackgroundSlot(account.id, account.consent.frequencyPerDay, new Date()), today],
       );
-      await db.query('commit');
+      await client.query('commit');
       this.deps.notifyEvents?.();
       return applied;
     } catch (err) {
-      await db.query('rollback').catch(() => undefined);
+      await client.query('rollback').catch(() => undefined);
       throw err;
-    } finally {
-      streamed?.release();
     }
   }
 
@@ -599,79 +581,33 @@ function isShortThrottle(err: unknown): err is BankError & { retryAfterMs: numbe
 const SYNC_PREFETCH_PAGES = 3;
 
 /**
- * A first sync (nothing stored in its window) on PostgreSQL: each page's inserts are COPYed as the
- * page arrives, while the next pages are fetched, in one transaction on a connection of its own
- * that SyncService.write commits with the balances, events and account row — or rolls back. Same
- * rows, ids and versions as reconcile + applyChanges would write; all of the sync lands, or none.
+ * A first sync (nothing stored in its window) on PostgreSQL: each page is reconciled and serialised
+ * for COPY as it arrives, while the next pages are fetched; SyncService.write then COPYs it all in
+ * its one short transaction with the balances, events and account row. Same rows, ids and versions
+ * as reconcile + applyChanges would write; all of the sync lands, or none. No transaction is held
+ * open while the bank answers (the event log waits for every older running transaction).
  */
 class FirstSyncWrite {
-  readonly #copy: TransactionCopyStream;
-  readonly #reconciler: FirstSyncReconciler;
-  #version: string | undefined;
-  #released = false;
-
   private constructor(
-    readonly client: pg.PoolClient,
     readonly fromVersion: string,
-    copy: TransactionCopyStream,
-    reconciler: FirstSyncReconciler,
-  ) {
-    this.#copy = copy;
-    this.#reconciler = reconciler;
-  }
+    readonly copy: TransactionCopyBuffer,
+    private readonly reconciler: FirstSyncReconciler,
+  ) {}
 
   /** Null when the window already stores rows: those need the whole reconciliation. */
-  static async open(sql: pg.Pool, account: Account, institution: InstitutionDescriptor, dateFrom: string, today: string): Promise<FirstSyncWrite | null> {
-    const client = await sql.connect();
-    try {
-      await client.query('begin');
-      const stored = await loadWindow(client, account.id, dateFrom);
-      const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1', [account.id]);
-      if (stored.length > 0 || !rows[0]) {
-        await client.query('rollback');
-        client.release();
-        return null;
-      }
-      const copy = new TransactionCopyStream(client, { tenantId: account.tenant.id, accountId: account.id, version: rows[0].version });
-      return new FirstSyncWrite(client, rows[0].version, copy, new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today));
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      client.release(err as Error);
-      throw err;
-    }
+  static async open(client: pg.PoolClient, account: Account, institution: InstitutionDescriptor, dateFrom: string, today: string): Promise<FirstSyncWrite | null> {
+    const stored = await loadWindow(client, account.id, dateFrom);
+    const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1', [account.id]);
+    if (stored.length > 0 || !rows[0]) return null;
+    const copy = new TransactionCopyBuffer({ tenantId: account.tenant.id, accountId: account.id, version: rows[0].version });
+    return new FirstSyncWrite(rows[0].version, copy, new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today));
   }
 
-  add(page: CanonicalTransaction[]): Promise<void> {
-    return this.#copy.write(this.#reconciler.page(page));
-  }
-
-  async end(): Promise<void> {
-    this.#version = await this.#copy.end();
-  }
-
-  get added(): string[] {
-    return this.#copy.added;
-  }
-
-  get version(): string {
-    return this.#version!;
+  add(page: CanonicalTransaction[]): void {
+    this.copy.add(this.reconciler.page(page));
   }
 
   get stats(): { received: number; duplicatesDropped: number } {
-    return this.#reconciler.stats;
-  }
-
-  /** Nothing of this sync is kept. */
-  async abort(): Promise<void> {
-    if (this.#released) return;
-    if (this.#version === undefined) await this.#copy.abort();
-    await this.client.query('rollback').catch(() => undefined);
-    this.release();
-  }
-
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.client.release();
+    return this.reconciler.stats;
   }
 }

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { atCurrencyScale } from '../../api/money';
-import { Readable, type Writable } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { PendingOrigin, ReconcileResult, StoredTransaction, TransactionRow } from './reconcile';
 
@@ -259,59 +259,37 @@ function copyText(account: { tenantId: string; accountId: string }, rows: Transa
 }
 
 /**
- * A first sync's inserts streamed into `bank_transaction` with one COPY while the pages are still
- * being fetched, inside the caller's open transaction (nothing is visible before its commit; a
- * rollback or a dead connection leaves nothing). Each row takes the next account version, as
- * applyChanges would number them.
+ * A first sync's inserts, serialised for COPY page by page while the next pages are still being
+ * fetched, then written with one COPY inside the sync's short write transaction (no transaction is
+ * held open while the bank answers: the event log reads only what is older than every running
+ * transaction). Each row takes the next account version after `version`, as applyChanges numbers them.
  */
-export class TransactionCopyStream {
-  readonly #stream: Writable;
-  #failed: Error | undefined;
+export class TransactionCopyBuffer {
+  readonly #chunks: string[] = [];
   #version: bigint;
   readonly added: string[] = [];
 
-  constructor(
-    client: pg.PoolClient,
-    private readonly account: { tenantId: string; accountId: string; version: string },
-  ) {
+  constructor(private readonly account: { tenantId: string; accountId: string; version: string }) {
     this.#version = BigInt(account.version);
-    this.#stream = client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`));
-    this.#stream.on('error', (err: Error) => (this.#failed ??= err));
   }
 
-  /** Queues these rows; waits only when the server is behind (backpressure). */
-  async write(rows: TransactionRow[]): Promise<void> {
-    if (this.#failed) throw this.#failed;
+  add(rows: TransactionRow[]): void {
     if (rows.length === 0) return;
     const ids = rows.map(() => randomUUID());
     const versions = rows.map(() => String(++this.#version));
     this.added.push(...ids);
-    if (!this.#stream.write(copyText(this.account, rows, ids, versions))) {
-      await new Promise<void>((resolve, reject) => {
-        const done = () => {
-          this.#stream.off('drain', done);
-          this.#stream.off('error', done);
-          if (this.#failed) reject(this.#failed);
-          else resolve();
-        };
-        this.#stream.on('drain', done);
-        this.#stream.on('error', done);
-      });
-    }
+    this.#chunks.push(copyText(this.account, rows, ids, versions));
   }
 
-  /** Cancels the COPY (the server is sent CopyFail); the caller then rolls its transaction back. */
-  async abort(): Promise<void> {
-    this.#stream.destroy(new Error('the sync stopped before its last page'));
-    await finished(this.#stream).catch(() => undefined);
-  }
-
-  /** Ends the COPY (the rows are then in the caller's transaction); the account version after them. */
-  async end(): Promise<string> {
-    if (this.#failed) throw this.#failed;
-    this.#stream.end();
-    await finished(this.#stream);
+  /** The account version after these rows. */
+  get version(): string {
     return String(this.#version);
+  }
+
+  /** Writes the rows with one COPY in the caller's open transaction. */
+  async copyInto(client: pg.PoolClient): Promise<void> {
+    if (this.#chunks.length === 0) return;
+    await pipeline(Readable.from(this.#chunks), client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`)));
   }
 }
 
