@@ -203,8 +203,12 @@ describe('proofs of what the end user authorised at the bank', () => {
     await untilStatus(paymentId, 'EXECUTED');
 
     const proofs = await proofsOf(paymentId);
-    const events = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }', {}, key);
-    const statuses = events.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload.status);
+    // An event is readable once older transactions on the server have ended: ask until the terminal one is.
+    let statuses: string[] = [];
+    for (const deadline = Date.now() + 15_000; statuses.at(-1) !== 'EXECUTED' && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
+      const events = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }', {}, key);
+      statuses = events.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload.status);
+    }
     expect(proofs.map((p) => p.document.to)).toEqual(statuses);
     expect(proofs.at(-1)!.document).toMatchObject({ type: 'PaymentStatusChange', to: 'EXECUTED', terminal: true, payment: { amount: '12.30', currency: 'EUR', creditorIban: 'FR1420041010050500013M02606' } });
     expect(proofs.every((p) => p.event === 'PAYMENT_STATUS_CHANGED' && p.subjectId === paymentId && p.endUserId === endUserId)).toBe(true);
