@@ -207,10 +207,9 @@ describe('proofs of what the end user authorised at the bank', () => {
     await untilStatus(paymentId, 'EXECUTED');
 
     const proofs = await proofsOf(paymentId);
-    // The log shows an event once every older transaction has ended: wait for the last status there too.
+    // An event is readable once older transactions on the server have ended: ask until the terminal one is.
     let statuses: string[] = [];
-    for (let i = 0; i < 50 && statuses.at(-1) !== 'EXECUTED'; i++) {
-      if (i) await new Promise((r) => setTimeout(r, 200));
+    for (const deadline = Date.now() + 15_000; statuses.at(-1) !== 'EXECUTED' && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
       const events = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }', {}, key);
       statuses = events.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload.status);
     }
