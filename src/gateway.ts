@@ -43,6 +43,7 @@ import { ApprovalsService } from './modules/approvals/approvals.service';
 import { PolicyGate } from './modules/approvals/policy-gate';
 import { approvalRoutes } from './modules/approvals/approval.routes';
 import { PasskeysService } from './modules/approvals/passkeys.service';
+import { proofRoutes } from './modules/proofs/proof.routes';
 
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
@@ -125,7 +126,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const partitionToken = config.sandbox.enabled ? sandboxAdminToken(config) : '';
     const partitionOf = (tenantId: string) => sandboxPartition(partitionToken, tenantId);
     const institutions = new InstitutionsService(registry, partitionOf);
-    const proofs = new ProofsService({ sql: db.sql, retentionYears: config.proofRetentionYears });
+    const proofs = new ProofsService({ sql: db.sql, retentionYears: config.proofRetentionYears, vault, publicUrl, jobs, logger: logger.child({ module: 'proofs' }) });
     const consents = new ConsentsService({
       orm: db.orm,
       jobs,
@@ -189,12 +190,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     app.use(edge.router);
     app.use(consentRoutes({ orm: db.orm, consents, institutions, publicUrl, payments }));
     app.use(approvalRoutes({ orm: db.orm, passkeys: new PasskeysService({ orm: db.orm, approvals, audit, publicUrl }) }));
+    app.use(proofRoutes(proofs));
     if (sandbox) app.use('/sandbox', sandbox.router);
     app.use(finalErrorHandler(logger));
     await eventStream.start();
     await consents.start({ work: config.syncConcurrency > 0 });
     await payments.start({ work: config.syncConcurrency > 0 });
     await reconciliation.start({ work: config.syncConcurrency > 0 });
+    await proofs.start({ work: config.syncConcurrency > 0 });
     await sync.start({ concurrency: config.syncConcurrency });
     webhookDispatcher.start();
     const startedJobs = jobs;

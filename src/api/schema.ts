@@ -9,6 +9,7 @@ import { EventSubscriptionsResolver, EventsResolver } from '../modules/events/ev
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
 import { InstitutionsResolver } from '../modules/institutions/institutions.resolver';
 import { PaymentsResolver } from '../modules/payments/payments.resolver';
+import { ProofsResolver } from '../modules/proofs/proofs.resolver';
 import { ReconciliationResolver } from '../modules/reconciliation/reconciliation.resolver';
 import { SandboxResolver } from '../modules/sandbox/sandbox.resolver';
 import { SandboxCustomerPaymentsResolver } from '../modules/sandbox/sandbox-customer-payments.resolver';
@@ -19,7 +20,7 @@ import { WebhookDeliveryResolver, WebhooksResolver } from '../modules/webhooks/w
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver, ProofsResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {
