@@ -5,6 +5,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { authorise, control, institutionGid, RETURN_URL } from '../helpers/banking';
 import { gqlData, smeTenant, type UserErrors } from '../helpers/approvals';
 import { makeSigner, type TestCa, type TestSigner } from '../helpers/certificates';
+import { verifyProofExport } from '../../src/modules/proofs/proof-verify';
 
 let t: TestGateway;
 let browser: Browser | undefined;
@@ -142,6 +143,17 @@ describe('approvals with a passkey in a real browser', () => {
       ]);
       const clientData = JSON.parse(Buffer.from(sent!.response.response.clientDataJSON, 'base64url').toString('utf8')) as { challenge: string; origin: string };
       expect(clientData.origin).toBe(t.gateway.publicUrl);
+
+      // Both decisions are proof records whose signatures an offline verifier checks: the JWS with the certificate, the assertion with the passkey's key.
+      const proofs = await gql<{ proofs: { nodes: { id: string; event: string; authMethod: { kind: string } }[] } }>('query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { id event authMethod { kind } } } }', { s: started.payment!.id });
+      const decisions = proofs.proofs.nodes.filter((r) => r.event === 'PAYMENT_APPROVED');
+      expect(decisions.map((r) => r.authMethod.kind)).toEqual(['CERTIFICATE', 'PASSKEY']);
+      for (const record of decisions) {
+        const file = await gql<{ proofExport: { content: string } }>('query($id: ID!) { proofExport(id: $id) { content } }', { id: record.id });
+        const verdict = await verifyProofExport(JSON.parse(file.proofExport.content));
+        expect(verdict, record.authMethod.kind).toMatchObject({ ok: true, signaturesChecked: expect.any(Number) });
+        expect(verdict.ok && verdict.signaturesChecked, record.authMethod.kind).toBeGreaterThanOrEqual(1);
+      }
 
       // Replayed on the same link: already used.
       const replayed = await post(approveUrl, sent);
