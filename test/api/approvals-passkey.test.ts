@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, hasChromium, launchChromium } from '../helpers/chromium';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { authorise, control, debtorIbanAt, institutionGid, RETURN_URL } from '../helpers/banking';
-import { makeCa, makeSigner, type TestSigner } from '../helpers/certificates';
+import { authorise, control, institutionGid, RETURN_URL } from '../helpers/banking';
+import { gqlData, smeTenant, type UserErrors } from '../helpers/approvals';
+import { makeSigner, type TestCa, type TestSigner } from '../helpers/certificates';
+import { verifyProofExport } from '../../src/modules/proofs/proof-verify';
 
 let t: TestGateway;
 let browser: Browser | undefined;
@@ -14,20 +16,12 @@ let debtor: string;
 const members: Record<string, string> = {};
 let anna: { id: string; signer: TestSigner };
 
-type UserErrors = { field: string[]; code: string; message: string }[];
-async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const r = await t.gql<T>(query, variables, key);
-  if (!r.body.data) throw new Error(JSON.stringify(r.body));
-  return r.body.data;
-}
+const gql = <T>(query: string, variables: Record<string, unknown> = {}) => gqlData<T>(t, key, query, variables);
 
 beforeAll(async () => {
   t = await startTestGateway();
-  ({ key, tenantId } = await t.createTenant('Passkey SME platform'));
-  endUserId = (await gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "moser-kg", displayName: "Moser KG" }) { endUser { id } } }')).endUserCreate.endUser.id;
-  debtor = await debtorIbanAt(t, 'nordlicht', 'alice', tenantId);
-  const ca = await makeCa();
-  await gql('mutation($c: String!) { approvalCaCertificateAdd(input: { certificate: $c }) { userErrors { code } } }', { c: ca.pem });
+  let ca: TestCa;
+  ({ key, tenantId, endUserId, debtor, ca } = await smeTenant(t, 'Passkey SME platform', 'moser-kg'));
   for (const [name, roles] of [['Rita', ['REQUESTER']], ['Anna', ['APPROVER']], ['Carl', ['APPROVER']]] as const) {
     const r = await gql<{ approvalMemberCreate: { member: { id: string } } }>('mutation($input: ApprovalMemberCreateInput!) { approvalMemberCreate(input: $input) { member { id } } }', { input: { endUserId, name, roles } });
     members[name] = r.approvalMemberCreate.member.id;
@@ -149,6 +143,17 @@ describe('approvals with a passkey in a real browser', () => {
       ]);
       const clientData = JSON.parse(Buffer.from(sent!.response.response.clientDataJSON, 'base64url').toString('utf8')) as { challenge: string; origin: string };
       expect(clientData.origin).toBe(t.gateway.publicUrl);
+
+      // Both decisions are proof records whose signatures an offline verifier checks: the JWS with the certificate, the assertion with the passkey's key.
+      const proofs = await gql<{ proofs: { nodes: { id: string; event: string; authMethod: { kind: string } }[] } }>('query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { id event authMethod { kind } } } }', { s: started.payment!.id });
+      const decisions = proofs.proofs.nodes.filter((r) => r.event === 'PAYMENT_APPROVED');
+      expect(decisions.map((r) => r.authMethod.kind)).toEqual(['CERTIFICATE', 'PASSKEY']);
+      for (const record of decisions) {
+        const file = await gql<{ proofExport: { content: string } }>('query($id: ID!) { proofExport(id: $id) { content } }', { id: record.id });
+        const verdict = await verifyProofExport(JSON.parse(file.proofExport.content));
+        expect(verdict, record.authMethod.kind).toMatchObject({ ok: true, signaturesChecked: expect.any(Number) });
+        expect(verdict.ok && verdict.signaturesChecked, record.authMethod.kind).toBeGreaterThanOrEqual(1);
+      }
 
       // Replayed on the same link: already used.
       const replayed = await post(approveUrl, sent);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { authorise, control, debtorIbanAt, institutionGid, RETURN_URL } from '../helpers/banking';
+import { authorise, control, institutionGid, RETURN_URL } from '../helpers/banking';
+import { gqlData, smeTenant, type UserErrors } from '../helpers/approvals';
 import { KeyUsage, makeCa, makeSigner, type TestCa, type TestSigner } from '../helpers/certificates';
 
 let t: TestGateway;
@@ -12,7 +13,6 @@ let ca: TestCa;
 const members: Record<string, string> = {};
 const certs: Record<string, { id: string; signer: TestSigner }> = {};
 
-type UserErrors = { field: string[]; code: string; message: string }[];
 interface ApprovalView {
   policyVersion: number;
   revision: number;
@@ -37,23 +37,11 @@ const PAYMENT_FIELDS = `id status terminal amount { amount currency }
   approval { policyVersion revision required given remaining document documentSha256 rejectDocument: document(decision: REJECT)
     pendingApprovers { id name } decisions { member { name } decision method revision } }`;
 
-async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const r = await t.gql<T>(query, variables, key);
-  if (!r.body.data) throw new Error(JSON.stringify(r.body));
-  return r.body.data;
-}
+const gql = <T>(query: string, variables: Record<string, unknown> = {}) => gqlData<T>(t, key, query, variables);
 
 beforeAll(async () => {
   t = await startTestGateway();
-  ({ key, tenantId } = await t.createTenant('SME platform'));
-  endUserId = (await gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "keller-gmbh" }) { endUser { id } } }')).endUserCreate.endUser.id;
-  debtor = await debtorIbanAt(t, 'nordlicht', 'alice', tenantId);
-  ca = await makeCa();
-  const added = await gql<{ approvalCaCertificateAdd: { caCertificate: { id: string; subject: string } | null; userErrors: UserErrors } }>(
-    'mutation($c: String!) { approvalCaCertificateAdd(input: { certificate: $c }) { caCertificate { id subject } userErrors { code } } }',
-    { c: ca.pem },
-  );
-  expect(added.approvalCaCertificateAdd.userErrors).toEqual([]);
+  ({ key, tenantId, endUserId, debtor, ca } = await smeTenant(t, 'SME platform', 'keller-gmbh'));
   for (const [name, roles] of [
     ['Rita', ['REQUESTER']],
     ['Anna', ['APPROVER']],

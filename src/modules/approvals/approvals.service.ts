@@ -197,10 +197,6 @@ export class ApprovalsService {
     return this.deps.gate.current(em, caller.tenantId, endUserId);
   }
 
-  async policyById(em: EntityManager, id: string): Promise<ApprovalPolicy | null> {
-    return em.findOne(ApprovalPolicy, { id });
-  }
-
   // --- a payment's approval state --------------------------------------------------------------
 
   /** The canonical document approvers sign for the payment's current revision and a decision. */
