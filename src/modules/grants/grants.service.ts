@@ -117,6 +117,7 @@ export class GrantsService {
     input: { endUserId: string | null; granteeHandle: string; scopes: string[]; accountIds: (string | null)[]; endsAt: Date },
   ): Promise<Result<GrantRecord>> {
     const errors: UserError[] = [];
+    if (input.scopes.length > SCOPES.size) return this.refused(caller, 'accessGrantInvite', [userError(['input', 'scopes'], UserErrorCode.OUT_OF_RANGE, `at most ${SCOPES.size} scopes`)]);
     const scopes = [...new Set(input.scopes)];
     scopes.forEach((s, i) => {
       if (!SCOPES.has(s)) errors.push(userError(['input', 'scopes', String(i)], UserErrorCode.UNKNOWN_SCOPE, `no scope "${String(s).slice(0, 40)}": grantable scopes are ${[...SCOPES].join(', ')} (initiation never is)`));
@@ -124,7 +125,7 @@ export class GrantsService {
     if (scopes.length === 0) errors.push(userError(['input', 'scopes'], UserErrorCode.BLANK, 'name at least one scope'));
     else if (!scopes.includes(AccessGrantScope.ACCOUNTS_READ)) errors.push(userError(['input', 'scopes'], UserErrorCode.INVALID, 'ACCOUNTS_READ is required: every other scope reads through the account'));
     if (input.accountIds.length === 0) errors.push(userError(['input', 'accountIds'], UserErrorCode.BLANK, 'name at least one account'));
-    if (input.accountIds.length > MAX_GRANT_ACCOUNTS) errors.push(userError(['input', 'accountIds'], UserErrorCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`));
+    if (input.accountIds.length > MAX_GRANT_ACCOUNTS) return this.refused(caller, 'accessGrantInvite', [userError(['input', 'accountIds'], UserErrorCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`)]);
     const now = Date.now();
     if (Number.isNaN(input.endsAt.getTime()) || input.endsAt.getTime() <= now) errors.push(userError(['input', 'endsAt'], UserErrorCode.OUT_OF_RANGE, 'must be in the future'));
     else if (input.endsAt.getTime() > now + MAX_GRANT_DAYS * 86_400_000) errors.push(userError(['input', 'endsAt'], UserErrorCode.OUT_OF_RANGE, `must be within ${MAX_GRANT_DAYS} days`));
@@ -137,7 +138,7 @@ export class GrantsService {
     if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'no end user with this id'));
     const accountIds = [...new Set(input.accountIds.filter((a): a is string => !!a))];
     const owners = await this.accountEndUsers(caller, accountIds);
-    input.accountIds.slice(0, MAX_GRANT_ACCOUNTS).forEach((a, i) => {
+    input.accountIds.forEach((a, i) => {
       const of = a ? owners.get(a) : undefined;
       if (!of) errors.push(userError(['input', 'accountIds', String(i)], UserErrorCode.NOT_FOUND, 'no account with this id'));
       else if (endUser && of !== endUser) errors.push(userError(['input', 'accountIds', String(i)], UserErrorCode.END_USER_MISMATCH, 'the account belongs to another end user'));
@@ -347,7 +348,7 @@ export class GrantsService {
     if (accountIds.length === 0) return new Map();
     const { rows } = await this.deps.sql.query<{ id: string; end_user_id: string }>(
       `select a.id, c.end_user_id from account a join consent c on c.id = a.consent_id where a.tenant_id = $1 and a.id = any($2::uuid[])`,
-      [caller.tenantId, accountIds.slice(0, MAX_GRANT_ACCOUNTS)],
+      [caller.tenantId, accountIds],
     );
     return new Map(rows.map((r) => [r.id, r.end_user_id]));
   }
