@@ -192,6 +192,18 @@ describe('access grants', () => {
     expect(grants.body.data!.viewer.accessGrants.nodes).toEqual([]); // nothing was written
   });
 
+  it('refuses a forged list cursor and a foreign transaction cursor with a coded error', async () => {
+    const forged = Buffer.from(JSON.stringify(['AccessGrant', new Date().toISOString(), 'not-a-uuid'])).toString('base64url');
+    const list = await t.gql('query($after: String) { viewer { accessGrants(after: $after) { nodes { id } } } }', { after: forged }, owner);
+    expect(list.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const grantId = await activeGrant();
+    const [shared] = await sharedAccountsOf(grantId);
+    const mine = await t.gql<{ account: { transactions: { pageInfo: { endCursor: string } } } }>('query($id: ID!) { account(id: $id) { transactions(first: 1) { pageInfo { endCursor } } } }', { id: granted.id }, owner);
+    const page = await t.gql('query($id: ID!, $after: String) { node(id: $id) { ... on SharedAccount { transactions(first: 1, after: $after) { nodes { id } } } } }', { id: shared!.id, after: mine.body.data!.account.transactions.pageInfo.endCursor }, grantee);
+    expect(page.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    await act('accessGrantRevoke', grantId, owner);
+  });
+
   it('lets the grantee accept exactly once, even when it tries five times at once', async () => {
     const invited = await invite();
     expect(invited.accessGrant).toMatchObject({ status: 'PENDING', viewerSide: 'OWNER', scopes: ['ACCOUNTS_READ', 'BALANCES_READ', 'TRANSACTIONS_READ'] });
@@ -201,7 +213,7 @@ describe('access grants', () => {
     const tries = await Promise.all(Array.from({ length: 5 }, () => act('accessGrantAccept', id, grantee)));
     expect(tries.filter((r) => r.accessGrant?.status === 'ACTIVE')).toHaveLength(1);
     expect(tries.flatMap((r) => r.userErrors.map((e) => e.code))).toEqual(['INVALID_STATE', 'INVALID_STATE', 'INVALID_STATE', 'INVALID_STATE']);
-    expect((await audit(owner, 'ACCESS_GRANT_ACCEPTED')).length).toBe(1);
+    expect((await audit(owner, 'ACCESS_GRANT_ACCEPTED')).filter((l) => l.resourceId === id)).toHaveLength(1);
     await act('accessGrantRevoke', id, owner);
   });
 

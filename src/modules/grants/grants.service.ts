@@ -90,6 +90,7 @@ const actor = (caller: Caller) => `apiKey:${caller.apiKeyId}`;
 /** Who acted, as the other side's journal names it: the calling tenant (shown as its opaque global id), never its key. */
 const otherSide = (caller: Caller) => `tenant:${caller.tenantId}`;
 const SCOPES = new Set<string>(Object.values(AccessGrantScope));
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Delegated access: an owner tenant lets another tenant (its end user's accountant, say) read some
@@ -194,6 +195,7 @@ export class GrantsService {
 
   /** Grants the caller gave or received, oldest first; `limit + 1` rows. */
   async list(caller: Caller, limit: number, after?: KeysetPosition): Promise<GrantRecord[]> {
+    if (after && !UUID.test(after.id)) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
     const { rows } = await this.deps.sql.query<GrantRecord>(
       `select ${GRANT_COLUMNS} from ${GRANT_FROM}
        where (g.owner_tenant_id = $1 or g.grantee_tenant_id = $1) and ($2::timestamptz is null or (g.created_at, g.id) > ($2::timestamptz, $3::uuid))
