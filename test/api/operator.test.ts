@@ -37,6 +37,17 @@ describe('npm run tenant:create', { timeout: 60_000 }, () => {
     expect(await viewer(t.gateway.graphqlUrl, key)).toEqual({ data: { viewer: { name: 'Operator Co', environment: 'LIVE' } } });
   });
 
+  it('gives the new tenant the public handle other tenants invite it by, and refuses a malformed one', async () => {
+    const env = { ...process.env, DATA_DIR: t.config.dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent' };
+    const { stdout } = await exec(tsx, ['src/cli/tenant-create.ts', '--name', 'Ledger Co', '--handle', 'ledger-co'], { cwd: root, env });
+    expect(stdout).toContain('handle ledger-co');
+    const r = await t.gql<{ viewer: { handle: string } }>('{ viewer { handle } }', {}, stdout.trim().split('\n').at(-1)!);
+    expect(r.body.data!.viewer.handle).toBe('ledger-co');
+    const bad = await exec(tsx, ['src/cli/tenant-create.ts', '--name', 'Bad Co', '--handle', 'Bad Handle'], { cwd: root, env }).catch((e) => e);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('Tenant handle must be');
+  });
+
   it('refuses a missing name or an unknown environment with its usage and a non-zero exit', async () => {
     for (const args of [[], ['--name', 'X', '--env', 'staging'], ['--bogus']]) {
       const r = await exec(tsx, ['src/cli/tenant-create.ts', ...args], { cwd: root, env: { ...process.env, DATA_DIR: t.config.dataDir } }).catch((e) => e);

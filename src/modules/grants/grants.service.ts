@@ -91,6 +91,7 @@ const actor = (caller: Caller) => `apiKey:${caller.apiKeyId}`;
 /** Who acted, as the other side's journal names it: the calling tenant (shown as its opaque global id), never its key. */
 const otherSide = (caller: Caller) => `tenant:${caller.tenantId}`;
 const SCOPES = new Set<string>(Object.values(AccessGrantScope));
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Delegated access: an owner tenant lets another tenant (its end user's accountant, say) read some
@@ -119,6 +120,7 @@ export class GrantsService {
     input: { endUserId: string | null; granteeHandle: string; scopes: string[]; accountIds: (string | null)[]; endsAt: Date },
   ): Promise<Result<GrantRecord>> {
     const errors: UserError[] = [];
+    if (input.scopes.length > SCOPES.size) return this.refused(caller, 'accessGrantInvite', [userError(['input', 'scopes'], UserErrorCode.OUT_OF_RANGE, `at most ${SCOPES.size} scopes`)]);
     const scopes = [...new Set(input.scopes)];
     scopes.forEach((s, i) => {
       if (!SCOPES.has(s)) errors.push(userError(['input', 'scopes', String(i)], UserErrorCode.UNKNOWN_SCOPE, `no scope "${String(s).slice(0, 40)}": grantable scopes are ${[...SCOPES].join(', ')} (initiation never is)`));
@@ -126,7 +128,7 @@ export class GrantsService {
     if (scopes.length === 0) errors.push(userError(['input', 'scopes'], UserErrorCode.BLANK, 'name at least one scope'));
     else if (!scopes.includes(AccessGrantScope.ACCOUNTS_READ)) errors.push(userError(['input', 'scopes'], UserErrorCode.INVALID, 'ACCOUNTS_READ is required: every other scope reads through the account'));
     if (input.accountIds.length === 0) errors.push(userError(['input', 'accountIds'], UserErrorCode.BLANK, 'name at least one account'));
-    if (input.accountIds.length > MAX_GRANT_ACCOUNTS) errors.push(userError(['input', 'accountIds'], UserErrorCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`));
+    if (input.accountIds.length > MAX_GRANT_ACCOUNTS) return this.refused(caller, 'accessGrantInvite', [userError(['input', 'accountIds'], UserErrorCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`)]);
     const now = Date.now();
     if (Number.isNaN(input.endsAt.getTime()) || input.endsAt.getTime() <= now) errors.push(userError(['input', 'endsAt'], UserErrorCode.OUT_OF_RANGE, 'must be in the future'));
     else if (input.endsAt.getTime() > now + MAX_GRANT_DAYS * 86_400_000) errors.push(userError(['input', 'endsAt'], UserErrorCode.OUT_OF_RANGE, `must be within ${MAX_GRANT_DAYS} days`));
@@ -139,7 +141,7 @@ export class GrantsService {
     if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'no end user with this id'));
     const accountIds = [...new Set(input.accountIds.filter((a): a is string => !!a))];
     const owners = await this.accountEndUsers(caller, accountIds);
-    input.accountIds.slice(0, MAX_GRANT_ACCOUNTS).forEach((a, i) => {
+    input.accountIds.forEach((a, i) => {
       const of = a ? owners.get(a) : undefined;
       if (!of) errors.push(userError(['input', 'accountIds', String(i)], UserErrorCode.NOT_FOUND, 'no account with this id'));
       else if (endUser && of !== endUser) errors.push(userError(['input', 'accountIds', String(i)], UserErrorCode.END_USER_MISMATCH, 'the account belongs to another end user'));
@@ -195,6 +197,7 @@ export class GrantsService {
 
   /** Grants the caller gave or received, oldest first; `limit + 1` rows. */
   async list(caller: Caller, limit: number, after?: KeysetPosition): Promise<GrantRecord[]> {
+    if (after && !UUID.test(after.id)) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
     const { rows } = await this.deps.sql.query<GrantRecord>(
       `select ${GRANT_COLUMNS} from ${GRANT_FROM}
        where (g.owner_tenant_id = $1 or g.grantee_tenant_id = $1) and ($2::timestamptz is null or (g.created_at, g.id) > ($2::timestamptz, $3::uuid))
@@ -352,7 +355,7 @@ export class GrantsService {
     if (accountIds.length === 0) return new Map();
     const { rows } = await this.deps.sql.query<{ id: string; end_user_id: string }>(
       `select a.id, c.end_user_id from account a join consent c on c.id = a.consent_id where a.tenant_id = $1 and a.id = any($2::uuid[])`,
-      [caller.tenantId, accountIds.slice(0, MAX_GRANT_ACCOUNTS)],
+      [caller.tenantId, accountIds],
     );
     return new Map(rows.map((r) => [r.id, r.end_user_id]));
   }
