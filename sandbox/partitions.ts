@@ -3,7 +3,6 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { BANK_DEFINITIONS } from './banks';
 import { Bank, bankIdentity, type BankContext, type BankDefinition, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter, type ControlAddresses } from './control';
-import { loadOidcProvider } from './core/oidc';
 import { buildLedgerAsync, type Ledger } from './core/ledger';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
@@ -72,7 +71,6 @@ export class Partition {
    */
   static async create(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Promise<Partition> {
     const p = new Partition();
-    await loadOidcProvider();
     for (const def of BANK_DEFINITIONS) {
       const ledger = await buildLedgerAsync(def, ctx.seed, new Date(ctx.startMs).toISOString().slice(0, 10));
       await yieldToEventLoop();
