@@ -6,9 +6,11 @@
  *   DATABASE_URL=postgres://… npx tsx bench/page.bench.ts [--rows 1000000] [--bench-rows 100000]
  *     [--accounts 900] [--concurrency 32] [--warmup 3] [--duration 10] [--no-deep]
  *   DATABASE_URL=postgres://… npm run bench -- page       (the defaults above)
+ *   BENCH_NODE=/path/to/node24 …                          (both servers on that Node: the Docker image's runtime)
  *
- * Three processes besides PostgreSQL: the gateway (`tsx src/main.ts`, one Node process as in
- * production, default pool of 10), then the bare server (bench/bare-server.ts, pool of 10), and
+ * Three processes besides PostgreSQL: the gateway (`node dist/main.js`, the production build, one
+ * Node process as in production, default pool of 10), then the bare server (bench/bare-server.ts,
+ * pool of 10, same Node), and
  * the load generator (bench/load.ts) — one server at a time, the load generator never in a
  * server's process. Rows are generated with `generate_series`, then VACUUM ANALYZE.
  */
@@ -18,7 +20,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../src/platform/db';
 import { connect, settled } from '../test/helpers/banking';
-import { BENCH_ENV, benchDatabase, cloneAccount, createEndUser, gatewayOn, machineLoad, ms, num, output, ratio, spawnTsx, stop, waitReady, type BenchDatabase } from './common';
+import { BENCH_ENV, benchDatabase, benchNodeVersion, cloneAccount, createEndUser, ensureBuilt, gatewayOn, machineLoad, ms, num, output, ratio, spawnGateway, spawnOnBenchNode, spawnTsx, stop, waitReady, type BenchDatabase } from './common';
 
 export interface PageBenchOptions {
   rows?: number;
@@ -157,11 +159,10 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
     const bareResults: LoadResult[] = [];
     const answers: string[][] = [];
 
-    // (a) The gateway, one Node process as in production.
+    // (a) The gateway, compiled, one Node process as in production.
+    await ensureBuilt();
     const port = await freePort();
-    const gateway = spawnTsx(
-      'src/main.ts',
-      [],
+    const gateway = spawnGateway(
       { ...BENCH_ENV, DATABASE_URL: db.url, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), REDIS_URL: undefined },
       'ignore',
     );
@@ -179,7 +180,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
     }
 
     // (b) The bare node:http + pg server, same SQL.
-    const bare = spawnTsx('bench/bare-server.ts', [], { DATABASE_URL: db.url, PORT: '0', POOL_SIZE: BENCH_ENV.DB_POOL_SIZE });
+    const bare = spawnOnBenchNode('bench/bare-server.ts', [], { DATABASE_URL: db.url, PORT: '0', POOL_SIZE: BENCH_ENV.DB_POOL_SIZE });
     try {
       const bound = await new Promise<number>((resolve, reject) => {
         bare.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -210,7 +211,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
     `| ${r.label} | **a / b** | **${ratio(r.gateway.rps, r.bare.rps)}** | | | | |`,
   ];
   return [
-    `Transactions page over HTTP: ${o.rows.toLocaleString('en-US')} rows in \`bank_transaction\` (${o.benchRows.toLocaleString('en-US')} in the account, the rest over ${o.accounts} accounts), 100-row page, concurrency ${o.concurrency}, keep-alive, ${o.warmup} s warm-up + ${o.duration} s measured per row; PostgreSQL, Node ${process.versions.node}, pool 10 in both servers; machine before each run: ${loads.join('; ')}`,
+    `Transactions page over HTTP: ${o.rows.toLocaleString('en-US')} rows in \`bank_transaction\` (${o.benchRows.toLocaleString('en-US')} in the account, the rest over ${o.accounts} accounts), 100-row page, concurrency ${o.concurrency}, keep-alive, ${o.warmup} s warm-up + ${o.duration} s measured per row; PostgreSQL, both servers on Node ${benchNodeVersion()}, pool 10 in both servers; machine before each run: ${loads.join('; ')}`,
     '',
     '| page | server | requests/s | p50 ms | p99 ms | requests | bytes/answer |',
     '|---|---|---:|---:|---:|---:|---:|',

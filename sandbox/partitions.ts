@@ -69,6 +69,13 @@ export class Partition {
    * Builds the banks a little at a time (seeded ledgers one test user per turn of the event loop,
    * then each bank), so a partition created on a tenant's request does not stall the process.
    */
+  /** Builds every bank at once (the default partition of a sandbox that is not lazy). */
+  static createNow(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Partition {
+    const p = new Partition();
+    for (const def of BANK_DEFINITIONS) p.add(def, ctx, base);
+    return p.finish(ctx, base, addresses, upstream);
+  }
+
   static async create(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Promise<Partition> {
     const p = new Partition();
     for (const def of BANK_DEFINITIONS) {
