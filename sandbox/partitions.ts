@@ -7,7 +7,7 @@ import { buildLedgerAsync, type Ledger } from './core/ledger';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import type { Lenience } from './standards/strict';
-import { mountUkObie } from './standards/uk-obie';
+import { addSigningIdentity, mountUkObie } from './standards/uk-obie';
 import { createGoCardlessUpstream, type SandboxUpstream } from './upstreams/gocardless';
 
 /** What every bank of a partition is built with; `lenient`: per bank id, a real bank's known leniency to reproduce. */
@@ -61,7 +61,12 @@ export class Partition {
 
   /** The banks a partition at `base` serves and the OAuth clients it knows, without building any bank. */
   static describe(ctx: PartitionContext, base: string): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
-    const ids = BANK_DEFINITIONS.filter((def) => mounts[def.standard]).map((def) => bankIdentity(def, { ...ctx, mountPath: base }));
+    const ids = BANK_DEFINITIONS.filter((def) => mounts[def.standard]).map((def) => {
+      const id = bankIdentity(def, { ...ctx, mountPath: base });
+      // What mounting adds to the identity (the UK banks' message-signing keys), the same as the built bank's.
+      if (def.standard === 'UK_OPEN_BANKING') addSigningIdentity(id.info, id.client, `${ctx.publicUrl}${base}/banks/${def.id}`);
+      return id;
+    });
     return { banks: ids.map((i) => i.info), clients: Object.fromEntries(ids.map((i) => [i.info.id, i.client])) };
   }
 
