@@ -47,6 +47,12 @@ export interface SandboxOptions {
    * live at once; past it the least recently used one is dropped. Default 16.
    */
   maxPartitions?: number;
+  /**
+   * Build the default partition (the banks at `mountPath` itself) on its first request instead of
+   * now. A gateway sends each tenant to its own partition, so its process often never needs this
+   * one: lazy saves it the banks' ledgers, OAuth servers and validators at start. Default false.
+   */
+  lazy?: boolean;
 }
 
 /** Default bound on live partitions. */
@@ -81,13 +87,12 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   // Every copy of the banks runs on one timeline: a partition made later is not in the past.
   const ctx = { lenient: options.lenient, publicUrl, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clockOrigin: Date.now(), clientJwks: options.clientJwks };
   const addressesOf = (base: string) => ({ publicBase: `${publicUrl}${base}`, selfBase: `${selfUrl}${base}` });
-  // The default partition, at the mount path itself, for direct users of the sandbox. Its banks
-  // (ledgers, OAuth servers, validators) are built on its first request: a gateway sends each
-  // tenant to its own partition, so a gateway's process often never needs this one.
+  // The default partition, at the mount path itself, for direct users of the sandbox: built now,
+  // or on its first request when lazy.
   const described = Partition.describe(ctx, mountPath);
   // The upstream aggregator (GoCardless Bank Account Data) reaching the same banks' data: its institutions are listed beside the banks.
   const upstream = Partition.upstream(ctx, mountPath);
-  let root: Promise<Partition> | undefined;
+  let root: Promise<Partition> | undefined = options.lazy ? undefined : Promise.resolve(Partition.createNow(ctx, mountPath, addressesOf(mountPath), upstream));
   const rootPartition = () =>
     (root ??= Partition.create(ctx, mountPath, addressesOf(mountPath), upstream).catch((err: unknown) => {
       root = undefined;

@@ -3,12 +3,11 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { BANK_DEFINITIONS } from './banks';
 import { Bank, bankIdentity, type BankContext, type BankDefinition, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter, type ControlAddresses } from './control';
-import { loadOidcProvider } from './core/oidc';
 import { buildLedgerAsync, type Ledger } from './core/ledger';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import type { Lenience } from './standards/strict';
-import { mountUkObie } from './standards/uk-obie';
+import { addSigningIdentity, mountUkObie } from './standards/uk-obie';
 import { createGoCardlessUpstream, type SandboxUpstream } from './upstreams/gocardless';
 
 /** What every bank of a partition is built with; `lenient`: per bank id, a real bank's known leniency to reproduce. */
@@ -62,7 +61,12 @@ export class Partition {
 
   /** The banks a partition at `base` serves and the OAuth clients it knows, without building any bank. */
   static describe(ctx: PartitionContext, base: string): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
-    const ids = BANK_DEFINITIONS.filter((def) => mounts[def.standard]).map((def) => bankIdentity(def, { ...ctx, mountPath: base }));
+    const ids = BANK_DEFINITIONS.filter((def) => mounts[def.standard]).map((def) => {
+      const id = bankIdentity(def, { ...ctx, mountPath: base });
+      // What mounting adds to the identity (the UK banks' message-signing keys), the same as the built bank's.
+      if (def.standard === 'UK_OPEN_BANKING') addSigningIdentity(id.info, id.client, `${ctx.publicUrl}${base}/banks/${def.id}`);
+      return id;
+    });
     return { banks: ids.map((i) => i.info), clients: Object.fromEntries(ids.map((i) => [i.info.id, i.client])) };
   }
 
@@ -70,9 +74,15 @@ export class Partition {
    * Builds the banks a little at a time (seeded ledgers one test user per turn of the event loop,
    * then each bank), so a partition created on a tenant's request does not stall the process.
    */
+  /** Builds every bank at once (the default partition of a sandbox that is not lazy). */
+  static createNow(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Partition {
+    const p = new Partition();
+    for (const def of BANK_DEFINITIONS) p.add(def, ctx, base);
+    return p.finish(ctx, base, addresses, upstream);
+  }
+
   static async create(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Promise<Partition> {
     const p = new Partition();
-    await loadOidcProvider();
     for (const def of BANK_DEFINITIONS) {
       const ledger = await buildLedgerAsync(def, ctx.seed, new Date(ctx.startMs).toISOString().slice(0, 10));
       await yieldToEventLoop();

@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { parse } from 'yaml';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BANK_DEFINITIONS } from './banks';
 import { Bank } from './core/bank';
-import { loadOidcProvider } from './core/oidc';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountUkObie } from './standards/uk-obie';
 import { specsDir } from './testing/spec-validator';
@@ -40,8 +39,6 @@ function specOperations(file: string): Set<string> {
 const ctx = { publicUrl: 'http://127.0.0.1:1', mountPath: '/sandbox', seed: 1, adminToken: 'routes-test-token', logger: pino({ level: 'silent' }), startMs: Date.parse('2026-11-20T00:00:00Z') };
 
 describe('the banks serve only operations their official specs declare', () => {
-  beforeAll(loadOidcProvider);
-
   it('Berlin Group: every route is an operation of berlin-group-psd2-api-1.3.12.yaml', () => {
     const bank = new Bank(BANK_DEFINITIONS.find((d) => d.id === 'nordlicht')!, ctx);
     mountBerlinGroup(bank);

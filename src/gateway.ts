@@ -110,7 +110,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
 
     const remote = config.sandbox.enabled && config.sandbox.url ? await loadRemoteSandbox(config.sandbox.url, config.sandbox.adminToken!) : undefined;
     const sandbox = config.sandbox.enabled && !remote
-      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), maxPartitions: config.sandbox.partitions, logger: logger.child({ component: 'sandbox' }) })
+      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), maxPartitions: config.sandbox.partitions, lazy: true, logger: logger.child({ component: 'sandbox' }) })
       : undefined;
     // An upstream aggregator's institutions (GoCardless Bank Account Data), read with the operator's secret: refused credentials stop start-up.
     const upstream = config.upstreams.gocardless

@@ -1,18 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import type Provider from 'oidc-provider';
-import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Bank } from './bank';
 import type { MemoryStore } from './oidc-store';
-
-let ProviderClass: typeof Provider | undefined;
-
-/**
- * Loads oidc-provider (a Koa application, some MB of memory): banks are built on first use, so a
- * process that never serves a sandbox bank never loads it. Call before building a bank.
- */
-export async function loadOidcProvider(): Promise<void> {
-  ProviderClass ??= (await import('oidc-provider')).default;
-}
 
 /** Scopes every sandbox bank understands, across the three standards. */
 export const BANK_SCOPES = ['accounts', 'payments', 'aisp', 'pisp', 'extended_transaction_history', 'cbpii'];
@@ -112,8 +101,7 @@ export function createProvider(bank: Bank, store: MemoryStore): Provider {
       ctx.body = `<!doctype html><html><head><title>${escapeHtml(bank.info.name)}: error</title></head><body><h1>${escapeHtml(bank.info.name)}</h1><p id="error">${escapeHtml(String(out.error))}: ${escapeHtml(String(out.error_description ?? ''))}</p></body></html>`;
     },
   };
-  if (!ProviderClass) throw new Error('createProvider: call loadOidcProvider() first');
-  const provider = new ProviderClass(bank.info.issuer, configuration);
+  const provider = new Provider(bank.info.issuer, configuration);
   provider.proxy = true;
   // Tests and local tools redirect to any loopback URI; the gateway's /callback is registered.
   const allowed = provider.Client.prototype.redirectUriAllowed;

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Bank } from '../core/bank';
+import type { Bank, SandboxBankInfo, SandboxClientCredentials } from '../core/bank';
 import { addDays } from '../core/clock';
 import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
@@ -130,12 +130,7 @@ export function mountUkObie(bank: Bank): void {
   // ----- message signing (x-jws-signature) ------------------------------------------------------
   // The bank signs its domestic payment answers and checks the TPP's signature on the two POSTs.
   // The sandbox stands in for the directory: it makes both keys and hands the TPP's to the client.
-  const bankKey = signingKeyPair(`${bank.def.id}-bank-signing`);
-  const tppKey = signingKeyPair(`${bank.def.id}-tpp-signing`);
-  const bankIss = `sandbox-${bank.def.id}`;
-  const tppIss = `sandbox-tpp/${bank.client.clientId}`;
-  bank.client.jwsSigningKey = { pem: tppKey.privatePem, kid: tppKey.kid, iss: tppIss, tan: SANDBOX_TAN };
-  bank.info.jws = { jwksUrl: `${bank.baseUrl}/jwks`, issuer: bankIss, trustAnchor: SANDBOX_TAN };
+  const { bankKey, tppKey, bankIss, tppIss } = addSigningIdentity(bank.info, bank.client, bank.baseUrl);
   bank.published.get('/jwks', (_req, res, next) => void publicJwk(bankKey).then((jwk) => res.json({ keys: [jwk] }), next));
 
   const signedPaths = new RegExp(`^${pisPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/domestic-payment`);
@@ -542,4 +537,19 @@ export function mountUkObie(bank: Bank): void {
     if (!p || p.clientId !== token.clientId) throw new BankError('RESOURCE_UNKNOWN', 'Unknown payment.', 400, { path: 'DomesticPaymentId' });
     res.json(wrap(domesticData(p), `${pis}/domestic-payments/${String(p.extra.domesticPaymentId)}`));
   });
+}
+
+/**
+ * The message-signing part of a UK bank's identity: the key the TPP (the gateway's client) signs
+ * with, and where the bank publishes its own. Process-wide keys per bank id, so describing a bank
+ * before it is built (a lazy partition) hands out the keys the built bank will check.
+ */
+export function addSigningIdentity(info: SandboxBankInfo, client: SandboxClientCredentials, bankBaseUrl: string) {
+  const bankKey = signingKeyPair(`${info.id}-bank-signing`);
+  const tppKey = signingKeyPair(`${info.id}-tpp-signing`);
+  const bankIss = `sandbox-${info.id}`;
+  const tppIss = `sandbox-tpp/${client.clientId}`;
+  client.jwsSigningKey = { pem: tppKey.privatePem, kid: tppKey.kid, iss: tppIss, tan: SANDBOX_TAN };
+  info.jws = { jwksUrl: `${bankBaseUrl}/jwks`, issuer: bankIss, trustAnchor: SANDBOX_TAN };
+  return { bankKey, tppKey, bankIss, tppIss };
 }
