@@ -241,11 +241,24 @@ function field(v: unknown): string {
 }
 
 async function copyInserts(client: pg.PoolClient, account: { tenantId: string; accountId: string }, rows: TransactionRow[], ids: string[], versions: string[]): Promise<void> {
-  const stream = client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`));
   function* lines() {
     for (let i = 0; i < rows.length; i += 2_000) yield copyText(account, rows.slice(i, i + 2_000), ids.slice(i, i + 2_000), versions.slice(i, i + 2_000));
   }
-  await pipeline(Readable.from(lines()), stream);
+  await copyTransactions(client, lines());
+}
+
+/**
+ * Streams COPY text lines into bank_transaction inside the caller's open transaction. PostgreSQL
+ * refuses COPY FROM into a table under row-level security, so the rows land in a session-private
+ * staging table first and reach bank_transaction with one INSERT … SELECT, which the table's
+ * policies check row by row like any other insert (docs/row-level-security.md).
+ */
+async function copyTransactions(client: pg.PoolClient, chunks: Iterable<string>): Promise<void> {
+  // Only the copied columns, without constraints: the insert into bank_transaction checks them.
+  await client.query(`create temp table if not exists bank_transaction_staging on commit delete rows as select ${COPY_COLUMNS} from bank_transaction with no data`);
+  await pipeline(Readable.from(chunks), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
+  await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging`);
+  await client.query(`truncate bank_transaction_staging`);
 }
 
 /** Rows as COPY text lines, in COPY_COLUMNS order. */
@@ -289,7 +302,7 @@ export class TransactionCopyBuffer {
   /** Writes the rows with one COPY in the caller's open transaction. */
   async copyInto(client: pg.PoolClient): Promise<void> {
     if (this.#chunks.length === 0) return;
-    await pipeline(Readable.from(this.#chunks), client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`)));
+    await copyTransactions(client, this.#chunks);
   }
 }
 
