@@ -138,7 +138,7 @@ describe('GraphiQL in a real browser', () => {
       await page.goto(t.gateway.graphqlUrl);
       await page.waitForSelector('.graphiql-tab');
       const titles = (await page.locator('.graphiql-tab .graphiql-tab-button').allTextContents()).map((s) => s.trim());
-      expect(titles).toEqual(['Viewer', 'Accounts', 'CreateWebhookEndpoint', 'InitiatePayment', 'FollowEvents', 'CreateExpectedPayment']);
+      expect(titles).toEqual(['Viewer', 'Accounts', 'CreateWebhookEndpoint', 'InitiatePayment', 'FollowEvents', 'CreateExpectedPayment', 'PaymentProofs', 'AddMember', 'SetHandle']);
       // The second tab's operations, with a real key typed into the headers, as a developer would.
       await page.locator('.graphiql-tab').nth(1).click();
       await page.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('TransactionsSync'));

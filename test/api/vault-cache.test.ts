@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVault, VaultErrorCode, type SealContext, type VaultService } from '../../src/modules/vault';
 import { createLogger } from '../../src/platform/logger';
+import { withTenant } from '../../src/platform/tenant-scope';
 import { hasRedis, startTestGateway, type TestGateway } from '../helpers/gateway';
 
 let a: TestGateway;
@@ -15,6 +16,9 @@ let offBus: VaultService;
 let tenantId: string;
 
 const CHECK_MS = 200;
+
+/** A test that calls the vault as the gateway's own code does: inside the tenant's database scope (row-level security). */
+const scoped = (name: string, fn: () => Promise<void>) => it(name, () => withTenant(tenantId, fn));
 
 beforeAll(async () => {
   a = await startTestGateway({ env: { VAULT_KEY_CACHE_CHECK_MS: String(CHECK_MS) } });
@@ -39,7 +43,7 @@ async function expectCode(promise: Promise<unknown>, code: VaultErrorCode): Prom
 }
 
 describe('vault data key cache across instances', () => {
-  it('refuses, in an instance that missed the bus message, a key shredded elsewhere as soon as the shred returns', async () => {
+  scoped('refuses, in an instance that missed the bus message, a key shredded elsewhere as soon as the shred returns', async () => {
     const sealed = await a.gateway.services.vault.seal('token-of-consent-1', ctx('consent-1'));
     // Cached by the instance off the bus, then used again from memory.
     expect(await offBus.openText(sealed, ctx('consent-1'))).toBe('token-of-consent-1');
@@ -58,7 +62,7 @@ describe('vault data key cache across instances', () => {
     await expectCode(vaultB.seal('new', ctx('consent-2')), VaultErrorCode.KEY_SHREDDED);
   });
 
-  it('keeps a cached key from opening another tenant’s or owner’s value', async () => {
+  scoped('keeps a cached key from opening another tenant’s or owner’s value', async () => {
     const { tenantId: other } = await a.createTenant('Vault cache, other tenant');
     const sealed = await a.gateway.services.vault.seal('token-of-consent-3', ctx('consent-3'));
     expect(await offBus.openText(sealed, ctx('consent-3'))).toBe('token-of-consent-3');
@@ -67,7 +71,7 @@ describe('vault data key cache across instances', () => {
     await expectCode(offBus.open(sealed, ctx('consent-3', 'other-purpose')), VaultErrorCode.OPEN_FAILED);
   });
 
-  it('reads a key again from the database in every instance after a rotation re-wrapped it', async () => {
+  scoped('reads a key again from the database in every instance after a rotation re-wrapped it', async () => {
     const vaultB = b.gateway.services.vault;
     const sealed = await a.gateway.services.vault.seal('token-of-consent-5', ctx('consent-5'));
     expect(await offBus.openText(sealed, ctx('consent-5'))).toBe('token-of-consent-5');
@@ -82,7 +86,7 @@ describe('vault data key cache across instances', () => {
     if (hasRedis) await expectCode(vaultB.open(sealed, ctx('consent-5')), VaultErrorCode.KEY_INTEGRITY);
   });
 
-  it('makes a key shredded in a caller’s transaction unusable in every instance once shredCommitted returns', async () => {
+  scoped('makes a key shredded in a caller’s transaction unusable in every instance once shredCommitted returns', async () => {
     // consentRevoke's path: shred in the revocation's transaction, commit, then shredCommitted.
     const vaultA = a.gateway.services.vault;
     const sealed = await vaultA.seal('token-of-consent-6', ctx('consent-6'));

@@ -1,8 +1,9 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { PageOutcome, PasskeysService } from './passkeys.service';
+import { asSystem } from '../../platform/tenant-scope';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
@@ -85,12 +86,11 @@ export function approvalRoutes(deps: { orm: MikroORM; passkeys: PasskeysService 
   const bundle = browserBundle();
   const body = express.json({ limit: '32kb' });
   const token = (req: Request) => String(req.params.token);
-  const guard = (fn: (req: Request, res: Response) => Promise<void>) => async (req: Request, res: Response) => {
-    try {
-      await fn(req, res);
-    } catch {
-      res.status(500).json({ userErrors: [{ field: [], code: 'INTERNAL', message: 'Something went wrong; try again.' }] });
-    }
+  // A hosted page has no caller: its one-use link names the tenant, as a bank callback's state
+  // does, so it reads as the system (row-level security). Faults go to the final error handler,
+  // which logs them whole and answers with a request id.
+  const guard = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
+    asSystem('hosted approvals page', () => fn(req, res)).catch(next);
   };
 
   router.get('/approvals/assets/simplewebauthn-browser.js', (_req, res) => void res.type('js').set('Cache-Control', 'public, max-age=3600').send(bundle));
