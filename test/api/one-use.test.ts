@@ -55,9 +55,23 @@ async function fireAtOnce(url: string): Promise<{ status: number; location: stri
   );
 }
 
-async function eventsFor(type: string, field: 'consentId' | 'paymentId', id: string) {
-  const r = await t.gql<{ events: { nodes: { payload: Record<string, unknown> }[] } }>(`{ events(first: 500, types: [${type}]) { nodes { payload } } }`, {}, key);
-  return r.body.data!.events.nodes.filter((e) => e.payload[field] === id);
+/**
+ * The log's events of one consent or payment. An event is readable once every older transaction on
+ * the server has ended, so with `atLeast` this waits (up to 15 s) until that many are visible, then
+ * reads once more a moment later, so a duplicate committed alongside would show too.
+ */
+async function eventsFor(type: string, field: 'consentId' | 'paymentId', id: string, atLeast = 0) {
+  const read = async () => {
+    const r = await t.gql<{ events: { nodes: { payload: Record<string, unknown> }[] } }>(`{ events(first: 500, types: [${type}]) { nodes { payload } } }`, {}, key);
+    return r.body.data!.events.nodes.filter((e) => e.payload[field] === id);
+  };
+  let found = await read();
+  for (const deadline = Date.now() + 15_000; found.length < atLeast && Date.now() < deadline; found = await read()) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (atLeast === 0) return found;
+  await new Promise((r) => setTimeout(r, 500));
+  return read();
 }
 
 /** The journal's bank calls (written outside the request's transaction: wait until they settle). */
@@ -93,7 +107,7 @@ describe.each([
     expect(answers.filter((a) => a.status === 303)).toHaveLength(1);
     expect(answers.filter((a) => a.status === 400)).toHaveLength(N - 1);
     expect(await consentStatus(created.consent.id)).toBe('ACTIVE');
-    expect(await eventsFor('CONSENT_ACTIVATED', 'consentId', created.consent.id)).toHaveLength(1);
+    expect(await eventsFor('CONSENT_ACTIVATED', 'consentId', created.consent.id, 1)).toHaveLength(1);
     expect(await eventsFor('CONSENT_REJECTED', 'consentId', created.consent.id)).toHaveLength(0);
     const calls = (await bankCalls(created.consent.id)).slice(callsBefore);
     // The token exchange (UK, STET) or the consent status read that completes it (Berlin Group): once.
@@ -133,7 +147,7 @@ describe('one genuine payment callback fired 20 times at once', () => {
     expect(answers.every((a) => a.status === 303)).toBe(true);
     expect(new Set(answers.map((a) => new URL(a.location!).searchParams.get('outcome')))).toEqual(new Set(['success']));
     await new Promise((res) => setTimeout(res, 1000));
-    const events = await eventsFor('PAYMENT_STATUS_CHANGED', 'paymentId', started.payment.id);
+    const events = await eventsFor('PAYMENT_STATUS_CHANGED', 'paymentId', started.payment.id, 2);
     expect(events.map((e) => e.payload.status)[0]).toBe('AUTHORIZATION_REQUIRED');
     expect(events).toHaveLength(2);
     const { rows } = await t.gateway.db.sql.query<{ n: string }>(
@@ -178,6 +192,6 @@ describe('sandboxConsentAuthorize called 20 times at once for one consent', () =
     const others = JSON.stringify(payloads.filter((p) => p.userErrors[0]?.code !== 'INVALID_STATE'));
     expect(payloads.filter((p) => p.consent?.status === 'ACTIVE'), others).toHaveLength(1);
     expect(payloads.filter((p) => p.userErrors[0]?.code === 'INVALID_STATE')).toHaveLength(N - 1);
-    expect(await eventsFor('CONSENT_ACTIVATED', 'consentId', created.consent.id)).toHaveLength(1);
+    expect(await eventsFor('CONSENT_ACTIVATED', 'consentId', created.consent.id, 1)).toHaveLength(1);
   }, 90_000);
 });
