@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Kind, parse, validate, type OperationDefinitionNode } from 'graphql';
 import { buildApiSchema } from '../src/api/schema';
 import { EXAMPLES_DIR, loadExampleTabs } from '../src/api/graphiql';
-import { README } from './helpers/readme';
+import { doc, FRONT_DOOR, MOVED_GUIDES } from './helpers/readme';
 
 // The example operations open as GraphiQL's tabs and the README walks through them: a schema
 // change that breaks one must fail here, not in front of a new user.
@@ -37,10 +37,15 @@ describe('the example operations (GraphiQL tabs)', () => {
   });
 });
 
-describe('the GraphQL shown in the README', () => {
-  const blocks = [...README.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+describe('the GraphQL shown in the README and the guides that came out of it', () => {
+  const pages = [['README.md', FRONT_DOOR] as const, ...MOVED_GUIDES.map((f) => [`docs/${f}`, doc(f)] as const)];
+  const blocks = pages.flatMap(([page, text]) => [...text.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m, i) => [`${page} block ${i + 1}`, m[1]!] as const));
 
-  it.each(blocks.map((b, i) => [i + 1, b] as const))('block %i is valid against the current schema', (_n, block) => {
+  it('finds the guides\' GraphQL blocks', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(7);
+  });
+
+  it.each(blocks)('%s is valid against the current schema', (_where, block) => {
     expect(validate(schema, parse(block)).map((e) => e.message)).toEqual([]);
   });
 });

@@ -356,10 +356,9 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
   });
 });
 
-describe('the README section on real banks', () => {
+describe('the guide to real banks (docs/real-banks.md)', () => {
   it('shows an institutions file entry and a UK credentials block that pass the start-up checks', () => {
-    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Running against real banks'));
+    const section = fs.readFileSync(path.resolve(import.meta.dirname, '../../docs/real-banks.md'), 'utf8');
     const blocks = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
     expect(blocks.length).toBeGreaterThanOrEqual(2);
     const file = JSON.parse(blocks[0]!.replace(/…/g, '')) as { institutions: unknown[] };
