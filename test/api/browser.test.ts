@@ -5,6 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { CHROMIUM, hasChromium, launchChromium } from '../helpers/chromium';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { control, institutionGid } from '../helpers/banking';
+import { readmeTabTitles } from '../helpers/readme';
 
 let t: TestGateway;
 let browser: Browser | undefined;
@@ -139,6 +140,7 @@ describe('GraphiQL in a real browser', () => {
       await page.waitForSelector('.graphiql-tab');
       const titles = (await page.locator('.graphiql-tab .graphiql-tab-button').allTextContents()).map((s) => s.trim());
       expect(titles).toEqual(['Viewer', 'Accounts', 'CreateWebhookEndpoint', 'InitiatePayment', 'FollowEvents', 'CreateExpectedPayment', 'PaymentProofs', 'AddMember', 'SetHandle']);
+      expect(titles, 'the tabs the README lists').toEqual(readmeTabTitles());
       // The second tab's operations, with a real key typed into the headers, as a developer would.
       await page.locator('.graphiql-tab').nth(1).click();
       await page.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('TransactionsSync'));

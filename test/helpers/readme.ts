@@ -44,6 +44,11 @@ export const LINKED_GUIDES = [...new Set([...FRONT_DOOR.matchAll(/\]\(docs\/([\w
  */
 export const README = [FRONT_DOOR, ...LINKED_GUIDES.map(doc)].join('\n');
 
+/** The GraphiQL tab titles the README lists after the walkthrough ("… named after its first operation: A, B and C."). */
+export function readmeTabTitles(): string[] {
+  return /named after its first operation: ([\w ,]+?)\. /.exec(FRONT_DOOR.replace(/\s+/g, ' '))?.[1]?.split(/, | and /) ?? [];
+}
+
 /** The event catalogue (docs/events-and-webhooks.md): each type's sample payload as the table shows it. */
 export function eventCatalogue(text = doc('events-and-webhooks.md')): Map<string, Record<string, unknown>> {
   const section = /^### Event catalogue\n([\s\S]*?)(?=^#)/m.exec(text)?.[1] ?? '';
