@@ -108,7 +108,13 @@ describe('README', () => {
     expect(needs.length).toBeGreaterThan(0);
     for (const n of needs) expect(line, n.name).toContain(`\`${n.name}\` (\`>=${n.from}\``);
     const newest = needs.map((n) => n.from).sort(compareVersions).at(-1)!;
-    expect(line).toContain(`Node ${newest.replace(/\.0$/, '')}+ meets every dependency's \`engines\``);
+    expect(line).toContain(`Node ${newest.replace(/\.0$/, '')}+ LTS runs without warnings`);
+    // oidc-provider (the sandbox banks' OAuth servers) checks the runtime when it loads.
+    const oidc = fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('oidc-provider/package.json')), 'lib/index.js'), 'utf8');
+    const oidcLts = /Unsupported runtime\. Use Node\.js v(\d+)\.x LTS/.exec(oidc)?.[1];
+    expect(oidcLts, "oidc-provider's runtime check").toBeDefined();
+    expect(line).toContain(`\`oidc-provider\`, logs "Unsupported runtime" when it loads on a Node older than ${oidcLts} LTS`);
+    expect(Number(newest.split('.')[0])).toBeGreaterThanOrEqual(Number(oidcLts));
   });
 });
 
