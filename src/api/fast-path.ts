@@ -22,9 +22,8 @@ export interface FastPathOptions {
 /**
  * The compiled read path for queries, in front of Apollo Server. Whether it answers a request is
  * decided before anything runs: a POST of one query document (no extensions, answered as
- * application/json) that parses,
- * validates with Apollo's rules and compiles — the same compiled operation Apollo's executor would
- * run, from the same cache. Anything else (mutations, introspection, batches, invalid documents)
+ * application/json) that parses, validates with Apollo's rules and compiles — the same compiled
+ * operation Apollo's executor would run, from the same cache. Anything else (mutations, introspection, batches, invalid documents)
  * goes to Apollo untouched. A request this path takes is answered here and only here, errors
  * included: the caller's key, the input guard and the cost limit as Apollo's plugin checks them,
  * one execution, then every error through the one formatter with the HTTP status Apollo Server
