@@ -170,7 +170,6 @@ export default async function syncBench(): Promise<string> {
       const result = reconcile({ stored: window, pages, trustBankIds: data.institution.quirks.transactionIdsUnstable !== true, today });
       const s2 = performance.now();
       const applied = await applyChanges(client, { tenantId, accountId: target!, version: '0' }, result, { copy: true });
-      const s3 = performance.now();
       await client.query('commit');
       const s4 = performance.now();
       inserts = result.inserts;

@@ -12,6 +12,7 @@ afterAll(async () => {
 
 const name = (label: string) => partitionName(ADMIN_TOKEN, label);
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test reads whatever JSON the server sent
 async function control<T = Record<string, any>>(partition: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(`${run.url}/sandbox${partition ? `/t/${partition}` : ''}/control${path}`, {
     method,

@@ -238,7 +238,10 @@ describe('docker-compose.yml', () => {
     while (left.size) {
       const ready = [...left].filter((n) => deps(n).every((d) => order.includes(d)));
       expect(ready, `cycle among ${[...left].join(', ')}`).not.toEqual([]);
-      for (const n of ready.sort()) (order.push(n), left.delete(n));
+      for (const n of ready.sort()) {
+        order.push(n);
+        left.delete(n);
+      }
     }
     const closure = (name: string): Set<string> => new Set(deps(name).flatMap((d) => [d, ...closure(d)]));
     // What each gateway process connects to at start-up, read from its own settings.

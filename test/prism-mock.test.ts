@@ -15,7 +15,7 @@ import type { CanonicalTransaction, InstitutionDescriptor } from '../src/banking
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../src/banking/ports';
 import { TEST_USERS } from '../sandbox';
 import { startSandbox, type Running } from '../sandbox/testing/harness';
-import { authoriseAtBank } from '../src/banking/adapters/contract';
+import { authoriseAtBank } from './contract/adapter-contract';
 import { sandboxInstitutions } from '../src/banking/sandbox-institutions';
 import { startPrism, type PrismServer } from './helpers/prism';
 

@@ -2,6 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Bank } from './bank';
 import type { MemoryStore } from './oidc-store';
+import escapeHtml from 'escape-html';
 
 /** Scopes every sandbox bank understands, across the three standards. */
 export const BANK_SCOPES = ['accounts', 'payments', 'aisp', 'pisp', 'extended_transaction_history', 'cbpii'];
@@ -14,9 +15,6 @@ const isLoopback = (value: string): boolean => {
     return false;
   }
 };
-
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /**
  * The bank's own OAuth 2.0 / OIDC authorisation server (oidc-provider): discovery, PKCE S256, PAR,

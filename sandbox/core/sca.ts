@@ -4,6 +4,7 @@ import { BankError } from './errors';
 import { formatCents } from './ledger';
 import { BANK_SCOPES } from './oidc';
 import { findUser } from './users';
+import esc from 'escape-html';
 
 /** A one-time code is valid for five minutes on the bank clock. */
 export const CODE_VALIDITY_MS = 5 * 60 * 1000;
@@ -90,9 +91,6 @@ export function sweepScaSessions(bank: Bank): void {
     if (s.stage !== 'done' && now - s.createdAtMs > SCA_SESSION_TIMEOUT_MS) applyOutcome(bank, s, 'failed');
   }
 }
-
-const esc = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function page(bank: Bank, title: string, body: string): string {
   return `<!doctype html>

@@ -24,6 +24,7 @@ import { addDays, BankClock } from '../core/clock';
 import { buildLedger, formatCents, TransactionView, balancesOf, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import { Prng } from '../core/prng';
 import { findUser } from '../core/users';
+import esc from 'escape-html';
 
 /** The banks' daily limit per account and access scope, as GoCardless documents it. */
 export const UPSTREAM_DAILY_LIMIT = 4;
@@ -79,7 +80,6 @@ export interface SandboxUpstream {
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
 const same = (a: string, b: string) => timingSafeEqual(sha(a), sha(b));
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** A stable UUID derived from a label: the upstream's own ids for the banks' accounts. */
 function derivedUuid(label: string): string {

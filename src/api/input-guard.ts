@@ -5,6 +5,7 @@ import { ApiError, ErrorCode } from './errors';
  * Characters a string may not carry into the gateway: PostgreSQL's text cannot hold U+0000, and
  * an unpaired UTF-16 surrogate has no UTF-8 form (it would be stored silently as U+FFFD).
  */
+// eslint-disable-next-line no-control-regex -- U+0000 is what this looks for
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** True when a string literal of the document or any string (or key) in the variables cannot be stored. */

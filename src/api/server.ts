@@ -3,8 +3,9 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { jitExecutor } from './jit';
 import { fastQueryPath } from './fast-path';
+import { CompiledOperations } from './compiled';
 import { expressMiddleware } from '@as-integrations/express5';
-import express, { type Request, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { rateLimit, ipKeyGenerator, MemoryStore, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { Redis } from 'ioredis';
@@ -209,8 +210,10 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       };
     },
   };
+  // One compile cache for both ways an HTTP query is run: Apollo's executor and the compiled read path.
+  const operations = new CompiledOperations(schema, validationRules, config.graphql.maxTokens);
   const apollo = new ApolloServer<GraphQLContext>({
-    gateway: jitExecutor(schema),
+    gateway: jitExecutor(schema, operations),
     formatError,
     validationRules,
     parseOptions: { maxTokens: config.graphql.maxTokens },
@@ -259,6 +262,13 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
 
   // The walkthrough's operations as GraphiQL tabs, in sandbox only (they use sandbox banks and controls).
   const exampleTabs = config.environment === 'sandbox' ? loadExampleTabs() : [];
+  // The resolver context of an HTTP request, on either path: the caller's key checked, its tenant bound.
+  const httpContext = async (req: Request, res: Response): Promise<GraphQLContext> => {
+    const requestId = String(res.locals.requestId ?? randomUUID());
+    const { caller, em } = await authenticate(bearer(req.headers.authorization));
+    bindTenant(caller.tenantId);
+    return { requestId, caller, em, logger: logger.child({ requestId }), services };
+  };
   const router = express.Router();
   router.use('/graphiql', graphiqlAssets());
   router.get('/graphql', (req, res, next) => {
@@ -276,27 +286,13 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     (_req, _res, next) => tenantRequestScope(next),
     fastQueryPath({
       schema,
-      validationRules,
-      maxTokens: config.graphql.maxTokens,
+      operations,
       maxCost: config.graphql.maxCost,
-      onServed: metrics && ((name, seconds) => metrics.graphqlOperation({ name, type: 'query', outcome: 'ok', seconds })),
-      context: async (req, res) => {
-        const em = orm.em.fork();
-        const caller = await services.tenancy.authenticate(em, bearer(req.headers.authorization));
-        if (!caller) return null;
-        bindTenant(caller.tenantId);
-        const requestId = String(res.locals.requestId ?? randomUUID());
-        return { requestId, caller, em, logger: logger.child({ requestId }), services };
-      },
+      formatError,
+      onServed: metrics && ((name, outcome, seconds) => metrics.graphqlOperation({ name, type: 'query', outcome, seconds })),
+      context: httpContext,
     }),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const requestId = String(res.locals.requestId ?? randomUUID());
-        const { caller, em } = await authenticate(bearer(req.headers.authorization));
-        bindTenant(caller.tenantId);
-        return { requestId, caller, em, logger: logger.child({ requestId }), services };
-      },
-    }),
+    expressMiddleware(apollo, { context: ({ req, res }) => httpContext(req, res) }),
   );
 
   return {

@@ -52,6 +52,7 @@ export interface ProcessGatewaySetup {
   env: Record<string, string>;
   gql<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
   /** The standalone sandbox's control API in the demo tenant's partition (the banks that tenant's calls reach); needs the gateway up once. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test reads whatever JSON the server sent
   control<T = Record<string, any>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** Stops the sandbox, drops the database, removes the data directory. */
   cleanup(): Promise<void>;

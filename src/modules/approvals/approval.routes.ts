@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import type { PageOutcome, PasskeysService } from './passkeys.service';
 import { asSystem } from '../../platform/tenant-scope';
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+import esc from 'escape-html';
 
 /** Scripts only from the gateway itself (no inline script, no CDN); fetch only to the gateway. */
 const CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

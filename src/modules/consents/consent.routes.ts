@@ -5,7 +5,7 @@ import type { CallbackResult, ConsentsService } from './consents.service';
 import { isPaymentState, type PaymentsService } from '../payments/payments.service';
 import { asSystem } from '../../platform/tenant-scope';
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+import esc from 'escape-html';
 
 function page(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

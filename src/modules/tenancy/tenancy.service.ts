@@ -37,6 +37,7 @@ const printable = (max: number) =>
         .string()
         .min(1, { message: 'BLANK:must not be blank' })
         .max(max, { message: `TOO_LONG:must be at most ${max} characters` })
+        // eslint-disable-next-line no-control-regex -- control characters are what this refuses
         .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), { message: 'INVALID:must not contain control characters' }),
     );
 

@@ -59,7 +59,7 @@ function clean(text: string | null): string | null {
     .trim();
   // Terminals shout; people typing "Rechnung 4711" do not, and their numbers mean something.
   if (!/\p{Ll}/u.test(s)) s = dropTerminalSuffix(s);
-  s = s.replace(/^[\s/,.;:\-]+|[\s/,;:\-]+$/g, '');
+  s = s.replace(/^[\s/,.;:-]+|[\s/,;:-]+$/g, '');
   if (!/[\p{L}\p{N}]/u.test(s)) return null;
   return titleCase(s);
 }

@@ -103,8 +103,6 @@ export interface ReconcileResult {
   };
 }
 
-type Status = 'BOOKED' | 'PENDING';
-
 /** An incoming entry after duplicates are dropped, with what identity needs. */
 interface Entry {
   index: number;

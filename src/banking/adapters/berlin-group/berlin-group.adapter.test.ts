@@ -8,7 +8,7 @@ import type { BankCallRecord } from '../../http';
 import type { CanonicalTransaction, InstitutionDescriptor } from '../../model';
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank, runAdapterContract } from '../contract';
+import { authoriseAtBank, runAdapterContract } from '../../../../test/contract/adapter-contract';
 import { createBerlinGroupAdapter, resolveBankLink, type BerlinGroupConsentRequest } from './berlin-group.adapter';
 
 const logger = pino({ level: 'silent' });

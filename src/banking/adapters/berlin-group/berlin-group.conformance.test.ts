@@ -8,7 +8,7 @@ import type { BankCallContext, PaymentRequest } from '../../ports';
 import type { InstitutionQuirks } from '../../quirks';
 import { sandboxInstitutions } from '../../sandbox-institutions';
 import { Metrics } from '../../../platform/metrics';
-import { authoriseAtBank } from '../contract';
+import { authoriseAtBank } from '../../../../test/contract/adapter-contract';
 import type { SkippedEntriesReport } from '../index';
 import { createBerlinGroupAdapter, type BerlinGroupConsentRequest } from './berlin-group.adapter';
 

@@ -7,7 +7,7 @@ import type { BankCallRecord } from '../../http';
 import type { InstitutionDescriptor } from '../../model';
 import type { BankCallContext, PaymentRequest } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank, runPaymentContract } from '../contract';
+import { authoriseAtBank, runPaymentContract } from '../../../../test/contract/adapter-contract';
 import { createBerlinGroupAdapter } from './berlin-group.adapter';
 
 const logger = pino({ level: 'silent' });

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
 import { ADMIN_TOKEN, startSandbox, type Running } from '../../../../sandbox/testing/harness';
-import { authoriseAtBank } from '../contract';
+import { authoriseAtBank } from '../../../../test/contract/adapter-contract';
 import { BankErrorCode, type BankError } from '../../errors';
 import type { BankCallRecord } from '../../http';
 import type { InstitutionDescriptor } from '../../model';

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { runAdapterContract } from '../contract';
+import { runAdapterContract } from '../../../../test/contract/adapter-contract';
 import { createGoCardlessAdapter } from './gocardless.adapter';
 
 runAdapterContract('GoCardless Bank Account Data upstream (Nordlicht Bank through the sandbox upstream)', {

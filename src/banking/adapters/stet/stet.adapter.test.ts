@@ -9,7 +9,7 @@ import type { AccessScope, CanonicalTransaction, InstitutionDescriptor } from '.
 import { OAuthError, OAuthErrorCode } from '../../oauth';
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank } from '../contract';
+import { authoriseAtBank } from '../../../../test/contract/adapter-contract';
 import { createStetAdapter } from './stet.adapter';
 
 const silent = pino({ level: 'silent' });

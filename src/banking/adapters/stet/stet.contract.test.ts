@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { runAdapterContract } from '../contract';
+import { runAdapterContract } from '../../../../test/contract/adapter-contract';
 import { createStetAdapter } from './stet.adapter';
 
 runAdapterContract('STET (Banque du Rivage)', {

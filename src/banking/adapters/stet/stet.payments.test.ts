@@ -5,7 +5,7 @@ import { MiniBrowser, startSandbox, type Running } from '../../../../sandbox/tes
 import { BankInvalidRequest } from '../../errors';
 import type { BankAdapter, BankCallContext, PaymentRequest } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank, runPaymentContract } from '../contract';
+import { authoriseAtBank, runPaymentContract } from '../../../../test/contract/adapter-contract';
 import { createStetAdapter } from './stet.adapter';
 
 runPaymentContract('STET (Banque du Rivage)', {

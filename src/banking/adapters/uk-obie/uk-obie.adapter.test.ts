@@ -17,7 +17,7 @@ import type { BankCallRecord } from '../../http';
 import type { InstitutionDescriptor } from '../../model';
 import type { BankAdapter, BankCallContext, ConsentAccess } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank } from '../contract';
+import { authoriseAtBank } from '../../../../test/contract/adapter-contract';
 import { createUkObieAdapter } from './uk-obie.adapter';
 
 /** The gateway's state for one attempt (BankOAuth takes 8–200 URL-safe characters). */

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { runAdapterContract } from '../contract';
+import { runAdapterContract } from '../../../../test/contract/adapter-contract';
 import { createUkObieAdapter } from './uk-obie.adapter';
 
 runAdapterContract('UK Open Banking (Thames & Harbour Bank, 3.1.11)', {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
 import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank } from '../contract';
+import { authoriseAtBank } from '../../../../test/contract/adapter-contract';
 import { createUkObieAdapter } from './uk-obie.adapter';
 
 // About 9 s: the sandbox generates the heavy account's pages lazily.

@@ -5,7 +5,7 @@ import { startSandbox, type Running } from '../../../../sandbox/testing/harness'
 import { BankInvalidRequest } from '../../errors';
 import type { BankAdapter, BankCallContext, PaymentRequest } from '../../ports';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank, runPaymentContract } from '../contract';
+import { authoriseAtBank, runPaymentContract } from '../../../../test/contract/adapter-contract';
 import { createUkObieAdapter } from './uk-obie.adapter';
 
 runPaymentContract('UK Open Banking (Thames & Harbour Bank, 3.1.11)', {

@@ -7,7 +7,7 @@ import { BankClientConfigError, BankInvalidRequest } from '../../errors';
 import type { InstitutionDescriptor } from '../../model';
 import type { ClientAssertionKey } from '../../oauth';
 import { sandboxInstitutions } from '../../sandbox-institutions';
-import { authoriseAtBank } from '../contract';
+import { authoriseAtBank } from '../../../../test/contract/adapter-contract';
 import { createUkObieAdapter } from './uk-obie.adapter';
 import { requestObjectSigner } from './uk-obie.request-object';
 

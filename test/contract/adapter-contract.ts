@@ -5,12 +5,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_USERS } from '../../../sandbox';
-import { MiniBrowser, startSandbox, type Running } from '../../../sandbox/testing/harness';
-import { BankError, BankErrorCode } from '../errors';
-import type { InstitutionDescriptor, PaymentScheme } from '../model';
-import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, PaymentCompleted, PaymentRequest, PaymentStarted } from '../ports';
-import { sandboxInstitutions } from '../sandbox-institutions';
+import { TEST_USERS } from '../../sandbox';
+import { MiniBrowser, startSandbox, type Running } from '../../sandbox/testing/harness';
+import { BankError, BankErrorCode } from '../../src/banking/errors';
+import type { InstitutionDescriptor, PaymentScheme } from '../../src/banking/model';
+import type { BankAdapter, BankCallContext, ConsentAccess, ConsentCompleted, PaymentCompleted, PaymentRequest, PaymentStarted } from '../../src/banking/ports';
+import { sandboxInstitutions } from '../../src/banking/sandbox-institutions';
 
 /** What an adapter's test file provides to the contract. */
 export interface AdapterContractSubject {
