@@ -1,48 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { DomainError, ErrorCode, errorHttpStatus } from '../kernel/errors';
 import type { Logger } from '../platform/logger';
 
-/**
- * Codes of top-level GraphQL errors: authentication, limits, malformed requests and faults.
- * Business problems are never top-level errors; they are `userErrors` in mutation payloads.
- */
-export enum ErrorCode {
-  UNAUTHENTICATED = 'UNAUTHENTICATED',
-  FORBIDDEN = 'FORBIDDEN',
-  NOT_FOUND = 'NOT_FOUND',
-  BAD_USER_INPUT = 'BAD_USER_INPUT',
-  BAD_REQUEST = 'BAD_REQUEST',
-  RATE_LIMITED = 'RATE_LIMITED',
-  QUERY_TOO_DEEP = 'QUERY_TOO_DEEP',
-  QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
-  QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
-  /** The body's Content-Type, charset or Content-Encoding is not one the gateway reads (JSON in UTF-8). */
-  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
-  /** A sandbox* mutation called with a live key, or on a gateway without sandbox banks. */
-  SANDBOX_ONLY = 'SANDBOX_ONLY',
-  /** A grantee read through an access grant that is revoked, declined, expired or not accepted yet. */
-  ACCESS_GRANT_INACTIVE = 'ACCESS_GRANT_INACTIVE',
-  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
-}
+export { ErrorCode } from '../kernel/errors';
 
-/** HTTP status of each code when the error is the whole answer. Exhaustive by construction. */
-const httpStatus: Record<ErrorCode, number> = {
-  [ErrorCode.UNAUTHENTICATED]: 401,
-  [ErrorCode.FORBIDDEN]: 403,
-  [ErrorCode.NOT_FOUND]: 404,
-  [ErrorCode.BAD_USER_INPUT]: 400,
-  [ErrorCode.BAD_REQUEST]: 400,
-  [ErrorCode.RATE_LIMITED]: 429,
-  [ErrorCode.QUERY_TOO_DEEP]: 400,
-  [ErrorCode.QUERY_TOO_COMPLEX]: 400,
-  [ErrorCode.QUERY_TOO_LARGE]: 413,
-  [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
-  [ErrorCode.SANDBOX_ONLY]: 403,
-  [ErrorCode.ACCESS_GRANT_INACTIVE]: 403,
-  [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
-};
+const httpStatus = errorHttpStatus;
 
-/** A coded error that is safe to show to the caller as it is. */
+/** A coded error of the GraphQL edge itself (auth, limits, arguments), safe to show as it is. Services throw the kernel's DomainError. */
 export class ApiError extends GraphQLError {
   constructor(
     readonly code: ErrorCode,
@@ -80,7 +45,7 @@ export function createErrorFormatter(logger: Logger) {
     // Duck-typed: Apollo may build its errors with its own copy of graphql's GraphQLError class.
     const original = (error as { originalError?: unknown } | null)?.originalError ?? error;
     // Apollo re-codes errors raised by validation rules; ours keep the code they were given.
-    if (original instanceof ApiError) formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
+    if (original instanceof ApiError || original instanceof DomainError) formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
     let code = formatted.extensions?.code;
     // Apollo's own refusals of a malformed request (a persisted-query hash that does not match…) carry a 4xx but no code.
     const status = (error as { extensions?: { http?: { status?: unknown } } } | null)?.extensions?.http?.status;

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { toGlobalId } from '../../api/relay/global-id';
+import { toGlobalId } from '../../kernel/ids';
 import { AuditAction, type AuditService } from '../audit/audit.service';
 import { addEvents, EventType } from '../events/events';
 import { Payment } from '../payments/payment.entity';

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { EventBus } from '../../platform/bus';
 import type { Logger } from '../../platform/logger';
 import type { Metrics } from '../../platform/metrics';
-import type { Caller } from '../../api/context';
+import type { Caller } from '../../kernel/caller';
 import type { EventType } from './events';
 import { EVENT_COLUMNS, SETTLED, encodeEventCursor, type EventEntry, type EventsService } from './events.service';
 import { asSystem } from '../../platform/tenant-scope';

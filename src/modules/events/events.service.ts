@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { Caller } from '../../api/context';
-import { ApiError, ErrorCode } from '../../api/errors';
+import type { Caller } from '../../kernel/caller';
+import { DomainError, ErrorCode } from '../../kernel/errors';
 import type { EventType } from './events';
 
 /** An event as the log answers it. */
@@ -26,7 +26,7 @@ export const EVENT_COLUMNS = `id, type, resource_type as "resourceType", resourc
 
 /** Only events of transactions older than every transaction still running: none can commit behind them. */
 export const SETTLED = 'txid < pg_snapshot_xmin(pg_current_snapshot())';
-const bad = (message: string, argument: string) => new ApiError(ErrorCode.BAD_USER_INPUT, message, { argument });
+const bad = (message: string, argument: string) => new DomainError(ErrorCode.BAD_USER_INPUT, message, { argument });
 
 /**
  * The replayable event log of a tenant. Order is (transaction id, sequence), and only events of

@@ -1,4 +1,4 @@
-import { currencyDigits } from '../../api/money';
+import { currencyDigits } from '../../kernel/money';
 import { parseDecimal } from '../transactions/decimal';
 
 /** A decimal string as integer minor units of its currency ("12.3" EUR → 1230n); extra decimals are cut toward zero. */
