@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Config } from './config';
+import { entities } from './entities';
 import { buildApiSchema } from './api/schema';
 import { createGraphQLEdge } from './api/server';
 import type { Services } from './api/services';
@@ -77,7 +78,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   const unusable = live.institutions.filter((i) => !live.credentials.has(i.id)).map((i) => i.id);
   // Listed to live tenants but unable to connect until the operator adds its credentials: say so now, not at the first consent.
   if (unusable.length) logger.warn({ institutions: unusable }, 'live institutions without credentials: consents and payments there will fail');
-  const db = await openDatabase(config, logger);
+  const db = await openDatabase(config, logger, entities);
   let httpServer: http.Server | undefined;
   let jobs: Jobs | undefined;
   try {
