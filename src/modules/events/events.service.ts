@@ -20,6 +20,15 @@ export interface EventEntry {
 
 export const MAX_EVENTS_PAGE = 500;
 
+/** The payload field holding the global id of each kind of resource. */
+const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId' };
+
+/** The global id clients see as an event's `resourceId` (the `events` query and webhook bodies alike): the one its payload names. */
+export function publicResourceId(e: Pick<EventEntry, 'resourceType' | 'resourceId' | 'payload'>): string {
+  const resource = e.payload[RESOURCE_ID_FIELD[e.resourceType] ?? 'accountId'];
+  return typeof resource === 'string' ? resource : e.resourceId;
+}
+
 /** The columns of an {@link EventEntry} (without its cursor), as every reader of the log selects them. */
 export const EVENT_COLUMNS = `id, type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
   created_at as "createdAt", payload, txid::text as txid, seq::text as seq`;
