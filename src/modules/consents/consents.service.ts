@@ -11,6 +11,7 @@ import type { AccessScope, BankTokens, CanonicalAccount, InstitutionDescriptor }
 import type { BankCallContext, ConsentAccess, ConsentCompleted } from '../../banking/ports';
 import type { Logger } from '../../platform/logger';
 import { Account } from '../accounts/account.entity';
+import { bankFailureLog, isBankFailure } from '../institutions/bank-failure';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
@@ -454,7 +455,9 @@ export class ConsentsService {
       }
       return this.backToDeveloper(consent, 'success');
     } catch (err) {
-      this.deps.logger.warn({ consentId: consent.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent callback failed');
+      // The end user is on the callback page: any failure ends this attempt, but only a bank failure is logged as the bank's.
+      if (isBankFailure(err)) this.deps.logger.warn({ consentId: consent.id, ...bankFailureLog(err), institutionId: institution.id }, 'consent callback failed at the bank');
+      else this.deps.logger.error({ consentId: consent.id, institutionId: institution.id, err }, 'consent callback failed');
       if (!renewing) {
         this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, 'The bank’s answer could not be completed.');
         this.emit(em, consent, EventType.CONSENT_REJECTED);
@@ -650,7 +653,9 @@ export class ConsentsService {
       }
       return { ok: true, value: started.authorizationUrl };
     } catch (err) {
-      this.deps.logger.warn({ institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent start at the bank failed');
+      // Only the bank's failures are the bank's: a vault, database or queue fault reaches the formatter (masked, logged whole).
+      if (!isBankFailure(err)) throw err;
+      this.deps.logger.warn({ ...bankFailureLog(err), institutionId: institution.id }, 'consent start at the bank failed');
       return {
         ok: false,
         userErrors: [problem(['input', 'institutionId'], ProblemCode.BANK_ERROR, `${institution.name} did not accept the consent request; nothing was kept. Try again later.`)],

@@ -18,6 +18,7 @@ import { redirectBack, type CallbackResult } from '../consents/consents.service'
 import { paymentStatusChangedProof } from '../proofs/proof-documents';
 import type { ProofsService } from '../proofs/proofs.service';
 import { addEvents, EventType } from '../events/events';
+import { bankFailureLog, isBankFailure } from '../institutions/bank-failure';
 import type { InstitutionsService } from '../institutions/institutions.service';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
@@ -286,7 +287,10 @@ export class PaymentsService {
       if (started.authorizationUrl === null) await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, decoupled: true }, { startAfter: POLL_FIRST_S });
       return this.answer(payment);
     } catch (err) {
-      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment initiation at the bank failed');
+      // Only the bank's failures are the bank's: a vault, database or queue fault reaches the formatter (masked, logged
+      // whole); the payment stays PENDING and a retry with the same key sends the same gateway key to the bank.
+      if (!isBankFailure(err)) throw err;
+      this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err), institutionId: institution.id }, 'payment initiation at the bank failed');
       if (isBankError(err, BankErrorCode.INVALID_REQUEST)) {
         // A definite refusal: the payment is over, and the key keeps answering it.
         payment.initiation = 'REFUSED';
@@ -415,7 +419,8 @@ export class PaymentsService {
       await em.flush();
       return this.backToDeveloper(payment, done.outcome === 'REJECTED' ? 'rejected' : 'failed');
     } catch (err) {
-      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment callback failed');
+      if (isBankFailure(err)) this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err), institutionId: institution.id }, 'payment callback failed at the bank');
+      else this.deps.logger.error({ paymentId: payment.id, institutionId: institution.id, err }, 'payment callback failed');
       // The bank's verdict is unknown: follow the status at the bank rather than guess.
       payment.authorisedAt = new Date();
       this.journal(em, payment, AuditAction.PAYMENT_AUTHORISED, 'endUser', { institutionId: institution.id, outcome: 'UNCONFIRMED' });
@@ -537,7 +542,8 @@ export class PaymentsService {
       if (err instanceof BankCancellationAuthorisationRequired && adapter.payments.startCancellationAuthorisation) {
         return this.startCancellationAuthorisation(em, caller, payment, institution, err.startHref);
       }
-      this.deps.logger.warn({ paymentId: payment.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment cancellation at the bank failed');
+      if (!isBankFailure(err)) throw err;
+      this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err) }, 'payment cancellation at the bank failed');
       // The bank's own wording is never passed on; the typed error says enough.
       const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
       const message = !refused
