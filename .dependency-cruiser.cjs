@@ -88,10 +88,11 @@ module.exports = {
       name: 'module-through-its-index',
       severity: 'error',
       comment:
-        "A module reaches another only through that module's public entry (its index.ts). The GraphQL " +
-        "edge of a module may also use another module's GraphQL edge (its object types).",
+        "A module reaches another only through that module's public entry (its index.ts). Entities " +
+        '(*.entity.ts) are the shared persistent model that ORM relations point at; the GraphQL edge of a ' +
+        "module may also use another module's GraphQL edge (its object types).",
       from: { path: '^src/modules/([^/]+)/', pathNot: TEST },
-      to: { path: '^src/modules/[^/]+/', pathNot: ['^src/modules/$1/', '^src/modules/[^/]+/index\\.ts$', EDGE] },
+      to: { path: '^src/modules/[^/]+/', pathNot: ['^src/modules/$1/', '^src/modules/[^/]+/index\\.ts$', '^src/modules/[^/]+/[^/]+\\.entity\\.ts$', EDGE] },
     },
     {
       name: 'module-domain-not-into-edge',

@@ -3,9 +3,9 @@ import type pg from 'pg';
 import type { Caller } from '../../kernel/caller';
 import { DomainError, ErrorCode } from '../../kernel/errors';
 import { DECIMAL_PATTERN } from '../../kernel/money';
-import { compareDecimal } from '../transactions/decimal';
+import { compareDecimal } from '../transactions';
 import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
-import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions/transactions.store';
+import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions';
 import { Account } from './account.entity';
 
 /** A balance as stored after the last sync. */

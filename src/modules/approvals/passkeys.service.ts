@@ -13,7 +13,7 @@ import { decodeCredentialPublicKey } from '@simplewebauthn/server/helpers';
 import { createHash, createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { ProblemCode } from '../../kernel/problems';
-import { AuditAction, type AuditService } from '../audit/audit.service';
+import { AuditAction, type AuditService } from '../audit';
 import type { Payment } from '../payments/payment.entity';
 import { Tenant } from '../tenancy/tenant.entity';
 import type { ApprovalsService } from './approvals.service';

@@ -1,8 +1,8 @@
 import express, { type Response, type Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { InstitutionsService } from '../institutions/institutions.service';
+import type { InstitutionsService } from '../institutions';
 import type { CallbackResult, ConsentsService } from './consents.service';
-import { isPaymentState, type PaymentsService } from '../payments/payments.service';
+import { isPaymentState, type PaymentsService } from '../payments';
 import { asSystem } from '../../platform/tenant-scope';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

@@ -11,18 +11,18 @@ import type { AccessScope, BankTokens, CanonicalAccount, InstitutionDescriptor }
 import type { BankCallContext, ConsentAccess, ConsentCompleted } from '../../banking/ports';
 import type { Logger } from '../../platform/logger';
 import { Account } from '../accounts/account.entity';
-import { bankFailureLog, isBankFailure } from '../institutions/bank-failure';
-import type { InstitutionsService } from '../institutions/institutions.service';
+import { bankFailureLog, isBankFailure } from '../institutions';
+import type { InstitutionsService } from '../institutions';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
-import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
+import type { Outcome, TenancyService } from '../tenancy';
 import type { VaultService } from '../vault';
 import { normaliseIp } from '../../platform/ip';
-import { AuditAction, type AuditService } from '../audit/audit.service';
+import { AuditAction, type AuditService } from '../audit';
 import { Consent } from './consent.entity';
-import { consentAuthorisedProof } from '../proofs/proof-documents';
-import type { ProofsService } from '../proofs/proofs.service';
-import { addEvents, EventType } from '../events/events';
+import { consentAuthorisedProof } from '../proofs';
+import type { ProofsService } from '../proofs';
+import { addEvents, EventType } from '../events';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';
 
 /** Queue of the jobs that ask the bank whether a decoupled authorisation is decided yet. */

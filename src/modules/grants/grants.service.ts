@@ -7,11 +7,11 @@ import { toGlobalId } from '../../kernel/ids';
 import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 import { inTransaction } from '../../platform/db';
 import { asSystem, withTenant } from '../../platform/tenant-scope';
-import type { AccountRecord, AccountsService, BalanceRecord } from '../accounts/accounts.service';
-import { AuditAction, type AuditEntry, type AuditService } from '../audit/audit.service';
-import { appendEvents, EventType, type NewEvent } from '../events/events';
-import type { TransactionFilter, TransactionRecord } from '../transactions/transactions.store';
-import { TENANT_HANDLE } from '../tenancy/tenancy.service';
+import type { AccountRecord, AccountsService, BalanceRecord } from '../accounts';
+import { AuditAction, type AuditEntry, type AuditService } from '../audit';
+import { appendEvents, EventType, type NewEvent } from '../events';
+import type { TransactionFilter, TransactionRecord } from '../transactions';
+import { TENANT_HANDLE } from '../tenancy';
 
 /** What a grant lets the grantee read. Initiation (payments, syncs) is never grantable. */
 export enum AccessGrantScope {

@@ -18,7 +18,7 @@
 import { electronicFormatIBAN, isSEPACountry, validateBIC, validateIBAN, ValidationErrorsIBAN } from 'ibantools';
 import { currencyDigits } from '../../kernel/money';
 import { type Problem, ProblemCode, problem } from '../../kernel/problems';
-import { compareDecimal } from '../transactions/decimal';
+import { compareDecimal } from '../transactions';
 import type { PaymentScheme } from '../../banking/model';
 
 /** How far ahead a SEPA credit transfer may be dated. */

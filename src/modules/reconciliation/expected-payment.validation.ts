@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { currencyDigits } from '../../kernel/money';
 import { type Problem, ProblemCode, problem } from '../../kernel/problems';
-import { checkIban } from '../payments/validation';
+import { checkIban } from '../payments';
 import { normaliseReference } from './reference';
 
 export type Direction = 'INCOMING' | 'OUTGOING';

@@ -6,15 +6,15 @@ import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 import type { InstitutionDescriptor } from '../../banking/model';
 import type { Logger } from '../../platform/logger';
 import type { Account } from '../accounts/account.entity';
-import type { AccountsService } from '../accounts/accounts.service';
+import type { AccountsService } from '../accounts';
 import type { Consent } from '../consents/consent.entity';
-import { ConsentStatus } from '../consents/consent.state';
-import type { ConsentsService } from '../consents/consents.service';
-import type { InstitutionsService } from '../institutions/institutions.service';
-import { checkIban } from '../payments/validation';
-import type { Outcome } from '../tenancy/tenancy.service';
-import type { ReconciliationService } from '../reconciliation/reconciliation.service';
-import { absDecimal, compareDecimal, normaliseDecimal, parseDecimal } from '../transactions/decimal';
+import { ConsentStatus } from '../consents';
+import type { ConsentsService } from '../consents';
+import type { InstitutionsService } from '../institutions';
+import { checkIban } from '../payments';
+import type { Outcome } from '../tenancy';
+import type { ReconciliationService } from '../reconciliation';
+import { absDecimal, compareDecimal, normaliseDecimal, parseDecimal } from '../transactions';
 import {
   SandboxControlError,
   type SandboxControlClient,

@@ -9,7 +9,7 @@ import { type Problem, ProblemCode, problem, zodProblems } from '../../kernel/pr
 import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 import { ApiKey } from './api-key.entity';
 import { EndUser } from './end-user.entity';
-import { AuditAction, type AuditService } from '../audit/audit.service';
+import { AuditAction, type AuditService } from '../audit';
 import { RedirectUri } from './redirect-uri.entity';
 import { Tenant } from './tenant.entity';
 import { asSystem } from '../../platform/tenant-scope';

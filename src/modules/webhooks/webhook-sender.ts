@@ -3,7 +3,7 @@ import https from 'node:https';
 import dns from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { isPublicAddress } from '../../platform/ip';
-import { encodeEventCursor, publicResourceId, type EventEntry } from '../events/events.service';
+import { encodeEventCursor, publicResourceId, type EventEntry } from '../events';
 import type { LaneEndpoint } from './delivery.store';
 import { signatureHeader } from './signing';
 
