@@ -25,7 +25,7 @@ import { loadRemoteSandbox, sandboxInstitutions } from './banking/sandbox-instit
 import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
 import { AuditService } from './modules/audit/audit.service';
-import { consentRoutes } from './modules/consents/consent.routes';
+import { consentRoutes } from './api/bank-callback.routes';
 import { createSandbox, partitionName, type Sandbox } from '../sandbox';
 import { startJobs, type Jobs } from './platform/jobs';
 import { AccountsService } from './modules/accounts/accounts.service';
