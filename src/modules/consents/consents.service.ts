@@ -20,7 +20,7 @@ import type { VaultService } from '../vault';
 import { normaliseIp } from '../../platform/ip';
 import { AuditAction, type AuditService } from '../audit';
 import { Consent } from './consent.entity';
-import { consentAuthorisedProof } from '../proofs';
+import { consentAuthorisedProof } from './consent.proofs';
 import type { ProofsService } from '../proofs';
 import { addEvents, EventType } from '../events';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';

@@ -15,7 +15,7 @@ import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
 import { AuditAction, type AuditService } from '../audit';
 import { redirectBack, type CallbackResult } from '../consents';
-import { paymentStatusChangedProof } from '../proofs';
+import { paymentStatusChangedProof } from './payment.proofs';
 import type { ProofsService } from '../proofs';
 import { addEvents, EventType } from '../events';
 import { bankFailureLog, isBankFailure } from '../institutions';
