@@ -129,8 +129,8 @@ export function zodProblems(error: ZodError, root: string[] = ['input']): Proble
   });
 }
 
-/** "ok with a value, or the business problems that stopped it": what a domain operation returns. */
-export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: Problem[] };
-
-export const ok = <T>(value: T): Outcome<T> => ({ ok: true, value });
-export const failed = <T = never>(problems: Problem[]): Outcome<T> => ({ ok: false, problems });
+/**
+ * What a domain operation returns: ok with a value, or the business problems that stopped it
+ * (named `userErrors`, as resolvers hand them to clients unchanged).
+ */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; userErrors: Problem[] };

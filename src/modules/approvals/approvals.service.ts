@@ -16,7 +16,7 @@ import type { ProofAuthMethod, ProofSignature } from '../proofs';
 import type { ProofsService } from '../proofs';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
-import type { Outcome } from '../tenancy';
+import type { Outcome } from '../../kernel/problems';
 import { checkSigningCertificate, isCa, parseCertificate, publicKeyOf, verifyDocumentSignature } from './certificates';
 import { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
 import { approvalDocument, sha256Hex, type ApprovalDocumentFields } from './document';

@@ -8,7 +8,7 @@ import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
 import { AuditAction, type AuditService } from '../audit';
 import { appendEvents, EventType, type NewEvent } from '../events';
-import type { Outcome } from '../tenancy';
+import type { Outcome } from '../../kernel/problems';
 import { toGlobalId } from '../../kernel/ids';
 import { validateExpectedPayment, MAX_BULK, type ExpectedPaymentDraft, type ValidExpectedPayment } from './expected-payment.validation';
 import { MatchIndex, matchTransactions, type OpenItem, type Proposal, type TxForMatch } from './matcher';

@@ -12,7 +12,7 @@ import { ConsentStatus } from '../consents';
 import type { ConsentsService } from '../consents';
 import type { InstitutionsService } from '../institutions';
 import { checkIban } from '../payments';
-import type { Outcome } from '../tenancy';
+import type { Outcome } from '../../kernel/problems';
 import type { ReconciliationService } from '../reconciliation';
 import { absDecimal, compareDecimal, normaliseDecimal, parseDecimal } from '../transactions';
 import {

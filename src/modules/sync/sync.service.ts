@@ -14,7 +14,7 @@ import { Account, type SyncStatus } from '../accounts/account.entity';
 import { AuditAction, type AuditService } from '../audit';
 import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } from '../consents';
 import type { ConsentsService } from '../consents';
-import type { Outcome } from '../tenancy';
+import type { Outcome } from '../../kernel/problems';
 import { FirstSyncReconciler, reconcile } from '../transactions';
 import { applyChanges, loadWindow, TransactionCopyBuffer, type AppliedChanges } from '../transactions';
 import { prefetched } from './prefetch';

@@ -13,9 +13,7 @@ import { AuditAction, type AuditService } from '../audit';
 import { RedirectUri } from './redirect-uri.entity';
 import { Tenant } from './tenant.entity';
 import { asSystem } from '../../platform/tenant-scope';
-
-/** Result of a mutation: the object, or the userErrors that explain why nothing was written. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; userErrors: Problem[] };
+import type { Outcome } from '../../kernel/problems';
 
 /** A tenant's public handle: 3–40 lowercase letters, digits and single hyphens, starting with a letter. */
 export const TENANT_HANDLE = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,39}$/;
