@@ -18,7 +18,7 @@ import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
 import { planCustomerPayments, score, type BookedEntry, type CustomerPaymentsPlan, type Score } from '../sandbox/customer-payments';
-import type { Caller } from '../src/api/context';
+import type { Caller } from '../src/kernel/caller';
 import type { CanonicalTransaction } from '../src/banking/model';
 import { utcDay } from '../src/modules/sync/budget';
 import { reconcile } from '../src/modules/transactions/reconcile';

@@ -7,8 +7,9 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
-/** Deployment environment of a tenant and of its API keys. */
-export type Environment = 'sandbox' | 'live';
+import type { Environment } from './kernel/caller';
+
+export type { Environment } from './kernel/caller';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Config } from './config';
+import { entities } from './entities';
 import { buildApiSchema } from './api/schema';
 import { createGraphQLEdge } from './api/server';
 import type { Services } from './api/services';
@@ -24,7 +25,7 @@ import { loadRemoteSandbox, sandboxInstitutions } from './banking/sandbox-instit
 import { createAdapterRegistry } from './banking/adapters/registry';
 import { ConsentsService } from './modules/consents/consents.service';
 import { AuditService } from './modules/audit/audit.service';
-import { consentRoutes } from './modules/consents/consent.routes';
+import { consentRoutes } from './api/bank-callback.routes';
 import { createSandbox, partitionName, type Sandbox } from '../sandbox';
 import { startJobs, type Jobs } from './platform/jobs';
 import { AccountsService } from './modules/accounts/accounts.service';
@@ -77,7 +78,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   const unusable = live.institutions.filter((i) => !live.credentials.has(i.id)).map((i) => i.id);
   // Listed to live tenants but unable to connect until the operator adds its credentials: say so now, not at the first consent.
   if (unusable.length) logger.warn({ institutions: unusable }, 'live institutions without credentials: consents and payments there will fail');
-  const db = await openDatabase(config, logger);
+  const db = await openDatabase(config, logger, entities);
   let httpServer: http.Server | undefined;
   let jobs: Jobs | undefined;
   try {

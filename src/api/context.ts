@@ -1,14 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Environment } from '../config';
+import type { Caller } from '../kernel/caller';
 import type { Logger } from '../platform/logger';
 import type { Services } from './services';
 
-/** Who is calling: resolved from the API key on every request and every subscribe. */
-export interface Caller {
-  readonly tenantId: string;
-  readonly environment: Environment;
-  readonly apiKeyId: string;
-}
+export type { Caller } from '../kernel/caller';
 
 /** What every resolver receives. `em` is a fresh fork per request (and per subscription). */
 export interface GraphQLContext {

@@ -1,55 +1,20 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { DomainError, ErrorCode, errorHttpStatus } from '../kernel/errors';
+import { requestScope } from '../platform/http-errors';
 import type { Logger } from '../platform/logger';
 
-/**
- * Codes of top-level GraphQL errors: authentication, limits, malformed requests and faults.
- * Business problems are never top-level errors; they are `userErrors` in mutation payloads.
- */
-export enum ErrorCode {
-  UNAUTHENTICATED = 'UNAUTHENTICATED',
-  FORBIDDEN = 'FORBIDDEN',
-  NOT_FOUND = 'NOT_FOUND',
-  BAD_USER_INPUT = 'BAD_USER_INPUT',
-  BAD_REQUEST = 'BAD_REQUEST',
-  RATE_LIMITED = 'RATE_LIMITED',
-  QUERY_TOO_DEEP = 'QUERY_TOO_DEEP',
-  QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
-  QUERY_TOO_LARGE = 'QUERY_TOO_LARGE',
-  /** The body's Content-Type, charset or Content-Encoding is not one the gateway reads (JSON in UTF-8). */
-  UNSUPPORTED_MEDIA_TYPE = 'UNSUPPORTED_MEDIA_TYPE',
-  /** A sandbox* mutation called with a live key, or on a gateway without sandbox banks. */
-  SANDBOX_ONLY = 'SANDBOX_ONLY',
-  /** A grantee read through an access grant that is revoked, declined, expired or not accepted yet. */
-  ACCESS_GRANT_INACTIVE = 'ACCESS_GRANT_INACTIVE',
-  INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
-}
+export { ErrorCode } from '../kernel/errors';
+// The HTTP side (request scope, coded bodies outside GraphQL) lives in platform, below every layer that answers HTTP.
+export { errorBody, httpRequestError, requestScope, type RequestScope } from '../platform/http-errors';
 
-/** HTTP status of each code when the error is the whole answer. Exhaustive by construction. */
-const httpStatus: Record<ErrorCode, number> = {
-  [ErrorCode.UNAUTHENTICATED]: 401,
-  [ErrorCode.FORBIDDEN]: 403,
-  [ErrorCode.NOT_FOUND]: 404,
-  [ErrorCode.BAD_USER_INPUT]: 400,
-  [ErrorCode.BAD_REQUEST]: 400,
-  [ErrorCode.RATE_LIMITED]: 429,
-  [ErrorCode.QUERY_TOO_DEEP]: 400,
-  [ErrorCode.QUERY_TOO_COMPLEX]: 400,
-  [ErrorCode.QUERY_TOO_LARGE]: 413,
-  [ErrorCode.UNSUPPORTED_MEDIA_TYPE]: 415,
-  [ErrorCode.SANDBOX_ONLY]: 403,
-  [ErrorCode.ACCESS_GRANT_INACTIVE]: 403,
-  [ErrorCode.INTERNAL_SERVER_ERROR]: 500,
-};
-
-/** A coded error that is safe to show to the caller as it is. */
+/** A coded error of the GraphQL edge itself (auth, limits, arguments), safe to show as it is. Services throw the kernel's DomainError. */
 export class ApiError extends GraphQLError {
   constructor(
     readonly code: ErrorCode,
     message: string,
     extra: Record<string, unknown> = {},
   ) {
-    super(message, { extensions: { code, ...extra, http: { status: httpStatus[code] } } });
+    super(message, { extensions: { code, ...extra, http: { status: errorHttpStatus[code] } } });
     this.name = 'ApiError';
   }
 }
@@ -64,13 +29,6 @@ const passThroughCodes = new Set<string>([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
-/** Per-request facts every log line and masked error can refer to. */
-export interface RequestScope {
-  requestId: string;
-}
-
-export const requestScope = new AsyncLocalStorage<RequestScope>();
-
 /**
  * The one place errors become what a caller sees. Known coded errors pass; anything else is
  * logged in full and replaced by a masked INTERNAL_SERVER_ERROR carrying the request id.
@@ -80,7 +38,7 @@ export function createErrorFormatter(logger: Logger) {
     // Duck-typed: Apollo may build its errors with its own copy of graphql's GraphQLError class.
     const original = (error as { originalError?: unknown } | null)?.originalError ?? error;
     // Apollo re-codes errors raised by validation rules; ours keep the code they were given.
-    if (original instanceof ApiError) formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
+    if (original instanceof ApiError || original instanceof DomainError) formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
     let code = formatted.extensions?.code;
     // Apollo's own refusals of a malformed request (a persisted-query hash that does not match…) carry a 4xx but no code.
     const status = (error as { extensions?: { http?: { status?: unknown } } } | null)?.extensions?.http?.status;
@@ -105,33 +63,4 @@ export function createErrorFormatter(logger: Logger) {
       extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId },
     };
   };
-}
-
-/** The JSON body of a coded error answered outside GraphQL execution (rate limit, body too large). */
-export function errorBody(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
-  return { errors: [{ message, extensions: { code, ...extra } }] };
-}
-
-/**
- * What a failure of the HTTP layer before GraphQL (body parsing, the client's own request) answers:
- * a coded error with its status, or null when it is not the client's doing (the caller masks it).
- */
-export function httpRequestError(err: unknown): { status: number; body: ReturnType<typeof errorBody> } | null {
-  const e = err as { type?: string; status?: number; expose?: boolean } | null;
-  const coded = (code: ErrorCode, message: string) => ({ status: httpStatus[code], body: errorBody(code, message) });
-  switch (e?.type) {
-    case 'entity.too.large':
-      return coded(ErrorCode.QUERY_TOO_LARGE, 'Request body is too large.');
-    case 'entity.parse.failed':
-      return coded(ErrorCode.BAD_REQUEST, 'Request body is not valid JSON.');
-    case 'charset.unsupported':
-      return coded(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Unsupported charset: send JSON in UTF-8 (Content-Type: application/json; charset=utf-8).');
-    case 'encoding.unsupported':
-      return coded(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Unsupported Content-Encoding: send the body uncompressed, gzip, deflate or br.');
-  }
-  // Any other error http-errors marks as the client's (4xx, expose): a malformed request, never a fault.
-  if (e?.expose === true && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    return { status: e.status, body: errorBody(e.status === 415 ? ErrorCode.UNSUPPORTED_MEDIA_TYPE : ErrorCode.BAD_REQUEST, 'The request could not be read.') };
-  }
-  return null;
 }

@@ -6,6 +6,9 @@ import { AccountsResolver } from '../modules/accounts/accounts.resolver';
 import { ApprovalMembersResolver, PaymentApprovalDocumentResolver, PaymentApprovalResolver } from '../modules/approvals/approvals.resolver';
 import { AuditResolver } from '../modules/audit/audit.resolver';
 import { EventSubscriptionsResolver, EventsResolver } from '../modules/events/events.resolver';
+import { ConsentAccountsResolver, TransactionAccountResolver } from '../modules/accounts/account-links.resolver';
+import { ConsentSubscriptionsResolver } from '../modules/consents/consents.subscriptions.resolver';
+import { PaymentSubscriptionsResolver } from '../modules/payments/payments.subscriptions.resolver';
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
 import { AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver } from '../modules/grants/grants.resolver';
 import { InstitutionsResolver } from '../modules/institutions/institutions.resolver';
@@ -21,7 +24,7 @@ import { WebhookDeliveryResolver, WebhooksResolver } from '../modules/webhooks/w
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ProofsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver, AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionAccountResolver, ConsentAccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, ConsentSubscriptionsResolver, PaymentSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ProofsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver, AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config';
+import { entities } from '../entities';
 import { openDatabase, ormOptions } from '../platform/db';
 import { scopeOrm } from '../platform/tenant-scope';
 import type { Logger } from '../platform/logger';
@@ -16,7 +17,7 @@ export async function connectForCli(config: Config, logger: Logger): Promise<{ o
   const running = config.databaseUrl ? undefined : await runningEmbeddedUrl(config);
   const url = config.databaseUrl ?? running;
   if (url) {
-    const orm = await MikroORM.init(ormOptions(url, 2, logger));
+    const orm = await MikroORM.init(ormOptions(url, 2, entities, logger));
     const pending = await orm.getMigrator().getPendingMigrations();
     if (pending.length) {
       await orm.close(true);
@@ -27,7 +28,7 @@ export async function connectForCli(config: Config, logger: Logger): Promise<{ o
     if (!server!.v.includes('PGlite')) scopeOrm(orm);
     return { orm, close: () => orm.close(true) };
   }
-  const db = await openDatabase(config, logger);
+  const db = await openDatabase(config, logger, entities);
   await db.migrate();
   return { orm: db.orm, close: () => db.close() };
 }

@@ -5,7 +5,14 @@ import { createLogger } from './logger';
 
 const logger = createLogger('silent');
 
-function firstEvent(bus: EventBus, topic: string): { next: Promise<IteratorResult<unknown>>; stop: () => void } {
+declare module './bus' {
+  interface BusTopicMap {
+    /** Topics of this test file only (a random suffix keeps concurrent runs apart on a shared Redis). */
+    [topic: `test.${string}`]: Record<string, unknown>;
+  }
+}
+
+function firstEvent(bus: EventBus, topic: `test.${string}`): { next: Promise<IteratorResult<unknown>>; stop: () => void } {
   const iterator = bus.pubSub.subscribe(topic)[Symbol.asyncIterator]();
   return { next: iterator.next(), stop: () => void iterator.return?.() };
 }
@@ -23,7 +30,7 @@ describe('event bus', () => {
   it.skipIf(!hasRedis)('fans a payload out to a subscriber of another instance through Redis (needs REDIS_URL)', async () => {
     const a = createEventBus(ciConfig.redisUrl, logger);
     const b = createEventBus(ciConfig.redisUrl, logger);
-    const topic = `test.${Math.random().toString(36).slice(2)}`;
+    const topic = `test.${Math.random().toString(36).slice(2)}` as const;
     const { next, stop } = firstEvent(b, topic);
     // The subscription reaches Redis asynchronously: publish until it lands.
     let got: unknown;

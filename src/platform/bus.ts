@@ -5,10 +5,24 @@ import type { Logger } from './logger';
 import { watchRedis } from './redis';
 
 /**
- * Topic → payload of everything published on the bus (a resource's events go on a topic named
- * after it); payloads must survive JSON (dates as ISO strings) because Redis carries them between instances.
+ * Topic → payload of everything published on the bus, so `publish` and `subscribe` are typed
+ * without casts. The module that owns a topic adds it beside the topic's name, by declaration
+ * merging (platform names no module):
+ *
+ * ```ts
+ * export const WAKE_TOPIC = 'events:wake';
+ * declare module '../../platform/bus' {
+ *   interface BusTopicMap { [WAKE_TOPIC]: Record<string, never> }
+ * }
+ * ```
+ *
+ * Payloads must survive JSON (dates as ISO strings): Redis carries them between instances.
  */
-export type BusTopics = Record<string, [payload: unknown]>;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface BusTopicMap {}
+
+/** The bus's topics in the shape the pub/sub takes: one payload argument per topic. */
+export type BusTopics = { [Topic in keyof BusTopicMap]: [payload: BusTopicMap[Topic]] };
 
 /** The event bus: in-process by default, fanned out through Redis pub/sub when REDIS_URL is set. */
 export interface EventBus {

@@ -8,7 +8,6 @@ import path from 'node:path';
 import pg from 'pg';
 import { migrationsList } from '../../migrations';
 import type { Config } from '../config';
-import { entities } from './entities';
 import { serialiseExtendedProtocol } from './pglite-serial';
 import { asSchemaOwner } from './tenant-scope';
 import type { Logger } from './logger';
@@ -35,8 +34,11 @@ export interface Database {
 
 const MIGRATION_LOCK_KEY = 4_242_001;
 
+/** The entity classes the ORM maps; the composition root passes the list (src/entities.ts), platform names none. */
+export type EntityList = NonNullable<Options['entities']>;
+
 /** Builds MikroORM's options for a connection URL; shared by the gateway, the CLI and tests. */
-export function ormOptions(clientUrl: string, poolSize: number, logger?: Logger): Options {
+export function ormOptions(clientUrl: string, poolSize: number, entities: EntityList, logger?: Logger): Options {
   return {
     clientUrl,
     entities,
@@ -63,7 +65,7 @@ export function ormOptions(clientUrl: string, poolSize: number, logger?: Logger)
  * serves it on a loopback socket, so the rest of the code (and `tenant:create` from another
  * process) always talks plain Postgres wire protocol.
  */
-export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+export async function openDatabase(config: Config, logger: Logger, entities: EntityList): Promise<Database> {
   let url = config.databaseUrl;
   let pglite: PGlite | undefined;
   let socket: PGLiteSocketServer | undefined;
@@ -72,7 +74,6 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
     pglite = await PGlite.create(dir);
     const port = config.embeddedPgPort === 0 ? await freePort() : config.embeddedPgPort;
-    // One wire connection per pool slot (plus the migration lock and an operator CLI).
     // One wire connection per slot of both pools, plus the job queue, the migration lock and an operator CLI.
     socket = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port, maxConnections: config.dbPoolSize * 2 + 8 });
     serialiseExtendedProtocol(socket);
@@ -89,7 +90,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<Data
     fs.writeFileSync(path.join(config.dataDir, 'embedded-pg-url'), url, { mode: 0o600 });
     logger.info({ dataDir: dir, port }, 'embedded Postgres (PGlite) serving on loopback');
   }
-  const orm = await MikroORM.init(ormOptions(url, config.dbPoolSize, logger));
+  const orm = await MikroORM.init(ormOptions(url, config.dbPoolSize, entities, logger));
   const clientUrl = url;
   const sql = createSqlPool(url, config.dbPoolSize);
   sql.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection failed'));

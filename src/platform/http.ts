@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, errorBody, httpRequestError, requestScope } from '../api/errors';
+import { ErrorCode } from '../kernel/errors';
+import { errorBody, httpRequestError, requestScope } from './http-errors';
 import type { Logger } from './logger';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;

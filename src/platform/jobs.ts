@@ -1,7 +1,10 @@
 /**
- * Durable jobs (DESIGN.md D3): sync schedules, webhook deliveries and payment-status polling are
- * rows in Postgres, managed by pg-boss 10, so any number of gateway processes share the work and
- * a crash loses nothing. Works the same on external PostgreSQL and on the embedded PGlite socket.
+ * Durable jobs (DESIGN.md D3): account syncs and their schedule, decoupled-consent and payment
+ * polling, consent expiry, expected-payment overdue ticks and proof purges are rows in Postgres,
+ * managed by pg-boss 10, so any number of gateway processes share the work and a crash loses
+ * nothing. Webhook deliveries are not jobs: they are leased lanes of their own table
+ * (modules/webhooks/delivery.store.ts). Works the same on external PostgreSQL and on the embedded
+ * PGlite socket.
  *
  * Delivery is at least once: a job whose handler outlives its expiry, whose process dies, or that
  * is still running when `stop` gives up, is run again. Handlers must be idempotent.

@@ -13,9 +13,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ErrorCode, errorBody } from '../api/errors';
-import type { SkippedEntriesReport } from '../banking/adapters';
-import type { BankCallRecord } from '../banking/http';
+import { ErrorCode } from '../kernel/errors';
+import { errorBody } from './http-errors';
 import type { Environment } from '../config';
 
 /** Distinct GraphQL operation names kept as label values; later new names count as `other`. */
@@ -58,13 +57,32 @@ export class BoundedLabel {
   }
 }
 
+/** What the metrics read of one bank call attempt (the banking layer's `BankCallRecord` has this shape). */
+export interface BankCallObservation {
+  readonly institutionId: string;
+  readonly operation: string;
+  /** HTTP status; absent when no answer came. */
+  readonly status?: number;
+  readonly latencyMs: number;
+  /** The banking error code that left no status (`TIMEOUT`, `UNAVAILABLE`…). */
+  readonly errorCode?: string;
+}
+
+/** What the metrics read of malformed entries skipped in one bank answer (the banking layer's `SkippedEntriesReport`). */
+export interface SkippedEntriesObservation {
+  readonly institutionId: string;
+  readonly operation: string;
+  readonly kind: 'balance' | 'transaction';
+  readonly count: number;
+}
+
 /** The route label of a request path: one of {@link HTTP_ROUTES}, else `other`. */
 export function routeLabel(path: string): string {
   return HTTP_ROUTES.find((r) => path === r || path.startsWith(`${r}/`)) ?? OTHER;
 }
 
 /** The status label of a bank call: the HTTP status, else the error that left none (`timeout`, `unavailable`…), else `no_response`. */
-export function bankStatusLabel(record: Pick<BankCallRecord, 'status' | 'errorCode'>): string {
+export function bankStatusLabel(record: Pick<BankCallObservation, 'status' | 'errorCode'>): string {
   if (record.status) return String(record.status);
   return record.errorCode ? String(record.errorCode).toLowerCase() : 'no_response';
 }
@@ -219,14 +237,14 @@ export class Metrics {
   }
 
   /** The adapters' `onCall` hook: one observation per bank call attempt. */
-  readonly bankCall = (record: BankCallRecord): void => {
+  readonly bankCall = (record: BankCallObservation): void => {
     const labels = { institution: this.institutions.of(record.institutionId), operation: this.bankOperations.of(record.operation), status: bankStatusLabel(record) };
     this.bankCalls.inc(labels);
     this.bankDuration.observe(labels, Math.max(0, record.latencyMs) / 1000);
   };
 
   /** The adapters' `onSkippedEntries` hook: malformed entries set aside in one answer. */
-  readonly bankEntriesSkipped = (report: SkippedEntriesReport): void => {
+  readonly bankEntriesSkipped = (report: SkippedEntriesObservation): void => {
     this.bankEntriesSkippedTotal.inc({ institution: this.institutions.of(report.institutionId), operation: this.bankOperations.of(report.operation), kind: report.kind }, report.count);
   };
 

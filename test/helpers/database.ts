@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { migrationsList } from '../../migrations';
 import { loadConfig, type Config } from '../../src/config';
+import { entities } from '../../src/entities';
 import { openDatabase, type Database } from '../../src/platform/db';
 import { createLogger, type Logger } from '../../src/platform/logger';
 import { createFreshDatabase } from './postgres';
@@ -65,7 +66,7 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
   const logger = createLogger(config.logLevel, sink);
   let db: Database;
   try {
-    db = await openDatabase(config, logger);
+    db = await openDatabase(config, logger, entities);
     if (!options.skipMigrations) await db.migrate();
   } catch (err) {
     await dropDatabase?.().catch(() => undefined);
@@ -102,7 +103,7 @@ async function copyEmbeddedTemplate(dataDir: string): Promise<void> {
   if (!fs.existsSync(template)) {
     const building = fs.mkdtempSync(`${template}.building-`);
     const config = loadConfig({ ...process.env, DATA_DIR: building, DATABASE_URL: undefined, EMBEDDED_PG_PORT: '0', LOG_LEVEL: 'silent' });
-    const db = await openDatabase(config, createLogger('silent'));
+    const db = await openDatabase(config, createLogger('silent'), entities);
     try {
       await db.migrate();
     } finally {

@@ -1,4 +1,5 @@
 import { ArgsType, Field, Int, ObjectType, type ClassType } from 'type-graphql';
+import type { KeysetPosition } from '../../kernel/keyset';
 import { ApiError, ErrorCode } from '../errors';
 
 /** Paging state of a connection, as in the Relay cursor connections specification. */
@@ -66,11 +67,7 @@ export function connectionType<T extends object>(name: string, nodeType: ClassTy
   return ConnectionType;
 }
 
-/** The keyset position a cursor encodes: creation time then id, the order of every default list. */
-export interface KeysetPosition {
-  createdAt: Date;
-  id: string;
-}
+export { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 
 /** Cursor of a keyset position; `scope` ties it to one list, so a cursor from another list is refused. */
 export function encodeCursor(scope: string, pos: KeysetPosition): string {
@@ -125,12 +122,6 @@ export function toConnection<R extends KeysetPosition, T>(
       endCursor: edges.at(-1)?.cursor ?? null,
     },
   };
-}
-
-/** MikroORM filter for rows strictly after a keyset position. */
-export function afterPosition(pos: KeysetPosition | undefined) {
-  if (!pos) return {};
-  return { $or: [{ createdAt: { $gt: pos.createdAt } }, { createdAt: pos.createdAt, id: { $gt: pos.id } }] };
 }
 
 /**

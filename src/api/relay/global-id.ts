@@ -1,26 +1,7 @@
+import { parseGlobalId } from '../../kernel/ids';
 import { ApiError, ErrorCode } from '../errors';
 
-const PREFIX = 'gid://passerelle/';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
-/** Types whose internal ids are slugs rather than UUIDs (registry data, not database rows). */
-const SLUG_TYPES = new Set(['Institution']);
-
-/** Opaque global id of an object: base64url of `gid://passerelle/<Type>/<uuid>`. */
-export function toGlobalId(type: string, id: string): string {
-  return Buffer.from(`${PREFIX}${type}/${id}`, 'utf8').toString('base64url');
-}
-
-/** Decodes a global id; null when it is not one of ours (callers answer "not found", never 500). */
-export function parseGlobalId(globalId: string): { type: string; id: string } | null {
-  if (typeof globalId !== 'string' || globalId.length > 200 || !/^[A-Za-z0-9_-]+$/.test(globalId)) return null;
-  const text = Buffer.from(globalId, 'base64url').toString('utf8');
-  if (!text.startsWith(PREFIX)) return null;
-  const [type, id, ...rest] = text.slice(PREFIX.length).split('/');
-  if (!type || !id || rest.length > 0 || !/^[A-Za-z]+$/.test(type)) return null;
-  if (!(SLUG_TYPES.has(type) ? SLUG : UUID).test(id)) return null;
-  return { type, id };
-}
+export { decodeGlobalId, parseGlobalId, toGlobalId } from '../../kernel/ids';
 
 /** Decodes a global id that must name an object of `type`; otherwise a coded BAD_USER_INPUT. */
 export function requireGlobalId(globalId: string, type: string, argument = 'id'): string {
@@ -29,10 +10,4 @@ export function requireGlobalId(globalId: string, type: string, argument = 'id')
     throw new ApiError(ErrorCode.BAD_USER_INPUT, `Argument "${argument}" is not a valid ${type} id.`, { argument });
   }
   return parsed.id;
-}
-
-/** Like requireGlobalId, but for mutation inputs: null instead of throwing, so callers add a userError. */
-export function decodeGlobalId(globalId: string, type: string): string | null {
-  const parsed = parseGlobalId(globalId);
-  return parsed && parsed.type === type ? parsed.id : null;
 }

@@ -1,11 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type pg from 'pg';
-import type { Caller } from '../../api/context';
-import { ApiError, ErrorCode } from '../../api/errors';
-import { DECIMAL_PATTERN } from '../../api/money';
-import { compareDecimal } from '../transactions/decimal';
-import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
-import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions/transactions.store';
+import type { Caller } from '../../kernel/caller';
+import { DomainError, ErrorCode } from '../../kernel/errors';
+import { DECIMAL_PATTERN } from '../../kernel/money';
+import { compareDecimal } from '../transactions';
+import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
+import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions';
 import { Account } from './account.entity';
 
 /** A balance as stored after the last sync. */
@@ -50,7 +50,7 @@ export const DEFAULT_SYNC_COUNT = 100;
 export const MAX_TRANSACTION_PAGE = 500;
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-const badInput = (message: string, argument: string) => new ApiError(ErrorCode.BAD_USER_INPUT, message, { argument });
+const badInput = (message: string, argument: string) => new DomainError(ErrorCode.BAD_USER_INPUT, message, { argument });
 
 /**
  * Accounts and their data as the API reads them, always within the caller's tenant. Pages and the
@@ -118,7 +118,7 @@ export class AccountsService {
     const limit = count ?? DEFAULT_SYNC_COUNT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SYNC_COUNT) throw badInput(`Argument "count" must be between 1 and ${MAX_SYNC_COUNT}.`, 'count');
     const account = accountId ? await em.findOne(Account, { id: accountId, tenant: caller.tenantId }) : null;
-    if (!account) throw new ApiError(ErrorCode.NOT_FOUND, 'No account with this id.', { argument: 'accountId' });
+    if (!account) throw new DomainError(ErrorCode.NOT_FOUND, 'No account with this id.', { argument: 'accountId' });
     const from = cursor ? decodeFeedCursor(account.id, cursor) : '0';
     const entries = await feedAfter(this.sql, caller.tenantId, account.id, from, limit);
     const page = entries.slice(0, limit);

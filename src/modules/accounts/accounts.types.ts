@@ -6,6 +6,7 @@ import { toGlobalId } from '../../api/relay/global-id';
 import { connectionType } from '../../api/relay/connection';
 import type { Account } from './account.entity';
 import type { AccountRecord, BalanceRecord } from './accounts.service';
+import { TransactionStatusEnum } from '../transactions/transactions.types';
 
 /** Kind of account, whatever the bank calls it. */
 export enum AccountKindEnum {
@@ -178,13 +179,6 @@ export class AccountType extends Node {
 }
 
 export const AccountConnection = connectionType('Account', AccountType);
-
-/** BOOKED or PENDING. */
-export enum TransactionStatusEnum {
-  BOOKED = 'BOOKED',
-  PENDING = 'PENDING',
-}
-registerEnumType(TransactionStatusEnum, { name: 'TransactionStatus', description: 'BOOKED (final) or PENDING (may still change, book or disappear).' });
 
 /** Filters of `Account.transactions`; all optional, combined with AND. */
 @InputType('TransactionFilter', { description: 'Filters of Account.transactions; all optional, combined with AND.' })

@@ -2,21 +2,21 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { X509Certificate } from '@peculiar/x509';
 import { randomBytes } from 'node:crypto';
-import type { Caller } from '../../api/context';
-import { toGlobalId } from '../../api/relay/global-id';
-import { UserErrorCode, userError, zodUserErrors, type UserError } from '../../api/user-errors';
+import type { Caller } from '../../kernel/caller';
+import { toGlobalId } from '../../kernel/ids';
+import { type Problem, ProblemCode, problem, zodProblems } from '../../kernel/problems';
 import type { Logger } from '../../platform/logger';
-import { AuditAction, type AuditService } from '../audit/audit.service';
-import { addEvents, EventType } from '../events/events';
-import type { InstitutionsService } from '../institutions/institutions.service';
+import { AuditAction, type AuditService } from '../audit';
+import { addEvents, EventType } from '../events';
+import type { InstitutionsService } from '../institutions';
 import { Payment } from '../payments/payment.entity';
-import type { PaymentsService } from '../payments/payments.service';
-import { validatePayment } from '../payments/validation';
-import type { ProofAuthMethod, ProofSignature } from '../proofs/proof';
-import type { ProofsService } from '../proofs/proofs.service';
+import type { PaymentsService } from '../payments';
+import { validatePayment } from '../payments';
+import type { ProofAuthMethod, ProofSignature } from '../proofs';
+import type { ProofsService } from '../proofs';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
-import type { Outcome } from '../tenancy/tenancy.service';
+import type { Outcome } from '../../kernel/problems';
 import { checkSigningCertificate, isCa, parseCertificate, publicKeyOf, verifyDocumentSignature } from './certificates';
 import { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
 import { approvalDocument, sha256Hex, type ApprovalDocumentFields } from './document';
@@ -74,17 +74,17 @@ export class ApprovalsService {
   // --- members -------------------------------------------------------------------------------
 
   async memberCreate(em: EntityManager, caller: Caller, input: { endUserId: string | null; name: string; email: string | null; roles: string[] }): Promise<Outcome<ApprovalMember>> {
-    const errors: UserError[] = [];
+    const errors: Problem[] = [];
     const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
-    if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'No end user with this id.'));
+    if (!endUser) errors.push(problem(['input', 'endUserId'], ProblemCode.NOT_FOUND, 'No end user with this id.'));
     const name = input.name.trim();
-    if (!name) errors.push(userError(['input', 'name'], UserErrorCode.BLANK, 'A name is required.'));
-    else if (name.length > MAX_NAME || /\p{C}/u.test(name)) errors.push(userError(['input', 'name'], UserErrorCode.INVALID, `At most ${MAX_NAME} printable characters.`));
+    if (!name) errors.push(problem(['input', 'name'], ProblemCode.BLANK, 'A name is required.'));
+    else if (name.length > MAX_NAME || /\p{C}/u.test(name)) errors.push(problem(['input', 'name'], ProblemCode.INVALID, `At most ${MAX_NAME} printable characters.`));
     const email = input.email?.trim() || null;
-    if (email && (email.length > 254 || !/^[^\s@]+@[^\s@]+$/.test(email))) errors.push(userError(['input', 'email'], UserErrorCode.INVALID, 'Not an e-mail address.'));
+    if (email && (email.length > 254 || !/^[^\s@]+@[^\s@]+$/.test(email))) errors.push(problem(['input', 'email'], ProblemCode.INVALID, 'Not an e-mail address.'));
     const roles = [...new Set(input.roles)];
-    if (roles.length === 0) errors.push(userError(['input', 'roles'], UserErrorCode.BLANK, 'At least one role.'));
-    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole))) errors.push(userError(['input', 'roles'], UserErrorCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
+    if (roles.length === 0) errors.push(problem(['input', 'roles'], ProblemCode.BLANK, 'At least one role.'));
+    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole))) errors.push(problem(['input', 'roles'], ProblemCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
     if (errors.length || !endUser) return { ok: false, userErrors: errors };
     const member = em.create(ApprovalMember, { tenant: em.getReference(Tenant, caller.tenantId), endUser, name, email, roles: roles as MemberRole[] });
     this.journal(em, caller.tenantId, AuditAction.APPROVAL_MEMBER_CREATED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', member.id, { roles: roles.join(',') });
@@ -107,9 +107,9 @@ export class ApprovalsService {
   async caCertificateAdd(em: EntityManager, caller: Caller, pem: string): Promise<Outcome<ApprovalCaCertificate>> {
     const field = ['input', 'certificate'];
     const parsed = parseCertificate(pem);
-    if (!parsed || !isCa(parsed.cert)) return fail(field, UserErrorCode.CERTIFICATE_INVALID, 'Not a CA certificate (PEM or base64 DER with basicConstraints cA=true).');
-    if (parsed.cert.notAfter < new Date()) return fail(field, UserErrorCode.CERTIFICATE_EXPIRED, 'This CA certificate has expired.');
-    if (await em.count(ApprovalCaCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint })) return fail(field, UserErrorCode.TAKEN, 'This CA certificate is already registered.');
+    if (!parsed || !isCa(parsed.cert)) return fail(field, ProblemCode.CERTIFICATE_INVALID, 'Not a CA certificate (PEM or base64 DER with basicConstraints cA=true).');
+    if (parsed.cert.notAfter < new Date()) return fail(field, ProblemCode.CERTIFICATE_EXPIRED, 'This CA certificate has expired.');
+    if (await em.count(ApprovalCaCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint })) return fail(field, ProblemCode.TAKEN, 'This CA certificate is already registered.');
     const ca = em.create(ApprovalCaCertificate, { tenant: em.getReference(Tenant, caller.tenantId), fingerprint: parsed.fingerprint, subject: parsed.cert.subject.slice(0, 1024), der: parsed.der, notAfter: parsed.cert.notAfter });
     this.journal(em, caller.tenantId, AuditAction.APPROVAL_CA_CERTIFICATE_ADDED, `apiKey:${caller.apiKeyId}`, 'ApprovalCaCertificate', ca.id, { subject: ca.subject, fingerprint: ca.fingerprint });
     await em.flush();
@@ -123,13 +123,13 @@ export class ApprovalsService {
   /** Adds a member's signing certificate: valid now, for signatures, issued by one of the tenant's CAs. */
   async certificateAdd(em: EntityManager, caller: Caller, memberId: string | null, pem: string): Promise<Outcome<ApproverCertificate>> {
     const member = memberId ? await em.findOne(ApprovalMember, { id: memberId, tenant: caller.tenantId }) : null;
-    if (!member) return fail(['input', 'memberId'], UserErrorCode.NOT_FOUND, 'No member with this id.');
+    if (!member) return fail(['input', 'memberId'], ProblemCode.NOT_FOUND, 'No member with this id.');
     const field = ['input', 'certificate'];
     const parsed = parseCertificate(pem);
-    if (!parsed) return fail(field, UserErrorCode.CERTIFICATE_INVALID, 'Not an X.509 certificate (PEM or base64 DER).');
+    if (!parsed) return fail(field, ProblemCode.CERTIFICATE_INVALID, 'Not an X.509 certificate (PEM or base64 DER).');
     const problem = await checkSigningCertificate(parsed.cert, await this.trustAnchors(em, caller.tenantId), new Date());
-    if (problem) return fail(field, UserErrorCode[problem], certificateMessage(problem));
-    if (await em.count(ApproverCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint })) return fail(field, UserErrorCode.TAKEN, 'This certificate is already registered.');
+    if (problem) return fail(field, ProblemCode[problem], certificateMessage(problem));
+    if (await em.count(ApproverCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint })) return fail(field, ProblemCode.TAKEN, 'This certificate is already registered.');
     const c = parsed.cert;
     const certificate = em.create(ApproverCertificate, {
       tenant: em.getReference(Tenant, caller.tenantId),
@@ -154,8 +154,8 @@ export class ApprovalsService {
       ? await em.execute<{ id: string }[]>('update approver_certificate set revoked_at = now(), revocation_reason = ? where id = ? and tenant_id = ? and revoked_at is null returning id', [text, id, caller.tenantId])
       : [];
     const certificate = id ? await em.findOne(ApproverCertificate, { id, tenant: caller.tenantId }, { refresh: true }) : null;
-    if (!certificate) return fail(['id'], UserErrorCode.NOT_FOUND, 'No certificate with this id.');
-    if (!row) return fail(['id'], UserErrorCode.ALREADY_REVOKED, 'This certificate is already revoked.');
+    if (!certificate) return fail(['id'], ProblemCode.NOT_FOUND, 'No certificate with this id.');
+    if (!row) return fail(['id'], ProblemCode.ALREADY_REVOKED, 'This certificate is already revoked.');
     this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { reason: text });
     await em.flush();
     return { ok: true, value: certificate };
@@ -175,9 +175,9 @@ export class ApprovalsService {
   /** Stores a new version of the end user's policy; payments created before keep theirs. */
   async policySet(em: EntityManager, caller: Caller, input: { endUserId: string | null; rules: unknown; allowSelfApproval: boolean }): Promise<Outcome<ApprovalPolicy>> {
     const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
-    if (!endUser) return fail(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'No end user with this id.');
+    if (!endUser) return fail(['input', 'endUserId'], ProblemCode.NOT_FOUND, 'No end user with this id.');
     const rules = rulesSchema.safeParse(input.rules);
-    if (!rules.success) return { ok: false, userErrors: zodUserErrors(rules.error, ['input', 'rules']) };
+    if (!rules.success) return { ok: false, userErrors: zodProblems(rules.error, ['input', 'rules']) };
     for (let attempt = 0; ; attempt++) {
       const latest = await this.deps.gate.current(em, caller.tenantId, endUser.id);
       const fork = em.fork();
@@ -248,23 +248,23 @@ export class ApprovalsService {
     input: { certificateId: string | null; signature: string; decision: ApprovalDecision; reason: string | null },
   ): Promise<Outcome<Payment>> {
     const payment = paymentId ? await em.findOne(Payment, { id: paymentId, tenant: caller.tenantId }, { populate: ['tenant', 'endUser'] }) : null;
-    if (!payment) return fail(['id'], UserErrorCode.NOT_FOUND, 'No payment with this id.');
+    if (!payment) return fail(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.');
     const actor = `apiKey:${caller.apiKeyId}`;
-    const refuse = (field: string[], code: UserErrorCode, message: string, memberId: string | null = null) => this.refuse(em, payment, actor, memberId, input.decision, field, code, message);
-    if (payment.status !== 'AWAITING_APPROVAL') return refuse(['id'], UserErrorCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
+    const refuse = (field: string[], code: ProblemCode, message: string, memberId: string | null = null) => this.refuse(em, payment, actor, memberId, input.decision, field, code, message);
+    if (payment.status !== 'AWAITING_APPROVAL') return refuse(['id'], ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
     const certificate = input.certificateId ? await em.findOne(ApproverCertificate, { id: input.certificateId, tenant: caller.tenantId }, { populate: ['member'] }) : null;
-    if (!certificate) return refuse(['input', 'certificateId'], UserErrorCode.NOT_FOUND, 'No certificate with this id.');
+    if (!certificate) return refuse(['input', 'certificateId'], ProblemCode.NOT_FOUND, 'No certificate with this id.');
     const memberId = certificate.member.id;
-    if (certificate.revokedAt) return refuse(['input', 'certificateId'], UserErrorCode.CERTIFICATE_REVOKED, 'This certificate was revoked.', memberId);
+    if (certificate.revokedAt) return refuse(['input', 'certificateId'], ProblemCode.CERTIFICATE_REVOKED, 'This certificate was revoked.', memberId);
     const cert = new X509Certificate(Buffer.from(certificate.der, 'base64'));
     const problem = await checkSigningCertificate(cert, await this.trustAnchors(em, caller.tenantId), new Date());
-    if (problem) return refuse(['input', 'certificateId'], UserErrorCode[problem], certificateMessage(problem), memberId);
+    if (problem) return refuse(['input', 'certificateId'], ProblemCode[problem], certificateMessage(problem), memberId);
     const document = await this.document(em, payment, input.decision);
-    if (!document) return refuse(['id'], UserErrorCode.INVALID_STATE, 'This payment is not under an approval policy.', memberId);
+    if (!document) return refuse(['id'], ProblemCode.INVALID_STATE, 'This payment is not under an approval policy.', memberId);
     const bad = await verifyDocumentSignature(input.signature, document, publicKeyOf(cert));
     if (bad) {
       const message = bad === 'SIGNATURE_DOCUMENT_MISMATCH' ? 'The signed payload is not this payment’s current approval document for this decision.' : 'The signature does not verify with this certificate over the payment’s approval document.';
-      return refuse(['input', 'signature'], UserErrorCode[bad], message, memberId);
+      return refuse(['input', 'signature'], ProblemCode[bad], message, memberId);
     }
     return this.decide(em, payment, certificate.member.id, input.decision, actor, {
       method: 'CERTIFICATE',
@@ -284,7 +284,7 @@ export class ApprovalsService {
    */
   async decide(em: EntityManager, payment: Payment, memberId: string, decision: ApprovalDecision, actor: string, evidence: DecisionEvidence): Promise<Outcome<Payment>> {
     const tenantId = payment.tenant.id;
-    let refusal: { field: string[]; code: UserErrorCode; message: string } | null = null;
+    let refusal: { field: string[]; code: ProblemCode; message: string } | null = null;
     let released = false;
     const memberActor = `member:${memberId}`;
     await this.deps.orm.em.fork().transactional(async (tx) => {
@@ -293,24 +293,24 @@ export class ApprovalsService {
       const member = await tx.findOne(ApprovalMember, { id: memberId, tenant: tenantId }, { populate: ['endUser'] });
       const policy = p.approvalPolicyId ? await tx.findOne(ApprovalPolicy, { id: p.approvalPolicyId }) : null;
       if (p.status !== 'AWAITING_APPROVAL' || !policy) {
-        refusal = { field: ['id'], code: UserErrorCode.INVALID_STATE, message: `The payment is ${p.status}: it is not awaiting approval.` };
+        refusal = { field: ['id'], code: ProblemCode.INVALID_STATE, message: `The payment is ${p.status}: it is not awaiting approval.` };
         return;
       }
       // The document was verified as computed a moment ago: an amendment in between changes it.
       if ((await this.document(tx, p, decision)) !== evidence.document) {
-        refusal = { field: ['input', 'signature'], code: UserErrorCode.SIGNATURE_DOCUMENT_MISMATCH, message: 'The payment changed while the signature was checked; sign its new approval document.' };
+        refusal = { field: ['input', 'signature'], code: ProblemCode.SIGNATURE_DOCUMENT_MISMATCH, message: 'The payment changed while the signature was checked; sign its new approval document.' };
         return;
       }
       if (!member || member.endUser.id !== p.endUser.id || !member.roles.includes('APPROVER')) {
-        refusal = { field: ['input'], code: UserErrorCode.NOT_AN_APPROVER, message: 'This member is not an APPROVER of the payment’s end user.' };
+        refusal = { field: ['input'], code: ProblemCode.NOT_AN_APPROVER, message: 'This member is not an APPROVER of the payment’s end user.' };
         return;
       }
       if (!policy.allowSelfApproval && p.requesterMemberId === member.id) {
-        refusal = { field: ['input'], code: UserErrorCode.SELF_APPROVAL_FORBIDDEN, message: 'The policy forbids approving a payment one requested.' };
+        refusal = { field: ['input'], code: ProblemCode.SELF_APPROVAL_FORBIDDEN, message: 'The policy forbids approving a payment one requested.' };
         return;
       }
       if (await tx.count(PaymentApproval, { payment: p.id, member: member.id, revision: p.approvalRevision })) {
-        refusal = { field: ['input'], code: UserErrorCode.ALREADY_DECIDED, message: 'This member already decided on this revision of the payment.' };
+        refusal = { field: ['input'], code: ProblemCode.ALREADY_DECIDED, message: 'This member already decided on this revision of the payment.' };
         return;
       }
       // Counted before the new row exists (a count flushes pending rows first).
@@ -357,7 +357,7 @@ export class ApprovalsService {
       }
     });
     if (refusal) {
-      const r = refusal as { field: string[]; code: UserErrorCode; message: string };
+      const r = refusal as { field: string[]; code: ProblemCode; message: string };
       return this.refuse(em, payment, actor, memberId, decision, r.field, r.code, r.message);
     }
     if (released) {
@@ -368,10 +368,10 @@ export class ApprovalsService {
   }
 
   /** A refused decision: nothing is recorded but its journal line. */
-  async refuse(em: EntityManager, payment: Payment, actor: string, memberId: string | null, decision: ApprovalDecision, field: string[], code: UserErrorCode, message: string): Promise<Outcome<Payment>> {
+  async refuse(em: EntityManager, payment: Payment, actor: string, memberId: string | null, decision: ApprovalDecision, field: string[], code: ProblemCode, message: string): Promise<Outcome<Payment>> {
     this.journal(em, payment.tenant.id, AuditAction.PAYMENT_APPROVAL_REFUSED, actor, 'Payment', payment.id, { code, decision, memberId });
     await em.flush();
-    return { ok: false, userErrors: [userError(field, code, message)] };
+    return { ok: false, userErrors: [problem(field, code, message)] };
   }
 
   // --- amendments ----------------------------------------------------------------------------
@@ -392,8 +392,8 @@ export class ApprovalsService {
     await this.deps.orm.em.fork().transactional(async (tx) => {
       const [row] = paymentId ? await tx.execute<{ id: string }[]>('select id from payment where id = ? and tenant_id = ? for update', [paymentId, caller.tenantId]) : [];
       const p = row ? await tx.findOneOrFail(Payment, { id: row.id }, { populate: ['tenant', 'endUser'], refresh: true }) : null;
-      if (!p) return void (result = fail(['id'], UserErrorCode.NOT_FOUND, 'No payment with this id.'));
-      if (p.status !== 'AWAITING_APPROVAL') return void (result = fail(['id'], UserErrorCode.INVALID_STATE, `The payment is ${p.status}: only a payment awaiting approval can be amended.`));
+      if (!p) return void (result = fail(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.'));
+      if (p.status !== 'AWAITING_APPROVAL') return void (result = fail(['id'], ProblemCode.INVALID_STATE, `The payment is ${p.status}: only a payment awaiting approval can be amended.`));
       const institution = this.deps.institutions.get(caller, p.institutionId) ?? null;
       const checked = validatePayment(
         {
@@ -422,7 +422,7 @@ export class ApprovalsService {
       result = { ok: true, value: p };
     });
     const r = result as Outcome<Payment> | null;
-    if (!r || !r.ok) return r ?? fail(['id'], UserErrorCode.NOT_FOUND, 'No payment with this id.');
+    if (!r || !r.ok) return r ?? fail(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.');
     if (released) {
       const sent = await this.deps.payments.releaseApproved(caller.tenantId, r.value.id, actor);
       if (sent.userErrors.length) return { ok: false, userErrors: sent.userErrors };
@@ -435,18 +435,18 @@ export class ApprovalsService {
   /** A one-use link to the hosted page where a member registers a passkey. */
   async passkeyRegistrationLink(em: EntityManager, caller: Caller, memberId: string | null): Promise<Outcome<{ url: string; expiresAt: Date; member: ApprovalMember }>> {
     const member = memberId ? await em.findOne(ApprovalMember, { id: memberId, tenant: caller.tenantId }) : null;
-    if (!member) return fail(['input', 'memberId'], UserErrorCode.NOT_FOUND, 'No member with this id.');
+    if (!member) return fail(['input', 'memberId'], ProblemCode.NOT_FOUND, 'No member with this id.');
     return { ok: true, value: { ...(await this.link(em, caller.tenantId, member, 'PASSKEY_REGISTRATION', null)), member } };
   }
 
   /** A one-use link to the hosted page where an approver approves or rejects one payment with a passkey. */
   async paymentApprovalLink(em: EntityManager, caller: Caller, paymentId: string | null, memberId: string | null): Promise<Outcome<{ url: string; expiresAt: Date; member: ApprovalMember }>> {
     const payment = paymentId ? await em.findOne(Payment, { id: paymentId, tenant: caller.tenantId }, { populate: ['endUser'] }) : null;
-    if (!payment) return fail(['id'], UserErrorCode.NOT_FOUND, 'No payment with this id.');
-    if (payment.status !== 'AWAITING_APPROVAL') return fail(['id'], UserErrorCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
+    if (!payment) return fail(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.');
+    if (payment.status !== 'AWAITING_APPROVAL') return fail(['id'], ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
     const member = memberId ? await em.findOne(ApprovalMember, { id: memberId, tenant: caller.tenantId }, { populate: ['endUser'] }) : null;
-    if (!member) return fail(['input', 'memberId'], UserErrorCode.NOT_FOUND, 'No member with this id.');
-    if (member.endUser.id !== payment.endUser.id || !member.roles.includes('APPROVER')) return fail(['input', 'memberId'], UserErrorCode.NOT_AN_APPROVER, 'This member is not an APPROVER of the payment’s end user.');
+    if (!member) return fail(['input', 'memberId'], ProblemCode.NOT_FOUND, 'No member with this id.');
+    if (member.endUser.id !== payment.endUser.id || !member.roles.includes('APPROVER')) return fail(['input', 'memberId'], ProblemCode.NOT_AN_APPROVER, 'This member is not an APPROVER of the payment’s end user.');
     return { ok: true, value: { ...(await this.link(em, caller.tenantId, member, 'PAYMENT_APPROVAL', payment)), member } };
   }
 
@@ -464,8 +464,8 @@ export class ApprovalsService {
   }
 }
 
-function fail<T>(field: string[], code: UserErrorCode, message: string): Outcome<T> {
-  return { ok: false, userErrors: [userError(field, code, message)] };
+function fail<T>(field: string[], code: ProblemCode, message: string): Outcome<T> {
+  return { ok: false, userErrors: [problem(field, code, message)] };
 }
 
 export function certificateMessage(problem: string): string {

@@ -12,8 +12,8 @@ import {
 import { decodeCredentialPublicKey } from '@simplewebauthn/server/helpers';
 import { createHash, createPublicKey } from 'node:crypto';
 import { z } from 'zod';
-import { UserErrorCode } from '../../api/user-errors';
-import { AuditAction, type AuditService } from '../audit/audit.service';
+import { ProblemCode } from '../../kernel/problems';
+import { AuditAction, type AuditService } from '../audit';
 import type { Payment } from '../payments/payment.entity';
 import { Tenant } from '../tenancy/tenant.entity';
 import type { ApprovalsService } from './approvals.service';
@@ -23,7 +23,7 @@ import type { ApprovalMember } from './member.entity';
 import { ApprovalLink, type ApprovalDecision } from './payment-approval.entity';
 
 /** A hosted page's answer: a value, or a stable code (the same codes as the API's userErrors). */
-export type PageOutcome<T> = { ok: true; value: T } | { ok: false; status: number; code: UserErrorCode | 'LINK_INVALID'; message: string };
+export type PageOutcome<T> = { ok: true; value: T } | { ok: false; status: number; code: ProblemCode | 'LINK_INVALID'; message: string };
 
 const b64url = z.string().max(16_384).regex(/^[A-Za-z0-9_-]*$/);
 /** A WebAuthn response as @simplewebauthn/browser sends it, bounded before anything reads it. */
@@ -47,7 +47,7 @@ const responseSchema = z.object({
 const decisionSchema = z.enum(['APPROVE', 'REJECT']);
 
 const invalidLink = <T>(): PageOutcome<T> => ({ ok: false, status: 410, code: 'LINK_INVALID', message: 'This link has expired or was already used. Ask for a new one.' });
-const problem = <T>(code: UserErrorCode, message: string, status = 400): PageOutcome<T> => ({ ok: false, status, code, message });
+const problem = <T>(code: ProblemCode, message: string, status = 400): PageOutcome<T> => ({ ok: false, status, code, message });
 
 /**
  * WebAuthn on the gateway's hosted pages (the relying party is PUBLIC_URL's host): a member
@@ -98,17 +98,17 @@ export class PasskeysService {
     const link = await this.link(em, token, 'PASSKEY_REGISTRATION');
     if (!link || !link.challenge) return invalidLink();
     const parsed = responseSchema.safeParse((body as { response?: unknown } | null)?.response);
-    if (!parsed.success || !parsed.data.response.attestationObject) return problem(UserErrorCode.PASSKEY_INVALID, 'Not a passkey registration response.');
+    if (!parsed.success || !parsed.data.response.attestationObject) return problem(ProblemCode.PASSKEY_INVALID, 'Not a passkey registration response.');
     const response = parsed.data as unknown as RegistrationResponseJSON;
-    if (this.originOf(response.response.clientDataJSON) !== this.origin) return problem(UserErrorCode.PASSKEY_ORIGIN_MISMATCH, 'This passkey was made for another site.');
+    if (this.originOf(response.response.clientDataJSON) !== this.origin) return problem(ProblemCode.PASSKEY_ORIGIN_MISMATCH, 'This passkey was made for another site.');
     let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
     try {
       verified = await verifyRegistrationResponse({ response, expectedChallenge: link.challenge, expectedOrigin: this.origin, expectedRPID: this.rpId, requireUserVerification: false });
     } catch {
       // The library reports every verification failure as a plain Error with prose only.
-      return problem(UserErrorCode.PASSKEY_INVALID, 'The passkey could not be verified.');
+      return problem(ProblemCode.PASSKEY_INVALID, 'The passkey could not be verified.');
     }
-    if (!verified.verified) return problem(UserErrorCode.PASSKEY_INVALID, 'The passkey could not be verified.');
+    if (!verified.verified) return problem(ProblemCode.PASSKEY_INVALID, 'The passkey could not be verified.');
     const [claimed] = await em.execute<{ id: string }[]>('update approval_link set claimed_at = now() where id = ? and claimed_at is null returning id', [link.id]);
     if (!claimed) return invalidLink();
     const credential = verified.registrationInfo.credential;
@@ -137,13 +137,13 @@ export class PasskeysService {
   /** Options whose challenge is the SHA-256 of the approval document for `decision`. */
   async approvalOptions(em: EntityManager, token: string, rawDecision: unknown): Promise<PageOutcome<PublicKeyCredentialRequestOptionsJSON>> {
     const decision = decisionSchema.safeParse(rawDecision);
-    if (!decision.success) return problem(UserErrorCode.INVALID, 'decision is APPROVE or REJECT.');
+    if (!decision.success) return problem(ProblemCode.INVALID, 'decision is APPROVE or REJECT.');
     const link = await this.link(em, token, 'PAYMENT_APPROVAL');
     if (!link || !link.payment) return invalidLink();
-    if (link.payment.status !== 'AWAITING_APPROVAL') return problem(UserErrorCode.INVALID_STATE, `The payment is ${link.payment.status}: it is not awaiting approval.`, 409);
+    if (link.payment.status !== 'AWAITING_APPROVAL') return problem(ProblemCode.INVALID_STATE, `The payment is ${link.payment.status}: it is not awaiting approval.`, 409);
     const document = await this.deps.approvals.document(em, link.payment, decision.data);
     const passkeys = await em.find(ApproverPasskey, { member: link.member.id, revokedAt: null }, { limit: 20 });
-    if (!document || passkeys.length === 0) return problem(UserErrorCode.PASSKEY_INVALID, 'No passkey is registered for this member.', 409);
+    if (!document || passkeys.length === 0) return problem(ProblemCode.PASSKEY_INVALID, 'No passkey is registered for this member.', 409);
     const options = await generateAuthenticationOptions({
       rpID: this.rpId,
       challenge: createHash('sha256').update(document, 'utf8').digest(),
@@ -155,7 +155,7 @@ export class PasskeysService {
 
   async approvalFinish(em: EntityManager, token: string, body: unknown): Promise<PageOutcome<{ status: string }>> {
     const decision = decisionSchema.safeParse((body as { decision?: unknown } | null)?.decision);
-    if (!decision.success) return problem(UserErrorCode.INVALID, 'decision is APPROVE or REJECT.');
+    if (!decision.success) return problem(ProblemCode.INVALID, 'decision is APPROVE or REJECT.');
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return invalidLink();
     // Found even when claimed: a second use of a link is a replay, and says so (with its journal line).
     const link = await em.findOne(ApprovalLink, { tokenHash: sha256Hex(token), purpose: 'PAYMENT_APPROVAL' }, { populate: ['member', 'payment', 'payment.tenant', 'payment.endUser'] });
@@ -163,18 +163,18 @@ export class PasskeysService {
     const payment = link.payment;
     const memberId = link.member.id;
     const actor = `member:${memberId}`;
-    const refuse = async (code: UserErrorCode, message: string, status = 400): Promise<PageOutcome<{ status: string }>> => {
+    const refuse = async (code: ProblemCode, message: string, status = 400): Promise<PageOutcome<{ status: string }>> => {
       await this.deps.approvals.refuse(em, payment, actor, memberId, decision.data, ['response'], code, message);
       return problem(code, message, status);
     };
-    if (link.claimedAt) return refuse(UserErrorCode.PASSKEY_REPLAYED, 'This approval link was already used.', 409);
-    if (payment.status !== 'AWAITING_APPROVAL') return refuse(UserErrorCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`, 409);
+    if (link.claimedAt) return refuse(ProblemCode.PASSKEY_REPLAYED, 'This approval link was already used.', 409);
+    if (payment.status !== 'AWAITING_APPROVAL') return refuse(ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`, 409);
     const parsed = responseSchema.safeParse((body as { response?: unknown }).response);
-    if (!parsed.success || !parsed.data.response.authenticatorData || !parsed.data.response.signature) return refuse(UserErrorCode.PASSKEY_INVALID, 'Not a passkey assertion.');
+    if (!parsed.success || !parsed.data.response.authenticatorData || !parsed.data.response.signature) return refuse(ProblemCode.PASSKEY_INVALID, 'Not a passkey assertion.');
     const response = parsed.data as unknown as AuthenticationResponseJSON;
-    if (this.originOf(response.response.clientDataJSON) !== this.origin) return refuse(UserErrorCode.PASSKEY_ORIGIN_MISMATCH, 'This assertion was made for another site.');
+    if (this.originOf(response.response.clientDataJSON) !== this.origin) return refuse(ProblemCode.PASSKEY_ORIGIN_MISMATCH, 'This assertion was made for another site.');
     const passkey = await em.findOne(ApproverPasskey, { credentialId: response.id, member: memberId, revokedAt: null });
-    if (!passkey) return refuse(UserErrorCode.PASSKEY_INVALID, 'This passkey is not registered for this member.');
+    if (!passkey) return refuse(ProblemCode.PASSKEY_INVALID, 'This passkey is not registered for this member.');
     const document = (await this.deps.approvals.document(em, payment, decision.data))!;
     const challenge = createHash('sha256').update(document, 'utf8').digest('base64url');
     let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
@@ -189,17 +189,17 @@ export class PasskeysService {
       });
     } catch (err) {
       // The library's errors are prose only: its counter check is the one that means a replay or a cloned authenticator.
-      if (/counter/i.test((err as Error).message)) return refuse(UserErrorCode.PASSKEY_REPLAYED, 'The authenticator’s counter did not grow: a replayed or cloned assertion.', 409);
-      if (/challenge/i.test((err as Error).message)) return refuse(UserErrorCode.SIGNATURE_DOCUMENT_MISMATCH, 'The assertion is not over this payment’s current approval document for this decision.');
-      return refuse(UserErrorCode.PASSKEY_INVALID, 'The assertion could not be verified.');
+      if (/counter/i.test((err as Error).message)) return refuse(ProblemCode.PASSKEY_REPLAYED, 'The authenticator’s counter did not grow: a replayed or cloned assertion.', 409);
+      if (/challenge/i.test((err as Error).message)) return refuse(ProblemCode.SIGNATURE_DOCUMENT_MISMATCH, 'The assertion is not over this payment’s current approval document for this decision.');
+      return refuse(ProblemCode.PASSKEY_INVALID, 'The assertion could not be verified.');
     }
-    if (!verified.verified) return refuse(UserErrorCode.PASSKEY_INVALID, 'The assertion could not be verified.');
+    if (!verified.verified) return refuse(ProblemCode.PASSKEY_INVALID, 'The assertion could not be verified.');
     // One use: claimed before anything is recorded; of two concurrent submissions one gets here.
     const [claimed] = await em.execute<{ id: string }[]>('update approval_link set claimed_at = now(), decision = ? where id = ? and claimed_at is null returning id', [decision.data, link.id]);
-    if (!claimed) return refuse(UserErrorCode.PASSKEY_REPLAYED, 'This approval link was already used.', 409);
+    if (!claimed) return refuse(ProblemCode.PASSKEY_REPLAYED, 'This approval link was already used.', 409);
     const newCounter = verified.authenticationInfo.newCounter;
     const [counted] = await em.execute<{ id: string }[]>('update approver_passkey set counter = ? where id = ? and (counter < ? or (counter = 0 and ? = 0)) returning id', [newCounter, passkey.id, newCounter, newCounter]);
-    if (!counted) return refuse(UserErrorCode.PASSKEY_REPLAYED, 'The authenticator’s counter did not grow: a replayed or cloned assertion.', 409);
+    if (!counted) return refuse(ProblemCode.PASSKEY_REPLAYED, 'The authenticator’s counter did not grow: a replayed or cloned assertion.', 409);
     const outcome = await this.deps.approvals.decide(em, payment, memberId, decision.data as ApprovalDecision, actor, {
       method: 'PASSKEY',
       credentialRef: passkey.credentialId,

@@ -1,10 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { toGlobalId } from '../../api/relay/global-id';
-import { AuditAction, type AuditService } from '../audit/audit.service';
-import { addEvents, EventType } from '../events/events';
+import { toGlobalId } from '../../kernel/ids';
+import { AuditAction, type AuditService } from '../audit';
+import { addEvents, EventType } from '../events';
 import { Payment } from '../payments/payment.entity';
-import type { ApprovalGate, ApprovalHold } from '../payments/payments.service';
-import type { ValidPayment } from '../payments/validation';
+import type { ApprovalGate, ApprovalHold } from '../payments';
+import type { ValidPayment } from '../payments';
 import { ApprovalMember } from './member.entity';
 import { approvalsRequired, type PaymentFacts } from './policy';
 import { ApprovalPolicy } from './policy.entity';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PaymentScheme } from '../../banking/model';
-import { compareDecimal } from '../transactions/decimal';
+import { compareDecimal } from '../transactions';
 
 /**
  * One rule of an approval policy: when every condition given holds for a payment, `approvals`

@@ -1,8 +1,8 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type pg from 'pg';
-import type { Caller } from '../../api/context';
-import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
+import type { Caller } from '../../kernel/caller';
+import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 import type { BankCallRecord } from '../../banking/http';
 import type { Logger } from '../../platform/logger';
 import { Tenant } from '../tenancy/tenant.entity';

@@ -3,7 +3,6 @@ import type { GraphQLContext } from '../../api/context';
 import { ConnectionArgs, decodeCursor, pageSize, toConnection } from '../../api/relay/connection';
 import { decodeGlobalId } from '../../api/relay/global-id';
 import { registerNodeType } from '../../api/relay/node';
-import { AccountType } from '../accounts/accounts.types';
 import { InstitutionType } from '../institutions/institutions.types';
 import { EndUserType } from '../tenancy/tenancy.types';
 import { ConsentStatus } from './consent.state';
@@ -40,11 +39,6 @@ export class ConsentsResolver {
   async endUser(@Root() consent: ConsentType, @Ctx() ctx: GraphQLContext): Promise<EndUserType> {
     const u = await ctx.services.tenancy.endUser(ctx.em, ctx.caller, consent.endUserId);
     return EndUserType.from(u!);
-  }
-
-  @FieldResolver(() => [AccountType], { description: 'The accounts the end user granted, as the bank listed them at authorisation.' })
-  async accounts(@Root() consent: ConsentType, @Ctx() ctx: GraphQLContext): Promise<AccountType[]> {
-    return (await ctx.services.consents.accounts(ctx.em, ctx.caller, consent.internalId)).map(AccountType.from);
   }
 
   @Mutation(() => ConsentLinkPayload, {

@@ -2,26 +2,28 @@ import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgres
 import type { Jobs } from '../../platform/jobs';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Caller } from '../../api/context';
-import { UserErrorCode, userError, zodUserErrors, type UserError } from '../../api/user-errors';
-import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
-import { toGlobalId } from '../../api/relay/global-id';
+import type { Caller } from '../../kernel/caller';
+import { type Problem, ProblemCode, problem, zodProblems } from '../../kernel/problems';
+import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
+import { toGlobalId } from '../../kernel/ids';
 import type { AdapterRegistry } from '../../banking/adapters';
 import type { AccessScope, BankTokens, CanonicalAccount, InstitutionDescriptor } from '../../banking/model';
 import type { BankCallContext, ConsentAccess, ConsentCompleted } from '../../banking/ports';
 import type { Logger } from '../../platform/logger';
 import { Account } from '../accounts/account.entity';
-import type { InstitutionsService } from '../institutions/institutions.service';
+import { bankFailureLog, isBankFailure } from '../institutions';
+import type { InstitutionsService } from '../institutions';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
-import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
+import type { Outcome } from '../../kernel/problems';
+import type { TenancyService } from '../tenancy';
 import type { VaultService } from '../vault';
 import { normaliseIp } from '../../platform/ip';
-import { AuditAction, type AuditService } from '../audit/audit.service';
+import { AuditAction, type AuditService } from '../audit';
 import { Consent } from './consent.entity';
-import { consentAuthorisedProof } from '../proofs/proof-documents';
-import type { ProofsService } from '../proofs/proofs.service';
-import { addEvents, EventType } from '../events/events';
+import { consentAuthorisedProof } from './consent.proofs';
+import type { ProofsService } from '../proofs';
+import { addEvents, EventType } from '../events';
 import { ConsentEvent, ConsentStatus, nextConsentStatus, renewableConsentStatuses, usableConsentStatuses } from './consent.state';
 
 /** Queue of the jobs that ask the bank whether a decoupled authorisation is decided yet. */
@@ -120,20 +122,20 @@ export class ConsentsService {
 
   async create(em: EntityManager, caller: Caller, input: ConsentCreateInput): Promise<Outcome<ConsentLink>> {
     const parsed = createInput.safeParse(input);
-    const errors: UserError[] = parsed.success ? [] : zodUserErrors(parsed.error);
+    const errors: Problem[] = parsed.success ? [] : zodProblems(parsed.error);
     const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
-    if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'No end user with this id.'));
+    if (!endUser) errors.push(problem(['input', 'endUserId'], ProblemCode.NOT_FOUND, 'No end user with this id.'));
     let institution: InstitutionDescriptor | undefined;
     if (input.institutionId !== null) {
       institution = input.institutionId ? this.deps.institutions.get(caller, input.institutionId) : undefined;
-      if (!institution) errors.push(userError(['input', 'institutionId'], UserErrorCode.NOT_FOUND, 'No institution with this id for this environment.'));
+      if (!institution) errors.push(problem(['input', 'institutionId'], ProblemCode.NOT_FOUND, 'No institution with this id for this environment.'));
     }
     if (institution && parsed.success) errors.push(...this.checkAgainstInstitution(institution, parsed.data));
     if (!(await this.deps.tenancy.isRedirectUriAllowed(em, caller, input.redirectUri))) {
       errors.push(
-        userError(
+        problem(
           ['input', 'redirectUri'],
-          UserErrorCode.NOT_ALLOWED,
+          ProblemCode.NOT_ALLOWED,
           caller.environment === 'sandbox'
             ? 'Add this URI with redirectUriAdd first (sandbox tenants may also use http://localhost or http://127.0.0.1).'
             : 'Add this https URI with redirectUriAdd first.',
@@ -175,10 +177,10 @@ export class ConsentsService {
   /** Starts a new authorisation with the consent's (possibly renewed) parameters; clamps to the bank. */
   async renew(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<ConsentLink>> {
     const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }) : null;
-    if (!consent) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No consent with this id.')] };
+    if (!consent) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'No consent with this id.')] };
     const institution = consent.institutionId ? this.deps.institutions.get(caller, consent.institutionId) : undefined;
     if (!renewableConsentStatuses.has(consent.status) || !institution) {
-      return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} cannot be renewed; create a new consent (consentCreate).`)] };
+      return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, `A consent in status ${consent.status} cannot be renewed; create a new consent (consentCreate).`)] };
     }
     consent.validForDays = Math.min(consent.validForDays, institution.maxConsentDays);
     consent.historyDays = Math.min(consent.historyDays, institution.maxHistoryDays);
@@ -190,15 +192,15 @@ export class ConsentsService {
   /** Revokes at the bank where possible, crypto-shreds the tokens, and marks the consent REVOKED. */
   async revoke(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<Consent>> {
     const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }, { populate: ['tokens'] }) : null;
-    if (!consent) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No consent with this id.')] };
+    if (!consent) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'No consent with this id.')] };
     if (consent.status === ConsentStatus.REVOKED) {
-      return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This consent is already revoked.')] };
+      return { ok: false, userErrors: [problem(['id'], ProblemCode.ALREADY_REVOKED, 'This consent is already revoked.')] };
     }
     let next: ConsentStatus;
     try {
       next = nextConsentStatus(consent.status, ConsentEvent.REVOKED);
     } catch {
-      return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} cannot be revoked.`)] };
+      return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, `A consent in status ${consent.status} cannot be revoked.`)] };
     }
     const institution = consent.institutionId ? this.deps.institutions.get(caller, consent.institutionId) : undefined;
     if (institution && (consent.bankConsentId || consent.tokens)) {
@@ -230,7 +232,7 @@ export class ConsentsService {
       this.emit(tx, c, EventType.CONSENT_REVOKED);
       return true;
     });
-    if (!revoked) return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This consent is already revoked.')] };
+    if (!revoked) return { ok: false, userErrors: [problem(['id'], ProblemCode.ALREADY_REVOKED, 'This consent is already revoked.')] };
     // Committed: every instance drops the key before this returns.
     await this.deps.vault.shredCommitted();
     await em.refresh(consent);
@@ -246,15 +248,15 @@ export class ConsentsService {
    * events and initial sync (with no end-user IP).
    */
   async authorizeInSandbox(em: EntityManager, caller: Caller, id: string | null, walk: (authorizationUrl: string) => Promise<Outcome<string>>): Promise<Outcome<Consent>> {
-    const fail = (code: UserErrorCode, message: string): Outcome<Consent> => ({ ok: false, userErrors: [userError(['input', 'consentId'], code, message)] });
+    const fail = (code: ProblemCode, message: string): Outcome<Consent> => ({ ok: false, userErrors: [problem(['input', 'consentId'], code, message)] });
     const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }) : null;
-    if (!consent) return fail(UserErrorCode.NOT_FOUND, 'No consent with this id.');
-    if (!consent.institutionId) return fail(UserErrorCode.INVALID_STATE, 'This consent waits for the end user to pick a bank on the hosted connect page; there is no bank authentication to complete yet.');
+    if (!consent) return fail(ProblemCode.NOT_FOUND, 'No consent with this id.');
+    if (!consent.institutionId) return fail(ProblemCode.INVALID_STATE, 'This consent waits for the end user to pick a bank on the hosted connect page; there is no bank authentication to complete yet.');
     const institution = this.deps.institutions.get(caller, consent.institutionId);
-    if (!institution?.quirks.sandbox) return fail(UserErrorCode.NOT_SUPPORTED, 'This consent is not at a sandbox bank.');
+    if (!institution?.quirks.sandbox) return fail(ProblemCode.NOT_SUPPORTED, 'This consent is not at a sandbox bank.');
     const renewalInProgress = renewableConsentStatuses.has(consent.status) && consent.attemptStateHash !== null;
     if (consent.status !== ConsentStatus.PENDING_AUTHORIZATION && !renewalInProgress) {
-      return fail(UserErrorCode.INVALID_STATE, `A consent in status ${consent.status} is not waiting for the bank's authentication (consentRenew starts a new one).`);
+      return fail(ProblemCode.INVALID_STATE, `A consent in status ${consent.status} is not waiting for the bank's authentication (consentRenew starts a new one).`);
     }
     // A lease taken by one statement before the bank is asked: of simultaneous calls, one authorises.
     const [leased] = await em.execute<{ id: string }[]>(
@@ -262,7 +264,7 @@ export class ConsentsService {
          where id = ? and attempt_state_hash = ? and (sca_lease_until is null or sca_lease_until < now()) returning id`,
       [consent.id, consent.attemptStateHash],
     );
-    if (!leased) return fail(UserErrorCode.INVALID_STATE, 'This consent’s authentication is already being completed.');
+    if (!leased) return fail(ProblemCode.INVALID_STATE, 'This consent’s authentication is already being completed.');
     try {
       return await this.authorizeLeased(em, consent, institution, caller, walk, fail);
     } finally {
@@ -276,17 +278,17 @@ export class ConsentsService {
     institution: InstitutionDescriptor,
     caller: Caller,
     walk: (authorizationUrl: string) => Promise<Outcome<string>>,
-    fail: (code: UserErrorCode, message: string) => Outcome<Consent>,
+    fail: (code: ProblemCode, message: string) => Outcome<Consent>,
   ): Promise<Outcome<Consent>> {
     const started = await this.startAtBank(em, consent, institution, `apiKey:${caller.apiKeyId}`);
-    if (!started.ok) return fail(UserErrorCode.BANK_ERROR, `${institution.name} did not accept a new authorisation request.`);
-    if (!started.value) return fail(UserErrorCode.BANK_ERROR, `${institution.name} offered no authorisation page.`);
+    if (!started.ok) return fail(ProblemCode.BANK_ERROR, `${institution.name} did not accept a new authorisation request.`);
+    if (!started.value) return fail(ProblemCode.BANK_ERROR, `${institution.name} offered no authorisation page.`);
     const walked = await walk(started.value);
     if (!walked.ok) return walked;
-    if (!walked.value.startsWith(`${this.callbackUrl}?`)) return fail(UserErrorCode.BANK_ERROR, `${institution.name} did not send the browser back to the gateway.`);
+    if (!walked.value.startsWith(`${this.callbackUrl}?`)) return fail(ProblemCode.BANK_ERROR, `${institution.name} did not send the browser back to the gateway.`);
     // The test user approving here stands for an end user at the screen, as in the browser flow: no unattended read is spent.
     const result = await this.completeCallback(em, walked.value, SANDBOX_PSU_IP);
-    if (result.kind === 'page') return fail(UserErrorCode.BANK_ERROR, result.message);
+    if (result.kind === 'page') return fail(ProblemCode.BANK_ERROR, result.message);
     return { ok: true, value: consent };
   }
 
@@ -454,7 +456,9 @@ export class ConsentsService {
       }
       return this.backToDeveloper(consent, 'success');
     } catch (err) {
-      this.deps.logger.warn({ consentId: consent.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent callback failed');
+      // The end user is on the callback page: any failure ends this attempt, but only a bank failure is logged as the bank's.
+      if (isBankFailure(err)) this.deps.logger.warn({ consentId: consent.id, ...bankFailureLog(err), institutionId: institution.id }, 'consent callback failed at the bank');
+      else this.deps.logger.error({ consentId: consent.id, institutionId: institution.id, err }, 'consent callback failed');
       if (!renewing) {
         this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, 'The bank’s answer could not be completed.');
         this.emit(em, consent, EventType.CONSENT_REJECTED);
@@ -609,17 +613,17 @@ export class ConsentsService {
   private checkAgainstInstitution(
     institution: InstitutionDescriptor,
     input: { scopes: AccessScope[]; validForDays?: number | null; historyDays?: number | null },
-  ): UserError[] {
-    const errors: UserError[] = [];
+  ): Problem[] {
+    const errors: Problem[] = [];
     const unsupported = input.scopes.filter((s) => !institution.scopes.includes(s));
     if (unsupported.length) {
-      errors.push(userError(['input', 'scopes'], UserErrorCode.NOT_SUPPORTED, `${institution.name} does not offer ${unsupported.join(', ')}.`));
+      errors.push(problem(['input', 'scopes'], ProblemCode.NOT_SUPPORTED, `${institution.name} does not offer ${unsupported.join(', ')}.`));
     }
     if (input.validForDays != null && input.validForDays > institution.maxConsentDays) {
-      errors.push(userError(['input', 'validForDays'], UserErrorCode.OUT_OF_RANGE, `${institution.name} grants consents for at most ${institution.maxConsentDays} days.`));
+      errors.push(problem(['input', 'validForDays'], ProblemCode.OUT_OF_RANGE, `${institution.name} grants consents for at most ${institution.maxConsentDays} days.`));
     }
     if (input.historyDays != null && input.historyDays > institution.maxHistoryDays) {
-      errors.push(userError(['input', 'historyDays'], UserErrorCode.OUT_OF_RANGE, `${institution.name} serves at most ${institution.maxHistoryDays} days of history.`));
+      errors.push(problem(['input', 'historyDays'], ProblemCode.OUT_OF_RANGE, `${institution.name} serves at most ${institution.maxHistoryDays} days of history.`));
     }
     return errors;
   }
@@ -650,10 +654,12 @@ export class ConsentsService {
       }
       return { ok: true, value: started.authorizationUrl };
     } catch (err) {
-      this.deps.logger.warn({ institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'consent start at the bank failed');
+      // Only the bank's failures are the bank's: a vault, database or queue fault reaches the formatter (masked, logged whole).
+      if (!isBankFailure(err)) throw err;
+      this.deps.logger.warn({ ...bankFailureLog(err), institutionId: institution.id }, 'consent start at the bank failed');
       return {
         ok: false,
-        userErrors: [userError(['input', 'institutionId'], UserErrorCode.BANK_ERROR, `${institution.name} did not accept the consent request; nothing was kept. Try again later.`)],
+        userErrors: [problem(['input', 'institutionId'], ProblemCode.BANK_ERROR, `${institution.name} did not accept the consent request; nothing was kept. Try again later.`)],
       };
     }
   }

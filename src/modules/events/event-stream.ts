@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { EventBus } from '../../platform/bus';
 import type { Logger } from '../../platform/logger';
 import type { Metrics } from '../../platform/metrics';
-import type { Caller } from '../../api/context';
+import type { Caller } from '../../kernel/caller';
 import type { EventType } from './events';
 import { EVENT_COLUMNS, SETTLED, encodeEventCursor, type EventEntry, type EventsService } from './events.service';
 import { asSystem } from '../../platform/tenant-scope';
@@ -15,6 +15,13 @@ export interface LogPosition {
 
 /** Bus topic that says "the log has new events" (every instance, through Redis when set). */
 export const WAKE_TOPIC = 'events:wake';
+
+declare module '../../platform/bus' {
+  interface BusTopicMap {
+    /** "The log has new events": no payload, readers look at the log. */
+    [WAKE_TOPIC]: Record<string, never>;
+  }
+}
 const POLL_MS = 1_000;
 /** First and last delay of the quick re-checks after a wake-up that found nothing settled yet. */
 const RECHECK_FIRST_MS = 5;

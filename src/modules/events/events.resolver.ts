@@ -2,8 +2,6 @@ import { Arg, Ctx, ID, Int, Query, Resolver, Root, Subscription } from 'type-gra
 import type { GraphQLContext } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
 import { decodeGlobalId } from '../../api/relay/global-id';
-import { ConsentType } from '../consents/consents.types';
-import { PaymentType } from '../payments/payments.types';
 import { TransactionType } from '../transactions/transactions.types';
 import { EventType } from './events';
 import { MAX_EVENTS_PAGE, type EventEntry } from './events.service';
@@ -64,38 +62,5 @@ export class EventSubscriptionsResolver {
   async transactionsAdded(@Root() e: EventEntry, @Arg('accountId', () => ID) _accountId: string, @Ctx() ctx: GraphQLContext): Promise<TransactionType[]> {
     const ids = ((e.payload.transactionIds as string[] | undefined) ?? []).map((g) => decodeGlobalId(g, 'Transaction')).filter((x): x is string => !!x);
     return (await ctx.services.accounts.transactionsByIds(ctx.caller, ids)).map(TransactionType.from);
-  }
-
-  @Subscription(() => ConsentType, {
-    description: 'Consents of the tenant whose status changed (activated, rejected, expiring, expired, revoked, re-authentication required).',
-    subscribe: ({ context }) =>
-      (context as GraphQLContext).services.eventStream.follow(
-        (context as GraphQLContext).caller,
-        null,
-        [
-          EventType.CONSENT_ACTIVATED,
-          EventType.CONSENT_REJECTED,
-          EventType.CONSENT_EXPIRING,
-          EventType.CONSENT_EXPIRED,
-          EventType.CONSENT_REVOKED,
-          EventType.CONSENT_REAUTH_REQUIRED,
-        ],
-        (context as GraphQLContext).signal,
-      ),
-  })
-  async consentStatusChanged(@Root() e: EventEntry, @Ctx() ctx: GraphQLContext): Promise<ConsentType> {
-    const c = await ctx.services.consents.get(ctx.em.fork(), ctx.caller, e.resourceId);
-    if (!c) throw new ApiError(ErrorCode.NOT_FOUND, 'The consent no longer exists.');
-    return ConsentType.from(c);
-  }
-
-  @Subscription(() => PaymentType, {
-    description: 'Payments of the tenant whose status changed (each PAYMENT_STATUS_CHANGED event), with the payment as it stands now.',
-    subscribe: ({ context }) => (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [EventType.PAYMENT_STATUS_CHANGED], (context as GraphQLContext).signal),
-  })
-  async paymentStatusChanged(@Root() e: EventEntry, @Ctx() ctx: GraphQLContext): Promise<PaymentType> {
-    const p = await ctx.services.payments.get(ctx.em.fork(), ctx.caller, e.resourceId);
-    if (!p) throw new ApiError(ErrorCode.NOT_FOUND, 'The payment no longer exists.');
-    return PaymentType.from(p);
   }
 }

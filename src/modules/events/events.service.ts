@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { Caller } from '../../api/context';
-import { ApiError, ErrorCode } from '../../api/errors';
+import type { Caller } from '../../kernel/caller';
+import { DomainError, ErrorCode } from '../../kernel/errors';
 import type { EventType } from './events';
 
 /** An event as the log answers it. */
@@ -20,13 +20,22 @@ export interface EventEntry {
 
 export const MAX_EVENTS_PAGE = 500;
 
+/** The payload field holding the global id of each kind of resource. */
+const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId' };
+
+/** The global id clients see as an event's `resourceId` (the `events` query and webhook bodies alike): the one its payload names. */
+export function publicResourceId(e: Pick<EventEntry, 'resourceType' | 'resourceId' | 'payload'>): string {
+  const resource = e.payload[RESOURCE_ID_FIELD[e.resourceType] ?? 'accountId'];
+  return typeof resource === 'string' ? resource : e.resourceId;
+}
+
 /** The columns of an {@link EventEntry} (without its cursor), as every reader of the log selects them. */
 export const EVENT_COLUMNS = `id, type, resource_type as "resourceType", resource_id as "resourceId", resource_seq::text as "resourceSequence",
   created_at as "createdAt", payload, txid::text as txid, seq::text as seq`;
 
 /** Only events of transactions older than every transaction still running: none can commit behind them. */
 export const SETTLED = 'txid < pg_snapshot_xmin(pg_current_snapshot())';
-const bad = (message: string, argument: string) => new ApiError(ErrorCode.BAD_USER_INPUT, message, { argument });
+const bad = (message: string, argument: string) => new DomainError(ErrorCode.BAD_USER_INPUT, message, { argument });
 
 /**
  * The replayable event log of a tenant. Order is (transaction id, sequence), and only events of

@@ -2,7 +2,7 @@ import { GraphQLJSONObject } from 'graphql-scalars';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { PageInfo } from '../../api/relay/connection';
 import { EventType } from './events';
-import type { EventEntry } from './events.service';
+import { publicResourceId, type EventEntry } from './events.service';
 
 registerEnumType(EventType, {
   name: 'EventType',
@@ -35,9 +35,6 @@ registerEnumType(EventType, {
   },
 });
 
-/** The payload field holding the global id of each kind of resource. */
-const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId' };
-
 /** One entry of the event log. */
 @ObjectType('Event', { description: 'One entry of the event log: written in the same transaction as the change it describes.' })
 export class EventObject {
@@ -67,8 +64,7 @@ export class EventObject {
   cursor!: string;
 
   static from(e: EventEntry): EventObject {
-    const resource = e.payload[RESOURCE_ID_FIELD[e.resourceType] ?? 'accountId'];
-    return Object.assign(new EventObject(), { ...e, resourceId: typeof resource === 'string' ? resource : e.resourceId });
+    return Object.assign(new EventObject(), { ...e, resourceId: publicResourceId(e) });
   }
 }
 

@@ -5,7 +5,7 @@ import { ConnectionArgs, decodeCursor, pageSize, toConnection, type ConnectionSh
 import { decodeGlobalId } from '../../api/relay/global-id';
 import type { UserError } from '../../api/user-errors';
 import { registerNodeType } from '../../api/relay/node';
-import { MAX_TRANSACTION_PAGE, encodeTransactionCursor } from '../accounts/accounts.service';
+import { MAX_TRANSACTION_PAGE, encodeTransactionCursor } from '../accounts';
 import { AccountType, BalanceType, TransactionFilterInput } from '../accounts/accounts.types';
 import { EndUserType, TenantType } from '../tenancy/tenancy.types';
 import { wrapCursor } from './grants.service';

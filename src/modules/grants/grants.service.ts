@@ -1,17 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Caller } from '../../api/context';
-import { ApiError, ErrorCode } from '../../api/errors';
-import type { KeysetPosition } from '../../api/relay/connection';
-import { toGlobalId } from '../../api/relay/global-id';
-import { userError, UserErrorCode, type UserError } from '../../api/user-errors';
+import type { Caller } from '../../kernel/caller';
+import { DomainError, ErrorCode } from '../../kernel/errors';
+import type { KeysetPosition } from '../../kernel/keyset';
+import { toGlobalId } from '../../kernel/ids';
+import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 import { inTransaction } from '../../platform/db';
 import { asSystem, withTenant } from '../../platform/tenant-scope';
-import type { AccountRecord, AccountsService, BalanceRecord } from '../accounts/accounts.service';
-import { AuditAction, type AuditEntry, type AuditService } from '../audit/audit.service';
-import { appendEvents, EventType, type NewEvent } from '../events/events';
-import type { TransactionFilter, TransactionRecord } from '../transactions/transactions.store';
-import { TENANT_HANDLE } from '../tenancy/tenancy.service';
+import type { AccountRecord, AccountsService, BalanceRecord } from '../accounts';
+import { AuditAction, type AuditEntry, type AuditService } from '../audit';
+import { appendEvents, EventType, type NewEvent } from '../events';
+import type { TransactionFilter, TransactionRecord } from '../transactions';
+import { TENANT_HANDLE } from '../tenancy';
 
 /** What a grant lets the grantee read. Initiation (payments, syncs) is never grantable. */
 export enum AccessGrantScope {
@@ -62,7 +62,7 @@ export interface Share {
   usable: boolean;
 }
 
-type Result<T> = { ok: true; value: T } | { ok: false; userErrors: UserError[] };
+type Result<T> = { ok: true; value: T } | { ok: false; userErrors: Problem[] };
 
 export const statusOf = (g: Pick<GrantRecord, 'storedStatus' | 'expired'>): AccessGrantStatus =>
   (g.storedStatus === 'PENDING' || g.storedStatus === 'ACTIVE') && g.expired ? 'EXPIRED' : g.storedStatus;
@@ -119,32 +119,32 @@ export class GrantsService {
     caller: Caller,
     input: { endUserId: string | null; granteeHandle: string; scopes: string[]; accountIds: (string | null)[]; endsAt: Date },
   ): Promise<Result<GrantRecord>> {
-    const errors: UserError[] = [];
-    if (input.scopes.length > SCOPES.size) return this.refused(caller, 'accessGrantInvite', [userError(['input', 'scopes'], UserErrorCode.OUT_OF_RANGE, `at most ${SCOPES.size} scopes`)]);
+    const errors: Problem[] = [];
+    if (input.scopes.length > SCOPES.size) return this.refused(caller, 'accessGrantInvite', [problem(['input', 'scopes'], ProblemCode.OUT_OF_RANGE, `at most ${SCOPES.size} scopes`)]);
     const scopes = [...new Set(input.scopes)];
     scopes.forEach((s, i) => {
-      if (!SCOPES.has(s)) errors.push(userError(['input', 'scopes', String(i)], UserErrorCode.UNKNOWN_SCOPE, `no scope "${String(s).slice(0, 40)}": grantable scopes are ${[...SCOPES].join(', ')} (initiation never is)`));
+      if (!SCOPES.has(s)) errors.push(problem(['input', 'scopes', String(i)], ProblemCode.UNKNOWN_SCOPE, `no scope "${String(s).slice(0, 40)}": grantable scopes are ${[...SCOPES].join(', ')} (initiation never is)`));
     });
-    if (scopes.length === 0) errors.push(userError(['input', 'scopes'], UserErrorCode.BLANK, 'name at least one scope'));
-    else if (!scopes.includes(AccessGrantScope.ACCOUNTS_READ)) errors.push(userError(['input', 'scopes'], UserErrorCode.INVALID, 'ACCOUNTS_READ is required: every other scope reads through the account'));
-    if (input.accountIds.length === 0) errors.push(userError(['input', 'accountIds'], UserErrorCode.BLANK, 'name at least one account'));
-    if (input.accountIds.length > MAX_GRANT_ACCOUNTS) return this.refused(caller, 'accessGrantInvite', [userError(['input', 'accountIds'], UserErrorCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`)]);
+    if (scopes.length === 0) errors.push(problem(['input', 'scopes'], ProblemCode.BLANK, 'name at least one scope'));
+    else if (!scopes.includes(AccessGrantScope.ACCOUNTS_READ)) errors.push(problem(['input', 'scopes'], ProblemCode.INVALID, 'ACCOUNTS_READ is required: every other scope reads through the account'));
+    if (input.accountIds.length === 0) errors.push(problem(['input', 'accountIds'], ProblemCode.BLANK, 'name at least one account'));
+    if (input.accountIds.length > MAX_GRANT_ACCOUNTS) return this.refused(caller, 'accessGrantInvite', [problem(['input', 'accountIds'], ProblemCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`)]);
     const now = Date.now();
-    if (Number.isNaN(input.endsAt.getTime()) || input.endsAt.getTime() <= now) errors.push(userError(['input', 'endsAt'], UserErrorCode.OUT_OF_RANGE, 'must be in the future'));
-    else if (input.endsAt.getTime() > now + MAX_GRANT_DAYS * 86_400_000) errors.push(userError(['input', 'endsAt'], UserErrorCode.OUT_OF_RANGE, `must be within ${MAX_GRANT_DAYS} days`));
+    if (Number.isNaN(input.endsAt.getTime()) || input.endsAt.getTime() <= now) errors.push(problem(['input', 'endsAt'], ProblemCode.OUT_OF_RANGE, 'must be in the future'));
+    else if (input.endsAt.getTime() > now + MAX_GRANT_DAYS * 86_400_000) errors.push(problem(['input', 'endsAt'], ProblemCode.OUT_OF_RANGE, `must be within ${MAX_GRANT_DAYS} days`));
 
     const grantee = await this.tenantByHandle(caller, input.granteeHandle);
-    if (!grantee) errors.push(userError(['input', 'granteeHandle'], UserErrorCode.UNKNOWN_TENANT, 'no tenant of this gateway has this handle'));
-    else if (grantee === caller.tenantId) errors.push(userError(['input', 'granteeHandle'], UserErrorCode.SELF_GRANT, 'a tenant cannot grant access to itself'));
+    if (!grantee) errors.push(problem(['input', 'granteeHandle'], ProblemCode.UNKNOWN_TENANT, 'no tenant of this gateway has this handle'));
+    else if (grantee === caller.tenantId) errors.push(problem(['input', 'granteeHandle'], ProblemCode.SELF_GRANT, 'a tenant cannot grant access to itself'));
 
     const endUser = input.endUserId ? await this.endUserOf(caller, input.endUserId) : null;
-    if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'no end user with this id'));
+    if (!endUser) errors.push(problem(['input', 'endUserId'], ProblemCode.NOT_FOUND, 'no end user with this id'));
     const accountIds = [...new Set(input.accountIds.filter((a): a is string => !!a))];
     const owners = await this.accountEndUsers(caller, accountIds);
     input.accountIds.forEach((a, i) => {
       const of = a ? owners.get(a) : undefined;
-      if (!of) errors.push(userError(['input', 'accountIds', String(i)], UserErrorCode.NOT_FOUND, 'no account with this id'));
-      else if (endUser && of !== endUser) errors.push(userError(['input', 'accountIds', String(i)], UserErrorCode.END_USER_MISMATCH, 'the account belongs to another end user'));
+      if (!of) errors.push(problem(['input', 'accountIds', String(i)], ProblemCode.NOT_FOUND, 'no account with this id'));
+      else if (endUser && of !== endUser) errors.push(problem(['input', 'accountIds', String(i)], ProblemCode.END_USER_MISMATCH, 'the account belongs to another end user'));
     });
     if (errors.length) return this.refused(caller, 'accessGrantInvite', errors);
 
@@ -197,7 +197,7 @@ export class GrantsService {
 
   /** Grants the caller gave or received, oldest first; `limit + 1` rows. */
   async list(caller: Caller, limit: number, after?: KeysetPosition): Promise<GrantRecord[]> {
-    if (after && !UUID.test(after.id)) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+    if (after && !UUID.test(after.id)) throw new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
     const { rows } = await this.deps.sql.query<GrantRecord>(
       `select ${GRANT_COLUMNS} from ${GRANT_FROM}
        where (g.owner_tenant_id = $1 or g.grantee_tenant_id = $1) and ($2::timestamptz is null or (g.created_at, g.id) > ($2::timestamptz, $3::uuid))
@@ -223,7 +223,7 @@ export class GrantsService {
   async account(caller: Caller, sharedId: string): Promise<AccountRecord> {
     const share = await this.usable(caller, sharedId, AccessGrantScope.ACCOUNTS_READ);
     const record = await withTenant(share.ownerTenantId, () => this.deps.accounts.record(ownerScope(share, caller), share.accountId));
-    if (!record) throw new ApiError(ErrorCode.NOT_FOUND, 'The shared account no longer exists.');
+    if (!record) throw new DomainError(ErrorCode.NOT_FOUND, 'The shared account no longer exists.');
     await this.readJournal(caller, share, 'account', {});
     return record;
   }
@@ -254,14 +254,14 @@ export class GrantsService {
   /** A grant that can be read through now, with the scope asked for; coded errors otherwise. */
   private async usable(caller: Caller, sharedId: string, scope: AccessGrantScope): Promise<Share> {
     const share = await this.share(caller, sharedId);
-    if (!share) throw new ApiError(ErrorCode.NOT_FOUND, 'No shared account with this id.');
+    if (!share) throw new DomainError(ErrorCode.NOT_FOUND, 'No shared account with this id.');
     if (!share.usable) {
       await this.refusedRead(caller, share, scope, ErrorCode.ACCESS_GRANT_INACTIVE);
-      throw new ApiError(ErrorCode.ACCESS_GRANT_INACTIVE, 'The access grant behind this account is revoked, declined, expired or not accepted yet.');
+      throw new DomainError(ErrorCode.ACCESS_GRANT_INACTIVE, 'The access grant behind this account is revoked, declined, expired or not accepted yet.');
     }
     if (!share.scopes.includes(scope)) {
       await this.refusedRead(caller, share, scope, ErrorCode.FORBIDDEN);
-      throw new ApiError(ErrorCode.FORBIDDEN, `The access grant does not include ${scope}.`, { scope });
+      throw new DomainError(ErrorCode.FORBIDDEN, `The access grant does not include ${scope}.`, { scope });
     }
     return share;
   }
@@ -309,18 +309,18 @@ export class GrantsService {
         })
       : false;
     const grant = id ? await this.get(caller, id) : null;
-    if (!grant) return this.refused(caller, mutation, [userError(['id'], UserErrorCode.NOT_FOUND, 'no access grant with this id')]);
+    if (!grant) return this.refused(caller, mutation, [problem(['id'], ProblemCode.NOT_FOUND, 'no access grant with this id')]);
     if (!claimed) {
       const status = statusOf(grant);
-      const code = status === 'REVOKED' ? UserErrorCode.ALREADY_REVOKED : UserErrorCode.INVALID_STATE;
-      return this.refused(caller, mutation, [userError(['id'], code, `the grant is ${status}${status === 'PENDING' ? ' and only its grantee may answer it' : ''}`)]);
+      const code = status === 'REVOKED' ? ProblemCode.ALREADY_REVOKED : ProblemCode.INVALID_STATE;
+      return this.refused(caller, mutation, [problem(['id'], code, `the grant is ${status}${status === 'PENDING' ? ' and only its grantee may answer it' : ''}`)]);
     }
     this.deps.notifyEvents();
     return { ok: true, value: grant };
   }
 
   /** Bad input changes nothing but leaves a line in the caller's journal (code and field, never the values). */
-  private async refused(caller: Caller, mutation: string, errors: UserError[]): Promise<Result<never>> {
+  private async refused(caller: Caller, mutation: string, errors: Problem[]): Promise<Result<never>> {
     await this.deps.audit.append(this.deps.sql, {
       tenantId: caller.tenantId,
       action: AuditAction.ACCESS_GRANT_REFUSED,
@@ -383,7 +383,7 @@ export function wrapCursor(sharedId: string, inner: string): string {
 }
 
 function unwrapCursor(sharedId: string, cursor: string): string {
-  const bad = () => new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this account’s transactions.', { argument: 'after' });
+  const bad = () => new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this account’s transactions.', { argument: 'after' });
   if (cursor.length > 400 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw bad();
   const [tag, id, inner, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   if (tag !== 's1' || id !== sharedId || !inner || rest.length) throw bad();

@@ -1,4 +1,4 @@
-import type { Caller } from '../../api/context';
+import type { Caller } from '../../kernel/caller';
 import type { AccessScope, InstitutionDescriptor, PaymentScheme } from '../../banking/model';
 import type { InstitutionRegistry } from '../../banking/registry';
 import { sandboxPartitionOf } from '../../banking/sandbox-institutions';

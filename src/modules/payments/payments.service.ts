@@ -3,25 +3,27 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { Caller } from '../../api/context';
-import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
-import { toGlobalId } from '../../api/relay/global-id';
-import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
+import type { Caller } from '../../kernel/caller';
+import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
+import { toGlobalId } from '../../kernel/ids';
+import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 import type { AdapterRegistry } from '../../banking/adapters';
 import { BankCancellationAuthorisationRequired, BankErrorCode, isBankError } from '../../banking/errors';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentStatus } from '../../banking/model';
 import type { BankCallContext, PaymentRequest } from '../../banking/ports';
 import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
-import { AuditAction, type AuditService } from '../audit/audit.service';
-import { redirectBack, type CallbackResult } from '../consents/consents.service';
-import { paymentStatusChangedProof } from '../proofs/proof-documents';
-import type { ProofsService } from '../proofs/proofs.service';
-import { addEvents, EventType } from '../events/events';
-import type { InstitutionsService } from '../institutions/institutions.service';
+import { AuditAction, type AuditService } from '../audit';
+import { redirectBack, type CallbackResult } from '../consents';
+import { paymentStatusChangedProof } from './payment.proofs';
+import type { ProofsService } from '../proofs';
+import { addEvents, EventType } from '../events';
+import { bankFailureLog, isBankFailure } from '../institutions';
+import type { InstitutionsService } from '../institutions';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
-import type { Outcome, TenancyService } from '../tenancy/tenancy.service';
+import type { Outcome } from '../../kernel/problems';
+import type { TenancyService } from '../tenancy';
 import type { VaultService } from '../vault';
 import { Payment } from './payment.entity';
 import { checkIdempotencyKey, validatePayment, type PaymentDraft, type ValidPayment } from './validation';
@@ -94,7 +96,7 @@ export interface PaymentLink {
 }
 
 /** A payload that may carry the payment together with userErrors (a bank refusal keeps its FAILED payment). */
-export type PaymentOutcome = { payment: Payment | null; authorizationUrl: string | null; userErrors: UserError[] };
+export type PaymentOutcome = { payment: Payment | null; authorizationUrl: string | null; userErrors: Problem[] };
 
 export interface PaymentsDeps {
   orm: MikroORM;
@@ -137,24 +139,24 @@ export class PaymentsService {
   // --- initiation ------------------------------------------------------------------------------
 
   async initiate(em: EntityManager, caller: Caller, input: PaymentInitiateInput, idempotencyKey: string): Promise<PaymentOutcome> {
-    const errors: UserError[] = checkIdempotencyKey(idempotencyKey);
+    const errors: Problem[] = checkIdempotencyKey(idempotencyKey);
     const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
-    if (!endUser) errors.push(userError(['input', 'endUserId'], UserErrorCode.NOT_FOUND, 'No end user with this id.'));
+    if (!endUser) errors.push(problem(['input', 'endUserId'], ProblemCode.NOT_FOUND, 'No end user with this id.'));
     const institution = input.institutionId ? this.deps.institutions.get(caller, input.institutionId) : undefined;
-    if (!institution) errors.push(userError(['input', 'institutionId'], UserErrorCode.NOT_FOUND, 'No institution with this id for this environment.'));
+    if (!institution) errors.push(problem(['input', 'institutionId'], ProblemCode.NOT_FOUND, 'No institution with this id for this environment.'));
     const checked = validatePayment(input, { today: todayUtc(), institution: institution ?? null });
     if (!checked.ok) errors.push(...checked.userErrors);
     const psuId = input.psuId === undefined || input.psuId === null ? undefined : psuIdRule.safeParse(input.psuId);
-    if (psuId && !psuId.success) errors.push(userError(['input', 'psuId'], UserErrorCode.INVALID, `psuId ${psuId.error.issues[0]?.message ?? 'is invalid'}.`));
+    if (psuId && !psuId.success) errors.push(problem(['input', 'psuId'], ProblemCode.INVALID, `psuId ${psuId.error.issues[0]?.message ?? 'is invalid'}.`));
     const requester = input.requestedBy;
     if (requester !== undefined && (!requester || !endUser || !this.deps.approvalGate || !(await this.deps.approvalGate.mayRequest(em, caller.tenantId, endUser.id, requester)))) {
-      errors.push(userError(['input', 'requestedBy'], UserErrorCode.NOT_FOUND, 'No member of this end user who may request payments (role REQUESTER or APPROVER) has this id.'));
+      errors.push(problem(['input', 'requestedBy'], ProblemCode.NOT_FOUND, 'No member of this end user who may request payments (role REQUESTER or APPROVER) has this id.'));
     }
     if (!(await this.deps.tenancy.isRedirectUriAllowed(em, caller, input.redirectUri))) {
       errors.push(
-        userError(
+        problem(
           ['input', 'redirectUri'],
-          UserErrorCode.NOT_ALLOWED,
+          ProblemCode.NOT_ALLOWED,
           caller.environment === 'sandbox'
             ? 'Add this URI with redirectUriAdd first (sandbox tenants may also use http://localhost or http://127.0.0.1).'
             : 'Add this https URI with redirectUriAdd first.',
@@ -286,7 +288,10 @@ export class PaymentsService {
       if (started.authorizationUrl === null) await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, decoupled: true }, { startAfter: POLL_FIRST_S });
       return this.answer(payment);
     } catch (err) {
-      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment initiation at the bank failed');
+      // Only the bank's failures are the bank's: a vault, database or queue fault reaches the formatter (masked, logged
+      // whole); the payment stays PENDING and a retry with the same key sends the same gateway key to the bank.
+      if (!isBankFailure(err)) throw err;
+      this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err), institutionId: institution.id }, 'payment initiation at the bank failed');
       if (isBankError(err, BankErrorCode.INVALID_REQUEST)) {
         // A definite refusal: the payment is over, and the key keeps answering it.
         payment.initiation = 'REFUSED';
@@ -295,21 +300,21 @@ export class PaymentsService {
         return {
           payment,
           authorizationUrl: null,
-          userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, `${institution.name} refused the payment; it is FAILED. Check the details and initiate a new one with a new idempotency key.`)],
+          userErrors: [problem(['input'], ProblemCode.BANK_ERROR, `${institution.name} refused the payment; it is FAILED. Check the details and initiate a new one with a new idempotency key.`)],
         };
       }
       // Unknown outcome (timeout, 5xx): nothing is decided. A retry sends the same gateway key, so the bank never pays twice.
       return {
         payment,
         authorizationUrl: null,
-        userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, `${institution.name} did not answer. Retry with the same idempotencyKey: the bank then sees the same request and never pays twice.`)],
+        userErrors: [problem(['input'], ProblemCode.BANK_ERROR, `${institution.name} did not answer. Retry with the same idempotencyKey: the bank then sees the same request and never pays twice.`)],
       };
     }
   }
 
   private answer(payment: Payment): PaymentOutcome {
     if (payment.initiation === 'REFUSED') {
-      return { payment, authorizationUrl: null, userErrors: [userError(['input'], UserErrorCode.BANK_ERROR, 'The bank refused this payment; it is FAILED.')] };
+      return { payment, authorizationUrl: null, userErrors: [problem(['input'], ProblemCode.BANK_ERROR, 'The bank refused this payment; it is FAILED.')] };
     }
     return { payment, authorizationUrl: this.usableAuthorizationUrl(payment), userErrors: [] };
   }
@@ -415,7 +420,8 @@ export class PaymentsService {
       await em.flush();
       return this.backToDeveloper(payment, done.outcome === 'REJECTED' ? 'rejected' : 'failed');
     } catch (err) {
-      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment callback failed');
+      if (isBankFailure(err)) this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err), institutionId: institution.id }, 'payment callback failed at the bank');
+      else this.deps.logger.error({ paymentId: payment.id, institutionId: institution.id, err }, 'payment callback failed');
       // The bank's verdict is unknown: follow the status at the bank rather than guess.
       payment.authorisedAt = new Date();
       this.journal(em, payment, AuditAction.PAYMENT_AUTHORISED, 'endUser', { institutionId: institution.id, outcome: 'UNCONFIRMED' });
@@ -508,22 +514,22 @@ export class PaymentsService {
   /** Cancels at the bank where its standard allows it and the payment is not final yet. */
   async cancel(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<PaymentLink>> {
     const payment = id ? await em.findOne(Payment, { id, tenant: caller.tenantId }, { populate: ['tenant', 'secrets'] }) : null;
-    if (!payment) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No payment with this id.')] };
+    if (!payment) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.')] };
     const institution = this.deps.institutions.get(caller, payment.institutionId);
     const adapter = institution && this.deps.adapters.for(institution);
     if (payment.terminal) {
-      return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, `The payment is ${payment.status}: final, it can no longer be cancelled.`)] };
+      return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, `The payment is ${payment.status}: final, it can no longer be cancelled.`)] };
     }
     if (payment.status === 'AWAITING_APPROVAL') {
       // Never sent to the bank: cancelled here, with one atomic update against a concurrent release.
       const [won] = await em.execute<{ id: string }[]>(`update payment set status = 'CANCELLED', terminal = true where id = ? and status = 'AWAITING_APPROVAL' returning id`, [payment.id]);
-      if (!won) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, 'The payment was approved or rejected meanwhile; try again.')] };
+      if (!won) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, 'The payment was approved or rejected meanwhile; try again.')] };
       this.change(em, payment, { status: 'CANCELLED', rawStatus: null, reasonCode: null }, 'Cancelled through the API before it was approved.', `apiKey:${caller.apiKeyId}`);
       await em.flush();
       return { ok: true, value: { payment, authorizationUrl: null } };
     }
     if (!institution || !adapter?.payments.cancel || !payment.bankPaymentId) {
-      return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_CANCELLABLE, `${institution?.name ?? 'This bank'} offers no cancellation of payments through its API.`)] };
+      return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, `${institution?.name ?? 'This bank'} offers no cancellation of payments through its API.`)] };
     }
     try {
       const status = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, actor: `apiKey:${caller.apiKeyId}` }, async () =>
@@ -537,7 +543,8 @@ export class PaymentsService {
       if (err instanceof BankCancellationAuthorisationRequired && adapter.payments.startCancellationAuthorisation) {
         return this.startCancellationAuthorisation(em, caller, payment, institution, err.startHref);
       }
-      this.deps.logger.warn({ paymentId: payment.id, err: (err as Error).name, code: (err as { code?: string }).code }, 'payment cancellation at the bank failed');
+      if (!isBankFailure(err)) throw err;
+      this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err) }, 'payment cancellation at the bank failed');
       // The bank's own wording is never passed on; the typed error says enough.
       const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
       const message = !refused
@@ -545,7 +552,7 @@ export class PaymentsService {
         : err instanceof BankCancellationAuthorisationRequired
           ? `${institution.name} wants the end user to authorise the cancellation, which the gateway does not offer: the payment is not cancelled.`
           : `${institution.name} refused to cancel this payment (it may already be executing).`;
-      return { ok: false, userErrors: [userError(['id'], refused ? UserErrorCode.NOT_CANCELLABLE : UserErrorCode.BANK_ERROR, message)] };
+      return { ok: false, userErrors: [problem(['id'], refused ? ProblemCode.NOT_CANCELLABLE : ProblemCode.BANK_ERROR, message)] };
     }
   }
 
@@ -574,7 +581,7 @@ export class PaymentsService {
       this.deps.logger.warn({ paymentId: payment.id, err: err.name, code: err.code }, 'payment cancellation authorisation could not be started at the bank');
       const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
       const message = refused ? `${institution.name} refused to start the cancellation’s authorisation: the payment is not cancelled.` : `${institution.name} did not answer; try again later.`;
-      return { ok: false, userErrors: [userError(['id'], refused ? UserErrorCode.NOT_CANCELLABLE : UserErrorCode.BANK_ERROR, message)] };
+      return { ok: false, userErrors: [problem(['id'], refused ? ProblemCode.NOT_CANCELLABLE : ProblemCode.BANK_ERROR, message)] };
     }
     payment.cancelStateHash = sha256(state);
     payment.cancelClaimedAt = null;
@@ -785,7 +792,7 @@ function reused(): PaymentOutcome {
   return {
     payment: null,
     authorizationUrl: null,
-    userErrors: [userError(['idempotencyKey'], UserErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was used for another payment request; use a new key for a new payment.')],
+    userErrors: [problem(['idempotencyKey'], ProblemCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was used for another payment request; use a new key for a new payment.')],
   };
 }
 

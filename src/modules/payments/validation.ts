@@ -16,9 +16,9 @@
  *   characters of the SEPA Latin set, without a leading or trailing `/` or a `//`.
  */
 import { electronicFormatIBAN, isSEPACountry, validateBIC, validateIBAN, ValidationErrorsIBAN } from 'ibantools';
-import { currencyDigits } from '../../api/money';
-import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
-import { compareDecimal } from '../transactions/decimal';
+import { currencyDigits } from '../../kernel/money';
+import { type Problem, ProblemCode, problem } from '../../kernel/problems';
+import { compareDecimal } from '../transactions';
 import type { PaymentScheme } from '../../banking/model';
 
 /** How far ahead a SEPA credit transfer may be dated. */
@@ -55,7 +55,7 @@ export interface ValidPayment {
   requestedExecutionDate: string | null;
 }
 
-export type Checked<T> = { ok: true; value: T } | { ok: false; userErrors: UserError[] };
+export type Checked<T> = { ok: true; value: T } | { ok: false; userErrors: Problem[] };
 
 const CONTROL = /\p{C}/u;
 const SEPA_LATIN = /^[A-Za-z0-9/\-?:().,'+ ]+$/;
@@ -101,29 +101,29 @@ export function validatePayment(
   draft: PaymentDraft,
   context: { today: string; institution: { name: string; paymentSchemes: readonly PaymentScheme[] } | null },
 ): Checked<ValidPayment> {
-  const errors: UserError[] = [];
-  const err = (path: string[], code: UserErrorCode, message: string) => errors.push(userError(['input', ...path], code, message));
+  const errors: Problem[] = [];
+  const err = (path: string[], code: ProblemCode, message: string) => errors.push(problem(['input', ...path], code, message));
   const rules = SCHEME_RULES[draft.scheme];
 
   if (context.institution && !context.institution.paymentSchemes.includes(draft.scheme)) {
-    err(['scheme'], UserErrorCode.NOT_SUPPORTED, `${context.institution.name} does not offer ${draft.scheme} payments.`);
+    err(['scheme'], ProblemCode.NOT_SUPPORTED, `${context.institution.name} does not offer ${draft.scheme} payments.`);
   }
 
   // Creditor account and name.
   const creditorIban = checkIban(draft.creditor.iban);
-  if (!creditorIban.ok) err(['creditor', 'iban'], UserErrorCode.INVALID_IBAN, creditorIban.message);
+  if (!creditorIban.ok) err(['creditor', 'iban'], ProblemCode.INVALID_IBAN, creditorIban.message);
   else if (!rules.reach(creditorIban.iban.slice(0, 2))) {
-    err(['creditor', 'iban'], UserErrorCode.NOT_SUPPORTED, `${draft.scheme} payments reach ${rules.reachText} only.`);
+    err(['creditor', 'iban'], ProblemCode.NOT_SUPPORTED, `${draft.scheme} payments reach ${rules.reachText} only.`);
   }
   const name = typeof draft.creditor.name === 'string' ? draft.creditor.name.trim() : '';
-  if (!name) err(['creditor', 'name'], UserErrorCode.BLANK, 'Enter the creditor’s name.');
-  else if ([...name].length > 70) err(['creditor', 'name'], UserErrorCode.TOO_LONG, 'At most 70 characters.');
-  else if (CONTROL.test(name)) err(['creditor', 'name'], UserErrorCode.INVALID, 'Must not contain control characters.');
+  if (!name) err(['creditor', 'name'], ProblemCode.BLANK, 'Enter the creditor’s name.');
+  else if ([...name].length > 70) err(['creditor', 'name'], ProblemCode.TOO_LONG, 'At most 70 characters.');
+  else if (CONTROL.test(name)) err(['creditor', 'name'], ProblemCode.INVALID, 'Must not contain control characters.');
   let bic: string | null = null;
   if (draft.creditor.bic != null && draft.creditor.bic.trim() !== '') {
     bic = draft.creditor.bic.trim().toUpperCase();
     if (bic.length > 11 || !validateBIC(bic).valid) {
-      err(['creditor', 'bic'], UserErrorCode.INVALID_BIC, 'Not a BIC: 8 or 11 characters, bank code, country code, location and optional branch.');
+      err(['creditor', 'bic'], ProblemCode.INVALID_BIC, 'Not a BIC: 8 or 11 characters, bank code, country code, location and optional branch.');
       bic = null;
     }
   }
@@ -132,11 +132,11 @@ export function validatePayment(
   let debtorIban: string | null = null;
   if (draft.debtorAccount) {
     const d = checkIban(draft.debtorAccount.iban);
-    if (!d.ok) err(['debtorAccount', 'iban'], UserErrorCode.INVALID_IBAN, d.message);
-    else if (!rules.reach(d.iban.slice(0, 2))) err(['debtorAccount', 'iban'], UserErrorCode.NOT_SUPPORTED, `${draft.scheme} payments are made from ${rules.reachText} only.`);
+    if (!d.ok) err(['debtorAccount', 'iban'], ProblemCode.INVALID_IBAN, d.message);
+    else if (!rules.reach(d.iban.slice(0, 2))) err(['debtorAccount', 'iban'], ProblemCode.NOT_SUPPORTED, `${draft.scheme} payments are made from ${rules.reachText} only.`);
     else debtorIban = d.iban;
     if (d.ok && creditorIban.ok && d.iban === creditorIban.iban) {
-      err(['creditor', 'iban'], UserErrorCode.SAME_ACCOUNT, 'The creditor account is the debtor account: a payment must go to another account.');
+      err(['creditor', 'iban'], ProblemCode.SAME_ACCOUNT, 'The creditor account is the debtor account: a payment must go to another account.');
     }
   }
 
@@ -144,23 +144,23 @@ export function validatePayment(
   const currency = typeof draft.amount.currency === 'string' ? draft.amount.currency : '';
   let amount: string | null = null;
   if (!/^[A-Z]{3}$/.test(currency) || !CURRENCIES.has(currency)) {
-    err(['amount', 'currency'], UserErrorCode.INVALID, 'Not an ISO 4217 currency code (three capital letters, e.g. EUR).');
+    err(['amount', 'currency'], ProblemCode.INVALID, 'Not an ISO 4217 currency code (three capital letters, e.g. EUR).');
   } else if (currency !== rules.currency) {
-    err(['amount', 'currency'], UserErrorCode.UNSUPPORTED_CURRENCY, `${draft.scheme} payments are in ${rules.currency}.`);
+    err(['amount', 'currency'], ProblemCode.UNSUPPORTED_CURRENCY, `${draft.scheme} payments are in ${rules.currency}.`);
   }
   const m = typeof draft.amount.amount === 'string' ? POSITIVE_DECIMAL.exec(draft.amount.amount) : null;
   if (!m) {
-    err(['amount', 'amount'], UserErrorCode.INVALID_AMOUNT, 'The amount is a positive decimal string such as "12.30".');
+    err(['amount', 'amount'], ProblemCode.INVALID_AMOUNT, 'The amount is a positive decimal string such as "12.30".');
   } else {
     const int = m[1]!.replace(/^0+(?=\d)/, '');
     const frac = (m[2] ?? '').replace(/0+$/, '');
     const digits = CURRENCIES.has(currency) ? currencyDigits(currency) : 2;
-    if (/^0+$/.test(int) && frac === '') err(['amount', 'amount'], UserErrorCode.INVALID_AMOUNT, 'The amount must be more than zero.');
-    else if (frac.length > digits) err(['amount', 'amount'], UserErrorCode.AMOUNT_PRECISION, `${currency || 'This currency'} amounts have at most ${digits} decimals.`);
+    if (/^0+$/.test(int) && frac === '') err(['amount', 'amount'], ProblemCode.INVALID_AMOUNT, 'The amount must be more than zero.');
+    else if (frac.length > digits) err(['amount', 'amount'], ProblemCode.AMOUNT_PRECISION, `${currency || 'This currency'} amounts have at most ${digits} decimals.`);
     else {
       amount = digits > 0 ? `${int}.${frac.padEnd(digits, '0')}` : int;
       if (compareDecimal(amount, rules.maxAmount) > 0) {
-        err(['amount', 'amount'], UserErrorCode.OUT_OF_RANGE, `${draft.scheme} payments are at most ${rules.maxAmount} ${rules.currency}.`);
+        err(['amount', 'amount'], ProblemCode.OUT_OF_RANGE, `${draft.scheme} payments are at most ${rules.maxAmount} ${rules.currency}.`);
       }
     }
   }
@@ -171,27 +171,27 @@ export function validatePayment(
     if ([...remittance].length > rules.remittanceMax) {
       err(
         ['remittanceInformation'],
-        UserErrorCode.TOO_LONG,
+        ProblemCode.TOO_LONG,
         draft.scheme === 'FASTER_PAYMENTS' ? 'A Faster Payments reference has at most 18 characters.' : 'SEPA remittance information has at most 140 characters.',
       );
-    } else if (CONTROL.test(remittance)) err(['remittanceInformation'], UserErrorCode.INVALID, 'Must not contain control characters.');
+    } else if (CONTROL.test(remittance)) err(['remittanceInformation'], ProblemCode.INVALID, 'Must not contain control characters.');
   }
   const endToEndId = draft.endToEndId?.trim() || null;
   if (endToEndId !== null) {
-    if (endToEndId.length > 35) err(['endToEndId'], UserErrorCode.TOO_LONG, 'At most 35 characters.');
+    if (endToEndId.length > 35) err(['endToEndId'], ProblemCode.TOO_LONG, 'At most 35 characters.');
     else if (!SEPA_LATIN.test(endToEndId) || endToEndId.startsWith('/') || endToEndId.endsWith('/') || endToEndId.includes('//')) {
-      err(['endToEndId'], UserErrorCode.INVALID, "Letters, digits and / - ? : ( ) . , ' + and space only, with no leading, trailing or double /.");
+      err(['endToEndId'], ProblemCode.INVALID, "Letters, digits and / - ? : ( ) . , ' + and space only, with no leading, trailing or double /.");
     }
   }
 
   // Execution date.
   const date = draft.requestedExecutionDate;
   if (date != null) {
-    if (!isRealDate(date)) err(['requestedExecutionDate'], UserErrorCode.INVALID, 'A date written YYYY-MM-DD.');
-    else if (rules.immediateOnly) err(['requestedExecutionDate'], UserErrorCode.NOT_SUPPORTED, `${draft.scheme} payments are immediate: leave the date out.`);
-    else if (date < context.today) err(['requestedExecutionDate'], UserErrorCode.EXECUTION_DATE_IN_PAST, `The date is in the past (today is ${context.today}).`);
+    if (!isRealDate(date)) err(['requestedExecutionDate'], ProblemCode.INVALID, 'A date written YYYY-MM-DD.');
+    else if (rules.immediateOnly) err(['requestedExecutionDate'], ProblemCode.NOT_SUPPORTED, `${draft.scheme} payments are immediate: leave the date out.`);
+    else if (date < context.today) err(['requestedExecutionDate'], ProblemCode.EXECUTION_DATE_IN_PAST, `The date is in the past (today is ${context.today}).`);
     else if (date > addDays(context.today, MAX_EXECUTION_DAYS_AHEAD)) {
-      err(['requestedExecutionDate'], UserErrorCode.OUT_OF_RANGE, `At most ${MAX_EXECUTION_DAYS_AHEAD} days ahead.`);
+      err(['requestedExecutionDate'], ProblemCode.OUT_OF_RANGE, `At most ${MAX_EXECUTION_DAYS_AHEAD} days ahead.`);
     }
   }
 
@@ -211,9 +211,9 @@ export function validatePayment(
 }
 
 /** An idempotency key: 1–200 printable ASCII characters, not only spaces. */
-export function checkIdempotencyKey(key: unknown): UserError[] {
-  if (typeof key !== 'string' || key.trim() === '') return [userError(['idempotencyKey'], UserErrorCode.BLANK, 'An idempotency key is required.')];
-  if (key.length > 200) return [userError(['idempotencyKey'], UserErrorCode.TOO_LONG, 'At most 200 characters.')];
-  if (!/^[\x20-\x7E]+$/.test(key)) return [userError(['idempotencyKey'], UserErrorCode.INVALID, 'Printable ASCII characters only.')];
+export function checkIdempotencyKey(key: unknown): Problem[] {
+  if (typeof key !== 'string' || key.trim() === '') return [problem(['idempotencyKey'], ProblemCode.BLANK, 'An idempotency key is required.')];
+  if (key.length > 200) return [problem(['idempotencyKey'], ProblemCode.TOO_LONG, 'At most 200 characters.')];
+  if (!/^[\x20-\x7E]+$/.test(key)) return [problem(['idempotencyKey'], ProblemCode.INVALID, 'Printable ASCII characters only.')];
   return [];
 }

@@ -3,9 +3,9 @@
  * reported with the path of its field and a stable code.
  */
 import { createHash } from 'node:crypto';
-import { currencyDigits } from '../../api/money';
-import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
-import { checkIban } from '../payments/validation';
+import { currencyDigits } from '../../kernel/money';
+import { type Problem, ProblemCode, problem } from '../../kernel/problems';
+import { checkIban } from '../payments';
 import { normaliseReference } from './reference';
 
 export type Direction = 'INCOMING' | 'OUTGOING';
@@ -59,43 +59,43 @@ function isRealDate(s: string): boolean {
 }
 
 /** Checks a decimal amount for a currency: digits only, at most the currency's decimals. */
-function checkAmount(raw: string, currency: string, field: string[], allowZero: boolean): UserError | null {
+function checkAmount(raw: string, currency: string, field: string[], allowZero: boolean): Problem | null {
   const m = typeof raw === 'string' ? AMOUNT.exec(raw.trim()) : null;
-  if (!m || (!allowZero && /^0*(\.0*)?$/.test(raw.trim()))) return userError(field, UserErrorCode.INVALID_AMOUNT, allowZero ? 'must be a decimal string of zero or more, e.g. "1.50"' : 'must be a positive decimal string, e.g. "120.00"');
+  if (!m || (!allowZero && /^0*(\.0*)?$/.test(raw.trim()))) return problem(field, ProblemCode.INVALID_AMOUNT, allowZero ? 'must be a decimal string of zero or more, e.g. "1.50"' : 'must be a positive decimal string, e.g. "120.00"');
   const decimals = (m[2] ?? '').replace(/0+$/, '').length;
-  if (CURRENCIES.has(currency) && decimals > currencyDigits(currency)) return userError(field, UserErrorCode.AMOUNT_PRECISION, `${currency} amounts have at most ${currencyDigits(currency)} decimals`);
+  if (CURRENCIES.has(currency) && decimals > currencyDigits(currency)) return problem(field, ProblemCode.AMOUNT_PRECISION, `${currency} amounts have at most ${currencyDigits(currency)} decimals`);
   return null;
 }
 
-function text(raw: string | null, max: number, field: string[], errors: UserError[]): string | null {
+function text(raw: string | null, max: number, field: string[], errors: Problem[]): string | null {
   if (raw === null || raw === undefined) return null;
   const t = raw.trim();
   if (!t) return null;
-  if (t.length > max) errors.push(userError(field, UserErrorCode.TOO_LONG, `must be at most ${max} characters`));
-  else if (CONTROL.test(t)) errors.push(userError(field, UserErrorCode.INVALID, 'must not contain control characters'));
+  if (t.length > max) errors.push(problem(field, ProblemCode.TOO_LONG, `must be at most ${max} characters`));
+  else if (CONTROL.test(t)) errors.push(problem(field, ProblemCode.INVALID, 'must not contain control characters'));
   return t;
 }
 
 /** Validates one draft; `root` is the path of the draft in the mutation's input. */
-export function validateExpectedPayment(d: ExpectedPaymentDraft, root: (string | number)[]): { ok: true; value: ValidExpectedPayment } | { ok: false; userErrors: UserError[] } {
+export function validateExpectedPayment(d: ExpectedPaymentDraft, root: (string | number)[]): { ok: true; value: ValidExpectedPayment } | { ok: false; userErrors: Problem[] } {
   const f = (name: string) => [...root, name].map(String);
-  const errors: UserError[] = [];
-  if (!d.endUserId) errors.push(userError(f('endUserId'), UserErrorCode.NOT_FOUND, 'no end user with this id'));
+  const errors: Problem[] = [];
+  if (!d.endUserId) errors.push(problem(f('endUserId'), ProblemCode.NOT_FOUND, 'no end user with this id'));
   const currency = typeof d.currency === 'string' ? d.currency.trim().toUpperCase() : '';
-  if (!/^[A-Z]{3}$/.test(currency) || !CURRENCIES.has(currency)) errors.push(userError(f('currency'), UserErrorCode.UNKNOWN_CURRENCY, 'must be an ISO 4217 currency code, e.g. EUR'));
+  if (!/^[A-Z]{3}$/.test(currency) || !CURRENCIES.has(currency)) errors.push(problem(f('currency'), ProblemCode.UNKNOWN_CURRENCY, 'must be an ISO 4217 currency code, e.g. EUR'));
   const amountError = checkAmount(d.amount, currency, f('amount'), false);
   if (amountError) errors.push(amountError);
   const toleranceAmount = d.toleranceAmount ?? '0';
   const toleranceError = checkAmount(toleranceAmount, currency, f('toleranceAmount'), true);
   if (toleranceError) errors.push(toleranceError);
   const toleranceDays = d.toleranceDays ?? 0;
-  if (!Number.isInteger(toleranceDays) || toleranceDays < 0 || toleranceDays > MAX_TOLERANCE_DAYS) errors.push(userError(f('toleranceDays'), UserErrorCode.OUT_OF_RANGE, `must be 0–${MAX_TOLERANCE_DAYS} days`));
-  if (typeof d.dueDate !== 'string' || !isRealDate(d.dueDate)) errors.push(userError(f('dueDate'), UserErrorCode.INVALID_DATE, 'must be a calendar date written YYYY-MM-DD'));
+  if (!Number.isInteger(toleranceDays) || toleranceDays < 0 || toleranceDays > MAX_TOLERANCE_DAYS) errors.push(problem(f('toleranceDays'), ProblemCode.OUT_OF_RANGE, `must be 0–${MAX_TOLERANCE_DAYS} days`));
+  if (typeof d.dueDate !== 'string' || !isRealDate(d.dueDate)) errors.push(problem(f('dueDate'), ProblemCode.INVALID_DATE, 'must be a calendar date written YYYY-MM-DD'));
   let iban: string | null = null;
   if (d.counterpartyIban !== null && d.counterpartyIban !== undefined && d.counterpartyIban.trim() !== '') {
     const checked = checkIban(d.counterpartyIban);
     if (checked.ok) iban = checked.iban;
-    else errors.push(userError(f('counterpartyIban'), UserErrorCode.INVALID_IBAN, checked.message));
+    else errors.push(problem(f('counterpartyIban'), ProblemCode.INVALID_IBAN, checked.message));
   }
   const counterpartyName = text(d.counterpartyName, 140, f('counterpartyName'), errors);
   const invoiceReference = text(d.invoiceReference, 140, f('invoiceReference'), errors);

@@ -1,5 +1,5 @@
-import { currencyDigits } from '../../api/money';
-import { parseDecimal } from '../transactions/decimal';
+import { currencyDigits } from '../../kernel/money';
+import { parseDecimal } from '../transactions';
 
 /** A decimal string as integer minor units of its currency ("12.3" EUR → 1230n); extra decimals are cut toward zero. */
 export function toMinor(amount: string, currency: string): bigint {

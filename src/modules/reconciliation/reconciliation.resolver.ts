@@ -5,8 +5,8 @@ import { LocalDateScalar } from '../../api/local-date';
 import { ConnectionArgs, decodeCursor, pageSize, toConnection } from '../../api/relay/connection';
 import { decodeGlobalId } from '../../api/relay/global-id';
 import { registerNodeType } from '../../api/relay/node';
-import { EventType } from '../events/events';
-import type { EventEntry } from '../events/events.service';
+import { EventType } from '../events';
+import type { EventEntry } from '../events';
 import type { ExpectedPaymentDraft } from './expected-payment.validation';
 import {
   ExpectedPaymentBulkCreateInput,

@@ -1,15 +1,15 @@
 import type pg from 'pg';
 import { randomUUID } from 'node:crypto';
-import type { Caller } from '../../api/context';
-import { currencyDigits } from '../../api/money';
-import { UserErrorCode, userError, type UserError } from '../../api/user-errors';
+import type { Caller } from '../../kernel/caller';
+import { currencyDigits } from '../../kernel/money';
+import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 import { inTransaction } from '../../platform/db';
 import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
-import { AuditAction, type AuditService } from '../audit/audit.service';
-import { appendEvents, EventType, type NewEvent } from '../events/events';
-import type { Outcome } from '../tenancy/tenancy.service';
-import { toGlobalId } from '../../api/relay/global-id';
+import { AuditAction, type AuditService } from '../audit';
+import { appendEvents, EventType, type NewEvent } from '../events';
+import type { Outcome } from '../../kernel/problems';
+import { toGlobalId } from '../../kernel/ids';
 import { validateExpectedPayment, MAX_BULK, type ExpectedPaymentDraft, type ValidExpectedPayment } from './expected-payment.validation';
 import { MatchIndex, matchTransactions, type OpenItem, type Proposal, type TxForMatch } from './matcher';
 import { fromMinor, toMinor } from './money';
@@ -90,11 +90,11 @@ export class ReconciliationService {
 
   /** Creates 1–1,000 expected payments, all or none. An external id sent again with the same body answers the stored one. */
   async create(caller: Caller, drafts: ExpectedPaymentDraft[], root: string[]): Promise<Outcome<ExpectedPaymentRecord[]>> {
-    if (drafts.length < 1 || drafts.length > MAX_BULK) return { ok: false, userErrors: [userError(root, UserErrorCode.OUT_OF_RANGE, `send 1–${MAX_BULK} expected payments`)] };
+    if (drafts.length < 1 || drafts.length > MAX_BULK) return { ok: false, userErrors: [problem(root, ProblemCode.OUT_OF_RANGE, `send 1–${MAX_BULK} expected payments`)] };
     const single = drafts.length === 1 && root.at(-1) !== 'items';
     const pathOf = (i: number) => (single ? ['input'] : [...root, String(i)]);
     const valid: ValidExpectedPayment[] = [];
-    const errors: UserError[] = [];
+    const errors: Problem[] = [];
     drafts.forEach((d, i) => {
       const r = validateExpectedPayment(d, pathOf(i));
       if (r.ok) valid.push(r.value);
@@ -103,7 +103,7 @@ export class ReconciliationService {
     const seen = new Map<string, number>();
     valid.forEach((v, i) => {
       if (!v.externalId) return;
-      if (seen.has(v.externalId)) errors.push(userError([...pathOf(i), 'externalId'], UserErrorCode.TAKEN, 'the same external id appears twice in this request'));
+      if (seen.has(v.externalId)) errors.push(problem([...pathOf(i), 'externalId'], ProblemCode.TAKEN, 'the same external id appears twice in this request'));
       seen.set(v.externalId, i);
     });
     if (errors.length > 0) return { ok: false, userErrors: errors };
@@ -119,19 +119,19 @@ export class ReconciliationService {
     );
     const accountById = new Map(accounts.map((a) => [a.id, a]));
     valid.forEach((v, i) => {
-      if (!knownUsers.has(v.endUserId)) errors.push(userError([...pathOf(i), 'endUserId'], UserErrorCode.NOT_FOUND, 'no end user with this id'));
+      if (!knownUsers.has(v.endUserId)) errors.push(problem([...pathOf(i), 'endUserId'], ProblemCode.NOT_FOUND, 'no end user with this id'));
       if (v.accountId) {
         const a = accountById.get(v.accountId);
-        if (!a) errors.push(userError([...pathOf(i), 'accountId'], UserErrorCode.NOT_FOUND, 'no account with this id'));
-        else if (a.endUserId !== v.endUserId) errors.push(userError([...pathOf(i), 'accountId'], UserErrorCode.END_USER_MISMATCH, 'the account belongs to another end user'));
-        else if (a.currency !== v.currency) errors.push(userError([...pathOf(i), 'currency'], UserErrorCode.INVALID, `the account is in ${a.currency}`));
+        if (!a) errors.push(problem([...pathOf(i), 'accountId'], ProblemCode.NOT_FOUND, 'no account with this id'));
+        else if (a.endUserId !== v.endUserId) errors.push(problem([...pathOf(i), 'accountId'], ProblemCode.END_USER_MISMATCH, 'the account belongs to another end user'));
+        else if (a.currency !== v.currency) errors.push(problem([...pathOf(i), 'currency'], ProblemCode.INVALID, `the account is in ${a.currency}`));
       }
     });
     if (errors.length > 0) return { ok: false, userErrors: errors };
 
     const outcome = await this.transaction(async (client) => {
       const out: ExpectedPaymentRecord[] = [];
-      const reused: UserError[] = [];
+      const reused: Problem[] = [];
       for (let i = 0; i < valid.length; i++) {
         const v = valid[i]!;
         const account = v.accountId ? accountById.get(v.accountId) : undefined;
@@ -154,7 +154,7 @@ export class ReconciliationService {
         }
         const { rows: existing } = await client.query<ExpectedPaymentRecord>(`select ${EP_COLUMNS} from expected_payment where tenant_id = $1 and external_id = $2`, [caller.tenantId, v.externalId]);
         if (existing[0]!.requestHash === v.requestHash) out.push(existing[0]!);
-        else reused.push(userError([...pathOf(i), 'externalId'], UserErrorCode.EXTERNAL_ID_REUSED, 'this external id was used before with a different expected payment'));
+        else reused.push(problem([...pathOf(i), 'externalId'], ProblemCode.EXTERNAL_ID_REUSED, 'this external id was used before with a different expected payment'));
       }
       if (reused.length > 0) throw new Rollback(reused);
       await this.deps.audit.append(client, { tenantId: caller.tenantId, action: AuditAction.EXPECTED_PAYMENTS_CREATED, actor: actor(caller), resourceType: 'ExpectedPayment', resourceId: out[0]!.id, details: { count: out.length } });
@@ -198,13 +198,13 @@ export class ReconciliationService {
 
   /** CANCELLED (nothing more is expected) or CLOSED (settled as it stands). Live suggestions on it are rejected. */
   async finish(caller: Caller, id: string | null, to: 'CANCELLED' | 'CLOSED'): Promise<Outcome<ExpectedPaymentRecord>> {
-    const notFound = { ok: false as const, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'no expected payment with this id')] };
+    const notFound = { ok: false as const, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'no expected payment with this id')] };
     if (!id) return notFound;
     return this.transaction(async (client) => {
       const { rows } = await client.query<{ status: ExpectedPaymentStatus }>('select status from expected_payment where tenant_id = $1 and id = $2 for update', [caller.tenantId, id]);
       if (!rows[0]) return notFound;
       const allowed = to === 'CANCELLED' ? ['OPEN', 'PARTIALLY_PAID'] : ['OPEN', 'PARTIALLY_PAID', 'PAID', 'OVERPAID'];
-      if (!allowed.includes(rows[0].status)) return { ok: false as const, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `a ${rows[0].status} expected payment cannot become ${to}`)] };
+      if (!allowed.includes(rows[0].status)) return { ok: false as const, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, `a ${rows[0].status} expected payment cannot become ${to}`)] };
       await client.query(
         `update reconciliation_match m set status = 'REJECTED', decided_by = $3, decided_at = now() where m.tenant_id = $1 and m.status = 'SUGGESTED'
            and exists (select 1 from reconciliation_allocation a where a.match_id = m.id and a.expected_payment_id = $2)`,
@@ -285,7 +285,7 @@ export class ReconciliationService {
     if (scope.accountId) where += ` and a.id = $${params.push(scope.accountId)}`;
     if (scope.endUserId) where += ` and c.end_user_id = $${params.push(scope.endUserId)}`;
     const { rows } = await this.deps.sql.query<{ id: string; endUserId: string }>(`select a.id, c.end_user_id as "endUserId" from account a join consent c on c.id = a.consent_id where ${where}`, params);
-    if (rows.length === 0 && (scope.accountId || scope.endUserId)) return { ok: false, userErrors: [userError(['input', scope.accountId ? 'accountId' : 'endUserId'], UserErrorCode.NOT_FOUND, 'nothing to match there')] };
+    if (rows.length === 0 && (scope.accountId || scope.endUserId)) return { ok: false, userErrors: [problem(['input', scope.accountId ? 'accountId' : 'endUserId'], ProblemCode.NOT_FOUND, 'nothing to match there')] };
     const accountIds = rows.map((r) => r.id);
     const endUsers = [...new Set(rows.map((r) => r.endUserId))];
     let examined = 0;
@@ -336,7 +336,7 @@ export class ReconciliationService {
 
   /** reconciliationConfirm / Reject / Undo: one state change of a match, journaled with its actor. */
   async decide(caller: Caller, id: string | null, decision: 'CONFIRM' | 'REJECT' | 'UNDO'): Promise<Outcome<MatchRecord>> {
-    const notFound = { ok: false as const, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'no match with this id')] };
+    const notFound = { ok: false as const, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'no match with this id')] };
     if (!id) return notFound;
     const from: Record<typeof decision, string[]> = { CONFIRM: ['SUGGESTED'], REJECT: ['SUGGESTED', 'CONFIRMED'], UNDO: ['CONFIRMED', 'REJECTED'] };
     const to = { CONFIRM: 'CONFIRMED', REJECT: 'REJECTED', UNDO: 'UNDONE' }[decision];
@@ -344,7 +344,7 @@ export class ReconciliationService {
     const result = await this.transaction(async (client) => {
       const { rows } = await client.query<{ status: string }>('select status from reconciliation_match where tenant_id = $1 and id = $2 for update', [caller.tenantId, id]);
       if (!rows[0]) return notFound;
-      if (!from[decision].includes(rows[0].status)) return { ok: false as const, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `a ${rows[0].status} match cannot be ${decision.toLowerCase()}${decision === 'UNDO' ? 'ne' : 'ed'}`)] };
+      if (!from[decision].includes(rows[0].status)) return { ok: false as const, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, `a ${rows[0].status} match cannot be ${decision.toLowerCase()}${decision === 'UNDO' ? 'ne' : 'ed'}`)] };
       await client.query('update reconciliation_match set status = $3, decided_by = $4, decided_at = now() where tenant_id = $1 and id = $2', [caller.tenantId, id, to, actor(caller)]);
       const { rows: eps } = await client.query<{ id: string }>('select expected_payment_id as id from reconciliation_allocation where match_id = $1', [id]);
       const transitions = await recompute(client, caller.tenantId, eps.map((e) => e.id));
@@ -363,9 +363,9 @@ export class ReconciliationService {
    * payment's open amount (plus tolerance); everything must be the same end user's.
    */
   async manualMatch(caller: Caller, transactionId: string | null, allocations: ManualAllocation[]): Promise<Outcome<MatchRecord>> {
-    const errors: UserError[] = [];
-    if (!transactionId) return { ok: false, userErrors: [userError(['input', 'transactionId'], UserErrorCode.NOT_FOUND, 'no transaction with this id')] };
-    if (allocations.length < 1 || allocations.length > 100) return { ok: false, userErrors: [userError(['input', 'allocations'], UserErrorCode.OUT_OF_RANGE, 'give 1–100 allocations')] };
+    const errors: Problem[] = [];
+    if (!transactionId) return { ok: false, userErrors: [problem(['input', 'transactionId'], ProblemCode.NOT_FOUND, 'no transaction with this id')] };
+    if (allocations.length < 1 || allocations.length > 100) return { ok: false, userErrors: [problem(['input', 'allocations'], ProblemCode.OUT_OF_RANGE, 'give 1–100 allocations')] };
     const result = await this.transaction(async (client) => {
       const { rows: txRows } = await client.query<{ id: string; amount: string; currency: string; endUserId: string }>(
         `select t.id, t.amount::text as amount, t.currency, c.end_user_id as "endUserId" from bank_transaction t join account a on a.id = t.account_id join consent c on c.id = a.consent_id
@@ -373,7 +373,7 @@ export class ReconciliationService {
         [caller.tenantId, transactionId],
       );
       const tx = txRows[0];
-      if (!tx) return { ok: false as const, userErrors: [userError(['input', 'transactionId'], UserErrorCode.NOT_FOUND, 'no transaction with this id')] };
+      if (!tx) return { ok: false as const, userErrors: [problem(['input', 'transactionId'], ProblemCode.NOT_FOUND, 'no transaction with this id')] };
       const ids = allocations.map((a) => a.expectedPaymentId).filter((x): x is string => !!x);
       const items = new Map((await loadItems(client, caller.tenantId, [tx.endUserId])).map((i) => [i.id, i]));
       const { rows: owners } = await client.query<{ id: string; endUserId: string; status: string }>('select id, end_user_id as "endUserId", status from expected_payment where tenant_id = $1 and id = any($2::uuid[])', [caller.tenantId, ids]);
@@ -385,20 +385,20 @@ export class ReconciliationService {
       allocations.forEach((a, i) => {
         const field = ['input', 'allocations', String(i)];
         const o = a.expectedPaymentId ? owner.get(a.expectedPaymentId) : undefined;
-        if (!o) return void errors.push(userError([...field, 'expectedPaymentId'], UserErrorCode.NOT_FOUND, 'no expected payment with this id'));
-        if (o.endUserId !== tx.endUserId) return void errors.push(userError([...field, 'expectedPaymentId'], UserErrorCode.END_USER_MISMATCH, 'the expected payment belongs to another end user than the transaction'));
+        if (!o) return void errors.push(problem([...field, 'expectedPaymentId'], ProblemCode.NOT_FOUND, 'no expected payment with this id'));
+        if (o.endUserId !== tx.endUserId) return void errors.push(problem([...field, 'expectedPaymentId'], ProblemCode.END_USER_MISMATCH, 'the expected payment belongs to another end user than the transaction'));
         const item = items.get(o.id);
-        if (!item) return void errors.push(userError([...field, 'expectedPaymentId'], UserErrorCode.INVALID_STATE, `a ${o.status} expected payment takes no matches`));
-        if (item.currency !== tx.currency) return void errors.push(userError([...field, 'expectedPaymentId'], UserErrorCode.INVALID, `the expected payment is in ${item.currency}, the transaction in ${tx.currency}`));
-        if ((item.direction === 'INCOMING') !== txMinor > 0n) return void errors.push(userError([...field, 'expectedPaymentId'], UserErrorCode.INVALID, 'an incoming expected payment takes credits, an outgoing one debits'));
-        if (!/^\d{1,15}(\.\d{1,18})?$/.test(a.amount) || /^0*(\.0*)?$/.test(a.amount)) return void errors.push(userError([...field, 'amount'], UserErrorCode.INVALID_AMOUNT, 'must be a positive decimal string'));
-        if ((a.amount.split('.')[1] ?? '').replace(/0+$/, '').length > currencyDigits(tx.currency)) return void errors.push(userError([...field, 'amount'], UserErrorCode.AMOUNT_PRECISION, `${tx.currency} amounts have at most ${currencyDigits(tx.currency)} decimals`));
+        if (!item) return void errors.push(problem([...field, 'expectedPaymentId'], ProblemCode.INVALID_STATE, `a ${o.status} expected payment takes no matches`));
+        if (item.currency !== tx.currency) return void errors.push(problem([...field, 'expectedPaymentId'], ProblemCode.INVALID, `the expected payment is in ${item.currency}, the transaction in ${tx.currency}`));
+        if ((item.direction === 'INCOMING') !== txMinor > 0n) return void errors.push(problem([...field, 'expectedPaymentId'], ProblemCode.INVALID, 'an incoming expected payment takes credits, an outgoing one debits'));
+        if (!/^\d{1,15}(\.\d{1,18})?$/.test(a.amount) || /^0*(\.0*)?$/.test(a.amount)) return void errors.push(problem([...field, 'amount'], ProblemCode.INVALID_AMOUNT, 'must be a positive decimal string'));
+        if ((a.amount.split('.')[1] ?? '').replace(/0+$/, '').length > currencyDigits(tx.currency)) return void errors.push(problem([...field, 'amount'], ProblemCode.AMOUNT_PRECISION, `${tx.currency} amounts have at most ${currencyDigits(tx.currency)} decimals`));
         const minor = toMinor(a.amount, tx.currency);
-        if (minor > item.open + item.toleranceAmount) return void errors.push(userError([...field, 'amount'], UserErrorCode.AMOUNT_EXCEEDED, `the expected payment has ${fromMinor(item.open > 0n ? item.open : 0n, tx.currency)} ${tx.currency} open`));
+        if (minor > item.open + item.toleranceAmount) return void errors.push(problem([...field, 'amount'], ProblemCode.AMOUNT_EXCEEDED, `the expected payment has ${fromMinor(item.open > 0n ? item.open : 0n, tx.currency)} ${tx.currency} open`));
         total += minor;
         rows.push([o.id, minor]);
       });
-      if (errors.length === 0 && total > magnitude) errors.push(userError(['input', 'allocations'], UserErrorCode.AMOUNT_EXCEEDED, `the allocations (${fromMinor(total, tx.currency)}) exceed the transaction's ${fromMinor(magnitude, tx.currency)} ${tx.currency}`));
+      if (errors.length === 0 && total > magnitude) errors.push(problem(['input', 'allocations'], ProblemCode.AMOUNT_EXCEEDED, `the allocations (${fromMinor(total, tx.currency)}) exceed the transaction's ${fromMinor(magnitude, tx.currency)} ${tx.currency}`));
       if (errors.length > 0) return { ok: false as const, userErrors: errors };
       const id = randomUUID();
       const inserted = await client.query(
@@ -406,7 +406,7 @@ export class ReconciliationService {
          values ($1, $2, $3, $4, 'CONFIRMED', 'MANUAL', 1, '{}', $5, now(), now()) on conflict (transaction_id) where status in ('SUGGESTED', 'CONFIRMED') do nothing returning id`,
         [id, caller.tenantId, tx.endUserId, tx.id, actor(caller)],
       );
-      if (inserted.rowCount === 0) return { ok: false as const, userErrors: [userError(['input', 'transactionId'], UserErrorCode.ALREADY_MATCHED, 'the transaction is already matched: reject or undo that match first')] };
+      if (inserted.rowCount === 0) return { ok: false as const, userErrors: [problem(['input', 'transactionId'], ProblemCode.ALREADY_MATCHED, 'the transaction is already matched: reject or undo that match first')] };
       await insertAllocations(client, caller.tenantId, rows.map(([ep, minor]) => [id, ep, fromMinor(minor, tx.currency)]));
       const transitions = await recompute(client, caller.tenantId, rows.map(([ep]) => ep));
       await appendEvents(client, reconciliationEvents(caller.tenantId, transitions, []));
@@ -449,7 +449,7 @@ export class ReconciliationService {
 
 /** Thrown inside a transaction to roll it back and answer userErrors. */
 class Rollback extends Error {
-  constructor(readonly userErrors: UserError[]) {
+  constructor(readonly userErrors: Problem[]) {
     super('rolled back');
   }
 }

@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { toGlobalId } from '../../api/relay/global-id';
-import { EventType, type NewEvent } from '../events/events';
+import { toGlobalId } from '../../kernel/ids';
+import { EventType, type NewEvent } from '../events';
 import { AUTO_CONFIRM_CONFIDENCE, type GatewayPaymentRef, type OpenItem, type Proposal, type TxForMatch } from './matcher';
 import { fromMinor, toMinor } from './money';
 

@@ -1,8 +1,8 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { isIP } from 'node:net';
 import type pg from 'pg';
-import type { Caller } from '../../api/context';
-import { UserErrorCode, userError } from '../../api/user-errors';
+import type { Caller } from '../../kernel/caller';
+import { ProblemCode, problem } from '../../kernel/problems';
 import type { AdapterRegistry } from '../../banking/adapters';
 import { BankError, BankErrorCode, isBankError } from '../../banking/errors';
 import type { CanonicalBalance, CanonicalTransaction, InstitutionDescriptor } from '../../banking/model';
@@ -11,16 +11,16 @@ import type { Jobs } from '../../platform/jobs';
 import type { Logger } from '../../platform/logger';
 import type { Metrics } from '../../platform/metrics';
 import { Account, type SyncStatus } from '../accounts/account.entity';
-import { AuditAction, type AuditService } from '../audit/audit.service';
-import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } from '../consents/consent.state';
-import type { ConsentsService } from '../consents/consents.service';
-import type { Outcome } from '../tenancy/tenancy.service';
-import { FirstSyncReconciler, reconcile } from '../transactions/reconcile';
-import { applyChanges, loadWindow, TransactionCopyBuffer, type AppliedChanges } from '../transactions/transactions.store';
+import { AuditAction, type AuditService } from '../audit';
+import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } from '../consents';
+import type { ConsentsService } from '../consents';
+import type { Outcome } from '../../kernel/problems';
+import { FirstSyncReconciler, reconcile } from '../transactions';
+import { applyChanges, loadWindow, TransactionCopyBuffer, type AppliedChanges } from '../transactions';
 import { prefetched } from './prefetch';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
-import { appendEvents, chunked, EventType, type NewEvent } from '../events/events';
-import { toGlobalId } from '../../api/relay/global-id';
+import { appendEvents, chunked, EventType, type NewEvent } from '../events';
+import { toGlobalId } from '../../kernel/ids';
 import { normaliseIp } from '../../platform/ip';
 
 /** Whether the end user is at the screen (the bank does not count the read) or not (it counts). */
@@ -132,17 +132,17 @@ export class SyncService {
   /** `accountSync`: checks what the caller asks, then queues the sync. */
   async request(em: EntityManager, caller: Caller, accountId: string | null, mode: SyncMode, psuIpAddress: string | null | undefined): Promise<Outcome<Account>> {
     const account = accountId ? await em.findOne(Account, { id: accountId, tenant: caller.tenantId }, { populate: ['consent'] }) : null;
-    if (!account) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No account with this id.')] };
+    if (!account) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'No account with this id.')] };
     if (mode === 'USER_PRESENT' && !psuIpAddress) {
-      return { ok: false, userErrors: [userError(['input', 'psuIpAddress'], UserErrorCode.BLANK, 'A user-present sync needs the end user’s IP address.')] };
+      return { ok: false, userErrors: [problem(['input', 'psuIpAddress'], ProblemCode.BLANK, 'A user-present sync needs the end user’s IP address.')] };
     }
     if (psuIpAddress && !isIP(psuIpAddress)) {
-      return { ok: false, userErrors: [userError(['input', 'psuIpAddress'], UserErrorCode.INVALID, 'Not an IPv4 or IPv6 address.')] };
+      return { ok: false, userErrors: [problem(['input', 'psuIpAddress'], ProblemCode.INVALID, 'Not an IPv4 or IPv6 address.')] };
     }
     if (!usableConsentStatuses.has(account.consent.status)) {
       return {
         ok: false,
-        userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, `The account’s consent is ${account.consent.status}; ${consentRemedy(account.consent.status)} before syncing.`)],
+        userErrors: [problem(['id'], ProblemCode.INVALID_STATE, `The account’s consent is ${account.consent.status}; ${consentRemedy(account.consent.status)} before syncing.`)],
       };
     }
     if (mode === 'BACKGROUND') {
@@ -151,12 +151,12 @@ export class SyncService {
         return {
           ok: false,
           userErrors: [
-            userError(['input', 'mode'], UserErrorCode.BUDGET_EXHAUSTED, `No unattended reads left today; the budget resets at ${budget.resetsAt.toISOString()}. A USER_PRESENT sync does not count.`),
+            problem(['input', 'mode'], ProblemCode.BUDGET_EXHAUSTED, `No unattended reads left today; the budget resets at ${budget.resetsAt.toISOString()}. A USER_PRESENT sync does not count.`),
           ],
         };
       }
     }
-    if (!this.deps.jobs) return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, 'This gateway runs no sync workers.')] };
+    if (!this.deps.jobs) return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, 'This gateway runs no sync workers.')] };
     account.syncStatus = 'QUEUED';
     await em.flush();
     await this.enqueue({ accountId: account.id, mode, psuIpAddress: mode === 'USER_PRESENT' ? psuIpAddress : null, reason: 'REQUESTED' });

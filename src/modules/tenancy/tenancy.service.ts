@@ -4,18 +4,16 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Environment } from '../../config';
-import type { Caller } from '../../api/context';
-import { UserErrorCode, userError, zodUserErrors, type UserError } from '../../api/user-errors';
-import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
+import type { Caller } from '../../kernel/caller';
+import { type Problem, ProblemCode, problem, zodProblems } from '../../kernel/problems';
+import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 import { ApiKey } from './api-key.entity';
 import { EndUser } from './end-user.entity';
-import { AuditAction, type AuditService } from '../audit/audit.service';
+import { AuditAction, type AuditService } from '../audit';
 import { RedirectUri } from './redirect-uri.entity';
 import { Tenant } from './tenant.entity';
 import { asSystem } from '../../platform/tenant-scope';
-
-/** Result of a mutation: the object, or the userErrors that explain why nothing was written. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; userErrors: UserError[] };
+import type { Outcome } from '../../kernel/problems';
 
 /** A tenant's public handle: 3–40 lowercase letters, digits and single hyphens, starting with a letter. */
 export const TENANT_HANDLE = /^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){2,39}$/;
@@ -125,7 +123,7 @@ export class TenancyService {
   async setHandle(em: EntityManager, caller: Caller, raw: string): Promise<Outcome<Tenant>> {
     const field = ['input', 'handle'];
     if (typeof raw !== 'string' || !TENANT_HANDLE.test(raw)) {
-      return { ok: false, userErrors: [userError(field, UserErrorCode.INVALID, 'must be 3–40 lowercase letters, digits and single hyphens, starting with a letter')] };
+      return { ok: false, userErrors: [problem(field, ProblemCode.INVALID, 'must be 3–40 lowercase letters, digits and single hyphens, starting with a letter')] };
     }
     const tenant = await this.tenant(em, caller);
     const before = tenant.handle;
@@ -136,14 +134,14 @@ export class TenancyService {
     } catch (err) {
       if (!(err instanceof UniqueConstraintViolationException)) throw err;
       em.clear();
-      return { ok: false, userErrors: [userError(field, UserErrorCode.TAKEN, 'another tenant has this handle')] };
+      return { ok: false, userErrors: [problem(field, ProblemCode.TAKEN, 'another tenant has this handle')] };
     }
     return { ok: true, value: tenant };
   }
 
   async createApiKey(em: EntityManager, caller: Caller, raw: { name: string }): Promise<Outcome<{ apiKey: ApiKey; secret: string }>> {
     const input = apiKeyInput.safeParse(raw);
-    if (!input.success) return { ok: false, userErrors: zodUserErrors(input.error) };
+    if (!input.success) return { ok: false, userErrors: zodProblems(input.error) };
     const tenant = em.getReference(Tenant, caller.tenantId);
     const created = this.newKey(em, tenant, input.data.name, caller.environment);
     this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.API_KEY_CREATED, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'ApiKey', resourceId: created.apiKey.id, details: { prefix: created.apiKey.prefix } });
@@ -153,9 +151,9 @@ export class TenancyService {
 
   async revokeApiKey(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<ApiKey>> {
     const apiKey = id ? await em.findOne(ApiKey, { id, tenant: caller.tenantId }) : null;
-    if (!apiKey) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'No API key with this id.')] };
+    if (!apiKey) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'No API key with this id.')] };
     if (apiKey.revokedAt) {
-      return { ok: false, userErrors: [userError(['id'], UserErrorCode.ALREADY_REVOKED, 'This API key is already revoked.')] };
+      return { ok: false, userErrors: [problem(['id'], ProblemCode.ALREADY_REVOKED, 'This API key is already revoked.')] };
     }
     apiKey.revokedAt = new Date();
     for (const [hash, entry] of this.recentKeys) if (entry.caller.apiKeyId === apiKey.id) this.recentKeys.delete(hash);
@@ -182,10 +180,10 @@ export class TenancyService {
     raw: { externalRef: string; displayName?: string | null },
   ): Promise<Outcome<EndUser>> {
     const input = endUserInput.safeParse(raw);
-    if (!input.success) return { ok: false, userErrors: zodUserErrors(input.error) };
+    if (!input.success) return { ok: false, userErrors: zodProblems(input.error) };
     const taken = () => ({
       ok: false as const,
-      userErrors: [userError(['input', 'externalRef'], UserErrorCode.TAKEN, 'An end user with this externalRef already exists.')],
+      userErrors: [problem(['input', 'externalRef'], ProblemCode.TAKEN, 'An end user with this externalRef already exists.')],
     });
     if (await em.count(EndUser, { tenant: caller.tenantId, externalRef: input.data.externalRef })) return taken();
     const endUser = em.create(EndUser, {
@@ -244,7 +242,7 @@ export class TenancyService {
   async removeRedirectUri(em: EntityManager, caller: Caller, raw: string): Promise<Outcome<string[]>> {
     const uri = normaliseUri(raw);
     const row = uri ? await em.findOne(RedirectUri, { tenant: caller.tenantId, uri }) : null;
-    if (!row) return { ok: false, userErrors: [userError(['input', 'uri'], UserErrorCode.NOT_FOUND, 'This URI is not in the allow-list.')] };
+    if (!row) return { ok: false, userErrors: [problem(['input', 'uri'], ProblemCode.NOT_FOUND, 'This URI is not in the allow-list.')] };
     await em.remove(row).flush();
     return { ok: true, value: await this.redirectUris(em, caller) };
   }
@@ -287,10 +285,10 @@ function normaliseUri(raw: string): string | null {
  * Checks a redirect URI: absolute http(s), no credentials, no fragment, at most 2048 characters;
  * https only for live tenants; plain http only to loopback for sandbox tenants.
  */
-export function checkRedirectUri(raw: string, environment: Environment): { ok: true; uri: string } | { ok: false; error: UserError } {
+export function checkRedirectUri(raw: string, environment: Environment): { ok: true; uri: string } | { ok: false; error: Problem } {
   const field = ['input', 'uri'];
-  const invalid = (message: string) => ({ ok: false as const, error: userError(field, UserErrorCode.INVALID, message) });
-  if (raw.length > 2048) return { ok: false, error: userError(field, UserErrorCode.TOO_LONG, 'must be at most 2048 characters') };
+  const invalid = (message: string) => ({ ok: false as const, error: problem(field, ProblemCode.INVALID, message) });
+  if (raw.length > 2048) return { ok: false, error: problem(field, ProblemCode.TOO_LONG, 'must be at most 2048 characters') };
   const href = normaliseUri(raw);
   if (!href) return invalid('must be an absolute URL');
   const u = new URL(href);
@@ -300,7 +298,7 @@ export function checkRedirectUri(raw: string, environment: Environment): { ok: t
   if (u.protocol === 'http:' && (environment === 'live' || !isLoopback(u))) {
     return {
       ok: false,
-      error: userError(field, UserErrorCode.INSECURE_URL, environment === 'live' ? 'live tenants accept https URIs only' : 'plain http is accepted for localhost and 127.0.0.1 only'),
+      error: problem(field, ProblemCode.INSECURE_URL, environment === 'live' ? 'live tenants accept https URIs only' : 'plain http is accepted for localhost and 127.0.0.1 only'),
     };
   }
   return { ok: true, uri: href };

@@ -3,7 +3,6 @@ import { Arg, Ctx, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-gr
 import type { GraphQLContext } from '../../api/context';
 import { decodeGlobalId, toGlobalId } from '../../api/relay/global-id';
 import { registerNodeType } from '../../api/relay/node';
-import { AccountType } from '../accounts/accounts.types';
 import { TransactionType, TransactionsSyncResult } from './transactions.types';
 
 registerNodeType('Transaction', async (ctx, id) => {
@@ -53,12 +52,6 @@ export class TransactionsResolver {
       nextCursor: page.nextCursor,
       hasMore: page.hasMore,
     };
-  }
-
-  @FieldResolver(() => AccountType)
-  async account(@Root() t: TransactionType, @Ctx() ctx: GraphQLContext): Promise<AccountType> {
-    const a = await ctx.services.accounts.record(ctx.caller, t.accountInternalId);
-    return AccountType.fromRecord(a!);
   }
 
   @FieldResolver(() => GraphQLJSONObject, { nullable: true, description: "The bank's own payload of the entry, as last received (for support and reconciliation)." })

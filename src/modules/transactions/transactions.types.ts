@@ -1,11 +1,17 @@
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { LocalDateScalar } from '../../api/local-date';
 import { atCurrencyScale, MoneyType } from '../../api/money';
 import { connectionType } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import { Node } from '../../api/relay/node';
-import { TransactionStatusEnum } from '../accounts/accounts.types';
 import type { TransactionRecord } from './transactions.store';
+
+/** BOOKED or PENDING. */
+export enum TransactionStatusEnum {
+  BOOKED = 'BOOKED',
+  PENDING = 'PENDING',
+}
+registerEnumType(TransactionStatusEnum, { name: 'TransactionStatus', description: 'BOOKED (final) or PENDING (may still change, book or disappear).' });
 
 /** The other party of a transaction. */
 @ObjectType('Counterparty', { simpleResolvers: true, description: 'The other party of a transaction.' })

@@ -86,6 +86,13 @@ const ROTATION_LOCK_KEY = 4_242_004;
 /** Bus topic naming data keys shredded or re-wrapped: every instance drops them and re-reads the change counter. */
 export const VAULT_KEYS_TOPIC = 'vault.keys';
 
+declare module '../../platform/bus' {
+  interface BusTopicMap {
+    /** The ids of the data keys shredded or re-wrapped. */
+    [VAULT_KEYS_TOPIC]: { ids: string[] };
+  }
+}
+
 /** The in-memory data key cache: how many keys, for how long, and the longest a process trusts it unchecked. */
 export interface VaultKeyCacheSettings {
   /** Entries (0: no cache). */
@@ -198,7 +205,8 @@ export class VaultService {
       for (;;) {
         const next = await iterator.next().catch(() => ({ done: true as const, value: undefined }));
         if (next.done || this.#closed) return;
-        const ids = (next.value as { ids?: unknown } | undefined)?.ids;
+        // Another instance's message came through Redis: keep only well-formed ids.
+        const ids: unknown = next.value?.ids;
         this.#invalidate(Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string' && UUID.test(id)) : []);
       }
     })();

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { EventEntry } from '../events/events.service';
+import type { EventEntry } from '../events';
 
 /**
  * Every statement of webhook delivery, in one place: the dispatcher works across tenants (a

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { EventBus } from '../../platform/bus';
 import type { Logger } from '../../platform/logger';
 import type { Metrics } from '../../platform/metrics';
-import { WAKE_TOPIC } from '../events/event-stream';
+import { WAKE_TOPIC } from '../events';
 import type { VaultService } from '../vault';
 import { DeliveryStore, type AttemptOutcome, type LaneEndpoint, type LaneHead, type LaneRelease, type LaneStep, type LeasedLane } from './delivery.store';
 import { WebhookSender, type AttemptResult } from './webhook-sender';

@@ -3,8 +3,7 @@ import https from 'node:https';
 import dns from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { isPublicAddress } from '../../platform/ip';
-import { encodeEventCursor, type EventEntry } from '../events/events.service';
-import { EventObject } from '../events/events.types';
+import { encodeEventCursor, publicResourceId, type EventEntry } from '../events';
 import type { LaneEndpoint } from './delivery.store';
 import { signatureHeader } from './signing';
 
@@ -45,7 +44,7 @@ export interface EndpointChannel {
 
 /** The body of a delivery: the event as the `events` query answers it, in the Standard Webhooks envelope. */
 export function webhookBody(event: Omit<EventEntry, 'cursor'>): string {
-  const e = EventObject.from({ ...event, cursor: encodeEventCursor(event.txid, event.seq) });
+  const e = { ...event, resourceId: publicResourceId(event), cursor: encodeEventCursor(event.txid, event.seq) };
   return JSON.stringify({
     type: e.type,
     timestamp: e.createdAt.toISOString(),

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Environment } from '../../config';
 import { isPublicAddress } from '../../platform/ip';
-import { userError, UserErrorCode, type UserError } from '../../api/user-errors';
+import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 
 const FIELD = ['input', 'url'];
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -24,32 +24,32 @@ export async function checkWebhookUrl(
   raw: string,
   environment: Environment,
   resolve: (host: string) => Promise<string[]> = resolveAll,
-): Promise<{ ok: true; url: string } | { ok: false; error: UserError }> {
-  const fail = (code: UserErrorCode, message: string) => ({ ok: false as const, error: userError(FIELD, code, message) });
-  if (raw.length > MAX_URL) return fail(UserErrorCode.TOO_LONG, `must be at most ${MAX_URL} characters`);
+): Promise<{ ok: true; url: string } | { ok: false; error: Problem }> {
+  const fail = (code: ProblemCode, message: string) => ({ ok: false as const, error: problem(FIELD, code, message) });
+  if (raw.length > MAX_URL) return fail(ProblemCode.TOO_LONG, `must be at most ${MAX_URL} characters`);
   let u: URL;
   try {
     u = new URL(raw.trim());
   } catch {
-    return fail(UserErrorCode.INVALID, 'must be an absolute URL');
+    return fail(ProblemCode.INVALID, 'must be an absolute URL');
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') return fail(UserErrorCode.INVALID, 'must be an http(s) URL');
-  if (u.username || u.password) return fail(UserErrorCode.INVALID, 'must not contain credentials');
-  if (u.hash) return fail(UserErrorCode.INVALID, 'must not contain a fragment');
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return fail(ProblemCode.INVALID, 'must be an http(s) URL');
+  if (u.username || u.password) return fail(ProblemCode.INVALID, 'must not contain credentials');
+  if (u.hash) return fail(ProblemCode.INVALID, 'must not contain a fragment');
   if (environment === 'live') {
-    if (u.protocol !== 'https:') return fail(UserErrorCode.INSECURE_URL, 'live tenants accept https URLs only');
+    if (u.protocol !== 'https:') return fail(ProblemCode.INSECURE_URL, 'live tenants accept https URLs only');
     const literal = literalAddress(u);
     let addresses: string[];
     try {
       addresses = literal ? [literal] : await resolve(u.hostname);
     } catch {
-      return fail(UserErrorCode.INVALID, 'the host name does not resolve');
+      return fail(ProblemCode.INVALID, 'the host name does not resolve');
     }
     if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
-      return fail(UserErrorCode.PRIVATE_ADDRESS, 'must reach a public internet address (private, loopback and link-local addresses are refused in live)');
+      return fail(ProblemCode.PRIVATE_ADDRESS, 'must reach a public internet address (private, loopback and link-local addresses are refused in live)');
     }
   } else if (u.protocol === 'http:' && !LOOPBACK_HOSTS.has(u.hostname)) {
-    return fail(UserErrorCode.INSECURE_URL, 'plain http is accepted for localhost, 127.0.0.1 and [::1] only');
+    return fail(ProblemCode.INSECURE_URL, 'plain http is accepted for localhost, 127.0.0.1 and [::1] only');
   }
   return { ok: true, url: u.href };
 }

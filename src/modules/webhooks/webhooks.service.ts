@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Caller } from '../../api/context';
-import { ApiError, ErrorCode } from '../../api/errors';
-import { userError, UserErrorCode, type UserError } from '../../api/user-errors';
+import type { Caller } from '../../kernel/caller';
+import { DomainError, ErrorCode } from '../../kernel/errors';
+import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 import { inTransaction } from '../../platform/db';
-import type { AuditService } from '../audit/audit.service';
-import { AuditAction } from '../audit/audit.service';
-import type { EventType } from '../events/events';
-import { EVENT_COLUMNS, encodeEventCursor, type EventEntry } from '../events/events.service';
+import type { AuditService } from '../audit';
+import { AuditAction } from '../audit';
+import type { EventType } from '../events';
+import { EVENT_COLUMNS, encodeEventCursor, type EventEntry } from '../events';
 import type { VaultService } from '../vault';
 import { newSigningSecret } from './signing';
 import { checkWebhookUrl } from './webhook-url';
@@ -55,7 +55,7 @@ export interface AttemptRecord {
   error: string | null;
 }
 
-type Result<T> = { ok: true; value: T } | { ok: false; userErrors: UserError[] };
+type Result<T> = { ok: true; value: T } | { ok: false; userErrors: Problem[] };
 
 const ENDPOINT_COLUMNS = `id, tenant_id as "tenantId", url, description, event_types as "eventTypes", created_at as "createdAt",
   secret_rotated_at as "secretRotatedAt", previous_secret_expires_at as "previousSecretExpiresAt"`;
@@ -72,7 +72,7 @@ function encodeDeliveryCursor(d: { createdAt: Date; id: string }): string {
 function decodeDeliveryCursor(cursor: string): { createdAt: string; id: string } {
   const [tag, at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   if (tag !== 'd1' || !at || !id || Number.isNaN(Date.parse(at)) || !/^[0-9a-f-]{36}$/.test(id)) {
-    throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+    throw new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
   }
   return { createdAt: at, id };
 }
@@ -95,13 +95,13 @@ export class WebhooksService {
   ) {}
 
   async create(caller: Caller, input: { url: string; eventTypes: EventType[]; description?: string | null }): Promise<Result<{ endpoint: EndpointRecord; secret: string }>> {
-    const errors: UserError[] = [];
+    const errors: Problem[] = [];
     const url = await checkWebhookUrl(input.url, caller.environment, this.deps.resolve);
     if (!url.ok) errors.push(url.error);
     const types = [...new Set(input.eventTypes)];
-    if (types.length === 0) errors.push(userError(['input', 'eventTypes'], UserErrorCode.BLANK, 'name at least one event type'));
+    if (types.length === 0) errors.push(problem(['input', 'eventTypes'], ProblemCode.BLANK, 'name at least one event type'));
     const description = input.description?.trim() || null;
-    if (description && description.length > MAX_DESCRIPTION) errors.push(userError(['input', 'description'], UserErrorCode.TOO_LONG, `must be at most ${MAX_DESCRIPTION} characters`));
+    if (description && description.length > MAX_DESCRIPTION) errors.push(problem(['input', 'description'], ProblemCode.TOO_LONG, `must be at most ${MAX_DESCRIPTION} characters`));
     if (errors.length || !url.ok) return { ok: false, userErrors: errors };
 
     const id = randomUUID();
@@ -121,7 +121,7 @@ export class WebhooksService {
     });
     if (!created) {
       await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: id });
-      return { ok: false, userErrors: [userError(['input'], UserErrorCode.LIMIT_REACHED, `a tenant may have at most ${MAX_ENDPOINTS} webhook endpoints`)] };
+      return { ok: false, userErrors: [problem(['input'], ProblemCode.LIMIT_REACHED, `a tenant may have at most ${MAX_ENDPOINTS} webhook endpoints`)] };
     }
     return { ok: true, value: { endpoint: created, secret } };
   }
@@ -136,7 +136,7 @@ export class WebhooksService {
           return true;
         })
       : false;
-    if (!gone) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'no webhook endpoint with this id')] };
+    if (!gone) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'no webhook endpoint with this id')] };
     await this.deps.vault.shred({ tenantId: caller.tenantId, ownerId: id! });
     return { ok: true, value: id! };
   }
@@ -146,7 +146,7 @@ export class WebhooksService {
    * {@link ROTATION_OVERLAP_HOURS} hours, so receivers can switch without losing a delivery.
    */
   async rotateSecret(caller: Caller, id: string | null): Promise<Result<{ endpoint: EndpointRecord; secret: string }>> {
-    const notFound = { ok: false as const, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'no webhook endpoint with this id')] };
+    const notFound = { ok: false as const, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'no webhook endpoint with this id')] };
     if (!id) return notFound;
     const secret = newSigningSecret();
     const context = { tenantId: caller.tenantId, ownerId: id, purpose: SECRET_PURPOSE };
@@ -230,8 +230,8 @@ export class WebhooksService {
    */
   async replay(caller: Caller, id: string | null): Promise<Result<DeliveryRecord>> {
     const found = await this.delivery(caller, id);
-    if (!found) return { ok: false, userErrors: [userError(['id'], UserErrorCode.NOT_FOUND, 'no webhook delivery with this id')] };
-    if (found.status === 'PENDING') return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, 'the delivery is still pending: it will be sent without a replay')] };
+    if (!found) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'no webhook delivery with this id')] };
+    if (found.status === 'PENDING') return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, 'the delivery is still pending: it will be sent without a replay')] };
     const replayed = await this.transaction(async (client) => {
       const { rows } = await client.query<DeliveryRecord>(
         `update webhook_delivery set status = 'PENDING', next_attempt_at = now(), first_attempt_at = null, delivered_at = null
@@ -249,7 +249,7 @@ export class WebhooksService {
       await this.deps.audit.append(client, { tenantId: caller.tenantId, action: AuditAction.WEBHOOK_DELIVERY_REPLAYED, actor: actor(caller), resourceType: 'WebhookDelivery', resourceId: found.id });
       return rows[0];
     });
-    if (!replayed) return { ok: false, userErrors: [userError(['id'], UserErrorCode.INVALID_STATE, 'the delivery is already pending again')] };
+    if (!replayed) return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, 'the delivery is already pending again')] };
     this.deps.wake();
     return { ok: true, value: replayed };
   }

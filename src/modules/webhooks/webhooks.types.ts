@@ -3,7 +3,7 @@ import { connectionType } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import { Node } from '../../api/relay/node';
 import { UserError } from '../../api/user-errors';
-import { EventType } from '../events/events';
+import { EventType } from '../events';
 import type { AttemptRecord, DeliveryRecord, DeliveryStatus, EndpointRecord } from './webhooks.service';
 
 export enum WebhookDeliveryStatus {

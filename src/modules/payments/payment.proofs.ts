@@ -1,42 +1,7 @@
-import type { Consent } from '../consents/consent.entity';
-import type { Payment } from '../payments/payment.entity';
-import type { ProofActor, ProofAuthMethod, ProofInput } from './proof';
+import type { ProofActor, ProofAuthMethod, ProofInput } from '../proofs';
+import type { Payment } from './payment.entity';
 
-/**
- * The proof inputs the gateway writes itself: a consent's authorisation at the bank and every
- * payment status change. The documents hold what was authorised or changed, never a secret
- * (no tokens, no bank secrets, no state).
- */
-
-/** A consent became ACTIVE (first authorisation or renewal) after the end user's SCA at the bank. */
-export function consentAuthorisedProof(
-  consent: Consent,
-  institution: { id: string; name: string },
-  details: { renewal: boolean; accounts: number },
-): ProofInput {
-  return {
-    tenantId: consent.tenant.id,
-    endUserId: consent.endUser.id,
-    subject: { kind: 'CONSENT', id: consent.id },
-    event: 'CONSENT_AUTHORISED',
-    actor: { kind: 'END_USER', id: consent.endUser.id },
-    authMethod: { kind: 'BANK_SCA', institutionId: institution.id, institutionName: institution.name, scaApproach: consent.scaApproach ?? 'REDIRECT' },
-    document: {
-      type: 'ConsentAuthorisation',
-      consentId: consent.id,
-      institutionId: institution.id,
-      bankConsentId: consent.bankConsentId,
-      scopes: [...consent.scopes],
-      validUntil: consent.validUntil?.toISOString() ?? null,
-      historyDays: consent.historyDays,
-      frequencyPerDay: consent.frequencyPerDay,
-      renewal: details.renewal,
-      accounts: details.accounts,
-      authorizedAt: consent.authorizedAt?.toISOString() ?? null,
-    },
-    occurredAt: consent.authorizedAt,
-  };
-}
+/** The proof every payment status change writes: what changed, never a secret (no tokens, no bank secrets, no state). */
 
 /**
  * A payment's status changed. `actor` is the label the payments module journals: `endUser` (the

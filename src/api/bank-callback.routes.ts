@@ -1,9 +1,9 @@
 import express, { type Response, type Router } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { InstitutionsService } from '../institutions/institutions.service';
-import type { CallbackResult, ConsentsService } from './consents.service';
-import { isPaymentState, type PaymentsService } from '../payments/payments.service';
-import { asSystem } from '../../platform/tenant-scope';
+import type { CallbackResult, ConsentsService } from '../modules/consents';
+import type { InstitutionsService } from '../modules/institutions';
+import { isPaymentState, type PaymentsService } from '../modules/payments';
+import { asSystem } from '../platform/tenant-scope';
 
 import esc from 'escape-html';
 
