@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, each printing a markdown table for the README.
-//   npm run bench [-- cold-start vault sync page bank-calls events webhooks reconciliation]   (default: all; sync, page, bank-calls and reconciliation need DATABASE_URL; events and webhooks also REDIS_URL)
+//   npm run bench [-- cold-start memory vault sync page bank-calls events webhooks reconciliation]   (default: all; sync, page, bank-calls and reconciliation need DATABASE_URL; events and webhooks also REDIS_URL)
 import coldStart from './cold-start';
+import memory from './memory.bench';
 import vault from './vault.bench';
 import sync from './sync.bench';
 import page from './page.bench';
@@ -11,6 +12,7 @@ import reconciliation from './reconciliation.bench';
 
 const benches: Record<string, () => Promise<string | void>> = {
   'cold-start': () => coldStart(3),
+  memory: () => memory(),
   vault: () => vault({ log: () => undefined }), // printed below, once
   sync: () => sync(),
   page: () => page(),
