@@ -144,7 +144,8 @@ export default async function memory(o: { subscribers?: number } = {}): Promise<
       const dataDir = path.join(work, 'external');
       try {
         bare = await bareServer(db.url, probeFile);
-        const env = { DATABASE_URL: db.url, REDIS_URL: config.redisUrl ?? '', DATA_DIR: dataDir };
+        // Room for the subscribers on the demo key (the per-key limits guard production, not this bench).
+        const env = { DATABASE_URL: db.url, REDIS_URL: config.redisUrl ?? '', DATA_DIR: dataDir, WS_MAX_CONNECTIONS_PER_KEY: String(n + 10), WS_MAX_SUBSCRIPTIONS_PER_KEY: String(n + 10) };
         await gateway(env, probeFile); // first start: migrations and the demo tenant, not measured
         rows.push({ label: 'external PostgreSQL' + (config.redisUrl ? ' + Redis' : '') + ', idle', goal: 150, usage: await gateway(env, probeFile) });
         if (config.redisUrl) rows.push({ label: `external, ${n.toLocaleString('en-US')} graphql-ws subscribers`, goal: 250, usage: await gateway(env, probeFile, subscribers(n)) });

@@ -8,6 +8,11 @@ import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions/transactions.store';
 import { Account } from './account.entity';
 
+/** How long an event's transactions, once read, serve the other live subscriptions executing that event. */
+const SHARED_EVENT_READ_MS = 1_000;
+/** Bound on the events whose reads are shared at once. */
+const MAX_SHARED_EVENT_READS = 1_000;
+
 /** A balance as stored after the last sync. */
 export interface BalanceRecord {
   kind: string;
@@ -57,6 +62,9 @@ const badInput = (message: string, argument: string) => new ApiError(ErrorCode.B
  * change feed go straight to SQL (see transactions.store): no entity is hydrated per row.
  */
 export class AccountsService {
+  /** Reads of events' transactions in flight or just done, by tenant and event id (see transactionsOfEvent). */
+  private readonly eventReads = new Map<string, Promise<TransactionRecord[]>>();
+
   constructor(
     private readonly sql: pg.Pool,
     /** Hot reads use named prepared statements (PostgreSQL; not PGlite, whose connections share one session). */
@@ -103,6 +111,26 @@ export class AccountsService {
 
   async transactionsByIds(caller: Caller, ids: string[]): Promise<TransactionRecord[]> {
     return transactionsByIds(this.sql, caller.tenantId, ids);
+  }
+
+  /**
+   * The transactions a TRANSACTIONS_ADDED event names, read once for every live subscription of
+   * the tenant that executes this event (each distinct operation is one group of the live hub, and
+   * all of them run the event within moments): the read is shared while it runs and for a second
+   * after, then forgotten; a failed read is not kept.
+   */
+  transactionsOfEvent(caller: Caller, eventId: string, ids: string[]): Promise<TransactionRecord[]> {
+    const key = `${caller.tenantId}/${eventId}`;
+    const shared = this.eventReads.get(key);
+    if (shared) return shared;
+    const read = transactionsByIds(this.sql, caller.tenantId, ids);
+    if (this.eventReads.size >= MAX_SHARED_EVENT_READS) return read; // a burst beyond the bound reads on its own
+    this.eventReads.set(key, read);
+    read.then(
+      () => setTimeout(() => this.eventReads.delete(key), SHARED_EVENT_READ_MS).unref(),
+      () => this.eventReads.delete(key),
+    );
+    return read;
   }
 
   async rawPayloads(caller: Caller, ids: string[]): Promise<Map<string, unknown>> {
