@@ -145,7 +145,7 @@ export default async function memory(o: { subscribers?: number } = {}): Promise<
       try {
         bare = await bareServer(db.url, probeFile);
         // Room for the subscribers on the demo key (the per-key limits guard production, not this bench).
-        const env = { DATABASE_URL: db.url, REDIS_URL: config.redisUrl ?? '', DATA_DIR: dataDir, WS_MAX_CONNECTIONS_PER_KEY: String(n + 10), WS_MAX_SUBSCRIPTIONS_PER_KEY: String(n + 10) };
+        const env = { DATABASE_URL: db.url, REDIS_URL: config.redisUrl ?? '', DATA_DIR: dataDir, WS_MAX_CONNECTIONS_PER_KEY: String(n + 10), WS_MAX_SUBSCRIPTIONS_PER_KEY: String(n + 10), RATE_LIMIT_PER_MINUTE: '1000000' };
         await gateway(env, probeFile); // first start: migrations and the demo tenant, not measured
         rows.push({ label: 'external PostgreSQL' + (config.redisUrl ? ' + Redis' : '') + ', idle', goal: 150, usage: await gateway(env, probeFile) });
         if (config.redisUrl) rows.push({ label: `external, ${n.toLocaleString('en-US')} graphql-ws subscribers`, goal: 250, usage: await gateway(env, probeFile, subscribers(n)) });
