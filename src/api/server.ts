@@ -281,12 +281,26 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       maxCost: config.graphql.maxCost,
       onServed: metrics && ((name, seconds) => metrics.graphqlOperation({ name, type: 'query', outcome: 'ok', seconds })),
       context: async (req, res) => {
-        const em = orm.em.fork();
-        const caller = await services.tenancy.authenticate(em, bearer(req.headers.authorization));
+        // Authentication only runs plain SQL on the connection (no identity map): the shared
+        // manager's connection serves it, and the request's fork and child logger are made on
+        // first use — the page path reads with plain SQL and never needs either.
+        const caller = await services.tenancy.authenticate(orm.em, bearer(req.headers.authorization));
         if (!caller) return null;
         bindTenant(caller.tenantId);
         const requestId = String(res.locals.requestId ?? randomUUID());
-        return { requestId, caller, em, logger: logger.child({ requestId }), services };
+        let em: GraphQLContext['em'] | undefined;
+        let requestLogger: GraphQLContext['logger'] | undefined;
+        return {
+          requestId,
+          caller,
+          get em() {
+            return (em ??= orm.em.fork());
+          },
+          get logger() {
+            return (requestLogger ??= logger.child({ requestId }));
+          },
+          services,
+        };
       },
     }),
     expressMiddleware(apollo, {
