@@ -52,7 +52,7 @@ async function read(child: ChildProcess, probeFile: string): Promise<Usage> {
 }
 
 /** bench/bare-server.ts compiled to plain JavaScript (as the gateway is), beside node_modules so `pg` resolves. */
-async function bareServerScript(): Promise<string> {
+export async function bareServerScript(): Promise<string> {
   const out = path.join(root, 'node_modules/.cache/passerelle-bench/bare-server.mjs');
   const esbuild = await import('esbuild');
   await esbuild.build({ entryPoints: [path.join(root, 'bench/bare-server.ts')], outfile: out, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'warning' });
