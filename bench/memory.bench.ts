@@ -89,8 +89,11 @@ async function gateway(env: Record<string, string>, probeFile: string, during?: 
     await new Promise((r) => setTimeout(r, IDLE_MS));
     return await read(child, probeFile);
   } finally {
-    await release?.();
-    await stop(child);
+    try {
+      await release?.();
+    } finally {
+      await stop(child); // even when the subscribers reported errors
+    }
   }
 }
 
