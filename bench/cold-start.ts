@@ -14,14 +14,15 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config';
 import { freePort } from '../src/platform/db';
 import { createFreshDatabase } from '../test/helpers/postgres';
-import { benchNode, benchNodeVersion, ensureBuilt, machineLoad, rssMiB, root } from './common';
+import { benchNode, benchNodeVersion, ensureBuilt, imageNodeOptions, machineLoad, rssMiB, root } from './common';
 
 /** Idle: this long after /readyz first answers, with no request, the RSS is read. */
 const IDLE_MS = 3000;
 
 function spawnStart(dev: boolean, env: Record<string, string>): ChildProcess {
   const args = dev ? ['--import', 'tsx', 'src/main.ts'] : ['dist/main.js'];
-  return spawn(benchNode, args, { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: 'ignore' });
+  // The production start runs with the image's NODE_OPTIONS (its V8 heap settings), as in the container.
+  return spawn(benchNode, args, { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...(dev ? {} : { NODE_OPTIONS: imageNodeOptions() }), ...env }, stdio: 'ignore' });
 }
 
 async function startOnce(dev: boolean, env: Record<string, string>): Promise<{ ms: number; rss: number }> {

@@ -117,9 +117,18 @@ export async function ensureBuilt(): Promise<void> {
   if (isStale()) await build();
 }
 
-/** Spawns the compiled gateway (`node dist/main.js`, as the Docker image runs it) on `benchNode`. */
+/**
+ * The NODE_OPTIONS the Docker image sets (its `ENV NODE_OPTIONS=…`), so that benchmarks run the
+ * compiled gateway with the production runtime's flags; '' when it sets none.
+ */
+export function imageNodeOptions(): string {
+  const m = /^ENV NODE_OPTIONS=("[^"]*"|\S+)/m.exec(fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8'));
+  return m ? m[1]!.replace(/^"|"$/g, '') : '';
+}
+
+/** Spawns the compiled gateway (`node dist/main.js`, as the Docker image runs it, with its NODE_OPTIONS) on `benchNode`. */
 export function spawnGateway(env: Record<string, string | undefined> = {}, stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
-  return spawn(benchNode, ['dist/main.js'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', stdio, 'inherit'] });
+  return spawn(benchNode, ['dist/main.js'], { cwd: root, env: { ...process.env, NODE_OPTIONS: imageNodeOptions(), ...env }, stdio: ['ignore', stdio, 'inherit'] });
 }
 
 /** Spawns a TypeScript script on `benchNode` through tsx's loader (start-up cost only; same runtime as the gateway). */

@@ -44,7 +44,7 @@ interface LoadResult {
 }
 
 const NODE = 'node { id status amount { amount currency } bookingDate valueDate counterparty { name iban } remittanceInformation description }';
-const FIRST_PAGE = `query($id: ID!) { account(id: $id) { transactions(first: 100) { edges { cursor ${NODE} } pageInfo { hasNextPage endCursor } } } }`;
+export const FIRST_PAGE = `query($id: ID!) { account(id: $id) { transactions(first: 100) { edges { cursor ${NODE} } pageInfo { hasNextPage endCursor } } } }`;
 const AFTER_PAGE = `query($id: ID!, $after: String) { account(id: $id) { transactions(first: 100, after: $after) { edges { cursor ${NODE} } pageInfo { hasNextPage endCursor } } } }`;
 
 const NAMES = [

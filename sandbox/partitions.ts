@@ -1,47 +1,26 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { BANK_DEFINITIONS } from './banks';
-import { Bank, bankIdentity, type BankContext, type BankDefinition, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
+import { describePartition } from './core/identity';
+import { isPartitionName } from './partition-name';
+import { Bank, type BankContext, type BankDefinition, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter, type ControlAddresses } from './control';
 import { buildLedgerAsync, type Ledger } from './core/ledger';
 import { mountBerlinGroup } from './standards/berlin-group';
 import { mountStet } from './standards/stet';
 import type { Lenience } from './standards/strict';
-import { addSigningIdentity, mountUkObie } from './standards/uk-obie';
+import { mountUkObie } from './standards/uk-obie';
 import { createGoCardlessUpstream, type SandboxUpstream } from './upstreams/gocardless';
 
 /** What every bank of a partition is built with; `lenient`: per bank id, a real bank's known leniency to reproduce. */
 type PartitionContext = Omit<BankContext, 'mountPath'> & { lenient?: Record<string, Lenience> };
+
+export { partitionName } from './partition-name';
 
 const mounts = {
   BERLIN_GROUP: mountBerlinGroup,
   STET: mountStet,
   UK_OPEN_BANKING: mountUkObie,
 } as const;
-
-/** A partition name as it appears in URLs (`/t/<name>/banks/<bank>/…`): `<label>.<mac>`. */
-const PARTITION_NAME = /^([A-Za-z0-9_-]{1,40})\.([A-Za-z0-9_-]{22})$/;
-const LABEL = /^[A-Za-z0-9_-]{1,40}$/;
-
-const macOf = (adminToken: string, label: string) => createHmac('sha256', adminToken).update(`sandbox-partition/${label}`).digest('base64url').slice(0, 22);
-
-/**
- * The name of the partition `label` (1–40 letters, digits, - or _). Only holders of the admin
- * token can make one, so nobody else can make the sandbox create partitions (and push the
- * least recently used ones out); the name itself is no secret.
- */
-export function partitionName(adminToken: string, label: string): string {
-  if (!LABEL.test(label)) throw new Error('partitionName: a label is 1–40 letters, digits, - or _');
-  return `${label}.${macOf(adminToken, label)}`;
-}
-
-function isPartitionName(adminToken: string, name: string): boolean {
-  const m = PARTITION_NAME.exec(name);
-  if (!m) return false;
-  const expected = Buffer.from(macOf(adminToken, m[1]));
-  const got = Buffer.from(m[2]);
-  return got.length === expected.length && timingSafeEqual(got, expected);
-}
 
 /** Lets other work run between two slices of synchronous work (ledger builds), so none holds the event loop long. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -61,13 +40,7 @@ export class Partition {
 
   /** The banks a partition at `base` serves and the OAuth clients it knows, without building any bank. */
   static describe(ctx: PartitionContext, base: string): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
-    const ids = BANK_DEFINITIONS.filter((def) => mounts[def.standard]).map((def) => {
-      const id = bankIdentity(def, { ...ctx, mountPath: base });
-      // What mounting adds to the identity (the UK banks' message-signing keys), the same as the built bank's.
-      if (def.standard === 'UK_OPEN_BANKING') addSigningIdentity(id.info, id.client, `${ctx.publicUrl}${base}/banks/${def.id}`);
-      return id;
-    });
-    return { banks: ids.map((i) => i.info), clients: Object.fromEntries(ids.map((i) => [i.info.id, i.client])) };
+    return describePartition(ctx, base);
   }
 
   /**

@@ -6,6 +6,10 @@ import { addDays, BankClock } from './clock';
 import { BankError, type Dialect } from './errors';
 import { buildLedger, buildLedgerAsync, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
 import { createProvider } from './oidc';
+import { bankIdentity } from './identity';
+
+// Pure (no OAuth server, no validator): a sandbox lists its banks without loading what builds them.
+export { bankIdentity } from './identity';
 import { MemoryStore } from './oidc-store';
 import { Prng } from './prng';
 import type {
@@ -141,45 +145,6 @@ interface Usage {
   day: string;
   floor: number;
   counts: Map<string, number>;
-}
-
-/**
- * What a gateway knows of a bank before any call: its public description and the OAuth client the
- * gateway is registered as (secret derived from the admin token). Pure, so a sandbox can list its
- * banks without building them.
- */
-export function bankIdentity(def: BankDefinition, ctx: Pick<BankContext, 'publicUrl' | 'mountPath' | 'adminToken'>): { info: SandboxBankInfo; client: SandboxClientCredentials } {
-  const baseUrl = `${ctx.publicUrl}${ctx.mountPath}/banks/${def.id}`;
-  const apiBaseUrl = `${baseUrl}/api`;
-  const info: SandboxBankInfo = {
-    id: def.id,
-    name: def.name,
-    standard: def.standard,
-    standardVersion: def.standardVersion,
-    country: def.country,
-    bic: def.bic,
-    currency: def.currency,
-    apiBaseUrl,
-    aisBaseUrl: `${apiBaseUrl}${def.aisPath}`,
-    pisBaseUrl: `${apiBaseUrl}${def.pisPath}`,
-    issuer: `${baseUrl}/oauth`,
-    scaApproaches: [...def.scaApproaches],
-    frequencyPerDay: def.frequencyPerDay,
-    maxConsentDays: def.maxConsentDays,
-    accessTokenTtlSeconds: def.accessTokenTtlSeconds,
-    refreshTokenTtlSeconds: def.refreshTokenTtlSeconds,
-    paymentProducts: [...def.paymentProducts],
-    pageSize: def.pageSize,
-  };
-  const secret = createHash('sha256').update(`${ctx.adminToken}/${def.id}/client`).digest('base64url');
-  const client: SandboxClientCredentials = {
-    bankId: def.id,
-    clientId: `passerelle-${def.id}`,
-    clientSecret: secret,
-    redirectUris: [`${ctx.publicUrl}/callback`],
-    tokenEndpointAuthMethod: 'client_secret_basic',
-  };
-  return { info, client };
 }
 
 /**

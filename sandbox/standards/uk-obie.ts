@@ -6,6 +6,9 @@ import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
 import type { AisConsent, Payment, PaymentStatus } from '../core/state';
 import { checkDetached, publicJwk, SANDBOX_TAN, signDetached, signingKeyPair } from '../core/jws';
+import { addSigningIdentity } from '../core/identity';
+
+export { addSigningIdentity } from '../core/identity';
 import { OpenApiSpec } from '../core/openapi';
 import { strictRequests } from './strict';
 import { linkWith, pageParam, queryString, transactionPage } from './common';
@@ -539,17 +542,3 @@ export function mountUkObie(bank: Bank): void {
   });
 }
 
-/**
- * The message-signing part of a UK bank's identity: the key the TPP (the gateway's client) signs
- * with, and where the bank publishes its own. Process-wide keys per bank id, so describing a bank
- * before it is built (a lazy partition) hands out the keys the built bank will check.
- */
-export function addSigningIdentity(info: SandboxBankInfo, client: SandboxClientCredentials, bankBaseUrl: string) {
-  const bankKey = signingKeyPair(`${info.id}-bank-signing`);
-  const tppKey = signingKeyPair(`${info.id}-tpp-signing`);
-  const bankIss = `sandbox-${info.id}`;
-  const tppIss = `sandbox-tpp/${client.clientId}`;
-  client.jwsSigningKey = { pem: tppKey.privatePem, kid: tppKey.kid, iss: tppIss, tan: SANDBOX_TAN };
-  info.jws = { jwksUrl: `${bankBaseUrl}/jwks`, issuer: bankIss, trustAnchor: SANDBOX_TAN };
-  return { bankKey, tppKey, bankIss, tppIss };
-}

@@ -25,13 +25,12 @@ import { buildLedger, formatCents, TransactionView, balancesOf, type LedgerAccou
 import { Prng } from '../core/prng';
 import { findUser } from '../core/users';
 import esc from 'escape-html';
+import { ACCESS_TTL_S, describeGoCardlessUpstream, REFRESH_TTL_S, UPSTREAM_DAILY_LIMIT, upstreamInstitutionId } from './gocardless-identity';
 
-/** The banks' daily limit per account and access scope, as GoCardless documents it. */
-export const UPSTREAM_DAILY_LIMIT = 4;
+export { describeGoCardlessUpstream, UPSTREAM_DAILY_LIMIT, upstreamInstitutionId } from './gocardless-identity';
+
 /** The general limit on `/accounts/` endpoints: 100 calls per minute. */
 const GENERAL_LIMIT_PER_MINUTE = 100;
-const ACCESS_TTL_S = 86_400;
-const REFRESH_TTL_S = 2_592_000;
 
 type Scope = 'details' | 'balances' | 'transactions';
 type RequisitionStatus = 'CR' | 'GC' | 'UA' | 'RJ' | 'SA' | 'GA' | 'LN' | 'EX' | 'SU' | 'ID' | 'ER';
@@ -88,7 +87,6 @@ function derivedUuid(label: string): string {
 }
 
 /** The upstream's id of a sandbox bank, in its `NAME_BIC8` style. */
-export const upstreamInstitutionId = (def: { id: string; bic: string }): string => `${def.id.toUpperCase()}_${def.bic.slice(0, 8)}`;
 
 export function createGoCardlessUpstream(opts: {
   publicUrl: string;
@@ -103,8 +101,8 @@ export function createGoCardlessUpstream(opts: {
   const log = opts.logger.child({ upstream: 'gocardless' });
   const clock = new BankClock(opts.startMs);
   const ids = Prng.from(opts.seed, 'upstream/gocardless/ids');
-  const secretRng = Prng.from(opts.seed, 'upstream/gocardless/secret');
-  const secret = { secretId: secretRng.uuid(), secretKey: secretRng.hex(64) };
+  const described = describeGoCardlessUpstream(opts);
+  const secret = described.secret;
   const endDay = new Date(opts.startMs).toISOString().slice(0, 10);
 
   // Ledgers are built on first use: most sandboxes never call the upstream.
@@ -647,33 +645,5 @@ export function createGoCardlessUpstream(opts: {
     return control;
   }
 
-  const client = (bankId: string): SandboxClientCredentials => ({
-    bankId,
-    clientId: secret.secretId,
-    clientSecret: secret.secretKey,
-    redirectUris: [],
-    tokenEndpointAuthMethod: 'client_secret_basic',
-  });
-  const banks: SandboxBankInfo[] = [...institutions.values()].map((i) => ({
-    id: `gc-${i.def.id}`,
-    name: `${i.def.name} (via GoCardless)`,
-    standard: 'GOCARDLESS',
-    standardVersion: '2',
-    country: i.def.country,
-    bic: i.def.bic,
-    currency: i.def.currency,
-    apiBaseUrl: baseUrl,
-    aisBaseUrl: baseUrl,
-    pisBaseUrl: baseUrl,
-    issuer: baseUrl,
-    scaApproaches: ['REDIRECT'],
-    frequencyPerDay: UPSTREAM_DAILY_LIMIT,
-    maxConsentDays: i.def.maxConsentDays,
-    accessTokenTtlSeconds: ACCESS_TTL_S,
-    refreshTokenTtlSeconds: REFRESH_TTL_S,
-    paymentProducts: [],
-    pageSize: 0,
-    upstreamInstitutionId: i.id,
-  }));
-  return { router, banks, clients: Object.fromEntries(banks.map((b) => [b.id, client(b.id)])), baseUrl };
+  return { router, banks: described.banks, clients: described.clients, baseUrl };
 }

@@ -67,12 +67,7 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
   const authenticate = async (key: string | undefined): Promise<{ caller: Caller; em: GraphQLContext['em'] }> => {
     const em = orm.em.fork();
     const caller = await services.tenancy.authenticate(em, key);
-    if (!caller) {
-      throw new ApiError(
-        ErrorCode.UNAUTHENTICATED,
-        key ? 'The API key is invalid or revoked.' : 'Missing API key: send `Authorization: Bearer <key>`.',
-      );
-    }
+    if (!caller) throw unauthenticated(key);
     return { caller, em };
   };
 
@@ -265,9 +260,26 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
   // The resolver context of an HTTP request, on either path: the caller's key checked, its tenant bound.
   const httpContext = async (req: Request, res: Response): Promise<GraphQLContext> => {
     const requestId = String(res.locals.requestId ?? randomUUID());
-    const { caller, em } = await authenticate(bearer(req.headers.authorization));
+    // Authentication only runs plain SQL on the connection (no identity map): the shared manager's
+    // connection serves it, and the request's fork and child logger are made on first use — the
+    // compiled page path reads with plain SQL and never needs either.
+    const key = bearer(req.headers.authorization);
+    const caller = await services.tenancy.authenticate(orm.em, key);
+    if (!caller) throw unauthenticated(key);
     bindTenant(caller.tenantId);
-    return { requestId, caller, em, logger: logger.child({ requestId }), services };
+    let em: GraphQLContext['em'] | undefined;
+    let requestLogger: GraphQLContext['logger'] | undefined;
+    return {
+      requestId,
+      caller,
+      get em() {
+        return (em ??= orm.em.fork());
+      },
+      get logger() {
+        return (requestLogger ??= logger.child({ requestId }));
+      },
+      services,
+    };
   };
   const router = express.Router();
   router.use('/graphiql', graphiqlAssets());
@@ -303,6 +315,11 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
       await closeStore();
     },
   };
+}
+
+/** The one answer to a missing, unknown or revoked API key, over HTTP and graphql-ws alike. */
+function unauthenticated(key: string | undefined): ApiError {
+  return new ApiError(ErrorCode.UNAUTHENTICATED, key ? 'The API key is invalid or revoked.' : 'Missing API key: send `Authorization: Bearer <key>`.');
 }
 
 /** A document whose operation cannot be picked (operationName names none, or several and no name) is the caller's mistake. */

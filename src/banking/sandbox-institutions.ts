@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { SandboxBankInfo } from '../../sandbox';
+import type { SandboxBankInfo } from '../../sandbox/core/bank';
 import type { BankClientCredentials } from './adapters';
 import type { InstitutionDescriptor } from './model';
 import { schemesFromProducts } from './registry';

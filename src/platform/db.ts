@@ -36,6 +36,14 @@ const MIGRATION_LOCK_KEY = 4_242_001;
 
 /** The entity classes the ORM maps; the composition root passes the list (src/entities.ts), platform names none. */
 export type EntityList = NonNullable<Options['entities']>;
+/**
+ * Settings of the embedded PGlite server. Its shared buffers live in the process's own WebAssembly
+ * memory and are all touched at start, so PostgreSQL's default (128 MB, raised to 160 MB by
+ * PGlite's initdb) was most of an embedded gateway's idle memory; 16 MB is plenty for the
+ * development and single-box databases embedded mode is for (the OS page cache still holds the
+ * files). A deployment that outgrows it runs an external PostgreSQL (DATABASE_URL).
+ */
+export const EMBEDDED_PG_SETTINGS: readonly string[] = ['shared_buffers=8MB'];
 
 /** Builds MikroORM's options for a connection URL; shared by the gateway, the CLI and tests. */
 export function ormOptions(clientUrl: string, poolSize: number, entities: EntityList, logger?: Logger): Options {
@@ -72,7 +80,7 @@ export async function openDatabase(config: Config, logger: Logger, entities: Ent
   if (!url) {
     const dir = path.join(config.dataDir, 'pgdata');
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    pglite = await PGlite.create(dir);
+    pglite = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...EMBEDDED_PG_SETTINGS.flatMap((s) => ['-c', s])] });
     const port = config.embeddedPgPort === 0 ? await freePort() : config.embeddedPgPort;
     // One wire connection per slot of both pools, plus the job queue, the migration lock and an operator CLI.
     socket = new PGLiteSocketServer({ db: pglite, host: '127.0.0.1', port, maxConnections: config.dbPoolSize * 2 + 8 });

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import pg from 'pg';
 import { appendEvents, EventType } from '../../src/modules/events/events';
 import { toGlobalId } from '../../src/api/relay/global-id';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
@@ -123,6 +124,43 @@ describe('live fan-out over graphql-ws', () => {
     for (const s of subs) expect(s.received.map((r) => r.transactionsAdded.map((x) => x.amount.amount))).toEqual([['-7.01'], ['-7.02']]);
     // One execution (one read of the transactions) per event, not one per subscriber.
     expect(await counter('passerelle_live_executions_total')).toBe(before + 2);
+  }, 60_000);
+
+  it('reads the transactions of a TRANSACTIONS_ADDED event once for all transactionsAdded subscribers of the account, whatever their operations (a query counter on the wire)', async () => {
+    type Added = { transactionsAdded: { id: string; amount: { amount: string } }[] };
+    // Two documents (two groups of the live hub: each executes the event once) and five subscribers each.
+    const documents = [
+      'subscription($id: ID!) { transactionsAdded(accountId: $id) { id amount { amount } } }',
+      'subscription Other($id: ID!) { transactionsAdded(accountId: $id) { amount { amount } id bookingDate } }',
+    ];
+    const subs = documents.flatMap((q) => Array.from({ length: 5 }, () => subscribe<Added>(a.key, q, { id: account.id })));
+    await Promise.all(subs.map((s) => s.connected));
+    await registered();
+    // Every statement this process sends to PostgreSQL passes through pg.Client#query: count the reads by id.
+    const reads: string[] = [];
+    const original = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
+      if (text && /from bank_transaction where tenant_id = \$1 and id = any\(/.test(text)) reads.push(text);
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof original;
+    try {
+      for (const amount of ['-8.01', '-8.02']) {
+        await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount, counterpartyName: `Shop ${amount}` });
+        const since = (await accountState(t, a.key, account.id)).lastSyncedAt;
+        await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }', { id: account.id }, a.key);
+        await settled(t, a.key, account.id, since);
+      }
+      await until(() => subs.every((s) => s.received.length >= 2), 'both syncs on every subscriber');
+    } finally {
+      pg.Client.prototype.query = original;
+    }
+    for (const s of subs) {
+      expect(s.received.map((r) => r.transactionsAdded.map((x) => x.amount.amount))).toEqual([['-8.01'], ['-8.02']]);
+      expect(s.errors).toEqual([]);
+    }
+    // Two events, two reads: not one per subscriber, nor one per operation.
+    expect(reads).toHaveLength(2);
   }, 60_000);
 
   it('never shares a frame between two tenants subscribed with the identical operation', async () => {

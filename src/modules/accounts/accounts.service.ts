@@ -8,6 +8,11 @@ import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions';
 import { Account } from './account.entity';
 
+/** How long an event's transactions, once read, serve the other live subscriptions executing that event. */
+const SHARED_EVENT_READ_MS = 1_000;
+/** Bound on the events whose reads are shared at once. */
+const MAX_SHARED_EVENT_READS = 1_000;
+
 /** A balance as stored after the last sync. */
 export interface BalanceRecord {
   kind: string;
@@ -57,6 +62,9 @@ const badInput = (message: string, argument: string) => new DomainError(ErrorCod
  * change feed go straight to SQL (see transactions.store): no entity is hydrated per row.
  */
 export class AccountsService {
+  /** Reads of events' transactions in flight or just done, by tenant and event id (see transactionsOfEvent). */
+  private readonly eventReads = new Map<string, Promise<TransactionRecord[]>>();
+
   constructor(
     private readonly sql: pg.Pool,
     /** Hot reads use named prepared statements (PostgreSQL; not PGlite, whose connections share one session). */
@@ -105,6 +113,26 @@ export class AccountsService {
     return transactionsByIds(this.sql, caller.tenantId, ids);
   }
 
+  /**
+   * The transactions a TRANSACTIONS_ADDED event names, read once for every live subscription of
+   * the tenant that executes this event (each distinct operation is one group of the live hub, and
+   * all of them run the event within moments): the read is shared while it runs and for a second
+   * after, then forgotten; a failed read is not kept.
+   */
+  transactionsOfEvent(caller: Caller, eventId: string, ids: string[]): Promise<TransactionRecord[]> {
+    const key = `${caller.tenantId}/${eventId}`;
+    const shared = this.eventReads.get(key);
+    if (shared) return shared;
+    const read = transactionsByIds(this.sql, caller.tenantId, ids);
+    if (this.eventReads.size >= MAX_SHARED_EVENT_READS) return read; // a burst beyond the bound reads on its own
+    this.eventReads.set(key, read);
+    read.then(
+      () => setTimeout(() => this.eventReads.delete(key), SHARED_EVENT_READ_MS).unref(),
+      () => this.eventReads.delete(key),
+    );
+    return read;
+  }
+
   async rawPayloads(caller: Caller, ids: string[]): Promise<Map<string, unknown>> {
     return rawPayloads(this.sql, caller.tenantId, ids);
   }
@@ -149,7 +177,21 @@ function checkFilter(f: TransactionFilter): TransactionFilter {
 
 /** Cursor of a transaction in an account's page order (pending first, date, per-account sequence, id). */
 export function encodeTransactionCursor(accountId: string, position: TransactionPosition): string {
-  return Buffer.from(`t2|${accountId}|${position.pending ? 'P' : 'B'}|${position.sortDate}|${position.createdVersion}|${position.id}`, 'utf8').toString('base64url');
+  return base64UrlOfUtf8(`t2|${accountId}|${position.pending ? 'P' : 'B'}|${position.sortDate}|${position.createdVersion}|${position.id}`);
+}
+
+/** Scratch space of {@link base64UrlOfUtf8}: one buffer for the process (encoding is synchronous). */
+const cursorScratch = Buffer.allocUnsafe(1024);
+
+/**
+ * `Buffer.from(text, 'utf8').toString('base64url')` without a Buffer per call: a page encodes one
+ * cursor per row, and those buffers were a tenth of what a page request allocated. Text longer
+ * than the scratch space can hold (3 bytes per UTF-16 unit at most) takes the plain way.
+ */
+export function base64UrlOfUtf8(text: string): string {
+  if (text.length * 3 > cursorScratch.length) return Buffer.from(text, 'utf8').toString('base64url');
+  const bytes = cursorScratch.write(text, 0, 'utf8');
+  return cursorScratch.toString('base64url', 0, bytes);
 }
 
 function decodeTransactionCursor(accountId: string, cursor: string): TransactionPosition {

@@ -61,6 +61,7 @@ export class EventSubscriptionsResolver {
   })
   async transactionsAdded(@Root() e: EventEntry, @Arg('accountId', () => ID) _accountId: string, @Ctx() ctx: GraphQLContext): Promise<TransactionType[]> {
     const ids = ((e.payload.transactionIds as string[] | undefined) ?? []).map((g) => decodeGlobalId(g, 'Transaction')).filter((x): x is string => !!x);
-    return (await ctx.services.accounts.transactionsByIds(ctx.caller, ids)).map(TransactionType.from);
+    // One read per event, shared by every subscription of the tenant to this account's additions.
+    return (await ctx.services.accounts.transactionsOfEvent(ctx.caller, e.id, ids)).map(TransactionType.from);
   }
 }
