@@ -28,6 +28,7 @@ import {
   stetTransactionsResponse,
   type StetAccount,
 } from './stet.schemas';
+import { stetProtocol } from './stet.protocol';
 
 /** What the STET adapter needs. */
 export type StetAdapterDeps = BankAdapterDeps;
@@ -70,11 +71,10 @@ export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
     .filter((o) => o !== new URL(institution.aisBaseUrl).origin);
   const http: BankHttpClient = createBankHttpClient({
     institutionId: institution.id,
-    standard: 'STET',
     baseUrl: institution.aisBaseUrl,
     logger,
     onCall: deps.onCall,
-    ...httpTransportOptions(deps),
+    ...httpTransportOptions(deps, stetProtocol),
     allowInsecureRequests: sandbox,
     additionalOrigins,
   });

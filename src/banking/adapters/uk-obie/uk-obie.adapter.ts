@@ -26,15 +26,14 @@ import {
   BankInvalidRequest,
   BankResponseInvalid,
   BankUnauthorized,
-  BankUnavailable,
   isBankError,
 } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankTokens } from '../../model';
 import {
   BankOAuth,
+  bankErrorFromOAuth,
   isOAuthError,
-  OAuthError,
   OAuthErrorCode,
   type ClientAssertionKey,
   type OAuthTokens,
@@ -52,6 +51,7 @@ import {
 } from './uk-obie.schemas';
 import { createUkObiePayments } from './uk-obie.payments';
 import { requestObjectSigner } from './uk-obie.request-object';
+import { ukObieProtocol } from './uk-obie.protocol';
 
 /** What the adapter needs: the institution, the operator's client registration at the bank, and where to report. */
 export interface UkObieAdapterDeps extends BankAdapterDeps {
@@ -87,11 +87,10 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
 
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
-    standard: 'UK_OPEN_BANKING',
     baseUrl: institution.aisBaseUrl,
     logger,
     ...(deps.onCall ? { onCall: deps.onCall } : {}),
-    ...httpTransportOptions(deps),
+    ...httpTransportOptions(deps, ukObieProtocol),
     allowInsecureRequests: sandbox,
     // Dropped from 3.1 onwards; banks still on 3.0 want it (institution quirk `fapiFinancialId`).
     ...(financialId ? { defaultHeaders: { 'x-fapi-financial-id': financialId } } : {}),
@@ -431,30 +430,4 @@ function toBankTokens(tokens: OAuthTokens): BankTokens {
 /** The bank does not know the resource (UK: 400/404 `UK.OBIE.Resource.NotFound`, or 404 without a body). */
 function isNotFound(err: unknown): boolean {
   return err instanceof BankInvalidRequest && (err.httpStatus === 404 || /^UK\.OBIE\.Resource\.NotFound$/i.test(err.bankCode ?? ''));
-}
-
-/** An OAuth failure outside the PSU's callback, as the bank error family (the OAuthError is the cause). */
-export function bankErrorFromOAuth(err: OAuthError, institutionId: string, operation: string): BankError {
-  const details = {
-    institutionId,
-    operation,
-    ...(err.status !== undefined ? { httpStatus: err.status } : {}),
-    ...(err.oauthError ? { bankCode: err.oauthError } : {}),
-    cause: err,
-  };
-  const message = `${operation} at ${institutionId}: ${err.message}`;
-  switch (err.code) {
-    case OAuthErrorCode.SERVER_ERROR:
-    case OAuthErrorCode.DISCOVERY_FAILED:
-      return new BankUnavailable(message, details);
-    case OAuthErrorCode.INVALID_CLIENT:
-    case OAuthErrorCode.REFRESH_TOKEN_INVALID:
-    case OAuthErrorCode.CODE_INVALID:
-    case OAuthErrorCode.ACCESS_DENIED:
-      return new BankUnauthorized(message, details);
-    case OAuthErrorCode.RESPONSE_INVALID:
-      return new BankResponseInvalid(message, details);
-    default:
-      return new BankInvalidRequest(message, details);
-  }
 }
