@@ -4,20 +4,12 @@ import { BANK_DEFINITIONS } from './banks';
 import { Bank, bankIdentity, type BankContext, type BankDefinition, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
 import { controlRouter, type ControlAddresses } from './control';
 import { buildLedgerAsync, type Ledger } from './core/ledger';
-import { mountBerlinGroup } from './standards/berlin-group';
-import { mountStet } from './standards/stet';
+import { sandboxStandard } from './standards';
 import type { Lenience } from './standards/strict';
-import { addSigningIdentity, mountUkObie } from './standards/uk-obie';
 import { createGoCardlessUpstream, type SandboxUpstream } from './upstreams/gocardless';
 
 /** What every bank of a partition is built with; `lenient`: per bank id, a real bank's known leniency to reproduce. */
 type PartitionContext = Omit<BankContext, 'mountPath'> & { lenient?: Record<string, Lenience> };
-
-const mounts = {
-  BERLIN_GROUP: mountBerlinGroup,
-  STET: mountStet,
-  UK_OPEN_BANKING: mountUkObie,
-} as const;
 
 /** A partition name as it appears in URLs (`/t/<name>/banks/<bank>/…`): `<label>.<mac>`. */
 const PARTITION_NAME = /^([A-Za-z0-9_-]{1,40})\.([A-Za-z0-9_-]{22})$/;
@@ -61,10 +53,10 @@ export class Partition {
 
   /** The banks a partition at `base` serves and the OAuth clients it knows, without building any bank. */
   static describe(ctx: PartitionContext, base: string): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
-    const ids = BANK_DEFINITIONS.filter((def) => mounts[def.standard]).map((def) => {
+    const ids = BANK_DEFINITIONS.map((def) => {
       const id = bankIdentity(def, { ...ctx, mountPath: base });
       // What mounting adds to the identity (the UK banks' message-signing keys), the same as the built bank's.
-      if (def.standard === 'UK_OPEN_BANKING') addSigningIdentity(id.info, id.client, `${ctx.publicUrl}${base}/banks/${def.id}`);
+      sandboxStandard(def.standard).extendIdentity?.(id.info, id.client, `${ctx.publicUrl}${base}/banks/${def.id}`);
       return id;
     });
     return { banks: ids.map((i) => i.info), clients: Object.fromEntries(ids.map((i) => [i.info.id, i.client])) };
@@ -92,8 +84,7 @@ export class Partition {
   }
 
   private add(def: BankDefinition, ctx: PartitionContext, base: string, ledger?: Ledger): void {
-    const mount = mounts[def.standard];
-    if (!mount) return;
+    const { mount } = sandboxStandard(def.standard);
     const { lenient: lenientByBank, ...bankCtx } = ctx;
     const lenient = lenientByBank?.[def.id] ?? def.lenient;
     const bank = new Bank(lenient ? { ...def, lenient } : def, { ...bankCtx, mountPath: base }, ledger);
