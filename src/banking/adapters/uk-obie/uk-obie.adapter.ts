@@ -170,7 +170,7 @@ export function createUkObieAdapter(deps: UkObieAdapterDeps): BankAdapter {
     return viaOAuth('oauth.authorization_request', () =>
       client.startAuthorization({
         scope,
-        extraParams: signRequestObject ? (ctx) => ({ request: signRequestObject(ctx, claims) }) : { claims: JSON.stringify(claims) },
+        extraParams: signRequestObject ? async (ctx) => ({ request: await signRequestObject(ctx, claims) }) : { claims: JSON.stringify(claims) },
         redirectUri,
         state,
       }),
