@@ -37,7 +37,7 @@ export type BankStandard = string;
 export interface SandboxBankInfo {
   id: string;
   name: string;
-  /** `GOCARDLESS`: an institution of the sandbox upstream aggregator (sandbox/upstreams/gocardless.ts). */
+  /** The id of a sandbox standard (sandbox/standards/index.ts), or of the sandbox upstream aggregator (sandbox/upstreams/) for its institutions. */
   standard: BankStandard;
   /** Version of the standard spoken, e.g. "1.3.12", "1.6", "3.1.11". */
   standardVersion: string;

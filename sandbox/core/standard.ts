@@ -6,7 +6,7 @@ import type { Bank, BankDefinition, SandboxBankInfo, SandboxClientCredentials } 
  * shared sandbox code (partitions, control API) asks the registry and never names a standard.
  */
 export interface SandboxStandard {
-  /** The standard's id, as the gateway's registry of standards names it (e.g. `BERLIN_GROUP`). */
+  /** The standard's id, as the gateway's registry of standards names it (src/banking/standards.ts). */
   id: string;
   /** The sandbox banks that speak it (scenario data). */
   banks: readonly BankDefinition[];
