@@ -8,6 +8,7 @@ import { MAX_ROUTE_LENGTH, ROUTE_CHARS } from './core/route-pattern';
 import { applyOutcome } from './core/sca';
 import { findUser, TEST_USERS } from './core/users';
 import { NOISE_KINDS, planCustomerPayments } from './customer-payments';
+import { sandboxStandard } from './standards';
 
 class ControlError extends Error {
   constructor(
@@ -368,7 +369,7 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
   });
   router.put('/banks/:bankId/transaction-reports', (req, res) => {
     const bank = bankOf(req);
-    if (bank.def.standard !== 'BERLIN_GROUP') throw new ControlError(400, 'NOT_SUPPORTED', 'Only Berlin Group banks offer transaction reports as downloads.');
+    if (!sandboxStandard(bank.def.standard).transactionReportDownloads) throw new ControlError(400, 'NOT_SUPPORTED', 'Only Berlin Group banks offer transaction reports as downloads.');
     bank.transactionReports = parse(z.object({ mode: z.enum(['list', 'download', 'camt']) }), req.body).mode;
     res.json({ mode: bank.transactionReports });
   });

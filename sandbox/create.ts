@@ -4,7 +4,7 @@
 import express, { type Router } from 'express';
 import { pino, type Logger } from 'pino';
 import type { SandboxBankInfo, SandboxClientCredentials } from './core/bank';
-import { describePartition } from './core/identity';
+import { describePartition } from './describe';
 import { TEST_USERS } from './core/users';
 import type { Lenience } from './standards/strict';
 import type { Partition, Partitions } from './partitions';
@@ -94,7 +94,7 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   let root: Promise<Partition> | undefined;
   const rootPartition = () =>
     (root ??= bankCode()
-      .then(({ Partition }) => (options.lazy ? Partition.create(ctx, mountPath, addressesOf(mountPath)) : Partition.createNow(ctx, mountPath, addressesOf(mountPath))))
+      .then(async ({ Partition }) => (options.lazy ? Partition.create(ctx, mountPath, addressesOf(mountPath)) : (await Partition.loadStandards(), Partition.createNow(ctx, mountPath, addressesOf(mountPath)))))
       .catch((err: unknown) => {
         root = undefined;
         throw err;

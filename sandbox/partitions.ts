@@ -1,14 +1,12 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { BANK_DEFINITIONS } from './banks';
-import { describePartition } from './core/identity';
-import { isPartitionName } from './partition-name';
 import { Bank, type BankContext, type BankDefinition, type SandboxBankInfo, type SandboxClientCredentials } from './core/bank';
+import { describePartition } from './describe';
+import { isPartitionName } from './partition-name';
 import { controlRouter, type ControlAddresses } from './control';
 import { buildLedgerAsync, type Ledger } from './core/ledger';
-import { mountBerlinGroup } from './standards/berlin-group';
-import { mountStet } from './standards/stet';
+import { SANDBOX_STANDARDS } from './standards';
 import type { Lenience } from './standards/strict';
-import { mountUkObie } from './standards/uk-obie';
 import { createGoCardlessUpstream, type SandboxUpstream } from './upstreams/gocardless';
 
 /** What every bank of a partition is built with; `lenient`: per bank id, a real bank's known leniency to reproduce. */
@@ -16,11 +14,8 @@ type PartitionContext = Omit<BankContext, 'mountPath'> & { lenient?: Record<stri
 
 export { partitionName } from './partition-name';
 
-const mounts = {
-  BERLIN_GROUP: mountBerlinGroup,
-  STET: mountStet,
-  UK_OPEN_BANKING: mountUkObie,
-} as const;
+/** Each standard's mount, loaded once by `Partition.loadStandards()` before the first bank is built. */
+const mounts = new Map<string, (bank: Bank) => void>();
 
 /** Lets other work run between two slices of synchronous work (ledger builds), so none holds the event loop long. */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -43,11 +38,18 @@ export class Partition {
     return describePartition(ctx, base);
   }
 
+  /** Loads every standard's routes (once per process); building a bank needs them. */
+  static async loadStandards(): Promise<void> {
+    if (mounts.size === SANDBOX_STANDARDS.length) return;
+    for (const [id, mount] of await Promise.all(SANDBOX_STANDARDS.map(async (s) => [s.id, await s.loadMount()] as const))) mounts.set(id, mount);
+  }
+
+
   /**
    * Builds the banks a little at a time (seeded ledgers one test user per turn of the event loop,
    * then each bank), so a partition created on a tenant's request does not stall the process.
    */
-  /** Builds every bank at once (the default partition of a sandbox that is not lazy). */
+  /** Builds every bank at once (the default partition of a sandbox that is not lazy), once `loadStandards()` has run. */
   static createNow(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Partition {
     const p = new Partition();
     for (const def of BANK_DEFINITIONS) p.add(def, ctx, base);
@@ -55,6 +57,7 @@ export class Partition {
   }
 
   static async create(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Promise<Partition> {
+    await Partition.loadStandards();
     const p = new Partition();
     for (const def of BANK_DEFINITIONS) {
       const ledger = await buildLedgerAsync(def, ctx.seed, new Date(ctx.startMs).toISOString().slice(0, 10));
@@ -65,8 +68,8 @@ export class Partition {
   }
 
   private add(def: BankDefinition, ctx: PartitionContext, base: string, ledger?: Ledger): void {
-    const mount = mounts[def.standard];
-    if (!mount) return;
+    const mount = mounts.get(def.standard);
+    if (!mount) throw new Error(`The routes of ${def.standard} are not loaded: await Partition.loadStandards() first`);
     const { lenient: lenientByBank, ...bankCtx } = ctx;
     const lenient = lenientByBank?.[def.id] ?? def.lenient;
     const bank = new Bank(lenient ? { ...def, lenient } : def, { ...bankCtx, mountPath: base }, ledger);

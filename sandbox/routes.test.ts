@@ -5,8 +5,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { BANK_DEFINITIONS } from './banks';
 import { Bank } from './core/bank';
-import { mountBerlinGroup } from './standards/berlin-group';
-import { mountUkObie } from './standards/uk-obie';
+import { mountBerlinGroup } from './standards/berlin-group/berlin-group';
+import { mountUkObie } from './standards/uk-obie/uk-obie';
 import { specsDir } from './testing/spec-validator';
 
 /** Every route a bank serves, as "METHOD /normalised/{}/path". */

@@ -34,14 +34,15 @@ export interface BankHooks {
   executeOnAuthorisation: boolean;
 }
 
-export type BankStandard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING';
+/** Id of a standard of the sandbox's registry (sandbox/standards/index.ts), the only list of them. */
+export type BankStandard = string;
 
 /** What the sandbox knows about one of its banks; enough for a gateway's institution registry. */
 export interface SandboxBankInfo {
   id: string;
   name: string;
-  /** `GOCARDLESS`: an institution of the sandbox upstream aggregator (sandbox/upstreams/gocardless.ts). */
-  standard: BankStandard | 'GOCARDLESS';
+  /** The id of a sandbox standard (sandbox/standards/index.ts), or of the sandbox upstream aggregator (sandbox/upstreams/) for its institutions. */
+  standard: BankStandard;
   /** Version of the standard spoken, e.g. "1.3.12", "1.6", "3.1.11". */
   standardVersion: string;
   country: string;

@@ -1,29 +1,22 @@
-/** IBAN helpers: generation of valid sandbox IBANs and the mod-97 check used on payment input. */
-
-const mod97 = (digits: string): number => {
-  let rest = 0;
-  for (let i = 0; i < digits.length; i += 7) rest = Number(String(rest) + digits.slice(i, i + 7)) % 97;
-  return rest;
-};
-
-const toDigits = (s: string): string =>
-  s
-    .toUpperCase()
-    .split('')
-    .map((c) => (c >= 'A' && c <= 'Z' ? String(c.charCodeAt(0) - 55) : c))
-    .join('');
+/**
+ * IBAN helpers: generation of valid sandbox IBANs and the check used on payment input, both by
+ * ibantools (the library the gateway uses); only the national BBAN layouts of the sandbox's banks
+ * are written here.
+ */
+import { composeIBAN, electronicFormatIBAN, isValidIBAN } from 'ibantools';
 
 /** Builds an IBAN from a country code and its BBAN, computing the check digits. */
 export function makeIban(country: string, bban: string): string {
-  const check = 98 - mod97(toDigits(`${bban}${country}00`));
-  return `${country}${String(check).padStart(2, '0')}${bban}`;
+  const iban = composeIBAN({ countryCode: country, bban });
+  if (!iban) throw new Error(`No IBAN can be made of a ${country} BBAN of ${bban.length} characters`);
+  return iban;
 }
 
+/** A well-formed IBAN (spaces and case ignored): country layout, check digits and national checks. */
 export function isValidIban(value: unknown): value is string {
   if (typeof value !== 'string') return false;
-  const iban = value.replace(/\s+/g, '').toUpperCase();
-  if (!/^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$/.test(iban)) return false;
-  return mod97(toDigits(iban.slice(4) + iban.slice(0, 4))) === 1;
+  const iban = electronicFormatIBAN(value);
+  return iban !== null && isValidIBAN(iban);
 }
 
 /** French RIB key: 97 - ((89·bank + 15·branch + 3·account) mod 97), letters mapped the French way. */

@@ -1,14 +1,9 @@
 // What a gateway knows of the sandbox banks before any of them is built: their public
-// descriptions, the OAuth clients it is registered as, and the UK banks' message-signing keys.
+// descriptions and the OAuth clients it is registered as (a standard may add to it: sandbox/describe.ts).
 // Kept apart from the banks themselves (OAuth servers, OpenAPI validators, ledgers) so that a
 // gateway can list the banks at start without loading the code that builds them.
 import { createHash } from 'node:crypto';
-import type { BankContext, BankDefinition, BankStandard, SandboxBankInfo, SandboxClientCredentials } from './bank';
-import { SANDBOX_TAN, signingKeyPair } from './jws';
-import { BANK_DEFINITIONS } from '../banks';
-
-/** The standards a partition mounts (the others in BANK_DEFINITIONS are listed nowhere). */
-export const MOUNTED_STANDARDS: ReadonlySet<BankStandard> = new Set<BankStandard>(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING']);
+import type { BankContext, BankDefinition, SandboxBankInfo, SandboxClientCredentials } from './bank';
 
 /**
  * What a gateway knows of a bank before any call: its public description and the OAuth client the
@@ -47,30 +42,4 @@ export function bankIdentity(def: BankDefinition, ctx: Pick<BankContext, 'public
     tokenEndpointAuthMethod: 'client_secret_basic',
   };
   return { info, client };
-}
-
-/**
- * The message-signing part of a UK bank's identity: the key the TPP (the gateway's client) signs
- * with, and where the bank publishes its own. Process-wide keys per bank id, so describing a bank
- * before it is built (a lazy partition) hands out the keys the built bank will check.
- */
-export function addSigningIdentity(info: SandboxBankInfo, client: SandboxClientCredentials, bankBaseUrl: string) {
-  const bankKey = signingKeyPair(`${info.id}-bank-signing`);
-  const tppKey = signingKeyPair(`${info.id}-tpp-signing`);
-  const bankIss = `sandbox-${info.id}`;
-  const tppIss = `sandbox-tpp/${client.clientId}`;
-  client.jwsSigningKey = { pem: tppKey.privatePem, kid: tppKey.kid, iss: tppIss, tan: SANDBOX_TAN };
-  info.jws = { jwksUrl: `${bankBaseUrl}/jwks`, issuer: bankIss, trustAnchor: SANDBOX_TAN };
-  return { bankKey, tppKey, bankIss, tppIss };
-}
-
-/** The banks a partition at `base` serves and the OAuth clients it knows, without building any bank. */
-export function describePartition(ctx: Pick<BankContext, 'publicUrl' | 'adminToken'>, base: string): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
-  const ids = BANK_DEFINITIONS.filter((def) => MOUNTED_STANDARDS.has(def.standard)).map((def) => {
-    const id = bankIdentity(def, { ...ctx, mountPath: base });
-    // What mounting adds to the identity (the UK banks' message-signing keys), the same as the built bank's.
-    if (def.standard === 'UK_OPEN_BANKING') addSigningIdentity(id.info, id.client, `${ctx.publicUrl}${base}/banks/${def.id}`);
-    return id;
-  });
-  return { banks: ids.map((i) => i.info), clients: Object.fromEntries(ids.map((i) => [i.info.id, i.client])) };
 }

@@ -1,7 +1,7 @@
 import { describeIssue, standingIssues } from '../core/openapi';
-import { stetShapeOperation, stetSpec, type stetSchemas } from '../standards/stet-openapi';
+import { stetShapeOperation, stetSpec, type stetSchemas } from '../standards/stet/stet-openapi';
 
-export { stetSchemas } from '../standards/stet-openapi';
+export { stetSchemas } from '../standards/stet/stet-openapi';
 
 // The same validator and document the strict STET sandbox bank checks requests with.
 const spec = await stetSpec();

@@ -15,9 +15,8 @@ import { z } from 'zod';
 import type { BankClientCredentials } from './adapters';
 import { createQSealSigner, type QSealAlgorithm } from './http/qseal';
 import type { ClientAssertionKey } from './oauth/bank-oauth';
-import type { InstitutionDescriptor } from './model';
-
-type Standard = InstitutionDescriptor['standard'];
+import type { Standard } from './model';
+import { standards as defaultStandards, type StandardDefinition, type StandardsRegistry } from './standards';
 
 const fileRef = z.string().min(1, { message: 'a file path' }).max(4096);
 
@@ -104,14 +103,15 @@ export interface CredentialProblem {
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
 
 /**
- * What each standard asks of a live TPP, and what the chosen client authentication needs.
- * Berlin Group: a QWAC always, QSeal where the bank wants it. STET: QWAC and QSeal. UK Open
- * Banking: mTLS with `private_key_jwt` or `tls_client_auth` (FAPI forbids client secrets); it
- * signs with JWS, not HTTP signatures, so `qseal` is refused rather than silently ignored.
+ * What the standard asks of a live TPP (its entry in the registry of standards), and what the
+ * chosen client authentication needs. Every standard identifies the TPP by its QWAC; what else it
+ * wants or refuses (QSeal, client secrets, request objects, payload signatures) is the standard's
+ * own rule. An unknown standard throws {@link UnknownStandardError}.
  */
-export function credentialProblems(standard: Standard, c: CredentialsEntry): CredentialProblem[] {
+export function credentialProblems(standard: Standard, c: CredentialsEntry, registry: StandardsRegistry = defaultStandards): CredentialProblem[] {
   const problems: CredentialProblem[] = [];
   const add = (p: (string | number)[], message: string) => problems.push({ path: p, message });
+  const rules = registry.get(standard).liveCredentials;
   const method = c.tokenEndpointAuthMethod;
   if (SECRET_METHODS.has(method) && !c.clientSecretFile) add(['clientSecretFile'], `${method} needs clientSecretFile`);
   if (!SECRET_METHODS.has(method) && c.clientSecretFile) add(['clientSecretFile'], `only used with client_secret_basic or client_secret_post, not ${method}`);
@@ -119,15 +119,18 @@ export function credentialProblems(standard: Standard, c: CredentialsEntry): Cre
   if (method !== 'private_key_jwt' && c.clientAssertion) add(['clientAssertion'], `only used with private_key_jwt, not ${method}`);
   if (method === 'tls_client_auth' && !c.qwac) add(['qwac'], 'tls_client_auth needs a QWAC (qwac.certFile, qwac.keyFile)');
   else if (!c.qwac) add(['qwac'], `live ${standard} banks identify the TPP by its QWAC: qwac.certFile and qwac.keyFile are required`);
-  if (standard === 'STET' && !c.qseal) add(['qseal'], 'STET requires signed requests: qseal.keyFile and qseal.keyId are required');
-  if (standard === 'BERLIN_GROUP' && c.qseal && !c.qseal.certFile) add(['qseal', 'certFile'], 'Berlin Group sends the QSealC with every signature (TPP-Signature-Certificate)');
-  if (standard === 'UK_OPEN_BANKING') {
-    if (SECRET_METHODS.has(method)) add(['tokenEndpointAuthMethod'], 'UK Open Banking (FAPI) takes private_key_jwt or tls_client_auth, not a client secret');
-    if (c.qseal) add(['qseal'], 'UK Open Banking does not use HTTP signatures (it signs with JWS)');
-  } else if (c.requestObject) {
-    add(['requestObject'], 'signed request objects are sent to UK Open Banking banks only');
+  rules.check(c, add);
+  const namesOf = (which: (r: StandardDefinition['liveCredentials']) => unknown) =>
+    registry
+      .all()
+      .filter((s) => which(s.liveCredentials))
+      .map((s) => s.displayName)
+      .join(' and ');
+  if (!rules.takesRequestObjects && c.requestObject) add(['requestObject'], `signed request objects are sent to ${namesOf((r) => r.takesRequestObjects)} banks only`);
+  if (!rules.payloadSignatureHeader && c.jws) {
+    const headers = [...new Set(registry.all().map((s) => s.liveCredentials.payloadSignatureHeader).filter((h) => h !== undefined))].join(', ');
+    add(['jws'], `${headers} is sent to ${namesOf((r) => r.payloadSignatureHeader)} banks only`);
   }
-  if (standard !== 'UK_OPEN_BANKING' && c.jws) add(['jws'], 'x-jws-signature is sent to UK Open Banking banks only');
   return problems;
 }
 
@@ -156,7 +159,7 @@ const ALG_KEY_TYPES: Record<ClientAssertionKey['alg'], string[]> = { PS256: ['rs
  * belongs to its key, the QSeal signer accepts the key). Throws {@link CredentialsLoadError}
  * listing every problem as `<institution>: credentials.<field>: …`.
  */
-export function loadCredentials(institutionId: string, standard: Standard, entry: CredentialsEntry, baseDir: string): BankClientCredentials {
+export function loadCredentials(institutionId: string, standard: Standard, entry: CredentialsEntry, baseDir: string, registry: StandardsRegistry = defaultStandards): BankClientCredentials {
   const problems: string[] = [];
   const fail = (field: string, message: string) => problems.push(`${institutionId}: credentials.${field}: ${message}`);
 
@@ -242,8 +245,8 @@ export function loadCredentials(institutionId: string, standard: Standard, entry
         privateKeyPem: k.pem,
         algorithm: entry.qseal.algorithm,
         includeRequestTarget: entry.qseal.includeRequestTarget,
-        // STET banks fetch the certificate from the keyId URL; only Berlin Group sends it along.
-        ...(cert && standard === 'BERLIN_GROUP' ? { certificatePem: cert.pem } : {}),
+        // Some standards send the certificate along; others' banks fetch it from the keyId URL.
+        ...(cert && registry.get(standard).liveCredentials.sendsQSealCertificate ? { certificatePem: cert.pem } : {}),
       };
       try {
         createQSealSigner(institutionId, qseal);

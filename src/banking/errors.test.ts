@@ -16,8 +16,8 @@ import {
   extractBankCodes,
   isBankError,
   summariseZodIssues,
-  type BankStandard,
 } from './errors';
+import { standards } from './standards';
 
 const SPECS = new URL('../../../shared/specs/', import.meta.url);
 
@@ -43,11 +43,11 @@ function obError1Codes(text: string): string[] {
   return [...section.matchAll(/^ {12}- "(UK\.OBIE\.[A-Za-z.]+)"/gm)].map((m) => m[1]);
 }
 
-function fromWire(standard: BankStandard, status: number, body?: unknown, headers?: Record<string, string>): BankError {
+function fromWire(standard: string, status: number, body?: unknown, headers?: Record<string, string>): BankError {
   return bankErrorFromResponse({
     institutionId: 'bank-test',
     operation: 'accounts.list',
-    standard,
+    dialect: standards.get(standard).protocol.errors,
     status,
     headers,
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
@@ -201,7 +201,7 @@ describe('Berlin Group errors (tppMessages and RFC 7807 shapes)', () => {
 
   it('reads the error messages before the warnings', () => {
     const body = { tppMessages: [{ category: 'WARNING', code: 'WARNING', text: 'w' }, { category: 'ERROR', code: 'CONSENT_INVALID', text: 'e' }] };
-    expect(extractBankCodes('BERLIN_GROUP', body)).toEqual(['CONSENT_INVALID', 'WARNING']);
+    expect(extractBankCodes(standards.get('BERLIN_GROUP').protocol.errors, body)).toEqual(['CONSENT_INVALID', 'WARNING']);
     expect(fromWire('BERLIN_GROUP', 401, body)).toBeInstanceOf(BankConsentInvalid);
   });
 
@@ -220,7 +220,7 @@ describe('Berlin Group errors (tppMessages and RFC 7807 shapes)', () => {
       code: 'CONSENT_EXPIRED',
       additionalErrors: [{ title: 'x', detail: 'y', code: 'TOKEN_INVALID' }],
     };
-    expect(extractBankCodes('BERLIN_GROUP', body)).toEqual(['CONSENT_EXPIRED', 'TOKEN_INVALID']);
+    expect(extractBankCodes(standards.get('BERLIN_GROUP').protocol.errors, body)).toEqual(['CONSENT_EXPIRED', 'TOKEN_INVALID']);
     expect(fromWire('BERLIN_GROUP', 401, body)).toBeInstanceOf(BankConsentExpired);
   });
 
@@ -273,7 +273,7 @@ describe('UK Open Banking errors (OBErrorResponse1, 3.1 and 4.0)', () => {
   });
 
   it('ignores the 3.1 free-text Code such as "400 BadRequest"', () => {
-    expect(extractBankCodes('UK_OPEN_BANKING', obie('UK.OBIE.Field.Invalid'))).toEqual(['UK.OBIE.Field.Invalid']);
+    expect(extractBankCodes(standards.get('UK_OPEN_BANKING').protocol.errors, obie('UK.OBIE.Field.Invalid'))).toEqual(['UK.OBIE.Field.Invalid']);
   });
 
   it('maps every ErrorCode of the 3.1.11 specifications to a kind chosen on purpose', () => {

@@ -5,11 +5,20 @@
  * bank said: never a token, an IBAN in full or a person's name.
  */
 import type { ZodError } from 'zod';
+import type { ErrorCodeReader } from './error-shapes';
 import { redactedExcerpt, redactText } from './http/redact';
 import { parseRetryAfter } from './http/retry';
 
-/** The API standard an institution speaks. */
-export type BankStandard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING' | 'GOCARDLESS';
+/**
+ * How one standard's banks say what went wrong: given by the standard's adapter folder (see
+ * src/banking/standards.ts), so the reader here never names a standard.
+ */
+export interface BankErrorDialect {
+  /** The codes an error body carries, most important first: the standard's own shape, then any its banks also send. */
+  readCodes: ErrorCodeReader;
+  /** A 403 without a code we know means the consent no longer allows the call (UK) rather than a refused request. */
+  forbiddenMeansConsentInvalid?: boolean;
+}
 
 /** Stable codes of the bank error family, one per subclass. */
 export enum BankErrorCode {
@@ -216,7 +225,8 @@ export function summariseZodIssues(error: ZodError): BankSchemaIssue[] {
 export interface BankErrorResponse {
   institutionId: string;
   operation: string;
-  standard: BankStandard;
+  /** The error dialect of the institution's standard. */
+  dialect: BankErrorDialect;
   /** HTTP status of the bank's answer. */
   status: number;
   headers?: Headers | Record<string, string | readonly string[] | undefined>;
@@ -343,7 +353,7 @@ function camelToScreaming(word: string): string {
   return word.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 }
 
-function kindOfCode(code: string, standard: BankStandard, status: number): Kind | undefined {
+function kindOfCode(code: string, status: number): Kind | undefined {
   const n = normaliseCode(code);
   // UK: a missing consent is a 403 Resource.NotFound; a missing account is a 400/404 Resource.NotFound.
   if (n === 'UK.OBIE.RESOURCE.NOTFOUND') return status === 403 ? 'CONSENT_INVALID' : 'INVALID_REQUEST';
@@ -355,14 +365,13 @@ function kindOfCode(code: string, standard: BankStandard, status: number): Kind 
     if (byLeaf) return byLeaf;
     if (/^UK\.OBIE\.(FIELD|HEADER|RULES|UNSUPPORTED|SIGNATURE)\./.test(n)) return n.includes('.SIGNATURE.') ? 'UNAUTHORIZED' : 'INVALID_REQUEST';
   }
-  void standard;
   return undefined;
 }
 
-function kindOfStatus(status: number, standard: BankStandard): Kind | undefined {
+function kindOfStatus(status: number, dialect: BankErrorDialect): Kind | undefined {
   if (status === 401) return 'UNAUTHORIZED';
-  // UK ASPSPs answer 403 when the consent does not (or no longer) allow the call.
-  if (status === 403) return standard === 'UK_OPEN_BANKING' ? 'CONSENT_INVALID' : 'INVALID_REQUEST';
+  // Some standards' banks (UK) answer 403 when the consent does not (or no longer) allow the call.
+  if (status === 403) return dialect.forbiddenMeansConsentInvalid === true ? 'CONSENT_INVALID' : 'INVALID_REQUEST';
   if (status === 408) return 'UNAVAILABLE';
   if (status === 429) return 'RATE_LIMITED';
   if (status === 501 || status === 505) return 'INVALID_REQUEST';
@@ -373,10 +382,6 @@ function kindOfStatus(status: number, standard: BankStandard): Kind | undefined 
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
 function parseBody(body: unknown): unknown {
@@ -409,64 +414,12 @@ function wwwAuthenticateError(headers: BankErrorResponse['headers']): string | u
 }
 
 /**
- * The error codes a body carries, most important first, in the standard's own shape:
- * - Berlin Group: `tppMessages[{ category, code, text, path }]` (ERROR before WARNING), or the
- *   RFC 7807 variant `{ type, title, detail, code, additionalErrors[{ code }] }`;
- * - UK Open Banking: `{ Code, Id, Message, Errors[{ ErrorCode, Message, Path }] }` (3.1 namespaced
- *   codes, 4.0 four-letter codes; `Code` is a free text in 3.1 and deprecated in 4.0);
- * - STET: `{ timestamp, status, error, message, path }` or the OAuth `{ error, error_description }`.
- * Other standards' shapes are read too, after the expected one: banks are not always consistent.
+ * The error codes a body carries, most important first, as the institution's standard reads them
+ * (src/banking/error-shapes.ts has the shapes). A body that is not a JSON object carries none.
  */
-export function extractBankCodes(standard: BankStandard, body: unknown): string[] {
+export function extractBankCodes(dialect: BankErrorDialect, body: unknown): string[] {
   const parsed = parseBody(body);
-  if (!isRecord(parsed)) return [];
-  const berlin = (): string[] => {
-    const out: string[] = [];
-    const messages = Array.isArray(parsed.tppMessages) ? parsed.tppMessages.filter(isRecord) : [];
-    const ordered = [...messages.filter((m) => m.category !== 'WARNING'), ...messages.filter((m) => m.category === 'WARNING')];
-    for (const m of ordered) {
-      const code = str(m.code);
-      if (code) out.push(code);
-    }
-    const rfc7807 = str(parsed.code);
-    if (rfc7807) out.push(rfc7807);
-    if (Array.isArray(parsed.additionalErrors)) {
-      for (const e of parsed.additionalErrors.filter(isRecord)) {
-        const code = str(e.code);
-        if (code) out.push(code);
-      }
-    }
-    return out;
-  };
-  const uk = (): string[] => {
-    const out: string[] = [];
-    if (Array.isArray(parsed.Errors)) {
-      for (const e of parsed.Errors.filter(isRecord)) {
-        const code = str(e.ErrorCode);
-        if (code) out.push(code);
-      }
-    }
-    // Free text in 3.1 ("400 BadRequest"); some banks put a code there.
-    const high = str(parsed.Code);
-    if (high && !/^\d{3}\b/.test(high)) out.push(high);
-    return out;
-  };
-  const stet = (): string[] => {
-    const out: string[] = [];
-    const error = str(parsed.error);
-    if (error) out.push(error);
-    return out;
-  };
-  // GoCardless Bank Account Data: `{ summary, detail, type, status_code }`; its `type` is the code.
-  const gocardless = (): string[] => {
-    const type = str(parsed.type);
-    return type ? [type] : [];
-  };
-  const order =
-    standard === 'GOCARDLESS' ? [gocardless] : standard === 'BERLIN_GROUP' ? [berlin, uk, stet] : standard === 'UK_OPEN_BANKING' ? [uk, berlin, stet] : [stet, berlin, uk];
-  const codes: string[] = [];
-  for (const read of order) for (const code of read()) if (!codes.includes(code)) codes.push(code);
-  return codes;
+  return isRecord(parsed) ? dialect.readCodes(parsed) : [];
 }
 
 const CONSTRUCTORS: Record<Kind, new (message: string, details: BankErrorDetails) => BankError> = {
@@ -495,15 +448,15 @@ const DESCRIPTIONS: Record<Kind, string> = {
  * invalid request); when there is no code we know, the HTTP status decides. Never throws.
  */
 export function bankErrorFromResponse(response: BankErrorResponse): BankError {
-  const { institutionId, operation, standard, status, headers, requestId } = response;
+  const { institutionId, operation, dialect, status, headers, requestId } = response;
   const parsed = parseBody(response.body);
-  const codes = extractBankCodes(standard, parsed);
+  const codes = extractBankCodes(dialect, parsed);
   const authError = wwwAuthenticateError(headers);
   if (authError && !codes.includes(authError)) codes.push(authError);
 
   let kind: Kind | undefined;
   let bankCode: string | undefined = codes[0];
-  const kinds = codes.map((code) => ({ code, kind: kindOfCode(code, standard, status) }));
+  const kinds = codes.map((code) => ({ code, kind: kindOfCode(code, status) }));
   for (const candidate of PRECEDENCE) {
     const hit = kinds.find((k) => k.kind === candidate);
     if (!hit) continue;
@@ -513,7 +466,7 @@ export function bankErrorFromResponse(response: BankErrorResponse): BankError {
     bankCode = hit.code;
     break;
   }
-  kind ??= kindOfStatus(status, standard);
+  kind ??= kindOfStatus(status, dialect);
 
   const retryAfterMs = parseRetryAfter(headerValue(headers, 'retry-after'), response.now ?? Date.now());
   const details: BankErrorDetails = {

@@ -5,8 +5,11 @@
  */
 import type { InstitutionQuirks } from './quirks';
 
-/** PSD2 API standards Passerelle speaks; `GOCARDLESS` is an upstream aggregator (GoCardless Bank Account Data) reaching banks for us. */
-export type Standard = 'BERLIN_GROUP' | 'STET' | 'UK_OPEN_BANKING' | 'GOCARDLESS';
+/**
+ * Id of a standard of the registry of standards (src/banking/standards.ts): a PSD2 API standard,
+ * or an upstream aggregator reaching banks for us. The registry is the only list of them.
+ */
+export type Standard = string;
 
 /** What a consent may grant access to. */
 export type AccessScope = 'ACCOUNTS' | 'BALANCES' | 'TRANSACTIONS';

@@ -5,18 +5,27 @@ import type { BankClientCredentials } from './adapters';
 import { credentialProblems, credentialsEntry, CredentialsLoadError, loadCredentials } from './credentials';
 import type { InstitutionDescriptor, PaymentScheme } from './model';
 import { institutionQuirks } from './quirks';
+import { standards as defaultStandards, type StandardsRegistry } from './standards';
 
 const httpsUrl = z.string().url().refine((u) => u.startsWith('https://'), { message: 'live institutions must use https' });
 
-/** Shape of one entry of the institutions file; every field checked at start-up. */
-export const institutionFileEntry = z
+/**
+ * Shape of one entry of the institutions file; every field checked at start-up. `standard` is a
+ * direct standard of the registry (an upstream aggregator's institutions come from its own API).
+ */
+export function institutionFileEntryOf(registry: StandardsRegistry) {
+  const direct = registry
+    .all()
+    .filter((s) => s.reach === undefined)
+    .map((s) => s.id);
+  return z
   .object({
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'lowercase slug' }),
     name: z.string().min(1).max(200),
     bic: z.string().regex(/^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$/, { message: 'BIC (ISO 9362)' }),
     country: z.string().regex(/^[A-Z]{2}$/),
     logoUrl: httpsUrl.nullable().default(null),
-    standard: z.enum(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING']),
+    standard: z.string().refine((id) => direct.includes(id), { message: `one of the standards of the registry: ${direct.join(', ')}` }),
     standardVersion: z.string().min(1),
     aisBaseUrl: httpsUrl,
     pisBaseUrl: httpsUrl,
@@ -39,10 +48,14 @@ export const institutionFileEntry = z
   .strict()
   .superRefine((entry, ctx) => {
     if (!entry.credentials) return;
-    for (const p of credentialProblems(entry.standard, entry.credentials)) {
+    for (const p of credentialProblems(entry.standard, entry.credentials, registry)) {
       ctx.addIssue({ code: 'custom', path: ['credentials', ...p.path], message: p.message });
     }
   });
+}
+
+/** An entry of the institutions file, for the registry of standards. */
+export const institutionFileEntry = institutionFileEntryOf(defaultStandards);
 
 /** The institutions Passerelle can connect to: live ones from a file, sandbox ones from the sandbox. */
 export class InstitutionRegistry {
@@ -84,7 +97,7 @@ export interface LiveInstitutions {
  * references (relative paths from the file's directory). A bad entry stops start-up naming the
  * entry and field; a file that cannot be read is named by path, its contents never shown.
  */
-export function loadLiveInstitutions(file: string): LiveInstitutions {
+export function loadLiveInstitutions(file: string, registry: StandardsRegistry = defaultStandards): LiveInstitutions {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
@@ -92,7 +105,7 @@ export function loadLiveInstitutions(file: string): LiveInstitutions {
     const why = err instanceof SyntaxError ? 'not valid JSON' : `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
     throw new InstitutionsFileError(`Invalid institutions file ${file}: ${why}`);
   }
-  const parsed = z.object({ institutions: z.array(institutionFileEntry) }).safeParse(raw);
+  const parsed = z.object({ institutions: z.array(registry === defaultStandards ? institutionFileEntry : institutionFileEntryOf(registry)) }).safeParse(raw);
   if (!parsed.success) {
     const idOf = (index: unknown): string | undefined => {
       const entry = typeof index === 'number' ? (raw as { institutions?: { id?: unknown }[] }).institutions?.[index] : undefined;
@@ -110,7 +123,7 @@ export function loadLiveInstitutions(file: string): LiveInstitutions {
   for (const entry of parsed.data.institutions) {
     if (!entry.credentials) continue;
     try {
-      credentials.set(entry.id, loadCredentials(entry.id, entry.standard, entry.credentials, baseDir));
+      credentials.set(entry.id, loadCredentials(entry.id, entry.standard, entry.credentials, baseDir, registry));
     } catch (err) {
       if (!(err instanceof CredentialsLoadError)) throw err;
       problems.push(...err.problems);
@@ -122,8 +135,8 @@ export function loadLiveInstitutions(file: string): LiveInstitutions {
 }
 
 /** The live institutions of a file, without their credentials. */
-export function loadInstitutionsFile(file: string): InstitutionDescriptor[] {
-  return loadLiveInstitutions(file).institutions;
+export function loadInstitutionsFile(file: string, registry: StandardsRegistry = defaultStandards): InstitutionDescriptor[] {
+  return loadLiveInstitutions(file, registry).institutions;
 }
 
 /** Payment schemes implied by a bank's product names. */

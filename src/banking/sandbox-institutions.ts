@@ -3,6 +3,7 @@ import type { SandboxBankInfo } from '../../sandbox/core/bank';
 import type { BankClientCredentials } from './adapters';
 import type { InstitutionDescriptor } from './model';
 import { schemesFromProducts } from './registry';
+import { standards } from './standards';
 
 /** The sandbox serves two years of history for every seeded account. */
 const SANDBOX_HISTORY_DAYS = 730;
@@ -81,7 +82,8 @@ const remoteBanks = z.object({
       name: z.string(),
       bic: z.string(),
       country: z.string().length(2),
-      standard: z.enum(['BERLIN_GROUP', 'STET', 'UK_OPEN_BANKING', 'GOCARDLESS']),
+      // A bank of a standard we do not speak is refused at start, never read as another standard.
+      standard: z.string().refine((id) => standards.has(id), { message: 'a standard of the registry of standards' }),
       standardVersion: z.string(),
       aisBaseUrl: z.string().url(),
       pisBaseUrl: z.string().url(),

@@ -1,5 +1,5 @@
 import type { Logger } from '../../platform/logger';
-import { describeUrl, type BankCallRecord, type BankHttpClientOptions } from '../http';
+import { describeUrl, type BankCallRecord, type BankHttpClientOptions, type BankProtocol } from '../http';
 import type { MtlsOptions } from '../http/mtls';
 import type { QSealOptions } from '../http/qseal';
 import type { InstitutionDescriptor } from '../model';
@@ -80,14 +80,19 @@ export interface SkippedEntriesReport {
   count: number;
 }
 
-/** The transport part of a bank HTTP client's options: the test transport, or the QWAC and QSeal of the credentials. */
-export function httpTransportOptions(deps: BankAdapterDeps): Pick<BankHttpClientOptions, 'fetch' | 'mtls' | 'qseal'> {
-  const { mtls, qseal } = deps.credentials;
+/**
+ * The transport part of a bank HTTP client's options: the standard's protocol, the test transport
+ * or the credentials' QWAC, and the signer the protocol makes of the credentials (QSeal).
+ */
+export function httpTransportOptions(deps: BankAdapterDeps, protocol: BankProtocol): Pick<BankHttpClientOptions, 'protocol' | 'fetch' | 'mtls' | 'signer'> {
+  const { mtls } = deps.credentials;
   const custom = deps.fetch;
+  const signer = protocol.signer(deps.institution.id, deps.credentials);
   return {
+    protocol,
     ...(custom ? { fetch: (url: string, init: RequestInit) => custom(url, init) } : {}),
     ...(mtls ? { mtls } : {}),
-    ...(qseal ? { qseal } : {}),
+    ...(signer ? { signer } : {}),
   };
 }
 

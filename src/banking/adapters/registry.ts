@@ -1,18 +1,7 @@
 import type { Logger } from '../../platform/logger';
-import type { InstitutionDescriptor } from '../model';
 import type { BankAdapter } from '../ports';
-import { createBerlinGroupAdapter } from './berlin-group/berlin-group.adapter';
-import { createGoCardlessAdapter } from './gocardless/gocardless.adapter';
+import { standards as defaultStandards, type StandardsRegistry } from '../standards';
 import type { AdapterRegistry, BankAdapterDeps, BankClientCredentials } from './index';
-import { createStetAdapter } from './stet/stet.adapter';
-import { createUkObieAdapter } from './uk-obie/uk-obie.adapter';
-
-const factories = {
-  BERLIN_GROUP: createBerlinGroupAdapter,
-  STET: createStetAdapter,
-  UK_OPEN_BANKING: createUkObieAdapter,
-  GOCARDLESS: createGoCardlessAdapter,
-} as const satisfies Record<InstitutionDescriptor['standard'], unknown>;
 
 /** Thrown when the operator holds no client credentials for a bank: a configuration fault, not a user error. */
 export class MissingBankCredentialsError extends Error {
@@ -37,7 +26,10 @@ export function createAdapterRegistry(deps: {
   onCall?: BankAdapterDeps['onCall'];
   tppIpAddress?: string;
   onSkippedEntries?: BankAdapterDeps['onSkippedEntries'];
+  /** The standards adapters are built from; default the registry of standards. */
+  standards?: StandardsRegistry;
 }): AdapterRegistry {
+  const registry = deps.standards ?? defaultStandards;
   const cache = new Map<string, BankAdapter>();
   return {
     for(institution) {
@@ -45,9 +37,11 @@ export function createAdapterRegistry(deps: {
       const key = [institution.id, institution.issuer, institution.aisBaseUrl, institution.pisBaseUrl].join(' ');
       const cached = cache.get(key);
       if (cached) return cached;
+      // An unknown standard throws here, before anything is called: never read as another standard.
+      const standard = registry.get(institution.standard);
       const credentials = deps.credentials(institution.id);
       if (!credentials) throw new MissingBankCredentialsError(institution.id);
-      const adapter = factories[institution.standard]({
+      const adapter = standard.createAdapter({
         institution,
         credentials,
         redirectUri: deps.callbackUrl,

@@ -15,6 +15,7 @@ import {
 } from '../errors';
 import { createBankHttpClient, type BankCallRecord, type BankHttpClientOptions } from './bank-http-client';
 import { json, raw, startScriptedServer, type ScriptedServer } from './test-server';
+import { standards } from '../standards';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const accountsSchema = z.object({ accounts: z.array(z.object({ resourceId: z.string(), iban: z.string() })) });
@@ -38,7 +39,7 @@ function client(overrides: Partial<BankHttpClientOptions> = {}) {
   calls = [];
   return createBankHttpClient({
     institutionId: 'bank-test',
-    standard: 'BERLIN_GROUP',
+    protocol: standards.get('BERLIN_GROUP').protocol,
     baseUrl: `${server.origin}/psd2`,
     allowInsecureRequests: true,
     random: () => 0.5,
@@ -102,7 +103,7 @@ describe('a successful call', () => {
 
   it('speaks the UK headers: x-fapi-interaction-id and x-fapi-customer-ip-address', async () => {
     server.script(json(200, { Data: {} }));
-    const c = client({ standard: 'UK_OPEN_BANKING' });
+    const c = client({ protocol: standards.get('UK_OPEN_BANKING').protocol });
     const res = await c.request({ operation: 'accounts.list', method: 'GET', path: '/accounts', schema: z.object({ Data: z.object({}) }), psuIpAddress: '192.0.2.8' });
     expect(server.received[0].headers['x-fapi-interaction-id']).toBe(res.requestId);
     expect(server.received[0].headers['x-fapi-customer-ip-address']).toBe('192.0.2.8');
@@ -149,7 +150,7 @@ describe('retries', () => {
 
   it('waits at least Retry-After given in seconds', async () => {
     server.script(json(429, {}, { 'Retry-After': '2' }), ok);
-    const c = client({ standard: 'STET' });
+    const c = client({ protocol: standards.get('STET').protocol });
     await c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema });
     expect(sleeps).toEqual([2000]);
   });
@@ -171,7 +172,7 @@ describe('retries', () => {
 
   it('gives up at once with BankRateLimited and retryAfterMs when Retry-After exceeds maxRetryAfterMs', async () => {
     server.script(json(429, {}, { 'Retry-After': '120' }), ok);
-    const c = client({ standard: 'STET', maxRetryAfterMs: 60_000 });
+    const c = client({ protocol: standards.get('STET').protocol, maxRetryAfterMs: 60_000 });
     const err = await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }));
     expect(err).toBeInstanceOf(BankRateLimited);
     expect(err.retryAfterMs).toBe(120_000);
@@ -199,7 +200,7 @@ describe('retries', () => {
 
   it('retries a POST marked idempotent (it carries an idempotency key)', async () => {
     server.script(json(500, {}), json(201, { consentId: 'c' }));
-    const c = client({ standard: 'UK_OPEN_BANKING' });
+    const c = client({ protocol: standards.get('UK_OPEN_BANKING').protocol });
     const res = await c.request({
       operation: 'payment.initiate',
       method: 'POST',
@@ -313,13 +314,13 @@ describe('URLs', () => {
   });
 
   it('refuses an http:// base URL unless allowInsecureRequests is set', () => {
-    expect(() => createBankHttpClient({ institutionId: 'b', standard: 'STET', baseUrl: 'http://bank.example' })).toThrow(BankClientConfigError);
-    expect(() => createBankHttpClient({ institutionId: 'b', standard: 'STET', baseUrl: 'http://bank.example' })).toThrow(/allowInsecureRequests/);
-    expect(() => createBankHttpClient({ institutionId: 'b', standard: 'STET', baseUrl: 'https://bank.example' })).not.toThrow();
+    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://bank.example' })).toThrow(BankClientConfigError);
+    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://bank.example' })).toThrow(/allowInsecureRequests/);
+    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'https://bank.example' })).not.toThrow();
   });
 
   it('refuses an https client from following an http link on the same host', () => {
-    const c = createBankHttpClient({ institutionId: 'b', standard: 'STET', baseUrl: 'https://bank.example/api' });
+    const c = createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'https://bank.example/api' });
     expect(() => c.resolveUrl({ url: 'http://bank.example/api/accounts' })).toThrow(BankResponseInvalid);
     expect(c.resolveUrl({ path: 'accounts', query: { dateFrom: '2026-01-01', status: ['a', 'b'] } }).href).toBe('https://bank.example/api/accounts?dateFrom=2026-01-01&status=a&status=b');
   });

@@ -16,10 +16,9 @@ import {
   BankResponseInvalid,
   BankUnavailable,
   summariseZodIssues,
-  type BankStandard,
 } from '../errors';
 import { createMtlsTransport, ResponseTooLarge, type BankFetch, type MtlsOptions } from './mtls';
-import { createQSealSigner, type QSealOptions, type QSealSigner } from './qseal';
+import type { BankProtocol, BankRequestSigner } from './protocol';
 import { describeUrl, redactedExcerpt } from './redact';
 import { computeBackoff, DEFAULT_BACKOFF, sleep as defaultSleep, type BackoffOptions } from './retry';
 
@@ -57,7 +56,8 @@ export interface BankCallRecord {
 export interface BankHttpClientOptions {
   /** Registry id of the institution; named in every error, log line and audit record. */
   institutionId: string;
-  standard: BankStandard;
+  /** The wire conventions of the institution's standard: headers, signing, error reading. */
+  protocol: BankProtocol;
   /** Root of the bank's API, e.g. `https://api.bank.example/psd2`. Paths are appended to it. */
   baseUrl: string;
   /** Per attempt, including reading the body. Default 15 000. */
@@ -74,8 +74,8 @@ export interface BankHttpClientOptions {
   maxRetryAfterMs?: number;
   /** QWAC client certificate for mTLS. Cannot be combined with `fetch`. */
   mtls?: MtlsOptions;
-  /** QSeal HTTP signatures (`Digest`, `Signature`, `TPP-Signature-Certificate`). */
-  qseal?: QSealOptions;
+  /** Signs each attempt (QSeal HTTP signatures, for the standards that use them); see {@link BankProtocol.signer}. */
+  signer?: BankRequestSigner;
   /** Receives one line per attempt: method, path template, status, latency, request id, attempt. */
   logger?: Logger;
   /** Called once per attempt (the audit journal). Exceptions it throws are logged and ignored. */
@@ -162,7 +162,6 @@ export interface BankHttpResponse<T> {
 /** The client of one institution. */
 export interface BankHttpClient {
   readonly institutionId: string;
-  readonly standard: BankStandard;
   /** The normalised base URL. */
   readonly baseUrl: string;
   /**
@@ -203,7 +202,7 @@ function networkCause(err: unknown): Error {
 
 /** Creates the HTTP client of one institution. Throws {@link BankClientConfigError} on bad settings. */
 export function createBankHttpClient(options: BankHttpClientOptions): BankHttpClient {
-  const { institutionId, standard } = options;
+  const { institutionId, protocol } = options;
   const timeoutMs = options.timeoutMs ?? 15_000;
   const maxRetries = options.maxRetries ?? 3;
   const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff };
@@ -263,7 +262,7 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
     }
   }
   const transport: BankFetch = options.fetch ?? mtls?.fetch ?? ((url, init) => fetch(url, init));
-  const signer: QSealSigner | undefined = options.qseal ? createQSealSigner(institutionId, options.qseal) : undefined;
+  const signer: BankRequestSigner | undefined = options.signer;
   const log = options.logger?.child({ component: 'bank-http', institutionId });
 
   function resolveUrl(target: { path?: string; url?: string; query?: BankQuery }, operation = '(resolve)'): URL {
@@ -308,13 +307,12 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
 
   function buildHeaders<T>(req: BankRequestOptions<T>, requestId: string, hasBody: boolean): Headers {
     const headers = new Headers();
-    headers.set('Accept', standard === 'STET' ? 'application/hal+json, application/json;q=0.9' : 'application/json');
+    headers.set('Accept', protocol.accept);
     if (hasBody) headers.set('Content-Type', 'application/json');
     for (const [name, value] of Object.entries(options.defaultHeaders ?? {})) headers.set(name, value);
     for (const [name, value] of Object.entries(req.headers ?? {})) if (value !== undefined) headers.set(name, value);
     headers.set('X-Request-ID', requestId);
-    if (standard === 'UK_OPEN_BANKING') headers.set('x-fapi-interaction-id', requestId);
-    if (req.psuIpAddress) headers.set(standard === 'UK_OPEN_BANKING' ? 'x-fapi-customer-ip-address' : 'PSU-IP-Address', req.psuIpAddress);
+    for (const [name, value] of Object.entries(protocol.headers({ requestId, ...(req.psuIpAddress ? { psuIpAddress: req.psuIpAddress } : {}) }))) headers.set(name, value);
     if (req.accessToken) headers.set('Authorization', `Bearer ${req.accessToken}`);
     return headers;
   }
@@ -412,7 +410,7 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
           error = result;
           retryable = false;
         } else {
-          error = bankErrorFromResponse({ institutionId, operation, standard, status, headers: response.headers, body: text, requestId, now: now() });
+          error = bankErrorFromResponse({ institutionId, operation, dialect: protocol.errors, status, headers: response.headers, body: text, requestId, now: now() });
           retryable = safe && error.transient;
         }
       } catch (err) {
@@ -495,7 +493,6 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
 
   return {
     institutionId,
-    standard,
     baseUrl: base.href,
     request,
     resolveUrl: (target) => resolveUrl(target),

@@ -10,6 +10,7 @@ export {
   type BankQuery,
   type BankRequestOptions,
 } from './bank-http-client';
+export type { BankProtocol, BankRequestSigner, SigningCredentials } from './protocol';
 export { createMtlsTransport, type BankFetch, type MtlsOptions, type MtlsTransport } from './mtls';
 export { createQSealSigner, digestHeader, signingString, type QSealAlgorithm, type QSealOptions, type QSealSigner } from './qseal';
 export { describeUrl, isSensitiveKey, maskIban, pathTemplate, redact, redactedExcerpt, redactHeaders, redactText, REDACTED } from './redact';

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { BankClientConfigError, BankResponseInvalid, BankUnavailable } from '../errors';
 import { createBankHttpClient } from './bank-http-client';
 import { createTestPki, opensslAvailable, type TestPki } from './test-certs';
+import { standards } from '../standards';
 
 const hasOpenssl = opensslAvailable();
 if (!hasOpenssl) {
@@ -43,7 +44,7 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
   it('presents the client certificate and the bank accepts it', async () => {
     const client = createBankHttpClient({
       institutionId: 'bank-mtls',
-      standard: 'BERLIN_GROUP',
+      protocol: standards.get('BERLIN_GROUP').protocol,
       baseUrl,
       mtls: { certPem: pki.clientCertPem, keyPem: pki.clientKeyPem, caPem: pki.caPem },
     });
@@ -61,7 +62,7 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
   it('refuses an answer larger than maxResponseBytes with BankResponseInvalid', async () => {
     const client = createBankHttpClient({
       institutionId: 'bank-mtls',
-      standard: 'BERLIN_GROUP',
+      protocol: standards.get('BERLIN_GROUP').protocol,
       baseUrl,
       maxResponseBytes: 10,
       mtls: { certPem: pki.clientCertPem, keyPem: pki.clientKeyPem, caPem: pki.caPem },
@@ -78,7 +79,7 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
   it('fails with BankUnavailable when the bank refuses a certificate it does not trust', async () => {
     const client = createBankHttpClient({
       institutionId: 'bank-mtls',
-      standard: 'BERLIN_GROUP',
+      protocol: standards.get('BERLIN_GROUP').protocol,
       baseUrl,
       maxRetries: 0,
       mtls: { certPem: pki.strangerCertPem, keyPem: pki.strangerKeyPem, caPem: pki.caPem },
@@ -93,7 +94,7 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
   it('verifies the bank: a server certificate from an unknown CA is refused', async () => {
     const client = createBankHttpClient({
       institutionId: 'bank-mtls',
-      standard: 'BERLIN_GROUP',
+      protocol: standards.get('BERLIN_GROUP').protocol,
       baseUrl,
       maxRetries: 0,
       mtls: { certPem: pki.clientCertPem, keyPem: pki.clientKeyPem },
@@ -119,7 +120,7 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     const client = createBankHttpClient({
       institutionId: 'bank-mtls',
-      standard: 'STET',
+      protocol: standards.get('STET').protocol,
       baseUrl: `https://127.0.0.1:${(slow.address() as AddressInfo).port}`,
       timeoutMs: 500,
       maxRetries: 0,
@@ -140,7 +141,7 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
 describe('mTLS settings', () => {
   it('are refused with a plain http base URL or together with a custom fetch', () => {
     const mtls = { certPem: 'x', keyPem: 'y' };
-    expect(() => createBankHttpClient({ institutionId: 'b', standard: 'STET', baseUrl: 'http://127.0.0.1:1', allowInsecureRequests: true, mtls })).toThrow(BankClientConfigError);
-    expect(() => createBankHttpClient({ institutionId: 'b', standard: 'STET', baseUrl: 'https://bank.example', mtls, fetch: globalThis.fetch })).toThrow(/either mtls or fetch/);
+    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://127.0.0.1:1', allowInsecureRequests: true, mtls })).toThrow(BankClientConfigError);
+    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'https://bank.example', mtls, fetch: globalThis.fetch })).toThrow(/either mtls or fetch/);
   });
 });

@@ -6,6 +6,7 @@ import { createBankHttpClient } from './bank-http-client';
 import { createQSealSigner, digestHeader, type QSealAlgorithm } from './qseal';
 import { opensslAvailable, selfSigned, tempDir } from './test-certs';
 import { json, startScriptedServer, type ReceivedRequest, type ScriptedServer } from './test-server';
+import { standards } from '../standards';
 
 const hasOpenssl = opensslAvailable();
 
@@ -48,10 +49,10 @@ describe('QSeal HTTP signatures', () => {
     server.script(json(201, { paymentId: 'p1' }));
     const client = createBankHttpClient({
       institutionId: 'bank-qseal',
-      standard: 'BERLIN_GROUP',
+      protocol: standards.get('BERLIN_GROUP').protocol,
       baseUrl: `${server.origin}/psd2`,
       allowInsecureRequests: true,
-      qseal: { keyId, privateKeyPem: keys.privateKeyPem, algorithm: 'rsa-sha256' },
+      signer: createQSealSigner('bank-qseal', { keyId, privateKeyPem: keys.privateKeyPem, algorithm: 'rsa-sha256' }),
     });
     const body = { instructedAmount: { currency: 'EUR', amount: '12.30' }, creditorName: 'Café Müller' };
     await client.request({
@@ -80,10 +81,10 @@ describe('QSeal HTTP signatures', () => {
     server.script(json(200, {}));
     const client = createBankHttpClient({
       institutionId: 'bank-qseal',
-      standard: 'BERLIN_GROUP',
+      protocol: standards.get('BERLIN_GROUP').protocol,
       baseUrl: server.origin,
       allowInsecureRequests: true,
-      qseal: { keyId, privateKeyPem: keys.privateKeyPem, includeRequestTarget: false },
+      signer: createQSealSigner('bank-qseal', { keyId, privateKeyPem: keys.privateKeyPem, includeRequestTarget: false }),
     });
     await client.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: z.object({}) });
     const [req] = server.received;
@@ -102,11 +103,11 @@ describe('QSeal HTTP signatures', () => {
     server.script(json(503, {}), json(200, {}));
     const client = createBankHttpClient({
       institutionId: 'bank-qseal',
-      standard: 'BERLIN_GROUP',
+      protocol: standards.get('BERLIN_GROUP').protocol,
       baseUrl: server.origin,
       allowInsecureRequests: true,
       sleep: async () => undefined,
-      qseal: { keyId, privateKeyPem: keys.privateKeyPem },
+      signer: createQSealSigner('bank-qseal', { keyId, privateKeyPem: keys.privateKeyPem }),
     });
     await client.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: z.object({}) });
     expect(server.received).toHaveLength(2);
@@ -151,10 +152,10 @@ describe('QSeal HTTP signatures', () => {
         server.script(json(200, {}));
         const client = createBankHttpClient({
           institutionId: 'bank-qseal',
-          standard: 'BERLIN_GROUP',
+          protocol: standards.get('BERLIN_GROUP').protocol,
           baseUrl: server.origin,
           allowInsecureRequests: true,
-          qseal: { keyId, privateKeyPem: seal.keyPem, certificatePem: seal.certPem, algorithm: 'ecdsa-sha256' },
+          signer: createQSealSigner('bank-qseal', { keyId, privateKeyPem: seal.keyPem, certificatePem: seal.certPem, algorithm: 'ecdsa-sha256' }),
         });
         await client.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: z.object({}) });
         const [req] = server.received;

@@ -37,5 +37,6 @@ export {
   type StartAuthorizationInput,
   type TokenEndpointAuthMethod,
 } from './bank-oauth';
+export { bankErrorFromOAuth } from './bank-error-from-oauth';
 export { DiscoveryCache, DEFAULT_DISCOVERY_TTL_MS, sharedDiscoveryCache } from './discovery-cache';
 export { OAuthError, OAuthErrorCode, isOAuthError, type OAuthOperation } from './oauth.errors';

@@ -3,27 +3,34 @@ import { Node } from '../../api/relay/node';
 import { connectionType } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import type { InstitutionDescriptor } from '../../banking/model';
+import { standards } from '../../banking/standards';
 
-/** The PSD2 API standard a bank speaks. */
-export enum StandardKind {
-  BERLIN_GROUP = 'BERLIN_GROUP',
-  STET = 'STET',
-  UK_OPEN_BANKING = 'UK_OPEN_BANKING',
-  /** Reached through the GoCardless Bank Account Data upstream aggregator (account information only). */
-  GOCARDLESS = 'GOCARDLESS',
-}
+/**
+ * The PSD2 API standard a bank speaks: one value per entry of the registry of standards
+ * (src/banking/standards.ts), which is the only list of them.
+ */
+export const StandardKind: Readonly<Record<string, string>> = Object.freeze(Object.fromEntries(standards.ids().map((id) => [id, id])));
+export type StandardKind = string;
 registerEnumType(StandardKind, {
   name: 'Standard',
   description: 'The PSD2 API standard a bank speaks, or GOCARDLESS for a bank reached through that upstream aggregator.',
 });
 
-/** How Passerelle reaches an institution. */
-export enum ReachKind {
-  /** Passerelle calls the bank's own PSD2 API under the operator's licence. */
-  DIRECT = 'DIRECT',
-  /** Through GoCardless Bank Account Data, under the aggregator's licence (account information only). */
-  GOCARDLESS = 'GOCARDLESS',
-}
+/**
+ * How Passerelle reaches an institution: `DIRECT` (the bank's own PSD2 API under the operator's
+ * licence), or through an upstream aggregator of the registry of standards (its `reach` value),
+ * under the aggregator's licence (account information only).
+ */
+export const ReachKind: Readonly<Record<string, string>> = Object.freeze({
+  DIRECT: 'DIRECT',
+  ...Object.fromEntries(
+    standards
+      .all()
+      .flatMap((s) => (s.reach ? [s.reach] : []))
+      .map((reach) => [reach, reach]),
+  ),
+});
+export type ReachKind = string;
 registerEnumType(ReachKind, { name: 'Reach', description: 'How Passerelle reaches an institution: directly, or through an upstream aggregator.' });
 
 /** An institution reached through an upstream aggregator: which one, and its id there. */
@@ -119,13 +126,14 @@ export class InstitutionType extends Node {
 
   static from(i: InstitutionDescriptor): InstitutionType {
     const upstreamId = typeof i.quirks.upstreamInstitutionId === 'string' ? i.quirks.upstreamInstitutionId : null;
+    const reach = standards.get(i.standard).reach;
     return Object.assign(new InstitutionType(), {
       id: toGlobalId('Institution', i.id),
       name: i.name,
       bic: i.bic,
       country: i.country,
       logoUrl: i.logoUrl,
-      standard: i.standard as StandardKind,
+      standard: i.standard,
       standardVersion: i.standardVersion,
       scopes: i.scopes as AccessScopeKind[],
       paymentSchemes: i.paymentSchemes as PaymentSchemeKind[],
@@ -133,8 +141,8 @@ export class InstitutionType extends Node {
       maxConsentDays: i.maxConsentDays,
       maxHistoryDays: i.maxHistoryDays,
       frequencyPerDay: i.frequencyPerDay,
-      reachedThrough: i.standard === 'GOCARDLESS' ? ReachKind.GOCARDLESS : ReachKind.DIRECT,
-      upstream: i.standard === 'GOCARDLESS' && upstreamId ? Object.assign(new UpstreamInstitutionType(), { provider: ReachKind.GOCARDLESS, institutionId: upstreamId }) : null,
+      reachedThrough: reach ?? 'DIRECT',
+      upstream: reach && upstreamId ? Object.assign(new UpstreamInstitutionType(), { provider: reach, institutionId: upstreamId }) : null,
     });
   }
 }

@@ -52,6 +52,7 @@ import {
   hrefOf,
   type BgScaLinks,
 } from './berlin-group.schemas';
+import { berlinGroupProtocol } from './berlin-group.protocol';
 
 /** What the adapter needs: the institution, the gateway's client registration at the bank, and where to report. */
 export type BerlinGroupAdapterDeps = BankAdapterDeps;
@@ -151,11 +152,10 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
 
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
-    standard: 'BERLIN_GROUP',
     baseUrl: institution.aisBaseUrl,
     logger,
     onCall: deps.onCall,
-    ...httpTransportOptions(deps),
+    ...httpTransportOptions(deps, berlinGroupProtocol),
     allowInsecureRequests: sandbox,
     additionalOrigins,
   });

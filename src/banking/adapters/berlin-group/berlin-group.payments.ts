@@ -20,6 +20,7 @@ import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { bgPaymentCancelResponse, bgPaymentCreated, bgPaymentStatusResponse, type BgPaymentStatusResponse } from './berlin-group.payment-schemas';
 import { bgAuthorisationStarted, hrefOf, type BgLink } from './berlin-group.schemas';
 import { z } from 'zod';
+import { berlinGroupProtocol } from './berlin-group.protocol';
 
 /** GET {scaStatus} → 200 (`scaStatusResponse`). */
 const bgScaStatusResponse = z.looseObject({ scaStatus: z.string().min(1) });
@@ -72,11 +73,10 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
   const originOf = (u: string) => new URL(u).origin;
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
-    standard: 'BERLIN_GROUP',
     baseUrl: pisBase,
     logger: deps.logger,
     onCall: deps.onCall,
-    ...httpTransportOptions(deps),
+    ...httpTransportOptions(deps, berlinGroupProtocol),
     allowInsecureRequests: sandbox,
     additionalOrigins: originOf(institution.aisBaseUrl) === originOf(pisBase) ? [] : [institution.aisBaseUrl],
   });

@@ -30,6 +30,7 @@ import {
   gcTokenRefreshed,
   gcTransactions,
 } from './gocardless.schemas';
+import { goCardlessProtocol } from './gocardless.protocol';
 
 const DAY_MS = 86_400_000;
 /** Account details rarely change and cost one of the bank's 4 daily calls: reuse them this long. */
@@ -69,11 +70,10 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
   const secretKey = deps.credentials.clientSecret ?? '';
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
-    standard: 'GOCARDLESS',
     baseUrl: institution.aisBaseUrl,
     logger,
     onCall: deps.onCall,
-    ...httpTransportOptions(deps),
+    ...httpTransportOptions(deps, goCardlessProtocol),
     allowInsecureRequests: sandbox,
   });
   const details = (operation: string) => ({ institutionId, operation });

@@ -10,6 +10,7 @@ import type { InstitutionDescriptor } from '../../model';
 import type { BankClientCredentials } from '../index';
 import { UPSTREAM_MAX_HISTORY_DAYS } from './gocardless.adapter';
 import { gcInstitutionList, gcTokenPair, type GcInstitution } from './gocardless.schemas';
+import { goCardlessProtocol } from './gocardless.protocol';
 
 /** The banks' documented minimum: 4 unattended reads per account and scope per day. */
 const UPSTREAM_FREQUENCY_PER_DAY = 4;
@@ -74,7 +75,7 @@ export async function loadGoCardlessInstitutions(
 ): Promise<{ institutions: InstitutionDescriptor[]; credentials: Map<string, BankClientCredentials> }> {
   const http = createBankHttpClient({
     institutionId: 'gocardless',
-    standard: 'GOCARDLESS',
+    protocol: goCardlessProtocol,
     baseUrl: settings.baseUrl,
     logger: deps.logger,
     ...(deps.fetch ? { fetch: (url: string, init: RequestInit) => deps.fetch!(url, init) } : {}),

@@ -17,14 +17,14 @@ import type { Logger } from 'pino';
 import { BankCancellationAuthorisationRequired, BankInvalidRequest, BankResponseInvalid, BankUnauthorized, isBankError } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '../../model';
-import { isOAuthError, type BankOAuth } from '../../oauth';
+import { bankErrorFromOAuth, isOAuthError, type BankOAuth } from '../../oauth';
 import { paymentInstructionId, paymentRequestId, withQuery } from '../../payment-ids';
 import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
 import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
-import { bankErrorFromOAuth } from '../uk-obie/uk-obie.adapter';
 import { linkHref } from './stet.mapper';
 import { stetPaymentRequestCreated, stetPaymentRequestModified, stetPaymentRequestResponse, type StetPaymentRequestResponse } from './stet.payment-schemas';
+import { stetProtocol } from './stet.protocol';
 
 /** STET local instruments per scheme (`paymentTypeInformation.localInstrument`; SCT has none). */
 const STET_PRODUCTS: Partial<Record<PaymentScheme, string>> = { SEPA_CREDIT_TRANSFER: 'SCT', SEPA_INSTANT: 'INST' };
@@ -51,11 +51,10 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
   const pisBase = institution.pisBaseUrl || institution.aisBaseUrl;
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
-    standard: 'STET',
     baseUrl: pisBase,
     logger: deps.logger,
     onCall: deps.onCall,
-    ...httpTransportOptions(deps),
+    ...httpTransportOptions(deps, stetProtocol),
     allowInsecureRequests: sandbox,
   });
   const details = (operation: string) => ({ institutionId, operation });

@@ -24,6 +24,7 @@ import type { BankCallContext, PaymentCompleted, PaymentInitiationPort, PaymentR
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { ukJwsSigner, ukJwsVerifier } from './uk-obie.jws';
 import { ukDomesticPaymentResponse, ukPaymentConsentResponse, ukPaymentDetailsResponse } from './uk-obie.payment-schemas';
+import { ukObieProtocol } from './uk-obie.protocol';
 
 const CC_SCOPE = 'payments';
 const PSU_SCOPE = 'openid payments';
@@ -76,11 +77,10 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
   const financialId = typeof institution.quirks.fapiFinancialId === 'string' ? institution.quirks.fapiFinancialId : undefined;
   const http: BankHttpClient = createBankHttpClient({
     institutionId,
-    standard: 'UK_OPEN_BANKING',
     baseUrl: institution.pisBaseUrl,
     logger: deps.logger,
     ...(deps.onCall ? { onCall: deps.onCall } : {}),
-    ...httpTransportOptions(deps),
+    ...httpTransportOptions(deps, ukObieProtocol),
     allowInsecureRequests: sandbox,
     ...(financialId ? { defaultHeaders: { 'x-fapi-financial-id': financialId } } : {}),
   });

@@ -34,10 +34,10 @@ function decode(jwt: string) {
 }
 
 describe('UK request objects', () => {
-  it('sign the authorisation request with PS256, repeating every parameter BankOAuth generated', () => {
+  it('sign the authorisation request with PS256, repeating every parameter BankOAuth generated', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const sign = requestObjectSigner('thames', { pem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), alg: 'PS256', kid: 'tpp-1' });
-    const jwt = decode(sign(ctx, claims, Date.parse('2026-11-25T10:00:00Z')));
+    const jwt = decode(await sign(ctx, claims, Date.parse('2026-11-25T10:00:00Z')));
     expect(jwt.header).toEqual({ alg: 'PS256', typ: 'oauth-authz-req+jwt', kid: 'tpp-1' });
     expect(jwt.payload).toMatchObject({
       iss: ctx.clientId,

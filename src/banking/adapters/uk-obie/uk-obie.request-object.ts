@@ -4,17 +4,22 @@
  * included, in a JWT signed with the TPP's key. BankOAuth hands the parameters it generated
  * (state, nonce, PKCE challenge, redirect URI) to the builder, so the object repeats them exactly.
  */
-import { createPrivateKey, randomUUID, sign, constants, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { BankClientConfigError } from '../../errors';
 import type { AuthorizationRequestContext, ClientAssertionKey } from '../../oauth';
 
 /** How long a request object is good for: FAPI asks for `exp` at most 60 minutes after `nbf`. */
 const LIFETIME_SECONDS = 300;
 
-const b64url = (value: string | Buffer) => Buffer.from(value).toString('base64url');
-
-/** A request-object signer for one key; throws {@link BankClientConfigError} when the key does not fit its algorithm. */
-export function requestObjectSigner(institutionId: string, key: ClientAssertionKey): (ctx: AuthorizationRequestContext, claims: unknown, nowMs?: number) => string {
+/**
+ * A request-object signer for one key (signing by jose, as openid-client does for its own JWTs);
+ * throws {@link BankClientConfigError} when the key does not fit its algorithm.
+ */
+export function requestObjectSigner(
+  institutionId: string,
+  key: ClientAssertionKey,
+): (ctx: AuthorizationRequestContext, claims: unknown, nowMs?: number) => Promise<string> {
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key.pem);
@@ -25,7 +30,7 @@ export function requestObjectSigner(institutionId: string, key: ClientAssertionK
   if ((key.alg === 'ES256' && type !== 'ec') || (key.alg !== 'ES256' && type !== 'rsa' && type !== 'rsa-pss')) {
     throw new BankClientConfigError(institutionId, `the request-object signing key does not fit ${key.alg}`);
   }
-  return (ctx, claims, nowMs = Date.now()) => {
+  return async (ctx, claims, nowMs = Date.now()) => {
     const now = Math.floor(nowMs / 1000);
     const header = { alg: key.alg, typ: 'oauth-authz-req+jwt', ...(key.kid ? { kid: key.kid } : {}) };
     const payload = {
@@ -45,13 +50,6 @@ export function requestObjectSigner(institutionId: string, key: ClientAssertionK
       exp: now + LIFETIME_SECONDS,
       jti: randomUUID(),
     };
-    const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
-    const signature =
-      key.alg === 'ES256'
-        ? sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' })
-        : key.alg === 'PS256'
-          ? sign('sha256', Buffer.from(input), { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
-          : sign('sha256', Buffer.from(input), privateKey);
-    return `${input}.${b64url(signature)}`;
+    return new SignJWT(payload).setProtectedHeader(header).sign(privateKey);
   };
 }

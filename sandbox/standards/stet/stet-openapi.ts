@@ -1,4 +1,4 @@
-import { OpenApiSpec } from '../core/openapi';
+import { OpenApiSpec } from '../../core/openapi';
 
 /**
  * The STET 1.6 shapes the sandbox serves and accepts, as an OpenAPI 3.0 document for the
@@ -264,5 +264,5 @@ export const stetShapeOperation: Record<keyof typeof stetSchemas, { operationId:
 
 /** The STET document as a validator; `apiRoot` is the bank's STET root (e.g. /stet/psd2/v1.6). */
 export function stetSpec(apiRoot = '/'): Promise<OpenApiSpec> {
-  return OpenApiSpec.fromDocument('STET 1.6 (sandbox/standards/stet-openapi.ts)', stetOpenApi, { apiRoot });
+  return OpenApiSpec.fromDocument('STET 1.6 (sandbox/standards/stet/stet-openapi.ts)', stetOpenApi, { apiRoot });
 }

@@ -1,13 +1,13 @@
 import type { Request, Response } from 'express';
-import { MAGIC, type Bank } from '../core/bank';
-import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
-import { isValidIban } from '../core/iban';
-import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
-import { startScaSession } from '../core/sca';
-import type { AisConsent, Payment, ScaApproach } from '../core/state';
-import { OpenApiSpec } from '../core/openapi';
-import { strictRequests } from './strict';
-import { dateParam, linkWith, pageParam, queryString, transactionPage, UUID_RE } from './common';
+import { MAGIC, type Bank } from '../../core/bank';
+import { BankError, type BankErrorCode, type Dialect } from '../../core/errors';
+import { isValidIban } from '../../core/iban';
+import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../../core/ledger';
+import { startScaSession } from '../../core/sca';
+import type { AisConsent, Payment, ScaApproach } from '../../core/state';
+import { OpenApiSpec } from '../../core/openapi';
+import { strictRequests } from '../strict';
+import { dateParam, linkWith, pageParam, queryString, transactionPage, UUID_RE } from '../common';
 
 /** Berlin Group NextGenPSD2 1.3.12 error codes (tppMessages[].code). */
 const BG_CODES: Record<BankErrorCode, string> = {

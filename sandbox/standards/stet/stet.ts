@@ -1,13 +1,13 @@
 import type { Request, Response } from 'express';
-import type { Bank } from '../core/bank';
-import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
-import { isValidIban } from '../core/iban';
-import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
-import { startScaSession } from '../core/sca';
-import type { AisConsent, Payment, PaymentStatus } from '../core/state';
+import type { Bank } from '../../core/bank';
+import { BankError, type BankErrorCode, type Dialect } from '../../core/errors';
+import { isValidIban } from '../../core/iban';
+import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../../core/ledger';
+import { startScaSession } from '../../core/sca';
+import type { AisConsent, Payment, PaymentStatus } from '../../core/state';
 import { stetSpec } from './stet-openapi';
-import { strictRequests } from './strict';
-import { dateParam, linkWith, pageParam, transactionPage, UUID_RE } from './common';
+import { strictRequests } from '../strict';
+import { dateParam, linkWith, pageParam, transactionPage, UUID_RE } from '../common';
 
 const HAL = 'application/hal+json; charset=utf-8';
 

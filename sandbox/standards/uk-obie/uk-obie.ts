@@ -1,17 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Bank, SandboxBankInfo, SandboxClientCredentials } from '../core/bank';
-import { addDays } from '../core/clock';
-import { BankError, type BankErrorCode, type Dialect } from '../core/errors';
-import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../core/ledger';
-import type { AisConsent, Payment, PaymentStatus } from '../core/state';
-import { checkDetached, publicJwk, SANDBOX_TAN, signDetached, signingKeyPair } from '../core/jws';
-import { addSigningIdentity } from '../core/identity';
+import type { Bank, SandboxBankInfo, SandboxClientCredentials } from '../../core/bank';
+import { addDays } from '../../core/clock';
+import { BankError, type BankErrorCode, type Dialect } from '../../core/errors';
+import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../../core/ledger';
+import type { AisConsent, Payment, PaymentStatus } from '../../core/state';
+import { checkDetached, publicJwk, SANDBOX_TAN, signDetached, signingKeyPair } from '../../core/jws';
+import { OpenApiSpec } from '../../core/openapi';
+import { strictRequests } from '../strict';
+import { linkWith, pageParam, queryString, transactionPage } from '../common';
+import { addSigningIdentity } from './uk-obie.identity';
 
-export { addSigningIdentity } from '../core/identity';
-import { OpenApiSpec } from '../core/openapi';
-import { strictRequests } from './strict';
-import { linkWith, pageParam, queryString, transactionPage } from './common';
+export { addSigningIdentity } from './uk-obie.identity';
 
 /** UK OBIE 3.1.11 ErrorCode per canonical code (banks may add their own namespaced codes). */
 const UK_CODES: Record<BankErrorCode, string> = {
@@ -541,4 +541,3 @@ export function mountUkObie(bank: Bank): void {
     res.json(wrap(domesticData(p), `${pis}/domestic-payments/${String(p.extra.domesticPaymentId)}`));
   });
 }
-
