@@ -4,7 +4,7 @@ import { toGlobalId } from '../../api/relay/global-id';
 import { Node } from '../../api/relay/node';
 import { UserError } from '../../api/user-errors';
 import type { AccountRecord } from '../accounts/accounts.service';
-import { AccountKindEnum, SyncStatusEnum } from '../accounts/accounts.types';
+import { AccountFields } from '../accounts/accounts.types';
 import type { TransactionRecord } from '../transactions/transactions.store';
 import { TransactionFields } from '../transactions/transactions.types';
 import { AccessGrantScope, sharedTransactionId, sideOf, statusOf, type AccessGrantSide, type AccessGrantStatus, type GrantRecord, type Share } from './grants.service';
@@ -121,52 +121,15 @@ export const AccessGrantConnection = connectionType('AccessGrant', AccessGrantTy
  * when the grant ends, and names nothing in the owner's tenant).
  */
 @ObjectType('SharedAccount', { implements: Node, description: "One of another tenant's accounts, read through an access grant. Its id is grant-scoped: it stops resolving when the grant ends." })
-export class SharedAccountType extends Node {
+export class SharedAccountType extends AccountFields {
   sharedId!: string;
   grantInternalId!: string;
 
-  @Field(() => AccountKindEnum)
-  kind!: AccountKindEnum;
-
-  @Field(() => String, { nullable: true })
-  iban!: string | null;
-
-  @Field(() => String, { nullable: true })
-  maskedPan!: string | null;
-
-  @Field(() => String)
-  currency!: string;
-
-  @Field(() => String, { nullable: true })
-  name!: string | null;
-
-  @Field(() => String, { nullable: true })
-  ownerName!: string | null;
-
-  @Field(() => String, { nullable: true })
-  product!: string | null;
-
-  @Field(() => SyncStatusEnum)
-  syncStatus!: SyncStatusEnum;
-
-  /** When the owner's last sync stored this account's data (grantees never cause a sync). */
-  @Field(() => Date, { nullable: true, description: "When the owner's last sync stored this account's data (grantees never cause a sync)." })
-  lastSyncedAt!: Date | null;
-
   static from(share: Share, a: AccountRecord): SharedAccountType {
-    return Object.assign(new SharedAccountType(), {
+    return Object.assign(AccountFields.fill(new SharedAccountType(), a), {
       id: toGlobalId('SharedAccount', share.sharedId),
       sharedId: share.sharedId,
       grantInternalId: share.grantId,
-      kind: a.kind as AccountKindEnum,
-      iban: a.iban,
-      maskedPan: a.maskedPan,
-      currency: a.currency,
-      name: a.name,
-      ownerName: a.ownerName,
-      product: a.product,
-      syncStatus: a.syncStatus as SyncStatusEnum,
-      lastSyncedAt: a.lastSyncedAt,
     });
   }
 }
