@@ -18,6 +18,8 @@ import {
   AccessGrantRevokePayload,
   AccessGrantType,
   SharedAccountType,
+  SharedPaymentConnection,
+  SharedPaymentType,
   SharedTransactionConnection,
   SharedTransactionType,
 } from './grants.types';
@@ -31,6 +33,17 @@ registerNodeType('AccessGrant', async (ctx, id) => {
 registerNodeType('SharedAccount', async (ctx, id) => {
   const share = await ctx.services.grants.share(ctx.caller, id);
   return share && SharedAccountType.from(share, await ctx.services.grants.account(ctx.caller, id));
+});
+
+// A shared transaction's or payment's id resolves only through a usable grant of the caller
+// with the scope that reads it; otherwise (ended grant, other tenant, the owner) it is null.
+registerNodeType('SharedTransaction', async (ctx, id) => {
+  const found = await ctx.services.grants.transaction(ctx.caller, id);
+  return found && SharedTransactionType.fromShared(found.share.sharedId, found.row);
+});
+registerNodeType('SharedPayment', async (ctx, id) => {
+  const p = await ctx.services.grants.payment(ctx.caller, id);
+  return p && SharedPaymentType.fromShared(p);
 });
 
 @ArgsType()
@@ -141,6 +154,26 @@ export class SharedAccountsResolver {
       nodes: edges.map((e) => e.node),
       pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: !!args.after, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
     };
+  }
+
+  @FieldResolver(() => SharedPaymentConnection, {
+    description: "Payments the owner made from this account (its end user's payments whose debtor IBAN is the account's), oldest first (needs PAYMENTS_READ). Read-only: a grant never initiates.",
+  })
+  async payments(@Root() account: SharedAccountType, @Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<SharedPaymentType>> {
+    const limit = pageSize(args.first);
+    const after = args.after ? decodeCursor('SharedPayment', args.after) : undefined;
+    const rows = await ctx.services.grants.payments(ctx.caller, account.sharedId, limit + 1, after);
+    return toConnection('SharedPayment', rows, limit, !!after, SharedPaymentType.fromShared);
+  }
+}
+
+@Resolver(() => SharedPaymentType)
+export class SharedPaymentsResolver {
+  @FieldResolver(() => SharedAccountType, { description: 'The shared account the payment was made from.' })
+  async account(@Root() payment: SharedPaymentType, @Ctx() ctx: GraphQLContext): Promise<SharedAccountType> {
+    const share = await ctx.services.grants.share(ctx.caller, payment.sharedAccountId);
+    if (!share) throw new ApiError(ErrorCode.NOT_FOUND, 'No shared account with this id.');
+    return SharedAccountType.from(share, await ctx.services.grants.account(ctx.caller, payment.sharedAccountId));
   }
 }
 
