@@ -341,3 +341,43 @@ describe('bad approvals', () => {
     expect(r.payment).toBeNull();
   });
 });
+
+describe('payments left awaiting approval', () => {
+  // Runs last in this file: a sweep fails every payment of the gateway past its time, and the
+  // tests above leave some AWAITING_APPROVAL.
+  const TTL_MS = 168 * 3_600_000; // APPROVAL_PENDING_TTL_HOURS' default, which this gateway runs with
+
+  it('fail past APPROVAL_PENDING_TTL_HOURS — once, even with two sweeps at the same time — with an event and a proof record, no bank call, and no approval after; a younger one stays', async () => {
+    const old = (await initiate('12500.00')).payment!;
+    await new Promise((r) => setTimeout(r, 50));
+    const young = (await initiate('12600.00')).payment!;
+    const createdAt = async (id: string) => (await gql<{ node: { createdAt: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { createdAt } } }', { id })).node.createdAt;
+    // The sweep's clock: `old` is just past its time, `young` (50 ms younger) not yet.
+    const now = new Date(Date.parse(await createdAt(old.id)) + 1 + TTL_MS);
+    expect(Date.parse(await createdAt(young.id))).toBeGreaterThan(now.getTime() - TTL_MS);
+    const bankBefore = (await bankPayments()).length;
+
+    const [a, b] = await Promise.all([t.gateway.services.payments.expireAwaitingApproval(now), t.gateway.services.payments.expireAwaitingApproval(now)]);
+    expect(a.expired + b.expired).toBeGreaterThanOrEqual(1);
+    expect(await payment(old.id)).toMatchObject({ status: 'FAILED', terminal: true });
+    expect((await payment(young.id)).status).toBe('AWAITING_APPROVAL');
+    expect((await gql<{ node: { statusReason: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { statusReason } } }', { id: old.id })).node.statusReason).toMatch(/^Not approved within 168 hours/);
+
+    // Exactly one status change, in the log and in the proof chain, whoever of the two sweeps made it.
+    const events = (await gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }')).events.nodes.filter(
+      (e) => e.payload.paymentId === old.id,
+    );
+    expect(events.map((e) => e.payload.status)).toEqual(['FAILED']);
+    const proofs = (await gql<{ proofs: { nodes: { event: string; actor: { kind: string }; document: { status?: string } }[] } }>('query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { event actor { kind } document } } }', { s: old.id })).proofs.nodes;
+    expect(proofs.filter((p) => p.event === 'PAYMENT_STATUS_CHANGED')).toHaveLength(1);
+    expect(JSON.stringify(proofs.find((p) => p.event === 'PAYMENT_STATUS_CHANGED')!.document)).toContain('FAILED');
+
+    // Nothing went to the bank, and a late approval finds nothing to approve.
+    expect((await bankPayments()).length).toBe(bankBefore);
+    expect((await approve(old.id, certs.Anna!.id, await certs.Anna!.signer.sign(old.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['INVALID_STATE']);
+    expect((await bankPayments()).length).toBe(bankBefore);
+    // A second sweep at the same clock has nothing left to do for it.
+    await t.gateway.services.payments.expireAwaitingApproval(now);
+    expect((await payment(young.id)).status).toBe('AWAITING_APPROVAL');
+  });
+});

@@ -33,7 +33,7 @@ registerEnumType(PaymentStatusKind, {
     EXECUTED: { description: 'Settled (ACSC, ACCC; UK AcceptedSettlementCompleted). Final.' },
     REJECTED: { description: 'The end user or the bank refused it (RJCT; reasonCode says why, e.g. AM04 insufficient funds, DS02). Final.' },
     CANCELLED: { description: 'Cancelled before execution (paymentCancel). Final.' },
-    FAILED: { description: 'It could not be made: the bank refused the request, or the end user never finished the authentication (30 minutes). Final.' },
+    FAILED: { description: 'It could not be made: the bank refused the request, the end user never finished the authentication (30 minutes), or it was never approved under its approval policy (APPROVAL_PENDING_TTL_HOURS). Final.' },
   },
 });
 
