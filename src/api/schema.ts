@@ -7,7 +7,7 @@ import { ApprovalMembersResolver, PaymentApprovalDocumentResolver, PaymentApprov
 import { AuditResolver } from '../modules/audit/audit.resolver';
 import { EventSubscriptionsResolver, EventsResolver } from '../modules/events/events.resolver';
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
-import { AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver, SharedPaymentsResolver } from '../modules/grants/grants.resolver';
+import { AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver, SharedPaymentsResolver, SharedSubscriptionsResolver } from '../modules/grants/grants.resolver';
 import { InstitutionsResolver } from '../modules/institutions/institutions.resolver';
 import { PaymentsResolver } from '../modules/payments/payments.resolver';
 import { ProofsResolver } from '../modules/proofs/proofs.resolver';
@@ -21,7 +21,7 @@ import { WebhookDeliveryResolver, WebhooksResolver } from '../modules/webhooks/w
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ProofsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver, AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver, SharedPaymentsResolver] as const;
+export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ProofsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver, AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver, SharedPaymentsResolver, SharedSubscriptionsResolver] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

@@ -356,6 +356,38 @@ describe('access grants', () => {
     expect(log.body.data!.events.nodes).toHaveLength(1);
   }, 240_000);
 
+  it('streams new transactions of a shared account to the grantee with grant-scoped ids (sharedTransactionsAdded), refuses anyone else, and completes when the grant is revoked', async () => {
+    const grantId = await activeGrant();
+    const [shared] = await sharedAccountsOf(grantId);
+    const QUERY = 'subscription($id: ID!) { sharedTransactionsAdded(sharedAccountId: $id) { id amount { amount } } }';
+    const open = (key: string) => {
+      const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+      clients.push(client);
+      const got = { batches: [] as { id: string; amount: { amount: string } }[][], errors: [] as unknown[], completed: false };
+      client.subscribe<{ sharedTransactionsAdded: { id: string; amount: { amount: string } }[] }>(
+        { query: QUERY, variables: { id: shared!.id } },
+        { next: (r) => (r.data ? got.batches.push(r.data.sharedTransactionsAdded) : got.errors.push(r.errors)), error: (e) => got.errors.push(e), complete: () => (got.completed = true) },
+      );
+      return got;
+    };
+    const live = open(grantee);
+    const foreign = open(stranger);
+    await until(() => foreign.errors.length > 0 || foreign.completed, 'the stranger’s refusal');
+    expect(JSON.stringify(foreign.errors)).toContain('NOT_FOUND');
+    await new Promise((r) => setTimeout(r, 500));
+
+    await addAndSync(granted, '-64.20');
+    await until(() => live.batches.length > 0, 'the shared transactions', 60_000);
+    const page = (await transactionsThrough(shared!.id)).body.data!.node!.transactions.nodes;
+    expect(live.batches).toEqual([[{ id: page.find((x) => x.amount.amount === '-64.20')!.id, amount: { amount: '-64.20' } }]]);
+    expect(live.errors).toEqual([]);
+    const reads = (await audit(owner, 'SHARED_DATA_READ')).filter((l) => l.details.accessGrantId === parseGlobalId(grantId)!.id && l.details.read === 'transactions');
+    expect(reads.some((l) => l.details.count === 1)).toBe(true);
+
+    await act('accessGrantRevoke', grantId, owner);
+    await until(() => live.completed, 'the end of the subscription', 30_000);
+  }, 120_000);
+
   it('makes a revocation wait for a sync that is copying an event, so no copy commits after it', async () => {
     const grantId = await activeGrant();
     const [shared] = await sharedAccountsOf(grantId);

@@ -350,6 +350,34 @@ export class GrantsService {
     return null;
   }
 
+  /** The shared account if the caller can read `scope` of it now; the coded errors of a refused read otherwise (journalled). */
+  async readable(caller: Caller, sharedId: string, scope: AccessGrantScope): Promise<Share> {
+    return this.usable(caller, sharedId, scope);
+  }
+
+  /**
+   * Transactions of a shared account by their grant-scoped ids (those a TRANSACTIONS_ADDED copy
+   * carries), in the order given, journalled in the owner's audit. At most 100 ids; one query
+   * compares them with the account's stored transactions.
+   */
+  async transactionsBySharedIds(caller: Caller, sharedId: string, ids: string[]): Promise<TransactionRecord[]> {
+    const share = await this.usable(caller, sharedId, AccessGrantScope.TRANSACTIONS_READ);
+    const wanted = [...new Set(ids.filter((id) => UUID.test(id)))].slice(0, 100);
+    if (wanted.length === 0) return [];
+    const rows = await withTenant(share.ownerTenantId, async () => {
+      const { rows: found } = await this.deps.sql.query<{ id: string }>(
+        `select id from bank_transaction where tenant_id = $1 and account_id = $2
+           and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = any ($4::uuid[])`,
+        [share.ownerTenantId, share.accountId, share.sharedId, wanted],
+      );
+      return this.deps.accounts.transactionsByIds(ownerScope(share, caller), found.map((r) => r.id));
+    });
+    const bySharedId = new Map(rows.map((r) => [sharedTransactionId(sharedId, r.id), r]));
+    const ordered = wanted.map((id) => bySharedId.get(id)).filter((r): r is TransactionRecord => !!r);
+    await this.readJournal(caller, share, 'transactions', { count: ordered.length });
+    return ordered;
+  }
+
   /** The caller's granted accounts it can read `scope` of now. */
   private async usableShares(caller: Caller, scope: AccessGrantScope): Promise<Share[]> {
     const { rows } = await this.deps.sql.query<Share>(`${SHARE_SELECT} where g.grantee_tenant_id = $1 and g.status = 'ACTIVE' and g.ends_at > now() and $2 = any (g.scopes) order by ga.id`, [
