@@ -342,6 +342,37 @@ describe('bad approvals', () => {
   });
 });
 
+describe('amending the creditor', () => {
+  it('invalidates earlier approvals and judges the new creditor afresh: a new IBAN needs the policy’s extra approval, the known one again does not', async () => {
+    const set = await gql<{ approvalPolicySet: { policy: { version: number } | null; userErrors: UserErrors } }>(
+      `mutation($input: ApprovalPolicySetInput!) { approvalPolicySet(input: $input) { policy { version } userErrors { field code } } }`,
+      { input: { endUserId, rules: [{ approvals: 1 }, { amountAbove: { amount: '10000', currency: 'EUR' }, approvals: 2 }, { creditor: 'NEW', approvals: 1, additional: true }] } },
+    );
+    expect(set.approvalPolicySet.userErrors).toEqual([]);
+    // Baustoffe Nord AG was paid (EXECUTED) by the first test: a known creditor.
+    const p = (await initiate('12000.00')).payment!;
+    expect(p.approval).toMatchObject({ required: 2, revision: 0 });
+    const oldDoc = p.approval!.document!;
+    expect((await approveAs('Anna', p.id)).userErrors).toEqual([]);
+
+    const AMEND = `mutation($id: ID!, $input: PaymentAmendInput!) { paymentAmend(id: $id, input: $input) { payment { ${PAYMENT_FIELDS} } userErrors { field code } } }`;
+    const amended = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Neue Lieferanten GmbH', iban: 'de02 1203 0000 0000 2020 51' } } });
+    expect(amended.paymentAmend.userErrors).toEqual([]);
+    expect(amended.paymentAmend.payment!.approval).toMatchObject({ revision: 1, required: 3, given: 0, remaining: 3 });
+    expect(JSON.parse(amended.paymentAmend.payment!.approval!.document!)).toMatchObject({ creditor: { name: 'Neue Lieferanten GmbH', iban: 'DE02120300000000202051' }, revision: 1 });
+    const before = (await bankPayments()).length;
+    expect((await approve(p.id, certs.Bernd!.id, await certs.Bernd!.signer.sign(oldDoc))).userErrors.map((e) => e.code)).toEqual(['SIGNATURE_DOCUMENT_MISMATCH']);
+
+    const bad = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Broken', iban: 'DE00123' } } });
+    expect(bad.paymentAmend.userErrors.map((e) => e.field.join('.'))).toEqual(['input.creditor.iban']);
+    expect((await payment(p.id)).approval).toMatchObject({ revision: 1, required: 3 });
+
+    const back = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Baustoffe Nord AG', iban: 'DE89370400440532013000' } } });
+    expect(back.paymentAmend.payment!.approval).toMatchObject({ revision: 2, required: 2, given: 0 });
+    expect((await bankPayments()).length).toBe(before);
+  });
+});
+
 describe('payments left awaiting approval', () => {
   // Runs last in this file: a sweep fails every payment of the gateway past its time, and the
   // tests above leave some AWAITING_APPROVAL.

@@ -166,7 +166,7 @@ export class PaymentApprovalResolver {
     return r.ok ? { url: r.value.url, expiresAt: r.value.expiresAt, userErrors: [] } : { url: null, expiresAt: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => PaymentApprovePayload, { description: 'Changes the amount, remittance or execution date of a payment AWAITING_APPROVAL: a new revision of its approval document, so every earlier approval stops counting (PAYMENT_APPROVAL_REQUESTED again).' })
+  @Mutation(() => PaymentApprovePayload, { description: 'Changes the amount, remittance, execution date or creditor of a payment AWAITING_APPROVAL: a new revision of its approval document, so every earlier approval stops counting, and the approvals needed are recomputed under its policy version (a new creditor may need more; PAYMENT_APPROVAL_REQUESTED again).' })
   async paymentAmend(@Arg('id', () => ID) id: string, @Arg('input', () => PaymentAmendInput) input: PaymentAmendInput, @Ctx() ctx: GraphQLContext): Promise<PaymentApprovePayload> {
     const r = await ctx.services.approvals.amend(ctx.em, ctx.caller, decodeGlobalId(id, 'Payment'), input);
     return this.payload(ctx, r);

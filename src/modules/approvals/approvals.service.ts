@@ -384,7 +384,7 @@ export class ApprovalsService {
     em: EntityManager,
     caller: Caller,
     paymentId: string | null,
-    input: { amount?: string | null; remittanceInformation?: string | null; requestedExecutionDate?: string | null },
+    input: { amount?: string | null; remittanceInformation?: string | null; requestedExecutionDate?: string | null; creditor?: { name: string; iban: string; bic?: string | null } | null },
   ): Promise<Outcome<Payment>> {
     const actor = `apiKey:${caller.apiKeyId}`;
     let result: Outcome<Payment> | null = null;
@@ -399,7 +399,7 @@ export class ApprovalsService {
         {
           scheme: p.scheme,
           debtorAccount: p.debtorIban ? { iban: p.debtorIban } : null,
-          creditor: { name: p.creditorName, iban: p.creditorIban, bic: p.creditorBic },
+          creditor: input.creditor ? { name: input.creditor.name, iban: input.creditor.iban, bic: input.creditor.bic ?? null } : { name: p.creditorName, iban: p.creditorIban, bic: p.creditorBic },
           amount: { amount: input.amount ?? p.amount, currency: p.currency },
           remittanceInformation: input.remittanceInformation !== undefined ? input.remittanceInformation : p.remittanceInformation,
           endToEndId: p.endToEndId,
@@ -410,10 +410,20 @@ export class ApprovalsService {
       if (!checked.ok) return void (result = { ok: false, userErrors: checked.userErrors });
       const v = checked.value;
       const policy = await tx.findOneOrFail(ApprovalPolicy, { id: p.approvalPolicyId! });
-      const from = { amount: p.amount, remittanceInformation: p.remittanceInformation, requestedExecutionDate: p.requestedExecutionDate };
-      Object.assign(p, { amount: v.amount.amount, remittanceInformation: v.remittanceInformation, requestedExecutionDate: v.requestedExecutionDate, approvalRevision: p.approvalRevision + 1 });
+      const from = { amount: p.amount, creditorIban: p.creditorIban, creditorName: p.creditorName, creditorBic: p.creditorBic };
+      Object.assign(p, {
+        amount: v.amount.amount,
+        remittanceInformation: v.remittanceInformation,
+        requestedExecutionDate: v.requestedExecutionDate,
+        creditorName: v.creditor.name,
+        creditorIban: v.creditor.iban,
+        creditorBic: v.creditor.bic,
+        approvalRevision: p.approvalRevision + 1,
+      });
+      // Recomputed on the amended payment: a changed creditor is judged new or known afresh.
       p.approvalsRequired = await this.deps.gate.requiredFor(tx, p, policy);
-      this.journal(tx, caller.tenantId, AuditAction.PAYMENT_AMENDED, actor, 'Payment', p.id, { revision: p.approvalRevision, fromAmount: from.amount, toAmount: p.amount, approvalsRequired: p.approvalsRequired });
+      const creditorChanged = from.creditorIban !== p.creditorIban || from.creditorName !== p.creditorName || from.creditorBic !== p.creditorBic;
+      this.journal(tx, caller.tenantId, AuditAction.PAYMENT_AMENDED, actor, 'Payment', p.id, { revision: p.approvalRevision, fromAmount: from.amount, toAmount: p.amount, creditorChanged, approvalsRequired: p.approvalsRequired });
       if (p.approvalsRequired === 0) {
         // The amended payment no longer needs approval under its policy version.
         this.deps.payments.applyApproval(tx, p, 'AUTHORIZATION_REQUIRED', null, actor);

@@ -4,7 +4,7 @@ import { toGlobalId } from '../../api/relay/global-id';
 import { Node } from '../../api/relay/node';
 import { UserError } from '../../api/user-errors';
 import { PaymentSchemeKind } from '../institutions/institutions.types';
-import { MoneyInput, PaymentType } from '../payments/payments.types';
+import { MoneyInput, PaymentCreditorInput, PaymentType } from '../payments/payments.types';
 import type { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
 import type { ApprovalMember } from './member.entity';
 import type { PaymentApproval } from './payment-approval.entity';
@@ -392,6 +392,10 @@ export class PaymentAmendInput {
 
   @Field(() => String, { nullable: true, description: 'YYYY-MM-DD.' })
   requestedExecutionDate?: string | null;
+
+  /** A new creditor (name, IBAN, BIC), checked like paymentInitiate's; the "new creditor" rules of the payment's policy version are applied to it again. */
+  @Field(() => PaymentCreditorInput, { nullable: true, description: 'A new creditor (name, IBAN, BIC), checked like paymentInitiate’s; the "new creditor" rules of the payment’s policy version are applied to it again.' })
+  creditor?: PaymentCreditorInput | null;
 }
 
 @InputType('ApprovalLinkInput')
