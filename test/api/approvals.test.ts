@@ -373,6 +373,79 @@ describe('amending the creditor', () => {
   });
 });
 
+describe('revoked authority', () => {
+  const REVOKE = 'mutation($id: ID!) { approverCertificateRevoke(id: $id, input: { reason: "Card lost" }) { certificate { id revokedAt } userErrors { code } } }';
+  const ROLES = 'mutation($id: ID!, $input: ApprovalMemberRolesSetInput!) { approvalMemberRolesSet(id: $id, input: $input) { member { id roles } userErrors { field code } } }';
+  async function secondCertificate(name: string) {
+    const signer = await makeSigner(ca, `CN=${name} (card ${++keys}), O=Keller GmbH`);
+    const r = await addCertificate(members[name]!, signer.pem);
+    expect(r.userErrors).toEqual([]);
+    return { id: r.certificate!.id, signer };
+  }
+  const auditDetails = async (action: string) =>
+    (await gql<{ auditEvents: { nodes: { resourceId: string | null; details: Record<string, unknown> }[] } }>('query($a: AuditAction) { auditEvents(first: 100, action: $a) { nodes { resourceId details } } }', { a: action })).auditEvents.nodes;
+
+  it('voids the approvals a revoked certificate gave to payments still awaiting approval, refuses its signatures, and lets its member sign again with another certificate', async () => {
+    const card = await secondCertificate('Bernd');
+    const p = (await initiate('12100.00')).payment!;
+    expect((await approve(p.id, card.id, await card.signer.sign(p.approval!.document!))).payment!.approval).toMatchObject({ given: 1, remaining: 1 });
+
+    const revoked = await gql<{ approverCertificateRevoke: { certificate: { revokedAt: string | null } | null; userErrors: UserErrors } }>(REVOKE, { id: card.id });
+    expect(revoked.approverCertificateRevoke.userErrors).toEqual([]);
+    const after = (await payment(p.id)).approval!;
+    expect(after).toMatchObject({ given: 0, remaining: 2 });
+    expect(after.decisions).toEqual([]);
+    expect(after.pendingApprovers.map((m) => m.name)).toContain('Bernd');
+    expect((await auditDetails('APPROVER_CERTIFICATE_REVOKED')).find((l) => l.resourceId === card.id)?.details.voidedApprovals).toBe(1);
+
+    const before = (await bankPayments()).length;
+    expect((await approve(p.id, card.id, await card.signer.sign(p.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_REVOKED']);
+    expect((await approveAs('Bernd', p.id)).payment!.approval).toMatchObject({ given: 1, remaining: 1 });
+    expect((await bankPayments()).length).toBe(before);
+  });
+
+  it('never lets a certificate revoked at the same moment as the last approval both count and be revoked: the payment is released with it or waits without it', async () => {
+    const card = await secondCertificate('Bernd');
+    const p = (await initiate('12150.00')).payment!;
+    expect((await approveAs('Anna', p.id)).userErrors).toEqual([]);
+    const signature = await card.signer.sign(p.approval!.document!);
+    const [approved, revoked] = await Promise.all([approve(p.id, card.id, signature), gql<{ approverCertificateRevoke: { userErrors: UserErrors } }>(REVOKE, { id: card.id })]);
+    expect(revoked.approverCertificateRevoke.userErrors).toEqual([]);
+    const now = await payment(p.id);
+    if (now.status === 'AWAITING_APPROVAL') {
+      // The revocation came first (the signature was refused) or voided the approval it raced.
+      expect(now.approval).toMatchObject({ given: 1, remaining: 1 });
+    } else {
+      expect(approved.userErrors).toEqual([]);
+      expect(now.status).toBe('AUTHORIZATION_REQUIRED');
+    }
+  });
+
+  it('takes APPROVER away from a member: their pending approvals stop counting, they cannot approve, and the change is journalled; bad roles and unknown members are userErrors', async () => {
+    const r = await gql<{ approvalMemberCreate: { member: { id: string } } }>(
+      'mutation($input: ApprovalMemberCreateInput!) { approvalMemberCreate(input: $input) { member { id } } }',
+      { input: { endUserId, name: 'Otto', roles: ['APPROVER'] } },
+    );
+    members.Otto = r.approvalMemberCreate.member.id;
+    const otto = await secondCertificate('Otto');
+    const p = (await initiate('12200.00')).payment!;
+    expect((await approve(p.id, otto.id, await otto.signer.sign(p.approval!.document!))).payment!.approval).toMatchObject({ given: 1 });
+
+    const changed = await gql<{ approvalMemberRolesSet: { member: { roles: string[] } | null; userErrors: UserErrors } }>(ROLES, { id: members.Otto, input: { roles: ['VIEWER'] } });
+    expect(changed.approvalMemberRolesSet).toEqual({ member: { id: members.Otto, roles: ['VIEWER'] }, userErrors: [] });
+    const after = (await payment(p.id)).approval!;
+    expect(after).toMatchObject({ given: 0, remaining: 2 });
+    expect(after.pendingApprovers.map((m) => m.name)).not.toContain('Otto');
+    expect((await approve(p.id, otto.id, await otto.signer.sign(p.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['NOT_AN_APPROVER']);
+    expect((await auditDetails('APPROVAL_MEMBER_ROLES_CHANGED')).find((l) => l.resourceId === members.Otto)?.details).toMatchObject({ from: 'APPROVER', to: 'VIEWER', voidedApprovals: 1 });
+
+    const blank = await gql<{ approvalMemberRolesSet: { member: unknown; userErrors: UserErrors } }>(ROLES, { id: members.Otto, input: { roles: [] } });
+    expect(blank.approvalMemberRolesSet).toEqual({ member: null, userErrors: [{ field: ['input', 'roles'], code: 'BLANK' }] });
+    const unknown = await gql<{ approvalMemberRolesSet: { member: unknown; userErrors: UserErrors } }>(ROLES, { id: endUserId, input: { roles: ['APPROVER'] } });
+    expect(unknown.approvalMemberRolesSet.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
+  });
+});
+
 describe('payments left awaiting approval', () => {
   // Runs last in this file: a sweep fails every payment of the gateway past its time, and the
   // tests above leave some AWAITING_APPROVAL.

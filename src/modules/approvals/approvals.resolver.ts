@@ -24,6 +24,8 @@ import {
   ApproverCertificateAddInput,
   ApproverCertificatePayload,
   ApproverCertificateRevokeInput,
+  ApprovalMemberRolesSetInput,
+  ApprovalMemberRolesSetPayload,
   ApproverCertificateType,
   PaymentAmendInput,
   PaymentApprovalDecisionType,
@@ -87,6 +89,15 @@ export class ApprovalMembersResolver {
     return r.ok ? { member: ApprovalMemberType.from(r.value), userErrors: [] } : { member: null, userErrors: r.userErrors };
   }
 
+  @Mutation(() => ApprovalMemberRolesSetPayload, {
+    description:
+      'Replaces a member’s roles (journalled with the old and new ones). A member who loses APPROVER can no longer approve, and their approvals of payments still AWAITING_APPROVAL stop counting.',
+  })
+  async approvalMemberRolesSet(@Arg('id', () => ID) id: string, @Arg('input', () => ApprovalMemberRolesSetInput) input: ApprovalMemberRolesSetInput, @Ctx() ctx: GraphQLContext): Promise<ApprovalMemberRolesSetPayload> {
+    const r = await ctx.services.approvals.memberRolesSet(ctx.em, ctx.caller, decodeGlobalId(id, 'ApprovalMember'), { roles: input.roles });
+    return r.ok ? { member: ApprovalMemberType.from(r.value), userErrors: [] } : { member: null, userErrors: r.userErrors };
+  }
+
   @Mutation(() => ApprovalCaCertificateAddPayload, { description: 'Registers a CA certificate (root or intermediate) whose certificates the tenant’s approvers may sign with.' })
   async approvalCaCertificateAdd(@Arg('input', () => ApprovalCaCertificateAddInput) input: ApprovalCaCertificateAddInput, @Ctx() ctx: GraphQLContext): Promise<ApprovalCaCertificateAddPayload> {
     const r = await ctx.services.approvals.caCertificateAdd(ctx.em, ctx.caller, input.certificate);
@@ -99,7 +110,7 @@ export class ApprovalMembersResolver {
     return r.ok ? { certificate: ApproverCertificateType.from(r.value), userErrors: [] } : { certificate: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => ApproverCertificatePayload, { description: 'Revokes a member’s certificate for good: signatures made with it are refused from now on (CERTIFICATE_REVOKED).' })
+  @Mutation(() => ApproverCertificatePayload, { description: 'Revokes a member’s certificate for good: signatures made with it are refused from now on (CERTIFICATE_REVOKED), and its approvals of payments still AWAITING_APPROVAL stop counting.' })
   async approverCertificateRevoke(
     @Arg('id', () => ID) id: string,
     @Arg('input', () => ApproverCertificateRevokeInput, { nullable: true }) input: ApproverCertificateRevokeInput | null,

@@ -43,6 +43,8 @@ export interface ApprovalsDeps {
 export interface DecisionEvidence {
   method: ApprovalMethod;
   credentialRef: string;
+  /** The certificate that signed (CERTIFICATE): checked again under the payment's lock, against a revocation meanwhile. */
+  certificateId?: string;
   document: string;
   signature: string;
   authMethod: ProofAuthMethod;
@@ -147,18 +149,84 @@ export class ApprovalsService {
     return { ok: true, value: certificate };
   }
 
-  /** Revokes a certificate for good (one atomic update): it signs nothing from now on. */
+  /**
+   * Revokes a certificate for good (one atomic update): it signs nothing from now on, and its
+   * approvals of payments still AWAITING_APPROVAL stop counting (voided, see {@link voidApprovals}).
+   */
   async certificateRevoke(em: EntityManager, caller: Caller, id: string | null, reason: string | null): Promise<Outcome<ApproverCertificate>> {
     const text = reason?.trim().slice(0, 200) || null;
-    const [row] = id
-      ? await em.execute<{ id: string }[]>('update approver_certificate set revoked_at = now(), revocation_reason = ? where id = ? and tenant_id = ? and revoked_at is null returning id', [text, id, caller.tenantId])
-      : [];
+    let revoked = false;
+    let voided = 0;
+    if (id) {
+      await this.deps.orm.em.fork().transactional(async (tx) => {
+        const [row] = await tx.execute<{ id: string; member_id: string; credential_ref: string }[]>(
+          `update approver_certificate set revoked_at = now(), revocation_reason = ? where id = ? and tenant_id = ? and revoked_at is null
+           returning id, member_id, substr(issuer || '#' || serial_number, 1, 1400) as credential_ref`,
+          [text, id, caller.tenantId],
+        );
+        if (!row) return;
+        revoked = true;
+        voided = await this.voidApprovals(tx, caller.tenantId, row.member_id, { credentialRef: row.credential_ref });
+      });
+    }
     const certificate = id ? await em.findOne(ApproverCertificate, { id, tenant: caller.tenantId }, { refresh: true }) : null;
     if (!certificate) return fail(['id'], UserErrorCode.NOT_FOUND, 'No certificate with this id.');
-    if (!row) return fail(['id'], UserErrorCode.ALREADY_REVOKED, 'This certificate is already revoked.');
-    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { reason: text });
+    if (!revoked) return fail(['id'], UserErrorCode.ALREADY_REVOKED, 'This certificate is already revoked.');
+    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { reason: text, voidedApprovals: voided });
     await em.flush();
     return { ok: true, value: certificate };
+  }
+
+  /**
+   * Replaces a member's roles. A member who loses APPROVER can no longer approve, and their
+   * approvals of payments still AWAITING_APPROVAL stop counting (voided). Journalled with both role sets.
+   */
+  async memberRolesSet(em: EntityManager, caller: Caller, id: string | null, input: { roles: string[] }): Promise<Outcome<ApprovalMember>> {
+    const roles = [...new Set(input.roles)];
+    const errors: UserError[] = [];
+    if (roles.length === 0) errors.push(userError(['input', 'roles'], UserErrorCode.BLANK, 'At least one role.'));
+    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole))) errors.push(userError(['input', 'roles'], UserErrorCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
+    if (errors.length) return { ok: false, userErrors: errors };
+    let from: string[] | null = null;
+    let voided = 0;
+    if (id) {
+      await this.deps.orm.em.fork().transactional(async (tx) => {
+        const [row] = await tx.execute<{ id: string; roles: string[] }[]>('select id, roles from approval_member where id = ? and tenant_id = ? for update', [id, caller.tenantId]);
+        if (!row) return;
+        const member = await tx.findOneOrFail(ApprovalMember, { id }, { refresh: true });
+        from = [...member.roles];
+        member.roles = roles as MemberRole[];
+        await tx.flush();
+        if (from.includes('APPROVER') && !roles.includes('APPROVER')) voided = await this.voidApprovals(tx, caller.tenantId, id, {});
+      });
+    }
+    if (!from) return fail(['id'], UserErrorCode.NOT_FOUND, 'No member with this id.');
+    const member = await em.findOneOrFail(ApprovalMember, { id: id! }, { refresh: true });
+    this.journal(em, caller.tenantId, AuditAction.APPROVAL_MEMBER_ROLES_CHANGED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', member.id, { from: (from as string[]).join(','), to: roles.join(','), voidedApprovals: voided });
+    await em.flush();
+    return { ok: true, value: member };
+  }
+
+  /**
+   * Voids `memberId`'s APPROVE decisions (those signed with `credentialRef`, when given) on the
+   * current revision of the end user's payments still AWAITING_APPROVAL; returns how many. The
+   * payments are locked first, as decide() locks them, and the update is a later statement, so it
+   * also sees a decision that committed while it waited: none escapes, none is counted after.
+   */
+  private async voidApprovals(tx: EntityManager, tenantId: string, memberId: string, by: { credentialRef?: string }): Promise<number> {
+    await tx.execute(
+      `select p.id from payment p join approval_member m on m.end_user_id = p.end_user_id
+       where m.id = ? and p.tenant_id = ? and p.status = 'AWAITING_APPROVAL' order by p.id for update of p`,
+      [memberId, tenantId],
+    );
+    const rows = await tx.execute<{ id: string }[]>(
+      `update payment_approval a set voided_at = now() from payment p
+       where p.id = a.payment_id and p.tenant_id = ? and p.status = 'AWAITING_APPROVAL' and a.revision = p.approval_revision
+         and a.member_id = ? and a.decision = 'APPROVE' and a.voided_at is null ${by.credentialRef !== undefined ? 'and a.credential_ref = ?' : ''}
+       returning a.id`,
+      by.credentialRef !== undefined ? [tenantId, memberId, by.credentialRef] : [tenantId, memberId],
+    );
+    return rows.length;
   }
 
   async certificates(em: EntityManager, caller: Caller, memberId: string): Promise<ApproverCertificate[]> {
@@ -225,7 +293,7 @@ export class ApprovalsService {
   async view(em: EntityManager, payment: Payment): Promise<PaymentApprovalView | null> {
     if (!payment.approvalPolicyId) return null;
     const policy = await em.findOneOrFail(ApprovalPolicy, { id: payment.approvalPolicyId });
-    const approvals = await em.find(PaymentApproval, { payment: payment.id, revision: payment.approvalRevision }, { orderBy: { createdAt: 'asc' }, populate: ['member'] });
+    const approvals = await em.find(PaymentApproval, { payment: payment.id, revision: payment.approvalRevision, voidedAt: null }, { orderBy: { createdAt: 'asc' }, populate: ['member'] });
     let pendingApprovers: ApprovalMember[] = [];
     if (payment.status === 'AWAITING_APPROVAL') {
       const decided = new Set(approvals.map((a) => a.member.id));
@@ -269,6 +337,7 @@ export class ApprovalsService {
     return this.decide(em, payment, certificate.member.id, input.decision, actor, {
       method: 'CERTIFICATE',
       credentialRef: `${certificate.issuer}#${certificate.serialNumber}`.slice(0, 1400),
+      certificateId: certificate.id,
       document,
       signature: input.signature,
       authMethod: { kind: 'CERTIFICATE', subject: certificate.subject, serial: certificate.serialNumber, issuer: certificate.issuer, fingerprintSha256: certificate.fingerprint },
@@ -309,12 +378,20 @@ export class ApprovalsService {
         refusal = { field: ['input'], code: UserErrorCode.SELF_APPROVAL_FORBIDDEN, message: 'The policy forbids approving a payment one requested.' };
         return;
       }
-      if (await tx.count(PaymentApproval, { payment: p.id, member: member.id, revision: p.approvalRevision })) {
+      // A certificate revoked since it was checked: its revocation voids approvals under this same lock.
+      if (evidence.certificateId) {
+        const [live] = await tx.execute<{ id: string }[]>('select id from approver_certificate where id = ? and revoked_at is null', [evidence.certificateId]);
+        if (!live) {
+          refusal = { field: ['input', 'certificateId'], code: UserErrorCode.CERTIFICATE_REVOKED, message: 'This certificate was revoked.' };
+          return;
+        }
+      }
+      if (await tx.count(PaymentApproval, { payment: p.id, member: member.id, revision: p.approvalRevision, voidedAt: null })) {
         refusal = { field: ['input'], code: UserErrorCode.ALREADY_DECIDED, message: 'This member already decided on this revision of the payment.' };
         return;
       }
       // Counted before the new row exists (a count flushes pending rows first).
-      const earlier = await tx.count(PaymentApproval, { payment: p.id, revision: p.approvalRevision, decision: 'APPROVE' });
+      const earlier = await tx.count(PaymentApproval, { payment: p.id, revision: p.approvalRevision, decision: 'APPROVE', voidedAt: null });
       const approval = tx.create(PaymentApproval, {
         tenant: tx.getReference(Tenant, tenantId),
         payment: p,

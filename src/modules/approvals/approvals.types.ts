@@ -274,6 +274,22 @@ export class ApprovalMemberCreatePayload {
   userErrors!: UserError[];
 }
 
+/** What `approvalMemberRolesSet` takes. */
+@InputType('ApprovalMemberRolesSetInput', { description: 'A member’s new roles (they replace the old ones).' })
+export class ApprovalMemberRolesSetInput {
+  @Field(() => [MemberRoleKind], { description: 'At least one.' })
+  roles!: MemberRoleKind[];
+}
+
+@ObjectType()
+export class ApprovalMemberRolesSetPayload {
+  @Field(() => ApprovalMemberType, { nullable: true })
+  member!: ApprovalMemberType | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
+}
+
 @InputType('ApprovalCaCertificateAddInput')
 export class ApprovalCaCertificateAddInput {
   @Field(() => String, { description: 'A CA certificate (basicConstraints cA=true), PEM or base64 DER, at most 16 KiB.' })
