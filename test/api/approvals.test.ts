@@ -3,6 +3,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { authorise, control, institutionGid, RETURN_URL } from '../helpers/banking';
 import { gqlData, smeTenant, type UserErrors } from '../helpers/approvals';
 import { KeyUsage, makeCa, makeSigner, type TestCa, type TestSigner } from '../helpers/certificates';
+import { parseGlobalId } from '../../src/api/relay/global-id';
 
 let t: TestGateway;
 let key: string;
@@ -419,6 +420,36 @@ describe('revoked authority', () => {
       expect(approved.userErrors).toEqual([]);
       expect(now.status).toBe('AUTHORIZATION_REQUIRED');
     }
+  });
+
+  it('revokes a passkey: listed with revokedAt, journalled, its approvals of pending payments voided; a second revoke and an unknown id are userErrors', async () => {
+    const p = (await initiate('12300.00')).payment!;
+    // Arranged in the database as the hosted page records them (the browser flow is approvals-passkey.test.ts).
+    const passkeyId = crypto.randomUUID();
+    const credentialId = `cred-${passkeyId}`;
+    const bernd = parseGlobalId(members.Bernd!)!.id;
+    await t.gateway.db.sql.query(`insert into approver_passkey (id, tenant_id, member_id, credential_id, public_key, transports, created_at) values ($1, $2, $3, $4, 'AA', '[]', now())`, [passkeyId, tenantId, bernd, credentialId]);
+    await t.gateway.db.sql.query(
+      `insert into payment_approval (id, tenant_id, payment_id, member_id, revision, decision, method, credential_ref, document_sha256, signature, created_at)
+       values ($1, $2, $3, $4, 0, 'APPROVE', 'PASSKEY', $5, repeat('0', 64), '{}', now())`,
+      [crypto.randomUUID(), tenantId, parseGlobalId(p.id)!.id, bernd, credentialId],
+    );
+    expect((await payment(p.id)).approval).toMatchObject({ given: 1, remaining: 1 });
+
+    const REVOKE_PASSKEY = 'mutation($id: ID!) { approverPasskeyRevoke(id: $id) { passkey { id credentialId revokedAt } userErrors { field code } } }';
+    const gid = Buffer.from(`gid://passerelle/ApproverPasskey/${passkeyId}`).toString('base64url');
+    const revoked = await gql<{ approverPasskeyRevoke: { passkey: { id: string; credentialId: string; revokedAt: string | null } | null; userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: gid });
+    expect(revoked.approverPasskeyRevoke.userErrors).toEqual([]);
+    expect(revoked.approverPasskeyRevoke.passkey).toMatchObject({ id: gid, credentialId });
+    expect(revoked.approverPasskeyRevoke.passkey!.revokedAt).not.toBeNull();
+    expect((await payment(p.id)).approval).toMatchObject({ given: 0, remaining: 2 });
+    const listed = await gql<{ node: { passkeys: { id: string; revokedAt: string | null }[] } }>('query($id: ID!) { node(id: $id) { ... on ApprovalMember { passkeys { id revokedAt } } } }', { id: members.Bernd });
+    expect(listed.node.passkeys.find((k) => k.id === gid)!.revokedAt).not.toBeNull();
+    expect((await auditDetails('APPROVER_PASSKEY_REVOKED')).find((l) => l.details.passkeyId === passkeyId)?.details.voidedApprovals).toBe(1);
+
+    expect((await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: gid })).approverPasskeyRevoke.userErrors.map((e) => e.code)).toEqual(['ALREADY_REVOKED']);
+    const unknown = Buffer.from(`gid://passerelle/ApproverPasskey/${crypto.randomUUID()}`).toString('base64url');
+    expect((await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: unknown })).approverPasskeyRevoke.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
   });
 
   it('takes APPROVER away from a member: their pending approvals stop counting, they cannot approve, and the change is journalled; bad roles and unknown members are userErrors', async () => {

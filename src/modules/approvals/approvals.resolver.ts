@@ -5,7 +5,7 @@ import { registerNodeType } from '../../api/relay/node';
 import { PaymentType } from '../payments/payments.types';
 import { EndUserType } from '../tenancy/tenancy.types';
 import type { Payment } from '../payments/payment.entity';
-import { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
+import { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './credential.entity';
 import { ApprovalPolicy } from './policy.entity';
 import { sha256Hex } from './document';
 import {
@@ -25,6 +25,8 @@ import {
   ApproverCertificatePayload,
   ApproverCertificateRevokeInput,
   ApprovalMemberRolesSetInput,
+  ApproverPasskeyPayload,
+  ApproverPasskeyType,
   ApprovalMemberRolesSetPayload,
   ApproverCertificateType,
   PaymentAmendInput,
@@ -42,6 +44,10 @@ registerNodeType('ApprovalMember', async (ctx, id) => {
 registerNodeType('ApprovalCaCertificate', async (ctx, id) => {
   const c = await ctx.em.findOne(ApprovalCaCertificate, { id, tenant: ctx.caller.tenantId });
   return c && ApprovalCaCertificateType.from(c);
+});
+registerNodeType('ApproverPasskey', async (ctx, id) => {
+  const p = await ctx.em.findOne(ApproverPasskey, { id, tenant: ctx.caller.tenantId });
+  return p && ApproverPasskeyType.from(p);
 });
 registerNodeType('ApproverCertificate', async (ctx, id) => {
   const c = await ctx.em.findOne(ApproverCertificate, { id, tenant: ctx.caller.tenantId });
@@ -78,6 +84,11 @@ export class ApprovalMembersResolver {
     return EndUserType.from((await ctx.services.tenancy.endUser(ctx.em, ctx.caller, member.endUserId))!);
   }
 
+  @FieldResolver(() => [ApproverPasskeyType], { description: 'The member’s passkeys, revoked ones included.' })
+  async passkeys(@Root() member: ApprovalMemberType, @Ctx() ctx: GraphQLContext): Promise<ApproverPasskeyType[]> {
+    return (await ctx.services.approvals.passkeys(ctx.em, ctx.caller, member.internalId)).map(ApproverPasskeyType.from);
+  }
+
   @FieldResolver(() => [ApproverCertificateType], { description: 'The member’s signing certificates, revoked ones included.' })
   async certificates(@Root() member: ApprovalMemberType, @Ctx() ctx: GraphQLContext): Promise<ApproverCertificateType[]> {
     return (await ctx.services.approvals.certificates(ctx.em, ctx.caller, member.internalId)).map(ApproverCertificateType.from);
@@ -87,6 +98,12 @@ export class ApprovalMembersResolver {
   async approvalMemberCreate(@Arg('input', () => ApprovalMemberCreateInput) input: ApprovalMemberCreateInput, @Ctx() ctx: GraphQLContext): Promise<ApprovalMemberCreatePayload> {
     const r = await ctx.services.approvals.memberCreate(ctx.em, ctx.caller, { endUserId: decodeGlobalId(input.endUserId, 'EndUser'), name: input.name, email: input.email ?? null, roles: input.roles });
     return r.ok ? { member: ApprovalMemberType.from(r.value), userErrors: [] } : { member: null, userErrors: r.userErrors };
+  }
+
+  @Mutation(() => ApproverPasskeyPayload, { description: 'Revokes a member’s passkey for good: the hosted pages no longer accept it, and its approvals of payments still AWAITING_APPROVAL stop counting.' })
+  async approverPasskeyRevoke(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ApproverPasskeyPayload> {
+    const r = await ctx.services.approvals.passkeyRevoke(ctx.em, ctx.caller, decodeGlobalId(id, 'ApproverPasskey'));
+    return r.ok ? { passkey: ApproverPasskeyType.from(r.value), userErrors: [] } : { passkey: null, userErrors: r.userErrors };
   }
 
   @Mutation(() => ApprovalMemberRolesSetPayload, {

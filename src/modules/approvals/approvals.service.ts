@@ -18,7 +18,7 @@ import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
 import type { Outcome } from '../tenancy/tenancy.service';
 import { checkSigningCertificate, isCa, parseCertificate, publicKeyOf, verifyDocumentSignature } from './certificates';
-import { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
+import { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './credential.entity';
 import { approvalDocument, sha256Hex, type ApprovalDocumentFields } from './document';
 import { ApprovalMember, MEMBER_ROLES, type MemberRole } from './member.entity';
 import { ApprovalLink, PaymentApproval, type ApprovalDecision, type ApprovalLinkPurpose, type ApprovalMethod } from './payment-approval.entity';
@@ -45,6 +45,8 @@ export interface DecisionEvidence {
   credentialRef: string;
   /** The certificate that signed (CERTIFICATE): checked again under the payment's lock, against a revocation meanwhile. */
   certificateId?: string;
+  /** The passkey that signed (PASSKEY): checked again under the payment's lock, likewise. */
+  passkeyId?: string;
   document: string;
   signature: string;
   authMethod: ProofAuthMethod;
@@ -175,6 +177,36 @@ export class ApprovalsService {
     this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { reason: text, voidedApprovals: voided });
     await em.flush();
     return { ok: true, value: certificate };
+  }
+
+  /**
+   * Revokes a passkey for good (one atomic update): the hosted pages no longer accept it, and its
+   * approvals of payments still AWAITING_APPROVAL stop counting (voided, see {@link voidApprovals}).
+   */
+  async passkeyRevoke(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<ApproverPasskey>> {
+    let revoked = false;
+    let voided = 0;
+    if (id) {
+      await this.deps.orm.em.fork().transactional(async (tx) => {
+        const [row] = await tx.execute<{ id: string; member_id: string; credential_id: string }[]>(
+          'update approver_passkey set revoked_at = now() where id = ? and tenant_id = ? and revoked_at is null returning id, member_id, credential_id',
+          [id, caller.tenantId],
+        );
+        if (!row) return;
+        revoked = true;
+        voided = await this.voidApprovals(tx, caller.tenantId, row.member_id, { credentialRef: row.credential_id });
+      });
+    }
+    const passkey = id ? await em.findOne(ApproverPasskey, { id, tenant: caller.tenantId }, { refresh: true }) : null;
+    if (!passkey) return fail(['id'], UserErrorCode.NOT_FOUND, 'No passkey with this id.');
+    if (!revoked) return fail(['id'], UserErrorCode.ALREADY_REVOKED, 'This passkey is already revoked.');
+    this.journal(em, caller.tenantId, AuditAction.APPROVER_PASSKEY_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', passkey.member.id, { passkeyId: passkey.id, voidedApprovals: voided });
+    await em.flush();
+    return { ok: true, value: passkey };
+  }
+
+  async passkeys(em: EntityManager, caller: Caller, memberId: string): Promise<ApproverPasskey[]> {
+    return em.find(ApproverPasskey, { tenant: caller.tenantId, member: memberId }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 100 });
   }
 
   /**
@@ -383,6 +415,13 @@ export class ApprovalsService {
         const [live] = await tx.execute<{ id: string }[]>('select id from approver_certificate where id = ? and revoked_at is null', [evidence.certificateId]);
         if (!live) {
           refusal = { field: ['input', 'certificateId'], code: UserErrorCode.CERTIFICATE_REVOKED, message: 'This certificate was revoked.' };
+          return;
+        }
+      }
+      if (evidence.passkeyId) {
+        const [live] = await tx.execute<{ id: string }[]>('select id from approver_passkey where id = ? and revoked_at is null', [evidence.passkeyId]);
+        if (!live) {
+          refusal = { field: ['input'], code: UserErrorCode.PASSKEY_INVALID, message: 'This passkey was revoked.' };
           return;
         }
       }

@@ -5,7 +5,7 @@ import { Node } from '../../api/relay/node';
 import { UserError } from '../../api/user-errors';
 import { PaymentSchemeKind } from '../institutions/institutions.types';
 import { MoneyInput, PaymentCreditorInput, PaymentType } from '../payments/payments.types';
-import type { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
+import type { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './credential.entity';
 import type { ApprovalMember } from './member.entity';
 import type { PaymentApproval } from './payment-approval.entity';
 import type { ApprovalPolicy } from './policy.entity';
@@ -85,6 +85,32 @@ export class ApprovalCaCertificateType extends Node {
   static from(c: ApprovalCaCertificate): ApprovalCaCertificateType {
     return Object.assign(new ApprovalCaCertificateType(), { id: toGlobalId('ApprovalCaCertificate', c.id), subject: c.subject, fingerprintSha256: c.fingerprint, notAfter: c.notAfter, createdAt: c.createdAt });
   }
+}
+
+/** A member's passkey, registered on the hosted page. */
+@ObjectType('ApproverPasskey', { implements: Node, description: 'A member’s passkey (WebAuthn), registered on the hosted page.' })
+export class ApproverPasskeyType extends Node {
+  @Field(() => String, { description: 'The authenticator’s credential id (base64url), as proof records name it.' })
+  credentialId!: string;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true, description: 'Set once the tenant revoked it (approverPasskeyRevoke): it approves nothing from then on.' })
+  revokedAt!: Date | null;
+
+  static from(p: ApproverPasskey): ApproverPasskeyType {
+    return Object.assign(new ApproverPasskeyType(), { id: toGlobalId('ApproverPasskey', p.id), credentialId: p.credentialId, createdAt: p.createdAt, revokedAt: p.revokedAt });
+  }
+}
+
+@ObjectType()
+export class ApproverPasskeyPayload {
+  @Field(() => ApproverPasskeyType, { nullable: true })
+  passkey!: ApproverPasskeyType | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
 }
 
 @ObjectType('ApproverCertificate', { implements: Node, description: 'A member’s signing certificate (as a smart card holds).' })
