@@ -477,6 +477,29 @@ describe('revoked authority', () => {
   });
 });
 
+describe('approval lists', () => {
+  it('page members and CA certificates as Relay connections (first/after, oldest first) and refuse a forged cursor', async () => {
+    type Page = { nodes: { id: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+    const MEMBERS = 'query($e: ID!, $first: Int, $after: String) { approvalMembers(endUserId: $e, first: $first, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } }';
+    const all = (await gql<{ approvalMembers: Page }>(MEMBERS, { e: endUserId, first: 100 })).approvalMembers;
+    expect(all.nodes.length).toBeGreaterThanOrEqual(5);
+    expect(all.nodes.slice(0, 5).map((m) => m.id)).toEqual(['Rita', 'Anna', 'Bernd', 'Sam', 'Vera'].map((n) => members[n]));
+    const first = (await gql<{ approvalMembers: Page }>(MEMBERS, { e: endUserId, first: 2 })).approvalMembers;
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const rest = (await gql<{ approvalMembers: Page }>(MEMBERS, { e: endUserId, first: 100, after: first.pageInfo.endCursor })).approvalMembers;
+    expect([...first.nodes, ...rest.nodes].map((m) => m.id)).toEqual(all.nodes.map((m) => m.id));
+    expect(rest.pageInfo.hasNextPage).toBe(false);
+
+    const cas = await gql<{ approvalCaCertificates: Page }>('{ approvalCaCertificates(first: 10) { nodes { id } pageInfo { hasNextPage endCursor } } }');
+    expect(cas.approvalCaCertificates.nodes).toHaveLength(1);
+    expect(cas.approvalCaCertificates.pageInfo.hasNextPage).toBe(false);
+
+    const forged = Buffer.from(JSON.stringify(['ApprovalMember', new Date().toISOString(), 'not-a-uuid'])).toString('base64url');
+    const r = await t.gql(MEMBERS, { e: endUserId, first: 2, after: forged }, key);
+    expect(r.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
 describe('payments left awaiting approval', () => {
   // Runs last in this file: a sweep fails every payment of the gateway past its time, and the
   // tests above leave some AWAITING_APPROVAL.

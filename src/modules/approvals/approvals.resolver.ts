@@ -1,5 +1,7 @@
-import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../api/context';
+import { ApiError, ErrorCode } from '../../api/errors';
+import { ConnectionArgs, decodeCursor, pageSize, toConnection, type KeysetPosition } from '../../api/relay/connection';
 import { decodeGlobalId } from '../../api/relay/global-id';
 import { registerNodeType } from '../../api/relay/node';
 import { PaymentType } from '../payments/payments.types';
@@ -9,6 +11,8 @@ import { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './c
 import { ApprovalPolicy } from './policy.entity';
 import { sha256Hex } from './document';
 import {
+  ApprovalCaCertificateConnection,
+  ApprovalMemberConnection,
   ApprovalCaCertificateAddInput,
   ApprovalCaCertificateAddPayload,
   ApprovalCaCertificateType,
@@ -60,16 +64,31 @@ registerNodeType('ApprovalPolicy', async (ctx, id) => {
 
 const memberId = (id: string) => decodeGlobalId(id, 'ApprovalMember');
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A list cursor whose id is a UUID (the tables' keys), so a forged one is BAD_USER_INPUT rather than a database error. */
+function keyset(scope: string, cursor: string | null | undefined): KeysetPosition | undefined {
+  if (!cursor) return undefined;
+  const pos = decodeCursor(scope, cursor);
+  if (!UUID.test(pos.id)) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+  return pos;
+}
+
 @Resolver(() => ApprovalMemberType)
 export class ApprovalMembersResolver {
-  @Query(() => [ApprovalMemberType], { description: 'The members of an end user (an SME), oldest first (at most 500).' })
-  async approvalMembers(@Arg('endUserId', () => ID) endUserId: string, @Ctx() ctx: GraphQLContext): Promise<ApprovalMemberType[]> {
-    return (await ctx.services.approvals.members(ctx.em, ctx.caller, decodeGlobalId(endUserId, 'EndUser'))).map(ApprovalMemberType.from);
+  @Query(() => ApprovalMemberConnection, { description: 'The members of an end user (an SME), oldest first.' })
+  async approvalMembers(@Arg('endUserId', () => ID) endUserId: string, @Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext) {
+    const limit = pageSize(args.first);
+    const after = keyset('ApprovalMember', args.after);
+    const rows = await ctx.services.approvals.members(ctx.em, ctx.caller, decodeGlobalId(endUserId, 'EndUser'), limit + 1, after);
+    return toConnection('ApprovalMember', rows, limit, !!after, ApprovalMemberType.from);
   }
 
-  @Query(() => [ApprovalCaCertificateType], { description: 'The CA certificates the tenant trusts for approvers’ certificates.' })
-  async approvalCaCertificates(@Ctx() ctx: GraphQLContext): Promise<ApprovalCaCertificateType[]> {
-    return (await ctx.services.approvals.caCertificates(ctx.em, ctx.caller)).map(ApprovalCaCertificateType.from);
+  @Query(() => ApprovalCaCertificateConnection, { description: 'The CA certificates the tenant trusts for approvers’ certificates, oldest first.' })
+  async approvalCaCertificates(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext) {
+    const limit = pageSize(args.first);
+    const after = keyset('ApprovalCaCertificate', args.after);
+    const rows = await ctx.services.approvals.caCertificates(ctx.em, ctx.caller, limit + 1, after);
+    return toConnection('ApprovalCaCertificate', rows, limit, !!after, ApprovalCaCertificateType.from);
   }
 
   @Query(() => ApprovalPolicyType, { nullable: true, description: 'The end user’s approval policy in force (its latest version); null when it has none.' })

@@ -3,6 +3,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { X509Certificate } from '@peculiar/x509';
 import { randomBytes } from 'node:crypto';
 import type { Caller } from '../../api/context';
+import { afterPosition, type KeysetPosition } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import { UserErrorCode, userError, zodUserErrors, type UserError } from '../../api/user-errors';
 import type { Logger } from '../../platform/logger';
@@ -96,9 +97,10 @@ export class ApprovalsService {
     return { ok: true, value: member };
   }
 
-  async members(em: EntityManager, caller: Caller, endUserId: string | null): Promise<ApprovalMember[]> {
+  /** The members of an end user, oldest first; `limit` rows after `after`. */
+  async members(em: EntityManager, caller: Caller, endUserId: string | null, limit: number, after?: KeysetPosition): Promise<ApprovalMember[]> {
     if (!endUserId) return [];
-    return em.find(ApprovalMember, { tenant: caller.tenantId, endUser: endUserId }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 500 });
+    return em.find(ApprovalMember, { tenant: caller.tenantId, endUser: endUserId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit });
   }
 
   async member(em: EntityManager, caller: Caller, id: string): Promise<ApprovalMember | null> {
@@ -120,8 +122,9 @@ export class ApprovalsService {
     return { ok: true, value: ca };
   }
 
-  async caCertificates(em: EntityManager, caller: Caller): Promise<ApprovalCaCertificate[]> {
-    return em.find(ApprovalCaCertificate, { tenant: caller.tenantId }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 100 });
+  /** The tenant's CA certificates, oldest first; `limit` rows after `after`. */
+  async caCertificates(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<ApprovalCaCertificate[]> {
+    return em.find(ApprovalCaCertificate, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit });
   }
 
   /** Adds a member's signing certificate: valid now, for signatures, issued by one of the tenant's CAs. */

@@ -1,5 +1,6 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { MoneyType } from '../../api/money';
+import { connectionType } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import { Node } from '../../api/relay/node';
 import { UserError } from '../../api/user-errors';
@@ -457,3 +458,6 @@ export class ApprovalLinkPayload {
   @Field(() => [UserError])
   userErrors!: UserError[];
 }
+
+export const ApprovalMemberConnection = connectionType('ApprovalMember', ApprovalMemberType, 'Members of an end user, oldest first.');
+export const ApprovalCaCertificateConnection = connectionType('ApprovalCaCertificate', ApprovalCaCertificateType, 'The CA certificates the tenant trusts, oldest first.');
