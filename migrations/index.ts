@@ -21,6 +21,8 @@ import { Migration20261207200001Approvals } from './Migration20261207200001Appro
 import { Migration20261207210001AccessGrants } from './Migration20261207210001AccessGrants';
 import { Migration20261207220001ProofRecords } from './Migration20261207220001ProofRecords';
 import { Migration20261207230001IsolateLaterTenantTables } from './Migration20261207230001IsolateLaterTenantTables';
+import { Migration20261208010001SharedPayments } from './Migration20261208010001SharedPayments';
+import { Migration20261208010002ApprovalVoided } from './Migration20261208010002ApprovalVoided';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -49,4 +51,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207210001AccessGrants', class: Migration20261207210001AccessGrants },
   { name: 'Migration20261207220001ProofRecords', class: Migration20261207220001ProofRecords },
   { name: 'Migration20261207230001IsolateLaterTenantTables', class: Migration20261207230001IsolateLaterTenantTables },
+  { name: 'Migration20261208010001SharedPayments', class: Migration20261208010001SharedPayments },
+  { name: 'Migration20261208010002ApprovalVoided', class: Migration20261208010002ApprovalVoided },
 ];

@@ -109,6 +109,7 @@ export const settings = {
   CONSENT_EXPIRY_WARNING_DAYS: { schema: int(1, 90), default: '7', doc: 'How many days before a consent ends it turns EXPIRING (and CONSENT_EXPIRING is emitted), so the end user can renew in time.' },
   PROOF_RETENTION_YEARS: { schema: int(1, 100), default: '10', doc: 'How many years proof records (who authorised or approved what, and every payment status change) are kept; the daily purge deletes only records older than this was when they were written.' },
   APPROVAL_LINK_TTL_MINUTES: { schema: int(5, 10_080), default: '1440', doc: 'How long a hosted approvals page link (passkey registration, passkey approval of a payment) stays usable; each is also one-use.' },
+  APPROVAL_PENDING_TTL_HOURS: { schema: int(1, 8_760), default: '168', doc: 'How long a payment may wait AWAITING_APPROVAL (counted from its creation): past it, a job fails it (FAILED, with an event and a proof record) without calling the bank, so a stale payment cannot be approved and sent weeks later.' },
   SYNC_CONCURRENCY: { schema: int(0, 64), default: '2', doc: 'Account syncs this process runs at once; 0 runs none here (an API-only instance: other processes do the work).' },
   WEBHOOK_CONCURRENCY: { schema: int(0, 256), default: '32', doc: 'Webhook requests this process sends at once (one per lane: a resource\'s deliveries to an endpoint go one after the other); 0 sends none here (other processes deliver).' },
   WEBHOOK_ENDPOINT_CONCURRENCY: { schema: int(1, 256), default: '8', doc: 'Webhook requests this process sends to one endpoint at once, over that many kept-alive connections at most.' },
@@ -183,6 +184,8 @@ export interface Config {
   readonly proofRetentionYears: number;
   /** Minutes a hosted approvals page link (passkey registration or approval) stays usable. */
   readonly approvalLinkTtlMinutes: number;
+  /** Hours a payment may stay AWAITING_APPROVAL after its creation before the expiry job fails it (no bank call). */
+  readonly approvalPendingTtlHours: number;
   /** Webhook delivery: concurrency of this process (0: none), receiver timeout, retry schedule. */
   readonly webhooks: { readonly concurrency: number; readonly endpointConcurrency: number; readonly timeoutMs: number; readonly retryBaseMs: number; readonly retryWindowSeconds: number };
   /** `GET /metrics`: the scrapers' bearer token (unset: open in sandbox, refused in live). */
@@ -269,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     consentExpiryWarningDays: r.CONSENT_EXPIRY_WARNING_DAYS,
     proofRetentionYears: r.PROOF_RETENTION_YEARS,
     approvalLinkTtlMinutes: r.APPROVAL_LINK_TTL_MINUTES,
+    approvalPendingTtlHours: r.APPROVAL_PENDING_TTL_HOURS,
     webhooks: Object.freeze({
       concurrency: r.WEBHOOK_CONCURRENCY,
       endpointConcurrency: r.WEBHOOK_ENDPOINT_CONCURRENCY,

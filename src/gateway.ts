@@ -170,6 +170,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       lockUrl: db.embedded ? null : db.url,
       proofs,
       approvalGate,
+      approvalPendingTtlMs: config.approvalPendingTtlHours * 3_600_000,
     });
     const approvals = new ApprovalsService({ orm: db.orm, audit, payments, institutions, proofs, gate: approvalGate, logger: logger.child({ module: 'approvals' }), publicUrl, linkTtlMs: config.approvalLinkTtlMinutes * 60_000 });
     const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });

@@ -5,7 +5,7 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { Webhook } from 'standardwebhooks';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { accountState, connect, control, settled, type Connected } from '../helpers/banking';
+import { accountState, authorise, connect, control, institutionGid, RETURN_URL, settled, type Connected } from '../helpers/banking';
 import { parseGlobalId } from '../../src/api/relay/global-id';
 import { appendEvents, EventType } from '../../src/modules/events/events';
 
@@ -249,6 +249,22 @@ describe('access grants', () => {
     await act('accessGrantRevoke', grantId, owner);
   });
 
+  it('resolves a shared transaction by its grant-scoped id for the grantee only, journalled in the owner’s journal, and no more once the grant is revoked', async () => {
+    const grantId = await activeGrant();
+    const [shared] = await sharedAccountsOf(grantId);
+    const [first] = (await transactionsThrough(shared!.id)).body.data!.node!.transactions.nodes;
+    const NODE = 'query($id: ID!) { node(id: $id) { id ... on SharedTransaction { amount { amount } } } }';
+    const got = await t.gql<{ node: { id: string; amount: { amount: string } } | null }>(NODE, { id: first!.id }, grantee);
+    expect(got.body.errors).toBeUndefined();
+    expect(got.body.data!.node).toEqual({ id: first!.id, amount: { amount: first!.amount.amount } });
+    expect((await t.gql<{ node: unknown }>(NODE, { id: first!.id }, owner)).body.data!.node).toBeNull();
+    expect((await t.gql<{ node: unknown }>(NODE, { id: first!.id }, stranger)).body.data!.node).toBeNull();
+    const reads = (await audit(owner, 'SHARED_DATA_READ')).filter((l) => l.details.accessGrantId === parseGlobalId(grantId)!.id);
+    expect(reads.map((l) => l.details.read)).toContain('transaction');
+    await act('accessGrantRevoke', grantId, owner);
+    expect((await t.gql<{ node: unknown }>(NODE, { id: first!.id }, grantee)).body.data!.node).toBeNull();
+  });
+
   it('refuses a scope the grant lacks with a coded error', async () => {
     const grantId = await activeGrant({ scopes: ['ACCOUNTS_READ'] });
     const [shared] = await sharedAccountsOf(grantId);
@@ -340,6 +356,38 @@ describe('access grants', () => {
     expect(log.body.data!.events.nodes).toHaveLength(1);
   }, 240_000);
 
+  it('streams new transactions of a shared account to the grantee with grant-scoped ids (sharedTransactionsAdded), refuses anyone else, and completes when the grant is revoked', async () => {
+    const grantId = await activeGrant();
+    const [shared] = await sharedAccountsOf(grantId);
+    const QUERY = 'subscription($id: ID!) { sharedTransactionsAdded(sharedAccountId: $id) { id amount { amount } } }';
+    const open = (key: string) => {
+      const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+      clients.push(client);
+      const got = { batches: [] as { id: string; amount: { amount: string } }[][], errors: [] as unknown[], completed: false };
+      client.subscribe<{ sharedTransactionsAdded: { id: string; amount: { amount: string } }[] }>(
+        { query: QUERY, variables: { id: shared!.id } },
+        { next: (r) => (r.data ? got.batches.push(r.data.sharedTransactionsAdded) : got.errors.push(r.errors)), error: (e) => got.errors.push(e), complete: () => (got.completed = true) },
+      );
+      return got;
+    };
+    const live = open(grantee);
+    const foreign = open(stranger);
+    await until(() => foreign.errors.length > 0 || foreign.completed, 'the stranger’s refusal');
+    expect(JSON.stringify(foreign.errors)).toContain('NOT_FOUND');
+    await new Promise((r) => setTimeout(r, 500));
+
+    await addAndSync(granted, '-64.20');
+    await until(() => live.batches.length > 0, 'the shared transactions', 60_000);
+    const page = (await transactionsThrough(shared!.id)).body.data!.node!.transactions.nodes;
+    expect(live.batches).toEqual([[{ id: page.find((x) => x.amount.amount === '-64.20')!.id, amount: { amount: '-64.20' } }]]);
+    expect(live.errors).toEqual([]);
+    const reads = (await audit(owner, 'SHARED_DATA_READ')).filter((l) => l.details.accessGrantId === parseGlobalId(grantId)!.id && l.details.read === 'transactions');
+    expect(reads.some((l) => l.details.count === 1)).toBe(true);
+
+    await act('accessGrantRevoke', grantId, owner);
+    await until(() => live.completed, 'the end of the subscription', 30_000);
+  }, 120_000);
+
   it('makes a revocation wait for a sync that is copying an event, so no copy commits after it', async () => {
     const grantId = await activeGrant();
     const [shared] = await sharedAccountsOf(grantId);
@@ -401,3 +449,158 @@ describe('access grants', () => {
     expect((await transactionsThrough(shared!.id)).body.errors?.[0]?.extensions?.code).toBe('ACCESS_GRANT_INACTIVE');
   });
 });
+
+describe('payments through a grant (PAYMENTS_READ)', () => {
+  type SharedPaymentView = { id: string; status: string; amount: { amount: string; currency: string }; creditor: { name: string; iban: string }; debtorAccount: { iban: string } | null; account: { id: string } };
+  const SHARED_PAYMENT = 'id status amount { amount currency } creditor { name iban } debtorAccount { iban } account { id }';
+  let keys = 0;
+
+  async function pay(from: Connected['accounts'][number], amount: string) {
+    const r = await t.gql<{ paymentInitiate: { payment: { id: string } | null; authorizationUrl: string | null; userErrors: UserErrors } }>(
+      `mutation($input: PaymentInitiateInput!, $key: String!) { paymentInitiate(input: $input, idempotencyKey: $key) { payment { id } authorizationUrl userErrors { field code } } }`,
+      {
+        input: {
+          institutionId: institutionGid('nordlicht'),
+          endUserId,
+          scheme: 'SEPA_CREDIT_TRANSFER',
+          debtorAccount: { iban: from.iban },
+          creditor: { name: 'Paper Supplies GmbH', iban: 'DE89370400440532013000' },
+          amount: { amount, currency: 'EUR' },
+          remittanceInformation: `Invoice ${amount}`,
+          redirectUri: RETURN_URL,
+        },
+        key: `shared-pay-${Date.now()}-${++keys}`,
+      },
+      owner,
+    );
+    expect(r.body.data!.paymentInitiate.userErrors).toEqual([]);
+    await authorise(t, r.body.data!.paymentInitiate.authorizationUrl!, 'alice');
+    return r.body.data!.paymentInitiate.payment!.id;
+  }
+
+  async function paymentsThrough(sharedId: string, key = grantee, first = 50) {
+    return t.gql<{ node: { payments: { nodes: SharedPaymentView[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } } | null }>(
+      `query($id: ID!, $first: Int) { node(id: $id) { ... on SharedAccount { payments(first: $first) { nodes { ${SHARED_PAYMENT} } pageInfo { endCursor hasNextPage } } } } }`,
+      { id: sharedId, first },
+      key,
+    );
+  }
+
+  async function paymentNode(id: string, key = grantee) {
+    return t.gql<{ node: SharedPaymentView | null }>(`query($id: ID!) { node(id: $id) { ... on SharedPayment { ${SHARED_PAYMENT} } } }`, { id }, key);
+  }
+
+  type PaymentEvent = { type: string; resourceId: string; payload: { paymentId?: string; accountId?: string; accessGrantId?: string; status?: string; memberId?: string } };
+  async function paymentEvents(key: string): Promise<PaymentEvent[]> {
+    const r = await t.gql<{ events: { nodes: PaymentEvent[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { type resourceId payload } } }', {}, key);
+    return r.body.data!.events.nodes;
+  }
+
+  it('lets the grantee read the payments made from the granted account with grant-scoped ids (page and node), each read in the owner’s journal, and none from another account', async () => {
+    const grantId = await activeGrant({ scopes: ['ACCOUNTS_READ', 'PAYMENTS_READ'] });
+    const [shared] = await sharedAccountsOf(grantId);
+    const ownerPaymentId = await pay(granted, '31.40');
+    await pay(ungranted, '27.18');
+
+    const page = await paymentsThrough(shared!.id);
+    expect(page.body.errors).toBeUndefined();
+    const nodes = page.body.data!.node!.payments.nodes;
+    expect(nodes.map((p) => p.amount)).toEqual([{ amount: '31.40', currency: 'EUR' }]);
+    const [seen] = nodes;
+    expect(seen).toMatchObject({ creditor: { name: 'Paper Supplies GmbH', iban: 'DE89370400440532013000' }, debtorAccount: { iban: granted.iban }, account: { id: shared!.id } });
+    expect(parseGlobalId(seen!.id)!.type).toBe('SharedPayment');
+    expect(parseGlobalId(seen!.id)!.id).not.toBe(parseGlobalId(ownerPaymentId)!.id);
+    expect(JSON.stringify(page.body.data)).not.toContain(parseGlobalId(ownerPaymentId)!.id);
+
+    // node(id) answers the same payment to the grantee, nothing to the owner or a stranger.
+    expect((await paymentNode(seen!.id)).body.data!.node).toMatchObject({ id: seen!.id, amount: { amount: '31.40' } });
+    expect((await paymentNode(seen!.id, owner)).body.data!.node).toBeNull();
+    expect((await paymentNode(seen!.id, stranger)).body.data!.node).toBeNull();
+    // The owner's payment id reaches nothing with the grantee's key.
+    expect((await t.gql<{ node: unknown }>('query($id: ID!) { node(id: $id) { id } }', { id: ownerPaymentId }, grantee)).body.data!.node).toBeNull();
+
+    const reads = (await audit(owner, 'SHARED_DATA_READ')).filter((l) => l.details.accessGrantId === parseGlobalId(grantId)!.id);
+    expect(reads.map((l) => l.details.read)).toEqual(expect.arrayContaining(['payments', 'payment']));
+    expect(reads.find((l) => l.details.read === 'payments')!.details.count).toBe(1);
+    await act('accessGrantRevoke', grantId, owner);
+  }, 120_000);
+
+  it('pages the shared payments with first/after and refuses a forged cursor', async () => {
+    const grantId = await activeGrant({ scopes: ['ACCOUNTS_READ', 'PAYMENTS_READ'] });
+    const [shared] = await sharedAccountsOf(grantId);
+    await pay(granted, '1.01');
+    await pay(granted, '1.02');
+    const all = (await paymentsThrough(shared!.id)).body.data!.node!.payments.nodes;
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    const first = (await paymentsThrough(shared!.id, grantee, 1)).body.data!.node!.payments;
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const rest = await t.gql<{ node: { payments: { nodes: { id: string }[] } } }>(
+      'query($id: ID!, $after: String) { node(id: $id) { ... on SharedAccount { payments(first: 50, after: $after) { nodes { id } } } } }',
+      { id: shared!.id, after: first.pageInfo.endCursor },
+      grantee,
+    );
+    expect([first.nodes[0]!.id, ...rest.body.data!.node.payments.nodes.map((p) => p.id)]).toEqual(all.map((p) => p.id));
+    const forged = await t.gql('query($id: ID!) { node(id: $id) { ... on SharedAccount { payments(after: "bm90LWEtY3Vyc29y") { nodes { id } } } } }', { id: shared!.id }, grantee);
+    expect(forged.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    await act('accessGrantRevoke', grantId, owner);
+  }, 120_000);
+
+  it('refuses payments through a grant without PAYMENTS_READ with a coded error', async () => {
+    const grantId = await activeGrant();
+    const [shared] = await sharedAccountsOf(grantId);
+    const r = await paymentsThrough(shared!.id);
+    expect(r.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    await act('accessGrantRevoke', grantId, owner);
+  });
+
+  it('sends the grantee the payment’s status events and webhooks under the grant-scoped id, and cuts reads, node ids and events the moment the grantee revokes', async () => {
+    const grantId = await activeGrant({ scopes: ['ACCOUNTS_READ', 'PAYMENTS_READ'] });
+    const [shared] = await sharedAccountsOf(grantId);
+    const rx = await receiver();
+    const created = await t.gql<{ webhookEndpointCreate: { secret: string } }>(
+      'mutation($input: WebhookEndpointCreateInput!) { webhookEndpointCreate(input: $input) { secret } }',
+      { input: { url: rx.url, eventTypes: ['PAYMENT_STATUS_CHANGED'] } },
+      grantee,
+    );
+    const secret = created.body.data!.webhookEndpointCreate.secret;
+    const before = (await paymentEvents(grantee)).length;
+
+    const ownerPaymentId = await pay(granted, '58.00');
+    await pay(ungranted, '59.00');
+    const seen = (await paymentsThrough(shared!.id)).body.data!.node!.payments.nodes.find((p) => p.amount.amount === '58.00')!;
+    await until(async () => (await paymentEvents(grantee)).length > before, 'the copied payment event', 60_000);
+    const copies = (await paymentEvents(grantee)).slice(before);
+    expect(new Set(copies.map((e) => e.payload.paymentId))).toEqual(new Set([seen.id]));
+    expect(copies.every((e) => e.resourceId === seen.id && e.payload.accountId === shared!.id && e.payload.accessGrantId === grantId)).toBe(true);
+    expect(JSON.stringify(copies)).not.toContain(parseGlobalId(ownerPaymentId)!.id);
+    expect(JSON.stringify(copies)).not.toContain(ownerPaymentId);
+
+    const parse = (x: { headers: Record<string, string>; body: string }) => new Webhook(secret).verify(x.body, x.headers) as { type: string; data: { payload: { paymentId: string; status: string } } };
+    await until(() => rx.received.length > 0, 'the payment webhook', 60_000);
+    expect(new Set(rx.received.map(parse).map((h) => h.data.payload.paymentId))).toEqual(new Set([seen.id]));
+
+    // An approval event names the owner's approver; its copy names nobody of the owner.
+    const ownerInternal = parseGlobalId(ownerPaymentId)!.id;
+    const ownerTenant = (await t.gateway.db.sql.query<{ tenant_id: string }>('select tenant_id from payment where id = $1', [ownerInternal])).rows[0]!.tenant_id;
+    await appendEvents(t.gateway.db.sql, [
+      { tenantId: ownerTenant, type: EventType.PAYMENT_APPROVED, resourceType: 'Payment', resourceId: ownerInternal, payload: { paymentId: ownerPaymentId, memberId: 'Z2lkOi8vcGFzc2VyZWxsZS9BcHByb3ZhbE1lbWJlci94', approvalsGiven: 1, approvalsRequired: 2 } },
+    ]);
+    const approvals = async () =>
+      (await t.gql<{ events: { nodes: PaymentEvent[] } }>('{ events(first: 50, types: [PAYMENT_APPROVED]) { nodes { type resourceId payload } } }', {}, grantee)).body.data!.events.nodes;
+    await until(async () => (await approvals()).length > 0, 'the copied approval event', 30_000);
+    expect((await approvals()).map((e) => e.payload)).toEqual([expect.objectContaining({ paymentId: seen.id, accountId: shared!.id, approvalsGiven: 1 })]);
+    expect((await approvals())[0]!.payload.memberId).toBeUndefined();
+
+    // The grantee revokes: reads and node ids stop at once, and a later payment is the owner's alone.
+    expect((await act('accessGrantRevoke', grantId, grantee)).accessGrant).toMatchObject({ status: 'REVOKED', closedBy: 'GRANTEE' });
+    expect((await paymentsThrough(shared!.id)).body.errors?.[0]?.extensions?.code).toBe('ACCESS_GRANT_INACTIVE');
+    expect((await paymentNode(seen.id)).body.data!.node).toBeNull();
+    const granteeCount = (await paymentEvents(grantee)).length;
+    const ownerBefore = (await paymentEvents(owner)).length;
+    await pay(granted, '60.00');
+    await until(async () => (await paymentEvents(owner)).length > ownerBefore, 'the owner’s own payment event', 60_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await paymentEvents(grantee)).length).toBe(granteeCount);
+  }, 180_000);
+});
+

@@ -3,6 +3,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { authorise, control, institutionGid, RETURN_URL } from '../helpers/banking';
 import { gqlData, smeTenant, type UserErrors } from '../helpers/approvals';
 import { KeyUsage, makeCa, makeSigner, type TestCa, type TestSigner } from '../helpers/certificates';
+import { parseGlobalId } from '../../src/api/relay/global-id';
 
 let t: TestGateway;
 let key: string;
@@ -339,5 +340,202 @@ describe('bad approvals', () => {
     const r = await initiate('50.00', { requestedBy: endUserId });
     expect(r.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
     expect(r.payment).toBeNull();
+  });
+});
+
+describe('amending the creditor', () => {
+  it('invalidates earlier approvals and judges the new creditor afresh: a new IBAN needs the policy’s extra approval, the known one again does not', async () => {
+    const set = await gql<{ approvalPolicySet: { policy: { version: number } | null; userErrors: UserErrors } }>(
+      `mutation($input: ApprovalPolicySetInput!) { approvalPolicySet(input: $input) { policy { version } userErrors { field code } } }`,
+      { input: { endUserId, rules: [{ approvals: 1 }, { amountAbove: { amount: '10000', currency: 'EUR' }, approvals: 2 }, { creditor: 'NEW', approvals: 1, additional: true }] } },
+    );
+    expect(set.approvalPolicySet.userErrors).toEqual([]);
+    // Baustoffe Nord AG was paid (EXECUTED) by the first test: a known creditor.
+    const p = (await initiate('12000.00')).payment!;
+    expect(p.approval).toMatchObject({ required: 2, revision: 0 });
+    const oldDoc = p.approval!.document!;
+    expect((await approveAs('Anna', p.id)).userErrors).toEqual([]);
+
+    const AMEND = `mutation($id: ID!, $input: PaymentAmendInput!) { paymentAmend(id: $id, input: $input) { payment { ${PAYMENT_FIELDS} } userErrors { field code } } }`;
+    const amended = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Neue Lieferanten GmbH', iban: 'de02 1203 0000 0000 2020 51' } } });
+    expect(amended.paymentAmend.userErrors).toEqual([]);
+    expect(amended.paymentAmend.payment!.approval).toMatchObject({ revision: 1, required: 3, given: 0, remaining: 3 });
+    expect(JSON.parse(amended.paymentAmend.payment!.approval!.document!)).toMatchObject({ creditor: { name: 'Neue Lieferanten GmbH', iban: 'DE02120300000000202051' }, revision: 1 });
+    const before = (await bankPayments()).length;
+    expect((await approve(p.id, certs.Bernd!.id, await certs.Bernd!.signer.sign(oldDoc))).userErrors.map((e) => e.code)).toEqual(['SIGNATURE_DOCUMENT_MISMATCH']);
+
+    const bad = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Broken', iban: 'DE00123' } } });
+    expect(bad.paymentAmend.userErrors.map((e) => e.field.join('.'))).toEqual(['input.creditor.iban']);
+    expect((await payment(p.id)).approval).toMatchObject({ revision: 1, required: 3 });
+
+    const back = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Baustoffe Nord AG', iban: 'DE89370400440532013000' } } });
+    expect(back.paymentAmend.payment!.approval).toMatchObject({ revision: 2, required: 2, given: 0 });
+    expect((await bankPayments()).length).toBe(before);
+  });
+});
+
+describe('revoked authority', () => {
+  const REVOKE = 'mutation($id: ID!) { approverCertificateRevoke(id: $id, input: { reason: "Card lost" }) { certificate { id revokedAt } userErrors { code } } }';
+  const ROLES = 'mutation($id: ID!, $input: ApprovalMemberRolesSetInput!) { approvalMemberRolesSet(id: $id, input: $input) { member { id roles } userErrors { field code } } }';
+  async function secondCertificate(name: string) {
+    const signer = await makeSigner(ca, `CN=${name} (card ${++keys}), O=Keller GmbH`);
+    const r = await addCertificate(members[name]!, signer.pem);
+    expect(r.userErrors).toEqual([]);
+    return { id: r.certificate!.id, signer };
+  }
+  const auditDetails = async (action: string) =>
+    (await gql<{ auditEvents: { nodes: { resourceId: string | null; details: Record<string, unknown> }[] } }>('query($a: AuditAction) { auditEvents(first: 100, action: $a) { nodes { resourceId details } } }', { a: action })).auditEvents.nodes;
+
+  it('voids the approvals a revoked certificate gave to payments still awaiting approval, refuses its signatures, and lets its member sign again with another certificate', async () => {
+    const card = await secondCertificate('Bernd');
+    const p = (await initiate('12100.00')).payment!;
+    expect((await approve(p.id, card.id, await card.signer.sign(p.approval!.document!))).payment!.approval).toMatchObject({ given: 1, remaining: 1 });
+
+    const revoked = await gql<{ approverCertificateRevoke: { certificate: { revokedAt: string | null } | null; userErrors: UserErrors } }>(REVOKE, { id: card.id });
+    expect(revoked.approverCertificateRevoke.userErrors).toEqual([]);
+    const after = (await payment(p.id)).approval!;
+    expect(after).toMatchObject({ given: 0, remaining: 2 });
+    expect(after.decisions).toEqual([]);
+    expect(after.pendingApprovers.map((m) => m.name)).toContain('Bernd');
+    expect((await auditDetails('APPROVER_CERTIFICATE_REVOKED')).find((l) => l.resourceId === card.id)?.details.voidedApprovals).toBe(1);
+
+    const before = (await bankPayments()).length;
+    expect((await approve(p.id, card.id, await card.signer.sign(p.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_REVOKED']);
+    expect((await approveAs('Bernd', p.id)).payment!.approval).toMatchObject({ given: 1, remaining: 1 });
+    expect((await bankPayments()).length).toBe(before);
+  });
+
+  it('never lets a certificate revoked at the same moment as the last approval both count and be revoked: the payment is released with it or waits without it', async () => {
+    const card = await secondCertificate('Bernd');
+    const p = (await initiate('12150.00')).payment!;
+    expect((await approveAs('Anna', p.id)).userErrors).toEqual([]);
+    const signature = await card.signer.sign(p.approval!.document!);
+    const [approved, revoked] = await Promise.all([approve(p.id, card.id, signature), gql<{ approverCertificateRevoke: { userErrors: UserErrors } }>(REVOKE, { id: card.id })]);
+    expect(revoked.approverCertificateRevoke.userErrors).toEqual([]);
+    const now = await payment(p.id);
+    if (now.status === 'AWAITING_APPROVAL') {
+      // The revocation came first (the signature was refused) or voided the approval it raced.
+      expect(now.approval).toMatchObject({ given: 1, remaining: 1 });
+    } else {
+      expect(approved.userErrors).toEqual([]);
+      expect(now.status).toBe('AUTHORIZATION_REQUIRED');
+    }
+  });
+
+  it('revokes a passkey: listed with revokedAt, journalled, its approvals of pending payments voided; a second revoke and an unknown id are userErrors', async () => {
+    const p = (await initiate('12300.00')).payment!;
+    // Arranged in the database as the hosted page records them (the browser flow is approvals-passkey.test.ts).
+    const passkeyId = crypto.randomUUID();
+    const credentialId = `cred-${passkeyId}`;
+    const bernd = parseGlobalId(members.Bernd!)!.id;
+    await t.gateway.db.sql.query(`insert into approver_passkey (id, tenant_id, member_id, credential_id, public_key, transports, created_at) values ($1, $2, $3, $4, 'AA', '[]', now())`, [passkeyId, tenantId, bernd, credentialId]);
+    await t.gateway.db.sql.query(
+      `insert into payment_approval (id, tenant_id, payment_id, member_id, revision, decision, method, credential_ref, document_sha256, signature, created_at)
+       values ($1, $2, $3, $4, 0, 'APPROVE', 'PASSKEY', $5, repeat('0', 64), '{}', now())`,
+      [crypto.randomUUID(), tenantId, parseGlobalId(p.id)!.id, bernd, credentialId],
+    );
+    expect((await payment(p.id)).approval).toMatchObject({ given: 1, remaining: 1 });
+
+    const REVOKE_PASSKEY = 'mutation($id: ID!) { approverPasskeyRevoke(id: $id) { passkey { id credentialId revokedAt } userErrors { field code } } }';
+    const gid = Buffer.from(`gid://passerelle/ApproverPasskey/${passkeyId}`).toString('base64url');
+    const revoked = await gql<{ approverPasskeyRevoke: { passkey: { id: string; credentialId: string; revokedAt: string | null } | null; userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: gid });
+    expect(revoked.approverPasskeyRevoke.userErrors).toEqual([]);
+    expect(revoked.approverPasskeyRevoke.passkey).toMatchObject({ id: gid, credentialId });
+    expect(revoked.approverPasskeyRevoke.passkey!.revokedAt).not.toBeNull();
+    expect((await payment(p.id)).approval).toMatchObject({ given: 0, remaining: 2 });
+    const listed = await gql<{ node: { passkeys: { id: string; revokedAt: string | null }[] } }>('query($id: ID!) { node(id: $id) { ... on ApprovalMember { passkeys { id revokedAt } } } }', { id: members.Bernd });
+    expect(listed.node.passkeys.find((k) => k.id === gid)!.revokedAt).not.toBeNull();
+    expect((await auditDetails('APPROVER_PASSKEY_REVOKED')).find((l) => l.details.passkeyId === passkeyId)?.details.voidedApprovals).toBe(1);
+
+    expect((await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: gid })).approverPasskeyRevoke.userErrors.map((e) => e.code)).toEqual(['ALREADY_REVOKED']);
+    const unknown = Buffer.from(`gid://passerelle/ApproverPasskey/${crypto.randomUUID()}`).toString('base64url');
+    expect((await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: unknown })).approverPasskeyRevoke.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
+  });
+
+  it('takes APPROVER away from a member: their pending approvals stop counting, they cannot approve, and the change is journalled; bad roles and unknown members are userErrors', async () => {
+    const r = await gql<{ approvalMemberCreate: { member: { id: string } } }>(
+      'mutation($input: ApprovalMemberCreateInput!) { approvalMemberCreate(input: $input) { member { id } } }',
+      { input: { endUserId, name: 'Otto', roles: ['APPROVER'] } },
+    );
+    members.Otto = r.approvalMemberCreate.member.id;
+    const otto = await secondCertificate('Otto');
+    const p = (await initiate('12200.00')).payment!;
+    expect((await approve(p.id, otto.id, await otto.signer.sign(p.approval!.document!))).payment!.approval).toMatchObject({ given: 1 });
+
+    const changed = await gql<{ approvalMemberRolesSet: { member: { roles: string[] } | null; userErrors: UserErrors } }>(ROLES, { id: members.Otto, input: { roles: ['VIEWER'] } });
+    expect(changed.approvalMemberRolesSet).toEqual({ member: { id: members.Otto, roles: ['VIEWER'] }, userErrors: [] });
+    const after = (await payment(p.id)).approval!;
+    expect(after).toMatchObject({ given: 0, remaining: 2 });
+    expect(after.pendingApprovers.map((m) => m.name)).not.toContain('Otto');
+    expect((await approve(p.id, otto.id, await otto.signer.sign(p.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['NOT_AN_APPROVER']);
+    expect((await auditDetails('APPROVAL_MEMBER_ROLES_CHANGED')).find((l) => l.resourceId === members.Otto)?.details).toMatchObject({ from: 'APPROVER', to: 'VIEWER', voidedApprovals: 1 });
+
+    const blank = await gql<{ approvalMemberRolesSet: { member: unknown; userErrors: UserErrors } }>(ROLES, { id: members.Otto, input: { roles: [] } });
+    expect(blank.approvalMemberRolesSet).toEqual({ member: null, userErrors: [{ field: ['input', 'roles'], code: 'BLANK' }] });
+    const unknown = await gql<{ approvalMemberRolesSet: { member: unknown; userErrors: UserErrors } }>(ROLES, { id: endUserId, input: { roles: ['APPROVER'] } });
+    expect(unknown.approvalMemberRolesSet.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
+  });
+});
+
+describe('approval lists', () => {
+  it('page members and CA certificates as Relay connections (first/after, oldest first) and refuse a forged cursor', async () => {
+    type Page = { nodes: { id: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+    const MEMBERS = 'query($e: ID!, $first: Int, $after: String) { approvalMembers(endUserId: $e, first: $first, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } }';
+    const all = (await gql<{ approvalMembers: Page }>(MEMBERS, { e: endUserId, first: 100 })).approvalMembers;
+    expect(all.nodes.length).toBeGreaterThanOrEqual(5);
+    expect(all.nodes.slice(0, 5).map((m) => m.id)).toEqual(['Rita', 'Anna', 'Bernd', 'Sam', 'Vera'].map((n) => members[n]));
+    const first = (await gql<{ approvalMembers: Page }>(MEMBERS, { e: endUserId, first: 2 })).approvalMembers;
+    expect(first.pageInfo.hasNextPage).toBe(true);
+    const rest = (await gql<{ approvalMembers: Page }>(MEMBERS, { e: endUserId, first: 100, after: first.pageInfo.endCursor })).approvalMembers;
+    expect([...first.nodes, ...rest.nodes].map((m) => m.id)).toEqual(all.nodes.map((m) => m.id));
+    expect(rest.pageInfo.hasNextPage).toBe(false);
+
+    const cas = await gql<{ approvalCaCertificates: Page }>('{ approvalCaCertificates(first: 10) { nodes { id } pageInfo { hasNextPage endCursor } } }');
+    expect(cas.approvalCaCertificates.nodes).toHaveLength(1);
+    expect(cas.approvalCaCertificates.pageInfo.hasNextPage).toBe(false);
+
+    const forged = Buffer.from(JSON.stringify(['ApprovalMember', new Date().toISOString(), 'not-a-uuid'])).toString('base64url');
+    const r = await t.gql(MEMBERS, { e: endUserId, first: 2, after: forged }, key);
+    expect(r.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  });
+});
+
+describe('payments left awaiting approval', () => {
+  // Runs last in this file: a sweep fails every payment of the gateway past its time, and the
+  // tests above leave some AWAITING_APPROVAL.
+  const TTL_MS = 168 * 3_600_000; // APPROVAL_PENDING_TTL_HOURS' default, which this gateway runs with
+
+  it('fail past APPROVAL_PENDING_TTL_HOURS — once, even with two sweeps at the same time — with an event and a proof record, no bank call, and no approval after; a younger one stays', async () => {
+    const old = (await initiate('12500.00')).payment!;
+    await new Promise((r) => setTimeout(r, 50));
+    const young = (await initiate('12600.00')).payment!;
+    const createdAt = async (id: string) => (await gql<{ node: { createdAt: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { createdAt } } }', { id })).node.createdAt;
+    // The sweep's clock: `old` is just past its time, `young` (50 ms younger) not yet.
+    const now = new Date(Date.parse(await createdAt(old.id)) + 1 + TTL_MS);
+    expect(Date.parse(await createdAt(young.id))).toBeGreaterThan(now.getTime() - TTL_MS);
+    const bankBefore = (await bankPayments()).length;
+
+    const [a, b] = await Promise.all([t.gateway.services.payments.expireAwaitingApproval(now), t.gateway.services.payments.expireAwaitingApproval(now)]);
+    expect(a.expired + b.expired).toBeGreaterThanOrEqual(1);
+    expect(await payment(old.id)).toMatchObject({ status: 'FAILED', terminal: true });
+    expect((await payment(young.id)).status).toBe('AWAITING_APPROVAL');
+    expect((await gql<{ node: { statusReason: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { statusReason } } }', { id: old.id })).node.statusReason).toMatch(/^Not approved within 168 hours/);
+
+    // Exactly one status change, in the log and in the proof chain, whoever of the two sweeps made it.
+    const events = (await gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }')).events.nodes.filter(
+      (e) => e.payload.paymentId === old.id,
+    );
+    expect(events.map((e) => e.payload.status)).toEqual(['FAILED']);
+    const proofs = (await gql<{ proofs: { nodes: { event: string; actor: { kind: string }; document: { status?: string } }[] } }>('query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { event actor { kind } document } } }', { s: old.id })).proofs.nodes;
+    expect(proofs.filter((p) => p.event === 'PAYMENT_STATUS_CHANGED')).toHaveLength(1);
+    expect(JSON.stringify(proofs.find((p) => p.event === 'PAYMENT_STATUS_CHANGED')!.document)).toContain('FAILED');
+
+    // Nothing went to the bank, and a late approval finds nothing to approve.
+    expect((await bankPayments()).length).toBe(bankBefore);
+    expect((await approve(old.id, certs.Anna!.id, await certs.Anna!.signer.sign(old.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['INVALID_STATE']);
+    expect((await bankPayments()).length).toBe(bankBefore);
+    // A second sweep at the same clock has nothing left to do for it.
+    await t.gateway.services.payments.expireAwaitingApproval(now);
+    expect((await payment(young.id)).status).toBe('AWAITING_APPROVAL');
   });
 });

@@ -110,12 +110,12 @@ export class SyncBudgetType {
   resetsAt!: Date;
 }
 
-/** A bank account a consent grants access to. */
-@ObjectType('Account', { implements: Node, description: 'A bank account of an end user. Its id stays the same across syncs, renewals and new consents at the same bank.' })
-export class AccountType extends Node {
-  internalId!: string;
-  consentId!: string;
-
+/**
+ * The fields every view of a bank account shares: the owner's `Account` and a grantee's
+ * `SharedAccount` (src/modules/grants) expose them with the same names and descriptions.
+ */
+@ObjectType()
+export abstract class AccountFields extends Node {
   @Field(() => AccountKindEnum)
   kind!: AccountKindEnum;
 
@@ -142,13 +142,35 @@ export class AccountType extends Node {
   @Field(() => SyncStatusEnum)
   syncStatus!: SyncStatusEnum;
 
+  /** When a sync last stored this account's data (for a grantee: the owner's sync; grantees never cause one). */
+  @Field(() => Date, { nullable: true, description: "When a sync last stored this account's data (for a grantee: the owner's sync; grantees never cause one)." })
+  lastSyncedAt!: Date | null;
+
+  /** Copies the shared fields of `a` onto `target`. */
+  static fill<T extends AccountFields>(target: T, a: AccountRecord): T {
+    return Object.assign(target, {
+      kind: a.kind as AccountKindEnum,
+      iban: a.iban,
+      maskedPan: a.maskedPan,
+      currency: a.currency,
+      name: a.name,
+      ownerName: a.ownerName,
+      product: a.product,
+      syncStatus: a.syncStatus as SyncStatusEnum,
+      lastSyncedAt: a.lastSyncedAt,
+    });
+  }
+}
+
+/** A bank account a consent grants access to. */
+@ObjectType('Account', { implements: Node, description: 'A bank account of an end user. Its id stays the same across syncs, renewals and new consents at the same bank.' })
+export class AccountType extends AccountFields {
+  internalId!: string;
+  consentId!: string;
+
   /** Why the last sync failed, when it did. */
   @Field(() => String, { nullable: true, description: 'Why the last sync failed, when it did.' })
   syncError!: string | null;
-
-  /** When a sync last stored this account's data. */
-  @Field(() => Date, { nullable: true, description: "When a sync last stored this account's data." })
-  lastSyncedAt!: Date | null;
 
   /** When the next background sync is planned. */
   @Field(() => Date, { nullable: true, description: 'When the next background sync is planned.' })
@@ -159,20 +181,11 @@ export class AccountType extends Node {
   }
 
   static fromRecord(a: AccountRecord): AccountType {
-    return Object.assign(new AccountType(), {
+    return Object.assign(AccountFields.fill(new AccountType(), a), {
       id: toGlobalId('Account', a.id),
       internalId: a.id,
       consentId: a.consentId,
-      kind: a.kind as AccountKindEnum,
-      iban: a.iban,
-      maskedPan: a.maskedPan,
-      currency: a.currency,
-      name: a.name,
-      ownerName: a.ownerName,
-      product: a.product,
-      syncStatus: a.syncStatus as SyncStatusEnum,
       syncError: a.syncError,
-      lastSyncedAt: a.lastSyncedAt,
       nextSyncAt: a.nextSyncAt,
     });
   }

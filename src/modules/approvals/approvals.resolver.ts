@@ -1,14 +1,18 @@
-import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../api/context';
+import { ApiError, ErrorCode } from '../../api/errors';
+import { ConnectionArgs, decodeCursor, pageSize, toConnection, type KeysetPosition } from '../../api/relay/connection';
 import { decodeGlobalId } from '../../api/relay/global-id';
 import { registerNodeType } from '../../api/relay/node';
 import { PaymentType } from '../payments/payments.types';
 import { EndUserType } from '../tenancy/tenancy.types';
 import type { Payment } from '../payments/payment.entity';
-import { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
+import { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './credential.entity';
 import { ApprovalPolicy } from './policy.entity';
 import { sha256Hex } from './document';
 import {
+  ApprovalCaCertificateConnection,
+  ApprovalMemberConnection,
   ApprovalCaCertificateAddInput,
   ApprovalCaCertificateAddPayload,
   ApprovalCaCertificateType,
@@ -24,6 +28,10 @@ import {
   ApproverCertificateAddInput,
   ApproverCertificatePayload,
   ApproverCertificateRevokeInput,
+  ApprovalMemberRolesSetInput,
+  ApproverPasskeyPayload,
+  ApproverPasskeyType,
+  ApprovalMemberRolesSetPayload,
   ApproverCertificateType,
   PaymentAmendInput,
   PaymentApprovalDecisionType,
@@ -41,6 +49,10 @@ registerNodeType('ApprovalCaCertificate', async (ctx, id) => {
   const c = await ctx.em.findOne(ApprovalCaCertificate, { id, tenant: ctx.caller.tenantId });
   return c && ApprovalCaCertificateType.from(c);
 });
+registerNodeType('ApproverPasskey', async (ctx, id) => {
+  const p = await ctx.em.findOne(ApproverPasskey, { id, tenant: ctx.caller.tenantId });
+  return p && ApproverPasskeyType.from(p);
+});
 registerNodeType('ApproverCertificate', async (ctx, id) => {
   const c = await ctx.em.findOne(ApproverCertificate, { id, tenant: ctx.caller.tenantId });
   return c && ApproverCertificateType.from(c);
@@ -52,16 +64,31 @@ registerNodeType('ApprovalPolicy', async (ctx, id) => {
 
 const memberId = (id: string) => decodeGlobalId(id, 'ApprovalMember');
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A list cursor whose id is a UUID (the tables' keys), so a forged one is BAD_USER_INPUT rather than a database error. */
+function keyset(scope: string, cursor: string | null | undefined): KeysetPosition | undefined {
+  if (!cursor) return undefined;
+  const pos = decodeCursor(scope, cursor);
+  if (!UUID.test(pos.id)) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+  return pos;
+}
+
 @Resolver(() => ApprovalMemberType)
 export class ApprovalMembersResolver {
-  @Query(() => [ApprovalMemberType], { description: 'The members of an end user (an SME), oldest first (at most 500).' })
-  async approvalMembers(@Arg('endUserId', () => ID) endUserId: string, @Ctx() ctx: GraphQLContext): Promise<ApprovalMemberType[]> {
-    return (await ctx.services.approvals.members(ctx.em, ctx.caller, decodeGlobalId(endUserId, 'EndUser'))).map(ApprovalMemberType.from);
+  @Query(() => ApprovalMemberConnection, { description: 'The members of an end user (an SME), oldest first.' })
+  async approvalMembers(@Arg('endUserId', () => ID) endUserId: string, @Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext) {
+    const limit = pageSize(args.first);
+    const after = keyset('ApprovalMember', args.after);
+    const rows = await ctx.services.approvals.members(ctx.em, ctx.caller, decodeGlobalId(endUserId, 'EndUser'), limit + 1, after);
+    return toConnection('ApprovalMember', rows, limit, !!after, ApprovalMemberType.from);
   }
 
-  @Query(() => [ApprovalCaCertificateType], { description: 'The CA certificates the tenant trusts for approvers’ certificates.' })
-  async approvalCaCertificates(@Ctx() ctx: GraphQLContext): Promise<ApprovalCaCertificateType[]> {
-    return (await ctx.services.approvals.caCertificates(ctx.em, ctx.caller)).map(ApprovalCaCertificateType.from);
+  @Query(() => ApprovalCaCertificateConnection, { description: 'The CA certificates the tenant trusts for approvers’ certificates, oldest first.' })
+  async approvalCaCertificates(@Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext) {
+    const limit = pageSize(args.first);
+    const after = keyset('ApprovalCaCertificate', args.after);
+    const rows = await ctx.services.approvals.caCertificates(ctx.em, ctx.caller, limit + 1, after);
+    return toConnection('ApprovalCaCertificate', rows, limit, !!after, ApprovalCaCertificateType.from);
   }
 
   @Query(() => ApprovalPolicyType, { nullable: true, description: 'The end user’s approval policy in force (its latest version); null when it has none.' })
@@ -76,6 +103,11 @@ export class ApprovalMembersResolver {
     return EndUserType.from((await ctx.services.tenancy.endUser(ctx.em, ctx.caller, member.endUserId))!);
   }
 
+  @FieldResolver(() => [ApproverPasskeyType], { description: 'The member’s passkeys, revoked ones included.' })
+  async passkeys(@Root() member: ApprovalMemberType, @Ctx() ctx: GraphQLContext): Promise<ApproverPasskeyType[]> {
+    return (await ctx.services.approvals.passkeys(ctx.em, ctx.caller, member.internalId)).map(ApproverPasskeyType.from);
+  }
+
   @FieldResolver(() => [ApproverCertificateType], { description: 'The member’s signing certificates, revoked ones included.' })
   async certificates(@Root() member: ApprovalMemberType, @Ctx() ctx: GraphQLContext): Promise<ApproverCertificateType[]> {
     return (await ctx.services.approvals.certificates(ctx.em, ctx.caller, member.internalId)).map(ApproverCertificateType.from);
@@ -84,6 +116,21 @@ export class ApprovalMembersResolver {
   @Mutation(() => ApprovalMemberCreatePayload, { description: 'Adds a person to an end user (an SME) with their roles (the issue’s `approverCreate`).' })
   async approvalMemberCreate(@Arg('input', () => ApprovalMemberCreateInput) input: ApprovalMemberCreateInput, @Ctx() ctx: GraphQLContext): Promise<ApprovalMemberCreatePayload> {
     const r = await ctx.services.approvals.memberCreate(ctx.em, ctx.caller, { endUserId: decodeGlobalId(input.endUserId, 'EndUser'), name: input.name, email: input.email ?? null, roles: input.roles });
+    return r.ok ? { member: ApprovalMemberType.from(r.value), userErrors: [] } : { member: null, userErrors: r.userErrors };
+  }
+
+  @Mutation(() => ApproverPasskeyPayload, { description: 'Revokes a member’s passkey for good: the hosted pages no longer accept it, and its approvals of payments still AWAITING_APPROVAL stop counting.' })
+  async approverPasskeyRevoke(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ApproverPasskeyPayload> {
+    const r = await ctx.services.approvals.passkeyRevoke(ctx.em, ctx.caller, decodeGlobalId(id, 'ApproverPasskey'));
+    return r.ok ? { passkey: ApproverPasskeyType.from(r.value), userErrors: [] } : { passkey: null, userErrors: r.userErrors };
+  }
+
+  @Mutation(() => ApprovalMemberRolesSetPayload, {
+    description:
+      'Replaces a member’s roles (journalled with the old and new ones). A member who loses APPROVER can no longer approve, and their approvals of payments still AWAITING_APPROVAL stop counting.',
+  })
+  async approvalMemberRolesSet(@Arg('id', () => ID) id: string, @Arg('input', () => ApprovalMemberRolesSetInput) input: ApprovalMemberRolesSetInput, @Ctx() ctx: GraphQLContext): Promise<ApprovalMemberRolesSetPayload> {
+    const r = await ctx.services.approvals.memberRolesSet(ctx.em, ctx.caller, decodeGlobalId(id, 'ApprovalMember'), { roles: input.roles });
     return r.ok ? { member: ApprovalMemberType.from(r.value), userErrors: [] } : { member: null, userErrors: r.userErrors };
   }
 
@@ -99,7 +146,7 @@ export class ApprovalMembersResolver {
     return r.ok ? { certificate: ApproverCertificateType.from(r.value), userErrors: [] } : { certificate: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => ApproverCertificatePayload, { description: 'Revokes a member’s certificate for good: signatures made with it are refused from now on (CERTIFICATE_REVOKED).' })
+  @Mutation(() => ApproverCertificatePayload, { description: 'Revokes a member’s certificate for good: signatures made with it are refused from now on (CERTIFICATE_REVOKED), and its approvals of payments still AWAITING_APPROVAL stop counting.' })
   async approverCertificateRevoke(
     @Arg('id', () => ID) id: string,
     @Arg('input', () => ApproverCertificateRevokeInput, { nullable: true }) input: ApproverCertificateRevokeInput | null,
@@ -166,7 +213,7 @@ export class PaymentApprovalResolver {
     return r.ok ? { url: r.value.url, expiresAt: r.value.expiresAt, userErrors: [] } : { url: null, expiresAt: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => PaymentApprovePayload, { description: 'Changes the amount, remittance or execution date of a payment AWAITING_APPROVAL: a new revision of its approval document, so every earlier approval stops counting (PAYMENT_APPROVAL_REQUESTED again).' })
+  @Mutation(() => PaymentApprovePayload, { description: 'Changes the amount, remittance, execution date or creditor of a payment AWAITING_APPROVAL: a new revision of its approval document, so every earlier approval stops counting, and the approvals needed are recomputed under its policy version (a new creditor may need more; PAYMENT_APPROVAL_REQUESTED again).' })
   async paymentAmend(@Arg('id', () => ID) id: string, @Arg('input', () => PaymentAmendInput) input: PaymentAmendInput, @Ctx() ctx: GraphQLContext): Promise<PaymentApprovePayload> {
     const r = await ctx.services.approvals.amend(ctx.em, ctx.caller, decodeGlobalId(id, 'Payment'), input);
     return this.payload(ctx, r);

@@ -3,8 +3,9 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { X509Certificate } from '@peculiar/x509';
 import { randomBytes } from 'node:crypto';
 import type { Caller } from '../../kernel/caller';
+import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 import { toGlobalId } from '../../kernel/ids';
-import { type Problem, ProblemCode, problem, zodProblems } from '../../kernel/problems';
+import { ProblemCode, problem, zodProblems, type Problem } from '../../kernel/problems';
 import type { Logger } from '../../platform/logger';
 import { AuditAction, type AuditService } from '../audit';
 import { addEvents, EventType } from '../events';
@@ -18,7 +19,7 @@ import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
 import type { Outcome } from '../../kernel/problems';
 import { checkSigningCertificate, isCa, parseCertificate, publicKeyOf, verifyDocumentSignature } from './certificates';
-import { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
+import { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './credential.entity';
 import { approvalDocument, sha256Hex, type ApprovalDocumentFields } from './document';
 import { ApprovalMember, MEMBER_ROLES, type MemberRole } from './member.entity';
 import { ApprovalLink, PaymentApproval, type ApprovalDecision, type ApprovalLinkPurpose, type ApprovalMethod } from './payment-approval.entity';
@@ -43,6 +44,10 @@ export interface ApprovalsDeps {
 export interface DecisionEvidence {
   method: ApprovalMethod;
   credentialRef: string;
+  /** The certificate that signed (CERTIFICATE): checked again under the payment's lock, against a revocation meanwhile. */
+  certificateId?: string;
+  /** The passkey that signed (PASSKEY): checked again under the payment's lock, likewise. */
+  passkeyId?: string;
   document: string;
   signature: string;
   authMethod: ProofAuthMethod;
@@ -92,9 +97,10 @@ export class ApprovalsService {
     return { ok: true, value: member };
   }
 
-  async members(em: EntityManager, caller: Caller, endUserId: string | null): Promise<ApprovalMember[]> {
+  /** The members of an end user, oldest first; `limit` rows after `after`. */
+  async members(em: EntityManager, caller: Caller, endUserId: string | null, limit: number, after?: KeysetPosition): Promise<ApprovalMember[]> {
     if (!endUserId) return [];
-    return em.find(ApprovalMember, { tenant: caller.tenantId, endUser: endUserId }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 500 });
+    return em.find(ApprovalMember, { tenant: caller.tenantId, endUser: endUserId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit });
   }
 
   async member(em: EntityManager, caller: Caller, id: string): Promise<ApprovalMember | null> {
@@ -116,8 +122,9 @@ export class ApprovalsService {
     return { ok: true, value: ca };
   }
 
-  async caCertificates(em: EntityManager, caller: Caller): Promise<ApprovalCaCertificate[]> {
-    return em.find(ApprovalCaCertificate, { tenant: caller.tenantId }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 100 });
+  /** The tenant's CA certificates, oldest first; `limit` rows after `after`. */
+  async caCertificates(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<ApprovalCaCertificate[]> {
+    return em.find(ApprovalCaCertificate, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit });
   }
 
   /** Adds a member's signing certificate: valid now, for signatures, issued by one of the tenant's CAs. */
@@ -147,18 +154,114 @@ export class ApprovalsService {
     return { ok: true, value: certificate };
   }
 
-  /** Revokes a certificate for good (one atomic update): it signs nothing from now on. */
+  /**
+   * Revokes a certificate for good (one atomic update): it signs nothing from now on, and its
+   * approvals of payments still AWAITING_APPROVAL stop counting (voided, see {@link voidApprovals}).
+   */
   async certificateRevoke(em: EntityManager, caller: Caller, id: string | null, reason: string | null): Promise<Outcome<ApproverCertificate>> {
     const text = reason?.trim().slice(0, 200) || null;
-    const [row] = id
-      ? await em.execute<{ id: string }[]>('update approver_certificate set revoked_at = now(), revocation_reason = ? where id = ? and tenant_id = ? and revoked_at is null returning id', [text, id, caller.tenantId])
-      : [];
+    let revoked = false;
+    let voided = 0;
+    if (id) {
+      await this.deps.orm.em.fork().transactional(async (tx) => {
+        const [row] = await tx.execute<{ id: string; member_id: string; credential_ref: string }[]>(
+          `update approver_certificate set revoked_at = now(), revocation_reason = ? where id = ? and tenant_id = ? and revoked_at is null
+           returning id, member_id, substr(issuer || '#' || serial_number, 1, 1400) as credential_ref`,
+          [text, id, caller.tenantId],
+        );
+        if (!row) return;
+        revoked = true;
+        voided = await this.voidApprovals(tx, caller.tenantId, row.member_id, { credentialRef: row.credential_ref });
+      });
+    }
     const certificate = id ? await em.findOne(ApproverCertificate, { id, tenant: caller.tenantId }, { refresh: true }) : null;
     if (!certificate) return fail(['id'], ProblemCode.NOT_FOUND, 'No certificate with this id.');
-    if (!row) return fail(['id'], ProblemCode.ALREADY_REVOKED, 'This certificate is already revoked.');
-    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { reason: text });
+    if (!revoked) return fail(['id'], ProblemCode.ALREADY_REVOKED, 'This certificate is already revoked.');
+    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { reason: text, voidedApprovals: voided });
     await em.flush();
     return { ok: true, value: certificate };
+  }
+
+  /**
+   * Revokes a passkey for good (one atomic update): the hosted pages no longer accept it, and its
+   * approvals of payments still AWAITING_APPROVAL stop counting (voided, see {@link voidApprovals}).
+   */
+  async passkeyRevoke(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<ApproverPasskey>> {
+    let revoked = false;
+    let voided = 0;
+    if (id) {
+      await this.deps.orm.em.fork().transactional(async (tx) => {
+        const [row] = await tx.execute<{ id: string; member_id: string; credential_id: string }[]>(
+          'update approver_passkey set revoked_at = now() where id = ? and tenant_id = ? and revoked_at is null returning id, member_id, credential_id',
+          [id, caller.tenantId],
+        );
+        if (!row) return;
+        revoked = true;
+        voided = await this.voidApprovals(tx, caller.tenantId, row.member_id, { credentialRef: row.credential_id });
+      });
+    }
+    const passkey = id ? await em.findOne(ApproverPasskey, { id, tenant: caller.tenantId }, { refresh: true }) : null;
+    if (!passkey) return fail(['id'], ProblemCode.NOT_FOUND, 'No passkey with this id.');
+    if (!revoked) return fail(['id'], ProblemCode.ALREADY_REVOKED, 'This passkey is already revoked.');
+    this.journal(em, caller.tenantId, AuditAction.APPROVER_PASSKEY_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', passkey.member.id, { passkeyId: passkey.id, voidedApprovals: voided });
+    await em.flush();
+    return { ok: true, value: passkey };
+  }
+
+  async passkeys(em: EntityManager, caller: Caller, memberId: string): Promise<ApproverPasskey[]> {
+    return em.find(ApproverPasskey, { tenant: caller.tenantId, member: memberId }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: 100 });
+  }
+
+  /**
+   * Replaces a member's roles. A member who loses APPROVER can no longer approve, and their
+   * approvals of payments still AWAITING_APPROVAL stop counting (voided). Journalled with both role sets.
+   */
+  async memberRolesSet(em: EntityManager, caller: Caller, id: string | null, input: { roles: string[] }): Promise<Outcome<ApprovalMember>> {
+    const roles = [...new Set(input.roles)];
+    const errors: Problem[] = [];
+    if (roles.length === 0) errors.push(problem(['input', 'roles'], ProblemCode.BLANK, 'At least one role.'));
+    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole))) errors.push(problem(['input', 'roles'], ProblemCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
+    if (errors.length) return { ok: false, userErrors: errors };
+    let from: string[] | null = null;
+    let voided = 0;
+    if (id) {
+      await this.deps.orm.em.fork().transactional(async (tx) => {
+        const [row] = await tx.execute<{ id: string; roles: string[] }[]>('select id, roles from approval_member where id = ? and tenant_id = ? for update', [id, caller.tenantId]);
+        if (!row) return;
+        const member = await tx.findOneOrFail(ApprovalMember, { id }, { refresh: true });
+        from = [...member.roles];
+        member.roles = roles as MemberRole[];
+        await tx.flush();
+        if (from.includes('APPROVER') && !roles.includes('APPROVER')) voided = await this.voidApprovals(tx, caller.tenantId, id, {});
+      });
+    }
+    if (!from) return fail(['id'], ProblemCode.NOT_FOUND, 'No member with this id.');
+    const member = await em.findOneOrFail(ApprovalMember, { id: id! }, { refresh: true });
+    this.journal(em, caller.tenantId, AuditAction.APPROVAL_MEMBER_ROLES_CHANGED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', member.id, { from: (from as string[]).join(','), to: roles.join(','), voidedApprovals: voided });
+    await em.flush();
+    return { ok: true, value: member };
+  }
+
+  /**
+   * Voids `memberId`'s APPROVE decisions (those signed with `credentialRef`, when given) on the
+   * current revision of the end user's payments still AWAITING_APPROVAL; returns how many. The
+   * payments are locked first, as decide() locks them, and the update is a later statement, so it
+   * also sees a decision that committed while it waited: none escapes, none is counted after.
+   */
+  private async voidApprovals(tx: EntityManager, tenantId: string, memberId: string, by: { credentialRef?: string }): Promise<number> {
+    await tx.execute(
+      `select p.id from payment p join approval_member m on m.end_user_id = p.end_user_id
+       where m.id = ? and p.tenant_id = ? and p.status = 'AWAITING_APPROVAL' order by p.id for update of p`,
+      [memberId, tenantId],
+    );
+    const rows = await tx.execute<{ id: string }[]>(
+      `update payment_approval a set voided_at = now() from payment p
+       where p.id = a.payment_id and p.tenant_id = ? and p.status = 'AWAITING_APPROVAL' and a.revision = p.approval_revision
+         and a.member_id = ? and a.decision = 'APPROVE' and a.voided_at is null ${by.credentialRef !== undefined ? 'and a.credential_ref = ?' : ''}
+       returning a.id`,
+      by.credentialRef !== undefined ? [tenantId, memberId, by.credentialRef] : [tenantId, memberId],
+    );
+    return rows.length;
   }
 
   async certificates(em: EntityManager, caller: Caller, memberId: string): Promise<ApproverCertificate[]> {
@@ -225,7 +328,7 @@ export class ApprovalsService {
   async view(em: EntityManager, payment: Payment): Promise<PaymentApprovalView | null> {
     if (!payment.approvalPolicyId) return null;
     const policy = await em.findOneOrFail(ApprovalPolicy, { id: payment.approvalPolicyId });
-    const approvals = await em.find(PaymentApproval, { payment: payment.id, revision: payment.approvalRevision }, { orderBy: { createdAt: 'asc' }, populate: ['member'] });
+    const approvals = await em.find(PaymentApproval, { payment: payment.id, revision: payment.approvalRevision, voidedAt: null }, { orderBy: { createdAt: 'asc' }, populate: ['member'] });
     let pendingApprovers: ApprovalMember[] = [];
     if (payment.status === 'AWAITING_APPROVAL') {
       const decided = new Set(approvals.map((a) => a.member.id));
@@ -269,6 +372,7 @@ export class ApprovalsService {
     return this.decide(em, payment, certificate.member.id, input.decision, actor, {
       method: 'CERTIFICATE',
       credentialRef: `${certificate.issuer}#${certificate.serialNumber}`.slice(0, 1400),
+      certificateId: certificate.id,
       document,
       signature: input.signature,
       authMethod: { kind: 'CERTIFICATE', subject: certificate.subject, serial: certificate.serialNumber, issuer: certificate.issuer, fingerprintSha256: certificate.fingerprint },
@@ -309,12 +413,27 @@ export class ApprovalsService {
         refusal = { field: ['input'], code: ProblemCode.SELF_APPROVAL_FORBIDDEN, message: 'The policy forbids approving a payment one requested.' };
         return;
       }
-      if (await tx.count(PaymentApproval, { payment: p.id, member: member.id, revision: p.approvalRevision })) {
+      // A certificate revoked since it was checked: its revocation voids approvals under this same lock.
+      if (evidence.certificateId) {
+        const [live] = await tx.execute<{ id: string }[]>('select id from approver_certificate where id = ? and revoked_at is null', [evidence.certificateId]);
+        if (!live) {
+          refusal = { field: ['input', 'certificateId'], code: ProblemCode.CERTIFICATE_REVOKED, message: 'This certificate was revoked.' };
+          return;
+        }
+      }
+      if (evidence.passkeyId) {
+        const [live] = await tx.execute<{ id: string }[]>('select id from approver_passkey where id = ? and revoked_at is null', [evidence.passkeyId]);
+        if (!live) {
+          refusal = { field: ['input'], code: ProblemCode.PASSKEY_INVALID, message: 'This passkey was revoked.' };
+          return;
+        }
+      }
+      if (await tx.count(PaymentApproval, { payment: p.id, member: member.id, revision: p.approvalRevision, voidedAt: null })) {
         refusal = { field: ['input'], code: ProblemCode.ALREADY_DECIDED, message: 'This member already decided on this revision of the payment.' };
         return;
       }
       // Counted before the new row exists (a count flushes pending rows first).
-      const earlier = await tx.count(PaymentApproval, { payment: p.id, revision: p.approvalRevision, decision: 'APPROVE' });
+      const earlier = await tx.count(PaymentApproval, { payment: p.id, revision: p.approvalRevision, decision: 'APPROVE', voidedAt: null });
       const approval = tx.create(PaymentApproval, {
         tenant: tx.getReference(Tenant, tenantId),
         payment: p,
@@ -384,7 +503,7 @@ export class ApprovalsService {
     em: EntityManager,
     caller: Caller,
     paymentId: string | null,
-    input: { amount?: string | null; remittanceInformation?: string | null; requestedExecutionDate?: string | null },
+    input: { amount?: string | null; remittanceInformation?: string | null; requestedExecutionDate?: string | null; creditor?: { name: string; iban: string; bic?: string | null } | null },
   ): Promise<Outcome<Payment>> {
     const actor = `apiKey:${caller.apiKeyId}`;
     let result: Outcome<Payment> | null = null;
@@ -399,7 +518,7 @@ export class ApprovalsService {
         {
           scheme: p.scheme,
           debtorAccount: p.debtorIban ? { iban: p.debtorIban } : null,
-          creditor: { name: p.creditorName, iban: p.creditorIban, bic: p.creditorBic },
+          creditor: input.creditor ? { name: input.creditor.name, iban: input.creditor.iban, bic: input.creditor.bic ?? null } : { name: p.creditorName, iban: p.creditorIban, bic: p.creditorBic },
           amount: { amount: input.amount ?? p.amount, currency: p.currency },
           remittanceInformation: input.remittanceInformation !== undefined ? input.remittanceInformation : p.remittanceInformation,
           endToEndId: p.endToEndId,
@@ -410,10 +529,20 @@ export class ApprovalsService {
       if (!checked.ok) return void (result = { ok: false, userErrors: checked.userErrors });
       const v = checked.value;
       const policy = await tx.findOneOrFail(ApprovalPolicy, { id: p.approvalPolicyId! });
-      const from = { amount: p.amount, remittanceInformation: p.remittanceInformation, requestedExecutionDate: p.requestedExecutionDate };
-      Object.assign(p, { amount: v.amount.amount, remittanceInformation: v.remittanceInformation, requestedExecutionDate: v.requestedExecutionDate, approvalRevision: p.approvalRevision + 1 });
+      const from = { amount: p.amount, creditorIban: p.creditorIban, creditorName: p.creditorName, creditorBic: p.creditorBic };
+      Object.assign(p, {
+        amount: v.amount.amount,
+        remittanceInformation: v.remittanceInformation,
+        requestedExecutionDate: v.requestedExecutionDate,
+        creditorName: v.creditor.name,
+        creditorIban: v.creditor.iban,
+        creditorBic: v.creditor.bic,
+        approvalRevision: p.approvalRevision + 1,
+      });
+      // Recomputed on the amended payment: a changed creditor is judged new or known afresh.
       p.approvalsRequired = await this.deps.gate.requiredFor(tx, p, policy);
-      this.journal(tx, caller.tenantId, AuditAction.PAYMENT_AMENDED, actor, 'Payment', p.id, { revision: p.approvalRevision, fromAmount: from.amount, toAmount: p.amount, approvalsRequired: p.approvalsRequired });
+      const creditorChanged = from.creditorIban !== p.creditorIban || from.creditorName !== p.creditorName || from.creditorBic !== p.creditorBic;
+      this.journal(tx, caller.tenantId, AuditAction.PAYMENT_AMENDED, actor, 'Payment', p.id, { revision: p.approvalRevision, fromAmount: from.amount, toAmount: p.amount, creditorChanged, approvalsRequired: p.approvalsRequired });
       if (p.approvalsRequired === 0) {
         // The amended payment no longer needs approval under its policy version.
         this.deps.payments.applyApproval(tx, p, 'AUTHORIZATION_REQUIRED', null, actor);

@@ -1,11 +1,12 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { MoneyType } from '../../api/money';
+import { connectionType } from '../../api/relay/connection';
 import { toGlobalId } from '../../api/relay/global-id';
 import { Node } from '../../api/relay/node';
 import { UserError } from '../../api/user-errors';
 import { PaymentSchemeKind } from '../institutions/institutions.types';
-import { MoneyInput, PaymentType } from '../payments/payments.types';
-import type { ApprovalCaCertificate, ApproverCertificate } from './credential.entity';
+import { MoneyInput, PaymentCreditorInput, PaymentType } from '../payments/payments.types';
+import type { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './credential.entity';
 import type { ApprovalMember } from './member.entity';
 import type { PaymentApproval } from './payment-approval.entity';
 import type { ApprovalPolicy } from './policy.entity';
@@ -85,6 +86,32 @@ export class ApprovalCaCertificateType extends Node {
   static from(c: ApprovalCaCertificate): ApprovalCaCertificateType {
     return Object.assign(new ApprovalCaCertificateType(), { id: toGlobalId('ApprovalCaCertificate', c.id), subject: c.subject, fingerprintSha256: c.fingerprint, notAfter: c.notAfter, createdAt: c.createdAt });
   }
+}
+
+/** A member's passkey, registered on the hosted page. */
+@ObjectType('ApproverPasskey', { implements: Node, description: 'A member’s passkey (WebAuthn), registered on the hosted page.' })
+export class ApproverPasskeyType extends Node {
+  @Field(() => String, { description: 'The authenticator’s credential id (base64url), as proof records name it.' })
+  credentialId!: string;
+
+  @Field(() => Date)
+  createdAt!: Date;
+
+  @Field(() => Date, { nullable: true, description: 'Set once the tenant revoked it (approverPasskeyRevoke): it approves nothing from then on.' })
+  revokedAt!: Date | null;
+
+  static from(p: ApproverPasskey): ApproverPasskeyType {
+    return Object.assign(new ApproverPasskeyType(), { id: toGlobalId('ApproverPasskey', p.id), credentialId: p.credentialId, createdAt: p.createdAt, revokedAt: p.revokedAt });
+  }
+}
+
+@ObjectType()
+export class ApproverPasskeyPayload {
+  @Field(() => ApproverPasskeyType, { nullable: true })
+  passkey!: ApproverPasskeyType | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
 }
 
 @ObjectType('ApproverCertificate', { implements: Node, description: 'A member’s signing certificate (as a smart card holds).' })
@@ -274,6 +301,22 @@ export class ApprovalMemberCreatePayload {
   userErrors!: UserError[];
 }
 
+/** What `approvalMemberRolesSet` takes. */
+@InputType('ApprovalMemberRolesSetInput', { description: 'A member’s new roles (they replace the old ones).' })
+export class ApprovalMemberRolesSetInput {
+  @Field(() => [MemberRoleKind], { description: 'At least one.' })
+  roles!: MemberRoleKind[];
+}
+
+@ObjectType()
+export class ApprovalMemberRolesSetPayload {
+  @Field(() => ApprovalMemberType, { nullable: true })
+  member!: ApprovalMemberType | null;
+
+  @Field(() => [UserError])
+  userErrors!: UserError[];
+}
+
 @InputType('ApprovalCaCertificateAddInput')
 export class ApprovalCaCertificateAddInput {
   @Field(() => String, { description: 'A CA certificate (basicConstraints cA=true), PEM or base64 DER, at most 16 KiB.' })
@@ -392,6 +435,10 @@ export class PaymentAmendInput {
 
   @Field(() => String, { nullable: true, description: 'YYYY-MM-DD.' })
   requestedExecutionDate?: string | null;
+
+  /** A new creditor (name, IBAN, BIC), checked like paymentInitiate's; the "new creditor" rules of the payment's policy version are applied to it again. */
+  @Field(() => PaymentCreditorInput, { nullable: true, description: 'A new creditor (name, IBAN, BIC), checked like paymentInitiate’s; the "new creditor" rules of the payment’s policy version are applied to it again.' })
+  creditor?: PaymentCreditorInput | null;
 }
 
 @InputType('ApprovalLinkInput')
@@ -411,3 +458,6 @@ export class ApprovalLinkPayload {
   @Field(() => [UserError])
   userErrors!: UserError[];
 }
+
+export const ApprovalMemberConnection = connectionType('ApprovalMember', ApprovalMemberType, 'Members of an end user, oldest first.');
+export const ApprovalCaCertificateConnection = connectionType('ApprovalCaCertificate', ApprovalCaCertificateType, 'The CA certificates the tenant trusts, oldest first.');

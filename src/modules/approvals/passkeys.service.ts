@@ -203,6 +203,7 @@ export class PasskeysService {
     const outcome = await this.deps.approvals.decide(em, payment, memberId, decision.data as ApprovalDecision, actor, {
       method: 'PASSKEY',
       credentialRef: passkey.credentialId,
+      passkeyId: passkey.id,
       document,
       signature: JSON.stringify(response),
       authMethod: { kind: 'PASSKEY', credentialId: passkey.credentialId },

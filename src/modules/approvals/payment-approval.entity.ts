@@ -10,7 +10,7 @@ export type ApprovalMethod = 'CERTIFICATE' | 'PASSKEY';
 /** A member's signed decision on one revision of a payment's approval document. */
 @Entity({ tableName: 'payment_approval' })
 export class PaymentApproval {
-  [OptionalProps]?: 'id' | 'createdAt' | 'reason';
+  [OptionalProps]?: 'id' | 'createdAt' | 'reason' | 'voidedAt';
 
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
@@ -51,6 +51,10 @@ export class PaymentApproval {
 
   @Property({ type: 'Date', columnType: 'timestamptz(3)' })
   createdAt: Date = new Date();
+
+  /** Set when it stopped counting before the payment left AWAITING_APPROVAL: its certificate was revoked or its member lost the APPROVER role. */
+  @Property({ type: 'Date', columnType: 'timestamptz(3)', nullable: true })
+  voidedAt: Date | null = null;
 }
 
 export type ApprovalLinkPurpose = 'PASSKEY_REGISTRATION' | 'PAYMENT_APPROVAL';

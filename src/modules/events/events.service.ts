@@ -21,7 +21,7 @@ export interface EventEntry {
 export const MAX_EVENTS_PAGE = 500;
 
 /** The payload field holding the global id of each kind of resource. */
-const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId' };
+const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId', SharedPayment: 'paymentId' };
 
 /** The global id clients see as an event's `resourceId` (the `events` query and webhook bodies alike): the one its payload names. */
 export function publicResourceId(e: Pick<EventEntry, 'resourceType' | 'resourceId' | 'payload'>): string {

@@ -1,14 +1,16 @@
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Resolver, Root } from 'type-graphql';
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Resolver, Root, Subscription } from 'type-graphql';
 import type { GraphQLContext } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
 import { ConnectionArgs, decodeCursor, pageSize, toConnection, type ConnectionShape } from '../../api/relay/connection';
-import { decodeGlobalId } from '../../api/relay/global-id';
+import { decodeGlobalId, toGlobalId } from '../../api/relay/global-id';
+import { EventType } from '../events/events';
+import type { EventEntry } from '../events/events.service';
 import type { UserError } from '../../api/user-errors';
 import { registerNodeType } from '../../api/relay/node';
 import { MAX_TRANSACTION_PAGE, encodeTransactionCursor } from '../accounts';
 import { AccountType, BalanceType, TransactionFilterInput } from '../accounts/accounts.types';
 import { EndUserType, TenantType } from '../tenancy/tenancy.types';
-import { wrapCursor } from './grants.service';
+import { AccessGrantScope, wrapCursor } from './grants.service';
 import {
   AccessGrantAcceptPayload,
   AccessGrantConnection,
@@ -18,6 +20,8 @@ import {
   AccessGrantRevokePayload,
   AccessGrantType,
   SharedAccountType,
+  SharedPaymentConnection,
+  SharedPaymentType,
   SharedTransactionConnection,
   SharedTransactionType,
 } from './grants.types';
@@ -31,6 +35,17 @@ registerNodeType('AccessGrant', async (ctx, id) => {
 registerNodeType('SharedAccount', async (ctx, id) => {
   const share = await ctx.services.grants.share(ctx.caller, id);
   return share && SharedAccountType.from(share, await ctx.services.grants.account(ctx.caller, id));
+});
+
+// A shared transaction's or payment's id resolves only through a usable grant of the caller
+// with the scope that reads it; otherwise (ended grant, other tenant, the owner) it is null.
+registerNodeType('SharedTransaction', async (ctx, id) => {
+  const found = await ctx.services.grants.transaction(ctx.caller, id);
+  return found && SharedTransactionType.fromShared(found.share.sharedId, found.row);
+});
+registerNodeType('SharedPayment', async (ctx, id) => {
+  const p = await ctx.services.grants.payment(ctx.caller, id);
+  return p && SharedPaymentType.fromShared(p);
 });
 
 @ArgsType()
@@ -142,9 +157,59 @@ export class SharedAccountsResolver {
       pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: !!args.after, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
     };
   }
+
+  @FieldResolver(() => SharedPaymentConnection, {
+    description: "Payments the owner made from this account (its end user's payments whose debtor IBAN is the account's), oldest first (needs PAYMENTS_READ). Read-only: a grant never initiates.",
+  })
+  async payments(@Root() account: SharedAccountType, @Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<SharedPaymentType>> {
+    const limit = pageSize(args.first);
+    const after = args.after ? decodeCursor('SharedPayment', args.after) : undefined;
+    const rows = await ctx.services.grants.payments(ctx.caller, account.sharedId, limit + 1, after);
+    return toConnection('SharedPayment', rows, limit, !!after, SharedPaymentType.fromShared);
+  }
+}
+
+@Resolver(() => SharedPaymentType)
+export class SharedPaymentsResolver {
+  @FieldResolver(() => SharedAccountType, { description: 'The shared account the payment was made from.' })
+  async account(@Root() payment: SharedPaymentType, @Ctx() ctx: GraphQLContext): Promise<SharedAccountType> {
+    const share = await ctx.services.grants.share(ctx.caller, payment.sharedAccountId);
+    if (!share) throw new ApiError(ErrorCode.NOT_FOUND, 'No shared account with this id.');
+    return SharedAccountType.from(share, await ctx.services.grants.account(ctx.caller, payment.sharedAccountId));
+  }
 }
 
 function payload(ctx: GraphQLContext, r: Awaited<ReturnType<GraphQLContext['services']['grants']['accept']>>): GrantPayload {
   return r.ok ? { accessGrant: AccessGrantType.from(ctx.caller, r.value), userErrors: [] } : { accessGrant: null, userErrors: r.userErrors };
 }
 
+
+/** Live reads through a grant, over graphql-ws. */
+@Resolver()
+export class SharedSubscriptionsResolver {
+  @Subscription(() => [SharedTransactionType], {
+    description:
+      "New transactions of a shared account as the owner's syncs store them (each TRANSACTIONS_ADDED copied to the grantee, up to 100 transactions), with grant-scoped ids; needs TRANSACTIONS_READ. Each is a read in the owner's journal. Completes when the grant is revoked.",
+    subscribe: async function* ({ args, context }) {
+      const ctx = context as GraphQLContext;
+      const sharedId = decodeGlobalId(args.sharedAccountId as string, 'SharedAccount');
+      const share = sharedId ? await ctx.services.grants.share(ctx.caller, sharedId) : null;
+      if (!sharedId || !share) throw new ApiError(ErrorCode.NOT_FOUND, 'No shared account with this id.', { argument: 'sharedAccountId' });
+      await ctx.services.grants.readable(ctx.caller, sharedId, AccessGrantScope.TRANSACTIONS_READ);
+      const grantGid = toGlobalId('AccessGrant', share.grantId);
+      for await (const e of ctx.services.eventStream.follow(ctx.caller, null, [EventType.TRANSACTIONS_ADDED, EventType.ACCESS_GRANT_REVOKED], ctx.signal)) {
+        // The copy trigger sends nothing after a revocation; the subscription ends with it.
+        if (e.type === EventType.ACCESS_GRANT_REVOKED) {
+          if (e.payload.accessGrantId === grantGid) return;
+          continue;
+        }
+        if (e.resourceType === 'SharedAccount' && e.resourceId === sharedId) yield e;
+      }
+    },
+  })
+  async sharedTransactionsAdded(@Root() e: EventEntry, @Arg('sharedAccountId', () => ID) sharedAccountId: string, @Ctx() ctx: GraphQLContext): Promise<SharedTransactionType[]> {
+    const sharedId = decodeGlobalId(sharedAccountId, 'SharedAccount')!;
+    const ids = ((e.payload.transactionIds as string[] | undefined) ?? []).map((g) => decodeGlobalId(g, 'SharedTransaction')).filter((x): x is string => !!x);
+    return (await ctx.services.grants.transactionsBySharedIds(ctx.caller, sharedId, ids)).map((r) => SharedTransactionType.fromShared(sharedId, r));
+  }
+}

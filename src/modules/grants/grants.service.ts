@@ -58,8 +58,36 @@ export interface Share {
   grantId: string;
   accountId: string;
   ownerTenantId: string;
+  /** The end user whose accounts the grant shares. */
+  endUserId: string;
   scopes: AccessGrantScope[];
   usable: boolean;
+}
+
+/**
+ * One of the owner's payments made from a shared account, as the grantee reads it: `id` is its
+ * grant-scoped id ({@link sharedPaymentId}); `sharedAccountId` the account it was made from.
+ */
+export interface SharedPaymentRecord {
+  id: string;
+  sharedAccountId: string;
+  status: string;
+  rawStatus: string | null;
+  reasonCode: string | null;
+  statusReason: string | null;
+  terminal: boolean;
+  amount: string;
+  currency: string;
+  creditorName: string;
+  creditorIban: string;
+  creditorBic: string | null;
+  debtorIban: string;
+  scheme: string;
+  remittanceInformation: string | null;
+  endToEndId: string | null;
+  requestedExecutionDate: string | null;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 type Result<T> = { ok: true; value: T } | { ok: false; userErrors: Problem[] };
@@ -75,7 +103,19 @@ export const sideOf = (caller: Caller, g: Pick<GrantRecord, 'ownerTenantId'>): A
  * copy trigger (Migration20261207210001AccessGrants) derives the same value in SQL.
  */
 export function sharedTransactionId(sharedId: string, transactionId: string): string {
-  const h = createHash('md5').update(`${sharedId}:${toGlobalId('Transaction', transactionId)}`).digest('hex');
+  return grantScoped(sharedId, toGlobalId('Transaction', transactionId));
+}
+
+/**
+ * The grant-scoped id of one of the owner's payments made from a shared account, derived the same
+ * way; the payment event copy trigger (Migration20261208010001SharedPayments) derives it in SQL.
+ */
+export function sharedPaymentId(sharedId: string, paymentId: string): string {
+  return grantScoped(sharedId, toGlobalId('Payment', paymentId));
+}
+
+function grantScoped(sharedId: string, ownerGlobalId: string): string {
+  const h = createHash('md5').update(`${sharedId}:${ownerGlobalId}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
@@ -251,6 +291,120 @@ export class GrantsService {
     return { share, rows };
   }
 
+  /**
+   * A page of the payments made from a shared account (PAYMENTS_READ): the owner's payments of the
+   * grant's end user whose debtor IBAN is the account's, oldest first; `limit + 1` rows. Paged by
+   * (createdAt, grant-scoped id), so no cursor carries an owner's id.
+   */
+  async payments(caller: Caller, sharedId: string, limit: number, after?: KeysetPosition): Promise<SharedPaymentRecord[]> {
+    if (after && !UUID.test(after.id)) throw new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+    const share = await this.usable(caller, sharedId, AccessGrantScope.PAYMENTS_READ);
+    const rows = await withTenant(share.ownerTenantId, () =>
+      this.sharedPayments(share, `and ($1::timestamptz is null or (p.created_at, x.shared_id) > ($1::timestamptz, $2::uuid)) order by p.created_at, x.shared_id limit $3`, [
+        after?.createdAt ?? null,
+        after?.id ?? null,
+        limit,
+      ]),
+    );
+    await this.readJournal(caller, share, 'payments', { count: Math.min(rows.length, limit) });
+    return rows;
+  }
+
+  /**
+   * A shared payment by its grant-scoped id (node(id)), looked for in the caller's usable grants
+   * with PAYMENTS_READ; null when none holds it (also once the grant ended). The id is a one-way
+   * derivation, so this compares it against the payments of those accounts.
+   */
+  async payment(caller: Caller, id: string): Promise<SharedPaymentRecord | null> {
+    if (!UUID.test(id)) return null;
+    for (const share of await this.usableShares(caller, AccessGrantScope.PAYMENTS_READ)) {
+      const [row] = await withTenant(share.ownerTenantId, () => this.sharedPayments(share, `and x.shared_id = $1::uuid`, [id]));
+      if (row) {
+        await this.readJournal(caller, share, 'payment', { count: 1 });
+        return row;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * A shared transaction by its grant-scoped id (node(id)), looked for in the caller's usable grants
+   * with TRANSACTIONS_READ; null when none holds it. Like {@link payment}, it compares the one-way
+   * id against the stored transactions of those accounts (one query per shared account).
+   */
+  async transaction(caller: Caller, id: string): Promise<{ share: Share; row: TransactionRecord } | null> {
+    if (!UUID.test(id)) return null;
+    for (const share of await this.usableShares(caller, AccessGrantScope.TRANSACTIONS_READ)) {
+      const row = await withTenant(share.ownerTenantId, async () => {
+        const { rows } = await this.deps.sql.query<{ id: string }>(
+          `select id from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null
+             and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = $4::uuid limit 1`,
+          [share.ownerTenantId, share.accountId, share.sharedId, id],
+        );
+        return rows[0] ? (await this.deps.accounts.transactionsByIds(ownerScope(share, caller), [rows[0].id]))[0] : undefined;
+      });
+      if (!row) continue;
+      await this.readJournal(caller, share, 'transaction', { count: 1 });
+      return { share, row };
+    }
+    return null;
+  }
+
+  /** The shared account if the caller can read `scope` of it now; the coded errors of a refused read otherwise (journalled). */
+  async readable(caller: Caller, sharedId: string, scope: AccessGrantScope): Promise<Share> {
+    return this.usable(caller, sharedId, scope);
+  }
+
+  /**
+   * Transactions of a shared account by their grant-scoped ids (those a TRANSACTIONS_ADDED copy
+   * carries), in the order given, journalled in the owner's audit. At most 100 ids; one query
+   * compares them with the account's stored transactions.
+   */
+  async transactionsBySharedIds(caller: Caller, sharedId: string, ids: string[]): Promise<TransactionRecord[]> {
+    const share = await this.usable(caller, sharedId, AccessGrantScope.TRANSACTIONS_READ);
+    const wanted = [...new Set(ids.filter((id) => UUID.test(id)))].slice(0, 100);
+    if (wanted.length === 0) return [];
+    const rows = await withTenant(share.ownerTenantId, async () => {
+      const { rows: found } = await this.deps.sql.query<{ id: string }>(
+        `select id from bank_transaction where tenant_id = $1 and account_id = $2
+           and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = any ($4::uuid[])`,
+        [share.ownerTenantId, share.accountId, share.sharedId, wanted],
+      );
+      return this.deps.accounts.transactionsByIds(ownerScope(share, caller), found.map((r) => r.id));
+    });
+    const bySharedId = new Map(rows.map((r) => [sharedTransactionId(sharedId, r.id), r]));
+    const ordered = wanted.map((id) => bySharedId.get(id)).filter((r): r is TransactionRecord => !!r);
+    await this.readJournal(caller, share, 'transactions', { count: ordered.length });
+    return ordered;
+  }
+
+  /** The caller's granted accounts it can read `scope` of now. */
+  private async usableShares(caller: Caller, scope: AccessGrantScope): Promise<Share[]> {
+    const { rows } = await this.deps.sql.query<Share>(`${SHARE_SELECT} where g.grantee_tenant_id = $1 and g.status = 'ACTIVE' and g.ends_at > now() and $2 = any (g.scopes) order by ga.id`, [
+      caller.tenantId,
+      scope,
+    ]);
+    return rows;
+  }
+
+  /** The owner's payments made from one shared account, in the owner's scope; `tail` filters, orders and limits ($1… are its values). */
+  private async sharedPayments(share: Share, tail: string, values: unknown[]): Promise<SharedPaymentRecord[]> {
+    const n = values.length;
+    const { rows } = await this.deps.sql.query<SharedPaymentRecord>(
+      `select x.shared_id as id, $${n + 1}::uuid as "sharedAccountId", p.status, p.raw_status as "rawStatus", p.reason_code as "reasonCode",
+         p.status_reason as "statusReason", p.terminal, p.amount::text as amount, p.currency, p.creditor_name as "creditorName",
+         p.creditor_iban as "creditorIban", p.creditor_bic as "creditorBic", p.debtor_iban as "debtorIban", p.scheme,
+         p.remittance_information as "remittanceInformation", p.end_to_end_id as "endToEndId",
+         to_char(p.requested_execution_date, 'YYYY-MM-DD') as "requestedExecutionDate", p.created_at as "createdAt", p.updated_at as "updatedAt"
+       from payment p
+       join account a on a.id = $${n + 2} and a.tenant_id = p.tenant_id and upper(replace(a.iban, ' ', '')) = p.debtor_iban
+       cross join lateral (select md5($${n + 1}::text || ':' || passerelle_gid('Payment', p.id::text))::uuid as shared_id) x
+       where p.tenant_id = $${n + 3} and p.end_user_id = $${n + 4} ${tail}`,
+      [...values, share.sharedId, share.accountId, share.ownerTenantId, share.endUserId],
+    );
+    return rows;
+  }
+
   /** A grant that can be read through now, with the scope asked for; coded errors otherwise. */
   private async usable(caller: Caller, sharedId: string, scope: AccessGrantScope): Promise<Share> {
     const share = await this.share(caller, sharedId);
@@ -361,7 +515,7 @@ export class GrantsService {
   }
 }
 
-const SHARE_SELECT = `select ga.id as "sharedId", g.id as "grantId", ga.account_id as "accountId", g.owner_tenant_id as "ownerTenantId", g.scopes,
+const SHARE_SELECT = `select ga.id as "sharedId", g.id as "grantId", ga.account_id as "accountId", g.owner_tenant_id as "ownerTenantId", g.end_user_id as "endUserId", g.scopes,
   (g.status = 'ACTIVE' and g.ends_at > now()) as usable
   from access_grant_account ga join access_grant g on g.id = ga.grant_id`;
 

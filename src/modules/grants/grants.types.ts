@@ -4,10 +4,11 @@ import { toGlobalId } from '../../api/relay/global-id';
 import { Node } from '../../api/relay/node';
 import { UserError } from '../../api/user-errors';
 import type { AccountRecord } from '../accounts';
-import { AccountKindEnum, SyncStatusEnum } from '../accounts/accounts.types';
+import { AccountFields } from '../accounts/accounts.types';
 import type { TransactionRecord } from '../transactions';
 import { TransactionFields } from '../transactions/transactions.types';
-import { AccessGrantScope, sharedTransactionId, sideOf, statusOf, type AccessGrantSide, type AccessGrantStatus, type GrantRecord, type Share } from './grants.service';
+import { PaymentFields } from '../payments/payments.types';
+import { AccessGrantScope, sharedTransactionId, sideOf, statusOf, type AccessGrantSide, type AccessGrantStatus, type GrantRecord, type Share, type SharedPaymentRecord } from './grants.service';
 import type { Caller } from '../../api/context';
 
 registerEnumType(AccessGrantScope, {
@@ -17,7 +18,7 @@ registerEnumType(AccessGrantScope, {
     ACCOUNTS_READ: { description: 'The account itself (IBAN, name, owner name, product, sync status); required in every grant.' },
     BALANCES_READ: { description: 'Balances as of the owner’s last sync, and BALANCE_UPDATED events.' },
     TRANSACTIONS_READ: { description: 'Stored transactions, and TRANSACTIONS_ADDED/MODIFIED/REMOVED events.' },
-    PAYMENTS_READ: { description: 'Reserved for payments made from the account: accepted and recorded, nothing is readable through it yet (docs/delegated-access.md).' },
+    PAYMENTS_READ: { description: 'Payments the owner made from the account (SharedAccount.payments), and their PAYMENT_* events. Never initiation.' },
   },
 });
 
@@ -121,52 +122,15 @@ export const AccessGrantConnection = connectionType('AccessGrant', AccessGrantTy
  * when the grant ends, and names nothing in the owner's tenant).
  */
 @ObjectType('SharedAccount', { implements: Node, description: "One of another tenant's accounts, read through an access grant. Its id is grant-scoped: it stops resolving when the grant ends." })
-export class SharedAccountType extends Node {
+export class SharedAccountType extends AccountFields {
   sharedId!: string;
   grantInternalId!: string;
 
-  @Field(() => AccountKindEnum)
-  kind!: AccountKindEnum;
-
-  @Field(() => String, { nullable: true })
-  iban!: string | null;
-
-  @Field(() => String, { nullable: true })
-  maskedPan!: string | null;
-
-  @Field(() => String)
-  currency!: string;
-
-  @Field(() => String, { nullable: true })
-  name!: string | null;
-
-  @Field(() => String, { nullable: true })
-  ownerName!: string | null;
-
-  @Field(() => String, { nullable: true })
-  product!: string | null;
-
-  @Field(() => SyncStatusEnum)
-  syncStatus!: SyncStatusEnum;
-
-  /** When the owner's last sync stored this account's data (grantees never cause a sync). */
-  @Field(() => Date, { nullable: true, description: "When the owner's last sync stored this account's data (grantees never cause a sync)." })
-  lastSyncedAt!: Date | null;
-
   static from(share: Share, a: AccountRecord): SharedAccountType {
-    return Object.assign(new SharedAccountType(), {
+    return Object.assign(AccountFields.fill(new SharedAccountType(), a), {
       id: toGlobalId('SharedAccount', share.sharedId),
       sharedId: share.sharedId,
       grantInternalId: share.grantId,
-      kind: a.kind as AccountKindEnum,
-      iban: a.iban,
-      maskedPan: a.maskedPan,
-      currency: a.currency,
-      name: a.name,
-      ownerName: a.ownerName,
-      product: a.product,
-      syncStatus: a.syncStatus as SyncStatusEnum,
-      lastSyncedAt: a.lastSyncedAt,
     });
   }
 }
@@ -182,6 +146,25 @@ export class SharedTransactionType extends TransactionFields {
 }
 
 export const SharedTransactionConnection = connectionType('SharedTransaction', SharedTransactionType, "A page of a shared account's transactions, in the owner's page order.");
+
+/**
+ * One of the owner's payments made from a shared account (PAYMENTS_READ), with a grant-scoped id:
+ * the same one the PAYMENT_* events copied to the grantee carry.
+ */
+@ObjectType('SharedPayment', {
+  implements: Node,
+  simpleResolvers: true,
+  description: "A payment made from a shared account (the owner's end user's, debtor IBAN = the account's), read through an access grant with PAYMENTS_READ. Its id is grant-scoped: the same one the PAYMENT_* events of the grant carry; it stops resolving when the grant ends.",
+})
+export class SharedPaymentType extends PaymentFields {
+  sharedAccountId!: string;
+
+  static fromShared(r: SharedPaymentRecord): SharedPaymentType {
+    return Object.assign(PaymentFields.fill(new SharedPaymentType(), r), { id: toGlobalId('SharedPayment', r.id), sharedAccountId: r.sharedAccountId });
+  }
+}
+
+export const SharedPaymentConnection = connectionType('SharedPayment', SharedPaymentType, 'Payments made from a shared account, oldest first.');
 
 /** What `accessGrantInvite` takes. */
 @InputType('AccessGrantInviteInput', { description: 'What accessGrantInvite takes.' })

@@ -30,6 +30,13 @@ import { checkIdempotencyKey, validatePayment, type PaymentDraft, type ValidPaym
 
 /** Queue of the durable jobs that follow a payment's status at the bank until it is final. */
 export const PAYMENT_POLL_QUEUE = 'payment-status-poll';
+/** Queue of the minutely sweep that fails payments left AWAITING_APPROVAL past their time. */
+export const APPROVAL_EXPIRY_QUEUE = 'payment-approval-expiry';
+/** The default of APPROVAL_PENDING_TTL_HOURS: a week. */
+const DEFAULT_APPROVAL_PENDING_TTL_MS = 168 * 3_600_000;
+/** Payments one sweep fails at most; the next minute takes the rest. */
+const APPROVAL_EXPIRY_BATCH = 200;
+
 /** How long the end user has to finish the bank's authentication before the payment fails. */
 export const PAYMENT_SCA_TIMEOUT_MS = 30 * 60_000;
 /** Status polling backs off from 2 s, doubling, to at most 5 minutes between looks. */
@@ -117,6 +124,8 @@ export interface PaymentsDeps {
   lockUrl: string | null;
   /** Approval policies: a payment they hold waits AWAITING_APPROVAL, with no bank call, until released. */
   approvalGate?: ApprovalGate | null;
+  /** How long a payment may stay AWAITING_APPROVAL before {@link PaymentsService.expireAwaitingApproval} fails it (config APPROVAL_PENDING_TTL_HOURS). */
+  approvalPendingTtlMs?: number;
   /** Every status change appends its proof record in the same flush. */
   proofs: ProofsService;
 }
@@ -438,11 +447,41 @@ export class PaymentsService {
     const jobs = this.deps.jobs;
     if (!jobs) return;
     await jobs.define(PAYMENT_POLL_QUEUE, { retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 });
+    await jobs.define(APPROVAL_EXPIRY_QUEUE, { retryLimit: 0, expireInSeconds: 120 });
     if (options.work) {
+      await jobs.work(APPROVAL_EXPIRY_QUEUE, { concurrency: 1, pollingIntervalSeconds: 5 }, async () => {
+        await this.expireAwaitingApproval();
+      });
+      await jobs.schedule(APPROVAL_EXPIRY_QUEUE, '* * * * *');
       await jobs.work<{ paymentId: string; attempt: number; expiry?: boolean; decoupled?: boolean }>(PAYMENT_POLL_QUEUE, { concurrency: 2, pollingIntervalSeconds: 1 }, async (job) => {
         await this.pollStatus(job.data.paymentId, job.data.attempt, { expiryCheck: job.data.expiry === true, decoupled: job.data.decoupled === true });
       });
     }
+  }
+
+  /**
+   * Fails the payments AWAITING_APPROVAL for longer than APPROVAL_PENDING_TTL_HOURS (counted from
+   * creation, so amendments do not extend it): FAILED with a reason, its PAYMENT_STATUS_CHANGED
+   * event, journal line and proof record, and no bank call. Each payment is taken under its row
+   * lock and its status checked again there, the way approvals and amendments take it: of two
+   * sweeps (two workers), or a sweep and a last approval, exactly one changes it.
+   */
+  async expireAwaitingApproval(now = new Date()): Promise<{ expired: number }> {
+    const ttlMs = this.deps.approvalPendingTtlMs ?? DEFAULT_APPROVAL_PENDING_TTL_MS;
+    const cutoff = new Date(now.getTime() - ttlMs);
+    const due = await this.deps.orm.em.fork().find(Payment, { status: 'AWAITING_APPROVAL', createdAt: { $lte: cutoff } }, { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' }, limit: APPROVAL_EXPIRY_BATCH });
+    const hours = Math.round((ttlMs / 3_600_000) * 100) / 100;
+    let expired = 0;
+    for (const { id } of due) {
+      await this.deps.orm.em.fork().transactional(async (tx) => {
+        await tx.execute('select id from payment where id = ? for update', [id]);
+        const p = await tx.findOne(Payment, { id }, { populate: ['tenant', 'endUser'], refresh: true });
+        if (!p || p.status !== 'AWAITING_APPROVAL' || p.createdAt > cutoff) return;
+        if (this.change(tx, p, { status: 'FAILED', rawStatus: null, reasonCode: null }, `Not approved within ${hours} hours; nothing was sent to the bank.`, 'system')) expired++;
+      });
+    }
+    if (expired) this.deps.logger.info({ expired }, 'payments awaiting approval expired');
+    return { expired };
   }
 
   /**

@@ -33,7 +33,7 @@ registerEnumType(PaymentStatusKind, {
     EXECUTED: { description: 'Settled (ACSC, ACCC; UK AcceptedSettlementCompleted). Final.' },
     REJECTED: { description: 'The end user or the bank refused it (RJCT; reasonCode says why, e.g. AM04 insufficient funds, DS02). Final.' },
     CANCELLED: { description: 'Cancelled before execution (paymentCancel). Final.' },
-    FAILED: { description: 'It could not be made: the bank refused the request, or the end user never finished the authentication (30 minutes). Final.' },
+    FAILED: { description: 'It could not be made: the bank refused the request, the end user never finished the authentication (30 minutes), or it was never approved under its approval policy (APPROVAL_PENDING_TTL_HOURS). Final.' },
   },
 });
 
@@ -55,9 +55,19 @@ export class PaymentAccountType {
   iban!: string;
 }
 
-/** A payment initiated through the gateway. */
-@ObjectType('Payment', { implements: Node, description: 'A payment initiated through the gateway, and where it stands at the bank.' })
-export class PaymentType extends Node {
+/** The columns a payment view is filled from: the Payment entity, or a grantee's shared payment row. */
+export type PaymentFieldsSource = { status: string; scheme: string } & Pick<
+  Payment,
+  | 'rawStatus' | 'reasonCode' | 'statusReason' | 'terminal' | 'amount' | 'currency' | 'creditorName' | 'creditorIban' | 'creditorBic'
+  | 'debtorIban' | 'remittanceInformation' | 'endToEndId' | 'requestedExecutionDate' | 'createdAt' | 'updatedAt'
+>;
+
+/**
+ * The fields of a payment shared by the tenant's own `Payment` and the `SharedPayment` a grantee
+ * reads (modules/grants), which has none of Payment's field resolvers and no redirect URI.
+ */
+@ObjectType()
+export abstract class PaymentFields extends Node {
   @Field(() => PaymentStatusKind)
   status!: PaymentStatusKind;
 
@@ -94,25 +104,15 @@ export class PaymentType extends Node {
   @Field(() => LocalDateScalar, { nullable: true, description: 'The date asked for; null = immediate.' })
   requestedExecutionDate!: string | null;
 
-  @Field(() => String, { description: 'Where the end user is sent back, with `paymentId` and `outcome` (success, rejected, failed).' })
-  redirectUri!: string;
-
   @Field(() => Date)
   createdAt!: Date;
 
   @Field(() => Date)
   updatedAt!: Date;
 
-  internalId!: string;
-  endUserId!: string;
-  institutionSlug!: string;
-
-  static from(p: Payment): PaymentType {
-    return Object.assign(new PaymentType(), {
-      id: toGlobalId('Payment', p.id),
-      internalId: p.id,
-      endUserId: p.endUser.id,
-      institutionSlug: p.institutionId,
+  /** Copies the shared fields of `p` onto `target`. */
+  static fill<T extends PaymentFields>(target: T, p: PaymentFieldsSource): T {
+    return Object.assign(target, {
       status: p.status as PaymentStatusKind,
       rawStatus: p.rawStatus,
       reasonCode: p.reasonCode,
@@ -125,9 +125,29 @@ export class PaymentType extends Node {
       remittanceInformation: p.remittanceInformation,
       endToEndId: p.endToEndId,
       requestedExecutionDate: p.requestedExecutionDate,
-      redirectUri: p.redirectUri,
       createdAt: p.createdAt,
       updatedAt: p.updatedAt,
+    });
+  }
+}
+
+/** A payment initiated through the gateway. */
+@ObjectType('Payment', { implements: Node, description: 'A payment initiated through the gateway, and where it stands at the bank.' })
+export class PaymentType extends PaymentFields {
+  @Field(() => String, { description: 'Where the end user is sent back, with `paymentId` and `outcome` (success, rejected, failed).' })
+  redirectUri!: string;
+
+  internalId!: string;
+  endUserId!: string;
+  institutionSlug!: string;
+
+  static from(p: Payment): PaymentType {
+    return Object.assign(PaymentFields.fill(new PaymentType(), p), {
+      id: toGlobalId('Payment', p.id),
+      internalId: p.id,
+      endUserId: p.endUser.id,
+      institutionSlug: p.institutionId,
+      redirectUri: p.redirectUri,
     });
   }
 }
