@@ -7,6 +7,7 @@ import { BankError, type Dialect } from './errors';
 import { buildLedger, buildLedgerAsync, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
 import { createProvider } from './oidc';
 import { bankIdentity } from './identity';
+import type { BankContext, BankDefinition, SandboxBankInfo, SandboxClientCredentials } from './bank-types';
 
 // Pure (no OAuth server, no validator): a sandbox lists its banks without loading what builds them.
 export { bankIdentity } from './identity';
@@ -20,7 +21,6 @@ import type {
   PaymentStatus,
   ScaApproach,
 } from './state';
-import type { Lenience } from '../standards/strict';
 import { routeMatches } from './route-pattern';
 import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';
 
@@ -34,91 +34,7 @@ export interface BankHooks {
   executeOnAuthorisation: boolean;
 }
 
-/** Id of a standard of the sandbox's registry (sandbox/standards/index.ts), the only list of them. */
-export type BankStandard = string;
-
-/** What the sandbox knows about one of its banks; enough for a gateway's institution registry. */
-export interface SandboxBankInfo {
-  id: string;
-  name: string;
-  /** The id of a sandbox standard (sandbox/standards/index.ts), or of the sandbox upstream aggregator (sandbox/upstreams/) for its institutions. */
-  standard: BankStandard;
-  /** Version of the standard spoken, e.g. "1.3.12", "1.6", "3.1.11". */
-  standardVersion: string;
-  country: string;
-  bic: string;
-  currency: string;
-  /** Root of the bank's API; each standard's paths are appended to `aisBaseUrl` / `pisBaseUrl`. */
-  apiBaseUrl: string;
-  aisBaseUrl: string;
-  pisBaseUrl: string;
-  /** OIDC issuer of the bank's authorisation server (discovery at `${issuer}/.well-known/openid-configuration`). */
-  issuer: string;
-  scaApproaches: ScaApproach[];
-  /** Maximum unattended reads per consent, account and service per day (PSD2: 4). */
-  frequencyPerDay: number;
-  /** Longest consent validity the bank grants, in days. */
-  maxConsentDays: number;
-  accessTokenTtlSeconds: number;
-  refreshTokenTtlSeconds: number;
-  paymentProducts: string[];
-  /** Page size of transaction lists. */
-  pageSize: number;
-  /** The upstream aggregator's own id of the institution, for institutions reached through one. */
-  upstreamInstitutionId?: string;
-  /** UK banks: where the bank publishes the keys of its `x-jws-signature`, and the claims it signs with. */
-  jws?: { jwksUrl: string; issuer: string; trustAnchor: string };
-}
-
-/** OAuth client credentials the gateway registers with for one bank. */
-export interface SandboxClientCredentials {
-  bankId: string;
-  clientId: string;
-  clientSecret: string;
-  /** Registered redirect URIs; any http://127.0.0.1 or http://localhost URI is accepted too. */
-  redirectUris: string[];
-  tokenEndpointAuthMethod: 'client_secret_basic';
-  /** UK banks: the TPP's message-signing key the bank knows (as if registered at the directory). */
-  jwsSigningKey?: { pem: string; kid: string; iss: string; tan: string };
-}
-
-export interface BankDefinition extends BankProfile {
-  name: string;
-  standard: BankStandard;
-  standardVersion: string;
-  bic: string;
-  scaApproaches: ScaApproach[];
-  frequencyPerDay: number;
-  maxConsentDays: number;
-  accessTokenTtlSeconds: number;
-  refreshTokenTtlSeconds: number;
-  paymentProducts: string[];
-  pageSize: number;
-  /** Seconds on the bank clock from execution start to ACTC and to ACSC. */
-  paymentSchedule: { acceptAfterSeconds: number; settleAfterSeconds: number };
-  /** Path of the account-information API below the bank's API root. */
-  aisPath: string;
-  pisPath: string;
-  /**
-   * A real bank's known leniency to reproduce (fields it accepts in breach of the official file).
-   * Absent: the bank is strict, as every sandbox bank is by default.
-   */
-  lenient?: Lenience;
-}
-
-export interface BankContext {
-  publicUrl: string;
-  mountPath: string;
-  seed: number;
-  adminToken: string;
-  logger: Logger;
-  /** Bank clocks start here (ms since epoch). */
-  startMs: number;
-  /** The real instant (ms) at which bank clocks showed `startMs`, so a bank built later (a partition) runs on the same timeline; default: when built. */
-  clockOrigin?: number;
-  /** Public keys of the gateway, for signed request objects (JAR), e.g. UK OBIE style. */
-  clientJwks?: { keys: Record<string, unknown>[] };
-}
+export type { BankContext, BankDefinition, BankStandard, SandboxBankInfo, SandboxClientCredentials } from './bank-types';
 
 /** Magic payment values (documented in sandbox/README.md). */
 export const MAGIC = {

@@ -3,7 +3,7 @@
 // Kept apart from the banks themselves (OAuth servers, OpenAPI validators, ledgers) so that a
 // gateway can list the banks at start without loading the code that builds them.
 import { createHash } from 'node:crypto';
-import type { BankContext, BankDefinition, SandboxBankInfo, SandboxClientCredentials } from './bank';
+import type { BankContext, BankDefinition, SandboxBankInfo, SandboxClientCredentials } from './bank-types';
 
 /**
  * What a gateway knows of a bank before any call: its public description and the OAuth client the

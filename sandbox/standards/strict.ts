@@ -2,19 +2,10 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Bank } from '../core/bank';
 import { BankError } from '../core/errors';
 import { describeIssue, standingIssues, type OpenApiSpec, type SpecIssue } from '../core/openapi';
+import type { Lenience } from '../core/bank-types';
 
-/**
- * A real bank's known leniency, reproduced on purpose: the named fields (header, query parameter
- * or dotted body path, as the official file spells them) are let through when they break the
- * file. Only for modelling a bank that is documented or observed to accept them; a sandbox bank
- * is strict unless one is given.
- */
-export interface Lenience {
-  /** Fields the bank accepts in breach of the file, e.g. `PSU-IP-Address`, `debtorAccount`. */
-  accept: string[];
-  /** Which real bank behaves this way and where that is documented or seen. */
-  why: string;
-}
+export type { Lenience } from '../core/bank-types';
+
 
 /**
  * Answers any request the official file forbids as a strict bank does: 400 in the standard's
