@@ -1,4 +1,4 @@
-// `npm run bench`: every benchmark, each printing a markdown table for the README.
+// `npm run bench`: every benchmark, each printing a markdown table for docs/measurements.md.
 //   npm run bench [-- cold-start memory vault sync page page-alloc bank-calls events webhooks reconciliation]   (default: all; sync, page, bank-calls and reconciliation need DATABASE_URL; events and webhooks also REDIS_URL)
 import coldStart from './cold-start';
 import memory from './memory.bench';

@@ -62,7 +62,7 @@ const trustProxy = z.string().transform((v, ctx): false | number | string[] => {
 });
 
 /**
- * Every environment variable Passerelle reads, with its default. The README's configuration table
+ * Every environment variable Passerelle reads, with its default. The configuration table in docs/configuration.md
  * mirrors this list; `secret: true` entries never appear in logs.
  */
 export const settings = {
@@ -86,7 +86,7 @@ export const settings = {
     default: 'false',
     doc: 'Lets a live deployment run without an https PUBLIC_URL. Insecure: bank redirects and end users would come back over plain http (tests and local trials only).',
   },
-  INSTITUTIONS_FILE: { schema: z.string().min(1), default: 'data/institutions.json', doc: 'JSON file listing the live banks this operator has contracts with (see README for its format).' },
+  INSTITUTIONS_FILE: { schema: z.string().min(1), default: 'data/institutions.json', doc: 'JSON file listing the live banks this operator has contracts with (its format: docs/real-banks.md).' },
   GOCARDLESS_SECRET_ID: { schema: z.string().regex(/^[\x21-\x7e]{8,200}$/, { message: 'must be the secret id from the GoCardless Bank Account Data portal' }).optional(), secret: true, doc: 'Secret id of the operator\'s GoCardless Bank Account Data account: its institutions are then offered to live tenants beside the direct banks (see docs/upstream-aggregators.md). Needs GOCARDLESS_SECRET_KEY.' },
   GOCARDLESS_SECRET_KEY: { schema: z.string().regex(/^[\x21-\x7e]{8,500}$/, { message: 'must be the secret key from the GoCardless Bank Account Data portal' }).optional(), secret: true, doc: 'Secret key going with GOCARDLESS_SECRET_ID.' },
   GOCARDLESS_BASE_URL: { schema: url(['https:']), default: 'https://bankaccountdata.gocardless.com', doc: 'Root of the GoCardless Bank Account Data API.' },

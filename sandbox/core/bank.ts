@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type Provider from 'oidc-provider';
 import { addDays, BankClock } from './clock';
 import { BankError, type Dialect } from './errors';
-import { buildLedger, buildLedgerAsync, type BankProfile, type Ledger, type LedgerAccount } from './ledger';
+import { buildLedger, buildLedgerAsync, type Ledger, type LedgerAccount } from './ledger';
 import { createProvider } from './oidc';
 import { bankIdentity } from './identity';
 import type { BankContext, BankDefinition, SandboxBankInfo, SandboxClientCredentials } from './bank-types';
@@ -19,7 +19,6 @@ import type {
   GrantLink,
   Payment,
   PaymentStatus,
-  ScaApproach,
 } from './state';
 import { routeMatches } from './route-pattern';
 import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';

@@ -2,8 +2,6 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Bank } from '../core/bank';
 import { BankError } from '../core/errors';
 import { describeIssue, standingIssues, type OpenApiSpec, type SpecIssue } from '../core/openapi';
-import type { Lenience } from '../core/bank-types';
-
 export type { Lenience } from '../core/bank-types';
 
 

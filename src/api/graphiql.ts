@@ -37,7 +37,7 @@ export interface ExampleTab {
   variables: string;
 }
 
-/** Where the example operations live: the same files the README's walkthrough points to. */
+/** Where the example operations live: the same files the README's walkthrough and docs/api.md point to. */
 export const EXAMPLES_DIR = path.resolve(import.meta.dirname, '../../docs/examples');
 
 /**

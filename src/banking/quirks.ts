@@ -4,7 +4,7 @@ import { z } from 'zod';
  * What a real bank does differently from its standard's file, as data: a new bank is a registry
  * entry, not a code change. Every field is optional and typed; an unknown field stops start-up
  * (a misspelt quirk would otherwise be silently ignored). Which adapter reads which field is noted
- * on each; the README's "Running against real banks" section lists them for operators.
+ * on each; docs/real-banks.md lists them for operators.
  */
 export const institutionQuirks = z
   .object({

@@ -41,15 +41,13 @@ function foldersOf(id: string, files: string[]): string[] {
 describe('the registry of standards', () => {
   it('is the only list: no source file outside a standard’s own folders names its id', () => {
     const files = [...sourceFiles(path.join(ROOT, 'src')), ...sourceFiles(path.join(ROOT, 'sandbox'))];
-    // Test support that ships in src/ (the adapter contract suite) exercises every standard by name.
-    const support = new Set([path.join(ROOT, 'src/banking/adapters/contract.ts')]);
     const offenders: string[] = [];
     for (const id of standards.ids()) {
       const own = foldersOf(id, files);
       expect(own.length, `${id} has an adapter folder with a ${id} *.standard.ts`).toBeGreaterThan(0);
       const literal = new RegExp(`['"\`]${id}['"\`]`);
       for (const file of files) {
-        if (support.has(file) || own.some((folder) => file.startsWith(folder))) continue;
+        if (own.some((folder) => file.startsWith(folder))) continue;
         if (literal.test(fs.readFileSync(file, 'utf8'))) offenders.push(`${path.relative(ROOT, file)} names ${id}`);
       }
     }

@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Bank, SandboxBankInfo, SandboxClientCredentials } from '../../core/bank';
+import type { Bank } from '../../core/bank';
 import { addDays } from '../../core/clock';
 import { BankError, type BankErrorCode, type Dialect } from '../../core/errors';
 import { balancesOf, formatCents, parseAmount, type LedgerAccount, type LedgerTransaction } from '../../core/ledger';
 import type { AisConsent, Payment, PaymentStatus } from '../../core/state';
-import { checkDetached, publicJwk, SANDBOX_TAN, signDetached, signingKeyPair } from '../../core/jws';
+import { checkDetached, publicJwk, signDetached } from '../../core/jws';
 import { OpenApiSpec } from '../../core/openapi';
 import { strictRequests } from '../strict';
 import { linkWith, pageParam, queryString, transactionPage } from '../common';
