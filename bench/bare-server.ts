@@ -38,7 +38,8 @@ interface Row {
 }
 
 const gid = (type: string, id: string) => Buffer.from(`gid://passerelle/${type}/${id}`, 'utf8').toString('base64url');
-const cursor = (r: Row) => Buffer.from(`t2|${r.accountId}|${r.status === 'PENDING' ? 'P' : 'B'}|${r.sortDate}|${r.createdVersion}|${r.id}`, 'utf8').toString('base64url');
+const cursor = (r: Row) =>
+  Buffer.from(`t2|${r.accountId}|${r.status === 'PENDING' ? 'P' : 'B'}|${r.sortDate}|${r.createdVersion}|${r.id}`, 'utf8').toString('base64url');
 
 const server = http.createServer((req, res) => {
   let body = '';
@@ -47,9 +48,17 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     void (async () => {
       try {
-        const q = JSON.parse(body) as { tenantId: string; accountId: string; first: number; after?: { pending: boolean; sortDate: string; createdVersion: string; id: string } | null };
+        const q = JSON.parse(body) as {
+          tenantId: string;
+          accountId: string;
+          first: number;
+          after?: { pending: boolean; sortDate: string; createdVersion: string; id: string } | null;
+        };
         const { rows } = q.after
-          ? await pool.query<Row>({ text: AFTER, values: [q.tenantId, q.accountId, q.after.pending, q.after.sortDate, q.after.createdVersion, q.after.id, q.first + 1] })
+          ? await pool.query<Row>({
+              text: AFTER,
+              values: [q.tenantId, q.accountId, q.after.pending, q.after.sortDate, q.after.createdVersion, q.after.id, q.first + 1],
+            })
           : await pool.query<Row>({ text: FIRST, values: [q.tenantId, q.accountId, q.first + 1] });
         const page = rows.slice(0, q.first);
         const edges = page.map((r) => ({

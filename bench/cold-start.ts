@@ -22,7 +22,11 @@ const IDLE_MS = 3000;
 function spawnStart(dev: boolean, env: Record<string, string>): ChildProcess {
   const args = dev ? ['--import', 'tsx', 'src/main.ts'] : ['dist/main.js'];
   // The production start runs with the image's NODE_OPTIONS (its V8 heap settings), as in the container.
-  return spawn(benchNode, args, { cwd: root, env: { ...process.env, LOG_LEVEL: 'warn', ...(dev ? {} : { NODE_OPTIONS: imageNodeOptions() }), ...env }, stdio: 'ignore' });
+  return spawn(benchNode, args, {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...(dev ? {} : { NODE_OPTIONS: imageNodeOptions() }), ...env },
+    stdio: 'ignore',
+  });
 }
 
 async function startOnce(dev: boolean, env: Record<string, string>): Promise<{ ms: number; rss: number }> {
@@ -32,7 +36,10 @@ async function startOnce(dev: boolean, env: Record<string, string>): Promise<{ m
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error('gateway exited before it was ready');
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -98,7 +105,7 @@ export default async function coldStart(runs = 3, dev = false): Promise<string> 
   return [
     `${how} on Node ${benchNodeVersion()}, ${runs} runs each; \`node -e ''\` on the same Node: ${Math.round(baseline)} ms. Idle RSS read ${IDLE_MS / 1000} s after the first 200. Machine: ${loads.join('; ')}.`,
     '',
-    '| start-up (process spawn → /readyz 200) | median ms | ÷ goal | ÷ `node -e \'\'` | runs (ms) | idle RSS MiB (median) | RSS ÷ goal |',
+    "| start-up (process spawn → /readyz 200) | median ms | ÷ goal | ÷ `node -e ''` | runs (ms) | idle RSS MiB (median) | RSS ÷ goal |",
     '|---|---:|---:|---:|---|---:|---:|',
     ...rows.map((r) => {
       const t = median(r.runs.map((x) => x.ms));

@@ -128,11 +128,20 @@ export function imageNodeOptions(): string {
 
 /** Spawns the compiled gateway (`node dist/main.js`, as the Docker image runs it, with its NODE_OPTIONS) on `benchNode`. */
 export function spawnGateway(env: Record<string, string | undefined> = {}, stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
-  return spawn(benchNode, ['dist/main.js'], { cwd: root, env: { ...process.env, NODE_OPTIONS: imageNodeOptions(), ...env }, stdio: ['ignore', stdio, 'inherit'] });
+  return spawn(benchNode, ['dist/main.js'], {
+    cwd: root,
+    env: { ...process.env, NODE_OPTIONS: imageNodeOptions(), ...env },
+    stdio: ['ignore', stdio, 'inherit'],
+  });
 }
 
 /** Spawns a TypeScript script on `benchNode` through tsx's loader (start-up cost only; same runtime as the gateway). */
-export function spawnOnBenchNode(script: string, args: string[], env: Record<string, string | undefined> = {}, stdio: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
+export function spawnOnBenchNode(
+  script: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  stdio: 'pipe' | 'ignore' = 'pipe',
+): ChildProcess {
   return spawn(benchNode, ['--import', 'tsx', script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', stdio, 'inherit'] });
 }
 
@@ -152,7 +161,16 @@ export async function gatewayProcess(db: BenchDatabase, redisUrl: string, env: R
   const child = spawnTsx(
     'src/main.ts',
     [],
-    { ...BENCH_ENV, DATABASE_URL: db.url, REDIS_URL: redisUrl, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), SYNC_CONCURRENCY: '0', ...env },
+    {
+      ...BENCH_ENV,
+      DATABASE_URL: db.url,
+      REDIS_URL: redisUrl,
+      DATA_DIR: db.dataDir,
+      PORT: String(port),
+      EMBEDDED_PG_PORT: String(await freePort()),
+      SYNC_CONCURRENCY: '0',
+      ...env,
+    },
     'ignore',
   );
   return { child, port };
@@ -173,7 +191,13 @@ export async function waitReady(url: string, child: ChildProcess, timeoutMs = 12
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${url}: the process exited (${child.exitCode}) before it was ready`);
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`${url}: not ready after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -71,7 +71,9 @@ export async function prepareEventsBench(db: BenchDatabase): Promise<{ key: stri
     const account = c.accounts.find((a) => a.iban)!;
     // No background sync may write events while we measure.
     await t.gateway.db.sql.query('update account set next_sync_at = null');
-    const { rows } = await t.gateway.db.sql.query<{ id: string }>('select id from bank_transaction where account_id = $1 and removed_at is null limit 1', [account.internalId]);
+    const { rows } = await t.gateway.db.sql.query<{ id: string }>('select id from bank_transaction where account_id = $1 and removed_at is null limit 1', [
+      account.internalId,
+    ]);
     return { key, tenantId, accountId: account.internalId, transactionId: rows[0]!.id };
   } finally {
     await t.close();
@@ -89,14 +91,20 @@ export function eventWriter(pool: pg.Pool, bus: EventBus, p: { tenantId: string;
     let committed: number;
     try {
       await client.query('begin');
-      const { rows } = await client.query<{ version: string }>('update account set version = version + 1 where id = $1 returning version::text as version', [p.accountId]);
+      const { rows } = await client.query<{ version: string }>('update account set version = version + 1 where id = $1 returning version::text as version', [
+        p.accountId,
+      ]);
       await appendEvents(client, [
         {
           tenantId: p.tenantId,
           type: EventType.TRANSACTIONS_ADDED,
           resourceType: 'Account',
           resourceId: p.accountId,
-          payload: { accountId: toGlobalId('Account', p.accountId), transactionIds: [toGlobalId('Transaction', p.transactionId)], version: Number(rows[0]!.version) },
+          payload: {
+            accountId: toGlobalId('Account', p.accountId),
+            transactionIds: [toGlobalId('Transaction', p.transactionId)],
+            version: Number(rows[0]!.version),
+          },
         },
       ]);
       await client.query('commit');
@@ -116,7 +124,9 @@ export function eventWriter(pool: pg.Pool, bus: EventBus, p: { tenantId: string;
 function rssMiB(pid: number): number {
   const kb = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
   const children = (p: number): number[] =>
-    fs.readdirSync(`/proc/${p}/task`).flatMap((task) => fs.readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    fs
+      .readdirSync(`/proc/${p}/task`)
+      .flatMap((task) => fs.readFileSync(`/proc/${p}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
   const all = (p: number): number[] => [p, ...children(p).flatMap(all)];
   return Math.max(...all(pid).map(kb)) / 1024;
 }
@@ -214,12 +224,23 @@ async function measure(
     // The subscribers, connected 50 at a time.
     for (let i = 0; i < o.subscribers; i += 50) {
       const batch = Array.from({ length: Math.min(50, o.subscribers - i) }, () =>
-        createClient({ url: graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${p.key}` }, retryAttempts: 0, lazy: false }),
+        createClient({
+          url: graphqlUrl.replace(/^http/, 'ws'),
+          webSocketImpl: WebSocket,
+          connectionParams: { authorization: `Bearer ${p.key}` },
+          retryAttempts: 0,
+          lazy: false,
+        }),
       );
-      await Promise.all(batch.map((c) => new Promise<void>((resolve, reject) => {
-        c.on('connected', () => resolve());
-        c.on('closed', (e) => reject(new Error(`socket closed before it connected: ${JSON.stringify(e)}`)));
-      })));
+      await Promise.all(
+        batch.map(
+          (c) =>
+            new Promise<void>((resolve, reject) => {
+              c.on('connected', () => resolve());
+              c.on('closed', (e) => reject(new Error(`socket closed before it connected: ${JSON.stringify(e)}`)));
+            }),
+        ),
+      );
       for (const c of batch) {
         c.subscribe(query, {
           next: (r) => {
@@ -240,7 +261,7 @@ async function measure(
     // Warm-up commits until every subscriber has heard one (subscriptions are live), then the measured ones.
     let missed = 0;
     const measured: number[] = [];
-    for (let round = 0, warm = true; round < o.commits; ) {
+    for (let round = 0, warm = true; round < o.commits;) {
       got = 0;
       samples.length = 0;
       committedAt = await commit();
@@ -302,9 +323,13 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
           `| sync commit → each of ${o.subscribers.toLocaleString('en-US')} graphql-ws subscribers, ${what} | ${ms(r.latency.p50)} | ${ms(r.latency.p99)} | ${ms(r.latency.max)} | ${r.latency.samples.toLocaleString('en-US')} | ${r.latency.missed} | **${ratio(r.latency.p99, limit)}** |`,
         );
       }
-      rows.push(`| bare Redis PUBLISH → each of ${o.subscribers.toLocaleString('en-US')} ioredis subscribers | ${ms(bare.p50)} | ${ms(bare.p99)} | ${ms(bare.max)} | ${bare.samples.toLocaleString('en-US')} | ${bare.missed} | |`);
+      rows.push(
+        `| bare Redis PUBLISH → each of ${o.subscribers.toLocaleString('en-US')} ioredis subscribers | ${ms(bare.p50)} | ${ms(bare.p99)} | ${ms(bare.max)} | ${bare.samples.toLocaleString('en-US')} | ${bare.missed} | |`,
+      );
 
-      const extra = o.extra ? await o.extra({ db, redisUrl, graphqlUrl, gatewayPid: gateway.pid!, key: p.key, tenantId: p.tenantId, accountId: p.accountId, commit }) : [];
+      const extra = o.extra
+        ? await o.extra({ db, redisUrl, graphqlUrl, gatewayPid: gateway.pid!, key: p.key, tenantId: p.tenantId, accountId: p.accountId, commit })
+        : [];
       rows.push(...extra);
     } finally {
       await bus.close();
@@ -317,7 +342,10 @@ export default async function eventsBench(options: EventsBenchOptions = {}, log:
   const limit = Math.min(P99_LIMIT_MS, 2 * bare!.p99);
   const ev = results.get('events');
   const ta = results.get('transactionsAdded');
-  const rss = [...results].map(([s, r]) => `${s}: ${r.rss.subscribed.toFixed(0)} MiB with the subscribers connected (${(((r.rss.subscribed - idle) * 1024) / o.subscribers).toFixed(0)} KiB each; **${ratio(r.rss.subscribed, RSS_LIMIT_MIB)}** of ${RSS_LIMIT_MIB} MiB), ${r.rss.after.toFixed(0)} MiB after the commits`);
+  const rss = [...results].map(
+    ([s, r]) =>
+      `${s}: ${r.rss.subscribed.toFixed(0)} MiB with the subscribers connected (${(((r.rss.subscribed - idle) * 1024) / o.subscribers).toFixed(0)} KiB each; **${ratio(r.rss.subscribed, RSS_LIMIT_MIB)}** of ${RSS_LIMIT_MIB} MiB), ${r.rss.after.toFixed(0)} MiB after the commits`,
+  );
   return [
     `Live events: one gateway process (PostgreSQL, Redis, Node ${process.versions.node}), ${o.subscribers.toLocaleString('en-US')} graphql-ws connections with one subscription each on one tenant's account, ${o.commits} commits (one TRANSACTIONS_ADDED event each, the next after every subscriber had the last); the same number of ioredis subscribers and publishes for the bare Redis row. Limit for p99: min(${P99_LIMIT_MS} ms, 2 × bare Redis p99) = ${ms(limit)} ms in this run; the last column is p99 / limit (≤ 1.00× meets it).${ev && ta ? ` \`transactionsAdded\` p99 / \`events\` p99: **${ratio(ta.latency.p99, ev.latency.p99)}**.` : ''} Gateway RSS: ${idle.toFixed(0)} MiB idle; ${rss.join('; ')}. Machine: ${loads.join('; ')}`,
     '',
@@ -335,6 +363,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       subscription: { type: 'string' },
     },
   });
-  console.log(await eventsBench({ subscribers: Number(values.subscribers), commits: Number(values.commits), subscription: values.subscription as Subscription | undefined }));
+  console.log(
+    await eventsBench({
+      subscribers: Number(values.subscribers),
+      commits: Number(values.commits),
+      subscription: values.subscription as Subscription | undefined,
+    }),
+  );
   process.exit(0);
 }

@@ -7,7 +7,10 @@ const file = process.env.MEMORY_PROBE_FILE;
 if (file) {
   process.on('SIGUSR2', () => {
     const m = process.memoryUsage();
-    fs.writeFileSync(`${file}.tmp`, JSON.stringify({ rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }));
+    fs.writeFileSync(
+      `${file}.tmp`,
+      JSON.stringify({ rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }),
+    );
     fs.renameSync(`${file}.tmp`, file);
   });
 }

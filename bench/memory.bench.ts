@@ -55,7 +55,15 @@ async function read(child: ChildProcess, probeFile: string): Promise<Usage> {
 export async function bareServerScript(): Promise<string> {
   const out = path.join(root, 'node_modules/.cache/passerelle-bench/bare-server.mjs');
   const esbuild = await import('esbuild');
-  await esbuild.build({ entryPoints: [path.join(root, 'bench/bare-server.ts')], outfile: out, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'warning' });
+  await esbuild.build({
+    entryPoints: [path.join(root, 'bench/bare-server.ts')],
+    outfile: out,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    logLevel: 'warning',
+  });
   return out;
 }
 
@@ -79,7 +87,11 @@ async function bareServer(databaseUrl: string, probeFile: string): Promise<Usage
 }
 
 /** Starts the gateway, waits for /readyz, runs `during` (if any), idles, reads its memory, stops it. */
-async function gateway(env: Record<string, string>, probeFile: string, during?: (graphqlUrl: string, dataDir: string) => Promise<() => Promise<void>>): Promise<Usage> {
+async function gateway(
+  env: Record<string, string>,
+  probeFile: string,
+  during?: (graphqlUrl: string, dataDir: string) => Promise<() => Promise<void>>,
+): Promise<Usage> {
   const port = await freePort();
   const child = spawnProbed(['dist/main.js'], { PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), ...env }, probeFile);
   let release: (() => Promise<void>) | undefined;
@@ -105,7 +117,13 @@ function subscribers(n: number) {
     const errors: unknown[] = [];
     for (let i = 0; i < n; i += 50) {
       const batch = Array.from({ length: Math.min(50, n - i) }, () =>
-        createClient({ url: graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0, lazy: false }),
+        createClient({
+          url: graphqlUrl.replace(/^http/, 'ws'),
+          webSocketImpl: WebSocket,
+          connectionParams: { authorization: `Bearer ${key}` },
+          retryAttempts: 0,
+          lazy: false,
+        }),
       );
       clients.push(...batch);
       await Promise.all(
@@ -117,7 +135,11 @@ function subscribers(n: number) {
             }),
         ),
       );
-      for (const c of batch) c.subscribe({ query: 'subscription { events(types: [TRANSACTIONS_ADDED]) { id type payload } }' }, { next: () => undefined, error: (e) => errors.push(e), complete: () => undefined });
+      for (const c of batch)
+        c.subscribe(
+          { query: 'subscription { events(types: [TRANSACTIONS_ADDED]) { id type payload } }' },
+          { next: () => undefined, error: (e) => errors.push(e), complete: () => undefined },
+        );
     }
     return async () => {
       await Promise.all(clients.map((c) => c.dispose()));
@@ -148,10 +170,22 @@ export default async function memory(o: { subscribers?: number } = {}): Promise<
       try {
         bare = await bareServer(db.url, probeFile);
         // Room for the subscribers on the demo key (the per-key limits guard production, not this bench).
-        const env = { DATABASE_URL: db.url, REDIS_URL: config.redisUrl ?? '', DATA_DIR: dataDir, WS_MAX_CONNECTIONS_PER_KEY: String(n + 10), WS_MAX_SUBSCRIPTIONS_PER_KEY: String(n + 10), RATE_LIMIT_PER_MINUTE: '1000000' };
+        const env = {
+          DATABASE_URL: db.url,
+          REDIS_URL: config.redisUrl ?? '',
+          DATA_DIR: dataDir,
+          WS_MAX_CONNECTIONS_PER_KEY: String(n + 10),
+          WS_MAX_SUBSCRIPTIONS_PER_KEY: String(n + 10),
+          RATE_LIMIT_PER_MINUTE: '1000000',
+        };
         await gateway(env, probeFile); // first start: migrations and the demo tenant, not measured
         rows.push({ label: 'external PostgreSQL' + (config.redisUrl ? ' + Redis' : '') + ', idle', goal: 150, usage: await gateway(env, probeFile) });
-        if (config.redisUrl) rows.push({ label: `external, ${n.toLocaleString('en-US')} graphql-ws subscribers`, goal: 250, usage: await gateway(env, probeFile, subscribers(n)) });
+        if (config.redisUrl)
+          rows.push({
+            label: `external, ${n.toLocaleString('en-US')} graphql-ws subscribers`,
+            goal: 250,
+            usage: await gateway(env, probeFile, subscribers(n)),
+          });
       } finally {
         await db.drop();
       }
@@ -166,7 +200,10 @@ export default async function memory(o: { subscribers?: number } = {}): Promise<
       '',
       '| process | RSS MiB | ÷ bare server | ÷ goal | heap used | heap total | external | ArrayBuffers |',
       '|---|---:|---:|---:|---:|---:|---:|---:|',
-      ...rows.map((r) => `| ${r.label} | ${f(r.usage.rss)} | ${bare ? `${(r.usage.rss / bare.rss).toFixed(1)}×` : '–'} | ${r.goal ? `${(r.usage.rss / r.goal).toFixed(2)} of ${r.goal}` : '–'} | ${f(r.usage.heapUsed)} | ${f(r.usage.heapTotal)} | ${f(r.usage.external)} | ${f(r.usage.arrayBuffers)} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.label} | ${f(r.usage.rss)} | ${bare ? `${(r.usage.rss / bare.rss).toFixed(1)}×` : '–'} | ${r.goal ? `${(r.usage.rss / r.goal).toFixed(2)} of ${r.goal}` : '–'} | ${f(r.usage.heapUsed)} | ${f(r.usage.heapTotal)} | ${f(r.usage.external)} | ${f(r.usage.arrayBuffers)} |`,
+      ),
     ].join('\n');
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

@@ -31,10 +31,11 @@ function traced(args: string[], env: Record<string, string | undefined>, probeFi
     rest = all.pop()!;
     lines.push(...all);
   });
-  const freedMiB = () => lines.reduce((sum, l) => {
-    const m = GC_LINE.exec(l);
-    return m ? sum + Math.max(0, Number(m[1]) - Number(m[2])) : sum;
-  }, 0);
+  const freedMiB = () =>
+    lines.reduce((sum, l) => {
+      const m = GC_LINE.exec(l);
+      return m ? sum + Math.max(0, Number(m[1]) - Number(m[2])) : sum;
+    }, 0);
   return { child, freedMiB, lines };
 }
 
@@ -76,7 +77,11 @@ export default async function pageAlloc(o: { requests?: number } = {}): Promise<
     const loads = [machineLoad()];
 
     const port = await freePort();
-    const gw = traced(['dist/main.js'], { ...BENCH_ENV, DATABASE_URL: db.url, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), REDIS_URL: undefined }, probeFile);
+    const gw = traced(
+      ['dist/main.js'],
+      { ...BENCH_ENV, DATABASE_URL: db.url, DATA_DIR: db.dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()), REDIS_URL: undefined },
+      probeFile,
+    );
     let gateway: number;
     try {
       await waitReady(`http://127.0.0.1:${port}/readyz`, gw.child);

@@ -20,7 +20,26 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { freePort } from '../src/platform/db';
 import { connect, settled } from '../test/helpers/banking';
-import { BENCH_ENV, benchDatabase, benchNodeVersion, cloneAccount, createEndUser, ensureBuilt, gatewayOn, machineLoad, ms, num, output, ratio, spawnGateway, spawnOnBenchNode, spawnTsx, stop, waitReady, type BenchDatabase } from './common';
+import {
+  BENCH_ENV,
+  benchDatabase,
+  benchNodeVersion,
+  cloneAccount,
+  createEndUser,
+  ensureBuilt,
+  gatewayOn,
+  machineLoad,
+  ms,
+  num,
+  output,
+  ratio,
+  spawnGateway,
+  spawnOnBenchNode,
+  spawnTsx,
+  stop,
+  waitReady,
+  type BenchDatabase,
+} from './common';
 
 export interface PageBenchOptions {
   rows?: number;
@@ -48,8 +67,18 @@ export const FIRST_PAGE = `query($id: ID!) { account(id: $id) { transactions(fir
 const AFTER_PAGE = `query($id: ID!, $after: String) { account(id: $id) { transactions(first: 100, after: $after) { edges { cursor ${NODE} } pageInfo { hasNextPage endCursor } } } }`;
 
 const NAMES = [
-  'REWE Markt GmbH', 'Deutsche Telekom AG', 'Stadtwerke München GmbH', 'Amazon EU S.a.r.l.', 'Lieferando.de', 'Hausverwaltung Schmidt & Partner',
-  'Muster Maschinenbau GmbH', 'Shell Deutschland Oil GmbH', 'DB Fernverkehr AG', 'Apotheke am Marktplatz', 'Finanzamt Berlin-Mitte', 'Allianz Versicherungs-AG',
+  'REWE Markt GmbH',
+  'Deutsche Telekom AG',
+  'Stadtwerke München GmbH',
+  'Amazon EU S.a.r.l.',
+  'Lieferando.de',
+  'Hausverwaltung Schmidt & Partner',
+  'Muster Maschinenbau GmbH',
+  'Shell Deutschland Oil GmbH',
+  'DB Fernverkehr AG',
+  'Apotheke am Marktplatz',
+  'Finanzamt Berlin-Mitte',
+  'Allianz Versicherungs-AG',
 ];
 
 /** Generates the rows: `counts[i]` booked entries in account `ids[i]` over two years, realistic text lengths and bank payloads. */
@@ -124,7 +153,18 @@ export async function prepare(db: BenchDatabase, o: Required<PageBenchOptions>, 
 }
 
 async function load(url: string, body: unknown, headers: string[], o: Required<PageBenchOptions>): Promise<LoadResult> {
-  const args = ['--url', url, '--body', JSON.stringify(body), '--concurrency', String(o.concurrency), '--warmup', String(o.warmup), '--duration', String(o.duration)];
+  const args = [
+    '--url',
+    url,
+    '--body',
+    JSON.stringify(body),
+    '--concurrency',
+    String(o.concurrency),
+    '--warmup',
+    String(o.warmup),
+    '--duration',
+    String(o.duration),
+  ];
   for (const h of headers) args.push('--header', h);
   const out = await output(spawnTsx('bench/load.ts', args));
   const r = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
@@ -132,7 +172,11 @@ async function load(url: string, body: unknown, headers: string[], o: Required<P
   return r;
 }
 
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ data: { account: { transactions: { edges: { cursor: string; node: { id: string } }[] } } } }> {
+async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ data: { account: { transactions: { edges: { cursor: string; node: { id: string } }[] } } } }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   const json = (await res.json()) as never;
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${JSON.stringify(json)}`);
@@ -140,7 +184,16 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
 }
 
 export default async function pageBench(options: PageBenchOptions = {}, log: (s: string) => void = (s) => console.error(s)): Promise<string> {
-  const o: Required<PageBenchOptions> = { rows: 1_000_000, benchRows: 100_000, accounts: 900, concurrency: 32, warmup: 3, duration: 10, deep: true, ...options };
+  const o: Required<PageBenchOptions> = {
+    rows: 1_000_000,
+    benchRows: 100_000,
+    accounts: 900,
+    concurrency: 32,
+    warmup: 3,
+    duration: 10,
+    deep: true,
+    ...options,
+  };
   if (o.benchRows > o.rows || o.benchRows < 200) throw new Error('need 200 ≤ bench rows ≤ rows');
   const db = await benchDatabase('pagebench');
   const results: { label: string; gateway: LoadResult; bare: LoadResult }[] = [];
@@ -148,11 +201,23 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
   try {
     const p = await prepare(db, o, log);
     const gid = Buffer.from(`gid://passerelle/Account/${p.accountId}`, 'utf8').toString('base64url');
-    const deepCursor = Buffer.from(`t2|${p.accountId}|${p.deep.pending ? 'P' : 'B'}|${p.deep.sortDate}|${p.deep.createdVersion}|${p.deep.id}`, 'utf8').toString('base64url');
+    const deepCursor = Buffer.from(`t2|${p.accountId}|${p.deep.pending ? 'P' : 'B'}|${p.deep.sortDate}|${p.deep.createdVersion}|${p.deep.id}`, 'utf8').toString(
+      'base64url',
+    );
     const cases = [
-      { label: 'first page', gql: { query: FIRST_PAGE, variables: { id: gid } }, bare: { tenantId: p.tenantId, accountId: p.accountId, first: 100, after: null } },
+      {
+        label: 'first page',
+        gql: { query: FIRST_PAGE, variables: { id: gid } },
+        bare: { tenantId: p.tenantId, accountId: p.accountId, first: 100, after: null },
+      },
       ...(o.deep
-        ? [{ label: `deep page (after row ${Math.floor(o.benchRows / 2).toLocaleString('en-US')}, via cursor)`, gql: { query: AFTER_PAGE, variables: { id: gid, after: deepCursor } }, bare: { tenantId: p.tenantId, accountId: p.accountId, first: 100, after: p.deep } }]
+        ? [
+            {
+              label: `deep page (after row ${Math.floor(o.benchRows / 2).toLocaleString('en-US')}, via cursor)`,
+              gql: { query: AFTER_PAGE, variables: { id: gid, after: deepCursor } },
+              bare: { tenantId: p.tenantId, accountId: p.accountId, first: 100, after: p.deep },
+            },
+          ]
         : []),
     ];
     const gatewayResults: LoadResult[] = [];
@@ -193,7 +258,10 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
       for (const [i, c] of cases.entries()) {
         const r = await post(url, c.bare);
         const got = r.data.account.transactions.edges.map((e) => `${e.cursor} ${e.node.id}`);
-        if (got.length !== 100 || JSON.stringify(got) !== JSON.stringify(answers[i])) throw new Error(`${c.label}: the bare server's page differs from the gateway's: ${got.length} rows, first ${got[0]} against ${answers[i]?.[0]} (${answers[i]?.length} rows)`);
+        if (got.length !== 100 || JSON.stringify(got) !== JSON.stringify(answers[i]))
+          throw new Error(
+            `${c.label}: the bare server's page differs from the gateway's: ${got.length} rows, first ${got[0]} against ${answers[i]?.[0]} (${answers[i]?.length} rows)`,
+          );
         loads.push(machineLoad());
         bareResults.push(await load(url, c.bare, [], o));
       }

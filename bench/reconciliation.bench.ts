@@ -64,8 +64,20 @@ async function insertExpected(sql: pg.Pool, tenantId: string, endUserId: string,
        from unnest($3::text[], $4::numeric[], $5::date[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[])
          as u(direction, amount, due, name, iban, ref, norm, rf, ext, tol)
        returning id, external_id as ext`,
-      [tenantId, endUserId, chunk.map((e) => e.direction), chunk.map((e) => e.amount), chunk.map((e) => e.dueDate), chunk.map((e) => e.counterpartyName), chunk.map((e) => e.counterpartyIban),
-        chunk.map((e) => e.invoiceReference), chunk.map((e) => (e.invoiceReference ? normaliseReference(e.invoiceReference) : null)), chunk.map((e) => e.creditorReference), chunk.map((e) => e.id), chunk.map((e) => e.toleranceAmount)],
+      [
+        tenantId,
+        endUserId,
+        chunk.map((e) => e.direction),
+        chunk.map((e) => e.amount),
+        chunk.map((e) => e.dueDate),
+        chunk.map((e) => e.counterpartyName),
+        chunk.map((e) => e.counterpartyIban),
+        chunk.map((e) => e.invoiceReference),
+        chunk.map((e) => (e.invoiceReference ? normaliseReference(e.invoiceReference) : null)),
+        chunk.map((e) => e.creditorReference),
+        chunk.map((e) => e.id),
+        chunk.map((e) => e.toleranceAmount),
+      ],
     );
     for (const r of rows) ids.set(r.ext, r.id);
   }
@@ -91,7 +103,10 @@ function scoreTable(title: string, s: Score): string {
     '|---|---:|---:|---:|---:|---:|---:|',
     ...Object.entries(s.byKind)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `| ${k} | ${v.truePairs} | ${v.found} | ${pct(v.found, v.truePairs)} | ${v.autoConfirmed} | ${v.autoCorrect} | ${pct(v.autoCorrect, v.autoConfirmed)} |`),
+      .map(
+        ([k, v]) =>
+          `| ${k} | ${v.truePairs} | ${v.found} | ${pct(v.found, v.truePairs)} | ${v.autoConfirmed} | ${v.autoCorrect} | ${pct(v.autoCorrect, v.autoConfirmed)} |`,
+      ),
     `| **all** | **${s.truePairs}** | **${s.found}** | **${pct(s.found, s.truePairs)}** | **${s.autoConfirmed}** | **${s.autoCorrect}** | **${pct(s.autoCorrect, s.autoConfirmed)}** |`,
   ];
   return lines.join('\n');
@@ -163,7 +178,24 @@ export default async function reconciliationBench(): Promise<string> {
     const extra = BACKLOG_TRANSACTIONS - paying.entries.length;
     const filler = planCustomerPayments(
       Array.from({ length: 1 }, () => eps2[0]!),
-      { seed: 4, today, distractorRatio: extra, mix: { UNPAID: 1, EXACT_REFERENCE: 0, INVOICE_REFERENCE: 0, TRUNCATED_REFERENCE: 0, MISTYPED_REFERENCE: 0, NO_REFERENCE: 0, SPLIT: 0, GROUPED: 0, FEES_DEDUCTED: 0, SAME_AMOUNT_TWO_PAYERS: 0, LATE: 0 } },
+      {
+        seed: 4,
+        today,
+        distractorRatio: extra,
+        mix: {
+          UNPAID: 1,
+          EXACT_REFERENCE: 0,
+          INVOICE_REFERENCE: 0,
+          TRUNCATED_REFERENCE: 0,
+          MISTYPED_REFERENCE: 0,
+          NO_REFERENCE: 0,
+          SPLIT: 0,
+          GROUPED: 0,
+          FEES_DEDUCTED: 0,
+          SAME_AMOUNT_TWO_PAYERS: 0,
+          LATE: 0,
+        },
+      },
     );
     const backlogEntries = [...paying.entries, ...filler.entries];
     const [backlogAccount] = await cloneAccount(sql, c.accounts[0]!.internalId, 1, 'reconbacklog');

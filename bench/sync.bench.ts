@@ -140,10 +140,15 @@ export default async function syncBench(): Promise<string> {
     const ctx = { institution: data.institution, psuIpAddress: PSU_IP };
     const f0 = performance.now();
     const pages: CanonicalTransaction[][] = [];
-    for await (const page of adapter.accounts.listTransactions(ctx, data.access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) pages.push(page);
+    for await (const page of adapter.accounts.listTransactions(ctx, data.access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' }))
+      pages.push(page);
     const fetchMs = performance.now() - f0;
     const fetched = pages.reduce((s, p) => s + p.length, 0);
-    rows.push(['bank fetch (adapter → in-process sandbox, all pages), no journal', `${ms(fetchMs)} ms`, `${num((fetched / fetchMs) * 1000)} rows/s; ${fetched.toLocaleString('en-US')} rows in ${pages.length} pages`]);
+    rows.push([
+      'bank fetch (adapter → in-process sandbox, all pages), no journal',
+      `${ms(fetchMs)} ms`,
+      `${num((fetched / fetchMs) * 1000)} rows/s; ${fetched.toLocaleString('en-US')} rows in ${pages.length} pages`,
+    ]);
     // The same read with the audit journal hooked in as the gateway's adapters have it (one BANK_CALL row per HTTP request).
     const journaled = createAdapterRegistry({
       credentials: (id) => t.gateway.sandbox?.clients[id],
@@ -154,10 +159,15 @@ export default async function syncBench(): Promise<string> {
     const j0 = performance.now();
     let again = 0;
     await t.gateway.services.audit.withBankCallScope({ tenantId, consentId: data.consent.id, actor: 'bench:fetch' }, async () => {
-      for await (const page of journaled.accounts.listTransactions(ctx, data.access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' })) again += page.length;
+      for await (const page of journaled.accounts.listTransactions(ctx, data.access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH' }))
+        again += page.length;
     });
     const journalMs = performance.now() - j0;
-    rows.push(['bank fetch again, with the BANK_CALL audit journal (as the sync job reads)', `${ms(journalMs)} ms`, `${num((again / journalMs) * 1000)} rows/s`]);
+    rows.push([
+      'bank fetch again, with the BANK_CALL audit journal (as the sync job reads)',
+      `${ms(journalMs)} ms`,
+      `${num((again / journalMs) * 1000)} rows/s`,
+    ]);
 
     const [target, copyTarget] = await cloneAccount(sql, account.internalId, 2, 'syncbench');
     const client = await sql.connect();
@@ -178,7 +188,11 @@ export default async function syncBench(): Promise<string> {
       rows.push(['store: loadWindow (empty account)', `${ms(s1 - s0)} ms`, '']);
       rows.push(['store: reconcile (CPU, pairing and hashing)', `${ms(s2 - s1)} ms`, `${num((m / (s2 - s1)) * 1000)} rows/s`]);
       rows.push(['store: applyChanges (COPY for a first sync this large) + commit', `${ms(s4 - s2)} ms`, `${num((m / (s4 - s2)) * 1000)} rows/s`]);
-      rows.push(['store, whole (loadWindow + reconcile + applyChanges + commit)', `${ms(storeMs)} ms`, `${num((m / storeMs) * 1000)} rows/s; ${m.toLocaleString('en-US')} rows`]);
+      rows.push([
+        'store, whole (loadWindow + reconcile + applyChanges + commit)',
+        `${ms(storeMs)} ms`,
+        `${num((m / storeMs) * 1000)} rows/s; ${m.toLocaleString('en-US')} rows`,
+      ]);
 
       // 3. COPY of the same rows, same columns, same table, another fresh account.
       await client.query('begin');
@@ -186,7 +200,11 @@ export default async function syncBench(): Promise<string> {
       await pipeline(Readable.from(copyLines(tenantId, copyTarget!, inserts)), client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`)));
       await client.query('commit');
       const copyMs = performance.now() - k0;
-      rows.push(['COPY … FROM STDIN of the same rows (pg-copy-streams, text format, incl. serialising) + commit', `${ms(copyMs)} ms`, `${num((inserts.length / copyMs) * 1000)} rows/s`]);
+      rows.push([
+        'COPY … FROM STDIN of the same rows (pg-copy-streams, text format, incl. serialising) + commit',
+        `${ms(copyMs)} ms`,
+        `${num((inserts.length / copyMs) * 1000)} rows/s`,
+      ]);
       const storeRate = m / storeMs;
       const copyRate = inserts.length / copyMs;
       const writeRate = m / (s4 - s2);

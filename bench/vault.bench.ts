@@ -124,7 +124,8 @@ export default async function vaultBench(options: { iterations?: number; log?: (
     '| operation | payload | ops/s | p50 µs | p99 µs | ratio to AES alone |',
     '|---|---|---:|---:|---:|---:|',
     ...rows.map(
-      (r) => `| ${r.operation} | ${r.payload} | ${fmt(r.opsPerSec)} | ${fmt(r.p50us)} | ${fmt(r.p99us)} | ${r.limit ? `${(r.opsPerSec / r.limit).toFixed(2)}×` : ''} |`,
+      (r) =>
+        `| ${r.operation} | ${r.payload} | ${fmt(r.opsPerSec)} | ${fmt(r.p50us)} | ${fmt(r.p99us)} | ${r.limit ? `${(r.opsPerSec / r.limit).toFixed(2)}×` : ''} |`,
     ),
   ].join('\n');
   log(table);

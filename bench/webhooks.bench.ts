@@ -53,7 +53,9 @@ function receiver() {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const at = now();
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data: { resourceId: string; resourceSequence: string; payload: { run: string; n: number } } };
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        data: { resourceId: string; resourceSequence: string; payload: { run: string; n: number } };
+      };
       requests++;
       const key = `${body.data.payload.run}/${body.data.payload.n}`;
       if (!first.has(key)) {
@@ -86,7 +88,16 @@ async function limitChild(url: string, count: number, inflight: number): Promise
       const body = JSON.stringify({
         type: 'BALANCE_UPDATED',
         timestamp: createdAt.toISOString(),
-        data: { id, type: 'BALANCE_UPDATED', resourceType: 'Account', resourceId: resource, resourceSequence: String(n + 1), createdAt, cursor: Buffer.from(`e1|${n}|1`).toString('base64url'), payload: payload(run, base + n, resource) },
+        data: {
+          id,
+          type: 'BALANCE_UPDATED',
+          resourceType: 'Account',
+          resourceId: resource,
+          resourceSequence: String(n + 1),
+          createdAt,
+          cursor: Buffer.from(`e1|${n}|1`).toString('base64url'),
+          payload: payload(run, base + n, resource),
+        },
       });
       const timestamp = Math.floor(Date.now() / 1000);
       const req = http.request(
@@ -179,7 +190,13 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
           await client.query('begin');
           await appendEvents(
             client,
-            Array.from({ length: events }, (_, n) => ({ tenantId, type: EventType.BALANCE_UPDATED, resourceType: 'Account' as const, resourceId: ids[n % resources]!, payload: payload(run, n, ids[n % resources]!) })),
+            Array.from({ length: events }, (_, n) => ({
+              tenantId,
+              type: EventType.BALANCE_UPDATED,
+              resourceType: 'Account' as const,
+              resourceId: ids[n % resources]!,
+              payload: payload(run, n, ids[n % resources]!),
+            })),
           );
           await client.query('commit');
           committed = now();
@@ -196,7 +213,10 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
         // Received is not enough: each delivery must be recorded too (or it would be sent again).
         let pending = Infinity;
         while (pending > 0 && Date.now() < deadline) {
-          const { rows: left } = await pool.query<{ n: string }>(`select count(*)::text as n from webhook_delivery d join event e on e.id = d.event_id where e.payload->>'run' = $1 and d.status <> 'DELIVERED'`, [run]);
+          const { rows: left } = await pool.query<{ n: string }>(
+            `select count(*)::text as n from webhook_delivery d join event e on e.id = d.event_id where e.payload->>'run' = $1 and d.status <> 'DELIVERED'`,
+            [run],
+          );
           pending = Number(left[0]!.n);
           if (pending > 0) await new Promise((r) => setTimeout(r, 20));
         }
@@ -222,7 +242,9 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
         const limit1 = await limit(url, 3_000, 1);
         const one = await deliver(o.oneLaneEvents, 1);
         rounds.push({ limit8, spread, limit1, one, load: machineLoad() });
-        log(`round ${i + 1}: ${o.lanes} lanes ${num(spread.rate)}/s (limit ${num(limit8)}/s), one lane ${num(one.rate)}/s (limit ${num(limit1)}/s); ${rounds.at(-1)!.load}`);
+        log(
+          `round ${i + 1}: ${o.lanes} lanes ${num(spread.rate)}/s (limit ${num(limit8)}/s), one lane ${num(one.rate)}/s (limit ${num(limit1)}/s); ${rounds.at(-1)!.load}`,
+        );
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const list = (xs: number[]) => xs.map(num).join(', ');
@@ -233,8 +255,18 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
         '',
         '| shape | deliveries/s received | recorded/s | limit/s | ratio | commit → received p50 ms | lost | not recorded | repeats |',
         '|---|---|---|---|---|---|---:|---:|---:|',
-        row(`${o.events.toLocaleString('en-US')} events over ${o.lanes} resources (lanes in parallel)`, rounds.map((r) => r.spread), rounds.map((r) => r.limit8), 'eight in flight'),
-        row(`${o.oneLaneEvents.toLocaleString('en-US')} events on one resource (one ordered lane)`, rounds.map((r) => r.one), rounds.map((r) => r.limit1), 'one in flight'),
+        row(
+          `${o.events.toLocaleString('en-US')} events over ${o.lanes} resources (lanes in parallel)`,
+          rounds.map((r) => r.spread),
+          rounds.map((r) => r.limit8),
+          'eight in flight',
+        ),
+        row(
+          `${o.oneLaneEvents.toLocaleString('en-US')} events on one resource (one ordered lane)`,
+          rounds.map((r) => r.one),
+          rounds.map((r) => r.limit1),
+          'one in flight',
+        ),
         '',
         `Out-of-order first receipts within a resource: ${rx.outOfOrder()}.`,
       );
@@ -266,7 +298,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   if (values['limit-url']) {
     await limitChild(values['limit-url'], Number(values.count), Number(values.inflight));
   } else {
-    console.log(await webhooksBench({ events: Number(values.events), lanes: Number(values.lanes), oneLaneEvents: Number(values['one-lane-events']), rounds: Number(values.rounds) }));
+    console.log(
+      await webhooksBench({
+        events: Number(values.events),
+        lanes: Number(values.lanes),
+        oneLaneEvents: Number(values['one-lane-events']),
+        rounds: Number(values.rounds),
+      }),
+    );
   }
   process.exit(0);
 }

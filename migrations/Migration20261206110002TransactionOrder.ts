@@ -6,7 +6,9 @@ import { Migration } from '@mikro-orm/migrations';
  */
 export class Migration20261206110002TransactionOrder extends Migration {
   override async up(): Promise<void> {
-    this.addSql(`create index bank_transaction_order_idx on bank_transaction (account_id, (status = 'PENDING') desc, sort_date desc, created_version desc, id desc) where removed_at is null;`);
+    this.addSql(
+      `create index bank_transaction_order_idx on bank_transaction (account_id, (status = 'PENDING') desc, sort_date desc, created_version desc, id desc) where removed_at is null;`,
+    );
   }
 
   override async down(): Promise<void> {

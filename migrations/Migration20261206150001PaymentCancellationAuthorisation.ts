@@ -19,6 +19,8 @@ export class Migration20261206150001PaymentCancellationAuthorisation extends Mig
 
   override async down(): Promise<void> {
     this.addSql('drop index if exists payment_cancel_state_hash_uniq;');
-    this.addSql('alter table payment drop column if exists cancel_state_hash, drop column if exists cancel_claimed_at, drop column if exists cancel_authorization_url, drop column if exists cancel_secrets;');
+    this.addSql(
+      'alter table payment drop column if exists cancel_state_hash, drop column if exists cancel_claimed_at, drop column if exists cancel_authorization_url, drop column if exists cancel_secrets;',
+    );
   }
 }

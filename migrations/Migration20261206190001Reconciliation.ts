@@ -36,10 +36,14 @@ export class Migration20261206190001Reconciliation extends Migration {
         updated_at timestamptz(3) not null
       );`);
     this.addSql(`create unique index expected_payment_external_id_uniq on expected_payment (tenant_id, external_id) where external_id is not null;`);
-    this.addSql(`create unique index expected_payment_creditor_reference_uniq on expected_payment (tenant_id, creditor_reference) where creditor_reference is not null;`);
+    this.addSql(
+      `create unique index expected_payment_creditor_reference_uniq on expected_payment (tenant_id, creditor_reference) where creditor_reference is not null;`,
+    );
     this.addSql(`create index expected_payment_page_idx on expected_payment (tenant_id, created_at, id);`);
     this.addSql(`create index expected_payment_open_idx on expected_payment (tenant_id, end_user_id, status);`);
-    this.addSql(`create index expected_payment_due_idx on expected_payment (due_date) where status in ('OPEN', 'PARTIALLY_PAID') and overdue_notified_at is null;`);
+    this.addSql(
+      `create index expected_payment_due_idx on expected_payment (due_date) where status in ('OPEN', 'PARTIALLY_PAID') and overdue_notified_at is null;`,
+    );
     this.addSql(`
       create table reconciliation_match (
         id uuid primary key,

@@ -88,9 +88,23 @@ export class Migration20261207160001RowLevelSecurity extends Migration {
 }
 
 const TENANT_TABLES = [
-  'account', 'api_key', 'audit_event', 'balance', 'bank_transaction', 'consent', 'end_user', 'event', 'payment',
-  'payment_idempotency', 'tenant_redirect_uri', 'vault_data_key', 'webhook_delivery', 'webhook_endpoint',
-  'expected_payment', 'reconciliation_match', 'reconciliation_allocation',
+  'account',
+  'api_key',
+  'audit_event',
+  'balance',
+  'bank_transaction',
+  'consent',
+  'end_user',
+  'event',
+  'payment',
+  'payment_idempotency',
+  'tenant_redirect_uri',
+  'vault_data_key',
+  'webhook_delivery',
+  'webhook_endpoint',
+  'expected_payment',
+  'reconciliation_match',
+  'reconciliation_allocation',
 ];
 
 /** [table, parent table, column referencing the parent's id]. */

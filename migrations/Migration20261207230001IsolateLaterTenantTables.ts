@@ -64,6 +64,14 @@ export class Migration20261207230001IsolateLaterTenantTables extends Migration {
 const LOG_TRIGGERS = ['event_resource_seq', 'webhook_fan_out', 'access_grant_share_event'];
 
 const TENANT_TABLES = [
-  'approval_member', 'approval_ca_certificate', 'approver_certificate', 'approver_passkey', 'approval_policy',
-  'payment_approval', 'approval_link', 'proof_chain', 'proof_record', 'proof_signing_key',
+  'approval_member',
+  'approval_ca_certificate',
+  'approver_certificate',
+  'approver_passkey',
+  'approval_policy',
+  'payment_approval',
+  'approval_link',
+  'proof_chain',
+  'proof_record',
+  'proof_signing_key',
 ];

@@ -37,7 +37,14 @@ async function consent(over: Record<string, unknown> = {}) {
   const res = await fetch(`${base()}/v1/consents`, {
     method: 'POST',
     headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
-    body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-05-01', frequencyPerDay: 4, combinedServiceIndicator: false, ...over }),
+    body: JSON.stringify({
+      access: { allPsd2: 'allAccounts' },
+      recurringIndicator: true,
+      validUntil: '2027-05-01',
+      frequencyPerDay: 4,
+      combinedServiceIndicator: false,
+      ...over,
+    }),
   });
   const created = (await res.json()) as { consentId: string; _links: { scaRedirect: { href: string } } };
   const browser = new MiniBrowser();
@@ -179,14 +186,20 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     const h = { 'consent-id': id, 'psu-ip-address': '192.0.2.5' };
     const accountId = (await get('/v1/accounts', h)).body.accounts[0].resourceId;
     const added = await run.control<{ transaction: { id: string } }>('POST', `/banks/nordlicht/accounts/${accountId}/transactions`, {
-      amount: '-42.00', status: 'pending', counterpartyName: 'Café Central', remittance: 'Coffee',
+      amount: '-42.00',
+      status: 'pending',
+      counterpartyName: 'Café Central',
+      remittance: 'Coffee',
     });
     expect(added.status).toBe(201);
     const txPath = `/v1/accounts/${accountId}/transactions?bookingStatus=both&dateFrom=2026-11-20`;
     const before = await get(txPath, h);
     expect(before.body.transactions.pending.some((t: { transactionId: string }) => t.transactionId === added.body.transaction.id)).toBe(true);
 
-    const booked = await run.control('POST', `/banks/nordlicht/accounts/${accountId}/transactions/${added.body.transaction.id}/book`, { amount: '-43.50', newId: 'BOOKED-1' });
+    const booked = await run.control('POST', `/banks/nordlicht/accounts/${accountId}/transactions/${added.body.transaction.id}/book`, {
+      amount: '-43.50',
+      newId: 'BOOKED-1',
+    });
     expect(booked.status).toBe(200);
     const after = await get(txPath, h, '/v1/accounts/{account-id}/transactions');
     const entry = after.body.transactions.booked.find((t: { transactionId: string }) => t.transactionId === 'BOOKED-1');
@@ -204,7 +217,12 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     const res = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/sepa-credit-transfers`, {
       method: 'POST',
       headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
-      body: JSON.stringify({ debtorAccount: { iban: 'FR7630006000011234567890189' }, instructedAmount: { currency: 'EUR', amount: '5.00' }, creditorAccount: { iban: 'DE89370400440532013000' }, creditorName: 'Kiosk' }),
+      body: JSON.stringify({
+        debtorAccount: { iban: 'FR7630006000011234567890189' },
+        instructedAmount: { currency: 'EUR', amount: '5.00' },
+        creditorAccount: { iban: 'DE89370400440532013000' },
+        creditorName: 'Kiosk',
+      }),
     });
     const created = (await res.json()) as { paymentId: string; _links: { scaRedirect: { href: string } } };
     const browser = new MiniBrowser();
@@ -228,8 +246,20 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
   it('approves a decoupled request through the control API, for the user the TPP named', async () => {
     const res = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+      headers: {
+        'x-request-id': requestId(),
+        'content-type': 'application/json',
+        'psu-ip-address': '192.0.2.10',
+        'psu-id': 'sme',
+        'tpp-decoupled-preferred': 'true',
+      },
+      body: JSON.stringify({
+        access: { allPsd2: 'allAccounts' },
+        recurringIndicator: true,
+        validUntil: '2027-01-01',
+        frequencyPerDay: 4,
+        combinedServiceIndicator: false,
+      }),
     });
     const { consentId } = (await res.json()) as { consentId: string };
     const sessions = await run.control<{ sessions: { id: string }[] }>('GET', '/banks/brabant/sca-sessions?user=sme');
@@ -263,7 +293,13 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
       const res = await fetch(`${base()}/v1/consents`, {
         method: 'POST',
         headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
-        body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: false, validUntil: '2027-01-01', frequencyPerDay: 1, combinedServiceIndicator: false }),
+        body: JSON.stringify({
+          access: { allPsd2: 'allAccounts' },
+          recurringIndicator: false,
+          validUntil: '2027-01-01',
+          frequencyPerDay: 1,
+          combinedServiceIndicator: false,
+        }),
       });
       const body = (await res.json()) as { consentId: string; _links: { scaRedirect: { href: string } } };
       const browser = new MiniBrowser();
@@ -303,7 +339,13 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
     const res = await fetch(`${base()}/v1/consents`, {
       method: 'POST',
       headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: false, validUntil: '2027-01-01', frequencyPerDay: 1, combinedServiceIndicator: false }),
+      body: JSON.stringify({
+        access: { allPsd2: 'allAccounts' },
+        recurringIndicator: false,
+        validUntil: '2027-01-01',
+        frequencyPerDay: 1,
+        combinedServiceIndicator: false,
+      }),
     });
     const body = (await res.json()) as { _links: { scaRedirect: { href: string } } };
     const browser = new MiniBrowser();
@@ -317,11 +359,20 @@ describe('sandbox bank behaviour (quota, expiry, clock, faults, control API, SCA
 
   it('ends with an OAuth error and a rejected consent for the rejecting and the timing-out users', async () => {
     const config = await oauthClient(run, 'nordlicht');
-    for (const [username, code, status] of [['rejecter', '456789', 'rejected'], ['timeout', '567890', 'rejected']] as const) {
+    for (const [username, code, status] of [
+      ['rejecter', '456789', 'rejected'],
+      ['timeout', '567890', 'rejected'],
+    ] as const) {
       const created = await fetch(`${base()}/v1/consents`, {
         method: 'POST',
         headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' },
-        body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+        body: JSON.stringify({
+          access: { allPsd2: 'allAccounts' },
+          recurringIndicator: true,
+          validUntil: '2027-01-01',
+          frequencyPerDay: 4,
+          combinedServiceIndicator: false,
+        }),
       });
       const { consentId } = (await created.json()) as { consentId: string };
       await expect(authorizeWithOAuth(run, config, { scope: `AIS:${consentId}` }, { username, code })).rejects.toThrow(/access_denied/);
@@ -335,7 +386,8 @@ describe('seeded data', () => {
     const other = await startSandbox({ seed: 7 });
     const third = await startSandbox({ seed: 8 });
     try {
-      const list = async (r: Running) => (await r.control<{ accounts: { id: string; iban: string; transactionCount: number }[] }>('GET', '/banks/nordlicht/users/alice/accounts')).body.accounts;
+      const list = async (r: Running) =>
+        (await r.control<{ accounts: { id: string; iban: string; transactionCount: number }[] }>('GET', '/banks/nordlicht/users/alice/accounts')).body.accounts;
       const a = await list(run);
       expect(await list(other)).toEqual(a);
       expect((await list(third)).map((x) => x.iban)).not.toEqual(a.map((x) => x.iban));

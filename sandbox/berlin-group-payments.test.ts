@@ -35,7 +35,10 @@ const transfer = (over: Record<string, unknown> = {}) => ({
 });
 
 async function redirectPayment(product: string, body: unknown, user = { username: 'alice', code: '123456' }) {
-  const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', `/v1/payments/${product}`, { body, headers: { 'tpp-redirect-uri': run.callback, 'psu-ip-address': '192.0.2.7' } });
+  const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', `/v1/payments/${product}`, {
+    body,
+    headers: { 'tpp-redirect-uri': run.callback, 'psu-ip-address': '192.0.2.7' },
+  });
   expect(created.status).toBe(201);
   const browser = new MiniBrowser();
   await browser.go(created.body._links.scaRedirect.href);
@@ -45,23 +48,46 @@ async function redirectPayment(product: string, body: unknown, user = { username
 
 describe('Berlin Group payments (sepa-credit-transfers, instant-sepa-credit-transfers)', () => {
   it('initiates a SEPA credit transfer with redirect SCA and moves RCVD → ACTC → ACSC on the bank clock', async () => {
-    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer(), headers: { 'tpp-redirect-uri': run.callback } });
+    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', {
+      body: transfer(),
+      headers: { 'tpp-redirect-uri': run.callback },
+    });
     expect(created.body.transactionStatus).toBe('RCVD');
     const id = created.body.paymentId;
-    const before = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${id}/status`);
+    const before = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${id}/status`,
+    );
     expect(before.body.transactionStatus).toBe('RCVD');
     const browser = new MiniBrowser();
     await browser.go(created.body._links.scaRedirect.href);
     expect(browser.text('summary')).toBe('Pay 123.45 EUR to Boulangerie Martin.');
     expect(await browser.authenticate('alice', '123456', run.callback)).toBe(run.callback);
-    const accepted = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${id}/status`);
+    const accepted = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${id}/status`,
+    );
     expect(accepted.body.transactionStatus).toBe('ACTC');
     await run.control('POST', '/banks/nordlicht/clock/advance', { seconds: 61 });
     const settled = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}', `/v1/payments/sepa-credit-transfers/${id}`);
     expect(settled.body.transactionStatus).toBe('ACSC');
     expect(settled.body.instructedAmount).toEqual({ currency: 'EUR', amount: '123.45' });
-    const auths = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations', `/v1/payments/sepa-credit-transfers/${id}/authorisations`);
-    const sca = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations/{authorisationId}', `/v1/payments/sepa-credit-transfers/${id}/authorisations/${auths.body.authorisationIds[0]}`);
+    const auths = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations',
+      `/v1/payments/sepa-credit-transfers/${id}/authorisations`,
+    );
+    const sca = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations/{authorisationId}',
+      `/v1/payments/sepa-credit-transfers/${id}/authorisations/${auths.body.authorisationIds[0]}`,
+    );
     expect(sca.body.scaStatus).toBe('finalised');
   });
 
@@ -93,57 +119,116 @@ describe('Berlin Group payments (sepa-credit-transfers, instant-sepa-credit-tran
 
   it('gives the ISO reason of a rejection as a tppMessages warning on the status', async () => {
     const rejected = await redirectPayment('sepa-credit-transfers', transfer(), { username: 'rejecter', code: '456789' });
-    const status = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${rejected.id}/status`);
+    const status = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${rejected.id}/status`,
+    );
     expect(status.body).toMatchObject({ transactionStatus: 'RJCT', tppMessages: [{ category: 'WARNING', code: 'DS02' }] });
     const listed = await run.control<{ payments: Record<string, unknown>[] }>('GET', '/banks/nordlicht/payments');
     expect(listed.body.payments.find((p) => p.id === rejected.id)).toMatchObject({ status: 'RJCT', reasonCode: 'DS02' });
   });
 
   it('authorises an instant transfer through OAuth SCA with the PIS:<paymentId> scope', async () => {
-    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/instant-sepa-credit-transfers', { body: transfer() });
+    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/instant-sepa-credit-transfers', {
+      body: transfer(),
+    });
     expect(created.body._links.scaOAuth).toBeDefined();
     const config = await oauthClient(run, 'nordlicht');
     const { tokens } = await authorizeWithOAuth(run, config, { scope: `PIS:${created.body.paymentId}` }, { username: 'alice', code: '123456' });
-    const status = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/instant-sepa-credit-transfers/${created.body.paymentId}/status`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const status = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/instant-sepa-credit-transfers/${created.body.paymentId}/status`,
+      { headers: { authorization: `Bearer ${tokens.access_token}` } },
+    );
     expect(status.body.transactionStatus).toBe('ACTC');
   });
 
   it('rejects the magic amount 666.00 at authorisation and a creditor named "Reject…" at settlement', async () => {
     const poor = await redirectPayment('sepa-credit-transfers', transfer({ instructedAmount: { currency: 'EUR', amount: '666.00' } }));
-    const s1 = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${poor.id}/status`);
+    const s1 = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${poor.id}/status`,
+    );
     expect(s1.body.transactionStatus).toBe('RJCT');
 
     const closed = await redirectPayment('sepa-credit-transfers', transfer({ creditorName: 'Reject Holdings' }));
-    const s2 = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${closed.id}/status`);
+    const s2 = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${closed.id}/status`,
+    );
     expect(s2.body.transactionStatus).toBe('ACTC');
     await run.control('POST', '/banks/nordlicht/clock/advance', { seconds: 61 });
-    const s3 = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${closed.id}/status`);
+    const s3 = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${closed.id}/status`,
+    );
     expect(s3.body.transactionStatus).toBe('RJCT');
 
     const declined = await redirectPayment('sepa-credit-transfers', transfer(), { username: 'rejecter', code: '456789' });
     expect(declined.redirect).toBe(`${run.callback}?error=access_denied`);
-    const s4 = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${declined.id}/status`);
+    const s4 = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${declined.id}/status`,
+    );
     expect(s4.body.transactionStatus).toBe('RJCT');
   });
 
   it('starts a payment authorisation explicitly while the payment waits for one, and refuses once it is authorised', async () => {
-    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer(), headers: { 'tpp-redirect-uri': run.callback } });
+    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', {
+      body: transfer(),
+      headers: { 'tpp-redirect-uri': run.callback },
+    });
     const id = created.body.paymentId as string;
-    const started = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations', `/v1/payments/sepa-credit-transfers/${id}/authorisations`, { body: {} });
+    const started = await bg(
+      'nordlicht',
+      'POST',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations',
+      `/v1/payments/sepa-credit-transfers/${id}/authorisations`,
+      { body: {} },
+    );
     expect(started.status).toBe(201);
     expect(started.body.scaStatus).toBe('received');
     const browser = new MiniBrowser();
     await browser.go(started.body._links.scaRedirect.href);
     expect(await browser.authenticate('alice', '123456', run.callback)).toBe(run.callback);
-    const again = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations', `/v1/payments/sepa-credit-transfers/${id}/authorisations`, { body: {} });
+    const again = await bg(
+      'nordlicht',
+      'POST',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations',
+      `/v1/payments/sepa-credit-transfers/${id}/authorisations`,
+      { body: {} },
+    );
     expect(again.status).toBe(409);
   });
 
   it('cancels an unauthorised payment and refuses to cancel a settled one', async () => {
-    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer(), headers: { 'tpp-redirect-uri': run.callback } });
-    const del = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/sepa-credit-transfers/${created.body.paymentId}`, { method: 'DELETE', headers: { 'x-request-id': requestId() } });
+    const created = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', {
+      body: transfer(),
+      headers: { 'tpp-redirect-uri': run.callback },
+    });
+    const del = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/sepa-credit-transfers/${created.body.paymentId}`, {
+      method: 'DELETE',
+      headers: { 'x-request-id': requestId() },
+    });
     expect(del.status).toBe(204);
-    const status = await bg('nordlicht', 'GET', '/v1/{payment-service}/{payment-product}/{paymentId}/status', `/v1/payments/sepa-credit-transfers/${created.body.paymentId}/status`);
+    const status = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/{payment-service}/{payment-product}/{paymentId}/status',
+      `/v1/payments/sepa-credit-transfers/${created.body.paymentId}/status`,
+    );
     expect(status.body.transactionStatus).toBe('CANC');
 
     const paid = await redirectPayment('sepa-credit-transfers', transfer());
@@ -180,24 +265,38 @@ describe('Berlin Group payments (sepa-credit-transfers, instant-sepa-credit-tran
       const browser = new MiniBrowser();
       await browser.go(started.body._links.scaRedirect.href);
       expect(browser.text('summary')).toBe('Cancel the payment of 123.45 EUR to Studio cancel-sca.');
-      const back = decision === 'approve' ? await browser.authenticate('alice', '123456', run.callback) : await browser.submit({ action: 'cancel' }, run.callback);
+      const back =
+        decision === 'approve' ? await browser.authenticate('alice', '123456', run.callback) : await browser.submit({ action: 'cancel' }, run.callback);
       expect(new URL(back!).searchParams.has(decision === 'approve' ? 'ok' : 'nok')).toBe(true);
       const sca = await bg('nordlicht', 'GET', `${base}/cancellation-authorisations/{authorisationId}`, statusPath);
       expect(sca.body.scaStatus).toBe(decision === 'approve' ? 'finalised' : 'failed');
       const status = await bg('nordlicht', 'GET', `${base}/status`, `${path}/status`);
       expect(status.body.transactionStatus).toBe(decision === 'approve' ? 'CANC' : 'ACTC');
     }
-    const unknown = await bg('nordlicht', 'GET', `${base}/cancellation-authorisations/{authorisationId}`, `/v1/payments/sepa-credit-transfers/${(await redirectPayment('sepa-credit-transfers', transfer())).id}/cancellation-authorisations/nope`);
+    const unknown = await bg(
+      'nordlicht',
+      'GET',
+      `${base}/cancellation-authorisations/{authorisationId}`,
+      `/v1/payments/sepa-credit-transfers/${(await redirectPayment('sepa-credit-transfers', transfer())).id}/cancellation-authorisations/nope`,
+    );
     expect(unknown.status).toBe(403);
   });
 
   it('refuses a bad creditor IBAN, an unknown product and a missing amount with FORMAT_ERROR-family codes', async () => {
-    const badIban = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer({ creditorAccount: { iban: 'FR7630006000011234567890180' } }) });
+    const badIban = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', {
+      body: transfer({ creditorAccount: { iban: 'FR7630006000011234567890180' } }),
+    });
     expect(badIban.status).toBe(400);
     expect(badIban.body.tppMessages[0]).toMatchObject({ code: 'FORMAT_ERROR', path: 'creditorAccount.iban' });
-    const badAmount = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', { body: transfer({ instructedAmount: { currency: 'EUR', amount: '1.234' } }) });
+    const badAmount = await bg('nordlicht', 'POST', '/v1/{payment-service}/{payment-product}', '/v1/payments/sepa-credit-transfers', {
+      body: transfer({ instructedAmount: { currency: 'EUR', amount: '1.234' } }),
+    });
     expect(badAmount.status).toBe(400);
-    const product = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/cross-border-credit-transfers`, { method: 'POST', headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' }, body: JSON.stringify(transfer()) });
+    const product = await fetch(`${run.bank('nordlicht').pisBaseUrl}/v1/payments/cross-border-credit-transfers`, {
+      method: 'POST',
+      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' },
+      body: JSON.stringify(transfer()),
+    });
     expect(product.status).toBe(404);
   });
 });
@@ -207,8 +306,20 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     const base = run.bank('brabant').aisBaseUrl;
     const res = await fetch(`${base}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'alice', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+      headers: {
+        'x-request-id': requestId(),
+        'content-type': 'application/json',
+        'psu-ip-address': '192.0.2.10',
+        'psu-id': 'alice',
+        'tpp-decoupled-preferred': 'true',
+      },
+      body: JSON.stringify({
+        access: { allPsd2: 'allAccounts' },
+        recurringIndicator: true,
+        validUntil: '2027-01-01',
+        frequencyPerDay: 4,
+        combinedServiceIndicator: false,
+      }),
     });
     const created = await res.json();
     spec.assert('POST', '/v1/consents', res.status, created);
@@ -242,7 +353,13 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
   it('fails a decoupled payment when the SCA times out in the bank app', async () => {
     const res = await fetch(`${run.bank('brabant').pisBaseUrl}/v1/payments/sepa-credit-transfers`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'timeout', 'tpp-decoupled-preferred': 'true' },
+      headers: {
+        'x-request-id': requestId(),
+        'content-type': 'application/json',
+        'psu-ip-address': '192.0.2.10',
+        'psu-id': 'timeout',
+        'tpp-decoupled-preferred': 'true',
+      },
       body: JSON.stringify(transfer()),
     });
     const created = (await res.json()) as { paymentId: string; _links: { scaStatus: { href: string } } };
@@ -260,7 +377,9 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     const sca = (await (await fetch(created._links.scaStatus.href, { headers: { 'x-request-id': requestId() } })).json()) as { scaStatus: string };
     spec.assert('GET', '/v1/{payment-service}/{payment-product}/{paymentId}/authorisations/{authorisationId}', 200, sca);
     expect(sca.scaStatus).toBe('failed');
-    const status = await fetch(`${run.bank('brabant').pisBaseUrl}/v1/payments/sepa-credit-transfers/${created.paymentId}/status`, { headers: { 'x-request-id': requestId() } });
+    const status = await fetch(`${run.bank('brabant').pisBaseUrl}/v1/payments/sepa-credit-transfers/${created.paymentId}/status`, {
+      headers: { 'x-request-id': requestId() },
+    });
     expect(((await status.json()) as { transactionStatus: string }).transactionStatus).toBe('RJCT');
   });
 
@@ -268,8 +387,20 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     const base = run.bank('brabant').aisBaseUrl;
     const res = await fetch(`${base}/v1/consents`, {
       method: 'POST',
-      headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'psu-id': 'sme', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+      headers: {
+        'x-request-id': requestId(),
+        'content-type': 'application/json',
+        'psu-ip-address': '192.0.2.10',
+        'psu-id': 'sme',
+        'tpp-decoupled-preferred': 'true',
+      },
+      body: JSON.stringify({
+        access: { allPsd2: 'allAccounts' },
+        recurringIndicator: true,
+        validUntil: '2027-01-01',
+        frequencyPerDay: 4,
+        combinedServiceIndicator: false,
+      }),
     });
     const created = (await res.json()) as { consentId: string; _links: { scaStatus: { href: string } } };
     await run.control('POST', '/banks/brabant/clock/advance', { minutes: 16 });
@@ -287,7 +418,13 @@ describe('decoupled Berlin Group bank (Banque Brabant)', () => {
     const res = await fetch(`${run.bank('brabant').aisBaseUrl}/v1/consents`, {
       method: 'POST',
       headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-decoupled-preferred': 'true' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+      body: JSON.stringify({
+        access: { allPsd2: 'allAccounts' },
+        recurringIndicator: true,
+        validUntil: '2027-01-01',
+        frequencyPerDay: 4,
+        combinedServiceIndicator: false,
+      }),
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { tppMessages: { code: string; path: string }[] }).tppMessages[0]).toMatchObject({ code: 'FORMAT_ERROR', path: 'PSU-ID' });

@@ -13,7 +13,13 @@ afterAll(async () => {
 });
 
 /** Calls the Berlin Group API and validates the answer against the official 1.3.12 file. */
-async function bg(bankId: string, method: string, template: string, path: string, opts: { headers?: Record<string, string>; body?: unknown; validate?: boolean } = {}) {
+async function bg(
+  bankId: string,
+  method: string,
+  template: string,
+  path: string,
+  opts: { headers?: Record<string, string>; body?: unknown; validate?: boolean } = {},
+) {
   const res = await fetch(`${run.bank(bankId).aisBaseUrl}${path}`, {
     method,
     headers: { 'x-request-id': requestId(), ...(opts.body ? { 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10' } : {}), ...opts.headers },
@@ -84,7 +90,9 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     let pages = 0;
     while (next) {
       const res: Response = await fetch(next, { headers: { 'x-request-id': requestId(), ...auth } });
-      const body = (await res.json()) as { transactions: { booked: { transactionId: string }[]; pending: { transactionId: string }[]; _links: { next?: { href: string } } } };
+      const body = (await res.json()) as {
+        transactions: { booked: { transactionId: string }[]; pending: { transactionId: string }[]; _links: { next?: { href: string } } };
+      };
       spec.assert('GET', '/v1/accounts/{account-id}/transactions', res.status, body);
       for (const t of body.transactions.booked) seen.add(t.transactionId);
       for (const t of body.transactions.pending) seen.add(t.transactionId);
@@ -102,16 +110,30 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     const auth = { 'consent-id': consentId, authorization: `Bearer ${tokens.access_token}`, 'psu-ip-address': '192.0.2.10' };
     const accounts = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: auth });
     const id = accounts.body.accounts[0].resourceId;
-    const booked = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-10-01&dateTo=2026-10-31`, { headers: auth });
+    const booked = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/accounts/{account-id}/transactions',
+      `/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-10-01&dateTo=2026-10-31`,
+      { headers: auth },
+    );
     expect(booked.body.transactions.pending).toBeUndefined();
     for (const t of booked.body.transactions.booked) {
       expect(t.bookingDate >= '2026-10-01' && t.bookingDate <= '2026-10-31').toBe(true);
     }
     expect(booked.body.transactions.booked.some((t: { remittanceInformationStructured?: unknown }) => t.remittanceInformationStructured)).toBe(true);
-    const pending = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=pending&dateFrom=2026-11-01`, { headers: auth });
+    const pending = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/accounts/{account-id}/transactions',
+      `/v1/accounts/${id}/transactions?bookingStatus=pending&dateFrom=2026-11-01`,
+      { headers: auth },
+    );
     expect(pending.body.transactions.booked).toBeUndefined();
     expect(pending.body.transactions.pending.length).toBeGreaterThan(0);
-    const missing = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=booked`, { headers: auth });
+    const missing = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=booked`, {
+      headers: auth,
+    });
     expect(missing.status).toBe(400);
     expect(missing.body.tppMessages[0].code).toBe('FORMAT_ERROR');
   });
@@ -137,7 +159,12 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     expect(info.body.access.balances).toHaveLength(3);
     const ids = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations', `/v1/consents/${consentId}/authorisations`);
     expect(ids.body.authorisationIds).toHaveLength(1);
-    const scaStatus = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations/{authorisationId}', new URL(created.body._links.scaStatus.href).pathname.replace(/^.*\/api/, ''));
+    const scaStatus = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/consents/{consentId}/authorisations/{authorisationId}',
+      new URL(created.body._links.scaStatus.href).pathname.replace(/^.*\/api/, ''),
+    );
     expect(scaStatus.body.scaStatus).toBe('finalised');
   });
 
@@ -150,7 +177,13 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     expect(card.maskedPan).toMatch(/^\d{4}\*{8}\d{4}$/);
     await bg('nordlicht', 'GET', '/v1/card-accounts/{account-id}', `/v1/card-accounts/${card.resourceId}`, { headers: auth });
     await bg('nordlicht', 'GET', '/v1/card-accounts/{account-id}/balances', `/v1/card-accounts/${card.resourceId}/balances`, { headers: auth });
-    const txs = await bg('nordlicht', 'GET', '/v1/card-accounts/{account-id}/transactions', `/v1/card-accounts/${card.resourceId}/transactions?bookingStatus=both&dateFrom=2026-06-01`, { headers: auth });
+    const txs = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/card-accounts/{account-id}/transactions',
+      `/v1/card-accounts/${card.resourceId}/transactions?bookingStatus=both&dateFrom=2026-06-01`,
+      { headers: auth },
+    );
     expect(txs.body.cardTransactions.booked.length).toBeGreaterThan(20);
     // A card account is not a payment account.
     const wrong = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${card.resourceId}/balances`, { headers: auth });
@@ -162,20 +195,41 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     const auth = { 'consent-id': consentId, authorization: `Bearer ${tokens.access_token}`, 'psu-ip-address': '192.0.2.10' };
     const accounts = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: auth });
     const id = accounts.body.accounts[0].resourceId;
-    const list = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-10-01`, { headers: auth });
+    const list = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/accounts/{account-id}/transactions',
+      `/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-10-01`,
+      { headers: auth },
+    );
     const first = list.body.transactions.booked[0];
-    const one = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions/{transactionId}', `/v1/accounts/${id}/transactions/${first.transactionId}`, { headers: auth });
+    const one = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/accounts/{account-id}/transactions/{transactionId}',
+      `/v1/accounts/${id}/transactions/${first.transactionId}`,
+      { headers: auth },
+    );
     expect(one.body.transactionsDetails).toEqual(first);
 
     const created = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', { body: consentBody(), headers: { 'tpp-redirect-uri': run.callback } });
-    const started = await bg('nordlicht', 'POST', '/v1/consents/{consentId}/authorisations', `/v1/consents/${created.body.consentId}/authorisations`, { body: {} });
+    const started = await bg('nordlicht', 'POST', '/v1/consents/{consentId}/authorisations', `/v1/consents/${created.body.consentId}/authorisations`, {
+      body: {},
+    });
     expect(started.status).toBe(201);
     const browser = new MiniBrowser();
     await browser.go(started.body._links.scaRedirect.href);
     expect(await browser.authenticate('alice', '123456', run.callback)).toBe(run.callback);
-    const sca = await bg('nordlicht', 'GET', '/v1/consents/{consentId}/authorisations/{authorisationId}', `/v1/consents/${created.body.consentId}/authorisations/${started.body.authorisationId}`);
+    const sca = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/consents/{consentId}/authorisations/{authorisationId}',
+      `/v1/consents/${created.body.consentId}/authorisations/${started.body.authorisationId}`,
+    );
     expect(sca.body.scaStatus).toBe('finalised');
-    const again = await bg('nordlicht', 'POST', '/v1/consents/{consentId}/authorisations', `/v1/consents/${created.body.consentId}/authorisations`, { body: {} });
+    const again = await bg('nordlicht', 'POST', '/v1/consents/{consentId}/authorisations', `/v1/consents/${created.body.consentId}/authorisations`, {
+      body: {},
+    });
     expect(again.status).toBe(409);
     expect(again.body.tppMessages[0].code).toBe('STATUS_INVALID');
   });
@@ -194,12 +248,22 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     const detailsOnly = await grant({ accounts: [{ iban: checking.iban }], balances: [{ iban: savings.iban }] });
     const listed = await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: detailsOnly });
     expect(listed.body.accounts.map((a: { iban: string }) => a.iban).sort()).toEqual([checking.iban, savings.iban].sort());
-    expect((await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${checking.id}/balances`, { headers: detailsOnly })).status).toBe(401);
-    expect((await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${savings.id}/balances`, { headers: detailsOnly })).status).toBe(200);
+    expect((await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${checking.id}/balances`, { headers: detailsOnly })).status).toBe(
+      401,
+    );
+    expect((await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/balances', `/v1/accounts/${savings.id}/balances`, { headers: detailsOnly })).status).toBe(
+      200,
+    );
 
     const listOnly = await grant({ availableAccounts: 'allAccounts' });
     expect((await bg('nordlicht', 'GET', '/v1/accounts', '/v1/accounts', { headers: listOnly })).body.accounts).toHaveLength(2);
-    const refused = await bg('nordlicht', 'GET', '/v1/accounts/{account-id}/transactions', `/v1/accounts/${checking.id}/transactions?bookingStatus=booked&dateFrom=2026-11-01`, { headers: listOnly });
+    const refused = await bg(
+      'nordlicht',
+      'GET',
+      '/v1/accounts/{account-id}/transactions',
+      `/v1/accounts/${checking.id}/transactions?bookingStatus=booked&dateFrom=2026-11-01`,
+      { headers: listOnly },
+    );
     expect(refused.status).toBe(401);
     expect(refused.body.tppMessages[0].code).toBe('CONSENT_INVALID');
     const info = await bg('nordlicht', 'GET', '/v1/consents/{consentId}', `/v1/consents/${listOnly['consent-id']}`);
@@ -213,7 +277,9 @@ describe('Berlin Group bank (Nordlicht Bank, NextGenPSD2 1.3.12)', () => {
     spec.assert('GET', '/v1/accounts', 400, noIdBody);
     expect(noIdBody.tppMessages[0].code).toBe('FORMAT_ERROR');
 
-    const badIban = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', { body: consentBody({ access: { accounts: [{ iban: 'DE00123456780000000000' }] } }) });
+    const badIban = await bg('nordlicht', 'POST', '/v1/consents', '/v1/consents', {
+      body: consentBody({ access: { accounts: [{ iban: 'DE00123456780000000000' }] } }),
+    });
     expect(badIban.status).toBe(400);
     expect(badIban.body.tppMessages[0].code).toBe('FORMAT_ERROR');
 

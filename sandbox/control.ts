@@ -44,7 +44,11 @@ const addTransactionSchema = z.object({
 });
 
 const customerPaymentsSchema = z.object({
-  seed: z.number().int().min(0).max(2 ** 31),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31),
   expectedPayments: z
     .array(
       z.object({
@@ -82,7 +86,12 @@ const faultSchema = z.object({
 });
 
 const clockSchema = z
-  .object({ seconds: z.number().min(0).optional(), minutes: z.number().min(0).optional(), hours: z.number().min(0).optional(), days: z.number().min(0).optional() })
+  .object({
+    seconds: z.number().min(0).optional(),
+    minutes: z.number().min(0).optional(),
+    hours: z.number().min(0).optional(),
+    days: z.number().min(0).optional(),
+  })
   .refine((v) => Object.values(v).some((x) => x !== undefined), 'give seconds, minutes, hours or days');
 
 const parse = <T>(schema: z.ZodType<T>, body: unknown): T => {
@@ -113,7 +122,8 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
   const expected = Buffer.from(`Bearer ${adminToken}`);
   router.use((req: Request, _res: Response, next: NextFunction) => {
     const got = Buffer.from(req.get('authorization') ?? '');
-    if (got.length !== expected.length || !timingSafeEqual(got, expected)) throw new ControlError(401, 'UNAUTHENTICATED', 'Send Authorization: Bearer <sandbox admin token>.');
+    if (got.length !== expected.length || !timingSafeEqual(got, expected))
+      throw new ControlError(401, 'UNAUTHENTICATED', 'Send Authorization: Bearer <sandbox admin token>.');
     next();
   });
   router.use(express.json());
@@ -126,7 +136,9 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
   const clockBody = (bank: Bank) => ({ bankId: bank.def.id, now: bank.clock.now().toISOString(), today: bank.clock.today() });
 
   router.get('/users', (_req, res) => {
-    res.json({ users: TEST_USERS.map(({ username, password, otp, profile, behaviour, description }) => ({ username, password, otp, profile, behaviour, description })) });
+    res.json({
+      users: TEST_USERS.map(({ username, password, otp, profile, behaviour, description }) => ({ username, password, otp, profile, behaviour, description })),
+    });
   });
   router.get('/banks', (_req, res) => {
     res.json({ banks: [...banks.values()].map((b) => ({ ...b.info, clock: clockBody(b) })) });
@@ -160,7 +172,12 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     const bank = bankOf(req);
     res.json({
       accounts: bank.accountsOf(String(req.params.username)).map((a) => ({
-        id: a.id, iban: a.iban, currency: a.currency, kind: a.kind, name: a.name, ownerName: a.ownerName,
+        id: a.id,
+        iban: a.iban,
+        currency: a.currency,
+        kind: a.kind,
+        name: a.name,
+        ownerName: a.ownerName,
         transactionCount: a.transactions.length + (a.lazy?.count ?? 0),
         ...(a.sortCode ? { sortCode: a.sortCode, accountNumber: a.accountNumber } : {}),
       })),
@@ -237,11 +254,25 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     const bank = bankOf(req);
     const account = accountOf(bank, req);
     const b = parse(customerPaymentsSchema, req.body);
-    const plan = planCustomerPayments(b.expectedPayments, { seed: b.seed, today: bank.clock.today(), bookFrom: b.bookFrom, distractorRatio: b.distractorRatio, mix: b.mix });
+    const plan = planCustomerPayments(b.expectedPayments, {
+      seed: b.seed,
+      today: bank.clock.today(),
+      bookFrom: b.bookFrom,
+      distractorRatio: b.distractorRatio,
+      mix: b.mix,
+    });
     const taken = plan.entries.find((e) => account.transactions.some((t) => t.id === e.id));
     if (taken) throw new ControlError(409, 'DUPLICATE_ID', `Transaction ${taken.id} exists: use another seed.`);
     const added = plan.entries.map((e) =>
-      newTransaction(bank, account, { id: e.id, amount: parseAmount(e.amount)!, status: 'booked', bookingDate: e.bookingDate, counterpartyName: e.counterpartyName ?? undefined, counterpartyIban: e.counterpartyIban ?? undefined, remittance: e.remittance ?? undefined }),
+      newTransaction(bank, account, {
+        id: e.id,
+        amount: parseAmount(e.amount)!,
+        status: 'booked',
+        bookingDate: e.bookingDate,
+        counterpartyName: e.counterpartyName ?? undefined,
+        counterpartyIban: e.counterpartyIban ?? undefined,
+        remittance: e.remittance ?? undefined,
+      }),
     );
     for (const tx of added) insertNewestFirst(account, tx);
     res.status(201).json({ transactions: added.map(txBody), truth: plan.truth, unpaid: plan.unpaid });
@@ -271,7 +302,12 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     return bank.refreshConsent(c);
   };
   const consentBody = (bank: Bank, c: ReturnType<typeof consentOf>) => ({
-    id: c.id, status: c.status, userId: c.userId, validUntil: c.validUntil, frequencyPerDay: c.frequencyPerDay, approach: c.approach,
+    id: c.id,
+    status: c.status,
+    userId: c.userId,
+    validUntil: c.validUntil,
+    frequencyPerDay: c.frequencyPerDay,
+    approach: c.approach,
     usage: bank.usageOf(c.id),
   });
   router.get('/banks/:bankId/consents', (req, res) => {
@@ -356,7 +392,9 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
   router.put('/banks/:bankId/payment-schedule', (req, res) => {
     const bank = bankOf(req);
     const b = parse(
-      z.object({ acceptAfterSeconds: z.number().int().min(0).max(864_000), settleAfterSeconds: z.number().int().min(0).max(864_000) }).refine((v) => v.settleAfterSeconds >= v.acceptAfterSeconds, 'settleAfterSeconds must not be before acceptAfterSeconds'),
+      z
+        .object({ acceptAfterSeconds: z.number().int().min(0).max(864_000), settleAfterSeconds: z.number().int().min(0).max(864_000) })
+        .refine((v) => v.settleAfterSeconds >= v.acceptAfterSeconds, 'settleAfterSeconds must not be before acceptAfterSeconds'),
       req.body,
     );
     bank.paymentSchedule = b;
@@ -369,7 +407,8 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
   });
   router.put('/banks/:bankId/transaction-reports', (req, res) => {
     const bank = bankOf(req);
-    if (!sandboxStandard(bank.def.standard).transactionReportDownloads) throw new ControlError(400, 'NOT_SUPPORTED', 'Only Berlin Group banks offer transaction reports as downloads.');
+    if (!sandboxStandard(bank.def.standard).transactionReportDownloads)
+      throw new ControlError(400, 'NOT_SUPPORTED', 'Only Berlin Group banks offer transaction reports as downloads.');
     bank.transactionReports = parse(z.object({ mode: z.enum(['list', 'download', 'camt']) }), req.body).mode;
     res.json({ mode: bank.transactionReports });
   });
@@ -380,7 +419,15 @@ export function controlRouter(banks: Map<string, Bank>, adminToken: string, addr
     res.json({
       sessions: [...bank.scaSessions.values()]
         .filter((s) => !user || s.expectedUser === user || s.username === user)
-        .map((s) => ({ id: s.id, mode: s.mode, stage: s.stage, outcome: s.outcome, expectedUser: s.expectedUser, target: s.target, url: `${bank.baseUrl}/sca/s/${s.id}` })),
+        .map((s) => ({
+          id: s.id,
+          mode: s.mode,
+          stage: s.stage,
+          outcome: s.outcome,
+          expectedUser: s.expectedUser,
+          target: s.target,
+          url: `${bank.baseUrl}/sca/s/${s.id}`,
+        })),
     });
   });
 

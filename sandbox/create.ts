@@ -81,7 +81,16 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   const logger = options.logger ?? pino({ level: 'silent' });
   const startMs = (options.now ?? new Date()).getTime();
   // Every copy of the banks runs on one timeline: a partition made later is not in the past.
-  const ctx = { lenient: options.lenient, publicUrl, seed: options.seed ?? 1, adminToken: options.adminToken, logger, startMs, clockOrigin: Date.now(), clientJwks: options.clientJwks };
+  const ctx = {
+    lenient: options.lenient,
+    publicUrl,
+    seed: options.seed ?? 1,
+    adminToken: options.adminToken,
+    logger,
+    startMs,
+    clockOrigin: Date.now(),
+    clientJwks: options.clientJwks,
+  };
   const addressesOf = (base: string) => ({ publicBase: `${publicUrl}${base}`, selfBase: `${selfUrl}${base}` });
   // The default partition, at the mount path itself, for direct users of the sandbox: built now,
   // or on its first request when lazy. Its banks and those of the upstream aggregator (GoCardless
@@ -94,7 +103,11 @@ export function createSandbox(options: SandboxOptions): Sandbox {
   let root: Promise<Partition> | undefined;
   const rootPartition = () =>
     (root ??= bankCode()
-      .then(async ({ Partition }) => (options.lazy ? Partition.create(ctx, mountPath, addressesOf(mountPath)) : (await Partition.loadStandards(), Partition.createNow(ctx, mountPath, addressesOf(mountPath)))))
+      .then(async ({ Partition }) =>
+        options.lazy
+          ? Partition.create(ctx, mountPath, addressesOf(mountPath))
+          : (await Partition.loadStandards(), Partition.createNow(ctx, mountPath, addressesOf(mountPath))),
+      )
       .catch((err: unknown) => {
         root = undefined;
         throw err;

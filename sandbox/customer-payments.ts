@@ -101,7 +101,23 @@ const toCents = (s: string): number => {
 const fmt = (c: number): string => `${c < 0 ? '-' : ''}${Math.floor(Math.abs(c) / 100)}.${String(Math.abs(c) % 100).padStart(2, '0')}`;
 const addDays = (d: string, n: number) => new Date(Date.parse(`${d}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
 
-const FIRST = ['Martin', 'Bernard', 'Dubois', 'Schmidt', 'Müller', 'Rossi', 'García', 'Jansen', 'Novak', 'Smith', 'Lefèvre', 'Weber', 'Moreau', 'Fischer', 'Costa'];
+const FIRST = [
+  'Martin',
+  'Bernard',
+  'Dubois',
+  'Schmidt',
+  'Müller',
+  'Rossi',
+  'García',
+  'Jansen',
+  'Novak',
+  'Smith',
+  'Lefèvre',
+  'Weber',
+  'Moreau',
+  'Fischer',
+  'Costa',
+];
 const SECOND = ['Consulting', 'Bakery', 'Logistics', 'Studio', 'Garage', 'Pharmacy', 'Design', 'Builders', 'Foods', 'Optics', 'Travel', 'Print'];
 const FORMS = ['SARL', 'GmbH', 'SAS', 'Ltd', 'BV', 'SRL', ''];
 
@@ -141,12 +157,27 @@ export function planCustomerPayments(expected: ExpectedForSandbox[], options: Cu
     if (options.bookFrom && out < options.bookFrom) out = options.bookFrom;
     return out;
   };
-  const book = (ep: ExpectedForSandbox | null, cents: number, remittance: string | null, kind: TruthEntry['kind'], ids: string[], date: string, payer?: { name: string | null; iban: string | null }) => {
+  const book = (
+    ep: ExpectedForSandbox | null,
+    cents: number,
+    remittance: string | null,
+    kind: TruthEntry['kind'],
+    ids: string[],
+    date: string,
+    payer?: { name: string | null; iban: string | null },
+  ) => {
     const id = `CP-${options.seed}-${++n}`;
     const sign = ep && ep.direction === 'OUTGOING' ? -1 : 1;
     const name = payer ? payer.name : (ep?.counterpartyName ?? null);
     // What a bank carries: 70 characters of name, 140 of remittance information.
-    entries.push({ id, amount: fmt(sign * cents), bookingDate: clamp(date), counterpartyName: name && name.slice(0, 70), counterpartyIban: payer ? payer.iban : (ep?.counterpartyIban ?? null), remittance: remittance && remittance.slice(0, 140) });
+    entries.push({
+      id,
+      amount: fmt(sign * cents),
+      bookingDate: clamp(date),
+      counterpartyName: name && name.slice(0, 70),
+      counterpartyIban: payer ? payer.iban : (ep?.counterpartyIban ?? null),
+      remittance: remittance && remittance.slice(0, 140),
+    });
     truth.push({ transactionId: id, expectedPaymentIds: ids, kind });
   };
   const ref = (ep: ExpectedForSandbox) => ep.creditorReference ?? ep.invoiceReference ?? '';
@@ -158,7 +189,11 @@ export function planCustomerPayments(expected: ExpectedForSandbox[], options: Cu
     const cents = toCents(ep.amount);
     let kind = kindOf();
     // A reference-based kind needs a reference; a grouped payment needs a partner of the same payer and direction.
-    if (!ref(ep) && ['EXACT_REFERENCE', 'INVOICE_REFERENCE', 'TRUNCATED_REFERENCE', 'MISTYPED_REFERENCE', 'SPLIT', 'GROUPED', 'FEES_DEDUCTED', 'LATE'].includes(kind)) kind = 'NO_REFERENCE';
+    if (
+      !ref(ep) &&
+      ['EXACT_REFERENCE', 'INVOICE_REFERENCE', 'TRUNCATED_REFERENCE', 'MISTYPED_REFERENCE', 'SPLIT', 'GROUPED', 'FEES_DEDUCTED', 'LATE'].includes(kind)
+    )
+      kind = 'NO_REFERENCE';
     if (kind === 'INVOICE_REFERENCE' && !ep.invoiceReference) kind = 'EXACT_REFERENCE';
     if (kind === 'TRUNCATED_REFERENCE' && ref(ep).length < 12) kind = 'EXACT_REFERENCE';
     switch (kind) {
@@ -180,7 +215,8 @@ export function planCustomerPayments(expected: ExpectedForSandbox[], options: Cu
       case 'MISTYPED_REFERENCE': {
         const r = ref(ep);
         const at = 4 + Math.floor(rnd() * (r.length - 5));
-        const typo = rnd() < 0.5 ? `${r.slice(0, at)}${r[at + 1]}${r[at]}${r.slice(at + 2)}` : `${r.slice(0, at)}${r[at] === '7' ? '1' : '7'}${r.slice(at + 1)}`;
+        const typo =
+          rnd() < 0.5 ? `${r.slice(0, at)}${r[at + 1]}${r[at]}${r.slice(at + 2)}` : `${r.slice(0, at)}${r[at] === '7' ? '1' : '7'}${r.slice(at + 1)}`;
         book(ep, cents, typo, kind, [ep.id], onTime(ep));
         break;
       }
@@ -283,5 +319,13 @@ export function score(truth: TruthEntry[], matches: { transactionId: string; exp
       k(kind).found++;
     }
   }
-  return { autoConfirmed, autoCorrect, precision: autoConfirmed === 0 ? 1 : autoCorrect / autoConfirmed, truePairs: trueSet.size, found, recall: trueSet.size === 0 ? 1 : found / trueSet.size, byKind };
+  return {
+    autoConfirmed,
+    autoCorrect,
+    precision: autoConfirmed === 0 ? 1 : autoCorrect / autoConfirmed,
+    truePairs: trueSet.size,
+    found,
+    recall: trueSet.size === 0 ? 1 : found / trueSet.size,
+    byKind,
+  };
 }

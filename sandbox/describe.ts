@@ -7,7 +7,10 @@ import { sandboxStandard } from './standards';
  * The banks a partition at `base` serves and the OAuth clients it knows, without building any bank
  * or loading a standard's routes (the registry's entries load those on first use).
  */
-export function describePartition(ctx: Pick<BankContext, 'publicUrl' | 'adminToken'>, base: string): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
+export function describePartition(
+  ctx: Pick<BankContext, 'publicUrl' | 'adminToken'>,
+  base: string,
+): { banks: SandboxBankInfo[]; clients: Record<string, SandboxClientCredentials> } {
   const ids = BANK_DEFINITIONS.map((def) => {
     const id = bankIdentity(def, { ...ctx, mountPath: base });
     // What mounting adds to the identity (the UK banks' message-signing keys), the same as the built bank's.

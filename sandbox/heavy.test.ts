@@ -18,7 +18,13 @@ describe('the heavy account (100,000 transactions)', () => {
     const res = await fetch(`${base}/v1/consents`, {
       method: 'POST',
       headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', 'tpp-redirect-uri': run.callback },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-01-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+      body: JSON.stringify({
+        access: { allPsd2: 'allAccounts' },
+        recurringIndicator: true,
+        validUntil: '2027-01-01',
+        frequencyPerDay: 4,
+        combinedServiceIndicator: false,
+      }),
     });
     const created = (await res.json()) as { consentId: string; _links: { scaRedirect: { href: string } } };
     const browser = new MiniBrowser();
@@ -38,7 +44,9 @@ describe('the heavy account (100,000 transactions)', () => {
     expect(last.transactions._links.next).toBeUndefined();
     expect(lastPage * 100 + last.transactions.booked.length).toBe(100_000);
 
-    const day = (await (await fetch(`${base}/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-01-15&dateTo=2026-01-15`, { headers: h })).json()) as {
+    const day = (await (
+      await fetch(`${base}/v1/accounts/${id}/transactions?bookingStatus=booked&dateFrom=2026-01-15&dateTo=2026-01-15`, { headers: h })
+    ).json()) as {
       transactions: { booked: { bookingDate: string }[]; _links: { next?: { href: string } } };
     };
     // About 137 entries a day: a full first page and a second one.

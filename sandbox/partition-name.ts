@@ -24,4 +24,3 @@ export function isPartitionName(adminToken: string, name: string): boolean {
   const got = Buffer.from(m[2]);
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
-

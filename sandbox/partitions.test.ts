@@ -30,7 +30,12 @@ describe('sandbox partitions', () => {
     const p = name('tenant-a');
     const banks = (await control<{ banks: { id: string; issuer: string; aisBaseUrl: string }[] }>(p, 'GET', '/banks')).body.banks;
     // The banks themselves (the upstream aggregator's institutions are served by its own API, not the control API).
-    expect(banks.map((b) => b.id).sort()).toEqual(run.sandbox.banks.filter((b) => b.standard !== 'GOCARDLESS').map((b) => b.id).sort());
+    expect(banks.map((b) => b.id).sort()).toEqual(
+      run.sandbox.banks
+        .filter((b) => b.standard !== 'GOCARDLESS')
+        .map((b) => b.id)
+        .sort(),
+    );
     const nordlicht = banks.find((b) => b.id === 'nordlicht')!;
     expect(nordlicht.issuer).toBe(`${run.url}/sandbox/t/${p}/banks/nordlicht/oauth`);
     const discovery = (await (await fetch(`${nordlicht.issuer}/.well-known/openid-configuration`)).json()) as { issuer: string; token_endpoint: string };
@@ -39,7 +44,13 @@ describe('sandbox partitions', () => {
     const consent = await fetch(`${nordlicht.aisBaseUrl}/v1/consents`, {
       method: 'POST',
       headers: { 'x-request-id': requestId(), 'content-type': 'application/json', 'tpp-redirect-uri': run.callback, 'psu-ip-address': '192.0.2.10' },
-      body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-05-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+      body: JSON.stringify({
+        access: { allPsd2: 'allAccounts' },
+        recurringIndicator: true,
+        validUntil: '2027-05-01',
+        frequencyPerDay: 4,
+        combinedServiceIndicator: false,
+      }),
     });
     expect(consent.status, await consent.clone().text()).toBe(201);
     const created = (await consent.json()) as { consentId: string; _links: { scaRedirect: { href: string } } };

@@ -44,7 +44,6 @@ export class Partition {
     for (const [id, mount] of await Promise.all(SANDBOX_STANDARDS.map(async (s) => [s.id, await s.loadMount()] as const))) mounts.set(id, mount);
   }
 
-
   /**
    * Builds the banks a little at a time (seeded ledgers one test user per turn of the event loop,
    * then each bank), so a partition created on a tenant's request does not stall the process.
@@ -79,7 +78,14 @@ export class Partition {
 
   /** The upstream aggregator of the partition at `base`. Its ledgers and OpenAPI validator are built on first use: a copy that never calls it pays nothing. */
   static upstream(ctx: PartitionContext, base: string): SandboxUpstream {
-    return createGoCardlessUpstream({ publicUrl: ctx.publicUrl, mountPath: base, seed: ctx.seed, startMs: ctx.startMs, adminToken: ctx.adminToken, logger: ctx.logger });
+    return createGoCardlessUpstream({
+      publicUrl: ctx.publicUrl,
+      mountPath: base,
+      seed: ctx.seed,
+      startMs: ctx.startMs,
+      adminToken: ctx.adminToken,
+      logger: ctx.logger,
+    });
   }
 
   private finish(ctx: PartitionContext, base: string, addresses: ControlAddresses, upstream?: SandboxUpstream): Partition {
@@ -136,7 +142,8 @@ export class Partitions {
     const router = express.Router();
     router.use('/:partition', async (req: Request, res: Response, next: NextFunction) => {
       const name = String(req.params.partition);
-      if (!isPartitionName(this.adminToken, name)) return res.status(404).json({ error: { code: 'PARTITION_NOT_FOUND', message: 'No such sandbox partition (names come from partitionName).' } });
+      if (!isPartitionName(this.adminToken, name))
+        return res.status(404).json({ error: { code: 'PARTITION_NOT_FOUND', message: 'No such sandbox partition (names come from partitionName).' } });
       const partition = await this.get(name);
       partition.router(req, res, next);
     });

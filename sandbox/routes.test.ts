@@ -36,11 +36,21 @@ function specOperations(file: string): Set<string> {
   return ops;
 }
 
-const ctx = { publicUrl: 'http://127.0.0.1:1', mountPath: '/sandbox', seed: 1, adminToken: 'routes-test-token', logger: pino({ level: 'silent' }), startMs: Date.parse('2026-11-20T00:00:00Z') };
+const ctx = {
+  publicUrl: 'http://127.0.0.1:1',
+  mountPath: '/sandbox',
+  seed: 1,
+  adminToken: 'routes-test-token',
+  logger: pino({ level: 'silent' }),
+  startMs: Date.parse('2026-11-20T00:00:00Z'),
+};
 
 describe('the banks serve only operations their official specs declare', () => {
   it('Berlin Group: every route is an operation of berlin-group-psd2-api-1.3.12.yaml', () => {
-    const bank = new Bank(BANK_DEFINITIONS.find((d) => d.id === 'nordlicht')!, ctx);
+    const bank = new Bank(
+      BANK_DEFINITIONS.find((d) => d.id === 'nordlicht')!,
+      ctx,
+    );
     mountBerlinGroup(bank);
     const ops = specOperations('berlin-group-psd2-api-1.3.12.yaml');
     const routes = served(bank, '');

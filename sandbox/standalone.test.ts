@@ -13,7 +13,11 @@ describe('the standalone sandbox server', () => {
       expect(printed).toContain('passerelle-nordlicht');
       expect(printed).toContain('alice');
       const issuer = running.sandbox.banks.find((b) => b.id === 'thames')!.issuer;
-      const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string; code_challenge_methods_supported: string[]; pushed_authorization_request_endpoint: string };
+      const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as {
+        issuer: string;
+        code_challenge_methods_supported: string[];
+        pushed_authorization_request_endpoint: string;
+      };
       expect(discovery.issuer).toBe(issuer);
       expect(discovery.code_challenge_methods_supported).toContain('S256');
       expect(discovery.pushed_authorization_request_endpoint).toBeTruthy();
@@ -26,14 +30,23 @@ describe('the standalone sandbox server', () => {
 
   it('completes an SCA headlessly through its listen address when its public URL is a name only browsers reach (the compose set-up)', async () => {
     // passerelle.invalid never resolves: every page the walk visits must be fetched at the listen address.
-    const running = await startStandalone(['--port', '0', '--host', '127.0.0.1', '--public-url', 'http://passerelle.invalid:4000', '--admin-token', 'standalone-token', '--log-level', 'silent'], () => {});
+    const running = await startStandalone(
+      ['--port', '0', '--host', '127.0.0.1', '--public-url', 'http://passerelle.invalid:4000', '--admin-token', 'standalone-token', '--log-level', 'silent'],
+      () => {},
+    );
     try {
       const api = `${running.listenUrl}/sandbox/banks/nordlicht/api/v1/consents`;
       const back = 'http://127.0.0.1:3999/back?flow=redirect';
       const created = await fetch(api, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-request-id': crypto.randomUUID(), 'tpp-redirect-uri': back, 'psu-ip-address': '192.0.2.10' },
-        body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-03-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+        body: JSON.stringify({
+          access: { allPsd2: 'allAccounts' },
+          recurringIndicator: true,
+          validUntil: '2027-03-01',
+          frequencyPerDay: 4,
+          combinedServiceIndicator: false,
+        }),
       });
       expect(created.status).toBe(201);
       const scaRedirect = ((await created.json()) as { _links: { scaRedirect: { href: string } } })._links.scaRedirect.href;

@@ -44,7 +44,9 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     const [checking, savings] = accounts.body.accounts as { resourceId: string; accountId: { iban: string } }[];
     expect(checking.accountId.iban).toMatch(/^FR\d{12}[A-Z0-9]{11}\d{2}$/);
 
-    const put = await stet('PUT', '/consents', at, { body: { balances: [checking.accountId], transactions: [checking.accountId], psuIdentity: true, trustedBeneficiaries: false } });
+    const put = await stet('PUT', '/consents', at, {
+      body: { balances: [checking.accountId], transactions: [checking.accountId], psuIdentity: true, trustedBeneficiaries: false },
+    });
     expect(put.status).toBe(201);
 
     const balances = await stet('GET', `/accounts/${checking.resourceId}/balances`, at);
@@ -113,7 +115,9 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     expect(wrong.headers.get('www-authenticate')).toContain('invalid_token');
     const { tokens } = await authorizeWithOAuth(run, config, { scope: 'aisp' }, { username: 'alice', code: '123456' });
     const accounts = await stet('GET', '/accounts', tokens.access_token, { headers: { 'psu-ip-address': '192.0.2.3' } });
-    const badDate = await stet('GET', `/accounts/${accounts.body.accounts[0].resourceId}/transactions?dateFrom=2026-02-30`, tokens.access_token, { headers: { 'psu-ip-address': '192.0.2.3' } });
+    const badDate = await stet('GET', `/accounts/${accounts.body.accounts[0].resourceId}/transactions?dateFrom=2026-02-30`, tokens.access_token, {
+      headers: { 'psu-ip-address': '192.0.2.3' },
+    });
     expect(badDate.status).toBe(400);
     assertStet('error', badDate.body);
   });
@@ -127,8 +131,18 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
       initiatingParty: { name: 'Passerelle' },
       paymentTypeInformation: { serviceLevel: 'SEPA', localInstrument: 'INST', categoryPurpose: 'DVPM' },
       beneficiary: { creditor: { name: 'Boulangerie Martin' }, creditorAccount: { iban: 'FR7630006000011234567890189' } },
-      creditTransferTransaction: [{ paymentId: { instructionId: 'I-1', endToEndId: 'E2E-1' }, instructedAmount: { currency: 'EUR', amount: '12.40' }, remittanceInformation: { unstructured: ['Croissants'] } }],
-      supplementaryData: { acceptedAuthenticationApproach: ['REDIRECT'], successfulReportUrl: `${run.callback}?pay=ok`, unsuccessfulReportUrl: `${run.callback}?pay=nok` },
+      creditTransferTransaction: [
+        {
+          paymentId: { instructionId: 'I-1', endToEndId: 'E2E-1' },
+          instructedAmount: { currency: 'EUR', amount: '12.40' },
+          remittanceInformation: { unstructured: ['Croissants'] },
+        },
+      ],
+      supplementaryData: {
+        acceptedAuthenticationApproach: ['REDIRECT'],
+        successfulReportUrl: `${run.callback}?pay=ok`,
+        unsuccessfulReportUrl: `${run.callback}?pay=nok`,
+      },
     };
     const created = await stet('POST', '/payment-requests', cc.access_token, { body: request });
     expect(created.status).toBe(201);
@@ -186,10 +200,17 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     const created = await stet('POST', '/payment-requests', cc.access_token, { body });
     const location = created.headers.get('location')!;
     const read = await stet('GET', location, cc.access_token);
-    const other = await stet('PUT', location, cc.access_token, { body: { ...read.body.paymentRequest, creditTransferTransaction: [{ paymentId: { instructionId: 'I-4', endToEndId: 'E2E-4' }, instructedAmount: { currency: 'EUR', amount: '4.00' } }] } });
+    const other = await stet('PUT', location, cc.access_token, {
+      body: {
+        ...read.body.paymentRequest,
+        creditTransferTransaction: [{ paymentId: { instructionId: 'I-4', endToEndId: 'E2E-4' }, instructedAmount: { currency: 'EUR', amount: '4.00' } }],
+      },
+    });
     expect(other.status).toBe(400);
     assertStet('error', other.body);
-    const cancelled = await stet('PUT', location, cc.access_token, { body: { ...read.body.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' } });
+    const cancelled = await stet('PUT', location, cc.access_token, {
+      body: { ...read.body.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' },
+    });
     expect(cancelled.status).toBe(200);
     assertStet('paymentRequest', cancelled.body);
     expect(cancelled.body.paymentRequest).toMatchObject({ paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' });
@@ -203,7 +224,9 @@ describe('STET bank (Banque du Rivage, STET 1.6)', () => {
     await browser.authenticate('alice', '123456', run.callback);
     await stet('POST', `${lateLocation}/confirmation`, cc.access_token, { body: {} });
     const lateRead = await stet('GET', lateLocation, cc.access_token);
-    const refused = await stet('PUT', lateLocation, cc.access_token, { body: { ...lateRead.body.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' } });
+    const refused = await stet('PUT', lateLocation, cc.access_token, {
+      body: { ...lateRead.body.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02' },
+    });
     expect(refused.status).toBe(409);
     assertStet('error', refused.body);
     expect(refused.body.error).toBe('STATUS_INVALID');

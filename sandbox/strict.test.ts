@@ -11,7 +11,9 @@ let run: Running;
 let lenientRun: Running;
 beforeAll(async () => {
   run = await startSandbox();
-  lenientRun = await startSandbox({ lenient: { nordlicht: { accept: ['PSU-IP-Address'], why: 'test: a bank known to take consents without the PSU address' } } });
+  lenientRun = await startSandbox({
+    lenient: { nordlicht: { accept: ['PSU-IP-Address'], why: 'test: a bank known to take consents without the PSU address' } },
+  });
 });
 afterAll(async () => {
   await run?.close();
@@ -54,15 +56,26 @@ describe('strict sandbox banks: every request is held to the official file', () 
   });
 
   it('Berlin Group: an IPv6 PSU-IP-Address breaks the file (format ipv4) and is refused', async () => {
-    const res = await post(`${run.bank('nordlicht').aisBaseUrl}/v1/consents`, consent, { 'x-request-id': requestId(), 'psu-ip-address': '2001:db8::1', 'tpp-redirect-uri': run.callback });
+    const res = await post(`${run.bank('nordlicht').aisBaseUrl}/v1/consents`, consent, {
+      'x-request-id': requestId(),
+      'psu-ip-address': '2001:db8::1',
+      'tpp-redirect-uri': run.callback,
+    });
     expect(res.status).toBe(400);
     expect(res.body.tppMessages[0].path).toBe('PSU-IP-Address');
   });
 
   it('a lenient bank, configured to reproduce a real bank, lets exactly the named field through', async () => {
-    const res = await post(`${lenientRun.bank('nordlicht').aisBaseUrl}/v1/consents`, consent, { 'x-request-id': requestId(), 'tpp-redirect-uri': lenientRun.callback });
+    const res = await post(`${lenientRun.bank('nordlicht').aisBaseUrl}/v1/consents`, consent, {
+      'x-request-id': requestId(),
+      'tpp-redirect-uri': lenientRun.callback,
+    });
     expect(res.status).toBe(201);
-    const other = await post(`${lenientRun.bank('nordlicht').aisBaseUrl}/v1/consents`, { ...consent, combinedServiceIndicator: undefined }, { 'x-request-id': requestId(), 'tpp-redirect-uri': lenientRun.callback });
+    const other = await post(
+      `${lenientRun.bank('nordlicht').aisBaseUrl}/v1/consents`,
+      { ...consent, combinedServiceIndicator: undefined },
+      { 'x-request-id': requestId(), 'tpp-redirect-uri': lenientRun.callback },
+    );
     expect(other.status).toBe(400);
     expect(other.body.tppMessages[0].path).toBe('combinedServiceIndicator');
   });
@@ -76,13 +89,19 @@ describe('strict sandbox banks: every request is held to the official file', () 
       InstructedAmount: { Amount: '10.00', Currency: 'GBP' },
       CreditorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678', Name: 'Kiosk' },
     };
-    const missing = await post(`${run.bank('thames').pisBaseUrl}/domestic-payment-consents`, { Data: { Initiation: initiation }, Risk: {} }, { authorization: `Bearer ${pis.access_token}` });
+    const missing = await post(
+      `${run.bank('thames').pisBaseUrl}/domestic-payment-consents`,
+      { Data: { Initiation: initiation }, Risk: {} },
+      { authorization: `Bearer ${pis.access_token}` },
+    );
     expect(missing.status).toBe(400);
     ukPis.assert('POST', '/domestic-payment-consents', 400, missing.body);
     expect(missing.body.Errors[0]).toMatchObject({ ErrorCode: 'UK.OBIE.Header.Missing', Path: 'x-idempotency-key' });
 
     const ais = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
-    const res = await fetch(`${run.bank('thames').aisBaseUrl}/accounts/any/transactions?fromBookingDateTime=2026-09-07T00:00:00`, { headers: { authorization: `Bearer ${ais.access_token}` } });
+    const res = await fetch(`${run.bank('thames').aisBaseUrl}/accounts/any/transactions?fromBookingDateTime=2026-09-07T00:00:00`, {
+      headers: { authorization: `Bearer ${ais.access_token}` },
+    });
     expect(res.status).toBe(400);
     const body = await res.json();
     expect(body.Errors[0]).toMatchObject({ ErrorCode: 'UK.OBIE.Field.Invalid', Path: 'fromBookingDateTime' });

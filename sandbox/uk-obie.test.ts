@@ -36,10 +36,17 @@ async function call(
   const bank = run.bank('thames');
   const text = opts.body ? JSON.stringify(opts.body) : undefined;
   // Payment requests carry the TPP's x-jws-signature (3.1.11), made with the key the sandbox gave the client.
-  const signature: Record<string, string> = base === 'pis' && text && !opts.unsigned ? { 'x-jws-signature': await signAsClient(run.sandbox.clients.thames!.jwsSigningKey!, text) } : {};
+  const signature: Record<string, string> =
+    base === 'pis' && text && !opts.unsigned ? { 'x-jws-signature': await signAsClient(run.sandbox.clients.thames!.jwsSigningKey!, text) } : {};
   const res = await fetch(`${base === 'ais' ? bank.aisBaseUrl : bank.pisBaseUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, 'x-fapi-interaction-id': randomUUID(), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...signature, ...opts.headers },
+    headers: {
+      authorization: `Bearer ${token}`,
+      'x-fapi-interaction-id': randomUUID(),
+      ...(opts.body ? { 'content-type': 'application/json' } : {}),
+      ...signature,
+      ...opts.headers,
+    },
     body: text,
   });
   const answer = await res.text();
@@ -48,16 +55,25 @@ async function call(
   return { status: res.status, body, headers: res.headers, text: answer };
 }
 
-const intentClaims = (id: string) => JSON.stringify({ id_token: { openbanking_intent_id: { value: id, essential: true } }, userinfo: { openbanking_intent_id: { value: id, essential: true } } });
+const intentClaims = (id: string) =>
+  JSON.stringify({ id_token: { openbanking_intent_id: { value: id, essential: true } }, userinfo: { openbanking_intent_id: { value: id, essential: true } } });
 
-async function authorisedConsent(permissions = ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadTransactionsDebits']) {
+async function authorisedConsent(
+  permissions = ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadTransactionsDebits'],
+) {
   const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
   const created = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, {
     body: { Data: { Permissions: permissions, ExpirationDateTime: '2027-01-15T00:00:00+00:00' }, Risk: {} },
   });
   expect(created.status).toBe(201);
   const consentId = created.body.Data.ConsentId as string;
-  const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid accounts', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' }, { par: true });
+  const { tokens } = await authorizeWithOAuth(
+    run,
+    config,
+    { scope: 'openid accounts', claims: intentClaims(consentId) },
+    { username: 'alice', code: '123456' },
+    { par: true },
+  );
   return { consentId, tokens, cc };
 }
 
@@ -65,12 +81,21 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
   it('runs client credentials, the consent, PSU authorisation code with PKCE over PAR, and reads accounts, balances and transactions', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
     const created = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, {
-      body: { Data: { Permissions: ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadTransactionsDebits'] }, Risk: {} },
+      body: {
+        Data: { Permissions: ['ReadAccountsDetail', 'ReadBalances', 'ReadTransactionsDetail', 'ReadTransactionsCredits', 'ReadTransactionsDebits'] },
+        Risk: {},
+      },
     });
     expect(created.body.Data.Status).toBe('AwaitingAuthorisation');
     const consentId = created.body.Data.ConsentId as string;
 
-    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid accounts', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' }, { par: true });
+    const { tokens } = await authorizeWithOAuth(
+      run,
+      config,
+      { scope: 'openid accounts', claims: intentClaims(consentId) },
+      { username: 'alice', code: '123456' },
+      { par: true },
+    );
     expect(tokens.claims()?.openbanking_intent_id).toBe(consentId);
     const at = tokens.access_token;
 
@@ -110,7 +135,13 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
       body: { Data: { Permissions: ['ReadAccountsBasic', 'ReadBalances'] }, Risk: {} },
     });
     const consentId = created.body.Data.ConsentId as string;
-    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid accounts', claims: intentClaims(consentId) }, { username: 'sme', code: '234567' }, { jar: signingKey });
+    const { tokens } = await authorizeWithOAuth(
+      run,
+      config,
+      { scope: 'openid accounts', claims: intentClaims(consentId) },
+      { username: 'sme', code: '234567' },
+      { jar: signingKey },
+    );
     expect(tokens.claims()?.openbanking_intent_id).toBe(consentId);
     const accounts = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', tokens.access_token);
     expect(accounts.body.Data.Account).toHaveLength(3);
@@ -150,13 +181,18 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     expect(exceeded.status).toBe(429);
     expect(Number(exceeded.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(exceeded.body.Code).toBe('ACCESS_EXCEEDED');
-    const present = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', tokens.access_token, { headers: { 'x-fapi-customer-ip-address': '192.0.2.1' } });
+    const present = await call(aisSpec, 'ais', 'GET', '/accounts', '/accounts', tokens.access_token, {
+      headers: { 'x-fapi-customer-ip-address': '192.0.2.1' },
+    });
     expect(present.status).toBe(200);
   });
 
   it('deletes an account-access consent and then no longer knows it', async () => {
     const { consentId, tokens, cc } = await authorisedConsent();
-    const del = await fetch(`${run.bank('thames').aisBaseUrl}/account-access-consents/${consentId}`, { method: 'DELETE', headers: { authorization: `Bearer ${cc.access_token}` } });
+    const del = await fetch(`${run.bank('thames').aisBaseUrl}/account-access-consents/${consentId}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${cc.access_token}` },
+    });
     expect(del.status).toBe(204);
     const read = await call(aisSpec, 'ais', 'GET', '/account-access-consents/{ConsentId}', `/account-access-consents/${consentId}`, cc.access_token);
     expect(read.status).toBe(400);
@@ -166,7 +202,9 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
 
   it('answers bad consent input with OBErrorResponse1 and a missing token with 401', async () => {
     const cc = await oidc.clientCredentialsGrant(config, { scope: 'accounts' });
-    const bad = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, { body: { Data: { Permissions: ['ReadEverything'] }, Risk: {} } });
+    const bad = await call(aisSpec, 'ais', 'POST', '/account-access-consents', '/account-access-consents', cc.access_token, {
+      body: { Data: { Permissions: ['ReadEverything'] }, Risk: {} },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.Errors[0].ErrorCode).toBe('UK.OBIE.Field.Invalid');
     const noToken = await fetch(`${run.bank('thames').aisBaseUrl}/accounts`);
@@ -201,25 +239,49 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
       const [protectedHeader, detached, signature] = res.headers.get('x-jws-signature')!.split('.');
       expect(detached).toBe('');
       const jwks = (await (await fetch(run.bank('thames').jws!.jwksUrl)).json()) as { keys: Record<string, unknown>[] };
-      const verified = await flattenedVerify({ protected: protectedHeader!, payload: Buffer.from(res.text).toString('base64url'), signature: signature! }, createLocalJWKSet(jwks as never), {
-        algorithms: ['PS256'],
-        crit: { 'http://openbanking.org.uk/iat': true, 'http://openbanking.org.uk/iss': true, 'http://openbanking.org.uk/tan': true },
-      });
-      expect(verified.protectedHeader).toMatchObject({ alg: 'PS256', 'http://openbanking.org.uk/iss': run.bank('thames').jws!.issuer, crit: expect.arrayContaining(['http://openbanking.org.uk/tan']) });
-      // A changed answer no longer verifies against it.
-      await expect(
-        flattenedVerify({ protected: protectedHeader!, payload: Buffer.from(res.text.replace('10.00', '99.00')).toString('base64url'), signature: signature! }, createLocalJWKSet(jwks as never), {
+      const verified = await flattenedVerify(
+        { protected: protectedHeader!, payload: Buffer.from(res.text).toString('base64url'), signature: signature! },
+        createLocalJWKSet(jwks as never),
+        {
           algorithms: ['PS256'],
           crit: { 'http://openbanking.org.uk/iat': true, 'http://openbanking.org.uk/iss': true, 'http://openbanking.org.uk/tan': true },
-        }),
+        },
+      );
+      expect(verified.protectedHeader).toMatchObject({
+        alg: 'PS256',
+        'http://openbanking.org.uk/iss': run.bank('thames').jws!.issuer,
+        crit: expect.arrayContaining(['http://openbanking.org.uk/tan']),
+      });
+      // A changed answer no longer verifies against it.
+      await expect(
+        flattenedVerify(
+          { protected: protectedHeader!, payload: Buffer.from(res.text.replace('10.00', '99.00')).toString('base64url'), signature: signature! },
+          createLocalJWKSet(jwks as never),
+          {
+            algorithms: ['PS256'],
+            crit: { 'http://openbanking.org.uk/iat': true, 'http://openbanking.org.uk/iss': true, 'http://openbanking.org.uk/tan': true },
+          },
+        ),
       ).rejects.toThrow(/signature verification failed/);
     });
 
     it.each([
       ['without x-jws-signature', async () => ({}), 'UK.OBIE.Signature.Missing'],
-      ['whose body was changed after signing', async () => ({ 'x-jws-signature': await signAsClient(client(), JSON.stringify(body)) }), 'UK.OBIE.Signature.Invalid'],
-      ['with an attached (not detached) JWS', async () => ({ 'x-jws-signature': (await signAsClient(client(), JSON.stringify(body))).replace('..', '.e30.') }), 'UK.OBIE.Signature.Malformed'],
-      ['signed an hour and more ago', async () => ({ 'x-jws-signature': await signAsClient(client(), JSON.stringify(body), Date.now() - 2 * 3600_000) }), 'UK.OBIE.Signature.InvalidClaim'],
+      [
+        'whose body was changed after signing',
+        async () => ({ 'x-jws-signature': await signAsClient(client(), JSON.stringify(body)) }),
+        'UK.OBIE.Signature.Invalid',
+      ],
+      [
+        'with an attached (not detached) JWS',
+        async () => ({ 'x-jws-signature': (await signAsClient(client(), JSON.stringify(body))).replace('..', '.e30.') }),
+        'UK.OBIE.Signature.Malformed',
+      ],
+      [
+        'signed an hour and more ago',
+        async () => ({ 'x-jws-signature': await signAsClient(client(), JSON.stringify(body), Date.now() - 2 * 3600_000) }),
+        'UK.OBIE.Signature.InvalidClaim',
+      ],
     ])('refuses a payment consent %s with 400 and the UK error shape', async (_name, headers, code) => {
       const raw = JSON.stringify(body);
       const sent = _name.includes('changed') ? raw.replace('10.00', '99.00') : raw;
@@ -242,9 +304,15 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     };
     const key = randomUUID();
     const body = { Data: { Initiation: initiation }, Risk: {} };
-    const consent = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, { body, headers: { 'x-idempotency-key': key } });
+    const consent = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, {
+      body,
+      headers: { 'x-idempotency-key': key },
+    });
     expect(consent.status).toBe(201);
-    const again = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, { body, headers: { 'x-idempotency-key': key } });
+    const again = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, {
+      body,
+      headers: { 'x-idempotency-key': key },
+    });
     expect(again.body.Data.ConsentId).toBe(consent.body.Data.ConsentId);
     const clash = await call(pisSpec, 'pis', 'POST', '/domestic-payment-consents', '/domestic-payment-consents', cc.access_token, {
       body: { ...body, Data: { Initiation: { ...initiation, EndToEndIdentification: 'E2E-2' } } },
@@ -253,7 +321,12 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     expect(clash.status).toBe(400);
 
     const consentId = consent.body.Data.ConsentId as string;
-    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid payments', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' });
+    const { tokens } = await authorizeWithOAuth(
+      run,
+      config,
+      { scope: 'openid payments', claims: intentClaims(consentId) },
+      { username: 'alice', code: '123456' },
+    );
     const authorised = await call(pisSpec, 'pis', 'GET', '/domestic-payment-consents/{ConsentId}', `/domestic-payment-consents/${consentId}`, cc.access_token);
     expect(authorised.body.Data.Status).toBe('Authorised');
 
@@ -284,7 +357,12 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
       headers: { 'x-idempotency-key': randomUUID() },
     });
     const consentId = consent.body.Data.ConsentId as string;
-    const { tokens } = await authorizeWithOAuth(run, config, { scope: 'openid payments', claims: intentClaims(consentId) }, { username: 'alice', code: '123456' });
+    const { tokens } = await authorizeWithOAuth(
+      run,
+      config,
+      { scope: 'openid payments', claims: intentClaims(consentId) },
+      { username: 'alice', code: '123456' },
+    );
     const read = await call(pisSpec, 'pis', 'GET', '/domestic-payment-consents/{ConsentId}', `/domestic-payment-consents/${consentId}`, cc.access_token);
     expect(read.body.Data.Status).toBe('Authorised');
     const paid = await call(pisSpec, 'pis', 'POST', '/domestic-payments', '/domestic-payments', tokens.access_token, {
@@ -293,7 +371,14 @@ describe('UK Open Banking bank (Thames & Harbour Bank, Read/Write 3.1.11)', () =
     });
     expect(paid.body.Data.Status).toBe('Rejected');
     const id = paid.body.Data.DomesticPaymentId as string;
-    const details = await call(pisSpec, 'pis', 'GET', '/domestic-payments/{DomesticPaymentId}/payment-details', `/domestic-payments/${id}/payment-details`, cc.access_token);
+    const details = await call(
+      pisSpec,
+      'pis',
+      'GET',
+      '/domestic-payments/{DomesticPaymentId}/payment-details',
+      `/domestic-payments/${id}/payment-details`,
+      cc.access_token,
+    );
     expect(details.status).toBe(200);
     expect(details.body.Data.PaymentStatus[0]).toMatchObject({ Status: 'Rejected', StatusDetail: { Status: 'RJCT', StatusReason: 'ProprietaryRejection' } });
     expect(details.body.Data.PaymentStatus[0].StatusDetail.StatusReasonDescription).toMatch(/^AM04\b/);

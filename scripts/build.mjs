@@ -33,7 +33,12 @@ export function isStale() {
     return true;
   }
   const built = fs.statSync(metaFile).mtimeMs;
-  const inputs = [...Object.keys(meta.inputs).map((f) => path.join(root, f)), fileURLToPath(import.meta.url), path.join(root, 'tsconfig.json'), path.join(root, 'package-lock.json')];
+  const inputs = [
+    ...Object.keys(meta.inputs).map((f) => path.join(root, f)),
+    fileURLToPath(import.meta.url),
+    path.join(root, 'tsconfig.json'),
+    path.join(root, 'package-lock.json'),
+  ];
   for (const name of Object.keys(entries)) inputs.push(path.join(outdir, `${name}.js`));
   for (const file of inputs) {
     let stat;

@@ -81,7 +81,10 @@ async function startGateway(): Promise<Gateway> {
       await stopGateway(gateway);
       throw new Error(`the gateway was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${output.slice(-4000)}`);
     }
-    const ready = await fetch(`${gateway.baseUrl}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${gateway.baseUrl}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     await new Promise((r) => setTimeout(r, 250));
   }

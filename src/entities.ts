@@ -17,5 +17,25 @@ import { ApprovalLink, PaymentApproval } from './modules/approvals/payment-appro
 import { ProofRecordEntity } from './modules/proofs/proof-record.entity';
 
 /** Every persistent entity, handed to the database by the composition root. Each module adds its own here (and a migration under migrations/). */
-export const entities = [Tenant, ApiKey, EndUser, RedirectUri, Consent, Account, AuditEvent, EventRecord, VaultMasterKey, VaultDataKey, VaultRotation, Payment, ProofRecordEntity,
-  ApprovalMember, ApprovalCaCertificate, ApproverCertificate, ApproverPasskey, ApprovalPolicy, PaymentApproval, ApprovalLink];
+export const entities = [
+  Tenant,
+  ApiKey,
+  EndUser,
+  RedirectUri,
+  Consent,
+  Account,
+  AuditEvent,
+  EventRecord,
+  VaultMasterKey,
+  VaultDataKey,
+  VaultRotation,
+  Payment,
+  ProofRecordEntity,
+  ApprovalMember,
+  ApprovalCaCertificate,
+  ApproverCertificate,
+  ApproverPasskey,
+  ApprovalPolicy,
+  PaymentApproval,
+  ApprovalLink,
+];

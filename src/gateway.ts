@@ -111,9 +111,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const publicUrl = config.publicUrl ?? `http://localhost:${port}`;
 
     const remote = config.sandbox.enabled && config.sandbox.url ? await loadRemoteSandbox(config.sandbox.url, config.sandbox.adminToken!) : undefined;
-    const sandbox = config.sandbox.enabled && !remote
-      ? createSandbox({ publicUrl, selfUrl: baseUrl, mountPath: '/sandbox', adminToken: sandboxAdminToken(config), maxPartitions: config.sandbox.partitions, lazy: true, logger: logger.child({ component: 'sandbox' }) })
-      : undefined;
+    const sandbox =
+      config.sandbox.enabled && !remote
+        ? createSandbox({
+            publicUrl,
+            selfUrl: baseUrl,
+            mountPath: '/sandbox',
+            adminToken: sandboxAdminToken(config),
+            maxPartitions: config.sandbox.partitions,
+            lazy: true,
+            logger: logger.child({ component: 'sandbox' }),
+          })
+        : undefined;
     // An upstream aggregator's institutions (GoCardless Bank Account Data), read with the operator's secret: refused credentials stop start-up.
     const upstream = config.upstreams.gocardless
       ? await loadGoCardlessInstitutions(config.upstreams.gocardless, { logger: logger.child({ component: 'gocardless' }) })
@@ -126,13 +135,27 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       audit.recordBankCall(call);
       metrics.bankCall(call);
     };
-    const adapters = createAdapterRegistry({ credentials, logger, callbackUrl: `${publicUrl}/callback`, onCall, tppIpAddress: config.tppIpAddress, onSkippedEntries: metrics.bankEntriesSkipped });
+    const adapters = createAdapterRegistry({
+      credentials,
+      logger,
+      callbackUrl: `${publicUrl}/callback`,
+      onCall,
+      tppIpAddress: config.tppIpAddress,
+      onSkippedEntries: metrics.bankEntriesSkipped,
+    });
     const tenancy = new TenancyService(audit, db.sql, !db.embedded);
     // Read once (a file under DATA_DIR unless SANDBOX_ADMIN_TOKEN is set), and only with sandbox banks.
     const partitionToken = config.sandbox.enabled ? sandboxAdminToken(config) : '';
     const partitionOf = (tenantId: string) => sandboxPartition(partitionToken, tenantId);
     const institutions = new InstitutionsService(registry, partitionOf);
-    const proofs = new ProofsService({ sql: db.sql, retentionYears: config.proofRetentionYears, vault, publicUrl, jobs, logger: logger.child({ module: 'proofs' }) });
+    const proofs = new ProofsService({
+      sql: db.sql,
+      retentionYears: config.proofRetentionYears,
+      vault,
+      publicUrl,
+      jobs,
+      logger: logger.child({ module: 'proofs' }),
+    });
     const consents = new ConsentsService({
       orm: db.orm,
       jobs,
@@ -149,10 +172,27 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     const events = new EventsService(db.sql);
     const eventStream = new EventStream(db.sql, bus, events, logger.child({ module: 'events' }), metrics);
     // Any flush that wrote events (consents, accounts) and every sync wake the readers of the log.
-    db.orm.em.getEventManager().registerSubscriber({ afterFlush: (args) => void (args.uow.getChangeSets().some((c) => c.entity instanceof EventRecord) && eventStream.notify()) });
-    const reconciliation = new ReconciliationService({ sql: db.sql, audit, logger: logger.child({ module: 'reconciliation' }), jobs, notifyEvents: () => eventStream.notify() });
+    db.orm.em
+      .getEventManager()
+      .registerSubscriber({ afterFlush: (args) => void (args.uow.getChangeSets().some((c) => c.entity instanceof EventRecord) && eventStream.notify()) });
+    const reconciliation = new ReconciliationService({
+      sql: db.sql,
+      audit,
+      logger: logger.child({ module: 'reconciliation' }),
+      jobs,
+      notifyEvents: () => eventStream.notify(),
+    });
     const sync = new SyncService({
-      orm: db.orm, sql: db.sql, consents, adapters, audit, logger: logger.child({ module: 'sync' }), jobs, bulkCopy: !db.embedded, notifyEvents: () => eventStream.notify(), metrics,
+      orm: db.orm,
+      sql: db.sql,
+      consents,
+      adapters,
+      audit,
+      logger: logger.child({ module: 'sync' }),
+      jobs,
+      bulkCopy: !db.embedded,
+      notifyEvents: () => eventStream.notify(),
+      metrics,
       onWrite: (client, change) => reconciliation.onSyncWrite(client, change),
     });
     consents.onActivated((consentId, psuIpAddress) => sync.syncConsentAccounts(consentId, psuIpAddress));
@@ -172,15 +212,61 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       approvalGate,
       approvalPendingTtlMs: config.approvalPendingTtlHours * 3_600_000,
     });
-    const approvals = new ApprovalsService({ orm: db.orm, audit, payments, institutions, proofs, gate: approvalGate, logger: logger.child({ module: 'approvals' }), publicUrl, linkTtlMs: config.approvalLinkTtlMinutes * 60_000 });
-    const webhookDispatcher = new WebhookDispatcher({ sql: db.sql, vault, bus, logger: logger.child({ module: 'webhooks' }), settings: config.webhooks, metrics });
+    const approvals = new ApprovalsService({
+      orm: db.orm,
+      audit,
+      payments,
+      institutions,
+      proofs,
+      gate: approvalGate,
+      logger: logger.child({ module: 'approvals' }),
+      publicUrl,
+      linkTtlMs: config.approvalLinkTtlMinutes * 60_000,
+    });
+    const webhookDispatcher = new WebhookDispatcher({
+      sql: db.sql,
+      vault,
+      bus,
+      logger: logger.child({ module: 'webhooks' }),
+      settings: config.webhooks,
+      metrics,
+    });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
     const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
-    const control = sandbox ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config)) : remote ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!) : null;
-    const sandboxControls = new SandboxService({ client: control, partitionOf, consents, accounts, institutions, logger: logger.child({ module: 'sandbox' }), reconciliation });
+    const control = sandbox
+      ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config))
+      : remote
+        ? new SandboxControlClient(`${config.sandbox.url}/control`, config.sandbox.adminToken!)
+        : null;
+    const sandboxControls = new SandboxService({
+      client: control,
+      partitionOf,
+      consents,
+      accounts,
+      institutions,
+      logger: logger.child({ module: 'sandbox' }),
+      reconciliation,
+    });
     const grants = new GrantsService({ sql: db.sql, audit, accounts, notifyEvents: () => eventStream.notify() });
-    const services: Services = { tenancy, vault, institutions, consents, audit, accounts, sync, events, eventStream, payments, webhooks, reconciliation, sandbox: sandboxControls, proofs, approvals, grants };
+    const services: Services = {
+      tenancy,
+      vault,
+      institutions,
+      consents,
+      audit,
+      accounts,
+      sync,
+      events,
+      eventStream,
+      payments,
+      webhooks,
+      reconciliation,
+      sandbox: sandboxControls,
+      proofs,
+      approvals,
+      grants,
+    };
     const demoApiKey = config.demoTenant ? await asSystem('demo tenant set-up', () => ensureDemoTenant(config, db, services)) : undefined;
     const schema = await buildApiSchema(bus.pubSub);
     const edge = await createGraphQLEdge({

@@ -31,7 +31,9 @@ process.stdout.write(
     '\n',
     `  Passerelle is ready in ${readyMs} ms`,
     `  GraphQL:   ${gateway.publicUrl}/graphql   (GraphiQL in a browser)`,
-    gateway.sandbox ? `  Sandbox:   ${gateway.sandbox.banks.filter((b) => !b.upstreamInstitutionId).length} mocked banks and an upstream aggregator under ${gateway.publicUrl}/sandbox (control API token in ${config.dataDir}/sandbox-admin-token unless SANDBOX_ADMIN_TOKEN is set)` : '',
+    gateway.sandbox
+      ? `  Sandbox:   ${gateway.sandbox.banks.filter((b) => !b.upstreamInstitutionId).length} mocked banks and an upstream aggregator under ${gateway.publicUrl}/sandbox (control API token in ${config.dataDir}/sandbox-admin-token unless SANDBOX_ADMIN_TOKEN is set)`
+      : '',
     `  Database:  ${gateway.db.embedded ? `embedded PGlite in ${config.dataDir}` : 'external PostgreSQL'}`,
     key ? `  Demo key:  ${key}   (sandbox; also in ${config.dataDir}/demo-api-key)` : '',
   ]

@@ -19,7 +19,14 @@ const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, s
 // docker-compose.yml: YAML with merge keys (`<<:`), then Compose interpolation.
 
 type Env = Record<string, string | undefined>;
-interface Healthcheck { test: string[] | string; interval?: string; timeout?: string; retries?: number; start_period?: string; disable?: boolean }
+interface Healthcheck {
+  test: string[] | string;
+  interval?: string;
+  timeout?: string;
+  retries?: number;
+  start_period?: string;
+  disable?: boolean;
+}
 interface Service {
   image?: string;
   build?: string;
@@ -33,7 +40,10 @@ interface Service {
   restart?: string;
   stop_grace_period?: string;
 }
-interface Compose { services: Record<string, Service>; volumes?: Record<string, unknown> }
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
 
 /**
  * Compose interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
@@ -42,17 +52,20 @@ interface Compose { services: Record<string, Service>; volumes?: Record<string, 
  * must come up with no .env at all.
  */
 function interpolate(value: string, env: Env): string {
-  return value.replace(/\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_m, dollar: string, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
-    if (dollar === '$') return '$';
-    const key = (name ?? bare)!;
-    const v = env[key];
-    const missing = colon ? v === undefined || v === '' : v === undefined;
-    if (op === '-') return missing ? arg! : v!;
-    if (op === '+') return missing ? '' : arg!;
-    if (op === '?' && missing) throw new Error(`${key}: ${arg}`);
-    if (v === undefined) throw new Error(`\${${key}} has no default: docker compose up would need a .env`);
-    return v;
-  });
+  return value.replace(
+    /\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+    (_m, dollar: string, name?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
+      if (dollar === '$') return '$';
+      const key = (name ?? bare)!;
+      const v = env[key];
+      const missing = colon ? v === undefined || v === '' : v === undefined;
+      if (op === '-') return missing ? arg! : v!;
+      if (op === '+') return missing ? '' : arg!;
+      if (op === '?' && missing) throw new Error(`${key}: ${arg}`);
+      if (v === undefined) throw new Error(`\${${key}} has no default: docker compose up would need a .env`);
+      return v;
+    },
+  );
 }
 
 function interpolateAll<T>(node: T, env: Env): T {
@@ -69,14 +82,20 @@ const compose = loadCompose();
 const services = compose.services;
 
 // Roles, told apart the way the processes tell them apart.
-const gatewayServices = Object.entries(services).filter(([, s]) => s.build !== undefined && !s.command).map(([n]) => n);
+const gatewayServices = Object.entries(services)
+  .filter(([, s]) => s.build !== undefined && !s.command)
+  .map(([n]) => n);
 const apiServices = gatewayServices.filter((n) => services[n]!.environment?.SYNC_CONCURRENCY === '0');
 const workerServices = gatewayServices.filter((n) => !apiServices.includes(n));
 
 // ---------------------------------------------------------------------------------------------
 // deploy/nginx.conf: a small parser for nginx's grammar (directives, blocks, quotes, comments).
 
-interface Directive { name: string; args: string[]; block?: Directive[] }
+interface Directive {
+  name: string;
+  args: string[];
+  block?: Directive[];
+}
 
 function parseNginx(source: string): Directive[] {
   const tokens = [...source.replace(/#[^\n]*/g, '').matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|([{};])|([^\s{};"']+)/g)].map((m) => ({
@@ -125,7 +144,9 @@ const upstreamOf = (loc: Directive[]) => {
 };
 /** proxy_set_header as nginx applies them: a location's own list replaces the server's. */
 const headersOf = (loc: Directive[]) =>
-  Object.fromEntries((all(loc, 'proxy_set_header').length ? all(loc, 'proxy_set_header') : all(server, 'proxy_set_header')).map((d) => [d.args[0]!.toLowerCase(), d.args[1]!]));
+  Object.fromEntries(
+    (all(loc, 'proxy_set_header').length ? all(loc, 'proxy_set_header') : all(server, 'proxy_set_header')).map((d) => [d.args[0]!.toLowerCase(), d.args[1]!]),
+  );
 /** An nginx or Compose duration (`90s`, `1m`, `1h`, `3600`) in seconds. */
 const seconds = (v: string) => {
   const m = /^(\d+)(s|m|h)?$/.exec(v);
@@ -136,7 +157,10 @@ const seconds = (v: string) => {
 // ---------------------------------------------------------------------------------------------
 // Dockerfile: instructions with line continuations and comments, the way BuildKit reads them.
 
-interface Instruction { op: string; args: string }
+interface Instruction {
+  op: string;
+  args: string;
+}
 const dockerfile: Instruction[] = read('Dockerfile')
   .replace(/\\\r?\n(\s*#[^\n]*\n)*/g, ' ')
   .split('\n')
@@ -157,10 +181,15 @@ const copies = instructions('COPY').map((c) => {
   const parts = c.args.split(/\s+/).filter((p) => !p.startsWith('--'));
   return { sources: parts.slice(0, -1), dest: parts.at(-1)! };
 });
-const imageEnv = Object.fromEntries(instructions('ENV').flatMap((e) => [...e.args.matchAll(/(\w+)=("[^"]*"|\S+)/g)].map((m) => [m[1]!, m[2]!.replace(/^"|"$/g, '')])));
+const imageEnv = Object.fromEntries(
+  instructions('ENV').flatMap((e) => [...e.args.matchAll(/(\w+)=("[^"]*"|\S+)/g)].map((m) => [m[1]!, m[2]!.replace(/^"|"$/g, '')])),
+);
 const workdir = instructions('WORKDIR').at(-1)?.args ?? '/';
 const imageCmd = execForm(instructions('CMD').at(-1)!.args);
-const dockerignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const dockerignore = read('.dockerignore')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 /** The TypeScript entry point the production build (scripts/build.mjs) compiles to a dist/ file. */
 const builtFrom = (file: string) => (/^dist\/([\w-]+)\.js$/.test(file) ? buildEntries[file.slice('dist/'.length, -'.js'.length)] : undefined);
@@ -179,7 +208,9 @@ const hostOf = (u: string) => new URL(u).hostname;
 describe('docker-compose.yml', () => {
   it('is a valid Compose file by the Compose Specification JSON schema', () => {
     const require = createRequire(import.meta.url);
-    const { $schema, ...schema } = JSON.parse(fs.readFileSync(path.join(path.dirname(require.resolve('dclint/package.json')), 'schemas/compose.schema.json'), 'utf8')) as { $schema: string };
+    const { $schema, ...schema } = JSON.parse(
+      fs.readFileSync(path.join(path.dirname(require.resolve('dclint/package.json')), 'schemas/compose.schema.json'), 'utf8'),
+    ) as { $schema: string };
     // Draft-07, Ajv's default dialect; the spec names it by an https URL Ajv does not register.
     expect($schema).toMatch(/draft-07/);
     const validate = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true }).compile(schema);
@@ -197,7 +228,7 @@ describe('docker-compose.yml', () => {
     expect(services.proxy!.image).toMatch(/^nginx:1\.(2[89]|[3-9]\d)(\.\d+)?-alpine$/); // `resolve` in upstreams needs 1.27.3+
   });
 
-  it('publishes exactly one port, the proxy\'s, on loopback', () => {
+  it("publishes exactly one port, the proxy's, on loopback", () => {
     const published = Object.entries(services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, p })));
     expect(published).toEqual([{ name: 'proxy', p: '127.0.0.1:4000:4000' }]);
   });
@@ -247,7 +278,8 @@ describe('docker-compose.yml', () => {
     // What each gateway process connects to at start-up, read from its own settings.
     for (const name of gatewayServices) {
       const env = services[name]!.environment!;
-      for (const needed of [hostOf(env.DATABASE_URL!), hostOf(env.REDIS_URL!), hostOf(env.SANDBOX_URL!)]) expect(closure(name), `${name} needs ${needed}`).toContain(needed);
+      for (const needed of [hostOf(env.DATABASE_URL!), hostOf(env.REDIS_URL!), hostOf(env.SANDBOX_URL!)])
+        expect(closure(name), `${name} needs ${needed}`).toContain(needed);
     }
     // The proxy's upstreams.
     for (const target of [...upstreams.values()].flat()) expect(closure('proxy'), `proxy needs ${target}`).toContain(target.split(':')[0]);
@@ -383,11 +415,19 @@ describe('deploy/nginx.conf', () => {
   it('passes the Host, the client address, scheme and a request id to every upstream', () => {
     for (const loc of ['/graphql', '/', '/sandbox/']) {
       const headers = headersOf(location(loc));
-      expect(headers, loc).toMatchObject({ host: '$http_host', 'x-forwarded-for': '$remote_addr', 'x-forwarded-proto': '$scheme', 'x-forwarded-host': '$http_host' });
+      expect(headers, loc).toMatchObject({
+        host: '$http_host',
+        'x-forwarded-for': '$remote_addr',
+        'x-forwarded-proto': '$scheme',
+        'x-forwarded-host': '$http_host',
+      });
       // The caller's X-Request-ID when it sent one, else nginx's own $request_id.
       const rid = all(nginx, 'map').find((m) => m.args[1] === headers['x-request-id']);
       expect(rid?.args[0], loc).toBe('$http_x_request_id');
-      expect(rid!.block, loc).toEqual([{ name: 'default', args: ['$http_x_request_id'] }, { name: '', args: ['$request_id'] }]);
+      expect(rid!.block, loc).toEqual([
+        { name: 'default', args: ['$http_x_request_id'] },
+        { name: '', args: ['$request_id'] },
+      ]);
     }
   });
 
@@ -408,7 +448,10 @@ describe('deploy/nginx.conf', () => {
       fs.writeFileSync(path.join(dir, 'default.conf'), conf);
       // Temporary files under the scratch directory: the packaged paths need not exist here.
       const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n');
-      fs.writeFileSync(path.join(dir, 'nginx.conf'), `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n${temp}\n  include ${dir}/default.conf;\n}\n`);
+      fs.writeFileSync(
+        path.join(dir, 'nginx.conf'),
+        `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n${temp}\n  include ${dir}/default.conf;\n}\n`,
+      );
       const check = spawnSync(bin, ['-t', '-q', '-p', dir, '-c', path.join(dir, 'nginx.conf')], { encoding: 'utf8' });
       expect(check.status, check.stderr).toBe(0);
     } finally {
@@ -489,7 +532,9 @@ describe('Dockerfile and .dockerignore', () => {
           continue;
         }
         const base = path.posix.join(path.posix.dirname(file), spec);
-        const resolved = [base, `${base}.ts`, `${base}/index.ts`, base.replace(/\.js$/, '.ts')].find((c) => fs.existsSync(path.join(root, c)) && fs.statSync(path.join(root, c)).isFile());
+        const resolved = [base, `${base}.ts`, `${base}/index.ts`, base.replace(/\.js$/, '.ts')].find(
+          (c) => fs.existsSync(path.join(root, c)) && fs.statSync(path.join(root, c)).isFile(),
+        );
         expect(resolved, `${file} imports ${spec}`).toBeDefined();
         if (resolved!.endsWith('.ts')) queue.push(resolved!);
       }

@@ -14,7 +14,10 @@ describe('the example operations (GraphiQL tabs)', () => {
   const tabs = loadExampleTabs();
 
   it('are read from docs/examples in file-name order, one tab per .graphql file', () => {
-    const files = fs.readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.graphql')).sort();
+    const files = fs
+      .readdirSync(EXAMPLES_DIR)
+      .filter((f) => f.endsWith('.graphql'))
+      .sort();
     expect(tabs).toHaveLength(files.length);
     expect(files.length).toBeGreaterThanOrEqual(5);
     expect(tabs[0]!.query).toContain('mutation CreateConsent');
@@ -41,7 +44,7 @@ describe('the GraphQL shown in the README and the guides that came out of it', (
   const pages = [['README.md', FRONT_DOOR] as const, ...MOVED_GUIDES.map((f) => [`docs/${f}`, doc(f)] as const)];
   const blocks = pages.flatMap(([page, text]) => [...text.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m, i) => [`${page} block ${i + 1}`, m[1]!] as const));
 
-  it('finds the guides\' GraphQL blocks', () => {
+  it("finds the guides' GraphQL blocks", () => {
     expect(blocks.length).toBeGreaterThanOrEqual(7);
   });
 

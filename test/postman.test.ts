@@ -35,7 +35,10 @@ const collectionShape = z.strictObject({
     description: z.string().min(1),
     schema: z.literal('https://schema.getpostman.com/json/collection/v2.1.0/collection.json'),
   }),
-  auth: z.strictObject({ type: z.literal('bearer'), bearer: z.tuple([z.strictObject({ key: z.literal('token'), value: z.literal('{{apiKey}}'), type: z.literal('string') })]) }),
+  auth: z.strictObject({
+    type: z.literal('bearer'),
+    bearer: z.tuple([z.strictObject({ key: z.literal('token'), value: z.literal('{{apiKey}}'), type: z.literal('string') })]),
+  }),
   event: z.array(script),
   variable: z.array(z.strictObject({ key: z.string(), value: z.string(), type: z.literal('string'), description: z.string().optional() })),
   item: z.array(z.strictObject({ name: z.string().min(1), description: z.string().min(1), item: z.array(request).min(1) })).min(1),
@@ -52,7 +55,8 @@ const collection = collectionShape.parse(read('passerelle.postman_collection.jso
 const environment = environmentShape.parse(read('passerelle.postman_environment.json'));
 const requests: Request[] = collection.item.flatMap((folder) => folder.item);
 const scriptOf = (r: Request, listen: 'prerequest' | 'test') => r.event.find((e) => e.listen === listen)?.script.exec.join('\n') ?? '';
-const operationOf = (r: Request) => parse(r.request.body.graphql.query).definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)!;
+const operationOf = (r: Request) =>
+  parse(r.request.body.graphql.query).definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION)!;
 /** The root fields of a request's operation, e.g. `paymentInitiate`. */
 const rootFields = (r: Request) => operationOf(r).selectionSet.selections.flatMap((s) => (s.kind === Kind.FIELD ? [s.name.value] : []));
 
@@ -87,14 +91,18 @@ describe('Postman collection', () => {
     const used = new Set([...text.matchAll(/\{\{([^{}]+)\}\}/g)].map((m) => m[1]));
     for (const name of used) expect(known.has(name), `{{${name}}}`).toBe(true);
     for (const r of requests) {
-      for (const [, name] of (scriptOf(r, 'prerequest') + scriptOf(r, 'test')).matchAll(/collectionVariables\.(?:get|set)\('([^']+)'/g)) expect(known.has(name), `${r.name}: ${name}`).toBe(true);
+      for (const [, name] of (scriptOf(r, 'prerequest') + scriptOf(r, 'test')).matchAll(/collectionVariables\.(?:get|set)\('([^']+)'/g))
+        expect(known.has(name), `${r.name}: ${name}`).toBe(true);
     }
   });
 
   it('sends GraphQL documents and variables that the current schema accepts', () => {
     for (const r of requests) {
       const document = parse(r.request.body.graphql.query);
-      expect(validate(schema, document).map((e) => e.message), r.name).toEqual([]);
+      expect(
+        validate(schema, document).map((e) => e.message),
+        r.name,
+      ).toEqual([]);
       // The variables as Postman sends them, placeholders being strings: input types, enum values and scalars must fit.
       const variables = JSON.parse(r.request.body.graphql.variables) as Record<string, unknown>;
       const coerced = getVariableValues(schema, operationOf(r).variableDefinitions ?? [], variables);
@@ -103,7 +111,13 @@ describe('Postman collection', () => {
   });
 
   it('walks the journey of the issue in order', () => {
-    const steps = requests.map((r) => ({ name: r.name, fields: rootFields(r), query: r.request.body.graphql.query, variables: r.request.body.graphql.variables, test: scriptOf(r, 'test') }));
+    const steps = requests.map((r) => ({
+      name: r.name,
+      fields: rootFields(r),
+      query: r.request.body.graphql.query,
+      variables: r.request.body.graphql.variables,
+      test: scriptOf(r, 'test'),
+    }));
     const at = (what: string, found: (s: (typeof steps)[number]) => boolean) => {
       const i = steps.findIndex(found);
       expect(i, what).toBeGreaterThanOrEqual(0);
@@ -128,7 +142,10 @@ describe('Postman collection', () => {
       at('list webhook endpoints', (s) => s.fields.includes('webhookEndpoints')),
       at('read the events', (s) => s.fields.includes('events') && s.test.includes('transactionId')),
       at('initiate a payment', (s) => s.fields.includes('paymentInitiate') && s.variables.includes('{{idempotencyKey}}')),
-      at('initiate it again: same payment', (s) => s.fields.includes('paymentInitiate') && s.test.includes("payload.payment.id).to.eql(pm.collectionVariables.get('paymentId')")),
+      at(
+        'initiate it again: same payment',
+        (s) => s.fields.includes('paymentInitiate') && s.test.includes("payload.payment.id).to.eql(pm.collectionVariables.get('paymentId')"),
+      ),
       at('read the payment’s status', (s) => s.fields.includes('node') && s.query.includes('on Payment')),
       at('revoke the consent', (s) => s.fields.includes('consentRevoke') && s.test.includes('REVOKED')),
     ];

@@ -80,7 +80,9 @@ function recordingTransport(serverPath: string) {
 function expectConformance(calls: PrismCall[], known: RegExp[], pendingRequestFixes: RegExp[] = []): void {
   const requests = calls.flatMap((c) => c.violations.filter((v) => v.startsWith('request')).map((v) => `${c.method} ${c.path}: ${v}`));
   expect(requests.filter((v) => !pendingRequestFixes.some((k) => k.test(v)))).toEqual([]);
-  const unexpected = calls.flatMap((c) => c.violations.filter((v) => v.startsWith('response')).map((v) => `${c.method} ${c.path}: ${v}`)).filter((v) => !known.some((k) => k.test(v)));
+  const unexpected = calls
+    .flatMap((c) => c.violations.filter((v) => v.startsWith('response')).map((v) => `${c.method} ${c.path}: ${v}`))
+    .filter((v) => !known.some((k) => k.test(v)));
   expect(unexpected).toEqual([]);
 }
 
@@ -105,7 +107,13 @@ describe('Berlin Group adapter against Prism mocking the official 1.3.12 file', 
     }
     prism = started;
     const inst = institution('BERLIN_GROUP', `${prism.origin}/psd2`);
-    adapter = createBerlinGroupAdapter({ institution: inst, credentials: { clientId: 'tpp' }, redirectUri: 'https://gateway.example/callback', logger, fetch: transport });
+    adapter = createBerlinGroupAdapter({
+      institution: inst,
+      credentials: { clientId: 'tpp' },
+      redirectUri: 'https://gateway.example/callback',
+      logger,
+      fetch: transport,
+    });
     ctx = { institution: inst, psuIpAddress: '203.0.113.7' };
   });
   afterAll(async () => {
@@ -230,12 +238,18 @@ describe('UK Open Banking adapter through Prism’s validation proxy (official 3
       redirectUri: run.callback,
       state: 'attempt-0123456789abcdef',
     });
-    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, TEST_USERS.find((u) => u.username === 'alice')!);
+    const callbackUrl = await authoriseAtBank(
+      run,
+      started.authorizationUrl!,
+      TEST_USERS.find((u) => u.username === 'alice')!,
+    );
     const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
     expect(done.outcome).toBe('AUTHORISED');
     if (done.outcome !== 'AUTHORISED') return;
     access = { bankConsentId: done.bankConsentId, tokens: done.tokens };
-    expect(calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual(expect.arrayContaining([expect.stringMatching(/^POST \/account-access-consents 201$/)]));
+    expect(calls.map((c) => `${c.method} ${c.path} ${c.status}`)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^POST \/account-access-consents 201$/)]),
+    );
   });
 
   it('lists accounts, reads balances, and reads transactions over several pages', async (t) => {

@@ -75,76 +75,90 @@ describe('the README walkthrough', () => {
     expect(section).toMatch(/lasts 90 days and reads the last 90 days\s+of history/);
   });
 
-  it.skipIf(!hasTools)('takes a fresh gateway on ports of your choice to a first transaction and a first verified webhook, as written', async () => {
-    const started = Date.now();
-    const ports = { PORT: await freePort(), APP_PORT: await freePort(), EMBEDDED_PG_PORT: await freePort() };
-    for (const [name, port] of Object.entries(ports)) expect(port, name).not.toBe(DEFAULT_PORTS[name as keyof typeof DEFAULT_PORTS]);
-    const chosen = Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)]));
-    const first = blocks.find((b) => b.terminal === 'every-terminal')!.code;
-    const terminal = (code: string) => `${first}\n${code}`;
-    // Embedded, as `npm start` on a fresh clone: no DATABASE_URL or REDIS_URL from CI.
-    const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;
-    // `npm ci` is what the CI run did already; the rest of terminal 1 runs as written.
-    const gateway = spawn('bash', ['-c', terminal(blocks.find((b) => b.terminal === 'terminal-1')!.code.replace(/^npm ci && /, ''))], {
-      cwd: root,
-      env: { ...env, ...chosen, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    children.push(gateway);
-    const gatewayLog = output(gateway);
-    const app = spawn('bash', ['-c', terminal(blocks.find((b) => b.terminal === 'terminal-2')!.code)], { cwd: workDir, env: { ...env, ...chosen }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    children.push(app);
-    const appLog = output(app);
-    await until('the gateway start', () => gatewayLog().includes('Passerelle is ready'), 90_000, gatewayLog);
-    expect(gatewayLog()).toContain(`localhost:${ports.PORT}/graphql`);
-    await until('the app start', () => appLog().includes(`listens on http://localhost:${ports.APP_PORT}`), 10_000, appLog);
+  it.skipIf(!hasTools)(
+    'takes a fresh gateway on ports of your choice to a first transaction and a first verified webhook, as written',
+    async () => {
+      const started = Date.now();
+      const ports = { PORT: await freePort(), APP_PORT: await freePort(), EMBEDDED_PG_PORT: await freePort() };
+      for (const [name, port] of Object.entries(ports)) expect(port, name).not.toBe(DEFAULT_PORTS[name as keyof typeof DEFAULT_PORTS]);
+      const chosen = Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)]));
+      const first = blocks.find((b) => b.terminal === 'every-terminal')!.code;
+      const terminal = (code: string) => `${first}\n${code}`;
+      // Embedded, as `npm start` on a fresh clone: no DATABASE_URL or REDIS_URL from CI.
+      const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;
+      // `npm ci` is what the CI run did already; the rest of terminal 1 runs as written.
+      const gateway = spawn('bash', ['-c', terminal(blocks.find((b) => b.terminal === 'terminal-1')!.code.replace(/^npm ci && /, ''))], {
+        cwd: root,
+        env: { ...env, ...chosen, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      children.push(gateway);
+      const gatewayLog = output(gateway);
+      const app = spawn('bash', ['-c', terminal(blocks.find((b) => b.terminal === 'terminal-2')!.code)], {
+        cwd: workDir,
+        env: { ...env, ...chosen },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      children.push(app);
+      const appLog = output(app);
+      await until('the gateway start', () => gatewayLog().includes('Passerelle is ready'), 90_000, gatewayLog);
+      expect(gatewayLog()).toContain(`localhost:${ports.PORT}/graphql`);
+      await until('the app start', () => appLog().includes(`listens on http://localhost:${ports.APP_PORT}`), 10_000, appLog);
 
-    const script = ['set -e', first, ...blocks.filter((b) => b.terminal === 'terminal-3').map((b) => b.code)].join('\n');
-    const you = spawn('bash', ['-c', script], { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...chosen }, detached: true });
-    children.push(you);
-    const youLog = output(you);
-    const code = await new Promise<number | null>((resolve) => you.once('exit', resolve));
-    expect(code, youLog()).toBe(0);
-    expect(youLog()).not.toMatch(/"errors"|"code": "[A-Z_]+"/); // no GraphQL error, no userError
-    expect(youLog()).toContain('"status": "ACTIVE"');
-    expect(youLog()).toMatch(/"secret": "whsec_/);
-    // The defaults the README states are the gateway's answer.
-    const [, lasts, reads] = /lasts (\d+) days and reads the last (\d+) days/.exec(section)!;
-    expect(youLog()).toContain(`"validForDays": ${lasts}`);
-    expect(youLog()).toContain(`"historyDays": ${reads}`);
+      const script = ['set -e', first, ...blocks.filter((b) => b.terminal === 'terminal-3').map((b) => b.code)].join('\n');
+      const you = spawn('bash', ['-c', script], { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, ...chosen }, detached: true });
+      children.push(you);
+      const youLog = output(you);
+      const code = await new Promise<number | null>((resolve) => you.once('exit', resolve));
+      expect(code, youLog()).toBe(0);
+      expect(youLog()).not.toMatch(/"errors"|"code": "[A-Z_]+"/); // no GraphQL error, no userError
+      expect(youLog()).toContain('"status": "ACTIVE"');
+      expect(youLog()).toMatch(/"secret": "whsec_/);
+      // The defaults the README states are the gateway's answer.
+      const [, lasts, reads] = /lasts (\d+) days and reads the last (\d+) days/.exec(section)!;
+      expect(youLog()).toContain(`"validForDays": ${lasts}`);
+      expect(youLog()).toContain(`"historyDays": ${reads}`);
 
-    await until('the webhook delivery', () => /POST \/webhooks \S+ \S+ \{/.test(appLog()), 30_000, appLog);
-    const [, webhookId, check, body] = /POST \/webhooks (\S+) (\S+) (\{.*\})/.exec(appLog())!;
-    expect(check, 'the app verified the signature with the secret of step 5').toBe('verified');
-    const delivery = JSON.parse(body!) as { type: string; data: { id: string; resourceType: string; payload: { accountId: string; transactionIds: string[]; version: string } } };
-    expect(delivery.type).toBe('TRANSACTIONS_ADDED');
-    expect(delivery.data.id).toBe(webhookId);
-    expect(delivery.data.resourceType).toBe('Account');
-    expect(delivery.data.payload.transactionIds).toHaveLength(1);
-    // The app's check can fail: a request signed with another key is called out.
-    const forged = await fetch(`http://127.0.0.1:${ports.APP_PORT}/webhooks`, {
-      method: 'POST',
-      headers: { 'webhook-id': 'msg_forged', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,bm90IHRoZSBzaWduYXR1cmU=' },
-      body,
-    });
-    expect(forged.status).toBe(200);
-    await until('the forged request', () => /POST \/webhooks msg_forged FORGED /.test(appLog()), 5_000, appLog);
-    // The feed, read from the cursor kept in step 4, hands over exactly the new transaction.
-    const feed = JSON.parse(youLog().slice(youLog().lastIndexOf('{\n  "data": {\n    "transactionsSync"'))) as { data: { transactionsSync: { added: { description: string }[]; modified: unknown[]; removed: unknown[] } } };
-    expect(feed.data.transactionsSync.added.map((t) => t.description)).toEqual(['Café Lumière']);
-    expect(feed.data.transactionsSync.modified).toEqual([]);
-    // What the journey wrote to the log has the payloads the event catalogue shows.
-    const key = fs.readFileSync(path.join(dataDir, 'demo-api-key'), 'utf8').trim();
-    const res = await fetch(`http://127.0.0.1:${ports.PORT}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query: '{ events(first: 500) { nodes { type payload } } }' }),
-    });
-    const events = ((await res.json()) as { data: { events: { nodes: { type: string; payload: Record<string, unknown> }[] } } }).data.events.nodes;
-    const catalogue = eventCatalogue();
-    expect(new Set(events.map((e) => e.type))).toEqual(new Set(['CONSENT_ACTIVATED', 'ACCOUNT_DISCOVERED', 'TRANSACTIONS_ADDED', 'BALANCE_UPDATED']));
-    for (const e of events) expect(Object.keys(e.payload).sort(), e.type).toEqual(Object.keys(catalogue.get(e.type)!).sort());
-    console.info(`README walkthrough: ${((Date.now() - started) / 1000).toFixed(1)} s from npm start to the verified webhook`);
-  }, 180_000);
+      await until('the webhook delivery', () => /POST \/webhooks \S+ \S+ \{/.test(appLog()), 30_000, appLog);
+      const [, webhookId, check, body] = /POST \/webhooks (\S+) (\S+) (\{.*\})/.exec(appLog())!;
+      expect(check, 'the app verified the signature with the secret of step 5').toBe('verified');
+      const delivery = JSON.parse(body!) as {
+        type: string;
+        data: { id: string; resourceType: string; payload: { accountId: string; transactionIds: string[]; version: string } };
+      };
+      expect(delivery.type).toBe('TRANSACTIONS_ADDED');
+      expect(delivery.data.id).toBe(webhookId);
+      expect(delivery.data.resourceType).toBe('Account');
+      expect(delivery.data.payload.transactionIds).toHaveLength(1);
+      // The app's check can fail: a request signed with another key is called out.
+      const forged = await fetch(`http://127.0.0.1:${ports.APP_PORT}/webhooks`, {
+        method: 'POST',
+        headers: { 'webhook-id': 'msg_forged', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,bm90IHRoZSBzaWduYXR1cmU=' },
+        body,
+      });
+      expect(forged.status).toBe(200);
+      await until('the forged request', () => /POST \/webhooks msg_forged FORGED /.test(appLog()), 5_000, appLog);
+      // The feed, read from the cursor kept in step 4, hands over exactly the new transaction.
+      const feed = JSON.parse(youLog().slice(youLog().lastIndexOf('{\n  "data": {\n    "transactionsSync"'))) as {
+        data: { transactionsSync: { added: { description: string }[]; modified: unknown[]; removed: unknown[] } };
+      };
+      expect(feed.data.transactionsSync.added.map((t) => t.description)).toEqual(['Café Lumière']);
+      expect(feed.data.transactionsSync.modified).toEqual([]);
+      // What the journey wrote to the log has the payloads the event catalogue shows.
+      const key = fs.readFileSync(path.join(dataDir, 'demo-api-key'), 'utf8').trim();
+      const res = await fetch(`http://127.0.0.1:${ports.PORT}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ query: '{ events(first: 500) { nodes { type payload } } }' }),
+      });
+      const events = ((await res.json()) as { data: { events: { nodes: { type: string; payload: Record<string, unknown> }[] } } }).data.events.nodes;
+      const catalogue = eventCatalogue();
+      expect(new Set(events.map((e) => e.type))).toEqual(new Set(['CONSENT_ACTIVATED', 'ACCOUNT_DISCOVERED', 'TRANSACTIONS_ADDED', 'BALANCE_UPDATED']));
+      for (const e of events) expect(Object.keys(e.payload).sort(), e.type).toEqual(Object.keys(catalogue.get(e.type)!).sort());
+      console.info(`README walkthrough: ${((Date.now() - started) / 1000).toFixed(1)} s from npm start to the verified webhook`);
+    },
+    180_000,
+  );
 });

@@ -84,7 +84,10 @@ describe('README', () => {
     const rule = /\/\^\(\?!#\)\.\*\(query\|subscription\|mutation\)\\s\+\(\[a-zA-Z0-9_\]\+\)\/m/.exec(bundle)?.[0];
     expect(rule, 'the tab title rule in graphiql.min.js').toBeDefined();
     const title = new RegExp(rule!.slice(1, -2), 'm');
-    const files = fs.readdirSync(path.join(DOCS_DIR, 'examples')).filter((f) => f.endsWith('.graphql')).sort();
+    const files = fs
+      .readdirSync(path.join(DOCS_DIR, 'examples'))
+      .filter((f) => f.endsWith('.graphql'))
+      .sort();
     const titles = files.map((f) => title.exec(fs.readFileSync(path.join(DOCS_DIR, 'examples', f), 'utf8'))?.[2] ?? '<untitled>');
     // test/api/browser.test.ts compares the same list with the titles Chromium shows.
     expect(readmeTabTitles()).toEqual(titles);
@@ -100,14 +103,22 @@ describe('README', () => {
     expect(line).toContain(`${image![1]} LTS is recommended (the Docker image runs \`node:${image![1]}${image![2] ?? ''}\``);
     // Each installed package whose engines the supported floor does not meet warns at `npm ci`:
     // the README names every one and the version from which none warns.
-    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { engines?: { node?: string } | string[] }> };
+    const lock = JSON.parse(fs.readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { engines?: { node?: string } | string[] }>;
+    };
     const needs = Object.entries(lock.packages)
       .filter(([at]) => at.startsWith('node_modules/'))
-      .map(([at, p]) => ({ name: at.slice(at.lastIndexOf('node_modules/') + 13), from: !Array.isArray(p.engines) && p.engines?.node ? lowestAtOrAbove(p.engines.node, `${floor}.0`) : null }))
+      .map(([at, p]) => ({
+        name: at.slice(at.lastIndexOf('node_modules/') + 13),
+        from: !Array.isArray(p.engines) && p.engines?.node ? lowestAtOrAbove(p.engines.node, `${floor}.0`) : null,
+      }))
       .filter((n): n is { name: string; from: string } => n.from !== null);
     expect(needs.length).toBeGreaterThan(0);
     for (const n of needs) expect(line, n.name).toContain(`\`${n.name}\` (\`>=${n.from}\``);
-    const newest = needs.map((n) => n.from).sort(compareVersions).at(-1)!;
+    const newest = needs
+      .map((n) => n.from)
+      .sort(compareVersions)
+      .at(-1)!;
     expect(line).toContain(`Node ${newest.replace(/\.0$/, '')}+ LTS runs without warnings`);
     // oidc-provider (the sandbox banks' OAuth servers) checks the runtime when it loads.
     const oidc = fs.readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('oidc-provider/package.json')), 'lib/index.js'), 'utf8');
@@ -155,7 +166,13 @@ function satisfies(version: string, range: string): boolean {
   return range
     .replace(/([<>]=?|\^|~|=)\s+/g, '$1')
     .split('||')
-    .some((alt) => alt.trim().split(/\s+/).filter(Boolean).every((c) => c === '*' || meets(version, c)));
+    .some((alt) =>
+      alt
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .every((c) => c === '*' || meets(version, c)),
+    );
 }
 
 /**

@@ -13,13 +13,7 @@ import type { BankContext, BankDefinition, SandboxBankInfo, SandboxClientCredent
 export { bankIdentity } from './identity';
 import { MemoryStore } from './oidc-store';
 import { Prng } from './prng';
-import type {
-  AisConsent,
-  FaultRule,
-  GrantLink,
-  Payment,
-  PaymentStatus,
-} from './state';
+import type { AisConsent, FaultRule, GrantLink, Payment, PaymentStatus } from './state';
 import { routeMatches } from './route-pattern';
 import { scaRouter, sweepScaSessions, type ScaSession, type ScaTarget } from './sca';
 
@@ -287,10 +281,13 @@ export class Bank {
    */
   createPaymentOnce(scope: string, requestId: string, body: unknown, create: () => CreationAnswer): CreationAnswer {
     const key = `${scope}|${requestId}`;
-    const hash = createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+    const hash = createHash('sha256')
+      .update(JSON.stringify(body ?? null))
+      .digest('hex');
     const seen = this.paymentCreations.get(key);
     if (seen) {
-      if (seen.hash !== hash) throw new BankError('DUPLICATE_REQUEST', 'This X-Request-ID was already used for another payment.', 400, { path: 'X-Request-ID' });
+      if (seen.hash !== hash)
+        throw new BankError('DUPLICATE_REQUEST', 'This X-Request-ID was already used for another payment.', 400, { path: 'X-Request-ID' });
       return seen.answer;
     }
     const answer = create();
@@ -322,10 +319,10 @@ export class Bank {
    * Checks the `Authorization: Bearer` header against the bank's OAuth server. Token lifetimes run
    * on the bank clock, so moving the clock forward expires tokens.
    */
-  async bearer(req: Request): Promise<
-    | { kind: 'user'; clientId: string; grantId: string; link?: GrantLink; scope: string }
-    | { kind: 'client'; clientId: string; scope: string }
-    | undefined
+  async bearer(
+    req: Request,
+  ): Promise<
+    { kind: 'user'; clientId: string; grantId: string; link?: GrantLink; scope: string } | { kind: 'client'; clientId: string; scope: string } | undefined
   > {
     const header = req.get('authorization');
     if (!header) return undefined;
@@ -447,7 +444,12 @@ export class Bank {
       next();
     });
     // The exact bytes stay with the request: UK message signatures are over them, not over parsed JSON.
-    api.use(express.json({ type: ['application/json', 'application/*+json'], verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf) }));
+    api.use(
+      express.json({
+        type: ['application/json', 'application/*+json'],
+        verify: (req, _res, buf) => void ((req as Request & { rawBody?: Buffer }).rawBody = buf),
+      }),
+    );
     api.use(this.api);
     api.use((req: Request, res: Response) => this.dialect.sendError(req, res, 404, 'RESOURCE_UNKNOWN', `No such endpoint: ${req.method} ${req.path}`));
     api.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

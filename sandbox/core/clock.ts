@@ -41,11 +41,7 @@ export class BankClock {
   /** Seconds until the next UTC midnight on the bank clock (used for Retry-After on quotas). */
   secondsUntilTomorrow(): number {
     const now = this.nowMs();
-    const midnight = Date.UTC(
-      new Date(now).getUTCFullYear(),
-      new Date(now).getUTCMonth(),
-      new Date(now).getUTCDate() + 1,
-    );
+    const midnight = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate() + 1);
     return Math.max(1, Math.ceil((midnight - now) / 1000));
   }
 }

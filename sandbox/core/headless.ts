@@ -141,7 +141,10 @@ export async function completeScaHeadless(req: HeadlessScaRequest): Promise<stri
   const browser = new MiniBrowser({ rewrite: req.rewrite });
   const leaves = (u: string) => !req.isOwn(u);
   const stopped = (what: string) =>
-    new HeadlessScaError('SCA_NOT_COMPLETED', `${what}: ${unescapeHtml(browser.text('error') ?? browser.text('outcome') ?? `the bank answered ${browser.status}`)}`);
+    new HeadlessScaError(
+      'SCA_NOT_COMPLETED',
+      `${what}: ${unescapeHtml(browser.text('error') ?? browser.text('outcome') ?? `the bank answered ${browser.status}`)}`,
+    );
   let out = await browser.go(req.url, {}, leaves);
   if (out) return out;
   if (!/name="username"/.test(browser.html)) throw stopped('The bank did not show its login page');

@@ -21,8 +21,7 @@ export function isValidIban(value: unknown): value is string {
 
 /** French RIB key: 97 - ((89·bank + 15·branch + 3·account) mod 97), letters mapped the French way. */
 function ribKey(bank: string, branch: string, account: string): string {
-  const map = (s: string) =>
-    s.replace(/[A-Z]/g, (c) => String('12345678912345678923456789'.charAt(c.charCodeAt(0) - 65)));
+  const map = (s: string) => s.replace(/[A-Z]/g, (c) => String('12345678912345678923456789'.charAt(c.charCodeAt(0) - 65)));
   const b = Number(map(bank));
   const g = Number(map(branch));
   const a = Number(map(account));

@@ -10,7 +10,10 @@ import type { BankContext, BankDefinition, SandboxBankInfo, SandboxClientCredent
  * gateway is registered as (secret derived from the admin token). Pure, so a sandbox can list its
  * banks without building them.
  */
-export function bankIdentity(def: BankDefinition, ctx: Pick<BankContext, 'publicUrl' | 'mountPath' | 'adminToken'>): { info: SandboxBankInfo; client: SandboxClientCredentials } {
+export function bankIdentity(
+  def: BankDefinition,
+  ctx: Pick<BankContext, 'publicUrl' | 'mountPath' | 'adminToken'>,
+): { info: SandboxBankInfo; client: SandboxClientCredentials } {
   const baseUrl = `${ctx.publicUrl}${ctx.mountPath}/banks/${def.id}`;
   const apiBaseUrl = `${baseUrl}/api`;
   const info: SandboxBankInfo = {

@@ -45,13 +45,25 @@ export async function publicJwk(pair: SigningKeyPair): Promise<JWK> {
 /** `x-jws-signature` of a body, signed by `pair` as `iss`. */
 export async function signDetached(pair: SigningKeyPair, iss: string, body: string, nowMs: number): Promise<string> {
   const jws = await new FlattenedSign(new TextEncoder().encode(body))
-    .setProtectedHeader({ alg: 'PS256', kid: pair.kid, typ: 'JOSE', cty: 'application/json', [OB_IAT]: Math.floor(nowMs / 1000), [OB_ISS]: iss, [OB_TAN]: SANDBOX_TAN, crit: CRIT })
+    .setProtectedHeader({
+      alg: 'PS256',
+      kid: pair.kid,
+      typ: 'JOSE',
+      cty: 'application/json',
+      [OB_IAT]: Math.floor(nowMs / 1000),
+      [OB_ISS]: iss,
+      [OB_TAN]: SANDBOX_TAN,
+      crit: CRIT,
+    })
     .sign(pair.privateKey, { crit: RECOGNISED });
   return `${jws.protected}..${jws.signature}`;
 }
 
 /** Why a TPP's signature is refused, as the UK error code the bank answers with. */
-export type SignatureProblem = { code: 'UK.OBIE.Signature.Missing' | 'UK.OBIE.Signature.Malformed' | 'UK.OBIE.Signature.Invalid' | 'UK.OBIE.Signature.InvalidClaim'; message: string };
+export type SignatureProblem = {
+  code: 'UK.OBIE.Signature.Missing' | 'UK.OBIE.Signature.Malformed' | 'UK.OBIE.Signature.Invalid' | 'UK.OBIE.Signature.InvalidClaim';
+  message: string;
+};
 
 /** Checks a TPP's `x-jws-signature` over the exact request body; undefined when it holds. */
 export async function checkDetached(
@@ -61,15 +73,21 @@ export async function checkDetached(
 ): Promise<SignatureProblem | undefined> {
   if (!header) return { code: 'UK.OBIE.Signature.Missing', message: 'x-jws-signature is required on this request.' };
   const parts = header.trim().split('.');
-  if (parts.length !== 3 || parts[1] !== '' || !parts[0] || !parts[2]) return { code: 'UK.OBIE.Signature.Malformed', message: 'x-jws-signature must be a detached JWS (header..signature).' };
+  if (parts.length !== 3 || parts[1] !== '' || !parts[0] || !parts[2])
+    return { code: 'UK.OBIE.Signature.Malformed', message: 'x-jws-signature must be a detached JWS (header..signature).' };
   let protectedHeader: Record<string, unknown> | undefined;
   try {
-    ({ protectedHeader } = await flattenedVerify({ protected: parts[0], payload: Buffer.from(body, 'utf8').toString('base64url'), signature: parts[2] }, expected.publicKey, {
-      algorithms: ['PS256'],
-      crit: RECOGNISED,
-    }));
+    ({ protectedHeader } = await flattenedVerify(
+      { protected: parts[0], payload: Buffer.from(body, 'utf8').toString('base64url'), signature: parts[2] },
+      expected.publicKey,
+      {
+        algorithms: ['PS256'],
+        crit: RECOGNISED,
+      },
+    ));
   } catch (err) {
-    if (err instanceof joseErrors.JWSSignatureVerificationFailed) return { code: 'UK.OBIE.Signature.Invalid', message: 'x-jws-signature does not match the body.' };
+    if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+      return { code: 'UK.OBIE.Signature.Invalid', message: 'x-jws-signature does not match the body.' };
     if (err instanceof joseErrors.JOSEError) return { code: 'UK.OBIE.Signature.Malformed', message: `x-jws-signature is not a valid PS256 JWS (${err.code}).` };
     throw err;
   }
@@ -79,9 +97,11 @@ export async function checkDetached(
   const now = expected.nowMs / 1000;
   if (!CRIT.every((c) => crit.includes(c))) return { code: 'UK.OBIE.Signature.InvalidClaim', message: 'crit must name the iat, iss and tan parameters.' };
   if (protectedHeader.kid !== expected.kid) return { code: 'UK.OBIE.Signature.InvalidClaim', message: 'kid names no key registered for this client.' };
-  if (typeof iat !== 'number' || iat > now + MAX_FUTURE_SECONDS || iat < now - MAX_AGE_SECONDS) return { code: 'UK.OBIE.Signature.InvalidClaim', message: 'http://openbanking.org.uk/iat is missing or out of range.' };
+  if (typeof iat !== 'number' || iat > now + MAX_FUTURE_SECONDS || iat < now - MAX_AGE_SECONDS)
+    return { code: 'UK.OBIE.Signature.InvalidClaim', message: 'http://openbanking.org.uk/iat is missing or out of range.' };
   if (protectedHeader[OB_ISS] !== expected.iss) return { code: 'UK.OBIE.Signature.InvalidClaim', message: 'http://openbanking.org.uk/iss is not this client.' };
-  if (protectedHeader[OB_TAN] !== SANDBOX_TAN) return { code: 'UK.OBIE.Signature.InvalidClaim', message: `http://openbanking.org.uk/tan must be ${SANDBOX_TAN}.` };
+  if (protectedHeader[OB_TAN] !== SANDBOX_TAN)
+    return { code: 'UK.OBIE.Signature.InvalidClaim', message: `http://openbanking.org.uk/tan must be ${SANDBOX_TAN}.` };
   return undefined;
 }
 

@@ -3,11 +3,26 @@ import { isValidIban, makeIban, bbanFor } from './iban';
 import { balancesOf, buildLedger, formatCents, lazyIndexRange, lazyTransaction, parseAmount, TransactionView, type LazyHistory } from './ledger';
 
 describe('the lazily generated history', () => {
-  const h: LazyHistory = { count: 1000, firstDay: '2026-01-01', lastDay: '2026-01-31', days: 31, seed: 3, currency: 'EUR', accountId: 'acc-heavy-test', locale: 'de' };
+  const h: LazyHistory = {
+    count: 1000,
+    firstDay: '2026-01-01',
+    lastDay: '2026-01-31',
+    days: 31,
+    seed: 3,
+    currency: 'EUR',
+    accountId: 'acc-heavy-test',
+    locale: 'de',
+  };
   const all = Array.from({ length: h.count }, (_, i) => lazyTransaction(h, i));
 
   it('finds exactly the entries of a date window without generating the others', () => {
-    for (const [from, to] of [['2026-01-10', '2026-01-12'], ['2026-01-01', '2026-01-01'], ['2026-01-31', '2026-01-31'], [undefined, '2026-01-05'], ['2026-01-20', undefined]] as const) {
+    for (const [from, to] of [
+      ['2026-01-10', '2026-01-12'],
+      ['2026-01-01', '2026-01-01'],
+      ['2026-01-31', '2026-01-31'],
+      [undefined, '2026-01-05'],
+      ['2026-01-20', undefined],
+    ] as const) {
       const [start, end] = lazyIndexRange(h, from, to);
       const expected = all.filter((t) => (!from || t.bookingDate >= from) && (!to || t.bookingDate <= to)).map((t) => t.index);
       expect(Array.from({ length: end - start }, (_, i) => start + i)).toEqual(expected);
@@ -42,7 +57,12 @@ describe('the seeded ledger', () => {
   });
 
   it('uses IBANs that pass the mod-97 check in every country it serves', () => {
-    for (const [country, code] of [['DE', '50010517'], ['BE', '735'], ['FR', '30788'], ['GB', 'THAH401276']] as const) {
+    for (const [country, code] of [
+      ['DE', '50010517'],
+      ['BE', '735'],
+      ['FR', '30788'],
+      ['GB', 'THAH401276'],
+    ] as const) {
       const ledger = buildLedger({ id: country, country, currency: 'EUR', bankCode: code, locale: 'en' }, 1, '2026-11-20');
       for (const a of ledger.accounts) expect(isValidIban(a.iban), a.iban).toBe(true);
     }

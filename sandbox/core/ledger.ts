@@ -100,14 +100,52 @@ const MERCHANTS: Record<BankProfile['locale'], string[]> = {
   en: ['TESCO STORES 2201', 'SAINSBURYS S/MKT', 'WAITROSE 0412', 'CO-OP GROUP 3391', 'PRET A MANGER', 'BOOTS 1123'],
 };
 const CARD_MERCHANTS = [
-  'AMAZON EU SARL', 'NETFLIX.COM', 'SPOTIFY AB', 'UBER *TRIP', 'SHELL 3344', 'IKEA 0042', 'DECATHLON 221',
-  'APPLE.COM/BILL', 'BOOKING.COM', 'SNCF INTERNET', 'ZALANDO SE', 'STARBUCKS 1190',
+  'AMAZON EU SARL',
+  'NETFLIX.COM',
+  'SPOTIFY AB',
+  'UBER *TRIP',
+  'SHELL 3344',
+  'IKEA 0042',
+  'DECATHLON 221',
+  'APPLE.COM/BILL',
+  'BOOKING.COM',
+  'SNCF INTERNET',
+  'ZALANDO SE',
+  'STARBUCKS 1190',
 ];
 const LABELS: Record<BankProfile['locale'], { salary: string; rent: string; landlord: string; employer: string; savings: string; energy: string }> = {
-  de: { salary: 'GEHALT', rent: 'MIETE', landlord: 'Hausverwaltung Schmidt GmbH', employer: 'Nordwerk Industrie AG', savings: 'Sparplan', energy: 'Stadtwerke Energie' },
-  fr: { salary: 'SALAIRE', rent: 'LOYER', landlord: 'SCI Les Tilleuls', employer: 'Atelier Lumière SAS', savings: 'Virement épargne', energy: 'EDF Particuliers' },
-  nl: { salary: 'SALAIRE / LOON', rent: 'LOYER / HUUR', landlord: 'Immo Brabant SRL', employer: 'Brabant Logistics NV', savings: 'Épargne', energy: 'Engie Electrabel' },
-  en: { salary: 'SALARY', rent: 'RENT', landlord: 'Harbourside Lettings Ltd', employer: 'Thames Analytics Ltd', savings: 'Savings pot', energy: 'Octopus Energy' },
+  de: {
+    salary: 'GEHALT',
+    rent: 'MIETE',
+    landlord: 'Hausverwaltung Schmidt GmbH',
+    employer: 'Nordwerk Industrie AG',
+    savings: 'Sparplan',
+    energy: 'Stadtwerke Energie',
+  },
+  fr: {
+    salary: 'SALAIRE',
+    rent: 'LOYER',
+    landlord: 'SCI Les Tilleuls',
+    employer: 'Atelier Lumière SAS',
+    savings: 'Virement épargne',
+    energy: 'EDF Particuliers',
+  },
+  nl: {
+    salary: 'SALAIRE / LOON',
+    rent: 'LOYER / HUUR',
+    landlord: 'Immo Brabant SRL',
+    employer: 'Brabant Logistics NV',
+    savings: 'Épargne',
+    energy: 'Engie Electrabel',
+  },
+  en: {
+    salary: 'SALARY',
+    rent: 'RENT',
+    landlord: 'Harbourside Lettings Ltd',
+    employer: 'Thames Analytics Ltd',
+    savings: 'Savings pot',
+    energy: 'Octopus Energy',
+  },
 };
 
 /** Two years of history ending on the bank's start day. */
@@ -183,7 +221,10 @@ interface Builder {
   seq: number;
 }
 
-function push(b: Builder, tx: Omit<LedgerTransaction, 'id' | 'accountId' | 'currency' | 'status' | 'valueDate'> & { status?: TransactionStatus; valueDate?: string }) {
+function push(
+  b: Builder,
+  tx: Omit<LedgerTransaction, 'id' | 'accountId' | 'currency' | 'status' | 'valueDate'> & { status?: TransactionStatus; valueDate?: string },
+) {
   b.seq += 1;
   b.account.transactions.push({
     id: `${b.account.id.slice(0, 6)}${b.rng.hex(10)}${String(b.seq).padStart(5, '0')}`,
@@ -219,48 +260,175 @@ function generateHistory(b: Builder, profile: BankProfile, days: string[], peer?
     const status: TransactionStatus = pending ? 'pending' : 'booked';
     if (account.kind === 'checking') {
       if (dom === 25) {
-        push(b, { bookingDate: day, amountCents: 325_000 + rng.int(0, 2) * 5_000, counterpartyName: L.employer, counterpartyIban: makeIban(profile.country, bbanFor(profile.country, profile.bankCode, '9000000001')), remittance: `${L.salary} ${month}`, endToEndId: `SAL-${month}`, bankTransactionCode: 'PMNT-RCDT-ESCT', status });
+        push(b, {
+          bookingDate: day,
+          amountCents: 325_000 + rng.int(0, 2) * 5_000,
+          counterpartyName: L.employer,
+          counterpartyIban: makeIban(profile.country, bbanFor(profile.country, profile.bankCode, '9000000001')),
+          remittance: `${L.salary} ${month}`,
+          endToEndId: `SAL-${month}`,
+          bankTransactionCode: 'PMNT-RCDT-ESCT',
+          status,
+        });
       }
       if (dom === 1) {
         const ref = creditorReference(`LOY${month.replace('-', '')}`);
-        push(b, { bookingDate: day, amountCents: -115_000, counterpartyName: L.landlord, counterpartyIban: makeIban(profile.country, bbanFor(profile.country, profile.bankCode, '9000000002')), remittance: `${L.rent} ${month}`, structuredReference: ref, endToEndId: `RENT-${month}`, bankTransactionCode: 'PMNT-ICDT-ESCT', status });
-        push(b, { bookingDate: day, amountCents: -rng.int(6_000, 11_000), counterpartyName: L.energy, remittance: `${L.energy} ${month}`, mandateId: `MNDT-${account.id.slice(0, 6)}-01`, bankTransactionCode: 'PMNT-IDDT-ESDD', status });
+        push(b, {
+          bookingDate: day,
+          amountCents: -115_000,
+          counterpartyName: L.landlord,
+          counterpartyIban: makeIban(profile.country, bbanFor(profile.country, profile.bankCode, '9000000002')),
+          remittance: `${L.rent} ${month}`,
+          structuredReference: ref,
+          endToEndId: `RENT-${month}`,
+          bankTransactionCode: 'PMNT-ICDT-ESCT',
+          status,
+        });
+        push(b, {
+          bookingDate: day,
+          amountCents: -rng.int(6_000, 11_000),
+          counterpartyName: L.energy,
+          remittance: `${L.energy} ${month}`,
+          mandateId: `MNDT-${account.id.slice(0, 6)}-01`,
+          bankTransactionCode: 'PMNT-IDDT-ESDD',
+          status,
+        });
       }
       if (dom === 27 && peer) {
         const ref = creditorReference(`SAV${month.replace('-', '')}`);
-        push(b, { bookingDate: day, amountCents: -20_000, counterpartyName: account.ownerName, counterpartyIban: peer.iban, remittance: L.savings, structuredReference: ref, endToEndId: `SAV-${month}`, bankTransactionCode: 'PMNT-ICDT-ESCT', status });
+        push(b, {
+          bookingDate: day,
+          amountCents: -20_000,
+          counterpartyName: account.ownerName,
+          counterpartyIban: peer.iban,
+          remittance: L.savings,
+          structuredReference: ref,
+          endToEndId: `SAV-${month}`,
+          bankTransactionCode: 'PMNT-ICDT-ESCT',
+          status,
+        });
       }
       const groceries = rng.chance(3 / 7) ? rng.int(1, 2) : 0;
       for (let g = 0; g < groceries; g++) {
-        push(b, { bookingDate: day, valueDate: i > 0 ? days[i - 1] : day, amountCents: -rng.int(850, 14_500), counterpartyName: rng.pick(MERCHANTS[profile.locale]), remittance: `CARTE ${day.slice(8, 10)}/${day.slice(5, 7)} ${rng.pick(MERCHANTS[profile.locale])}`, merchantCategoryCode: '5411', bankTransactionCode: 'PMNT-CCRD-POSD', status });
+        push(b, {
+          bookingDate: day,
+          valueDate: i > 0 ? days[i - 1] : day,
+          amountCents: -rng.int(850, 14_500),
+          counterpartyName: rng.pick(MERCHANTS[profile.locale]),
+          remittance: `CARTE ${day.slice(8, 10)}/${day.slice(5, 7)} ${rng.pick(MERCHANTS[profile.locale])}`,
+          merchantCategoryCode: '5411',
+          bankTransactionCode: 'PMNT-CCRD-POSD',
+          status,
+        });
       }
       if (i === HISTORY_DAYS) {
         // Always at least one pending card payment today.
         const m = rng.pick(MERCHANTS[profile.locale]);
-        push(b, { bookingDate: day, amountCents: -rng.int(850, 6_500), counterpartyName: m, remittance: `CARTE ${m}`, merchantCategoryCode: '5411', bankTransactionCode: 'PMNT-CCRD-POSD', status });
+        push(b, {
+          bookingDate: day,
+          amountCents: -rng.int(850, 6_500),
+          counterpartyName: m,
+          remittance: `CARTE ${m}`,
+          merchantCategoryCode: '5411',
+          bankTransactionCode: 'PMNT-CCRD-POSD',
+          status,
+        });
       }
       if (rng.chance(0.03)) {
-        push(b, { bookingDate: day, amountCents: -rng.int(2, 20) * 1_000, counterpartyName: 'ATM', remittance: `ATM WITHDRAWAL ${day}`, bankTransactionCode: 'PMNT-CCRD-CWDL', status });
+        push(b, {
+          bookingDate: day,
+          amountCents: -rng.int(2, 20) * 1_000,
+          counterpartyName: 'ATM',
+          remittance: `ATM WITHDRAWAL ${day}`,
+          bankTransactionCode: 'PMNT-CCRD-CWDL',
+          status,
+        });
       }
     } else if (account.kind === 'savings') {
-      if (dom === 27) push(b, { bookingDate: day, amountCents: 20_000, counterpartyName: account.ownerName, remittance: L.savings, structuredReference: creditorReference(`SAV${month.replace('-', '')}`), bankTransactionCode: 'PMNT-RCDT-ESCT', status });
-      if (day.slice(5) === '12-31') push(b, { bookingDate: day, amountCents: rng.int(2_000, 9_000), counterpartyName: 'Interest', remittance: `INTEREST ${day.slice(0, 4)}`, bankTransactionCode: 'ACMT-MCOP-INTR', status });
+      if (dom === 27)
+        push(b, {
+          bookingDate: day,
+          amountCents: 20_000,
+          counterpartyName: account.ownerName,
+          remittance: L.savings,
+          structuredReference: creditorReference(`SAV${month.replace('-', '')}`),
+          bankTransactionCode: 'PMNT-RCDT-ESCT',
+          status,
+        });
+      if (day.slice(5) === '12-31')
+        push(b, {
+          bookingDate: day,
+          amountCents: rng.int(2_000, 9_000),
+          counterpartyName: 'Interest',
+          remittance: `INTEREST ${day.slice(0, 4)}`,
+          bankTransactionCode: 'ACMT-MCOP-INTR',
+          status,
+        });
     } else if (account.kind === 'card') {
       if (rng.chance(0.45)) {
         const m = rng.pick(CARD_MERCHANTS);
-        push(b, { bookingDate: day, valueDate: days[Math.max(0, i - rng.int(0, 2))], amountCents: -rng.int(399, 18_000), counterpartyName: m, remittance: m, merchantCategoryCode: rng.pick(['5311', '5812', '4121', '5732', '4722']), bankTransactionCode: 'PMNT-CCRD-POSD', status });
+        push(b, {
+          bookingDate: day,
+          valueDate: days[Math.max(0, i - rng.int(0, 2))],
+          amountCents: -rng.int(399, 18_000),
+          counterpartyName: m,
+          remittance: m,
+          merchantCategoryCode: rng.pick(['5311', '5812', '4121', '5732', '4722']),
+          bankTransactionCode: 'PMNT-CCRD-POSD',
+          status,
+        });
       }
-      if (dom === 5) push(b, { bookingDate: day, amountCents: rng.int(20_000, 60_000), counterpartyName: account.ownerName, remittance: `CARD SETTLEMENT ${month}`, bankTransactionCode: 'PMNT-RCDT-ESCT', status });
+      if (dom === 5)
+        push(b, {
+          bookingDate: day,
+          amountCents: rng.int(20_000, 60_000),
+          counterpartyName: account.ownerName,
+          remittance: `CARD SETTLEMENT ${month}`,
+          bankTransactionCode: 'PMNT-RCDT-ESCT',
+          status,
+        });
     } else if (account.kind === 'business') {
       if (rng.chance(0.35)) {
         const inv = `${day.slice(0, 4)}-${rng.digits(5)}`;
-        push(b, { bookingDate: day, amountCents: rng.int(50_000, 1_200_000), counterpartyName: rng.pick(['Müller & Söhne KG', 'Garage Dupont SARL', 'Van Damme BVBA', 'Bright Ideas Ltd', 'Rossi Costruzioni Srl']), remittance: `INVOICE ${inv}`, structuredReference: creditorReference(`INV${inv.replace('-', '')}`), endToEndId: `E2E-${inv}`, bankTransactionCode: 'PMNT-RCDT-ESCT', status });
+        push(b, {
+          bookingDate: day,
+          amountCents: rng.int(50_000, 1_200_000),
+          counterpartyName: rng.pick(['Müller & Söhne KG', 'Garage Dupont SARL', 'Van Damme BVBA', 'Bright Ideas Ltd', 'Rossi Costruzioni Srl']),
+          remittance: `INVOICE ${inv}`,
+          structuredReference: creditorReference(`INV${inv.replace('-', '')}`),
+          endToEndId: `E2E-${inv}`,
+          bankTransactionCode: 'PMNT-RCDT-ESCT',
+          status,
+        });
       }
       if (rng.chance(0.25)) {
-        push(b, { bookingDate: day, amountCents: -rng.int(8_000, 400_000), counterpartyName: rng.pick(['Office Supplies Direct', 'Cloudhost GmbH', 'Transports Martin', 'Legal Partners LLP']), remittance: `PO ${rng.digits(6)}`, bankTransactionCode: 'PMNT-ICDT-ESCT', status });
+        push(b, {
+          bookingDate: day,
+          amountCents: -rng.int(8_000, 400_000),
+          counterpartyName: rng.pick(['Office Supplies Direct', 'Cloudhost GmbH', 'Transports Martin', 'Legal Partners LLP']),
+          remittance: `PO ${rng.digits(6)}`,
+          bankTransactionCode: 'PMNT-ICDT-ESCT',
+          status,
+        });
       }
-      if (dom === 28) push(b, { bookingDate: day, amountCents: -rng.int(600_000, 900_000), counterpartyName: 'Payroll', remittance: `PAYROLL ${month}`, bankTransactionCode: 'PMNT-ICDT-BOOK', status });
-      if (dom === 10 && Number(month.slice(5)) % 3 === 1) push(b, { bookingDate: day, amountCents: -rng.int(200_000, 800_000), counterpartyName: 'Tax Office', remittance: `VAT Q ${month}`, bankTransactionCode: 'PMNT-ICDT-ESCT', status });
+      if (dom === 28)
+        push(b, {
+          bookingDate: day,
+          amountCents: -rng.int(600_000, 900_000),
+          counterpartyName: 'Payroll',
+          remittance: `PAYROLL ${month}`,
+          bankTransactionCode: 'PMNT-ICDT-BOOK',
+          status,
+        });
+      if (dom === 10 && Number(month.slice(5)) % 3 === 1)
+        push(b, {
+          bookingDate: day,
+          amountCents: -rng.int(200_000, 800_000),
+          counterpartyName: 'Tax Office',
+          remittance: `VAT Q ${month}`,
+          bankTransactionCode: 'PMNT-ICDT-ESCT',
+          status,
+        });
     }
   }
   // Newest first.
@@ -382,12 +550,13 @@ export class TransactionView {
   private readonly extras: LedgerTransaction[];
   private readonly lazyRange: [number, number];
 
-  constructor(private readonly account: LedgerAccount, q: TransactionQuery) {
+  constructor(
+    private readonly account: LedgerAccount,
+    q: TransactionQuery,
+  ) {
     const to = q.dateTo && q.dateToExclusive ? addDays(q.dateTo, -1) : q.dateTo;
     const match = (t: LedgerTransaction) =>
-      (!q.dateFrom || t.bookingDate >= q.dateFrom) &&
-      (!to || t.bookingDate <= to) &&
-      (!q.status || q.status === 'both' || t.status === q.status);
+      (!q.dateFrom || t.bookingDate >= q.dateFrom) && (!to || t.bookingDate <= to) && (!q.status || q.status === 'both' || t.status === q.status);
     this.extras = account.transactions.filter(match);
     const wantsBooked = !q.status || q.status !== 'pending';
     this.lazyRange = account.lazy && wantsBooked ? lazyIndexRange(account.lazy, q.dateFrom, to) : [0, 0];

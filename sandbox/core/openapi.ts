@@ -19,8 +19,7 @@ import { parse } from 'yaml';
  */
 
 // ajv-formats ships CommonJS; under ESM interop its default export sits one level down.
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ??
-  addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
+const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
 
 /** Directory of the official files vendored unchanged for the sandbox (see sandbox/specs/README.md). */
 export const SANDBOX_SPECS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'specs');
@@ -89,7 +88,10 @@ export function normaliseSpec(node: unknown): void {
   }
   if (!node || typeof node !== 'object') return;
   const o = node as Json;
-  for (const [flag, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
+  for (const [flag, bound] of [
+    ['exclusiveMinimum', 'minimum'],
+    ['exclusiveMaximum', 'maximum'],
+  ] as const) {
     if (typeof o[flag] === 'boolean') {
       if (o[flag] === true && typeof o[bound] === 'number') {
         o[flag] = o[bound];

@@ -216,7 +216,15 @@ export function scaRouter(bank: Bank): Router {
 
   const render = (res: Response, html: string, status = 200) => res.status(status).type('html').send(html);
 
-  const showEnd = async (req: Request, res: Response, s: ScaSession, outcome: 'approved' | 'rejected' | 'failed', title: string, message: string, stayOnPage = false) => {
+  const showEnd = async (
+    req: Request,
+    res: Response,
+    s: ScaSession,
+    outcome: 'approved' | 'rejected' | 'failed',
+    title: string,
+    message: string,
+    stayOnPage = false,
+  ) => {
     const to = await finish(req, res, s, outcome, message);
     if (to && !stayOnPage) return res.redirect(303, to);
     return render(res, endPage(bank, title, message, to));
@@ -318,9 +326,18 @@ export function scaRouter(bank: Bank): Router {
     return s;
   };
   const interactionPath = (req: Request) => `${bank.basePath}/sca/interaction/${req.params.uid}`;
-  router.get('/interaction/:uid', wrap(async (req, res) => view(res, await interactionSession(req, res), interactionPath(req))));
-  router.post('/interaction/:uid/login', wrap(async (req, res) => handleLogin(req, res, await interactionSession(req, res), interactionPath(req))));
-  router.post('/interaction/:uid/code', wrap(async (req, res) => handleCode(req, res, await interactionSession(req, res), interactionPath(req))));
+  router.get(
+    '/interaction/:uid',
+    wrap(async (req, res) => view(res, await interactionSession(req, res), interactionPath(req))),
+  );
+  router.post(
+    '/interaction/:uid/login',
+    wrap(async (req, res) => handleLogin(req, res, await interactionSession(req, res), interactionPath(req))),
+  );
+  router.post(
+    '/interaction/:uid/code',
+    wrap(async (req, res) => handleCode(req, res, await interactionSession(req, res), interactionPath(req))),
+  );
 
   // --- the bank's own SCA link (redirect approach) and the decoupled bank app ---
   const plainSession = (req: Request): ScaSession => {
@@ -329,9 +346,18 @@ export function scaRouter(bank: Bank): Router {
     return s;
   };
   const plainPath = (req: Request) => `${bank.basePath}/sca/s/${req.params.sid}`;
-  router.get('/s/:sid', wrap(async (req, res) => view(res, plainSession(req), plainPath(req))));
-  router.post('/s/:sid/login', wrap(async (req, res) => handleLogin(req, res, plainSession(req), plainPath(req))));
-  router.post('/s/:sid/code', wrap(async (req, res) => handleCode(req, res, plainSession(req), plainPath(req))));
+  router.get(
+    '/s/:sid',
+    wrap(async (req, res) => view(res, plainSession(req), plainPath(req))),
+  );
+  router.post(
+    '/s/:sid/login',
+    wrap(async (req, res) => handleLogin(req, res, plainSession(req), plainPath(req))),
+  );
+  router.post(
+    '/s/:sid/code',
+    wrap(async (req, res) => handleCode(req, res, plainSession(req), plainPath(req))),
+  );
 
   // The "bank app": lists the decoupled requests waiting for a user.
   router.get('/app', (req, res) => {

@@ -94,15 +94,7 @@ export interface GrantLink {
   paymentId?: string;
 }
 
-export type FaultKind =
-  | 'status'
-  | 'rate-limit'
-  | 'latency'
-  | 'timeout'
-  | 'malformed-json'
-  | 'missing-ids'
-  | 'churn-ids'
-  | 'duplicates';
+export type FaultKind = 'status' | 'rate-limit' | 'latency' | 'timeout' | 'malformed-json' | 'missing-ids' | 'churn-ids' | 'duplicates';
 
 export interface FaultRule {
   id: string;

@@ -86,5 +86,4 @@ export const TEST_USERS: readonly TestUser[] = Object.freeze([
   },
 ]);
 
-export const findUser = (username: string): TestUser | undefined =>
-  TEST_USERS.find((u) => u.username === username.trim().toLowerCase());
+export const findUser = (username: string): TestUser | undefined => TEST_USERS.find((u) => u.username === username.trim().toLowerCase());

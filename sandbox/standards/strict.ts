@@ -4,7 +4,6 @@ import { BankError } from '../core/errors';
 import { describeIssue, standingIssues, type OpenApiSpec, type SpecIssue } from '../core/openapi';
 export type { Lenience } from '../core/bank-types';
 
-
 /**
  * Answers any request the official file forbids as a strict bank does: 400 in the standard's
  * dialect, naming the offending field (BG `tppMessages[].path`, UK `Errors[].Path`). Requests for

@@ -29,14 +29,30 @@ export interface Running {
  * registered callback then name; `url` and `control` stay on the server itself.
  */
 export async function startSandbox(
-  opts: { seed?: number; now?: Date; clientJwks?: { keys: Record<string, unknown>[] }; publicUrl?: string; lenient?: Record<string, Lenience>; maxPartitions?: number } = {},
+  opts: {
+    seed?: number;
+    now?: Date;
+    clientJwks?: { keys: Record<string, unknown>[] };
+    publicUrl?: string;
+    lenient?: Record<string, Lenience>;
+    maxPartitions?: number;
+  } = {},
 ): Promise<Running> {
   const app = express();
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sandbox = createSandbox({ publicUrl: opts.publicUrl ?? url, selfUrl: url, adminToken: ADMIN_TOKEN, seed: opts.seed ?? 7, now: opts.now ?? TEST_NOW, clientJwks: opts.clientJwks, lenient: opts.lenient, maxPartitions: opts.maxPartitions });
+  const sandbox = createSandbox({
+    publicUrl: opts.publicUrl ?? url,
+    selfUrl: url,
+    adminToken: ADMIN_TOKEN,
+    seed: opts.seed ?? 7,
+    now: opts.now ?? TEST_NOW,
+    clientJwks: opts.clientJwks,
+    lenient: opts.lenient,
+    maxPartitions: opts.maxPartitions,
+  });
   app.use('/sandbox', sandbox.router);
   return {
     url,

@@ -122,7 +122,8 @@ export function createGoCardlessUpstream(opts: {
     get(id: string) {
       if (!accountIndex) {
         accountIndex = new Map();
-        for (const inst of institutions.values()) for (const a of inst.accounts) accountIndex.set(derivedUuid(`${inst.id}/${a.id}`), { account: a, institution: inst });
+        for (const inst of institutions.values())
+          for (const a of inst.accounts) accountIndex.set(derivedUuid(`${inst.id}/${a.id}`), { account: a, institution: inst });
       }
       return accountIndex.get(id);
     },
@@ -170,7 +171,10 @@ export function createGoCardlessUpstream(opts: {
     if (operation && status !== 204) {
       const result = api.validator.validateResponse(body, operation, status);
       if (result.errors?.length) {
-        log.error({ operation: (operation as { operationId?: string }).operationId, status, errors: result.errors.slice(0, 5) }, 'sandbox upstream response breaks the OpenAPI file');
+        log.error(
+          { operation: (operation as { operationId?: string }).operationId, status, errors: result.errors.slice(0, 5) },
+          'sandbox upstream response breaks the OpenAPI file',
+        );
         return res.status(500).json({ summary: 'Sandbox response invalid', detail: 'The sandbox built an answer its OpenAPI file forbids.', status_code: 500 });
       }
     }
@@ -191,7 +195,13 @@ export function createGoCardlessUpstream(opts: {
     // Compiled on the first request: a sandbox that never calls the upstream pays nothing for it.
     void (ready ??= api.init()).then(() => {
       const path = `/api/v2${req.path}`;
-      const request = { method: req.method.toLowerCase(), path, query: req.query as Record<string, string>, headers: req.headers as Record<string, string>, body: req.body as unknown };
+      const request = {
+        method: req.method.toLowerCase(),
+        path,
+        query: req.query as Record<string, string>,
+        headers: req.headers as Record<string, string>,
+        body: req.body as unknown,
+      };
       const operation = api.router.matchOperation(request);
       if (!operation) return error(res.status(404), 404, 'Not found.', `No operation ${req.method} ${path}`);
       res.locals.operation = operation;
@@ -254,7 +264,11 @@ export function createGoCardlessUpstream(opts: {
   });
   router.get('/api/v2/institutions/', (req, res) => {
     const country = typeof req.query.country === 'string' ? req.query.country.toUpperCase() : undefined;
-    sendValidated(res, 200, [...institutions.values()].filter((i) => !country || i.def.country === country).map((i) => institutionJson(i, false)));
+    sendValidated(
+      res,
+      200,
+      [...institutions.values()].filter((i) => !country || i.def.country === country).map((i) => institutionJson(i, false)),
+    );
   });
   router.get('/api/v2/institutions/:id/', (req, res) => {
     const i = institutions.get(String(req.params.id));
@@ -321,10 +335,20 @@ export function createGoCardlessUpstream(opts: {
     let agreementId = body.agreement;
     if (agreementId) {
       const a = state.agreements.get(agreementId);
-      if (!a || a.institution_id !== inst.id) return error(res, 400, 'Incorrect Institution ID', 'Provided Institution ID is different from the one in the agreement', 'InvalidAgreement');
+      if (!a || a.institution_id !== inst.id)
+        return error(res, 400, 'Incorrect Institution ID', 'Provided Institution ID is different from the one in the agreement', 'InvalidAgreement');
       if (a.accepted) return error(res, 400, 'Agreement already used', 'This agreement was already accepted; create a new one', 'InvalidAgreement');
     } else {
-      const a: Agreement = { id: ids.uuid(), created: clock.now().toISOString(), institution_id: inst.id, max_historical_days: 90, access_valid_for_days: 90, access_scope: ['balances', 'details', 'transactions'], accepted: null, reconfirmation: false };
+      const a: Agreement = {
+        id: ids.uuid(),
+        created: clock.now().toISOString(),
+        institution_id: inst.id,
+        max_historical_days: 90,
+        access_valid_for_days: 90,
+        access_scope: ['balances', 'details', 'transactions'],
+        accepted: null,
+        reconfirmation: false,
+      };
       state.agreements.set(a.id, a);
       agreementId = a.id;
     }
@@ -373,8 +397,16 @@ export function createGoCardlessUpstream(opts: {
     if (!live) {
       const suspended = holders.find((r) => r.status === 'SU');
       const a = state.agreements.get(holders[0]!.agreement);
-      if (suspended) error(res, 401, 'Requisition suspended', 'This requisition was suspended after repeated failures at the institution; create a new one', 'Suspended');
-      else error(res, 401, `End User Agreement (EUA) ${a?.id ?? holders[0]!.agreement} has expired`, `EUA was valid for ${a?.access_valid_for_days ?? 90} days and it expired. The end user must reconnect the account.`, 'AccessExpiredError');
+      if (suspended)
+        error(res, 401, 'Requisition suspended', 'This requisition was suspended after repeated failures at the institution; create a new one', 'Suspended');
+      else
+        error(
+          res,
+          401,
+          `End User Agreement (EUA) ${a?.id ?? holders[0]!.agreement} has expired`,
+          `EUA was valid for ${a?.access_valid_for_days ?? 90} days and it expired. The end user must reconnect the account.`,
+          'AccessExpiredError',
+        );
       return undefined;
     }
     return { ...found, agreement: state.agreements.get(live.agreement)! };
@@ -394,7 +426,12 @@ export function createGoCardlessUpstream(opts: {
     res.setHeader('X-RateLimit-Account-Success-Reset', String(clock.secondsUntilTomorrow()));
     if (general > GENERAL_LIMIT_PER_MINUTE) {
       res.setHeader('X-RateLimit-Account-Success-Remaining', String(Math.max(0, state.dailyLimit - used)));
-      error(res, 429, 'Rate limit exceeded', `The rate limit for this resource is ${GENERAL_LIMIT_PER_MINUTE}/minute. Please try again in ${60 - (Math.floor(clock.nowMs() / 1000) % 60)} seconds`);
+      error(
+        res,
+        429,
+        'Rate limit exceeded',
+        `The rate limit for this resource is ${GENERAL_LIMIT_PER_MINUTE}/minute. Please try again in ${60 - (Math.floor(clock.nowMs() / 1000) % 60)} seconds`,
+      );
       return true;
     }
     if (used >= state.dailyLimit) {
@@ -560,12 +597,18 @@ export function createGoCardlessUpstream(opts: {
       }
       r.owner = user.username;
       r.status = 'UA';
-      return res.type('html').send(
-        page('One-time code', `<form method="post" action="${basePath}/link/${r.id}"><label>Code <input name="code"></label><button name="action" value="approve">Approve</button><button name="action" value="cancel">Cancel</button></form>`),
-      );
+      return res
+        .type('html')
+        .send(
+          page(
+            'One-time code',
+            `<form method="post" action="${basePath}/link/${r.id}"><label>Code <input name="code"></label><button name="action" value="approve">Approve</button><button name="action" value="cancel">Cancel</button></form>`,
+          ),
+        );
     }
     const user = r.owner ? findUser(r.owner) : undefined;
-    if (body.action !== 'approve' || !user || r.status !== 'UA') return res.status(400).type('html').send(page('Link not valid', '<p id="error">Log in first.</p>'));
+    if (body.action !== 'approve' || !user || r.status !== 'UA')
+      return res.status(400).type('html').send(page('Link not valid', '<p id="error">Log in first.</p>'));
     if (user.behaviour === 'sca-timeout' || body.code !== user.otp) {
       return res.status(401).type('html').send(page('One-time code', '<p id="error">The code is not valid.</p>'));
     }
@@ -590,7 +633,9 @@ export function createGoCardlessUpstream(opts: {
       if (!m || !same(m[1]!, opts.adminToken)) return res.status(401).json({ error: 'admin token required' });
       next();
     });
-    control.get('/', (_req, res) => res.json({ reissueIds: state.reissueIds, dailyLimit: state.dailyLimit, now: clock.now().toISOString(), requisitions: state.requisitions.size }));
+    control.get('/', (_req, res) =>
+      res.json({ reissueIds: state.reissueIds, dailyLimit: state.dailyLimit, now: clock.now().toISOString(), requisitions: state.requisitions.size }),
+    );
     control.post('/behaviour', (req, res) => {
       const b = req.body as { reissueIds?: unknown; dailyLimit?: unknown; breakNextResponse?: unknown; secretRevoked?: unknown };
       if (typeof b.reissueIds === 'boolean') state.reissueIds = b.reissueIds;
@@ -601,14 +646,16 @@ export function createGoCardlessUpstream(opts: {
     });
     control.post('/clock/advance', (req, res) => {
       const seconds = (req.body as { seconds?: unknown }).seconds;
-      if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0 || seconds > 800 * 86_400) return res.status(400).json({ error: 'seconds: 0..69120000' });
+      if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0 || seconds > 800 * 86_400)
+        return res.status(400).json({ error: 'seconds: 0..69120000' });
       clock.advance(seconds * 1000);
       res.json({ now: clock.now().toISOString() });
     });
     /** Uses up today's calls of an account and scope, so the next one meets the daily-limit 429. */
     control.post('/accounts/:id/exhaust', (req, res) => {
       const scope = (req.body as { scope?: unknown }).scope;
-      if (scope !== 'details' && scope !== 'balances' && scope !== 'transactions') return res.status(400).json({ error: 'scope: details|balances|transactions' });
+      if (scope !== 'details' && scope !== 'balances' && scope !== 'transactions')
+        return res.status(400).json({ error: 'scope: details|balances|transactions' });
       state.usage.set(`${clock.today()} ${String(req.params.id)} ${scope}`, state.dailyLimit);
       res.json({ ok: true });
     });

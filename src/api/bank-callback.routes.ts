@@ -18,7 +18,10 @@ button:hover{border-color:#333}small{color:#666}form.search{display:flex;gap:.5r
 
 function answer(res: Response, r: CallbackResult): void {
   if (r.kind === 'redirect') return void res.redirect(303, r.location);
-  res.status(r.status).type('html').send(page(r.title, `<h1>${esc(r.title)}</h1><p>${esc(r.message)}</p>`));
+  res
+    .status(r.status)
+    .type('html')
+    .send(page(r.title, `<h1>${esc(r.title)}</h1><p>${esc(r.message)}</p>`));
 }
 
 /**
@@ -26,7 +29,13 @@ function answer(res: Response, r: CallbackResult): void {
  * `/connect/<token>`. Plain server-rendered HTML that works without JavaScript; no page ever
  * shows a stack trace.
  */
-export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; institutions: InstitutionsService; publicUrl: string; payments?: PaymentsService }): Router {
+export function consentRoutes(deps: {
+  orm: MikroORM;
+  consents: ConsentsService;
+  institutions: InstitutionsService;
+  publicUrl: string;
+  payments?: PaymentsService;
+}): Router {
   const router = express.Router();
   const fail = (res: Response) =>
     answer(res, { kind: 'page', status: 500, title: 'Something went wrong', message: 'Please try again from the app that sent you.' });
@@ -37,7 +46,8 @@ export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; 
       // Banks return to this one URL (the only one their OAuth clients register): a payment's state says it is one.
       // The bank's redirect names no tenant: the state it carries finds the consent (or payment) first.
       const payments = deps.payments;
-      if (payments && isPaymentState(url.searchParams.get('state'))) return answer(res, await asSystem('bank callback', () => payments.completeCallback(deps.orm.em.fork(), url.href)));
+      if (payments && isPaymentState(url.searchParams.get('state')))
+        return answer(res, await asSystem('bank callback', () => payments.completeCallback(deps.orm.em.fork(), url.href)));
       answer(res, await asSystem('bank callback', () => deps.consents.completeCallback(deps.orm.em.fork(), url.href, req.ip ?? null)));
     } catch {
       fail(res);
@@ -52,9 +62,7 @@ export function consentRoutes(deps: { orm: MikroORM; consents: ConsentsService; 
       const search = typeof req.query.search === 'string' ? req.query.search.slice(0, 100) : '';
       const country = typeof req.query.country === 'string' && /^[A-Za-z]{2}$/.test(req.query.country) ? req.query.country.toUpperCase() : '';
       const all = deps.institutions.list(found.caller, {});
-      const shown = deps.institutions
-        .list(found.caller, { search, country })
-        .filter((i) => found.consent.scopes.every((s) => i.scopes.includes(s)));
+      const shown = deps.institutions.list(found.caller, { search, country }).filter((i) => found.consent.scopes.every((s) => i.scopes.includes(s)));
       const countries = [...new Set(all.map((i) => i.country))].sort();
       const token = esc(String(req.params.token));
       res.type('html').send(

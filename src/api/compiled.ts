@@ -1,4 +1,15 @@
-import { execute, getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type ExecutionResult, type GraphQLSchema, type ValidationRule } from 'graphql';
+import {
+  execute,
+  getOperationAST,
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
 /** Compiled operations kept per process; clients send a handful of distinct documents. */
@@ -37,7 +48,13 @@ export class CompiledOperations {
   ) {}
 
   /** Runs an operation Apollo parsed and validated: compiled, or by graphql-js when graphql-jit cannot compile it. */
-  async execute(source: string, document: DocumentNode, operationName: string | null | undefined, context: unknown, variables: Record<string, unknown> | undefined): Promise<ExecutionResult> {
+  async execute(
+    source: string,
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    context: unknown,
+    variables: Record<string, unknown> | undefined,
+  ): Promise<ExecutionResult> {
     const entry = this.#entry(source, operationName, () => document);
     if (entry.compiled === undefined) entry.compiled = compile(this.schema, entry.document, operationName ?? undefined);
     if (!entry.compiled) return execute({ schema: this.schema, document, operationName, variableValues: variables, contextValue: context });
@@ -60,7 +77,10 @@ export class CompiledOperations {
     const operation = getOperationAST(entry.document, operationName);
     if (entry.readQuery === undefined) {
       // Validated before compiling: graphql-jit expects a valid document.
-      const valid = operation?.operation === 'query' && !/\b__(schema|type)\b/.test(source) && validate(this.schema, entry.document, [...specifiedRules, ...this.rules]).length === 0;
+      const valid =
+        operation?.operation === 'query' &&
+        !/\b__(schema|type)\b/.test(source) &&
+        validate(this.schema, entry.document, [...specifiedRules, ...this.rules]).length === 0;
       if (valid && entry.compiled === undefined) entry.compiled = compile(this.schema, entry.document, operationName);
       entry.readQuery = valid && entry.compiled !== null;
     }

@@ -38,7 +38,8 @@ export function createErrorFormatter(logger: Logger) {
     // Duck-typed: Apollo may build its errors with its own copy of graphql's GraphQLError class.
     const original = (error as { originalError?: unknown } | null)?.originalError ?? error;
     // Apollo re-codes errors raised by validation rules; ours keep the code they were given.
-    if (original instanceof ApiError || original instanceof DomainError) formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
+    if (original instanceof ApiError || original instanceof DomainError)
+      formatted = { ...formatted, extensions: { ...formatted.extensions, ...original.extensions } };
     let code = formatted.extensions?.code;
     // Apollo's own refusals of a malformed request (a persisted-query hash that does not match…) carry a 4xx but no code.
     const status = (error as { extensions?: { http?: { status?: unknown } } } | null)?.extensions?.http?.status;

@@ -68,7 +68,10 @@ export function fastQueryPath(options: FastPathOptions) {
       send(res, answer);
     } else {
       answer = { status: 200, result };
-      res.status(200).type('application/json; charset=utf-8').send(`${query.compiled.stringify(result)}\n`);
+      res
+        .status(200)
+        .type('application/json; charset=utf-8')
+        .send(`${query.compiled.stringify(result)}\n`);
     }
     options.onServed?.(query.name, graphqlOutcome(answer.result), (performance.now() - started) / 1000);
   };
@@ -84,7 +87,10 @@ type Formatter = FastPathOptions['formatError'];
 /** Written as Apollo Server writes a result: errors, data, extensions, in that order. */
 function send(res: Response, answer: Answer): void {
   const { errors, data, extensions } = answer.result;
-  res.status(answer.status).type('application/json; charset=utf-8').send(`${JSON.stringify({ errors, data, extensions })}\n`);
+  res
+    .status(answer.status)
+    .type('application/json; charset=utf-8')
+    .send(`${JSON.stringify({ errors, data, extensions })}\n`);
 }
 
 /**
@@ -103,7 +109,10 @@ function formatErrors(errors: readonly GraphQLError[], formatError: Formatter): 
 
 /** A request refused before execution: the error alone, with its status or 500. */
 function requestFailure(err: unknown, prefix: string, formatError: Formatter): Answer {
-  const error = err instanceof GraphQLError ? err : new GraphQLError(prefix + (err instanceof Error ? err.message : String(err)), { originalError: err instanceof Error ? err : undefined });
+  const error =
+    err instanceof GraphQLError
+      ? err
+      : new GraphQLError(prefix + (err instanceof Error ? err.message : String(err)), { originalError: err instanceof Error ? err : undefined });
   const { formatted, status } = formatErrors([error], formatError);
   return { status: status ?? 500, result: { errors: formatted } };
 }

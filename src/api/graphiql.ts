@@ -47,7 +47,10 @@ export const EXAMPLES_DIR = path.resolve(import.meta.dirname, '../../docs/exampl
 export function loadExampleTabs(dir = EXAMPLES_DIR): ExampleTab[] {
   let files: string[];
   try {
-    files = fs.readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort();
+    files = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.graphql'))
+      .sort();
   } catch {
     return [];
   }

@@ -38,6 +38,9 @@ export function hasUnstorableString(document: DocumentNode, variables: unknown):
 /** Refuses, with a coded error and before any resolver runs, input no column could store as sent. */
 export function assertStorableInput(document: DocumentNode, variables: unknown): void {
   if (hasUnstorableString(document, variables)) {
-    throw new ApiError(ErrorCode.BAD_USER_INPUT, 'A string in the request contains U+0000 or an unpaired UTF-16 surrogate, which the gateway cannot store; remove it.');
+    throw new ApiError(
+      ErrorCode.BAD_USER_INPUT,
+      'A string in the request contains U+0000 or an unpaired UTF-16 surrogate, which the gateway cannot store; remove it.',
+    );
   }
 }

@@ -91,8 +91,7 @@ export function operationCost(
         const args = new Map((sel.arguments ?? []).map((a) => [a.name.value, argValue(a.value)]));
         const first = args.get('first');
         const ids = args.get('ids');
-        const size =
-          typeof first === 'number' ? first : Array.isArray(ids) ? ids.length : type?.name.endsWith('Connection') ? DEFAULT_PAGE_SIZE : 1;
+        const size = typeof first === 'number' ? first : Array.isArray(ids) ? ids.length : type?.name.endsWith('Connection') ? DEFAULT_PAGE_SIZE : 1;
         total += 1 + Math.max(size, 1) * children;
       } else if (sel.kind === Kind.INLINE_FRAGMENT) {
         total += costOf(sel.selectionSet, sel.typeCondition ? schema.getType(sel.typeCondition.name.value) : parent, seen);

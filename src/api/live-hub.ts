@@ -320,7 +320,9 @@ interface Replay {
  * What decides a subscription's answer (the printed document without a replay cursor, the
  * variables), the member's replay if any, and the group's document given its feed's cursor.
  */
-function liveShape(args: ExecutionArgs): { printed: string; variables: Record<string, unknown>; replay: Replay | null; feed: (cursor: string) => DocumentNode } | null {
+function liveShape(
+  args: ExecutionArgs,
+): { printed: string; variables: Record<string, unknown>; replay: Replay | null; feed: (cursor: string) => DocumentNode } | null {
   const operation = getOperationAST(args.document, args.operationName);
   if (operation?.operation !== 'subscription') return null;
   const root = operation.selectionSet.selections[0];
@@ -336,7 +338,8 @@ function liveShape(args: ExecutionArgs): { printed: string; variables: Record<st
   // group's feed gets a cursor of its own.
   const values = getArgumentValues(field, root, coerced.coerced) as { after?: string | null; types?: EventType[] | null };
   const cursorNode = root.arguments?.find((a) => a.name.value === 'after');
-  if (cursorNode?.value.kind === Kind.VARIABLE && countVariable(args.document, cursorNode.value.name.value) === 1) delete variables[cursorNode.value.name.value];
+  if (cursorNode?.value.kind === Kind.VARIABLE && countVariable(args.document, cursorNode.value.name.value) === 1)
+    delete variables[cursorNode.value.name.value];
   const withCursor = (cursor: string | null) =>
     visit(args.document, {
       Field: (node: FieldNode) => {
@@ -346,7 +349,12 @@ function liveShape(args: ExecutionArgs): { printed: string; variables: Record<st
         return { ...node, arguments: cursor === null ? rest : [...rest, arg] };
       },
     });
-  return { printed: print(withCursor(null)), variables, replay: values.after ? { after: values.after, types: values.types ?? null } : null, feed: (cursor) => withCursor(cursor) };
+  return {
+    printed: print(withCursor(null)),
+    variables,
+    replay: values.after ? { after: values.after, types: values.types ?? null } : null,
+    feed: (cursor) => withCursor(cursor),
+  };
 }
 
 /** How often `$name` is used (not declared) in the document. */
@@ -367,6 +375,8 @@ function eventPosition(root: unknown): LogPosition | null {
 /** JSON with object keys sorted: equal variables give equal keys whatever their order. */
 function stableJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
   );
 }

@@ -7,7 +7,9 @@ export { DECIMAL_PATTERN, atCurrencyScale, currencyDigits } from '../kernel/mone
 
 function parseDecimalInput(value: unknown): string {
   if (typeof value !== 'string' || !DECIMAL_PATTERN.test(value)) {
-    throw new GraphQLError('A Decimal is a string such as "-12.30": digits, an optional sign and at most 8 decimals.', { extensions: { code: 'BAD_USER_INPUT' } });
+    throw new GraphQLError('A Decimal is a string such as "-12.30": digits, an optional sign and at most 8 decimals.', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   }
   return value;
 }

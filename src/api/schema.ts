@@ -10,7 +10,13 @@ import { ConsentAccountsResolver, TransactionAccountResolver } from '../modules/
 import { ConsentSubscriptionsResolver } from '../modules/consents/consents.subscriptions.resolver';
 import { PaymentSubscriptionsResolver } from '../modules/payments/payments.subscriptions.resolver';
 import { ConsentsResolver } from '../modules/consents/consents.resolver';
-import { AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver, SharedPaymentsResolver, SharedSubscriptionsResolver } from '../modules/grants/grants.resolver';
+import {
+  AccessGrantsResolver,
+  AccessGrantsTenantResolver,
+  SharedAccountsResolver,
+  SharedPaymentsResolver,
+  SharedSubscriptionsResolver,
+} from '../modules/grants/grants.resolver';
 import { InstitutionsResolver } from '../modules/institutions/institutions.resolver';
 import { PaymentsResolver } from '../modules/payments/payments.resolver';
 import { ProofsResolver } from '../modules/proofs/proofs.resolver';
@@ -24,7 +30,37 @@ import { WebhookDeliveryResolver, WebhooksResolver } from '../modules/webhooks/w
 import { NodeResolver } from './relay/node.resolver';
 
 /** Every resolver of the API. Modules add theirs here. */
-export const resolvers = [NodeResolver, TenancyResolver, InstitutionsResolver, ConsentsResolver, AccountsResolver, TransactionAccountResolver, ConsentAccountsResolver, TransactionsResolver, SyncResolver, EventsResolver, EventSubscriptionsResolver, ConsentSubscriptionsResolver, PaymentSubscriptionsResolver, WebhooksResolver, WebhookDeliveryResolver, AuditResolver, PaymentsResolver, ReconciliationResolver, SandboxResolver, SandboxCustomerPaymentsResolver, ProofsResolver, ApprovalMembersResolver, PaymentApprovalResolver, PaymentApprovalDocumentResolver, AccessGrantsResolver, AccessGrantsTenantResolver, SharedAccountsResolver, SharedPaymentsResolver, SharedSubscriptionsResolver] as const;
+export const resolvers = [
+  NodeResolver,
+  TenancyResolver,
+  InstitutionsResolver,
+  ConsentsResolver,
+  AccountsResolver,
+  TransactionAccountResolver,
+  ConsentAccountsResolver,
+  TransactionsResolver,
+  SyncResolver,
+  EventsResolver,
+  EventSubscriptionsResolver,
+  ConsentSubscriptionsResolver,
+  PaymentSubscriptionsResolver,
+  WebhooksResolver,
+  WebhookDeliveryResolver,
+  AuditResolver,
+  PaymentsResolver,
+  ReconciliationResolver,
+  SandboxResolver,
+  SandboxCustomerPaymentsResolver,
+  ProofsResolver,
+  ApprovalMembersResolver,
+  PaymentApprovalResolver,
+  PaymentApprovalDocumentResolver,
+  AccessGrantsResolver,
+  AccessGrantsTenantResolver,
+  SharedAccountsResolver,
+  SharedPaymentsResolver,
+  SharedSubscriptionsResolver,
+] as const;
 
 /** Builds the executable schema; `pubSub` carries subscription events (in-process or Redis). */
 export async function buildApiSchema(pubSub: PubSub = createPubSub()): Promise<GraphQLSchema> {

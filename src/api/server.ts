@@ -9,7 +9,19 @@ import express, { type Request, type Response, type Router } from 'express';
 import { rateLimit, ipKeyGenerator, MemoryStore, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import { Redis } from 'ioredis';
-import { execute, getOperationAST, GraphQLError, parse, specifiedRules, subscribe, validate, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import {
+  execute,
+  getOperationAST,
+  GraphQLError,
+  parse,
+  specifiedRules,
+  subscribe,
+  validate,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Server } from 'node:http';
@@ -86,7 +98,8 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     if (n > 0) m.set(k, n);
     else m.delete(k);
   };
-  const wsRefusal = (message: string, extra: Record<string, unknown> = {}) => [new ApiError(ErrorCode.RATE_LIMITED, message, extra)].map((e) => toGraphQLError(formatError(e.toJSON(), e)));
+  const wsRefusal = (message: string, extra: Record<string, unknown> = {}) =>
+    [new ApiError(ErrorCode.RATE_LIMITED, message, extra)].map((e) => toGraphQLError(formatError(e.toJSON(), e)));
   const maskResult = (result: ExecutionResult, requestId: string) =>
     result.errors?.length ? { ...result, errors: result.errors.map((e) => requestScope.run({ requestId }, () => formatError(e.toJSON(), e))) } : result;
   // Live subscriptions: one execution per event for every subscriber that shares it, frames written here (see live-hub.ts).
@@ -149,7 +162,9 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
             return requestScope.run({ requestId }, () => wsRefusal(`Too many requests for this API key; retry in ${retryAfter} s.`, { retryAfter }));
           }
           if ((subscriptionsByKey.get(lk) ?? 0) >= config.ws.maxSubscriptionsPerKey) {
-            return requestScope.run({ requestId }, () => wsRefusal(`At most ${config.ws.maxSubscriptionsPerKey} active subscriptions per API key; complete one first.`));
+            return requestScope.run({ requestId }, () =>
+              wsRefusal(`At most ${config.ws.maxSubscriptionsPerKey} active subscriptions per API key; complete one first.`),
+            );
           }
           const document = parse(payload.query, { maxTokens: config.graphql.maxTokens });
           const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
@@ -288,7 +303,13 @@ export async function createGraphQLEdge(deps: GraphQLEdgeDeps): Promise<GraphQLE
     // The socket, not req.ip: a browser behind a trusted proxy is not on this machine.
     const loopback = ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(req.socket.remoteAddress ?? '');
     const key = config.environment === 'sandbox' && loopback ? deps.demoApiKey() : undefined;
-    res.type('html').set('Content-Security-Policy', "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; font-src 'self' data:").send(graphiqlPage(key, exampleTabs));
+    res
+      .type('html')
+      .set(
+        'Content-Security-Policy',
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; font-src 'self' data:",
+      )
+      .send(graphiqlPage(key, exampleTabs));
   });
   router.use(
     '/graphql',
@@ -323,11 +344,16 @@ function unauthenticated(key: string | undefined): ApiError {
 }
 
 /** A document whose operation cannot be picked (operationName names none, or several and no name) is the caller's mistake. */
-function assertOperation(operation: OperationDefinitionNode | null | undefined, operationName: string | null | undefined): asserts operation is OperationDefinitionNode {
+function assertOperation(
+  operation: OperationDefinitionNode | null | undefined,
+  operationName: string | null | undefined,
+): asserts operation is OperationDefinitionNode {
   if (operation) return;
   throw new ApiError(
     ErrorCode.BAD_REQUEST,
-    typeof operationName === 'string' ? 'The document has no operation named by operationName.' : 'The document has several operations: name the one to run with operationName.',
+    typeof operationName === 'string'
+      ? 'The document has no operation named by operationName.'
+      : 'The document has several operations: name the one to run with operationName.',
   );
 }
 
@@ -362,7 +388,11 @@ const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> => typ
  * generator's `return()` would queue behind its pending `next()` (which waits for the next event),
  * so a closed socket would hold the stream, and the count, until that event came.
  */
-function countedSubscription<T>(source: AsyncIterable<T>, tenantId: string, metrics: Pick<Metrics, 'subscriptionOpened' | 'subscriptionClosed'>): AsyncIterableIterator<T> {
+function countedSubscription<T>(
+  source: AsyncIterable<T>,
+  tenantId: string,
+  metrics: Pick<Metrics, 'subscriptionOpened' | 'subscriptionClosed'>,
+): AsyncIterableIterator<T> {
   const inner = source[Symbol.asyncIterator]();
   let open = true;
   const closed = () => {
@@ -400,8 +430,14 @@ function toGraphQLError(f: ReturnType<ReturnType<typeof createErrorFormatter>>):
   return new GraphQLError(f.message, { extensions: f.extensions });
 }
 
-function rateLimitStore(config: Config, logger: Logger): { store: Store; storeLogger: { error(...args: unknown[]): void; warn(...args: unknown[]): void }; closeStore: () => Promise<void> } {
-  const storeLogger = { error: (err: unknown) => logger.warn({ err }, 'rate-limit store error; request allowed'), warn: (msg: unknown) => logger.warn({ msg }, 'rate limiter warning') };
+function rateLimitStore(
+  config: Config,
+  logger: Logger,
+): { store: Store; storeLogger: { error(...args: unknown[]): void; warn(...args: unknown[]): void }; closeStore: () => Promise<void> } {
+  const storeLogger = {
+    error: (err: unknown) => logger.warn({ err }, 'rate-limit store error; request allowed'),
+    warn: (msg: unknown) => logger.warn({ msg }, 'rate limiter warning'),
+  };
   // Explicit even without Redis: graphql-ws subscribes count in the same store as HTTP requests.
   if (!config.redisUrl) return { store: new MemoryStore(), storeLogger, closeStore: async () => undefined };
   const client = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: true });

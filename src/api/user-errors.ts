@@ -20,7 +20,7 @@ registerEnumType(ProblemCode, {
     ALREADY_REVOKED: { description: 'The object is already revoked.' },
     OUT_OF_RANGE: { description: "A number is outside what is allowed (e.g. above the bank's maximum)." },
     NOT_SUPPORTED: { description: 'The institution does not offer what was asked (a scope, a payment scheme).' },
-    NOT_ALLOWED: { description: "The tenant has not allowed this value (e.g. a redirect URI missing from its allow-list)." },
+    NOT_ALLOWED: { description: 'The tenant has not allowed this value (e.g. a redirect URI missing from its allow-list).' },
     INVALID_STATE: { description: "The object's current status does not allow this mutation." },
     BANK_ERROR: { description: 'The bank could not be reached or refused the request; nothing was kept.' },
     INSECURE_URL: { description: "A URL is not allowed in this environment (plain http outside the sandbox's loopback)." },
@@ -42,14 +42,20 @@ registerEnumType(ProblemCode, {
     AMOUNT_EXCEEDED: { description: 'An amount would exceed what the transaction or the expected payment has left.' },
     ALREADY_MATCHED: { description: 'The transaction is already part of a live (suggested or confirmed) match.' },
     END_USER_MISMATCH: { description: 'The objects belong to different end users.' },
-    CERTIFICATE_INVALID: { description: 'The text is not an X.509 certificate (PEM or base64 DER), or not the kind asked for (a CA certificate, a signing certificate).' },
+    CERTIFICATE_INVALID: {
+      description: 'The text is not an X.509 certificate (PEM or base64 DER), or not the kind asked for (a CA certificate, a signing certificate).',
+    },
     CERTIFICATE_EXPIRED: { description: 'The certificate (or the CA certificate that issued it) is past its validity period.' },
     CERTIFICATE_NOT_YET_VALID: { description: 'The certificate’s validity period has not started.' },
-    CERTIFICATE_KEY_USAGE: { description: 'The certificate’s key usage does not allow signatures (digitalSignature or nonRepudiation), or it is a CA certificate.' },
+    CERTIFICATE_KEY_USAGE: {
+      description: 'The certificate’s key usage does not allow signatures (digitalSignature or nonRepudiation), or it is a CA certificate.',
+    },
     CERTIFICATE_UNTRUSTED: { description: 'The certificate is not issued by a CA certificate the tenant registered (approvalCaCertificateAdd).' },
     CERTIFICATE_REVOKED: { description: 'The tenant revoked this certificate (approverCertificateRevoke).' },
     SIGNATURE_INVALID: { description: 'The signature does not verify with the credential’s key over the payment’s approval document.' },
-    SIGNATURE_DOCUMENT_MISMATCH: { description: 'The signed payload is not the approval document the gateway computes for the payment now (another payment, revision or decision).' },
+    SIGNATURE_DOCUMENT_MISMATCH: {
+      description: 'The signed payload is not the approval document the gateway computes for the payment now (another payment, revision or decision).',
+    },
     ALREADY_DECIDED: { description: 'This member already approved or rejected this revision of the payment.' },
     SELF_APPROVAL_FORBIDDEN: { description: 'The policy forbids the member who requested the payment to approve it.' },
     NOT_AN_APPROVER: { description: 'The member is not an APPROVER of the payment’s end user.' },
@@ -75,4 +81,3 @@ export class UserError implements Problem {
   @Field(() => ProblemCode)
   code!: ProblemCode;
 }
-

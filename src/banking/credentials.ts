@@ -30,7 +30,14 @@ const signingKeyRef = z
   })
   .strict();
 
-const qsealAlgorithms = ['rsa-sha256', 'rsa-sha512', 'SHA256withRSA', 'SHA512withRSA', 'ecdsa-sha256', 'SHA256withECDSA'] as const satisfies readonly QSealAlgorithm[];
+const qsealAlgorithms = [
+  'rsa-sha256',
+  'rsa-sha512',
+  'SHA256withRSA',
+  'SHA512withRSA',
+  'ecdsa-sha256',
+  'SHA256withECDSA',
+] as const satisfies readonly QSealAlgorithm[];
 
 /**
  * `credentials` of one institutions file entry. Every secret is a file (a mounted secret, e.g.
@@ -82,7 +89,11 @@ export const credentialsEntry = z
         /** PEM QSealC; Berlin Group sends it in `TPP-Signature-Certificate` (required there). */
         certFile: fileRef.optional(),
         /** `keyId` of the signature, verbatim: Berlin Group `SN=<serial hex>,CA=<issuer DN>`, STET the URL of the certificate. */
-        keyId: z.string().min(1).max(2000).regex(/^[^"\\\r\n]+$/, { message: 'no quotes, backslashes or line breaks' }),
+        keyId: z
+          .string()
+          .min(1)
+          .max(2000)
+          .regex(/^[^"\\\r\n]+$/, { message: 'no quotes, backslashes or line breaks' }),
         algorithm: z.enum(qsealAlgorithms).default('rsa-sha256'),
         /** Sign `(request-target)`; some banks reject it. */
         includeRequestTarget: z.boolean().default(true),
@@ -126,9 +137,17 @@ export function credentialProblems(standard: Standard, c: CredentialsEntry, regi
       .filter((s) => which(s.liveCredentials))
       .map((s) => s.displayName)
       .join(' and ');
-  if (!rules.takesRequestObjects && c.requestObject) add(['requestObject'], `signed request objects are sent to ${namesOf((r) => r.takesRequestObjects)} banks only`);
+  if (!rules.takesRequestObjects && c.requestObject)
+    add(['requestObject'], `signed request objects are sent to ${namesOf((r) => r.takesRequestObjects)} banks only`);
   if (!rules.payloadSignatureHeader && c.jws) {
-    const headers = [...new Set(registry.all().map((s) => s.liveCredentials.payloadSignatureHeader).filter((h) => h !== undefined))].join(', ');
+    const headers = [
+      ...new Set(
+        registry
+          .all()
+          .map((s) => s.liveCredentials.payloadSignatureHeader)
+          .filter((h) => h !== undefined),
+      ),
+    ].join(', ');
     add(['jws'], `${headers} is sent to ${namesOf((r) => r.payloadSignatureHeader)} banks only`);
   }
   return problems;
@@ -159,7 +178,13 @@ const ALG_KEY_TYPES: Record<ClientAssertionKey['alg'], string[]> = { PS256: ['rs
  * belongs to its key, the QSeal signer accepts the key). Throws {@link CredentialsLoadError}
  * listing every problem as `<institution>: credentials.<field>: …`.
  */
-export function loadCredentials(institutionId: string, standard: Standard, entry: CredentialsEntry, baseDir: string, registry: StandardsRegistry = defaultStandards): BankClientCredentials {
+export function loadCredentials(
+  institutionId: string,
+  standard: Standard,
+  entry: CredentialsEntry,
+  baseDir: string,
+  registry: StandardsRegistry = defaultStandards,
+): BankClientCredentials {
   const problems: string[] = [];
   const fail = (field: string, message: string) => problems.push(`${institutionId}: credentials.${field}: ${message}`);
 

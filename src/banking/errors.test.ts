@@ -63,7 +63,13 @@ const obie = (...codes: string[]) => ({
   Message: 'There is something wrong with the request parameters provided',
   Errors: codes.map((ErrorCode) => ({ ErrorCode, Message: 'Detail.', Path: 'Data.Initiation' })),
 });
-const stet = (status: number, error: string, message = 'Details.') => ({ timestamp: '2026-11-25T12:00:00Z', status, error, message, path: '/stet/psd2/v1.6/accounts' });
+const stet = (status: number, error: string, message = 'Details.') => ({
+  timestamp: '2026-11-25T12:00:00Z',
+  status,
+  error,
+  message,
+  path: '/stet/psd2/v1.6/accounts',
+});
 
 describe('the bank error family', () => {
   it('gives every kind its own stable code and keeps the call context', () => {
@@ -200,13 +206,23 @@ describe('Berlin Group errors (tppMessages and RFC 7807 shapes)', () => {
   });
 
   it('reads the error messages before the warnings', () => {
-    const body = { tppMessages: [{ category: 'WARNING', code: 'WARNING', text: 'w' }, { category: 'ERROR', code: 'CONSENT_INVALID', text: 'e' }] };
+    const body = {
+      tppMessages: [
+        { category: 'WARNING', code: 'WARNING', text: 'w' },
+        { category: 'ERROR', code: 'CONSENT_INVALID', text: 'e' },
+      ],
+    };
     expect(extractBankCodes(standards.get('BERLIN_GROUP').protocol.errors, body)).toEqual(['CONSENT_INVALID', 'WARNING']);
     expect(fromWire('BERLIN_GROUP', 401, body)).toBeInstanceOf(BankConsentInvalid);
   });
 
   it('lets the most specific code win when several are listed', () => {
-    const body = { tppMessages: [{ category: 'ERROR', code: 'FORMAT_ERROR' }, { category: 'ERROR', code: 'CONSENT_EXPIRED' }] };
+    const body = {
+      tppMessages: [
+        { category: 'ERROR', code: 'FORMAT_ERROR' },
+        { category: 'ERROR', code: 'CONSENT_EXPIRED' },
+      ],
+    };
     const err = fromWire('BERLIN_GROUP', 400, body);
     expect(err).toBeInstanceOf(BankConsentExpired);
     expect(err.bankCode).toBe('CONSENT_EXPIRED');
@@ -249,8 +265,18 @@ describe('UK Open Banking errors (OBErrorResponse1, 3.1 and 4.0)', () => {
     [400, obie('UK.OBIE.Signature.Invalid'), BankUnauthorized, 'UK.OBIE.Signature.Invalid'],
     [500, obie('UK.OBIE.UnexpectedError'), BankUnavailable, 'UK.OBIE.UnexpectedError'],
     // A bank's own namespace, as the sandbox's Thames bank answers.
-    [429, { Code: 'ACCESS_EXCEEDED', Id: 'x', Message: 'quota', Errors: [{ ErrorCode: 'UK.THAMES.Rules.AccessExceeded', Message: 'quota' }] }, BankAccessExceeded, 'UK.THAMES.Rules.AccessExceeded'],
-    [429, { Code: 'RATE_LIMITED', Id: 'x', Message: 'slow down', Errors: [{ ErrorCode: 'UK.THAMES.Rules.RateLimited', Message: 'slow' }] }, BankRateLimited, 'UK.THAMES.Rules.RateLimited'],
+    [
+      429,
+      { Code: 'ACCESS_EXCEEDED', Id: 'x', Message: 'quota', Errors: [{ ErrorCode: 'UK.THAMES.Rules.AccessExceeded', Message: 'quota' }] },
+      BankAccessExceeded,
+      'UK.THAMES.Rules.AccessExceeded',
+    ],
+    [
+      429,
+      { Code: 'RATE_LIMITED', Id: 'x', Message: 'slow down', Errors: [{ ErrorCode: 'UK.THAMES.Rules.RateLimited', Message: 'slow' }] },
+      BankRateLimited,
+      'UK.THAMES.Rules.RateLimited',
+    ],
     // 4.0: Code and Message are deprecated; ErrorCode is a four-letter code, decided by the status.
     [400, { Errors: [{ ErrorCode: 'U004', Message: 'Missing field' }] }, BankInvalidRequest, 'U004'],
     [403, { Errors: [{ ErrorCode: 'U010', Message: 'Consent not authorised' }] }, BankConsentInvalid, 'U010'],

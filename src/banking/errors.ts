@@ -334,19 +334,14 @@ const KIND_BY_UK_LEAF: Record<string, Kind> = {
 };
 
 /** Which kind wins when a body lists several codes: the one that asks for the most specific reaction. */
-const PRECEDENCE: readonly Kind[] = [
-  'ACCESS_EXCEEDED',
-  'CONSENT_EXPIRED',
-  'CONSENT_INVALID',
-  'UNAUTHORIZED',
-  'RATE_LIMITED',
-  'UNAVAILABLE',
-  'INVALID_REQUEST',
-];
+const PRECEDENCE: readonly Kind[] = ['ACCESS_EXCEEDED', 'CONSENT_EXPIRED', 'CONSENT_INVALID', 'UNAUTHORIZED', 'RATE_LIMITED', 'UNAVAILABLE', 'INVALID_REQUEST'];
 
 /** `consent-expired`, `Consent Expired` and `CONSENT_EXPIRED` are one code. */
 function normaliseCode(code: string): string {
-  return code.trim().toUpperCase().replace(/[^A-Z0-9.]+/g, '_');
+  return code
+    .trim()
+    .toUpperCase()
+    .replace(/[^A-Z0-9.]+/g, '_');
 }
 
 function camelToScreaming(word: string): string {
@@ -480,16 +475,10 @@ export function bankErrorFromResponse(response: BankErrorResponse): BankError {
     bodyExcerpt: redactedExcerpt(parsed),
   };
   if (kind === undefined) {
-    return new BankResponseInvalid(
-      `${operation} at ${institutionId}: unexpected HTTP ${status} from the bank`,
-      details,
-    );
+    return new BankResponseInvalid(`${operation} at ${institutionId}: unexpected HTTP ${status} from the bank`, details);
   }
   const Ctor = CONSTRUCTORS[kind];
-  return new Ctor(
-    `${operation} at ${institutionId}: ${DESCRIPTIONS[kind]} (HTTP ${status}${details.bankCode ? ` ${details.bankCode}` : ''})`,
-    details,
-  );
+  return new Ctor(`${operation} at ${institutionId}: ${DESCRIPTIONS[kind]} (HTTP ${status}${details.bankCode ? ` ${details.bankCode}` : ''})`, details);
 }
 
 /**

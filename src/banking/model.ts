@@ -127,7 +127,8 @@ export type BankConsentStatus = 'RECEIVED' | 'VALID' | 'REJECTED' | 'EXPIRED' | 
  * A payment's normalised status. AWAITING_APPROVAL and REJECTED_BY_APPROVER are the gateway's own
  * (an end user's approval policy, before any bank call); banks never report them.
  */
-export type PaymentStatus = 'AWAITING_APPROVAL' | 'REJECTED_BY_APPROVER' | 'AUTHORIZATION_REQUIRED' | 'PENDING' | 'ACCEPTED' | 'EXECUTED' | 'REJECTED' | 'CANCELLED' | 'FAILED';
+export type PaymentStatus =
+  'AWAITING_APPROVAL' | 'REJECTED_BY_APPROVER' | 'AUTHORIZATION_REQUIRED' | 'PENDING' | 'ACCEPTED' | 'EXECUTED' | 'REJECTED' | 'CANCELLED' | 'FAILED';
 
 /** A payment's status as the bank reported it: normalised, plus the bank's own words. */
 export interface BankPaymentStatus {

@@ -70,7 +70,13 @@ describe('oauthMetadataForm: a bank publishing RFC 8414 metadata in the suffix f
     const adapter = createUkObieAdapter({ institution, credentials: run.sandbox.clients.thames!, logger: pino({ level: 'silent' }), fetch: suffixBank });
     const started = await adapter.consents.start(
       { institution },
-      { scopes: ['ACCOUNTS'], validUntil: new Date(Date.now() + 30 * 86_400_000), frequencyPerDay: 4, redirectUri: run.callback, state: 'quirk-state-0123456789abcdef' },
+      {
+        scopes: ['ACCOUNTS'],
+        validUntil: new Date(Date.now() + 30 * 86_400_000),
+        frequencyPerDay: 4,
+        redirectUri: run.callback,
+        state: 'quirk-state-0123456789abcdef',
+      },
     );
     expect(started.authorizationUrl).toBeTruthy();
     expect(asked).toContain(`${institution.issuer}/.well-known/oauth-authorization-server`);

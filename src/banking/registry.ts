@@ -7,7 +7,10 @@ import type { InstitutionDescriptor, PaymentScheme } from './model';
 import { institutionQuirks } from './quirks';
 import { standards as defaultStandards, type StandardsRegistry } from './standards';
 
-const httpsUrl = z.string().url().refine((u) => u.startsWith('https://'), { message: 'live institutions must use https' });
+const httpsUrl = z
+  .string()
+  .url()
+  .refine((u) => u.startsWith('https://'), { message: 'live institutions must use https' });
 
 /**
  * Shape of one entry of the institutions file; every field checked at start-up. `standard` is a
@@ -19,39 +22,39 @@ export function institutionFileEntryOf(registry: StandardsRegistry) {
     .filter((s) => s.reach === undefined)
     .map((s) => s.id);
   return z
-  .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'lowercase slug' }),
-    name: z.string().min(1).max(200),
-    bic: z.string().regex(/^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$/, { message: 'BIC (ISO 9362)' }),
-    country: z.string().regex(/^[A-Z]{2}$/),
-    logoUrl: httpsUrl.nullable().default(null),
-    standard: z.string().refine((id) => direct.includes(id), { message: `one of the standards of the registry: ${direct.join(', ')}` }),
-    standardVersion: z.string().min(1),
-    aisBaseUrl: httpsUrl,
-    pisBaseUrl: httpsUrl,
-    issuer: httpsUrl.nullable(),
-    scopes: z.array(z.enum(['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'])).min(1),
-    paymentSchemes: z.array(z.enum(['SEPA_CREDIT_TRANSFER', 'SEPA_INSTANT', 'FASTER_PAYMENTS'])).default([]),
-    paymentProducts: z.array(z.string()).default([]),
-    scaApproaches: z.array(z.enum(['REDIRECT', 'OAUTH', 'DECOUPLED', 'EMBEDDED'])).min(1),
-    maxConsentDays: z.number().int().min(1).max(180),
-    maxHistoryDays: z.number().int().min(1).max(3650),
-    frequencyPerDay: z.number().int().min(1).max(4),
-    // `sandbox: true` would let the adapters accept plain http and insecure OAuth: never for a live bank.
-    /** What this bank does differently from its standard, as typed data (src/banking/quirks.ts). */
-    quirks: institutionQuirks
-      .refine((q) => !('sandbox' in q), { message: 'the sandbox quirk (plain http, insecure OAuth) is not allowed for live institutions' })
-      .default({}),
-    /** The operator's registration and certificates at this bank, as file references (src/banking/credentials.ts). */
-    credentials: credentialsEntry.optional(),
-  })
-  .strict()
-  .superRefine((entry, ctx) => {
-    if (!entry.credentials) return;
-    for (const p of credentialProblems(entry.standard, entry.credentials, registry)) {
-      ctx.addIssue({ code: 'custom', path: ['credentials', ...p.path], message: p.message });
-    }
-  });
+    .object({
+      id: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, { message: 'lowercase slug' }),
+      name: z.string().min(1).max(200),
+      bic: z.string().regex(/^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$/, { message: 'BIC (ISO 9362)' }),
+      country: z.string().regex(/^[A-Z]{2}$/),
+      logoUrl: httpsUrl.nullable().default(null),
+      standard: z.string().refine((id) => direct.includes(id), { message: `one of the standards of the registry: ${direct.join(', ')}` }),
+      standardVersion: z.string().min(1),
+      aisBaseUrl: httpsUrl,
+      pisBaseUrl: httpsUrl,
+      issuer: httpsUrl.nullable(),
+      scopes: z.array(z.enum(['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'])).min(1),
+      paymentSchemes: z.array(z.enum(['SEPA_CREDIT_TRANSFER', 'SEPA_INSTANT', 'FASTER_PAYMENTS'])).default([]),
+      paymentProducts: z.array(z.string()).default([]),
+      scaApproaches: z.array(z.enum(['REDIRECT', 'OAUTH', 'DECOUPLED', 'EMBEDDED'])).min(1),
+      maxConsentDays: z.number().int().min(1).max(180),
+      maxHistoryDays: z.number().int().min(1).max(3650),
+      frequencyPerDay: z.number().int().min(1).max(4),
+      // `sandbox: true` would let the adapters accept plain http and insecure OAuth: never for a live bank.
+      /** What this bank does differently from its standard, as typed data (src/banking/quirks.ts). */
+      quirks: institutionQuirks
+        .refine((q) => !('sandbox' in q), { message: 'the sandbox quirk (plain http, insecure OAuth) is not allowed for live institutions' })
+        .default({}),
+      /** The operator's registration and certificates at this bank, as file references (src/banking/credentials.ts). */
+      credentials: credentialsEntry.optional(),
+    })
+    .strict()
+    .superRefine((entry, ctx) => {
+      if (!entry.credentials) return;
+      for (const p of credentialProblems(entry.standard, entry.credentials, registry)) {
+        ctx.addIssue({ code: 'custom', path: ['credentials', ...p.path], message: p.message });
+      }
+    });
 }
 
 /** An entry of the institutions file, for the registry of standards. */
@@ -75,9 +78,7 @@ export class InstitutionRegistry {
 
   /** All institutions of one environment, ordered by name then id. */
   list(environment: 'sandbox' | 'live'): InstitutionDescriptor[] {
-    return [...this.byId.values()]
-      .filter((i) => i.environment === environment)
-      .sort((a, b) => a.name.localeCompare(b.name, 'en') || a.id.localeCompare(b.id));
+    return [...this.byId.values()].filter((i) => i.environment === environment).sort((a, b) => a.name.localeCompare(b.name, 'en') || a.id.localeCompare(b.id));
   }
 }
 

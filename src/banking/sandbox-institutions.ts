@@ -77,22 +77,24 @@ function sandboxInstitution(b: SandboxBankInfo): Omit<InstitutionDescriptor, 'qu
 
 const remoteBanks = z.object({
   banks: z.array(
-    z.object({
-      id: z.string().min(1),
-      name: z.string(),
-      bic: z.string(),
-      country: z.string().length(2),
-      // A bank of a standard we do not speak is refused at start, never read as another standard.
-      standard: z.string().refine((id) => standards.has(id), { message: 'a standard of the registry of standards' }),
-      standardVersion: z.string(),
-      aisBaseUrl: z.string().url(),
-      pisBaseUrl: z.string().url(),
-      issuer: z.string().url(),
-      paymentProducts: z.array(z.string()),
-      scaApproaches: z.array(z.enum(['REDIRECT', 'OAUTH', 'DECOUPLED', 'EMBEDDED'])),
-      maxConsentDays: z.number().int().positive(),
-      frequencyPerDay: z.number().int().positive(),
-    }).passthrough(),
+    z
+      .object({
+        id: z.string().min(1),
+        name: z.string(),
+        bic: z.string(),
+        country: z.string().length(2),
+        // A bank of a standard we do not speak is refused at start, never read as another standard.
+        standard: z.string().refine((id) => standards.has(id), { message: 'a standard of the registry of standards' }),
+        standardVersion: z.string(),
+        aisBaseUrl: z.string().url(),
+        pisBaseUrl: z.string().url(),
+        issuer: z.string().url(),
+        paymentProducts: z.array(z.string()),
+        scaApproaches: z.array(z.enum(['REDIRECT', 'OAUTH', 'DECOUPLED', 'EMBEDDED'])),
+        maxConsentDays: z.number().int().positive(),
+        frequencyPerDay: z.number().int().positive(),
+      })
+      .passthrough(),
   ),
 });
 const remoteClients = z.object({ clients: z.record(z.string(), z.object({ clientId: z.string(), clientSecret: z.string() }).passthrough()) });
@@ -101,7 +103,10 @@ const remoteClients = z.object({ clients: z.record(z.string(), z.object({ client
  * The banks and OAuth clients of a standalone sandbox (`SANDBOX_URL`), read once at start through
  * its control API, so the gateway talks to banks that outlive its own process.
  */
-export async function loadRemoteSandbox(url: string, adminToken: string): Promise<{ banks: SandboxBankInfo[]; clients: Record<string, BankClientCredentials> }> {
+export async function loadRemoteSandbox(
+  url: string,
+  adminToken: string,
+): Promise<{ banks: SandboxBankInfo[]; clients: Record<string, BankClientCredentials> }> {
   const get = async (path: string) => {
     const res = await fetch(`${url}/control${path}`, { headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(10_000) });
     if (!res.ok) throw new Error(`SANDBOX_URL: GET ${url}/control${path} answered ${res.status}`);

@@ -56,7 +56,11 @@ describe('the registry of standards', () => {
 
   it('refuses an institution of a standard it does not have instead of reading it as another one', () => {
     expect(() => standards.get('NOT_A_STANDARD')).toThrow(UnknownStandardError);
-    const adapters = createAdapterRegistry({ credentials: () => ({ clientId: 'c', clientSecret: 's' }), logger: pino({ level: 'silent' }), callbackUrl: 'https://gw.example/callback' });
+    const adapters = createAdapterRegistry({
+      credentials: () => ({ clientId: 'c', clientSecret: 's' }),
+      logger: pino({ level: 'silent' }),
+      callbackUrl: 'https://gw.example/callback',
+    });
     expect(() => adapters.for({ ...institution('mystery'), standard: 'NOT_A_STANDARD' })).toThrow(/Unknown standard "NOT_A_STANDARD"/);
     const file = writeInstitutions([{ ...fileEntry('mystery'), standard: 'NOT_A_STANDARD' }]);
     expect(() => loadLiveInstitutions(file)).toThrow(InstitutionsFileError);
@@ -106,7 +110,14 @@ describe('a fifth standard, registered in the registry alone', () => {
       signer: ACME.protocol.signer('acme-bank', {}),
     });
     server.script(json(200, { ok: true }));
-    await client.request({ operation: 'accounts.list', method: 'POST', path: '/v1/accounts', body: { page: 1 }, psuIpAddress: '203.0.113.7', schema: z.object({ ok: z.boolean() }) });
+    await client.request({
+      operation: 'accounts.list',
+      method: 'POST',
+      path: '/v1/accounts',
+      body: { page: 1 },
+      psuIpAddress: '203.0.113.7',
+      schema: z.object({ ok: z.boolean() }),
+    });
     const [sent] = server.received.splice(0);
     expect(sent!.headers.accept).toBe('application/vnd.acme+json');
     expect(sent!.headers['acme-interaction']).toBe(sent!.headers['x-request-id']);
@@ -122,7 +133,13 @@ describe('a fifth standard, registered in the registry alone', () => {
     const bare = await client.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: z.object({}) }).catch((e: unknown) => e);
     expect(bare).toBeInstanceOf(BankConsentInvalid);
     // The same answer from a bank of a standard that does not say so is a refused request.
-    const plain = createBankHttpClient({ institutionId: 'other', baseUrl: server.origin, allowInsecureRequests: true, maxRetries: 0, protocol: { ...ACME.protocol, errors: { readCodes: ACME.protocol.errors.readCodes } } });
+    const plain = createBankHttpClient({
+      institutionId: 'other',
+      baseUrl: server.origin,
+      allowInsecureRequests: true,
+      maxRetries: 0,
+      protocol: { ...ACME.protocol, errors: { readCodes: ACME.protocol.errors.readCodes } },
+    });
     const refused = await plain.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: z.object({}) }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(BankInvalidRequest);
   });
@@ -136,7 +153,12 @@ describe('a fifth standard, registered in the registry alone', () => {
         return standards.get('BERLIN_GROUP').createAdapter(deps);
       },
     });
-    const adapters = createAdapterRegistry({ credentials: () => ({ clientId: 'c', clientSecret: 's' }), logger: pino({ level: 'silent' }), callbackUrl: 'https://gw.example/callback', standards: withFactory });
+    const adapters = createAdapterRegistry({
+      credentials: () => ({ clientId: 'c', clientSecret: 's' }),
+      logger: pino({ level: 'silent' }),
+      callbackUrl: 'https://gw.example/callback',
+      standards: withFactory,
+    });
     adapters.for({ ...institution('acme-bank'), standard: 'ACME_API' });
     expect(built).toEqual(['acme-bank']);
   });
@@ -145,7 +167,9 @@ describe('a fifth standard, registered in the registry alone', () => {
 const ACME_KEY = 'acme-test-signing-key';
 
 function acmeSignature(method: string, pathname: string, body: string | undefined): string {
-  return createHmac('sha256', ACME_KEY).update(`${method} ${pathname}\n${body ?? ''}`).digest('base64url');
+  return createHmac('sha256', ACME_KEY)
+    .update(`${method} ${pathname}\n${body ?? ''}`)
+    .digest('base64url');
 }
 
 /** A made-up standard, complete as far as generic code is concerned. */

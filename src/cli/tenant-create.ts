@@ -28,7 +28,9 @@ const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLeve
 const db = await connectForCli(config, logger);
 try {
   const { tenant, secret } = await new TenancyService().createTenant(db.orm.em.fork(), { name: args.name, environment, handle: args.handle });
-  process.stdout.write(`Tenant "${tenant.name}" (${tenant.environment}${tenant.handle ? `, handle ${tenant.handle}` : ''}) created.\nAPI key (shown once, store it now):\n${secret}\n`);
+  process.stdout.write(
+    `Tenant "${tenant.name}" (${tenant.environment}${tenant.handle ? `, handle ${tenant.handle}` : ''}) created.\nAPI key (shown once, store it now):\n${secret}\n`,
+  );
 } catch (err) {
   console.error(`tenant:create failed: ${(err as Error).message}`);
   process.exitCode = 1;

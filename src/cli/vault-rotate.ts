@@ -77,14 +77,16 @@ try {
   const vault = await asSystem('operator: vault:rotate', () => openVault({ config, orm: db.orm, logger }));
   try {
     if (!args.status) {
-      const report = await asSystem('operator: vault:rotate', () => vault.rotate({
-        batchSize,
-        batchDelayMs,
-        signal: abort.signal,
-        onBatch: (p) => {
-          if (!args.json) console.error(`  re-wrapped ${p.rewrapped} data key(s) under master key v${p.toVersion}`);
-        },
-      }));
+      const report = await asSystem('operator: vault:rotate', () =>
+        vault.rotate({
+          batchSize,
+          batchDelayMs,
+          signal: abort.signal,
+          onBatch: (p) => {
+            if (!args.json) console.error(`  re-wrapped ${p.rewrapped} data key(s) under master key v${p.toVersion}`);
+          },
+        }),
+      );
       if (args.json) console.log(JSON.stringify({ rotation: report }));
       else {
         console.log(

@@ -53,7 +53,8 @@ export function createEventBus(redisUrl: string | undefined, logger: Logger): Ev
   const subscriber = watchRedis(subscribeClient, logger, 'subscribe', lines);
   // The event target calls publish without awaiting it: a refused publish must not become an unhandled rejection.
   const publisher = {
-    publish: (channel: string, message: string) => (publishClient.status === 'ready' ? publishClient.publish(channel, message).catch(() => 0) : Promise.resolve(0)),
+    publish: (channel: string, message: string) =>
+      publishClient.status === 'ready' ? publishClient.publish(channel, message).catch(() => 0) : Promise.resolve(0),
   } as unknown as Redis;
   const eventTarget = createRedisEventTarget({ publishClient: publisher, subscribeClient });
   return {

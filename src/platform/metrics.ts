@@ -138,27 +138,45 @@ export class Metrics {
     ['operation', 'type', 'outcome'],
     API_BUCKETS,
   );
-  private readonly subscriptions = new Gauge({ name: 'passerelle_graphql_subscriptions_active', help: 'GraphQL subscriptions open over graphql-ws in this process.', registers: [this.registry] });
+  private readonly subscriptions = new Gauge({
+    name: 'passerelle_graphql_subscriptions_active',
+    help: 'GraphQL subscriptions open over graphql-ws in this process.',
+    registers: [this.registry],
+  });
   private readonly liveExecutions = this.counter(
     'passerelle_live_executions_total',
     'Subscription operations executed for live events: one per event and distinct (tenant, operation, variables), however many subscribers share the result.',
     [],
   );
   private readonly liveFrames = this.counter('passerelle_live_frames_total', 'graphql-ws `next` frames written to live subscribers.', []);
-  private readonly slowConsumers = this.counter('passerelle_ws_slow_consumer_closes_total', 'graphql-ws connections closed with 1013 because more than WS_MAX_BUFFERED_BYTES waited to be sent to them.', []);
+  private readonly slowConsumers = this.counter(
+    'passerelle_ws_slow_consumer_closes_total',
+    'graphql-ws connections closed with 1013 because more than WS_MAX_BUFFERED_BYTES waited to be sent to them.',
+    [],
+  );
   private readonly bankCalls = this.counter(
     'passerelle_bank_calls_total',
     'Bank API call attempts (resource API and OAuth server) by institution, operation and HTTP status (or the error when no answer came).',
     ['institution', 'operation', 'status'],
   );
-  private readonly bankDuration = this.histogram('passerelle_bank_call_duration_seconds', 'Duration of bank API call attempts, labelled as passerelle_bank_calls_total.', ['institution', 'operation', 'status'], BANK_BUCKETS);
+  private readonly bankDuration = this.histogram(
+    'passerelle_bank_call_duration_seconds',
+    'Duration of bank API call attempts, labelled as passerelle_bank_calls_total.',
+    ['institution', 'operation', 'status'],
+    BANK_BUCKETS,
+  );
   private readonly bankEntriesSkippedTotal = this.counter(
     'passerelle_bank_entries_skipped_total',
     'Malformed entries (a balance, a transaction) skipped in otherwise good bank answers, by institution, operation and kind; each is logged with the request id.',
     ['institution', 'operation', 'kind'],
   );
   private readonly syncJobs = this.counter('passerelle_sync_jobs_total', 'Account syncs run by this process, by outcome and mode.', ['outcome', 'mode']);
-  private readonly syncDuration = this.histogram('passerelle_sync_job_duration_seconds', 'Duration of account syncs by outcome and mode.', ['outcome', 'mode'], SYNC_BUCKETS);
+  private readonly syncDuration = this.histogram(
+    'passerelle_sync_job_duration_seconds',
+    'Duration of account syncs by outcome and mode.',
+    ['outcome', 'mode'],
+    SYNC_BUCKETS,
+  );
   private readonly syncRunning = new Gauge({ name: 'passerelle_sync_running', help: 'Account syncs running in this process now.', registers: [this.registry] });
   private readonly eventLagSeconds = this.histogram(
     'passerelle_event_lag_seconds',
@@ -171,9 +189,23 @@ export class Metrics {
     'Webhook delivery attempts by outcome: delivered, failed_attempt (will be retried) or dead (retry window over).',
     ['outcome'],
   );
-  private readonly webhookDuration = this.histogram('passerelle_webhook_attempt_duration_seconds', 'Duration of webhook requests by outcome.', ['outcome'], WEBHOOK_BUCKETS);
-  private readonly vaultOperations = this.counter('passerelle_vault_operations_total', 'Vault operations by operation and outcome ("ok" or the vault error code).', ['operation', 'outcome']);
-  private readonly vaultDuration = this.histogram('passerelle_vault_operation_duration_seconds', 'Duration of vault operations by operation and outcome.', ['operation', 'outcome'], VAULT_BUCKETS);
+  private readonly webhookDuration = this.histogram(
+    'passerelle_webhook_attempt_duration_seconds',
+    'Duration of webhook requests by outcome.',
+    ['outcome'],
+    WEBHOOK_BUCKETS,
+  );
+  private readonly vaultOperations = this.counter(
+    'passerelle_vault_operations_total',
+    'Vault operations by operation and outcome ("ok" or the vault error code).',
+    ['operation', 'outcome'],
+  );
+  private readonly vaultDuration = this.histogram(
+    'passerelle_vault_operation_duration_seconds',
+    'Duration of vault operations by operation and outcome.',
+    ['operation', 'outcome'],
+    VAULT_BUCKETS,
+  );
 
   /** `defaultMetrics`: Node process metrics (CPU, memory, event loop, GC) under their usual unprefixed names. */
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -238,14 +270,21 @@ export class Metrics {
 
   /** The adapters' `onCall` hook: one observation per bank call attempt. */
   readonly bankCall = (record: BankCallObservation): void => {
-    const labels = { institution: this.institutions.of(record.institutionId), operation: this.bankOperations.of(record.operation), status: bankStatusLabel(record) };
+    const labels = {
+      institution: this.institutions.of(record.institutionId),
+      operation: this.bankOperations.of(record.operation),
+      status: bankStatusLabel(record),
+    };
     this.bankCalls.inc(labels);
     this.bankDuration.observe(labels, Math.max(0, record.latencyMs) / 1000);
   };
 
   /** The adapters' `onSkippedEntries` hook: malformed entries set aside in one answer. */
   readonly bankEntriesSkipped = (report: SkippedEntriesObservation): void => {
-    this.bankEntriesSkippedTotal.inc({ institution: this.institutions.of(report.institutionId), operation: this.bankOperations.of(report.operation), kind: report.kind }, report.count);
+    this.bankEntriesSkippedTotal.inc(
+      { institution: this.institutions.of(report.institutionId), operation: this.bankOperations.of(report.operation), kind: report.kind },
+      report.count,
+    );
   };
 
   /** Runs one sync and counts it: `outcome` is the sync's status in lower case, `error` when it threw (the queue retries it). */
@@ -350,7 +389,12 @@ export function metricsRoute(metrics: Metrics, access: MetricsAccess) {
     } else if (access.environment === 'live') {
       return void res
         .status(403)
-        .json(errorBody(ErrorCode.FORBIDDEN, 'Metrics are not served in live without a token: set METRICS_TOKEN (16+ characters) and scrape with `Authorization: Bearer <token>`.'));
+        .json(
+          errorBody(
+            ErrorCode.FORBIDDEN,
+            'Metrics are not served in live without a token: set METRICS_TOKEN (16+ characters) and scrape with `Authorization: Bearer <token>`.',
+          ),
+        );
     }
     const { contentType, body } = await metrics.exposition();
     res.type(contentType).send(body);

@@ -127,7 +127,10 @@ export function enforceTenantScopes(db: { readonly sql: pg.Pool; readonly orm: M
 
 /** Same for MikroORM: every connection knex acquires (per query, or per transaction) follows the current scope. */
 export function scopeOrm(orm: MikroORM): void {
-  const client = orm.em.getConnection().getKnex().client as { acquireConnection(): Promise<pg.ClientBase>; releaseConnection(c: pg.ClientBase): Promise<unknown> };
+  const client = orm.em.getConnection().getKnex().client as {
+    acquireConnection(): Promise<pg.ClientBase>;
+    releaseConnection(c: pg.ClientBase): Promise<unknown>;
+  };
   const acquire = client.acquireConnection.bind(client);
   client.acquireConnection = async () => {
     const connection = await acquire();

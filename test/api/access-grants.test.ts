@@ -32,14 +32,33 @@ const INVITE = `mutation($input: AccessGrantInviteInput!) { accessGrantInvite(in
 const mutate = (name: 'accessGrantAccept' | 'accessGrantDecline' | 'accessGrantRevoke') => `mutation($id: ID!) { ${name}(id: $id) { ${GRANT} } }`;
 const SHARED = `{ viewer { accessGrants(first: 5) { nodes { id status accounts { id iban balances { kind amount { amount currency } }
   transactions(first: 20) { nodes { id amount { amount currency } counterparty { name } } pageInfo { endCursor hasNextPage } } } } } } }`;
-type Shared = { viewer: { accessGrants: { nodes: { id: string; status: string; accounts: { id: string; iban: string | null; balances: unknown[]; transactions: { nodes: { id: string; amount: { amount: string } }[] } }[] }[] } } };
+type Shared = {
+  viewer: {
+    accessGrants: {
+      nodes: {
+        id: string;
+        status: string;
+        accounts: { id: string; iban: string | null; balances: unknown[]; transactions: { nodes: { id: string; amount: { amount: string } }[] } }[];
+      }[];
+    };
+  };
+};
 
 const inHours = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
 
 async function invite(over: Record<string, unknown> = {}, key = owner) {
   const r = await t.gql<{ accessGrantInvite: { accessGrant: GrantView | null; userErrors: UserErrors } }>(
     INVITE,
-    { input: { endUserId, granteeHandle: 'ledger-pro', scopes: ['ACCOUNTS_READ', 'BALANCES_READ', 'TRANSACTIONS_READ'], accountIds: [granted.id], endsAt: inHours(24), ...over } },
+    {
+      input: {
+        endUserId,
+        granteeHandle: 'ledger-pro',
+        scopes: ['ACCOUNTS_READ', 'BALANCES_READ', 'TRANSACTIONS_READ'],
+        accountIds: [granted.id],
+        endsAt: inHours(24),
+        ...over,
+      },
+    },
     key,
   );
   expect(r.body.errors).toBeUndefined();
@@ -61,7 +80,11 @@ async function activeGrant(over: Record<string, unknown> = {}): Promise<string> 
 }
 
 async function sharedAccountsOf(grantId: string, key = grantee) {
-  const r = await t.gql<{ node: { accounts: { id: string; iban: string | null }[] } | null }>('query($id: ID!) { node(id: $id) { ... on AccessGrant { accounts { id iban } } } }', { id: grantId }, key);
+  const r = await t.gql<{ node: { accounts: { id: string; iban: string | null }[] } | null }>(
+    'query($id: ID!) { node(id: $id) { ... on AccessGrant { accounts { id iban } } } }',
+    { id: grantId },
+    key,
+  );
   return r.body.data!.node?.accounts ?? [];
 }
 
@@ -83,9 +106,16 @@ async function audit(key: string, action: string) {
 }
 
 async function addAndSync(account: Connected['accounts'][number], amount: string) {
-  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount, counterpartyName: `Shop ${amount}` });
+  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+    amount,
+    counterpartyName: `Shop ${amount}`,
+  });
   const before = (await accountState(t, owner, account.id)).lastSyncedAt;
-  await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }', { id: account.id }, owner);
+  await t.gql(
+    'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }',
+    { id: account.id },
+    owner,
+  );
   await settled(t, owner, account.id, before);
 }
 
@@ -105,7 +135,14 @@ async function receiver() {
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
-      received.push({ headers: { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) }, body });
+      received.push({
+        headers: {
+          'webhook-id': String(req.headers['webhook-id']),
+          'webhook-timestamp': String(req.headers['webhook-timestamp']),
+          'webhook-signature': String(req.headers['webhook-signature']),
+        },
+        body,
+      });
       res.writeHead(200).end();
     });
   });
@@ -115,11 +152,19 @@ async function receiver() {
 }
 
 function subscribe<T>(key: string, query: string) {
-  const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+  const client = createClient({
+    url: t.gateway.graphqlUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${key}` },
+    retryAttempts: 0,
+  });
   clients.push(client);
   const received: T[] = [];
   const errors: unknown[] = [];
-  client.subscribe<T>({ query }, { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined });
+  client.subscribe<T>(
+    { query },
+    { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined },
+  );
   return { received, errors };
 }
 
@@ -128,12 +173,24 @@ beforeAll(async () => {
   ({ key: owner } = await t.createTenant('SME app'));
   ({ key: grantee } = await t.createTenant('Accountant app'));
   ({ key: stranger } = await t.createTenant('Stranger'));
-  const set = await t.gql<{ tenantHandleSet: { tenant: { handle: string } | null; userErrors: UserErrors } }>('mutation { tenantHandleSet(input: { handle: "ledger-pro" }) { tenant { handle } userErrors { code } } }', {}, grantee);
+  const set = await t.gql<{ tenantHandleSet: { tenant: { handle: string } | null; userErrors: UserErrors } }>(
+    'mutation { tenantHandleSet(input: { handle: "ledger-pro" }) { tenant { handle } userErrors { code } } }',
+    {},
+    grantee,
+  );
   expect(set.body.data!.tenantHandleSet.tenant!.handle).toBe('ledger-pro');
   await t.gql('mutation { tenantHandleSet(input: { handle: "sme-app" }) { userErrors { code } } }', {}, owner);
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "bakery" }) { endUser { id } } }', {}, owner);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "bakery" }) { endUser { id } } }',
+    {},
+    owner,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
-  const v = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "florist" }) { endUser { id } } }', {}, owner);
+  const v = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "florist" }) { endUser { id } } }',
+    {},
+    owner,
+  );
   otherEndUserId = v.body.data!.endUserCreate.endUser.id;
   c = await connect(t, owner, endUserId, 'nordlicht');
   for (const a of c.accounts) await settled(t, owner, a.id, null);
@@ -154,10 +211,21 @@ afterAll(async () => {
 describe('tenant handles', () => {
   it('refuses a malformed handle and one another tenant has, with stable codes', async () => {
     for (const handle of ['A', 'UPPER-case', 'x--y', '-lead', 'trail-', 'has space', 'a'.repeat(41)]) {
-      const r = await t.gql<{ tenantHandleSet: { userErrors: UserErrors } }>('mutation($h: String!) { tenantHandleSet(input: { handle: $h }) { userErrors { field code } } }', { h: handle }, stranger);
-      expect(r.body.data!.tenantHandleSet.userErrors.map((e) => e.code), handle).toEqual(['INVALID']);
+      const r = await t.gql<{ tenantHandleSet: { userErrors: UserErrors } }>(
+        'mutation($h: String!) { tenantHandleSet(input: { handle: $h }) { userErrors { field code } } }',
+        { h: handle },
+        stranger,
+      );
+      expect(
+        r.body.data!.tenantHandleSet.userErrors.map((e) => e.code),
+        handle,
+      ).toEqual(['INVALID']);
     }
-    const taken = await t.gql<{ tenantHandleSet: { userErrors: UserErrors } }>('mutation { tenantHandleSet(input: { handle: "ledger-pro" }) { userErrors { field code } } }', {}, stranger);
+    const taken = await t.gql<{ tenantHandleSet: { userErrors: UserErrors } }>(
+      'mutation { tenantHandleSet(input: { handle: "ledger-pro" }) { userErrors { field code } } }',
+      {},
+      stranger,
+    );
     expect(taken.body.data!.tenantHandleSet.userErrors).toEqual([{ field: ['input', 'handle'], code: 'TAKEN' }]);
   });
 });
@@ -172,13 +240,20 @@ describe('access grants', () => {
       [{ scopes: ['ACCOUNTS_READ', 'PAYMENTS_INITIATE'] }, 'UNKNOWN_SCOPE', ['input', 'scopes', '1']],
       [{ scopes: ['TRANSACTIONS_READ'] }, 'INVALID', ['input', 'scopes']],
       [{ endUserId: otherEndUserId }, 'END_USER_MISMATCH', ['input', 'accountIds', '0']],
-      [{ accountIds: [Buffer.from('gid://passerelle/Account/00000000-0000-4000-8000-000000000000').toString('base64url')] }, 'NOT_FOUND', ['input', 'accountIds', '0']],
+      [
+        { accountIds: [Buffer.from('gid://passerelle/Account/00000000-0000-4000-8000-000000000000').toString('base64url')] },
+        'NOT_FOUND',
+        ['input', 'accountIds', '0'],
+      ],
       [{ endsAt: new Date(Date.now() - 60_000).toISOString() }, 'OUT_OF_RANGE', ['input', 'endsAt']],
     ];
     for (const [over, code, field] of cases) {
       const r = await invite(over);
       expect(r.accessGrant, code).toBeNull();
-      expect(r.userErrors.map((e) => [e.code, e.field]), code).toContainEqual([code, field]);
+      expect(
+        r.userErrors.map((e) => [e.code, e.field]),
+        code,
+      ).toContainEqual([code, field]);
     }
     // A live tenant's handle is as unknown to a sandbox tenant as a missing one.
     const { key: live } = await t.createTenant('Live accountant', 'live');
@@ -187,7 +262,9 @@ describe('access grants', () => {
 
     const lines = await audit(owner, 'ACCESS_GRANT_REFUSED');
     expect(lines.length - before).toBe(cases.length + 1);
-    expect(lines.map((l) => l.details.codes)).toEqual(expect.arrayContaining(['UNKNOWN_TENANT', 'SELF_GRANT', 'UNKNOWN_SCOPE', 'END_USER_MISMATCH', 'OUT_OF_RANGE']));
+    expect(lines.map((l) => l.details.codes)).toEqual(
+      expect.arrayContaining(['UNKNOWN_TENANT', 'SELF_GRANT', 'UNKNOWN_SCOPE', 'END_USER_MISMATCH', 'OUT_OF_RANGE']),
+    );
     const grants = await t.gql<{ viewer: { accessGrants: { nodes: unknown[] } } }>('{ viewer { accessGrants { nodes { id } } } }', {}, owner);
     expect(grants.body.data!.viewer.accessGrants.nodes).toEqual([]); // nothing was written
   });
@@ -198,8 +275,16 @@ describe('access grants', () => {
     expect(list.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const grantId = await activeGrant();
     const [shared] = await sharedAccountsOf(grantId);
-    const mine = await t.gql<{ account: { transactions: { pageInfo: { endCursor: string } } } }>('query($id: ID!) { account(id: $id) { transactions(first: 1) { pageInfo { endCursor } } } }', { id: granted.id }, owner);
-    const page = await t.gql('query($id: ID!, $after: String) { node(id: $id) { ... on SharedAccount { transactions(first: 1, after: $after) { nodes { id } } } } }', { id: shared!.id, after: mine.body.data!.account.transactions.pageInfo.endCursor }, grantee);
+    const mine = await t.gql<{ account: { transactions: { pageInfo: { endCursor: string } } } }>(
+      'query($id: ID!) { account(id: $id) { transactions(first: 1) { pageInfo { endCursor } } } }',
+      { id: granted.id },
+      owner,
+    );
+    const page = await t.gql(
+      'query($id: ID!, $after: String) { node(id: $id) { ... on SharedAccount { transactions(first: 1, after: $after) { nodes { id } } } } }',
+      { id: shared!.id, after: mine.body.data!.account.transactions.pageInfo.endCursor },
+      grantee,
+    );
     expect(page.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     await act('accessGrantRevoke', grantId, owner);
   });
@@ -227,7 +312,11 @@ describe('access grants', () => {
     expect(shared.iban).toBe(granted.iban);
     expect(parseGlobalId(shared.id)!.type).toBe('SharedAccount');
     expect(shared.balances.length).toBeGreaterThan(0);
-    const mine = await t.gql<{ account: { transactions: { nodes: { amount: { amount: string } }[] } } }>('query($id: ID!) { account(id: $id) { transactions(first: 20) { nodes { amount { amount } } } } }', { id: granted.id }, owner);
+    const mine = await t.gql<{ account: { transactions: { nodes: { amount: { amount: string } }[] } } }>(
+      'query($id: ID!) { account(id: $id) { transactions(first: 20) { nodes { amount { amount } } } } }',
+      { id: granted.id },
+      owner,
+    );
     const amounts = (n: { amount: { amount: string } }[]) => n.map((x) => x.amount.amount);
     expect(amounts(shared.transactions.nodes)).toEqual(amounts(mine.body.data!.account.transactions.nodes));
     // Grant-scoped ids only: nothing the grantee sees names the owner's account or transactions.
@@ -238,7 +327,11 @@ describe('access grants', () => {
     // The grantee's key reaches the owner's account by no other door.
     const direct = await t.gql<{ account: unknown }>('query($id: ID!) { account(id: $id) { id } }', { id: granted.id }, grantee);
     expect(direct.body.data!.account).toBeNull();
-    const byNode = await t.gql<{ node: { id: string; iban: string } | null }>('query($id: ID!) { node(id: $id) { ... on SharedAccount { id iban } } }', { id: shared.id }, grantee);
+    const byNode = await t.gql<{ node: { id: string; iban: string } | null }>(
+      'query($id: ID!) { node(id: $id) { ... on SharedAccount { id iban } } }',
+      { id: shared.id },
+      grantee,
+    );
     expect(byNode.body.data!.node).toEqual({ id: shared.id, iban: granted.iban });
     expect((await t.gql<{ node: unknown }>('query($id: ID!) { node(id: $id) { id } }', { id: shared.id }, stranger)).body.data!.node).toBeNull();
 
@@ -278,7 +371,11 @@ describe('access grants', () => {
     const [shared] = await sharedAccountsOf(grantId);
     const bankCalls = async () => (await audit(owner, 'BANK_CALL')).length + (await audit(grantee, 'BANK_CALL')).length;
     const before = await bankCalls();
-    const sync = await t.gql<{ accountSync: { userErrors: UserErrors } | null }>('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }', { id: shared!.id }, grantee);
+    const sync = await t.gql<{ accountSync: { userErrors: UserErrors } | null }>(
+      'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }',
+      { id: shared!.id },
+      grantee,
+    );
     expect(sync.body.data?.accountSync?.userErrors.map((e) => e.code) ?? sync.body.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
     const pay = await t.gql<{ paymentInitiate: { payment: unknown; userErrors: UserErrors } }>(
       `mutation($input: PaymentInitiateInput!) { paymentInitiate(input: $input, idempotencyKey: "grantee-1") { payment { id } userErrors { field code } } }`,
@@ -327,7 +424,8 @@ describe('access grants', () => {
     const newOne = page.find((x) => x.amount.amount === '-42.10')!;
     expect(added.payload.transactionIds).toEqual([newOne.id]);
 
-    const parse = (x: { headers: Record<string, string>; body: string }) => new Webhook(secret).verify(x.body, x.headers) as { type: string; data: { payload: { accountId: string; transactionIds?: string[] } } };
+    const parse = (x: { headers: Record<string, string>; body: string }) =>
+      new Webhook(secret).verify(x.body, x.headers) as { type: string; data: { payload: { accountId: string; transactionIds?: string[] } } };
     await until(() => rx.received.some((x) => parse(x).type === 'TRANSACTIONS_ADDED'), 'the webhook', 60_000);
     const hooks = rx.received.map(parse);
     expect(hooks.filter((h) => h.type === 'TRANSACTIONS_ADDED').map((h) => h.data.payload.transactionIds)).toEqual([[newOne.id]]);
@@ -345,7 +443,14 @@ describe('access grants', () => {
     await until(() => rx.received.some((x) => parse(x).type === 'ACCESS_GRANT_REVOKED'), 'the revocation webhook', 60_000);
 
     // A transaction after the revocation reaches the owner and nobody else.
-    const ownerEvents = async () => (await t.gql<{ events: { nodes: { payload: { transactionIds?: string[] } }[] } }>('{ events(first: 500, types: [TRANSACTIONS_ADDED]) { nodes { payload } } }', {}, owner)).body.data!.events.nodes.length;
+    const ownerEvents = async () =>
+      (
+        await t.gql<{ events: { nodes: { payload: { transactionIds?: string[] } }[] } }>(
+          '{ events(first: 500, types: [TRANSACTIONS_ADDED]) { nodes { payload } } }',
+          {},
+          owner,
+        )
+      ).body.data!.events.nodes.length;
     const ownerBefore = await ownerEvents();
     await addAndSync(granted, '-13.13');
     await until(async () => (await ownerEvents()) > ownerBefore, 'the owner’s own event', 60_000);
@@ -361,12 +466,21 @@ describe('access grants', () => {
     const [shared] = await sharedAccountsOf(grantId);
     const QUERY = 'subscription($id: ID!) { sharedTransactionsAdded(sharedAccountId: $id) { id amount { amount } } }';
     const open = (key: string) => {
-      const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+      const client = createClient({
+        url: t.gateway.graphqlUrl.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        connectionParams: { authorization: `Bearer ${key}` },
+        retryAttempts: 0,
+      });
       clients.push(client);
       const got = { batches: [] as { id: string; amount: { amount: string } }[][], errors: [] as unknown[], completed: false };
       client.subscribe<{ sharedTransactionsAdded: { id: string; amount: { amount: string } }[] }>(
         { query: QUERY, variables: { id: shared!.id } },
-        { next: (r) => (r.data ? got.batches.push(r.data.sharedTransactionsAdded) : got.errors.push(r.errors)), error: (e) => got.errors.push(e), complete: () => (got.completed = true) },
+        {
+          next: (r) => (r.data ? got.batches.push(r.data.sharedTransactionsAdded) : got.errors.push(r.errors)),
+          error: (e) => got.errors.push(e),
+          complete: () => (got.completed = true),
+        },
       );
       return got;
     };
@@ -381,7 +495,9 @@ describe('access grants', () => {
     const page = (await transactionsThrough(shared!.id)).body.data!.node!.transactions.nodes;
     expect(live.batches).toEqual([[{ id: page.find((x) => x.amount.amount === '-64.20')!.id, amount: { amount: '-64.20' } }]]);
     expect(live.errors).toEqual([]);
-    const reads = (await audit(owner, 'SHARED_DATA_READ')).filter((l) => l.details.accessGrantId === parseGlobalId(grantId)!.id && l.details.read === 'transactions');
+    const reads = (await audit(owner, 'SHARED_DATA_READ')).filter(
+      (l) => l.details.accessGrantId === parseGlobalId(grantId)!.id && l.details.read === 'transactions',
+    );
     expect(reads.some((l) => l.details.count === 1)).toBe(true);
 
     await act('accessGrantRevoke', grantId, owner);
@@ -393,15 +509,26 @@ describe('access grants', () => {
     const [shared] = await sharedAccountsOf(grantId);
     // This grant's events in the grantee's log: copies naming its shared account, and its revocation.
     const seen = async () =>
-      (await t.gql<{ events: { nodes: { type: string; resourceId: string; payload: { accessGrantId?: string } }[] } }>('{ events(first: 500, types: [TRANSACTIONS_MODIFIED, ACCESS_GRANT_REVOKED]) { nodes { type resourceId payload } } }', {}, grantee)).body.data!.events.nodes.filter(
-        (e) => e.payload.accessGrantId === grantId,
-      );
+      (
+        await t.gql<{ events: { nodes: { type: string; resourceId: string; payload: { accessGrantId?: string } }[] } }>(
+          '{ events(first: 500, types: [TRANSACTIONS_MODIFIED, ACCESS_GRANT_REVOKED]) { nodes { type resourceId payload } } }',
+          {},
+          grantee,
+        )
+      ).body.data!.events.nodes.filter((e) => e.payload.accessGrantId === grantId);
     // A sync's write, as the sync service makes it: events appended inside its open transaction.
     const client = await t.gateway.db.sql.connect();
     try {
       await client.query('begin');
       await appendEvents(client, [
-        { tenantId: (await t.gateway.db.sql.query<{ tenant_id: string }>('select tenant_id from account where id = $1', [granted.internalId])).rows[0]!.tenant_id, type: EventType.TRANSACTIONS_MODIFIED, resourceType: 'Account', resourceId: granted.internalId, payload: { accountId: granted.id, transactionIds: [], version: '0' } },
+        {
+          tenantId: (await t.gateway.db.sql.query<{ tenant_id: string }>('select tenant_id from account where id = $1', [granted.internalId])).rows[0]!
+            .tenant_id,
+          type: EventType.TRANSACTIONS_MODIFIED,
+          resourceType: 'Account',
+          resourceId: granted.internalId,
+          payload: { accountId: granted.id, transactionIds: [], version: '0' },
+        },
       ]);
       let answered = false;
       const revoke = act('accessGrantRevoke', grantId, owner).then((r) => ((answered = true), r));
@@ -427,7 +554,14 @@ describe('access grants', () => {
     expect((await audit(grantee, 'ACCESS_GRANT_REFUSED')).some((l) => l.resourceId === grantId && l.details.codes === 'ACCESS_GRANT_INACTIVE')).toBe(true);
     expect((await act('accessGrantRevoke', grantId, owner)).userErrors.map((e) => e.code)).toEqual(['ALREADY_REVOKED']);
     // An event is readable once every older transaction on the server has ended: wait for it.
-    const revokedOf = async () => (await t.gql<{ events: { nodes: { resourceId: string }[] } }>('{ events(first: 500, types: [ACCESS_GRANT_REVOKED]) { nodes { resourceId } } }', {}, owner)).body.data!.events.nodes;
+    const revokedOf = async () =>
+      (
+        await t.gql<{ events: { nodes: { resourceId: string }[] } }>(
+          '{ events(first: 500, types: [ACCESS_GRANT_REVOKED]) { nodes { resourceId } } }',
+          {},
+          owner,
+        )
+      ).body.data!.events.nodes;
     await until(async () => (await revokedOf()).some((e) => e.resourceId === grantId), 'ACCESS_GRANT_REVOKED in the owner’s log');
   });
 
@@ -444,14 +578,25 @@ describe('access grants', () => {
     const [shared] = await sharedAccountsOf(grantId);
     expect((await transactionsThrough(shared!.id)).body.data!.node).not.toBeNull();
     await new Promise((r) => setTimeout(r, 4_500));
-    const r = await t.gql<{ viewer: { accessGrants: { nodes: { id: string; status: string; accounts: unknown[] }[] } } }>('{ viewer { accessGrants(first: 50) { nodes { id status accounts { id } } } } }', {}, grantee);
+    const r = await t.gql<{ viewer: { accessGrants: { nodes: { id: string; status: string; accounts: unknown[] }[] } } }>(
+      '{ viewer { accessGrants(first: 50) { nodes { id status accounts { id } } } } }',
+      {},
+      grantee,
+    );
     expect(r.body.data!.viewer.accessGrants.nodes.find((g) => g.id === grantId)).toEqual({ id: grantId, status: 'EXPIRED', accounts: [] });
     expect((await transactionsThrough(shared!.id)).body.errors?.[0]?.extensions?.code).toBe('ACCESS_GRANT_INACTIVE');
   });
 });
 
 describe('payments through a grant (PAYMENTS_READ)', () => {
-  type SharedPaymentView = { id: string; status: string; amount: { amount: string; currency: string }; creditor: { name: string; iban: string }; debtorAccount: { iban: string } | null; account: { id: string } };
+  type SharedPaymentView = {
+    id: string;
+    status: string;
+    amount: { amount: string; currency: string };
+    creditor: { name: string; iban: string };
+    debtorAccount: { iban: string } | null;
+    account: { id: string };
+  };
   const SHARED_PAYMENT = 'id status amount { amount currency } creditor { name iban } debtorAccount { iban } account { id }';
   let keys = 0;
 
@@ -490,9 +635,17 @@ describe('payments through a grant (PAYMENTS_READ)', () => {
     return t.gql<{ node: SharedPaymentView | null }>(`query($id: ID!) { node(id: $id) { ... on SharedPayment { ${SHARED_PAYMENT} } } }`, { id }, key);
   }
 
-  type PaymentEvent = { type: string; resourceId: string; payload: { paymentId?: string; accountId?: string; accessGrantId?: string; status?: string; memberId?: string } };
+  type PaymentEvent = {
+    type: string;
+    resourceId: string;
+    payload: { paymentId?: string; accountId?: string; accessGrantId?: string; status?: string; memberId?: string };
+  };
   async function paymentEvents(key: string): Promise<PaymentEvent[]> {
-    const r = await t.gql<{ events: { nodes: PaymentEvent[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { type resourceId payload } } }', {}, key);
+    const r = await t.gql<{ events: { nodes: PaymentEvent[] } }>(
+      '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { type resourceId payload } } }',
+      {},
+      key,
+    );
     return r.body.data!.events.nodes;
   }
 
@@ -507,7 +660,11 @@ describe('payments through a grant (PAYMENTS_READ)', () => {
     const nodes = page.body.data!.node!.payments.nodes;
     expect(nodes.map((p) => p.amount)).toEqual([{ amount: '31.40', currency: 'EUR' }]);
     const [seen] = nodes;
-    expect(seen).toMatchObject({ creditor: { name: 'Paper Supplies GmbH', iban: 'DE89370400440532013000' }, debtorAccount: { iban: granted.iban }, account: { id: shared!.id } });
+    expect(seen).toMatchObject({
+      creditor: { name: 'Paper Supplies GmbH', iban: 'DE89370400440532013000' },
+      debtorAccount: { iban: granted.iban },
+      account: { id: shared!.id },
+    });
     expect(parseGlobalId(seen!.id)!.type).toBe('SharedPayment');
     expect(parseGlobalId(seen!.id)!.id).not.toBe(parseGlobalId(ownerPaymentId)!.id);
     expect(JSON.stringify(page.body.data)).not.toContain(parseGlobalId(ownerPaymentId)!.id);
@@ -540,7 +697,11 @@ describe('payments through a grant (PAYMENTS_READ)', () => {
       grantee,
     );
     expect([first.nodes[0]!.id, ...rest.body.data!.node.payments.nodes.map((p) => p.id)]).toEqual(all.map((p) => p.id));
-    const forged = await t.gql('query($id: ID!) { node(id: $id) { ... on SharedAccount { payments(after: "bm90LWEtY3Vyc29y") { nodes { id } } } } }', { id: shared!.id }, grantee);
+    const forged = await t.gql(
+      'query($id: ID!) { node(id: $id) { ... on SharedAccount { payments(after: "bm90LWEtY3Vyc29y") { nodes { id } } } } }',
+      { id: shared!.id },
+      grantee,
+    );
     expect(forged.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     await act('accessGrantRevoke', grantId, owner);
   }, 120_000);
@@ -575,18 +736,32 @@ describe('payments through a grant (PAYMENTS_READ)', () => {
     expect(JSON.stringify(copies)).not.toContain(parseGlobalId(ownerPaymentId)!.id);
     expect(JSON.stringify(copies)).not.toContain(ownerPaymentId);
 
-    const parse = (x: { headers: Record<string, string>; body: string }) => new Webhook(secret).verify(x.body, x.headers) as { type: string; data: { payload: { paymentId: string; status: string } } };
+    const parse = (x: { headers: Record<string, string>; body: string }) =>
+      new Webhook(secret).verify(x.body, x.headers) as { type: string; data: { payload: { paymentId: string; status: string } } };
     await until(() => rx.received.length > 0, 'the payment webhook', 60_000);
     expect(new Set(rx.received.map(parse).map((h) => h.data.payload.paymentId))).toEqual(new Set([seen.id]));
 
     // An approval event names the owner's approver; its copy names nobody of the owner.
     const ownerInternal = parseGlobalId(ownerPaymentId)!.id;
-    const ownerTenant = (await t.gateway.db.sql.query<{ tenant_id: string }>('select tenant_id from payment where id = $1', [ownerInternal])).rows[0]!.tenant_id;
+    const ownerTenant = (await t.gateway.db.sql.query<{ tenant_id: string }>('select tenant_id from payment where id = $1', [ownerInternal])).rows[0]!
+      .tenant_id;
     await appendEvents(t.gateway.db.sql, [
-      { tenantId: ownerTenant, type: EventType.PAYMENT_APPROVED, resourceType: 'Payment', resourceId: ownerInternal, payload: { paymentId: ownerPaymentId, memberId: 'Z2lkOi8vcGFzc2VyZWxsZS9BcHByb3ZhbE1lbWJlci94', approvalsGiven: 1, approvalsRequired: 2 } },
+      {
+        tenantId: ownerTenant,
+        type: EventType.PAYMENT_APPROVED,
+        resourceType: 'Payment',
+        resourceId: ownerInternal,
+        payload: { paymentId: ownerPaymentId, memberId: 'Z2lkOi8vcGFzc2VyZWxsZS9BcHByb3ZhbE1lbWJlci94', approvalsGiven: 1, approvalsRequired: 2 },
+      },
     ]);
     const approvals = async () =>
-      (await t.gql<{ events: { nodes: PaymentEvent[] } }>('{ events(first: 50, types: [PAYMENT_APPROVED]) { nodes { type resourceId payload } } }', {}, grantee)).body.data!.events.nodes;
+      (
+        await t.gql<{ events: { nodes: PaymentEvent[] } }>(
+          '{ events(first: 50, types: [PAYMENT_APPROVED]) { nodes { type resourceId payload } } }',
+          {},
+          grantee,
+        )
+      ).body.data!.events.nodes;
     await until(async () => (await approvals()).length > 0, 'the copied approval event', 30_000);
     expect((await approvals()).map((e) => e.payload)).toEqual([expect.objectContaining({ paymentId: seen.id, accountId: shared!.id, approvalsGiven: 1 })]);
     expect((await approvals())[0]!.payload.memberId).toBeUndefined();
@@ -603,4 +778,3 @@ describe('payments through a grant (PAYMENTS_READ)', () => {
     expect((await paymentEvents(grantee)).length).toBe(granteeCount);
   }, 180_000);
 });
-

@@ -11,7 +11,11 @@ let endUserId: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Syncing'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "sme-owner" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "sme-owner" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => t?.close());
@@ -22,11 +26,18 @@ const FEED = `query($id: ID!, $cursor: String, $count: Int) { transactionsSync(a
   added { id status amount { amount currency } bankTransactionId pendingOf { bankTransactionId amount { amount } } }
   modified { id status amount { amount currency } bankTransactionId pendingOf { bankTransactionId amount { amount } } }
   removed nextCursor hasMore } }`;
-type FeedTx = { id: string; status: string; amount: { amount: string; currency: string }; bankTransactionId: string | null; pendingOf: { bankTransactionId: string | null; amount: { amount: string } } | null };
+type FeedTx = {
+  id: string;
+  status: string;
+  amount: { amount: string; currency: string };
+  bankTransactionId: string | null;
+  pendingOf: { bankTransactionId: string | null; amount: { amount: string } } | null;
+};
 type FeedPage = { transactionsSync: { added: FeedTx[]; modified: FeedTx[]; removed: string[]; nextCursor: string; hasMore: boolean } };
 
 async function requestSync(accountId: string, mode: 'USER_PRESENT' | 'BACKGROUND' = 'USER_PRESENT') {
-  return (await t.gql<SyncPayload>(SYNC, { id: accountId, input: { mode, ...(mode === 'USER_PRESENT' ? { psuIpAddress: '198.51.100.7' } : {}) } }, key)).body.data!.accountSync;
+  return (await t.gql<SyncPayload>(SYNC, { id: accountId, input: { mode, ...(mode === 'USER_PRESENT' ? { psuIpAddress: '198.51.100.7' } : {}) } }, key)).body
+    .data!.accountSync;
 }
 
 async function syncNow(accountId: string, mode: 'USER_PRESENT' | 'BACKGROUND' = 'USER_PRESENT') {
@@ -90,8 +101,19 @@ describe.each(['nordlicht', 'brabant', 'rivage', 'thames'])('account data at %s'
 
   it('adds new booked and pending entries incrementally, reporting only them in the change feed', async () => {
     const acct = encodeURIComponent(checking.bankAccountId);
-    await control(t, 'POST', `/banks/${bankId}/accounts/${acct}/transactions`, { amount: '-18.40', counterpartyName: 'Bäckerei Sonne', remittance: 'Brötchen', id: `${bankId}-b1` });
-    await control(t, 'POST', `/banks/${bankId}/accounts/${acct}/transactions`, { amount: '-42.00', status: 'pending', counterpartyName: 'Hotel Lumière', remittance: 'Card 1234 hotel', id: `${bankId}-p1` });
+    await control(t, 'POST', `/banks/${bankId}/accounts/${acct}/transactions`, {
+      amount: '-18.40',
+      counterpartyName: 'Bäckerei Sonne',
+      remittance: 'Brötchen',
+      id: `${bankId}-b1`,
+    });
+    await control(t, 'POST', `/banks/${bankId}/accounts/${acct}/transactions`, {
+      amount: '-42.00',
+      status: 'pending',
+      counterpartyName: 'Hotel Lumière',
+      remittance: 'Card 1234 hotel',
+      id: `${bankId}-p1`,
+    });
     const s = await syncNow(checking.id);
     expect(s.syncStatus).toBe('SUCCEEDED');
     await exact();
@@ -120,7 +142,11 @@ describe.each(['nordlicht', 'brabant', 'rivage', 'thames'])('account data at %s'
     await control(t, 'POST', `/banks/${bankId}/faults`, { kind: 'missing-ids', route: 'transactions' });
     await control(t, 'POST', `/banks/${bankId}/faults`, { kind: 'duplicates', route: 'transactions' });
     try {
-      await control(t, 'POST', `/banks/${bankId}/accounts/${encodeURIComponent(checking.bankAccountId)}/transactions`, { amount: '120.00', counterpartyName: 'Client SA', remittance: 'Invoice 2026-118' });
+      await control(t, 'POST', `/banks/${bankId}/accounts/${encodeURIComponent(checking.bankAccountId)}/transactions`, {
+        amount: '120.00',
+        counterpartyName: 'Client SA',
+        remittance: 'Invoice 2026-118',
+      });
       await syncNow(checking.id);
       await exact();
       const feed = await drain(checking.id, cursor);
@@ -152,13 +178,21 @@ describe.each(['nordlicht', 'brabant', 'rivage', 'thames'])('account data at %s'
     for (const bc of bankConsents.consents) await control(t, 'POST', `/banks/${bankId}/consents/${encodeURIComponent(bc.id)}/expire`).catch(() => undefined);
     const s = await syncNow(checking.id);
     expect(s.syncStatus).toBe('CONSENT_INVALID');
-    const consent = await t.gql<{ node: { status: string; statusReason: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status statusReason } } }', { id: c.consentId }, key);
+    const consent = await t.gql<{ node: { status: string; statusReason: string } }>(
+      'query($id: ID!) { node(id: $id) { ... on Consent { status statusReason } } }',
+      { id: c.consentId },
+      key,
+    );
     expect(consent.body.data!.node.status).toBe('REAUTH_REQUIRED');
     const refused = await requestSync(checking.id);
     expect(refused.userErrors[0]!.code).toBe('INVALID_STATE');
     // The end user renews; the account keeps its id and its transactions theirs.
     const before = await gatewayLedger(t, checking.internalId);
-    const renewed = await t.gql<{ consentRenew: { authorizationUrl: string } }>('mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl } }', { id: c.consentId }, key);
+    const renewed = await t.gql<{ consentRenew: { authorizationUrl: string } }>(
+      'mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl } }',
+      { id: c.consentId },
+      key,
+    );
     const { authorise } = await import('../helpers/banking');
     await authorise(t, renewed.body.data!.consentRenew.authorizationUrl, 'alice');
     await settled(t, key, checking.id);
@@ -203,20 +237,34 @@ describe('bad input to account data', () => {
   });
 
   it('refuses count and first out of range', async () => {
-    for (const count of [0, 501, -3]) expect((await t.gql(FEED, { id: accountId, count }, key)).body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'count' });
+    for (const count of [0, 501, -3])
+      expect((await t.gql(FEED, { id: accountId, count }, key)).body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'count' });
     for (const first of [0, 501]) {
-      const r = await t.gql('query($id: ID!, $first: Int) { account(id: $id) { transactions(first: $first) { nodes { id } } } }', { id: accountId, first }, key);
+      const r = await t.gql(
+        'query($id: ID!, $first: Int) { account(id: $id) { transactions(first: $first) { nodes { id } } } }',
+        { id: accountId, first },
+        key,
+      );
       expect(r.body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'first' });
     }
   });
 
   it('refuses reversed date and amount filters, and malformed ones', async () => {
     const q = 'query($id: ID!, $f: TransactionFilter) { account(id: $id) { transactions(first: 5, filter: $f) { nodes { id } } } }';
-    expect((await t.gql(q, { id: accountId, f: { from: '2026-05-01', to: '2026-04-01' } }, key)).body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.from' });
-    expect((await t.gql(q, { id: accountId, f: { minAmount: '10', maxAmount: '-10' } }, key)).body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.minAmount' });
+    expect((await t.gql(q, { id: accountId, f: { from: '2026-05-01', to: '2026-04-01' } }, key)).body.errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argument: 'filter.from',
+    });
+    expect((await t.gql(q, { id: accountId, f: { minAmount: '10', maxAmount: '-10' } }, key)).body.errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argument: 'filter.minAmount',
+    });
     expect((await t.gql(q, { id: accountId, f: { from: '2026-13-45' } }, key)).body.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
     expect((await t.gql(q, { id: accountId, f: { minAmount: '1e3' } }, key)).body.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
-    expect((await t.gql(q, { id: accountId, f: { search: 'x'.repeat(101) } }, key)).body.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.search' });
+    expect((await t.gql(q, { id: accountId, f: { search: 'x'.repeat(101) } }, key)).body.errors![0]!.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      argument: 'filter.search',
+    });
   });
 
   it('refuses a user-present sync without a valid end-user IP address', async () => {
@@ -229,7 +277,14 @@ describe('bad input to account data', () => {
   it('pages transactions newest first with filters, without repeating or skipping across pages', async () => {
     const q = `query($id: ID!, $after: String, $f: TransactionFilter) { account(id: $id) { transactions(first: 40, after: $after, filter: $f) {
       edges { cursor node { id bookingDate valueDate status amount { amount } } } pageInfo { hasNextPage endCursor } } } }`;
-    type Page = { account: { transactions: { edges: { cursor: string; node: { id: string; bookingDate: string | null; valueDate: string | null; amount: { amount: string } } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } } };
+    type Page = {
+      account: {
+        transactions: {
+          edges: { cursor: string; node: { id: string; bookingDate: string | null; valueDate: string | null; amount: { amount: string } } }[];
+          pageInfo: { hasNextPage: boolean; endCursor: string };
+        };
+      };
+    };
     const seen: string[] = [];
     let after: string | null = null;
     let dates: string[] = [];
@@ -261,8 +316,13 @@ describe('the audit journal of account data', () => {
     const uses = r.body.data!.auditEvents.nodes;
     expect(uses.length).toBeGreaterThan(0);
     expect(uses.every((u) => u.details.purpose === 'sync' || u.details.purpose === 'revoke')).toBe(true);
-    const syncs = await t.gql<{ auditEvents: { nodes: { details: Record<string, unknown> }[] } }>('{ auditEvents(first: 100, action: ACCOUNT_SYNCED) { nodes { details } } }', {}, key);
-    for (const s of syncs.body.data!.auditEvents.nodes) expect(Object.keys(s.details).sort()).toEqual(['added', 'bankCalls', 'dateFrom', 'modified', 'reason', 'removed']);
+    const syncs = await t.gql<{ auditEvents: { nodes: { details: Record<string, unknown> }[] } }>(
+      '{ auditEvents(first: 100, action: ACCOUNT_SYNCED) { nodes { details } } }',
+      {},
+      key,
+    );
+    for (const s of syncs.body.data!.auditEvents.nodes)
+      expect(Object.keys(s.details).sort()).toEqual(['added', 'bankCalls', 'dateFrom', 'modified', 'reason', 'removed']);
     expect(JSON.stringify(uses)).not.toMatch(/access_?token|refresh_?token|Bearer/i);
   });
 
@@ -276,7 +336,11 @@ describe('the audit journal of account data', () => {
 
 describe('a new consent for the same end user at the same bank', () => {
   it('takes over the same accounts and transactions, keeping every id', async () => {
-    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "returning-user" }) { endUser { id } } }', {}, key);
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation { endUserCreate(input: { externalRef: "returning-user" }) { endUser { id } } }',
+      {},
+      key,
+    );
     const who = u.body.data!.endUserCreate.endUser.id;
     const first = await connect(t, key, who, 'brabant');
     const acct = first.accounts.find((a) => a.iban)!;

@@ -122,15 +122,18 @@ async function approveAs(name: string, paymentId: string): Promise<DecisionPaylo
   return approve(paymentId, certs[name]!.id, await certs[name]!.signer.sign(doc));
 }
 
-const bankPayments = async () => (await control<{ payments: { id: string; status: string }[] }>(t, 'GET', '/banks/nordlicht/payments', undefined, tenantId)).payments;
+const bankPayments = async () =>
+  (await control<{ payments: { id: string; status: string }[] }>(t, 'GET', '/banks/nordlicht/payments', undefined, tenantId)).payments;
 
 async function refusals(): Promise<{ code: string }[]> {
-  const r = await gql<{ auditEvents: { nodes: { details: { code: string } }[] } }>('{ auditEvents(first: 100, action: PAYMENT_APPROVAL_REFUSED) { nodes { details } } }');
+  const r = await gql<{ auditEvents: { nodes: { details: { code: string } }[] } }>(
+    '{ auditEvents(first: 100, action: PAYMENT_APPROVAL_REFUSED) { nodes { details } } }',
+  );
   return r.auditEvents.nodes.map((n) => n.details);
 }
 
 async function untilStatus(id: string, wanted: string, timeoutMs = 45_000): Promise<PaymentView> {
-  for (const deadline = Date.now() + timeoutMs; ; ) {
+  for (const deadline = Date.now() + timeoutMs; ;) {
     const p = await payment(id);
     if (p.status === wanted) return p;
     if (Date.now() > deadline) throw new Error(`payment stayed ${p.status}, wanted ${wanted}`);
@@ -149,7 +152,15 @@ describe('payments under an approval policy', () => {
     expect(p.approval).toMatchObject({ policyVersion: 1, revision: 0, required: 2, given: 0, remaining: 2 });
     expect(p.approval!.pendingApprovers.map((m) => m.name)).toEqual(['Anna', 'Bernd', 'Sam']);
     const doc = JSON.parse(p.approval!.document!);
-    expect(doc).toMatchObject({ type: 'passerelle.payment-approval.v1', decision: 'APPROVE', amount: '12000.00', currency: 'EUR', idempotencyKey: started.idempotencyKey, policyVersion: 1, revision: 0 });
+    expect(doc).toMatchObject({
+      type: 'passerelle.payment-approval.v1',
+      decision: 'APPROVE',
+      amount: '12000.00',
+      currency: 'EUR',
+      idempotencyKey: started.idempotencyKey,
+      policyVersion: 1,
+      revision: 0,
+    });
     expect(doc.creditor).toEqual({ name: 'Baustoffe Nord AG', iban: 'DE89370400440532013000', bic: null });
     expect((await bankPayments()).length).toBe(before);
 
@@ -249,7 +260,9 @@ describe('payments under an approval policy', () => {
     );
     expect(r.paymentApprovalReject.userErrors).toEqual([]);
     expect(r.paymentApprovalReject.payment).toMatchObject({ status: 'REJECTED_BY_APPROVER', terminal: true });
-    expect((await approve(p.id, certs.Anna!.id, await certs.Anna!.signer.sign(p.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['INVALID_STATE']);
+    expect((await approve(p.id, certs.Anna!.id, await certs.Anna!.signer.sign(p.approval!.document!))).userErrors.map((e) => e.code)).toEqual([
+      'INVALID_STATE',
+    ]);
     expect((await initiate('11000.00', {}, started.idempotencyKey)).payment).toMatchObject({ id: p.id, status: 'REJECTED_BY_APPROVER' });
     expect((await bankPayments()).length).toBe(before);
   });
@@ -258,7 +271,10 @@ describe('payments under an approval policy', () => {
     const p = (await initiate('13000.00')).payment!;
     const before = (await bankPayments()).length;
     const doc = p.approval!.document!;
-    const [a, b] = await Promise.all([approve(p.id, certs.Anna!.id, await certs.Anna!.signer.sign(doc)), approve(p.id, certs.Bernd!.id, await certs.Bernd!.signer.sign(doc))]);
+    const [a, b] = await Promise.all([
+      approve(p.id, certs.Anna!.id, await certs.Anna!.signer.sign(doc)),
+      approve(p.id, certs.Bernd!.id, await certs.Bernd!.signer.sign(doc)),
+    ]);
     expect([...a.userErrors, ...b.userErrors]).toEqual([]);
     expect((await payment(p.id)).status).toBe('AUTHORIZATION_REQUIRED');
     expect((await bankPayments()).length).toBe(before + 1);
@@ -283,7 +299,10 @@ describe('bad approvals', () => {
     ];
     for (const [code, pending] of cases) {
       const r = await pending;
-      expect(r.userErrors.map((e) => e.code), code).toEqual([code]);
+      expect(
+        r.userErrors.map((e) => e.code),
+        code,
+      ).toEqual([code]);
       expect(r.payment).toBeNull();
     }
     expect((await payment(p.id)).approval).toMatchObject({ given: 0, remaining: 2 });
@@ -302,14 +321,21 @@ describe('bad approvals', () => {
     expect((await addCertificate(members.Anna!, future.pem)).userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_NOT_YET_VALID']);
     expect((await addCertificate(members.Anna!, foreign.pem)).userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_UNTRUSTED']);
     expect((await addCertificate(members.Anna!, encryption.pem)).userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_KEY_USAGE']);
-    expect((await addCertificate(members.Anna!, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----')).userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_INVALID']);
+    expect((await addCertificate(members.Anna!, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----')).userErrors.map((e) => e.code)).toEqual([
+      'CERTIFICATE_INVALID',
+    ]);
     expect((await addCertificate(members.Anna!, 'x'.repeat(20_000))).userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_INVALID']);
-    const notCa = await gql<{ approvalCaCertificateAdd: { userErrors: UserErrors } }>('mutation($c: String!) { approvalCaCertificateAdd(input: { certificate: $c }) { userErrors { code } } }', { c: foreign.pem });
+    const notCa = await gql<{ approvalCaCertificateAdd: { userErrors: UserErrors } }>(
+      'mutation($c: String!) { approvalCaCertificateAdd(input: { certificate: $c }) { userErrors { code } } }',
+      { c: foreign.pem },
+    );
     expect(notCa.approvalCaCertificateAdd.userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_INVALID']);
 
     const card = await makeSigner(ca, 'CN=Bernd spare card');
     const added = await addCertificate(members.Bernd!, card.pem);
-    const revoked = await gql<{ approverCertificateRevoke: { certificate: { revokedAt: string | null; revocationReason: string } | null; userErrors: UserErrors } }>(
+    const revoked = await gql<{
+      approverCertificateRevoke: { certificate: { revokedAt: string | null; revocationReason: string } | null; userErrors: UserErrors };
+    }>(
       'mutation($id: ID!) { approverCertificateRevoke(id: $id, input: { reason: "card lost" }) { certificate { revokedAt revocationReason } userErrors { code } } }',
       { id: added.certificate!.id },
     );
@@ -317,7 +343,10 @@ describe('bad approvals', () => {
     const p = (await initiate('12600.00')).payment!;
     const r = await approve(p.id, added.certificate!.id, await card.sign(p.approval!.document!));
     expect(r.userErrors.map((e) => e.code)).toEqual(['CERTIFICATE_REVOKED']);
-    const again = await gql<{ approverCertificateRevoke: { userErrors: UserErrors } }>('mutation($id: ID!) { approverCertificateRevoke(id: $id) { userErrors { code } } }', { id: added.certificate!.id });
+    const again = await gql<{ approverCertificateRevoke: { userErrors: UserErrors } }>(
+      'mutation($id: ID!) { approverCertificateRevoke(id: $id) { userErrors { code } } }',
+      { id: added.certificate!.id },
+    );
     expect(again.approverCertificateRevoke.userErrors.map((e) => e.code)).toEqual(['ALREADY_REVOKED']);
     expect((await payment(p.id)).approval).toMatchObject({ given: 0 });
   });
@@ -347,7 +376,12 @@ describe('amending the creditor', () => {
   it('invalidates earlier approvals and judges the new creditor afresh: a new IBAN needs the policy’s extra approval, the known one again does not', async () => {
     const set = await gql<{ approvalPolicySet: { policy: { version: number } | null; userErrors: UserErrors } }>(
       `mutation($input: ApprovalPolicySetInput!) { approvalPolicySet(input: $input) { policy { version } userErrors { field code } } }`,
-      { input: { endUserId, rules: [{ approvals: 1 }, { amountAbove: { amount: '10000', currency: 'EUR' }, approvals: 2 }, { creditor: 'NEW', approvals: 1, additional: true }] } },
+      {
+        input: {
+          endUserId,
+          rules: [{ approvals: 1 }, { amountAbove: { amount: '10000', currency: 'EUR' }, approvals: 2 }, { creditor: 'NEW', approvals: 1, additional: true }],
+        },
+      },
     );
     expect(set.approvalPolicySet.userErrors).toEqual([]);
     // Baustoffe Nord AG was paid (EXECUTED) by the first test: a known creditor.
@@ -357,26 +391,39 @@ describe('amending the creditor', () => {
     expect((await approveAs('Anna', p.id)).userErrors).toEqual([]);
 
     const AMEND = `mutation($id: ID!, $input: PaymentAmendInput!) { paymentAmend(id: $id, input: $input) { payment { ${PAYMENT_FIELDS} } userErrors { field code } } }`;
-    const amended = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Neue Lieferanten GmbH', iban: 'de02 1203 0000 0000 2020 51' } } });
+    const amended = await gql<{ paymentAmend: DecisionPayload }>(AMEND, {
+      id: p.id,
+      input: { creditor: { name: 'Neue Lieferanten GmbH', iban: 'de02 1203 0000 0000 2020 51' } },
+    });
     expect(amended.paymentAmend.userErrors).toEqual([]);
     expect(amended.paymentAmend.payment!.approval).toMatchObject({ revision: 1, required: 3, given: 0, remaining: 3 });
-    expect(JSON.parse(amended.paymentAmend.payment!.approval!.document!)).toMatchObject({ creditor: { name: 'Neue Lieferanten GmbH', iban: 'DE02120300000000202051' }, revision: 1 });
+    expect(JSON.parse(amended.paymentAmend.payment!.approval!.document!)).toMatchObject({
+      creditor: { name: 'Neue Lieferanten GmbH', iban: 'DE02120300000000202051' },
+      revision: 1,
+    });
     const before = (await bankPayments()).length;
-    expect((await approve(p.id, certs.Bernd!.id, await certs.Bernd!.signer.sign(oldDoc))).userErrors.map((e) => e.code)).toEqual(['SIGNATURE_DOCUMENT_MISMATCH']);
+    expect((await approve(p.id, certs.Bernd!.id, await certs.Bernd!.signer.sign(oldDoc))).userErrors.map((e) => e.code)).toEqual([
+      'SIGNATURE_DOCUMENT_MISMATCH',
+    ]);
 
     const bad = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Broken', iban: 'DE00123' } } });
     expect(bad.paymentAmend.userErrors.map((e) => e.field.join('.'))).toEqual(['input.creditor.iban']);
     expect((await payment(p.id)).approval).toMatchObject({ revision: 1, required: 3 });
 
-    const back = await gql<{ paymentAmend: DecisionPayload }>(AMEND, { id: p.id, input: { creditor: { name: 'Baustoffe Nord AG', iban: 'DE89370400440532013000' } } });
+    const back = await gql<{ paymentAmend: DecisionPayload }>(AMEND, {
+      id: p.id,
+      input: { creditor: { name: 'Baustoffe Nord AG', iban: 'DE89370400440532013000' } },
+    });
     expect(back.paymentAmend.payment!.approval).toMatchObject({ revision: 2, required: 2, given: 0 });
     expect((await bankPayments()).length).toBe(before);
   });
 });
 
 describe('revoked authority', () => {
-  const REVOKE = 'mutation($id: ID!) { approverCertificateRevoke(id: $id, input: { reason: "Card lost" }) { certificate { id revokedAt } userErrors { code } } }';
-  const ROLES = 'mutation($id: ID!, $input: ApprovalMemberRolesSetInput!) { approvalMemberRolesSet(id: $id, input: $input) { member { id roles } userErrors { field code } } }';
+  const REVOKE =
+    'mutation($id: ID!) { approverCertificateRevoke(id: $id, input: { reason: "Card lost" }) { certificate { id revokedAt } userErrors { code } } }';
+  const ROLES =
+    'mutation($id: ID!, $input: ApprovalMemberRolesSetInput!) { approvalMemberRolesSet(id: $id, input: $input) { member { id roles } userErrors { field code } } }';
   async function secondCertificate(name: string) {
     const signer = await makeSigner(ca, `CN=${name} (card ${++keys}), O=Keller GmbH`);
     const r = await addCertificate(members[name]!, signer.pem);
@@ -384,14 +431,21 @@ describe('revoked authority', () => {
     return { id: r.certificate!.id, signer };
   }
   const auditDetails = async (action: string) =>
-    (await gql<{ auditEvents: { nodes: { resourceId: string | null; details: Record<string, unknown> }[] } }>('query($a: AuditAction) { auditEvents(first: 100, action: $a) { nodes { resourceId details } } }', { a: action })).auditEvents.nodes;
+    (
+      await gql<{ auditEvents: { nodes: { resourceId: string | null; details: Record<string, unknown> }[] } }>(
+        'query($a: AuditAction) { auditEvents(first: 100, action: $a) { nodes { resourceId details } } }',
+        { a: action },
+      )
+    ).auditEvents.nodes;
 
   it('voids the approvals a revoked certificate gave to payments still awaiting approval, refuses its signatures, and lets its member sign again with another certificate', async () => {
     const card = await secondCertificate('Bernd');
     const p = (await initiate('12100.00')).payment!;
     expect((await approve(p.id, card.id, await card.signer.sign(p.approval!.document!))).payment!.approval).toMatchObject({ given: 1, remaining: 1 });
 
-    const revoked = await gql<{ approverCertificateRevoke: { certificate: { revokedAt: string | null } | null; userErrors: UserErrors } }>(REVOKE, { id: card.id });
+    const revoked = await gql<{ approverCertificateRevoke: { certificate: { revokedAt: string | null } | null; userErrors: UserErrors } }>(REVOKE, {
+      id: card.id,
+    });
     expect(revoked.approverCertificateRevoke.userErrors).toEqual([]);
     const after = (await payment(p.id)).approval!;
     expect(after).toMatchObject({ given: 0, remaining: 2 });
@@ -410,7 +464,10 @@ describe('revoked authority', () => {
     const p = (await initiate('12150.00')).payment!;
     expect((await approveAs('Anna', p.id)).userErrors).toEqual([]);
     const signature = await card.signer.sign(p.approval!.document!);
-    const [approved, revoked] = await Promise.all([approve(p.id, card.id, signature), gql<{ approverCertificateRevoke: { userErrors: UserErrors } }>(REVOKE, { id: card.id })]);
+    const [approved, revoked] = await Promise.all([
+      approve(p.id, card.id, signature),
+      gql<{ approverCertificateRevoke: { userErrors: UserErrors } }>(REVOKE, { id: card.id }),
+    ]);
     expect(revoked.approverCertificateRevoke.userErrors).toEqual([]);
     const now = await payment(p.id);
     if (now.status === 'AWAITING_APPROVAL') {
@@ -428,7 +485,10 @@ describe('revoked authority', () => {
     const passkeyId = crypto.randomUUID();
     const credentialId = `cred-${passkeyId}`;
     const bernd = parseGlobalId(members.Bernd!)!.id;
-    await t.gateway.db.sql.query(`insert into approver_passkey (id, tenant_id, member_id, credential_id, public_key, transports, created_at) values ($1, $2, $3, $4, 'AA', '[]', now())`, [passkeyId, tenantId, bernd, credentialId]);
+    await t.gateway.db.sql.query(
+      `insert into approver_passkey (id, tenant_id, member_id, credential_id, public_key, transports, created_at) values ($1, $2, $3, $4, 'AA', '[]', now())`,
+      [passkeyId, tenantId, bernd, credentialId],
+    );
     await t.gateway.db.sql.query(
       `insert into payment_approval (id, tenant_id, payment_id, member_id, revision, decision, method, credential_ref, document_sha256, signature, created_at)
        values ($1, $2, $3, $4, 0, 'APPROVE', 'PASSKEY', $5, repeat('0', 64), '{}', now())`,
@@ -438,18 +498,27 @@ describe('revoked authority', () => {
 
     const REVOKE_PASSKEY = 'mutation($id: ID!) { approverPasskeyRevoke(id: $id) { passkey { id credentialId revokedAt } userErrors { field code } } }';
     const gid = Buffer.from(`gid://passerelle/ApproverPasskey/${passkeyId}`).toString('base64url');
-    const revoked = await gql<{ approverPasskeyRevoke: { passkey: { id: string; credentialId: string; revokedAt: string | null } | null; userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: gid });
+    const revoked = await gql<{
+      approverPasskeyRevoke: { passkey: { id: string; credentialId: string; revokedAt: string | null } | null; userErrors: UserErrors };
+    }>(REVOKE_PASSKEY, { id: gid });
     expect(revoked.approverPasskeyRevoke.userErrors).toEqual([]);
     expect(revoked.approverPasskeyRevoke.passkey).toMatchObject({ id: gid, credentialId });
     expect(revoked.approverPasskeyRevoke.passkey!.revokedAt).not.toBeNull();
     expect((await payment(p.id)).approval).toMatchObject({ given: 0, remaining: 2 });
-    const listed = await gql<{ node: { passkeys: { id: string; revokedAt: string | null }[] } }>('query($id: ID!) { node(id: $id) { ... on ApprovalMember { passkeys { id revokedAt } } } }', { id: members.Bernd });
+    const listed = await gql<{ node: { passkeys: { id: string; revokedAt: string | null }[] } }>(
+      'query($id: ID!) { node(id: $id) { ... on ApprovalMember { passkeys { id revokedAt } } } }',
+      { id: members.Bernd },
+    );
     expect(listed.node.passkeys.find((k) => k.id === gid)!.revokedAt).not.toBeNull();
     expect((await auditDetails('APPROVER_PASSKEY_REVOKED')).find((l) => l.details.passkeyId === passkeyId)?.details.voidedApprovals).toBe(1);
 
-    expect((await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: gid })).approverPasskeyRevoke.userErrors.map((e) => e.code)).toEqual(['ALREADY_REVOKED']);
+    expect(
+      (await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: gid })).approverPasskeyRevoke.userErrors.map((e) => e.code),
+    ).toEqual(['ALREADY_REVOKED']);
     const unknown = Buffer.from(`gid://passerelle/ApproverPasskey/${crypto.randomUUID()}`).toString('base64url');
-    expect((await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: unknown })).approverPasskeyRevoke.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
+    expect(
+      (await gql<{ approverPasskeyRevoke: { userErrors: UserErrors } }>(REVOKE_PASSKEY, { id: unknown })).approverPasskeyRevoke.userErrors.map((e) => e.code),
+    ).toEqual(['NOT_FOUND']);
   });
 
   it('takes APPROVER away from a member: their pending approvals stop counting, they cannot approve, and the change is journalled; bad roles and unknown members are userErrors', async () => {
@@ -462,17 +531,27 @@ describe('revoked authority', () => {
     const p = (await initiate('12200.00')).payment!;
     expect((await approve(p.id, otto.id, await otto.signer.sign(p.approval!.document!))).payment!.approval).toMatchObject({ given: 1 });
 
-    const changed = await gql<{ approvalMemberRolesSet: { member: { roles: string[] } | null; userErrors: UserErrors } }>(ROLES, { id: members.Otto, input: { roles: ['VIEWER'] } });
+    const changed = await gql<{ approvalMemberRolesSet: { member: { roles: string[] } | null; userErrors: UserErrors } }>(ROLES, {
+      id: members.Otto,
+      input: { roles: ['VIEWER'] },
+    });
     expect(changed.approvalMemberRolesSet).toEqual({ member: { id: members.Otto, roles: ['VIEWER'] }, userErrors: [] });
     const after = (await payment(p.id)).approval!;
     expect(after).toMatchObject({ given: 0, remaining: 2 });
     expect(after.pendingApprovers.map((m) => m.name)).not.toContain('Otto');
     expect((await approve(p.id, otto.id, await otto.signer.sign(p.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['NOT_AN_APPROVER']);
-    expect((await auditDetails('APPROVAL_MEMBER_ROLES_CHANGED')).find((l) => l.resourceId === members.Otto)?.details).toMatchObject({ from: 'APPROVER', to: 'VIEWER', voidedApprovals: 1 });
+    expect((await auditDetails('APPROVAL_MEMBER_ROLES_CHANGED')).find((l) => l.resourceId === members.Otto)?.details).toMatchObject({
+      from: 'APPROVER',
+      to: 'VIEWER',
+      voidedApprovals: 1,
+    });
 
     const blank = await gql<{ approvalMemberRolesSet: { member: unknown; userErrors: UserErrors } }>(ROLES, { id: members.Otto, input: { roles: [] } });
     expect(blank.approvalMemberRolesSet).toEqual({ member: null, userErrors: [{ field: ['input', 'roles'], code: 'BLANK' }] });
-    const unknown = await gql<{ approvalMemberRolesSet: { member: unknown; userErrors: UserErrors } }>(ROLES, { id: endUserId, input: { roles: ['APPROVER'] } });
+    const unknown = await gql<{ approvalMemberRolesSet: { member: unknown; userErrors: UserErrors } }>(ROLES, {
+      id: endUserId,
+      input: { roles: ['APPROVER'] },
+    });
     expect(unknown.approvalMemberRolesSet.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
   });
 });
@@ -480,7 +559,8 @@ describe('revoked authority', () => {
 describe('approval lists', () => {
   it('page members and CA certificates as Relay connections (first/after, oldest first) and refuse a forged cursor', async () => {
     type Page = { nodes: { id: string }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
-    const MEMBERS = 'query($e: ID!, $first: Int, $after: String) { approvalMembers(endUserId: $e, first: $first, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } }';
+    const MEMBERS =
+      'query($e: ID!, $first: Int, $after: String) { approvalMembers(endUserId: $e, first: $first, after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } }';
     const all = (await gql<{ approvalMembers: Page }>(MEMBERS, { e: endUserId, first: 100 })).approvalMembers;
     expect(all.nodes.length).toBeGreaterThanOrEqual(5);
     expect(all.nodes.slice(0, 5).map((m) => m.id)).toEqual(['Rita', 'Anna', 'Bernd', 'Sam', 'Vera'].map((n) => members[n]));
@@ -509,7 +589,8 @@ describe('payments left awaiting approval', () => {
     const old = (await initiate('12500.00')).payment!;
     await new Promise((r) => setTimeout(r, 50));
     const young = (await initiate('12600.00')).payment!;
-    const createdAt = async (id: string) => (await gql<{ node: { createdAt: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { createdAt } } }', { id })).node.createdAt;
+    const createdAt = async (id: string) =>
+      (await gql<{ node: { createdAt: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { createdAt } } }', { id })).node.createdAt;
     // The sweep's clock: `old` is just past its time, `young` (50 ms younger) not yet.
     const now = new Date(Date.parse(await createdAt(old.id)) + 1 + TTL_MS);
     expect(Date.parse(await createdAt(young.id))).toBeGreaterThan(now.getTime() - TTL_MS);
@@ -519,20 +600,32 @@ describe('payments left awaiting approval', () => {
     expect(a.expired + b.expired).toBeGreaterThanOrEqual(1);
     expect(await payment(old.id)).toMatchObject({ status: 'FAILED', terminal: true });
     expect((await payment(young.id)).status).toBe('AWAITING_APPROVAL');
-    expect((await gql<{ node: { statusReason: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { statusReason } } }', { id: old.id })).node.statusReason).toMatch(/^Not approved within 168 hours/);
+    expect(
+      (await gql<{ node: { statusReason: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { statusReason } } }', { id: old.id })).node
+        .statusReason,
+    ).toMatch(/^Not approved within 168 hours/);
 
     // Exactly one status change, in the log and in the proof chain, whoever of the two sweeps made it.
-    const events = (await gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }')).events.nodes.filter(
-      (e) => e.payload.paymentId === old.id,
-    );
+    const events = (
+      await gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>(
+        '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }',
+      )
+    ).events.nodes.filter((e) => e.payload.paymentId === old.id);
     expect(events.map((e) => e.payload.status)).toEqual(['FAILED']);
-    const proofs = (await gql<{ proofs: { nodes: { event: string; actor: { kind: string }; document: { status?: string } }[] } }>('query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { event actor { kind } document } } }', { s: old.id })).proofs.nodes;
+    const proofs = (
+      await gql<{ proofs: { nodes: { event: string; actor: { kind: string }; document: { status?: string } }[] } }>(
+        'query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { event actor { kind } document } } }',
+        { s: old.id },
+      )
+    ).proofs.nodes;
     expect(proofs.filter((p) => p.event === 'PAYMENT_STATUS_CHANGED')).toHaveLength(1);
     expect(JSON.stringify(proofs.find((p) => p.event === 'PAYMENT_STATUS_CHANGED')!.document)).toContain('FAILED');
 
     // Nothing went to the bank, and a late approval finds nothing to approve.
     expect((await bankPayments()).length).toBe(bankBefore);
-    expect((await approve(old.id, certs.Anna!.id, await certs.Anna!.signer.sign(old.approval!.document!))).userErrors.map((e) => e.code)).toEqual(['INVALID_STATE']);
+    expect((await approve(old.id, certs.Anna!.id, await certs.Anna!.signer.sign(old.approval!.document!))).userErrors.map((e) => e.code)).toEqual([
+      'INVALID_STATE',
+    ]);
     expect((await bankPayments()).length).toBe(bankBefore);
     // A second sweep at the same clock has nothing left to do for it.
     await t.gateway.services.payments.expireAwaitingApproval(now);

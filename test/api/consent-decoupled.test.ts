@@ -9,16 +9,26 @@ let endUserId: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Decoupled'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "app-user" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "app-user" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => t?.close());
 
 const CREATE = `mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id status } authorizationUrl userErrors { field code message } } }`;
-type Created = { consentCreate: { consent: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string }[] } };
+type Created = {
+  consentCreate: { consent: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string }[] };
+};
 
 async function create(psuId: string | null, institution = 'brabant') {
-  const r = await t.gql<Created>(CREATE, { input: { endUserId, institutionId: institutionGid(institution), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL, psuId } }, key);
+  const r = await t.gql<Created>(
+    CREATE,
+    { input: { endUserId, institutionId: institutionGid(institution), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL, psuId } },
+    key,
+  );
   return r.body.data!.consentCreate;
 }
 
@@ -73,7 +83,11 @@ describe('decoupled SCA through the gateway', () => {
       expect(r.userErrors[0]!.field).toEqual(['input', 'psuId']);
     }
     // A NUL no column can store is refused before any resolver, as in every input.
-    const nul = await t.gql<Created>(CREATE, { input: { endUserId, institutionId: institutionGid('brabant'), scopes: ['ACCOUNTS'], redirectUri: RETURN_URL, psuId: 'ali\u0000ce' } }, key);
+    const nul = await t.gql<Created>(
+      CREATE,
+      { input: { endUserId, institutionId: institutionGid('brabant'), scopes: ['ACCOUNTS'], redirectUri: RETURN_URL, psuId: 'ali\u0000ce' } },
+      key,
+    );
     expect(nul.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 });

@@ -16,12 +16,22 @@ const FAULT = 'provoked fault: the attempt could not be kept';
 const CREATE = `mutation($input: ConsentCreateInput!) {
   consentCreate(input: $input) { consent { id status } authorizationUrl userErrors { field code message } }
 }`;
-type CreatePayload = { consentCreate: { consent: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string; message: string }[] } | null };
+type CreatePayload = {
+  consentCreate: {
+    consent: { id: string; status: string } | null;
+    authorizationUrl: string | null;
+    userErrors: { field: string[]; code: string; message: string }[];
+  } | null;
+};
 
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Faulty storage'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "psu-fault" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "psu-fault" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
   const list = await t.gql<{ institutions: { nodes: { id: string; name: string }[] } }>('{ institutions { nodes { id name } } }', {}, key);
   institutionId = list.body.data!.institutions.nodes.find((i) => i.name === 'Nordlicht Bank')!.id;

@@ -10,7 +10,11 @@ let endUserId: string;
 beforeAll(async () => {
   t = await startTestGateway();
   key = (await t.createTenant('Races')).key;
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "racer" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "racer" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => t?.close());
@@ -29,7 +33,11 @@ describe('a consent revoked concurrently', { timeout: 120_000 }, () => {
     const results = await Promise.all(Array.from({ length: 4 }, () => t.gql<Revoked>(REVOKE, { id: c.consentId }, key)));
     const payloads = results.map((r) => r.body.data!.consentRevoke);
     expect(payloads.filter((p) => p.userErrors.length === 0)).toEqual([{ consent: { status: 'REVOKED' }, userErrors: [] }]);
-    expect(payloads.filter((p) => p.userErrors.length > 0).map((p) => p.userErrors.map((e) => e.code))).toEqual([['ALREADY_REVOKED'], ['ALREADY_REVOKED'], ['ALREADY_REVOKED']]);
+    expect(payloads.filter((p) => p.userErrors.length > 0).map((p) => p.userErrors.map((e) => e.code))).toEqual([
+      ['ALREADY_REVOKED'],
+      ['ALREADY_REVOKED'],
+      ['ALREADY_REVOKED'],
+    ]);
     expect((await eventTypes(parseGlobalId(c.consentId)!.id)).filter((type) => type === 'CONSENT_REVOKED')).toHaveLength(1);
   });
 });
@@ -44,7 +52,11 @@ describe.skipIf(!ciConfig.databaseUrl)('a bank refusal reported by a sync while 
       // The revocation's transaction holds the row while the sync reports the bank's refusal…
       await revocation.query('begin');
       await revocation.query('select id from consent where id = $1 for update', [id]);
-      const reported = t.gateway.services.consents.reportBankRefusal(t.gateway.db.orm.em.fork(), id, 'The bank refused the consent (CONSENT_INVALID) during a sync.');
+      const reported = t.gateway.services.consents.reportBankRefusal(
+        t.gateway.db.orm.em.fork(),
+        id,
+        'The bank refused the consent (CONSENT_INVALID) during a sync.',
+      );
       await waitForLockWaiter();
       // …and commits REVOKED before the report may go on.
       await revocation.query(`update consent set status = 'REVOKED', status_reason = 'Revoked through the API.' where id = $1`, [id]);
@@ -63,7 +75,9 @@ describe.skipIf(!ciConfig.databaseUrl)('a bank refusal reported by a sync while 
 async function waitForLockWaiter(): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const { rows } = await t.gateway.db.sql.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+    const { rows } = await t.gateway.db.sql.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+    );
     if (rows[0]!.n > 0) return;
     if (Date.now() > deadline) throw new Error('the refusal report never waited for the consent row');
     await new Promise((r) => setTimeout(r, 20));

@@ -19,9 +19,17 @@ const institutions: Record<string, string> = {};
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Consenting'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "psu-1" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "psu-1" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
-  const list = await t.gql<{ institutions: { nodes: { id: string; name: string; standard: string }[] } }>('{ institutions { nodes { id name standard } } }', {}, key);
+  const list = await t.gql<{ institutions: { nodes: { id: string; name: string; standard: string }[] } }>(
+    '{ institutions { nodes { id name standard } } }',
+    {},
+    key,
+  );
   for (const i of list.body.data!.institutions.nodes) institutions[i.name] = i.id;
 });
 afterAll(async () => t?.close());
@@ -29,12 +37,23 @@ afterAll(async () => t?.close());
 const CREATE = `mutation($input: ConsentCreateInput!) {
   consentCreate(input: $input) { consent { id status } authorizationUrl userErrors { field code message } }
 }`;
-type CreatePayload = { consentCreate: { consent: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string }[] } };
+type CreatePayload = {
+  consentCreate: { consent: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string }[] };
+};
 const CONSENT = `query($id: ID!) { node(id: $id) { ... on Consent { status statusReason validUntil scopes institution { name } endUser { externalRef } accounts { id kind iban currency } } } }`;
-type ConsentNode = { node: { status: string; statusReason: string | null; validUntil: string | null; institution: { name: string } | null; accounts: { id: string; kind: string; iban: string | null; currency: string }[] } };
+type ConsentNode = {
+  node: {
+    status: string;
+    statusReason: string | null;
+    validUntil: string | null;
+    institution: { name: string } | null;
+    accounts: { id: string; kind: string; iban: string | null; currency: string }[];
+  };
+};
 
 async function create(input: Record<string, unknown>) {
-  return (await t.gql<CreatePayload>(CREATE, { input: { endUserId, scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN, ...input } }, key)).body.data!.consentCreate;
+  return (await t.gql<CreatePayload>(CREATE, { input: { endUserId, scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN, ...input } }, key))
+    .body.data!.consentCreate;
 }
 
 /** The end user at the bank, then back through the gateway's callback to the developer's page. */
@@ -94,7 +113,10 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
         return;
       }
       expect(row.tokens).toBeTruthy();
-      const opened = JSON.parse(await t.gateway.services.vault.openText(row.tokens!, { tenantId: row.tenant.id, ownerId: row.id, purpose: 'bank-tokens' })) as { accessToken: string; refreshToken: string | null };
+      const opened = JSON.parse(await t.gateway.services.vault.openText(row.tokens!, { tenantId: row.tenant.id, ownerId: row.id, purpose: 'bank-tokens' })) as {
+        accessToken: string;
+        refreshToken: string | null;
+      };
       const secrets = [opened.accessToken, ...(opened.refreshToken ? [opened.refreshToken] : [])];
       expect(secrets[0]!.length).toBeGreaterThanOrEqual(16);
       const { hits, cells } = await findSecretsInDatabase(em, secrets);
@@ -128,7 +150,11 @@ describe.each(['Nordlicht Bank', 'Banque du Rivage', 'Thames & Harbour Bank'])('
       key,
     );
     expect(r.body.data!.consentRevoke).toEqual({ consent: { status: 'REVOKED' }, userErrors: [] });
-    const again = await t.gql<{ consentRevoke: { userErrors: { code: string }[] } }>('mutation($id: ID!) { consentRevoke(id: $id) { userErrors { code } } }', { id: consentId }, key);
+    const again = await t.gql<{ consentRevoke: { userErrors: { code: string }[] } }>(
+      'mutation($id: ID!) { consentRevoke(id: $id) { userErrors { code } } }',
+      { id: consentId },
+      key,
+    );
     expect(again.body.data!.consentRevoke.userErrors[0]!.code).toBe('ALREADY_REVOKED');
   });
 });
@@ -165,7 +191,12 @@ describe('the hosted connect page', () => {
     expect(found).toContain('Banque du Rivage');
     expect(found).not.toContain('Nordlicht Bank');
     expect(found).not.toMatch(/<script/);
-    const choose = await fetch(pageUrl, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'institution=rivage' });
+    const choose = await fetch(pageUrl, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'institution=rivage',
+    });
     expect(choose.status).toBe(303);
     const back = await authorise(choose.headers.get('location')!, alice);
     expect(back.searchParams.get('outcome')).toBe('success');
@@ -178,14 +209,25 @@ describe('the hosted connect page', () => {
 });
 
 describe('consentCreate with bad input', () => {
-  const count = async () => (await t.gql<{ consents: { nodes: unknown[] } }>('{ consents(first: 100) { nodes { id } } }', {}, key)).body.data!.consents.nodes.length;
+  const count = async () =>
+    (await t.gql<{ consents: { nodes: unknown[] } }>('{ consents(first: 100) { nodes { id } } }', {}, key)).body.data!.consents.nodes.length;
 
   it.each([
     ['an unknown institution', { institutionId: 'Z2lkOi8vcGFzc2VyZWxsZS9JbnN0aXR1dGlvbi9ub3BlLWJhbms' }, ['input', 'institutionId'], 'NOT_FOUND'],
     ['validForDays above the bank’s maximum', { institutionId: 'THAMES', validForDays: 120 }, ['input', 'validForDays'], 'OUT_OF_RANGE'],
-    ['a redirect URI the tenant has not allowed', { institutionId: 'THAMES', redirectUri: 'https://evil.example.com/steal' }, ['input', 'redirectUri'], 'NOT_ALLOWED'],
+    [
+      'a redirect URI the tenant has not allowed',
+      { institutionId: 'THAMES', redirectUri: 'https://evil.example.com/steal' },
+      ['input', 'redirectUri'],
+      'NOT_ALLOWED',
+    ],
     ['no scope', { institutionId: 'THAMES', scopes: [] }, ['input', 'scopes'], 'BLANK'],
-    ['an unknown end user', { institutionId: 'THAMES', endUserId: 'Z2lkOi8vcGFzc2VyZWxsZS9FbmRVc2VyLzAwMDAwMDAwLTAwMDAtNDAwMC04MDAwLTAwMDAwMDAwMDAwMA' }, ['input', 'endUserId'], 'NOT_FOUND'],
+    [
+      'an unknown end user',
+      { institutionId: 'THAMES', endUserId: 'Z2lkOi8vcGFzc2VyZWxsZS9FbmRVc2VyLzAwMDAwMDAwLTAwMDAtNDAwMC04MDAwLTAwMDAwMDAwMDAwMA' },
+      ['input', 'endUserId'],
+      'NOT_FOUND',
+    ],
   ])('answers %s with a userError and keeps no consent', async (_l, input, field, code) => {
     const before = await count();
     const resolved = { ...input, institutionId: input.institutionId === 'THAMES' ? institutions['Thames & Harbour Bank'] : input.institutionId };
@@ -198,7 +240,12 @@ describe('consentCreate with bad input', () => {
 });
 
 describe('the audit journal', () => {
-  type Events = { auditEvents: { nodes: { action: string; actor: string; resourceId: string | null; details: Record<string, unknown> }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };
+  type Events = {
+    auditEvents: {
+      nodes: { action: string; actor: string; resourceId: string | null; details: Record<string, unknown> }[];
+      pageInfo: { hasNextPage: boolean; endCursor: string };
+    };
+  };
   const all = async (k: string, action?: string) => {
     const out: Events['auditEvents']['nodes'] = [];
     let after: string | null = null;

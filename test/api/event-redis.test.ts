@@ -57,7 +57,11 @@ beforeAll(async () => {
   second = await startTestGateway({ sameDataAs: t, env: { ...env, SYNC_CONCURRENCY: '0' } });
   expect(t.gateway.db.url).toBe(second.gateway.db.url);
   ({ key } = await t.createTenant('Redis restart'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "redis" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "redis" }) { endUser { id } } }',
+    {},
+    key,
+  );
   const c = await connect(t, key, u.body.data!.endUserCreate.endUser.id, 'nordlicht');
   account = c.accounts.find((a) => a.iban)!;
   for (const a of c.accounts) await settled(t, key, a.id, null);
@@ -90,11 +94,19 @@ async function logAfter(after: string | null): Promise<Ev[]> {
 }
 
 function subscribe<T>(gw: TestGateway, query: string, variables: Record<string, unknown> = {}) {
-  const client = createClient({ url: gw.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+  const client = createClient({
+    url: gw.gateway.graphqlUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${key}` },
+    retryAttempts: 0,
+  });
   clients.push(client);
   const received: T[] = [];
   const errors: unknown[] = [];
-  client.subscribe<T>({ query, variables }, { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined });
+  client.subscribe<T>(
+    { query, variables },
+    { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined },
+  );
   return { client, received, errors };
 }
 
@@ -110,7 +122,10 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 
 /** A new transaction at the bank, then a user-present sync through instance 1; `whileSyncing` runs once the sync is asked for. */
 async function addAndSync(amount: string, whileSyncing?: () => Promise<void>) {
-  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount, counterpartyName: `Shop ${amount}` });
+  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+    amount,
+    counterpartyName: `Shop ${amount}`,
+  });
   const before = (await accountState(t, key, account.id)).lastSyncedAt;
   const r = await t.gql<{ accountSync: { userErrors: unknown[] } }>(
     'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }',
@@ -126,65 +141,87 @@ async function addAndSync(amount: string, whileSyncing?: () => Promise<void>) {
 const busLines = (gw: TestGateway, text: string) => gw.logs.filter((l) => l.includes(text)).length;
 
 describe('event subscriptions across a Redis restart', () => {
-  it.skipIf(!redisBinary)('delivers every event id exactly once, in log order, across a Redis restart and across two gateway instances; a subscriber resuming from its last cursor gets the rest with no gap and no duplicate', async () => {
-    const onFirst = subscribe<{ events: Ev }>(t, EVENTS, { after: start });
-    const onSecond = subscribe<{ events: Ev }>(second, EVENTS, { after: start });
-    const txs = subscribe<{ transactionsAdded: { id: string; amount: { amount: string } }[] }>(second, 'subscription($id: ID!) { transactionsAdded(accountId: $id) { id amount { amount } } }', { id: account.id });
-    const leaver = subscribe<{ events: Ev }>(second, EVENTS, { after: start });
-    await new Promise((r) => setTimeout(r, 500)); // every subscription is registered before the first change
+  it.skipIf(!redisBinary)(
+    'delivers every event id exactly once, in log order, across a Redis restart and across two gateway instances; a subscriber resuming from its last cursor gets the rest with no gap and no duplicate',
+    async () => {
+      const onFirst = subscribe<{ events: Ev }>(t, EVENTS, { after: start });
+      const onSecond = subscribe<{ events: Ev }>(second, EVENTS, { after: start });
+      const txs = subscribe<{ transactionsAdded: { id: string; amount: { amount: string } }[] }>(
+        second,
+        'subscription($id: ID!) { transactionsAdded(accountId: $id) { id amount { amount } } }',
+        { id: account.id },
+      );
+      const leaver = subscribe<{ events: Ev }>(second, EVENTS, { after: start });
+      await new Promise((r) => setTimeout(r, 500)); // every subscription is registered before the first change
 
-    // Redis up: a change through instance 1 reaches both instances.
-    await addAndSync('-1.01');
-    await addAndSync('-1.02');
-    const phase1 = await logAfter(start);
-    await until(() => [onFirst, onSecond, leaver].every((s) => s.received.length >= phase1.length), 'the first changes on every subscriber');
+      // Redis up: a change through instance 1 reaches both instances.
+      await addAndSync('-1.01');
+      await addAndSync('-1.02');
+      const phase1 = await logAfter(start);
+      await until(() => [onFirst, onSecond, leaver].every((s) => s.received.length >= phase1.length), 'the first changes on every subscriber');
 
-    // One subscriber goes away, remembering its last cursor.
-    await leaver.client.dispose();
-    const kept = leaver.received.map((r) => r.events);
-    expect(kept.map((e) => e.id)).toEqual(phase1.map((e) => e.id));
+      // One subscriber goes away, remembering its last cursor.
+      await leaver.client.dispose();
+      const kept = leaver.received.map((r) => r.events);
+      expect(kept.map((e) => e.id)).toEqual(phase1.map((e) => e.id));
 
-    // Redis killed while a sync is running, and more changes while it is away.
-    await addAndSync('-2.01', killRedis);
-    await addAndSync('-2.02');
-    // The gateway keeps serving without Redis, and says Redis is down.
-    const readyz = async (gw: TestGateway) => {
-      const res = await fetch(`${gw.gateway.baseUrl}/readyz`);
-      return { status: res.status, redis: ((await res.json()) as { redis?: string }).redis };
-    };
-    await until(async () => (await readyz(second)).redis === 'down', 'readyz reporting Redis down');
-    expect((await readyz(second)).status).toBe(200);
-    // The subscriber resumes from its last cursor while Redis is still down.
-    const resumed = subscribe<{ events: Ev }>(second, EVENTS, { after: kept.at(-1)!.cursor });
-    const phase2 = await logAfter(start);
-    await until(() => [onFirst, onSecond].every((s) => s.received.length >= phase2.length) && kept.length + resumed.received.length >= phase2.length, 'the changes made while Redis was down');
+      // Redis killed while a sync is running, and more changes while it is away.
+      await addAndSync('-2.01', killRedis);
+      await addAndSync('-2.02');
+      // The gateway keeps serving without Redis, and says Redis is down.
+      const readyz = async (gw: TestGateway) => {
+        const res = await fetch(`${gw.gateway.baseUrl}/readyz`);
+        return { status: res.status, redis: ((await res.json()) as { redis?: string }).redis };
+      };
+      await until(async () => (await readyz(second)).redis === 'down', 'readyz reporting Redis down');
+      expect((await readyz(second)).status).toBe(200);
+      // The subscriber resumes from its last cursor while Redis is still down.
+      const resumed = subscribe<{ events: Ev }>(second, EVENTS, { after: kept.at(-1)!.cursor });
+      const phase2 = await logAfter(start);
+      await until(
+        () => [onFirst, onSecond].every((s) => s.received.length >= phase2.length) && kept.length + resumed.received.length >= phase2.length,
+        'the changes made while Redis was down',
+      );
 
-    // Redis back on the same port, and more changes.
-    await startRedis();
-    await until(() => busLines(t, 'redis bus connection back') >= 2 && busLines(second, 'redis bus connection back') >= 2, 'the bus reconnecting', 30_000);
-    await until(async () => (await readyz(second)).redis === 'up', 'readyz reporting Redis up again');
-    await addAndSync('-3.01');
-    await addAndSync('-3.02');
+      // Redis back on the same port, and more changes.
+      await startRedis();
+      await until(() => busLines(t, 'redis bus connection back') >= 2 && busLines(second, 'redis bus connection back') >= 2, 'the bus reconnecting', 30_000);
+      await until(async () => (await readyz(second)).redis === 'up', 'readyz reporting Redis up again');
+      await addAndSync('-3.01');
+      await addAndSync('-3.02');
 
-    const log = await logAfter(start);
-    const ids = log.map((e) => e.id);
-    expect(log.filter((e) => e.type === 'TRANSACTIONS_ADDED')).toHaveLength(6);
-    const all = () => [onFirst.received.map((r) => r.events.id), onSecond.received.map((r) => r.events.id), [...kept.map((e) => e.id), ...resumed.received.map((r) => r.events.id)]];
-    await until(() => all().every((got) => got.length >= ids.length) && txs.received.length >= 6, 'every event on every subscriber');
-    // A late duplicate would arrive within a poll interval or two.
-    await new Promise((r) => setTimeout(r, 2_500));
-    for (const got of all()) expect(got).toEqual(ids);
-    expect(txs.received.map((r) => r.transactionsAdded.map((x) => x.amount.amount))).toEqual([['-1.01'], ['-1.02'], ['-2.01'], ['-2.02'], ['-3.01'], ['-3.02']]);
-    for (const s of [onFirst, onSecond, txs, resumed]) expect(s.errors).toEqual([]);
+      const log = await logAfter(start);
+      const ids = log.map((e) => e.id);
+      expect(log.filter((e) => e.type === 'TRANSACTIONS_ADDED')).toHaveLength(6);
+      const all = () => [
+        onFirst.received.map((r) => r.events.id),
+        onSecond.received.map((r) => r.events.id),
+        [...kept.map((e) => e.id), ...resumed.received.map((r) => r.events.id)],
+      ];
+      await until(() => all().every((got) => got.length >= ids.length) && txs.received.length >= 6, 'every event on every subscriber');
+      // A late duplicate would arrive within a poll interval or two.
+      await new Promise((r) => setTimeout(r, 2_500));
+      for (const got of all()) expect(got).toEqual(ids);
+      expect(txs.received.map((r) => r.transactionsAdded.map((x) => x.amount.amount))).toEqual([
+        ['-1.01'],
+        ['-1.02'],
+        ['-2.01'],
+        ['-2.02'],
+        ['-3.01'],
+        ['-3.02'],
+      ]);
+      for (const s of [onFirst, onSecond, txs, resumed]) expect(s.errors).toEqual([]);
 
-    // ioredis reconnects quietly: one line per bus connection when lost, one when back, not one per attempt.
-    for (const gw of [t, second]) {
-      expect(busLines(gw, 'redis bus connection lost')).toBe(2);
-      expect(busLines(gw, 'redis bus connection back')).toBe(2);
-    }
-    // The rate limiter's connection too; the requests it let through meanwhile don't log one line each.
-    expect(busLines(t, 'redis rate-limit connection lost')).toBe(1);
-    await until(() => busLines(t, 'redis rate-limit connection back') === 1, 'the rate-limit connection back');
-    expect(busLines(t, 'rate-limit store error')).toBeLessThanOrEqual(1);
-  }, 180_000);
+      // ioredis reconnects quietly: one line per bus connection when lost, one when back, not one per attempt.
+      for (const gw of [t, second]) {
+        expect(busLines(gw, 'redis bus connection lost')).toBe(2);
+        expect(busLines(gw, 'redis bus connection back')).toBe(2);
+      }
+      // The rate limiter's connection too; the requests it let through meanwhile don't log one line each.
+      expect(busLines(t, 'redis rate-limit connection lost')).toBe(1);
+      await until(() => busLines(t, 'redis rate-limit connection back') === 1, 'the rate-limit connection back');
+      expect(busLines(t, 'rate-limit store error')).toBeLessThanOrEqual(1);
+    },
+    180_000,
+  );
 });

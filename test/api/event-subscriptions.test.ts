@@ -16,7 +16,11 @@ beforeAll(async () => {
   // An API-only second instance: its in-process sandbox is another bank, so it must not run syncs.
   second = await startTestGateway({ sameDataAs: t, env: { SYNC_CONCURRENCY: '0' } });
   ({ key } = await t.createTenant('Live'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "live" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "live" }) { endUser { id } } }',
+    {},
+    key,
+  );
   c = await connect(t, key, u.body.data!.endUserCreate.endUser.id, 'nordlicht');
   account = c.accounts.find((a) => a.iban)!;
   for (const a of c.accounts) await settled(t, key, a.id, null);
@@ -29,11 +33,19 @@ afterAll(async () => {
 
 /** Subscribes on a gateway and collects what arrives. */
 function subscribe<T>(gw: TestGateway, query: string, variables: Record<string, unknown> = {}) {
-  const client = createClient({ url: gw.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+  const client = createClient({
+    url: gw.gateway.graphqlUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${key}` },
+    retryAttempts: 0,
+  });
   clients.push(client);
   const received: T[] = [];
   const errors: unknown[] = [];
-  client.subscribe<T>({ query, variables }, { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined });
+  client.subscribe<T>(
+    { query, variables },
+    { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined },
+  );
   return { received, errors };
 }
 
@@ -46,9 +58,16 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000) {
 }
 
 async function addAndSync(amount: string) {
-  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount, counterpartyName: `Shop ${amount}` });
+  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+    amount,
+    counterpartyName: `Shop ${amount}`,
+  });
   const before = (await accountState(t, key, account.id)).lastSyncedAt;
-  await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }', { id: account.id }, key);
+  await t.gql(
+    'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }',
+    { id: account.id },
+    key,
+  );
   await settled(t, key, account.id, before);
 }
 
@@ -70,7 +89,11 @@ describe('event subscriptions over graphql-ws', () => {
   });
 
   it('delivers a change made through one gateway instance to a subscriber on another', async () => {
-    const txs = subscribe<{ transactionsAdded: { amount: { amount: string } }[] }>(second, 'subscription($id: ID!) { transactionsAdded(accountId: $id) { id amount { amount } } }', { id: account.id });
+    const txs = subscribe<{ transactionsAdded: { amount: { amount: string } }[] }>(
+      second,
+      'subscription($id: ID!) { transactionsAdded(accountId: $id) { id amount { amount } } }',
+      { id: account.id },
+    );
     await new Promise((r) => setTimeout(r, 500)); // subscribed before the change
     await addAndSync('-5.55');
     await until(() => txs.received.length > 0, 'transactionsAdded on the second instance');
@@ -90,10 +113,18 @@ describe('event subscriptions over graphql-ws', () => {
     await until(() => bad.errors.length > 0, 'an error');
     expect(JSON.stringify(bad.errors)).toContain('BAD_USER_INPUT');
     const { key: otherKey } = await t.createTenant('Stranger');
-    const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${otherKey}` }, retryAttempts: 0 });
+    const client = createClient({
+      url: t.gateway.graphqlUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${otherKey}` },
+      retryAttempts: 0,
+    });
     clients.push(client);
     const errors: unknown[] = [];
-    client.subscribe({ query: 'subscription($id: ID!) { transactionsAdded(accountId: $id) { id } }', variables: { id: account.id } }, { next: (r) => errors.push(r.errors), error: (e) => errors.push(e), complete: () => undefined });
+    client.subscribe(
+      { query: 'subscription($id: ID!) { transactionsAdded(accountId: $id) { id } }', variables: { id: account.id } },
+      { next: (r) => errors.push(r.errors), error: (e) => errors.push(e), complete: () => undefined },
+    );
     await until(() => errors.length > 0, 'the refusal');
     expect(JSON.stringify(errors)).toContain('NOT_FOUND');
   });

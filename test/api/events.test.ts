@@ -76,9 +76,17 @@ describe('the event log', () => {
     const onlyConsent = await readAll(null, ['CONSENT_ACTIVATED']);
     expect(onlyConsent.events.map((e) => e.type)).toEqual(['CONSENT_ACTIVATED']);
     // New changes appear after the old end, and only them.
-    await control(t, 'POST', `/banks/thames/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount: '-9.99', counterpartyName: 'Newsagent' });
-    const before = (await t.gql<{ account: { lastSyncedAt: string } }>('query($id: ID!) { account(id: $id) { lastSyncedAt } }', { id: account.id }, key)).body.data!.account.lastSyncedAt;
-    await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.1" }) { userErrors { code } } }', { id: account.id }, key);
+    await control(t, 'POST', `/banks/thames/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+      amount: '-9.99',
+      counterpartyName: 'Newsagent',
+    });
+    const before = (await t.gql<{ account: { lastSyncedAt: string } }>('query($id: ID!) { account(id: $id) { lastSyncedAt } }', { id: account.id }, key)).body
+      .data!.account.lastSyncedAt;
+    await t.gql(
+      'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.1" }) { userErrors { code } } }',
+      { id: account.id },
+      key,
+    );
     await settled(t, key, account.id, before);
     const next = await readUntil(all.at(-1)!.cursor, (es) => es.some((e) => e.type === 'TRANSACTIONS_ADDED'));
     const added = next.events.filter((e) => e.type === 'TRANSACTIONS_ADDED');
@@ -89,9 +97,14 @@ describe('the event log', () => {
 
   it('writes no transaction event for a sync that stored nothing, but says the sync failed', async () => {
     const end = (await readAll()).cursor;
-    await control(t, 'POST', `/banks/thames/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount: '-1.50', counterpartyName: 'Vending' });
+    await control(t, 'POST', `/banks/thames/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+      amount: '-1.50',
+      counterpartyName: 'Vending',
+    });
     await control(t, 'POST', '/banks/thames/faults', { kind: 'status', status: 503, route: 'transactions' });
-    await t.gateway.services.sync.run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '198.51.100.1', reason: 'REQUESTED' }).catch(() => undefined);
+    await t.gateway.services.sync
+      .run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '198.51.100.1', reason: 'REQUESTED' })
+      .catch(() => undefined);
     await control(t, 'DELETE', '/banks/thames/faults');
     const after = await readUntil(end, (es) => es.length > 0);
     expect(after.events.map((e) => e.type)).toEqual(['SYNC_FAILED']);
@@ -118,7 +131,14 @@ describe('consent validity', () => {
     await t.gateway.db.sql.query(`update consent set valid_until = now() + interval '3 days' where id = $1`, [internal]);
     expect(await t.gateway.services.consents.checkExpiry()).toEqual({ expiring: 1, expired: 0 });
     expect(await t.gateway.services.consents.checkExpiry()).toEqual({ expiring: 0, expired: 0 });
-    const status = async () => (await t.gql<{ node: { status: string; statusReason: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status statusReason } } }', { id }, key)).body.data!.node;
+    const status = async () =>
+      (
+        await t.gql<{ node: { status: string; statusReason: string } }>(
+          'query($id: ID!) { node(id: $id) { ... on Consent { status statusReason } } }',
+          { id },
+          key,
+        )
+      ).body.data!.node;
     expect((await status()).status).toBe('EXPIRING');
     await t.gateway.db.sql.query(`update consent set valid_until = now() - interval '1 minute' where id = $1`, [internal]);
     expect(await t.gateway.services.consents.checkExpiry()).toEqual({ expiring: 0, expired: 1 });

@@ -9,11 +9,17 @@ let accountId: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Fast'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "fast" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "fast" }) { endUser { id } } }',
+    {},
+    key,
+  );
   const c = await connect(t, key, u.body.data!.endUserCreate.endUser.id, 'rivage');
   for (const a of c.accounts) await settled(t, key, a.id, null);
   // The account with the longest history, so a page of 50 is full whatever order the bank lists accounts in.
-  const { rows } = await t.gateway.db.sql.query<{ account_id: string }>('select account_id from bank_transaction group by account_id order by count(*) desc limit 1');
+  const { rows } = await t.gateway.db.sql.query<{ account_id: string }>(
+    'select account_id from bank_transaction group by account_id order by count(*) desc limit 1',
+  );
   accountId = c.accounts.find((a) => a.internalId === rows[0]!.account_id)!.id;
 });
 afterAll(async () => t?.close());
@@ -54,7 +60,8 @@ async function withFailingEndUserReads<T>(fn: (attempts: () => Promise<number>) 
     begin perform nextval('fast_path_fault_attempts'); raise exception 'injected end_user read fault'; end $$`);
   await sql.query(`begin; alter table end_user rename to end_user_away; create view end_user as select * from end_user_away where fast_path_fault();
     grant select on end_user to passerelle_app, passerelle_system; commit`);
-  const attempts = async () => Number((await sql.query<{ n: string }>(`select case when is_called then last_value else 0 end as n from fast_path_fault_attempts`)).rows[0]!.n);
+  const attempts = async () =>
+    Number((await sql.query<{ n: string }>(`select case when is_called then last_value else 0 end as n from fast_path_fault_attempts`)).rows[0]!.n);
   try {
     return await fn(attempts);
   } finally {
@@ -82,9 +89,15 @@ describe('the compiled read path for queries', () => {
     expect(JSON.parse(wrongVariable.text).errors[0].extensions.code).toBe('BAD_USER_INPUT');
     const introspection = await post({ query: '{ __schema { queryType { name } } }' });
     expect(JSON.parse(introspection.text).data.__schema.queryType.name).toBe('Query');
-    const noKey = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: PAGE, variables: { id: accountId } }) });
+    const noKey = await fetch(t.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: PAGE, variables: { id: accountId } }),
+    });
     expect(noKey.status).toBe(401);
-    const tooCostly = await post({ query: '{ accounts(first: 100) { nodes { transactions(first: 500) { nodes { id account { transactions(first: 500) { nodes { id } } } } } } } }' });
+    const tooCostly = await post({
+      query: '{ accounts(first: 100) { nodes { transactions(first: 500) { nodes { id account { transactions(first: 500) { nodes { id } } } } } } } }',
+    });
     expect(JSON.parse(tooCostly.text).errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX');
   });
 
@@ -127,7 +140,12 @@ describe('the compiled read path for queries', () => {
     ];
     for (const [name, body, apiKey] of cases) {
       const { fast, apollo, fastAsApollo } = await bothPaths(body, `coded-${name}`, apiKey);
-      expect({ name, status: fast.status, type: fast.type, body: JSON.parse(fastAsApollo) }).toEqual({ name, status: apollo.status, type: apollo.type, body: JSON.parse(apollo.text) });
+      expect({ name, status: fast.status, type: fast.type, body: JSON.parse(fastAsApollo) }).toEqual({
+        name,
+        status: apollo.status,
+        type: apollo.type,
+        body: JSON.parse(apollo.text),
+      });
       expect(JSON.parse(fast.text).errors).toHaveLength(1);
     }
     const first0 = JSON.parse((await post({ query: PAGE, variables: { id: accountId, first: 0 } })).text);
@@ -138,13 +156,22 @@ describe('the compiled read path for queries', () => {
   });
 
   it('applies the cost limit and the input guard to queries it would answer, as Apollo Server does', async () => {
-    const costly = { query: '{ accounts(first: 100) { nodes { transactions(first: 500) { nodes { id account { transactions(first: 500) { nodes { id } } } } } } } }' };
+    const costly = {
+      query: '{ accounts(first: 100) { nodes { transactions(first: 500) { nodes { id account { transactions(first: 500) { nodes { id } } } } } } } }',
+    };
     const unstorable = { query: PAGE, variables: { id: `${accountId}\u0000`, first: 5 } };
-    for (const [name, body, code] of [['cost', costly, 'QUERY_TOO_COMPLEX'], ['unstorable', unstorable, 'BAD_USER_INPUT']] as const) {
+    for (const [name, body, code] of [
+      ['cost', costly, 'QUERY_TOO_COMPLEX'],
+      ['unstorable', unstorable, 'BAD_USER_INPUT'],
+    ] as const) {
       const { fast, apollo, fastAsApollo } = await bothPaths(body, `limit-${name}`);
       expect(fast.status).toBe(400);
       expect(JSON.parse(fast.text)).toEqual({ errors: [expect.objectContaining({ extensions: expect.objectContaining({ code }) })] });
-      expect({ status: fast.status, type: fast.type, body: JSON.parse(fastAsApollo) }).toEqual({ status: apollo.status, type: apollo.type, body: JSON.parse(apollo.text) });
+      expect({ status: fast.status, type: fast.type, body: JSON.parse(fastAsApollo) }).toEqual({
+        status: apollo.status,
+        type: apollo.type,
+        body: JSON.parse(apollo.text),
+      });
     }
     // Depth and size are refused while parsing and validating, before this path would take the query.
     const deep = await post({ query: `{ accounts { nodes { ${'transactions { nodes { account { '.repeat(5)}id${' } } }'.repeat(5)} } } }` });

@@ -43,7 +43,11 @@ beforeAll(async () => {
   t = await startTestGateway({ env: { RATE_LIMIT_PER_MINUTE: '100000' } });
   ({ key } = await t.createTenant('Fuzzed'));
   const other = await t.createTenant('Other');
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "theirs" }) { endUser { id } } }', {}, other.key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "theirs" }) { endUser { id } } }',
+    {},
+    other.key,
+  );
   foreignIds.push(u.body.data!.endUserCreate.endUser.id);
   const c = await t.gql<{ consentCreate: { consent: { id: string } } }>(
     'mutation($u: ID!, $i: ID!) { consentCreate(input: { endUserId: $u, institutionId: $i, scopes: [ACCOUNTS], redirectUri: "http://localhost:3999/x" }) { consent { id } } }',
@@ -51,7 +55,11 @@ beforeAll(async () => {
     other.key,
   );
   if (c.body.data?.consentCreate.consent) foreignIds.push(c.body.data.consentCreate.consent.id);
-  const mine = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "mine" }) { endUser { id } } }', {}, key);
+  const mine = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "mine" }) { endUser { id } } }',
+    {},
+    key,
+  );
   const endUserId = mine.body.data!.endUserCreate.endUser.id;
   const consent = await t.gql<{ consentCreate: { consent: { id: string } } }>(
     'mutation($u: ID!, $i: ID!) { consentCreate(input: { endUserId: $u, institutionId: $i, scopes: [ACCOUNTS, BALANCES, TRANSACTIONS], redirectUri: "http://localhost:3999/x" }) { consent { id } } }',
@@ -109,8 +117,21 @@ const hostileString = fc.oneof(
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
   { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
 );
-const idValue = () => fc.oneof({ weight: 2, arbitrary: fc.constantFrom(...ownIds) }, { weight: 2, arbitrary: fc.constantFrom(...foreignIds, ...GARBAGE_IDS) }, { weight: 1, arbitrary: hostileString });
-const wrongType = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant({}), fc.constant([]), fc.constant({ nested: { deeper: [1, 'a'] } }), fc.constant(null));
+const idValue = () =>
+  fc.oneof(
+    { weight: 2, arbitrary: fc.constantFrom(...ownIds) },
+    { weight: 2, arbitrary: fc.constantFrom(...foreignIds, ...GARBAGE_IDS) },
+    { weight: 1, arbitrary: hostileString },
+  );
+const wrongType = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant({}),
+  fc.constant([]),
+  fc.constant({ nested: { deeper: [1, 'a'] } }),
+  fc.constant(null),
+);
 
 /** Values for an input type: mostly of the right shape with hostile leaves, sometimes the wrong type altogether. */
 function valueFor(type: GraphQLInputType, depth = 0): fc.Arbitrary<unknown> {
@@ -157,14 +178,18 @@ function sane(type: GraphQLInputType, depth = 0, required = false): fc.Arbitrary
 function rightShape(type: GraphQLInputType, depth: number): fc.Arbitrary<unknown> {
   if (isNonNullType(type)) return rightShape(type.ofType, depth);
   if (isListType(type)) return fc.array(valueFor(type.ofType, depth + 1), { maxLength: depth > 2 ? 0 : 3 });
-  if (isEnumType(type)) return fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...type.getValues().map((v) => v.name)) }, { weight: 1, arbitrary: hostileString });
+  if (isEnumType(type))
+    return fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...type.getValues().map((v) => v.name)) }, { weight: 1, arbitrary: hostileString });
   if (isInputObjectType(type)) {
     if (depth > 3) return fc.constant({});
     const fields = Object.values(type.getFields());
     // Required fields present (else nothing but coercion is exercised); optional ones sometimes.
     // One field or so under attack, the others ordinary: one bad field refuses the whole object.
-    const field = (f: (typeof fields)[number]) => fc.oneof({ weight: fields.length, arbitrary: sane(f.type, depth + 1) }, { weight: 2, arbitrary: valueFor(f.type, depth + 1) });
-    return fc.record(Object.fromEntries(fields.map((f) => [f.name, field(f)])), { requiredKeys: fields.filter((f) => isNonNullType(f.type)).map((f) => f.name) });
+    const field = (f: (typeof fields)[number]) =>
+      fc.oneof({ weight: fields.length, arbitrary: sane(f.type, depth + 1) }, { weight: 2, arbitrary: valueFor(f.type, depth + 1) });
+    return fc.record(Object.fromEntries(fields.map((f) => [f.name, field(f)])), {
+      requiredKeys: fields.filter((f) => isNonNullType(f.type)).map((f) => f.name),
+    });
   }
   if (isScalarType(type)) {
     switch (type.name) {
@@ -229,7 +254,11 @@ interface Answer {
 }
 
 async function post(body: string, headers: Record<string, string> = {}): Promise<Answer> {
-  const res = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers }, body });
+  const res = await fetch(t.gateway.graphqlUrl, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+    body,
+  });
   const text = await res.text();
   let parsed: Answer['body'] = null;
   try {
@@ -265,12 +294,15 @@ describe('schema-driven fuzzing over HTTP', () => {
       for (const field of Object.values(root!.getFields())) {
         const { query, vars } = operationFor(kind, field);
         // One argument or so under attack per operation: a single bad one refuses the whole document.
-        const attack = (v: { type: GraphQLInputType }) => fc.oneof({ weight: vars.length, arbitrary: sane(v.type) }, { weight: 1, arbitrary: valueFor(v.type) });
-        const variables = fc.record(Object.fromEntries(vars.map((v) => [v.name, attack(v)])), { requiredKeys: vars.filter((v) => isNonNullType(v.type)).map((v) => v.name) });
+        const attack = (v: { type: GraphQLInputType }) =>
+          fc.oneof({ weight: vars.length, arbitrary: sane(v.type) }, { weight: 1, arbitrary: valueFor(v.type) });
+        const variables = fc.record(Object.fromEntries(vars.map((v) => [v.name, attack(v)])), {
+          requiredKeys: vars.filter((v) => isNonNullType(v.type)).map((v) => v.name),
+        });
         await fc.assert(
           fc.asyncProperty(variables, async (vars) => {
             requests++;
-            const ans = await post(JSON.stringify({ query, variables: vars, operationName: "Fuzz" }));
+            const ans = await post(JSON.stringify({ query, variables: vars, operationName: 'Fuzz' }));
             const problem = fault(ans);
             if (problem) faults.push(`${field.name} ${clip(vars)} → ${problem}`);
           }),
@@ -301,7 +333,12 @@ describe('schema-driven fuzzing over HTTP', () => {
 
   it('refuses a NUL or an unpaired surrogate in any string with BAD_USER_INPUT, before it reaches the database', async () => {
     for (const search of ['a\u0000b', 'x\ud800']) {
-      const a = await post(JSON.stringify({ query: 'query($f: TransactionFilter) { viewer { id } accounts(first: 1) { nodes { transactions(first: 1, filter: $f) { nodes { id } } } } }', variables: { f: { search } } }));
+      const a = await post(
+        JSON.stringify({
+          query: 'query($f: TransactionFilter) { viewer { id } accounts(first: 1) { nodes { transactions(first: 1, filter: $f) { nodes { id } } } } }',
+          variables: { f: { search } },
+        }),
+      );
       expect(fault(a)).toBeNull();
       expect(a.status).toBe(400);
       expect(a.body!.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
@@ -327,10 +364,32 @@ describe('schema-driven fuzzing over HTTP', () => {
 
   it('never faults on odd bodies, content types, charsets and operation names', async () => {
     const bodies = fc.oneof(
-      fc.constantFrom('[]', 'null', '1', '"x"', '{}', '{"query":1}', '{"query":"{ viewer { id } }","variables":[]}', '{"query":"{ viewer { id } }","variables":"x"}', '{"query":"{ viewer { id } }","operationName":5}', '{"query":"{ viewer { id } }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"00"}}}', '[{"query":"{ viewer { id } }"}]', '{"query":"subscription S { events { id } }","operationName":"S"}', '{"query":"{ viewer { id } }"', '\u0000', '{"query":"' + '{'.repeat(5000) + '"}'),
+      fc.constantFrom(
+        '[]',
+        'null',
+        '1',
+        '"x"',
+        '{}',
+        '{"query":1}',
+        '{"query":"{ viewer { id } }","variables":[]}',
+        '{"query":"{ viewer { id } }","variables":"x"}',
+        '{"query":"{ viewer { id } }","operationName":5}',
+        '{"query":"{ viewer { id } }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"00"}}}',
+        '[{"query":"{ viewer { id } }"}]',
+        '{"query":"subscription S { events { id } }","operationName":"S"}',
+        '{"query":"{ viewer { id } }"',
+        '\u0000',
+        '{"query":"' + '{'.repeat(5000) + '"}',
+      ),
       fc.string({ unit: 'binary', maxLength: 200 }),
       fc.json({ maxDepth: 3 }),
-      fc.record({ query: fc.oneof(fc.constant('query A { viewer { id } }'), fc.string()), operationName: fc.oneof(fc.constant('A'), fc.string(), fc.constant(null)), variables: fc.oneof(fc.constant({}), fc.dictionary(fc.string(), hostileString)) }).map((o) => JSON.stringify(o)),
+      fc
+        .record({
+          query: fc.oneof(fc.constant('query A { viewer { id } }'), fc.string()),
+          operationName: fc.oneof(fc.constant('A'), fc.string(), fc.constant(null)),
+          variables: fc.oneof(fc.constant({}), fc.dictionary(fc.string(), hostileString)),
+        })
+        .map((o) => JSON.stringify(o)),
     );
     const contentTypes = fc.constantFrom(
       'application/json',

@@ -39,7 +39,17 @@ describe('health, readiness and the GraphiQL page', () => {
   it('opens GraphiQL in sandbox with the walkthrough’s example operations as tabs, each carrying the Authorization header', async () => {
     const html = await (await fetch(t.gateway.graphqlUrl, { headers: { accept: 'text/html' } })).text();
     const tabs = JSON.parse(/defaultTabs: (\[.*?\]) \?\? undefined/s.exec(html)![1]!) as { query: string; variables: string; headers: string }[];
-    expect(tabs.map((tab) => /(?:query|mutation|subscription) (\w+)/.exec(tab.query)![1])).toEqual(['Viewer', 'Accounts', 'CreateWebhookEndpoint', 'InitiatePayment', 'FollowEvents', 'CreateExpectedPayment', 'PaymentProofs', 'AddMember', 'SetHandle']);
+    expect(tabs.map((tab) => /(?:query|mutation|subscription) (\w+)/.exec(tab.query)![1])).toEqual([
+      'Viewer',
+      'Accounts',
+      'CreateWebhookEndpoint',
+      'InitiatePayment',
+      'FollowEvents',
+      'CreateExpectedPayment',
+      'PaymentProofs',
+      'AddMember',
+      'SetHandle',
+    ]);
     for (const tab of tabs) expect(JSON.parse(tab.headers)).toHaveProperty('Authorization');
   });
 

@@ -39,14 +39,18 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-type List = { institutions: { nodes: { id: string; name: string; country: string; standard: string; paymentSchemes: string[] }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } };
+type List = {
+  institutions: {
+    nodes: { id: string; name: string; country: string; standard: string; paymentSchemes: string[] }[];
+    pageInfo: { hasNextPage: boolean; endCursor: string };
+  };
+};
 const LIST = `query($country: String, $search: String, $capability: Capability, $first: Int, $after: String) {
   institutions(country: $country, search: $search, capability: $capability, first: $first, after: $after) {
     nodes { id name country standard paymentSchemes } pageInfo { hasNextPage endCursor }
   }
 }`;
-const names = async (vars: Record<string, unknown>, key = sandboxKey) =>
-  (await t.gql<List>(LIST, vars, key)).body.data!.institutions.nodes.map((n) => n.name);
+const names = async (vars: Record<string, unknown>, key = sandboxKey) => (await t.gql<List>(LIST, vars, key)).body.data!.institutions.nodes.map((n) => n.name);
 
 describe('institutions', () => {
   it('lists the sandbox banks of every standard to a sandbox key, ordered by name', async () => {
@@ -109,7 +113,11 @@ describe('consentCreate against what a live institution offers', () => {
     try {
       const { key } = await g.createTenant('Live app', 'live');
       await g.gql('mutation { redirectUriAdd(input: { uri: "https://app.example.com/back" }) { userErrors { code } } }', {}, key);
-      const user = await g.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "u1" }) { endUser { id } } }', {}, key);
+      const user = await g.gql<{ endUserCreate: { endUser: { id: string } } }>(
+        'mutation { endUserCreate(input: { externalRef: "u1" }) { endUser { id } } }',
+        {},
+        key,
+      );
       const inst = await g.gql<{ institutions: { nodes: { id: string }[] } }>('{ institutions { nodes { id } } }', {}, key);
       const r = await g.gql<{ consentCreate: { consent: null; userErrors: { field: string[]; code: string }[] } }>(
         'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } userErrors { field code } } }',
@@ -126,7 +134,9 @@ describe('consentCreate against what a live institution offers', () => {
       expect(r.body.data!.consentCreate).toEqual({ consent: null, userErrors: [{ field: ['input', 'scopes'], code: 'NOT_SUPPORTED' }] });
       expect((await g.gql<{ consents: { nodes: unknown[] } }>('{ consents { nodes { id } } }', {}, key)).body.data!.consents.nodes).toEqual([]);
       // No bank was called: the audit journal has no BANK_CALL.
-      expect((await g.gql<{ auditEvents: { nodes: unknown[] } }>('{ auditEvents(action: BANK_CALL) { nodes { id } } }', {}, key)).body.data!.auditEvents.nodes).toEqual([]);
+      expect(
+        (await g.gql<{ auditEvents: { nodes: unknown[] } }>('{ auditEvents(action: BANK_CALL) { nodes { id } } }', {}, key)).body.data!.auditEvents.nodes,
+      ).toEqual([]);
     } finally {
       await g.close();
     }

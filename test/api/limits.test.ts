@@ -109,7 +109,11 @@ describe('rate limiting per API key', () => {
 
 describe('the client address behind a reverse proxy', () => {
   const anonymous = (t: TestGateway, forwardedFor: string) =>
-    fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, body: '{"query":"{ __typename }"}' }).then((r) => r.status);
+    fetch(t.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+      body: '{"query":"{ __typename }"}',
+    }).then((r) => r.status);
 
   it('keys requests without an API key by the socket address, whatever X-Forwarded-For says, unless TRUST_PROXY names the proxy', async () => {
     const direct = await startTestGateway({ env: { RATE_LIMIT_PER_MINUTE: '2' } });
@@ -121,7 +125,10 @@ describe('the client address behind a reverse proxy', () => {
       await anonymous(direct, '198.51.100.2');
       expect(await anonymous(direct, '198.51.100.3')).toBe(429);
       // Trusted (this test's loopback is the proxy): each forwarded client has its own budget.
-      const [a, b] = [`10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.1`, `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.2`];
+      const [a, b] = [
+        `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.1`,
+        `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.2`,
+      ];
       expect([await anonymous(proxied, a), await anonymous(proxied, a), await anonymous(proxied, a)]).toEqual([401, 401, 429]);
       expect(await anonymous(proxied, b)).toBe(401);
     } finally {

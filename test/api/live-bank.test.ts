@@ -54,7 +54,13 @@ async function startMtlsProxy(pki: TestPki, target: () => string): Promise<{ url
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         const peer = (req.socket as TLSSocket).getPeerCertificate();
-        const entry: Seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: body.toString('utf8'), clientCert: peer?.fingerprint256 };
+        const entry: Seen = {
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          body: body.toString('utf8'),
+          clientCert: peer?.fingerprint256,
+        };
         seen.push(entry);
         const to = new URL(target());
         const upstream = http.request(
@@ -150,7 +156,12 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
         // Relative paths: from the institutions file's directory.
         clientSecretFile: 'secrets/client-secret',
         qwac: { certFile: 'secrets/qwac.pem', keyFile: 'secrets/qwac.key', caFile: 'secrets/bank-ca.pem' },
-        qseal: { keyFile: 'secrets/qseal.key', certFile: 'secrets/qseal.pem', keyId: `SN=${qsealCert.serialNumber},CA=CN=Passerelle QSeal`, algorithm: 'ecdsa-sha256' },
+        qseal: {
+          keyFile: 'secrets/qseal.key',
+          certFile: 'secrets/qseal.pem',
+          keyId: `SN=${qsealCert.serialNumber},CA=CN=Passerelle QSeal`,
+          algorithm: 'ecdsa-sha256',
+        },
       },
     };
 
@@ -178,7 +189,11 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
   });
 
   it('connects an account through the QWAC-only bank: consent, SCA, token exchange and a first sync, every call with the client certificate and every API call sealed', async () => {
-    const user = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "live-1" }) { endUser { id } } }', {}, key);
+    const user = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation { endUserCreate(input: { externalRef: "live-1" }) { endUser { id } } }',
+      {},
+      key,
+    );
     const created = await t.gql<{ consentCreate: { consent: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: unknown[] } }>(
       'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id status } authorizationUrl userErrors { field code message } } }',
       {
@@ -197,7 +212,11 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
     expect(payload!.authorizationUrl!.startsWith(`${proxy.url}/`)).toBe(true);
 
     // The end user's browser goes to the bank's pages without a client certificate: the sandbox walks them itself.
-    const sca = await sandbox.control<{ redirectTo: string }>('POST', '/sca/complete', { url: payload!.authorizationUrl, username: 'alice', decision: 'approve' });
+    const sca = await sandbox.control<{ redirectTo: string }>('POST', '/sca/complete', {
+      url: payload!.authorizationUrl,
+      username: 'alice',
+      decision: 'approve',
+    });
     expect(sca.status).toBe(200);
     expect(sca.body.redirectTo.startsWith(`${proxy.url}/callback?`)).toBe(true);
     const back = await fetch(sca.body.redirectTo.replace(proxy.url, t.gateway.baseUrl), { redirect: 'manual' });
@@ -208,7 +227,11 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
     const accounts = await accountsOf(t, key, payload!.consent!.id);
     expect(accounts.length).toBeGreaterThan(0);
     for (const a of accounts) expect((await settled(t, key, a.id, null)).syncStatus).toBe('SUCCEEDED');
-    const status = await t.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status } } }', { id: payload!.consent!.id }, key);
+    const status = await t.gql<{ node: { status: string } }>(
+      'query($id: ID!) { node(id: $id) { ... on Consent { status } } }',
+      { id: payload!.consent!.id },
+      key,
+    );
     expect(status.body.data!.node.status).toBe('ACTIVE');
 
     // Every request the bank received came with our QWAC (the handshake refuses anything else; the fingerprint says which).
@@ -239,8 +262,8 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
       expect(sig.keyId).toBe((entry.credentials as { qseal: { keyId: string } }).qseal.keyId);
       expect(sig.algorithm).toBe('ecdsa-sha256');
       expect(sig.headers!.split(' ')).toEqual(expect.arrayContaining(['digest', 'x-request-id', 'date', '(request-target)']));
-      const signed = sig.headers!
-        .split(' ')
+      const signed = sig
+        .headers!.split(' ')
         .map((h) => (h === '(request-target)' ? `(request-target): ${s.method.toLowerCase()} ${s.path}` : `${h}: ${String(s.headers[h])}`))
         .join('\n');
       expect(verify('sha256', Buffer.from(signed), qsealCert.publicKey, Buffer.from(sig.signature!, 'base64')), `${s.method} ${s.path}`).toBe(true);
@@ -255,11 +278,18 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
       {},
       key,
     );
-    const operations = audit.body.data!.auditEvents.nodes.filter((n) => n.details.institutionId === LIVE_ID).map((n) => `${n.details.operation} ${n.details.status}`);
+    const operations = audit.body
+      .data!.auditEvents.nodes.filter((n) => n.details.institutionId === LIVE_ID)
+      .map((n) => `${n.details.operation} ${n.details.status}`);
     expect(operations).toEqual(expect.arrayContaining(['consent.create 201', 'oauth.authorization_code 200', 'accounts.list 200']));
 
     // Neither the client secret nor a private key reached the logs or any table (audit journal included).
-    const keyBodies = [pki.clientKeyPem, qsealKeyPem].map((pem) => pem.split('\n').filter((l) => l && !l.startsWith('-----')).join(''));
+    const keyBodies = [pki.clientKeyPem, qsealKeyPem].map((pem) =>
+      pem
+        .split('\n')
+        .filter((l) => l && !l.startsWith('-----'))
+        .join(''),
+    );
     const logs = t.logs.join('');
     for (const secret of [clientSecret, ...keyBodies]) expect(logs.includes(secret)).toBe(false);
     for (const line of [pki.clientKeyPem, qsealKeyPem].flatMap((pem) => pem.split('\n').filter((l) => l.length > 40 && !l.startsWith('-----')))) {
@@ -303,7 +333,11 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
         (e) => ({ ...e, credentials: { ...credentials(e), qwac: { certFile: 'secrets/qwac.pem', keyFile: 'secrets/nowhere.key' } } }),
         /nordlicht-live: credentials\.qwac\.keyFile: cannot read \/\S+\/secrets\/nowhere\.key \(ENOENT\)/,
       ],
-      ['an http URL', (e) => ({ ...e, aisBaseUrl: 'http://127.0.0.1:1/psd2' }), /institutions\.0\.aisBaseUrl: live institutions must use https \(institution "nordlicht-live"\)/],
+      [
+        'an http URL',
+        (e) => ({ ...e, aisBaseUrl: 'http://127.0.0.1:1/psd2' }),
+        /institutions\.0\.aisBaseUrl: live institutions must use https \(institution "nordlicht-live"\)/,
+      ],
       [
         'tls_client_auth without a QWAC',
         (e) => {
@@ -312,13 +346,21 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
         },
         /institutions\.0\.credentials\.qwac: tls_client_auth needs a QWAC/,
       ],
-      ['a client secret written into the file', (e) => ({ ...e, credentials: { ...credentials(e), clientSecret: 'inline-secret' } }), /institutions\.0\.credentials: Unrecognized key: "clientSecret"/],
+      [
+        'a client secret written into the file',
+        (e) => ({ ...e, credentials: { ...credentials(e), clientSecret: 'inline-secret' } }),
+        /institutions\.0\.credentials: Unrecognized key: "clientSecret"/,
+      ],
       [
         'a QWAC key that belongs to another certificate',
         (e) => ({ ...e, credentials: { ...credentials(e), qwac: { certFile: 'secrets/qwac.pem', keyFile: 'secrets/qseal.key' } } }),
         /nordlicht-live: credentials\.qwac\.keyFile: the key does not belong to the QWAC/,
       ],
-      ['the sandbox quirk (plain http, insecure OAuth)', (e) => ({ ...e, quirks: { sandbox: true } }), /institutions\.0\.quirks: the sandbox quirk .* is not allowed for live institutions/],
+      [
+        'the sandbox quirk (plain http, insecure OAuth)',
+        (e) => ({ ...e, quirks: { sandbox: true } }),
+        /institutions\.0\.quirks: the sandbox quirk .* is not allowed for live institutions/,
+      ],
     ])('%s', async (_label, change, message) => {
       const text = await startUpError(writeFile('bad.json', change));
       expect(text).toMatch(message);
@@ -329,17 +371,46 @@ describeWithOpenssl('a live Berlin Group bank reached with the operator QWAC, QS
 
   it.each<[string, string, (c: Record<string, unknown>) => Record<string, unknown>, RegExp]>([
     ['a STET bank without QSeal', 'STET', ({ qseal: _q, ...c }) => c, /credentials\.qseal: STET requires signed requests/],
-    ['a UK bank with a client secret', 'UK_OPEN_BANKING', ({ qseal: _q, ...c }) => c, /credentials\.tokenEndpointAuthMethod: UK Open Banking \(FAPI\) takes private_key_jwt or tls_client_auth/],
-    ['a UK bank with HTTP signatures', 'UK_OPEN_BANKING', (c) => ({ ...c, tokenEndpointAuthMethod: 'tls_client_auth', clientSecretFile: undefined }), /credentials\.qseal: UK Open Banking does not use HTTP signatures/],
-    ['private_key_jwt without its key', 'BERLIN_GROUP', (c) => ({ ...c, tokenEndpointAuthMethod: 'private_key_jwt', clientSecretFile: undefined }), /credentials\.clientAssertion: private_key_jwt needs clientAssertion/],
-    ['a Berlin Group bank without a QWAC', 'BERLIN_GROUP', ({ qwac: _q, ...c }) => c, /credentials\.qwac: live BERLIN_GROUP banks identify the TPP by its QWAC/],
+    [
+      'a UK bank with a client secret',
+      'UK_OPEN_BANKING',
+      ({ qseal: _q, ...c }) => c,
+      /credentials\.tokenEndpointAuthMethod: UK Open Banking \(FAPI\) takes private_key_jwt or tls_client_auth/,
+    ],
+    [
+      'a UK bank with HTTP signatures',
+      'UK_OPEN_BANKING',
+      (c) => ({ ...c, tokenEndpointAuthMethod: 'tls_client_auth', clientSecretFile: undefined }),
+      /credentials\.qseal: UK Open Banking does not use HTTP signatures/,
+    ],
+    [
+      'private_key_jwt without its key',
+      'BERLIN_GROUP',
+      (c) => ({ ...c, tokenEndpointAuthMethod: 'private_key_jwt', clientSecretFile: undefined }),
+      /credentials\.clientAssertion: private_key_jwt needs clientAssertion/,
+    ],
+    [
+      'a Berlin Group bank without a QWAC',
+      'BERLIN_GROUP',
+      ({ qwac: _q, ...c }) => c,
+      /credentials\.qwac: live BERLIN_GROUP banks identify the TPP by its QWAC/,
+    ],
     [
       'a client assertion key that does not suit its algorithm',
       'UK_OPEN_BANKING',
-      ({ qseal: _q, clientSecretFile: _s, ...c }) => ({ ...c, tokenEndpointAuthMethod: 'private_key_jwt', clientAssertion: { keyFile: 'secrets/qseal.key', alg: 'PS256' } }),
+      ({ qseal: _q, clientSecretFile: _s, ...c }) => ({
+        ...c,
+        tokenEndpointAuthMethod: 'private_key_jwt',
+        clientAssertion: { keyFile: 'secrets/qseal.key', alg: 'PS256' },
+      }),
       /nordlicht-live: credentials\.clientAssertion\.alg: PS256 needs a rsa or rsa-pss key, the key file holds ec/,
     ],
-    ['an empty client secret file', 'BERLIN_GROUP', (c) => ({ ...c, clientSecretFile: 'secrets/empty' }), /nordlicht-live: credentials\.clientSecretFile: the file is empty/],
+    [
+      'an empty client secret file',
+      'BERLIN_GROUP',
+      (c) => ({ ...c, clientSecretFile: 'secrets/empty' }),
+      /nordlicht-live: credentials\.clientSecretFile: the file is empty/,
+    ],
   ])('checks what the standard asks for: refuses %s', (_label, standard, change, message) => {
     fs.writeFileSync(path.join(dir, 'secrets', 'empty'), '\n');
     const file = writeFile('standard.json', (e) => ({ ...e, standard, credentials: change(credentials(e)) }));

@@ -18,10 +18,21 @@ let account: Connected['accounts'][number];
 let clients: Client[] = [];
 
 beforeAll(async () => {
-  t = await startTestGateway({ env: { WS_MAX_CONNECTIONS_PER_KEY: '100', WS_MAX_SUBSCRIPTIONS_PER_KEY: '200', WS_MAX_BUFFERED_BYTES: String(MAX_BUFFERED), RATE_LIMIT_PER_MINUTE: '100000' } });
+  t = await startTestGateway({
+    env: {
+      WS_MAX_CONNECTIONS_PER_KEY: '100',
+      WS_MAX_SUBSCRIPTIONS_PER_KEY: '200',
+      WS_MAX_BUFFERED_BYTES: String(MAX_BUFFERED),
+      RATE_LIMIT_PER_MINUTE: '100000',
+    },
+  });
   a = await t.createTenant('Fan-out A');
   b = await t.createTenant('Fan-out B');
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "fanout" }) { endUser { id } } }', {}, a.key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "fanout" }) { endUser { id } } }',
+    {},
+    a.key,
+  );
   const c = await connect(t, a.key, u.body.data!.endUserCreate.endUser.id, 'nordlicht');
   account = c.accounts.find((x) => x.iban)!;
   for (const x of c.accounts) await settled(t, a.key, x.id, null);
@@ -38,12 +49,21 @@ afterAll(async () => {
 
 /** One graphql-ws connection with one subscription; what arrives is collected. */
 function subscribe<T>(key: string, query: string, variables: Record<string, unknown> = {}) {
-  const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0, lazy: false });
+  const client = createClient({
+    url: t.gateway.graphqlUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${key}` },
+    retryAttempts: 0,
+    lazy: false,
+  });
   clients.push(client);
   const received: T[] = [];
   const errors: unknown[] = [];
   const connected = new Promise<void>((resolve) => client.on('connected', () => resolve()));
-  client.subscribe<T>({ query, variables }, { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined });
+  client.subscribe<T>(
+    { query, variables },
+    { next: (r) => (r.data ? received.push(r.data as T) : errors.push(r.errors)), error: (e) => errors.push(e), complete: () => undefined },
+  );
   return { received, errors, connected };
 }
 
@@ -71,7 +91,13 @@ async function writeEvents(tenantId: string, count: number, padding = 0): Promis
     await client.query('begin');
     await appendEvents(
       client,
-      marks.map((mark) => ({ tenantId, type: EventType.BALANCE_UPDATED, resourceType: 'Account' as const, resourceId: resource, payload: { accountId: toGlobalId('Account', resource), mark, padding: 'x'.repeat(padding) } })),
+      marks.map((mark) => ({
+        tenantId,
+        type: EventType.BALANCE_UPDATED,
+        resourceType: 'Account' as const,
+        resourceId: resource,
+        payload: { accountId: toGlobalId('Account', resource), mark, padding: 'x'.repeat(padding) },
+      })),
     );
     await client.query('commit');
   } finally {
@@ -110,14 +136,23 @@ describe('live fan-out over graphql-ws', () => {
 
   it('reads the transactions of a TRANSACTIONS_ADDED event once for all transactionsAdded subscribers of the account', async () => {
     type Added = { transactionsAdded: { id: string; amount: { amount: string } }[] };
-    const subs = Array.from({ length: 10 }, () => subscribe<Added>(a.key, 'subscription($id: ID!) { transactionsAdded(accountId: $id) { id amount { amount } } }', { id: account.id }));
+    const subs = Array.from({ length: 10 }, () =>
+      subscribe<Added>(a.key, 'subscription($id: ID!) { transactionsAdded(accountId: $id) { id amount { amount } } }', { id: account.id }),
+    );
     await Promise.all(subs.map((s) => s.connected));
     await registered();
     const before = await counter('passerelle_live_executions_total');
     for (const amount of ['-7.01', '-7.02']) {
-      await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount, counterpartyName: `Shop ${amount}` });
+      await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+        amount,
+        counterpartyName: `Shop ${amount}`,
+      });
       const since = (await accountState(t, a.key, account.id)).lastSyncedAt;
-      await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }', { id: account.id }, a.key);
+      await t.gql(
+        'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }',
+        { id: account.id },
+        a.key,
+      );
       await settled(t, a.key, account.id, since);
     }
     await until(() => subs.every((s) => s.received.length >= 2), 'both syncs on every subscriber');
@@ -146,9 +181,16 @@ describe('live fan-out over graphql-ws', () => {
     } as typeof original;
     try {
       for (const amount of ['-8.01', '-8.02']) {
-        await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount, counterpartyName: `Shop ${amount}` });
+        await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+          amount,
+          counterpartyName: `Shop ${amount}`,
+        });
         const since = (await accountState(t, a.key, account.id)).lastSyncedAt;
-        await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }', { id: account.id }, a.key);
+        await t.gql(
+          'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }',
+          { id: account.id },
+          a.key,
+        );
         await settled(t, a.key, account.id, since);
       }
       await until(() => subs.every((s) => s.received.length >= 2), 'both syncs on every subscriber');

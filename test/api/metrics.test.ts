@@ -96,7 +96,9 @@ describe('metric label normalisation', () => {
     expect(graphqlOutcome({ data: { accountSync: { userErrors: [] } } })).toBe('ok');
     expect(graphqlOutcome({ data: { accountSync: { userErrors: [{ code: 'NOT_FOUND' }] } } })).toBe('user_error');
     expect(graphqlOutcome({ errors: [{ extensions: { code: 'UNAUTHENTICATED' } }] })).toBe('rejected');
-    expect(graphqlOutcome({ data: null, errors: [{ extensions: { code: 'BAD_USER_INPUT' } }, { extensions: { code: 'INTERNAL_SERVER_ERROR' } }] })).toBe('error');
+    expect(graphqlOutcome({ data: null, errors: [{ extensions: { code: 'BAD_USER_INPUT' } }, { extensions: { code: 'INTERNAL_SERVER_ERROR' } }] })).toBe(
+      'error',
+    );
     expect(graphqlOutcome({ errors: [{}] })).toBe('error');
   });
 });
@@ -115,7 +117,11 @@ describe('GET /metrics', () => {
   beforeAll(async () => {
     t = await startTestGateway({ env: { WEBHOOK_RETRY_BASE_MS: '100' } });
     ({ key, tenantId } = await t.createTenant('Metrics'));
-    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "metrics" }) { endUser { id } } }', {}, key);
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation { endUserCreate(input: { externalRef: "metrics" }) { endUser { id } } }',
+      {},
+      key,
+    );
     endUserId = u.body.data!.endUserCreate.endUser.id;
     // A webhook receiver and a live subscriber, both there before the consent's events are written.
     hookServer = http.createServer((req, res) => {
@@ -129,7 +135,12 @@ describe('GET /metrics', () => {
       key,
     );
     expect(created.body.data?.webhookEndpointCreate.userErrors).toEqual([]);
-    client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+    client = createClient({
+      url: t.gateway.graphqlUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${key}` },
+      retryAttempts: 0,
+    });
     client.subscribe({ query: 'subscription { events { id } }' }, { next: (r) => void events.push(r), error: () => undefined, complete: () => undefined });
     await until(async () => total(await samples(t), 'passerelle_graphql_subscriptions_active') === 1, 'the subscription to open');
 
@@ -164,7 +175,8 @@ describe('GET /metrics', () => {
 
     const after = await samples(t);
     const count = (labels: Record<string, string>) =>
-      total(after, 'passerelle_graphql_operation_duration_seconds_count', labels) - total(before, 'passerelle_graphql_operation_duration_seconds_count', labels);
+      total(after, 'passerelle_graphql_operation_duration_seconds_count', labels) -
+      total(before, 'passerelle_graphql_operation_duration_seconds_count', labels);
     // Three answers of the compiled read path, none counted twice.
     expect(count({ operation: 'MetricsAccounts', type: 'query', outcome: 'ok' })).toBe(3);
     expect(count({ operation: 'MetricsBadSync', type: 'mutation', outcome: 'user_error' })).toBe(1);
@@ -183,7 +195,9 @@ describe('GET /metrics', () => {
     expect(bank.length).toBeGreaterThan(0);
     expect(bank.some((s) => s.labels.operation === 'accounts.transactions' && s.labels.status === '200' && s.value > 0)).toBe(true);
     for (const s of bank) expect(s.labels.operation).toMatch(/^[a-z][a-z0-9_.-]*$/i);
-    expect(total(all, 'passerelle_bank_call_duration_seconds_count', { institution: 'nordlicht', operation: 'accounts.transactions', status: '200' })).toBeGreaterThan(0);
+    expect(
+      total(all, 'passerelle_bank_call_duration_seconds_count', { institution: 'nordlicht', operation: 'accounts.transactions', status: '200' }),
+    ).toBeGreaterThan(0);
 
     expect(total(all, 'passerelle_sync_jobs_total', { outcome: 'succeeded' })).toBeGreaterThanOrEqual(c.accounts.length);
     expect(total(all, 'passerelle_sync_job_duration_seconds_count', { outcome: 'succeeded' })).toBeGreaterThanOrEqual(c.accounts.length);
@@ -202,7 +216,14 @@ describe('GET /metrics', () => {
   it('puts no tenant, end user, consent or account id, API key or URL in any label', async () => {
     const values = (await samples(t)).flatMap((s) => Object.values(s.labels));
     expect(values.length).toBeGreaterThan(100);
-    const secrets = [tenantId, key, endUserId, c.consentId, parseGlobalId(c.consentId)!.id, ...c.accounts.flatMap((a) => [a.id, a.internalId, a.bankAccountId, a.iban ?? a.id])];
+    const secrets = [
+      tenantId,
+      key,
+      endUserId,
+      c.consentId,
+      parseGlobalId(c.consentId)!.id,
+      ...c.accounts.flatMap((a) => [a.id, a.internalId, a.bankAccountId, a.iban ?? a.id]),
+    ];
     const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
     const leaks = values.filter((v) => secrets.some((s) => v.includes(s)) || uuid.test(v) || /https?:|\?/.test(v));
     expect(leaks).toEqual([]);

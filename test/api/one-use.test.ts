@@ -15,7 +15,11 @@ const N = 20;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Racing'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "racer" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "racer" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => t?.close());
@@ -25,7 +29,14 @@ const CREATE = `mutation($input: ConsentCreateInput!) { consentCreate(input: $in
 async function createConsent(bank: string | null) {
   const r = await t.gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string; userErrors: unknown[] } }>(
     CREATE,
-    { input: { endUserId, ...(bank ? { institutionId: institutionGid(bank) } : { institutionId: null }), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
+    {
+      input: {
+        endUserId,
+        ...(bank ? { institutionId: institutionGid(bank) } : { institutionId: null }),
+        scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+        redirectUri: RETURN_URL,
+      },
+    },
     key,
   );
   const payload = r.body.data?.consentCreate;
@@ -62,7 +73,11 @@ async function fireAtOnce(url: string): Promise<{ status: number; location: stri
  */
 async function eventsFor(type: string, field: 'consentId' | 'paymentId', id: string, atLeast = 0) {
   const read = async () => {
-    const r = await t.gql<{ events: { nodes: { payload: Record<string, unknown> }[] } }>(`{ events(first: 500, types: [${type}]) { nodes { payload } } }`, {}, key);
+    const r = await t.gql<{ events: { nodes: { payload: Record<string, unknown> }[] } }>(
+      `{ events(first: 500, types: [${type}]) { nodes { payload } } }`,
+      {},
+      key,
+    );
     return r.body.data!.events.nodes.filter((e) => e.payload[field] === id);
   };
   let found = await read();
@@ -165,7 +180,12 @@ describe('one connect-page link submitted 20 times at once', () => {
     const link = created.authorizationUrl.replace(t.gateway.publicUrl, t.gateway.baseUrl);
     const answers = await Promise.all(
       Array.from({ length: N }, async () => {
-        const res = await fetch(link, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `institution=nordlicht` });
+        const res = await fetch(link, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `institution=nordlicht`,
+        });
         await res.arrayBuffer();
         return res.status;
       }),
@@ -190,7 +210,10 @@ describe('sandboxConsentAuthorize called 20 times at once for one consent', () =
     );
     const payloads = answers.map((a) => a.body.data!.sandboxConsentAuthorize);
     const others = JSON.stringify(payloads.filter((p) => p.userErrors[0]?.code !== 'INVALID_STATE'));
-    expect(payloads.filter((p) => p.consent?.status === 'ACTIVE'), others).toHaveLength(1);
+    expect(
+      payloads.filter((p) => p.consent?.status === 'ACTIVE'),
+      others,
+    ).toHaveLength(1);
     expect(payloads.filter((p) => p.userErrors[0]?.code === 'INVALID_STATE')).toHaveLength(N - 1);
     expect(await eventsFor('CONSENT_ACTIVATED', 'consentId', created.consent.id, 1)).toHaveLength(1);
   }, 90_000);

@@ -17,7 +17,11 @@ let debtorIban: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Cancelling'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "payer-c" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "payer-c" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
   debtorIban = await debtorIbanAt(t, 'nordlicht');
 });
@@ -30,7 +34,9 @@ const INITIATE = `mutation($input: PaymentInitiateInput!, $key: String!) {
 }`;
 const CANCEL = 'mutation($id: ID!) { paymentCancel(id: $id) { payment { id status rawStatus terminal } authorizationUrl userErrors { field code message } } }';
 type PaymentView = { id: string; status: string; rawStatus: string | null; terminal: boolean };
-type CancelPayload = { paymentCancel: { payment: PaymentView | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string; message: string }[] } };
+type CancelPayload = {
+  paymentCancel: { payment: PaymentView | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string; message: string }[] };
+};
 
 let keys = 0;
 const futureDate = () => new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 10);
@@ -69,7 +75,7 @@ async function paymentById(id: string): Promise<PaymentView> {
 }
 
 async function untilStatus(id: string, wanted: string[], timeoutMs = 45_000): Promise<PaymentView> {
-  for (const deadline = Date.now() + timeoutMs; ; ) {
+  for (const deadline = Date.now() + timeoutMs; ;) {
     const p = await paymentById(id);
     if (wanted.includes(p.status)) return p;
     if (Date.now() > deadline) throw new Error(`payment stayed ${p.status}, wanted ${wanted.join('|')}`);
@@ -85,7 +91,7 @@ async function cancel(id: string) {
 
 /** The payment's PAYMENT_STATUS_CHANGED events, waiting a while for a terminal one when asked. */
 async function statusEvents(paymentId: string, waitForTerminal = false) {
-  for (const deadline = Date.now() + 15_000; ; ) {
+  for (const deadline = Date.now() + 15_000; ;) {
     const r = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string; terminal: boolean } }[] } }>(
       '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }',
       {},

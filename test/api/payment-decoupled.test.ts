@@ -15,7 +15,11 @@ let debtorIban: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Decoupled payments'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "app-payer" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "app-payer" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
   debtorIban = await debtorIbanAt(t, 'brabant');
 });
@@ -24,7 +28,9 @@ afterAll(async () => t?.close());
 const INITIATE = `mutation($input: PaymentInitiateInput!, $key: String!) {
   paymentInitiate(input: $input, idempotencyKey: $key) { payment { id status } authorizationUrl userErrors { field code message } }
 }`;
-type Initiated = { paymentInitiate: { payment: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string }[] } };
+type Initiated = {
+  paymentInitiate: { payment: { id: string; status: string } | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string }[] };
+};
 let keys = 0;
 
 async function initiate(psuId: string | null, institution = 'brabant') {
@@ -50,7 +56,8 @@ async function initiate(psuId: string | null, institution = 'brabant') {
   return r.body.data.paymentInitiate;
 }
 
-const statusOf = async (id: string) => (await t.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { status } } }', { id }, key)).body.data!.node.status;
+const statusOf = async (id: string) =>
+  (await t.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { status } } }', { id }, key)).body.data!.node.status;
 
 async function until(id: string, wanted: string[], timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;

@@ -20,7 +20,11 @@ const CREDITOR_GBP = { name: 'Harbour Supplies Ltd', iban: 'GB33BUKB202015555555
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Paying'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "payer-1" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "payer-1" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
   for (const bank of BANKS) {
     debtor[bank] = await debtorIbanAt(t, bank);
@@ -38,8 +42,17 @@ const INITIATE = `mutation($input: PaymentInitiateInput!, $key: String!) {
     userErrors { field code message }
   }
 }`;
-type PaymentView = { id: string; status: string; rawStatus: string | null; reasonCode: string | null; terminal: boolean; amount: { amount: string; currency: string } };
-type InitiatePayload = { paymentInitiate: { payment: PaymentView | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string; message: string }[] } };
+type PaymentView = {
+  id: string;
+  status: string;
+  rawStatus: string | null;
+  reasonCode: string | null;
+  terminal: boolean;
+  amount: { amount: string; currency: string };
+};
+type InitiatePayload = {
+  paymentInitiate: { payment: PaymentView | null; authorizationUrl: string | null; userErrors: { field: string[]; code: string; message: string }[] };
+};
 
 function input(bank: (typeof BANKS)[number], over: Record<string, unknown> = {}) {
   const gbp = bank === 'thames';
@@ -85,7 +98,8 @@ async function untilStatus(id: string, wanted: string[], timeoutMs = 45_000) {
 }
 
 /** The payments the bank holds in a tenant's partition (default: the first tenant's). */
-const bankPayments = async (bank: string, tenantId?: string) => (await control<{ payments: { id: string; status: string }[] }>(t, 'GET', `/banks/${bank}/payments`, undefined, tenantId)).payments;
+const bankPayments = async (bank: string, tenantId?: string) =>
+  (await control<{ payments: { id: string; status: string }[] }>(t, 'GET', `/banks/${bank}/payments`, undefined, tenantId)).payments;
 const allBankPayments = async (tenantId?: string) => (await Promise.all(BANKS.map((b) => bankPayments(b, tenantId)))).reduce((n, l) => n + l.length, 0);
 
 /** The end user cancels on the bank's first page; the bank sends them back through the gateway. */
@@ -106,12 +120,12 @@ async function cancelAtBank(authorizationUrl: string): Promise<URL> {
  * older transactions on the database server have ended, which a busy CI server can delay.
  */
 async function eventsOf(paymentId: string, waitForTerminal = false) {
-  for (const deadline = Date.now() + 15_000; ; ) {
-    const r = await t.gql<{ events: { nodes: { type: string; payload: { paymentId: string; status: string; rawStatus: string | null; reasonCode: string | null; terminal: boolean } }[] } }>(
-      '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { type payload } } }',
-      {},
-      key,
-    );
+  for (const deadline = Date.now() + 15_000; ;) {
+    const r = await t.gql<{
+      events: {
+        nodes: { type: string; payload: { paymentId: string; status: string; rawStatus: string | null; reasonCode: string | null; terminal: boolean } }[];
+      };
+    }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { type payload } } }', {}, key);
     const events = r.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload);
     if (!waitForTerminal || events.at(-1)?.terminal || Date.now() > deadline) return events;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -151,7 +165,11 @@ describe.each([
     expect(events.at(-1)).toMatchObject({ status: 'EXECUTED', terminal: true });
     expect(events.filter((e) => e.terminal)).toHaveLength(1);
 
-    const audit = await t.gql<{ auditEvents: { nodes: { action: string; resourceId: string | null }[] } }>('{ auditEvents(first: 100) { nodes { action resourceId } } }', {}, key);
+    const audit = await t.gql<{ auditEvents: { nodes: { action: string; resourceId: string | null }[] } }>(
+      '{ auditEvents(first: 100) { nodes { action resourceId } } }',
+      {},
+      key,
+    );
     const actions = audit.body.data!.auditEvents.nodes.filter((a) => a.resourceId === payment.id).map((a) => a.action);
     expect(actions).toEqual(expect.arrayContaining(['PAYMENT_INITIATED', 'PAYMENT_AUTHORISED', 'PAYMENT_STATUS_CHANGED']));
   }, 90_000);
@@ -197,7 +215,10 @@ describe('payments the end user or the bank refuses', () => {
     const id = parseGlobalId(started.payment!.id)!.id;
     // Thirty minutes pass (the payment's own clock; the job sent at initiation wakes at this time).
     await t.gateway.db.sql.query(`update payment set attempt_expires_at = now() - interval '1 second' where id = $1`, [id]);
-    const { rows } = await t.gateway.db.sql.query<{ n: string }>(`select count(*)::text as n from pgboss.job where name = $1 and data->>'paymentId' = $2`, [PAYMENT_POLL_QUEUE, id]);
+    const { rows } = await t.gateway.db.sql.query<{ n: string }>(`select count(*)::text as n from pgboss.job where name = $1 and data->>'paymentId' = $2`, [
+      PAYMENT_POLL_QUEUE,
+      id,
+    ]);
     expect(Number(rows[0]!.n)).toBe(1); // the expiry check is a durable job
     expect(await t.gateway.services.payments.pollStatus(id, 0, { expiryCheck: true })).toBe('DONE');
     const p = await paymentById(started.payment!.id);
@@ -242,7 +263,11 @@ describe('idempotency', () => {
     const before = (await bankPayments('rivage')).length;
     const k = newKey();
     const first = await initiate('rivage', {}, k);
-    const second = await initiate('rivage', { creditor: { ...CREDITOR_EUR, iban: 'fr14 2004 1010 0505 0001 3m02 606' }, amount: { amount: '12.3', currency: 'EUR' } }, k);
+    const second = await initiate(
+      'rivage',
+      { creditor: { ...CREDITOR_EUR, iban: 'fr14 2004 1010 0505 0001 3m02 606' }, amount: { amount: '12.3', currency: 'EUR' } },
+      k,
+    );
     expect(second.userErrors).toEqual([]);
     expect(second.payment!.id).toBe(first.payment!.id);
     expect(second.authorizationUrl).toBe(first.authorizationUrl);
@@ -259,8 +284,16 @@ describe('idempotency', () => {
     expect(await allBankPayments()).toBe(before);
 
     const { key: otherKey, tenantId: otherTenant } = await t.createTenant('Other payer');
-    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "payer-x" }) { endUser { id } } }', {}, otherKey);
-    const theirs = await t.gql<InitiatePayload>(INITIATE, { input: { ...input('nordlicht'), endUserId: u.body.data!.endUserCreate.endUser.id }, key: k }, otherKey);
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation { endUserCreate(input: { externalRef: "payer-x" }) { endUser { id } } }',
+      {},
+      otherKey,
+    );
+    const theirs = await t.gql<InitiatePayload>(
+      INITIATE,
+      { input: { ...input('nordlicht'), endUserId: u.body.data!.endUserCreate.endUser.id }, key: k },
+      otherKey,
+    );
     expect(theirs.body.data!.paymentInitiate.userErrors).toEqual([]);
     // Made at the other tenant's own copy of the bank.
     expect(await allBankPayments()).toBe(before);
@@ -279,28 +312,36 @@ describe('idempotency', () => {
     expect(rows[0]!.n).toBe('1');
   }, 60_000);
 
-  it.skipIf(!ciConfig.databaseUrl)('makes one payment for concurrent requests with one key spread over two gateway instances (needs DATABASE_URL)', async () => {
-    const second = await startTestGateway({ sameDataAs: t, env: { SYNC_CONCURRENCY: '0' } });
-    try {
-      const k = newKey();
-      const before = (await bankPayments('nordlicht')).length;
-      const onSecond = async () => {
-        const r = await second.gql<InitiatePayload>(INITIATE, { input: input('nordlicht'), key: k }, key);
-        return r.body.data!.paymentInitiate;
-      };
-      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? onSecond() : initiate('nordlicht', {}, k))));
-      expect(new Set(answers.map((a) => a.payment?.id)).size).toBe(1);
-      // The second instance's in-process sandbox is another bank: a payment made there would show up in its count.
-      const secondCount = await control<{ payments: unknown[] }>(second, 'GET', '/banks/nordlicht/payments', undefined, t.sandboxTenants[0]);
-      expect((await bankPayments('nordlicht')).length - before + secondCount.payments.length).toBe(1);
-    } finally {
-      await second.close();
-    }
-  }, 60_000);
+  it.skipIf(!ciConfig.databaseUrl)(
+    'makes one payment for concurrent requests with one key spread over two gateway instances (needs DATABASE_URL)',
+    async () => {
+      const second = await startTestGateway({ sameDataAs: t, env: { SYNC_CONCURRENCY: '0' } });
+      try {
+        const k = newKey();
+        const before = (await bankPayments('nordlicht')).length;
+        const onSecond = async () => {
+          const r = await second.gql<InitiatePayload>(INITIATE, { input: input('nordlicht'), key: k }, key);
+          return r.body.data!.paymentInitiate;
+        };
+        const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? onSecond() : initiate('nordlicht', {}, k))));
+        expect(new Set(answers.map((a) => a.payment?.id)).size).toBe(1);
+        // The second instance's in-process sandbox is another bank: a payment made there would show up in its count.
+        const secondCount = await control<{ payments: unknown[] }>(second, 'GET', '/banks/nordlicht/payments', undefined, t.sandboxTenants[0]);
+        expect((await bankPayments('nordlicht')).length - before + secondCount.payments.length).toBe(1);
+      } finally {
+        await second.close();
+      }
+    },
+    60_000,
+  );
 
   it('refuses a request without an idempotency key (GraphQL validation) and a blank one (userError), calling no bank', async () => {
     const before = await allBankPayments();
-    const missing = await t.gql('mutation($input: PaymentInitiateInput!) { paymentInitiate(input: $input) { payment { id } } }', { input: input('nordlicht') }, key);
+    const missing = await t.gql(
+      'mutation($input: PaymentInitiateInput!) { paymentInitiate(input: $input) { payment { id } } }',
+      { input: input('nordlicht') },
+      key,
+    );
     expect(missing.status).toBe(400);
     expect(missing.body.errors![0]!.extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(missing.body.errors![0]!.message).toMatch(/idempotencyKey/);
@@ -326,10 +367,22 @@ describe('bad input', () => {
     ['remittance over 140 characters (SEPA)', 'nordlicht', { remittanceInformation: 'r'.repeat(141) }, 'input.remittanceInformation', 'TOO_LONG'],
     ['a reference over 18 characters (Faster Payments)', 'thames', { remittanceInformation: 'r'.repeat(19) }, 'input.remittanceInformation', 'TOO_LONG'],
     ['an execution date in the past', 'nordlicht', { requestedExecutionDate: '2020-01-01' }, 'input.requestedExecutionDate', 'EXECUTION_DATE_IN_PAST'],
-    ['an execution date for SEPA Instant', 'nordlicht', { scheme: 'SEPA_INSTANT', requestedExecutionDate: '2099-01-01' }, 'input.requestedExecutionDate', 'NOT_SUPPORTED'],
+    [
+      'an execution date for SEPA Instant',
+      'nordlicht',
+      { scheme: 'SEPA_INSTANT', requestedExecutionDate: '2099-01-01' },
+      'input.requestedExecutionDate',
+      'NOT_SUPPORTED',
+    ],
     ['the debtor account as creditor', 'nordlicht', { creditor: { name: 'Me' } }, 'input.creditor.iban', 'SAME_ACCOUNT'],
     ['an unknown institution', 'nordlicht', { institutionId: institutionGid('atlantis') }, 'input.institutionId', 'NOT_FOUND'],
-    ['an institution without the scheme', 'nordlicht', { scheme: 'FASTER_PAYMENTS', amount: { amount: '1.00', currency: 'GBP' }, creditor: CREDITOR_GBP, debtorAccount: null }, 'input.scheme', 'NOT_SUPPORTED'],
+    [
+      'an institution without the scheme',
+      'nordlicht',
+      { scheme: 'FASTER_PAYMENTS', amount: { amount: '1.00', currency: 'GBP' }, creditor: CREDITOR_GBP, debtorAccount: null },
+      'input.scheme',
+      'NOT_SUPPORTED',
+    ],
     ['a redirect URI off the allow-list', 'nordlicht', { redirectUri: 'https://evil.example/return' }, 'input.redirectUri', 'NOT_ALLOWED'],
   ];
 
@@ -345,7 +398,11 @@ describe('bad input', () => {
 
   it('refuses another tenant’s end user as not found, calling no bank', async () => {
     const { key: otherKey } = await t.createTenant('Foreign');
-    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "foreign" }) { endUser { id } } }', {}, otherKey);
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation { endUserCreate(input: { externalRef: "foreign" }) { endUser { id } } }',
+      {},
+      otherKey,
+    );
     const before = await allBankPayments();
     const r = await initiate('nordlicht', { endUserId: u.body.data!.endUserCreate.endUser.id });
     expect(r.userErrors.map((e) => `${e.field.join('.')}:${e.code}`)).toEqual(['input.endUserId:NOT_FOUND']);
@@ -366,7 +423,12 @@ describe('bad input', () => {
 
 describe('payment status subscriptions', () => {
   it('delivers paymentStatusChanged to a graphql-ws subscriber of the tenant', async () => {
-    const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+    const client = createClient({
+      url: t.gateway.graphqlUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${key}` },
+      retryAttempts: 0,
+    });
     clients.push(client);
     const received: { id: string; status: string; terminal: boolean }[] = [];
     client.subscribe<{ paymentStatusChanged: { id: string; status: string; terminal: boolean } }>(

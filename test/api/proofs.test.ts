@@ -22,7 +22,9 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'passerelle-proofs-'));
 /** `npm run proof:verify -- FILE [--jwks JWKS]` as a separate process: its output and exit code. */
 async function proofVerify(...args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/proof-verify.ts', ...args], { cwd: path.resolve(import.meta.dirname, '../..') });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/proof-verify.ts', ...args], {
+      cwd: path.resolve(import.meta.dirname, '../..'),
+    });
     return { code: 0, out: stdout };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -38,7 +40,11 @@ let endUserId: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key, tenantId } = await t.createTenant('Proving'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "prover-1" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "prover-1" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => {
@@ -56,7 +62,12 @@ const approval = (n: number, tenant = tenantId): ProofInput => ({
 
 type Row = { id: string; seq: string; body: string; body_sha256: string; prev_sha256: string; record_sha256: string };
 const chainOf = async (tenant: string) =>
-  (await t.gateway.db.sql.query<Row>('select id, seq::text as seq, body, body_sha256, prev_sha256, record_sha256 from proof_record where tenant_id = $1 order by proof_record.seq', [tenant])).rows;
+  (
+    await t.gateway.db.sql.query<Row>(
+      'select id, seq::text as seq, body, body_sha256, prev_sha256, record_sha256 from proof_record where tenant_id = $1 order by proof_record.seq',
+      [tenant],
+    )
+  ).rows;
 
 describe('the proof chain', () => {
   it('gives 20 concurrent appends of one tenant one unbroken chain, each record hashing its canonical body and the previous record', async () => {
@@ -66,7 +77,10 @@ describe('the proof chain', () => {
       ...Array.from({ length: 5 }, (_, i) => t.gateway.services.proofs.append(approval(i, other.tenantId))),
     ]);
     expect(new Set(appended.map((a) => a.id)).size).toBe(25);
-    for (const [tenant, length] of [[tenantId, 20], [other.tenantId, 5]] as const) {
+    for (const [tenant, length] of [
+      [tenantId, 20],
+      [other.tenantId, 5],
+    ] as const) {
       const rows = await chainOf(tenant);
       expect(rows.map((r) => r.seq)).toEqual(Array.from({ length }, (_, i) => String(i + 1)));
       let prev = GENESIS_SHA256;
@@ -81,7 +95,9 @@ describe('the proof chain', () => {
 
   it('refuses to update a record, to delete one still within its retention, and to truncate the table', async () => {
     const [first] = await chainOf(tenantId);
-    await expect(t.gateway.db.sql.query(`update proof_record set body = body || ' ' where id = $1`, [first!.id])).rejects.toThrow(/never changed \(UPDATE refused\)/);
+    await expect(t.gateway.db.sql.query(`update proof_record set body = body || ' ' where id = $1`, [first!.id])).rejects.toThrow(
+      /never changed \(UPDATE refused\)/,
+    );
     await expect(t.gateway.db.sql.query('delete from proof_record where id = $1', [first!.id])).rejects.toThrow(/never changed \(DELETE refused\)/);
     await expect(t.gateway.db.sql.query('truncate proof_record')).rejects.toThrow(/never changed \(TRUNCATE refused\)/);
     expect((await chainOf(tenantId))[0]).toEqual(first);
@@ -134,28 +150,49 @@ const RECORD_FIELDS = `id seq event subjectKind subjectId endUserId applicationI
   authMethod { kind institutionId scaApproach certificateSubject certificateSerial certificateIssuer credentialId apiKeyId }
   document documentSha256 signature occurredAt createdAt retainUntil canonical bodySha256 prevSha256 recordSha256`;
 type RecordView = {
-  id: string; seq: string; event: string; subjectKind: string; subjectId: string; endUserId: string | null; applicationId: string | null;
+  id: string;
+  seq: string;
+  event: string;
+  subjectKind: string;
+  subjectId: string;
+  endUserId: string | null;
+  applicationId: string | null;
   actor: { kind: string; id: string; name: string | null };
   authMethod: { kind: string; institutionId: string | null; scaApproach: string | null; apiKeyId: string | null };
-  document: Record<string, unknown>; documentSha256: string; signature: Record<string, unknown> | null;
-  createdAt: string; retainUntil: string; canonical: string; bodySha256: string; prevSha256: string; recordSha256: string;
+  document: Record<string, unknown>;
+  documentSha256: string;
+  signature: Record<string, unknown> | null;
+  createdAt: string;
+  retainUntil: string;
+  canonical: string;
+  bodySha256: string;
+  prevSha256: string;
+  recordSha256: string;
 };
 
 async function proofsOf(subjectId: string): Promise<RecordView[]> {
-  const r = await t.gql<{ proofs: { nodes: RecordView[] } }>(`query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { ${RECORD_FIELDS} } } }`, { s: subjectId }, key);
+  const r = await t.gql<{ proofs: { nodes: RecordView[] } }>(
+    `query($s: ID!) { proofs(subjectId: $s, first: 100) { nodes { ${RECORD_FIELDS} } } }`,
+    { s: subjectId },
+    key,
+  );
   if (!r.body.data) throw new Error(JSON.stringify(r.body));
   return r.body.data.proofs.nodes;
 }
 
 async function exportOf(id: string, file: string, apiKey = key): Promise<{ fileName: string; jwksUrl: string; content: string }> {
-  const r = await t.gql<{ proofExport: { fileName: string; jwksUrl: string; content: string } }>('query($id: ID!) { proofExport(id: $id) { fileName jwksUrl content } }', { id }, apiKey);
+  const r = await t.gql<{ proofExport: { fileName: string; jwksUrl: string; content: string } }>(
+    'query($id: ID!) { proofExport(id: $id) { fileName jwksUrl content } }',
+    { id },
+    apiKey,
+  );
   if (!r.body.data?.proofExport) throw new Error(JSON.stringify(r.body));
   fs.writeFileSync(path.join(dir, file), r.body.data.proofExport.content);
   return r.body.data.proofExport;
 }
 
 async function untilStatus(id: string, wanted: string, timeoutMs = 45_000) {
-  for (const deadline = Date.now() + timeoutMs; ; ) {
+  for (const deadline = Date.now() + timeoutMs; ;) {
     const r = await t.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Payment { status } } }', { id }, key);
     if (r.body.data!.node.status === wanted) return;
     if (Date.now() > deadline) throw new Error(`payment stayed ${r.body.data!.node.status}, wanted ${wanted}`);
@@ -179,7 +216,12 @@ describe('proofs of what the end user authorised at the bank', () => {
       authMethod: { kind: 'BANK_SCA', institutionId: institutionGid('nordlicht'), scaApproach: 'REDIRECT' },
       signature: null,
     });
-    expect(proof!.document).toMatchObject({ type: 'ConsentAuthorisation', consentId: parseGlobalId(consentId)!.id, scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], renewal: false });
+    expect(proof!.document).toMatchObject({
+      type: 'ConsentAuthorisation',
+      consentId: parseGlobalId(consentId)!.id,
+      scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+      renewal: false,
+    });
     expect(proof!.documentSha256).toBe(sha256Hex(canonicalJson(proof!.document)));
     expect(proof!.bodySha256).toBe(sha256Hex(proof!.canonical));
     // Kept for PROOF_RETENTION_YEARS (10 by default).
@@ -193,9 +235,14 @@ describe('proofs of what the end user authorised at the bank', () => {
       `mutation($input: PaymentInitiateInput!) { paymentInitiate(input: $input, idempotencyKey: "proof-pay-1") { payment { id } authorizationUrl userErrors { code message } } }`,
       {
         input: {
-          institutionId: institutionGid('nordlicht'), endUserId, scheme: 'SEPA_CREDIT_TRANSFER', debtorAccount: { iban: debtor },
-          creditor: { name: 'Keller Bau GmbH', iban: 'FR1420041010050500013M02606' }, amount: { amount: '12.30', currency: 'EUR' },
-          remittanceInformation: 'Invoice 2026-114', redirectUri: RETURN_URL,
+          institutionId: institutionGid('nordlicht'),
+          endUserId,
+          scheme: 'SEPA_CREDIT_TRANSFER',
+          debtorAccount: { iban: debtor },
+          creditor: { name: 'Keller Bau GmbH', iban: 'FR1420041010050500013M02606' },
+          amount: { amount: '12.30', currency: 'EUR' },
+          remittanceInformation: 'Invoice 2026-114',
+          redirectUri: RETURN_URL,
         },
       },
       key,
@@ -209,22 +256,44 @@ describe('proofs of what the end user authorised at the bank', () => {
     const proofs = await proofsOf(paymentId);
     // An event is readable once older transactions on the server have ended: ask until the terminal one is.
     let statuses: string[] = [];
-    for (const deadline = Date.now() + 15_000; statuses.at(-1) !== 'EXECUTED' && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 100))) {
-      const events = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>('{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }', {}, key);
+    for (
+      const deadline = Date.now() + 15_000;
+      statuses.at(-1) !== 'EXECUTED' && Date.now() < deadline;
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    ) {
+      const events = await t.gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>(
+        '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }',
+        {},
+        key,
+      );
       statuses = events.body.data!.events.nodes.filter((e) => e.payload.paymentId === paymentId).map((e) => e.payload.status);
     }
     expect(proofs.map((p) => p.document.to)).toEqual(statuses);
-    expect(proofs.at(-1)!.document).toMatchObject({ type: 'PaymentStatusChange', to: 'EXECUTED', terminal: true, payment: { amount: '12.30', currency: 'EUR', creditorIban: 'FR1420041010050500013M02606' } });
+    expect(proofs.at(-1)!.document).toMatchObject({
+      type: 'PaymentStatusChange',
+      to: 'EXECUTED',
+      terminal: true,
+      payment: { amount: '12.30', currency: 'EUR', creditorIban: 'FR1420041010050500013M02606' },
+    });
     expect(proofs.every((p) => p.event === 'PAYMENT_STATUS_CHANGED' && p.subjectId === paymentId && p.endUserId === endUserId)).toBe(true);
     // The end user's return from SCA is theirs; the first status is the initiating API key's; later ones the bank reported to the poll.
     expect(proofs[0]).toMatchObject({ actor: { kind: 'API_KEY' }, authMethod: { kind: 'API_KEY' } });
     expect(proofs[0]!.applicationId).toBe(proofs[0]!.actor.id);
-    expect(proofs.some((p) => p.actor.kind === 'END_USER' && p.authMethod.kind === 'BANK_SCA' && p.authMethod.institutionId === institutionGid('nordlicht'))).toBe(true);
+    expect(
+      proofs.some((p) => p.actor.kind === 'END_USER' && p.authMethod.kind === 'BANK_SCA' && p.authMethod.institutionId === institutionGid('nordlicht')),
+    ).toBe(true);
   }, 90_000);
 
   it('returns a record with its chain path to the head, each link naming the previous one’s hash', async () => {
     const [first] = await proofsOf(paymentId);
-    const r = await t.gql<{ proof: { record: RecordView; chainPath: { id: string; seq: string; prevSha256: string; recordSha256: string; bodySha256: string }[]; chainPathComplete: boolean; headSeq: string } }>(
+    const r = await t.gql<{
+      proof: {
+        record: RecordView;
+        chainPath: { id: string; seq: string; prevSha256: string; recordSha256: string; bodySha256: string }[];
+        chainPathComplete: boolean;
+        headSeq: string;
+      };
+    }>(
       `query($id: ID!) { proof(id: $id, pathFirst: 1000) { record { ${RECORD_FIELDS} } chainPath { id seq bodySha256 prevSha256 recordSha256 } chainPathComplete headSeq } }`,
       { id: first!.id },
       key,
@@ -239,10 +308,18 @@ describe('proofs of what the end user authorised at the bank', () => {
       expect(chainPath[i]!.prevSha256).toBe(chainPath[i - 1]!.recordSha256);
     }
     // A page of the path, and another tenant sees nothing.
-    const short = await t.gql<{ proof: { chainPath: unknown[]; chainPathComplete: boolean } }>('query($id: ID!) { proof(id: $id, pathFirst: 1) { chainPath { seq } chainPathComplete } }', { id: first!.id }, key);
+    const short = await t.gql<{ proof: { chainPath: unknown[]; chainPathComplete: boolean } }>(
+      'query($id: ID!) { proof(id: $id, pathFirst: 1) { chainPath { seq } chainPathComplete } }',
+      { id: first!.id },
+      key,
+    );
     expect(short.body.data!.proof).toEqual({ chainPath: [{ seq: first!.seq }], chainPathComplete: false });
     const other = await t.createTenant('Stranger');
-    const theirs = await t.gql<{ proof: unknown; proofExport: unknown }>('query($id: ID!) { proof(id: $id) { headSeq } proofExport(id: $id) { fileName } }', { id: first!.id }, other.key);
+    const theirs = await t.gql<{ proof: unknown; proofExport: unknown }>(
+      'query($id: ID!) { proof(id: $id) { headSeq } proofExport(id: $id) { fileName } }',
+      { id: first!.id },
+      other.key,
+    );
     expect(theirs.body.data).toEqual({ proof: null, proofExport: null });
   });
 
@@ -277,7 +354,10 @@ describe('proofs of what the end user authorised at the bank', () => {
 
   it('names the exported record whose content was edited in the file, and fails an anchor signed by another key', async () => {
     const proofs = await proofsOf(paymentId);
-    const file = JSON.parse(fs.readFileSync(path.join(dir, 'intact.json'), 'utf8')) as { path: { id: string; seq: string; body: string }[]; anchor: { jwk: Record<string, string> } };
+    const file = JSON.parse(fs.readFileSync(path.join(dir, 'intact.json'), 'utf8')) as {
+      path: { id: string; seq: string; body: string }[];
+      anchor: { jwk: Record<string, string> };
+    };
     const at = file.path.findIndex((l, i) => i > 0 && l.body.includes('"12.30"'));
     const victim = file.path[at]!;
     const edited = structuredClone(file);
@@ -303,14 +383,18 @@ describe('proofs of what the end user authorised at the bank', () => {
     // As the database superuser, around the trigger that refuses every UPDATE.
     await t.gateway.db.sql.query('alter table proof_record disable trigger proof_record_immutable');
     try {
-      await t.gateway.db.sql.query(`update proof_record set body = replace(body, '"Keller Bau GmbH"', '"Mallory Ltd"') where id = $1`, [parseGlobalId(victim.id)!.id]);
+      await t.gateway.db.sql.query(`update proof_record set body = replace(body, '"Keller Bau GmbH"', '"Mallory Ltd"') where id = $1`, [
+        parseGlobalId(victim.id)!.id,
+      ]);
     } finally {
       await t.gateway.db.sql.query('alter table proof_record enable trigger proof_record_immutable');
     }
     await exportOf(proofs[0]!.id, 'tampered.json');
     const r = await proofVerify(path.join(dir, 'tampered.json'));
     expect(r.code).toBe(1);
-    expect(r.out).toBe(`BROKEN at seq ${victim.seq} (record ${parseGlobalId(victim.id)!.id}): its body does not hash to its bodySha256: the record was altered\n`);
+    expect(r.out).toBe(
+      `BROKEN at seq ${victim.seq} (record ${parseGlobalId(victim.id)!.id}): its body does not hash to its bodySha256: the record was altered\n`,
+    );
     // The chain after it is untouched: an export from the next record is intact.
     await exportOf(proofs[2]!.id, 'after.json');
     expect((await proofVerify(path.join(dir, 'after.json'))).code).toBe(0);
@@ -355,7 +439,10 @@ function signingCertificate(serial: string) {
   cert.serialNumber = serial;
   cert.validity.notBefore = new Date(Date.now() - 86_400_000);
   cert.validity.notAfter = new Date(Date.now() + 365 * 86_400_000);
-  const name = [{ name: 'commonName', value: 'Ada Approver' }, { name: 'organizationName', value: 'Proving GmbH' }];
+  const name = [
+    { name: 'commonName', value: 'Ada Approver' },
+    { name: 'organizationName', value: 'Proving GmbH' },
+  ];
   cert.setSubject(name);
   cert.setIssuer(name);
   cert.sign(forge.pki.privateKeyFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()), forge.md.sha256.create());
@@ -387,26 +474,55 @@ describe('certificate-signed approvals', () => {
     const attached = await new CompactSign(new TextEncoder().encode(canonicalJson(document))).setProtectedHeader(header).sign(key);
     const [h, , sig] = attached.split('.');
     const detached = `${h}..${sig}`;
-    const byCertificate = (serial: string) => ({ kind: 'CERTIFICATE' as const, subject: 'CN=Ada Approver,O=Proving GmbH', serial, issuer: 'CN=Ada Approver,O=Proving GmbH' });
-    const first = await t.gateway.services.proofs.append({ ...approval(600), document, authMethod: byCertificate('0A:1B:2C:3D'), signature: { format: 'JWS', value: attached } });
-    await t.gateway.services.proofs.append({ ...approval(601), document, authMethod: byCertificate('0a1b2c3d'), signature: { format: 'JWS', value: detached } });
+    const byCertificate = (serial: string) => ({
+      kind: 'CERTIFICATE' as const,
+      subject: 'CN=Ada Approver,O=Proving GmbH',
+      serial,
+      issuer: 'CN=Ada Approver,O=Proving GmbH',
+    });
+    const first = await t.gateway.services.proofs.append({
+      ...approval(600),
+      document,
+      authMethod: byCertificate('0A:1B:2C:3D'),
+      signature: { format: 'JWS', value: attached },
+    });
+    await t.gateway.services.proofs.append({
+      ...approval(601),
+      document,
+      authMethod: byCertificate('0a1b2c3d'),
+      signature: { format: 'JWS', value: detached },
+    });
     await exportOf(toGlobalId('ProofRecord', first.id), 'certificate.json');
     const ok = await proofVerify(path.join(dir, 'certificate.json'));
     expect(ok.out).toContain('actor signatures: 2 verified, 0 not checkable offline.');
     expect(ok.code).toBe(0);
 
-    const other = await t.gateway.services.proofs.append({ ...approval(602), document, authMethod: byCertificate('0a1b2c3e'), signature: { format: 'JWS', value: attached } });
+    const other = await t.gateway.services.proofs.append({
+      ...approval(602),
+      document,
+      authMethod: byCertificate('0a1b2c3e'),
+      signature: { format: 'JWS', value: attached },
+    });
     await exportOf(toGlobalId('ProofRecord', first.id), 'certificate-other.json');
     const broken = await proofVerify(path.join(dir, 'certificate-other.json'));
     expect(broken.code).toBe(1);
-    expect(broken.out).toBe(`BROKEN at seq ${other.seq} (record ${other.id}): the actor's signature fails: it is by another certificate than the one recorded (serial)\n`);
+    expect(broken.out).toBe(
+      `BROKEN at seq ${other.seq} (record ${other.id}): the actor's signature fails: it is by another certificate than the one recorded (serial)\n`,
+    );
   }, 60_000);
 });
 
 describe('retention', () => {
   it('purges only the records past their retainUntil, and later records keep chaining to the purged one’s hash', async () => {
     const tenant = await t.createTenant('Retention');
-    const expired = new ProofsService({ sql: t.gateway.db.sql, retentionYears: -1, vault: t.gateway.services.vault, publicUrl: t.gateway.publicUrl, jobs: null, logger: createLogger('silent') });
+    const expired = new ProofsService({
+      sql: t.gateway.db.sql,
+      retentionYears: -1,
+      vault: t.gateway.services.vault,
+      publicUrl: t.gateway.publicUrl,
+      jobs: null,
+      logger: createLogger('silent'),
+    });
     const old = [await expired.append(approval(1, tenant.tenantId)), await expired.append(approval(2, tenant.tenantId))];
     const kept = await t.gateway.services.proofs.append(approval(3, tenant.tenantId));
     // Before the purge, retention still forbids deleting a record within it.

@@ -11,7 +11,11 @@ let endUserId: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('README reader'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "reader" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "reader" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => t?.close());
@@ -34,7 +38,7 @@ async function connectInSandbox(bank: string) {
 }
 
 async function untilSynced(accountId: string, after: string | null = null) {
-  for (const deadline = Date.now() + 30_000; ; ) {
+  for (const deadline = Date.now() + 30_000; ;) {
     const s = await accountState(t, key, accountId);
     if (s.lastSyncedAt && s.lastSyncedAt !== after && s.syncStatus !== 'RUNNING' && s.syncStatus !== 'QUEUED') return s;
     if (Date.now() > deadline) throw new Error(`account never synced: ${JSON.stringify(s)}`);
@@ -82,11 +86,23 @@ describe('pending transactions on top, in the same order on every read', () => {
       key,
     );
     expect(added.body.data!.sandboxTransactionsCreate.userErrors).toEqual([]);
-    await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "203.0.113.9" }) { userErrors { code } } }', { id: account.id }, key);
+    await t.gql(
+      'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "203.0.113.9" }) { userErrors { code } } }',
+      { id: account.id },
+      key,
+    );
     await untilSynced(account.id, before.lastSyncedAt);
 
-    type Page = { account: { transactions: { nodes: { id: string; status: string; counterparty: { name: string | null } | null }[]; pageInfo: { endCursor: string | null; hasNextPage: boolean } } } };
-    const PAGE = 'query($id: ID!, $first: Int, $after: String) { account(id: $id) { transactions(first: $first, after: $after) { nodes { id status counterparty { name } } pageInfo { endCursor hasNextPage } } } }';
+    type Page = {
+      account: {
+        transactions: {
+          nodes: { id: string; status: string; counterparty: { name: string | null } | null }[];
+          pageInfo: { endCursor: string | null; hasNextPage: boolean };
+        };
+      };
+    };
+    const PAGE =
+      'query($id: ID!, $first: Int, $after: String) { account(id: $id) { transactions(first: $first, after: $after) { nodes { id status counterparty { name } } pageInfo { endCursor hasNextPage } } } }';
     const full = await t.gql<Page>(PAGE, { id: account.id, first: 100 }, key);
     if (!full.body.data) throw new Error(JSON.stringify(full.body));
     const all = full.body.data.account.transactions.nodes;
@@ -135,8 +151,15 @@ describe('after consentRevoke', () => {
     expect(syncError.message).toContain('create a new consent (consentCreate)');
     expect(syncError.message).not.toMatch(/renew/i);
 
-    const renew = await t.gql<{ consentRenew: { userErrors: { code: string; message: string }[] } }>('mutation($id: ID!) { consentRenew(id: $id) { userErrors { code message } } }', { id: consentId }, key);
-    expect(renew.body.data!.consentRenew.userErrors[0]).toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('create a new consent (consentCreate)') });
+    const renew = await t.gql<{ consentRenew: { userErrors: { code: string; message: string }[] } }>(
+      'mutation($id: ID!) { consentRenew(id: $id) { userErrors { code message } } }',
+      { id: consentId },
+      key,
+    );
+    expect(renew.body.data!.consentRenew.userErrors[0]).toMatchObject({
+      code: 'INVALID_STATE',
+      message: expect.stringContaining('create a new consent (consentCreate)'),
+    });
 
     const second = await t.gql<{ consentRevoke: { consent: unknown; userErrors: { code: string }[] } }>(REVOKE, { id: consentId }, key);
     expect(second.body.data!.consentRevoke.userErrors[0]!.code).toBe('ALREADY_REVOKED');

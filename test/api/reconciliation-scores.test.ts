@@ -64,10 +64,29 @@ describe('reconciliation on a sandbox run', () => {
     );
     expect(booked.userErrors).toEqual([]);
     const kinds = new Set(booked.truth.map((x) => x.kind));
-    for (const k of ['EXACT_REFERENCE', 'TRUNCATED_REFERENCE', 'MISTYPED_REFERENCE', 'NO_REFERENCE', 'SPLIT', 'GROUPED', 'FEES_DEDUCTED', 'SAME_AMOUNT_TWO_PAYERS', 'LATE', 'UNRELATED']) expect(kinds).toContain(k);
+    for (const k of [
+      'EXACT_REFERENCE',
+      'TRUNCATED_REFERENCE',
+      'MISTYPED_REFERENCE',
+      'NO_REFERENCE',
+      'SPLIT',
+      'GROUPED',
+      'FEES_DEDUCTED',
+      'SAME_AMOUNT_TWO_PAYERS',
+      'LATE',
+      'UNRELATED',
+    ])
+      expect(kinds).toContain(k);
 
     const before = (await gql<{ lastSyncedAt: string | null }>('query($id: ID!) { account(id: $id) { lastSyncedAt } }', { id: account })).lastSyncedAt;
-    expect((await gql<{ userErrors: UserErrors }>('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "203.0.113.7" }) { userErrors { code message } } }', { id: account })).userErrors).toEqual([]);
+    expect(
+      (
+        await gql<{ userErrors: UserErrors }>(
+          'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "203.0.113.7" }) { userErrors { code message } } }',
+          { id: account },
+        )
+      ).userErrors,
+    ).toEqual([]);
     expect((await settled(t, key, account, before)).syncStatus).toBe('SUCCEEDED');
 
     // Gateway transaction id → the bank's id, and every match the sync made.
@@ -75,7 +94,10 @@ describe('reconciliation on a sandbox run', () => {
     let after: string | null = null;
     do {
       const page: { nodes: { id: string; bankTransactionId: string | null }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } = (
-        await gql<{ transactions: typeof page }>('query($id: ID!, $after: String) { account(id: $id) { transactions(first: 500, after: $after) { nodes { id bankTransactionId } pageInfo { hasNextPage endCursor } } } }', { id: account, after })
+        await gql<{ transactions: typeof page }>(
+          'query($id: ID!, $after: String) { account(id: $id) { transactions(first: 500, after: $after) { nodes { id bankTransactionId } pageInfo { hasNextPage endCursor } } } }',
+          { id: account, after },
+        )
       ).transactions;
       for (const n of page.nodes) if (n.bankTransactionId) bankIdOf.set(n.id, n.bankTransactionId);
       after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
@@ -83,16 +105,30 @@ describe('reconciliation on a sandbox run', () => {
     const matches: { transactionId: string; expectedPaymentId: string; confirmed: boolean }[] = [];
     after = null;
     do {
-      const page: { nodes: { transactionId: string; status: string; allocations: { expectedPaymentId: string }[] }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } = await gql(
+      const page: {
+        nodes: { transactionId: string; status: string; allocations: { expectedPaymentId: string }[] }[];
+        pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      } = await gql(
         'query($after: String) { reconciliationMatches(first: 100, after: $after) { nodes { transactionId status allocations { expectedPaymentId } } pageInfo { hasNextPage endCursor } } }',
         { after },
       );
-      for (const m of page.nodes) for (const a of m.allocations) matches.push({ transactionId: bankIdOf.get(m.transactionId) ?? m.transactionId, expectedPaymentId: a.expectedPaymentId, confirmed: m.status === 'CONFIRMED' });
+      for (const m of page.nodes)
+        for (const a of m.allocations)
+          matches.push({
+            transactionId: bankIdOf.get(m.transactionId) ?? m.transactionId,
+            expectedPaymentId: a.expectedPaymentId,
+            confirmed: m.status === 'CONFIRMED',
+          });
       after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
     } while (after);
 
-    const s = score(booked.truth.map((x) => ({ transactionId: x.bankTransactionId, expectedPaymentIds: x.expectedPaymentIds, kind: x.kind as never })), matches);
-    console.log(`sandbox run: ${s.autoConfirmed} confirmed automatically (${(s.precision * 100).toFixed(2)} % right), ${s.found}/${s.truePairs} true matches found (${(s.recall * 100).toFixed(2)} %)`);
+    const s = score(
+      booked.truth.map((x) => ({ transactionId: x.bankTransactionId, expectedPaymentIds: x.expectedPaymentIds, kind: x.kind as never })),
+      matches,
+    );
+    console.log(
+      `sandbox run: ${s.autoConfirmed} confirmed automatically (${(s.precision * 100).toFixed(2)} % right), ${s.found}/${s.truePairs} true matches found (${(s.recall * 100).toFixed(2)} %)`,
+    );
     expect(s.autoConfirmed).toBeGreaterThan(50);
     expect(s.precision).toBeGreaterThanOrEqual(0.995);
     expect(s.recall).toBeGreaterThanOrEqual(0.95);

@@ -10,8 +10,25 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { connect, settled } from '../helpers/banking';
 
 type UserErrors = { field: string[]; code: string; message: string }[];
-type EP = { id: string; status: string; creditorReference: string | null; ukReference: string | null; externalId: string | null; paidAmount: { amount: string }; amount: { amount: string; currency: string } };
-type Match = { id: string; status: string; rule: string; confidence: number; agreeingFields: string[]; transactionId: string; allocations: { expectedPaymentId: string; amount: { amount: string } }[]; decidedBy: string | null };
+type EP = {
+  id: string;
+  status: string;
+  creditorReference: string | null;
+  ukReference: string | null;
+  externalId: string | null;
+  paidAmount: { amount: string };
+  amount: { amount: string; currency: string };
+};
+type Match = {
+  id: string;
+  status: string;
+  rule: string;
+  confidence: number;
+  agreeingFields: string[];
+  transactionId: string;
+  allocations: { expectedPaymentId: string; amount: { amount: string } }[];
+  decidedBy: string | null;
+};
 
 const EP_FIELDS = 'id status creditorReference ukReference externalId amount { amount currency } paidAmount { amount }';
 const MATCH_FIELDS = 'id status rule confidence agreeingFields transactionId allocations { expectedPaymentId amount { amount } } decidedBy';
@@ -32,12 +49,20 @@ let otherUser: string;
 let account: string;
 
 async function endUser(k: string, ref: string): Promise<string> {
-  const r = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation($r: String!) { endUserCreate(input: { externalRef: $r }) { endUser { id } } }', { r: ref }, k);
+  const r = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation($r: String!) { endUserCreate(input: { externalRef: $r }) { endUser { id } } }',
+    { r: ref },
+    k,
+  );
   return r.body.data!.endUserCreate.endUser.id;
 }
 
 async function create(input: Record<string, unknown>, k = key): Promise<{ expectedPayment: EP | null; userErrors: UserErrors }> {
-  const r = await t.gql<{ expectedPaymentCreate: { expectedPayment: EP | null; userErrors: UserErrors } }>(CREATE, { input: { endUserId: alice, direction: 'INCOMING', amount: { amount: '120.00', currency: 'EUR' }, dueDate: '2026-12-31', ...input } }, k);
+  const r = await t.gql<{ expectedPaymentCreate: { expectedPayment: EP | null; userErrors: UserErrors } }>(
+    CREATE,
+    { input: { endUserId: alice, direction: 'INCOMING', amount: { amount: '120.00', currency: 'EUR' }, dueDate: '2026-12-31', ...input } },
+    k,
+  );
   if (!r.body.data) throw new Error(JSON.stringify(r.body.errors));
   return r.body.data.expectedPaymentCreate;
 }
@@ -60,14 +85,17 @@ async function gql<T>(query: string, variables: Record<string, unknown>, k = key
 async function eventsUntil<P>(types: string, found: (payloads: P[]) => boolean, timeoutMs = 30_000): Promise<P[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const payloads = (await gql<{ nodes: { payload: P }[] }>(`query { events(types: [${types}], first: 500) { nodes { payload } } }`, {})).nodes.map((n) => n.payload);
+    const payloads = (await gql<{ nodes: { payload: P }[] }>(`query { events(types: [${types}], first: 500) { nodes { payload } } }`, {})).nodes.map(
+      (n) => n.payload,
+    );
     if (found(payloads) || Date.now() > deadline) return payloads;
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 async function syncNow(accountId: string) {
-  const before = (await t.gql<{ account: { lastSyncedAt: string | null } }>('query($id: ID!) { account(id: $id) { lastSyncedAt } }', { id: accountId }, key)).body.data!.account.lastSyncedAt;
+  const before = (await t.gql<{ account: { lastSyncedAt: string | null } }>('query($id: ID!) { account(id: $id) { lastSyncedAt } }', { id: accountId }, key))
+    .body.data!.account.lastSyncedAt;
   const r = await gql<{ userErrors: UserErrors }>(SYNC, { id: accountId });
   expect(r.userErrors).toEqual([]);
   return settled(t, key, accountId, before);
@@ -158,9 +186,17 @@ describe('expected payments', () => {
   });
 
   it('creates a bulk of expected payments all or none: one bad item and nothing is written', async () => {
-    const item = (n: number, extra: Record<string, unknown> = {}) => ({ endUserId: alice, direction: 'OUTGOING', amount: { amount: `${n}.00`, currency: 'EUR' }, dueDate: '2026-12-20', ...extra });
+    const item = (n: number, extra: Record<string, unknown> = {}) => ({
+      endUserId: alice,
+      direction: 'OUTGOING',
+      amount: { amount: `${n}.00`, currency: 'EUR' },
+      dueDate: '2026-12-20',
+      ...extra,
+    });
     const before = await count();
-    const bad = await gql<{ expectedPayments: EP[]; userErrors: UserErrors }>(BULK, { input: { items: [item(1), item(2, { counterpartyIban: 'DE00123' }), item(3)] } });
+    const bad = await gql<{ expectedPayments: EP[]; userErrors: UserErrors }>(BULK, {
+      input: { items: [item(1), item(2, { counterpartyIban: 'DE00123' }), item(3)] },
+    });
     expect(bad.expectedPayments).toEqual([]);
     expect(bad.userErrors).toEqual([expect.objectContaining({ field: ['input', 'items', '1', 'counterpartyIban'], code: 'INVALID_IBAN' })]);
     expect(await count()).toBe(before);
@@ -173,7 +209,10 @@ describe('expected payments', () => {
   });
 
   it('lists expected payments with filters, within the tenant', async () => {
-    const list = await gql<{ nodes: EP[] }>('query { expectedPayments(status: OPEN, dueBefore: "2026-12-25", first: 100) { nodes { id amount { amount } } } }', {});
+    const list = await gql<{ nodes: EP[] }>(
+      'query { expectedPayments(status: OPEN, dueBefore: "2026-12-25", first: 100) { nodes { id amount { amount } } } }',
+      {},
+    );
     expect(list.nodes.map((n) => n.amount.amount).sort()).toEqual(['1.00', '2.00', '3.00']);
     const byName = await gql<{ nodes: EP[] }>('query { expectedPayments(counterparty: "acme", first: 100) { nodes { id } } }', {});
     expect(byName.nodes).toHaveLength(1);
@@ -242,12 +281,21 @@ describe('matching during a sync, and review', () => {
     ).transactions;
     const tx = txs.nodes.find((x) => x.remittanceInformation === 'no reference at all');
     expect(tx).toBeDefined();
-    const attempt = (allocations: { expectedPaymentId: string; amount: string }[], k = key) => gql<{ match: Match | null; userErrors: UserErrors }>(MANUAL, { input: { transactionId: tx!.id, allocations } }, k);
+    const attempt = (allocations: { expectedPaymentId: string; amount: string }[], k = key) =>
+      gql<{ match: Match | null; userErrors: UserErrors }>(MANUAL, { input: { transactionId: tx!.id, allocations } }, k);
     const before = (await t.gateway.db.sql.query<{ n: string }>('select count(*)::text as n from reconciliation_match')).rows[0]!.n;
-    expect((await attempt([{ expectedPaymentId: ep.id, amount: '60.001' }])).userErrors).toEqual([expect.objectContaining({ field: ['input', 'allocations', '0', 'amount'], code: 'AMOUNT_PRECISION' })]);
-    expect((await attempt([{ expectedPaymentId: ep.id, amount: '61.00' }])).userErrors).toEqual([expect.objectContaining({ field: ['input', 'allocations'], code: 'AMOUNT_EXCEEDED' })]);
-    expect((await attempt([{ expectedPaymentId: bobs.id, amount: '5.00' }])).userErrors).toEqual([expect.objectContaining({ field: ['input', 'allocations', '0', 'expectedPaymentId'], code: 'END_USER_MISMATCH' })]);
-    expect((await attempt([{ expectedPaymentId: ep.id, amount: '5.00' }], otherKey)).userErrors).toEqual([expect.objectContaining({ field: ['input', 'transactionId'], code: 'NOT_FOUND' })]);
+    expect((await attempt([{ expectedPaymentId: ep.id, amount: '60.001' }])).userErrors).toEqual([
+      expect.objectContaining({ field: ['input', 'allocations', '0', 'amount'], code: 'AMOUNT_PRECISION' }),
+    ]);
+    expect((await attempt([{ expectedPaymentId: ep.id, amount: '61.00' }])).userErrors).toEqual([
+      expect.objectContaining({ field: ['input', 'allocations'], code: 'AMOUNT_EXCEEDED' }),
+    ]);
+    expect((await attempt([{ expectedPaymentId: bobs.id, amount: '5.00' }])).userErrors).toEqual([
+      expect.objectContaining({ field: ['input', 'allocations', '0', 'expectedPaymentId'], code: 'END_USER_MISMATCH' }),
+    ]);
+    expect((await attempt([{ expectedPaymentId: ep.id, amount: '5.00' }], otherKey)).userErrors).toEqual([
+      expect.objectContaining({ field: ['input', 'transactionId'], code: 'NOT_FOUND' }),
+    ]);
     expect((await t.gateway.db.sql.query<{ n: string }>('select count(*)::text as n from reconciliation_match')).rows[0]!.n).toBe(before);
 
     const results = await Promise.all([attempt([{ expectedPaymentId: ep.id, amount: '40.00' }]), attempt([{ expectedPaymentId: ep.id, amount: '30.00' }])]);
@@ -262,12 +310,20 @@ describe('matching during a sync, and review', () => {
 
 describe('changes over time', () => {
   it("streams an end user's reconciliation changes over graphql-ws, and not another end user's", async () => {
-    const client = createClient({ url: t.gateway.graphqlUrl.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+    const client = createClient({
+      url: t.gateway.graphqlUrl.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${key}` },
+      retryAttempts: 0,
+    });
     const received: { type: string; expectedPayment: { id: string; status: string } | null }[] = [];
     const forBob: unknown[] = [];
     const sub = (endUserId: string, into: unknown[]) =>
       client.subscribe<{ reconciliationChanged: { type: string; expectedPayment: { id: string; status: string } | null } }>(
-        { query: 'subscription($u: ID!) { reconciliationChanged(endUserId: $u) { type expectedPayment { id status } match { id } } }', variables: { u: endUserId } },
+        {
+          query: 'subscription($u: ID!) { reconciliationChanged(endUserId: $u) { type expectedPayment { id status } match { id } } }',
+          variables: { u: endUserId },
+        },
         { next: (r) => void into.push(r.data?.reconciliationChanged ?? r.errors), error: (e) => void into.push(e), complete: () => undefined },
       );
     const stopA = sub(alice, received);
@@ -279,7 +335,11 @@ describe('changes over time', () => {
       await syncNow(account);
       const deadline = Date.now() + 30_000;
       while (!received.some((r) => r.expectedPayment?.id === ep.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(received.find((r) => r.expectedPayment?.id === ep.id)).toEqual({ type: 'EXPECTED_PAYMENT_PAID', expectedPayment: { id: ep.id, status: 'PAID' }, match: null });
+      expect(received.find((r) => r.expectedPayment?.id === ep.id)).toEqual({
+        type: 'EXPECTED_PAYMENT_PAID',
+        expectedPayment: { id: ep.id, status: 'PAID' },
+        match: null,
+      });
       expect(forBob).toEqual([]);
     } finally {
       stopA();
@@ -320,7 +380,9 @@ describe('changes over time', () => {
     await bankPays([{ amount: '80.00', status: 'PENDING', bankTransactionId: bankId2, remittanceInformation: ep2.creditorReference }]);
     await syncNow(account);
     expect((await gql<EP>(`query($id: ID!) { node(id: $id) { ... on ExpectedPayment { ${EP_FIELDS} } } }`, { id: ep2.id })).status).toBe('PAID');
-    expect((await gql<{ userErrors: UserErrors }>(BOOK, { input: { accountId: account, bankTransactionId: bankId2, amount: '50.00' } })).userErrors).toEqual([]);
+    expect((await gql<{ userErrors: UserErrors }>(BOOK, { input: { accountId: account, bankTransactionId: bankId2, amount: '50.00' } })).userErrors).toEqual(
+      [],
+    );
     await syncNow(account);
     const rematched = (await gql<{ nodes: Match[] }>(MATCHES, { ep: ep2.id })).nodes;
     expect(rematched.map((m) => [m.status, m.decidedBy === 'sync' ? 'sync' : m.decidedBy, m.allocations[0]!.amount.amount])).toEqual([
@@ -345,7 +407,13 @@ describe('changes over time', () => {
       await client.query('begin');
       await client.query('update bank_transaction set removed_at = now() where id = $1', [txId]);
       const { rows } = await client.query<{ tenant_id: string }>('select tenant_id from bank_transaction where id = $1', [txId]);
-      const events = await t.gateway.services.reconciliation.onSyncWrite(client, { tenantId: rows[0]!.tenant_id, accountId, added: [], modified: [], removed: [txId] });
+      const events = await t.gateway.services.reconciliation.onSyncWrite(client, {
+        tenantId: rows[0]!.tenant_id,
+        accountId,
+        added: [],
+        modified: [],
+        removed: [txId],
+      });
       await client.query('commit');
       expect(events).toEqual([]);
     } finally {
@@ -364,7 +432,14 @@ describe('the walkthrough: an invoice paid end to end', () => {
       req.setEncoding('utf8');
       req.on('data', (c: string) => (body += c));
       req.on('end', () => {
-        bodies.push({ body, headers: { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) } });
+        bodies.push({
+          body,
+          headers: {
+            'webhook-id': String(req.headers['webhook-id']),
+            'webhook-timestamp': String(req.headers['webhook-timestamp']),
+            'webhook-signature': String(req.headers['webhook-signature']),
+          },
+        });
         res.writeHead(200).end();
       });
     });
@@ -375,13 +450,26 @@ describe('the walkthrough: an invoice paid end to end', () => {
         { input: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`, eventTypes: ['EXPECTED_PAYMENT_PAID'] } },
       );
       expect(hook.userErrors).toEqual([]);
-      const ep = (await create({ amount: { amount: '120.00', currency: 'EUR' }, invoiceReference: 'INV-2026-0042', externalId: 'walkthrough-42' })).expectedPayment!;
+      const ep = (await create({ amount: { amount: '120.00', currency: 'EUR' }, invoiceReference: 'INV-2026-0042', externalId: 'walkthrough-42' }))
+        .expectedPayment!;
       await bankPays([{ amount: '120.00', counterpartyName: 'Café Lumière', remittanceInformation: `Facture ${ep.creditorReference}` }]);
       await syncNow(account);
       const deadline = Date.now() + 30_000;
-      const mine = () => bodies.map((b) => ({ ...b, event: new Webhook(hook.secret).verify(b.body, b.headers) as { type: string; data: { payload: { expectedPaymentId: string; status: string; externalId: string } } } })).find((b) => b.event.data.payload.expectedPaymentId === ep.id);
+      const mine = () =>
+        bodies
+          .map((b) => ({
+            ...b,
+            event: new Webhook(hook.secret).verify(b.body, b.headers) as {
+              type: string;
+              data: { payload: { expectedPaymentId: string; status: string; externalId: string } };
+            },
+          }))
+          .find((b) => b.event.data.payload.expectedPaymentId === ep.id);
       while (!mine() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(mine()?.event).toMatchObject({ type: 'EXPECTED_PAYMENT_PAID', data: { payload: { expectedPaymentId: ep.id, status: 'PAID', externalId: 'walkthrough-42' } } });
+      expect(mine()?.event).toMatchObject({
+        type: 'EXPECTED_PAYMENT_PAID',
+        data: { payload: { expectedPaymentId: ep.id, status: 'PAID', externalId: 'walkthrough-42' } },
+      });
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -389,11 +477,18 @@ describe('the walkthrough: an invoice paid end to end', () => {
   });
 
   it('refuses sandboxCustomerPaymentsBook for unknown expected payments and another tenant’s account', async () => {
-    const BOOK = 'mutation($input: SandboxCustomerPaymentsBookInput!) { sandboxCustomerPaymentsBook(input: $input) { truth { kind } userErrors { field code message } } }';
+    const BOOK =
+      'mutation($input: SandboxCustomerPaymentsBookInput!) { sandboxCustomerPaymentsBook(input: $input) { truth { kind } userErrors { field code message } } }';
     const ep = (await create({})).expectedPayment!;
-    const unknown = await gql<{ truth: unknown; userErrors: UserErrors }>(BOOK, { input: { accountId: account, expectedPaymentIds: [ep.id, 'bm9wZQ'], seed: 7 } });
+    const unknown = await gql<{ truth: unknown; userErrors: UserErrors }>(BOOK, {
+      input: { accountId: account, expectedPaymentIds: [ep.id, 'bm9wZQ'], seed: 7 },
+    });
     expect(unknown.userErrors).toEqual([expect.objectContaining({ field: ['input', 'expectedPaymentIds'], code: 'NOT_FOUND' })]);
-    const foreign = await gql<{ truth: unknown; userErrors: UserErrors }>(BOOK, { input: { accountId: account, expectedPaymentIds: [ep.id], seed: 7 } }, otherKey);
+    const foreign = await gql<{ truth: unknown; userErrors: UserErrors }>(
+      BOOK,
+      { input: { accountId: account, expectedPaymentIds: [ep.id], seed: 7 } },
+      otherKey,
+    );
     expect(foreign.userErrors).toEqual([expect.objectContaining({ field: ['input', 'accountId'], code: 'NOT_FOUND' })]);
   });
 });

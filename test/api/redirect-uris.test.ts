@@ -13,10 +13,23 @@ afterAll(async () => t?.close());
 
 type Payload = { redirectUris: string[] | null; userErrors: { field: string[]; code: string }[] };
 const add = async (uri: string, key: string) =>
-  (await t.gql<{ redirectUriAdd: Payload }>('mutation($uri: String!) { redirectUriAdd(input: { uri: $uri }) { redirectUris userErrors { field code } } }', { uri }, key)).body.data!.redirectUriAdd;
+  (
+    await t.gql<{ redirectUriAdd: Payload }>(
+      'mutation($uri: String!) { redirectUriAdd(input: { uri: $uri }) { redirectUris userErrors { field code } } }',
+      { uri },
+      key,
+    )
+  ).body.data!.redirectUriAdd;
 const remove = async (uri: string, key: string) =>
-  (await t.gql<{ redirectUriRemove: Payload }>('mutation($uri: String!) { redirectUriRemove(input: { uri: $uri }) { redirectUris userErrors { field code } } }', { uri }, key)).body.data!.redirectUriRemove;
-const listed = async (key: string) => (await t.gql<{ viewer: { redirectUris: string[] } }>('{ viewer { redirectUris } }', {}, key)).body.data!.viewer.redirectUris;
+  (
+    await t.gql<{ redirectUriRemove: Payload }>(
+      'mutation($uri: String!) { redirectUriRemove(input: { uri: $uri }) { redirectUris userErrors { field code } } }',
+      { uri },
+      key,
+    )
+  ).body.data!.redirectUriRemove;
+const listed = async (key: string) =>
+  (await t.gql<{ viewer: { redirectUris: string[] } }>('{ viewer { redirectUris } }', {}, key)).body.data!.viewer.redirectUris;
 
 describe('redirect URI allow-list', () => {
   it('adds https URIs once each, shows them on viewer, and removes them', async () => {
@@ -49,7 +62,10 @@ describe('redirect URI allow-list', () => {
   });
 
   it('answers NOT_FOUND when removing a URI that is not listed, and never touches another tenant’s list', async () => {
-    expect(await remove('https://app.example.com/bank/return', sandbox)).toEqual({ redirectUris: null, userErrors: [{ field: ['input', 'uri'], code: 'NOT_FOUND' }] });
+    expect(await remove('https://app.example.com/bank/return', sandbox)).toEqual({
+      redirectUris: null,
+      userErrors: [{ field: ['input', 'uri'], code: 'NOT_FOUND' }],
+    });
     expect(await listed(live)).toContain('https://app.example.com/bank/return');
   });
 });

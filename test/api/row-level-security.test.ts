@@ -17,7 +17,11 @@ describe.skipIf(!ciConfig.databaseUrl)('row-level security', { timeout: 120_000 
     t = await startTestGateway();
     for (const name of ['Tenant A', 'Tenant B']) {
       const { tenantId, key } = await t.createTenant(name);
-      const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "owner" }) { endUser { id } } }', {}, key);
+      const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+        'mutation { endUserCreate(input: { externalRef: "owner" }) { endUser { id } } }',
+        {},
+        key,
+      );
       const c = await connect(t, key, u.body.data!.endUserCreate.endUser.id, 'nordlicht');
       await settled(t, key, c.accounts[0]!.id, null);
       tenants.push({ tenantId, key, consentId: c.consentId });
@@ -47,7 +51,11 @@ describe.skipIf(!ciConfig.databaseUrl)('row-level security', { timeout: 120_000 
         enabled: true,
         forced: true,
         // The one extra policy: the two sides of an access grant append to each other's log and journal (docs/delegated-access.md).
-        policies: [...(['event', 'audit_event'].includes(r.table) ? [`access_grant_sides:${APP_ROLE}`] : []), `system_access:${SYSTEM_ROLE}`, `tenant_isolation:${APP_ROLE}`],
+        policies: [
+          ...(['event', 'audit_event'].includes(r.table) ? [`access_grant_sides:${APP_ROLE}`] : []),
+          `system_access:${SYSTEM_ROLE}`,
+          `tenant_isolation:${APP_ROLE}`,
+        ],
       });
     }
     // Tables of two tenants (an access grant's owner and grantee) hold no tenant_id column but are guarded alike.
@@ -66,7 +74,10 @@ describe.skipIf(!ciConfig.databaseUrl)('row-level security', { timeout: 120_000 
     expect(await withTenant(tenants[0]!.tenantId, who)).toBe(APP_ROLE);
     expect(await who()).toBe(APP_ROLE);
     expect(await asSystem('test: role check', who)).toBe(SYSTEM_ROLE);
-    const { rows } = await pool.query<{ n: string }>(`select count(*) as n from pg_tables where schemaname = 'public' and tableowner in ($1, $2)`, [APP_ROLE, SYSTEM_ROLE]);
+    const { rows } = await pool.query<{ n: string }>(`select count(*) as n from pg_tables where schemaname = 'public' and tableowner in ($1, $2)`, [
+      APP_ROLE,
+      SYSTEM_ROLE,
+    ]);
     expect(rows[0]!.n).toBe('0');
   });
 
@@ -89,7 +100,8 @@ describe.skipIf(!ciConfig.databaseUrl)('row-level security', { timeout: 120_000 
     const single = createSqlPool(t.gateway.db.url, 1);
     scopePool(single);
     try {
-      const count = (tenantId: string) => withTenant(tenantId, async () => (await single.query<{ t: string }>('select distinct tenant_id as t from consent')).rows.map((r) => r.t));
+      const count = (tenantId: string) =>
+        withTenant(tenantId, async () => (await single.query<{ t: string }>('select distinct tenant_id as t from consent')).rows.map((r) => r.t));
       const seen = await Promise.all(tenants.flatMap((x) => [count(x.tenantId), count(x.tenantId)]));
       expect(seen).toEqual(tenants.flatMap((x) => [[x.tenantId], [x.tenantId]]));
     } finally {
@@ -110,11 +122,15 @@ describe.skipIf(!ciConfig.databaseUrl)('row-level security', { timeout: 120_000 
   it('refuses to write a row of another tenant', async () => {
     const [a, b] = tenants as [(typeof tenants)[0], (typeof tenants)[0]];
     await expect(
-      withTenant(a.tenantId, () => pool.query(`insert into end_user (id, tenant_id, external_ref, created_at) values ($1, $2, 'intruder', now())`, [randomUUID(), b.tenantId])),
+      withTenant(a.tenantId, () =>
+        pool.query(`insert into end_user (id, tenant_id, external_ref, created_at) values ($1, $2, 'intruder', now())`, [randomUUID(), b.tenantId]),
+      ),
     ).rejects.toThrow(/row-level security/);
     // An update without a tenant filter touches the scoped tenant's rows only.
     const touched = await withTenant(a.tenantId, () => pool.query(`update end_user set display_name = display_name`));
-    const { rows } = await asSystem('test: every tenant', () => pool.query<{ n: string }>('select count(*) as n from end_user where tenant_id = $1', [a.tenantId]));
+    const { rows } = await asSystem('test: every tenant', () =>
+      pool.query<{ n: string }>('select count(*) as n from end_user where tenant_id = $1', [a.tenantId]),
+    );
     expect(String(touched.rowCount)).toBe(rows[0]!.n);
   });
 

@@ -22,7 +22,13 @@ const SYNC = `mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRES
 const FEED = `query($id: ID!, $cursor: String) { transactionsSync(accountId: $id, cursor: $cursor, count: 500) {
   added { id status amount { amount } bankTransactionId } modified { id status amount { amount } bankTransactionId pendingOf { bankTransactionId amount { amount } } } removed nextCursor hasMore } }`;
 
-type Tx = { id: string; status: string; amount: { amount: string }; bankTransactionId: string | null; pendingOf?: { bankTransactionId: string | null; amount: { amount: string } } | null };
+type Tx = {
+  id: string;
+  status: string;
+  amount: { amount: string };
+  bankTransactionId: string | null;
+  pendingOf?: { bankTransactionId: string | null; amount: { amount: string } } | null;
+};
 type Feed = { transactionsSync: { added: Tx[]; modified: Tx[]; removed: string[]; nextCursor: string; hasMore: boolean } };
 
 let t: TestGateway;
@@ -38,12 +44,22 @@ async function call<T>(query: string, input: unknown, k = key, gw = t): Promise<
 }
 
 async function endUser(k: string, ref: string, gw = t): Promise<string> {
-  const r = await gw.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation($r: String!) { endUserCreate(input: { externalRef: $r }) { endUser { id } } }', { r: ref }, k);
+  const r = await gw.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation($r: String!) { endUserCreate(input: { externalRef: $r }) { endUser { id } } }',
+    { r: ref },
+    k,
+  );
   return r.body.data!.endUserCreate.endUser.id;
 }
 
 /** A consent waiting for SCA; `bank` null: the hosted picker. */
-async function pending(k: string, endUserId: string, bank: string | null, extra: Record<string, unknown> = {}, gw = t): Promise<{ id: string; authorizationUrl: string | null }> {
+async function pending(
+  k: string,
+  endUserId: string,
+  bank: string | null,
+  extra: Record<string, unknown> = {},
+  gw = t,
+): Promise<{ id: string; authorizationUrl: string | null }> {
   const r = await gw.gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string | null; userErrors: UserErrors } }>(
     'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl userErrors { field code message } } }',
     { input: { endUserId, institutionId: bank && institutionGid(bank), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL, ...extra } },
@@ -59,12 +75,14 @@ async function authorize(consentId: string, more: Record<string, unknown> = {}, 
 }
 
 async function statusOf(consentId: string, k = key, gw = t): Promise<string> {
-  return (await gw.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status } } }', { id: consentId }, k)).body.data!.node.status;
+  return (await gw.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status } } }', { id: consentId }, k)).body.data!.node
+    .status;
 }
 
 /** Syncs an account now (end user present) and waits for the result. */
 async function syncNow(accountId: string, k = key, gw = t) {
-  const before = (await gw.gql<{ account: { lastSyncedAt: string | null } }>('query($id: ID!) { account(id: $id) { lastSyncedAt } }', { id: accountId }, k)).body.data!.account.lastSyncedAt;
+  const before = (await gw.gql<{ account: { lastSyncedAt: string | null } }>('query($id: ID!) { account(id: $id) { lastSyncedAt } }', { id: accountId }, k))
+    .body.data!.account.lastSyncedAt;
   const r = await gw.gql<{ accountSync: { userErrors: UserErrors } }>(SYNC, { id: accountId }, k);
   expect(r.body.data!.accountSync.userErrors).toEqual([]);
   return settled(gw, k, accountId, before);
@@ -187,13 +205,26 @@ describe('bank data controls', () => {
   });
 
   const ledgerIds = async () =>
-    (await control<{ transactions: { id: string }[] }>(t, 'GET', `/banks/nordlicht/accounts/${encodeURIComponent(bankAccountId)}/ledger`)).transactions.map((x) => x.id);
+    (await control<{ transactions: { id: string }[] }>(t, 'GET', `/banks/nordlicht/accounts/${encodeURIComponent(bankAccountId)}/ledger`)).transactions.map(
+      (x) => x.id,
+    );
 
   it('adds a transaction at the bank that the gateway shows in transactionsSync after the next sync', async () => {
     const { cursor } = await drain(accountId, null);
-    const r = await call<{ transactions: { bankTransactionId: string; status: string; amount: { amount: string; currency: string }; bookingDate: string }[]; userErrors: UserErrors }>(CREATE_TX, {
+    const r = await call<{
+      transactions: { bankTransactionId: string; status: string; amount: { amount: string; currency: string }; bookingDate: string }[];
+      userErrors: UserErrors;
+    }>(CREATE_TX, {
       accountId,
-      transactions: [{ amount: '-12.3', counterpartyName: 'Kiosk am Eck', counterpartyIban: 'DE89 3704 0044 0532 0130 00', remittanceInformation: 'Zeitung', bankTransactionId: 'ci-kiosk-1' }],
+      transactions: [
+        {
+          amount: '-12.3',
+          counterpartyName: 'Kiosk am Eck',
+          counterpartyIban: 'DE89 3704 0044 0532 0130 00',
+          remittanceInformation: 'Zeitung',
+          bankTransactionId: 'ci-kiosk-1',
+        },
+      ],
     });
     expect(r.userErrors).toEqual([]);
     expect(r.transactions).toMatchObject([{ bankTransactionId: 'ci-kiosk-1', status: 'BOOKED', amount: { amount: '-12.30', currency: 'EUR' } }]);
@@ -205,7 +236,10 @@ describe('bank data controls', () => {
   });
 
   it('books a pending transaction under a new bank id and amount: after the sync the same gateway transaction is BOOKED (modified, not added)', async () => {
-    const created = await call<{ userErrors: UserErrors }>(CREATE_TX, { accountId, transactions: [{ amount: '-20.00', status: 'PENDING', counterpartyName: 'Trattoria Roma', bankTransactionId: 'ci-tip-pending' }] });
+    const created = await call<{ userErrors: UserErrors }>(CREATE_TX, {
+      accountId,
+      transactions: [{ amount: '-20.00', status: 'PENDING', counterpartyName: 'Trattoria Roma', bankTransactionId: 'ci-tip-pending' }],
+    });
     expect(created.userErrors).toEqual([]);
     await syncNow(accountId);
     const { added, cursor } = await drain(accountId, null); // the whole feed: each transaction once, in its latest state
@@ -241,7 +275,14 @@ describe('bank data controls', () => {
       [[{ amount: '-1.00', counterpartyIban: 'DE89 3704 0044 0532 0130 01' }], ['input', 'transactions', '0', 'counterpartyIban'], 'INVALID_IBAN'],
       [[{ amount: '-1.00', counterpartyName: 'x'.repeat(71) }], ['input', 'transactions', '0', 'counterpartyName'], 'TOO_LONG'],
       [[{ amount: '-1.00', remittanceInformation: 'x'.repeat(141) }], ['input', 'transactions', '0', 'remittanceInformation'], 'TOO_LONG'],
-      [[{ amount: '-1.00', bankTransactionId: 'twice' }, { amount: '-2.00', bankTransactionId: 'twice' }], ['input', 'transactions', '1', 'bankTransactionId'], 'TAKEN'],
+      [
+        [
+          { amount: '-1.00', bankTransactionId: 'twice' },
+          { amount: '-2.00', bankTransactionId: 'twice' },
+        ],
+        ['input', 'transactions', '1', 'bankTransactionId'],
+        'TAKEN',
+      ],
       [[{ amount: '-1.00', bankTransactionId: 'ci-kiosk-1' }], ['input', 'transactions'], 'TAKEN'], // taken at the bank
     ];
     for (const [transactions, field, code] of cases) {
@@ -269,7 +310,10 @@ describe('bank data controls', () => {
   });
 
   it('makes the next sync fail with a STATUS 500 fault, and an empty fault list clears it', async () => {
-    const set = await call<{ faults: { id: string; kind: string; route: string; status: number; times: number | null; remaining: number | null }[]; userErrors: UserErrors }>(FAULTS, {
+    const set = await call<{
+      faults: { id: string; kind: string; route: string; status: number; times: number | null; remaining: number | null }[];
+      userErrors: UserErrors;
+    }>(FAULTS, {
       institutionId: institutionGid('nordlicht'),
       faults: [{ kind: 'STATUS', status: 500, route: 'transactions' }],
     });
@@ -293,11 +337,17 @@ describe('bank data controls', () => {
       [{ kind: 'STATUS', route: 'x'.repeat(201) }, 'route', 'TOO_LONG'],
     ];
     for (const [fault, field, code] of cases) {
-      const r = await call<{ faults: unknown; userErrors: UserErrors }>(FAULTS, { institutionId: institutionGid('nordlicht'), faults: [{ kind: 'LATENCY' }, fault] });
+      const r = await call<{ faults: unknown; userErrors: UserErrors }>(FAULTS, {
+        institutionId: institutionGid('nordlicht'),
+        faults: [{ kind: 'LATENCY' }, fault],
+      });
       expect(r).toMatchObject({ faults: null, userErrors: [{ field: ['input', 'faults', '1', field], code }] });
     }
     for (const institutionId of ['garbage', institutionGid('no-such-bank')]) {
-      expect(await call(FAULTS, { institutionId, faults: [] })).toMatchObject({ faults: null, userErrors: [{ field: ['input', 'institutionId'], code: 'NOT_FOUND' }] });
+      expect(await call(FAULTS, { institutionId, faults: [] })).toMatchObject({
+        faults: null,
+        userErrors: [{ field: ['input', 'institutionId'], code: 'NOT_FOUND' }],
+      });
     }
     expect((await control<{ faults: { route: string }[] }>(t, 'GET', '/banks/nordlicht/faults')).faults).toMatchObject([{ route: 'never-matches' }]);
     await call(FAULTS, { institutionId: institutionGid('nordlicht'), faults: [] });
@@ -315,7 +365,11 @@ describe('consent and clock controls', () => {
     expect(['REAUTH_REQUIRED', 'EXPIRED']).toContain(await statusOf(c.id));
 
     // The CI way back: consentRenew, then authorise the renewal headlessly — same consent, same accounts.
-    const renewed = await t.gql<{ consentRenew: { userErrors: UserErrors } }>('mutation($id: ID!) { consentRenew(id: $id) { userErrors { field code message } } }', { id: c.id }, key);
+    const renewed = await t.gql<{ consentRenew: { userErrors: UserErrors } }>(
+      'mutation($id: ID!) { consentRenew(id: $id) { userErrors { field code message } } }',
+      { id: c.id },
+      key,
+    );
     expect(renewed.body.data!.consentRenew.userErrors).toEqual([]);
     const back = await authorize(c.id);
     expect(back.userErrors).toEqual([]);
@@ -326,7 +380,10 @@ describe('consent and clock controls', () => {
   it('refuses to expire a consent that is not authorised, is at a STET bank, belongs to another tenant or is garbage', async () => {
     const u = await endUser(key, 'expire-errors');
     const waiting = await pending(key, u, 'nordlicht');
-    expect(await call(EXPIRE, { consentId: waiting.id })).toMatchObject({ consent: null, userErrors: [{ field: ['input', 'consentId'], code: 'INVALID_STATE' }] });
+    expect(await call(EXPIRE, { consentId: waiting.id })).toMatchObject({
+      consent: null,
+      userErrors: [{ field: ['input', 'consentId'], code: 'INVALID_STATE' }],
+    });
     const stet = (await authorize((await pending(key, u, 'rivage')).id)).consent!;
     expect(await call(EXPIRE, { consentId: stet.id })).toMatchObject({ consent: null, userErrors: [{ field: ['input', 'consentId'], code: 'NOT_SUPPORTED' }] });
     const theirs = await pending(otherKey, await endUser(otherKey, 'their-expire'), 'nordlicht');
@@ -337,7 +394,13 @@ describe('consent and clock controls', () => {
 
   it('moves a bank’s clock forward and answers its new now and today', async () => {
     const before = await control<{ now: string }>(t, 'GET', '/banks/brabant/clock');
-    const r = await call<{ institutionId: string; now: string; today: string; userErrors: UserErrors }>(CLOCK, { institutionId: institutionGid('brabant'), days: 1, hours: 2, minutes: 3, seconds: 4 });
+    const r = await call<{ institutionId: string; now: string; today: string; userErrors: UserErrors }>(CLOCK, {
+      institutionId: institutionGid('brabant'),
+      days: 1,
+      hours: 2,
+      minutes: 3,
+      seconds: 4,
+    });
     expect(r.userErrors).toEqual([]);
     expect(r.institutionId).toBe(institutionGid('brabant'));
     const moved = (Date.parse(r.now) - Date.parse(before.now)) / 1000;
@@ -410,13 +473,18 @@ describe('sandboxReset', () => {
     const account = (await accountsOf(t, key, (await authorize(c.id)).consent!.id)).find((a) => a.iban)!;
     await call(CREATE_TX, { accountId: account.id, transactions: [{ amount: '5.00', bankTransactionId: 'ci-reset-me' }] });
     const ledger = async () =>
-      (await control<{ transactions: { id: string }[] }>(t, 'GET', `/banks/rivage/accounts/${encodeURIComponent(account.bankAccountId)}/ledger`)).transactions.map((x) => x.id);
+      (
+        await control<{ transactions: { id: string }[] }>(t, 'GET', `/banks/rivage/accounts/${encodeURIComponent(account.bankAccountId)}/ledger`)
+      ).transactions.map((x) => x.id);
     expect(await ledger()).toContain('ci-reset-me');
     expect(await call(RESET, { institutionId: institutionGid('rivage') })).toEqual({ institutionIds: [institutionGid('rivage')], userErrors: [] });
     expect(await ledger()).not.toContain('ci-reset-me');
     const all = await call<{ institutionIds: string[] }>(RESET, null);
     expect(all.institutionIds.sort()).toEqual(['brabant', 'nordlicht', 'rivage', 'thames'].map(institutionGid).sort());
-    expect(await call(RESET, { institutionId: 'garbage' })).toMatchObject({ institutionIds: null, userErrors: [{ field: ['input', 'institutionId'], code: 'NOT_FOUND' }] });
+    expect(await call(RESET, { institutionId: 'garbage' })).toMatchObject({
+      institutionIds: null,
+      userErrors: [{ field: ['input', 'institutionId'], code: 'NOT_FOUND' }],
+    });
   });
 });
 
@@ -435,7 +503,12 @@ describe('with a standalone sandbox (SANDBOX_URL)', () => {
       remote,
     );
     expect(added.userErrors).toEqual([]);
-    const bankAccounts = await standalone.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/alice/accounts', undefined, partition);
+    const bankAccounts = await standalone.control<{ accounts: { id: string; iban: string }[] }>(
+      'GET',
+      '/banks/nordlicht/users/alice/accounts',
+      undefined,
+      partition,
+    );
     const iban = r.consent!.accounts.find((a) => a.iban)!.iban;
     const ledgerPath = `/banks/nordlicht/accounts/${bankAccounts.body.accounts.find((a) => a.iban === iban)!.id}/ledger`;
     const ledger = await standalone.control<{ transactions: { id: string }[] }>('GET', ledgerPath, undefined, partition);

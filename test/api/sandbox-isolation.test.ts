@@ -24,7 +24,11 @@ async function call<T>(query: string, input: unknown, key: string): Promise<T> {
 
 async function tenantAt(name: string, bank: string) {
   const { key, tenantId } = await t.createTenant(name);
-  const r = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "psu" }) { endUser { id } } }', {}, key);
+  const r = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "psu" }) { endUser { id } } }',
+    {},
+    key,
+  );
   const connected = await connect(t, key, r.body.data!.endUserCreate.endUser.id, bank);
   for (const acc of connected.accounts) await settled(t, key, acc.id);
   return { key, tenantId, connected };
@@ -57,7 +61,9 @@ describe('each sandbox tenant has its own copy of the sandbox banks', () => {
     const bAccount = b.connected.accounts.find((x) => x.iban)!;
 
     // B: every call to its Nordlicht fails, its clock is a year on, its consent expired.
-    expect((await call<{ userErrors: UserErrors }>(FAULTS, { institutionId: nordlicht, faults: [{ kind: 'STATUS', status: 503 }] }, b.key)).userErrors).toEqual([]);
+    expect((await call<{ userErrors: UserErrors }>(FAULTS, { institutionId: nordlicht, faults: [{ kind: 'STATUS', status: 503 }] }, b.key)).userErrors).toEqual(
+      [],
+    );
     expect((await call<{ userErrors: UserErrors }>(CLOCK, { institutionId: nordlicht, days: 365 }, b.key)).userErrors).toEqual([]);
     expect((await call<{ userErrors: UserErrors }>(EXPIRE, { consentId: b.connected.consentId }, b.key)).userErrors).toEqual([]);
     // B's controls do reach B's bank: its sync fails.
@@ -77,7 +83,13 @@ describe('each sandbox tenant has its own copy of the sandbox banks', () => {
     );
     expect(added.userErrors).toEqual([]);
     expect((await call<{ institutionIds: string[]; userErrors: UserErrors }>(RESET, null, b.key)).userErrors).toEqual([]);
-    const ledger = await control<{ transactions: { id: string }[] }>(t, 'GET', `/banks/nordlicht/accounts/${encodeURIComponent(aAccount.bankAccountId)}/ledger`, undefined, a.tenantId);
+    const ledger = await control<{ transactions: { id: string }[] }>(
+      t,
+      'GET',
+      `/banks/nordlicht/accounts/${encodeURIComponent(aAccount.bankAccountId)}/ledger`,
+      undefined,
+      a.tenantId,
+    );
     expect(ledger.transactions.map((x) => x.id)).toContain('a-only-1');
     expect((await syncNow(a.key, aAccount.id)).syncStatus).toBe('SUCCEEDED');
     // B's reset emptied B's fault list, and only B's.
@@ -85,7 +97,11 @@ describe('each sandbox tenant has its own copy of the sandbox banks', () => {
   }, 120_000);
 
   it('refuses a fault route that is not a path pattern', async () => {
-    const r = await call<{ faults: unknown; userErrors: UserErrors }>(FAULTS, { institutionId: institutionGid('nordlicht'), faults: [{ kind: 'STATUS', route: '^/v1/[a-z]+$' }] }, b.key);
+    const r = await call<{ faults: unknown; userErrors: UserErrors }>(
+      FAULTS,
+      { institutionId: institutionGid('nordlicht'), faults: [{ kind: 'STATUS', route: '^/v1/[a-z]+$' }] },
+      b.key,
+    );
     expect(r.userErrors).toMatchObject([{ field: ['input', 'faults', '0', 'route'], code: 'INVALID' }]);
   });
 });
@@ -123,7 +139,11 @@ describe('no sandbox work a tenant triggers holds the gateway', () => {
     delay.enable();
     try {
       // The route of issue 16: as a regular expression it backtracks for seconds on a bank path.
-      const set = await call<{ faults: { route: string }[]; userErrors: UserErrors }>(FAULTS, { institutionId: nordlicht, faults: [{ kind: 'STATUS', status: 500, route: '/(.+)+Q/' }] }, d.key);
+      const set = await call<{ faults: { route: string }[]; userErrors: UserErrors }>(
+        FAULTS,
+        { institutionId: nordlicht, faults: [{ kind: 'STATUS', status: 500, route: '/(.+)+Q/' }] },
+        d.key,
+      );
       expect(set.userErrors).toEqual([]);
       // A plain path pattern: it never occurs in a bank path, so the sync goes through.
       expect((await syncNow(d.key, dAccount.id)).syncStatus).toBe('SUCCEEDED');
@@ -147,7 +167,9 @@ describe('no sandbox work a tenant triggers holds the gateway', () => {
     for (let i = 0; i < 3; i += 1) {
       const r = await round(i);
       rounds.push(r);
-      console.log(`event-loop delay, round ${i + 1}: ${r.baselineMs.toFixed(1)} ms at most while only probed; ${r.maxMs.toFixed(1)} ms at most while the tenant worked; slowest probe ${r.slowestMs.toFixed(0)} ms`);
+      console.log(
+        `event-loop delay, round ${i + 1}: ${r.baselineMs.toFixed(1)} ms at most while only probed; ${r.maxMs.toFixed(1)} ms at most while the tenant worked; slowest probe ${r.slowestMs.toFixed(0)} ms`,
+      );
       expect(r.probes).toBeGreaterThan(3);
       expect(r.slowestMs).toBeLessThan(1_000);
       if (r.maxMs < r.baselineMs + 50) break;

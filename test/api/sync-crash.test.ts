@@ -23,7 +23,8 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
 
   const start = () => startGatewayProcess(setup.env);
   const gql = <T>(query: string, variables: Record<string, unknown> = {}) => setup.gql<T>(query, variables);
-  const status = async (id: string) => (await gql<{ account: { syncStatus: string } }>('query($id: ID!) { account(id: $id) { syncStatus } }', { id })).account.syncStatus;
+  const status = async (id: string) =>
+    (await gql<{ account: { syncStatus: string } }>('query($id: ID!) { account(id: $id) { syncStatus } }', { id })).account.syncStatus;
   async function until(id: string, wanted: string[], timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -39,7 +40,14 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     const u = await gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "crash" }) { endUser { id } } }');
     const created = await gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string } }>(
       'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl } }',
-      { input: { endUserId: u.endUserCreate.endUser.id, institutionId: institutionGid('nordlicht'), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
+      {
+        input: {
+          endUserId: u.endUserCreate.endUser.id,
+          institutionId: institutionGid('nordlicht'),
+          scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+          redirectUri: RETURN_URL,
+        },
+      },
     );
     // The bank answers transaction lists very slowly: the first sync is stuck reading when we kill.
     await setup.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 120_000 });
@@ -49,9 +57,12 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     back ??= await browser.authenticate('alice', user('alice').otp, callback);
     expect(await browser.go(back!.replace('localhost', '127.0.0.1'), {}, RETURN_URL)).toContain('outcome=success');
 
-    const consent = await gql<{ node: { accounts: { id: string; iban: string | null }[] } }>('query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }', {
-      id: created.consentCreate.consent.id,
-    });
+    const consent = await gql<{ node: { accounts: { id: string; iban: string | null }[] } }>(
+      'query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }',
+      {
+        id: created.consentCreate.consent.id,
+      },
+    );
     const account = consent.node.accounts.find((a) => a.iban)!;
     await until(account.id, ['RUNNING']);
     child.kill('SIGKILL');
@@ -66,25 +77,41 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     child = await start();
     expect(await until(account.id, ['SUCCEEDED', 'FAILED', 'CONSENT_INVALID'])).toBe('SUCCEEDED');
     // It resumed as what it was, a user-present sync: none of the day's unattended reads is spent.
-    const budget = await gql<{ account: { syncBudget: { remaining: number } } }>('query($id: ID!) { account(id: $id) { syncBudget { remaining } } }', { id: account.id });
+    const budget = await gql<{ account: { syncBudget: { remaining: number } } }>('query($id: ID!) { account(id: $id) { syncBudget { remaining } } }', {
+      id: account.id,
+    });
     expect(budget.account.syncBudget.remaining).toBe(4);
-    const synced = await gql<{ auditEvents: { nodes: { actor: string; resourceId: string; details: { reason: string } }[] } }>('{ auditEvents(action: ACCOUNT_SYNCED, first: 100) { nodes { actor resourceId details } } }');
+    const synced = await gql<{ auditEvents: { nodes: { actor: string; resourceId: string; details: { reason: string } }[] } }>(
+      '{ auditEvents(action: ACCOUNT_SYNCED, first: 100) { nodes { actor resourceId details } } }',
+    );
     const resumed = synced.auditEvents.nodes.filter((e) => e.resourceId === account.id && e.details.reason === 'RECOVERY');
     expect(resumed.map((e) => e.actor)).toEqual(['sync:USER_PRESENT']);
 
     const mine: string[] = [];
     let after: string | null = null;
     for (;;) {
-      const page: { account: { transactions: { nodes: { status: string; amount: { amount: string }; bookingDate: string | null }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } } } = await gql(
+      const page: {
+        account: {
+          transactions: {
+            nodes: { status: string; amount: { amount: string }; bookingDate: string | null }[];
+            pageInfo: { hasNextPage: boolean; endCursor: string };
+          };
+        };
+      } = await gql(
         'query($id: ID!, $after: String) { account(id: $id) { transactions(first: 500, after: $after) { nodes { status amount { amount } bookingDate } pageInfo { hasNextPage endCursor } } } }',
         { id: account.id, after },
       );
-      mine.push(...page.account.transactions.nodes.map((n) => (n.status === 'BOOKED' ? `BOOKED|${n.amount.amount}|${n.bookingDate}` : `PENDING|${n.amount.amount}`)));
+      mine.push(
+        ...page.account.transactions.nodes.map((n) => (n.status === 'BOOKED' ? `BOOKED|${n.amount.amount}|${n.bookingDate}` : `PENDING|${n.amount.amount}`)),
+      );
       if (!page.account.transactions.pageInfo.hasNextPage) break;
       after = page.account.transactions.pageInfo.endCursor;
     }
     const from = new Date(Date.now() - 90 * 86_400_000).toISOString().slice(0, 10);
-    const ledger = await setup.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>('GET', `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`);
+    const ledger = await setup.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>(
+      'GET',
+      `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`,
+    );
     const theirs = ledger.body.transactions.map((x) => (x.status === 'booked' ? `BOOKED|${x.amount}|${x.bookingDate}` : `PENDING|${x.amount}`));
     expect(mine.sort()).toEqual(theirs.sort());
     expect(theirs).toContain(`BOOKED|-7.77|${ledger.body.transactions.find((x) => x.amount === '-7.77')!.bookingDate}`);

@@ -17,7 +17,11 @@ const bankAccountPath = () => `/banks/${BANK}/accounts/${encodeURIComponent(acco
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Engine'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "engine" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "engine" }) { endUser { id } } }',
+    {},
+    key,
+  );
   c = await connect(t, key, u.body.data!.endUserCreate.endUser.id, BANK);
   account = c.accounts.find((a) => a.iban)!;
   for (const a of c.accounts) await settled(t, key, a.id, null);
@@ -35,7 +39,9 @@ describe('the sync engine', () => {
     await control(t, 'POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 1_500, times: 1 });
     const [a, b] = await Promise.all([
       sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' }),
-      new Promise((r) => setTimeout(r, 200)).then(() => sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' })),
+      new Promise((r) => setTimeout(r, 200)).then(() =>
+        sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' }),
+      ),
     ]);
     expect([a.status, b.status].sort()).toEqual(['BUSY', 'SUCCEEDED']);
     expect(a.status === 'BUSY' ? a.bankCalls : b.bankCalls).toBe(0);
@@ -52,7 +58,11 @@ describe('the sync engine', () => {
 
   it('asks only from the last booked date minus a small overlap (or the oldest open pending entry) on incremental syncs', async () => {
     await sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' });
-    const r = await t.gql<{ auditEvents: { nodes: { details: { dateFrom: string } }[] } }>('{ auditEvents(action: ACCOUNT_SYNCED, first: 100) { nodes { details } } }', {}, key);
+    const r = await t.gql<{ auditEvents: { nodes: { details: { dateFrom: string } }[] } }>(
+      '{ auditEvents(action: ACCOUNT_SYNCED, first: 100) { nodes { details } } }',
+      {},
+      key,
+    );
     const last = r.body.data!.auditEvents.nodes.at(-1)!.details.dateFrom;
     const { rows } = await t.gateway.db.sql.query<{ booked: string; pending: string | null }>(
       `select max(booking_date) filter (where status = 'BOOKED') as booked, min(sort_date) filter (where status = 'PENDING') as pending from bank_transaction where account_id = $1 and removed_at is null`,
@@ -67,7 +77,11 @@ describe('the sync engine', () => {
     await control(t, 'POST', '/banks/nordlicht/faults', { kind: 'rate-limit', route: 'transactions', retryAfterSeconds: 3_600, times: 1 });
     const out = await sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' });
     expect(out.status).toBe('WAITING_FOR_QUOTA');
-    const s = await t.gql<{ account: { syncStatus: string; nextSyncAt: string } }>('query($id: ID!) { account(id: $id) { syncStatus nextSyncAt } }', { id: account.id }, key);
+    const s = await t.gql<{ account: { syncStatus: string; nextSyncAt: string } }>(
+      'query($id: ID!) { account(id: $id) { syncStatus nextSyncAt } }',
+      { id: account.id },
+      key,
+    );
     expect(s.body.data!.account.syncStatus).toBe('WAITING_FOR_QUOTA');
     expect(new Date(s.body.data!.account.nextSyncAt).getTime()).toBeGreaterThan(Date.now() + 3_000_000);
     // Nothing asks the bank again before its delay: the scheduler's tick skips the account until then.
@@ -78,7 +92,9 @@ describe('the sync engine', () => {
   it('retries a 429 with a short Retry-After inside the same sync, counting one unattended read, not the day', async () => {
     await control(t, 'DELETE', '/banks/nordlicht/faults');
     const usage = async () => {
-      const { rows } = await t.gateway.db.sql.query<{ used: number }>('select coalesce(sum(used), 0)::int as used from sync_usage where account_id = $1', [account.internalId]);
+      const { rows } = await t.gateway.db.sql.query<{ used: number }>('select coalesce(sum(used), 0)::int as used from sync_usage where account_id = $1', [
+        account.internalId,
+      ]);
       return rows[0]!.used;
     };
     // The day starts afresh (the long Retry-After above was Berlin Group's ACCESS_EXCEEDED: the day's quota).
@@ -97,12 +113,16 @@ describe('the sync engine', () => {
     const ledgerBefore = await gatewayLedger(t, account.internalId);
     await control(t, 'POST', bankAccountPath() + '/transactions', { amount: '-3.10', counterpartyName: 'Parkhaus' });
     await control(t, 'POST', '/banks/nordlicht/faults', { kind: 'status', status: 503, route: 'transactions' });
-    const err = await sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' }).catch((e: unknown) => e);
+    const err = await sync()
+      .run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' })
+      .catch((e: unknown) => e);
     expect(isBankError(err)).toBe(true);
     expect((await accountState(t, key, account.id)).syncStatus).toBe('FAILED');
     expect(await gatewayLedger(t, account.internalId)).toEqual(ledgerBefore);
     await control(t, 'DELETE', '/banks/nordlicht/faults');
-    expect((await sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' })).status).toBe('SUCCEEDED');
+    expect((await sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' })).status).toBe(
+      'SUCCEEDED',
+    );
     expect(await gatewayLedger(t, account.internalId)).toEqual(await bankLedger(t, BANK, account.bankAccountId, from));
   });
 
@@ -142,7 +162,15 @@ describe('the change feed under concurrent syncs', () => {
   it('gives a reader who follows it while syncs land exactly the final set, never skipping or repeating a change', async () => {
     await control(t, 'PUT', `/banks/${BANK}/consents/${encodeURIComponent((await bankConsent()).id)}/usage`, { used: 0 });
     const FEED = `query($id: ID!, $cursor: String) { transactionsSync(accountId: $id, cursor: $cursor, count: 7) { added { id amount { amount } status } modified { id amount { amount } status } removed nextCursor hasMore } }`;
-    type Page = { transactionsSync: { added: { id: string; amount: { amount: string }; status: string }[]; modified: { id: string; amount: { amount: string }; status: string }[]; removed: string[]; nextCursor: string; hasMore: boolean } };
+    type Page = {
+      transactionsSync: {
+        added: { id: string; amount: { amount: string }; status: string }[];
+        modified: { id: string; amount: { amount: string }; status: string }[];
+        removed: string[];
+        nextCursor: string;
+        hasMore: boolean;
+      };
+    };
     const mirror = new Map<string, string>();
     let cursor: string | null = null;
     let stop = false;
@@ -165,8 +193,19 @@ describe('the change feed under concurrent syncs', () => {
     // Writers: new entries, a pending entry that books with another amount, and overlapping syncs.
     for (let round = 0; round < 4; round++) {
       await control(t, 'POST', bankAccountPath() + '/transactions', { amount: `-1${round}.00`, counterpartyName: `Shop ${round}` });
-      await control(t, 'POST', bankAccountPath() + '/transactions', { amount: `-2${round}.50`, status: 'pending', counterpartyName: `Café ${round}`, id: `feed-p${round}` });
-      await Promise.all([0, 1, 2].map((i) => new Promise((res) => setTimeout(res, i * 30)).then(() => sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' }))));
+      await control(t, 'POST', bankAccountPath() + '/transactions', {
+        amount: `-2${round}.50`,
+        status: 'pending',
+        counterpartyName: `Café ${round}`,
+        id: `feed-p${round}`,
+      });
+      await Promise.all(
+        [0, 1, 2].map((i) =>
+          new Promise((res) => setTimeout(res, i * 30)).then(() =>
+            sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' }),
+          ),
+        ),
+      );
       await control(t, 'POST', bankAccountPath() + `/transactions/feed-p${round}/book`, { amount: `-2${round}.90`, newId: `feed-b${round}` });
       await sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' });
     }
@@ -185,17 +224,31 @@ describe('the change feed under concurrent syncs', () => {
 
 describe('a consent that expires in the middle of a sync', () => {
   it('stores nothing half-read, moves the consent to REAUTH_REQUIRED, and after renewal equals the bank exactly', async () => {
-    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "expiring" }) { endUser { id } } }', {}, key);
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation { endUserCreate(input: { externalRef: "expiring" }) { endUser { id } } }',
+      {},
+      key,
+    );
     // Every transaction page takes 400 ms: two years of history is several pages.
     await control(t, 'POST', `/banks/${BANK}/faults`, { kind: 'latency', route: 'transactions', latencyMs: 400 });
     const { authorise, institutionGid, RETURN_URL, accountsOf } = await import('../helpers/banking');
     const created = await t.gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string } }>(
       'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl } }',
-      { input: { endUserId: u.body.data!.endUserCreate.endUser.id, institutionId: institutionGid(BANK), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], historyDays: 730, redirectUri: RETURN_URL } },
+      {
+        input: {
+          endUserId: u.body.data!.endUserCreate.endUser.id,
+          institutionId: institutionGid(BANK),
+          scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+          historyDays: 730,
+          redirectUri: RETURN_URL,
+        },
+      },
       key,
     );
     const transactionPages = async () => {
-      const r = await t.gql<{ auditEvents: { nodes: { details: { operation: string; status: number | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } }>(
+      const r = await t.gql<{
+        auditEvents: { nodes: { details: { operation: string; status: number | null } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } };
+      }>(
         'query($after: String) { auditEvents(action: BANK_CALL, first: 100, after: $after) { nodes { details } pageInfo { hasNextPage endCursor } } }',
         {},
         key,
@@ -230,11 +283,19 @@ describe('a consent that expires in the middle of a sync', () => {
     const s = await settled(t, key, checking.id);
     expect(s.syncStatus).toBe('CONSENT_INVALID');
     expect(await gatewayLedger(t, checking.internalId)).toEqual([]);
-    const consent = await t.gql<{ node: { status: string } }>('query($id: ID!) { node(id: $id) { ... on Consent { status } } }', { id: created.body.data!.consentCreate.consent.id }, key);
+    const consent = await t.gql<{ node: { status: string } }>(
+      'query($id: ID!) { node(id: $id) { ... on Consent { status } } }',
+      { id: created.body.data!.consentCreate.consent.id },
+      key,
+    );
     expect(consent.body.data!.node.status).toBe('REAUTH_REQUIRED');
 
     await control(t, 'DELETE', `/banks/${BANK}/faults`);
-    const renewed = await t.gql<{ consentRenew: { authorizationUrl: string } }>('mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl } }', { id: created.body.data!.consentCreate.consent.id }, key);
+    const renewed = await t.gql<{ consentRenew: { authorizationUrl: string } }>(
+      'mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl } }',
+      { id: created.body.data!.consentCreate.consent.id },
+      key,
+    );
     await authorise(t, renewed.body.data!.consentRenew.authorizationUrl, 'alice');
     expect((await settled(t, key, checking.id, null)).syncStatus).toBe('SUCCEEDED');
     expect(await gatewayLedger(t, checking.internalId)).toEqual(await bankLedger(t, BANK, checking.bankAccountId, addDays(utcDay(new Date()), -730)));

@@ -17,8 +17,15 @@ afterAll(async () => t?.close());
 const CREATE = `mutation($input: EndUserCreateInput!) {
   endUserCreate(input: $input) { endUser { id externalRef displayName } userErrors { field message code } }
 }`;
-type CreateResult = { endUserCreate: { endUser: { id: string; externalRef: string; displayName: string | null } | null; userErrors: { field: string[]; message: string; code: string }[] } };
-type ListResult = { endUsers: { edges: { cursor: string; node: { id: string; externalRef: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+type CreateResult = {
+  endUserCreate: {
+    endUser: { id: string; externalRef: string; displayName: string | null } | null;
+    userErrors: { field: string[]; message: string; code: string }[];
+  };
+};
+type ListResult = {
+  endUsers: { edges: { cursor: string; node: { id: string; externalRef: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+};
 const LIST = `query($first: Int, $after: String) {
   endUsers(first: $first, after: $after) { edges { cursor node { id externalRef } } pageInfo { hasNextPage endCursor } }
 }`;

@@ -15,7 +15,11 @@ let endUserId: string;
 beforeAll(async () => {
   t = await startTestGateway();
   ({ key } = await t.createTenant('Downloads'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "downloads" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "downloads" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => {
@@ -46,7 +50,11 @@ describe('transaction reports offered only as a download', () => {
     const before = await gatewayLedger(t, checking.internalId);
 
     await control(t, 'PUT', '/banks/nordlicht/transaction-reports', { mode: 'camt' });
-    const r = await t.gql<{ accountSync: { userErrors: unknown[] } }>(SYNC, { id: checking.id, input: { mode: 'USER_PRESENT', psuIpAddress: '198.51.100.7' } }, key);
+    const r = await t.gql<{ accountSync: { userErrors: unknown[] } }>(
+      SYNC,
+      { id: checking.id, input: { mode: 'USER_PRESENT', psuIpAddress: '198.51.100.7' } },
+      key,
+    );
     expect(r.body.data!.accountSync.userErrors).toEqual([]);
     const s = await settled(t, key, checking.id, first.lastSyncedAt);
     expect(s.syncStatus).toBe('FAILED');

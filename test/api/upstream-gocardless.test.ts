@@ -42,12 +42,17 @@ async function upstream<T = Record<string, unknown>>(method: string, path: strin
 const dayAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString().slice(0, 10);
 
 async function upstreamLedger(bankAccountId: string, dateFrom: string): Promise<string[]> {
-  const r = await upstream<{ transactions: { status: string; amount: string; bookingDate: string }[] }>('GET', `/accounts/${bankAccountId}/ledger?dateFrom=${dateFrom}`);
+  const r = await upstream<{ transactions: { status: string; amount: string; bookingDate: string }[] }>(
+    'GET',
+    `/accounts/${bankAccountId}/ledger?dateFrom=${dateFrom}`,
+  );
   return r.transactions.map((x) => (x.status === 'booked' ? `BOOKED|${x.amount}|${x.bookingDate}` : `PENDING|${x.amount}`)).sort();
 }
 
 async function transactionIds(accountInternalId: string): Promise<string[]> {
-  const { rows } = await t.gateway.db.sql.query<{ id: string }>('select id from bank_transaction where account_id = $1 and removed_at is null order by id', [accountInternalId]);
+  const { rows } = await t.gateway.db.sql.query<{ id: string }>('select id from bank_transaction where account_id = $1 and removed_at is null order by id', [
+    accountInternalId,
+  ]);
   return rows.map((r) => r.id);
 }
 
@@ -63,12 +68,22 @@ async function syncNow(accountId: string) {
 }
 
 const consentNode = async (id: string) =>
-  (await t.gql<{ node: { status: string; validUntil: string; accounts: { id: string }[] } }>('query($id: ID!) { node(id: $id) { ... on Consent { status validUntil accounts { id } } } }', { id }, key)).body.data!.node;
+  (
+    await t.gql<{ node: { status: string; validUntil: string; accounts: { id: string }[] } }>(
+      'query($id: ID!) { node(id: $id) { ... on Consent { status validUntil accounts { id } } } }',
+      { id },
+      key,
+    )
+  ).body.data!.node;
 
 beforeAll(async () => {
   t = await startTestGateway({ env: { WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_TIMEOUT_MS: '2000' } });
   ({ key, tenantId } = await t.createTenant('Upstream'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "upstream-alice" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "upstream-alice" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
@@ -76,7 +91,12 @@ beforeAll(async () => {
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
-      received.push({ id: String(req.headers['webhook-id']), timestamp: String(req.headers['webhook-timestamp']), signature: String(req.headers['webhook-signature']), body });
+      received.push({
+        id: String(req.headers['webhook-id']),
+        timestamp: String(req.headers['webhook-timestamp']),
+        signature: String(req.headers['webhook-signature']),
+        body,
+      });
       res.writeHead(204).end();
     });
   });
@@ -84,10 +104,11 @@ beforeAll(async () => {
   rx = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
     received,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   const created = await t.gql<{ webhookEndpointCreate: { secret: string; userErrors: unknown[] } }>(
     'mutation($input: WebhookEndpointCreateInput!) { webhookEndpointCreate(input: $input) { secret userErrors { code } } }',
@@ -105,16 +126,30 @@ afterAll(async () => {
 
 describe('GoCardless Bank Account Data upstream, end to end', () => {
   it('lists the upstream’s institutions beside the direct banks, flagged with how they are reached and offering no payments', async () => {
-    const r = await t.gql<{ institutions: { nodes: { id: string; name: string; standard: string; reachedThrough: string; upstream: { provider: string; institutionId: string } | null; paymentSchemes: string[]; maxHistoryDays: number }[] } }>(
-      '{ institutions(first: 50) { nodes { id name standard reachedThrough upstream { provider institutionId } paymentSchemes maxHistoryDays } } }',
-      {},
-      key,
-    );
+    const r = await t.gql<{
+      institutions: {
+        nodes: {
+          id: string;
+          name: string;
+          standard: string;
+          reachedThrough: string;
+          upstream: { provider: string; institutionId: string } | null;
+          paymentSchemes: string[];
+          maxHistoryDays: number;
+        }[];
+      };
+    }>('{ institutions(first: 50) { nodes { id name standard reachedThrough upstream { provider institutionId } paymentSchemes maxHistoryDays } } }', {}, key);
     const nodes = r.body.data!.institutions.nodes;
     const direct = nodes.find((i) => i.id === institutionGid('nordlicht'))!;
     const through = nodes.find((i) => i.id === institutionGid('gc-nordlicht'))!;
     expect(direct).toMatchObject({ reachedThrough: 'DIRECT', upstream: null });
-    expect(through).toMatchObject({ standard: 'GOCARDLESS', reachedThrough: 'GOCARDLESS', upstream: { provider: 'GOCARDLESS', institutionId: 'NORDLICHT_NRDLDEFF' }, paymentSchemes: [], maxHistoryDays: 730 });
+    expect(through).toMatchObject({
+      standard: 'GOCARDLESS',
+      reachedThrough: 'GOCARDLESS',
+      upstream: { provider: 'GOCARDLESS', institutionId: 'NORDLICHT_NRDLDEFF' },
+      paymentSchemes: [],
+      maxHistoryDays: 730,
+    });
   });
 
   it('connects alice through the upstream and syncs two years of history, exactly what the upstream holds', async () => {
@@ -130,7 +165,9 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
     const ours = await gatewayLedger(t, checking.internalId);
     expect(ours.length).toBeGreaterThan(300);
     expect(ours).toEqual(await upstreamLedger(checking.bankAccountId, dayAgo(730)));
-    const { rows } = await t.gateway.db.sql.query<{ min: string }>('select min(booking_date)::text as min from bank_transaction where account_id = $1', [checking.internalId]);
+    const { rows } = await t.gateway.db.sql.query<{ min: string }>('select min(booking_date)::text as min from bank_transaction where account_id = $1', [
+      checking.internalId,
+    ]);
     expect(rows[0]!.min <= dayAgo(700)).toBe(true);
   });
 
@@ -153,7 +190,12 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
     await upstream('POST', '/behaviour', { dailyLimit: 10 });
     const a = c.accounts.find((x) => x.iban)!;
     const pending = async () =>
-      (await t.gateway.db.sql.query<{ id: string; amount: string }>(`select id, amount::text as amount from bank_transaction where account_id = $1 and status = 'PENDING' and removed_at is null`, [a.internalId])).rows;
+      (
+        await t.gateway.db.sql.query<{ id: string; amount: string }>(
+          `select id, amount::text as amount from bank_transaction where account_id = $1 and status = 'PENDING' and removed_at is null`,
+          [a.internalId],
+        )
+      ).rows;
     const before = await pending();
     expect(before.length).toBeGreaterThan(0);
     const ids = await transactionIds(a.internalId);
@@ -206,10 +248,18 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
     expect(s.syncStatus).toBe('FAILED');
     expect(s.syncError).toContain('BANK_RESPONSE_INVALID');
     expect(await transactionIds(a.internalId)).toEqual(ids);
-    const journal = await t.gql<{ auditEvents: { nodes: { details: Record<string, unknown> }[] } }>('{ auditEvents(action: BANK_CALL, first: 100) { nodes { details } } }', {}, key);
+    const journal = await t.gql<{ auditEvents: { nodes: { details: Record<string, unknown> }[] } }>(
+      '{ auditEvents(action: BANK_CALL, first: 100) { nodes { details } } }',
+      {},
+      key,
+    );
     const refused = journal.body.data!.auditEvents.nodes.map((n) => n.details).filter((d) => d.errorCode === 'BANK_RESPONSE_INVALID');
     expect(refused.length).toBeGreaterThan(0);
-    expect(refused[0]).toMatchObject({ institutionId: 'gc-nordlicht', operation: 'accounts.transactions', requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(refused[0]).toMatchObject({
+      institutionId: 'gc-nordlicht',
+      operation: 'accounts.transactions',
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
     // The operator's secret key reaches neither the journal nor any log line.
     const secretKey = t.gateway.sandbox!.clients['gc-nordlicht']!.clientSecret!;
     expect(JSON.stringify(journal.body)).not.toContain(secretKey);
@@ -219,15 +269,23 @@ describe('GoCardless Bank Account Data upstream, end to end', () => {
 
   it('delivered every event of the journey as verified Standard Webhooks', async () => {
     const deadline = Date.now() + 30_000;
-    const types = () => rx.received.map((r) => (new Webhook(secret).verify(r.body, { 'webhook-id': r.id, 'webhook-timestamp': r.timestamp, 'webhook-signature': r.signature }) as { type: string }).type);
-    while (!(types().includes('CONSENT_EXPIRING') && types().filter((x) => x === 'CONSENT_ACTIVATED').length >= 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const types = () =>
+      rx.received.map(
+        (r) =>
+          (new Webhook(secret).verify(r.body, { 'webhook-id': r.id, 'webhook-timestamp': r.timestamp, 'webhook-signature': r.signature }) as { type: string })
+            .type,
+      );
+    while (!(types().includes('CONSENT_EXPIRING') && types().filter((x) => x === 'CONSENT_ACTIVATED').length >= 2) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     const seen = types();
     expect(seen).toContain('TRANSACTIONS_ADDED');
     expect(seen).toContain('CONSENT_EXPIRING');
     expect(seen.filter((x) => x === 'CONSENT_ACTIVATED').length).toBeGreaterThanOrEqual(2);
     // A tampered body fails verification: the signature covers it.
     const first = rx.received[0]!;
-    expect(() => new Webhook(secret).verify(`${first.body} `, { 'webhook-id': first.id, 'webhook-timestamp': first.timestamp, 'webhook-signature': first.signature })).toThrow();
+    expect(() =>
+      new Webhook(secret).verify(`${first.body} `, { 'webhook-id': first.id, 'webhook-timestamp': first.timestamp, 'webhook-signature': first.signature }),
+    ).toThrow();
   });
 
   it('answers paymentInitiate at an institution reached only through the upstream with a coded userError, calling nobody', async () => {

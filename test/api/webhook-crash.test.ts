@@ -24,7 +24,11 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
       let body = '';
       req.on('data', (c) => (body += String(c)));
       req.on('end', () => {
-        const headers = { 'webhook-id': String(req.headers['webhook-id']), 'webhook-timestamp': String(req.headers['webhook-timestamp']), 'webhook-signature': String(req.headers['webhook-signature']) };
+        const headers = {
+          'webhook-id': String(req.headers['webhook-id']),
+          'webhook-timestamp': String(req.headers['webhook-timestamp']),
+          'webhook-signature': String(req.headers['webhook-signature']),
+        };
         const first = received.length === 0;
         received.push({ id: headers['webhook-id'], body, headers, answered: !first });
         if (!first) res.writeHead(204).end();
@@ -57,7 +61,14 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
     const u = await gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "hook-crash" }) { endUser { id } } }');
     const created = await gql<{ consentCreate: { authorizationUrl: string } }>(
       'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { authorizationUrl } }',
-      { input: { endUserId: u.endUserCreate.endUser.id, institutionId: institutionGid('nordlicht'), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL } },
+      {
+        input: {
+          endUserId: u.endUserCreate.endUser.id,
+          institutionId: institutionGid('nordlicht'),
+          scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+          redirectUri: RETURN_URL,
+        },
+      },
     );
     const browser = new MiniBrowser();
     const callback = `http://localhost:${setup.port}/callback`;
@@ -70,15 +81,21 @@ describe('a gateway killed while delivering webhooks', { timeout: 240_000 }, () 
     child = await startGatewayProcess(setup.env);
 
     const types = '[CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED]';
-    const expected = async () => (await gql<{ events: { nodes: { id: string }[] } }>(`{ events(first: 500, types: ${types}) { nodes { id } } }`)).events.nodes.map((e) => e.id);
-    const pending = async () => (await gql<{ webhookDeliveries: { nodes: unknown[] } }>('{ webhookDeliveries(status: PENDING) { nodes { id } } }')).webhookDeliveries.nodes.length;
+    const expected = async () =>
+      (await gql<{ events: { nodes: { id: string }[] } }>(`{ events(first: 500, types: ${types}) { nodes { id } } }`)).events.nodes.map((e) => e.id);
+    const pending = async () =>
+      (await gql<{ webhookDeliveries: { nodes: unknown[] } }>('{ webhookDeliveries(status: PENDING) { nodes { id } } }')).webhookDeliveries.nodes.length;
     // The consent's syncs finish after the restart; then every delivery settles (the interrupted lane after its lease).
-    await until(async () => {
-      const n = (await expected()).length;
-      if (n < 4 || (await pending()) > 0) return false;
-      await new Promise((r) => setTimeout(r, 2000)); // quiet for a while: the syncs are done too
-      return (await expected()).length === n && (await pending()) === 0;
-    }, 'every delivery settled', 90_000);
+    await until(
+      async () => {
+        const n = (await expected()).length;
+        if (n < 4 || (await pending()) > 0) return false;
+        await new Promise((r) => setTimeout(r, 2000)); // quiet for a while: the syncs are done too
+        return (await expected()).length === n && (await pending()) === 0;
+      },
+      'every delivery settled',
+      90_000,
+    );
     // At least once: a request the receiver answered just before the kill, but whose answer the dead
     // process never recorded, is sent again — a receiver that drops repeated webhook-ids sees each event once.
     const acknowledged = new Set(received.filter((r) => r.answered).map((r) => r.id));

@@ -58,7 +58,15 @@ describe('two workers delivering one backlog', { timeout: 240_000 }, () => {
     // 40 resources with 15 events each, and one with 260 (three runs of a lane and a bit); then more on the same resources while they are being sent.
     const resources = Array.from({ length: 41 }, () => randomUUID());
     const write = async (perResource: (i: number) => number) => {
-      const events = resources.flatMap((id, i) => Array.from({ length: perResource(i) }, () => ({ tenantId, type: EventType.BALANCE_UPDATED, resourceType: 'Account' as const, resourceId: id, payload: { accountId: id } })));
+      const events = resources.flatMap((id, i) =>
+        Array.from({ length: perResource(i) }, () => ({
+          tenantId,
+          type: EventType.BALANCE_UPDATED,
+          resourceType: 'Account' as const,
+          resourceId: id,
+          payload: { accountId: id },
+        })),
+      );
       const client = await api.gateway.db.sql.connect();
       try {
         await client.query('begin');
@@ -81,7 +89,8 @@ describe('two workers delivering one backlog', { timeout: 240_000 }, () => {
       const n = id === resources[0] ? 300 : 20;
       expect(firsts.get(id), id).toEqual(Array.from({ length: n }, (_, k) => k + 1));
     }
-    const recorded = async () => (await api.gateway.db.sql.query<{ status: string; n: string }>('select status, count(*)::text as n from webhook_delivery group by status')).rows;
+    const recorded = async () =>
+      (await api.gateway.db.sql.query<{ status: string; n: string }>('select status, count(*)::text as n from webhook_delivery group by status')).rows;
     while (Date.now() < deadline && (await recorded()).some((r) => r.status !== 'DELIVERED')) await new Promise((r) => setTimeout(r, 50));
     expect(await recorded()).toEqual([{ status: 'DELIVERED', n: String(total) }]);
     // Every lane parked and let go (one whose park was refused by a newer delivery goes round once more first).

@@ -26,7 +26,14 @@ async function receiver(answer: (n: number, body: string) => number | 'hang' = (
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
       const status = answer(++n, body);
-      const r = { id: String(req.headers['webhook-id']), timestamp: String(req.headers['webhook-timestamp']), signature: String(req.headers['webhook-signature']), body, at: Date.now(), answered: status === 'hang' ? 0 : status };
+      const r = {
+        id: String(req.headers['webhook-id']),
+        timestamp: String(req.headers['webhook-timestamp']),
+        signature: String(req.headers['webhook-signature']),
+        body,
+        at: Date.now(),
+        answered: status === 'hang' ? 0 : status,
+      };
       received.push(r);
       if (status === 'hang') return; // never answers: the gateway's timeout decides
       res.writeHead(status).end();
@@ -40,16 +47,18 @@ async function receiver(answer: (n: number, body: string) => number | 'hang' = (
     set answer(fn: (n: number, body: string) => number | 'hang') {
       answer = fn;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 type Receiver = Awaited<ReturnType<typeof receiver>>;
 
 const headersOf = (r: Received) => ({ 'webhook-id': r.id, 'webhook-timestamp': r.timestamp, 'webhook-signature': r.signature });
-const verified = (secret: string, r: Received) => new Webhook(secret).verify(r.body, headersOf(r)) as { type: string; data: { id: string; resourceId: string; resourceSequence: string } };
+const verified = (secret: string, r: Received) =>
+  new Webhook(secret).verify(r.body, headersOf(r)) as { type: string; data: { id: string; resourceId: string; resourceSequence: string } };
 const delivered = (r: Receiver) => r.received.filter((x) => x.answered >= 200 && x.answered < 300);
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
@@ -75,7 +84,11 @@ beforeAll(async () => {
   // `t` syncs but sends no webhook (an API-and-sync instance); `worker`, started in the first test, delivers.
   t = await startTestGateway({ env: { ...WEBHOOK_ENV, WEBHOOK_CONCURRENCY: '0' } });
   ({ key } = await t.createTenant('Hooks'));
-  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "hooks" }) { endUser { id } } }', {}, key);
+  const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+    'mutation { endUserCreate(input: { externalRef: "hooks" }) { endUser { id } } }',
+    {},
+    key,
+  );
   endUserId = u.body.data!.endUserCreate.endUser.id;
 });
 afterAll(async () => {
@@ -84,12 +97,24 @@ afterAll(async () => {
 });
 
 async function createEndpoint(url: string, eventTypes: string[], apiKey = key) {
-  const r = await t.gql<{ webhookEndpointCreate: { webhookEndpoint: { id: string } | null; secret: string | null; userErrors: { field: string[]; code: string }[] } }>(CREATE, { input: { url, eventTypes } }, apiKey);
+  const r = await t.gql<{
+    webhookEndpointCreate: { webhookEndpoint: { id: string } | null; secret: string | null; userErrors: { field: string[]; code: string }[] };
+  }>(CREATE, { input: { url, eventTypes } }, apiKey);
   return r.body.data!.webhookEndpointCreate;
 }
 
 async function deliveries(endpointId: string) {
-  const r = await t.gql<{ webhookDeliveries: { nodes: { id: string; status: string; attemptCount: number; attempts: { number: number; at: string; responseStatus: number | null; error: string | null }[]; event: { id: string } }[] } }>(
+  const r = await t.gql<{
+    webhookDeliveries: {
+      nodes: {
+        id: string;
+        status: string;
+        attemptCount: number;
+        attempts: { number: number; at: string; responseStatus: number | null; error: string | null }[];
+        event: { id: string };
+      }[];
+    };
+  }>(
     'query($e: ID) { webhookDeliveries(endpointId: $e, first: 100) { nodes { id status attemptCount attempts { number at responseStatus error } event { id } } } }',
     { e: endpointId },
     key,
@@ -98,9 +123,16 @@ async function deliveries(endpointId: string) {
 }
 
 async function addAndSync(account: Connected['accounts'][number], amount: string) {
-  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, { amount, counterpartyName: `Shop ${amount}` });
+  await control(t, 'POST', `/banks/nordlicht/accounts/${encodeURIComponent(account.bankAccountId)}/transactions`, {
+    amount,
+    counterpartyName: `Shop ${amount}`,
+  });
   const before = (await accountState(t, key, account.id)).lastSyncedAt;
-  await t.gql('mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }', { id: account.id }, key);
+  await t.gql(
+    'mutation($id: ID!) { accountSync(id: $id, input: { mode: USER_PRESENT, psuIpAddress: "198.51.100.2" }) { userErrors { code } } }',
+    { id: account.id },
+    key,
+  );
   await settled(t, key, account.id, before);
 }
 
@@ -120,7 +152,11 @@ describe('webhook deliveries', () => {
 
     c = await connect(t, key, endUserId, 'nordlicht');
     for (const a of c.accounts) await settled(t, key, a.id, null);
-    const log = await t.gql<{ events: { nodes: { id: string; type: string }[] } }>('{ events(first: 500, types: [CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED]) { nodes { id type } } }', {}, key);
+    const log = await t.gql<{ events: { nodes: { id: string; type: string }[] } }>(
+      '{ events(first: 500, types: [CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED]) { nodes { id type } } }',
+      {},
+      key,
+    );
     const expected = log.body.data!.events.nodes.map((e) => e.id);
     expect(expected.length).toBeGreaterThan(5);
     await new Promise((r) => setTimeout(r, 1500));
@@ -128,15 +164,25 @@ describe('webhook deliveries', () => {
     expect(new Set((await deliveries(endpointId)).map((d) => d.status))).toEqual(new Set(['PENDING']));
 
     // A worker that died while holding a lane leaves a lease that has not ended yet.
-    await t.gateway.db.sql.query(`update webhook_lane set leased_until = now() + interval '3 seconds' where resource_id = (select resource_id from webhook_lane order by resource_id limit 1)`);
+    await t.gateway.db.sql.query(
+      `update webhook_lane set leased_until = now() + interval '3 seconds' where resource_id = (select resource_id from webhook_lane order by resource_id limit 1)`,
+    );
     worker = await startTestGateway({ sameDataAs: t, env: { ...WEBHOOK_ENV, SYNC_CONCURRENCY: '0' } });
     await until(() => expected.every((id) => delivered(rx).some((r) => r.id === id)), 'every pending delivery', 60_000);
     // The log read again (an event becomes readable only once older transactions on the server
     // have ended, so the first read may have been short of the newest): exactly what was sent.
-    const after = await t.gql<{ events: { nodes: { id: string }[] } }>('{ events(first: 500, types: [CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED]) { nodes { id } } }', {}, key);
+    const after = await t.gql<{ events: { nodes: { id: string }[] } }>(
+      '{ events(first: 500, types: [CONSENT_ACTIVATED, ACCOUNT_DISCOVERED, TRANSACTIONS_ADDED, BALANCE_UPDATED]) { nodes { id } } }',
+      {},
+      key,
+    );
     const all = after.body.data!.events.nodes.map((e) => e.id);
     await until(() => new Set(delivered(rx).map((r) => r.id)).size >= all.length, 'the deliveries of the events read again', 30_000);
-    expect(delivered(rx).map((r) => r.id).sort()).toEqual([...all].sort());
+    expect(
+      delivered(rx)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual([...all].sort());
     expect(delivered(rx).length).toBe(all.length); // once each
   });
 
@@ -216,7 +262,10 @@ describe('webhook deliveries', () => {
     const hours = (Date.parse(fresh.webhookEndpoint.previousSecretExpiresAt) - Date.now()) / 3600_000;
     expect(hours).toBeGreaterThan(23.9);
     const seen = rx.received.length;
-    await addAndSync(c.accounts.find((a) => a.iban)!, '-5.55');
+    await addAndSync(
+      c.accounts.find((a) => a.iban)!,
+      '-5.55',
+    );
     await until(() => delivered(rx).length > 0 && rx.received.length > seen, 'a delivery after the rotation');
     const after = rx.received.slice(seen)[0]!;
     expect(after.signature.split(' ')).toHaveLength(2);
@@ -225,11 +274,19 @@ describe('webhook deliveries', () => {
   });
 
   it('never shows a secret again, and deletes an endpoint with its deliveries', async () => {
-    const list = await t.gql<{ webhookEndpoints: { nodes: Record<string, unknown>[] } }>('{ webhookEndpoints { nodes { id url eventTypes createdAt secretRotatedAt } } }', {}, key);
+    const list = await t.gql<{ webhookEndpoints: { nodes: Record<string, unknown>[] } }>(
+      '{ webhookEndpoints { nodes { id url eventTypes createdAt secretRotatedAt } } }',
+      {},
+      key,
+    );
     expect(JSON.stringify(list.body)).not.toContain('whsec_');
     const { rows } = await t.gateway.db.sql.query<{ s: string }>('select secret_sealed as s from webhook_endpoint');
     for (const r of rows) expect(r.s.startsWith('vault:v1:')).toBe(true);
-    const del = await t.gql<{ webhookEndpointDelete: { deletedWebhookEndpointId: string } }>('mutation($id: ID!) { webhookEndpointDelete(id: $id) { deletedWebhookEndpointId userErrors { code } } }', { id: endpointId }, key);
+    const del = await t.gql<{ webhookEndpointDelete: { deletedWebhookEndpointId: string } }>(
+      'mutation($id: ID!) { webhookEndpointDelete(id: $id) { deletedWebhookEndpointId userErrors { code } } }',
+      { id: endpointId },
+      key,
+    );
     expect(del.body.data!.webhookEndpointDelete.deletedWebhookEndpointId).toBe(endpointId);
     expect(await deliveries(endpointId)).toEqual([]);
     const { rows: left } = await t.gateway.db.sql.query('select 1 from webhook_delivery where endpoint_id = $1', [parseGlobalId(endpointId)!.id]);
@@ -263,7 +320,8 @@ describe('payment webhooks', () => {
       expect(started.userErrors).toEqual([]);
       expect((await authorise(t, started.authorizationUrl, 'alice')).searchParams.get('outcome')).toBe('success');
       await control(t, 'POST', '/banks/nordlicht/clock/advance', { seconds: 61 });
-      const statuses = () => delivered(rx).map((x) => (verified(secret!, x) as unknown as { data: { payload: { paymentId: string; status: string } } }).data.payload);
+      const statuses = () =>
+        delivered(rx).map((x) => (verified(secret!, x) as unknown as { data: { payload: { paymentId: string; status: string } } }).data.payload);
       await until(() => statuses().some((p) => p.status === 'EXECUTED'), 'the EXECUTED webhook', 45_000);
       expect(statuses().every((p) => p.paymentId === started.payment.id)).toBe(true);
       expect(statuses().at(-1)!.status).toBe('EXECUTED');
@@ -290,7 +348,18 @@ describe('webhook endpoint input', () => {
   it('refuses plain http and every private, loopback or link-local address for a live tenant', async () => {
     const { key: live } = await t.createTenant('Live hooks', 'live');
     expect(codes(await createEndpoint('http://example.com/hooks', ['TRANSACTIONS_ADDED'], live))).toEqual(['input.url:INSECURE_URL']);
-    for (const url of ['https://127.0.0.1/h', 'https://localhost/h', 'https://10.1.2.3/h', 'https://192.168.1.1/h', 'https://172.20.0.1/h', 'https://169.254.169.254/latest', 'https://[::1]/h', 'https://[fd00::1]/h', 'https://[::ffff:10.0.0.1]/h', 'https://100.64.0.1/h']) {
+    for (const url of [
+      'https://127.0.0.1/h',
+      'https://localhost/h',
+      'https://10.1.2.3/h',
+      'https://192.168.1.1/h',
+      'https://172.20.0.1/h',
+      'https://169.254.169.254/latest',
+      'https://[::1]/h',
+      'https://[fd00::1]/h',
+      'https://[::ffff:10.0.0.1]/h',
+      'https://100.64.0.1/h',
+    ]) {
       expect(codes(await createEndpoint(url, ['TRANSACTIONS_ADDED'], live)), url).toEqual(['input.url:PRIVATE_ADDRESS']);
     }
   });
@@ -308,12 +377,24 @@ describe('webhook endpoint input', () => {
     const node = await t.gql<{ node: unknown }>('query($id: ID!) { node(id: $id) { id } }', { id: mine.webhookEndpoint!.id }, other);
     expect(node.body.data!.node).toBeNull();
     for (const m of ['webhookEndpointDelete', 'webhookEndpointRotateSecret']) {
-      const r = await t.gql<Record<string, { userErrors: { code: string }[] }>>(`mutation($id: ID!) { ${m}(id: $id) { userErrors { code } } }`, { id: mine.webhookEndpoint!.id }, other);
+      const r = await t.gql<Record<string, { userErrors: { code: string }[] }>>(
+        `mutation($id: ID!) { ${m}(id: $id) { userErrors { code } } }`,
+        { id: mine.webhookEndpoint!.id },
+        other,
+      );
       expect(r.body.data![m]!.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
     }
-    const replay = await t.gql<{ webhookDeliveryReplay: { userErrors: { code: string }[] } }>('mutation { webhookDeliveryReplay(id: "garbage") { userErrors { code } } }', {}, other);
+    const replay = await t.gql<{ webhookDeliveryReplay: { userErrors: { code: string }[] } }>(
+      'mutation { webhookDeliveryReplay(id: "garbage") { userErrors { code } } }',
+      {},
+      other,
+    );
     expect(replay.body.data!.webhookDeliveryReplay.userErrors.map((e) => e.code)).toEqual(['NOT_FOUND']);
-    const foreign = await t.gql<{ webhookDeliveries: { nodes: unknown[] } }>('query($e: ID) { webhookDeliveries(endpointId: $e) { nodes { id } } }', { e: mine.webhookEndpoint!.id }, other);
+    const foreign = await t.gql<{ webhookDeliveries: { nodes: unknown[] } }>(
+      'query($e: ID) { webhookDeliveries(endpointId: $e) { nodes { id } } }',
+      { e: mine.webhookEndpoint!.id },
+      other,
+    );
     expect(foreign.body.data!.webhookDeliveries.nodes).toEqual([]);
     const badCursor = await t.gql('{ webhookDeliveries(after: "nope") { nodes { id } } }', {}, key);
     expect(badCursor.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');

@@ -92,7 +92,11 @@ describe('graphql-ws limits per API key', () => {
     await ws.opened;
     let status = 0;
     for (let i = 0; i < 40 && status !== 429; i++) {
-      const res = await fetch(t.gateway.graphqlUrl, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: '{"query":"{ viewer { id } }"}' });
+      const res = await fetch(t.gateway.graphqlUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: '{"query":"{ viewer { id } }"}',
+      });
       status = res.status;
       await res.arrayBuffer();
     }

@@ -35,7 +35,10 @@ function connect(authorization?: string): { client: Client; closed: Promise<{ co
 function run(client: Client, query: string): Promise<{ data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] }> {
   return new Promise((resolve, reject) => {
     let result: unknown;
-    client.subscribe({ query }, { next: (r) => (result = r), error: (e) => (Array.isArray(e) ? resolve({ errors: e }) : reject(e)), complete: () => resolve(result as never) });
+    client.subscribe(
+      { query },
+      { next: (r) => (result = r), error: (e) => (Array.isArray(e) ? resolve({ errors: e }) : reject(e)), complete: () => resolve(result as never) },
+    );
   });
 }
 

@@ -195,9 +195,16 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
       idempotencyKey: over.idempotencyKey ?? randomUUID(),
       createdAt: new Date('2026-11-20T09:30:00Z'),
     });
-    const bankPayments = async (): Promise<BankPayment[]> => (await run.control<{ payments: BankPayment[] }>('GET', `/banks/${subject.bankId}/payments`)).body.payments;
+    const bankPayments = async (): Promise<BankPayment[]> =>
+      (await run.control<{ payments: BankPayment[] }>('GET', `/banks/${subject.bankId}/payments`)).body.payments;
     const completeAfter = (request: PaymentRequest, started: PaymentStarted, callbackUrl: string): Promise<PaymentCompleted> =>
-      adapter.payments.complete(ctx, { callbackUrl, bankPaymentId: started.bankPaymentId, secrets: started.secrets, idempotencyKey: request.idempotencyKey, request });
+      adapter.payments.complete(ctx, {
+        callbackUrl,
+        bankPaymentId: started.bankPaymentId,
+        secrets: started.secrets,
+        idempotencyKey: request.idempotencyKey,
+        request,
+      });
     const pay = async (user: { username: string; otp: string }, over: Parameters<typeof paymentRequest>[0] = {}) => {
       const request = paymentRequest(over);
       const started = await adapter.payments.initiate(ctx, request);
@@ -219,7 +226,9 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
       expect(started.authorizationUrl).toMatch(/^http/);
       expect(started.bankPaymentId).toBeTruthy();
       expect(started.status.status).toBe('AUTHORIZATION_REQUIRED');
-      expect(await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).toMatchObject({ status: 'AUTHORIZATION_REQUIRED' });
+      expect(await adapter.payments.status(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets })).toMatchObject({
+        status: 'AUTHORIZATION_REQUIRED',
+      });
       const done = await completeAfter(request, started, await authoriseAtBank(run, started.authorizationUrl!, alice));
       expect(done.outcome).toBe('AUTHORISED');
       if (done.outcome !== 'AUTHORISED') return;
@@ -280,7 +289,13 @@ export function runPaymentContract(name: string, subject: PaymentContractSubject
       const { request, done, callbackUrl } = await pay(alice, { creditorName: 'Completed Twice' });
       expect(done.outcome).toBe('AUTHORISED');
       if (done.outcome !== 'AUTHORISED') return;
-      const again = await adapter.payments.complete(ctx, { callbackUrl, bankPaymentId: done.bankPaymentId, secrets: done.secrets, idempotencyKey: request.idempotencyKey, request });
+      const again = await adapter.payments.complete(ctx, {
+        callbackUrl,
+        bankPaymentId: done.bankPaymentId,
+        secrets: done.secrets,
+        idempotencyKey: request.idempotencyKey,
+        request,
+      });
       expect(again.outcome).toBe('AUTHORISED');
       expect(again.outcome === 'AUTHORISED' && again.bankPaymentId).toBe(done.bankPaymentId);
       expect((await bankPayments()).filter((p) => p.creditor.name === 'Completed Twice')).toHaveLength(1);

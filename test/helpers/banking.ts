@@ -54,7 +54,14 @@ export interface Connected {
 }
 
 /** Creates an end user's consent at a sandbox bank over GraphQL and authorises it as `username`. */
-export async function connect(t: TestGateway, key: string, endUserId: string, bankId: string, username = 'alice', extra: Record<string, unknown> = {}): Promise<Connected> {
+export async function connect(
+  t: TestGateway,
+  key: string,
+  endUserId: string,
+  bankId: string,
+  username = 'alice',
+  extra: Record<string, unknown> = {},
+): Promise<Connected> {
   const created = await t.gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string; userErrors: unknown[] } }>(
     `mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl userErrors { field code message } } }`,
     { input: { endUserId, institutionId: institutionGid(bankId), scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'], redirectUri: RETURN_URL, ...extra } },
@@ -68,7 +75,11 @@ export async function connect(t: TestGateway, key: string, endUserId: string, ba
 }
 
 export async function accountsOf(t: TestGateway, key: string, consentId: string): Promise<Connected['accounts']> {
-  const r = await t.gql<{ node: { accounts: { id: string; iban: string | null }[] } }>('query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }', { id: consentId }, key);
+  const r = await t.gql<{ node: { accounts: { id: string; iban: string | null }[] } }>(
+    'query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }',
+    { id: consentId },
+    key,
+  );
   const out: Connected['accounts'] = [];
   for (const a of r.body.data!.node.accounts) {
     const internalId = parseGlobalId(a.id)!.id;
@@ -88,7 +99,11 @@ export interface AccountState {
 }
 
 export async function accountState(t: TestGateway, key: string, accountId: string): Promise<AccountState> {
-  const r = await t.gql<{ account: AccountState }>('query($id: ID!) { account(id: $id) { syncStatus syncError lastSyncedAt syncBudget { remaining resetsAt } } }', { id: accountId }, key);
+  const r = await t.gql<{ account: AccountState }>(
+    'query($id: ID!) { account(id: $id) { syncStatus syncError lastSyncedAt syncBudget { remaining resetsAt } } }',
+    { id: accountId },
+    key,
+  );
   if (!r.body.data?.account) throw new Error(`account: ${JSON.stringify(r.body)}`);
   return r.body.data.account;
 }

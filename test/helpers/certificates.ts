@@ -33,7 +33,10 @@ export async function makeCa(name = 'CN=Passerelle Test CA'): Promise<TestCa> {
     notAfter: new Date(Date.now() + 365 * DAY),
     keys,
     signingAlgorithm: ALG,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
   });
   return { cert, keys, pem: cert.toString('pem') };
 }

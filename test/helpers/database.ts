@@ -89,7 +89,6 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
   };
 }
 
-
 /**
  * Creating an embedded PGlite runs initdb (about 9 s on two cores), so the first test file builds
  * a migrated template once per schema version and every later one copies it (about 1.5 s). The

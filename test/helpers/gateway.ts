@@ -76,7 +76,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const sql = gateway.db.sql;
   const inspect = new Proxy(sql, {
     get(target, prop) {
-      if (prop === 'query') return (...args: Parameters<typeof sql.query>) => asSchemaOwner('test inspection', () => (target.query as (...a: unknown[]) => unknown)(...args));
+      if (prop === 'query')
+        return (...args: Parameters<typeof sql.query>) => asSchemaOwner('test inspection', () => (target.query as (...a: unknown[]) => unknown)(...args));
       if (prop === 'connect') return () => asSchemaOwner('test inspection', () => target.connect());
       const value = Reflect.get(target, prop, target) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
@@ -90,7 +91,9 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       new Proxy(service as object, {
         get(target, prop) {
           const value = Reflect.get(target, prop, target) as unknown;
-          return typeof value === 'function' ? (...args: unknown[]) => asSystem('test: direct service call', () => (value as (...a: unknown[]) => unknown).apply(target, args)) : value;
+          return typeof value === 'function'
+            ? (...args: unknown[]) => asSystem('test: direct service call', () => (value as (...a: unknown[]) => unknown).apply(target, args))
+            : value;
         },
       }),
     ]),

@@ -36,7 +36,11 @@ export async function kill(p: ChildProcess): Promise<void> {
 /** GraphQL over HTTP to a gateway process, with the demo key it wrote to its data directory. */
 export async function gqlWithDemoKey<T>(baseUrl: string, dataDir: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
   const key = fs.readFileSync(path.join(dataDir, 'demo-api-key'), 'utf8').trim();
-  const res = await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(`${baseUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query, variables }),
+  });
   const body = (await res.json()) as { data?: T; errors?: unknown };
   if (!body.data) throw new Error(JSON.stringify(body.errors));
   return body.data;

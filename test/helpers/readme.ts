@@ -13,7 +13,10 @@ export function doc(name: string): string {
 }
 
 /** Every markdown file under docs/ (the guides the README links and the longer pages), by name. */
-export const DOC_FILES = fs.readdirSync(DOCS_DIR).filter((f) => f.endsWith('.md')).sort();
+export const DOC_FILES = fs
+  .readdirSync(DOCS_DIR)
+  .filter((f) => f.endsWith('.md'))
+  .sort();
 
 /** The guides that were sections of README.md until issue 17 (the tests that checked them there check them here). */
 export const MOVED_GUIDES = [

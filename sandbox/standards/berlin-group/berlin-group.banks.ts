@@ -38,5 +38,5 @@ export const BERLIN_GROUP_BANKS: readonly BankDefinition[] = Object.freeze([
     paymentProducts: ['sepa-credit-transfers', 'instant-sepa-credit-transfers'],
     aisPath: '',
     pisPath: '',
-  }
+  },
 ]);

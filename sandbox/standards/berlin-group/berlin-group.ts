@@ -70,7 +70,8 @@ export function mountBerlinGroup(bank: Bank): void {
       }
       if (pis) {
         const p = bank.payments.get(pis);
-        if (!p || p.authorisedAtMs !== undefined || p.rejected) throw new BankError('RESOURCE_UNKNOWN', 'The payment in scope PIS:… is unknown or already authorised.');
+        if (!p || p.authorisedAtMs !== undefined || p.rejected)
+          throw new BankError('RESOURCE_UNKNOWN', 'The payment in scope PIS:… is unknown or already authorised.');
         return { paymentId: pis };
       }
       throw new BankError('FORMAT_ERROR', 'The scope must contain AIS:<consentId> or PIS:<paymentId>.');
@@ -111,7 +112,8 @@ export function mountBerlinGroup(bank: Bank): void {
       return { links, psuMessage };
     }
     const psuId = req.get('psu-id');
-    if (holder.approach === 'DECOUPLED' && !psuId) throw new BankError('FORMAT_ERROR', 'PSU-ID is required for the decoupled approach.', 400, { path: 'PSU-ID' });
+    if (holder.approach === 'DECOUPLED' && !psuId)
+      throw new BankError('FORMAT_ERROR', 'PSU-ID is required for the decoupled approach.', 400, { path: 'PSU-ID' });
     const { session, url } = startScaSession(bank, {
       mode: holder.approach === 'DECOUPLED' ? 'decoupled' : 'redirect',
       target,
@@ -162,14 +164,18 @@ export function mountBerlinGroup(bank: Bank): void {
     const balances = ibans('balances');
     const transactions = ibans('transactions');
     const allPsd2 = access.allPsd2 === 'allAccounts';
-    const listOnly = access.availableAccountsWithBalance === 'allAccounts' ? 'withBalance' : access.availableAccounts === 'allAccounts' ? 'accounts' : undefined;
+    const listOnly =
+      access.availableAccountsWithBalance === 'allAccounts' ? 'withBalance' : access.availableAccounts === 'allAccounts' ? 'accounts' : undefined;
     if (!accounts && !balances && !transactions && !allPsd2 && !listOnly) {
       throw new BankError('FORMAT_ERROR', 'access must list accounts, balances or transactions, or ask for allPsd2.', 400, { path: 'access' });
     }
-    if (typeof body.recurringIndicator !== 'boolean') throw new BankError('FORMAT_ERROR', 'recurringIndicator is required.', 400, { path: 'recurringIndicator' });
-    if (typeof body.validUntil !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.validUntil)) throw new BankError('FORMAT_ERROR', 'validUntil must be a date.', 400, { path: 'validUntil' });
+    if (typeof body.recurringIndicator !== 'boolean')
+      throw new BankError('FORMAT_ERROR', 'recurringIndicator is required.', 400, { path: 'recurringIndicator' });
+    if (typeof body.validUntil !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.validUntil))
+      throw new BankError('FORMAT_ERROR', 'validUntil must be a date.', 400, { path: 'validUntil' });
     const freq = body.frequencyPerDay;
-    if (typeof freq !== 'number' || !Number.isInteger(freq) || freq < 1) throw new BankError('FORMAT_ERROR', 'frequencyPerDay must be a positive integer.', 400, { path: 'frequencyPerDay' });
+    if (typeof freq !== 'number' || !Number.isInteger(freq) || freq < 1)
+      throw new BankError('FORMAT_ERROR', 'frequencyPerDay must be a positive integer.', 400, { path: 'frequencyPerDay' });
     if (body.validUntil < bank.clock.today()) throw new BankError('PERIOD_INVALID', 'validUntil is in the past.', 400, { path: 'validUntil' });
     const now = bank.clock.nowMs();
     const consent: AisConsent = {
@@ -200,12 +206,15 @@ export function mountBerlinGroup(bank: Bank): void {
     bank.consents.set(consent.id, consent);
     const self = `${ais}/v1/consents/${consent.id}`;
     const { links, psuMessage } = startSca(req, consent, { consentId: consent.id }, self);
-    res.status(201).set({ Location: self, 'ASPSP-SCA-Approach': consent.approach }).json({
-      consentStatus: 'received',
-      consentId: consent.id,
-      _links: links,
-      ...(psuMessage ? { psuMessage } : {}),
-    });
+    res
+      .status(201)
+      .set({ Location: self, 'ASPSP-SCA-Approach': consent.approach })
+      .json({
+        consentStatus: 'received',
+        consentId: consent.id,
+        _links: links,
+        ...(psuMessage ? { psuMessage } : {}),
+      });
   });
 
   const ref = (id: string) => (id.includes('*') ? { maskedPan: id } : { iban: id });
@@ -213,17 +222,19 @@ export function mountBerlinGroup(bank: Bank): void {
     access: c.access.allPsd2
       ? { allPsd2: 'allAccounts' }
       : c.access.listOnly
-        ? c.access.listOnly === 'withBalance' ? { availableAccountsWithBalance: 'allAccounts' } : { availableAccounts: 'allAccounts' }
-      : c.access.bankOffered
-        ? (() => {
-            const ibans = c.userId ? bank.accountsOf(c.userId).map((a) => (a.kind === 'card' ? { maskedPan: a.maskedPan! } : { iban: a.iban })) : [];
-            return { accounts: ibans, balances: ibans, transactions: ibans };
-          })()
-        : {
-          accounts: (c.access.accounts ?? []).map(ref),
-          ...(c.access.balances ? { balances: c.access.balances.map(ref) } : {}),
-          ...(c.access.transactions ? { transactions: c.access.transactions.map(ref) } : {}),
-        },
+        ? c.access.listOnly === 'withBalance'
+          ? { availableAccountsWithBalance: 'allAccounts' }
+          : { availableAccounts: 'allAccounts' }
+        : c.access.bankOffered
+          ? (() => {
+              const ibans = c.userId ? bank.accountsOf(c.userId).map((a) => (a.kind === 'card' ? { maskedPan: a.maskedPan! } : { iban: a.iban })) : [];
+              return { accounts: ibans, balances: ibans, transactions: ibans };
+            })()
+          : {
+              accounts: (c.access.accounts ?? []).map(ref),
+              ...(c.access.balances ? { balances: c.access.balances.map(ref) } : {}),
+              ...(c.access.transactions ? { transactions: c.access.transactions.map(ref) } : {}),
+            },
     recurringIndicator: c.recurringIndicator,
     validUntil: c.validUntil,
     frequencyPerDay: c.frequencyPerDay,
@@ -246,7 +257,8 @@ export function mountBerlinGroup(bank: Bank): void {
   });
   /** Explicit start of another authorisation (after a failed one, or when the TPP prefers it). */
   const startAuthorisation = (req: Request, res: Response, holder: AisConsent | Payment, target: { consentId?: string; paymentId?: string }, self: string) => {
-    const open = 'validUntil' in holder ? holder.status === 'received' : holder.authorisedAtMs === undefined && !holder.rejected && holder.cancelledAtMs === undefined;
+    const open =
+      'validUntil' in holder ? holder.status === 'received' : holder.authorisedAtMs === undefined && !holder.rejected && holder.cancelledAtMs === undefined;
     if (!open) throw new BankError('STATUS_INVALID', 'This resource needs no further authorisation.', 409);
     if (holder.approach === 'OAUTH') {
       const authorisation = { id: bank.newId(), scaStatus: 'received' as const, sessionId: '' };
@@ -254,7 +266,10 @@ export function mountBerlinGroup(bank: Bank): void {
       return res.status(201).json({
         scaStatus: 'received',
         authorisationId: authorisation.id,
-        _links: { scaOAuth: { href: `${bank.info.issuer}/.well-known/openid-configuration` }, scaStatus: { href: `${self}/authorisations/${authorisation.id}` } },
+        _links: {
+          scaOAuth: { href: `${bank.info.issuer}/.well-known/openid-configuration` },
+          scaStatus: { href: `${self}/authorisations/${authorisation.id}` },
+        },
       });
     }
     const before = holder.authorisations.length;
@@ -299,7 +314,8 @@ export function mountBerlinGroup(bank: Bank): void {
     const id = String(req.params.accountId);
     const account = bank.consentAccounts(consent, service).find((a) => a.id === id && (a.kind === 'card') === card);
     if (!account) {
-      if (bank.findAccount(id) && bank.findAccount(id)?.owner === consent.userId) throw new BankError('CONSENT_INVALID', `The consent does not cover ${service} of this account.`, 401);
+      if (bank.findAccount(id) && bank.findAccount(id)?.owner === consent.userId)
+        throw new BankError('CONSENT_INVALID', `The consent does not cover ${service} of this account.`, 401);
       throw new BankError('RESOURCE_UNKNOWN', 'Unknown account.', 404);
     }
     return account;
@@ -310,7 +326,11 @@ export function mountBerlinGroup(bank: Bank): void {
     const day = bank.clock.today();
     return [
       { balanceAmount: { currency: a.currency, amount: formatCents(bookedCents) }, balanceType: 'closingBooked', referenceDate: day },
-      { balanceAmount: { currency: a.currency, amount: formatCents(expectedCents) }, balanceType: 'expected', lastChangeDateTime: bank.clock.now().toISOString() },
+      {
+        balanceAmount: { currency: a.currency, amount: formatCents(expectedCents) },
+        balanceType: 'expected',
+        lastChangeDateTime: bank.clock.now().toISOString(),
+      },
     ];
   };
 
@@ -356,9 +376,13 @@ export function mountBerlinGroup(bank: Bank): void {
 
   const transactionBody = (t: LedgerTransaction) => {
     const amount = { currency: t.currency, amount: formatCents(t.amountCents) };
-    const party = t.amountCents < 0
-      ? { ...(t.counterpartyName ? { creditorName: t.counterpartyName } : {}), ...(t.counterpartyIban ? { creditorAccount: { iban: t.counterpartyIban } } : {}) }
-      : { ...(t.counterpartyName ? { debtorName: t.counterpartyName } : {}), ...(t.counterpartyIban ? { debtorAccount: { iban: t.counterpartyIban } } : {}) };
+    const party =
+      t.amountCents < 0
+        ? {
+            ...(t.counterpartyName ? { creditorName: t.counterpartyName } : {}),
+            ...(t.counterpartyIban ? { creditorAccount: { iban: t.counterpartyIban } } : {}),
+          }
+        : { ...(t.counterpartyName ? { debtorName: t.counterpartyName } : {}), ...(t.counterpartyIban ? { debtorAccount: { iban: t.counterpartyIban } } : {}) };
     return {
       ...(t.id ? { transactionId: t.id, entryReference: t.id.slice(0, 35) } : {}),
       ...(t.endToEndId ? { endToEndId: t.endToEndId } : {}),
@@ -391,7 +415,12 @@ export function mountBerlinGroup(bank: Bank): void {
     if (bank.transactionReports !== 'list') {
       // A bank that offers the report only as a file: a link to it, and no list (1.3.12 `_linksDownload`).
       const id = bank.newId();
-      downloads.set(id, { consentId: consent.id, accountId: a.id, query: { dateFrom, dateTo, status: bookingStatus as 'booked' | 'pending' | 'both' }, format: bank.transactionReports });
+      downloads.set(id, {
+        consentId: consent.id,
+        accountId: a.id,
+        query: { dateFrom, dateTo, status: bookingStatus as 'booked' | 'pending' | 'both' },
+        format: bank.transactionReports,
+      });
       res.json({ account: { iban: a.iban, currency: a.currency }, _links: { download: { href: `${bank.baseUrl}/report-files/${a.id}/${id}` } } });
       return;
     }
@@ -419,28 +448,46 @@ export function mountBerlinGroup(bank: Bank): void {
   });
 
   /** Report files a download link names: the listing asked for, whole, in the format of the moment. */
-  const downloads = new Map<string, { consentId: string; accountId: string; query: { dateFrom: string; dateTo: string | undefined; status: 'booked' | 'pending' | 'both' }; format: 'download' | 'camt' }>();
+  const downloads = new Map<
+    string,
+    {
+      consentId: string;
+      accountId: string;
+      query: { dateFrom: string; dateTo: string | undefined; status: 'booked' | 'pending' | 'both' };
+      format: 'download' | 'camt';
+    }
+  >();
 
   // Beside the API (the file declares no operation for it), like a bank's file server; the same consent and token apply.
-  bank.published.get('/report-files/:accountId/:downloadId', (req, res) => void serveDownload(req, res).catch((err: unknown) => {
-    if (err instanceof BankError) return bank.dialect.sendError(req, res, err.status, err.code, err.message, err.detail);
-    bank.log.error({ err }, 'sandbox bank error');
-    bank.dialect.sendError(req, res, 500, 'INTERNAL_SERVER_ERROR', 'Unexpected error in the sandbox bank.');
-  }));
+  bank.published.get(
+    '/report-files/:accountId/:downloadId',
+    (req, res) =>
+      void serveDownload(req, res).catch((err: unknown) => {
+        if (err instanceof BankError) return bank.dialect.sendError(req, res, err.status, err.code, err.message, err.detail);
+        bank.log.error({ err }, 'sandbox bank error');
+        bank.dialect.sendError(req, res, 500, 'INTERNAL_SERVER_ERROR', 'Unexpected error in the sandbox bank.');
+      }),
+  );
   const serveDownload = async (req: Request, res: Response) => {
     const consent = await dataConsent(req);
     const a = accountOf(consent, req, 'transactions');
     const file = downloads.get(String(req.params.downloadId));
     if (!file || file.consentId !== consent.id || file.accountId !== a.id) throw new BankError('RESOURCE_UNKNOWN', 'Unknown download.', 404);
     const all = transactionPage(bank, req, a, file.query, 0);
-    const items = all.total > all.items.length ? [...Array(all.lastPage + 1).keys()].flatMap((p) => transactionPage(bank, req, a, file.query, p).items) : all.items;
+    const items =
+      all.total > all.items.length ? [...Array(all.lastPage + 1).keys()].flatMap((p) => transactionPage(bank, req, a, file.query, p).items) : all.items;
     if (file.format === 'camt') {
       // What most banks put behind the link: an ISO 20022 camt.052 account report.
-      res.type('application/xml').send(
-        `<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08"><BkToCstmrAcctRpt><GrpHdr><MsgId>${req.params.downloadId}</MsgId></GrpHdr><Rpt><Acct><Id><IBAN>${a.iban}</IBAN></Id></Acct>${items
-          .map((t) => `<Ntry><Amt Ccy="${a.currency}">${formatCents(Math.abs(t.amountCents))}</Amt><CdtDbtInd>${t.amountCents < 0 ? 'DBIT' : 'CRDT'}</CdtDbtInd></Ntry>`)
-          .join('')}</Rpt></BkToCstmrAcctRpt></Document>`,
-      );
+      res
+        .type('application/xml')
+        .send(
+          `<?xml version="1.0" encoding="UTF-8"?>\n<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08"><BkToCstmrAcctRpt><GrpHdr><MsgId>${req.params.downloadId}</MsgId></GrpHdr><Rpt><Acct><Id><IBAN>${a.iban}</IBAN></Id></Acct>${items
+            .map(
+              (t) =>
+                `<Ntry><Amt Ccy="${a.currency}">${formatCents(Math.abs(t.amountCents))}</Amt><CdtDbtInd>${t.amountCents < 0 ? 'DBIT' : 'CRDT'}</CdtDbtInd></Ntry>`,
+            )
+            .join('')}</Rpt></BkToCstmrAcctRpt></Document>`,
+        );
       return;
     }
     res.json({
@@ -549,7 +596,8 @@ export function mountBerlinGroup(bank: Bank): void {
     const p = bank.payments.get(String(req.params.paymentId));
     if (!p || p.product !== product(req)) throw new BankError('RESOURCE_UNKNOWN', 'Unknown payment.', 403);
     const token = await bank.bearer(req);
-    if (token?.kind === 'user' && token.link?.paymentId !== p.id && token.link?.consentId === undefined) throw new BankError('TOKEN_INVALID', 'The token was not issued for this payment.');
+    if (token?.kind === 'user' && token.link?.paymentId !== p.id && token.link?.consentId === undefined)
+      throw new BankError('TOKEN_INVALID', 'The token was not issued for this payment.');
     return p;
   };
 
@@ -569,11 +617,16 @@ export function mountBerlinGroup(bank: Bank): void {
     const debtor = (body.debtorAccount as { iban?: unknown } | undefined)?.iban;
     const creditor = (body.creditorAccount as { iban?: unknown } | undefined)?.iban;
     const amount = body.instructedAmount as { amount?: unknown; currency?: unknown } | undefined;
-    if (debtor !== undefined && !isValidIban(debtor)) throw new BankError('FORMAT_ERROR', 'debtorAccount.iban is not a valid IBAN.', 400, { path: 'debtorAccount.iban' });
+    if (debtor !== undefined && !isValidIban(debtor))
+      throw new BankError('FORMAT_ERROR', 'debtorAccount.iban is not a valid IBAN.', 400, { path: 'debtorAccount.iban' });
     if (!isValidIban(creditor)) throw new BankError('FORMAT_ERROR', 'creditorAccount.iban is not a valid IBAN.', 400, { path: 'creditorAccount.iban' });
     const cents = parseAmount(amount?.amount);
-    if (cents === undefined || cents <= 0) throw new BankError('FORMAT_ERROR', 'instructedAmount.amount must be a positive decimal with at most 2 decimals.', 400, { path: 'instructedAmount.amount' });
-    if (amount?.currency !== 'EUR') throw new BankError('FORMAT_ERROR', 'instructedAmount.currency must be EUR for SEPA.', 400, { path: 'instructedAmount.currency' });
+    if (cents === undefined || cents <= 0)
+      throw new BankError('FORMAT_ERROR', 'instructedAmount.amount must be a positive decimal with at most 2 decimals.', 400, {
+        path: 'instructedAmount.amount',
+      });
+    if (amount?.currency !== 'EUR')
+      throw new BankError('FORMAT_ERROR', 'instructedAmount.currency must be EUR for SEPA.', 400, { path: 'instructedAmount.currency' });
     if (typeof body.creditorName !== 'string' || !body.creditorName.trim() || body.creditorName.length > 70) {
       throw new BankError('FORMAT_ERROR', 'creditorName is required (at most 70 characters).', 400, { path: 'creditorName' });
     }
@@ -663,11 +716,20 @@ export function mountBerlinGroup(bank: Bank): void {
     }
     const okRedirect = req.get('tpp-redirect-uri');
     if (!okRedirect) throw new BankError('FORMAT_ERROR', 'TPP-Redirect-URI is required by this bank.', 400, { path: 'TPP-Redirect-URI' });
-    const { session, url } = startScaSession(bank, { mode: 'redirect', target: { cancellationOf: p.id }, expectedUser: p.userId, okRedirect, nokRedirect: req.get('tpp-nok-redirect-uri') });
+    const { session, url } = startScaSession(bank, {
+      mode: 'redirect',
+      target: { cancellationOf: p.id },
+      expectedUser: p.userId,
+      okRedirect,
+      nokRedirect: req.get('tpp-nok-redirect-uri'),
+    });
     const authorisation = { id: bank.newId(), scaStatus: 'received' as const, sessionId: session.id };
     (p.cancellationAuthorisations ??= []).push(authorisation);
     const self = `${bank.info.pisBaseUrl}/v1/payments/${p.product}/${p.id}/cancellation-authorisations/${authorisation.id}`;
-    res.status(201).set('ASPSP-SCA-Approach', 'REDIRECT').json({ scaStatus: 'received', authorisationId: authorisation.id, _links: { scaRedirect: { href: url }, scaStatus: { href: self } } });
+    res
+      .status(201)
+      .set('ASPSP-SCA-Approach', 'REDIRECT')
+      .json({ scaStatus: 'received', authorisationId: authorisation.id, _links: { scaRedirect: { href: url }, scaStatus: { href: self } } });
   });
   api.get('/v1/payments/:product/:paymentId/cancellation-authorisations', async (req, res) => {
     res.json({ authorisationIds: ((await getPayment(req)).cancellationAuthorisations ?? []).map((a) => a.id) });

@@ -41,7 +41,11 @@ export const stetSchemas = {
           properties: {
             resourceId: { type: 'string', maxLength: 100 },
             bicFi: { type: 'string', pattern: '^[A-Z]{6}[A-Z2-9][A-NP-Z0-9]([A-Z0-9]{3})?$' },
-            accountId: { type: 'object', required: ['iban'], properties: { iban: { type: 'string', pattern: '^[A-Z]{2}\\d{2}[A-Z0-9]{11,30}$' }, currency: { type: 'string' } } },
+            accountId: {
+              type: 'object',
+              required: ['iban'],
+              properties: { iban: { type: 'string', pattern: '^[A-Z]{2}\\d{2}[A-Z0-9]{11,30}$' }, currency: { type: 'string' } },
+            },
             name: { type: 'string', maxLength: 70 },
             details: { type: 'string', maxLength: 140 },
             usage: { enum: ['PRIV', 'ORGA'] },
@@ -79,12 +83,19 @@ export const stetSchemas = {
             bookingDate: date,
             valueDate: date,
             transactionDate: date,
-            remittanceInformation: { type: 'object', properties: { unstructured: { type: 'array', items: { type: 'string', maxLength: 140 } }, structured: { type: 'array' } } },
+            remittanceInformation: {
+              type: 'object',
+              properties: { unstructured: { type: 'array', items: { type: 'string', maxLength: 140 } }, structured: { type: 'array' } },
+            },
             bankTransactionCode: { type: 'object', properties: { domain: { type: 'string' }, family: { type: 'string' }, subFamily: { type: 'string' } } },
           },
         },
       },
-      _links: { type: 'object', required: ['self'], properties: { self: href, first: href, last: href, next: href, prev: href, balances: href, 'parent-list': href } },
+      _links: {
+        type: 'object',
+        required: ['self'],
+        properties: { self: href, first: href, last: href, next: href, prev: href, balances: href, 'parent-list': href },
+      },
     },
   },
   paymentRequestCreated: {
@@ -105,7 +116,11 @@ export const stetSchemas = {
         properties: {
           paymentInformationStatus: { enum: ['ACCP', 'ACSC', 'ACSP', 'ACTC', 'ACWC', 'ACWP', 'PART', 'RCVD', 'PDNG', 'RJCT', 'CANC'] },
           statusReasonInformation: { type: 'string' },
-          creditTransferTransaction: { type: 'array', minItems: 1, items: { type: 'object', required: ['instructedAmount'], properties: { instructedAmount: amount } } },
+          creditTransferTransaction: {
+            type: 'array',
+            minItems: 1,
+            items: { type: 'object', required: ['instructedAmount'], properties: { instructedAmount: amount } },
+          },
         },
       },
     },
@@ -113,7 +128,13 @@ export const stetSchemas = {
   error: {
     type: 'object',
     required: ['status', 'error', 'message'],
-    properties: { timestamp: { type: 'string' }, status: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' }, path: { type: 'string' } },
+    properties: {
+      timestamp: { type: 'string' },
+      status: { type: 'integer' },
+      error: { type: 'string' },
+      message: { type: 'string' },
+      path: { type: 'string' },
+    },
   },
 } as const;
 
@@ -127,12 +148,23 @@ const common = [
   header('PSU-IP-Address', false, { type: 'string', anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] }),
 ];
 const json = (schema: object) => ({ content: { 'application/hal+json': { schema }, 'application/json': { schema } } });
-const answer = (status: number, schema: object) => ({ [status]: { description: String(status), ...json(schema) }, default: { description: 'error', ...json(stetSchemas.error) } });
+const answer = (status: number, schema: object) => ({
+  [status]: { description: String(status), ...json(schema) },
+  default: { description: 'error', ...json(stetSchemas.error) },
+});
 const pathId = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 100 } });
 
 const paymentRequestBody = {
   type: 'object',
-  required: ['paymentInformationId', 'creationDateTime', 'numberOfTransactions', 'initiatingParty', 'paymentTypeInformation', 'beneficiary', 'creditTransferTransaction'],
+  required: [
+    'paymentInformationId',
+    'creationDateTime',
+    'numberOfTransactions',
+    'initiatingParty',
+    'paymentTypeInformation',
+    'beneficiary',
+    'creditTransferTransaction',
+  ],
   properties: {
     paymentInformationId: { type: 'string', maxLength: 35 },
     creationDateTime: { type: 'string', format: 'date-time' },
@@ -162,7 +194,11 @@ const paymentRequestBody = {
         type: 'object',
         required: ['paymentId', 'instructedAmount'],
         properties: {
-          paymentId: { type: 'object', required: ['instructionId', 'endToEndId'], properties: { instructionId: { type: 'string', maxLength: 35 }, endToEndId: { type: 'string', maxLength: 35 } } },
+          paymentId: {
+            type: 'object',
+            required: ['instructionId', 'endToEndId'],
+            properties: { instructionId: { type: 'string', maxLength: 35 }, endToEndId: { type: 'string', maxLength: 35 } },
+          },
           instructedAmount: unsignedAmount,
           remittanceInformation: { type: 'object', properties: { unstructured: { type: 'array', items: { type: 'string', maxLength: 140 } } } },
         },
@@ -230,13 +266,21 @@ export const stetOpenApi = {
       },
     },
     '/payment-requests/{paymentRequestResourceId}': {
-      get: { operationId: 'paymentRequestGet', parameters: [...common, pathId('paymentRequestResourceId')], responses: answer(200, stetSchemas.paymentRequest) },
+      get: {
+        operationId: 'paymentRequestGet',
+        parameters: [...common, pathId('paymentRequestResourceId')],
+        responses: answer(200, stetSchemas.paymentRequest),
+      },
       put: {
         operationId: 'paymentRequestPut',
         parameters: [...common, pathId('paymentRequestResourceId')],
         requestBody: {
           required: true,
-          ...json({ type: 'object', required: ['paymentInformationStatus'], properties: { paymentInformationStatus: { type: 'string' }, statusReasonInformation: { type: 'string' } } }),
+          ...json({
+            type: 'object',
+            required: ['paymentInformationStatus'],
+            properties: { paymentInformationStatus: { type: 'string' }, statusReasonInformation: { type: 'string' } },
+          }),
         },
         responses: answer(200, stetSchemas.paymentRequest),
       },

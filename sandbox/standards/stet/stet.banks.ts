@@ -20,5 +20,5 @@ export const STET_BANKS: readonly BankDefinition[] = Object.freeze([
     paymentProducts: ['SCT', 'INST'],
     aisPath: '/stet/psd2/v1.6',
     pisPath: '/stet/psd2/v1.6',
-  }
+  },
 ]);

@@ -124,8 +124,18 @@ export function mountStet(bank: Bank): void {
   const balanceList = (a: LedgerAccount) => {
     const { bookedCents, expectedCents } = balancesOf(a);
     return [
-      { name: 'Solde comptable', balanceAmount: { currency: a.currency, amount: formatCents(bookedCents) }, balanceType: 'CLBD', referenceDate: bank.clock.today() },
-      { name: 'Solde prévisionnel', balanceAmount: { currency: a.currency, amount: formatCents(expectedCents) }, balanceType: 'XPCD', lastChangeDateTime: bank.clock.now().toISOString() },
+      {
+        name: 'Solde comptable',
+        balanceAmount: { currency: a.currency, amount: formatCents(bookedCents) },
+        balanceType: 'CLBD',
+        referenceDate: bank.clock.today(),
+      },
+      {
+        name: 'Solde prévisionnel',
+        balanceAmount: { currency: a.currency, amount: formatCents(expectedCents) },
+        balanceType: 'XPCD',
+        lastChangeDateTime: bank.clock.now().toISOString(),
+      },
     ];
   };
 
@@ -178,13 +188,16 @@ export function mountStet(bank: Bank): void {
     transactionDate: t.valueDate,
     remittanceInformation: {
       unstructured: [t.remittance ?? t.counterpartyName ?? 'PAIEMENT'],
-      ...(t.structuredReference ? { structured: [{ creditorReferenceInformation: { reference: t.structuredReference, type: { codeOrProprietary: { code: 'SCOR' } } } }] } : {}),
+      ...(t.structuredReference
+        ? { structured: [{ creditorReferenceInformation: { reference: t.structuredReference, type: { codeOrProprietary: { code: 'SCOR' } } } }] }
+        : {}),
     },
     ...(t.counterpartyName
       ? {
-          relatedParties: t.amountCents < 0
-            ? { creditor: { name: t.counterpartyName }, ...(t.counterpartyIban ? { creditorAccount: { iban: t.counterpartyIban } } : {}) }
-            : { debtor: { name: t.counterpartyName }, ...(t.counterpartyIban ? { debtorAccount: { iban: t.counterpartyIban } } : {}) },
+          relatedParties:
+            t.amountCents < 0
+              ? { creditor: { name: t.counterpartyName }, ...(t.counterpartyIban ? { creditorAccount: { iban: t.counterpartyIban } } : {}) }
+              : { debtor: { name: t.counterpartyName }, ...(t.counterpartyIban ? { debtorAccount: { iban: t.counterpartyIban } } : {}) },
         }
       : {}),
     bankTransactionCode: (() => {
@@ -227,7 +240,8 @@ export function mountStet(bank: Bank): void {
       return v.map((ref, i) => {
         const iban = (ref as { iban?: unknown })?.iban;
         if (!isValidIban(iban)) throw new BankError('FORMAT_ERROR', `${key}[${i}].iban is not a valid IBAN.`, 400, { path: `${key}[${i}].iban` });
-        if (!owned.some((a) => a.iban === iban)) throw new BankError('CONSENT_INVALID', `${key}[${i}] is not an account of this PSU.`, 403, { path: `${key}[${i}]` });
+        if (!owned.some((a) => a.iban === iban))
+          throw new BankError('CONSENT_INVALID', `${key}[${i}] is not an account of this PSU.`, 403, { path: `${key}[${i}]` });
         return iban;
       });
     };
@@ -275,17 +289,32 @@ export function mountStet(bank: Bank): void {
     if (!body || typeof body !== 'object') throw new BankError('FORMAT_ERROR', 'A JSON body is required.');
     const beneficiary = body.beneficiary as { creditor?: { name?: unknown }; creditorAccount?: { iban?: unknown } } | undefined;
     const txs = body.creditTransferTransaction;
-    if (!Array.isArray(txs) || txs.length !== 1) throw new BankError('PAYMENT_INVALID', 'Exactly one creditTransferTransaction is supported.', 400, { path: 'creditTransferTransaction' });
-    const tx = txs[0] as { instructedAmount?: { amount?: unknown; currency?: unknown }; remittanceInformation?: { unstructured?: unknown }; paymentId?: { endToEndId?: unknown } };
+    if (!Array.isArray(txs) || txs.length !== 1)
+      throw new BankError('PAYMENT_INVALID', 'Exactly one creditTransferTransaction is supported.', 400, { path: 'creditTransferTransaction' });
+    const tx = txs[0] as {
+      instructedAmount?: { amount?: unknown; currency?: unknown };
+      remittanceInformation?: { unstructured?: unknown };
+      paymentId?: { endToEndId?: unknown };
+    };
     const cents = parseAmount(tx.instructedAmount?.amount);
-    if (cents === undefined || cents <= 0) throw new BankError('FORMAT_ERROR', 'instructedAmount.amount must be a positive decimal.', 400, { path: 'creditTransferTransaction[0].instructedAmount.amount' });
-    if (tx.instructedAmount?.currency !== 'EUR') throw new BankError('FORMAT_ERROR', 'Only EUR is supported.', 400, { path: 'creditTransferTransaction[0].instructedAmount.currency' });
-    if (!isValidIban(beneficiary?.creditorAccount?.iban)) throw new BankError('FORMAT_ERROR', 'beneficiary.creditorAccount.iban is not a valid IBAN.', 400, { path: 'beneficiary.creditorAccount.iban' });
-    if (typeof beneficiary?.creditor?.name !== 'string' || !beneficiary.creditor.name.trim()) throw new BankError('FORMAT_ERROR', 'beneficiary.creditor.name is required.', 400, { path: 'beneficiary.creditor.name' });
+    if (cents === undefined || cents <= 0)
+      throw new BankError('FORMAT_ERROR', 'instructedAmount.amount must be a positive decimal.', 400, {
+        path: 'creditTransferTransaction[0].instructedAmount.amount',
+      });
+    if (tx.instructedAmount?.currency !== 'EUR')
+      throw new BankError('FORMAT_ERROR', 'Only EUR is supported.', 400, { path: 'creditTransferTransaction[0].instructedAmount.currency' });
+    if (!isValidIban(beneficiary?.creditorAccount?.iban))
+      throw new BankError('FORMAT_ERROR', 'beneficiary.creditorAccount.iban is not a valid IBAN.', 400, { path: 'beneficiary.creditorAccount.iban' });
+    if (typeof beneficiary?.creditor?.name !== 'string' || !beneficiary.creditor.name.trim())
+      throw new BankError('FORMAT_ERROR', 'beneficiary.creditor.name is required.', 400, { path: 'beneficiary.creditor.name' });
     const debtorIban = (body.debtorAccount as { iban?: unknown } | undefined)?.iban;
-    if (debtorIban !== undefined && !isValidIban(debtorIban)) throw new BankError('FORMAT_ERROR', 'debtorAccount.iban is not a valid IBAN.', 400, { path: 'debtorAccount.iban' });
+    if (debtorIban !== undefined && !isValidIban(debtorIban))
+      throw new BankError('FORMAT_ERROR', 'debtorAccount.iban is not a valid IBAN.', 400, { path: 'debtorAccount.iban' });
     const supplementary = body.supplementaryData as { successfulReportUrl?: unknown; unsuccessfulReportUrl?: unknown } | undefined;
-    if (typeof supplementary?.successfulReportUrl !== 'string') throw new BankError('FORMAT_ERROR', 'supplementaryData.successfulReportUrl is required for the REDIRECT approach.', 400, { path: 'supplementaryData.successfulReportUrl' });
+    if (typeof supplementary?.successfulReportUrl !== 'string')
+      throw new BankError('FORMAT_ERROR', 'supplementaryData.successfulReportUrl is required for the REDIRECT approach.', 400, {
+        path: 'supplementaryData.successfulReportUrl',
+      });
     const creditorName = beneficiary.creditor.name;
     const successfulReportUrl = supplementary.successfulReportUrl;
     // The same X-Request-ID and body again (a PISP retrying after a timeout) answers the same payment request.
@@ -312,7 +341,13 @@ export function mountStet(bank: Bank): void {
         extra: {},
       };
       bank.payments.set(p.id, p);
-      const { session, url } = startScaSession(bank, { mode: 'redirect', target: { paymentId: p.id }, clientId: token.clientId, okRedirect: p.tppRedirectUri, nokRedirect: p.tppNokRedirectUri });
+      const { session, url } = startScaSession(bank, {
+        mode: 'redirect',
+        target: { paymentId: p.id },
+        clientId: token.clientId,
+        okRedirect: p.tppRedirectUri,
+        nokRedirect: p.tppNokRedirectUri,
+      });
       p.authorisations.push({ id: bank.newId(), scaStatus: 'received', sessionId: session.id });
       return {
         status: 201,
@@ -344,7 +379,9 @@ export function mountStet(bank: Bank): void {
     const body = req.body as Record<string, unknown> | undefined;
     if (!body || typeof body !== 'object') throw new BankError('FORMAT_ERROR', 'A JSON body is required.');
     if (body.paymentInformationStatus !== 'RJCT' || body.statusReasonInformation !== 'DS02') {
-      throw new BankError('FORMAT_ERROR', 'Only cancellation is supported: paymentInformationStatus RJCT with statusReasonInformation DS02.', 400, { path: 'paymentInformationStatus' });
+      throw new BankError('FORMAT_ERROR', 'Only cancellation is supported: paymentInformationStatus RJCT with statusReasonInformation DS02.', 400, {
+        path: 'paymentInformationStatus',
+      });
     }
     const status = bank.paymentStatus(p);
     const futureDated = !!p.requestedExecutionDate && p.requestedExecutionDate > bank.clock.today();

@@ -20,5 +20,5 @@ export const UK_OBIE_BANKS: readonly BankDefinition[] = Object.freeze([
     paymentProducts: ['domestic-payments'],
     aisPath: '/open-banking/v3.1/aisp',
     pisPath: '/open-banking/v3.1/pisp',
-  }
+  },
 ]);

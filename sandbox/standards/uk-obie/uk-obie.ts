@@ -65,10 +65,27 @@ export const ukDialect: Dialect = {
 };
 
 const PERMISSIONS = new Set([
-  'ReadAccountsBasic', 'ReadAccountsDetail', 'ReadBalances', 'ReadBeneficiariesBasic', 'ReadBeneficiariesDetail', 'ReadDirectDebits',
-  'ReadOffers', 'ReadPAN', 'ReadParty', 'ReadPartyPSU', 'ReadProducts', 'ReadScheduledPaymentsBasic', 'ReadScheduledPaymentsDetail',
-  'ReadStandingOrdersBasic', 'ReadStandingOrdersDetail', 'ReadStatementsBasic', 'ReadStatementsDetail', 'ReadTransactionsBasic',
-  'ReadTransactionsCredits', 'ReadTransactionsDebits', 'ReadTransactionsDetail',
+  'ReadAccountsBasic',
+  'ReadAccountsDetail',
+  'ReadBalances',
+  'ReadBeneficiariesBasic',
+  'ReadBeneficiariesDetail',
+  'ReadDirectDebits',
+  'ReadOffers',
+  'ReadPAN',
+  'ReadParty',
+  'ReadPartyPSU',
+  'ReadProducts',
+  'ReadScheduledPaymentsBasic',
+  'ReadScheduledPaymentsDetail',
+  'ReadStandingOrdersBasic',
+  'ReadStandingOrdersDetail',
+  'ReadStatementsBasic',
+  'ReadStatementsDetail',
+  'ReadTransactionsBasic',
+  'ReadTransactionsCredits',
+  'ReadTransactionsDebits',
+  'ReadTransactionsDetail',
 ]);
 
 const ISO_DT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/;
@@ -187,7 +204,14 @@ export function mountUkObie(bank: Bank): void {
   const consentData = (c: AisConsent) => ({
     ConsentId: c.id,
     CreationDateTime: dt(c.createdAtMs),
-    Status: c.status === 'valid' || c.status === 'expired' ? 'Authorised' : c.status === 'received' ? 'AwaitingAuthorisation' : c.status === 'rejected' ? 'Rejected' : 'Revoked',
+    Status:
+      c.status === 'valid' || c.status === 'expired'
+        ? 'Authorised'
+        : c.status === 'received'
+          ? 'AwaitingAuthorisation'
+          : c.status === 'rejected'
+            ? 'Rejected'
+            : 'Revoked',
     StatusUpdateDateTime: dt(c.statusUpdatedAtMs),
     Permissions: c.permissions ?? [],
     ExpirationDateTime: String(c.extra.expirationDateTime),
@@ -200,13 +224,16 @@ export function mountUkObie(bank: Bank): void {
     const data = (req.body as { Data?: Record<string, unknown> } | undefined)?.Data;
     if (!data || typeof data !== 'object') throw new BankError('FORMAT_ERROR', 'Data is required.', 400, { path: 'Data' });
     const permissions = data.Permissions;
-    if (!Array.isArray(permissions) || permissions.length === 0) throw new BankError('FORMAT_ERROR', 'Data.Permissions is required.', 400, { path: 'Data.Permissions' });
-    for (const p of permissions) if (!PERMISSIONS.has(String(p))) throw new BankError('FORMAT_ERROR', `Unknown permission ${String(p)}.`, 400, { path: 'Data.Permissions' });
+    if (!Array.isArray(permissions) || permissions.length === 0)
+      throw new BankError('FORMAT_ERROR', 'Data.Permissions is required.', 400, { path: 'Data.Permissions' });
+    for (const p of permissions)
+      if (!PERMISSIONS.has(String(p))) throw new BankError('FORMAT_ERROR', `Unknown permission ${String(p)}.`, 400, { path: 'Data.Permissions' });
     if (!permissions.includes('ReadAccountsBasic') && !permissions.includes('ReadAccountsDetail')) {
       throw new BankError('FORMAT_ERROR', 'Permissions must include ReadAccountsBasic or ReadAccountsDetail.', 400, { path: 'Data.Permissions' });
     }
     for (const f of ['ExpirationDateTime', 'TransactionFromDateTime', 'TransactionToDateTime']) {
-      if (data[f] !== undefined && (typeof data[f] !== 'string' || !ISO_DT.test(data[f] as string))) throw new BankError('PERIOD_INVALID', `Data.${f} must be an ISO date-time.`, 400, { path: `Data.${f}` });
+      if (data[f] !== undefined && (typeof data[f] !== 'string' || !ISO_DT.test(data[f] as string)))
+        throw new BankError('PERIOD_INVALID', `Data.${f} must be an ISO date-time.`, 400, { path: `Data.${f}` });
     }
     const now = bank.clock.nowMs();
     const maxMs = now + bank.def.maxConsentDays * 86_400_000;
@@ -235,7 +262,8 @@ export function mountUkObie(bank: Bank): void {
   const ownConsent = async (req: Request) => {
     const token = await clientToken(req, 'accounts');
     const c = bank.consents.get(String(req.params.consentId));
-    if (!c || c.clientId !== token.clientId || c.status === 'terminatedByTpp') throw new BankError('RESOURCE_UNKNOWN', 'Unknown consent.', 400, { path: 'ConsentId' });
+    if (!c || c.clientId !== token.clientId || c.status === 'terminatedByTpp')
+      throw new BankError('RESOURCE_UNKNOWN', 'Unknown consent.', 400, { path: 'ConsentId' });
     return bank.refreshConsent(c);
   };
   api.get(`${aisPath}/account-access-consents/:consentId`, async (req, res) => {
@@ -283,7 +311,12 @@ export function mountUkObie(bank: Bank): void {
           Account: [
             a.kind === 'card'
               ? { SchemeName: 'UK.OBIE.PAN', Identification: a.maskedPan!, Name: a.ownerName }
-              : { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: `${a.sortCode}${a.accountNumber}`, Name: a.ownerName, SecondaryIdentification: a.iban.slice(0, 34) },
+              : {
+                  SchemeName: 'UK.OBIE.SortCodeAccountNumber',
+                  Identification: `${a.sortCode}${a.accountNumber}`,
+                  Name: a.ownerName,
+                  SecondaryIdentification: a.iban.slice(0, 34),
+                },
           ],
         }
       : {}),
@@ -293,8 +326,20 @@ export function mountUkObie(bank: Bank): void {
     const { bookedCents, expectedCents } = balancesOf(a);
     const now = dt(bank.clock.nowMs());
     return [
-      { AccountId: a.id, CreditDebitIndicator: bookedCents < 0 ? 'Debit' : 'Credit', Type: 'InterimBooked', DateTime: now, Amount: { Amount: formatCents(Math.abs(bookedCents)), Currency: a.currency } },
-      { AccountId: a.id, CreditDebitIndicator: expectedCents < 0 ? 'Debit' : 'Credit', Type: 'InterimAvailable', DateTime: now, Amount: { Amount: formatCents(Math.abs(expectedCents)), Currency: a.currency } },
+      {
+        AccountId: a.id,
+        CreditDebitIndicator: bookedCents < 0 ? 'Debit' : 'Credit',
+        Type: 'InterimBooked',
+        DateTime: now,
+        Amount: { Amount: formatCents(Math.abs(bookedCents)), Currency: a.currency },
+      },
+      {
+        AccountId: a.id,
+        CreditDebitIndicator: expectedCents < 0 ? 'Debit' : 'Credit',
+        Type: 'InterimAvailable',
+        DateTime: now,
+        Amount: { Amount: formatCents(Math.abs(expectedCents)), Currency: a.currency },
+      },
     ];
   };
 
@@ -334,7 +379,9 @@ export function mountUkObie(bank: Bank): void {
   const transactionBody = (c: AisConsent, t: LedgerTransaction) => {
     const detail = has(c, 'ReadTransactionsDetail');
     const [, family, sub] = t.bankTransactionCode.split('-');
-    const other = t.counterpartyIban ? { SchemeName: 'UK.OBIE.IBAN', Identification: t.counterpartyIban, ...(t.counterpartyName ? { Name: t.counterpartyName } : {}) } : undefined;
+    const other = t.counterpartyIban
+      ? { SchemeName: 'UK.OBIE.IBAN', Identification: t.counterpartyIban, ...(t.counterpartyName ? { Name: t.counterpartyName } : {}) }
+      : undefined;
     return {
       AccountId: t.accountId,
       ...(t.id ? { TransactionId: t.id } : {}),
@@ -346,14 +393,17 @@ export function mountUkObie(bank: Bank): void {
       Amount: { Amount: formatCents(Math.abs(t.amountCents)), Currency: t.currency },
       BankTransactionCode: { Code: family, SubCode: sub },
       ...(detail && t.remittance ? { TransactionInformation: t.remittance.slice(0, 500) } : {}),
-      ...(detail && t.merchantCategoryCode && t.counterpartyName ? { MerchantDetails: { MerchantName: t.counterpartyName.slice(0, 350), MerchantCategoryCode: t.merchantCategoryCode } } : {}),
+      ...(detail && t.merchantCategoryCode && t.counterpartyName
+        ? { MerchantDetails: { MerchantName: t.counterpartyName.slice(0, 350), MerchantCategoryCode: t.merchantCategoryCode } }
+        : {}),
       ...(detail && other ? (t.amountCents < 0 ? { CreditorAccount: other } : { DebtorAccount: other }) : {}),
     };
   };
 
   api.get(`${aisPath}/accounts/:accountId/transactions`, async (req, res) => {
     const c = await dataConsent(req);
-    if (!has(c, 'ReadTransactionsBasic', 'ReadTransactionsDetail')) throw new BankError('CONSENT_INVALID', 'The consent lacks ReadTransactions permissions.', 403);
+    if (!has(c, 'ReadTransactionsBasic', 'ReadTransactionsDetail'))
+      throw new BankError('CONSENT_INVALID', 'The consent lacks ReadTransactions permissions.', 403);
     const a = accountOf(c, req);
     let from = dateTimeParam(req, 'fromBookingDateTime');
     let to = dateTimeParam(req, 'toBookingDateTime');
@@ -391,11 +441,15 @@ export function mountUkObie(bank: Bank): void {
   const idempotency = new Map<string, { hash: string; id: string }>();
   const idempotent = (req: Request, clientId: string, create: () => string): { id: string; replay: boolean } => {
     const key = req.get('x-idempotency-key');
-    if (!key || key.length > 40) throw new BankError('FORMAT_ERROR', 'x-idempotency-key is required (at most 40 characters).', 400, { path: 'x-idempotency-key' });
-    const hash = createHash('sha256').update(JSON.stringify(req.body ?? {})).digest('hex');
+    if (!key || key.length > 40)
+      throw new BankError('FORMAT_ERROR', 'x-idempotency-key is required (at most 40 characters).', 400, { path: 'x-idempotency-key' });
+    const hash = createHash('sha256')
+      .update(JSON.stringify(req.body ?? {}))
+      .digest('hex');
     const seen = idempotency.get(`${clientId}|${req.path}|${key}`);
     if (seen) {
-      if (seen.hash !== hash) throw new BankError('DUPLICATE_REQUEST', 'This x-idempotency-key was used with a different body.', 400, { path: 'x-idempotency-key' });
+      if (seen.hash !== hash)
+        throw new BankError('DUPLICATE_REQUEST', 'This x-idempotency-key was used with a different body.', 400, { path: 'x-idempotency-key' });
       return { id: seen.id, replay: true };
     }
     const id = create();
@@ -408,13 +462,18 @@ export function mountUkObie(bank: Bank): void {
     if (!i || typeof i !== 'object') throw new BankError('FORMAT_ERROR', 'Data.Initiation is required.', 400, { path: 'Data.Initiation' });
     const amount = i.InstructedAmount as { Amount?: unknown; Currency?: unknown } | undefined;
     const cents = parseAmount(amount?.Amount);
-    if (cents === undefined || cents <= 0) throw new BankError('FORMAT_ERROR', 'InstructedAmount.Amount must be a positive amount.', 400, { path: 'Data.Initiation.InstructedAmount.Amount' });
-    if (amount?.Currency !== 'GBP') throw new BankError('FORMAT_ERROR', 'Domestic payments are in GBP.', 400, { path: 'Data.Initiation.InstructedAmount.Currency' });
+    if (cents === undefined || cents <= 0)
+      throw new BankError('FORMAT_ERROR', 'InstructedAmount.Amount must be a positive amount.', 400, { path: 'Data.Initiation.InstructedAmount.Amount' });
+    if (amount?.Currency !== 'GBP')
+      throw new BankError('FORMAT_ERROR', 'Domestic payments are in GBP.', 400, { path: 'Data.Initiation.InstructedAmount.Currency' });
     const creditor = i.CreditorAccount as { SchemeName?: unknown; Identification?: unknown; Name?: unknown } | undefined;
     if (creditor?.SchemeName !== 'UK.OBIE.SortCodeAccountNumber' || typeof creditor.Identification !== 'string' || !/^\d{14}$/.test(creditor.Identification)) {
-      throw new BankError('FORMAT_ERROR', 'CreditorAccount must be UK.OBIE.SortCodeAccountNumber with 14 digits.', 400, { path: 'Data.Initiation.CreditorAccount' });
+      throw new BankError('FORMAT_ERROR', 'CreditorAccount must be UK.OBIE.SortCodeAccountNumber with 14 digits.', 400, {
+        path: 'Data.Initiation.CreditorAccount',
+      });
     }
-    if (typeof creditor.Name !== 'string' || !creditor.Name.trim()) throw new BankError('FORMAT_ERROR', 'CreditorAccount.Name is required.', 400, { path: 'Data.Initiation.CreditorAccount.Name' });
+    if (typeof creditor.Name !== 'string' || !creditor.Name.trim())
+      throw new BankError('FORMAT_ERROR', 'CreditorAccount.Name is required.', 400, { path: 'Data.Initiation.CreditorAccount.Name' });
     if (typeof i.InstructionIdentification !== 'string' || typeof i.EndToEndIdentification !== 'string') {
       throw new BankError('FORMAT_ERROR', 'InstructionIdentification and EndToEndIdentification are required.', 400, { path: 'Data.Initiation' });
     }
@@ -446,7 +505,8 @@ export function mountUkObie(bank: Bank): void {
         currency: 'GBP',
         creditorName: creditor.Name,
         creditorAccount: creditor,
-        remittance: typeof remittance?.Unstructured === 'string' ? remittance.Unstructured : typeof remittance?.Reference === 'string' ? remittance.Reference : undefined,
+        remittance:
+          typeof remittance?.Unstructured === 'string' ? remittance.Unstructured : typeof remittance?.Reference === 'string' ? remittance.Reference : undefined,
         endToEndId: String(i.EndToEndIdentification),
         createdAtMs: bank.clock.nowMs(),
         approach: 'REDIRECT',
@@ -486,7 +546,8 @@ export function mountUkObie(bank: Bank): void {
     const data = (req.body as { Data?: Record<string, unknown> } | undefined)?.Data;
     const consentId = data?.ConsentId;
     if (typeof consentId !== 'string') throw new BankError('FORMAT_ERROR', 'Data.ConsentId is required.', 400, { path: 'Data.ConsentId' });
-    if (token.link?.paymentId !== consentId) throw new BankError('CONSENT_INVALID', 'The token was not issued for this payment consent.', 403, { path: 'Data.ConsentId' });
+    if (token.link?.paymentId !== consentId)
+      throw new BankError('CONSENT_INVALID', 'The token was not issued for this payment consent.', 403, { path: 'Data.ConsentId' });
     const p = bank.payments.get(consentId);
     if (!p) throw new BankError('CONSENT_UNKNOWN', 'Unknown consent.', 400, { path: 'Data.ConsentId' });
     const { id } = idempotent(req, token.clientId, () => {

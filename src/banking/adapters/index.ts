@@ -130,7 +130,9 @@ export function recordOAuthCall(deps: BankAdapterDeps): ((event: OAuthCallEvent)
     onCall({
       institutionId: deps.institution.id,
       operation: `oauth.${event.operation}`,
-      method: (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(event.method.toUpperCase()) ? event.method.toUpperCase() : 'POST') as BankCallRecord['method'],
+      method: (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'].includes(event.method.toUpperCase())
+        ? event.method.toUpperCase()
+        : 'POST') as BankCallRecord['method'],
       path,
       ...(event.status ? { status: event.status } : {}),
       latencyMs: event.latencyMs,

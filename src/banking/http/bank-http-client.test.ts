@@ -89,7 +89,16 @@ describe('a successful call', () => {
     expect(seen.headers['consent-id']).toBe('consent-1');
     expect(seen.headers.accept).toBe('application/json');
     expect(calls).toEqual([
-      expect.objectContaining({ institutionId: 'bank-test', operation: 'accounts.list', method: 'GET', path: '/psd2/v1/accounts?withBalance=true', status: 200, requestId: res.requestId, attempt: 1, outcome: 'success' }),
+      expect.objectContaining({
+        institutionId: 'bank-test',
+        operation: 'accounts.list',
+        method: 'GET',
+        path: '/psd2/v1/accounts?withBalance=true',
+        status: 200,
+        requestId: res.requestId,
+        attempt: 1,
+        outcome: 'success',
+      }),
     ]);
   });
 
@@ -104,7 +113,13 @@ describe('a successful call', () => {
   it('speaks the UK headers: x-fapi-interaction-id and x-fapi-customer-ip-address', async () => {
     server.script(json(200, { Data: {} }));
     const c = client({ protocol: standards.get('UK_OPEN_BANKING').protocol });
-    const res = await c.request({ operation: 'accounts.list', method: 'GET', path: '/accounts', schema: z.object({ Data: z.object({}) }), psuIpAddress: '192.0.2.8' });
+    const res = await c.request({
+      operation: 'accounts.list',
+      method: 'GET',
+      path: '/accounts',
+      schema: z.object({ Data: z.object({}) }),
+      psuIpAddress: '192.0.2.8',
+    });
     expect(server.received[0].headers['x-fapi-interaction-id']).toBe(res.requestId);
     expect(server.received[0].headers['x-fapi-customer-ip-address']).toBe('192.0.2.8');
     expect(server.received[0].headers['psu-ip-address']).toBeUndefined();
@@ -116,7 +131,13 @@ describe('a successful call', () => {
     const res = await c.request({ operation: 'consent.delete', method: 'DELETE', path: '/v1/consents/c-1', schema: z.undefined() });
     expect(res.data).toBeUndefined();
     server.script(json(201, { consentId: 'c-2' }));
-    const created = await c.request({ operation: 'consent.create', method: 'POST', path: '/v1/consents', body: { recurringIndicator: true }, schema: z.object({ consentId: z.string() }) });
+    const created = await c.request({
+      operation: 'consent.create',
+      method: 'POST',
+      path: '/v1/consents',
+      body: { recurringIndicator: true },
+      schema: z.object({ consentId: z.string() }),
+    });
     expect(created.data.consentId).toBe('c-2');
     expect(server.received[1].body).toBe('{"recurringIndicator":true}');
     expect(server.received[1].headers['content-type']).toBe('application/json');
@@ -193,7 +214,15 @@ describe('retries', () => {
   it('does not retry a POST without idempotency, whatever the status', async () => {
     server.script(json(503, {}), json(201, { consentId: 'c' }));
     const c = client();
-    const err = await failure(c.request({ operation: 'payment.initiate', method: 'POST', path: '/v1/payments/sepa-credit-transfers', body: { a: 1 }, schema: z.object({ consentId: z.string() }) }));
+    const err = await failure(
+      c.request({
+        operation: 'payment.initiate',
+        method: 'POST',
+        path: '/v1/payments/sepa-credit-transfers',
+        body: { a: 1 },
+        schema: z.object({ consentId: z.string() }),
+      }),
+    );
     expect(err).toBeInstanceOf(BankUnavailable);
     expect(server.received).toHaveLength(1);
   });
@@ -217,9 +246,13 @@ describe('retries', () => {
   it('does not retry errors that will not change: consent expired, invalid request', async () => {
     server.script(json(401, { tppMessages: [{ category: 'ERROR', code: 'CONSENT_EXPIRED' }] }));
     const c = client();
-    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(BankConsentExpired);
+    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(
+      BankConsentExpired,
+    );
     server.script(json(400, { tppMessages: [{ category: 'ERROR', code: 'FORMAT_ERROR' }] }));
-    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(BankInvalidRequest);
+    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(
+      BankInvalidRequest,
+    );
     expect(server.received).toHaveLength(2);
   });
 
@@ -274,7 +307,9 @@ describe('timeouts', () => {
           reject(signal?.reason);
         }),
     });
-    await expect(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema, signal: controller.signal })).rejects.toThrow('caller gave up');
+    await expect(
+      c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema, signal: controller.signal }),
+    ).rejects.toThrow('caller gave up');
     expect(server.received).toHaveLength(1);
   });
 });
@@ -314,15 +349,21 @@ describe('URLs', () => {
   });
 
   it('refuses an http:// base URL unless allowInsecureRequests is set', () => {
-    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://bank.example' })).toThrow(BankClientConfigError);
-    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://bank.example' })).toThrow(/allowInsecureRequests/);
+    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://bank.example' })).toThrow(
+      BankClientConfigError,
+    );
+    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://bank.example' })).toThrow(
+      /allowInsecureRequests/,
+    );
     expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'https://bank.example' })).not.toThrow();
   });
 
   it('refuses an https client from following an http link on the same host', () => {
     const c = createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'https://bank.example/api' });
     expect(() => c.resolveUrl({ url: 'http://bank.example/api/accounts' })).toThrow(BankResponseInvalid);
-    expect(c.resolveUrl({ path: 'accounts', query: { dateFrom: '2026-01-01', status: ['a', 'b'] } }).href).toBe('https://bank.example/api/accounts?dateFrom=2026-01-01&status=a&status=b');
+    expect(c.resolveUrl({ path: 'accounts', query: { dateFrom: '2026-01-01', status: ['a', 'b'] } }).href).toBe(
+      'https://bank.example/api/accounts?dateFrom=2026-01-01&status=a&status=b',
+    );
   });
 });
 
@@ -345,7 +386,9 @@ describe('answers that are not what the standard promises', () => {
   it('turns malformed JSON and HTML into BankResponseInvalid', async () => {
     const c = client();
     server.script(raw(200, '{"accounts": [', { 'content-type': 'application/json' }));
-    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(BankResponseInvalid);
+    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(
+      BankResponseInvalid,
+    );
     server.script(raw(200, '<html>maintenance</html>', { 'content-type': 'text/html' }));
     const html = await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }));
     expect(html).toBeInstanceOf(BankResponseInvalid);
@@ -355,7 +398,9 @@ describe('answers that are not what the standard promises', () => {
   it('does not follow redirects', async () => {
     server.script(raw(302, '', { location: 'https://evil.example/' }));
     const c = client();
-    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(BankResponseInvalid);
+    expect(await failure(c.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', schema: accountsSchema }))).toBeInstanceOf(
+      BankResponseInvalid,
+    );
     expect(server.received).toHaveLength(1);
   });
 

@@ -8,15 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
-import {
-  BankClientConfigError,
-  BankError,
-  BankErrorCode,
-  bankErrorFromResponse,
-  BankResponseInvalid,
-  BankUnavailable,
-  summariseZodIssues,
-} from '../errors';
+import { BankClientConfigError, BankError, BankErrorCode, bankErrorFromResponse, BankResponseInvalid, BankUnavailable, summariseZodIssues } from '../errors';
 import { createMtlsTransport, ResponseTooLarge, type BankFetch, type MtlsOptions } from './mtls';
 import type { BankProtocol, BankRequestSigner } from './protocol';
 import { describeUrl, redactedExcerpt } from './redact';
@@ -312,7 +304,8 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
     for (const [name, value] of Object.entries(options.defaultHeaders ?? {})) headers.set(name, value);
     for (const [name, value] of Object.entries(req.headers ?? {})) if (value !== undefined) headers.set(name, value);
     headers.set('X-Request-ID', requestId);
-    for (const [name, value] of Object.entries(protocol.headers({ requestId, ...(req.psuIpAddress ? { psuIpAddress: req.psuIpAddress } : {}) }))) headers.set(name, value);
+    for (const [name, value] of Object.entries(protocol.headers({ requestId, ...(req.psuIpAddress ? { psuIpAddress: req.psuIpAddress } : {}) })))
+      headers.set(name, value);
     if (req.accessToken) headers.set('Authorization', `Bearer ${req.accessToken}`);
     return headers;
   }
@@ -410,7 +403,16 @@ export function createBankHttpClient(options: BankHttpClientOptions): BankHttpCl
           error = result;
           retryable = false;
         } else {
-          error = bankErrorFromResponse({ institutionId, operation, dialect: protocol.errors, status, headers: response.headers, body: text, requestId, now: now() });
+          error = bankErrorFromResponse({
+            institutionId,
+            operation,
+            dialect: protocol.errors,
+            status,
+            headers: response.headers,
+            body: text,
+            requestId,
+            now: now(),
+          });
           retryable = safe && error.transient;
         }
       } catch (err) {

@@ -22,15 +22,12 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
 
   beforeAll(async () => {
     pki = createTestPki();
-    server = createServer(
-      { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true },
-      (req, res) => {
-        const socket = req.socket as TLSSocket;
-        const peer = socket.getPeerCertificate();
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ cn: String(peer.subject?.CN ?? ''), authorized: socket.authorized }));
-      },
-    );
+    server = createServer({ key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const socket = req.socket as TLSSocket;
+      const peer = socket.getPeerCertificate();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ cn: String(peer.subject?.CN ?? ''), authorized: socket.authorized }));
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}/psd2`;
   });
@@ -141,7 +138,11 @@ describe.skipIf(!hasOpenssl)('mTLS with a QWAC client certificate', () => {
 describe('mTLS settings', () => {
   it('are refused with a plain http base URL or together with a custom fetch', () => {
     const mtls = { certPem: 'x', keyPem: 'y' };
-    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://127.0.0.1:1', allowInsecureRequests: true, mtls })).toThrow(BankClientConfigError);
-    expect(() => createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'https://bank.example', mtls, fetch: globalThis.fetch })).toThrow(/either mtls or fetch/);
+    expect(() =>
+      createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'http://127.0.0.1:1', allowInsecureRequests: true, mtls }),
+    ).toThrow(BankClientConfigError);
+    expect(() =>
+      createBankHttpClient({ institutionId: 'b', protocol: standards.get('STET').protocol, baseUrl: 'https://bank.example', mtls, fetch: globalThis.fetch }),
+    ).toThrow(/either mtls or fetch/);
   });
 });

@@ -28,9 +28,9 @@ function parseSignature(header: string): Record<string, string> {
 /** What a bank does: rebuild the signing string from the received headers and verify it. */
 function verifyAsTheBank(req: ReceivedRequest, publicKey: KeyObject, hash: 'sha256' | 'sha512'): { params: Record<string, string>; valid: boolean } {
   const params = parseSignature(String(req.headers.signature));
-  const lines = params.headers.split(' ').map((name) =>
-    name === '(request-target)' ? `(request-target): ${req.method.toLowerCase()} ${req.url}` : `${name}: ${String(req.headers[name])}`,
-  );
+  const lines = params.headers
+    .split(' ')
+    .map((name) => (name === '(request-target)' ? `(request-target): ${req.method.toLowerCase()} ${req.url}` : `${name}: ${String(req.headers[name])}`));
   const valid = verify(hash, Buffer.from(lines.join('\n'), 'utf8'), publicKey, Buffer.from(params.signature, 'base64'));
   return { params, valid };
 }

@@ -37,7 +37,9 @@ const OPTIONAL_SIGNED = ['psu-id', 'psu-corporate-id', 'tpp-redirect-uri'] as co
 
 /** `SHA-256=<base64>` of the exact body bytes (an empty body when there is none). */
 export function digestHeader(body: string | Uint8Array | undefined): string {
-  return `SHA-256=${createHash('sha256').update(body ?? '').digest('base64')}`;
+  return `SHA-256=${createHash('sha256')
+    .update(body ?? '')
+    .digest('base64')}`;
 }
 
 /**
@@ -101,10 +103,7 @@ export function createQSealSigner(institutionId: string, options: QSealOptions):
         ...(includeRequestTarget ? ['(request-target)'] : []),
       ];
       const signature = sign(spec.hash, Buffer.from(signingString(names, method, url, headers), 'utf8'), key).toString('base64');
-      headers.set(
-        'Signature',
-        `keyId="${options.keyId}",algorithm="${algorithm}",headers="${names.join(' ')}",signature="${signature}"`,
-      );
+      headers.set('Signature', `keyId="${options.keyId}",algorithm="${algorithm}",headers="${names.join(' ')}",signature="${signature}"`);
       if (certificateB64) headers.set('TPP-Signature-Certificate', certificateB64);
     },
   };

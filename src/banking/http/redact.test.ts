@@ -90,13 +90,19 @@ describe('pathTemplate and describeUrl', () => {
     expect(pathTemplate('/v1/accounts/3dc3d5b3-7023-4848-9853-f5400a64e80f/transactions')).toBe('/v1/accounts/{id}/transactions');
     expect(pathTemplate('/stet/psd2/v1.6/accounts/FR7630006000011234567890189/balances')).toBe('/stet/psd2/v1.6/accounts/{id}/balances');
     expect(pathTemplate('/open-banking/v3.1/aisp/accounts/22289/balances')).toBe('/open-banking/v3.1/aisp/accounts/{id}/balances');
-    expect(pathTemplate('/open-banking/v3.1/aisp/account-access-consents/urn-alphabank-intent-88379')).toBe('/open-banking/v3.1/aisp/account-access-consents/{id}');
-    expect(pathTemplate('/open-banking/v3.1/pisp/international-scheduled-payment-consents')).toBe('/open-banking/v3.1/pisp/international-scheduled-payment-consents');
+    expect(pathTemplate('/open-banking/v3.1/aisp/account-access-consents/urn-alphabank-intent-88379')).toBe(
+      '/open-banking/v3.1/aisp/account-access-consents/{id}',
+    );
+    expect(pathTemplate('/open-banking/v3.1/pisp/international-scheduled-payment-consents')).toBe(
+      '/open-banking/v3.1/pisp/international-scheduled-payment-consents',
+    );
     expect(pathTemplate('/v1/payments/sepa-credit-transfers/aBcDeFgHiJkLmNoPqRsT/status')).toBe('/v1/payments/sepa-credit-transfers/{id}/status');
   });
 
   it('keeps dates and paging in the query and hides every other value', () => {
-    const url = new URL('https://bank.example/v1/accounts/acc-1234567890ab/transactions?dateFrom=2026-01-01&bookingStatus=booked&iban=DE89370400440532013000&psuName=Erika');
+    const url = new URL(
+      'https://bank.example/v1/accounts/acc-1234567890ab/transactions?dateFrom=2026-01-01&bookingStatus=booked&iban=DE89370400440532013000&psuName=Erika',
+    );
     const described = describeUrl(url);
     expect(described).toBe('/v1/accounts/{id}/transactions?dateFrom=2026-01-01&bookingStatus=booked&iban={v}&psuName={v}');
   });

@@ -105,9 +105,7 @@ export function redactText(text: string): string {
   return text
     .replace(BEARER_RE, (_m, scheme: string) => `${scheme} ${REDACTED}`)
     .replace(JWT_RE, REDACTED)
-    .replace(KV_RE, (m, key: string, sep: string, value: string) =>
-      key.toLowerCase() === 'code' && CODE_LIKE.test(value) ? m : `${key}${sep}${REDACTED}`,
-    )
+    .replace(KV_RE, (m, key: string, sep: string, value: string) => (key.toLowerCase() === 'code' && CODE_LIKE.test(value) ? m : `${key}${sep}${REDACTED}`))
     .replace(IBAN_RE, (m) => (/\d/.test(m.slice(4)) ? maskIban(m) : m))
     .replace(EMAIL_RE, REDACTED)
     .replace(IPV4_RE, REDACTED)
@@ -170,9 +168,7 @@ export function redactHeaders(headers: Headers | Record<string, string | readonl
   if (headers instanceof Headers) headers.forEach((value, name) => entries.push([name, value]));
   else
     entries.push(
-      ...Object.entries(headers).flatMap(([k, v]): Array<[string, string]> =>
-          v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : String(v)]],
-        ),
+      ...Object.entries(headers).flatMap(([k, v]): Array<[string, string]> => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : String(v)]])),
     );
   for (const [name, value] of entries) {
     const lower = name.toLowerCase();
@@ -237,7 +233,21 @@ export function pathTemplate(pathname: string): string {
 
 /** Query values safe to keep: dates, short enum-like words, small numbers, booleans. */
 const SAFE_QUERY_VALUE = /^(?:\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?|[A-Za-z_]{1,20}|\d{1,4}|true|false)$/;
-const SAFE_QUERY_KEYS = new Set(['datefrom', 'dateto', 'bookingstatus', 'withbalance', 'page', 'size', 'limit', 'fromstatementdate', 'tostatementdate', 'frombookingdatetime', 'tobookingdatetime', 'deltalist', 'entryreferencefrom']);
+const SAFE_QUERY_KEYS = new Set([
+  'datefrom',
+  'dateto',
+  'bookingstatus',
+  'withbalance',
+  'page',
+  'size',
+  'limit',
+  'fromstatementdate',
+  'tostatementdate',
+  'frombookingdatetime',
+  'tobookingdatetime',
+  'deltalist',
+  'entryreferencefrom',
+]);
 
 /**
  * The path template plus query keys, keeping only values that cannot be personal (dates, paging,

@@ -41,7 +41,23 @@ function makePki(): Pki {
     fs.writeFileSync(path.join(dir, 'client.ext'), 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
     const issue = (name: string, cn: string, ca: string, ext: string) => {
       ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-      ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', ext);
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        `${ca}.crt`,
+        '-CAkey',
+        `${ca}.key`,
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        ext,
+      );
     };
     issue('server', '127.0.0.1', 'ca', 'server.ext');
     issue('client', 'passerelle-tpp', 'ca', 'client.ext');
@@ -70,38 +86,35 @@ describe.skipIf(!hasOpenssl)(`BankOAuth over mutual TLS${hasOpenssl ? '' : ' (SK
   beforeAll(async () => {
     pki = makePki();
     // A bank's authorisation server that only talks to clients holding a certificate from its CA.
-    server = https.createServer(
-      { cert: pki.serverCertPem, key: pki.serverKeyPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true },
-      (req, res) => {
-        const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-        if (req.method === 'GET' && req.url === '/oauth/.well-known/openid-configuration') {
-          return json(200, {
-            issuer,
-            authorization_endpoint: `${issuer}/auth`,
-            token_endpoint: `${issuer}/token`,
-            pushed_authorization_request_endpoint: `${issuer}/par`,
-            token_endpoint_auth_methods_supported: ['tls_client_auth'],
-            tls_client_certificate_bound_access_tokens: true,
-            code_challenge_methods_supported: ['S256'],
-          });
-        }
-        if (req.method === 'POST' && (req.url === '/oauth/token' || req.url === '/oauth/par')) {
-          let raw = '';
-          req.on('data', (c: Buffer) => (raw += c.toString()));
-          req.on('end', () => {
-            const body = new URLSearchParams(raw);
-            const cn = (req.socket as TLSSocket).getPeerCertificate().subject?.CN;
-            const subject = Array.isArray(cn) ? cn[0] : cn;
-            if (req.url === '/oauth/par') return json(201, { request_uri: 'urn:ietf:params:oauth:request_uri:mtls-test', expires_in: 60 });
-            tokenRequests.push({ clientId: body.get('client_id'), subject });
-            if (body.get('grant_type') !== 'client_credentials' || subject !== 'passerelle-tpp') return json(401, { error: 'invalid_client' });
-            return json(200, { access_token: 'mtls-bound-access-token', token_type: 'Bearer', expires_in: 300, scope: body.get('scope') ?? '' });
-          });
-          return undefined;
-        }
-        return json(404, { error: 'not_found' });
-      },
-    );
+    server = https.createServer({ cert: pki.serverCertPem, key: pki.serverKeyPem, ca: pki.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const json = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (req.method === 'GET' && req.url === '/oauth/.well-known/openid-configuration') {
+        return json(200, {
+          issuer,
+          authorization_endpoint: `${issuer}/auth`,
+          token_endpoint: `${issuer}/token`,
+          pushed_authorization_request_endpoint: `${issuer}/par`,
+          token_endpoint_auth_methods_supported: ['tls_client_auth'],
+          tls_client_certificate_bound_access_tokens: true,
+          code_challenge_methods_supported: ['S256'],
+        });
+      }
+      if (req.method === 'POST' && (req.url === '/oauth/token' || req.url === '/oauth/par')) {
+        let raw = '';
+        req.on('data', (c: Buffer) => (raw += c.toString()));
+        req.on('end', () => {
+          const body = new URLSearchParams(raw);
+          const cn = (req.socket as TLSSocket).getPeerCertificate().subject?.CN;
+          const subject = Array.isArray(cn) ? cn[0] : cn;
+          if (req.url === '/oauth/par') return json(201, { request_uri: 'urn:ietf:params:oauth:request_uri:mtls-test', expires_in: 60 });
+          tokenRequests.push({ clientId: body.get('client_id'), subject });
+          if (body.get('grant_type') !== 'client_credentials' || subject !== 'passerelle-tpp') return json(401, { error: 'invalid_client' });
+          return json(200, { access_token: 'mtls-bound-access-token', token_type: 'Bearer', expires_in: 300, scope: body.get('scope') ?? '' });
+        });
+        return undefined;
+      }
+      return json(404, { error: 'not_found' });
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     issuer = `https://127.0.0.1:${(server.address() as AddressInfo).port}/oauth`;
   });
@@ -138,7 +151,9 @@ describe.skipIf(!hasOpenssl)(`BankOAuth over mutual TLS${hasOpenssl ? '' : ' (SK
 
   it('fails discovery when the bank does not accept the certificate, or when its server certificate is not trusted', async () => {
     // TLS 1.3: the bank refuses the certificate after the handshake, so the client sees a reset.
-    const stranger = await BankOAuth.discover({ ...base(), mtls: { certPem: pki.strangerCertPem, keyPem: pki.strangerKeyPem, caPem: pki.caPem } }).catch((e: unknown) => e);
+    const stranger = await BankOAuth.discover({ ...base(), mtls: { certPem: pki.strangerCertPem, keyPem: pki.strangerKeyPem, caPem: pki.caPem } }).catch(
+      (e: unknown) => e,
+    );
     expect(stranger).toBeInstanceOf(OAuthError);
     expect((stranger as OAuthError).code).toBe(OAuthErrorCode.DISCOVERY_FAILED);
     const untrusted = await BankOAuth.discover({ ...base(), mtls: { certPem: pki.clientCertPem, keyPem: pki.clientKeyPem } }).catch((e: unknown) => e);

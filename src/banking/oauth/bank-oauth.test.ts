@@ -49,7 +49,13 @@ async function createBerlinGroupConsent(bankId: string, headers: Record<string, 
   const res = await fetch(`${run.bank(bankId).aisBaseUrl}/v1/consents`, {
     method: 'POST',
     headers: { 'x-request-id': randomUUID(), 'content-type': 'application/json', 'psu-ip-address': '192.0.2.10', ...headers },
-    body: JSON.stringify({ access: { allPsd2: 'allAccounts' }, recurringIndicator: true, validUntil: '2027-03-01', frequencyPerDay: 4, combinedServiceIndicator: false }),
+    body: JSON.stringify({
+      access: { allPsd2: 'allAccounts' },
+      recurringIndicator: true,
+      validUntil: '2027-03-01',
+      frequencyPerDay: 4,
+      combinedServiceIndicator: false,
+    }),
   });
   expect(res.status).toBe(201);
   return ((await res.json()) as { consentId: string }).consentId;
@@ -68,7 +74,10 @@ async function createUkConsent(oauth: BankOAuth): Promise<string> {
 }
 
 const ukClaims = (consentId: string) =>
-  JSON.stringify({ id_token: { openbanking_intent_id: { value: consentId, essential: true } }, userinfo: { openbanking_intent_id: { value: consentId, essential: true } } });
+  JSON.stringify({
+    id_token: { openbanking_intent_id: { value: consentId, essential: true } },
+    userinfo: { openbanking_intent_id: { value: consentId, essential: true } },
+  });
 
 /** What each standard asks for in its authorisation request; the consent is made first where the standard needs one. */
 const flows: Record<string, (oauth: BankOAuth) => Promise<{ scope: string; extraParams?: Record<string, string>; consentId?: string }>> = {
@@ -226,7 +235,9 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
     expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'iss', run.bank('thames').issuer), expected: start }))).code).toBe(
       OAuthErrorCode.ISSUER_MISMATCH,
     );
-    expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'iss', null), expected: start }))).code).toBe(OAuthErrorCode.ISSUER_MISMATCH);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'iss', null), expected: start }))).code).toBe(
+      OAuthErrorCode.ISSUER_MISMATCH,
+    );
     expect((await oauth.completeAuthorization({ callbackUrl: callback, expected: start })).accessToken).toBeTruthy();
   });
 
@@ -241,7 +252,9 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
     expect(err.oauthError).toBe('access_denied');
     expect(err.operation).toBe('callback');
     // A forged "declined" callback without the right state is a forgery, not a refusal.
-    expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'state', 'x'), expected: start }))).code).toBe(OAuthErrorCode.STATE_MISMATCH);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'state', 'x'), expected: start }))).code).toBe(
+      OAuthErrorCode.STATE_MISMATCH,
+    );
   });
 
   it('refuses an http issuer with INSECURE_ISSUER when sandbox is false, before any request', async () => {
@@ -270,19 +283,25 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
       }
       return fetch(url, init as RequestInit);
     };
-    const oauth = await BankOAuth.discover(options('rivage', { issuer, sandbox: false, redirectUri: 'https://gateway.invalid/callback', fetch: disguised, discoveryCache: new DiscoveryCache() }));
+    const oauth = await BankOAuth.discover(
+      options('rivage', { issuer, sandbox: false, redirectUri: 'https://gateway.invalid/callback', fetch: disguised, discoveryCache: new DiscoveryCache() }),
+    );
     expect((await refusal(oauth.startAuthorization({ scope: 'aisp' }))).code).toBe(OAuthErrorCode.INSECURE_ISSUER);
     expect((await refusal(oauth.clientCredentials('aisp'))).code).toBe(OAuthErrorCode.INSECURE_ISSUER);
   });
 
   it('refuses a plain http redirect URI when sandbox is false', async () => {
-    const err = await refusal(BankOAuth.discover(options('rivage', { issuer: 'https://bank.invalid/oauth', sandbox: false, discoveryCache: new DiscoveryCache() })));
+    const err = await refusal(
+      BankOAuth.discover(options('rivage', { issuer: 'https://bank.invalid/oauth', sandbox: false, discoveryCache: new DiscoveryCache() })),
+    );
     expect(err.code).toBe(OAuthErrorCode.INSECURE_ISSUER);
     expect(err.message).toContain('redirect URI');
   });
 
   it('reports DISCOVERY_FAILED for an issuer without metadata and for an unreachable one', async () => {
-    const missing = await refusal(BankOAuth.discover(options('rivage', { issuer: `${run.url}/sandbox/banks/nobank/oauth`, discoveryCache: new DiscoveryCache() })));
+    const missing = await refusal(
+      BankOAuth.discover(options('rivage', { issuer: `${run.url}/sandbox/banks/nobank/oauth`, discoveryCache: new DiscoveryCache() })),
+    );
     expect(missing.code).toBe(OAuthErrorCode.DISCOVERY_FAILED);
     expect(missing.operation).toBe('discovery');
     expect(missing.status).toBe(404);
@@ -354,11 +373,17 @@ describe('BankOAuth against the sandbox banks over real HTTP', () => {
   it('reports INVALID_CALLBACK for a callback without code or error or with a repeated parameter, and INVALID_ARGUMENT without the PKCE verifier', async () => {
     const oauth = await BankOAuth.discover(options('rivage'));
     const { start, callback } = await rivageCallback(oauth);
-    expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'code', null), expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: withParam(callback, 'code', null), expected: start }))).code).toBe(
+      OAuthErrorCode.INVALID_CALLBACK,
+    );
     expect((await refusal(oauth.completeAuthorization({ callbackUrl: 'not a url', expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
-    expect((await refusal(oauth.completeAuthorization({ callbackUrl: `${callback}&state=${start.state}`, expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: `${callback}&state=${start.state}`, expected: start }))).code).toBe(
+      OAuthErrorCode.INVALID_CALLBACK,
+    );
     expect((await refusal(oauth.completeAuthorization({ callbackUrl: `${callback}&code=other`, expected: start }))).code).toBe(OAuthErrorCode.INVALID_CALLBACK);
-    expect((await refusal(oauth.completeAuthorization({ callbackUrl: callback, expected: { state: start.state, codeVerifier: '' } }))).code).toBe(OAuthErrorCode.INVALID_ARGUMENT);
+    expect((await refusal(oauth.completeAuthorization({ callbackUrl: callback, expected: { state: start.state, codeVerifier: '' } }))).code).toBe(
+      OAuthErrorCode.INVALID_ARGUMENT,
+    );
   });
 
   it('does not let extra parameters replace the security parameters', async () => {
@@ -545,7 +570,11 @@ describe('BankOAuth details', () => {
     expect(tokens.idTokenClaims?.openbanking_intent_id).toBe(consentId);
 
     // Without PAR the signed request travels in the URL.
-    const inUrl = await oauth.startAuthorization({ scope: 'openid accounts', extraParams: { claims: ukClaims(await createUkConsent(oauth)) }, usePar: 'never' });
+    const inUrl = await oauth.startAuthorization({
+      scope: 'openid accounts',
+      extraParams: { claims: ukClaims(await createUkConsent(oauth)) },
+      usePar: 'never',
+    });
     expect([...new URL(inUrl.url).searchParams.keys()].sort()).toEqual(['client_id', 'request']);
     expect((await oauth.completeAuthorization({ callbackUrl: await psuAt(inUrl.url, ALICE), expected: inUrl })).accessToken).toBeTruthy();
 
@@ -587,27 +616,46 @@ describe('BankOAuth details', () => {
     const issuer = run.bank('nordlicht').issuer;
     const asked: string[] = [];
     // The sandbox publishes OIDC metadata only: this transport serves it at the suffix path, as such a bank would.
-    const suffixBank = (served: (body: Record<string, unknown>) => Record<string, unknown>): OAuthFetch => async (url, init) => {
-      asked.push(url);
-      if (!url.endsWith('/.well-known/oauth-authorization-server')) return fetch(url, init as RequestInit);
-      const body = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
-      return new Response(JSON.stringify(served(body)), { status: 200, headers: { 'content-type': 'application/json' } });
-    };
-    const oauth = await BankOAuth.discover(options('nordlicht', { discoveryAlgorithm: 'oauth2-suffix', fetch: suffixBank((b) => b), discoveryCache: new DiscoveryCache() }));
+    const suffixBank =
+      (served: (body: Record<string, unknown>) => Record<string, unknown>): OAuthFetch =>
+      async (url, init) => {
+        asked.push(url);
+        if (!url.endsWith('/.well-known/oauth-authorization-server')) return fetch(url, init as RequestInit);
+        const body = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+        return new Response(JSON.stringify(served(body)), { status: 200, headers: { 'content-type': 'application/json' } });
+      };
+    const oauth = await BankOAuth.discover(
+      options('nordlicht', { discoveryAlgorithm: 'oauth2-suffix', fetch: suffixBank((b) => b), discoveryCache: new DiscoveryCache() }),
+    );
     expect(asked[0]).toBe(`${issuer}/.well-known/oauth-authorization-server`);
     expect(oauth).toBeInstanceOf(BankOAuth);
     await expect(
-      BankOAuth.discover(options('nordlicht', { discoveryAlgorithm: 'oauth2-suffix', fetch: suffixBank((b) => ({ ...b, issuer: 'http://127.0.0.1:1/other' })), discoveryCache: new DiscoveryCache() })),
+      BankOAuth.discover(
+        options('nordlicht', {
+          discoveryAlgorithm: 'oauth2-suffix',
+          fetch: suffixBank((b) => ({ ...b, issuer: 'http://127.0.0.1:1/other' })),
+          discoveryCache: new DiscoveryCache(),
+        }),
+      ),
     ).rejects.toMatchObject({ code: 'DISCOVERY_FAILED' });
   });
 
   it('finds the issuer behind a metadata URL, as Berlin Group scaOAuth links give it', async () => {
     const nordlicht = run.bank('nordlicht').issuer;
     expect(issuerFromMetadataUrl(`${nordlicht}/.well-known/openid-configuration`)).toEqual({ issuer: nordlicht, discoveryAlgorithm: 'oidc' });
-    expect(issuerFromMetadataUrl('https://bank.example/.well-known/openid-configuration')).toEqual({ issuer: 'https://bank.example', discoveryAlgorithm: 'oidc' });
-    expect(issuerFromMetadataUrl('https://bank.example/.well-known/oauth-authorization-server/psd2')).toEqual({ issuer: 'https://bank.example/psd2', discoveryAlgorithm: 'oauth2' });
+    expect(issuerFromMetadataUrl('https://bank.example/.well-known/openid-configuration')).toEqual({
+      issuer: 'https://bank.example',
+      discoveryAlgorithm: 'oidc',
+    });
+    expect(issuerFromMetadataUrl('https://bank.example/.well-known/oauth-authorization-server/psd2')).toEqual({
+      issuer: 'https://bank.example/psd2',
+      discoveryAlgorithm: 'oauth2',
+    });
     // The suffix form of the Berlin Group's own OAuth examples: the metadata sits below the issuer.
-    expect(issuerFromMetadataUrl('https://bank.example/psd2/.well-known/oauth-authorization-server')).toEqual({ issuer: 'https://bank.example/psd2', discoveryAlgorithm: 'oauth2-suffix' });
+    expect(issuerFromMetadataUrl('https://bank.example/psd2/.well-known/oauth-authorization-server')).toEqual({
+      issuer: 'https://bank.example/psd2',
+      discoveryAlgorithm: 'oauth2-suffix',
+    });
     expect(issuerFromMetadataUrl('https://bank.example/authorize')).toBeUndefined();
     expect(issuerFromMetadataUrl('https://bank.example/.well-known/openid-configuration?x=1')).toBeUndefined();
     expect(issuerFromMetadataUrl('not a url')).toBeUndefined();

@@ -7,12 +7,7 @@ import { callbackError, OAuthError, OAuthErrorCode, toOAuthError, type OAuthOper
 
 /** How the gateway authenticates to the bank's token endpoint. */
 export type TokenEndpointAuthMethod =
-  | 'client_secret_basic'
-  | 'client_secret_post'
-  | 'private_key_jwt'
-  | 'tls_client_auth'
-  | 'self_signed_tls_client_auth'
-  | 'none';
+  'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth' | 'none';
 
 /**
  * The transport for every request to the authorisation server: `fetch`'s arguments, with form
@@ -224,9 +219,7 @@ function redirectUriProblem(value: string, sandbox: boolean): { code: OAuthError
 async function importAssertionKey(key: ClientAssertionKey): Promise<client.PrivateKey> {
   const der = createPrivateKey(key.pem).export({ format: 'der', type: 'pkcs8' });
   const algorithm =
-    key.alg === 'ES256'
-      ? { name: 'ECDSA', namedCurve: 'P-256' }
-      : { name: key.alg === 'PS256' ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
+    key.alg === 'ES256' ? { name: 'ECDSA', namedCurve: 'P-256' } : { name: key.alg === 'PS256' ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const cryptoKey = await webcrypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign']);
   return { key: cryptoKey as unknown as client.CryptoKey, ...(key.kid ? { kid: key.kid } : {}) };
 }
@@ -446,7 +439,11 @@ export class BankOAuth {
     const mode: ParMode = input.usePar ?? 'auto';
     const pushed = mode !== 'never' && this.capabilities.pushedAuthorizationRequests;
     if (mode === 'required' && !pushed) {
-      throw this.error(OAuthErrorCode.INVALID_REQUEST, 'PAR is required but the bank does not advertise a pushed_authorization_request_endpoint', 'authorization_request');
+      throw this.error(
+        OAuthErrorCode.INVALID_REQUEST,
+        'PAR is required but the bank does not advertise a pushed_authorization_request_endpoint',
+        'authorization_request',
+      );
     }
     const codeVerifier = client.randomPKCECodeVerifier();
     const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
@@ -527,7 +524,11 @@ export class BankOAuth {
     }
     const state = params.get('state');
     if (state === null || !sameSecret(state, expected.state)) {
-      throw this.error(OAuthErrorCode.STATE_MISMATCH, state === null ? 'the callback has no state' : 'the callback state is not the one this authorisation started with', 'callback');
+      throw this.error(
+        OAuthErrorCode.STATE_MISMATCH,
+        state === null ? 'the callback has no state' : 'the callback state is not the one this authorisation started with',
+        'callback',
+      );
     }
     const bankError = params.get('error');
     if (bankError !== null) {

@@ -12,7 +12,11 @@ const bodyError = (status: number, body: { error: string; error_description?: st
 
 describe('OAuth error mapping', () => {
   it('maps the bank callback errors: access_denied to ACCESS_DENIED, outages to SERVER_ERROR, the rest to INVALID_REQUEST', () => {
-    expect(callbackError('access_denied', 'User said no', ctx('callback'))).toMatchObject({ code: OAuthErrorCode.ACCESS_DENIED, oauthError: 'access_denied', bankDescription: 'User said no' });
+    expect(callbackError('access_denied', 'User said no', ctx('callback'))).toMatchObject({
+      code: OAuthErrorCode.ACCESS_DENIED,
+      oauthError: 'access_denied',
+      bankDescription: 'User said no',
+    });
     expect(callbackError('temporarily_unavailable', undefined, ctx('callback'))).toMatchObject({ code: OAuthErrorCode.SERVER_ERROR, retryable: true });
     expect(callbackError('server_error', undefined, ctx('callback')).code).toBe(OAuthErrorCode.SERVER_ERROR);
     expect(callbackError('invalid_scope', undefined, ctx('callback'))).toMatchObject({ code: OAuthErrorCode.INVALID_REQUEST, retryable: false });
@@ -30,12 +34,19 @@ describe('OAuth error mapping', () => {
     expect(toOAuthError(bodyError(400, { error: 'invalid_grant' }), ctx('refresh_token')).code).toBe(OAuthErrorCode.REFRESH_TOKEN_INVALID);
     expect(toOAuthError(bodyError(400, { error: 'invalid_grant' }), ctx('client_credentials')).code).toBe(OAuthErrorCode.INVALID_REQUEST);
     expect(toOAuthError(bodyError(401, { error: 'invalid_client' }), ctx('refresh_token')).code).toBe(OAuthErrorCode.INVALID_CLIENT);
-    expect(toOAuthError(bodyError(503, { error: 'temporarily_unavailable' }), ctx('refresh_token'))).toMatchObject({ code: OAuthErrorCode.SERVER_ERROR, status: 503, retryable: true });
+    expect(toOAuthError(bodyError(503, { error: 'temporarily_unavailable' }), ctx('refresh_token'))).toMatchObject({
+      code: OAuthErrorCode.SERVER_ERROR,
+      status: 503,
+      retryable: true,
+    });
   });
 
   it('removes known secrets from what the bank wrote and from the kept cause', () => {
     const secret = 'rt-0123456789abcdef';
-    const err = toOAuthError(bodyError(400, { error: 'invalid_grant', error_description: `refresh token ${secret} is revoked` }), ctx('refresh_token', [secret]));
+    const err = toOAuthError(
+      bodyError(400, { error: 'invalid_grant', error_description: `refresh token ${secret} is revoked` }),
+      ctx('refresh_token', [secret]),
+    );
     expect(err.bankDescription).toBe('refresh token [redacted] is revoked');
     expect(JSON.stringify(err)).not.toContain(secret);
     expect(String((err.cause as Error).message)).not.toContain(secret);

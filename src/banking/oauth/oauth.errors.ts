@@ -154,18 +154,16 @@ function scrubbedCause(err: unknown, secrets: ErrorContext['secrets']): Error | 
   return out;
 }
 
-function fromOAuthErrorValue(
-  error: string | undefined,
-  status: number | undefined,
-  ctx: ErrorContext,
-): { code: OAuthErrorCode; message: string } {
+function fromOAuthErrorValue(error: string | undefined, status: number | undefined, ctx: ErrorContext): { code: OAuthErrorCode; message: string } {
   if (error === 'invalid_client' || status === 401) return { code: OAuthErrorCode.INVALID_CLIENT, message: 'the bank refused the client authentication' };
   if (error === 'server_error' || error === 'temporarily_unavailable' || (status !== undefined && status >= 500)) {
     return { code: OAuthErrorCode.SERVER_ERROR, message: 'the bank failed to answer' };
   }
   if (error === 'invalid_grant') {
-    if (ctx.operation === 'authorization_code') return { code: OAuthErrorCode.CODE_INVALID, message: 'the bank refused the authorisation code (reused, expired or PKCE mismatch)' };
-    if (ctx.operation === 'refresh_token') return { code: OAuthErrorCode.REFRESH_TOKEN_INVALID, message: 'the bank refused the refresh token (expired or revoked)' };
+    if (ctx.operation === 'authorization_code')
+      return { code: OAuthErrorCode.CODE_INVALID, message: 'the bank refused the authorisation code (reused, expired or PKCE mismatch)' };
+    if (ctx.operation === 'refresh_token')
+      return { code: OAuthErrorCode.REFRESH_TOKEN_INVALID, message: 'the bank refused the refresh token (expired or revoked)' };
   }
   if (error === 'access_denied') return { code: OAuthErrorCode.ACCESS_DENIED, message: 'access was denied' };
   return { code: OAuthErrorCode.INVALID_REQUEST, message: 'the bank refused the request' };
@@ -268,6 +266,6 @@ export function toOAuthError(err: unknown, ctx: ErrorContext): OAuthError {
       ...(typeof status === 'number' ? { status } : {}),
     });
   }
-  if (libCode?.startsWith('OAUTH_')) return new OAuthError(OAuthErrorCode.RESPONSE_INVALID, 'the bank\'s answer breaks the protocol', base);
+  if (libCode?.startsWith('OAUTH_')) return new OAuthError(OAuthErrorCode.RESPONSE_INVALID, "the bank's answer breaks the protocol", base);
   return new OAuthError(OAuthErrorCode.SERVER_ERROR, 'the request to the bank failed', base);
 }

@@ -54,26 +54,43 @@ export class AccountsResolver {
     return (await ctx.services.accounts.balances(ctx.caller, account.internalId)).map(BalanceType.from);
   }
 
-  @FieldResolver(() => SyncBudgetType, { description: 'Unattended (background) reads left today and when the counter resets. User-present syncs do not count.' })
+  @FieldResolver(() => SyncBudgetType, {
+    description: 'Unattended (background) reads left today and when the counter resets. User-present syncs do not count.',
+  })
   async syncBudget(@Root() account: AccountType, @Ctx() ctx: GraphQLContext): Promise<SyncBudgetType> {
     const a = await ctx.services.accounts.get(ctx.em, ctx.caller, account.internalId);
     if (!a) throw new ApiError(ErrorCode.NOT_FOUND, 'No account with this id.');
     return ctx.services.sync.budget(a);
   }
 
-  @FieldResolver(() => TransactionConnection, { description: 'Transactions as of the last sync: pending ones on top, then newest date first, then the order the gateway learnt them (latest first) — the same order on every read.' })
-  async transactions(@Root() account: AccountType, @Args(() => TransactionsArgs) args: TransactionsArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<TransactionType>> {
+  @FieldResolver(() => TransactionConnection, {
+    description:
+      'Transactions as of the last sync: pending ones on top, then newest date first, then the order the gateway learnt them (latest first) — the same order on every read.',
+  })
+  async transactions(
+    @Root() account: AccountType,
+    @Args(() => TransactionsArgs) args: TransactionsArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConnectionShape<TransactionType>> {
     const first = args.first ?? 50;
     if (!Number.isInteger(first) || first < 1 || first > MAX_TRANSACTION_PAGE) {
       throw new ApiError(ErrorCode.BAD_USER_INPUT, `Argument "first" must be between 1 and ${MAX_TRANSACTION_PAGE}.`, { argument: 'first' });
     }
     const rows = await ctx.services.accounts.transactions(ctx.caller, account.internalId, first, args.after, args.filter);
     const page = rows.length > first ? rows.slice(0, first) : rows;
-    const edges = page.map((r) => ({ cursor: encodeTransactionCursor(r.accountId, { pending: r.status === 'PENDING', sortDate: r.sortDate, createdVersion: r.createdVersion, id: r.id }), node: TransactionType.from(r) }));
+    const edges = page.map((r) => ({
+      cursor: encodeTransactionCursor(r.accountId, { pending: r.status === 'PENDING', sortDate: r.sortDate, createdVersion: r.createdVersion, id: r.id }),
+      node: TransactionType.from(r),
+    }));
     return {
       edges,
       nodes: edges.map((e) => e.node),
-      pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: !!args.after, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        hasPreviousPage: !!args.after,
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges.at(-1)?.cursor ?? null,
+      },
     };
   }
 }

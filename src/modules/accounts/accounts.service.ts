@@ -5,7 +5,16 @@ import { DomainError, ErrorCode } from '../../kernel/errors';
 import { DECIMAL_PATTERN } from '../../kernel/money';
 import { compareDecimal } from '../transactions';
 import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
-import { feedAfter, rawPayloads, transactionPage, transactionsByIds, type FeedEntry, type TransactionFilter, type TransactionPosition, type TransactionRecord } from '../transactions';
+import {
+  feedAfter,
+  rawPayloads,
+  transactionPage,
+  transactionsByIds,
+  type FeedEntry,
+  type TransactionFilter,
+  type TransactionPosition,
+  type TransactionRecord,
+} from '../transactions';
 import { Account } from './account.entity';
 
 /** How long an event's transactions, once read, serve the other live subscriptions executing that event. */
@@ -102,7 +111,13 @@ export class AccountsService {
   }
 
   /** A page of transactions, newest first; `limit + 1` rows (the extra one says whether more follow). */
-  async transactions(caller: Caller, accountId: string, limit: number, after: string | null | undefined, filter: TransactionFilter | null | undefined): Promise<(TransactionRecord & { createdVersion: string })[]> {
+  async transactions(
+    caller: Caller,
+    accountId: string,
+    limit: number,
+    after: string | null | undefined,
+    filter: TransactionFilter | null | undefined,
+  ): Promise<(TransactionRecord & { createdVersion: string })[]> {
     const f = checkFilter(filter ?? {});
     const position = after ? decodeTransactionCursor(accountId, after) : null;
     // Not prepared: a generic plan for the page (any account, any limit) is worse than planning each one.
@@ -142,7 +157,13 @@ export class AccountsService {
    * transaction once in its latest state. A cursor names a version of this account, so it stays
    * valid while syncs land and never skips or repeats a change.
    */
-  async changes(em: EntityManager, caller: Caller, accountId: string | null, cursor: string | null | undefined, count: number | null | undefined): Promise<ChangePage> {
+  async changes(
+    em: EntityManager,
+    caller: Caller,
+    accountId: string | null,
+    cursor: string | null | undefined,
+    count: number | null | undefined,
+  ): Promise<ChangePage> {
     const limit = count ?? DEFAULT_SYNC_COUNT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SYNC_COUNT) throw badInput(`Argument "count" must be between 1 and ${MAX_SYNC_COUNT}.`, 'count');
     const account = accountId ? await em.findOne(Account, { id: accountId, tenant: caller.tenantId }) : null;
@@ -150,7 +171,13 @@ export class AccountsService {
     const from = cursor ? decodeFeedCursor(account.id, cursor) : '0';
     const entries = await feedAfter(this.sql, caller.tenantId, account.id, from, limit);
     const page = entries.slice(0, limit);
-    const out: ChangePage = { added: [], modified: [], removed: [], nextCursor: encodeFeedCursor(account.id, page.at(-1)?.version ?? from), hasMore: entries.length > limit };
+    const out: ChangePage = {
+      added: [],
+      modified: [],
+      removed: [],
+      nextCursor: encodeFeedCursor(account.id, page.at(-1)?.version ?? from),
+      hasMore: entries.length > limit,
+    };
     for (const e of page) {
       if (e.kind === 'ADDED') out.added.push((e as FeedEntry).record);
       else if (e.kind === 'MODIFIED') out.modified.push((e as FeedEntry).record);
@@ -170,7 +197,8 @@ function checkFilter(f: TransactionFilter): TransactionFilter {
     const v = f[k];
     if (v != null && !DECIMAL_PATTERN.test(v)) throw badInput(`filter.${k} must be a decimal string such as "-12.30".`, `filter.${k}`);
   }
-  if (f.minAmount != null && f.maxAmount != null && compareDecimal(f.minAmount, f.maxAmount) > 0) throw badInput('filter.minAmount is above filter.maxAmount.', 'filter.minAmount');
+  if (f.minAmount != null && f.maxAmount != null && compareDecimal(f.minAmount, f.maxAmount) > 0)
+    throw badInput('filter.minAmount is above filter.maxAmount.', 'filter.minAmount');
   if (f.search != null && (f.search.trim().length === 0 || f.search.length > 100)) throw badInput('filter.search must be 1–100 characters.', 'filter.search');
   return { ...f, search: f.search?.trim() ?? null };
 }
@@ -197,7 +225,15 @@ export function base64UrlOfUtf8(text: string): string {
 function decodeTransactionCursor(accountId: string, cursor: string): TransactionPosition {
   const parts = decodeParts(cursor, 'after');
   const [tag, account, pending, sortDate, createdVersion, id] = parts;
-  if (parts.length !== 6 || tag !== 't2' || account !== accountId || (pending !== 'P' && pending !== 'B') || !DATE.test(sortDate!) || !/^\d{1,18}$/.test(createdVersion!) || !UUID.test(id!)) {
+  if (
+    parts.length !== 6 ||
+    tag !== 't2' ||
+    account !== accountId ||
+    (pending !== 'P' && pending !== 'B') ||
+    !DATE.test(sortDate!) ||
+    !/^\d{1,18}$/.test(createdVersion!) ||
+    !UUID.test(id!)
+  ) {
     throw badInput('Argument "after" is not a valid cursor for this account’s transactions.', 'after');
   }
   return { pending: pending === 'P', sortDate: sortDate!, createdVersion: createdVersion!, id: id! };

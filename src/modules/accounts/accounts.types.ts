@@ -37,7 +37,7 @@ registerEnumType(SyncStatusEnum, {
     RUNNING: { description: 'A worker is reading the bank now.' },
     SUCCEEDED: { description: 'The last sync stored everything the bank reported.' },
     FAILED: { description: 'The last sync failed (see syncError); it is retried with backoff.' },
-    WAITING_FOR_QUOTA: { description: "The daily unattended-access limit is used up; the next sync waits for its reset." },
+    WAITING_FOR_QUOTA: { description: 'The daily unattended-access limit is used up; the next sync waits for its reset.' },
     CONSENT_INVALID: { description: 'The consent no longer works at the bank; renew it (consentRenew).' },
   },
 });
@@ -61,7 +61,9 @@ registerEnumType(SyncModeEnum, {
   name: 'SyncMode',
   description: 'How a sync reads the bank.',
   valuesConfig: {
-    USER_PRESENT: { description: "The end user is at the screen: their IP goes to the bank as PSU-IP-Address and the read does not count against frequencyPerDay." },
+    USER_PRESENT: {
+      description: 'The end user is at the screen: their IP goes to the bank as PSU-IP-Address and the read does not count against frequencyPerDay.',
+    },
     BACKGROUND: { description: 'Unattended: counts against the consent’s frequencyPerDay (at most 4 a day).' },
   },
 });
@@ -143,7 +145,10 @@ export abstract class AccountFields extends Node {
   syncStatus!: SyncStatusEnum;
 
   /** When a sync last stored this account's data (for a grantee: the owner's sync; grantees never cause one). */
-  @Field(() => Date, { nullable: true, description: "When a sync last stored this account's data (for a grantee: the owner's sync; grantees never cause one)." })
+  @Field(() => Date, {
+    nullable: true,
+    description: "When a sync last stored this account's data (for a grantee: the owner's sync; grantees never cause one).",
+  })
   lastSyncedAt!: Date | null;
 
   /** Copies the shared fields of `a` onto `target`. */
@@ -163,7 +168,10 @@ export abstract class AccountFields extends Node {
 }
 
 /** A bank account a consent grants access to. */
-@ObjectType('Account', { implements: Node, description: 'A bank account of an end user. Its id stays the same across syncs, renewals and new consents at the same bank.' })
+@ObjectType('Account', {
+  implements: Node,
+  description: 'A bank account of an end user. Its id stays the same across syncs, renewals and new consents at the same bank.',
+})
 export class AccountType extends AccountFields {
   internalId!: string;
   consentId!: string;

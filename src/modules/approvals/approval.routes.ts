@@ -8,7 +8,8 @@ import { asSystem } from '../../platform/tenant-scope';
 import esc from 'escape-html';
 
 /** Scripts only from the gateway itself (no inline script, no CDN); fetch only to the gateway. */
-const CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** @simplewebauthn/browser's UMD bundle, read once from node_modules and served by the gateway. */
 function browserBundle(): string {
@@ -67,7 +68,13 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dt{color:#5
 }
 
 function gone(res: Response): void {
-  res.status(410).set('Content-Security-Policy', CSP).type('html').send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>This link is not valid</title></head><body><h1>This link is not valid</h1><p>It has expired or was already used. Ask for a new one.</p></body></html>`);
+  res
+    .status(410)
+    .set('Content-Security-Policy', CSP)
+    .type('html')
+    .send(
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>This link is not valid</title></head><body><h1>This link is not valid</h1><p>It has expired or was already used. Ask for a new one.</p></body></html>`,
+    );
 }
 
 /** JSON answers: the value, or `userErrors` with the same stable codes as the API. */
@@ -96,28 +103,81 @@ export function approvalRoutes(deps: { orm: MikroORM; passkeys: PasskeysService 
   router.get('/approvals/assets/simplewebauthn-browser.js', (_req, res) => void res.type('js').set('Cache-Control', 'public, max-age=3600').send(bundle));
   router.get('/approvals/assets/passkey-page.js', (_req, res) => void res.type('js').set('Cache-Control', 'public, max-age=3600').send(PAGE_SCRIPT));
 
-  router.get('/passkeys/register/:token', guard(async (req, res) => {
-    const link = await deps.passkeys.link(deps.orm.em.fork(), token(req), 'PASSKEY_REGISTRATION');
-    if (!link) return gone(res);
-    res.set('Content-Security-Policy', CSP).type('html').send(page('Register a passkey', 'register', token(req), `<h1>Register a passkey</h1>
+  router.get(
+    '/passkeys/register/:token',
+    guard(async (req, res) => {
+      const link = await deps.passkeys.link(deps.orm.em.fork(), token(req), 'PASSKEY_REGISTRATION');
+      if (!link) return gone(res);
+      res
+        .set('Content-Security-Policy', CSP)
+        .type('html')
+        .send(
+          page(
+            'Register a passkey',
+            'register',
+            token(req),
+            `<h1>Register a passkey</h1>
 <p>${esc(link.member.name)}, register a passkey to approve payments of ${esc(link.member.endUser.displayName ?? link.member.endUser.externalRef)}.</p>
-<button id="register" type="button">Create passkey</button>`));
-  }));
-  router.post('/passkeys/register/:token/options', body, guard(async (req, res) => json(res, await deps.passkeys.registrationOptions(deps.orm.em.fork(), token(req)), (options) => ({ options }))));
-  router.post('/passkeys/register/:token', body, guard(async (req, res) => json(res, await deps.passkeys.registrationFinish(deps.orm.em.fork(), token(req), req.body), () => ({ message: 'Your passkey is registered.' }))));
+<button id="register" type="button">Create passkey</button>`,
+          ),
+        );
+    }),
+  );
+  router.post(
+    '/passkeys/register/:token/options',
+    body,
+    guard(async (req, res) => json(res, await deps.passkeys.registrationOptions(deps.orm.em.fork(), token(req)), (options) => ({ options }))),
+  );
+  router.post(
+    '/passkeys/register/:token',
+    body,
+    guard(async (req, res) =>
+      json(res, await deps.passkeys.registrationFinish(deps.orm.em.fork(), token(req), req.body), () => ({ message: 'Your passkey is registered.' })),
+    ),
+  );
 
-  router.get('/approve/:token', guard(async (req, res) => {
-    const r = await deps.passkeys.approvalPage(deps.orm.em.fork(), token(req));
-    if (!r.ok) return gone(res);
-    const p = r.value.payment;
-    res.set('Content-Security-Policy', CSP).type('html').send(page('Approve a payment', 'approve', token(req), `<h1>Approve a payment</h1>
+  router.get(
+    '/approve/:token',
+    guard(async (req, res) => {
+      const r = await deps.passkeys.approvalPage(deps.orm.em.fork(), token(req));
+      if (!r.ok) return gone(res);
+      const p = r.value.payment;
+      res
+        .set('Content-Security-Policy', CSP)
+        .type('html')
+        .send(
+          page(
+            'Approve a payment',
+            'approve',
+            token(req),
+            `<h1>Approve a payment</h1>
 <p>${esc(r.value.member.name)}, this payment waits for your decision. Your passkey signs exactly what is shown.</p>
 <dl><dt>Creditor</dt><dd id="creditor">${esc(p.creditorName)}</dd><dt>IBAN</dt><dd id="iban">${esc(p.creditorIban)}</dd>
 <dt>Amount</dt><dd id="amount">${esc(p.amount)} ${esc(p.currency)}</dd><dt>Remittance</dt><dd>${esc(p.remittanceInformation ?? '—')}</dd>
 <dt>Execution date</dt><dd>${esc(p.requestedExecutionDate ?? 'immediate')}</dd><dt>Status</dt><dd>${esc(p.status)}</dd></dl>
-<p><button id="approve" type="button" data-decision="APPROVE">Approve</button><button id="reject" type="button" data-decision="REJECT">Reject</button></p>`));
-  }));
-  router.post('/approve/:token/options', body, guard(async (req, res) => json(res, await deps.passkeys.approvalOptions(deps.orm.em.fork(), token(req), (req.body as { decision?: unknown } | undefined)?.decision), (options) => ({ options }))));
-  router.post('/approve/:token', body, guard(async (req, res) => json(res, await deps.passkeys.approvalFinish(deps.orm.em.fork(), token(req), req.body), (v) => ({ message: `Thank you: your decision is recorded. The payment is ${v.status}.`, status: v.status }))));
+<p><button id="approve" type="button" data-decision="APPROVE">Approve</button><button id="reject" type="button" data-decision="REJECT">Reject</button></p>`,
+          ),
+        );
+    }),
+  );
+  router.post(
+    '/approve/:token/options',
+    body,
+    guard(async (req, res) =>
+      json(res, await deps.passkeys.approvalOptions(deps.orm.em.fork(), token(req), (req.body as { decision?: unknown } | undefined)?.decision), (options) => ({
+        options,
+      })),
+    ),
+  );
+  router.post(
+    '/approve/:token',
+    body,
+    guard(async (req, res) =>
+      json(res, await deps.passkeys.approvalFinish(deps.orm.em.fork(), token(req), req.body), (v) => ({
+        message: `Thank you: your decision is recorded. The payment is ${v.status}.`,
+        status: v.status,
+      })),
+    ),
+  );
   return router;
 }

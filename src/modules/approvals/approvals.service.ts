@@ -78,21 +78,30 @@ export class ApprovalsService {
 
   // --- members -------------------------------------------------------------------------------
 
-  async memberCreate(em: EntityManager, caller: Caller, input: { endUserId: string | null; name: string; email: string | null; roles: string[] }): Promise<Outcome<ApprovalMember>> {
+  async memberCreate(
+    em: EntityManager,
+    caller: Caller,
+    input: { endUserId: string | null; name: string; email: string | null; roles: string[] },
+  ): Promise<Outcome<ApprovalMember>> {
     const errors: Problem[] = [];
     const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
     if (!endUser) errors.push(problem(['input', 'endUserId'], ProblemCode.NOT_FOUND, 'No end user with this id.'));
     const name = input.name.trim();
     if (!name) errors.push(problem(['input', 'name'], ProblemCode.BLANK, 'A name is required.'));
-    else if (name.length > MAX_NAME || /\p{C}/u.test(name)) errors.push(problem(['input', 'name'], ProblemCode.INVALID, `At most ${MAX_NAME} printable characters.`));
+    else if (name.length > MAX_NAME || /\p{C}/u.test(name))
+      errors.push(problem(['input', 'name'], ProblemCode.INVALID, `At most ${MAX_NAME} printable characters.`));
     const email = input.email?.trim() || null;
-    if (email && (email.length > 254 || !/^[^\s@]+@[^\s@]+$/.test(email))) errors.push(problem(['input', 'email'], ProblemCode.INVALID, 'Not an e-mail address.'));
+    if (email && (email.length > 254 || !/^[^\s@]+@[^\s@]+$/.test(email)))
+      errors.push(problem(['input', 'email'], ProblemCode.INVALID, 'Not an e-mail address.'));
     const roles = [...new Set(input.roles)];
     if (roles.length === 0) errors.push(problem(['input', 'roles'], ProblemCode.BLANK, 'At least one role.'));
-    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole))) errors.push(problem(['input', 'roles'], ProblemCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
+    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole)))
+      errors.push(problem(['input', 'roles'], ProblemCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
     if (errors.length || !endUser) return { ok: false, userErrors: errors };
     const member = em.create(ApprovalMember, { tenant: em.getReference(Tenant, caller.tenantId), endUser, name, email, roles: roles as MemberRole[] });
-    this.journal(em, caller.tenantId, AuditAction.APPROVAL_MEMBER_CREATED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', member.id, { roles: roles.join(',') });
+    this.journal(em, caller.tenantId, AuditAction.APPROVAL_MEMBER_CREATED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', member.id, {
+      roles: roles.join(','),
+    });
     await em.flush();
     return { ok: true, value: member };
   }
@@ -100,7 +109,11 @@ export class ApprovalsService {
   /** The members of an end user, oldest first; `limit` rows after `after`. */
   async members(em: EntityManager, caller: Caller, endUserId: string | null, limit: number, after?: KeysetPosition): Promise<ApprovalMember[]> {
     if (!endUserId) return [];
-    return em.find(ApprovalMember, { tenant: caller.tenantId, endUser: endUserId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit });
+    return em.find(
+      ApprovalMember,
+      { tenant: caller.tenantId, endUser: endUserId, ...afterPosition(after) },
+      { orderBy: { createdAt: 'asc', id: 'asc' }, limit },
+    );
   }
 
   async member(em: EntityManager, caller: Caller, id: string): Promise<ApprovalMember | null> {
@@ -113,11 +126,22 @@ export class ApprovalsService {
   async caCertificateAdd(em: EntityManager, caller: Caller, pem: string): Promise<Outcome<ApprovalCaCertificate>> {
     const field = ['input', 'certificate'];
     const parsed = parseCertificate(pem);
-    if (!parsed || !isCa(parsed.cert)) return fail(field, ProblemCode.CERTIFICATE_INVALID, 'Not a CA certificate (PEM or base64 DER with basicConstraints cA=true).');
+    if (!parsed || !isCa(parsed.cert))
+      return fail(field, ProblemCode.CERTIFICATE_INVALID, 'Not a CA certificate (PEM or base64 DER with basicConstraints cA=true).');
     if (parsed.cert.notAfter < new Date()) return fail(field, ProblemCode.CERTIFICATE_EXPIRED, 'This CA certificate has expired.');
-    if (await em.count(ApprovalCaCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint })) return fail(field, ProblemCode.TAKEN, 'This CA certificate is already registered.');
-    const ca = em.create(ApprovalCaCertificate, { tenant: em.getReference(Tenant, caller.tenantId), fingerprint: parsed.fingerprint, subject: parsed.cert.subject.slice(0, 1024), der: parsed.der, notAfter: parsed.cert.notAfter });
-    this.journal(em, caller.tenantId, AuditAction.APPROVAL_CA_CERTIFICATE_ADDED, `apiKey:${caller.apiKeyId}`, 'ApprovalCaCertificate', ca.id, { subject: ca.subject, fingerprint: ca.fingerprint });
+    if (await em.count(ApprovalCaCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint }))
+      return fail(field, ProblemCode.TAKEN, 'This CA certificate is already registered.');
+    const ca = em.create(ApprovalCaCertificate, {
+      tenant: em.getReference(Tenant, caller.tenantId),
+      fingerprint: parsed.fingerprint,
+      subject: parsed.cert.subject.slice(0, 1024),
+      der: parsed.der,
+      notAfter: parsed.cert.notAfter,
+    });
+    this.journal(em, caller.tenantId, AuditAction.APPROVAL_CA_CERTIFICATE_ADDED, `apiKey:${caller.apiKeyId}`, 'ApprovalCaCertificate', ca.id, {
+      subject: ca.subject,
+      fingerprint: ca.fingerprint,
+    });
     await em.flush();
     return { ok: true, value: ca };
   }
@@ -136,7 +160,8 @@ export class ApprovalsService {
     if (!parsed) return fail(field, ProblemCode.CERTIFICATE_INVALID, 'Not an X.509 certificate (PEM or base64 DER).');
     const problem = await checkSigningCertificate(parsed.cert, await this.trustAnchors(em, caller.tenantId), new Date());
     if (problem) return fail(field, ProblemCode[problem], certificateMessage(problem));
-    if (await em.count(ApproverCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint })) return fail(field, ProblemCode.TAKEN, 'This certificate is already registered.');
+    if (await em.count(ApproverCertificate, { tenant: caller.tenantId, fingerprint: parsed.fingerprint }))
+      return fail(field, ProblemCode.TAKEN, 'This certificate is already registered.');
     const c = parsed.cert;
     const certificate = em.create(ApproverCertificate, {
       tenant: em.getReference(Tenant, caller.tenantId),
@@ -149,7 +174,11 @@ export class ApprovalsService {
       notBefore: c.notBefore,
       notAfter: c.notAfter,
     });
-    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_ADDED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { memberId: member.id, subject: certificate.subject, serialNumber: certificate.serialNumber });
+    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_ADDED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, {
+      memberId: member.id,
+      subject: certificate.subject,
+      serialNumber: certificate.serialNumber,
+    });
     await em.flush();
     return { ok: true, value: certificate };
   }
@@ -177,7 +206,10 @@ export class ApprovalsService {
     const certificate = id ? await em.findOne(ApproverCertificate, { id, tenant: caller.tenantId }, { refresh: true }) : null;
     if (!certificate) return fail(['id'], ProblemCode.NOT_FOUND, 'No certificate with this id.');
     if (!revoked) return fail(['id'], ProblemCode.ALREADY_REVOKED, 'This certificate is already revoked.');
-    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, { reason: text, voidedApprovals: voided });
+    this.journal(em, caller.tenantId, AuditAction.APPROVER_CERTIFICATE_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApproverCertificate', certificate.id, {
+      reason: text,
+      voidedApprovals: voided,
+    });
     await em.flush();
     return { ok: true, value: certificate };
   }
@@ -203,7 +235,10 @@ export class ApprovalsService {
     const passkey = id ? await em.findOne(ApproverPasskey, { id, tenant: caller.tenantId }, { refresh: true }) : null;
     if (!passkey) return fail(['id'], ProblemCode.NOT_FOUND, 'No passkey with this id.');
     if (!revoked) return fail(['id'], ProblemCode.ALREADY_REVOKED, 'This passkey is already revoked.');
-    this.journal(em, caller.tenantId, AuditAction.APPROVER_PASSKEY_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', passkey.member.id, { passkeyId: passkey.id, voidedApprovals: voided });
+    this.journal(em, caller.tenantId, AuditAction.APPROVER_PASSKEY_REVOKED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', passkey.member.id, {
+      passkeyId: passkey.id,
+      voidedApprovals: voided,
+    });
     await em.flush();
     return { ok: true, value: passkey };
   }
@@ -220,13 +255,17 @@ export class ApprovalsService {
     const roles = [...new Set(input.roles)];
     const errors: Problem[] = [];
     if (roles.length === 0) errors.push(problem(['input', 'roles'], ProblemCode.BLANK, 'At least one role.'));
-    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole))) errors.push(problem(['input', 'roles'], ProblemCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
+    if (roles.some((r) => !MEMBER_ROLES.includes(r as MemberRole)))
+      errors.push(problem(['input', 'roles'], ProblemCode.INVALID, `Roles are ${MEMBER_ROLES.join(', ')}.`));
     if (errors.length) return { ok: false, userErrors: errors };
     let from: string[] | null = null;
     let voided = 0;
     if (id) {
       await this.deps.orm.em.fork().transactional(async (tx) => {
-        const [row] = await tx.execute<{ id: string; roles: string[] }[]>('select id, roles from approval_member where id = ? and tenant_id = ? for update', [id, caller.tenantId]);
+        const [row] = await tx.execute<{ id: string; roles: string[] }[]>('select id, roles from approval_member where id = ? and tenant_id = ? for update', [
+          id,
+          caller.tenantId,
+        ]);
         if (!row) return;
         const member = await tx.findOneOrFail(ApprovalMember, { id }, { refresh: true });
         from = [...member.roles];
@@ -237,7 +276,11 @@ export class ApprovalsService {
     }
     if (!from) return fail(['id'], ProblemCode.NOT_FOUND, 'No member with this id.');
     const member = await em.findOneOrFail(ApprovalMember, { id: id! }, { refresh: true });
-    this.journal(em, caller.tenantId, AuditAction.APPROVAL_MEMBER_ROLES_CHANGED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', member.id, { from: (from as string[]).join(','), to: roles.join(','), voidedApprovals: voided });
+    this.journal(em, caller.tenantId, AuditAction.APPROVAL_MEMBER_ROLES_CHANGED, `apiKey:${caller.apiKeyId}`, 'ApprovalMember', member.id, {
+      from: (from as string[]).join(','),
+      to: roles.join(','),
+      voidedApprovals: voided,
+    });
     await em.flush();
     return { ok: true, value: member };
   }
@@ -276,7 +319,11 @@ export class ApprovalsService {
   // --- policies ------------------------------------------------------------------------------
 
   /** Stores a new version of the end user's policy; payments created before keep theirs. */
-  async policySet(em: EntityManager, caller: Caller, input: { endUserId: string | null; rules: unknown; allowSelfApproval: boolean }): Promise<Outcome<ApprovalPolicy>> {
+  async policySet(
+    em: EntityManager,
+    caller: Caller,
+    input: { endUserId: string | null; rules: unknown; allowSelfApproval: boolean },
+  ): Promise<Outcome<ApprovalPolicy>> {
     const endUser = input.endUserId ? await em.findOne(EndUser, { id: input.endUserId, tenant: caller.tenantId }) : null;
     if (!endUser) return fail(['input', 'endUserId'], ProblemCode.NOT_FOUND, 'No end user with this id.');
     const rules = rulesSchema.safeParse(input.rules);
@@ -284,8 +331,18 @@ export class ApprovalsService {
     for (let attempt = 0; ; attempt++) {
       const latest = await this.deps.gate.current(em, caller.tenantId, endUser.id);
       const fork = em.fork();
-      const policy = fork.create(ApprovalPolicy, { tenant: fork.getReference(Tenant, caller.tenantId), endUser: fork.getReference(EndUser, endUser.id), version: (latest?.version ?? 0) + 1, rules: rules.data, allowSelfApproval: input.allowSelfApproval });
-      this.journal(fork, caller.tenantId, AuditAction.APPROVAL_POLICY_SET, `apiKey:${caller.apiKeyId}`, 'ApprovalPolicy', policy.id, { endUserId: endUser.id, version: policy.version, rules: rules.data.length });
+      const policy = fork.create(ApprovalPolicy, {
+        tenant: fork.getReference(Tenant, caller.tenantId),
+        endUser: fork.getReference(EndUser, endUser.id),
+        version: (latest?.version ?? 0) + 1,
+        rules: rules.data,
+        allowSelfApproval: input.allowSelfApproval,
+      });
+      this.journal(fork, caller.tenantId, AuditAction.APPROVAL_POLICY_SET, `apiKey:${caller.apiKeyId}`, 'ApprovalPolicy', policy.id, {
+        endUserId: endUser.id,
+        version: policy.version,
+        rules: rules.data.length,
+      });
       try {
         await fork.flush();
         return { ok: true, value: policy };
@@ -328,14 +385,27 @@ export class ApprovalsService {
   async view(em: EntityManager, payment: Payment): Promise<PaymentApprovalView | null> {
     if (!payment.approvalPolicyId) return null;
     const policy = await em.findOneOrFail(ApprovalPolicy, { id: payment.approvalPolicyId });
-    const approvals = await em.find(PaymentApproval, { payment: payment.id, revision: payment.approvalRevision, voidedAt: null }, { orderBy: { createdAt: 'asc' }, populate: ['member'] });
+    const approvals = await em.find(
+      PaymentApproval,
+      { payment: payment.id, revision: payment.approvalRevision, voidedAt: null },
+      { orderBy: { createdAt: 'asc' }, populate: ['member'] },
+    );
     let pendingApprovers: ApprovalMember[] = [];
     if (payment.status === 'AWAITING_APPROVAL') {
       const decided = new Set(approvals.map((a) => a.member.id));
       const members = await em.find(ApprovalMember, { tenant: payment.tenant.id, endUser: payment.endUser.id }, { orderBy: { createdAt: 'asc' }, limit: 500 });
-      pendingApprovers = members.filter((m) => m.roles.includes('APPROVER') && !decided.has(m.id) && (policy.allowSelfApproval || m.id !== payment.requesterMemberId));
+      pendingApprovers = members.filter(
+        (m) => m.roles.includes('APPROVER') && !decided.has(m.id) && (policy.allowSelfApproval || m.id !== payment.requesterMemberId),
+      );
     }
-    return { policyVersion: policy.version, revision: payment.approvalRevision, required: payment.approvalsRequired, approvals, pendingApprovers, allowSelfApproval: policy.allowSelfApproval };
+    return {
+      policyVersion: policy.version,
+      revision: payment.approvalRevision,
+      required: payment.approvalsRequired,
+      approvals,
+      pendingApprovers,
+      allowSelfApproval: policy.allowSelfApproval,
+    };
   }
 
   // --- decisions over the API ------------------------------------------------------------------
@@ -353,9 +423,13 @@ export class ApprovalsService {
     const payment = paymentId ? await em.findOne(Payment, { id: paymentId, tenant: caller.tenantId }, { populate: ['tenant', 'endUser'] }) : null;
     if (!payment) return fail(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.');
     const actor = `apiKey:${caller.apiKeyId}`;
-    const refuse = (field: string[], code: ProblemCode, message: string, memberId: string | null = null) => this.refuse(em, payment, actor, memberId, input.decision, field, code, message);
-    if (payment.status !== 'AWAITING_APPROVAL') return refuse(['id'], ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
-    const certificate = input.certificateId ? await em.findOne(ApproverCertificate, { id: input.certificateId, tenant: caller.tenantId }, { populate: ['member'] }) : null;
+    const refuse = (field: string[], code: ProblemCode, message: string, memberId: string | null = null) =>
+      this.refuse(em, payment, actor, memberId, input.decision, field, code, message);
+    if (payment.status !== 'AWAITING_APPROVAL')
+      return refuse(['id'], ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
+    const certificate = input.certificateId
+      ? await em.findOne(ApproverCertificate, { id: input.certificateId, tenant: caller.tenantId }, { populate: ['member'] })
+      : null;
     if (!certificate) return refuse(['input', 'certificateId'], ProblemCode.NOT_FOUND, 'No certificate with this id.');
     const memberId = certificate.member.id;
     if (certificate.revokedAt) return refuse(['input', 'certificateId'], ProblemCode.CERTIFICATE_REVOKED, 'This certificate was revoked.', memberId);
@@ -366,7 +440,10 @@ export class ApprovalsService {
     if (!document) return refuse(['id'], ProblemCode.INVALID_STATE, 'This payment is not under an approval policy.', memberId);
     const bad = await verifyDocumentSignature(input.signature, document, publicKeyOf(cert));
     if (bad) {
-      const message = bad === 'SIGNATURE_DOCUMENT_MISMATCH' ? 'The signed payload is not this payment’s current approval document for this decision.' : 'The signature does not verify with this certificate over the payment’s approval document.';
+      const message =
+        bad === 'SIGNATURE_DOCUMENT_MISMATCH'
+          ? 'The signed payload is not this payment’s current approval document for this decision.'
+          : 'The signature does not verify with this certificate over the payment’s approval document.';
       return refuse(['input', 'signature'], ProblemCode[bad], message, memberId);
     }
     return this.decide(em, payment, certificate.member.id, input.decision, actor, {
@@ -375,7 +452,13 @@ export class ApprovalsService {
       certificateId: certificate.id,
       document,
       signature: input.signature,
-      authMethod: { kind: 'CERTIFICATE', subject: certificate.subject, serial: certificate.serialNumber, issuer: certificate.issuer, fingerprintSha256: certificate.fingerprint },
+      authMethod: {
+        kind: 'CERTIFICATE',
+        subject: certificate.subject,
+        serial: certificate.serialNumber,
+        issuer: certificate.issuer,
+        fingerprintSha256: certificate.fingerprint,
+      },
       proofSignature: { format: 'JWS', value: input.signature, certificate: cert.toString('pem') },
       reason: input.reason?.trim().slice(0, MAX_REASON) || null,
     });
@@ -386,7 +469,14 @@ export class ApprovalsService {
    * concurrent decisions count one after another: exactly one of them releases the payment, and
    * a member's second decision on a revision is ALREADY_DECIDED. The bank is called after commit.
    */
-  async decide(em: EntityManager, payment: Payment, memberId: string, decision: ApprovalDecision, actor: string, evidence: DecisionEvidence): Promise<Outcome<Payment>> {
+  async decide(
+    em: EntityManager,
+    payment: Payment,
+    memberId: string,
+    decision: ApprovalDecision,
+    actor: string,
+    evidence: DecisionEvidence,
+  ): Promise<Outcome<Payment>> {
     const tenantId = payment.tenant.id;
     let refusal: { field: string[]; code: ProblemCode; message: string } | null = null;
     let released = false;
@@ -402,7 +492,11 @@ export class ApprovalsService {
       }
       // The document was verified as computed a moment ago: an amendment in between changes it.
       if ((await this.document(tx, p, decision)) !== evidence.document) {
-        refusal = { field: ['input', 'signature'], code: ProblemCode.SIGNATURE_DOCUMENT_MISMATCH, message: 'The payment changed while the signature was checked; sign its new approval document.' };
+        refusal = {
+          field: ['input', 'signature'],
+          code: ProblemCode.SIGNATURE_DOCUMENT_MISMATCH,
+          message: 'The payment changed while the signature was checked; sign its new approval document.',
+        };
         return;
       }
       if (!member || member.endUser.id !== p.endUser.id || !member.roles.includes('APPROVER')) {
@@ -448,15 +542,38 @@ export class ApprovalsService {
       });
       const given = earlier + (decision === 'APPROVE' ? 1 : 0);
       const complete = decision === 'APPROVE' && given >= p.approvalsRequired;
-      const details = { memberId: member.id, method: evidence.method, revision: p.approvalRevision, documentSha256: approval.documentSha256, approvalsGiven: given, approvalsRequired: p.approvalsRequired };
-      this.journal(tx, tenantId, decision === 'APPROVE' ? AuditAction.PAYMENT_APPROVED : AuditAction.PAYMENT_APPROVAL_REJECTED, memberActor, 'Payment', p.id, details);
+      const details = {
+        memberId: member.id,
+        method: evidence.method,
+        revision: p.approvalRevision,
+        documentSha256: approval.documentSha256,
+        approvalsGiven: given,
+        approvalsRequired: p.approvalsRequired,
+      };
+      this.journal(
+        tx,
+        tenantId,
+        decision === 'APPROVE' ? AuditAction.PAYMENT_APPROVED : AuditAction.PAYMENT_APPROVAL_REJECTED,
+        memberActor,
+        'Payment',
+        p.id,
+        details,
+      );
       addEvents(tx, [
         {
           tenantId,
           type: decision === 'APPROVE' ? EventType.PAYMENT_APPROVED : EventType.PAYMENT_APPROVAL_REJECTED,
           resourceType: 'Payment',
           resourceId: p.id,
-          payload: { paymentId: toGlobalId('Payment', p.id), memberId: toGlobalId('ApprovalMember', member.id), method: evidence.method, revision: p.approvalRevision, approvalsGiven: given, approvalsRequired: p.approvalsRequired, complete },
+          payload: {
+            paymentId: toGlobalId('Payment', p.id),
+            memberId: toGlobalId('ApprovalMember', member.id),
+            method: evidence.method,
+            revision: p.approvalRevision,
+            approvalsGiven: given,
+            approvalsRequired: p.approvalsRequired,
+            complete,
+          },
         },
       ]);
       this.deps.proofs.add(tx, {
@@ -487,7 +604,16 @@ export class ApprovalsService {
   }
 
   /** A refused decision: nothing is recorded but its journal line. */
-  async refuse(em: EntityManager, payment: Payment, actor: string, memberId: string | null, decision: ApprovalDecision, field: string[], code: ProblemCode, message: string): Promise<Outcome<Payment>> {
+  async refuse(
+    em: EntityManager,
+    payment: Payment,
+    actor: string,
+    memberId: string | null,
+    decision: ApprovalDecision,
+    field: string[],
+    code: ProblemCode,
+    message: string,
+  ): Promise<Outcome<Payment>> {
     this.journal(em, payment.tenant.id, AuditAction.PAYMENT_APPROVAL_REFUSED, actor, 'Payment', payment.id, { code, decision, memberId });
     await em.flush();
     return { ok: false, userErrors: [problem(field, code, message)] };
@@ -503,22 +629,32 @@ export class ApprovalsService {
     em: EntityManager,
     caller: Caller,
     paymentId: string | null,
-    input: { amount?: string | null; remittanceInformation?: string | null; requestedExecutionDate?: string | null; creditor?: { name: string; iban: string; bic?: string | null } | null },
+    input: {
+      amount?: string | null;
+      remittanceInformation?: string | null;
+      requestedExecutionDate?: string | null;
+      creditor?: { name: string; iban: string; bic?: string | null } | null;
+    },
   ): Promise<Outcome<Payment>> {
     const actor = `apiKey:${caller.apiKeyId}`;
     let result: Outcome<Payment> | null = null;
     let released = false;
     await this.deps.orm.em.fork().transactional(async (tx) => {
-      const [row] = paymentId ? await tx.execute<{ id: string }[]>('select id from payment where id = ? and tenant_id = ? for update', [paymentId, caller.tenantId]) : [];
+      const [row] = paymentId
+        ? await tx.execute<{ id: string }[]>('select id from payment where id = ? and tenant_id = ? for update', [paymentId, caller.tenantId])
+        : [];
       const p = row ? await tx.findOneOrFail(Payment, { id: row.id }, { populate: ['tenant', 'endUser'], refresh: true }) : null;
       if (!p) return void (result = fail(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.'));
-      if (p.status !== 'AWAITING_APPROVAL') return void (result = fail(['id'], ProblemCode.INVALID_STATE, `The payment is ${p.status}: only a payment awaiting approval can be amended.`));
+      if (p.status !== 'AWAITING_APPROVAL')
+        return void (result = fail(['id'], ProblemCode.INVALID_STATE, `The payment is ${p.status}: only a payment awaiting approval can be amended.`));
       const institution = this.deps.institutions.get(caller, p.institutionId) ?? null;
       const checked = validatePayment(
         {
           scheme: p.scheme,
           debtorAccount: p.debtorIban ? { iban: p.debtorIban } : null,
-          creditor: input.creditor ? { name: input.creditor.name, iban: input.creditor.iban, bic: input.creditor.bic ?? null } : { name: p.creditorName, iban: p.creditorIban, bic: p.creditorBic },
+          creditor: input.creditor
+            ? { name: input.creditor.name, iban: input.creditor.iban, bic: input.creditor.bic ?? null }
+            : { name: p.creditorName, iban: p.creditorIban, bic: p.creditorBic },
           amount: { amount: input.amount ?? p.amount, currency: p.currency },
           remittanceInformation: input.remittanceInformation !== undefined ? input.remittanceInformation : p.remittanceInformation,
           endToEndId: p.endToEndId,
@@ -542,7 +678,13 @@ export class ApprovalsService {
       // Recomputed on the amended payment: a changed creditor is judged new or known afresh.
       p.approvalsRequired = await this.deps.gate.requiredFor(tx, p, policy);
       const creditorChanged = from.creditorIban !== p.creditorIban || from.creditorName !== p.creditorName || from.creditorBic !== p.creditorBic;
-      this.journal(tx, caller.tenantId, AuditAction.PAYMENT_AMENDED, actor, 'Payment', p.id, { revision: p.approvalRevision, fromAmount: from.amount, toAmount: p.amount, creditorChanged, approvalsRequired: p.approvalsRequired });
+      this.journal(tx, caller.tenantId, AuditAction.PAYMENT_AMENDED, actor, 'Payment', p.id, {
+        revision: p.approvalRevision,
+        fromAmount: from.amount,
+        toAmount: p.amount,
+        creditorChanged,
+        approvalsRequired: p.approvalsRequired,
+      });
       if (p.approvalsRequired === 0) {
         // The amended payment no longer needs approval under its policy version.
         this.deps.payments.applyApproval(tx, p, 'AUTHORIZATION_REQUIRED', null, actor);
@@ -562,24 +704,41 @@ export class ApprovalsService {
   // --- hosted-page links -----------------------------------------------------------------------
 
   /** A one-use link to the hosted page where a member registers a passkey. */
-  async passkeyRegistrationLink(em: EntityManager, caller: Caller, memberId: string | null): Promise<Outcome<{ url: string; expiresAt: Date; member: ApprovalMember }>> {
+  async passkeyRegistrationLink(
+    em: EntityManager,
+    caller: Caller,
+    memberId: string | null,
+  ): Promise<Outcome<{ url: string; expiresAt: Date; member: ApprovalMember }>> {
     const member = memberId ? await em.findOne(ApprovalMember, { id: memberId, tenant: caller.tenantId }) : null;
     if (!member) return fail(['input', 'memberId'], ProblemCode.NOT_FOUND, 'No member with this id.');
     return { ok: true, value: { ...(await this.link(em, caller.tenantId, member, 'PASSKEY_REGISTRATION', null)), member } };
   }
 
   /** A one-use link to the hosted page where an approver approves or rejects one payment with a passkey. */
-  async paymentApprovalLink(em: EntityManager, caller: Caller, paymentId: string | null, memberId: string | null): Promise<Outcome<{ url: string; expiresAt: Date; member: ApprovalMember }>> {
+  async paymentApprovalLink(
+    em: EntityManager,
+    caller: Caller,
+    paymentId: string | null,
+    memberId: string | null,
+  ): Promise<Outcome<{ url: string; expiresAt: Date; member: ApprovalMember }>> {
     const payment = paymentId ? await em.findOne(Payment, { id: paymentId, tenant: caller.tenantId }, { populate: ['endUser'] }) : null;
     if (!payment) return fail(['id'], ProblemCode.NOT_FOUND, 'No payment with this id.');
-    if (payment.status !== 'AWAITING_APPROVAL') return fail(['id'], ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
+    if (payment.status !== 'AWAITING_APPROVAL')
+      return fail(['id'], ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`);
     const member = memberId ? await em.findOne(ApprovalMember, { id: memberId, tenant: caller.tenantId }, { populate: ['endUser'] }) : null;
     if (!member) return fail(['input', 'memberId'], ProblemCode.NOT_FOUND, 'No member with this id.');
-    if (member.endUser.id !== payment.endUser.id || !member.roles.includes('APPROVER')) return fail(['input', 'memberId'], ProblemCode.NOT_AN_APPROVER, 'This member is not an APPROVER of the payment’s end user.');
+    if (member.endUser.id !== payment.endUser.id || !member.roles.includes('APPROVER'))
+      return fail(['input', 'memberId'], ProblemCode.NOT_AN_APPROVER, 'This member is not an APPROVER of the payment’s end user.');
     return { ok: true, value: { ...(await this.link(em, caller.tenantId, member, 'PAYMENT_APPROVAL', payment)), member } };
   }
 
-  private async link(em: EntityManager, tenantId: string, member: ApprovalMember, purpose: ApprovalLinkPurpose, payment: Payment | null): Promise<{ url: string; expiresAt: Date }> {
+  private async link(
+    em: EntityManager,
+    tenantId: string,
+    member: ApprovalMember,
+    purpose: ApprovalLinkPurpose,
+    payment: Payment | null,
+  ): Promise<{ url: string; expiresAt: Date }> {
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.deps.linkTtlMs);
     em.create(ApprovalLink, { tenant: em.getReference(Tenant, tenantId), member, purpose, payment, tokenHash: sha256Hex(token), expiresAt });
@@ -588,7 +747,15 @@ export class ApprovalsService {
     return { url: `${this.deps.publicUrl}/${path}/${token}`, expiresAt };
   }
 
-  private journal(em: EntityManager, tenantId: string, action: AuditAction, actor: string, resourceType: string, resourceId: string, details: Record<string, string | number | boolean | null>): void {
+  private journal(
+    em: EntityManager,
+    tenantId: string,
+    action: AuditAction,
+    actor: string,
+    resourceType: string,
+    resourceId: string,
+    details: Record<string, string | number | boolean | null>,
+  ): void {
     this.deps.audit.add(em, { tenantId, action, actor, resourceType, resourceId, details });
   }
 }

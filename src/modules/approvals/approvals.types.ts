@@ -38,16 +38,25 @@ export enum ApprovalMethodKind {
   CERTIFICATE = 'CERTIFICATE',
   PASSKEY = 'PASSKEY',
 }
-registerEnumType(ApprovalMethodKind, { name: 'ApprovalMethod', description: 'How a decision was signed: a JWS with an X.509 certificate’s key over the API, or a WebAuthn passkey on the hosted approval page.' });
+registerEnumType(ApprovalMethodKind, {
+  name: 'ApprovalMethod',
+  description: 'How a decision was signed: a JWS with an X.509 certificate’s key over the API, or a WebAuthn passkey on the hosted approval page.',
+});
 
 export enum CreditorKind {
   NEW = 'NEW',
   KNOWN = 'KNOWN',
 }
-registerEnumType(CreditorKind, { name: 'CreditorKind', description: 'KNOWN: the end user has an earlier payment to this IBAN that the bank ACCEPTED or EXECUTED; NEW otherwise.' });
+registerEnumType(CreditorKind, {
+  name: 'CreditorKind',
+  description: 'KNOWN: the end user has an earlier payment to this IBAN that the bank ACCEPTED or EXECUTED; NEW otherwise.',
+});
 
 /** A person of an end user (an SME) with roles in its payments. */
-@ObjectType('ApprovalMember', { implements: Node, description: 'A person of an end user (an SME) with roles in its payments: requesters, approvers, accountants, viewers.' })
+@ObjectType('ApprovalMember', {
+  implements: Node,
+  description: 'A person of an end user (an SME) with roles in its payments: requesters, approvers, accountants, viewers.',
+})
 export class ApprovalMemberType extends Node {
   @Field(() => String)
   name!: string;
@@ -65,7 +74,15 @@ export class ApprovalMemberType extends Node {
   endUserId!: string;
 
   static from(m: ApprovalMember): ApprovalMemberType {
-    return Object.assign(new ApprovalMemberType(), { id: toGlobalId('ApprovalMember', m.id), internalId: m.id, endUserId: m.endUser.id, name: m.name, email: m.email, roles: m.roles as MemberRoleKind[], createdAt: m.createdAt });
+    return Object.assign(new ApprovalMemberType(), {
+      id: toGlobalId('ApprovalMember', m.id),
+      internalId: m.id,
+      endUserId: m.endUser.id,
+      name: m.name,
+      email: m.email,
+      roles: m.roles as MemberRoleKind[],
+      createdAt: m.createdAt,
+    });
   }
 }
 
@@ -84,7 +101,13 @@ export class ApprovalCaCertificateType extends Node {
   createdAt!: Date;
 
   static from(c: ApprovalCaCertificate): ApprovalCaCertificateType {
-    return Object.assign(new ApprovalCaCertificateType(), { id: toGlobalId('ApprovalCaCertificate', c.id), subject: c.subject, fingerprintSha256: c.fingerprint, notAfter: c.notAfter, createdAt: c.createdAt });
+    return Object.assign(new ApprovalCaCertificateType(), {
+      id: toGlobalId('ApprovalCaCertificate', c.id),
+      subject: c.subject,
+      fingerprintSha256: c.fingerprint,
+      notAfter: c.notAfter,
+      createdAt: c.createdAt,
+    });
   }
 }
 
@@ -101,7 +124,12 @@ export class ApproverPasskeyType extends Node {
   revokedAt!: Date | null;
 
   static from(p: ApproverPasskey): ApproverPasskeyType {
-    return Object.assign(new ApproverPasskeyType(), { id: toGlobalId('ApproverPasskey', p.id), credentialId: p.credentialId, createdAt: p.createdAt, revokedAt: p.revokedAt });
+    return Object.assign(new ApproverPasskeyType(), {
+      id: toGlobalId('ApproverPasskey', p.id),
+      credentialId: p.credentialId,
+      createdAt: p.createdAt,
+      revokedAt: p.revokedAt,
+    });
   }
 }
 
@@ -158,7 +186,10 @@ export class ApproverCertificateType extends Node {
   }
 }
 
-@ObjectType('ApprovalRule', { simpleResolvers: true, description: 'When every condition given holds, `approvals` distinct APPROVERs must sign. `additional` rules add to the largest count of the others.' })
+@ObjectType('ApprovalRule', {
+  simpleResolvers: true,
+  description: 'When every condition given holds, `approvals` distinct APPROVERs must sign. `additional` rules add to the largest count of the others.',
+})
 export class ApprovalRuleType {
   @Field(() => MoneyType, { nullable: true, description: 'Payments strictly above this amount, in its currency only (no conversion).' })
   amountAbove!: MoneyType | null;
@@ -179,7 +210,10 @@ export class ApprovalRuleType {
   additional!: boolean;
 }
 
-@ObjectType('ApprovalPolicy', { implements: Node, description: 'One version of an end user’s approval policy. A payment keeps the version it was created under.' })
+@ObjectType('ApprovalPolicy', {
+  implements: Node,
+  description: 'One version of an end user’s approval policy. A payment keeps the version it was created under.',
+})
 export class ApprovalPolicyType extends Node {
   @Field(() => Int)
   version!: number;
@@ -249,7 +283,9 @@ export class PaymentApprovalDecisionType {
   }
 }
 
-@ObjectType('PaymentApproval', { description: 'Where a payment under an approval policy stands: what it needs, who decided, who may still sign, and the document to sign.' })
+@ObjectType('PaymentApproval', {
+  description: 'Where a payment under an approval policy stands: what it needs, who decided, who may still sign, and the document to sign.',
+})
 export class PaymentApprovalType {
   @Field(() => Int, { description: 'The policy version the payment was created under.' })
   policyVersion!: number;
@@ -337,7 +373,10 @@ export class ApproverCertificateAddInput {
   @Field(() => ID)
   memberId!: string;
 
-  @Field(() => String, { description: 'The member’s signing certificate, PEM or base64 DER, at most 16 KiB: valid now, keyUsage digitalSignature or nonRepudiation, issued by a registered CA.' })
+  @Field(() => String, {
+    description:
+      'The member’s signing certificate, PEM or base64 DER, at most 16 KiB: valid now, keyUsage digitalSignature or nonRepudiation, issued by a registered CA.',
+  })
   certificate!: string;
 }
 
@@ -373,7 +412,10 @@ export class ApprovalRuleInput {
   @Field(() => Int, { description: 'Distinct APPROVERs, 1–10.' })
   approvals!: number;
 
-  @Field(() => Boolean, { nullable: true, description: 'True: adds its approvals to the largest count of the other matching rules ("new creditor: one more"). Default false.' })
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'True: adds its approvals to the largest count of the other matching rules ("new creditor: one more"). Default false.',
+  })
   additional?: boolean | null;
 }
 
@@ -403,7 +445,10 @@ export class PaymentApproveInput {
   @Field(() => ID, { description: 'The signing certificate; its member is the one deciding.' })
   certificateId!: string;
 
-  @Field(() => String, { description: 'A compact JWS (RS256/PS256/ES256 and their larger variants) made with the certificate’s key whose payload is Payment.approval document for this decision: attached, or detached (`header..signature`). At most 16 KiB.' })
+  @Field(() => String, {
+    description:
+      'A compact JWS (RS256/PS256/ES256 and their larger variants) made with the certificate’s key whose payload is Payment.approval document for this decision: attached, or detached (`header..signature`). At most 16 KiB.',
+  })
   signature!: string;
 }
 
@@ -418,7 +463,10 @@ export class PaymentApprovePayload {
   @Field(() => PaymentType, { nullable: true })
   payment!: PaymentType | null;
 
-  @Field(() => String, { nullable: true, description: 'Once the policy is met the payment goes to the bank: send the end user here to authorise it there (as paymentInitiate would).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Once the policy is met the payment goes to the bank: send the end user here to authorise it there (as paymentInitiate would).',
+  })
   authorizationUrl!: string | null;
 
   @Field(() => [UserError])
@@ -437,7 +485,11 @@ export class PaymentAmendInput {
   requestedExecutionDate?: string | null;
 
   /** A new creditor (name, IBAN, BIC), checked like paymentInitiate's; the "new creditor" rules of the payment's policy version are applied to it again. */
-  @Field(() => PaymentCreditorInput, { nullable: true, description: 'A new creditor (name, IBAN, BIC), checked like paymentInitiate’s; the "new creditor" rules of the payment’s policy version are applied to it again.' })
+  @Field(() => PaymentCreditorInput, {
+    nullable: true,
+    description:
+      'A new creditor (name, IBAN, BIC), checked like paymentInitiate’s; the "new creditor" rules of the payment’s policy version are applied to it again.',
+  })
   creditor?: PaymentCreditorInput | null;
 }
 
@@ -460,4 +512,8 @@ export class ApprovalLinkPayload {
 }
 
 export const ApprovalMemberConnection = connectionType('ApprovalMember', ApprovalMemberType, 'Members of an end user, oldest first.');
-export const ApprovalCaCertificateConnection = connectionType('ApprovalCaCertificate', ApprovalCaCertificateType, 'The CA certificates the tenant trusts, oldest first.');
+export const ApprovalCaCertificateConnection = connectionType(
+  'ApprovalCaCertificate',
+  ApprovalCaCertificateType,
+  'The CA certificates the tenant trusts, oldest first.',
+);

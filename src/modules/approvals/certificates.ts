@@ -5,11 +5,7 @@ import { sha256Hex } from './document';
 
 /** Why a certificate or a signature is refused; each is a stable userError code. */
 export type CertificateProblem =
-  | 'CERTIFICATE_INVALID'
-  | 'CERTIFICATE_EXPIRED'
-  | 'CERTIFICATE_NOT_YET_VALID'
-  | 'CERTIFICATE_KEY_USAGE'
-  | 'CERTIFICATE_UNTRUSTED';
+  'CERTIFICATE_INVALID' | 'CERTIFICATE_EXPIRED' | 'CERTIFICATE_NOT_YET_VALID' | 'CERTIFICATE_KEY_USAGE' | 'CERTIFICATE_UNTRUSTED';
 
 export type SignatureProblem = 'SIGNATURE_INVALID' | 'SIGNATURE_DOCUMENT_MISMATCH';
 

@@ -25,7 +25,10 @@ import { ApprovalLink, type ApprovalDecision } from './payment-approval.entity';
 /** A hosted page's answer: a value, or a stable code (the same codes as the API's userErrors). */
 export type PageOutcome<T> = { ok: true; value: T } | { ok: false; status: number; code: ProblemCode | 'LINK_INVALID'; message: string };
 
-const b64url = z.string().max(16_384).regex(/^[A-Za-z0-9_-]*$/);
+const b64url = z
+  .string()
+  .max(16_384)
+  .regex(/^[A-Za-z0-9_-]*$/);
 /** A WebAuthn response as @simplewebauthn/browser sends it, bounded before anything reads it. */
 const responseSchema = z.object({
   id: b64url.min(1).max(1400),
@@ -46,7 +49,12 @@ const responseSchema = z.object({
 });
 const decisionSchema = z.enum(['APPROVE', 'REJECT']);
 
-const invalidLink = <T>(): PageOutcome<T> => ({ ok: false, status: 410, code: 'LINK_INVALID', message: 'This link has expired or was already used. Ask for a new one.' });
+const invalidLink = <T>(): PageOutcome<T> => ({
+  ok: false,
+  status: 410,
+  code: 'LINK_INVALID',
+  message: 'This link has expired or was already used. Ask for a new one.',
+});
 const problem = <T>(code: ProblemCode, message: string, status = 400): PageOutcome<T> => ({ ok: false, status, code, message });
 
 /**
@@ -70,7 +78,11 @@ export class PasskeysService {
   /** The unclaimed, unexpired link a token names, with its member (and payment). */
   async link(em: EntityManager, token: string, purpose: ApprovalLink['purpose']): Promise<ApprovalLink | null> {
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return null;
-    const link = await em.findOne(ApprovalLink, { tokenHash: sha256Hex(token), purpose }, { populate: ['member', 'member.endUser', 'payment', 'payment.endUser', 'payment.tenant', 'tenant'] });
+    const link = await em.findOne(
+      ApprovalLink,
+      { tokenHash: sha256Hex(token), purpose },
+      { populate: ['member', 'member.endUser', 'payment', 'payment.endUser', 'payment.tenant', 'tenant'] },
+    );
     return link && !link.claimedAt && link.expiresAt > new Date() ? link : null;
   }
 
@@ -100,16 +112,25 @@ export class PasskeysService {
     const parsed = responseSchema.safeParse((body as { response?: unknown } | null)?.response);
     if (!parsed.success || !parsed.data.response.attestationObject) return problem(ProblemCode.PASSKEY_INVALID, 'Not a passkey registration response.');
     const response = parsed.data as unknown as RegistrationResponseJSON;
-    if (this.originOf(response.response.clientDataJSON) !== this.origin) return problem(ProblemCode.PASSKEY_ORIGIN_MISMATCH, 'This passkey was made for another site.');
+    if (this.originOf(response.response.clientDataJSON) !== this.origin)
+      return problem(ProblemCode.PASSKEY_ORIGIN_MISMATCH, 'This passkey was made for another site.');
     let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
     try {
-      verified = await verifyRegistrationResponse({ response, expectedChallenge: link.challenge, expectedOrigin: this.origin, expectedRPID: this.rpId, requireUserVerification: false });
+      verified = await verifyRegistrationResponse({
+        response,
+        expectedChallenge: link.challenge,
+        expectedOrigin: this.origin,
+        expectedRPID: this.rpId,
+        requireUserVerification: false,
+      });
     } catch {
       // The library reports every verification failure as a plain Error with prose only.
       return problem(ProblemCode.PASSKEY_INVALID, 'The passkey could not be verified.');
     }
     if (!verified.verified) return problem(ProblemCode.PASSKEY_INVALID, 'The passkey could not be verified.');
-    const [claimed] = await em.execute<{ id: string }[]>('update approval_link set claimed_at = now() where id = ? and claimed_at is null returning id', [link.id]);
+    const [claimed] = await em.execute<{ id: string }[]>('update approval_link set claimed_at = now() where id = ? and claimed_at is null returning id', [
+      link.id,
+    ]);
     if (!claimed) return invalidLink();
     const credential = verified.registrationInfo.credential;
     const passkey = em.create(ApproverPasskey, {
@@ -120,7 +141,14 @@ export class PasskeysService {
       counter: String(credential.counter),
       transports: (credential.transports ?? []).slice(0, 8),
     });
-    this.deps.audit.add(em, { tenantId: link.tenant.id, action: AuditAction.APPROVER_PASSKEY_REGISTERED, actor: `member:${link.member.id}`, resourceType: 'ApprovalMember', resourceId: link.member.id, details: { passkeyId: passkey.id } });
+    this.deps.audit.add(em, {
+      tenantId: link.tenant.id,
+      action: AuditAction.APPROVER_PASSKEY_REGISTERED,
+      actor: `member:${link.member.id}`,
+      resourceType: 'ApprovalMember',
+      resourceId: link.member.id,
+      details: { passkeyId: passkey.id },
+    });
     await em.flush();
     return { ok: true, value: { credentialId: credential.id } };
   }
@@ -140,7 +168,8 @@ export class PasskeysService {
     if (!decision.success) return problem(ProblemCode.INVALID, 'decision is APPROVE or REJECT.');
     const link = await this.link(em, token, 'PAYMENT_APPROVAL');
     if (!link || !link.payment) return invalidLink();
-    if (link.payment.status !== 'AWAITING_APPROVAL') return problem(ProblemCode.INVALID_STATE, `The payment is ${link.payment.status}: it is not awaiting approval.`, 409);
+    if (link.payment.status !== 'AWAITING_APPROVAL')
+      return problem(ProblemCode.INVALID_STATE, `The payment is ${link.payment.status}: it is not awaiting approval.`, 409);
     const document = await this.deps.approvals.document(em, link.payment, decision.data);
     const passkeys = await em.find(ApproverPasskey, { member: link.member.id, revokedAt: null }, { limit: 20 });
     if (!document || passkeys.length === 0) return problem(ProblemCode.PASSKEY_INVALID, 'No passkey is registered for this member.', 409);
@@ -158,7 +187,11 @@ export class PasskeysService {
     if (!decision.success) return problem(ProblemCode.INVALID, 'decision is APPROVE or REJECT.');
     if (!/^[A-Za-z0-9_-]{20,100}$/.test(token)) return invalidLink();
     // Found even when claimed: a second use of a link is a replay, and says so (with its journal line).
-    const link = await em.findOne(ApprovalLink, { tokenHash: sha256Hex(token), purpose: 'PAYMENT_APPROVAL' }, { populate: ['member', 'payment', 'payment.tenant', 'payment.endUser'] });
+    const link = await em.findOne(
+      ApprovalLink,
+      { tokenHash: sha256Hex(token), purpose: 'PAYMENT_APPROVAL' },
+      { populate: ['member', 'payment', 'payment.tenant', 'payment.endUser'] },
+    );
     if (!link?.payment || link.expiresAt <= new Date()) return invalidLink();
     const payment = link.payment;
     const memberId = link.member.id;
@@ -170,9 +203,11 @@ export class PasskeysService {
     if (link.claimedAt) return refuse(ProblemCode.PASSKEY_REPLAYED, 'This approval link was already used.', 409);
     if (payment.status !== 'AWAITING_APPROVAL') return refuse(ProblemCode.INVALID_STATE, `The payment is ${payment.status}: it is not awaiting approval.`, 409);
     const parsed = responseSchema.safeParse((body as { response?: unknown }).response);
-    if (!parsed.success || !parsed.data.response.authenticatorData || !parsed.data.response.signature) return refuse(ProblemCode.PASSKEY_INVALID, 'Not a passkey assertion.');
+    if (!parsed.success || !parsed.data.response.authenticatorData || !parsed.data.response.signature)
+      return refuse(ProblemCode.PASSKEY_INVALID, 'Not a passkey assertion.');
     const response = parsed.data as unknown as AuthenticationResponseJSON;
-    if (this.originOf(response.response.clientDataJSON) !== this.origin) return refuse(ProblemCode.PASSKEY_ORIGIN_MISMATCH, 'This assertion was made for another site.');
+    if (this.originOf(response.response.clientDataJSON) !== this.origin)
+      return refuse(ProblemCode.PASSKEY_ORIGIN_MISMATCH, 'This assertion was made for another site.');
     const passkey = await em.findOne(ApproverPasskey, { credentialId: response.id, member: memberId, revokedAt: null });
     if (!passkey) return refuse(ProblemCode.PASSKEY_INVALID, 'This passkey is not registered for this member.');
     const document = (await this.deps.approvals.document(em, payment, decision.data))!;
@@ -189,16 +224,24 @@ export class PasskeysService {
       });
     } catch (err) {
       // The library's errors are prose only: its counter check is the one that means a replay or a cloned authenticator.
-      if (/counter/i.test((err as Error).message)) return refuse(ProblemCode.PASSKEY_REPLAYED, 'The authenticator’s counter did not grow: a replayed or cloned assertion.', 409);
-      if (/challenge/i.test((err as Error).message)) return refuse(ProblemCode.SIGNATURE_DOCUMENT_MISMATCH, 'The assertion is not over this payment’s current approval document for this decision.');
+      if (/counter/i.test((err as Error).message))
+        return refuse(ProblemCode.PASSKEY_REPLAYED, 'The authenticator’s counter did not grow: a replayed or cloned assertion.', 409);
+      if (/challenge/i.test((err as Error).message))
+        return refuse(ProblemCode.SIGNATURE_DOCUMENT_MISMATCH, 'The assertion is not over this payment’s current approval document for this decision.');
       return refuse(ProblemCode.PASSKEY_INVALID, 'The assertion could not be verified.');
     }
     if (!verified.verified) return refuse(ProblemCode.PASSKEY_INVALID, 'The assertion could not be verified.');
     // One use: claimed before anything is recorded; of two concurrent submissions one gets here.
-    const [claimed] = await em.execute<{ id: string }[]>('update approval_link set claimed_at = now(), decision = ? where id = ? and claimed_at is null returning id', [decision.data, link.id]);
+    const [claimed] = await em.execute<{ id: string }[]>(
+      'update approval_link set claimed_at = now(), decision = ? where id = ? and claimed_at is null returning id',
+      [decision.data, link.id],
+    );
     if (!claimed) return refuse(ProblemCode.PASSKEY_REPLAYED, 'This approval link was already used.', 409);
     const newCounter = verified.authenticationInfo.newCounter;
-    const [counted] = await em.execute<{ id: string }[]>('update approver_passkey set counter = ? where id = ? and (counter < ? or (counter = 0 and ? = 0)) returning id', [newCounter, passkey.id, newCounter, newCounter]);
+    const [counted] = await em.execute<{ id: string }[]>(
+      'update approver_passkey set counter = ? where id = ? and (counter < ? or (counter = 0 and ? = 0)) returning id',
+      [newCounter, passkey.id, newCounter, newCounter],
+    );
     if (!counted) return refuse(ProblemCode.PASSKEY_REPLAYED, 'The authenticator’s counter did not grow: a replayed or cloned assertion.', 409);
     const outcome = await this.deps.approvals.decide(em, payment, memberId, decision.data as ApprovalDecision, actor, {
       method: 'PASSKEY',

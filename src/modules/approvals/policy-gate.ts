@@ -23,13 +23,22 @@ export class PolicyGate implements ApprovalGate {
   async assess(em: EntityManager, tenantId: string, endUserId: string, p: ValidPayment): Promise<ApprovalHold | null> {
     const policy = await this.current(em, tenantId, endUserId);
     if (!policy) return null;
-    const required = approvalsRequired(policy.rules, await this.facts(em, tenantId, endUserId, { amount: p.amount.amount, currency: p.amount.currency, scheme: p.scheme, creditorIban: p.creditor.iban }));
+    const required = approvalsRequired(
+      policy.rules,
+      await this.facts(em, tenantId, endUserId, { amount: p.amount.amount, currency: p.amount.currency, scheme: p.scheme, creditorIban: p.creditor.iban }),
+    );
     return { policyId: policy.id, policyVersion: policy.version, required };
   }
 
   /** What the payment's own policy version asks of it as it stands now (after an amendment). */
   async requiredFor(em: EntityManager, payment: Payment, policy: ApprovalPolicy): Promise<number> {
-    const facts = await this.facts(em, payment.tenant.id, payment.endUser.id, { amount: payment.amount, currency: payment.currency, scheme: payment.scheme, creditorIban: payment.creditorIban }, payment.id);
+    const facts = await this.facts(
+      em,
+      payment.tenant.id,
+      payment.endUser.id,
+      { amount: payment.amount, currency: payment.currency, scheme: payment.scheme, creditorIban: payment.creditorIban },
+      payment.id,
+    );
     return approvalsRequired(policy.rules, facts);
   }
 
@@ -42,7 +51,13 @@ export class PolicyGate implements ApprovalGate {
     requested(em, this.audit, payment, hold.policyVersion, actor);
   }
 
-  private async facts(em: EntityManager, tenantId: string, endUserId: string, p: { amount: string; currency: string; scheme: PaymentFacts['scheme']; creditorIban: string }, exceptId?: string): Promise<PaymentFacts> {
+  private async facts(
+    em: EntityManager,
+    tenantId: string,
+    endUserId: string,
+    p: { amount: string; currency: string; scheme: PaymentFacts['scheme']; creditorIban: string },
+    exceptId?: string,
+  ): Promise<PaymentFacts> {
     const known = await em.count(Payment, {
       tenant: tenantId,
       endUser: endUserId,
@@ -57,7 +72,14 @@ export class PolicyGate implements ApprovalGate {
 /** PAYMENT_APPROVAL_REQUESTED with its journal line, in the caller's unit of work. */
 export function requested(em: EntityManager, audit: AuditService, payment: Payment, policyVersion: number, actor: string): void {
   const details = { policyVersion, revision: payment.approvalRevision, approvalsRequired: payment.approvalsRequired };
-  audit.add(em, { tenantId: payment.tenant.id, action: AuditAction.PAYMENT_APPROVAL_REQUESTED, actor, resourceType: 'Payment', resourceId: payment.id, details });
+  audit.add(em, {
+    tenantId: payment.tenant.id,
+    action: AuditAction.PAYMENT_APPROVAL_REQUESTED,
+    actor,
+    resourceType: 'Payment',
+    resourceId: payment.id,
+    details,
+  });
   addEvents(em, [
     {
       tenantId: payment.tenant.id,

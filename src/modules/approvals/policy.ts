@@ -41,7 +41,11 @@ const ruleSchema = z
     currencies: z.array(currency).min(1).max(10).nullable().default(null),
     creditor: z.enum(['NEW', 'KNOWN']).nullable().default(null),
     schemes: z.array(scheme).min(1).max(3).nullable().default(null),
-    approvals: z.number().int().min(1, { message: 'OUT_OF_RANGE:at least 1' }).max(MAX_APPROVALS, { message: `OUT_OF_RANGE:at most ${MAX_APPROVALS}` }),
+    approvals: z
+      .number()
+      .int()
+      .min(1, { message: 'OUT_OF_RANGE:at least 1' })
+      .max(MAX_APPROVALS, { message: `OUT_OF_RANGE:at most ${MAX_APPROVALS}` }),
     additional: z.boolean().default(false),
   })
   .strict();

@@ -166,7 +166,15 @@ export class AuditService {
     };
     if (this.sql) {
       // The time of the call, not of the insert: the journal's order is the order things happened.
-      this.queued.push([entry.tenantId, new Date(), entry.action, entry.actor, entry.resourceType ?? null, entry.resourceId ?? null, JSON.stringify(entry.details)]);
+      this.queued.push([
+        entry.tenantId,
+        new Date(),
+        entry.action,
+        entry.actor,
+        entry.resourceType ?? null,
+        entry.resourceId ?? null,
+        JSON.stringify(entry.details),
+      ]);
       if (!this.writing) {
         const write = (this.writing = this.writeQueued(this.sql).finally(() => {
           this.writing = null;

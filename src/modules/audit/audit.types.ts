@@ -9,7 +9,10 @@ import { AuditAction } from './audit.service';
 registerEnumType(AuditAction, { name: 'AuditAction', description: 'What an audit journal entry records.' });
 
 /** One entry of the tenant's audit journal: who did what to which resource, with outcome details (never payloads or secrets). */
-@ObjectType('AuditEvent', { implements: Node, description: "One entry of the tenant's audit journal: who did what to which resource; never payloads or secrets." })
+@ObjectType('AuditEvent', {
+  implements: Node,
+  description: "One entry of the tenant's audit journal: who did what to which resource; never payloads or secrets.",
+})
 export class AuditEventType extends Node {
   @Field(() => Date)
   createdAt!: Date;
@@ -18,7 +21,10 @@ export class AuditEventType extends Node {
   action!: AuditAction;
 
   /** `apiKey:<global id>`, `tenant:<global id>` (another tenant, through an access grant), `endUser` (their browser at a bank redirect), or `system`. */
-  @Field(() => String, { description: '`apiKey:<global id>`, `tenant:<global id>` (another tenant, through an access grant), `endUser` (their browser at a bank redirect), or `system`.' })
+  @Field(() => String, {
+    description:
+      '`apiKey:<global id>`, `tenant:<global id>` (another tenant, through an access grant), `endUser` (their browser at a bank redirect), or `system`.',
+  })
   actor!: string;
 
   /** Global id of the resource concerned, when there is one. */
@@ -36,7 +42,11 @@ export class AuditEventType extends Node {
       id: toGlobalId('AuditEvent', e.id),
       createdAt: e.createdAt,
       action: e.action as AuditAction,
-      actor: e.actor.startsWith('apiKey:') ? `apiKey:${toGlobalId('ApiKey', e.actor.slice(7))}` : e.actor.startsWith('tenant:') ? `tenant:${toGlobalId('Tenant', e.actor.slice(7))}` : e.actor,
+      actor: e.actor.startsWith('apiKey:')
+        ? `apiKey:${toGlobalId('ApiKey', e.actor.slice(7))}`
+        : e.actor.startsWith('tenant:')
+          ? `tenant:${toGlobalId('Tenant', e.actor.slice(7))}`
+          : e.actor,
       resourceId: e.resourceType && e.resourceId ? toGlobalId(e.resourceType, e.resourceId) : null,
       details: e.details,
     });

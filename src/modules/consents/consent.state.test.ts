@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  ConsentEvent as E,
-  ConsentStatus as S,
-  ConsentTransitionError,
-  consentTransitions,
-  finalConsentStatuses,
-  nextConsentStatus,
-} from './consent.state';
+import { ConsentEvent as E, ConsentStatus as S, ConsentTransitionError, consentTransitions, finalConsentStatuses, nextConsentStatus } from './consent.state';
 
 // The table of docs/consent-states.md, restated independently: the code must match it exactly.
 const allowed: [S, E, S][] = [

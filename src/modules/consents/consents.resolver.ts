@@ -61,7 +61,8 @@ export class ConsentsResolver {
   }
 
   @Mutation(() => ConsentLinkPayload, {
-    description: "Starts a new authorisation for an existing consent, keeping its scopes and history (clamped to the bank's maximum). Its accounts keep their ids.",
+    description:
+      "Starts a new authorisation for an existing consent, keeping its scopes and history (clamped to the bank's maximum). Its accounts keep their ids.",
   })
   async consentRenew(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ConsentLinkPayload> {
     const r = await ctx.services.consents.renew(ctx.em, ctx.caller, decodeGlobalId(id, 'Consent'));

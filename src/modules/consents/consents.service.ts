@@ -154,7 +154,10 @@ export class ConsentsService {
       frequencyPerDay: institution?.frequencyPerDay ?? 4,
       redirectUri: new URL(input.redirectUri).href,
     });
-    this.journal(em, consent, AuditAction.CONSENT_CREATED, `apiKey:${caller.apiKeyId}`, { institutionId: institution?.id ?? null, scopes: consent.scopes.join(' ') });
+    this.journal(em, consent, AuditAction.CONSENT_CREATED, `apiKey:${caller.apiKeyId}`, {
+      institutionId: institution?.id ?? null,
+      scopes: consent.scopes.join(' '),
+    });
     if (!institution) {
       // The hosted connect page lets the end user pick the bank; it starts the bank flow then.
       const connectToken = token();
@@ -180,7 +183,12 @@ export class ConsentsService {
     if (!consent) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'No consent with this id.')] };
     const institution = consent.institutionId ? this.deps.institutions.get(caller, consent.institutionId) : undefined;
     if (!renewableConsentStatuses.has(consent.status) || !institution) {
-      return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, `A consent in status ${consent.status} cannot be renewed; create a new consent (consentCreate).`)] };
+      return {
+        ok: false,
+        userErrors: [
+          problem(['id'], ProblemCode.INVALID_STATE, `A consent in status ${consent.status} cannot be renewed; create a new consent (consentCreate).`),
+        ],
+      };
     }
     consent.validForDays = Math.min(consent.validForDays, institution.maxConsentDays);
     consent.historyDays = Math.min(consent.historyDays, institution.maxHistoryDays);
@@ -247,16 +255,28 @@ export class ConsentsService {
    * browser), and ends through the browser callback's own path: same checks, tokens, accounts,
    * events and initial sync (with no end-user IP).
    */
-  async authorizeInSandbox(em: EntityManager, caller: Caller, id: string | null, walk: (authorizationUrl: string) => Promise<Outcome<string>>): Promise<Outcome<Consent>> {
+  async authorizeInSandbox(
+    em: EntityManager,
+    caller: Caller,
+    id: string | null,
+    walk: (authorizationUrl: string) => Promise<Outcome<string>>,
+  ): Promise<Outcome<Consent>> {
     const fail = (code: ProblemCode, message: string): Outcome<Consent> => ({ ok: false, userErrors: [problem(['input', 'consentId'], code, message)] });
     const consent = id ? await em.findOne(Consent, { id, tenant: caller.tenantId }) : null;
     if (!consent) return fail(ProblemCode.NOT_FOUND, 'No consent with this id.');
-    if (!consent.institutionId) return fail(ProblemCode.INVALID_STATE, 'This consent waits for the end user to pick a bank on the hosted connect page; there is no bank authentication to complete yet.');
+    if (!consent.institutionId)
+      return fail(
+        ProblemCode.INVALID_STATE,
+        'This consent waits for the end user to pick a bank on the hosted connect page; there is no bank authentication to complete yet.',
+      );
     const institution = this.deps.institutions.get(caller, consent.institutionId);
     if (!institution?.quirks.sandbox) return fail(ProblemCode.NOT_SUPPORTED, 'This consent is not at a sandbox bank.');
     const renewalInProgress = renewableConsentStatuses.has(consent.status) && consent.attemptStateHash !== null;
     if (consent.status !== ConsentStatus.PENDING_AUTHORIZATION && !renewalInProgress) {
-      return fail(ProblemCode.INVALID_STATE, `A consent in status ${consent.status} is not waiting for the bank's authentication (consentRenew starts a new one).`);
+      return fail(
+        ProblemCode.INVALID_STATE,
+        `A consent in status ${consent.status} is not waiting for the bank's authentication (consentRenew starts a new one).`,
+      );
     }
     // A lease taken by one statement before the bank is asked: of simultaneous calls, one authorises.
     const [leased] = await em.execute<{ id: string }[]>(
@@ -285,7 +305,8 @@ export class ConsentsService {
     if (!started.value) return fail(ProblemCode.BANK_ERROR, `${institution.name} offered no authorisation page.`);
     const walked = await walk(started.value);
     if (!walked.ok) return walked;
-    if (!walked.value.startsWith(`${this.callbackUrl}?`)) return fail(ProblemCode.BANK_ERROR, `${institution.name} did not send the browser back to the gateway.`);
+    if (!walked.value.startsWith(`${this.callbackUrl}?`))
+      return fail(ProblemCode.BANK_ERROR, `${institution.name} did not send the browser back to the gateway.`);
     // The test user approving here stands for an end user at the screen, as in the browser flow: no unattended read is spent.
     const result = await this.completeCallback(em, walked.value, SANDBOX_PSU_IP);
     if (result.kind === 'page') return fail(ProblemCode.BANK_ERROR, result.message);
@@ -381,7 +402,9 @@ export class ConsentsService {
         const secrets = JSON.parse(await this.deps.vault.openText(sealedSecrets, this.sealContext(consent, 'consent-attempt'))) as Record<string, string>;
         // A bank that reads during completion (STET lists the accounts) is told the end user is present.
         const ip = normaliseIp(psuIpAddress);
-        return this.deps.adapters.for(institution).consents.complete({ ...this.ctx(institution), ...(ip ? { psuIpAddress: ip } : {}) }, { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
+        return this.deps.adapters
+          .for(institution)
+          .consents.complete({ ...this.ctx(institution), ...(ip ? { psuIpAddress: ip } : {}) }, { callbackUrl, bankConsentId: consent.bankConsentId, secrets });
       }),
     );
   }
@@ -457,7 +480,8 @@ export class ConsentsService {
       return this.backToDeveloper(consent, 'success');
     } catch (err) {
       // The end user is on the callback page: any failure ends this attempt, but only a bank failure is logged as the bank's.
-      if (isBankFailure(err)) this.deps.logger.warn({ consentId: consent.id, ...bankFailureLog(err), institutionId: institution.id }, 'consent callback failed at the bank');
+      if (isBankFailure(err))
+        this.deps.logger.warn({ consentId: consent.id, ...bankFailureLog(err), institutionId: institution.id }, 'consent callback failed at the bank');
       else this.deps.logger.error({ consentId: consent.id, institutionId: institution.id, err }, 'consent callback failed');
       if (!renewing) {
         this.apply(consent, ConsentEvent.AUTHORISATION_REJECTED, 'The bank’s answer could not be completed.');
@@ -576,10 +600,17 @@ export class ConsentsService {
    * access token refreshed (and sealed again) when it is about to expire. Null when the consent
    * may not be used for data.
    */
-  async dataAccess(em: EntityManager, consentId: string, options: { forceRefresh?: boolean } = {}): Promise<{ consent: Consent; institution: InstitutionDescriptor; access: ConsentAccess } | null> {
+  async dataAccess(
+    em: EntityManager,
+    consentId: string,
+    options: { forceRefresh?: boolean } = {},
+  ): Promise<{ consent: Consent; institution: InstitutionDescriptor; access: ConsentAccess } | null> {
     const consent = await em.findOne(Consent, { id: consentId }, { populate: ['tenant', 'tokens'], refresh: true });
     if (!consent || !usableConsentStatuses.has(consent.status) || !consent.institutionId) return null;
-    const institution = this.deps.institutions.get({ tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'sync' }, consent.institutionId);
+    const institution = this.deps.institutions.get(
+      { tenantId: consent.tenant.id, environment: consent.tenant.environment, apiKeyId: 'sync' },
+      consent.institutionId,
+    );
     if (!institution) return null;
     let tokens = await this.openTokens(em, consent, 'sync');
     const stale = tokens?.expiresAt && tokens.expiresAt.getTime() < Date.now() + 60_000;
@@ -620,16 +651,26 @@ export class ConsentsService {
       errors.push(problem(['input', 'scopes'], ProblemCode.NOT_SUPPORTED, `${institution.name} does not offer ${unsupported.join(', ')}.`));
     }
     if (input.validForDays != null && input.validForDays > institution.maxConsentDays) {
-      errors.push(problem(['input', 'validForDays'], ProblemCode.OUT_OF_RANGE, `${institution.name} grants consents for at most ${institution.maxConsentDays} days.`));
+      errors.push(
+        problem(['input', 'validForDays'], ProblemCode.OUT_OF_RANGE, `${institution.name} grants consents for at most ${institution.maxConsentDays} days.`),
+      );
     }
     if (input.historyDays != null && input.historyDays > institution.maxHistoryDays) {
-      errors.push(problem(['input', 'historyDays'], ProblemCode.OUT_OF_RANGE, `${institution.name} serves at most ${institution.maxHistoryDays} days of history.`));
+      errors.push(
+        problem(['input', 'historyDays'], ProblemCode.OUT_OF_RANGE, `${institution.name} serves at most ${institution.maxHistoryDays} days of history.`),
+      );
     }
     return errors;
   }
 
   /** Asks the bank for a new authorisation and records the attempt; the URL to send the end user to. */
-  private async startAtBank(em: EntityManager, consent: Consent, institution: InstitutionDescriptor, actor: string, psuId?: string): Promise<Outcome<string | null>> {
+  private async startAtBank(
+    em: EntityManager,
+    consent: Consent,
+    institution: InstitutionDescriptor,
+    actor: string,
+    psuId?: string,
+  ): Promise<Outcome<string | null>> {
     const state = token();
     try {
       const started = await this.deps.audit.withBankCallScope({ tenantId: consent.tenant.id, consentId: consent.id, actor }, () =>
@@ -659,7 +700,13 @@ export class ConsentsService {
       this.deps.logger.warn({ ...bankFailureLog(err), institutionId: institution.id }, 'consent start at the bank failed');
       return {
         ok: false,
-        userErrors: [problem(['input', 'institutionId'], ProblemCode.BANK_ERROR, `${institution.name} did not accept the consent request; nothing was kept. Try again later.`)],
+        userErrors: [
+          problem(
+            ['input', 'institutionId'],
+            ProblemCode.BANK_ERROR,
+            `${institution.name} did not accept the consent request; nothing was kept. Try again later.`,
+          ),
+        ],
       };
     }
   }
@@ -670,7 +717,11 @@ export class ConsentsService {
    * then IBAN, then masked PAN), so account and transaction ids never change.
    */
   private async upsertAccounts(em: EntityManager, consent: Consent, accounts: CanonicalAccount[]): Promise<void> {
-    const existing = await em.find(Account, { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId! }, { orderBy: { createdAt: 'asc' } });
+    const existing = await em.find(
+      Account,
+      { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId! },
+      { orderBy: { createdAt: 'asc' } },
+    );
     const taken = new Set<Account>();
     const free = (pred: (e: Account) => boolean) => existing.find((e) => !taken.has(e) && pred(e));
     for (const a of accounts) {
@@ -702,7 +753,12 @@ export class ConsentsService {
             type: EventType.ACCOUNT_DISCOVERED,
             resourceType: 'Account',
             resourceId: created.id,
-            payload: { accountId: toGlobalId('Account', created.id), consentId: toGlobalId('Consent', consent.id), kind: created.kind, currency: created.currency },
+            payload: {
+              accountId: toGlobalId('Account', created.id),
+              consentId: toGlobalId('Consent', consent.id),
+              kind: created.kind,
+              currency: created.currency,
+            },
           },
         ]);
       }
@@ -726,7 +782,12 @@ export class ConsentsService {
         type,
         resourceType: 'Consent',
         resourceId: consent.id,
-        payload: { consentId: toGlobalId('Consent', consent.id), status: consent.status, reason: consent.statusReason, validUntil: consent.validUntil?.toISOString() ?? null },
+        payload: {
+          consentId: toGlobalId('Consent', consent.id),
+          status: consent.status,
+          reason: consent.statusReason,
+          validUntil: consent.validUntil?.toISOString() ?? null,
+        },
       },
     ]);
   }
@@ -760,7 +821,12 @@ export class ConsentsService {
 }
 
 function invalidLinkPage(): CallbackResult {
-  return { kind: 'page', status: 400, title: 'This link is not valid', message: 'It may have been used already. Please start again from the app that sent you.' };
+  return {
+    kind: 'page',
+    status: 400,
+    title: 'This link is not valid',
+    message: 'It may have been used already. Please start again from the app that sent you.',
+  };
 }
 
 function expiredLinkPage(): CallbackResult {

@@ -48,7 +48,10 @@ export class ConsentType extends Node {
   @Field(() => Int, { description: 'Unattended reads per day and scope the bank allows.' })
   frequencyPerDay!: number;
 
-  @Field(() => String, { description: 'Where the end user is sent back, with `consentId` and `outcome` (success, rejected, error, expired); `consent_id` repeats the id for apps written before `consentId`.' })
+  @Field(() => String, {
+    description:
+      'Where the end user is sent back, with `consentId` and `outcome` (success, rejected, error, expired); `consent_id` repeats the id for apps written before `consentId`.',
+  })
   redirectUri!: string;
 
   @Field(() => Date)
@@ -126,7 +129,10 @@ export class ConsentLinkPayload {
   consent!: ConsentType | null;
 
   /** Send the end user here: the bank's authentication, or the hosted connect page. Null for decoupled SCA. */
-  @Field(() => String, { nullable: true, description: "Send the end user here: the bank's authentication, or the hosted connect page. Null for decoupled SCA." })
+  @Field(() => String, {
+    nullable: true,
+    description: "Send the end user here: the bank's authentication, or the hosted connect page. Null for decoupled SCA.",
+  })
   authorizationUrl!: string | null;
 
   @Field(() => [UserError])

@@ -80,7 +80,9 @@ export class EventStream {
   /** The position of the newest event every reader can see now. */
   async end(): Promise<LogPosition> {
     const { rows } = await asSystem('event stream: end of the log', () =>
-      this.sql.query<{ txid: string; seq: string }>(`select txid::text as txid, seq::text as seq from event where ${SETTLED} order by event.txid desc, event.seq desc limit 1`),
+      this.sql.query<{ txid: string; seq: string }>(
+        `select txid::text as txid, seq::text as seq from event where ${SETTLED} order by event.txid desc, event.seq desc limit 1`,
+      ),
     );
     return rows[0] ? positionOf(rows[0]) : { txid: 0n, seq: 0n };
   }

@@ -22,7 +22,12 @@ export class EventsResolver {
     const nodes = page.events.map(EventObject.from);
     return {
       nodes,
-      pageInfo: { hasNextPage: page.hasMore, hasPreviousPage: !!after, startCursor: nodes[0]?.cursor ?? null, endCursor: nodes.at(-1)?.cursor ?? after ?? null },
+      pageInfo: {
+        hasNextPage: page.hasMore,
+        hasPreviousPage: !!after,
+        startCursor: nodes[0]?.cursor ?? null,
+        endCursor: nodes.at(-1)?.cursor ?? after ?? null,
+      },
     };
   }
 }

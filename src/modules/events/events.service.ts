@@ -21,7 +21,16 @@ export interface EventEntry {
 export const MAX_EVENTS_PAGE = 500;
 
 /** The payload field holding the global id of each kind of resource. */
-const RESOURCE_ID_FIELD: Record<string, string> = { Consent: 'consentId', Account: 'accountId', Payment: 'paymentId', ExpectedPayment: 'expectedPaymentId', ReconciliationMatch: 'matchId', AccessGrant: 'accessGrantId', SharedAccount: 'accountId', SharedPayment: 'paymentId' };
+const RESOURCE_ID_FIELD: Record<string, string> = {
+  Consent: 'consentId',
+  Account: 'accountId',
+  Payment: 'paymentId',
+  ExpectedPayment: 'expectedPaymentId',
+  ReconciliationMatch: 'matchId',
+  AccessGrant: 'accessGrantId',
+  SharedAccount: 'accountId',
+  SharedPayment: 'paymentId',
+};
 
 /** The global id clients see as an event's `resourceId` (the `events` query and webhook bodies alike): the one its payload names. */
 export function publicResourceId(e: Pick<EventEntry, 'resourceType' | 'resourceId' | 'payload'>): string {
@@ -46,7 +55,12 @@ export class EventsService {
   constructor(private readonly sql: Pick<pg.Pool, 'query'>) {}
 
   /** Events after `after` (from the start when absent), at most `first`, optionally of some types; `limit + 1` rows. */
-  async list(caller: Caller, after: string | null | undefined, types: EventType[] | null | undefined, first: number | null | undefined): Promise<{ events: EventEntry[]; hasMore: boolean }> {
+  async list(
+    caller: Caller,
+    after: string | null | undefined,
+    types: EventType[] | null | undefined,
+    first: number | null | undefined,
+  ): Promise<{ events: EventEntry[]; hasMore: boolean }> {
     const limit = first ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENTS_PAGE) throw bad(`Argument "first" must be between 1 and ${MAX_EVENTS_PAGE}.`, 'first');
     const position = after ? decodeEventCursor(after) : { txid: '0', seq: '0' };

@@ -24,9 +24,15 @@ registerEnumType(EventType, {
     EXPECTED_PAYMENT_PAID: { description: 'An expected payment became PAID or OVERPAID through confirmed matches.' },
     EXPECTED_PAYMENT_PARTIALLY_PAID: { description: 'An expected payment received part of its amount (an instalment, or a short payment outside tolerance).' },
     EXPECTED_PAYMENT_OVERDUE: { description: 'An expected payment passed its due date (plus its tolerance days) without being paid (the daily tick).' },
-    RECONCILIATION_SUGGESTED: { description: 'The matcher proposed a match it was not sure enough to confirm: review it (reconciliationConfirm or reconciliationReject).' },
-    PAYMENT_APPROVAL_REQUESTED: { description: 'A payment waits AWAITING_APPROVAL under its end user’s approval policy (again after paymentAmend): approvers are asked to sign it.' },
-    PAYMENT_APPROVED: { description: 'An approver signed a payment’s approval document; `complete` tells whether the policy is now met (the payment then goes to the bank).' },
+    RECONCILIATION_SUGGESTED: {
+      description: 'The matcher proposed a match it was not sure enough to confirm: review it (reconciliationConfirm or reconciliationReject).',
+    },
+    PAYMENT_APPROVAL_REQUESTED: {
+      description: 'A payment waits AWAITING_APPROVAL under its end user’s approval policy (again after paymentAmend): approvers are asked to sign it.',
+    },
+    PAYMENT_APPROVED: {
+      description: 'An approver signed a payment’s approval document; `complete` tells whether the policy is now met (the payment then goes to the bank).',
+    },
     PAYMENT_APPROVAL_REJECTED: { description: 'An approver rejected a payment: it is REJECTED_BY_APPROVER and never reaches the bank.' },
     ACCESS_GRANT_INVITED: { description: 'Another tenant invited this one to read some accounts of its end user (grantee side): accept or decline it.' },
     ACCESS_GRANT_ACCEPTED: { description: 'The invited tenant accepted an access grant (owner side): it reads the granted accounts from now on.' },

@@ -75,7 +75,8 @@ export class AccessGrantsTenantResolver {
 @Resolver(() => AccessGrantType)
 export class AccessGrantsResolver {
   @Mutation(() => AccessGrantInvitePayload, {
-    description: "Invites another tenant of this gateway (by its public handle) to read some accounts of one of this tenant's end users, with chosen scopes, until `endsAt`. The grant is PENDING until the grantee accepts it.",
+    description:
+      "Invites another tenant of this gateway (by its public handle) to read some accounts of one of this tenant's end users, with chosen scopes, until `endsAt`. The grant is PENDING until the grantee accepts it.",
   })
   async accessGrantInvite(@Arg('input', () => AccessGrantInviteInput) input: AccessGrantInviteInput, @Ctx() ctx: GraphQLContext): Promise<GrantPayload> {
     const r = await ctx.services.grants.invite(ctx.caller, {
@@ -88,7 +89,9 @@ export class AccessGrantsResolver {
     return r.ok ? { accessGrant: AccessGrantType.from(ctx.caller, r.value), userErrors: [] } : { accessGrant: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => AccessGrantAcceptPayload, { description: 'The grantee accepts a PENDING grant: from then on its keys read the granted accounts and it receives their events and webhooks.' })
+  @Mutation(() => AccessGrantAcceptPayload, {
+    description: 'The grantee accepts a PENDING grant: from then on its keys read the granted accounts and it receives their events and webhooks.',
+  })
   async accessGrantAccept(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<GrantPayload> {
     return payload(ctx, await ctx.services.grants.accept(ctx.caller, decodeGlobalId(id, 'AccessGrant')));
   }
@@ -98,18 +101,22 @@ export class AccessGrantsResolver {
     return payload(ctx, await ctx.services.grants.decline(ctx.caller, decodeGlobalId(id, 'AccessGrant')));
   }
 
-  @Mutation(() => AccessGrantRevokePayload, { description: 'Either side ends a PENDING or ACTIVE grant, at once: the next read through it is refused and none of its events is copied any more.' })
+  @Mutation(() => AccessGrantRevokePayload, {
+    description: 'Either side ends a PENDING or ACTIVE grant, at once: the next read through it is refused and none of its events is copied any more.',
+  })
   async accessGrantRevoke(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<GrantPayload> {
     return payload(ctx, await ctx.services.grants.revoke(ctx.caller, decodeGlobalId(id, 'AccessGrant')));
   }
 
-  @FieldResolver(() => [SharedAccountType], { description: 'For the grantee of an ACTIVE grant: the granted accounts, with grant-scoped ids. Empty for the owner and for a grant that is not ACTIVE.' })
+  @FieldResolver(() => [SharedAccountType], {
+    description: 'For the grantee of an ACTIVE grant: the granted accounts, with grant-scoped ids. Empty for the owner and for a grant that is not ACTIVE.',
+  })
   async accounts(@Root() grant: AccessGrantType, @Ctx() ctx: GraphQLContext): Promise<SharedAccountType[]> {
     const shares = await ctx.services.grants.shares(ctx.caller, grant.internalId);
     return Promise.all(shares.map(async (s) => SharedAccountType.from(s, await ctx.services.grants.account(ctx.caller, s.sharedId))));
   }
 
-  @FieldResolver(() => [AccountType], { nullable: true, description: "For the owner: its own accounts the grant names. Null for the grantee." })
+  @FieldResolver(() => [AccountType], { nullable: true, description: 'For the owner: its own accounts the grant names. Null for the grantee.' })
   async grantedAccounts(@Root() grant: AccessGrantType, @Ctx() ctx: GraphQLContext): Promise<AccountType[] | null> {
     if (grant.viewerSide !== 'OWNER') return null;
     const records = await Promise.all(grant.accountInternalIds.map((id) => ctx.services.accounts.record(ctx.caller, id)));
@@ -138,8 +145,14 @@ export class SharedAccountsResolver {
     return (await ctx.services.grants.balances(ctx.caller, account.sharedId)).map(BalanceType.from);
   }
 
-  @FieldResolver(() => SharedTransactionConnection, { description: "Stored transactions in the owner's page order (needs TRANSACTIONS_READ). Never calls the bank." })
-  async transactions(@Root() account: SharedAccountType, @Args(() => SharedTransactionsArgs) args: SharedTransactionsArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<SharedTransactionType>> {
+  @FieldResolver(() => SharedTransactionConnection, {
+    description: "Stored transactions in the owner's page order (needs TRANSACTIONS_READ). Never calls the bank.",
+  })
+  async transactions(
+    @Root() account: SharedAccountType,
+    @Args(() => SharedTransactionsArgs) args: SharedTransactionsArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConnectionShape<SharedTransactionType>> {
     const first = args.first ?? 50;
     if (!Number.isInteger(first) || first < 1 || first > MAX_TRANSACTION_PAGE) {
       throw new ApiError(ErrorCode.BAD_USER_INPUT, `Argument "first" must be between 1 and ${MAX_TRANSACTION_PAGE}.`, { argument: 'first' });
@@ -147,20 +160,33 @@ export class SharedAccountsResolver {
     const { rows } = await ctx.services.grants.transactions(ctx.caller, account.sharedId, first, args.after, args.filter);
     const page = rows.length > first ? rows.slice(0, first) : rows;
     const edges = page.map((r) => ({
-      cursor: wrapCursor(account.sharedId, encodeTransactionCursor(r.accountId, { pending: r.status === 'PENDING', sortDate: r.sortDate, createdVersion: r.createdVersion, id: r.id })),
+      cursor: wrapCursor(
+        account.sharedId,
+        encodeTransactionCursor(r.accountId, { pending: r.status === 'PENDING', sortDate: r.sortDate, createdVersion: r.createdVersion, id: r.id }),
+      ),
       node: SharedTransactionType.fromShared(account.sharedId, r),
     }));
     return {
       edges,
       nodes: edges.map((e) => e.node),
-      pageInfo: { hasNextPage: rows.length > first, hasPreviousPage: !!args.after, startCursor: edges[0]?.cursor ?? null, endCursor: edges.at(-1)?.cursor ?? null },
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        hasPreviousPage: !!args.after,
+        startCursor: edges[0]?.cursor ?? null,
+        endCursor: edges.at(-1)?.cursor ?? null,
+      },
     };
   }
 
   @FieldResolver(() => SharedPaymentConnection, {
-    description: "Payments the owner made from this account (its end user's payments whose debtor IBAN is the account's), oldest first (needs PAYMENTS_READ). Read-only: a grant never initiates.",
+    description:
+      "Payments the owner made from this account (its end user's payments whose debtor IBAN is the account's), oldest first (needs PAYMENTS_READ). Read-only: a grant never initiates.",
   })
-  async payments(@Root() account: SharedAccountType, @Args(() => ConnectionArgs) args: ConnectionArgs, @Ctx() ctx: GraphQLContext): Promise<ConnectionShape<SharedPaymentType>> {
+  async payments(
+    @Root() account: SharedAccountType,
+    @Args(() => ConnectionArgs) args: ConnectionArgs,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ConnectionShape<SharedPaymentType>> {
     const limit = pageSize(args.first);
     const after = args.after ? decodeCursor('SharedPayment', args.after) : undefined;
     const rows = await ctx.services.grants.payments(ctx.caller, account.sharedId, limit + 1, after);
@@ -181,7 +207,6 @@ export class SharedPaymentsResolver {
 function payload(ctx: GraphQLContext, r: Awaited<ReturnType<GraphQLContext['services']['grants']['accept']>>): GrantPayload {
   return r.ok ? { accessGrant: AccessGrantType.from(ctx.caller, r.value), userErrors: [] } : { accessGrant: null, userErrors: r.userErrors };
 }
-
 
 /** Live reads through a grant, over graphql-ws. */
 @Resolver()
@@ -206,7 +231,11 @@ export class SharedSubscriptionsResolver {
       }
     },
   })
-  async sharedTransactionsAdded(@Root() e: EventEntry, @Arg('sharedAccountId', () => ID) sharedAccountId: string, @Ctx() ctx: GraphQLContext): Promise<SharedTransactionType[]> {
+  async sharedTransactionsAdded(
+    @Root() e: EventEntry,
+    @Arg('sharedAccountId', () => ID) sharedAccountId: string,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<SharedTransactionType[]> {
     const sharedId = decodeGlobalId(sharedAccountId, 'SharedAccount')!;
     const ids = ((e.payload.transactionIds as string[] | undefined) ?? []).map((g) => decodeGlobalId(g, 'SharedTransaction')).filter((x): x is string => !!x);
     return (await ctx.services.grants.transactionsBySharedIds(ctx.caller, sharedId, ids)).map((r) => SharedTransactionType.fromShared(sharedId, r));

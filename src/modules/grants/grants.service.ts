@@ -160,18 +160,32 @@ export class GrantsService {
     input: { endUserId: string | null; granteeHandle: string; scopes: string[]; accountIds: (string | null)[]; endsAt: Date },
   ): Promise<Result<GrantRecord>> {
     const errors: Problem[] = [];
-    if (input.scopes.length > SCOPES.size) return this.refused(caller, 'accessGrantInvite', [problem(['input', 'scopes'], ProblemCode.OUT_OF_RANGE, `at most ${SCOPES.size} scopes`)]);
+    if (input.scopes.length > SCOPES.size)
+      return this.refused(caller, 'accessGrantInvite', [problem(['input', 'scopes'], ProblemCode.OUT_OF_RANGE, `at most ${SCOPES.size} scopes`)]);
     const scopes = [...new Set(input.scopes)];
     scopes.forEach((s, i) => {
-      if (!SCOPES.has(s)) errors.push(problem(['input', 'scopes', String(i)], ProblemCode.UNKNOWN_SCOPE, `no scope "${String(s).slice(0, 40)}": grantable scopes are ${[...SCOPES].join(', ')} (initiation never is)`));
+      if (!SCOPES.has(s))
+        errors.push(
+          problem(
+            ['input', 'scopes', String(i)],
+            ProblemCode.UNKNOWN_SCOPE,
+            `no scope "${String(s).slice(0, 40)}": grantable scopes are ${[...SCOPES].join(', ')} (initiation never is)`,
+          ),
+        );
     });
     if (scopes.length === 0) errors.push(problem(['input', 'scopes'], ProblemCode.BLANK, 'name at least one scope'));
-    else if (!scopes.includes(AccessGrantScope.ACCOUNTS_READ)) errors.push(problem(['input', 'scopes'], ProblemCode.INVALID, 'ACCOUNTS_READ is required: every other scope reads through the account'));
+    else if (!scopes.includes(AccessGrantScope.ACCOUNTS_READ))
+      errors.push(problem(['input', 'scopes'], ProblemCode.INVALID, 'ACCOUNTS_READ is required: every other scope reads through the account'));
     if (input.accountIds.length === 0) errors.push(problem(['input', 'accountIds'], ProblemCode.BLANK, 'name at least one account'));
-    if (input.accountIds.length > MAX_GRANT_ACCOUNTS) return this.refused(caller, 'accessGrantInvite', [problem(['input', 'accountIds'], ProblemCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`)]);
+    if (input.accountIds.length > MAX_GRANT_ACCOUNTS)
+      return this.refused(caller, 'accessGrantInvite', [
+        problem(['input', 'accountIds'], ProblemCode.OUT_OF_RANGE, `at most ${MAX_GRANT_ACCOUNTS} accounts per grant`),
+      ]);
     const now = Date.now();
-    if (Number.isNaN(input.endsAt.getTime()) || input.endsAt.getTime() <= now) errors.push(problem(['input', 'endsAt'], ProblemCode.OUT_OF_RANGE, 'must be in the future'));
-    else if (input.endsAt.getTime() > now + MAX_GRANT_DAYS * 86_400_000) errors.push(problem(['input', 'endsAt'], ProblemCode.OUT_OF_RANGE, `must be within ${MAX_GRANT_DAYS} days`));
+    if (Number.isNaN(input.endsAt.getTime()) || input.endsAt.getTime() <= now)
+      errors.push(problem(['input', 'endsAt'], ProblemCode.OUT_OF_RANGE, 'must be in the future'));
+    else if (input.endsAt.getTime() > now + MAX_GRANT_DAYS * 86_400_000)
+      errors.push(problem(['input', 'endsAt'], ProblemCode.OUT_OF_RANGE, `must be within ${MAX_GRANT_DAYS} days`));
 
     const grantee = await this.tenantByHandle(caller, input.granteeHandle);
     if (!grantee) errors.push(problem(['input', 'granteeHandle'], ProblemCode.UNKNOWN_TENANT, 'no tenant of this gateway has this handle'));
@@ -184,7 +198,8 @@ export class GrantsService {
     input.accountIds.forEach((a, i) => {
       const of = a ? owners.get(a) : undefined;
       if (!of) errors.push(problem(['input', 'accountIds', String(i)], ProblemCode.NOT_FOUND, 'no account with this id'));
-      else if (endUser && of !== endUser) errors.push(problem(['input', 'accountIds', String(i)], ProblemCode.END_USER_MISMATCH, 'the account belongs to another end user'));
+      else if (endUser && of !== endUser)
+        errors.push(problem(['input', 'accountIds', String(i)], ProblemCode.END_USER_MISMATCH, 'the account belongs to another end user'));
     });
     if (errors.length) return this.refused(caller, 'accessGrantInvite', errors);
 
@@ -195,7 +210,11 @@ export class GrantsService {
         [id, caller.tenantId, grantee, endUser, scopes, input.endsAt],
       );
       await client.query(`insert into access_grant_account (grant_id, account_id) select $1, unnest($2::uuid[])`, [id, accountIds]);
-      await this.journal(client, caller, [caller.tenantId, grantee!], AuditAction.ACCESS_GRANT_INVITED, id, { scopes: scopes.join(','), accounts: accountIds.length, endsAt: input.endsAt.toISOString() });
+      await this.journal(client, caller, [caller.tenantId, grantee!], AuditAction.ACCESS_GRANT_INVITED, id, {
+        scopes: scopes.join(','),
+        accounts: accountIds.length,
+        endsAt: input.endsAt.toISOString(),
+      });
       await appendEvents(client, [grantEvent(grantee!, EventType.ACCESS_GRANT_INVITED, rows[0]!.grantee_resource_id, id)]);
     });
     this.deps.notifyEvents();
@@ -204,16 +223,28 @@ export class GrantsService {
 
   /** The grantee accepts a pending grant: one atomic claim, so a second accept (or a race) changes nothing. */
   async accept(caller: Caller, id: string | null): Promise<Result<GrantRecord>> {
-    return this.transition(caller, id, 'accessGrantAccept', `status = 'ACTIVE', accepted_at = now()`, `grantee_tenant_id = $2 and status = 'PENDING' and ends_at > now()`, AuditAction.ACCESS_GRANT_ACCEPTED, (g) => [
-      grantEvent(g.ownerTenantId, EventType.ACCESS_GRANT_ACCEPTED, g.id, g.id),
-    ]);
+    return this.transition(
+      caller,
+      id,
+      'accessGrantAccept',
+      `status = 'ACTIVE', accepted_at = now()`,
+      `grantee_tenant_id = $2 and status = 'PENDING' and ends_at > now()`,
+      AuditAction.ACCESS_GRANT_ACCEPTED,
+      (g) => [grantEvent(g.ownerTenantId, EventType.ACCESS_GRANT_ACCEPTED, g.id, g.id)],
+    );
   }
 
   /** The grantee declines a pending grant. */
   async decline(caller: Caller, id: string | null): Promise<Result<GrantRecord>> {
-    return this.transition(caller, id, 'accessGrantDecline', `status = 'DECLINED', closed_at = now(), closed_by = 'GRANTEE'`, `grantee_tenant_id = $2 and status = 'PENDING'`, AuditAction.ACCESS_GRANT_DECLINED, (g) => [
-      grantEvent(g.ownerTenantId, EventType.ACCESS_GRANT_DECLINED, g.id, g.id),
-    ]);
+    return this.transition(
+      caller,
+      id,
+      'accessGrantDecline',
+      `status = 'DECLINED', closed_at = now(), closed_by = 'GRANTEE'`,
+      `grantee_tenant_id = $2 and status = 'PENDING'`,
+      AuditAction.ACCESS_GRANT_DECLINED,
+      (g) => [grantEvent(g.ownerTenantId, EventType.ACCESS_GRANT_DECLINED, g.id, g.id)],
+    );
   }
 
   /** Either side ends a pending or active grant, at once: the next read through it is refused and no event is copied after it. */
@@ -225,19 +256,26 @@ export class GrantsService {
       `status = 'REVOKED', closed_at = now(), closed_by = case when owner_tenant_id = $2 then 'OWNER' else 'GRANTEE' end`,
       `(owner_tenant_id = $2 or grantee_tenant_id = $2) and status in ('PENDING', 'ACTIVE')`,
       AuditAction.ACCESS_GRANT_REVOKED,
-      (g) => [grantEvent(g.ownerTenantId, EventType.ACCESS_GRANT_REVOKED, g.id, g.id), grantEvent(g.granteeTenantId, EventType.ACCESS_GRANT_REVOKED, g.granteeResourceId, g.id)],
+      (g) => [
+        grantEvent(g.ownerTenantId, EventType.ACCESS_GRANT_REVOKED, g.id, g.id),
+        grantEvent(g.granteeTenantId, EventType.ACCESS_GRANT_REVOKED, g.granteeResourceId, g.id),
+      ],
     );
   }
 
   /** A grant the caller is a side of; null otherwise. */
   async get(caller: Caller, id: string, db: Pick<pg.PoolClient, 'query'> = this.deps.sql): Promise<GrantRecord | null> {
-    const { rows } = await db.query<GrantRecord>(`select ${GRANT_COLUMNS} from ${GRANT_FROM} where g.id = $1 and (g.owner_tenant_id = $2 or g.grantee_tenant_id = $2)`, [id, caller.tenantId]);
+    const { rows } = await db.query<GrantRecord>(
+      `select ${GRANT_COLUMNS} from ${GRANT_FROM} where g.id = $1 and (g.owner_tenant_id = $2 or g.grantee_tenant_id = $2)`,
+      [id, caller.tenantId],
+    );
     return rows[0] ?? null;
   }
 
   /** Grants the caller gave or received, oldest first; `limit + 1` rows. */
   async list(caller: Caller, limit: number, after?: KeysetPosition): Promise<GrantRecord[]> {
-    if (after && !UUID.test(after.id)) throw new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+    if (after && !UUID.test(after.id))
+      throw new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
     const { rows } = await this.deps.sql.query<GrantRecord>(
       `select ${GRANT_COLUMNS} from ${GRANT_FROM}
        where (g.owner_tenant_id = $1 or g.grantee_tenant_id = $1) and ($2::timestamptz is null or (g.created_at, g.id) > ($2::timestamptz, $3::uuid))
@@ -249,7 +287,10 @@ export class GrantsService {
 
   /** The granted accounts of a grant, for its grantee (empty for the owner, or when the grant is not usable). */
   async shares(caller: Caller, grantId: string): Promise<Share[]> {
-    const { rows } = await this.deps.sql.query<Share>(`${SHARE_SELECT} where g.id = $1 and g.grantee_tenant_id = $2 order by ga.account_id`, [grantId, caller.tenantId]);
+    const { rows } = await this.deps.sql.query<Share>(`${SHARE_SELECT} where g.id = $1 and g.grantee_tenant_id = $2 order by ga.account_id`, [
+      grantId,
+      caller.tenantId,
+    ]);
     return rows.filter((s) => s.usable);
   }
 
@@ -297,14 +338,15 @@ export class GrantsService {
    * (createdAt, grant-scoped id), so no cursor carries an owner's id.
    */
   async payments(caller: Caller, sharedId: string, limit: number, after?: KeysetPosition): Promise<SharedPaymentRecord[]> {
-    if (after && !UUID.test(after.id)) throw new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
+    if (after && !UUID.test(after.id))
+      throw new DomainError(ErrorCode.BAD_USER_INPUT, 'Argument "after" is not a valid cursor for this list.', { argument: 'after' });
     const share = await this.usable(caller, sharedId, AccessGrantScope.PAYMENTS_READ);
     const rows = await withTenant(share.ownerTenantId, () =>
-      this.sharedPayments(share, `and ($1::timestamptz is null or (p.created_at, x.shared_id) > ($1::timestamptz, $2::uuid)) order by p.created_at, x.shared_id limit $3`, [
-        after?.createdAt ?? null,
-        after?.id ?? null,
-        limit,
-      ]),
+      this.sharedPayments(
+        share,
+        `and ($1::timestamptz is null or (p.created_at, x.shared_id) > ($1::timestamptz, $2::uuid)) order by p.created_at, x.shared_id limit $3`,
+        [after?.createdAt ?? null, after?.id ?? null, limit],
+      ),
     );
     await this.readJournal(caller, share, 'payments', { count: Math.min(rows.length, limit) });
     return rows;
@@ -370,7 +412,10 @@ export class GrantsService {
            and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = any ($4::uuid[])`,
         [share.ownerTenantId, share.accountId, share.sharedId, wanted],
       );
-      return this.deps.accounts.transactionsByIds(ownerScope(share, caller), found.map((r) => r.id));
+      return this.deps.accounts.transactionsByIds(
+        ownerScope(share, caller),
+        found.map((r) => r.id),
+      );
     });
     const bySharedId = new Map(rows.map((r) => [sharedTransactionId(sharedId, r.id), r]));
     const ordered = wanted.map((id) => bySharedId.get(id)).filter((r): r is TransactionRecord => !!r);
@@ -380,10 +425,10 @@ export class GrantsService {
 
   /** The caller's granted accounts it can read `scope` of now. */
   private async usableShares(caller: Caller, scope: AccessGrantScope): Promise<Share[]> {
-    const { rows } = await this.deps.sql.query<Share>(`${SHARE_SELECT} where g.grantee_tenant_id = $1 and g.status = 'ACTIVE' and g.ends_at > now() and $2 = any (g.scopes) order by ga.id`, [
-      caller.tenantId,
-      scope,
-    ]);
+    const { rows } = await this.deps.sql.query<Share>(
+      `${SHARE_SELECT} where g.grantee_tenant_id = $1 and g.status = 'ACTIVE' and g.ends_at > now() and $2 = any (g.scopes) order by ga.id`,
+      [caller.tenantId, scope],
+    );
     return rows;
   }
 
@@ -467,7 +512,9 @@ export class GrantsService {
     if (!claimed) {
       const status = statusOf(grant);
       const code = status === 'REVOKED' ? ProblemCode.ALREADY_REVOKED : ProblemCode.INVALID_STATE;
-      return this.refused(caller, mutation, [problem(['id'], code, `the grant is ${status}${status === 'PENDING' ? ' and only its grantee may answer it' : ''}`)]);
+      return this.refused(caller, mutation, [
+        problem(['id'], code, `the grant is ${status}${status === 'PENDING' ? ' and only its grantee may answer it' : ''}`),
+      ]);
     }
     this.deps.notifyEvents();
     return { ok: true, value: grant };
@@ -479,14 +526,32 @@ export class GrantsService {
       tenantId: caller.tenantId,
       action: AuditAction.ACCESS_GRANT_REFUSED,
       actor: actor(caller),
-      details: { mutation, codes: [...new Set(errors.map((e) => e.code))].join(','), fields: [...new Set(errors.map((e) => e.field.join('.')))].join(',').slice(0, 500) },
+      details: {
+        mutation,
+        codes: [...new Set(errors.map((e) => e.code))].join(','),
+        fields: [...new Set(errors.map((e) => e.field.join('.')))].join(',').slice(0, 500),
+      },
     });
     return { ok: false, userErrors: errors };
   }
 
-  private async journal(client: Pick<pg.PoolClient, 'query'>, caller: Caller, tenants: string[], action: AuditAction, grantId: string, details: AuditEntry['details']): Promise<void> {
+  private async journal(
+    client: Pick<pg.PoolClient, 'query'>,
+    caller: Caller,
+    tenants: string[],
+    action: AuditAction,
+    grantId: string,
+    details: AuditEntry['details'],
+  ): Promise<void> {
     for (const tenantId of tenants) {
-      await this.deps.audit.append(client, { tenantId, action, actor: tenantId === caller.tenantId ? actor(caller) : otherSide(caller), resourceType: 'AccessGrant', resourceId: grantId, details });
+      await this.deps.audit.append(client, {
+        tenantId,
+        action,
+        actor: tenantId === caller.tenantId ? actor(caller) : otherSide(caller),
+        resourceType: 'AccessGrant',
+        resourceId: grantId,
+        details,
+      });
     }
   }
 

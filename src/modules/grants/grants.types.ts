@@ -8,7 +8,17 @@ import { AccountFields } from '../accounts/accounts.types';
 import type { TransactionRecord } from '../transactions';
 import { TransactionFields } from '../transactions/transactions.types';
 import { PaymentFields } from '../payments/payments.types';
-import { AccessGrantScope, sharedTransactionId, sideOf, statusOf, type AccessGrantSide, type AccessGrantStatus, type GrantRecord, type Share, type SharedPaymentRecord } from './grants.service';
+import {
+  AccessGrantScope,
+  sharedTransactionId,
+  sideOf,
+  statusOf,
+  type AccessGrantSide,
+  type AccessGrantStatus,
+  type GrantRecord,
+  type Share,
+  type SharedPaymentRecord,
+} from './grants.service';
 import type { Caller } from '../../api/context';
 
 registerEnumType(AccessGrantScope, {
@@ -45,10 +55,16 @@ export enum AccessGrantSideEnum {
   OWNER = 'OWNER',
   GRANTEE = 'GRANTEE',
 }
-registerEnumType(AccessGrantSideEnum, { name: 'AccessGrantSide', description: 'A side of an access grant: the tenant whose end user’s data it is, or the tenant that reads it.' });
+registerEnumType(AccessGrantSideEnum, {
+  name: 'AccessGrantSide',
+  description: 'A side of an access grant: the tenant whose end user’s data it is, or the tenant that reads it.',
+});
 
 /** Permission for another tenant of this gateway to read some accounts of one end user. */
-@ObjectType('AccessGrant', { implements: Node, description: 'Permission for another tenant of this gateway to read some accounts of one end user, with chosen scopes, until an end date.' })
+@ObjectType('AccessGrant', {
+  implements: Node,
+  description: 'Permission for another tenant of this gateway to read some accounts of one end user, with chosen scopes, until an end date.',
+})
 export class AccessGrantType extends Node {
   internalId!: string;
   endUserInternalId!: string;
@@ -121,7 +137,10 @@ export const AccessGrantConnection = connectionType('AccessGrant', AccessGrantTy
  * One of the owner's accounts as a grantee reads it: its id is grant-scoped (it stops resolving
  * when the grant ends, and names nothing in the owner's tenant).
  */
-@ObjectType('SharedAccount', { implements: Node, description: "One of another tenant's accounts, read through an access grant. Its id is grant-scoped: it stops resolving when the grant ends." })
+@ObjectType('SharedAccount', {
+  implements: Node,
+  description: "One of another tenant's accounts, read through an access grant. Its id is grant-scoped: it stops resolving when the grant ends.",
+})
 export class SharedAccountType extends AccountFields {
   sharedId!: string;
   grantInternalId!: string;
@@ -136,7 +155,11 @@ export class SharedAccountType extends AccountFields {
 }
 
 /** A transaction of a shared account, with a grant-scoped id (the same one its events carry). */
-@ObjectType('SharedTransaction', { implements: Node, simpleResolvers: true, description: 'A transaction of a shared account. Its id is grant-scoped: the same one TRANSACTIONS_* events of the grant carry.' })
+@ObjectType('SharedTransaction', {
+  implements: Node,
+  simpleResolvers: true,
+  description: 'A transaction of a shared account. Its id is grant-scoped: the same one TRANSACTIONS_* events of the grant carry.',
+})
 export class SharedTransactionType extends TransactionFields {
   static fromShared(sharedId: string, r: TransactionRecord): SharedTransactionType {
     const t = TransactionFields.fill(new SharedTransactionType(), r);
@@ -145,7 +168,11 @@ export class SharedTransactionType extends TransactionFields {
   }
 }
 
-export const SharedTransactionConnection = connectionType('SharedTransaction', SharedTransactionType, "A page of a shared account's transactions, in the owner's page order.");
+export const SharedTransactionConnection = connectionType(
+  'SharedTransaction',
+  SharedTransactionType,
+  "A page of a shared account's transactions, in the owner's page order.",
+);
 
 /**
  * One of the owner's payments made from a shared account (PAYMENTS_READ), with a grant-scoped id:
@@ -154,7 +181,8 @@ export const SharedTransactionConnection = connectionType('SharedTransaction', S
 @ObjectType('SharedPayment', {
   implements: Node,
   simpleResolvers: true,
-  description: "A payment made from a shared account (the owner's end user's, debtor IBAN = the account's), read through an access grant with PAYMENTS_READ. Its id is grant-scoped: the same one the PAYMENT_* events of the grant carry; it stops resolving when the grant ends.",
+  description:
+    "A payment made from a shared account (the owner's end user's, debtor IBAN = the account's), read through an access grant with PAYMENTS_READ. Its id is grant-scoped: the same one the PAYMENT_* events of the grant carry; it stops resolving when the grant ends.",
 })
 export class SharedPaymentType extends PaymentFields {
   sharedAccountId!: string;
@@ -178,7 +206,10 @@ export class AccessGrantInviteInput {
   granteeHandle!: string;
 
   /** AccessGrantScope names; ACCOUNTS_READ is required. Strings, so an unknown one is a userError (UNKNOWN_SCOPE) journalled like any refusal. */
-  @Field(() => [String], { description: 'AccessGrantScope names (ACCOUNTS_READ, BALANCES_READ, TRANSACTIONS_READ, PAYMENTS_READ); ACCOUNTS_READ is required. Strings, so an unknown one is a userError (UNKNOWN_SCOPE) journalled like any refusal.' })
+  @Field(() => [String], {
+    description:
+      'AccessGrantScope names (ACCOUNTS_READ, BALANCES_READ, TRANSACTIONS_READ, PAYMENTS_READ); ACCOUNTS_READ is required. Strings, so an unknown one is a userError (UNKNOWN_SCOPE) journalled like any refusal.',
+  })
   scopes!: string[];
 
   /** Accounts of that end user (1–50). */

@@ -13,5 +13,10 @@ export function isBankFailure(err: unknown): err is BankError | OAuthError {
 
 /** What a log line says of a bank failure: its safe summary (no token, no body beyond the excerpt). */
 export function bankFailureLog(err: BankError | OAuthError): Record<string, unknown> {
-  return { err: err.name, code: err.code, institutionId: err.institutionId, ...(err instanceof OAuthError ? { status: err.status } : { httpStatus: err.httpStatus, bankCode: err.bankCode }) };
+  return {
+    err: err.name,
+    code: err.code,
+    institutionId: err.institutionId,
+    ...(err instanceof OAuthError ? { status: err.status } : { httpStatus: err.httpStatus, bankCode: err.bankCode }),
+  };
 }

@@ -30,12 +30,14 @@ export class InstitutionsService {
   list(caller: Caller, filter: InstitutionFilter): InstitutionDescriptor[] {
     const country = filter.country?.trim().toUpperCase();
     const search = filter.search ? fold(filter.search.trim()) : '';
-    return this.registry.list(caller.environment).filter(
-      (i) =>
-        (!country || i.country === country) &&
-        (!search || fold(i.name).includes(search) || i.bic.toLowerCase().startsWith(search)) &&
-        (!filter.capability || (i.scopes as Capability[]).includes(filter.capability) || (i.paymentSchemes as Capability[]).includes(filter.capability)),
-    );
+    return this.registry
+      .list(caller.environment)
+      .filter(
+        (i) =>
+          (!country || i.country === country) &&
+          (!search || fold(i.name).includes(search) || i.bic.toLowerCase().startsWith(search)) &&
+          (!filter.capability || (i.scopes as Capability[]).includes(filter.capability) || (i.paymentSchemes as Capability[]).includes(filter.capability)),
+      );
   }
 
   /** One institution, if it exists in the caller's environment. */

@@ -17,7 +17,26 @@ export type PaymentInitiation = 'PENDING' | 'STARTED' | 'REFUSED';
  */
 @Entity({ tableName: 'payment' })
 export class Payment {
-  [OptionalProps]?: 'id' | 'createdAt' | 'updatedAt' | 'terminal' | 'rawStatus' | 'reasonCode' | 'statusReason' | 'bankPaymentId' | 'authorizationUrl' | 'secrets' | 'authorisedAt' | 'cancelStateHash' | 'cancelClaimedAt' | 'cancelAuthorizationUrl' | 'cancelSecrets' | 'approvalPolicyId' | 'approvalRevision' | 'approvalsRequired' | 'requesterMemberId';
+  [OptionalProps]?:
+    | 'id'
+    | 'createdAt'
+    | 'updatedAt'
+    | 'terminal'
+    | 'rawStatus'
+    | 'reasonCode'
+    | 'statusReason'
+    | 'bankPaymentId'
+    | 'authorizationUrl'
+    | 'secrets'
+    | 'authorisedAt'
+    | 'cancelStateHash'
+    | 'cancelClaimedAt'
+    | 'cancelAuthorizationUrl'
+    | 'cancelSecrets'
+    | 'approvalPolicyId'
+    | 'approvalRevision'
+    | 'approvalsRequired'
+    | 'requesterMemberId';
 
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();

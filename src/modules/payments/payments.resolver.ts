@@ -72,10 +72,13 @@ export class PaymentsResolver {
   }
 
   @Mutation(() => PaymentCancelPayload, {
-    description: 'Cancels a payment at the bank before it is executed, where the bank’s standard allows it (Berlin Group, STET); otherwise, or once final, NOT_CANCELLABLE. When the bank needs the end user to authorise the cancellation (Berlin Group), the payment is unchanged and authorizationUrl says where to send them; they come back to the payment’s redirectUri with paymentId and cancellation=cancelled|declined|pending.',
+    description:
+      'Cancels a payment at the bank before it is executed, where the bank’s standard allows it (Berlin Group, STET); otherwise, or once final, NOT_CANCELLABLE. When the bank needs the end user to authorise the cancellation (Berlin Group), the payment is unchanged and authorizationUrl says where to send them; they come back to the payment’s redirectUri with paymentId and cancellation=cancelled|declined|pending.',
   })
   async paymentCancel(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<PaymentCancelPayload> {
     const r = await ctx.services.payments.cancel(ctx.em, ctx.caller, decodeGlobalId(id, 'Payment'));
-    return r.ok ? { payment: PaymentType.from(r.value.payment), authorizationUrl: r.value.authorizationUrl, userErrors: [] } : { payment: null, authorizationUrl: null, userErrors: r.userErrors };
+    return r.ok
+      ? { payment: PaymentType.from(r.value.payment), authorizationUrl: r.value.authorizationUrl, userErrors: [] }
+      : { payment: null, authorizationUrl: null, userErrors: r.userErrors };
   }
 }

@@ -158,8 +158,17 @@ export class PaymentsService {
     const psuId = input.psuId === undefined || input.psuId === null ? undefined : psuIdRule.safeParse(input.psuId);
     if (psuId && !psuId.success) errors.push(problem(['input', 'psuId'], ProblemCode.INVALID, `psuId ${psuId.error.issues[0]?.message ?? 'is invalid'}.`));
     const requester = input.requestedBy;
-    if (requester !== undefined && (!requester || !endUser || !this.deps.approvalGate || !(await this.deps.approvalGate.mayRequest(em, caller.tenantId, endUser.id, requester)))) {
-      errors.push(problem(['input', 'requestedBy'], ProblemCode.NOT_FOUND, 'No member of this end user who may request payments (role REQUESTER or APPROVER) has this id.'));
+    if (
+      requester !== undefined &&
+      (!requester || !endUser || !this.deps.approvalGate || !(await this.deps.approvalGate.mayRequest(em, caller.tenantId, endUser.id, requester)))
+    ) {
+      errors.push(
+        problem(
+          ['input', 'requestedBy'],
+          ProblemCode.NOT_FOUND,
+          'No member of this end user who may request payments (role REQUESTER or APPROVER) has this id.',
+        ),
+      );
     }
     if (!(await this.deps.tenancy.isRedirectUriAllowed(em, caller, input.redirectUri))) {
       errors.push(
@@ -187,7 +196,8 @@ export class PaymentsService {
       }
       // Held by an approval policy (or rejected by an approver): nothing goes to the bank.
       if (payment.status === 'AWAITING_APPROVAL' || payment.status === 'REJECTED_BY_APPROVER') return { payment, authorizationUrl: null, userErrors: [] };
-      if (payment.initiation === 'PENDING') return this.startAtBank(db, payment, institution, `apiKey:${caller.apiKeyId}`, psuId?.success ? psuId.data : undefined);
+      if (payment.initiation === 'PENDING')
+        return this.startAtBank(db, payment, institution, `apiKey:${caller.apiKeyId}`, psuId?.success ? psuId.data : undefined);
       return this.answer(payment);
     });
   }
@@ -294,7 +304,8 @@ export class PaymentsService {
       await em.flush(); // one transaction: the bank's answer, its event and the journal line
       await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, expiry: true }, { startAfter: payment.attemptExpiresAt });
       // Decoupled SCA: no callback will come; ask the bank until the end user has decided in its app.
-      if (started.authorizationUrl === null) await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, decoupled: true }, { startAfter: POLL_FIRST_S });
+      if (started.authorizationUrl === null)
+        await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: 0, decoupled: true }, { startAfter: POLL_FIRST_S });
       return this.answer(payment);
     } catch (err) {
       // Only the bank's failures are the bank's: a vault, database or queue fault reaches the formatter (masked, logged
@@ -309,14 +320,26 @@ export class PaymentsService {
         return {
           payment,
           authorizationUrl: null,
-          userErrors: [problem(['input'], ProblemCode.BANK_ERROR, `${institution.name} refused the payment; it is FAILED. Check the details and initiate a new one with a new idempotency key.`)],
+          userErrors: [
+            problem(
+              ['input'],
+              ProblemCode.BANK_ERROR,
+              `${institution.name} refused the payment; it is FAILED. Check the details and initiate a new one with a new idempotency key.`,
+            ),
+          ],
         };
       }
       // Unknown outcome (timeout, 5xx): nothing is decided. A retry sends the same gateway key, so the bank never pays twice.
       return {
         payment,
         authorizationUrl: null,
-        userErrors: [problem(['input'], ProblemCode.BANK_ERROR, `${institution.name} did not answer. Retry with the same idempotencyKey: the bank then sees the same request and never pays twice.`)],
+        userErrors: [
+          problem(
+            ['input'],
+            ProblemCode.BANK_ERROR,
+            `${institution.name} did not answer. Retry with the same idempotencyKey: the bank then sees the same request and never pays twice.`,
+          ),
+        ],
       };
     }
   }
@@ -398,7 +421,13 @@ export class PaymentsService {
     }
     payment.authorisedAt = new Date();
     if (payment.attemptExpiresAt < new Date()) {
-      this.change(em, payment, { status: 'FAILED', rawStatus: payment.rawStatus ?? 'RJCT', reasonCode: null }, 'The end user did not finish the bank’s authentication in time.', 'endUser');
+      this.change(
+        em,
+        payment,
+        { status: 'FAILED', rawStatus: payment.rawStatus ?? 'RJCT', reasonCode: null },
+        'The end user did not finish the bank’s authentication in time.',
+        'endUser',
+      );
       await em.flush();
       return this.backToDeveloper(payment, 'failed');
     }
@@ -429,7 +458,8 @@ export class PaymentsService {
       await em.flush();
       return this.backToDeveloper(payment, done.outcome === 'REJECTED' ? 'rejected' : 'failed');
     } catch (err) {
-      if (isBankFailure(err)) this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err), institutionId: institution.id }, 'payment callback failed at the bank');
+      if (isBankFailure(err))
+        this.deps.logger.warn({ paymentId: payment.id, ...bankFailureLog(err), institutionId: institution.id }, 'payment callback failed at the bank');
       else this.deps.logger.error({ paymentId: payment.id, institutionId: institution.id, err }, 'payment callback failed');
       // The bank's verdict is unknown: follow the status at the bank rather than guess.
       payment.authorisedAt = new Date();
@@ -453,9 +483,13 @@ export class PaymentsService {
         await this.expireAwaitingApproval();
       });
       await jobs.schedule(APPROVAL_EXPIRY_QUEUE, '* * * * *');
-      await jobs.work<{ paymentId: string; attempt: number; expiry?: boolean; decoupled?: boolean }>(PAYMENT_POLL_QUEUE, { concurrency: 2, pollingIntervalSeconds: 1 }, async (job) => {
-        await this.pollStatus(job.data.paymentId, job.data.attempt, { expiryCheck: job.data.expiry === true, decoupled: job.data.decoupled === true });
-      });
+      await jobs.work<{ paymentId: string; attempt: number; expiry?: boolean; decoupled?: boolean }>(
+        PAYMENT_POLL_QUEUE,
+        { concurrency: 2, pollingIntervalSeconds: 1 },
+        async (job) => {
+          await this.pollStatus(job.data.paymentId, job.data.attempt, { expiryCheck: job.data.expiry === true, decoupled: job.data.decoupled === true });
+        },
+      );
     }
   }
 
@@ -469,7 +503,13 @@ export class PaymentsService {
   async expireAwaitingApproval(now = new Date()): Promise<{ expired: number }> {
     const ttlMs = this.deps.approvalPendingTtlMs ?? DEFAULT_APPROVAL_PENDING_TTL_MS;
     const cutoff = new Date(now.getTime() - ttlMs);
-    const due = await this.deps.orm.em.fork().find(Payment, { status: 'AWAITING_APPROVAL', createdAt: { $lte: cutoff } }, { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' }, limit: APPROVAL_EXPIRY_BATCH });
+    const due = await this.deps.orm.em
+      .fork()
+      .find(
+        Payment,
+        { status: 'AWAITING_APPROVAL', createdAt: { $lte: cutoff } },
+        { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' }, limit: APPROVAL_EXPIRY_BATCH },
+      );
     const hours = Math.round((ttlMs / 3_600_000) * 100) / 100;
     let expired = 0;
     for (const { id } of due) {
@@ -477,7 +517,16 @@ export class PaymentsService {
         await tx.execute('select id from payment where id = ? for update', [id]);
         const p = await tx.findOne(Payment, { id }, { populate: ['tenant', 'endUser'], refresh: true });
         if (!p || p.status !== 'AWAITING_APPROVAL' || p.createdAt > cutoff) return;
-        if (this.change(tx, p, { status: 'FAILED', rawStatus: null, reasonCode: null }, `Not approved within ${hours} hours; nothing was sent to the bank.`, 'system')) expired++;
+        if (
+          this.change(
+            tx,
+            p,
+            { status: 'FAILED', rawStatus: null, reasonCode: null },
+            `Not approved within ${hours} hours; nothing was sent to the bank.`,
+            'system',
+          )
+        )
+          expired++;
       });
     }
     if (expired) this.deps.logger.info({ expired }, 'payments awaiting approval expired');
@@ -498,14 +547,25 @@ export class PaymentsService {
     if (options.expiryCheck && payment.authorisedAt) return 'DONE';
     if (!payment.authorisedAt) {
       if (payment.attemptExpiresAt > new Date()) return 'WAITING'; // the job sent at initiation comes back at expiry
-      this.change(em, payment, { status: 'FAILED', rawStatus: payment.rawStatus ?? 'RJCT', reasonCode: null }, 'The end user did not finish the bank’s authentication in time.', 'system');
+      this.change(
+        em,
+        payment,
+        { status: 'FAILED', rawStatus: payment.rawStatus ?? 'RJCT', reasonCode: null },
+        'The end user did not finish the bank’s authentication in time.',
+        'system',
+      );
       await em.flush();
       return 'DONE';
     }
-    const institution = this.deps.institutions.get({ tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'poll' }, payment.institutionId);
+    const institution = this.deps.institutions.get(
+      { tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'poll' },
+      payment.institutionId,
+    );
     if (!institution || !payment.bankPaymentId) return 'DONE';
     const status = await this.deps.audit.withBankCallScope({ tenantId: payment.tenant.id, actor: 'system' }, async () =>
-      this.deps.adapters.for(institution).payments.status(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment) }),
+      this.deps.adapters
+        .for(institution)
+        .payments.status(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment) }),
     );
     this.change(em, payment, status, null, 'system');
     await em.flush();
@@ -529,7 +589,11 @@ export class PaymentsService {
       adapter.payments.poll!(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment) }),
     );
     if (done.outcome === 'PENDING') {
-      await this.deps.jobs?.send(PAYMENT_POLL_QUEUE, { paymentId: payment.id, attempt: attempt + 1, decoupled: true }, { startAfter: Math.min(30, POLL_FIRST_S * 2 ** attempt) });
+      await this.deps.jobs?.send(
+        PAYMENT_POLL_QUEUE,
+        { paymentId: payment.id, attempt: attempt + 1, decoupled: true },
+        { startAfter: Math.min(30, POLL_FIRST_S * 2 ** attempt) },
+      );
       return 'AGAIN';
     }
     if (done.outcome === 'AUTHORISED') {
@@ -557,18 +621,33 @@ export class PaymentsService {
     const institution = this.deps.institutions.get(caller, payment.institutionId);
     const adapter = institution && this.deps.adapters.for(institution);
     if (payment.terminal) {
-      return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, `The payment is ${payment.status}: final, it can no longer be cancelled.`)] };
+      return {
+        ok: false,
+        userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, `The payment is ${payment.status}: final, it can no longer be cancelled.`)],
+      };
     }
     if (payment.status === 'AWAITING_APPROVAL') {
       // Never sent to the bank: cancelled here, with one atomic update against a concurrent release.
-      const [won] = await em.execute<{ id: string }[]>(`update payment set status = 'CANCELLED', terminal = true where id = ? and status = 'AWAITING_APPROVAL' returning id`, [payment.id]);
+      const [won] = await em.execute<{ id: string }[]>(
+        `update payment set status = 'CANCELLED', terminal = true where id = ? and status = 'AWAITING_APPROVAL' returning id`,
+        [payment.id],
+      );
       if (!won) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, 'The payment was approved or rejected meanwhile; try again.')] };
-      this.change(em, payment, { status: 'CANCELLED', rawStatus: null, reasonCode: null }, 'Cancelled through the API before it was approved.', `apiKey:${caller.apiKeyId}`);
+      this.change(
+        em,
+        payment,
+        { status: 'CANCELLED', rawStatus: null, reasonCode: null },
+        'Cancelled through the API before it was approved.',
+        `apiKey:${caller.apiKeyId}`,
+      );
       await em.flush();
       return { ok: true, value: { payment, authorizationUrl: null } };
     }
     if (!institution || !adapter?.payments.cancel || !payment.bankPaymentId) {
-      return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, `${institution?.name ?? 'This bank'} offers no cancellation of payments through its API.`)] };
+      return {
+        ok: false,
+        userErrors: [problem(['id'], ProblemCode.NOT_CANCELLABLE, `${institution?.name ?? 'This bank'} offers no cancellation of payments through its API.`)],
+      };
     }
     try {
       const status = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, actor: `apiKey:${caller.apiKeyId}` }, async () =>
@@ -613,13 +692,21 @@ export class PaymentsService {
     let started: Awaited<ReturnType<NonNullable<typeof port.startCancellationAuthorisation>>>;
     try {
       started = await this.deps.audit.withBankCallScope({ tenantId: caller.tenantId, actor }, async () =>
-        port.startCancellationAuthorisation!(this.ctx(institution), { bankPaymentId: payment.bankPaymentId!, secrets: await this.openSecrets(payment), startHref, redirectUri: this.callbackUrl, state }),
+        port.startCancellationAuthorisation!(this.ctx(institution), {
+          bankPaymentId: payment.bankPaymentId!,
+          secrets: await this.openSecrets(payment),
+          startHref,
+          redirectUri: this.callbackUrl,
+          state,
+        }),
       );
     } catch (err) {
       if (!isBankError(err)) throw err;
       this.deps.logger.warn({ paymentId: payment.id, err: err.name, code: err.code }, 'payment cancellation authorisation could not be started at the bank');
       const refused = isBankError(err, BankErrorCode.INVALID_REQUEST);
-      const message = refused ? `${institution.name} refused to start the cancellation’s authorisation: the payment is not cancelled.` : `${institution.name} did not answer; try again later.`;
+      const message = refused
+        ? `${institution.name} refused to start the cancellation’s authorisation: the payment is not cancelled.`
+        : `${institution.name} did not answer; try again later.`;
       return { ok: false, userErrors: [problem(['id'], refused ? ProblemCode.NOT_CANCELLABLE : ProblemCode.BANK_ERROR, message)] };
     }
     payment.cancelStateHash = sha256(state);
@@ -638,7 +725,10 @@ export class PaymentsService {
    */
   private async claimCancellation(em: EntityManager, state: string, callbackUrl: string): Promise<CallbackResult | null> {
     const hash = sha256(state);
-    const claimed = await em.execute<{ id: string }[]>('update payment set cancel_claimed_at = now() where cancel_state_hash = ? and cancel_claimed_at is null returning id', [hash]);
+    const claimed = await em.execute<{ id: string }[]>(
+      'update payment set cancel_claimed_at = now() where cancel_state_hash = ? and cancel_claimed_at is null returning id',
+      [hash],
+    );
     if (claimed[0]) return this.finishCancellation(em, claimed[0].id, callbackUrl);
     const spent = await em.findOne(Payment, { cancelStateHash: hash });
     return spent ? this.backFromCancellation(spent, 'pending') : null;
@@ -649,8 +739,11 @@ export class PaymentsService {
     const caller: Caller = { tenantId: payment.tenant.id, environment: payment.tenant.environment, apiKeyId: 'callback' };
     const institution = this.deps.institutions.get(caller, payment.institutionId);
     const port = institution && this.deps.adapters.for(institution).payments;
-    if (payment.terminal || !institution || !port?.finishCancellationAuthorisation || !payment.bankPaymentId || !payment.cancelSecrets) return this.backFromCancellation(payment, 'pending');
-    const cancellationSecrets = JSON.parse(await this.deps.vault.openText(payment.cancelSecrets, this.sealContext(payment, 'payment-cancel-secrets'))) as Record<string, string>;
+    if (payment.terminal || !institution || !port?.finishCancellationAuthorisation || !payment.bankPaymentId || !payment.cancelSecrets)
+      return this.backFromCancellation(payment, 'pending');
+    const cancellationSecrets = JSON.parse(
+      await this.deps.vault.openText(payment.cancelSecrets, this.sealContext(payment, 'payment-cancel-secrets')),
+    ) as Record<string, string>;
     const secrets = await this.openSecrets(payment);
     let done: Awaited<ReturnType<NonNullable<typeof port.finishCancellationAuthorisation>>>;
     try {
@@ -659,12 +752,22 @@ export class PaymentsService {
       );
     } catch (err) {
       if (!isBankError(err)) throw err;
-      this.deps.logger.warn({ paymentId: payment.id, institutionId: institution.id, err: err.name, code: err.code }, 'payment cancellation authorisation could not be finished at the bank');
+      this.deps.logger.warn(
+        { paymentId: payment.id, institutionId: institution.id, err: err.name, code: err.code },
+        'payment cancellation authorisation could not be finished at the bank',
+      );
       // The verdict is unknown: the status polling of an authorised payment finds out what the bank did.
       return this.backFromCancellation(payment, 'pending');
     }
     if (done.outcome === 'STATE_MISMATCH') return invalidLinkPage();
-    if (done.status) this.change(em, payment, done.status, done.status.status === 'CANCELLED' ? 'Cancelled through the API after the end user authorised it.' : null, 'endUser');
+    if (done.status)
+      this.change(
+        em,
+        payment,
+        done.status,
+        done.status.status === 'CANCELLED' ? 'Cancelled through the API after the end user authorised it.' : null,
+        'endUser',
+      );
     this.journal(em, payment, AuditAction.PAYMENT_CANCELLED, 'endUser', { status: payment.status, cancellation: done.outcome });
     await em.flush();
     return this.backFromCancellation(payment, done.outcome === 'DECLINED' ? 'declined' : 'pending');
@@ -672,7 +775,10 @@ export class PaymentsService {
 
   /** Back to the developer: `cancellation=cancelled` once CANCELLED, else `declined` or `pending` (the bank has not cancelled it yet). */
   private backFromCancellation(payment: Payment, otherwise: 'declined' | 'pending'): CallbackResult {
-    return redirectBack(payment.redirectUri, { paymentId: toGlobalId('Payment', payment.id), cancellation: payment.status === 'CANCELLED' ? 'cancelled' : otherwise });
+    return redirectBack(payment.redirectUri, {
+      paymentId: toGlobalId('Payment', payment.id),
+      cancellation: payment.status === 'CANCELLED' ? 'cancelled' : otherwise,
+    });
   }
 
   // --- approvals -------------------------------------------------------------------------------
@@ -693,7 +799,9 @@ export class PaymentsService {
    * an unknown outcome is retried by `paymentInitiate` with the same key.
    */
   async releaseApproved(tenantId: string, paymentId: string, actor: string): Promise<PaymentOutcome> {
-    const rows = await this.deps.orm.em.fork().execute<{ key: string }[]>('select key from payment_idempotency where tenant_id = ? and payment_id = ?', [tenantId, paymentId]);
+    const rows = await this.deps.orm.em
+      .fork()
+      .execute<{ key: string }[]>('select key from payment_idempotency where tenant_id = ? and payment_id = ?', [tenantId, paymentId]);
     const key = rows[0]?.key ?? `payment:${paymentId}`;
     return this.withKeyLock(tenantId, key, async () => {
       const em = this.deps.orm.em.fork();
@@ -754,7 +862,13 @@ export class PaymentsService {
         type: EventType.PAYMENT_STATUS_CHANGED,
         resourceType: 'Payment',
         resourceId: payment.id,
-        payload: { paymentId: toGlobalId('Payment', payment.id), status: payment.status, rawStatus: payment.rawStatus, reasonCode: payment.reasonCode, terminal: payment.terminal },
+        payload: {
+          paymentId: toGlobalId('Payment', payment.id),
+          status: payment.status,
+          rawStatus: payment.rawStatus,
+          reasonCode: payment.reasonCode,
+          terminal: payment.terminal,
+        },
       },
     ]);
     return true;
@@ -831,7 +945,13 @@ function reused(): PaymentOutcome {
   return {
     payment: null,
     authorizationUrl: null,
-    userErrors: [problem(['idempotencyKey'], ProblemCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was used for another payment request; use a new key for a new payment.')],
+    userErrors: [
+      problem(
+        ['idempotencyKey'],
+        ProblemCode.IDEMPOTENCY_KEY_REUSED,
+        'This idempotency key was used for another payment request; use a new key for a new payment.',
+      ),
+    ],
   };
 }
 

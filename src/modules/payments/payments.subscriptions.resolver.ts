@@ -9,7 +9,13 @@ import { PaymentType } from './payments.types';
 export class PaymentSubscriptionsResolver {
   @Subscription(() => PaymentType, {
     description: 'Payments of the tenant whose status changed (each PAYMENT_STATUS_CHANGED event), with the payment as it stands now.',
-    subscribe: ({ context }) => (context as GraphQLContext).services.eventStream.follow((context as GraphQLContext).caller, null, [EventType.PAYMENT_STATUS_CHANGED], (context as GraphQLContext).signal),
+    subscribe: ({ context }) =>
+      (context as GraphQLContext).services.eventStream.follow(
+        (context as GraphQLContext).caller,
+        null,
+        [EventType.PAYMENT_STATUS_CHANGED],
+        (context as GraphQLContext).signal,
+      ),
   })
   async paymentStatusChanged(@Root() e: EventEntry, @Ctx() ctx: GraphQLContext): Promise<PaymentType> {
     const p = await ctx.services.payments.get(ctx.em.fork(), ctx.caller, e.resourceId);

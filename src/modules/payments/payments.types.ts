@@ -25,7 +25,9 @@ registerEnumType(PaymentStatusKind, {
   name: 'PaymentStatus',
   description: 'Where a payment stands, whatever the bank’s standard; `rawStatus` keeps the bank’s own code.',
   valuesConfig: {
-    AWAITING_APPROVAL: { description: 'Held by the end user’s approval policy: nothing has gone to the bank; `approval` says who still has to sign (docs/approvals.md).' },
+    AWAITING_APPROVAL: {
+      description: 'Held by the end user’s approval policy: nothing has gone to the bank; `approval` says who still has to sign (docs/approvals.md).',
+    },
     REJECTED_BY_APPROVER: { description: 'An approver rejected it before it went to the bank. Final.' },
     AUTHORIZATION_REQUIRED: { description: 'Waiting for the end user to approve it at their bank (authorizationUrl).' },
     PENDING: { description: 'Received by the bank, not yet accepted (RCVD, PDNG, PATC).' },
@@ -33,7 +35,10 @@ registerEnumType(PaymentStatusKind, {
     EXECUTED: { description: 'Settled (ACSC, ACCC; UK AcceptedSettlementCompleted). Final.' },
     REJECTED: { description: 'The end user or the bank refused it (RJCT; reasonCode says why, e.g. AM04 insufficient funds, DS02). Final.' },
     CANCELLED: { description: 'Cancelled before execution (paymentCancel). Final.' },
-    FAILED: { description: 'It could not be made: the bank refused the request, the end user never finished the authentication (30 minutes), or it was never approved under its approval policy (APPROVAL_PENDING_TTL_HOURS). Final.' },
+    FAILED: {
+      description:
+        'It could not be made: the bank refused the request, the end user never finished the authentication (30 minutes), or it was never approved under its approval policy (APPROVAL_PENDING_TTL_HOURS). Final.',
+    },
   },
 });
 
@@ -58,8 +63,21 @@ export class PaymentAccountType {
 /** The columns a payment view is filled from: the Payment entity, or a grantee's shared payment row. */
 export type PaymentFieldsSource = { status: string; scheme: string } & Pick<
   Payment,
-  | 'rawStatus' | 'reasonCode' | 'statusReason' | 'terminal' | 'amount' | 'currency' | 'creditorName' | 'creditorIban' | 'creditorBic'
-  | 'debtorIban' | 'remittanceInformation' | 'endToEndId' | 'requestedExecutionDate' | 'createdAt' | 'updatedAt'
+  | 'rawStatus'
+  | 'reasonCode'
+  | 'statusReason'
+  | 'terminal'
+  | 'amount'
+  | 'currency'
+  | 'creditorName'
+  | 'creditorIban'
+  | 'creditorBic'
+  | 'debtorIban'
+  | 'remittanceInformation'
+  | 'endToEndId'
+  | 'requestedExecutionDate'
+  | 'createdAt'
+  | 'updatedAt'
 >;
 
 /**
@@ -71,7 +89,10 @@ export abstract class PaymentFields extends Node {
   @Field(() => PaymentStatusKind)
   status!: PaymentStatusKind;
 
-  @Field(() => String, { nullable: true, description: 'The bank’s own status: ISO 20022 (RCVD, ACTC, ACSC, RJCT, CANC…) or, at UK banks, the OBIE status. Null before the bank answered.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The bank’s own status: ISO 20022 (RCVD, ACTC, ACSC, RJCT, CANC…) or, at UK banks, the OBIE status. Null before the bank answered.',
+  })
   rawStatus!: string | null;
 
   @Field(() => String, { nullable: true, description: 'ISO 20022 status reason when the bank gave one (AM04, AC04, DS02, AB05…).' })
@@ -220,7 +241,11 @@ export class PaymentInitiateInput {
   })
   psuId?: string | null;
 
-  @Field(() => ID, { nullable: true, description: 'The member (REQUESTER or APPROVER of this end user) asking for the payment; under a policy that forbids self-approval they cannot approve it.' })
+  @Field(() => ID, {
+    nullable: true,
+    description:
+      'The member (REQUESTER or APPROVER of this end user) asking for the payment; under a policy that forbids self-approval they cannot approve it.',
+  })
   requestedBy?: string | null;
 }
 

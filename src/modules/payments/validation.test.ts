@@ -35,10 +35,16 @@ function codes(draft: PaymentDraft, institution: typeof nordlicht | typeof thame
 
 describe('payment validation', () => {
   it('accepts a well-formed SEPA payment and spells it canonically (electronic IBANs, amount at the currency scale)', () => {
-    const r = validatePayment(sepa({ creditor: { name: ' Keller Bau GmbH ', iban: 'fr14 2004 1010 0505 0001 3m02 606', bic: 'bnpafrpp' }, amount: { amount: '0012.3', currency: 'EUR' } }), {
-      today: TODAY,
-      institution: nordlicht,
-    });
+    const r = validatePayment(
+      sepa({
+        creditor: { name: ' Keller Bau GmbH ', iban: 'fr14 2004 1010 0505 0001 3m02 606', bic: 'bnpafrpp' },
+        amount: { amount: '0012.3', currency: 'EUR' },
+      }),
+      {
+        today: TODAY,
+        institution: nordlicht,
+      },
+    );
     expect(r).toEqual({
       ok: true,
       value: expect.objectContaining({
@@ -107,7 +113,14 @@ describe('payment validation', () => {
 
   it('reports every problem at once', () => {
     expect(
-      codes(sepa({ creditor: { name: '', iban: 'nope', bic: 'nope' }, amount: { amount: '0', currency: 'GBP' }, endToEndId: '/bad//', remittanceInformation: 'y'.repeat(200) })),
+      codes(
+        sepa({
+          creditor: { name: '', iban: 'nope', bic: 'nope' },
+          amount: { amount: '0', currency: 'GBP' },
+          endToEndId: '/bad//',
+          remittanceInformation: 'y'.repeat(200),
+        }),
+      ),
     ).toEqual([
       'input.creditor.iban:INVALID_IBAN',
       'input.creditor.name:BLANK',

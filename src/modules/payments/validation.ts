@@ -26,10 +26,27 @@ export const MAX_EXECUTION_DAYS_AHEAD = 365;
 
 /** What each scheme accepts. */
 export const SCHEME_RULES: Readonly<
-  Record<PaymentScheme, { currency: string; remittanceMax: number; immediateOnly: boolean; maxAmount: string; reach: (country: string) => boolean; reachText: string }>
+  Record<
+    PaymentScheme,
+    { currency: string; remittanceMax: number; immediateOnly: boolean; maxAmount: string; reach: (country: string) => boolean; reachText: string }
+  >
 > = {
-  SEPA_CREDIT_TRANSFER: { currency: 'EUR', remittanceMax: 140, immediateOnly: false, maxAmount: '999999999.99', reach: isSEPACountry, reachText: 'accounts in SEPA countries' },
-  SEPA_INSTANT: { currency: 'EUR', remittanceMax: 140, immediateOnly: true, maxAmount: '999999999.99', reach: isSEPACountry, reachText: 'accounts in SEPA countries' },
+  SEPA_CREDIT_TRANSFER: {
+    currency: 'EUR',
+    remittanceMax: 140,
+    immediateOnly: false,
+    maxAmount: '999999999.99',
+    reach: isSEPACountry,
+    reachText: 'accounts in SEPA countries',
+  },
+  SEPA_INSTANT: {
+    currency: 'EUR',
+    remittanceMax: 140,
+    immediateOnly: true,
+    maxAmount: '999999999.99',
+    reach: isSEPACountry,
+    reachText: 'accounts in SEPA countries',
+  },
   FASTER_PAYMENTS: { currency: 'GBP', remittanceMax: 18, immediateOnly: true, maxAmount: '1000000.00', reach: (c) => c === 'GB', reachText: 'GB accounts' },
 };
 
@@ -133,7 +150,8 @@ export function validatePayment(
   if (draft.debtorAccount) {
     const d = checkIban(draft.debtorAccount.iban);
     if (!d.ok) err(['debtorAccount', 'iban'], ProblemCode.INVALID_IBAN, d.message);
-    else if (!rules.reach(d.iban.slice(0, 2))) err(['debtorAccount', 'iban'], ProblemCode.NOT_SUPPORTED, `${draft.scheme} payments are made from ${rules.reachText} only.`);
+    else if (!rules.reach(d.iban.slice(0, 2)))
+      err(['debtorAccount', 'iban'], ProblemCode.NOT_SUPPORTED, `${draft.scheme} payments are made from ${rules.reachText} only.`);
     else debtorIban = d.iban;
     if (d.ok && creditorIban.ok && d.iban === creditorIban.iban) {
       err(['creditor', 'iban'], ProblemCode.SAME_ACCOUNT, 'The creditor account is the debtor account: a payment must go to another account.');
@@ -156,7 +174,8 @@ export function validatePayment(
     const frac = (m[2] ?? '').replace(/0+$/, '');
     const digits = CURRENCIES.has(currency) ? currencyDigits(currency) : 2;
     if (/^0+$/.test(int) && frac === '') err(['amount', 'amount'], ProblemCode.INVALID_AMOUNT, 'The amount must be more than zero.');
-    else if (frac.length > digits) err(['amount', 'amount'], ProblemCode.AMOUNT_PRECISION, `${currency || 'This currency'} amounts have at most ${digits} decimals.`);
+    else if (frac.length > digits)
+      err(['amount', 'amount'], ProblemCode.AMOUNT_PRECISION, `${currency || 'This currency'} amounts have at most ${digits} decimals.`);
     else {
       amount = digits > 0 ? `${int}.${frac.padEnd(digits, '0')}` : int;
       if (compareDecimal(amount, rules.maxAmount) > 0) {
@@ -172,7 +191,9 @@ export function validatePayment(
       err(
         ['remittanceInformation'],
         ProblemCode.TOO_LONG,
-        draft.scheme === 'FASTER_PAYMENTS' ? 'A Faster Payments reference has at most 18 characters.' : 'SEPA remittance information has at most 140 characters.',
+        draft.scheme === 'FASTER_PAYMENTS'
+          ? 'A Faster Payments reference has at most 18 characters.'
+          : 'SEPA remittance information has at most 140 characters.',
       );
     } else if (CONTROL.test(remittance)) err(['remittanceInformation'], ProblemCode.INVALID, 'Must not contain control characters.');
   }

@@ -14,7 +14,16 @@ const exportSchema = z.object({
   tenantId: z.string().max(64),
   recordId: z.string().max(64),
   path: z
-    .array(z.object({ id: z.string().max(64), seq: z.string().regex(/^\d{1,19}$/), body: z.string().max(1_000_000), bodySha256: hex64, prevSha256: hex64, recordSha256: hex64 }))
+    .array(
+      z.object({
+        id: z.string().max(64),
+        seq: z.string().regex(/^\d{1,19}$/),
+        body: z.string().max(1_000_000),
+        bodySha256: hex64,
+        prevSha256: hex64,
+        recordSha256: hex64,
+      }),
+    )
     .min(1)
     .max(10_000),
   headSeq: z.string().regex(/^\d{1,19}$/),
@@ -22,10 +31,26 @@ const exportSchema = z.object({
 });
 
 export type VerifyResult =
-  | { ok: true; recordId: string; fromSeq: string; toSeq: string; links: number; kid: string; jwksUrl: string; keyChecked: boolean; signaturesChecked: number; signaturesUnchecked: number }
+  | {
+      ok: true;
+      recordId: string;
+      fromSeq: string;
+      toSeq: string;
+      links: number;
+      kid: string;
+      jwksUrl: string;
+      keyChecked: boolean;
+      signaturesChecked: number;
+      signaturesUnchecked: number;
+    }
   | { ok: false; seq: string | null; id: string | null; reason: string };
 
-const broken = (link: { seq: string; id: string } | null, reason: string): VerifyResult => ({ ok: false, seq: link?.seq ?? null, id: link?.id ?? null, reason });
+const broken = (link: { seq: string; id: string } | null, reason: string): VerifyResult => ({
+  ok: false,
+  seq: link?.seq ?? null,
+  id: link?.id ?? null,
+  reason,
+});
 
 /**
  * Checks, for each link from the record towards the head: the body is canonical JSON and hashes
@@ -36,7 +61,8 @@ const broken = (link: { seq: string; id: string } | null, reason: string): Verif
  */
 export async function verifyProofExport(file: unknown, options: { jwks?: { keys: JWK[] } } = {}): Promise<VerifyResult> {
   const parsed = exportSchema.safeParse(file);
-  if (!parsed.success) return broken(null, `not a proof export: ${parsed.error.issues[0]?.path.join('.') || '(root)'} ${parsed.error.issues[0]?.message ?? ''}`.trim());
+  if (!parsed.success)
+    return broken(null, `not a proof export: ${parsed.error.issues[0]?.path.join('.') || '(root)'} ${parsed.error.issues[0]?.message ?? ''}`.trim());
   const exp = parsed.data as ProofExport;
   if (exp.path[0]!.id !== exp.recordId) return broken(exp.path[0]!, 'the path does not start at the exported record');
   let checked = 0;
@@ -51,7 +77,8 @@ export async function verifyProofExport(file: unknown, options: { jwks?: { keys:
     }
     if (canonicalJson(body) !== link.body) return broken(link, 'its body is not canonical JSON (RFC 8785)');
     if (sha256Hex(link.body) !== link.bodySha256) return broken(link, 'its body does not hash to its bodySha256: the record was altered');
-    if (sha256Hex(linkText(link.bodySha256, link.prevSha256, link.seq)) !== link.recordSha256) return broken(link, 'its recordSha256 is not the hash of its body hash, previous hash and sequence');
+    if (sha256Hex(linkText(link.bodySha256, link.prevSha256, link.seq)) !== link.recordSha256)
+      return broken(link, 'its recordSha256 is not the hash of its body hash, previous hash and sequence');
     if (i > 0) {
       const prev = exp.path[i - 1]!;
       if (BigInt(link.seq) !== BigInt(prev.seq) + 1n) return broken(link, `its sequence does not follow ${prev.seq}: a record is missing`);
@@ -106,7 +133,12 @@ async function checkAnchor(exp: ProofExport, last: ProofExport['path'][number], 
   } catch {
     return 'its signature does not verify with the key';
   }
-  if (payload.typ !== 'passerelle-proof-anchor' || payload.tenantId !== exp.tenantId || payload.seq !== last.seq || payload.recordSha256 !== last.recordSha256) {
+  if (
+    payload.typ !== 'passerelle-proof-anchor' ||
+    payload.tenantId !== exp.tenantId ||
+    payload.seq !== last.seq ||
+    payload.recordSha256 !== last.recordSha256
+  ) {
     return `it signs another record than the last of the path (${last.seq})`;
   }
   return 'OK';
@@ -142,7 +174,11 @@ async function checkJws(body: ProofBody, jws: string, certificate: string | null
   if (!jwsCovers(payload, canonical, body.documentSha256)) return 'its payload is not this document nor its hash';
   if (body.authMethod.kind === 'CERTIFICATE') {
     const cert = new X509Certificate(pem);
-    const norm = (s: string) => s.replace(/[^0-9a-f]/gi, '').replace(/^0+/, '').toLowerCase();
+    const norm = (s: string) =>
+      s
+        .replace(/[^0-9a-f]/gi, '')
+        .replace(/^0+/, '')
+        .toLowerCase();
     if (norm(cert.serialNumber) !== norm(body.authMethod.serial)) return 'it is by another certificate than the one recorded (serial)';
   }
   return 'OK';

@@ -22,10 +22,14 @@ class ProofsArgs extends ConnectionArgs {
 
 @Resolver(() => ProofRecordType)
 export class ProofsResolver {
-  @Query(() => ProofResultType, { nullable: true, description: 'A proof record and its chain path (from it towards the head). Null when the tenant has no such record.' })
+  @Query(() => ProofResultType, {
+    nullable: true,
+    description: 'A proof record and its chain path (from it towards the head). Null when the tenant has no such record.',
+  })
   async proof(
     @Arg('id', () => ID) id: string,
-    @Arg('pathFirst', () => Int, { nullable: true, description: `Links of the path to return (1–${MAX_EXPORT_PATH}, default ${DEFAULT_PATH}).` }) pathFirst: number | null,
+    @Arg('pathFirst', () => Int, { nullable: true, description: `Links of the path to return (1–${MAX_EXPORT_PATH}, default ${DEFAULT_PATH}).` })
+    pathFirst: number | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<ProofResultType | null> {
     const limit = pathFirst ?? DEFAULT_PATH;

@@ -143,7 +143,14 @@ export class ProofsService {
     const key = await this.signingKey(caller.tenantId);
     const exportedAt = new Date().toISOString();
     const headSeq = await this.headSeq(caller.tenantId);
-    const payload: ProofAnchorPayload = { typ: 'passerelle-proof-anchor', tenantId: caller.tenantId, seq: last.seq, recordSha256: last.recordSha256, headSeq, exportedAt };
+    const payload: ProofAnchorPayload = {
+      typ: 'passerelle-proof-anchor',
+      tenantId: caller.tenantId,
+      seq: last.seq,
+      recordSha256: last.recordSha256,
+      headSeq,
+      exportedAt,
+    };
     const jws = await new CompactSign(new TextEncoder().encode(canonicalJson(payload)))
       .setProtectedHeader({ alg: ANCHOR_ALG, kid: key.kid, typ: 'proof-anchor+jws' })
       .sign(key.privateKey);
@@ -186,7 +193,12 @@ export class ProofsService {
   private async loadOrCreateKey(tenantId: string): Promise<SigningKey> {
     const context = { tenantId, ownerId: 'proof-signing-key', purpose: 'proof-signing-key' };
     const load = async () =>
-      (await this.deps.sql.query<{ kid: string; jwk: JWK; sealed: string }>('select kid, public_jwk as jwk, sealed_private as sealed from proof_signing_key where tenant_id = $1', [tenantId])).rows[0];
+      (
+        await this.deps.sql.query<{ kid: string; jwk: JWK; sealed: string }>(
+          'select kid, public_jwk as jwk, sealed_private as sealed from proof_signing_key where tenant_id = $1',
+          [tenantId],
+        )
+      ).rows[0];
     let row = await load();
     if (!row) {
       const pair = await generateKeyPair(ANCHOR_ALG, { extractable: true });

@@ -16,7 +16,10 @@ export enum ProofEventKind {
 registerEnumType(ProofEventKind, { name: 'ProofEvent', description: 'What a proof record proves.' });
 
 /** Who acted. */
-@ObjectType('ProofActor', { simpleResolvers: true, description: 'Who acted: END_USER (at their bank), MEMBER (of the tenant), API_KEY, or GATEWAY (its own status poll).' })
+@ObjectType('ProofActor', {
+  simpleResolvers: true,
+  description: 'Who acted: END_USER (at their bank), MEMBER (of the tenant), API_KEY, or GATEWAY (its own status poll).',
+})
 export class ProofActorType {
   @Field(() => String, { description: 'END_USER, MEMBER, API_KEY or GATEWAY.' })
   kind!: string;
@@ -29,7 +32,10 @@ export class ProofActorType {
 }
 
 /** How the actor was authenticated: identifiers only, never a secret. */
-@ObjectType('ProofAuthMethod', { simpleResolvers: true, description: 'How the actor was authenticated: identifiers only, never a secret. Fields not of its kind are null.' })
+@ObjectType('ProofAuthMethod', {
+  simpleResolvers: true,
+  description: 'How the actor was authenticated: identifiers only, never a secret. Fields not of its kind are null.',
+})
 export class ProofAuthMethodType {
   @Field(() => String, { description: 'BANK_SCA, BANK_REPORT (the bank reported a status to a poll), CERTIFICATE, PASSKEY or API_KEY.' })
   kind!: string;
@@ -75,12 +81,22 @@ export class ProofLinkType {
   recordSha256!: string;
 
   static from(r: ProofRow): ProofLinkType {
-    return Object.assign(new ProofLinkType(), { id: toGlobalId('ProofRecord', r.id), seq: r.seq, bodySha256: r.bodySha256, prevSha256: r.prevSha256, recordSha256: r.recordSha256 });
+    return Object.assign(new ProofLinkType(), {
+      id: toGlobalId('ProofRecord', r.id),
+      seq: r.seq,
+      bodySha256: r.bodySha256,
+      prevSha256: r.prevSha256,
+      recordSha256: r.recordSha256,
+    });
   }
 }
 
 /** A proof record: who authorised, approved, rejected or changed what, how they authenticated, and the hashes chaining it. */
-@ObjectType('ProofRecord', { implements: Node, description: 'A proof record: who authorised, approved, rejected or changed what, how they were authenticated, the SHA-256 of the canonical document and the signature, chained to the previous record of the tenant. Never changed once written.' })
+@ObjectType('ProofRecord', {
+  implements: Node,
+  description:
+    'A proof record: who authorised, approved, rejected or changed what, how they were authenticated, the SHA-256 of the canonical document and the signature, chained to the previous record of the tenant. Never changed once written.',
+})
 export class ProofRecordType extends Node {
   @Field(() => String, { description: 'Position in the tenant chain (a decimal string).' })
   seq!: string;
@@ -112,7 +128,10 @@ export class ProofRecordType extends Node {
   @Field(() => String, { description: 'SHA-256 (hex) of the canonical document.' })
   documentSha256!: string;
 
-  @Field(() => GraphQLJSONObject, { nullable: true, description: "The actor's signature as given: `format` (JWS or WEBAUTHN), `value` and what checking it offline needs." })
+  @Field(() => GraphQLJSONObject, {
+    nullable: true,
+    description: "The actor's signature as given: `format` (JWS or WEBAUTHN), `value` and what checking it offline needs.",
+  })
   signature!: Record<string, unknown> | null;
 
   @Field(() => Date, { description: 'When the act happened.' })
@@ -176,7 +195,10 @@ export class ProofRecordType extends Node {
 export const ProofRecordConnection = connectionType('ProofRecord', ProofRecordType);
 
 /** A record with the chain from it towards the head. */
-@ObjectType('ProofResult', { simpleResolvers: true, description: 'A proof record with its chain path: the links from it towards the head of the tenant chain.' })
+@ObjectType('ProofResult', {
+  simpleResolvers: true,
+  description: 'A proof record with its chain path: the links from it towards the head of the tenant chain.',
+})
 export class ProofResultType {
   @Field(() => ProofRecordType)
   record!: ProofRecordType;
@@ -192,12 +214,17 @@ export class ProofResultType {
 }
 
 /** The file `npm run proof:verify` checks offline. */
-@ObjectType('ProofExportFile', { simpleResolvers: true, description: 'A proof export: save `content` as `fileName` and check it offline with `npm run proof:verify -- FILE`.' })
+@ObjectType('ProofExportFile', {
+  simpleResolvers: true,
+  description: 'A proof export: save `content` as `fileName` and check it offline with `npm run proof:verify -- FILE`.',
+})
 export class ProofExportFileType {
   @Field(() => String)
   fileName!: string;
 
-  @Field(() => String, { description: 'The export as JSON: the record, the chain from it towards the head (at most 1000 links) and the tenant’s signature over the last link.' })
+  @Field(() => String, {
+    description: 'The export as JSON: the record, the chain from it towards the head (at most 1000 links) and the tenant’s signature over the last link.',
+  })
   content!: string;
 
   @Field(() => String, { description: "Where the tenant's proof-signing public key is published (a JWKS)." })

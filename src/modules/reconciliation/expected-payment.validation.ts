@@ -61,9 +61,15 @@ function isRealDate(s: string): boolean {
 /** Checks a decimal amount for a currency: digits only, at most the currency's decimals. */
 function checkAmount(raw: string, currency: string, field: string[], allowZero: boolean): Problem | null {
   const m = typeof raw === 'string' ? AMOUNT.exec(raw.trim()) : null;
-  if (!m || (!allowZero && /^0*(\.0*)?$/.test(raw.trim()))) return problem(field, ProblemCode.INVALID_AMOUNT, allowZero ? 'must be a decimal string of zero or more, e.g. "1.50"' : 'must be a positive decimal string, e.g. "120.00"');
+  if (!m || (!allowZero && /^0*(\.0*)?$/.test(raw.trim())))
+    return problem(
+      field,
+      ProblemCode.INVALID_AMOUNT,
+      allowZero ? 'must be a decimal string of zero or more, e.g. "1.50"' : 'must be a positive decimal string, e.g. "120.00"',
+    );
   const decimals = (m[2] ?? '').replace(/0+$/, '').length;
-  if (CURRENCIES.has(currency) && decimals > currencyDigits(currency)) return problem(field, ProblemCode.AMOUNT_PRECISION, `${currency} amounts have at most ${currencyDigits(currency)} decimals`);
+  if (CURRENCIES.has(currency) && decimals > currencyDigits(currency))
+    return problem(field, ProblemCode.AMOUNT_PRECISION, `${currency} amounts have at most ${currencyDigits(currency)} decimals`);
   return null;
 }
 
@@ -77,20 +83,26 @@ function text(raw: string | null, max: number, field: string[], errors: Problem[
 }
 
 /** Validates one draft; `root` is the path of the draft in the mutation's input. */
-export function validateExpectedPayment(d: ExpectedPaymentDraft, root: (string | number)[]): { ok: true; value: ValidExpectedPayment } | { ok: false; userErrors: Problem[] } {
+export function validateExpectedPayment(
+  d: ExpectedPaymentDraft,
+  root: (string | number)[],
+): { ok: true; value: ValidExpectedPayment } | { ok: false; userErrors: Problem[] } {
   const f = (name: string) => [...root, name].map(String);
   const errors: Problem[] = [];
   if (!d.endUserId) errors.push(problem(f('endUserId'), ProblemCode.NOT_FOUND, 'no end user with this id'));
   const currency = typeof d.currency === 'string' ? d.currency.trim().toUpperCase() : '';
-  if (!/^[A-Z]{3}$/.test(currency) || !CURRENCIES.has(currency)) errors.push(problem(f('currency'), ProblemCode.UNKNOWN_CURRENCY, 'must be an ISO 4217 currency code, e.g. EUR'));
+  if (!/^[A-Z]{3}$/.test(currency) || !CURRENCIES.has(currency))
+    errors.push(problem(f('currency'), ProblemCode.UNKNOWN_CURRENCY, 'must be an ISO 4217 currency code, e.g. EUR'));
   const amountError = checkAmount(d.amount, currency, f('amount'), false);
   if (amountError) errors.push(amountError);
   const toleranceAmount = d.toleranceAmount ?? '0';
   const toleranceError = checkAmount(toleranceAmount, currency, f('toleranceAmount'), true);
   if (toleranceError) errors.push(toleranceError);
   const toleranceDays = d.toleranceDays ?? 0;
-  if (!Number.isInteger(toleranceDays) || toleranceDays < 0 || toleranceDays > MAX_TOLERANCE_DAYS) errors.push(problem(f('toleranceDays'), ProblemCode.OUT_OF_RANGE, `must be 0–${MAX_TOLERANCE_DAYS} days`));
-  if (typeof d.dueDate !== 'string' || !isRealDate(d.dueDate)) errors.push(problem(f('dueDate'), ProblemCode.INVALID_DATE, 'must be a calendar date written YYYY-MM-DD'));
+  if (!Number.isInteger(toleranceDays) || toleranceDays < 0 || toleranceDays > MAX_TOLERANCE_DAYS)
+    errors.push(problem(f('toleranceDays'), ProblemCode.OUT_OF_RANGE, `must be 0–${MAX_TOLERANCE_DAYS} days`));
+  if (typeof d.dueDate !== 'string' || !isRealDate(d.dueDate))
+    errors.push(problem(f('dueDate'), ProblemCode.INVALID_DATE, 'must be a calendar date written YYYY-MM-DD'));
   let iban: string | null = null;
   if (d.counterpartyIban !== null && d.counterpartyIban !== undefined && d.counterpartyIban.trim() !== '') {
     const checked = checkIban(d.counterpartyIban);
@@ -116,7 +128,19 @@ export function validateExpectedPayment(d: ExpectedPaymentDraft, root: (string |
     toleranceAmount,
     toleranceDays,
   };
-  const canonical = JSON.stringify([value.endUserId, value.direction, normalise(value.amount), value.currency, value.dueDate, counterpartyName, iban, invoiceReference, value.accountId, normalise(toleranceAmount), toleranceDays]);
+  const canonical = JSON.stringify([
+    value.endUserId,
+    value.direction,
+    normalise(value.amount),
+    value.currency,
+    value.dueDate,
+    counterpartyName,
+    iban,
+    invoiceReference,
+    value.accountId,
+    normalise(toleranceAmount),
+    toleranceDays,
+  ]);
   return { ok: true, value: { ...value, requestHash: createHash('sha256').update(canonical).digest('hex') } };
 }
 

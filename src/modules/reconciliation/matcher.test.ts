@@ -26,7 +26,19 @@ function item(over: Partial<OpenItem> = {}): OpenItem {
 }
 function tx(over: Partial<TxForMatch> = {}): TxForMatch {
   n++;
-  return { id: `tx-${n}`, accountId: 'a1', endUserId: 'u1', amount: 10_000n, currency: 'EUR', date: '2026-12-02', counterpartyName: null, counterpartyIban: null, remittance: null, endToEndId: null, ...over };
+  return {
+    id: `tx-${n}`,
+    accountId: 'a1',
+    endUserId: 'u1',
+    amount: 10_000n,
+    currency: 'EUR',
+    date: '2026-12-02',
+    counterpartyName: null,
+    counterpartyIban: null,
+    remittance: null,
+    endToEndId: null,
+    ...over,
+  };
 }
 
 describe('matcher', () => {
@@ -115,7 +127,9 @@ describe('matcher', () => {
   });
 
   it('matches a debit to the gateway payment with its end-to-end id', () => {
-    const [p] = matchTransactions([tx({ amount: -2_500n, endToEndId: 'E2E-1' })], new MatchIndex([]), [{ id: 'pay-1', endUserId: 'u1', endToEndId: 'E2E-1', amount: 2_500n, currency: 'EUR' }]);
+    const [p] = matchTransactions([tx({ amount: -2_500n, endToEndId: 'E2E-1' })], new MatchIndex([]), [
+      { id: 'pay-1', endUserId: 'u1', endToEndId: 'E2E-1', amount: 2_500n, currency: 'EUR' },
+    ]);
     expect(p).toMatchObject({ paymentId: 'pay-1', rule: 'END_TO_END_ID', confidence: 1 });
   });
 

@@ -131,7 +131,10 @@ export class MatchIndex {
     };
     const lengths = new Set<number>();
     for (const item of items) {
-      for (const [key, structured] of [[item.creditorReference, true], [item.reference, false]] as const) {
+      for (const [key, structured] of [
+        [item.creditorReference, true],
+        [item.reference, false],
+      ] as const) {
         if (!key || key.length < (structured ? 1 : MIN_TEXT_REFERENCE)) continue;
         const entry = { key, item, structured };
         push(this.exact, key, entry);
@@ -261,7 +264,29 @@ function inWindow(item: OpenItem, date: string): boolean {
   return d >= -WINDOW_DAYS_BEFORE && d <= WINDOW_DAYS_AFTER + item.toleranceDays;
 }
 
-const LEGAL_FORMS = new Set(['GMBH', 'AG', 'SA', 'SAS', 'SARL', 'SRL', 'SPA', 'BV', 'NV', 'LTD', 'LIMITED', 'PLC', 'LLC', 'INC', 'EURL', 'KG', 'OHG', 'UG', 'THE', 'CO', 'COMPANY']);
+const LEGAL_FORMS = new Set([
+  'GMBH',
+  'AG',
+  'SA',
+  'SAS',
+  'SARL',
+  'SRL',
+  'SPA',
+  'BV',
+  'NV',
+  'LTD',
+  'LIMITED',
+  'PLC',
+  'LLC',
+  'INC',
+  'EURL',
+  'KG',
+  'OHG',
+  'UG',
+  'THE',
+  'CO',
+  'COMPANY',
+]);
 
 /** A name's comparable form: capitals, no accents, no punctuation or legal form, words sorted. */
 export function normaliseName(name: string): string {
@@ -316,7 +341,14 @@ function matchOne(tx: TxForMatch, index: MatchIndex, byE2e: Map<string, GatewayP
   if (tx.endToEndId && direction === 'OUTGOING') {
     const p = byE2e.get(`${tx.endUserId}|${tx.endToEndId}`);
     if (p && p.currency === tx.currency && p.amount === magnitude) {
-      return { transactionId: tx.id, paymentId: p.id, allocations: [], rule: 'END_TO_END_ID', confidence: 1, agreeingFields: ['endToEndId', 'amount', 'currency'] };
+      return {
+        transactionId: tx.id,
+        paymentId: p.id,
+        allocations: [],
+        rule: 'END_TO_END_ID',
+        confidence: 1,
+        agreeingFields: ['endToEndId', 'amount', 'currency'],
+      };
     }
   }
 
@@ -331,13 +363,22 @@ function matchOne(tx: TxForMatch, index: MatchIndex, byE2e: Map<string, GatewayP
     const amount = magnitude < item.paid ? magnitude : item.paid;
     item.paid -= amount;
     item.open += amount;
-    return { transactionId: tx.id, paymentId: null, allocations: [{ expectedPaymentId: item.id, amount: -amount }], rule: 'REVERSAL', confidence: 0.97, agreeingFields: ['creditorReference', 'currency'] };
+    return {
+      transactionId: tx.id,
+      paymentId: null,
+      allocations: [{ expectedPaymentId: item.id, amount: -amount }],
+      rule: 'REVERSAL',
+      confidence: 0.97,
+      agreeingFields: ['creditorReference', 'currency'],
+    };
   }
 
   const hits = found.filter((f) => f.item.direction === direction);
   if (hits.length > 0) return byReference(tx, magnitude, hits);
 
-  const near = index.byAmountNear(direction, tx.currency, magnitude).filter((i) => i.open > 0n && within(i.open, magnitude, i.toleranceAmount) && eligible(i) && inWindow(i, tx.date));
+  const near = index
+    .byAmountNear(direction, tx.currency, magnitude)
+    .filter((i) => i.open > 0n && within(i.open, magnitude, i.toleranceAmount) && eligible(i) && inWindow(i, tx.date));
   if (near.length === 0) return null;
 
   if (tx.counterpartyIban) {
@@ -368,7 +409,15 @@ function matchOne(tx: TxForMatch, index: MatchIndex, byE2e: Map<string, GatewayP
 function normaliseText(tx: TxForMatch): string {
   const parts = [tx.remittance, tx.endToEndId && tx.endToEndId !== 'NOTPROVIDED' ? tx.endToEndId : null].filter((s): s is string => !!s);
   // Kept apart by a character no reference holds, so a reference never spans two fields.
-  return parts.map((p) => p.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toUpperCase().replace(/[^0-9A-Z]/g, '')).join('|');
+  return parts
+    .map((p) =>
+      p
+        .normalize('NFKD')
+        .replace(/[\u0300-\u036f]/g, '')
+        .toUpperCase()
+        .replace(/[^0-9A-Z]/g, ''),
+    )
+    .join('|');
 }
 
 function nearestDue(items: OpenItem[], date: string): OpenItem {

@@ -62,7 +62,12 @@ class MatchesArgs extends ConnectionArgs {
   transactionId?: string | null;
 }
 
-const RECONCILIATION_EVENTS = [EventType.EXPECTED_PAYMENT_PAID, EventType.EXPECTED_PAYMENT_PARTIALLY_PAID, EventType.EXPECTED_PAYMENT_OVERDUE, EventType.RECONCILIATION_SUGGESTED];
+const RECONCILIATION_EVENTS = [
+  EventType.EXPECTED_PAYMENT_PAID,
+  EventType.EXPECTED_PAYMENT_PARTIALLY_PAID,
+  EventType.EXPECTED_PAYMENT_OVERDUE,
+  EventType.RECONCILIATION_SUGGESTED,
+];
 
 function draftOf(i: ExpectedPaymentCreateInput): ExpectedPaymentDraft {
   return {
@@ -88,14 +93,22 @@ export class ReconciliationResolver {
   async expectedPayments(@Args(() => ExpectedPaymentsArgs) args: ExpectedPaymentsArgs, @Ctx() ctx: GraphQLContext) {
     const limit = pageSize(args.first);
     const after = args.after ? decodeCursor('ExpectedPayment', args.after) : undefined;
-    if (args.counterparty && args.counterparty.length > 140) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "counterparty" is at most 140 characters.', { argument: 'counterparty' });
+    if (args.counterparty && args.counterparty.length > 140)
+      throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "counterparty" is at most 140 characters.', { argument: 'counterparty' });
     const endUserId = args.endUserId ? decodeGlobalId(args.endUserId, 'EndUser') : null;
     if (args.endUserId && !endUserId) throw new ApiError(ErrorCode.BAD_USER_INPUT, 'Argument "endUserId" is not an EndUser id.', { argument: 'endUserId' });
-    const rows = await ctx.services.reconciliation.list(ctx.caller, { status: args.status, dueBefore: args.dueBefore, counterparty: args.counterparty, endUserId }, limit + 1, after);
+    const rows = await ctx.services.reconciliation.list(
+      ctx.caller,
+      { status: args.status, dueBefore: args.dueBefore, counterparty: args.counterparty, endUserId },
+      limit + 1,
+      after,
+    );
     return toConnection('ExpectedPayment', rows, limit, !!after, ExpectedPaymentType.from);
   }
 
-  @Query(() => MatchConnection, { description: "The tenant's reconciliation matches, oldest first: filter by status (SUGGESTED: the review queue), expected payment or transaction." })
+  @Query(() => MatchConnection, {
+    description: "The tenant's reconciliation matches, oldest first: filter by status (SUGGESTED: the review queue), expected payment or transaction.",
+  })
   async reconciliationMatches(@Args(() => MatchesArgs) args: MatchesArgs, @Ctx() ctx: GraphQLContext) {
     const limit = pageSize(args.first);
     const after = args.after ? decodeCursor('ReconciliationMatch', args.after) : undefined;
@@ -109,26 +122,39 @@ export class ReconciliationResolver {
   }
 
   @Mutation(() => ExpectedPaymentPayload, {
-    description: 'Creates an expected payment for an end user. INCOMING ones get an ISO 11649 creditor reference to print on the invoice. With `externalId`, the same body again answers the same expected payment; another body is EXTERNAL_ID_REUSED.',
+    description:
+      'Creates an expected payment for an end user. INCOMING ones get an ISO 11649 creditor reference to print on the invoice. With `externalId`, the same body again answers the same expected payment; another body is EXTERNAL_ID_REUSED.',
   })
-  async expectedPaymentCreate(@Arg('input', () => ExpectedPaymentCreateInput) input: ExpectedPaymentCreateInput, @Ctx() ctx: GraphQLContext): Promise<ExpectedPaymentPayload> {
+  async expectedPaymentCreate(
+    @Arg('input', () => ExpectedPaymentCreateInput) input: ExpectedPaymentCreateInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ExpectedPaymentPayload> {
     const r = await ctx.services.reconciliation.create(ctx.caller, [draftOf(input)], ['input']);
     return r.ok ? { expectedPayment: ExpectedPaymentType.from(r.value[0]!), userErrors: [] } : { expectedPayment: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => ExpectedPaymentBulkCreatePayload, { description: 'Creates 1–1,000 expected payments at once, all or none (any userError and nothing is written).' })
-  async expectedPaymentBulkCreate(@Arg('input', () => ExpectedPaymentBulkCreateInput) input: ExpectedPaymentBulkCreateInput, @Ctx() ctx: GraphQLContext): Promise<ExpectedPaymentBulkCreatePayload> {
+  @Mutation(() => ExpectedPaymentBulkCreatePayload, {
+    description: 'Creates 1–1,000 expected payments at once, all or none (any userError and nothing is written).',
+  })
+  async expectedPaymentBulkCreate(
+    @Arg('input', () => ExpectedPaymentBulkCreateInput) input: ExpectedPaymentBulkCreateInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ExpectedPaymentBulkCreatePayload> {
     const r = await ctx.services.reconciliation.create(ctx.caller, input.items.map(draftOf), ['input', 'items']);
     return r.ok ? { expectedPayments: r.value.map(ExpectedPaymentType.from), userErrors: [] } : { expectedPayments: [], userErrors: r.userErrors };
   }
 
-  @Mutation(() => ExpectedPaymentPayload, { description: 'Cancels an OPEN or PARTIALLY_PAID expected payment: it is no longer matched; its suggestions are rejected.' })
+  @Mutation(() => ExpectedPaymentPayload, {
+    description: 'Cancels an OPEN or PARTIALLY_PAID expected payment: it is no longer matched; its suggestions are rejected.',
+  })
   async expectedPaymentCancel(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ExpectedPaymentPayload> {
     const r = await ctx.services.reconciliation.finish(ctx.caller, decodeGlobalId(id, 'ExpectedPayment'), 'CANCELLED');
     return r.ok ? { expectedPayment: ExpectedPaymentType.from(r.value), userErrors: [] } : { expectedPayment: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => ExpectedPaymentPayload, { description: 'Closes an expected payment as it stands (e.g. a short payment written off): it is no longer matched.' })
+  @Mutation(() => ExpectedPaymentPayload, {
+    description: 'Closes an expected payment as it stands (e.g. a short payment written off): it is no longer matched.',
+  })
   async expectedPaymentClose(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ExpectedPaymentPayload> {
     const r = await ctx.services.reconciliation.finish(ctx.caller, decodeGlobalId(id, 'ExpectedPayment'), 'CLOSED');
     return r.ok ? { expectedPayment: ExpectedPaymentType.from(r.value), userErrors: [] } : { expectedPayment: null, userErrors: r.userErrors };
@@ -139,26 +165,37 @@ export class ReconciliationResolver {
     return payload(await ctx.services.reconciliation.decide(ctx.caller, decodeGlobalId(id, 'ReconciliationMatch'), 'CONFIRM'));
   }
 
-  @Mutation(() => ReconciliationMatchPayload, { description: 'Rejects a SUGGESTED or CONFIRMED match: the matcher will not propose that transaction again (match it by hand if needed).' })
+  @Mutation(() => ReconciliationMatchPayload, {
+    description: 'Rejects a SUGGESTED or CONFIRMED match: the matcher will not propose that transaction again (match it by hand if needed).',
+  })
   async reconciliationReject(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ReconciliationMatchPayload> {
     return payload(await ctx.services.reconciliation.decide(ctx.caller, decodeGlobalId(id, 'ReconciliationMatch'), 'REJECT'));
   }
 
-  @Mutation(() => ReconciliationMatchPayload, { description: 'Undoes a CONFIRMED or REJECTED match: the transaction is free again (reconciliationRun or reconciliationMatch).' })
+  @Mutation(() => ReconciliationMatchPayload, {
+    description: 'Undoes a CONFIRMED or REJECTED match: the transaction is free again (reconciliationRun or reconciliationMatch).',
+  })
   async reconciliationUndo(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<ReconciliationMatchPayload> {
     return payload(await ctx.services.reconciliation.decide(ctx.caller, decodeGlobalId(id, 'ReconciliationMatch'), 'UNDO'));
   }
 
   @Mutation(() => ReconciliationMatchPayload, {
-    description: 'Matches a transaction by hand to one or several expected payments of the same end user, in full or in part. Nothing may exceed the transaction’s amount (AMOUNT_EXCEEDED) nor an expected payment’s open amount plus tolerance; a transaction already matched is ALREADY_MATCHED.',
+    description:
+      'Matches a transaction by hand to one or several expected payments of the same end user, in full or in part. Nothing may exceed the transaction’s amount (AMOUNT_EXCEEDED) nor an expected payment’s open amount plus tolerance; a transaction already matched is ALREADY_MATCHED.',
   })
   async reconciliationMatch(@Arg('input', () => ManualMatchInput) input: ManualMatchInput, @Ctx() ctx: GraphQLContext): Promise<ReconciliationMatchPayload> {
     const allocations = input.allocations.map((a) => ({ expectedPaymentId: decodeGlobalId(a.expectedPaymentId, 'ExpectedPayment'), amount: a.amount }));
     return payload(await ctx.services.reconciliation.manualMatch(ctx.caller, decodeGlobalId(input.transactionId, 'Transaction'), allocations));
   }
 
-  @Mutation(() => ReconciliationRunPayload, { description: 'Matches the backlog now: every transaction never matched nor rejected, of one account, one end user or the whole tenant. Syncs match new transactions on their own.' })
-  async reconciliationRun(@Arg('input', () => RunInput, { nullable: true }) input: RunInput | null, @Ctx() ctx: GraphQLContext): Promise<ReconciliationRunPayload> {
+  @Mutation(() => ReconciliationRunPayload, {
+    description:
+      'Matches the backlog now: every transaction never matched nor rejected, of one account, one end user or the whole tenant. Syncs match new transactions on their own.',
+  })
+  async reconciliationRun(
+    @Arg('input', () => RunInput, { nullable: true }) input: RunInput | null,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<ReconciliationRunPayload> {
     const accountId = input?.accountId ? (decodeGlobalId(input.accountId, 'Account') ?? '00000000-0000-0000-0000-000000000000') : null;
     const endUserId = input?.endUserId ? (decodeGlobalId(input.endUserId, 'EndUser') ?? '00000000-0000-0000-0000-000000000000') : null;
     const r = await ctx.services.reconciliation.runBacklog(ctx.caller, { accountId, endUserId });
@@ -173,7 +210,10 @@ export class ReconciliationResolver {
       const user = endUserId ? await ctx.services.tenancy.endUser(ctx.em.fork(), ctx.caller, endUserId) : null;
       if (!user) throw new ApiError(ErrorCode.NOT_FOUND, 'No end user with this id.', { argument: 'endUserId' });
       for await (const e of ctx.services.eventStream.follow(ctx.caller, (args.after as string | null) ?? null, RECONCILIATION_EVENTS)) {
-        const owner = e.resourceType === 'ExpectedPayment' ? (await ctx.services.reconciliation.get(ctx.caller, e.resourceId))?.endUserId : (await ctx.services.reconciliation.match(ctx.caller, e.resourceId))?.endUserId;
+        const owner =
+          e.resourceType === 'ExpectedPayment'
+            ? (await ctx.services.reconciliation.get(ctx.caller, e.resourceId))?.endUserId
+            : (await ctx.services.reconciliation.match(ctx.caller, e.resourceId))?.endUserId;
         if (owner === user.id) yield e;
       }
     },
@@ -186,10 +226,17 @@ export class ReconciliationResolver {
   ): Promise<ReconciliationChangeType> {
     const ep = e.resourceType === 'ExpectedPayment' ? await ctx.services.reconciliation.get(ctx.caller, e.resourceId) : null;
     const m = e.resourceType === 'ReconciliationMatch' ? await ctx.services.reconciliation.match(ctx.caller, e.resourceId) : null;
-    return Object.assign(new ReconciliationChangeType(), { type: e.type, cursor: e.cursor, expectedPayment: ep && ExpectedPaymentType.from(ep), match: m && MatchType.from(m) });
+    return Object.assign(new ReconciliationChangeType(), {
+      type: e.type,
+      cursor: e.cursor,
+      expectedPayment: ep && ExpectedPaymentType.from(ep),
+      match: m && MatchType.from(m),
+    });
   }
 }
 
-function payload(r: { ok: true; value: Parameters<typeof MatchType.from>[0] } | { ok: false; userErrors: ReconciliationMatchPayload['userErrors'] }): ReconciliationMatchPayload {
+function payload(
+  r: { ok: true; value: Parameters<typeof MatchType.from>[0] } | { ok: false; userErrors: ReconciliationMatchPayload['userErrors'] },
+): ReconciliationMatchPayload {
   return r.ok ? { match: MatchType.from(r.value), userErrors: [] } : { match: null, userErrors: r.userErrors };
 }

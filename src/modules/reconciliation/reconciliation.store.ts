@@ -69,9 +69,21 @@ export const MATCH_COLUMNS = `m.id, m.tenant_id as "tenantId", m.end_user_id as 
 /** The items a batch of one end user's transactions may settle (not cancelled or closed), with their live sums. */
 export async function loadItems(db: Queryable, tenantId: string, endUserIds: string[]): Promise<OpenItem[]> {
   const { rows } = await db.query<{
-    id: string; endUserId: string; direction: 'INCOMING' | 'OUTGOING'; currency: string; amount: string; live: string; paid: string;
-    toleranceAmount: string; toleranceDays: number; dueDate: string; accountId: string | null; counterpartyName: string | null;
-    counterpartyIban: string | null; reference: string | null; creditorReference: string | null;
+    id: string;
+    endUserId: string;
+    direction: 'INCOMING' | 'OUTGOING';
+    currency: string;
+    amount: string;
+    live: string;
+    paid: string;
+    toleranceAmount: string;
+    toleranceDays: number;
+    dueDate: string;
+    accountId: string | null;
+    counterpartyName: string | null;
+    counterpartyIban: string | null;
+    reference: string | null;
+    creditorReference: string | null;
   }>(
     `select ep.id, ep.end_user_id as "endUserId", ep.direction, ep.currency, ep.amount::text as amount,
        coalesce(s.live, 0)::text as live, coalesce(s.paid, 0)::text as paid, ep.tolerance_amount::text as "toleranceAmount", ep.tolerance_days as "toleranceDays",
@@ -87,10 +99,21 @@ export async function loadItems(db: Queryable, tenantId: string, endUserIds: str
   return rows.map((r) => {
     const amount = toMinor(r.amount, r.currency);
     return {
-      id: r.id, endUserId: r.endUserId, direction: r.direction, currency: r.currency, amount,
-      open: amount - toMinor(r.live, r.currency), paid: toMinor(r.paid, r.currency),
-      toleranceAmount: toMinor(r.toleranceAmount, r.currency), toleranceDays: r.toleranceDays, dueDate: r.dueDate, accountId: r.accountId,
-      counterpartyName: r.counterpartyName, counterpartyIban: r.counterpartyIban, reference: r.reference, creditorReference: r.creditorReference,
+      id: r.id,
+      endUserId: r.endUserId,
+      direction: r.direction,
+      currency: r.currency,
+      amount,
+      open: amount - toMinor(r.live, r.currency),
+      paid: toMinor(r.paid, r.currency),
+      toleranceAmount: toMinor(r.toleranceAmount, r.currency),
+      toleranceDays: r.toleranceDays,
+      dueDate: r.dueDate,
+      accountId: r.accountId,
+      counterpartyName: r.counterpartyName,
+      counterpartyIban: r.counterpartyIban,
+      reference: r.reference,
+      creditorReference: r.creditorReference,
     };
   });
 }
@@ -115,7 +138,13 @@ export async function loadUnmatched(db: Queryable, tenantId: string, ids: string
 }
 
 /** A page of the backlog: live transactions never matched nor rejected, after `afterId` in (sort_date, id) order. */
-export async function loadBacklog(db: Queryable, tenantId: string, accountIds: string[], after: { date: string; id: string } | null, limit: number): Promise<TxForMatch[]> {
+export async function loadBacklog(
+  db: Queryable,
+  tenantId: string,
+  accountIds: string[],
+  after: { date: string; id: string } | null,
+  limit: number,
+): Promise<TxForMatch[]> {
   const { rows } = await db.query<TxRow>(
     `select ${TX_COLUMNS} from bank_transaction t join account a on a.id = t.account_id join consent c on c.id = a.consent_id
      where t.tenant_id = $1 and t.account_id = any($2::uuid[]) and t.removed_at is null
@@ -151,7 +180,14 @@ export interface SavedMatch {
  * Writes proposals: CONFIRMED at or above the auto-confirm confidence, else SUGGESTED. A
  * transaction that already has a live match (a concurrent decision) is skipped by the unique index.
  */
-export async function saveProposals(client: Queryable, tenantId: string, endUserOf: Map<string, string>, currencyOf: Map<string, string>, proposals: Proposal[], decidedBy: string): Promise<SavedMatch[]> {
+export async function saveProposals(
+  client: Queryable,
+  tenantId: string,
+  endUserOf: Map<string, string>,
+  currencyOf: Map<string, string>,
+  proposals: Proposal[],
+  decidedBy: string,
+): Promise<SavedMatch[]> {
   if (proposals.length === 0) return [];
   const ids = proposals.map(() => randomUUID());
   const statuses = proposals.map((p) => (p.confidence >= AUTO_CONFIRM_CONFIDENCE ? 'CONFIRMED' : 'SUGGESTED'));
@@ -162,8 +198,18 @@ export async function saveProposals(client: Queryable, tenantId: string, endUser
      from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::numeric[], $9::text[]) as u(id, end_user_id, transaction_id, payment_id, status, rule, confidence, fields)
      on conflict (transaction_id) where status in ('SUGGESTED', 'CONFIRMED') do nothing
      returning id`,
-    [tenantId, ids, proposals.map((p) => endUserOf.get(p.transactionId)), proposals.map((p) => p.transactionId), proposals.map((p) => p.paymentId), statuses,
-      proposals.map((p) => p.rule), proposals.map((p) => p.confidence.toFixed(3)), proposals.map((p) => p.agreeingFields.join(',')), decidedBy],
+    [
+      tenantId,
+      ids,
+      proposals.map((p) => endUserOf.get(p.transactionId)),
+      proposals.map((p) => p.transactionId),
+      proposals.map((p) => p.paymentId),
+      statuses,
+      proposals.map((p) => p.rule),
+      proposals.map((p) => p.confidence.toFixed(3)),
+      proposals.map((p) => p.agreeingFields.join(',')),
+      decidedBy,
+    ],
   );
   const kept = new Set(rows.map((r) => r.id));
   const alloc: [string, string, string][] = [];
@@ -172,7 +218,12 @@ export async function saveProposals(client: Queryable, tenantId: string, endUser
     if (!kept.has(ids[n]!)) return;
     const currency = currencyOf.get(p.transactionId)!;
     for (const a of p.allocations) alloc.push([ids[n]!, a.expectedPaymentId, fromMinor(a.amount, currency)]);
-    saved.push({ id: ids[n]!, transactionId: p.transactionId, status: statuses[n] as MatchStatus, expectedPaymentIds: p.allocations.map((a) => a.expectedPaymentId) });
+    saved.push({
+      id: ids[n]!,
+      transactionId: p.transactionId,
+      status: statuses[n] as MatchStatus,
+      expectedPaymentIds: p.allocations.map((a) => a.expectedPaymentId),
+    });
   });
   await insertAllocations(client, tenantId, alloc);
   return saved;
@@ -209,7 +260,14 @@ export async function recompute(client: Queryable, tenantId: string, ids: string
     'select id, status from expected_payment where tenant_id = $1 and id = any($2::uuid[]) order by id for update',
     [tenantId, unique],
   );
-  const { rows } = await client.query<{ id: string; status: ExpectedPaymentStatus; amount: string; paidAmount: string; currency: string; externalId: string | null }>(
+  const { rows } = await client.query<{
+    id: string;
+    status: ExpectedPaymentStatus;
+    amount: string;
+    paidAmount: string;
+    currency: string;
+    externalId: string | null;
+  }>(
     `with s as (
        select ep.id, coalesce(sum(a.amount) filter (where m.status = 'CONFIRMED'), 0) as paid
        from expected_payment ep left join reconciliation_allocation a on a.expected_payment_id = ep.id left join reconciliation_match m on m.id = a.match_id
@@ -225,25 +283,44 @@ export async function recompute(client: Queryable, tenantId: string, ids: string
     [tenantId, unique],
   );
   const was = new Map(before.map((r) => [r.id, r.status]));
-  return rows.filter((r) => was.get(r.id) !== r.status).map((r) => ({ id: r.id, from: was.get(r.id)!, to: r.status, amount: r.amount, paidAmount: r.paidAmount, currency: r.currency, externalId: r.externalId }));
+  return rows
+    .filter((r) => was.get(r.id) !== r.status)
+    .map((r) => ({ id: r.id, from: was.get(r.id)!, to: r.status, amount: r.amount, paidAmount: r.paidAmount, currency: r.currency, externalId: r.externalId }));
 }
 
 /** The events of status changes and of new suggestions. */
 export function reconciliationEvents(tenantId: string, transitions: Transition[], suggested: SavedMatch[]): NewEvent[] {
   const events: NewEvent[] = [];
   for (const t of transitions) {
-    const type = t.to === 'PAID' || t.to === 'OVERPAID' ? EventType.EXPECTED_PAYMENT_PAID : t.to === 'PARTIALLY_PAID' ? EventType.EXPECTED_PAYMENT_PARTIALLY_PAID : null;
+    const type =
+      t.to === 'PAID' || t.to === 'OVERPAID' ? EventType.EXPECTED_PAYMENT_PAID : t.to === 'PARTIALLY_PAID' ? EventType.EXPECTED_PAYMENT_PARTIALLY_PAID : null;
     if (!type) continue;
     events.push({
-      tenantId, type, resourceType: 'ExpectedPayment', resourceId: t.id,
-      payload: { expectedPaymentId: toGlobalId('ExpectedPayment', t.id), externalId: t.externalId, status: t.to, amount: { amount: t.amount, currency: t.currency }, paidAmount: { amount: t.paidAmount, currency: t.currency } },
+      tenantId,
+      type,
+      resourceType: 'ExpectedPayment',
+      resourceId: t.id,
+      payload: {
+        expectedPaymentId: toGlobalId('ExpectedPayment', t.id),
+        externalId: t.externalId,
+        status: t.to,
+        amount: { amount: t.amount, currency: t.currency },
+        paidAmount: { amount: t.paidAmount, currency: t.currency },
+      },
     });
   }
   for (const m of suggested) {
     if (m.status !== 'SUGGESTED') continue;
     events.push({
-      tenantId, type: EventType.RECONCILIATION_SUGGESTED, resourceType: 'ReconciliationMatch', resourceId: m.id,
-      payload: { matchId: toGlobalId('ReconciliationMatch', m.id), transactionId: toGlobalId('Transaction', m.transactionId), expectedPaymentIds: m.expectedPaymentIds.map((id) => toGlobalId('ExpectedPayment', id)) },
+      tenantId,
+      type: EventType.RECONCILIATION_SUGGESTED,
+      resourceType: 'ReconciliationMatch',
+      resourceId: m.id,
+      payload: {
+        matchId: toGlobalId('ReconciliationMatch', m.id),
+        transactionId: toGlobalId('Transaction', m.transactionId),
+        expectedPaymentIds: m.expectedPaymentIds.map((id) => toGlobalId('ExpectedPayment', id)),
+      },
     });
   }
   return events;

@@ -104,7 +104,10 @@ export class ToleranceType {
 const money = (amount: string, currency: string) => Object.assign(new MoneyType(), { amount, currency });
 
 /** An invoice to collect or a bill to pay, matched against bank transactions. */
-@ObjectType('ExpectedPayment', { implements: Node, description: 'An invoice to collect (INCOMING) or a bill to pay (OUTGOING), matched automatically against bank transactions.' })
+@ObjectType('ExpectedPayment', {
+  implements: Node,
+  description: 'An invoice to collect (INCOMING) or a bill to pay (OUTGOING), matched automatically against bank transactions.',
+})
 export class ExpectedPaymentType extends Node {
   @Field(() => ExpectedPaymentStatusKind)
   status!: ExpectedPaymentStatusKind;
@@ -127,7 +130,10 @@ export class ExpectedPaymentType extends Node {
   @Field(() => String, { nullable: true, description: 'The invoice’s own reference, as given.' })
   invoiceReference!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'ISO 11649 structured creditor reference (RF…) to print on the invoice; INCOMING only. The surest way to be matched.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'ISO 11649 structured creditor reference (RF…) to print on the invoice; INCOMING only. The surest way to be matched.',
+  })
   creditorReference!: string | null;
 
   @Field(() => String, { nullable: true, description: 'The reference for a UK payer (Faster Payments carries 18 characters); set for GBP or a GB account.' })
@@ -188,7 +194,11 @@ export class AllocationType {
 }
 
 /** A transaction tied to expected payments (or to a gateway payment), with why. */
-@ObjectType('ReconciliationMatch', { implements: Node, description: 'A bank transaction tied to the expected payments it settles (or to the gateway payment it executed), with the rule, confidence and agreeing fields.' })
+@ObjectType('ReconciliationMatch', {
+  implements: Node,
+  description:
+    'A bank transaction tied to the expected payments it settles (or to the gateway payment it executed), with the rule, confidence and agreeing fields.',
+})
 export class MatchType extends Node {
   @Field(() => MatchStatusKind)
   status!: MatchStatusKind;
@@ -211,7 +221,10 @@ export class MatchType extends Node {
   @Field(() => [AllocationType])
   allocations!: AllocationType[];
 
-  @Field(() => String, { nullable: true, description: 'Who decided: `matcher` for automatic confirmations, `apiKey:<id>` for a reviewer, `sync` when the bank changed the transaction.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Who decided: `matcher` for automatic confirmations, `apiKey:<id>` for a reviewer, `sync` when the bank changed the transaction.',
+  })
   decidedBy!: string | null;
 
   @Field(() => Date, { nullable: true })
@@ -236,7 +249,9 @@ export class MatchType extends Node {
       agreeingFields: r.agreeingFields,
       transactionId: toGlobalId('Transaction', r.transactionId),
       paymentId: r.paymentId && toGlobalId('Payment', r.paymentId),
-      allocations: r.allocations.map((a) => Object.assign(new AllocationType(), { expectedPaymentId: toGlobalId('ExpectedPayment', a.expectedPaymentId), amount: money(a.amount, a.currency) })),
+      allocations: r.allocations.map((a) =>
+        Object.assign(new AllocationType(), { expectedPaymentId: toGlobalId('ExpectedPayment', a.expectedPaymentId), amount: money(a.amount, a.currency) }),
+      ),
       decidedBy: r.decidedBy,
       decidedAt: r.decidedAt,
       createdAt: r.createdAt,
@@ -357,9 +372,13 @@ export class ReconciliationRunPayload {
   userErrors!: UserError[];
 }
 
-@ObjectType('ReconciliationChange', { description: 'A change in an end user’s reconciliation: an expected payment paid, partly paid or overdue, or a new suggestion.' })
+@ObjectType('ReconciliationChange', {
+  description: 'A change in an end user’s reconciliation: an expected payment paid, partly paid or overdue, or a new suggestion.',
+})
 export class ReconciliationChangeType {
-  @Field(() => String, { description: 'The event type (EXPECTED_PAYMENT_PAID, EXPECTED_PAYMENT_PARTIALLY_PAID, EXPECTED_PAYMENT_OVERDUE, RECONCILIATION_SUGGESTED).' })
+  @Field(() => String, {
+    description: 'The event type (EXPECTED_PAYMENT_PAID, EXPECTED_PAYMENT_PARTIALLY_PAID, EXPECTED_PAYMENT_OVERDUE, RECONCILIATION_SUGGESTED).',
+  })
   type!: string;
 
   @Field(() => String, { description: 'Event cursor.' })

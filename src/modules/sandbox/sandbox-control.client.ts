@@ -121,16 +121,29 @@ export class SandboxControlClient {
   }
 
   async addTransactions(bankId: string, accountId: string, transactions: SandboxTransactionDraft[]): Promise<SandboxLedgerTransaction[]> {
-    return (await this.call('POST', `/banks/${seg(bankId)}/accounts/${seg(accountId)}/transactions/batch`, z.object({ transactions: z.array(transaction) }), { transactions })).transactions;
+    return (
+      await this.call('POST', `/banks/${seg(bankId)}/accounts/${seg(accountId)}/transactions/batch`, z.object({ transactions: z.array(transaction) }), {
+        transactions,
+      })
+    ).transactions;
   }
 
-  async bookTransaction(bankId: string, accountId: string, transactionId: string, body: { amount?: string; newId?: string; bookingDate?: string }): Promise<SandboxLedgerTransaction> {
+  async bookTransaction(
+    bankId: string,
+    accountId: string,
+    transactionId: string,
+    body: { amount?: string; newId?: string; bookingDate?: string },
+  ): Promise<SandboxLedgerTransaction> {
     const path = `/banks/${seg(bankId)}/accounts/${seg(accountId)}/transactions/${seg(transactionId)}/book`;
     return (await this.call('POST', path, z.object({ transaction }), body)).transaction;
   }
 
   async expireConsent(bankId: string, bankConsentId: string): Promise<void> {
-    await this.call('POST', `/banks/${seg(bankId)}/consents/${seg(bankConsentId)}/expire`, z.object({ consent: z.object({ id: z.string(), status: z.string() }) }));
+    await this.call(
+      'POST',
+      `/banks/${seg(bankId)}/consents/${seg(bankConsentId)}/expire`,
+      z.object({ consent: z.object({ id: z.string(), status: z.string() }) }),
+    );
   }
 
   async setFaults(bankId: string, faults: SandboxFaultDraft[]): Promise<SandboxFaultRule[]> {
@@ -172,10 +185,13 @@ export class SandboxControlClient {
     }
     if (!res.ok) {
       const e = errorAnswer.safeParse(json);
-      throw e.success ? new SandboxControlError(res.status, e.data.error.code, e.data.error.message) : new SandboxControlError(res.status, 'INVALID_ANSWER', `The sandbox control API answered ${res.status}.`);
+      throw e.success
+        ? new SandboxControlError(res.status, e.data.error.code, e.data.error.message)
+        : new SandboxControlError(res.status, 'INVALID_ANSWER', `The sandbox control API answered ${res.status}.`);
     }
     const parsed = schema.safeParse(json);
-    if (!parsed.success) throw new SandboxControlError(502, 'INVALID_ANSWER', `Unexpected answer from the sandbox control API to ${method} ${path.split('/')[1]}.`);
+    if (!parsed.success)
+      throw new SandboxControlError(502, 'INVALID_ANSWER', `Unexpected answer from the sandbox control API to ${method} ${path.split('/')[1]}.`);
     return parsed.data;
   }
 }

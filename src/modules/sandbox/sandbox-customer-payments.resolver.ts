@@ -60,7 +60,10 @@ export class SandboxCustomerPaymentsResolver {
     description:
       'The sandbox bank’s customers pay the given expected payments the way real people do — exact references, truncated and mistyped ones, none, split and grouped payments, fees deducted, the same amount from two payers, late, some never — plus unrelated entries; answers the truth so a matcher can be scored. The gateway sees the entries at the next sync. Sandbox keys only: a live key gets the error SANDBOX_ONLY.',
   })
-  async sandboxCustomerPaymentsBook(@Arg('input', () => SandboxCustomerPaymentsBookInput) input: SandboxCustomerPaymentsBookInput, @Ctx() ctx: GraphQLContext): Promise<SandboxCustomerPaymentsBookPayload> {
+  async sandboxCustomerPaymentsBook(
+    @Arg('input', () => SandboxCustomerPaymentsBookInput) input: SandboxCustomerPaymentsBookInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<SandboxCustomerPaymentsBookPayload> {
     const r = await ctx.services.sandbox.bookCustomerPayments(ctx.em, ctx.caller, {
       accountId: decodeGlobalId(input.accountId, 'Account'),
       expectedPaymentIds: input.expectedPaymentIds.map((id) => decodeGlobalId(id, 'ExpectedPayment')),
@@ -71,7 +74,13 @@ export class SandboxCustomerPaymentsResolver {
     if (!r.ok) return { transactions: null, truth: null, unpaidExpectedPaymentIds: null, userErrors: r.userErrors };
     return {
       transactions: r.value.transactions.map((t) => Object.assign(new SandboxBankTransactionType(), { ...t, status: t.status as SandboxTransactionStatus })),
-      truth: r.value.truth.map((t) => Object.assign(new SandboxPaymentTruthType(), { bankTransactionId: t.transactionId, expectedPaymentIds: t.expectedPaymentIds.map((id) => toGlobalId('ExpectedPayment', id)), kind: t.kind })),
+      truth: r.value.truth.map((t) =>
+        Object.assign(new SandboxPaymentTruthType(), {
+          bankTransactionId: t.transactionId,
+          expectedPaymentIds: t.expectedPaymentIds.map((id) => toGlobalId('ExpectedPayment', id)),
+          kind: t.kind,
+        }),
+      ),
       unpaidExpectedPaymentIds: r.value.unpaid.map((id) => toGlobalId('ExpectedPayment', id)),
       userErrors: [],
     };

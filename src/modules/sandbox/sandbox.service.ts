@@ -97,13 +97,21 @@ export class SandboxService {
     return this.deps.client.partition(this.deps.partitionOf(caller.tenantId));
   }
 
-  async authorizeConsent(em: EntityManager, caller: Caller, input: { consentId: string | null; username: string; decision: 'APPROVE' | 'REJECT' }): Promise<Outcome<Consent>> {
+  async authorizeConsent(
+    em: EntityManager,
+    caller: Caller,
+    input: { consentId: string | null; username: string; decision: 'APPROVE' | 'REJECT' },
+  ): Promise<Outcome<Consent>> {
     const client = this.control(caller);
     const users = await this.run(() => client.users());
     if (!users.ok) return users;
     const username = input.username.trim().toLowerCase();
     if (!users.value.includes(username)) {
-      return fail(['input', 'username'], ProblemCode.NOT_FOUND, `No sandbox test user ${JSON.stringify(input.username.slice(0, 100))}; the test users are ${users.value.join(', ')}.`);
+      return fail(
+        ['input', 'username'],
+        ProblemCode.NOT_FOUND,
+        `No sandbox test user ${JSON.stringify(input.username.slice(0, 100))}; the test users are ${users.value.join(', ')}.`,
+      );
     }
     return this.deps.consents.authorizeInSandbox(em, caller, input.consentId, (url) =>
       this.run(() => client.completeSca({ url, username, decision: input.decision === 'APPROVE' ? 'approve' : 'reject' }), {
@@ -112,7 +120,11 @@ export class SandboxService {
     );
   }
 
-  async createTransactions(em: EntityManager, caller: Caller, input: { accountId: string | null; transactions: SandboxTransactionRequest[] }): Promise<Outcome<SandboxBankTransaction[]>> {
+  async createTransactions(
+    em: EntityManager,
+    caller: Caller,
+    input: { accountId: string | null; transactions: SandboxTransactionRequest[] },
+  ): Promise<Outcome<SandboxBankTransaction[]>> {
     const client = this.control(caller);
     const errors: Problem[] = [];
     if (input.transactions.length === 0) errors.push(problem(['input', 'transactions'], ProblemCode.BLANK, 'Give at least one transaction.'));
@@ -145,7 +157,14 @@ export class SandboxService {
         drafts.push({
           amount: amount.value,
           status: t.status === 'PENDING' ? 'pending' : 'booked',
-          ...optional({ bookingDate: t.bookingDate, valueDate: t.valueDate, counterpartyName: t.counterpartyName, remittance: t.remittanceInformation, id: t.bankTransactionId, counterpartyIban }),
+          ...optional({
+            bookingDate: t.bookingDate,
+            valueDate: t.valueDate,
+            counterpartyName: t.counterpartyName,
+            remittance: t.remittanceInformation,
+            id: t.bankTransactionId,
+            counterpartyIban,
+          }),
         });
       }
     });
@@ -165,15 +184,22 @@ export class SandboxService {
     const client = this.control(caller);
     const found = await this.account(em, caller, input.accountId);
     const errors: Problem[] = found.ok ? [] : [...found.userErrors];
-    errors.push(...checkText(input.bankTransactionId, 64, ['input', 'bankTransactionId']), ...checkText(input.newBankTransactionId, 64, ['input', 'newBankTransactionId']));
+    errors.push(
+      ...checkText(input.bankTransactionId, 64, ['input', 'bankTransactionId']),
+      ...checkText(input.newBankTransactionId, 64, ['input', 'newBankTransactionId']),
+    );
     const amount = input.amount == null ? undefined : checkAmount(input.amount, found.ok ? found.value.account.currency : 'EUR', ['input', 'amount']);
     if (amount && !amount.ok) errors.push(...amount.userErrors);
     if (errors.length > 0 || !found.ok) return { ok: false, userErrors: errors };
     const { bankId, account } = found.value;
     const body = optional({ amount: amount?.ok ? amount.value : undefined, newId: input.newBankTransactionId, bookingDate: input.bookingDate });
     const booked = await this.run(() => client.bookTransaction(bankId, account.bankAccountId, input.bankTransactionId, body), {
-      TRANSACTION_NOT_FOUND: () => [problem(['input', 'bankTransactionId'], ProblemCode.NOT_FOUND, 'The bank has no transaction with this id in this account.')],
-      NOT_PENDING: () => [problem(['input', 'bankTransactionId'], ProblemCode.INVALID_STATE, 'Only a pending transaction can be booked; this one is booked already.')],
+      TRANSACTION_NOT_FOUND: () => [
+        problem(['input', 'bankTransactionId'], ProblemCode.NOT_FOUND, 'The bank has no transaction with this id in this account.'),
+      ],
+      NOT_PENDING: () => [
+        problem(['input', 'bankTransactionId'], ProblemCode.INVALID_STATE, 'Only a pending transaction can be booked; this one is booked already.'),
+      ],
       DUPLICATE_ID: () => [problem(['input', 'newBankTransactionId'], ProblemCode.TAKEN, 'The account already has a transaction with this bank id.')],
     });
     return booked.ok ? { ok: true, value: bankTransaction(booked.value) } : booked;
@@ -191,7 +217,11 @@ export class SandboxService {
     }
     if (!consent.bankConsentId) {
       // STET: the bank's consent hides behind the access token, the gateway holds no id of it.
-      return fail(field, ProblemCode.NOT_SUPPORTED, 'This bank does not give the gateway a consent id (STET), so it cannot be expired by id; sandboxClockAdvance past its validUntil expires it.');
+      return fail(
+        field,
+        ProblemCode.NOT_SUPPORTED,
+        'This bank does not give the gateway a consent id (STET), so it cannot be expired by id; sandboxClockAdvance past its validUntil expires it.',
+      );
     }
     const done = await this.run(() => client.expireConsent(bankId, consent.bankConsentId!), {
       CONSENT_NOT_FOUND: () => [problem(field, ProblemCode.INVALID_STATE, 'The bank no longer knows this consent (was the sandbox bank reset?).')],
@@ -199,7 +229,10 @@ export class SandboxService {
     return done.ok ? { ok: true, value: consent } : done;
   }
 
-  async setFaults(caller: Caller, input: { institutionId: string | null; faults: SandboxFaultRequest[] }): Promise<Outcome<(SandboxFaultRule & { times: number | null })[]>> {
+  async setFaults(
+    caller: Caller,
+    input: { institutionId: string | null; faults: SandboxFaultRequest[] },
+  ): Promise<Outcome<(SandboxFaultRule & { times: number | null })[]>> {
     const client = this.control(caller);
     const errors: Problem[] = [];
     const bank = this.institution(caller, input.institutionId, errors);
@@ -216,8 +249,19 @@ export class SandboxService {
       if (f.route != null && f.route.length <= 200 && !ROUTE_PATTERN.test(f.route)) {
         errors.push(problem(at('route'), ProblemCode.INVALID, 'A path pattern: URL path characters, `*` for any run of them (not a regular expression).'));
       }
-      if (f.method != null && !/^[A-Za-z]{1,10}$/.test(f.method)) errors.push(problem(at('method'), ProblemCode.INVALID, 'An HTTP method such as GET or POST.'));
-      return { kind: f.kind, ...optional({ route: f.route, method: f.method?.toUpperCase(), status: f.status, retryAfterSeconds: f.retryAfterSeconds, latencyMs: f.latencyMs, times: f.times }) };
+      if (f.method != null && !/^[A-Za-z]{1,10}$/.test(f.method))
+        errors.push(problem(at('method'), ProblemCode.INVALID, 'An HTTP method such as GET or POST.'));
+      return {
+        kind: f.kind,
+        ...optional({
+          route: f.route,
+          method: f.method?.toUpperCase(),
+          status: f.status,
+          retryAfterSeconds: f.retryAfterSeconds,
+          latencyMs: f.latencyMs,
+          times: f.times,
+        }),
+      };
     });
     if (errors.length > 0 || !bank) return { ok: false, userErrors: errors };
     const set = await this.run(() => client.setFaults(bank.id, drafts));
@@ -232,10 +276,12 @@ export class SandboxService {
     const errors: Problem[] = [];
     const bank = this.institution(caller, input.institutionId, errors);
     const parts = { seconds: input.seconds, minutes: input.minutes, hours: input.hours, days: input.days };
-    for (const [name, value] of Object.entries(parts)) if (value != null && value < 0) errors.push(problem(['input', name], ProblemCode.OUT_OF_RANGE, 'The clock only moves forward: at least 0.'));
+    for (const [name, value] of Object.entries(parts))
+      if (value != null && value < 0) errors.push(problem(['input', name], ProblemCode.OUT_OF_RANGE, 'The clock only moves forward: at least 0.'));
     const total = (input.seconds ?? 0) + (input.minutes ?? 0) * 60 + (input.hours ?? 0) * 3_600 + (input.days ?? 0) * 86_400;
     if (errors.length === 0 && total <= 0) errors.push(problem(['input'], ProblemCode.BLANK, 'Give seconds, minutes, hours or days, more than 0 in all.'));
-    if (errors.length === 0 && total > MAX_CLOCK_SECONDS) errors.push(problem(['input'], ProblemCode.OUT_OF_RANGE, 'Move the clock by at most 3650 days at once.'));
+    if (errors.length === 0 && total > MAX_CLOCK_SECONDS)
+      errors.push(problem(['input'], ProblemCode.OUT_OF_RANGE, 'Move the clock by at most 3650 days at once.'));
     if (errors.length > 0 || !bank) return { ok: false, userErrors: errors };
     const moved = await this.run(() => client.advanceClock(bank.id, optional(parts)));
     return moved.ok ? { ok: true, value: { institutionId: bank.id, now: new Date(moved.value.now), today: moved.value.today } } : moved;
@@ -266,16 +312,29 @@ export class SandboxService {
     em: EntityManager,
     caller: Caller,
     input: { accountId: string | null; expectedPaymentIds: (string | null)[]; seed: number; distractorRatio: number | null; bookFrom: string | null },
-  ): Promise<Outcome<{ transactions: SandboxBankTransaction[]; truth: { transactionId: string; expectedPaymentIds: string[]; kind: string }[]; unpaid: string[] }>> {
+  ): Promise<
+    Outcome<{ transactions: SandboxBankTransaction[]; truth: { transactionId: string; expectedPaymentIds: string[]; kind: string }[]; unpaid: string[] }>
+  > {
     const client = this.control(caller);
-    if (input.expectedPaymentIds.length < 1 || input.expectedPaymentIds.length > 1_000) return fail(['input', 'expectedPaymentIds'], ProblemCode.OUT_OF_RANGE, 'Give 1–1,000 expected payments.');
+    if (input.expectedPaymentIds.length < 1 || input.expectedPaymentIds.length > 1_000)
+      return fail(['input', 'expectedPaymentIds'], ProblemCode.OUT_OF_RANGE, 'Give 1–1,000 expected payments.');
     if (!Number.isInteger(input.seed) || input.seed < 0) return fail(['input', 'seed'], ProblemCode.OUT_OF_RANGE, 'The seed is a non-negative integer.');
-    if (input.distractorRatio !== null && !(input.distractorRatio >= 0 && input.distractorRatio <= 5)) return fail(['input', 'distractorRatio'], ProblemCode.OUT_OF_RANGE, 'Between 0 and 5.');
+    if (input.distractorRatio !== null && !(input.distractorRatio >= 0 && input.distractorRatio <= 5))
+      return fail(['input', 'distractorRatio'], ProblemCode.OUT_OF_RANGE, 'Between 0 and 5.');
     const found = await this.account(em, caller, input.accountId);
     if (!found.ok) return found;
-    const records = await this.deps.reconciliation!.getMany(caller, input.expectedPaymentIds.filter((x): x is string => !!x));
-    if (records.length !== input.expectedPaymentIds.length) return fail(['input', 'expectedPaymentIds'], ProblemCode.NOT_FOUND, 'Some of these expected payments do not exist.');
-    if (records.some((r) => r.currency !== found.value.account.currency)) return fail(['input', 'expectedPaymentIds'], ProblemCode.INVALID, `The account is in ${found.value.account.currency}; every expected payment must be too.`);
+    const records = await this.deps.reconciliation!.getMany(
+      caller,
+      input.expectedPaymentIds.filter((x): x is string => !!x),
+    );
+    if (records.length !== input.expectedPaymentIds.length)
+      return fail(['input', 'expectedPaymentIds'], ProblemCode.NOT_FOUND, 'Some of these expected payments do not exist.');
+    if (records.some((r) => r.currency !== found.value.account.currency))
+      return fail(
+        ['input', 'expectedPaymentIds'],
+        ProblemCode.INVALID,
+        `The account is in ${found.value.account.currency}; every expected payment must be too.`,
+      );
     const { bankId, account } = found.value;
     const r = await this.run(
       () =>
@@ -283,8 +342,14 @@ export class SandboxService {
           seed: input.seed,
           ...optional({ distractorRatio: input.distractorRatio, bookFrom: input.bookFrom }),
           expectedPayments: records.map((e) => ({
-            id: e.id, direction: e.direction, amount: e.amount, dueDate: e.dueDate, creditorReference: e.creditorReference, invoiceReference: e.invoiceReference,
-            counterpartyName: e.counterpartyName && e.counterpartyName.slice(0, 70), counterpartyIban: e.counterpartyIban,
+            id: e.id,
+            direction: e.direction,
+            amount: e.amount,
+            dueDate: e.dueDate,
+            creditorReference: e.creditorReference,
+            invoiceReference: e.invoiceReference,
+            counterpartyName: e.counterpartyName && e.counterpartyName.slice(0, 70),
+            counterpartyIban: e.counterpartyIban,
           })),
         }),
       { DUPLICATE_ID: (e) => [problem(['input', 'seed'], ProblemCode.TAKEN, e.message)] },
@@ -341,7 +406,8 @@ function checkAmount(raw: string, currency: string, field: string[]): Outcome<st
     return fail(field, ProblemCode.INVALID_AMOUNT, 'A signed decimal amount such as "-12.30".');
   }
   if (parseDecimal(amount).units === 0n) return fail(field, ProblemCode.INVALID_AMOUNT, 'The amount must not be zero (negative is a debit).');
-  if (parseDecimal(amount).scale > currencyDigits(currency)) return fail(field, ProblemCode.AMOUNT_PRECISION, `${currency} amounts have at most ${currencyDigits(currency)} decimals.`);
+  if (parseDecimal(amount).scale > currencyDigits(currency))
+    return fail(field, ProblemCode.AMOUNT_PRECISION, `${currency} amounts have at most ${currencyDigits(currency)} decimals.`);
   if (compareDecimal(absDecimal(amount), MAX_AMOUNT) > 0) return fail(field, ProblemCode.OUT_OF_RANGE, `At most ${MAX_AMOUNT} either way.`);
   return { ok: true, value: atCurrencyScale(amount, currency) };
 }

@@ -12,7 +12,9 @@ registerEnumType(SandboxScaDecision, {
   name: 'SandboxScaDecision',
   description: "What the test user does on the sandbox bank's pages.",
   valuesConfig: {
-    APPROVE: { description: "Logs in and enters the user's one-time code (the user's documented behaviour still applies: `rejecter` declines, `locked` cannot log in)." },
+    APPROVE: {
+      description: "Logs in and enters the user's one-time code (the user's documented behaviour still applies: `rejecter` declines, `locked` cannot log in).",
+    },
     REJECT: { description: 'Presses Cancel on the login page.' },
   },
 });
@@ -53,7 +55,11 @@ export class SandboxConsentAuthorizeInput {
   @Field(() => ID, { description: 'A consent of this tenant at a sandbox bank, waiting for the end user (PENDING_AUTHORIZATION, or a renewal in progress).' })
   consentId!: string;
 
-  @Field(() => String, { nullable: true, defaultValue: 'alice', description: 'The sandbox test user who authenticates (see the sandbox test users table); default alice.' })
+  @Field(() => String, {
+    nullable: true,
+    defaultValue: 'alice',
+    description: 'The sandbox test user who authenticates (see the sandbox test users table); default alice.',
+  })
   username?: string | null;
 
   @Field(() => SandboxScaDecision, { nullable: true, defaultValue: SandboxScaDecision.APPROVE })
@@ -105,7 +111,10 @@ export class SandboxTransactionsCreateInput {
   transactions!: SandboxTransactionInput[];
 }
 
-@ObjectType('SandboxBankTransaction', { simpleResolvers: true, description: "A transaction as a sandbox bank's ledger holds it (not yet the gateway's: that comes with the next sync)." })
+@ObjectType('SandboxBankTransaction', {
+  simpleResolvers: true,
+  description: "A transaction as a sandbox bank's ledger holds it (not yet the gateway's: that comes with the next sync).",
+})
 export class SandboxBankTransactionType {
   @Field(() => String)
   bankTransactionId!: string;
@@ -173,7 +182,11 @@ export class SandboxFaultInput {
   @Field(() => SandboxFaultKind)
   kind!: SandboxFaultKind;
 
-  @Field(() => String, { nullable: true, description: "A path pattern found anywhere in the request path below the bank's API root, `*` standing for any characters (e.g. `accounts/*/transactions`); URL path characters only, never a regular expression. Every route when absent." })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "A path pattern found anywhere in the request path below the bank's API root, `*` standing for any characters (e.g. `accounts/*/transactions`); URL path characters only, never a regular expression. Every route when absent.",
+  })
   route?: string | null;
 
   @Field(() => String, { nullable: true, description: 'Only requests with this HTTP method (GET, POST…).' })

@@ -20,7 +20,11 @@ export class SyncResolver {
     description:
       'Queues a sync of one account. USER_PRESENT (with the end user’s IP) does not count against the daily limit; BACKGROUND does, and is refused with BUDGET_EXHAUSTED when none is left. Follow syncStatus / lastSyncedAt, or the change feed.',
   })
-  async accountSync(@Arg('id', () => ID) id: string, @Arg('input', () => AccountSyncInput) input: AccountSyncInput, @Ctx() ctx: GraphQLContext): Promise<AccountSyncPayload> {
+  async accountSync(
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => AccountSyncInput) input: AccountSyncInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<AccountSyncPayload> {
     const r = await ctx.services.sync.request(ctx.em, ctx.caller, decodeGlobalId(id, 'Account'), input.mode, input.psuIpAddress);
     return r.ok ? { account: AccountType.from(r.value), userErrors: [] } : { account: null, userErrors: r.userErrors };
   }

@@ -78,7 +78,10 @@ export interface SyncDeps {
   /** Called after a sync committed changes (the event log hooks in here). */
   onChanges?: (change: { tenantId: string; accountId: string; applied: AppliedChanges }) => Promise<void>;
   /** Called inside the sync's transaction once its transactions are stored; returns events to append with the sync's (reconciliation hooks in here). */
-  onWrite?: (client: pg.PoolClient, change: { tenantId: string; accountId: string; added: string[]; modified: string[]; removed: string[] }) => Promise<NewEvent[]>;
+  onWrite?: (
+    client: pg.PoolClient,
+    change: { tenantId: string; accountId: string; added: string[]; modified: string[]; removed: string[] },
+  ) => Promise<NewEvent[]>;
 }
 
 /**
@@ -130,7 +133,13 @@ export class SyncService {
   }
 
   /** `accountSync`: checks what the caller asks, then queues the sync. */
-  async request(em: EntityManager, caller: Caller, accountId: string | null, mode: SyncMode, psuIpAddress: string | null | undefined): Promise<Outcome<Account>> {
+  async request(
+    em: EntityManager,
+    caller: Caller,
+    accountId: string | null,
+    mode: SyncMode,
+    psuIpAddress: string | null | undefined,
+  ): Promise<Outcome<Account>> {
     const account = accountId ? await em.findOne(Account, { id: accountId, tenant: caller.tenantId }, { populate: ['consent'] }) : null;
     if (!account) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'No account with this id.')] };
     if (mode === 'USER_PRESENT' && !psuIpAddress) {
@@ -142,7 +151,13 @@ export class SyncService {
     if (!usableConsentStatuses.has(account.consent.status)) {
       return {
         ok: false,
-        userErrors: [problem(['id'], ProblemCode.INVALID_STATE, `The account’s consent is ${account.consent.status}; ${consentRemedy(account.consent.status)} before syncing.`)],
+        userErrors: [
+          problem(
+            ['id'],
+            ProblemCode.INVALID_STATE,
+            `The account’s consent is ${account.consent.status}; ${consentRemedy(account.consent.status)} before syncing.`,
+          ),
+        ],
       };
     }
     if (mode === 'BACKGROUND') {
@@ -151,7 +166,11 @@ export class SyncService {
         return {
           ok: false,
           userErrors: [
-            problem(['input', 'mode'], ProblemCode.BUDGET_EXHAUSTED, `No unattended reads left today; the budget resets at ${budget.resetsAt.toISOString()}. A USER_PRESENT sync does not count.`),
+            problem(
+              ['input', 'mode'],
+              ProblemCode.BUDGET_EXHAUSTED,
+              `No unattended reads left today; the budget resets at ${budget.resetsAt.toISOString()}. A USER_PRESENT sync does not count.`,
+            ),
           ],
         };
       }
@@ -238,7 +257,9 @@ export class SyncService {
     } finally {
       if (locked) {
         // Finished one way or another: the end user's IP is not kept beyond the sync.
-        await client.query('update account set running_sync_mode = null, running_sync_psu_ip = null where id = $1 and running_sync_mode is not null', [request.accountId]).catch(() => undefined);
+        await client
+          .query('update account set running_sync_mode = null, running_sync_psu_ip = null where id = $1 and running_sync_mode is not null', [request.accountId])
+          .catch(() => undefined);
         await client.query('select pg_advisory_unlock($1, hashtext($2))', [SYNC_LOCK_CLASS, request.accountId]).catch(() => undefined);
       }
       client.release();
@@ -282,11 +303,16 @@ export class SyncService {
       request.mode === 'USER_PRESENT' ? (request.psuIpAddress ?? null) : null,
     ]);
 
-    const ctx: BankCallContext = { institution: data.institution, ...(request.mode === 'USER_PRESENT' && request.psuIpAddress ? { psuIpAddress: request.psuIpAddress } : {}) };
+    const ctx: BankCallContext = {
+      institution: data.institution,
+      ...(request.mode === 'USER_PRESENT' && request.psuIpAddress ? { psuIpAddress: request.psuIpAddress } : {}),
+    };
     // A sync that stored no booked transaction yet (balances only, or the bank had nothing) has not
     // read the history: the next one reads it all, not from today minus the overlap.
     const initial = account.lastSyncedAt === null || account.lastBookedDate === null;
-    const dateFrom = initial ? addDays(today, -Math.min(consent.historyDays, data.institution.maxHistoryDays)) : await this.incrementalFrom(client, account, today);
+    const dateFrom = initial
+      ? addDays(today, -Math.min(consent.historyDays, data.institution.maxHistoryDays))
+      : await this.incrementalFrom(client, account, today);
     const adapter = this.deps.adapters.for(data.institution);
     let balances: CanonicalBalance[] | null = null;
     let pages: CanonicalTransaction[][] | null = null;
@@ -409,11 +435,16 @@ export class SyncService {
         if (rows[0]!.version !== streamed.fromVersion) throw new Error(`account ${account.id}: version moved during a first sync`);
         await streamed.copy.copyInto(client);
         applied = { version: streamed.copy.version, added: streamed.copy.added, modified: [], removed: [] };
-        this.deps.logger.info({ accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length }, 'sync: transactions reconciled as they arrived');
+        this.deps.logger.info(
+          { accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length },
+          'sync: transactions reconciled as they arrived',
+        );
       } else if (pages) {
         const stored = await loadWindow(client, account.id, dateFrom);
         const result = reconcile({ stored, pages, trustBankIds: institution.quirks.transactionIdsUnstable !== true, today });
-        applied = await applyChanges(client, { tenantId: account.tenant.id, accountId: account.id, version: applied.version }, result, { copy: this.deps.bulkCopy === true });
+        applied = await applyChanges(client, { tenantId: account.tenant.id, accountId: account.id, version: applied.version }, result, {
+          copy: this.deps.bulkCopy === true,
+        });
         this.deps.logger.info({ accountId: account.id, dateFrom, stored: stored.length, ...result.stats }, 'sync: transactions reconciled');
       }
       if (balances) {
@@ -439,7 +470,8 @@ export class SyncService {
           );
         }
       }
-      const more = (pages || streamed) && this.deps.onWrite ? await this.deps.onWrite(client, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
+      const more =
+        (pages || streamed) && this.deps.onWrite ? await this.deps.onWrite(client, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
       await appendEvents(client, [...syncEvents(account.tenant.id, account.id, applied, balances), ...more]);
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
@@ -493,7 +525,13 @@ export class SyncService {
         try {
           await finish('FAILED', reason, nextBackgroundSlot(account.id, consent.frequencyPerDay, new Date()));
           await appendEvents(client, [
-            { tenantId: account.tenant.id, type: EventType.SYNC_FAILED, resourceType: 'Account', resourceId: account.id, payload: { accountId: toGlobalId('Account', account.id), error: reason, code: err.code } },
+            {
+              tenantId: account.tenant.id,
+              type: EventType.SYNC_FAILED,
+              resourceType: 'Account',
+              resourceId: account.id,
+              payload: { accountId: toGlobalId('Account', account.id), error: reason, code: err.code },
+            },
           ]);
           await client.query('commit');
           this.deps.notifyEvents?.();
@@ -507,12 +545,20 @@ export class SyncService {
   }
 
   private async usage(consentId: string, accountId: string, day: string, db: Pick<pg.Pool, 'query'> = this.deps.sql): Promise<Map<string, number>> {
-    const { rows } = await db.query<{ scope: string; used: number }>('select scope, used from sync_usage where consent_id = $1 and account_id = $2 and day = $3', [consentId, accountId, day]);
+    const { rows } = await db.query<{ scope: string; used: number }>(
+      'select scope, used from sync_usage where consent_id = $1 and account_id = $2 and day = $3',
+      [consentId, accountId, day],
+    );
     return new Map(rows.map((r) => [r.scope, r.used]));
   }
 
   private async refundUse(client: pg.PoolClient, consentId: string, accountId: string, scope: DataScope, day: string): Promise<void> {
-    await client.query('update sync_usage set used = greatest(used - 1, 0) where consent_id = $1 and account_id = $2 and scope = $3 and day = $4', [consentId, accountId, scope, day]);
+    await client.query('update sync_usage set used = greatest(used - 1, 0) where consent_id = $1 and account_id = $2 and scope = $3 and day = $4', [
+      consentId,
+      accountId,
+      scope,
+      day,
+    ]);
   }
 
   private async countUse(client: pg.PoolClient, consentId: string, accountId: string, scope: DataScope, day: string): Promise<void> {
@@ -547,7 +593,13 @@ function syncEvents(tenantId: string, accountId: string, applied: AppliedChanges
   ];
   for (const [type, ids] of changes) {
     for (const chunk of chunked(ids)) {
-      events.push({ tenantId, type, resourceType: 'Account', resourceId: accountId, payload: { accountId: account, transactionIds: chunk.map((id) => toGlobalId('Transaction', id)), version: applied.version } });
+      events.push({
+        tenantId,
+        type,
+        resourceType: 'Account',
+        resourceId: accountId,
+        payload: { accountId: account, transactionIds: chunk.map((id) => toGlobalId('Transaction', id)), version: applied.version },
+      });
     }
   }
   if (balances) {
@@ -556,7 +608,10 @@ function syncEvents(tenantId: string, accountId: string, applied: AppliedChanges
       type: EventType.BALANCE_UPDATED,
       resourceType: 'Account',
       resourceId: accountId,
-      payload: { accountId: account, balances: balances.map((b) => ({ kind: b.kind, bankType: b.bankType, amount: b.amount, referenceDate: b.referenceDate })) },
+      payload: {
+        accountId: account,
+        balances: balances.map((b) => ({ kind: b.kind, bankType: b.bankType, amount: b.amount, referenceDate: b.referenceDate })),
+      },
     });
   }
   return events;
@@ -595,7 +650,13 @@ class FirstSyncWrite {
   ) {}
 
   /** Null when the window already stores rows: those need the whole reconciliation. */
-  static async open(client: pg.PoolClient, account: Account, institution: InstitutionDescriptor, dateFrom: string, today: string): Promise<FirstSyncWrite | null> {
+  static async open(
+    client: pg.PoolClient,
+    account: Account,
+    institution: InstitutionDescriptor,
+    dateFrom: string,
+    today: string,
+  ): Promise<FirstSyncWrite | null> {
     const stored = await loadWindow(client, account.id, dateFrom);
     const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1', [account.id]);
     if (stored.length > 0 || !rows[0]) return null;

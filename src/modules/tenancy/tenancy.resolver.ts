@@ -20,9 +20,7 @@ import {
   TenantType,
 } from './tenancy.types';
 
-registerNodeType('Tenant', async (ctx, id) =>
-  id === ctx.caller.tenantId ? TenantType.from(await ctx.services.tenancy.tenant(ctx.em, ctx.caller)) : null,
-);
+registerNodeType('Tenant', async (ctx, id) => (id === ctx.caller.tenantId ? TenantType.from(await ctx.services.tenancy.tenant(ctx.em, ctx.caller)) : null));
 registerNodeType('ApiKey', async (ctx, id) => {
   const k = await ctx.services.tenancy.apiKey(ctx.em, ctx.caller, id);
   return k && ApiKeyType.from(k);
@@ -66,7 +64,9 @@ export class TenancyResolver {
     return r.ok ? { redirectUris: r.value, userErrors: [] } : { redirectUris: null, userErrors: r.userErrors };
   }
 
-  @Mutation(() => TenantHandleSetPayload, { description: "Sets the tenant's public handle, by which other tenants of this gateway invite it to access grants (docs/delegated-access.md)." })
+  @Mutation(() => TenantHandleSetPayload, {
+    description: "Sets the tenant's public handle, by which other tenants of this gateway invite it to access grants (docs/delegated-access.md).",
+  })
   async tenantHandleSet(@Arg('input', () => TenantHandleSetInput) input: TenantHandleSetInput, @Ctx() ctx: GraphQLContext): Promise<TenantHandleSetPayload> {
     const r = await ctx.services.tenancy.setHandle(ctx.em, ctx.caller, input.handle);
     return r.ok ? { tenant: TenantType.from(r.value), userErrors: [] } : { tenant: null, userErrors: r.userErrors };
@@ -81,19 +81,13 @@ export class TenancyResolver {
   }
 
   @Mutation(() => EndUserCreatePayload, { description: 'Registers an end user under the developer’s own reference.' })
-  async endUserCreate(
-    @Arg('input', () => EndUserCreateInput) input: EndUserCreateInput,
-    @Ctx() ctx: GraphQLContext,
-  ): Promise<EndUserCreatePayload> {
+  async endUserCreate(@Arg('input', () => EndUserCreateInput) input: EndUserCreateInput, @Ctx() ctx: GraphQLContext): Promise<EndUserCreatePayload> {
     const r = await ctx.services.tenancy.createEndUser(ctx.em, ctx.caller, input);
     return r.ok ? { endUser: EndUserType.from(r.value), userErrors: [] } : { endUser: null, userErrors: r.userErrors };
   }
 
   @Mutation(() => ApiKeyCreatePayload, { description: 'Creates an API key for the calling tenant. Its secret is returned once.' })
-  async apiKeyCreate(
-    @Arg('input', () => ApiKeyCreateInput) input: ApiKeyCreateInput,
-    @Ctx() ctx: GraphQLContext,
-  ): Promise<ApiKeyCreatePayload> {
+  async apiKeyCreate(@Arg('input', () => ApiKeyCreateInput) input: ApiKeyCreateInput, @Ctx() ctx: GraphQLContext): Promise<ApiKeyCreatePayload> {
     const r = await ctx.services.tenancy.createApiKey(ctx.em, ctx.caller, input);
     return r.ok
       ? { apiKey: ApiKeyType.from(r.value.apiKey), secret: r.value.secret, userErrors: [] }

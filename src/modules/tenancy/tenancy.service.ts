@@ -66,14 +66,17 @@ export class TenancyService {
   ): Promise<{ tenant: Tenant; apiKey: ApiKey; secret: string }> {
     const name = printable(200).safeParse(input.name);
     if (!name.success) throw new Error(`Tenant name ${name.error.issues[0]?.message.split(':').pop()}`);
-    if (input.handle !== undefined && !TENANT_HANDLE.test(input.handle)) throw new Error('Tenant handle must be 3–40 lowercase letters, digits and single hyphens, starting with a letter');
+    if (input.handle !== undefined && !TENANT_HANDLE.test(input.handle))
+      throw new Error('Tenant handle must be 3–40 lowercase letters, digits and single hyphens, starting with a letter');
     // Operators and the demo set-up create tenants: no caller tenant exists yet.
-    return asSystem('create tenant', () => em.transactional(async (tx) => {
-      const tenant = tx.create(Tenant, { name: name.data, environment: input.environment, isDemo: input.isDemo ?? false, handle: input.handle ?? null });
-      const { apiKey, secret } = this.newKey(tx, tenant, 'Initial key');
-      await tx.flush();
-      return { tenant, apiKey, secret };
-    }));
+    return asSystem('create tenant', () =>
+      em.transactional(async (tx) => {
+        const tenant = tx.create(Tenant, { name: name.data, environment: input.environment, isDemo: input.isDemo ?? false, handle: input.handle ?? null });
+        const { apiKey, secret } = this.newKey(tx, tenant, 'Initial key');
+        await tx.flush();
+        return { tenant, apiKey, secret };
+      }),
+    );
   }
 
   /**
@@ -92,7 +95,8 @@ export class TenancyService {
     const now = Date.now();
     const remembered = this.recentKeys.get(hash);
     if (remembered && remembered.until > now) return remembered.caller;
-    const text = 'select k.id, k.tenant_id, t.environment, k.last_used_at from api_key k join tenant t on t.id = k.tenant_id where k.hash = $1 and k.revoked_at is null';
+    const text =
+      'select k.id, k.tenant_id, t.environment, k.last_used_at from api_key k join tenant t on t.id = k.tenant_id where k.hash = $1 and k.revoked_at is null';
     type Row = { id: string; tenant_id: string; environment: Environment; last_used_at: Date | null };
     const rows: Row[] = this.sql
       ? (await this.sql.query<Row>({ ...(this.prepared ? { name: 'api-key-auth' } : {}), text, values: [hash] })).rows
@@ -123,12 +127,22 @@ export class TenancyService {
   async setHandle(em: EntityManager, caller: Caller, raw: string): Promise<Outcome<Tenant>> {
     const field = ['input', 'handle'];
     if (typeof raw !== 'string' || !TENANT_HANDLE.test(raw)) {
-      return { ok: false, userErrors: [problem(field, ProblemCode.INVALID, 'must be 3–40 lowercase letters, digits and single hyphens, starting with a letter')] };
+      return {
+        ok: false,
+        userErrors: [problem(field, ProblemCode.INVALID, 'must be 3–40 lowercase letters, digits and single hyphens, starting with a letter')],
+      };
     }
     const tenant = await this.tenant(em, caller);
     const before = tenant.handle;
     tenant.handle = raw;
-    this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.TENANT_HANDLE_SET, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'Tenant', resourceId: caller.tenantId, details: { handle: raw, previous: before } });
+    this.audit?.add(em, {
+      tenantId: caller.tenantId,
+      action: AuditAction.TENANT_HANDLE_SET,
+      actor: `apiKey:${caller.apiKeyId}`,
+      resourceType: 'Tenant',
+      resourceId: caller.tenantId,
+      details: { handle: raw, previous: before },
+    });
     try {
       await em.flush();
     } catch (err) {
@@ -144,7 +158,14 @@ export class TenancyService {
     if (!input.success) return { ok: false, userErrors: zodProblems(input.error) };
     const tenant = em.getReference(Tenant, caller.tenantId);
     const created = this.newKey(em, tenant, input.data.name, caller.environment);
-    this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.API_KEY_CREATED, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'ApiKey', resourceId: created.apiKey.id, details: { prefix: created.apiKey.prefix } });
+    this.audit?.add(em, {
+      tenantId: caller.tenantId,
+      action: AuditAction.API_KEY_CREATED,
+      actor: `apiKey:${caller.apiKeyId}`,
+      resourceType: 'ApiKey',
+      resourceId: created.apiKey.id,
+      details: { prefix: created.apiKey.prefix },
+    });
     await em.flush();
     return { ok: true, value: created };
   }
@@ -157,28 +178,27 @@ export class TenancyService {
     }
     apiKey.revokedAt = new Date();
     for (const [hash, entry] of this.recentKeys) if (entry.caller.apiKeyId === apiKey.id) this.recentKeys.delete(hash);
-    this.audit?.add(em, { tenantId: caller.tenantId, action: AuditAction.API_KEY_REVOKED, actor: `apiKey:${caller.apiKeyId}`, resourceType: 'ApiKey', resourceId: apiKey.id, details: { prefix: apiKey.prefix } });
+    this.audit?.add(em, {
+      tenantId: caller.tenantId,
+      action: AuditAction.API_KEY_REVOKED,
+      actor: `apiKey:${caller.apiKeyId}`,
+      resourceType: 'ApiKey',
+      resourceId: apiKey.id,
+      details: { prefix: apiKey.prefix },
+    });
     await em.flush();
     return { ok: true, value: apiKey };
   }
 
   async apiKeys(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<ApiKey[]> {
-    return em.find(
-      ApiKey,
-      { tenant: caller.tenantId, ...afterPosition(after) },
-      { orderBy: { createdAt: 'asc', id: 'asc' }, limit },
-    );
+    return em.find(ApiKey, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit });
   }
 
   async apiKey(em: EntityManager, caller: Caller, id: string): Promise<ApiKey | null> {
     return em.findOne(ApiKey, { id, tenant: caller.tenantId });
   }
 
-  async createEndUser(
-    em: EntityManager,
-    caller: Caller,
-    raw: { externalRef: string; displayName?: string | null },
-  ): Promise<Outcome<EndUser>> {
+  async createEndUser(em: EntityManager, caller: Caller, raw: { externalRef: string; displayName?: string | null }): Promise<Outcome<EndUser>> {
     const input = endUserInput.safeParse(raw);
     if (!input.success) return { ok: false, userErrors: zodProblems(input.error) };
     const taken = () => ({
@@ -205,11 +225,7 @@ export class TenancyService {
   }
 
   async endUsers(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<EndUser[]> {
-    return em.find(
-      EndUser,
-      { tenant: caller.tenantId, ...afterPosition(after) },
-      { orderBy: { createdAt: 'asc', id: 'asc' }, limit },
-    );
+    return em.find(EndUser, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit });
   }
 
   async endUser(em: EntityManager, caller: Caller, id: string): Promise<EndUser | null> {
@@ -298,7 +314,11 @@ export function checkRedirectUri(raw: string, environment: Environment): { ok: t
   if (u.protocol === 'http:' && (environment === 'live' || !isLoopback(u))) {
     return {
       ok: false,
-      error: problem(field, ProblemCode.INSECURE_URL, environment === 'live' ? 'live tenants accept https URIs only' : 'plain http is accepted for localhost and 127.0.0.1 only'),
+      error: problem(
+        field,
+        ProblemCode.INSECURE_URL,
+        environment === 'live' ? 'live tenants accept https URIs only' : 'plain http is accepted for localhost and 127.0.0.1 only',
+      ),
     };
   }
   return { ok: true, uri: href };

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { CanonicalTransaction } from '../../banking/model';
-import { contentHashOf, FirstSyncReconciler, fingerprintOf, reconcile, type ReconcileInput, type ReconcileResult, type StoredTransaction, type TransactionRow } from './reconcile';
+import {
+  contentHashOf,
+  FirstSyncReconciler,
+  fingerprintOf,
+  reconcile,
+  type ReconcileInput,
+  type ReconcileResult,
+  type StoredTransaction,
+  type TransactionRow,
+} from './reconcile';
 
 const TODAY = '2026-03-31';
 
@@ -151,25 +160,79 @@ describe('reconcile', () => {
   });
 
   it('does not pair a pending entry with an unrelated booking of a different amount', () => {
-    const first = sync([], [[tx({ bankTransactionId: 'p', status: 'PENDING', amount: '-20', bookingDate: null, transactionDate: '2026-03-05', counterpartyName: 'SHELL', remittanceInformation: null })]]);
-    const { result } = sync(first.stored, [[tx({ bankTransactionId: 'b', amount: '-21', bookingDate: '2026-03-06', counterpartyName: 'Apotheke am Markt', remittanceInformation: 'Rezept' })]]);
+    const first = sync(
+      [],
+      [
+        [
+          tx({
+            bankTransactionId: 'p',
+            status: 'PENDING',
+            amount: '-20',
+            bookingDate: null,
+            transactionDate: '2026-03-05',
+            counterpartyName: 'SHELL',
+            remittanceInformation: null,
+          }),
+        ],
+      ],
+    );
+    const { result } = sync(first.stored, [
+      [tx({ bankTransactionId: 'b', amount: '-21', bookingDate: '2026-03-06', counterpartyName: 'Apotheke am Markt', remittanceInformation: 'Rezept' })],
+    ]);
     expect(result.updates).toEqual([]);
     expect(result.inserts).toHaveLength(1);
   });
 
   it('pairs each booking with the pending entry that fits best: an equal end-to-end id beats a closer amount', () => {
     const p = (id: string, amount: string, endToEndId: string | null) =>
-      tx({ bankTransactionId: id, status: 'PENDING', amount, bookingDate: null, valueDate: null, transactionDate: '2026-03-05', counterpartyName: 'Amazon', endToEndId });
+      tx({
+        bankTransactionId: id,
+        status: 'PENDING',
+        amount,
+        bookingDate: null,
+        valueDate: null,
+        transactionDate: '2026-03-05',
+        counterpartyName: 'Amazon',
+        endToEndId,
+      });
     const first = sync([], [[p('p1', '-30', null), p('p2', '-28', 'E2E-42')]]);
-    const { result } = sync(first.stored, [[tx({ bankTransactionId: 'b', amount: '-30', bookingDate: '2026-03-06', counterpartyName: 'Amazon', endToEndId: 'E2E-42' })]]);
+    const { result } = sync(first.stored, [
+      [tx({ bankTransactionId: 'b', amount: '-30', bookingDate: '2026-03-06', counterpartyName: 'Amazon', endToEndId: 'E2E-42' })],
+    ]);
     expect(result.updates).toHaveLength(1);
     expect(result.updates[0].pendingOrigin?.bankTransactionId).toBe('p2');
     expect(result.removals).toEqual([first.stored.find((s) => s.bankTransactionId === 'p1')!.id]);
   });
 
   it('pairs a pending entry with a booking of exactly the same amount even when the names differ', () => {
-    const first = sync([], [[tx({ bankTransactionId: 'p', status: 'PENDING', amount: '-59.99', bookingDate: null, valueDate: null, transactionDate: '2026-03-05', counterpartyName: 'PAYPAL *STEAMGAMES', remittanceInformation: null })]]);
-    const { result } = sync(first.stored, [[tx({ bankTransactionId: 'b', amount: '-59.99', bookingDate: '2026-03-09', counterpartyName: 'PayPal Europe S.a.r.l. et Cie S.C.A', remittanceInformation: '1039485 PP.1234.PP' })]]);
+    const first = sync(
+      [],
+      [
+        [
+          tx({
+            bankTransactionId: 'p',
+            status: 'PENDING',
+            amount: '-59.99',
+            bookingDate: null,
+            valueDate: null,
+            transactionDate: '2026-03-05',
+            counterpartyName: 'PAYPAL *STEAMGAMES',
+            remittanceInformation: null,
+          }),
+        ],
+      ],
+    );
+    const { result } = sync(first.stored, [
+      [
+        tx({
+          bankTransactionId: 'b',
+          amount: '-59.99',
+          bookingDate: '2026-03-09',
+          counterpartyName: 'PayPal Europe S.a.r.l. et Cie S.C.A',
+          remittanceInformation: '1039485 PP.1234.PP',
+        }),
+      ],
+    ]);
     expect(result.updates).toHaveLength(1);
     expect(result.updates[0].pendingOrigin).toEqual({ bankTransactionId: 'p', amount: '-59.99', date: '2026-03-05' });
   });
@@ -183,7 +246,10 @@ describe('reconcile', () => {
   });
 
   it('does not pair across currencies', () => {
-    const first = sync([], [[tx({ bankTransactionId: 'p', status: 'PENDING', amount: '-20', currency: 'GBP', bookingDate: null, transactionDate: '2026-03-05' })]]);
+    const first = sync(
+      [],
+      [[tx({ bankTransactionId: 'p', status: 'PENDING', amount: '-20', currency: 'GBP', bookingDate: null, transactionDate: '2026-03-05' })]],
+    );
     const { result } = sync(first.stored, [[tx({ bankTransactionId: 'b', amount: '-20', bookingDate: '2026-03-06' })]]);
     expect(result.updates).toEqual([]);
   });
@@ -204,7 +270,15 @@ describe('reconcile', () => {
 
   it('pairs many look-alike pending card payments with their bookings one to one', () => {
     const pendings = Array.from({ length: 200 }, (_, i) =>
-      tx({ bankTransactionId: `p${i}`, status: 'PENDING', amount: `-${10 + i}.00`, bookingDate: null, valueDate: null, transactionDate: `2026-03-${String(1 + (i % 10)).padStart(2, '0')}`, counterpartyName: 'Kiosk' }),
+      tx({
+        bankTransactionId: `p${i}`,
+        status: 'PENDING',
+        amount: `-${10 + i}.00`,
+        bookingDate: null,
+        valueDate: null,
+        transactionDate: `2026-03-${String(1 + (i % 10)).padStart(2, '0')}`,
+        counterpartyName: 'Kiosk',
+      }),
     );
     const first = sync([], [pendings]);
     const bookeds = Array.from({ length: 200 }, (_, i) =>
@@ -229,7 +303,13 @@ describe('reconcile', () => {
   });
 
   it('matches id-less entries by fingerprint across syncs', () => {
-    const pages = [[tx(), tx({ amount: '-4.5', counterpartyName: 'Bäckerei Schmidt' }), tx({ amount: '2500', counterpartyName: 'ACME GmbH', remittanceInformation: 'Gehalt März' })]];
+    const pages = [
+      [
+        tx(),
+        tx({ amount: '-4.5', counterpartyName: 'Bäckerei Schmidt' }),
+        tx({ amount: '2500', counterpartyName: 'ACME GmbH', remittanceInformation: 'Gehalt März' }),
+      ],
+    ];
     const first = sync([], pages);
     const { result } = sync(first.stored, pages);
     expect(changes(result)).toEqual(nothing);
@@ -250,7 +330,13 @@ describe('reconcile', () => {
   });
 
   it('drops an entry the bank sends twice with the same id and status, across overlapping pages', () => {
-    const { result } = sync([], [[tx({ bankTransactionId: 'a' }), tx({ bankTransactionId: 'b', amount: '-1' })], [tx({ bankTransactionId: 'b', amount: '-1' }), tx({ bankTransactionId: 'c', amount: '-2' })]]);
+    const { result } = sync(
+      [],
+      [
+        [tx({ bankTransactionId: 'a' }), tx({ bankTransactionId: 'b', amount: '-1' })],
+        [tx({ bankTransactionId: 'b', amount: '-1' }), tx({ bankTransactionId: 'c', amount: '-2' })],
+      ],
+    );
     expect(result.inserts.map((r) => r.bankTransactionId)).toEqual(['a', 'b', 'c']);
     expect(result.stats).toMatchObject({ received: 4, duplicatesDropped: 1 });
   });
@@ -264,13 +350,22 @@ describe('reconcile', () => {
   it('drops an id-less entry repeated at a page boundary, but keeps id-less twins inside a page', () => {
     const a = tx({ amount: '-1', counterpartyName: 'A' });
     const b = tx({ amount: '-2', counterpartyName: 'B' });
-    const { result } = sync([], [[a, b, b], [{ ...b, raw: { page: 2 } }, tx({ amount: '-3', counterpartyName: 'C' })]]);
+    const { result } = sync(
+      [],
+      [
+        [a, b, b],
+        [{ ...b, raw: { page: 2 } }, tx({ amount: '-3', counterpartyName: 'C' })],
+      ],
+    );
     expect(result.inserts.map((r) => r.counterpartyName)).toEqual(['A', 'B', 'B', 'C']);
     expect(result.stats.duplicatesDropped).toBe(1);
   });
 
   it('keeps every row unchanged when every bank id churns, trusting ids (fingerprint fallback)', () => {
-    const pages = (gen: string) => [[tx({ bankTransactionId: `${gen}-1` }), tx({ bankTransactionId: `${gen}-2`, amount: '-5' })], [tx({ bankTransactionId: `${gen}-3`, amount: '-6' })]];
+    const pages = (gen: string) => [
+      [tx({ bankTransactionId: `${gen}-1` }), tx({ bankTransactionId: `${gen}-2`, amount: '-5' })],
+      [tx({ bankTransactionId: `${gen}-3`, amount: '-6' })],
+    ];
     const first = sync([], pages('x'), true);
     const { result, stored } = sync(first.stored, pages('y'), true);
     expect(changes(result)).toEqual(nothing);
@@ -279,7 +374,10 @@ describe('reconcile', () => {
   });
 
   it('keeps every row unchanged when every bank id churns and ids are not trusted', () => {
-    const pages = (gen: string) => [[tx({ bankTransactionId: `${gen}-1` }), tx({ bankTransactionId: `${gen}-2`, amount: '-5' })], [tx({ bankTransactionId: `${gen}-3`, amount: '-6' })]];
+    const pages = (gen: string) => [
+      [tx({ bankTransactionId: `${gen}-1` }), tx({ bankTransactionId: `${gen}-2`, amount: '-5' })],
+      [tx({ bankTransactionId: `${gen}-3`, amount: '-6' })],
+    ];
     const first = sync([], pages('x'), false);
     const { result } = sync(first.stored, pages('y'), false);
     expect(changes(result)).toEqual(nothing);
@@ -332,14 +430,29 @@ describe('reconcile', () => {
   });
 
   it('builds rows with a description, a sort date and normalised fields', () => {
-    const [withDate, withoutDate] = sync([], [[tx({ currency: 'eur', counterpartyIban: 'de89 3704 0044 0532 0130 00' }), tx({ bookingDate: null, valueDate: null, counterpartyName: '  ' })]]).result.inserts;
-    expect(withDate).toMatchObject({ description: 'Rewe Sagt Danke', sortDate: '2026-03-02', currency: 'EUR', amount: '-12.3', counterpartyIban: 'DE89370400440532013000', raw: { any: 'thing' } });
+    const [withDate, withoutDate] = sync(
+      [],
+      [[tx({ currency: 'eur', counterpartyIban: 'de89 3704 0044 0532 0130 00' }), tx({ bookingDate: null, valueDate: null, counterpartyName: '  ' })]],
+    ).result.inserts;
+    expect(withDate).toMatchObject({
+      description: 'Rewe Sagt Danke',
+      sortDate: '2026-03-02',
+      currency: 'EUR',
+      amount: '-12.3',
+      counterpartyIban: 'DE89370400440532013000',
+      raw: { any: 'thing' },
+    });
     expect(withoutDate).toMatchObject({ sortDate: TODAY, counterpartyName: null, description: 'Kartenzahlung girocard' });
   });
 
   it('gives the same answer for the same input', () => {
     const first = sync([], [[tx({ bankTransactionId: 'p', status: 'PENDING', bookingDate: null, transactionDate: '2026-03-05' })]]);
-    const input: ReconcileInput = { stored: first.stored, pages: [[tx({ bankTransactionId: 'b1', bookingDate: '2026-03-06' }), tx({ bankTransactionId: 'b2', bookingDate: '2026-03-06' })]], trustBankIds: true, today: TODAY };
+    const input: ReconcileInput = {
+      stored: first.stored,
+      pages: [[tx({ bankTransactionId: 'b1', bookingDate: '2026-03-06' }), tx({ bankTransactionId: 'b2', bookingDate: '2026-03-06' })]],
+      trustBankIds: true,
+      today: TODAY,
+    };
     expect(reconcile(input)).toEqual(reconcile(structuredClone(input)));
     expect(reconcile(input).updates[0].row.bankTransactionId).toBe('b1');
   });
@@ -355,7 +468,12 @@ describe('reconcile', () => {
   it('reconciles 100,000 incoming entries against 100,000 stored rows', () => {
     const page = (gen: string) =>
       Array.from({ length: 100_000 }, (_, i) =>
-        tx({ bankTransactionId: `${gen}${i}`, amount: `-${i % 500}.${String(i % 100).padStart(2, '0')}`, bookingDate: `2026-0${1 + (i % 3)}-${String(1 + (i % 28)).padStart(2, '0')}`, counterpartyName: `Shop ${i % 997}` }),
+        tx({
+          bankTransactionId: `${gen}${i}`,
+          amount: `-${i % 500}.${String(i % 100).padStart(2, '0')}`,
+          bookingDate: `2026-0${1 + (i % 3)}-${String(1 + (i % 28)).padStart(2, '0')}`,
+          counterpartyName: `Shop ${i % 997}`,
+        }),
       );
     const first = sync([], [page('a')]);
     expect(first.result.inserts).toHaveLength(100_000);
@@ -372,7 +490,10 @@ describe('FirstSyncReconciler', () => {
       [tx({ bankTransactionId: 'id-1', amount: '-1' }), tx({ bankTransactionId: 'id-1', amount: '-1' }), b, b],
       [{ ...b, raw: { page: 2 } }, tx({ status: 'PENDING', bookingDate: null, valueDate: null, transactionDate: null, amount: '-3' })],
       [],
-      [tx({ bankTransactionId: 'id-2', amount: '7.50', currency: 'eur', counterpartyIban: 'de89 3704 0044 0532 0130 00' }), tx({ amount: '-2', counterpartyName: 'B' })],
+      [
+        tx({ bankTransactionId: 'id-2', amount: '7.50', currency: 'eur', counterpartyIban: 'de89 3704 0044 0532 0130 00' }),
+        tx({ amount: '-2', counterpartyName: 'B' }),
+      ],
     ];
     for (const trustBankIds of [true, false]) {
       const whole = reconcile({ stored: [], pages, trustBankIds, today: TODAY });

@@ -342,8 +342,7 @@ function dayNumber(date: string | null): number | null {
   return Number.isNaN(ms) ? null : Math.round(ms / DAY_MS);
 }
 
-const tokens = (...parts: (string | null)[]): Set<string> =>
-  new Set(parts.flatMap((p) => (p ?? '').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []));
+const tokens = (...parts: (string | null)[]): Set<string> => new Set(parts.flatMap((p) => (p ?? '').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []));
 
 /** |A ∩ B| / |A ∪ B| in thousandths (integer maths). */
 function jaccardPermille(a: Set<string>, b: Set<string>): number {
@@ -571,7 +570,9 @@ export function reconcile(input: ReconcileInput): ReconcileResult {
     updatesByStored.set(s.id, {
       id: s.id,
       row: toRow(e, content, contentHash, today, describe),
-      pendingOrigin: becameBooked ? { bankTransactionId: s.bankTransactionId, amount: normaliseDecimal(s.amount), date: s.transactionDate ?? s.valueDate ?? s.bookingDate } : null,
+      pendingOrigin: becameBooked
+        ? { bankTransactionId: s.bankTransactionId, amount: normaliseDecimal(s.amount), date: s.transactionDate ?? s.valueDate ?? s.bookingDate }
+        : null,
     });
   }
   for (const s of stored) {

@@ -36,7 +36,7 @@ function loadRaw(ctx: GraphQLContext, id: string): Promise<unknown> {
 export class TransactionsResolver {
   @Query(() => TransactionsSyncResult, {
     description:
-      "The change feed of one account: transactions added, modified and removed after `cursor` (from the start when absent), at most `count` (1–500, default 100). A cursor stays valid while new syncs land, and never skips or repeats a change.",
+      'The change feed of one account: transactions added, modified and removed after `cursor` (from the start when absent), at most `count` (1–500, default 100). A cursor stays valid while new syncs land, and never skips or repeats a change.',
   })
   async transactionsSync(
     @Arg('accountId', () => ID) accountId: string,
@@ -54,7 +54,10 @@ export class TransactionsResolver {
     };
   }
 
-  @FieldResolver(() => GraphQLJSONObject, { nullable: true, description: "The bank's own payload of the entry, as last received (for support and reconciliation)." })
+  @FieldResolver(() => GraphQLJSONObject, {
+    nullable: true,
+    description: "The bank's own payload of the entry, as last received (for support and reconciliation).",
+  })
   async raw(@Root() t: TransactionType, @Ctx() ctx: GraphQLContext): Promise<unknown> {
     return loadRaw(ctx, t.internalId);
   }

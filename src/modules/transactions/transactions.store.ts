@@ -79,7 +79,9 @@ export async function transactionPage(
     return `$${params.length}`;
   };
   if (after) {
-    where.push(`(status = 'PENDING', sort_date, created_version, id) < (${p(after.pending)}::boolean, ${p(after.sortDate)}::date, ${p(after.createdVersion)}::bigint, ${p(after.id)}::uuid)`);
+    where.push(
+      `(status = 'PENDING', sort_date, created_version, id) < (${p(after.pending)}::boolean, ${p(after.sortDate)}::date, ${p(after.createdVersion)}::bigint, ${p(after.id)}::uuid)`,
+    );
   }
   if (filter.from) where.push(`sort_date >= ${p(filter.from)}::date`);
   if (filter.to) where.push(`sort_date <= ${p(filter.to)}::date`);
@@ -99,13 +101,19 @@ export async function transactionPage(
 /** Transactions by id within a tenant (removed ones included: the change feed names them). */
 export async function transactionsByIds(db: Queryable, tenantId: string, ids: string[]): Promise<TransactionRecord[]> {
   if (ids.length === 0) return [];
-  const { rows } = await db.query<TransactionRecord>(`select ${RECORD_COLUMNS} from bank_transaction where tenant_id = $1 and id = any($2::uuid[])`, [tenantId, ids]);
+  const { rows } = await db.query<TransactionRecord>(`select ${RECORD_COLUMNS} from bank_transaction where tenant_id = $1 and id = any($2::uuid[])`, [
+    tenantId,
+    ids,
+  ]);
   return rows;
 }
 
 /** The raw bank payloads of some transactions (asked for rarely; never on the page's hot path). */
 export async function rawPayloads(db: Queryable, tenantId: string, ids: string[]): Promise<Map<string, unknown>> {
-  const { rows } = await db.query<{ id: string; raw: unknown }>('select id, raw from bank_transaction where tenant_id = $1 and id = any($2::uuid[])', [tenantId, ids]);
+  const { rows } = await db.query<{ id: string; raw: unknown }>('select id, raw from bank_transaction where tenant_id = $1 and id = any($2::uuid[])', [
+    tenantId,
+    ids,
+  ]);
   return new Map(rows.map((r) => [r.id, r.raw]));
 }
 
@@ -121,7 +129,13 @@ export interface FeedEntry {
  * Changes after `afterVersion`, in version order, at most `limit + 1` rows. Each row appears once
  * with its latest state: added when it was created after the position, else modified or removed.
  */
-export async function feedAfter(db: Queryable, tenantId: string, accountId: string, afterVersion: string, limit: number): Promise<(FeedEntry | { version: string; kind: 'SKIP' })[]> {
+export async function feedAfter(
+  db: Queryable,
+  tenantId: string,
+  accountId: string,
+  afterVersion: string,
+  limit: number,
+): Promise<(FeedEntry | { version: string; kind: 'SKIP' })[]> {
   const { rows } = await db.query<TransactionRecord & { version: string; createdVersion: string; removed: boolean }>({
     text: `select ${RECORD_COLUMNS}, version::text as version, created_version::text as "createdVersion", removed_at is not null as removed
       from bank_transaction where tenant_id = $1 and account_id = $2 and version > $3::bigint order by bank_transaction.version limit $4`,
@@ -214,7 +228,13 @@ export async function applyChanges(
          as u(id, status, amount, currency, booking_date, value_date, transaction_date, sort_date, counterparty_name, counterparty_iban,
               remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id, fingerprint, occurrence, content_hash, raw, version, pending_origin)
        where t.id = u.id and t.account_id = $22`,
-      [chunk.map((u) => u.id), ...columns(chunk.map((u) => u.row)), versions, chunk.map((u) => (u.pendingOrigin ? JSON.stringify(u.pendingOrigin) : null)), account.accountId],
+      [
+        chunk.map((u) => u.id),
+        ...columns(chunk.map((u) => u.row)),
+        versions,
+        chunk.map((u) => (u.pendingOrigin ? JSON.stringify(u.pendingOrigin) : null)),
+        account.accountId,
+      ],
     );
   }
   const removed = result.removals;
@@ -240,7 +260,13 @@ function field(v: unknown): string {
   return String(v).replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t'));
 }
 
-async function copyInserts(client: pg.PoolClient, account: { tenantId: string; accountId: string }, rows: TransactionRow[], ids: string[], versions: string[]): Promise<void> {
+async function copyInserts(
+  client: pg.PoolClient,
+  account: { tenantId: string; accountId: string },
+  rows: TransactionRow[],
+  ids: string[],
+  versions: string[],
+): Promise<void> {
   function* lines() {
     for (let i = 0; i < rows.length; i += 2_000) yield copyText(account, rows.slice(i, i + 2_000), ids.slice(i, i + 2_000), versions.slice(i, i + 2_000));
   }
@@ -255,7 +281,9 @@ async function copyInserts(client: pg.PoolClient, account: { tenantId: string; a
  */
 async function copyTransactions(client: pg.PoolClient, chunks: Iterable<string>): Promise<void> {
   // Only the copied columns, without constraints: the insert into bank_transaction checks them.
-  await client.query(`create temp table if not exists bank_transaction_staging on commit delete rows as select ${COPY_COLUMNS} from bank_transaction with no data`);
+  await client.query(
+    `create temp table if not exists bank_transaction_staging on commit delete rows as select ${COPY_COLUMNS} from bank_transaction with no data`,
+  );
   await pipeline(Readable.from(chunks), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
   await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging`);
   await client.query(`truncate bank_transaction_staging`);

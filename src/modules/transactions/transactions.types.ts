@@ -24,7 +24,10 @@ export class CounterpartyType {
 }
 
 /** What a booked transaction looked like while it was pending. */
-@ObjectType('PendingOrigin', { simpleResolvers: true, description: 'What a booked transaction looked like while it was pending (the bank may have changed its id or amount when booking).' })
+@ObjectType('PendingOrigin', {
+  simpleResolvers: true,
+  description: 'What a booked transaction looked like while it was pending (the bank may have changed its id or amount when booking).',
+})
 export class PendingOriginType {
   @Field(() => String, { nullable: true, description: "The pending entry's id at the bank." })
   bankTransactionId!: string | null;
@@ -104,7 +107,11 @@ export abstract class TransactionFields extends Node {
     t.bankTransactionCode = r.bankTransactionCode;
     t.bankTransactionId = r.bankTransactionId;
     t.pendingOf = r.pendingOrigin
-      ? { bankTransactionId: r.pendingOrigin.bankTransactionId, amount: { amount: atCurrencyScale(r.pendingOrigin.amount, r.currency), currency: r.currency }, date: r.pendingOrigin.date }
+      ? {
+          bankTransactionId: r.pendingOrigin.bankTransactionId,
+          amount: { amount: atCurrencyScale(r.pendingOrigin.amount, r.currency), currency: r.currency },
+          date: r.pendingOrigin.date,
+        }
       : null;
     return t;
   }
@@ -118,7 +125,8 @@ export abstract class TransactionFields extends Node {
   implements: Node,
   // Plain properties: no per-field middleware wrapper (a page resolves 100 × 15 of them).
   simpleResolvers: true,
-  description: "A transaction. Its id is stable across syncs, re-consents and the pending→booked step; amounts are signed (debits negative) whatever the bank's convention.",
+  description:
+    "A transaction. Its id is stable across syncs, re-consents and the pending→booked step; amounts are signed (debits negative) whatever the bank's convention.",
 })
 export class TransactionType extends TransactionFields {
   static from(r: TransactionRecord): TransactionType {
@@ -128,11 +136,16 @@ export class TransactionType extends TransactionFields {
   }
 }
 
-export const TransactionConnection = connectionType('Transaction', TransactionType, "A page of an account's transactions, newest first (booking date, then id).");
+export const TransactionConnection = connectionType(
+  'Transaction',
+  TransactionType,
+  "A page of an account's transactions, newest first (booking date, then id).",
+);
 
 /** Changes to an account's transactions after a cursor. */
 @ObjectType('TransactionsSyncResult', {
-  description: "Changes to an account's transactions after a cursor: each transaction at most once, in its latest state. Keep nextCursor and call again while hasMore.",
+  description:
+    "Changes to an account's transactions after a cursor: each transaction at most once, in its latest state. Keep nextCursor and call again while hasMore.",
 })
 export class TransactionsSyncResult {
   @Field(() => [TransactionType])

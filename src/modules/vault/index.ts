@@ -42,7 +42,13 @@ export const LOCAL_KMS_KEY_FILE = 'kms-local.key';
  * in memory only. Refuses the local key file in `live` unless ALLOW_LOCAL_KMS_IN_LIVE is set.
  * Requires the vault migration to have run.
  */
-export async function openVault(deps: { config: Config; orm: MikroORM; logger: Logger; kms?: KmsProvider; metrics?: Pick<Metrics, 'vault'> }): Promise<VaultService> {
+export async function openVault(deps: {
+  config: Config;
+  orm: MikroORM;
+  logger: Logger;
+  kms?: KmsProvider;
+  metrics?: Pick<Metrics, 'vault'>;
+}): Promise<VaultService> {
   const { config, orm, logger } = deps;
   const kind = deps.kms?.kind ?? config.kms.provider;
   if (kind === 'local' && config.environment === 'live') {

@@ -218,7 +218,10 @@ describe.each(['local', 'gcp'] as const)('the vault on the %s KMS', (kind) => {
     await expectCode(vault.seal('new-token', ctx('consent-7')), VaultErrorCode.KEY_SHREDDED);
     await expectCode(vault.createDataKey({ tenantId: tenantA, ownerId: 'consent-7' }), VaultErrorCode.KEY_SHREDDED);
     expect(await vault.shred({ tenantId: tenantA, ownerId: 'consent-7' })).toEqual({ shredded: false });
-    const rows = await sql('select wrapped_key, master_key_version, shredded_at from vault_data_key where tenant_id = ? and owner_id = ?', [tenantA, 'consent-7']);
+    const rows = await sql('select wrapped_key, master_key_version, shredded_at from vault_data_key where tenant_id = ? and owner_id = ?', [
+      tenantA,
+      'consent-7',
+    ]);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ wrapped_key: null, master_key_version: null });
     expect(rows[0].shredded_at).not.toBeNull();

@@ -435,7 +435,14 @@ export class VaultService {
       })),
       shreddedDataKeys: Number(shredded.n),
       rotation: rotation
-        ? { id: rotation.id, toVersion: rotation.to_version, state: rotation.state, rewrapped: Number(rotation.rewrapped), batches: rotation.batches, resumes: rotation.resumes }
+        ? {
+            id: rotation.id,
+            toVersion: rotation.to_version,
+            state: rotation.state,
+            rewrapped: Number(rotation.rewrapped),
+            batches: rotation.batches,
+            resumes: rotation.resumes,
+          }
         : null,
     };
   }
@@ -694,19 +701,14 @@ export class VaultService {
         this.#checkOpen();
         throw new VaultError(VaultErrorCode.KEY_VERSION_UNKNOWN, `Master key version ${version} was retired meanwhile`);
       }
-      throw new VaultError(
-        VaultErrorCode.KEY_INTEGRITY,
-        `Data key ${row.id} does not authenticate under master key version ${row.master_key_version}`,
-      );
+      throw new VaultError(VaultErrorCode.KEY_INTEGRITY, `Data key ${row.id} does not authenticate under master key version ${row.master_key_version}`);
     }
   }
 
   // ── rotation ──────────────────────────────────────────────────────────────────────────────────
 
   async #rotateLocked(batchSize: number, options: RotateOptions): Promise<RotationReport> {
-    let [rotation] = await this.#em().execute<{ id: number; to_version: number }[]>(
-      `select id, to_version from vault_rotation where state = 'running'`,
-    );
+    let [rotation] = await this.#em().execute<{ id: number; to_version: number }[]>(`select id, to_version from vault_rotation where state = 'running'`);
     const resumed = rotation !== undefined;
     if (rotation) {
       await this.#em().execute('update vault_rotation set resumes = resumes + 1, updated_at = now() where id = ?', [rotation.id]);
@@ -735,7 +737,10 @@ export class VaultService {
         );
         for (const row of rows) {
           if (!ready.has(row.master_key_version!)) {
-            throw new VaultError(VaultErrorCode.KEY_VERSION_UNKNOWN, `Data key ${row.id} is under master key version ${row.master_key_version}, which is neither active nor retiring`);
+            throw new VaultError(
+              VaultErrorCode.KEY_VERSION_UNKNOWN,
+              `Data key ${row.id} is under master key version ${row.master_key_version}, which is neither active nor retiring`,
+            );
           }
           const key = await this.#unwrapDataKey(row);
           try {
@@ -771,9 +776,7 @@ export class VaultService {
         // Keys locked by a concurrent shred were skipped: retire what is empty, loop for the rest.
         const retired = await this.#retireEmptyVersions(toVersion);
         retiredVersions.push(...retired);
-        const [left] = await this.#em().execute<{ n: string }[]>(
-          `select count(*) as n from vault_master_key where state = 'retiring'`,
-        );
+        const [left] = await this.#em().execute<{ n: string }[]>(`select count(*) as n from vault_master_key where state = 'retiring'`);
         if (Number(left.n) === 0) break;
       }
       if (options.batchDelayMs) await sleep(options.batchDelayMs, undefined, { signal: options.signal });

@@ -170,7 +170,15 @@ export class DeliveryStore {
       token: r.token,
       version: r.version,
       leasedUntil: before + p.leaseSeconds * 1000,
-      endpoint: { id: r.endpointId, url: r.url, tenantId: r.tenantId, environment: r.environment, secretSealed: r.secretSealed, previousSecretSealed: r.previousSecretSealed, previousValid: r.previousValid },
+      endpoint: {
+        id: r.endpointId,
+        url: r.url,
+        tenantId: r.tenantId,
+        environment: r.environment,
+        secretSealed: r.secretSealed,
+        previousSecretSealed: r.previousSecretSealed,
+        previousValid: r.previousValid,
+      },
       heads: toHeads(r.heads),
     }));
   }
@@ -180,7 +188,11 @@ export class DeliveryStore {
    * delivery of the run being sent), with the lane version of the same snapshot. `held` is false
    * when the lease is no longer ours (it ran out and another worker took the lane).
    */
-  async next(lane: Pick<LeasedLane, 'endpointId' | 'resourceId' | 'token'>, afterSeq: string, p: Pick<LeaseParams, 'leaseSeconds' | 'runLength' | 'windowSeconds'>): Promise<{ held: boolean; version: string; leasedUntil: number; heads: LaneHead[] }> {
+  async next(
+    lane: Pick<LeasedLane, 'endpointId' | 'resourceId' | 'token'>,
+    afterSeq: string,
+    p: Pick<LeaseParams, 'leaseSeconds' | 'runLength' | 'windowSeconds'>,
+  ): Promise<{ held: boolean; version: string; leasedUntil: number; heads: LaneHead[] }> {
     const before = Date.now();
     const { rows } = await this.sql.query<{ held: boolean; version: string; heads: HeadJson[] }>(
       `with renewed as (

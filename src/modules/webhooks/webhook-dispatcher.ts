@@ -132,7 +132,9 @@ export class WebhookDispatcher {
     this.sweeping = (async () => {
       do {
         this.again = false;
-        await asSystem('webhook dispatcher: due lanes of all tenants', () => this.sweep()).catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'webhooks: sweep failed'));
+        await asSystem('webhook dispatcher: due lanes of all tenants', () => this.sweep()).catch((err: Error) =>
+          this.deps.logger.warn({ err: err.message }, 'webhooks: sweep failed'),
+        );
       } while (this.again && !this.closed);
     })().finally(() => (this.sweeping = null));
   }
@@ -144,7 +146,14 @@ export class WebhookDispatcher {
     const room = Math.min(2 * this.settings.concurrency - this.running - this.queue.length, perEndpoint);
     if (room <= 0) return;
     const endpointRoom = new Map([...this.held].map(([id, n]) => [id, perEndpoint - n]));
-    const lanes = await this.store.lease({ lanes: room, leaseSeconds: this.leaseSeconds, runLength: RUN_LENGTH, windowSeconds: this.settings.retryWindowSeconds, endpointRoom, perEndpoint });
+    const lanes = await this.store.lease({
+      lanes: room,
+      leaseSeconds: this.leaseSeconds,
+      runLength: RUN_LENGTH,
+      windowSeconds: this.settings.retryWindowSeconds,
+      endpointRoom,
+      perEndpoint,
+    });
     const secrets = new Map<string, Promise<string[]>>();
     const excess: LaneRelease[] = [];
     for (const lane of lanes) {
@@ -176,7 +185,9 @@ export class WebhookDispatcher {
       channel.running++;
       this.running++;
       const run: Promise<void> = this.runLane(q!)
-        .catch((err: Error) => this.deps.logger.error({ err: err.message, endpointId: q!.lane.endpointId }, 'webhooks: lane failed; it is retried when its lease ends'))
+        .catch((err: Error) =>
+          this.deps.logger.error({ err: err.message, endpointId: q!.lane.endpointId }, 'webhooks: lane failed; it is retried when its lease ends'),
+        )
         .finally(() => {
           channel.running--;
           this.running--;
@@ -215,7 +226,14 @@ export class WebhookDispatcher {
     let { heads, version, leasedUntil } = lane;
     for (let hold = 1; ; hold++) {
       const full = heads.length === RUN_LENGTH;
-      const prefetch = full && hold < RUNS_PER_HOLD && !this.closed ? this.store.next(lane, heads.at(-1)!.event.resourceSequence, { leaseSeconds: this.leaseSeconds, runLength: RUN_LENGTH, windowSeconds: this.settings.retryWindowSeconds }) : null;
+      const prefetch =
+        full && hold < RUNS_PER_HOLD && !this.closed
+          ? this.store.next(lane, heads.at(-1)!.event.resourceSequence, {
+              leaseSeconds: this.leaseSeconds,
+              runLength: RUN_LENGTH,
+              windowSeconds: this.settings.retryWindowSeconds,
+            })
+          : null;
       prefetch?.catch(() => undefined); // awaited below, unless the run stops first
       const recorded: Recorded[] = [];
       let step: LaneStep | null = null;
@@ -301,7 +319,10 @@ export class WebhookDispatcher {
           throw err;
         });
       } catch (err) {
-        this.deps.logger.error({ err: (err as Error).message, attempts: outcomes.length }, 'webhooks: recording attempts failed; their deliveries are sent again when the lanes’ leases end');
+        this.deps.logger.error(
+          { err: (err as Error).message, attempts: outcomes.length },
+          'webhooks: recording attempts failed; their deliveries are sent again when the lanes’ leases end',
+        );
         continue;
       }
       this.observe(batch.recorded);
@@ -310,7 +331,8 @@ export class WebhookDispatcher {
       if (locked.length && !this.closed) setTimeout(() => this.submit([], locked), LOCKED_RETRY_MS).unref();
       for (const [i, lane] of batch.lanes.entries()) {
         // Short retries should not wait for the next one-second sweep.
-        if (states[i]!.state === 'done' && lane.step.kind === 'retry' && lane.step.at - Date.now() < SWEEP_MS) setTimeout(() => this.wake(), Math.max(0, lane.step.at - Date.now()) + 5).unref();
+        if (states[i]!.state === 'done' && lane.step.kind === 'retry' && lane.step.at - Date.now() < SWEEP_MS)
+          setTimeout(() => this.wake(), Math.max(0, lane.step.at - Date.now()) + 5).unref();
       }
       if (states.some((s) => s.due)) this.wake();
     }

@@ -26,7 +26,8 @@ const publicOnly: LookupFunction = (hostname, options, callback) => {
     if (err) return callback(err, '', 0);
     const list = addresses as dns.LookupAddress[];
     const bad = list.find((a) => !isPublicAddress(a.address));
-    if (bad || list.length === 0) return callback(Object.assign(new Error('the receiver resolves to an address that is not public'), { code: 'EADDRNOTALLOWED' }), '', 0);
+    if (bad || list.length === 0)
+      return callback(Object.assign(new Error('the receiver resolves to an address that is not public'), { code: 'EADDRNOTALLOWED' }), '', 0);
     if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
     callback(null, list[0]!.address, list[0]!.family);
   });
@@ -48,7 +49,16 @@ export function webhookBody(event: Omit<EventEntry, 'cursor'>): string {
   return JSON.stringify({
     type: e.type,
     timestamp: e.createdAt.toISOString(),
-    data: { id: e.id, type: e.type, resourceType: event.resourceType, resourceId: e.resourceId, resourceSequence: e.resourceSequence, createdAt: e.createdAt, cursor: e.cursor, payload: e.payload },
+    data: {
+      id: e.id,
+      type: e.type,
+      resourceType: event.resourceType,
+      resourceId: e.resourceId,
+      resourceSequence: e.resourceSequence,
+      createdAt: e.createdAt,
+      cursor: e.cursor,
+      payload: e.payload,
+    },
   });
 }
 
@@ -70,7 +80,12 @@ export class WebhookSender {
     const known = this.channels.get(endpoint.id); // an endpoint's URL never changes
     if (known) return known;
     const url = new URL(endpoint.url);
-    const options: http.AgentOptions = { keepAlive: true, maxSockets: this.settings.endpointConcurrency, maxFreeSockets: this.settings.endpointConcurrency, scheduling: 'lifo' };
+    const options: http.AgentOptions = {
+      keepAlive: true,
+      maxSockets: this.settings.endpointConcurrency,
+      maxFreeSockets: this.settings.endpointConcurrency,
+      scheduling: 'lifo',
+    };
     if (endpoint.environment === 'live') Object.assign(options, { lookup: publicOnly });
     const agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
     const channel: EndpointChannel = { endpointId: endpoint.id, url, agent, running: 0, lastUsed: Date.now() };

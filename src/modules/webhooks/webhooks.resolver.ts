@@ -27,7 +27,13 @@ registerNodeType('WebhookDelivery', async (ctx, id) => {
   return d ? WebhookDeliveryType.from(d) : null;
 });
 
-async function deliveryPage(ctx: GraphQLContext, endpointId: string | null, status: WebhookDeliveryStatus | null, first: number | null | undefined, after: string | null | undefined) {
+async function deliveryPage(
+  ctx: GraphQLContext,
+  endpointId: string | null,
+  status: WebhookDeliveryStatus | null,
+  first: number | null | undefined,
+  after: string | null | undefined,
+) {
   const limit = pageSize(first);
   const page = await ctx.services.webhooks.deliveries(ctx.caller, { endpointId, status }, limit, after);
   const edges = page.deliveries.map((d) => ({ cursor: d.cursor, node: WebhookDeliveryType.from(d) }));
@@ -77,7 +83,10 @@ export class WebhooksResolver {
   @Mutation(() => WebhookEndpointCreatePayload, {
     description: 'Registers a URL to receive events of the given types, signed with Standard Webhooks headers. The signing secret is returned once.',
   })
-  async webhookEndpointCreate(@Arg('input', () => WebhookEndpointCreateInput) input: WebhookEndpointCreateInput, @Ctx() ctx: GraphQLContext): Promise<WebhookEndpointCreatePayload> {
+  async webhookEndpointCreate(
+    @Arg('input', () => WebhookEndpointCreateInput) input: WebhookEndpointCreateInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<WebhookEndpointCreatePayload> {
     const r = await ctx.services.webhooks.create(ctx.caller, input);
     return r.ok
       ? { webhookEndpoint: WebhookEndpointType.from(r.value.endpoint), secret: r.value.secret, userErrors: [] }
@@ -91,7 +100,8 @@ export class WebhooksResolver {
   }
 
   @Mutation(() => WebhookEndpointRotateSecretPayload, {
-    description: 'Gives the endpoint a new signing secret, returned once. For 24 hours both the new and the previous secret sign every request, so the receiver can switch without missing one.',
+    description:
+      'Gives the endpoint a new signing secret, returned once. For 24 hours both the new and the previous secret sign every request, so the receiver can switch without missing one.',
   })
   async webhookEndpointRotateSecret(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<WebhookEndpointRotateSecretPayload> {
     const r = await ctx.services.webhooks.rotateSecret(ctx.caller, decodeGlobalId(id, 'WebhookEndpoint'));

@@ -94,14 +94,18 @@ export class WebhooksService {
     },
   ) {}
 
-  async create(caller: Caller, input: { url: string; eventTypes: EventType[]; description?: string | null }): Promise<Result<{ endpoint: EndpointRecord; secret: string }>> {
+  async create(
+    caller: Caller,
+    input: { url: string; eventTypes: EventType[]; description?: string | null },
+  ): Promise<Result<{ endpoint: EndpointRecord; secret: string }>> {
     const errors: Problem[] = [];
     const url = await checkWebhookUrl(input.url, caller.environment, this.deps.resolve);
     if (!url.ok) errors.push(url.error);
     const types = [...new Set(input.eventTypes)];
     if (types.length === 0) errors.push(problem(['input', 'eventTypes'], ProblemCode.BLANK, 'name at least one event type'));
     const description = input.description?.trim() || null;
-    if (description && description.length > MAX_DESCRIPTION) errors.push(problem(['input', 'description'], ProblemCode.TOO_LONG, `must be at most ${MAX_DESCRIPTION} characters`));
+    if (description && description.length > MAX_DESCRIPTION)
+      errors.push(problem(['input', 'description'], ProblemCode.TOO_LONG, `must be at most ${MAX_DESCRIPTION} characters`));
     if (errors.length || !url.ok) return { ok: false, userErrors: errors };
 
     const id = randomUUID();
@@ -116,7 +120,14 @@ export class WebhooksService {
         `insert into webhook_endpoint (id, tenant_id, url, description, event_types, secret_sealed) values ($1, $2, $3, $4, $5, $6) returning ${ENDPOINT_COLUMNS}`,
         [id, caller.tenantId, url.url, description, types, sealed],
       );
-      await this.deps.audit.append(client, { tenantId: caller.tenantId, action: AuditAction.WEBHOOK_ENDPOINT_CREATED, actor: actor(caller), resourceType: 'WebhookEndpoint', resourceId: id, details: { eventTypes: types.join(',') } });
+      await this.deps.audit.append(client, {
+        tenantId: caller.tenantId,
+        action: AuditAction.WEBHOOK_ENDPOINT_CREATED,
+        actor: actor(caller),
+        resourceType: 'WebhookEndpoint',
+        resourceId: id,
+        details: { eventTypes: types.join(',') },
+      });
       return inserted.rows[0]!;
     });
     if (!created) {
@@ -132,7 +143,13 @@ export class WebhooksService {
       ? await this.transaction(async (client) => {
           const { rowCount } = await client.query('delete from webhook_endpoint where id = $1 and tenant_id = $2', [id, caller.tenantId]);
           if (!rowCount) return false;
-          await this.deps.audit.append(client, { tenantId: caller.tenantId, action: AuditAction.WEBHOOK_ENDPOINT_DELETED, actor: actor(caller), resourceType: 'WebhookEndpoint', resourceId: id });
+          await this.deps.audit.append(client, {
+            tenantId: caller.tenantId,
+            action: AuditAction.WEBHOOK_ENDPOINT_DELETED,
+            actor: actor(caller),
+            resourceType: 'WebhookEndpoint',
+            resourceId: id,
+          });
           return true;
         })
       : false;
@@ -162,7 +179,13 @@ export class WebhooksService {
         [id, caller.tenantId, sealed, ROTATION_OVERLAP_HOURS],
       );
       if (!rows[0]) return null;
-      await this.deps.audit.append(client, { tenantId: caller.tenantId, action: AuditAction.WEBHOOK_SECRET_ROTATED, actor: actor(caller), resourceType: 'WebhookEndpoint', resourceId: id });
+      await this.deps.audit.append(client, {
+        tenantId: caller.tenantId,
+        action: AuditAction.WEBHOOK_SECRET_ROTATED,
+        actor: actor(caller),
+        resourceType: 'WebhookEndpoint',
+        resourceId: id,
+      });
       return rows[0];
     });
     return endpoint ? { ok: true, value: { endpoint, secret } } : notFound;
@@ -170,7 +193,10 @@ export class WebhooksService {
 
   async endpoint(caller: Caller, id: string | null): Promise<EndpointRecord | null> {
     if (!id) return null;
-    const { rows } = await this.deps.sql.query<EndpointRecord>(`select ${ENDPOINT_COLUMNS} from webhook_endpoint where id = $1 and tenant_id = $2`, [id, caller.tenantId]);
+    const { rows } = await this.deps.sql.query<EndpointRecord>(`select ${ENDPOINT_COLUMNS} from webhook_endpoint where id = $1 and tenant_id = $2`, [
+      id,
+      caller.tenantId,
+    ]);
     return rows[0] ?? null;
   }
 
@@ -205,13 +231,19 @@ export class WebhooksService {
 
   async delivery(caller: Caller, id: string | null): Promise<DeliveryRecord | null> {
     if (!id) return null;
-    const { rows } = await this.deps.sql.query<DeliveryRecord>(`select ${DELIVERY_COLUMNS} from webhook_delivery where id = $1 and tenant_id = $2`, [id, caller.tenantId]);
+    const { rows } = await this.deps.sql.query<DeliveryRecord>(`select ${DELIVERY_COLUMNS} from webhook_delivery where id = $1 and tenant_id = $2`, [
+      id,
+      caller.tenantId,
+    ]);
     return rows[0] ?? null;
   }
 
   /** The event a delivery carries, as the log answers it. */
   async event(caller: Caller, eventId: string): Promise<EventEntry | null> {
-    const { rows } = await this.deps.sql.query<Omit<EventEntry, 'cursor'>>(`select ${EVENT_COLUMNS} from event where id = $1 and tenant_id = $2`, [eventId, caller.tenantId]);
+    const { rows } = await this.deps.sql.query<Omit<EventEntry, 'cursor'>>(`select ${EVENT_COLUMNS} from event where id = $1 and tenant_id = $2`, [
+      eventId,
+      caller.tenantId,
+    ]);
     return rows[0] ? { ...rows[0], cursor: encodeEventCursor(rows[0].txid, rows[0].seq) } : null;
   }
 
@@ -231,7 +263,8 @@ export class WebhooksService {
   async replay(caller: Caller, id: string | null): Promise<Result<DeliveryRecord>> {
     const found = await this.delivery(caller, id);
     if (!found) return { ok: false, userErrors: [problem(['id'], ProblemCode.NOT_FOUND, 'no webhook delivery with this id')] };
-    if (found.status === 'PENDING') return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, 'the delivery is still pending: it will be sent without a replay')] };
+    if (found.status === 'PENDING')
+      return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, 'the delivery is still pending: it will be sent without a replay')] };
     const replayed = await this.transaction(async (client) => {
       const { rows } = await client.query<DeliveryRecord>(
         `update webhook_delivery set status = 'PENDING', next_attempt_at = now(), first_attempt_at = null, delivered_at = null
@@ -246,7 +279,13 @@ export class WebhooksService {
          on conflict (endpoint_id, resource_id) do update set due_at = least(coalesce(webhook_lane.due_at, now()), now()), version = webhook_lane.version + 1`,
         [found.id],
       );
-      await this.deps.audit.append(client, { tenantId: caller.tenantId, action: AuditAction.WEBHOOK_DELIVERY_REPLAYED, actor: actor(caller), resourceType: 'WebhookDelivery', resourceId: found.id });
+      await this.deps.audit.append(client, {
+        tenantId: caller.tenantId,
+        action: AuditAction.WEBHOOK_DELIVERY_REPLAYED,
+        actor: actor(caller),
+        resourceType: 'WebhookDelivery',
+        resourceId: found.id,
+      });
       return rows[0];
     });
     if (!replayed) return { ok: false, userErrors: [problem(['id'], ProblemCode.INVALID_STATE, 'the delivery is already pending again')] };

@@ -88,7 +88,10 @@ export class WebhookAttemptType {
 }
 
 /** One event sent (or to send) to one endpoint. */
-@ObjectType('WebhookDelivery', { implements: Node, description: 'One event sent (or to be sent) to one endpoint; the request carries the event id as `webhook-id`.' })
+@ObjectType('WebhookDelivery', {
+  implements: Node,
+  description: 'One event sent (or to be sent) to one endpoint; the request carries the event id as `webhook-id`.',
+})
 export class WebhookDeliveryType extends Node {
   @Field(() => WebhookDeliveryStatus)
   status!: WebhookDeliveryStatus;

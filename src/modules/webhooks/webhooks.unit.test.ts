@@ -17,7 +17,8 @@ describe('webhook signatures', () => {
     const [a, b] = [newSigningSecret(), newSigningSecret()];
     const ts = Math.floor(Date.now() / 1000);
     const header = signatureHeader([a, b], 'evt_2', ts, '{}');
-    for (const s of [a, b]) expect(new Webhook(s).verify('{}', { 'webhook-id': 'evt_2', 'webhook-timestamp': String(ts), 'webhook-signature': header })).toEqual({});
+    for (const s of [a, b])
+      expect(new Webhook(s).verify('{}', { 'webhook-id': 'evt_2', 'webhook-timestamp': String(ts), 'webhook-signature': header })).toEqual({});
   });
 });
 
@@ -41,7 +42,21 @@ describe('retry delays', () => {
 describe('addresses', () => {
   it('tell the public internet from private, loopback, link-local and reserved ranges', () => {
     for (const ip of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111']) expect(isPublicAddress(ip), ip).toBe(true);
-    for (const ip of ['127.0.0.1', '10.0.0.1', '172.31.255.255', '192.168.0.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd12::1', '::ffff:127.0.0.1', '[::1]', 'not-an-ip']) {
+    for (const ip of [
+      '127.0.0.1',
+      '10.0.0.1',
+      '172.31.255.255',
+      '192.168.0.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::1',
+      'fe80::1',
+      'fd12::1',
+      '::ffff:127.0.0.1',
+      '[::1]',
+      'not-an-ip',
+    ]) {
       expect(isPublicAddress(ip), ip).toBe(false);
     }
   });

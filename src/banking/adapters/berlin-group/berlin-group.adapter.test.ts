@@ -111,7 +111,11 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     return out;
   };
 
-  const failure = (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+  const failure = (p: Promise<unknown>): Promise<unknown> =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
 
   beforeAll(async () => {
     run = await startSandbox();
@@ -294,7 +298,10 @@ describe('Berlin Group adapter against the sandbox banks', () => {
 
   it('turns an answer that breaks the Berlin Group schema into BankResponseInvalid naming the field, not its value', async () => {
     const { adapter, ctx, access } = await authorisedConsent();
-    rewrite = { match: /\/v1\/accounts\/[^/]+\/balances$/, body: { balances: [{ balanceType: 'closingBooked', balanceAmount: { currency: 'EUR', amount: 12.5 } }] } };
+    rewrite = {
+      match: /\/v1\/accounts\/[^/]+\/balances$/,
+      body: { balances: [{ balanceType: 'closingBooked', balanceAmount: { currency: 'EUR', amount: 12.5 } }] },
+    };
     try {
       const [account] = await adapter.accounts.listAccounts(ctx, access);
       const err = await failure(adapter.accounts.getBalances(ctx, access, account.bankAccountId));
@@ -311,7 +318,9 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     const [account] = await adapter.accounts.listAccounts(ctx, access);
     rewrite = {
       match: /\/transactions(\?|$)/,
-      body: { transactions: { booked: [], _links: { account: { href: '/v1/accounts/x' }, next: { href: 'https://evil.example/v1/accounts/x/transactions?page=2' } } } },
+      body: {
+        transactions: { booked: [], _links: { account: { href: '/v1/accounts/x' }, next: { href: 'https://evil.example/v1/accounts/x/transactions?page=2' } } },
+      },
     };
     try {
       const pages = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' });
@@ -381,7 +390,9 @@ describe('Berlin Group adapter against the sandbox banks', () => {
       body: { tppMessages: [{ category: 'ERROR', code: 'PARAMETER_NOT_SUPPORTED', text: 'bookingStatus both', path: 'bookingStatus' }] },
     };
     try {
-      const all = (await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' }))).flat();
+      const all = (
+        await drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' }))
+      ).flat();
       expect(all.some((t) => t.status === 'BOOKED')).toBe(true);
       expect(all.some((t) => t.status === 'PENDING')).toBe(true);
       const booked = all.findIndex((t) => t.status === 'BOOKED');
@@ -396,12 +407,17 @@ describe('Berlin Group adapter against the sandbox banks', () => {
     const [account] = await adapter.accounts.listAccounts(ctx, access);
     rewrite = {
       match: /\/transactions/,
-      body: { transactions: { booked: [], _links: { account: { href: '/v1/accounts/x' }, next: { href: `${ctx.institution.aisBaseUrl}/v1/accounts/x/transactions?page=1` } } } },
+      body: {
+        transactions: {
+          booked: [],
+          _links: { account: { href: '/v1/accounts/x' }, next: { href: `${ctx.institution.aisBaseUrl}/v1/accounts/x/transactions?page=1` } },
+        },
+      },
     };
     try {
-      expect(await failure(drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' })))).toBeInstanceOf(
-        BankResponseInvalid,
-      );
+      expect(
+        await failure(drain(adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' }))),
+      ).toBeInstanceOf(BankResponseInvalid);
     } finally {
       rewrite = undefined;
     }

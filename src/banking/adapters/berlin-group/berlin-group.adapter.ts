@@ -88,7 +88,6 @@ type Secrets = Partial<Record<BerlinGroupSecretKey, string>>;
 /** Bank codes that mean "this bank has no such service" (e.g. no card accounts). */
 const NOT_OFFERED_CODES = new Set(['SERVICE_INVALID', 'PARAMETER_NOT_SUPPORTED', 'RESOURCE_UNKNOWN', 'SERVICE_BLOCKED']);
 
-
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
 const sameSecret = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
 
@@ -188,11 +187,23 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
    * Malformed entries set aside in an otherwise good answer: logged with our request id and the
    * bank's, and counted; never their values.
    */
-  const reportSkipped = (operation: string, kind: 'balance' | 'transaction', res: { requestId: string; headers: Headers }, ...lists: (readonly unknown[] | null | undefined)[]) => {
+  const reportSkipped = (
+    operation: string,
+    kind: 'balance' | 'transaction',
+    res: { requestId: string; headers: Headers },
+    ...lists: (readonly unknown[] | null | undefined)[]
+  ) => {
     const skipped = lists.flatMap((l) => skippedEntriesOf(l));
     if (skipped.length === 0) return;
     log.warn(
-      { operation, kind, requestId: res.requestId, bankRequestId: res.headers.get('x-request-id') ?? undefined, skipped: skipped.length, issues: skipped.slice(0, 5) },
+      {
+        operation,
+        kind,
+        requestId: res.requestId,
+        bankRequestId: res.headers.get('x-request-id') ?? undefined,
+        skipped: skipped.length,
+        issues: skipped.slice(0, 5),
+      },
       'bank answer: malformed entries skipped',
     );
     deps.onSkippedEntries?.({ institutionId, operation, kind, count: skipped.length });
@@ -535,7 +546,10 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
 
     async refresh(_ctx, tokens) {
       if (!tokens.refreshToken) {
-        throw new BankUnauthorized(`token.refresh at ${institutionId}: the bank issued no refresh token; the end user must authorise again`, details('token.refresh'));
+        throw new BankUnauthorized(
+          `token.refresh at ${institutionId}: the bank issued no refresh token; the end user must authorise again`,
+          details('token.refresh'),
+        );
       }
       if (!institution.issuer) {
         throw new BankUnauthorized(`token.refresh at ${institutionId}: the registry names no authorisation server`, details('token.refresh'));
@@ -551,10 +565,17 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
 
   /** True when the bank says it has no such service (e.g. no card accounts at all). */
   const notOffered = (err: unknown): boolean =>
-    err instanceof BankInvalidRequest && (err.httpStatus === 404 || err.httpStatus === 405 || (err.bankCode !== undefined && NOT_OFFERED_CODES.has(err.bankCode)));
+    err instanceof BankInvalidRequest &&
+    (err.httpStatus === 404 || err.httpStatus === 405 || (err.bankCode !== undefined && NOT_OFFERED_CODES.has(err.bankCode)));
 
   async function listAccounts(ctx: BankCallContext, access: ConsentAccess): Promise<CanonicalAccount[]> {
-    const accounts = await http.request({ operation: 'accounts.list', method: 'GET', path: '/v1/accounts', ...dataAccess(ctx, access, 'accounts.list'), schema: bgAccountList });
+    const accounts = await http.request({
+      operation: 'accounts.list',
+      method: 'GET',
+      path: '/v1/accounts',
+      ...dataAccess(ctx, access, 'accounts.list'),
+      schema: bgAccountList,
+    });
     const out: CanonicalAccount[] = [];
     for (const a of accounts.data.accounts) {
       const mapped = mapAccount(a);
@@ -611,7 +632,8 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
     const common = { operation, method: 'GET' as const, ...target, ...dataAccess(ctx, access, operation) };
     if (card) {
       const res = await http.request({ ...common, schema: bgCardTransactionsResponse });
-      const report = res.data.cardTransactions ?? (await download(ctx, access, operation, res.data._links?.download, bgCardTransactionsResponse))?.cardTransactions;
+      const report =
+        res.data.cardTransactions ?? (await download(ctx, access, operation, res.data._links?.download, bgCardTransactionsResponse))?.cardTransactions;
       reportSkipped(operation, 'transaction', res, report?.booked, report?.pending);
       return {
         items: [...(report?.booked ?? []).map((t) => mapCardTransaction(t, 'BOOKED')), ...(report?.pending ?? []).map((t) => mapCardTransaction(t, 'PENDING'))],
@@ -659,7 +681,11 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
       if (err instanceof BankResponseInvalid && /is not JSON/.test(err.message)) {
         throw new BankResponseInvalid(
           `${operation} at ${institutionId}: the bank offers this transaction report only as a download in a format other than JSON (camt or MT940), which the gateway does not read`,
-          { ...details(operation), ...(err.httpStatus !== undefined ? { httpStatus: err.httpStatus } : {}), ...(err.requestId ? { requestId: err.requestId } : {}) },
+          {
+            ...details(operation),
+            ...(err.httpStatus !== undefined ? { httpStatus: err.httpStatus } : {}),
+            ...(err.requestId ? { requestId: err.requestId } : {}),
+          },
         );
       }
       throw err;
@@ -711,7 +737,10 @@ export function createBerlinGroupAdapter(deps: BerlinGroupAdapterDeps): BankAdap
         const next = current.next;
         if (!next) break;
         if (visited.has(next) || n >= MAX_PAGES) {
-          throw new BankResponseInvalid(`${card ? 'card-accounts' : 'accounts'}.transactions at ${institutionId}: the next link loops`, details('accounts.transactions'));
+          throw new BankResponseInvalid(
+            `${card ? 'card-accounts' : 'accounts'}.transactions at ${institutionId}: the next link loops`,
+            details('accounts.transactions'),
+          );
         }
         visited.add(next);
         current = await page(ctx, access, card, { url: next });

@@ -26,7 +26,12 @@ describe('Berlin Group requests that pass a strict bank', () => {
   /** Rewrites the bank's JSON answers (a bank behaviour the sandbox lacks: malformed entries). */
   let mutate: ((url: URL, body: Record<string, unknown>) => Record<string, unknown> | undefined) | undefined;
   const recordingFetch: typeof fetch = async (input, init) => {
-    sent.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? init.body : undefined });
+    sent.push({
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: new Headers(init?.headers),
+      body: typeof init?.body === 'string' ? init.body : undefined,
+    });
     const res = await fetch(input, init);
     if (!mutate || !res.headers.get('content-type')?.includes('json')) return res;
     const changed = mutate(new URL(String(input)), (await res.clone().json()) as Record<string, unknown>);
@@ -35,7 +40,9 @@ describe('Berlin Group requests that pass a strict bank', () => {
 
   beforeAll(async () => {
     strict = await startSandbox();
-    lenient = await startSandbox({ lenient: { nordlicht: { accept: ['debtorAccount', 'PSU-IP-Address'], why: 'test: banks documenting account choice at SCA' } } });
+    lenient = await startSandbox({
+      lenient: { nordlicht: { accept: ['debtorAccount', 'PSU-IP-Address'], why: 'test: banks documenting account choice at SCA' } },
+    });
   });
   afterAll(async () => {
     await strict?.close();
@@ -157,7 +164,10 @@ describe('Berlin Group requests that pass a strict bank', () => {
       sent.length = 0;
       let count = 0;
       for await (const page of adapter.accounts.listTransactions(ctx, access, accountId, window)) count += page.length;
-      const statuses = sent.filter((s) => s.url.includes('/transactions')).map((s) => new URL(s.url).searchParams.get('bookingStatus')).filter(Boolean);
+      const statuses = sent
+        .filter((s) => s.url.includes('/transactions'))
+        .map((s) => new URL(s.url).searchParams.get('bookingStatus'))
+        .filter(Boolean);
       expect(statuses).toContain('booked');
       expect(statuses).toContain('pending');
       expect(statuses).not.toContain('both');
@@ -200,11 +210,15 @@ describe('Berlin Group requests that pass a strict bank', () => {
       const kept = await adapter.accounts.getBalances(ctx, access, account!.bankAccountId);
       expect(kept).toHaveLength(good.length - 1);
       expect(skippedReports).toEqual([{ institutionId: 'nordlicht', operation: 'accounts.balances', kind: 'balance', count: 1 }]);
-      expect((await metrics.exposition()).body).toMatch(/passerelle_bank_entries_skipped_total\{institution="nordlicht",operation="accounts.balances",kind="balance"\} 1/);
+      expect((await metrics.exposition()).body).toMatch(
+        /passerelle_bank_entries_skipped_total\{institution="nordlicht",operation="accounts.balances",kind="balance"\} 1/,
+      );
 
       // Every entry malformed is not an otherwise good answer: refused as a protocol breach.
       mutate = (url, body) =>
-        url.pathname.endsWith('/balances') ? { ...body, balances: (body.balances as Record<string, unknown>[]).map((b) => ({ ...b, balanceType: 7 })) } : undefined;
+        url.pathname.endsWith('/balances')
+          ? { ...body, balances: (body.balances as Record<string, unknown>[]).map((b) => ({ ...b, balanceType: 7 })) }
+          : undefined;
       const err = await adapter.accounts.getBalances(ctx, access, account!.bankAccountId).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(BankResponseInvalid);
       expect((err as BankResponseInvalid).code).toBe('BANK_RESPONSE_INVALID');
@@ -217,7 +231,12 @@ describe('Berlin Group requests that pass a strict bank', () => {
         return { ...body, transactions: { ...report, booked: [{ ...report.booked[0], transactionAmount: null }, ...report.booked.slice(1)] } };
       };
       let count = 0;
-      for await (const page of adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, { dateFrom: '2026-10-01', dateTo: '2026-11-20', status: 'BOOKED' })) count += page.length;
+      for await (const page of adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, {
+        dateFrom: '2026-10-01',
+        dateTo: '2026-11-20',
+        status: 'BOOKED',
+      }))
+        count += page.length;
       expect(count).toBeGreaterThan(0);
       expect(skippedReports[0]).toMatchObject({ operation: 'accounts.transactions', kind: 'transaction', count: 1 });
       mutate = undefined;

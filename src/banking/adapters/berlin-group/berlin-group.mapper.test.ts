@@ -28,7 +28,10 @@ const accountList = {
       resourceId: '3dc3d5b3-7023-4848-9853-f5400a64e80f',
       iban: 'DE89 3704 0044 0532 0130 00',
       currency: 'EUR',
-      ownerNames: [{ name: 'Heike Mustermann', role: 'owner' }, { name: 'Horst Mustermann', role: 'authorisedUser' }],
+      ownerNames: [
+        { name: 'Heike Mustermann', role: 'owner' },
+        { name: 'Horst Mustermann', role: 'authorisedUser' },
+      ],
       psuName: 'Heike Mustermann',
       displayName: 'Main account',
       name: 'Girokonto',
@@ -190,7 +193,11 @@ describe('Berlin Group mapper', () => {
           },
           // 1.3.8 and earlier: structured remittance as a plain string; only the ultimate party named.
           { transactionAmount: { currency: 'EUR', amount: '-1.00' }, remittanceInformationStructured: 'RF712348231', ultimateCreditor: 'Shop' },
-          { transactionAmount: { currency: 'EUR', amount: '2.00' }, remittanceInformationStructuredArray: [{ reference: 'A' }, { reference: 'B' }], additionalInformation: 'ignored' },
+          {
+            transactionAmount: { currency: 'EUR', amount: '2.00' },
+            remittanceInformationStructuredArray: [{ reference: 'A' }, { reference: 'B' }],
+            additionalInformation: 'ignored',
+          },
           // A debit where the bank fills only the debtor side.
           { transactionAmount: { currency: 'EUR', amount: '-3.00' }, debtorName: 'Someone', additionalInformation: 'Card fee' },
         ],
@@ -215,7 +222,13 @@ describe('Berlin Group mapper', () => {
       endToEndId: 'E2E-77',
       bankTransactionCode: 'PMNT-ICDT-STDO',
     });
-    expect(booked[1]).toMatchObject({ amount: { amount: '343.01' }, counterpartyName: 'Paul Simpson', counterpartyIban: 'NL76RABO0359400371', remittanceInformation: 'Invoice 42 thanks', endToEndId: null });
+    expect(booked[1]).toMatchObject({
+      amount: { amount: '343.01' },
+      counterpartyName: 'Paul Simpson',
+      counterpartyIban: 'NL76RABO0359400371',
+      remittanceInformation: 'Invoice 42 thanks',
+      endToEndId: null,
+    });
     expect(booked[2]).toMatchObject({ bankTransactionId: 'E-3', amount: { amount: '-5' }, remittanceInformation: 'RF18539007547034', valueDate: null });
     expect(booked[3]).toMatchObject({ bankTransactionId: null, remittanceInformation: 'RF712348231', counterpartyName: 'Shop' });
     expect(booked[4]).toMatchObject({ remittanceInformation: 'A B' });
@@ -289,7 +302,10 @@ describe('Berlin Group schemas', () => {
         tppMessages: [{ category: 'WARNING', code: 'FORMAT_ERROR' }],
       }).success,
     ).toBe(true);
-    expect(bgConsentCreated.safeParse({ consentStatus: 'received', consentId: 'c', _links: { scaOAuth: 'https://bank/.well-known/oauth-authorization-server' } }).success).toBe(true);
+    expect(
+      bgConsentCreated.safeParse({ consentStatus: 'received', consentId: 'c', _links: { scaOAuth: 'https://bank/.well-known/oauth-authorization-server' } })
+        .success,
+    ).toBe(true);
     expect(
       bgConsentInformation.safeParse({
         access: { balances: [{ iban: 'DE2310010010123456789' }], transactions: [{ maskedPan: '123456xxxxxx1234' }] },
@@ -303,7 +319,8 @@ describe('Berlin Group schemas', () => {
   });
 
   it('refuse what the spec does not allow: float amounts, missing currencies, accounts without a list', () => {
-    const bad = (amount: unknown) => bgBalancesResponse.safeParse({ balances: [{ balanceType: 'expected', balanceAmount: { currency: 'EUR', amount } }] }).success;
+    const bad = (amount: unknown) =>
+      bgBalancesResponse.safeParse({ balances: [{ balanceType: 'expected', balanceAmount: { currency: 'EUR', amount } }] }).success;
     expect(bad(12.5)).toBe(false);
     expect(bad('12,50')).toBe(false);
     expect(bad('12.50')).toBe(true);

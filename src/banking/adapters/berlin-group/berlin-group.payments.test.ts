@@ -19,7 +19,8 @@ runPaymentContract('Berlin Group, redirect approach (Nordlicht)', {
   creditorIban: 'FR7630006000011234567890189',
   debtorIban: 'DE89370400440532013000',
   scaReasonsReported: true,
-  createAdapter: (run, institution) => createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200' }),
+  createAdapter: (run, institution) =>
+    createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200' }),
 });
 
 runPaymentContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
@@ -30,7 +31,13 @@ runPaymentContract('Berlin Group, OAuth SCA approach (Nordlicht)', {
   debtorIban: 'DE89370400440532013000',
   scaReasonsReported: true,
   createAdapter: (run, institution) =>
-    createBerlinGroupAdapter({ institution: { ...institution, scaApproaches: ['OAUTH', 'REDIRECT'] }, credentials: run.sandbox.clients.nordlicht, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200' }),
+    createBerlinGroupAdapter({
+      institution: { ...institution, scaApproaches: ['OAUTH', 'REDIRECT'] },
+      credentials: run.sandbox.clients.nordlicht,
+      redirectUri: run.callback,
+      logger,
+      tppIpAddress: '192.0.2.200',
+    }),
 });
 
 describe('Berlin Group payments against the sandbox banks', () => {
@@ -47,7 +54,15 @@ describe('Berlin Group payments against the sandbox banks', () => {
 
   const setup = (bankId: string) => {
     const institution = institutions.find((i) => i.id === bankId)!;
-    const adapter = createBerlinGroupAdapter({ institution, credentials: run.sandbox.clients[bankId]!, redirectUri: run.callback, logger, tppIpAddress: '192.0.2.200', onCall: (r) => calls.push(r), fetch: recordingFetch });
+    const adapter = createBerlinGroupAdapter({
+      institution,
+      credentials: run.sandbox.clients[bankId]!,
+      redirectUri: run.callback,
+      logger,
+      tppIpAddress: '192.0.2.200',
+      onCall: (r) => calls.push(r),
+      fetch: recordingFetch,
+    });
     return { adapter, ctx: { institution, psuIpAddress: '203.0.113.7' } satisfies BankCallContext };
   };
   const request = (over: Partial<PaymentRequest> = {}): PaymentRequest => ({
@@ -86,7 +101,9 @@ describe('Berlin Group payments against the sandbox banks', () => {
     expect(nok.searchParams.get('error')).toBeTruthy();
     expect(calls).toEqual([expect.objectContaining({ operation: 'payment.create', method: 'POST', status: 201, requestId: key, outcome: 'success' })]);
     expect(JSON.stringify(calls)).not.toContain('FR7630006000011234567890189');
-    const payment = (await run.control<{ payments: { id: string; creditor: { name: string; iban: string } }[] }>('GET', '/banks/nordlicht/payments')).body.payments.find((p) => p.id === started.bankPaymentId);
+    const payment = (
+      await run.control<{ payments: { id: string; creditor: { name: string; iban: string } }[] }>('GET', '/banks/nordlicht/payments')
+    ).body.payments.find((p) => p.id === started.bankPaymentId);
     expect(payment?.creditor).toEqual({ name: 'Boulangerie Martin', iban: 'FR7630006000011234567890189' });
   });
 
@@ -143,7 +160,10 @@ describe('Berlin Group payments against the sandbox banks', () => {
       request: req,
     });
     if (done.outcome !== 'AUTHORISED') throw new Error(`not authorised: ${done.outcome}`);
-    const err = await adapter.payments.cancel!(ctx, done).then(() => null, (e: unknown) => e);
+    const err = await adapter.payments.cancel!(ctx, done).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BankInvalidRequest);
     expect(err).not.toBeInstanceOf(BankCancellationAuthorisationRequired);
     expect((err as BankInvalidRequest).bankCode).toBe('CANCELLATION_INVALID');
@@ -155,13 +175,16 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const started = await adapter.payments.initiate(ctx, request());
     intercept = (url, init) =>
       init?.method === 'DELETE' && url.pathname.endsWith(started.bankPaymentId)
-        ? new Response(
-            JSON.stringify({ transactionStatus: 'ACTC', _links: { startAuthorisation: { href: `${url.pathname}/cancellation-authorisations` } } }),
-            { status: 202, headers: { 'content-type': 'application/json' } },
-          )
+        ? new Response(JSON.stringify({ transactionStatus: 'ACTC', _links: { startAuthorisation: { href: `${url.pathname}/cancellation-authorisations` } } }), {
+            status: 202,
+            headers: { 'content-type': 'application/json' },
+          })
         : undefined;
     try {
-      const err = await adapter.payments.cancel!(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets }).then(() => null, (e: unknown) => e);
+      const err = await adapter.payments.cancel!(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(BankCancellationAuthorisationRequired);
       expect((err as Error).message).toMatch(/not cancelled/);
     } finally {
@@ -182,14 +205,23 @@ describe('Berlin Group payments against the sandbox banks', () => {
       request: req,
     });
     if (done.outcome !== 'AUTHORISED') throw new Error(`not authorised: ${done.outcome}`);
-    const err = await adapter.payments.cancel!(ctx, done).then(() => null, (e: unknown) => e);
+    const err = await adapter.payments.cancel!(ctx, done).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BankCancellationAuthorisationRequired);
     const startHref = (err as BankCancellationAuthorisationRequired).startHref;
     expect(startHref).toMatch(new RegExp(`/v1/payments/sepa-credit-transfers/${done.bankPaymentId}/cancellation-authorisations$`));
 
     const state = randomBytes(24).toString('base64url');
     sent.length = 0;
-    const cancellation = await adapter.payments.startCancellationAuthorisation!(ctx, { bankPaymentId: done.bankPaymentId, secrets: done.secrets, startHref, redirectUri: run.callback, state });
+    const cancellation = await adapter.payments.startCancellationAuthorisation!(ctx, {
+      bankPaymentId: done.bankPaymentId,
+      secrets: done.secrets,
+      startHref,
+      redirectUri: run.callback,
+      state,
+    });
     expect(sent[0]).toMatchObject({ method: 'POST', url: startHref });
     expect(new URL(sent[0]!.headers.get('tpp-redirect-uri')!).searchParams.get('state')).toBe(state);
     expect((await adapter.payments.status(ctx, done)).status).toBe('ACCEPTED');
@@ -199,13 +231,25 @@ describe('Berlin Group payments against the sandbox banks', () => {
     sent.length = 0;
     const forged = new URL(callbackUrl);
     forged.searchParams.set('state', 'forged');
-    expect(await adapter.payments.finishCancellationAuthorisation!(ctx, { bankPaymentId: done.bankPaymentId, secrets: done.secrets, cancellationSecrets: cancellation.secrets, callbackUrl: forged.href })).toEqual({
+    expect(
+      await adapter.payments.finishCancellationAuthorisation!(ctx, {
+        bankPaymentId: done.bankPaymentId,
+        secrets: done.secrets,
+        cancellationSecrets: cancellation.secrets,
+        callbackUrl: forged.href,
+      }),
+    ).toEqual({
       outcome: 'STATE_MISMATCH',
       status: null,
     });
     expect(sent).toHaveLength(0);
 
-    const finished = await adapter.payments.finishCancellationAuthorisation!(ctx, { bankPaymentId: done.bankPaymentId, secrets: done.secrets, cancellationSecrets: cancellation.secrets, callbackUrl });
+    const finished = await adapter.payments.finishCancellationAuthorisation!(ctx, {
+      bankPaymentId: done.bankPaymentId,
+      secrets: done.secrets,
+      cancellationSecrets: cancellation.secrets,
+      callbackUrl,
+    });
     expect(finished).toMatchObject({ outcome: 'APPROVED', status: { status: 'CANCELLED', rawStatus: 'CANC' } });
   });
 
@@ -214,12 +258,22 @@ describe('Berlin Group payments against the sandbox banks', () => {
     const started = await adapter.payments.initiate(ctx, request());
     intercept = (url, init) =>
       init?.method === 'POST' && url.pathname.endsWith('/cancellation-authorisations')
-        ? new Response(JSON.stringify({ scaStatus: 'received', authorisationId: 'a1', _links: {} }), { status: 201, headers: { 'content-type': 'application/json' } })
+        ? new Response(JSON.stringify({ scaStatus: 'received', authorisationId: 'a1', _links: {} }), {
+            status: 201,
+            headers: { 'content-type': 'application/json' },
+          })
         : undefined;
     try {
-      const err = await adapter.payments
-        .startCancellationAuthorisation!(ctx, { bankPaymentId: started.bankPaymentId, secrets: started.secrets, startHref: null, redirectUri: run.callback, state: 's' })
-        .then(() => null, (e: unknown) => e);
+      const err = await adapter.payments.startCancellationAuthorisation!(ctx, {
+        bankPaymentId: started.bankPaymentId,
+        secrets: started.secrets,
+        startHref: null,
+        redirectUri: run.callback,
+        state: 's',
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(BankResponseInvalid);
     } finally {
       intercept = undefined;
@@ -229,7 +283,9 @@ describe('Berlin Group payments against the sandbox banks', () => {
   it('refuses a scheme the standard does not carry before calling the bank', async () => {
     const { adapter, ctx } = setup('nordlicht');
     sent.length = 0;
-    await expect(adapter.payments.initiate(ctx, request({ scheme: 'FASTER_PAYMENTS', amount: { amount: '5.00', currency: 'GBP' } }))).rejects.toBeInstanceOf(BankInvalidRequest);
+    await expect(adapter.payments.initiate(ctx, request({ scheme: 'FASTER_PAYMENTS', amount: { amount: '5.00', currency: 'GBP' } }))).rejects.toBeInstanceOf(
+      BankInvalidRequest,
+    );
     expect(sent).toHaveLength(0);
   });
 

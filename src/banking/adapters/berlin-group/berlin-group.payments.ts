@@ -15,7 +15,15 @@ import type { BankPaymentStatus, InstitutionDescriptor, PaymentScheme } from '..
 import { BankOAuth, discoveryFormOf, type DiscoveryForm, issuerFromMetadataUrl, OAuthError, OAuthErrorCode } from '../../oauth';
 import { paymentRequestId, withQuery } from '../../payment-ids';
 import { isoPaymentStatus, normaliseReasonCode } from '../../payment-status';
-import type { BankCallContext, CancellationAuthorisationFinished, CancellationAuthorisationStarted, PaymentCompleted, PaymentInitiationPort, PaymentRequest, PaymentStarted } from '../../ports';
+import type {
+  BankCallContext,
+  CancellationAuthorisationFinished,
+  CancellationAuthorisationStarted,
+  PaymentCompleted,
+  PaymentInitiationPort,
+  PaymentRequest,
+  PaymentStarted,
+} from '../../ports';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { bgPaymentCancelResponse, bgPaymentCreated, bgPaymentStatusResponse, type BgPaymentStatusResponse } from './berlin-group.payment-schemas';
 import { bgAuthorisationStarted, hrefOf, type BgLink } from './berlin-group.schemas';
@@ -122,7 +130,9 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
    * (the bank then asks them in its app), else redirect or OAuth.
    */
   function chooseApproach(psuId: string | undefined): 'REDIRECT' | 'OAUTH' | 'DECOUPLED' {
-    const first = institution.scaApproaches.find((a): a is 'REDIRECT' | 'OAUTH' | 'DECOUPLED' => a === 'REDIRECT' || a === 'OAUTH' || (a === 'DECOUPLED' && !!psuId));
+    const first = institution.scaApproaches.find(
+      (a): a is 'REDIRECT' | 'OAUTH' | 'DECOUPLED' => a === 'REDIRECT' || a === 'OAUTH' || (a === 'DECOUPLED' && !!psuId),
+    );
     if (!first) {
       throw new BankInvalidRequest(
         `payment.create at ${institutionId}: none of the bank's SCA approaches (${institution.scaApproaches.join(', ') || 'none'}) can be used for payments${
@@ -244,7 +254,11 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
     switch (status.status) {
       case 'REJECTED':
       case 'CANCELLED':
-        return { outcome: 'REJECTED', reason: `the bank reports the payment as ${status.rawStatus}${status.reasonCode ? ` (${status.reasonCode})` : ''}`, status };
+        return {
+          outcome: 'REJECTED',
+          reason: `the bank reports the payment as ${status.rawStatus}${status.reasonCode ? ` (${status.reasonCode})` : ''}`,
+          status,
+        };
       case 'FAILED':
         return { outcome: 'FAILED', reason: `the bank reports the payment as ${status.rawStatus}`, status };
       case 'AUTHORIZATION_REQUIRED':
@@ -272,17 +286,24 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
       return { outcome: 'FAILED', reason: 'INVALID_CALLBACK', status: null };
     }
     const state = callback.searchParams.get('state');
-    if (!secrets.callbackState || state === null || !sameSecret(state, secrets.callbackState)) return { outcome: 'FAILED', reason: 'STATE_MISMATCH', status: null };
+    if (!secrets.callbackState || state === null || !sameSecret(state, secrets.callbackState))
+      return { outcome: 'FAILED', reason: 'STATE_MISMATCH', status: null };
     let nok = callback.searchParams.has('error');
 
     if (secrets.approach === 'OAUTH') {
-      if (!secrets.issuer || !secrets.codeVerifier || !secrets.redirectUri) return { outcome: 'FAILED', reason: 'the OAuth secrets of this payment are incomplete', status: null };
+      if (!secrets.issuer || !secrets.codeVerifier || !secrets.redirectUri)
+        return { outcome: 'FAILED', reason: 'the OAuth secrets of this payment are incomplete', status: null };
       const oauth = await env.oauthClient(secrets.issuer, discoveryFormOf(secrets.discoveryAlgorithm));
       try {
         // The code exchange finishes the authorisation; the payment's status then tells the outcome.
         await oauth.completeAuthorization({
           callbackUrl: input.callbackUrl,
-          expected: { state: secrets.callbackState, codeVerifier: secrets.codeVerifier, redirectUri: secrets.redirectUri, ...(secrets.nonce ? { nonce: secrets.nonce } : {}) },
+          expected: {
+            state: secrets.callbackState,
+            codeVerifier: secrets.codeVerifier,
+            redirectUri: secrets.redirectUri,
+            ...(secrets.nonce ? { nonce: secrets.nonce } : {}),
+          },
         });
       } catch (err) {
         if (!(err instanceof OAuthError)) throw err;
@@ -333,15 +354,28 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
    * Decoupled SCA: the end user decides in the bank's app. The authorisation's scaStatus tells
    * when (`finalised`, `failed`); the payment's status then decides, as after a redirect.
    */
-  async function poll(ctx: BankCallContext, input: { bankPaymentId: string; secrets: Record<string, string> }): Promise<PaymentCompleted | { outcome: 'PENDING' }> {
+  async function poll(
+    ctx: BankCallContext,
+    input: { bankPaymentId: string; secrets: Record<string, string> },
+  ): Promise<PaymentCompleted | { outcome: 'PENDING' }> {
     const secrets = input.secrets as Secrets;
     if (secrets.approach !== 'DECOUPLED') return { outcome: 'FAILED', reason: 'this payment is not authorised in the decoupled way', status: null };
     if (secrets.scaStatusHref) {
-      const sca = await http.request({ operation: 'payment.authorisation.status', method: 'GET', url: secrets.scaStatusHref, psuIpAddress: ctx.psuIpAddress, schema: bgScaStatusResponse });
+      const sca = await http.request({
+        operation: 'payment.authorisation.status',
+        method: 'GET',
+        url: secrets.scaStatusHref,
+        psuIpAddress: ctx.psuIpAddress,
+        schema: bgScaStatusResponse,
+      });
       const word = sca.data.scaStatus.toLowerCase();
       if (word === 'failed') {
         const status = await readStatus(ctx, input.bankPaymentId, secrets);
-        return { outcome: 'REJECTED', reason: 'the end user did not approve the payment in the bank’s app', status: status.status === 'AUTHORIZATION_REQUIRED' ? { ...status, status: 'REJECTED' } : status };
+        return {
+          outcome: 'REJECTED',
+          reason: 'the end user did not approve the payment in the bank’s app',
+          status: status.status === 'AUTHORIZATION_REQUIRED' ? { ...status, status: 'REJECTED' } : status,
+        };
       }
       if (word !== 'finalised' && word !== 'exempted') return { outcome: 'PENDING' };
       // SCA passed: a RCVD/PDNG now is PENDING, not AUTHORIZATION_REQUIRED.
@@ -379,12 +413,17 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
     });
     const links = started.data._links ?? {};
     const scaRedirect = linkOf(links.scaRedirect);
-    if (!scaRedirect) throw new BankResponseInvalid(`${operation} at ${institutionId}: the bank gave no scaRedirect link (only redirect SCA is supported for cancellations)`, details(operation));
+    if (!scaRedirect)
+      throw new BankResponseInvalid(
+        `${operation} at ${institutionId}: the bank gave no scaRedirect link (only redirect SCA is supported for cancellations)`,
+        details(operation),
+      );
     const scaStatus = linkOf(links.scaStatus);
     const authorisationId = started.data.authorisationId;
     const out: Record<string, string> = { state: input.state };
     if (scaStatus) out.scaStatusHref = scaStatus;
-    else if (authorisationId) out.scaStatusHref = `${pisBase.replace(/\/+$/, '')}${paymentPath(secrets, input.bankPaymentId)}/cancellation-authorisations/${encodeURIComponent(authorisationId)}`;
+    else if (authorisationId)
+      out.scaStatusHref = `${pisBase.replace(/\/+$/, '')}${paymentPath(secrets, input.bankPaymentId)}/cancellation-authorisations/${encodeURIComponent(authorisationId)}`;
     return { authorizationUrl: scaRedirect, secrets: out };
   }
 
@@ -405,7 +444,13 @@ export function createBerlinGroupPayments(env: BerlinGroupPaymentsEnv): PaymentI
     if (!kept || state === null || !sameSecret(state, kept)) return { outcome: 'STATE_MISMATCH', status: null };
     let word = callback.searchParams.has('error') ? 'failed' : 'finalised';
     if (input.cancellationSecrets.scaStatusHref) {
-      const sca = await http.request({ operation: 'payment.cancellation.authorisation.status', method: 'GET', url: input.cancellationSecrets.scaStatusHref, psuIpAddress: ctx.psuIpAddress, schema: bgScaStatusResponse });
+      const sca = await http.request({
+        operation: 'payment.cancellation.authorisation.status',
+        method: 'GET',
+        url: input.cancellationSecrets.scaStatusHref,
+        psuIpAddress: ctx.psuIpAddress,
+        schema: bgScaStatusResponse,
+      });
       word = sca.data.scaStatus.toLowerCase();
     }
     const status = await readStatus(ctx, input.bankPaymentId, secrets);

@@ -17,7 +17,12 @@ export function ipv4Of(address: string | undefined): string | undefined {
  * request"). None where the registry says the bank does not need it and the user's is unknown.
  * Throws before the call when the file requires one and there is none to send.
  */
-export function requiredPsuIp(institution: InstitutionDescriptor, ctx: BankCallContext, tppIpAddress: string | undefined, operation: string): string | undefined {
+export function requiredPsuIp(
+  institution: InstitutionDescriptor,
+  ctx: BankCallContext,
+  tppIpAddress: string | undefined,
+  operation: string,
+): string | undefined {
   const user = ipv4Of(ctx.psuIpAddress);
   if (user) return user;
   if (institution.quirks.psuIpAddressOptional === true) return undefined;

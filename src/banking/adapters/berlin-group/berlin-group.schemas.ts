@@ -254,7 +254,11 @@ export const bgAuthorisationStarted = z.looseObject({
 export type BgAuthorisationStarted = z.infer<typeof bgAuthorisationStarted>;
 
 /** PUT {confirmation} → 200 (`authorisationConfirmationResponse`). */
-export const bgAuthorisationConfirmed = z.looseObject({ scaStatus: z.string().min(1), _links: links({ scaStatus: optLink, status: optLink }), psuMessage: optText });
+export const bgAuthorisationConfirmed = z.looseObject({
+  scaStatus: z.string().min(1),
+  _links: links({ scaStatus: optLink, status: optLink }),
+  psuMessage: optText,
+});
 
 /** GET /v1/consents/{id}/status */
 export const bgConsentStatusResponse = z.looseObject({ consentStatus: z.string().min(1), psuMessage: optText });

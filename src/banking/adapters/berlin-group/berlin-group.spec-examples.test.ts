@@ -26,8 +26,8 @@ import { bgAccountDetails, bgCardAccountDetails, bgTransaction } from './berlin-
 const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 // The vendored copy when the repository has one, else the shared specs beside the checkout.
-const SPEC = [path.join(root, 'sandbox/specs/berlin-group-psd2-api-1.3.12.yaml'), path.join(root, '../shared/specs/berlin-group-psd2-api-1.3.12.yaml')].find((f) =>
-  existsSync(f),
+const SPEC = [path.join(root, 'sandbox/specs/berlin-group-psd2-api-1.3.12.yaml'), path.join(root, '../shared/specs/berlin-group-psd2-api-1.3.12.yaml')].find(
+  (f) => existsSync(f),
 );
 if (!SPEC) throw new Error('the Berlin Group 1.3.12 file is neither in sandbox/specs nor in ../shared/specs');
 
@@ -69,7 +69,8 @@ const NONCONFORMING: Record<string, string> = {
   'OK_200_ConfirmationOfFunds Example': 'fundsAvailable is the string "true" (a boolean is required)',
   'OK_200_UpdatePsuData Update PSU identification - payment initiation (Decoupled Approach)': 'matches none of the oneOf branches: scaStatus is missing',
   'OK_200_UpdatePsuData Update PSU authentication - payment initiation (Embedded Approach)': 'matches two oneOf branches at once (oneOf needs exactly one)',
-  'OK_200_UpdatePsuData Select PSU authentication - payment initiation method (Embedded Approach)': 'otpMaxLength is a string (an integer is required), and no single oneOf branch matches',
+  'OK_200_UpdatePsuData Select PSU authentication - payment initiation method (Embedded Approach)':
+    'otpMaxLength is a string (an integer is required), and no single oneOf branch matches',
   'OK_200_UpdatePsuData Transaction authorisation (Embedded Approach)': 'matches two oneOf branches at once, and the required _links is missing',
   'OK_200_UpdatePsuData Authorisation confirmation': 'matches more than one oneOf branch (oneOf needs exactly one)',
 };
@@ -187,7 +188,9 @@ describe('the Berlin Group 1.3.12 file’s examples', () => {
       bank.answer('GET', /\/v1\/accounts$/, { accounts: [] });
       bank.answer('GET', /\/v1\/card-accounts$/, value);
       const accounts = await adapter().accounts.listAccounts(ctx(), access);
-      expect(accounts.map((a) => a.bankAccountId)).toEqual((value as { cardAccounts: { resourceId: string }[] }).cardAccounts.map((c) => `card:${c.resourceId}`));
+      expect(accounts.map((a) => a.bankAccountId)).toEqual(
+        (value as { cardAccounts: { resourceId: string }[] }).cardAccounts.map((c) => `card:${c.resourceId}`),
+      );
     },
     // GET /v1/accounts/{id} and friends are not called (the list carries the same objects): their parsers are.
     async OK_200_AccountDetails(value) {
@@ -206,7 +209,9 @@ describe('the Berlin Group 1.3.12 file’s examples', () => {
     },
     async OK_200_CardAccountBalances(value) {
       bank.answer('GET', /\/v1\/card-accounts\/card-1\/balances$/, value);
-      const got = await adapter().accounts.getBalances(ctx(), access, 'card:card-1').catch((err: unknown) => err);
+      const got = await adapter()
+        .accounts.getBalances(ctx(), access, 'card:card-1')
+        .catch((err: unknown) => err);
       // Its first entry breaks the schema: refused as a whole, or (where malformed entries are skipped) the two good ones.
       if (Array.isArray(got)) expect(got.map((b) => b.amount.amount)).toEqual(['14355.78', '4175.86']);
       else expect(got).toBeInstanceOf(BankResponseInvalid);
@@ -247,7 +252,19 @@ describe('the Berlin Group 1.3.12 file’s examples', () => {
     },
     async CREATED_201_Consents(value, name) {
       bank.answer('POST', /\/v1\/consents$/, value, 201);
-      bank.answer('POST', /\/authorisations$/, { scaStatus: 'received', authorisationId: 'auth-1', _links: { scaRedirect: { href: 'https://www.testbank.com/authentication/auth-1' }, scaStatus: { href: '/psd2/v1/consents/1234-wertiq-983/authorisations/auth-1' } } }, 201);
+      bank.answer(
+        'POST',
+        /\/authorisations$/,
+        {
+          scaStatus: 'received',
+          authorisationId: 'auth-1',
+          _links: {
+            scaRedirect: { href: 'https://www.testbank.com/authentication/auth-1' },
+            scaStatus: { href: '/psd2/v1/consents/1234-wertiq-983/authorisations/auth-1' },
+          },
+        },
+        201,
+      );
       const start = () =>
         adapter().consents.start(ctx(), {
           scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
@@ -298,7 +315,19 @@ describe('the Berlin Group 1.3.12 file’s examples', () => {
     async CREATED_201_PaymentInitiation(value, name) {
       bank.answer('POST', /\/v1\/payments\/sepa-credit-transfers$/, value, 201);
       // (The second example's startAuthorisation link lacks a slash, `/psd2/v1/payments1234-…`: followed as given.)
-      bank.answer('POST', /\/authorisations$/, { scaStatus: 'received', authorisationId: 'auth-1', _links: { scaRedirect: { href: 'https://www.testbank.com/authentication/auth-1' }, scaStatus: { href: '/v1/payments/sepa-credit-transfers/1234-wertiq-983/authorisations/auth-1' } } }, 201);
+      bank.answer(
+        'POST',
+        /\/authorisations$/,
+        {
+          scaStatus: 'received',
+          authorisationId: 'auth-1',
+          _links: {
+            scaRedirect: { href: 'https://www.testbank.com/authentication/auth-1' },
+            scaStatus: { href: '/v1/payments/sepa-credit-transfers/1234-wertiq-983/authorisations/auth-1' },
+          },
+        },
+        201,
+      );
       const initiate = () =>
         adapter().payments!.initiate(ctx(), {
           scheme: 'SEPA_CREDIT_TRANSFER',

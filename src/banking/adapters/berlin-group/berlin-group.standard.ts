@@ -11,7 +11,8 @@ export const berlinGroupStandard: StandardDefinition = {
   liveCredentials: {
     // A QWAC always (checked generically), QSeal where the bank wants it, with its certificate.
     check(entry, problem) {
-      if (entry.qseal && !entry.qseal.certFile) problem(['qseal', 'certFile'], 'Berlin Group sends the QSealC with every signature (TPP-Signature-Certificate)');
+      if (entry.qseal && !entry.qseal.certFile)
+        problem(['qseal', 'certFile'], 'Berlin Group sends the QSealC with every signature (TPP-Signature-Certificate)');
     },
     sendsQSealCertificate: true,
     takesRequestObjects: false,

@@ -48,7 +48,11 @@ async function consent(username = 'alice'): Promise<ConsentAccess> {
   return { bankConsentId: done.bankConsentId, tokens: done.tokens };
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as BankError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: unknown) => e as BankError,
+  );
 const collect = async (it: AsyncIterable<{ bankTransactionId: string | null; status: string }[]>) => {
   const out: { bankTransactionId: string | null; status: string }[] = [];
   for await (const page of it) out.push(...page);
@@ -137,8 +141,11 @@ describe('GoCardless adapter against the sandbox upstream', () => {
     await adapter.consents.revoke(ctx, access);
     // sme's other requisitions of this file (limit test) still hold her accounts: delete them too.
     const held = (await upstream('GET', '/requisitions')) as unknown as { requisitions: { id: string; accounts: string[] }[] };
-    for (const r of held.requisitions.filter((x) => x.accounts.includes(account!.bankAccountId))) await adapter.consents.revoke(ctx, { bankConsentId: r.id, tokens: null });
-    const err = await failure(collect(adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' })));
+    for (const r of held.requisitions.filter((x) => x.accounts.includes(account!.bankAccountId)))
+      await adapter.consents.revoke(ctx, { bankConsentId: r.id, tokens: null });
+    const err = await failure(
+      collect(adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' })),
+    );
     expect(err).toMatchObject({ code: BankErrorCode.CONSENT_INVALID, httpStatus: 404 });
   });
 
@@ -146,17 +153,33 @@ describe('GoCardless adapter against the sandbox upstream', () => {
     const access = await consent();
     const [account] = await adapter.accounts.listAccounts(ctx, access);
     await upstream('POST', '/behaviour', { breakNextResponse: true });
-    const err = await failure(collect(adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' })));
+    const err = await failure(
+      collect(adapter.accounts.listTransactions(ctx, access, account!.bankAccountId, { dateFrom: '2026-01-01', dateTo: null, status: 'BOTH' })),
+    );
     expect(err?.code).toBe(BankErrorCode.RESPONSE_INVALID);
     expect(err?.requestId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(calls.find((c) => c.requestId === err!.requestId)).toMatchObject({ operation: 'accounts.transactions', outcome: 'failed', errorCode: BankErrorCode.RESPONSE_INVALID });
+    expect(calls.find((c) => c.requestId === err!.requestId)).toMatchObject({
+      operation: 'accounts.transactions',
+      outcome: 'failed',
+      errorCode: BankErrorCode.RESPONSE_INVALID,
+    });
   });
 
   it('answers an end user who comes back with a reference other than the attempt’s as FAILED, without asking the upstream', async () => {
     const state = randomBytes(16).toString('base64url');
-    const started = await adapter.consents.start(ctx, { scopes: ['ACCOUNTS'], validUntil: new Date(Date.now() + 86_400_000), frequencyPerDay: 4, redirectUri: run.callback, state });
+    const started = await adapter.consents.start(ctx, {
+      scopes: ['ACCOUNTS'],
+      validUntil: new Date(Date.now() + 86_400_000),
+      frequencyPerDay: 4,
+      redirectUri: run.callback,
+      state,
+    });
     const before = calls.length;
-    const forged = await adapter.consents.complete(ctx, { callbackUrl: `${run.callback}?state=${state}&ref=someone-else`, bankConsentId: started.bankConsentId, secrets: started.secrets });
+    const forged = await adapter.consents.complete(ctx, {
+      callbackUrl: `${run.callback}?state=${state}&ref=someone-else`,
+      bankConsentId: started.bankConsentId,
+      secrets: started.secrets,
+    });
     expect(forged).toEqual({ outcome: 'FAILED', reason: 'REFERENCE_MISMATCH' });
     expect(calls.length).toBe(before);
   });
@@ -164,20 +187,29 @@ describe('GoCardless adapter against the sandbox upstream', () => {
   it('stops with a message naming the settings, never the secret, when the upstream refuses the credentials or they were revoked', async () => {
     const good = run.sandbox.clients['gc-brabant']!;
     const settings = { baseUrl: institution.aisBaseUrl, secretId: good.clientId, countries: [] as string[] };
-    const wrong = await loadGoCardlessInstitutions({ ...settings, secretKey: 'not-the-key-1234' }, { logger: silent, environment: 'sandbox' }).then(() => new Error('loaded'), (e: unknown) => e as Error);
+    const wrong = await loadGoCardlessInstitutions({ ...settings, secretKey: 'not-the-key-1234' }, { logger: silent, environment: 'sandbox' }).then(
+      () => new Error('loaded'),
+      (e: unknown) => e as Error,
+    );
     expect(wrong).toBeInstanceOf(UpstreamConfigError);
     expect(wrong.message).toMatch(/GOCARDLESS_SECRET_ID \/ GOCARDLESS_SECRET_KEY/);
     expect(wrong.message).not.toContain('not-the-key-1234');
     expect(wrong.message).not.toContain(good.clientId);
 
-    const loaded = await loadGoCardlessInstitutions({ ...settings, secretKey: good.clientSecret!, countries: ['DE'] }, { logger: silent, environment: 'sandbox' });
+    const loaded = await loadGoCardlessInstitutions(
+      { ...settings, secretKey: good.clientSecret!, countries: ['DE'] },
+      { logger: silent, environment: 'sandbox' },
+    );
     expect(loaded.institutions.map((i) => [i.id, i.quirks.upstreamInstitutionId, i.paymentSchemes, i.maxHistoryDays, i.maxConsentDays])).toEqual([
       ['gc-nordlicht-nrdldeff', 'NORDLICHT_NRDLDEFF', [], 730, 180],
     ]);
 
     await upstream('POST', '/behaviour', { secretRevoked: true });
     try {
-      const revoked = await loadGoCardlessInstitutions({ ...settings, secretKey: good.clientSecret! }, { logger: silent, environment: 'sandbox' }).then(() => new Error('loaded'), (e: unknown) => e as Error);
+      const revoked = await loadGoCardlessInstitutions({ ...settings, secretKey: good.clientSecret! }, { logger: silent, environment: 'sandbox' }).then(
+        () => new Error('loaded'),
+        (e: unknown) => e as Error,
+      );
       expect(revoked).toBeInstanceOf(UpstreamConfigError);
       expect(revoked.message).not.toContain(good.clientSecret!);
     } finally {
@@ -192,7 +224,9 @@ describe('revoked operator credentials at run time', () => {
     const other = { ...run.sandbox.clients['gc-thames']!, clientSecret: 'wrong-secret-key-0000' };
     const thames = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === 'gc-thames')!;
     const refused = createGoCardlessAdapter({ institution: thames, credentials: other, logger: silent });
-    const err = await failure(refused.accounts.getBalances({ institution: thames }, { bankConsentId: null, tokens: null }, '00000000-0000-4000-8000-000000000000'));
+    const err = await failure(
+      refused.accounts.getBalances({ institution: thames }, { bankConsentId: null, tokens: null }, '00000000-0000-4000-8000-000000000000'),
+    );
     expect(err?.code).toBe(BankErrorCode.UNAVAILABLE);
     expect(err?.message).toContain('GOCARDLESS_SECRET_ID / GOCARDLESS_SECRET_KEY');
     expect(err?.message).not.toContain('wrong-secret-key-0000');
@@ -202,12 +236,24 @@ describe('revoked operator credentials at run time', () => {
 describe('the sandbox upstream is strict', () => {
   it('refuses a request that breaks the OpenAPI file in the upstream’s own error shape', async () => {
     const base = `${run.url}/sandbox/upstreams/gocardless/api/v2`;
-    const token = await fetch(`${base}/token/new/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ secret_id: 'only-the-id' }) });
+    const token = await fetch(`${base}/token/new/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ secret_id: 'only-the-id' }),
+    });
     expect(token.status).toBe(400);
     expect(await token.json()).toMatchObject({ status_code: 400, summary: 'Invalid request', detail: expect.stringContaining('secret_key') });
     const good = run.sandbox.clients['gc-brabant']!;
-    const pair = (await (await fetch(`${base}/token/new/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ secret_id: good.clientId, secret_key: good.clientSecret }) })).json()) as { access: string };
-    const badDate = await fetch(`${base}/accounts/00000000-0000-4000-8000-000000000000/transactions/?date_from=2026-13-45`, { headers: { authorization: `Bearer ${pair.access}` } });
+    const pair = (await (
+      await fetch(`${base}/token/new/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ secret_id: good.clientId, secret_key: good.clientSecret }),
+      })
+    ).json()) as { access: string };
+    const badDate = await fetch(`${base}/accounts/00000000-0000-4000-8000-000000000000/transactions/?date_from=2026-13-45`, {
+      headers: { authorization: `Bearer ${pair.access}` },
+    });
     expect(badDate.status).toBe(400);
     expect(await badDate.json()).toMatchObject({ status_code: 400, detail: expect.stringContaining('date_from') });
     const noToken = await fetch(`${base}/institutions/`);

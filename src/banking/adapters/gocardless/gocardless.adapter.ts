@@ -13,7 +13,16 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
-import { BankAccessExceeded, BankConsentExpired, BankConsentInvalid, BankError, BankErrorCode, BankInvalidRequest, BankUnauthorized, BankUnavailable } from '../../errors';
+import {
+  BankAccessExceeded,
+  BankConsentExpired,
+  BankConsentInvalid,
+  BankError,
+  BankErrorCode,
+  BankInvalidRequest,
+  BankUnauthorized,
+  BankUnavailable,
+} from '../../errors';
 import { createBankHttpClient, type BankHttpClient, type BankRequestOptions, type BankHttpResponse } from '../../http';
 import type { AccessScope, CanonicalAccount, CanonicalTransaction } from '../../model';
 import type { AccountInformationPort, BankAdapter, ConsentAuthorisationPort, ConsentCompleted, PaymentInitiationPort } from '../../ports';
@@ -85,27 +94,47 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
     const now = Date.now();
     let res;
     try {
-      res = await http.request({ operation: 'token.new', method: 'POST', path: '/api/v2/token/new/', body: { secret_id: secretId, secret_key: secretKey }, schema: gcTokenPair });
+      res = await http.request({
+        operation: 'token.new',
+        method: 'POST',
+        path: '/api/v2/token/new/',
+        body: { secret_id: secretId, secret_key: secretKey },
+        schema: gcTokenPair,
+      });
     } catch (err) {
       // The operator's secret, not the end user's consent, was refused: the upstream is unavailable until the operator
       // fixes it. Never an UNAUTHORIZED, which would send every consent through it to REAUTH_REQUIRED.
       if (err instanceof BankUnauthorized || (err instanceof BankInvalidRequest && (err.httpStatus === 401 || err.httpStatus === 403))) {
-        throw new BankUnavailable(`token.new at ${institutionId}: the upstream refused the operator's credentials (GOCARDLESS_SECRET_ID / GOCARDLESS_SECRET_KEY)`, {
-          ...details('token.new'),
-          httpStatus: err.httpStatus,
-          requestId: err.requestId,
-        });
+        throw new BankUnavailable(
+          `token.new at ${institutionId}: the upstream refused the operator's credentials (GOCARDLESS_SECRET_ID / GOCARDLESS_SECRET_KEY)`,
+          {
+            ...details('token.new'),
+            httpStatus: err.httpStatus,
+            requestId: err.requestId,
+          },
+        );
       }
       throw err;
     }
-    return { access: res.data.access, accessUntil: now + res.data.access_expires * 1000, refresh: res.data.refresh, refreshUntil: now + res.data.refresh_expires * 1000 };
+    return {
+      access: res.data.access,
+      accessUntil: now + res.data.access_expires * 1000,
+      refresh: res.data.refresh,
+      refreshUntil: now + res.data.refresh_expires * 1000,
+    };
   }
 
   async function refreshed(previous: TokenState): Promise<TokenState> {
     const now = Date.now();
     if (previous.refreshUntil - 60_000 <= now) return newToken();
     try {
-      const res = await http.request({ operation: 'token.refresh', method: 'POST', path: '/api/v2/token/refresh/', body: { refresh: previous.refresh }, schema: gcTokenRefreshed });
+      const res = await http.request({
+        operation: 'token.refresh',
+        method: 'POST',
+        path: '/api/v2/token/refresh/',
+        body: { refresh: previous.refresh },
+        schema: gcTokenRefreshed,
+      });
       return { ...previous, access: res.data.access, accessUntil: now + res.data.access_expires * 1000 };
     } catch (err) {
       if (err instanceof BankUnauthorized) return newToken();
@@ -147,7 +176,12 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
     try {
       return (await call({ operation, method: 'GET', path: `/api/v2/requisitions/${encodeURIComponent(requisitionId)}/`, schema: gcRequisition })).data;
     } catch (err) {
-      if (notFound(err)) throw new BankConsentInvalid(`${operation} at ${institutionId}: the upstream no longer knows the requisition`, { ...details(operation), httpStatus: 404, cause: err });
+      if (notFound(err))
+        throw new BankConsentInvalid(`${operation} at ${institutionId}: the upstream no longer knows the requisition`, {
+          ...details(operation),
+          httpStatus: 404,
+          cause: err,
+        });
       throw err;
     }
   }
@@ -157,11 +191,14 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
     const wait = budget.waitMs(accountId, scope);
     if (wait > 0) {
       // Foreseen: the upstream said nothing is left today. Not a call, the same error a 429 would give.
-      throw new BankAccessExceeded(`${req.operation} at ${institutionId}: the bank's daily limit for ${scope} is used up (foreseen from the upstream's rate-limit headers)`, {
-        ...details(req.operation),
-        retryAfterMs: wait,
-        bankCode: 'RateLimitError',
-      });
+      throw new BankAccessExceeded(
+        `${req.operation} at ${institutionId}: the bank's daily limit for ${scope} is used up (foreseen from the upstream's rate-limit headers)`,
+        {
+          ...details(req.operation),
+          retryAfterMs: wait,
+          bankCode: 'RateLimitError',
+        },
+      );
     }
     try {
       const res = await call(req);
@@ -169,13 +206,25 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
       return res;
     } catch (err) {
       // The upstream forgets an account with its last requisition (revoked, deleted): a consent problem, not a retryable request.
-      if (notFound(err)) throw new BankConsentInvalid(`${req.operation} at ${institutionId}: the upstream no longer knows the account`, { ...details(req.operation), httpStatus: 404, cause: err });
+      if (notFound(err))
+        throw new BankConsentInvalid(`${req.operation} at ${institutionId}: the upstream no longer knows the account`, {
+          ...details(req.operation),
+          httpStatus: 404,
+          cause: err,
+        });
       if (err instanceof BankError && err.code === BankErrorCode.ACCESS_EXCEEDED) {
         const midnight = Math.floor(Date.now() / DAY_MS) * DAY_MS + DAY_MS;
         const resetsAt = err.retryAfterMs ? Date.now() + err.retryAfterMs : midnight;
         budget.exhaust(accountId, scope, resetsAt);
         if (!err.retryAfterMs) {
-          throw new BankAccessExceeded(err.message, { ...details(req.operation), httpStatus: err.httpStatus, bankCode: err.bankCode, requestId: err.requestId, retryAfterMs: resetsAt - Date.now(), bodyExcerpt: err.bodyExcerpt });
+          throw new BankAccessExceeded(err.message, {
+            ...details(req.operation),
+            httpStatus: err.httpStatus,
+            bankCode: err.bankCode,
+            requestId: err.requestId,
+            retryAfterMs: resetsAt - Date.now(),
+            bodyExcerpt: err.bodyExcerpt,
+          });
         }
       }
       throw err;
@@ -188,7 +237,8 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
 
   const consents: ConsentAuthorisationPort = {
     async start(_ctx, request) {
-      if (!upstreamInstitutionId) throw new BankInvalidRequest(`consent.create at ${institutionId}: the registry keeps no upstream institution id`, details('consent.create'));
+      if (!upstreamInstitutionId)
+        throw new BankInvalidRequest(`consent.create at ${institutionId}: the registry keeps no upstream institution id`, details('consent.create'));
       const days = Math.max(1, Math.min(institution.maxConsentDays, Math.ceil((request.validUntil.getTime() - Date.now()) / DAY_MS)));
       const agreement = await call({
         operation: 'agreement.create',
@@ -237,9 +287,19 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
       const requisition = await readRequisition(requisitionId, 'requisition.get');
       switch (mapRequisitionStatus(requisition.status)) {
         case 'VALID': {
-          const agreement = await call({ operation: 'agreement.get', method: 'GET', path: `/api/v2/agreements/enduser/${encodeURIComponent(requisition.agreement)}/`, schema: gcAgreement });
+          const agreement = await call({
+            operation: 'agreement.get',
+            method: 'GET',
+            path: `/api/v2/agreements/enduser/${encodeURIComponent(requisition.agreement)}/`,
+            schema: gcAgreement,
+          });
           const accepted = agreement.data.accepted ? Date.parse(agreement.data.accepted) : Date.now();
-          return { outcome: 'AUTHORISED', bankConsentId: requisition.id, tokens: null, validUntil: new Date(accepted + agreement.data.access_valid_for_days * DAY_MS) };
+          return {
+            outcome: 'AUTHORISED',
+            bankConsentId: requisition.id,
+            tokens: null,
+            validUntil: new Date(accepted + agreement.data.access_valid_for_days * DAY_MS),
+          };
         }
         case 'REJECTED':
           return { outcome: 'REJECTED', reason: 'the end user did not approve access at the bank' };
@@ -264,7 +324,12 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
       if (!input.bankConsentId) return;
       try {
         // Deleting the requisition deletes its agreement too.
-        await call({ operation: 'requisition.delete', method: 'DELETE', path: `/api/v2/requisitions/${encodeURIComponent(input.bankConsentId)}/`, schema: gcDeleted });
+        await call({
+          operation: 'requisition.delete',
+          method: 'DELETE',
+          path: `/api/v2/requisitions/${encodeURIComponent(input.bankConsentId)}/`,
+          schema: gcDeleted,
+        });
       } catch (err) {
         if (!notFound(err)) throw err;
         log.info('requisition already gone at the upstream');
@@ -284,8 +349,13 @@ export function createGoCardlessAdapter(deps: BankAdapterDeps): BankAdapter {
   async function linkedAccounts(requisitionId: string | null, operation: string): Promise<string[]> {
     const requisition = await readRequisition(requisitionId, operation);
     const status = mapRequisitionStatus(requisition.status);
-    if (status === 'EXPIRED') throw new BankConsentExpired(`${operation} at ${institutionId}: the end-user agreement has expired (EX)`, { ...details(operation), bankCode: 'EX' });
-    if (status !== 'VALID') throw new BankConsentInvalid(`${operation} at ${institutionId}: the requisition is ${requisition.status}`, { ...details(operation), bankCode: requisition.status });
+    if (status === 'EXPIRED')
+      throw new BankConsentExpired(`${operation} at ${institutionId}: the end-user agreement has expired (EX)`, { ...details(operation), bankCode: 'EX' });
+    if (status !== 'VALID')
+      throw new BankConsentInvalid(`${operation} at ${institutionId}: the requisition is ${requisition.status}`, {
+        ...details(operation),
+        bankCode: requisition.status,
+      });
     return requisition.accounts;
   }
 

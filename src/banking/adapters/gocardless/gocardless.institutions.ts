@@ -30,7 +30,10 @@ export interface GoCardlessSettings {
 
 /** A registry slug from the upstream's id (`SANDBOXFINANCE_SFIN0000` → `gc-sandboxfinance-sfin0000`). */
 export function registryIdOf(upstreamId: string): string {
-  return `gc-${upstreamId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')}`.slice(0, 63);
+  return `gc-${upstreamId
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')}`.slice(0, 63);
 }
 
 const positive = (v: string | undefined, fallback: number, max: number): number => {
@@ -83,11 +86,19 @@ export async function loadGoCardlessInstitutions(
   });
   let access: string;
   try {
-    const token = await http.request({ operation: 'token.new', method: 'POST', path: '/api/v2/token/new/', body: { secret_id: settings.secretId, secret_key: settings.secretKey }, schema: gcTokenPair });
+    const token = await http.request({
+      operation: 'token.new',
+      method: 'POST',
+      path: '/api/v2/token/new/',
+      body: { secret_id: settings.secretId, secret_key: settings.secretKey },
+      schema: gcTokenPair,
+    });
     access = token.data.access;
   } catch (err) {
     if (err instanceof BankError && (err.code === BankErrorCode.UNAUTHORIZED || err.httpStatus === 401 || err.httpStatus === 403)) {
-      throw new UpstreamConfigError('GOCARDLESS_SECRET_ID / GOCARDLESS_SECRET_KEY: GoCardless Bank Account Data refused these credentials (wrong or revoked); create a new secret in its portal');
+      throw new UpstreamConfigError(
+        'GOCARDLESS_SECRET_ID / GOCARDLESS_SECRET_KEY: GoCardless Bank Account Data refused these credentials (wrong or revoked); create a new secret in its portal',
+      );
     }
     const why = err instanceof BankError ? err.code : 'error';
     throw new UpstreamConfigError(`GOCARDLESS_BASE_URL: GoCardless Bank Account Data could not be reached to check the credentials (${why})`);
@@ -96,7 +107,14 @@ export async function loadGoCardlessInstitutions(
   const institutions: InstitutionDescriptor[] = [];
   const seen = new Set<string>();
   for (const country of countries) {
-    const res = await http.request({ operation: 'institutions.list', method: 'GET', path: '/api/v2/institutions/', query: { country }, accessToken: access, schema: gcInstitutionList });
+    const res = await http.request({
+      operation: 'institutions.list',
+      method: 'GET',
+      path: '/api/v2/institutions/',
+      query: { country },
+      accessToken: access,
+      schema: gcInstitutionList,
+    });
     for (const i of res.data) {
       for (const c of i.countries.filter((x) => /^[A-Z]{2}$/.test(x) && (!country || x === country))) {
         const entry = institutionFromUpstream(i, c, settings.baseUrl, deps.environment ?? 'live');

@@ -30,7 +30,15 @@ export function mapRequisitionStatus(status: GcRequisitionStatus): BankConsentSt
   }
 }
 
-const KIND_BY_CASH_ACCOUNT_TYPE: Record<string, AccountKind> = { CACC: 'CHECKING', CASH: 'CHECKING', TRAN: 'CHECKING', SVGS: 'SAVINGS', CARD: 'CARD', LOAN: 'LOAN', MORT: 'LOAN' };
+const KIND_BY_CASH_ACCOUNT_TYPE: Record<string, AccountKind> = {
+  CACC: 'CHECKING',
+  CASH: 'CHECKING',
+  TRAN: 'CHECKING',
+  SVGS: 'SAVINGS',
+  CARD: 'CARD',
+  LOAN: 'LOAN',
+  MORT: 'LOAN',
+};
 
 export function mapAccount(id: string, meta: z.infer<typeof gcAccountMetadata>, details: z.infer<typeof gcAccountDetails>): CanonicalAccount {
   const a = details.account;
@@ -76,7 +84,8 @@ const day = (v: string | undefined): string | null => (v && /^\d{4}-\d{2}-\d{2}/
  */
 export function mapTransaction(t: GcTransaction, status: 'BOOKED' | 'PENDING'): CanonicalTransaction {
   const debit = t.transactionAmount.amount.startsWith('-');
-  const remittance = t.remittanceInformationUnstructured ?? (t.remittanceInformationUnstructuredArray?.length ? t.remittanceInformationUnstructuredArray.join(' ') : null);
+  const remittance =
+    t.remittanceInformationUnstructured ?? (t.remittanceInformationUnstructuredArray?.length ? t.remittanceInformationUnstructuredArray.join(' ') : null);
   return {
     bankTransactionId: t.transactionId ?? t.internalTransactionId ?? null,
     status,

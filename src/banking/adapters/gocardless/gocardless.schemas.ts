@@ -65,7 +65,9 @@ export const gcAccountMetadata = z.object({
   name: z.string().optional(),
 });
 
-const accountRef = z.object({ iban: z.string().optional(), bban: z.string().optional(), maskedPan: z.string().optional(), currency: z.string().optional() }).passthrough();
+const accountRef = z
+  .object({ iban: z.string().optional(), bban: z.string().optional(), maskedPan: z.string().optional(), currency: z.string().optional() })
+  .passthrough();
 
 export const gcAccountDetails = z.object({
   account: z

@@ -74,11 +74,9 @@ export function createStetAccounts(session: StetSession): AccountInformationPort
   };
 }
 
-
 /** `2026-01-31` → `2026-02-01`. */
 function nextDay(day: string): string {
   const d = new Date(`${day.slice(0, 10)}T00:00:00Z`);
   d.setUTCDate(d.getUTCDate() + 1);
   return d.toISOString().slice(0, 10);
 }
-

@@ -3,7 +3,16 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_USERS } from '../../../../sandbox';
 import { startSandbox, type Running } from '../../../../sandbox/testing/harness';
-import { BankAccessExceeded, BankErrorCode, BankConsentExpired, BankConsentInvalid, BankRateLimited, BankResponseInvalid, BankUnauthorized, BankUnavailable } from '../../errors';
+import {
+  BankAccessExceeded,
+  BankErrorCode,
+  BankConsentExpired,
+  BankConsentInvalid,
+  BankRateLimited,
+  BankResponseInvalid,
+  BankUnauthorized,
+  BankUnavailable,
+} from '../../errors';
 import type { BankCallRecord } from '../../http';
 import type { AccessScope, CanonicalTransaction, InstitutionDescriptor } from '../../model';
 import { OAuthError, OAuthErrorCode } from '../../oauth';
@@ -76,7 +85,11 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
     return { pages, items };
   };
 
-  const failure = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => undefined, (e: unknown) => e);
+  const failure = (promise: Promise<unknown>): Promise<unknown> =>
+    promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
 
   beforeAll(async () => {
     run = await startSandbox();
@@ -266,7 +279,10 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
       match: /\/transactions/,
       body: (json) => ({
         ...json,
-        transactions: (json.transactions as Record<string, unknown>[]).map(({ creditDebitIndicator: _dropped, ...broken }) => ({ ...broken, transactionAmount: { currency: 'EUR', amount: '-12.30' } })),
+        transactions: (json.transactions as Record<string, unknown>[]).map(({ creditDebitIndicator: _dropped, ...broken }) => ({
+          ...broken,
+          transactionAmount: { currency: 'EUR', amount: '-12.30' },
+        })),
       }),
     };
     const err = await failure(
@@ -281,7 +297,14 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
 
   it('skips the one malformed transaction and balance of otherwise good answers, logs and reports them, and keeps the rest', async () => {
     const reports: { operation: string; kind: string; count: number }[] = [];
-    const skipping = createStetAdapter({ institution, credentials: run.sandbox.clients.rivage!, redirectUri: run.callback, logger: silent, fetch: fetchSpy, onSkippedEntries: (r) => reports.push(r) });
+    const skipping = createStetAdapter({
+      institution,
+      credentials: run.sandbox.clients.rivage!,
+      redirectUri: run.callback,
+      logger: silent,
+      fetch: fetchSpy,
+      onSkippedEntries: (r) => reports.push(r),
+    });
     const { access } = await connect();
     const [account] = await skipping.accounts.listAccounts(present, access);
     const window = { dateFrom: '2026-11-01', dateTo: null, status: 'BOTH' } as const;
@@ -341,7 +364,10 @@ describe('STET adapter at Banque du Rivage: consent set-up, paging and the bankâ
     const { access } = await connect();
     const [account] = await adapter.accounts.listAccounts(present, access);
     const window = { dateFrom: '2026-11-01', dateTo: null, status: 'BOTH' as const };
-    rewrite = { match: /\/transactions$/, body: (json) => ({ ...json, _links: { ...(json._links as object), next: (json._links as { self: unknown }).self } }) };
+    rewrite = {
+      match: /\/transactions$/,
+      body: (json) => ({ ...json, _links: { ...(json._links as object), next: (json._links as { self: unknown }).self } }),
+    };
     const loop = await failure(collect(adapter.accounts.listTransactions(present, access, account!.bankAccountId, window)));
     expect(loop).toBeInstanceOf(BankResponseInvalid);
     expect((loop as BankResponseInvalid).message).toContain('loops');

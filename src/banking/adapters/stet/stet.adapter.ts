@@ -20,5 +20,9 @@ export type StetAdapterDeps = BankAdapterDeps;
 export function createStetAdapter(deps: StetAdapterDeps): BankAdapter {
   const session = createStetSession(deps);
   const { institution, sandbox, log, oauth } = session;
-  return { consents: createStetConsents(session), accounts: createStetAccounts(session), payments: createStetPayments({ deps, institution, sandbox, log, oauth }) };
+  return {
+    consents: createStetConsents(session),
+    accounts: createStetAccounts(session),
+    payments: createStetPayments({ deps, institution, sandbox, log, oauth }),
+  };
 }

@@ -57,7 +57,11 @@ export function createStetConsents(session: StetSession): ConsentAuthorisationPo
         if (err instanceof OAuthError && err.code === OAuthErrorCode.ACCESS_DENIED) {
           return { outcome: 'REJECTED', reason: err.bankDescription ?? err.oauthError ?? 'access_denied' };
         }
-        if (err instanceof OAuthError && err.operation === 'callback' && (err.code === OAuthErrorCode.SERVER_ERROR || err.code === OAuthErrorCode.INVALID_REQUEST)) {
+        if (
+          err instanceof OAuthError &&
+          err.operation === 'callback' &&
+          (err.code === OAuthErrorCode.SERVER_ERROR || err.code === OAuthErrorCode.INVALID_REQUEST)
+        ) {
           return { outcome: 'FAILED', reason: err.oauthError ?? err.code };
         }
         throw err;

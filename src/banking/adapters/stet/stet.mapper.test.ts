@@ -35,7 +35,14 @@ describe('STET accounts → canonical', () => {
 
   it('maps a cash account with its IBAN (spaces removed), currency, name and the bank’s own fields kept in raw', () => {
     const a = mapAccount(payload.accounts[0]!);
-    expect(a).toMatchObject({ bankAccountId: 'Alias1', kind: 'CHECKING', iban: 'FR7630006000011234567890189', maskedPan: null, currency: 'EUR', name: 'Compte de Mr et Mme Dupont' });
+    expect(a).toMatchObject({
+      bankAccountId: 'Alias1',
+      kind: 'CHECKING',
+      iban: 'FR7630006000011234567890189',
+      maskedPan: null,
+      currency: 'EUR',
+      name: 'Compte de Mr et Mme Dupont',
+    });
     expect((a.raw as Record<string, unknown>).someBankExtension).toEqual({ kept: true });
   });
 
@@ -66,7 +73,12 @@ describe('STET balances → canonical', () => {
   const { balances } = stetBalancesResponse.parse({
     balances: [
       { name: 'Solde comptable', balanceAmount: { currency: 'EUR', amount: '-1250.30' }, balanceType: 'CLBD', referenceDate: '2026-11-24' },
-      { name: 'Solde instantané', balanceAmount: { currency: 'EUR', amount: '980.00' }, balanceType: 'XPCD', lastChangeDateTime: '2026-11-25T08:15:00.000+01:00' },
+      {
+        name: 'Solde instantané',
+        balanceAmount: { currency: 'EUR', amount: '980.00' },
+        balanceType: 'XPCD',
+        lastChangeDateTime: '2026-11-25T08:15:00.000+01:00',
+      },
       { name: 'Solde en valeur', balanceAmount: { currency: 'EUR', amount: '975.10' }, balanceType: 'VALU', referenceDate: '2026-11-25' },
       { name: 'Encours carte', balanceAmount: { currency: 'EUR', amount: '-310.00' }, balanceType: 'OTHR', lastCommittedTransaction: 'tx-99' },
       { name: 'Disponible', balanceAmount: { currency: 'EUR', amount: '1500.00' }, balanceType: 'ITAV' },
@@ -111,7 +123,11 @@ describe('STET transactions → canonical', () => {
         valueDate: '2026-11-02',
         transactionDate: '2026-10-31',
         remittanceInformation: { unstructured: ['CARTE 31/10', 'BOULANGERIE'], structured: [] },
-        relatedParties: { creditor: { name: 'Boulangerie Martin' }, creditorAccount: { iban: 'FR7630006000011234567890189' }, ultimateCreditor: { name: 'Martin SARL' } },
+        relatedParties: {
+          creditor: { name: 'Boulangerie Martin' },
+          creditorAccount: { iban: 'FR7630006000011234567890189' },
+          ultimateCreditor: { name: 'Martin SARL' },
+        },
         bankTransactionCode: { domain: 'PMNT', family: 'CCRD', subFamily: 'POSD' },
         endToEndId: 'E2E-1',
         additionalTransactionInformation: 'Paiement par carte',
@@ -175,7 +191,13 @@ describe('STET transactions → canonical', () => {
   });
 
   it('keeps dates, end-to-end id, the bank transaction code and the raw entry', () => {
-    expect(card).toMatchObject({ bookingDate: '2026-11-02', valueDate: '2026-11-02', transactionDate: '2026-10-31', endToEndId: 'E2E-1', bankTransactionCode: 'PMNT-CCRD-POSD' });
+    expect(card).toMatchObject({
+      bookingDate: '2026-11-02',
+      valueDate: '2026-11-02',
+      transactionDate: '2026-10-31',
+      endToEndId: 'E2E-1',
+      bankTransactionCode: 'PMNT-CCRD-POSD',
+    });
     expect(deferred!.bankTransactionCode).toBe('XYZ');
     expect((card!.raw as Record<string, unknown>).additionalTransactionInformation).toBe('Paiement par carte');
   });

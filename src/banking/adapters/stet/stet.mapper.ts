@@ -82,7 +82,10 @@ export function mapTransactionStatus(status: string): 'BOOKED' | 'PENDING' {
 function remittanceText(remittance: StetRemittance | undefined): string | null {
   if (!remittance) return null;
   const lines = Array.isArray(remittance) ? remittance : (remittance.unstructured ?? []);
-  const text = lines.map((l) => l.trim()).filter(Boolean).join(' ');
+  const text = lines
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ');
   if (text) return text;
   if (!Array.isArray(remittance)) {
     const reference = remittance.structured?.map((s) => s.creditorReferenceInformation?.reference).find((r) => !!r);

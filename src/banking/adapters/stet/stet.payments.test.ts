@@ -24,7 +24,12 @@ describe('STET payments against the sandbox bank', () => {
   let adapter: BankAdapter;
   const sent: { url: string; method: string; headers: Headers; body: string | undefined }[] = [];
   const recordingFetch: typeof fetch = async (input, init) => {
-    sent.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? init.body : undefined });
+    sent.push({
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: new Headers(init?.headers),
+      body: typeof init?.body === 'string' ? init.body : undefined,
+    });
     return fetch(input, init);
   };
   const request = (over: Partial<PaymentRequest> = {}): PaymentRequest => ({
@@ -46,7 +51,13 @@ describe('STET payments against the sandbox bank', () => {
     run = await startSandbox();
     const institution = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === 'rivage')!;
     ctx = { institution, psuIpAddress: '203.0.113.7' };
-    adapter = createStetAdapter({ institution, credentials: run.sandbox.clients.rivage!, redirectUri: run.callback, logger: pino({ level: 'silent' }), fetch: recordingFetch });
+    adapter = createStetAdapter({
+      institution,
+      credentials: run.sandbox.clients.rivage!,
+      redirectUri: run.callback,
+      logger: pino({ level: 'silent' }),
+      fetch: recordingFetch,
+    });
   });
   afterAll(async () => run?.close());
 
@@ -61,7 +72,10 @@ describe('STET payments against the sandbox bank', () => {
     expect(body.creationDateTime).toBe('2026-11-20T09:30:00.000Z');
     expect(new URL(body.supplementaryData.successfulReportUrl).searchParams.get('state')).toBe(req.state);
     expect(new URL(body.supplementaryData.unsuccessfulReportUrl).searchParams.get('state')).toBe(req.state);
-    expect(body.creditTransferTransaction[0]).toMatchObject({ instructedAmount: { amount: '7.80', currency: 'EUR' }, paymentId: { endToEndId: 'E2E-CROISSANTS' } });
+    expect(body.creditTransferTransaction[0]).toMatchObject({
+      instructedAmount: { amount: '7.80', currency: 'EUR' },
+      paymentId: { endToEndId: 'E2E-CROISSANTS' },
+    });
     const input = {
       callbackUrl: await authoriseAtBank(run, started.authorizationUrl!, { username: 'alice', otp: '123456' }),
       bankPaymentId: started.bankPaymentId,
@@ -75,7 +89,9 @@ describe('STET payments against the sandbox bank', () => {
     const again = await adapter.payments.complete(ctx, input);
     expect(again).toMatchObject({ outcome: 'AUTHORISED', bankPaymentId: started.bankPaymentId });
     expect(sent.filter((s) => s.method === 'POST' && s.url.endsWith('/confirmation'))).toHaveLength(1);
-    const atBank = (await run.control<{ payments: { id: string; product: string }[] }>('GET', '/banks/rivage/payments')).body.payments.find((p) => p.id === started.bankPaymentId);
+    const atBank = (await run.control<{ payments: { id: string; product: string }[] }>('GET', '/banks/rivage/payments')).body.payments.find(
+      (p) => p.id === started.bankPaymentId,
+    );
     expect(atBank?.product).toBe('INST');
   });
 
@@ -109,7 +125,10 @@ describe('STET payments against the sandbox bank', () => {
       request: other,
     });
     if (done.outcome !== 'AUTHORISED') throw new Error(`not authorised: ${done.outcome}`);
-    const err = await adapter.payments.cancel!(ctx, done).then(() => null, (e: unknown) => e);
+    const err = await adapter.payments.cancel!(ctx, done).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BankInvalidRequest);
     expect((err as BankInvalidRequest).bankCode).toBe('STATUS_INVALID');
     expect((await adapter.payments.status(ctx, done)).status).toBe('ACCEPTED');

@@ -94,7 +94,8 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
 
   const statusOf = (data: StetPaymentRequestResponse, secrets: Secrets): BankPaymentStatus => {
     const pr = data.paymentRequest;
-    const reason = typeof pr.statusReasonInformation === 'string' ? pr.statusReasonInformation : (pr.statusReasonInformation?.reason ?? pr.statusReasonInformation?.code);
+    const reason =
+      typeof pr.statusReasonInformation === 'string' ? pr.statusReasonInformation : (pr.statusReasonInformation?.reason ?? pr.statusReasonInformation?.code);
     return isoPaymentStatus(pr.paymentInformationStatus, { authorised: secrets.authorised === '1', reasonCode: normaliseReasonCode(reason) });
   };
 
@@ -105,7 +106,14 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
 
   async function read(ctx: BankCallContext, secrets: Secrets) {
     const res = await asPisp((accessToken) =>
-      http.request({ operation: 'payment.get', method: 'GET', url: selfOf(secrets), accessToken, psuIpAddress: ctx.psuIpAddress, schema: stetPaymentRequestResponse }),
+      http.request({
+        operation: 'payment.get',
+        method: 'GET',
+        url: selfOf(secrets),
+        accessToken,
+        psuIpAddress: ctx.psuIpAddress,
+        schema: stetPaymentRequestResponse,
+      }),
     );
     return res.data;
   }
@@ -157,11 +165,14 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
     const location = res.headers.get('location') ?? linkHref(res.data._links?.self, pisBase);
     const approval = linkHref(res.data._links?.consentApproval, pisBase);
     if (!location || !approval) {
-      throw new BankResponseInvalid(`${operation} at ${institutionId}: the answer names no ${location ? 'consentApproval link' : 'payment request (Location)'}`, {
-        ...details(operation),
-        httpStatus: res.status,
-        requestId: res.requestId,
-      });
+      throw new BankResponseInvalid(
+        `${operation} at ${institutionId}: the answer names no ${location ? 'consentApproval link' : 'payment request (Location)'}`,
+        {
+          ...details(operation),
+          httpStatus: res.status,
+          requestId: res.requestId,
+        },
+      );
     }
     const selfHref = http.resolveUrl({ url: location }).href;
     const bankPaymentId = decodeURIComponent(new URL(selfHref).pathname.split('/').filter(Boolean).pop() ?? '');
@@ -178,7 +189,10 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
     };
   }
 
-  async function complete(ctx: BankCallContext, input: { callbackUrl: string; bankPaymentId: string; secrets: Record<string, string> }): Promise<PaymentCompleted> {
+  async function complete(
+    ctx: BankCallContext,
+    input: { callbackUrl: string; bankPaymentId: string; secrets: Record<string, string> },
+  ): Promise<PaymentCompleted> {
     const secrets = input.secrets as Secrets;
     let callback: URL;
     try {
@@ -187,14 +201,19 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
       return { outcome: 'FAILED', reason: 'INVALID_CALLBACK', status: null };
     }
     const state = callback.searchParams.get('state');
-    if (!secrets.callbackState || state === null || !sameSecret(state, secrets.callbackState)) return { outcome: 'FAILED', reason: 'STATE_MISMATCH', status: null };
+    if (!secrets.callbackState || state === null || !sameSecret(state, secrets.callbackState))
+      return { outcome: 'FAILED', reason: 'STATE_MISMATCH', status: null };
     const nok = callback.searchParams.has('error');
 
     // The bank's word decides, not the URL: a redirect can be replayed or edited.
     let data = await read(ctx, secrets);
     let status = statusOf(data, secrets);
     if (status.status === 'REJECTED' || status.status === 'CANCELLED') {
-      return { outcome: 'REJECTED', reason: `the bank reports the payment as ${status.rawStatus}${status.reasonCode ? ` (${status.reasonCode})` : ''}`, status };
+      return {
+        outcome: 'REJECTED',
+        reason: `the bank reports the payment as ${status.rawStatus}${status.reasonCode ? ` (${status.reasonCode})` : ''}`,
+        status,
+      };
     }
     if (status.status === 'AUTHORIZATION_REQUIRED') {
       return nok
@@ -206,14 +225,26 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
     if (data.paymentRequest.paymentInformationStatus.toUpperCase() === 'ACCP') {
       const confirmation = linkHref(data._links?.confirmation, pisBase) ?? `${selfOf(secrets)}/confirmation`;
       const res = await asPisp((accessToken) =>
-        http.request({ operation: 'payment.confirm', method: 'POST', url: confirmation, accessToken, psuIpAddress: ctx.psuIpAddress, body: {}, schema: stetPaymentRequestResponse }),
+        http.request({
+          operation: 'payment.confirm',
+          method: 'POST',
+          url: confirmation,
+          accessToken,
+          psuIpAddress: ctx.psuIpAddress,
+          body: {},
+          schema: stetPaymentRequestResponse,
+        }),
       );
       data = res.data;
     }
     const after: Secrets = { ...secrets, authorised: '1' };
     status = statusOf(data, after);
     if (status.status === 'REJECTED' || status.status === 'CANCELLED') {
-      return { outcome: 'REJECTED', reason: `the bank reports the payment as ${status.rawStatus}${status.reasonCode ? ` (${status.reasonCode})` : ''}`, status };
+      return {
+        outcome: 'REJECTED',
+        reason: `the bank reports the payment as ${status.rawStatus}${status.reasonCode ? ` (${status.reasonCode})` : ''}`,
+        status,
+      };
     }
     return { outcome: 'AUTHORISED', bankPaymentId: input.bankPaymentId, status, secrets: after as Record<string, string> };
   }
@@ -231,7 +262,12 @@ export function createStetPayments(env: StetPaymentsEnv): PaymentInitiationPort 
         accessToken,
         psuIpAddress: ctx.psuIpAddress,
         // The bank's own representation back, with the cancellation asked for.
-        body: { ...current.paymentRequest, paymentInformationStatus: 'RJCT', statusReasonInformation: 'DS02', ...(txs.length ? { creditTransferTransaction: txs } : {}) },
+        body: {
+          ...current.paymentRequest,
+          paymentInformationStatus: 'RJCT',
+          statusReasonInformation: 'DS02',
+          ...(txs.length ? { creditTransferTransaction: txs } : {}),
+        },
         // Asking twice leaves the same state.
         idempotent: true,
         schema: stetPaymentRequestModified,

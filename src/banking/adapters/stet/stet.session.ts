@@ -53,7 +53,17 @@ export function createStetSession(deps: BankAdapterDeps): StetSession {
   const reportSkipped = (operation: string, kind: 'balance' | 'transaction', res: { requestId: string; headers: Headers }, list: readonly unknown[]) => {
     const skipped = skippedEntriesOf(list);
     if (skipped.length === 0) return;
-    log.warn({ operation, kind, requestId: res.requestId, bankRequestId: res.headers.get('x-request-id') ?? undefined, skipped: skipped.length, issues: skipped.slice(0, 5) }, 'bank answer: malformed entries skipped');
+    log.warn(
+      {
+        operation,
+        kind,
+        requestId: res.requestId,
+        bankRequestId: res.headers.get('x-request-id') ?? undefined,
+        skipped: skipped.length,
+        issues: skipped.slice(0, 5),
+      },
+      'bank answer: malformed entries skipped',
+    );
     deps.onSkippedEntries?.({ institutionId: institution.id, operation, kind, count: skipped.length });
   };
   const issuer = institution.issuer;
@@ -127,7 +137,8 @@ export function createStetSession(deps: BankAdapterDeps): StetSession {
       const next = link(data._links?.next);
       if (!next) return accounts;
       const key = http.resolveUrl({ url: next }).href;
-      if (seen.has(key)) throw new BankResponseInvalid(`${operation} at ${institution.id}: the bank's next link loops`, { institutionId: institution.id, operation });
+      if (seen.has(key))
+        throw new BankResponseInvalid(`${operation} at ${institution.id}: the bank's next link loops`, { institutionId: institution.id, operation });
       seen.add(key);
       target = { url: next };
     }
@@ -157,5 +168,20 @@ export function createStetSession(deps: BankAdapterDeps): StetSession {
     });
   }
 
-  return { institution, sandbox, oauthScope, link, log, reportSkipped, http, oauth, accountLinks, bearer, toBankTokens, fetchAccounts, revokeTokens, putConsents };
+  return {
+    institution,
+    sandbox,
+    oauthScope,
+    link,
+    log,
+    reportSkipped,
+    http,
+    oauth,
+    accountLinks,
+    bearer,
+    toBankTokens,
+    fetchAccounts,
+    revokeTokens,
+    putConsents,
+  };
 }

@@ -19,7 +19,8 @@ export function createUkObieAccounts(session: UkObieSession): AccountInformation
     async getBalances(ctx, access, bankAccountId) {
       const balances = [];
       const path = `/accounts/${encodeURIComponent(bankAccountId)}/balances`;
-      for await (const page of pages(ctx, access, 'balances.list', { path }, ukBalancesResponseSchema, { kind: 'balance', of: (d) => d.Data.Balance })) balances.push(...page.Data.Balance);
+      for await (const page of pages(ctx, access, 'balances.list', { path }, ukBalancesResponseSchema, { kind: 'balance', of: (d) => d.Data.Balance }))
+        balances.push(...page.Data.Balance);
       return mapBalances(balances);
     },
 
@@ -33,7 +34,10 @@ export function createUkObieAccounts(session: UkObieSession): AccountInformation
       };
       // Some banks repeat a page's last entry at the top of the next one.
       const seen = new Set<string>();
-      for await (const page of pages(ctx, access, 'transactions.list', { path, query }, ukTransactionsResponseSchema, { kind: 'transaction', of: (d) => d.Data.Transaction })) {
+      for await (const page of pages(ctx, access, 'transactions.list', { path, query }, ukTransactionsResponseSchema, {
+        kind: 'transaction',
+        of: (d) => d.Data.Transaction,
+      })) {
         const out = [];
         for (const raw of page.Data.Transaction ?? []) {
           const t = mapTransaction(raw);

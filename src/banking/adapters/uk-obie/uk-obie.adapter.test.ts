@@ -137,7 +137,9 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
     expect(days).toBeLessThan(91);
 
     const operations = records.map((r) => r.operation);
-    expect(operations).toEqual(expect.arrayContaining(['oauth.client_credentials', 'consent.create', 'oauth.pushed_authorization_request', 'oauth.authorization_code', 'consent.get']));
+    expect(operations).toEqual(
+      expect.arrayContaining(['oauth.client_credentials', 'consent.create', 'oauth.pushed_authorization_request', 'oauth.authorization_code', 'consent.get']),
+    );
     const seen = JSON.stringify(records);
     for (const secret of [done.tokens!.accessToken, done.tokens!.refreshToken!, started.secrets.codeVerifier, run.sandbox.clients.thames.clientSecret]) {
       expect(seen).not.toContain(secret);
@@ -158,7 +160,9 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
     const refused = await adapter.consents.complete(present, { callbackUrl: forged.href, bankConsentId: started.bankConsentId, secrets: started.secrets });
     expect(refused).toMatchObject({ outcome: 'FAILED', reason: expect.stringMatching(/^STATE_MISMATCH/) });
 
-    expect((await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets })).outcome).toBe('AUTHORISED');
+    expect((await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets })).outcome).toBe(
+      'AUTHORISED',
+    );
     const replayed = await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
     expect(replayed).toMatchObject({ outcome: 'FAILED', reason: expect.stringMatching(/^CODE_INVALID/) });
   });
@@ -204,10 +208,18 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
   it('asks for the window’s whole days: nothing booked before dateFrom or after dateTo', async () => {
     const access = await authorised();
     const [checking] = (await adapter.accounts.listAccounts(present, access)).filter((a) => a.kind === 'CHECKING');
-    const edge = await run.control('POST', `/banks/thames/accounts/${checking.bankAccountId}/transactions`, { amount: '-1.23', bookingDate: '2026-09-30', id: 'edge-0930' });
+    const edge = await run.control('POST', `/banks/thames/accounts/${checking.bankAccountId}/transactions`, {
+      amount: '-1.23',
+      bookingDate: '2026-09-30',
+      id: 'edge-0930',
+    });
     expect(edge.status).toBe(201);
     const txs = [];
-    for await (const page of adapter.accounts.listTransactions(present, access, checking.bankAccountId, { dateFrom: '2026-09-01', dateTo: '2026-09-30', status: 'BOTH' })) {
+    for await (const page of adapter.accounts.listTransactions(present, access, checking.bankAccountId, {
+      dateFrom: '2026-09-01',
+      dateTo: '2026-09-30',
+      status: 'BOTH',
+    })) {
       txs.push(...page);
     }
     expect(txs.length).toBeGreaterThan(0);
@@ -253,7 +265,9 @@ describe('UK Open Banking adapter against Thames & Harbour Bank', () => {
     });
     const rejecter = TEST_USERS.find((u) => u.behaviour === 'rejects')!;
     const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, rejecter);
-    expect((await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets })).outcome).toBe('REJECTED');
+    expect((await adapter.consents.complete(present, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets })).outcome).toBe(
+      'REJECTED',
+    );
     expect(await adapter.consents.status(present, { bankConsentId: started.bankConsentId, tokens: null })).toBe('REJECTED');
   });
 
@@ -406,7 +420,14 @@ describe('UK Open Banking adapter: answers that break the standard', () => {
   });
 
   it('a bank answering with 4.0 codes (AUTH, BOOK/PDNG, ITBD/ITAV, AccountTypeCode) gives the same canonical data', async () => {
-    const to40: Record<string, string> = { Authorised: 'AUTH', AwaitingAuthorisation: 'AWAU', Booked: 'BOOK', Pending: 'PDNG', InterimBooked: 'ITBD', InterimAvailable: 'ITAV' };
+    const to40: Record<string, string> = {
+      Authorised: 'AUTH',
+      AwaitingAuthorisation: 'AWAU',
+      Booked: 'BOOK',
+      Pending: 'PDNG',
+      InterimBooked: 'ITBD',
+      InterimAvailable: 'ITAV',
+    };
     const subType: Record<string, string> = { CurrentAccount: 'CACC', Savings: 'SVGS', CreditCard: 'CARD' };
     const convert = (value: unknown): unknown => {
       if (Array.isArray(value)) return value.map(convert);
@@ -455,14 +476,27 @@ describe('UK Open Banking adapter: answers that break the standard', () => {
       list[0] = { ...list[0], Amount: { Amount: 12.5, Currency: 'GBP' } };
       return new Response(JSON.stringify(body), { status: 200, headers: res.headers });
     };
-    const skipping = createUkObieAdapter({ institution, credentials: run.sandbox.clients.thames, logger: silent, fetch: corrupting, onSkippedEntries: (r) => reports.push(r) });
+    const skipping = createUkObieAdapter({
+      institution,
+      credentials: run.sandbox.clients.thames,
+      logger: silent,
+      fetch: corrupting,
+      onSkippedEntries: (r) => reports.push(r),
+    });
     const access = await authorised(skipping);
     const [account] = await skipping.accounts.listAccounts(present, access);
     const balances = await skipping.accounts.getBalances(present, access, account!.bankAccountId);
     expect(balances.length).toBeGreaterThan(0);
     let count = 0;
-    for await (const page of skipping.accounts.listTransactions(present, access, account!.bankAccountId, { dateFrom: '2026-09-01', dateTo: '2026-09-30', status: 'BOTH' })) count += page.length;
+    for await (const page of skipping.accounts.listTransactions(present, access, account!.bankAccountId, {
+      dateFrom: '2026-09-01',
+      dateTo: '2026-09-30',
+      status: 'BOTH',
+    }))
+      count += page.length;
     expect(count).toBeGreaterThan(0);
-    expect(reports).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'balance', count: 1 }), expect.objectContaining({ kind: 'transaction', count: 1 })]));
+    expect(reports).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'balance', count: 1 }), expect.objectContaining({ kind: 'transaction', count: 1 })]),
+    );
   });
 });

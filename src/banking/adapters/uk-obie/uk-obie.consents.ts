@@ -123,7 +123,10 @@ export function createUkObieConsents(session: UkObieSession): ConsentAuthorisati
 
     async refresh(_ctx, tokens: BankTokens): Promise<BankTokens> {
       if (!tokens.refreshToken) {
-        throw new BankUnauthorized(`oauth.refresh_token at ${institutionId}: no refresh token; the PSU must authorise again`, { institutionId, operation: 'oauth.refresh_token' });
+        throw new BankUnauthorized(`oauth.refresh_token at ${institutionId}: no refresh token; the PSU must authorise again`, {
+          institutionId,
+          operation: 'oauth.refresh_token',
+        });
       }
       const refreshed = await viaOAuth('oauth.refresh_token', async () => (await oauth()).refresh(tokens.refreshToken!));
       return toBankTokens(refreshed);

@@ -23,7 +23,12 @@ describe('UK x-jws-signature between the adapter and the sandbox bank', () => {
   let tamper: ((res: Response, url: string) => Promise<Response>) | undefined;
   const sent: { url: string; method: string; headers: Headers; body: string | undefined }[] = [];
   const transport: typeof fetch = async (input, init) => {
-    sent.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? init.body : undefined });
+    sent.push({
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: new Headers(init?.headers),
+      body: typeof init?.body === 'string' ? init.body : undefined,
+    });
     const res = await fetch(input, init);
     return tamper ? tamper(res, String(input)) : res;
   };
@@ -66,10 +71,14 @@ describe('UK x-jws-signature between the adapter and the sandbox bank', () => {
     expect(detached).toBe('');
     // Checked here with the public half of the key the sandbox gave the client, independently of our verifier.
     const jwk = (await import('node:crypto')).createPublicKey(run.sandbox.clients.thames!.jwsSigningKey!.pem).export({ format: 'jwk' }) as JWK;
-    const verified = await flattenedVerify({ protected: protectedHeader!, payload: Buffer.from(post.body!).toString('base64url'), signature: signature! }, await importJWK(jwk, 'PS256'), {
-      algorithms: ['PS256'],
-      crit: { [OB_IAT]: true, [OB_ISS]: true, [OB_TAN]: true },
-    });
+    const verified = await flattenedVerify(
+      { protected: protectedHeader!, payload: Buffer.from(post.body!).toString('base64url'), signature: signature! },
+      await importJWK(jwk, 'PS256'),
+      {
+        algorithms: ['PS256'],
+        crit: { [OB_IAT]: true, [OB_ISS]: true, [OB_TAN]: true },
+      },
+    );
     expect(verified.protectedHeader).toMatchObject({
       alg: 'PS256',
       kid: run.sandbox.clients.thames!.jwsSigningKey!.kid,
@@ -103,7 +112,12 @@ describe('UK x-jws-signature between the adapter and the sandbox bank', () => {
   it('refuses a bank answer signed by another key than the bank publishes', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const stranger = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const forge = ukJwsSigner('thames', { pem: stranger, kid: 'thames-bank-signing', iss: run.bank('thames').jws!.issuer, tan: run.bank('thames').jws!.trustAnchor });
+    const forge = ukJwsSigner('thames', {
+      pem: stranger,
+      kid: 'thames-bank-signing',
+      iss: run.bank('thames').jws!.issuer,
+      tan: run.bank('thames').jws!.trustAnchor,
+    });
     tamper = async (res, url) => {
       if (!consentCreated(url)) return res;
       const text = await res.text();
@@ -155,12 +169,19 @@ describe('credentials.jws in the institutions file', () => {
     writeFileSync(path.join(dir, 'rsa.pem'), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
     writeFileSync(path.join(dir, 'ec.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const entry = (keyFile: string) =>
-      credentialsEntry.parse({ clientId: 'tpp', tokenEndpointAuthMethod: 'tls_client_auth', jws: { keyFile, kid: 'kid-1', issuer: '0015800001ZEZ1AAAX/ssa-1' } });
+      credentialsEntry.parse({
+        clientId: 'tpp',
+        tokenEndpointAuthMethod: 'tls_client_auth',
+        jws: { keyFile, kid: 'kid-1', issuer: '0015800001ZEZ1AAAX/ssa-1' },
+      });
     const loaded = loadCredentials('bank', 'UK_OPEN_BANKING', entry('rsa.pem'), dir);
     expect(loaded.jwsSigningKey).toMatchObject({ kid: 'kid-1', iss: '0015800001ZEZ1AAAX/ssa-1', tan: 'openbanking.org.uk' });
     expect(JSON.stringify(loaded)).not.toContain('PRIVATE KEY');
     expect(() => loadCredentials('bank', 'UK_OPEN_BANKING', entry('ec.pem'), dir)).toThrow(CredentialsLoadError);
     expect(() => loadCredentials('bank', 'UK_OPEN_BANKING', entry('ec.pem'), dir)).toThrow(/credentials\.jws\.keyFile: PS256 needs an RSA key/);
-    expect(credentialProblems('BERLIN_GROUP', entry('rsa.pem'))).toContainEqual({ path: ['jws'], message: 'x-jws-signature is sent to UK Open Banking banks only' });
+    expect(credentialProblems('BERLIN_GROUP', entry('rsa.pem'))).toContainEqual({
+      path: ['jws'],
+      message: 'x-jws-signature is sent to UK Open Banking banks only',
+    });
   });
 });

@@ -7,7 +7,15 @@
  * base64url-encoded in the signing input like any JWS. Signing and verifying go through `jose`.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, customFetch, errors as joseErrors, FlattenedSign, flattenedVerify, type FlattenedVerifyGetKey, type JWSHeaderParameters } from 'jose';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  errors as joseErrors,
+  FlattenedSign,
+  flattenedVerify,
+  type FlattenedVerifyGetKey,
+  type JWSHeaderParameters,
+} from 'jose';
 import { BankClientConfigError, BankError, BankResponseInvalid, BankUnavailable } from '../../errors';
 import type { UkJwsSigningKey } from '../index';
 
@@ -82,7 +90,8 @@ export function ukJwsVerifier(options: UkJwsVerifierOptions): (operation: string
   const maxFuture = options.maxFutureSeconds ?? 300;
 
   return async (operation, body, headers) => {
-    const invalid = (why: string) => new BankResponseInvalid(`${operation} at ${institutionId}: the bank's x-jws-signature ${why}`, { institutionId, operation });
+    const invalid = (why: string) =>
+      new BankResponseInvalid(`${operation} at ${institutionId}: the bank's x-jws-signature ${why}`, { institutionId, operation });
     const value = headers.get('x-jws-signature');
     if (!value) return invalid('is missing');
     const parts = value.trim().split('.');

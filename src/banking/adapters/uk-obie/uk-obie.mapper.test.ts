@@ -1,20 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  consentValidUntil,
-  isValidIban,
-  mapAccount,
-  mapBalances,
-  mapConsentStatus,
-  mapTransaction,
-  permissionsFor,
-  signedAmount,
-} from './uk-obie.mapper';
-import {
-  ukAccountsResponseSchema,
-  ukBalancesResponseSchema,
-  ukConsentResponseSchema,
-  ukTransactionsResponseSchema,
-} from './uk-obie.schemas';
+import { consentValidUntil, isValidIban, mapAccount, mapBalances, mapConsentStatus, mapTransaction, permissionsFor, signedAmount } from './uk-obie.mapper';
+import { ukAccountsResponseSchema, ukBalancesResponseSchema, ukConsentResponseSchema, ukTransactionsResponseSchema } from './uk-obie.schemas';
 
 // Payloads in the shapes of uk-obie-3.1.11-account-info.yaml and uk-obie-4.0-account-info.yaml,
 // with fields the sandbox never sends.
@@ -68,7 +54,12 @@ const accounts40 = {
         Account: [{ SchemeName: 'UK.OBIE.IBAN', Identification: 'DE89370400440532013000', Name: 'Keller Bau GmbH', LEI: '529900T8BM49AURSDO55' }],
         StatementFrequencyAndFormat: [{ Frequency: 'MNTH', CommunicationMethod: 'ONLI', Format: 'DPDF' }],
       },
-      { AccountId: 'a-41', Currency: 'GBP', AccountTypeCode: 'MORT', Account: [{ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678' }] },
+      {
+        AccountId: 'a-41',
+        Currency: 'GBP',
+        AccountTypeCode: 'MORT',
+        Account: [{ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678' }],
+      },
     ],
   },
   Links: links,
@@ -98,7 +89,13 @@ const balances31 = {
         LocalAmount: { Amount: '14.50', Currency: 'EUR' },
       },
       { AccountId: '22289', CreditDebitIndicator: 'Credit', Type: 'Expected', DateTime: '2017-04-05T10:43:07Z', Amount: { Amount: '0', Currency: 'GBP' } },
-      { AccountId: '22289', CreditDebitIndicator: 'Debit', Type: 'ClosingCleared', DateTime: '2017-04-05T10:43:07Z', Amount: { Amount: '0.00', Currency: 'GBP' } },
+      {
+        AccountId: '22289',
+        CreditDebitIndicator: 'Debit',
+        Type: 'ClosingCleared',
+        DateTime: '2017-04-05T10:43:07Z',
+        Amount: { Amount: '0.00', Currency: 'GBP' },
+      },
     ],
     TotalValue: { Amount: '1230.00', Currency: 'GBP' },
   },
@@ -109,7 +106,13 @@ const balances31 = {
 const balances40 = {
   Data: {
     Balance: [
-      { AccountId: 'a-40', CreditDebitIndicator: 'Debit', Type: 'CLBD', DateTime: '2024-01-31T00:00:00+00:00', Amount: { Amount: '50', Currency: 'EUR', SubType: 'BCUR' } },
+      {
+        AccountId: 'a-40',
+        CreditDebitIndicator: 'Debit',
+        Type: 'CLBD',
+        DateTime: '2024-01-31T00:00:00+00:00',
+        Amount: { Amount: '50', Currency: 'EUR', SubType: 'BCUR' },
+      },
       { AccountId: 'a-40', CreditDebitIndicator: 'Credit', Type: 'ITAV', DateTime: '2024-01-31T00:00:00+00:00', Amount: { Amount: '950.5', Currency: 'EUR' } },
       { AccountId: 'a-40', CreditDebitIndicator: 'Credit', Type: 'XPCD', DateTime: '2024-01-31T00:00:00+00:00', Amount: { Amount: '940.5', Currency: 'EUR' } },
       { AccountId: 'a-40', CreditDebitIndicator: 'Credit', Type: 'INFO', DateTime: '2024-01-31T00:00:00+00:00', Amount: { Amount: '1.00', Currency: 'EUR' } },
@@ -155,7 +158,14 @@ const transactions31 = {
         DebtorAccount: { SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678', Name: 'Acme Payroll' },
         ProprietaryBankTransactionCode: { Code: 'SALARY' },
       },
-      { AccountId: '22289', TransactionId: 'rj-1', CreditDebitIndicator: 'Debit', Status: 'Rejected', BookingDateTime: '2017-04-07T00:00:00Z', Amount: { Amount: '5.00', Currency: 'GBP' } },
+      {
+        AccountId: '22289',
+        TransactionId: 'rj-1',
+        CreditDebitIndicator: 'Debit',
+        Status: 'Rejected',
+        BookingDateTime: '2017-04-07T00:00:00Z',
+        Amount: { Amount: '5.00', Currency: 'GBP' },
+      },
     ],
   },
   Links: { ...links, Next: 'https://api.bank.example/open-banking/v3.1/aisp/accounts/22289/transactions?pg=2' },
@@ -178,10 +188,38 @@ const transactions40 = {
         ExtendedProprietaryBankTransactionCodes: [{ Code: 'X1', Description: 'extended' }],
         DebtorAccount: { Proxy: { Identification: '+447700900123', Code: 'TELE' } },
       },
-      { AccountId: 'a-40', TransactionId: 't-pend', CreditDebitIndicator: 'Debit', Status: 'PDNG', BookingDateTime: '2024-01-31T09:00:00Z', Amount: { Amount: '7.5', Currency: 'EUR' } },
-      { AccountId: 'a-40', TransactionId: 't-futr', CreditDebitIndicator: 'Debit', Status: 'FUTR', BookingDateTime: '2024-02-02T09:00:00Z', Amount: { Amount: '9', Currency: 'EUR' } },
-      { AccountId: 'a-40', TransactionId: 't-info', CreditDebitIndicator: 'Debit', Status: 'INFO', BookingDateTime: '2024-02-02T09:00:00Z', Amount: { Amount: '1', Currency: 'EUR' } },
-      { AccountId: 'a-40', TransactionId: 't-rjct', CreditDebitIndicator: 'Debit', Status: 'RJCT', BookingDateTime: '2024-02-02T09:00:00Z', Amount: { Amount: '1', Currency: 'EUR' } },
+      {
+        AccountId: 'a-40',
+        TransactionId: 't-pend',
+        CreditDebitIndicator: 'Debit',
+        Status: 'PDNG',
+        BookingDateTime: '2024-01-31T09:00:00Z',
+        Amount: { Amount: '7.5', Currency: 'EUR' },
+      },
+      {
+        AccountId: 'a-40',
+        TransactionId: 't-futr',
+        CreditDebitIndicator: 'Debit',
+        Status: 'FUTR',
+        BookingDateTime: '2024-02-02T09:00:00Z',
+        Amount: { Amount: '9', Currency: 'EUR' },
+      },
+      {
+        AccountId: 'a-40',
+        TransactionId: 't-info',
+        CreditDebitIndicator: 'Debit',
+        Status: 'INFO',
+        BookingDateTime: '2024-02-02T09:00:00Z',
+        Amount: { Amount: '1', Currency: 'EUR' },
+      },
+      {
+        AccountId: 'a-40',
+        TransactionId: 't-rjct',
+        CreditDebitIndicator: 'Debit',
+        Status: 'RJCT',
+        BookingDateTime: '2024-02-02T09:00:00Z',
+        Amount: { Amount: '1', Currency: 'EUR' },
+      },
     ],
   },
 };
@@ -212,7 +250,9 @@ describe('UK schemas', () => {
     expect(ukBalancesResponseSchema.safeParse(balances40).success).toBe(true);
     expect(ukTransactionsResponseSchema.safeParse(transactions31).success).toBe(true);
     expect(ukTransactionsResponseSchema.safeParse(transactions40).success).toBe(true);
-    expect(ukConsentResponseSchema.safeParse(consent('AWAU', { StatusReason: [{ StatusReasonCode: 'U001', StatusReasonDescription: 'x' }] })).success).toBe(true);
+    expect(ukConsentResponseSchema.safeParse(consent('AWAU', { StatusReason: [{ StatusReasonCode: 'U001', StatusReasonDescription: 'x' }] })).success).toBe(
+      true,
+    );
   });
 
   it('accept answers without Links, Meta or any account at all, as the spec allows', () => {
@@ -284,7 +324,16 @@ describe('UK mapper', () => {
       product: 'Classic current account',
     });
     expect(card).toMatchObject({ kind: 'CARD', iban: null, maskedPan: '5409********1234', product: 'CreditCard' });
-    expect(bare).toMatchObject({ bankAccountId: 'bare-1', kind: 'OTHER', iban: null, maskedPan: null, currency: 'XXX', ownerName: null, name: null, product: null });
+    expect(bare).toMatchObject({
+      bankAccountId: 'bare-1',
+      kind: 'OTHER',
+      iban: null,
+      maskedPan: null,
+      currency: 'XXX',
+      ownerName: null,
+      name: null,
+      product: null,
+    });
     expect((bare.raw as Record<string, unknown>).SomethingNew).toEqual({ x: 1 });
   });
 
@@ -293,7 +342,10 @@ describe('UK mapper', () => {
     expect(savings).toMatchObject({ kind: 'SAVINGS', iban: 'DE89370400440532013000', currency: 'EUR', ownerName: 'Keller Bau GmbH' });
     expect(mortgage).toMatchObject({ kind: 'LOAN', iban: null });
     const withSecondary = (secondary: string) =>
-      mapAccount({ AccountId: 'x', Account: [{ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678', SecondaryIdentification: secondary }] }).iban;
+      mapAccount({
+        AccountId: 'x',
+        Account: [{ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '40127612345678', SecondaryIdentification: secondary }],
+      }).iban;
     expect(withSecondary('GB29NWBK60161331926819')).toBe('GB29NWBK60161331926819');
     expect(withSecondary('GB29NWBK60161331926818')).toBeNull();
     expect(withSecondary('ROLL-00021')).toBeNull();

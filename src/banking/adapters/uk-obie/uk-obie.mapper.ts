@@ -3,15 +3,7 @@
  * I/O, no clock except where passed in. Both spellings of every code are read (3.1 `Booked`,
  * 4.0 `BOOK`); amounts stay decimal strings and take their sign from `CreditDebitIndicator`.
  */
-import type {
-  AccessScope,
-  AccountKind,
-  BalanceKind,
-  BankConsentStatus,
-  CanonicalAccount,
-  CanonicalBalance,
-  CanonicalTransaction,
-} from '../../model';
+import type { AccessScope, AccountKind, BalanceKind, BankConsentStatus, CanonicalAccount, CanonicalBalance, CanonicalTransaction } from '../../model';
 import type { UkAccount, UkBalance, UkConsentData, UkTransaction } from './uk-obie.schemas';
 
 /** `Data.Permissions` for the gateway's scopes. Detail permissions: identifiers, names and references. */
@@ -222,7 +214,6 @@ export function transactionStatus(status: string): 'BOOKED' | 'PENDING' | 'SKIP'
   return TRANSACTION_STATUS[status.trim()];
 }
 
-
 /**
  * Canonical transaction, or null for an entry that is no movement (rejected, information only)
  * or whose status neither version defines. The counterparty is the other side: the creditor of a
@@ -237,9 +228,7 @@ export function mapTransaction(t: UkTransaction): CanonicalTransaction | null {
   const agent = debit ? t.CreditorAgent : t.DebtorAgent;
   const counterpartyIban =
     other?.Identification && other.SchemeName && IBAN_SCHEMES.has(other.SchemeName) ? other.Identification.replace(/\s+/g, '').toUpperCase() : null;
-  const code = t.BankTransactionCode
-    ? `${t.BankTransactionCode.Code}-${t.BankTransactionCode.SubCode}`
-    : (t.ProprietaryBankTransactionCode?.Code ?? null);
+  const code = t.BankTransactionCode ? `${t.BankTransactionCode.Code}-${t.BankTransactionCode.SubCode}` : (t.ProprietaryBankTransactionCode?.Code ?? null);
   return {
     bankTransactionId: t.TransactionId?.trim() ? t.TransactionId : null,
     status,

@@ -25,7 +25,12 @@ describe('UK Open Banking payments against the sandbox bank', () => {
   let adapter: BankAdapter;
   const sent: { url: string; method: string; headers: Headers; body: string | undefined }[] = [];
   const recordingFetch: typeof fetch = async (input, init) => {
-    sent.push({ url: String(input), method: init?.method ?? 'GET', headers: new Headers(init?.headers), body: typeof init?.body === 'string' ? init.body : undefined });
+    sent.push({
+      url: String(input),
+      method: init?.method ?? 'GET',
+      headers: new Headers(init?.headers),
+      body: typeof init?.body === 'string' ? init.body : undefined,
+    });
     return fetch(input, init);
   };
   const request = (over: Partial<PaymentRequest> = {}): PaymentRequest => ({
@@ -46,7 +51,13 @@ describe('UK Open Banking payments against the sandbox bank', () => {
     run = await startSandbox();
     const institution = sandboxInstitutions(run.sandbox.banks).find((i) => i.id === 'thames')!;
     ctx = { institution, psuIpAddress: '203.0.113.7' };
-    adapter = createUkObieAdapter({ institution, credentials: run.sandbox.clients.thames!, redirectUri: run.callback, logger: pino({ level: 'silent' }), fetch: recordingFetch });
+    adapter = createUkObieAdapter({
+      institution,
+      credentials: run.sandbox.clients.thames!,
+      redirectUri: run.callback,
+      logger: pino({ level: 'silent' }),
+      fetch: recordingFetch,
+    });
   });
   afterAll(async () => run?.close());
 
@@ -56,7 +67,11 @@ describe('UK Open Banking payments against the sandbox bank', () => {
     const started = await adapter.payments.initiate(ctx, req);
     const consent = sent.find((s) => s.method === 'POST' && s.url.endsWith('/domestic-payment-consents'))!;
     expect(consent.headers.get('x-idempotency-key')).toBe(req.idempotencyKey);
-    expect(JSON.parse(consent.body!).Data.Initiation.CreditorAccount).toEqual({ SchemeName: 'UK.OBIE.SortCodeAccountNumber', Identification: '20201555555555', Name: 'Ada Lovelace' });
+    expect(JSON.parse(consent.body!).Data.Initiation.CreditorAccount).toEqual({
+      SchemeName: 'UK.OBIE.SortCodeAccountNumber',
+      Identification: '20201555555555',
+      Name: 'Ada Lovelace',
+    });
     // The PSU authorises the payment consent as the intent, with PKCE.
     const authorize = new URL(started.authorizationUrl!);
     expect(authorize.pathname).toMatch(/\/oauth\//);

@@ -91,7 +91,8 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
   const signer = deps.credentials.jwsSigningKey ? ukJwsSigner(institutionId, deps.credentials.jwsSigningKey) : undefined;
   const quirk = (name: 'jwsJwksUrl' | 'jwsIssuer' | 'jwsTrustAnchor') => institution.quirks[name];
   const jwksUrl = quirk('jwsJwksUrl');
-  if (jwksUrl && !/^https:\/\//.test(jwksUrl) && !(sandbox && /^http:\/\//.test(jwksUrl))) throw new BankClientConfigError(institutionId, 'quirks.jwsJwksUrl must be an https URL');
+  if (jwksUrl && !/^https:\/\//.test(jwksUrl) && !(sandbox && /^http:\/\//.test(jwksUrl)))
+    throw new BankClientConfigError(institutionId, 'quirks.jwsJwksUrl must be an https URL');
   const custom = deps.fetch;
   const verifier = jwksUrl
     ? ukJwsVerifier({
@@ -105,14 +106,20 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
   /** Our signature on a request body; a payment is never sent unsigned (the spec requires the header). */
   const signed = (operation: string) => {
     if (!signer) {
-      throw new BankInvalidRequest(`${operation} at ${institutionId}: UK payments need the operator's message-signing key (credentials.jws) for x-jws-signature`, details(operation));
+      throw new BankInvalidRequest(
+        `${operation} at ${institutionId}: UK payments need the operator's message-signing key (credentials.jws) for x-jws-signature`,
+        details(operation),
+      );
     }
     return { signBody: async (body: string) => ({ 'x-jws-signature': await signer(body) }) };
   };
   /** The check of the bank's signature on an answer; without the bank's keys no payment answer is trusted. */
   const verified = (operation: string) => {
     if (!verifier) {
-      throw new BankInvalidRequest(`${operation} at ${institutionId}: the registry names no JWKS (quirks.jwsJwksUrl) to check the bank's x-jws-signature`, details(operation));
+      throw new BankInvalidRequest(
+        `${operation} at ${institutionId}: the registry names no JWKS (quirks.jwsJwksUrl) to check the bank's x-jws-signature`,
+        details(operation),
+      );
     }
     return { verifyResponse: (body: string, headers: Headers) => verifier(operation, body, headers) };
   };
@@ -120,11 +127,17 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
   /** The `Initiation` of both the consent and the payment: the bank checks they are the same. */
   function initiationOf(request: PaymentRequest): Record<string, unknown> {
     if (request.scheme !== 'FASTER_PAYMENTS') {
-      throw new BankInvalidRequest(`payment.create at ${institutionId}: UK domestic payments carry Faster Payments, not ${request.scheme}`, details('payment.create'));
+      throw new BankInvalidRequest(
+        `payment.create at ${institutionId}: UK domestic payments carry Faster Payments, not ${request.scheme}`,
+        details('payment.create'),
+      );
     }
     if (request.requestedExecutionDate) {
       // Future-dated UK payments are domestic *scheduled* payments, another resource this adapter does not offer.
-      throw new BankInvalidRequest(`payment.create at ${institutionId}: future-dated UK payments (domestic scheduled payments) are not supported`, details('payment.create'));
+      throw new BankInvalidRequest(
+        `payment.create at ${institutionId}: future-dated UK payments (domestic scheduled payments) are not supported`,
+        details('payment.create'),
+      );
     }
     const instructionId = paymentInstructionId(request.idempotencyKey);
     const text = request.remittanceInformation;
@@ -260,9 +273,16 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
         return { outcome: 'FAILED', reason: 'the secrets kept at initiation (state, PKCE verifier, redirect URI) are missing', status: null };
       }
       try {
-        const tokens = await (await env.oauth()).completeAuthorization({
+        const tokens = await (
+          await env.oauth()
+        ).completeAuthorization({
           callbackUrl: input.callbackUrl,
-          expected: { state: secrets.state, codeVerifier: secrets.codeVerifier, redirectUri: secrets.redirectUri, ...(secrets.nonce ? { nonce: secrets.nonce } : {}) },
+          expected: {
+            state: secrets.state,
+            codeVerifier: secrets.codeVerifier,
+            redirectUri: secrets.redirectUri,
+            ...(secrets.nonce ? { nonce: secrets.nonce } : {}),
+          },
         });
         const intent = tokens.idTokenClaims?.openbanking_intent_id;
         if (intent !== undefined && intent !== consentId) {
@@ -275,7 +295,11 @@ export function createUkObiePayments(env: UkObiePaymentsEnv): PaymentInitiationP
         if (err.code === OAuthErrorCode.ACCESS_DENIED) return { outcome: 'REJECTED', reason: err.message, status: consent };
         if (err.code === OAuthErrorCode.CODE_INVALID && consent.status === 'ACCEPTED') {
           // The code was spent by an earlier complete that submitted the payment; 3.1 offers no way to find its id from the consent.
-          return { outcome: 'FAILED', reason: 'the authorisation code was already used: complete again with the secrets the first complete returned', status: consent };
+          return {
+            outcome: 'FAILED',
+            reason: 'the authorisation code was already used: complete again with the secrets the first complete returned',
+            status: consent,
+          };
         }
         return { outcome: 'FAILED', reason: `${err.code}: ${err.message}`, status: consent.status === 'REJECTED' ? consent : null };
       }

@@ -93,7 +93,11 @@ describe('UK adapter with signed request objects against a bank that knows the g
     const adapter = createUkObieAdapter({ institution, credentials: run.sandbox.clients.thames, logger: pino({ level: 'silent' }), requestObjectKey: key });
     const ctx = { institution, psuIpAddress: '198.51.100.9' };
     const started = await adapter.consents.start(ctx, { ...request(), scopes: [...request().scopes] });
-    const callbackUrl = await authoriseAtBank(run, started.authorizationUrl!, TEST_USERS.find((u) => u.username === 'alice')!);
+    const callbackUrl = await authoriseAtBank(
+      run,
+      started.authorizationUrl!,
+      TEST_USERS.find((u) => u.username === 'alice')!,
+    );
     const done = await adapter.consents.complete(ctx, { callbackUrl, bankConsentId: started.bankConsentId, secrets: started.secrets });
     expect(done.outcome).toBe('AUTHORISED');
     if (done.outcome !== 'AUTHORISED') return;
@@ -103,7 +107,12 @@ describe('UK adapter with signed request objects against a bank that knows the g
   it('gets BankInvalidRequest when the bank cannot verify the request object', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const stranger = { pem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), alg: 'ES256' as const, kid: 'gateway-1' };
-    const adapter = createUkObieAdapter({ institution, credentials: run.sandbox.clients.thames, logger: pino({ level: 'silent' }), requestObjectKey: stranger });
+    const adapter = createUkObieAdapter({
+      institution,
+      credentials: run.sandbox.clients.thames,
+      logger: pino({ level: 'silent' }),
+      requestObjectKey: stranger,
+    });
     const err = await adapter.consents.start({ institution }, { ...request(), scopes: [...request().scopes] }).then(
       () => undefined,
       (e: unknown) => e,

@@ -15,7 +15,6 @@ import { ukConsentResponseSchema, type UkConsentData } from './uk-obie.schemas';
 import { requestObjectSigner } from './uk-obie.request-object';
 import { ukObieProtocol } from './uk-obie.protocol';
 
-
 /** What the adapter needs: the institution, the operator's client registration at the bank, and where to report. */
 export interface UkObieAdapterDeps extends BankAdapterDeps {
   /**
@@ -32,7 +31,6 @@ export const PSU_SCOPE = 'openid accounts';
 const CC_MARGIN_MS = 30_000;
 /** Stops a bank whose `Links.Next` never ends. 100 000 transactions at 100 a page is 1 000 pages. */
 export const MAX_PAGES = 5_000;
-
 
 /** The shared part of one institution's UK adapter. */
 export type UkObieSession = ReturnType<typeof createUkObieSession>;
@@ -141,7 +139,13 @@ export function createUkObieSession(deps: UkObieAdapterDeps) {
 
   async function readConsent(consentId: string): Promise<UkConsentData> {
     const res = await asClient((accessToken) =>
-      http.request({ operation: 'consent.get', method: 'GET', path: `/account-access-consents/${encodeURIComponent(consentId)}`, accessToken, schema: ukConsentResponseSchema }),
+      http.request({
+        operation: 'consent.get',
+        method: 'GET',
+        path: `/account-access-consents/${encodeURIComponent(consentId)}`,
+        accessToken,
+        schema: ukConsentResponseSchema,
+      }),
     );
     return res.data.Data;
   }
@@ -180,7 +184,14 @@ export function createUkObieSession(deps: UkObieAdapterDeps) {
       const skipped = entries ? skippedEntriesOf(entries.of(r.data)) : [];
       if (!entries || skipped.length === 0) return;
       log.warn(
-        { operation, kind: entries.kind, requestId: r.requestId, bankRequestId: r.headers.get('x-fapi-interaction-id') ?? undefined, skipped: skipped.length, issues: skipped.slice(0, 5) },
+        {
+          operation,
+          kind: entries.kind,
+          requestId: r.requestId,
+          bankRequestId: r.headers.get('x-fapi-interaction-id') ?? undefined,
+          skipped: skipped.length,
+          issues: skipped.slice(0, 5),
+        },
         'bank answer: malformed entries skipped',
       );
       deps.onSkippedEntries?.({ institutionId, operation, kind: entries.kind, count: skipped.length });
@@ -205,17 +216,35 @@ export function createUkObieSession(deps: UkObieAdapterDeps) {
     }
   }
 
-
-
-
   function requireConsentId(consentId: string | null, operation: string): string {
     if (!consentId) throw new BankInvalidRequest(`${operation} at ${institutionId}: a UK consent always has a bank consent id`, { institutionId, operation });
     return consentId;
   }
 
-  return { deps, institution, logger, institutionId, sandbox, log, requestObjectKey, signRequestObject, financialId, http, oauth, viaOAuth, ccTokens, clientToken, asClient, authoriseIntent, readConsent, consentStatusOf, psuToken, pages, requireConsentId };
+  return {
+    deps,
+    institution,
+    logger,
+    institutionId,
+    sandbox,
+    log,
+    requestObjectKey,
+    signRequestObject,
+    financialId,
+    http,
+    oauth,
+    viaOAuth,
+    ccTokens,
+    clientToken,
+    asClient,
+    authoriseIntent,
+    readConsent,
+    consentStatusOf,
+    psuToken,
+    pages,
+    requireConsentId,
+  };
 }
-
 
 /** `2026-11-25T10:15:00+00:00`: seconds and an explicit offset, as the UK specification asks. */
 export function ukDateTime(date: Date): string {
@@ -230,4 +259,3 @@ export function toBankTokens(tokens: OAuthTokens): BankTokens {
 export function isNotFound(err: unknown): boolean {
   return err instanceof BankInvalidRequest && (err.httpStatus === 404 || /^UK\.OBIE\.Resource\.NotFound$/i.test(err.bankCode ?? ''));
 }
-

@@ -14,7 +14,8 @@ export const ukObieStandard: StandardDefinition = {
     // mTLS with private_key_jwt or tls_client_auth (FAPI forbids client secrets); it signs with JWS,
     // not HTTP signatures, so `qseal` is refused rather than silently ignored.
     check(entry, problem) {
-      if (SECRET_METHODS.has(entry.tokenEndpointAuthMethod)) problem(['tokenEndpointAuthMethod'], 'UK Open Banking (FAPI) takes private_key_jwt or tls_client_auth, not a client secret');
+      if (SECRET_METHODS.has(entry.tokenEndpointAuthMethod))
+        problem(['tokenEndpointAuthMethod'], 'UK Open Banking (FAPI) takes private_key_jwt or tls_client_auth, not a client secret');
       if (entry.qseal) problem(['qseal'], 'UK Open Banking does not use HTTP signatures (it signs with JWS)');
     },
     sendsQSealCertificate: false,

@@ -87,10 +87,7 @@ export class LocalKmsProvider implements KmsProvider {
       decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
       return Buffer.concat([decipher.update(ciphertext.subarray(13, ciphertext.length - 16)), decipher.final()]);
     } catch {
-      throw new VaultError(
-        VaultErrorCode.KMS_DECRYPT_FAILED,
-        `Local KMS key ${this.keyId} cannot decrypt this master key (another key file, or tampering)`,
-      );
+      throw new VaultError(VaultErrorCode.KMS_DECRYPT_FAILED, `Local KMS key ${this.keyId} cannot decrypt this master key (another key file, or tampering)`);
     }
   }
 
