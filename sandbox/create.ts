@@ -60,6 +60,11 @@ export interface Sandbox {
   banks: SandboxBankInfo[];
   /** OAuth client credentials per bank id. */
   clients: Record<string, SandboxClientCredentials>;
+  /**
+   * Resolves once the default partition's banks are built and can answer (building them now if the
+   * sandbox is lazy). A server that awaits it before it listens spares its first request the build.
+   */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -143,6 +148,9 @@ export function createSandbox(options: SandboxOptions): Sandbox {
     router,
     banks: [...described.banks, ...upstream.banks],
     clients: { ...described.clients, ...upstream.clients },
+    async ready() {
+      await rootPartition();
+    },
     async close() {
       await Promise.all([root?.then((p) => p.close()).catch(() => undefined), partitions?.then((p) => p.all.close())]);
     },

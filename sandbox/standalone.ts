@@ -54,6 +54,8 @@ export async function startStandalone(argv: string[], print: (text: string) => v
   const selfUrl = `http://${values.host === '0.0.0.0' ? '127.0.0.1' : values.host === '::' ? '[::1]' : values.host!.includes(':') ? `[${values.host}]` : values.host}:${actualPort}`;
   const sandbox = createSandbox({ publicUrl, selfUrl, mountPath, adminToken, seed, logger, maxPartitions });
   app.use(mountPath, sandbox.router);
+  // The banner says the banks answer: build them before printing it, not on the first request.
+  await sandbox.ready();
   const lines = [
     `Passerelle sandbox banks on ${publicUrl}${mountPath}`,
     `Control API: ${publicUrl}${mountPath}/control  (Authorization: Bearer ${adminToken})`,

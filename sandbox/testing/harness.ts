@@ -54,6 +54,8 @@ export async function startSandbox(
     maxPartitions: opts.maxPartitions,
   });
   app.use('/sandbox', sandbox.router);
+  // Set-up builds the banks, as a server would before it listens: no test's first request pays for it.
+  await sandbox.ready();
   return {
     url,
     sandbox,

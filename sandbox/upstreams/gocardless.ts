@@ -152,6 +152,10 @@ export function createGoCardlessUpstream(opts: {
     definition: spec as unknown as Document,
     strict: false,
     validate: true,
+    // The vendored file is fixed, so checking it against OpenAPI's own schema at every start buys
+    // nothing; compiling each operation's validators on its first call makes the first request
+    // ~30 ms instead of seconds (it ran into the gateway's 15 s bank timeout on a busy machine).
+    quick: true,
     ignoreTrailingSlashes: false,
     customizeAjv: (ajv) => {
       addFormats(ajv);
