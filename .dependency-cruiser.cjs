@@ -90,7 +90,8 @@ module.exports = {
       comment:
         "A module reaches another only through that module's public entry (its index.ts). Entities " +
         '(*.entity.ts) are the shared persistent model that ORM relations point at; the GraphQL edge of a ' +
-        "module may also use another module's GraphQL edge (its object types).",
+        "module may also use another module's GraphQL edge (its object types). Those allowed imports must still never " +
+        'make modules cycle: test/module-graph.test.ts collapses this graph to src/modules/<name> and fails on a cycle.',
       from: { path: '^src/modules/([^/]+)/', pathNot: TEST },
       to: { path: '^src/modules/[^/]+/', pathNot: ['^src/modules/$1/', '^src/modules/[^/]+/index\\.ts$', '^src/modules/[^/]+/[^/]+\\.entity\\.ts$', EDGE] },
     },

@@ -156,8 +156,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       jobs,
       logger: logger.child({ module: 'proofs' }),
     });
+    const accounts = new AccountsService(db.sql, !db.embedded);
     const consents = new ConsentsService({
       orm: db.orm,
+      accounts,
       jobs,
       institutions,
       tenancy,
@@ -232,7 +234,6 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       metrics,
     });
     const webhooks = new WebhooksService({ sql: db.sql, vault, audit, wake: () => eventStream.notify() });
-    const accounts = new AccountsService(db.sql, !db.embedded);
     // The sandbox* mutations drive the sandbox through its control API over HTTP, in-process or standalone alike.
     const control = sandbox
       ? new SandboxControlClient(`${baseUrl}/sandbox/control`, sandboxAdminToken(config))

@@ -22,6 +22,6 @@ export class TransactionAccountResolver {
 export class ConsentAccountsResolver {
   @FieldResolver(() => [AccountType], { description: 'The accounts the end user granted, as the bank listed them at authorisation.' })
   async accounts(@Root() consent: ConsentType, @Ctx() ctx: GraphQLContext): Promise<AccountType[]> {
-    return (await ctx.services.consents.accounts(ctx.em, ctx.caller, consent.internalId)).map(AccountType.from);
+    return (await ctx.services.accounts.ofConsent(ctx.em, ctx.caller, consent.internalId)).map(AccountType.from);
   }
 }

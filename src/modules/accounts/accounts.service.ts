@@ -15,6 +15,11 @@ import {
   type TransactionPosition,
   type TransactionRecord,
 } from '../transactions';
+import { toGlobalId } from '../../kernel/ids';
+import type { CanonicalAccount } from '../../banking/model';
+import type { Consent } from '../consents/consent.entity';
+import type { GrantedAccounts } from '../consents';
+import { addEvents, EventType } from '../events';
 import { Account } from './account.entity';
 
 /** How long an event's transactions, once read, serve the other live subscriptions executing that event. */
@@ -70,7 +75,7 @@ const badInput = (message: string, argument: string) => new DomainError(ErrorCod
  * Accounts and their data as the API reads them, always within the caller's tenant. Pages and the
  * change feed go straight to SQL (see transactions.store): no entity is hydrated per row.
  */
-export class AccountsService {
+export class AccountsService implements GrantedAccounts {
   /** Reads of events' transactions in flight or just done, by tenant and event id (see transactionsOfEvent). */
   private readonly eventReads = new Map<string, Promise<TransactionRecord[]>>();
 
@@ -82,6 +87,66 @@ export class AccountsService {
 
   async list(em: EntityManager, caller: Caller, limit: number, after?: KeysetPosition): Promise<Account[]> {
     return em.find(Account, { tenant: caller.tenantId, ...afterPosition(after) }, { orderBy: { createdAt: 'asc', id: 'asc' }, limit, populate: ['consent'] });
+  }
+
+  /** The accounts a consent currently grants, oldest first. */
+  async ofConsent(em: EntityManager, caller: Caller, consentId: string): Promise<Account[]> {
+    return em.find(Account, { tenant: caller.tenantId, consent: consentId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
+  }
+
+  /**
+   * Records the accounts the bank listed at a consent's authorisation (ConsentsService calls this, in
+   * the unit of work that activates the consent). Accounts belong to the end user at the institution, not
+   * to one consent: a renewal or a new consent takes over the same rows (matched by the bank's id,
+   * then IBAN, then masked PAN), so account and transaction ids never change.
+   */
+  async recordGranted(em: EntityManager, consent: Consent, accounts: CanonicalAccount[]): Promise<void> {
+    const existing = await em.find(
+      Account,
+      { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId! },
+      { orderBy: { createdAt: 'asc' } },
+    );
+    const taken = new Set<Account>();
+    const free = (pred: (e: Account) => boolean) => existing.find((e) => !taken.has(e) && pred(e));
+    for (const a of accounts) {
+      const match =
+        free((e) => e.consent.id === consent.id && e.bankAccountId === a.bankAccountId) ??
+        (a.iban ? free((e) => e.iban === a.iban) : undefined) ??
+        (a.maskedPan ? free((e) => e.maskedPan === a.maskedPan) : undefined) ??
+        free((e) => e.bankAccountId === a.bankAccountId && !e.iban && !e.maskedPan);
+      const data = {
+        consent,
+        bankAccountId: a.bankAccountId,
+        kind: a.kind,
+        iban: a.iban,
+        maskedPan: a.maskedPan,
+        currency: a.currency,
+        name: a.name,
+        ownerName: a.ownerName,
+        product: a.product,
+      };
+      if (match) {
+        taken.add(match);
+        Object.assign(match, data);
+      } else {
+        const created = em.create(Account, { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId!, ...data });
+        taken.add(created);
+        addEvents(em, [
+          {
+            tenantId: consent.tenant.id,
+            type: EventType.ACCOUNT_DISCOVERED,
+            resourceType: 'Account',
+            resourceId: created.id,
+            payload: {
+              accountId: toGlobalId('Account', created.id),
+              consentId: toGlobalId('Consent', consent.id),
+              kind: created.kind,
+              currency: created.currency,
+            },
+          },
+        ]);
+      }
+    }
   }
 
   /** One account as the API shows it, read with plain SQL (no entity): the hot path of every page. */

@@ -1,6 +1,5 @@
-import { Entity, ManyToOne, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, OptionalProps, PrimaryKey, Property } from '@mikro-orm/core';
 import { randomUUID } from 'node:crypto';
-import { Tenant } from '../tenancy/tenant.entity';
 
 /** One line of the audit journal. `details` holds identifiers and outcomes only, never payloads or secrets. */
 @Entity({ tableName: 'audit_event' })
@@ -10,8 +9,12 @@ export class AuditEvent {
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();
 
-  @ManyToOne({ entity: () => Tenant, deleteRule: 'cascade' })
-  tenant!: Tenant;
+  /**
+   * The tenant whose journal this line belongs to, by id: the audit module knows no tenancy entity (tenancy
+   * journals through it). The database keeps the foreign key, cascading with the tenant's deletion.
+   */
+  @Property({ type: 'uuid', fieldName: 'tenant_id' })
+  tenantId!: string;
 
   @Property({ type: 'Date', columnType: 'timestamptz' })
   createdAt: Date = new Date();

@@ -5,7 +5,6 @@ import type { Caller } from '../../kernel/caller';
 import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 import type { BankCallRecord } from '../../banking/http';
 import type { Logger } from '../../platform/logger';
-import { Tenant } from '../tenancy/tenant.entity';
 import { AuditEvent } from './audit-event.entity';
 
 /** What the journal records. */
@@ -119,7 +118,7 @@ export class AuditService {
   /** Adds an entry within the caller's unit of work (flushed with the change it describes). */
   add(em: EntityManager, entry: AuditEntry): void {
     em.create(AuditEvent, {
-      tenant: em.getReference(Tenant, entry.tenantId),
+      tenantId: entry.tenantId,
       action: entry.action,
       actor: entry.actor,
       resourceType: entry.resourceType ?? null,
@@ -215,7 +214,7 @@ export class AuditService {
     await Promise.all(this.pending); // this process's journal lines are readable as soon as their call returned
     return em.find(
       AuditEvent,
-      { tenant: caller.tenantId, ...(action ? { action } : {}), ...afterPosition(after) },
+      { tenantId: caller.tenantId, ...(action ? { action } : {}), ...afterPosition(after) },
       { orderBy: { createdAt: 'asc', id: 'asc' }, limit },
     );
   }

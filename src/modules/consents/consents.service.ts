@@ -10,7 +10,6 @@ import type { AdapterRegistry } from '../../banking/adapters';
 import type { AccessScope, BankTokens, CanonicalAccount, InstitutionDescriptor } from '../../banking/model';
 import type { BankCallContext, ConsentAccess, ConsentCompleted } from '../../banking/ports';
 import type { Logger } from '../../platform/logger';
-import { Account } from '../accounts/account.entity';
 import { bankFailureLog, isBankFailure } from '../institutions';
 import type { InstitutionsService } from '../institutions';
 import { EndUser } from '../tenancy/end-user.entity';
@@ -83,8 +82,19 @@ export function redirectBack(redirectUri: string, params: Record<string, string>
   return { kind: 'redirect', location: url.href };
 }
 
+/**
+ * Where the accounts a bank listed at authorisation are recorded: the accounts module owns them (it
+ * implements this; the composition root wires it), so consents never creates an account itself.
+ */
+export interface GrantedAccounts {
+  /** Records the accounts the bank listed for `consent`, in the caller's unit of work (flushed with the consent). */
+  recordGranted(em: EntityManager, consent: Consent, accounts: CanonicalAccount[]): Promise<void>;
+}
+
 export interface ConsentsDeps {
   orm: MikroORM;
+  /** Records the accounts each authorisation grants. */
+  accounts: GrantedAccounts;
   /** Durable jobs (decoupled SCA is followed by polling the bank); null: decoupled SCA is not offered. */
   jobs: Jobs | null;
   audit: AuditService;
@@ -325,10 +335,6 @@ export class ConsentsService {
     return em.findOne(Consent, { id, tenant: caller.tenantId });
   }
 
-  async accounts(em: EntityManager, caller: Caller, consentId: string): Promise<Account[]> {
-    return em.find(Account, { tenant: caller.tenantId, consent: consentId }, { orderBy: { createdAt: 'asc', id: 'asc' } });
-  }
-
   // --- hosted connect page -------------------------------------------------------------------
 
   /** The consent behind a connect-page token, if the link is still usable. */
@@ -464,7 +470,7 @@ export class ConsentsService {
       });
       this.apply(consent, renewing ? ConsentEvent.RENEWAL_AUTHORISED : ConsentEvent.AUTHORISED, null);
       this.emit(em, consent, EventType.CONSENT_ACTIVATED);
-      await this.upsertAccounts(em, consent, accounts);
+      await this.deps.accounts.recordGranted(em, consent, accounts);
       this.deps.proofs.add(em, consentAuthorisedProof(consent, institution, { renewal: renewing, accounts: accounts.length }));
       this.journal(em, consent, renewing ? AuditAction.CONSENT_RENEWED : AuditAction.CONSENT_AUTHORISED, 'endUser', {
         institutionId: institution.id,
@@ -708,60 +714,6 @@ export class ConsentsService {
           ),
         ],
       };
-    }
-  }
-
-  /**
-   * Records the accounts the bank listed. Accounts belong to the end user at the institution, not
-   * to one consent: a renewal or a new consent takes over the same rows (matched by the bank's id,
-   * then IBAN, then masked PAN), so account and transaction ids never change.
-   */
-  private async upsertAccounts(em: EntityManager, consent: Consent, accounts: CanonicalAccount[]): Promise<void> {
-    const existing = await em.find(
-      Account,
-      { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId! },
-      { orderBy: { createdAt: 'asc' } },
-    );
-    const taken = new Set<Account>();
-    const free = (pred: (e: Account) => boolean) => existing.find((e) => !taken.has(e) && pred(e));
-    for (const a of accounts) {
-      const match =
-        free((e) => e.consent.id === consent.id && e.bankAccountId === a.bankAccountId) ??
-        (a.iban ? free((e) => e.iban === a.iban) : undefined) ??
-        (a.maskedPan ? free((e) => e.maskedPan === a.maskedPan) : undefined) ??
-        free((e) => e.bankAccountId === a.bankAccountId && !e.iban && !e.maskedPan);
-      const data = {
-        consent,
-        bankAccountId: a.bankAccountId,
-        kind: a.kind,
-        iban: a.iban,
-        maskedPan: a.maskedPan,
-        currency: a.currency,
-        name: a.name,
-        ownerName: a.ownerName,
-        product: a.product,
-      };
-      if (match) {
-        taken.add(match);
-        Object.assign(match, data);
-      } else {
-        const created = em.create(Account, { tenant: consent.tenant, endUser: consent.endUser, institutionId: consent.institutionId!, ...data });
-        taken.add(created);
-        addEvents(em, [
-          {
-            tenantId: consent.tenant.id,
-            type: EventType.ACCOUNT_DISCOVERED,
-            resourceType: 'Account',
-            resourceId: created.id,
-            payload: {
-              accountId: toGlobalId('Account', created.id),
-              consentId: toGlobalId('Consent', consent.id),
-              kind: created.kind,
-              currency: created.currency,
-            },
-          },
-        ]);
-      }
     }
   }
 
