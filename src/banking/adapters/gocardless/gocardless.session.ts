@@ -4,16 +4,17 @@
  * rate-limit budget, and the requisition behind a consent.
  */
 import { createHash } from 'node:crypto';
+import type { z } from 'zod';
 import { httpTransportOptions, type BankAdapterDeps } from '../index';
 import { BankAccessExceeded, BankConsentInvalid, BankError, BankErrorCode, BankInvalidRequest, BankUnauthorized, BankUnavailable } from '../../errors';
 import { createBankHttpClient, type BankHttpClient, type BankRequestOptions, type BankHttpResponse } from '../../http';
 import type { InstitutionDescriptor } from '../../model';
 import type { Logger } from '../../../platform/logger';
 import { UpstreamBudget, type UpstreamScope } from './gocardless.limits';
-import type { z } from 'zod';
 import { gcRequisition, gcTokenPair, gcTokenRefreshed } from './gocardless.schemas';
 import { goCardlessProtocol } from './gocardless.protocol';
 
+/** One day in milliseconds (agreement lengths, the daily budget's reset). */
 export const DAY_MS = 86_400_000;
 
 interface TokenState {
@@ -28,6 +29,7 @@ interface TokenState {
  * the process: the upstream limits `/token/new/` to 100 calls an hour.
  */
 const tokenStates = new Map<string, Promise<TokenState>>();
+
 /** The shared part of one institution's GoCardless adapter. */
 export interface GoCardlessSession {
   institution: InstitutionDescriptor;
