@@ -1,4 +1,5 @@
 import type { Logger } from '../../platform/logger';
+import { skippedEntriesOf } from '../entries';
 import { describeUrl, type BankCallRecord, type BankHttpClientOptions, type BankProtocol } from '../http';
 import type { MtlsOptions } from '../http/mtls';
 import type { QSealOptions } from '../http/qseal';
@@ -78,6 +79,23 @@ export interface SkippedEntriesReport {
   operation: string;
   kind: 'balance' | 'transaction';
   count: number;
+}
+
+/**
+ * Reports the malformed entries set aside in an otherwise good answer (the lists parsed by
+ * `skippableEntries`): logged with our request id and the bank's, and counted for the metrics;
+ * never their values. Nothing when none was set aside.
+ */
+export function reportSkippedEntries(
+  deps: Pick<BankAdapterDeps, 'onSkippedEntries'> & { log: Logger; institutionId: string },
+  call: { operation: string; kind: 'balance' | 'transaction'; requestId: string; bankRequestId: string | undefined },
+  ...lists: (readonly unknown[] | null | undefined)[]
+): void {
+  const skipped = lists.flatMap((l) => skippedEntriesOf(l));
+  if (skipped.length === 0) return;
+  const { operation, kind, requestId, bankRequestId } = call;
+  deps.log.warn({ operation, kind, requestId, bankRequestId, skipped: skipped.length, issues: skipped.slice(0, 5) }, 'bank answer: malformed entries skipped');
+  deps.onSkippedEntries?.({ institutionId: deps.institutionId, operation, kind, count: skipped.length });
 }
 
 /**

@@ -2,14 +2,13 @@
  * What the Berlin Group adapter's ports share for one institution: its bank HTTP client, one OAuth
  * client per authorisation server, the bank's links made absolute, and the headers of a data call.
  */
-import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, recordOAuthCall, reportSkippedEntries, type BankAdapterDeps } from '../index';
 import { BankConsentInvalid } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankTokens, InstitutionDescriptor } from '../../model';
 import { BankOAuth, type DiscoveryForm, type OAuthTokens } from '../../oauth';
 import type { BankCallContext, ConsentAccess } from '../../ports';
 import type { Logger } from '../../../platform/logger';
-import { skippedEntriesOf } from '../../entries';
 import { optionalPsuIp } from './berlin-group.psu-ip';
 import { hrefOf } from './berlin-group.schemas';
 import { berlinGroupProtocol } from './berlin-group.protocol';
@@ -124,22 +123,13 @@ export function createBerlinGroupSession(deps: BankAdapterDeps): BerlinGroupSess
     kind: 'balance' | 'transaction',
     res: { requestId: string; headers: Headers },
     ...lists: (readonly unknown[] | null | undefined)[]
-  ) => {
-    const skipped = lists.flatMap((l) => skippedEntriesOf(l));
-    if (skipped.length === 0) return;
-    log.warn(
-      {
-        operation,
-        kind,
-        requestId: res.requestId,
-        bankRequestId: res.headers.get('x-request-id') ?? undefined,
-        skipped: skipped.length,
-        issues: skipped.slice(0, 5),
-      },
-      'bank answer: malformed entries skipped',
+  ) =>
+    reportSkippedEntries(
+      { log, institutionId, onSkippedEntries: deps.onSkippedEntries },
+      { operation, kind, requestId: res.requestId, bankRequestId: res.headers.get('x-request-id') ?? undefined },
+      ...lists,
     );
-    deps.onSkippedEntries?.({ institutionId, operation, kind, count: skipped.length });
-  };
+
   const linkOf = (link: Parameters<typeof hrefOf>[0]): string | undefined => resolveBankLink(institution.aisBaseUrl, hrefOf(link));
 
   const requireConsentId = (access: { bankConsentId: string | null }, operation: string): string => {

@@ -3,8 +3,7 @@
  * the links the bank gave for each account, and the calls both the consent and the account ports
  * make (the account list, `PUT /consents`, token revocation).
  */
-import { skippedEntriesOf } from '../../entries';
-import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, recordOAuthCall, reportSkippedEntries, type BankAdapterDeps } from '../index';
 import { BankClientConfigError, BankConsentInvalid, BankResponseInvalid } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankTokens, InstitutionDescriptor } from '../../model';
@@ -50,22 +49,13 @@ export function createStetSession(deps: BankAdapterDeps): StetSession {
   const log = logger.child({ component: 'stet-adapter', institutionId: institution.id });
 
   /** Malformed entries set aside in an otherwise good answer: logged with the request ids and counted, never their values. */
-  const reportSkipped = (operation: string, kind: 'balance' | 'transaction', res: { requestId: string; headers: Headers }, list: readonly unknown[]) => {
-    const skipped = skippedEntriesOf(list);
-    if (skipped.length === 0) return;
-    log.warn(
-      {
-        operation,
-        kind,
-        requestId: res.requestId,
-        bankRequestId: res.headers.get('x-request-id') ?? undefined,
-        skipped: skipped.length,
-        issues: skipped.slice(0, 5),
-      },
-      'bank answer: malformed entries skipped',
+  const reportSkipped = (operation: string, kind: 'balance' | 'transaction', res: { requestId: string; headers: Headers }, list: readonly unknown[]) =>
+    reportSkippedEntries(
+      { log, institutionId: institution.id, onSkippedEntries: deps.onSkippedEntries },
+      { operation, kind, requestId: res.requestId, bankRequestId: res.headers.get('x-request-id') ?? undefined },
+      list,
     );
-    deps.onSkippedEntries?.({ institutionId: institution.id, operation, kind, count: skipped.length });
-  };
+
   const issuer = institution.issuer;
   if (!issuer) throw new BankClientConfigError(institution.id, 'a STET institution needs an OAuth issuer (AISP access is an authorisation code)');
 

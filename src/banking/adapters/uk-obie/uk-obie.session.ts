@@ -2,13 +2,12 @@
  * What the UK Open Banking adapter's ports share for one institution: its bank HTTP client, its
  * OAuth client, client-credentials tokens, and the calls consents, accounts and payments all make.
  */
-import { skippedEntriesOf } from '../../entries';
 import type { ZodType } from 'zod';
 import { BankInvalidRequest, BankResponseInvalid, BankUnauthorized, isBankError } from '../../errors';
 import { createBankHttpClient, type BankHttpClient } from '../../http';
 import type { BankTokens } from '../../model';
 import { BankOAuth, bankErrorFromOAuth, isOAuthError, type ClientAssertionKey, type OAuthTokens } from '../../oauth';
-import { httpTransportOptions, oauthClientOptions, recordOAuthCall, type BankAdapterDeps } from '../index';
+import { httpTransportOptions, oauthClientOptions, recordOAuthCall, reportSkippedEntries, type BankAdapterDeps } from '../index';
 import type { BankCallContext, ConsentAccess } from '../../ports';
 import { mapConsentStatus } from './uk-obie.mapper';
 import { ukConsentResponseSchema, type UkConsentData } from './uk-obie.schemas';
@@ -181,21 +180,14 @@ export function createUkObieSession(deps: UkObieAdapterDeps) {
   ): AsyncGenerator<T> {
     const accessToken = psuToken(access, operation);
     const report = (r: { data: T; requestId: string; headers: Headers }) => {
-      const skipped = entries ? skippedEntriesOf(entries.of(r.data)) : [];
-      if (!entries || skipped.length === 0) return;
-      log.warn(
-        {
-          operation,
-          kind: entries.kind,
-          requestId: r.requestId,
-          bankRequestId: r.headers.get('x-fapi-interaction-id') ?? undefined,
-          skipped: skipped.length,
-          issues: skipped.slice(0, 5),
-        },
-        'bank answer: malformed entries skipped',
+      if (!entries) return;
+      reportSkippedEntries(
+        { log, institutionId, onSkippedEntries: deps.onSkippedEntries },
+        { operation, kind: entries.kind, requestId: r.requestId, bankRequestId: r.headers.get('x-fapi-interaction-id') ?? undefined },
+        entries.of(r.data),
       );
-      deps.onSkippedEntries?.({ institutionId, operation, kind: entries.kind, count: skipped.length });
     };
+
     const common = { operation, method: 'GET' as const, accessToken, schema, ...(ctx.psuIpAddress ? { psuIpAddress: ctx.psuIpAddress } : {}) };
     let res = await http.request({ ...common, path: first.path, ...(first.query ? { query: first.query } : {}) });
     const seen = new Set<string>();
