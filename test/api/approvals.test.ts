@@ -606,11 +606,7 @@ describe('payments left awaiting approval', () => {
     ).toMatch(/^Not approved within 168 hours/);
 
     // Exactly one status change, in the log and in the proof chain, whoever of the two sweeps made it.
-    const events = (
-      await gql<{ events: { nodes: { payload: { paymentId: string; status: string } }[] } }>(
-        '{ events(first: 500, types: [PAYMENT_STATUS_CHANGED]) { nodes { payload } } }',
-      )
-    ).events.nodes.filter((e) => e.payload.paymentId === old.id);
+    const events = await t.eventsFor(key, 'PAYMENT_STATUS_CHANGED', 'paymentId', old.id, 1);
     expect(events.map((e) => e.payload.status)).toEqual(['FAILED']);
     const proofs = (
       await gql<{ proofs: { nodes: { event: string; actor: { kind: string }; document: { status?: string } }[] } }>(

@@ -66,28 +66,8 @@ async function fireAtOnce(url: string): Promise<{ status: number; location: stri
   );
 }
 
-/**
- * The log's events of one consent or payment. An event is readable once every older transaction on
- * the server has ended, so with `atLeast` this waits (up to 15 s) until that many are visible, then
- * reads once more a moment later, so a duplicate committed alongside would show too.
- */
-async function eventsFor(type: string, field: 'consentId' | 'paymentId', id: string, atLeast = 0) {
-  const read = async () => {
-    const r = await t.gql<{ events: { nodes: { payload: Record<string, unknown> }[] } }>(
-      `{ events(first: 500, types: [${type}]) { nodes { payload } } }`,
-      {},
-      key,
-    );
-    return r.body.data!.events.nodes.filter((e) => e.payload[field] === id);
-  };
-  let found = await read();
-  for (const deadline = Date.now() + 15_000; found.length < atLeast && Date.now() < deadline; found = await read()) {
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  if (atLeast === 0) return found;
-  await new Promise((r) => setTimeout(r, 500));
-  return read();
-}
+/** The log's events of one consent or payment (waiting for `atLeast` of them: see TestGateway.eventsFor). */
+const eventsFor = (type: string, field: 'consentId' | 'paymentId', id: string, atLeast = 0) => t.eventsFor(key, type, field, id, atLeast);
 
 /** The journal's bank calls (written outside the request's transaction: wait until they settle). */
 async function bankCalls(consentGid: string): Promise<string[]> {

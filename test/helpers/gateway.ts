@@ -26,6 +26,13 @@ export interface TestGateway {
   logs: string[];
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResult<T>>;
   createTenant(name: string, environment?: 'sandbox' | 'live'): Promise<{ tenantId: string; key: string }>;
+  /**
+   * The caller's log events of one type whose payload's `field` is `id`. An event is readable once
+   * every older transaction on the server has ended, so with `atLeast` this waits (up to 15 s) until
+   * that many are visible, then reads once more a moment later, so a duplicate committed alongside
+   * would show too.
+   */
+  eventsFor(key: string, type: string, field: string, id: string, atLeast?: number): Promise<{ payload: Record<string, unknown> }[]>;
   /** Ids of the sandbox tenants createTenant made, oldest first (each has its own partition of the sandbox banks). */
   sandboxTenants: string[];
   close(): Promise<void>;
@@ -112,6 +119,23 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
       if (key) headers.authorization = `Bearer ${key}`;
       const res = await fetch(gateway.graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
       return { status: res.status, headers: res.headers, body: (await res.json()) as GqlResult['body'] } as never;
+    },
+    async eventsFor(this: TestGateway, key: string, type: string, field: string, id: string, atLeast = 0) {
+      const read = async () => {
+        const r = await this.gql<{ events: { nodes: { payload: Record<string, unknown> }[] } }>(
+          `{ events(first: 500, types: [${type}]) { nodes { payload } } }`,
+          {},
+          key,
+        );
+        return r.body.data!.events.nodes.filter((e) => e.payload[field] === id);
+      };
+      let found = await read();
+      for (const deadline = Date.now() + 15_000; found.length < atLeast && Date.now() < deadline; found = await read()) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      if (atLeast === 0) return found;
+      await new Promise((r) => setTimeout(r, 500));
+      return read();
     },
     async createTenant(name, environment = 'sandbox') {
       const { tenant, secret } = await tenancy.createTenant(gateway.db.orm.em.fork(), { name, environment });

@@ -1,4 +1,4 @@
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
 import { ConnectionArgs, decodeCursor, pageSize, toConnection, type ConnectionShape } from '../../api/relay/connection';
@@ -7,24 +7,12 @@ import { registerNodeType } from '../../api/relay/node';
 import { ConsentType } from '../consents/consents.types';
 import { TransactionConnection, TransactionType } from '../transactions/transactions.types';
 import { MAX_TRANSACTION_PAGE, encodeTransactionCursor } from './accounts.service';
-import { AccountConnection, AccountType, BalanceType, SyncBudgetType, TransactionFilterInput } from './accounts.types';
+import { AccountConnection, AccountType, BalanceType, SyncBudgetType, TransactionsArgs } from './accounts.types';
 
 registerNodeType('Account', async (ctx, id) => {
   const a = await ctx.services.accounts.record(ctx.caller, id);
   return a && AccountType.fromRecord(a);
 });
-
-@ArgsType()
-class TransactionsArgs {
-  @Field(() => Int, { nullable: true, description: `How many transactions to return (1–${MAX_TRANSACTION_PAGE}, default 50).` })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true, description: 'Return transactions after this cursor (an `endCursor` or edge `cursor`).' })
-  after?: string | null;
-
-  @Field(() => TransactionFilterInput, { nullable: true })
-  filter?: TransactionFilterInput | null;
-}
 
 @Resolver(() => AccountType)
 export class AccountsResolver {

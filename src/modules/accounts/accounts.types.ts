@@ -1,11 +1,11 @@
-import { Field, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { ArgsType, Field, InputType, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { LocalDateScalar } from '../../api/local-date';
 import { DecimalScalar, MoneyType } from '../../api/money';
 import { Node } from '../../api/relay/node';
 import { toGlobalId } from '../../api/relay/global-id';
 import { connectionType } from '../../api/relay/connection';
 import type { Account } from './account.entity';
-import type { AccountRecord, BalanceRecord } from './accounts.service';
+import { MAX_TRANSACTION_PAGE, type AccountRecord, type BalanceRecord } from './accounts.service';
 import { TransactionStatusEnum } from '../transactions/transactions.types';
 
 /** Kind of account, whatever the bank calls it. */
@@ -236,4 +236,17 @@ export class AccountSyncInput {
   /** The end user's IP address; required for USER_PRESENT (sent to the bank as PSU-IP-Address). */
   @Field(() => String, { nullable: true, description: "The end user's IP address; required for USER_PRESENT (sent to the bank as PSU-IP-Address)." })
   psuIpAddress?: string | null;
+}
+
+/** The arguments of an account's transactions (an own account's, or a shared one's through a grant). */
+@ArgsType()
+export class TransactionsArgs {
+  @Field(() => Int, { nullable: true, description: `How many transactions to return (1–${MAX_TRANSACTION_PAGE}, default 50).` })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'Return transactions after this cursor (an `endCursor` or edge `cursor`).' })
+  after?: string | null;
+
+  @Field(() => TransactionFilterInput, { nullable: true })
+  filter?: TransactionFilterInput | null;
 }

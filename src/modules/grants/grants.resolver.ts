@@ -1,4 +1,4 @@
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, ID, Int, Mutation, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Mutation, Resolver, Root, Subscription } from 'type-graphql';
 import type { GraphQLContext } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
 import { ConnectionArgs, decodeCursor, pageSize, toConnection, type ConnectionShape } from '../../api/relay/connection';
@@ -7,7 +7,7 @@ import { EventType, type EventEntry } from '../events';
 import type { UserError } from '../../api/user-errors';
 import { registerNodeType } from '../../api/relay/node';
 import { MAX_TRANSACTION_PAGE, encodeTransactionCursor } from '../accounts';
-import { AccountType, BalanceType, TransactionFilterInput } from '../accounts/accounts.types';
+import { AccountType, BalanceType, TransactionsArgs } from '../accounts/accounts.types';
 import { EndUserType, TenantType } from '../tenancy/tenancy.types';
 import { AccessGrantScope, wrapCursor } from './grants.service';
 import {
@@ -46,18 +46,6 @@ registerNodeType('SharedPayment', async (ctx, id) => {
   const p = await ctx.services.grants.payment(ctx.caller, id);
   return p && SharedPaymentType.fromShared(p);
 });
-
-@ArgsType()
-class SharedTransactionsArgs {
-  @Field(() => Int, { nullable: true, description: `How many transactions to return (1–${MAX_TRANSACTION_PAGE}, default 50).` })
-  first?: number | null;
-
-  @Field(() => String, { nullable: true, description: 'Return transactions after this cursor (an `endCursor` or edge `cursor`).' })
-  after?: string | null;
-
-  @Field(() => TransactionFilterInput, { nullable: true })
-  filter?: TransactionFilterInput | null;
-}
 
 type GrantPayload = { accessGrant: AccessGrantType | null; userErrors: UserError[] };
 
@@ -150,7 +138,7 @@ export class SharedAccountsResolver {
   })
   async transactions(
     @Root() account: SharedAccountType,
-    @Args(() => SharedTransactionsArgs) args: SharedTransactionsArgs,
+    @Args(() => TransactionsArgs) args: TransactionsArgs,
     @Ctx() ctx: GraphQLContext,
   ): Promise<ConnectionShape<SharedTransactionType>> {
     const first = args.first ?? 50;
