@@ -2,7 +2,9 @@ import { MikroORM, type Options } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -39,11 +41,28 @@ export type EntityList = NonNullable<Options['entities']>;
 /**
  * Settings of the embedded PGlite server. Its shared buffers live in the process's own WebAssembly
  * memory and are all touched at start, so PostgreSQL's default (128 MB, raised to 160 MB by
- * PGlite's initdb) was most of an embedded gateway's idle memory; 16 MB is plenty for the
+ * PGlite's initdb) was most of an embedded gateway's idle memory; 8 MB is plenty for the
  * development and single-box databases embedded mode is for (the OS page cache still holds the
  * files). A deployment that outgrows it runs an external PostgreSQL (DATABASE_URL).
  */
 export const EMBEDDED_PG_SETTINGS: readonly string[] = ['shared_buffers=8MB'];
+
+/**
+ * Creates the embedded cluster (PostgreSQL's initdb, in WebAssembly) in a short-lived child process.
+ * initdb grows its WebAssembly memory to several hundred MiB; done in the gateway's own process, a
+ * first start stayed at twice the RSS of a restart (a WebAssembly memory never shrinks, and the
+ * allocator keeps what a worker thread freed). The gateway then opens the new cluster as it opens an
+ * existing one.
+ */
+async function createEmbeddedCluster(dir: string): Promise<void> {
+  const module = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const script = 'require(process.argv[1]).PGlite.create(process.argv[2]).then((db) => db.close())';
+  await new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, ['-e', script, module, dir], { maxBuffer: 1 << 20 }, (err, _stdout, stderr) =>
+      err ? reject(new Error(`Creating the embedded database in ${dir} failed: ${stderr.trim().split('\n').at(-1) || err.message}`)) : resolve(),
+    ),
+  );
+}
 
 /** Builds MikroORM's options for a connection URL; shared by the gateway, the CLI and tests. */
 export function ormOptions(clientUrl: string, poolSize: number, entities: EntityList, logger?: Logger): Options {
@@ -80,6 +99,7 @@ export async function openDatabase(config: Config, logger: Logger, entities: Ent
   if (!url) {
     const dir = path.join(config.dataDir, 'pgdata');
     fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) await createEmbeddedCluster(dir);
     pglite = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...EMBEDDED_PG_SETTINGS.flatMap((s) => ['-c', s])] });
     const port = config.embeddedPgPort === 0 ? await freePort() : config.embeddedPgPort;
     // One wire connection per slot of both pools, plus the job queue, the migration lock and an operator CLI.
