@@ -155,12 +155,14 @@ export function rssMiB(pid: number): number {
   }
 }
 
-/** A gateway process (`tsx src/main.ts`, as in production) on the bench database, with no sync running; its port. */
+/**
+ * A gateway process on the bench database, with no sync running, and its port: the production
+ * build (`node dist/main.js` on `benchNode` with the image's NODE_OPTIONS, built first when stale).
+ */
 export async function gatewayProcess(db: BenchDatabase, redisUrl: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  await ensureBuilt();
   const port = await freePort();
-  const child = spawnTsx(
-    'src/main.ts',
-    [],
+  const child = spawnGateway(
     {
       ...BENCH_ENV,
       DATABASE_URL: db.url,
