@@ -34,8 +34,7 @@ export interface ReadQuery {
 /**
  * The one cache of compiled operations, keyed by document text and operation name, shared by
  * Apollo Server's executor and the compiled read path: a document is compiled by graphql-jit once,
- * whichever of the two sees it first. Compiled with a serializer generated from the selection when
- * graphql-jit can (not with custom scalars); `compiled.stringify` is JSON.stringify otherwise.
+ * whichever of the two sees it first.
  */
 export class CompiledOperations {
   readonly #entries = new Map<string, Entry>();
@@ -102,11 +101,13 @@ export class CompiledOperations {
   }
 }
 
+/**
+ * Compiles without graphql-jit's generated serializer (`customJSONSerializer`): on a 100-row page
+ * V8's own JSON.stringify was faster and allocated a fraction of it (docs/measurements.md).
+ */
 function compile(schema: GraphQLSchema, document: DocumentNode, operationName: string | undefined): CompiledQuery | null {
-  const fast = compileQuery(schema, document, operationName, { customJSONSerializer: true });
-  if (isCompiledQuery(fast)) return fast;
-  const plain = compileQuery(schema, document, operationName);
-  return isCompiledQuery(plain) ? plain : null;
+  const compiled = compileQuery(schema, document, operationName);
+  return isCompiledQuery(compiled) ? compiled : null;
 }
 
 /**
