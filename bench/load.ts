@@ -2,9 +2,12 @@
 // loop of the server it measures: `concurrency` keep-alive connections, each sending the next
 // POST as soon as the previous answer is read; a warm-up, then a measured window.
 //   npx tsx bench/load.ts --url http://127.0.0.1:4000/graphql --body '{"query":…}' \
-//     [--header 'authorization: Bearer …'] [--concurrency 32] [--warmup 3] [--duration 10]
-// Prints one JSON line: { requests, seconds, rps, p50ms, p99ms, errors, firstError, bytes }.
+//     [--header 'authorization: Bearer …'] [--concurrency 32] [--warmup 3] [--duration 10] [--server-pid PID]
+// Prints one JSON line: { requests, seconds, rps, p50ms, p99ms, errors, firstError, bytes, serverCpuMs }.
+// With --server-pid (Linux), serverCpuMs is the CPU time (user + system) that process used during the
+// measured window: CPU per request depends far less on how busy the machine is than requests/s does.
 // An answer counts as an error unless it is 200 and has no top-level "errors" member.
+import fs from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -16,6 +19,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     warmup: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
+    'server-pid': { type: 'string' },
   },
 });
 if (!values.url || values.body === undefined) {
@@ -56,6 +60,22 @@ const start = performance.now();
 const measureFrom = start + warmupMs;
 const measureTo = measureFrom + durationMs;
 const latencies: number[] = [];
+
+/** CPU time (user + system, ms) the server process has used so far; NaN without --server-pid or /proc. */
+function serverCpuMs(): number {
+  if (!values['server-pid']) return Number.NaN;
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100 per second on Linux).
+    const fields = fs.readFileSync(`/proc/${values['server-pid']}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+let cpuAtStart = Number.NaN;
+let cpuAtEnd = Number.NaN;
+const cpuStart = setTimeout(() => (cpuAtStart = serverCpuMs()), warmupMs);
+const cpuEnd = setTimeout(() => (cpuAtEnd = serverCpuMs()), warmupMs + durationMs);
 let errors = 0;
 let firstError: string | undefined;
 let bytes = 0;
@@ -79,10 +99,12 @@ await Promise.all(
     }
   }),
 );
+clearTimeout(cpuStart);
+clearTimeout(cpuEnd);
 const seconds = (Math.max(performance.now(), measureTo) - measureFrom) / 1000;
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
 agent.destroy();
 process.stdout.write(
-  `${JSON.stringify({ requests: latencies.length, seconds, rps: latencies.length / seconds, p50ms: pct(50), p99ms: pct(99), errors, firstError, bytes: latencies.length ? Math.round(bytes / latencies.length) : 0 })}\n`,
+  `${JSON.stringify({ requests: latencies.length, seconds, rps: latencies.length / seconds, p50ms: pct(50), p99ms: pct(99), errors, firstError, bytes: latencies.length ? Math.round(bytes / latencies.length) : 0, serverCpuMs: cpuAtEnd - cpuAtStart })}\n`,
 );

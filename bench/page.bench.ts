@@ -60,6 +60,8 @@ interface LoadResult {
   errors: number;
   firstError?: string;
   bytes: number;
+  /** CPU time the server used in the measured window (ms). */
+  serverCpuMs: number;
 }
 
 const NODE = 'node { id status amount { amount currency } bookingDate valueDate counterparty { name iban } remittanceInformation description }';
@@ -152,8 +154,20 @@ export async function prepare(db: BenchDatabase, o: Required<PageBenchOptions>, 
   }
 }
 
-async function load(url: string, body: unknown, headers: string[], o: Required<PageBenchOptions>): Promise<LoadResult> {
+/**
+ * Runs the load against `url` for `warmup` + `duration` seconds; `pid`: the server's process, whose
+ * CPU time in the measured window is reported.
+ */
+async function load(
+  url: string,
+  body: unknown,
+  headers: string[],
+  o: Pick<PageBenchOptions, 'concurrency' | 'warmup' | 'duration'>,
+  pid: number,
+): Promise<LoadResult> {
   const args = [
+    '--server-pid',
+    String(pid),
     '--url',
     url,
     '--body',
@@ -234,11 +248,16 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
     try {
       await waitReady(`http://127.0.0.1:${port}/readyz`, gateway);
       const url = `http://127.0.0.1:${port}/graphql`;
+      const auth = [`authorization: Bearer ${p.key}`];
       for (const c of cases) {
         const r = await post(url, c.gql, { authorization: `Bearer ${p.key}` });
         answers.push(r.data.account.transactions.edges.map((e) => `${e.cursor} ${e.node.id}`));
+      }
+      // Each server first serves every case unmeasured, so no row pays for the other's code being compiled.
+      for (const c of cases) await load(url, c.gql, auth, { ...o, warmup: 0, duration: o.warmup }, gateway.pid!);
+      for (const c of cases) {
         loads.push(machineLoad());
-        gatewayResults.push(await load(url, c.gql, [`authorization: Bearer ${p.key}`], o));
+        gatewayResults.push(await load(url, c.gql, auth, o, gateway.pid!));
       }
     } finally {
       await stop(gateway);
@@ -255,6 +274,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
         bare.once('exit', (code) => reject(new Error(`bare server exited (${code})`)));
       });
       const url = `http://127.0.0.1:${bound}/`;
+      for (const c of cases) await load(url, c.bare, [], { ...o, warmup: 0, duration: o.warmup }, bare.pid!);
       for (const [i, c] of cases.entries()) {
         const r = await post(url, c.bare);
         const got = r.data.account.transactions.edges.map((e) => `${e.cursor} ${e.node.id}`);
@@ -263,7 +283,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
             `${c.label}: the bare server's page differs from the gateway's: ${got.length} rows, first ${got[0]} against ${answers[i]?.[0]} (${answers[i]?.length} rows)`,
           );
         loads.push(machineLoad());
-        bareResults.push(await load(url, c.bare, [], o));
+        bareResults.push(await load(url, c.bare, [], o, bare.pid!));
       }
     } finally {
       await stop(bare);
@@ -273,16 +293,17 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
     await db.drop();
   }
 
+  const cpu = (r: LoadResult) => r.serverCpuMs / r.requests;
   const rowsOf = (r: (typeof results)[number]) => [
-    `| ${r.label} | (a) gateway: Apollo GraphQL \`account.transactions(first: 100)\` | ${num(r.gateway.rps)} | ${ms(r.gateway.p50ms)} | ${ms(r.gateway.p99ms)} | ${r.gateway.requests.toLocaleString('en-US')} | ${r.gateway.bytes.toLocaleString('en-US')} |`,
-    `| ${r.label} | (b) bare node:http + pg, same SQL | ${num(r.bare.rps)} | ${ms(r.bare.p50ms)} | ${ms(r.bare.p99ms)} | ${r.bare.requests.toLocaleString('en-US')} | ${r.bare.bytes.toLocaleString('en-US')} |`,
-    `| ${r.label} | **a / b** | **${ratio(r.gateway.rps, r.bare.rps)}** | | | | |`,
+    `| ${r.label} | (a) gateway: Apollo GraphQL \`account.transactions(first: 100)\` | ${num(r.gateway.rps)} | ${ms(r.gateway.p50ms)} | ${ms(r.gateway.p99ms)} | ${r.gateway.requests.toLocaleString('en-US')} | ${r.gateway.bytes.toLocaleString('en-US')} | ${cpu(r.gateway).toFixed(3)} |`,
+    `| ${r.label} | (b) bare node:http + pg, same SQL | ${num(r.bare.rps)} | ${ms(r.bare.p50ms)} | ${ms(r.bare.p99ms)} | ${r.bare.requests.toLocaleString('en-US')} | ${r.bare.bytes.toLocaleString('en-US')} | ${cpu(r.bare).toFixed(3)} |`,
+    `| ${r.label} | **a / b** | **${ratio(r.gateway.rps, r.bare.rps)}** | | | | | ${ratio(cpu(r.bare), cpu(r.gateway))} |`,
   ];
   return [
-    `Transactions page over HTTP: ${o.rows.toLocaleString('en-US')} rows in \`bank_transaction\` (${o.benchRows.toLocaleString('en-US')} in the account, the rest over ${o.accounts} accounts), 100-row page, concurrency ${o.concurrency}, keep-alive, ${o.warmup} s warm-up + ${o.duration} s measured per row; PostgreSQL, both servers on Node ${benchNodeVersion()}, pool 10 in both servers; machine before each run: ${loads.join('; ')}`,
+    `Transactions page over HTTP: ${o.rows.toLocaleString('en-US')} rows in \`bank_transaction\` (${o.benchRows.toLocaleString('en-US')} in the account, the rest over ${o.accounts} accounts), 100-row page, concurrency ${o.concurrency}, keep-alive; each server first serves every case for ${o.warmup} s unmeasured, then per row ${o.warmup} s warm-up + ${o.duration} s measured; PostgreSQL, both servers on Node ${benchNodeVersion()}, pool 10 in both servers. Server CPU: user + system time of the server's process in the measured window, per request (the last column's ratio is bare ÷ gateway, so like requests/s higher is better; it moves less with the machine's load). Machine before each run: ${loads.join('; ')}`,
     '',
-    '| page | server | requests/s | p50 ms | p99 ms | requests | bytes/answer |',
-    '|---|---|---:|---:|---:|---:|---:|',
+    '| page | server | requests/s | p50 ms | p99 ms | requests | bytes/answer | server CPU ms/request |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
     ...results.flatMap(rowsOf),
   ].join('\n');
 }
