@@ -23,10 +23,9 @@ RUN node scripts/build.mjs
 # A named volume mounted here starts as a copy of this directory, owned by the user below.
 RUN mkdir -p /data && chown node:node /data
 USER node
-# Node 24's V8 lets the young generation grow to 3 × 32 MiB semi-spaces after the allocation burst of
-# start-up and never gives it back: half of an idle gateway's heap (RSS 205 → 176 MiB at 16 MiB,
-# the size Node 20 used). Override with NODE_OPTIONS if a profile shows scavenges dominating.
-ENV NODE_OPTIONS=--max-semi-space-size=16
+# No V8 heap flags: the gateway gives back what start-up's allocation burst grew (src/platform/memory.ts),
+# and V8's default young generation (32 MiB semi-spaces on Node 24) keeps page requests cheap: capped at
+# 16 MiB, scavenges cost a page request about a fifth more CPU (docs/capacity.md).
 ENV HOST=0.0.0.0 \
     PORT=4000 \
     DATA_DIR=/data
