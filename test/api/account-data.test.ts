@@ -1,5 +1,6 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { ciConfig, startTestGateway, type TestGateway } from '../helpers/gateway';
 import { accountState, bankLedger, connect, control, gatewayLedger, settled, type Connected } from '../helpers/banking';
 import { addDays, utcDay } from '../../src/modules/sync/budget';
 import { parseGlobalId } from '../../src/api/relay/global-id';
@@ -357,5 +358,77 @@ describe('a new consent for the same end user at the same bank', () => {
     expect(after.removed).toEqual([]);
     const r = await t.gql<{ account: { consent: { id: string } } }>('query($id: ID!) { account(id: $id) { consent { id } } }', { id: acct.id }, key);
     expect(r.body.data!.account.consent.id).toBe(second.consentId);
+  });
+});
+
+describe('a page of transactions asked for alone', () => {
+  let accountId: string;
+  let otherKey: string;
+  const ALONE = `query($id: ID!, $after: String) { account(id: $id) { id transactions(first: 7, after: $after) {
+    edges { cursor node { id amount { amount currency } } } pageInfo { hasNextPage endCursor } } } }`;
+  const WITH_NAME = `query($id: ID!, $after: String) { account(id: $id) { id name transactions(first: 7, after: $after) {
+    edges { cursor node { id amount { amount currency } } } pageInfo { hasNextPage endCursor } } } }`;
+  type Page = {
+    account: {
+      id: string;
+      name?: string;
+      transactions: { edges: { cursor: string; node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+    } | null;
+  };
+
+  beforeAll(async () => {
+    const c = await connect(t, key, endUserId, 'nordlicht');
+    accountId = c.accounts[0]!.id;
+    await settled(t, key, accountId, null);
+    ({ key: otherKey } = await t.createTenant('Another reader'));
+  });
+
+  it('answers as the read with other account fields does, on every page, the last empty one included', async () => {
+    let after: string | null = null;
+    for (let pages = 0; ; pages++) {
+      const alone: { data?: Page; errors?: unknown[] } = (await t.gql<Page>(ALONE, { id: accountId, after }, key)).body;
+      const full: { data?: Page } = (await t.gql<Page>(WITH_NAME, { id: accountId, after }, key)).body;
+      expect(alone.errors).toBeUndefined();
+      expect(alone.data!.account).toEqual({ id: full.data!.account!.id, transactions: full.data!.account!.transactions });
+      const info: { hasNextPage: boolean; endCursor: string | null } = alone.data!.account!.transactions.pageInfo;
+      if (!info.hasNextPage) {
+        // Past the last row: an empty page of an account that exists.
+        const empty = (await t.gql<Page>(ALONE, { id: accountId, after: info.endCursor }, key)).body.data!.account;
+        expect(empty).toMatchObject({ id: accountId, transactions: { edges: [], pageInfo: { hasNextPage: false, endCursor: null } } });
+        expect(pages).toBeGreaterThan(0);
+        break;
+      }
+      after = info.endCursor;
+    }
+  });
+
+  it('answers null for another tenant’s account and for an unknown one, and refuses a bad cursor as before', async () => {
+    expect((await t.gql<Page>(ALONE, { id: accountId }, otherKey)).body.data!.account).toBeNull();
+    const unknown = Buffer.from('gid://passerelle/Account/00000000-0000-4000-8000-000000000000').toString('base64url');
+    expect((await t.gql<Page>(ALONE, { id: unknown }, key)).body.data!.account).toBeNull();
+    const bad = (await t.gql<Page>(ALONE, { id: accountId, after: 'not-a-cursor!' }, key)).body;
+    expect(bad.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'after' });
+    expect(bad.errors![0]!.path).toEqual(['account', 'transactions']);
+  });
+
+  it.skipIf(!ciConfig.databaseUrl)('is served while the account table is locked, which a read of another account field waits for', async () => {
+    const owner = new pg.Client({ connectionString: t.gateway.db.url });
+    await owner.connect();
+    try {
+      expect((await t.gql<Page>(ALONE, { id: accountId }, key)).body.data!.account!.transactions.edges).toHaveLength(7);
+      await owner.query('begin');
+      await owner.query('lock table account in access exclusive mode');
+      const alone = await t.gql<Page>(ALONE, { id: accountId }, key);
+      expect(alone.body.data!.account!.transactions.edges).toHaveLength(7);
+      let named = false;
+      const waiting = t.gql<Page>(WITH_NAME, { id: accountId }, key).then((r) => ((named = true), r));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(named).toBe(false);
+      await owner.query('rollback');
+      expect((await waiting).body.data!.account!.name).toBeTruthy();
+    } finally {
+      await owner.query('rollback').catch(() => undefined);
+      await owner.end();
+    }
   });
 });

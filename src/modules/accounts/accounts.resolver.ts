@@ -1,4 +1,5 @@
-import { Arg, Args, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
+import { getArgumentValues, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, Ctx, FieldResolver, ID, Info, Query, Resolver, Root } from 'type-graphql';
 import type { GraphQLContext } from '../../api/context';
 import { ApiError, ErrorCode } from '../../api/errors';
 import { ConnectionArgs, decodeCursor, pageSize, toConnection, type ConnectionShape } from '../../api/relay/connection';
@@ -25,9 +26,19 @@ export class AccountsResolver {
   }
 
   @Query(() => AccountType, { nullable: true, description: 'One account of the tenant; null when the id names none.' })
-  async account(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<AccountType | null> {
+  async account(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext, @Info() info: GraphQLResolveInfo): Promise<AccountType | null> {
     const internal = decodeGlobalId(id, 'Account');
-    const a = internal ? await ctx.services.accounts.record(ctx.caller, internal) : null;
+    if (!internal) return null;
+    // The usual page request asks the account for its transactions and nothing else: one query, not two.
+    const page = pageOnlySelection(info);
+    const read = page && (await ctx.services.accounts.transactionsFirst(ctx.caller, internal, page.first, page.after));
+    if (page && read) {
+      if (read.account === null) return null;
+      const account = read.account === 'has-rows' ? AccountType.identified(internal) : AccountType.fromRecord(read.account);
+      account.prefetchedPage = { ...page, rows: read.rows };
+      return account;
+    }
+    const a = await ctx.services.accounts.record(ctx.caller, internal);
     return a && AccountType.fromRecord(a);
   }
 
@@ -60,11 +71,15 @@ export class AccountsResolver {
     @Args(() => TransactionsArgs) args: TransactionsArgs,
     @Ctx() ctx: GraphQLContext,
   ): Promise<ConnectionShape<TransactionType>> {
-    const first = args.first ?? 50;
-    if (!Number.isInteger(first) || first < 1 || first > MAX_TRANSACTION_PAGE) {
+    const first = args.first ?? DEFAULT_PAGE;
+    if (!validFirst(first)) {
       throw new ApiError(ErrorCode.BAD_USER_INPUT, `Argument "first" must be between 1 and ${MAX_TRANSACTION_PAGE}.`, { argument: 'first' });
     }
-    const rows = await ctx.services.accounts.transactions(ctx.caller, account.internalId, first, args.after, args.filter);
+    const pre = account.prefetchedPage;
+    const rows =
+      pre && !args.filter && pre.first === first && pre.after === (args.after ?? null)
+        ? pre.rows
+        : await ctx.services.accounts.transactions(ctx.caller, account.internalId, first, args.after, args.filter);
     const page = rows.length > first ? rows.slice(0, first) : rows;
     const edges = page.map((r) => ({
       cursor: encodeTransactionCursor(r.accountId, { pending: r.status === 'PENDING', sortDate: r.sortDate, createdVersion: r.createdVersion, id: r.id }),
@@ -81,4 +96,27 @@ export class AccountsResolver {
       },
     };
   }
+}
+
+const DEFAULT_PAGE = 50;
+const validFirst = (first: number) => Number.isInteger(first) && first >= 1 && first <= MAX_TRANSACTION_PAGE;
+
+/**
+ * `first` and `after` of `account`'s selection when it is one `transactions` field without a filter,
+ * beside `id` or `__typename` at most (no fragment, alias twice or directive); undefined otherwise,
+ * and when `first` is out of range (the field's resolver reports that).
+ */
+function pageOnlySelection(info: GraphQLResolveInfo): { first: number; after: string | null } | undefined {
+  if (info.fieldNodes.length !== 1) return undefined;
+  let page: FieldNode | undefined;
+  for (const s of info.fieldNodes[0]!.selectionSet?.selections ?? []) {
+    if (s.kind !== Kind.FIELD || s.directives?.length) return undefined;
+    if (s.name.value === 'transactions' && !page) page = s;
+    else if (s.name.value !== 'id' && s.name.value !== '__typename') return undefined;
+  }
+  if (!page) return undefined;
+  const field = (info.returnType as GraphQLObjectType).getFields()['transactions']!;
+  const args = getArgumentValues(field, page, info.variableValues) as { first?: number | null; after?: string | null; filter?: unknown };
+  const first = args.first ?? DEFAULT_PAGE;
+  return args.filter == null && validFirst(first) ? { first, after: args.after ?? null } : undefined;
 }

@@ -189,6 +189,26 @@ export class AccountsService implements GrantedAccounts {
     return transactionPage(this.sql, caller.tenantId, accountId, limit, position, f);
   }
 
+  /**
+   * A page of an account's transactions (no filter) read before the account itself, for a request
+   * that asks the account for nothing but this page: while the account has transactions, they prove
+   * it exists in the caller's tenant (they reference it, and are read under the same tenant), so the
+   * request costs one query instead of two. `account` is null when the account does not exist, and
+   * read (as {@link record} does) only when the page is empty. Null when `after` is no cursor of this
+   * account: the caller then takes the ordinary path, which reports it.
+   */
+  async transactionsFirst(
+    caller: Caller,
+    accountId: string,
+    limit: number,
+    after: string | null,
+  ): Promise<{ rows: (TransactionRecord & { createdVersion: string })[]; account: AccountRecord | null | 'has-rows' } | null> {
+    const position = after === null ? null : parseTransactionCursor(accountId, after);
+    if (after !== null && !position) return null;
+    const rows = await transactionPage(this.sql, caller.tenantId, accountId, limit, position, {});
+    return { rows, account: rows.length > 0 ? 'has-rows' : await this.record(caller, accountId) };
+  }
+
   async transactionsByIds(caller: Caller, ids: string[]): Promise<TransactionRecord[]> {
     return transactionsByIds(this.sql, caller.tenantId, ids);
   }
@@ -288,7 +308,15 @@ export function base64UrlOfUtf8(text: string): string {
 }
 
 function decodeTransactionCursor(accountId: string, cursor: string): TransactionPosition {
-  const parts = decodeParts(cursor, 'after');
+  const position = parseTransactionCursor(accountId, cursor);
+  if (!position) throw badInput('Argument "after" is not a valid cursor for this account’s transactions.', 'after');
+  return position;
+}
+
+/** The position a page cursor of `accountId` names; null when `cursor` is not one. */
+function parseTransactionCursor(accountId: string, cursor: string): TransactionPosition | null {
+  if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) return null;
+  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const [tag, account, pending, sortDate, createdVersion, id] = parts;
   if (
     parts.length !== 6 ||
@@ -299,7 +327,7 @@ function decodeTransactionCursor(accountId: string, cursor: string): Transaction
     !/^\d{1,18}$/.test(createdVersion!) ||
     !UUID.test(id!)
   ) {
-    throw badInput('Argument "after" is not a valid cursor for this account’s transactions.', 'after');
+    return null;
   }
   return { pending: pending === 'P', sortDate: sortDate!, createdVersion: createdVersion!, id: id! };
 }

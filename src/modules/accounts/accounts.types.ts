@@ -6,6 +6,7 @@ import { toGlobalId } from '../../api/relay/global-id';
 import { connectionType } from '../../api/relay/connection';
 import type { Account } from './account.entity';
 import { MAX_TRANSACTION_PAGE, type AccountRecord, type BalanceRecord } from './accounts.service';
+import type { TransactionRecord } from '../transactions';
 import { TransactionStatusEnum } from '../transactions/transactions.types';
 
 /** Kind of account, whatever the bank calls it. */
@@ -183,6 +184,17 @@ export class AccountType extends AccountFields {
   /** When the next background sync is planned. */
   @Field(() => Date, { nullable: true, description: 'When the next background sync is planned.' })
   nextSyncAt!: Date | null;
+
+  /**
+   * The page of transactions read together with the account, for a request that asks it for that
+   * page only (`account(id)` resolver); `transactions` serves it when its arguments are these.
+   */
+  prefetchedPage?: { first: number; after: string | null; rows: (TransactionRecord & { createdVersion: string })[] };
+
+  /** An account known by its id only: for a selection that reads no other field of it. */
+  static identified(id: string): AccountType {
+    return Object.assign(new AccountType(), { id: toGlobalId('Account', id), internalId: id });
+  }
 
   static from(a: Account): AccountType {
     return AccountType.fromRecord({ ...a, consentId: a.consent.id });
