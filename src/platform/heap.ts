@@ -11,8 +11,8 @@ import vm from 'node:vm';
  * generation grows again as soon as load needs it. It pauses the process once, for about 0.1 s.
  *
  * V8's `gc()` is only installed in contexts created while `--expose-gc` is set: the flag is set
- * for one new context, the function taken from it, and the flag unset again. On a Node whose
- * `gc()` lacks options it is an ordinary full collection. Returns how long it took, in ms.
+ * for one new context, the function taken from it, and the flag unset again. Node 20's V8 has no
+ * last-resort collection: there it is an ordinary full collection. Returns how long it took, in ms.
  */
 export function collectStartGarbage(): number {
   v8.setFlagsFromString('--expose-gc');
