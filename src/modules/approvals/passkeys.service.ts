@@ -87,7 +87,11 @@ export class PasskeysService {
       { tokenHash: sha256Hex(token), purpose },
       { populate: ['member', 'member.endUser', 'payment', 'payment.endUser', 'payment.tenant', 'tenant'] },
     );
-    return link && !link.claimedAt && link.expiresAt > new Date() ? link : null;
+    const valid = link && !link.claimedAt && link.expiresAt > new Date() ? link : null;
+    // A link's page is followed by the browser's request for options: the WebAuthn code starts
+    // loading now, so that request does not wait for it (a failure shows when it is awaited).
+    if (valid) webauthn().catch(() => undefined);
+    return valid;
   }
 
   // --- registration --------------------------------------------------------------------------
