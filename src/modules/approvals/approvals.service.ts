@@ -1,6 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { X509Certificate } from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
 import { randomBytes } from 'node:crypto';
 import type { Caller } from '../../kernel/caller';
 import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
@@ -18,7 +18,6 @@ import type { ProofsService } from '../proofs';
 import { EndUser } from '../tenancy/end-user.entity';
 import { Tenant } from '../tenancy/tenant.entity';
 import type { Outcome } from '../../kernel/problems';
-import { checkSigningCertificate, isCa, parseCertificate, publicKeyOf, verifyDocumentSignature } from './certificates';
 import { ApprovalCaCertificate, ApproverCertificate, ApproverPasskey } from './credential.entity';
 import { approvalDocument, sha256Hex, type ApprovalDocumentFields } from './document';
 import { ApprovalMember, MEMBER_ROLES, type MemberRole } from './member.entity';
@@ -26,6 +25,13 @@ import { ApprovalLink, PaymentApproval, type ApprovalDecision, type ApprovalLink
 import { rulesSchema } from './policy';
 import { ApprovalPolicy } from './policy.entity';
 import { requested, type PolicyGate } from './policy-gate';
+
+/**
+ * The X.509 and JWS code (@peculiar/x509 with its ASN.1 stack) loads on the first certificate a
+ * tenant registers or signs with, not at start: most gateways never use it (about 2 MiB of heap).
+ */
+let certificatesModule: Promise<typeof import('./certificates')> | undefined;
+const certificates = () => (certificatesModule ??= import('./certificates'));
 
 export interface ApprovalsDeps {
   orm: MikroORM;
@@ -125,6 +131,7 @@ export class ApprovalsService {
   /** Registers a CA certificate (root or intermediate) that issues the tenant's approvers' certificates. */
   async caCertificateAdd(em: EntityManager, caller: Caller, pem: string): Promise<Outcome<ApprovalCaCertificate>> {
     const field = ['input', 'certificate'];
+    const { isCa, parseCertificate } = await certificates();
     const parsed = parseCertificate(pem);
     if (!parsed || !isCa(parsed.cert))
       return fail(field, ProblemCode.CERTIFICATE_INVALID, 'Not a CA certificate (PEM or base64 DER with basicConstraints cA=true).');
@@ -156,6 +163,7 @@ export class ApprovalsService {
     const member = memberId ? await em.findOne(ApprovalMember, { id: memberId, tenant: caller.tenantId }) : null;
     if (!member) return fail(['input', 'memberId'], ProblemCode.NOT_FOUND, 'No member with this id.');
     const field = ['input', 'certificate'];
+    const { checkSigningCertificate, parseCertificate } = await certificates();
     const parsed = parseCertificate(pem);
     if (!parsed) return fail(field, ProblemCode.CERTIFICATE_INVALID, 'Not an X.509 certificate (PEM or base64 DER).');
     const problem = await checkSigningCertificate(parsed.cert, await this.trustAnchors(em, caller.tenantId), new Date());
@@ -313,7 +321,8 @@ export class ApprovalsService {
 
   private async trustAnchors(em: EntityManager, tenantId: string): Promise<X509Certificate[]> {
     const cas = await em.find(ApprovalCaCertificate, { tenant: tenantId }, { limit: 100 });
-    return cas.map((ca) => new X509Certificate(Buffer.from(ca.der, 'base64')));
+    const { certificateFromDer } = await certificates();
+    return cas.map((ca) => certificateFromDer(ca.der));
   }
 
   // --- policies ------------------------------------------------------------------------------
@@ -433,7 +442,8 @@ export class ApprovalsService {
     if (!certificate) return refuse(['input', 'certificateId'], ProblemCode.NOT_FOUND, 'No certificate with this id.');
     const memberId = certificate.member.id;
     if (certificate.revokedAt) return refuse(['input', 'certificateId'], ProblemCode.CERTIFICATE_REVOKED, 'This certificate was revoked.', memberId);
-    const cert = new X509Certificate(Buffer.from(certificate.der, 'base64'));
+    const { certificateFromDer, checkSigningCertificate, publicKeyOf, verifyDocumentSignature } = await certificates();
+    const cert = certificateFromDer(certificate.der);
     const problem = await checkSigningCertificate(cert, await this.trustAnchors(em, caller.tenantId), new Date());
     if (problem) return refuse(['input', 'certificateId'], ProblemCode[problem], certificateMessage(problem), memberId);
     const document = await this.document(em, payment, input.decision);

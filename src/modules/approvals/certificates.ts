@@ -35,6 +35,11 @@ export function parseCertificate(text: string): ParsedCertificate | null {
   }
 }
 
+/** A certificate this gateway stored (base64 DER), parsed again. */
+export function certificateFromDer(der: string): X509Certificate {
+  return new X509Certificate(Buffer.from(der, 'base64'));
+}
+
 export function isCa(cert: X509Certificate): boolean {
   return cert.getExtension(BasicConstraintsExtension)?.ca === true;
 }

@@ -1,15 +1,12 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
+  VerifiedAuthenticationResponse,
+  VerifiedRegistrationResponse,
 } from '@simplewebauthn/server';
-import { decodeCredentialPublicKey } from '@simplewebauthn/server/helpers';
 import { createHash, createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { ProblemCode } from '../../kernel/problems';
@@ -21,6 +18,13 @@ import { ApproverPasskey } from './credential.entity';
 import { sha256Hex } from './document';
 import type { ApprovalMember } from './member.entity';
 import { ApprovalLink, type ApprovalDecision } from './payment-approval.entity';
+
+/**
+ * @simplewebauthn/server (with its own copy of @peculiar/x509 and the ASN.1 stack) loads on the
+ * first passkey page, not at start: most gateways never use passkeys (about 2 MiB of heap).
+ */
+let webauthnModules: Promise<[typeof import('@simplewebauthn/server'), typeof import('@simplewebauthn/server/helpers')]> | undefined;
+const webauthn = () => (webauthnModules ??= Promise.all([import('@simplewebauthn/server'), import('@simplewebauthn/server/helpers')]));
 
 /** A hosted page's answer: a value, or a stable code (the same codes as the API's userErrors). */
 export type PageOutcome<T> = { ok: true; value: T } | { ok: false; status: number; code: ProblemCode | 'LINK_INVALID'; message: string };
@@ -83,7 +87,11 @@ export class PasskeysService {
       { tokenHash: sha256Hex(token), purpose },
       { populate: ['member', 'member.endUser', 'payment', 'payment.endUser', 'payment.tenant', 'tenant'] },
     );
-    return link && !link.claimedAt && link.expiresAt > new Date() ? link : null;
+    const valid = link && !link.claimedAt && link.expiresAt > new Date() ? link : null;
+    // A link's page is followed by the browser's request for options: the WebAuthn code starts
+    // loading now, so that request does not wait for it (a failure shows when it is awaited).
+    if (valid) webauthn().catch(() => undefined);
+    return valid;
   }
 
   // --- registration --------------------------------------------------------------------------
@@ -92,6 +100,7 @@ export class PasskeysService {
     const link = await this.link(em, token, 'PASSKEY_REGISTRATION');
     if (!link) return invalidLink();
     const existing = await em.find(ApproverPasskey, { member: link.member.id, revokedAt: null });
+    const [{ generateRegistrationOptions }] = await webauthn();
     const options = await generateRegistrationOptions({
       rpName: 'Passerelle approvals',
       rpID: this.rpId,
@@ -114,7 +123,8 @@ export class PasskeysService {
     const response = parsed.data as unknown as RegistrationResponseJSON;
     if (this.originOf(response.response.clientDataJSON) !== this.origin)
       return problem(ProblemCode.PASSKEY_ORIGIN_MISMATCH, 'This passkey was made for another site.');
-    let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+    const [{ verifyRegistrationResponse }] = await webauthn();
+    let verified: VerifiedRegistrationResponse;
     try {
       verified = await verifyRegistrationResponse({
         response,
@@ -173,6 +183,7 @@ export class PasskeysService {
     const document = await this.deps.approvals.document(em, link.payment, decision.data);
     const passkeys = await em.find(ApproverPasskey, { member: link.member.id, revokedAt: null }, { limit: 20 });
     if (!document || passkeys.length === 0) return problem(ProblemCode.PASSKEY_INVALID, 'No passkey is registered for this member.', 409);
+    const [{ generateAuthenticationOptions }] = await webauthn();
     const options = await generateAuthenticationOptions({
       rpID: this.rpId,
       challenge: createHash('sha256').update(document, 'utf8').digest(),
@@ -212,7 +223,8 @@ export class PasskeysService {
     if (!passkey) return refuse(ProblemCode.PASSKEY_INVALID, 'This passkey is not registered for this member.');
     const document = (await this.deps.approvals.document(em, payment, decision.data))!;
     const challenge = createHash('sha256').update(document, 'utf8').digest('base64url');
-    let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
+    const [{ verifyAuthenticationResponse }, helpers] = await webauthn();
+    let verified: VerifiedAuthenticationResponse;
     try {
       verified = await verifyAuthenticationResponse({
         response,
@@ -255,7 +267,7 @@ export class PasskeysService {
         value: response.response.signature,
         authenticatorData: response.response.authenticatorData,
         clientDataJSON: response.response.clientDataJSON,
-        publicKey: spkiOf(passkey.publicKey),
+        publicKey: spkiOf(helpers.decodeCredentialPublicKey, passkey.publicKey),
       },
       reason: null,
     });
@@ -279,7 +291,7 @@ export class PasskeysService {
 }
 
 /** The passkey's COSE public key as SPKI DER (base64url), the form proof records carry; '' for key types not mapped. */
-function spkiOf(coseBase64url: string): string {
+function spkiOf(decodeCredentialPublicKey: (cose: Uint8Array<ArrayBuffer>) => unknown, coseBase64url: string): string {
   const cose = decodeCredentialPublicKey(Buffer.from(coseBase64url, 'base64url')) as unknown as Map<number, number | Uint8Array>;
   const bytes = (k: number) => Buffer.from(cose.get(k) as Uint8Array).toString('base64url');
   const kty = cose.get(1);
