@@ -3,7 +3,6 @@ import { ConfigError, loadConfig, redactedConfig } from './config';
 import { readDemoKey, startGateway } from './gateway';
 import { collectStartGarbage } from './platform/heap';
 import { createLogger } from './platform/logger';
-import { trimHeap } from './platform/memory';
 
 const started = performance.now();
 let config;
@@ -43,16 +42,6 @@ process.stdout.write(
     .join('\n') + '\n\n',
 );
 
-// A second after start-up, one memory-reducing collection gives back what its allocation burst left
-// behind (about 60 MiB on Node 24; docs/capacity.md). Later collections are V8's own.
-setTimeout(() => {
-  const trim = trimHeap();
-  logger.info(
-    { heapTotalMiB: [trim.heapTotalBefore, trim.heapTotalAfter].map((b) => Math.round(b / 2 ** 20)), pauseMs: Math.round(trim.pauseMs) },
-    'start-up memory released',
-  );
-}, 1000).unref();
-
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
@@ -78,7 +67,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 // The start's garbage and its grown young generation, given back once the first probes after
-// ready have been answered (a later request waits for this one pause, about 0.1 s, at most).
+// ready have been answered (a later request waits for this one pause, about 0.1 s, at most):
+// about 45 MiB of RSS on Node 24 (docs/capacity.md).
 setTimeout(() => {
   if (!stopping) logger.debug({ ms: collectStartGarbage() }, 'collected the start-up garbage');
 }, 1000).unref();

@@ -3,8 +3,8 @@ import vm from 'node:vm';
 
 /**
  * Gives back the memory the start-up left behind. Starting allocates in bursts: V8 grows the young
- * generation to its maximum (two semi-spaces of `--max-semi-space-size`, 32 MiB with the image's 16)
- * and keeps it, and the old generation keeps the start's garbage. A process that then idles never
+ * generation to its maximum (semi-spaces of `--max-semi-space-size`, 32 MiB each by default on
+ * Node 24) and keeps it, and the old generation keeps the start's garbage. A process that then idles never
  * collects again, so it stayed at its start's peak: about 45 MiB of RSS more than it needs.
  * One memory-reducing full collection once the gateway is ready (V8's "last resort" collection:
  * it shrinks the young generation to its initial size and compacts) returns it; the young
