@@ -134,8 +134,8 @@ async function initialSync(t: TestGateway, key: string, endUserId: string) {
 /** Step 5: the whole initial sync with the sandbox banks in a process of their own, on a fresh database. */
 async function initialSyncRemoteBank(): Promise<{ n: number; syncMs: number; notes: string }> {
   const port = await freePort();
-  const token = randomBytes(24).toString('base64url');
-  const bank = spawnOnBenchNode('sandbox/main.ts', ['--port', String(port), '--admin-token', token, '--log-level', 'warn']);
+  const token = randomBytes(24).toString('hex'); // never starting with '-', which the sandbox's argument parser would take for an option
+  const bank = spawnOnBenchNode('sandbox/main.ts', ['--port', String(port), `--admin-token=${token}`, '--log-level', 'warn']);
   const db = await benchDatabase('syncbenchremote');
   let t: TestGateway | undefined;
   try {
