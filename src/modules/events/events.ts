@@ -48,13 +48,18 @@ export function addEvents(em: EntityManager, events: NewEvent[]): void {
   for (const e of events) em.create(EventRecord, { id: randomUUID(), ...e });
 }
 
-/** Appends with a plain client inside the caller's open transaction (the sync's write). */
+/**
+ * Appends with a plain client inside the caller's open transaction (the sync's write). The
+ * payloads go as one JSON array rather than an array of jsonb texts, which the driver would
+ * escape again element by element (a first sync's 1,000 events are megabytes of ids).
+ */
 export async function appendEvents(client: Pick<pg.PoolClient, 'query'>, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
   await client.query(
     `insert into event (id, tenant_id, type, resource_type, resource_id, payload)
-     select u.id, u.tenant_id, u.type, u.resource_type, u.resource_id, u.payload
-     from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::jsonb[]) with ordinality as u(id, tenant_id, type, resource_type, resource_id, payload, n)
+     select u.id, u.tenant_id, u.type, u.resource_type, u.resource_id, p.payload
+     from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[]) with ordinality as u(id, tenant_id, type, resource_type, resource_id, n)
+       join jsonb_array_elements($6::jsonb) with ordinality as p(payload, n) on p.n = u.n
      order by u.n`,
     [
       events.map(() => randomUUID()),
@@ -62,7 +67,7 @@ export async function appendEvents(client: Pick<pg.PoolClient, 'query'>, events:
       events.map((e) => e.type),
       events.map((e) => e.resourceType),
       events.map((e) => e.resourceId),
-      events.map((e) => JSON.stringify(e.payload)),
+      JSON.stringify(events.map((e) => e.payload)),
     ],
   );
 }

@@ -17,6 +17,7 @@ import { newCreditorReference } from './reference';
 import {
   EP_COLUMNS,
   MATCH_COLUMNS,
+  anythingToMatch,
   insertAllocations,
   loadBacklog,
   loadGatewayPayments,
@@ -306,9 +307,17 @@ export class ReconciliationService {
       );
       touched.push(...rows.map((r) => r.expectedPaymentId));
     }
-    const txs = await loadUnmatched(client, tenantId, [...changes.added, ...changes.modified]);
-    const { saved, touched: more } = await this.matchBatch(client, tenantId, txs, null, 'matcher');
-    touched.push(...more);
+    const changed = [...changes.added, ...changes.modified];
+    let saved: SavedMatch[] = [];
+    // An end user with no open item and no payment of theirs has nothing a transaction could
+    // settle: a first sync of 100,000 rows then skips reading them all back for a matcher that
+    // would propose nothing (they stay in the backlog for an item added later).
+    if (changed.length > 0 && (await anythingToMatch(client, tenantId, changes.accountId))) {
+      const txs = await loadUnmatched(client, tenantId, changed);
+      const matched = await this.matchBatch(client, tenantId, txs, null, 'matcher');
+      saved = matched.saved;
+      touched.push(...matched.touched);
+    }
     const transitions = await recompute(client, tenantId, touched);
     return reconciliationEvents(tenantId, transitions, saved);
   }

@@ -124,6 +124,21 @@ const TX_COLUMNS = `t.id, t.account_id as "accountId", c.end_user_id as "endUser
 type TxRow = Omit<TxForMatch, 'amount'> & { amount: string };
 const toTx = (r: TxRow): TxForMatch => ({ ...r, amount: toMinor(r.amount, r.currency) });
 
+/**
+ * Whether a transaction of this account could match anything: its end user has an item not
+ * cancelled or closed, or a payment with an end-to-end id (what loadItems and loadGatewayPayments
+ * would find, or more). Two index probes.
+ */
+export async function anythingToMatch(db: Queryable, tenantId: string, accountId: string): Promise<boolean> {
+  const { rows } = await db.query<{ any: boolean }>(
+    `select exists (select 1 from expected_payment ep where ep.tenant_id = $1 and ep.end_user_id = c.end_user_id and ep.status not in ('CANCELLED', 'CLOSED'))
+         or exists (select 1 from payment p where p.tenant_id = $1 and p.end_user_id = c.end_user_id and p.end_to_end_id is not null) as any
+     from account a join consent c on c.id = a.consent_id where a.id = $2 and a.tenant_id = $1`,
+    [tenantId, accountId],
+  );
+  return rows[0]?.any === true;
+}
+
 /** Live transactions by id, without a live or rejected match, oldest first. */
 export async function loadUnmatched(db: Queryable, tenantId: string, ids: string[]): Promise<TxForMatch[]> {
   if (ids.length === 0) return [];

@@ -16,7 +16,7 @@ import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } f
 import type { ConsentsService } from '../consents';
 import type { Outcome } from '../../kernel/problems';
 import { FirstSyncReconciler, reconcile } from '../transactions';
-import { applyChanges, loadWindow, TransactionCopyBuffer, type AppliedChanges } from '../transactions';
+import { applyChanges, loadWindow, TransactionStaging, type AppliedChanges } from '../transactions';
 import { prefetched } from './prefetch';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
 import { appendEvents, chunked, EventType, type NewEvent } from '../events';
@@ -316,8 +316,11 @@ export class SyncService {
     const adapter = this.deps.adapters.for(data.institution);
     let balances: CanonicalBalance[] | null = null;
     let pages: CanonicalTransaction[][] | null = null;
-    /** A first sync on PostgreSQL: its pages are reconciled and serialised as they arrive (see FirstSyncWrite). */
+    /** A first sync on PostgreSQL: its pages are reconciled and staged as they arrive (see FirstSyncWrite). */
     let streamed: FirstSyncWrite | null = null;
+    /** The latest attempt's staging, emptied when the sync ends however it ends. */
+    let staging: FirstSyncWrite | null = null;
+    const discardStaging = () => staging?.copy.discard().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'sync: staging not emptied'));
     let access: ConsentAccess = data.access;
     // Each scope read counts once per sync, however often it is asked again (token refresh, a throttled retry).
     const counted = new Set<DataScope>();
@@ -338,14 +341,18 @@ export class SyncService {
         const collected: CanonicalTransaction[][] = [];
         const onBalances = scopes.includes('BALANCES') ? (b: CanonicalBalance[]) => void (balances = b) : undefined;
         // Each attempt (a throttled retry, a token refresh) starts again from the first page, and from an empty write.
+        await staging?.copy.discard();
         const first = initial && this.deps.bulkCopy === true ? await FirstSyncWrite.open(client, account, data.institution, dateFrom, today) : null;
+        staging = first;
         const source = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH', onBalances });
         for await (const page of prefetched(source, SYNC_PREFETCH_PAGES)) {
           if (first) first.add(page);
           else collected.push(page);
         }
-        if (first) streamed = first;
-        else pages = collected;
+        if (first) {
+          await first.copy.staged();
+          streamed = first;
+        } else pages = collected;
         inFlight = null;
       }
       if (scopes.includes('BALANCES') && balances === null) {
@@ -368,28 +375,35 @@ export class SyncService {
         }
       }
     };
+    let applied: AppliedChanges;
     try {
-      await this.deps.audit.withBankCallScope({ tenantId: account.tenant.id, consentId: consent.id, actor: `sync:${request.mode}` }, async () => {
-        try {
-          await readThrottled();
-        } catch (err) {
-          // An expired access token: refresh once and read again.
-          if (!isBankError(err, BankErrorCode.UNAUTHORIZED) || !access.tokens?.refreshToken) throw err;
-          const refreshed = await this.deps.consents.dataAccess(em, consent.id, { forceRefresh: true });
-          if (!refreshed) throw err;
-          access = refreshed.access;
-          await readThrottled();
-        }
-      });
-    } catch (err) {
-      // A throttled read the bank did not serve is no read of the day: only ACCESS_EXCEEDED (below) spends the quota.
-      if (isBankError(err, BankErrorCode.RATE_LIMITED) && inFlight && metered) await this.refundUse(client, consent.id, account.id, inFlight, today);
-      if (isBankError(err)) return this.onBankError(client, account, request, err, bankCalls, finish);
-      await finish('FAILED', 'The sync failed unexpectedly; it will be retried.', null);
-      throw err;
+      try {
+        await this.deps.audit.withBankCallScope({ tenantId: account.tenant.id, consentId: consent.id, actor: `sync:${request.mode}` }, async () => {
+          try {
+            await readThrottled();
+          } catch (err) {
+            // An expired access token: refresh once and read again.
+            if (!isBankError(err, BankErrorCode.UNAUTHORIZED) || !access.tokens?.refreshToken) throw err;
+            const refreshed = await this.deps.consents.dataAccess(em, consent.id, { forceRefresh: true });
+            if (!refreshed) throw err;
+            access = refreshed.access;
+            await readThrottled();
+          }
+        });
+      } catch (err) {
+        // Before anything else on this connection: no staged COPY may follow into the statements below.
+        await discardStaging();
+        // A throttled read the bank did not serve is no read of the day: only ACCESS_EXCEEDED (below) spends the quota.
+        if (isBankError(err, BankErrorCode.RATE_LIMITED) && inFlight && metered) await this.refundUse(client, consent.id, account.id, inFlight, today);
+        if (isBankError(err)) return this.onBankError(client, account, request, err, bankCalls, finish);
+        await finish('FAILED', 'The sync failed unexpectedly; it will be retried.', null);
+        throw err;
+      }
+      applied = await this.write(client, account, data.institution, dateFrom, balances, pages, today, streamed);
+    } finally {
+      // The staged rows are in bank_transaction now, or are not to be kept.
+      await discardStaging();
     }
-
-    const applied = await this.write(client, account, data.institution, dateFrom, balances, pages, today, streamed);
     this.deps.audit.add(em, {
       tenantId: account.tenant.id,
       action: AuditAction.ACCOUNT_SYNCED,
@@ -636,16 +650,17 @@ function isShortThrottle(err: unknown): err is BankError & { retryAfterMs: numbe
 const SYNC_PREFETCH_PAGES = 3;
 
 /**
- * A first sync (nothing stored in its window) on PostgreSQL: each page is reconciled and serialised
- * for COPY as it arrives, while the next pages are fetched; SyncService.write then COPYs it all in
- * its one short transaction with the balances, events and account row. Same rows, ids and versions
- * as reconcile + applyChanges would write; all of the sync lands, or none. No transaction is held
- * open while the bank answers (the event log waits for every older running transaction).
+ * A first sync (nothing stored in its window) on PostgreSQL: each page is reconciled, serialised
+ * and staged with COPY as it arrives, while the next pages are fetched (TransactionStaging);
+ * SyncService.write then moves the staged rows into bank_transaction in its one short transaction
+ * with the balances, events and account row. Same rows, ids and versions as reconcile +
+ * applyChanges would write; all of the sync lands, or none. No transaction is held open while
+ * the bank answers (the event log waits for every older running transaction).
  */
 class FirstSyncWrite {
   private constructor(
     readonly fromVersion: string,
-    readonly copy: TransactionCopyBuffer,
+    readonly copy: TransactionStaging,
     private readonly reconciler: FirstSyncReconciler,
   ) {}
 
@@ -660,7 +675,7 @@ class FirstSyncWrite {
     const stored = await loadWindow(client, account.id, dateFrom);
     const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1', [account.id]);
     if (stored.length > 0 || !rows[0]) return null;
-    const copy = new TransactionCopyBuffer({ tenantId: account.tenant.id, accountId: account.id, version: rows[0].version });
+    const copy = await TransactionStaging.open(client, { tenantId: account.tenant.id, accountId: account.id, version: rows[0].version });
     return new FirstSyncWrite(rows[0].version, copy, new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today));
   }
 

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { startTestGateway, type TestGateway } from '../../../test/helpers/gateway';
 import type { CanonicalTransaction } from '../../banking/model';
-import { reconcile } from './reconcile';
-import { applyChanges, feedAfter, loadWindow } from './transactions.store';
+import { FirstSyncReconciler, reconcile } from './reconcile';
+import { applyChanges, feedAfter, loadWindow, TransactionStaging } from './transactions.store';
 
 let t: TestGateway;
 let tenantId: string;
@@ -79,5 +79,51 @@ describe('the transaction store', () => {
     expect(rows[0]).toEqual({ n: 12_345, min: '1', max: '12345', distinct: 12_345, name: 'Shop\t1\nline' });
     const feed = await feedAfter(t.gateway.db.sql, tenantId, account, '12340', 10);
     expect(feed.map((e) => e.version)).toEqual(['12341', '12342', '12343', '12344', '12345']);
+  });
+
+  it('stages a first sync in several COPYs outside any transaction, stores it only in the write transaction with the values applyChanges gives, and discards a failed attempt', async () => {
+    if (t.gateway.db.embedded) {
+      console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');
+      return;
+    }
+    const sql = t.gateway.db.sql;
+    const [staged, applied] = [await newAccount(), await newAccount()];
+    const pages = Array.from({ length: 13 }, (_, i) => entries(12_345).slice(i * 1_000, (i + 1) * 1_000));
+    const client = await sql.connect();
+    try {
+      // A first attempt that fails half-way leaves nothing behind for the next.
+      const failed = await TransactionStaging.open(client, { tenantId, accountId: staged, version: '0' });
+      const reconciler = new FirstSyncReconciler(true, '2026-11-25');
+      for (const page of pages.slice(0, 7)) failed.add(reconciler.page(page));
+      await failed.discard();
+
+      const staging = await TransactionStaging.open(client, { tenantId, accountId: staged, version: '0' });
+      const again = new FirstSyncReconciler(true, '2026-11-25');
+      for (const page of pages) staging.add(again.page(page));
+      await staging.staged();
+      const { rows: before } = await sql.query<{ n: number }>('select count(*)::int as n from bank_transaction where account_id = $1', [staged]);
+      expect(before[0]!.n).toBe(0);
+      await client.query('begin');
+      await staging.copyInto(client);
+      await client.query('commit');
+      await staging.discard();
+      expect(staging.added).toHaveLength(12_345);
+      expect(staging.version).toBe('12345');
+      const { rows: left } = await client.query<{ n: number }>('select count(*)::int as n from bank_transaction_first_sync');
+      expect(left[0]!.n).toBe(0);
+
+      await client.query('begin');
+      const result = reconcile({ stored: [], pages, trustBankIds: true, today: '2026-11-25' });
+      await applyChanges(client, { tenantId, accountId: applied, version: '0' }, result, { copy: true });
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    const columns = `status, amount::text, currency, booking_date, value_date, transaction_date, sort_date, counterparty_name, counterparty_iban, remittance,
+      description, end_to_end_id, bank_transaction_code, bank_transaction_id, fingerprint, occurrence, content_hash, raw, created_version, version`;
+    const read = async (account: string) => (await sql.query(`select ${columns} from bank_transaction where account_id = $1 order by version`, [account])).rows;
+    const [a, b] = [await read(staged), await read(applied)];
+    expect(a).toHaveLength(12_345);
+    expect(a).toEqual(b);
   });
 });

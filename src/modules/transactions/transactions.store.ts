@@ -254,10 +254,34 @@ const COPY_COLUMNS =
   'id, tenant_id, account_id, status, amount, currency, booking_date, value_date, transaction_date, sort_date, counterparty_name, counterparty_iban, ' +
   'remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id, fingerprint, occurrence, content_hash, raw, created_version, version';
 
-/** One COPY text-format field: backslash escapes, `\N` for null. */
-function field(v: unknown): string {
-  if (v === null || v === undefined) return '\\N';
-  return String(v).replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t'));
+const COPY_SPECIAL = /[\\\n\r\t]/;
+/** One COPY text-format field: backslash escapes, `\N` for null. Most values need none: tested before replacing. */
+function field(v: string | number | null): string {
+  if (v === null) return '\\N';
+  const s = typeof v === 'string' ? v : String(v);
+  return COPY_SPECIAL.test(s) ? s.replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t')) : s;
+}
+
+/**
+ * One row as a COPY text line, in COPY_COLUMNS order: the same values applyChanges binds (clipped,
+ * amounts at currency scale). Spelled out field by field: this runs for every row of a first sync.
+ */
+function copyLine(prefix: string, r: TransactionRow, id: string, version: string): string {
+  return (
+    `${id}\t${prefix}${field(r.status)}\t${field(atCurrencyScale(r.amount, r.currency))}\t${field(r.currency)}\t${field(r.bookingDate)}\t` +
+    `${field(r.valueDate)}\t${field(r.transactionDate)}\t${field(r.sortDate)}\t${field(clip(r.counterpartyName, 300))}\t` +
+    `${field(clip(r.counterpartyIban, 34))}\t${field(r.remittanceInformation)}\t${field(clip(r.description, 300))}\t` +
+    `${field(clip(r.endToEndId, 100))}\t${field(clip(r.bankTransactionCode, 100))}\t${field(clip(r.bankTransactionId, 200))}\t` +
+    `${field(r.fingerprint)}\t${r.occurrence}\t${field(r.contentHash)}\t${field(r.raw === undefined ? null : JSON.stringify(r.raw))}\t${version}\t${version}\n`
+  );
+}
+
+/** Rows as COPY text lines; row i takes ids[i] and versions[i]. */
+function copyText(account: { tenantId: string; accountId: string }, rows: TransactionRow[], ids: string[], versions: string[]): string {
+  const prefix = `${field(account.tenantId)}\t${field(account.accountId)}\t`;
+  let out = '';
+  for (let i = 0; i < rows.length; i++) out += copyLine(prefix, rows[i]!, ids[i]!, versions[i]!);
+  return out;
 }
 
 async function copyInserts(
@@ -289,37 +313,71 @@ async function copyTransactions(client: pg.PoolClient, chunks: Iterable<string>)
   await client.query(`truncate bank_transaction_staging`);
 }
 
-/** Rows as COPY text lines, in COPY_COLUMNS order. */
-function copyText(account: { tenantId: string; accountId: string }, rows: TransactionRow[], ids: string[], versions: string[]): string {
-  const cols = columns(rows);
-  let out = '';
-  for (let i = 0; i < rows.length; i++) {
-    out += `${[ids[i], account.tenantId, account.accountId, ...cols.map((c) => c[i]), versions[i], versions[i]].map(field).join('\t')}\n`;
-  }
-  return out;
-}
+/** Rows a first sync stages before each COPY into its staging table (a few MB of text). */
+const STAGE_ROWS = 5_000;
 
 /**
- * A first sync's inserts, serialised for COPY page by page while the next pages are still being
- * fetched, then written with one COPY inside the sync's short write transaction (no transaction is
- * held open while the bank answers: the event log reads only what is older than every running
- * transaction). Each row takes the next account version after `version`, as applyChanges numbers them.
+ * A first sync's inserts, staged while the next pages are still being fetched: each page is
+ * serialised as it arrives, and every STAGE_ROWS rows go with one COPY into a session-private
+ * staging table that outlives transactions, each COPY its own short statement outside any
+ * transaction the sync holds (the event log reads only what is older than every running
+ * transaction, so none is held open while the bank answers). The database parses and stores them
+ * while the gateway reads the bank; the sync's write transaction then only moves them into
+ * bank_transaction (copyInto), with one INSERT … SELECT the row-level security policies check.
+ * Each row takes the next account version after `version`, as applyChanges numbers them.
+ * One per sync, on the sync's own connection; `discard` empties the staging table whatever happened.
  */
-export class TransactionCopyBuffer {
-  readonly #chunks: string[] = [];
+export class TransactionStaging {
   #version: bigint;
   readonly added: string[] = [];
+  readonly #prefix: string;
+  #text = '';
+  #rows = 0;
+  /** The COPY in flight, if any: one at a time, in order, on the sync's connection. */
+  #copying: Promise<void> = Promise.resolve();
+  #failed: unknown = null;
+  #discarded = false;
 
-  constructor(private readonly account: { tenantId: string; accountId: string; version: string }) {
+  private constructor(
+    private readonly client: pg.PoolClient,
+    account: { tenantId: string; accountId: string; version: string },
+  ) {
     this.#version = BigInt(account.version);
+    this.#prefix = `${field(account.tenantId)}\t${field(account.accountId)}\t`;
   }
 
+  /** An empty staging table on `client` (outside any transaction), for rows numbered after `account.version`. */
+  static async open(client: pg.PoolClient, account: { tenantId: string; accountId: string; version: string }): Promise<TransactionStaging> {
+    // Only the copied columns, without constraints: the insert into bank_transaction checks them.
+    await client.query(`create temp table if not exists bank_transaction_first_sync as select ${COPY_COLUMNS} from bank_transaction with no data`);
+    await client.query('truncate bank_transaction_first_sync');
+    return new TransactionStaging(client, account);
+  }
+
+  /** Numbers and serialises `rows`; every STAGE_ROWS rows are copied while the caller goes on. */
   add(rows: TransactionRow[]): void {
-    if (rows.length === 0) return;
-    const ids = rows.map(() => randomUUID());
-    const versions = rows.map(() => String(++this.#version));
-    this.added.push(...ids);
-    this.#chunks.push(copyText(this.account, rows, ids, versions));
+    for (const r of rows) {
+      const id = randomUUID();
+      this.added.push(id);
+      this.#text += copyLine(this.#prefix, r, id, String(++this.#version));
+    }
+    this.#rows += rows.length;
+    if (this.#rows >= STAGE_ROWS) this.#copy();
+  }
+
+  #copy(): void {
+    const text = this.#text;
+    this.#text = '';
+    this.#rows = 0;
+    if (text === '') return;
+    this.#copying = this.#copying.then(async () => {
+      if (this.#failed !== null || this.#discarded) return;
+      try {
+        await pipeline(Readable.from([text]), this.client.query(copyFrom(`copy bank_transaction_first_sync (${COPY_COLUMNS}) from stdin`)));
+      } catch (err) {
+        this.#failed = err;
+      }
+    });
   }
 
   /** The account version after these rows. */
@@ -327,10 +385,26 @@ export class TransactionCopyBuffer {
     return String(this.#version);
   }
 
-  /** Writes the rows with one COPY in the caller's open transaction. */
+  /** Copies what is left and waits for every COPY; throws the first COPY's error. Outside any transaction. */
+  async staged(): Promise<void> {
+    if (this.#discarded) throw new Error('staged rows were discarded');
+    this.#copy();
+    await this.#copying;
+    if (this.#failed !== null) throw this.#failed;
+  }
+
+  /** Moves the staged rows into bank_transaction, in the caller's open transaction (after `staged`). */
   async copyInto(client: pg.PoolClient): Promise<void> {
-    if (this.#chunks.length === 0) return;
-    await copyTransactions(client, this.#chunks);
+    if (this.added.length === 0) return;
+    await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_first_sync`);
+  }
+
+  /** Empties the staging table once the COPYs in flight are done (after the write, or after a failed attempt). */
+  async discard(): Promise<void> {
+    this.#discarded = true;
+    this.#text = '';
+    await this.#copying;
+    await this.client.query('truncate bank_transaction_first_sync');
   }
 }
 
