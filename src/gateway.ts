@@ -11,6 +11,7 @@ import { createGraphQLEdge } from './api/server';
 import type { Services } from './api/services';
 import { createEventBus, type EventBus } from './platform/bus';
 import { openDatabase, type Database } from './platform/db';
+import { noteActivity } from './platform/heap';
 import { finalErrorHandler, healthRoutes, requestId } from './platform/http';
 import type { Logger } from './platform/logger';
 import { Metrics, metricsRoute } from './platform/metrics';
@@ -100,6 +101,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // Behind a proxy (TRUST_PROXY) req.ip is the client from X-Forwarded-For; otherwise the socket's address.
     app.set('trust proxy', config.trustProxy === false ? false : typeof config.trustProxy === 'number' ? config.trustProxy : [...config.trustProxy]);
     app.use(requestId());
+    // Every request keeps the process from counting as idle (platform/heap.ts).
+    app.use((_req, _res, next) => {
+      noteActivity();
+      next();
+    });
     app.use(metrics.httpMiddleware());
     const server = (httpServer = http.createServer(app));
     await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, redactedConfig } from './config';
 import { readDemoKey, startGateway } from './gateway';
-import { collectStartGarbage } from './platform/heap';
+import { releaseHeapWhenIdle } from './platform/heap';
 import { createLogger } from './platform/logger';
 
 const started = performance.now();
@@ -66,9 +66,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-// The start's garbage and its grown young generation, given back once the first probes after
-// ready have been answered (a later request waits for this one pause, about 0.1 s, at most):
-// about 45 MiB of RSS on Node 24 (docs/capacity.md).
-setTimeout(() => {
-  if (!stopping) logger.debug({ ms: collectStartGarbage() }, 'collected the start-up garbage');
-}, 1000).unref();
+// The heap grown by start-up, and later by each burst of load, given back once the process is idle
+// again (one pause of about 0.1 s): about 45 MiB of RSS after start on Node 24 (docs/capacity.md).
+releaseHeapWhenIdle({
+  onCollected: (c) =>
+    logger.debug({ ms: c.ms, heapTotalMiB: [c.heapTotalBefore, c.heapTotalAfter].map((b) => Math.round(b / 2 ** 20)) }, 'idle: heap released'),
+});

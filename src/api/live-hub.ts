@@ -1,3 +1,4 @@
+import { noteActivity } from '../platform/heap';
 import { randomUUID } from 'node:crypto';
 import {
   createSourceEventStream,
@@ -166,6 +167,7 @@ class Group {
         let sent = 0;
         for (const m of this.members) sent += this.deliver(m, body, at) ? 1 : 0;
         this.options.metrics?.liveFramesSent(sent);
+        noteActivity();
       }
     } catch (err) {
       error = this.options.formatError(err, this.context.requestId);

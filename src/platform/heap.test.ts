@@ -1,26 +1,94 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { collectStartGarbage } from './heap';
+import { collectUnusedHeap, noteActivity, releaseHeapWhenIdle } from './heap';
 
 const youngGeneration = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size;
+const onNode24 = Number(process.versions.node.split('.')[0]) >= 24;
 
-describe('collecting the start-up garbage', () => {
+/** Allocates short-lived objects for about `ms`: CPU load that grows the young generation. */
+function burst(ms: number): void {
+  const until = performance.now() + ms;
+  let kept: object[] = [];
+  while (performance.now() < until) {
+    for (let i = 0; i < 10_000; i++) kept.push({ i, s: `entry ${i}` });
+    if (kept.length > 100_000) kept = [];
+  }
+}
+
+describe('collecting the unused heap', () => {
   it('collects once without leaving gc() exposed to contexts made later', () => {
-    expect(collectStartGarbage()).toBeGreaterThanOrEqual(0);
+    expect(collectUnusedHeap()).toBeGreaterThanOrEqual(0);
     expect(vm.runInNewContext('typeof gc')).toBe('undefined');
     expect('gc' in globalThis).toBe(false);
   });
 
   // Node 20's V8 has no last-resort collection: there it is an ordinary full collection.
-  it.runIf(Number(process.versions.node.split('.')[0]) >= 24)('gives back the young generation a burst of allocations grew', () => {
-    let kept: object[] = [];
-    for (let i = 0; i < 3_000_000; i++) {
-      kept.push({ i });
-      if (kept.length > 100_000) kept = [];
-    }
+  it.runIf(onNode24)('gives back the young generation a burst of allocations grew', () => {
+    burst(300);
     const grown = youngGeneration();
-    collectStartGarbage();
+    collectUnusedHeap();
     expect(youngGeneration()).toBeLessThan(grown);
+  });
+});
+
+/** Waits until `done()` holds (at most `ms`). */
+async function until(done: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!done() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+}
+
+describe('releasing the heap when idle', () => {
+  it('collects in the first idle interval after a busy one, once, and never while busy', async () => {
+    const collected: number[] = [];
+    const stop = releaseHeapWhenIdle({ intervalMs: 200, minSlackBytes: 0, onCollected: (c) => collected.push(c.ms) });
+    try {
+      // Busy: every interval uses far more than 5 % of a core.
+      for (let i = 0; i < 4; i++) {
+        burst(180);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(collected).toEqual([]);
+      // Idle for several intervals: one collection, not one per interval.
+      await until(() => collected.length > 0);
+      await new Promise((r) => setTimeout(r, 800));
+      expect(collected).toHaveLength(1);
+      // Busy again, then idle: one more.
+      burst(300);
+      await until(() => collected.length > 1);
+      expect(collected).toHaveLength(2);
+    } finally {
+      stop();
+    }
+  });
+
+  it('counts an interval with noted activity as busy, however little CPU it took', async () => {
+    const collected: number[] = [];
+    const stop = releaseHeapWhenIdle({ intervalMs: 200, minSlackBytes: 0, onCollected: (c) => collected.push(c.ms) });
+    try {
+      burst(250);
+      // Sparse work for clients (one request every 50 ms): never idle, so no collection.
+      for (let i = 0; i < 24; i++) {
+        noteActivity();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(collected).toEqual([]);
+      await until(() => collected.length > 0);
+      expect(collected).toHaveLength(1);
+    } finally {
+      stop();
+    }
+  });
+
+  it('does not collect when the heap holds little more than it uses', async () => {
+    const collected: number[] = [];
+    const stop = releaseHeapWhenIdle({ intervalMs: 100, minSlackBytes: 2 ** 40, onCollected: (c) => collected.push(c.ms) });
+    try {
+      burst(150);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(collected).toEqual([]);
+    } finally {
+      stop();
+    }
   });
 });
