@@ -66,8 +66,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-// The heap grown by start-up, and later by each burst of load, given back once the process is idle
-// again (one pause of about 0.1 s): about 45 MiB of RSS after start on Node 24 (docs/capacity.md).
+// The heap grown by start-up given back once the process is idle, and the heap a burst of load grew
+// half a minute after it (one pause of about 0.1 s each): about 45 MiB of RSS after start on Node 24
+// (docs/capacity.md).
 releaseHeapWhenIdle({
   onCollected: (c) =>
     logger.debug({ ms: c.ms, heapTotalMiB: [c.heapTotalBefore, c.heapTotalAfter].map((b) => Math.round(b / 2 ** 20)) }, 'idle: heap released'),

@@ -41,7 +41,7 @@ async function until(done: () => boolean, ms = 5_000): Promise<void> {
 describe('releasing the heap when idle', () => {
   it('collects in the first idle interval after a busy one, once, and never while busy', async () => {
     const collected: number[] = [];
-    const stop = releaseHeapWhenIdle({ intervalMs: 200, minSlackBytes: 0, onCollected: (c) => collected.push(c.ms) });
+    const stop = releaseHeapWhenIdle({ intervalMs: 200, idleIntervals: 1, minSlackBytes: 0, onCollected: (c) => collected.push(c.ms) });
     try {
       // Busy: every interval uses far more than 5 % of a core.
       for (let i = 0; i < 4; i++) {
@@ -64,7 +64,7 @@ describe('releasing the heap when idle', () => {
 
   it('counts an interval with noted activity as busy, however little CPU it took', async () => {
     const collected: number[] = [];
-    const stop = releaseHeapWhenIdle({ intervalMs: 200, minSlackBytes: 0, onCollected: (c) => collected.push(c.ms) });
+    const stop = releaseHeapWhenIdle({ intervalMs: 200, idleIntervals: 1, minSlackBytes: 0, onCollected: (c) => collected.push(c.ms) });
     try {
       burst(250);
       // Sparse work for clients (one request every 50 ms): never idle, so no collection.
@@ -75,6 +75,26 @@ describe('releasing the heap when idle', () => {
       expect(collected).toEqual([]);
       await until(() => collected.length > 0);
       expect(collected).toHaveLength(1);
+    } finally {
+      stop();
+    }
+  });
+
+  it('after the first collection, waits for the given number of idle intervals in a row', async () => {
+    const collected: number[] = [];
+    const stop = releaseHeapWhenIdle({ intervalMs: 100, idleIntervals: 8, minSlackBytes: 0, onCollected: (c) => collected.push(c.ms) });
+    try {
+      burst(150);
+      await until(() => collected.length > 0);
+      // Busy, then activity every 400 ms: never eight idle intervals in a row.
+      burst(150);
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 400));
+        noteActivity();
+      }
+      expect(collected).toHaveLength(1);
+      await until(() => collected.length > 1);
+      expect(collected).toHaveLength(2);
     } finally {
       stop();
     }
