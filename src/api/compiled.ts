@@ -83,7 +83,7 @@ export class CompiledOperations {
       if (valid && entry.compiled === undefined) entry.compiled = compile(this.schema, entry.document, operationName);
       entry.readQuery = valid && entry.compiled !== null;
     }
-    return entry.readQuery ? { document: entry.document, compiled: entry.compiled!, name: operation!.name?.value ?? null } : null;
+    return entry.readQuery && operation ? { document: entry.document, compiled: entry.compiled!, name: operation.name?.value ?? null } : null;
   }
 
   clear(): void {
@@ -91,7 +91,8 @@ export class CompiledOperations {
   }
 
   #entry(source: string, operationName: string | null | undefined, document: () => DocumentNode): Entry {
-    const key = `${operationName ?? ''}\u0000${source}`;
+    // No name and an empty name are different requests: only the first picks a document's single operation.
+    const key = `${operationName == null ? '' : `=${operationName}`}\u0000${source}`;
     let entry = this.#entries.get(key);
     if (entry) return entry;
     entry = { document: document() };

@@ -82,6 +82,16 @@ describe('the compiled read path for queries', () => {
     expect(JSON.parse(fast.text).data.account.transactions.edges.length).toBe(50);
   });
 
+  it('answers an empty operation name as Apollo does, after the same document was asked for without one', async () => {
+    const query = 'query A { viewer { id } }';
+    expect((await post({ query })).status).toBe(200);
+    const empty = await post({ query, operationName: '' });
+    const apollo = await post({ query, operationName: '', extensions: {} });
+    expect(empty.status).toBe(apollo.status);
+    expect(JSON.parse(empty.text)).toEqual(JSON.parse(apollo.text));
+    expect(JSON.parse(empty.text).errors[0].extensions.code).not.toBe('INTERNAL_SERVER_ERROR');
+  });
+
   it('answers bad input, introspection, missing keys and over-cost queries with their codes, as before', async () => {
     const bad = await post({ query: PAGE, variables: { id: accountId, first: 0 } });
     expect(JSON.parse(bad.text).errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'first' });
