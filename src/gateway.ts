@@ -50,6 +50,9 @@ import { PolicyGate } from './modules/approvals/policy-gate';
 import { approvalRoutes } from './modules/approvals/approval.routes';
 import { PasskeysService } from './modules/approvals/passkeys.service';
 
+/** Paths that do not count as activity: health probes and metrics scrapes. */
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** A running gateway: what `main.ts` starts and what tests start on a free port. */
 export interface Gateway {
   readonly config: Config;
@@ -101,9 +104,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     // Behind a proxy (TRUST_PROXY) req.ip is the client from X-Forwarded-For; otherwise the socket's address.
     app.set('trust proxy', config.trustProxy === false ? false : typeof config.trustProxy === 'number' ? config.trustProxy : [...config.trustProxy]);
     app.use(requestId());
-    // Every request keeps the process from counting as idle (platform/heap.ts).
-    app.use((_req, _res, next) => {
-      noteActivity();
+    // Every request keeps the process from counting as idle (platform/heap.ts), except the probes
+    // and scrapes that reach an idle gateway every few seconds.
+    app.use((req, _res, next) => {
+      if (!PROBES.has(req.path)) noteActivity();
       next();
     });
     app.use(metrics.httpMiddleware());
