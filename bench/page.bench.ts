@@ -7,6 +7,7 @@
  *     [--accounts 900] [--concurrency 32] [--warmup 3] [--duration 10] [--no-deep]
  *   DATABASE_URL=postgres://… npm run bench -- page       (the defaults above)
  *   BENCH_NODE=/path/to/node24 …                          (both servers on that Node: the Docker image's runtime)
+ *   POSTGRAPHILE_DIR=/tmp/pg5 …                          (also the peer, PostGraphile 5, first page: `npm install --prefix /tmp/pg5 postgraphile@5`)
  *
  * Three processes besides PostgreSQL: the gateway (`node dist/main.js`, the production build, one
  * Node process as in production, default pool of 10), then the bare server (bench/bare-server.ts,
@@ -15,6 +16,9 @@
  * server's process. Rows are generated with `generate_series`, then VACUUM ANALYZE.
  */
 import 'reflect-metadata';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
@@ -23,6 +27,7 @@ import { connect, settled } from '../test/helpers/banking';
 import {
   BENCH_ENV,
   benchDatabase,
+  benchNode,
   benchNodeVersion,
   cloneAccount,
   createEndUser,
@@ -33,6 +38,7 @@ import {
   num,
   output,
   ratio,
+  root,
   spawnGateway,
   spawnOnBenchNode,
   spawnTsx,
@@ -197,6 +203,30 @@ async function post(
   return json;
 }
 
+/**
+ * The peer's page: PostGraphile's own schema over the same table (its Amber preset orders only by
+ * indexed columns: `version`, whose index is (account_id, version)), the same fields per row.
+ */
+const PEER_PAGE = `query($id: UUID!) { accountByRowId(rowId: $id) { bankTransactionsByAccountId(first: 100, orderBy: [VERSION_DESC]) {
+  edges { cursor node { id status amount currency bookingDate valueDate counterpartyName counterpartyIban remittance description } } pageInfo { hasNextPage endCursor } } } }`;
+
+/** PostGraphile's version in POSTGRAPHILE_DIR. */
+function peerVersion(): string {
+  const dir = process.env.POSTGRAPHILE_DIR!;
+  return (JSON.parse(fs.readFileSync(path.join(dir, 'node_modules', 'postgraphile', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The port a server child prints as `listening <port>`. */
+function listening(child: ChildProcess, name: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      const m = /listening (\d+)/.exec(d);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
+  });
+}
+
 export default async function pageBench(options: PageBenchOptions = {}, log: (s: string) => void = (s) => console.error(s)): Promise<string> {
   const o: Required<PageBenchOptions> = {
     rows: 1_000_000,
@@ -211,6 +241,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
   if (o.benchRows > o.rows || o.benchRows < 200) throw new Error('need 200 ≤ bench rows ≤ rows');
   const db = await benchDatabase('pagebench');
   const results: { label: string; gateway: LoadResult; bare: LoadResult }[] = [];
+  let peer: LoadResult | undefined;
   const loads: string[] = [];
   try {
     const p = await prepare(db, o, log);
@@ -266,13 +297,7 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
     // (b) The bare node:http + pg server, same SQL.
     const bare = spawnOnBenchNode('bench/bare-server.ts', [], { DATABASE_URL: db.url, PORT: '0', POOL_SIZE: BENCH_ENV.DB_POOL_SIZE });
     try {
-      const bound = await new Promise<number>((resolve, reject) => {
-        bare.stdout!.setEncoding('utf8').on('data', (d: string) => {
-          const m = /listening (\d+)/.exec(d);
-          if (m) resolve(Number(m[1]));
-        });
-        bare.once('exit', (code) => reject(new Error(`bare server exited (${code})`)));
-      });
+      const bound = await listening(bare, 'bare server');
       const url = `http://127.0.0.1:${bound}/`;
       for (const c of cases) await load(url, c.bare, [], { ...o, warmup: 0, duration: o.warmup }, bare.pid!);
       for (const [i, c] of cases.entries()) {
@@ -289,6 +314,30 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
       await stop(bare);
     }
     cases.forEach((c, i) => results.push({ label: c.label, gateway: gatewayResults[i]!, bare: bareResults[i]! }));
+
+    // (c) The peer, when installed: PostGraphile 5 over the same database, first page only.
+    if (process.env.POSTGRAPHILE_DIR) {
+      const server = spawn(benchNode, ['bench/peer-postgraphile.mjs'], {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: db.url, PORT: '0', POOL_SIZE: BENCH_ENV.DB_POOL_SIZE },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      try {
+        const bound = await listening(server, 'PostGraphile');
+        const url = `http://127.0.0.1:${bound}/graphql`;
+        const body = { query: PEER_PAGE, variables: { id: p.accountId } };
+        const res = (await (await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as {
+          data?: { accountByRowId: { bankTransactionsByAccountId: { edges: unknown[] } } };
+        };
+        if (res.data?.accountByRowId.bankTransactionsByAccountId.edges.length !== 100)
+          throw new Error(`PostGraphile's page: ${JSON.stringify(res).slice(0, 300)}`);
+        await load(url, body, [], { ...o, warmup: 0, duration: o.warmup }, server.pid!);
+        loads.push(machineLoad());
+        peer = await load(url, body, [], o, server.pid!);
+      } finally {
+        await stop(server);
+      }
+    }
   } finally {
     await db.drop();
   }
@@ -305,6 +354,13 @@ export default async function pageBench(options: PageBenchOptions = {}, log: (s:
     '| page | server | requests/s | p50 ms | p99 ms | requests | bytes/answer | server CPU ms/request |',
     '|---|---|---:|---:|---:|---:|---:|---:|',
     ...results.flatMap(rowsOf),
+    ...(peer
+      ? [
+          `| first page | (c) PostGraphile ${peerVersion()} (Amber preset), same database: \`accountByRowId.bankTransactionsByAccountId(first: 100, orderBy: VERSION_DESC)\` | ${num(peer.rps)} | ${ms(peer.p50ms)} | ${ms(peer.p99ms)} | ${peer.requests.toLocaleString('en-US')} | ${peer.bytes.toLocaleString('en-US')} | ${cpu(peer).toFixed(3)} |`,
+          `| first page | **c / b** | **${ratio(peer.rps, results[0]!.bare.rps)}** | | | | | ${ratio(cpu(results[0]!.bare), cpu(peer))} |`,
+          `| first page | **a / c** | **${ratio(results[0]!.gateway.rps, peer.rps)}** | | | | | ${ratio(cpu(peer), cpu(results[0]!.gateway))} |`,
+        ]
+      : []),
   ].join('\n');
 }
 
