@@ -269,9 +269,9 @@ function field(v: string | number | null): string {
 function copyLine(prefix: string, r: TransactionRow, id: string, version: string): string {
   return (
     `${id}\t${prefix}${field(r.status)}\t${field(atCurrencyScale(r.amount, r.currency))}\t${field(r.currency)}\t${field(r.bookingDate)}\t` +
-    `${field(r.valueDate)}\t${field(r.transactionDate)}\t${field(r.sortDate)}\t${field(clip(r.counterpartyName, 300))}\t` +
-    `${field(clip(r.counterpartyIban, 34))}\t${field(r.remittanceInformation)}\t${field(clip(r.description, 300))}\t` +
-    `${field(clip(r.endToEndId, 100))}\t${field(clip(r.bankTransactionCode, 100))}\t${field(clip(r.bankTransactionId, 200))}\t` +
+    `${field(r.valueDate)}\t${field(r.transactionDate)}\t${field(r.sortDate)}\t${field(clip(r.counterpartyName, STORED_LENGTH.counterpartyName))}\t` +
+    `${field(clip(r.counterpartyIban, STORED_LENGTH.counterpartyIban))}\t${field(r.remittanceInformation)}\t${field(clip(r.description, STORED_LENGTH.description))}\t` +
+    `${field(clip(r.endToEndId, STORED_LENGTH.endToEndId))}\t${field(clip(r.bankTransactionCode, STORED_LENGTH.bankTransactionCode))}\t${field(clip(r.bankTransactionId, STORED_LENGTH.bankTransactionId))}\t` +
     `${field(r.fingerprint)}\t${r.occurrence}\t${field(r.contentHash)}\t${field(r.raw === undefined ? null : JSON.stringify(r.raw))}\t${version}\t${version}\n`
   );
 }
@@ -401,6 +401,8 @@ export class TransactionStaging {
 
   /** Empties the staging table once the COPYs in flight are done (after the write, or after a failed attempt). */
   async discard(): Promise<void> {
+    // Once is enough: a failed sync discards before its error path and again when it ends.
+    if (this.#discarded) return;
     this.#discarded = true;
     this.#text = '';
     await this.#copying;
@@ -417,18 +419,28 @@ function columns(rows: TransactionRow[]): unknown[][] {
     rows.map((r) => r.valueDate),
     rows.map((r) => r.transactionDate),
     rows.map((r) => r.sortDate),
-    rows.map((r) => clip(r.counterpartyName, 300)),
-    rows.map((r) => clip(r.counterpartyIban, 34)),
+    rows.map((r) => clip(r.counterpartyName, STORED_LENGTH.counterpartyName)),
+    rows.map((r) => clip(r.counterpartyIban, STORED_LENGTH.counterpartyIban)),
     rows.map((r) => r.remittanceInformation),
-    rows.map((r) => clip(r.description, 300)),
-    rows.map((r) => clip(r.endToEndId, 100)),
-    rows.map((r) => clip(r.bankTransactionCode, 100)),
-    rows.map((r) => clip(r.bankTransactionId, 200)),
+    rows.map((r) => clip(r.description, STORED_LENGTH.description)),
+    rows.map((r) => clip(r.endToEndId, STORED_LENGTH.endToEndId)),
+    rows.map((r) => clip(r.bankTransactionCode, STORED_LENGTH.bankTransactionCode)),
+    rows.map((r) => clip(r.bankTransactionId, STORED_LENGTH.bankTransactionId)),
     rows.map((r) => r.fingerprint),
     rows.map((r) => r.occurrence),
     rows.map((r) => r.contentHash),
     rows.map((r) => (r.raw === undefined ? null : JSON.stringify(r.raw))),
   ];
 }
+
+/** The longest text each clipped column keeps: one list for the bound inserts (columns) and the COPY lines (copyLine). */
+const STORED_LENGTH = {
+  counterpartyName: 300,
+  counterpartyIban: 34,
+  description: 300,
+  endToEndId: 100,
+  bankTransactionCode: 100,
+  bankTransactionId: 200,
+} as const;
 
 const clip = (v: string | null, max: number) => (v !== null && v.length > max ? v.slice(0, max) : v);
