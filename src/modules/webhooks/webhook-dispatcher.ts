@@ -6,8 +6,10 @@ import { WAKE_TOPIC } from '../events';
 import type { VaultService } from '../vault';
 import { DeliveryStore, type AttemptOutcome, type LaneEndpoint, type LaneHead, type LaneRelease, type LaneStep, type LeasedLane } from './delivery.store';
 import { WebhookSender, type AttemptResult } from './webhook-sender';
+import { signingKeys, type SigningKey } from './signing';
 import { SECRET_PURPOSE } from './webhooks.service';
 import { asSystem } from '../../platform/tenant-scope';
+import { noteActivity } from '../../platform/heap';
 
 /** Delivery settings (config `WEBHOOK_*`). */
 export interface DispatcherSettings {
@@ -43,7 +45,7 @@ export function retryDelayMs(attempt: number, baseMs: number, random = Math.rand
 
 interface Queued {
   lane: LeasedLane;
-  secrets: Promise<string[]>;
+  keys: Promise<SigningKey[]>;
 }
 
 interface Recorded {
@@ -154,7 +156,7 @@ export class WebhookDispatcher {
       endpointRoom,
       perEndpoint,
     });
-    const secrets = new Map<string, Promise<string[]>>();
+    const keys = new Map<string, Promise<SigningKey[]>>();
     const excess: LaneRelease[] = [];
     for (const lane of lanes) {
       const held = this.held.get(lane.endpointId) ?? 0;
@@ -163,13 +165,13 @@ export class WebhookDispatcher {
         continue;
       }
       this.held.set(lane.endpointId, held + 1);
-      let s = secrets.get(lane.endpointId);
-      if (!s) {
-        s = this.openSecrets(lane.endpoint);
-        s.catch(() => undefined); // reported by the lane that awaits it
-        secrets.set(lane.endpointId, s);
+      let k = keys.get(lane.endpointId);
+      if (!k) {
+        k = this.openKeys(lane.endpoint);
+        k.catch(() => undefined); // reported by the lane that awaits it
+        keys.set(lane.endpointId, k);
       }
-      this.queue.push({ lane, secrets: s });
+      this.queue.push({ lane, keys: k });
     }
     if (excess.length) this.submit([], excess);
     this.pump();
@@ -207,11 +209,12 @@ export class WebhookDispatcher {
     else this.held.delete(endpointId);
   }
 
-  private async openSecrets(endpoint: LaneEndpoint): Promise<string[]> {
+  /** The endpoint's signing keys, opened from the vault once per sweep for all its lanes. */
+  private async openKeys(endpoint: LaneEndpoint): Promise<SigningKey[]> {
     const context = { tenantId: endpoint.tenantId, ownerId: endpoint.id, purpose: SECRET_PURPOSE };
     const secrets = [await this.deps.vault.openText(endpoint.secretSealed, context)];
     if (endpoint.previousSecretSealed && endpoint.previousValid) secrets.push(await this.deps.vault.openText(endpoint.previousSecretSealed, context));
-    return secrets;
+    return signingKeys(secrets);
   }
 
   /**
@@ -219,10 +222,10 @@ export class WebhookDispatcher {
    * it), at a delivery not due yet, at shutdown, or when the lease would end before another
    * request could be answered and recorded. A full run fetches the next one while it is sent.
    */
-  private async runLane({ lane, secrets: opening }: Queued): Promise<void> {
+  private async runLane({ lane, keys: opening }: Queued): Promise<void> {
     const channel = this.sender.channel(lane.endpoint);
     // Unopenable secrets (a vault fault): the lease is left to run out, so the lane is tried again later.
-    const secrets = await opening;
+    const keys = await opening;
     let { heads, version, leasedUntil } = lane;
     for (let hold = 1; ; hold++) {
       const full = heads.length === RUN_LENGTH;
@@ -246,7 +249,8 @@ export class WebhookDispatcher {
           step = { kind: 'retry', at: head.nextAttemptAt };
           break;
         }
-        const result = await this.sender.send(channel, secrets, head.event);
+        const result = await this.sender.send(channel, keys, head.event);
+        noteActivity(); // work for a client: the heap a burst of deliveries grew is kept for the next one
         if (!result) {
           step = { kind: 'release' }; // shutting down mid-request: sent again by the next process
           break;

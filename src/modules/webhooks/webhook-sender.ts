@@ -5,7 +5,7 @@ import type { LookupFunction } from 'node:net';
 import { isPublicAddress } from '../../platform/ip';
 import { encodeEventCursor, publicResourceId, type EventEntry } from '../events';
 import type { LaneEndpoint } from './delivery.store';
-import { signatureHeader } from './signing';
+import { signatureHeader, type SigningKey } from './signing';
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 /** An endpoint's connections are closed after this long without a request. */
@@ -103,8 +103,8 @@ export class WebhookSender {
     }
   }
 
-  /** One signed POST; null when cut short by shutdown. */
-  async send(channel: EndpointChannel, secrets: readonly string[], event: Omit<EventEntry, 'cursor'>): Promise<AttemptResult | null> {
+  /** One POST signed with each of `keys`; null when cut short by shutdown. */
+  async send(channel: EndpointChannel, keys: readonly SigningKey[], event: Omit<EventEntry, 'cursor'>): Promise<AttemptResult | null> {
     const body = webhookBody(event);
     const timestamp = Math.floor(Date.now() / 1000);
     const headers = {
@@ -113,7 +113,7 @@ export class WebhookSender {
       'user-agent': 'Passerelle-Webhooks/1',
       'webhook-id': event.id,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': signatureHeader(secrets, event.id, timestamp, body),
+      'webhook-signature': signatureHeader(keys, event.id, timestamp, body),
     };
     // One timer for the whole attempt (a retry on a fresh connection included); shutdown cuts it the same way.
     let current: http.ClientRequest | undefined;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { isPublicAddress } from '../../platform/ip';
 import { retryDelayMs } from './webhook-dispatcher';
-import { newSigningSecret, signatureHeader } from './signing';
+import { newSigningSecret, signatureHeader, signingKeys } from './signing';
 import { checkWebhookUrl } from './webhook-url';
 
 describe('webhook signatures', () => {
@@ -10,13 +10,13 @@ describe('webhook signatures', () => {
     const secret = newSigningSecret();
     const at = new Date('2026-11-25T12:00:00Z');
     const body = '{"type":"TRANSACTIONS_ADDED","data":{"ü":"ß"}}';
-    expect(signatureHeader([secret], 'evt_1', at.getTime() / 1000, body)).toBe(new Webhook(secret).sign('evt_1', at, body));
+    expect(signatureHeader(signingKeys([secret]), 'evt_1', at.getTime() / 1000, body)).toBe(new Webhook(secret).sign('evt_1', at, body));
   });
 
   it('carry one signature per secret, each verifiable on its own', () => {
     const [a, b] = [newSigningSecret(), newSigningSecret()];
     const ts = Math.floor(Date.now() / 1000);
-    const header = signatureHeader([a, b], 'evt_2', ts, '{}');
+    const header = signatureHeader(signingKeys([a, b]), 'evt_2', ts, '{}');
     for (const s of [a, b])
       expect(new Webhook(s).verify('{}', { 'webhook-id': 'evt_2', 'webhook-timestamp': String(ts), 'webhook-signature': header })).toEqual({});
   });
