@@ -100,6 +100,39 @@ describe('releasing the heap when idle', () => {
     }
   });
 
+  it('waits the full idle run, not one interval, when clients were served before the first collection', async () => {
+    const collected: number[] = [];
+    const started = performance.now();
+    let at = 0;
+    const stop = releaseHeapWhenIdle({
+      intervalMs: 100,
+      idleIntervals: 8,
+      minSlackBytes: 0,
+      onCollected: (c) => {
+        collected.push(c.ms);
+        at = performance.now();
+      },
+    });
+    try {
+      // A burst of work for clients right after start-up (a webhook backlog, say), then a pause.
+      for (let i = 0; i < 3; i++) {
+        burst(90);
+        noteActivity();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const idleFrom = performance.now();
+      await new Promise((r) => setTimeout(r, 400));
+      expect(collected).toEqual([]);
+      await until(() => collected.length > 0);
+      expect(collected).toHaveLength(1);
+      // Eight idle intervals of 100 ms, not one.
+      expect(at - idleFrom).toBeGreaterThanOrEqual(700);
+      expect(idleFrom - started).toBeLessThan(700);
+    } finally {
+      stop();
+    }
+  });
+
   it('does not collect when the heap holds little more than it uses', async () => {
     const collected: number[] = [];
     const stop = releaseHeapWhenIdle({ intervalMs: 100, minSlackBytes: 2 ** 40, onCollected: (c) => collected.push(c.ms) });

@@ -30,8 +30,8 @@ export function collectUnusedHeap(): number {
 let activity = 0;
 
 /**
- * Counts one piece of work done for a client (an HTTP request, an event sent to subscribers): an
- * interval with any is never idle, however little CPU it took.
+ * Counts one piece of work done for a client (an HTTP request, an event sent to subscribers, a
+ * webhook request): an interval with any is never idle, however little CPU it took.
  */
 export function noteActivity(): void {
   activity++;
@@ -46,7 +46,10 @@ export interface IdleHeapOptions {
    * of one core (default 0.1: an idle gateway's own polling takes about 0.05).
    */
   readonly idleShare?: number;
-  /** Idle intervals in a row before the collection after start-up (default 1: no traffic is lost to it yet). */
+  /**
+   * Idle intervals in a row before the collection after start-up (default 1: no traffic is lost to
+   * it yet). Once work for clients was noted, `idleIntervals` apply instead, first collection or not.
+   */
   readonly firstIdleIntervals?: number;
   /**
    * Idle intervals in a row before each later collection (default 30). A burst of load is often
@@ -65,8 +68,8 @@ export interface IdleHeapOptions {
  * after start-up, and later for `idleIntervals` in a row after any busy interval, it runs
  * {@link collectUnusedHeap} once, when the heap has grown well past what it uses. Idle means no
  * noted activity ({@link noteActivity}) and little CPU, so neither sparse events to subscribers nor
- * a worker's sync count as idle. An idle gateway is collected a second or two after it starts and
- * half a minute after each burst of load; under load nothing runs, and a process that stays idle is
+ * a worker's sync count as idle. An idle gateway is collected a second or two after it starts (when
+ * no client was served yet) and half a minute after each burst of load; under load nothing runs, and a process that stays idle is
  * collected once. Returns the function that stops it.
  */
 export function releaseHeapWhenIdle(options: IdleHeapOptions = {}): () => void {
@@ -86,6 +89,9 @@ export function releaseHeapWhenIdle(options: IdleHeapOptions = {}): () => void {
     if (active || used.user + used.system >= idleCpuUs) {
       busySinceCollected = true;
       idleInARow = 0;
+      // Work for clients before the first collection: what it grew is a burst's heap, not the
+      // start-up's, so it waits as long as after any burst (the next burst may follow soon).
+      if (active) needed = options.idleIntervals ?? 30;
       return;
     }
     if (!busySinceCollected || ++idleInARow < needed) return;
