@@ -331,8 +331,8 @@ export class TransactionStaging {
   #version: bigint;
   readonly added: string[] = [];
   readonly #prefix: string;
-  #text = '';
-  #rows = 0;
+  /** Serialised lines waiting for the next COPY, joined once (a string grown line by line is a deep rope, slow to encode). */
+  #lines: string[] = [];
   /** The COPY in flight, if any: one at a time, in order, on the sync's connection. */
   #copying: Promise<void> = Promise.resolve();
   #failed: unknown = null;
@@ -359,17 +359,15 @@ export class TransactionStaging {
     for (const r of rows) {
       const id = randomUUID();
       this.added.push(id);
-      this.#text += copyLine(this.#prefix, r, id, String(++this.#version));
+      this.#lines.push(copyLine(this.#prefix, r, id, String(++this.#version)));
     }
-    this.#rows += rows.length;
-    if (this.#rows >= STAGE_ROWS) this.#copy();
+    if (this.#lines.length >= STAGE_ROWS) this.#copy();
   }
 
   #copy(): void {
-    const text = this.#text;
-    this.#text = '';
-    this.#rows = 0;
-    if (text === '') return;
+    if (this.#lines.length === 0) return;
+    const text = Buffer.from(this.#lines.join(''));
+    this.#lines = [];
     this.#copying = this.#copying.then(async () => {
       if (this.#failed !== null || this.#discarded) return;
       try {
@@ -404,7 +402,7 @@ export class TransactionStaging {
     // Once is enough: a failed sync discards before its error path and again when it ends.
     if (this.#discarded) return;
     this.#discarded = true;
-    this.#text = '';
+    this.#lines = [];
     await this.#copying;
     await this.client.query('truncate bank_transaction_first_sync');
   }
