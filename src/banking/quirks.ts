@@ -28,6 +28,16 @@ export const institutionQuirks = z
      * several accounts): consents list the accounts asked for and only one may be asked at a time.
      */
     consentPerAccount: z.boolean().optional(),
+    /**
+     * Standards whose adapters read date ranges (Berlin Group): transaction listings one first
+     * sync may read from the bank at once (default 1: one listing,
+     * page after page). With 3 or more, a first sync the bank does not count (the end user present)
+     * reads the pending entries in one listing and the booked ones in that many less one date
+     * ranges side by side (`dateFrom`/`dateTo`, `bookingStatus` booked and pending), each still page
+     * after page: a long history arrives in the time of its longest range. For banks that serve
+     * date ranges and separate booking statuses as their standard says, and allow this many requests at once.
+     */
+    transactionReadLanes: z.number().int().min(1).max(8).optional(),
     /** Berlin Group: `bookingStatus=both` is refused: booked and pending entries are read with two calls. */
     bookingStatusBothUnsupported: z.boolean().optional(),
     /**

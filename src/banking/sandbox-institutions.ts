@@ -18,6 +18,8 @@ export function sandboxInstitutions(banks: SandboxBankInfo[]): InstitutionDescri
       ...sandboxRootOf(b),
       // Reached through an upstream aggregator: its own id of the institution, kept for every call.
       ...(b.upstreamInstitutionId ? { upstreamInstitutionId: b.upstreamInstitutionId, transactionIdsUnstable: true, userPresentReadsCounted: true } : {}),
+      // The sandbox serves any number of listings at once: a first sync reads long histories as date ranges side by side.
+      transactionReadLanes: 4,
       // UK: where the bank publishes the keys of its x-jws-signature, and what it signs as.
       ...(b.jws ? { jwsJwksUrl: b.jws.jwksUrl, jwsIssuer: b.jws.issuer, jwsTrustAnchor: b.jws.trustAnchor } : {}),
     },

@@ -29,6 +29,12 @@ export interface StandardDefinition {
    * Its institutions come from the aggregator's own list, never from the institutions file.
    */
   reach?: string;
+  /**
+   * Its adapter reads a transaction window's date range (`dateTo`) and one booking status at a
+   * time (BOOKED, PENDING) as the standard defines them, so a window can be read as several
+   * listings side by side (quirk `transactionReadLanes`).
+   */
+  readsDateRanges?: boolean;
   /** Builds the adapter of one institution that speaks the standard. */
   createAdapter(deps: BankAdapterDeps): BankAdapter;
   /** Headers, request signing and error reading on the wire, applied by the bank HTTP client. */

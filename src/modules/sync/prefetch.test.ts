@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prefetched } from './prefetch';
+import { merged, prefetched } from './prefetch';
 
 describe('prefetched', () => {
   it('asks for the next items while the consumer works, never more than `ahead` beyond it, one at a time and in order', async () => {
@@ -55,5 +55,76 @@ describe('prefetched', () => {
     }
     for await (const i of prefetched(source(), 2)) if (i === 3) break;
     expect(cleaned).toBe(true);
+  });
+});
+
+describe('merged', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('reads the sources side by side, one step of each at a time, and yields every item of each in its own order', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const perSource = [0, 0, 0];
+    let maxPerSource = 0;
+    async function* source(lane: number, n: number, ms: number) {
+      for (let i = 0; i < n; i++) {
+        running++;
+        perSource[lane]!++;
+        maxRunning = Math.max(maxRunning, running);
+        maxPerSource = Math.max(maxPerSource, ...perSource);
+        await sleep(ms);
+        running--;
+        perSource[lane]!--;
+        yield `${lane}:${i}`;
+      }
+    }
+    const got: [number, string][] = [];
+    for await (const item of merged([source(0, 5, 20), source(1, 3, 30), source(2, 0, 1)])) got.push(item);
+    expect(got).toHaveLength(8);
+    for (const lane of [0, 1]) {
+      const mine = got.filter(([l]) => l === lane).map(([, v]) => v);
+      expect(mine).toEqual(Array.from({ length: lane === 0 ? 5 : 3 }, (_, i) => `${lane}:${i}`));
+    }
+    // Side by side (both sources were mid-step at once), yet never two steps of one source.
+    expect(maxRunning).toBe(2);
+    expect(maxPerSource).toBe(1);
+  });
+
+  it('throws a source’s error and closes the others after their current step', async () => {
+    const closed: number[] = [];
+    async function* endless(lane: number) {
+      try {
+        for (let i = 0; ; i++) {
+          await sleep(5);
+          yield i;
+        }
+      } finally {
+        closed.push(lane);
+      }
+    }
+    async function* failing() {
+      await sleep(12);
+      yield -1;
+      throw new Error('bank down');
+    }
+    await expect(
+      (async () => {
+        for await (const item of merged([endless(0), failing(), endless(2)])) void item;
+      })(),
+    ).rejects.toThrow('bank down');
+    expect(closed.sort()).toEqual([0, 2]);
+  });
+
+  it('closes every source when the consumer stops early', async () => {
+    const closed: number[] = [];
+    async function* endless(lane: number) {
+      try {
+        for (let i = 0; ; i++) yield i;
+      } finally {
+        closed.push(lane);
+      }
+    }
+    for await (const [lane, i] of merged([endless(0), endless(1)])) if (lane === 1 && i === 3) break;
+    expect(closed.sort()).toEqual([0, 1]);
   });
 });

@@ -39,3 +39,37 @@ export async function* prefetched<T>(source: AsyncIterable<T>, ahead: number): A
     if (!finished) await iterator.return?.();
   }
 }
+
+/**
+ * The items of several sources as they come, each tagged with its source's index: each source is
+ * read one step at a time and in its own order (so each still has one request in flight), the
+ * sources side by side. A source's error is thrown at once; the other sources are then closed
+ * (after the steps already asked of them).
+ */
+export async function* merged<T>(sources: readonly AsyncIterable<T>[]): AsyncGenerator<[number, T]> {
+  const iterators = sources.map((s) => s[Symbol.asyncIterator]());
+  type Step = { lane: number; result: IteratorResult<T> };
+  const waiting = new Map<number, Promise<Step>>();
+  const ask = (lane: number) => {
+    const step = iterators[lane]!.next().then((result) => ({ lane, result }));
+    step.catch(() => undefined); // raced below; a rejection is thrown from there
+    waiting.set(lane, step);
+  };
+  iterators.forEach((_, lane) => ask(lane));
+  try {
+    while (waiting.size > 0) {
+      const { lane, result } = await Promise.race(waiting.values());
+      if (result.done) {
+        waiting.delete(lane);
+        continue;
+      }
+      yield [lane, result.value];
+      ask(lane);
+    }
+  } finally {
+    // Stopped early or failed: let the unfinished sources clean up once their current step is over.
+    const open = [...waiting.keys()];
+    waiting.clear();
+    await Promise.allSettled(open.map((lane) => iterators[lane]!.return?.()));
+  }
+}

@@ -17,11 +17,12 @@ import type { ConsentsService } from '../consents';
 import type { Outcome } from '../../kernel/problems';
 import { FirstSyncReconciler, reconcile } from '../transactions';
 import { applyChanges, loadWindow, TransactionStaging, type AppliedChanges } from '../transactions';
-import { prefetched } from './prefetch';
+import { merged, prefetched } from './prefetch';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
 import { appendEvents, chunked, EventType, type NewEvent } from '../events';
 import { toGlobalId } from '../../kernel/ids';
 import { normaliseIp } from '../../platform/ip';
+import { standards } from '../../banking/standards';
 
 /** Whether the end user is at the screen (the bank does not count the read) or not (it counts). */
 export type SyncMode = 'USER_PRESENT' | 'BACKGROUND';
@@ -344,10 +345,22 @@ export class SyncService {
         await staging?.copy.discard();
         const first = initial && this.deps.bulkCopy === true ? await FirstSyncWrite.open(client, account, data.institution, dateFrom, today) : null;
         staging = first;
-        const source = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH', onBalances });
-        for await (const page of prefetched(source, SYNC_PREFETCH_PAGES)) {
-          if (first) first.add(page);
-          else collected.push(page);
+        // A first read the bank does not count may read date ranges side by side, where the bank allows it.
+        const listings = first && !metered ? sideBySide(data.institution, dateFrom, today) : null;
+        if (first && listings) {
+          const sources = listings.map((window, i) =>
+            prefetched(
+              adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { ...window, ...(i === 0 && onBalances ? { onBalances } : {}) }),
+              SYNC_PREFETCH_PAGES,
+            ),
+          );
+          for await (const [listing, page] of merged(sources)) first.add(page, listing);
+        } else {
+          const source = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH', onBalances });
+          for await (const page of prefetched(source, SYNC_PREFETCH_PAGES)) {
+            if (first) first.add(page);
+            else collected.push(page);
+          }
         }
         if (first) {
           await first.copy.staged();
@@ -646,8 +659,32 @@ function isShortThrottle(err: unknown): err is BankError & { retryAfterMs: numbe
   return err.retryAfterMs !== undefined && err.retryAfterMs <= INLINE_WAIT_MAX_MS;
 }
 
-/** Pages read ahead of the one being stored; one request to the bank is in flight at a time whatever this is. */
+/** Pages read ahead of the one being stored; one request per listing is in flight at a time whatever this is. */
 const SYNC_PREFETCH_PAGES = 3;
+
+/** Days each date range of a side-by-side read covers at least: a shorter window is one listing. */
+const MIN_RANGE_DAYS = 30;
+
+type ListingWindow = { dateFrom: string; dateTo: string | null; status: 'BOOKED' | 'PENDING' };
+
+/**
+ * The listings of a first read from `dateFrom` that a bank allowing `transactionReadLanes` > 1
+ * serves side by side: the pending entries in one listing of the whole window (a bank may date them
+ * by any of their dates), the booked ones in consecutive date ranges (inclusive, as Berlin Group's
+ * `dateFrom`/`dateTo`; the last one open-ended like a single read), one listing fewer than the
+ * lanes allowed. Together they are the same entries as one `both` listing of the window, read in
+ * the time of the longest range. Null: one listing, page after page.
+ */
+export function sideBySide(institution: InstitutionDescriptor, dateFrom: string, today: string): ListingWindow[] | null {
+  const days = Math.round((Date.parse(`${today}T00:00:00Z`) - Date.parse(`${dateFrom}T00:00:00Z`)) / 86_400_000) + 1;
+  const ranges = Math.min((institution.quirks.transactionReadLanes ?? 1) - 1, Math.floor(days / MIN_RANGE_DAYS));
+  if (!(ranges >= 2) || !standards.has(institution.standard) || standards.get(institution.standard).readsDateRanges !== true) return null;
+  const starts = Array.from({ length: ranges }, (_, i) => addDays(dateFrom, Math.floor((days * i) / ranges)));
+  return [
+    { dateFrom, dateTo: null, status: 'PENDING' },
+    ...starts.map((start, i): ListingWindow => ({ dateFrom: start, dateTo: i + 1 < ranges ? addDays(starts[i + 1]!, -1) : null, status: 'BOOKED' })),
+  ];
+}
 
 /**
  * A first sync (nothing stored in its window) on PostgreSQL: each page is reconciled, serialised
@@ -679,8 +716,9 @@ class FirstSyncWrite {
     return new FirstSyncWrite(rows[0].version, copy, new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today));
   }
 
-  add(page: CanonicalTransaction[]): void {
-    this.copy.add(this.reconciler.page(page));
+  /** Reconciles and stages a page of listing `listing` (see sideBySide; 0 when there is one). */
+  add(page: CanonicalTransaction[], listing = 0): void {
+    this.copy.add(this.reconciler.page(page, listing));
   }
 
   get stats(): { received: number; duplicatesDropped: number } {

@@ -503,4 +503,25 @@ describe('FirstSyncReconciler', () => {
       expect(streamed.stats).toEqual({ received: whole.stats.received, duplicatesDropped: whole.stats.duplicatesDropped });
     }
   });
+
+  it('checks a page boundary within its own listing when listings are read side by side', () => {
+    const a = tx({ amount: '-1', counterpartyName: 'A', bookingDate: '2026-01-05' });
+    const b = tx({ amount: '-2', counterpartyName: 'B', bookingDate: '2026-01-06' });
+    const c = tx({ amount: '-3', counterpartyName: 'C', bookingDate: '2026-03-05' });
+    const d = tx({ amount: '-4', counterpartyName: 'D', bookingDate: '2026-03-06' });
+    const streamed = new FirstSyncReconciler(false, TODAY);
+    // Listing 0 (January) and listing 1 (March) interleave; each repeats its own last entry at the top of its next page.
+    const inserts = [
+      ...streamed.page([a, b], 0),
+      ...streamed.page([c, d], 1),
+      ...streamed.page([{ ...b, raw: { page: 2 } }, tx({ amount: '-5', counterpartyName: 'E', bookingDate: '2026-01-07' })], 0),
+      ...streamed.page([{ ...d, raw: { page: 2 } }], 1),
+    ];
+    expect(inserts.map((r) => r.counterpartyName)).toEqual(['A', 'B', 'C', 'D', 'E']);
+    expect(streamed.stats).toEqual({ received: 7, duplicatesDropped: 2 });
+    // Read as one listing, the same pages in this order would not be boundaries of a repeat: nothing is dropped.
+    const oneListing = new FirstSyncReconciler(false, TODAY);
+    const all = [[a, b], [c, d], [{ ...b, raw: { page: 2 } }], [{ ...d, raw: { page: 2 } }]].flatMap((p) => oneListing.page(p));
+    expect(all).toHaveLength(6);
+  });
 });

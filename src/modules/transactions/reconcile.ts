@@ -264,20 +264,21 @@ function prepare(pages: CanonicalTransaction[][], trustBankIds: boolean): { entr
 class Preparer {
   readonly #seenIds = { BOOKED: new Set<string>(), PENDING: new Set<string>() };
   readonly #occurrences = { BOOKED: new Map<string, number>(), PENDING: new Map<string, number>() };
-  #previous: CanonicalTransaction | null = null;
+  /** Each listing's last entry (a first sync may read several listings side by side). */
+  readonly #previous: (CanonicalTransaction | null)[] = [];
   #index = 0;
   received = 0;
   dropped = 0;
 
   constructor(private readonly trustBankIds: boolean) {}
 
-  add(page: CanonicalTransaction[], entries: Entry[]): void {
+  add(page: CanonicalTransaction[], entries: Entry[], listing = 0): void {
     const trustBankIds = this.trustBankIds;
     for (let i = 0; i < page.length; i++) {
       const t = page[i];
       this.received++;
-      const last = this.#previous;
-      this.#previous = t;
+      const last = this.#previous[listing] ?? null;
+      this.#previous[listing] = t;
       if (t.bankTransactionId != null) {
         const seen = this.#seenIds[t.status];
         if (seen.has(t.bankTransactionId)) {
@@ -319,10 +320,14 @@ export class FirstSyncReconciler {
     this.#preparer = new Preparer(trustBankIds);
   }
 
-  /** The inserts this page adds. Throws DecimalError when an amount is not a decimal string. */
-  page(page: CanonicalTransaction[]): TransactionRow[] {
+  /**
+   * The inserts this page adds. `listing` tells apart listings read side by side (date ranges of
+   * one window): a page overlapping its predecessor is one of the same listing. Throws
+   * DecimalError when an amount is not a decimal string.
+   */
+  page(page: CanonicalTransaction[], listing = 0): TransactionRow[] {
     const entries: Entry[] = [];
-    this.#preparer.add(page, entries);
+    this.#preparer.add(page, entries, listing);
     return entries.map((e) => {
       const content = contentOf(e, e.t.bankTransactionId);
       return toRow(e, content, hashContent(content), this.today, this.#describe);

@@ -6,6 +6,8 @@ import { berlinGroupProtocol } from './berlin-group.protocol';
 export const berlinGroupStandard: StandardDefinition = {
   id: 'BERLIN_GROUP',
   displayName: 'Berlin Group',
+  // dateFrom/dateTo inclusive and bookingStatus booked/pending on every transaction listing (1.3.12).
+  readsDateRanges: true,
   createAdapter: createBerlinGroupAdapter,
   protocol: berlinGroupProtocol,
   liveCredentials: {
