@@ -15,6 +15,9 @@
  * 5. The whole initial sync again, on a fresh database, with the sandbox banks in their own process
  *    (`sandbox/main.ts` on BENCH_NODE, the gateway pointed at it with SANDBOX_URL): a real bank is
  *    across the network and does not run on the gateway's thread. Both rows are printed.
+ * 6. The same bank answering each transaction request 20 ms late (a bank across a network): a first
+ *    sync with the end user present (date ranges read side by side, quirk transactionReadLanes), then
+ *    the same account emptied and synced as a counted first sync (one listing, page after page).
  *
  * With BENCH_NODE (e.g. Node 24, the image's runtime) the whole benchmark runs on that Node.
  */
@@ -36,6 +39,8 @@ import { reconcile, type TransactionRow } from '../src/modules/transactions/reco
 import { applyChanges, loadWindow } from '../src/modules/transactions/transactions.store';
 import { connect, settled } from '../test/helpers/banking';
 import { freePort } from '../src/platform/db';
+import { asSystem } from '../src/platform/tenant-scope';
+import { sandboxPartition } from '../src/gateway';
 import type { TestGateway } from '../test/helpers/gateway';
 import { benchDatabase, benchNode, cloneAccount, createEndUser, gatewayOn, machineLoad, ms, num, ratio, root, spawnOnBenchNode, stop } from './common';
 
@@ -131,8 +136,49 @@ async function initialSync(t: TestGateway, key: string, endUserId: string) {
   return { c, account, n, syncMs, notes };
 }
 
+/** Latency of each transaction listing request in step 6: a bank across a network. */
+const BANK_LATENCY_MS = 20;
+
+/**
+ * Step 6: the same bank answering every transaction request BANK_LATENCY_MS late. The first sync
+ * (end user present: date ranges side by side, quirk transactionReadLanes), then the same account
+ * emptied and synced again as a counted (BACKGROUND) first sync, which reads one listing page after page.
+ */
+async function initialSyncsWithLatency(t: TestGateway, key: string, controlUrl: string, adminToken: string): Promise<[string, string, string][]> {
+  const sql = t.gateway.db.sql;
+  const fault = await fetch(`${controlUrl}/banks/${BANK}/faults`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ kind: 'latency', route: 'transactions', latencyMs: BANK_LATENCY_MS }),
+  });
+  if (!fault.ok) throw new Error(`latency fault: ${fault.status} ${await fault.text()}`);
+  const endUserId = await createEndUser(t, key, 'sync-bench-latency');
+  const side = await initialSync(t, key, endUserId);
+  const accountId = side.account.internalId;
+  await asSystem('bench: empty the account for a counted first sync', async () => {
+    await sql.query('delete from bank_transaction where account_id = $1', [accountId]);
+    await sql.query('update account set last_synced_at = null, last_booked_date = null where id = $1', [accountId]);
+  });
+  const o0 = performance.now();
+  const one = await t.gateway.services.sync.run({ accountId, mode: 'BACKGROUND', reason: 'INITIAL' });
+  const oneMs = performance.now() - o0;
+  if (one.status !== 'SUCCEEDED') throw new Error(`counted first sync: ${JSON.stringify(one)}`);
+  return [
+    [
+      `initial sync, whole, bank in a separate process answering each transaction request ${BANK_LATENCY_MS} ms late; end user present: date ranges side by side`,
+      `${ms(side.syncMs)} ms`,
+      side.notes,
+    ],
+    [
+      `the same account again as a counted first sync (end user away): one listing, page after page`,
+      `${ms(oneMs)} ms`,
+      `${num((one.added / oneMs) * 1000)} rows/s; ${one.added.toLocaleString('en-US')} rows (SyncService.run)`,
+    ],
+  ];
+}
+
 /** Step 5: the whole initial sync with the sandbox banks in a process of their own, on a fresh database. */
-async function initialSyncRemoteBank(): Promise<{ n: number; syncMs: number; notes: string }> {
+async function initialSyncRemoteBank(): Promise<{ n: number; syncMs: number; notes: string; latency: [string, string, string][] }> {
   const port = await freePort();
   const token = randomBytes(24).toString('hex'); // never starting with '-', which the sandbox's argument parser would take for an option
   const bank = spawnOnBenchNode('sandbox/main.ts', ['--port', String(port), `--admin-token=${token}`, '--log-level', 'warn']);
@@ -149,10 +195,12 @@ async function initialSyncRemoteBank(): Promise<{ n: number; syncMs: number; not
     });
     bank.stdout!.resume();
     t = await gatewayOn(db, { SANDBOX_URL: `http://127.0.0.1:${port}/sandbox`, SANDBOX_ADMIN_TOKEN: token });
-    const { key } = await t.createTenant('Sync bench, remote bank');
+    const { key, tenantId } = await t.createTenant('Sync bench, remote bank');
     const endUserId = await createEndUser(t, key, 'sync-bench-remote');
     const { n, syncMs, notes } = await initialSync(t, key, endUserId);
-    return { n, syncMs, notes };
+    const controlUrl = `http://127.0.0.1:${port}/sandbox/t/${sandboxPartition(token, tenantId)}/control`;
+    const latency = await initialSyncsWithLatency(t, key, controlUrl, token);
+    return { n, syncMs, notes, latency };
   } finally {
     await t?.close();
     await db.drop();
@@ -300,6 +348,7 @@ export default async function syncBench(): Promise<string> {
     `${ms(remote.syncMs)} ms`,
     remote.notes,
   ]);
+  rows.push(...remote.latency);
   summary += `\n| initial sync (whole), bank in a separate process / COPY (step 3's) | ${ratio(remote.n / remote.syncMs, copyRowsPerMs)} |`;
   return [
     `Initial sync of \`${USER}\` at ${BANK} (historyDays ${HISTORY_DAYS}), PostgreSQL, Node ${process.versions.node}; ${loadBefore} before, ${machineLoad()} after`,
