@@ -129,7 +129,8 @@ async function initialSync(t: TestGateway, key: string, endUserId: string) {
     job = jobs[0];
   }
   const { rows: calls } = await sql.query<{ n: number }>(
-    `select count(*)::int as n from audit_event where action = 'BANK_CALL' and actor like 'sync:%' and (details->>'path') like '%/transactions%'`,
+    `select count(*)::int as n from audit_event where action = 'BANK_CALL' and actor like 'sync:%' and (details->>'path') like '%/transactions%' and resource_id = $1`,
+    [parseGlobalId(c.consentId)!.id],
   );
   const syncMs = job ? Number(job.run_ms) : observedMs;
   const notes = `${num((n / syncMs) * 1000)} rows/s; ${n.toLocaleString('en-US')} rows; ${calls[0]!.n} transaction page calls; queued ${job ? ms(Number(job.queued_ms)) : '?'} ms before it started; client saw it settled ${ms(observedMs)} ms after authorisation; this process's CPU meanwhile ${ms((cpu.user + cpu.system) / 1000)} ms`;
