@@ -41,6 +41,18 @@ async function endUser(ref: string): Promise<string> {
   return u.body.data!.endUserCreate.endUser.id;
 }
 
+/** A new end user's consent for alice's two years at the bank, every account's first sync done while `faults` apply. */
+async function firstSyncUnder(ref: string, faults: Record<string, unknown>[]): Promise<Connected> {
+  for (const fault of faults) await control(t, 'POST', `/banks/${BANK}/faults`, fault);
+  try {
+    const c = await connect(t, key, await endUser(ref), BANK, 'alice', { historyDays: 730 });
+    for (const a of c.accounts) await settled(t, key, a.id, null, 60_000);
+    return c;
+  } finally {
+    await control(t, 'DELETE', `/banks/${BANK}/faults`);
+  }
+}
+
 beforeAll(async () => {
   t = await startTestGateway({ env: { SYNC_CONCURRENCY: '1' } });
   ({ key } = await t.createTenant('Side by side'));
@@ -50,14 +62,7 @@ afterAll(async () => t?.close());
 describe.skipIf(!process.env.DATABASE_URL)('a first sync read side by side', () => {
   it('reads pending entries in one listing and booked ones in date ranges at once, and stores exactly the bank’s ledger', async () => {
     // Every listing answered late, so that listings read one after the other could not overlap in time.
-    await control(t, 'POST', `/banks/${BANK}/faults`, { kind: 'latency', route: 'transactions', latencyMs: LATENCY_MS });
-    let c: Connected;
-    try {
-      c = await connect(t, key, await endUser('side-by-side'), BANK, 'alice', { historyDays: 730 });
-      for (const a of c.accounts) await settled(t, key, a.id, null, 60_000);
-    } finally {
-      await control(t, 'DELETE', `/banks/${BANK}/faults`);
-    }
+    const c = await firstSyncUnder('side-by-side', [{ kind: 'latency', route: 'transactions', latencyMs: LATENCY_MS }]);
     // The journal names no account (paths are templates); with one sync at a time (SYNC_CONCURRENCY 1)
     // every overlap is within one account's sync.
     const calls = await transactionCalls(c.consentId);
@@ -92,15 +97,10 @@ describe.skipIf(!process.env.DATABASE_URL)('a first sync read side by side', () 
   it('drops a page’s repeated first entry by its own listing’s previous page, and stores no entry twice', async () => {
     // Every listing's later pages start with the previous page's last entry again (as some banks
     // page), and no entry has an id: only the page boundary of the same listing tells a repeat.
-    await control(t, 'POST', `/banks/${BANK}/faults`, { kind: 'duplicates', route: 'transactions' });
-    await control(t, 'POST', `/banks/${BANK}/faults`, { kind: 'missing-ids', route: 'transactions' });
-    let c: Connected;
-    try {
-      c = await connect(t, key, await endUser('side-by-side-repeats'), BANK, 'alice', { historyDays: 730 });
-      for (const a of c.accounts) await settled(t, key, a.id, null, 60_000);
-    } finally {
-      await control(t, 'DELETE', `/banks/${BANK}/faults`);
-    }
+    const c = await firstSyncUnder('side-by-side-repeats', [
+      { kind: 'duplicates', route: 'transactions' },
+      { kind: 'missing-ids', route: 'transactions' },
+    ]);
     const from = addDays(utcDay(new Date()), -730);
     const paged = (await transactionCalls(c.consentId)).filter((x) => param(x.path, 'page'));
     expect(paged.length).toBeGreaterThan(0);
