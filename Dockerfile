@@ -23,7 +23,7 @@ RUN node scripts/build.mjs
 # A named volume mounted here starts as a copy of this directory, owned by the user below.
 RUN mkdir -p /data && chown node:node /data
 USER node
-# No V8 heap flags: the gateway gives back what start-up's allocation burst grew (src/platform/memory.ts),
+# No V8 heap flags: the gateway gives back what start-up's allocation burst grew (src/platform/heap.ts),
 # and V8's default young generation (32 MiB semi-spaces on Node 24) keeps page requests cheap: capped at
 # 16 MiB, scavenges cost a page request about a fifth more CPU (docs/capacity.md).
 ENV HOST=0.0.0.0 \

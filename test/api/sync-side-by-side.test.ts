@@ -53,13 +53,13 @@ async function firstSyncUnder(ref: string, faults: Record<string, unknown>[]): P
   }
 }
 
-beforeAll(async () => {
-  t = await startTestGateway({ env: { SYNC_CONCURRENCY: '1' } });
-  ({ key } = await t.createTenant('Side by side'));
-});
-afterAll(async () => t?.close());
-
 describe.skipIf(!process.env.DATABASE_URL)('a first sync read side by side', () => {
+  beforeAll(async () => {
+    t = await startTestGateway({ env: { SYNC_CONCURRENCY: '1' } });
+    ({ key } = await t.createTenant('Side by side'));
+  });
+  afterAll(async () => t?.close());
+
   it('reads pending entries in one listing and booked ones in date ranges at once, and stores exactly the bank’s ledger', async () => {
     // Every listing answered late, so that listings read one after the other could not overlap in time.
     const c = await firstSyncUnder('side-by-side', [{ kind: 'latency', route: 'transactions', latencyMs: LATENCY_MS }]);

@@ -26,7 +26,5 @@ export function signingKeys(secrets: readonly string[]): SigningKey[] {
  */
 export function signatureHeader(keys: readonly SigningKey[], id: string, timestampSeconds: number, body: string): string {
   const signed = `${id}.${timestampSeconds}.${body}`;
-  let header = '';
-  for (const key of keys) header += `${header ? ' ' : ''}v1,${createHmac('sha256', key).update(signed).digest('base64')}`;
-  return header;
+  return keys.map((key) => `v1,${createHmac('sha256', key).update(signed).digest('base64')}`).join(' ');
 }
