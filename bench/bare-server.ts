@@ -12,8 +12,12 @@ const RECORD_COLUMNS = `id, account_id as "accountId", status, amount::text as a
   description, end_to_end_id as "endToEndId", bank_transaction_code as "bankTransactionCode",
   bank_transaction_id as "bankTransactionId", pending_origin as "pendingOrigin"`;
 const ORDER = `order by status = 'PENDING' desc, sort_date desc, created_version desc, id desc`;
-const FIRST = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null ${ORDER} limit $3`;
+// Published rows only, as transactionPage reads them.
+const PUBLISHED = 'created_version <= (select version from account where id = $2)';
+const FIRST = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null
+  and ${PUBLISHED} ${ORDER} limit $3`;
 const AFTER = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null
+  and ${PUBLISHED}
   and (status = 'PENDING', sort_date, created_version, id) < ($3::boolean, $4::date, $5::bigint, $6::uuid) ${ORDER} limit $7`;
 
 // Dates as the gateway's pool returns them: 'YYYY-MM-DD' strings, not Date objects.

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
+import pg from 'pg';
+import { parseGlobalId } from '../../src/api/relay/global-id';
 import { MiniBrowser } from '../../sandbox/testing/harness';
 import { institutionGid, RETURN_URL, user } from '../helpers/banking';
 import { processGatewaySetup, startGatewayProcess, type ProcessGatewaySetup } from '../helpers/process';
@@ -118,5 +120,83 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     child.kill('SIGTERM');
     await new Promise((r) => child!.once('exit', r));
     child = undefined;
+  });
+  it('shows none of a first sync killed after it committed part of its rows, and the restart stores the bank’s ledger exactly once', async (ctx) => {
+    if (!setup.env.DATABASE_URL) {
+      console.log('skipped: a first sync commits its rows in chunks with PostgreSQL only (set DATABASE_URL)');
+      ctx.skip();
+    }
+    const db = new pg.Pool({ connectionString: setup.env.DATABASE_URL, max: 1 });
+    try {
+      child = await start();
+      const u = await gql<{ endUserCreate: { endUser: { id: string } } }>(
+        'mutation { endUserCreate(input: { externalRef: "crash-chunks" }) { endUser { id } } }',
+      );
+      const created = await gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string } }>(
+        'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl } }',
+        {
+          input: {
+            endUserId: u.endUserCreate.endUser.id,
+            institutionId: institutionGid('nordlicht'),
+            scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
+            redirectUri: RETURN_URL,
+            historyDays: 120,
+          },
+        },
+      );
+      // Slow enough that the sync is still reading when its first chunks are committed.
+      await setup.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 150 });
+      const browser = new MiniBrowser();
+      const callback = `http://localhost:${setup.port}/callback`;
+      let back = await browser.go(created.consentCreate.authorizationUrl, {}, callback);
+      back ??= await browser.authenticate('heavy', user('heavy').otp, callback);
+      expect(await browser.go(back!.replace('localhost', '127.0.0.1'), {}, RETURN_URL)).toContain('outcome=success');
+      const consent = await gql<{ node: { accounts: { id: string; iban: string | null }[] } }>(
+        'query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }',
+        { id: created.consentCreate.consent.id },
+      );
+      const account = consent.node.accounts.find((a) => a.iban)!;
+      const internalId = parseGlobalId(account.id)!.id;
+      const stored = async () =>
+        (await db.query<{ n: number }>('select count(*)::int as n from bank_transaction where account_id = $1', [internalId])).rows[0]!.n;
+      const deadline = Date.now() + 60_000;
+      while ((await stored()) === 0) {
+        if (Date.now() > deadline) throw new Error('no chunk was committed');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Committed, not published: the API shows none of it, neither as a page nor in the change feed.
+      const seen = await gql<{ account: { syncStatus: string; transactions: { nodes: unknown[] } }; transactionsSync: { added: unknown[]; hasMore: boolean } }>(
+        'query($id: ID!) { account(id: $id) { syncStatus transactions(first: 5) { nodes { id } } } transactionsSync(accountId: $id, count: 5) { added { id } hasMore } }',
+        { id: account.id },
+      );
+      expect(seen).toEqual({ account: { syncStatus: 'RUNNING', transactions: { nodes: [] } }, transactionsSync: { added: [], hasMore: false } });
+      child.kill('SIGKILL');
+      await new Promise((r) => child!.once('exit', r));
+      expect(await stored()).toBeGreaterThan(0);
+
+      await setup.control('DELETE', '/banks/nordlicht/faults');
+      child = await start();
+      expect(await until(account.id, ['SUCCEEDED', 'FAILED', 'CONSENT_INVALID'], 120_000)).toBe('SUCCEEDED');
+      const bankAccounts = await setup.control<{ accounts: { id: string; iban: string }[] }>('GET', '/banks/nordlicht/users/heavy/accounts');
+      const bankAccount = bankAccounts.body.accounts.find((a) => a.iban === account.iban)!;
+      const from = new Date(Date.now() - 120 * 86_400_000).toISOString().slice(0, 10);
+      const ledger = await setup.control<{ transactions: { status: string; amount: string; bookingDate: string }[] }>(
+        'GET',
+        `/banks/nordlicht/accounts/${bankAccount.id}/ledger?dateFrom=${from}`,
+      );
+      const theirs = ledger.body.transactions.map((x) => (x.status === 'booked' ? `BOOKED|${x.amount}|${x.bookingDate}` : `PENDING|${x.amount}`));
+      const { rows } = await db.query<{ key: string }>(
+        `select case when status = 'BOOKED' then 'BOOKED|' || amount::text || '|' || booking_date::text else 'PENDING|' || amount::text end as key
+         from bank_transaction where account_id = $1 and removed_at is null`,
+        [internalId],
+      );
+      expect(theirs.length).toBeGreaterThan(5_000);
+      expect(rows.map((r) => r.key).sort()).toEqual(theirs.sort());
+      child.kill('SIGTERM');
+      await new Promise((r) => child!.once('exit', r));
+      child = undefined;
+    } finally {
+      await db.end();
+    }
   });
 });

@@ -380,6 +380,7 @@ export class GrantsService {
       const row = await withTenant(share.ownerTenantId, async () => {
         const { rows } = await this.deps.sql.query<{ id: string }>(
           `select id from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null
+             and created_version <= (select version from account where id = $2)
              and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = $4::uuid limit 1`,
           [share.ownerTenantId, share.accountId, share.sharedId, id],
         );
@@ -409,6 +410,7 @@ export class GrantsService {
     const rows = await withTenant(share.ownerTenantId, async () => {
       const { rows: found } = await this.deps.sql.query<{ id: string }>(
         `select id from bank_transaction where tenant_id = $1 and account_id = $2
+           and created_version <= (select version from account where id = $2)
            and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = any ($4::uuid[])`,
         [share.ownerTenantId, share.accountId, share.sharedId, wanted],
       );

@@ -16,7 +16,7 @@ import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } f
 import type { ConsentsService } from '../consents';
 import type { Outcome } from '../../kernel/problems';
 import { FirstSyncReconciler, reconcile } from '../transactions';
-import { applyChanges, loadWindow, TransactionStaging, type AppliedChanges } from '../transactions';
+import { applyChanges, discardUnpublished, loadWindow, TransactionStaging, type AppliedChanges } from '../transactions';
 import { merged, prefetched } from './prefetch';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
 import { appendEvents, chunked, EventType, type NewEvent } from '../events';
@@ -87,7 +87,7 @@ export interface SyncDeps {
 
 /**
  * The sync engine: reads an account's balances and transactions from its bank and stores them
- * with stable identity, in one database transaction per sync, under a per-account lock (two
+ * with stable identity, published by one database transaction per sync, under a per-account lock (two
  * workers never sync one account at once). Background reads never exceed the consent's
  * `frequencyPerDay`; the bank's own limits and consent refusals are handled, not hammered.
  */
@@ -303,6 +303,9 @@ export class SyncService {
       request.mode,
       request.mode === 'USER_PRESENT' ? (request.psuIpAddress ?? null) : null,
     ]);
+    // What a first sync cut short (a crash, a lost connection) committed and never published.
+    const unpublished = await discardUnpublished(client, account.id);
+    if (unpublished > 0) this.deps.logger.info({ accountId: account.id, rows: unpublished }, 'sync: unpublished rows of an unfinished first sync deleted');
 
     const ctx: BankCallContext = {
       institution: data.institution,
@@ -319,9 +322,10 @@ export class SyncService {
     let pages: CanonicalTransaction[][] | null = null;
     /** A first sync on PostgreSQL: its pages are reconciled and staged as they arrive (see FirstSyncWrite). */
     let streamed: FirstSyncWrite | null = null;
-    /** The latest attempt's staging, emptied when the sync ends however it ends. */
+    /** The latest attempt's rows, deleted when the sync ends without publishing them. */
     let staging: FirstSyncWrite | null = null;
-    const discardStaging = () => staging?.copy.discard().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'sync: staging not emptied'));
+    const discardStaging = () =>
+      staging?.copy.discard().catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'sync: unpublished rows not deleted'));
     let access: ConsentAccess = data.access;
     // Each scope read counts once per sync, however often it is asked again (token refresh, a throttled retry).
     const counted = new Set<DataScope>();
@@ -363,7 +367,7 @@ export class SyncService {
           }
         }
         if (first) {
-          await first.copy.staged();
+          await first.copy.stored();
           streamed = first;
         } else pages = collected;
         inFlight = null;
@@ -414,7 +418,7 @@ export class SyncService {
       }
       applied = await this.write(client, account, data.institution, dateFrom, balances, pages, today, streamed);
     } finally {
-      // The staged rows are in bank_transaction now, or are not to be kept.
+      // The rows are published now, or are not to be kept.
       await discardStaging();
     }
     this.deps.audit.add(em, {
@@ -442,7 +446,11 @@ export class SyncService {
     return from;
   }
 
-  /** Reconciles and stores in one transaction holding the account row: all of the sync lands, or none. */
+  /**
+   * Reconciles and stores in one transaction holding the account row: all of the sync lands, or
+   * none. A first sync's rows are committed already (FirstSyncWrite); this transaction publishes
+   * them by setting the account's version.
+   */
   private async write(
     client: pg.PoolClient,
     account: Account,
@@ -459,8 +467,8 @@ export class SyncService {
       let applied: AppliedChanges = { version: rows[0]!.version, added: [], modified: [], removed: [] };
       if (streamed) {
         // Only a sync writes the account's version, and this one holds the account's sync lock.
-        if (rows[0]!.version !== streamed.fromVersion) throw new Error(`account ${account.id}: version moved during a first sync`);
-        await streamed.copy.copyInto(client);
+        if (rows[0]!.version !== streamed.copy.fromVersion) throw new Error(`account ${account.id}: version moved during a first sync`);
+        // The rows are committed already; setting the account's version below publishes them.
         applied = { version: streamed.copy.version, added: streamed.copy.added, modified: [], removed: [] };
         this.deps.logger.info(
           { accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length },
@@ -507,6 +515,7 @@ export class SyncService {
         [account.id, applied.version, nextBackgroundSlot(account.id, account.consent.frequencyPerDay, new Date()), today],
       );
       await client.query('commit');
+      streamed?.copy.published();
       this.deps.notifyEvents?.();
       return applied;
     } catch (err) {
@@ -687,16 +696,15 @@ export function sideBySide(institution: InstitutionDescriptor, dateFrom: string,
 }
 
 /**
- * A first sync (nothing stored in its window) on PostgreSQL: each page is reconciled, serialised
- * and staged with COPY as it arrives, while the next pages are fetched (TransactionStaging);
- * SyncService.write then moves the staged rows into bank_transaction in its one short transaction
- * with the balances, events and account row. Same rows, ids and versions as reconcile +
- * applyChanges would write; all of the sync lands, or none. No transaction is held open while
- * the bank answers (the event log waits for every older running transaction).
+ * A first sync (nothing stored in its window) on PostgreSQL: each page is reconciled and
+ * serialised as it arrives, and committed into bank_transaction in chunks while the next pages are
+ * fetched, unpublished (TransactionStaging); SyncService.write then publishes them in its one
+ * short transaction with the balances, events and account row. Same rows, ids and versions as
+ * reconcile + applyChanges would write; all of the sync appears, or none. No transaction is held
+ * open while the bank answers (the event log waits for every older running transaction).
  */
 class FirstSyncWrite {
   private constructor(
-    readonly fromVersion: string,
     readonly copy: TransactionStaging,
     private readonly reconciler: FirstSyncReconciler,
   ) {}
@@ -713,7 +721,7 @@ class FirstSyncWrite {
     const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1', [account.id]);
     if (stored.length > 0 || !rows[0]) return null;
     const copy = await TransactionStaging.open(client, { tenantId: account.tenant.id, accountId: account.id, version: rows[0].version });
-    return new FirstSyncWrite(rows[0].version, copy, new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today));
+    return new FirstSyncWrite(copy, new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today));
   }
 
   /** Reconciles and stages a page of listing `listing` (see sideBySide; 0 when there is one). */

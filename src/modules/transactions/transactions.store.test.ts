@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestGateway, type TestGateway } from '../../../test/helpers/gateway';
 import type { CanonicalTransaction } from '../../banking/model';
 import { FirstSyncReconciler, reconcile } from './reconcile';
-import { applyChanges, feedAfter, loadWindow, TransactionStaging } from './transactions.store';
+import { applyChanges, discardUnpublished, feedAfter, loadWindow, TransactionStaging, transactionPage } from './transactions.store';
 
 let t: TestGateway;
 let tenantId: string;
@@ -64,6 +64,8 @@ describe('the transaction store', () => {
       await client.query('begin');
       const result = reconcile({ stored: await loadWindow(client, account, '2026-01-01'), pages: [entries(12_345)], trustBankIds: true, today: '2026-11-25' });
       const applied = await applyChanges(client, { tenantId, accountId: account, version: '0' }, result, { copy });
+      // As the sync's write does: the account's version publishes the rows.
+      await client.query('update account set version = $2 where id = $1', [account, applied.version]);
       await client.query('commit');
       expect(applied.added).toHaveLength(12_345);
       expect(applied.version).toBe('12345');
@@ -81,36 +83,53 @@ describe('the transaction store', () => {
     expect(feed.map((e) => e.version)).toEqual(['12341', '12342', '12343', '12344', '12345']);
   });
 
-  it('stages a first sync in several COPYs outside any transaction, stores it only in the write transaction with the values applyChanges gives, and discards a failed attempt', async () => {
+  it('commits a first sync in chunks while it reads, hides the rows until the account version publishes them, and deletes an attempt that never published', async () => {
     if (t.gateway.db.embedded) {
       console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');
       return;
     }
     const sql = t.gateway.db.sql;
-    const [staged, applied] = [await newAccount(), await newAccount()];
+    const [staged, applied, abandoned] = [await newAccount(), await newAccount(), await newAccount()];
     const pages = Array.from({ length: 13 }, (_, i) => entries(12_345).slice(i * 1_000, (i + 1) * 1_000));
+    const count = async (account: string) =>
+      (await sql.query<{ n: number }>('select count(*)::int as n from bank_transaction where account_id = $1', [account])).rows[0]!.n;
+    const visible = async (account: string) => ({
+      page: (await transactionPage(sql, tenantId, account, 10, null, {})).length,
+      feed: (await feedAfter(sql, tenantId, account, '0', 10)).length,
+    });
     const client = await sql.connect();
     try {
       // A first attempt that fails half-way leaves nothing behind for the next.
       const failed = await TransactionStaging.open(client, { tenantId, accountId: staged, version: '0' });
       const reconciler = new FirstSyncReconciler(true, '2026-11-25');
       for (const page of pages.slice(0, 7)) failed.add(reconciler.page(page));
+      await failed.stored();
+      expect(await count(staged)).toBe(7_000);
+      expect(await visible(staged)).toEqual({ page: 0, feed: 0 });
       await failed.discard();
+      expect(await count(staged)).toBe(0);
 
       const staging = await TransactionStaging.open(client, { tenantId, accountId: staged, version: '0' });
       const again = new FirstSyncReconciler(true, '2026-11-25');
       for (const page of pages) staging.add(again.page(page));
-      await staging.staged();
-      const { rows: before } = await sql.query<{ n: number }>('select count(*)::int as n from bank_transaction where account_id = $1', [staged]);
-      expect(before[0]!.n).toBe(0);
-      await client.query('begin');
-      await staging.copyInto(client);
-      await client.query('commit');
+      await staging.stored();
+      // Committed (three chunks), and still out of every read.
+      expect(await count(staged)).toBe(12_345);
+      expect(await visible(staged)).toEqual({ page: 0, feed: 0 });
+      await client.query('update account set version = $2 where id = $1', [staged, staging.version]);
+      staging.published();
       await staging.discard();
       expect(staging.added).toHaveLength(12_345);
       expect(staging.version).toBe('12345');
-      const { rows: left } = await client.query<{ n: number }>('select count(*)::int as n from bank_transaction_first_sync');
-      expect(left[0]!.n).toBe(0);
+      expect(await visible(staged)).toEqual({ page: 11, feed: 11 });
+
+      // A sync cut short (a crash between chunks): the next sync of the account deletes what it left.
+      const cut = await TransactionStaging.open(client, { tenantId, accountId: abandoned, version: '0' });
+      for (const page of pages.slice(0, 6)) cut.add(new FirstSyncReconciler(true, '2026-11-25').page(page));
+      await cut.stored();
+      expect(await discardUnpublished(client, abandoned)).toBe(6_000);
+      expect(await discardUnpublished(client, staged)).toBe(0);
+      expect(await count(abandoned)).toBe(0);
 
       await client.query('begin');
       const result = reconcile({ stored: [], pages, trustBankIds: true, today: '2026-11-25' });

@@ -73,7 +73,8 @@ export async function transactionPage(
   filter: TransactionFilter,
 ): Promise<(TransactionRecord & { createdVersion: string })[]> {
   const params: unknown[] = [tenantId, accountId];
-  const where = ['tenant_id = $1', 'account_id = $2', 'removed_at is null'];
+  // Published rows only: a first sync commits its rows before the account's version reaches them (TransactionStaging).
+  const where = ['tenant_id = $1', 'account_id = $2', 'removed_at is null', 'created_version <= (select version from account where id = $2)'];
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;
@@ -138,7 +139,8 @@ export async function feedAfter(
 ): Promise<(FeedEntry | { version: string; kind: 'SKIP' })[]> {
   const { rows } = await db.query<TransactionRecord & { version: string; createdVersion: string; removed: boolean }>({
     text: `select ${RECORD_COLUMNS}, version::text as version, created_version::text as "createdVersion", removed_at is not null as removed
-      from bank_transaction where tenant_id = $1 and account_id = $2 and version > $3::bigint order by bank_transaction.version limit $4`,
+      from bank_transaction where tenant_id = $1 and account_id = $2 and version > $3::bigint
+        and version <= (select version from account where id = $2) order by bank_transaction.version limit $4`,
     values: [tenantId, accountId, afterVersion, limit + 1],
   });
   return rows.map(({ version, createdVersion, removed, ...record }) => {
@@ -297,6 +299,14 @@ async function copyInserts(
   await copyTransactions(client, lines());
 }
 
+/** The session-private table COPY fills before one INSERT … SELECT moves its rows into bank_transaction; emptied at each commit. */
+async function stagingTable(client: pg.PoolClient): Promise<void> {
+  // Only the copied columns, without constraints: the insert into bank_transaction checks them.
+  await client.query(
+    `create temp table if not exists bank_transaction_staging on commit delete rows as select ${COPY_COLUMNS} from bank_transaction with no data`,
+  );
+}
+
 /**
  * Streams COPY text lines into bank_transaction inside the caller's open transaction. PostgreSQL
  * refuses COPY FROM into a table under row-level security, so the rows land in a session-private
@@ -304,107 +314,131 @@ async function copyInserts(
  * policies check row by row like any other insert (docs/row-level-security.md).
  */
 async function copyTransactions(client: pg.PoolClient, chunks: Iterable<string>): Promise<void> {
-  // Only the copied columns, without constraints: the insert into bank_transaction checks them.
-  await client.query(
-    `create temp table if not exists bank_transaction_staging on commit delete rows as select ${COPY_COLUMNS} from bank_transaction with no data`,
-  );
+  await stagingTable(client);
   await pipeline(Readable.from(chunks), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
   await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging`);
   await client.query(`truncate bank_transaction_staging`);
 }
 
-/** Rows a first sync stages before each COPY into its staging table (a few MB of text). */
+/**
+ * Deletes the rows an unfinished first sync of the account committed and never published (their
+ * versions are beyond the account's; see TransactionStaging). Run under the account's sync lock
+ * before a sync reads what is stored; returns how many rows went.
+ */
+export async function discardUnpublished(client: pg.PoolClient, accountId: string): Promise<number> {
+  const { rowCount } = await client.query('delete from bank_transaction t using account a where a.id = $1 and t.account_id = $1 and t.version > a.version', [
+    accountId,
+  ]);
+  return rowCount ?? 0;
+}
+
+/** Rows a first sync serialises before each committed chunk (a few MB of text). */
 const STAGE_ROWS = 5_000;
 
 /**
- * A first sync's inserts, staged while the next pages are still being fetched: each page is
- * serialised as it arrives, and every STAGE_ROWS rows go with one COPY into a session-private
- * staging table that outlives transactions, each COPY its own short statement outside any
- * transaction the sync holds (the event log reads only what is older than every running
- * transaction, so none is held open while the bank answers). The database parses and stores them
- * while the gateway reads the bank; the sync's write transaction then only moves them into
- * bank_transaction (copyInto), with one INSERT … SELECT the row-level security policies check.
- * Each row takes the next account version after `version`, as applyChanges numbers them.
- * One per sync, on the sync's own connection; `discard` empties the staging table whatever happened.
+ * A first sync's inserts, stored while the next pages are still being fetched, and published at
+ * the end. Each page is serialised as it arrives; every STAGE_ROWS rows are committed into
+ * bank_transaction in a short transaction of their own (COPY into the session-private staging
+ * table, then one INSERT … SELECT the row-level security policies check), on the sync's own
+ * connection, while the gateway goes on reading the bank. Row n takes account version
+ * `version` + n, which the account itself only reaches when the sync's write transaction sets it:
+ * until then every read leaves the rows out (a transaction is published when its
+ * `created_version` is at most its account's `version`), so the sync still appears whole or not
+ * at all, and no transaction is held open while the bank answers (the event log waits for every
+ * older running transaction). Same rows, ids and versions as applyChanges would write.
+ * `discard` deletes what an attempt committed and did not publish.
  */
 export class TransactionStaging {
+  readonly #from: bigint;
   #version: bigint;
   readonly added: string[] = [];
   readonly #prefix: string;
-  /** Serialised lines waiting for the next COPY, joined once (a string grown line by line is a deep rope, slow to encode). */
+  /** Serialised lines waiting for the next chunk, joined once (a string grown line by line is a deep rope, slow to encode). */
   #lines: string[] = [];
-  /** The COPY in flight, if any: one at a time, in order, on the sync's connection. */
+  /** The chunk being written, if any: one at a time, in order, on the sync's connection. */
   #copying: Promise<void> = Promise.resolve();
   #failed: unknown = null;
-  #discarded = false;
+  #closed = false;
 
   private constructor(
     private readonly client: pg.PoolClient,
-    account: { tenantId: string; accountId: string; version: string },
+    private readonly accountId: string,
+    account: { tenantId: string; version: string },
   ) {
-    this.#version = BigInt(account.version);
-    this.#prefix = `${field(account.tenantId)}\t${field(account.accountId)}\t`;
+    this.#from = BigInt(account.version);
+    this.#version = this.#from;
+    this.#prefix = `${field(account.tenantId)}\t${field(accountId)}\t`;
   }
 
-  /** An empty staging table on `client` (outside any transaction), for rows numbered after `account.version`. */
+  /** Rows for `account`, numbered after `account.version`, written on `client` (outside any transaction). */
   static async open(client: pg.PoolClient, account: { tenantId: string; accountId: string; version: string }): Promise<TransactionStaging> {
-    // Only the copied columns, without constraints: the insert into bank_transaction checks them.
-    await client.query(`create temp table if not exists bank_transaction_first_sync as select ${COPY_COLUMNS} from bank_transaction with no data`);
-    await client.query('truncate bank_transaction_first_sync');
-    return new TransactionStaging(client, account);
+    await stagingTable(client);
+    return new TransactionStaging(client, account.accountId, account);
   }
 
-  /** Numbers and serialises `rows`; every STAGE_ROWS rows are copied while the caller goes on. */
+  /** Numbers and serialises `rows`; every STAGE_ROWS rows are committed while the caller goes on. */
   add(rows: TransactionRow[]): void {
     for (const r of rows) {
       const id = randomUUID();
       this.added.push(id);
       this.#lines.push(copyLine(this.#prefix, r, id, String(++this.#version)));
     }
-    if (this.#lines.length >= STAGE_ROWS) this.#copy();
+    if (this.#lines.length >= STAGE_ROWS) this.#write();
   }
 
-  #copy(): void {
+  #write(): void {
     if (this.#lines.length === 0) return;
     const text = Buffer.from(this.#lines.join(''));
     this.#lines = [];
     this.#copying = this.#copying.then(async () => {
-      if (this.#failed !== null || this.#discarded) return;
+      if (this.#failed !== null || this.#closed) return;
+      const client = this.client;
       try {
-        await pipeline(Readable.from([text]), this.client.query(copyFrom(`copy bank_transaction_first_sync (${COPY_COLUMNS}) from stdin`)));
+        await client.query('begin');
+        // Unpublished rows: a crash that loses this commit loses nothing the publishing commit, flushed later, relies on.
+        await client.query('set local synchronous_commit = off');
+        await pipeline(Readable.from([text]), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
+        await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging`);
+        await client.query('commit');
       } catch (err) {
         this.#failed = err;
+        await client.query('rollback').catch(() => undefined);
       }
     });
   }
 
-  /** The account version after these rows. */
+  /** The account version that publishes these rows. */
   get version(): string {
     return String(this.#version);
   }
 
-  /** Copies what is left and waits for every COPY; throws the first COPY's error. Outside any transaction. */
-  async staged(): Promise<void> {
-    if (this.#discarded) throw new Error('staged rows were discarded');
-    this.#copy();
+  /** The account version these rows were numbered after. */
+  get fromVersion(): string {
+    return String(this.#from);
+  }
+
+  /** Writes what is left and waits for every chunk; throws the first chunk's error. Outside any transaction. */
+  async stored(): Promise<void> {
+    if (this.#closed) throw new Error('the staged rows were discarded');
+    this.#write();
     await this.#copying;
     if (this.#failed !== null) throw this.#failed;
   }
 
-  /** Moves the staged rows into bank_transaction, in the caller's open transaction (after `staged`). */
-  async copyInto(client: pg.PoolClient): Promise<void> {
-    if (this.added.length === 0) return;
-    await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_first_sync`);
+  /** Once the transaction that set the account's version to `version` committed: nothing left to discard. */
+  published(): void {
+    this.#closed = true;
+    this.#lines = [];
   }
 
-  /** Empties the staging table once the COPYs in flight are done (after the write, or after a failed attempt). */
+  /** Deletes what this attempt committed, once the chunk in flight is done (a failed or abandoned attempt); no-op once published. */
   async discard(): Promise<void> {
     // Once is enough: a failed sync discards before its error path and again when it ends.
-    if (this.#discarded) return;
-    this.#discarded = true;
+    if (this.#closed) return;
+    this.#closed = true;
     this.#lines = [];
     await this.#copying;
-    await this.client.query('truncate bank_transaction_first_sync');
+    await this.client.query('delete from bank_transaction where account_id = $1 and version > $2::bigint', [this.accountId, String(this.#from)]);
   }
 }
 
