@@ -111,12 +111,25 @@ const loaded = new Map<string, Promise<OpenApiSpec>>();
 
 const unescapePointer = (s: string) => s.replace(/~1/g, '/').replace(/~0/g, '~');
 
+/** Distinct method-and-path pairs whose operation is remembered (account and payment ids make paths many). */
+const MATCHES_KEPT = 10_000;
+
 export class OpenApiSpec {
+  /**
+   * The document's operations by id, and the operation each method and path seen matched: the
+   * library rebuilds its operation list on every lookup and recompiles every path template on
+   * every match, which cost a sandbox bank half a millisecond per request.
+   */
+  readonly #operations: Map<string, Operation>;
+  readonly #matched = new Map<string, Operation | undefined>();
+
   private constructor(
     /** Where the document came from (a file name or an id), for messages. */
     readonly id: string,
     private readonly api: OpenAPIBackend,
-  ) {}
+  ) {
+    this.#operations = new Map(api.router.getOperations().flatMap((o) => (o.operationId ? [[o.operationId, o] as const] : [])));
+  }
 
   /**
    * Loads (once per process and `apiRoot`) an OpenAPI file: an absolute path, or a name in
@@ -161,13 +174,23 @@ export class OpenApiSpec {
 
   /** The operation a request is for, or undefined when the file declares none. */
   match(req: SpecRequest): SpecOperation | undefined {
-    const op = this.api.router.matchOperation(this.toLib(req)) as Operation | undefined;
+    const op = this.matched(req);
     return op?.operationId ? { operationId: op.operationId, method: op.method, path: op.path } : undefined;
+  }
+
+  /** The library's match, which depends on the method and path alone, remembered for them. */
+  private matched(req: SpecRequest): Operation | undefined {
+    const key = `${req.method.toLowerCase()} ${req.path}`;
+    if (this.#matched.has(key)) return this.#matched.get(key);
+    const op = this.api.router.matchOperation(this.toLib(req)) as Operation | undefined;
+    if (this.#matched.size >= MATCHES_KEPT) this.#matched.clear();
+    this.#matched.set(key, op);
+    return op;
   }
 
   /** The operation declared at this method and path template. */
   operation(method: string, pathTemplate: string): SpecOperation | undefined {
-    const op = this.api.router.getOperations().find((o) => o.method === method.toLowerCase() && o.path === pathTemplate);
+    const op = [...this.#operations.values()].find((o) => o.method === method.toLowerCase() && o.path === pathTemplate);
     return op?.operationId ? { operationId: op.operationId, method: op.method, path: op.path } : undefined;
   }
 
@@ -176,9 +199,10 @@ export class OpenApiSpec {
    * is undefined (and `issues` empty) when the file declares no such operation.
    */
   checkRequest(req: SpecRequest): { operation?: SpecOperation; issues: SpecIssue[] } {
-    const operation = this.match(req);
-    if (!operation) return { issues: [] };
-    const result = this.api.validateRequest(this.toLib(req), operation.operationId);
+    const op = this.matched(req);
+    if (!op?.operationId) return { issues: [] };
+    const operation: SpecOperation = { operationId: op.operationId, method: op.method, path: op.path };
+    const result = this.api.validator.validateRequest(this.toLib(req), op);
     return { operation, issues: this.issues(operation, result.errors ?? [], 'request') };
   }
 
@@ -190,10 +214,11 @@ export class OpenApiSpec {
   checkResponse(operation: SpecOperation | { method: string; path: string }, status: number, body: unknown): SpecIssue[] {
     const op = 'operationId' in operation ? operation : this.operation(operation.method, operation.path);
     if (!op) throw new Error(`spec ${this.id}: no operation ${operation.method.toUpperCase()} ${operation.path}`);
-    const declared = this.api.router.getOperation(op.operationId)?.responses as Json | undefined;
+    const declaredOp = this.#operations.get(op.operationId);
+    const declared = declaredOp?.responses as Json | undefined;
     const response = (declared?.[String(status)] ?? declared?.[`${Math.floor(status / 100)}XX`] ?? declared?.default) as { content?: Json } | undefined;
     if (!response?.content?.['application/json']) throw new Error(`spec ${this.id}: ${op.operationId} ${status} declares no JSON body`);
-    const result = this.api.validator.validateResponse(body, op.operationId, status);
+    const result = this.api.validator.validateResponse(body, declaredOp!, status);
     return this.issues(op, result.errors ?? [], 'response');
   }
 
@@ -206,7 +231,7 @@ export class OpenApiSpec {
   /** Turns Ajv errors into issues, the most specific first, one per field. */
   private issues(op: SpecOperation, errors: ErrorObject[], side: 'request' | 'response'): SpecIssue[] {
     const declaredNames = new Map<string, string>();
-    const params = (this.api.router.getOperation(op.operationId)?.parameters ?? []) as { name?: string }[];
+    const params = (this.#operations.get(op.operationId)?.parameters ?? []) as { name?: string }[];
     for (const p of params) if (p.name) declaredNames.set(p.name.toLowerCase(), p.name);
     const out = new Map<string, SpecIssue>();
     // Errors on a combinator are summaries of their branches' errors: report those first.
