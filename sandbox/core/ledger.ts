@@ -181,12 +181,21 @@ function lazyAmount(h: LazyHistory, index: number): number {
   return rng.chance(0.3) ? rng.int(5_000, 900_000) : -rng.int(150, 250_000);
 }
 
+const lazyDays = new WeakMap<LazyHistory, string[]>();
+
+/** The day `dayOffset` days before the history's last one, computed once per history and offset (a page asks for a hundred). */
+function lazyDate(h: LazyHistory, dayOffset: number): string {
+  let days = lazyDays.get(h);
+  if (!days) lazyDays.set(h, (days = []));
+  return (days[dayOffset] ??= addDays(h.lastDay, -dayOffset));
+}
+
 /** The heavy account's i-th transaction (0 = newest), generated on demand from the seed. */
 export function lazyTransaction(h: LazyHistory, index: number): LedgerTransaction {
   const rng = lazyRng(h, index);
   // Index 0 is the newest: spread the count evenly over the days, newest day first.
   const dayOffset = Math.floor((index * h.days) / h.count);
-  const date = addDays(h.lastDay, -dayOffset);
+  const date = lazyDate(h, dayOffset);
   const credit = rng.chance(0.3);
   const amount = credit ? rng.int(5_000, 900_000) : -rng.int(150, 250_000);
   const merchant = rng.pick(credit ? ['Customer payment', 'Marketplace payout', 'Refund'] : [...MERCHANTS[h.locale], ...CARD_MERCHANTS]);

@@ -334,6 +334,8 @@ export async function discardUnpublished(client: pg.PoolClient, accountId: strin
 
 /** Rows a first sync serialises before each committed chunk (a few MB of text). */
 const STAGE_ROWS = 5_000;
+/** Bytes reserved for a chunk's text at first: most chunks fit, a larger one gets a larger buffer. */
+const STAGE_BYTES = 8 * 1024 * 1024;
 
 /**
  * A first sync's inserts, stored while the next pages are still being fetched, and published at
@@ -353,8 +355,13 @@ export class TransactionStaging {
   #version: bigint;
   readonly added: string[] = [];
   readonly #prefix: string;
-  /** Serialised lines waiting for the next chunk, joined once (a string grown line by line is a deep rope, slow to encode). */
-  #lines: string[] = [];
+  /**
+   * The next chunk's COPY text, encoded line by line as rows arrive: no string of the whole chunk
+   * to build and encode at once (which held the event loop while the bank's answers waited).
+   */
+  #text = Buffer.allocUnsafe(0);
+  #bytes = 0;
+  #rows = 0;
   /** The chunk being written, if any: one at a time, in order, on the sync's connection. */
   #copying: Promise<void> = Promise.resolve();
   #failed: unknown = null;
@@ -381,15 +388,24 @@ export class TransactionStaging {
     for (const r of rows) {
       const id = randomUUID();
       this.added.push(id);
-      this.#lines.push(copyLine(this.#prefix, r, id, String(++this.#version)));
+      const line = copyLine(this.#prefix, r, id, String(++this.#version));
+      // UTF-8 takes at most three bytes per UTF-16 unit.
+      if (this.#bytes + line.length * 3 > this.#text.length) {
+        this.#write();
+        this.#text = Buffer.allocUnsafe(Math.max(STAGE_BYTES, line.length * 3));
+      }
+      this.#bytes += this.#text.write(line, this.#bytes);
+      this.#rows++;
     }
-    if (this.#lines.length >= STAGE_ROWS) this.#write();
+    if (this.#rows >= STAGE_ROWS) this.#write();
   }
 
   #write(): void {
-    if (this.#lines.length === 0) return;
-    const text = Buffer.from(this.#lines.join(''));
-    this.#lines = [];
+    if (this.#rows === 0) return;
+    const text = this.#text.subarray(0, this.#bytes);
+    this.#text = Buffer.allocUnsafe(0);
+    this.#bytes = 0;
+    this.#rows = 0;
     this.#copying = this.#copying.then(async () => {
       if (this.#failed !== null || this.#closed) return;
       const client = this.client;
@@ -428,7 +444,9 @@ export class TransactionStaging {
   /** Once the transaction that set the account's version to `version` committed: nothing left to discard. */
   published(): void {
     this.#closed = true;
-    this.#lines = [];
+    this.#text = Buffer.allocUnsafe(0);
+    this.#bytes = 0;
+    this.#rows = 0;
   }
 
   /** Deletes what this attempt committed, once the chunk in flight is done (a failed or abandoned attempt); no-op once published. */
@@ -436,7 +454,9 @@ export class TransactionStaging {
     // Once is enough: a failed sync discards before its error path and again when it ends.
     if (this.#closed) return;
     this.#closed = true;
-    this.#lines = [];
+    this.#text = Buffer.allocUnsafe(0);
+    this.#bytes = 0;
+    this.#rows = 0;
     await this.#copying;
     await this.client.query('delete from bank_transaction where account_id = $1 and version > $2::bigint', [this.accountId, String(this.#from)]);
   }
