@@ -23,6 +23,7 @@ import { Migration20261207220001ProofRecords } from './Migration20261207220001Pr
 import { Migration20261207230001IsolateLaterTenantTables } from './Migration20261207230001IsolateLaterTenantTables';
 import { Migration20261208010001SharedPayments } from './Migration20261208010001SharedPayments';
 import { Migration20261208010002ApprovalVoided } from './Migration20261208010002ApprovalVoided';
+import { Migration20261208020001EventPayloadLz4 } from './Migration20261208020001EventPayloadLz4';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -53,4 +54,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261207230001IsolateLaterTenantTables', class: Migration20261207230001IsolateLaterTenantTables },
   { name: 'Migration20261208010001SharedPayments', class: Migration20261208010001SharedPayments },
   { name: 'Migration20261208010002ApprovalVoided', class: Migration20261208010002ApprovalVoided },
+  { name: 'Migration20261208020001EventPayloadLz4', class: Migration20261208020001EventPayloadLz4 },
 ];
