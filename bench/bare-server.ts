@@ -13,7 +13,7 @@ const RECORD_COLUMNS = `id, account_id as "accountId", status, amount::text as a
   bank_transaction_id as "bankTransactionId", pending_origin as "pendingOrigin"`;
 const ORDER = `order by status = 'PENDING' desc, sort_date desc, created_version desc, id desc`;
 // Published rows only, as transactionPage reads them.
-const PUBLISHED = 'created_version <= (select version from account where id = $2)';
+const PUBLISHED = 'created_version <= coalesce((select after_version from sync_unpublished where account_id = $2), 9223372036854775807)';
 const FIRST = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null
   and ${PUBLISHED} ${ORDER} limit $3`;
 const AFTER = `select ${RECORD_COLUMNS}, created_version::text as "createdVersion" from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null

@@ -142,11 +142,6 @@ export async function prepare(db: BenchDatabase, o: Required<PageBenchOptions>, 
     const g0 = performance.now();
     await generate(pool, tenantId, [bench!], [o.benchRows]);
     for (let i = 0; i < others.length; i += 100) await generate(pool, tenantId, others.slice(i, i + 100), per.slice(i, i + 100));
-    // Published, as a sync's write publishes what it stored: the account's version reaches every row.
-    await pool.query(
-      'update account a set version = (select coalesce(max(t.version), 0) from bank_transaction t where t.account_id = a.id) where a.id = any($1::uuid[])',
-      [[bench!, ...others]],
-    );
     log(`generated ${o.rows.toLocaleString('en-US')} rows in ${ms(performance.now() - g0)} ms`);
     await pool.query('vacuum analyze bank_transaction');
     await pool.query('analyze account');

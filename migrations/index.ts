@@ -24,6 +24,7 @@ import { Migration20261207230001IsolateLaterTenantTables } from './Migration2026
 import { Migration20261208010001SharedPayments } from './Migration20261208010001SharedPayments';
 import { Migration20261208010002ApprovalVoided } from './Migration20261208010002ApprovalVoided';
 import { Migration20261208020001EventPayloadLz4 } from './Migration20261208020001EventPayloadLz4';
+import { Migration20261208020002UnpublishedSync } from './Migration20261208020002UnpublishedSync';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -55,4 +56,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261208010001SharedPayments', class: Migration20261208010001SharedPayments },
   { name: 'Migration20261208010002ApprovalVoided', class: Migration20261208010002ApprovalVoided },
   { name: 'Migration20261208020001EventPayloadLz4', class: Migration20261208020001EventPayloadLz4 },
+  { name: 'Migration20261208020002UnpublishedSync', class: Migration20261208020002UnpublishedSync },
 ];

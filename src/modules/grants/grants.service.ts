@@ -11,6 +11,7 @@ import type { AccountRecord, AccountsService, BalanceRecord } from '../accounts'
 import { AuditAction, type AuditEntry, type AuditService } from '../audit';
 import { appendEvents, EventType, type NewEvent } from '../events';
 import type { TransactionFilter, TransactionRecord } from '../transactions';
+import { publishedUpTo } from '../transactions';
 import { TENANT_HANDLE } from '../tenancy';
 
 /** What a grant lets the grantee read. Initiation (payments, syncs) is never grantable. */
@@ -380,7 +381,7 @@ export class GrantsService {
       const row = await withTenant(share.ownerTenantId, async () => {
         const { rows } = await this.deps.sql.query<{ id: string }>(
           `select id from bank_transaction where tenant_id = $1 and account_id = $2 and removed_at is null
-             and created_version <= (select version from account where id = $2)
+             and created_version <= ${publishedUpTo('$2')}
              and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = $4::uuid limit 1`,
           [share.ownerTenantId, share.accountId, share.sharedId, id],
         );
@@ -410,7 +411,7 @@ export class GrantsService {
     const rows = await withTenant(share.ownerTenantId, async () => {
       const { rows: found } = await this.deps.sql.query<{ id: string }>(
         `select id from bank_transaction where tenant_id = $1 and account_id = $2
-           and created_version <= (select version from account where id = $2)
+           and created_version <= ${publishedUpTo('$2')}
            and md5($3::text || ':' || passerelle_gid('Transaction', id::text))::uuid = any ($4::uuid[])`,
         [share.ownerTenantId, share.accountId, share.sharedId, wanted],
       );

@@ -162,7 +162,8 @@ export async function loadBacklog(
 ): Promise<TxForMatch[]> {
   const { rows } = await db.query<TxRow>(
     `select ${TX_COLUMNS} from bank_transaction t join account a on a.id = t.account_id join consent c on c.id = a.consent_id
-     where t.tenant_id = $1 and t.account_id = any($2::uuid[]) and t.removed_at is null and t.created_version <= a.version
+     where t.tenant_id = $1 and t.account_id = any($2::uuid[]) and t.removed_at is null
+       and not exists (select 1 from sync_unpublished u where u.account_id = t.account_id and t.created_version > u.after_version)
        and ($3::date is null or (t.sort_date, t.id) > ($3::date, $4::uuid))
        and not exists (select 1 from reconciliation_match m where m.transaction_id = t.id and m.status in ('SUGGESTED', 'CONFIRMED', 'REJECTED'))
      order by t.sort_date, t.id limit $5`,

@@ -468,7 +468,8 @@ export class SyncService {
       if (streamed) {
         // Only a sync writes the account's version, and this one holds the account's sync lock.
         if (rows[0]!.version !== streamed.copy.fromVersion) throw new Error(`account ${account.id}: version moved during a first sync`);
-        // The rows are committed already; setting the account's version below publishes them.
+        // The rows are committed already: this transaction publishes them with the account's version.
+        await streamed.copy.publish(client);
         applied = { version: streamed.copy.version, added: streamed.copy.added, modified: [], removed: [] };
         this.deps.logger.info(
           { accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length },

@@ -50,6 +50,15 @@ const RECORD_COLUMNS = `id, account_id as "accountId", status, amount::text as a
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
+/**
+ * SQL for the highest version of the account named by `accountParam` (e.g. `$2`) that a read may
+ * show: all of them, unless a first sync of the account committed rows it has not published yet
+ * (TransactionStaging), which stay out. Reads the small sync_unpublished table, never the account
+ * row, so a page waits for no lock on `account`.
+ */
+export const publishedUpTo = (accountParam: string): string =>
+  `coalesce((select after_version from sync_unpublished where account_id = ${accountParam}), 9223372036854775807)`;
+
 /** Where a transaction stands in its account's page order (a cursor names one). */
 export interface TransactionPosition {
   pending: boolean;
@@ -73,8 +82,7 @@ export async function transactionPage(
   filter: TransactionFilter,
 ): Promise<(TransactionRecord & { createdVersion: string })[]> {
   const params: unknown[] = [tenantId, accountId];
-  // Published rows only: a first sync commits its rows before the account's version reaches them (TransactionStaging).
-  const where = ['tenant_id = $1', 'account_id = $2', 'removed_at is null', 'created_version <= (select version from account where id = $2)'];
+  const where = ['tenant_id = $1', 'account_id = $2', 'removed_at is null', `created_version <= ${publishedUpTo('$2')}`];
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;
@@ -140,7 +148,7 @@ export async function feedAfter(
   const { rows } = await db.query<TransactionRecord & { version: string; createdVersion: string; removed: boolean }>({
     text: `select ${RECORD_COLUMNS}, version::text as version, created_version::text as "createdVersion", removed_at is not null as removed
       from bank_transaction where tenant_id = $1 and account_id = $2 and version > $3::bigint
-        and version <= (select version from account where id = $2) order by bank_transaction.version limit $4`,
+        and version <= ${publishedUpTo('$2')} order by bank_transaction.version limit $4`,
     values: [tenantId, accountId, afterVersion, limit + 1],
   });
   return rows.map(({ version, createdVersion, removed, ...record }) => {
@@ -322,13 +330,14 @@ async function copyTransactions(client: pg.PoolClient, chunks: Iterable<string>)
 
 /**
  * Deletes the rows an unfinished first sync of the account committed and never published (their
- * versions are beyond the account's; see TransactionStaging). Run under the account's sync lock
- * before a sync reads what is stored; returns how many rows went.
+ * versions are beyond the account's; see TransactionStaging), and its mark. Run under the
+ * account's sync lock before a sync reads what is stored; returns how many rows went.
  */
 export async function discardUnpublished(client: pg.PoolClient, accountId: string): Promise<number> {
   const { rowCount } = await client.query('delete from bank_transaction t using account a where a.id = $1 and t.account_id = $1 and t.version > a.version', [
     accountId,
   ]);
+  await client.query('delete from sync_unpublished where account_id = $1', [accountId]);
   return rowCount ?? 0;
 }
 
@@ -343,11 +352,11 @@ const STAGE_BYTES = 8 * 1024 * 1024;
  * bank_transaction in a short transaction of their own (COPY into the session-private staging
  * table, then one INSERT … SELECT the row-level security policies check), on the sync's own
  * connection, while the gateway goes on reading the bank. Row n takes account version
- * `version` + n, which the account itself only reaches when the sync's write transaction sets it:
- * until then every read leaves the rows out (a transaction is published when its
- * `created_version` is at most its account's `version`), so the sync still appears whole or not
- * at all, and no transaction is held open while the bank answers (the event log waits for every
- * older running transaction). Same rows, ids and versions as applyChanges would write.
+ * `version` + n; a row of sync_unpublished, committed before the first chunk, keeps every read
+ * from showing rows numbered after `version` (publishedUpTo) until the sync's write transaction
+ * deletes it with `publish` as it sets the account's version. So the sync still appears whole or
+ * not at all, and no transaction is held open while the bank answers (the event log waits for
+ * every older running transaction). Same rows, ids and versions as applyChanges would write.
  * `discard` deletes what an attempt committed and did not publish.
  */
 export class TransactionStaging {
@@ -380,6 +389,12 @@ export class TransactionStaging {
   /** Rows for `account`, numbered after `account.version`, written on `client` (outside any transaction). */
   static async open(client: pg.PoolClient, account: { tenantId: string; accountId: string; version: string }): Promise<TransactionStaging> {
     await stagingTable(client);
+    // Committed before any row: from now on reads leave out what this sync writes.
+    await client.query(
+      `insert into sync_unpublished (account_id, tenant_id, after_version) values ($1, $2, $3)
+       on conflict (account_id) do update set after_version = excluded.after_version, created_at = now()`,
+      [account.accountId, account.tenantId, account.version],
+    );
     return new TransactionStaging(client, account.accountId, account);
   }
 
@@ -441,7 +456,12 @@ export class TransactionStaging {
     if (this.#failed !== null) throw this.#failed;
   }
 
-  /** Once the transaction that set the account's version to `version` committed: nothing left to discard. */
+  /** Publishes the rows, in the caller's open transaction (the one that sets the account's version to `version`), after `stored`. */
+  async publish(client: pg.PoolClient): Promise<void> {
+    await client.query('delete from sync_unpublished where account_id = $1', [this.accountId]);
+  }
+
+  /** Once the transaction that published the rows committed: nothing left to discard. */
   published(): void {
     this.#closed = true;
     this.#text = Buffer.allocUnsafe(0);
@@ -459,6 +479,7 @@ export class TransactionStaging {
     this.#rows = 0;
     await this.#copying;
     await this.client.query('delete from bank_transaction where account_id = $1 and version > $2::bigint', [this.accountId, String(this.#from)]);
+    await this.client.query('delete from sync_unpublished where account_id = $1', [this.accountId]);
   }
 }
 
