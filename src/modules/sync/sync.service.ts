@@ -367,6 +367,9 @@ export class SyncService {
           }
         }
         if (first) {
+          // Its events are built while its last rows are committed (nothing else uses this connection meanwhile).
+          first.copy.end();
+          first.events = syncEvents(account.tenant.id, account.id, first.applied, null);
           await first.copy.stored();
           streamed = first;
         } else pages = collected;
@@ -470,7 +473,7 @@ export class SyncService {
         if (rows[0]!.version !== streamed.copy.fromVersion) throw new Error(`account ${account.id}: version moved during a first sync`);
         // The rows are committed already: this transaction publishes them with the account's version.
         await streamed.copy.publish(client);
-        applied = { version: streamed.copy.version, added: streamed.copy.added, modified: [], removed: [] };
+        applied = streamed.applied;
         this.deps.logger.info(
           { accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length },
           'sync: transactions reconciled as they arrived',
@@ -508,7 +511,10 @@ export class SyncService {
       }
       const more =
         (pages || streamed) && this.deps.onWrite ? await this.deps.onWrite(client, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
-      await appendEvents(client, [...syncEvents(account.tenant.id, account.id, applied, balances), ...more]);
+      const own = streamed
+        ? [...streamed.events, ...syncEvents(account.tenant.id, account.id, { ...applied, added: [] }, balances)]
+        : syncEvents(account.tenant.id, account.id, applied, balances);
+      await appendEvents(client, [...own, ...more]);
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
            last_booked_date = coalesce((select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED'), least(last_booked_date, $4::date))
@@ -705,6 +711,9 @@ export function sideBySide(institution: InstitutionDescriptor, dateFrom: string,
  * open while the bank answers (the event log waits for every older running transaction).
  */
 class FirstSyncWrite {
+  /** Its TRANSACTIONS_ADDED events, once every page is read. */
+  events: NewEvent[] = [];
+
   private constructor(
     readonly copy: TransactionStaging,
     private readonly reconciler: FirstSyncReconciler,
@@ -728,6 +737,11 @@ class FirstSyncWrite {
   /** Reconciles and stages a page of listing `listing` (see sideBySide; 0 when there is one). */
   add(page: CanonicalTransaction[], listing = 0): void {
     this.copy.add(this.reconciler.page(page, listing));
+  }
+
+  /** What the write adds: every row, and the account version that publishes them. */
+  get applied(): AppliedChanges {
+    return { version: this.copy.version, added: this.copy.added, modified: [], removed: [] };
   }
 
   get stats(): { received: number; duplicatesDropped: number } {
