@@ -19,7 +19,11 @@ const skippedByList = new WeakMap<readonly unknown[], SkippedEntry[]>();
  * Read what was set aside with {@link skippedEntriesOf}.
  */
 export function skippableEntries<T extends z.ZodType>(item: T) {
+  const whole = z.array(item);
   return z.array(z.unknown()).transform((raw, ctx): z.output<T>[] => {
+    // Nearly every list is good throughout: one parse of the list costs less than one per entry.
+    const all = whole.safeParse(raw);
+    if (all.success) return all.data;
     const kept: z.output<T>[] = [];
     const skipped: SkippedEntry[] = [];
     const errors: { index: number; error: z.ZodError }[] = [];
