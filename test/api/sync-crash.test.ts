@@ -37,9 +37,14 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     }
   }
 
-  it('ends with exactly the bank’s ledger after a restart, without anyone asking again', async () => {
-    child = await start();
-    const u = await gql<{ endUserCreate: { endUser: { id: string } } }>('mutation { endUserCreate(input: { externalRef: "crash" }) { endUser { id } } }');
+  /** A consent of `username` at nordlicht, authorised in a browser while the bank answers each transaction list `latencyMs` late; its account with an IBAN. */
+  async function connectSlowly(ref: string, username: string, latencyMs: number, historyDays?: number): Promise<{ id: string; iban: string }> {
+    const u = await gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation($ref: String!) { endUserCreate(input: { externalRef: $ref }) { endUser { id } } }',
+      {
+        ref,
+      },
+    );
     const created = await gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string } }>(
       'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl } }',
       {
@@ -48,24 +53,27 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
           institutionId: institutionGid('nordlicht'),
           scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
           redirectUri: RETURN_URL,
+          ...(historyDays ? { historyDays } : {}),
         },
       },
     );
-    // The bank answers transaction lists very slowly: the first sync is stuck reading when we kill.
-    await setup.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 120_000 });
+    await setup.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs });
     const browser = new MiniBrowser();
     const callback = `http://localhost:${setup.port}/callback`;
     let back = await browser.go(created.consentCreate.authorizationUrl, {}, callback);
-    back ??= await browser.authenticate('alice', user('alice').otp, callback);
+    back ??= await browser.authenticate(username, user(username).otp, callback);
     expect(await browser.go(back!.replace('localhost', '127.0.0.1'), {}, RETURN_URL)).toContain('outcome=success');
-
     const consent = await gql<{ node: { accounts: { id: string; iban: string | null }[] } }>(
       'query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }',
-      {
-        id: created.consentCreate.consent.id,
-      },
+      { id: created.consentCreate.consent.id },
     );
-    const account = consent.node.accounts.find((a) => a.iban)!;
+    return consent.node.accounts.find((a): a is { id: string; iban: string } => a.iban !== null)!;
+  }
+
+  it('ends with exactly the bank’s ledger after a restart, without anyone asking again', async () => {
+    child = await start();
+    // The bank answers transaction lists very slowly: the first sync is stuck reading when we kill.
+    const account = await connectSlowly('crash', 'alice', 120_000);
     await until(account.id, ['RUNNING']);
     child.kill('SIGKILL');
     await new Promise((r) => child!.once('exit', r));
@@ -121,6 +129,7 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     await new Promise((r) => child!.once('exit', r));
     child = undefined;
   });
+
   it('shows none of a first sync killed after it committed part of its rows, and the restart stores the bank’s ledger exactly once', async (ctx) => {
     if (!setup.env.DATABASE_URL) {
       console.log('skipped: a first sync commits its rows in chunks with PostgreSQL only (set DATABASE_URL)');
@@ -129,33 +138,8 @@ describe('a gateway killed in the middle of a sync', { timeout: 240_000 }, () =>
     const db = new pg.Pool({ connectionString: setup.env.DATABASE_URL, max: 1 });
     try {
       child = await start();
-      const u = await gql<{ endUserCreate: { endUser: { id: string } } }>(
-        'mutation { endUserCreate(input: { externalRef: "crash-chunks" }) { endUser { id } } }',
-      );
-      const created = await gql<{ consentCreate: { consent: { id: string }; authorizationUrl: string } }>(
-        'mutation($input: ConsentCreateInput!) { consentCreate(input: $input) { consent { id } authorizationUrl } }',
-        {
-          input: {
-            endUserId: u.endUserCreate.endUser.id,
-            institutionId: institutionGid('nordlicht'),
-            scopes: ['ACCOUNTS', 'BALANCES', 'TRANSACTIONS'],
-            redirectUri: RETURN_URL,
-            historyDays: 120,
-          },
-        },
-      );
       // Slow enough that the sync is still reading when its first chunks are committed.
-      await setup.control('POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 150 });
-      const browser = new MiniBrowser();
-      const callback = `http://localhost:${setup.port}/callback`;
-      let back = await browser.go(created.consentCreate.authorizationUrl, {}, callback);
-      back ??= await browser.authenticate('heavy', user('heavy').otp, callback);
-      expect(await browser.go(back!.replace('localhost', '127.0.0.1'), {}, RETURN_URL)).toContain('outcome=success');
-      const consent = await gql<{ node: { accounts: { id: string; iban: string | null }[] } }>(
-        'query($id: ID!) { node(id: $id) { ... on Consent { accounts { id iban } } } }',
-        { id: created.consentCreate.consent.id },
-      );
-      const account = consent.node.accounts.find((a) => a.iban)!;
+      const account = await connectSlowly('crash-chunks', 'heavy', 150, 120);
       const internalId = parseGlobalId(account.id)!.id;
       const stored = async () =>
         (await db.query<{ n: number }>('select count(*)::int as n from bank_transaction where account_id = $1', [internalId])).rows[0]!.n;
