@@ -517,9 +517,18 @@ export class SyncService {
       await appendEvents(client, [...own, ...more]);
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
-           last_booked_date = coalesce((select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED'), least(last_booked_date, $4::date))
+           last_booked_date = coalesce(greatest($5::date, (select max(booking_date) from bank_transaction
+             where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $6::bigint)), least(last_booked_date, $4::date))
          where id = $1`,
-        [account.id, applied.version, nextBackgroundSlot(account.id, account.consent.frequencyPerDay, new Date()), today],
+        // A first sync knows its own latest booking: only rows stored before it are looked up.
+        [
+          account.id,
+          applied.version,
+          nextBackgroundSlot(account.id, account.consent.frequencyPerDay, new Date()),
+          today,
+          streamed ? streamed.copy.lastBooked : null,
+          streamed ? streamed.copy.fromVersion : applied.version,
+        ],
       );
       await client.query('commit');
       streamed?.copy.published();

@@ -113,7 +113,7 @@ describe('the transaction store', () => {
       const again = new FirstSyncReconciler(true, '2026-11-25');
       for (const page of pages) staging.add(again.page(page));
       await staging.stored();
-      // Committed (three chunks), and still out of every read.
+      // Committed (in chunks), and still out of every read.
       expect(await count(staged)).toBe(12_345);
       expect(await visible(staged)).toEqual({ page: 0, feed: 0 });
       await client.query('begin');
@@ -133,6 +133,15 @@ describe('the transaction store', () => {
       expect(await discardUnpublished(client, abandoned)).toBe(6_000);
       expect(await discardUnpublished(client, staged)).toBe(0);
       expect(await count(abandoned)).toBe(0);
+
+      // A chunk the database refuses (a currency longer than its column) fails the write, commits nothing, and leaves the connection usable.
+      const refused = await TransactionStaging.open(client, { tenantId, accountId: abandoned, version: '0' });
+      const rows = new FirstSyncReconciler(true, '2026-11-25').page(pages[0]!);
+      refused.add([...rows.slice(0, 10), { ...rows[10]!, currency: 'EURO' }]);
+      await expect(refused.stored()).rejects.toThrow(/too long/);
+      await refused.discard();
+      expect(await count(abandoned)).toBe(0);
+      expect((await client.query<{ ok: number }>('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
 
       await client.query('begin');
       const result = reconcile({ stored: [], pages, trustBankIds: true, today: '2026-11-25' });

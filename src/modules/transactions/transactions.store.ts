@@ -342,9 +342,9 @@ export async function discardUnpublished(client: pg.PoolClient, accountId: strin
 }
 
 /** Rows a first sync serialises before each committed chunk (a few MB of text). */
-const STAGE_ROWS = 2_500;
+const STAGE_ROWS = 1_000;
 /** Bytes reserved for a chunk's text at first: most chunks fit, a larger one gets a larger buffer. */
-const STAGE_BYTES = 4 * 1024 * 1024;
+const STAGE_BYTES = 2 * 1024 * 1024;
 
 /**
  * A first sync's inserts, stored while the next pages are still being fetched, and published at
@@ -398,9 +398,13 @@ export class TransactionStaging {
     return new TransactionStaging(client, account.accountId, account);
   }
 
+  /** The latest booking date among the rows (YYYY-MM-DD), null before a booked one. */
+  lastBooked: string | null = null;
+
   /** Numbers and serialises `rows`; every STAGE_ROWS rows are committed while the caller goes on. */
   add(rows: TransactionRow[]): void {
     for (const r of rows) {
+      if (r.status === 'BOOKED' && r.bookingDate !== null && (this.lastBooked === null || r.bookingDate > this.lastBooked)) this.lastBooked = r.bookingDate;
       const id = randomUUID();
       this.added.push(id);
       const line = copyLine(this.#prefix, r, id, String(++this.#version));
@@ -425,12 +429,11 @@ export class TransactionStaging {
       if (this.#failed !== null || this.#closed) return;
       const client = this.client;
       try {
-        await client.query('begin');
         // Unpublished rows: a crash that loses this commit loses nothing the publishing commit, flushed later, relies on.
-        await client.query('set local synchronous_commit = off');
+        await client.query('begin; set local synchronous_commit = off');
         await pipeline(Readable.from([text]), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
-        await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging`);
-        await client.query('commit');
+        // One round trip: a failed insert skips the commit, and the catch rolls back.
+        await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging; commit`);
       } catch (err) {
         this.#failed = err;
         await client.query('rollback').catch(() => undefined);
