@@ -342,9 +342,9 @@ export async function discardUnpublished(client: pg.PoolClient, accountId: strin
 }
 
 /** Rows a first sync serialises before each committed chunk (a few MB of text). */
-const STAGE_ROWS = 1_000;
+const STAGE_ROWS = 2_500;
 /** Bytes reserved for a chunk's text at first: most chunks fit, a larger one gets a larger buffer. */
-const STAGE_BYTES = 2 * 1024 * 1024;
+const STAGE_BYTES = 4 * 1024 * 1024;
 
 /**
  * A first sync's inserts, stored while the next pages are still being fetched, and published at
