@@ -375,6 +375,7 @@ export class TransactionStaging {
   #copying: Promise<void> = Promise.resolve();
   #failed: unknown = null;
   #closed = false;
+  #lastBooked: string | null = null;
 
   private constructor(
     private readonly client: pg.PoolClient,
@@ -398,13 +399,10 @@ export class TransactionStaging {
     return new TransactionStaging(client, account.accountId, account);
   }
 
-  /** The latest booking date among the rows (YYYY-MM-DD), null before a booked one. */
-  lastBooked: string | null = null;
-
   /** Numbers and serialises `rows`; every STAGE_ROWS rows are committed while the caller goes on. */
   add(rows: TransactionRow[]): void {
     for (const r of rows) {
-      if (r.status === 'BOOKED' && r.bookingDate !== null && (this.lastBooked === null || r.bookingDate > this.lastBooked)) this.lastBooked = r.bookingDate;
+      if (r.status === 'BOOKED' && r.bookingDate !== null && (this.#lastBooked === null || r.bookingDate > this.#lastBooked)) this.#lastBooked = r.bookingDate;
       const id = randomUUID();
       this.added.push(id);
       const line = copyLine(this.#prefix, r, id, String(++this.#version));
@@ -444,6 +442,11 @@ export class TransactionStaging {
   /** The account version that publishes these rows. */
   get version(): string {
     return String(this.#version);
+  }
+
+  /** The latest booking date among the rows (YYYY-MM-DD), null while none is booked. */
+  get lastBooked(): string | null {
+    return this.#lastBooked;
   }
 
   /** The account version these rows were numbered after. */
