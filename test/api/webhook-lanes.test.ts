@@ -25,6 +25,10 @@ describe('two workers delivering one backlog', { timeout: 240_000 }, () => {
     const firsts = new Map<string, number[]>();
     const seen = new Set<string>();
     let requests = 0;
+    // Nothing is answered until more requests are open at once than one worker may send (four):
+    // then both workers are sending, however late one of them got going on a busy machine.
+    const held: (() => void)[] = [];
+    let latched = true;
     server = http.createServer((req, res) => {
       let body = '';
       req.setEncoding('utf8');
@@ -37,7 +41,13 @@ describe('two workers delivering one backlog', { timeout: 240_000 }, () => {
           firsts.set(e.resourceId, [...(firsts.get(e.resourceId) ?? []), Number(e.resourceSequence)]);
         }
         // A little jitter, so the lanes of the two workers interleave differently each time.
-        setTimeout(() => res.writeHead(204).end(), Math.random() < 0.1 ? 3 : 0);
+        const answer = () => setTimeout(() => res.writeHead(204).end(), Math.random() < 0.1 ? 3 : 0);
+        if (!latched) return void answer();
+        held.push(answer);
+        if (held.length > 4) {
+          latched = false;
+          for (const a of held.splice(0)) a();
+        }
       });
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
