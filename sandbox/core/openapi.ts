@@ -199,10 +199,9 @@ export class OpenApiSpec {
    * is undefined (and `issues` empty) when the file declares no such operation.
    */
   checkRequest(req: SpecRequest): { operation?: SpecOperation; issues: SpecIssue[] } {
-    const op = this.matched(req);
-    if (!op?.operationId) return { issues: [] };
-    const operation: SpecOperation = { operationId: op.operationId, method: op.method, path: op.path };
-    const result = this.api.validator.validateRequest(this.toLib(req), op);
+    const operation = this.match(req);
+    if (!operation) return { issues: [] };
+    const result = this.api.validator.validateRequest(this.toLib(req), this.#operations.get(operation.operationId)!);
     return { operation, issues: this.issues(operation, result.errors ?? [], 'request') };
   }
 
