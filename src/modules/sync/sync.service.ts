@@ -367,10 +367,7 @@ export class SyncService {
           }
         }
         if (first) {
-          // Its events are built while its last rows are committed (nothing else uses this connection meanwhile).
-          first.copy.end();
-          first.events = syncEvents(account.tenant.id, account.id, first.applied, null);
-          await first.copy.stored();
+          await first.stored();
           streamed = first;
         } else pages = collected;
         inFlight = null;
@@ -511,10 +508,11 @@ export class SyncService {
       }
       const more =
         (pages || streamed) && this.deps.onWrite ? await this.deps.onWrite(client, { tenantId: account.tenant.id, accountId: account.id, ...applied }) : [];
-      const own = streamed
-        ? [...streamed.events, ...syncEvents(account.tenant.id, account.id, { ...applied, added: [] }, balances)]
-        : syncEvents(account.tenant.id, account.id, applied, balances);
-      await appendEvents(client, [...own, ...more]);
+      await appendEvents(client, [
+        ...(streamed ? streamed.events : changeEvents(account.tenant.id, account.id, applied)),
+        ...balanceEvents(account.tenant.id, account.id, balances),
+        ...more,
+      ]);
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
            last_booked_date = coalesce(greatest($5::date, (select max(booking_date) from bank_transaction
@@ -634,8 +632,8 @@ function dataScopes(scopes: readonly string[]): DataScope[] {
   return (['BALANCES', 'TRANSACTIONS'] as const).filter((s) => scopes.includes(s));
 }
 
-/** The events a stored sync announces: its transaction changes (in chunks of ids) and new balances. */
-function syncEvents(tenantId: string, accountId: string, applied: AppliedChanges, balances: CanonicalBalance[] | null): NewEvent[] {
+/** The events of a stored sync's transaction changes, in chunks of ids. */
+function changeEvents(tenantId: string, accountId: string, applied: AppliedChanges): NewEvent[] {
   const account = toGlobalId('Account', accountId);
   const events: NewEvent[] = [];
   const changes: [EventType, string[]][] = [
@@ -654,19 +652,24 @@ function syncEvents(tenantId: string, accountId: string, applied: AppliedChanges
       });
     }
   }
-  if (balances) {
-    events.push({
+  return events;
+}
+
+/** The event of a sync's new balances, if it read them. */
+function balanceEvents(tenantId: string, accountId: string, balances: CanonicalBalance[] | null): NewEvent[] {
+  if (!balances) return [];
+  return [
+    {
       tenantId,
       type: EventType.BALANCE_UPDATED,
       resourceType: 'Account',
       resourceId: accountId,
       payload: {
-        accountId: account,
+        accountId: toGlobalId('Account', accountId),
         balances: balances.map((b) => ({ kind: b.kind, bankType: b.bankType, amount: b.amount, referenceDate: b.referenceDate })),
       },
-    });
-  }
-  return events;
+    },
+  ];
 }
 
 /** What the developer can do about a consent that cannot be used: the same advice as consentRenew gives. */
@@ -720,10 +723,10 @@ export function sideBySide(institution: InstitutionDescriptor, dateFrom: string,
  * open while the bank answers (the event log waits for every older running transaction).
  */
 class FirstSyncWrite {
-  /** Its TRANSACTIONS_ADDED events, once every page is read. */
-  events: NewEvent[] = [];
+  #events: NewEvent[] = [];
 
   private constructor(
+    private readonly account: { tenantId: string; accountId: string },
     readonly copy: TransactionStaging,
     private readonly reconciler: FirstSyncReconciler,
   ) {}
@@ -740,12 +743,31 @@ class FirstSyncWrite {
     const { rows } = await client.query<{ version: string }>('select version::text as version from account where id = $1', [account.id]);
     if (stored.length > 0 || !rows[0]) return null;
     const copy = await TransactionStaging.open(client, { tenantId: account.tenant.id, accountId: account.id, version: rows[0].version });
-    return new FirstSyncWrite(copy, new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today));
+    return new FirstSyncWrite(
+      { tenantId: account.tenant.id, accountId: account.id },
+      copy,
+      new FirstSyncReconciler(institution.quirks.transactionIdsUnstable !== true, today),
+    );
   }
 
   /** Reconciles and stages a page of listing `listing` (see sideBySide; 0 when there is one). */
   add(page: CanonicalTransaction[], listing = 0): void {
     this.copy.add(this.reconciler.page(page, listing));
+  }
+
+  /**
+   * Every page is read: writes the last rows and waits for every chunk, building the sync's
+   * TRANSACTIONS_ADDED events meanwhile (nothing else uses the connection until then).
+   */
+  async stored(): Promise<void> {
+    this.copy.end();
+    this.#events = changeEvents(this.account.tenantId, this.account.accountId, this.applied);
+    await this.copy.stored();
+  }
+
+  /** Its TRANSACTIONS_ADDED events (after `stored`). */
+  get events(): NewEvent[] {
+    return this.#events;
   }
 
   /** What the write adds: every row, and the account version that publishes them. */
