@@ -330,6 +330,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
           await webhookDispatcher.close(); // requests in flight are cut short; their deliveries stay pending for another process
           await edge.close(); // drains HTTP (in-flight requests finish) and closes WebSockets
           await startedJobs.stop(config.shutdownTimeoutMs); // running syncs finish or go back to the queue
+          await audit.flush(); // bank-call lines still waiting for their batch
           await sandbox?.close();
           await bus.close();
           await vault.close(); // zeroes the master key held in memory

@@ -5,6 +5,7 @@ import type { Caller } from '../../kernel/caller';
 import { afterPosition, type KeysetPosition } from '../../kernel/keyset';
 import type { BankCallRecord } from '../../banking/http';
 import type { Logger } from '../../platform/logger';
+import { asSystem } from '../../platform/tenant-scope';
 import { AuditEvent } from './audit-event.entity';
 
 /** What the journal records. */
@@ -96,17 +97,23 @@ export interface BankCallScope {
 
 const bankCallScope = new AsyncLocalStorage<BankCallScope>();
 
+/** The least time between two inserts of bank-call lines; lines that come meanwhile wait for the next one. */
+const BANK_CALL_BATCH_MS = 50;
+
 /**
  * The audit journal: consent changes, bank calls (institution, operation, status, latency, request
  * id) and key management, per tenant. Entries carry identifiers and outcomes, never payloads,
  * tokens or personal data.
  */
 export class AuditService {
-  /** Bank-call lines still being written (they are not awaited by the call that made them). */
-  private readonly pending = new Set<Promise<void>>();
-  /** Bank-call lines waiting for the insert in flight: written together by the next one (a sync makes one call per page). */
+  /** Bank-call lines not yet written (the call that made one does not wait for it): the next insert takes them all. */
   private queued: unknown[][] = [];
+  /** The insert in flight, or the wait before it. */
   private writing: Promise<void> | null = null;
+  /** Ends the wait before the next insert at once (flush). */
+  private writeNow: (() => void) | null = null;
+  /** When the latest insert started (performance.now()). */
+  private lastWriteAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly orm: MikroORM,
@@ -174,13 +181,7 @@ export class AuditService {
         entry.resourceId ?? null,
         JSON.stringify(entry.details),
       ]);
-      if (!this.writing) {
-        const write = (this.writing = this.writeQueued(this.sql).finally(() => {
-          this.writing = null;
-          this.pending.delete(write);
-        }));
-        this.pending.add(write);
-      }
+      this.scheduleWrite(this.sql);
       return;
     }
     const em = this.orm.em.fork();
@@ -188,10 +189,51 @@ export class AuditService {
     em.flush().catch((err: Error) => this.logger.warn({ err: err.message }, 'audit: bank call not recorded'));
   };
 
-  /** One INSERT for every line queued so far, again until none is left: a busy sync's lines go in batches, a lone call's at once. */
+  /**
+   * Starts the next insert of queued lines unless one is in flight or waiting. A line after a
+   * quiet spell is written at once; while lines keep coming (a sync reads one page after another),
+   * each insert waits until BANK_CALL_BATCH_MS after the previous one started, so one statement
+   * carries every line of that time instead of one or two: the per-statement cost (a pooled
+   * connection, a round trip, the socket writes) was most of what the journal cost a sync.
+   */
+  private scheduleWrite(sql: Pick<pg.Pool, 'query'>): void {
+    if (this.writing || this.queued.length === 0) return;
+    // One insert carries the lines of every tenant queued meanwhile, whoever's call started it: system work.
+    this.writing = asSystem('audit: bank-call journal', async () => {
+      const wait = this.lastWriteAt + BANK_CALL_BATCH_MS - performance.now();
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          this.writeNow = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.writeNow = null;
+      }
+      this.lastWriteAt = performance.now();
+      await this.writeQueued(sql);
+    }).finally(() => {
+      this.writing = null;
+      // Lines that came during the insert: the next one, after its wait.
+      this.scheduleWrite(sql);
+    });
+  }
+
+  /** Writes every queued bank-call line now and waits for them (before a read of the journal, and at shutdown). */
+  async flush(): Promise<void> {
+    while (this.writing) {
+      this.writeNow?.();
+      await this.writing;
+    }
+  }
+
+  /** The lines queued so far, 1,000 per INSERT; lines queued meanwhile wait for the next write. */
   private async writeQueued(sql: Pick<pg.Pool, 'query'>): Promise<void> {
-    while (this.queued.length > 0) {
-      const batch = this.queued.splice(0, 1_000);
+    const lines = this.queued;
+    this.queued = [];
+    for (let i = 0; i < lines.length; i += 1_000) {
+      const batch = lines.slice(i, i + 1_000);
       const insert = (rows: unknown[][]) =>
         sql.query(
           `insert into audit_event (id, tenant_id, created_at, action, actor, resource_type, resource_id, details)
@@ -211,7 +253,7 @@ export class AuditService {
   }
 
   async list(em: EntityManager, caller: Caller, action: AuditAction | null | undefined, limit: number, after?: KeysetPosition): Promise<AuditEvent[]> {
-    await Promise.all(this.pending); // this process's journal lines are readable as soon as their call returned
+    await this.flush(); // this process's journal lines are readable as soon as their call returned
     return em.find(
       AuditEvent,
       { tenantId: caller.tenantId, ...(action ? { action } : {}), ...afterPosition(after) },
