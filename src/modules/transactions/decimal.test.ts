@@ -25,6 +25,18 @@ describe('decimal strings', () => {
     }
   });
 
+  it('spells every decimal as exact arithmetic on its value does (normalising is done on the digits)', () => {
+    const digits = (n: number) => Array.from({ length: n }, () => String(Math.floor(Math.random() * 10)) + (Math.random() < 0.3 ? '0' : '')).join('');
+    for (let i = 0; i < 5_000; i++) {
+      const sign = ['', '+', '-'][i % 3]!;
+      const int = i % 7 === 0 ? '' : `${i % 5 === 0 ? '00' : ''}${digits(1 + (i % 25))}`;
+      const frac = i % 4 === 0 ? '' : `${digits(i % 11)}${i % 6 === 0 ? '000' : ''}`;
+      const input = `${sign}${int}${i % 4 === 0 ? '' : '.'}${frac}`;
+      if (int === '' && frac === '') continue;
+      expect(normaliseDecimal(input), input).toBe(subtractDecimal(input, '0'));
+    }
+  });
+
   it('compares by value whatever the number of decimals', () => {
     expect(compareDecimal('-12.3', '-12.30')).toBe(0);
     expect(compareDecimal('1.05', '1.5')).toBe(-1);

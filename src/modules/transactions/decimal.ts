@@ -51,9 +51,32 @@ function align(a: ScaledDecimal, b: ScaledDecimal): [bigint, bigint, number] {
   return [a.units * 10n ** BigInt(scale - a.scale), b.units * 10n ** BigInt(scale - b.scale), scale];
 }
 
-/** The canonical spelling of a decimal: no "+", no leading or trailing zeros, no "-0" ("-12.30" → "-12.3", "0.00" → "0"). */
+/**
+ * The canonical spelling of a decimal: no "+", no leading or trailing zeros, no "-0" ("-12.30" →
+ * "-12.3", "0.00" → "0"). The same as formatting parseDecimal's value, done on the digits
+ * themselves: it runs for every entry of every sync, and BigInt arithmetic was most of its cost.
+ */
 export function normaliseDecimal(s: string): string {
-  return format(parseDecimal(s));
+  const m = typeof s === 'string' ? DECIMAL.exec(s.trim()) : null;
+  if (!m) throw new DecimalError(String(s));
+  const [, sign, int, frac = ''] = m;
+  if (int === '' && frac === '') throw new DecimalError(s);
+  const whole = stripLeadingZeros(int);
+  const fraction = stripTrailingZeros(frac);
+  if (whole === '' && fraction === '') return '0';
+  return `${sign === '-' ? '-' : ''}${whole || '0'}${fraction ? `.${fraction}` : ''}`;
+}
+
+function stripLeadingZeros(digits: string): string {
+  let i = 0;
+  while (i < digits.length && digits.charCodeAt(i) === 48) i++;
+  return i === 0 ? digits : digits.slice(i);
+}
+
+function stripTrailingZeros(digits: string): string {
+  let end = digits.length;
+  while (end > 0 && digits.charCodeAt(end - 1) === 48) end--;
+  return end === digits.length ? digits : digits.slice(0, end);
 }
 
 /** -1, 0 or 1 as `a` is less than, equal to or greater than `b`, by value ("1.50" equals "1.5"). */
