@@ -216,6 +216,20 @@ const ROUTE_WORDS = /^[a-z]+(?:[-_][a-z]+)*$/;
  * `/v1/accounts/{id}/balances`. Used for logs and the audit journal.
  */
 export function pathTemplate(pathname: string): string {
+  let template = templates.get(pathname);
+  if (template === undefined) {
+    template = templateOf(pathname);
+    // A sync asks for the same few paths page after page; bounded, as every account has paths of its own.
+    if (templates.size >= TEMPLATES_KEPT) templates.delete(templates.keys().next().value!);
+    templates.set(pathname, template);
+  }
+  return template;
+}
+
+const TEMPLATES_KEPT = 1_000;
+const templates = new Map<string, string>();
+
+function templateOf(pathname: string): string {
   return pathname
     .split('/')
     .map((segment) => {

@@ -171,7 +171,8 @@ export function createBerlinGroupAccounts(session: BerlinGroupSession): AccountI
     // A bank known to refuse bookingStatus=both (registry quirk) is asked for booked and pending apart at once.
     const listings: string[] =
       window.status === 'BOTH' && institution.quirks.bookingStatusBothUnsupported === true ? ['booked', 'pending'] : [window.status.toLowerCase()];
-    const seen = new Set<string>();
+    // Bank ids already yielded, by status (a set per status: no key string built per entry).
+    const seen = { BOOKED: new Set<string>(), PENDING: new Set<string>() };
     for (let l = 0; l < listings.length; l++) {
       const visited = new Set<string>();
       let current: Awaited<ReturnType<typeof page>>;
@@ -189,9 +190,9 @@ export function createBerlinGroupAccounts(session: BerlinGroupSession): AccountI
       for (let n = 1; ; n++) {
         const fresh = current.items.filter((t) => {
           if (!t.bankTransactionId) return true;
-          const key = `${t.status} ${t.bankTransactionId}`;
-          if (seen.has(key)) return false;
-          seen.add(key);
+          const ids = seen[t.status];
+          if (ids.has(t.bankTransactionId)) return false;
+          ids.add(t.bankTransactionId);
           return true;
         });
         yield fresh;
