@@ -64,7 +64,7 @@ describe('the bank-call journal', () => {
 
   it('writes the lines of calls that keep coming (a sync reading page after page) in a few inserts, every line kept in order', async () => {
     const { audit, inserts } = countedJournal();
-    const ids = Array.from({ length: 120 }, () => randomUUID());
+    const ids: string[] = Array.from({ length: 120 }, () => randomUUID());
     // Two tenants' syncs side by side, one call every 2 ms each, for about a quarter of a second.
     await Promise.all(
       tenants.map((tenantId, k) =>
