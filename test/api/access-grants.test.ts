@@ -731,7 +731,11 @@ describe('payments through a grant (PAYMENTS_READ)', () => {
     const seen = (await paymentsThrough(shared!.id)).body.data!.node!.payments.nodes.find((p) => p.amount.amount === '58.00')!;
     await until(async () => (await paymentEvents(grantee)).length > before, 'the copied payment event', 60_000);
     const copies = (await paymentEvents(grantee)).slice(before);
-    expect(new Set(copies.map((e) => e.payload.paymentId))).toEqual(new Set([seen.id]));
+    expect(copies.map((e) => e.payload.paymentId)).toContain(seen.id);
+    // Only payments of the granted account, each under the id the grant shows it by: a payment an
+    // earlier test made from the same account may still change status now, and is copied too.
+    const visible = new Set((await paymentsThrough(shared!.id)).body.data!.node!.payments.nodes.map((p) => p.id));
+    for (const e of copies) expect(visible.has(e.payload.paymentId)).toBe(true);
     expect(copies.every((e) => e.resourceId === seen.id && e.payload.accountId === shared!.id && e.payload.accessGrantId === grantId)).toBe(true);
     expect(JSON.stringify(copies)).not.toContain(parseGlobalId(ownerPaymentId)!.id);
     expect(JSON.stringify(copies)).not.toContain(ownerPaymentId);
