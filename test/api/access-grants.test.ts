@@ -731,19 +731,19 @@ describe('payments through a grant (PAYMENTS_READ)', () => {
     const seen = (await paymentsThrough(shared!.id)).body.data!.node!.payments.nodes.find((p) => p.amount.amount === '58.00')!;
     await until(async () => (await paymentEvents(grantee)).length > before, 'the copied payment event', 60_000);
     const copies = (await paymentEvents(grantee)).slice(before);
-    expect(copies.map((e) => e.payload.paymentId)).toContain(seen.id);
-    // Only payments of the granted account, each under the id the grant shows it by: a payment an
-    // earlier test made from the same account may still change status now, and is copied too.
+    // Only payments of the granted account, each under the id the grant shows it by, the new one
+    // among them: a payment an earlier test made from the same account may still change status now.
     const visible = new Set((await paymentsThrough(shared!.id)).body.data!.node!.payments.nodes.map((p) => p.id));
-    for (const e of copies) expect(visible.has(e.payload.paymentId)).toBe(true);
-    expect(copies.every((e) => e.resourceId === seen.id && e.payload.accountId === shared!.id && e.payload.accessGrantId === grantId)).toBe(true);
+    expect(copies.map((e) => e.payload.paymentId)).toContain(seen.id);
+    for (const e of copies) expect(visible.has(e.resourceId) && e.payload.paymentId === e.resourceId).toBe(true);
+    expect(copies.every((e) => e.payload.accountId === shared!.id && e.payload.accessGrantId === grantId)).toBe(true);
     expect(JSON.stringify(copies)).not.toContain(parseGlobalId(ownerPaymentId)!.id);
     expect(JSON.stringify(copies)).not.toContain(ownerPaymentId);
 
     const parse = (x: { headers: Record<string, string>; body: string }) =>
       new Webhook(secret).verify(x.body, x.headers) as { type: string; data: { payload: { paymentId: string; status: string } } };
-    await until(() => rx.received.length > 0, 'the payment webhook', 60_000);
-    expect(new Set(rx.received.map(parse).map((h) => h.data.payload.paymentId))).toEqual(new Set([seen.id]));
+    await until(() => rx.received.map(parse).some((h) => h.data.payload.paymentId === seen.id), 'the payment webhook', 60_000);
+    for (const h of rx.received.map(parse)) expect(visible.has(h.data.payload.paymentId)).toBe(true);
 
     // An approval event names the owner's approver; its copy names nobody of the owner.
     const ownerInternal = parseGlobalId(ownerPaymentId)!.id;
