@@ -118,7 +118,7 @@ export class AuditService {
   constructor(
     private readonly orm: MikroORM,
     private readonly logger: Logger,
-    /** When given, bank-call lines are written with one plain INSERT each (a sync makes one call per page). */
+    /** When given, bank-call lines are written with plain INSERTs, one per batch (see scheduleWrite). */
     private readonly sql?: Pick<pg.Pool, 'query'>,
   ) {}
 
