@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config';
 import { freePort } from '../src/platform/db';
 import { createFreshDatabase } from '../test/helpers/postgres';
-import { benchNode, benchNodeVersion, ensureBuilt, imageNodeOptions, machineLoad, rssMiB, root } from './common';
+import { benchNode, benchNodeVersion, ensureBuilt, imageNodeOptions, machineLoad, median, rssMiB, root } from './common';
 
 /** Idle: this long after /readyz first answers, with no request, the RSS is read. */
 const IDLE_MS = 3000;
@@ -62,8 +62,6 @@ async function nodeBaseline(runs: number): Promise<number> {
   }
   return median(xs);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Row {
   label: string;

@@ -48,7 +48,7 @@ import { freePort } from '../src/platform/db';
 import { asSystem } from '../src/platform/tenant-scope';
 import { sandboxPartition } from '../src/gateway';
 import type { TestGateway } from '../test/helpers/gateway';
-import { benchDatabase, benchNode, cloneAccount, createEndUser, gatewayOn, machineLoad, ms, num, ratio, root, spawnOnBenchNode, stop } from './common';
+import { benchDatabase, benchNode, cloneAccount, createEndUser, gatewayOn, machineLoad, median, ms, num, ratio, root, spawnOnBenchNode, stop } from './common';
 
 const BANK = 'nordlicht';
 const USER = 'heavy';
@@ -56,12 +56,6 @@ const HISTORY_DAYS = 730;
 const PSU_IP = '198.51.100.7';
 /** Whole initial syncs per mode, and COPYs of the limit: medians of three. */
 const ROUNDS = 3;
-
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 const COPY_COLUMNS = `id, tenant_id, account_id, status, amount, currency, booking_date, value_date, transaction_date, sort_date,
   counterparty_name, counterparty_iban, remittance, description, end_to_end_id, bank_transaction_code, bank_transaction_id,

@@ -35,7 +35,7 @@ import { createLogger } from '../src/platform/logger';
 import { WAKE_TOPIC } from '../src/modules/events/event-stream';
 import { appendEvents, EventType } from '../src/modules/events/events';
 import { newSigningSecret, signatureHeader, signingKeys } from '../src/modules/webhooks/signing';
-import { benchDatabase, gatewayOn, gatewayProcess, machineLoad, num, output, percentile, ratio, spawnTsx, stop, waitReady } from './common';
+import { benchDatabase, gatewayOn, gatewayProcess, machineLoad, median, num, output, percentile, ratio, spawnTsx, stop, waitReady } from './common';
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -255,7 +255,6 @@ export default async function webhooksBench(options: WebhooksBenchOptions = {}, 
           `round ${i + 1}: ${o.lanes} lanes ${num(spread.rate)}/s (limit ${num(limit8)}/s), one lane ${num(one.rate)}/s (limit ${num(limit1)}/s); ${rounds.at(-1)!.load}`,
         );
       }
-      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       const list = (xs: number[]) => xs.map(num).join(', ');
       const row = (what: string, runs: Awaited<ReturnType<typeof deliver>>[], limits: number[], limWhat: string) =>
         `| ${what} | **${num(median(runs.map((r) => r.rate)))}** (${list(runs.map((r) => r.rate))}) | ${list(runs.map((r) => r.recordedRate))} | ${list(limits)} (${limWhat}) | **${median(runs.map((r, i) => r.rate / limits[i]!)).toFixed(2)}×** (${runs.map((r, i) => ratio(r.rate, limits[i]!)).join(', ')}) | ${list(runs.map((r) => r.p50))} | ${runs.reduce((n, r) => n + r.lost, 0)} | ${runs.reduce((n, r) => n + r.notRecorded, 0)} | ${runs.reduce((n, r) => n + r.repeats, 0)} |`;
