@@ -21,12 +21,18 @@ export interface ScaledDecimal {
 // Optional sign, digits, optional fraction; ".5" and "5." are accepted, exponents and spaces inside are not.
 const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?$/;
 
-/** Parses a decimal string exactly; throws DecimalError on anything else (including "", "-", "1e3", "NaN"). */
-export function parseDecimal(s: string): ScaledDecimal {
+/** Sign, integer digits and fraction digits of a decimal string; throws DecimalError on anything else. */
+function partsOf(s: string): { sign: string; int: string; frac: string } {
   const m = typeof s === 'string' ? DECIMAL.exec(s.trim()) : null;
   if (!m) throw new DecimalError(String(s));
-  const [, sign, int, frac = ''] = m;
+  const [, sign = '', int = '', frac = ''] = m;
   if (int === '' && frac === '') throw new DecimalError(s);
+  return { sign, int, frac };
+}
+
+/** Parses a decimal string exactly; throws DecimalError on anything else (including "", "-", "1e3", "NaN"). */
+export function parseDecimal(s: string): ScaledDecimal {
+  const { sign, int, frac } = partsOf(s);
   const fraction = frac.replace(/0+$/, '');
   const magnitude = BigInt((int || '0') + fraction);
   return { units: sign === '-' ? -magnitude : magnitude, scale: fraction.length };
@@ -57,10 +63,7 @@ function align(a: ScaledDecimal, b: ScaledDecimal): [bigint, bigint, number] {
  * themselves: it runs for every entry of every sync, and BigInt arithmetic was most of its cost.
  */
 export function normaliseDecimal(s: string): string {
-  const m = typeof s === 'string' ? DECIMAL.exec(s.trim()) : null;
-  if (!m) throw new DecimalError(String(s));
-  const [, sign, int, frac = ''] = m;
-  if (int === '' && frac === '') throw new DecimalError(s);
+  const { sign, int, frac } = partsOf(s);
   const whole = stripLeadingZeros(int);
   const fraction = stripTrailingZeros(frac);
   if (whole === '' && fraction === '') return '0';
