@@ -1,8 +1,21 @@
+import { randomUUID } from 'node:crypto';
+
 const PREFIX = 'gid://passerelle/';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 /** Types whose internal ids are slugs rather than UUIDs (registry data, not database rows). */
 const SLUG_TYPES = new Set(['Institution']);
+
+/**
+ * A new row id (UUID v4), as one flat string. `randomUUID` builds its text from about twenty
+ * joined pieces, which V8 keeps as a tree of linked strings: some 490 bytes an id, against 65 flat
+ * (measured on Node 20 and 24). Lowering the case, a no-op on its lower-case hex, hands back the
+ * flat text. For ids a process keeps by the thousand: a 100,000-row first sync keeps each one
+ * until it publishes them.
+ */
+export function newRowId(): string {
+  return randomUUID().toLowerCase();
+}
 
 /** Opaque global id of an object: base64url of `gid://passerelle/<Type>/<uuid>`. */
 export function toGlobalId(type: string, id: string): string {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { randomUUID } from 'node:crypto';
+import { newRowId } from '../../kernel/ids';
 import { atCurrencyScale } from '../../kernel/money';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -197,14 +197,14 @@ export async function applyChanges(
   const copied = options.copy === true && result.inserts.length >= COPY_THRESHOLD;
   if (copied) {
     // Large first syncs: COPY streams the rows at the server's bulk-load speed.
-    const ids = result.inserts.map(() => randomUUID());
+    const ids = result.inserts.map(() => newRowId());
     const versions = result.inserts.map(() => next());
     await copyInserts(client, account, result.inserts, ids, versions);
     added.push(...ids);
   }
   for (let i = 0; !copied && i < result.inserts.length; i += INSERT_CHUNK) {
     const chunk = result.inserts.slice(i, i + INSERT_CHUNK);
-    const ids = chunk.map(() => randomUUID());
+    const ids = chunk.map(() => newRowId());
     const versions = chunk.map(() => next());
     added.push(...ids);
     await client.query(
@@ -407,7 +407,7 @@ export class TransactionStaging {
   add(rows: TransactionRow[]): void {
     for (const r of rows) {
       if (r.status === 'BOOKED' && r.bookingDate !== null && (this.#lastBooked === null || r.bookingDate > this.#lastBooked)) this.#lastBooked = r.bookingDate;
-      const id = randomUUID();
+      const id = newRowId();
       this.added.push(id);
       const line = copyLine(this.#prefix, r, id, String(++this.#version));
       // UTF-8 takes at most three bytes per UTF-16 unit.
