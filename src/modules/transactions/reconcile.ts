@@ -194,6 +194,12 @@ function contentOf(e: Entry, bankTransactionId: string | null): ContentFields {
   };
 }
 
+/**
+ * The describer's cache is emptied at this size: remittances that carry invoice numbers never
+ * repeat, and a 100,000-row sync should not keep a text of each row until it ends.
+ */
+const DESCRIBE_CACHE_SIZE = 4_096;
+
 /** Descriptions repeat (the same shops, the same employer): clean each text once per call. */
 type Describe = (c: ContentFields) => string | null;
 function describer(): Describe {
@@ -203,6 +209,7 @@ function describer(): Describe {
     let d = cache.get(key);
     if (d === undefined) {
       d = cleanDescription(c);
+      if (cache.size >= DESCRIBE_CACHE_SIZE) cache.clear();
       cache.set(key, d);
     }
     return d;
