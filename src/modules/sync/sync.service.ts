@@ -358,11 +358,11 @@ export class SyncService {
               SYNC_PREFETCH_PAGES,
             ),
           );
-          for await (const [listing, page] of merged(sources)) first.add(page, listing);
+          for await (const [listing, page] of merged(sources)) await first.add(page, listing);
         } else {
           const source = adapter.accounts.listTransactions(ctx, access, account.bankAccountId, { dateFrom, dateTo: null, status: 'BOTH', onBalances });
           for await (const page of prefetched(source, SYNC_PREFETCH_PAGES)) {
-            if (first) first.add(page);
+            if (first) await first.add(page);
             else collected.push(page);
           }
         }
@@ -750,9 +750,13 @@ class FirstSyncWrite {
     );
   }
 
-  /** Reconciles and stages a page of listing `listing` (see sideBySide; 0 when there is one). */
-  add(page: CanonicalTransaction[], listing = 0): void {
+  /**
+   * Reconciles and stages a page of listing `listing` (see sideBySide; 0 when there is one); waits
+   * while the database is more than a chunk behind (the pages read ahead wait meanwhile).
+   */
+  async add(page: CanonicalTransaction[], listing = 0): Promise<void> {
     this.copy.add(this.reconciler.page(page, listing));
+    await this.copy.room();
   }
 
   /**

@@ -157,4 +157,58 @@ describe('the transaction store', () => {
     expect(a).toHaveLength(12_345);
     expect(a).toEqual(b);
   });
+
+  it('holds a first sync at a few chunks while the database falls behind, and goes on once it catches up', async () => {
+    if (t.gateway.db.embedded) {
+      console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');
+      return;
+    }
+    const sql = t.gateway.db.sql;
+    const account = await newAccount();
+    // Pages of 2,500 entries: one chunk each.
+    const pages = Array.from({ length: 8 }, (_, i) => entries(20_000).slice(i * 2_500, (i + 1) * 2_500));
+    const blocker = await sql.connect();
+    const client = await sql.connect();
+    try {
+      // A database that cannot keep up: every insert into bank_transaction waits for this lock.
+      await blocker.query('begin');
+      await blocker.query('lock table bank_transaction in share mode');
+      const staging = await TransactionStaging.open(client, { tenantId, accountId: account, version: '0' });
+      const reconciler = new FirstSyncReconciler(true, '2026-11-25');
+      let accepted = 0;
+      let held: Promise<void> | null = null;
+      for (const page of pages) {
+        staging.add(reconciler.page(page));
+        accepted++;
+        const room = staging.room();
+        const waited = await Promise.race([room.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 300))]);
+        if (waited) {
+          held = room;
+          break;
+        }
+      }
+      // Held after a few chunks, not after the whole account.
+      expect(held).not.toBeNull();
+      expect(accepted).toBeGreaterThanOrEqual(2);
+      expect(accepted).toBeLessThanOrEqual(4);
+      await blocker.query('rollback');
+      await held;
+      for (const page of pages.slice(accepted)) {
+        staging.add(reconciler.page(page));
+        await staging.room();
+      }
+      await staging.stored();
+      const { rows } = await sql.query<{ n: number; versions: number }>(
+        'select count(*)::int as n, count(distinct version)::int as versions from bank_transaction where account_id = $1',
+        [account],
+      );
+      expect(rows[0]).toEqual({ n: 20_000, versions: 20_000 });
+      expect(staging.version).toBe('20000');
+      await staging.discard();
+    } finally {
+      await blocker.query('rollback').catch(() => undefined);
+      blocker.release();
+      client.release();
+    }
+  });
 });

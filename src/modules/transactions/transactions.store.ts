@@ -349,6 +349,12 @@ export async function discardUnpublished(client: pg.PoolClient, accountId: strin
 const STAGE_ROWS = 2_500;
 /** Bytes reserved for a chunk's text at first: most chunks fit, a larger one gets a larger buffer. */
 const STAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Serialised chunks (a few MB each) that may wait for the database, the one being written
+ * included, before `room` makes the sync wait for it: when the database is slower than the bank,
+ * a large first sync holds a few chunks in memory, not the whole account.
+ */
+const STAGE_BACKLOG = 4;
 
 /**
  * A first sync's inserts, stored while the next pages are still being fetched, and published at
@@ -377,6 +383,8 @@ export class TransactionStaging {
   #rows = 0;
   /** The chunk being written, if any: one at a time, in order, on the sync's connection. */
   #copying: Promise<void> = Promise.resolve();
+  /** Chunks serialised and not yet written, oldest first (the one being written included). */
+  readonly #waiting: Promise<void>[] = [];
   #failed: unknown = null;
   #closed = false;
   #lastBooked: string | null = null;
@@ -427,20 +435,30 @@ export class TransactionStaging {
     this.#text = Buffer.allocUnsafe(0);
     this.#bytes = 0;
     this.#rows = 0;
-    this.#copying = this.#copying.then(async () => {
-      if (this.#failed !== null || this.#closed) return;
-      const client = this.client;
-      try {
-        // Unpublished rows: a crash that loses this commit loses nothing the publishing commit, flushed later, relies on.
-        await client.query('begin; set local synchronous_commit = off');
-        await pipeline(Readable.from([text]), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
-        // One round trip: a failed insert skips the commit, and the catch rolls back.
-        await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging; commit`);
-      } catch (err) {
-        this.#failed = err;
-        await client.query('rollback').catch(() => undefined);
-      }
-    });
+    // Chunks are written one after the other: the one that ends is always the oldest waiting.
+    const chunk = this.#copying.then(() => this.#copy(text)).finally(() => void this.#waiting.shift());
+    this.#waiting.push(chunk);
+    this.#copying = chunk;
+  }
+
+  async #copy(text: Buffer): Promise<void> {
+    if (this.#failed !== null || this.#closed) return;
+    const client = this.client;
+    try {
+      // Unpublished rows: a crash that loses this commit loses nothing the publishing commit, flushed later, relies on.
+      await client.query('begin; set local synchronous_commit = off');
+      await pipeline(Readable.from([text]), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
+      // One round trip: a failed insert skips the commit, and the catch rolls back.
+      await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging; commit`);
+    } catch (err) {
+      this.#failed = err;
+      await client.query('rollback').catch(() => undefined);
+    }
+  }
+
+  /** Resolves once fewer than STAGE_BACKLOG chunks wait for the database: `add` more rows then. */
+  async room(): Promise<void> {
+    while (this.#waiting.length >= STAGE_BACKLOG) await this.#waiting[0];
   }
 
   /** The account version that publishes these rows. */
