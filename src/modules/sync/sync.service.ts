@@ -752,7 +752,7 @@ class FirstSyncWrite {
 
   /**
    * Reconciles and stages a page of listing `listing` (see sideBySide; 0 when there is one); waits
-   * while the database is more than a chunk behind (the pages read ahead wait meanwhile).
+   * while several chunks wait for the database (TransactionStaging.room), the pages read ahead too.
    */
   async add(page: CanonicalTransaction[], listing = 0): Promise<void> {
     this.copy.add(this.reconciler.page(page, listing));
