@@ -21,12 +21,9 @@ const skippedByList = new WeakMap<readonly unknown[], SkippedEntry[]>();
  */
 export function skippableEntries<T extends z.ZodType>(item: T) {
   const whole = z.array(item);
-  // Compiled on first use: start-up does not pay for the lists it never reads.
-  let check: ((value: unknown) => boolean) | null | undefined;
   return z.array(z.unknown()).transform((raw, ctx): z.output<T>[] => {
-    if (check === undefined) check = answeredAsGiven(whole);
     // Nearly every list is good throughout: checked at once, and given back as zod would give it.
-    if (check?.(raw)) return raw as z.output<T>[];
+    if (listCheck(item)?.(raw)) return raw as z.output<T>[];
     // One parse of the list costs less than one per entry.
     const all = whole.safeParse(raw);
     if (all.success) return all.data;
@@ -60,9 +57,20 @@ export function skippedEntriesOf(list: readonly unknown[] | null | undefined): S
 
 /**
  * Lengths in code points, as zod counts them; unknown keywords (zod's own annotations) ignored. No
- * formats: a schema that names one is left to zod (see answeredAsGiven).
+ * formats: a schema that names one is left to zod (see answeredAsGiven). Made on first use.
  */
-const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false });
+let ajv: Ajv | undefined;
+
+/**
+ * Each entry schema's list check, compiled on first use (start-up does not pay for the lists it
+ * never reads) and once per schema (a bank's booked and pending lists share one).
+ */
+const listChecks = new WeakMap<z.ZodType, ((value: unknown) => boolean) | null>();
+function listCheck(item: z.ZodType): ((value: unknown) => boolean) | null {
+  let check = listChecks.get(item);
+  if (check === undefined) listChecks.set(item, (check = answeredAsGiven(z.array(item))));
+  return check;
+}
 
 /**
  * A compiled JSON Schema check (Ajv) of `schema`, when zod's answer for an input it accepts is
@@ -75,6 +83,7 @@ const ajv = new Ajv({ strict: false, allErrors: false, validateFormats: false })
 export function answeredAsGiven(schema: z.ZodType): ((value: unknown) => boolean) | null {
   if (!checksOnly(schema, new Set())) return null;
   try {
+    ajv ??= new Ajv({ strict: false, allErrors: false, validateFormats: false });
     return ajv.compile(z.toJSONSchema(schema, { target: 'draft-7', unrepresentable: 'throw' })) as (value: unknown) => boolean;
   } catch {
     return null;
