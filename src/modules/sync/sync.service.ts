@@ -513,19 +513,20 @@ export class SyncService {
         ...balanceEvents(account.tenant.id, account.id, balances),
         ...more,
       ]);
+      // A first sync knows the account's latest booking already: looking it up among the rows just stored would read every one of them.
+      const latestBooked = streamed
+        ? '$5::date'
+        : `(select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint)`;
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
-           last_booked_date = coalesce(greatest($5::date, (select max(booking_date) from bank_transaction
-             where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $6::bigint)), least(last_booked_date, $4::date))
+           last_booked_date = coalesce(${latestBooked}, least(last_booked_date, $4::date))
          where id = $1`,
-        // A first sync knows its own latest booking: only rows stored before it are looked up.
         [
           account.id,
           applied.version,
           nextBackgroundSlot(account.id, account.consent.frequencyPerDay, new Date()),
           today,
-          streamed ? streamed.copy.lastBooked : null,
-          streamed ? streamed.copy.fromVersion : applied.version,
+          ...(streamed ? [streamed.copy.lastBooked] : []),
         ],
       );
       await client.query('commit');

@@ -158,6 +158,49 @@ describe('the transaction store', () => {
     expect(a).toEqual(b);
   });
 
+  it('gives a first sync’s latest booking from the rows stored before it as well as its own, and ignores removed and pending rows', async () => {
+    if (t.gateway.db.embedded) {
+      console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');
+      return;
+    }
+    const sql = t.gateway.db.sql;
+    const before = (bookingDate: string, status: 'BOOKED' | 'PENDING', i: number): CanonicalTransaction => ({
+      ...entries(1)[0]!,
+      bankTransactionId: `before-${i}`,
+      status,
+      bookingDate,
+      raw: { i },
+    });
+    // Each account holds three rows from an earlier window: one booked, one removed since, one pending.
+    const latest = async (booked: string, removed: string, pending: string): Promise<string | null> => {
+      const account = await newAccount();
+      const client = await sql.connect();
+      try {
+        await client.query('begin');
+        const rows = [before(booked, 'BOOKED', 0), before(removed, 'BOOKED', 1), before(pending, 'PENDING', 2)];
+        const applied = await applyChanges(
+          client,
+          { tenantId, accountId: account, version: '0' },
+          reconcile({ stored: [], pages: [rows], trustBankIds: true, today: '2026-11-25' }),
+          {},
+        );
+        await client.query(`update bank_transaction set removed_at = now() where account_id = $1 and bank_transaction_id = 'before-1'`, [account]);
+        await client.query('update account set version = $2 where id = $1', [account, applied.version]);
+        await client.query('commit');
+        const staging = await TransactionStaging.open(client, { tenantId, accountId: account, version: applied.version });
+        // The staged rows book from 2026-01-10 to 2026-09-19.
+        staging.add(new FirstSyncReconciler(true, '2026-11-25').page(entries(100)));
+        await staging.stored();
+        await staging.discard();
+        return staging.lastBooked;
+      } finally {
+        client.release();
+      }
+    };
+    expect(await latest('2026-10-01', '2026-11-01', '2026-11-02')).toBe('2026-10-01');
+    expect(await latest('2025-03-01', '2026-11-01', '2026-11-02')).toBe('2026-09-19');
+  });
+
   it('holds a first sync at a few chunks while the database falls behind, and goes on once it catches up', async () => {
     if (t.gateway.db.embedded) {
       console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');

@@ -393,10 +393,12 @@ export class TransactionStaging {
     private readonly client: pg.PoolClient,
     private readonly accountId: string,
     account: { tenantId: string; version: string },
+    lastBooked: string | null,
   ) {
     this.#from = BigInt(account.version);
     this.#version = this.#from;
     this.#prefix = `${field(account.tenantId)}\t${field(accountId)}\t`;
+    this.#lastBooked = lastBooked;
   }
 
   /** Rows for `account`, numbered after `account.version`, written on `client` (outside any transaction). */
@@ -408,7 +410,13 @@ export class TransactionStaging {
        on conflict (account_id) do update set after_version = excluded.after_version, created_at = now()`,
       [account.accountId, account.tenantId, account.version],
     );
-    return new TransactionStaging(client, account.accountId, account);
+    // The rows stored before (outside the sync's window, if any) are few now; read once the account holds this sync's rows, this would scan them all.
+    const { rows } = await client.query<{ latest: string | null }>(
+      `select max(booking_date)::text as latest from bank_transaction
+       where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint`,
+      [account.accountId, account.version],
+    );
+    return new TransactionStaging(client, account.accountId, account, rows[0]?.latest ?? null);
   }
 
   /** Numbers and serialises `rows`; every STAGE_ROWS rows are committed while the caller goes on. */
@@ -466,7 +474,7 @@ export class TransactionStaging {
     return String(this.#version);
   }
 
-  /** The latest booking date among the rows (YYYY-MM-DD), null while none is booked. */
+  /** The latest booking date of the account's booked rows once these are published (YYYY-MM-DD): those stored before and these; null while none is booked. */
   get lastBooked(): string | null {
     return this.#lastBooked;
   }
