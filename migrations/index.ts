@@ -25,6 +25,7 @@ import { Migration20261208010001SharedPayments } from './Migration20261208010001
 import { Migration20261208010002ApprovalVoided } from './Migration20261208010002ApprovalVoided';
 import { Migration20261208020001EventPayloadLz4 } from './Migration20261208020001EventPayloadLz4';
 import { Migration20261208020002UnpublishedSync } from './Migration20261208020002UnpublishedSync';
+import { Migration20261209010001BulkLoader } from './Migration20261209010001BulkLoader';
 
 /**
  * Every migration, in order. Listed statically so the same list works under tsx, vitest and the
@@ -57,4 +58,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261208010002ApprovalVoided', class: Migration20261208010002ApprovalVoided },
   { name: 'Migration20261208020001EventPayloadLz4', class: Migration20261208020001EventPayloadLz4 },
   { name: 'Migration20261208020002UnpublishedSync', class: Migration20261208020002UnpublishedSync },
+  { name: 'Migration20261209010001BulkLoader', class: Migration20261209010001BulkLoader },
 ];

@@ -81,6 +81,34 @@ describe.skipIf(!ciConfig.databaseUrl)('row-level security', { timeout: 120_000 
     expect(rows[0]!.n).toBe('0');
   });
 
+  it('lets the bulk loader role, which bypasses row-level security, insert into bank_transaction and do nothing else', async () => {
+    const { rows: grants } = await t.gateway.db.sql.query<{ table: string; privilege: string }>(
+      `select table_name as table, privilege_type as privilege from information_schema.role_table_grants where grantee = 'passerelle_loader' order by 1, 2`,
+    );
+    expect(grants).toEqual([{ table: 'bank_transaction', privilege: 'INSERT' }]);
+    const asLoader = (statement: string) =>
+      asSystem('test: loader role', async () => {
+        const client = await pool.connect();
+        try {
+          await client.query('begin; set local role passerelle_loader');
+          return await client.query(statement);
+        } finally {
+          await client.query('rollback');
+          client.release();
+        }
+      });
+    for (const statement of [
+      'select id from bank_transaction limit 1',
+      `update bank_transaction set removed_at = now()`,
+      'delete from bank_transaction',
+      'select id from account limit 1',
+      'select id from consent limit 1',
+      `update account set version = version`,
+      `insert into end_user (id, tenant_id, external_ref, created_at) values ('${randomUUID()}', '${tenants[0]!.tenantId}', 'loader', now())`,
+    ])
+      await expect(asLoader(statement), statement).rejects.toThrow(/permission denied/);
+  });
+
   it('answers a query that omits the tenant filter with the scoped tenant’s bank transactions only, and with none when no tenant is set', async () => {
     const [a, b] = tenants as [(typeof tenants)[0], (typeof tenants)[0]];
     const all = await asSystem('test: every tenant', () => pool.query<{ tenant_id: string }>('select tenant_id from bank_transaction'));

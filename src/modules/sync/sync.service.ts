@@ -472,7 +472,7 @@ export class SyncService {
         await streamed.copy.publish(client);
         applied = streamed.applied;
         this.deps.logger.info(
-          { accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length },
+          { accountId: account.id, dateFrom, stored: 0, ...streamed.stats, inserted: applied.added.length, load: streamed.copy.load },
           'sync: transactions reconciled as they arrived',
         );
       } else if (pages) {

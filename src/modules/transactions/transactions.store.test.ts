@@ -83,11 +83,28 @@ describe('the transaction store', () => {
     expect(feed.map((e) => e.version)).toEqual(['12341', '12342', '12343', '12344', '12345']);
   });
 
-  it('commits a first sync in chunks while it reads, hides the rows until the sync’s write publishes them, and deletes an attempt that never published', async () => {
-    if (t.gateway.db.embedded) {
-      console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');
-      return;
-    }
+  it.each([
+    ['straight into bank_transaction as the bulk loader role', 'direct'],
+    ['through the staging table where the loader role may not insert', 'staged'],
+  ] as const)(
+    'commits a first sync in chunks while it reads (%s), hides the rows until the sync’s write publishes them, and deletes an attempt that never published',
+    async (_label, load) => {
+      if (t.gateway.db.embedded) {
+        console.log('skipped: COPY is used with PostgreSQL only (set DATABASE_URL)');
+        return;
+      }
+      const sql = t.gateway.db.sql;
+      // This test file's database only: grants are per database.
+      if (load === 'staged') await sql.query('revoke insert on bank_transaction from passerelle_loader');
+      try {
+        await firstSyncInChunks(load);
+      } finally {
+        if (load === 'staged') await sql.query('grant insert on bank_transaction to passerelle_loader');
+      }
+    },
+  );
+
+  async function firstSyncInChunks(load: 'direct' | 'staged'): Promise<void> {
     const sql = t.gateway.db.sql;
     const [staged, applied, abandoned] = [await newAccount(), await newAccount(), await newAccount()];
     const pages = Array.from({ length: 13 }, (_, i) => entries(12_345).slice(i * 1_000, (i + 1) * 1_000));
@@ -110,6 +127,7 @@ describe('the transaction store', () => {
       expect(await count(staged)).toBe(0);
 
       const staging = await TransactionStaging.open(client, { tenantId, accountId: staged, version: '0' });
+      expect(staging.load).toBe(load);
       const again = new FirstSyncReconciler(true, '2026-11-25');
       for (const page of pages) staging.add(again.page(page));
       await staging.stored();
@@ -156,7 +174,7 @@ describe('the transaction store', () => {
     const [a, b] = [await read(staged), await read(applied)];
     expect(a).toHaveLength(12_345);
     expect(a).toEqual(b);
-  });
+  }
 
   it('gives a first sync’s latest booking from the rows stored before it as well as its own, and ignores removed and pending rows', async () => {
     if (t.gateway.db.embedded) {

@@ -307,6 +307,15 @@ async function copyInserts(
   await copyTransactions(client, lines());
 }
 
+/**
+ * The role that may COPY straight into bank_transaction (insert only, past row-level security;
+ * Migration20261209010001BulkLoader). It may be missing: the migration needs a superuser to create it.
+ */
+const LOADER_ROLE = 'passerelle_loader';
+/** Whether this connection's login may enter LOADER_ROLE, and the role may insert into this database's bank_transaction. */
+const LOADER_USABLE = `coalesce((select pg_has_role(session_user, r.oid, 'MEMBER') and has_table_privilege(r.oid, 'bank_transaction', 'INSERT')
+  from pg_roles r where r.rolname = '${LOADER_ROLE}' and r.rolbypassrls), false)`;
+
 /** The session-private table COPY fills before one INSERT … SELECT moves its rows into bank_transaction; emptied at each commit. */
 async function stagingTable(client: pg.PoolClient): Promise<void> {
   // Only the copied columns, without constraints: the insert into bank_transaction checks them.
@@ -359,8 +368,9 @@ const STAGE_BACKLOG = 4;
 /**
  * A first sync's inserts, stored while the next pages are still being fetched, and published at
  * the end. Each page is serialised as it arrives; every STAGE_ROWS rows are committed into
- * bank_transaction in a short transaction of their own (COPY into the session-private staging
- * table, then one INSERT … SELECT the row-level security policies check), on the sync's own
+ * bank_transaction in a short transaction of their own (COPY straight in as the bulk loader role
+ * where it exists, else COPY into the session-private staging table and one INSERT … SELECT the
+ * row-level security policies check; see `load`), on the sync's own
  * connection, while the gateway goes on reading the bank. Row n takes account version
  * `version` + n; a row of sync_unpublished, committed before the first chunk, keeps every read
  * from showing rows numbered after `version` (publishedUpTo) until the sync's write transaction
@@ -394,6 +404,8 @@ export class TransactionStaging {
     private readonly accountId: string,
     account: { tenantId: string; version: string },
     lastBooked: string | null,
+    /** How chunks reach bank_transaction: COPY straight in as `passerelle_loader`, or through the session's staging table. */
+    readonly load: 'direct' | 'staged',
   ) {
     this.#from = BigInt(account.version);
     this.#version = this.#from;
@@ -403,7 +415,6 @@ export class TransactionStaging {
 
   /** Rows for `account`, numbered after `account.version`, written on `client` (outside any transaction). */
   static async open(client: pg.PoolClient, account: { tenantId: string; accountId: string; version: string }): Promise<TransactionStaging> {
-    await stagingTable(client);
     // Committed before any row: from now on reads leave out what this sync writes.
     await client.query(
       `insert into sync_unpublished (account_id, tenant_id, after_version) values ($1, $2, $3)
@@ -411,12 +422,15 @@ export class TransactionStaging {
       [account.accountId, account.tenantId, account.version],
     );
     // The rows stored before (outside the sync's window, if any) are few now; read once the account holds this sync's rows, this would scan them all.
-    const { rows } = await client.query<{ latest: string | null }>(
-      `select max(booking_date)::text as latest from bank_transaction
-       where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint`,
+    const { rows } = await client.query<{ latest: string | null; loader: boolean }>(
+      `select (select max(booking_date)::text from bank_transaction
+                where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint) as latest,
+              ${LOADER_USABLE} as loader`,
       [account.accountId, account.version],
     );
-    return new TransactionStaging(client, account.accountId, account, rows[0]?.latest ?? null);
+    const loader = rows[0]?.loader === true;
+    if (!loader) await stagingTable(client);
+    return new TransactionStaging(client, account.accountId, account, rows[0]?.latest ?? null, loader ? 'direct' : 'staged');
   }
 
   /** Numbers and serialises `rows`; every STAGE_ROWS rows are committed while the caller goes on. */
@@ -454,10 +468,17 @@ export class TransactionStaging {
     const client = this.client;
     try {
       // Unpublished rows: a crash that loses this commit loses nothing the publishing commit, flushed later, relies on.
-      await client.query('begin; set local synchronous_commit = off');
-      await pipeline(Readable.from([text]), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
-      // One round trip: a failed insert skips the commit, and the catch rolls back.
-      await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging; commit`);
+      if (this.load === 'direct') {
+        // The role lasts until this transaction ends: the commit, or the catch's rollback.
+        await client.query(`begin; set local synchronous_commit = off; set local role ${LOADER_ROLE}`);
+        await pipeline(Readable.from([text]), client.query(copyFrom(`copy bank_transaction (${COPY_COLUMNS}) from stdin`)));
+        await client.query('commit');
+      } else {
+        await client.query('begin; set local synchronous_commit = off');
+        await pipeline(Readable.from([text]), client.query(copyFrom(`copy bank_transaction_staging (${COPY_COLUMNS}) from stdin`)));
+        // One round trip: a failed insert skips the commit, and the catch rolls back.
+        await client.query(`insert into bank_transaction (${COPY_COLUMNS}) select ${COPY_COLUMNS} from bank_transaction_staging; commit`);
+      }
     } catch (err) {
       this.#failed = err;
       await client.query('rollback').catch(() => undefined);
