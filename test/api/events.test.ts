@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { connect, control, settled, type Connected } from '../helpers/banking';
+import { toGlobalId } from '../../src/kernel/ids';
 
 let t: TestGateway;
 let key: string;
@@ -66,6 +67,43 @@ describe('the event log', () => {
     const mine = events.filter((e) => e.resourceId === account.id).map((e) => Number(e.resourceSequence));
     expect(mine).toEqual(mine.map((_, i) => i + 1));
     expect(JSON.stringify(events)).not.toMatch(/access_?token|refresh_?token|secret/i);
+  });
+
+  it('announces a first sync’s transactions in the order they were stored, a hundred per event, each event with the version that published them', async () => {
+    // Two years of a checking account: a few hundred transactions. A tenant of its own: the other tests read the whole log.
+    const other = await t.createTenant('Events, a longer history');
+    const u = await t.gql<{ endUserCreate: { endUser: { id: string } } }>(
+      'mutation { endUserCreate(input: { externalRef: "ev-many" }) { endUser { id } } }',
+      {},
+      other.key,
+    );
+    const many = await connect(t, other.key, u.body.data!.endUserCreate.endUser.id, 'nordlicht', 'alice', { historyDays: 730 });
+    for (const a of many.accounts) await settled(t, other.key, a.id, null);
+    const accountIds = new Set(many.accounts.map((a) => a.id));
+    let events: Ev[] = [];
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+      events = (await readAll(null, undefined, other.key)).events;
+      if (events.filter((e) => e.type === 'BALANCE_UPDATED' && accountIds.has(e.resourceId)).length >= accountIds.size) break;
+    }
+    const largest = many.accounts
+      .map((a) => ({ a, n: events.filter((e) => e.type === 'TRANSACTIONS_ADDED' && e.resourceId === a.id).length }))
+      .sort((x, y) => y.n - x.n)[0]!.a;
+    const added = events.filter((e) => e.type === 'TRANSACTIONS_ADDED' && e.resourceId === largest.id);
+    const first = added.filter((e) => e.payload.version === added[0]!.payload.version);
+    const sizes = first.map((e) => (e.payload.transactionIds as string[]).length);
+    // More than one event, all full but the last.
+    expect(sizes.length).toBeGreaterThan(1);
+    expect(sizes.slice(0, -1).every((n) => n === 100)).toBe(true);
+    expect(sizes.at(-1)).toBeGreaterThan(0);
+    expect(sizes.at(-1)).toBeLessThanOrEqual(100);
+    expect(first.map((e) => Object.keys(e.payload).sort())).toEqual(first.map(() => ['accountId', 'transactionIds', 'version']));
+    expect(new Set(first.map((e) => e.payload.accountId))).toEqual(new Set([largest.id]));
+    const { rows } = await t.gateway.db.sql.query<{ id: string; version: string }>(
+      `select id, version::text as version from bank_transaction where account_id = $1 and version <= $2::bigint order by bank_transaction.version`,
+      [largest.internalId, first[0]!.payload.version],
+    );
+    expect(first.flatMap((e) => e.payload.transactionIds as string[])).toEqual(rows.map((r) => toGlobalId('Transaction', r.id)));
+    expect(rows.at(-1)!.version).toBe(first[0]!.payload.version);
   });
 
   it('resumes from a cursor with no gap and no repeat, and filters by type', async () => {
