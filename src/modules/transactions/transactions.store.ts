@@ -423,7 +423,7 @@ export class TransactionStaging {
     );
     // The rows stored before (outside the sync's window, if any) are few now; read once the account holds this sync's rows, this would scan them all.
     const { rows } = await client.query<{ latest: string | null; loader: boolean }>(
-      `select (select max(booking_date)::text from bank_transaction
+      `select (select to_char(max(booking_date), 'YYYY-MM-DD') from bank_transaction
                 where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint) as latest,
               ${LOADER_USABLE} as loader`,
       [account.accountId, account.version],
