@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGlobalId } from '../../src/api/relay/global-id';
-import { connect } from '../helpers/banking';
+import { addDays, utcDay } from '../../src/modules/sync/budget';
+import { authorise, bankLedger, connect, control, gatewayLedger, settled } from '../helpers/banking';
 import { ciConfig, startTestGateway, type TestGateway } from '../helpers/gateway';
 
 let t: TestGateway;
@@ -52,10 +53,12 @@ describe.skipIf(!ciConfig.databaseUrl)('a bank refusal reported by a sync while 
       // The revocation's transaction holds the row while the sync reports the bank's refusal…
       await revocation.query('begin');
       await revocation.query('select id from consent where id = $1 for update', [id]);
+      const { rows: authorised } = await t.gateway.db.sql.query<{ at: Date }>('select authorized_at as at from consent where id = $1', [id]);
       const reported = t.gateway.services.consents.reportBankRefusal(
         t.gateway.db.orm.em.fork(),
         id,
         'The bank refused the consent (CONSENT_INVALID) during a sync.',
+        authorised[0]!.at,
       );
       await waitForLockWaiter();
       // …and commits REVOKED before the report may go on.
@@ -70,6 +73,51 @@ describe.skipIf(!ciConfig.databaseUrl)('a bank refusal reported by a sync while 
     expect(await eventTypes(id)).not.toContain('CONSENT_REAUTH_REQUIRED');
   });
 });
+
+describe('a sync the bank refuses because the consent was renewed while it read', { timeout: 120_000 }, () => {
+  it('leaves the renewed consent ACTIVE and starts over with the new authorisation, ending equal to the bank', async () => {
+    const c = await connect(t, key, endUserId, 'nordlicht');
+    const id = parseGlobalId(c.consentId)!.id;
+    for (const a of c.accounts) await settled(t, key, a.id, null);
+    const checking = c.accounts.find((a) => a.iban)!;
+    const before = await t.gateway.db.sql.query<{ bank_consent_id: string }>('select bank_consent_id from consent where id = $1', [id]);
+    const oldBankConsent = before.rows[0]!.bank_consent_id;
+
+    // The sync's first transaction call is held at the bank while the end user renews the consent…
+    await control(t, 'POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 4_000, times: 1 });
+    const running = t.gateway.services.sync.run({ accountId: checking.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' });
+    await waitFor(
+      async () => (await t.gateway.db.sql.query(`select 1 from account where id = $1 and sync_status = 'RUNNING'`, [checking.internalId])).rowCount === 1,
+    );
+    const renewed = await t.gql<{ consentRenew: { authorizationUrl: string } }>(
+      'mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl } }',
+      { id: c.consentId },
+      key,
+    );
+    expect((await authorise(t, renewed.body.data!.consentRenew.authorizationUrl, 'alice')).searchParams.get('outcome')).toBe('success');
+    const after = await t.gateway.db.sql.query<{ bank_consent_id: string }>('select bank_consent_id from consent where id = $1', [id]);
+    expect(after.rows[0]!.bank_consent_id).not.toBe(oldBankConsent);
+    // …and the old authorisation ends at the bank before the held call is answered: the bank refuses it.
+    await control(t, 'POST', `/banks/nordlicht/consents/${encodeURIComponent(oldBankConsent)}/expire`);
+
+    const outcome = await running;
+    expect(outcome.status).toBe('SUCCEEDED');
+    const { rows } = await t.gateway.db.sql.query<{ status: string }>('select status from consent where id = $1', [id]);
+    expect(rows[0]!.status).toBe('ACTIVE');
+    expect(await eventTypes(id)).not.toContain('CONSENT_REAUTH_REQUIRED');
+    const s = await settled(t, key, checking.id, null);
+    expect(s.syncStatus).toBe('SUCCEEDED');
+    expect(await gatewayLedger(t, checking.internalId)).toEqual(await bankLedger(t, 'nordlicht', checking.bankAccountId, addDays(utcDay(new Date()), -90)));
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** Waits until some session of this database waits for a row lock (the report blocked behind the revocation). */
 async function waitForLockWaiter(): Promise<void> {

@@ -631,12 +631,17 @@ export class ConsentsService {
   /**
    * The bank said the consent no longer works: EXPIRED when its validity has ended, otherwise
    * REAUTH_REQUIRED (the end user must authenticate again). Never silent: the status says why.
+   *
+   * `refusedAuthorisation` is the `authorizedAt` of the access the bank refused. When the end user
+   * has authorised the consent again since (a renewal), the refusal is about tokens the consent no
+   * longer holds: the consent is left as it is, and its status is returned.
    */
-  async reportBankRefusal(em: EntityManager, consentId: string, reason: string): Promise<ConsentStatus | null> {
-    // Read and changed under the row's lock: a revocation committed meanwhile is seen, never overwritten.
+  async reportBankRefusal(em: EntityManager, consentId: string, reason: string, refusedAuthorisation: Date | null): Promise<ConsentStatus | null> {
+    // Read and changed under the row's lock: a revocation or renewal committed meanwhile is seen, never overwritten.
     return em.transactional(async (tx) => {
       const consent = await tx.findOne(Consent, { id: consentId }, { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true });
       if (!consent || !usableConsentStatuses.has(consent.status)) return consent?.status ?? null;
+      if (consent.authorizedAt?.getTime() !== refusedAuthorisation?.getTime()) return consent.status;
       const ended = consent.validUntil !== null && consent.validUntil.getTime() <= Date.now();
       this.apply(consent, ended ? ConsentEvent.VALIDITY_ENDED : ConsentEvent.BANK_REPORTED_INVALID, reason);
       this.journal(tx, consent, AuditAction.CONSENT_REAUTH_REQUIRED, 'bank', { status: consent.status });

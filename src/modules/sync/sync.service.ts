@@ -254,7 +254,7 @@ export class SyncService {
     try {
       locked = (await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, hashtext($2)) as ok', [SYNC_LOCK_CLASS, request.accountId])).rows[0]!.ok;
       if (!locked) return none('BUSY');
-      return await this.runLocked(client, request);
+      return await this.runLocked(client, request, 0);
     } finally {
       if (locked) {
         // Finished one way or another: the end user's IP is not kept beyond the sync.
@@ -268,11 +268,14 @@ export class SyncService {
     }
   }
 
-  private async runLocked(client: pg.PoolClient, request: SyncRequest): Promise<SyncOutcome> {
+  /** `restarts`: how often this sync started over because the consent was authorised again while it read. */
+  private async runLocked(client: pg.PoolClient, request: SyncRequest, restarts: number): Promise<SyncOutcome> {
     const em = this.deps.orm.em.fork();
     const account = await em.findOne(Account, { id: request.accountId }, { populate: ['consent', 'tenant'] });
     if (!account) return { status: 'GONE', added: 0, modified: 0, removed: 0, bankCalls: 0 };
     const consent = account.consent;
+    /** The authorisation whose tokens this sync reads with: a refusal of them says nothing about a later one. */
+    let authorisation = consent.authorizedAt;
     const frequency = consent.frequencyPerDay;
     const finish = async (status: SyncStatus, error: string | null, nextSyncAt: Date | null) => {
       await client.query('update account set sync_status = $2, sync_error = $3, next_sync_at = $4 where id = $1', [account.id, status, error, nextSyncAt]);
@@ -284,8 +287,10 @@ export class SyncService {
       if (isBankError(err)) return err;
       throw err;
     });
-    if (data instanceof BankError) return this.onBankError(client, account, request, data, bankCalls, finish);
+    const refused = (err: BankError) => this.onBankError(client, account, request, err, { bankCalls, authorisation, restarts }, finish);
+    if (data instanceof BankError) return refused(data);
     if (!data) return finish('CONSENT_INVALID', `The consent is ${consent.status}; ${consentRemedy(consent.status)} to sync again.`, null);
+    authorisation = data.consent.authorizedAt;
 
     let scopes = dataScopes(consent.scopes);
     const today = utcDay(new Date());
@@ -404,6 +409,7 @@ export class SyncService {
             const refreshed = await this.deps.consents.dataAccess(em, consent.id, { forceRefresh: true });
             if (!refreshed) throw err;
             access = refreshed.access;
+            authorisation = refreshed.consent.authorizedAt;
             await readThrottled();
           }
         });
@@ -412,7 +418,7 @@ export class SyncService {
         await discardStaging();
         // A throttled read the bank did not serve is no read of the day: only ACCESS_EXCEEDED (below) spends the quota.
         if (isBankError(err, BankErrorCode.RATE_LIMITED) && inFlight && metered) await this.refundUse(client, consent.id, account.id, inFlight, today);
-        if (isBankError(err)) return this.onBankError(client, account, request, err, bankCalls, finish);
+        if (isBankError(err)) return refused(err);
         await finish('FAILED', 'The sync failed unexpectedly; it will be retried.', null);
         throw err;
       }
@@ -544,9 +550,10 @@ export class SyncService {
     account: Account,
     request: SyncRequest,
     err: BankError,
-    bankCalls: number,
+    run: { bankCalls: number; authorisation: Date | null; restarts: number },
     finish: (status: SyncStatus, error: string | null, nextSyncAt: Date | null) => Promise<SyncOutcome>,
   ): Promise<SyncOutcome> {
+    const { bankCalls } = run;
     this.deps.logger.warn({ accountId: account.id, code: err.code, operation: err.operation, httpStatus: err.httpStatus }, 'sync: the bank refused');
     const consent = account.consent;
     switch (err.code) {
@@ -554,7 +561,30 @@ export class SyncService {
       case BankErrorCode.CONSENT_INVALID:
       case BankErrorCode.UNAUTHORIZED: {
         const em = this.deps.orm.em.fork();
-        const status = await this.deps.consents.reportBankRefusal(em, consent.id, `The bank refused the consent (${err.code}) during a sync.`);
+        const status = await this.deps.consents.reportBankRefusal(
+          em,
+          consent.id,
+          `The bank refused the consent (${err.code}) during a sync.`,
+          run.authorisation,
+        );
+        if (status && usableConsentStatuses.has(status)) {
+          // The end user authorised the consent again while this sync read with the old tokens (a
+          // renewal): nothing it read is kept; it starts over with the new ones. The renewal's own
+          // sync of this account, if it comes meanwhile, finds the account busy: this one stands for it.
+          if (run.restarts >= MAX_SYNC_RESTARTS) {
+            return {
+              ...(await finish(
+                'FAILED',
+                'The consent was authorised again during every attempt of this sync; the next one reads with the new authorisation.',
+                new Date(),
+              )),
+              bankCalls,
+            };
+          }
+          this.deps.logger.info({ accountId: account.id, code: err.code }, 'sync: the consent was authorised again while the sync read; starting over');
+          const again = await this.runLocked(client, request, run.restarts + 1);
+          return { ...again, bankCalls: again.bankCalls + bankCalls };
+        }
         return { ...(await finish('CONSENT_INVALID', `The bank no longer accepts this consent (now ${status}); renew it.`, null)), bankCalls };
       }
       case BankErrorCode.ACCESS_EXCEEDED: {
@@ -681,6 +711,12 @@ function consentRemedy(status: ConsentStatus): string {
 /** A throttled bank call waited out inside a sync: at most this many times, each wait at most INLINE_WAIT_MAX_MS. */
 const INLINE_RETRIES = 2;
 const INLINE_WAIT_MAX_MS = 15_000;
+
+/**
+ * A sync the bank refused because the end user renewed the consent while it read starts over with
+ * the new authorisation, at most this many times (each one needs the end user to authenticate again).
+ */
+const MAX_SYNC_RESTARTS = 2;
 
 /** A 429 (RATE_LIMITED, or a Berlin Group ACCESS_EXCEEDED) whose Retry-After is short enough to wait for now. */
 function isShortThrottle(err: unknown): err is BankError & { retryAfterMs: number } {
