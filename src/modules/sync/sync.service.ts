@@ -16,7 +16,7 @@ import { renewableConsentStatuses, usableConsentStatuses, type ConsentStatus } f
 import type { ConsentsService } from '../consents';
 import type { Outcome } from '../../kernel/problems';
 import { FirstSyncReconciler, reconcile } from '../transactions';
-import { applyChanges, discardUnpublished, loadWindow, TransactionStaging, type AppliedChanges } from '../transactions';
+import { applyChanges, discardUnpublished, latestBookingSql, loadWindow, TransactionStaging, type AppliedChanges } from '../transactions';
 import { merged, prefetched } from './prefetch';
 import { addDays, budgetResetsAt, nextBackgroundSlot, utcDay } from './budget';
 import { appendEvents, chunked, EventType, type NewEvent } from '../events';
@@ -519,10 +519,8 @@ export class SyncService {
         ...balanceEvents(account.tenant.id, account.id, balances),
         ...more,
       ]);
-      // A first sync knows the account's latest booking already: looking it up among the rows just stored would read every one of them.
-      const latestBooked = streamed
-        ? '$5::date'
-        : `(select max(booking_date) from bank_transaction where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint)`;
+      // A first sync knows the account's latest booking already (it counted its rows as they were staged).
+      const latestBooked = streamed ? '$5::date' : latestBookingSql('$1', '$2');
       await client.query(
         `update account set version = $2::bigint, last_synced_at = now(), sync_status = 'SUCCEEDED', sync_error = null, next_sync_at = $3,
            last_booked_date = coalesce(${latestBooked}, least(last_booked_date, $4::date))

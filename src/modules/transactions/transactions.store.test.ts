@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { startTestGateway, type TestGateway } from '../../../test/helpers/gateway';
 import type { CanonicalTransaction } from '../../banking/model';
 import { FirstSyncReconciler, reconcile } from './reconcile';
-import { applyChanges, discardUnpublished, feedAfter, loadWindow, TransactionStaging, transactionPage } from './transactions.store';
+import { applyChanges, discardUnpublished, feedAfter, latestBookingSql, loadWindow, TransactionStaging, transactionPage } from './transactions.store';
 
 let t: TestGateway;
 let tenantId: string;
@@ -217,6 +217,59 @@ describe('the transaction store', () => {
     };
     expect(await latest('2026-10-01', '2026-11-01', '2026-11-02')).toBe('2026-10-01');
     expect(await latest('2025-03-01', '2026-11-01', '2026-11-02')).toBe('2026-09-19');
+  });
+
+  it('reads an account’s latest booking as the max(booking_date) of its live booked rows up to a version, whatever comes later in page order', async () => {
+    const sql = t.gateway.db.sql;
+    const account = await newAccount();
+    const entry = (i: number, status: 'BOOKED' | 'PENDING', bookingDate: string | null, valueDate: string | null): CanonicalTransaction => ({
+      ...entries(1)[0]!,
+      bankTransactionId: `latest-${i}`,
+      amount: { amount: `-${i}.00`, currency: 'EUR' },
+      status,
+      bookingDate,
+      valueDate,
+      raw: { i },
+    });
+    const write = async (version: string, rows: CanonicalTransaction[]) => {
+      const client = await sql.connect();
+      try {
+        await client.query('begin');
+        const applied = await applyChanges(
+          client,
+          { tenantId, accountId: account, version },
+          reconcile({ stored: [], pages: [rows], trustBankIds: true, today: '2026-11-25' }),
+          {},
+        );
+        await client.query('commit');
+        return applied.version;
+      } finally {
+        client.release();
+      }
+    };
+    // Later in page order than the answer: a pending entry, a booked one removed since, and a booked one with only a value date.
+    const first = await write('0', [
+      entry(1, 'BOOKED', '2026-05-01', '2026-05-01'),
+      entry(2, 'BOOKED', '2026-06-01', '2026-06-02'),
+      entry(3, 'PENDING', null, '2026-07-01'),
+      entry(4, 'BOOKED', '2026-08-01', '2026-08-01'),
+      entry(5, 'BOOKED', null, '2026-09-01'),
+    ]);
+    await sql.query(`update bank_transaction set removed_at = now() where account_id = $1 and bank_transaction_id = 'latest-4'`, [account]);
+    // A booking after the version asked for does not count.
+    const second = await write(first, [entry(6, 'BOOKED', '2026-10-01', '2026-10-01')]);
+    const latest = async (version: string) => {
+      const { rows } = await sql.query<{ fast: string | null; max: string | null }>(
+        `select to_char(${latestBookingSql('$1', '$2')}, 'YYYY-MM-DD') as fast,
+                (select to_char(max(booking_date), 'YYYY-MM-DD') from bank_transaction
+                  where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint) as max`,
+        [account, version],
+      );
+      return rows[0]!;
+    };
+    expect(await latest(first)).toEqual({ fast: '2026-06-01', max: '2026-06-01' });
+    expect(await latest(second)).toEqual({ fast: '2026-10-01', max: '2026-10-01' });
+    expect(await latest('0')).toEqual({ fast: null, max: null });
   });
 
   it('holds a first sync at a few chunks while the database falls behind, and goes on once it catches up', async () => {

@@ -259,6 +259,19 @@ export async function applyChanges(
   return { version: String(version), added, modified, removed };
 }
 
+/**
+ * SQL for an account's latest booking date among its live booked rows up to `version` (SQL
+ * placeholders or literals), the account's `last_booked_date`. Taken as the first such row in page
+ * order (bank_transaction_page_idx): a booked row's sort_date is its booking date (reconcile's
+ * sortDate is the booking date first), so this is the rows' max(booking_date), read in a few index
+ * entries where max() reads every row of the account (30–160 ms for 100,000 rows).
+ */
+export function latestBookingSql(accountId: string, version: string): string {
+  return `(select booking_date from bank_transaction
+     where account_id = ${accountId} and removed_at is null and status = 'BOOKED' and booking_date is not null and version <= ${version}::bigint
+     order by sort_date desc, id desc limit 1)`;
+}
+
 const COPY_THRESHOLD = 2_000;
 const COPY_COLUMNS =
   'id, tenant_id, account_id, status, amount, currency, booking_date, value_date, transaction_date, sort_date, counterparty_name, counterparty_iban, ' +
@@ -421,11 +434,9 @@ export class TransactionStaging {
        on conflict (account_id) do update set after_version = excluded.after_version, created_at = now()`,
       [account.accountId, account.tenantId, account.version],
     );
-    // The rows stored before (outside the sync's window, if any) are few now; read once the account holds this sync's rows, this would scan them all.
+    // The rows stored before (outside the sync's window, if any): the sync adds its own as they arrive.
     const { rows } = await client.query<{ latest: string | null; loader: boolean }>(
-      `select (select to_char(max(booking_date), 'YYYY-MM-DD') from bank_transaction
-                where account_id = $1 and removed_at is null and status = 'BOOKED' and version <= $2::bigint) as latest,
-              ${LOADER_USABLE} as loader`,
+      `select to_char(${latestBookingSql('$1', '$2')}, 'YYYY-MM-DD') as latest, ${LOADER_USABLE} as loader`,
       [account.accountId, account.version],
     );
     const loader = rows[0]?.loader === true;
