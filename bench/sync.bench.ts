@@ -56,7 +56,7 @@ const HISTORY_DAYS = 730;
 const PSU_IP = '198.51.100.7';
 /**
  * Whole initial syncs per mode, and COPYs of the limit: medians of five. On this kind of machine
- * one run's COPYs of the same rows differ by up to 45 % (2.2–3.2 s), so a round's ratio swings
+ * one run's COPYs of the same rows differ by up to 50 % (2.4–3.6 s), so a round's ratio swings
  * with its COPY; three rounds left the median at the mercy of one slow one.
  */
 const ROUNDS = 5;
