@@ -251,7 +251,7 @@ describe('the transaction store', () => {
     const first = await write('0', [
       entry(1, 'BOOKED', '2026-05-01', '2026-05-01'),
       entry(2, 'BOOKED', '2026-06-01', '2026-06-02'),
-      entry(3, 'PENDING', null, '2026-07-01'),
+      entry(3, 'PENDING', '2026-07-01', '2026-07-01'),
       entry(4, 'BOOKED', '2026-08-01', '2026-08-01'),
       entry(5, 'BOOKED', null, '2026-09-01'),
     ]);
