@@ -76,7 +76,9 @@ describe.skipIf(!ciConfig.databaseUrl)('a bank refusal reported by a sync while 
 
 describe('a sync the bank refuses because the consent was renewed while it read', { timeout: 120_000 }, () => {
   it('leaves the renewed consent ACTIVE and starts over with the new authorisation, ending equal to the bank', async () => {
-    const c = await connect(t, key, endUserId, 'nordlicht');
+    // Another bank user than the earlier tests' consents, whose syncs may still call the bank: the fault below names
+    // this account, and only this consent reads it.
+    const c = await connect(t, key, endUserId, 'nordlicht', 'sme');
     const id = parseGlobalId(c.consentId)!.id;
     for (const a of c.accounts) await settled(t, key, a.id, null);
     const checking = c.accounts.find((a) => a.iban)!;
@@ -84,17 +86,26 @@ describe('a sync the bank refuses because the consent was renewed while it read'
     const oldBankConsent = before.rows[0]!.bank_consent_id;
 
     // The sync's first transaction call is held at the bank while the end user renews the consent…
-    await control(t, 'POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 4_000, times: 1 });
-    const running = t.gateway.services.sync.run({ accountId: checking.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' });
-    await waitFor(
-      async () => (await t.gateway.db.sql.query(`select 1 from account where id = $1 and sync_status = 'RUNNING'`, [checking.internalId])).rowCount === 1,
-    );
+    await control(t, 'POST', '/banks/nordlicht/faults', {
+      kind: 'latency',
+      route: `accounts/${checking.bankAccountId}/transactions`,
+      latencyMs: 4_000,
+      times: 1,
+    });
+    let ended = false;
+    const running = t.gateway.services.sync
+      .run({ accountId: checking.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' })
+      .finally(() => (ended = true));
+    await waitFor(async () => {
+      if (ended) throw new Error(`the sync ended before the bank held its call: ${JSON.stringify(await running)}`);
+      return (await t.gateway.db.sql.query(`select 1 from account where id = $1 and sync_status = 'RUNNING'`, [checking.internalId])).rowCount === 1;
+    });
     const renewed = await t.gql<{ consentRenew: { authorizationUrl: string } }>(
       'mutation($id: ID!) { consentRenew(id: $id) { authorizationUrl } }',
       { id: c.consentId },
       key,
     );
-    expect((await authorise(t, renewed.body.data!.consentRenew.authorizationUrl, 'alice')).searchParams.get('outcome')).toBe('success');
+    expect((await authorise(t, renewed.body.data!.consentRenew.authorizationUrl, 'sme')).searchParams.get('outcome')).toBe('success');
     const after = await t.gateway.db.sql.query<{ bank_consent_id: string }>('select bank_consent_id from consent where id = $1', [id]);
     expect(after.rows[0]!.bank_consent_id).not.toBe(oldBankConsent);
     // …and the old authorisation ends at the bank before the held call is answered: the bank refuses it.

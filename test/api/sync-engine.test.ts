@@ -36,7 +36,12 @@ const usedAtBank = async () => Object.values((await bankConsent()).usage?.counts
 
 describe('the sync engine', () => {
   it('lets only one sync of an account run at a time; the other reports BUSY and calls no bank', async () => {
-    await control(t, 'POST', '/banks/nordlicht/faults', { kind: 'latency', route: 'transactions', latencyMs: 1_500, times: 1 });
+    await control(t, 'POST', '/banks/nordlicht/faults', {
+      kind: 'latency',
+      route: `accounts/${account.bankAccountId}/transactions`,
+      latencyMs: 1_500,
+      times: 1,
+    });
     const [a, b] = await Promise.all([
       sync().run({ accountId: account.internalId, mode: 'USER_PRESENT', psuIpAddress: '203.0.113.9', reason: 'REQUESTED' }),
       new Promise((r) => setTimeout(r, 200)).then(() =>
