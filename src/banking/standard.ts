@@ -35,6 +35,12 @@ export interface StandardDefinition {
    * listings side by side (quirk `transactionReadLanes`).
    */
   readsDateRanges?: boolean;
+  /**
+   * The id the bank itself gives an account (its resource id, the one its sandbox's control API
+   * names), from the adapter's `bankAccountId`, for a standard whose adapter adds to it; the
+   * `bankAccountId` is the bank's id otherwise.
+   */
+  bankResourceId?(bankAccountId: string): string;
   /** Builds the adapter of one institution that speaks the standard. */
   createAdapter(deps: BankAdapterDeps): BankAdapter;
   /** Headers, request signing and error reading on the wire, applied by the bank HTTP client. */

@@ -265,6 +265,50 @@ describe('bank data controls', () => {
     expect(unknown.userErrors).toMatchObject([{ field: ['input', 'bankTransactionId'], code: 'NOT_FOUND' }]);
   });
 
+  it.each([
+    ['nordlicht', {}],
+    ['brabant', { psuId: 'alice' }],
+    ['rivage', {}],
+    ['thames', {}],
+  ])('adds a transaction to every account of alice at %s, card accounts included, shown after the next sync', async (bank, extra) => {
+    const c = await pending(key, await endUser(key, `every-account-${bank}`), bank, extra);
+    const accounts = await accountsOf(t, key, (await authorize(c.id)).consent!.id);
+    expect(accounts.length).toBeGreaterThan(1);
+    for (const account of accounts) {
+      await settled(t, key, account.id, null);
+      const { cursor } = await drain(account.id, null);
+      const bankTransactionId = `ci-${bank}-${account.internalId.slice(0, 8)}`;
+      const r = await call<{ userErrors: UserErrors }>(CREATE_TX, { accountId: account.id, transactions: [{ amount: '-4.20', bankTransactionId }] });
+      expect(r.userErrors, account.bankAccountId).toEqual([]);
+      expect((await syncNow(account.id)).syncStatus).toBe('SUCCEEDED');
+      expect((await drain(account.id, cursor)).added.map((x) => [x.bankTransactionId, x.amount.amount])).toEqual([[bankTransactionId, '-4.20']]);
+    }
+  });
+
+  it('refuses every control at a bank reached through the GoCardless upstream with NOT_SUPPORTED, saying why, and leaves the consent as it was', async () => {
+    const c = await pending(key, await endUser(key, 'through-upstream'), 'gc-nordlicht');
+    const consent = (await authorize(c.id)).consent!;
+    expect(consent.status).toBe('ACTIVE');
+    const accountId = consent.accounts[0]!.id;
+    const institutionId = institutionGid('gc-nordlicht');
+    const answers = [
+      await call<{ userErrors: UserErrors }>(CREATE_TX, { accountId, transactions: [{ amount: '-1.00' }] }),
+      await call<{ userErrors: UserErrors }>(BOOK, { accountId, bankTransactionId: 'any' }),
+      await call<{ userErrors: UserErrors }>(EXPIRE, { consentId: consent.id }),
+      await call<{ userErrors: UserErrors }>(FAULTS, { institutionId, faults: [] }),
+      await call<{ userErrors: UserErrors }>(CLOCK, { institutionId, days: 1 }),
+      await call<{ userErrors: UserErrors }>(RESET, { institutionId }),
+    ];
+    for (const a of answers) {
+      expect(a.userErrors).toHaveLength(1);
+      expect(a.userErrors[0]).toMatchObject({
+        code: 'NOT_SUPPORTED',
+        message: expect.stringContaining('reached through the sandbox’s GoCardless Bank Account Data upstream'),
+      });
+    }
+    expect(await statusOf(consent.id)).toBe('ACTIVE');
+  });
+
   it('refuses bad transactions with userErrors at their fields and adds none of the batch', async () => {
     const before = await ledgerIds();
     const cases: [unknown[], string[], string][] = [

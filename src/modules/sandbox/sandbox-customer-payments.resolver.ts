@@ -58,7 +58,7 @@ export class SandboxCustomerPaymentsBookPayload {
 export class SandboxCustomerPaymentsResolver {
   @Mutation(() => SandboxCustomerPaymentsBookPayload, {
     description:
-      'The sandbox bank’s customers pay the given expected payments the way real people do — exact references, truncated and mistyped ones, none, split and grouped payments, fees deducted, the same amount from two payers, late, some never — plus unrelated entries; answers the truth so a matcher can be scored. The gateway sees the entries at the next sync. Sandbox keys only: a live key gets the error SANDBOX_ONLY.',
+      'The sandbox bank’s customers pay the given expected payments the way real people do — exact references, truncated and mistyped ones, none, split and grouped payments, fees deducted, the same amount from two payers, late, some never — plus unrelated entries; answers the truth so a matcher can be scored. The gateway sees the entries at the next sync. Not for a bank reached through the sandbox’s upstream aggregator (GoCardless): the userError NOT_SUPPORTED. Sandbox keys only: a live key gets the error SANDBOX_ONLY.',
   })
   async sandboxCustomerPaymentsBook(
     @Arg('input', () => SandboxCustomerPaymentsBookInput) input: SandboxCustomerPaymentsBookInput,

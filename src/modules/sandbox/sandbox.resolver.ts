@@ -26,7 +26,9 @@ import {
 } from './sandbox.types';
 
 const SANDBOX_ONLY = ' Sandbox keys only: a live key gets the error SANDBOX_ONLY.';
-const BANK_WIDE = ' Acts on the sandbox bank itself, which every sandbox tenant of this gateway shares.';
+const NOT_UPSTREAM =
+  ' Not for a bank reached through the sandbox’s upstream aggregator (GoCardless), whose copies of the banks hold their own data: the userError NOT_SUPPORTED.';
+const BANK_WIDE = ' Acts on the sandbox bank itself: the tenant’s own copy of it, which no other tenant’s calls reach.';
 
 /** GraphQL fault kinds ↔ the control API's names. */
 const faultKinds: Record<SandboxFaultKind, 'status' | 'rate-limit' | 'latency' | 'timeout' | 'malformed-json' | 'missing-ids' | 'churn-ids' | 'duplicates'> = {
@@ -70,6 +72,7 @@ export class SandboxResolver {
   @Mutation(() => SandboxTransactionsCreatePayload, {
     description:
       "Adds 1 to 100 transactions to a sandbox account's ledger at the bank, all or none. The gateway sees them at the account's next sync, like any bank's: call accountSync (or wait for the schedule), then read transactions or transactionsSync." +
+      NOT_UPSTREAM +
       SANDBOX_ONLY,
   })
   async sandboxTransactionsCreate(
@@ -86,6 +89,7 @@ export class SandboxResolver {
   @Mutation(() => SandboxTransactionBookPayload, {
     description:
       'Books a pending transaction at the sandbox bank, optionally with another amount and a new bank id — the pending→booked step the gateway reconciles: after the next sync the same gateway transaction is BOOKED (modified, not added), with pendingOf telling what it was.' +
+      NOT_UPSTREAM +
       SANDBOX_ONLY,
   })
   async sandboxTransactionBook(
@@ -99,6 +103,7 @@ export class SandboxResolver {
   @Mutation(() => SandboxConsentExpirePayload, {
     description:
       'Expires the consent at the sandbox bank, as a bank does when it ends a consent early. The gateway is not told: it notices at its next call to the bank (the next sync), which turns the consent REAUTH_REQUIRED (or EXPIRED past its validUntil) with its event — the realistic behaviour to test against. The consent returned is therefore unchanged. Not offered for STET banks (rivage), whose consents have no id the gateway knows.' +
+      NOT_UPSTREAM +
       SANDBOX_ONLY,
   })
   async sandboxConsentExpire(
@@ -113,6 +118,7 @@ export class SandboxResolver {
     description:
       'Sets the sandbox bank\'s API faults to exactly these rules (an empty list clears them), e.g. STATUS 500 on route "transactions" to see a sync fail.' +
       BANK_WIDE +
+      NOT_UPSTREAM +
       SANDBOX_ONLY,
   })
   async sandboxFaultSet(@Arg('input', () => SandboxFaultSetInput) input: SandboxFaultSetInput, @Ctx() ctx: GraphQLContext): Promise<SandboxFaultSetPayload> {
@@ -141,6 +147,7 @@ export class SandboxResolver {
     description:
       "Moves the sandbox bank's clock forward: consents reach their validUntil, tokens and one-time codes expire, payments settle, the daily quota resets at the bank's midnight. The gateway's own clock does not move." +
       BANK_WIDE +
+      NOT_UPSTREAM +
       SANDBOX_ONLY,
   })
   async sandboxClockAdvance(
@@ -157,6 +164,7 @@ export class SandboxResolver {
     description:
       'Resets one sandbox bank (or every one when institutionId is absent) to its seeded state: ledger, consents, payments, tokens, faults, quotas, lockouts and clock. Consents the gateway holds there stop working at the bank (the next sync turns them REAUTH_REQUIRED).' +
       BANK_WIDE +
+      NOT_UPSTREAM +
       SANDBOX_ONLY,
   })
   async sandboxReset(

@@ -4,6 +4,7 @@ import { DomainError, ErrorCode } from '../../kernel/errors';
 import { atCurrencyScale, currencyDigits } from '../../kernel/money';
 import { type Problem, ProblemCode, problem } from '../../kernel/problems';
 import type { InstitutionDescriptor } from '../../banking/model';
+import { standards } from '../../banking/standards';
 import type { Logger } from '../../platform/logger';
 import type { Account } from '../accounts/account.entity';
 import type { AccountsService } from '../accounts';
@@ -169,8 +170,8 @@ export class SandboxService {
       }
     });
     if (errors.length > 0 || !found.ok) return { ok: false, userErrors: errors };
-    const { bankId, account } = found.value;
-    const added = await this.run(() => client.addTransactions(bankId, account.bankAccountId, drafts), {
+    const { bankId, bankAccountId } = found.value;
+    const added = await this.run(() => client.addTransactions(bankId, bankAccountId, drafts), {
       DUPLICATE_ID: (e) => [problem(['input', 'transactions'], ProblemCode.TAKEN, `${e.message} Bank ids are unique in an account.`)],
     });
     return added.ok ? { ok: true, value: added.value.map(bankTransaction) } : added;
@@ -191,9 +192,9 @@ export class SandboxService {
     const amount = input.amount == null ? undefined : checkAmount(input.amount, found.ok ? found.value.account.currency : 'EUR', ['input', 'amount']);
     if (amount && !amount.ok) errors.push(...amount.userErrors);
     if (errors.length > 0 || !found.ok) return { ok: false, userErrors: errors };
-    const { bankId, account } = found.value;
+    const { bankId, bankAccountId } = found.value;
     const body = optional({ amount: amount?.ok ? amount.value : undefined, newId: input.newBankTransactionId, bookingDate: input.bookingDate });
-    const booked = await this.run(() => client.bookTransaction(bankId, account.bankAccountId, input.bankTransactionId, body), {
+    const booked = await this.run(() => client.bookTransaction(bankId, bankAccountId, input.bankTransactionId, body), {
       TRANSACTION_NOT_FOUND: () => [
         problem(['input', 'bankTransactionId'], ProblemCode.NOT_FOUND, 'The bank has no transaction with this id in this account.'),
       ],
@@ -210,8 +211,11 @@ export class SandboxService {
     const field = ['input', 'consentId'];
     const consent = consentId ? await this.deps.consents.get(em, caller, consentId) : null;
     if (!consent) return fail(field, ProblemCode.NOT_FOUND, 'No consent with this id.');
-    const bankId = consent.institutionId && this.sandboxBank(caller, consent.institutionId)?.id;
-    if (consent.institutionId && !bankId) return fail(field, ProblemCode.NOT_SUPPORTED, 'This consent is not at a sandbox bank.');
+    const bank = consent.institutionId ? this.sandboxBank(caller, consent.institutionId) : undefined;
+    if (consent.institutionId && !bank) return fail(field, ProblemCode.NOT_SUPPORTED, 'This consent is not at a sandbox bank.');
+    const unscripted = bank && this.notScripted(bank, field);
+    if (unscripted) return { ok: false, userErrors: unscripted };
+    const bankId = bank?.id;
     if (!bankId || consent.status === ConsentStatus.PENDING_AUTHORIZATION || !consent.authorizedAt) {
       return fail(field, ProblemCode.INVALID_STATE, 'This consent was never authorised at its bank, so there is nothing to expire there.');
     }
@@ -303,6 +307,24 @@ export class SandboxService {
     return i?.quirks.sandbox === true ? i : undefined;
   }
 
+  /**
+   * Why the control API cannot script this sandbox institution's data, consents, faults or clock,
+   * or null when it can: one reached through the sandbox's mocked upstream aggregator is the
+   * upstream's copy of a bank, with its own ledgers, which the control API does not reach.
+   */
+  private notScripted(i: InstitutionDescriptor, field: string[]): Problem[] | null {
+    const upstream = standards.get(i.standard);
+    if (upstream.reach === undefined) return null;
+    return [
+      problem(
+        field,
+        ProblemCode.NOT_SUPPORTED,
+        `${i.name} is reached through the sandbox’s ${upstream.displayName} upstream, whose data the sandbox controls do not script; ` +
+          'connect the sandbox bank directly to script its data.',
+      ),
+    ];
+  }
+
   /** A sandbox institution by its slug (decoded from the global id), or a userError at input.institutionId. */
   /**
    * sandboxCustomerPaymentsBook: the sandbox bank's customers pay these expected payments of the
@@ -335,10 +357,10 @@ export class SandboxService {
         ProblemCode.INVALID,
         `The account is in ${found.value.account.currency}; every expected payment must be too.`,
       );
-    const { bankId, account } = found.value;
+    const { bankId, bankAccountId } = found.value;
     const r = await this.run(
       () =>
-        client.bookCustomerPayments(bankId, account.bankAccountId, {
+        client.bookCustomerPayments(bankId, bankAccountId, {
           seed: input.seed,
           ...optional({ distractorRatio: input.distractorRatio, bookFrom: input.bookFrom }),
           expectedPayments: records.map((e) => ({
@@ -360,15 +382,21 @@ export class SandboxService {
   private institution(caller: Caller, slug: string | null, errors: Problem[]): InstitutionDescriptor | undefined {
     const i = slug ? this.sandboxBank(caller, slug) : undefined;
     if (!i) errors.push(problem(['input', 'institutionId'], ProblemCode.NOT_FOUND, 'No sandbox institution with this id.'));
-    return i;
+    const unscripted = i && this.notScripted(i, ['input', 'institutionId']);
+    if (unscripted) errors.push(...unscripted);
+    return unscripted ? undefined : i;
   }
 
-  private async account(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<{ account: Account; bankId: string }>> {
+  /** The caller's account at a sandbox bank, with the bank's slug and its own id of the account (what the control API names). */
+  private async account(em: EntityManager, caller: Caller, id: string | null): Promise<Outcome<{ account: Account; bankId: string; bankAccountId: string }>> {
     const account = id ? await this.deps.accounts.get(em, caller, id) : null;
     if (!account) return fail(['input', 'accountId'], ProblemCode.NOT_FOUND, 'No account with this id.');
     const bank = this.sandboxBank(caller, account.institutionId);
     if (!bank) return fail(['input', 'accountId'], ProblemCode.NOT_SUPPORTED, 'This account is not at a sandbox bank.');
-    return { ok: true, value: { account, bankId: bank.id } };
+    const unscripted = this.notScripted(bank, ['input', 'accountId']);
+    if (unscripted) return { ok: false, userErrors: unscripted };
+    const bankAccountId = standards.get(bank.standard).bankResourceId?.(account.bankAccountId) ?? account.bankAccountId;
+    return { ok: true, value: { account, bankId: bank.id, bankAccountId } };
   }
 
   /**
