@@ -31,20 +31,5 @@ export default tseslint.config(
       'prefer-const': ['error', { destructuring: 'all' }],
     },
   },
-  {
-    // Test files share their worker's process and module graph (vitest.config.ts, isolate: false):
-    // a module mock or a stubbed global would reach the files that run after.
-    files: ['**/*.test.ts', 'test/**/*.ts'],
-    rules: {
-      'no-restricted-properties': [
-        'error',
-        ...['mock', 'doMock', 'hoisted', 'stubGlobal', 'stubEnv'].map((property) => ({
-          object: 'vi',
-          property,
-          message: 'Test files share a process (isolate: false): start what the test needs instead of replacing a module or a global.',
-        })),
-      ],
-    },
-  },
   prettier,
 );

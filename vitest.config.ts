@@ -16,11 +16,6 @@ export default defineConfig({
     setupFiles: ['./test/setup.ts'],
     globalSetup: ['./test/global-setup.ts'],
     pool: 'forks',
-    // Test files share their worker's module graph instead of importing the gateway again each:
-    // importing was 130–210 s of each run's work. Every test starts its own gateway, database and
-    // sandbox and closes them; no test mocks modules, stubs globals or leaves the environment
-    // changed, which a shared process would carry into the next file.
-    isolate: false,
     // Two cores: more workers only add contention on the shared Postgres.
     maxWorkers: 2,
     testTimeout: 30_000,
